@@ -1,0 +1,250 @@
+"""Command line: argument parsing, exit codes, progress and the printed summaries.
+
+Exit status: 0 success, 1 a regression found (compare), 2 bad input, 130 interrupted.
+Bad input is one line on stderr naming what, where and what is expected, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import psutil
+
+from a2bench import __version__
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+NOISY_IQR_RATIO = 0.10
+
+
+class UsageError(ValueError):
+    """Bad command-line input; the message is the one line shown."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage plus error
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).upper() not in units or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: expected a positive number of bytes, e.g. 8GiB or 500MB")
+    return int(float(match.group(1)) * units[match.group(2).upper()])
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def physical_cores() -> int:
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="a2bench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"a2bench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a sweep and store its results")
+    run.add_argument("suite", help="a suite YAML file, e.g. suites/smoke.yaml")
+    run.add_argument("--out", required=True, type=Path, help="results folder to create")
+    run.add_argument("--threads", type=positive_int, default=physical_cores(),
+                     help="CPU threads for torch (default: physical cores)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue a sweep in --out: keep what is stored, run the rest")
+    run.add_argument("--case-timeout", type=positive_float, default=300.0, metavar="SECONDS",
+                     help="a case running longer is stopped and recorded as timeout (default 300)")
+    run.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
+                     help="skip cases whose analytic peak exceeds this (default: half the "
+                          "available RAM, or 80%% of free GPU memory)")
+    run.add_argument("--time-budget", type=positive_float, default=1.0, metavar="SECONDS",
+                     help="timed sampling per case before giving up on --ci-target (default 1)")
+    run.add_argument("--ci-target", type=positive_float, default=0.02, metavar="FRACTION",
+                     help="stop sampling when the median's 95%% CI half-width is below this "
+                          "fraction of the median (default 0.02)")
+    run.add_argument("--warm-cache", action="store_true",
+                     help="CUDA: do not flush the L2 cache between timed iterations")
+    run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub.add_parser("list", help="show registered blocks and shipped suites")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from a2bench.store import StoreError
+    from a2bench.suite import SuiteError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "list":
+            return cmd_list()
+    except (UsageError, SuiteError, StoreError) as e:
+        print(f"a2bench: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_list() -> int:
+    from a2bench.cost import COST_MODELS
+    from a2bench.plugins import load_plugins
+    from a2bench.suite import load_suite
+
+    load_plugins()
+    print("blocks:")
+    for name in COST_MODELS:
+        print(f"  {name}")
+    print("suites:")
+    for path in sorted(suites_dir().glob("*.yaml")):
+        try:
+            s = load_suite(path)
+            print(f"  {path}  ({s.name}: {s.description.strip()})")
+        except ValueError as e:
+            print(f"  {path}  (invalid: {e})")
+    return 0
+
+
+def suites_dir() -> Path:
+    here = Path.cwd() / "suites"
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "suites"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from a2bench.plugins import load_plugins
+    from a2bench.runner import Worker, WorkerLost, run_cases
+    from a2bench.store import ResultsWriter
+    from a2bench.suite import expand, load_suite
+    from a2bench.worker import Settings
+
+    load_plugins()
+    suite = load_suite(args.suite)
+    cases = expand(suite)
+    writer = ResultsWriter(args.out, resume=args.resume)  # refuses a folder holding results
+    settings = Settings(threads=args.threads, ci_target=args.ci_target,
+                        time_budget_s=args.time_budget, warm_cache=args.warm_cache,
+                        counters=not args.no_counters)
+    try:
+        worker = Worker(settings)
+        env = worker.request("environment", suite.device, 60)[1]
+    except WorkerLost as e:
+        print(f"a2bench: error: could not start a measuring worker: {e.reason}", file=sys.stderr)
+        return 1
+    if suite.device == "cuda" and not env.get("cuda_available"):
+        worker.kill()
+        raise UsageError(f"{suite.path}: device: expected a device this machine has; "
+                         "cuda was asked for but torch sees no CUDA device (use device: cpu)")
+    budget = args.memory_budget or default_budget(suite.device, env)
+    env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
+               case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
+               ci_target=args.ci_target, warm_cache=args.warm_cache)
+    writer.write_environment(env)
+
+    reused = len(writer.done_keys() & {c.key() for c in cases})
+    print(f"a2bench: {suite.name}: {len(cases)} cases ({reused} already stored) on "
+          f"{suite.device}, {args.threads} threads, results in {args.out}", file=sys.stderr)
+    progress = _progress(len(cases), reused, disabled=args.no_progress)
+
+    def on_case(case, m):  # type: ignore[no-untyped-def]
+        if m is not None:
+            progress.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
+            progress.update(1)
+
+    report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker)
+    progress.close()
+    if report.interrupted:
+        print(f"a2bench: interrupted; {len(writer.records)} cases are saved in {args.out}. "
+              f"Resume with: a2bench run {args.suite} --out {args.out} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    warnings = noise_warnings(writer.records, env)
+    if warnings:
+        writer.add_to_environment(warnings=warnings)
+        for w in warnings:
+            print(f"a2bench: warning: {w}", file=sys.stderr)
+    keys = {c.key() for c in cases}
+    print(summary_table([m for m in writer.records if m.case.key() in keys]))
+    overhead = report.wall_s / report.timed_s if report.timed_s else float("nan")
+    print(f"\n{report.ran} cases run, {report.reused} reused: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
+          + f". Sweep wall {report.wall_s:.1f} s, {report.timed_s:.1f} s inside timed regions "
+          f"(harness overhead {overhead:.2f}x).")
+    print(f"Results: {args.out / 'results.csv'} (and results.jsonl, environment.json)")
+    return 0
+
+
+def default_budget(device: str, env: dict) -> int:
+    if device == "cuda" and env.get("gpu_free_bytes"):
+        return int(0.8 * env["gpu_free_bytes"])
+    return int(0.5 * psutil.virtual_memory().available)
+
+
+def _progress(total: int, initial: int, disabled: bool):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="case", disable=disabled, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def noise_warnings(records, env: dict) -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+    ok = [m for m in records if m.status == "ok" and m.latency_s]
+    noisy = [m for m in ok if (m.latency_iqr_s or 0) > NOISY_IQR_RATIO * m.latency_s]
+    if ok and len(noisy) >= max(2, 0.2 * len(ok)):
+        out.append(f"noisy run: IQR above {NOISY_IQR_RATIO:.0%} of the median on "
+                   f"{len(noisy)} of {len(ok)} cases; close other programs or raise --time-budget")
+    busy = env.get("cpu_busy_percent")
+    if busy is not None and busy > 20:
+        out.append(f"other load present: the CPU was {busy:.0f}% busy before the sweep started")
+    return out
+
+
+def summary_table(records) -> str:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    rows = []
+    for m in records:
+        c = m.case
+        rows.append({
+            "block": c.block,
+            "shape": f"{c.t}x{c.h}x{c.w}" if c.t > 1 else f"{c.h}x{c.w}",
+            "c": c.channels, "m": c.m or "", "n": c.n or "", "r": c.reduction or "",
+            "N": c.positions,
+            "MMACs": f"{m.macs_analytic / 1e6:.2f}" if m.macs_analytic is not None else "",
+            "latency ms": f"{m.latency_s * 1e3:.3f}" if m.latency_s else "",
+            "IQR ms": f"{m.latency_iqr_s * 1e3:.3f}" if m.latency_iqr_s is not None else "",
+            "peak MiB": f"{m.peak_bytes / 2**20:.2f}" if m.peak_bytes is not None else "",
+            "model MiB": f"{m.peak_bytes_analytic / 2**20:.2f}",
+            "status": m.status,
+        })
+    return pd.DataFrame(rows).to_string(index=False) if rows else "(no cases)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

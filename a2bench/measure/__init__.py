@@ -1,0 +1,1 @@
+"""Measuring a built module: counters, timing, memory, environment. These touch torch."""

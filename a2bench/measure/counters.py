@@ -1,0 +1,67 @@
+"""MAC counts from the field's counters, with what each one skipped.
+
+fvcore's FlopCountAnalysis reports MACs (it calls them flops) and names the operators it skipped.
+torch's FlopCounterMode reports 2 x MAC and skips every operator without a formula silently, so
+its skipped list is computed here: every aten op that ran and has no registered formula.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass(frozen=True)
+class Count:
+    macs: int | None
+    skipped: tuple[str, ...] = ()
+    error: str = ""
+
+
+def count_fvcore(module: nn.Module, x: Tensor) -> Count:
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError as e:  # fvcore ships as an sdist only; some GPU images lack it
+        return Count(None, (), f"fvcore unavailable: {e}")
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    try:
+        with torch.no_grad():
+            analysis = FlopCountAnalysis(module, x)
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            total = int(analysis.total())
+            skipped = tuple(sorted(analysis.unsupported_ops()))
+    except Exception as e:  # a counter failing must not fail the case; record why
+        return Count(None, (), f"fvcore failed: {type(e).__name__}: {e}".splitlines()[0])
+    return Count(total, skipped)
+
+
+class _OpRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[object] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if not getattr(func, "is_view", False):  # views move no data; not worth reporting
+            self.ops.add(func.overloadpacket)
+        return func(*args, **(kwargs or {}))
+
+
+def count_torch(module: nn.Module, x: Tensor) -> Count:
+    try:
+        recorder = _OpRecorder()
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter, recorder:
+            module(x)
+        flops = int(counter.get_total_flops())
+    except Exception as e:
+        return Count(None, (), f"FlopCounterMode failed: {type(e).__name__}: {e}".splitlines()[0])
+    known = set(counter.flop_registry)
+    skipped = tuple(sorted(str(op) for op in recorder.ops if op not in known))
+    # FlopCounterMode counts 2 per multiply-add; store MACs.
+    return Count(flops // 2, skipped)

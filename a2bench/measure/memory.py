@@ -1,0 +1,57 @@
+"""Peak memory of one forward pass, above what was allocated before it.
+
+CPU tensor peak: replay the profiler's allocation events ([memory] events of the c10 allocator) in
+time order and take the highest running sum. Process peak: reset the kernel's RSS high-water mark
+(write 5 to /proc/self/clear_refs), run once, read VmHWM minus the RSS before.
+CUDA: the caching allocator's max_memory_allocated after a reset, minus the baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+Forward = Callable[[], object]
+
+
+def peak_tensor_bytes_cpu(forward: Forward) -> int:
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        forward()
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
+    running = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        running += e.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def peak_rss_bytes(forward: Forward) -> int | None:
+    """None where the high-water mark cannot be reset (not Linux, or no permission)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kib("VmRSS")
+        forward()
+        return max(0, _status_kib("VmHWM") - before) * 1024
+    except OSError:
+        return None
+
+
+def peak_bytes_cuda(forward: Forward) -> int:
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    forward()
+    torch.cuda.synchronize()
+    return int(torch.cuda.max_memory_allocated() - base)

@@ -1,0 +1,86 @@
+"""What one case produced: an immutable record that serialises to one JSON line. No torch here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from a2bench.case import Case
+from a2bench.cost import Cost
+
+STATUSES = ("ok", "skipped", "error", "oom", "timeout")
+
+# The interface of results.csv: these names and this order come first; others follow.
+CSV_COLUMNS = (
+    "block", "device", "dtype", "threads", "batch", "channels", "m", "n", "t", "h", "w",
+    "reduction", "positions", "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch",
+    "latency_s", "latency_iqr_s", "peak_bytes", "peak_bytes_analytic", "status", "reason",
+    "first_call_s", "timed_runs", "latency_ci_low_s", "latency_ci_high_s", "peak_rss_bytes",
+    "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped", "torch_skipped",
+    "timed_s", "wall_s", "finished_at",
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    case: Case
+    status: str
+    reason: str = ""
+    threads: int | None = None
+    macs_analytic: int | None = None
+    flops_analytic: int | None = None
+    elementwise_analytic: int | None = None
+    peak_bytes_analytic: int | None = None
+    activation_bytes_analytic: int | None = None
+    macs_fvcore: int | None = None
+    macs_torch: int | None = None
+    fvcore_skipped: str = ""
+    torch_skipped: str = ""
+    latency_s: float | None = None
+    latency_iqr_s: float | None = None
+    latency_ci_low_s: float | None = None
+    latency_ci_high_s: float | None = None
+    first_call_s: float | None = None
+    timed_runs: int | None = None
+    samples_s: tuple[float, ...] = field(default=())
+    peak_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    timed_s: float | None = None  # seconds spent inside timed regions, for the harness overhead
+    wall_s: float | None = None
+    finished_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def with_cost(self, cost: Cost) -> Measurement:
+        return replace(
+            self,
+            macs_analytic=cost.macs,
+            flops_analytic=cost.flops,
+            elementwise_analytic=cost.elementwise,
+            peak_bytes_analytic=cost.peak_bytes,
+            activation_bytes_analytic=cost.activation_bytes,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["case"] = self.case.to_dict()
+        d["samples_s"] = list(self.samples_s)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Measurement:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["case"] = Case.from_dict(d["case"])
+        kw["samples_s"] = tuple(d.get("samples_s") or ())
+        return cls(**kw)
+
+    def to_row(self) -> dict[str, Any]:
+        row = self.case.to_dict()
+        row["positions"] = self.case.positions
+        for f in fields(self):
+            if f.name not in ("case", "samples_s"):
+                row[f.name] = getattr(self, f.name)
+        return {c: row.get(c) for c in CSV_COLUMNS}

@@ -1,0 +1,143 @@
+"""Runs a list of Cases in a worker process, guarding memory and time, saving as it goes.
+
+The runner decides what runs: cases already stored are skipped (resume), cases whose analytic peak
+exceeds the memory budget are recorded as skipped without running, a worker that dies or hangs is
+replaced and its case recorded as error, oom or timeout. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from a2bench.case import Case
+from a2bench.cost import cost_of
+from a2bench.measurement import Measurement
+from a2bench.store import ResultsWriter
+from a2bench.worker import Settings, now, serve
+
+WORKER_START_TIMEOUT_S = 120.0
+
+
+class WorkerLost(Exception):
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class Worker:
+    """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
+
+    def __init__(self, settings: Settings):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
+        self.process.start()
+        child.close()
+        self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
+
+    def _receive(self, timeout: float, doing: str) -> tuple[str, Any]:
+        conn: Connection = self.conn
+        if not conn.poll(timeout):
+            self.kill()
+            raise WorkerLost("timeout", f"no answer after {timeout:g} s while {doing}")
+        try:
+            return conn.recv()
+        except (EOFError, ConnectionError, OSError):
+            self.process.join(5)
+            code = self.process.exitcode
+            if code == -signal.SIGKILL:
+                raise WorkerLost("oom", f"worker killed by SIGKILL while {doing} "
+                                 "(most likely the kernel's out-of-memory killer)") from None
+            raise WorkerLost("error", f"worker died (exit code {code}) while {doing}") from None
+
+    def request(self, kind: str, payload: Any, timeout: float) -> tuple[str, Any]:
+        self.conn.send((kind, payload))
+        return self._receive(timeout, kind if kind != "case" else "running the case")
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+@dataclass
+class SweepReport:
+    ran: int = 0
+    reused: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    timed_s: float = 0.0
+    interrupted: bool = False
+
+
+ProgressHook = Callable[[Case, Measurement | None], None]
+
+
+def predicted_bytes(case: Case) -> int:
+    """Analytic activation peak plus the input, the tensors a forward pass needs at once."""
+    return cost_of(case).peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
+
+
+def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
+              memory_budget: int, case_timeout: float,
+              on_case: ProgressHook | None = None, worker: Worker | None = None) -> SweepReport:
+    """Runs every case not yet in the writer's store; a given worker is used first, then owned."""
+    report = SweepReport()
+    done = writer.done_keys()
+    start = time.perf_counter()
+    try:
+        for case in cases:
+            if case.key() in done:
+                report.reused += 1
+                if on_case:
+                    on_case(case, None)
+                continue
+            need = predicted_bytes(case)
+            if need > memory_budget:
+                m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
+                                reason=f"predicted peak {need} bytes exceeds the memory budget "
+                                       f"of {memory_budget} bytes")
+            else:
+                if worker is None or not worker.alive():
+                    worker = Worker(settings)
+                m = _run_one(worker, case, settings, case_timeout)
+                if m.status in ("error", "oom", "timeout") and not worker.alive():
+                    worker = None
+            m = m.with_cost(cost_of(case))
+            writer.append(m)
+            done.add(case.key())
+            report.ran += 1
+            report.statuses[m.status] = report.statuses.get(m.status, 0) + 1
+            report.timed_s += m.timed_s or 0.0
+            if on_case:
+                on_case(case, m)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        if worker is not None:
+            worker.kill()
+        report.wall_s = time.perf_counter() - start
+    return report
+
+
+def _run_one(worker: Worker, case: Case, settings: Settings, timeout: float) -> Measurement:
+    try:
+        kind, payload = worker.request("case", case.to_dict(), timeout)
+    except WorkerLost as lost:
+        return Measurement(case, lost.status, lost.reason, threads=settings.threads,
+                           finished_at=now())
+    if kind == "measurement":
+        return Measurement.from_json(payload)
+    return Measurement(case, payload["status"], payload["reason"], threads=settings.threads,
+                       finished_at=now())
+

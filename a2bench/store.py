@@ -1,0 +1,126 @@
+"""The results folder: results.jsonl (append-only, fsynced), results.csv, environment.json.
+
+results.jsonl is the source of truth: one JSON object per finished case, written and fsynced as
+soon as the case ends. results.csv is derived from it and rewritten atomically. No torch here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from a2bench.measurement import CSV_COLUMNS, Measurement
+
+JSONL = "results.jsonl"
+CSV = "results.csv"
+ENVIRONMENT = "environment.json"
+
+
+class StoreError(ValueError):
+    """A results folder that cannot be used as asked; the message is one line for the user."""
+
+
+def holds_results(out_dir: Path) -> bool:
+    return any((out_dir / name).exists() for name in (JSONL, CSV))
+
+
+def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
+    """Every complete record, and the byte offset where the complete lines end.
+
+    A line counts once its newline is written; a tail without one is a write cut short by a
+    crash, and is dropped (its case runs again on resume).
+    """
+    data = path.read_bytes() if path.exists() else b""
+    complete_end = data.rfind(b"\n") + 1
+    records: list[Measurement] = []
+    for number, line in enumerate(data[:complete_end].splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(Measurement.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError) as e:
+            raise StoreError(f"{path}: line {number} is not a valid result ({e}); "
+                             "expected one JSON object per line, as a2bench run writes") from None
+    return records, complete_end
+
+
+def load(out_dir: str | Path) -> list[Measurement]:
+    """The stored measurements of a results folder (for analysis and reports)."""
+    path = Path(out_dir) / JSONL
+    if not path.is_file():
+        raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
+    return read_jsonl(path)[0]
+
+
+def load_environment(out_dir: str | Path) -> dict[str, Any]:
+    path = Path(out_dir) / ENVIRONMENT
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class ResultsWriter:
+    """Appends finished cases durably; keeps results.csv in step."""
+
+    def __init__(self, out_dir: Path, resume: bool):
+        self.dir = out_dir
+        self.jsonl = out_dir / JSONL
+        if holds_results(out_dir) and not resume:
+            raise StoreError(f"{out_dir}: already holds results; pass --resume to continue that "
+                             "sweep, or choose another --out")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.records, complete_end = read_jsonl(self.jsonl)
+        if self.jsonl.exists() and self.jsonl.stat().st_size != complete_end:
+            # Drop only the torn fragment; every complete line stays byte for byte.
+            with open(self.jsonl, "r+b") as f:
+                f.truncate(complete_end)
+                os.fsync(f.fileno())
+
+    def done_keys(self) -> set[tuple[Any, ...]]:
+        return {m.case.key() for m in self.records}
+
+    def append(self, m: Measurement) -> None:
+        line = json.dumps(m.to_json(), allow_nan=False) + "\n"
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self.records.append(m)
+        self.write_csv()
+
+    def write_csv(self) -> None:
+        write_csv(self.dir / CSV, self.records)
+
+    def write_environment(self, env: dict[str, Any]) -> None:
+        path = self.dir / ENVIRONMENT
+        if path.exists():  # a resumed sweep: keep the first environment, add this one
+            first = json.loads(path.read_text())
+            first.setdefault("resumed_in", []).append(env)
+            env = first
+        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+
+    def add_to_environment(self, **fields: Any) -> None:
+        path = self.dir / ENVIRONMENT
+        env = json.loads(path.read_text()) if path.exists() else {}
+        env.update(fields)
+        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+
+
+def write_csv(path: Path, records: Iterable[Measurement]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for m in records:
+            writer.writerow({k: "" if v is None else v for k, v in m.to_row().items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
