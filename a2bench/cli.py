@@ -16,13 +16,14 @@ from typing import NoReturn
 import psutil
 
 from a2bench import __version__
+from a2bench.errors import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 NOISY_IQR_RATIO = 0.10
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad command-line input; the message is the one line shown."""
 
 
@@ -93,20 +94,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("list", help="show registered blocks and shipped suites")
+
+    rep = sub.add_parser("report", help="fit scaling exponents and write a comparison report")
+    rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
+    rep.add_argument("--out", required=True, type=Path, help="report folder to write")
+
+    cmp = sub.add_parser("compare", help="gate HEAD against BASE: exit 1 on a significant "
+                                         "slowdown or a changed exact metric")
+    cmp.add_argument("base", type=Path, help="results folder of the base commit")
+    cmp.add_argument("head", type=Path, help="results folder of the head commit")
+    cmp.add_argument("--threshold", type=positive_float, default=10.0, metavar="PCT",
+                     help="slowdown in percent that fails the gate when significant (default 10)")
+    cmp.add_argument("--normalize", action="store_true",
+                     help="divide each case's latency by the reference kernel timed beside it")
+    cmp.add_argument("--exact-only", action="store_true",
+                     help="compare only the exact metrics (MACs, analytic bytes); cannot flake")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from a2bench.store import StoreError
-    from a2bench.suite import SuiteError
-
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "list":
             return cmd_list()
-    except (UsageError, SuiteError, StoreError) as e:
+        if args.command == "report":
+            from a2bench.report import write_report
+
+            return write_report(args.dirs, args.out)
+        if args.command == "compare":
+            from a2bench.compare import run_compare
+
+            return run_compare(args.base, args.head, threshold_pct=args.threshold,
+                               normalize=args.normalize, exact_only=args.exact_only)
+    except InputError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
@@ -160,6 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker.kill()
         raise UsageError(f"{suite.path}: device: expected a device this machine has; "
                          "cuda was asked for but torch sees no CUDA device (use device: cpu)")
+    env["roofline"] = worker.request("calibrate", {"device": suite.device, "dtype": suite.dtype},
+                                     args.case_timeout)[1]
     budget = args.memory_budget or default_budget(suite.device, env)
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,

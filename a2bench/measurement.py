@@ -17,7 +17,7 @@ CSV_COLUMNS = (
     "latency_s", "latency_iqr_s", "peak_bytes", "peak_bytes_analytic", "status", "reason",
     "first_call_s", "timed_runs", "latency_ci_low_s", "latency_ci_high_s", "peak_rss_bytes",
     "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped", "torch_skipped",
-    "timed_s", "wall_s", "finished_at",
+    "reference_s", "timed_s", "wall_s", "finished_at",
 )
 
 
@@ -45,6 +45,7 @@ class Measurement:
     samples_s: tuple[float, ...] = field(default=())
     peak_bytes: int | None = None
     peak_rss_bytes: int | None = None
+    reference_s: float | None = None  # median of the reference kernel timed just before the case
     timed_s: float | None = None  # seconds spent inside timed regions, for the harness overhead
     wall_s: float | None = None
     finished_at: str = ""

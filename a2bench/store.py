@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS, Measurement
 
 JSONL = "results.jsonl"
@@ -20,7 +21,7 @@ CSV = "results.csv"
 ENVIRONMENT = "environment.json"
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """A results folder that cannot be used as asked; the message is one line for the user."""
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from a2bench.case import ATTENTION_BLOCKS, DTYPE_BYTES, SE_BLOCKS, SIZE_AXES, Case
 from a2bench.cost import COST_MODELS
+from a2bench.errors import InputError
 
 TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip")
 DEVICES = ("cpu", "cuda")
@@ -22,7 +23,7 @@ REQUIRED_AXES = ("channels", "h", "w")
 DEFAULTS = {"batch": 1, "t": 1, "reduction": 16}  # m and n default to channels // 4 (the paper)
 
 
-class SuiteError(ValueError):
+class SuiteError(InputError):
     """A suite that cannot be run; the message is the one line shown to the user."""
 
 

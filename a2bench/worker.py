@@ -37,7 +37,7 @@ def classify_failure(exc: BaseException) -> str:
     return "error"
 
 
-def measure_case(case: Case, settings: Settings) -> Measurement:
+def measure_case(case: Case, settings: Settings, reference: float | None = None) -> Measurement:
     import torch
 
     from a2bench.blocks import build
@@ -73,7 +73,7 @@ def measure_case(case: Case, settings: Settings) -> Measurement:
         latency_s=t.median_s, latency_iqr_s=t.iqr_s,
         latency_ci_low_s=_finite(low), latency_ci_high_s=_finite(high),
         first_call_s=t.first_call_s, timed_runs=len(t.samples_s), samples_s=t.samples_s,
-        peak_bytes=peak, peak_rss_bytes=rss, timed_s=t.timed_s,
+        peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
         wall_s=time.perf_counter() - wall_start, finished_at=now(),
     )
 
@@ -94,6 +94,7 @@ def serve(conn: Connection, settings: Settings) -> None:
 
     load_plugins()
     environment.apply_cpu_settings(settings.threads)
+    references: dict[str, Any] = {}
     conn.send(("ready", None))
     while True:
         try:
@@ -103,10 +104,20 @@ def serve(conn: Connection, settings: Settings) -> None:
         reply: tuple[str, Any]
         if request == "environment":
             reply = ("environment", environment.collect(settings.threads, payload))
+        elif request == "calibrate":
+            from a2bench.measure.roofline import calibrate
+
+            ceilings = calibrate(payload["device"], payload["dtype"], settings.threads)
+            reply = ("calibration", ceilings)
         elif request == "case":
             case = Case.from_dict(payload)
             try:
-                reply = ("measurement", measure_case(case, settings).to_json())
+                if case.device not in references:
+                    from a2bench.measure.roofline import ReferenceKernel
+
+                    references[case.device] = ReferenceKernel(case.device, settings.threads)
+                reference = references[case.device].median_s()
+                reply = ("measurement", measure_case(case, settings, reference).to_json())
             except Exception as exc:
                 status = classify_failure(exc)
                 where = traceback.extract_tb(exc.__traceback__)[-1]
