@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("a2bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -161,14 +164,18 @@ def suites_dir() -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.runner import Worker, WorkerLost, run_cases
-    from a2bench.store import ResultsWriter
+    from a2bench.store import ResultsWriter, holds_results
     from a2bench.suite import expand, load_suite
     from a2bench.worker import Settings
 
     load_plugins()
     suite = load_suite(args.suite)
     cases = expand(suite)
-    writer = ResultsWriter(args.out, resume=args.resume)  # refuses a folder holding results
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: is a file; expected a results folder (new or empty)")
+    if holds_results(args.out) and not args.resume:  # before anything starts or is written
+        raise UsageError(f"{args.out}: already holds results; pass --resume to continue that "
+                         "sweep, or choose another --out")
     settings = Settings(threads=args.threads, ci_target=args.ci_target,
                         time_budget_s=args.time_budget, warm_cache=args.warm_cache,
                         counters=not args.no_counters)
@@ -184,6 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "cuda was asked for but torch sees no CUDA device (use device: cpu)")
     env["roofline"] = worker.request("calibrate", {"device": suite.device, "dtype": suite.dtype},
                                      args.case_timeout)[1]
+    writer = ResultsWriter(args.out, resume=args.resume)
     budget = args.memory_budget or default_budget(suite.device, env)
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,

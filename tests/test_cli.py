@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import ROOT, cli
+
+from a2bench.cli import main
+from a2bench.measurement import CSV_COLUMNS
+
+REQUIRED = [
+    "block", "device", "dtype", "threads", "batch", "channels", "m", "n", "t", "h", "w",
+    "reduction", "positions", "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch",
+    "latency_s", "latency_iqr_s", "peak_bytes", "peak_bytes_analytic", "status", "reason",
+]
+
+GOOD = """name: g
+blocks: [se]
+params: {channels: [8], h: [4], w: [4], reduction: [2]}
+"""
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("name: x\nblocks: [se\n", "invalid YAML at line"),
+    ("name: x\nblocks: [unet]\nparams: {channels: [8], h: [4], w: [4]}\n", "blocks[0]"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4], q: [1]}\n", "params.q"),
+    ("name: x\nblocks: [se]\nruns: 3\nparams: {channels: [8], h: [4], w: [4]}\n", "runs"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [-4], w: [4]}\n", "params.h[0]"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [2.5], w: [4]}\n", "params.h[0]"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4], reduction: [32]}\n",
+     "params.reduction"),
+])
+def test_bad_suite_is_one_line_and_exit_2(tmp_path, capsys, write_suite, text, needle):
+    path = write_suite(text)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert str(path) in err and needle in err and "expected" in err
+    assert not out.exists()  # nothing was started or written
+
+
+def test_missing_suite_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such suite file" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("flag", [["--threads", "0"], ["--threads", "two"],
+                                  ["--memory-budget", "lots"], ["--case-timeout", "-1"]])
+def test_bad_flags(tmp_path, capsys, write_suite, flag):
+    assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
+    assert flag[0] in one_line_error(capsys)
+
+
+def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("precious\n")
+    (out / "results.csv").write_text("precious too\n")
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out)]) == 2
+    assert "already holds results" in one_line_error(capsys)
+    assert (out / "results.jsonl").read_text() == "precious\n"
+    assert (out / "results.csv").read_text() == "precious too\n"
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.jsonl"]
+
+
+def test_list_shows_blocks_and_suites(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("double_attention", "nonlocal_right", "se", "smoke.yaml", "default.yaml"):
+        assert name in out
+
+
+def test_cuda_suite_without_cuda(tmp_path, write_suite):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal path needs a machine without it")
+    path = write_suite(GOOD + "device: cuda\n")
+    out = tmp_path / "out"
+    result = cli("run", str(path), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "device" in result.stderr and "cuda" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out / "results.jsonl").exists()
+
+
+def test_run_smoke_end_to_end(tmp_path):
+    out = tmp_path / "smoke"
+    result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",
+                 "--time-budget", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert "latency ms" in result.stdout and str(out / "results.csv") in result.stdout
+    assert "%|" in result.stderr  # a progress bar ran
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[: len(REQUIRED)] == REQUIRED
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(rows) == 6
+    samples = [json.loads(line)["samples_s"] for line in lines]
+    assert all(len(s) >= 2 for s in samples)
+    for row in rows:
+        assert row["status"] == "ok", row["reason"]
+        assert row["threads"] == "1"
+        assert int(row["positions"]) == int(row["t"]) * int(row["h"]) * int(row["w"])
+        assert row["macs_torch"] == row["macs_analytic"]
+        assert float(row["latency_s"]) > 0 and float(row["latency_iqr_s"]) >= 0
+        assert int(row["peak_bytes"]) > 0
+        assert int(row["flops_analytic"]) > 2 * int(row["macs_analytic"])
+        if row["block"] == "se":
+            assert row["m"] == row["n"] == "" and row["reduction"] == "8"
+        else:
+            assert row["macs_fvcore"] == row["macs_analytic"]
+            assert row["reduction"] == "" and row["m"] == "8"
+    env = json.loads((out / "environment.json").read_text())
+    for key in ("torch", "fvcore", "numpy", "python", "cpu_model", "physical_cores", "threads",
+                "roofline", "git_commit", "ram_bytes"):
+        assert key in env
+    assert ROOT.exists()

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from a2bench.case import Case
+from a2bench.cost import Term, cost_of, peak_live_elements
+
+
+def attention(block: str, b=2, c=64, t=1, h=8, w=8, m=32, n=16) -> Case:
+    return Case(block, "cpu", "float32", b, c, t, h, w, m=m, n=n)
+
+
+def se(b=2, c=64, t=1, h=8, w=8, r=16) -> Case:
+    return Case("se", "cpu", "float32", b, c, t, h, w, reduction=r)
+
+
+def test_reference_case_from_the_notes():
+    # b=2, c=64, 8x8, m=32, n=16, r=16 (hand-computed in shared/notes/flop-counters.md 3.5)
+    assert cost_of(attention("double_attention")).macs == 917_504
+    assert cost_of(attention("nonlocal_right")).macs == 1_179_648
+    assert cost_of(se()).macs == 1_024
+
+
+@pytest.mark.parametrize("b,c,t,h,w,m,n", [(1, 64, 1, 8, 8, 16, 16), (3, 10, 2, 5, 7, 3, 5),
+                                           (2, 512, 1, 28, 28, 128, 128)])
+def test_closed_forms(b, c, t, h, w, m, n):
+    big_n = t * h * w
+    left = cost_of(attention("double_attention", b, c, t, h, w, m, n))
+    right = cost_of(attention("nonlocal_right", b, c, t, h, w, m, n))
+    assert left.macs == 2 * b * big_n * (c * m + c * n + m * n)
+    assert right.macs == 2 * b * big_n * (c * m + c * n) + b * big_n**2 * (m + n)
+    # both orders do the same elementwise work; only the products differ
+    assert left.elementwise == right.elementwise
+    assert left.flops == 2 * left.macs + left.elementwise
+
+
+def test_se_closed_form_and_elementwise():
+    case = se(b=2, c=64, h=8, w=8, r=16)
+    cost = cost_of(case)
+    assert cost.macs == 2 * 2 * 64 * 64 // 16
+    n = 64
+    # pool c*N, fc biases, relu, sigmoid, scale c*N
+    assert cost.elementwise == 2 * 64 * n + 2 * 4 + 2 * 64 + 2 * 4 + 2 * 64 + 2 * 64 * n
+
+
+def test_crossover_is_the_harmonic_mean():
+    m, n = 32, 16
+    star = 2 * m * n / (m + n)  # 21.33
+    for h, cheaper in ((4, "nonlocal_right"), (5, "double_attention")):  # N = 16 and 25
+        left = cost_of(attention("double_attention", h=h, w=h, m=m, n=n)).macs
+        right = cost_of(attention("nonlocal_right", h=h, w=h, m=m, n=n)).macs
+        assert (right < left) == (cheaper == "nonlocal_right"), (h * h, star)
+
+
+def test_peak_counts_the_nxn_matrix_for_the_nonlocal_order():
+    case = attention("nonlocal_right", b=1, c=8, h=32, w=32, m=2, n=2)
+    big_n = 1024
+    cost = cost_of(case)
+    # while S = softmax(B)^T softmax(V) runs, A, softmax(B), softmax(V) (each 2 x N) and S live
+    assert cost.peak_bytes == (big_n * big_n + 3 * 2 * big_n) * 4
+    left = cost_of(attention("double_attention", b=1, c=8, h=32, w=32, m=2, n=2))
+    assert left.peak_bytes < cost.peak_bytes / 50
+
+
+def test_peak_simulation_frees_after_last_use():
+    terms = [Term("a", 0, 0, 10), Term("b", 0, 0, 5, ("a",)), Term("c", 0, 0, 1, ("b",))]
+    assert peak_live_elements(terms) == 15
+    terms = [Term("a", 0, 0, 10), Term("b", 0, 0, 5), Term("c", 0, 0, 1)]
+    assert peak_live_elements(terms) == 16
+
+
+def test_bytes_follow_dtype():
+    c32 = cost_of(attention("double_attention"))
+    c64 = cost_of(Case("double_attention", "cpu", "float64", 2, 64, 1, 8, 8, m=32, n=16))
+    assert c64.peak_bytes == 2 * c32.peak_bytes
+    assert c64.activation_bytes == 2 * c32.activation_bytes
