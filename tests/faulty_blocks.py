@@ -1,0 +1,38 @@
+"""A plugin (A2BENCH_PLUGINS=faulty_blocks) with blocks that fail in each way a worker can."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import torch
+from torch import nn
+
+from a2bench.blocks import REGISTRY
+from a2bench.cost import COST_MODELS, se_cost
+
+
+class Faulty(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "raises":
+            raise RuntimeError("this block always fails")
+        if self.how == "exits":
+            os._exit(3)
+        if self.how == "killed":  # what the kernel's OOM killer does
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.how == "allocator":
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 1099511627776 bytes")
+        if self.how == "hangs":
+            time.sleep(3600)
+        return x
+
+
+for how in ("raises", "exits", "killed", "allocator", "hangs"):
+    REGISTRY[how] = lambda case, how=how: Faulty(how)
+    COST_MODELS[how] = lambda case: se_cost(case.__class__(**{**case.to_dict(), "reduction": 1}))
