@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -168,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.suite import expand, load_suite
     from a2bench.worker import Settings
 
+    started = time.perf_counter()
     load_plugins()
     suite = load_suite(args.suite)
     cases = expand(suite)
@@ -222,10 +224,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"a2bench: warning: {w}", file=sys.stderr)
     keys = {c.key() for c in cases}
     print(summary_table([m for m in writer.records if m.case.key() in keys]))
-    overhead = report.wall_s / report.timed_s if report.timed_s else float("nan")
+    wall = time.perf_counter() - started  # worker start-up and calibration included
+    overhead = wall / report.timed_s if report.timed_s else float("nan")
     print(f"\n{report.ran} cases run, {report.reused} reused: "
           + ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
-          + f". Sweep wall {report.wall_s:.1f} s, {report.timed_s:.1f} s inside timed regions "
+          + f". Sweep wall {wall:.1f} s, {report.timed_s:.1f} s inside timed regions "
           f"(harness overhead {overhead:.2f}x).")
     print(f"Results: {args.out / 'results.csv'} (and results.jsonl, environment.json)")
     return 0
