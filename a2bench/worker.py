@@ -51,6 +51,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None)
 
     with torch.no_grad():
         if case.device == "cuda":
+            timing.cuda_flags()
             t = timing.time_cuda(forward, settings.ci_target, settings.time_budget_s,
                                  settings.warm_cache)
             peak = memory.peak_bytes_cuda(forward)
@@ -103,7 +104,12 @@ def serve(conn: Connection, settings: Settings) -> None:
             return
         reply: tuple[str, Any]
         if request == "environment":
-            reply = ("environment", environment.collect(settings.threads, payload))
+            env = environment.collect(settings.threads, payload)
+            if payload == "cuda" and env["cuda_available"]:
+                from a2bench.measure.timing import cuda_flags
+
+                env["cuda_flags"] = cuda_flags()
+            reply = ("environment", env)
         elif request == "calibrate":
             from a2bench.measure.roofline import calibrate
 
