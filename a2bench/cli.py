@@ -12,12 +12,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import pandas as pd
 import psutil
+from tqdm import tqdm
 
 from a2bench import __version__
+from a2bench.case import Case
 from a2bench.errors import InputError
+from a2bench.measurement import Measurement
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -205,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{suite.device}, {args.threads} threads, results in {args.out}", file=sys.stderr)
     progress = _progress(len(cases), reused, disabled=args.no_progress)
 
-    def on_case(case, m):  # type: ignore[no-untyped-def]
+    def on_case(case: Case, m: Measurement | None) -> None:
         if m is not None:
             progress.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             progress.update(1)
@@ -234,20 +238,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_budget(device: str, env: dict) -> int:
+def default_budget(device: str, env: dict[str, Any]) -> int:
     if device == "cuda" and env.get("gpu_free_bytes"):
         return int(0.8 * env["gpu_free_bytes"])
     return int(0.5 * psutil.virtual_memory().available)
 
 
-def _progress(total: int, initial: int, disabled: bool):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
+def _progress(total: int, initial: int, disabled: bool) -> tqdm:
     return tqdm(total=total, initial=initial, unit="case", disable=disabled, file=sys.stderr,
                 dynamic_ncols=True)
 
 
-def noise_warnings(records, env: dict) -> list[str]:  # type: ignore[no-untyped-def]
+def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[str]:
     out = []
     ok = [m for m in records if m.status == "ok" and m.latency_s]
     noisy = [m for m in ok if (m.latency_iqr_s or 0) > NOISY_IQR_RATIO * m.latency_s]
@@ -260,9 +262,7 @@ def noise_warnings(records, env: dict) -> list[str]:  # type: ignore[no-untyped-
     return out
 
 
-def summary_table(records) -> str:  # type: ignore[no-untyped-def]
-    import pandas as pd
-
+def summary_table(records: Sequence[Measurement]) -> str:
     rows = []
     for m in records:
         c = m.case
