@@ -4,8 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.a2bench-installed
 RUN_DIR ?= results/local/default-$(shell date +%Y%m%d-%H%M%S)
+# pytest-benchmark timings compare only on the machine and thread count that saved them, and its
+# machine id (e.g. Linux-CPython-3.11-64bit) does not tell two CPUs apart, so the baseline is kept
+# per machine in the git-ignored .benchmarks/ unless BENCH_STORAGE points elsewhere.
+BENCH_STORAGE ?= .benchmarks
+BENCH_FAIL    ?= median:10%
+BENCH         := $(PY) -m pytest tests/benchmarks --benchmark-only -q \
+                 --benchmark-storage=file://$(BENCH_STORAGE)
+GATE_OUT ?= results/local/gate-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install run test lint gate bench-save bench-compare clean
+.PHONY: install run test lint gate gate-timing bench-save bench-compare clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +31,26 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# The exact-metrics gate of .ci/run: MACs, FLOPs and analytic bytes of suites/smoke.yaml against
+# the committed results/baseline/smoke. It never reads a timing, so it cannot flake.
+gate: install
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	$(VENV)/bin/a2bench run suites/smoke.yaml --out "$$dir/smoke" --no-progress && \
+	$(VENV)/bin/a2bench compare results/baseline/smoke "$$dir/smoke" --exact-only
+
+# The timing gate of the GitHub workflow, locally: make gate-timing BASE_SRC=../a2bench-base
+# (a checkout of the base commit, e.g. made with git worktree add ../a2bench-base origin/main).
+gate-timing: install
+	@test -n "$(BASE_SRC)" || { echo "usage: make gate-timing BASE_SRC=<checkout of the base commit>" >&2; exit 2; }
+	PYTHON=$(PY) scripts/ci_gate.sh $(BASE_SRC) $(GATE_OUT)
+
+bench-save: install
+	$(BENCH) --benchmark-save=baseline
+
+bench-compare: install
+	@ls $(BENCH_STORAGE)/*/*.json >/dev/null 2>&1 || { echo "bench-compare: no saved baseline in $(BENCH_STORAGE); run make bench-save first (on this machine)" >&2; exit 2; }
+	$(BENCH) --benchmark-compare --benchmark-compare-fail=$(BENCH_FAIL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache results/local

@@ -123,7 +123,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     path = suite_with(write_suite, "se, hangs")
     out = tmp_path / "out"
     proc = _start(["run", str(path), "--out", str(out), *FAST])
-    _wait_for_lines(out / "results.jsonl", 1, timeout=60)
+    _wait_for_lines(out / "results.jsonl", 1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -1,0 +1,921 @@
+"""The report folder: fits.csv, summary.json, report.md, index.html and the PNG figures.
+
+Renders what a2bench.analysis computed from stored results; never measures and never imports
+torch. report.md and index.html are written from one document model so they say the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window, also on machines without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from a2bench import __version__  # noqa: E402
+from a2bench import analysis as an  # noqa: E402
+
+BLOCK_NAMES = {
+    "double_attention": "double attention (A², gather first)",
+    "nonlocal_right": "non-local order (N×N first)",
+    "se": "SE (squeeze-excitation)",
+}
+SHORT_NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order",
+               "se": "SE"}
+BLOCK_COLORS = {"double_attention": "#1f77b4", "nonlocal_right": "#d62728", "se": "#2ca02c"}
+EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+METRIC_TITLES = {"macs": "MACs", "latency": "Latency", "memory": "Peak memory"}
+METRIC_AXIS = {
+    "macs": "MACs per forward (multiply-accumulates)",
+    "latency": "latency per forward (s, median)",
+    "memory": "peak memory above input (bytes)",
+}
+RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
+RATIO_COLORS = {"macs": "#4c4c4c", "latency": "#ff7f0e", "memory": "#9467bd"}
+DPI = 130
+MAX_TABLE_ROWS = 60
+
+
+def write_report(dirs: Sequence[Path], out: Path) -> int:
+    """Analyse one or more results folders and write the report into ``out``. Returns 0."""
+    data, runs = an.load_runs(dirs)
+    result = an.analyse(data, runs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.png"):  # a rerun into the same folder must not show old figures
+        stale.unlink()
+    figures = draw_figures(result, out)
+    write_tables(result, out)
+    (out / "summary.json").write_text(
+        json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    doc = document(result, figures)
+    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    (out / "index.html").write_text(to_html(doc, "a2bench report"), encoding="utf-8")
+    print(f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
+          f"fits.csv, summary.json and {len(figures)} figures")
+    print(f"headline: {result.headline['verdict']}")
+    for run in result.labels:
+        print(f"  {result.headline['runs'][run]['text']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Files beside the report
+
+
+def write_tables(result: an.Analysis, out: Path) -> None:
+    result.fits.to_csv(out / "fits.csv", index=False, float_format="%.6g")
+    result.crossovers.to_csv(out / "crossovers.csv", index=False, float_format="%.6g")
+    result.pairs.to_csv(out / "pairs.csv", index=False, float_format="%.6g")
+    cases = result.data.merge(
+        result.roofline[["run", "block", *an.SIZE_COLUMNS, "device", "gflops",
+                         "fraction_of_peak", "intensity", "attainable_gflops",
+                         "fraction_of_attainable", "bound"]],
+        on=["run", "block", "device", *an.SIZE_COLUMNS], how="left")
+    cases.to_csv(out / "cases.csv", index=False, float_format="%.6g")
+
+
+def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any]:
+    return {
+        "generated_by": f"a2bench {__version__}",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": [{"label": r.label, "path": str(r.path), "cases": r.rows, "ok": r.ok}
+                 for r in result.runs],
+        "headline": result.headline,
+        "fits": an.records(result.fits),
+        "crossovers": an.records(result.crossovers),
+        "roofline": an.records(result.roofline_summary),
+        "environment": {r.label: _json_safe(r.environment) for r in result.runs},
+        "units": {
+            "macs": "multiply-accumulates per forward pass",
+            "latency": "seconds per forward pass (median of timed runs)",
+            "memory": "bytes, peak allocated above the input during one forward pass",
+            "exponent": "slope of log(metric) on log(axis) over the upper half of the axis",
+            "gflops": "1e9 floating-point operations per second (flops = 2 MACs + elementwise)",
+            "intensity": "floating-point operations per byte moved (activations + input)",
+            "n_star": "positions N = t*h*w",
+        },
+        "figures": [f.file for f in figures],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return an.clean(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    file: str
+    title: str
+    caption: str
+
+
+def block_color(block: str, blocks: Sequence[str]) -> str:
+    if block in BLOCK_COLORS:
+        return BLOCK_COLORS[block]
+    others = [b for b in blocks if b not in BLOCK_COLORS]
+    return EXTRA_COLORS[others.index(block) % len(EXTRA_COLORS)] if block in others else "k"
+
+
+def block_name(block: str) -> str:
+    return BLOCK_NAMES.get(block, block)
+
+
+def short_block_name(block: str) -> str:
+    return SHORT_NAMES.get(block, block)
+
+
+def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
+    figures: list[FigureFile] = []
+    primary = result.fits[result.fits["primary"]] if len(result.fits) else result.fits
+    for axis in an.AXES:
+        if len(primary) and (primary["axis"] == axis).any():
+            for metric in an.METRICS:
+                figures.append(fit_figure(result, primary, axis, metric, out))
+    if len(result.crossovers):
+        figures.append(ratio_figure(result, out))
+    if len(result.roofline):
+        figures.append(roofline_figure(result, out))
+    if _few_sizes(result.data):
+        figures.append(sizes_figure(result, out))
+    plt.close("all")
+    return figures
+
+
+def _log_x(ax: plt.Axes) -> None:
+    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v < 1e6 else f"{v:.0e}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _save(fig: plt.Figure, out: Path, name: str) -> str:
+    fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure, np.ndarray]:
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=True, squeeze=False)
+    return fig, axes[0]
+
+
+def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
+               out: Path) -> FigureFile:
+    fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
+    runs = [r for r in result.labels if (fits["run"] == r).any()]
+    blocks = list(dict.fromkeys(fits["block"]))
+    fig, axes = _panels(len(runs))
+    for ax, run in zip(axes, runs, strict=True):
+        handles = []
+        for _, fit in fits[fits["run"] == run].iterrows():
+            pts = an.fit_points(result.data, fit)
+            color = block_color(fit["block"], blocks)
+            ax.plot(pts["x"], pts["y"], color=color, alpha=0.35, lw=1, zorder=1)
+            sns.scatterplot(data=pts[pts["fitted"]], x="x", y="y", color=color, s=46,
+                            edgecolor="white", linewidth=0.6, ax=ax, legend=False, zorder=3)
+            lower = pts[~pts["fitted"]]
+            ax.scatter(lower["x"], lower["y"], facecolors="white", edgecolors=color, s=40,
+                       linewidths=1.3, zorder=3)
+            if math.isfinite(fit["exponent"]) and math.isfinite(fit["intercept"]):
+                xs = np.geomspace(fit["fit_x_min"], fit["fit_x_max"], 50)
+                ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color, lw=2.4,
+                        zorder=2)
+                if math.isfinite(fit["expected"]):
+                    mid = fit["intercept"] + fit["exponent"] * fit["log_x_mean"]
+                    ax.plot(xs, np.exp(mid + fit["expected"] * (np.log(xs) - fit["log_x_mean"])),
+                            color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
+            if math.isfinite(fit["exponent"]):
+                label = (f"{block_name(fit['block'])}: slope {_f(fit['exponent'])} "
+                         f"[{_f(fit['ci_low'])}, {_f(fit['ci_high'])}], model "
+                         f"{_f(fit['expected'])} ({fit['verdict']})")
+            else:
+                label = (f"{block_name(fit['block'])}: too few points to fit "
+                         f"({int(fit['points'])} in the upper half)")
+            handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
+        handles += [
+            Line2D([], [], color="0.2", lw=2.4, label="least-squares fit, upper half (filled)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)), label="cost-model slope"),
+            Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
+                   label="lower half, not fitted"),
+        ]
+        _log_x(ax)
+        ax.set_yscale("log")
+        ax.set_xlabel(an.AXIS_LABELS[axis])
+        ax.set_ylabel(METRIC_AXIS[metric])
+        groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
+        ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
+                  frameon=False)
+    fig.suptitle(f"{METRIC_TITLES[metric]} vs {an.AXIS_LABELS[axis]} (log-log)", y=1.0)
+    name = _save(fig, out, f"fit_{axis}_{metric}.png")
+    caption = (f"{METRIC_TITLES[metric]} against {an.AXIS_LABELS[axis]} on log-log axes. Solid "
+               "lines: least-squares fit over the upper half of the swept range (filled "
+               "points); dashed: the slope the cost model predicts over the same rows, drawn "
+               "through the same centre. Hollow points were not fitted.")
+    return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
+
+
+def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
+    cross = result.crossovers
+    runs = [r for r in result.labels if (cross["run"] == r).any()]
+    fig, axes = _panels(len(runs), width=7.0)
+    for ax, run in zip(axes, runs, strict=True):
+        c = cross[cross["run"] == run].sort_values("n_points", ascending=False, kind="stable")
+        row = c.iloc[0]
+        p = result.pairs
+        p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
+              & (p["n"] == row["n"]) & (p["batch"] == row["batch"]) & (p["t"] == row["t"])]
+        long = pd.concat([pd.DataFrame({"N": p["positions"], "ratio": p[f"ratio_{m}"],
+                                        "metric": label, "key": m})
+                          for m, label in RATIO_METRICS], ignore_index=True)
+        long = long[np.isfinite(long["ratio"]) & (long["ratio"] > 0)]
+        palette = {label: RATIO_COLORS[m] for m, label in RATIO_METRICS}
+        sns.lineplot(data=long, x="N", y="ratio", hue="metric", style="metric", markers=True,
+                     dashes=False, palette=palette, estimator=None, ax=ax, legend=False, lw=1.8,
+                     markersize=7)
+        ax.axhline(1, color="0.3", lw=1, ls="-")
+        handles = [Line2D([], [], color=RATIO_COLORS[m], marker=mk, lw=1.8, label=label)
+                   for (m, label), mk in zip(RATIO_METRICS, ("o", "X", "s"), strict=True)]
+        star = row["n_star_predicted"]
+        ax.axvline(star, color="0.2", ls=(0, (4, 2)), lw=1.4)
+        handles.append(Line2D([], [], color="0.2", ls=(0, (4, 2)), lw=1.4,
+                              label=f"predicted N* = 2mn/(m+n) = {star:.3g}"))
+        for m, label in RATIO_METRICS:
+            value = row[f"n_star_{m}"]
+            if m == "macs":
+                continue  # equals the predicted line up to interpolation; do not draw it twice
+            if isinstance(value, float) and math.isfinite(value):
+                ax.plot([value], [1], marker="D", ms=10, color=RATIO_COLORS[m], mec="black",
+                        zorder=5)
+                text = f"measured from {label}: N* ≈ {value:.3g}"
+            else:
+                text = f"{label}: no crossing in the swept range"
+            handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D", lw=0, mec="black",
+                                  label=text))
+        _log_x(ax)
+        ax.set_yscale("log")
+        lo = min(float(p["positions"].min()), star) / 1.4
+        ax.set_xlim(lo, float(p["positions"].max()) * 1.4)
+        ax.set_xlabel(an.AXIS_LABELS["positions"])
+        ax.set_ylabel("non-local order ÷ double attention (ratio, log)")
+        title = (f"c={int(row['channels'])}, m={int(row['m'])}, n={int(row['n'])}, "
+                 f"b={int(row['batch'])}" + (f", t={int(row['t'])}" if row["t"] > 1 else ""))
+        ax.set_title((f"{run}\n" if len(runs) > 1 else "") + title, fontsize=9)
+        ax.text(0.98, 0.03, "above 1: the non-local order costs more", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color="0.3")
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
+                  frameon=False, ncol=2)
+    fig.suptitle("Where the non-local order starts to cost more than double attention", y=1.0)
+    name = _save(fig, out, "crossover_ratio.png")
+    caption = ("Cost of the non-local order divided by double attention's at the same shape, "
+               "against positions N. The dashed line is the MAC crossover predicted by the "
+               "cost model; diamonds mark where the measured latency and memory ratios cross 1 "
+               "(interpolated linearly in log N).")
+    return FigureFile(name, "Crossover", caption)
+
+
+def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
+    roof = result.roofline.copy()
+    roof = roof[np.isfinite(roof["intensity"]) & (roof["gflops"] > 0)]
+    roof["block"] = roof["block"].map(block_name)
+    blocks = list(dict.fromkeys(result.roofline["block"]))
+    palette = {block_name(b): block_color(b, blocks) for b in blocks}
+    fig, ax = plt.subplots(figsize=(8.0, 5.6))
+    several = len(result.labels) > 1
+    sns.scatterplot(data=roof, x="intensity", y="gflops", hue="block",
+                    style="run" if several else None, palette=palette, s=55, ax=ax,
+                    edgecolor="white", linewidth=0.5, zorder=3)
+    x_lo = float(roof["intensity"].min()) / 2 if len(roof) else 0.1
+    x_hi = float(roof["intensity"].max()) * 2 if len(roof) else 100
+    run_styles = ("-", "--", ":", "-.")
+    for i, run in enumerate(result.labels):
+        ceiling = (result.environments.get(run) or {}).get("roofline") or {}
+        peak, bw = ceiling.get("gemm_flops_per_s"), ceiling.get("bandwidth_bytes_per_s")
+        if not peak or not bw:
+            continue
+        ridge = peak / bw
+        xs = np.geomspace(min(x_lo, ridge / 4), max(x_hi, ridge * 4), 200)
+        label = (f"{run + ': ' if several else ''}roof: GEMM {peak / 1e9:.3g} GFLOP/s, "
+                 f"copy {bw / 1e9:.3g} GB/s (measured)")
+        ax.plot(xs, np.minimum(peak, xs * bw) / 1e9, color="0.25", lw=1.6,
+                ls=run_styles[i % len(run_styles)], label=label, zorder=2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of activations + input)")
+    ax.set_ylabel("achieved GFLOP/s (analytic FLOPs ÷ median latency)")
+    ax.set_title("Roofline: how close each case gets to the machine's ceilings")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    name = _save(fig, out, "roofline.png")
+    caption = ("Each point is one case: its analytic FLOPs (2 MACs + elementwise operations) "
+               "divided by its median latency, against FLOPs per byte it must move. The roof is "
+               "the minimum of the GEMM throughput and the copy bandwidth × intensity, both "
+               "measured in the same run.")
+    return FigureFile(name, "Roofline", caption)
+
+
+def _few_sizes(data: pd.DataFrame, limit: int = 16) -> bool:
+    ok = an.ok_rows(data)
+    return bool(len(ok)) and int(ok.groupby("run")["size"].nunique().max()) <= limit
+
+
+def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
+    ok = an.ok_rows(result.data).copy()
+    ok["block name"] = ok["block"].map(block_name)
+    blocks = list(dict.fromkeys(ok["block"]))
+    palette = {block_name(b): block_color(b, blocks) for b in blocks}
+    runs = [r for r in result.labels if (ok["run"] == r).any()]
+    n_sizes = int(ok.groupby("run")["size"].nunique().max())
+    # Runs stack vertically: their sizes differ, and a wide row of panels shrinks in a page.
+    fig, axes = plt.subplots(3 * len(runs), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
+                                                        8.5 * len(runs)), squeeze=False)
+    for j, run in enumerate(runs):
+        rows = ok[ok["run"] == run].sort_values(["positions", "channels", "batch"])
+        rows = rows.assign(size=rows["size"].str.replace(" ", "\n"))  # short tick lines
+        order = list(dict.fromkeys(rows["size"]))
+        for i, metric in enumerate(an.METRICS):
+            ax = axes[3 * j + i][0]
+            sns.barplot(data=rows, x="size", y=metric, hue="block name", order=order,
+                        palette=palette, ax=ax, legend=(i == 0 and j == 0), errorbar=None)
+            ax.set_yscale("log")
+            ax.set_ylabel(METRIC_AXIS[metric].replace(" per forward", "").replace(" (", "\n("))
+            ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
+            if i < 2:
+                ax.set_xticklabels([])
+            ax.tick_params(axis="x", rotation=0, labelsize=8)
+            if i == 0 and len(runs) > 1:
+                ax.set_title(run, fontweight="bold")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if axes[0][0].get_legend():
+        axes[0][0].get_legend().remove()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.suptitle("Cost of each block at each measured size (log scale)", y=1.0)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.985),
+               ncol=len(labels), frameon=False, fontsize=8)
+    name = _save(fig, out, "sizes.png")
+    caption = ("Bars: MACs, median latency and peak memory of each block at each measured size "
+               "(for the ResNet-stages suite, the shapes where these blocks sit in a ResNet-50).")
+    return FigureFile(name, "Cost at each size", caption)
+
+
+# ---------------------------------------------------------------------------------------------
+# The document (rendered to Markdown and to HTML)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    frame: pd.DataFrame
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    alt: str
+    caption: str
+
+
+Element = Heading | Para | Bullets | Table | Image
+
+
+def _f(x: Any, digits: int = 2) -> str:
+    """A number for a table cell; blank stands for 'not available'."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    value = float(x)
+    text = f"{value:.{digits}f}"
+    return text[1:] if re.fullmatch(r"-0\.0*", text) else text
+
+
+def _g(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{float(x):.{digits}g}"
+
+
+def _int(x: Any) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
+
+
+def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element]:
+    figs = {f.file: f for f in figures}
+    doc: list[Element] = [Heading(1, "a2bench scaling report")]
+    doc.append(Para(
+        f"Generated by a2bench {__version__} from {len(result.runs)} results folder(s): "
+        + "; ".join(f"{r.label} ({r.path}, {r.ok} of {r.rows} cases ok)" for r in result.runs)
+        + ". Nothing here was re-measured; every number comes from those folders."))
+    doc += headline_section(result)
+    doc += environment_section(result)
+    doc += units_section()
+    doc += fits_section(result, figs)
+    doc += crossover_section(result, figs)
+    doc += roofline_section(result, figs)
+    doc += sizes_section(result, figs)
+    doc += comparison_section(result)
+    doc += failures_section(result)
+    doc += method_section()
+    return doc
+
+
+def headline_section(result: an.Analysis) -> list[Element]:
+    h = result.headline
+    verdict = {"confirmed": "CONFIRMED", "not confirmed": "NOT CONFIRMED",
+               "insufficient data": "INSUFFICIENT DATA"}[h["verdict"]]
+    return [
+        Heading(2, "Headline"),
+        Para(f"Verdict: {verdict}. Do the measured MAC and memory exponents along positions N "
+             "match O(m·n·N) for double attention and O((m+n)·N²) for the non-local order?"),
+        Bullets(tuple(h["runs"][r]["text"] for r in result.labels)),
+    ]
+
+
+def environment_section(result: an.Analysis) -> list[Element]:
+    fields: list[tuple[str, Any]] = [
+        ("results folder", lambda r, e: str(r.path)),
+        ("suite", lambda r, e: e.get("suite_path") or e.get("suite", "")),
+        ("device", lambda r, e: (e.get("roofline") or {}).get("device", "")
+         + (f" ({e['gpu_name']})" if e.get("gpu_name") else "")),
+        ("CPU", lambda r, e: e.get("cpu_model", "")),
+        ("cores (physical / logical)",
+         lambda r, e: f"{e.get('physical_cores', '?')} / {e.get('logical_cores', '?')}"),
+        ("torch threads", lambda r, e: str(e.get("threads", ""))),
+        ("torch", lambda r, e: e.get("torch", "")),
+        ("CUDA / cuDNN", lambda r, e: (f"{e.get('cuda_version')} / {e.get('cudnn_version')}"
+                                       if e.get("cuda_version") else "")),
+        ("python", lambda r, e: e.get("python", "")),
+        ("a2bench / commit",
+         lambda r, e: f"{e.get('a2bench_version', '')} / {str(e.get('git_commit', ''))[:12]}"),
+        ("GEMM ceiling (GFLOP/s, measured)",
+         lambda r, e: _g((e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
+        ("copy bandwidth (GB/s, measured)",
+         lambda r, e: _g((e.get("roofline") or {}).get("bandwidth_bytes_per_s", math.nan) / 1e9)),
+        ("timing budget per case (s)", lambda r, e: str(e.get("time_budget_s", ""))),
+        ("cases ok / stored", lambda r, e: f"{r.ok} / {r.rows}"),
+        ("warnings recorded", lambda r, e: "; ".join(e.get("warnings", [])) or "none"),
+    ]
+    table = pd.DataFrame({"": [name for name, _ in fields]})
+    for r in result.runs:
+        table[r.label] = [fn(r, r.environment) for _, fn in fields]  # type: ignore[operator]
+    table = table[[any(str(v) for v in row[1:]) for row in table.itertuples(index=False)]]
+    return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
+
+
+def units_section() -> list[Element]:
+    return [
+        Heading(2, "Units"),
+        Bullets((
+            "MACs: multiply-accumulates per forward pass (a (p×K)(K×q) product is p·q·K MACs), "
+            "counted by torch's FlopCounterMode (fvcore where it is missing).",
+            "Latency: seconds per forward pass, the median of the timed runs (tables show "
+            "milliseconds, ms = 10⁻³ s).",
+            "Memory: bytes allocated at the peak of one forward pass above the input (tables "
+            "show MiB = 2²⁰ bytes).",
+            "Exponent: the slope of log(cost) on log(size); 1 means linear, 2 quadratic.",
+            "GFLOP/s: 10⁹ floating-point operations per second, with FLOPs = 2·MACs + "
+            "elementwise operations from the cost model.",
+            "N: positions = t·h·w (frames × height × width).",
+        )),
+    ]
+
+
+def _fit_cell(row: pd.Series) -> str:
+    if not math.isfinite(row["exponent"]):
+        return "too few points"
+    return f"{_f(row['exponent'])} [{_f(row['ci_low'])}, {_f(row['ci_high'])}]"
+
+
+def _run_cell(row: pd.Series | None) -> str:
+    if row is None:
+        return "not swept"
+    if not math.isfinite(row["exponent"]):
+        return f"too few points ({_int(row['points'])} in the upper half)"
+    return (f"{_fit_cell(row)}; model {_f(row['expected'])}; {row['verdict']} "
+            f"({_int(row['points'])} points)")
+
+
+def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Scaling exponents")]
+    fits = result.fits
+    if not len(fits):
+        return doc + [Para(
+            "No axis was swept with the other sizes fixed (for example the ResNet-stages suite, "
+            "where c, m, n and N change together), so there is nothing to fit; see the costs at "
+            "each size below.")]
+    doc.append(Para(
+        "Exponent: least-squares slope of log(cost) on log(axis) over the ok rows in the upper "
+        "half of the swept range (axis ≥ the median of the swept values), with a bootstrap 95% "
+        "confidence interval (2000 seeded resamples of the points). Model: the same slope "
+        "computed on the cost model's numbers for the same rows (analytic MACs for MACs and "
+        "latency, analytic peak bytes for memory). Verdict: consistent when the model's value "
+        "lies in the interval widened by 0.1 on each side; insufficient with fewer than 3 "
+        "points."))
+    primary = fits[fits["primary"]]
+    runs = [r for r in result.labels if (primary["run"] == r).any()]
+    key = ["axis", "block", "metric"]
+    order = {a: i for i, a in enumerate(an.AXES)}
+    table = primary[key].drop_duplicates()
+    table = table.assign(_o=table["axis"].map(order)).sort_values(["_o", "block"], kind="stable")
+    table = table.drop(columns="_o")
+    wide = table.copy()
+    wide["block"] = wide["block"].map(short_block_name)
+    for run in runs:
+        sub = primary[primary["run"] == run].set_index(key)
+        cells = [sub.loc[tuple(k)] if tuple(k) in sub.index else None
+                 for k in table[key].itertuples(index=False)]
+        if len(runs) == 1:
+            wide["exponent [95% CI]"] = [_fit_cell(c) if c is not None else "" for c in cells]
+            wide["model"] = [_f(c["expected"]) if c is not None else "" for c in cells]
+            wide["verdict"] = [c["verdict"] if c is not None else "" for c in cells]
+            wide["points"] = [_int(c["points"]) if c is not None else "" for c in cells]
+            wide["fixed"] = [c["group"] if c is not None else "" for c in cells]
+        else:  # one compact column per run keeps several runs readable side by side
+            wide[run] = [_run_cell(c) for c in cells]
+    caption = ("Fitted exponents (dimensionless)" + ("." if len(runs) == 1 else
+               ": per run, exponent [95% CI]; the cost model's exponent; verdict (points in the "
+               "upper half). The sizes held fixed are in each figure's title and in fits.csv."))
+    doc.append(Table(wide.reset_index(drop=True), caption))
+    extra = len(fits) - len(primary)
+    if extra:
+        doc.append(Para(f"{extra} more fits of other groups (the same axis swept at other fixed "
+                        "sizes) are in fits.csv; the table and figures show, per block and axis, "
+                        "the group with the most swept values."))
+    doc.append(Heading(3, "Reading the fits"))
+    doc.append(Bullets(tuple(fit_notes(result))))
+    for name, f in figs.items():
+        if name.startswith("fit_"):
+            doc.append(Image(name, f.title, f.caption))
+    return doc
+
+
+def fit_notes(result: an.Analysis) -> list[str]:
+    """Plain statements about what does not follow the model, with the likely cause."""
+    notes = []
+    primary = result.fits[result.fits["primary"]]
+    roof = result.roofline
+    for _, f in primary.iterrows():
+        if f["verdict"] != "inconsistent":
+            continue
+        what = (f"{f['run'] + ', ' if len(result.runs) > 1 else ''}{short_block_name(f['block'])}, "
+                f"{f['metric']} vs {f['axis']}: {_fit_cell(f)} against the model's "
+                f"{_f(f['expected'])}")
+        follows_flops = (math.isfinite(f["expected_flops"])
+                         and f["ci_low"] - an.CI_TOLERANCE <= f["expected_flops"]
+                         <= f["ci_high"] + an.CI_TOLERANCE)
+        if f["metric"] == "latency" and follows_flops:
+            why = ("latency follows all the arithmetic, FLOPs = 2·MACs + elementwise work "
+                   f"(exponent {_f(f['expected_flops'])} over these rows), rather than the MACs "
+                   "alone: its elementwise part (softmax, pooling, scaling, residual) grows "
+                   "differently from its MACs")
+        elif f["metric"] == "latency" and abs(f["exponent"]) < abs(f["expected"]):
+            sub = roof[(roof["run"] == f["run"]) & (roof["block"] == f["block"])]
+            best = sub["fraction_of_peak"].max() if len(sub) else math.nan
+            why = ("latency changes less along this axis than the MAC count: part of the time "
+                   "does not scale with it (per-call overhead such as operator dispatch and "
+                   "allocation, or memory-bound elementwise work the MACs leave out); this "
+                   f"block reaches at most {_f(100 * best, 0)}% of the GEMM ceiling")
+        elif f["metric"] == "latency":
+            why = ("latency changes more along this axis than the MAC count: larger working "
+                   "sets fall out of a cache level or fault in new pages, so each MAC costs "
+                   "more as the size grows")
+        elif f["metric"] == "memory":
+            why = ("the measured peak departs from the model's simulation of live tensors "
+                   "(allocator rounding, a kept buffer, or a tensor freed later than modelled)")
+        else:
+            why = "the counted MACs do not follow the cost model: check the counter's coverage"
+        notes.append(f"{what}. Likely cause: {why}.")
+    notes += cache_cliff_notes(result)
+    if not notes:
+        notes.append("Every fitted exponent agrees with the cost model within its widened "
+                     "interval.")
+    notes.append("Latency is compared with the slope of the MAC count, so it is expected to "
+                 "agree only where a block is compute-bound; where a forward pass takes tens of "
+                 "microseconds (SE at every size, the attention blocks at small N) per-call "
+                 "overhead flattens it, and where tensors outgrow a cache it steepens.")
+    notes.append("With 3–5 points in the upper half the bootstrap interval is coarse; a single "
+                 "noisy point can move it, so look at the figures before trusting a verdict.")
+    return notes
+
+
+def cache_cliff_notes(result: an.Analysis) -> list[str]:
+    """Where the non-local order's latency climbs most steeply between two swept N."""
+    fits = result.fits
+    sel = fits[fits["primary"] & (fits["axis"] == "positions") & (fits["metric"] == "latency")
+               & (fits["block"] == an.RIGHT)] if len(fits) else fits
+    notes = []
+    for _, f in sel.iterrows():
+        pts = an.fit_points(result.data, f)
+        step = an.steepest_step(pts["x"], pts["y"], pts["model"])
+        if step is None or not step.exponent > step.expected + 0.5:
+            continue
+        b = f.get("fixed_batch", 1) or 1
+        dtype_bytes = an.DTYPE_BYTES.get(str(f["dtype"]), 4)
+        size_from = b * step.x_from**2 * dtype_bytes / 2**20
+        size_to = b * step.x_to**2 * dtype_bytes / 2**20
+        cache = "an L2 cache" if f["device"] == "cuda" else "the last-level (L3) cache"
+        notes.append(
+            f"{f['run'] + ': ' if len(result.runs) > 1 else ''}the non-local order's latency "
+            f"outpaces its MACs most between N = {step.x_from:.0f} and N = {step.x_to:.0f} "
+            f"(local exponent {_f(step.exponent)} against the model's {_f(step.expected)}), "
+            f"where its N×N matrix grows from {size_from:.3g} MiB to {size_to:.3g} MiB, likely "
+            f"past {cache}: each MAC costs more from there on.")
+    return notes
+
+
+def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Crossover: where the non-local order costs more")]
+    cross = result.crossovers
+    if not len(cross):
+        return doc + [Para(
+            "No run measured both attention orders over several N with c, m, n, b and t fixed, "
+            "so no crossover can be read off. The cost model predicts the non-local order "
+            "needs more MACs once N > 2mn/(m+n).")]
+    doc.append(Para(
+        "The cost model predicts the non-local order needs more MACs than double attention once "
+        "(m+n)·N² > 2mn·N, i.e. N > N* = 2mn/(m+n). The measured N* is where the ratio "
+        "non-local ÷ double attention of latency (or peak memory) crosses 1, interpolated "
+        "linearly in log N; where the ratio crosses 1 more than once (noise at small sizes) the "
+        "last upward crossing is reported. N is in positions."))
+    rows = []
+    for _, c in cross.iterrows():
+        notes = "; ".join(dict.fromkeys(
+            f"{m}: {c[f'reason_{m}']}" for m in ("latency", "memory") if c[f"reason_{m}"]))
+        rows.append({
+            **({"run": c["run"]} if len(result.runs) > 1 else {}),
+            "c": _int(c["channels"]), "m": _int(c["m"]), "n": _int(c["n"]),
+            "b": _int(c["batch"]), "t": _int(c["t"]),
+            "N swept": f"{c['n_min']:.0f}–{c['n_max']:.0f} ({c['n_points']} values)",
+            "predicted N* (MACs)": _g(c["n_star_predicted"]),
+            "measured N* (latency)": _g(c["n_star_latency"]),
+            "measured N* (memory)": _g(c["n_star_memory"]),
+            "notes": notes,
+        })
+    doc.append(Table(pd.DataFrame(rows), "Crossover positions N* (positions)."))
+    if "crossover_ratio.png" in figs:
+        f = figs["crossover_ratio.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    return doc
+
+
+def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Roofline")]
+    s = result.roofline_summary
+    if not len(s):
+        return doc + [Para("No case has both a latency and an analytic FLOP count.")]
+    doc.append(Para(
+        "Achieved GFLOP/s = analytic FLOPs ÷ median latency ÷ 10⁹; the ceiling is the GEMM "
+        "throughput measured in the same run (environment.json, roofline). Arithmetic "
+        "intensity = FLOPs ÷ bytes of activations written plus the input. Per-case numbers are "
+        "in cases.csv."))
+    rows = [{
+        **({"run": r["run"]} if len(result.runs) > 1 else {}),
+        "block": short_block_name(r["block"]), "cases": r["cases"],
+        "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
+        "best % of GEMM ceiling": _f(100 * r["best_fraction_of_peak"], 1),
+        "median % of ceiling": _f(100 * r["median_fraction_of_peak"], 1),
+        "GEMM ceiling (GFLOP/s)": _g(r["peak_gflops"]),
+    } for _, r in s.iterrows()]
+    doc.append(Table(pd.DataFrame(rows)))
+    roof = result.roofline
+    over_peak = roof[roof["fraction_of_peak"] > 1]
+    over_roof = roof[roof["fraction_of_attainable"] > 1]
+    if len(over_peak):
+        doc.append(Para(
+            f"{len(over_peak)} case(s) ran faster than the GEMM ceiling measured for their run "
+            f"(up to {_f(100 * over_peak['fraction_of_peak'].max(), 0)}%): the calibration is "
+            "one short measurement at the start of the sweep, so other load at that moment, "
+            "or frequency changes, make it low. Read the fractions as relative, not absolute."))
+    if len(over_roof) > len(over_peak):
+        doc.append(Para(
+            f"{len(over_roof)} case(s) sit above the bandwidth slope: their activations are "
+            "small enough to stay in cache, so they never pay the main-memory bandwidth that "
+            "the intensity assumes."))
+    if "roofline.png" in figs:
+        f = figs["roofline.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    return doc
+
+
+def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Costs at each size")]
+    ok = an.ok_rows(result.data).merge(
+        result.roofline[["run", "block", "device", *an.SIZE_COLUMNS, "gflops",
+                         "fraction_of_peak"]],
+        on=["run", "block", "device", *an.SIZE_COLUMNS], how="left")
+    ok = ok.sort_values(["run_index", "positions", "channels", "batch", "block"], kind="stable")
+    if "sizes.png" in figs:
+        f = figs["sizes.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    if len(result.pairs):
+        p = result.pairs
+        rows = [{
+            **({"run": r["run"]} if len(result.runs) > 1 else {}),
+            "size": _size_of(result.data, r), "N": _int(r["positions"]),
+            "c": _int(r["channels"]), "m": _int(r["m"]), "n": _int(r["n"]),
+            "MACs ratio": _g(r["ratio_macs"]), "latency ratio": _g(r["ratio_latency"]),
+            "memory ratio": _g(r["ratio_memory"]),
+        } for _, r in p.head(MAX_TABLE_ROWS).iterrows()]
+        doc.append(Para("Non-local order ÷ double attention at each size measured in both "
+                        "orders (ratios, dimensionless; above 1 the non-local order costs more)."
+                        + (f" First {MAX_TABLE_ROWS} of {len(p)} rows; all are in pairs.csv."
+                           if len(p) > MAX_TABLE_ROWS else "")))
+        doc.append(Table(pd.DataFrame(rows)))
+    rows = [{
+        **({"run": r["run"]} if len(result.runs) > 1 else {}),
+        "size": r["size"], "N": _int(r["positions"]), "block": short_block_name(r["block"]),
+        "MACs (millions)": _g(r["macs"] / 1e6), "latency (ms)": _g(r["latency"] * 1e3),
+        "IQR (ms)": _g(r["latency_iqr_s"] * 1e3),
+        "peak memory (MiB)": _g(r["memory"] / 2**20),
+        "model peak (MiB)": _g(r["peak_bytes_analytic"] / 2**20),
+        "GFLOP/s": _g(r["gflops"]), "% of GEMM ceiling": _f(100 * r["fraction_of_peak"], 1),
+    } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
+    doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
+                    "its interquartile range in milliseconds, peak memory in MiB."
+                    + (f" First {MAX_TABLE_ROWS} of {len(ok)} rows; all are in cases.csv."
+                       if len(ok) > MAX_TABLE_ROWS else "")))
+    doc.append(Table(pd.DataFrame(rows)))
+    return doc
+
+
+def _size_of(data: pd.DataFrame, pair: pd.Series) -> str:
+    rows = data[(data["run"] == pair["run"]) & (data["block"] == an.LEFT)
+                & (data["positions"] == pair["positions"]) & (data["channels"] == pair["channels"])
+                & (data["m"] == pair["m"]) & (data["n"] == pair["n"])
+                & (data["batch"] == pair["batch"]) & (data["h"] == pair["h"])
+                & (data["t"] == pair["t"])]
+    return str(rows["size"].iloc[0]) if len(rows) else str(pair["shape"])
+
+
+def comparison_section(result: an.Analysis) -> list[Element]:
+    if len(result.runs) < 2:
+        return []
+    doc: list[Element] = [Heading(2, "Runs side by side")]
+    cmp = result.comparison
+    if not len(cmp):
+        return doc + [Para("The runs share no case (same block and sizes), so only their fits "
+                           "above can be compared.")]
+    runs = result.labels
+    rows = []
+    for _, r in cmp.head(MAX_TABLE_ROWS).iterrows():
+        row = {"block": short_block_name(r["block"]),
+               "size": f"{_int(r['t']) + '×' if r['t'] > 1 else ''}{_int(r['h'])}×{_int(r['w'])}"
+                       f" c={_int(r['channels'])} b={_int(r['batch'])}",
+               "N": _int(r["positions"])}
+        for run in runs:
+            row[f"{run} latency (ms)"] = _g(r[run] * 1e3)
+        for run in runs[1:]:
+            row[f"{run} ÷ {runs[0]}"] = _g(r[f"ratio {run} / {runs[0]}"])
+        rows.append(row)
+    doc.append(Para(f"Cases measured in every run (same block and sizes), median latency. "
+                    f"{len(cmp)} cases matched"
+                    + (f"; the first {MAX_TABLE_ROWS} are shown." if len(cmp) > MAX_TABLE_ROWS
+                       else ".")))
+    doc.append(Table(pd.DataFrame(rows)))
+    return doc
+
+
+def failures_section(result: an.Analysis) -> list[Element]:
+    bad = result.data[result.data["status"] != "ok"]
+    if not len(bad):
+        return []
+    rows = [{
+        **({"run": r["run"]} if len(result.runs) > 1 else {}),
+        "block": short_block_name(r["block"]), "size": r["size"], "status": r["status"],
+        "reason": str(r["reason"] or "")[:160],
+    } for _, r in bad.head(MAX_TABLE_ROWS).iterrows()]
+    return [Heading(2, "Cases without a measurement"),
+            Para(f"{len(bad)} stored case(s) did not finish ok and are left out of every fit."),
+            Table(pd.DataFrame(rows))]
+
+
+def method_section() -> list[Element]:
+    return [
+        Heading(2, "How these numbers were computed"),
+        Bullets((
+            "Only rows with status ok enter the analysis; a case stored twice counts once.",
+            "Axes: positions N = t·h·w (h and w zipped, or t for clips, move N together), "
+            "batch, channels, m, n, t and SE reduction r. An axis is fitted for a block where it "
+            "takes at least two values with every other size fixed; where several such groups "
+            "exist each is fitted (fits.csv) and the one with the most values is shown.",
+            "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "
+            "torch's is missing), latency the median of the timed runs, memory the measured "
+            "peak of allocated bytes above the input.",
+            "On a CPU the non-local order's N×N matrix leaves the cache at a few thousand "
+            "positions; fits over the upper half include that regime on purpose, and the "
+            "figures show every point so the cliff is visible rather than averaged away.",
+        )),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(doc: Iterable[Element]) -> str:
+    parts: list[str] = []
+    for el in doc:
+        if isinstance(el, Heading):
+            parts.append(f"{'#' * el.level} {el.text}")
+        elif isinstance(el, Para):
+            parts.append(el.text)
+        elif isinstance(el, Bullets):
+            parts.append("\n".join(f"- {item}" for item in el.items))
+        elif isinstance(el, Table):
+            cols = [str(c) for c in el.frame.columns]
+            lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |",
+                     "|" + "|".join("---" for _ in cols) + "|"]
+            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |"
+                      for row in el.frame.itertuples(index=False)]
+            if el.caption:
+                lines.insert(0, f"*{el.caption}*\n")
+            parts.append("\n".join(lines))
+        elif isinstance(el, Image):
+            parts.append(f"![{el.alt}]({el.file})\n\n*{el.caption}*")
+    return "\n\n".join(parts) + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'DejaVu Sans', sans-serif; margin: 2rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
+h1 { border-bottom: 2px solid #333; padding-bottom: .3rem; }
+h2 { margin-top: 2.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .86rem; display: block;
+        overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+tr:nth-child(even) td { background: #fafafa; }
+caption { caption-side: top; text-align: left; font-style: italic; padding-bottom: .3rem; }
+figure { margin: 1.5rem 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: .9rem; color: #444; margin-top: .3rem; }
+"""
+
+
+def to_html(doc: Iterable[Element], title: str) -> str:
+    e = html.escape
+    body: list[str] = []
+    for el in doc:
+        if isinstance(el, Heading):
+            body.append(f"<h{el.level}>{e(el.text)}</h{el.level}>")
+        elif isinstance(el, Para):
+            body.append(f"<p>{e(el.text)}</p>")
+        elif isinstance(el, Bullets):
+            body.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in el.items) + "</ul>")
+        elif isinstance(el, Table):
+            head = "".join(f"<th>{e(str(c))}</th>" for c in el.frame.columns)
+            rows = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>"
+                           for row in el.frame.itertuples(index=False))
+            cap = f"<caption>{e(el.caption)}</caption>" if el.caption else ""
+            body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+                        "</table>")
+        elif isinstance(el, Image):
+            body.append(f'<figure><img src="{e(el.file)}" alt="{e(el.alt)}">'
+                        f"<figcaption>{e(el.caption)}</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")

@@ -1,0 +1,368 @@
+"""a2bench.analysis on synthetic results with known exponents, crossovers and ceilings."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from a2bench import analysis as an
+from a2bench.case import Case
+from a2bench.cost import cost_of
+from a2bench.errors import InputError
+from a2bench.measurement import Measurement
+from a2bench.store import ResultsWriter
+
+SIDES = (8, 12, 16, 24, 32, 48, 64, 96)  # N from 64 to 9216, 4 in the upper half
+ENV = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10}}
+
+
+def case(block: str, side: int, *, c: int = 64, m: int = 16, n: int = 16, b: int = 1,
+         t: int = 1, r: int = 16) -> Case:
+    attention = block != "se"
+    return Case(block, "cpu", "float32", b, c, t, side, side, m if attention else None,
+                n if attention else None, None if attention else r)
+
+
+def measured(c: Case, *, latency: float | None = None, peak: int | None = None,
+             status: str = "ok", seconds_per_mac: float = 1e-10) -> Measurement:
+    """A record whose counters and peak equal the cost model unless told otherwise."""
+    cost = cost_of(c)
+    if status != "ok":
+        return Measurement(case=c, status=status, reason="synthetic").with_cost(cost)
+    return Measurement(
+        case=c, status="ok", threads=2, macs_torch=cost.macs, macs_fvcore=cost.macs,
+        latency_s=latency if latency is not None else cost.macs * seconds_per_mac + 1e-6,
+        latency_iqr_s=0.0,
+        peak_bytes=peak if peak is not None else cost.peak_bytes,
+    ).with_cost(cost)
+
+
+def frame(ms: list[Measurement], run: str = "synthetic") -> pd.DataFrame:
+    return an.prepare(an.frame(ms, run))
+
+
+def positions_sweep(noise: float = 0.0, seed: int = 1, **sizes: int) -> list[Measurement]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for side in SIDES:
+        for block in ("double_attention", "nonlocal_right", "se"):
+            c = case(block, side, **sizes)
+            lat = cost_of(c).macs * 1e-10 * math.exp(rng.normal(0, noise)) + 1e-7
+            out.append(measured(c, latency=lat))
+    return out
+
+
+def fit_row(fits: pd.DataFrame, block: str, metric: str, axis: str = "positions") -> pd.Series:
+    sel = fits[(fits["block"] == block) & (fits["metric"] == metric) & (fits["axis"] == axis)
+               & fits["primary"]]
+    assert len(sel) == 1, sel
+    return sel.iloc[0]
+
+
+# --- exponent, CI, verdict -------------------------------------------------------------------
+
+
+def test_exact_power_law_gives_its_exponent_and_a_tight_ci():
+    x = np.array([4, 8, 16, 32, 64, 128, 256], float)
+    f = an.fit_exponent(x, 3 * x**2, x**2)
+    assert f.exponent == pytest.approx(2.0)
+    assert f.ci_low == pytest.approx(2.0) and f.ci_high == pytest.approx(2.0)
+    assert f.expected == pytest.approx(2.0)
+    assert f.points == 4  # 32, 64, 128, 256: at least the median (32) of the swept values
+    assert f.verdict == "consistent"
+
+
+def test_noisy_quadratic_latency_is_recovered_with_ci_containing_two():
+    rng = np.random.default_rng(7)
+    x = np.geomspace(64, 16384, 12)
+    y = 1e-9 * x**2 * np.exp(rng.normal(0, 0.05, len(x)))
+    f = an.fit_exponent(x, y, x**2)
+    assert abs(f.exponent - 2) < 0.1
+    assert f.ci_low <= 2 <= f.ci_high
+    assert f.ci_high - f.ci_low < 0.5
+    assert f.verdict == "consistent"
+
+
+def test_only_the_upper_half_is_fitted():
+    x = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256], float)
+    # Flat (overhead-bound) below the median, quadratic from it on.
+    y = np.where(x < 16, 5.0, x**2 / 256 * 5.0)
+    f = an.fit_exponent(x, y, x**2)
+    assert f.exponent == pytest.approx(2.0)
+    assert f.points == 5
+
+
+def test_a_slope_the_model_does_not_predict_is_inconsistent():
+    x = np.geomspace(100, 10000, 9)
+    f = an.fit_exponent(x, x**1.5, x**2)
+    assert f.exponent == pytest.approx(1.5)
+    assert f.verdict == "inconsistent"
+
+
+def test_widened_ci_decides_the_verdict():
+    assert an.verdict(2.09, 1.9, 2.0, 5) == "consistent"
+    assert an.verdict(2.11, 1.9, 2.0, 5) == "inconsistent"
+    assert an.verdict(1.81, 1.9, 2.0, 5) == "consistent"
+    assert an.verdict(1.79, 1.9, 2.0, 5) == "inconsistent"
+    assert an.verdict(2.0, 1.9, 2.1, 2) == "insufficient"
+    assert an.verdict(math.nan, 1.9, 2.1, 5) == "insufficient"
+
+
+def test_too_few_points_is_insufficient_but_still_reports_a_slope():
+    x = np.array([10, 20, 40, 80], float)  # median 30: two points above it
+    f = an.fit_exponent(x, x**2, x**2)
+    assert f.points == 2
+    assert f.exponent == pytest.approx(2.0)
+    assert f.verdict == "insufficient"
+    g = an.fit_exponent(np.array([10, 20.0]), np.array([1, 4.0]))  # one point above the median
+    assert math.isnan(g.exponent) and g.verdict == "insufficient"
+
+
+def test_bootstrap_is_deterministic():
+    rng = np.random.default_rng(3)
+    x = np.geomspace(10, 1000, 6)
+    y = x * np.exp(rng.normal(0, 0.2, len(x)))
+    assert an.bootstrap_ci(x, y) == an.bootstrap_ci(x, y)
+    lo, hi = an.bootstrap_ci(x, y)
+    assert lo < an.log_slope(x, y)[0] < hi
+
+
+def test_rows_without_the_metric_do_not_move_the_upper_half():
+    x = np.array([1, 2, 4, 8, 16, 32, 64], float)
+    y = x.copy()
+    y[-1] = np.nan  # a failed counter on the largest case
+    f = an.fit_exponent(x, y, x)
+    assert f.points == 3  # 8, 16, 32: the median is still 8
+    assert f.exponent == pytest.approx(1.0)
+
+
+# --- fits over a stored-looking frame --------------------------------------------------------
+
+
+def test_positions_fits_match_the_cost_model():
+    fits = an.fit_exponents(frame(positions_sweep(noise=0.03)))
+    assert tuple(fits.columns[:8]) == an.FIT_COLUMNS
+    left = fit_row(fits, "double_attention", "macs")
+    right = fit_row(fits, "nonlocal_right", "macs")
+    se = fit_row(fits, "se", "macs")
+    assert left["exponent"] == pytest.approx(1.0) and left["verdict"] == "consistent"
+    assert 1.9 < right["exponent"] < 2.0 and right["verdict"] == "consistent"
+    assert se["exponent"] == pytest.approx(0.0, abs=1e-9) and se["verdict"] == "consistent"
+    assert fit_row(fits, "nonlocal_right", "memory")["expected"] > 1.9
+    assert fit_row(fits, "nonlocal_right", "latency")["verdict"] == "consistent"
+    assert left["group"] == "b=1 c=64 m=16 n=16" and se["group"] == "b=1 c=64 r=16"
+    assert left["points"] == 4 and left["swept_values"] == 8
+    assert set(fits["axis"]) == {"positions"}  # nothing else moved
+
+
+def test_an_axis_counts_only_with_the_others_fixed():
+    # channels swept with m = n = c/4 (the suite default): m and n move too, so no channels fit.
+    tied = [measured(case(b, 16, c=c, m=c // 4, n=c // 4)) for c in (16, 32, 64, 128, 256)
+            for b in ("double_attention", "se")]
+    fits = an.fit_exponents(frame(tied))
+    assert set(fits[fits["block"] == "double_attention"]["axis"]) == set()
+    assert set(fits[fits["block"] == "se"]["axis"]) == {"channels"}
+    fixed = [measured(case("double_attention", 16, c=c, m=32, n=32))
+             for c in (16, 32, 64, 128, 256)]
+    fits = an.fit_exponents(frame(fixed))
+    row = fit_row(fits, "double_attention", "macs", "channels")
+    assert row["verdict"] == "consistent" and 0.5 < row["exponent"] <= 1.0
+
+
+def test_several_groups_are_all_fitted_and_the_largest_is_primary():
+    ms = [measured(case("double_attention", s, c=64)) for s in SIDES]
+    ms += [measured(case("double_attention", s, c=128)) for s in SIDES[:5]]
+    fits = an.fit_exponents(frame(ms))
+    pos = fits[(fits["axis"] == "positions") & (fits["metric"] == "macs")]
+    assert len(pos) == 2
+    assert pos[pos["primary"]]["group"].tolist() == ["b=1 c=64 m=16 n=16"]
+    # And channels is swept (2 values) at each of the 5 shared N.
+    assert (fits["axis"] == "channels").any()
+    assert set(fits[fits["axis"] == "channels"]["verdict"]) == {"insufficient"}
+
+
+def test_frames_and_zipped_sides_both_fit_against_positions():
+    ms = [measured(case("nonlocal_right", 14, t=t, c=256, m=64, n=64)) for t in (1, 2, 4, 8, 16)]
+    fits = an.fit_exponents(frame(ms))
+    assert {"positions", "t"} <= set(fits["axis"])
+    assert fit_row(fits, "nonlocal_right", "macs")["exponent"] == pytest.approx(
+        fit_row(fits, "nonlocal_right", "macs", "t")["exponent"])
+
+
+def test_failed_rows_are_left_out():
+    ms = positions_sweep()
+    ms += [measured(case("nonlocal_right", 128), status="oom")]
+    df = frame(ms)
+    fits = an.fit_exponents(df)
+    assert fit_row(fits, "nonlocal_right", "macs")["fit_x_max"] == 96 * 96
+    assert len(an.roofline(df, {"synthetic": ENV})) == len(positions_sweep())
+
+
+def test_steepest_step_ignores_a_single_noisy_point():
+    x = [100, 200, 400, 800, 1600]
+    spike = [1.0, 50.0, 4.0, 16.0, 64.0]  # 200 is an outlier the next size undoes
+    step = an.steepest_step(x, spike, [1, 4, 16, 64, 256])
+    assert step is not None and step.x_from == 400  # equal slopes: the first sustained one
+    cliff = [1.0, 4.0, 16.0, 200.0, 800.0]
+    step = an.steepest_step(x, cliff, [1, 4, 16, 64, 256])
+    assert (step.x_from, step.x_to) == (400, 800) and step.exponent > 3
+
+
+# --- crossover -------------------------------------------------------------------------------
+
+
+def test_crossing_interpolates_in_log_n():
+    c = an.crossing([10, 100], [0.5, 1.5])
+    assert c.n_star == pytest.approx(math.sqrt(10 * 100))
+    assert c.reason == ""
+
+
+def test_crossing_reasons_when_it_never_crosses():
+    above = an.crossing([10, 100, 1000], [1.2, 2, 5])
+    assert math.isnan(above.n_star) and "smallest N" in above.reason
+    below = an.crossing([10, 100, 1000], [0.2, 0.5, 0.9])
+    assert math.isnan(below.n_star) and "largest N" in below.reason
+    single = an.crossing([10, 10], [0.5, 2])
+    assert math.isnan(single.n_star)
+
+
+def test_crossing_reports_the_last_upward_crossing():
+    c = an.crossing([10, 20, 40, 80, 160], [0.9, 1.1, 0.95, 1.05, 3])
+    assert 40 < c.n_star < 80
+    assert "2 times" in c.reason
+
+
+def test_measured_crossover_matches_the_prediction_when_latency_follows_macs():
+    # m = n = 32: N* = 2mn/(m+n) = 32, so a 4x8 image sits exactly on it.
+    ms = []
+    for h, w in ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (16, 16), (32, 32)):
+        for block in ("double_attention", "nonlocal_right"):
+            c = Case(block, "cpu", "float32", 1, 64, 1, h, w, 32, 32, None)
+            ms.append(measured(c, latency=cost_of(c).macs * 1e-10))
+    cross = an.crossovers(frame(ms))
+    assert len(cross) == 1
+    row = cross.iloc[0]
+    assert row["n_star_predicted"] == pytest.approx(32)
+    assert row["n_star_latency"] == pytest.approx(32)
+    assert row["n_star_macs"] == pytest.approx(32)
+    assert bool(row["predicted_in_range"])
+    assert math.isfinite(row["n_star_memory"])
+
+
+def test_crossover_needs_both_orders_over_several_n():
+    ms = [measured(case("double_attention", s)) for s in SIDES]
+    ms += [measured(case("nonlocal_right", 8))]
+    assert an.crossovers(frame(ms)).empty
+
+
+# --- roofline --------------------------------------------------------------------------------
+
+
+def test_roofline_numbers():
+    c = case("double_attention", 32)
+    cost = cost_of(c)
+    df = frame([measured(c, latency=1e-3)])
+    roof = an.roofline(df, {"synthetic": ENV})
+    row = roof.iloc[0]
+    assert row["gflops"] == pytest.approx(cost.flops / 1e-3 / 1e9)
+    assert row["fraction_of_peak"] == pytest.approx(cost.flops / 1e-3 / 1e11)
+    input_bytes = 1 * 64 * 32 * 32 * 4
+    assert row["intensity"] == pytest.approx(cost.flops / (cost.activation_bytes + input_bytes))
+    assert row["attainable_gflops"] == pytest.approx(
+        min(1e11, row["intensity"] * 2e10) / 1e9)
+    assert row["bound"] in ("memory", "compute")
+
+
+def test_roofline_without_ceilings_gives_nan_fractions():
+    df = frame([measured(case("se", 16))])
+    roof = an.roofline(df, {})
+    assert roof.iloc[0]["gflops"] > 0
+    assert math.isnan(roof.iloc[0]["fraction_of_peak"])
+
+
+# --- headline --------------------------------------------------------------------------------
+
+
+def test_headline_confirms_when_macs_and_memory_follow_the_model():
+    h = an.headline(an.fit_exponents(frame(positions_sweep())), ["synthetic"])
+    assert h["verdict"] == "confirmed"
+    assert "confirm O(m·n·N)" in h["runs"]["synthetic"]["text"]
+
+
+def test_headline_refutes_when_memory_grows_linearly_for_the_non_local_order():
+    ms = []
+    for m in positions_sweep():
+        if m.case.block == "nonlocal_right":
+            m = measured(m.case, peak=1000 * m.case.positions)
+        ms.append(m)
+    h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
+    assert h["verdict"] == "not confirmed"
+    assert "do not confirm" in h["runs"]["synthetic"]["text"]
+
+
+def test_headline_without_a_positions_sweep_is_insufficient():
+    ms = [measured(case(b, 16, c=c, m=c // 4, n=c // 4)) for c in (256, 512)
+          for b in ("double_attention", "nonlocal_right")]
+    h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
+    assert h["verdict"] == "insufficient data"
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def write_folder(path, ms, env=ENV):
+    w = ResultsWriter(path, resume=False)
+    for m in ms:
+        w.append(m)
+    w.write_environment(env)
+    return path
+
+
+def test_load_runs_labels_and_environment(tmp_path):
+    a = write_folder(tmp_path / "x" / "run", positions_sweep())
+    b = write_folder(tmp_path / "y" / "run", positions_sweep(noise=0.1))
+    df, runs = an.load_runs([a, b])
+    assert [r.label for r in runs] == ["x/run", "y/run"]
+    assert set(df["run"]) == {"x/run", "y/run"}
+    assert runs[0].environment["roofline"]["gemm_flops_per_s"] == 1e11
+    assert runs[0].ok == runs[0].rows == 24
+
+
+def test_load_runs_rejects_bad_folders(tmp_path):
+    with pytest.raises(InputError, match="no results.jsonl") as e:
+        (tmp_path / "empty").mkdir()
+        an.load_runs([tmp_path / "empty"])
+    assert str(tmp_path / "empty") in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(InputError, match="not a folder"):
+        an.load_runs([tmp_path / "missing"])
+    bad = write_folder(tmp_path / "bad", [measured(case("se", 8), status="error")])
+    with pytest.raises(InputError, match="no ok results") as e:
+        an.load_runs([bad])
+    assert str(bad) in str(e.value)
+    good = write_folder(tmp_path / "good", positions_sweep())
+    with pytest.raises(InputError, match="named twice"):
+        an.load_runs([good, good])
+
+
+def test_a_case_stored_twice_counts_once():
+    ms = positions_sweep()
+    df = frame(ms + [measured(ms[0].case, latency=9.0)])
+    assert len(df) == len(ms)
+    assert df[(df["block"] == "double_attention") & (df["h"] == 8)]["latency"].item() == 9.0
+
+
+def test_records_are_json_safe():
+    fits = an.fit_exponents(frame(positions_sweep()[:6]))  # 2 sides: NaN exponents
+    json.dumps(an.records(fits), allow_nan=False)
+
+
+def test_analysis_and_report_do_not_import_torch():
+    code = ("import sys, a2bench.analysis, a2bench.report; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,221 @@
+"""`a2bench report` end to end on synthetic results folders: files, contents, errors, browser."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from a2bench.case import Case
+from a2bench.cli import main
+from a2bench.cost import cost_of
+from a2bench.measurement import Measurement
+from a2bench.store import ResultsWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+SIDES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
+FIT_HEADER = ["block", "metric", "axis", "exponent", "ci_low", "ci_high", "expected", "verdict"]
+SUMMARY_KEYS = {"fits", "crossovers", "environment", "headline"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def record(c: Case, seconds_per_mac: float, rng: np.random.Generator,
+           status: str = "ok") -> Measurement:
+    cost = cost_of(c)
+    if status != "ok":
+        return Measurement(case=c, status=status, reason="synthetic failure").with_cost(cost)
+    latency = (cost.macs * seconds_per_mac + 2e-5) * math.exp(rng.normal(0, 0.03))
+    return Measurement(case=c, status="ok", threads=2, macs_torch=cost.macs,
+                       macs_fvcore=cost.macs, latency_s=latency, latency_iqr_s=0.02 * latency,
+                       peak_bytes=cost.peak_bytes, timed_runs=10).with_cost(cost)
+
+
+def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, seed: int = 0,
+                   resnet: bool = False, failures: bool = False) -> Path:
+    rng = np.random.default_rng(seed)
+    w = ResultsWriter(path, resume=False)
+    if resnet:
+        shapes = [(256, 56), (512, 28), (1024, 14), (2048, 7)]
+        cases = [Case(b, "cpu", "float32", 1, c, 1, s, s, c // 4, c // 4, None)
+                 for c, s in shapes for b in ("double_attention", "nonlocal_right")]
+        cases += [Case("se", "cpu", "float32", 1, c, 1, s, s, None, None, 16) for c, s in shapes]
+    else:
+        cases = []
+        for s in sides:
+            cases += [Case(b, "cpu", "float32", 1, 64, 1, s, s, 16, 16, None)
+                      for b in ("double_attention", "nonlocal_right")]
+            cases.append(Case("se", "cpu", "float32", 1, 64, 1, s, s, None, None, 16))
+    for c in cases:
+        w.append(record(c, seconds_per_mac, rng))
+    if failures:
+        w.append(record(Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 512, 512, 16, 16),
+                        seconds_per_mac, rng, status="skipped"))
+    w.write_environment({
+        "cpu_model": "Synthetic CPU", "physical_cores": 2, "logical_cores": 2, "threads": 2,
+        "torch": "0.0-synthetic", "python": "3.11", "suite": "synthetic",
+        "roofline": {"device": "cpu", "gemm_flops_per_s": 1.5e11,
+                     "bandwidth_bytes_per_s": 2e10},
+    })
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("single")
+    run = results_folder(base / "cpu-run", failures=True)
+    out = base / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    return out
+
+
+def images_in(html: str) -> list[str]:
+    return re.findall(r'<img src="([^"]+)"', html)
+
+
+def test_report_writes_every_file(report: Path):
+    for name in ("fits.csv", "summary.json", "report.md", "index.html"):
+        assert (report / name).stat().st_size > 0, name
+    pngs = sorted(report.glob("*.png"))
+    assert {p.name for p in pngs} >= {"fit_positions_macs.png", "fit_positions_latency.png",
+                                      "fit_positions_memory.png", "crossover_ratio.png",
+                                      "roofline.png"}
+    for p in pngs:
+        data = p.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, p
+
+
+def test_fits_csv_columns_and_values(report: Path):
+    with open(report / "fits.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:8] == FIT_HEADER
+    fits = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    primary = {(r["block"], r["metric"]): r for r in fits
+               if r["axis"] == "positions" and r["primary"] == "True"}
+    assert float(primary[("double_attention", "macs")]["exponent"]) == pytest.approx(1.0)
+    assert primary[("nonlocal_right", "memory")]["verdict"] == "consistent"
+    assert {r["verdict"] for r in fits} <= {"consistent", "inconsistent", "insufficient"}
+
+
+def test_summary_json(report: Path):
+    s = json.loads((report / "summary.json").read_text())
+    assert set(s) >= SUMMARY_KEYS
+    assert s["headline"]["verdict"] == "confirmed"
+    assert len(s["fits"]) >= 9
+    cross = s["crossovers"][0]
+    assert cross["n_star_predicted"] == pytest.approx(16)  # 2mn/(m+n) with m = n = 16
+    assert s["environment"]["cpu-run"]["roofline"]["gemm_flops_per_s"] == 1.5e11
+    assert all((report / f).is_file() for f in s["figures"])
+
+
+def test_html_shows_the_images_beside_it_and_nothing_external(report: Path):
+    html = (report / "index.html").read_text()
+    srcs = images_in(html)
+    assert len(srcs) >= 5
+    for src in srcs:
+        assert "/" not in src and (report / src).stat().st_size > 0
+    assert "http://" not in html and "https://" not in html
+    assert "<table>" in html and "CONFIRMED" in html
+
+
+def test_markdown_states_units_and_embeds_figures(report: Path):
+    md = (report / "report.md").read_text()
+    for text in ("multiply-accumulates", "seconds", "bytes", "## Headline", "## Environment",
+                 "## Scaling exponents", "## Crossover", "## Roofline", "Synthetic CPU",
+                 "Cases without a measurement"):
+        assert text in md, text
+    for src in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (report / src).is_file()
+    assert "nan" not in md.lower().replace("nanosecond", "")
+
+
+def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys):
+    cpu = results_folder(tmp_path / "cpu" / "results")
+    gpu = results_folder(tmp_path / "gpu" / "results", seconds_per_mac=1e-12, seed=1)
+    out = tmp_path / "report"
+    assert main(["report", str(cpu), str(gpu), "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    labels = [r["label"] for r in s["runs"]]
+    assert labels == ["cpu/results", "gpu/results"]
+    assert {f["run"] for f in s["fits"]} == set(labels)
+    assert set(s["environment"]) == set(labels)
+    assert set(s["headline"]["runs"]) == set(labels)
+    md = (out / "report.md").read_text()
+    assert "| axis | block | metric | cpu/results | gpu/results |" in md
+    assert "## Runs side by side" in md and "gpu/results ÷ cpu/results" in md
+    assert "cpu/results" in capsys.readouterr().out
+
+
+def test_a_run_without_sweeps_still_reports(tmp_path: Path):
+    run = results_folder(tmp_path / "resnet", resnet=True)
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    with open(out / "fits.csv", newline="") as f:
+        assert next(csv.reader(f))[:8] == FIT_HEADER
+    s = json.loads((out / "summary.json").read_text())
+    assert s["headline"]["verdict"] == "insufficient data"
+    assert (out / "sizes.png").stat().st_size > 0
+    md = (out / "report.md").read_text()
+    assert "56×56" in md and "nothing to fit" in md
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(empty) in err and "results.jsonl" in err
+    w = ResultsWriter(tmp_path / "failed", resume=False)
+    w.append(Measurement(case=Case("se", "cpu", "float32", 1, 16, 1, 4, 4, None, None, 4),
+                         status="error", reason="boom"))
+    assert main(["report", str(tmp_path / "failed"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no ok results" in err
+    assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_rerun_replaces_old_figures(tmp_path: Path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "fit_batch_latency.png").write_bytes(b"old")
+    run = results_folder(tmp_path / "run", resnet=True)
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert not (out / "fit_batch_latency.png").exists()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                    "(apt-get install -y chromium) to screenshot the HTML")
+def test_html_renders_in_headless_chromium(report: Path, tmp_path: Path):
+    shot = tmp_path / "page.png"
+    script = ROOT / "scripts" / "check_report_html.sh"
+    done = subprocess.run(["bash", str(script), str(report), str(shot), "4000"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        assert im.size == (1280, 4000)
+        gray = np.asarray(im.convert("L"), dtype=float)
+    # A page that rendered text, tables and figures is far from one flat colour.
+    assert gray.std() > 20
+    assert (gray < 100).mean() > 0.005  # dark pixels: text and plot lines
+
+
+def test_check_script_flags_a_missing_image(report: Path, tmp_path: Path):
+    if not shutil.which("bash"):
+        pytest.skip("needs bash")
+    broken = tmp_path / "broken"
+    shutil.copytree(report, broken)
+    (broken / "roofline.png").unlink()
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "check_report_html.sh"), str(broken)],
+                          capture_output=True, text=True, timeout=60,
+                          env={"CHROMIUM": "/bin/true", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1 and "roofline.png" in done.stderr

@@ -1,0 +1,114 @@
+"""Every shipped suite parses and expands; the axis suites sweep what their names say.
+
+The axis suites are checked through a2bench.analysis on their own expanded cases with the cost
+model standing in for measurements: each must give its axis a fit with at least 3 points in the
+upper half, or `a2bench report` could not confirm anything from it. No torch, nothing is run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from a2bench import analysis as an
+from a2bench.cost import cost_of
+from a2bench.measurement import Measurement
+from a2bench.suite import expand, load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = sorted((ROOT / "suites").glob("*.yaml"))
+# suite file stem (CPU; "-gpu" is the CUDA variant) -> the axes it sweeps
+AXIS_SUITES = {
+    "positions": ("positions",),
+    "frames": ("positions", "t"),
+    "m": ("m",),
+    "n": ("n",),
+    "channels": ("channels",),
+    "batch": ("batch",),
+    "reduction": ("reduction",),
+}
+RESNET_STAGES = {(256, 56), (512, 28), (1024, 14), (2048, 7)}
+CPU_MAX_CASES = 40
+CPU_MAX_PEAK_BYTES = 2**30  # per case, analytic; a laptop must not swap
+CPU_MAX_TOTAL_MACS = 20e9  # the whole sweep, so that it stays within ~5 minutes on 2 cores
+OURS = [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES), "resnet-stages", "resnet-stages-gpu"]
+
+
+def model_frame(stem: str) -> pd.DataFrame:
+    """The suite's cases with the cost model's numbers in place of measurements."""
+    rows = []
+    for case in expand(load_suite(ROOT / "suites" / f"{stem}.yaml")):
+        cost = cost_of(case)
+        rows.append(Measurement(case=case, status="ok", macs_torch=cost.macs,
+                                latency_s=cost.macs * 1e-10 + 1e-6,
+                                peak_bytes=cost.peak_bytes).with_cost(cost))
+    return an.prepare(an.frame(rows, stem))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_every_shipped_suite_parses_and_expands(path: Path):
+    suite = load_suite(path)
+    cases = expand(suite)
+    assert cases, f"{path.name} expands to no cases"
+    assert len(set(cases)) == len(cases)
+    assert suite.description.strip()
+    if suite.device == "cpu":
+        assert max(cost_of(c).peak_bytes for c in cases) < CPU_MAX_PEAK_BYTES
+
+
+@pytest.mark.parametrize("stem", OURS)
+def test_our_suites_exist_with_matching_names_and_devices(stem: str):
+    suite = load_suite(ROOT / "suites" / f"{stem}.yaml")
+    assert suite.name == stem
+    assert suite.device == ("cuda" if stem.endswith("-gpu") else "cpu")
+
+
+@pytest.mark.parametrize("stem", [s for s in OURS if not s.endswith("-gpu")])
+def test_cpu_suites_are_sized_for_two_cores(stem: str):
+    cases = expand(load_suite(ROOT / "suites" / f"{stem}.yaml"))
+    assert len(cases) <= CPU_MAX_CASES
+    assert sum(cost_of(c).macs for c in cases) < CPU_MAX_TOTAL_MACS
+
+
+@pytest.mark.parametrize("stem", [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES)])
+def test_axis_suites_sweep_their_axis_with_enough_points(stem: str):
+    axes = AXIS_SUITES[stem.removesuffix("-gpu")]
+    suite = load_suite(ROOT / "suites" / f"{stem}.yaml")
+    fits = an.fit_exponents(model_frame(stem), resamples=50)
+    for axis in axes:
+        for block in suite.blocks:
+            sel = fits[(fits["axis"] == axis) & (fits["block"] == block) & fits["primary"]
+                       & (fits["metric"] == "macs")]
+            assert len(sel) == 1, f"{stem}: {block} has no fit along {axis}"
+            row = sel.iloc[0]
+            assert row["points"] >= 3 and row["verdict"] == "consistent", row.to_dict()
+
+
+@pytest.mark.parametrize("stem", AXIS_SUITES)
+def test_gpu_variants_reach_at_least_as_far(stem: str):
+    cpu = model_frame(stem)
+    gpu = model_frame(f"{stem}-gpu")
+    cpu_macs = cpu.groupby("block")["macs"].max()
+    gpu_macs = gpu.groupby("block")["macs"].max()
+    assert set(cpu_macs.index) == set(gpu_macs.index)
+    assert (gpu_macs >= cpu_macs).all()
+
+
+def test_positions_suite_brackets_the_predicted_crossover():
+    cross = an.crossovers(model_frame("positions"))
+    assert len(cross) == 1 and bool(cross.iloc[0]["predicted_in_range"])
+
+
+@pytest.mark.parametrize("stem", ["resnet-stages", "resnet-stages-gpu"])
+def test_resnet_stages_are_the_resnet50_shapes(stem: str):
+    cases = expand(load_suite(ROOT / "suites" / f"{stem}.yaml"))
+    assert {c.block for c in cases} == {"double_attention", "nonlocal_right", "se"}
+    assert {(c.channels, c.h) for c in cases} == RESNET_STAGES
+    for c in cases:
+        assert c.h == c.w and c.t == 1
+        if c.block != "se":
+            assert c.m == c.n == c.channels // 4
+    if stem == "resnet-stages":
+        assert {c.batch for c in cases} == {1}
