@@ -28,11 +28,11 @@ def calibrate(device: str, dtype: str, threads: int) -> dict[str, Any]:
     dt = DTYPES[dtype]
     a = torch.randn(GEMM_SIZE, GEMM_SIZE, device=device).to(dt)
     b = torch.randn(GEMM_SIZE, GEMM_SIZE, device=device).to(dt)
-    gemm_s = _median("torch.mm(a, b)", {"torch": torch, "a": a, "b": b}, threads, 0.5)
+    gemm_s = _median("torch.mm(a, b)", {"torch": torch, "a": a, "b": b}, threads, 0.25)
     elements = COPY_BYTES // a.element_size()
     src = torch.ones(elements, device=device, dtype=dt)
     dst = torch.empty_like(src)
-    copy_s = _median("dst.copy_(src)", {"dst": dst, "src": src}, threads, 0.5)
+    copy_s = _median("dst.copy_(src)", {"dst": dst, "src": src}, threads, 0.25)
     return {
         "device": device,
         "dtype": dtype,

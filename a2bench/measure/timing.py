@@ -73,7 +73,8 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
     timer = Timer(stmt="forward()", globals={"forward": forward}, num_threads=threads)
     chunk = max(budget_s / 10, 0.01)
     previous = None
-    warmup_deadline = time.perf_counter() + budget_s  # slow shapes settle after a call or two
+    # Capped: a slow shape has settled after a call or two, and more would only cost wall time.
+    warmup_deadline = time.perf_counter() + budget_s / 4
     for _ in range(MAX_WARMUP_ROUNDS):
         median = timer.blocked_autorange(min_run_time=chunk / 2).median
         settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
@@ -125,7 +126,7 @@ def time_cuda(forward: Forward, ci_target: float = 0.02, budget_s: float = 1.0,
         return [s.elapsed_time(e) / 1e3 for s, e in events]
 
     previous = None
-    warmup_deadline = time.perf_counter() + budget_s
+    warmup_deadline = time.perf_counter() + budget_s / 4
     for _ in range(MAX_WARMUP_ROUNDS):
         median = float(np.median(run_chunk(chunk)))
         settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
