@@ -74,41 +74,49 @@ def softmax_ops(rows: int, length: int) -> int:
     return rows * (3 * length - 1)
 
 
-def _attention_projections(case: Case) -> tuple[int, int, int, int, int]:
+def _attention_terms(case: Case) -> dict[str, Term]:
+    """The terms both association orders share; only the two products in between differ."""
     assert case.m is not None and case.n is not None
-    return case.batch, case.channels, case.m, case.n, case.positions
+    b, c, m, n, big_n = case.batch, case.channels, case.m, case.n, case.positions
+    return {
+        "phi": Term("phi", b * big_n * c * m, b * big_n * m, b * m * big_n),
+        "theta": Term("theta", b * big_n * c * n, b * big_n * n, b * n * big_n),
+        "softmax_b": Term("softmax_b", 0, softmax_ops(b * n, big_n), b * n * big_n, ("theta",)),
+        "rho": Term("rho", b * big_n * c * n, b * big_n * n, b * n * big_n),
+        "softmax_v": Term("softmax_v", 0, softmax_ops(b * big_n, n), b * n * big_n, ("rho",)),
+        "residual": Term("residual", 0, b * c * big_n, b * c * big_n, ("proj",)),
+    }
+
+
+def _proj(case: Case, frees: str) -> Term:
+    assert case.m is not None
+    b, c, m, big_n = case.batch, case.channels, case.m, case.positions
+    return Term("proj", b * big_n * m * c, b * big_n * c, b * c * big_n, (frees,))
 
 
 def double_attention_cost(case: Case) -> Cost:
     """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V)."""
-    b, c, m, n, big_n = _attention_projections(case)
+    t = _attention_terms(case)
+    b, m, n, big_n = case.batch, case.m or 0, case.n or 0, case.positions
     terms = (
-        Term("phi", b * big_n * c * m, b * big_n * m, b * m * big_n),
-        Term("theta", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        Term("softmax_b", 0, softmax_ops(b * n, big_n), b * n * big_n, ("theta",)),
+        t["phi"], t["theta"], t["softmax_b"],
         Term("gather", b * m * n * big_n, 0, b * m * n, ("phi", "softmax_b")),
-        Term("rho", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        Term("softmax_v", 0, softmax_ops(b * big_n, n), b * n * big_n, ("rho",)),
+        t["rho"], t["softmax_v"],
         Term("distribute", b * m * big_n * n, 0, b * m * big_n, ("gather", "softmax_v")),
-        Term("proj", b * big_n * m * c, b * big_n * c, b * c * big_n, ("distribute",)),
-        Term("residual", 0, b * c * big_n, b * c * big_n, ("proj",)),
+        _proj(case, "distribute"), t["residual"],
     )
     return Cost(terms, case.dtype_bytes)
 
 
 def nonlocal_right_cost(case: Case) -> Cost:
     """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S."""
-    b, c, m, n, big_n = _attention_projections(case)
+    t = _attention_terms(case)
+    b, m, n, big_n = case.batch, case.m or 0, case.n or 0, case.positions
     terms = (
-        Term("phi", b * big_n * c * m, b * big_n * m, b * m * big_n),
-        Term("theta", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        Term("softmax_b", 0, softmax_ops(b * n, big_n), b * n * big_n, ("theta",)),
-        Term("rho", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        Term("softmax_v", 0, softmax_ops(b * big_n, n), b * n * big_n, ("rho",)),
+        t["phi"], t["theta"], t["softmax_b"], t["rho"], t["softmax_v"],
         Term("affinity", b * big_n * big_n * n, 0, b * big_n * big_n, ("softmax_b", "softmax_v")),
         Term("aggregate", b * m * big_n * big_n, 0, b * m * big_n, ("phi", "affinity")),
-        Term("proj", b * big_n * m * c, b * big_n * c, b * c * big_n, ("aggregate",)),
-        Term("residual", 0, b * c * big_n, b * c * big_n, ("proj",)),
+        _proj(case, "aggregate"), t["residual"],
     )
     return Cost(terms, case.dtype_bytes)
 
