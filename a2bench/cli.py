@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ci-target", type=positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI half-width is below this "
                           "fraction of the median (default 0.02)")
+    run.add_argument("--processes", type=positive_int, default=1, metavar="P",
+                     help="run the suite P times, each pass in a fresh worker process, and pool "
+                          "each case's samples (default 1)")
     run.add_argument("--warm-cache", action="store_true",
                      help="CUDA: do not flush the L2 cache between timed iterations")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
@@ -169,7 +172,7 @@ def suites_dir() -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.runner import Worker, WorkerLost, run_cases
-    from a2bench.store import ResultsWriter, holds_results
+    from a2bench.store import ResultsWriter, holds_results, merge_passes
     from a2bench.suite import expand, load_suite
     from a2bench.worker import Settings
 
@@ -204,30 +207,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                ci_target=args.ci_target, warm_cache=args.warm_cache)
     writer.write_environment(env)
 
-    reused = len(writer.done_keys() & {c.key() for c in cases})
-    print(f"a2bench: {suite.name}: {len(cases)} cases ({reused} already stored) on "
+    wanted = {(c.key(), p) for c in cases for p in range(args.processes)}
+    reused = len(writer.done_keys() & wanted)
+    passes = f" x {args.processes} processes" if args.processes > 1 else ""
+    print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
           f"{suite.device}, {args.threads} threads, results in {args.out}", file=sys.stderr)
-    progress = _progress(len(cases), reused, disabled=args.no_progress)
+    progress = _progress(len(wanted), reused, disabled=args.no_progress)
 
     def on_case(case: Case, m: Measurement | None) -> None:
         if m is not None:
             progress.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             progress.update(1)
 
-    report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker)
+    report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
+                       processes=args.processes)
     progress.close()
     if report.interrupted:
-        print(f"a2bench: interrupted; {len(writer.records)} cases are saved in {args.out}. "
+        print(f"a2bench: interrupted; {len(writer.records)} results are saved in {args.out}. "
               f"Resume with: a2bench run {args.suite} --out {args.out} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
 
-    warnings = noise_warnings(writer.records, env)
+    merged = merge_passes(writer.records)
+    warnings = noise_warnings(merged, env)
     if warnings:
         writer.add_to_environment(warnings=warnings)
         for w in warnings:
             print(f"a2bench: warning: {w}", file=sys.stderr)
     keys = {c.key() for c in cases}
-    print(summary_table([m for m in writer.records if m.case.key() in keys]))
+    print(summary_table([m for m in merged if m.case.key() in keys]))
     wall = time.perf_counter() - started  # worker start-up and calibration included
     overhead = wall / report.timed_s if report.timed_s else float("nan")
     print(f"\n{report.ran} cases run, {report.reused} reused: "

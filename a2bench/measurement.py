@@ -15,9 +15,9 @@ CSV_COLUMNS = (
     "block", "device", "dtype", "threads", "batch", "channels", "m", "n", "t", "h", "w",
     "reduction", "positions", "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch",
     "latency_s", "latency_iqr_s", "peak_bytes", "peak_bytes_analytic", "status", "reason",
-    "first_call_s", "timed_runs", "latency_ci_low_s", "latency_ci_high_s", "peak_rss_bytes",
-    "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped", "torch_skipped",
-    "reference_s", "timed_s", "wall_s", "finished_at",
+    "first_call_s", "timed_runs", "processes", "latency_ci_low_s", "latency_ci_high_s",
+    "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped",
+    "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
 )
 
 
@@ -45,6 +45,8 @@ class Measurement:
     samples_s: tuple[float, ...] = field(default=())
     peak_bytes: int | None = None
     peak_rss_bytes: int | None = None
+    process: int = 0  # which pass over the suite (each pass runs in a fresh worker process)
+    processes: int = 1  # how many passes a merged record pools
     reference_s: float | None = None  # median of the reference kernel timed just before the case
     timed_s: float | None = None  # seconds spent inside timed regions, for the harness overhead
     wall_s: float | None = None

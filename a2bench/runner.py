@@ -11,7 +11,7 @@ import multiprocessing as mp
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -90,37 +90,44 @@ def predicted_bytes(case: Case) -> int:
 
 def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               memory_budget: int, case_timeout: float,
-              on_case: ProgressHook | None = None, worker: Worker | None = None) -> SweepReport:
-    """Runs every case not yet in the writer's store; a given worker is used first, then owned."""
+              on_case: ProgressHook | None = None, worker: Worker | None = None,
+              processes: int = 1) -> SweepReport:
+    """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
+
+    With several processes the suite is run that many times, each pass in a fresh worker, so
+    a case's samples come from several processes and several moments of the run.
+    """
     report = SweepReport()
     done = writer.done_keys()
     start = time.perf_counter()
     try:
-        for case in cases:
-            if case.key() in done:
-                report.reused += 1
+        for process in range(processes):
+            if process > 0 and worker is not None:
+                worker.kill()  # a fresh process for every pass
+                worker = None
+            for case in cases:
+                if (case.key(), process) in done:
+                    report.reused += 1
+                    if on_case:
+                        on_case(case, None)
+                    continue
+                need = predicted_bytes(case)
+                if need > memory_budget:
+                    m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
+                                    reason=f"predicted peak {need} bytes exceeds the memory "
+                                           f"budget of {memory_budget} bytes")
+                else:
+                    if worker is None or not worker.alive():
+                        worker = Worker(settings)
+                    m = _run_one(worker, case, settings, case_timeout)
+                m = replace(m.with_cost(cost_of(case)), process=process)
+                writer.append(m)
+                done.add((case.key(), process))
+                report.ran += 1
+                report.statuses[m.status] = report.statuses.get(m.status, 0) + 1
+                report.timed_s += m.timed_s or 0.0
                 if on_case:
-                    on_case(case, None)
-                continue
-            need = predicted_bytes(case)
-            if need > memory_budget:
-                m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
-                                reason=f"predicted peak {need} bytes exceeds the memory budget "
-                                       f"of {memory_budget} bytes")
-            else:
-                if worker is None or not worker.alive():
-                    worker = Worker(settings)
-                m = _run_one(worker, case, settings, case_timeout)
-                if m.status in ("error", "oom", "timeout") and not worker.alive():
-                    worker = None
-            m = m.with_cost(cost_of(case))
-            writer.append(m)
-            done.add(case.key())
-            report.ran += 1
-            report.statuses[m.status] = report.statuses.get(m.status, 0) + 1
-            report.timed_s += m.timed_s or 0.0
-            if on_case:
-                on_case(case, m)
+                    on_case(case, m)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

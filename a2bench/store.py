@@ -10,11 +10,15 @@ import csv
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS, Measurement
+from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
 CSV = "results.csv"
@@ -49,12 +53,60 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
     return records, complete_end
 
 
-def load(out_dir: str | Path) -> list[Measurement]:
-    """The stored measurements of a results folder (for analysis and reports)."""
+def load_passes(out_dir: str | Path) -> list[Measurement]:
+    """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     path = Path(out_dir) / JSONL
     if not path.is_file():
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
     return read_jsonl(path)[0]
+
+
+def load(out_dir: str | Path) -> list[Measurement]:
+    """One measurement per case, passes pooled (for analysis and reports)."""
+    return merge_passes(load_passes(out_dir))
+
+
+def merge_passes(records: Iterable[Measurement]) -> list[Measurement]:
+    """Pool the passes of each case into one record, in the order cases first appear.
+
+    Each pass ran in a fresh worker process, so pooling its samples averages over the
+    per-process state (allocation addresses, thread placement) that one process cannot vary.
+    A case any of whose passes failed takes that failure's status.
+    """
+    groups: dict[tuple[Any, ...], list[Measurement]] = {}
+    for m in records:
+        groups.setdefault(m.case.key(), []).append(m)
+    return [_pool(sorted(g, key=lambda m: m.process)) for g in groups.values()]
+
+
+def _pool(passes: list[Measurement]) -> Measurement:
+    first = passes[0]
+    if len(passes) == 1:
+        return first
+    failed = [m for m in passes if m.status != "ok"]
+    if failed:
+        bad = failed[0]
+        return replace(bad, processes=len(passes),
+                       reason=f"{bad.reason} (pass {bad.process + 1} of {len(passes)})")
+    samples = tuple(s for m in passes for s in m.samples_s)
+    low, high = median_ci(samples)
+
+    def known(values: Iterable[float | int | None]) -> list[float | int]:
+        return [v for v in values if v is not None]
+
+    rss = known(m.peak_rss_bytes for m in passes)
+    peaks = known(m.peak_bytes for m in passes)
+    references = known(m.reference_s for m in passes)
+    return replace(
+        first, processes=len(passes), samples_s=samples, timed_runs=len(samples),
+        latency_s=float(np.median(samples)), latency_iqr_s=iqr(samples),
+        latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
+        first_call_s=float(np.median(known(m.first_call_s for m in passes))),
+        peak_bytes=max(peaks) if peaks else None, peak_rss_bytes=max(rss) if rss else None,
+        reference_s=float(np.median(references)) if references else None,
+        timed_s=sum(m.timed_s or 0.0 for m in passes), wall_s=sum(m.wall_s or 0.0 for m in passes),
+        finished_at=passes[-1].finished_at,
+    )
 
 
 def load_environment(out_dir: str | Path) -> dict[str, Any]:
@@ -79,8 +131,9 @@ class ResultsWriter:
                 f.truncate(complete_end)
                 os.fsync(f.fileno())
 
-    def done_keys(self) -> set[tuple[Any, ...]]:
-        return {m.case.key() for m in self.records}
+    def done_keys(self) -> set[tuple[tuple[Any, ...], int]]:
+        """(case key, pass) of every stored record."""
+        return {(m.case.key(), m.process) for m in self.records}
 
     def append(self, m: Measurement) -> None:
         line = json.dumps(m.to_json(), allow_nan=False) + "\n"
@@ -92,7 +145,7 @@ class ResultsWriter:
         self.write_csv()
 
     def write_csv(self) -> None:
-        write_csv(self.dir / CSV, self.records)
+        write_csv(self.dir / CSV, merge_passes(self.records))
 
     def write_environment(self, env: dict[str, Any]) -> None:
         path = self.dir / ENVIRONMENT

@@ -6,7 +6,6 @@ out-of-memory kill or a hang from taking the sweep down, and gives each case a c
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 import traceback
@@ -17,6 +16,7 @@ from typing import Any
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
+from a2bench.stats import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,11 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None)
         macs_fvcore=fv.macs, macs_torch=tc.macs,
         fvcore_skipped=" ".join(fv.skipped), torch_skipped=" ".join(tc.skipped),
         latency_s=t.median_s, latency_iqr_s=t.iqr_s,
-        latency_ci_low_s=_finite(low), latency_ci_high_s=_finite(high),
+        latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
         first_call_s=t.first_call_s, timed_runs=len(t.samples_s), samples_s=t.samples_s,
         peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
         wall_s=time.perf_counter() - wall_start, finished_at=now(),
     )
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def now() -> str:

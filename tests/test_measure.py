@@ -12,6 +12,7 @@ from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.cost import cost_of
 from a2bench.measure import memory, timing
+from a2bench.stats import MIN_SAMPLES, ci_is_tight, median_ci
 from a2bench.worker import Settings, classify_failure, measure_case
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -21,18 +22,18 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
 def test_median_ci_is_distribution_free_and_contains_the_median():
     rng = np.random.default_rng(0)
     samples = list(rng.lognormal(0, 0.2, 200))
-    low, high = timing.median_ci(samples)
+    low, high = median_ci(samples)
     assert low < np.median(samples) < high
     assert high - low < 0.2
-    assert all(math.isnan(v) for v in timing.median_ci(samples[:3]))
+    assert all(math.isnan(v) for v in median_ci(samples[:3]))
 
 
 def test_ci_is_tight_follows_the_target():
     rng = np.random.default_rng(1)
     tight = list(1 + rng.normal(0, 0.01, 100))
     loose = list(1 + rng.normal(0, 0.5, 10))
-    assert timing.ci_is_tight(tight, 0.02)
-    assert not timing.ci_is_tight(loose, 0.02)
+    assert ci_is_tight(tight, 0.02)
+    assert not ci_is_tight(loose, 0.02)
 
 
 def test_time_cpu_reports_first_call_samples_and_time_inside_timed_regions():
@@ -40,7 +41,7 @@ def test_time_cpu_reports_first_call_samples_and_time_inside_timed_regions():
     module, x = build(case)
     with torch.no_grad():
         t = timing.time_cpu(lambda: module(x), threads=1, budget_s=0.2)
-    assert t.first_call_s > 0 and len(t.samples_s) >= timing.MIN_SAMPLES
+    assert t.first_call_s > 0 and len(t.samples_s) >= MIN_SAMPLES
     assert 0 < t.median_s < 0.1 and t.iqr_s >= 0
     assert t.timed_s >= 0.1  # at least the minimum run time was spent timing
 
@@ -110,7 +111,7 @@ def test_cuda_timing_and_memory():
     with torch.no_grad():
         t = timing.time_cuda(lambda: module(x), budget_s=0.2)
         peak = memory.peak_bytes_cuda(lambda: module(x))
-    assert t.median_s > 0 and len(t.samples_s) >= timing.MIN_SAMPLES
+    assert t.median_s > 0 and len(t.samples_s) >= MIN_SAMPLES
     modelled = cost_of(case).peak_bytes
     assert modelled / 2 <= peak <= 2 * modelled
 

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 from conftest import A2BENCH, ROOT, cli
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
@@ -130,3 +132,20 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert [r["status"] for r in rows(out)] == ["ok"]
+
+
+def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_suite):
+    path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
+    out = tmp_path / "out"
+    result = cli("run", str(path), "--out", str(out), "--processes", "2", *FAST)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["case"]["block"], r["process"]) for r in lines] == [
+        ("se", 0), ("double_attention", 0), ("se", 1), ("double_attention", 1)]
+    table = rows(out)
+    assert [r["block"] for r in table] == ["se", "double_attention"]  # one row per case
+    for row, block in zip(table, ("se", "double_attention"), strict=True):
+        passes = [r for r in lines if r["case"]["block"] == block]
+        pooled = sorted(s for r in passes for s in r["samples_s"])
+        assert row["processes"] == "2" and int(row["timed_runs"]) == len(pooled)
+        assert float(row["latency_s"]) == pytest.approx(float(np.median(pooled)))

@@ -10,21 +10,20 @@ sized from the device's L2 between iterations (kept out of the timed region) unl
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
 from torch.utils.benchmark import Timer
+
+from a2bench.stats import ci_is_tight, iqr, median_ci
 
 Forward = Callable[[], object]
 
 SETTLE_TOLERANCE = 0.05  # warm-up ends when two consecutive medians agree this closely
 MAX_WARMUP_ROUNDS = 8
-MIN_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -39,28 +38,11 @@ class Timing:
 
     @property
     def iqr_s(self) -> float:
-        q1, q3 = np.percentile(self.samples_s, [25, 75])
-        return float(q3 - q1)
+        return iqr(self.samples_s)
 
     @property
     def median_ci_s(self) -> tuple[float, float]:
         return median_ci(self.samples_s)
-
-
-def median_ci(samples: tuple[float, ...] | list[float], level: float = 0.95) -> tuple[float, float]:
-    """Distribution-free confidence interval of the median (order statistics of a binomial)."""
-    if len(samples) < MIN_SAMPLES:
-        return (math.nan, math.nan)
-    ci = stats.quantile_test(np.asarray(samples), q=float(np.median(samples)), p=0.5)
-    low, high = ci.confidence_interval(confidence_level=level)
-    return (float(low), float(high))
-
-
-def ci_is_tight(samples: list[float], target: float) -> bool:
-    low, high = median_ci(samples)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return False
-    return (high - low) / 2 <= target * float(np.median(samples))
 
 
 def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from a2bench.case import Case
+from a2bench.measurement import Measurement
+from a2bench.store import merge_passes
+
+CASE = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
+
+
+def record(process: int, samples: tuple[float, ...], **kw) -> Measurement:
+    return Measurement(CASE, "ok", threads=1, process=process, samples_s=samples,
+                       latency_s=float(np.median(samples)), peak_bytes=100 + process,
+                       first_call_s=1.0 + process, reference_s=0.1 * (process + 1),
+                       timed_s=1.0, wall_s=2.0, **kw)
+
+
+def test_single_pass_is_unchanged():
+    m = record(0, (1.0, 2.0, 3.0))
+    assert merge_passes([m]) == [m]
+
+
+def test_passes_pool_samples_and_keep_the_worst_memory():
+    a, b = record(0, (1.0, 1.1, 1.2, 1.3, 1.4)), record(1, (2.0, 2.1, 2.2, 2.3, 2.4, 2.5))
+    (merged,) = merge_passes([b, a])
+    assert merged.processes == 2 and merged.timed_runs == 11
+    assert merged.samples_s[:5] == a.samples_s  # pass order, not file order
+    assert merged.latency_s == float(np.median(a.samples_s + b.samples_s))
+    assert merged.peak_bytes == 101 and merged.timed_s == 2.0 and merged.wall_s == 4.0
+    assert merged.latency_ci_low_s is not None and merged.latency_ci_low_s <= merged.latency_s
+    assert abs(merged.reference_s - 0.15) < 1e-12
+
+
+def test_a_failed_pass_fails_the_case():
+    ok = record(0, (1.0,))
+    bad = replace(record(1, ()), status="timeout", reason="no answer after 5 s")
+    (merged,) = merge_passes([ok, bad])
+    assert merged.status == "timeout" and "pass 2 of 2" in merged.reason
+    other = replace(ok, case=replace(CASE, channels=16))
+    assert [m.case.channels for m in merge_passes([ok, other, bad])] == [8, 16]
