@@ -36,7 +36,7 @@ def test_passes_pool_samples_and_keep_the_worst_memory():
 
 def test_a_failed_pass_fails_the_case():
     ok = record(0, (1.0,))
-    bad = replace(record(1, ()), status="timeout", reason="no answer after 5 s")
+    bad = replace(record(1, (1.0,)), status="timeout", reason="no answer after 5 s")
     (merged,) = merge_passes([ok, bad])
     assert merged.status == "timeout" and "pass 2 of 2" in merged.reason
     other = replace(ok, case=replace(CASE, channels=16))
