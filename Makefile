@@ -13,7 +13,7 @@ BENCH         := $(PY) -m pytest tests/benchmarks --benchmark-only -q \
                  --benchmark-storage=file://$(BENCH_STORAGE)
 GATE_OUT ?= results/local/gate-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install run test lint gate gate-timing bench-save bench-compare clean
+.PHONY: install run report test lint gate gate-timing bench-save bench-compare clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 run: install
 	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR)
+
+# A scaling report of a finished run: make report RUN_DIR=results/local/default-<time>
+report: install
+	$(VENV)/bin/a2bench report $(RUN_DIR) --out $(RUN_DIR)/report
 
 test: install
 	$(PY) -m pytest -q
