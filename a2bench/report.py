@@ -607,6 +607,13 @@ def fit_notes(result: an.Analysis) -> list[str]:
                    f"(exponent {_f(f['expected_flops'])} over these rows), rather than the MACs "
                    "alone: its elementwise part (softmax, pooling, scaling, residual) grows "
                    "differently from its MACs")
+        elif (f["metric"] == "latency" and math.isfinite(f["expected_flops"])
+              and min(f["expected"], f["expected_flops"]) < f["exponent"]
+              < max(f["expected"], f["expected_flops"])):
+            why = ("latency sits between the MAC count and all the arithmetic, FLOPs = 2·MACs "
+                   f"+ elementwise work (exponent {_f(f['expected_flops'])} over these rows): "
+                   "the elementwise part (pooling, scaling, softmax, residual) grows with the "
+                   "axis while a fixed per-call overhead is still a large share of the time")
         elif f["metric"] == "latency" and abs(f["exponent"]) < abs(f["expected"]):
             sub = roof[(roof["run"] == f["run"]) & (roof["block"] == f["block"])]
             best = sub["fraction_of_peak"].max() if len(sub) else math.nan
