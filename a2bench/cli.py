@@ -198,8 +198,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker.kill()
         raise UsageError(f"{suite.path}: device: expected a device this machine has; "
                          "cuda was asked for but torch sees no CUDA device (use device: cpu)")
-    env["roofline"] = worker.request("calibrate", {"device": suite.device, "dtype": suite.dtype},
-                                     args.case_timeout)[1]
+    kind, ceilings = worker.request("calibrate", {"device": suite.device, "dtype": suite.dtype},
+                                    args.case_timeout)
+    env["roofline"] = ceilings if kind == "calibration" else {"error": ceilings["reason"]}
     writer = ResultsWriter(args.out, resume=args.resume)
     budget = args.memory_budget or default_budget(suite.device, env)
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,

@@ -98,39 +98,45 @@ def serve(conn: Connection, settings: Settings) -> None:
             request, payload = conn.recv()
         except EOFError:
             return
-        reply: tuple[str, Any]
-        if request == "environment":
-            env = environment.collect(settings.threads, payload)
-            if payload == "cuda" and env["cuda_available"]:
-                from a2bench.measure.timing import cuda_flags
-
-                env["cuda_flags"] = cuda_flags()
-            reply = ("environment", env)
-        elif request == "calibrate":
-            from a2bench.measure.roofline import calibrate
-
-            ceilings = calibrate(payload["device"], payload["dtype"], settings.threads)
-            reply = ("calibration", ceilings)
-        elif request == "case":
-            case = Case.from_dict(payload)
-            try:
-                if case.device not in references:
-                    from a2bench.measure.roofline import ReferenceKernel
-
-                    references[case.device] = ReferenceKernel(case.device, settings.threads)
-                reference = references[case.device].median_s()
-                reply = ("measurement", measure_case(case, settings, reference).to_json())
-            except Exception as exc:
-                status = classify_failure(exc)
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                reply = ("failure", {"status": status,
-                                     "reason": f"{reason} (at {where.filename}:{where.lineno})"})
-            if case.device == "cuda":
-                _release_cuda()
-        else:
-            reply = ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
+        try:
+            reply = _handle(request, payload, settings, references)
+        except Exception as exc:  # reported to the runner as data; the worker lives on
+            reply = ("failure", {"status": classify_failure(exc), "reason": describe(exc)})
+        if request == "case" and payload.get("device") == "cuda":
+            _release_cuda()
         conn.send(reply)
+
+
+def describe(exc: BaseException) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message} (at {where.filename}:{where.lineno})"
+
+
+def _handle(request: str, payload: Any, settings: Settings,
+            references: dict[str, Any]) -> tuple[str, Any]:
+    from a2bench.measure import environment
+
+    if request == "environment":
+        env = environment.collect(settings.threads, payload)
+        if payload == "cuda" and env["cuda_available"]:
+            from a2bench.measure.timing import cuda_flags
+
+            env["cuda_flags"] = cuda_flags()
+        return ("environment", env)
+    if request == "calibrate":
+        from a2bench.measure.roofline import calibrate
+
+        return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads))
+    if request == "case":
+        case = Case.from_dict(payload)
+        if case.device not in references:
+            from a2bench.measure.roofline import ReferenceKernel
+
+            references[case.device] = ReferenceKernel(case.device, settings.threads)
+        reference = references[case.device].median_s()
+        return ("measurement", measure_case(case, settings, reference).to_json())
+    return ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
 
 
 def _release_cuda() -> None:

@@ -68,6 +68,7 @@ def collect(threads: int, device: str) -> dict[str, Any]:
         "mkldnn": torch.backends.mkldnn.is_available(),
         "mkldnn_enabled": torch.backends.mkldnn.enabled,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "parallel_info": torch.__config__.parallel_info(),
         "flush_denormal": False,
         "ram_bytes": vm.total,
         "ram_available_bytes": vm.available,
