@@ -225,7 +225,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.close()
     if report.interrupted:
         print(f"a2bench: interrupted; {len(writer.records)} results are saved in {args.out}. "
-              f"Resume with: a2bench run {args.suite} --out {args.out} --resume", file=sys.stderr)
+              f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
+              "options)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     merged = merge_passes(writer.records)
