@@ -96,14 +96,14 @@ def _pool(passes: list[Measurement]) -> Measurement:
 
     rss = known(m.peak_rss_bytes for m in passes)
     peaks = known(m.peak_bytes for m in passes)
-    references = known(m.reference_s for m in passes)
+    references = [m.reference_s for m in passes]
     return replace(
         first, processes=len(passes), samples_s=samples, timed_runs=len(samples),
         latency_s=float(np.median(samples)), latency_iqr_s=iqr(samples),
         latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
-        first_call_s=float(np.median(known(m.first_call_s for m in passes))),
+        first_call_s=_median_or_none(m.first_call_s for m in passes),
         peak_bytes=max(peaks) if peaks else None, peak_rss_bytes=max(rss) if rss else None,
-        reference_s=float(np.median(references)) if references else None,
+        reference_s=_median_or_none(references),
         timed_s=sum(m.timed_s or 0.0 for m in passes), wall_s=sum(m.wall_s or 0.0 for m in passes),
         finished_at=passes[-1].finished_at,
     )
@@ -172,6 +172,11 @@ def write_csv(path: Path, records: Iterable[Measurement]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _median_or_none(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.median(present)) if present else None
 
 
 def _atomic_write(path: Path, text: str) -> None:

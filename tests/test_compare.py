@@ -6,8 +6,10 @@ so exit codes and the one-line bad-input error are the user's.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,10 @@ def samples(median_ms: float, seed: int, n: int = 60, spread: float = 0.04) -> t
 
 
 def record(case: Case, seed: int, slowdown: float = 1.0, reference_s: float = 1e-3,
-           **changes: Any) -> Measurement:
-    s = samples(BASE_MS[case.block] * slowdown, seed)
+           n: int = 60, **changes: Any) -> Measurement:
+    s = samples(BASE_MS[case.block] * slowdown, seed, n)
     m = Measurement(case, "ok", threads=2, latency_s=float(np.median(s)), samples_s=s,
-                    reference_s=reference_s, macs_fvcore=cost_of(case).macs,
+                    reference_s=reference_s, first_call_s=0.01, macs_fvcore=cost_of(case).macs,
                     macs_torch=cost_of(case).macs, peak_bytes=cost_of(case).peak_bytes)
     return replace(m.with_cost(cost_of(case)), **changes)
 
@@ -255,3 +257,217 @@ def test_bootstrap_interval_is_deterministic_and_covers_the_ratio():
 def test_compare_never_imports_torch():
     code = "import sys, a2bench.compare; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ----------------------------------------------------------------------------- several passes
+# Each pass is one worker process. Measured: one process's samples of a case are all fast or all
+# slow, up to 1.55x apart between processes of the same code, while each process's own interval
+# is +-1.5%. These stores have the same between-process spread of +-30% in pass medians on both
+# sides, shared by the cases of a pass (a process state), plus a little per-case jitter.
+
+SPREAD = (0.77, 0.9, 1.0, 1.12, 1.3)  # pass medians relative to the code's true latency
+
+
+def multi_pass(path: Path, factors: Sequence[float], seed: int, slowdown: float = 1.0,
+               machine: Sequence[float] | None = None,
+               case_slowdown: dict[str, float] | None = None, n: int = 30,
+               case_factors: dict[str, Sequence[float]] | None = None) -> Path:
+    """A store with one pass per factor; `machine` scales a pass's samples and reference.
+
+    `case_factors` gives a block its own pass factors instead of the shared ones.
+    """
+    rng = np.random.default_rng(seed)
+    records = []
+    for p, f in enumerate(factors):
+        speed = machine[p] if machine else 1.0
+        for i, c in enumerate(CASES):
+            jitter = float(np.exp(rng.normal(0, 0.02)))
+            extra = (case_slowdown or {}).get(c.block, 1.0)
+            own = (case_factors or {}).get(c.block)
+            records.append(record(c, seed=seed + 100 * p + i, n=n, process=p,
+                                  slowdown=slowdown * (own[p] if own else f) * speed * jitter
+                                  * extra,
+                                  reference_s=1e-3 * speed))
+    return store(path, records)
+
+
+def pooled(path: Path, source: Path) -> Path:
+    """The same samples as one pass per case, as a run without --processes would store them."""
+    from a2bench.store import load
+    return store(path, [replace(m, process=0, processes=1) for m in load(source)])
+
+
+def test_spread_between_processes_without_a_shift_passes(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    head = multi_pass(tmp_path / "head", SPREAD[::-1], seed=2)
+    assert run(base, head) == 0
+    out = capsys.readouterr().out
+    assert "passes (worker processes) per case: 5 base, 5 head" in out
+    assert "suite: all 3 timed cases" in out and "5/5" in out
+    assert "not measured" not in out
+
+
+def test_no_false_alarm_over_reruns_that_the_sample_level_rule_flags(tmp_path, capsys):
+    """Random process states, same code: the pass-level rule passes all; pooled samples do not."""
+    rng = np.random.default_rng(3)
+    draw = lambda: tuple(float(x) for x in np.exp(rng.uniform(-0.26, 0.26, 5)))  # noqa: E731
+    base = multi_pass(tmp_path / "base", draw(), seed=10)
+    base_pooled = pooled(tmp_path / "base-pooled", base)
+    flagged = flagged_pooled = 0
+    for i in range(8):
+        head = multi_pass(tmp_path / f"rerun{i}", draw(), seed=20 + i)
+        flagged += run(base, head)
+        flagged_pooled += run(base_pooled, pooled(tmp_path / f"rerun{i}-pooled", head))
+    out = capsys.readouterr().out
+    assert flagged == 0
+    assert flagged_pooled >= 2  # the data are hard: the sample-level rule false-alarms on them
+    assert "between processes is not measured" in out  # said by the pooled comparisons
+
+
+def test_one_and_a_half_times_slower_with_process_spread_fails(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    head = multi_pass(tmp_path / "head", SPREAD[::-1], seed=2, slowdown=1.5)
+    assert run(base, head) == 1
+    out = capsys.readouterr().out
+    suite = next(line for line in out.splitlines() if line.startswith("suite:")).split()
+    assert suite[-1] == "SLOWER" and float(suite[6]) == pytest.approx(1.5, abs=0.03)
+    assert "FAIL: the 3 timed cases together: 1.50x slower (geometric mean" in out
+
+
+def test_ten_percent_slower_with_process_spread_is_not_claimed(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    assert run(base, multi_pass(tmp_path / "head", SPREAD[::-1], seed=2, slowdown=1.1)) == 0
+
+
+def test_three_passes_leave_cases_out_of_the_family_but_the_suite_catches_it(tmp_path, capsys):
+    three = (0.9, 1.0, 1.1)  # with 3 passes a +-30% spread shared by all cases hides 1.5x
+    base = multi_pass(tmp_path / "base", three, seed=1)
+    assert run(base, multi_pass(tmp_path / "same", three[::-1], seed=2)) == 0
+    assert run(base, multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=1.5)) == 1
+    out = capsys.readouterr().out
+    assert "3 cases are left out of the Holm family" in out
+    assert "5+ passes a side let a single case fail" in out
+    slow_report = out[out.rindex("a2bench compare: base"):]
+    assert "(0.05)" in slow_report  # complete separation: 1/20, shown unadjusted
+    assert sum("SLOWER" in line for line in slow_report.splitlines()) == 1  # the suite row only
+
+
+def test_five_passes_can_name_one_slow_case(tmp_path, capsys):
+    tight = (0.97, 0.99, 1.0, 1.01, 1.03)
+    base = multi_pass(tmp_path / "base", tight, seed=1)
+    head = multi_pass(tmp_path / "head", tight[::-1], seed=2, case_slowdown={"se": 1.5})
+    assert run(base, head) == 1
+    fails = [line for line in capsys.readouterr().out.splitlines() if "FAIL: " in line]
+    assert any(CASES[2].label() in line for line in fails)
+    assert not any(CASES[0].label() in line for line in fails)
+
+
+def test_a_case_interval_carries_the_spread_between_processes(tmp_path, capsys):
+    """Head's passes all slower (p = 1/252), but by 3% to 80%: not claimed beyond 10%."""
+    tight = (0.97, 0.99, 1.0, 1.01, 1.03)
+    base = multi_pass(tmp_path / "base", tight, seed=1,
+                      case_factors={"se": (0.70, 0.72, 0.74, 0.97, 0.98)})
+    head = multi_pass(tmp_path / "head", tight[::-1], seed=2,
+                      case_factors={"se": (1.0, 1.3, 1.01, 1.25, 1.02)})
+    run(base, head)
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith(CASES[2].label()))
+    assert row.split()[-1] == "slower?"  # pooled samples would say 1.36x, CI low ~1.3: SLOWER
+    assert not any(CASES[2].label() in line for line in out.splitlines() if "FAIL: " in line)
+
+
+def test_a_disturbed_pass_is_one_vote(tmp_path, capsys):
+    """Load during one head pass (every case 20x slower) does not fail the gate."""
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    head = multi_pass(tmp_path / "head", SPREAD[::-1], seed=2, machine=(1, 1, 20, 1, 1))
+    assert run(base, head) == 0
+
+
+def test_single_pass_falls_back_to_samples_and_says_so(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    one = multi_pass(tmp_path / "one", (1.0,), seed=2)
+    assert run(base, one) == 0
+    out = capsys.readouterr().out
+    assert "the head run has 1 pass per case" in out and "not measured" in out
+    assert "--processes 3 or more" in out and "the base run has" not in out
+    assert "5/1" in out and "not tested" in out  # the suite row is reported, not tested
+    # the sample-level rule still catches a 1.5x slowdown from a single pass
+    assert run(base, multi_pass(tmp_path / "slow", (1.0,), seed=3, slowdown=1.5)) == 1
+
+
+def test_two_passes_are_too_few_for_a_pass_level_test(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD[:2], seed=1)
+    assert run(base, multi_pass(tmp_path / "head", SPREAD[:2], seed=2)) == 0
+    assert "has 2 passes per case: too few" in capsys.readouterr().out
+
+
+def test_normalize_divides_each_pass_by_its_own_reference(tmp_path, capsys):
+    tight = (0.95, 1.0, 1.05, 0.98, 1.02)
+    base = multi_pass(tmp_path / "base", tight, seed=1)
+    # every head pass ran on a slower machine, by a different amount, the reference with it
+    head = multi_pass(tmp_path / "head", tight[::-1], seed=2, machine=(1.3, 1.4, 1.25, 1.3, 1.35))
+    assert run(base, head) == 1
+    capsys.readouterr()
+    assert run(base, head, "--normalize") == 0
+    suite = next(line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("suite:"))
+    assert " 1.0" in suite or " 0.9" in suite
+    # a code slowdown is not in the reference, so normalising keeps it
+    code = multi_pass(tmp_path / "code", tight[::-1], seed=3, slowdown=1.5,
+                      machine=(1.3, 1.4, 1.25, 1.3, 1.35))
+    assert run(base, code, "--normalize") == 1
+
+
+def test_exact_and_status_checks_see_every_pass(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    head = multi_pass(tmp_path / "head", SPREAD, seed=2)
+    from a2bench.store import load_passes
+    records = load_passes(head)
+    bad = next(i for i, m in enumerate(records) if m.process == 3 and m.case == CASES[1])
+    records[bad] = replace(Measurement(CASES[1], "timeout", "no answer after 300 s",
+                                       process=3).with_cost(cost_of(CASES[1])))
+    assert run(base, store(tmp_path / "one-pass-timed-out", records), "--exact-only") == 1
+    assert "status ok -> timeout: no answer after 300 s (pass 4 of 5)" in capsys.readouterr().out
+
+
+def test_exact_only_never_reads_pass_timings(tmp_path, capsys):
+    base = multi_pass(tmp_path / "base", SPREAD, seed=1)
+    slow = multi_pass(tmp_path / "slow", SPREAD, seed=2, slowdown=3.0)
+    assert run(base, slow, "--exact-only") == 0
+    out = capsys.readouterr().out
+    assert "passes" not in out and "suite" not in out and "warning" not in out
+
+
+def test_a_pass_level_case_test_that_cannot_reach_alpha_is_left_out():
+    t = cmp.Timing(1e-3, 1e-3, 1.0, 0.9, 1.1, 0.05, 90, 90, False, passes_base=3,
+                   passes_head=3, pass_level=True)
+    assert not cmp.can_be_significant(t)
+    assert cmp.can_be_significant(replace(t, passes_base=5, passes_head=5))
+    assert cmp.can_be_significant(replace(t, pass_level=False))  # samples: thousands of them
+    assert cmp.smallest_rank_p(3, 3) == pytest.approx(0.05)
+    assert cmp.smallest_rank_p(5, 5) == pytest.approx(1 / 252)
+
+
+def test_hierarchical_bootstrap_is_wider_than_pooling_when_passes_disagree():
+    rng = np.random.default_rng(4)
+    b = [np.asarray(samples(f, int(rng.integers(1e6)), n=40)) for f in SPREAD]
+    h = [np.asarray(samples(f, int(rng.integers(1e6)), n=40)) for f in SPREAD[::-1]]
+    low, high = cmp.bootstrap_ratio_ci(b, h, seed=7)
+    pooled_low, pooled_high = cmp.bootstrap_ratio_ci(np.concatenate(b), np.concatenate(h), seed=7)
+    assert (low, high) == cmp.bootstrap_ratio_ci(b, h, seed=7)  # deterministic
+    assert low < 1 < high
+    assert math.log(high / low) > 3 * math.log(pooled_high / pooled_low)
+
+
+def test_sides_run_one_after_the_other_are_warned_about(tmp_path, capsys):
+    def timed(path: Path, minutes: Sequence[int]) -> Path:
+        records = [replace(record(c, seed=10 * p + i, process=p),
+                           finished_at=f"2026-11-25T21:{m:02d}:{i:02d}+00:00")
+                   for p, m in enumerate(minutes) for i, c in enumerate(CASES)]
+        return store(path, records)
+
+    base = timed(tmp_path / "base", (0, 2, 4))
+    assert run(base, timed(tmp_path / "after", (10, 12, 14))) == 0
+    assert "ran one after the other, not interleaved" in capsys.readouterr().out
+    run(base, timed(tmp_path / "interleaved", (1, 3, 5)))
+    assert "not interleaved" not in capsys.readouterr().out
