@@ -100,11 +100,13 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     report = SweepReport()
     done = writer.done_keys()
     start = time.perf_counter()
+    ran_in_pass = False
     try:
         for process in range(processes):
-            if process > 0 and worker is not None:
+            if ran_in_pass and worker is not None:
                 worker.kill()  # a fresh process for every pass
                 worker = None
+            ran_in_pass = False
             for case in cases:
                 if (case.key(), process) in done:
                     report.reused += 1
@@ -119,7 +121,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 else:
                     if worker is None or not worker.alive():
                         worker = Worker(settings)
-                    m = _run_one(worker, case, settings, case_timeout)
+                    # counts are exact: later passes need not count again
+                    m = _run_one(worker, case, settings, case_timeout, count=process == 0)
+                    ran_in_pass = True
                 m = replace(m.with_cost(cost_of(case)), process=process)
                 writer.append(m)
                 done.add((case.key(), process))
@@ -137,9 +141,10 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     return report
 
 
-def _run_one(worker: Worker, case: Case, settings: Settings, timeout: float) -> Measurement:
+def _run_one(worker: Worker, case: Case, settings: Settings, timeout: float,
+             count: bool = True) -> Measurement:
     try:
-        kind, payload = worker.request("case", case.to_dict(), timeout)
+        kind, payload = worker.request("case", {"case": case.to_dict(), "count": count}, timeout)
     except WorkerLost as lost:
         return Measurement(case, lost.status, lost.reason, threads=settings.threads,
                            finished_at=now())

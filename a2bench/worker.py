@@ -37,7 +37,9 @@ def classify_failure(exc: BaseException) -> str:
     return "error"
 
 
-def measure_case(case: Case, settings: Settings, reference: float | None = None) -> Measurement:
+def measure_case(case: Case, settings: Settings, reference: float | None = None,
+                 count: bool = True) -> Measurement:
+    """Time, profile and (when `count`) run the MAC counters on one case."""
     import torch
 
     from a2bench.blocks import build
@@ -61,8 +63,10 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None)
                                 settings.time_budget_s)
             peak = memory.peak_tensor_bytes_cpu(forward)
             rss = memory.peak_rss_bytes(forward)
-    if settings.counters:
+    if settings.counters and count:
         fv, tc = counters.count_fvcore(module, x), counters.count_torch(module, x)
+    elif settings.counters:  # a later pass: the first pass holds the (exact) counts
+        fv = tc = counters.Count(None)
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
     notes = "; ".join(c.error for c in (fv, tc) if c.error)
@@ -102,7 +106,7 @@ def serve(conn: Connection, settings: Settings) -> None:
             reply = _handle(request, payload, settings, references)
         except Exception as exc:  # reported to the runner as data; the worker lives on
             reply = ("failure", {"status": classify_failure(exc), "reason": describe(exc)})
-        if request == "case" and payload.get("device") == "cuda":
+        if request == "case" and payload["case"].get("device") == "cuda":
             _release_cuda()
         conn.send(reply)
 
@@ -129,13 +133,14 @@ def _handle(request: str, payload: Any, settings: Settings,
 
         return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads))
     if request == "case":
-        case = Case.from_dict(payload)
+        case = Case.from_dict(payload["case"])
         if case.device not in references:
             from a2bench.measure.roofline import ReferenceKernel
 
             references[case.device] = ReferenceKernel(case.device, settings.threads)
         reference = references[case.device].median_s()
-        return ("measurement", measure_case(case, settings, reference).to_json())
+        measured = measure_case(case, settings, reference, count=payload["count"])
+        return ("measurement", measured.to_json())
     return ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
 
 

@@ -137,13 +137,17 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
 def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_suite):
     path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
     out = tmp_path / "out"
-    result = cli("run", str(path), "--out", str(out), "--processes", "2", *FAST)
+    counted = [f for f in FAST if f != "--no-counters"]
+    result = cli("run", str(path), "--out", str(out), "--processes", "2", *counted)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [(r["case"]["block"], r["process"]) for r in lines] == [
         ("se", 0), ("double_attention", 0), ("se", 1), ("double_attention", 1)]
+    # the counts are exact, so only the first pass runs the counters
+    assert [r["macs_torch"] is None for r in lines] == [False, False, True, True]
     table = rows(out)
     assert [r["block"] for r in table] == ["se", "double_attention"]  # one row per case
+    assert all(r["macs_torch"] == r["macs_analytic"] for r in table)
     for row, block in zip(table, ("se", "double_attention"), strict=True):
         passes = [r for r in lines if r["case"]["block"] == block]
         pooled = sorted(s for r in passes for s in r["samples_s"])
