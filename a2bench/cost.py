@@ -54,9 +54,6 @@ class Cost:
     def peak_bytes(self) -> int:
         return peak_live_elements(self.terms) * self.bytes_per_element
 
-    def term(self, name: str) -> Term:
-        return next(t for t in self.terms if t.name == name)
-
 
 def peak_live_elements(terms: Sequence[Term]) -> int:
     """Largest sum of live outputs while a term runs (its inputs and output coexist)."""

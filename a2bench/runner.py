@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -75,7 +74,6 @@ class SweepReport:
     ran: int = 0
     reused: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
-    wall_s: float = 0.0
     timed_s: float = 0.0
     interrupted: bool = False
 
@@ -99,7 +97,6 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     """
     report = SweepReport()
     done = writer.done_keys()
-    start = time.perf_counter()
     ran_in_pass = False
     try:
         for process in range(processes):
@@ -137,7 +134,6 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     finally:
         if worker is not None:
             worker.kill()
-        report.wall_s = time.perf_counter() - start
     return report
 
 
