@@ -1,34 +1,39 @@
-"""Scaling fits with bootstrap CIs, verdicts, crossover and roofline from stored results.
+"""Scaling fits, verdicts, findings, crossover and roofline from stored results.
 
-Pure pandas/numpy; never torch. Data flows one way: results folders -> one DataFrame of ok and
-failed rows (a ``run`` column per folder) -> tables and dicts that a2bench.report renders.
+Pure pandas/numpy/scipy; never torch. Data flows one way: results folders -> one DataFrame of ok
+and failed rows (a ``run`` column per folder) -> tables, findings and dicts that a2bench.report
+renders without deciding anything.
 
-Choices, stated once:
-- A metric's exponent is the least-squares slope of log(metric) on log(axis) over the ok rows
-  whose axis value is at least the median of the swept (distinct) values: the upper half, where
-  the leading term of a cost dominates and fixed overheads matter least.
+Choices, stated once (the method itself is in a2bench.fitting):
 - An axis counts as swept for a block when it takes >= 2 distinct values with every other size
   parameter fixed. Positions N = t*h*w is one axis (the cost models depend on N only), so zipped
   h, w (and t) are fitted against N. Every such group is fitted; per (run, block, axis) the group
   with the most distinct values (then the most rows, then the first in sorted order) is marked
-  ``primary`` and is the one plotted and used for the headline.
-- The expected exponent is the same regression on the cost model's numbers over the same rows:
-  analytic MACs for ``macs`` and ``latency`` (latency follows MACs when compute-bound), analytic
-  peak bytes for ``memory``.
+  ``primary`` (its main window only) and is the one plotted and used for the headline.
+- Each metric is fitted as t = a + b·x^k; the exponent is read on the window where the overhead
+  a is under 5 % of the metric and, for latency, no cache boundary of the run's measured caches
+  lies inside. Rows past a boundary form another window (segment 1, 2, ...), fitted and
+  reported beside the main one.
+- The expected exponent is the slope of the cost model's numbers over the same window: analytic
+  MACs for ``macs``, analytic FLOPs for ``latency`` (all the arithmetic, so SE's elementwise
+  work counts), analytic peak bytes for ``memory``.
+- Verdicts: consistent, contradicted or inconclusive, each with its reason (a2bench.fitting).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from a2bench.case import DTYPE_BYTES
+from a2bench import fitting as ft
+from a2bench.case import DTYPE_BYTES, Case
+from a2bench.cost import COST_MODELS
 from a2bench.errors import InputError
 from a2bench.store import load, load_environment
 
@@ -45,7 +50,7 @@ AXIS_LABELS = {
 }
 LEFT, RIGHT = "double_attention", "nonlocal_right"
 FIT_COLUMNS = ("block", "metric", "axis", "exponent", "ci_low", "ci_high", "expected", "verdict")
-VERDICTS = ("consistent", "inconsistent", "insufficient")
+VERDICTS = ft.VERDICTS
 
 SIZE_COLUMNS = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
 # What stays fixed while an axis moves. Positions moves through t, h and w together.
@@ -61,13 +66,11 @@ _NUMERIC = (
     "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch", "latency_s", "latency_iqr_s",
     "peak_bytes", "peak_bytes_analytic", "first_call_s", "timed_runs", "latency_ci_low_s",
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
-    "reference_s", "timed_s", "wall_s",
+    "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
 )
 
-CI_TOLERANCE = 0.1
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20180521  # fixed so the same results always give the same report
-MIN_POINTS = 3
+BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
+BOOTSTRAP_SEED = ft.BOOTSTRAP_SEED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +108,7 @@ def run_labels(dirs: Sequence[Path]) -> list[str]:
 
 def frame(measurements: Iterable[Any], run: str) -> pd.DataFrame:
     """Stored Measurements as rows (results.csv columns) with a ``run`` label."""
-    rows = [m.to_row() for m in measurements]
+    rows = [{**m.to_row(), "samples": tuple(m.samples_s)} for m in measurements]
     df = pd.DataFrame(rows)
     df.insert(0, "run", run)
     return df
@@ -157,6 +160,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["macs"] = df["macs_torch"].where(df["macs_torch"].notna(), df["macs_fvcore"])
     df["latency"] = df["latency_s"]
     df["memory"] = df["peak_bytes"]
+    if "samples" not in df:
+        df["samples"] = [() for _ in range(len(df))]
+    df["largest_activation_bytes"] = largest_activation(df)
     df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
                          * df["dtype"].map(DTYPE_BYTES).astype(float))
     # Runs keep the order they were named in, in every table sorted by run.
@@ -164,6 +170,29 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["shape"] = [shape_label(r) for r in df.itertuples()]
     df["size"] = size_labels(df)
     return df
+
+
+def largest_activation(df: pd.DataFrame) -> pd.Series:
+    """The cost model's largest single tensor per row: stored by a2bench run, or recomputed
+    from the (torch-free) cost model for results written before the column existed."""
+    stored = (df["largest_activation_bytes_analytic"] if "largest_activation_bytes_analytic" in df
+              else pd.Series(math.nan, index=df.index, dtype=float))
+    out = stored.astype(float).copy()
+    for idx in out.index[out.isna()]:
+        row = df.loc[idx]
+        if row["block"] not in COST_MODELS:
+            continue
+        try:
+            case = Case.from_dict({k: (None if pd.isna(row.get(k)) else row.get(k)) for k in
+                                   ("block", "device", "dtype", "batch", "channels", "t", "h",
+                                    "w", "m", "n", "reduction")})
+            case = Case(**{**case.to_dict(), **{k: int(v) for k, v in case.to_dict().items()
+                                                if isinstance(v, float)}})
+            cost = COST_MODELS[case.block](case)
+            out[idx] = max(t.out_elements for t in cost.terms) * cost.bytes_per_element
+        except (KeyError, TypeError, ValueError, AssertionError):
+            continue
+    return out
 
 
 def shape_label(row: Any) -> str:
@@ -199,87 +228,11 @@ def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
 # Exponents
 
 
-@dataclass(frozen=True)
-class Fit:
-    exponent: float
-    ci_low: float
-    ci_high: float
-    expected: float
-    verdict: str
-    points: int
-    intercept: float = math.nan  # natural-log intercept of the fitted line
-    log_x_mean: float = math.nan  # where the fitted and expected lines meet
-
-
-def upper_half(x: np.ndarray) -> np.ndarray:
-    """Rows whose axis value is at least the median of the distinct swept values."""
-    values = np.unique(x)
-    return x >= np.median(values) if len(values) else np.zeros(len(x), dtype=bool)
-
-
-def log_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of log y on log x; NaN where x does not vary."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    if len(lx) < 2 or np.ptp(lx) == 0:
-        return math.nan, math.nan
-    slope, intercept = np.polyfit(lx, ly, 1)
-    return float(slope), float(intercept)
-
-
-def bootstrap_ci(x: np.ndarray, y: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float]:
-    """Percentile CI of the log-log slope, resampling (x, y) pairs with a fixed seed.
-
-    Resamples whose x does not vary have no slope and are dropped; with 3-5 points the interval
-    is coarse, which is why the verdict widens it by CI_TOLERANCE.
-    """
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    k = len(lx)
-    if k < 2 or np.ptp(lx) == 0:
-        return math.nan, math.nan
-    idx = np.random.default_rng(seed).integers(0, k, size=(resamples, k))
-    xs, ys = lx[idx], ly[idx]
-    xc = xs - xs.mean(axis=1, keepdims=True)
-    var = (xc**2).sum(axis=1)
-    keep = var > 1e-12 * max(1.0, float(np.abs(lx).max()) ** 2)
-    if not keep.any():
-        return math.nan, math.nan
-    slopes = (xc[keep] * (ys[keep] - ys[keep].mean(axis=1, keepdims=True))).sum(axis=1) / var[keep]
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(slopes, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-def verdict(expected: float, ci_low: float, ci_high: float, points: int,
-            tolerance: float = CI_TOLERANCE) -> str:
-    if points < MIN_POINTS or not all(map(math.isfinite, (expected, ci_low, ci_high))):
-        return "insufficient"
-    return "consistent" if ci_low - tolerance <= expected <= ci_high + tolerance else "inconsistent"
-
-
-def fit_exponent(x: Sequence[float], y: Sequence[float], model: Sequence[float] | None = None,
-                 *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Fit:
-    """The exponent of y in x over the upper half of x, its CI, the model's and the verdict.
-
-    ``model`` holds the cost model's values of the same rows (NaN where unknown).
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    model_arr = np.full(len(x), math.nan) if model is None else np.asarray(model, float)
-    # The upper half is decided by the swept values, before rows without this metric drop out.
-    has_x = np.isfinite(x) & (x > 0)
-    x, y, model_arr = x[has_x], y[has_x], model_arr[has_x]
-    rows = upper_half(x) & np.isfinite(y) & (y > 0)
-    xu, yu, mu = x[rows], y[rows], model_arr[rows]
-    slope, intercept = log_slope(xu, yu)
-    lo, hi = bootstrap_ci(xu, yu, resamples, seed) if len(xu) >= 2 else (math.nan, math.nan)
-    model_ok = np.isfinite(mu) & (mu > 0)
-    expected = log_slope(xu, mu)[0] if model_ok.all() and len(mu) else math.nan
-    return Fit(slope, lo, hi, expected, verdict(expected, lo, hi, len(xu)), len(xu), intercept,
-               float(np.log(xu).mean()) if len(xu) else math.nan)
-
-
 def _model_column(metric: str) -> str:
-    return "peak_bytes_analytic" if metric == "memory" else "macs_analytic"
+    # Latency follows all the arithmetic, not the MACs alone: SE's MACs do not grow with N, its
+    # pooling and scaling do. For the attention blocks FLOPs and 2·MACs differ by a few percent.
+    return {"memory": "peak_bytes_analytic", "latency": "flops_analytic"}.get(metric,
+                                                                              "macs_analytic")
 
 
 def _axis_values(df: pd.DataFrame, axis: str) -> pd.Series:
@@ -304,9 +257,139 @@ def swept_groups(df: pd.DataFrame, axis: str) -> list[tuple[dict[str, Any], pd.D
     return out
 
 
-def fit_exponents(df: pd.DataFrame, *, resamples: int = BOOTSTRAP_RESAMPLES,
-                  seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
-    """One row per (run, block, metric, axis, group): FIT_COLUMNS first, then details."""
+def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
+    """The cache sizes a2bench run recorded (bytes by level name); {} for older runs."""
+    caches = env.get("caches") or {}
+    return {str(k): float(v) for k, v in caches.items() if isinstance(v, (int, float)) and v > 0}
+
+
+def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]) -> float:
+    """The run's own timing of this block at the smallest legal shape, matched on the sizes
+    held fixed; the block's smallest such timing where none matches (other axes); NaN if none."""
+    entries = [e for e in ((env.get("overhead") or {}).get("cases") or [])
+               if e.get("block") == block and isinstance(e.get("median_s"), (int, float))]
+    if not entries:
+        return math.nan
+
+    def same(e: Mapping[str, Any]) -> bool:
+        for c, v in fixed.items():
+            if c not in e or c in ("t", "h", "w"):
+                continue
+            if (v is None or (isinstance(v, float) and math.isnan(v))) != (e[c] is None):
+                return False
+            if e[c] is not None and v is not None and float(e[c]) != float(v):
+                return False
+        return True
+
+    matched = [e for e in entries if same(e)]
+    return float(min(e["median_s"] for e in (matched or entries)))
+
+
+def _sizes_for(rows: pd.DataFrame, axis: str, metric: str) -> tuple[ft.Sizes, ft.Sizes,
+                                                                     np.ndarray]:
+    """The metric, its model and the largest activation, one entry per swept value."""
+    x = _axis_values(rows, axis).to_numpy(float)
+    y = rows[metric].to_numpy(float)
+    samples = list(rows["samples"]) if metric == "latency" and "samples" in rows else None
+    sizes = ft.summarise(x, y, samples)
+    model = ft.summarise(x, rows[_model_column(metric)].to_numpy(float))
+    act = ft.summarise(x, rows["largest_activation_bytes"].to_numpy(float))
+    largest = np.array([act.y[act.x == v][0] if (act.x == v).any() else math.nan
+                        for v in sizes.x])
+    return sizes, model, largest
+
+
+def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
+    sel = np.isin(model.x, x)
+    if sel.sum() < 2 or sel.sum() != len(x):
+        return math.nan
+    return float(np.polyfit(np.log(model.x[sel]), np.log(model.y[sel]), 1)[0])
+
+
+def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any],
+              direct: float = math.nan, *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
+              seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
+    """Every window of one metric along one axis: the main one (segment 0) first."""
+    sizes, model, largest = _sizes_for(rows, axis, metric)
+    full = ft.fit_power(sizes.x, sizes.y, sizes.log_se) if len(sizes) >= 4 else ft.NAN_FIT
+    # Latency's window is cut where the overhead is under 5 % of the time: the cost model has
+    # no term for it. A direct timing of the block at its smallest shape is the cleaner
+    # estimate when there is one. MACs and memory are compared with a model that holds their
+    # constant terms too (SE's MACs along N, the 2mnN of double attention along c), so every
+    # row is in their window; their fitted a is still reported.
+    overhead = (direct if math.isfinite(direct) else full.a) if metric == "latency" else 0.0
+    if not math.isfinite(overhead):
+        overhead = 0.0
+    caches = run_caches(env) if metric == "latency" else {}
+    bounds = ft.boundaries(sizes.x, largest, caches)
+    ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
+    base = {
+        "swept_values": len(sizes),
+        "overhead": full.a, "overhead_ci_low": full.a_low, "overhead_ci_high": full.a_high,
+        "overhead_direct": direct if metric == "latency" else math.nan,
+        "overhead_used": overhead,
+        "x_overhead_half": full.overhead_below(0.5),
+        "x_overhead_5pct": full.overhead_below(ft.OVERHEAD_SHARE),
+        "exponent_full": full.k,
+        "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
+                                      for b in bounds),
+    }
+    out = []
+    for win in ft.windows(sizes.x, sizes.y, overhead, bounds):
+        sub = sizes.take(win.mask)
+        e = ft.exponent(sub, overhead, resamples=resamples, seed=seed)
+        expected = _model_slope(model, sub.x)
+        # The class under test is the model's own growth, read with the same a + b·x^k form:
+        # MACs of m·(2nN + 2cN) + 2cnN along m are class 1 though their log-log slope is 0.5.
+        sel = np.isin(model.x, sub.x)
+        own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
+        k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
+        dbic = ft.delta_bic(sub, k0, k1) if len(sub) >= ft.MIN_WINDOW else math.nan
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note)
+        rec = {
+            "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
+            "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
+            "points": len(sub), "window": win.note,
+            "fit_x_min": float(sub.x.min()) if len(sub) else math.nan,
+            "fit_x_max": float(sub.x.max()) if len(sub) else math.nan,
+            "ci90_low": e.ci90[0], "ci90_high": e.ci90[1], "interval_from": e.interval_from,
+            "t_ci_low": e.t95[0], "t_ci_high": e.t95[1],
+            "bootstrap_ci_low": e.boot95[0], "bootstrap_ci_high": e.boot95[1],
+            "expected_class": k0, "competitor": k1, "delta_bic": dbic,
+            "overhead_share_max": float((overhead / sub.y).max()) if len(sub) else math.nan,
+            "intercept": e.intercept,
+            "log_x_mean": float(np.log(sub.x).mean()) if len(sub) else math.nan,
+            **base,
+        }
+        if metric == "latency" and len(sub) >= 2:
+            sel = np.isin(model.x, sub.x)
+            tp = ft.throughput(model.y[sel], sub.y)
+            rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
+                       fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
+        out.append(rec)
+    return out
+
+
+FITS_EXTRA_COLUMNS = (
+    "reason", "run", "device", "dtype", "group", "primary", "segment", "points",
+    "swept_values", "window", "fit_x_min", "fit_x_max", "ci90_low", "ci90_high",
+    "interval_from", "t_ci_low", "t_ci_high", "bootstrap_ci_low", "bootstrap_ci_high",
+    "expected_class", "competitor", "delta_bic", "overhead", "overhead_ci_low",
+    "overhead_ci_high", "overhead_direct", "overhead_used", "overhead_share_max",
+    "x_overhead_half", "x_overhead_5pct", "exponent_full", "cache_boundaries",
+    "achieved_flops_per_s", "fraction_of_ceiling", "throughput_t0", "intercept", "log_x_mean",
+)
+
+
+def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]] | None = None,
+                  *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
+                  seed: int = ft.BOOTSTRAP_SEED) -> pd.DataFrame:
+    """One row per (run, block, metric, axis, group, window): FIT_COLUMNS first, then details.
+
+    ``primary`` marks, per (run, block, metric, axis), the main window of the group with the
+    most swept values; the headline, tables and figures read those rows.
+    """
+    environments = environments or {}
     records: list[dict[str, Any]] = []
     for axis in AXES:
         groups = swept_groups(df, axis)
@@ -318,41 +401,26 @@ def fit_exponents(df: pd.DataFrame, *, resamples: int = BOOTSTRAP_RESAMPLES,
                 best[k] = (size, i)
         primary = {i for _, i in best.values()}
         for i, (ident, rows) in enumerate(groups):
-            x = _axis_values(rows, axis).to_numpy(float)
+            env = environments.get(ident["run"]) or {}
             fixed = {c: ident[c] for c in _FIXED[axis]}
+            direct = direct_overhead(env, ident["block"], fixed)
             for metric in METRICS:
-                y = rows[metric].to_numpy(float)
-                model = rows[_model_column(metric)].to_numpy(float)
-                f = fit_exponent(x, y, model, resamples=resamples, seed=seed)
-                valid = np.isfinite(y) & (y > 0)
-                slope_all = log_slope(x[valid], y[valid])[0]
-                model_all = log_slope(x, model)[0] if np.all(model > 0) else math.nan
-                upper = x[upper_half(x) & valid]
-                # Latency may follow all the arithmetic rather than the MACs alone: SE's MACs
-                # do not grow with N, its pooling and scaling do.
-                flops = rows["flops_analytic"].to_numpy(float)[upper_half(x) & valid]
-                expected_flops = (log_slope(upper, flops)[0] if len(flops) and np.all(flops > 0)
-                                  else math.nan)
-                records.append({
-                    "block": ident["block"], "metric": metric, "axis": axis,
-                    "exponent": f.exponent, "ci_low": f.ci_low, "ci_high": f.ci_high,
-                    "expected": f.expected, "verdict": f.verdict,
-                    "run": ident["run"], "device": ident["device"], "dtype": ident["dtype"],
-                    "group": group_label(fixed), "primary": i in primary, "points": f.points,
-                    "swept_values": int(np.unique(x).size),
-                    "fit_x_min": float(upper.min()) if len(upper) else math.nan,
-                    "fit_x_max": float(upper.max()) if len(upper) else math.nan,
-                    "exponent_all": slope_all, "expected_all": model_all,
-                    "expected_flops": expected_flops,
-                    "intercept": f.intercept, "log_x_mean": f.log_x_mean,
-                    **{f"fixed_{c}": ident[c] for c in _FIXED[axis]},
-                })
-    columns = [*FIT_COLUMNS, "run", "device", "dtype", "group", "primary", "points",
-               "swept_values", "fit_x_min", "fit_x_max", "exponent_all", "expected_all",
-               "expected_flops", "intercept", "log_x_mean"]
+                for rec in fit_group(rows, axis, metric, env, direct, resamples=resamples,
+                                     seed=seed):
+                    records.append({
+                        "block": ident["block"], "metric": metric, "axis": axis,
+                        "run": ident["run"], "device": ident["device"], "dtype": ident["dtype"],
+                        "group": group_label(fixed),
+                        "primary": i in primary and rec["segment"] == 0,
+                        **rec, **{f"fixed_{c}": ident[c] for c in _FIXED[axis]},
+                    })
+    columns = [*FIT_COLUMNS, *FITS_EXTRA_COLUMNS]
     out = pd.DataFrame.from_records(records)
     if out.empty:
         return pd.DataFrame(columns=columns)
+    for c in columns:
+        if c not in out:
+            out[c] = math.nan
     fixed_cols = sorted(c for c in out.columns if c.startswith("fixed_"))
     order = {r: i for i, r in enumerate(dict.fromkeys(df["run"]))}
     out = out.sort_values("run", key=lambda r: r.map(order), kind="stable")
@@ -360,7 +428,7 @@ def fit_exponents(df: pd.DataFrame, *, resamples: int = BOOTSTRAP_RESAMPLES,
 
 
 def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
-    """The rows behind one fit: x, y, the model's y, and whether the row is in the fitted half."""
+    """The rows behind one fit: x, y, the model's y, and whether the row is in its window."""
     axis, metric = fit["axis"], fit["metric"]
     rows = ok_rows(data)
     rows = rows[(rows["run"] == fit["run"]) & (rows["block"] == fit["block"])
@@ -371,9 +439,12 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
     x = _axis_values(rows, axis).to_numpy(float)
     out = pd.DataFrame({"x": x, "y": rows[metric].to_numpy(float),
                         "model": rows[_model_column(metric)].to_numpy(float),
+                        "largest_activation_bytes": rows["largest_activation_bytes"]
+                        .to_numpy(float),
                         "size": rows["size"].to_numpy(), "block": fit["block"],
                         "run": fit["run"]})
-    out["fitted"] = upper_half(x) & np.isfinite(out["y"]) & (out["y"] > 0)
+    lo, hi = fit.get("fit_x_min", math.nan), fit.get("fit_x_max", math.nan)
+    out["fitted"] = (out["x"] >= lo) & (out["x"] <= hi) if pd.notna(lo) else False
     out = out[np.isfinite(out["y"]) & (out["y"] > 0)]
     return out.sort_values("x", ignore_index=True)
 
@@ -410,6 +481,116 @@ def steepest_step(x: Sequence[float], y: Sequence[float],
     i = int(np.argmax(np.where(sustained, excess, -np.inf)))
     return Step(float(per_x.index[i]), float(per_x.index[i + 1]), float(local[i]),
                 float(local_model[i]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Findings: the causes behind the numbers, as data. a2bench.report renders them.
+
+CLIFF_EXCESS = 0.5  # a step this much steeper than the model's local slope is a cliff
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One stated cause. ``kind`` says which fields matter:
+
+    - overhead: value = fitted overhead a (s) [low, high]; expected = the direct measurement;
+      x_from = where the overhead is half the time; x_to = where it falls under 5 %.
+    - cache_crossing: the largest activation (bytes_from -> bytes_to) passes ``cache``
+      (cache_bytes) between swept values x_from and x_to.
+    - cliff: the steepest sustained latency step beyond the model, x_from -> x_to, with local
+      exponent value against the model's expected; ``cache`` names the caches the largest
+      activation passes there, or is empty: no cache boundary lies there.
+    - window_split: rows lie on both sides of ``cache``; value, low, high = the exponent and 95 %
+      interval of the other side (x_from..x_to), expected = the model's slope there.
+    - calibration: value = start-to-end drift of the GEMM ceiling; low, high = start and end
+      ceilings (FLOP/s).
+    - calibration_failed: value = the largest fraction of the GEMM ceiling a case reached (> 1).
+    """
+
+    kind: str
+    run: str
+    block: str = ""
+    axis: str = ""
+    metric: str = ""
+    x_from: float = math.nan
+    x_to: float = math.nan
+    value: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    expected: float = math.nan
+    cache: str = ""
+    cache_bytes: float = math.nan
+    bytes_from: float = math.nan
+    bytes_to: float = math.nan
+
+
+FINDING_KINDS = ("overhead", "cache_crossing", "cliff", "window_split", "calibration",
+                 "calibration_failed")
+
+
+def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
+             environments: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+    """Overheads, cache crossings, cliffs, split windows and calibration, per primary fit."""
+    out: list[Finding] = []
+    lat = fits[(fits["metric"] == "latency")] if len(fits) else fits
+    for _, f in lat[lat["primary"]].iterrows() if len(lat) else []:
+        where = {"run": f["run"], "block": f["block"], "axis": f["axis"], "metric": "latency"}
+        if math.isfinite(f["overhead"]) or math.isfinite(f["overhead_direct"]):
+            out.append(Finding("overhead", **where, x_from=f["x_overhead_half"],
+                               x_to=f["x_overhead_5pct"], value=f["overhead"],
+                               low=f["overhead_ci_low"], high=f["overhead_ci_high"],
+                               expected=f["overhead_direct"]))
+        pts = fit_points(data, f)
+        per_x = pts.groupby("x")["largest_activation_bytes"].max()
+        # A cliff is read only where the overhead is under a fifth of the time: below that,
+        # noise in a flat floor makes steps of any slope.
+        settled = pts[pts["y"] >= 5 * f["overhead_used"]] if math.isfinite(
+            f["overhead_used"]) else pts
+        caches = run_caches(environments.get(f["run"]) or {})
+        crossings = ft.boundaries(per_x.index.to_numpy(float), per_x.to_numpy(float), caches)
+        for b in crossings:
+            out.append(Finding("cache_crossing", **where, x_from=b.x_from, x_to=b.x_to,
+                               cache=b.cache, cache_bytes=b.cache_bytes, bytes_from=b.bytes_from,
+                               bytes_to=b.bytes_to))
+        step = steepest_step(settled["x"], settled["y"], settled["model"])
+        if step is not None and step.exponent > step.expected + CLIFF_EXCESS:
+            there = [b for b in crossings if b.x_from >= step.x_from and b.x_to <= step.x_to]
+            out.append(Finding(
+                "cliff", **where, x_from=step.x_from, x_to=step.x_to, value=step.exponent,
+                expected=step.expected, cache=", ".join(b.cache for b in there),
+                cache_bytes=there[0].cache_bytes if there else math.nan,
+                bytes_from=float(per_x.get(step.x_from, math.nan)),
+                bytes_to=float(per_x.get(step.x_to, math.nan))))
+        others = lat[(lat["run"] == f["run"]) & (lat["block"] == f["block"])
+                     & (lat["axis"] == f["axis"]) & (lat["group"] == f["group"])
+                     & (lat["segment"] > 0)]
+        for _, o in others.iterrows():
+            low_side, high_side = sorted([f, o], key=lambda r: r["fit_x_min"])
+            cut = [b for b in crossings if b.x_from >= low_side["fit_x_max"]
+                   and b.x_to <= high_side["fit_x_min"]]
+            out.append(Finding("window_split", **where, x_from=o["fit_x_min"],
+                               x_to=o["fit_x_max"], value=o["exponent"], low=o["ci_low"],
+                               high=o["ci_high"], expected=o["expected"],
+                               cache=", ".join(dict.fromkeys(b.cache for b in cut))))
+    for run, env in environments.items():
+        r = env.get("roofline") or {}
+        start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
+        if isinstance(start, (int, float)):
+            drift = r.get("drift")
+            out.append(Finding("calibration", run,
+                               value=float(drift) if isinstance(drift, (int, float)) else math.nan,
+                               low=float(start),
+                               high=float(end) if isinstance(end, (int, float)) else math.nan))
+        sub = roof[roof["run"] == run] if len(roof) else roof
+        if len(sub) and (sub["fraction_of_peak_raw"] > 1).any():
+            out.append(Finding("calibration_failed", run,
+                               value=float(sub["fraction_of_peak_raw"].max())))
+    return out
+
+
+def findings_frame(items: Sequence[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(f) for f in items],
+                        columns=[f.name for f in fields(Finding)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +715,12 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     out["bytes_moved"] = moved
     out["gflops"] = achieved / 1e9
     out["peak_gflops"] = peak / 1e9
-    out["fraction_of_peak"] = achieved / peak
+    out["fraction_of_peak_raw"] = achieved / peak
+    # A case faster than the ceiling means the ceiling was mis-measured, not that the block beat
+    # the GEMM: every fraction of that run is then withheld, and a finding says so.
+    failed = out.groupby("run")["fraction_of_peak_raw"].transform(lambda v: (v > 1).any())
+    out["calibration_ok"] = ~failed.astype(bool)
+    out["fraction_of_peak"] = out["fraction_of_peak_raw"].where(out["calibration_ok"])
     out["intensity"] = intensity
     out["ridge_intensity"] = peak / bandwidth
     out["attainable_gflops"] = attainable / 1e9
@@ -588,82 +774,56 @@ def compare_runs(df: pd.DataFrame) -> pd.DataFrame:
 # Headline
 
 
+HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
+
+
 def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
-    """Do the MAC and memory exponents along N confirm O(m·n·N) against O((m+n)·N²)?"""
+    """Do MACs, memory and latency along N all confirm O(m·n·N) against O((m+n)·N²)?
+
+    Per run: ``confirmed`` only when all six fits (two orders × three metrics) are consistent;
+    ``contradicted`` when any is; otherwise ``inconclusive``, naming what is missing. A run with
+    no positions sweep of both orders is ``not swept`` and says nothing either way.
+    """
     per_run: dict[str, dict[str, Any]] = {}
     for run in runs:
         f = fits[(fits["run"] == run) & fits["primary"] & (fits["axis"] == "positions")] \
             if len(fits) else fits
-        got: dict[tuple[str, str], pd.Series] = {}
+        table, gaps, against = [], [], []
         for block in (LEFT, RIGHT):
             for metric in METRICS:
                 row = f[(f["block"] == block) & (f["metric"] == metric)]
-                if len(row):
-                    got[(block, metric)] = row.iloc[0]
-        needed = [(b, m) for b in (LEFT, RIGHT) for m in ("macs", "memory")]
-        verdicts = [got[k]["verdict"] if k in got else "insufficient" for k in needed]
-        if all(v == "consistent" for v in verdicts):
+                if not len(row):
+                    gaps.append(f"{block} {metric}: not measured along positions")
+                    continue
+                r = row.iloc[0]
+                table.append({"block": block, "metric": metric,
+                              **{k: clean(r[k]) for k in ("exponent", "ci_low", "ci_high",
+                                                          "expected", "verdict", "reason",
+                                                          "points", "delta_bic", "group")}})
+                if r["verdict"] == "contradicted":
+                    against.append(f"{block} {metric}: {r['reason']}")
+                elif r["verdict"] != "consistent":
+                    gaps.append(f"{block} {metric}: {r['reason']}")
+        if not table:
+            status = "not swept"
+        elif against:
+            status = "contradicted"
+        elif gaps:
+            status = "inconclusive"
+        else:
             status = "confirmed"
-        elif "inconsistent" in verdicts:
-            status = "not confirmed"
-        else:
-            status = "insufficient data"
-
-        fitted = [r for r in got.values() if math.isfinite(r["exponent"])]
-        if status == "insufficient data" and not got:
-            text = (f"{run}: no sweep of positions N with both attention orders, so the N vs N² "
-                    "scaling cannot be checked from this run.")
-        elif status == "insufficient data" and not fitted:
-            values = max(int(r["swept_values"]) for r in got.values())
-            text = (f"{run}: positions N takes only {values} values here, too few to fit an "
-                    "exponent (5 or more give the 3 points in the upper half a verdict needs).")
-        else:
-            verb = {"confirmed": "confirm", "not confirmed": "do not confirm",
-                    "insufficient data": "cannot confirm (too few points)"}[status]
-            text = (f"{run}: the MAC and memory exponents along positions N {verb} O(m·n·N) for "
-                    f"double attention against O((m+n)·N²) for the non-local order. "
-                    f"MACs: double attention {_describe(got, LEFT, 'macs')}, non-local "
-                    f"{_describe(got, RIGHT, 'macs')}. Memory: double attention "
-                    f"{_describe(got, LEFT, 'memory')}, non-local "
-                    f"{_describe(got, RIGHT, 'memory')}. Latency (follows MACs only when "
-                    f"compute-bound): double attention {_describe(got, LEFT, 'latency')}, "
-                    f"non-local {_describe(got, RIGHT, 'latency')}.")
-            right_model = got.get((RIGHT, "macs"))
-            if right_model is not None and math.isfinite(right_model["expected"]) \
-                    and right_model["expected"] < 1.5:
-                text += (" The swept N is small next to 2c, so even the model's exponent for "
-                         "the non-local order is below 1.5 here; sweep larger N to see N².")
-        per_run[run] = {"verdict": status, "text": text,
-                        "exponents": {f"{b}/{m}": _fit_dict(got[(b, m)]) for (b, m) in got}}
-    statuses = [v["verdict"] for v in per_run.values()]
-    if statuses and all(s == "confirmed" for s in statuses):
+        per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
+                        "missing": gaps}
+    swept = [v["verdict"] for v in per_run.values() if v["verdict"] != "not swept"]
+    if not swept:
+        overall = "not swept"
+    elif "contradicted" in swept:
+        overall = "contradicted"
+    elif all(v == "confirmed" for v in swept):
         overall = "confirmed"
-    elif "not confirmed" in statuses:
-        overall = "not confirmed"
-    elif "confirmed" in statuses:
-        overall = "confirmed"  # runs without a positions sweep say nothing against it
     else:
-        overall = "insufficient data"
+        overall = "inconclusive"
     return {"verdict": overall, "runs": per_run}
-
-
-def _describe(got: Mapping[tuple[str, str], pd.Series], block: str, metric: str) -> str:
-    if (block, metric) not in got:
-        return "not measured"
-    r = got[(block, metric)]
-    if not math.isfinite(r["exponent"]):
-        return f"too few points to fit ({int(r['points'])} in the upper half)"
-    return (f"{_num(r['exponent'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}] "
-            f"(model {_num(r['expected'])}, {r['verdict']})")
-
-
-def _fit_dict(row: pd.Series) -> dict[str, Any]:
-    return {k: clean(row[k]) for k in ("exponent", "ci_low", "ci_high", "expected", "verdict",
-                                       "points", "group")}
-
-
-def _num(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.2f}"
 
 
 def clean(value: Any) -> Any:
@@ -698,6 +858,7 @@ class Analysis:
     roofline: pd.DataFrame
     roofline_summary: pd.DataFrame
     comparison: pd.DataFrame
+    findings: tuple[Finding, ...] = ()
     headline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -712,10 +873,11 @@ class Analysis:
 def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTRAP_RESAMPLES,
             seed: int = BOOTSTRAP_SEED) -> Analysis:
     envs = {r.label: r.environment for r in runs}
-    fits = fit_exponents(data, resamples=resamples, seed=seed)
+    fits = fit_exponents(data, envs, resamples=resamples, seed=seed)
     roof = roofline(data, envs)
     return Analysis(
         data=data, runs=tuple(runs), fits=fits, pairs=pairs(data), crossovers=crossovers(data),
         roofline=roof, roofline_summary=roofline_summary(roof), comparison=compare_runs(data),
+        findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs]),
     )

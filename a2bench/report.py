@@ -70,7 +70,10 @@ def write_report(dirs: Sequence[Path], out: Path) -> int:
           f"fits.csv, summary.json and {len(figures)} figures")
     print(f"headline: {result.headline['verdict']}")
     for run in result.labels:
-        print(f"  {result.headline['runs'][run]['text']}")
+        h = result.headline["runs"][run]
+        print(f"  {run}: {h['verdict']}")
+        for line in h["contradicting"] + h["missing"]:
+            print(f"    {line}")
     return 0
 
 
@@ -80,11 +83,13 @@ def write_report(dirs: Sequence[Path], out: Path) -> int:
 
 def write_tables(result: an.Analysis, out: Path) -> None:
     result.fits.to_csv(out / "fits.csv", index=False, float_format="%.6g")
+    an.findings_frame(result.findings).to_csv(out / "findings.csv", index=False,
+                                              float_format="%.6g")
     result.crossovers.to_csv(out / "crossovers.csv", index=False, float_format="%.6g")
     result.pairs.to_csv(out / "pairs.csv", index=False, float_format="%.6g")
-    cases = result.data.merge(
+    cases = result.data.drop(columns=["samples"]).merge(
         result.roofline[["run", "block", *an.SIZE_COLUMNS, "device", "gflops",
-                         "fraction_of_peak", "intensity", "attainable_gflops",
+                         "fraction_of_peak", "calibration_ok", "intensity", "attainable_gflops",
                          "fraction_of_attainable", "bound"]],
         on=["run", "block", "device", *an.SIZE_COLUMNS], how="left")
     cases.to_csv(out / "cases.csv", index=False, float_format="%.6g")
@@ -98,6 +103,7 @@ def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any
                  for r in result.runs],
         "headline": result.headline,
         "fits": an.records(result.fits),
+        "findings": an.records(an.findings_frame(result.findings)),
         "crossovers": an.records(result.crossovers),
         "roofline": an.records(result.roofline_summary),
         "environment": {r.label: _json_safe(r.environment) for r in result.runs},
@@ -105,7 +111,9 @@ def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any
             "macs": "multiply-accumulates per forward pass",
             "latency": "seconds per forward pass (median of timed runs)",
             "memory": "bytes, peak allocated above the input during one forward pass",
-            "exponent": "slope of log(metric) on log(axis) over the upper half of the axis",
+            "exponent": "k in metric = a + b·axis^k, read on the window where the overhead a "
+                        "is under 5% and no cache boundary lies inside",
+            "overhead": "a, in the metric's unit (seconds for latency)",
             "gflops": "1e9 floating-point operations per second (flops = 2 MACs + elementwise)",
             "intensity": "floating-point operations per byte moved (activations + input)",
             "n_star": "positions N = t*h*w",
@@ -185,11 +193,15 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
     return fig, axes[0]
 
 
+CACHE_STYLES = {"L1d": (0, (1, 2)), "L2": (0, (3, 2)), "L3": (0, (6, 2, 1, 2))}
+
+
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
     runs = [r for r in result.labels if (fits["run"] == r).any()]
     blocks = list(dict.fromkeys(fits["block"]))
+    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
     fig, axes = _panels(len(runs))
     for ax, run in zip(axes, runs, strict=True):
         handles = []
@@ -202,28 +214,41 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
             lower = pts[~pts["fitted"]]
             ax.scatter(lower["x"], lower["y"], facecolors="white", edgecolors=color, s=40,
                        linewidths=1.3, zorder=3)
+            a = fit["overhead_used"] if math.isfinite(fit["overhead_used"]) else 0.0
             if math.isfinite(fit["exponent"]) and math.isfinite(fit["intercept"]):
                 xs = np.geomspace(fit["fit_x_min"], fit["fit_x_max"], 50)
-                ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color, lw=2.4,
-                        zorder=2)
+                ax.plot(xs, a + np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color,
+                        lw=2.4, zorder=2)
                 if math.isfinite(fit["expected"]):
                     mid = fit["intercept"] + fit["exponent"] * fit["log_x_mean"]
-                    ax.plot(xs, np.exp(mid + fit["expected"] * (np.log(xs) - fit["log_x_mean"])),
+                    ax.plot(xs, a + np.exp(mid + fit["expected"]
+                                           * (np.log(xs) - fit["log_x_mean"])),
                             color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
             if math.isfinite(fit["exponent"]):
-                label = (f"{block_name(fit['block'])}: slope {_f(fit['exponent'])} "
+                label = (f"{block_name(fit['block'])}: k = {_f(fit['exponent'])} "
                          f"[{_f(fit['ci_low'])}, {_f(fit['ci_high'])}], model "
-                         f"{_f(fit['expected'])} ({fit['verdict']})")
+                         f"{_f(fit['expected'])}: {fit['verdict']}")
             else:
-                label = (f"{block_name(fit['block'])}: too few points to fit "
-                         f"({int(fit['points'])} in the upper half)")
+                label = f"{block_name(fit['block'])}: {fit['verdict']} ({fit['reason']})"
             handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
+            if metric == "latency":
+                for c in crossings:
+                    if c.run != run or c.block != fit["block"]:
+                        continue
+                    at = math.sqrt(c.x_from * c.x_to)  # between the two swept values
+                    ax.axvline(at, color=color, lw=1.1, alpha=0.7,
+                               ls=CACHE_STYLES.get(c.cache, (0, (2, 2))), zorder=1)
+                    ax.annotate(c.cache, (at, 0.02), xycoords=("data", "axes fraction"),
+                                color=color, fontsize=7, rotation=90, ha="right", va="bottom")
         handles += [
-            Line2D([], [], color="0.2", lw=2.4, label="least-squares fit, upper half (filled)"),
+            Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
             Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)), label="cost-model slope"),
             Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
-                   label="lower half, not fitted"),
+                   label="outside the window (overhead ≥ 5%, or past a cache boundary)"),
         ]
+        if metric == "latency" and any(c.run == run for c in crossings):
+            handles.append(Line2D([], [], color="0.4", lw=1.1, ls=(0, (3, 2)),
+                                  label="largest activation passes a cache (block's colour)"))
         _log_x(ax)
         ax.set_yscale("log")
         ax.set_xlabel(an.AXIS_LABELS[axis])
@@ -235,9 +260,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
     fig.suptitle(f"{METRIC_TITLES[metric]} vs {an.AXIS_LABELS[axis]} (log-log)", y=1.0)
     name = _save(fig, out, f"fit_{axis}_{metric}.png")
     caption = (f"{METRIC_TITLES[metric]} against {an.AXIS_LABELS[axis]} on log-log axes. Solid "
-               "lines: least-squares fit over the upper half of the swept range (filled "
-               "points); dashed: the slope the cost model predicts over the same rows, drawn "
-               "through the same centre. Hollow points were not fitted.")
+               "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
+               "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
+               "the cost model predicts over the same window. Hollow points are outside it."
+               + (" Vertical lines mark where each block's largest activation outgrows a cache "
+                  "(the run's measured L1d, L2, L3)." if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
 
 
@@ -445,7 +472,7 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
         f"Generated by a2bench {__version__} from {len(result.runs)} results folder(s): "
         + "; ".join(f"{r.label} ({r.path}, {r.ok} of {r.rows} cases ok)" for r in result.runs)
         + ". Nothing here was re-measured; every number comes from those folders."))
-    doc += headline_section(result)
+    doc += headline_section(result, figs)
     doc += environment_section(result)
     doc += units_section()
     doc += fits_section(result, figs)
@@ -458,16 +485,40 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
     return doc
 
 
-def headline_section(result: an.Analysis) -> list[Element]:
+HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
+                  "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
+
+
+def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    """The verdict first: block × metric along positions, then the latency figure."""
     h = result.headline
-    verdict = {"confirmed": "CONFIRMED", "not confirmed": "NOT CONFIRMED",
-               "insufficient data": "INSUFFICIENT DATA"}[h["verdict"]]
-    return [
-        Heading(2, "Headline"),
-        Para(f"Verdict: {verdict}. Do the measured MAC and memory exponents along positions N "
-             "match O(m·n·N) for double attention and O((m+n)·N²) for the non-local order?"),
-        Bullets(tuple(h["runs"][r]["text"] for r in result.labels)),
+    doc: list[Element] = [
+        Heading(2, f"Headline: {HEADLINE_WORDS[h['verdict']]}"),
+        Para("Do MACs, peak memory and latency along positions N all grow as the cost model "
+             "says: O(m·n·N) for double attention and O((m+n)·N²) for the non-local order? "
+             "CONFIRMED needs all six fits consistent in a run; any contradicted fit makes it "
+             "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
+    for run in result.labels:
+        r = h["runs"][run]
+        if r["verdict"] == "not swept":
+            continue
+        rows = [{
+            "block": short_block_name(f["block"]), "metric": f["metric"],
+            "exponent [95% CI]": (f"{_f(f['exponent'])} [{_f(f['ci_low'])}, {_f(f['ci_high'])}]"
+                                  if f["exponent"] is not None else "n/a"),
+            "model": _f(f["expected"]), "ΔBIC": _f(f["delta_bic"], 1),
+            "sizes": _int(f["points"]), "verdict": f["verdict"],
+        } for f in r["fits"]]
+        doc.append(Table(pd.DataFrame(rows),
+                         f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
+                         "ΔBIC > 0 favours the model's class)."))
+        if r["contradicting"] or r["missing"]:
+            doc.append(Bullets(tuple(f"{run}: {x}" for x in r["contradicting"] + r["missing"])))
+    if "fit_positions_latency.png" in figs:
+        f = figs["fit_positions_latency.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    return doc
 
 
 def environment_section(result: an.Analysis) -> list[Element]:
@@ -488,6 +539,11 @@ def environment_section(result: an.Analysis) -> list[Element]:
          lambda r, e: f"{e.get('a2bench_version', '')} / {str(e.get('git_commit', ''))[:12]}"),
         ("GEMM ceiling (GFLOP/s, measured)",
          lambda r, e: _g((e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
+        ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
+        ("caches (sysfs or device properties)", _caches),
+        ("per-call overhead, empty module (µs)",
+         lambda r, e: _g(((e.get("overhead") or {}).get("empty_module_s") or math.nan) * 1e6)),
+        ("case order seed", lambda r, e: str(e.get("order_seed", ""))),
         ("copy bandwidth (GB/s, measured)",
          lambda r, e: _g((e.get("roofline") or {}).get("bandwidth_bytes_per_s", math.nan) / 1e9)),
         ("timing budget per case (s)", lambda r, e: str(e.get("time_budget_s", ""))),
@@ -501,6 +557,28 @@ def environment_section(result: an.Analysis) -> list[Element]:
     return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
 
 
+def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
+    r = env.get("roofline") or {}
+    start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
+    if start is None:
+        return ""
+    drift = r.get("drift")
+    return (f"{_g(start / 1e9)} / {_g(end / 1e9) if end else 'not measured'}"
+            + (f", drift {_f(100 * drift, 1)}%" if drift is not None else ""))
+
+
+def _caches(run: an.Run, env: dict[str, Any]) -> str:
+    caches = an.run_caches(env)
+    return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def units_section() -> list[Element]:
     return [
         Heading(2, "Units"),
@@ -511,7 +589,8 @@ def units_section() -> list[Element]:
             "milliseconds, ms = 10⁻³ s).",
             "Memory: bytes allocated at the peak of one forward pass above the input (tables "
             "show MiB = 2²⁰ bytes).",
-            "Exponent: the slope of log(cost) on log(size); 1 means linear, 2 quadratic.",
+            "Exponent: k in cost = a + b·size^k; 1 means linear, 2 quadratic. The overhead "
+            "a is in the cost's unit (seconds for latency).",
             "GFLOP/s: 10⁹ floating-point operations per second, with FLOPs = 2·MACs + "
             "elementwise operations from the cost model.",
             "N: positions = t·h·w (frames × height × width).",
@@ -521,7 +600,7 @@ def units_section() -> list[Element]:
 
 def _fit_cell(row: pd.Series) -> str:
     if not math.isfinite(row["exponent"]):
-        return "too few points"
+        return "n/a"
     return f"{_f(row['exponent'])} [{_f(row['ci_low'])}, {_f(row['ci_high'])}]"
 
 
@@ -529,9 +608,9 @@ def _run_cell(row: pd.Series | None) -> str:
     if row is None:
         return "not swept"
     if not math.isfinite(row["exponent"]):
-        return f"too few points ({_int(row['points'])} in the upper half)"
-    return (f"{_fit_cell(row)}; model {_f(row['expected'])}; {row['verdict']} "
-            f"({_int(row['points'])} points)")
+        return f"{row['verdict']}: {row['reason']}"
+    return (f"{_fit_cell(row)}; model {_f(row['expected'])}; ΔBIC {_f(row['delta_bic'], 1)}; "
+            f"{row['verdict']} ({_int(row['points'])} sizes)")
 
 
 def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
@@ -543,13 +622,21 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
             "where c, m, n and N change together), so there is nothing to fit; see the costs at "
             "each size below.")]
     doc.append(Para(
-        "Exponent: least-squares slope of log(cost) on log(axis) over the ok rows in the upper "
-        "half of the swept range (axis ≥ the median of the swept values), with a bootstrap 95% "
-        "confidence interval (2000 seeded resamples of the points). Model: the same slope "
-        "computed on the cost model's numbers for the same rows (analytic MACs for MACs and "
-        "latency, analytic peak bytes for memory). Verdict: consistent when the model's value "
-        "lies in the interval widened by 0.1 on each side; insufficient with fewer than 3 "
-        "points."))
+        "Each cost is fitted as a + b·x^k, with the overhead a ≥ 0, by weighted least squares "
+        "in log space over every swept size. The exponent k is then read on a window chosen "
+        "from the data: the sizes where a is under 5% of the cost (for latency, a is the run's "
+        "own timing of the block at its smallest shape where there is one) and, for latency, "
+        "with no cache boundary inside: where the cost model's largest activation outgrows one "
+        "of the run's measured caches, the sizes on each side are fitted apart. Interval: the "
+        "wider of the regression's t interval and a bootstrap that resamples the raw timing "
+        "samples within each size (2000 seeded resamples). Model: the slope of the cost model "
+        "over the same window (MACs; all FLOPs for latency; peak bytes for memory). ΔBIC "
+        "compares a + b·x^k at the model's integer class against its competitor (1 against 2), "
+        "each with its own overhead; above 0 favours the model's class. Verdict: consistent "
+        "when the 90% interval lies inside the model's value ± 0.15 and ΔBIC > 10; "
+        "contradicted when the interval lies outside that band or ΔBIC < −10; inconclusive "
+        "otherwise, or with fewer than 5 sizes in the window. Each verdict's reason is in "
+        "fits.csv."))
     primary = fits[fits["primary"]]
     runs = [r for r in result.labels if (primary["run"] == r).any()]
     key = ["axis", "block", "metric"]
@@ -566,107 +653,89 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         if len(runs) == 1:
             wide["exponent [95% CI]"] = [_fit_cell(c) if c is not None else "" for c in cells]
             wide["model"] = [_f(c["expected"]) if c is not None else "" for c in cells]
+            wide["ΔBIC"] = [_f(c["delta_bic"], 1) if c is not None else "" for c in cells]
+            wide["window"] = [_window_cell(c) if c is not None else "" for c in cells]
             wide["verdict"] = [c["verdict"] if c is not None else "" for c in cells]
-            wide["points"] = [_int(c["points"]) if c is not None else "" for c in cells]
             wide["fixed"] = [c["group"] if c is not None else "" for c in cells]
         else:  # one compact column per run keeps several runs readable side by side
             wide[run] = [_run_cell(c) for c in cells]
     caption = ("Fitted exponents (dimensionless)" + ("." if len(runs) == 1 else
-               ": per run, exponent [95% CI]; the cost model's exponent; verdict (points in the "
-               "upper half). The sizes held fixed are in each figure's title and in fits.csv."))
+               ": per run, exponent [95% CI]; the cost model's exponent; ΔBIC; verdict (sizes "
+               "in the window). The sizes held fixed are in each figure's title and in "
+               "fits.csv."))
     doc.append(Table(wide.reset_index(drop=True), caption))
     extra = len(fits) - len(primary)
     if extra:
-        doc.append(Para(f"{extra} more fits of other groups (the same axis swept at other fixed "
-                        "sizes) are in fits.csv; the table and figures show, per block and axis, "
-                        "the group with the most swept values."))
-    doc.append(Heading(3, "Reading the fits"))
-    doc.append(Bullets(tuple(fit_notes(result))))
+        doc.append(Para(f"{extra} more fits (other groups of the same axis, and windows past a "
+                        "cache boundary) are in fits.csv; the table and figures show, per block "
+                        "and axis, the main window of the group with the most swept values."))
+    doc.append(Heading(3, "Why the costs look the way they do"))
+    doc.append(Bullets(tuple(finding_lines(result))))
     for name, f in figs.items():
-        if name.startswith("fit_"):
+        if name.startswith("fit_") and name != "fit_positions_latency.png":
             doc.append(Image(name, f.title, f.caption))
     return doc
 
 
-def fit_notes(result: an.Analysis) -> list[str]:
-    """Plain statements about what does not follow the model, with the likely cause."""
-    notes = []
-    primary = result.fits[result.fits["primary"]]
-    roof = result.roofline
-    for _, f in primary.iterrows():
-        if f["verdict"] != "inconsistent":
-            continue
-        what = (f"{f['run'] + ', ' if len(result.runs) > 1 else ''}{short_block_name(f['block'])}, "
-                f"{f['metric']} vs {f['axis']}: {_fit_cell(f)} against the model's "
-                f"{_f(f['expected'])}")
-        follows_flops = (math.isfinite(f["expected_flops"])
-                         and f["ci_low"] - an.CI_TOLERANCE <= f["expected_flops"]
-                         <= f["ci_high"] + an.CI_TOLERANCE)
-        if f["metric"] == "latency" and follows_flops:
-            why = ("latency follows all the arithmetic, FLOPs = 2·MACs + elementwise work "
-                   f"(exponent {_f(f['expected_flops'])} over these rows), rather than the MACs "
-                   "alone: its elementwise part (softmax, pooling, scaling, residual) grows "
-                   "differently from its MACs")
-        elif (f["metric"] == "latency" and math.isfinite(f["expected_flops"])
-              and min(f["expected"], f["expected_flops"]) < f["exponent"]
-              < max(f["expected"], f["expected_flops"])):
-            why = ("latency sits between the MAC count and all the arithmetic, FLOPs = 2·MACs "
-                   f"+ elementwise work (exponent {_f(f['expected_flops'])} over these rows): "
-                   "the elementwise part (pooling, scaling, softmax, residual) grows with the "
-                   "axis while a fixed per-call overhead is still a large share of the time")
-        elif f["metric"] == "latency" and abs(f["exponent"]) < abs(f["expected"]):
-            sub = roof[(roof["run"] == f["run"]) & (roof["block"] == f["block"])]
-            best = sub["fraction_of_peak"].max() if len(sub) else math.nan
-            why = ("latency changes less along this axis than the MAC count: part of the time "
-                   "does not scale with it (per-call overhead such as operator dispatch and "
-                   "allocation, or memory-bound elementwise work the MACs leave out); this "
-                   f"block reaches at most {_f(100 * best, 0)}% of the GEMM ceiling")
-        elif f["metric"] == "latency":
-            why = ("latency changes more along this axis than the MAC count: larger working "
-                   "sets fall out of a cache level or fault in new pages, so each MAC costs "
-                   "more as the size grows")
-        elif f["metric"] == "memory":
-            why = ("the measured peak departs from the model's simulation of live tensors "
-                   "(allocator rounding, a kept buffer, or a tensor freed later than modelled)")
-        else:
-            why = "the counted MACs do not follow the cost model: check the counter's coverage"
-        notes.append(f"{what}. Likely cause: {why}.")
-    notes += cache_cliff_notes(result)
-    if not notes:
-        notes.append("Every fitted exponent agrees with the cost model within its widened "
-                     "interval.")
-    notes.append("Latency is compared with the slope of the MAC count, so it is expected to "
-                 "agree only where a block is compute-bound; where a forward pass takes tens of "
-                 "microseconds (SE at every size, the attention blocks at small N) per-call "
-                 "overhead flattens it, and where tensors outgrow a cache it steepens.")
-    notes.append("With 3–5 points in the upper half the bootstrap interval is coarse; a single "
-                 "noisy point can move it, so look at the figures before trusting a verdict.")
-    return notes
+def _window_cell(row: pd.Series) -> str:
+    if not row["points"]:
+        return "none"
+    return f"{_int(row['points'])} sizes, {_g(row['fit_x_min'])}–{_g(row['fit_x_max'])}"
 
 
-def cache_cliff_notes(result: an.Analysis) -> list[str]:
-    """Where the non-local order's latency climbs most steeply between two swept N."""
-    fits = result.fits
-    sel = fits[fits["primary"] & (fits["axis"] == "positions") & (fits["metric"] == "latency")
-               & (fits["block"] == an.RIGHT)] if len(fits) else fits
-    notes = []
-    for _, f in sel.iterrows():
-        pts = an.fit_points(result.data, f)
-        step = an.steepest_step(pts["x"], pts["y"], pts["model"])
-        if step is None or not step.exponent > step.expected + 0.5:
-            continue
-        b = f.get("fixed_batch", 1) or 1
-        dtype_bytes = an.DTYPE_BYTES.get(str(f["dtype"]), 4)
-        size_from = b * step.x_from**2 * dtype_bytes / 2**20
-        size_to = b * step.x_to**2 * dtype_bytes / 2**20
-        cache = "an L2 cache" if f["device"] == "cuda" else "the last-level (L3) cache"
-        notes.append(
-            f"{f['run'] + ': ' if len(result.runs) > 1 else ''}the non-local order's latency "
-            f"outpaces its MACs most between N = {step.x_from:.0f} and N = {step.x_to:.0f} "
-            f"(local exponent {_f(step.exponent)} against the model's {_f(step.expected)}), "
-            f"where its N×N matrix grows from {size_from:.3g} MiB to {size_to:.3g} MiB, likely "
-            f"past {cache}: each MAC costs more from there on.")
-    return notes
+def _axis_word(axis: str) -> str:
+    return "N" if axis == "positions" else an.AXIS_LABELS.get(axis, axis).split(" ")[0]
+
+
+def finding_lines(result: an.Analysis) -> list[str]:
+    """Each finding of a2bench.analysis as one sentence; nothing is decided here."""
+    lines = []
+    several = len(result.runs) > 1
+    for f in result.findings:
+        who = (f"{f.run}: " if several else "") + (short_block_name(f.block) if f.block else "")
+        x = _axis_word(f.axis)
+        if f.kind == "overhead":
+            direct = (f" (timed directly at the smallest shape: {_g(f.expected * 1e3)} ms)"
+                      if math.isfinite(f.expected) else "")
+            if math.isfinite(f.value) and f.value > 0 and math.isfinite(f.x_to):
+                lines.append(
+                    f"{who}: a per-call overhead of {_g(f.value * 1e3)} ms "
+                    f"[{_g(f.low * 1e3)}, {_g(f.high * 1e3)}] (fitted){direct} is half of the "
+                    f"latency below {x} = {_g(f.x_from)} and under 5% above {x} = "
+                    f"{_g(f.x_to)}.")
+            else:
+                lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
+        elif f.kind == "cache_crossing":
+            lines.append(
+                f"{who}: its largest activation grows from {_bytes(f.bytes_from)} to "
+                f"{_bytes(f.bytes_to)} between {x} = {_g(f.x_from)} and {x} = {_g(f.x_to)}, "
+                f"passing the {f.cache} size ({_bytes(f.cache_bytes)}).")
+        elif f.kind == "cliff":
+            where = (f"there its largest activation passes {f.cache} "
+                     f"({_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})" if f.cache else
+                     f"no cache boundary lies there (the largest activation grows from "
+                     f"{_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})")
+            lines.append(
+                f"{who}: latency outpaces the model most between {x} = {_g(f.x_from)} and "
+                f"{x} = {_g(f.x_to)} (local exponent {_f(f.value)} against the model's "
+                f"{_f(f.expected)}); {where}.")
+        elif f.kind == "window_split":
+            lines.append(
+                f"{who}: sizes lie on both sides of {f.cache or 'a cache boundary'}; the other "
+                f"side, {x} = {_g(f.x_from)}–{_g(f.x_to)}, has its own exponent "
+                f"{_f(f.value)} [{_f(f.low)}, {_f(f.high)}] (model {_f(f.expected)}).")
+        elif f.kind == "calibration":
+            end = (f"{_g(f.high / 1e9)} GFLOP/s at the end, a drift of {_f(100 * f.value, 1)}%"
+                   if math.isfinite(f.high) else "no end-of-sweep calibration")
+            lines.append(f"{who}GEMM ceiling {_g(f.low / 1e9)} GFLOP/s at the start of the "
+                         f"sweep, {end}; the ceiling used is the larger.")
+        elif f.kind == "calibration_failed":
+            lines.append(f"{who}the calibration failed: a case ran at {_f(100 * f.value, 0)}% "
+                         "of the measured GEMM ceiling, so no fraction of the ceiling is "
+                         "reported for this run.")
+    if not lines:
+        lines.append("No overhead, cache crossing or cliff was found in the primary fits.")
+    return lines
 
 
 def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
@@ -718,21 +787,21 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
         "block": short_block_name(r["block"]), "cases": r["cases"],
         "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
-        "best % of GEMM ceiling": _f(100 * r["best_fraction_of_peak"], 1),
-        "median % of ceiling": _f(100 * r["median_fraction_of_peak"], 1),
+        "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"]),
+        "median % of ceiling": _pct_of_ceiling(r["median_fraction_of_peak"]),
         "GEMM ceiling (GFLOP/s)": _g(r["peak_gflops"]),
     } for _, r in s.iterrows()]
     doc.append(Table(pd.DataFrame(rows)))
     roof = result.roofline
-    over_peak = roof[roof["fraction_of_peak"] > 1]
+    failed = sorted(set(roof.loc[~roof["calibration_ok"].astype(bool), "run"]))
     over_roof = roof[roof["fraction_of_attainable"] > 1]
-    if len(over_peak):
+    for run in failed:
+        top = roof.loc[roof["run"] == run, "fraction_of_peak_raw"].max()
         doc.append(Para(
-            f"{len(over_peak)} case(s) ran faster than the GEMM ceiling measured for their run "
-            f"(up to {_f(100 * over_peak['fraction_of_peak'].max(), 0)}%): the calibration is "
-            "one short measurement at the start of the sweep, so other load at that moment, "
-            "or frequency changes, make it low. Read the fractions as relative, not absolute."))
-    if len(over_roof) > len(over_peak):
+            f"{run}: the calibration failed. A case ran at {_f(100 * top, 0)}% of the GEMM "
+            "ceiling measured in the same run, so that ceiling is too low to be one; no "
+            "fraction of the ceiling is reported for this run."))
+    if len(over_roof):
         doc.append(Para(
             f"{len(over_roof)} case(s) sit above the bandwidth slope: their activations are "
             "small enough to stay in cache, so they never pay the main-memory bandwidth that "
@@ -741,6 +810,11 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         f = figs["roofline.png"]
         doc.append(Image(f.file, f.title, f.caption))
     return doc
+
+
+def _pct_of_ceiling(fraction: Any) -> str:
+    return "calibration failed" if fraction is None or not math.isfinite(float(fraction)) \
+        else _f(100 * fraction, 1)
 
 
 def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
@@ -774,7 +848,7 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         "IQR (ms)": _g(r["latency_iqr_s"] * 1e3),
         "peak memory (MiB)": _g(r["memory"] / 2**20),
         "model peak (MiB)": _g(r["peak_bytes_analytic"] / 2**20),
-        "GFLOP/s": _g(r["gflops"]), "% of GEMM ceiling": _f(100 * r["fraction_of_peak"], 1),
+        "GFLOP/s": _g(r["gflops"]), "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_peak"]),
     } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
     doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
                     "its interquartile range in milliseconds, peak memory in MiB."
@@ -847,9 +921,17 @@ def method_section() -> list[Element]:
             "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "
             "torch's is missing), latency the median of the timed runs, memory the measured "
             "peak of allocated bytes above the input.",
-            "On a CPU the non-local order's N×N matrix leaves the cache at a few thousand "
-            "positions; fits over the upper half include that regime on purpose, and the "
-            "figures show every point so the cliff is visible rather than averaged away.",
+            "Latency fits use the per-size median of the raw samples, pooled over the passes "
+            "(each pass a fresh worker process, cases in a seeded random order). The overhead "
+            "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
+            "through the same timing path (environment.json, overhead).",
+            "Cache sizes come from /sys/devices/system/cpu/cpu0/cache (getconf reports a 320 "
+            "MiB L3 on some of these machines where sysfs says 32 MiB), or the GPU's device "
+            "properties. A cache is named in a finding only when the cost model's largest "
+            "activation crosses its size between the two sizes in question.",
+            "The GEMM ceiling is the best of 5 timings of at least 0.5 s at several sizes, "
+            "measured at the start and at the end of the sweep; the larger is used and the "
+            "drift between them is reported.",
         )),
     ]
 

@@ -21,7 +21,7 @@ from a2bench.store import ResultsWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-SIDES = (4, 6, 8, 12, 16, 24, 32, 48, 64)
+SIDES = (4, 6, 8, 11, 16, 23, 32, 45, 64, 90, 128)  # N on a √2 grid
 FIT_HEADER = ["block", "metric", "axis", "exponent", "ci_low", "ci_high", "expected", "verdict"]
 SUMMARY_KEYS = {"fits", "crossovers", "environment", "headline"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +32,7 @@ def record(c: Case, seconds_per_mac: float, rng: np.random.Generator,
     cost = cost_of(c)
     if status != "ok":
         return Measurement(case=c, status=status, reason="synthetic failure").with_cost(cost)
-    latency = (cost.macs * seconds_per_mac + 2e-5) * math.exp(rng.normal(0, 0.03))
+    latency = (cost.macs * seconds_per_mac + 2e-6) * math.exp(rng.normal(0, 0.03))
     return Measurement(case=c, status="ok", threads=2, macs_torch=cost.macs,
                        macs_fvcore=cost.macs, latency_s=latency, latency_iqr_s=0.02 * latency,
                        peak_bytes=cost.peak_bytes, timed_runs=10).with_cost(cost)
@@ -101,7 +101,10 @@ def test_fits_csv_columns_and_values(report: Path):
                if r["axis"] == "positions" and r["primary"] == "True"}
     assert float(primary[("double_attention", "macs")]["exponent"]) == pytest.approx(1.0)
     assert primary[("nonlocal_right", "memory")]["verdict"] == "consistent"
-    assert {r["verdict"] for r in fits} <= {"consistent", "inconsistent", "insufficient"}
+    assert {r["verdict"] for r in fits} <= {"consistent", "contradicted", "inconclusive"}
+    assert all(r["reason"] for r in fits)
+    lat = primary[("double_attention", "latency")]
+    assert float(lat["fit_x_min"]) > 16 and float(lat["overhead"]) > 0  # overhead rows left out
 
 
 def test_summary_json(report: Path):
@@ -160,7 +163,7 @@ def test_a_run_without_sweeps_still_reports(tmp_path: Path):
     with open(out / "fits.csv", newline="") as f:
         assert next(csv.reader(f))[:8] == FIT_HEADER
     s = json.loads((out / "summary.json").read_text())
-    assert s["headline"]["verdict"] == "insufficient data"
+    assert s["headline"]["verdict"] == "not swept"
     assert (out / "sizes.png").stat().st_size > 0
     md = (out / "report.md").read_text()
     assert "56×56" in md and "nothing to fit" in md

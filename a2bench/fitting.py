@@ -1,0 +1,435 @@
+"""Empirical complexity with an overhead term: t = a + b·x^k, data-chosen windows, verdicts.
+
+Pure numpy/scipy on arrays; never torch, never pandas. a2bench.analysis feeds it one swept group
+at a time and turns the results into fits.csv rows and findings.
+
+Why this shape (see shared/notes/latency-fitting.md):
+- With a fixed per-call cost a, the log-log slope is k·(1 − a/t): an overhead that is half of the
+  time halves the exponent. So the overhead is a term of the model, fitted (a ≥ 0) by weighted
+  least squares in log space, where timing noise is multiplicative.
+- The exponent is read only where the overhead is under 5 % of the time and no cache boundary
+  lies strictly inside the window; rows on both sides of a boundary are fitted side by side.
+- Its interval is the wider of the regression's t interval (which widens with lack of fit) and
+  a bootstrap that resamples the raw timing samples within each size (the design stays fixed;
+  resampling 5-10 rows gives degenerate slopes).
+- The verdict also asks the data which class it prefers: ΔBIC between the expected integer
+  exponent and its competitor, each with its own overhead term.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+OVERHEAD_SHARE = 0.05  # a row is in the window when the overhead is under this share of t
+MIN_WINDOW = 5  # fewer rows than this: inconclusive (Extra-P's minimum of five points)
+MARGIN = 0.15  # consistent: the 90 % interval inside expected ± MARGIN
+BIC_DECISIVE = 10.0  # "very strong" on the Kass & Raftery scale
+SE_FLOOR = 0.01  # per-size log standard error floor: process-to-process drift is ~1 % or more
+RSS_FLOOR = 1e-12  # exact counts fit some classes perfectly; keep log(RSS) finite
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
+
+VERDICTS = ("consistent", "contradicted", "inconclusive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-size summaries
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """One entry per distinct swept value, sorted by x."""
+
+    x: np.ndarray
+    y: np.ndarray  # the per-size summary: median of the pooled samples, else of the rows
+    log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
+    samples: tuple[np.ndarray | None, ...]  # raw samples behind y, where there are any
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, mask: np.ndarray) -> Sizes:
+        idx = np.flatnonzero(mask)
+        return Sizes(self.x[idx], self.y[idx], self.log_se[idx],
+                     tuple(self.samples[i] for i in idx))
+
+
+def log_se_of_median(samples: np.ndarray) -> float:
+    """Standard error of ln(median): 1.2533·σ/√n with σ from the MAD of the log samples."""
+    s = np.asarray(samples, float)
+    s = s[np.isfinite(s) & (s > 0)]
+    if len(s) < 2:
+        return SE_FLOOR
+    ls = np.log(s)
+    sigma = 1.4826 * float(np.median(np.abs(ls - np.median(ls))))
+    return max(1.2533 * sigma / math.sqrt(len(s)), SE_FLOOR)
+
+
+def summarise(x: Sequence[float], y: Sequence[float],
+              samples: Sequence[Sequence[float] | None] | None = None) -> Sizes:
+    """Rows -> sizes. Rows sharing x (h×w and w×h) pool their samples, or their values."""
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(xa) & (xa > 0) & np.isfinite(ya) & (ya > 0)
+    rows = np.flatnonzero(keep)
+    xs = np.unique(xa[rows])
+    out_y, out_se, out_s = [], [], []
+    for v in xs:
+        idx = rows[xa[rows] == v]
+        pooled = [np.asarray(samples[i], float) for i in idx
+                  if samples is not None and samples[i] is not None and len(samples[i])]
+        if pooled:
+            s = np.concatenate(pooled)
+            s = s[np.isfinite(s) & (s > 0)]
+        else:
+            s = np.array([])
+        if len(s):
+            out_y.append(float(np.median(s)))
+            out_se.append(log_se_of_median(s))
+            out_s.append(s)
+        else:
+            out_y.append(float(np.exp(np.log(ya[idx]).mean())))
+            out_se.append(SE_FLOOR)
+            out_s.append(None)
+    return Sizes(xs, np.array(out_y, float), np.array(out_se, float), tuple(out_s))
+
+
+# ---------------------------------------------------------------------------------------------
+# t = a + b·x^k
+
+
+@dataclass(frozen=True)
+class PowerFit:
+    a: float  # overhead, in y's unit
+    a_low: float  # 95 % interval of a (t-based, from the Jacobian)
+    a_high: float
+    b: float
+    k: float
+    rss: float  # weighted residual sum of squares in log space
+    points: int
+    params: int  # free parameters
+
+    def overhead_below(self, share: float) -> float:
+        """x above which a is less than `share` of t: a/(a + b x^k) < share."""
+        if not (math.isfinite(self.a) and math.isfinite(self.b) and self.k > 0 and self.b > 0):
+            return math.nan
+        if self.a <= 0:
+            return 0.0
+        log_x = (math.log(self.a * (1 - share)) - math.log(share * self.b)) / self.k
+        return math.exp(log_x) if log_x < 700 else math.inf
+
+    def bic(self) -> float:
+        m = self.points
+        return m * math.log(max(self.rss / m, RSS_FLOOR)) + self.params * math.log(m)
+
+
+NAN_FIT = PowerFit(math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, 0)
+
+
+def fit_power(x: np.ndarray, y: np.ndarray, log_se: np.ndarray | None = None,
+              k: float | None = None) -> PowerFit:
+    """Fit ln y = ln(a + b·x^k) + ε, weights 1/se², a ≥ 0, b ≥ 0; k free in [-4, 4] or fixed.
+
+    x and y are rescaled to O(1) before fitting so one tolerance suits seconds and bytes alike.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    m = len(x)
+    free_k = k is None
+    params = 3 if free_k else (1 if k == 0 else 2)
+    if m < params + 1 or np.ptp(np.log(x)) == 0:
+        return NAN_FIT
+    w = 1 / np.asarray(log_se if log_se is not None else np.full(m, SE_FLOOR), float)
+    xs, ys = math.exp(np.log(x).mean()), float(np.median(y))
+    u, v = x / xs, y / ys
+    lu, lv = np.log(u), np.log(v)
+
+    def model(p: np.ndarray) -> np.ndarray:
+        a, lb = p[0], p[1]
+        kk = p[2] if free_k else k
+        return a + np.exp(lb) * u**kk
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return w * (lv - np.log(np.maximum(model(p), 1e-300)))
+
+    slope = float(np.polyfit(lu, lv, 1)[0]) if free_k else float(k)
+    slope = min(max(slope, -3.9), 3.9)
+    best = None
+    for a0 in (0.0, 0.3 * v.min(), 0.8 * v.min()):
+        kk = slope if free_k else k
+        rest = np.maximum(v - a0, 1e-6 * v.max())
+        lb0 = float(np.mean(np.log(rest) - kk * lu)) if kk else float(np.log(rest.mean()))
+        p0 = [a0, lb0, slope] if free_k else [a0, lb0]
+        lo = [0.0, -60.0, -4.0] if free_k else [0.0, -60.0]
+        hi = [np.inf, 60.0, 4.0] if free_k else [np.inf, 60.0]
+        try:
+            r = optimize.least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", max_nfev=2000)
+        except (ValueError, FloatingPointError):
+            continue
+        if best is None or r.cost < best.cost:
+            best = r
+    if best is None:
+        return NAN_FIT
+    p = best.x
+    rss = float(np.sum(best.fun**2))
+    a, b = float(p[0]) * ys, float(math.exp(p[1])) * ys / xs ** (p[2] if free_k else k)
+    kk = float(p[2]) if free_k else float(k)
+    if k == 0:  # a and b are one constant: call it all overhead-free level
+        a, b = 0.0, a + b
+    a_low = a_high = math.nan
+    dof = m - params
+    if dof > 0 and k != 0:
+        try:
+            jac = best.jac
+            cov = np.linalg.pinv(jac.T @ jac) * max(rss, RSS_FLOOR) / dof
+            se = math.sqrt(max(cov[0, 0], 0.0)) * ys
+            q = stats.t.ppf(0.975, dof)
+            a_low, a_high = max(a - q * se, 0.0), a + q * se
+        except np.linalg.LinAlgError:
+            pass
+    return PowerFit(a, a_low, a_high, b, kk, rss, m, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# The window
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Where a tensor of the cost model outgrows a cache between two swept values."""
+
+    cache: str
+    cache_bytes: float
+    x_from: float  # last swept value below the cache size
+    x_to: float  # first swept value above it
+    bytes_from: float
+    bytes_to: float
+
+
+def boundaries(x: np.ndarray, working_set: np.ndarray,
+               caches: dict[str, float]) -> list[Boundary]:
+    """Every cache whose size the working set passes between two consecutive swept values."""
+    x, ws = np.asarray(x, float), np.asarray(working_set, float)
+    out = []
+    for name, size in sorted(caches.items(), key=lambda kv: kv[1]):
+        if not (size and math.isfinite(size)):
+            continue
+        for i in range(len(x) - 1):
+            lo, hi = ws[i], ws[i + 1]
+            if math.isfinite(lo) and math.isfinite(hi) and min(lo, hi) <= size < max(lo, hi):
+                out.append(Boundary(name, float(size), float(x[i]), float(x[i + 1]),
+                                    float(lo), float(hi)))
+    return sorted(out, key=lambda b: (b.x_from, b.cache_bytes))
+
+
+@dataclass(frozen=True)
+class Window:
+    mask: np.ndarray  # over the sizes
+    segment: int  # 0 for the window the verdict uses
+    note: str  # why these rows, in words
+
+
+def windows(x: np.ndarray, y: np.ndarray, overhead: float,
+            bounds: Sequence[Boundary]) -> list[Window]:
+    """Overhead under OVERHEAD_SHARE, split at every cache boundary; the main one first.
+
+    The main window is the side with the most rows (ties: the larger sizes, where the leading
+    term dominates most).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    quiet = (overhead / y < OVERHEAD_SHARE) if math.isfinite(overhead) else np.ones(len(x), bool)
+    cuts = sorted({b.x_to for b in bounds})
+    side = np.searchsorted(np.array(cuts), x, side="right") if cuts else np.zeros(len(x), int)
+    found = []
+    for s in np.unique(side):
+        mask = quiet & (side == s)
+        if mask.any():
+            found.append((int(mask.sum()), float(x[mask].max()), mask))
+    if not found:
+        return [Window(np.zeros(len(x), bool), 0, "no size has the overhead under "
+                                                   f"{OVERHEAD_SHARE:.0%} of the time")]
+    found.sort(key=lambda f: (f[0], f[1]), reverse=True)
+    out = []
+    for i, (_, _, mask) in enumerate(found):
+        lo, hi = x[mask].min(), x[mask].max()
+        inside = [b.cache for b in bounds if lo < b.x_to and b.x_from < hi]
+        below = [b.cache for b in bounds if b.x_to <= lo]
+        above = [b.cache for b in bounds if b.x_from >= hi]
+        where = ("past " + ", ".join(dict.fromkeys(below)) if below else "") + \
+                (" and " if below and above else "") + \
+                ("within " + ", ".join(dict.fromkeys(above)) if above else "")
+        assert not inside  # a window never straddles a boundary
+        note = (f"{int(mask.sum())} sizes {lo:g}–{hi:g} with the overhead under "
+                f"{OVERHEAD_SHARE:.0%}" + (f"; {where}" if where else "; no cache boundary"))
+        out.append(Window(mask, i, note))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The exponent on a window
+
+
+@dataclass(frozen=True)
+class Exponent:
+    k: float
+    intercept: float  # of ln(y − a) on ln x
+    t95: tuple[float, float]
+    t90: tuple[float, float]
+    boot95: tuple[float, float]
+    boot90: tuple[float, float]
+    ci95: tuple[float, float]  # the wider of t and bootstrap
+    ci90: tuple[float, float]
+    interval_from: str  # "t" or "bootstrap"
+    points: int
+
+
+def _wls_slope(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted slope of ly on lx; ly may be (resamples, m)."""
+    xm = np.sum(w * lx) / np.sum(w)
+    xc = lx - xm
+    ym = np.sum(w * ly, axis=-1, keepdims=True) / np.sum(w)
+    return np.sum(w * xc * (ly - ym), axis=-1) / np.sum(w * xc**2)
+
+
+def _width(ci: tuple[float, float]) -> float:
+    return ci[1] - ci[0] if all(map(math.isfinite, ci)) else -math.inf
+
+
+def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMPLES,
+             seed: int = BOOTSTRAP_SEED) -> Exponent:
+    """Slope of ln(y − a) on ln x, weights 1/se², with the wider of two intervals."""
+    m = len(sizes)
+    nan2 = (math.nan, math.nan)
+    a = overhead if math.isfinite(overhead) else 0.0
+    if m < 3 or np.ptp(np.log(sizes.x)) == 0:
+        return Exponent(math.nan, math.nan, nan2, nan2, nan2, nan2, nan2, nan2, "", m)
+    lx = np.log(sizes.x)
+    net = np.maximum(sizes.y - a, sizes.y * 1e-6)
+    ly = np.log(net)
+    w = 1 / sizes.log_se**2
+    k = float(_wls_slope(lx, ly, w))
+    xm = np.sum(w * lx) / np.sum(w)
+    intercept = float(np.sum(w * ly) / np.sum(w) - k * xm)
+    resid = ly - (intercept + k * lx)
+    s2 = float(np.sum(w * resid**2) / (m - 2))
+    se = math.sqrt(max(s2, 0.0) / np.sum(w * (lx - xm) ** 2))
+
+    def t_ci(level: float) -> tuple[float, float]:
+        q = stats.t.ppf(0.5 + level / 2, m - 2)
+        return (k - q * se, k + q * se)
+
+    t95, t90 = t_ci(0.95), t_ci(0.90)
+    boot95 = boot90 = nan2
+    if any(s is not None and len(s) >= 2 for s in sizes.samples):
+        rng = np.random.default_rng(seed)
+        draws = np.empty((resamples, m))
+        for i, s in enumerate(sizes.samples):
+            if s is None or len(s) < 2:
+                draws[:, i] = sizes.y[i]
+                continue
+            idx = rng.integers(0, len(s), size=(resamples, len(s)))
+            draws[:, i] = np.median(s[idx], axis=1)
+        slopes = _wls_slope(lx, np.log(np.maximum(draws - a, draws * 1e-6)), w)
+        boot95 = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975]))  # type: ignore
+        boot90 = tuple(float(q) for q in np.quantile(slopes, [0.05, 0.95]))  # type: ignore
+    use_boot = _width(boot95) > _width(t95)
+    ci95 = boot95 if use_boot else t95
+    ci90 = boot90 if _width(boot90) > _width(t90) else t90
+    return Exponent(k, intercept, t95, t90, boot95, boot90, ci95, ci90,
+                    "bootstrap" if use_boot else "t", m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which class, and the verdict
+
+
+NO_CLASS = -99
+
+
+def classes(expected: float) -> tuple[int, int]:
+    """(expected integer exponent, the competing one): 1 against 2, 2 against 1, 0 against 1;
+    otherwise the neighbour towards 1 (SE's MACs fall as 1/r along its reduction r)."""
+    if not math.isfinite(expected):
+        return (NO_CLASS, NO_CLASS)
+    k0 = int(min(max(round(expected), -3), 3))
+    if k0 == 1:
+        return (1, 2)
+    return (k0, k0 + 1 if k0 < 1 else k0 - 1)
+
+
+def delta_bic(sizes: Sizes, expected_class: int, competitor: int) -> float:
+    """BIC(competitor) − BIC(expected), each t = a + b·x^k with its own a: > 0 favours expected."""
+    if expected_class == NO_CLASS or len(sizes) < 3:
+        return math.nan
+    f0 = fit_power(sizes.x, sizes.y, sizes.log_se, k=expected_class)
+    f1 = fit_power(sizes.x, sizes.y, sizes.log_se, k=competitor)
+    if not (math.isfinite(f0.rss) and math.isfinite(f1.rss)):
+        return math.nan
+    return f1.bic() - f0.bic()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    reason: str
+
+
+def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
+           competitor: int, *, margin: float = MARGIN, decisive: float = BIC_DECISIVE,
+           window_note: str = "") -> Verdict:
+    if points < MIN_WINDOW:
+        return Verdict("inconclusive", f"window too small: {points} sizes, need {MIN_WINDOW} "
+                                       f"({window_note})" if window_note else
+                       f"window too small: {points} sizes, need {MIN_WINDOW}")
+    if not all(map(math.isfinite, (expected, *ci90))):
+        return Verdict("inconclusive", "no exponent or no model value to compare")
+    lo, hi = expected - margin, expected + margin
+    inside = lo <= ci90[0] and ci90[1] <= hi
+    outside = ci90[1] < lo or ci90[0] > hi
+    span = f"90% interval [{ci90[0]:.2f}, {ci90[1]:.2f}]"
+    band = f"expected {expected:.2f} ± {margin:.2f}"
+    bic = f"ΔBIC {dbic:+.1f}" if math.isfinite(dbic) else "ΔBIC n/a"
+    if outside:
+        return Verdict("contradicted", f"{span} lies outside {band}")
+    if math.isfinite(dbic) and dbic < -decisive:
+        return Verdict("contradicted", f"{bic} favours exponent {competitor}")
+    if inside and round(expected) == 0:
+        # A constant is nested in a + b·x (b = 0), so BIC cannot favour it by more than ln m:
+        # the interval alone decides.
+        return Verdict("consistent", f"{span} inside {band}; a constant cost, decided by the "
+                                     "interval alone")
+    if inside and math.isfinite(dbic) and dbic > decisive:
+        return Verdict("consistent", f"{span} inside {band}; {bic} against exponent "
+                                     f"{competitor}")
+    reasons = []
+    if not inside:
+        reasons.append(f"{span} not inside {band}")
+    if not (math.isfinite(dbic) and dbic > decisive):
+        reasons.append(f"{bic} against exponent {competitor}, not above {decisive:g}")
+    return Verdict("inconclusive", "; ".join(reasons))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-check against the cost model: t = t0 + F/R
+
+
+@dataclass(frozen=True)
+class Throughput:
+    t0: float
+    rate: float  # work units per second (R)
+
+
+def throughput(work: np.ndarray, t: np.ndarray) -> Throughput:
+    """Least squares in relative error of t = t0 + F/R (t0 ≥ 0): the achieved rate R."""
+    f, t = np.asarray(work, float), np.asarray(t, float)
+    ok = np.isfinite(f) & np.isfinite(t) & (f > 0) & (t > 0)
+    f, t = f[ok], t[ok]
+    if len(f) < 2 or np.ptp(f) == 0:
+        return Throughput(math.nan, math.nan)
+    design = np.column_stack([np.ones_like(f), f]) / t[:, None]
+    r = optimize.lsq_linear(design, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
+    t0, inv_rate = r.x
+    return Throughput(float(t0), float(1 / inv_rate) if inv_rate > 0 else math.inf)

@@ -1,0 +1,164 @@
+"""a2bench.fitting on synthetic data with a known answer: overhead, windows, intervals, verdicts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from a2bench import fitting as ft
+
+GRID = np.round(np.geomspace(64, 65536, 21))  # ratio √2
+
+
+def timings(x: np.ndarray, k: float, *, a: float = 2e-4, b: float = 1e-6, sigma: float = 0.05,
+            samples: int = 30, seed: int = 0, step_at: float | None = None,
+            step: float = 1.0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """t = a + b·x^k (times `step` above `step_at`), with log-normal noise on each sample."""
+    rng = np.random.default_rng(seed)
+    t = a + b * x**k * np.where(x > (step_at or np.inf), step, 1.0)
+    raw = [ti * np.exp(rng.normal(0, sigma, samples)) for ti in t]
+    return np.array([np.median(s) for s in raw]), raw
+
+
+def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_model: np.ndarray,
+        caches: dict[str, float] | None = None, working_set: np.ndarray | None = None,
+        resamples: int = 400) -> list[dict]:
+    """The pipeline a2bench.analysis runs per group, on arrays."""
+    sizes = ft.summarise(x, y, raw)
+    full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
+    bounds = ft.boundaries(sizes.x, working_set, caches) if caches else []
+    out = []
+    for w in ft.windows(sizes.x, sizes.y, full.a, bounds):
+        sub = sizes.take(w.mask)
+        e = ft.exponent(sub, full.a, resamples=resamples)
+        sel = np.isin(x, sub.x)
+        expected = (float(np.polyfit(np.log(x[sel]), np.log(expected_model[sel]), 1)[0])
+                    if sel.sum() >= 2 else math.nan)
+        k0, k1 = ft.classes(expected)
+        dbic = ft.delta_bic(sub, k0, k1)
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=w.note)
+        out.append({"window": w, "exponent": e, "expected": expected, "dbic": dbic,
+                    "verdict": v, "full": full, "sizes": sub})
+    return out
+
+
+def test_the_overhead_is_recovered_and_reported_with_its_interval():
+    y, raw = timings(GRID, 1.0, sigma=0.02)
+    sizes = ft.summarise(GRID, y, raw)
+    f = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
+    assert f.a == pytest.approx(2e-4, rel=0.1)
+    assert f.a_low <= 2e-4 <= f.a_high
+    assert f.k == pytest.approx(1.0, abs=0.03)
+    # overhead under 5 %: a/(a + b x) < 0.05  <=>  x > 19 a / b = 3800
+    assert f.overhead_below(0.05) == pytest.approx(3800, rel=0.15)
+
+
+def test_overhead_dominated_rows_are_left_out_of_the_window():
+    y, raw = timings(GRID, 1.0)
+    (main,) = fit(GRID, y, raw, GRID)
+    kept = main["sizes"].x
+    assert kept.min() > 3000 and len(kept) >= 5  # 4096 … 65536
+    assert (main["full"].a / main["sizes"].y < ft.OVERHEAD_SHARE).all()
+    # A plain log-log slope over every row is dragged down by the overhead; the window is not.
+    naive = np.polyfit(np.log(GRID), np.log(y), 1)[0]
+    assert naive < 0.85 and main["exponent"].k == pytest.approx(1.0, abs=0.05)
+    assert main["verdict"].verdict == "consistent"
+
+
+@pytest.mark.parametrize("k", [1.0, 2.0])
+def test_the_95_interval_covers_the_true_exponent_in_90_of_100_trials(k: float):
+    b = 1e-6 if k == 1.0 else 1e-10
+    covered = 0
+    for seed in range(100):
+        y, raw = timings(GRID, k, b=b, sigma=0.08, samples=20, seed=seed)
+        (main,) = fit(GRID, y, raw, GRID**k, resamples=300)
+        lo, hi = main["exponent"].ci95
+        covered += lo <= k <= hi
+    assert covered >= 90, covered
+
+
+def test_a_cache_cliff_inside_the_range_is_split_not_averaged():
+    # Per-unit cost doubles once a quadratic working set passes a 32 MiB cache at x ≈ 2896.
+    x = np.round(np.geomspace(362, 16384, 12))
+    working_set = 4 * x**2
+    y, raw = timings(x, 2.0, a=1e-5, b=1e-8, sigma=0.03, step_at=2896, step=2.0)
+    caches = {"L2": 512 * 2**10, "L3": 32 * 2**20}
+    fits = fit(x, y, raw, x**2, caches=caches, working_set=working_set)
+    assert len(fits) == 2  # one window each side of L3 (L2 lies below the first size)
+    for f in fits:
+        assert f["exponent"].k == pytest.approx(2.0, abs=0.1)
+        assert not ((f["sizes"].x.min() < 2896) and (f["sizes"].x.max() > 2896))
+    # Fitting across the cliff instead would steepen the exponent well past 2.
+    across = np.polyfit(np.log(x), np.log(y), 1)[0]
+    assert across > 2.15
+
+
+def test_boundaries_name_only_caches_the_working_set_passes():
+    x = np.array([100.0, 200, 400, 800])
+    ws = 4 * x**2  # 40 KB, 160 KB, 640 KB, 2.56 MB
+    found = ft.boundaries(x, ws, {"L1d": 32 * 2**10, "L2": 512 * 2**10, "L3": 32 * 2**20})
+    assert [(b.cache, b.x_from, b.x_to) for b in found] == [("L2", 200, 400)]
+    # 32 KiB lies below the first size, 32 MiB above the last: neither is inside the range.
+
+
+def test_too_few_rows_in_the_window_is_inconclusive_with_the_reason():
+    x = GRID[:8]  # 64 … 1024: the overhead is never under 5 %
+    y, raw = timings(x, 1.0)
+    (main,) = fit(x, y, raw, x)
+    assert main["verdict"].verdict == "inconclusive"
+    assert "window too small" in main["verdict"].reason
+
+
+def test_the_verdict_tests_both_the_interval_and_the_class():
+    ok = ft.decide(1.0, (0.95, 1.05), 40.0, 8, 2)
+    assert ok.verdict == "consistent" and "ΔBIC +40.0" in ok.reason
+    assert ft.decide(1.0, (0.95, 1.05), 5.0, 8, 2).verdict == "inconclusive"  # weak ΔBIC
+    assert ft.decide(1.0, (0.80, 1.10), 40.0, 8, 2).verdict == "inconclusive"  # wide interval
+    wrong = ft.decide(1.0, (1.60, 1.90), 40.0, 8, 2)
+    assert wrong.verdict == "contradicted" and "outside" in wrong.reason
+    assert ft.decide(1.0, (0.95, 1.05), -30.0, 8, 2).verdict == "contradicted"
+    assert ft.decide(math.nan, (0.95, 1.05), 40.0, 8, 2).verdict == "inconclusive"
+
+
+def test_delta_bic_prefers_the_true_class():
+    y, raw = timings(GRID[10:], 2.0, a=1e-5, b=1e-10, sigma=0.03)
+    sizes = ft.summarise(GRID[10:], y, raw)
+    assert ft.delta_bic(sizes, 2, 1) > 10
+    assert ft.delta_bic(sizes, 1, 2) < -10
+    assert ft.classes(1.93) == (2, 1) and ft.classes(1.02) == (1, 2) and ft.classes(0.0) == (0, 1)
+
+
+def test_the_interval_is_the_wider_of_t_and_bootstrap():
+    y, raw = timings(GRID[12:], 1.0, sigma=0.05)
+    sizes = ft.summarise(GRID[12:], y, raw)
+    e = ft.exponent(sizes, 2e-4, resamples=300)
+    widths = {"t": e.t95[1] - e.t95[0], "bootstrap": e.boot95[1] - e.boot95[0]}
+    assert e.ci95[1] - e.ci95[0] == pytest.approx(max(widths.values()))
+    assert e.interval_from == max(widths, key=widths.get)
+    assert e.ci90[1] - e.ci90[0] < e.ci95[1] - e.ci95[0]
+    # The same input gives the same interval: the bootstrap is seeded.
+    assert ft.exponent(sizes, 2e-4, resamples=300).ci95 == e.ci95
+
+
+def test_exact_counts_give_a_zero_width_interval_and_a_decisive_class():
+    x = GRID[:10]
+    e = ft.exponent(ft.summarise(x, 7 * x), 0.0)
+    assert e.k == pytest.approx(1.0) and e.ci95[1] - e.ci95[0] < 1e-9
+    assert ft.delta_bic(ft.summarise(x, 7 * x), 1, 2) > 10
+    # The non-local order's MACs, (m+n)N² plus linear convolutions: class 2 over class 1.
+    assert ft.delta_bic(ft.summarise(x, 128 * x**2 + 2 * 64 * 128 * x), 2, 1) > 10
+
+
+def test_throughput_recovers_the_rate_and_the_offset():
+    flops = np.geomspace(1e6, 1e9, 8)
+    t = 3e-5 + flops / 5e10
+    tp = ft.throughput(flops, t)
+    assert tp.rate == pytest.approx(5e10, rel=1e-6) and tp.t0 == pytest.approx(3e-5, rel=1e-6)
+
+
+def test_rows_sharing_a_size_pool_their_samples():
+    s = ft.summarise([16, 16, 32], [1.0, 3.0, 5.0], [[1.0, 1.0], [3.0, 3.0, 3.0], None])
+    assert list(s.x) == [16, 32]
+    assert s.y[0] == 3.0 and len(s.samples[0]) == 5 and s.samples[1] is None
