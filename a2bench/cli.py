@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import secrets
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 import psutil
@@ -23,9 +24,14 @@ from a2bench.case import Case
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
 
+if TYPE_CHECKING:
+    from a2bench.runner import Worker
+    from a2bench.store import ResultsWriter
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 NOISY_IQR_RATIO = 0.10
+DRIFT_LIMIT = 0.05  # start vs end GEMM ceiling
 
 
 class UsageError(InputError):
@@ -67,6 +73,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
@@ -96,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", type=positive_int, default=1, metavar="P",
                      help="run the suite P times, each pass in a fresh worker process, and pool "
                           "each case's samples (default 1)")
+    run.add_argument("--seed", type=seed_int, default=None, metavar="INT",
+                     help="seed of the random case order within each pass (default: drawn, and "
+                          "on --resume the one the folder recorded)")
+    run.add_argument("--calibration-time", type=positive_float, default=0.5, metavar="SECONDS",
+                     help="least duration of one timing when measuring the GEMM and bandwidth "
+                          "ceilings, at the start and end of the sweep (default 0.5)")
     run.add_argument("--warm-cache", action="store_true",
                      help="CUDA: do not flush the L2 cache between timed iterations")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
@@ -171,8 +193,8 @@ def suites_dir() -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
-    from a2bench.runner import Worker, WorkerLost, run_cases
-    from a2bench.store import ResultsWriter, holds_results, merge_passes
+    from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
+    from a2bench.store import ResultsWriter, holds_results, load_environment, merge_passes
     from a2bench.suite import expand, load_suite
     from a2bench.worker import Settings
 
@@ -198,21 +220,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker.kill()
         raise UsageError(f"{suite.path}: device: expected a device this machine has; "
                          "cuda was asked for but torch sees no CUDA device (use device: cpu)")
-    kind, ceilings = worker.request("calibrate", {"device": suite.device, "dtype": suite.dtype},
-                                    args.case_timeout)
-    env["roofline"] = ceilings if kind == "calibration" else {"error": ceilings["reason"]}
-    writer = ResultsWriter(args.out, resume=args.resume)
+    start, start_error = calibrate(worker, suite.device, suite.dtype, args)
+    if not worker.alive():
+        worker = None
+    stored = load_environment(args.out) if args.resume else {}
+    seed = args.seed
+    if seed is None:  # a resumed sweep goes on in the order it began with
+        seed = stored.get("order_seed")
+        seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
+    writer = ResultsWriter(args.out, resume=args.resume, order=[c.key() for c in cases])
     budget = args.memory_budget or default_budget(suite.device, env)
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
-               ci_target=args.ci_target, warm_cache=args.warm_cache)
+               ci_target=args.ci_target, warm_cache=args.warm_cache, order_seed=seed,
+               calibration_time_s=args.calibration_time,
+               roofline=roofline_record(suite.device, suite.dtype, args.threads, start, None,
+                                        start_error))
     writer.write_environment(env)
+    if "overhead" not in stored:
+        try:
+            overhead, worker = measure_overhead(cases, suite.device, suite.dtype, settings,
+                                                args.case_timeout, worker)
+        except KeyboardInterrupt:
+            return _interrupted(args, writer)
+        writer.add_to_environment(overhead=overhead)
 
     wanted = {(c.key(), p) for c in cases for p in range(args.processes)}
     reused = len(writer.done_keys() & wanted)
     passes = f" x {args.processes} processes" if args.processes > 1 else ""
     print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
-          f"{suite.device}, {args.threads} threads, results in {args.out}", file=sys.stderr)
+          f"{suite.device}, {args.threads} threads, order seed {seed}, results in {args.out}",
+          file=sys.stderr)
     progress = _progress(len(wanted), reused, disabled=args.no_progress)
 
     def on_case(case: Case, m: Measurement | None) -> None:
@@ -221,30 +259,115 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.update(1)
 
     report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
-                       processes=args.processes)
+                       processes=args.processes, seed=seed)
     progress.close()
     if report.interrupted:
-        print(f"a2bench: interrupted; {len(writer.records)} results are saved in {args.out}. "
-              f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
-              "options)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(args, writer)
+
+    # Again at the end, in a fresh worker: a ceiling that moved says the machine changed under
+    # the sweep, and the latencies with it.
+    end, end_error = None, "the measuring worker did not start"
+    try:
+        end_worker = Worker(settings)
+    except WorkerLost as e:
+        end_error = f"{end_error}: {e.reason}"
+    except KeyboardInterrupt:
+        return _interrupted(args, writer)
+    else:
+        try:
+            end, end_error = calibrate(end_worker, suite.device, suite.dtype, args)
+        except KeyboardInterrupt:
+            return _interrupted(args, writer)
+        finally:
+            end_worker.kill()
+    roofline = roofline_record(suite.device, suite.dtype, args.threads, start, end, start_error,
+                               end_error)
+    writer.update_session(roofline=roofline)
 
     merged = merge_passes(writer.records)
-    warnings = noise_warnings(merged, env)
+    warnings = noise_warnings(merged, env) + drift_warnings(roofline)
     if warnings:
         writer.add_to_environment(warnings=warnings)
         for w in warnings:
             print(f"a2bench: warning: {w}", file=sys.stderr)
-    keys = {c.key() for c in cases}
-    print(summary_table([m for m in merged if m.case.key() in keys]))
+    order = {c.key(): i for i, c in enumerate(cases)}
+    print(summary_table(sorted((m for m in merged if m.case.key() in order),
+                               key=lambda m: order[m.case.key()])))
     wall = time.perf_counter() - started  # worker start-up and calibration included
-    overhead = wall / report.timed_s if report.timed_s else float("nan")
+    overhead_ratio = wall / report.timed_s if report.timed_s else float("nan")
     print(f"\n{report.ran} cases run, {report.reused} reused: "
           + ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
           + f". Sweep wall {wall:.1f} s, {report.timed_s:.1f} s inside timed regions "
-          f"(harness overhead {overhead:.2f}x).")
+          f"(harness overhead {overhead_ratio:.2f}x).")
     print(f"Results: {args.out / 'results.csv'} (and results.jsonl, environment.json)")
     return 0
+
+
+def _interrupted(args: argparse.Namespace, writer: ResultsWriter) -> int:
+    print(f"a2bench: interrupted; {len(writer.records)} results are saved in {args.out}. "
+          f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
+          "options)", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def calibration_timeout(args: argparse.Namespace) -> float:
+    # About 30 timings of at least --calibration-time each, plus first calls and allocation; a
+    # slow machine or dtype needs more, and only a hang should ever reach this.
+    return max(args.case_timeout, 300.0 + 100 * args.calibration_time)
+
+
+def calibrate(worker: Worker, device: str, dtype: str,
+              args: argparse.Namespace) -> tuple[dict[str, Any] | None, str | None]:
+    """The ceilings from one calibration in `worker`, or None and why not."""
+    from a2bench.runner import WorkerLost
+
+    payload = {"device": device, "dtype": dtype, "min_time_s": args.calibration_time}
+    try:
+        kind, reply = worker.request("calibrate", payload, calibration_timeout(args))
+    except WorkerLost as lost:
+        return None, lost.reason
+    return (reply, None) if kind == "calibration" else (None, reply["reason"])
+
+
+def roofline_record(device: str, dtype: str, threads: int, start: dict[str, Any] | None,
+                    end: dict[str, Any] | None, start_error: str | None = None,
+                    end_error: str | None = None) -> dict[str, Any]:
+    """environment.json's roofline: the better of the start and end ceilings, and their drift.
+
+    The better one, not the first: a ceiling is what the machine can do, and whatever disturbed
+    one calibration only lowered it. The drift says how far to trust either.
+    """
+    done = [c for c in (start, end) if c]
+
+    def best(key: str) -> float | None:
+        values = [c[key] for c in done if c.get(key) is not None]
+        return max(values) if values else None
+
+    gemm_start = (start or {}).get("gemm_flops_per_s")
+    gemm_end = (end or {}).get("gemm_flops_per_s")
+    record: dict[str, Any] = {
+        "device": device, "dtype": dtype, "threads": threads,
+        "gemm_flops_per_s": best("gemm_flops_per_s"),
+        "bandwidth_bytes_per_s": best("bandwidth_bytes_per_s"),
+        "gemm_flops_per_s_start": gemm_start,
+        "gemm_flops_per_s_end": gemm_end,
+        "drift": gemm_end / gemm_start - 1 if gemm_start and gemm_end else None,
+        "start": start,
+        "end": end,
+    }
+    if start_error:
+        record["error"] = start_error
+    if end_error:
+        record["end_error"] = end_error
+    return record
+
+
+def drift_warnings(roofline: dict[str, Any]) -> list[str]:
+    drift = roofline.get("drift")
+    if drift is None or abs(drift) <= DRIFT_LIMIT:
+        return []
+    return [f"the GEMM ceiling moved {drift:+.1%} between the start and the end of the sweep "
+            f"(more than {DRIFT_LIMIT:.0%}): the machine changed under it; latencies may too"]
 
 
 def default_budget(device: str, env: dict[str, Any]) -> int:

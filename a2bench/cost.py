@@ -51,6 +51,11 @@ class Cost:
         return sum(t.out_elements for t in self.terms) * self.bytes_per_element
 
     @property
+    def largest_activation_bytes(self) -> int:
+        """The biggest single tensor the forward allocates: what must fit in a cache at once."""
+        return max((t.out_elements for t in self.terms), default=0) * self.bytes_per_element
+
+    @property
     def peak_bytes(self) -> int:
         return peak_live_elements(self.terms) * self.bytes_per_element
 

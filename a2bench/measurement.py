@@ -18,6 +18,7 @@ CSV_COLUMNS = (
     "first_call_s", "timed_runs", "processes", "latency_ci_low_s", "latency_ci_high_s",
     "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped",
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
+    "largest_activation_bytes_analytic",
 )
 
 
@@ -32,6 +33,7 @@ class Measurement:
     elementwise_analytic: int | None = None
     peak_bytes_analytic: int | None = None
     activation_bytes_analytic: int | None = None
+    largest_activation_bytes_analytic: int | None = None  # absent from records written before
     macs_fvcore: int | None = None
     macs_torch: int | None = None
     fvcore_skipped: str = ""
@@ -64,6 +66,7 @@ class Measurement:
             elementwise_analytic=cost.elementwise,
             peak_bytes_analytic=cost.peak_bytes,
             activation_bytes_analytic=cost.activation_bytes,
+            largest_activation_bytes_analytic=cost.largest_activation_bytes,
         )
 
     def to_json(self) -> dict[str, Any]:

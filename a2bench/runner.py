@@ -8,6 +8,7 @@ replaced and its case recorded as error, oom or timeout. Nothing here imports to
 from __future__ import annotations
 
 import multiprocessing as mp
+import random
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -86,14 +87,62 @@ def predicted_bytes(case: Case) -> int:
     return cost_of(case).peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
 
 
+def pass_order(cases: Sequence[Case], seed: int | None, process: int) -> list[Case]:
+    """The order pass `process` runs the cases in: shuffled from the seed, or as given (None).
+
+    A fixed order puts each case at the same moment of every pass, so a drift of the machine
+    (clocks, heat, other load) over the sweep lands on the cases as a trend along the suite,
+    which a scaling fit cannot tell from the blocks' own. A shuffle turns it into noise.
+    """
+    order = list(cases)
+    if seed is not None:
+        random.Random(seed * 1000003 + process).shuffle(order)
+    return order
+
+
+def overhead_cases(cases: Sequence[Case]) -> list[Case]:
+    """Each distinct case at the smallest legal shape (t = h = w = 1), everything else kept."""
+    return list(dict.fromkeys(replace(c, t=1, h=1, w=1) for c in cases))
+
+
+def measure_overhead(cases: Sequence[Case], device: str, dtype: str, settings: Settings,
+                     timeout: float, worker: Worker | None = None
+                     ) -> tuple[dict[str, Any], Worker | None]:
+    """The per-call overhead record of environment.json, and the worker left alive (if any).
+
+    One request per entry, so a block that crashes or hangs at this shape costs its own entry
+    an "error" and nothing else; a lost worker is replaced for the next entry.
+    """
+    out: dict[str, Any] = {"empty_module_s": None, "cases": []}
+    for case in [None, *overhead_cases(cases)]:
+        payload = {"device": device, "dtype": dtype, "case": case.to_dict() if case else None}
+        try:
+            if worker is None or not worker.alive():
+                worker = Worker(settings)
+            kind, reply = worker.request("overhead", payload, timeout)
+            error = None if kind == "overhead" else reply["reason"]
+        except WorkerLost as lost:
+            worker, reply, error = None, {}, lost.reason
+        if case is None:
+            if error:
+                out["error"] = f"empty module: {error}"
+            else:
+                out["empty_module_s"] = reply["median_s"]
+        else:
+            out["cases"].append({**case.to_dict(),
+                                 **({"error": error} if error else reply)})
+    return out, worker
+
+
 def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               memory_budget: int, case_timeout: float,
               on_case: ProgressHook | None = None, worker: Worker | None = None,
-              processes: int = 1) -> SweepReport:
+              processes: int = 1, seed: int | None = None) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
-    a case's samples come from several processes and several moments of the run.
+    a case's samples come from several processes and several moments of the run. With a seed
+    each pass runs the cases in its own random order (pass_order); without, in the given one.
     """
     report = SweepReport()
     done = writer.done_keys()
@@ -104,7 +153,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 worker.kill()  # a fresh process for every pass
                 worker = None
             ran_in_pass = False
-            for case in cases:
+            for case in pass_order(cases, seed, process):
                 if (case.key(), process) in done:
                     report.reused += 1
                     if on_case:

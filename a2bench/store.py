@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -117,9 +117,17 @@ def load_environment(out_dir: str | Path) -> dict[str, Any]:
 class ResultsWriter:
     """Appends finished cases durably; keeps results.csv in step."""
 
-    def __init__(self, out_dir: Path, resume: bool):
+    def __init__(self, out_dir: Path, resume: bool,
+                 order: Sequence[tuple[Any, ...]] | None = None):
+        """`order`: case keys in the order results.csv lists them (the suite's order).
+
+        Cases run in a shuffled order, so results.jsonl is in running order; the CSV keeps the
+        suite's, so two runs of one suite list their rows alike. Keys not in it come last.
+        """
         self.dir = out_dir
         self.jsonl = out_dir / JSONL
+        self.order = {key: i for i, key in enumerate(order or ())}
+        self._session: int | None = None  # where this session's environment is: top or resumed_in
         if holds_results(out_dir) and not resume:
             raise StoreError(f"{out_dir}: already holds results; pass --resume to continue that "
                              "sweep, or choose another --out")
@@ -145,14 +153,26 @@ class ResultsWriter:
         self.write_csv()
 
     def write_csv(self) -> None:
-        write_csv(self.dir / CSV, merge_passes(self.records))
+        merged = merge_passes(self.records)
+        last = len(self.order)
+        merged.sort(key=lambda m: self.order.get(m.case.key(), last))  # stable: others keep theirs
+        write_csv(self.dir / CSV, merged)
 
     def write_environment(self, env: dict[str, Any]) -> None:
         path = self.dir / ENVIRONMENT
         if path.exists():  # a resumed sweep: keep the first environment, add this one
             first = json.loads(path.read_text())
             first.setdefault("resumed_in", []).append(env)
+            self._session = len(first["resumed_in"]) - 1
             env = first
+        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+
+    def update_session(self, **fields: Any) -> None:
+        """Update this session's environment: the top level, or its entry in resumed_in."""
+        path = self.dir / ENVIRONMENT
+        env = json.loads(path.read_text()) if path.exists() else {}
+        target = env if self._session is None else env["resumed_in"][self._session]
+        target.update(fields)
         _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
 
     def add_to_environment(self, **fields: Any) -> None:

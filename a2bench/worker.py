@@ -9,14 +9,18 @@ from __future__ import annotations
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
 from a2bench.stats import finite_or_none
+
+if TYPE_CHECKING:
+    from a2bench.measure.timing import Timing
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     import torch
 
     from a2bench.blocks import build
-    from a2bench.measure import counters, memory, timing
+    from a2bench.measure import counters, memory
 
     wall_start = time.perf_counter()
     module, x = build(case)  # built outside every timed region
@@ -52,15 +56,11 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         return module(x)
 
     with torch.no_grad():
+        t = time_forward(forward, case.device, settings)
         if case.device == "cuda":
-            timing.cuda_flags()
-            t = timing.time_cuda(forward, settings.ci_target, settings.time_budget_s,
-                                 settings.warm_cache)
             peak = memory.peak_bytes_cuda(forward)
             rss = None
         else:
-            t = timing.time_cpu(forward, settings.threads, settings.ci_target,
-                                settings.time_budget_s)
             peak = memory.peak_tensor_bytes_cpu(forward)
             rss = memory.peak_rss_bytes(forward)
     if settings.counters and count:
@@ -81,6 +81,45 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
         wall_s=time.perf_counter() - wall_start, finished_at=now(),
     )
+
+
+def time_forward(forward: Callable[[], object], device: str, settings: Settings) -> Timing:
+    """The one timing path: cases and the per-call overhead entries are timed alike."""
+    from a2bench.measure import timing
+
+    if device == "cuda":
+        timing.cuda_flags()
+        return timing.time_cuda(forward, settings.ci_target, settings.time_budget_s,
+                                settings.warm_cache)
+    return timing.time_cpu(forward, settings.threads, settings.ci_target, settings.time_budget_s)
+
+
+def overhead_entry(device: str, dtype: str, case: Case | None,
+                   settings: Settings) -> dict[str, Any]:
+    """Median per-call time of an empty module (case None) or of a case, as the sweep times it.
+
+    What a block costs at the smallest legal shape is its fixed per-call cost (Python dispatch,
+    kernel launches, allocator calls); latencies near it say nothing about how the work scales.
+    """
+    import torch
+    from torch import nn
+
+    from a2bench.blocks import DTYPES, build
+
+    if case is None:
+        module: nn.Module = nn.Identity()  # forward returns its input: the call alone
+        x = torch.zeros(1, device=device, dtype=DTYPES[dtype])
+    else:
+        module, x = build(case)
+
+    def forward() -> object:
+        return module(x)
+
+    with torch.no_grad():
+        t = time_forward(forward, device, settings)
+    low, high = t.median_ci_s
+    return {"median_s": t.median_s, "ci_low_s": finite_or_none(low),
+            "ci_high_s": finite_or_none(high), "samples": len(t.samples_s)}
 
 
 def now() -> str:
@@ -106,7 +145,7 @@ def serve(conn: Connection, settings: Settings) -> None:
             reply = _handle(request, payload, settings, references)
         except Exception as exc:  # reported to the runner as data; the worker lives on
             reply = ("failure", {"status": classify_failure(exc), "reason": describe(exc)})
-        if request == "case" and payload["case"].get("device") == "cuda":
+        if request in ("case", "overhead", "calibrate") and _on_cuda(request, payload):
             _release_cuda()
         conn.send(reply)
 
@@ -131,7 +170,11 @@ def _handle(request: str, payload: Any, settings: Settings,
     if request == "calibrate":
         from a2bench.measure.roofline import calibrate
 
-        return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads))
+        return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads,
+                                         min_time_s=payload.get("min_time_s", 0.5)))
+    if request == "overhead":
+        case = Case.from_dict(payload["case"]) if payload.get("case") else None
+        return ("overhead", overhead_entry(payload["device"], payload["dtype"], case, settings))
     if request == "case":
         case = Case.from_dict(payload["case"])
         if case.device not in references:
@@ -142,6 +185,12 @@ def _handle(request: str, payload: Any, settings: Settings,
         measured = measure_case(case, settings, reference, count=payload["count"])
         return ("measurement", measured.to_json())
     return ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
+
+
+def _on_cuda(request: str, payload: Any) -> bool:
+    if request == "case":
+        return payload["case"].get("device") == "cuda"
+    return payload.get("device") == "cuda"
 
 
 def _release_cuda() -> None:

@@ -6,8 +6,11 @@ import json
 import pytest
 from conftest import ROOT, cli
 
-from a2bench.cli import main
+from a2bench.case import Case
+from a2bench.cli import main, roofline_record
 from a2bench.measurement import CSV_COLUMNS
+from a2bench.runner import pass_order
+from a2bench.suite import expand, load_suite
 
 REQUIRED = [
     "block", "device", "dtype", "threads", "batch", "channels", "m", "n", "t", "h", "w",
@@ -53,7 +56,9 @@ def test_missing_suite_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag", [["--threads", "0"], ["--threads", "two"],
-                                  ["--memory-budget", "lots"], ["--case-timeout", "-1"]])
+                                  ["--memory-budget", "lots"], ["--case-timeout", "-1"],
+                                  ["--seed", "x"], ["--seed", "-3"], ["--seed", "1.5"],
+                                  ["--calibration-time", "0"], ["--calibration-time", "soon"]])
 def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
     assert flag[0] in one_line_error(capsys)
@@ -95,7 +100,7 @@ def test_cuda_suite_without_cuda(tmp_path, write_suite):
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",
-                 "--time-budget", "0.2")
+                 "--time-budget", "0.2", "--calibration-time", "0.01", "--seed", "42")
     assert result.returncode == 0, result.stderr
     assert "latency ms" in result.stdout and str(out / "results.csv") in result.stdout
     assert "%|" in result.stderr  # a progress bar ran
@@ -105,6 +110,11 @@ def test_run_smoke_end_to_end(tmp_path):
     assert list(rows[0]) == list(CSV_COLUMNS)
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(rows) == 6
+    # run in the order the seed gives; listed in the suite's order
+    cases = expand(load_suite(ROOT / "suites" / "smoke.yaml"))
+    ran = [Case.from_dict(json.loads(line)["case"]) for line in lines]
+    assert ran == pass_order(cases, 42, 0) and ran != cases
+    assert [(r["block"], r["h"]) for r in rows] == [(c.block, str(c.h)) for c in cases]
     samples = [json.loads(line)["samples_s"] for line in lines]
     assert all(len(s) >= 2 for s in samples)
     for row in rows:
@@ -122,6 +132,38 @@ def test_run_smoke_end_to_end(tmp_path):
             assert row["reduction"] == "" and row["m"] == "8"
     env = json.loads((out / "environment.json").read_text())
     for key in ("torch", "fvcore", "numpy", "python", "cpu_model", "physical_cores", "threads",
-                "roofline", "git_commit", "ram_bytes"):
+                "roofline", "git_commit", "ram_bytes", "caches_getconf"):
         assert key in env
     assert ROOT.exists()
+    assert env["order_seed"] == 42 and env["caches_source"] == "sysfs"
+    assert env["caches"] == env["cpu_caches"]
+    assert set(env["caches"]) <= {"L1d", "L2", "L3"}
+
+    overhead = env["overhead"]
+    assert overhead["empty_module_s"] > 0
+    assert [(e["block"], e["t"], e["h"], e["w"]) for e in overhead["cases"]] == [
+        (b, 1, 1, 1) for b in ("double_attention", "nonlocal_right", "se")]
+    for e in overhead["cases"]:
+        assert e["median_s"] > 0 and e["samples"] >= 1 and e["channels"] == 32
+
+    roof = env["roofline"]
+    start, end = roof["start"], roof["end"]
+    assert start["gemm"] and end["gemm"] and start["at"] <= end["at"]
+    assert roof["gemm_flops_per_s_start"] == start["gemm_flops_per_s"]
+    assert roof["gemm_flops_per_s_end"] == end["gemm_flops_per_s"]
+    assert roof["gemm_flops_per_s"] == max(start["gemm_flops_per_s"], end["gemm_flops_per_s"])
+    assert roof["bandwidth_bytes_per_s"] == max(start["bandwidth_bytes_per_s"],
+                                                end["bandwidth_bytes_per_s"])
+    assert roof["drift"] == pytest.approx(end["gemm_flops_per_s"] / start["gemm_flops_per_s"] - 1)
+    assert (abs(roof["drift"]) > 0.05) == any("GEMM ceiling" in w for w in env.get("warnings", []))
+
+
+def test_roofline_record_without_an_end_or_a_start():
+    start = {"gemm_flops_per_s": 2e11, "bandwidth_bytes_per_s": 1e10}
+    r = roofline_record("cpu", "float32", 2, start, None)
+    assert r["gemm_flops_per_s"] == 2e11 and r["bandwidth_bytes_per_s"] == 1e10
+    assert r["end"] is r["gemm_flops_per_s_end"] is r["drift"] is None
+    r = roofline_record("cpu", "float32", 2, None, start, start_error="no answer")
+    assert r["gemm_flops_per_s"] == 2e11 and r["drift"] is None and r["error"] == "no answer"
+    r = roofline_record("cpu", "float32", 2, start, {**start, "gemm_flops_per_s": 1.8e11})
+    assert r["drift"] == pytest.approx(-0.1) and r["gemm_flops_per_s"] == 2e11

@@ -4,6 +4,7 @@ import pytest
 
 from a2bench.case import Case
 from a2bench.cost import Term, cost_of, peak_live_elements
+from a2bench.measurement import CSV_COLUMNS, Measurement
 
 
 def attention(block: str, b=2, c=64, t=1, h=8, w=8, m=32, n=16) -> Case:
@@ -74,3 +75,22 @@ def test_bytes_follow_dtype():
     c64 = cost_of(Case("double_attention", "cpu", "float64", 2, 64, 1, 8, 8, m=32, n=16))
     assert c64.peak_bytes == 2 * c32.peak_bytes
     assert c64.activation_bytes == 2 * c32.activation_bytes
+
+
+def test_largest_activation_is_the_biggest_single_tensor():
+    right = cost_of(attention("nonlocal_right", b=1, c=8, h=32, w=32, m=2, n=2))
+    assert right.largest_activation_bytes == 1024 * 1024 * 4  # S, N x N
+    left = cost_of(attention("double_attention", b=1, c=8, h=32, w=32, m=2, n=2))
+    assert left.largest_activation_bytes == 8 * 1024 * 4  # the projection and residual, c x N
+    assert cost_of(se(b=2, c=64, h=8, w=8)).largest_activation_bytes == 2 * 64 * 64 * 4
+
+
+def test_measurement_records_it_and_reads_records_written_before():
+    case = se()
+    m = Measurement(case, "ok").with_cost(cost_of(case))
+    assert m.largest_activation_bytes_analytic == cost_of(case).largest_activation_bytes
+    assert CSV_COLUMNS[-1] == "largest_activation_bytes_analytic"
+    assert m.to_row()["largest_activation_bytes_analytic"] == m.largest_activation_bytes_analytic
+    old = m.to_json()
+    del old["largest_activation_bytes_analytic"]
+    assert Measurement.from_json(old).largest_activation_bytes_analytic is None

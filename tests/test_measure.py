@@ -1,8 +1,9 @@
-"""Timing and memory measurement on small CPU cases; CUDA paths skip without a GPU."""
+"""Timing, memory, ceilings and caches on small CPU cases; CUDA paths skip without a GPU."""
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -11,9 +12,9 @@ import torch
 from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.cost import cost_of
-from a2bench.measure import memory, timing
+from a2bench.measure import environment, memory, roofline, timing
 from a2bench.stats import MIN_SAMPLES, ci_is_tight, median_ci
-from a2bench.worker import Settings, classify_failure, measure_case
+from a2bench.worker import Settings, classify_failure, measure_case, overhead_entry
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device on this machine; run on a GPU host")
@@ -125,3 +126,70 @@ def test_cuda_left_equals_right():
     right.load_state_dict(left.state_dict())
     with torch.no_grad():
         assert torch.allclose(left(x), right(x), rtol=0, atol=1e-10)
+
+
+def _cache(root, index: int, level: int, kind: str, size: str) -> None:
+    d = root / f"index{index}"
+    d.mkdir(parents=True)
+    (d / "level").write_text(f"{level}\n")
+    (d / "type").write_text(f"{kind}\n")
+    (d / "size").write_text(f"{size}\n")
+
+
+def test_cpu_caches_reads_sysfs_and_skips_the_instruction_cache(tmp_path):
+    _cache(tmp_path, 0, 1, "Data", "48K")
+    _cache(tmp_path, 1, 1, "Instruction", "32K")
+    _cache(tmp_path, 2, 2, "Unified", "1M")
+    _cache(tmp_path, 3, 3, "Unified", "32768K")
+    assert environment.cpu_caches(tmp_path) == {"L1d": 48 * 2**10, "L2": 2**20, "L3": 32 * 2**20}
+    assert environment.cpu_caches(tmp_path / "missing") == {}
+
+
+def test_caches_getconf_never_fails(monkeypatch):
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("getconf")
+
+    monkeypatch.setattr(environment.subprocess, "run", missing)
+    assert environment.caches_getconf() == {"L1d": None, "L2": None, "L3": None}
+
+
+def test_calibrate_keeps_the_best_size_and_every_timing():
+    r = roofline.calibrate("cpu", "float32", threads=1, min_time_s=1e-3)
+    assert datetime.fromisoformat(r["at"]) and r["threads"] == 1 and r["dtype"] == "float32"
+    assert [g["size"] for g in r["gemm"]] == list(roofline.GEMM_SIZES["cpu"])
+    for g in r["gemm"]:
+        assert len(g["timings"]) >= 5 and g["best_s"] == min(g["timings"]) and g["number"] >= 1
+        assert g["flops_per_s"] == pytest.approx(2 * g["size"] ** 3 / g["best_s"])
+    assert r["gemm_flops_per_s"] == max(g["flops_per_s"] for g in r["gemm"])
+    assert r["gemm_size"] in roofline.GEMM_SIZES["cpu"]
+    assert len(r["copy"]["timings"]) >= 5
+    assert r["bandwidth_bytes_per_s"] == pytest.approx(r["copy_bytes"] / r["copy"]["best_s"])
+
+
+def test_best_of_calibrates_the_number_of_calls():
+    x = torch.randn(16)
+    r = roofline.best_of("x.sum()", {"x": x}, "cpu", min_time_s=1e-3, repeats=6)
+    assert len(r["timings"]) == 6 and r["best_s"] == min(r["timings"])
+    assert r["number"] > 1  # one call of a 16-element sum is far below a millisecond
+
+
+def test_overhead_entries_use_the_case_timing_path():
+    settings = Settings(threads=1, time_budget_s=0.05)
+    empty = overhead_entry("cpu", "float32", None, settings)
+    case = Case("se", "cpu", "float32", 1, 16, 1, 1, 1, reduction=4)
+    block = overhead_entry("cpu", "float32", case, settings)
+    for r in (empty, block):
+        assert set(r) == {"median_s", "ci_low_s", "ci_high_s", "samples"}
+        assert r["median_s"] > 0 and r["samples"] >= 1
+
+
+@needs_cuda
+def test_cuda_calibration_and_caches():
+    r = roofline.calibrate("cuda", "float32", threads=1, min_time_s=1e-3)
+    assert [g["size"] for g in r["gemm"]] == list(roofline.GEMM_SIZES["cuda"])
+    assert all(len(g["timings"]) >= 5 for g in r["gemm"]) and r["bandwidth_bytes_per_s"] > 0
+    env = environment.collect(1, "cuda")
+    assert env["caches_source"] == "cuda device properties" and env["caches"]["L2"] > 0
+    assert "L1d" in env["cpu_caches"] or env["cpu_caches"] == {}
+    case = Case("se", "cuda", "float32", 1, 16, 1, 1, 1, reduction=4)
+    assert overhead_entry("cuda", "float32", case, Settings(1, time_budget_s=0.05))["median_s"]

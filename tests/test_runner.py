@@ -14,8 +14,14 @@ import numpy as np
 import pytest
 from conftest import A2BENCH, ROOT, cli
 
+from a2bench.case import Case
+from a2bench.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
+from a2bench.store import ResultsWriter
+from a2bench.worker import Settings
+
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
-FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress")
+FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
+        "--calibration-time", "0.01")
 
 
 def rows(out: Path) -> list[dict[str, str]]:
@@ -48,6 +54,12 @@ def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
     assert {r["status"] for r in by_block["hangs"]} == {"timeout"}
     assert "5 s" in by_block["hangs"][0]["reason"]
     assert len(rows(out)) == 12  # six distinct blocks at two clip lengths
+    # the overhead entries (t = h = w = 1) fail alike, each recorded, none stopping the run
+    entries = json.loads((out / "environment.json").read_text())["overhead"]["cases"]
+    assert [e["block"] for e in entries] == ["raises", "se", "exits", "allocator", "killed",
+                                             "hangs"]
+    assert all(("error" in e) == (e["block"] != "se") for e in entries)
+    assert entries[1]["median_s"] > 0 and (entries[0]["t"], entries[0]["h"]) == (1, 1)
 
 
 def test_memory_budget_skips_without_running(tmp_path, write_suite):
@@ -116,6 +128,10 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert len(rows(out)) == 9 and all(r["status"] == "ok" for r in rows(out))
     env = json.loads((out / "environment.json").read_text())
     assert env["resumed_in"]  # both sessions' environments are kept
+    # the resumed session goes on in the order the sweep began with, and does not measure the
+    # per-call overhead again
+    assert env["resumed_in"][0]["order_seed"] == env["order_seed"]
+    assert "overhead" in env and "overhead" not in env["resumed_in"][0]
 
     noop = cli(*args, "--resume")  # nothing left to run
     assert noop.returncode == 0 and jsonl.read_bytes() == data
@@ -124,7 +140,11 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     path = suite_with(write_suite, "se, hangs")
     out = tmp_path / "out"
-    proc = _start(["run", str(path), "--out", str(out), *FAST])
+    # a seed that runs se first (the shuffle depends only on the number of cases); the timeout
+    # ends the overhead entry of hangs before the sweep, and is far beyond the Ctrl-C
+    seed = next(s for s in range(100) if pass_order(["se", "hangs"], s, 0)[0] == "se")
+    proc = _start(["run", str(path), "--out", str(out), *FAST, "--seed", str(seed),
+                   "--case-timeout", "10"])
     _wait_for_lines(out / "results.jsonl", 1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -141,8 +161,9 @@ def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_sui
     result = cli("run", str(path), "--out", str(out), "--processes", "2", *counted)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    seed = json.loads((out / "environment.json").read_text())["order_seed"]
     assert [(r["case"]["block"], r["process"]) for r in lines] == [
-        ("se", 0), ("double_attention", 0), ("se", 1), ("double_attention", 1)]
+        (b, p) for p in (0, 1) for b in pass_order(["se", "double_attention"], seed, p)]
     # the counts are exact, so only the first pass runs the counters
     assert [r["macs_torch"] is None for r in lines] == [False, False, True, True]
     table = rows(out)
@@ -153,3 +174,73 @@ def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_sui
         pooled = sorted(s for r in passes for s in r["samples_s"])
         assert row["processes"] == "2" and int(row["timed_runs"]) == len(pooled)
         assert float(row["latency_s"]) == pytest.approx(float(np.median(pooled)))
+
+
+def _cases(n: int) -> list[Case]:
+    return [Case("se", "cpu", "float32", 1, 8, 1, h, h, reduction=2) for h in range(1, n + 1)]
+
+
+def test_pass_order_is_reproducible_and_differs_between_passes():
+    cases = _cases(12)
+    assert pass_order(cases, None, 3) == cases  # no seed: the given order
+    first = [pass_order(cases, 7, p) for p in range(3)]
+    assert first == [pass_order(cases, 7, p) for p in range(3)]
+    assert all(sorted(o, key=lambda c: c.h) == cases for o in first)
+    assert first[0] != first[1] != first[2]
+    assert pass_order(cases, 8, 0) != first[0]
+
+
+def test_run_cases_runs_each_case_once_per_pass_in_the_seeded_order(tmp_path):
+    # a zero memory budget records every case as skipped without starting a worker
+    cases = _cases(6)
+    writer = ResultsWriter(tmp_path, resume=False)
+    report = run_cases(cases, writer, Settings(threads=1), memory_budget=0, case_timeout=5,
+                       processes=3, seed=11)
+    assert report.ran == 18 and report.statuses == {"skipped": 18}
+    for p in range(3):
+        ran = [m.case for m in writer.records if m.process == p]
+        assert ran == pass_order(cases, 11, p)
+
+
+def test_overhead_cases_project_to_the_smallest_shape():
+    cases = [*_cases(3), Case("double_attention", "cpu", "float32", 2, 8, 4, 5, 5, m=2, n=2)]
+    assert overhead_cases(cases) == [
+        Case("se", "cpu", "float32", 1, 8, 1, 1, 1, reduction=2),
+        Case("double_attention", "cpu", "float32", 2, 8, 1, 1, 1, m=2, n=2)]
+
+
+class _FakeWorker:
+    """Answers overhead requests; the double_attention entry crashes it."""
+
+    started = 0
+
+    def __init__(self, settings: Settings):
+        _FakeWorker.started += 1
+        self.up = True
+
+    def alive(self) -> bool:
+        return self.up
+
+    def request(self, kind: str, payload: dict, timeout: float) -> tuple[str, dict]:
+        block = (payload["case"] or {}).get("block")
+        if block == "double_attention":
+            self.up = False
+            raise WorkerLost("oom", "worker killed by SIGKILL")
+        if block == "nonlocal_right":
+            return ("failure", {"status": "error", "reason": "RuntimeError: boom"})
+        return ("overhead", {"median_s": 1e-6, "ci_low_s": None, "ci_high_s": None,
+                             "samples": 3})
+
+
+def test_overhead_failures_stay_in_their_entry(monkeypatch):
+    monkeypatch.setattr("a2bench.runner.Worker", _FakeWorker)
+    _FakeWorker.started = 0
+    cases = [Case(b, "cpu", "float32", 1, 8, 1, 4, 4, m=2, n=2)
+             for b in ("double_attention", "nonlocal_right")] + _cases(1)
+    out, worker = measure_overhead(cases, "cpu", "float32", Settings(threads=1), timeout=5)
+    assert out["empty_module_s"] == 1e-6 and "error" not in out
+    da, nl, se = out["cases"]
+    assert da["block"] == "double_attention" and "SIGKILL" in da["error"] and da["h"] == 1
+    assert nl["error"] == "RuntimeError: boom"
+    assert se["median_s"] == 1e-6 and se["samples"] == 3 and "error" not in se
+    assert _FakeWorker.started == 2 and worker is not None and worker.alive()

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 
 import numpy as np
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
-from a2bench.store import merge_passes
+from a2bench.store import ResultsWriter, load_environment, load_passes, merge_passes
 
 CASE = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
 
@@ -41,3 +42,21 @@ def test_a_failed_pass_fails_the_case():
     assert merged.status == "timeout" and "pass 2 of 2" in merged.reason
     other = replace(ok, case=replace(CASE, channels=16))
     assert [m.case.channels for m in merge_passes([ok, other, bad])] == [8, 16]
+
+
+def test_csv_follows_the_given_order_and_sessions_update_their_own_environment(tmp_path):
+    other = replace(CASE, channels=16)
+    writer = ResultsWriter(tmp_path, resume=False, order=[CASE.key(), other.key()])
+    writer.append(replace(record(0, (1.0,)), case=other))
+    writer.append(record(0, (1.0,)))
+    with open(tmp_path / "results.csv") as f:
+        assert [row["channels"] for row in csv.DictReader(f)] == ["8", "16"]
+    assert [m.case.channels for m in load_passes(tmp_path)] == [16, 8]  # running order kept
+
+    writer.write_environment({"order_seed": 1})
+    writer.update_session(roofline={"end": 1})
+    resumed = ResultsWriter(tmp_path, resume=True)
+    resumed.write_environment({"order_seed": 1})
+    resumed.update_session(roofline={"end": 2})
+    env = load_environment(tmp_path)
+    assert env["roofline"] == {"end": 1} and env["resumed_in"][0]["roofline"] == {"end": 2}

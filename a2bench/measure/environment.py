@@ -45,6 +45,53 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+GETCONF_CACHES = {"L1d": "LEVEL1_DCACHE_SIZE", "L2": "LEVEL2_CACHE_SIZE",
+                  "L3": "LEVEL3_CACHE_SIZE"}
+
+
+def _parse_cache_size(text: str) -> int | None:
+    """sysfs writes sizes as "32K", "32768K" or "1M" (binary units)."""
+    text = text.strip().upper()
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)]
+    return int(number) * _SIZE_UNITS[unit] if number.isdigit() else None
+
+
+def cpu_caches(root: Path = SYSFS_CACHE) -> dict[str, int]:
+    """Data cache sizes of cpu0 in bytes, as L1d, L2 and L3, read from sysfs.
+
+    sysfs, not getconf: on these machines getconf's LEVEL3_CACHE_SIZE is several times what the
+    kernel reports for one core's L3 (320 MiB vs 32 MiB). Instruction caches are left out.
+    """
+    out: dict[str, int] = {}
+    for index in sorted(root.glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = _parse_cache_size((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind not in ("Data", "Unified") or size is None:
+            continue
+        out.setdefault("L1d" if level == 1 else f"L{level}", size)
+    return {name: out[name] for name in ("L1d", "L2", "L3") if name in out}
+
+
+def caches_getconf() -> dict[str, int | None]:
+    """What getconf says, kept only for the record (see cpu_caches for why it is not used)."""
+    out: dict[str, int | None] = {}
+    for name, variable in GETCONF_CACHES.items():
+        try:
+            text = subprocess.run(["getconf", variable], capture_output=True, text=True,
+                                  timeout=5).stdout.strip()
+            out[name] = int(text)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            out[name] = None
+    return out
+
+
 def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
@@ -75,7 +122,11 @@ def collect(threads: int, device: str) -> dict[str, Any]:
         "load_average": list(os.getloadavg()),
         "cpu_busy_percent": psutil.cpu_percent(interval=0.3),
         "cuda_available": torch.cuda.is_available(),
+        "cpu_caches": cpu_caches(),
+        "caches_getconf": caches_getconf(),
     }
+    # The caches the suite's device works through: the CPU's own, or the GPU's L2.
+    env["caches"], env["caches_source"] = env["cpu_caches"], "sysfs"
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         free, total = torch.cuda.mem_get_info()
@@ -87,6 +138,8 @@ def collect(threads: int, device: str) -> dict[str, Any]:
             "cuda_version": torch.version.cuda,
             "cudnn_version": torch.backends.cudnn.version(),
             "driver_and_clocks": _nvidia_smi(),
+            "caches": {"L2": getattr(props, "L2_cache_size", None)},
+            "caches_source": "cuda device properties",
         })
     return env
 
