@@ -163,6 +163,11 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     if "samples" not in df:
         df["samples"] = [() for _ in range(len(df))]
     df["largest_activation_bytes"] = largest_activation(df)
+    # What one forward pass holds at once: the model's live peak of activations plus the input.
+    # A latency window never straddles the size where this outgrows a cache.
+    df["working_set_bytes"] = df["peak_bytes_analytic"] + (
+        df["batch"] * df["channels"] * df["positions"]
+        * df["dtype"].map(DTYPE_BYTES).astype(float))
     df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
                          * df["dtype"].map(DTYPE_BYTES).astype(float))
     # Runs keep the order they were named in, in every table sorted by run.
@@ -285,18 +290,21 @@ def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]
     return float(min(e["median_s"] for e in (matched or entries)))
 
 
+def per_size(rows: pd.DataFrame, axis: str, column: str, at: np.ndarray) -> np.ndarray:
+    """A model column's value at each swept value in ``at`` (NaN where missing)."""
+    s = ft.summarise(_axis_values(rows, axis).to_numpy(float), rows[column].to_numpy(float))
+    return np.array([s.y[s.x == v][0] if (s.x == v).any() else math.nan for v in at])
+
+
 def _sizes_for(rows: pd.DataFrame, axis: str, metric: str) -> tuple[ft.Sizes, ft.Sizes,
                                                                      np.ndarray]:
-    """The metric, its model and the largest activation, one entry per swept value."""
+    """The metric, its model and the working set, one entry per swept value."""
     x = _axis_values(rows, axis).to_numpy(float)
     y = rows[metric].to_numpy(float)
     samples = list(rows["samples"]) if metric == "latency" and "samples" in rows else None
     sizes = ft.summarise(x, y, samples)
     model = ft.summarise(x, rows[_model_column(metric)].to_numpy(float))
-    act = ft.summarise(x, rows["largest_activation_bytes"].to_numpy(float))
-    largest = np.array([act.y[act.x == v][0] if (act.x == v).any() else math.nan
-                        for v in sizes.x])
-    return sizes, model, largest
+    return sizes, model, per_size(rows, axis, "working_set_bytes", sizes.x)
 
 
 def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
@@ -310,7 +318,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
               direct: float = math.nan, *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
               seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
     """Every window of one metric along one axis: the main one (segment 0) first."""
-    sizes, model, largest = _sizes_for(rows, axis, metric)
+    sizes, model, working_set = _sizes_for(rows, axis, metric)
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se) if len(sizes) >= 4 else ft.NAN_FIT
     # Latency's window is cut where the overhead is under 5 % of the time: the cost model has
     # no term for it. A direct timing of the block at its smallest shape is the cleaner
@@ -321,7 +329,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     if not math.isfinite(overhead):
         overhead = 0.0
     caches = run_caches(env) if metric == "latency" else {}
-    bounds = ft.boundaries(sizes.x, largest, caches)
+    bounds = ft.boundaries(sizes.x, working_set, caches)
     ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
     base = {
         "swept_values": len(sizes),
@@ -345,7 +353,8 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
         k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
         dbic = ft.delta_bic(sub, k0, k1) if len(sub) >= ft.MIN_WINDOW else math.nan
-        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note)
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
+                      need_bic=metric == "latency")
         rec = {
             "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
             "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
@@ -441,6 +450,7 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
                         "model": rows[_model_column(metric)].to_numpy(float),
                         "largest_activation_bytes": rows["largest_activation_bytes"]
                         .to_numpy(float),
+                        "working_set_bytes": rows["working_set_bytes"].to_numpy(float),
                         "size": rows["size"].to_numpy(), "block": fit["block"],
                         "run": fit["run"]})
     lo, hi = fit.get("fit_x_min", math.nan), fit.get("fit_x_max", math.nan)
@@ -495,11 +505,12 @@ class Finding:
 
     - overhead: value = fitted overhead a (s) [low, high]; expected = the direct measurement;
       x_from = where the overhead is half the time; x_to = where it falls under 5 %.
-    - cache_crossing: the largest activation (bytes_from -> bytes_to) passes ``cache``
-      (cache_bytes) between swept values x_from and x_to.
+    - cache_crossing: ``tensor`` (the largest activation, or the working set: the live peak
+      plus the input) grows from bytes_from to bytes_to between swept values x_from and x_to,
+      passing ``cache`` (cache_bytes). Working-set crossings are where latency windows split.
     - cliff: the steepest sustained latency step beyond the model, x_from -> x_to, with local
-      exponent value against the model's expected; ``cache`` names the caches the largest
-      activation passes there, or is empty: no cache boundary lies there.
+      exponent value against the model's expected; ``cache`` names the caches the working set
+      passes there (bytes_from -> bytes_to), or is empty: no cache boundary lies there.
     - window_split: rows lie on both sides of ``cache``; value, low, high = the exponent and 95 %
       interval of the other side (x_from..x_to), expected = the model's slope there.
     - calibration: value = start-to-end drift of the GEMM ceiling; low, high = start and end
@@ -522,8 +533,10 @@ class Finding:
     cache_bytes: float = math.nan
     bytes_from: float = math.nan
     bytes_to: float = math.nan
+    tensor: str = ""
 
 
+TENSORS = {"largest_activation_bytes": "largest activation", "working_set_bytes": "working set"}
 FINDING_KINDS = ("overhead", "cache_crossing", "cliff", "window_split", "calibration",
                  "calibration_failed")
 
@@ -541,17 +554,20 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
                                low=f["overhead_ci_low"], high=f["overhead_ci_high"],
                                expected=f["overhead_direct"]))
         pts = fit_points(data, f)
-        per_x = pts.groupby("x")["largest_activation_bytes"].max()
         # A cliff is read only where the overhead is under a fifth of the time: below that,
         # noise in a flat floor makes steps of any slope.
         settled = pts[pts["y"] >= 5 * f["overhead_used"]] if math.isfinite(
             f["overhead_used"]) else pts
         caches = run_caches(environments.get(f["run"]) or {})
-        crossings = ft.boundaries(per_x.index.to_numpy(float), per_x.to_numpy(float), caches)
-        for b in crossings:
-            out.append(Finding("cache_crossing", **where, x_from=b.x_from, x_to=b.x_to,
-                               cache=b.cache, cache_bytes=b.cache_bytes, bytes_from=b.bytes_from,
-                               bytes_to=b.bytes_to))
+        crossings: list[ft.Boundary] = []
+        for column, tensor in TENSORS.items():
+            per_x = pts.groupby("x")[column].max()
+            found = ft.boundaries(per_x.index.to_numpy(float), per_x.to_numpy(float), caches)
+            for b in found:
+                out.append(Finding("cache_crossing", **where, x_from=b.x_from, x_to=b.x_to,
+                                   cache=b.cache, cache_bytes=b.cache_bytes,
+                                   bytes_from=b.bytes_from, bytes_to=b.bytes_to, tensor=tensor))
+            crossings = found  # the last: the working set, which splits windows
         step = steepest_step(settled["x"], settled["y"], settled["model"])
         if step is not None and step.exponent > step.expected + CLIFF_EXCESS:
             there = [b for b in crossings if b.x_from >= step.x_from and b.x_to <= step.x_to]
@@ -560,7 +576,7 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
                 expected=step.expected, cache=", ".join(b.cache for b in there),
                 cache_bytes=there[0].cache_bytes if there else math.nan,
                 bytes_from=float(per_x.get(step.x_from, math.nan)),
-                bytes_to=float(per_x.get(step.x_to, math.nan))))
+                bytes_to=float(per_x.get(step.x_to, math.nan)), tensor="working set"))
         others = lat[(lat["run"] == f["run"]) & (lat["block"] == f["block"])
                      & (lat["axis"] == f["axis"]) & (lat["group"] == f["group"])
                      & (lat["segment"] > 0)]

@@ -7,6 +7,9 @@ Why this shape (see shared/notes/latency-fitting.md):
 - With a fixed per-call cost a, the log-log slope is k·(1 − a/t): an overhead that is half of the
   time halves the exponent. So the overhead is a term of the model, fitted (a ≥ 0) by weighted
   least squares in log space, where timing noise is multiplicative.
+- Timing noise on a shared machine is one-sided: other work only ever adds time, in waves that
+  last seconds. So a size's latency is a low quantile (the 10th percentile) of its raw samples
+  pooled over passes, which follows the undisturbed cost; the median would follow the waves.
 - The exponent is read only where the overhead is under 5 % of the time and no cache boundary
   lies strictly inside the window; rows on both sides of a boundary are fitted side by side.
 - Its interval is the wider of the regression's t interval (which widens with lack of fit) and
@@ -33,6 +36,7 @@ SE_FLOOR = 0.01  # per-size log standard error floor: process-to-process drift i
 RSS_FLOOR = 1e-12  # exact counts fit some classes perfectly; keep log(RSS) finite
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
+SAMPLE_QUANTILE = 0.10  # the per-size summary of raw timing samples (see the module notes)
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
 
@@ -46,7 +50,7 @@ class Sizes:
     """One entry per distinct swept value, sorted by x."""
 
     x: np.ndarray
-    y: np.ndarray  # the per-size summary: median of the pooled samples, else of the rows
+    y: np.ndarray  # per size: SAMPLE_QUANTILE of the pooled samples, else the rows' mean
     log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
     samples: tuple[np.ndarray | None, ...]  # raw samples behind y, where there are any
 
@@ -59,15 +63,22 @@ class Sizes:
                      tuple(self.samples[i] for i in idx))
 
 
-def log_se_of_median(samples: np.ndarray) -> float:
-    """Standard error of ln(median): 1.2533·σ/√n with σ from the MAD of the log samples."""
-    s = np.asarray(samples, float)
+def summary_of(samples: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.quantile(samples, SAMPLE_QUANTILE, axis=axis)
+
+
+def log_se_of_quantile(samples: np.ndarray, q: float = SAMPLE_QUANTILE) -> float:
+    """Standard error of ln(q-quantile), distribution-free: the order statistics n·q ± 1.96·
+    √(n·q·(1−q)) bound a 95 % interval of the quantile; its log-width over 3.92 is the SE."""
+    s = np.sort(np.asarray(samples, float))
     s = s[np.isfinite(s) & (s > 0)]
-    if len(s) < 2:
+    n = len(s)
+    if n < 2:
         return SE_FLOOR
-    ls = np.log(s)
-    sigma = 1.4826 * float(np.median(np.abs(ls - np.median(ls))))
-    return max(1.2533 * sigma / math.sqrt(len(s)), SE_FLOOR)
+    half = 1.96 * math.sqrt(n * q * (1 - q))
+    lo = int(min(max(math.floor(n * q - half), 0), n - 1))
+    hi = int(min(max(math.ceil(n * q + half), 0), n - 1))
+    return max((math.log(s[hi]) - math.log(s[lo])) / 3.92, SE_FLOOR)
 
 
 def summarise(x: Sequence[float], y: Sequence[float],
@@ -88,8 +99,8 @@ def summarise(x: Sequence[float], y: Sequence[float],
         else:
             s = np.array([])
         if len(s):
-            out_y.append(float(np.median(s)))
-            out_se.append(log_se_of_median(s))
+            out_y.append(float(summary_of(s)))
+            out_se.append(log_se_of_quantile(s))
             out_s.append(s)
         else:
             out_y.append(float(np.exp(np.log(ya[idx]).mean())))
@@ -331,7 +342,7 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
                 draws[:, i] = sizes.y[i]
                 continue
             idx = rng.integers(0, len(s), size=(resamples, len(s)))
-            draws[:, i] = np.median(s[idx], axis=1)
+            draws[:, i] = summary_of(s[idx], axis=1)
         slopes = _wls_slope(lx, np.log(np.maximum(draws - a, draws * 1e-6)), w)
         boot95 = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975]))  # type: ignore
         boot90 = tuple(float(q) for q in np.quantile(slopes, [0.05, 0.95]))  # type: ignore
@@ -379,7 +390,13 @@ class Verdict:
 
 def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
            competitor: int, *, margin: float = MARGIN, decisive: float = BIC_DECISIVE,
-           window_note: str = "") -> Verdict:
+           window_note: str = "", need_bic: bool = True) -> Verdict:
+    """consistent / contradicted / inconclusive, with the reason.
+
+    ``need_bic`` is off for exact metrics (MACs, and memory, which the cost model lists term by
+    term): their mixed linear and quadratic terms fit neither pure class, so only the interval
+    against the model's own exponent decides; ΔBIC is still reported.
+    """
     if points < MIN_WINDOW:
         return Verdict("inconclusive", f"window too small: {points} sizes, need {MIN_WINDOW} "
                                        f"({window_note})" if window_note else
@@ -394,8 +411,11 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     bic = f"ΔBIC {dbic:+.1f}" if math.isfinite(dbic) else "ΔBIC n/a"
     if outside:
         return Verdict("contradicted", f"{span} lies outside {band}")
-    if math.isfinite(dbic) and dbic < -decisive:
+    if need_bic and math.isfinite(dbic) and dbic < -decisive:
         return Verdict("contradicted", f"{bic} favours exponent {competitor}")
+    if inside and not need_bic:
+        return Verdict("consistent", f"{span} inside {band}; an exact metric, decided by the "
+                                     f"interval ({bic} against exponent {competitor})")
     if inside and round(expected) == 0:
         # A constant is nested in a + b·x (b = 0), so BIC cannot favour it by more than ln m:
         # the interval alone decides.

@@ -201,7 +201,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
     runs = [r for r in result.labels if (fits["run"] == r).any()]
     blocks = list(dict.fromkeys(fits["block"]))
-    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
+    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis
+                 and f.tensor == "largest activation"]
     fig, axes = _panels(len(runs))
     for ax, run in zip(axes, runs, strict=True):
         handles = []
@@ -707,13 +708,13 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
             lines.append(
-                f"{who}: its largest activation grows from {_bytes(f.bytes_from)} to "
+                f"{who}: its {f.tensor} grows from {_bytes(f.bytes_from)} to "
                 f"{_bytes(f.bytes_to)} between {x} = {_g(f.x_from)} and {x} = {_g(f.x_to)}, "
                 f"passing the {f.cache} size ({_bytes(f.cache_bytes)}).")
         elif f.kind == "cliff":
-            where = (f"there its largest activation passes {f.cache} "
+            where = (f"there its working set passes {f.cache} "
                      f"({_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})" if f.cache else
-                     f"no cache boundary lies there (the largest activation grows from "
+                     f"no cache boundary lies there (the working set grows from "
                      f"{_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})")
             lines.append(
                 f"{who}: latency outpaces the model most between {x} = {_g(f.x_from)} and "

@@ -33,6 +33,9 @@ RESNET_STAGES = {(256, 56), (512, 28), (1024, 14), (2048, 7)}
 CPU_MAX_CASES = 40
 CPU_MAX_PEAK_BYTES = 2**30  # per case, analytic; a laptop must not swap
 CPU_MAX_TOTAL_MACS = 20e9  # the whole sweep, so that it stays within ~5 minutes on 2 cores
+# The published positions suite runs past the non-local order's L3 boundary on purpose (its
+# description says about 10 minutes); it is not a suite to try first.
+PUBLISHED_LIMITS = {"positions": (45, 120e9)}
 OURS = [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES), "resnet-stages", "resnet-stages-gpu"]
 
 
@@ -68,8 +71,9 @@ def test_our_suites_exist_with_matching_names_and_devices(stem: str):
 @pytest.mark.parametrize("stem", [s for s in OURS if not s.endswith("-gpu")])
 def test_cpu_suites_are_sized_for_two_cores(stem: str):
     cases = expand(load_suite(ROOT / "suites" / f"{stem}.yaml"))
-    assert len(cases) <= CPU_MAX_CASES
-    assert sum(cost_of(c).macs for c in cases) < CPU_MAX_TOTAL_MACS
+    max_cases, max_macs = PUBLISHED_LIMITS.get(stem, (CPU_MAX_CASES, CPU_MAX_TOTAL_MACS))
+    assert len(cases) <= max_cases
+    assert sum(cost_of(c).macs for c in cases) < max_macs
 
 
 @pytest.mark.parametrize("stem", [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES)])
