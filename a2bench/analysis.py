@@ -269,7 +269,8 @@ def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
 
 
 def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]) -> float:
-    """The run's own timing of this block at the smallest legal shape, matched on the sizes
+    """The run's own timing of this block at the smallest legal shape (summarised as cases are:
+    the low quantile of the samples, for entries that kept them), matched on the sizes
     held fixed; the block's smallest such timing where none matches (other axes); NaN if none."""
     entries = [e for e in ((env.get("overhead") or {}).get("cases") or [])
                if e.get("block") == block and isinstance(e.get("median_s"), (int, float))]
@@ -287,7 +288,13 @@ def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]
         return True
 
     matched = [e for e in entries if same(e)]
-    return float(min(e["median_s"] for e in (matched or entries)))
+    return float(min(_entry_time(e) for e in (matched or entries)))
+
+
+def _entry_time(entry: Mapping[str, Any]) -> float:
+    """An overhead entry summarised like a case: the low quantile of its raw samples."""
+    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float))]
+    return float(ft.summary_of(np.asarray(samples))) if samples else float(entry["median_s"])
 
 
 def per_size(rows: pd.DataFrame, axis: str, column: str, at: np.ndarray) -> np.ndarray:

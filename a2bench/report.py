@@ -721,10 +721,14 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 f"{x} = {_g(f.x_to)} (local exponent {_f(f.value)} against the model's "
                 f"{_f(f.expected)}); {where}.")
         elif f.kind == "window_split":
+            other = (f"has its own exponent {_f(f.value)} [{_f(f.low)}, {_f(f.high)}] (model "
+                     f"{_f(f.expected)})" if math.isfinite(f.value) else
+                     "has too few sizes for an exponent of its own")
+            span = (f"{x} = {_g(f.x_from)}" if f.x_from == f.x_to else
+                    f"{x} = {_g(f.x_from)}–{_g(f.x_to)}")
             lines.append(
-                f"{who}: sizes lie on both sides of {f.cache or 'a cache boundary'}; the other "
-                f"side, {x} = {_g(f.x_from)}–{_g(f.x_to)}, has its own exponent "
-                f"{_f(f.value)} [{_f(f.low)}, {_f(f.high)}] (model {_f(f.expected)}).")
+                f"{who}: sizes lie on both sides of the {f.cache or 'cache'} boundary, fitted "
+                f"apart; the other side, {span}, {other}.")
         elif f.kind == "calibration":
             end = (f"{_g(f.high / 1e9)} GFLOP/s at the end, a drift of {_f(100 * f.value, 1)}%"
                    if math.isfinite(f.high) else "no end-of-sweep calibration")

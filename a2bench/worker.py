@@ -118,8 +118,10 @@ def overhead_entry(device: str, dtype: str, case: Case | None,
     with torch.no_grad():
         t = time_forward(forward, device, settings)
     low, high = t.median_ci_s
+    # The raw samples too: the analysis summarises them as it does a case's (a low quantile).
     return {"median_s": t.median_s, "ci_low_s": finite_or_none(low),
-            "ci_high_s": finite_or_none(high), "samples": len(t.samples_s)}
+            "ci_high_s": finite_or_none(high), "samples": len(t.samples_s),
+            "samples_s": list(t.samples_s)}
 
 
 def now() -> str:

@@ -34,6 +34,8 @@ THRESHOLD=${THRESHOLD:-10}
 PASSES=${PASSES:-5}            # worker processes per side; 5 lets a single case fail (p >= 1/252)
 CONFIRM=${CONFIRM:-0}          # 1: a flag must be confirmed by a second round of passes
 TIME_BUDGET=${TIME_BUDGET:-0.3}  # seconds of sampling per case and pass: ~10 s a pass on 2 cores
+# The gate never reads the ceilings, and every pass calibrates twice (start and end of the sweep).
+CALIBRATION_TIME=${CALIBRATION_TIME:-0.05}
 PYTHON=${PYTHON:-$(test -x .venv/bin/python && echo .venv/bin/python || echo python)}
 BASE_SRC=$(cd "$BASE_SRC" && pwd) || exit 2
 HEAD_SRC=$(pwd)
@@ -54,6 +56,9 @@ a2bench_in() {  # src args...
 # A base from before `a2bench run --processes` runs one pass per invocation (see run_pass).
 BASE_HAS_PROCESSES=no
 a2bench_in "$BASE_SRC" run --help 2>/dev/null | grep -- '--processes' >/dev/null && BASE_HAS_PROCESSES=yes
+BASE_HAS_CALIBRATION_TIME=no
+a2bench_in "$BASE_SRC" run --help 2>/dev/null | grep -- '--calibration-time' >/dev/null &&
+    BASE_HAS_CALIBRATION_TIME=yes
 
 # Pass i (0-based) of one side goes into OUT/name. A2bench with --processes appends it with
 # `--processes i+1 --resume` (the passes already stored are kept). An older base without it runs
@@ -64,6 +69,9 @@ run_pass() {  # src name i
     local single="$OUT/$name.pass$((i + 1))"
     echo "== pass $((i + 1))/$PASSES of $(basename "$SUITE") on $name ($src), $THREADS threads"
     local common=(--threads "$THREADS" --time-budget "$TIME_BUDGET" --no-progress)
+    if [ "$src" = "$HEAD_SRC" ] || [ "$BASE_HAS_CALIBRATION_TIME" = yes ]; then
+        common+=(--calibration-time "$CALIBRATION_TIME")
+    fi
     if [ "$src" = "$HEAD_SRC" ] || [ "$BASE_HAS_PROCESSES" = yes ]; then
         local resume=()
         [ "$i" -gt 0 ] && resume=(--resume)
