@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 # One thread leaves the second core to the harness and the OS, so their work does not stall a
-# parallel region; two interleaved passes, each in a fresh worker, replicate the process.
+# parallel region; three interleaved passes, each in a fresh worker, replicate the process.
 run: install
-	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR) --threads 1 --processes 2
+	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR) --threads 1 --processes 3
 
 # A scaling report of a finished run: make report RUN_DIR=results/local/default-<time>
 report: install

@@ -365,7 +365,10 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         rec = {
             "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
             "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
-            "points": len(sub), "window": win.note,
+            "points": len(sub),
+            "window": win.note if metric == "latency" else (
+                f"all {len(sub)} sizes {sub.x.min():g}–{sub.x.max():g} (the model holds its "
+                "constant terms too)" if len(sub) else "no size"),
             "fit_x_min": float(sub.x.min()) if len(sub) else math.nan,
             "fit_x_max": float(sub.x.max()) if len(sub) else math.nan,
             "ci90_low": e.ci90[0], "ci90_high": e.ci90[1], "interval_from": e.interval_from,

@@ -259,16 +259,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.update(1)
 
     report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
-                       processes=args.processes, seed=seed)
+                       processes=args.processes, seed=seed, keep_worker=True)
     progress.close()
     if report.interrupted:
         return _interrupted(args, writer)
 
-    # Again at the end, in a fresh worker: a ceiling that moved says the machine changed under
-    # the sweep, and the latencies with it.
+    # Again at the end, in the last pass's worker (or a fresh one where it died): a ceiling
+    # that moved says the machine changed under the sweep, and the latencies with it.
     end, end_error = None, "the measuring worker did not start"
     try:
-        end_worker = Worker(settings)
+        end_worker = report.worker or Worker(settings)
     except WorkerLost as e:
         end_error = f"{end_error}: {e.reason}"
     except KeyboardInterrupt:

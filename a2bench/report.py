@@ -670,12 +670,38 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         doc.append(Para(f"{extra} more fits (other groups of the same axis, and windows past a "
                         "cache boundary) are in fits.csv; the table and figures show, per block "
                         "and axis, the main window of the group with the most swept values."))
+    doc += latency_detail(result)
     doc.append(Heading(3, "Why the costs look the way they do"))
     doc.append(Bullets(tuple(finding_lines(result))))
     for name, f in figs.items():
         if name.startswith("fit_") and name != "fit_positions_latency.png":
             doc.append(Image(name, f.title, f.caption))
     return doc
+
+
+def latency_detail(result: an.Analysis) -> list[Element]:
+    """Per primary latency fit: the overhead, the window and the rate the block reaches."""
+    lat = result.fits[result.fits["primary"] & (result.fits["metric"] == "latency")]
+    if not len(lat):
+        return []
+    several = len(result.runs) > 1
+    rows = [{
+        **({"run": r["run"]} if several else {}),
+        "block": short_block_name(r["block"]), "axis": r["axis"],
+        "overhead a, fitted (ms)": (f"{_g(r['overhead'] * 1e3)} [{_g(r['overhead_ci_low'] * 1e3)}"
+                                    f", {_g(r['overhead_ci_high'] * 1e3)}]"),
+        "a, timed at the smallest shape (ms)": _g(r["overhead_direct"] * 1e3),
+        "a < 5% above": _g(r["x_overhead_5pct"]),
+        "window": _window_cell(r),
+        "achieved GFLOP/s (t = t₀ + FLOPs/R)": _g(r["achieved_flops_per_s"] / 1e9),
+        "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_ceiling"],
+                                             r["run"] in _failed_runs(result)),
+    } for _, r in lat.iterrows()]
+    return [Table(pd.DataFrame(rows),
+                  "Latency fits: the per-call overhead a (fitted with its 95% interval, and "
+                  "timed directly), the size above which it is under 5% of the time, the "
+                  "window the exponent is read on, and the rate R over that window against the "
+                  "GEMM ceiling measured in the same run.")]
 
 
 def _window_cell(row: pd.Series) -> str:
@@ -792,8 +818,10 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
         "block": short_block_name(r["block"]), "cases": r["cases"],
         "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
-        "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"]),
-        "median % of ceiling": _pct_of_ceiling(r["median_fraction_of_peak"]),
+        "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"],
+                                                  r["run"] in _failed_runs(result)),
+        "median % of ceiling": _pct_of_ceiling(r["median_fraction_of_peak"],
+                                               r["run"] in _failed_runs(result)),
         "GEMM ceiling (GFLOP/s)": _g(r["peak_gflops"]),
     } for _, r in s.iterrows()]
     doc.append(Table(pd.DataFrame(rows)))
@@ -817,9 +845,15 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     return doc
 
 
-def _pct_of_ceiling(fraction: Any) -> str:
-    return "calibration failed" if fraction is None or not math.isfinite(float(fraction)) \
-        else _f(100 * fraction, 1)
+def _failed_runs(result: an.Analysis) -> set[str]:
+    return {f.run for f in result.findings if f.kind == "calibration_failed"}
+
+
+def _pct_of_ceiling(fraction: Any, failed: bool) -> str:
+    """A fraction of the GEMM ceiling in percent; never one from a failed calibration."""
+    if failed:
+        return "calibration failed"
+    return _f(100 * fraction, 1) if fraction is not None else "n/a"
 
 
 def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
@@ -853,7 +887,9 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         "IQR (ms)": _g(r["latency_iqr_s"] * 1e3),
         "peak memory (MiB)": _g(r["memory"] / 2**20),
         "model peak (MiB)": _g(r["peak_bytes_analytic"] / 2**20),
-        "GFLOP/s": _g(r["gflops"]), "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_peak"]),
+        "GFLOP/s": _g(r["gflops"]),
+        "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_peak"],
+                                             r["run"] in _failed_runs(result)),
     } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
     doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
                     "its interquartile range in milliseconds, peak memory in MiB."

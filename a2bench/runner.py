@@ -77,6 +77,7 @@ class SweepReport:
     statuses: dict[str, int] = field(default_factory=dict)
     timed_s: float = 0.0
     interrupted: bool = False
+    worker: Worker | None = None  # the last pass's worker, alive, when asked to keep it
 
 
 ProgressHook = Callable[[Case, Measurement | None], None]
@@ -137,12 +138,15 @@ def measure_overhead(cases: Sequence[Case], device: str, dtype: str, settings: S
 def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               memory_budget: int, case_timeout: float,
               on_case: ProgressHook | None = None, worker: Worker | None = None,
-              processes: int = 1, seed: int | None = None) -> SweepReport:
+              processes: int = 1, seed: int | None = None,
+              keep_worker: bool = False) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
     a case's samples come from several processes and several moments of the run. With a seed
     each pass runs the cases in its own random order (pass_order); without, in the given one.
+    With keep_worker, a sweep that was not interrupted hands its last worker back, alive, in
+    the report (the CLI calibrates the ceilings again in it instead of starting another).
     """
     report = SweepReport()
     done = writer.done_keys()
@@ -181,8 +185,10 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        if worker is not None:
+        if worker is not None and (report.interrupted or not keep_worker or not worker.alive()):
             worker.kill()
+            worker = None
+    report.worker = worker
     return report
 
 

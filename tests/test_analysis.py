@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -302,3 +303,94 @@ def test_analysis_and_report_do_not_import_torch():
     code = ("import sys, a2bench.analysis, a2bench.report; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- overhead, windows and findings ----------------------------------------------------------
+
+GRID_SIDES = ((8, 8), (8, 12), (8, 16), (8, 24), (16, 16), (16, 24), (16, 32), (24, 32),
+              (32, 32), (32, 48), (32, 64), (44, 64), (64, 64), (64, 90), (64, 128))
+
+
+def timed(c: Case, seconds: float, rng: np.random.Generator, n: int = 40) -> Measurement:
+    """A record with raw samples around `seconds` (log-normal, 2 %)."""
+    samples = tuple(seconds * np.exp(rng.normal(0, 0.02, n)))
+    return replace(measured(c, latency=float(np.median(samples))), samples_s=samples)
+
+
+def cliff_sweep(overhead: float = 2e-4, step: float = 3.0) -> list[Measurement]:
+    """The non-local order at c=64, m=n=512: t = a + F/R, R dropping `step`-fold past L3."""
+    rng = np.random.default_rng(3)
+    out = []
+    for h, w in GRID_SIDES:
+        c = Case("nonlocal_right", "cpu", "float32", 1, 64, 1, h, w, 512, 512, None)
+        cost = cost_of(c)
+        slow = step if cost.peak_bytes + 64 * h * w * 4 > 32 * 2**20 else 1.0
+        out.append(timed(c, overhead + cost.flops / 8e10 * slow, rng))
+    return out
+
+
+CACHES = {"L1d": 32 * 2**10, "L2": 512 * 2**10, "L3": 32 * 2**20}
+
+
+def overhead_env(block: str, seconds: float) -> dict:
+    entry = {"block": block, "device": "cpu", "dtype": "float32", "batch": 1, "channels": 64,
+             "t": 1, "h": 1, "w": 1, "m": 512, "n": 512, "reduction": None,
+             "median_s": 9.0, "samples_s": [seconds] * 20}
+    return {**ENV, "caches": CACHES, "overhead": {"empty_module_s": 1e-6, "cases": [entry]}}
+
+
+def test_the_direct_overhead_is_read_from_its_samples_and_sets_the_window():
+    env = overhead_env("nonlocal_right", 2e-4)
+    assert an.direct_overhead(env, "nonlocal_right", {"channels": 64.0, "m": 512.0}) == 2e-4
+    assert math.isnan(an.direct_overhead(env, "se", {}))
+    fits = an.fit_exponents(frame(cliff_sweep()), {"synthetic": env})
+    lat = fit_row(fits, "nonlocal_right", "latency")
+    assert lat["overhead_direct"] == 2e-4 and lat["overhead_used"] == 2e-4
+    assert lat["overhead_share_max"] < 0.05  # no row in the window has overhead >= 5 %
+
+
+def test_rows_past_a_cache_are_fitted_apart_and_named_in_the_findings():
+    df = frame(cliff_sweep())
+    env = overhead_env("nonlocal_right", 2e-4)
+    fits = an.fit_exponents(df, {"synthetic": env})
+    lat = fits[(fits["block"] == "nonlocal_right") & (fits["metric"] == "latency")]
+    assert sorted(lat["segment"]) == [0, 1]
+    main, other = (lat[lat["segment"] == i].iloc[0] for i in (0, 1))
+    assert main["fit_x_max"] == 2048 and other["fit_x_min"] == 2816  # the L3 boundary between
+    assert main["verdict"] == "consistent", main["reason"]
+    assert main["exponent"] == pytest.approx(main["expected"], abs=0.05)  # not averaged
+    found = an.findings(fits, df, an.roofline(df, {"synthetic": env}), {"synthetic": env})
+    kinds = {f.kind for f in found}
+    assert {"overhead", "cache_crossing", "cliff", "window_split"} <= kinds
+    cliff = next(f for f in found if f.kind == "cliff")
+    assert (cliff.x_from, cliff.x_to, cliff.cache) == (2048, 2816, "L3")
+    split = next(f for f in found if f.kind == "window_split")
+    assert split.cache == "L3" and split.x_from == 2816
+
+
+def test_a_cliff_where_no_cache_boundary_lies_says_so():
+    ms = cliff_sweep(step=1.0)
+    # A 3x step between N = 768 and 1024, where the working set passes no cache.
+    ms = [replace(m, samples_s=tuple(3 * s for s in m.samples_s), latency_s=3 * m.latency_s)
+          if m.case.positions >= 1024 else m for m in ms]
+    df = frame(ms)
+    env = {**overhead_env("nonlocal_right", 2e-4), "caches": {"L3": 32 * 2**20}}
+    fits = an.fit_exponents(df, {"synthetic": env})
+    found = an.findings(fits, df, an.roofline(df, {"synthetic": env}), {"synthetic": env})
+    cliff = next(f for f in found if f.kind == "cliff")
+    assert (cliff.x_from, cliff.x_to) == (768, 1024) and cliff.cache == ""
+
+
+def test_a_case_above_the_ceiling_is_a_failed_calibration_not_a_fraction():
+    c = case("double_attention", 32)
+    df = frame([measured(c, latency=cost_of(c).flops / 2e11)])  # twice the 1e11 ceiling
+    env = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10,
+                        "gemm_flops_per_s_start": 1e11, "gemm_flops_per_s_end": 0.9e11,
+                        "drift": -0.1}}
+    roof = an.roofline(df, {"synthetic": env})
+    assert math.isnan(roof.iloc[0]["fraction_of_peak"]) and not roof.iloc[0]["calibration_ok"]
+    found = an.findings(an.fit_exponents(df), df, roof, {"synthetic": env})
+    failed = [f for f in found if f.kind == "calibration_failed"]
+    assert len(failed) == 1 and failed[0].value == pytest.approx(2.0)
+    calib = next(f for f in found if f.kind == "calibration")
+    assert (calib.low, calib.high, calib.value) == (1e11, 0.9e11, -0.1)

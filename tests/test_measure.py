@@ -179,8 +179,8 @@ def test_overhead_entries_use_the_case_timing_path():
     case = Case("se", "cpu", "float32", 1, 16, 1, 1, 1, reduction=4)
     block = overhead_entry("cpu", "float32", case, settings)
     for r in (empty, block):
-        assert set(r) == {"median_s", "ci_low_s", "ci_high_s", "samples"}
-        assert r["median_s"] > 0 and r["samples"] >= 1
+        assert set(r) == {"median_s", "ci_low_s", "ci_high_s", "samples", "samples_s"}
+        assert r["median_s"] > 0 and r["samples"] == len(r["samples_s"]) >= 1
 
 
 @needs_cuda

@@ -39,7 +39,8 @@ def record(c: Case, seconds_per_mac: float, rng: np.random.Generator,
 
 
 def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, seed: int = 0,
-                   resnet: bool = False, failures: bool = False) -> Path:
+                   resnet: bool = False, failures: bool = False,
+                   gemm_flops_per_s: float = 1.5e11) -> Path:
     rng = np.random.default_rng(seed)
     w = ResultsWriter(path, resume=False)
     if resnet:
@@ -61,7 +62,7 @@ def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, s
     w.write_environment({
         "cpu_model": "Synthetic CPU", "physical_cores": 2, "logical_cores": 2, "threads": 2,
         "torch": "0.0-synthetic", "python": "3.11", "suite": "synthetic",
-        "roofline": {"device": "cpu", "gemm_flops_per_s": 1.5e11,
+        "roofline": {"device": "cpu", "gemm_flops_per_s": gemm_flops_per_s,
                      "bandwidth_bytes_per_s": 2e10},
     })
     return path
@@ -222,3 +223,21 @@ def test_check_script_flags_a_missing_image(report: Path, tmp_path: Path):
                           capture_output=True, text=True, timeout=60,
                           env={"CHROMIUM": "/bin/true", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1 and "roofline.png" in done.stderr
+
+
+def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_path: Path):
+    # 1e-10 s per MAC is 20 GFLOP/s; a 1 GFLOP/s "ceiling" cannot be one.
+    run = results_folder(tmp_path / "run", sides=SIDES[:6], gemm_flops_per_s=1e9)
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "the calibration failed" in md
+    with open(out / "cases.csv", newline="") as f:
+        fractions = [r["fraction_of_peak"] for r in csv.DictReader(f)]
+    assert fractions and all(v == "" for v in fractions)
+    roofline = md.split("## Roofline", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in roofline.splitlines() if line.startswith("| double attention")]
+    assert rows and all("calibration failed" in line for line in rows)
+    with open(out / "findings.csv", newline="") as f:
+        findings = list(csv.DictReader(f))
+    assert any(r["kind"] == "calibration_failed" for r in findings)
