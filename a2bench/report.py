@@ -42,7 +42,7 @@ EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"
 METRIC_TITLES = {"macs": "MACs", "latency": "Latency", "memory": "Peak memory"}
 METRIC_AXIS = {
     "macs": "MACs per forward (multiply-accumulates)",
-    "latency": "latency per forward (s, median)",
+    "latency": "latency per forward (s, 10th percentile of the samples)",
     "memory": "peak memory above input (bytes)",
 }
 RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
@@ -193,16 +193,12 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
     return fig, axes[0]
 
 
-CACHE_STYLES = {"L1d": (0, (1, 2)), "L2": (0, (3, 2)), "L3": (0, (6, 2, 1, 2))}
-
-
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
     runs = [r for r in result.labels if (fits["run"] == r).any()]
     blocks = list(dict.fromkeys(fits["block"]))
-    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis
-                 and f.tensor == "largest activation"]
+    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
     fig, axes = _panels(len(runs))
     for ax, run in zip(axes, runs, strict=True):
         handles = []
@@ -237,10 +233,13 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                     if c.run != run or c.block != fit["block"]:
                         continue
                     at = math.sqrt(c.x_from * c.x_to)  # between the two swept values
+                    largest = c.tensor == "largest activation"
                     ax.axvline(at, color=color, lw=1.1, alpha=0.7,
-                               ls=CACHE_STYLES.get(c.cache, (0, (2, 2))), zorder=1)
-                    ax.annotate(c.cache, (at, 0.02), xycoords=("data", "axes fraction"),
-                                color=color, fontsize=7, rotation=90, ha="right", va="bottom")
+                               ls=(0, (2, 2)) if largest else (0, (6, 2, 1, 2)), zorder=1)
+                    ax.annotate(f"{c.cache} ({'largest' if largest else 'working set'})",
+                                (at, 0.02 if largest else 0.98),
+                                xycoords=("data", "axes fraction"), color=color, fontsize=7,
+                                rotation=90, ha="right", va="bottom" if largest else "top")
         handles += [
             Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
             Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)), label="cost-model slope"),
@@ -248,8 +247,12 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                    label="outside the window (overhead ≥ 5%, or past a cache boundary)"),
         ]
         if metric == "latency" and any(c.run == run for c in crossings):
-            handles.append(Line2D([], [], color="0.4", lw=1.1, ls=(0, (3, 2)),
-                                  label="largest activation passes a cache (block's colour)"))
+            handles += [
+                Line2D([], [], color="0.4", lw=1.1, ls=(0, (2, 2)),
+                       label="largest activation passes a cache (block's colour)"),
+                Line2D([], [], color="0.4", lw=1.1, ls=(0, (6, 2, 1, 2)),
+                       label="working set passes a cache: windows split here"),
+            ]
         _log_x(ax)
         ax.set_yscale("log")
         ax.set_xlabel(an.AXIS_LABELS[axis])
@@ -264,8 +267,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
                "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
                "the cost model predicts over the same window. Hollow points are outside it."
-               + (" Vertical lines mark where each block's largest activation outgrows a cache "
-                  "(the run's measured L1d, L2, L3)." if metric == "latency" else ""))
+               + (" Latency points are each size's 10th percentile of the raw samples, the "
+                  "value the fit reads. Vertical lines mark where each block's largest "
+                  "activation (dotted) and its working set (dash-dot; live peak plus input, "
+                  "where windows split) outgrow one of the run's measured caches."
+                  if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
 
 

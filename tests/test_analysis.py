@@ -19,7 +19,7 @@ from a2bench.errors import InputError
 from a2bench.measurement import Measurement
 from a2bench.store import ResultsWriter
 
-SIDES = (8, 12, 16, 24, 32, 48, 64, 96)  # N from 64 to 9216, 4 in the upper half
+SIDES = (8, 12, 16, 24, 32, 48, 64, 96)  # N from 64 to 9216
 ENV = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10}}
 
 
@@ -243,7 +243,7 @@ def test_headline_names_latency_that_is_missing():
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
 
 
-def test_headline_without_a_positions_sweep_is_insufficient():
+def test_headline_without_a_positions_sweep_says_not_swept():
     ms = [measured(case(b, 16, c=c, m=c // 4, n=c // 4)) for c in (256, 512)
           for b in ("double_attention", "nonlocal_right")]
     h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
