@@ -836,7 +836,7 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
                 elif r["verdict"] != "consistent":
                     gaps.append(f"{block} {metric}: {r['reason']}")
         if not table:
-            status = "not swept"
+            status, gaps = "not swept", []  # nothing along positions: nothing is missing
         elif against:
             status = "contradicted"
         elif gaps:

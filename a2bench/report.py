@@ -226,7 +226,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                          f"[{_f(fit['ci_low'])}, {_f(fit['ci_high'])}], model "
                          f"{_f(fit['expected'])}: {fit['verdict']}")
             else:
-                label = f"{block_name(fit['block'])}: {fit['verdict']} ({fit['reason']})"
+                label = (f"{block_name(fit['block'])}: {fit['verdict']} "
+                         f"({_int(fit['points'])} sizes in the window)")
             handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
             if metric == "latency":
                 for c in crossings:
@@ -633,8 +634,10 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "in log space over every swept size. The exponent k is then read on a window chosen "
         "from the data: the sizes where a is under 5% of the cost (for latency, a is the run's "
         "own timing of the block at its smallest shape where there is one) and, for latency, "
-        "with no cache boundary inside: where the cost model's largest activation outgrows one "
-        "of the run's measured caches, the sizes on each side are fitted apart. Interval: the "
+        "with no cache boundary inside: where the working set (the cost model's live peak plus "
+        "the input) outgrows one of the run's measured caches, the sizes on each side are "
+        "fitted apart. Latency per size is the 10th percentile of its raw samples, pooled over "
+        "the passes, and the fit weighs sizes with Huber's loss. Interval: the "
         "wider of the regression's t interval and a bootstrap that resamples the raw timing "
         "samples within each size (2000 seeded resamples). Model: the slope of the cost model "
         "over the same window (MACs; all FLOPs for latency; peak bytes for memory). ΔBIC "
@@ -697,7 +700,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         "overhead a, fitted (ms)": (f"{_g(r['overhead'] * 1e3)} [{_g(r['overhead_ci_low'] * 1e3)}"
                                     f", {_g(r['overhead_ci_high'] * 1e3)}]"),
         "a, timed at the smallest shape (ms)": _g(r["overhead_direct"] * 1e3),
-        "a < 5% above": _g(r["x_overhead_5pct"]),
+        "a < 5% above": _n(r["x_overhead_5pct"]),
         "window": _window_cell(r),
         "achieved GFLOP/s (t = t₀ + FLOPs/R)": _g(r["achieved_flops_per_s"] / 1e9),
         "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_ceiling"],
@@ -713,7 +716,14 @@ def latency_detail(result: an.Analysis) -> list[Element]:
 def _window_cell(row: pd.Series) -> str:
     if not row["points"]:
         return "none"
-    return f"{_int(row['points'])} sizes, {_g(row['fit_x_min'])}–{_g(row['fit_x_max'])}"
+    return f"{_int(row['points'])} sizes, {_n(row['fit_x_min'])}–{_n(row['fit_x_max'])}"
+
+
+def _n(x: Any) -> str:
+    """A swept size: whole numbers as they are (2816, not 2.82e+03)."""
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
+    return f"{float(x):.0f}" if float(x) >= 100 else f"{float(x):.3g}"
 
 
 def _axis_word(axis: str) -> str:
@@ -734,14 +744,14 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 lines.append(
                     f"{who}: a per-call overhead of {_g(f.value * 1e3)} ms "
                     f"[{_g(f.low * 1e3)}, {_g(f.high * 1e3)}] (fitted){direct} is half of the "
-                    f"latency below {x} = {_g(f.x_from)} and under 5% above {x} = "
-                    f"{_g(f.x_to)}.")
+                    f"latency below {x} = {_n(f.x_from)} and under 5% above {x} = "
+                    f"{_n(f.x_to)}.")
             else:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
             lines.append(
                 f"{who}: its {f.tensor} grows from {_bytes(f.bytes_from)} to "
-                f"{_bytes(f.bytes_to)} between {x} = {_g(f.x_from)} and {x} = {_g(f.x_to)}, "
+                f"{_bytes(f.bytes_to)} between {x} = {_n(f.x_from)} and {x} = {_n(f.x_to)}, "
                 f"passing the {f.cache} size ({_bytes(f.cache_bytes)}).")
         elif f.kind == "cliff":
             where = (f"there its working set passes {f.cache} "
@@ -749,15 +759,15 @@ def finding_lines(result: an.Analysis) -> list[str]:
                      f"no cache boundary lies there (the working set grows from "
                      f"{_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})")
             lines.append(
-                f"{who}: latency outpaces the model most between {x} = {_g(f.x_from)} and "
-                f"{x} = {_g(f.x_to)} (local exponent {_f(f.value)} against the model's "
+                f"{who}: latency outpaces the model most between {x} = {_n(f.x_from)} and "
+                f"{x} = {_n(f.x_to)} (local exponent {_f(f.value)} against the model's "
                 f"{_f(f.expected)}); {where}.")
         elif f.kind == "window_split":
             other = (f"has its own exponent {_f(f.value)} [{_f(f.low)}, {_f(f.high)}] (model "
                      f"{_f(f.expected)})" if math.isfinite(f.value) else
                      "has too few sizes for an exponent of its own")
-            span = (f"{x} = {_g(f.x_from)}" if f.x_from == f.x_to else
-                    f"{x} = {_g(f.x_from)}–{_g(f.x_to)}")
+            span = (f"{x} = {_n(f.x_from)}" if f.x_from == f.x_to else
+                    f"{x} = {_n(f.x_from)}–{_n(f.x_to)}")
             lines.append(
                 f"{who}: sizes lie on both sides of the {f.cache or 'cache'} boundary, fitted "
                 f"apart; the other side, {span}, {other}.")

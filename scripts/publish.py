@@ -17,6 +17,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
+TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a fresh clone
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
@@ -70,6 +71,32 @@ def headline_block(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def trials_block() -> str:
+    """One line per repeated `make run`: its latency verdicts and 95% half-widths."""
+    from a2bench import analysis as an
+
+    dirs = sorted(p for p in TRIALS.glob("*") if (p / "results.jsonl").is_file())
+    if not dirs:
+        return ""
+    data, runs = an.load_runs(dirs)
+    h = an.analyse(data, runs).headline
+    lines = [f"Repeated `make run` on this machine ({TRIALS.relative_to(ROOT)}, each from a fresh "
+             "clone), latency along N, exponent [95% interval], half-width, ΔBIC:", ""]
+    for run in runs:
+        r = h["runs"][run.label]
+        cells = []
+        for f in r["fits"]:
+            if f["metric"] != "latency":
+                continue
+            half = ((f["ci_high"] - f["ci_low"]) / 2 if f["ci_high"] is not None
+                    and f["ci_low"] is not None else None)
+            cells.append(f"{NAMES[f['block']]} {num(f['exponent'])} [{num(f['ci_low'])}, "
+                         f"{num(f['ci_high'])}] ±{num(half)}, ΔBIC {num(f['delta_bic'], 1)}, "
+                         f"{f['verdict']}")
+        lines.append(f"- {run.label}: {WORDS[r['verdict']]}: " + "; ".join(cells) + ".")
+    return "\n".join(lines)
+
+
 def main() -> int:
     from a2bench.report import write_report
 
@@ -83,7 +110,9 @@ def main() -> int:
         return 2
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{headline_block(summary)}\n{END}{tail}")
+    trials = trials_block()
+    block = headline_block(summary) + (f"\n\n{trials}" if trials else "")
+    README.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
     print(f"publish: {REPORT} and the README headline rewritten from {len(folders)} runs")
     return 0
 
