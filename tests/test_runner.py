@@ -86,9 +86,12 @@ def test_explicit_budget_is_used(tmp_path, write_suite):
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), **PLUGIN}
+    # A shell that starts the tests in the background (`make test &`) leaves SIGINT ignored,
+    # and a child would inherit that and never see the Ctrl-C sent below: restore the default.
     return subprocess.Popen([*A2BENCH, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_lines(path: Path, n: int, timeout: float = 120) -> None:
