@@ -166,13 +166,11 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["latency_fit"] = [float(ft.summary_of(np.asarray(s))) if len(s) else lat
                          for s, lat in zip(df["samples"], df["latency"], strict=True)]
     df["largest_activation_bytes"] = largest_activation(df)
-    # What one forward pass holds at once: the model's live peak of activations plus the input.
-    # A latency window never straddles the size where this outgrows a cache.
-    df["working_set_bytes"] = df["peak_bytes_analytic"] + (
-        df["batch"] * df["channels"] * df["positions"]
-        * df["dtype"].map(DTYPE_BYTES).astype(float))
     df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
                          * df["dtype"].map(DTYPE_BYTES).astype(float))
+    # What one forward pass holds at once: the model's live peak of activations plus the input.
+    # A latency window never straddles the size where this outgrows a cache.
+    df["working_set_bytes"] = df["peak_bytes_analytic"] + df["input_bytes"]
     # Runs keep the order they were named in, in every table sorted by run.
     df["run_index"] = df["run"].map({r: i for i, r in enumerate(dict.fromkeys(df["run"]))})
     df["shape"] = [shape_label(r) for r in df.itertuples()]
@@ -196,8 +194,7 @@ def largest_activation(df: pd.DataFrame) -> pd.Series:
                                     "w", "m", "n", "reduction")})
             case = Case(**{**case.to_dict(), **{k: int(v) for k, v in case.to_dict().items()
                                                 if isinstance(v, float)}})
-            cost = COST_MODELS[case.block](case)
-            out[idx] = max(t.out_elements for t in cost.terms) * cost.bytes_per_element
+            out[idx] = COST_MODELS[case.block](case).largest_activation_bytes
         except (KeyError, TypeError, ValueError, AssertionError):
             continue
     return out
@@ -360,7 +357,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         expected = _model_slope(model, sub.x)
         # The class under test is the model's own growth, read with the same a + b·x^k form:
         # MACs of m·(2nN + 2cN) + 2cnN along m are class 1 though their log-log slope is 0.5.
-        sel = np.isin(model.x, sub.x)
+        sel = np.isin(model.x, sub.x)  # the model at the window's sizes
         own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
         k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
         dbic = ft.delta_bic(sub, k0, k1) if len(sub) >= ft.MIN_WINDOW else math.nan
@@ -385,7 +382,6 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             **base,
         }
         if metric == "latency" and len(sub) >= 2:
-            sel = np.isin(model.x, sub.x)
             tp = ft.throughput(model.y[sel], sub.y)
             rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
                        fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
@@ -552,8 +548,6 @@ class Finding:
 
 
 TENSORS = {"largest_activation_bytes": "largest activation", "working_set_bytes": "working set"}
-FINDING_KINDS = ("overhead", "cache_crossing", "cliff", "window_split", "calibration",
-                 "calibration_failed")
 
 
 def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,

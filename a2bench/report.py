@@ -549,6 +549,7 @@ def environment_section(result: an.Analysis) -> list[Element]:
          lambda r, e: _g((e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
         ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
         ("caches (sysfs or device properties)", _caches),
+        ("caches per getconf, where they differ (not used)", _getconf_caches),
         ("per-call overhead, empty module (µs)",
          lambda r, e: _g(((e.get("overhead") or {}).get("empty_module_s") or math.nan) * 1e6)),
         ("case order seed", lambda r, e: str(e.get("order_seed", ""))),
@@ -578,6 +579,13 @@ def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
 def _caches(run: an.Run, env: dict[str, Any]) -> str:
     caches = an.run_caches(env)
     return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
+
+
+def _getconf_caches(run: an.Run, env: dict[str, Any]) -> str:
+    getconf = {k: v for k, v in (env.get("caches_getconf") or {}).items() if v}
+    if not getconf or getconf == (env.get("cpu_caches") or {}):
+        return ""
+    return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(getconf.items(), key=lambda kv: kv[1]))
 
 
 def _bytes(n: float) -> str:
@@ -690,6 +698,7 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
 
 def latency_detail(result: an.Analysis) -> list[Element]:
     """Per primary latency fit: the overhead, the window and the rate the block reaches."""
+    failed = _failed_runs(result)
     lat = result.fits[result.fits["primary"] & (result.fits["metric"] == "latency")]
     if not len(lat):
         return []
@@ -704,7 +713,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         "window": _window_cell(r),
         "achieved GFLOP/s (t = t₀ + FLOPs/R)": _g(r["achieved_flops_per_s"] / 1e9),
         "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_ceiling"],
-                                             r["run"] in _failed_runs(result)),
+                                             r["run"] in failed),
     } for _, r in lat.iterrows()]
     return [Table(pd.DataFrame(rows),
                   "Latency fits: the per-call overhead a (fitted with its 95% interval, and "
@@ -821,6 +830,7 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
 
 
 def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    failed = _failed_runs(result)
     doc: list[Element] = [Heading(2, "Roofline")]
     s = result.roofline_summary
     if not len(s):
@@ -835,16 +845,15 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         "block": short_block_name(r["block"]), "cases": r["cases"],
         "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
         "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"],
-                                                  r["run"] in _failed_runs(result)),
+                                                  r["run"] in failed),
         "median % of ceiling": _pct_of_ceiling(r["median_fraction_of_peak"],
-                                               r["run"] in _failed_runs(result)),
+                                               r["run"] in failed),
         "GEMM ceiling (GFLOP/s)": _g(r["peak_gflops"]),
     } for _, r in s.iterrows()]
     doc.append(Table(pd.DataFrame(rows)))
     roof = result.roofline
-    failed = sorted(set(roof.loc[~roof["calibration_ok"].astype(bool), "run"]))
     over_roof = roof[roof["fraction_of_attainable"] > 1]
-    for run in failed:
+    for run in sorted(failed):
         top = roof.loc[roof["run"] == run, "fraction_of_peak_raw"].max()
         doc.append(Para(
             f"{run}: the calibration failed. A case ran at {_f(100 * top, 0)}% of the GEMM "
@@ -873,6 +882,7 @@ def _pct_of_ceiling(fraction: Any, failed: bool) -> str:
 
 
 def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    failed = _failed_runs(result)
     doc: list[Element] = [Heading(2, "Costs at each size")]
     ok = an.ok_rows(result.data).merge(
         result.roofline[["run", "block", "device", *an.SIZE_COLUMNS, "gflops",
@@ -905,7 +915,7 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         "model peak (MiB)": _g(r["peak_bytes_analytic"] / 2**20),
         "GFLOP/s": _g(r["gflops"]),
         "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_peak"],
-                                             r["run"] in _failed_runs(result)),
+                                             r["run"] in failed),
     } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
     doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
                     "its interquartile range in milliseconds, peak memory in MiB."
@@ -982,10 +992,11 @@ def method_section() -> list[Element]:
             "(each pass a fresh worker process, cases in a seeded random order). The overhead "
             "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
             "through the same timing path (environment.json, overhead).",
-            "Cache sizes come from /sys/devices/system/cpu/cpu0/cache (getconf reports a 320 "
-            "MiB L3 on some of these machines where sysfs says 32 MiB), or the GPU's device "
-            "properties. A cache is named in a finding only when the cost model's largest "
-            "activation crosses its size between the two sizes in question.",
+            "Cache sizes come from /sys/devices/system/cpu/cpu0/cache, or the GPU's device "
+            "properties; getconf's figures are shown beside them only where they differ, as "
+            "they can be wrong. A cliff names a cache only when the working set (the cost "
+            "model's live peak plus the input) crosses its size between the two sizes in "
+            "question.",
             "The GEMM ceiling is the best of 5 timings of at least 0.5 s at several sizes, "
             "measured at the start and at the end of the sweep; the larger is used and the "
             "drift between them is reported.",

@@ -167,3 +167,17 @@ def test_rows_sharing_a_size_pool_their_samples():
     assert len(s.samples[0]) == 5 and s.samples[1] is None
     assert s.y[0] == pytest.approx(np.quantile([1, 1, 3, 3, 3], ft.SAMPLE_QUANTILE))
     assert s.y[1] == pytest.approx(5.0)
+
+
+def test_one_size_slowed_in_every_pass_counts_for_less():
+    # A size that ran 30 % slow throughout (page placement, a neighbour that stayed) would drag
+    # a least-squares slope; Huber's weights keep the exponent near the truth.
+    x = GRID[8:16]
+    y, raw = timings(x, 1.0, a=0.0, sigma=0.01, samples=40, seed=5)
+    raw[5] = raw[5] * 1.3
+    y = np.array([np.quantile(s, ft.SAMPLE_QUANTILE) for s in raw])
+    sizes = ft.summarise(x, y, raw)
+    robust = ft.exponent(sizes, 0.0, resamples=200)
+    plain = ft.exponent(sizes, 0.0, resamples=200, robust=False)
+    assert abs(robust.k - 1.0) < 0.02 < abs(plain.k - 1.0)
+    assert robust.ci95[1] - robust.ci95[0] < plain.ci95[1] - plain.ci95[0]
