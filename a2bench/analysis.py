@@ -32,12 +32,14 @@ import numpy as np
 import pandas as pd
 
 from a2bench import fitting as ft
-from a2bench.case import DTYPE_BYTES, Case
-from a2bench.cost import COST_MODELS
+from a2bench.case import DTYPE_BYTES, LEGACY_PARAMS
 from a2bench.errors import InputError
+from a2bench.measurement import CSV_COLUMNS
 from a2bench.store import load, load_environment
 
 METRICS = ("macs", "latency", "memory")
+# The axes of the built-in blocks, in report order. A run's axes are these and every other
+# numeric block parameter it holds (see axes()); labels of those come from environment.json.
 AXES = ("positions", "batch", "channels", "m", "n", "t", "reduction")
 AXIS_LABELS = {
     "positions": "positions N = t·h·w",
@@ -53,14 +55,63 @@ FIT_COLUMNS = ("block", "metric", "axis", "exponent", "ci_low", "ci_high", "expe
 VERDICTS = ft.VERDICTS
 
 SIZE_COLUMNS = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
-# What stays fixed while an axis moves. Positions moves through t, h and w together.
-_FIXED: dict[str, tuple[str, ...]] = {
-    "positions": ("batch", "channels", "m", "n", "reduction"),
-    "t": ("batch", "channels", "m", "n", "h", "w", "reduction"),
-}
-for _axis in ("batch", "channels", "m", "n", "reduction"):
-    _FIXED[_axis] = tuple(c for c in SIZE_COLUMNS if c != _axis)
+# Columns prepare() adds; with results.csv's own columns, they are not block parameters.
+_DERIVED = ("run", "samples", "macs", "latency", "memory", "latency_fit",
+            "largest_activation_bytes", "input_bytes", "working_set_bytes", "run_index", "shape",
+            "size", "block_name")
 _IDENTITY = ("run", "block", "device", "dtype")
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    """The block-parameter columns of a frame: m, n, reduction, then any other a block added."""
+    known = set(CSV_COLUMNS) | set(_DERIVED)
+    return [*LEGACY_PARAMS, *(c for c in df.columns if c not in known and c not in LEGACY_PARAMS)]
+
+
+def size_columns(df: pd.DataFrame) -> list[str]:
+    """Shape axes and numeric block parameters: what identifies a case within a block."""
+    return ["batch", "channels", "m", "n", "t", "h", "w", "reduction",
+            *(c for c in param_columns(df) if c not in LEGACY_PARAMS)]
+
+
+def axes(df: pd.DataFrame) -> list[str]:
+    """The axes a frame can be fitted along, in report order: the built-in ones, then others."""
+    return [*AXES, *(c for c in param_columns(df) if c not in AXES)]
+
+
+def fixed_columns(df: pd.DataFrame, axis: str) -> tuple[str, ...]:
+    """What stays fixed while an axis moves. Positions moves through t, h and w together."""
+    sizes = size_columns(df)
+    if axis == "positions":
+        return tuple(c for c in sizes if c not in ("t", "h", "w"))
+    if axis == "t":
+        return tuple(c for c in sizes if c != "t")
+    return tuple(c for c in sizes if c != axis)
+
+
+def axis_label(axis: str, environments: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """An axis's label: the built-in table, else the label a block declared (environment)."""
+    if axis in AXIS_LABELS:
+        return AXIS_LABELS[axis]
+    for env in (environments or {}).values():
+        for desc in (env.get("blocks") or {}).values():
+            for p in desc.get("params") or ():
+                if p.get("name") == axis and p.get("label"):
+                    return str(p["label"])
+    return axis
+
+
+def block_label(block: str, environments: Mapping[str, Mapping[str, Any]] | None = None, *,
+                short: bool = False) -> str:
+    """A block's label from environment.json (what its spec declared when it ran); a variant
+    such as nonlocal[sdpa] keeps its suffix. Unknown blocks are shown by name."""
+    name, _, variant = block.partition("[")
+    for env in (environments or {}).values():
+        desc = (env.get("blocks") or {}).get(name)
+        if desc:
+            label = desc.get("short_label" if short else "label") or name
+            return f"{label} [{variant}" if variant else label
+    return block
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
     "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch", "latency_s", "latency_iqr_s",
@@ -154,7 +205,23 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     if "positions" not in df or df["positions"].isna().any():
         df["positions"] = df["t"] * df["h"] * df["w"]
-    key = ["run", "block", "device", "dtype", *SIZE_COLUMNS]
+    # A categorical parameter (nonlocal's impl) makes a variant of its block: fitted, plotted
+    # and tabled as a block of its own, nonlocal[sdpa], since it is a different kernel.
+    df["block_name"] = df["block"]
+    for col in param_columns(df):
+        if col not in df:
+            df[col] = math.nan
+            continue
+        numeric = pd.to_numeric(df[col], errors="coerce")
+        given = df[col].notna() & (df[col] != "")
+        if numeric.notna().sum() == given.sum():  # numeric, or nowhere given
+            df[col] = numeric.astype(float)
+        else:
+            text = df[col].where(given)
+            df["block"] = [b if pd.isna(v) else f"{b}[{v}]" for b, v in zip(df["block"], text,
+                                                                          strict=True)]
+            df = df.drop(columns=[col])
+    key = ["run", "block", "device", "dtype", *size_columns(df)]
     # A case stored twice (a resumed folder, merged by hand) counts once: the latest record.
     df = df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
     df["macs"] = df["macs_torch"].where(df["macs_torch"].notna(), df["macs_fvcore"])
@@ -179,25 +246,11 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def largest_activation(df: pd.DataFrame) -> pd.Series:
-    """The cost model's largest single tensor per row: stored by a2bench run, or recomputed
-    from the (torch-free) cost model for results written before the column existed."""
-    stored = (df["largest_activation_bytes_analytic"] if "largest_activation_bytes_analytic" in df
-              else pd.Series(math.nan, index=df.index, dtype=float))
-    out = stored.astype(float).copy()
-    for idx in out.index[out.isna()]:
-        row = df.loc[idx]
-        if row["block"] not in COST_MODELS:
-            continue
-        try:
-            case = Case.from_dict({k: (None if pd.isna(row.get(k)) else row.get(k)) for k in
-                                   ("block", "device", "dtype", "batch", "channels", "t", "h",
-                                    "w", "m", "n", "reduction")})
-            case = Case(**{**case.to_dict(), **{k: int(v) for k, v in case.to_dict().items()
-                                                if isinstance(v, float)}})
-            out[idx] = COST_MODELS[case.block](case).largest_activation_bytes
-        except (KeyError, TypeError, ValueError, AssertionError):
-            continue
-    return out
+    """The cost model's largest single tensor per row, as a2bench run stored it; NaN for results
+    written before the column existed (their cache crossings are then not located)."""
+    if "largest_activation_bytes_analytic" not in df:
+        return pd.Series(math.nan, index=df.index, dtype=float)
+    return df["largest_activation_bytes_analytic"].astype(float)
 
 
 def shape_label(row: Any) -> str:
@@ -216,10 +269,10 @@ def size_labels(df: pd.DataFrame) -> list[str]:
     short = {"batch": "b", "channels": "c", "reduction": "r"}
     for _, rows in df.groupby("run", sort=False):
         vary = [c for c in ("channels", "batch") if rows[c].nunique() > 1]
-        vary += [c for c in ("m", "n", "reduction")
-                 if (rows.groupby(base, dropna=False)[c].nunique() > 1).any()]
+        vary += [c for c in param_columns(df) if c in rows
+                 and (rows.groupby(base, dropna=False)[c].nunique() > 1).any()]
         for idx, row in rows.iterrows():
-            parts = [row["shape"]] + [f"{short.get(c, c)}={int(row[c])}" for c in vary
+            parts = [row["shape"]] + [f"{short.get(c, c)}={row[c]:g}" for c in vary
                                       if pd.notna(row[c])]
             labels[idx] = " ".join(parts)
     return labels.tolist()
@@ -246,7 +299,7 @@ def _axis_values(df: pd.DataFrame, axis: str) -> pd.Series:
 
 def group_label(fixed: Mapping[str, Any]) -> str:
     short = {"batch": "b", "channels": "c", "reduction": "r"}
-    return " ".join(f"{short.get(k, k)}={int(v)}" for k, v in fixed.items()
+    return " ".join(f"{short.get(k, k)}={v:g}" for k, v in fixed.items()
                     if v is not None and not (isinstance(v, float) and math.isnan(v)))
 
 
@@ -254,7 +307,7 @@ def swept_groups(df: pd.DataFrame, axis: str) -> list[tuple[dict[str, Any], pd.D
     """(identity and fixed sizes, rows) for every group in which ``axis`` takes >= 2 values."""
     ok = ok_rows(df)
     ok = ok[_axis_values(ok, axis).notna()]
-    keys = [*_IDENTITY, *_FIXED[axis]]
+    keys = [*_IDENTITY, *fixed_columns(df, axis)]
     out = []
     for values, rows in ok.groupby(keys, dropna=False, sort=True):
         if _axis_values(rows, axis).nunique() >= 2:
@@ -272,8 +325,11 @@ def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]
     """The run's own timing of this block at the smallest legal shape (summarised as cases are:
     the low quantile of the samples, for entries that kept them), matched on the sizes
     held fixed; the block's smallest such timing where none matches (other axes); NaN if none."""
+    name, _, variant = block.partition("[")  # nonlocal[sdpa]: the entry whose impl is sdpa
+    variant = variant.rstrip("]")
     entries = [e for e in ((env.get("overhead") or {}).get("cases") or [])
-               if e.get("block") == block and isinstance(e.get("median_s"), (int, float))]
+               if e.get("block") == name and isinstance(e.get("median_s"), (int, float))
+               and (not variant or variant in {str(v) for v in e.values()})]
     if not entries:
         return math.nan
 
@@ -410,7 +466,7 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
     """
     environments = environments or {}
     records: list[dict[str, Any]] = []
-    for axis in AXES:
+    for axis in axes(df):
         groups = swept_groups(df, axis)
         best: dict[tuple[Any, ...], tuple[tuple[int, int], int]] = {}
         for i, (ident, rows) in enumerate(groups):
@@ -421,7 +477,7 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
         primary = {i for _, i in best.values()}
         for i, (ident, rows) in enumerate(groups):
             env = environments.get(ident["run"]) or {}
-            fixed = {c: ident[c] for c in _FIXED[axis]}
+            fixed = {c: ident[c] for c in fixed_columns(df, axis)}
             direct = direct_overhead(env, ident["block"], fixed)
             for metric in METRICS:
                 for rec in fit_group(rows, axis, metric, env, direct, resamples=resamples,
@@ -431,7 +487,7 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
                         "run": ident["run"], "device": ident["device"], "dtype": ident["dtype"],
                         "group": group_label(fixed),
                         "primary": i in primary and rec["segment"] == 0,
-                        **rec, **{f"fixed_{c}": ident[c] for c in _FIXED[axis]},
+                        **rec, **{f"fixed_{c}": v for c, v in fixed.items()},
                     })
     columns = [*FIT_COLUMNS, *FITS_EXTRA_COLUMNS]
     out = pd.DataFrame.from_records(records)
@@ -452,7 +508,7 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
     rows = ok_rows(data)
     rows = rows[(rows["run"] == fit["run"]) & (rows["block"] == fit["block"])
                 & (rows["device"] == fit["device"]) & (rows["dtype"] == fit["dtype"])]
-    for c in _FIXED[axis]:
+    for c in fixed_columns(data, axis):
         v = fit.get(f"fixed_{c}")
         rows = rows[rows[c].isna()] if v is None or pd.isna(v) else rows[rows[c] == v]
     x = _axis_values(rows, axis).to_numpy(float)
@@ -735,7 +791,7 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     moved = ok["activation_bytes_analytic"] + ok["input_bytes"]
     intensity = ok["flops_analytic"] / moved
     attainable = np.minimum(peak, intensity * bandwidth)
-    out = ok[["run", "run_index", "device", "block", *SIZE_COLUMNS, "positions", "shape",
+    out = ok[["run", "run_index", "device", "block", *size_columns(ok), "positions", "shape",
               "flops_analytic", "latency"]].copy()
     out["bytes_moved"] = moved
     out["gflops"] = achieved / 1e9
@@ -780,7 +836,7 @@ def compare_runs(df: pd.DataFrame) -> pd.DataFrame:
     runs = list(dict.fromkeys(df["run"]))
     if len(runs) < 2:
         return pd.DataFrame()
-    key = ["block", "dtype", *SIZE_COLUMNS]
+    key = ["block", "dtype", *size_columns(df)]
     ok = ok_rows(df).copy()
     ok[key] = ok[key].fillna(-1)  # SE has no m, n; attention no r: still a key
     wide = ok.pivot_table(index=key, columns="run", values="latency", aggfunc="first")

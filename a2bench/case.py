@@ -1,18 +1,30 @@
-"""One point of a sweep: which block, on which device, at which shape. No torch here."""
+"""One point of a sweep: which block, on which device, at which shape, with which parameters.
+
+No torch here. The shape fields (batch, channels, t, h, w) are shared by every block; everything
+else a block declares (m and n for double attention, reduction for SE, ...) is in `params`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-ATTENTION_BLOCKS = ("double_attention", "nonlocal_right")
-SE_BLOCKS = ("se",)
-SIZE_AXES = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
+SHAPE_AXES = ("batch", "channels", "t", "h", "w")
+# Schema-1 records held these three block parameters as fields of their own; results.csv keeps
+# their columns in place, and other parameters follow at the end.
+LEGACY_PARAMS = ("m", "n", "reduction")
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+_FIELDS = ("block", "device", "dtype", *SHAPE_AXES)
+
+ParamValue = int | str
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, init=False)
 class Case:
+    """Immutable, hashable and ordered; `Case(..., m=64, n=64)` sets parameters by keyword, and
+    dataclasses.replace(case, reduction=8) changes one."""
+
     block: str
     device: str
     dtype: str
@@ -21,9 +33,37 @@ class Case:
     t: int
     h: int
     w: int
-    m: int | None = None
-    n: int | None = None
-    reduction: int | None = None
+    params: tuple[tuple[str, ParamValue], ...]  # sorted by name
+
+    def __init__(self, block: str, device: str, dtype: str, batch: int, channels: int, t: int,
+                 h: int, w: int, params: Mapping[str, ParamValue] | tuple = (),
+                 **more: ParamValue | None):
+        merged = dict(params)
+        merged.update({k: v for k, v in more.items() if v is not None})
+        for name, value in zip(_FIELDS, (block, device, dtype, batch, channels, t, h, w),
+                               strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "params", tuple(sorted(merged.items())))
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity used to match results across runs and to resume."""
+        return (*(getattr(self, f) for f in _FIELDS), self.params)
+
+    def param(self, name: str, default: ParamValue | None = None) -> ParamValue | None:
+        return dict(self.params).get(name, default)
+
+    # The double attention and SE parameters by their old field names (None when absent).
+    @property
+    def m(self) -> int | None:
+        return self.param("m")  # type: ignore[return-value]
+
+    @property
+    def n(self) -> int | None:
+        return self.param("n")  # type: ignore[return-value]
+
+    @property
+    def reduction(self) -> int | None:
+        return self.param("reduction")  # type: ignore[return-value]
 
     @property
     def positions(self) -> int:
@@ -40,22 +80,28 @@ class Case:
             return (self.batch, self.channels, self.h, self.w)
         return (self.batch, self.channels, self.t, self.h, self.w)
 
-    def key(self) -> tuple[Any, ...]:
-        """Identity used to match results across runs and to resume."""
-        return tuple(getattr(self, f.name) for f in fields(self))
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: the shape fields and one entry per parameter (a results.csv row's case part)."""
+        return {**{f: getattr(self, f) for f in _FIELDS}, **dict(self.params)}
+
+    def to_json(self) -> dict[str, Any]:
+        """Schema 2: the parameters nested, so a reader never guesses which keys are parameters."""
+        return {**{f: getattr(self, f) for f in _FIELDS}, "params": dict(self.params)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Case:
-        return cls(**{f.name: d.get(f.name) for f in fields(cls)})
+    def from_dict(cls, d: Mapping[str, Any]) -> Case:
+        """From to_json (schema 2), to_dict, or a schema-1 record (m, n, reduction at top level,
+        None where the block lacks them). Keys other than the fields are parameters."""
+        base = {f: d.get(f) for f in _FIELDS}
+        params = dict(d.get("params") or {})
+        params.update({k: v for k, v in d.items()
+                       if k not in _FIELDS and k != "params" and v is not None})
+        return cls(**base, params=params)
 
     def label(self) -> str:
         parts = [self.block, f"b{self.batch}", f"c{self.channels}"]
-        if self.m is not None:
-            parts += [f"m{self.m}", f"n{self.n}"]
-        if self.reduction is not None:
-            parts.append(f"r{self.reduction}")
+        for name, value in self.params:
+            short = {"reduction": "r"}.get(name, name)
+            parts.append(f"{short}{value}" if name in LEGACY_PARAMS else f"{name}={value}")
         parts.append(f"{self.t}x{self.h}x{self.w}" if self.t > 1 else f"{self.h}x{self.w}")
         return " ".join(parts)

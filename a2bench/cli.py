@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a sweep and store its results")
     run.add_argument("suite", help="a suite YAML file, e.g. suites/smoke.yaml")
     run.add_argument("--out", required=True, type=Path, help="results folder to create")
+    run.add_argument("--device", default=None, metavar="DEVICE",
+                     help="cpu or cuda: overrides the suite's device and applies its section "
+                          "for that device")
+    run.add_argument("--dtype", default=None, metavar="DTYPE",
+                     help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
     run.add_argument("--threads", type=positive_int, default=physical_cores(),
                      help="CPU threads for torch (default: physical cores)")
     run.add_argument("--resume", action="store_true",
@@ -168,19 +173,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_list() -> int:
-    from a2bench.cost import COST_MODELS
-    from a2bench.plugins import load_plugins
+    from a2bench.registry import blocks
     from a2bench.suite import load_suite
 
-    load_plugins()
     print("blocks:")
-    for name in COST_MODELS:
-        print(f"  {name}")
+    for name, spec in blocks().items():
+        params = ", ".join(f"{p.name}" + (f" ({'|'.join(p.choices)})" if p.choices else "")
+                           for p in spec.params)
+        print(f"  {name}: {spec.label}" + (f"; parameters {params}" if params else ""))
     print("suites:")
     for path in sorted(suites_dir().glob("*.yaml")):
         try:
             s = load_suite(path)
-            print(f"  {path}  ({s.name}: {s.description.strip()})")
+            devices = f" [sections: {', '.join(s.overlays)}]" if s.overlays else ""
+            print(f"  {path}  ({s.name}: {s.description.strip()}){devices}")
         except ValueError as e:
             print(f"  {path}  (invalid: {e})")
     return 0
@@ -193,6 +199,7 @@ def suites_dir() -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
+    from a2bench.registry import blocks
     from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
     from a2bench.store import ResultsWriter, holds_results, load_environment, merge_passes
     from a2bench.suite import expand, load_suite
@@ -200,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     load_plugins()
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     cases = expand(suite)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; expected a results folder (new or empty)")
@@ -218,8 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if suite.device == "cuda" and not env.get("cuda_available"):
         worker.kill()
-        raise UsageError(f"{suite.path}: device: expected a device this machine has; "
-                         "cuda was asked for but torch sees no CUDA device (use device: cpu)")
+        asked = "--device cuda" if args.device else "device: cuda"
+        raise UsageError(f"{suite.path}: {asked}: expected a device this machine has; torch "
+                         "sees no CUDA device here (run with --device cpu)")
     start, start_error = calibrate(worker, suite.device, suite.dtype, args)
     if not worker.alive():
         worker = None
@@ -233,7 +241,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
                ci_target=args.ci_target, warm_cache=args.warm_cache, order_seed=seed,
-               calibration_time_s=args.calibration_time,
+               calibration_time_s=args.calibration_time, dtype=suite.dtype,
+               # What analysis and report know of each block: labels and parameters.
+               blocks={b: blocks()[b].describe() for b in suite.blocks},
                roofline=roofline_record(suite.device, suite.dtype, args.threads, start, None,
                                         start_error))
     writer.write_environment(env)
@@ -401,7 +411,8 @@ def summary_table(records: Sequence[Measurement]) -> str:
         rows.append({
             "block": c.block,
             "shape": f"{c.t}x{c.h}x{c.w}" if c.t > 1 else f"{c.h}x{c.w}",
-            "c": c.channels, "m": c.m or "", "n": c.n or "", "r": c.reduction or "",
+            "c": c.channels,
+            "params": " ".join(f"{k}={v}" for k, v in c.params),
             "N": c.positions,
             "MMACs": f"{m.macs_analytic / 1e6:.2f}" if m.macs_analytic is not None else "",
             "latency ms": f"{m.latency_s * 1e3:.3f}" if m.latency_s else "",

@@ -14,7 +14,7 @@ Pure functions, no torch. Conventions (also in README):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from a2bench.case import Case
@@ -76,75 +76,32 @@ def softmax_ops(rows: int, length: int) -> int:
     return rows * (3 * length - 1)
 
 
-def _attention_terms(case: Case) -> dict[str, Term]:
-    """The terms both association orders share; only the two products in between differ."""
-    assert case.m is not None and case.n is not None
-    b, c, m, n, big_n = case.batch, case.channels, case.m, case.n, case.positions
-    return {
-        "phi": Term("phi", b * big_n * c * m, b * big_n * m, b * m * big_n),
-        "theta": Term("theta", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        "softmax_b": Term("softmax_b", 0, softmax_ops(b * n, big_n), b * n * big_n, ("theta",)),
-        "rho": Term("rho", b * big_n * c * n, b * big_n * n, b * n * big_n),
-        "softmax_v": Term("softmax_v", 0, softmax_ops(b * big_n, n), b * n * big_n, ("rho",)),
-        "residual": Term("residual", 0, b * c * big_n, b * c * big_n, ("proj",)),
-    }
+# Operator factories, so a block's cost model reads like its forward pass. Each returns one
+# Term; `frees` names the tensors whose last use it is (for the live peak).
+
+def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: bool = True,
+              frees: tuple[str, ...] = ()) -> Term:
+    """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds."""
+    return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
+                b * cout * positions, frees)
 
 
-def _proj(case: Case, frees: str) -> Term:
-    assert case.m is not None
-    b, c, m, big_n = case.batch, case.channels, case.m, case.positions
-    return Term("proj", b * big_n * m * c, b * big_n * c, b * c * big_n, (frees,))
+def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = ()) -> Term:
+    """A batched (p x k)(k x q) product: p*q*k MACs per batch, a (p x q) output."""
+    return Term(name, b * p * q * k, 0, b * p * q, frees)
 
 
-def double_attention_cost(case: Case) -> Cost:
-    """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V)."""
-    t = _attention_terms(case)
-    b, m, n, big_n = case.batch, case.m or 0, case.n or 0, case.positions
-    terms = (
-        t["phi"], t["theta"], t["softmax_b"],
-        Term("gather", b * m * n * big_n, 0, b * m * n, ("phi", "softmax_b")),
-        t["rho"], t["softmax_v"],
-        Term("distribute", b * m * big_n * n, 0, b * m * big_n, ("gather", "softmax_v")),
-        _proj(case, "distribute"), t["residual"],
-    )
-    return Cost(terms, case.dtype_bytes)
+def softmax(name: str, rows: int, length: int, *, frees: tuple[str, ...] = ()) -> Term:
+    return Term(name, 0, softmax_ops(rows, length), rows * length, frees)
 
 
-def nonlocal_right_cost(case: Case) -> Cost:
-    """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S."""
-    t = _attention_terms(case)
-    b, m, n, big_n = case.batch, case.m or 0, case.n or 0, case.positions
-    terms = (
-        t["phi"], t["theta"], t["softmax_b"], t["rho"], t["softmax_v"],
-        Term("affinity", b * big_n * big_n * n, 0, b * big_n * big_n, ("softmax_b", "softmax_v")),
-        Term("aggregate", b * m * big_n * big_n, 0, b * m * big_n, ("phi", "affinity")),
-        _proj(case, "aggregate"), t["residual"],
-    )
-    return Cost(terms, case.dtype_bytes)
-
-
-def se_cost(case: Case) -> Cost:
-    assert case.reduction is not None
-    b, c, big_n = case.batch, case.channels, case.positions
-    hidden = c // case.reduction
-    terms = (
-        Term("pool", 0, b * c * big_n, b * c),
-        Term("fc1", b * c * hidden, b * hidden, b * hidden, ("pool",)),
-        Term("relu", 0, b * hidden, b * hidden, ("fc1",)),
-        Term("fc2", b * hidden * c, b * c, b * c, ("relu",)),
-        Term("sigmoid", 0, b * c, b * c, ("fc2",)),
-        Term("scale", 0, b * c * big_n, b * c * big_n, ("sigmoid",)),
-    )
-    return Cost(terms, case.dtype_bytes)
-
-
-COST_MODELS: dict[str, Callable[[Case], Cost]] = {
-    "double_attention": double_attention_cost,
-    "nonlocal_right": nonlocal_right_cost,
-    "se": se_cost,
-}
+def elementwise(name: str, ops: int, out_elements: int, *,
+                frees: tuple[str, ...] = ()) -> Term:
+    return Term(name, 0, ops, out_elements, frees)
 
 
 def cost_of(case: Case) -> Cost:
-    return COST_MODELS[case.block](case)
+    """The model of a case's block, from the registry (which imports the block, hence torch)."""
+    from a2bench.registry import cost_of as registered
 
+    return registered(case)

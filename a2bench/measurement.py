@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -9,6 +10,9 @@ from a2bench.case import Case
 from a2bench.cost import Cost
 
 STATUSES = ("ok", "skipped", "error", "oom", "timeout")
+# Schema 2 (this one) nests a case's block parameters under case.params; schema 1 (records with
+# no "schema" key) held m, n and reduction as case fields. Both read back to the same Case.
+SCHEMA = 2
 
 # The interface of results.csv: these names and this order come first; others follow.
 CSV_COLUMNS = (
@@ -18,7 +22,7 @@ CSV_COLUMNS = (
     "first_call_s", "timed_runs", "processes", "latency_ci_low_s", "latency_ci_high_s",
     "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped",
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
-    "largest_activation_bytes_analytic",
+    "largest_activation_bytes_analytic", "backend",
 )
 
 
@@ -53,6 +57,7 @@ class Measurement:
     timed_s: float | None = None  # seconds spent inside timed regions, for the harness overhead
     wall_s: float | None = None
     finished_at: str = ""
+    backend: str = ""  # the kernel that ran, where the block picks one at run time (SDPA)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -70,8 +75,8 @@ class Measurement:
         )
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["case"] = self.case.to_dict()
+        d = {"schema": SCHEMA, **asdict(self)}
+        d["case"] = self.case.to_json()
         d["samples_s"] = list(self.samples_s)
         return d
 
@@ -84,9 +89,17 @@ class Measurement:
         return cls(**kw)
 
     def to_row(self) -> dict[str, Any]:
+        """CSV_COLUMNS in order, then the case's other block parameters (see csv_columns)."""
         row = self.case.to_dict()
         row["positions"] = self.case.positions
         for f in fields(self):
             if f.name not in ("case", "samples_s"):
                 row[f.name] = getattr(self, f.name)
-        return {c: row.get(c) for c in CSV_COLUMNS}
+        extra = [name for name, _ in self.case.params if name not in CSV_COLUMNS]
+        return {c: row.get(c) for c in (*CSV_COLUMNS, *extra)}
+
+
+def csv_columns(records: Iterable[Measurement]) -> tuple[str, ...]:
+    """results.csv's header: the fixed interface, then every other block parameter by name."""
+    extra = sorted({name for m in records for name, _ in m.case.params} - set(CSV_COLUMNS))
+    return (*CSV_COLUMNS, *extra)

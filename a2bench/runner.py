@@ -2,7 +2,8 @@
 
 The runner decides what runs: cases already stored are skipped (resume), cases whose analytic peak
 exceeds the memory budget are recorded as skipped without running, a worker that dies or hangs is
-replaced and its case recorded as error, oom or timeout. Nothing here imports torch.
+replaced and its case recorded as error, oom or timeout. Measuring happens in the worker; this
+process imports torch only through the registry, whose block files hold the cost models.
 """
 
 from __future__ import annotations
@@ -102,8 +103,21 @@ def pass_order(cases: Sequence[Case], seed: int | None, process: int) -> list[Ca
 
 
 def overhead_cases(cases: Sequence[Case]) -> list[Case]:
-    """Each distinct case at the smallest legal shape (t = h = w = 1), everything else kept."""
-    return list(dict.fromkeys(replace(c, t=1, h=1, w=1) for c in cases))
+    """Each distinct case at the smallest legal shape, everything else kept.
+
+    That is t = h = w = 1, or the smallest square map the block accepts (a block that pools 2x2
+    needs even sides); a block with no legal map up to 8x8 has no overhead entry.
+    """
+    from a2bench.registry import spec
+
+    out = []
+    for c in cases:
+        for side in range(1, 9):
+            small = replace(c, t=1, h=side, w=side)
+            if not spec(c.block).problems({**small.to_dict(), **dict(small.params)}):
+                out.append(small)
+                break
+    return list(dict.fromkeys(out))
 
 
 def measure_overhead(cases: Sequence[Case], device: str, dtype: str, settings: Settings,

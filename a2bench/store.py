@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from a2bench.errors import InputError
-from a2bench.measurement import CSV_COLUMNS, Measurement
+from a2bench.measurement import Measurement, csv_columns
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
@@ -183,9 +183,10 @@ class ResultsWriter:
 
 
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:
+    records = list(records)
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=csv_columns(records), restval="")
         writer.writeheader()
         for m in records:
             writer.writerow({k: "" if v is None else v for k, v in m.to_row().items()})

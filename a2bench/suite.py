@@ -1,26 +1,32 @@
-"""The YAML sweep format, its validation, and its expansion into Cases. No torch here.
+"""The YAML sweep format, its validation, and its expansion into Cases.
 
-Every validation error names the file, the field and what is expected, in one line.
+Every validation error names the file, the field and what is expected, in one line. The axes a
+suite may sweep are the shape axes (batch, channels, t, h, w) and the parameters its blocks
+declare in the registry; a block ignores the axes it does not have.
+
+One YAML serves every device: a top-level `cpu:` or `cuda:` section may replace the
+description, blocks, params and zip for that device (`a2bench run SUITE --device cuda`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from a2bench.case import ATTENTION_BLOCKS, DTYPE_BYTES, SE_BLOCKS, SIZE_AXES, Case
-from a2bench.cost import COST_MODELS
+from a2bench.case import DTYPE_BYTES, SHAPE_AXES, Case
 from a2bench.errors import InputError
+from a2bench.registry import BlockSpec, Value, blocks
 
-TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip")
 DEVICES = ("cpu", "cuda")
+TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip", *DEVICES)
+OVERLAY_KEYS = ("description", "blocks", "params", "zip")
 REQUIRED_AXES = ("channels", "h", "w")
-DEFAULTS = {"batch": 1, "t": 1, "reduction": 16}  # m and n default to channels // 4 (the paper)
+SHAPE_DEFAULTS = {"batch": 1, "t": 1}
 
 
 class SuiteError(InputError):
@@ -34,12 +40,14 @@ class Suite:
     blocks: tuple[str, ...]
     device: str
     dtype: str
-    params: dict[str, tuple[int, ...]]
+    params: dict[str, tuple[Value, ...]]
     zip: tuple[tuple[str, ...], ...]
     path: str = "<memory>"
+    overlays: tuple[str, ...] = ()  # devices with a section of their own in the file
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, device: str | None = None, dtype: str | None = None) -> Suite:
+    """Parse a suite file for `device` and `dtype` (the suite's own when None)."""
     p = Path(path)
     if not p.is_file():
         raise SuiteError(f"{p}: no such suite file (expected a YAML file, e.g. suites/smoke.yaml)")
@@ -52,10 +60,11 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(f"{p}: invalid YAML at {where}: {problem}") from None
     except UnicodeDecodeError:
         raise SuiteError(f"{p}: not a text file (expected YAML)") from None
-    return parse_suite(raw, str(p))
+    return parse_suite(raw, str(p), device=device, dtype=dtype)
 
 
-def parse_suite(raw: Any, where: str = "<memory>") -> Suite:
+def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
+                dtype: str | None = None) -> Suite:
     def fail(field: str, expected: str, got: Any) -> SuiteError:
         return SuiteError(f"{where}: {field}: expected {expected}, got {got!r}")
 
@@ -68,44 +77,78 @@ def parse_suite(raw: Any, where: str = "<memory>") -> Suite:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "a non-empty string", name)
-    description = raw.get("description", "")
+
+    suite_device = raw.get("device", "cpu")
+    if suite_device not in DEVICES:
+        raise fail("device", " or ".join(DEVICES), suite_device)
+    if device is not None and device not in DEVICES:
+        raise SuiteError(f"--device: expected {' or '.join(DEVICES)}, got {device!r}")
+    device = device or suite_device
+    suite_dtype = raw.get("dtype", "float32")
+    if suite_dtype not in DTYPE_BYTES:
+        raise fail("dtype", "one of " + ", ".join(DTYPE_BYTES), suite_dtype)
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise SuiteError(f"--dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    dtype = dtype or suite_dtype
+
+    overlays = tuple(d for d in DEVICES if d in raw)
+    for d in overlays:
+        section = raw[d]
+        if not isinstance(section, dict):
+            raise fail(d, f"a mapping of {', '.join(OVERLAY_KEYS)} for {d} runs", section)
+        bad = [k for k in section if k not in OVERLAY_KEYS]
+        if bad:
+            raise fail(f"{d}.{bad[0]}", f"one of the keys {', '.join(OVERLAY_KEYS)}", bad[0])
+    # The device's section replaces whole keys; params are replaced axis by axis.
+    merged = {k: raw[k] for k in ("description", "blocks", "params", "zip") if k in raw}
+    section = raw.get(device) or {}
+    for key in ("description", "blocks", "zip"):
+        if key in section:
+            merged[key] = section[key]
+    if "params" in section:
+        if not isinstance(section["params"], dict):
+            raise fail(f"{device}.params", "a mapping of axis name to a list of values",
+                       section["params"])
+        merged["params"] = {**(merged.get("params") or {}), **section["params"]}
+
+    description = merged.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "a string", description)
 
-    known = tuple(COST_MODELS)
-    blocks = raw.get("blocks")
-    if not isinstance(blocks, list) or not blocks:
-        raise fail("blocks", f"a non-empty list drawn from {', '.join(known)}", blocks)
-    for i, b in enumerate(blocks):
+    registry = blocks()
+    known = tuple(registry)
+    names = merged.get("blocks")
+    if not isinstance(names, list) or not names:
+        raise fail("blocks", f"a non-empty list drawn from {', '.join(known)}", names)
+    for i, b in enumerate(names):
         if b not in known:
             raise fail(f"blocks[{i}]", f"a registered block ({', '.join(known)})", b)
+    specs = [registry[b] for b in names]
+    declared = {p.name: p for s in specs for p in s.params}
+    axes = (*SHAPE_AXES, *declared)
 
-    device = raw.get("device", "cpu")
-    if device not in DEVICES:
-        raise fail("device", " or ".join(DEVICES), device)
-    dtype = raw.get("dtype", "float32")
-    if dtype not in DTYPE_BYTES:
-        raise fail("dtype", "one of " + ", ".join(DTYPE_BYTES), dtype)
-
-    params_raw = raw.get("params")
+    params_raw = merged.get("params")
     if not isinstance(params_raw, dict):
         raise fail("params", "a mapping of axis name to a list of sizes", params_raw)
-    params: dict[str, tuple[int, ...]] = {}
+    params: dict[str, tuple[Value, ...]] = {}
     for axis, values in params_raw.items():
-        if axis not in SIZE_AXES:
-            raise fail(f"params.{axis}", f"an axis among {', '.join(SIZE_AXES)}", axis)
+        if axis not in axes:
+            raise fail(f"params.{axis}", f"an axis of these blocks ({', '.join(axes)})", axis)
         seq = values if isinstance(values, list) else [values]
         if not seq:
-            raise fail(f"params.{axis}", "a non-empty list of positive integers", values)
+            raise fail(f"params.{axis}", "a non-empty list", values)
+        choices = declared[axis].choices if axis in declared else ()
         for i, v in enumerate(seq):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            if choices and v not in choices:
+                raise fail(f"params.{axis}[{i}]", "one of " + ", ".join(choices), v)
+            if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise fail(f"params.{axis}[{i}]", "a positive integer", v)
         params[axis] = tuple(seq)
     for axis in REQUIRED_AXES:
         if axis not in params:
             raise fail(f"params.{axis}", "a list of positive integers (a required axis)", None)
 
-    zip_raw = raw.get("zip", [])
+    zip_raw = merged.get("zip", [])
     if not isinstance(zip_raw, list):
         raise fail("zip", "a list of axis groups, e.g. [[h, w]]", zip_raw)
     groups: list[tuple[str, ...]] = []
@@ -124,14 +167,15 @@ def parse_suite(raw: Any, where: str = "<memory>") -> Suite:
             raise fail(f"zip[{gi}]", "axes whose lists have the same length", group)
         groups.append(tuple(group))
 
-    suite = Suite(name, description, tuple(blocks), device, dtype, params, tuple(groups), where)
+    suite = Suite(name, description, tuple(names), device, dtype, params, tuple(groups), where,
+                  overlays)
     _check_cases(suite)
     return suite
 
 
-def _combinations(suite: Suite) -> Iterable[dict[str, int]]:
+def _combinations(suite: Suite) -> Iterable[dict[str, Value]]:
     zipped = {a for g in suite.zip for a in g}
-    factors: list[list[dict[str, int]]] = []
+    factors: list[list[dict[str, Value]]] = []
     for group in suite.zip:
         factors.append([dict(zip(group, vals, strict=True)) for vals in zip(
             *(suite.params[a] for a in group), strict=True)])
@@ -139,21 +183,23 @@ def _combinations(suite: Suite) -> Iterable[dict[str, int]]:
         if axis not in zipped:
             factors.append([{axis: v} for v in values])
     for combo in itertools.product(*factors):
-        merged: dict[str, int] = dict(DEFAULTS)
+        merged: dict[str, Value] = dict(SHAPE_DEFAULTS)
         for part in combo:
             merged.update(part)
         yield merged
 
 
-def _case(block: str, suite: Suite, p: dict[str, int]) -> Case:
-    common = dict(block=block, device=suite.device, dtype=suite.dtype, batch=p["batch"],
-                  channels=p["channels"], t=p["t"], h=p["h"], w=p["w"])
-    if block in ATTENTION_BLOCKS:
-        quarter = max(1, p["channels"] // 4)
-        return Case(**common, m=p.get("m", quarter), n=p.get("n", quarter))
-    if block in SE_BLOCKS:
-        return Case(**common, reduction=p["reduction"])
-    return Case(**common, m=p.get("m"), n=p.get("n"), reduction=p.get("reduction"))
+def _values(spec: BlockSpec, point: Mapping[str, Value]) -> dict[str, Value]:
+    """A point's shape axes and the block's resolved parameters (given, else defaults)."""
+    shape = {a: point[a] for a in SHAPE_AXES}
+    own = {p.name: point[p.name] for p in spec.params if p.name in point}
+    return {**shape, **spec.resolve({**shape, **own})}
+
+
+def _case(spec: BlockSpec, suite: Suite, point: Mapping[str, Value]) -> Case:
+    v = _values(spec, point)
+    return Case(spec.name, suite.device, suite.dtype, *(int(v[a]) for a in SHAPE_AXES),
+                params={p.name: v[p.name] for p in spec.params})
 
 
 def expand(suite: Suite) -> list[Case]:
@@ -161,13 +207,21 @@ def expand(suite: Suite) -> list[Case]:
 
     A block ignores the axes it does not have, so duplicates collapse, first occurrence kept.
     """
-    cases = (_case(b, suite, p) for p in _combinations(suite) for b in suite.blocks)
+    registry = blocks()
+    cases = (_case(registry[b], suite, p) for p in _combinations(suite) for b in suite.blocks)
     return list(dict.fromkeys(cases))
 
 
 def _check_cases(suite: Suite) -> None:
-    for case in expand(suite):
-        if case.reduction is not None and case.reduction > case.channels:
-            raise SuiteError(
-                f"{suite.path}: params.reduction: expected at most channels ({case.channels}) "
-                f"for block {case.block}, got {case.reduction}")
+    registry = blocks()
+    for point in _combinations(suite):
+        for b in suite.blocks:
+            spec = registry[b]
+            problems = spec.problems(_values(spec, point))
+            if problems:
+                name, why = problems[0]
+                shape = "x".join(str(point[a]) for a in ("t", "h", "w") if a != "t"
+                                 or point["t"] != 1)
+                raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
+                                 f"c={point['channels']}, {shape})")
+

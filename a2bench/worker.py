@@ -48,6 +48,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
 
     from a2bench.blocks import build
     from a2bench.measure import counters, memory
+    from a2bench.registry import spec
 
     wall_start = time.perf_counter()
     module, x = build(case)  # built outside every timed region
@@ -70,6 +71,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
     notes = "; ".join(c.error for c in (fv, tc) if c.error)
+    with torch.no_grad():
+        backend = spec(case.block).backend(module, x)
     low, high = t.median_ci_s
     return Measurement(
         case=case, status="ok", reason=notes, threads=settings.threads,
@@ -79,7 +82,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
         first_call_s=t.first_call_s, timed_runs=len(t.samples_s), samples_s=t.samples_s,
         peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
-        wall_s=time.perf_counter() - wall_start, finished_at=now(),
+        wall_s=time.perf_counter() - wall_start, finished_at=now(), backend=backend,
     )
 
 

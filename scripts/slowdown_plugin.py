@@ -13,7 +13,7 @@ import time
 
 from torch import Tensor, nn
 
-from a2bench import blocks
+from a2bench import blocks, registry
 
 FACTOR = float(os.environ.get("A2BENCH_SLOWDOWN", "1.5"))
 
@@ -33,11 +33,12 @@ class SlowedDown(nn.Module):
         return out
 
 
-def _slowed(factory: blocks.BlockFactory) -> blocks.BlockFactory:
-    return lambda case: SlowedDown(factory(case))
+def _slowed(spec: registry.BlockSpec) -> None:
+    build = spec.module
+    spec.module = lambda case: SlowedDown(build(case))  # type: ignore[method-assign]
 
 
 if not getattr(blocks, "_slowdown_plugin_applied", False):  # once per process
-    for _name, _factory in list(blocks.REGISTRY.items()):
-        blocks.REGISTRY[_name] = _slowed(_factory)
+    for _spec in list(registry.blocks().values()):
+        _slowed(_spec)
     blocks._slowdown_plugin_applied = True  # type: ignore[attr-defined]

@@ -9,8 +9,10 @@ import time
 import torch
 from torch import nn
 
-from a2bench.blocks import REGISTRY
-from a2bench.cost import COST_MODELS, se_cost
+from a2bench.blocks.se import SESpec
+from a2bench.case import Case
+from a2bench.cost import Cost
+from a2bench.registry import register
 
 
 class Faulty(nn.Module):
@@ -33,6 +35,21 @@ class Faulty(nn.Module):
         return x
 
 
+def _faulty(how: str) -> type[SESpec]:
+    """A block that fails `how`, costed as SE with r = 1 (something small and valid)."""
+
+    class Spec(SESpec):
+        name = how
+        label = f"faulty block ({how})"
+
+        def module(self, case: Case) -> nn.Module:
+            return Faulty(how)
+
+        def cost(self, case: Case) -> Cost:
+            return super().cost(case.__class__(**{**case.to_dict(), "reduction": 1}))
+
+    return Spec
+
+
 for how in ("raises", "exits", "killed", "allocator", "hangs"):
-    REGISTRY[how] = lambda case, how=how: Faulty(how)
-    COST_MODELS[how] = lambda case: se_cost(case.__class__(**{**case.to_dict(), "reduction": 1}))
+    register(_faulty(how))

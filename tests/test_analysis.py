@@ -26,8 +26,8 @@ ENV = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10}}
 def case(block: str, side: int, *, c: int = 64, m: int = 16, n: int = 16, b: int = 1,
          t: int = 1, r: int = 16) -> Case:
     attention = block != "se"
-    return Case(block, "cpu", "float32", b, c, t, side, side, m if attention else None,
-                n if attention else None, None if attention else r)
+    return Case(block, "cpu", "float32", b, c, t, side, side, m=m if attention else None,
+                n=n if attention else None, reduction=None if attention else r)
 
 
 def measured(c: Case, *, latency: float | None = None, peak: int | None = None,
@@ -169,7 +169,7 @@ def test_measured_crossover_matches_the_prediction_when_latency_follows_macs():
     ms = []
     for h, w in ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (16, 16), (32, 32)):
         for block in ("double_attention", "nonlocal_right"):
-            c = Case(block, "cpu", "float32", 1, 64, 1, h, w, 32, 32, None)
+            c = Case(block, "cpu", "float32", 1, 64, 1, h, w, m=32, n=32)
             ms.append(measured(c, latency=cost_of(c).macs * 1e-10))
     cross = an.crossovers(frame(ms))
     assert len(cross) == 1
@@ -322,7 +322,7 @@ def cliff_sweep(overhead: float = 2e-4, step: float = 3.0) -> list[Measurement]:
     rng = np.random.default_rng(3)
     out = []
     for h, w in GRID_SIDES:
-        c = Case("nonlocal_right", "cpu", "float32", 1, 64, 1, h, w, 512, 512, None)
+        c = Case("nonlocal_right", "cpu", "float32", 1, 64, 1, h, w, m=512, n=512)
         cost = cost_of(c)
         slow = step if cost.peak_bytes + 64 * h * w * 4 > 32 * 2**20 else 1.0
         out.append(timed(c, overhead + cost.flops / 8e10 * slow, rng))

@@ -25,9 +25,9 @@ from a2bench.measurement import Measurement
 from a2bench.store import ResultsWriter
 
 CASES = [
-    Case("double_attention", "cpu", "float32", 1, 64, 1, 16, 16, 16, 16, None),
-    Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 16, 16, 16, 16, None),
-    Case("se", "cpu", "float32", 1, 64, 1, 16, 16, None, None, 16),
+    Case("double_attention", "cpu", "float32", 1, 64, 1, 16, 16, m=16, n=16),
+    Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 16, 16, m=16, n=16),
+    Case("se", "cpu", "float32", 1, 64, 1, 16, 16, reduction=16),
 ]
 BASE_MS = {"double_attention": 1.0, "nonlocal_right": 2.0, "se": 0.2}
 ENV = {"a2bench_version": "0.1.0", "git_commit": "aaaa", "python": "3.11.7",

@@ -45,19 +45,19 @@ def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, s
     w = ResultsWriter(path, resume=False)
     if resnet:
         shapes = [(256, 56), (512, 28), (1024, 14), (2048, 7)]
-        cases = [Case(b, "cpu", "float32", 1, c, 1, s, s, c // 4, c // 4, None)
+        cases = [Case(b, "cpu", "float32", 1, c, 1, s, s, m=c // 4, n=c // 4)
                  for c, s in shapes for b in ("double_attention", "nonlocal_right")]
-        cases += [Case("se", "cpu", "float32", 1, c, 1, s, s, None, None, 16) for c, s in shapes]
+        cases += [Case("se", "cpu", "float32", 1, c, 1, s, s, reduction=16) for c, s in shapes]
     else:
         cases = []
         for s in sides:
-            cases += [Case(b, "cpu", "float32", 1, 64, 1, s, s, 16, 16, None)
+            cases += [Case(b, "cpu", "float32", 1, 64, 1, s, s, m=16, n=16)
                       for b in ("double_attention", "nonlocal_right")]
-            cases.append(Case("se", "cpu", "float32", 1, 64, 1, s, s, None, None, 16))
+            cases.append(Case("se", "cpu", "float32", 1, 64, 1, s, s, reduction=16))
     for c in cases:
         w.append(record(c, seconds_per_mac, rng))
     if failures:
-        w.append(record(Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 512, 512, 16, 16),
+        w.append(record(Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 512, 512, m=16, n=16),
                         seconds_per_mac, rng, status="skipped"))
     w.write_environment({
         "cpu_model": "Synthetic CPU", "physical_cores": 2, "logical_cores": 2, "threads": 2,
@@ -177,7 +177,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(empty) in err and "results.jsonl" in err
     w = ResultsWriter(tmp_path / "failed", resume=False)
-    w.append(Measurement(case=Case("se", "cpu", "float32", 1, 16, 1, 4, 4, None, None, 4),
+    w.append(Measurement(case=Case("se", "cpu", "float32", 1, 16, 1, 4, 4, reduction=4),
                          status="error", reason="boom"))
     assert main(["report", str(tmp_path / "failed"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,0 +1,255 @@
+"""CCNet criss-cross attention (Huang et al., ICCV 2019 / TPAMI 2020, arXiv 1811.11721).
+
+Each position u of an h x w map attends to the h + w - 1 positions of its own row and column
+(itself once): energies q_u . k_v from 1x1-conv queries and keys (c -> c' = max(1, c // 8)), one
+joint softmax over the cross, and the softmax-weighted sum of 1x1-conv values (c -> c). The output
+is gamma * aggregate + x. The block applies this one module `recurrence` times with shared
+weights, as the official RCCAModule does (speedinghzl/CCNet `networks/ccnet.py`; the paper's
+R = 2); two passes reach every position of the map. RCCAModule also wraps the loop: `conva`
+(3x3 conv to c/4 + BN) before it, `convb` (3x3 conv + BN) after it, then a concat with its input,
+a 3x3 bottleneck conv and the classifier. Those are a segmentation head, not the attention, so
+this block is the R-times-applied attention only.
+
+H + W energies, not H + W - 1. The official CUDA kernel (`ca_weight` in
+`cc_attention/functions.py`) writes exactly h + w - 1 energies per position. Without a custom
+kernel the usual PyTorch form (Serge-weihao/CCNet-Pure-Pytorch, the form the official repo's 3-D
+variant `cc_attention/functions3d.py` borrows) computes, with two batched matrix products, h
+energies along each position's column and w along its row, masks the column copy of the position
+itself with -inf (so it counts once), and takes one softmax over the joint h + w axis. This module
+does that with torch.bmm: the -inf entry's exp is 0, so the softmax equals the one over the
+h + w - 1 distinct positions, and the column aggregation multiplies that zero weight. Computing
+exactly h + w - 1 entries with tensor ops would need a per-position gather of h + w - 1 key and
+value vectors, which allocates far more than the one wasted entry per position costs. The cost
+model counts what runs: h + w energies and h + w aggregation weights per position, i.e.
+N (c' + c) MACs per pass above the paper's h + w - 1 count. (The pure-PyTorch code adds a
+(b w, h, h) -inf tensor; here the diagonal is filled in place, with no allocation.)
+
+gamma: the official code initialises it to 0, so at initialisation the block is the identity and
+the attention never reaches the output. a2bench initialises it to 1.0 so the reference test checks
+the attention path (with gamma = 0 any attention bug would pass, and the second recurrence would
+see x unchanged); gamma's value changes no cost.
+
+Images only: the cross is a row and a column of a 2-D map. A clip would need a third axis in the
+cross (CrissCrossAttention3D, h + w + d entries: a different block), so a case needs t = 1.
+
+Layout and copies (all in the cost model): the batched products batch over (b, w) for columns and
+(b, h) for rows, which are not views of (b, c, h, w), so queries, keys and values are permuted
+into each layout with an explicit contiguous copy, as the pure-PyTorch code does. The joint
+energies are one (b, h, w, h + w) tensor (torch.cat); the row part of its softmax is used as a
+strided view (bmm accepts it without a copy), the column part is copied into a (b * w, h, h)
+batch. Not modelled: a transient buffer PyTorch's CPU 1x1 convolution may allocate and free inside
+the call (up to its input's size; seen at 64 x 64); it never coincides with the peak.
+
+Counters: fvcore and torch's FlopCounterMode both count the three convolutions (no bias) and the
+four bmm products exactly as the model does (h + w entries, masked one included), and neither
+counts the cat, softmax, fill, add or addcmul, so neither differs from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from a2bench.case import Case
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.registry import BlockSpec, Param, Value, register
+
+
+def reduced(channels: int) -> int:
+    """Query and key channels: c // 8 as in CCNet, at least 1."""
+    return max(1, channels // 8)
+
+
+class CrissCrossAttention(nn.Module):
+    """One criss-cross attention pass: gamma * (attention over the row and column) + x."""
+
+    def __init__(self, channels: int, gamma: float = 1.0):
+        super().__init__()
+        cq = reduced(channels)
+        self.query = nn.Conv2d(channels, cq, kernel_size=1)
+        self.key = nn.Conv2d(channels, cq, kernel_size=1)
+        self.value = nn.Conv2d(channels, channels, kernel_size=1)
+        # Official init is 0 (identity at init); 1.0 here so the attention path is exercised.
+        self.gamma = nn.Parameter(torch.full((1,), float(gamma)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError("criss-cross attention works on a row and a column of an image: "
+                             f"expected (b, c, h, w), got shape {tuple(x.shape)}")
+        b, c, h, w = x.shape
+        # The order below (and each del) is the one the cost model follows for the live peak.
+        q = self.query(x)  # (b, c', h, w)
+        k = self.key(x)
+        cq = q.shape[1]
+        # Column energies, batched over (b, w): e_col[bw, i, j] = q(i, w) . k(j, w).
+        q_col = q.permute(0, 3, 2, 1).contiguous().view(b * w, h, cq)
+        k_col = k.permute(0, 3, 1, 2).contiguous().view(b * w, cq, h)
+        e_col = torch.bmm(q_col, k_col)  # (b * w, h, h)
+        del q_col, k_col
+        # The position itself is also in its row: mask its column copy so the cross holds it once
+        # (in place; exp(-inf) = 0 in the softmax).
+        e_col.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
+        # Row energies, batched over (b, h): e_row[bh, i, j] = q(h, i) . k(h, j).
+        q_row = q.permute(0, 2, 3, 1).contiguous().view(b * h, w, cq)
+        k_row = k.permute(0, 2, 1, 3).contiguous().view(b * h, cq, w)
+        e_row = torch.bmm(q_row, k_row)  # (b * h, w, w)
+        # q and k die here, not at their last copy: a copy that is a view (some size-1 shapes)
+        # keeps them alive until now anyway, so the model frees them at one place for all shapes.
+        del q_row, k_row, q, k
+        # Joint energies (b, h, w, h + w): the column part first, then the row part.
+        energy = torch.cat([e_col.view(b, w, h, h).permute(0, 2, 1, 3),
+                            e_row.view(b, h, w, w)], dim=3)
+        del e_col, e_row
+        # One softmax per position over the joint h + w axis (dim 3): its h + w - 1 distinct
+        # neighbours plus the masked duplicate of itself, which gets weight 0.
+        att = torch.softmax(energy, dim=3)
+        del energy
+        v = self.value(x)  # (b, c, h, w); computed late so it is not live during the softmax
+        # Column weights into a (b * w, h, h) batch: a copy (its batch axes do not merge).
+        att_col = att[..., :h].permute(0, 2, 1, 3).contiguous().view(b * w, h, h)
+        # Row aggregation: out_row[bh, :, i] = sum_j v(h, j) att[b, h, i, h + j]; the row slice of
+        # att is a strided view that bmm reads without a copy.
+        v_row = v.permute(0, 2, 1, 3).contiguous().view(b * h, c, w)
+        out = torch.bmm(v_row, att[..., h:].reshape(b * h, w, w).transpose(1, 2))
+        del v_row, att
+        # Column aggregation: out_col[bw, :, i] = sum_j v(j, w) att_col[bw, i, j].
+        v_col = v.permute(0, 3, 1, 2).contiguous().view(b * w, c, h)
+        out_col = torch.bmm(v_col, att_col.transpose(1, 2))  # (b * w, c, h)
+        del v_col, att_col, v  # v here too, for the same reason as q and k
+        # Sum both parts in place in the row result, seen as (b, c, h, w).
+        out = out.view(b, h, c, w).permute(0, 2, 1, 3)
+        out.add_(out_col.view(b, w, c, h).permute(0, 2, 3, 1))
+        del out_col
+        return torch.addcmul(x, self.gamma, out)  # x + gamma * out, laid out like x
+
+
+class RecurrentCrissCross(nn.Module):
+    """The CCA module applied `recurrence` times with shared weights (RCCAModule's loop)."""
+
+    def __init__(self, channels: int, recurrence: int = 2, gamma: float = 1.0):
+        super().__init__()
+        if recurrence < 1:
+            raise ValueError(f"recurrence must be at least 1, got {recurrence}")
+        self.recurrence = recurrence
+        self.cca = CrissCrossAttention(channels, gamma)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for _ in range(self.recurrence):
+            x = self.cca(x)
+        return x
+
+
+def _images_only(p: Mapping[str, Value]) -> str | None:
+    if int(p.get("t", 1)) != 1:
+        return ("criss-cross attention is defined on the row and column of an h x w image; "
+                f"clips are not supported (t must be 1, got {p['t']})")
+    return None
+
+
+def _copy(name: str, elements: int, *, frees: tuple[str, ...] = ()) -> Term:
+    """A permute(...).contiguous() copy: allocates, moves data, no arithmetic counted."""
+    return Term(name, 0, 0, elements, frees)
+
+
+def _strides(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Row-major strides of a contiguous tensor of `sizes`."""
+    out, step = [], 1
+    for s in reversed(sizes):
+        out.append(step)
+        step *= s
+    return tuple(reversed(out))
+
+
+def _is_contiguous(sizes: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """torch's is_contiguous: dims of size 1 are ignored, the rest must be row-major."""
+    expected = 1
+    for size, stride in zip(reversed(sizes), reversed(strides), strict=True):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
+                   strides: tuple[int, ...] | None = None, *,
+                   frees: tuple[str, ...] = ()) -> Term:
+    """x.permute(order).contiguous() for x of `sizes` (contiguous unless `strides` is given):
+    a copy, with no arithmetic counted, unless the permuted tensor is already contiguous (then
+    .contiguous() returns it and nothing is allocated)."""
+    strides = strides or _strides(sizes)
+    new_sizes = tuple(sizes[d] for d in order)
+    new_strides = tuple(strides[d] for d in order)
+    elements = 1
+    for s in sizes:
+        elements *= s
+    return _copy(name, 0 if _is_contiguous(new_sizes, new_strides) else elements, frees=frees)
+
+
+def _pass_terms(case: Case, r: int) -> list[Term]:
+    """One criss-cross pass, in the forward's order; names end in the pass index."""
+    b, c, h, w = case.batch, case.channels, case.h, case.w
+    cq, big_n = reduced(c), case.h * case.w
+    prev = (f"residual{r - 1}",) if r else ()  # the pass input, held by the caller until now
+
+    def n(s: str) -> str:
+        return f"{s}{r}"
+
+    qk = (b, cq, h, w)
+    vv = (b, c, h, w)
+    # the column weights: the att[..., :h] slice (strides of the (b, h, w, h + w) softmax)
+    att_col = _permuted_copy(n("att_col"), (b, h, w, h), (0, 2, 1, 3),
+                             _strides((b, h, w, h + w)))
+    att_alias = att_col.out_elements == 0
+    return [
+        pointwise(n("query"), b, big_n, c, cq),
+        pointwise(n("key"), b, big_n, c, cq),
+        _permuted_copy(n("q_col"), qk, (0, 3, 2, 1)),
+        _permuted_copy(n("k_col"), qk, (0, 3, 1, 2)),
+        bmm(n("e_col"), b * w, h, cq, h, frees=(n("q_col"), n("k_col"))),
+        # the -inf fill of each position's column copy of itself: one write per position
+        elementwise(n("mask"), b * big_n, 0),
+        _permuted_copy(n("q_row"), qk, (0, 2, 3, 1)),
+        _permuted_copy(n("k_row"), qk, (0, 2, 1, 3)),
+        bmm(n("e_row"), b * h, w, cq, w,
+            frees=(n("q_row"), n("k_row"), n("query"), n("key"))),
+        _copy(n("energy"), b * big_n * (h + w), frees=(n("e_col"), n("e_row"))),  # torch.cat
+        softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),)),
+        pointwise(n("value"), b, big_n, c, c),
+        att_col,
+        _permuted_copy(n("v_row"), vv, (0, 2, 1, 3)),
+        # att dies here, unless att_col is a view of it (a 1 x 1 map): then after out_col
+        bmm(n("out_row"), b * h, c, w, w,
+            frees=(n("v_row"), *(() if att_alias else (n("softmax"),)))),
+        _permuted_copy(n("v_col"), vv, (0, 3, 1, 2)),
+        bmm(n("out_col"), b * w, c, h, h, frees=(n("v_col"), n("att_col"), n("value"),
+                                               *((n("softmax"),) if att_alias else ()))),
+        elementwise(n("sum"), b * c * big_n, 0, frees=(n("out_col"),)),  # in place
+        # x + gamma * out: a multiply and an add per element
+        elementwise(n("residual"), 2 * b * c * big_n, b * c * big_n,
+                    frees=(n("out_row"), *prev)),
+    ]
+
+
+@register
+class CrissCrossSpec(BlockSpec):
+    name = "criss_cross"
+    label = "criss-cross (CCNet)"
+    short_label = "criss-cross"
+    params = (Param("recurrence", 2, "CCA recurrence R", short="R", check=_images_only),)
+    examples = ({"batch": 2, "channels": 24, "h": 7, "w": 9},
+                {"batch": 1, "channels": 12, "h": 5, "w": 6, "recurrence": 3})
+    counter_difference = {}  # both count the convs and bmms as the model does (module docstring)
+
+    def module(self, case: Case) -> nn.Module:
+        return RecurrentCrissCross(case.channels, int(case.param("recurrence")))
+
+    def cost(self, case: Case) -> Cost:
+        """Per pass: N [c (2c' + c) + (h + w)(c' + c)] MACs per sample (convs q, k, v; h + w
+        energies; h + w aggregation weights), times R; c' = max(1, c // 8), N = h w."""
+        terms: list[Term] = []
+        for r in range(int(case.param("recurrence"))):
+            terms += _pass_terms(case, r)
+        return Cost(tuple(terms), case.dtype_bytes)

@@ -1,0 +1,137 @@
+"""GCNet global context block (Cao et al., 2019, arXiv 1904.11492), the official default variant.
+
+Definition from the official code (mmcv `ContextBlock`, xvjiarui/GCNet), with its defaults
+`pooling_type='att'` and `fusion_types=('channel_add',)`:
+
+1. Context modelling: a 1x1 conv c->1 with bias (`conv_mask`) gives one logit per position; a
+   softmax over the N = t*h*w positions turns them into attention weights p; attention pooling
+   gives one context vector per sample, context = X p^T, a (c x N)(N x 1) product.
+2. Transform: 1x1 conv c->c/r, LayerNorm over the c/r channels (the official
+   `LayerNorm([planes, 1, 1])`, with affine), ReLU, 1x1 conv c/r->c; every conv has a bias.
+3. Fusion ('channel_add'): the transformed context is added to every position of x.
+
+The official code zero-initialises the last conv (`last_zero_init`, a training choice that makes
+the block start as the identity); here every layer keeps PyTorch's default init, so the attention
+path contributes to the output and can be checked. The init changes neither the cost nor the
+speed. The official `ratio` is a float (1/16 means r16, planes = int(c * ratio)); here the
+reduction r is an integer and the hidden width is c // r, as in the SE block.
+
+1x1 convolutions act on each position independently, so they run as kernel-1 convolutions over
+the flattened t*h*w positions: one operator and one parameter layout for images and clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from a2bench.case import Case
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.registry import BlockSpec, Param, Value, register
+
+
+def _pointwise(cin: int, cout: int) -> nn.Conv1d:
+    return nn.Conv1d(cin, cout, kernel_size=1, bias=True)
+
+
+class GlobalContext(nn.Module):
+    """GC block: attention pooling over positions, bottleneck transform, broadcast add."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        if not 1 <= reduction <= channels:
+            raise ValueError(f"reduction must be in [1, channels={channels}], got {reduction}")
+        hidden = channels // reduction
+        self.conv_mask = _pointwise(channels, 1)  # one attention logit per position
+        self.transform = nn.Sequential(
+            _pointwise(channels, hidden),
+            # Normalises each sample's c/r hidden values together, as the official
+            # LayerNorm([planes, 1, 1]) does on a (b, planes, 1, 1) tensor.
+            nn.LayerNorm([hidden, 1]),
+            nn.ReLU(),
+            _pointwise(hidden, channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() not in (4, 5):
+            raise ValueError(
+                f"expected (b, c, h, w) or (b, c, t, h, w), got shape {tuple(x.shape)}")
+        flat = x.flatten(2)  # (b, c, N), a view for contiguous input
+        # The evaluation order below is the one the cost model follows for the activation peak.
+        logits = self.conv_mask(flat)  # (b, 1, N)
+        weights = torch.softmax(logits, dim=2)  # over the N positions of each sample
+        del logits
+        context = torch.bmm(flat, weights.transpose(1, 2))  # (b, c, N)(b, N, 1) -> (b, c, 1)
+        del weights
+        term = self.transform(context)  # (b, c, 1)
+        del context
+        # 'channel_add' fusion: the (b, c, 1) term broadcasts over the N positions; the sum is a
+        # new (b, c, N) tensor (the input is never modified).
+        return (flat + term).view_as(x)
+
+
+def _check_reduction(p: Mapping[str, Value]) -> str | None:
+    r, c = int(p["reduction"]), int(p["channels"])
+    if not 1 <= r <= c:
+        return f"reduction must be in [1, channels={c}], got {r}"
+    return None
+
+
+def _layernorm_ops(rows: int, length: int) -> int:
+    """LayerNorm with affine over rows of `length`: 7 operations per element and 2 per row.
+
+    Per row: mean (L - 1 adds, 1 divide), centre (L subtracts), square (L multiplies), variance
+    (L - 1 adds, 1 divide), eps add and rsqrt (2), normalise (L multiplies), affine (L
+    multiplies, L adds): 7L + 2.
+    """
+    return rows * (7 * length + 2)
+
+
+def _fvcore_layernorm(case: Case) -> int:
+    # fvcore's norm handle reports 5 "flops" per input element of a LayerNorm with affine (its
+    # own "rough estimate"), counted with the MACs; the model has no MACs there.
+    return 5 * case.batch * (case.channels // int(case.param("reduction")))
+
+
+@register
+class GlobalContextSpec(BlockSpec):
+    name = "gc"
+    label = "GC (global context)"
+    short_label = "GC"
+    params = (Param("reduction", 16, "GC reduction r", short="r", check=_check_reduction),)
+    examples = ({"batch": 2, "channels": 48, "h": 7, "w": 9, "reduction": 16},
+                {"batch": 1, "channels": 20, "t": 3, "h": 5, "w": 7, "reduction": 4})
+    counter_difference = {
+        "fvcore": (_fvcore_layernorm,
+                   "fvcore counts a LayerNorm with affine as 5 MACs per element (b*c/r elements); "
+                   "the model counts it as elementwise work"),
+    }
+
+    def module(self, case: Case) -> nn.Module:
+        return GlobalContext(case.channels, int(case.param("reduction")))
+
+    def cost(self, case: Case) -> Cost:
+        """MACs per sample: c*N (mask) + c*N (pooling) + 2*c*(c//r) (transform).
+
+        The peak is the (b, c, N) output plus the (b, c) term being added. The model is
+        device-neutral. On CPU, oneDNN runs the c->1 mask conv with transients of its own: a
+        copy of the input in its blocked layout (b*c*N) and its one output channel padded to
+        the SIMD block (8*b*N on the AVX2 test machine). So the measured CPU peak is about
+        b*(c + 8)*N, i.e. the model plus about 8/c (3 % at c = 256).
+        """
+        b, c, big_n = case.batch, case.channels, case.positions
+        hidden = c // int(case.param("reduction"))
+        terms = (
+            pointwise("mask", b, big_n, c, 1),
+            softmax("softmax", b, big_n, frees=("mask",)),
+            bmm("pool", b, c, big_n, 1, frees=("softmax",)),
+            pointwise("reduce", b, 1, c, hidden, frees=("pool",)),
+            Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",)),
+            elementwise("relu", b * hidden, b * hidden, frees=("layernorm",)),
+            pointwise("expand", b, 1, hidden, c, frees=("relu",)),
+            # One add per output element; the (b, c, N) sum is the block's output.
+            elementwise("add", b * c * big_n, b * c * big_n, frees=("expand",)),
+        )
+        return Cost(terms, case.dtype_bytes)

@@ -1,0 +1,339 @@
+"""Non-local block, embedded-Gaussian version (Wang et al., CVPR 2018, arXiv 1711.07971).
+
+z = W_z y + x, with y_i = sum_j softmax_j(theta(x_i)^T phi(x_j) / sqrt(d)) g(x_j):
+
+- theta, phi and g are 1x1 convolutions c -> d (`inner`, default c/2 as in the paper), with
+  biases (the official code's NO_BIAS=0); W_z is a 1x1 convolution d -> c, then the residual add.
+- The softmax runs over the key positions j (the last axis of the N x N' affinity), once per
+  query position i.
+- Scale: the affinity is multiplied by 1/sqrt(d) before the softmax. The paper has no scale; the
+  official code (USE_SCALE=True) and mmcv use this one, and it is exactly the default scale of
+  torch.nn.functional.scaled_dot_product_attention, so both implementations below compute one
+  function.
+- No BatchNorm: the paper's BN after W_z (gamma initialised to zero) is a training-time
+  initialisation detail that folds into W_z at inference, so it is left out and not counted.
+- `subsample` 2: a 2x2 max-pooling (stride 2) of the phi and g outputs, after their convolutions,
+  as the paper describes ("adding a max pooling layer after phi and g") and mmcv's
+  NonLocal2d(sub_sample=True) does; the official Caffe2 code pools x before the phi and g
+  convolutions instead (cheaper convolutions, the same attention size). Clips pool h and w only,
+  per frame, so the attention has N' = t (h/2) (w/2) = N/4 keys.
+
+`impl` picks how the attention runs, from the same weights (one state_dict loads into either):
+- "eager" materialises the (b, N, N') affinity with bmm, scales it in place, takes a softmax over
+  its last axis into a second N x N' tensor (both live at once) and aggregates with a bmm.
+- "sdpa" calls torch.nn.functional.scaled_dot_product_attention with one head: query
+  (b, 1, N, d), key and value (b, 1, N', d), each made contiguous so that the CPU flash kernel's
+  gates pass (its last-dimension-stride-1 check fails for a transposed convolution output, and
+  then the math backend would build the N x N' matrix). `NonLocalSpec.backend` reports which SDPA
+  kernel ran.
+
+1x1 convolutions act on each position independently, so they run as kernel-1 convolutions over
+the flattened t*h*w positions (as in double_attention.py): one operator and one parameter layout
+for images and clips alike.
+
+Cost model (`build_cost`): both impls count the same math, b (4 c d N + 2 N N' d) MACs, and the
+same elementwise work; they differ in what is live. Eager peaks at the affinity and the softmax
+output together, 2 b N N' elements. SDPA never holds an N x N' tensor: the model lists its
+contiguous q, k, v copies, the kernel's output and logsumexp, and on CPU the flash kernel's
+scratch for one thread. With one CPU thread the model equals the measured tensor peak (tested);
+at T threads the flash kernel allocates T scratches, and 1x1 convolutions go through oneDNN
+(used when threads > 1 or batch >= 16), whose transient reorder buffers are not modelled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from a2bench.case import Case
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax, softmax_ops
+from a2bench.registry import BlockSpec, Param, Value, register
+
+IMPLS = ("eager", "sdpa")
+SUBSAMPLES = (1, 2)
+
+
+def _pointwise(cin: int, cout: int) -> nn.Conv1d:
+    return nn.Conv1d(cin, cout, kernel_size=1, bias=True)
+
+
+class NonLocal(nn.Module):
+    """Embedded-Gaussian non-local block with a residual; `impl` picks eager or SDPA attention."""
+
+    def __init__(self, channels: int, inner: int, subsample: int = 1, impl: str = "eager"):
+        super().__init__()
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {impl!r}")
+        if subsample not in SUBSAMPLES:
+            raise ValueError(f"subsample must be 1 or 2, got {subsample!r}")
+        self.inner, self.subsample, self.impl = inner, subsample, impl
+        self.scale = 1.0 / math.sqrt(inner)  # SDPA's default scale for head dimension d
+        self.theta = _pointwise(channels, inner)  # queries
+        self.phi = _pointwise(channels, inner)  # keys
+        self.g = _pointwise(channels, inner)  # values
+        self.w_z = _pointwise(inner, channels)
+
+    def _pool(self, y: Tensor, x: Tensor) -> Tensor:
+        """2x2 max-pooling over h and w of a (b, d, N) convolution output, each frame alone."""
+        if self.subsample == 1:
+            return y
+        b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        if h % 2 or w % 2:
+            raise ValueError(f"subsample 2 needs even h and w, got {h}x{w}")
+        frames = y.view(b, -1, h, w)  # (b, d*t, h, w): the frames of every channel
+        return F.max_pool2d(frames, kernel_size=2, stride=2).flatten(2).view(b, self.inner, -1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() not in (4, 5):
+            raise ValueError(
+                f"expected (b, c, h, w) or (b, c, t, h, w), got shape {tuple(x.shape)}")
+        flat = x.flatten(2)  # (b, c, N), a view for contiguous input
+        # The evaluation order below is the one the cost model follows for the activation peak;
+        # each `del` drops a tensor at its last use.
+        if self.impl == "eager":
+            q = self.theta(flat)  # (b, d, N)
+            k = self._pool(self.phi(flat), x)  # (b, d, N')
+            affinity = torch.bmm(q.transpose(1, 2), k)  # (b, N, N')
+            del q, k
+            affinity.mul_(self.scale)  # in place, as mmcv does: no second N x N' here
+            attn = torch.softmax(affinity, dim=2)  # over the N' keys, per query position
+            del affinity
+            v = self._pool(self.g(flat), x)  # (b, d, N')
+            y = torch.bmm(v, attn.transpose(1, 2))  # (b, d, N)
+            del v, attn
+        else:
+            # One head; contiguous (b, 1, positions, d) so the fused CPU kernel is eligible.
+            q = self.theta(flat).transpose(1, 2).contiguous().unsqueeze(1)  # (b, 1, N, d)
+            k = self._pool(self.phi(flat), x).transpose(1, 2).contiguous().unsqueeze(1)
+            v = self._pool(self.g(flat), x).transpose(1, 2).contiguous().unsqueeze(1)
+            # softmax over the N' keys, scaled by 1/sqrt(d) (the default scale)
+            out = F.scaled_dot_product_attention(q, k, v)  # (b, 1, N, d)
+            del q, k, v
+            y = out.squeeze(1).transpose(1, 2)  # (b, d, N), a view
+            del out
+        z = self.w_z(y)  # (b, c, N)
+        del y
+        return (z + flat).view_as(x)
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+def _half(p: Mapping[str, Value]) -> int:
+    return max(1, int(p["channels"]) // 2)  # the paper's d = c/2
+
+
+def _check_subsample(p: Mapping[str, Value]) -> str | None:
+    s = p["subsample"]
+    if s not in SUBSAMPLES:
+        return f"subsample must be 1 or 2, got {s!r}"
+    if s == 2 and (int(p["h"]) % 2 or int(p["w"]) % 2):
+        return f"subsample 2 needs even h and w, got {p['h']}x{p['w']}"
+    return None
+
+
+PARAMS = (
+    Param("inner", _half, "non-local inner channels d", short="d"),
+    Param("subsample", 1, "non-local φ/g max-pool stride", short="sub", check=_check_subsample),
+    Param("impl", "eager", "attention implementation", choices=IMPLS),
+)
+EXAMPLES = ({"batch": 2, "channels": 24, "h": 7, "w": 9},
+            {"batch": 1, "channels": 20, "t": 3, "h": 6, "w": 4, "inner": 6, "subsample": 2,
+             "impl": "sdpa"})
+
+
+# --- cost model -----------------------------------------------------------------------------
+
+def keys(case: Case) -> int:
+    """N': the key (and value) positions of the attention."""
+    s = int(case.param("subsample"))
+    return case.t * (case.h // s) * (case.w // s)
+
+
+# The CPU flash kernel's query block size by query length (FlashAttentionKernel.cpp:
+# flash_attention_kernel_impl) and its key block size.
+def _q_split(n_q: int) -> int:
+    return 256 if n_q >= 768 else 64 if n_q >= 192 else 32
+
+
+KV_SPLIT = 512
+
+
+def flash_cpu_scratch_elements(n_q: int, n_kv: int, head_dim: int, threads: int = 1) -> int:
+    """Elements of the CPU flash kernel's per-thread scratch `buf` (fp32 or fp64 inputs, no mask):
+    threads x (qSplit*kvSplit (the q k^T tile) + 2 qSplit (row max, row sum) + qSplit*d (the
+    output accumulator)), each split clipped to its sequence length. Allocated and freed inside
+    the call; bf16/fp16 add a reduced-type tile and keep this buffer in fp32."""
+    qs, kvs = min(_q_split(n_q), n_q), min(KV_SPLIT, n_kv)
+    return threads * (qs * kvs + 2 * qs + qs * head_dim)
+
+
+def _in_dtype_elements(elements_fp32: int, case: Case) -> int:
+    """fp32 buffers of a bf16/fp16 case expressed in elements of the case dtype (fp64 keeps
+    fp64 accumulators: one element each)."""
+    size = case.dtype_bytes
+    return elements_fp32 if size >= 4 else elements_fp32 * 4 // size
+
+
+def _flash_buffers(case: Case) -> int:
+    """What the fused kernel allocates besides its output, in elements of the case dtype: the
+    logsumexp (b, 1, N) in the accumulation dtype (fp32 for bf16/fp16, else the dtype), and on
+    CPU the scratch of ONE thread. The kernel allocates one scratch per thread
+    (at::get_num_threads()); the model is a function of the case alone, so a CPU peak measured
+    at T threads is (T - 1) * flash_cpu_scratch_elements(...) elements higher."""
+    b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
+    accumulated = b * big_n  # the logsumexp
+    reduced = 0
+    if case.device == "cpu":
+        accumulated += flash_cpu_scratch_elements(big_n, n_kv, d)
+        if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
+            reduced = min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
+    return _in_dtype_elements(accumulated, case) + reduced
+
+
+def _pool_terms(name: str, case: Case, source: str) -> tuple[Term, ...]:
+    """The optional 2x2 max-pool of one convolution output: 3 comparisons per output element.
+
+    max_pool2d runs as max_pool2d_with_indices even without autograd: its int64 indices (one
+    per output element) live while it runs, together with its input and output."""
+    if int(case.param("subsample")) == 1:
+        return ()
+    out = case.batch * int(case.param("inner")) * keys(case)
+    indices = out * 8 // case.dtype_bytes  # int64, in elements of the case dtype
+    return (elementwise(name, 3 * out, out),
+            Term(f"{name}_indices", 0, 0, indices, (f"{name}_indices", source)))
+
+
+def _key_value(case: Case, conv: str) -> tuple[tuple[Term, ...], str]:
+    """phi or g: the convolution, then its max-pool; returns the terms and the result's name."""
+    b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
+    pool = _pool_terms(f"{conv}_pool", case, conv)
+    return (pointwise(conv, b, big_n, c, d), *pool), (f"{conv}_pool" if pool else conv)
+
+
+def _copy(name: str, source: str, elements: int) -> Term:
+    """A contiguous copy of a transposed tensor: no arithmetic, a new tensor; `source` (when
+    named) is freed, being used only here."""
+    return Term(name, 0, 0, elements, (source,) if source else ())
+
+
+def build_cost(case: Case) -> Cost:
+    """Both impls: the same MACs and elementwise work (the math), different live tensors.
+
+    MACs per sample: theta, phi, g: 3 c d N; theta^T phi: N N' d; aggregation: N N' d;
+    W_z: d c N. Total b (4 c d N + 2 N N' d). Elementwise: biases (3 d N + c N), the scale
+    (N N'), softmax (N rows of 3N' - 1), max-pools (3 per pooled element), residual (c N).
+    """
+    b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
+    n_kv = keys(case)
+    phi, k = _key_value(case, "phi")
+    g, v = _key_value(case, "g")
+    tail = (
+        pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy")),
+        elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",)),
+    )
+    if case.param("impl") == "eager":
+        terms = (
+            pointwise("theta", b, big_n, c, d),
+            *phi,
+            bmm("affinity", b, big_n, d, n_kv, frees=("theta", k)),
+            elementwise("scale", b * big_n * n_kv, 0),  # in place: nothing new
+            softmax("softmax", b * big_n, n_kv, frees=("affinity",)),
+            *g,
+            bmm("y", b, d, n_kv, big_n, frees=(v, "softmax")),
+            *tail,
+        )
+    else:
+        # The fused kernel does the same math: both products, the scale, the softmax.
+        attend = Term("y", 2 * b * big_n * n_kv * d,
+                      b * big_n * n_kv + softmax_ops(b * big_n, n_kv), b * big_n * d)
+        terms = (
+            pointwise("theta", b, big_n, c, d),
+            _copy("q", "theta", b * big_n * d),
+            *phi,
+            _copy("k", k, b * n_kv * d),
+            *g,
+            _copy("v", v, b * n_kv * d),
+            attend,  # the output, (b, 1, N, d); the scale and the softmax are fused in it
+            Term("flash_buffers", 0, 0, _flash_buffers(case),
+                 ("flash_buffers", "q", "k", "v")),
+            # W_z's convolution copies its transposed input to a contiguous one first
+            _copy("y_copy", "", b * d * big_n),
+            *tail,
+        )
+    return Cost(terms, case.dtype_bytes)
+
+
+def _attention_macs(case: Case) -> int:
+    return 2 * case.batch * case.positions * keys(case) * int(case.param("inner"))
+
+
+def _fvcore_difference(case: Case) -> int:
+    # fvcore's JIT trace records the composite aten::scaled_dot_product_attention, which has no
+    # handle: both attention products are skipped. max_pool2d has no handle either (0, as here).
+    return -_attention_macs(case) if case.param("impl") == "sdpa" else 0
+
+
+def _torch_difference(case: Case) -> int:
+    # FlopCounterMode has formulas for the CUDA fused kernels (flash, efficient, cudnn) but none
+    # for aten._scaled_dot_product_flash_attention_for_cpu, which it skips silently.
+    if case.param("impl") == "sdpa" and case.device == "cpu":
+        return -_attention_macs(case)
+    return 0
+
+
+@register
+class NonLocalSpec(BlockSpec):
+    name = "nonlocal"
+    label = "non-local (embedded Gaussian)"
+    short_label = "non-local"
+    params = PARAMS
+    examples = EXAMPLES
+    counter_difference = {
+        "fvcore": (_fvcore_difference,
+                   "with impl=sdpa fvcore skips aten::scaled_dot_product_attention (no handle), "
+                   "so both attention products, 2 b N N' d MACs, are missing"),
+        "torch": (_torch_difference,
+                  "with impl=sdpa on CPU FlopCounterMode has no formula for "
+                  "_scaled_dot_product_flash_attention_for_cpu, so 2 b N N' d MACs are missing"),
+    }
+
+    def module(self, case: Case) -> nn.Module:
+        return NonLocal(case.channels, int(case.param("inner")), int(case.param("subsample")),
+                        str(case.param("impl")))
+
+    def cost(self, case: Case) -> Cost:
+        return build_cost(case)
+
+    def backend(self, module: nn.Module, x: Tensor) -> str:
+        """Which SDPA kernel ran on this input ("" for eager): one forward under the profiler."""
+        if getattr(module, "impl", "eager") != "sdpa":
+            return ""
+        from torch.profiler import ProfilerActivity, profile
+
+        from a2bench.measure.memory import _native_stderr_silenced
+
+        with _native_stderr_silenced(), torch.no_grad(), profile(
+                activities=[ProfilerActivity.CPU]) as prof:
+            module(x)
+        names = {e.name for e in prof.events()}
+        for op, label in SDPA_KERNELS:
+            if op in names:
+                return label
+        return "unknown"
+
+
+# aten op names of the SDPA kernels, most specific first (math last: the fused kernels never
+# call it, while the math fallback is the op itself).
+SDPA_KERNELS = (
+    ("aten::_scaled_dot_product_flash_attention_for_cpu", "flash_cpu"),
+    ("aten::_scaled_dot_product_flash_attention", "flash"),
+    ("aten::_scaled_dot_product_efficient_attention", "efficient"),
+    ("aten::_scaled_dot_product_cudnn_attention", "cudnn"),
+    ("aten::_scaled_dot_product_fused_attention_overrideable", "overrideable"),
+    ("aten::_scaled_dot_product_attention_math_for_mps", "math_mps"),
+    ("aten::_scaled_dot_product_attention_math", "math"),
+)

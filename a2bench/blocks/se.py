@@ -1,0 +1,72 @@
+"""Squeeze-and-excitation (Hu et al., CVPR 2018): a channel-only global context baseline."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from a2bench.case import Case
+from a2bench.cost import Cost, Term
+from a2bench.registry import BlockSpec, Param, register
+
+
+class SqueezeExcitation(nn.Module):
+    """SE block: pool, FC c->c/r, ReLU, FC c/r->c, sigmoid, channel scale."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        if not 1 <= reduction <= channels:
+            raise ValueError(f"reduction must be in [1, channels={channels}], got {reduction}")
+        hidden = channels // reduction
+        self.fc1 = nn.Linear(channels, hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4:
+            pooled = nn.functional.adaptive_avg_pool2d(x, 1)
+        elif x.dim() == 5:
+            pooled = nn.functional.adaptive_avg_pool3d(x, 1)
+        else:
+            raise ValueError(
+                f"expected (b, c, h, w) or (b, c, t, h, w), got shape {tuple(x.shape)}")
+        s = torch.sigmoid(self.fc2(self.relu(self.fc1(pooled.flatten(1)))))
+        return x * s.view(*s.shape, *([1] * (x.dim() - 2)))
+
+
+def _pool_macs(case: Case) -> int:
+    # fvcore counts 2-D adaptive average pooling as one MAC per input element; it has no
+    # handle for the 3-D pooling of clips, which it skips.
+    return case.batch * case.channels * case.positions if case.t == 1 else 0
+
+
+@register
+class SESpec(BlockSpec):
+    name = "se"
+    label = "SE (squeeze-excitation)"
+    short_label = "SE"
+    params = (Param("reduction", 16, "SE reduction r", short="r",
+                    check=lambda p: None if int(p["reduction"]) <= int(p["channels"]) else
+                    f"expected at most channels ({p['channels']}), got {p['reduction']}"),)
+    examples = ({"batch": 2, "channels": 48, "h": 7, "w": 5, "reduction": 16},
+                {"batch": 1, "channels": 32, "t": 3, "h": 4, "w": 6, "reduction": 4})
+    counter_difference = {
+        "fvcore": (_pool_macs, "fvcore counts the average pooling as one MAC per input element; "
+                               "the model counts it as elementwise work"),
+    }
+
+    def module(self, case: Case) -> nn.Module:
+        return SqueezeExcitation(case.channels, int(case.param("reduction")))
+
+    def cost(self, case: Case) -> Cost:
+        b, c, big_n = case.batch, case.channels, case.positions
+        hidden = c // int(case.param("reduction"))
+        terms = (
+            Term("pool", 0, b * c * big_n, b * c),
+            Term("fc1", b * c * hidden, b * hidden, b * hidden, ("pool",)),
+            Term("relu", 0, b * hidden, b * hidden, ("fc1",)),
+            Term("fc2", b * hidden * c, b * c, b * c, ("relu",)),
+            Term("sigmoid", 0, b * c, b * c, ("fc2",)),
+            Term("scale", 0, b * c * big_n, b * c * big_n, ("sigmoid",)),
+        )
+        return Cost(terms, case.dtype_bytes)

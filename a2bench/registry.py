@@ -1,0 +1,137 @@
+"""The block registry: what a block declares, and where suites, the worker and `list` find it.
+
+A block is one file under a2bench/blocks/ (or a plugin file) that defines its nn.Module, a
+BlockSpec subclass with its parameters and exact cost model, and decorates the spec with
+@register. This module itself imports no torch: analysis, compare and report never import the
+registry; they read the `blocks` entry that `run` writes into environment.json from describe().
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from a2bench.case import Case
+from a2bench.cost import Cost
+
+if TYPE_CHECKING:  # the module type only; block files import torch themselves
+    from torch import nn
+
+Value = int | str
+# A default is a constant or a rule over the values already resolved (shape axes and the
+# parameters listed before it), e.g. m = channels // 4.
+Default = Value | Callable[[Mapping[str, Value]], Value]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One block parameter: a suite axis, a results column and a Case entry, all of one name."""
+
+    name: str
+    default: Default
+    label: str  # axis label in reports, e.g. "GC reduction r"
+    short: str = ""  # prefix in case labels ("r" gives r16); the name when empty
+    choices: tuple[str, ...] = ()  # a categorical parameter's values; empty means a positive int
+    # Why a fully resolved case is invalid, or None: checked when a suite is parsed. One phrase
+    # in the form "expected <what>, got <value>", shown after the parameter's name.
+    check: Callable[[Mapping[str, Value]], str | None] | None = None
+
+    def resolve(self, given: Mapping[str, Value]) -> Value:
+        if self.name in given:
+            return given[self.name]
+        return self.default(given) if callable(self.default) else self.default
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "short": self.short or self.name,
+                "choices": list(self.choices),
+                "default": None if callable(self.default) else self.default}
+
+
+class BlockSpec:
+    """A block's declaration. Subclasses set the class variables and implement module and cost."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]  # long label in reports
+    short_label: ClassVar[str] = ""  # legend and table label; the label when empty
+    params: ClassVar[tuple[Param, ...]] = ()
+    # Small shapes (shape axes and parameters) the conformance test runs every block at.
+    examples: ClassVar[tuple[Mapping[str, Value], ...]] = ()
+    # Where a counter legitimately differs from the model: counter name ("fvcore" or "torch") ->
+    # (MACs the counter adds over the model for a case, why). None means exactly equal.
+    counter_difference: ClassVar[Mapping[str, tuple[Callable[[Case], int], str]]] = {}
+
+    def module(self, case: Case) -> nn.Module:
+        raise NotImplementedError
+
+    def cost(self, case: Case) -> Cost:
+        raise NotImplementedError
+
+    def backend(self, module: nn.Module, x: Any) -> str:
+        """Which kernel ran, for a block that picks one at run time (recorded per case)."""
+        return ""
+
+    def resolve(self, given: Mapping[str, Value]) -> dict[str, Value]:
+        """The block's parameters for one suite point: given values, then defaults in order."""
+        known = dict(given)
+        out: dict[str, Value] = {}
+        for p in self.params:
+            out[p.name] = known[p.name] = p.resolve(known)
+        return out
+
+    def problems(self, values: Mapping[str, Value]) -> list[tuple[str, str]]:
+        """(parameter, why) for each reason a resolved case (shape axes and parameters) is
+        invalid; empty when it is valid."""
+        found = []
+        for p in self.params:
+            v = values.get(p.name)
+            if p.choices and v not in p.choices:
+                found.append((p.name, f"expected one of {', '.join(p.choices)}, got {v!r}"))
+            elif not p.choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                found.append((p.name, f"expected a positive integer, got {v!r}"))
+            elif p.check is not None and (why := p.check(values)):
+                found.append((p.name, why))
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        """What analysis and report need to know, without importing the block (environment.json)."""
+        return {"label": self.label, "short_label": self.short_label or self.label,
+                "params": [p.describe() for p in self.params]}
+
+
+REGISTRY: dict[str, BlockSpec] = {}
+
+
+def register(cls: type[BlockSpec]) -> type[BlockSpec]:
+    """Class decorator: add a block to the registry (a plugin may replace a built-in's spec)."""
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+_loaded = False
+
+
+def blocks() -> dict[str, BlockSpec]:
+    """The registry with the built-in blocks and the A2BENCH_PLUGINS blocks loaded."""
+    global _loaded
+    if not _loaded:
+        importlib.import_module("a2bench.blocks")
+        from a2bench.plugins import load_plugins
+
+        load_plugins()
+        _loaded = True
+    return REGISTRY
+
+
+def spec(name: str) -> BlockSpec:
+    return blocks()[name]
+
+
+def cost_of(case: Case) -> Cost:
+    return spec(case.block).cost(case)
+
+
+def param_names() -> tuple[str, ...]:
+    """Every registered parameter name, in registration order, each once."""
+    return tuple(dict.fromkeys(p.name for s in blocks().values() for p in s.params))
