@@ -19,7 +19,7 @@ from a2bench.suite import expand, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = sorted((ROOT / "suites").glob("*.yaml"))
-# suite file stem (CPU; "-gpu" is the CUDA variant) -> the axes it sweeps
+# suite file stem -> the axes it sweeps (on CPU, and on CUDA through its cuda: section)
 AXIS_SUITES = {
     "positions": ("positions",),
     "frames": ("positions", "t"),
@@ -36,13 +36,14 @@ CPU_MAX_TOTAL_MACS = 20e9  # the whole sweep, so that it stays within ~5 minutes
 # The published positions suite runs past the non-local order's L3 boundary on purpose (its
 # description says about 10 minutes); it is not a suite to try first.
 PUBLISHED_LIMITS = {"positions": (45, 200e9)}
-OURS = [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES), "resnet-stages", "resnet-stages-gpu"]
+OURS = [*AXIS_SUITES, "resnet-stages"]
+DEVICES = ("cpu", "cuda")
 
 
-def model_frame(stem: str) -> pd.DataFrame:
+def model_frame(stem: str, device: str = "cpu") -> pd.DataFrame:
     """The suite's cases with the cost model's numbers in place of measurements."""
     rows = []
-    for case in expand(load_suite(ROOT / "suites" / f"{stem}.yaml")):
+    for case in expand(load_suite(ROOT / "suites" / f"{stem}.yaml", device=device)):
         cost = cost_of(case)
         rows.append(Measurement(case=case, status="ok", macs_torch=cost.macs,
                                 latency_s=cost.macs * 1e-10 + 1e-6,
@@ -50,9 +51,10 @@ def model_frame(stem: str) -> pd.DataFrame:
     return an.prepare(an.frame(rows, stem))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
-def test_every_shipped_suite_parses_and_expands(path: Path):
-    suite = load_suite(path)
+def test_every_shipped_suite_parses_and_expands(path: Path, device: str):
+    suite = load_suite(path, device=device)
     cases = expand(suite)
     assert cases, f"{path.name} expands to no cases"
     assert len(set(cases)) == len(cases)
@@ -62,13 +64,17 @@ def test_every_shipped_suite_parses_and_expands(path: Path):
 
 
 @pytest.mark.parametrize("stem", OURS)
-def test_our_suites_exist_with_matching_names_and_devices(stem: str):
+def test_our_suites_exist_with_a_cuda_section(stem: str):
     suite = load_suite(ROOT / "suites" / f"{stem}.yaml")
-    assert suite.name == stem
-    assert suite.device == ("cuda" if stem.endswith("-gpu") else "cpu")
+    assert suite.name == stem and suite.device == "cpu" and "cuda" in suite.overlays
+    assert load_suite(ROOT / "suites" / f"{stem}.yaml", device="cuda").device == "cuda"
 
 
-@pytest.mark.parametrize("stem", [s for s in OURS if not s.endswith("-gpu")])
+def test_no_per_device_copies_of_suites():
+    assert not [p.name for p in SUITES if p.stem.endswith("-gpu")]
+
+
+@pytest.mark.parametrize("stem", OURS)
 def test_cpu_suites_are_sized_for_two_cores(stem: str):
     cases = expand(load_suite(ROOT / "suites" / f"{stem}.yaml"))
     max_cases, max_macs = PUBLISHED_LIMITS.get(stem, (CPU_MAX_CASES, CPU_MAX_TOTAL_MACS))
@@ -76,11 +82,12 @@ def test_cpu_suites_are_sized_for_two_cores(stem: str):
     assert sum(cost_of(c).macs for c in cases) < max_macs
 
 
-@pytest.mark.parametrize("stem", [*AXIS_SUITES, *(f"{s}-gpu" for s in AXIS_SUITES)])
-def test_axis_suites_sweep_their_axis_with_enough_points(stem: str):
-    axes = AXIS_SUITES[stem.removesuffix("-gpu")]
-    suite = load_suite(ROOT / "suites" / f"{stem}.yaml")
-    fits = an.fit_exponents(model_frame(stem), resamples=50)
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("stem", AXIS_SUITES)
+def test_axis_suites_sweep_their_axis_with_enough_points(stem: str, device: str):
+    axes = AXIS_SUITES[stem]
+    suite = load_suite(ROOT / "suites" / f"{stem}.yaml", device=device)
+    fits = an.fit_exponents(model_frame(stem, device), resamples=50)
     for axis in axes:
         for block in suite.blocks:
             sel = fits[(fits["axis"] == axis) & (fits["block"] == block) & fits["primary"]
@@ -93,7 +100,7 @@ def test_axis_suites_sweep_their_axis_with_enough_points(stem: str):
 @pytest.mark.parametrize("stem", AXIS_SUITES)
 def test_gpu_variants_reach_at_least_as_far(stem: str):
     cpu = model_frame(stem)
-    gpu = model_frame(f"{stem}-gpu")
+    gpu = model_frame(stem, "cuda")
     cpu_macs = cpu.groupby("block")["macs"].max()
     gpu_macs = gpu.groupby("block")["macs"].max()
     assert set(cpu_macs.index) == set(gpu_macs.index)
@@ -105,16 +112,16 @@ def test_positions_suite_brackets_the_predicted_crossover():
     assert len(cross) == 1 and bool(cross.iloc[0]["predicted_in_range"])
 
 
-@pytest.mark.parametrize("stem", ["resnet-stages", "resnet-stages-gpu"])
-def test_resnet_stages_are_the_resnet50_shapes(stem: str):
-    cases = expand(load_suite(ROOT / "suites" / f"{stem}.yaml"))
+@pytest.mark.parametrize("device", DEVICES)
+def test_resnet_stages_are_the_resnet50_shapes(device: str):
+    cases = expand(load_suite(ROOT / "suites" / "resnet-stages.yaml", device=device))
     assert {c.block for c in cases} == {"double_attention", "nonlocal_right", "se"}
     assert {(c.channels, c.h) for c in cases} == RESNET_STAGES
     for c in cases:
         assert c.h == c.w and c.t == 1
         if c.block != "se":
             assert c.m == c.n == c.channels // 4
-    if stem == "resnet-stages":
+    if device == "cpu":
         assert {c.batch for c in cases} == {1}
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from a2bench.blocks import criss_cross, double_attention, gc, nonlocal_block, se  # noqa: F401
+# isort: off
+# Registration order is the order `a2bench list`, suites and reports show the blocks in.
+from a2bench.blocks import double_attention, se, nonlocal_block, gc, criss_cross  # noqa: F401
+# isort: on
 from a2bench.blocks.double_attention import DoubleAttention
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import DTYPE_BYTES, Case
