@@ -416,7 +416,9 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         sel = np.isin(model.x, sub.x)  # the model at the window's sizes
         own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
         k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
-        dbic = ft.delta_bic(sub, k0, k1) if len(sub) >= ft.MIN_WINDOW else math.nan
+        dbic = math.nan
+        if len(sub) >= ft.MIN_WINDOW:
+            k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected)
         v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
                       need_bic=metric == "latency")
         rec = {

@@ -391,20 +391,42 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
 
 
 NO_CLASS = -99
+# Criss-cross attention grows as N·(h + w), N^1.5 on square maps: the class between linear and
+# quadratic, which a fit must tell from both. A model exponent within this of 1.5 puts a block
+# in it.
+MIDDLE_CLASS = 1.5
+MIDDLE_BAND = 0.25
 
 
-def classes(expected: float) -> tuple[int, int]:
-    """(expected integer exponent, the competing one): 1 against 2, 2 against 1, 0 against 1;
-    otherwise the neighbour towards 1 (SE's MACs fall as 1/r along its reduction r)."""
+def classes(expected: float) -> tuple[float, float]:
+    """(expected class, the competing one): 1 against 2, 2 against 1, 0 against 1; 1.5 against
+    1 (class_evidence picks the harder of 1 and 2); otherwise the neighbour towards 1 (SE's MACs
+    fall as 1/r along its reduction r)."""
     if not math.isfinite(expected):
         return (NO_CLASS, NO_CLASS)
+    if abs(expected - MIDDLE_CLASS) < MIDDLE_BAND:
+        return (MIDDLE_CLASS, 1)
     k0 = int(min(max(round(expected), -3), 3))
     if k0 == 1:
         return (1, 2)
     return (k0, k0 + 1 if k0 < 1 else k0 - 1)
 
 
-def delta_bic(sizes: Sizes, expected_class: int, competitor: int) -> float:
+def class_evidence(sizes: Sizes, expected: float) -> tuple[float, float, float]:
+    """(expected class, competitor, ΔBIC) for a window. The middle class must beat both of its
+    neighbours, so its competitor is whichever of 1 and 2 comes closer (the smaller ΔBIC)."""
+    k0, k1 = classes(expected)
+    if k0 != MIDDLE_CLASS:
+        return k0, k1, delta_bic(sizes, k0, k1)
+    against = {k: delta_bic(sizes, k0, k) for k in (1, 2)}
+    finite = {k: v for k, v in against.items() if math.isfinite(v)}
+    if not finite:
+        return k0, k1, math.nan
+    worst = min(finite, key=finite.__getitem__)
+    return k0, worst, finite[worst]
+
+
+def delta_bic(sizes: Sizes, expected_class: float, competitor: float) -> float:
     """BIC(competitor) − BIC(expected), each t = a + b·x^k with its own a: > 0 favours expected."""
     if expected_class == NO_CLASS or len(sizes) < 3:
         return math.nan
@@ -422,7 +444,7 @@ class Verdict:
 
 
 def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
-           competitor: int, *, margin: float = MARGIN, decisive: float = BIC_DECISIVE,
+           competitor: float, *, margin: float = MARGIN, decisive: float = BIC_DECISIVE,
            window_note: str = "", need_bic: bool = True) -> Verdict:
     """consistent / contradicted / inconclusive, with the reason.
 
@@ -445,10 +467,10 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     if outside:
         return Verdict("contradicted", f"{span} lies outside {band}")
     if need_bic and math.isfinite(dbic) and dbic < -decisive:
-        return Verdict("contradicted", f"{bic} favours exponent {competitor}")
+        return Verdict("contradicted", f"{bic} favours exponent {competitor:g}")
     if inside and not need_bic:
         return Verdict("consistent", f"{span} inside {band}; an exact metric, decided by the "
-                                     f"interval ({bic} against exponent {competitor})")
+                                     f"interval ({bic} against exponent {competitor:g})")
     if inside and round(expected) == 0:
         # A constant is nested in a + b·x (b = 0), so BIC cannot favour it by more than ln m:
         # the interval alone decides.
@@ -456,12 +478,12 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
                                      "interval alone")
     if inside and math.isfinite(dbic) and dbic > decisive:
         return Verdict("consistent", f"{span} inside {band}; {bic} against exponent "
-                                     f"{competitor}")
+                                     f"{competitor:g}")
     reasons = []
     if not inside:
         reasons.append(f"{span} not inside {band}")
     if not (math.isfinite(dbic) and dbic > decisive):
-        reasons.append(f"{bic} against exponent {competitor}, not above {decisive:g}")
+        reasons.append(f"{bic} against exponent {competitor:g}, not above {decisive:g}")
     return Verdict("inconclusive", "; ".join(reasons))
 
 

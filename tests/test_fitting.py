@@ -181,3 +181,16 @@ def test_one_size_slowed_in_every_pass_counts_for_less():
     plain = ft.exponent(sizes, 0.0, resamples=200, robust=False)
     assert abs(robust.k - 1.0) < 0.02 < abs(plain.k - 1.0)
     assert robust.ci95[1] - robust.ci95[0] < plain.ci95[1] - plain.ci95[0]
+
+
+def test_the_middle_class_is_told_apart_from_linear_and_quadratic():
+    # Criss-cross attention: N·(h + w) = 2·N^1.5 on square maps.
+    y, raw = timings(GRID, 1.5, b=2e-8, sigma=0.03)
+    sizes = ft.summarise(GRID, y, raw)
+    k0, competitor, dbic = ft.class_evidence(sizes, 1.5)
+    assert k0 == 1.5 and competitor in (1, 2)
+    assert dbic > ft.BIC_DECISIVE  # against the nearer of N and N², so against both
+    # Linear or quadratic, each with its own overhead, loses to the middle class decisively.
+    assert ft.delta_bic(sizes, 1, 1.5) < -ft.BIC_DECISIVE
+    assert ft.delta_bic(sizes, 2, 1.5) < -ft.BIC_DECISIVE
+    assert ft.classes(1.3) == (1.5, 1) and ft.classes(1.8) == (2, 1)
