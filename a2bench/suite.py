@@ -5,7 +5,12 @@ suite may sweep are the shape axes (batch, channels, t, h, w) and the parameters
 declare in the registry; a block ignores the axes it does not have.
 
 One YAML serves every device: a top-level `cpu:` or `cuda:` section may replace the
-description, blocks, params and zip for that device (`a2bench run SUITE --device cuda`).
+description, blocks, params, zip and sweeps for that device (`a2bench run SUITE --device cuda`).
+
+A suite may declare several `sweeps`, each a few lines in the manner of triton.testing's
+Benchmark list: its own blocks, params (axis by axis over the top level) and zip. The suite's
+cases are every sweep's, each case once. One sweep can so take the cheap blocks to sizes the
+expensive ones cannot afford, while both share the sizes they have in common.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from a2bench.errors import InputError
 from a2bench.registry import BlockSpec, Value, blocks
 
 DEVICES = ("cpu", "cuda")
-TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip", *DEVICES)
-OVERLAY_KEYS = ("description", "blocks", "params", "zip")
+TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip", "sweeps",
+            *DEVICES)
+OVERLAY_KEYS = ("description", "blocks", "params", "zip", "sweeps")
+SWEEP_KEYS = ("description", "blocks", "params", "zip")
 REQUIRED_AXES = ("channels", "h", "w")
 SHAPE_DEFAULTS = {"batch": 1, "t": 1}
 
@@ -34,14 +41,23 @@ class SuiteError(InputError):
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """One grid: these blocks over the product of these axes (zip groups advance together)."""
+
+    blocks: tuple[str, ...]
+    params: dict[str, tuple[Value, ...]]
+    zip: tuple[tuple[str, ...], ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     description: str
-    blocks: tuple[str, ...]
+    blocks: tuple[str, ...]  # every sweep's, in order of first appearance
     device: str
     dtype: str
-    params: dict[str, tuple[Value, ...]]
-    zip: tuple[tuple[str, ...], ...]
+    sweeps: tuple[Sweep, ...]
     path: str = "<memory>"
     overlays: tuple[str, ...] = ()  # devices with a section of their own in the file
 
@@ -100,9 +116,9 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
         if bad:
             raise fail(f"{d}.{bad[0]}", f"one of the keys {', '.join(OVERLAY_KEYS)}", bad[0])
     # The device's section replaces whole keys; params are replaced axis by axis.
-    merged = {k: raw[k] for k in ("description", "blocks", "params", "zip") if k in raw}
+    merged = {k: raw[k] for k in OVERLAY_KEYS if k in raw}
     section = raw.get(device) or {}
-    for key in ("description", "blocks", "zip"):
+    for key in ("description", "blocks", "zip", "sweeps"):
         if key in section:
             merged[key] = section[key]
     if "params" in section:
@@ -115,71 +131,121 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     if not isinstance(description, str):
         raise fail("description", "a string", description)
 
-    registry = blocks()
-    known = tuple(registry)
-    names = merged.get("blocks")
-    if not isinstance(names, list) or not names:
-        raise fail("blocks", f"a non-empty list drawn from {', '.join(known)}", names)
-    for i, b in enumerate(names):
-        if b not in known:
-            raise fail(f"blocks[{i}]", f"a registered block ({', '.join(known)})", b)
-    specs = [registry[b] for b in names]
-    declared = {p.name: p for s in specs for p in s.params}
-    axes = (*SHAPE_AXES, *declared)
-
-    params_raw = merged.get("params")
-    if not isinstance(params_raw, dict):
-        raise fail("params", "a mapping of axis name to a list of sizes", params_raw)
-    params: dict[str, tuple[Value, ...]] = {}
-    for axis, values in params_raw.items():
-        if axis not in axes:
-            raise fail(f"params.{axis}", f"an axis of these blocks ({', '.join(axes)})", axis)
-        seq = values if isinstance(values, list) else [values]
-        if not seq:
-            raise fail(f"params.{axis}", "a non-empty list", values)
-        choices = declared[axis].choices if axis in declared else ()
-        for i, v in enumerate(seq):
-            if choices and v not in choices:
-                raise fail(f"params.{axis}[{i}]", "one of " + ", ".join(choices), v)
-            if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-                raise fail(f"params.{axis}[{i}]", "a positive integer", v)
-        params[axis] = tuple(seq)
-    for axis in REQUIRED_AXES:
-        if axis not in params:
-            raise fail(f"params.{axis}", "a list of positive integers (a required axis)", None)
-
-    zip_raw = merged.get("zip", [])
-    if not isinstance(zip_raw, list):
-        raise fail("zip", "a list of axis groups, e.g. [[h, w]]", zip_raw)
-    groups: list[tuple[str, ...]] = []
-    seen: set[str] = set()
-    for gi, group in enumerate(zip_raw):
-        if not isinstance(group, list) or len(group) < 2:
-            raise fail(f"zip[{gi}]", "a list of at least two swept axes", group)
-        for axis in group:
-            if axis not in params:
-                raise fail(f"zip[{gi}]", "axes that appear under params", axis)
-            if axis in seen:
-                raise fail(f"zip[{gi}]", "each axis in at most one group", axis)
-            seen.add(axis)
-        lengths = {len(params[a]) for a in group}
-        if len(lengths) != 1:
-            raise fail(f"zip[{gi}]", "axes whose lists have the same length", group)
-        groups.append(tuple(group))
-
-    suite = Suite(name, description, tuple(names), device, dtype, params, tuple(groups), where,
-                  overlays)
+    sweeps_raw = merged.get("sweeps")
+    if sweeps_raw is None:
+        sweeps = (_sweep(merged, "", fail),)
+    else:
+        if not isinstance(sweeps_raw, list) or not sweeps_raw:
+            raise fail("sweeps", "a non-empty list of sweeps (each with blocks, params, zip)",
+                       sweeps_raw)
+        parts = []
+        for i, item in enumerate(sweeps_raw):
+            if not isinstance(item, dict):
+                raise fail(f"sweeps[{i}]", "a mapping with keys " + ", ".join(SWEEP_KEYS), item)
+            bad = [k for k in item if k not in SWEEP_KEYS]
+            if bad:
+                raise fail(f"sweeps[{i}].{bad[0]}", "one of the keys " + ", ".join(SWEEP_KEYS),
+                           bad[0])
+            params = item.get("params", {})
+            if not isinstance(params, dict):
+                raise fail(f"sweeps[{i}].params", "a mapping of axis name to a list of values",
+                           params)
+            names = item.get("blocks", merged.get("blocks"))
+            # Top-level axes reach the sweeps whose blocks have them (impl only nonlocal's).
+            own = _axes_of(names)
+            top = {a: v for a, v in (merged.get("params") or {}).items()
+                   if own is None or a in own}
+            part = {"blocks": names, "params": {**top, **params},
+                    "zip": item.get("zip", merged.get("zip", [])),
+                    "description": item.get("description", "")}
+            parts.append(_sweep(part, f"sweeps[{i}].", fail))
+        sweeps = tuple(parts)
+        unused = [a for a in (merged.get("params") or {})
+                  if not any(a in sw.params for sw in sweeps)]
+        if unused:
+            raise fail(f"params.{unused[0]}", "an axis of some sweep's blocks", unused[0])
+    names = tuple(dict.fromkeys(b for sw in sweeps for b in sw.blocks))
+    suite = Suite(name, description, names, device, dtype, sweeps, where, overlays)
     _check_cases(suite)
     return suite
 
 
-def _combinations(suite: Suite) -> Iterable[dict[str, Value]]:
-    zipped = {a for g in suite.zip for a in g}
+def _axes_of(names: Any) -> set[str] | None:
+    """The axes these blocks have, or None when `names` is not a list of known blocks (the
+    sweep's own validation then says what is wrong)."""
+    registry = blocks()
+    if not isinstance(names, list) or not all(isinstance(b, str) and b in registry
+                                              for b in names):
+        return None
+    return {*SHAPE_AXES, *(p.name for b in names for p in registry[b].params)}
+
+
+def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
+    """Validate one grid's blocks, params and zip; field names carry the sweep's prefix."""
+    registry = blocks()
+    known = tuple(registry)
+    names = part.get("blocks")
+    if not isinstance(names, list) or not names:
+        raise fail(f"{prefix}blocks", f"a non-empty list drawn from {', '.join(known)}", names)
+    for i, b in enumerate(names):
+        if b not in known:
+            raise fail(f"{prefix}blocks[{i}]", f"a registered block ({', '.join(known)})", b)
+    specs = [registry[b] for b in names]
+    declared = {p.name: p for s in specs for p in s.params}
+    axes = (*SHAPE_AXES, *declared)
+
+    params_raw = part.get("params")
+    if not isinstance(params_raw, dict):
+        raise fail(f"{prefix}params", "a mapping of axis name to a list of sizes", params_raw)
+    params: dict[str, tuple[Value, ...]] = {}
+    for axis, values in params_raw.items():
+        if axis not in axes:
+            raise fail(f"{prefix}params.{axis}", f"an axis of these blocks ({', '.join(axes)})",
+                       axis)
+        seq = values if isinstance(values, list) else [values]
+        if not seq:
+            raise fail(f"{prefix}params.{axis}", "a non-empty list", values)
+        choices = declared[axis].choices if axis in declared else ()
+        for i, v in enumerate(seq):
+            if choices and v not in choices:
+                raise fail(f"{prefix}params.{axis}[{i}]", "one of " + ", ".join(choices), v)
+            if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise fail(f"{prefix}params.{axis}[{i}]", "a positive integer", v)
+        params[axis] = tuple(seq)
+    for axis in REQUIRED_AXES:
+        if axis not in params:
+            raise fail(f"{prefix}params.{axis}", "a list of positive integers (a required axis)",
+                       None)
+
+    zip_raw = part.get("zip", [])
+    if not isinstance(zip_raw, list):
+        raise fail(f"{prefix}zip", "a list of axis groups, e.g. [[h, w]]", zip_raw)
+    groups: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for gi, group in enumerate(zip_raw):
+        if not isinstance(group, list) or len(group) < 2:
+            raise fail(f"{prefix}zip[{gi}]", "a list of at least two swept axes", group)
+        for axis in group:
+            if axis not in params:
+                raise fail(f"{prefix}zip[{gi}]", "axes that appear under params", axis)
+            if axis in seen:
+                raise fail(f"{prefix}zip[{gi}]", "each axis in at most one group", axis)
+            seen.add(axis)
+        lengths = {len(params[a]) for a in group}
+        if len(lengths) != 1:
+            raise fail(f"{prefix}zip[{gi}]", "axes whose lists have the same length", group)
+        groups.append(tuple(group))
+
+    return Sweep(names, params, tuple(groups), str(part.get("description") or ""))
+
+
+def _combinations(sweep: Sweep) -> Iterable[dict[str, Value]]:
+    zipped = {a for g in sweep.zip for a in g}
     factors: list[list[dict[str, Value]]] = []
-    for group in suite.zip:
+    for group in sweep.zip:
         factors.append([dict(zip(group, vals, strict=True)) for vals in zip(
-            *(suite.params[a] for a in group), strict=True)])
-    for axis, values in suite.params.items():
+            *(sweep.params[a] for a in group), strict=True)])
+    for axis, values in sweep.params.items():
         if axis not in zipped:
             factors.append([{axis: v} for v in values])
     for combo in itertools.product(*factors):
@@ -208,14 +274,15 @@ def expand(suite: Suite) -> list[Case]:
     A block ignores the axes it does not have, so duplicates collapse, first occurrence kept.
     """
     registry = blocks()
-    cases = (_case(registry[b], suite, p) for p in _combinations(suite) for b in suite.blocks)
+    cases = (_case(registry[b], suite, p) for sw in suite.sweeps for p in _combinations(sw)
+             for b in sw.blocks)
     return list(dict.fromkeys(cases))
 
 
 def _check_cases(suite: Suite) -> None:
     registry = blocks()
-    for point in _combinations(suite):
-        for b in suite.blocks:
+    for sw in suite.sweeps:
+        for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
             spec = registry[b]
             problems = spec.problems(_values(spec, point))
             if problems:

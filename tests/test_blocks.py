@@ -127,3 +127,36 @@ def test_build_uses_case_shape_dtype_and_is_deterministic():
     assert torch.equal(x, x2)
     with torch.no_grad():
         assert torch.equal(module(x), module2(x2))
+
+
+def efficient_attention(x, keys, queries, values, reprojection):
+    """Efficient attention (Shen et al., WACV 2021) with one head, written as its official code
+    (cmsflash/efficient-attention) computes it: keys normalised over positions, queries over the
+    key channels, context = K̂·Vᵀ first, out = contextᵀ·Q̂, reprojection and a residual."""
+    b, c, h, w = x.shape
+    k = keys(x).reshape(b, -1, h * w)
+    q = queries(x).reshape(b, -1, h * w)
+    v = values(x).reshape(b, -1, h * w)
+    key = torch.softmax(k, dim=2)
+    query = torch.softmax(q, dim=1)
+    context = key @ v.transpose(1, 2)  # (d_k, d_v)
+    attended = (context.transpose(1, 2) @ query).reshape(b, -1, h, w)
+    return reprojection(attended) + x
+
+
+def test_efficient_attention_with_one_head_is_double_attention():
+    torch.manual_seed(3)
+    c, d_k, d_v = 12, 5, 7
+    block = DoubleAttention(c, m=d_v, n=d_k).eval()
+    conv = lambda cin, cout: torch.nn.Conv2d(cin, cout, 1)  # noqa: E731
+    keys, queries, values, reproj = conv(c, d_k), conv(c, d_k), conv(c, d_v), conv(d_v, c)
+    # The same weights, named as each paper names them: values are A = φ(X), keys B = θ(X),
+    # queries V = ρ(X), and the reprojection is the output projection.
+    for ours, theirs in ((block.phi, values), (block.theta, keys), (block.rho, queries),
+                         (block.proj, reproj)):
+        theirs.weight.data.copy_(ours.weight.data.unsqueeze(-1))
+        theirs.bias.data.copy_(ours.bias.data)
+    x = torch.randn(2, c, 6, 9)
+    with torch.no_grad():
+        assert torch.allclose(block(x), efficient_attention(x, keys, queries, values, reproj),
+                              atol=1e-6)

@@ -97,6 +97,42 @@ def test_cuda_suite_without_cuda(tmp_path, write_suite):
     assert not (out / "results.jsonl").exists()
 
 
+def test_device_flag_cuda_without_cuda(tmp_path, write_suite):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal path needs a machine without it")
+    out = tmp_path / "out"
+    result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--device", "cuda")
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert line.count("\n") == 0 and "Traceback" not in line
+    assert "--device cuda" in line and "no CUDA device" in line
+    assert not (out / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag,needle", [(["--device", "tpu"], "--device"),
+                                         (["--dtype", "int8"], "--dtype")])
+def test_bad_device_or_dtype_flag(tmp_path, capsys, write_suite, flag, needle):
+    assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
+    assert needle in one_line_error(capsys)
+
+
+def test_dtype_flag_overrides_the_suite(tmp_path, write_suite):
+    out = tmp_path / "out"
+    result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--dtype", "float64",
+                 "--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+                 "--no-progress")
+    assert result.returncode == 0, result.stderr
+    with open(out / "results.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["dtype"] == "float64" and row["status"] == "ok"
+    assert int(row["peak_bytes_analytic"]) % 8 == 0
+    env = json.loads((out / "environment.json").read_text())
+    assert env["dtype"] == "float64" and env["roofline"]["dtype"] == "float64"
+    assert env["blocks"]["se"]["params"][0]["name"] == "reduction"
+
+
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",

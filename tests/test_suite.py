@@ -85,3 +85,49 @@ def test_load_suite_errors_name_the_file_and_line(tmp_path):
     bad.write_text("name: x\nblocks: [se\nparams: {}\n")
     with pytest.raises(SuiteError, match=r"bad.yaml: invalid YAML at line 3"):
         load_suite(bad)
+
+
+def test_a_device_section_replaces_what_it_names():
+    raw = {"name": "d", "blocks": ["se"], "params": {"channels": [8], "h": [4], "w": [4],
+                                                   "reduction": [2]},
+           "cuda": {"description": "bigger", "params": {"h": [64], "w": [64]}}}
+    cpu = parse_suite(raw, "d.yaml")
+    gpu = parse_suite(raw, "d.yaml", device="cuda")
+    assert cpu.overlays == gpu.overlays == ("cuda",)
+    assert [(c.device, c.h) for c in expand(cpu)] == [("cpu", 4)]
+    assert [(c.device, c.h, c.channels) for c in expand(gpu)] == [("cuda", 64, 8)]
+    assert gpu.description == "bigger"
+    assert {c.dtype for c in expand(parse_suite(raw, "d.yaml", dtype="bfloat16"))} == {"bfloat16"}
+    with pytest.raises(SuiteError, match=r"d.yaml: cuda.runs: expected one of the keys"):
+        parse_suite({**raw, "cuda": {"runs": 3}}, "d.yaml")
+    with pytest.raises(SuiteError, match="--device: expected cpu or cuda"):
+        parse_suite(raw, "d.yaml", device="tpu")
+    with pytest.raises(SuiteError, match="--dtype: expected one of"):
+        parse_suite(raw, "d.yaml", dtype="int8")
+
+
+def test_sweeps_give_each_grid_its_own_blocks_and_sizes():
+    raw = {"name": "s", "blocks": ["double_attention", "nonlocal"],
+           "params": {"channels": [16], "h": [4], "w": [4], "impl": ["eager", "sdpa"]},
+           "sweeps": [{"params": {"h": [4, 8], "w": [4, 8]}, "zip": [["h", "w"]]},
+                      {"blocks": ["double_attention"], "params": {"h": [16], "w": [16]}}]}
+    cases = expand(parse_suite(raw, "s.yaml"))
+    seen = {(c.block, c.h, c.param("impl")) for c in cases}
+    assert seen == {("double_attention", 4, None), ("double_attention", 8, None),
+                    ("double_attention", 16, None), ("nonlocal", 4, "eager"),
+                    ("nonlocal", 4, "sdpa"), ("nonlocal", 8, "eager"), ("nonlocal", 8, "sdpa")}
+    assert len(cases) == len(seen)
+    # defaults that derive from other axes: m = n = c/4, inner = c/2
+    assert {c.param("m") for c in cases if c.block == "double_attention"} == {4}
+    assert {c.param("inner") for c in cases if c.block == "nonlocal"} == {8}
+    with pytest.raises(SuiteError, match=r"s.yaml: sweeps\[1\].params.h\[0\]: expected a positive"):
+        parse_suite({**raw, "sweeps": [raw["sweeps"][0], {"params": {"h": [0]}}]}, "s.yaml")
+    with pytest.raises(SuiteError, match=r"params.depth: expected an axis of"):
+        parse_suite({**raw, "params": {**raw["params"], "depth": [2]}}, "s.yaml")
+
+
+def test_a_block_rule_over_several_axes_is_checked_at_parse_time():
+    raw = {"name": "p", "blocks": ["nonlocal"],
+           "params": {"channels": [8], "h": [5], "w": [4], "subsample": [2]}}
+    with pytest.raises(SuiteError, match=r"p.yaml: params.subsample: .*block nonlocal"):
+        parse_suite(raw, "p.yaml")

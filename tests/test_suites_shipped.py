@@ -28,6 +28,7 @@ AXIS_SUITES = {
     "channels": ("channels",),
     "batch": ("batch",),
     "reduction": ("reduction",),
+    "global-context": ("positions",),
 }
 RESNET_STAGES = {(256, 56), (512, 28), (1024, 14), (2048, 7)}
 CPU_MAX_CASES = 40
@@ -35,8 +36,9 @@ CPU_MAX_PEAK_BYTES = 2**30  # per case, analytic; a laptop must not swap
 CPU_MAX_TOTAL_MACS = 20e9  # the whole sweep, so that it stays within ~5 minutes on 2 cores
 # The published positions suite runs past the non-local order's L3 boundary on purpose (its
 # description says about 10 minutes); it is not a suite to try first.
-PUBLISHED_LIMITS = {"positions": (45, 200e9)}
+PUBLISHED_LIMITS = {"positions": (45, 200e9), "global-context": (200, 400e9)}
 OURS = [*AXIS_SUITES, "resnet-stages"]
+BLOCKS = ("double_attention", "nonlocal_right", "nonlocal", "criss_cross", "gc", "se")
 DEVICES = ("cpu", "cuda")
 
 
@@ -88,8 +90,11 @@ def test_axis_suites_sweep_their_axis_with_enough_points(stem: str, device: str)
     axes = AXIS_SUITES[stem]
     suite = load_suite(ROOT / "suites" / f"{stem}.yaml", device=device)
     fits = an.fit_exponents(model_frame(stem, device), resamples=50)
+    # A categorical parameter makes variants: nonlocal[eager] and nonlocal[sdpa].
+    variants = sorted({b for b in fits["block"] if b.partition("[")[0] in suite.blocks})
+    assert {b.partition("[")[0] for b in variants} == set(suite.blocks)
     for axis in axes:
-        for block in suite.blocks:
+        for block in variants:
             sel = fits[(fits["axis"] == axis) & (fits["block"] == block) & fits["primary"]
                        & (fits["metric"] == "macs")]
             assert len(sel) == 1, f"{stem}: {block} has no fit along {axis}"
@@ -141,3 +146,14 @@ def test_positions_suites_leave_both_orders_a_latency_window(stem: str):
     for block in ("double_attention", "nonlocal_right"):
         row = fits[(fits["block"] == block) & (fits["metric"] == "latency") & fits["primary"]]
         assert len(row) == 1 and row.iloc[0]["points"] >= 5, row.to_dict("records")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_comparison_suite_runs_every_block_along_positions_and_at_resnet_stages(device):
+    cases = expand(load_suite(ROOT / "suites" / "global-context.yaml", device=device))
+    assert {c.block for c in cases} == set(BLOCKS)
+    assert {c.param("impl") for c in cases if c.block == "nonlocal"} == {"eager", "sdpa"}
+    for block in BLOCKS:
+        own = [c for c in cases if c.block == block]
+        assert len({c.positions for c in own}) >= 9, block
+        assert {(c.channels, c.h) for c in own} >= RESNET_STAGES, block
