@@ -50,10 +50,24 @@ AXIS_LABELS = {
     "t": "frames t",
     "reduction": "SE reduction r",
 }
-LEFT, RIGHT = "double_attention", "nonlocal_right"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two blocks compared shape by shape: ``right`` ÷ ``left`` in pairs() and crossovers()."""
+
+    left: str
+    right: str
+
+
+# The study this benchmark was built for: the same function in two orders of evaluation.
+STUDY = Pair(left="double_attention", right="nonlocal_right")
+# The block every other one is set against in crossovers_against (the report's section).
+REFERENCE = STUDY.left
 FIT_COLUMNS = ("block", "metric", "axis", "exponent", "ci_low", "ci_high", "expected", "verdict")
 VERDICTS = ft.VERDICTS
 
+# The built-in blocks' size columns; size_columns(df) adds every other numeric block parameter.
 SIZE_COLUMNS = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
 # Columns prepare() adds; with results.csv's own columns, they are not block parameters.
 _DERIVED = ("run", "samples", "macs", "latency", "memory", "latency_fit",
@@ -70,8 +84,7 @@ def param_columns(df: pd.DataFrame) -> list[str]:
 
 def size_columns(df: pd.DataFrame) -> list[str]:
     """Shape axes and numeric block parameters: what identifies a case within a block."""
-    return ["batch", "channels", "m", "n", "t", "h", "w", "reduction",
-            *(c for c in param_columns(df) if c not in LEGACY_PARAMS)]
+    return [*SIZE_COLUMNS, *(c for c in param_columns(df) if c not in LEGACY_PARAMS)]
 
 
 def axes(df: pd.DataFrame) -> list[str]:
@@ -101,17 +114,46 @@ def axis_label(axis: str, environments: Mapping[str, Mapping[str, Any]] | None =
     return axis
 
 
+# Labels of the blocks that existed before runs recorded their blocks in environment.json, so
+# that results written then still read as they did: name -> (label, short label).
+LEGACY_LABELS = {
+    "double_attention": ("double attention (A², gather first)", "double attention"),
+    "nonlocal_right": ("non-local order (N×N first)", "non-local order"),
+    "se": ("SE (squeeze-excitation)", "SE"),
+}
+
+
 def block_label(block: str, environments: Mapping[str, Mapping[str, Any]] | None = None, *,
                 short: bool = False) -> str:
     """A block's label from environment.json (what its spec declared when it ran); a variant
-    such as nonlocal[sdpa] keeps its suffix. Unknown blocks are shown by name."""
+    such as nonlocal[sdpa] keeps its suffix. Runs written before environment.json held
+    ``blocks`` fall back to LEGACY_LABELS; other unknown blocks are shown by name."""
     name, _, variant = block.partition("[")
+    label = None
     for env in (environments or {}).values():
         desc = (env.get("blocks") or {}).get(name)
         if desc:
             label = desc.get("short_label" if short else "label") or name
-            return f"{label} [{variant}" if variant else label
-    return block
+            break
+    if label is None:
+        if name not in LEGACY_LABELS:
+            return block
+        label = LEGACY_LABELS[name][1 if short else 0]
+    return f"{label} [{variant}" if variant else label
+
+
+def block_order(df: pd.DataFrame,
+                environments: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """The blocks of a frame in a stable order: as the runs' environment.json lists them (the
+    suite's order; a variant such as nonlocal[sdpa] follows its block), then the others in the
+    order they first appear. The order cases ran in is shuffled, so it alone would not do."""
+    declared: list[str] = []
+    for env in (environments or {}).values():
+        declared += [b for b in (env.get("blocks") or {}) if b not in declared]
+    rank = {b: i for i, b in enumerate(declared)}
+    present = list(dict.fromkeys(df["block"])) if "block" in df else []
+    first = {b: i for i, b in enumerate(present)}
+    return sorted(present, key=lambda b: (rank.get(b.partition("[")[0], len(rank)), first[b]))
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
     "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch", "latency_s", "latency_iqr_s",
@@ -528,6 +570,35 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
     return out.sort_values("x", ignore_index=True)
 
 
+COMPLEXITY_METRICS = ("macs", "latency")
+COMPLEXITY_COLUMNS = ("run", "device", "dtype", "block", "metric", "group", "points", "exponent",
+                      "ci_low", "ci_high", "expected", "expected_class", "competitor",
+                      "delta_bic", "verdict", "reason")
+
+
+def complexity_classes(fits: pd.DataFrame) -> pd.DataFrame:
+    """Per run, block and metric (MACs, latency): the class its cost grows in along positions N,
+    each against its own cost model. From the primary positions fits: the measured exponent
+    with its 95% interval, the model's exponent over the same window (``expected``), the class
+    the model predicts (``expected_class``, e.g. 1, 1.5 or 2) and the one it is tested against
+    (``competitor``) with ΔBIC (> 0 favours the model's class), and the verdict with its reason.
+    Classes are floats; a model without a class (NaN exponent) has NaN there."""
+    if fits.empty:
+        return pd.DataFrame(columns=list(COMPLEXITY_COLUMNS))
+    sel = fits[fits["primary"].astype(bool) & (fits["axis"] == "positions")
+               & fits["metric"].isin(COMPLEXITY_METRICS)]
+    out = sel[[c for c in COMPLEXITY_COLUMNS if c in sel]].copy()
+    for c in ("expected_class", "competitor"):
+        v = pd.to_numeric(out[c], errors="coerce").astype(float)
+        out[c] = v.where(v != ft.NO_CLASS)
+    runs = {r: i for i, r in enumerate(dict.fromkeys(fits["run"]))}
+    blocks = {b: i for i, b in enumerate(dict.fromkeys(fits["block"]))}
+    out = out.assign(_r=out["run"].map(runs), _b=out["block"].map(blocks),
+                     _m=out["metric"].map({m: i for i, m in enumerate(COMPLEXITY_METRICS)}))
+    out = out.sort_values(["_r", "_b", "_m"], kind="stable").drop(columns=["_r", "_b", "_m"])
+    return out[list(COMPLEXITY_COLUMNS)].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class Step:
     x_from: float
@@ -685,14 +756,14 @@ def predicted_crossover(m: float, n: float) -> float:
     return 2 * m * n / (m + n)
 
 
-def pairs(df: pd.DataFrame) -> pd.DataFrame:
+def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
     """Every shape measured in both orders (ok): right ÷ left for each metric and the model."""
     ok = ok_rows(df)
     key = ["run", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w"]
     cols = [*key, "run_index", "positions", "shape", "macs", "latency", "memory", "macs_analytic",
             "peak_bytes_analytic"]
-    left = ok[ok["block"] == LEFT][cols]
-    right = ok[ok["block"] == RIGHT][cols]
+    left = ok[ok["block"] == pair.left][cols]
+    right = ok[ok["block"] == pair.right][cols]
     merged = left.merge(right.drop(columns=["run_index", "positions", "shape"]), on=key,
                         suffixes=("_left", "_right"))
     out = merged[[*key, "run_index", "positions", "shape"]].copy()
@@ -704,36 +775,48 @@ def pairs(df: pd.DataFrame) -> pd.DataFrame:
                            ignore_index=True)
 
 
+# What a ratio block ÷ reference does over the swept N (Crossing.outcome).
+CROSSING_OUTCOMES = ("crosses", "above", "below", "ends_below", "too_few")
+
+
 @dataclass(frozen=True)
 class Crossing:
+    """``outcome``: ``crosses`` (n_star is where the ratio last passes 1 going up; above 1 from
+    there to the largest N), ``above`` (above 1 at every N), ``below`` (below 1 at every N),
+    ``ends_below`` (at most 1 at the largest N, above or at 1 somewhere before), ``too_few``
+    (fewer than two N)."""
+
     n_star: float
     reason: str = ""
+    outcome: str = "crosses"
 
 
-def crossing(positions: Sequence[float], ratio: Sequence[float]) -> Crossing:
-    """N at which right/left passes 1 going up, interpolated linearly in log N.
+def crossing(positions: Sequence[float], ratio: Sequence[float], block: str = "the block",
+             reference: str = "the reference") -> Crossing:
+    """N at which block/reference passes 1 going up, interpolated linearly in log N.
 
-    Measured ratios wobble around 1 at sizes where both orders are overhead-bound, so the last
-    upward crossing is reported: from there on, up to the largest N swept, right costs more.
+    Measured ratios wobble around 1 at sizes where both blocks are overhead-bound, so the last
+    upward crossing is reported: from there on, up to the largest N swept, ``block`` costs more.
+    ``block`` and ``reference`` are the names the reasons use.
     """
     x = np.asarray(positions, float)
     r = np.asarray(ratio, float)
     keep = np.isfinite(x) & (x > 0) & np.isfinite(r)
     x, r = x[keep], r[keep]
     if len(np.unique(x)) < 2:
-        return Crossing(math.nan, "fewer than two positions N measured in both orders")
+        return Crossing(math.nan, f"fewer than two positions N measured for both {block} and "
+                                  f"{reference}", "too_few")
     # Several shapes with one N (h×w and w×h, or t·h·w ties): one geometric-mean ratio per N.
-    xs = np.unique(x)
-    rs = np.array([math.exp(np.log(r[x == v]).mean()) if (r[x == v] > 0).all()
-                   else float(np.mean(r[x == v])) for v in xs])
+    xs, rs = _ratio_per_n(x, r)
     above = rs > 1
     ups = [i for i in range(len(xs) - 1) if not above[i] and above[i + 1]]
     if above.all():
-        return Crossing(math.nan, f"non-local already costs more at the smallest N swept "
-                                  f"({xs[0]:.0f}); the crossover lies below the range")
+        return Crossing(math.nan, f"{block} already costs more at the smallest N swept "
+                                  f"({xs[0]:.0f}); the crossover lies below the range", "above")
     if not above[-1]:
-        return Crossing(math.nan, f"non-local costs no more than double attention at the "
-                                  f"largest N swept ({xs[-1]:.0f})")
+        return Crossing(math.nan, f"{block} costs no more than {reference} at the "
+                                  f"largest N swept ({xs[-1]:.0f})",
+                        "below" if (rs < 1).all() else "ends_below")
     i = ups[-1]
     lx0, lx1 = math.log(xs[i]), math.log(xs[i + 1])
     frac = (1 - rs[i]) / (rs[i + 1] - rs[i])
@@ -742,13 +825,22 @@ def crossing(positions: Sequence[float], ratio: Sequence[float]) -> Crossing:
     return Crossing(math.exp(lx0 + frac * (lx1 - lx0)), reason)
 
 
-def crossovers(df: pd.DataFrame) -> pd.DataFrame:
+def _ratio_per_n(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One ratio per distinct N: the geometric mean of the shapes at that N."""
+    xs = np.unique(x)
+    rs = np.array([math.exp(np.log(r[x == v]).mean()) if (r[x == v] > 0).all()
+                   else float(np.mean(r[x == v])) for v in xs])
+    return xs, rs
+
+
+def crossovers(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
     """Per (run, channels, m, n, batch, t) with both orders over >= 2 N: predicted and measured."""
-    p = pairs(df)
+    p = pairs(df, pair)
     columns = ["run", "device", "channels", "m", "n", "batch", "t", "n_points", "n_min",
                "n_max", "n_star_predicted", "n_star_macs", "n_star_latency", "n_star_memory",
                "n_star_memory_model", "predicted_in_range", "reason_macs", "reason_latency",
                "reason_memory", "reason_memory_model"]
+    names = block_label(pair.right, short=True), block_label(pair.left, short=True)
     records = []
     keys = ["run_index", "run", "device", "channels", "m", "n", "batch", "t"]
     for key, rows in p.groupby(keys, sort=True):
@@ -763,9 +855,84 @@ def crossovers(df: pd.DataFrame) -> pd.DataFrame:
         }
         rec["predicted_in_range"] = bool(rec["n_min"] <= rec["n_star_predicted"] <= rec["n_max"])
         for metric in ("macs", "latency", "memory", "memory_model"):
-            c_ = crossing(rows["positions"], rows[f"ratio_{metric}"])
+            c_ = crossing(rows["positions"], rows[f"ratio_{metric}"], *names)
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"reason_{metric}"] = c_.reason
+        records.append(rec)
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every block against one reference block
+
+
+CROSS_METRICS = ("macs", "latency", "memory")
+SHAPE_KEY = ("run", "device", "dtype", "batch", "channels", "t", "h", "w")
+
+
+def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
+                       environments: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> pd.DataFrame:
+    """Each other block against ``reference`` along positions N, at the shapes both measured ok.
+
+    Blocks differ in their own parameters, so rows are matched on the shape (run, device, dtype,
+    batch, channels, t, h, w) alone. One group per (run, device, dtype, block, batch, channels,
+    t), per setting of the reference's parameters (``ref_m``, ``ref_n`` for double attention)
+    and per setting of the block's own (``params``, e.g. "r=16"). Per group and metric, the
+    ratio block ÷ reference is read with crossing(): ``n_star_*`` is where it last passes 1
+    going up, ``outcome_*`` what it does over the range (Crossing.outcome), ``reason_*`` why
+    there is no N*. ``ratio_at_max_latency`` is the latency ratio at the largest common N.
+    Groups with fewer than two common N are left out. ``environments`` only names the blocks
+    in the reasons.
+    """
+    ok = ok_rows(df)
+    ref_rows = ok[ok["block"] == reference]
+    params = [c for c in param_columns(df) if c in df]
+    ref_params = [c for c in params if ref_rows[c].notna().any()]
+    columns = ["run", "device", "dtype", "block", "params", "reference", "batch", "channels",
+               "t", *(f"ref_{c}" for c in ref_params), "n_points", "n_min", "n_max",
+               *(f"n_star_{m}" for m in CROSS_METRICS),
+               *(f"outcome_{m}" for m in CROSS_METRICS),
+               *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency"]
+    others = ok[ok["block"] != reference]
+    if ref_rows.empty or others.empty:
+        return pd.DataFrame(columns=columns)
+    key = list(SHAPE_KEY)
+    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS]].rename(
+        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS]})
+    merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS]].merge(
+        ref, on=key)
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    # The block's own settings, one label per row (NaN for parameters it does not have).
+    merged["params"] = [group_label({c: getattr(r, c) for c in params})
+                        for r in merged[params].itertuples(index=False)]
+    ref_name = block_label(reference, environments, short=True)
+    order = {b: i for i, b in enumerate(block_order(df, environments))}
+    merged["block_index"] = merged["block"].map(order)
+    keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "batch",
+            "channels", "t", *(f"ref_{c}" for c in ref_params)]
+    records = []
+    for values, rows in merged.groupby(keys, sort=True, dropna=False):
+        if rows["positions"].nunique() < 2:
+            continue
+        g = dict(zip(keys, values, strict=True))
+        name = block_label(g["block"], environments, short=True)
+        rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}
+        rec.update(reference=reference, n_points=int(rows["positions"].nunique()),
+                   n_min=float(rows["positions"].min()), n_max=float(rows["positions"].max()))
+        for metric in CROSS_METRICS:
+            ratio = rows[metric] / rows[f"ref_{metric}"]
+            c_ = crossing(rows["positions"], ratio, name, ref_name)
+            rec[f"n_star_{metric}"] = c_.n_star
+            rec[f"outcome_{metric}"] = c_.outcome
+            rec[f"reason_{metric}"] = c_.reason
+        x = rows["positions"].to_numpy(float)
+        r = (rows["latency"] / rows["ref_latency"]).to_numpy(float)
+        timed = np.isfinite(r) & (r > 0)
+        at_max = timed & (x == x[timed].max()) if timed.any() else timed
+        rec["ratio_at_max_latency"] = (_ratio_per_n(x[at_max], r[at_max])[1][0]
+                                       if at_max.any() else math.nan)
         records.append(rec)
     return pd.DataFrame.from_records(records, columns=columns)
 
@@ -872,7 +1039,7 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
         f = fits[(fits["run"] == run) & fits["primary"] & (fits["axis"] == "positions")] \
             if len(fits) else fits
         table, gaps, against = [], [], []
-        for block in (LEFT, RIGHT):
+        for block in (STUDY.left, STUDY.right):
             for metric in METRICS:
                 row = f[(f["block"] == block) & (f["metric"] == metric)]
                 if not len(row):
@@ -938,6 +1105,8 @@ class Analysis:
     fits: pd.DataFrame
     pairs: pd.DataFrame
     crossovers: pd.DataFrame
+    block_crossovers: pd.DataFrame
+    complexity: pd.DataFrame
     roofline: pd.DataFrame
     roofline_summary: pd.DataFrame
     comparison: pd.DataFrame
@@ -960,7 +1129,9 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
     roof = roofline(data, envs)
     return Analysis(
         data=data, runs=tuple(runs), fits=fits, pairs=pairs(data), crossovers=crossovers(data),
-        roofline=roof, roofline_summary=roofline_summary(roof), comparison=compare_runs(data),
+        block_crossovers=crossovers_against(data, REFERENCE, envs),
+        complexity=complexity_classes(fits), roofline=roof, roofline_summary=roofline_summary(roof),
+        comparison=compare_runs(data),
         findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs]),
     )

@@ -30,15 +30,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 from a2bench import __version__  # noqa: E402
 from a2bench import analysis as an  # noqa: E402
 
-BLOCK_NAMES = {
-    "double_attention": "double attention (A², gather first)",
-    "nonlocal_right": "non-local order (N×N first)",
-    "se": "SE (squeeze-excitation)",
-}
-SHORT_NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order",
-               "se": "SE"}
-BLOCK_COLORS = {"double_attention": "#1f77b4", "nonlocal_right": "#d62728", "se": "#2ca02c"}
-EXTRA_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
+# always had; every other block takes the next of the remaining colours, green first (the third
+# block of the earlier reports had it), in analysis.block_order's order.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
 METRIC_TITLES = {"macs": "MACs", "latency": "Latency", "memory": "Peak memory"}
 METRIC_AXIS = {
     "macs": "MACs per forward (multiply-accumulates)",
@@ -87,11 +84,15 @@ def write_tables(result: an.Analysis, out: Path) -> None:
                                               float_format="%.6g")
     result.crossovers.to_csv(out / "crossovers.csv", index=False, float_format="%.6g")
     result.pairs.to_csv(out / "pairs.csv", index=False, float_format="%.6g")
+    result.block_crossovers.to_csv(out / "block_crossovers.csv", index=False,
+                                   float_format="%.6g")
+    result.complexity.to_csv(out / "complexity.csv", index=False, float_format="%.6g")
+    sizes = an.size_columns(result.data)
     cases = result.data.drop(columns=["samples"]).merge(
-        result.roofline[["run", "block", *an.SIZE_COLUMNS, "device", "gflops",
+        result.roofline[["run", "block", *sizes, "device", "gflops",
                          "fraction_of_peak", "calibration_ok", "intensity", "attainable_gflops",
                          "fraction_of_attainable", "bound"]],
-        on=["run", "block", "device", *an.SIZE_COLUMNS], how="left")
+        on=["run", "block", "device", *sizes], how="left")
     cases.to_csv(out / "cases.csv", index=False, float_format="%.6g")
 
 
@@ -105,6 +106,8 @@ def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any
         "fits": an.records(result.fits),
         "findings": an.records(an.findings_frame(result.findings)),
         "crossovers": an.records(result.crossovers),
+        "complexity": an.records(result.complexity),
+        "block_crossovers": an.records(result.block_crossovers),
         "roofline": an.records(result.roofline_summary),
         "environment": {r.label: _json_safe(r.environment) for r in result.runs},
         "units": {
@@ -141,26 +144,32 @@ class FigureFile:
     caption: str
 
 
-def block_color(block: str, blocks: Sequence[str]) -> str:
-    if block in BLOCK_COLORS:
-        return BLOCK_COLORS[block]
-    others = [b for b in blocks if b not in BLOCK_COLORS]
-    return EXTRA_COLORS[others.index(block) % len(EXTRA_COLORS)] if block in others else "k"
+def block_colors(blocks: Sequence[str]) -> dict[str, str]:
+    """One colour per block, in the given order: the compared pair's own, then the palette."""
+    free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
+    out: dict[str, str] = {}
+    for block in blocks:
+        if block in PINNED_COLORS:
+            out[block] = PINNED_COLORS[block]
+        else:
+            out[block] = free[sum(b not in PINNED_COLORS for b in out) % len(free)]
+    return out
 
 
-def block_name(block: str) -> str:
-    return BLOCK_NAMES.get(block, block)
+def _colors(result: an.Analysis) -> dict[str, str]:
+    """Every block of the report's data with its colour, the same in every figure."""
+    return block_colors(an.block_order(result.data, result.environments))
 
 
-def short_block_name(block: str) -> str:
-    return SHORT_NAMES.get(block, block)
+def _label(result: an.Analysis, block: str, short: bool = False) -> str:
+    return an.block_label(block, result.environments, short=short)
 
 
 def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
     figures: list[FigureFile] = []
     primary = result.fits[result.fits["primary"]] if len(result.fits) else result.fits
-    for axis in an.AXES:
+    for axis in an.axes(result.data):
         if len(primary) and (primary["axis"] == axis).any():
             for metric in an.METRICS:
                 figures.append(fit_figure(result, primary, axis, metric, out))
@@ -197,14 +206,17 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
     runs = [r for r in result.labels if (fits["run"] == r).any()]
-    blocks = list(dict.fromkeys(fits["block"]))
+    colors = _colors(result)
+    order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
     fig, axes = _panels(len(runs))
     for ax, run in zip(axes, runs, strict=True):
         handles = []
-        for _, fit in fits[fits["run"] == run].iterrows():
+        sub = fits[fits["run"] == run]
+        sub = sub.iloc[np.argsort([order.get(b, len(order)) for b in sub["block"]], kind="stable")]
+        for _, fit in sub.iterrows():
             pts = an.fit_points(result.data, fit)
-            color = block_color(fit["block"], blocks)
+            color = colors[fit["block"]]
             ax.plot(pts["x"], pts["y"], color=color, alpha=0.35, lw=1, zorder=1)
             sns.scatterplot(data=pts[pts["fitted"]], x="x", y="y", color=color, s=46,
                             edgecolor="white", linewidth=0.6, ax=ax, legend=False, zorder=3)
@@ -222,11 +234,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                                            * (np.log(xs) - fit["log_x_mean"])),
                             color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
             if math.isfinite(fit["exponent"]):
-                label = (f"{block_name(fit['block'])}: k = {_f(fit['exponent'])} "
+                label = (f"{_label(result, fit['block'])}: k = {_f(fit['exponent'])} "
                          f"[{_f(fit['ci_low'])}, {_f(fit['ci_high'])}], model "
                          f"{_f(fit['expected'])}: {fit['verdict']}")
             else:
-                label = (f"{block_name(fit['block'])}: {fit['verdict']} "
+                label = (f"{_label(result, fit['block'])}: {fit['verdict']} "
                          f"({_int(fit['points'])} sizes in the window)")
             handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
             if metric == "latency":
@@ -256,15 +268,16 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
             ]
         _log_x(ax)
         ax.set_yscale("log")
-        ax.set_xlabel(an.AXIS_LABELS[axis])
+        ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
         groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
         ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
-    fig.suptitle(f"{METRIC_TITLES[metric]} vs {an.AXIS_LABELS[axis]} (log-log)", y=1.0)
+    axis_name = an.axis_label(axis, result.environments)
+    fig.suptitle(f"{METRIC_TITLES[metric]} vs {axis_name} (log-log)", y=1.0)
     name = _save(fig, out, f"fit_{axis}_{metric}.png")
-    caption = (f"{METRIC_TITLES[metric]} against {an.AXIS_LABELS[axis]} on log-log axes. Solid "
+    caption = (f"{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
                "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
                "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
                "the cost model predicts over the same window. Hollow points are outside it."
@@ -317,7 +330,7 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
         ax.set_yscale("log")
         lo = min(float(p["positions"].min()), star) / 1.4
         ax.set_xlim(lo, float(p["positions"].max()) * 1.4)
-        ax.set_xlabel(an.AXIS_LABELS["positions"])
+        ax.set_xlabel(an.axis_label("positions", result.environments))
         ax.set_ylabel("non-local order ÷ double attention (ratio, log)")
         title = (f"c={int(row['channels'])}, m={int(row['m'])}, n={int(row['n'])}, "
                  f"b={int(row['batch'])}" + (f", t={int(row['t'])}" if row["t"] > 1 else ""))
@@ -338,9 +351,8 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
 def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
     roof = result.roofline.copy()
     roof = roof[np.isfinite(roof["intensity"]) & (roof["gflops"] > 0)]
-    roof["block"] = roof["block"].map(block_name)
-    blocks = list(dict.fromkeys(result.roofline["block"]))
-    palette = {block_name(b): block_color(b, blocks) for b in blocks}
+    roof["block"] = roof["block"].map(lambda b: _label(result, b))
+    palette = {_label(result, b): c for b, c in _colors(result).items()}
     fig, ax = plt.subplots(figsize=(8.0, 5.6))
     several = len(result.labels) > 1
     sns.scatterplot(data=roof, x="intensity", y="gflops", hue="block",
@@ -381,9 +393,8 @@ def _few_sizes(data: pd.DataFrame, limit: int = 16) -> bool:
 
 def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
     ok = an.ok_rows(result.data).copy()
-    ok["block name"] = ok["block"].map(block_name)
-    blocks = list(dict.fromkeys(ok["block"]))
-    palette = {block_name(b): block_color(b, blocks) for b in blocks}
+    ok["block name"] = ok["block"].map(lambda b: _label(result, b))
+    palette = {_label(result, b): c for b, c in _colors(result).items()}
     runs = [r for r in result.labels if (ok["run"] == r).any()]
     n_sizes = int(ok.groupby("run")["size"].nunique().max())
     # Runs stack vertically: their sizes differ, and a wide row of panels shrinks in a page.
@@ -481,10 +492,12 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
         + "; ".join(f"{r.label} ({r.path}, {r.ok} of {r.rows} cases ok)" for r in result.runs)
         + ". Nothing here was re-measured; every number comes from those folders."))
     doc += headline_section(result, figs)
+    doc += complexity_section(result)
     doc += environment_section(result)
     doc += units_section()
     doc += fits_section(result, figs)
     doc += crossover_section(result, figs)
+    doc += block_crossovers_section(result)
     doc += roofline_section(result, figs)
     doc += sizes_section(result, figs)
     doc += comparison_section(result)
@@ -512,7 +525,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         if r["verdict"] == "not swept":
             continue
         rows = [{
-            "block": short_block_name(f["block"]), "metric": f["metric"],
+            "block": _label(result, f["block"], short=True), "metric": f["metric"],
             "exponent [95% CI]": (f"{_f(f['exponent'])} [{_f(f['ci_low'])}, {_f(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
             "model": _f(f["expected"]), "ΔBIC": _f(f["delta_bic"], 1),
@@ -527,6 +540,55 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         f = figs["fit_positions_latency.png"]
         doc.append(Image(f.file, f.title, f.caption))
     return doc
+
+
+def complexity_section(result: an.Analysis) -> list[Element]:
+    """Per block, the class its MACs and latency grow in along N, each against its own model."""
+    c = result.complexity
+    doc: list[Element] = [Heading(2, "Complexity class per block")]
+    if not len(c):
+        return doc + [Para("No block was swept along positions N with its other sizes fixed, "
+                           "so no complexity class can be read off.")]
+    doc.append(Para(
+        "Every block swept along positions N, each against its own cost model. A cell reads: "
+        "the class the model predicts, N^k, with the model's exponent over the same window in "
+        "parentheses; the measured exponent [95% interval]; the verdict; and ΔBIC of the "
+        "model's class against its competitor (above 0 favours the model's class). Classes "
+        "and exponents are dimensionless. All rows, with each verdict's reason, are in "
+        "complexity.csv."))
+    several = len(result.runs) > 1
+    rows, notes = [], []
+    for (run, block), g in c.groupby(["run", "block"], sort=False):
+        row = {**({"run": run} if several else {}), "block": _label(result, block)}
+        for metric in an.COMPLEXITY_METRICS:
+            f = g[g["metric"] == metric]
+            row[METRIC_TITLES[metric]] = _class_cell(f.iloc[0]) if len(f) else "not fitted"
+            if len(f) and f.iloc[0]["verdict"] != "consistent" and f.iloc[0]["reason"]:
+                notes.append(f"{run + ': ' if several else ''}{_label(result, block, True)}, "
+                             f"{METRIC_TITLES[metric]}: {f.iloc[0]['reason']}")
+        rows.append(row)
+    doc.append(Table(pd.DataFrame(rows), "Complexity class along positions N, per block."))
+    if notes:
+        doc.append(Bullets(tuple(notes)))
+    return doc
+
+
+def _class_cell(r: pd.Series) -> str:
+    """'N^1.5 (model 1.47): measured 1.52 [1.45, 1.60], consistent; ΔBIC 31.2 against N^2'."""
+    k, other = r["expected_class"], r["competitor"]
+    cls = f"N^{float(k):g}" if _finite(k) else "no class"
+    measured = (f"measured {_f(r['exponent'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
+                if _finite(r["exponent"]) else f"no exponent ({_int(r['points'])} sizes)")
+    bic = (f"; ΔBIC {_f(r['delta_bic'], 1)} against N^{float(other):g}"
+           if _finite(r["delta_bic"]) and _finite(other) else "")
+    return f"{cls} (model {_f(r['expected'])}): {measured}, {r['verdict']}{bic}"
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
 
 
 def environment_section(result: an.Analysis) -> list[Element]:
@@ -658,12 +720,12 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
     primary = fits[fits["primary"]]
     runs = [r for r in result.labels if (primary["run"] == r).any()]
     key = ["axis", "block", "metric"]
-    order = {a: i for i, a in enumerate(an.AXES)}
+    order = {a: i for i, a in enumerate(an.axes(result.data))}
     table = primary[key].drop_duplicates()
     table = table.assign(_o=table["axis"].map(order)).sort_values(["_o", "block"], kind="stable")
     table = table.drop(columns="_o")
     wide = table.copy()
-    wide["block"] = wide["block"].map(short_block_name)
+    wide["block"] = wide["block"].map(lambda b: _label(result, b, short=True))
     for run in runs:
         sub = primary[primary["run"] == run].set_index(key)
         cells = [sub.loc[tuple(k)] if tuple(k) in sub.index else None
@@ -705,7 +767,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
     several = len(result.runs) > 1
     rows = [{
         **({"run": r["run"]} if several else {}),
-        "block": short_block_name(r["block"]), "axis": r["axis"],
+        "block": _label(result, r["block"], short=True), "axis": r["axis"],
         "overhead a, fitted (ms)": (f"{_g(r['overhead'] * 1e3)} [{_g(r['overhead_ci_low'] * 1e3)}"
                                     f", {_g(r['overhead_ci_high'] * 1e3)}]"),
         "a, timed at the smallest shape (ms)": _g(r["overhead_direct"] * 1e3),
@@ -735,8 +797,8 @@ def _n(x: Any) -> str:
     return f"{float(x):.0f}" if float(x) >= 100 else f"{float(x):.3g}"
 
 
-def _axis_word(axis: str) -> str:
-    return "N" if axis == "positions" else an.AXIS_LABELS.get(axis, axis).split(" ")[0]
+def _axis_word(axis: str, environments: dict[str, dict[str, Any]]) -> str:
+    return "N" if axis == "positions" else an.axis_label(axis, environments).split(" ")[0]
 
 
 def finding_lines(result: an.Analysis) -> list[str]:
@@ -744,8 +806,9 @@ def finding_lines(result: an.Analysis) -> list[str]:
     lines = []
     several = len(result.runs) > 1
     for f in result.findings:
-        who = (f"{f.run}: " if several else "") + (short_block_name(f.block) if f.block else "")
-        x = _axis_word(f.axis)
+        who = (f"{f.run}: " if several else "") + (_label(result, f.block, short=True)
+                                                    if f.block else "")
+        x = _axis_word(f.axis, result.environments)
         if f.kind == "overhead":
             direct = (f" (timed directly at the smallest shape: {_g(f.expected * 1e3)} ms)"
                       if math.isfinite(f.expected) else "")
@@ -829,6 +892,58 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
     return doc
 
 
+CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
+
+
+def block_crossovers_section(result: an.Analysis) -> list[Element]:
+    """One line per block (and setting): where it starts to cost more than the reference."""
+    bc = result.block_crossovers
+    reference = str(bc["reference"].iloc[0]) if len(bc) else an.REFERENCE
+    ref = _label(result, reference, short=True)
+    doc: list[Element] = [Heading(2, f"Each block against {ref}")]
+    if not len(bc):
+        return doc + [Para(
+            f"No other block was measured at the same shapes as {ref} over two or more "
+            "positions N, so no block can be set against it.")]
+    doc.append(Para(
+        f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
+        "device, dtype, batch, channels and t·h·w), along positions N. \"Costlier from N ≈ x\" "
+        "is where the ratio last passes 1 going up (interpolated linearly in log N); above it, "
+        "up to the largest N swept, the block costs more. Each line names the sizes it holds "
+        f"fixed, {ref}'s own parameters and the block's. All numbers are in "
+        "block_crossovers.csv."))
+    several = len(result.runs) > 1
+    ref_params = [c for c in bc.columns if c.startswith("ref_")]
+    lines = []
+    for _, r in bc.iterrows():
+        fixed = an.group_label({"channels": r["channels"], "batch": r["batch"],
+                                **({"t": r["t"]} if r["t"] > 1 else {})})
+        ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
+        own = f" ({r['params']})" if r["params"] else ""
+        where = "; ".join(f"{CROSS_WORDS[m]}: {_crossing_words(r, m)}" for m in an.CROSS_METRICS)
+        ratio = (f"; latency ratio at N = {_n(r['n_max'])}: {_g(r['ratio_at_max_latency'])}"
+                 if _finite(r["ratio_at_max_latency"]) else "")
+        lines.append(f"{r['run'] + ': ' if several else ''}{_label(result, r['block'], True)}"
+                     f"{own} at "
+                     f"{fixed}" + (f", {ref} {ref_set}" if ref_set else "")
+                     + f", N = {_n(r['n_min'])}–{_n(r['n_max'])} ({r['n_points']} values): "
+                     f"{where}{ratio}.")
+    doc.append(Bullets(tuple(lines)))
+    return doc
+
+
+def _crossing_words(r: pd.Series, metric: str) -> str:
+    """What one ratio does over the range, from its outcome (analysis.Crossing)."""
+    outcome, star = r[f"outcome_{metric}"], r[f"n_star_{metric}"]
+    if outcome == "crosses" and _finite(star):
+        return f"costlier from N ≈ {_g(star)}" + (
+            " (the last of several upward crossings)" if r[f"reason_{metric}"] else "")
+    return {"above": "costlier over the whole range",
+            "below": "cheaper over the whole range",
+            "ends_below": "no costlier at the largest N, though not cheaper at every N",
+            }.get(outcome, "not measured at two or more N")
+
+
 def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     failed = _failed_runs(result)
     doc: list[Element] = [Heading(2, "Roofline")]
@@ -842,7 +957,7 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         "in cases.csv."))
     rows = [{
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
-        "block": short_block_name(r["block"]), "cases": r["cases"],
+        "block": _label(result, r["block"], short=True), "cases": r["cases"],
         "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
         "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"],
                                                   r["run"] in failed),
@@ -884,10 +999,10 @@ def _pct_of_ceiling(fraction: Any, failed: bool) -> str:
 def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     failed = _failed_runs(result)
     doc: list[Element] = [Heading(2, "Costs at each size")]
+    sizes = an.size_columns(result.data)
     ok = an.ok_rows(result.data).merge(
-        result.roofline[["run", "block", "device", *an.SIZE_COLUMNS, "gflops",
-                         "fraction_of_peak"]],
-        on=["run", "block", "device", *an.SIZE_COLUMNS], how="left")
+        result.roofline[["run", "block", "device", *sizes, "gflops", "fraction_of_peak"]],
+        on=["run", "block", "device", *sizes], how="left")
     ok = ok.sort_values(["run_index", "positions", "channels", "batch", "block"], kind="stable")
     if "sizes.png" in figs:
         f = figs["sizes.png"]
@@ -908,7 +1023,8 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         doc.append(Table(pd.DataFrame(rows)))
     rows = [{
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
-        "size": r["size"], "N": _int(r["positions"]), "block": short_block_name(r["block"]),
+        "size": r["size"], "N": _int(r["positions"]),
+        "block": _label(result, r["block"], short=True),
         "MACs (millions)": _g(r["macs"] / 1e6), "latency (ms)": _g(r["latency"] * 1e3),
         "IQR (ms)": _g(r["latency_iqr_s"] * 1e3),
         "peak memory (MiB)": _g(r["memory"] / 2**20),
@@ -926,7 +1042,7 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
 
 
 def _size_of(data: pd.DataFrame, pair: pd.Series) -> str:
-    rows = data[(data["run"] == pair["run"]) & (data["block"] == an.LEFT)
+    rows = data[(data["run"] == pair["run"]) & (data["block"] == an.STUDY.left)
                 & (data["positions"] == pair["positions"]) & (data["channels"] == pair["channels"])
                 & (data["m"] == pair["m"]) & (data["n"] == pair["n"])
                 & (data["batch"] == pair["batch"]) & (data["h"] == pair["h"])
@@ -945,7 +1061,7 @@ def comparison_section(result: an.Analysis) -> list[Element]:
     runs = result.labels
     rows = []
     for _, r in cmp.head(MAX_TABLE_ROWS).iterrows():
-        row = {"block": short_block_name(r["block"]),
+        row = {"block": _label(result, r["block"], short=True),
                "size": f"{_int(r['t']) + '×' if r['t'] > 1 else ''}{_int(r['h'])}×{_int(r['w'])}"
                        f" c={_int(r['channels'])} b={_int(r['batch'])}",
                "N": _int(r["positions"])}
@@ -968,7 +1084,7 @@ def failures_section(result: an.Analysis) -> list[Element]:
         return []
     rows = [{
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
-        "block": short_block_name(r["block"]), "size": r["size"], "status": r["status"],
+        "block": _label(result, r["block"], short=True), "size": r["size"], "status": r["status"],
         "reason": str(r["reason"] or "")[:160],
     } for _, r in bad.head(MAX_TABLE_ROWS).iterrows()]
     return [Heading(2, "Cases without a measurement"),

@@ -394,3 +394,102 @@ def test_a_case_above_the_ceiling_is_a_failed_calibration_not_a_fraction():
     assert len(failed) == 1 and failed[0].value == pytest.approx(2.0)
     calib = next(f for f in found if f.kind == "calibration")
     assert (calib.low, calib.high, calib.value) == (1e11, 0.9e11, -0.1)
+
+
+# --- blocks from the environment, complexity classes, every block against one ----------------
+
+
+def test_block_labels_come_from_the_environment_else_the_builtin_fallback():
+    env = {"run": {"blocks": {"toy": {"label": "Toy block", "short_label": "toy", "params": []},
+                              "nonlocal": {"label": "non-local (embedded Gaussian)",
+                                           "short_label": "non-local", "params": []}}}}
+    assert an.block_label("toy", env) == "Toy block"
+    assert an.block_label("toy", env, short=True) == "toy"
+    assert an.block_label("nonlocal[sdpa]", env, short=True) == "non-local [sdpa]"
+    # Runs written before environment.json held "blocks" keep the labels they always had.
+    assert an.block_label("se", {}) == "SE (squeeze-excitation)"
+    assert an.block_label(an.STUDY.right, {"run": {}}, short=True) == "non-local order"
+    assert an.block_label("toy", {}) == "toy"
+
+
+def test_block_order_follows_the_environment_then_the_data():
+    df = pd.DataFrame({"block": ["se", "gc", "nonlocal[sdpa]", "double_attention", "toy"]})
+    env = {"a": {"blocks": {"double_attention": {}, "nonlocal": {}, "gc": {}}}}
+    assert an.block_order(df, env) == ["double_attention", "nonlocal[sdpa]", "gc", "se", "toy"]
+    assert an.block_order(df) == list(df["block"])
+
+
+def test_crossing_reasons_name_the_two_blocks():
+    above = an.crossing([10, 100], [2, 3], "GC", "double attention")
+    assert above.outcome == "above" and above.reason.startswith("GC already costs more")
+    below = an.crossing([10, 100], [0.5, 0.9], "GC", "double attention")
+    assert below.outcome == "below" and "GC costs no more than double attention" in below.reason
+    assert an.crossing([10, 100, 1000], [2, 0.5, 0.9]).outcome == "ends_below"
+    assert an.crossing([10, 100], [0.5, 2]).outcome == "crosses"
+    assert an.crossing([10], [0.5]).outcome == "too_few"
+
+
+def test_complexity_classes_one_row_per_block_and_metric_against_its_model():
+    fits = an.fit_exponents(frame(positions_sweep()))
+    table = an.complexity_classes(fits)
+    assert list(table.columns) == list(an.COMPLEXITY_COLUMNS)
+    assert len(table) == 6  # three blocks × (MACs, latency)
+    got = {(r.block, r.metric): r for r in table.itertuples()}
+    assert set(got) == {(b, m) for b in ("double_attention", "nonlocal_right", "se")
+                        for m in ("macs", "latency")}
+    for metric in ("macs", "latency"):
+        assert got[("double_attention", metric)].expected_class == 1
+        assert got[("double_attention", metric)].competitor == 2
+        assert got[("nonlocal_right", metric)].expected_class == 2
+        assert got[("nonlocal_right", metric)].verdict == "consistent"
+    assert got[("se", "macs")].expected_class == 0  # SE's MACs do not grow with N
+    row = fit_row(fits, "nonlocal_right", "latency")
+    assert got[("nonlocal_right", "latency")].exponent == row["exponent"]
+    assert an.complexity_classes(an.fit_exponents(frame(positions_sweep()[:3]))).empty
+
+
+def against_sweep() -> list[Measurement]:
+    """N = 25, 100, 400, 1600. Reference latency 1e-6·N (at m = 16 and at m = 32); the
+    non-local order 1e-8·N², so its ratio N/100 passes 1 exactly at N = 100; SE far faster at
+    every N but with far more memory."""
+    out = []
+    for side in (5, 10, 20, 40):
+        positions = side * side
+        for m in (16, 32):
+            out.append(measured(case("double_attention", side, m=m), latency=1e-6 * positions))
+        out.append(measured(case("nonlocal_right", side), latency=1e-8 * positions ** 2))
+        out.append(measured(case("se", side), latency=1e-9, peak=10**12))
+    return out
+
+
+def test_crossovers_against_finds_a_known_crossing_and_whole_range_cases():
+    table = an.crossovers_against(frame(against_sweep()))
+    for col in ("run", "device", "block", "reference", "batch", "channels", "t", "ref_m",
+                "ref_n", "n_points", "n_min", "n_max", "n_star_macs", "n_star_latency",
+                "n_star_memory", "reason_macs", "reason_latency", "reason_memory",
+                "ratio_at_max_latency"):
+        assert col in table.columns, col
+    assert (table["reference"] == "double_attention").all()
+    assert "double_attention" not in set(table["block"])
+    # One group per setting of the reference's parameters (m = 16 and m = 32).
+    nl = table[table["block"] == "nonlocal_right"].set_index("ref_m")
+    assert sorted(nl.index) == [16, 32]
+    row = nl.loc[16]
+    assert (row["n_points"], row["n_min"], row["n_max"]) == (4, 25, 1600)
+    assert row["n_star_latency"] == pytest.approx(100)
+    assert row["outcome_latency"] == "crosses" and row["reason_latency"] == ""
+    assert row["ratio_at_max_latency"] == pytest.approx(16)
+    se = table[(table["block"] == "se") & (table["ref_m"] == 16)].iloc[0]
+    assert math.isnan(se["n_star_latency"]) and se["outcome_latency"] == "below"
+    assert "largest N" in se["reason_latency"]
+    assert math.isnan(se["n_star_memory"]) and se["outcome_memory"] == "above"
+    assert "smallest N" in se["reason_memory"]
+    assert se["params"] == "r=16"
+
+
+def test_crossovers_against_needs_the_reference_at_two_or_more_n():
+    ms = [measured(case("nonlocal_right", s)) for s in SIDES]
+    ms += [measured(case("double_attention", 8))]
+    assert an.crossovers_against(frame(ms)).empty
+    only = frame([measured(case("se", s)) for s in SIDES])
+    assert an.crossovers_against(only).empty

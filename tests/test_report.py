@@ -241,3 +241,101 @@ def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_p
     with open(out / "findings.csv", newline="") as f:
         findings = list(csv.DictReader(f))
     assert any(r["kind"] == "calibration_failed" for r in findings)
+
+
+def toy_folder(path: Path, seed: int = 3) -> Path:
+    """The three original blocks plus "toy", a block the built-in labels do not know: its MACs
+    grow as N² (c·N²/8), and environment.json declares its labels as a2bench run records them."""
+    from a2bench.cost import Cost, Term
+
+    rng = np.random.default_rng(seed)
+    w = ResultsWriter(path, resume=False)
+    for s in SIDES:
+        for b in ("double_attention", "nonlocal_right"):
+            w.append(record(Case(b, "cpu", "float32", 1, 64, 1, s, s, m=16, n=16), 1e-10, rng))
+        w.append(record(Case("se", "cpu", "float32", 1, 64, 1, s, s, reduction=16), 1e-10, rng))
+        c = Case("toy", "cpu", "float32", 1, 64, 1, s, s, k=3)
+        n = c.positions
+        cost = Cost((Term("scores", 64 * n * n // 8, n * n, n * n),
+                     Term("out", 64 * n, 64 * n, 64 * n)), 4)
+        latency = (cost.macs * 1e-10 + 2e-6) * math.exp(rng.normal(0, 0.03))
+        w.append(Measurement(case=c, status="ok", threads=2, macs_torch=cost.macs,
+                             macs_fvcore=cost.macs, latency_s=latency,
+                             latency_iqr_s=0.02 * latency, peak_bytes=cost.peak_bytes,
+                             timed_runs=10).with_cost(cost))
+    w.write_environment({
+        "cpu_model": "Synthetic CPU", "threads": 2,
+        "roofline": {"device": "cpu", "gemm_flops_per_s": 1.5e11, "bandwidth_bytes_per_s": 2e10},
+        "blocks": {"toy": {"label": "Toy block", "short_label": "toy",
+                           "params": [{"name": "k", "label": "toy width k", "short": "k",
+                                       "choices": [], "default": 3}]}},
+    })
+    return path
+
+
+def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(tmp_path: Path,
+                                                                             monkeypatch):
+    from a2bench import report as rp
+
+    legends: dict[str, list[str]] = {}
+    save = rp._save
+
+    def spy(fig, out, name):  # the legend texts of every figure, before it is written
+        texts = [t.get_text() for ax in fig.axes if ax.get_legend()
+                 for t in ax.get_legend().get_texts()]
+        texts += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        legends[name] = texts
+        return save(fig, out, name)
+
+    monkeypatch.setattr(rp, "_save", spy)
+    run = toy_folder(tmp_path / "run")
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "Toy block" in md
+    # Old runs without "blocks" in environment.json keep the built-in labels.
+    assert "SE (squeeze-excitation)" in md and "double attention (A², gather first)" in md
+    complexity = md.split("## Complexity class per block", 1)[1].split("\n## ", 1)[0]
+    assert md.index("## Complexity class per block") < md.index("## Environment")
+    toy_row = next(line for line in complexity.splitlines() if line.startswith("| Toy block"))
+    assert "N^2 (model" in toy_row and "measured" in toy_row
+    against = md.split("## Each block against double attention", 1)[1].split("\n## ", 1)[0]
+    assert "- toy (k=3) at c=64 b=1, double attention m=16 n=16, N = 16–16384" in against
+    assert "latency: costlier from N ≈" in against
+    assert "latency: cheaper over the whole range" in against  # SE
+    for name in ("fit_positions_macs.png", "fit_positions_latency.png",
+                 "fit_positions_memory.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+        drawn = [t for t in legends[name] if t.startswith("Toy block: ")]
+        assert len(drawn) == 1, legends[name]
+    assert any(t == "Toy block" for t in legends["roofline.png"])
+    with open(out / "complexity.csv", newline="") as f:
+        rows = {(r["block"], r["metric"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {(b, m) for b in ("double_attention", "nonlocal_right", "se", "toy")
+                         for m in ("macs", "latency")}
+    assert float(rows[("toy", "macs")]["expected_class"]) == 2
+    assert float(rows[("double_attention", "latency")]["expected_class"]) == 1
+    with open(out / "block_crossovers.csv", newline="") as f:
+        cross = {r["block"]: r for r in csv.DictReader(f)}
+    assert set(cross) == {"nonlocal_right", "se", "toy"}
+    assert math.isfinite(float(cross["toy"]["n_star_latency"]))
+    s = json.loads((out / "summary.json").read_text())
+    assert {"complexity", "block_crossovers"} <= set(s)
+
+
+def test_block_colours_keep_the_study_pair_and_give_others_their_own():
+    from a2bench import analysis as an
+    from a2bench.report import PINNED_COLORS, block_colors
+
+    blocks = ["toy", an.STUDY.right, "gc", an.STUDY.left, "criss_cross"]
+    colors = block_colors(blocks)
+    assert colors[an.STUDY.left] == "#1f77b4" and colors[an.STUDY.right] == "#d62728"
+    assert len(set(colors.values())) == len(blocks)
+    assert not {colors[b] for b in ("toy", "gc", "criss_cross")} & set(PINNED_COLORS.values())
+    assert block_colors(["toy"]) == {"toy": colors["toy"]}  # by order, whatever else is there
+
+
+def test_report_source_names_no_block():
+    source = (ROOT / "a2bench" / "report.py").read_text()
+    for name in ("nonlocal_right", "double_attention", '"se"', "'se'", "criss_cross"):
+        assert name not in source, name
