@@ -160,6 +160,7 @@ _NUMERIC = (
     "peak_bytes", "peak_bytes_analytic", "first_call_s", "timed_runs", "latency_ci_low_s",
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
     "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
+    "macs_fvcore_declared", "macs_torch_declared",
 )
 
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -266,7 +267,17 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     key = ["run", "block", "device", "dtype", *size_columns(df)]
     # A case stored twice (a resumed folder, merged by hand) counts once: the latest record.
     df = df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
-    df["macs"] = df["macs_torch"].where(df["macs_torch"].notna(), df["macs_fvcore"])
+    # The counted MACs: FlopCounterMode's, else fvcore's, each only where the block does not
+    # declare that counter off the model (SDPA's fused kernel is invisible to both on CPU).
+    # Records written before the declarations existed count as undeclared.
+    def counted(name: str) -> pd.Series:
+        declared = df.get(f"macs_{name}_declared")
+        exact = (pd.to_numeric(declared, errors="coerce").fillna(0) == 0
+                 if declared is not None else True)
+        return df[f"macs_{name}"].where(exact)
+
+    torch_macs, fvcore_macs = counted("torch"), counted("fvcore")
+    df["macs"] = torch_macs.where(torch_macs.notna(), fvcore_macs)
     df["latency"] = df["latency_s"]
     df["memory"] = df["peak_bytes"]
     if "samples" not in df:
@@ -357,6 +368,25 @@ def swept_groups(df: pd.DataFrame, axis: str) -> list[tuple[dict[str, Any], pd.D
     return out
 
 
+def run_thresholds(env: Mapping[str, Any]) -> dict[str, float]:
+    """Single-allocation sizes past which every call pays more per byte: glibc's mmap threshold
+    on a CPU run (a2bench.measure.environment.allocator); {} where none was recorded."""
+    size = (env.get("allocator") or {}).get("mmap_threshold_bytes")
+    return {MMAP: float(size)} if isinstance(size, (int, float)) and size > 0 else {}
+
+
+MMAP = "mmap threshold"
+
+
+def _bounds(x: np.ndarray, working_set: np.ndarray, largest: np.ndarray,
+            env: Mapping[str, Any]) -> list[ft.Boundary]:
+    """Where the working set passes a cache, or the largest single activation the allocator's
+    mmap threshold: the latency windows never straddle either."""
+    found = ft.boundaries(x, working_set, run_caches(env))
+    found += ft.boundaries(x, largest, run_thresholds(env))
+    return sorted(found, key=lambda b: (b.x_from, b.cache_bytes))
+
+
 def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
     """The cache sizes a2bench run recorded (bytes by level name); {} for older runs."""
     caches = env.get("caches") or {}
@@ -401,15 +431,16 @@ def per_size(rows: pd.DataFrame, axis: str, column: str, at: np.ndarray) -> np.n
     return np.array([s.y[s.x == v][0] if (s.x == v).any() else math.nan for v in at])
 
 
-def _sizes_for(rows: pd.DataFrame, axis: str, metric: str) -> tuple[ft.Sizes, ft.Sizes,
-                                                                     np.ndarray]:
-    """The metric, its model and the working set, one entry per swept value."""
+def _sizes_for(rows: pd.DataFrame, axis: str, metric: str
+               ) -> tuple[ft.Sizes, ft.Sizes, np.ndarray, np.ndarray]:
+    """The metric, its model, the working set and the largest activation, one per value."""
     x = _axis_values(rows, axis).to_numpy(float)
     y = rows[metric].to_numpy(float)
     samples = list(rows["samples"]) if metric == "latency" and "samples" in rows else None
     sizes = ft.summarise(x, y, samples)
     model = ft.summarise(x, rows[_model_column(metric)].to_numpy(float))
-    return sizes, model, per_size(rows, axis, "working_set_bytes", sizes.x)
+    return (sizes, model, per_size(rows, axis, "working_set_bytes", sizes.x),
+            per_size(rows, axis, "largest_activation_bytes", sizes.x))
 
 
 def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
@@ -423,7 +454,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
               direct: float = math.nan, *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
               seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
     """Every window of one metric along one axis: the main one (segment 0) first."""
-    sizes, model, working_set = _sizes_for(rows, axis, metric)
+    sizes, model, working_set, largest = _sizes_for(rows, axis, metric)
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se) if len(sizes) >= 4 else ft.NAN_FIT
     # Latency's window is cut where the overhead is under 5 % of the time: the cost model has
     # no term for it. A direct timing of the block at its smallest shape is the cleaner
@@ -433,8 +464,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     overhead = (direct if math.isfinite(direct) else full.a) if metric == "latency" else 0.0
     if not math.isfinite(overhead):
         overhead = 0.0
-    caches = run_caches(env) if metric == "latency" else {}
-    bounds = ft.boundaries(sizes.x, working_set, caches)
+    bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
     ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
     base = {
         "swept_values": len(sizes),
@@ -696,31 +726,45 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
         # noise in a flat floor makes steps of any slope.
         settled = pts[pts["y"] >= 5 * f["overhead_used"]] if math.isfinite(
             f["overhead_used"]) else pts
-        caches = run_caches(environments.get(f["run"]) or {})
-        crossings: list[ft.Boundary] = []
+        env = environments.get(f["run"]) or {}
+        caches = run_caches(env)
+        # What splits windows: the working set against the caches, and the largest single
+        # activation against the allocator's mmap threshold; each with the tensor it concerns.
+        crossings: list[tuple[ft.Boundary, str]] = []
         for column, tensor in TENSORS.items():
             per_x = pts.groupby("x")[column].max()
             found = ft.boundaries(per_x.index.to_numpy(float), per_x.to_numpy(float), caches)
+            if column == "largest_activation_bytes":
+                limits = ft.boundaries(per_x.index.to_numpy(float), per_x.to_numpy(float),
+                                       run_thresholds(env))
+                found += limits
+                crossings += [(b, tensor) for b in limits]
+            else:
+                crossings += [(b, tensor) for b in found]
             for b in found:
                 out.append(Finding("cache_crossing", **where, x_from=b.x_from, x_to=b.x_to,
                                    cache=b.cache, cache_bytes=b.cache_bytes,
                                    bytes_from=b.bytes_from, bytes_to=b.bytes_to, tensor=tensor))
-            crossings = found  # the last: the working set, which splits windows
+        working = pts.groupby("x")["working_set_bytes"].max()
         step = steepest_step(settled["x"], settled["y"], settled["model"])
         if step is not None and step.exponent > step.expected + CLIFF_EXCESS:
-            there = [b for b in crossings if b.x_from >= step.x_from and b.x_to <= step.x_to]
+            there = [(b, t) for b, t in crossings
+                     if b.x_from >= step.x_from and b.x_to <= step.x_to]
+            tensor = there[0][1] if there else "working set"
+            sizes_of = (pts.groupby("x")["largest_activation_bytes"].max()
+                        if tensor == "largest activation" else working)
             out.append(Finding(
                 "cliff", **where, x_from=step.x_from, x_to=step.x_to, value=step.exponent,
-                expected=step.expected, cache=", ".join(b.cache for b in there),
-                cache_bytes=there[0].cache_bytes if there else math.nan,
-                bytes_from=float(per_x.get(step.x_from, math.nan)),
-                bytes_to=float(per_x.get(step.x_to, math.nan)), tensor="working set"))
+                expected=step.expected, cache=", ".join(b.cache for b, _ in there),
+                cache_bytes=there[0][0].cache_bytes if there else math.nan,
+                bytes_from=float(sizes_of.get(step.x_from, math.nan)),
+                bytes_to=float(sizes_of.get(step.x_to, math.nan)), tensor=tensor))
         others = lat[(lat["run"] == f["run"]) & (lat["block"] == f["block"])
                      & (lat["axis"] == f["axis"]) & (lat["group"] == f["group"])
                      & (lat["segment"] > 0)]
         for _, o in others.iterrows():
             low_side, high_side = sorted([f, o], key=lambda r: r["fit_x_min"])
-            cut = [b for b in crossings if b.x_from >= low_side["fit_x_max"]
+            cut = [b for b, _ in crossings if b.x_from >= low_side["fit_x_max"]
                    and b.x_to <= high_side["fit_x_min"]]
             out.append(Finding("window_split", **where, x_from=o["fit_x_min"],
                                x_to=o["fit_x_max"], value=o["exponent"], low=o["ci_low"],

@@ -22,7 +22,7 @@ CSV_COLUMNS = (
     "first_call_s", "timed_runs", "processes", "latency_ci_low_s", "latency_ci_high_s",
     "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped",
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
-    "largest_activation_bytes_analytic", "backend",
+    "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
 )
 
 
@@ -58,14 +58,21 @@ class Measurement:
     wall_s: float | None = None
     finished_at: str = ""
     backend: str = ""  # the kernel that ran, where the block picks one at run time (SDPA)
+    # MACs the block's spec declares each counter reports above the model (below: negative),
+    # for a reason it states; 0 where the counter should equal the model.
+    macs_fvcore_declared: int | None = None
+    macs_torch_declared: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
-    def with_cost(self, cost: Cost) -> Measurement:
+    def with_cost(self, cost: Cost, declared: dict[str, int] | None = None) -> Measurement:
+        declared = declared or {}
         return replace(
             self,
+            macs_fvcore_declared=declared.get("fvcore", 0),
+            macs_torch_declared=declared.get("torch", 0),
             macs_analytic=cost.macs,
             flops_analytic=cost.flops,
             elementwise_analytic=cost.elementwise,

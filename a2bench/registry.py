@@ -68,6 +68,10 @@ class BlockSpec:
     def cost(self, case: Case) -> Cost:
         raise NotImplementedError
 
+    def declared(self, case: Case) -> dict[str, int]:
+        """MACs each counter is declared to report above the model for this case."""
+        return {name: int(how(case)) for name, (how, _) in self.counter_difference.items()}
+
     def backend(self, module: nn.Module, x: Any) -> str:
         """Which kernel ran, for a block that picks one at run time (recorded per case)."""
         return ""

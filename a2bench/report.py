@@ -612,6 +612,8 @@ def environment_section(result: an.Analysis) -> list[Element]:
         ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
         ("caches (sysfs or device properties)", _caches),
         ("caches per getconf, where they differ (not used)", _getconf_caches),
+        ("CPU allocator (a tensor past its mmap threshold page-faults on every call)",
+         _allocator),
         ("per-call overhead, empty module (µs)",
          lambda r, e: _g(((e.get("overhead") or {}).get("empty_module_s") or math.nan) * 1e6)),
         ("case order seed", lambda r, e: str(e.get("order_seed", ""))),
@@ -641,6 +643,15 @@ def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
 def _caches(run: an.Run, env: dict[str, Any]) -> str:
     caches = an.run_caches(env)
     return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
+
+
+def _allocator(run: an.Run, env: dict[str, Any]) -> str:
+    a = env.get("allocator") or {}
+    if not a:
+        return ""
+    size = an.run_thresholds(env).get(an.MMAP)
+    return f"{a.get('name', '')} {a.get('version', '')}".strip() + (
+        f", mmap threshold {_bytes(size)} ({a.get('mmap_threshold_source', '')})" if size else "")
 
 
 def _getconf_caches(run: an.Run, env: dict[str, Any]) -> str:
@@ -826,7 +837,7 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 f"{_bytes(f.bytes_to)} between {x} = {_n(f.x_from)} and {x} = {_n(f.x_to)}, "
                 f"passing the {f.cache} size ({_bytes(f.cache_bytes)}).")
         elif f.kind == "cliff":
-            where = (f"there its working set passes {f.cache} "
+            where = (f"there its {f.tensor} passes the {f.cache} "
                      f"({_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})" if f.cache else
                      f"no cache boundary lies there (the working set grows from "
                      f"{_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})")

@@ -19,6 +19,7 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.cost import cost_of
 from a2bench.measurement import Measurement
+from a2bench.registry import spec
 from a2bench.store import ResultsWriter
 from a2bench.worker import Settings, now, serve
 
@@ -108,8 +109,6 @@ def overhead_cases(cases: Sequence[Case]) -> list[Case]:
     That is t = h = w = 1, or the smallest square map the block accepts (a block that pools 2x2
     needs even sides); a block with no legal map up to 8x8 has no overhead entry.
     """
-    from a2bench.registry import spec
-
     out = []
     for c in cases:
         for side in range(1, 9):
@@ -188,7 +187,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     # counts are exact: later passes need not count again
                     m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
-                m = replace(m.with_cost(cost_of(case)), process=process)
+                m = replace(m.with_cost(cost_of(case), spec(case.block).declared(case)),
+                            process=process)
                 writer.append(m)
                 done.add((case.key(), process))
                 report.ran += 1

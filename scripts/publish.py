@@ -21,6 +21,11 @@ TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
+# The comparison of every block (suites/global-context.yaml) has a report of its own.
+BLOCKS_RUN = ROOT / "results" / "cpu-global-context"
+BLOCKS_REPORT = ROOT / "results" / "report-global-context"
+BLOCKS_BEGIN, BLOCKS_END = "<!-- blocks:begin -->", "<!-- blocks:end -->"
+RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
          "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -97,6 +102,64 @@ def trials_block() -> str:
     return "\n".join(lines)
 
 
+def blocks_block() -> str:
+    """The comparison table of every block, from the global-context report's own tables."""
+    import pandas as pd
+
+    from a2bench import analysis as an
+
+    env = json.loads((BLOCKS_RUN / "environment.json").read_text())
+    envs = {BLOCKS_RUN.name: env}
+    classes = pd.read_csv(BLOCKS_REPORT / "complexity.csv")
+    cross = pd.read_csv(BLOCKS_REPORT / "block_crossovers.csv")
+    cases = pd.read_csv(BLOCKS_REPORT / "cases.csv")
+    stage = {(c, s): "×".join(str(x) for x in (s, s)) for c, s in RESNET_STAGES}
+    lines = [f"Measured in `{BLOCKS_RUN.relative_to(ROOT)}` (suites/global-context.yaml, "
+             f"{env.get('cpu_model', 'CPU')}, {env.get('threads')} thread, "
+             f"{env.get('torch')}); full report in `{BLOCKS_REPORT.relative_to(ROOT)}`. "
+             "Exponent along N of the primary fit [95% interval] (the block's own model), and "
+             "the verdict; latency in ms at batch 1 at the ResNet-50 stage shapes "
+             "(c at h×w); the latency ratio to double attention at the largest N both ran.",
+             "", "| block | MACs ∝ N^k | latency ∝ N^k | "
+             + " | ".join(f"c={c} {stage[(c, s)]}" for c, s in RESNET_STAGES)
+             + " | latency ÷ double attention |",
+             "|---|---|---|" + "---|" * len(RESNET_STAGES) + "---|"]
+    for block in an.block_order(cases, envs):
+        cells = []
+        for metric in ("macs", "latency"):
+            rows = classes[(classes["block"] == block) & (classes["metric"] == metric)]
+            if not len(rows):
+                cells.append("n/a")
+                continue
+            r = rows.iloc[0]
+            cells.append(f"{num(r['exponent'])} [{num(r['ci_low'])}, {num(r['ci_high'])}] "
+                         f"({num(r['expected'])}), {r['verdict']}")
+        for c, s in RESNET_STAGES:
+            at = cases[(cases["block"] == block) & (cases["channels"] == c) & (cases["h"] == s)
+                       & (cases["w"] == s) & (cases["batch"] == 1)]
+            cells.append(num(at["latency"].iloc[0] * 1e3) if len(at) else "n/a")
+        x = cross[cross["block"] == block]
+        if len(x):
+            r = x.sort_values("n_points").iloc[-1]
+            ratio = f"{float(r['ratio_at_max_latency']):.3g} at N = {float(r['n_max']):.0f}"
+            if isinstance(r["outcome_latency"], str) and r["outcome_latency"] == "crosses":
+                ratio += f" (costlier from N ≈ {float(r['n_star_latency']):.0f})"
+            cells.append(ratio)
+        else:
+            cells.append("(the reference)" if block == an.REFERENCE else "n/a")
+        label = an.block_label(block, envs, short=True)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
 def main() -> int:
     from a2bench.report import write_report
 
@@ -104,16 +167,22 @@ def main() -> int:
     write_report(folders, REPORT)
     summary = json.loads((REPORT / "summary.json").read_text())
     text = README.read_text()
-    if BEGIN not in text or END not in text:
+    trials = trials_block()
+    block = headline_block(summary) + (f"\n\n{trials}" if trials else "")
+    new = replace_between(text, BEGIN, END, block)
+    if new is None:
         print(f"publish: {README}: no {BEGIN} … {END} markers; expected them around the "
               "headline", file=sys.stderr)
         return 2
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    trials = trials_block()
-    block = headline_block(summary) + (f"\n\n{trials}" if trials else "")
-    README.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
-    print(f"publish: {REPORT} and the README headline rewritten from {len(folders)} runs")
+    if (BLOCKS_RUN / "results.jsonl").is_file():
+        write_report([BLOCKS_RUN], BLOCKS_REPORT)
+        new = replace_between(new, BLOCKS_BEGIN, BLOCKS_END, blocks_block())
+        if new is None:
+            print(f"publish: {README}: no {BLOCKS_BEGIN} … {BLOCKS_END} markers; expected them "
+                  "around the table of every block", file=sys.stderr)
+            return 2
+    README.write_text(new)
+    print(f"publish: {REPORT}, {BLOCKS_REPORT} and the README tables rewritten from the runs")
     return 0
 
 

@@ -493,3 +493,38 @@ def test_crossovers_against_needs_the_reference_at_two_or_more_n():
     assert an.crossovers_against(frame(ms)).empty
     only = frame([measured(case("se", s)) for s in SIDES])
     assert an.crossovers_against(only).empty
+
+
+def test_a_cliff_where_the_largest_activation_passes_the_mmap_threshold_is_named_and_split():
+    # Double attention at c=256: no cache boundary past L3 up to N = 131044, but its input-sized
+    # activations pass glibc's 32 MiB mmap threshold at N = 32768, where every call starts to
+    # page-fault them: a 3x step. Measured on this repository's VM (SE at c=256: 10 ms at
+    # N = 46225 with the threshold fixed high, 51 ms without).
+    rng = np.random.default_rng(5)
+    ms = []
+    for side in (91, 108, 128, 152, 181, 215, 256, 304, 362, 430):
+        c = Case("double_attention", "cpu", "float32", 1, 256, 1, side, side, m=64, n=64)
+        cost = cost_of(c)
+        slow = 3.0 if cost.largest_activation_bytes > 32 * 2**20 else 1.0
+        ms.append(timed(c, 2e-4 + cost.flops / 4e10 * slow, rng))
+    entry = {"block": "double_attention", "channels": 256, "m": 64, "n": 64, "t": 1, "h": 1,
+             "w": 1, "median_s": 2e-4, "samples_s": [2e-4] * 20}
+    env = {**ENV, "caches": {"L3": 8 * 2**20}, "overhead": {"cases": [entry]},
+           "allocator": {"name": "glibc", "mmap_threshold_bytes": 32 * 2**20}}
+    df = frame(ms)
+    fits = an.fit_exponents(df, {"synthetic": env})
+    lat = fits[(fits["block"] == "double_attention") & (fits["metric"] == "latency")
+               & (fits["axis"] == "positions")]
+    assert len(lat) == 2 and set(lat["points"]) == {5}
+    for _, row in lat.iterrows():
+        assert row["verdict"] == "consistent", row["reason"]
+        assert "mmap threshold" in row["window"]
+    found = an.findings(fits, df, an.roofline(df, {"synthetic": env}), {"synthetic": env})
+    cliff = next(f for f in found if f.kind == "cliff")
+    assert (cliff.cache, cliff.tensor, cliff.x_from, cliff.x_to) == (
+        "mmap threshold", "largest activation", 181 * 181, 215 * 215)
+    # Without the allocator recorded (runs written before), the step is no cache's.
+    old = {k: v for k, v in env.items() if k != "allocator"}
+    found = an.findings(an.fit_exponents(df, {"synthetic": old}), df,
+                        an.roofline(df, {"synthetic": old}), {"synthetic": old})
+    assert next(f for f in found if f.kind == "cliff").cache == ""

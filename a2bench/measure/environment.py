@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import struct
 import subprocess
 import sys
 from importlib import metadata
@@ -96,6 +97,28 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def allocator() -> dict[str, Any]:
+    """What serves large CPU allocations. glibc's malloc maps a fresh region for each allocation
+    above its mmap threshold and unmaps it on free, so a tensor past it page-faults all of its
+    memory again on every call: a latency cliff no cache explains. The threshold moves up with
+    freed sizes but never past 4 MiB × sizeof(long) (32 MiB on 64-bit), unless
+    MALLOC_MMAP_THRESHOLD_ fixes it (man mallopt)."""
+    preload = os.environ.get("LD_PRELOAD", "")
+    for other in ("jemalloc", "tcmalloc", "mimalloc"):
+        if other in preload:
+            return {"name": other, "source": "LD_PRELOAD"}
+    name, version = platform.libc_ver()
+    if name != "glibc":
+        return {"name": name or "unknown"}
+    fixed = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
+    if fixed.isdigit():
+        return {"name": "glibc", "version": version, "mmap_threshold_bytes": int(fixed),
+                "mmap_threshold_source": "MALLOC_MMAP_THRESHOLD_"}
+    return {"name": "glibc", "version": version,
+            "mmap_threshold_bytes": 4 * 1024 * 1024 * struct.calcsize("l"),
+            "mmap_threshold_source": "glibc's dynamic threshold at its maximum"}
+
+
 def collect(threads: int, device: str) -> dict[str, Any]:
     vm = psutil.virtual_memory()
     env: dict[str, Any] = {
@@ -127,6 +150,8 @@ def collect(threads: int, device: str) -> dict[str, Any]:
     }
     # The caches the suite's device works through: the CPU's own, or the GPU's L2.
     env["caches"], env["caches_source"] = env["cpu_caches"], "sysfs"
+    if device == "cpu":  # CUDA tensors come from torch's caching allocator instead
+        env["allocator"] = allocator()
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         free, total = torch.cuda.mem_get_info()
