@@ -118,11 +118,12 @@ def test_bad_device_or_dtype_flag(tmp_path, capsys, write_suite, flag, needle):
     assert needle in one_line_error(capsys)
 
 
-def test_dtype_flag_overrides_the_suite(tmp_path, write_suite):
+def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_path,
+                                                                            write_suite):
     out = tmp_path / "out"
     result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--dtype", "float64",
                  "--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
-                 "--no-progress")
+                 "--no-progress", "--malloc-reuse")
     assert result.returncode == 0, result.stderr
     with open(out / "results.csv") as f:
         (row,) = list(csv.DictReader(f))
@@ -131,6 +132,10 @@ def test_dtype_flag_overrides_the_suite(tmp_path, write_suite):
     env = json.loads((out / "environment.json").read_text())
     assert env["dtype"] == "float64" and env["roofline"]["dtype"] == "float64"
     assert env["blocks"]["se"]["params"][0]["name"] == "reduction"
+    if env["allocator"]["name"] == "glibc":  # read in the worker, where glibc reads it
+        assert env["allocator"]["mmap_threshold_source"] == "MALLOC_MMAP_THRESHOLD_"
+        assert env["allocator"]["mmap_threshold_bytes"] == env["allocator"][
+            "trim_threshold_bytes"] == 2**32
 
 
 def test_run_smoke_end_to_end(tmp_path):
@@ -172,6 +177,8 @@ def test_run_smoke_end_to_end(tmp_path):
         assert key in env
     assert ROOT.exists()
     assert env["order_seed"] == 42 and env["caches_source"] == "sysfs"
+    if env["allocator"]["name"] == "glibc":  # no --malloc-reuse: glibc's own threshold
+        assert env["allocator"]["mmap_threshold_bytes"] == 32 * 2**20
     assert env["caches"] == env["cpu_caches"]
     assert set(env["caches"]) <= {"L1d", "L2", "L3"}
 

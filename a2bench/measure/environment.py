@@ -113,7 +113,9 @@ def allocator() -> dict[str, Any]:
     fixed = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
     if fixed.isdigit():
         return {"name": "glibc", "version": version, "mmap_threshold_bytes": int(fixed),
-                "mmap_threshold_source": "MALLOC_MMAP_THRESHOLD_"}
+                "mmap_threshold_source": "MALLOC_MMAP_THRESHOLD_",
+                "trim_threshold_bytes": int(os.environ.get("MALLOC_TRIM_THRESHOLD_", "0") or 0)
+                or None}
     return {"name": "glibc", "version": version,
             "mmap_threshold_bytes": 4 * 1024 * 1024 * struct.calcsize("l"),
             "mmap_threshold_source": "glibc's dynamic threshold at its maximum"}
