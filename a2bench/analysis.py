@@ -554,6 +554,9 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
             fixed = {c: ident[c] for c in fixed_columns(df, axis)}
             direct = direct_overhead(env, ident["block"], fixed)
             for metric in METRICS:
+                values = pd.to_numeric(rows[metric], errors="coerce")
+                if not (values > 0).any():  # e.g. MACs no counter can see (declared)
+                    continue
                 for rec in fit_group(rows, axis, metric, env, direct, resamples=resamples,
                                      seed=seed):
                     records.append({
