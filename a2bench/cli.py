@@ -223,6 +223,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if holds_results(args.out) and not args.resume:  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds results; pass --resume to continue that "
                          "sweep, or choose another --out")
+    if suite.device == "cuda":
+        import torch  # already loaded with the blocks; asking starts no CUDA context
+
+        if not torch.cuda.is_available():
+            asked = "--device cuda" if args.device else "device: cuda"
+            raise UsageError(f"{suite.path}: {asked}: expected a device this machine has; torch "
+                             "sees no CUDA device here (run with --device cpu)")
     if args.malloc_reuse:
         # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough
         # (freed memory at the heap top would still go back to the OS and fault in again).
@@ -236,11 +243,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except WorkerLost as e:
         print(f"a2bench: error: could not start a measuring worker: {e.reason}", file=sys.stderr)
         return 1
-    if suite.device == "cuda" and not env.get("cuda_available"):
-        worker.kill()
-        asked = "--device cuda" if args.device else "device: cuda"
-        raise UsageError(f"{suite.path}: {asked}: expected a device this machine has; torch "
-                         "sees no CUDA device here (run with --device cpu)")
     start, start_error = calibrate(worker, suite.device, suite.dtype, args)
     if not worker.alive():
         worker = None
