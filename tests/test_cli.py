@@ -83,32 +83,18 @@ def test_list_shows_blocks_and_suites(capsys):
         assert name in out
 
 
-def test_cuda_suite_without_cuda(tmp_path, write_suite):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA; the refusal path needs a machine without it")
-    path = write_suite(GOOD + "device: cuda\n")
-    out = tmp_path / "out"
-    result = cli("run", str(path), "--out", str(out))
-    assert result.returncode == 2, result.stderr
-    assert "device" in result.stderr and "cuda" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (out / "results.jsonl").exists()
-
-
-def test_device_flag_cuda_without_cuda(tmp_path, write_suite):
+@pytest.mark.parametrize("suite_device,flag", [("device: cuda\n", []), ("", ["--device", "cuda"])])
+def test_cuda_without_cuda_is_one_line_and_exit_2(tmp_path, capsys, write_suite, suite_device,
+                                                  flag):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the refusal path needs a machine without it")
     out = tmp_path / "out"
-    result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--device", "cuda")
-    assert result.returncode == 2, result.stderr
-    line = result.stderr.strip()
-    assert line.count("\n") == 0 and "Traceback" not in line
-    assert "--device cuda" in line and "no CUDA device" in line
-    assert not (out / "results.jsonl").exists()
+    assert main(["run", str(write_suite(GOOD + suite_device)), "--out", str(out), *flag]) == 2
+    line = one_line_error(capsys)
+    assert ("--device cuda" if flag else "device: cuda") in line and "no CUDA device" in line
+    assert not out.exists()  # refused before a worker started or a file was written
 
 
 @pytest.mark.parametrize("flag,needle", [(["--device", "tpu"], "--device"),
