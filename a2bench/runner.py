@@ -113,7 +113,7 @@ def overhead_cases(cases: Sequence[Case]) -> list[Case]:
     for c in cases:
         for side in range(1, 9):
             small = replace(c, t=1, h=side, w=side)
-            if not spec(c.block).problems({**small.to_dict(), **dict(small.params)}):
+            if not spec(c.block).problems(small.to_dict()):
                 out.append(small)
                 break
     return list(dict.fromkeys(out))
