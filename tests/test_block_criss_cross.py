@@ -151,7 +151,7 @@ def test_validation():
     assert SPEC.resolve(good) == {"recurrence": 2}
     assert SPEC.problems({**good, "recurrence": 2}) == []
     (why,) = SPEC.problems({**good, "t": 3, "recurrence": 2})
-    assert "t must be 1" in str(why)  # a phrase, or (parameter, phrase)
+    assert "expected t = 1" in str(why)  # a phrase, or (parameter, phrase)
     assert SPEC.problems({**good, "recurrence": 0})
     assert SPEC.problems({**good, "recurrence": "2"})
     with pytest.raises(ValueError, match="expected \\(b, c, h, w\\)"):

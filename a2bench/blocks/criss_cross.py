@@ -143,8 +143,8 @@ class RecurrentCrissCross(nn.Module):
 
 def _images_only(p: Mapping[str, Value]) -> str | None:
     if int(p.get("t", 1)) != 1:
-        return ("criss-cross attention is defined on the row and column of an h x w image; "
-                f"clips are not supported (t must be 1, got {p['t']})")
+        return ("expected t = 1 (criss-cross attention is defined on the row and column of an "
+                f"h x w image, not on clips), got t = {p['t']}")
     return None
 
 

@@ -75,7 +75,7 @@ class GlobalContext(nn.Module):
 def _check_reduction(p: Mapping[str, Value]) -> str | None:
     r, c = int(p["reduction"]), int(p["channels"])
     if not 1 <= r <= c:
-        return f"reduction must be in [1, channels={c}], got {r}"
+        return f"expected 1 <= reduction <= channels ({c}), got {r}"
     return None
 
 

@@ -129,9 +129,9 @@ def _half(p: Mapping[str, Value]) -> int:
 def _check_subsample(p: Mapping[str, Value]) -> str | None:
     s = p["subsample"]
     if s not in SUBSAMPLES:
-        return f"subsample must be 1 or 2, got {s!r}"
+        return f"expected 1 or 2, got {s!r}"
     if s == 2 and (int(p["h"]) % 2 or int(p["w"]) % 2):
-        return f"subsample 2 needs even h and w, got {p['h']}x{p['w']}"
+        return f"expected even h and w with subsample 2 (2x2 pooling), got {p['h']}x{p['w']}"
     return None
 
 
