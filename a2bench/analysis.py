@@ -822,10 +822,6 @@ def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
                            ignore_index=True)
 
 
-# What a ratio block ÷ reference does over the swept N (Crossing.outcome).
-CROSSING_OUTCOMES = ("crosses", "above", "below", "ends_below", "too_few")
-
-
 @dataclass(frozen=True)
 class Crossing:
     """``outcome``: ``crosses`` (n_star is where the ratio last passes 1 going up; above 1 from

@@ -9,6 +9,7 @@ registry; they read the `blocks` entry that `run` writes into environment.json f
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,8 +50,9 @@ class Param:
                 "default": None if callable(self.default) else self.default}
 
 
-class BlockSpec:
-    """A block's declaration. Subclasses set the class variables and implement module and cost."""
+class BlockSpec(ABC):
+    """A block's declaration. Subclasses set the class variables and implement module and cost;
+    register() instantiates the class, so a block missing either fails when it registers."""
 
     name: ClassVar[str]
     label: ClassVar[str]  # long label in reports
@@ -62,11 +64,13 @@ class BlockSpec:
     # (MACs the counter adds over the model for a case, why). None means exactly equal.
     counter_difference: ClassVar[Mapping[str, tuple[Callable[[Case], int], str]]] = {}
 
+    @abstractmethod
     def module(self, case: Case) -> nn.Module:
-        raise NotImplementedError
+        """The block's nn.Module for a case (weights from torch's global seed; see build)."""
 
+    @abstractmethod
     def cost(self, case: Case) -> Cost:
-        raise NotImplementedError
+        """The exact cost model: every operator that runs, in forward order."""
 
     def declared(self, case: Case) -> dict[str, int]:
         """MACs each counter is declared to report above the model for this case."""
@@ -135,7 +139,3 @@ def spec(name: str) -> BlockSpec:
 def cost_of(case: Case) -> Cost:
     return spec(case.block).cost(case)
 
-
-def param_names() -> tuple[str, ...]:
-    """Every registered parameter name, in registration order, each once."""
-    return tuple(dict.fromkeys(p.name for s in blocks().values() for p in s.params))

@@ -19,6 +19,28 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                           env=full_env, cwd=cwd)
 
 
+def softmax_calls(module, x) -> list[tuple]:
+    """(input, dim, output) of every torch.softmax a no-grad forward makes, in order: how the
+    tests check which axis each softmax normalises over."""
+    import torch
+
+    calls: list[tuple] = []
+    real = torch.softmax
+
+    def spy(t, dim, *a, **k):
+        out = real(t, dim, *a, **k)
+        calls.append((t, dim, out))
+        return out
+
+    torch.softmax = spy
+    try:
+        with torch.no_grad():
+            module(x)
+    finally:
+        torch.softmax = real
+    return calls
+
+
 @pytest.fixture
 def write_suite(tmp_path: Path):
     def _write(text: str, name: str = "suite.yaml") -> Path:

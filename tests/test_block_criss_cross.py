@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import softmax_calls
 
 import a2bench.blocks.criss_cross as cc  # registers "criss_cross"
 from a2bench.blocks import build
@@ -55,20 +56,7 @@ def test_matches_a_per_position_reference(b, c, h, w, recurrence):
 
 def test_one_softmax_over_the_joint_cross_with_the_duplicate_self_masked():
     module, x = build(_case(2, 16, 5, 7, 1))
-    calls = []
-    real = torch.softmax
-
-    def spy(t, dim, *a, **k):
-        out = real(t, dim, *a, **k)
-        calls.append((dim, out))
-        return out
-
-    torch.softmax = spy
-    try:
-        with torch.no_grad():
-            module(x)
-    finally:
-        torch.softmax = real
+    calls = [(dim, out) for _, dim, out in softmax_calls(module, x)]
     ((dim, att),) = calls
     assert dim == 3 and att.shape == (2, 5, 7, 5 + 7)  # (b, h, w, column h + row w)
     assert torch.allclose(att.sum(dim=3), torch.ones(2, 5, 7))

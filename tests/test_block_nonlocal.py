@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import softmax_calls
 
 import a2bench.blocks.nonlocal_block as nl  # registers "nonlocal"
 from a2bench.blocks import build
@@ -105,20 +106,7 @@ def test_eager_and_sdpa_compute_one_function_from_one_state_dict(b, c, t, h, w, 
 def test_softmax_runs_over_the_keys():
     case = _case(2, 8, 1, 4, 6, inner=4, subsample=2, impl="eager")
     module, x = build(case)
-    calls = []
-    real = torch.softmax
-
-    def spy(t, dim, *a, **k):
-        out = real(t, dim, *a, **k)
-        calls.append((dim, out))
-        return out
-
-    torch.softmax = spy
-    try:
-        with torch.no_grad():
-            module(x)
-    finally:
-        torch.softmax = real
+    calls = [(dim, out) for _, dim, out in softmax_calls(module, x)]
     [(dim, attn)] = calls
     assert dim == 2 and attn.shape == (2, 24, 6)  # (b, N queries, N' = N/4 keys)
     assert torch.allclose(attn.sum(dim=2), torch.ones(2, 24), atol=1e-6)

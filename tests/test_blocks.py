@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import softmax_calls
 
 from a2bench.blocks import DoubleAttention, SqueezeExcitation, build
 from a2bench.case import Case
@@ -49,20 +50,7 @@ def test_softmax_axes():
     torch.manual_seed(1)
     block = DoubleAttention(8, 4, 3).eval()
     x = torch.randn(2, 8, 5, 6)
-    calls = []
-    real_softmax = torch.softmax
-
-    def spy(t, dim, *a, **k):
-        out = real_softmax(t, dim, *a, **k)
-        calls.append((t, dim, out))
-        return out
-
-    torch.softmax = spy
-    try:
-        with torch.no_grad():
-            block(x)
-    finally:
-        torch.softmax = real_softmax
+    calls = softmax_calls(block, x)
     (b_in, b_dim, b_out), (v_in, v_dim, v_out) = calls
     n_positions = 5 * 6
     assert b_out.shape == (2, 3, n_positions) and v_out.shape == (2, 3, n_positions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -193,3 +194,10 @@ def test_cuda_calibration_and_caches():
     assert "L1d" in env["cpu_caches"] or env["cpu_caches"] == {}
     case = Case("se", "cuda", "float32", 1, 16, 1, 1, 1, reduction=4)
     assert overhead_entry("cuda", "float32", case, Settings(1, time_budget_s=0.05))["median_s"]
+
+
+def test_measure_case_records_the_kernel_a_block_picked():
+    fused = Case("nonlocal", "cpu", "float32", 1, 8, 1, 6, 6, inner=4, subsample=1, impl="sdpa")
+    settings = Settings(threads=1, time_budget_s=0.05)
+    assert measure_case(fused, settings, count=False).backend == "flash_cpu"
+    assert measure_case(replace(fused, impl="eager"), settings, count=False).backend == ""
