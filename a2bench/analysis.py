@@ -72,7 +72,7 @@ SIZE_COLUMNS = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
 # Columns prepare() adds; with results.csv's own columns, they are not block parameters.
 _DERIVED = ("run", "samples", "macs", "latency", "memory", "latency_fit",
             "largest_activation_bytes", "input_bytes", "working_set_bytes", "run_index", "shape",
-            "size", "block_name")
+            "size", "block_name", "variant")
 _IDENTITY = ("run", "block", "device", "dtype")
 
 
@@ -160,7 +160,7 @@ _NUMERIC = (
     "peak_bytes", "peak_bytes_analytic", "first_call_s", "timed_runs", "latency_ci_low_s",
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
     "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
-    "macs_fvcore_declared", "macs_torch_declared",
+    "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic",
 )
 
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -250,7 +250,11 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
         df["positions"] = df["t"] * df["h"] * df["w"]
     # A categorical parameter (nonlocal's impl) makes a variant of its block: fitted, plotted
     # and tabled as a block of its own, nonlocal[sdpa], since it is a different kernel.
+    # Train mode and torch.compile make variants too (double_attention[train],
+    # nonlocal[sdpa, train, compiled]); `variant` is the block without them, what a train or
+    # compiled row is set against (mode_pairs, compile_pairs).
     df["block_name"] = df["block"]
+    suffixes: list[list[str]] = [[] for _ in range(len(df))]
     for col in param_columns(df):
         if col not in df:
             df[col] = math.nan
@@ -260,10 +264,25 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
         if numeric.notna().sum() == given.sum():  # numeric, or nowhere given
             df[col] = numeric.astype(float)
         else:
-            text = df[col].where(given)
-            df["block"] = [b if pd.isna(v) else f"{b}[{v}]" for b, v in zip(df["block"], text,
-                                                                          strict=True)]
+            for parts, v in zip(suffixes, df[col].where(given), strict=True):
+                if not pd.isna(v):
+                    parts.append(str(v))
             df = df.drop(columns=[col])
+    df["variant"] = [f"{b}[{', '.join(p)}]" if p else b
+                     for b, p in zip(df["block"], suffixes, strict=True)]
+    df["mode"] = df["mode"].fillna("forward") if "mode" in df else "forward"
+    df["compile"] = (df["compile"].map(_as_bool) if "compile" in df else False)
+    # A run in several dtypes names the others too (double_attention[bfloat16]): each is
+    # fitted, plotted and tabled apart. A run in one dtype keeps plain names, whatever it is.
+    main = {run: ("float32" if "float32" in set(rows) else rows.iloc[0])
+            for run, rows in df.groupby("run", sort=False)["dtype"] if rows.nunique() > 1}
+    for parts, run, dtype, mode, compiled in zip(suffixes, df["run"], df["dtype"], df["mode"],
+                                                 df["compile"], strict=True):
+        if run in main and dtype != main[run]:
+            parts.append(str(dtype))
+        parts += [m for m, on in (("train", mode == "train"), ("compiled", compiled)) if on]
+    df["block"] = [f"{b}[{', '.join(p)}]" if p else b
+                   for b, p in zip(df["block"], suffixes, strict=True)]
     key = ["run", "block", "device", "dtype", *size_columns(df)]
     # A case stored twice (a resumed folder, merged by hand) counts once: the latest record.
     df = df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
@@ -296,6 +315,13 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["shape"] = [shape_label(r) for r in df.itertuples()]
     df["size"] = size_labels(df)
     return df
+
+
+def _as_bool(v: Any) -> bool:
+    """A compile cell: a bool from results.jsonl, or text from a CSV; empty means eager."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1")
+    return bool(v) if not pd.isna(v) else False
 
 
 def largest_activation(df: pd.DataFrame) -> pd.Series:
@@ -993,18 +1019,25 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     ok = ok_rows(df)
     ok = ok[(ok["latency"] > 0) & ok["flops_analytic"].notna()].copy()
 
-    def ceiling(run: str, key: str) -> float:
-        value = (environments.get(run) or {}).get("roofline", {}).get(key)
+    def ceiling(run: str, dtype: str, key: str) -> float:
+        env = environments.get(run) or {}
+        # Each dtype against its own GEMM (runs since the dtype axis keep one per dtype).
+        record = (env.get("rooflines") or {}).get(dtype) or env.get("roofline") or {}
+        if record.get("dtype", dtype) != dtype:
+            return math.nan
+        value = record.get(key)
         return float(value) if value else math.nan
 
-    peak = ok["run"].map(lambda r: ceiling(r, "gemm_flops_per_s")).astype(float)
-    bandwidth = ok["run"].map(lambda r: ceiling(r, "bandwidth_bytes_per_s")).astype(float)
+    peak = pd.Series([ceiling(r, d, "gemm_flops_per_s") for r, d in zip(
+        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
+    bandwidth = pd.Series([ceiling(r, d, "bandwidth_bytes_per_s") for r, d in zip(
+        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
     achieved = ok["flops_analytic"] / ok["latency"]
     moved = ok["activation_bytes_analytic"] + ok["input_bytes"]
     intensity = ok["flops_analytic"] / moved
     attainable = np.minimum(peak, intensity * bandwidth)
-    out = ok[["run", "run_index", "device", "block", *size_columns(ok), "positions", "shape",
-              "flops_analytic", "latency"]].copy()
+    out = ok[["run", "run_index", "device", "dtype", "block", "variant", "mode", "compile",
+              *size_columns(ok), "positions", "shape", "flops_analytic", "latency"]].copy()
     out["bytes_moved"] = moved
     out["gflops"] = achieved / 1e9
     out["peak_gflops"] = peak / 1e9
@@ -1037,6 +1070,161 @@ def roofline_summary(roof: pd.DataFrame) -> pd.DataFrame:
             "peak_gflops": float(best["peak_gflops"]),
         })
     return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training against inference, compiled against eager
+
+
+def _twins(df: pd.DataFrame, axis: str, first: Any, second: Any,
+           extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows with `axis` == first beside their twin with `axis` == second: the same run, block
+    variant and shape, and the same values of the other run axes (dtype, mode, compile). Each
+    side's full block name (as fits and tables name it) is kept as block_<first|second>."""
+    ok = ok_rows(df)
+    if axis not in ok or ok.empty:
+        return pd.DataFrame()
+    sizes = [c for c in size_columns(ok) if c not in extra]  # an extra is no block parameter
+    key = [c for c in ("run", "run_index", "device", "dtype", "variant", "mode", "compile",
+                       *sizes, "positions", "shape") if c != axis]
+    cols = [*key, axis, "block", "latency", "memory", "macs_analytic", "peak_bytes_analytic",
+            "first_call_s", *extra]
+    cols = list(dict.fromkeys(c for c in cols if c in ok))
+    a = ok[ok[axis] == first][cols].drop(columns=[axis])
+    b = ok[ok[axis] == second][cols].drop(columns=[axis])
+    if a.empty or b.empty:
+        return pd.DataFrame()
+    # Blocks without some parameter hold NaN there; a placeholder lets those rows match.
+    fill = {c: -1.0 for c in sizes}
+    merged = a.fillna(fill).merge(b.fillna(fill), on=[k for k in key if k in cols],
+                                  suffixes=(f"_{first}", f"_{second}"))
+    for c in sizes:
+        if c in merged:
+            merged[c] = merged[c].replace(-1.0, np.nan)
+    order = [c for c in ("run_index", "dtype", "variant", "mode", "compile", "positions")
+             if c in merged]
+    return merged.sort_values(order).rename(columns={"variant": "block"}).reset_index(drop=True)
+
+
+def mode_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Each train case beside its forward twin: latency, peak memory (measured and modelled),
+    saved activations, and the train ÷ forward ratios."""
+    t = _twins(df, "mode", "forward", "train", ("saved_bytes_analytic",))
+    if t.empty:
+        return t
+    t["latency_ratio"] = t["latency_train"] / t["latency_forward"]
+    t["memory_ratio"] = t["memory_train"] / t["memory_forward"]
+    # What training adds in bytes: the N×N matrix's gradient and the saved activations. Its
+    # exponent along N separates an order that keeps N² for the backward from one that keeps N.
+    t["memory_extra"] = t["memory_train"] - t["memory_forward"]
+    t["memory_ratio_model"] = t["peak_bytes_analytic_train"] / t["peak_bytes_analytic_forward"]
+    t["memory_model_error"] = t["memory_train"] / t["peak_bytes_analytic_train"] - 1
+    t["macs_ratio"] = t["macs_analytic_train"] / t["macs_analytic_forward"]
+    t = t.rename(columns={"saved_bytes_analytic_train": "saved_bytes_analytic"})
+    return t.drop(columns=["saved_bytes_analytic_forward"], errors="ignore")
+
+
+def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
+    """Each compiled case beside its eager twin: latency, speed-up, the first call (compile
+    included) and the fraction of the run's GEMM ceiling each reached."""
+    extra: tuple[str, ...] = ()
+    if len(roof):
+        sizes = [c for c in size_columns(df) if c in roof]
+        key = ["run", "block", "dtype", *sizes]
+        fill = {c: -1.0 for c in sizes}
+        frac = roof[[*key, "fraction_of_peak"]].fillna(fill).drop_duplicates(subset=key)
+        df = df.fillna(fill).merge(frac, on=key, how="left")
+        for c in sizes:
+            df[c] = df[c].replace(-1.0, np.nan)
+        extra = ("fraction_of_peak",)
+    t = _twins(df, "compile", False, True, extra)
+    if t.empty:
+        return t
+    t = t.rename(columns=lambda c: c.replace("_False", "_eager").replace("_True", "_compiled"))
+    t["speedup"] = t["latency_eager"] / t["latency_compiled"]
+    t["compile_s"] = t["first_call_s_compiled"] - t["first_call_s_eager"]
+    return t
+
+
+def precision_pairs(df: pd.DataFrame, reference: str = "float32") -> pd.DataFrame:
+    """Each reduced-precision case beside its float32 twin: latency and peak memory ratios,
+    and what the case actually ran in (ran_dtypes, fallback_ops)."""
+    ok = ok_rows(df)
+    if "dtype" not in ok:
+        return pd.DataFrame()
+    parts = []
+    for other in sorted(set(ok["dtype"]) - {reference}):
+        t = _twins(df, "dtype", reference, other, ("ran_dtypes", "fallback_ops"))
+        if t.empty:
+            continue
+        names = {c: c.replace(f"_{reference}", "_reference").replace(f"_{other}", "_reduced")
+                 for c in t.columns}
+        t = t.rename(columns=names)
+        t.insert(1, "dtype", other)
+        t["latency_ratio"] = t["latency_reduced"] / t["latency_reference"]
+        t["memory_ratio"] = t["memory_reduced"] / t["memory_reference"]
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How a ratio moves along positions N for one block: its values at the ends and the
+    exponent of ratio ~ N^slope (least squares in log space) with its 95 % interval."""
+
+    run: str
+    dtype: str
+    block: str  # the train or compiled variant it concerns, e.g. double_attention[train]
+    what: str  # which quantity (memory_ratio, memory_extra, latency_ratio, speedup)
+    n_from: float
+    n_to: float
+    ratio_from: float
+    ratio_to: float
+    slope: float
+    slope_low: float
+    slope_high: float
+    points: int
+    verdict: str  # grows, shrinks, flat, or too few sizes
+
+
+TREND_FLAT = 0.05  # a slope whose 95 % interval lies within ±0.05 reads as flat
+# (for memory_extra, bytes rather than a ratio, the slope is the exponent of N it grows with)
+TREND_COLUMNS = tuple(f.name for f in fields(Trend))
+
+
+def trends(pairs_frame: pd.DataFrame, what: str, fixed: Sequence[str],
+           name: str = "block") -> pd.DataFrame:
+    """Per (run, dtype, block, `fixed` columns): the trend of `what` along positions N. Each
+    trend is named by the `name` column (block_train, block_compiled: the variant it is of)."""
+    if pairs_frame.empty or what not in pairs_frame:
+        return pd.DataFrame(columns=TREND_COLUMNS)
+    from scipy import stats
+
+    fixed = [c for c in fixed if c in pairs_frame]
+    group = ["run", "dtype", name, *fixed]
+    out = []
+    for keys, rows in pairs_frame.fillna({c: -1 for c in fixed}).groupby(group, sort=False):
+        rows = rows[np.isfinite(rows[what]) & (rows[what] > 0)].sort_values("positions")
+        if rows["positions"].nunique() < 2:
+            continue
+        x, y = np.log(rows["positions"].to_numpy(float)), np.log(rows[what].to_numpy(float))
+        if len(rows) >= 3 and np.ptp(x) > 0:
+            fit = stats.linregress(x, y)
+            half = stats.t.ppf(0.975, len(rows) - 2) * fit.stderr
+            slope, low, high = fit.slope, fit.slope - half, fit.slope + half
+            verdict = ("grows" if low > 0 and slope > TREND_FLAT else
+                       "shrinks" if high < 0 and slope < -TREND_FLAT else
+                       "flat" if low >= -TREND_FLAT and high <= TREND_FLAT else "unclear")
+        else:
+            slope = float((y[-1] - y[0]) / (x[-1] - x[0]))
+            low = high = math.nan
+            verdict = "too few sizes"
+        first, last = rows.iloc[0], rows.iloc[-1]
+        out.append(Trend(str(keys[0]), str(keys[1]), str(keys[2]), what,
+                         float(first["positions"]), float(last["positions"]),
+                         float(first[what]), float(last[what]), float(slope), float(low),
+                         float(high), len(rows), verdict))
+    return pd.DataFrame([asdict(t) for t in out], columns=TREND_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1154,6 +1342,10 @@ class Analysis:
     roofline_summary: pd.DataFrame
     comparison: pd.DataFrame
     findings: tuple[Finding, ...] = ()
+    modes: pd.DataFrame = field(default_factory=pd.DataFrame)  # mode_pairs
+    compiled: pd.DataFrame = field(default_factory=pd.DataFrame)  # compile_pairs
+    precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # precision_pairs
+    trends: pd.DataFrame = field(default_factory=pd.DataFrame)  # of modes and compiled
     headline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -1170,6 +1362,8 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
     envs = {r.label: r.environment for r in runs}
     fits = fit_exponents(data, envs, resamples=resamples, seed=seed)
     roof = roofline(data, envs)
+    modes, compiled = mode_pairs(data), compile_pairs(data, roof)
+    fixed = fixed_columns(data, "positions")
     return Analysis(
         data=data, runs=tuple(runs), fits=fits, pairs=pairs(data), crossovers=crossovers(data),
         block_crossovers=crossovers_against(data, REFERENCE, envs),
@@ -1177,4 +1371,9 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         comparison=compare_runs(data),
         findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs]),
+        modes=modes, compiled=compiled, precision=precision_pairs(data),
+        trends=pd.concat([trends(modes, w, fixed, "block_train")
+                          for w in ("memory_ratio", "memory_extra", "latency_ratio")]
+                         + [trends(compiled, "speedup", fixed, "block_compiled")],
+                         ignore_index=True),
     )

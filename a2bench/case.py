@@ -15,7 +15,14 @@ SHAPE_AXES = ("batch", "channels", "t", "h", "w")
 # their columns in place, and other parameters follow at the end.
 LEGACY_PARAMS = ("m", "n", "reduction")
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+# What is measured: `forward` is inference without autograd; `train` is one forward and one
+# backward pass with the input and every parameter requiring grad.
+MODES = ("forward", "train")
 _FIELDS = ("block", "device", "dtype", *SHAPE_AXES)
+# How a case runs rather than what it computes; every block has them, with these defaults, and
+# records written before they existed read back with the defaults.
+RUN_FIELDS = ("mode", "compile")
+RUN_DEFAULTS = {"mode": "forward", "compile": False}
 
 ParamValue = int | str
 
@@ -34,20 +41,28 @@ class Case:
     h: int
     w: int
     params: tuple[tuple[str, ParamValue], ...]  # sorted by name
+    mode: str  # forward or train (MODES)
+    compile: bool  # run through torch.compile
 
     def __init__(self, block: str, device: str, dtype: str, batch: int, channels: int, t: int,
-                 h: int, w: int, params: Mapping[str, ParamValue] | tuple = (),
-                 **more: ParamValue | None):
+                 h: int, w: int, params: Mapping[str, ParamValue] | tuple = (), *,
+                 mode: str = "forward", compile: bool = False, **more: ParamValue | None):
         merged = dict(params)
         merged.update({k: v for k, v in more.items() if v is not None})
         for name, value in zip(_FIELDS, (block, device, dtype, batch, channels, t, h, w),
                                strict=True):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "params", tuple(sorted(merged.items())))
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "compile", bool(compile))
 
     def key(self) -> tuple[Any, ...]:
         """Identity used to match results across runs and to resume."""
-        return (*(getattr(self, f) for f in _FIELDS), self.params)
+        return (*(getattr(self, f) for f in _FIELDS), self.params, self.mode, self.compile)
+
+    @property
+    def train(self) -> bool:
+        return self.mode == "train"
 
     def param(self, name: str, default: ParamValue | None = None) -> ParamValue | None:
         return dict(self.params).get(name, default)
@@ -82,11 +97,13 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat: the shape fields and one entry per parameter (a results.csv row's case part)."""
-        return {**{f: getattr(self, f) for f in _FIELDS}, **dict(self.params)}
+        return {**{f: getattr(self, f) for f in _FIELDS}, **dict(self.params),
+                "mode": self.mode, "compile": self.compile}
 
     def to_json(self) -> dict[str, Any]:
         """Schema 2: the parameters nested, so a reader never guesses which keys are parameters."""
-        return {**{f: getattr(self, f) for f in _FIELDS}, "params": dict(self.params)}
+        return {**{f: getattr(self, f) for f in _FIELDS}, "params": dict(self.params),
+                "mode": self.mode, "compile": self.compile}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Case:
@@ -94,9 +111,13 @@ class Case:
         None where the block lacks them). Keys other than the fields are parameters."""
         base = {f: d.get(f) for f in _FIELDS}
         params = dict(d.get("params") or {})
-        params.update({k: v for k, v in d.items()
-                       if k not in _FIELDS and k != "params" and v is not None})
-        return cls(**base, params=params)
+        params.update({k: v for k, v in d.items() if k not in _FIELDS and k != "params"
+                       and k not in RUN_FIELDS and v is not None})
+        compiled = d.get("compile")
+        if isinstance(compiled, str):  # a CSV cell
+            compiled = compiled.strip().lower() in ("true", "1")
+        return cls(**base, params=params, mode=d.get("mode") or "forward",
+                   compile=bool(compiled))
 
     def label(self) -> str:
         parts = [self.block, f"b{self.batch}", f"c{self.channels}"]
@@ -104,4 +125,10 @@ class Case:
             short = {"reduction": "r"}.get(name, name)
             parts.append(f"{short}{value}" if name in LEGACY_PARAMS else f"{name}={value}")
         parts.append(f"{self.t}x{self.h}x{self.w}" if self.t > 1 else f"{self.h}x{self.w}")
+        if self.dtype != "float32":
+            parts.append(self.dtype)
+        if self.train:
+            parts.append("train")
+        if self.compile:
+            parts.append("compiled")
         return " ".join(parts)

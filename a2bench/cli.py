@@ -243,7 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except WorkerLost as e:
         print(f"a2bench: error: could not start a measuring worker: {e.reason}", file=sys.stderr)
         return 1
-    start, start_error = calibrate(worker, suite.device, suite.dtype, args)
+    # One ceiling per dtype the suite runs in: a bf16 case is read against the bf16 GEMM.
+    starts = {d: calibrate(worker, suite.device, d, args) for d in suite.dtypes}
     if not worker.alive():
         worker = None
     stored = load_environment(args.out) if args.resume else {}
@@ -259,8 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                calibration_time_s=args.calibration_time, dtype=suite.dtype,
                # What analysis and report know of each block: labels and parameters.
                blocks={b: blocks()[b].describe() for b in suite.blocks},
-               roofline=roofline_record(suite.device, suite.dtype, args.threads, start, None,
-                                        start_error))
+               **ceilings(suite.device, suite.dtypes, args.threads, starts, {}))
     writer.write_environment(env)
     if "overhead" not in stored:
         try:
@@ -291,23 +291,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Again at the end, in the last pass's worker (or a fresh one where it died): a ceiling
     # that moved says the machine changed under the sweep, and the latencies with it.
-    end, end_error = None, "the measuring worker did not start"
+    not_started = "the measuring worker did not start"
+    ends: dict[str, tuple[dict[str, Any] | None, str | None]] = {
+        d: (None, not_started) for d in suite.dtypes}
     try:
         end_worker = report.worker or Worker(settings)
     except WorkerLost as e:
-        end_error = f"{end_error}: {e.reason}"
+        ends = {d: (None, f"{not_started}: {e.reason}") for d in suite.dtypes}
     except KeyboardInterrupt:
         return _interrupted(args, writer)
     else:
         try:
-            end, end_error = calibrate(end_worker, suite.device, suite.dtype, args)
+            ends = {d: calibrate(end_worker, suite.device, d, args) for d in suite.dtypes}
         except KeyboardInterrupt:
             return _interrupted(args, writer)
         finally:
             end_worker.kill()
-    roofline = roofline_record(suite.device, suite.dtype, args.threads, start, end, start_error,
-                               end_error)
-    writer.update_session(roofline=roofline)
+    session = ceilings(suite.device, suite.dtypes, args.threads, starts, ends)
+    writer.update_session(**session)
+    roofline = session["roofline"]
 
     merged = merge_passes(writer.records)
     warnings = noise_warnings(merged, env) + drift_warnings(roofline)
@@ -352,6 +354,19 @@ def calibrate(worker: Worker, device: str, dtype: str,
     except WorkerLost as lost:
         return None, lost.reason
     return (reply, None) if kind == "calibration" else (None, reply["reason"])
+
+
+def ceilings(device: str, dtypes: tuple[str, ...], threads: int,
+             starts: dict[str, tuple[dict[str, Any] | None, str | None]],
+             ends: dict[str, tuple[dict[str, Any] | None, str | None]]) -> dict[str, Any]:
+    """environment.json's `roofline` (the suite's first dtype, as runs have always had) and
+    `rooflines`, one record per dtype the suite runs in."""
+    records = {}
+    for d in dtypes:
+        start, start_error = starts.get(d, (None, None))
+        end, end_error = ends.get(d, (None, None))
+        records[d] = roofline_record(device, d, threads, start, end, start_error, end_error)
+    return {"roofline": records[dtypes[0]], "rooflines": records}
 
 
 def roofline_record(device: str, dtype: str, threads: int, start: dict[str, Any] | None,

@@ -1,6 +1,6 @@
 """Exact analytic cost of each block: MACs, other elementwise work, activation bytes, peak.
 
-Pure functions, no torch. Conventions (also in README):
+Pure functions, no torch. Forward conventions (also in README):
 - MAC: one multiply-add. A (p x K)(K x q) product is p*q*K MACs. Bias adds are *not* MACs; they are
   counted with the elementwise work.
 - Elementwise operations: a softmax over a row of length L is 3L - 1 (L exp, L - 1 adds, L divides);
@@ -10,14 +10,55 @@ Pure functions, no torch. Conventions (also in README):
 - Bytes: every activation the forward pass allocates (the input is not counted, it exists before).
   The peak simulates the forward in the order a2bench.blocks evaluates it, freeing each tensor
   after its last use, so it is comparable with the measured peak above the pre-forward baseline.
+
+Training step (`Case.mode == "train"`: forward, then backward of a given upstream gradient, with
+the input and every parameter requiring grad). A block's `cost(case)` is always its forward model;
+BlockSpec turns it into the train cost with `train_cost` (see registry.BlockSpec). Each Term
+carries what its backward needs: the tensors it reads (`inputs`, "x" for the block input), what
+autograd saves for it (`saves`), the inputs whose gradient is the output gradient itself
+(`passes`), its parameter elements (`params`), its backward elementwise work and any buffer its
+backward allocates and frees (`backward_scratch`). Backward conventions:
+- MACs: a product's backward is one product of the same size per operand that requires grad
+  (`grad_operands`, 2 for a convolution or bmm whose input requires grad): train MACs are
+  forward MACs * (1 + grad_operands), i.e. exactly 3x forward for every block here (what
+  FlopCounterMode counts). A fused attention's backward counts the same way (2 products, 2
+  operands each); the CPU flash kernel's recomputation of q k^T is not counted.
+- Elementwise operations of the backward, per element of the tensor named:
+  bias gradient 1 per output element (the reduction over positions); ReLU 1 (select); sigmoid 3
+  (g y (1 - y)); softmax 4L - 1 per row of length L (row dot product g.y, subtract, multiply);
+  normalisation (LayerNorm with affine) 11 per element; average pooling 1 per input element
+  (spread the mean's gradient); max pooling 1 per input element (zero fill) + 1 per pooled
+  element (scatter); a scalar or broadcast multiply 1 per element for each operand's gradient
+  plus 1 per element for the reduction to a broadcast operand; a broadcast add 1 per element for
+  the reduction; a same-shape add 0 (the gradient passes through); copies, permutes, views,
+  slices and cat 0 (the gradient is a view, or a copy counted as memory only); the in-place
+  -inf fill 1 per filled element; gradient accumulation (a tensor used by several operators)
+  1 per element for each contribution after the first.
+- flops = 2 * MACs + elementwise, as for the forward.
+- saved_bytes: the activations autograd still holds when the forward pass ends (tensors some
+  operator saved for its backward; the input and parameters are not counted).
+- peak_bytes simulates the whole step. Forward: as above, except that a tensor saved for backward
+  stays alive until its operator's backward has run. Backward, the terms in reverse: an operator
+  allocates its input gradients (a passed-through gradient allocates nothing and keeps the output
+  gradient alive), its parameter gradients (alive to the end, as is x.grad) and its scratch; then
+  frees the scratch, its output gradient and its saved tensors; then each input gradient is
+  accumulated into the tensor's gradient buffer: in place when that buffer is owned, unshared and
+  not a view, else into a new buffer (autograd's InputBuffer: e.g. the first gradient of x is
+  the upstream gradient passed through a residual, and a gradient passed back through a permuted
+  copy is a permuted view; neither is reused). The block output stays alive
+  through the backward (the caller holds it); the upstream gradient exists before (not counted).
+- activation_bytes and largest_activation_bytes of a train cost are those of its forward pass
+  (which may hold tensors an inference pass lacks: Term.train_extra); gradients are not in them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from a2bench.case import Case
+
+INPUT = "x"  # the block input's name in Term.inputs
 
 
 @dataclass(frozen=True)
@@ -27,20 +68,68 @@ class Term:
     elementwise: int
     out_elements: int
     frees: tuple[str, ...] = ()  # tensors whose last use is this term
+    # --- what the backward needs (ignored by the forward cost) ---
+    # Tensors this term reads and propagates a gradient to ("x" is the block input); None: the
+    # previous term's output (the block input for the first term).
+    inputs: tuple[str, ...] | None = None
+    # Tensors autograd keeps for this term's backward ("x" is free to keep); None: its inputs.
+    saves: tuple[str, ...] | None = ()
+    passes: tuple[str, ...] = ()  # inputs whose gradient is the output gradient (no allocation)
+    # Elements allocated for each input's gradient (aligned with inputs); None: the input's size.
+    # A slice's backward, for instance, allocates its whole source.
+    input_grads: tuple[int, ...] | None = None
+    grad_elements: int | None = None  # this output's gradient size; None: out_elements (set it
+    # for an in-place or view term, whose out_elements is 0)
+    grad_operands: int = 0  # operands of the product that require grad (backward MACs)
+    backward_elementwise: int = 0
+    backward_scratch: int = 0  # elements the backward allocates and frees inside the op
+    params: int = 0  # parameter elements: their gradients are allocated by this backward
+    # A tensor only inference allocates (training allocates it otherwise, in train_extra terms).
+    forward_only: bool = False
+    # What only a training forward pass allocates (or names, for its backward) after this term.
+    train_extra: tuple[Term, ...] = ()
+
+
+def _in_mode(terms: Sequence[Term], mode: str) -> tuple[Term, ...]:
+    if mode != "train":
+        return tuple(terms)
+    out: list[Term] = []
+    for t in terms:
+        if not t.forward_only:
+            out.append(t)
+        out.extend(t.train_extra)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class Cost:
     terms: tuple[Term, ...]
     bytes_per_element: int
+    mode: str = "forward"  # "train": forward and backward (see train_cost)
+    input_elements: int = 0  # the block input's size (its gradient's, in train mode)
+
+    @property
+    def train(self) -> bool:
+        return self.mode == "train"
+
+    @property
+    def active(self) -> tuple[Term, ...]:
+        """The terms of this mode's forward pass."""
+        return _in_mode(self.terms, self.mode)
 
     @property
     def macs(self) -> int:
-        return sum(t.macs for t in self.terms)
+        if self.train:
+            return sum(t.macs * (1 + t.grad_operands) for t in self.active)
+        return sum(t.macs for t in self.active)
 
     @property
     def elementwise(self) -> int:
-        return sum(t.elementwise for t in self.terms)
+        forward = sum(t.elementwise for t in self.active)
+        if not self.train:
+            return forward
+        backward = sum(t.backward_elementwise for t in self.active)
+        return forward + backward + _simulate(self.active, self.input_elements).accumulate_ops
 
     @property
     def flops(self) -> int:
@@ -48,16 +137,25 @@ class Cost:
 
     @property
     def activation_bytes(self) -> int:
-        return sum(t.out_elements for t in self.terms) * self.bytes_per_element
+        return sum(t.out_elements for t in self.active) * self.bytes_per_element
 
     @property
     def largest_activation_bytes(self) -> int:
         """The biggest single tensor the forward allocates: what must fit in a cache at once."""
-        return max((t.out_elements for t in self.terms), default=0) * self.bytes_per_element
+        return max((t.out_elements for t in self.active), default=0) * self.bytes_per_element
+
+    @property
+    def saved_bytes(self) -> int:
+        """Activations autograd holds at the end of the forward pass (0 for inference)."""
+        if not self.train:
+            return 0
+        return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
 
     @property
     def peak_bytes(self) -> int:
-        return peak_live_elements(self.terms) * self.bytes_per_element
+        if self.train:
+            return _simulate(self.active, self.input_elements).peak * self.bytes_per_element
+        return peak_live_elements(self.active) * self.bytes_per_element
 
 
 def peak_live_elements(terms: Sequence[Term]) -> int:
@@ -72,32 +170,166 @@ def peak_live_elements(terms: Sequence[Term]) -> int:
     return peak
 
 
+def train_cost(cost: Cost, input_elements: int) -> Cost:
+    """The training step (forward and backward) of a forward cost; input_elements is the size
+    of the block input (its gradient is allocated)."""
+    return replace(cost, mode="train", input_elements=input_elements)
+
+
+@dataclass(frozen=True)
+class _Step:
+    peak: int
+    saved: int
+    accumulate_ops: int
+
+
+class _Buffer:
+    """A gradient's storage: shared by a passed-through gradient and its source."""
+
+    def __init__(self, elements: int, external: bool = False):
+        self.elements, self.external, self.refs = elements, external, 0
+
+
+def _resolved_inputs(terms: Sequence[Term]) -> list[tuple[str, ...]]:
+    out, previous = [], INPUT
+    for t in terms:
+        out.append(t.inputs if t.inputs is not None else (previous,))
+        previous = t.name
+    return out
+
+
+def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
+    """The live peak of a forward and backward pass (module docstring), in elements."""
+    inputs = _resolved_inputs(terms)
+    terms = [t if t.saves is not None else replace(t, saves=reads)
+             for t, reads in zip(terms, inputs, strict=True)]
+    size = {INPUT: input_elements}
+    size.update({t.name: t.out_elements if t.grad_elements is None else t.grad_elements
+                 for t in terms})
+    savers: dict[str, set[str]] = {}
+    for t in terms:
+        for name in t.saves:
+            if name != INPUT:
+                savers.setdefault(name, set()).add(t.name)
+    # forward
+    live: dict[str, int] = {}
+    done: set[str] = set()  # past their forward last use
+    peak = 0
+    for t in terms:
+        live[t.name] = t.out_elements
+        peak = max(peak, sum(live.values()))
+        for name in t.frees:
+            done.add(name)
+            if name not in savers:
+                live.pop(name, None)
+    saved = sum(live[name] for name in savers if name in live)
+    # backward
+    buffers: list[_Buffer] = []
+    grads: dict[str, tuple[_Buffer, bool]] = {}  # name -> (storage, is a view of another's)
+    param_grads = 0
+
+    def hold(buf: _Buffer) -> _Buffer:
+        if buf.refs == 0:
+            buffers.append(buf)
+        buf.refs += 1
+        return buf
+
+    def drop(buf: _Buffer) -> None:
+        buf.refs -= 1
+        if buf.refs == 0:
+            buffers.remove(buf)
+
+    def in_use(extra: int = 0) -> int:
+        counted = sum(b.elements for b in buffers if not b.external)
+        return sum(live.values()) + counted + param_grads + extra
+
+    accumulate_ops = 0
+    if terms:
+        grads[terms[-1].name] = (hold(_Buffer(0, external=True)), True)
+    for t, reads in zip(reversed(terms), reversed(inputs), strict=True):
+        g = grads.pop(t.name, None)
+        new: list[tuple[str, _Buffer, bool]] = []
+        if g is not None:
+            sizes = t.input_grads or tuple(size.get(i, 0) for i in reads)
+            new = [(i, hold(g[0]), True) if i in t.passes else (i, hold(_Buffer(n)), False)
+                   for i, n in zip(reads, sizes, strict=True)]
+            param_grads += t.params
+            peak = max(peak, in_use(t.backward_scratch))
+            drop(g[0])
+        for name in t.saves or ():
+            if name in savers:
+                savers[name].discard(t.name)
+                if not savers[name] and name in done:
+                    live.pop(name, None)
+        for name, buf, view in new:
+            if name not in grads:
+                grads[name] = (buf, view)
+                continue
+            old, old_view = grads[name]
+            accumulate_ops += size.get(name, 0)
+            if not old_view and not old.external and old.refs == 1:  # in place into old
+                drop(buf)
+            else:  # old + new into a new buffer: old is borrowed (a view, or the upstream's)
+                total = hold(_Buffer(size.get(name, 0)))
+                peak = max(peak, in_use())
+                drop(buf)
+                drop(old)
+                grads[name] = (total, False)
+    x_grad = grads.get(INPUT)
+    if x_grad is not None and (x_grad[1] or x_grad[0].refs > 1):
+        peak = max(peak, in_use(input_elements))  # x.grad: a copy of a borrowed gradient
+    return _Step(peak, saved, accumulate_ops)
+
+
 def softmax_ops(rows: int, length: int) -> int:
     return rows * (3 * length - 1)
 
 
+def softmax_backward_ops(rows: int, length: int) -> int:
+    return rows * (4 * length - 1)
+
+
 # Operator factories, so a block's cost model reads like its forward pass. Each returns one
-# Term; `frees` names the tensors whose last use it is (for the live peak).
+# Term; `frees` names the tensors whose last use it is (for the live peak). Keyword arguments
+# beyond those named are Term's backward fields (inputs, saves, passes, ...).
 
 def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: bool = True,
-              frees: tuple[str, ...] = ()) -> Term:
-    """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds."""
+              frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
+              **backward) -> Term:
+    """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds.
+
+    Backward: saves its input; the input gradient and the weight gradient are one product each
+    (grad_operands 2), the bias gradient one add per output element."""
+    out = b * cout * positions
+    fields = {"saves": inputs, "grad_operands": 2, "params": cin * cout + (cout if bias else 0),
+              "backward_elementwise": out if bias else 0, **backward}
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
-                b * cout * positions, frees)
+                out, frees, inputs, **fields)
 
 
-def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = ()) -> Term:
-    """A batched (p x k)(k x q) product: p*q*k MACs per batch, a (p x q) output."""
-    return Term(name, b * p * q * k, 0, b * p * q, frees)
+def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (),
+        inputs: tuple[str, ...] | None = None, **backward) -> Term:
+    """A batched (p x k)(k x q) product: p*q*k MACs per batch, a (p x q) output.
+
+    Backward: saves both operands, one product per operand."""
+    fields = {"saves": inputs, "grad_operands": 2, **backward}
+    return Term(name, b * p * q * k, 0, b * p * q, frees, inputs, **fields)
 
 
-def softmax(name: str, rows: int, length: int, *, frees: tuple[str, ...] = ()) -> Term:
-    return Term(name, 0, softmax_ops(rows, length), rows * length, frees)
+def softmax(name: str, rows: int, length: int, *, frees: tuple[str, ...] = (),
+            inputs: tuple[str, ...] | None = None, **backward) -> Term:
+    """Backward: saves its output; 4L - 1 operations per row; allocates the input gradient."""
+    fields = {"saves": (name,), "backward_elementwise": softmax_backward_ops(rows, length),
+              **backward}
+    return Term(name, 0, softmax_ops(rows, length), rows * length, frees, inputs, **fields)
 
 
 def elementwise(name: str, ops: int, out_elements: int, *,
-                frees: tuple[str, ...] = ()) -> Term:
-    return Term(name, 0, ops, out_elements, frees)
+                frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
+                **backward) -> Term:
+    """Backward: by default saves nothing, allocates each input's gradient, no operations (pass
+    `backward_elementwise`, `saves`, `passes` as the operator needs)."""
+    return Term(name, 0, ops, out_elements, frees, inputs, **backward)
 
 
 def cost_of(case: Case) -> Cost:

@@ -23,6 +23,7 @@ CSV_COLUMNS = (
     "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic", "fvcore_skipped",
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
+    "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
 )
 
 
@@ -62,6 +63,12 @@ class Measurement:
     # for a reason it states; 0 where the counter should equal the model.
     macs_fvcore_declared: int | None = None
     macs_torch_declared: int | None = None
+    # Train mode: the activation bytes autograd keeps from the forward pass for the backward.
+    saved_bytes_analytic: int | None = None
+    # The floating dtypes the operators' outputs actually had (space-separated), and the
+    # operators whose output was float32 although the case runs in a reduced precision.
+    ran_dtypes: str = ""
+    fallback_ops: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -79,6 +86,7 @@ class Measurement:
             peak_bytes_analytic=cost.peak_bytes,
             activation_bytes_analytic=cost.activation_bytes,
             largest_activation_bytes_analytic=cost.largest_activation_bytes,
+            saved_bytes_analytic=getattr(cost, "saved_bytes", None),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -8,6 +8,8 @@ registry; they read the `blocks` entry that `run` writes into environment.json f
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from a2bench.case import Case
-from a2bench.cost import Cost
+from a2bench.cost import Cost, train_cost
 
 if TYPE_CHECKING:  # the module type only; block files import torch themselves
     from torch import nn
@@ -70,11 +72,35 @@ class BlockSpec(ABC):
 
     @abstractmethod
     def cost(self, case: Case) -> Cost:
-        """The exact cost model: every operator that runs, in forward order."""
+        """The exact cost model: every operator that runs, in forward order.
+
+        A block implements the forward model only, its Terms annotated with what their backward
+        needs (a2bench.cost.Term); a train-mode case gets the train cost (see __init_subclass__)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every subclass's own `cost` is wrapped once, where it is defined: the block (or plugin)
+        # writes the forward model only, and `spec.cost(case)` and `registry.cost_of(case)` both
+        # give the train cost of a train case (a2bench.cost.train_cost, the generic transform).
+        # The wrapped method is always called with the forward case, so a subclass's cost that
+        # calls super().cost(...) gets a forward model and is transformed once, by the outer
+        # wrapper.
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("cost")
+        if own is not None and not getattr(own, "__isabstractmethod__", False):
+            cls.cost = _train_aware(own)  # type: ignore[method-assign]
 
     def declared(self, case: Case) -> dict[str, int]:
-        """MACs each counter is declared to report above the model for this case."""
-        return {name: int(how(case)) for name, (how, _) in self.counter_difference.items()}
+        """MACs each counter is declared to report above the model for this case.
+
+        A train case counts forward and backward: an operator a counter misses in the forward
+        pass it misses in the backward too, where it costs twice its forward MACs (the model's
+        convention), so the difference triples. fvcore counts no train case (it traces the
+        forward pass only), so it declares nothing there."""
+        forward = dataclasses.replace(case, mode="forward")
+        out = {name: int(how(forward)) for name, (how, _) in self.counter_difference.items()}
+        if case.train:
+            out = {name: 3 * macs for name, macs in out.items() if name != "fvcore"}
+        return out
 
     def backend(self, module: nn.Module, x: Any) -> str:
         """Which kernel ran, for a block that picks one at run time (recorded per case)."""
@@ -106,6 +132,18 @@ class BlockSpec(ABC):
         """What analysis and report need to know, without importing the block (environment.json)."""
         return {"label": self.label, "short_label": self.short_label or self.label,
                 "params": [p.describe() for p in self.params]}
+
+
+def _train_aware(forward_model: Callable[[BlockSpec, Case], Cost]) -> Callable[..., Cost]:
+    @functools.wraps(forward_model)
+    def cost(self: BlockSpec, case: Case) -> Cost:
+        if not case.train:
+            return forward_model(self, case)
+        forward = forward_model(self, dataclasses.replace(case, mode="forward"))
+        return train_cost(forward, case.batch * case.channels * case.positions)
+
+    cost.forward_model = forward_model  # type: ignore[attr-defined]
+    return cost
 
 
 REGISTRY: dict[str, BlockSpec] = {}

@@ -87,6 +87,10 @@ def write_tables(result: an.Analysis, out: Path) -> None:
     result.block_crossovers.to_csv(out / "block_crossovers.csv", index=False,
                                    float_format="%.6g")
     result.complexity.to_csv(out / "complexity.csv", index=False, float_format="%.6g")
+    for name, table in (("modes", result.modes), ("compiled", result.compiled),
+                        ("precision", result.precision), ("trends", result.trends)):
+        if len(table):
+            table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
     sizes = an.size_columns(result.data)
     cases = result.data.drop(columns=["samples"]).merge(
         result.roofline[["run", "block", *sizes, "device", "gflops",
@@ -109,6 +113,7 @@ def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any
         "complexity": an.records(result.complexity),
         "block_crossovers": an.records(result.block_crossovers),
         "roofline": an.records(result.roofline_summary),
+        "trends": an.records(result.trends),
         "environment": {r.label: _json_safe(r.environment) for r in result.runs},
         "units": {
             "macs": "multiply-accumulates per forward pass",
@@ -179,6 +184,10 @@ def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
         figures.append(roofline_figure(result, out))
     if _few_sizes(result.data):
         figures.append(sizes_figure(result, out))
+    if len(result.modes):
+        figures.append(pair_figure(result, result.modes, "memory_ratio", out))
+    if len(result.compiled):
+        figures.append(pair_figure(result, result.compiled, "speedup", out))
     plt.close("all")
     return figures
 
@@ -500,6 +509,9 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
     doc += block_crossovers_section(result)
     doc += roofline_section(result, figs)
     doc += sizes_section(result, figs)
+    doc += training_section(result, figs)
+    doc += compile_section(result, figs)
+    doc += precision_section(result)
     doc += comparison_section(result)
     doc += failures_section(result)
     doc += method_section()
@@ -610,6 +622,9 @@ def environment_section(result: an.Analysis) -> list[Element]:
         ("GEMM ceiling (GFLOP/s, measured)",
          lambda r, e: _g((e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
         ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
+        ("GEMM ceiling per dtype (GFLOP/s)", _dtype_ceilings),
+        ("native bf16 / fp16 instructions (CPU)", _reduced_precision),
+        ("C++ compiler (torch.compile)", lambda r, e: e.get("compiler") or ""),
         ("caches (sysfs or device properties)", _caches),
         ("caches per getconf, where they differ (not used)", _getconf_caches),
         ("CPU allocator (a tensor past its mmap threshold page-faults on every call)",
@@ -638,6 +653,23 @@ def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
     drift = r.get("drift")
     return (f"{_g(start / 1e9)} / {_g(end / 1e9) if end else 'not measured'}"
             + (f", drift {_f(100 * drift, 1)}%" if drift is not None else ""))
+
+
+def _dtype_ceilings(run: an.Run, env: dict[str, Any]) -> str:
+    records = env.get("rooflines") or {}
+    if len(records) < 2:
+        return ""
+    return ", ".join(f"{d} {_g((r.get('gemm_flops_per_s') or math.nan) / 1e9)}"
+                     for d, r in records.items())
+
+
+def _reduced_precision(run: an.Run, env: dict[str, Any]) -> str:
+    rp = env.get("reduced_precision") or {}
+    if not rp:
+        return ""
+    yes = {True: "yes", False: "no"}
+    return (f"{yes[bool(rp.get('native_bf16'))]} / {yes[bool(rp.get('native_fp16'))]} "
+            f"(dispatch {rp.get('cpu_capability', '?')})")
 
 
 def _caches(run: an.Run, env: dict[str, Any]) -> str:
@@ -1059,6 +1091,226 @@ def _size_of(data: pd.DataFrame, pair: pd.Series) -> str:
                 & (data["batch"] == pair["batch"]) & (data["h"] == pair["h"])
                 & (data["t"] == pair["t"])]
     return str(rows["size"].iloc[0]) if len(rows) else str(pair["shape"])
+
+
+PAIR_FIGURES = {
+    "memory_ratio": ("train_memory_ratio.png", "Training against inference: peak memory",
+                     "train ÷ forward peak memory",
+                     "Peak memory of one training step (forward and backward, gradients "
+                     "included) divided by the forward pass's at the same shape, against "
+                     "positions N; one line per block, precision and compile setting."),
+    "speedup": ("compile_speedup.png", "Compiled against eager: speed-up",
+                "eager ÷ compiled latency (speed-up)",
+                "Median latency of the eager block divided by the torch.compile'd block's at "
+                "the same shape, against positions N; above 1 compiling pays."),
+}
+
+
+def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) -> FigureFile:
+    """One ratio of twin cases along N, a line per block (and dtype, and the other run axis)."""
+    file, title, ylabel, caption = PAIR_FIGURES[what]
+    runs = [r for r in result.labels if (table["run"] == r).any()]
+    fig, axes = _panels(len(runs), width=6.8)
+    colors = _colors(result)
+    other = "compile" if what == "memory_ratio" else "mode"
+    for ax, run in zip(axes, runs, strict=True):
+        t = table[(table["run"] == run) & np.isfinite(table[what]) & (table[what] > 0)]
+        fixed = [c for c in an.fixed_columns(result.data, "positions") if c in t]
+        for keys, rows in t.fillna({c: -1 for c in fixed}).groupby(
+                ["block", "dtype", other, *fixed], sort=False):
+            rows = rows.sort_values("positions")
+            block, dtype, side = keys[0], keys[1], keys[2]
+            label = _label(result, block, short=True)
+            if t["dtype"].nunique() > 1:
+                label += f", {dtype}"
+            if t[other].nunique() > 1:
+                label += {"compile": ", compiled" if side is True else ", eager",
+                          "mode": f", {side}"}[other]
+            ax.plot(rows["positions"], rows[what], marker="o", lw=1.6, ms=5,
+                    color=colors.get(block, None), ls="-" if dtype == "float32" else "--",
+                    label=label)
+        ax.axhline(1, color="0.3", lw=1)
+        _log_x(ax)
+        ax.set_xlabel(an.axis_label("positions", result.environments))
+        ax.set_ylabel(ylabel)
+        if len(runs) > 1:
+            ax.set_title(run, fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    fig.suptitle(title, y=1.0)
+    return FigureFile(_save(fig, out, file), title, caption)
+
+
+def _largest(table: pd.DataFrame, group: Sequence[str]) -> pd.DataFrame:
+    """Per group, the row at the largest positions N (ties: the first)."""
+    if not len(table):
+        return table
+    idx = table.groupby(list(group), sort=False, dropna=False)["positions"].idxmax()
+    return table.loc[idx.to_numpy()]
+
+
+def _trend_cell(trends: pd.DataFrame, run: str, block: str, dtype: str, what: str,
+                bytes_: bool = False) -> str:
+    t = trends[(trends["run"] == run) & (trends["block"] == block) & (trends["dtype"] == dtype)
+               & (trends["what"] == what)]
+    if not len(t):
+        return "n/a"
+    r = t.iloc[0]
+    interval = (f" [{_f(r['slope_low'])}, {_f(r['slope_high'])}]"
+                if _finite(r["slope_low"]) else "")
+    show = _bytes if bytes_ else _f
+    return (f"{r['verdict']}: {show(r['ratio_from'])} → {show(r['ratio_to'])} over N "
+            f"{_n(r['n_from'])}–{_n(r['n_to'])}, ∝ N^{_f(r['slope'])}{interval}")
+
+
+def _memory_exponent(result: an.Analysis, run: str, block: str) -> str:
+    f = result.fits
+    if not len(f):
+        return "n/a"
+    row = f[(f["run"] == run) & (f["block"] == block) & (f["metric"] == "memory")
+            & (f["axis"] == "positions") & f["primary"]]
+    if not len(row) or not _finite(row.iloc[0]["exponent"]):
+        return "n/a"
+    r = row.iloc[0]
+    return (f"{_f(r['exponent'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}] "
+            f"(model {_f(r['expected'])})")
+
+
+def training_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    modes = result.modes
+    if not len(modes):
+        return []
+    doc: list[Element] = [Heading(2, "Training against inference"), Para(
+        "A train case times one training step: the forward pass and the backward pass of a "
+        "fixed upstream gradient, with the input and every parameter requiring grad and the "
+        "gradients dropped before each step. Its peak memory is the most the step holds above "
+        "what existed before it, the gradients it leaves included; the model simulates the same "
+        "step (activations saved for the backward pass, then the gradients in reverse order). "
+        "Train MACs are forward plus backward MACs. Rows are each block's largest N; modes.csv "
+        "holds every shape.")]
+    rows = []
+    for _, r in _largest(modes, ["run", "dtype", "block", "compile"]).iterrows():
+        if r["compile"] and (~modes["compile"]).any():
+            continue  # eager rows speak for the block; the compiled ones are in modes.csv
+        rows.append({
+            **({"run": r["run"]} if len(result.runs) > 1 else {}),
+            "block": _label(result, r["block"], short=True), "dtype": r["dtype"],
+            "N": _n(r["positions"]),
+            "latency forward / train (ms)": f"{_g(r['latency_forward'] * 1e3)} / "
+                                            f"{_g(r['latency_train'] * 1e3)}",
+            "train ÷ forward latency": _f(r["latency_ratio"]),
+            "peak forward / train": f"{_bytes(r['memory_forward'])} / "
+                                    f"{_bytes(r['memory_train'])}",
+            "train ÷ forward peak": _f(r["memory_ratio"]),
+            "train peak, model (error)": f"{_bytes(r['peak_bytes_analytic_train'])} "
+                                         f"({_f(100 * r['memory_model_error'], 1)}%)",
+            "saved activations (model)": _bytes(r["saved_bytes_analytic"]),
+            "train ÷ forward MACs (model)": _f(r["macs_ratio"]),
+        })
+    doc.append(Table(pd.DataFrame(rows)))
+    trend_rows = []
+    for (run, dtype, block), rows in modes[~modes["compile"]].groupby(["run", "dtype", "block"],
+                                                                     sort=False):
+        names = rows.iloc[0]
+        trend_rows.append({
+            **({"run": run} if len(result.runs) > 1 else {}),
+            "block": _label(result, block, short=True), "dtype": dtype,
+            "train ÷ forward peak along N": _trend_cell(
+                result.trends, run, names["block_train"], dtype, "memory_ratio"),
+            "train − forward peak along N": _trend_cell(
+                result.trends, run, names["block_train"], dtype, "memory_extra", bytes_=True),
+            "memory exponent, forward": _memory_exponent(result, run, names["block_forward"]),
+            "memory exponent, train": _memory_exponent(result, run, names["block_train"]),
+        })
+    doc.append(Para("How the train ÷ forward peak ratio and the bytes training adds (train − "
+                    "forward peak) move along N (least squares of the log on log N, 95% "
+                    f"interval; flat means within ±{an.TREND_FLAT:g}), and the peak-memory "
+                    "exponents of both modes."))
+    doc.append(Table(pd.DataFrame(trend_rows)))
+    if "train_memory_ratio.png" in figs:
+        f = figs["train_memory_ratio.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    return doc
+
+
+def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    comp = result.compiled
+    if not len(comp):
+        return []
+    failed = _failed_runs(result)
+    doc: list[Element] = [Heading(2, "Compiled against eager"), Para(
+        "torch.compile (inductor, the whole forward as one graph) against the same eager "
+        "block. The first call includes the compilation (dynamo's trace and inductor's "
+        "lowering, from a reset; C++ kernels inductor built before on this machine load from "
+        "its cache) and is reported apart from the steady-state median. The fraction of the "
+        "GEMM ceiling is analytic FLOPs ÷ latency ÷ "
+        "the ceiling measured in the run for that dtype, at each block's largest N: what the "
+        "block can reach, not only what naive eager PyTorch does. compiled.csv holds every "
+        "shape.")]
+    rows = []
+    for _, r in _largest(comp, ["run", "dtype", "block", "mode"]).iterrows():
+        bad = r["run"] in failed
+        rows.append({
+            **({"run": r["run"]} if len(result.runs) > 1 else {}),
+            "block": _label(result, r["block"], short=True), "dtype": r["dtype"],
+            "mode": r["mode"], "N": _n(r["positions"]),
+            "latency eager / compiled (ms)": f"{_g(r['latency_eager'] * 1e3)} / "
+                                             f"{_g(r['latency_compiled'] * 1e3)}",
+            "speed-up": _f(r["speedup"]),
+            "first call, compiled (s)": _g(r["first_call_s_compiled"]),
+            "% of GEMM ceiling, eager": _pct_of_ceiling(r.get("fraction_of_peak_eager"), bad),
+            "% of GEMM ceiling, compiled": _pct_of_ceiling(r.get("fraction_of_peak_compiled"),
+                                                           bad),
+            "speed-up along N": _trend_cell(result.trends, r["run"], r["block_compiled"],
+                                            r["dtype"], "speedup"),
+        })
+    doc.append(Table(pd.DataFrame(rows)))
+    errors = result.data[(result.data["status"] == "error") & result.data["compile"]]
+    if len(errors):
+        doc.append(Para(f"{len(errors)} compiled case(s) failed; their reasons are under "
+                        "'Cases without a measurement'."))
+    if "compile_speedup.png" in figs:
+        f = figs["compile_speedup.png"]
+        doc.append(Image(f.file, f.title, f.caption))
+    return doc
+
+
+def precision_section(result: an.Analysis) -> list[Element]:
+    prec = result.precision
+    reduced = result.data[result.data["dtype"].isin(("float16", "bfloat16"))]
+    if not len(reduced):
+        return []
+    doc: list[Element] = [Heading(2, "Reduced precision")]
+    for run in result.runs:
+        rp = run.environment.get("reduced_precision") or {}
+        if rp:
+            flags = ", ".join(rp.get("flags") or []) or "none"
+            doc.append(Para(
+                f"{run.label}: torch's CPU dispatch level is {rp.get('cpu_capability', '?')}; "
+                f"native bf16 instructions: {'yes' if rp.get('native_bf16') else 'no'}, native "
+                f"fp16: {'yes' if rp.get('native_fp16') else 'no'} (CPU flags: {flags}). "
+                + ("" if rp.get("native_bf16") else
+                   "Without them bf16 and fp16 arithmetic is emulated through float32, so a "
+                   "slow reduced-precision latency here says nothing of a CPU or GPU that has "
+                   "them; its memory halves all the same.")))
+    if len(prec):
+        rows = []
+        for _, r in _largest(prec, ["run", "dtype", "block", "mode", "compile"]).iterrows():
+            rows.append({
+                **({"run": r["run"]} if len(result.runs) > 1 else {}),
+                "block": _label(result, r["block"], short=True), "dtype": r["dtype"],
+                "mode": r["mode"], "compiled": "yes" if r["compile"] else "no",
+                "N": _n(r["positions"]),
+                "latency ÷ float32": _f(r["latency_ratio"]),
+                "peak memory ÷ float32": _f(r["memory_ratio"]),
+                "ran in": r.get("ran_dtypes_reduced") or "n/a",
+                "ops that ran in float32": r.get("fallback_ops_reduced") or "none",
+            })
+        doc.append(Para("Each reduced-precision case against its float32 twin at the block's "
+                        "largest N. 'Ran in' lists the dtypes of the operators' results; an op "
+                        "whose result was float32 in a reduced-precision case is named. "
+                        "precision.csv holds every shape."))
+        doc.append(Table(pd.DataFrame(rows)))
+    return doc
 
 
 def comparison_section(result: an.Analysis) -> list[Element]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from a2bench.case import DTYPE_BYTES, SHAPE_AXES, Case
+from a2bench.case import DTYPE_BYTES, MODES, RUN_DEFAULTS, SHAPE_AXES, Case
 from a2bench.errors import InputError
 from a2bench.registry import BlockSpec, Value, blocks
 
@@ -34,6 +34,11 @@ OVERLAY_KEYS = ("description", "blocks", "params", "zip", "sweeps")
 SWEEP_KEYS = ("description", "blocks", "params", "zip")
 REQUIRED_AXES = ("channels", "h", "w")
 SHAPE_DEFAULTS = {"batch": 1, "t": 1}
+# How a case runs, an axis of every block: the dtype (the suite's `dtype` when not swept),
+# forward or train, eager or torch.compile.
+RUN_AXES = ("dtype", "mode", "compile")
+RUN_CHOICES: dict[str, tuple[Value | bool, ...]] = {
+    "dtype": tuple(DTYPE_BYTES), "mode": MODES, "compile": (False, True)}
 
 
 class SuiteError(InputError):
@@ -60,6 +65,12 @@ class Suite:
     sweeps: tuple[Sweep, ...]
     path: str = "<memory>"
     overlays: tuple[str, ...] = ()  # devices with a section of their own in the file
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """Every dtype a case of the suite runs in, the suite's own first where it runs."""
+        swept = [str(v) for sw in self.sweeps for v in sw.params.get("dtype", (self.dtype,))]
+        return tuple(dict.fromkeys(sorted(swept, key=lambda d: d != self.dtype)))
 
 
 def load_suite(path: str | Path, device: str | None = None, dtype: str | None = None) -> Suite:
@@ -105,7 +116,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
         raise fail("dtype", "one of " + ", ".join(DTYPE_BYTES), suite_dtype)
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise SuiteError(f"--dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
-    dtype = dtype or suite_dtype
+    dtype_override, dtype = dtype, dtype or suite_dtype
 
     overlays = tuple(d for d in DEVICES if d in raw)
     for d in overlays:
@@ -164,6 +175,9 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
                   if not any(a in sw.params for sw in sweeps)]
         if unused:
             raise fail(f"params.{unused[0]}", "an axis of some sweep's blocks", unused[0])
+    if dtype_override is not None:  # --dtype wins over a swept dtype too
+        sweeps = tuple(replace(sw, params={**sw.params, "dtype": (dtype_override,)})
+                       if "dtype" in sw.params else sw for sw in sweeps)
     names = tuple(dict.fromkeys(b for sw in sweeps for b in sw.blocks))
     suite = Suite(name, description, names, device, dtype, sweeps, where, overlays)
     _check_cases(suite)
@@ -177,7 +191,7 @@ def _axes_of(names: Any) -> set[str] | None:
     if not isinstance(names, list) or not all(isinstance(b, str) and b in registry
                                               for b in names):
         return None
-    return {*SHAPE_AXES, *(p.name for b in names for p in registry[b].params)}
+    return {*SHAPE_AXES, *RUN_AXES, *(p.name for b in names for p in registry[b].params)}
 
 
 def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
@@ -192,7 +206,7 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             raise fail(f"{prefix}blocks[{i}]", f"a registered block ({', '.join(known)})", b)
     specs = [registry[b] for b in names]
     declared = {p.name: p for s in specs for p in s.params}
-    axes = (*SHAPE_AXES, *declared)
+    axes = (*SHAPE_AXES, *RUN_AXES, *declared)
 
     params_raw = part.get("params")
     if not isinstance(params_raw, dict):
@@ -205,8 +219,11 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         seq = values if isinstance(values, list) else [values]
         if not seq:
             raise fail(f"{prefix}params.{axis}", "a non-empty list", values)
-        choices = declared[axis].choices if axis in declared else ()
+        choices: tuple[Any, ...] = (RUN_CHOICES[axis] if axis in RUN_CHOICES else
+                                    declared[axis].choices if axis in declared else ())
         for i, v in enumerate(seq):
+            if axis == "compile" and not isinstance(v, bool):
+                raise fail(f"{prefix}params.{axis}[{i}]", "true or false", v)
             if choices and v not in choices:
                 raise fail(f"{prefix}params.{axis}[{i}]", "one of " + ", ".join(choices), v)
             if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
@@ -264,8 +281,10 @@ def _values(spec: BlockSpec, point: Mapping[str, Value]) -> dict[str, Value]:
 
 def _case(spec: BlockSpec, suite: Suite, point: Mapping[str, Value]) -> Case:
     v = _values(spec, point)
-    return Case(spec.name, suite.device, suite.dtype, *(int(v[a]) for a in SHAPE_AXES),
-                params={p.name: v[p.name] for p in spec.params})
+    return Case(spec.name, suite.device, str(point.get("dtype", suite.dtype)),
+                *(int(v[a]) for a in SHAPE_AXES), params={p.name: v[p.name] for p in spec.params},
+                mode=str(point.get("mode", RUN_DEFAULTS["mode"])),
+                compile=bool(point.get("compile", RUN_DEFAULTS["compile"])))
 
 
 def expand(suite: Suite) -> list[Case]:

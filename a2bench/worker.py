@@ -43,36 +43,52 @@ def classify_failure(exc: BaseException) -> str:
 
 def measure_case(case: Case, settings: Settings, reference: float | None = None,
                  count: bool = True) -> Measurement:
-    """Time, profile and (when `count`) run the MAC counters on one case."""
+    """Time, profile and (when `count`) run the MAC counters on one case, in its mode."""
     import torch
 
     from a2bench.blocks import build
-    from a2bench.measure import counters, memory
+    from a2bench.measure import counters, memory, precision
+    from a2bench.measure.step import make_step
     from a2bench.registry import spec
 
     wall_start = time.perf_counter()
-    module, x = build(case)  # built outside every timed region
-
-    def forward() -> object:
-        return module(x)
-
-    with torch.no_grad():
-        t = time_forward(forward, case.device, settings)
+    eager, x = build(case)  # built outside every timed region
+    step = make_step(compiled(eager) if case.compile else eager, x, case.mode)
+    with grad_mode(step.grad_enabled):
+        # A compiled case compiles in the first call: first_call_s holds the compile time.
+        t = time_forward(step.run, case.device, settings)
+        step.release()
         if case.device == "cuda":
-            peak = memory.peak_bytes_cuda(forward)
+            peak = memory.peak_bytes_cuda(step.run)
             rss = None
         else:
-            peak = memory.peak_tensor_bytes_cpu(forward)
-            rss = memory.peak_rss_bytes(forward)
+            peak = memory.peak_tensor_bytes_cpu(step.run)
+            step.release()
+            rss = memory.peak_rss_bytes(step.run)
+        step.release()
+    # The counters and the dtype probe read the eager module: they count the block's
+    # arithmetic, which compilation fuses but does not change.
+    plain = make_step(eager, x, case.mode) if case.compile else step
+    ran = precision.Precision((), ())
     if settings.counters and count:
-        fv, tc = counters.count_fvcore(module, x), counters.count_torch(module, x)
+        fv = (counters.Count(None, (), "") if case.train
+              else counters.count_fvcore(eager, x))  # fvcore traces the forward pass only
+        with grad_mode(plain.grad_enabled):
+            tc = counters.count_torch_call(plain.run)
+            plain.release()
     elif settings.counters:  # a later pass: the first pass holds the (exact) counts
         fv = tc = counters.Count(None)
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
+    if count:  # exact, so the first pass's answer holds for every pass
+        with grad_mode(plain.grad_enabled):
+            ran = precision.observe(plain.run, case.dtype)
+            plain.release()
     notes = "; ".join(c.error for c in (fv, tc) if c.error)
+    if ran.fallback_ops:
+        notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
     with torch.no_grad():
-        backend = spec(case.block).backend(module, x)
+        backend = spec(case.block).backend(eager, x)
     low, high = t.median_ci_s
     return Measurement(
         case=case, status="ok", reason=notes, threads=settings.threads,
@@ -83,7 +99,36 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         first_call_s=t.first_call_s, timed_runs=len(t.samples_s), samples_s=t.samples_s,
         peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
         wall_s=time.perf_counter() - wall_start, finished_at=now(), backend=backend,
+        ran_dtypes=" ".join(ran.ran_dtypes), fallback_ops=" ".join(ran.fallback_ops),
     )
+
+
+def grad_mode(enabled: bool) -> Any:
+    import torch
+
+    return torch.enable_grad() if enabled else torch.no_grad()
+
+
+def compiled(module: Any) -> Any:
+    """torch.compile with the whole forward as one graph: a graph break raises (and the case is
+    recorded as an error with the reason) instead of silently running part of it eagerly.
+
+    Dynamo's caches are reset first: its guards hold the previous case's module, and each new
+    one would count as a recompile of the same forward until the recompile limit made dynamo
+    give up and run eagerly. Inductor's FX graph cache is off, so every pass traces and lowers
+    the block again and first_call_s is not a cache hit of the last pass's whole graph (C++
+    kernels inductor built before are still loaded from its on-disk code cache).
+    """
+    import warnings
+
+    import torch
+    import torch._inductor.config as inductor_config
+
+    # Inductor's own deprecation warnings would print over the progress bar in every case.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+    torch._dynamo.reset()
+    inductor_config.fx_graph_cache = False
+    return torch.compile(module, fullgraph=True, dynamic=False)
 
 
 def time_forward(forward: Callable[[], object], device: str, settings: Settings) -> Timing:
@@ -108,18 +153,18 @@ def overhead_entry(device: str, dtype: str, case: Case | None,
     from torch import nn
 
     from a2bench.blocks import DTYPES, build
+    from a2bench.measure.step import make_step
 
     if case is None:
         module: nn.Module = nn.Identity()  # forward returns its input: the call alone
         x = torch.zeros(1, device=device, dtype=DTYPES[dtype])
+        step = make_step(module, x, "forward")
     else:
         module, x = build(case)
+        step = make_step(compiled(module) if case.compile else module, x, case.mode)
 
-    def forward() -> object:
-        return module(x)
-
-    with torch.no_grad():
-        t = time_forward(forward, device, settings)
+    with grad_mode(step.grad_enabled):
+        t = time_forward(step.run, device, settings)
     low, high = t.median_ci_s
     # The raw samples too: the analysis summarises them as it does a case's (a low quantile).
     return {"median_s": t.median_s, "ci_low_s": finite_or_none(low),

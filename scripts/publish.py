@@ -25,6 +25,10 @@ BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
 BLOCKS_RUN = ROOT / "results" / "cpu-global-context"
 BLOCKS_REPORT = ROOT / "results" / "report-global-context"
 BLOCKS_BEGIN, BLOCKS_END = "<!-- blocks:begin -->", "<!-- blocks:end -->"
+# Training, precision and compilation (suites/training.yaml) have a report of their own too.
+TRAINING_RUN = ROOT / "results" / "cpu-training"
+TRAINING_REPORT = ROOT / "results" / "report-training"
+TRAINING_BEGIN, TRAINING_END = "<!-- training:begin -->", "<!-- training:end -->"
 RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
@@ -152,6 +156,86 @@ def blocks_block() -> str:
     return "\n".join(lines)
 
 
+def _mib(x: Any) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x) / 2**20:.3g} MiB"
+
+
+def training_block() -> str:
+    """Training against inference, compiled against eager and bf16 against fp32, per block,
+    from the training report's own tables (modes.csv, compiled.csv, precision.csv, trends.csv)."""
+    import pandas as pd
+
+    from a2bench import analysis as an
+
+    env = json.loads((TRAINING_RUN / "environment.json").read_text())
+    envs = {TRAINING_RUN.name: env}
+
+    def table(name: str) -> pd.DataFrame:
+        path = TRAINING_REPORT / f"{name}.csv"
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+    modes, comp, prec, trends = (table(n) for n in ("modes", "compiled", "precision", "trends"))
+    rp = env.get("reduced_precision") or {}
+    lines = [f"Measured in `{TRAINING_RUN.relative_to(ROOT)}` ({env.get('suite_path', '')}, "
+             f"{env.get('cpu_model', 'CPU')}, {env.get('threads')} thread, {env.get('torch')}, "
+             f"native bf16: {'yes' if rp.get('native_bf16') else 'no'}); full report in "
+             f"`{TRAINING_REPORT.relative_to(ROOT)}`. Float32 and eager unless a column says "
+             "otherwise; each block at its largest N.", "",
+             "| block | N | train ÷ forward latency | train ÷ forward peak (N small → large) "
+             "| train − forward peak ∝ N^k [95%] | train peak vs model | compile speed-up "
+             "forward / train | % of GEMM ceiling eager → compiled (forward) "
+             "| bf16 ÷ fp32 latency (N) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fp32 = modes[(modes["dtype"] == "float32") & (modes["compile"].astype(str) == "False")]
+    for block in an.block_order(fp32, envs):
+        rows = fp32[fp32["block"] == block].sort_values("positions")
+        if not len(rows):
+            continue
+        big = rows.iloc[-1]
+        tr = {w: trends[(trends["block"] == big["block_train"])
+                        & (trends["dtype"] == "float32") & (trends["what"] == w)]
+              for w in ("memory_ratio", "memory_extra")}
+        ratio = (f"{num(tr['memory_ratio'].iloc[0]['ratio_from'])} → "
+                 f"{num(tr['memory_ratio'].iloc[0]['ratio_to'])} "
+                 f"({tr['memory_ratio'].iloc[0]['verdict']})" if len(tr["memory_ratio"])
+                 else "n/a")
+        extra = tr["memory_extra"]
+        extra_cell = (f"{num(extra.iloc[0]['slope'])} [{num(extra.iloc[0]['slope_low'])}, "
+                      f"{num(extra.iloc[0]['slope_high'])}]" if len(extra) else "n/a")
+        model = f"{num(100 * big['memory_model_error'], 1)} %"
+        speed, ceiling = [], "n/a"
+        for mode in ("forward", "train"):
+            c = comp[(comp["block"] == block) & (comp["mode"] == mode)
+                     & (comp["dtype"] == "float32")].sort_values("positions") if len(comp) else comp
+            speed.append(num(c.iloc[-1]["speedup"]) if len(c) else "n/a")
+            if mode == "forward" and len(c):
+                last = c.iloc[-1]
+                ceiling = (f"{num(100 * last['fraction_of_peak_eager'], 1)} → "
+                           f"{num(100 * last['fraction_of_peak_compiled'], 1)}")
+        b = prec[(prec["block"] == block) & (prec["mode"] == "forward")].sort_values(
+            "positions") if len(prec) else prec
+        bf16 = (f"{num(b.iloc[-1]['latency_ratio'])} ({b.iloc[-1]['positions']:.0f})"
+                if len(b) else "n/a")
+        label = an.block_label(block, envs, short=True)
+        lines.append(f"| {label} | {big['positions']:.0f} | {num(big['latency_ratio'])} | "
+                     f"{ratio} | {extra_cell} | {model} | {' / '.join(speed)} | {ceiling} | "
+                     f"{bf16} |")
+    lines.append("")
+    for block in ("nonlocal_right", "double_attention"):
+        rows = fp32[fp32["block"] == block].sort_values("positions")
+        extra = trends[(trends["block"] == f"{block}[train]") & (trends["dtype"] == "float32")
+                       & (trends["what"] == "memory_extra")]
+        if not len(rows) or not len(extra):
+            continue
+        e = extra.iloc[0]
+        lines.append(f"- {an.block_label(block, envs, short=True)}: training adds "
+                     f"{_mib(e['ratio_from'])} at N = {e['n_from']:.0f} and {_mib(e['ratio_to'])} "
+                     f"at N = {e['n_to']:.0f} to the forward peak, growing as N^"
+                     f"{num(e['slope'])}; the train ÷ forward ratio goes "
+                     f"{num(rows.iloc[0]['memory_ratio'])} → {num(rows.iloc[-1]['memory_ratio'])}.")
+    return "\n".join(lines)
+
+
 def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
     if begin not in text or end not in text:
         return None
@@ -181,8 +265,16 @@ def main() -> int:
             print(f"publish: {README}: no {BLOCKS_BEGIN} … {BLOCKS_END} markers; expected them "
                   "around the table of every block", file=sys.stderr)
             return 2
+    if (TRAINING_RUN / "results.jsonl").is_file():
+        write_report([TRAINING_RUN], TRAINING_REPORT)
+        new = replace_between(new, TRAINING_BEGIN, TRAINING_END, training_block())
+        if new is None:
+            print(f"publish: {README}: no {TRAINING_BEGIN} … {TRAINING_END} markers; expected "
+                  "them around the training table", file=sys.stderr)
+            return 2
     README.write_text(new)
-    print(f"publish: {REPORT}, {BLOCKS_REPORT} and the README tables rewritten from the runs")
+    print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT} and the README tables "
+          "rewritten from the runs")
     return 0
 
 

@@ -32,6 +32,8 @@ class Faulty(nn.Module):
                                "can't allocate memory: you tried to allocate 1099511627776 bytes")
         if self.how == "hangs":
             time.sleep(3600)
+        if self.how == "graph_break":  # eager: nothing; torch.compile(fullgraph=True): refused
+            torch._dynamo.graph_break()
         return x
 
 
@@ -51,5 +53,5 @@ def _faulty(how: str) -> type[SESpec]:
     return Spec
 
 
-for how in ("raises", "exits", "killed", "allocator", "hangs"):
+for how in ("raises", "exits", "killed", "allocator", "hangs", "graph_break"):
     register(_faulty(how))

@@ -8,9 +8,11 @@ import math
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from a2bench.case import Case
@@ -339,3 +341,40 @@ def test_report_source_names_no_block():
     source = (ROOT / "a2bench" / "report.py").read_text()
     for name in ("nonlocal_right", "double_attention", '"se"', "'se'", "criss_cross"):
         assert name not in source, name
+
+
+def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    w = ResultsWriter(tmp_path / "run", resume=False)
+    for s in (8, 11, 16, 23, 32):
+        for b in ("nonlocal_right",):
+            for dtype, mode, compiled in (("float32", "forward", False),
+                                          ("float32", "train", False),
+                                          ("bfloat16", "forward", False),
+                                          ("float32", "forward", True)):
+                c = Case(b, "cpu", dtype, 1, 32, 1, s, s, m=8, n=8, mode=mode, compile=compiled)
+                m = record(c, 1e-10 * (0.5 if compiled else 1), rng)
+                w.append(replace(m, first_call_s=2.0 if compiled else 1e-3,
+                                 ran_dtypes=dtype))
+    w.write_environment({"threads": 1, "reduced_precision": {
+        "cpu_capability": "AVX2", "native_bf16": False, "native_fp16": False, "flags": []},
+        "rooflines": {d: {"dtype": d, "gemm_flops_per_s": g, "bandwidth_bytes_per_s": 1e10}
+                      for d, g in (("float32", 1e11), ("bfloat16", 1e10))}})
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    for heading in ("## Training against inference", "## Compiled against eager",
+                    "## Reduced precision"):
+        assert heading in md
+    assert "native bf16 instructions: no" in md
+    for name in ("modes.csv", "compiled.csv", "precision.csv", "trends.csv",
+                 "train_memory_ratio.png", "compile_speedup.png"):
+        assert (out / name).stat().st_size > 0, name
+    modes = pd.read_csv(out / "modes.csv")
+    assert (modes["macs_ratio"] == 3).all() and (modes["memory_ratio"] > 1).all()
+    compiled = pd.read_csv(out / "compiled.csv")
+    assert compiled["speedup"].between(1.5, 2.5).all()  # half the seconds per MAC, plus noise
+    fits = pd.read_csv(out / "fits.csv")
+    # every variant is fitted apart: a dtype other than the run's float32 names itself
+    assert {"nonlocal_right", "nonlocal_right[train]", "nonlocal_right[bfloat16]",
+            "nonlocal_right[compiled]"} <= set(fits["block"])

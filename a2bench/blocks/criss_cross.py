@@ -47,6 +47,7 @@ counts the cat, softmax, fill, add or addcmul, so neither differs from the model
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import torch
@@ -148,9 +149,18 @@ def _images_only(p: Mapping[str, Value]) -> str | None:
     return None
 
 
-def _copy(name: str, elements: int, *, frees: tuple[str, ...] = ()) -> Term:
-    """A permute(...).contiguous() copy: allocates, moves data, no arithmetic counted."""
-    return Term(name, 0, 0, elements, frees)
+def _copy(name: str, elements: int, *, frees: tuple[str, ...] = (),
+          source: str = "", source_grad: int | None = None) -> Term:
+    """A permute(...).contiguous() copy: allocates, moves data, no arithmetic counted.
+
+    Backward: the gradient passes back as a permuted view of the copy's gradient (nothing
+    saved, nothing allocated), unless `source_grad` is given: then the copy reads a slice of
+    `source` and the slice's backward allocates the whole source (zeros, then the slice)."""
+    if not source:
+        return Term(name, 0, 0, elements, frees, inputs=())
+    if source_grad is None:
+        return Term(name, 0, 0, elements, frees, inputs=(source,), passes=(source,))
+    return Term(name, 0, 0, elements, frees, inputs=(source,), input_grads=(source_grad,))
 
 
 def _strides(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -175,7 +185,8 @@ def _is_contiguous(sizes: tuple[int, ...], strides: tuple[int, ...]) -> bool:
 
 def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
                    strides: tuple[int, ...] | None = None, *,
-                   frees: tuple[str, ...] = ()) -> Term:
+                   frees: tuple[str, ...] = (), source: str = "",
+                   source_grad: int | None = None) -> Term:
     """x.permute(order).contiguous() for x of `sizes` (contiguous unless `strides` is given):
     a copy, with no arithmetic counted, unless the permuted tensor is already contiguous (then
     .contiguous() returns it and nothing is allocated)."""
@@ -185,51 +196,93 @@ def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
     elements = 1
     for s in sizes:
         elements *= s
-    return _copy(name, 0 if _is_contiguous(new_sizes, new_strides) else elements, frees=frees)
+    return _copy(name, 0 if _is_contiguous(new_sizes, new_strides) else elements, frees=frees,
+                 source=source, source_grad=source_grad)
 
 
 def _pass_terms(case: Case, r: int) -> list[Term]:
-    """One criss-cross pass, in the forward's order; names end in the pass index."""
+    """One criss-cross pass, in the forward's order; names end in the pass index.
+
+    Backward annotations (measured with the autograd profiler, one CPU thread): the convolutions
+    save the pass input, the products their operands, the softmax its output, the residual
+    (addcmul) `out` for gamma's gradient; copies and cat pass the gradient back as views. The
+    gradients that reach q, k and v are permuted views summed out of place, so each convolution
+    backward copies its output gradient contiguous (a scratch of its output's size). Each slice
+    of the softmax output (the row part, read as a view, and the column part, copied) has a
+    backward that allocates a whole (b, h, w, h + w) gradient; the two are summed in place. The
+    parameters are shared by the R passes: their gradients are allocated by the last pass's
+    backward (the first to run) and are a transient in the others (accumulated in place).
+    """
     b, c, h, w = case.batch, case.channels, case.h, case.w
     cq, big_n = reduced(c), case.h * case.w
+    recurrence = int(case.param("recurrence"))
     prev = (f"residual{r - 1}",) if r else ()  # the pass input, held by the caller until now
+    source = f"residual{r - 1}" if r else "x"
 
     def n(s: str) -> str:
         return f"{s}{r}"
 
+    def conv(name: str, cin: int, cout: int) -> Term:
+        weights = cin * cout + cout
+        first = r == recurrence - 1  # its backward runs first: the parameter gradients
+        return pointwise(n(name), b, big_n, cin, cout, inputs=(source,),
+                         params=weights if first else 0,
+                         backward_scratch=b * cout * big_n + (0 if first else weights))
+
+    energy = b * big_n * (h + w)
     qk = (b, cq, h, w)
     vv = (b, c, h, w)
     # the column weights: the att[..., :h] slice (strides of the (b, h, w, h + w) softmax)
     att_col = _permuted_copy(n("att_col"), (b, h, w, h), (0, 2, 1, 3),
-                             _strides((b, h, w, h + w)))
+                             _strides((b, h, w, h + w)), source=n("softmax"),
+                             source_grad=energy)
     att_alias = att_col.out_elements == 0
+    e_col = b * w * h * h
+    residual = b * c * big_n
     return [
-        pointwise(n("query"), b, big_n, c, cq),
-        pointwise(n("key"), b, big_n, c, cq),
-        _permuted_copy(n("q_col"), qk, (0, 3, 2, 1)),
-        _permuted_copy(n("k_col"), qk, (0, 3, 1, 2)),
-        bmm(n("e_col"), b * w, h, cq, h, frees=(n("q_col"), n("k_col"))),
-        # the -inf fill of each position's column copy of itself: one write per position
-        elementwise(n("mask"), b * big_n, 0),
-        _permuted_copy(n("q_row"), qk, (0, 2, 3, 1)),
-        _permuted_copy(n("k_row"), qk, (0, 2, 1, 3)),
+        conv("query", c, cq),
+        conv("key", c, cq),
+        _permuted_copy(n("q_col"), qk, (0, 3, 2, 1), source=n("query")),
+        _permuted_copy(n("k_col"), qk, (0, 3, 1, 2), source=n("key")),
+        bmm(n("e_col"), b * w, h, cq, h, frees=(n("q_col"), n("k_col")),
+            inputs=(n("q_col"), n("k_col"))),
+        # the -inf fill of each position's column copy of itself: one write per position. In
+        # place; its backward clones the gradient and zeroes the filled entries.
+        elementwise(n("mask"), b * big_n, 0, inputs=(n("e_col"),), grad_elements=e_col,
+                    backward_elementwise=b * big_n, backward_scratch=2 * b * big_n),
+        _permuted_copy(n("q_row"), qk, (0, 2, 3, 1), source=n("query")),
+        _permuted_copy(n("k_row"), qk, (0, 2, 1, 3), source=n("key")),
         bmm(n("e_row"), b * h, w, cq, w,
-            frees=(n("q_row"), n("k_row"), n("query"), n("key"))),
-        _copy(n("energy"), b * big_n * (h + w), frees=(n("e_col"), n("e_row"))),  # torch.cat
-        softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),)),
-        pointwise(n("value"), b, big_n, c, c),
-        att_col,
-        _permuted_copy(n("v_row"), vv, (0, 2, 1, 3)),
+            frees=(n("q_row"), n("k_row"), n("query"), n("key")),
+            inputs=(n("q_row"), n("k_row"))),
+        # torch.cat; its backward slices the gradient (views)
+        Term(n("energy"), 0, 0, energy, (n("e_col"), n("e_row")),
+             inputs=(n("mask"), n("e_row")), passes=(n("mask"), n("e_row"))),
+        softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),), inputs=(n("energy"),)),
+        conv("value", c, c),
+        # training also names the row slice of att, a view that out_row reads (its backward
+        # allocates the whole energy-sized gradient from the (b h, w, w) one)
+        dataclasses.replace(att_col, train_extra=(
+            Term(n("att_row"), 0, 0, 0, inputs=(n("softmax"),), input_grads=(energy,),
+                 grad_elements=b * h * w * w),)),
+        _permuted_copy(n("v_row"), vv, (0, 2, 1, 3), source=n("value")),
         # att dies here, unless att_col is a view of it (a 1 x 1 map): then after out_col
         bmm(n("out_row"), b * h, c, w, w,
-            frees=(n("v_row"), *(() if att_alias else (n("softmax"),)))),
-        _permuted_copy(n("v_col"), vv, (0, 3, 1, 2)),
+            frees=(n("v_row"), *(() if att_alias else (n("softmax"),))),
+            inputs=(n("v_row"), n("att_row"))),
+        _permuted_copy(n("v_col"), vv, (0, 3, 1, 2), source=n("value")),
         bmm(n("out_col"), b * w, c, h, h, frees=(n("v_col"), n("att_col"), n("value"),
-                                               *((n("softmax"),) if att_alias else ()))),
-        elementwise(n("sum"), b * c * big_n, 0, frees=(n("out_col"),)),  # in place
-        # x + gamma * out: a multiply and an add per element
-        elementwise(n("residual"), 2 * b * c * big_n, b * c * big_n,
-                    frees=(n("out_row"), *prev)),
+                                               *((n("softmax"),) if att_alias else ())),
+            inputs=(n("v_col"), n("att_col"))),
+        # in place into out_row (a permuted view): its backward gives both addends a gradient
+        elementwise(n("sum"), residual, 0, frees=(n("out_col"),),
+                    inputs=(n("out_row"), n("out_col")), grad_elements=residual),
+        # x + gamma * out: a multiply and an add per element. Backward: x's gradient passes
+        # through; out's is g gamma, gamma's the sum of g out (a full-size temporary).
+        elementwise(n("residual"), 2 * residual, residual,
+                    frees=(n("out_row"), *prev), inputs=(source, n("sum")),
+                    passes=(source,), saves=(n("out_row"),), backward_elementwise=3 * residual,
+                    backward_scratch=residual, params=1 if r == recurrence - 1 else 0),
     ]
 
 

@@ -89,12 +89,17 @@ def _shared(case: Case) -> dict[str, Term]:
     b, c, big_n = case.batch, case.channels, case.positions
     m, n = int(case.param("m")), int(case.param("n"))
     return {
-        "phi": pointwise("phi", b, big_n, c, m),
-        "theta": pointwise("theta", b, big_n, c, n),
-        "softmax_b": softmax("softmax_b", b * n, big_n, frees=("theta",)),
-        "rho": pointwise("rho", b, big_n, c, n),
-        "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",)),
-        "residual": elementwise("residual", b * c * big_n, b * c * big_n, frees=("proj",)),
+        "phi": pointwise("phi", b, big_n, c, m, inputs=("x",)),
+        "theta": pointwise("theta", b, big_n, c, n, inputs=("x",)),
+        # softmax(B) is read transposed by the next product, so its gradient arrives transposed
+        # and the softmax backward first copies it contiguous (a scratch of its size)
+        "softmax_b": softmax("softmax_b", b * n, big_n, frees=("theta",), inputs=("theta",),
+                             backward_scratch=b * n * big_n),
+        "rho": pointwise("rho", b, big_n, c, n, inputs=("x",)),
+        "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",), inputs=("rho",)),
+        # the residual's gradient is the output's, for both operands
+        "residual": elementwise("residual", b * c * big_n, b * c * big_n, frees=("proj",),
+                                inputs=("proj", "x"), passes=("proj", "x")),
     }
 
 
@@ -116,10 +121,12 @@ class DoubleAttentionSpec(BlockSpec):
         m, n = int(case.param("m")), int(case.param("n"))
         terms = (
             t["phi"], t["theta"], t["softmax_b"],
-            bmm("gather", b, m, big_n, n, frees=("phi", "softmax_b")),
+            bmm("gather", b, m, big_n, n, frees=("phi", "softmax_b"), inputs=("phi", "softmax_b")),
             t["rho"], t["softmax_v"],
-            bmm("distribute", b, m, n, big_n, frees=("gather", "softmax_v")),
-            pointwise("proj", b, big_n, m, case.channels, frees=("distribute",)),
+            bmm("distribute", b, m, n, big_n, frees=("gather", "softmax_v"),
+                inputs=("gather", "softmax_v")),
+            pointwise("proj", b, big_n, m, case.channels, frees=("distribute",),
+                      inputs=("distribute",)),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)
@@ -143,9 +150,12 @@ class NonlocalOrderSpec(BlockSpec):
         m, n = int(case.param("m")), int(case.param("n"))
         terms = (
             t["phi"], t["theta"], t["softmax_b"], t["rho"], t["softmax_v"],
-            bmm("affinity", b, big_n, n, big_n, frees=("softmax_b", "softmax_v")),
-            bmm("aggregate", b, m, big_n, big_n, frees=("phi", "affinity")),
-            pointwise("proj", b, big_n, m, case.channels, frees=("aggregate",)),
+            bmm("affinity", b, big_n, n, big_n, frees=("softmax_b", "softmax_v"),
+                inputs=("softmax_b", "softmax_v")),
+            bmm("aggregate", b, m, big_n, big_n, frees=("phi", "affinity"),
+                inputs=("phi", "affinity")),
+            pointwise("proj", b, big_n, m, case.channels, frees=("aggregate",),
+                      inputs=("aggregate",)),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)

@@ -123,15 +123,21 @@ class GlobalContextSpec(BlockSpec):
         """
         b, c, big_n = case.batch, case.channels, case.positions
         hidden = c // int(case.param("reduction"))
+        big = b * c * big_n
         terms = (
-            pointwise("mask", b, big_n, c, 1),
-            softmax("softmax", b, big_n, frees=("mask",)),
-            bmm("pool", b, c, big_n, 1, frees=("softmax",)),
-            pointwise("reduce", b, 1, c, hidden, frees=("pool",)),
-            Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",)),
-            elementwise("relu", b * hidden, b * hidden, frees=("layernorm",)),
-            pointwise("expand", b, 1, hidden, c, frees=("relu",)),
-            # One add per output element; the (b, c, N) sum is the block's output.
-            elementwise("add", b * c * big_n, b * c * big_n, frees=("expand",)),
+            pointwise("mask", b, big_n, c, 1, inputs=("x",)),
+            softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",)),
+            bmm("pool", b, c, big_n, 1, frees=("softmax",), inputs=("x", "softmax")),
+            pointwise("reduce", b, 1, c, hidden, frees=("pool",), inputs=("pool",)),
+            Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",),
+                 inputs=("reduce",), saves=("reduce",), params=2 * hidden,
+                 backward_elementwise=11 * b * hidden),
+            elementwise("relu", b * hidden, b * hidden, frees=("layernorm",),
+                        inputs=("layernorm",), saves=("relu",), backward_elementwise=b * hidden),
+            pointwise("expand", b, 1, hidden, c, frees=("relu",), inputs=("relu",)),
+            # One add per output element; the (b, c, N) sum is the block's output. Backward: x's
+            # gradient is the output's; the broadcast term's is its sum over positions.
+            elementwise("add", big, big, frees=("expand",), inputs=("x", "expand"),
+                        passes=("x",), backward_elementwise=big),
         )
         return Cost(terms, case.dtype_bytes)

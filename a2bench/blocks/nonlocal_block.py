@@ -50,7 +50,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax, softmax_ops
+from a2bench.cost import (
+    Cost,
+    Term,
+    bmm,
+    elementwise,
+    pointwise,
+    softmax,
+    softmax_backward_ops,
+    softmax_ops,
+)
 from a2bench.registry import BlockSpec, Param, Value, register
 
 IMPLS = ("eager", "sdpa")
@@ -194,30 +203,56 @@ def _flash_buffers(case: Case) -> int:
     return _in_dtype_elements(accumulated, case) + reduced
 
 
-def _pool_terms(name: str, case: Case, source: str) -> tuple[Term, ...]:
+def _pool_terms(name: str, case: Case, source: str, *, transposed_grad: bool) -> tuple[Term, ...]:
     """The optional 2x2 max-pool of one convolution output: 3 comparisons per output element.
 
     max_pool2d runs as max_pool2d_with_indices even without autograd: its int64 indices (one
-    per output element) live while it runs, together with its input and output."""
+    per output element) live while it runs, together with its input and output. In training
+    it saves its input and the indices; its backward zero-fills the input's gradient and
+    scatters into it (one write per input and per pooled element), first copying the gradient
+    contiguous when it arrives transposed (sdpa's contiguous k and v copies pass it through)."""
     if int(case.param("subsample")) == 1:
         return ()
     out = case.batch * int(case.param("inner")) * keys(case)
     indices = out * 8 // case.dtype_bytes  # int64, in elements of the case dtype
-    return (elementwise(name, 3 * out, out),
+    full = case.batch * int(case.param("inner")) * case.positions
+    return (elementwise(name, 3 * out, out, inputs=(source,),
+                        saves=(source, f"{name}_indices"), backward_elementwise=full + out,
+                        backward_scratch=out if transposed_grad else 0),
             Term(f"{name}_indices", 0, 0, indices, (f"{name}_indices", source)))
 
 
 def _key_value(case: Case, conv: str) -> tuple[tuple[Term, ...], str]:
-    """phi or g: the convolution, then its max-pool; returns the terms and the result's name."""
+    """phi or g: the convolution, then its max-pool; returns the terms and the result's name.
+
+    With sdpa and no pooling, the convolution's gradient arrives transposed (through the
+    contiguous copy) and its backward copies it contiguous (a scratch of its output's size)."""
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
-    pool = _pool_terms(f"{conv}_pool", case, conv)
-    return (pointwise(conv, b, big_n, c, d), *pool), (f"{conv}_pool" if pool else conv)
+    sdpa = case.param("impl") == "sdpa"
+    pool = _pool_terms(f"{conv}_pool", case, conv, transposed_grad=sdpa)
+    scratch = b * d * big_n if sdpa and not pool else 0
+    return ((pointwise(conv, b, big_n, c, d, inputs=("x",), backward_scratch=scratch), *pool),
+            (f"{conv}_pool" if pool else conv))
 
 
 def _copy(name: str, source: str, elements: int) -> Term:
     """A contiguous copy of a transposed tensor: no arithmetic, a new tensor; `source` (when
-    named) is freed, being used only here."""
-    return Term(name, 0, 0, elements, (source,) if source else ())
+    named) is freed, being used only here. Backward: the gradient passes through (as a
+    transposed view), nothing is saved."""
+    return Term(name, 0, 0, elements, (source,) if source else (),
+                inputs=(source,) if source else (), passes=(source,) if source else ())
+
+
+def _flash_backward_scratch(case: Case) -> int:
+    """What the CPU flash backward allocates and frees inside the call, in elements of the case
+    dtype: a contiguous copy of the output gradient (b, 1, N, d), which arrives transposed, and
+    per thread (ONE here, as for the forward) the attention and gradient tiles
+    (2 qSplit kvSplit) and the row sums dsum (qSplit), in the accumulation dtype. bf16/fp16
+    also keep reduced-type copies of both tiles."""
+    b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
+    qs, kvs = min(_q_split(big_n), big_n), min(KV_SPLIT, n_kv)
+    reduced = 2 * qs * kvs if case.dtype_bytes == 2 else 0
+    return b * big_n * d + _in_dtype_elements(2 * qs * kvs + qs, case) + reduced
 
 
 def build_cost(case: Case) -> Cost:
@@ -226,32 +261,65 @@ def build_cost(case: Case) -> Cost:
     MACs per sample: theta, phi, g: 3 c d N; theta^T phi: N N' d; aggregation: N N' d;
     W_z: d c N. Total b (4 c d N + 2 N N' d). Elementwise: biases (3 d N + c N), the scale
     (N N'), softmax (N rows of 3N' - 1), max-pools (3 per pooled element), residual (c N).
+
+    Training (backward annotations): theta's gradient always arrives transposed (q is read
+    transposed), so its convolution backward copies it contiguous. Eager saves the softmax
+    output (b N N') and both products' operands; its softmax backward holds the saved
+    softmax, its output gradient, its input gradient and a contiguous copy of the output
+    gradient (read transposed by the aggregation): 4 b N N' at once, the train peak. SDPA saves
+    q, k, v, its output and the logsumexp; its backward allocates the q, k, v gradients and
+    the scratch of _flash_backward_scratch, never an N x N' tensor.
     """
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
     n_kv = keys(case)
+    sdpa = case.param("impl") == "sdpa"
     phi, k = _key_value(case, "phi")
     g, v = _key_value(case, "g")
+    theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n)
     tail = (
-        pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy")),
-        elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",)),
+        # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
+        # backward copies it contiguous again for the weight gradient
+        pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy"), inputs=("y",),
+                  backward_scratch=b * d * big_n if sdpa else 0),
+        elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
+                    inputs=("w_z", "x"), passes=("w_z", "x")),
     )
-    if case.param("impl") == "eager":
+    if not sdpa:
+        affinity = b * big_n * n_kv
         terms = (
-            pointwise("theta", b, big_n, c, d),
+            theta,
             *phi,
-            bmm("affinity", b, big_n, d, n_kv, frees=("theta", k)),
-            elementwise("scale", b * big_n * n_kv, 0),  # in place: nothing new
-            softmax("softmax", b * big_n, n_kv, frees=("affinity",)),
+            bmm("affinity", b, big_n, d, n_kv, frees=("theta", k), inputs=("theta", k)),
+            # in place: nothing new; its backward multiplies the gradient into a new tensor
+            elementwise("scale", affinity, 0, inputs=("affinity",), grad_elements=affinity,
+                        backward_elementwise=affinity),
+            softmax("softmax", b * big_n, n_kv, frees=("affinity",), inputs=("scale",),
+                    backward_scratch=affinity),
             *g,
-            bmm("y", b, d, n_kv, big_n, frees=(v, "softmax")),
+            bmm("y", b, d, n_kv, big_n, frees=(v, "softmax"), inputs=(v, "softmax")),
             *tail,
         )
     else:
-        # The fused kernel does the same math: both products, the scale, the softmax.
+        # The fused kernel does the same math: both products, the scale, the softmax. Its
+        # backward: the softmax's (4N' - 1 per row) and the scale's (N N') operations.
+        lse = b * big_n if case.dtype_bytes >= 4 else b * big_n * 4 // case.dtype_bytes
+        # Training keeps the logsumexp (saved) apart from the per-call scratch, and q, k, v.
+        # (Both free themselves, and q, k, v their last forward use: each is then kept only
+        # until the kernel's backward, which saves them.)
+        train_buffers = (
+            Term("logsumexp", 0, 0, lse, ("logsumexp",), inputs=()),
+            Term("flash_scratch", 0, 0, _flash_buffers(case) - lse,
+                 ("flash_scratch", "q", "k", "v"), inputs=()),
+        )
         attend = Term("y", 2 * b * big_n * n_kv * d,
-                      b * big_n * n_kv + softmax_ops(b * big_n, n_kv), b * big_n * d)
+                      b * big_n * n_kv + softmax_ops(b * big_n, n_kv), b * big_n * d,
+                      inputs=("q", "k", "v"), saves=("q", "k", "v", "y", "logsumexp"),
+                      grad_operands=2,
+                      backward_elementwise=softmax_backward_ops(b * big_n, n_kv)
+                      + b * big_n * n_kv,
+                      backward_scratch=_flash_backward_scratch(case), train_extra=train_buffers)
         terms = (
-            pointwise("theta", b, big_n, c, d),
+            theta,
             _copy("q", "theta", b * big_n * d),
             *phi,
             _copy("k", k, b * n_kv * d),
@@ -259,7 +327,7 @@ def build_cost(case: Case) -> Cost:
             _copy("v", v, b * n_kv * d),
             attend,  # the output, (b, 1, N, d); the scale and the softmax are fused in it
             Term("flash_buffers", 0, 0, _flash_buffers(case),
-                 ("flash_buffers", "q", "k", "v")),
+                 ("flash_buffers", "q", "k", "v"), forward_only=True),
             # W_z's convolution copies its transposed input to a contiguous one first
             _copy("y_copy", "", b * d * big_n),
             *tail,

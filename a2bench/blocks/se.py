@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.cost import Cost, Term
+from a2bench.cost import Cost, Term, elementwise, pointwise
 from a2bench.registry import BlockSpec, Param, register
 
 
@@ -61,12 +61,20 @@ class SESpec(BlockSpec):
     def cost(self, case: Case) -> Cost:
         b, c, big_n = case.batch, case.channels, case.positions
         hidden = c // int(case.param("reduction"))
+        big = b * c * big_n
         terms = (
-            Term("pool", 0, b * c * big_n, b * c),
-            Term("fc1", b * c * hidden, b * hidden, b * hidden, ("pool",)),
-            Term("relu", 0, b * hidden, b * hidden, ("fc1",)),
-            Term("fc2", b * hidden * c, b * c, b * c, ("relu",)),
-            Term("sigmoid", 0, b * c, b * c, ("fc2",)),
-            Term("scale", 0, b * c * big_n, b * c * big_n, ("sigmoid",)),
+            # mean over positions; its backward spreads the gradient over x (1 per element)
+            Term("pool", 0, big, b * c, inputs=("x",), backward_elementwise=big),
+            pointwise("fc1", b, 1, c, hidden, frees=("pool",), inputs=("pool",)),
+            elementwise("relu", b * hidden, b * hidden, frees=("fc1",), inputs=("fc1",),
+                        saves=("relu",), backward_elementwise=b * hidden),
+            pointwise("fc2", b, 1, hidden, c, frees=("relu",), inputs=("relu",)),
+            elementwise("sigmoid", b * c, b * c, frees=("fc2",), inputs=("fc2",),
+                        saves=("sigmoid",), backward_elementwise=3 * b * c),
+            # x * s broadcast: grad x = g s, grad s = sum over positions of g x, whose product
+            # is a full-size temporary before the reduction
+            elementwise("scale", big, big, frees=("sigmoid",), inputs=("x", "sigmoid"),
+                        saves=("x", "sigmoid"), backward_elementwise=3 * big,
+                        backward_scratch=big),
         )
         return Cost(terms, case.dtype_bytes)

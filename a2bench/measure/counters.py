@@ -8,6 +8,7 @@ its skipped list is computed here: every aten op that ran and has no registered 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,11 +54,19 @@ class _OpRecorder(TorchDispatchMode):
 
 
 def count_torch(module: nn.Module, x: Tensor) -> Count:
+    """The forward pass's MACs, as FlopCounterMode counts them (inference, no autograd)."""
+    with torch.no_grad():
+        return count_torch_call(lambda: module(x))
+
+
+def count_torch_call(call: Callable[[], object]) -> Count:
+    """FlopCounterMode's MACs for one call: a forward pass, or a train step, whose backward
+    operators it counts too. The caller sets the grad mode."""
     try:
         recorder = _OpRecorder()
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter, recorder:
-            module(x)
+        with counter, recorder:
+            call()
         flops = int(counter.get_total_flops())
     except Exception as e:
         return Count(None, (), f"FlopCounterMode failed: {type(e).__name__}: {e}".splitlines()[0])

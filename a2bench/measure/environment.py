@@ -121,6 +121,21 @@ def allocator() -> dict[str, Any]:
             "mmap_threshold_source": "glibc's dynamic threshold at its maximum"}
 
 
+def _compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU backend (inductor) would build its kernels with."""
+    import shutil
+    import subprocess
+
+    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+    if not cxx:
+        return None
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.splitlines()[0] if out.stdout else cxx
+
+
 def collect(threads: int, device: str) -> dict[str, Any]:
     vm = psutil.virtual_memory()
     env: dict[str, Any] = {
@@ -129,6 +144,7 @@ def collect(threads: int, device: str) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "fvcore": _version("fvcore"),
+        "compiler": _compiler(),
         "numpy": _version("numpy"),
         "platform": platform.platform(),
         "cpu_model": _cpu_model(),
@@ -154,6 +170,10 @@ def collect(threads: int, device: str) -> dict[str, Any]:
     env["caches"], env["caches_source"] = env["cpu_caches"], "sysfs"
     if device == "cpu":  # CUDA tensors come from torch's caching allocator instead
         env["allocator"] = allocator()
+        from a2bench.measure.precision import cpu_reduced_precision
+
+        # Whether a bf16/fp16 case runs on native instructions or is emulated (and slow).
+        env["reduced_precision"] = cpu_reduced_precision()
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         free, total = torch.cuda.mem_get_info()

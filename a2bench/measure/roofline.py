@@ -23,6 +23,11 @@ from a2bench.blocks import DTYPES
 # Several sizes: the ceiling is the best of them, and a size that falls out of a cache level or
 # under-fills the cores shows in the per-size table instead of lowering the ceiling unseen.
 GEMM_SIZES = {"cpu": (512, 1024, 2048), "cuda": (2048, 4096, 8192)}
+# A size whose single product outlasts this many timing windows (min_time_s each) ends the
+# sweep of sizes: a bigger product is no better timed, only slower. At the default 0.5 s that
+# is 1 s, which a dtype the processor only emulates reaches (bf16 without AVX-512 BF16 runs near
+# 1 GFLOP/s here) before it would spend minutes on a 2048³ product.
+MAX_GEMM_CALL_WINDOWS = 2.0
 COPY_BYTES = 256 * 2**20
 COPY_MIN_TIME_S = 0.25
 REFERENCE_SIZE = 256
@@ -79,8 +84,12 @@ def calibrate(device: str, dtype: str, threads: int, min_time_s: float = 0.5,
     try:
         at = datetime.now(UTC).isoformat(timespec="seconds")
         dt = DTYPES[dtype]
-        gemm = []
+        gemm: list[dict[str, Any]] = []
+        skipped: list[int] = []
         for size in GEMM_SIZES.get(device, GEMM_SIZES["cpu"]):
+            if gemm and gemm[-1]["best_s"] > MAX_GEMM_CALL_WINDOWS * min_time_s:
+                skipped.append(size)
+                continue
             a = torch.randn(size, size, device=device).to(dt)
             b = torch.randn(size, size, device=device).to(dt)
             timed = best_of("torch.mm(a, b)", {"torch": torch, "a": a, "b": b}, device,
@@ -103,6 +112,10 @@ def calibrate(device: str, dtype: str, threads: int, min_time_s: float = 0.5,
             "gemm_size": best["size"],
             "gemm_flops_per_s": best["flops_per_s"],
             "gemm": gemm,
+            **({"gemm_sizes_skipped": skipped,
+                "gemm_skip_reason": f"one product of the previous size took over "
+                                    f"{MAX_GEMM_CALL_WINDOWS * min_time_s:g} s"}
+               if skipped else {}),
             "copy_bytes": moved,
             "bandwidth_bytes_per_s": moved / copy["best_s"],
             "copy": copy,

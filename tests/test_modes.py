@@ -1,0 +1,160 @@
+"""The run axes: mode (forward, train), dtype and compile, from a suite to a stored record.
+
+The train-mode cost model itself is tested in test_train_cost.py; here: the axes parse and
+fail as a suite error should, records keep them, old records read as forward and eager, the
+worker measures a training step, reduced precision says what it ran in, and a compiled block
+computes what the eager one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from a2bench import analysis as an
+from a2bench.blocks import build
+from a2bench.case import Case
+from a2bench.measure.precision import observe
+from a2bench.measure.step import make_step
+from a2bench.measurement import Measurement
+from a2bench.registry import cost_of, spec
+from a2bench.suite import SuiteError, expand, parse_suite
+from a2bench.worker import Settings, classify_failure, compiled, describe, measure_case
+
+SUITE = {"name": "runaxes", "blocks": ["double_attention", "se"],
+         "params": {"channels": [16], "h": [4], "w": [4], "mode": ["forward", "train"],
+                    "dtype": ["float32", "bfloat16"], "compile": [False, True]}}
+FAST = Settings(threads=1, time_budget_s=0.05)
+
+
+def _case(block: str = "double_attention", **kw) -> Case:
+    shape = {"batch": 1, "channels": 16, "t": 1, "h": 6, "w": 5}
+    params = spec(block).resolve(shape)
+    return Case(block, "cpu", kw.pop("dtype", "float32"), *shape.values(), params=params, **kw)
+
+
+def test_run_axes_expand_into_cases_of_every_combination():
+    suite = parse_suite(SUITE)
+    cases = expand(suite)
+    assert len(cases) == 2 * 2 * 2 * 2
+    assert {(c.mode, c.dtype, c.compile) for c in cases} == {
+        (m, d, k) for m in ("forward", "train") for d in ("float32", "bfloat16")
+        for k in (False, True)}
+    assert suite.dtypes == ("float32", "bfloat16")
+    # --dtype wins over the swept dtype
+    assert {c.dtype for c in expand(parse_suite(SUITE, dtype="float16"))} == {"float16"}
+
+
+@pytest.mark.parametrize("axis,value,expected", [
+    ("mode", "backward", "expected one of forward, train, got 'backward'"),
+    ("compile", "yes", "expected true or false, got 'yes'"),
+    ("dtype", "int8", "expected one of float32, float64, float16, bfloat16, got 'int8'"),
+])
+def test_bad_run_axis_values_are_one_line_suite_errors(axis, value, expected):
+    raw = {**SUITE, "params": {**SUITE["params"], axis: [value]}}
+    with pytest.raises(SuiteError) as e:
+        parse_suite(raw, "s.yaml")
+    assert str(e.value) == f"s.yaml: params.{axis}[0]: {expected}"
+
+
+def test_records_keep_the_run_axes_and_old_records_read_as_forward_eager():
+    case = _case(mode="train", compile=True, dtype="bfloat16")
+    back = Measurement.from_json(Measurement(case, "ok").to_json()).case
+    assert back == case and back.key() != dataclasses.replace(case, mode="forward").key()
+    row = Measurement(case, "ok").to_row()
+    assert (row["mode"], row["compile"], row["dtype"]) == ("train", True, "bfloat16")
+    old = case.to_json()
+    del old["mode"], old["compile"]  # a record written before the axes existed
+    assert Case.from_dict(old) == dataclasses.replace(case, mode="forward", compile=False)
+    assert Case.from_dict({**case.to_dict(), "compile": "False"}).compile is False  # a CSV cell
+
+
+def test_train_step_counts_backward_and_holds_more_memory():
+    forward = measure_case(_case(), FAST)
+    train = measure_case(_case(mode="train"), FAST)
+    model = cost_of(_case()).macs
+    assert forward.macs_torch == model
+    assert train.macs_torch == 3 * model == cost_of(_case(mode="train")).macs
+    assert train.macs_fvcore is None  # fvcore traces the forward pass only
+    assert train.peak_bytes > forward.peak_bytes
+
+
+def test_train_step_drops_gradients_between_calls():
+    module, x = build(_case())
+    step = make_step(module, x, "train")
+    step.run()
+    first = [p.grad.clone() for p in module.parameters()]
+    step.run()  # accumulating would double every gradient
+    for g, p in zip(first, module.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g)
+
+
+def test_reduced_precision_records_what_ran_and_names_float32_ops():
+    module, x = build(_case(dtype="bfloat16"))
+    with torch.no_grad():
+        ran = observe(lambda: module(x), "bfloat16")
+    assert ran.ran_dtypes == ("bfloat16",) and ran.fallback_ops == ()
+
+    def upcast() -> object:
+        return module(x).float().softmax(dim=1)
+
+    with torch.no_grad():
+        mixed = observe(upcast, "bfloat16")
+    assert "float32" in mixed.ran_dtypes and "aten._softmax" in mixed.fallback_ops
+
+
+def test_analysis_makes_train_and_compiled_variants_and_pairs_their_twins():
+    ms = []
+    for side in (4, 8, 16):
+        for mode in ("forward", "train"):
+            case = dataclasses.replace(_case(), h=side, w=side, mode=mode)
+            cost = cost_of(case)
+            ms.append(Measurement(case, "ok", latency_s=cost.macs * 1e-9,
+                                  peak_bytes=cost.peak_bytes).with_cost(cost))
+    df = an.prepare(an.frame(ms, "run"))
+    assert set(df["block"]) == {"double_attention", "double_attention[train]"}
+    pairs = an.mode_pairs(df)
+    assert len(pairs) == 3 and (pairs["macs_ratio"] == 3).all()
+    assert (pairs["memory_ratio"] > 1).all()
+
+
+@pytest.mark.slow
+def test_a_compiled_block_computes_what_the_eager_one_does():
+    module, x = build(_case())
+    with torch.no_grad():
+        eager = module(x)
+        fast = compiled(module)(x)
+    torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture
+def faulty_registered():
+    """tests/faulty_blocks registered for one test, the registry restored after it."""
+    import importlib
+    import sys
+
+    from a2bench.registry import REGISTRY
+
+    saved = dict(REGISTRY)
+    if "faulty_blocks" in sys.modules:
+        importlib.reload(sys.modules["faulty_blocks"])
+    else:
+        importlib.import_module("faulty_blocks")
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(saved)
+
+
+def test_a_block_that_fails_to_compile_is_an_error_with_its_reason(faulty_registered):
+    # graph_break runs eagerly, and torch.compile(fullgraph=True) refuses its graph break.
+    shape = {"batch": 1, "channels": 16, "t": 1, "h": 4, "w": 4}
+    case = Case("graph_break", "cpu", "float32", *shape.values(), params={"reduction": 1})
+    assert measure_case(case, FAST).status == "ok"  # eager runs
+    with pytest.raises(Exception) as e:
+        measure_case(dataclasses.replace(case, compile=True), FAST)
+    # What the worker sends back (serve): status error and a one-line reason naming the break.
+    assert classify_failure(e.value) == "error"
+    reason = describe(e.value)
+    assert "\n" not in reason and "graph" in reason.lower(), reason

@@ -1,0 +1,170 @@
+"""The training-step cost model (forward + backward) of every registered block.
+
+1. train MACs are 3x the forward's and equal FlopCounterMode's count of one train step;
+2. the measured CPU peak of one train step (a2bench.measure.step, one thread) is within 10 % of
+   the model's wherever the model's peak exceeds 8 MiB;
+3. saved_bytes > 0 and the train peak is at least the forward peak;
+4. model-level: what training adds to the non-local order grows with N, not to double attention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import pytest
+import torch
+from test_block_conformance import example_case
+from torch.utils.flop_counter import FlopCounterMode
+
+from a2bench.blocks import build
+from a2bench.blocks.se import SESpec
+from a2bench.case import Case
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost
+from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.step import make_step
+from a2bench.registry import BlockSpec, blocks, cost_of
+
+SPECS = blocks()
+EXAMPLES = [(name, i) for name, spec in SPECS.items() for i in range(len(spec.examples))]
+LARGE_PEAK_BYTES = 8 * 2**20
+TOLERANCE = 0.10
+# Every block's first example, plus the non-local variants whose backward differs most.
+PEAK_CASES = [(name, dict(spec.examples[0])) for name, spec in SPECS.items()] + [
+    # SDPA's peak grows with c N, not N^2: wide channels reach 8 MiB at a map that is fast
+    ("nonlocal", {"channels": 256, "h": 8, "w": 8, "impl": "sdpa"}),
+    ("nonlocal", {"channels": 20, "h": 8, "w": 8, "subsample": 2, "impl": "eager"}),
+    ("nonlocal", {"channels": 256, "h": 8, "w": 8, "subsample": 2, "impl": "sdpa"}),
+]
+
+
+def train(case: Case) -> Case:
+    return dataclasses.replace(case, mode="train")
+
+
+@pytest.mark.parametrize("name,i", EXAMPLES)
+def test_train_macs_are_three_forwards_and_match_flop_counter(name: str, i: int):
+    spec = SPECS[name]
+    case = example_case(spec, spec.examples[i])
+    forward, trained = spec.cost(case), spec.cost(train(case))
+    assert trained.mode == "train" and cost_of(train(case)) == trained
+    assert trained.macs == 3 * forward.macs
+    assert trained.flops == 2 * trained.macs + trained.elementwise
+    assert trained.elementwise > forward.elementwise
+    module, x = build(case)
+    step = make_step(module, x, "train")
+    with FlopCounterMode(display=False) as counter:
+        step.run()
+    declared = spec.counter_difference.get("torch")
+    missing = 3 * declared[0](case) if declared else 0  # skipped in forward and backward alike
+    assert counter.get_total_flops() // 2 == trained.macs + missing, case.label()
+
+
+@pytest.mark.parametrize("name,i", EXAMPLES)
+def test_saved_bytes_and_train_peak_at_least_forward(name: str, i: int):
+    spec = SPECS[name]
+    case = example_case(spec, spec.examples[i])
+    forward, trained = spec.cost(case), spec.cost(train(case))
+    assert forward.saved_bytes == 0 < trained.saved_bytes
+    assert trained.peak_bytes >= forward.peak_bytes
+    assert trained.saved_bytes <= trained.peak_bytes
+
+
+def _large(spec: BlockSpec, example: Mapping[str, object]) -> Case:
+    """The example at batch 1 in train mode with its map doubled until the model's train peak
+    is large."""
+    case = train(example_case(spec, {**example, "batch": 1}))
+    while spec.cost(case).peak_bytes < LARGE_PEAK_BYTES:
+        case = dataclasses.replace(case, h=2 * case.h, w=2 * case.w)
+    return case
+
+
+def measured_train_peak(case: Case) -> int:
+    module, x = build(case)
+    step = make_step(module, x, "train")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # SDPA's flash kernels keep one scratch buffer per thread
+    try:
+        step.run()  # warm up, then measure from a clean state
+        step.release()
+        return peak_tensor_bytes_cpu(step.run)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _id(name: str, example: Mapping[str, object]) -> str:
+    return "-".join([name, *(f"{k}{v}" for k, v in example.items() if k in ("impl", "subsample"))])
+
+
+@pytest.mark.parametrize("name,example", PEAK_CASES, ids=[_id(*c) for c in PEAK_CASES])
+def test_the_measured_train_peak_is_near_the_model(name: str, example: dict):
+    spec = SPECS[name]
+    case = _large(spec, example)
+    model = spec.cost(case).peak_bytes
+    measured = measured_train_peak(case)
+    assert abs(measured / model - 1) <= TOLERANCE, (case.label(), measured, model)
+
+
+def _attention(block: str, side: int) -> Case:
+    return Case(block, "cpu", "float32", 1, 64, 1, side, side, m=16, n=16, mode="train")
+
+
+def test_training_adds_n_squared_to_the_nonlocal_order_only():
+    """Per position, what training adds (train peak - forward peak) and what it saves grow
+    linearly with N in the non-local order (the N x N matrix is saved, and its gradient
+    allocated), and stay flat for double attention."""
+    def per_position(block: str, side: int) -> tuple[float, float]:
+        trained = cost_of(_attention(block, side))
+        forward = cost_of(dataclasses.replace(_attention(block, side), mode="forward"))
+        n = side * side
+        return (trained.peak_bytes - forward.peak_bytes) / n, trained.saved_bytes / n
+
+    sides = (32, 64, 128)
+    right = [per_position("nonlocal_right", s) for s in sides]
+    left = [per_position("double_attention", s) for s in sides]
+    for a, b in zip(right, right[1:], strict=False):
+        assert b[0] > 3 * a[0] and b[1] > 3 * a[1]  # N quadruples each step
+    for a, b in zip(left, left[1:], strict=False):
+        assert b[0] == pytest.approx(a[0], rel=0.05) and b[1] == pytest.approx(a[1], rel=0.05)
+    # the train/forward peak ratio: the non-local order tends to 2 (S and its gradient), double
+    # attention to a constant below it
+    ratio = {blk: cost_of(_attention(blk, 64)).peak_bytes
+             / cost_of(dataclasses.replace(_attention(blk, 64), mode="forward")).peak_bytes
+             for blk in ("nonlocal_right", "double_attention")}
+    assert 1.9 < ratio["nonlocal_right"] < 2.1 and ratio["double_attention"] < 1.8
+
+
+def test_the_simulation_on_a_hand_counted_chain():
+    # x -> conv (saves x) -> relu (saves itself) -> conv (saves relu) -> add x (passes both)
+    terms = (pointwise("a", 1, 10, 4, 4, inputs=("x",)),
+             elementwise("r", 40, 40, frees=("a",), inputs=("a",), saves=("r",),
+                         backward_elementwise=40),
+             pointwise("b", 1, 10, 4, 4, frees=("r",), inputs=("r",)),
+             elementwise("out", 40, 40, frees=("b",), inputs=("b", "x"), passes=("b", "x")))
+    forward = Cost(terms, 4)
+    trained = train_cost(forward, 40)
+    assert forward.peak_bytes == 80 * 4  # b and out
+    assert trained.macs == 3 * forward.macs
+    # The forward keeps r (saved by the relu and by b): 120 at most. The backward peaks in the
+    # relu's: out, r (saved), grad r, grad a, and b's parameter gradients (16 + 4).
+    assert trained.saved_bytes == 40 * 4
+    assert trained.peak_bytes == (40 + 40 + 40 + 40 + 20) * 4
+    # two bias gradients, the relu's select, and x's gradients summed (the first is the upstream
+    # one passed through the add, so the conv's is summed into a new buffer)
+    assert trained.elementwise == forward.elementwise + 2 * 40 + 40 + 40
+
+
+def test_terms_default_to_a_chain_and_a_plugin_subclass_is_transformed_once():
+    terms = (Term("a", 5, 0, 10, grad_operands=2), Term("b", 0, 0, 10, ("a",)))
+    assert train_cost(Cost(terms, 4), 10).macs == 15
+
+    class Sub(SESpec):  # a plugin reusing a built-in's model through super()
+        name = "se_sub"
+
+        def cost(self, case: Case) -> Cost:
+            return super().cost(case)
+
+    case = Case("se_sub", "cpu", "float32", 1, 32, 1, 4, 4, reduction=4)
+    assert Sub().cost(train(case)).macs == 3 * Sub().cost(case).macs
+    assert Sub().cost(train(case)) == SESpec().cost(train(case))
+    assert bmm("p", 1, 2, 3, 4).saves is None  # its inputs, resolved in the simulation
