@@ -714,7 +714,8 @@ class Finding:
       interval of the other side (x_from..x_to), expected = the model's slope there.
     - calibration: value = start-to-end drift of the GEMM ceiling; low, high = start and end
       ceilings (FLOP/s).
-    - calibration_failed: value = the largest fraction of the GEMM ceiling a case reached (> 1).
+    - calibration_failed: value = the largest fraction of the GEMM ceiling of ``dtype`` a case
+      in that dtype reached (> 1).
     """
 
     kind: str
@@ -733,6 +734,7 @@ class Finding:
     bytes_from: float = math.nan
     bytes_to: float = math.nan
     tensor: str = ""
+    dtype: str = ""  # calibration_failed: the dtype whose ceiling failed
 
 
 TENSORS = {"largest_activation_bytes": "largest activation", "working_set_bytes": "working set"}
@@ -809,9 +811,10 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
                                low=float(start),
                                high=float(end) if isinstance(end, (int, float)) else math.nan))
         sub = roof[roof["run"] == run] if len(roof) else roof
-        if len(sub) and (sub["fraction_of_peak_raw"] > 1).any():
-            out.append(Finding("calibration_failed", run,
-                               value=float(sub["fraction_of_peak_raw"].max())))
+        for dtype, rows in sub.groupby("dtype", sort=True) if len(sub) else ():
+            if (rows["fraction_of_peak_raw"] > 1).any():
+                out.append(Finding("calibration_failed", run, dtype=str(dtype),
+                                   value=float(rows["fraction_of_peak_raw"].max())))
     return out
 
 
@@ -1043,8 +1046,11 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     out["peak_gflops"] = peak / 1e9
     out["fraction_of_peak_raw"] = achieved / peak
     # A case faster than the ceiling means the ceiling was mis-measured, not that the block beat
-    # the GEMM: every fraction of that run is then withheld, and a finding says so.
-    failed = out.groupby("run")["fraction_of_peak_raw"].transform(lambda v: (v > 1).any())
+    # the GEMM: every fraction of that run and dtype is then withheld, and a finding says so.
+    # (Per dtype: an emulated bf16 torch.mm can be slower than the blocks' bf16 convolutions,
+    # which says nothing about the float32 ceiling of the same run.)
+    failed = out.groupby(["run", "dtype"])["fraction_of_peak_raw"].transform(
+        lambda v: (v > 1).any())
     out["calibration_ok"] = ~failed.astype(bool)
     out["fraction_of_peak"] = out["fraction_of_peak_raw"].where(out["calibration_ok"])
     out["intensity"] = intensity
@@ -1062,7 +1068,7 @@ def roofline_summary(roof: pd.DataFrame) -> pd.DataFrame:
     for (_, run, block), rows in roof.groupby(["run_index", "run", "block"], sort=True):
         best = rows.loc[rows["gflops"].idxmax()]
         records.append({
-            "run": run, "block": block, "cases": len(rows),
+            "run": run, "block": block, "dtype": best["dtype"], "cases": len(rows),
             "best_gflops": float(best["gflops"]), "best_shape": best["shape"],
             "best_positions": float(best["positions"]),
             "best_fraction_of_peak": float(best["fraction_of_peak"]),
@@ -1143,6 +1149,10 @@ def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
     t = t.rename(columns=lambda c: c.replace("_False", "_eager").replace("_True", "_compiled"))
     t["speedup"] = t["latency_eager"] / t["latency_compiled"]
     t["compile_s"] = t["first_call_s_compiled"] - t["first_call_s_eager"]
+    # The cost model follows eager autograd; a compiled training step saves what inductor's
+    # partitioner chooses (it may recompute a tensor instead of keeping it), so its peak is
+    # read against the eager twin's.
+    t["memory_ratio"] = t["memory_compiled"] / t["memory_eager"]
     return t
 
 

@@ -21,7 +21,7 @@ import psutil
 from tqdm import tqdm
 
 from a2bench import __version__
-from a2bench.case import Case
+from a2bench.case import SHAPE_AXES, Case
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
 
@@ -190,6 +190,11 @@ def cmd_list() -> int:
         params = ", ".join(f"{p.name}" + (f" ({'|'.join(p.choices)})" if p.choices else "")
                            for p in spec.params)
         print(f"  {name}: {spec.label}" + (f"; parameters {params}" if params else ""))
+    from a2bench.suite import RUN_CHOICES
+
+    print("axes of every block: shape " + ", ".join(SHAPE_AXES) + "; "
+          + ", ".join(f"{axis} ({'|'.join(str(v).lower() for v in values)})"
+                      for axis, values in RUN_CHOICES.items()))
     print("suites:")
     for path in sorted(suites_dir().glob("*.yaml")):
         try:
@@ -443,6 +448,10 @@ def summary_table(records: Sequence[Measurement]) -> str:
             "shape": f"{c.t}x{c.h}x{c.w}" if c.t > 1 else f"{c.h}x{c.w}",
             "c": c.channels,
             "params": " ".join(f"{k}={v}" for k, v in c.params),
+            # how it ran, where that is not the default forward float32 eager
+            "run as": " ".join(x for x in (c.dtype if c.dtype != "float32" else "",
+                                           "train" if c.train else "",
+                                           "compiled" if c.compile else "") if x),
             "N": c.positions,
             "MMACs": f"{m.macs_analytic / 1e6:.2f}" if m.macs_analytic is not None else "",
             "latency ms": f"{m.latency_s * 1e3:.3f}" if m.latency_s else "",
@@ -451,7 +460,12 @@ def summary_table(records: Sequence[Measurement]) -> str:
             "model MiB": f"{m.peak_bytes_analytic / 2**20:.2f}",
             "status": m.status,
         })
-    return pd.DataFrame(rows).to_string(index=False) if rows else "(no cases)"
+    if not rows:
+        return "(no cases)"
+    table = pd.DataFrame(rows)
+    if not table["run as"].any():
+        table = table.drop(columns=["run as"])
+    return table.to_string(index=False)
 
 
 if __name__ == "__main__":

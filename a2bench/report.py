@@ -818,7 +818,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         "window": _window_cell(r),
         "achieved GFLOP/s (t = t₀ + FLOPs/R)": _g(r["achieved_flops_per_s"] / 1e9),
         "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_ceiling"],
-                                             r["run"] in failed),
+                                             (r["run"], r["dtype"]) in failed),
     } for _, r in lat.iterrows()]
     return [Table(pd.DataFrame(rows),
                   "Latency fits: the per-call overhead a (fitted with its 95% interval, and "
@@ -892,9 +892,9 @@ def finding_lines(result: an.Analysis) -> list[str]:
             lines.append(f"{who}GEMM ceiling {_g(f.low / 1e9)} GFLOP/s at the start of the "
                          f"sweep, {end}; the ceiling used is the larger.")
         elif f.kind == "calibration_failed":
-            lines.append(f"{who}the calibration failed: a case ran at {_f(100 * f.value, 0)}% "
-                         "of the measured GEMM ceiling, so no fraction of the ceiling is "
-                         "reported for this run.")
+            lines.append(f"{who}the {f.dtype} calibration failed: a {f.dtype} case ran at "
+                         f"{_f(100 * f.value, 0)}% of the measured {f.dtype} GEMM ceiling, so "
+                         f"no {f.dtype} fraction of the ceiling is reported for this run.")
     if not lines:
         lines.append("No overhead, cache crossing or cliff was found in the primary fits.")
     return lines
@@ -1003,20 +1003,21 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         "block": _label(result, r["block"], short=True), "cases": r["cases"],
         "best GFLOP/s": _g(r["best_gflops"]), "at size": r["best_shape"],
         "best % of GEMM ceiling": _pct_of_ceiling(r["best_fraction_of_peak"],
-                                                  r["run"] in failed),
+                                                  (r["run"], r["dtype"]) in failed),
         "median % of ceiling": _pct_of_ceiling(r["median_fraction_of_peak"],
-                                               r["run"] in failed),
+                                               (r["run"], r["dtype"]) in failed),
         "GEMM ceiling (GFLOP/s)": _g(r["peak_gflops"]),
     } for _, r in s.iterrows()]
     doc.append(Table(pd.DataFrame(rows)))
     roof = result.roofline
     over_roof = roof[roof["fraction_of_attainable"] > 1]
-    for run in sorted(failed):
-        top = roof.loc[roof["run"] == run, "fraction_of_peak_raw"].max()
+    for run, dtype in sorted(failed):
+        top = roof.loc[(roof["run"] == run) & (roof["dtype"] == dtype),
+                       "fraction_of_peak_raw"].max()
         doc.append(Para(
-            f"{run}: the calibration failed. A case ran at {_f(100 * top, 0)}% of the GEMM "
-            "ceiling measured in the same run, so that ceiling is too low to be one; no "
-            "fraction of the ceiling is reported for this run."))
+            f"{run}: the {dtype} calibration failed. A {dtype} case ran at {_f(100 * top, 0)}% "
+            f"of the {dtype} GEMM ceiling measured in the same run, so that ceiling is too low "
+            f"to be one; no {dtype} fraction of the ceiling is reported for this run."))
     if len(over_roof):
         doc.append(Para(
             f"{len(over_roof)} case(s) sit above the bandwidth slope: their activations are "
@@ -1028,8 +1029,9 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     return doc
 
 
-def _failed_runs(result: an.Analysis) -> set[str]:
-    return {f.run for f in result.findings if f.kind == "calibration_failed"}
+def _failed_runs(result: an.Analysis) -> set[tuple[str, str]]:
+    """(run, dtype) pairs whose GEMM calibration failed (a case beat the ceiling)."""
+    return {(f.run, f.dtype) for f in result.findings if f.kind == "calibration_failed"}
 
 
 def _pct_of_ceiling(fraction: Any, failed: bool) -> str:
@@ -1074,7 +1076,7 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         "model peak (MiB)": _g(r["peak_bytes_analytic"] / 2**20),
         "GFLOP/s": _g(r["gflops"]),
         "% of GEMM ceiling": _pct_of_ceiling(r["fraction_of_peak"],
-                                             r["run"] in failed),
+                                             (r["run"], r["dtype"]) in failed),
     } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
     doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
                     "its interquartile range in milliseconds, peak memory in MiB."
@@ -1244,11 +1246,13 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
         "its cache) and is reported apart from the steady-state median. The fraction of the "
         "GEMM ceiling is analytic FLOPs ÷ latency ÷ "
         "the ceiling measured in the run for that dtype, at each block's largest N: what the "
-        "block can reach, not only what naive eager PyTorch does. compiled.csv holds every "
-        "shape.")]
+        "block can reach, not only what naive eager PyTorch does. The peak-memory model "
+        "follows eager autograd; a compiled training step keeps what inductor's partitioner "
+        "chooses (it may recompute a tensor in the backward instead of saving it), so its "
+        "peak is set against the eager block's. compiled.csv holds every shape.")]
     rows = []
     for _, r in _largest(comp, ["run", "dtype", "block", "mode"]).iterrows():
-        bad = r["run"] in failed
+        bad = (r["run"], r["dtype"]) in failed
         rows.append({
             **({"run": r["run"]} if len(result.runs) > 1 else {}),
             "block": _label(result, r["block"], short=True), "dtype": r["dtype"],
@@ -1256,6 +1260,7 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
             "latency eager / compiled (ms)": f"{_g(r['latency_eager'] * 1e3)} / "
                                              f"{_g(r['latency_compiled'] * 1e3)}",
             "speed-up": _f(r["speedup"]),
+            "peak memory compiled ÷ eager": _f(r["memory_ratio"]),
             "first call, compiled (s)": _g(r["first_call_s_compiled"]),
             "% of GEMM ceiling, eager": _pct_of_ceiling(r.get("fraction_of_peak_eager"), bad),
             "% of GEMM ceiling, compiled": _pct_of_ceiling(r.get("fraction_of_peak_compiled"),

@@ -183,9 +183,9 @@ def training_block() -> str:
              "otherwise; each block at its largest N.", "",
              "| block | N | train ÷ forward latency | train ÷ forward peak (N small → large) "
              "| train − forward peak ∝ N^k [95%] | train peak vs model | compile speed-up "
-             "forward / train | % of GEMM ceiling eager → compiled (forward) "
-             "| bf16 ÷ fp32 latency (N) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "forward / train | train peak compiled ÷ eager | % of GEMM ceiling eager → "
+             "compiled (forward) | bf16 ÷ fp32 latency (N) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     fp32 = modes[(modes["dtype"] == "float32") & (modes["compile"].astype(str) == "False")]
     for block in an.block_order(fp32, envs):
         rows = fp32[fp32["block"] == block].sort_values("positions")
@@ -203,11 +203,13 @@ def training_block() -> str:
         extra_cell = (f"{num(extra.iloc[0]['slope'])} [{num(extra.iloc[0]['slope_low'])}, "
                       f"{num(extra.iloc[0]['slope_high'])}]" if len(extra) else "n/a")
         model = f"{num(100 * big['memory_model_error'], 1)} %"
-        speed, ceiling = [], "n/a"
+        speed, ceiling, memory = [], "n/a", "n/a"
         for mode in ("forward", "train"):
             c = comp[(comp["block"] == block) & (comp["mode"] == mode)
                      & (comp["dtype"] == "float32")].sort_values("positions") if len(comp) else comp
             speed.append(num(c.iloc[-1]["speedup"]) if len(c) else "n/a")
+            if mode == "train" and len(c):
+                memory = num(c.iloc[-1]["memory_ratio"])
             if mode == "forward" and len(c):
                 last = c.iloc[-1]
                 ceiling = (f"{num(100 * last['fraction_of_peak_eager'], 1)} → "
@@ -218,8 +220,8 @@ def training_block() -> str:
                 if len(b) else "n/a")
         label = an.block_label(block, envs, short=True)
         lines.append(f"| {label} | {big['positions']:.0f} | {num(big['latency_ratio'])} | "
-                     f"{ratio} | {extra_cell} | {model} | {' / '.join(speed)} | {ceiling} | "
-                     f"{bf16} |")
+                     f"{ratio} | {extra_cell} | {model} | {' / '.join(speed)} | {memory} | "
+                     f"{ceiling} | {bf16} |")
     lines.append("")
     for block in ("nonlocal_right", "double_attention"):
         rows = fp32[fp32["block"] == block].sort_values("positions")

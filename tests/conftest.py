@@ -11,10 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 A2BENCH = [sys.executable, "-m", "a2bench.cli"]
 
 
+def child_pythonpath() -> str:
+    """The tests' plugins first, then the checkout and whatever the caller had: the GPU machine
+    runs the project from its checkout with the carried wheels on PYTHONPATH, uninstalled."""
+    return os.pathsep.join(filter(None, (str(ROOT / "tests"), str(ROOT),
+                                         os.environ.get("PYTHONPATH"))))
+
+
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
         cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process, as a user would."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": child_pythonpath(), **(env or {})}
     return subprocess.run([*A2BENCH, *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, cwd=cwd)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -394,6 +395,23 @@ def test_a_case_above_the_ceiling_is_a_failed_calibration_not_a_fraction():
     assert len(failed) == 1 and failed[0].value == pytest.approx(2.0)
     calib = next(f for f in found if f.kind == "calibration")
     assert (calib.low, calib.high, calib.value) == (1e11, 0.9e11, -0.1)
+
+
+def test_a_failed_ceiling_of_one_dtype_leaves_the_others_fractions():
+    # An emulated bf16 torch.mm can run slower than a block's bf16 convolutions: that bf16
+    # "ceiling" fails, the float32 one of the same run still holds.
+    fp32 = case("double_attention", 32)
+    bf16 = dataclasses.replace(fp32, dtype="bfloat16")
+    df = frame([measured(fp32, latency=cost_of(fp32).flops / 5e10),
+                measured(bf16, latency=cost_of(bf16).flops / 5e10)])
+    env = {"rooflines": {"float32": {"dtype": "float32", "gemm_flops_per_s": 1e11},
+                         "bfloat16": {"dtype": "bfloat16", "gemm_flops_per_s": 1e9}}}
+    roof = an.roofline(df, {"synthetic": env}).set_index("dtype")
+    assert roof.loc["float32", "fraction_of_peak"] == pytest.approx(0.5)
+    assert math.isnan(roof.loc["bfloat16", "fraction_of_peak"])
+    found = an.findings(an.fit_exponents(df), df, roof.reset_index(), {"synthetic": env})
+    assert [(f.kind, f.dtype) for f in found if f.kind == "calibration_failed"] == [
+        ("calibration_failed", "bfloat16")]
 
 
 # --- blocks from the environment, complexity classes, every block against one ----------------

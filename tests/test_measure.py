@@ -106,6 +106,7 @@ def test_failures_are_classified():
     assert classify_failure(RuntimeError("shape mismatch")) == "error"
 
 
+@pytest.mark.cuda  # `pytest -m cuda` selects it (scripts/gpu_run.sh)
 @needs_cuda
 def test_cuda_timing_and_memory():
     case = Case("nonlocal_right", "cuda", "float32", 1, 32, 1, 32, 32, m=8, n=8)
@@ -119,6 +120,7 @@ def test_cuda_timing_and_memory():
     assert modelled / 2 <= peak <= 2 * modelled
 
 
+@pytest.mark.cuda  # `pytest -m cuda` selects it (scripts/gpu_run.sh)
 @needs_cuda
 def test_cuda_left_equals_right():
     case = Case("double_attention", "cuda", "float64", 2, 16, 1, 9, 7, m=4, n=3)
@@ -190,10 +192,12 @@ def test_overhead_entries_use_the_case_timing_path():
         assert r["median_s"] > 0 and r["samples"] == len(r["samples_s"]) >= 1
 
 
+@pytest.mark.cuda  # `pytest -m cuda` selects it (scripts/gpu_run.sh)
 @needs_cuda
 def test_cuda_calibration_and_caches():
     r = roofline.calibrate("cuda", "float32", threads=1, min_time_s=1e-3)
-    assert [g["size"] for g in r["gemm"]] == list(roofline.GEMM_SIZES["cuda"])
+    timed = [g["size"] for g in r["gemm"]]
+    assert timed and timed + r.get("gemm_sizes_skipped", []) == list(roofline.GEMM_SIZES["cuda"])
     assert all(len(g["timings"]) >= 5 for g in r["gemm"]) and r["bandwidth_bytes_per_s"] > 0
     env = environment.collect(1, "cuda")
     assert env["caches_source"] == "cuda device properties" and env["caches"]["L2"] > 0

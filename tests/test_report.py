@@ -233,7 +233,7 @@ def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_p
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "the calibration failed" in md
+    assert "the float32 calibration failed" in md
     with open(out / "cases.csv", newline="") as f:
         fractions = [r["fraction_of_peak"] for r in csv.DictReader(f)]
     assert fractions and all(v == "" for v in fractions)

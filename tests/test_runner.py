@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import A2BENCH, ROOT, cli
+from conftest import A2BENCH, ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
 from a2bench.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
@@ -38,7 +38,7 @@ def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
     path = suite_with(write_suite, "raises, se, exits, allocator, killed, se, hangs, se",
                       ", t: [1, 2]")
     out = tmp_path / "out"
-    result = cli("run", str(path), "--out", str(out), "--case-timeout", "2", *FAST, env=PLUGIN)
+    result = cli("run", str(path), "--out", str(out), "--case-timeout", "5", *FAST, env=PLUGIN)
     assert result.returncode == 0, result.stderr
     by_block: dict[str, list[dict[str, str]]] = {}
     for row in rows(out):
@@ -52,7 +52,7 @@ def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
     assert "SIGKILL" in by_block["killed"][0]["reason"]
     assert {r["status"] for r in by_block["allocator"]} == {"oom"}
     assert {r["status"] for r in by_block["hangs"]} == {"timeout"}
-    assert "2 s" in by_block["hangs"][0]["reason"]
+    assert "5 s" in by_block["hangs"][0]["reason"]
     assert len(rows(out)) == 12  # six distinct blocks at two clip lengths
     # the overhead entries (t = h = w = 1) fail alike, each recorded, none stopping the run
     entries = json.loads((out / "environment.json").read_text())["overhead"]["cases"]
@@ -85,7 +85,7 @@ def test_explicit_budget_is_used(tmp_path, write_suite):
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), **PLUGIN}
+    env = {**os.environ, "PYTHONPATH": child_pythonpath(), **PLUGIN}
     # A shell that starts the tests in the background (`make test &`) leaves SIGINT ignored,
     # and a child would inherit that and never see the Ctrl-C sent below: restore the default.
     return subprocess.Popen([*A2BENCH, *args], cwd=ROOT, env=env, text=True,
