@@ -160,7 +160,8 @@ _NUMERIC = (
     "peak_bytes", "peak_bytes_analytic", "first_call_s", "timed_runs", "latency_ci_low_s",
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
     "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
-    "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic",
+    "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic", "macs_thop",
+    "macs_ptflops",
 )
 
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -1238,6 +1239,36 @@ def trends(pairs_frame: pd.DataFrame, what: str, fixed: Sequence[str],
 
 
 # ---------------------------------------------------------------------------------------------
+# The field's counters against the model
+
+
+COUNTER_COLUMNS = {"macs_torch": "FlopCounterMode", "macs_fvcore": "fvcore",
+                   "macs_ptflops": "ptflops", "macs_thop": "thop"}
+
+
+def counter_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, block), at its largest N with counts: the model's MACs and each counter's, with
+    the ratio counter ÷ model. Empty unless the optional counters (thop, ptflops) counted."""
+    ok = ok_rows(df)
+    optional = [c for c in ("macs_thop", "macs_ptflops") if c in ok and ok[c].notna().any()]
+    if not optional or ok.empty:
+        return pd.DataFrame()
+    have = ok[ok[optional].notna().any(axis=1)]
+    idx = have.groupby(["run", "block"], sort=False)["positions"].idxmax()
+    rows = []
+    for _, r in have.loc[idx.to_numpy()].iterrows():
+        rec = {"run": r["run"], "block": r["block"], "shape": r["shape"],
+               "positions": r["positions"], "model": r["macs_analytic"]}
+        for col, name in COUNTER_COLUMNS.items():
+            value = r.get(col)
+            rec[name] = value
+            rec[f"{name} ÷ model"] = (value / r["macs_analytic"]
+                                      if pd.notna(value) and r["macs_analytic"] else math.nan)
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # Several runs
 
 
@@ -1355,6 +1386,7 @@ class Analysis:
     modes: pd.DataFrame = field(default_factory=pd.DataFrame)  # mode_pairs
     compiled: pd.DataFrame = field(default_factory=pd.DataFrame)  # compile_pairs
     precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # precision_pairs
+    counters: pd.DataFrame = field(default_factory=pd.DataFrame)  # counter_table
     trends: pd.DataFrame = field(default_factory=pd.DataFrame)  # of modes and compiled
     headline: dict[str, Any] = field(default_factory=dict)
 
@@ -1382,6 +1414,7 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs]),
         modes=modes, compiled=compiled, precision=precision_pairs(data),
+        counters=counter_table(data),
         trends=pd.concat([trends(modes, w, fixed, "block_train")
                           for w in ("memory_ratio", "memory_extra", "latency_ratio")]
                          + [trends(compiled, "speedup", fixed, "block_compiled")],

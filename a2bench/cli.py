@@ -139,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="show registered blocks and shipped suites")
 
+    aud = sub.add_parser("audit", help="every FLOP counter against the exact model, block by "
+                                       "block, with what each one missed or added")
+    aud.add_argument("--suite", default=None, metavar="SUITE",
+                     help="audit this suite's blocks at up to 3 of its sizes each (default: "
+                          "every registered block at three shapes)")
+    aud.add_argument("--out", type=Path, default=None,
+                     help="folder for audit.csv and audit.md (default: "
+                          "results/local/audit-<time>)")
+
     rep = sub.add_parser("report", help="fit scaling exponents and write a comparison report")
     rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
     rep.add_argument("--out", required=True, type=Path, help="report folder to write")
@@ -163,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "list":
             return cmd_list()
+        if args.command == "audit":
+            return cmd_audit(args)
         if args.command == "report":
             from a2bench.report import write_report
 
@@ -203,6 +214,34 @@ def cmd_list() -> int:
             print(f"  {path}  ({s.name}: {s.description.strip()}){devices}")
         except ValueError as e:
             print(f"  {path}  (invalid: {e})")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from a2bench import audit
+    from a2bench.plugins import load_plugins
+    from a2bench.suite import expand, load_suite
+
+    load_plugins()
+    if args.suite is None:
+        cases = audit.default_cases()
+    else:
+        cases = audit.suite_cases(expand(load_suite(args.suite, device="cpu")))
+    out = args.out or Path("results/local") / f"audit-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a folder")
+    print(f"a2bench: auditing {len(cases)} cases with "
+          f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
+    result = audit.run_audit(cases)
+    for name, c in result.conventions.items():
+        if c.missing:  # said once, not per case
+            print(f"a2bench: {audit.COUNTER_LABELS[name]} not run: {c.missing}", file=sys.stderr)
+    audit.write(result, out)
+    print(pd.DataFrame(audit.table(result)).to_string(index=False))
+    print()
+    for line in audit.verdict_lines(result):
+        print(line)
+    print(f"\nAudit: {out / 'audit.md'} (and audit.csv)")
     return 0
 
 
@@ -248,6 +287,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except WorkerLost as e:
         print(f"a2bench: error: could not start a measuring worker: {e.reason}", file=sys.stderr)
         return 1
+    if not args.no_counters:  # said once here, not in every case's reason
+        for name, state in (env.get("optional_counters") or {}).items():
+            if state.get("missing"):
+                print(f"a2bench: macs_{name} stays empty: {state['missing']}", file=sys.stderr)
     # One ceiling per dtype the suite runs in: a bf16 case is read against the bf16 GEMM.
     starts = {d: calibrate(worker, suite.device, d, args) for d in suite.dtypes}
     if not worker.alive():

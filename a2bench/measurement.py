@@ -24,6 +24,7 @@ CSV_COLUMNS = (
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
+    "macs_thop", "macs_ptflops",
 )
 
 
@@ -69,6 +70,10 @@ class Measurement:
     # operators whose output was float32 although the case runs in a reduced precision.
     ran_dtypes: str = ""
     fallback_ops: str = ""
+    # The optional counters (pip install a2bench[audit]), in MACs; empty where not installed
+    # (environment.json's optional_counters says why) or in train mode (forward pass only).
+    macs_thop: int | None = None
+    macs_ptflops: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -512,6 +512,7 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
     doc += training_section(result, figs)
     doc += compile_section(result, figs)
     doc += precision_section(result)
+    doc += counters_section(result)
     doc += comparison_section(result)
     doc += failures_section(result)
     doc += method_section()
@@ -1316,6 +1317,26 @@ def precision_section(result: an.Analysis) -> list[Element]:
                         "precision.csv holds every shape."))
         doc.append(Table(pd.DataFrame(rows)))
     return doc
+
+
+def counters_section(result: an.Analysis) -> list[Element]:
+    t = result.counters
+    if not len(t):
+        return []
+    rows = []
+    for _, r in t.iterrows():
+        row = {**({"run": r["run"]} if len(result.runs) > 1 else {}),
+               "block": _label(result, r["block"], short=True), "N": _n(r["positions"]),
+               "model MACs": _int(r["model"])}
+        for name in an.COUNTER_COLUMNS.values():
+            value, ratio = r[name], r[f"{name} ÷ model"]
+            row[name] = ("n/a" if not _finite(value) else
+                         _int(value) + ("" if value == r["model"] else f" ({_g(ratio, 4)}×)"))
+        rows.append(row)
+    return [Heading(2, "What the field's counters report"), Para(
+        "Each counter's total at the block's largest N, in MACs (FlopCounterMode's 2 per MAC "
+        "halved), against the model; a ratio follows a count that differs. `a2bench audit` "
+        "says what each one missed or added."), Table(pd.DataFrame(rows))]
 
 
 def comparison_section(result: an.Analysis) -> list[Element]:

@@ -70,21 +70,27 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     # arithmetic, which compilation fuses but does not change.
     plain = make_step(eager, x, case.mode) if case.compile else step
     ran = precision.Precision((), ())
+    # fvcore, thop and ptflops count the forward pass only: they do not count a train case.
+    none = counters.Count(None)
+    th = pf = none
     if settings.counters and count:
-        fv = (counters.Count(None, (), "") if case.train
-              else counters.count_fvcore(eager, x))  # fvcore traces the forward pass only
+        fv = none if case.train else counters.count_fvcore(eager, x)
         with grad_mode(plain.grad_enabled):
             tc = counters.count_torch_call(plain.run)
             plain.release()
+        if not case.train:
+            th, pf = counters.count_thop(eager, x), counters.count_ptflops(eager, x)
     elif settings.counters:  # a later pass: the first pass holds the (exact) counts
-        fv = tc = counters.Count(None)
+        fv = tc = none
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
     if count:  # exact, so the first pass's answer holds for every pass
         with grad_mode(plain.grad_enabled):
             ran = precision.observe(plain.run, case.dtype)
             plain.release()
-    notes = "; ".join(c.error for c in (fv, tc) if c.error)
+    # A missing optional package is said once, in environment.json and by `run`, not per case.
+    optional = [c for c in (th, pf) if c.error and "not installed" not in c.error]
+    notes = "; ".join(c.error for c in (fv, tc, *optional) if c.error)
     if ran.fallback_ops:
         notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
     with torch.no_grad():
@@ -100,6 +106,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         peak_bytes=peak, peak_rss_bytes=rss, reference_s=reference, timed_s=t.timed_s,
         wall_s=time.perf_counter() - wall_start, finished_at=now(), backend=backend,
         ran_dtypes=" ".join(ran.ran_dtypes), fallback_ops=" ".join(ran.fallback_ops),
+        macs_thop=th.macs, macs_ptflops=pf.macs,
     )
 
 

@@ -29,6 +29,9 @@ BLOCKS_BEGIN, BLOCKS_END = "<!-- blocks:begin -->", "<!-- blocks:end -->"
 TRAINING_RUN = ROOT / "results" / "cpu-training"
 TRAINING_REPORT = ROOT / "results" / "report-training"
 TRAINING_BEGIN, TRAINING_END = "<!-- training:begin -->", "<!-- training:end -->"
+# The counter audit (`a2bench audit --out results/audit`): a README section from its audit.csv.
+AUDIT = ROOT / "results" / "audit"
+AUDIT_BEGIN, AUDIT_END = "<!-- audit:begin -->", "<!-- audit:end -->"
 RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
@@ -238,6 +241,53 @@ def training_block() -> str:
     return "\n".join(lines)
 
 
+def audit_block() -> str:
+    """The audit's totals at c = 64, 48×48 for every block, and per counter what it gets wrong."""
+    import pandas as pd
+
+    rows = pd.read_csv(AUDIT / "audit.csv", dtype={"macs": "Int64"})
+    rows["missed"] = rows["missed"].fillna("")
+    shape = rows[rows["case"].str.contains(" c64 ") & rows["case"].str.endswith(" 48x48")]
+    labels = {"torch": "FlopCounterMode", "fvcore": "fvcore", "ptflops": "ptflops",
+              "thop": "thop"}
+    lines = [f"From `{AUDIT.relative_to(ROOT)}` (`a2bench audit`; every registered block at three "
+             "shapes, the full tables and each difference's explanation in audit.md). MACs at "
+             "c = 64, 48×48, batch 1, each block's defaults:", "",
+             "| block | model | " + " | ".join(labels.values()) + " |",
+             "|---|---|" + "---|" * len(labels)]
+    for block, g in shape.groupby("block", sort=False):
+        by = dict(zip(g["counter"], g["macs"], strict=True))
+        model = int(g["model_macs"].iloc[0])
+        cells = []
+        for c in labels:
+            v = by.get(c)
+            if v is None or pd.isna(v):
+                cells.append("n/a")
+            else:
+                cells.append(f"{int(v):,}" if int(v) == model else f"{int(v):,} ({v / model:.4g}×)")
+        lines.append(f"| {block} | {model:,} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for counter, label in labels.items():
+        g = rows[rows["counter"] == counter]
+        if g["macs"].isna().all():
+            lines.append(f"- {label}: not run ({g['reason'].iloc[0]}).")
+            continue
+        exact = sorted(set(g.loc[g["verdict"] == "exact", "block"]))
+        attention = sorted(set(g.loc[g["missed"].str.contains("bmm|sdpa"), "block"]))
+        off = sorted(set(g.loc[g["verdict"] != "exact", "block"]) - set(attention))
+        parts = []
+        if exact:
+            parts.append(f"exact on {', '.join(exact)} (at one shape or more)")
+        if attention:
+            ops = sorted({m.split("=")[0] for m in g["missed"] if m for m in m.split()})
+            parts.append(f"misses the attention products ({', '.join(ops)}) of "
+                         f"{', '.join(attention)}")
+        if off:
+            parts.append(f"off the model on {', '.join(off)}")
+        lines.append(f"- {label}: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
 def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
     if begin not in text or end not in text:
         return None
@@ -274,9 +324,15 @@ def main() -> int:
             print(f"publish: {README}: no {TRAINING_BEGIN} … {TRAINING_END} markers; expected "
                   "them around the training table", file=sys.stderr)
             return 2
+    if (AUDIT / "audit.csv").is_file():
+        new = replace_between(new, AUDIT_BEGIN, AUDIT_END, audit_block())
+        if new is None:
+            print(f"publish: {README}: no {AUDIT_BEGIN} … {AUDIT_END} markers; expected them "
+                  "around the counter audit", file=sys.stderr)
+            return 2
     README.write_text(new)
     print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT} and the README tables "
-          "rewritten from the runs")
+          "rewritten from the runs and the audit")
     return 0
 
 

@@ -158,3 +158,19 @@ def test_a_block_that_fails_to_compile_is_an_error_with_its_reason(faulty_regist
     assert classify_failure(e.value) == "error"
     reason = describe(e.value)
     assert "\n" not in reason and "graph" in reason.lower(), reason
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_every_block_runs_forward_and_train_in_reduced_precision(dtype):
+    from test_block_conformance import example_case
+
+    from a2bench.registry import blocks
+
+    for name, block in blocks().items():
+        case = dataclasses.replace(example_case(block, block.examples[0]), dtype=dtype)
+        for mode in ("forward", "train"):
+            module, x = build(case)
+            step = make_step(module, x, mode)
+            with torch.set_grad_enabled(step.grad_enabled):
+                ran = observe(step.run, dtype)
+            assert ran.ran_dtypes == (dtype,) and not ran.fallback_ops, (name, mode, ran)

@@ -3,10 +3,18 @@
 fvcore's FlopCountAnalysis reports MACs (it calls them flops) and names the operators it skipped.
 torch's FlopCounterMode reports 2 x MAC and skips every operator without a formula silently, so
 its skipped list is computed here: every aten op that ran and has no registered formula.
+thop (`profile`) and ptflops (`get_model_complexity_info`, its pytorch backend) are optional
+(`pip install a2bench[audit]`); both report MACs. Both hook modules, so they run on a copy (thop
+adds buffers to the modules it counts), with their prints silenced. A missing package gives
+an empty count and the reason, never an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import importlib.util
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,3 +82,51 @@ def count_torch_call(call: Callable[[], object]) -> Count:
     skipped = tuple(sorted(str(op) for op in recorder.ops if op not in known))
     # FlopCounterMode counts 2 per multiply-add; store MACs.
     return Count(flops // 2, skipped)
+
+
+OPTIONAL = {"thop": "thop", "ptflops": "ptflops"}  # counter -> the package that provides it
+
+
+def optional_missing(counter: str) -> str | None:
+    """Why an optional counter cannot run here, or None when its package is installed."""
+    package = OPTIONAL[counter]
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed (pip install a2bench[audit])"
+    return None
+
+
+@contextlib.contextmanager
+def _quiet() -> object:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def count_thop(module: nn.Module, x: Tensor) -> Count:
+    if (why := optional_missing("thop")) is not None:
+        return Count(None, (), why)
+    try:
+        import thop
+
+        with torch.no_grad(), _quiet():
+            macs, _ = thop.profile(copy.deepcopy(module), inputs=(x,), verbose=False)
+    except Exception as e:
+        return Count(None, (), f"thop failed: {type(e).__name__}: {e}".splitlines()[0])
+    return Count(int(macs))
+
+
+def count_ptflops(module: nn.Module, x: Tensor) -> Count:
+    if (why := optional_missing("ptflops")) is not None:
+        return Count(None, (), why)
+    try:
+        import ptflops
+
+        with torch.no_grad(), _quiet():
+            macs, _ = ptflops.get_model_complexity_info(
+                copy.deepcopy(module), tuple(x.shape[1:]), as_strings=False,
+                print_per_layer_stat=False, verbose=False, backend="pytorch",
+                input_constructor=lambda _shape: x)
+    except Exception as e:
+        return Count(None, (), f"ptflops failed: {type(e).__name__}: {e}".splitlines()[0])
+    if macs is None:
+        return Count(None, (), "ptflops returned no count")
+    return Count(int(macs))

@@ -136,6 +136,14 @@ def _compiler() -> str | None:
     return out.stdout.splitlines()[0] if out.stdout else cxx
 
 
+def optional_counters() -> dict[str, dict[str, str | None]]:
+    """thop and ptflops: the version that counted, or why their columns stay empty."""
+    from a2bench.measure.counters import OPTIONAL, optional_missing
+
+    return {name: {"version": _version(package), "missing": optional_missing(name)}
+            for name, package in OPTIONAL.items()}
+
+
 def collect(threads: int, device: str) -> dict[str, Any]:
     vm = psutil.virtual_memory()
     env: dict[str, Any] = {
@@ -144,6 +152,7 @@ def collect(threads: int, device: str) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "fvcore": _version("fvcore"),
+        "optional_counters": optional_counters(),
         "compiler": _compiler(),
         "numpy": _version("numpy"),
         "platform": platform.platform(),

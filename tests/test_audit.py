@@ -1,0 +1,114 @@
+"""`a2bench audit`: the field's counters against the model, with what each missed or added.
+
+The expected totals below are the issue's table (c = 64, m = n = 16, 48x48, batch 1), measured
+once by hand with each tool; the audit must compute the same numbers itself.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from a2bench import audit
+from a2bench.case import Case
+from a2bench.cli import main
+from a2bench.measure import counters, environment
+from a2bench.registry import blocks
+
+needs_extra = pytest.mark.skipif(
+    any(counters.optional_missing(c) for c in ("thop", "ptflops")),
+    reason="thop and ptflops are not installed (pip install a2bench[audit])")
+
+TABLE = {  # block: (model, FlopCounterMode, fvcore, ptflops, thop), in MACs
+    "double_attention": (10_616_832, 10_616_832, 10_616_832, 10_874_880, 9_437_184),
+    "nonlocal_right": (179_306_496, 179_306_496, 179_306_496, 179_564_544, 9_437_184),
+    "se": (512, 512, 147_968, 148_044, 512),
+}
+
+
+def table_case(block: str) -> Case:
+    params = {"m": 16, "n": 16} if block != "se" else {"reduction": 16}
+    return Case(block, "cpu", "float32", 1, 64, 1, 48, 48, params=params)
+
+
+@pytest.fixture(scope="module")
+def result() -> audit.Audit:
+    return audit.run_audit([table_case(b) for b in TABLE])
+
+
+@needs_extra
+def test_the_audit_reproduces_the_published_table(result):
+    got = {(r.block, r.counter): r.macs for r in result.rows}
+    for block, (model, torch_, fvcore, ptflops, thop) in TABLE.items():
+        assert {r.model_macs for r in result.rows if r.block == block} == {model}
+        assert (got[block, "torch"], got[block, "fvcore"], got[block, "ptflops"],
+                got[block, "thop"]) == (torch_, fvcore, ptflops, thop), block
+
+
+@needs_extra
+def test_every_difference_is_explained_and_thop_is_flagged_for_missing_bmm(result):
+    rows = {(r.block, r.counter): r for r in result.rows}
+    for r in result.rows:
+        assert r.unexplained == 0, (r.case, r.counter, audit.explanation(r))
+    thop = rows["nonlocal_right", "thop"]
+    assert thop.missed == (("bmm", 179_306_496 - 9_437_184),) and thop.verdict == "under by 94.7 %"
+    assert thop.misses_attention == ("bmm",)
+    # ptflops adds the bias adds: 3 x 16 + 64 biases per position
+    assert rows["double_attention", "ptflops"].added == (("bias", 112 * 48 * 48),)
+    assert rows["se", "fvcore"].added == (("pool", 64 * 48 * 48),)
+    lines = audit.verdict_lines(result)
+    assert any(line.startswith("thop on nonlocal_right: under by 94.7 %") and "aten.bmm" in line
+               for line in lines)
+    assert "FlopCounterMode on double_attention: exact at every shape (1)" in lines
+
+
+def test_default_cases_cover_every_registered_block_and_each_kernel_choice():
+    cases = audit.default_cases()
+    assert {c.block for c in cases} == set(blocks())
+    assert {c.param("impl") for c in cases if c.block == "nonlocal"} == {"eager", "sdpa"}
+    assert not [c for c in cases if c.block == "criss_cross" and c.t > 1]  # images only
+
+
+def test_without_the_extra_the_columns_are_empty_and_the_reason_is_said_once(
+        tmp_path, monkeypatch, capsys):
+    real = counters.optional_missing
+    monkeypatch.setattr(counters, "optional_missing",
+                        lambda c: "not installed (test)" if c in ("thop", "ptflops") else real(c))
+    out = tmp_path / "audit"
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("thop not run: not installed (test)") == 1
+    with open(out / "audit.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    thop = [r for r in rows if r["counter"] == "thop"]
+    assert thop and all(r["macs"] == "" and r["verdict"] == "not run" for r in thop)
+    assert all(r["macs"] for r in rows if r["counter"] == "torch")
+    env = environment.optional_counters()
+    assert env["thop"]["missing"] == "not installed (test)"
+
+
+def test_a_run_without_the_extra_leaves_the_columns_empty_and_the_reason_out_of_each_case(
+        monkeypatch):
+    from a2bench.worker import Settings, measure_case
+
+    monkeypatch.setattr(counters, "optional_missing", lambda c: f"{c} is not installed (test)")
+    m = measure_case(table_case("se"), Settings(threads=1, time_budget_s=0.02))
+    assert m.status == "ok" and m.macs_thop is None and m.macs_ptflops is None
+    assert "not installed" not in m.reason  # said once, by `run` and environment.json
+
+
+@needs_extra
+def test_the_report_sets_the_optional_counters_beside_the_model():
+    from a2bench import analysis as an
+    from a2bench.measurement import Measurement
+    from a2bench.registry import cost_of
+
+    ms = []
+    for block, (_model, torch_, fvcore, ptflops, thop) in TABLE.items():
+        c = table_case(block)
+        ms.append(Measurement(c, "ok", latency_s=1e-3, macs_torch=torch_, macs_fvcore=fvcore,
+                              macs_ptflops=ptflops, macs_thop=thop).with_cost(cost_of(c)))
+    t = an.counter_table(an.prepare(an.frame(ms, "run"))).set_index("block")
+    assert t.loc["nonlocal_right", "thop ÷ model"] == pytest.approx(9_437_184 / 179_306_496)
+    assert t.loc["se", "fvcore"] == 147_968 and t.loc["double_attention", "model"] == 10_616_832
