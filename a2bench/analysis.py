@@ -161,7 +161,7 @@ _NUMERIC = (
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
     "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
     "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic", "macs_thop",
-    "macs_ptflops",
+    "macs_ptflops", "parameters", "parameters_analytic",
 )
 
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -1239,6 +1239,57 @@ def trends(pairs_frame: pd.DataFrame, what: str, fixed: Sequence[str],
 
 
 # ---------------------------------------------------------------------------------------------
+# Blocks in context: a network with each attention variant against the same network without
+
+
+# Published whole-network figures, in multiply-adds, with their source: (network, variant).
+PUBLISHED_MACS = {
+    ("resnet50", "none"): (3.86e9, "SENet (Hu et al.), Table 2: ResNet-50, 224², 3.86 GFLOPs"),
+    ("resnet50", "se"): (3.87e9, "SENet (Hu et al.), Table 2: SE-ResNet-50, 224², 3.87 GFLOPs"),
+}
+
+
+def in_context(df: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
+    """Each variant of a network block (resnet50[se], …) beside the same network without
+    attention (resnet50[none]) at the same shape, batch, mode and dtype: GMACs, parameters,
+    latency and peak memory, and the overhead over the plain network in %, measured (latency,
+    memory) and modelled (MACs, the modelled peak). Empty when no run holds such a network."""
+    ok = ok_rows(df)
+    if ok.empty or "variant" not in ok:
+        return pd.DataFrame()
+    base_name = ok["variant"].str.extract(r"^([^\[]+)\[(.*)\]$")
+    ok = ok.assign(network=base_name[0], attention=base_name[1])
+    nets = ok[ok["attention"].notna()]
+    plain = nets[nets["attention"] == baseline]
+    if plain.empty:
+        return pd.DataFrame()
+    key = ["run", "run_index", "network", "device", "dtype", "mode", "compile", "batch",
+           "channels", "t", "h", "w"]
+    cols = [*key, "latency", "memory", "macs_analytic", "peak_bytes_analytic", "parameters",
+            "parameters_analytic"]
+    merged = nets[cols + ["attention"]].merge(plain[cols], on=key, suffixes=("", "_plain"))
+    out = merged.assign(
+        gmacs=merged["macs_analytic"] / 1e9,
+        latency_overhead_pct=100 * (merged["latency"] / merged["latency_plain"] - 1),
+        memory_overhead_pct=100 * (merged["memory"] / merged["memory_plain"] - 1),
+        macs_overhead_pct_model=100 * (merged["macs_analytic"]
+                                       / merged["macs_analytic_plain"] - 1),
+        memory_overhead_pct_model=100 * (merged["peak_bytes_analytic"]
+                                         / merged["peak_bytes_analytic_plain"] - 1),
+        parameters_overhead_pct=100 * (merged["parameters"] / merged["parameters_plain"] - 1),
+    )
+    # The published figures are of one 224² image's forward pass: only such a row gets one.
+    at_table = ((out["batch"] == 1) & (out["h"] == 224) & (out["w"] == 224)
+                & (out["mode"] == "forward"))
+    published = [PUBLISHED_MACS.get((n, a)) if here else None for n, a, here in zip(
+        out["network"], out["attention"], at_table, strict=True)]
+    out["published_gmacs"] = [p[0] / 1e9 if p else math.nan for p in published]
+    out["published_source"] = [p[1] if p else "" for p in published]
+    return out.sort_values(["run_index", "network", "mode", "batch", "h", "macs_analytic"]
+                           ).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # The field's counters against the model
 
 
@@ -1387,6 +1438,7 @@ class Analysis:
     compiled: pd.DataFrame = field(default_factory=pd.DataFrame)  # compile_pairs
     precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # precision_pairs
     counters: pd.DataFrame = field(default_factory=pd.DataFrame)  # counter_table
+    context: pd.DataFrame = field(default_factory=pd.DataFrame)  # in_context
     trends: pd.DataFrame = field(default_factory=pd.DataFrame)  # of modes and compiled
     headline: dict[str, Any] = field(default_factory=dict)
 
@@ -1414,7 +1466,7 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs]),
         modes=modes, compiled=compiled, precision=precision_pairs(data),
-        counters=counter_table(data),
+        counters=counter_table(data), context=in_context(data),
         trends=pd.concat([trends(modes, w, fixed, "block_train")
                           for w in ("memory_ratio", "memory_extra", "latency_ratio")]
                          + [trends(compiled, "speedup", fixed, "block_compiled")],

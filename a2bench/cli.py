@@ -489,6 +489,7 @@ def summary_table(records: Sequence[Measurement]) -> str:
         rows.append({
             "block": c.block,
             "shape": f"{c.t}x{c.h}x{c.w}" if c.t > 1 else f"{c.h}x{c.w}",
+            "b": c.batch,
             "c": c.channels,
             "params": " ".join(f"{k}={v}" for k, v in c.params),
             # how it ran, where that is not the default forward float32 eager

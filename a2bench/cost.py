@@ -136,6 +136,11 @@ class Cost:
         return 2 * self.macs + self.elementwise
 
     @property
+    def parameters(self) -> int:
+        """Parameter elements: the sum of the terms' `params` (the module's parameter count)."""
+        return sum(t.params for t in self.terms)
+
+    @property
     def activation_bytes(self) -> int:
         return sum(t.out_elements for t in self.active) * self.bytes_per_element
 
@@ -337,3 +342,29 @@ def cost_of(case: Case) -> Cost:
     from a2bench.registry import cost_of as registered
 
     return registered(case)
+
+
+def conv2d(name: str, b: int, positions: int, cin: int, cout: int, kernel: int = 1, *,
+           frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
+           **backward) -> Term:
+    """A k x k convolution without bias over `positions` output positions (any stride or
+    padding): cin*k*k*cout MACs per output position. Backward as `pointwise`: saves its input,
+    one product per operand (input and weight)."""
+    return pointwise(name, b, positions, cin * kernel * kernel, cout, bias=False, frees=frees,
+                     inputs=inputs, **backward)
+
+
+def batch_norm(name: str, b: int, positions: int, channels: int, *,
+               frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
+               **backward) -> Term:
+    """BatchNorm2d with affine, as the forward model counts it (inference: the running
+    statistics, weight and bias folded into one scale and one shift per channel, 2 operations
+    per element) into a new tensor. A training forward also computes the batch statistics
+    (a `train_extra` term: 3 operations per element, mean and variance). Backward: saves its
+    input (and the tiny per-channel mean and inverse std), 11 operations per element (as a
+    normalisation), allocates the input gradient and the weight and bias gradients."""
+    elements = b * channels * positions
+    stats = Term(f"{name}_stats", 0, 3 * elements, 0, inputs=(), saves=())
+    fields = {"saves": inputs, "params": 2 * channels, "backward_elementwise": 11 * elements,
+              "train_extra": (stats,), **backward}
+    return Term(name, 0, 2 * elements, elements, frees, inputs, **fields)

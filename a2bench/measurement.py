@@ -24,7 +24,7 @@ CSV_COLUMNS = (
     "torch_skipped", "reference_s", "timed_s", "wall_s", "finished_at",
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
-    "macs_thop", "macs_ptflops",
+    "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
 )
 
 
@@ -74,6 +74,9 @@ class Measurement:
     # (environment.json's optional_counters says why) or in train mode (forward pass only).
     macs_thop: int | None = None
     macs_ptflops: int | None = None
+    # Parameter elements: counted on the built module, and the model's count where it has one.
+    parameters: int | None = None
+    parameters_analytic: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -92,6 +95,7 @@ class Measurement:
             activation_bytes_analytic=cost.activation_bytes,
             largest_activation_bytes_analytic=cost.largest_activation_bytes,
             saved_bytes_analytic=getattr(cost, "saved_bytes", None),
+            parameters_analytic=getattr(cost, "parameters", None),
         )
 
     def to_json(self) -> dict[str, Any]:

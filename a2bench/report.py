@@ -88,9 +88,10 @@ def write_tables(result: an.Analysis, out: Path) -> None:
                                    float_format="%.6g")
     result.complexity.to_csv(out / "complexity.csv", index=False, float_format="%.6g")
     for name, table in (("modes", result.modes), ("compiled", result.compiled),
-                        ("precision", result.precision), ("trends", result.trends)):
-        if len(table):
-            table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
+                        ("precision", result.precision), ("trends", result.trends),
+                        ("context", result.context)):
+        if len(table):  # 10 digits: MAC and parameter counts stay exact
+            table.to_csv(out / f"{name}.csv", index=False, float_format="%.10g")
     sizes = an.size_columns(result.data)
     cases = result.data.drop(columns=["samples"]).merge(
         result.roofline[["run", "block", *sizes, "device", "gflops",
@@ -513,6 +514,7 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
     doc += compile_section(result, figs)
     doc += precision_section(result)
     doc += counters_section(result)
+    doc += context_section(result)
     doc += comparison_section(result)
     doc += failures_section(result)
     doc += method_section()
@@ -1317,6 +1319,36 @@ def precision_section(result: an.Analysis) -> list[Element]:
                         "precision.csv holds every shape."))
         doc.append(Table(pd.DataFrame(rows)))
     return doc
+
+
+def context_section(result: an.Analysis) -> list[Element]:
+    t = result.context
+    if not len(t):
+        return []
+    rows = []
+    for _, r in t.iterrows():
+        rows.append({
+            **({"run": r["run"]} if len(result.runs) > 1 else {}),
+            "network": r["network"], "attention": r["attention"], "mode": r["mode"],
+            "batch": _int(r["batch"]), "input": f"{_int(r['h'])}×{_int(r['w'])}",
+            "GMACs (model)": _g(r["gmacs"], 4),
+            "published GMACs": (f"{_g(r['published_gmacs'], 3)} ({r['published_source']})"
+                                if _finite(r["published_gmacs"]) else ""),
+            "parameters": _int(r["parameters"]),
+            "latency (ms)": _g(r["latency"] * 1e3),
+            "peak memory": _bytes(r["memory"]),
+            "latency overhead": f"{_f(r['latency_overhead_pct'], 1)}%",
+            "memory overhead (measured / model)":
+                f"{_f(r['memory_overhead_pct'], 1)}% / {_f(r['memory_overhead_pct_model'], 1)}%",
+            "MACs overhead (model)": f"{_f(r['macs_overhead_pct_model'], 2)}%",
+            "parameters overhead": f"{_f(r['parameters_overhead_pct'], 1)}%",
+        })
+    return [Heading(2, "In context: what each block adds to the network"), Para(
+        "Each attention variant of a network against the same network without attention, at "
+        "the same input, batch, mode and dtype. Overheads are in % over the plain network: "
+        "latency and peak memory measured, MACs and peak memory also from the model. A "
+        "published figure is given where one exists, with its source (multiply-adds)."),
+        Table(pd.DataFrame(rows))]
 
 
 def counters_section(result: an.Analysis) -> list[Element]:

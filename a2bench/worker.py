@@ -107,6 +107,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         wall_s=time.perf_counter() - wall_start, finished_at=now(), backend=backend,
         ran_dtypes=" ".join(ran.ran_dtypes), fallback_ops=" ".join(ran.fallback_ops),
         macs_thop=th.macs, macs_ptflops=pf.macs,
+        parameters=sum(p.numel() for p in eager.parameters()),
     )
 
 

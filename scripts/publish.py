@@ -32,6 +32,10 @@ TRAINING_BEGIN, TRAINING_END = "<!-- training:begin -->", "<!-- training:end -->
 # The counter audit (`a2bench audit --out results/audit`): a README section from its audit.csv.
 AUDIT = ROOT / "results" / "audit"
 AUDIT_BEGIN, AUDIT_END = "<!-- audit:begin -->", "<!-- audit:end -->"
+# Blocks in a ResNet-50 (suites/resnet50.yaml): a report of its own and a README table.
+RESNET_RUN = ROOT / "results" / "cpu-resnet50"
+RESNET_REPORT = ROOT / "results" / "report-resnet50"
+RESNET_BEGIN, RESNET_END = "<!-- resnet50:begin -->", "<!-- resnet50:end -->"
 RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
@@ -241,6 +245,41 @@ def training_block() -> str:
     return "\n".join(lines)
 
 
+def resnet_block() -> str:
+    """Every attention variant of ResNet-50 against the plain network, from context.csv."""
+    import pandas as pd
+
+    env = json.loads((RESNET_RUN / "environment.json").read_text())
+    t = pd.read_csv(RESNET_REPORT / "context.csv")
+    lines = [f"Measured in `{RESNET_RUN.relative_to(ROOT)}` ({env.get('suite_path', '')}, "
+             f"{env.get('cpu_model', 'CPU')}, {env.get('threads')} thread, {env.get('torch')}); "
+             f"full report in `{RESNET_REPORT.relative_to(ROOT)}`. Overheads over plain "
+             "ResNet-50 at the same batch and mode, measured (model in brackets).", "",
+             "| attention | mode | batch | GMACs (published) | parameters | latency ms "
+             "| latency overhead | memory overhead | MACs overhead (model) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in t.sort_values(["mode", "batch", "macs_analytic"]).iterrows():
+        pub = (f" ({r['published_gmacs']:.2f}, {r['published_source'].split(':')[0]})"
+               if pd.notna(r["published_gmacs"]) else "")
+        lines.append(
+            f"| {r['attention']} | {r['mode']} | {r['batch']:.0f} | {r['gmacs']:.3f}{pub} | "
+            f"{r['parameters']:,.0f} | {r['latency'] * 1e3:.1f} | "
+            f"{r['latency_overhead_pct']:+.1f} % | {r['memory_overhead_pct']:+.1f} % "
+            f"({r['memory_overhead_pct_model']:+.1f} %) | {r['macs_overhead_pct_model']:+.2f} % |")
+    lines.append("")
+    for batch in sorted(t["batch"].unique()):
+        sel = t[(t["mode"] == "forward") & (t["batch"] == batch) & (t["attention"] != "none")]
+        if len(sel):
+            lo = sel.loc[sel["latency_overhead_pct"].idxmin()]
+            hi = sel.loc[sel["latency_overhead_pct"].idxmax()]
+            lines.append(f"- At 224², batch {batch:.0f}, forward: the cheapest global-context "
+                         f"option is {lo['attention']} ({lo['latency_overhead_pct']:+.1f} % "
+                         f"latency, {lo['macs_overhead_pct_model']:+.2f} % MACs), the most "
+                         f"expensive {hi['attention']} ({hi['latency_overhead_pct']:+.1f} % "
+                         f"latency, {hi['macs_overhead_pct_model']:+.2f} % MACs).")
+    return "\n".join(lines)
+
+
 def audit_block() -> str:
     """The audit's totals at c = 64, 48×48 for every block, and per counter what it gets wrong."""
     import pandas as pd
@@ -324,6 +363,13 @@ def main() -> int:
             print(f"publish: {README}: no {TRAINING_BEGIN} … {TRAINING_END} markers; expected "
                   "them around the training table", file=sys.stderr)
             return 2
+    if (RESNET_RUN / "results.jsonl").is_file():
+        write_report([RESNET_RUN], RESNET_REPORT)
+        new = replace_between(new, RESNET_BEGIN, RESNET_END, resnet_block())
+        if new is None:
+            print(f"publish: {README}: no {RESNET_BEGIN} … {RESNET_END} markers; expected "
+                  "them around the ResNet-50 table", file=sys.stderr)
+            return 2
     if (AUDIT / "audit.csv").is_file():
         new = replace_between(new, AUDIT_BEGIN, AUDIT_END, audit_block())
         if new is None:
@@ -331,8 +377,8 @@ def main() -> int:
                   "around the counter audit", file=sys.stderr)
             return 2
     README.write_text(new)
-    print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT} and the README tables "
-          "rewritten from the runs and the audit")
+    print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT}, {RESNET_REPORT} and the "
+          "README tables rewritten from the runs and the audit")
     return 0
 
 

@@ -546,3 +546,24 @@ def test_a_cliff_where_the_largest_activation_passes_the_mmap_threshold_is_named
     found = an.findings(an.fit_exponents(df, {"synthetic": old}), df,
                         an.roofline(df, {"synthetic": old}), {"synthetic": old})
     assert next(f for f in found if f.kind == "cliff").cache == ""
+
+
+def test_in_context_sets_each_attention_variant_against_the_plain_network():
+    ms = []
+    for attention in ("none", "se", "nonlocal"):
+        for batch in (1, 8):
+            c = Case("resnet50", "cpu", "float32", batch, 3, 1, 224, 224, attention=attention)
+            cost = cost_of(c)
+            ms.append(Measurement(c, "ok", latency_s=cost.macs * 1e-11,
+                                  peak_bytes=cost.peak_bytes,
+                                  parameters=cost.parameters).with_cost(cost))
+    t = an.in_context(frame(ms)).set_index(["attention", "batch"])
+    assert len(t) == 6 and t.loc[("none", 1), "latency_overhead_pct"] == 0
+    se = t.loc[("se", 1)]
+    # latency is MACs x 1e-11 here, so its overhead is the modelled MAC overhead
+    assert se["latency_overhead_pct"] == pytest.approx(se["macs_overhead_pct_model"])
+    assert 0 < se["macs_overhead_pct_model"] < 1 < t.loc[("nonlocal", 1), "macs_overhead_pct_model"]
+    assert se["published_gmacs"] == 3.87 and "SENet" in se["published_source"]
+    assert t.loc[("none", 1), "published_gmacs"] == 3.86
+    assert math.isnan(t.loc[("none", 8), "published_gmacs"])  # the figure is per image
+    assert se["parameters_overhead_pct"] == pytest.approx(100 * (28_088_024 / 25_557_032 - 1))

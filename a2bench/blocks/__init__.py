@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 # isort: off
 # Registration order is the order `a2bench list`, suites and reports show the blocks in.
-from a2bench.blocks import double_attention, se, nonlocal_block, gc, criss_cross  # noqa: F401
+from a2bench.blocks import (  # noqa: F401
+    double_attention, se, nonlocal_block, gc, criss_cross, resnet50)
 # isort: on
 from a2bench.blocks.double_attention import DoubleAttention
 from a2bench.blocks.se import SqueezeExcitation
