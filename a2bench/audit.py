@@ -5,11 +5,12 @@ its total is set beside a2bench's model, in MACs. Where they differ, the audit s
 numbers it computes:
 
 1. Each counter's *convention* for each kind of work is probed on a tiny module that does only
-   that work (a 1x1 convolution without bias, one with bias, a bmm, a fused attention, a
-   pooling, a ReLU module, a functional relu, a LayerNorm): its count per unit of that work.
+   that work (a 1x1 convolution without bias, one with bias, a bmm, a fused attention, an
+   average and a max pooling, a ReLU module, a functional relu, a LayerNorm, an eval BatchNorm):
+   its count per unit of that work.
 2. The block's own amounts of each kind are measured once: the products from FlopCounterMode's
    per-operator breakdown (it counts products exactly), the bias adds, pooled, ReLU'd and
-   normalised elements from module hooks and the operators that ran.
+   normalised (LayerNorm, BatchNorm) elements from module hooks and the operators that ran.
 3. A counter's count is then predicted as the sum of convention x amount. The terms where its
    convention differs from the model's (products 1 MAC each, everything else 0) are what it
    missed or added; whatever the prediction does not reach is reported as unexplained.
@@ -63,6 +64,8 @@ WORK = (
     Work("relu_module", "ReLU modules (one per element)", 0),
     Work("relu_functional", "functional relu (one per element)", 0),
     Work("layernorm", "LayerNorm (one per input element)", 0),
+    Work("batchnorm", "BatchNorm (one per input element)", 0),
+    Work("maxpool", "max pooling (one per input element)", 0),
 )
 _POOL_OPS = ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool3d",
              "_adaptive_avg_pool3d", "avg_pool2d", "avg_pool3d", "mean")
@@ -74,6 +77,7 @@ class _OpElements(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.pool = 0
+        self.maxpool = 0
         self.relu = 0
         self.sdpa = 0
 
@@ -82,6 +86,8 @@ class _OpElements(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in _POOL_OPS and args and isinstance(args[0], Tensor):
             self.pool += args[0].numel()
+        elif name.startswith("max_pool") and args and isinstance(args[0], Tensor):
+            self.maxpool += args[0].numel()
         elif name in ("relu", "relu_") and isinstance(out, Tensor):
             self.relu += out.numel()
         elif "scaled_dot_product" in name and not name.endswith("backward"):
@@ -94,16 +100,18 @@ class _OpElements(TorchDispatchMode):
 
 def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
     """How much of each kind of work one forward pass of `module` on `x` does."""
-    bias = relu_module = layernorm = 0
+    bias = relu_module = layernorm = batchnorm = 0
 
     def hook(mod: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
-        nonlocal bias, relu_module, layernorm
+        nonlocal bias, relu_module, layernorm, batchnorm
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and mod.bias is not None:
             bias += out.numel()
         elif isinstance(mod, nn.ReLU):
             relu_module += out.numel()
         elif isinstance(mod, nn.LayerNorm):
             layernorm += inputs[0].numel()
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            batchnorm += inputs[0].numel()
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     flops = FlopCounterMode(display=False)
@@ -127,6 +135,8 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
         "relu_module": relu_module,
         "relu_functional": max(0, ops.relu - relu_module),
         "layernorm": layernorm,
+        "batchnorm": batchnorm,
+        "maxpool": ops.maxpool,
     }
 
 
@@ -156,6 +166,8 @@ def _probes() -> dict[str, _Probe]:
         "relu_module": _Probe(lambda s, x: s.mods[0](x), nn.ReLU()),
         "relu_functional": _Probe(lambda s, x: F.relu(x)),
         "layernorm": _Probe(lambda s, x: s.mods[0](x), nn.LayerNorm([8, 4, 4])),
+        "batchnorm": _Probe(lambda s, x: s.mods[0](x), nn.BatchNorm2d(8).eval()),
+        "maxpool": _Probe(lambda s, x: F.max_pool2d(x, 3, 2, 1)),
     }
 
 
