@@ -28,6 +28,7 @@ from a2bench.measurement import Measurement
 if TYPE_CHECKING:
     from a2bench.runner import Worker
     from a2bench.store import ResultsWriter
+    from a2bench.suite import Suite
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -91,6 +92,15 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def partitions(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(","))
+    if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"invalid partition list {text!r}: expected distinct Slurm partition names separated "
+            "by commas, e.g. h100,a100")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="a2bench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"a2bench {__version__}")
@@ -104,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "for that device")
     run.add_argument("--dtype", default=None, metavar="DTYPE",
                      help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
-    run.add_argument("--threads", type=positive_int, default=physical_cores(),
-                     help="CPU threads for torch (default: physical cores)")
+    run.add_argument("--threads", type=positive_int, default=None,
+                     help="CPU threads for torch (default: the physical cores of the machine "
+                          "that measures)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
     run.add_argument("--case-timeout", type=positive_float, default=300.0, metavar="SECONDS",
@@ -136,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "its page faults on every call; recorded as environment.json allocator")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--executor", choices=("local", "slurm"), default="local",
+                     help="local (default): every case on this machine; slurm: the cases as "
+                          "Slurm job arrays through submitit, one exclusive node per job, and "
+                          "one merged results set per partition in --out")
+    run.add_argument("--partition", type=partitions, default=None, metavar="P[,P...]",
+                     help="Slurm partitions to run the whole suite on, one results set each in "
+                          "--out/<partition> (default: the cluster's default partition)")
+    run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                     help="any other submitit or sbatch parameter, repeatable: account=lab, "
+                          "qos=high, constraint=h100, time=120 (minutes), gpus_per_node=2, ...")
+    run.add_argument("--cases-per-job", type=positive_int, default=None, metavar="K",
+                     help="Slurm: cases each job runs in turn (default: the suite spread over "
+                          "at most 16 jobs per partition)")
 
     sub.add_parser("list", help="show registered blocks and shipped suites")
 
@@ -252,21 +276,42 @@ def suites_dir() -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
-    from a2bench.registry import blocks
-    from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
-    from a2bench.store import ResultsWriter, holds_results, load_environment, merge_passes
+    from a2bench.store import holds_results
     from a2bench.suite import expand, load_suite
-    from a2bench.worker import Settings
 
-    started = time.perf_counter()
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     cases = expand(suite)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; expected a results folder (new or empty)")
+    if args.executor == "slurm":
+        from a2bench.slurm import run_on_slurm
+
+        return run_on_slurm(suite, cases, args)
+    for flag, value in (("--partition", args.partition), ("--slurm", args.slurm),
+                        ("--cases-per-job", args.cases_per_job)):
+        if value:
+            raise UsageError(f"{flag}: only applies with --executor slurm (the local executor "
+                             "runs every case on this machine)")
     if holds_results(args.out) and not args.resume:  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds results; pass --resume to continue that "
                          "sweep, or choose another --out")
+    return sweep(suite, cases, args)
+
+
+def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
+    """Run `cases` here: worker, ceilings at the start, overhead, passes, ceilings at the end.
+
+    The local executor's whole run, and what each Slurm job runs on its shard of the suite, so
+    a case measured on a cluster goes through the same worker and measurement path.
+    """
+    from a2bench.registry import blocks
+    from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
+    from a2bench.store import ResultsWriter, load_environment, merge_passes
+    from a2bench.worker import Settings
+
+    started = time.perf_counter()
+    threads = args.threads or physical_cores()  # on a Slurm node: that node's cores
     if suite.device == "cuda":
         import torch  # already loaded with the blocks; asking starts no CUDA context
 
@@ -278,7 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough
         # (freed memory at the heap top would still go back to the OS and fault in again).
         os.environ.update(MALLOC_REUSE_ENV)
-    settings = Settings(threads=args.threads, ci_target=args.ci_target,
+    settings = Settings(threads=threads, ci_target=args.ci_target,
                         time_budget_s=args.time_budget, warm_cache=args.warm_cache,
                         counters=not args.no_counters)
     try:
@@ -308,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                calibration_time_s=args.calibration_time, dtype=suite.dtype,
                # What analysis and report know of each block: labels and parameters.
                blocks={b: blocks()[b].describe() for b in suite.blocks},
-               **ceilings(suite.device, suite.dtypes, args.threads, starts, {}))
+               **ceilings(suite.device, suite.dtypes, threads, starts, {}))
     writer.write_environment(env)
     if "overhead" not in stored:
         try:
@@ -322,7 +367,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reused = len(writer.done_keys() & wanted)
     passes = f" x {args.processes} processes" if args.processes > 1 else ""
     print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
-          f"{suite.device}, {args.threads} threads, order seed {seed}, results in {args.out}",
+          f"{suite.device}, {threads} threads, order seed {seed}, results in {args.out}",
           file=sys.stderr)
     progress = _progress(len(wanted), reused, disabled=args.no_progress)
 
@@ -355,7 +400,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _interrupted(args, writer)
         finally:
             end_worker.kill()
-    session = ceilings(suite.device, suite.dtypes, args.threads, starts, ends)
+    session = ceilings(suite.device, suite.dtypes, threads, starts, ends)
     writer.update_session(**session)
     roofline = session["roofline"]
 

@@ -25,6 +25,7 @@ CSV_COLUMNS = (
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
     "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
+    "started_at", "host",
 )
 
 
@@ -77,6 +78,10 @@ class Measurement:
     # Parameter elements: counted on the built module, and the model's count where it has one.
     parameters: int | None = None
     parameters_analytic: int | None = None
+    # When the case was handed to its worker (ISO 8601, like finished_at) and on which machine:
+    # with finished_at, what shows that no two timed cases of a sharded sweep shared a node.
+    started_at: str = ""
+    host: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -606,9 +606,19 @@ def _finite(x: Any) -> bool:
         return False
 
 
+def _slurm(run: Any, env: dict[str, Any]) -> str:
+    if env.get("executor") != "slurm":
+        return ""
+    shards = env.get("shards") or []
+    return (f"{env.get('partition', '')} ({len(shards)} jobs, "
+            f"{len(env.get('hosts') or [])} nodes)")
+
+
 def environment_section(result: an.Analysis) -> list[Element]:
     fields: list[tuple[str, Any]] = [
         ("results folder", lambda r, e: str(r.path)),
+        ("host", lambda r, e: ", ".join(e.get("hosts") or [e.get("host") or ""])),
+        ("Slurm partition (jobs, nodes)", _slurm),
         ("suite", lambda r, e: e.get("suite_path") or e.get("suite", "")),
         ("device", lambda r, e: (e.get("roofline") or {}).get("device", "")
          + (f" ({e['gpu_name']})" if e.get("gpu_name") else "")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import random
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -177,6 +178,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                         on_case(case, None)
                     continue
                 need = predicted_bytes(case)
+                started = now()
                 if need > memory_budget:
                     m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
                                     reason=f"predicted peak {need} bytes exceeds the memory "
@@ -188,7 +190,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
                 m = replace(m.with_cost(cost_of(case), spec(case.block).declared(case)),
-                            process=process)
+                            process=process, started_at=started, host=socket.gethostname())
                 writer.append(m)
                 done.add((case.key(), process))
                 report.ran += 1

@@ -181,7 +181,7 @@ def overhead_entry(device: str, dtype: str, case: Case | None,
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def serve(conn: Connection, settings: Settings) -> None:

@@ -56,3 +56,39 @@ def write_suite(tmp_path: Path):
         return path
 
     return _write
+
+
+# ---------------------------------------------------------------------------------------------
+# A real one-node Slurm (scripts/slurm-up.sh) for the tests marked slurm
+
+SLURM_PACKAGES = "apt-get install --no-install-recommends slurmctld slurmd slurm-client munge"
+SLURM_DAEMONS = ("/usr/sbin/slurmctld-wlm", "/usr/sbin/slurmd-wlm", "/usr/sbin/munged")
+
+
+@pytest.fixture(scope="session")
+def slurm_env():
+    """The environment of a running one-node Slurm with partitions debug, h100 and a100; the
+    tests that use it skip, saying why, where the packages are not installed."""
+    import shutil
+    import tempfile
+
+    missing = [p for p in SLURM_DAEMONS if not Path(p).exists()]
+    if missing or shutil.which("sbatch") is None:
+        pytest.skip(f"no Slurm here ({', '.join(missing) or 'sbatch'} missing); install it "
+                    f"with {SLURM_PACKAGES}")
+    if os.geteuid() != 0:
+        pytest.skip("the one-node test Slurm runs its daemons as root")
+    # munged wants every folder above its socket world-executable; pytest's tmp_path is 0700.
+    folder = Path(tempfile.mkdtemp(prefix="a2bench-slurm-"))
+    folder.chmod(0o755)
+    env = {**os.environ, "SLURM_CI_DIR": str(folder)}
+    up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], env=env,
+                        capture_output=True, text=True, timeout=120)
+    if up.returncode != 0:
+        subprocess.run(["bash", str(ROOT / "scripts" / "slurm-down.sh")], env=env, timeout=60)
+        pytest.fail(f"the test Slurm did not start: {up.stderr.strip()[-2000:]}")
+    yield {"SLURM_CONF": str(folder / "slurm.conf"),
+           "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "A2BENCH_SLURM_POLL_S": "1"}
+    subprocess.run(["bash", str(ROOT / "scripts" / "slurm-down.sh")], env=env, timeout=60)
+    shutil.rmtree(folder, ignore_errors=True)

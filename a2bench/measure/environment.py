@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import struct
 import subprocess
 import sys
@@ -45,6 +46,10 @@ def _cpu_model() -> str:
         pass
     return platform.processor() or platform.machine()
 
+
+SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION",
+              "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME", "SLURM_JOB_ACCOUNT", "SLURM_JOB_QOS",
+              "SLURM_JOB_GPUS", "SLURM_RESTART_COUNT")
 
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 _SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
@@ -147,6 +152,10 @@ def optional_counters() -> dict[str, dict[str, str | None]]:
 def collect(threads: int, device: str) -> dict[str, Any]:
     vm = psutil.virtual_memory()
     env: dict[str, Any] = {
+        "host": socket.gethostname(),
+        # A case run by a Slurm job: which job, array task, partition and node it had.
+        "slurm": {k[6:].lower(): v for k, v in sorted(os.environ.items())
+                  if k in SLURM_VARS} or None,
         "a2bench_version": a2bench.__version__,
         "git_commit": _git_commit(),
         "python": sys.version.split()[0],

@@ -1,0 +1,609 @@
+"""A suite on a Slurm cluster: its cases as job arrays through submitit, merged per partition.
+
+`a2bench run SUITE --out DIR --executor slurm --partition h100,a100` lays DIR out as
+
+    DIR/.slurm.json                      the sweep: suite, partitions, seed, cases per job
+    DIR/<partition>/results.jsonl, .csv  every case of that partition, merged from its shards
+    DIR/<partition>/environment.json     its nodes, ceilings and shards
+    DIR/<partition>/shards/<i>/          what job i wrote: a results folder of its own
+    DIR/<partition>/jobs.json            shard -> Slurm job id, for --resume to re-attach
+    DIR/<partition>/submitit/            submitit's pickles, batch files and job logs
+
+so `a2bench report DIR/*` sets the partitions (GPU types) side by side, as it sets any folders.
+
+Why this shape:
+- A job is one exclusive node (`--exclusive`, and a GPU on a CUDA suite), so no two timed cases
+  share a machine; within the job the cases run one after another through `cli.sweep`, the
+  local executor's own code, on a shard that is an ordinary results folder (fsynced per case).
+- The shard is the unit of resumption: a requeued job (preempted, or past its time limit) and a
+  resubmitted one go on in the same folder, so finished cases are kept and none runs twice.
+- The merged files are derived and rewritten atomically; the shards stay the source of truth.
+- A job that ends without a result for some of its cases (cancelled, failed, out of time or
+  memory) gets those cases recorded from here, with Slurm's state in the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from a2bench.case import Case
+from a2bench.errors import InputError
+from a2bench.measurement import Measurement
+from a2bench.store import (
+    ENVIRONMENT,
+    JSONL,
+    ResultsWriter,
+    holds_results,
+    merge_passes,
+    read_jsonl,
+    write_csv,
+)
+
+SWEEP = ".slurm.json"  # hidden, so that DIR/* names only the partitions' folders
+JOBS = "jobs.json"
+SHARDS = "shards"
+SUBMITIT = "submitit"
+# The default split: the suite over at most 16 jobs per partition, and at least 4 cases a job,
+# since each job pays a fixed start (a worker, the ceilings at both ends, the overhead entries:
+# about 10 s on a 2-core VM with --calibration-time 0.01, more with the default).
+MAX_JOBS_PER_PARTITION = 16
+MIN_CASES_PER_JOB = 4
+DEFAULT_TIMEOUT_MIN = 60  # submitit's own default is 5; and below ~15 a preemption is not requeued
+POLL_ENV = "A2BENCH_SLURM_POLL_S"  # seconds between two sacct calls (default 10)
+
+# Slurm job states that may still write results (submitit counts UNKNOWN and PREEMPTED so too:
+# a preempted checkpointable job is requeued under the same id).
+ACTIVE = frozenset({"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED",
+                    "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT",
+                    "STOPPED", "PREEMPTED", "READY", "UNKNOWN"})
+# submitit's generic parameter names; everything else is a Slurm one (slurm_<name>).
+GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
+                     "tasks_per_node", "name", "stderr_to_stdout"})
+ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_per_node"}
+
+
+class SlurmError(InputError):
+    """A Slurm sweep that cannot go on as asked; the message is one line for the user."""
+
+
+# ---------------------------------------------------------------------------------------------
+# What is submitted
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One array task: these cases, run by `cli.sweep` into this shard folder."""
+
+    partition: str
+    index: int
+    folder: str
+    suite: Any  # a2bench.suite.Suite (frozen, picklable)
+    cases: tuple[Case, ...]
+    args: argparse.Namespace  # the driver's run options, pointed at the shard
+
+
+def _checkpointable() -> type:
+    try:
+        from submitit.helpers import Checkpointable
+    except ImportError:  # the job class must import where submitit is absent, for the tests
+        return object
+    return Checkpointable
+
+
+class ShardJob(_checkpointable()):  # type: ignore[misc]
+    """The callable each array task runs (pickled by reference: a2bench must import there).
+
+    Checkpointable: on preemption, or near its time limit, submitit requeues the same call, and
+    the sweep resumes in its shard, so what finished before is kept and not run again.
+    """
+
+    def __call__(self, task: ShardTask) -> dict[str, Any]:
+        import socket
+
+        from a2bench.cli import sweep
+        from a2bench.plugins import load_plugins
+
+        load_plugins()
+        code = sweep(task.suite, task.cases, task.args)
+        if code != 0:
+            raise RuntimeError(f"a2bench's sweep of shard {task.folder} exited with status "
+                               f"{code} (see this job's log)")
+        return {"host": socket.gethostname(), "partition": task.partition, "shard": task.index}
+
+
+def shard_args(args: argparse.Namespace, folder: Path, seed: int) -> argparse.Namespace:
+    """The driver's options as one job runs them: into its shard, resuming, quietly."""
+    return argparse.Namespace(**{**vars(args), "out": folder, "resume": True, "seed": seed,
+                                 "no_progress": True, "executor": "local", "partition": None,
+                                 "slurm": [], "cases_per_job": None})
+
+
+def split(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ...]]:
+    """The suite's cases in order, `per_job` at a time: shard i is always the same cases."""
+    return [tuple(cases[i:i + per_job]) for i in range(0, len(cases), per_job)]
+
+
+def default_per_job(n_cases: int) -> int:
+    return max(MIN_CASES_PER_JOB, math.ceil(n_cases / MAX_JOBS_PER_PARTITION))
+
+
+def parse_value(text: str) -> Any:
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """--slurm KEY=VALUE ... as submitit parameters: time=120 -> timeout_min, account=x ->
+    slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value)."""
+    from submitit.slurm.slurm import _get_default_parameters
+
+    known = set(_get_default_parameters())
+    out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise SlurmError(f"--slurm {pair!r}: expected KEY=VALUE, e.g. account=mylab or "
+                             "time=120")
+        key = ALIASES.get(key, key)
+        key = key[len("slurm_"):] if key.startswith("slurm_") else key
+        parsed = parse_value(value.strip())
+        if key in GENERIC:
+            out[key] = parsed
+        elif key in known:
+            out[f"slurm_{key}"] = parsed
+        else:  # any other sbatch option, written as given
+            extra[key.replace("_", "-")] = parsed
+    if extra:
+        out["slurm_additional_parameters"] = extra
+    return out
+
+
+def parameters(partition: str | None, device: str, name: str,
+               overrides: dict[str, Any]) -> dict[str, Any]:
+    """The submitit parameters of one partition's array: exclusive nodes unless overridden."""
+    params: dict[str, Any] = {
+        "name": f"a2bench-{name}",
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "timeout_min": DEFAULT_TIMEOUT_MIN,
+        # The whole node: no other job's work beside a timed case.
+        "slurm_exclusive": True,
+        # All of the node's memory (sbatch --mem=0), so the memory budget is the node's.
+        "slurm_mem": "0",
+    }
+    if partition:
+        params["slurm_partition"] = partition
+    if device == "cuda":  # a2bench measures on the job's first GPU
+        params["gpus_per_node"] = 1
+    extra = {**params.pop("slurm_additional_parameters", {}),
+             **overrides.get("slurm_additional_parameters", {})}
+    params.update({k: v for k, v in overrides.items() if k != "slurm_additional_parameters"})
+    if extra:
+        params["slurm_additional_parameters"] = extra
+    return params
+
+
+def sbatch_text(params: dict[str, Any], folder: Path, count: int) -> str:
+    """The batch file submitit would submit for `count` array tasks with these parameters."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    kwargs = {(k[len("slurm_"):] if k.startswith("slurm_") else k): v for k, v in params.items()}
+    renamed = {"timeout_min": "time", "name": "job_name", "tasks_per_node": "ntasks_per_node",
+               "mem_gb": "mem"}
+    kwargs = {renamed.get(k, k): v for k, v in kwargs.items()}
+    if "mem" in kwargs and "mem_gb" in params:
+        kwargs["mem"] = f"{params['mem_gb']}GB"
+    return _make_sbatch_string(command="python -u -m submitit.core._submit", folder=folder,
+                               map_count=count, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Job states and fault records
+
+
+def base_state(state: str) -> str:
+    """'CANCELLED by 0' -> 'CANCELLED'."""
+    return (state or "UNKNOWN").split()[0].upper()
+
+
+def fault_status(state: str) -> str:
+    s = base_state(state)
+    if s in ("TIMEOUT", "DEADLINE"):
+        return "timeout"
+    if s == "OUT_OF_MEMORY":
+        return "oom"
+    return "error"
+
+
+def fault_reason(job_id: str, state: str, detail: str | None) -> str:
+    text = f"Slurm job {job_id} ended {base_state(state)} before this case finished"
+    return f"{text}: {detail}" if detail else text
+
+
+def expected(cases: Sequence[Case], processes: int) -> set[tuple[Any, int]]:
+    return {(c.key(), p) for c in cases for p in range(processes)}
+
+
+def record_faults(folder: Path, cases: Sequence[Case], processes: int, status: str,
+                  reason: str) -> int:
+    """Append a record for every (case, pass) the shard lacks; how many were missing."""
+    from a2bench.cost import cost_of
+    from a2bench.registry import spec
+    from a2bench.worker import now
+
+    writer = ResultsWriter(folder, resume=True, order=[c.key() for c in cases])
+    done = writer.done_keys()
+    added = 0
+    for process in range(processes):
+        for case in cases:
+            if (case.key(), process) in done:
+                continue
+            m = Measurement(case, status, reason, finished_at=now())
+            writer.append(replace(m.with_cost(cost_of(case), spec(case.block).declared(case)),
+                                  process=process))
+            added += 1
+    return added
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging the shards
+
+
+def shard_folder(part: Path, index: int) -> Path:
+    return part / SHARDS / str(index)
+
+
+def shard_records(folder: Path) -> list[Measurement]:
+    return read_jsonl(folder / JSONL)[0]  # a torn last line (a job killed mid-write) is dropped
+
+
+def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: str,
+                    jobs: dict[str, str]) -> list[Measurement]:
+    """Write part's results.jsonl, results.csv and environment.json from its shards.
+
+    Records are deduplicated on (case, pass), the first shard's kept: one case is never in two
+    shards of a sweep, so a duplicate can only be a job that ran twice on the same shard.
+    """
+    records: list[Measurement] = []
+    seen: set[tuple[Any, int]] = set()
+    envs: list[tuple[int, dict[str, Any]]] = []
+    for i in range(shards):
+        folder = shard_folder(part, i)
+        for m in shard_records(folder):
+            key = (m.case.key(), m.process)
+            if key not in seen:
+                seen.add(key)
+                records.append(m)
+        env_path = folder / ENVIRONMENT
+        if env_path.is_file():
+            # ValueError: seen mid-rewrite (atomic here; only a shared FS's stale view can)
+            with contextlib.suppress(ValueError):
+                envs.append((i, json.loads(env_path.read_text())))
+    part.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(m.to_json(), allow_nan=False) + "\n" for m in records)
+    _atomic_write(part / JSONL, text)
+    rank = {key: i for i, key in enumerate(order)}
+    merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
+    write_csv(part / "results.csv", merged)
+    if envs:
+        env = merge_environments(envs, partition, jobs)
+        _atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
+    return records
+
+
+def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: str,
+                       jobs: dict[str, str]) -> dict[str, Any]:
+    """One environment for a partition: the first shard's, with every shard's node listed and
+    each dtype's ceiling the best any node measured (what that kind of machine can do)."""
+    env = dict(envs[0][1])
+    env.pop("resumed_in", None)
+    env.update(executor="slurm", partition=partition)
+    env["shards"] = [
+        {"shard": i, "job_id": jobs.get(str(i)), "host": e.get("host"),
+         "slurm": e.get("slurm"), "gpu_name": e.get("gpu_name"),
+         "driver_and_clocks": e.get("driver_and_clocks"), "cpu_model": e.get("cpu_model"),
+         "gemm_flops_per_s": {d: r.get("gemm_flops_per_s")
+                              for d, r in (e.get("rooflines") or {}).items()},
+         "requeued": len(e.get("resumed_in") or [])}
+        for i, e in envs]
+    env["hosts"] = sorted({e.get("host") for _, e in envs if e.get("host")})
+
+    def best(records: list[dict[str, Any]]) -> dict[str, Any]:
+        return max(records, key=lambda r: r.get("gemm_flops_per_s") or 0.0)
+
+    rooflines: dict[str, list[dict[str, Any]]] = {}
+    for _, e in envs:
+        for d, r in (e.get("rooflines") or {}).items():
+            if isinstance(r, dict):
+                rooflines.setdefault(d, []).append(r)
+    if rooflines:
+        env["rooflines"] = {d: best(rs) for d, rs in rooflines.items()}
+    roofs = [e["roofline"] for _, e in envs if isinstance(e.get("roofline"), dict)]
+    if roofs:
+        env["roofline"] = best(roofs)
+    warnings = [w for _, e in envs for w in (e.get("warnings") or [])]
+    if warnings:
+        env["warnings"] = list(dict.fromkeys(warnings))
+    return env
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError as e:
+        raise SlurmError(f"{path}: not valid JSON ({e}); expected the file a2bench run "
+                         "--executor slurm writes") from None
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver
+
+
+@dataclass
+class Shard:
+    partition: str
+    index: int
+    folder: Path
+    cases: tuple[Case, ...]
+    job: Any = None  # a submitit SlurmJob while one may still write here
+    finished: bool = False
+
+
+def default_partition() -> str | None:
+    """The cluster's default partition (sinfo marks it with *), for the folder's name."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    marked = [p[:-1] for p in out.split() if p.endswith("*")]
+    return marked[0] if marked else None
+
+
+def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise SlurmError("--executor slurm: the submitit package is not installed; expected "
+                         "it in a2bench's environment (pip install submitit)") from None
+    if shutil.which("sbatch") is None:
+        raise SlurmError("--executor slurm: sbatch is not on PATH; expected a Slurm login "
+                         "node (or run without --executor slurm to measure on this machine)")
+    overrides = parse_options(args.slurm)
+    out: Path = args.out
+    state_path = out / SWEEP
+    stored = _read_json(state_path)
+    if stored and not args.resume:
+        raise SlurmError(f"{out}: already holds a Slurm sweep; pass --resume to re-attach to its "
+                         "jobs and run what has no result, or choose another --out")
+    if holds_results(out):
+        raise SlurmError(f"{out}: holds the results of a local run; choose another --out for "
+                         "a Slurm sweep")
+    keys = [c.key() for c in cases]
+    if stored and stored.get("cases") != len(keys):
+        raise SlurmError(f"{out}: its sweep has {stored.get('cases')} cases and "
+                         f"{args.suite} now gives {len(keys)}; resume with the suite and options "
+                         "it began with, or choose another --out")
+    partitions = list(args.partition or stored.get("partitions") or [])
+    named = bool(partitions)
+    if not partitions:
+        partitions = [default_partition() or "default"]
+    per_job = args.cases_per_job or stored.get("cases_per_job") or default_per_job(len(cases))
+    seed = args.seed if args.seed is not None else stored.get("order_seed")
+    seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
+    processes = args.processes
+    shard_cases = split(cases, per_job)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(state_path, json.dumps({
+        "suite": str(suite.path), "suite_name": suite.name, "device": suite.device,
+        "partitions": partitions if named else [], "cases": len(keys),
+        "cases_per_job": per_job, "shards": len(shard_cases), "processes": processes,
+        "order_seed": seed, "slurm": list(args.slurm),
+    }, indent=2) + "\n")
+
+    shards: list[Shard] = []
+    for p in partitions:
+        part = out / p
+        for i, chunk in enumerate(shard_cases):
+            shards.append(Shard(p, i, shard_folder(part, i), chunk))
+    jobs_of = {p: {str(k): str(v) for k, v in _read_json(out / p / JOBS).items()}
+               for p in partitions}
+
+    def missing(s: Shard) -> int:
+        done = {(m.case.key(), m.process) for m in shard_records(s.folder)}
+        return len(expected(s.cases, processes) - done)
+
+    # Re-attach to jobs that may still write; the rest of the unfinished shards are submitted.
+    from submitit import SlurmJob
+
+    to_submit: dict[str, list[Shard]] = {}
+    for s in shards:
+        if not missing(s):
+            s.finished = True
+            continue
+        job_id = jobs_of[s.partition].get(str(s.index))
+        if job_id:
+            job = SlurmJob(folder=out / s.partition / SUBMITIT, job_id=job_id)
+            job.watcher.update()
+            state = base_state(job.watcher.get_state(job_id, mode="cache"))
+            if state in ACTIVE and state != "UNKNOWN" and not job.paths.result_pickle.exists():
+                s.job = job
+                continue
+        to_submit.setdefault(s.partition, []).append(s)
+
+    attached = sum(s.job is not None for s in shards)
+    total = len(cases) * processes * len(partitions)
+    done_now = sum(len(expected(s.cases, processes)) - missing(s) for s in shards)
+    print(f"a2bench: {suite.name}: {len(cases)} cases"
+          + (f" x {processes} processes" if processes > 1 else "")
+          + f" on Slurm partition{'s' if len(partitions) > 1 else ''} {', '.join(partitions)}, "
+          f"{per_job} per job, order seed {seed}; {done_now} of {total} stored, "
+          f"{attached} jobs re-attached, results in {out}", file=sys.stderr)
+
+    for p, group in to_submit.items():
+        params = parameters(p if named else None, suite.device, suite.name, overrides)
+        try:
+            submitted = submit(out / p, params, [
+                ShardTask(p, s.index, str(s.folder), suite, s.cases,
+                          shard_args(args, s.folder, seed)) for s in group])
+        except KeyboardInterrupt:
+            return _interrupted(args)
+        for s, job in zip(group, submitted, strict=True):
+            s.job = job
+            jobs_of[p][str(s.index)] = job.job_id
+        _atomic_write(out / p / JOBS, json.dumps(jobs_of[p], indent=2) + "\n")
+        print(f"a2bench: {p}: submitted {len(group)} jobs as array "
+              f"{submitted[0].job_id.split('_')[0]}", file=sys.stderr)
+
+    order = keys
+    progress = tqdm(total=total, initial=done_now, unit="case", disable=args.no_progress,
+                    file=sys.stderr, dynamic_ncols=True)
+    poll = float(os.environ.get(POLL_ENV, "10"))
+    sizes: dict[Path, int] = {}
+    try:
+        last_poll = 0.0
+        while True:
+            changed = False
+            if time.monotonic() - last_poll >= poll:
+                SlurmJob.watcher.update()  # one sacct call for every job of the sweep
+                last_poll = time.monotonic()
+            for s in shards:
+                if s.finished or s.job is None:
+                    continue
+                if not _ended(s.job):
+                    continue
+                s.finished = True
+                changed = True
+                state = s.job.watcher.get_state(s.job.job_id, mode="cache")
+                detail = _failure(s.job)
+                if base_state(state) in ACTIVE:  # the result is written before sacct knows
+                    state = "FAILED" if detail else "COMPLETED"
+                lacking = missing(s)
+                if lacking:
+                    record_faults(s.folder, s.cases, processes, fault_status(state),
+                                  fault_reason(s.job.job_id, state, detail))
+                tqdm.write(f"a2bench: {s.partition} shard {s.index} (job {s.job.job_id}): "
+                           f"{base_state(state)}"
+                           + (f", {lacking} results recorded as {fault_status(state)}"
+                              if lacking else ""), file=sys.stderr)
+            for s in shards:
+                path = s.folder / JSONL
+                size = path.stat().st_size if path.exists() else 0
+                if sizes.get(path) != size:
+                    sizes[path] = size
+                    changed = True
+            if changed:
+                stored_now = 0
+                for p in partitions:
+                    merged = merge_partition(out / p, len(shard_cases), order, p, jobs_of[p])
+                    stored_now += len(merged)
+                progress.update(stored_now - progress.n)
+            if all(s.finished for s in shards):
+                break
+            time.sleep(min(1.0, poll))
+    except KeyboardInterrupt:
+        progress.close()
+        return _interrupted(args)
+    progress.close()
+    return _summary(out, partitions, cases, processes)
+
+
+def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> list[Any]:
+    """One job array for `tasks`, through submitit's Slurm executor named explicitly (its
+    AutoExecutor would pick a cluster by what is on PATH)."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=part / SUBMITIT, cluster="slurm")
+    try:
+        executor.update_parameters(**params)
+    except ValueError as e:  # submitit lists every valid name; the first line says which
+        raise SlurmError(f"--slurm: {str(e).splitlines()[0]}") from None
+    part.mkdir(parents=True, exist_ok=True)
+    try:
+        return executor.map_array(ShardJob(), list(tasks))
+    except subprocess.CalledProcessError as e:
+        said = (e.output or b"").decode(errors="replace").strip().splitlines()
+        raise SlurmError(f"sbatch refused the jobs for {part.name}: "
+                         f"{said[-1] if said else e}; check --partition and --slurm") from None
+    except (FileNotFoundError, RuntimeError) as e:  # sbatch missing, or submitit's own check
+        raise SlurmError(f"could not submit the jobs for {part.name}: "
+                         f"{str(e).splitlines()[0]}") from None
+
+
+def _ended(job: Any) -> bool:
+    if job.paths.result_pickle.exists():
+        return True
+    state = base_state(job.watcher.get_state(job.job_id, mode="cache"))
+    return state not in ACTIVE
+
+
+def _failure(job: Any) -> str | None:
+    """The last line of the job's Python error, where it wrote one."""
+    if not job.paths.result_pickle.exists():
+        return None
+    try:
+        e = job.exception()
+    except Exception as err:  # an unreadable result is itself the failure
+        return f"unreadable result ({type(err).__name__})"
+    if e is None:
+        return None
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept in "
+          f"{args.out}. Re-attach with: a2bench run {args.suite} --out {args.out} "
+          "--executor slurm --resume (and the same options)", file=sys.stderr)
+    return 130
+
+
+def _summary(out: Path, partitions: Sequence[str], cases: Sequence[Case],
+             processes: int) -> int:
+    from a2bench.store import load
+
+    print()
+    for p in partitions:
+        merged = load(out / p)
+        statuses: dict[str, int] = {}
+        for m in merged:
+            statuses[m.status] = statuses.get(m.status, 0) + 1
+        hosts = sorted({m.host for m in merged if m.host})
+        print(f"{p}: {len(merged)} of {len(cases)} cases, "
+              + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+              + (f"; nodes {', '.join(hosts)}" if hosts else ""))
+    folders = " ".join(str(out / p) for p in partitions)
+    print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
+    print(f"Side by side: a2bench report {out}/* --out {out}-report")
+    return 0

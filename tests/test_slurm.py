@@ -1,0 +1,309 @@
+"""The Slurm executor: its parameters and batch file, the shard merge and fault records, and
+whole sweeps against a real one-node Slurm (the tests marked slurm; they skip without one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("submitit")
+
+from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
+
+from a2bench import slurm  # noqa: E402
+from a2bench.case import Case  # noqa: E402
+from a2bench.cli import main  # noqa: E402
+from a2bench.measurement import Measurement  # noqa: E402
+from a2bench.store import ResultsWriter, load, load_passes  # noqa: E402
+
+SMOKE = ROOT / "suites" / "smoke.yaml"
+FAST = ("--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+        "--no-progress")
+
+
+def case(h: int = 4, block: str = "double_attention") -> Case:
+    return Case(block, "cpu", "float32", 1, 32, 1, h, h, {"m": 8, "n": 8})
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and the generated batch file (no Slurm needed)
+
+
+def test_options_map_to_submitit_names_and_raw_sbatch():
+    params = slurm.parse_options(["account=mylab", "time=120", "qos=high",
+                                  "constraint=fake_h100", "gpus_per_node=2",
+                                  "reservation=bench", "--mail-type=END"])
+    assert params["slurm_account"] == "mylab"
+    assert params["timeout_min"] == 120
+    assert params["slurm_qos"] == "high"
+    assert params["slurm_constraint"] == "fake_h100"
+    assert params["gpus_per_node"] == 2
+    assert params["slurm_mail_type"] == "END"
+    # what submitit has no name for goes to sbatch as written
+    assert params["slurm_additional_parameters"] == {"reservation": "bench"}
+
+
+@pytest.mark.parametrize("bad", ["account", "=x", "time="])
+def test_bad_option_is_one_line(bad):
+    with pytest.raises(slurm.SlurmError, match="expected KEY=VALUE"):
+        slurm.parse_options([bad])
+
+
+def test_batch_file_is_exclusive_per_partition(tmp_path):
+    text = slurm.sbatch_text(slurm.parameters("h100", "cpu", "smoke", {}), tmp_path, 3)
+    assert "#SBATCH --exclusive" in text
+    assert "#SBATCH --partition=h100" in text
+    assert "#SBATCH --mem=0" in text
+    assert "#SBATCH --array=0-2%3" in text
+    assert f"#SBATCH --time={slurm.DEFAULT_TIMEOUT_MIN}" in text
+    assert "--gpus-per-node" not in text  # a CPU suite asks for no GPU
+
+
+def test_batch_file_of_a_cuda_suite_asks_for_gpus(tmp_path):
+    text = slurm.sbatch_text(slurm.parameters("a100", "cuda", "positions", {}), tmp_path, 2)
+    assert "#SBATCH --gpus-per-node=1" in text and "#SBATCH --exclusive" in text
+    more = slurm.parse_options(["gpus_per_node=4", "account=lab", "time=30"])
+    text = slurm.sbatch_text(slurm.parameters("a100", "cuda", "positions", more), tmp_path, 2)
+    assert "#SBATCH --gpus-per-node=4" in text
+    assert "#SBATCH --account=lab" in text and "#SBATCH --time=30" in text
+
+
+def test_split_keeps_suite_order_and_default_spreads():
+    cases = [case(h) for h in range(2, 12)]
+    shards = slurm.split(cases, 3)
+    assert [len(s) for s in shards] == [3, 3, 3, 1]
+    assert [c for s in shards for c in s] == cases
+    assert slurm.default_per_job(6) == 4  # a job's fixed start is worth several cases
+    assert slurm.default_per_job(100) == 7  # at most 16 jobs per partition
+
+
+@pytest.mark.parametrize("state,status", [("CANCELLED by 0", "error"), ("FAILED", "error"),
+                                          ("TIMEOUT", "timeout"), ("OUT_OF_MEMORY", "oom"),
+                                          ("NODE_FAIL", "error")])
+def test_fault_status_from_slurm_state(state, status):
+    assert slurm.fault_status(state) == status
+    assert slurm.base_state(state) in slurm.fault_reason("7_1", state, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shards: faults recorded once, merged once
+
+
+def _ok(c: Case, process: int = 0, host: str = "n1", at: str = "2026-11-26T10:00:00+00:00"):
+    return Measurement(c, "ok", latency_s=1e-3, samples_s=(1e-3,), process=process, host=host,
+                       started_at=at, finished_at=at)
+
+
+def test_faults_fill_only_what_a_shard_lacks(tmp_path):
+    cases = [case(4), case(8)]
+    writer = ResultsWriter(tmp_path, resume=True)
+    writer.append(_ok(cases[0]))
+    added = slurm.record_faults(tmp_path, cases, 2, "error",
+                                slurm.fault_reason("9_0", "CANCELLED by 0", None))
+    assert added == 3  # (case 0, pass 1), (case 1, passes 0 and 1)
+    records = load_passes(tmp_path)
+    assert sorted((m.case.h, m.process, m.status) for m in records) == [
+        (4, 0, "ok"), (4, 1, "error"), (8, 0, "error"), (8, 1, "error")]
+    assert all("CANCELLED" in m.reason for m in records if m.status == "error")
+    assert all(m.macs_analytic for m in records if m.status == "error")  # the model is filled
+    assert slurm.record_faults(tmp_path, cases, 2, "error", "again") == 0
+
+
+def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
+    part = tmp_path / "h100"
+    a, b, c = case(4), case(8), case(6)
+    for i, (records, gemm) in enumerate([([_ok(b, host="n1")], 1e11),
+                                         ([_ok(a, host="n2"), _ok(a, host="n3")], 2e11),
+                                         ([_ok(c, host="n2")], None)]):
+        folder = slurm.shard_folder(part, i)
+        w = ResultsWriter(folder, resume=True)
+        for m in records:
+            w.append(m)
+        if gemm:
+            roof = {"dtype": "float32", "gemm_flops_per_s": gemm}
+            w.write_environment({"host": f"n{i + 1}", "roofline": roof,
+                                 "rooflines": {"float32": roof}})
+    order = [a.key(), c.key(), b.key()]
+    merged = slurm.merge_partition(part, 3, order, "h100", {"0": "5_0", "1": "5_1"})
+    assert len(merged) == 3  # shard 1's second record of case a is a duplicate
+    assert [m.case for m in load(part)] == [b, a, c]  # results.jsonl: shard order
+    csv = (part / "results.csv").read_text().splitlines()
+    assert [line.split(",")[9] for line in csv[1:]] == ["4", "6", "8"]  # suite order (h)
+    env = json.loads((part / "environment.json").read_text())
+    assert env["executor"] == "slurm" and env["partition"] == "h100"
+    assert env["roofline"]["gemm_flops_per_s"] == 2e11  # the best node's
+    assert [s["job_id"] for s in env["shards"]] == ["5_0", "5_1"]
+    assert env["hosts"] == ["n1", "n2"]
+
+
+def test_merge_drops_a_torn_last_line(tmp_path):
+    part = tmp_path / "p"
+    folder = slurm.shard_folder(part, 0)
+    ResultsWriter(folder, resume=True).append(_ok(case(4)))
+    with open(folder / "results.jsonl", "a") as f:
+        f.write('{"schema": 2, "case": {"blo')  # a job killed mid-write
+    assert len(slurm.merge_partition(part, 1, [], "p", {})) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line, without a cluster
+
+
+def test_slurm_flags_need_the_slurm_executor(tmp_path, capsys):
+    code = main(["run", str(SMOKE), "--out", str(tmp_path / "o"), "--partition", "h100"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--partition" in err and "--executor slurm" in err
+
+
+def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    code = main(["run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "sbatch is not on PATH" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_partition_list_is_refused(tmp_path, capsys):
+    code = main(["run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
+                 "--partition", "h100,,a100"])
+    assert code == 2 and "partition" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Against a real one-node Slurm
+
+
+def _intervals(records: list[Measurement]) -> list[tuple[datetime, datetime]]:
+    return sorted((datetime.fromisoformat(m.started_at), datetime.fromisoformat(m.finished_at))
+                  for m in records)
+
+
+@pytest.mark.slurm
+def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
+    out = tmp_path / "sweep"
+    r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm",
+            "--partition", "h100,a100", *FAST, env=slurm_env)  # 4 + 2 cases a job
+    assert r.returncode == 0, r.stderr[-3000:]
+    passes = []
+    for p in ("h100", "a100"):
+        merged = load(out / p)
+        assert len(merged) == 6 and {m.status for m in merged} == {"ok"}, p
+        env = json.loads((out / p / "environment.json").read_text())
+        assert env["partition"] == p and len(env["shards"]) == 2
+        assert {s["slurm"]["job_partition"] for s in env["shards"]} == {p}
+        batch = next((out / p / "submitit").rglob("*_submission.sh")).read_text()
+        assert "#SBATCH --exclusive" in batch and f"#SBATCH --partition={p}" in batch
+        passes += load_passes(out / p)
+        # the same exact counts as the committed local run of the suite
+        same = cli("compare", str(ROOT / "results" / "baseline" / "smoke"), str(out / p),
+                   "--exact-only")
+        assert same.returncode == 0, same.stdout + same.stderr
+    # Isolation: across both partitions' jobs on the one node, no two cases overlapped.
+    spans = _intervals(passes)
+    assert len(spans) == 12 and all(m.host for m in passes)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end
+    report = cli("report", str(out / "h100"), str(out / "a100"), "--out", str(tmp_path / "r"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "h100" in text and "a100" in text
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+@pytest.mark.slurm
+def test_resume_after_killed_driver_and_scancel(slurm_env, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
+            "--partition", "debug", "--cases-per-job", "3", *FAST]
+    env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
+    driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    shards = out / "debug" / "shards"
+    jobs_file = out / "debug" / "jobs.json"
+    try:
+        _wait(jobs_file.exists, 60, "the jobs to be submitted")
+        jobs = json.loads(jobs_file.read_text())
+        # While the driver watches: cancel the second shard's job (pending behind the first on
+        # the exclusive node); its cases are recorded as error with Slurm's state.
+        subprocess.run(["scancel", jobs["1"]], env=env, check=True)
+        _wait(lambda: _lines(shards / "1" / "results.jsonl") == 3, 60,
+              "the cancelled job's cases to be recorded")
+        _wait(lambda: _lines(shards / "0" / "results.jsonl") >= 1, 120, "a first result")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies; its jobs go on
+        driver.communicate(timeout=30)
+    before = {i: (shards / str(i) / "results.jsonl").read_bytes()
+              for i in range(2) if (shards / str(i) / "results.jsonl").exists()}
+    r = cli(*args, "--resume", env=slurm_env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    for i, data in before.items():  # what was stored is kept, byte for byte
+        assert (shards / str(i) / "results.jsonl").read_bytes().startswith(data)
+    passes = load_passes(out / "debug")
+    keys = [m.case.key() for m in passes]
+    assert len(keys) == 6 and len(set(keys)) == 6  # every case exactly once
+    cancelled = [m for m in passes if m.status != "ok"]
+    assert len(cancelled) == 3
+    assert all(m.status == "error" and "CANCELLED" in m.reason for m in cancelled)
+    assert "re-attached" in r.stderr
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("A2BENCH_SLURM_PREEMPT") != "1",
+                    reason="a requeue waits out Slurm's cred_expire (about a minute); set "
+                           "A2BENCH_SLURM_PREEMPT=1 to run it")
+def test_preempted_job_is_requeued_and_keeps_its_cases(slurm_env, tmp_path):
+    from submitit import SlurmJob
+
+    out = tmp_path / "sweep"
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
+            "--partition", "debug", "--cases-per-job", "6", "--processes", "2", *FAST]
+    env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
+    driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    shard = out / "debug" / "shards" / "0"
+    _wait(lambda: _lines(shard / "results.jsonl") >= 3, 180, "three results")
+    job_id = json.loads((out / "debug" / "jobs.json").read_text())["0"]
+    old_env = os.environ.copy()
+    os.environ.update(slurm_env)
+    try:
+        SlurmJob(folder=out / "debug" / "submitit", job_id=job_id)._interrupt()  # preempt
+    finally:
+        os.environ.clear()
+        os.environ.update(old_env)
+    kept = (shard / "results.jsonl").read_bytes()
+    stdout, _ = driver.communicate(timeout=400)
+    assert driver.returncode == 0, stdout[-3000:]
+    assert (shard / "results.jsonl").read_bytes().startswith(kept)
+    passes = load_passes(out / "debug")
+    assert len(passes) == 12 and {m.status for m in passes} == {"ok"}
+    assert len({(m.case.key(), m.process) for m in passes}) == 12
+    env_json = json.loads((shard / "environment.json").read_text())
+    assert env_json.get("resumed_in"), "the requeued job resumed its shard"
+
+
+def test_faulty_records_stay_valid_measurements():
+    m = replace(_ok(case()), status="timeout", reason="Slurm job 3_0 ended TIMEOUT")
+    assert Measurement.from_json(m.to_json()) == m
+    assert sys.executable  # the jobs run this interpreter (submitit's default)
