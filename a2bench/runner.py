@@ -33,6 +33,12 @@ class WorkerLost(Exception):
         self.status, self.reason = status, reason
 
 
+class Stopped(KeyboardInterrupt):
+    """The worker was sent SIGTERM: someone asked the sweep to stop (Slurm does so on scancel,
+    preemption and the time limit). Not a failure of the case, so the case is left without a
+    result, to run again on resume, and the sweep stops as on Ctrl-C."""
+
+
 class Worker:
     """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
 
@@ -54,6 +60,8 @@ class Worker:
         except (EOFError, ConnectionError, OSError):
             self.process.join(5)
             code = self.process.exitcode
+            if code == -signal.SIGTERM:
+                raise Stopped(f"worker terminated by SIGTERM while {doing}") from None
             if code == -signal.SIGKILL:
                 raise WorkerLost("oom", f"worker killed by SIGKILL while {doing} "
                                  "(most likely the kernel's out-of-memory killer)") from None

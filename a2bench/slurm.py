@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
@@ -76,6 +77,10 @@ GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_pe
 ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_per_node"}
 
 
+# A job sacct no longer lists (see Watch); it ran no further.
+GONE = "UNLISTED"
+
+
 class SlurmError(InputError):
     """A Slurm sweep that cannot go on as asked; the message is one line for the user."""
 
@@ -119,6 +124,9 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
 
         load_plugins()
         code = sweep(task.suite, task.cases, task.args)
+        if code == 130:  # cli.EXIT_INTERRUPTED: its worker got SIGTERM (runner.Stopped)
+            raise RuntimeError("stopped by SIGTERM (scancel, preemption or the time limit) "
+                               "before the shard's cases were done")
         if code != 0:
             raise RuntimeError(f"a2bench's sweep of shard {task.folder} exited with status "
                                f"{code} (see this job's log)")
@@ -235,7 +243,11 @@ def fault_status(state: str) -> str:
 
 
 def fault_reason(job_id: str, state: str, detail: str | None) -> str:
-    text = f"Slurm job {job_id} ended {base_state(state)} before this case finished"
+    if base_state(state) == GONE:
+        text = (f"Slurm job {job_id} ended before this case finished, and sacct no longer "
+                "lists it (state UNLISTED: cancelled while pending, or its record purged)")
+    else:
+        text = f"Slurm job {job_id} ended {base_state(state)} before this case finished"
     return f"{text}: {detail}" if detail else text
 
 
@@ -448,6 +460,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
     from submitit import SlurmJob
 
     to_submit: dict[str, list[Shard]] = {}
+    known: dict[str, str] | None = None
     for s in shards:
         if not missing(s):
             s.finished = True
@@ -455,9 +468,13 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         job_id = jobs_of[s.partition].get(str(s.index))
         if job_id:
             job = SlurmJob(folder=out / s.partition / SUBMITIT, job_id=job_id)
-            job.watcher.update()
-            state = base_state(job.watcher.get_state(job_id, mode="cache"))
-            if state in ACTIVE and state != "UNKNOWN" and not job.paths.result_pickle.exists():
+            if known is None:
+                known = sacct_states([j for p in partitions for j in jobs_of[p].values()])
+                if known is None:  # not knowing which jobs run, resubmitting could run twice
+                    raise SlurmError(f"{out}: sacct did not answer, so which of the sweep's "
+                                     "jobs still run is unknown; try --resume again")
+            state = base_state(known.get(job_id, GONE))
+            if state in ACTIVE and not job.paths.result_pickle.exists():
                 s.job = job
                 continue
         to_submit.setdefault(s.partition, []).append(s)
@@ -491,25 +508,34 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                     file=sys.stderr, dynamic_ncols=True)
     poll = float(os.environ.get(POLL_ENV, "10"))
     sizes: dict[Path, int] = {}
+    watch = Watch()
+    result_seen: dict[str, float] = {}
     try:
         last_poll = 0.0
         while True:
             changed = False
-            if time.monotonic() - last_poll >= poll:
-                SlurmJob.watcher.update()  # one sacct call for every job of the sweep
+            if time.monotonic() - last_poll >= poll:  # one sacct call for the sweep's jobs
+                watch.poll([s.job.job_id for s in shards if s.job and not s.finished])
                 last_poll = time.monotonic()
             for s in shards:
                 if s.finished or s.job is None:
                     continue
-                if not _ended(s.job):
+                state = watch.state(s.job.job_id)
+                running = base_state(state) in ACTIVE
+                if running and not s.job.paths.result_pickle.exists():
                     continue
+                lacking = missing(s)
+                if running and lacking:
+                    # The job wrote its result before Slurm ended it: the reason needs Slurm's
+                    # last word (CANCELLED, TIMEOUT, ...), so wait a few polls for it.
+                    first = result_seen.setdefault(s.job.job_id, time.monotonic())
+                    if time.monotonic() - first < 3 * poll + 5:
+                        continue
+                detail = _failure(s.job)
+                if running:
+                    state = "FAILED" if detail else "COMPLETED"
                 s.finished = True
                 changed = True
-                state = s.job.watcher.get_state(s.job.job_id, mode="cache")
-                detail = _failure(s.job)
-                if base_state(state) in ACTIVE:  # the result is written before sacct knows
-                    state = "FAILED" if detail else "COMPLETED"
-                lacking = missing(s)
                 if lacking:
                     record_faults(s.folder, s.cases, processes, fault_status(state),
                                   fault_reason(s.job.job_id, state, detail))
@@ -550,26 +576,73 @@ def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> li
     except ValueError as e:  # submitit lists every valid name; the first line says which
         raise SlurmError(f"--slurm: {str(e).splitlines()[0]}") from None
     part.mkdir(parents=True, exist_ok=True)
+    said = io.StringIO()  # submitit prints sbatch's complaint itself; it goes in our one line
     try:
-        return executor.map_array(ShardJob(), list(tasks))
-    except subprocess.CalledProcessError as e:
-        said = (e.output or b"").decode(errors="replace").strip().splitlines()
-        raise SlurmError(f"sbatch refused the jobs for {part.name}: "
-                         f"{said[-1] if said else e}; check --partition and --slurm") from None
-    except (FileNotFoundError, RuntimeError) as e:  # sbatch missing, or submitit's own check
-        raise SlurmError(f"could not submit the jobs for {part.name}: "
-                         f"{str(e).splitlines()[0]}") from None
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            return executor.map_array(ShardJob(), list(tasks))
+    except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError) as e:
+        # RuntimeError: submitit's FailedJobError (sbatch's exit status) and its own checks
+        lines = [ln.strip() for ln in (str(e) or said.getvalue()).splitlines() if ln.strip()]
+        raise SlurmError(f"sbatch refused the jobs for partition {part.name}: "
+                         f"{lines[-1] if lines else type(e).__name__}; check --partition and "
+                         "--slurm") from None
 
 
-def _ended(job: Any) -> bool:
-    if job.paths.result_pickle.exists():
-        return True
-    state = base_state(job.watcher.get_state(job.job_id, mode="cache"))
-    return state not in ACTIVE
+def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
+    """Each listed job's state, from one sacct call (the query submitit makes); None when sacct
+    could not be asked, so that nothing is concluded from its silence."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    if not arrays:
+        return {}
+    command = ["sacct", "-o", "JobID,State,NodeList", "--parsable2"]
+    for a in arrays:
+        command += ["-j", a]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    info = SlurmInfoWatcher().read_info(out.stdout)
+    return {j: info[j].get("State") or "UNKNOWN" for j in job_ids if j in info}
+
+
+class Watch:
+    """The jobs' states over the polls, and the jobs Slurm stopped listing.
+
+    A job that was listed and then is not, on two polls in a row, has ended: without an
+    accounting database, Slurm forgets a pending array task cancelled before it started, and a
+    finished job after MinJobAge; a real sacct may also lose old jobs. submitit's own watcher
+    would keep the last state it saw (PENDING) for ever.
+    """
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.seen: set[str] = set()
+        self.absent: dict[str, int] = {}
+
+    def poll(self, job_ids: Sequence[str]) -> None:
+        states = sacct_states(job_ids)
+        if states is None:
+            return
+        for j in job_ids:
+            if j in states:
+                self.states[j] = states[j]
+                self.seen.add(j)
+                self.absent.pop(j, None)
+            elif j in self.seen:
+                self.absent[j] = self.absent.get(j, 0) + 1
+                if self.absent[j] >= 2:
+                    self.states[j] = GONE
+
+    def state(self, job_id: str) -> str:
+        return self.states.get(job_id, "PENDING")  # not listed yet: just submitted
 
 
 def _failure(job: Any) -> str | None:
-    """The last line of the job's Python error, where it wrote one."""
+    """The job's Python error in one line, and where its log is, where it wrote a result."""
     if not job.paths.result_pickle.exists():
         return None
     try:
@@ -578,8 +651,17 @@ def _failure(job: Any) -> str | None:
         return f"unreadable result ({type(err).__name__})"
     if e is None:
         return None
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[-1] if lines else type(e).__name__
+    return f"{error_line(str(e))} (log: {job.paths.stderr})"
+
+
+def error_line(text: str) -> str:
+    """The last line of the traceback in submitit's failure text, which puts the traceback
+    between two dashed lines and the paths of the logs after it."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    rules = [i for i, ln in enumerate(lines) if set(ln) == {"-"}]
+    if len(rules) >= 2 and rules[1] > rules[0] + 1:
+        return lines[rules[1] - 1]
+    return lines[-1] if lines else "no message"
 
 
 def _interrupted(args: argparse.Namespace) -> int:

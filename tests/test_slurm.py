@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("submitit")
+# One xdist worker takes every test here: the one-node Slurm listens on fixed ports.
+pytestmark = pytest.mark.xdist_group("slurm")
 
 from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
 
@@ -219,6 +221,28 @@ def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
     assert "h100" in text and "a100" in text
 
 
+@pytest.mark.slurm
+def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_path):
+    out = tmp_path / "sweep"
+    r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
+            *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    merged = load(out / "h100")
+    assert len(merged) == 6 and {m.status for m in merged} == {"error"}
+    assert all("ended FAILED" in m.reason and "cannot import the plugin" in m.reason
+               for m in merged), merged[0].reason
+    assert r.stderr.count("FAILED, ") == 2  # both jobs (4 + 2 cases) said so as they ended
+
+
+@pytest.mark.slurm
+def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
+    r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
+            "--partition", "nosuch", *FAST, env=slurm_env)
+    assert r.returncode == 2, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    assert "sbatch refused" in line and "nosuch" in line and "Traceback" not in r.stderr
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while not predicate():
@@ -232,40 +256,66 @@ def _lines(path: Path) -> int:
 
 
 @pytest.mark.slurm
-def test_resume_after_killed_driver_and_scancel(slurm_env, tmp_path):
+def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
     out = tmp_path / "sweep"
+    # Two jobs of three cases, each case sampled for a second, so a job is still running when
+    # it is cancelled after its first result.
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
-            "--partition", "debug", "--cases-per-job", "3", *FAST]
+            "--partition", "debug", "--cases-per-job", "3", *FAST,
+            "--time-budget", "1", "--ci-target", "0.0001"]
     env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
     driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     shards = out / "debug" / "shards"
-    jobs_file = out / "debug" / "jobs.json"
+    failed = None
     try:
-        _wait(jobs_file.exists, 60, "the jobs to be submitted")
-        jobs = json.loads(jobs_file.read_text())
-        # While the driver watches: cancel the second shard's job (pending behind the first on
-        # the exclusive node); its cases are recorded as error with Slurm's state.
-        subprocess.run(["scancel", jobs["1"]], env=env, check=True)
-        _wait(lambda: _lines(shards / "1" / "results.jsonl") == 3, 60,
-              "the cancelled job's cases to be recorded")
         _wait(lambda: _lines(shards / "0" / "results.jsonl") >= 1, 120, "a first result")
+        jobs = json.loads((out / "debug" / "jobs.json").read_text())
+        # While the driver watches, the running job is cancelled: what it finished stays, the
+        # rest of its cases are recorded as error with Slurm's state, and the sweep goes on.
+        subprocess.run(["scancel", jobs["0"]], env=env, check=True)
+        _wait(lambda: _lines(shards / "0" / "results.jsonl") == 3, 60,
+              "the cancelled job's other cases to be recorded")
+    except AssertionError as e:
+        failed = e
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies; its jobs go on
-        driver.communicate(timeout=30)
+        # The driver dies mid-sweep, as the second job starts (it needs seconds before its
+        # first case); that job goes on.
+        os.killpg(driver.pid, signal.SIGKILL)
+        said, _ = driver.communicate(timeout=30)
+    assert failed is None, f"{failed}; the driver said:\n{said[-3000:]}"
     before = {i: (shards / str(i) / "results.jsonl").read_bytes()
               for i in range(2) if (shards / str(i) / "results.jsonl").exists()}
     r = cli(*args, "--resume", env=slurm_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "1 jobs re-attached" in r.stderr and "submitted" not in r.stderr  # none run again
     for i, data in before.items():  # what was stored is kept, byte for byte
         assert (shards / str(i) / "results.jsonl").read_bytes().startswith(data)
     passes = load_passes(out / "debug")
     keys = [m.case.key() for m in passes]
     assert len(keys) == 6 and len(set(keys)) == 6  # every case exactly once
-    cancelled = [m for m in passes if m.status != "ok"]
-    assert len(cancelled) == 3
-    assert all(m.status == "error" and "CANCELLED" in m.reason for m in cancelled)
-    assert "re-attached" in r.stderr
+    bad = [m for m in passes if m.status != "ok"]
+    assert 1 <= len(bad) <= 2
+    assert all(m.status == "error" and "CANCELLED" in m.reason for m in bad), bad[0].reason
+    assert [m for m in load_passes(shards / "1")] and all(
+        m.status == "ok" for m in load_passes(shards / "1"))
+
+
+def test_a_job_slurm_stops_listing_has_ended(monkeypatch):
+    answers = iter([{"4_0": "RUNNING", "4_1": "PENDING"}, {"4_0": "RUNNING"}, None,
+                    {"4_0": "COMPLETED"}])
+    monkeypatch.setattr(slurm, "sacct_states", lambda ids: next(answers))
+    watch = slurm.Watch()
+    assert watch.state("4_1") == "PENDING"  # not listed yet: just submitted
+    for _ in range(2):
+        watch.poll(["4_0", "4_1"])
+    assert watch.state("4_1") == "PENDING"  # one silent poll is not enough
+    watch.poll(["4_0", "4_1"])  # sacct did not answer: nothing concluded
+    assert watch.state("4_1") == "PENDING"
+    watch.poll(["4_0", "4_1"])
+    assert watch.state("4_1") == slurm.GONE and watch.state("4_0") == "COMPLETED"
+    assert "UNLISTED" in slurm.fault_reason("4_1", slurm.GONE, None)
+    assert slurm.fault_status(slurm.GONE) == "error"
 
 
 @pytest.mark.slurm
@@ -301,6 +351,16 @@ def test_preempted_job_is_requeued_and_keeps_its_cases(slurm_env, tmp_path):
     assert len({(m.case.key(), m.process) for m in passes}) == 12
     env_json = json.loads((shard / "environment.json").read_text())
     assert env_json.get("resumed_in"), "the requeued job resumed its shard"
+
+
+def test_error_line_is_the_traceback_end():
+    text = ("Job (task=0) failed during processing with trace:\n----------------------\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+            "ImportError: no such thing\n----------------------\n"
+            "You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n"
+            "  - /d/5_0_0_log.err\n  - /d/5_0_0_log.out\n")
+    assert slurm.error_line(text) == "ImportError: no such thing"
+    assert slurm.error_line("just this") == "just this"
 
 
 def test_faulty_records_stay_valid_measurements():
