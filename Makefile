@@ -38,8 +38,12 @@ report: install
 publish: install
 	$(PY) scripts/publish.py
 
+# Two pytest-xdist workers: most tests wait on spawned workers, Slurm jobs and timeouts, so two
+# halve the wall time on 2 cores. Each worker that reaches the Slurm tests starts its own
+# one-node Slurm on its own ports (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -81,7 +81,10 @@ def slurm_env():
     # munged wants every folder above its socket world-executable; pytest's tmp_path is 0700.
     folder = Path(tempfile.mkdtemp(prefix="a2bench-slurm-"))
     folder.chmod(0o755)
-    env = {**os.environ, "SLURM_CI_DIR": str(folder)}
+    # Each pytest-xdist worker starts a cluster of its own, on its own ports.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    env = {**os.environ, "SLURM_CI_DIR": str(folder), "SLURM_CI_PORT": str(16817 + 10 * index)}
     up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], env=env,
                         capture_output=True, text=True, timeout=120)
     if up.returncode != 0:

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("submitit")
-# One xdist worker takes every test here: the one-node Slurm listens on fixed ports.
-pytestmark = pytest.mark.xdist_group("slurm")
 
 from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
 
