@@ -1,0 +1,1 @@
+/work/main/results/slurm-smoke/a100/submitit/2_submission.sh

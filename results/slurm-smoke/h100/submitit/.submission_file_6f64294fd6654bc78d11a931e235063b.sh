@@ -1,0 +1,1 @@
+/work/main/results/slurm-smoke/h100/submitit/1_submission.sh
