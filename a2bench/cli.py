@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "qos=high, constraint=h100, time=120 (minutes), gpus_per_node=2, ...")
     run.add_argument("--cases-per-job", type=positive_int, default=None, metavar="K",
                      help="Slurm: cases each job runs in turn (default: the suite spread over "
-                          "at most 16 jobs per partition)")
+                          "at most 16 jobs per partition, at least 4 cases a job)")
 
     sub.add_parser("list", help="show registered blocks and shipped suites")
 

@@ -78,8 +78,9 @@ class Measurement:
     # Parameter elements: counted on the built module, and the model's count where it has one.
     parameters: int | None = None
     parameters_analytic: int | None = None
-    # When the case was handed to its worker (ISO 8601, like finished_at) and on which machine:
-    # with finished_at, what shows that no two timed cases of a sharded sweep shared a node.
+    # When the runner took the case up (ISO 8601, like finished_at; a fresh worker's start falls
+    # inside) and on which machine: with finished_at, what shows that no two timed cases of a
+    # sharded sweep shared a node.
     started_at: str = ""
     host: str = ""
 

@@ -431,7 +431,11 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
     named = bool(partitions)
     if not partitions:
         partitions = [default_partition() or "default"]
-    per_job = args.cases_per_job or stored.get("cases_per_job") or default_per_job(len(cases))
+    if stored and args.cases_per_job and args.cases_per_job != stored.get("cases_per_job"):
+        raise SlurmError(f"--cases-per-job {args.cases_per_job}: {out} was split "
+                         f"{stored.get('cases_per_job')} cases a job; resume with that (or "
+                         "leave it out), since each shard's folder holds its cases")
+    per_job = stored.get("cases_per_job") or args.cases_per_job or default_per_job(len(cases))
     seed = args.seed if args.seed is not None else stored.get("order_seed")
     seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
     processes = args.processes

@@ -173,6 +173,19 @@ def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_resume_keeps_the_split_it_began_with(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / slurm.SWEEP).write_text(json.dumps({"cases": 6, "cases_per_job": 4}))
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: "/usr/bin/" + name)
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume",
+                 "--cases-per-job", "2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "split 4 cases a job" in err
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm"])
+    assert code == 2 and "--resume" in capsys.readouterr().err  # never touched without it
+
+
 def test_bad_partition_list_is_refused(tmp_path, capsys):
     code = main(["run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
                  "--partition", "h100,,a100"])
