@@ -92,6 +92,16 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def usable_cores() -> int:
+    """Physical cores, but no more than the CPUs this process may run on: a Slurm task bound to
+    fewer CPUs than its node has (or a taskset) would otherwise run more threads than CPUs."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return physical_cores()
+    return max(1, min(physical_cores(), allowed))
+
+
 def partitions(text: str) -> tuple[str, ...]:
     names = tuple(p.strip() for p in text.split(","))
     if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in names) or len(set(names)) < len(names):
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
     run.add_argument("--threads", type=positive_int, default=None,
                      help="CPU threads for torch (default: the physical cores of the machine "
-                          "that measures)")
+                          "that measures, at most the CPUs the process may run on)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
     run.add_argument("--case-timeout", type=positive_float, default=300.0, metavar="SECONDS",
@@ -311,7 +321,7 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     from a2bench.worker import Settings
 
     started = time.perf_counter()
-    threads = args.threads or physical_cores()  # on a Slurm node: that node's cores
+    threads = args.threads or usable_cores()  # on a Slurm node: that node's (or task's) cores
     if suite.device == "cuda":
         import torch  # already loaded with the blocks; asking starts no CUDA context
 

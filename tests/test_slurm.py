@@ -252,6 +252,11 @@ def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     line = r.stderr.strip().splitlines()[-1]
     assert "sbatch refused" in line and "nosuch" in line and "Traceback" not in r.stderr
+    # an option sbatch does not know, passed through --slurm as it was written
+    r = cli("run", str(SMOKE), "--out", str(tmp_path / "o2"), "--executor", "slurm",
+            "--partition", "h100", "--slurm", "no_such_option=1", *FAST, env=slurm_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "sbatch refused" in r.stderr.strip().splitlines()[-1]
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
