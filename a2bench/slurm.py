@@ -157,6 +157,20 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def minutes(text: str, pair: str) -> int:
+    """sbatch's time formats, MM:SS, HH:MM:SS and D-HH[:MM[:SS]], as whole minutes (up)."""
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not match:
+        raise SlurmError(f"--slurm {pair!r}: expected a time limit in minutes, HH:MM:SS or "
+                         "D-HH:MM:SS")
+    days, a, b, c = (int(g) if g else None for g in match.groups())
+    if days is None and c is None:  # MM or MM:SS
+        seconds = a * 60 + (b or 0)
+    else:  # HH:MM:SS, or D-HH[:MM[:SS]]
+        seconds = (days or 0) * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
+    return max(1, math.ceil(seconds / 60))
+
+
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     """--slurm KEY=VALUE ... as submitit parameters: time=120 -> timeout_min, account=x ->
     slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value)."""
@@ -174,6 +188,8 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         key = ALIASES.get(key, key)
         key = key[len("slurm_"):] if key.startswith("slurm_") else key
         parsed = parse_value(value.strip())
+        if key == "timeout_min" and isinstance(parsed, str):
+            parsed = minutes(parsed, pair)
         if key in GENERIC:
             out[key] = parsed
         elif key in known:

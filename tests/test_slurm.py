@@ -52,6 +52,17 @@ def test_options_map_to_submitit_names_and_raw_sbatch():
     assert params["slurm_additional_parameters"] == {"reservation": "bench"}
 
 
+@pytest.mark.parametrize("text,expected", [("90", 90), ("02:00:00", 120), ("1-00:00:00", 1440),
+                                           ("30:30", 31), ("1-2", 1560)])
+def test_time_limits_in_sbatch_formats(text, expected):
+    assert slurm.parse_options([f"time={text}"])["timeout_min"] == expected
+
+
+def test_a_bad_time_limit_is_one_line():
+    with pytest.raises(slurm.SlurmError, match="time limit"):
+        slurm.parse_options(["time=soon"])
+
+
 @pytest.mark.parametrize("bad", ["account", "=x", "time="])
 def test_bad_option_is_one_line(bad):
     with pytest.raises(slurm.SlurmError, match="expected KEY=VALUE"):
