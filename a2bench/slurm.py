@@ -48,6 +48,7 @@ from a2bench.store import (
     ENVIRONMENT,
     JSONL,
     ResultsWriter,
+    atomic_write,
     holds_results,
     merge_passes,
     read_jsonl,
@@ -328,13 +329,13 @@ def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: st
                 envs.append((i, json.loads(env_path.read_text())))
     part.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(m.to_json(), allow_nan=False) + "\n" for m in records)
-    _atomic_write(part / JSONL, text)
+    atomic_write(part / JSONL, text)
     rank = {key: i for i, key in enumerate(order)}
     merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
     write_csv(part / "results.csv", merged)
     if envs:
         env = merge_environments(envs, partition, jobs)
-        _atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
+        atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
     return records
 
 
@@ -372,15 +373,6 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
     if warnings:
         env["warnings"] = list(dict.fromkeys(warnings))
     return env
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -457,7 +449,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
     processes = args.processes
     shard_cases = split(cases, per_job)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(state_path, json.dumps({
+    atomic_write(state_path, json.dumps({
         "suite": str(suite.path), "suite_name": suite.name, "device": suite.device,
         "partitions": partitions if named else [], "cases": len(keys),
         "cases_per_job": per_job, "shards": len(shard_cases), "processes": processes,
@@ -519,7 +511,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         for s, job in zip(group, submitted, strict=True):
             s.job = job
             jobs_of[p][str(s.index)] = job.job_id
-        _atomic_write(out / p / JOBS, json.dumps(jobs_of[p], indent=2) + "\n")
+        atomic_write(out / p / JOBS, json.dumps(jobs_of[p], indent=2) + "\n")
         print(f"a2bench: {p}: submitted {len(group)} jobs as array "
               f"{submitted[0].job_id.split('_')[0]}", file=sys.stderr)
 

@@ -165,7 +165,7 @@ class ResultsWriter:
             first.setdefault("resumed_in", []).append(env)
             self._session = len(first["resumed_in"]) - 1
             env = first
-        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+        atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
 
     def update_session(self, **fields: Any) -> None:
         """Update this session's environment: the top level, or its entry in resumed_in."""
@@ -173,13 +173,13 @@ class ResultsWriter:
         env = json.loads(path.read_text()) if path.exists() else {}
         target = env if self._session is None else env["resumed_in"][self._session]
         target.update(fields)
-        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+        atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
 
     def add_to_environment(self, **fields: Any) -> None:
         path = self.dir / ENVIRONMENT
         env = json.loads(path.read_text()) if path.exists() else {}
         env.update(fields)
-        _atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
+        atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
 
 
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:
@@ -200,7 +200,11 @@ def _median_or_none(values: Iterable[float | None]) -> float | None:
     return float(np.median(present)) if present else None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` whole: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
