@@ -398,14 +398,19 @@ class Shard:
     finished: bool = False
 
 
-def default_partition() -> str | None:
-    """The cluster's default partition (sinfo marks it with *), for the folder's name."""
+def cluster_partitions() -> list[str] | None:
+    """The cluster's partitions as sinfo lists them (the default marked with *), or None."""
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                             timeout=30).stdout
+                             timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
-    marked = [p[:-1] for p in out.split() if p.endswith("*")]
+    return out.stdout.split() if out.returncode == 0 else None
+
+
+def default_partition() -> str | None:
+    """The cluster's default partition, for the folder's name."""
+    marked = [p[:-1] for p in cluster_partitions() or [] if p.endswith("*")]
     return marked[0] if marked else None
 
 
@@ -437,6 +442,12 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                          "it began with, or choose another --out")
     partitions = list(args.partition or stored.get("partitions") or [])
     named = bool(partitions)
+    listed = cluster_partitions()
+    unknown = [p for p in partitions if listed is not None and p not in
+               {x.rstrip("*") for x in listed}]
+    if unknown:  # before anything is written or submitted
+        raise SlurmError(f"--partition {','.join(unknown)}: not a partition of this cluster; "
+                         f"expected one of {', '.join(x.rstrip('*') for x in listed or [])}")
     if not partitions:
         partitions = [default_partition() or "default"]
     if stored and args.cases_per_job and args.cases_per_job != stored.get("cases_per_job"):
@@ -492,14 +503,8 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         to_submit.setdefault(s.partition, []).append(s)
 
     attached = sum(s.job is not None for s in shards)
-    total = len(cases) * processes * len(partitions)
-    done_now = sum(len(expected(s.cases, processes)) - missing(s) for s in shards)
-    print(f"a2bench: {suite.name}: {len(cases)} cases"
-          + (f" x {processes} processes" if processes > 1 else "")
-          + f" on Slurm partition{'s' if len(partitions) > 1 else ''} {', '.join(partitions)}, "
-          f"{per_job} per job, order seed {seed}; {done_now} of {total} stored, "
-          f"{attached} jobs re-attached, results in {out}", file=sys.stderr)
-
+    submitted_any = False
+    said: list[str] = []
     for p, group in to_submit.items():
         params = parameters(p if named else None, suite.device, suite.name, overrides)
         try:
@@ -508,12 +513,26 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                           shard_args(args, s.folder, seed)) for s in group])
         except KeyboardInterrupt:
             return _interrupted(args)
+        except SlurmError:
+            if not stored and not submitted_any:  # a refused first submission leaves no sweep
+                state_path.unlink(missing_ok=True)
+            raise
+        submitted_any = True
         for s, job in zip(group, submitted, strict=True):
             s.job = job
             jobs_of[p][str(s.index)] = job.job_id
         atomic_write(out / p / JOBS, json.dumps(jobs_of[p], indent=2) + "\n")
-        print(f"a2bench: {p}: submitted {len(group)} jobs as array "
-              f"{submitted[0].job_id.split('_')[0]}", file=sys.stderr)
+        said.append(f"a2bench: {p}: submitted {len(group)} jobs as array "
+                    f"{submitted[0].job_id.split('_')[0]}")
+    total = len(cases) * processes * len(partitions)
+    done_now = sum(len(expected(s.cases, processes)) - missing(s) for s in shards)
+    print(f"a2bench: {suite.name}: {len(cases)} cases"
+          + (f" x {processes} processes" if processes > 1 else "")
+          + f" on Slurm partition{'s' if len(partitions) > 1 else ''} {', '.join(partitions)}, "
+          f"{per_job} per job, order seed {seed}; {done_now} of {total} stored, "
+          f"{attached} jobs re-attached, results in {out}", file=sys.stderr)
+    for line in said:
+        print(line, file=sys.stderr)
 
     order = keys
     progress = tqdm(total=total, initial=done_now, unit="case", disable=args.no_progress,

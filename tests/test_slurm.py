@@ -261,13 +261,18 @@ def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
     r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
             "--partition", "nosuch", *FAST, env=slurm_env)
     assert r.returncode == 2, r.stderr[-2000:]
-    line = r.stderr.strip().splitlines()[-1]
-    assert "sbatch refused" in line and "nosuch" in line and "Traceback" not in r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "nosuch" in line and "not a partition" in line and "h100" in line
+    assert not (tmp_path / "o").exists()  # nothing written
     # an option sbatch does not know, passed through --slurm as it was written
-    r = cli("run", str(SMOKE), "--out", str(tmp_path / "o2"), "--executor", "slurm",
-            "--partition", "h100", "--slurm", "no_such_option=1", *FAST, env=slurm_env)
+    out = tmp_path / "o2"
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
+            *FAST]
+    r = cli(*args, "--slurm", "no_such_option=1", env=slurm_env)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "sbatch refused" in r.stderr.strip().splitlines()[-1]
+    assert not (out / slurm.SWEEP).exists()  # no sweep was started: the same --out can be used
+    assert cli(*args, "--cases-per-job", "6", env=slurm_env).returncode == 0
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
