@@ -99,6 +99,14 @@ def predicted_bytes(case: Case) -> int:
     return cost_of(case).peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
 
 
+def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
+    """The record as stored: the exact model and the block's declared counter differences
+    filled in, whatever became of the case, and which pass it was."""
+    case = m.case
+    return replace(m.with_cost(cost_of(case), spec(case.block).declared(case)), process=process,
+                   **fields)
+
+
 def pass_order(cases: Sequence[Case], seed: int | None, process: int) -> list[Case]:
     """The order pass `process` runs the cases in: shuffled from the seed, or as given (None).
 
@@ -197,8 +205,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     # counts are exact: later passes need not count again
                     m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
-                m = replace(m.with_cost(cost_of(case), spec(case.block).declared(case)),
-                            process=process, started_at=started, host=socket.gethostname())
+                m = modelled(m, process, started_at=started, host=socket.gethostname())
                 writer.append(m)
                 done.add((case.key(), process))
                 report.ran += 1

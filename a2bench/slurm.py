@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from a2bench.case import Case
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
 from a2bench.store import (
+    CSV,
     ENVIRONMENT,
     JSONL,
     ResultsWriter,
@@ -227,18 +228,27 @@ def parameters(partition: str | None, device: str, name: str,
     return params
 
 
-def sbatch_text(params: dict[str, Any], folder: Path, count: int) -> str:
-    """The batch file submitit would submit for `count` array tasks with these parameters."""
+def executor(part: Path, params: dict[str, Any]) -> Any:
+    """submitit's Slurm executor for one partition's array, the cluster named explicitly (its
+    AutoExecutor would pick one by what is on PATH)."""
+    import submitit
+
+    ex = submitit.AutoExecutor(folder=part / SUBMITIT, cluster="slurm")
+    try:
+        ex.update_parameters(**params)
+    except ValueError as e:  # submitit lists every valid name; the first line says which
+        raise SlurmError(f"--slurm: {str(e).splitlines()[0]}") from None
+    return ex
+
+
+def sbatch_text(part: Path, params: dict[str, Any], count: int) -> str:
+    """The batch file `submit` sends for `count` array tasks: submitit's own text, from the
+    same executor and its own conversion of the parameters."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    kwargs = {(k[len("slurm_"):] if k.startswith("slurm_") else k): v for k, v in params.items()}
-    renamed = {"timeout_min": "time", "name": "job_name", "tasks_per_node": "ntasks_per_node",
-               "mem_gb": "mem"}
-    kwargs = {renamed.get(k, k): v for k, v in kwargs.items()}
-    if "mem" in kwargs and "mem_gb" in params:
-        kwargs["mem"] = f"{params['mem_gb']}GB"
-    return _make_sbatch_string(command="python -u -m submitit.core._submit", folder=folder,
-                               map_count=count, **kwargs)
+    slurm = executor(part, params)._executor
+    return _make_sbatch_string(command="python -u -m submitit.core._submit",
+                               folder=slurm.folder, map_count=count, **slurm.parameters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +285,7 @@ def expected(cases: Sequence[Case], processes: int) -> set[tuple[Any, int]]:
 def record_faults(folder: Path, cases: Sequence[Case], processes: int, status: str,
                   reason: str) -> int:
     """Append a record for every (case, pass) the shard lacks; how many were missing."""
-    from a2bench.cost import cost_of
-    from a2bench.registry import spec
+    from a2bench.runner import modelled
     from a2bench.worker import now
 
     writer = ResultsWriter(folder, resume=True, order=[c.key() for c in cases])
@@ -286,9 +295,7 @@ def record_faults(folder: Path, cases: Sequence[Case], processes: int, status: s
         for case in cases:
             if (case.key(), process) in done:
                 continue
-            m = Measurement(case, status, reason, finished_at=now())
-            writer.append(replace(m.with_cost(cost_of(case), spec(case.block).declared(case)),
-                                  process=process))
+            writer.append(modelled(Measurement(case, status, reason, finished_at=now()), process))
             added += 1
     return added
 
@@ -332,7 +339,7 @@ def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: st
     atomic_write(part / JSONL, text)
     rank = {key: i for i, key in enumerate(order)}
     merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
-    write_csv(part / "results.csv", merged)
+    write_csv(part / CSV, merged)
     if envs:
         env = merge_environments(envs, partition, jobs)
         atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
@@ -484,8 +491,9 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
 
     to_submit: dict[str, list[Shard]] = {}
     known: dict[str, str] | None = None
-    for s in shards:
-        if not missing(s):
+    lacking_at_start = [missing(s) for s in shards]
+    for s, lacking in zip(shards, lacking_at_start, strict=True):
+        if not lacking:
             s.finished = True
             continue
         job_id = jobs_of[s.partition].get(str(s.index))
@@ -525,7 +533,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         said.append(f"a2bench: {p}: submitted {len(group)} jobs as array "
                     f"{submitted[0].job_id.split('_')[0]}")
     total = len(cases) * processes * len(partitions)
-    done_now = sum(len(expected(s.cases, processes)) - missing(s) for s in shards)
+    done_now = total - sum(lacking_at_start)
     print(f"a2bench: {suite.name}: {len(cases)} cases"
           + (f" x {processes} processes" if processes > 1 else "")
           + f" on Slurm partition{'s' if len(partitions) > 1 else ''} {', '.join(partitions)}, "
@@ -539,12 +547,12 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                     file=sys.stderr, dynamic_ncols=True)
     poll = float(os.environ.get(POLL_ENV, "10"))
     sizes: dict[Path, int] = {}
+    in_merged: dict[str, int] = {}  # records in each partition's merged set
     watch = Watch()
     result_seen: dict[str, float] = {}
     try:
         last_poll = 0.0
         while True:
-            changed = False
             if time.monotonic() - last_poll >= poll:  # one sacct call for the sweep's jobs
                 watch.poll([s.job.job_id for s in shards if s.job and not s.finished])
                 last_poll = time.monotonic()
@@ -566,7 +574,6 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                 if running:
                     state = "FAILED" if detail else "COMPLETED"
                 s.finished = True
-                changed = True
                 if lacking:
                     record_faults(s.folder, s.cases, processes, fault_status(state),
                                   fault_reason(s.job.job_id, state, detail))
@@ -574,18 +581,18 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
                            f"{base_state(state)}"
                            + (f", {lacking} results recorded as {fault_status(state)}"
                               if lacking else ""), file=sys.stderr)
+            stale = set()  # partitions a shard of which grew: merged again, the others not
             for s in shards:
                 path = s.folder / JSONL
                 size = path.stat().st_size if path.exists() else 0
                 if sizes.get(path) != size:
                     sizes[path] = size
-                    changed = True
-            if changed:
-                stored_now = 0
-                for p in partitions:
-                    merged = merge_partition(out / p, len(shard_cases), order, p, jobs_of[p])
-                    stored_now += len(merged)
-                progress.update(stored_now - progress.n)
+                    stale.add(s.partition)
+            for p in stale:
+                in_merged[p] = len(merge_partition(out / p, len(shard_cases), order, p,
+                                                   jobs_of[p]))
+            if stale:
+                progress.update(sum(in_merged.values()) - progress.n)
             if all(s.finished for s in shards):
                 break
             time.sleep(min(1.0, poll))
@@ -597,20 +604,13 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
 
 
 def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> list[Any]:
-    """One job array for `tasks`, through submitit's Slurm executor named explicitly (its
-    AutoExecutor would pick a cluster by what is on PATH)."""
-    import submitit
-
-    executor = submitit.AutoExecutor(folder=part / SUBMITIT, cluster="slurm")
-    try:
-        executor.update_parameters(**params)
-    except ValueError as e:  # submitit lists every valid name; the first line says which
-        raise SlurmError(f"--slurm: {str(e).splitlines()[0]}") from None
+    """One job array for `tasks`."""
+    ex = executor(part, params)
     part.mkdir(parents=True, exist_ok=True)
     said = io.StringIO()  # submitit prints sbatch's complaint itself; it goes in our one line
     try:
         with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
-            return executor.map_array(ShardJob(), list(tasks))
+            return ex.map_array(ShardJob(), list(tasks))
     except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError) as e:
         # RuntimeError: submitit's FailedJobError (sbatch's exit status) and its own checks
         lines = [ln.strip() for ln in (str(e) or said.getvalue()).splitlines() if ln.strip()]

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -70,7 +69,7 @@ def test_bad_option_is_one_line(bad):
 
 
 def test_batch_file_is_exclusive_per_partition(tmp_path):
-    text = slurm.sbatch_text(slurm.parameters("h100", "cpu", "smoke", {}), tmp_path, 3)
+    text = slurm.sbatch_text(tmp_path, slurm.parameters("h100", "cpu", "smoke", {}), 3)
     assert "#SBATCH --exclusive" in text
     assert "#SBATCH --partition=h100" in text
     assert "#SBATCH --mem=0" in text
@@ -80,10 +79,10 @@ def test_batch_file_is_exclusive_per_partition(tmp_path):
 
 
 def test_batch_file_of_a_cuda_suite_asks_for_gpus(tmp_path):
-    text = slurm.sbatch_text(slurm.parameters("a100", "cuda", "positions", {}), tmp_path, 2)
+    text = slurm.sbatch_text(tmp_path, slurm.parameters("a100", "cuda", "positions", {}), 2)
     assert "#SBATCH --gpus-per-node=1" in text and "#SBATCH --exclusive" in text
     more = slurm.parse_options(["gpus_per_node=4", "account=lab", "time=30"])
-    text = slurm.sbatch_text(slurm.parameters("a100", "cuda", "positions", more), tmp_path, 2)
+    text = slurm.sbatch_text(tmp_path, slurm.parameters("a100", "cuda", "positions", more), 2)
     assert "#SBATCH --gpus-per-node=4" in text
     assert "#SBATCH --account=lab" in text and "#SBATCH --time=30" in text
 
@@ -398,4 +397,3 @@ def test_error_line_is_the_traceback_end():
 def test_faulty_records_stay_valid_measurements():
     m = replace(_ok(case()), status="timeout", reason="Slurm job 3_0 ended TIMEOUT")
     assert Measurement.from_json(m.to_json()) == m
-    assert sys.executable  # the jobs run this interpreter (submitit's default)
