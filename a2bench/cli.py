@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", type=positive_int, default=1, metavar="P",
                      help="run the suite P times, each pass in a fresh worker process, and pool "
                           "each case's samples (default 1)")
+    run.add_argument("--interleave", action="store_true",
+                     help="CPU: time each pass's cases together, in shuffled chunks of about "
+                          "50 ms, so every size of a scaling sweep samples the same moments "
+                          "of a machine whose speed drifts (--time-budget of calls per case "
+                          "and pass; --ci-target is not used)")
     run.add_argument("--seed", type=seed_int, default=None, metavar="INT",
                      help="seed of the random case order within each pass (default: drawn, and "
                           "on --resume the one the folder recorded)")
@@ -315,6 +320,7 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     The local executor's whole run, and what each Slurm job runs on its shard of the suite, so
     a case measured on a cluster goes through the same worker and measurement path.
     """
+    from a2bench.measure.timing import INTERLEAVE_CHUNK_S
     from a2bench.registry import blocks
     from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
     from a2bench.store import ResultsWriter, load_environment, merge_passes
@@ -360,6 +366,9 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
                ci_target=args.ci_target, warm_cache=args.warm_cache, order_seed=seed,
+               timing_schedule=("interleaved" if args.interleave and suite.device == "cpu"
+                                else "per case"),
+               interleave_chunk_s=INTERLEAVE_CHUNK_S,
                calibration_time_s=args.calibration_time, dtype=suite.dtype,
                # What analysis and report know of each block: labels and parameters.
                blocks={b: blocks()[b].describe() for b in suite.blocks},
@@ -386,8 +395,12 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
             progress.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             progress.update(1)
 
+    def on_stage(text: str) -> None:
+        progress.set_postfix_str(text, refresh=True)
+
     report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
-                       processes=args.processes, seed=seed, keep_worker=True)
+                       processes=args.processes, seed=seed, keep_worker=True,
+                       interleave=args.interleave and suite.device == "cpu", on_stage=on_stage)
     progress.close()
     if report.interrupted:
         return _interrupted(args, writer)

@@ -25,6 +25,8 @@ from a2bench.store import ResultsWriter
 from a2bench.worker import Settings, now, serve
 
 WORKER_START_TIMEOUT_S = 120.0
+DOING = {"case": "running the case", "prepare": "preparing the case",
+         "interleave": "timing the pass's cases interleaved"}  # for a lost worker's reason
 
 
 class WorkerLost(Exception):
@@ -69,7 +71,7 @@ class Worker:
 
     def request(self, kind: str, payload: Any, timeout: float) -> tuple[str, Any]:
         self.conn.send((kind, payload))
-        return self._receive(timeout, kind if kind != "case" else "running the case")
+        return self._receive(timeout, DOING.get(kind, kind))
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -92,6 +94,7 @@ class SweepReport:
 
 
 ProgressHook = Callable[[Case, Measurement | None], None]
+StageHook = Callable[[str], None]
 
 
 def predicted_bytes(case: Case) -> int:
@@ -169,7 +172,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               memory_budget: int, case_timeout: float,
               on_case: ProgressHook | None = None, worker: Worker | None = None,
               processes: int = 1, seed: int | None = None,
-              keep_worker: bool = False) -> SweepReport:
+              keep_worker: bool = False, interleave: bool = False,
+              on_stage: StageHook | None = None) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
@@ -177,9 +181,25 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     each pass runs the cases in its own random order (pass_order); without, in the given one.
     With keep_worker, a sweep that was not interrupted hands its last worker back, alive, in
     the report (the CLI calibrates the ceilings again in it instead of starting another).
+    With interleave, each pass first times its pending eager CPU cases together in the pass's
+    worker (_time_together); each case then runs as usual, with those samples, for its memory
+    and counters. What that stage did not time is timed on its own in its turn.
     """
     report = SweepReport()
     done = writer.done_keys()
+    fresh: set[tuple[Any, ...]] = set()  # (case, pass) recorded by this call
+
+    def record(case: Case, m: Measurement, process: int, started: str) -> None:
+        m = modelled(m, process, started_at=started, host=socket.gethostname())
+        writer.append(m)
+        done.add((case.key(), process))
+        fresh.add((case.key(), process))
+        report.ran += 1
+        report.statuses[m.status] = report.statuses.get(m.status, 0) + 1
+        report.timed_s += m.timed_s or 0.0
+        if on_case:
+            on_case(case, m)
+
     ran_in_pass = False
     try:
         for process in range(processes):
@@ -187,11 +207,20 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 worker.kill()  # a fresh process for every pass
                 worker = None
             ran_in_pass = False
-            for case in pass_order(cases, seed, process):
+            order = pass_order(cases, seed, process)
+            together = [c for c in order if (c.key(), process) not in done
+                        and predicted_bytes(c) <= memory_budget and interleavable(c)]
+            if interleave and len(together) > 1:
+                worker = _time_together(
+                    together, worker, settings, case_timeout, chunk_seed(seed, process),
+                    lambda case, m, started, p=process: record(case, m, p, started), on_stage)
+                ran_in_pass = True
+            for case in order:
                 if (case.key(), process) in done:
-                    report.reused += 1
-                    if on_case:
-                        on_case(case, None)
+                    if (case.key(), process) not in fresh:
+                        report.reused += 1
+                        if on_case:
+                            on_case(case, None)
                     continue
                 need = predicted_bytes(case)
                 started = now()
@@ -205,14 +234,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     # counts are exact: later passes need not count again
                     m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
-                m = modelled(m, process, started_at=started, host=socket.gethostname())
-                writer.append(m)
-                done.add((case.key(), process))
-                report.ran += 1
-                report.statuses[m.status] = report.statuses.get(m.status, 0) + 1
-                report.timed_s += m.timed_s or 0.0
-                if on_case:
-                    on_case(case, m)
+                record(case, m, process, started)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -223,15 +245,65 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     return report
 
 
+def interleavable(case: Case) -> bool:
+    """Eager CPU cases: CUDA has its own timing path, and a compiled case compiles per build."""
+    return case.device == "cpu" and not case.compile
+
+
+def chunk_seed(seed: int | None, process: int) -> int:
+    """The seed of pass `process`'s interleaved chunk order (drawn from the run's seed)."""
+    return random.Random((seed or 0) * 1000003 + process).getrandbits(32)
+
+
+Record = Callable[[Case, Measurement, str], None]
+
+
+def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Settings,
+                   case_timeout: float, seed: int, record: Record,
+                   on_stage: StageHook | None) -> Worker | None:
+    """Prepares each case in the worker (build, first call, chunk sizing: under the case
+    timeout, and a case that fails there is recorded as it would be on its own), then times the
+    prepared ones interleaved. Returns the worker, or None where it was lost: whatever it had
+    prepared or timed is then timed case by case in the pass's loop."""
+    if on_stage:
+        on_stage(f"preparing {len(cases)} cases to time together")
+    expected = 0.0
+    for case in cases:
+        started = now()
+        if worker is None or not worker.alive():
+            worker, expected = Worker(settings), 0.0  # a lost worker took its prepared cases
+        try:
+            kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
+        except WorkerLost as lost:
+            record(case, _failed(case, settings, lost.status, lost.reason), started)
+            worker = None
+            continue
+        if kind == "prepared":
+            expected += reply["expected_s"]
+        else:
+            record(case, _failed(case, settings, reply["status"], reply["reason"]), started)
+    if worker is None or expected == 0.0:
+        return worker
+    if on_stage:
+        on_stage(f"timing the cases interleaved, about {expected:.0f} s")
+    try:
+        worker.request("interleave", {"seed": seed}, 2 * expected + case_timeout)
+    except WorkerLost:
+        return None
+    return worker
+
+
+def _failed(case: Case, settings: Settings, status: str, reason: str) -> Measurement:
+    return Measurement(case, status, reason, threads=settings.threads, finished_at=now())
+
+
 def _run_one(worker: Worker, case: Case, settings: Settings, timeout: float,
              count: bool = True) -> Measurement:
     try:
         kind, payload = worker.request("case", {"case": case.to_dict(), "count": count}, timeout)
     except WorkerLost as lost:
-        return Measurement(case, lost.status, lost.reason, threads=settings.threads,
-                           finished_at=now())
+        return _failed(case, settings, lost.status, lost.reason)
     if kind == "measurement":
         return Measurement.from_json(payload)
-    return Measurement(case, payload["status"], payload["reason"], threads=settings.threads,
-                       finished_at=now())
+    return _failed(case, settings, payload["status"], payload["reason"])
 

@@ -10,7 +10,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from a2bench.measurement import Measurement
 from a2bench.stats import finite_or_none
 
 if TYPE_CHECKING:
-    from a2bench.measure.timing import Timing
+    from a2bench.measure.timing import Prepared, Timing
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,12 @@ def classify_failure(exc: BaseException) -> str:
 
 
 def measure_case(case: Case, settings: Settings, reference: float | None = None,
-                 count: bool = True) -> Measurement:
-    """Time, profile and (when `count`) run the MAC counters on one case, in its mode."""
+                 count: bool = True, timing: Timing | None = None) -> Measurement:
+    """Time, profile and (when `count`) run the MAC counters on one case, in its mode.
+
+    ``timing``: the case was already timed (interleaved with the rest of its pass); only its
+    memory, counters and dtypes are measured here.
+    """
     import torch
 
     from a2bench.blocks import build
@@ -56,7 +60,11 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     step = make_step(compiled(eager) if case.compile else eager, x, case.mode)
     with grad_mode(step.grad_enabled):
         # A compiled case compiles in the first call: first_call_s holds the compile time.
-        t = time_forward(step.run, case.device, settings)
+        if timing is None:
+            t = time_forward(step.run, case.device, settings)
+        else:
+            step.run()  # this build's first call, so the memory probes see a warm call
+            t = timing
         step.release()
         if case.device == "cuda":
             peak = memory.peak_bytes_cuda(step.run)
@@ -150,6 +158,29 @@ def time_forward(forward: Callable[[], object], device: str, settings: Settings)
     return timing.time_cpu(forward, settings.threads, settings.ci_target, settings.time_budget_s)
 
 
+def prepare(case: Case, settings: Settings) -> Prepared:
+    """A CPU case built, its first call timed and its chunks sized (timing.prepare_cpu), to be
+    timed interleaved with the rest of its pass."""
+    from a2bench.blocks import build
+    from a2bench.measure import timing
+    from a2bench.measure.step import make_step
+
+    if case.device != "cpu" or case.compile:
+        raise ValueError(f"{case.label()}: only eager CPU cases are timed interleaved")
+    module, x = build(case)
+    step = make_step(module, x, case.mode)
+    return timing.prepare_cpu(step.run, step.grad_enabled, settings.threads)
+
+
+@dataclass
+class State:
+    """What a worker keeps from one request to the next."""
+
+    references: dict[str, Any] = field(default_factory=dict)  # device -> ReferenceKernel
+    prepared: dict[tuple[Any, ...], Prepared] = field(default_factory=dict)  # until "interleave"
+    pretimed: dict[tuple[Any, ...], Timing] = field(default_factory=dict)  # until their "case"
+
+
 def overhead_entry(device: str, dtype: str, case: Case | None,
                    settings: Settings) -> dict[str, Any]:
     """Median per-call time of an empty module (case None) or of a case, as the sweep times it.
@@ -192,7 +223,7 @@ def serve(conn: Connection, settings: Settings) -> None:
 
     load_plugins()
     environment.apply_cpu_settings(settings.threads)
-    references: dict[str, Any] = {}
+    state = State()
     conn.send(("ready", None))
     while True:
         try:
@@ -200,7 +231,7 @@ def serve(conn: Connection, settings: Settings) -> None:
         except EOFError:
             return
         try:
-            reply = _handle(request, payload, settings, references)
+            reply = _handle(request, payload, settings, state)
         except Exception as exc:  # reported to the runner as data; the worker lives on
             reply = ("failure", {"status": classify_failure(exc), "reason": describe(exc)})
         if request in ("case", "overhead", "calibrate") and _on_cuda(request, payload):
@@ -214,8 +245,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message} (at {where.filename}:{where.lineno})"
 
 
-def _handle(request: str, payload: Any, settings: Settings,
-            references: dict[str, Any]) -> tuple[str, Any]:
+def _handle(request: str, payload: Any, settings: Settings, state: State) -> tuple[str, Any]:
     from a2bench.measure import environment
 
     if request == "environment":
@@ -233,14 +263,30 @@ def _handle(request: str, payload: Any, settings: Settings,
     if request == "overhead":
         case = Case.from_dict(payload["case"]) if payload.get("case") else None
         return ("overhead", overhead_entry(payload["device"], payload["dtype"], case, settings))
+    if request == "prepare":
+        from a2bench.measure.timing import chunk_plan
+
+        case = Case.from_dict(payload["case"])
+        ready = state.prepared[case.key()] = prepare(case, settings)
+        calls, chunks = chunk_plan(ready.per_call_s, settings.time_budget_s)
+        return ("prepared", {"expected_s": calls * chunks * ready.per_call_s})
+    if request == "interleave":
+        from a2bench.measure.timing import time_cpu_interleaved
+
+        timings, failed = time_cpu_interleaved(state.prepared, settings.threads,
+                                               settings.time_budget_s, payload["seed"])
+        state.prepared.clear()  # the modules and inputs go; each case is built again to finish
+        state.pretimed = timings  # a case that failed here is timed (and fails) on its own
+        return ("interleaved", {"timed": len(timings), "failed": len(failed)})
     if request == "case":
         case = Case.from_dict(payload["case"])
-        if case.device not in references:
+        if case.device not in state.references:
             from a2bench.measure.roofline import ReferenceKernel
 
-            references[case.device] = ReferenceKernel(case.device, settings.threads)
-        reference = references[case.device].median_s()
-        measured = measure_case(case, settings, reference, count=payload["count"])
+            state.references[case.device] = ReferenceKernel(case.device, settings.threads)
+        reference = state.references[case.device].median_s()
+        measured = measure_case(case, settings, reference, count=payload["count"],
+                                timing=state.pretimed.pop(case.key(), None))
         return ("measurement", measured.to_json())
     return ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
 

@@ -163,6 +163,7 @@ def test_run_smoke_end_to_end(tmp_path):
         assert key in env
     assert ROOT.exists()
     assert env["order_seed"] == 42 and env["caches_source"] == "sysfs"
+    assert env["timing_schedule"] == "per case"  # no --interleave
     if env["allocator"]["name"] == "glibc":  # no --malloc-reuse: glibc's own threshold
         assert env["allocator"]["mmap_threshold_bytes"] == 32 * 2**20
     assert env["caches"] == env["cpu_caches"]

@@ -6,13 +6,24 @@ of a calibrated size; a2bench keeps adding blocks until the 95% confidence inter
 time budget runs out.
 CUDA: per-iteration CUDA events, synchronisation only outside the timed region, and an L2 flush
 sized from the device's L2 between iterations (kept out of the timed region) unless warm_cache.
+
+Interleaved (CPU, `a2bench run --interleave`): the cases of a pass are timed together, in
+chunks of about INTERLEAVE_CHUNK_S, shuffled from a seed. A shared machine runs at one speed for
+seconds and then at another (this project's 2-core VM: a fixed GEMM reads 1.0x, then 1.3x, in
+episodes of 1-10 s). Timed one after another, each case's second of samples lands in whatever
+episode was running, and the sizes of a scaling sweep get different slowdowns: scatter about
+the fitted line that more samples do not remove. Timed in shuffled chunks, every case samples
+the same mix of episodes, so the slowdown is common to all sizes and drops out of the exponent.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+import timeit
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,9 +32,15 @@ from torch.utils.benchmark import Timer
 from a2bench.stats import ci_is_tight, iqr, median_ci
 
 Forward = Callable[[], object]
+K = TypeVar("K", bound=Hashable)
 
 SETTLE_TOLERANCE = 0.05  # warm-up ends when two consecutive medians agree this closely
 MAX_WARMUP_ROUNDS = 8
+# One interleaved chunk: much shorter than the machine's speed episodes (seconds), long enough
+# that the switch between cases (a Timer call, a few microseconds) is noise.
+INTERLEAVE_CHUNK_S = 0.05
+MIN_CHUNKS = 3  # even a case whose one call outlasts its budget is sampled at 3 moments
+PREPARE_ESTIMATE_S = 0.02  # calls timed to size a case's chunks
 
 
 @dataclass(frozen=True)
@@ -54,15 +71,7 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
 
     timer = Timer(stmt="forward()", globals={"forward": forward}, num_threads=threads)
     chunk = max(budget_s / 10, 0.01)
-    previous = None
-    # Capped: a slow shape has settled after a call or two, and more would only cost wall time.
-    warmup_deadline = time.perf_counter() + budget_s / 4
-    for _ in range(MAX_WARMUP_ROUNDS):
-        median = timer.blocked_autorange(min_run_time=chunk / 2).median
-        settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
-        if settled or time.perf_counter() >= warmup_deadline:
-            break
-        previous = median
+    _warm_up(timer, budget_s)
 
     samples: list[float] = []
     timed = 0.0
@@ -76,6 +85,103 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
         if ci_is_tight(samples, ci_target) or time.perf_counter() >= deadline:
             break
     return Timing(first, tuple(samples), timed)
+
+
+def _warm_up(timer: Timer, budget_s: float) -> float:
+    """Calls until two consecutive block medians agree; the last median (s per call).
+
+    Capped: a slow shape has settled after a call or two, and more would only cost wall time.
+    """
+    chunk = max(budget_s / 10, 0.01)
+    previous = None
+    median = float("nan")
+    warmup_deadline = time.perf_counter() + budget_s / 4
+    for _ in range(MAX_WARMUP_ROUNDS):
+        median = timer.blocked_autorange(min_run_time=chunk / 2).median
+        settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
+        if settled or time.perf_counter() >= warmup_deadline:
+            break
+        previous = median
+    return median
+
+
+def chunk_plan(per_call_s: float, budget_s: float,
+               chunk_s: float = INTERLEAVE_CHUNK_S) -> tuple[int, int]:
+    """(calls per chunk, chunks) so that the chunks add up to about budget_s of calls."""
+    if not per_call_s > 0:
+        return 1, MIN_CHUNKS
+    calls = max(1, round(chunk_s / per_call_s))
+    return calls, max(MIN_CHUNKS, round(budget_s / (calls * per_call_s)))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A forward called once and warmed up, waiting to be timed with the others of its pass."""
+
+    forward: Forward
+    grad: bool  # autograd on during its calls (a training step) or off
+    first_call_s: float
+    per_call_s: float  # the warm-up's last median: what the chunk plan is sized from
+
+
+def prepare_cpu(forward: Forward, grad: bool, threads: int,
+                estimate_s: float = PREPARE_ESTIMATE_S) -> Prepared:
+    """The first call, timed alone; then calls, doubling in number, until they last estimate_s:
+    the per-call time the chunk plan is sized from.
+
+    No settle-until-stable warm-up as in time_cpu: a case's first chunks are its warm-up here,
+    and the low quantile the fits read is not moved by a slow chunk or two.
+    """
+    torch.set_num_threads(threads)
+    with torch.set_grad_enabled(grad):
+        start = time.perf_counter()
+        forward()
+        first = time.perf_counter() - start
+        calls = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(calls):
+                forward()
+            elapsed = time.perf_counter() - start
+            if elapsed >= estimate_s:
+                return Prepared(forward, grad, first, elapsed / calls)
+            calls *= 2
+
+
+def time_cpu_interleaved(prepared: Mapping[K, Prepared], threads: int, budget_s: float,
+                         seed: int, chunk_s: float = INTERLEAVE_CHUNK_S
+                         ) -> tuple[dict[K, Timing], dict[K, BaseException]]:
+    """Every prepared forward timed in chunks dealt in one random order (see the module notes).
+
+    Each gets chunk_plan's chunks, about budget_s of calls; the order is drawn from ``seed``. A
+    forward that raises is left out, with its exception, and the others go on.
+    """
+    torch.set_num_threads(threads)
+    plan = {key: chunk_plan(p.per_call_s, budget_s, chunk_s) for key, p in prepared.items()}
+    # The chunks run on the standard library's timer, the one torch's Timer wraps: torch's
+    # Timer.timeit first makes two untimed calls of its own, which would triple the cost of a
+    # chunk of one slow call. The thread count is set above, as torch's Timer would set it.
+    clocks = {key: timeit.Timer(stmt="forward()", globals={"forward": p.forward})
+              for key, p in prepared.items()}
+    deal = [key for key in prepared for _ in range(plan[key][1])]
+    random.Random(seed).shuffle(deal)
+    samples: dict[K, list[float]] = {key: [] for key in prepared}
+    timed = dict.fromkeys(prepared, 0.0)
+    failed: dict[K, BaseException] = {}
+    for key in deal:
+        if key in failed:
+            continue
+        calls = plan[key][0]
+        try:
+            with torch.set_grad_enabled(prepared[key].grad):
+                seconds = clocks[key].timeit(calls)
+        except Exception as exc:
+            failed[key] = exc
+            continue
+        samples[key].append(seconds / calls)
+        timed[key] += seconds
+    return ({key: Timing(p.first_call_s, tuple(samples[key]), timed[key])
+             for key, p in prepared.items() if key not in failed}, failed)
 
 
 def _l2_flusher(device: torch.device) -> Callable[[], None]:

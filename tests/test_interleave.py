@@ -1,0 +1,164 @@
+"""Interleaved timing (a2bench run --interleave): the chunk plan, the shuffled deal, failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import cli
+
+from a2bench import runner
+from a2bench.case import Case
+from a2bench.measure import timing
+from a2bench.measure.timing import MIN_CHUNKS, Prepared, chunk_plan, time_cpu_interleaved
+from a2bench.worker import Settings
+
+FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
+        "--calibration-time", "0.01")
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(("per_call", "budget", "plan"), [
+    (0.001, 1.0, (50, 20)),  # fast calls: 50 a chunk, 20 chunks of 50 ms
+    (0.2, 1.0, (1, 5)),  # one call a chunk
+    (0.4, 1.0, (1, MIN_CHUNKS)),  # a call longer than a third of the budget: still 3 moments
+    (0.0, 1.0, (1, MIN_CHUNKS)),  # no estimate
+])
+def test_chunk_plan_spends_about_the_budget(per_call, budget, plan):
+    assert chunk_plan(per_call, budget) == plan
+
+
+def logged(log: list[str], key: str, grad: bool = False, per_call: float = 0.05,
+           fail_on: int | None = None) -> Prepared:
+    """A forward that logs its key (and whether autograd was on); chunks of one call each."""
+    calls = []
+
+    def forward() -> None:
+        calls.append(key)
+        if fail_on is not None and len(calls) == fail_on:
+            raise RuntimeError(f"{key} fails on call {fail_on}")
+        log.append(f"{key}{'+' if torch.is_grad_enabled() else '-'}")
+
+    return Prepared(forward, grad, first_call_s=0.123, per_call_s=per_call)
+
+
+def test_every_case_is_dealt_over_the_whole_stretch_in_a_seeded_order():
+    log: list[str] = []
+    prepared = {k: logged(log, k) for k in "abc"}
+    timings, failed = time_cpu_interleaved(prepared, threads=1, budget_s=0.5, seed=7)
+    assert not failed
+    # 0.5 s of 50 ms calls: 10 chunks of one call each, every chunk a sample
+    assert [log.count(f"{k}-") for k in "abc"] == [10, 10, 10]
+    assert all(len(t.samples_s) == 10 and t.first_call_s == 0.123 for t in timings.values())
+    assert all(t.timed_s >= sum(t.samples_s) * 0.999 for t in timings.values())
+    # interleaved, not one case after another: each case has calls in both halves of the
+    # stretch, and the case changes far more often than the 2 times a blocked order would
+    for k in "abc":
+        assert f"{k}-" in log[:15] and f"{k}-" in log[15:]
+    assert sum(x != y for x, y in zip(log, log[1:], strict=False)) > 10
+    again: list[str] = []
+    time_cpu_interleaved({k: logged(again, k) for k in "abc"}, 1, 0.5, seed=7)
+    other: list[str] = []
+    time_cpu_interleaved({k: logged(other, k) for k in "abc"}, 1, 0.5, seed=8)
+    assert again == log and other != log
+
+
+def test_each_case_runs_in_its_own_grad_mode():
+    log: list[str] = []
+    prepared = {"t": logged(log, "t", grad=True), "f": logged(log, "f", grad=False)}
+    time_cpu_interleaved(prepared, threads=1, budget_s=0.15, seed=1)
+    assert set(log) == {"t+", "f-"}
+
+
+def test_a_forward_that_raises_is_left_out_and_the_others_go_on():
+    log: list[str] = []
+    prepared = {"ok": logged(log, "ok"), "bad": logged(log, "bad", fail_on=2)}
+    timings, failed = time_cpu_interleaved(prepared, threads=1, budget_s=0.25, seed=3)
+    assert list(timings) == ["ok"] and len(timings["ok"].samples_s) == 5
+    assert "fails on call 2" in str(failed["bad"])
+    assert log.count("bad-") == 1  # dealt no more chunks once it failed
+
+
+def test_prepare_cpu_times_the_first_call_and_sizes_the_chunks():
+    a = torch.randn(128, 128)
+    p = timing.prepare_cpu(lambda: a @ a, grad=False, threads=1)
+    assert p.first_call_s > 0 and 0 < p.per_call_s < 0.05 and not p.grad
+
+
+def test_an_interleaved_sweep_times_every_pass_and_records_it(tmp_path, write_suite):
+    path = write_suite("name: il\nblocks: [double_attention, nonlocal_right]\n"
+                       "params: {channels: [8], m: [4], n: [4], h: [4, 8], w: [4, 8]}\n"
+                       "zip: [[h, w]]\n")
+    out = tmp_path / "out"
+    result = cli("run", str(path), "--out", str(out), "--interleave", *FAST)
+    assert result.returncode == 0, result.stderr
+    env = json.loads((out / "environment.json").read_text())
+    assert env["timing_schedule"] == "interleaved" and env["interleave_chunk_s"] > 0
+    got = rows(out)
+    assert len(got) == 4 and {r["status"] for r in got} == {"ok"}
+    # --time-budget 0.1 in 50 ms chunks: the 3-chunk minimum, in each of the 2 passes
+    assert {int(r["timed_runs"]) for r in got} == {MIN_CHUNKS}
+    assert all(float(r["latency_s"]) > 0 and float(r["peak_bytes"]) > 0 for r in got)
+    # a second pass on resume: only its cases run, interleaved; the stored ones count reused
+    more = cli("run", str(path), "--out", str(out), "--interleave", "--processes", "2",
+               "--resume", *FAST)
+    assert more.returncode == 0, more.stderr
+    assert "4 cases run, 4 reused: ok 4." in more.stdout
+    assert {int(r["timed_runs"]) for r in rows(out)} == {2 * MIN_CHUNKS}
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(x["process"] for x in lines) == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+class FakeWorker:
+    """Answers prepare and interleave as a worker would; "raises" fails, "exits" is lost."""
+
+    started = 0
+
+    def __init__(self, settings):
+        FakeWorker.started += 1
+        self.requests: list[tuple[str, str]] = []
+        self.live = True
+
+    def alive(self) -> bool:
+        return self.live
+
+    def kill(self) -> None:
+        self.live = False
+
+    def request(self, kind, payload, timeout):
+        block = payload["case"]["block"] if "case" in payload else ""
+        self.requests.append((kind, block or str(timeout)))
+        if block == "exits":
+            self.live = False
+            raise runner.WorkerLost("error", "worker died (exit code 3) while preparing the case")
+        if block == "raises":
+            return ("failure", {"status": "error", "reason": "RuntimeError: always fails"})
+        if kind == "prepare":
+            return ("prepared", {"expected_s": 1.5})
+        return ("interleaved", {"timed": 1, "failed": 0})
+
+
+def test_failures_while_preparing_are_recorded_once_and_the_rest_still_interleaved(monkeypatch):
+    monkeypatch.setattr(runner, "Worker", FakeWorker)
+    FakeWorker.started = 0
+    cases = [Case(b, "cpu", "float32", 1, c, 1, 2, 2, reduction=2)
+             for b, c in (("raises", 4), ("se", 4), ("exits", 4), ("se", 8))]
+    recorded: list[tuple[str, str, str]] = []
+    worker = runner._time_together(
+        cases, None, Settings(threads=1), case_timeout=5.0, seed=1,
+        record=lambda case, m, started: recorded.append((case.block, m.status, m.reason)),
+        on_stage=None)
+    # the failure and the lost worker are recorded as they would be on their own
+    assert recorded == [("raises", "error", "RuntimeError: always fails"),
+                        ("exits", "error", "worker died (exit code 3) while preparing the case")]
+    # the first se was prepared in the lost worker; only the last se, prepared in the new one,
+    # is timed there, with twice its expected time (plus the case timeout) before giving up
+    assert FakeWorker.started == 2 and worker is not None and worker.alive()
+    assert worker.requests == [("prepare", "se"), ("interleave", str(2 * 1.5 + 5.0))]
