@@ -26,9 +26,12 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 # One thread leaves the second core to the harness and the OS, so their work does not stall a
-# parallel region; three interleaved passes, each in a fresh worker, replicate the process.
+# parallel region; three passes, each in a fresh worker, replicate the process; within a pass
+# the cases are timed together in shuffled chunks (--interleave), so a machine whose speed
+# drifts for seconds at a time slows every size alike instead of a few.
 run: install
-	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR) --threads 1 --processes 3
+	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR) --threads 1 --processes 3 \
+	    --interleave
 
 # A scaling report of a finished run: make report RUN_DIR=results/local/default-<time>
 report: install
