@@ -614,6 +614,14 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
             f"{len(env.get('hosts') or [])} nodes)")
 
 
+def _schedule(run: Any, env: dict[str, Any]) -> str:
+    schedule = env.get("timing_schedule") or ""
+    if schedule == "interleaved":
+        chunk = float(env.get("interleave_chunk_s") or math.nan) * 1e3
+        return f"interleaved, {_g(chunk)} ms chunks"
+    return schedule
+
+
 def environment_section(result: an.Analysis) -> list[Element]:
     fields: list[tuple[str, Any]] = [
         ("results folder", lambda r, e: str(r.path)),
@@ -648,6 +656,7 @@ def environment_section(result: an.Analysis) -> list[Element]:
         ("copy bandwidth (GB/s, measured)",
          lambda r, e: _g((e.get("roofline") or {}).get("bandwidth_bytes_per_s", math.nan) / 1e9)),
         ("timing budget per case (s)", lambda r, e: str(e.get("time_budget_s", ""))),
+        ("timing schedule (per case, or a pass's cases interleaved in chunks)", _schedule),
         ("cases ok / stored", lambda r, e: f"{r.ok} / {r.rows}"),
         ("warnings recorded", lambda r, e: "; ".join(e.get("warnings", [])) or "none"),
     ]

@@ -378,3 +378,12 @@ def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_
     # every variant is fitted apart: a dtype other than the run's float32 names itself
     assert {"nonlocal_right", "nonlocal_right[train]", "nonlocal_right[bfloat16]",
             "nonlocal_right[compiled]"} <= set(fits["block"])
+
+
+def test_the_environment_table_says_how_cases_were_timed():
+    from a2bench.report import _schedule
+
+    assert _schedule(None, {"timing_schedule": "interleaved", "interleave_chunk_s": 0.05}) == \
+        "interleaved, 50 ms chunks"
+    assert _schedule(None, {"timing_schedule": "per case"}) == "per case"
+    assert _schedule(None, {}) == ""  # a run from before the schedule was recorded
