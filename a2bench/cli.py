@@ -388,6 +388,9 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
           f"{suite.device}, {threads} threads, order seed {seed}, results in {args.out}",
           file=sys.stderr)
+    if args.interleave and suite.device != "cpu":
+        print("a2bench: --interleave applies to CPU suites; this one is timed case by case",
+              file=sys.stderr)
     progress = _progress(len(wanted), reused, disabled=args.no_progress)
 
     def on_case(case: Case, m: Measurement | None) -> None:

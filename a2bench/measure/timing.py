@@ -71,7 +71,15 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
 
     timer = Timer(stmt="forward()", globals={"forward": forward}, num_threads=threads)
     chunk = max(budget_s / 10, 0.01)
-    _warm_up(timer, budget_s)
+    previous = None
+    # Capped: a slow shape has settled after a call or two, and more would only cost wall time.
+    warmup_deadline = time.perf_counter() + budget_s / 4
+    for _ in range(MAX_WARMUP_ROUNDS):
+        median = timer.blocked_autorange(min_run_time=chunk / 2).median
+        settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
+        if settled or time.perf_counter() >= warmup_deadline:
+            break
+        previous = median
 
     samples: list[float] = []
     timed = 0.0
@@ -87,24 +95,6 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
     return Timing(first, tuple(samples), timed)
 
 
-def _warm_up(timer: Timer, budget_s: float) -> float:
-    """Calls until two consecutive block medians agree; the last median (s per call).
-
-    Capped: a slow shape has settled after a call or two, and more would only cost wall time.
-    """
-    chunk = max(budget_s / 10, 0.01)
-    previous = None
-    median = float("nan")
-    warmup_deadline = time.perf_counter() + budget_s / 4
-    for _ in range(MAX_WARMUP_ROUNDS):
-        median = timer.blocked_autorange(min_run_time=chunk / 2).median
-        settled = previous is not None and abs(median - previous) <= SETTLE_TOLERANCE * previous
-        if settled or time.perf_counter() >= warmup_deadline:
-            break
-        previous = median
-    return median
-
-
 def chunk_plan(per_call_s: float, budget_s: float,
                chunk_s: float = INTERLEAVE_CHUNK_S) -> tuple[int, int]:
     """(calls per chunk, chunks) so that the chunks add up to about budget_s of calls."""
@@ -116,12 +106,13 @@ def chunk_plan(per_call_s: float, budget_s: float,
 
 @dataclass(frozen=True)
 class Prepared:
-    """A forward called once and warmed up, waiting to be timed with the others of its pass."""
+    """A forward with its first call timed and its per-call time estimated, waiting to be timed
+    with the others of its pass."""
 
     forward: Forward
     grad: bool  # autograd on during its calls (a training step) or off
     first_call_s: float
-    per_call_s: float  # the warm-up's last median: what the chunk plan is sized from
+    per_call_s: float  # from calls lasting PREPARE_ESTIMATE_S: what the chunk plan is sized from
 
 
 def prepare_cpu(forward: Forward, grad: bool, threads: int,
