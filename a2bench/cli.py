@@ -361,13 +361,13 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     if seed is None:  # a resumed sweep goes on in the order it began with
         seed = stored.get("order_seed")
         seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
+    interleaved = args.interleave and suite.device == "cpu"  # CUDA has its own timing path
     writer = ResultsWriter(args.out, resume=args.resume, order=[c.key() for c in cases])
     budget = args.memory_budget or default_budget(suite.device, env)
     env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
                case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
                ci_target=args.ci_target, warm_cache=args.warm_cache, order_seed=seed,
-               timing_schedule=("interleaved" if args.interleave and suite.device == "cpu"
-                                else "per case"),
+               timing_schedule="interleaved" if interleaved else "per case",
                interleave_chunk_s=INTERLEAVE_CHUNK_S,
                calibration_time_s=args.calibration_time, dtype=suite.dtype,
                # What analysis and report know of each block: labels and parameters.
@@ -388,7 +388,7 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
     print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
           f"{suite.device}, {threads} threads, order seed {seed}, results in {args.out}",
           file=sys.stderr)
-    if args.interleave and suite.device != "cpu":
+    if args.interleave and not interleaved:
         print("a2bench: --interleave applies to CPU suites; this one is timed case by case",
               file=sys.stderr)
     progress = _progress(len(wanted), reused, disabled=args.no_progress)
@@ -403,7 +403,7 @@ def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
 
     report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
                        processes=args.processes, seed=seed, keep_worker=True,
-                       interleave=args.interleave and suite.device == "cpu", on_stage=on_stage)
+                       interleave=interleaved, on_stage=on_stage)
     progress.close()
     if report.interrupted:
         return _interrupted(args, writer)

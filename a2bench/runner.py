@@ -22,7 +22,7 @@ from a2bench.cost import cost_of
 from a2bench.measurement import Measurement
 from a2bench.registry import spec
 from a2bench.store import ResultsWriter
-from a2bench.worker import Settings, now, serve
+from a2bench.worker import Settings, interleavable, now, serve
 
 WORKER_START_TIMEOUT_S = 120.0
 DOING = {"case": "running the case", "prepare": "preparing the case",
@@ -208,9 +208,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 worker = None
             ran_in_pass = False
             order = pass_order(cases, seed, process)
-            together = [c for c in order if (c.key(), process) not in done
-                        and predicted_bytes(c) <= memory_budget and interleavable(c)]
-            if interleave and len(together) > 1:
+            together = [c for c in order if (c.key(), process) not in done and interleavable(c)
+                        and predicted_bytes(c) <= memory_budget] if interleave else []
+            if len(together) > 1:
                 worker = _time_together(
                     together, worker, settings, case_timeout, chunk_seed(seed, process),
                     lambda case, m, started, p=process: record(case, m, p, started), on_stage)
@@ -243,11 +243,6 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             worker = None
     report.worker = worker
     return report
-
-
-def interleavable(case: Case) -> bool:
-    """Eager CPU cases: CUDA has its own timing path, and a compiled case compiles per build."""
-    return case.device == "cpu" and not case.compile
 
 
 def chunk_seed(seed: int | None, process: int) -> int:

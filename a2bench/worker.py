@@ -158,6 +158,11 @@ def time_forward(forward: Callable[[], object], device: str, settings: Settings)
     return timing.time_cpu(forward, settings.threads, settings.ci_target, settings.time_budget_s)
 
 
+def interleavable(case: Case) -> bool:
+    """Eager CPU cases: CUDA has its own timing path, and a compiled case compiles per build."""
+    return case.device == "cpu" and not case.compile
+
+
 def prepare(case: Case, settings: Settings) -> Prepared:
     """A CPU case built, its first call timed and its chunks sized (timing.prepare_cpu), to be
     timed interleaved with the rest of its pass."""
@@ -165,7 +170,7 @@ def prepare(case: Case, settings: Settings) -> Prepared:
     from a2bench.measure import timing
     from a2bench.measure.step import make_step
 
-    if case.device != "cpu" or case.compile:
+    if not interleavable(case):
         raise ValueError(f"{case.label()}: only eager CPU cases are timed interleaved")
     module, x = build(case)
     step = make_step(module, x, case.mode)
