@@ -101,7 +101,7 @@ timeout 240 $PY -m pytest -m cuda -q -rs -p no:cacheprovider tests >"$out/cuda_t
 say "pytest -m cuda: exit $? ($(tail -1 "$out/cuda_tests.txt"))"
 
 # 3. timing fidelity
-if [ "$dry" = 1 ]; then sides=8,12,16; else sides=64,128,256; fi
+if [ "$dry" = 1 ]; then sides=24,32,48; else sides=64,128,256; fi
 timeout 180 $PY scripts/gpu_timing_check.py "$out/timing_check.json" --device "$device" \
     --sides "$sides"
 say "timing check: exit $?"

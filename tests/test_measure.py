@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -104,6 +105,68 @@ def test_failures_are_classified():
     assert classify_failure(MemoryError()) == "oom"
     assert classify_failure(RuntimeError("CUDA out of memory. Tried to allocate")) == "oom"
     assert classify_failure(RuntimeError("shape mismatch")) == "error"
+
+
+def test_cuda_chunk_fits_a_slow_call_to_the_budget():
+    assert timing.cuda_chunk(1e-5, 0.3) == timing.MAX_CUDA_CHUNK  # fast: many calls per sync
+    assert timing.cuda_chunk(0.003, 0.3) == 10  # a tenth of the budget per chunk
+    assert timing.cuda_chunk(0.2, 0.3) == MIN_SAMPLES  # slow: no fewer than the interval needs
+    assert timing.cuda_chunk(0.0, 0.3) == timing.MAX_CUDA_CHUNK  # an unreadable estimate
+
+
+class _FakeCuda:
+    """torch.cuda's events and synchronisation played on the CPU: each event reads the clock
+    when recorded, and a log keeps the order of flushes, forwards and events, so that
+    time_cuda's loop (chunk sizes, flushes outside the timed regions) is checked without a GPU.
+    """
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        fake = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False) -> None:
+                assert enable_timing
+                self.at: float | None = None
+
+            def record(self) -> None:
+                self.at = time.perf_counter()
+                fake.log.append("event")
+
+            def elapsed_time(self, end: Event) -> float:
+                return (end.at - self.at) * 1e3  # milliseconds, as CUDA events give them
+
+        self.Event = Event
+
+    def forward(self, seconds: float):
+        def run() -> None:
+            self.log.append("forward")
+            time.sleep(seconds)
+        return run
+
+    def install(self, monkeypatch) -> None:
+        monkeypatch.setattr(torch.cuda, "Event", self.Event)
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(timing, "_l2_flusher",
+                            lambda device: lambda: self.log.append("flush"))
+
+
+def test_time_cuda_sizes_its_chunks_and_flushes_outside_the_timed_region(monkeypatch):
+    fake = _FakeCuda()
+    fake.install(monkeypatch)
+    slow = timing.time_cuda(fake.forward(0.02), budget_s=0.1)
+    # 20 ms a call against a 0.1 s budget: chunks of MIN_SAMPLES, one warm-up chunk and one
+    # sampled (the deadline has passed), after the first call and the estimate.
+    assert len(slow.samples_s) == MIN_SAMPLES and fake.log.count("forward") == 2 + 2 * MIN_SAMPLES
+    assert all(0.019 < s < 0.2 for s in slow.samples_s) and slow.first_call_s > 0.019
+    # Every call after the first has the L2 flushed before its start event, none inside.
+    calls = "".join({"flush": "F", "event": "E", "forward": "C"}[e] for e in fake.log)
+    assert calls == "ECE" + "FECE" * (1 + 2 * MIN_SAMPLES)
+
+    fake.log.clear()
+    fast = timing.time_cuda(fake.forward(0.0), budget_s=0.1, warm_cache=True)
+    assert len(fast.samples_s) % timing.MAX_CUDA_CHUNK == 0 and "flush" not in fake.log
 
 
 @pytest.mark.cuda  # `pytest -m cuda` selects it (scripts/gpu_run.sh)

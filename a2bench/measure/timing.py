@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 
-from a2bench.stats import ci_is_tight, iqr, median_ci
+from a2bench.stats import MIN_SAMPLES, ci_is_tight, iqr, median_ci
 
 Forward = Callable[[], object]
 K = TypeVar("K", bound=Hashable)
@@ -41,6 +41,7 @@ MAX_WARMUP_ROUNDS = 8
 INTERLEAVE_CHUNK_S = 0.05
 MIN_CHUNKS = 3  # even a case whose one call outlasts its budget is sampled at 3 moments
 PREPARE_ESTIMATE_S = 0.02  # calls timed to size a case's chunks
+MAX_CUDA_CHUNK = 20  # CUDA iterations queued per synchronisation (cuda_chunk)
 
 
 @dataclass(frozen=True)
@@ -181,17 +182,40 @@ def _l2_flusher(device: torch.device) -> Callable[[], None]:
     return lambda: buffer.zero_()
 
 
+def cuda_chunk(per_call_s: float, budget_s: float) -> int:
+    """Iterations per synchronised chunk of time_cuda.
+
+    Up to MAX_CUDA_CHUNK, so that a fast call is queued many times per synchronisation; but a
+    slow call's chunk lasts about a tenth of the budget, never fewer than the MIN_SAMPLES the
+    median's interval needs. A fixed 20 queued at least 40 calls (a warm-up chunk and a sampled
+    one) whatever the budget: for the GPU sweep's slowest case, the non-local order at N = 65536
+    (8.8 TFLOP a call, over 0.13 s at an H100's 67 TFLOP/s float32 peak), over 5 s against a
+    0.3 s budget.
+    """
+    if not per_call_s > 0:
+        return MAX_CUDA_CHUNK
+    return int(min(MAX_CUDA_CHUNK, max(MIN_SAMPLES, round(budget_s / 10 / per_call_s))))
+
+
 def time_cuda(forward: Forward, ci_target: float = 0.02, budget_s: float = 1.0,
-              warm_cache: bool = False, chunk: int = 20) -> Timing:
+              warm_cache: bool = False, chunk: int | None = None) -> Timing:
+    """chunk: iterations per synchronisation; by default cuda_chunk of one warm call."""
     device = torch.device("cuda", torch.cuda.current_device())
     flush = (lambda: None) if warm_cache else _l2_flusher(device)
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    forward()  # cuDNN/cuBLAS choose algorithms and lazy modules load here
-    end.record()
-    torch.cuda.synchronize()
-    first = start.elapsed_time(end) / 1e3
+
+    def one_call() -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        start.record()
+        forward()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+    first = one_call()  # cuDNN/cuBLAS choose algorithms and lazy modules load here
+    if chunk is None:
+        flush()
+        chunk = cuda_chunk(one_call(), budget_s)
 
     def run_chunk(n: int) -> list[float]:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
