@@ -18,7 +18,11 @@
 #      m, n, frames, global-context
 #   5. a report of the CPU and GPU positions runs side by side
 # Everything is packed into at most 8 files in OUTDIR: gpu_run.log, cuda_tests.txt,
-# timing_check.json, gpu-results.tgz (results folders and the report), environment.txt.
+# timing_check.json, environment.txt and gpu-results.tgz.0 ... (the results folders and the
+# report; see pack).
+# The tarball is rewritten after every sweep, and every step ends by GPU_RUN_HARD_S (default
+# budget + 120 s, under the device tool's 600 s a command): if the machine is taken back
+# mid-run, what was measured so far is already in OUTDIR.
 set -uo pipefail
 
 out=${1:-}
@@ -31,6 +35,7 @@ cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 started=$(date +%s)
 budget=${GPU_RUN_BUDGET_S:-450}
+hard=${GPU_RUN_HARD_S:-$((budget + 120))}
 log="$out/gpu_run.log"
 exec > >(tee -a "$log") 2>&1
 export PYTHONUNBUFFERED=1
@@ -38,6 +43,7 @@ PY=${PYTHON:-python3}
 
 say() { echo "[gpu_run $(($(date +%s) - started)) s] $*"; }
 left() { echo $((budget - ($(date +%s) - started))); }
+hard_left() { echo $((hard - ($(date +%s) - started))); }
 
 # fvcore and its small pure-Python dependencies, carried as wheels
 site=/tmp/a2bench-site
@@ -106,22 +112,42 @@ timeout 180 $PY scripts/gpu_timing_check.py "$out/timing_check.json" --device "$
     --sides "$sides"
 say "timing check: exit $?"
 
+# The results folders and the report in one gzipped tar beside the log, rewritten whole each
+# time, in pieces of at most 15 MiB (gpu-results.tgz.0, .1, ...: the device tool returns files of
+# up to 16 MiB, 8 files in all). CUDA cases keep every timed iteration, thousands for a
+# launch-bound one, so the GPU runs can outgrow one file.
+pack() {
+    local packed staging=/tmp/a2bench-pack
+    packed=$(cd "$results" && ls -d gpu-"$kind"-* report-gpu-"$kind" 2>/dev/null)
+    [ -n "$packed" ] || return 1
+    rm -rf "$staging" && mkdir -p "$staging" || return 1
+    # shellcheck disable=SC2086  # one folder name per word
+    tar czf - -C "$results" $packed | split -b 15m -d -a 1 - "$staging/gpu-results.tgz." \
+        || return 1
+    rm -f "$out"/gpu-results.tgz.* && mv "$staging"/gpu-results.tgz.* "$out/"
+    local pieces
+    pieces=$(ls "$out"/gpu-results.tgz.* | wc -l)
+    [ "$pieces" -le 4 ] || say "warning: $pieces pieces; with the 4 other files over 8 come back"
+}
+
 # 4. the sweeps; each one resumable, so a second call of this script goes on where it stopped
 sweep() {  # sweep NAME SUITE [extra a2bench run flags...]
     local name=$1 suite=$2
     shift 2
     local limit
     limit=$(left)
-    if [ "$limit" -le 20 ]; then
+    if [ "$limit" -le "${GPU_RUN_MIN_SWEEP_S:-20}" ]; then
         say "SKIPPED $name: the time budget is spent"
         return
     fi
     local dest="$results/gpu-$kind-$name"
     local resume=()
     [ -e "$dest/results.jsonl" ] && resume=(--resume)
-    timeout --signal=INT "$limit" $A2 run "$suite" --out "$dest" "${run_flags[@]}" \
-        "${resume[@]}" "$@" | tail -4
+    # INT lets the sweep store what it has; KILL 20 s later if it does not stop
+    timeout --signal=INT --kill-after=20 "$limit" $A2 run "$suite" --out "$dest" \
+        "${run_flags[@]}" "${resume[@]}" "$@" | tail -4
     say "$name: exit ${PIPESTATUS[0]}"
+    pack
 }
 
 if [ "$dry" = 1 ]; then
@@ -157,19 +183,15 @@ gpu_runs=()
 for d in "$results/gpu-$kind-positions" "$results/gpu-$kind-video"; do
     [ -e "$d/results.jsonl" ] && gpu_runs+=("$d")
 done
-if [ ${#gpu_runs[@]} -gt 0 ]; then
-    timeout 120 $A2 report "$cpu_run" "${gpu_runs[@]}" --out "$results/report-gpu-$kind" \
-        | tail -6
+report_limit=$(hard_left)
+if [ ${#gpu_runs[@]} -gt 0 ] && [ "$report_limit" -gt 10 ]; then
+    timeout --kill-after=5 "$report_limit" $A2 report "$cpu_run" "${gpu_runs[@]}" \
+        --out "$results/report-gpu-$kind" | tail -6
     say "report: exit ${PIPESTATUS[0]}"
+elif [ ${#gpu_runs[@]} -gt 0 ]; then
+    say "SKIPPED the report: GPU_RUN_HARD_S is spent; make it here from the unpacked runs"
 fi
 
-# pack: the results folders and the report in one tarball beside the log
-packed=$(cd "$results" && ls -d gpu-"$kind"-* report-gpu-"$kind" 2>/dev/null)
-if [ -n "$packed" ]; then
-    # shellcheck disable=SC2086  # one folder name per word
-    tar czf "$out/gpu-results.tgz" -C "$results" $packed
-else
-    say "no results folder to pack"
-fi
-say "packed $(ls "$out" | wc -l) files into $out; unpack into results/ with: tar xzf \
-gpu-results.tgz -C results"
+pack || say "no results folder to pack"
+say "packed $(ls "$out" | wc -l) files into $out; unpack into results/ with: \
+cat gpu-results.tgz.* | tar xzf - -C results"
