@@ -490,6 +490,11 @@ def _g(x: Any, digits: int = 3) -> str:
     return f"{float(x):.{digits}g}"
 
 
+def _pct(x: Any) -> str:
+    """A relative difference as a signed percentage."""
+    return f"{float(x) * 100:+.1f} %" if _finite(x) else "n/a"
+
+
 def _int(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
 
@@ -1076,15 +1081,21 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         doc.append(Image(f.file, f.title, f.caption))
     if len(result.pairs):
         p = result.pairs
+        left, right = (_label(result, b, short=True) for b in (an.STUDY.left, an.STUDY.right))
         rows = [{
             **({"run": r["run"]} if len(result.runs) > 1 else {}),
             "size": _size_of(result.data, r), "N": _int(r["positions"]),
             "c": _int(r["channels"]), "m": _int(r["m"]), "n": _int(r["n"]),
             "MACs ratio": _g(r["ratio_macs"]), "latency ratio": _g(r["ratio_latency"]),
             "memory ratio": _g(r["ratio_memory"]),
+            "memory ratio (model)": _g(r["ratio_memory_model"]),
+            f"{left} peak vs model": _pct(r["memory_error_left"]),
+            f"{right} peak vs model": _pct(r["memory_error_right"]),
         } for _, r in p.head(MAX_TABLE_ROWS).iterrows()]
         doc.append(Para("Non-local order ÷ double attention at each size measured in both "
-                        "orders (ratios, dimensionless; above 1 the non-local order costs more)."
+                        "orders (ratios, dimensionless; above 1 the non-local order costs more), "
+                        "the same ratio of the modelled peaks, and each order's measured peak "
+                        "memory against its model (measured ÷ model − 1, in %)."
                         + (f" First {MAX_TABLE_ROWS} of {len(p)} rows; all are in pairs.csv."
                            if len(p) > MAX_TABLE_ROWS else "")))
         doc.append(Table(pd.DataFrame(rows)))

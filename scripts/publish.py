@@ -17,6 +17,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
+# GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions) join the headline and
+# its report as they are published, beside the CPU runs; bf16 and other suites stay out of it.
+GPU_RUNS = "gpu-*-positions"
 TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a fresh clone
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
@@ -37,6 +40,12 @@ RESNET_RUN = ROOT / "results" / "cpu-resnet50"
 RESNET_REPORT = ROOT / "results" / "report-resnet50"
 RESNET_BEGIN, RESNET_END = "<!-- resnet50:begin -->", "<!-- resnet50:end -->"
 RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
+# The A² paper's video example (suites/video.yaml): CPU at a clip that fits this machine, each
+# GPU at the paper's own 32×28×28; a report of its own and a README table of both orders.
+VIDEO_RUNS = ("cpu-video", "gpu-*-video")
+VIDEO_REPORT = ROOT / "results" / "report-video"
+VIDEO_BEGIN, VIDEO_END = "<!-- video:begin -->", "<!-- video:end -->"
+DTYPE_BYTES = {"float32": 4, "float64": 8, "bfloat16": 2, "float16": 2}
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
          "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -160,6 +169,68 @@ def blocks_block() -> str:
             cells.append("(the reference)" if block == an.REFERENCE else "n/a")
         label = an.block_label(block, envs, short=True)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def published(patterns: tuple[str, ...]) -> list[Path]:
+    """The results folders named (or matched) by ``patterns``, in that order, that hold runs."""
+    found: list[Path] = []
+    for pattern in patterns:
+        for path in sorted((ROOT / "results").glob(pattern)):
+            if (path / "results.jsonl").is_file() and path not in found:
+                found.append(path)
+    return found
+
+
+def _bytes(x: Any) -> str:
+    """Bytes in KiB, MiB or GiB, whichever keeps the figure under 1024."""
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
+    value, unit = float(x), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+
+
+def _device(env: dict[str, Any]) -> str:
+    return str(env.get("gpu_name") or env.get("cpu_model") or env.get("device") or "?")
+
+
+def video_block(runs: list[Path]) -> str:
+    """Both orders at the video clip shape of each run, from the video report's pairs.csv:
+    latency, peak memory against the model, and the non-local ÷ double attention ratios."""
+    import pandas as pd
+
+    pairs = pd.read_csv(VIDEO_REPORT / "pairs.csv")
+    envs = {r.name: json.loads((r / "environment.json").read_text()) for r in runs}
+    lines = [f"Measured in {', '.join(f'`{r.relative_to(ROOT)}`' for r in runs)} "
+             f"(suites/video.yaml); full report in `{VIDEO_REPORT.relative_to(ROOT)}`. Latency "
+             "is the median in ms; peak is the forward pass's memory above its input, "
+             "measured (model, measured ÷ model − 1). The two attention matrices are computed "
+             "from the shape: the non-local order's N×N and double attention's m×n.", "",
+             "| run | device | dtype | t×h×w (N) | c | m, n | N×N / m×n matrix | "
+             "double attention: latency, peak (model, error) | non-local order: latency, peak "
+             "(model, error) | non-local ÷ double attention: latency, peak (model) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in pairs.iterrows():
+        size = DTYPE_BYTES.get(r["dtype"], float("nan")) * r["batch"]
+        matrices = (f"{_bytes(size * r['positions'] ** 2)} / "
+                    f"{_bytes(size * r['m'] * r['n'])}")
+        orders = [f"{r[f'latency_{s}'] * 1e3:.3g} ms, {_bytes(r[f'memory_{s}'])} "
+                  f"({_bytes(r[f'memory_model_{s}'])}, {num(100 * r[f'memory_error_{s}'], 1)} %)"
+                  for s in ("left", "right")]
+        lines.append(
+            f"| {r['run']} | {_device(envs.get(r['run'], {}))} | {r['dtype']} | "
+            f"{r['t']:.0f}×{r['h']:.0f}×{r['w']:.0f} ({r['positions']:.0f}) | "
+            f"{r['channels']:.0f} | {r['m']:.0f}, {r['n']:.0f} | {matrices} | "
+            f"{orders[0]} | {orders[1]} | {num(r['ratio_latency'], 1)}×, "
+            f"{num(r['ratio_memory'], 1)}× ({num(r['ratio_memory_model'], 1)}×) |")
+    if not any(str(r).startswith("gpu-") for r in pairs["run"]):
+        lines += ["", "The paper's own clip, 32×28×28 (N = 25088) at c = 1024, m = n = 512, "
+                  "is the CUDA section of suites/video.yaml: `scripts/gpu_run.sh` runs it, and "
+                  "no GPU run has been published yet."]
     return "\n".join(lines)
 
 
@@ -338,7 +409,7 @@ def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
 def main() -> int:
     from a2bench.report import write_report
 
-    folders = [ROOT / "results" / r for r in RUNS if (ROOT / "results" / r).is_dir()]
+    folders = published((*RUNS, GPU_RUNS))
     write_report(folders, REPORT)
     summary = json.loads((REPORT / "summary.json").read_text())
     text = README.read_text()
@@ -370,6 +441,14 @@ def main() -> int:
             print(f"publish: {README}: no {RESNET_BEGIN} … {RESNET_END} markers; expected "
                   "them around the ResNet-50 table", file=sys.stderr)
             return 2
+    video = published(VIDEO_RUNS)
+    if video:
+        write_report(video, VIDEO_REPORT)
+        new = replace_between(new, VIDEO_BEGIN, VIDEO_END, video_block(video))
+        if new is None:
+            print(f"publish: {README}: no {VIDEO_BEGIN} … {VIDEO_END} markers; expected them "
+                  "around the video example", file=sys.stderr)
+            return 2
     if (AUDIT / "audit.csv").is_file():
         new = replace_between(new, AUDIT_BEGIN, AUDIT_END, audit_block())
         if new is None:
@@ -377,8 +456,8 @@ def main() -> int:
                   "around the counter audit", file=sys.stderr)
             return 2
     README.write_text(new)
-    print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT}, {RESNET_REPORT} and the "
-          "README tables rewritten from the runs and the audit")
+    print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT}, {RESNET_REPORT}, "
+          f"{VIDEO_REPORT} and the README tables rewritten from the runs and the audit")
     return 0
 
 

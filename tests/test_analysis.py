@@ -182,6 +182,24 @@ def test_measured_crossover_matches_the_prediction_when_latency_follows_macs():
     assert math.isfinite(row["n_star_memory"])
 
 
+def test_pairs_keep_each_orders_peak_against_its_model():
+    # The paper's video example at a small size: both orders at one clip shape, the non-local
+    # order's peak 10 % above its model, double attention's on it.
+    left, right = (Case(b, "cpu", "float32", 1, 32, 4, 7, 7, m=16, n=16)
+                   for b in ("double_attention", "nonlocal_right"))
+    over = int(cost_of(right).peak_bytes * 1.1)
+    p = an.pairs(frame([measured(left, latency=1e-3), measured(right, latency=3e-3, peak=over)]))
+    assert len(p) == 1
+    r = p.iloc[0]
+    assert r["positions"] == 196 and r["latency_left"] == 1e-3 and r["latency_right"] == 3e-3
+    assert r["memory_model_left"] == cost_of(left).peak_bytes == r["memory_left"]
+    assert r["memory_model_right"] == cost_of(right).peak_bytes and r["memory_right"] == over
+    assert r["memory_error_left"] == 0 and r["memory_error_right"] == pytest.approx(0.1, abs=1e-4)
+    assert r["ratio_memory"] == pytest.approx(over / cost_of(left).peak_bytes)
+    assert r["ratio_memory_model"] == pytest.approx(
+        cost_of(right).peak_bytes / cost_of(left).peak_bytes)
+
+
 def test_crossover_needs_both_orders_over_several_n():
     ms = [measured(case("double_attention", s)) for s in SIDES]
     ms += [measured(case("nonlocal_right", 8))]
