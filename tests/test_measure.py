@@ -88,6 +88,10 @@ def test_peak_rss_sees_touched_pages():
     rss = memory.peak_rss_bytes(touch)
     if rss is None:
         pytest.skip("this kernel does not let a process reset its RSS high-water mark")
+    # Once in a full run on the 2-core VM (after ~30 failing tests in the same process) the
+    # reading was 0, and never alone in 10 tries; the cause is not known (the kernel's RSS
+    # counters are per CPU and summed lazily). Three readings still show whether the mark moves.
+    rss = max([rss, *(memory.peak_rss_bytes(touch) or 0 for _ in range(2))])
     assert rss >= 60 * 2**20
 
 
