@@ -16,7 +16,7 @@
 #   4. sweeps, each into results/gpu-<kind>-<suite>[-<dtype>]: positions (fp32), the paper's
 #      video example, positions in bf16, training (forward and train, fp32 and bf16, eager),
 #      m, n, frames, global-context
-#   5. a report of the CPU and GPU positions runs side by side
+#   5. a report of the CPU and GPU positions and video runs side by side
 # Everything is packed into at most 8 files in OUTDIR: gpu_run.log, cuda_tests.txt,
 # timing_check.json, environment.txt and gpu-results.tgz.0 ... (the results folders and the
 # report; see pack).
@@ -176,16 +176,19 @@ else
     sweep global-context suites/global-context.yaml
 fi
 
-# 5. CPU and GPU side by side
-cpu_run="$root/results/cpu-positions"
-[ "$dry" = 1 ] && cpu_run="$root/results/cpu-default"
+# 5. CPU and GPU side by side: the published CPU positions and video runs beside the GPU's
+cpu_runs=()
+for d in "$root/results/cpu-positions" "$root/results/cpu-video"; do
+    [ -e "$d/results.jsonl" ] && cpu_runs+=("$d")
+done
+[ "$dry" = 1 ] && cpu_runs=("$root/results/cpu-default")
 gpu_runs=()
 for d in "$results/gpu-$kind-positions" "$results/gpu-$kind-video"; do
     [ -e "$d/results.jsonl" ] && gpu_runs+=("$d")
 done
 report_limit=$(hard_left)
 if [ ${#gpu_runs[@]} -gt 0 ] && [ "$report_limit" -gt 10 ]; then
-    timeout --kill-after=5 "$report_limit" $A2 report "$cpu_run" "${gpu_runs[@]}" \
+    timeout --kill-after=5 "$report_limit" $A2 report "${cpu_runs[@]}" "${gpu_runs[@]}" \
         --out "$results/report-gpu-$kind" | tail -6
     say "report: exit ${PIPESTATUS[0]}"
 elif [ ${#gpu_runs[@]} -gt 0 ]; then
