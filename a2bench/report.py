@@ -642,6 +642,10 @@ def environment_section(result: an.Analysis) -> list[Element]:
         ("torch", lambda r, e: e.get("torch", "")),
         ("CUDA / cuDNN", lambda r, e: (f"{e.get('cuda_version')} / {e.get('cudnn_version')}"
                                        if e.get("cuda_version") else "")),
+        ("GPU memory total / free at start (GiB)", _gpu_memory),
+        ("GPU driver, SM clock / max, memory clock, temperature, power (nvidia-smi at start)",
+         lambda r, e: e.get("driver_and_clocks") or ""),
+        ("CUDA numerics flags", _cuda_flags),
         ("python", lambda r, e: e.get("python", "")),
         ("a2bench / commit",
          lambda r, e: f"{e.get('a2bench_version', '')} / {str(e.get('git_commit', ''))[:12]}"),
@@ -670,6 +674,19 @@ def environment_section(result: an.Analysis) -> list[Element]:
         table[r.label] = [fn(r, r.environment) for _, fn in fields]  # type: ignore[operator]
     table = table[[any(str(v) for v in row[1:]) for row in table.itertuples(index=False)]]
     return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
+
+
+def _gpu_memory(run: an.Run, env: dict[str, Any]) -> str:
+    total, free = env.get("gpu_memory_bytes"), env.get("gpu_free_bytes")
+    if not total:
+        return ""
+    return f"{_g(total / 2**30)} / {_g(free / 2**30) if free else '?'}"
+
+
+def _cuda_flags(run: an.Run, env: dict[str, Any]) -> str:
+    """Which kernels a CUDA run allowed: TF32 off, cuDNN's autotuner off (timing.cuda_flags)."""
+    flags = env.get("cuda_flags") or {}
+    return ", ".join(f"{k} {'on' if v else 'off'}" for k, v in flags.items())
 
 
 def _ceilings(run: an.Run, env: dict[str, Any]) -> str:

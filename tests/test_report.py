@@ -387,3 +387,13 @@ def test_the_environment_table_says_how_cases_were_timed():
         "interleaved, 50 ms chunks"
     assert _schedule(None, {"timing_schedule": "per case"}) == "per case"
     assert _schedule(None, {}) == ""  # a run from before the schedule was recorded
+
+
+def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
+    from a2bench.report import _cuda_flags, _gpu_memory
+
+    env = {"gpu_memory_bytes": 80 * 2**30, "gpu_free_bytes": 79.5 * 2**30,
+           "cuda_flags": {"matmul_allow_tf32": False, "cudnn_benchmark": False}}
+    assert _gpu_memory(None, env) == "80 / 79.5"
+    assert _cuda_flags(None, env) == "matmul_allow_tf32 off, cudnn_benchmark off"
+    assert _gpu_memory(None, {}) == "" and _cuda_flags(None, {}) == ""  # a CPU run: no rows
