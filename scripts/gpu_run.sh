@@ -4,6 +4,10 @@
 #     scripts/gpu_run.sh OUTDIR          # on the GPU machine, from the repository root
 #     A2BENCH_GPU_DRY=1 scripts/gpu_run.sh /tmp/dry   # the same steps on CPU at tiny sizes
 #
+# Through the project's device tool: command 'scripts/gpu_run.sh "$OUT"', carry ['.whl'],
+# timeout_s 600 (the defaults end by 570 s); then, here, unpack the returned pieces into
+# results/ and run `make publish` (README, "Running on a GPU").
+#
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
 # travel in .whl/ (git-ignored; see README, "Running on a GPU"), installed here into a private
 # target, and the project itself runs from the checkout (PYTHONPATH), since torch==2.13.0 of
