@@ -5,7 +5,7 @@
 #     A2BENCH_GPU_DRY=1 scripts/gpu_run.sh /tmp/dry   # the same steps on CPU at tiny sizes
 #
 # Through the project's device tool: command 'scripts/gpu_run.sh "$OUT"', carry ['.whl'],
-# timeout_s 600 (the defaults end by 570 s); then, here, unpack the returned pieces into
+# timeout_s 600 (the defaults end by about 580 s); then, here, unpack the returned pieces into
 # results/ and run `make publish` (README, "Running on a GPU").
 #
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
