@@ -718,7 +718,8 @@ def _reduced_precision(run: an.Run, env: dict[str, Any]) -> str:
 
 def _caches(run: an.Run, env: dict[str, Any]) -> str:
     caches = an.run_caches(env)
-    return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
+    return ", ".join(f"{k} {format_bytes(v)}"
+                     for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
 
 
 def _allocator(run: an.Run, env: dict[str, Any]) -> str:
@@ -727,20 +728,28 @@ def _allocator(run: an.Run, env: dict[str, Any]) -> str:
         return ""
     size = an.run_thresholds(env).get(an.MMAP)
     return f"{a.get('name', '')} {a.get('version', '')}".strip() + (
-        f", mmap threshold {_bytes(size)} ({a.get('mmap_threshold_source', '')})" if size else "")
+        f", mmap threshold {format_bytes(size)} ({a.get('mmap_threshold_source', '')})"
+        if size else "")
 
 
 def _getconf_caches(run: an.Run, env: dict[str, Any]) -> str:
     getconf = {k: v for k, v in (env.get("caches_getconf") or {}).items() if v}
     if not getconf or getconf == (env.get("cpu_caches") or {}):
         return ""
-    return ", ".join(f"{k} {_bytes(v)}" for k, v in sorted(getconf.items(), key=lambda kv: kv[1]))
+    return ", ".join(f"{k} {format_bytes(v)}"
+                     for k, v in sorted(getconf.items(), key=lambda kv: kv[1]))
 
 
-def _bytes(n: float) -> str:
+def format_bytes(n: Any) -> str:
+    """Bytes in the largest binary unit that keeps the figure at 1 or more (3 significant
+    digits, no exponent); n/a for a missing figure."""
+    if not _finite(n):
+        return "n/a"
+    n = float(n)
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
-            return f"{n / size:.3g} {unit}"
+            value = n / size
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
     return f"{n:.0f} B"
 
 
@@ -909,14 +918,15 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
             lines.append(
-                f"{who}: its {f.tensor} grows from {_bytes(f.bytes_from)} to "
-                f"{_bytes(f.bytes_to)} between {x} = {_n(f.x_from)} and {x} = {_n(f.x_to)}, "
-                f"passing the {f.cache} size ({_bytes(f.cache_bytes)}).")
+                f"{who}: its {f.tensor} grows from {format_bytes(f.bytes_from)} to "
+                f"{format_bytes(f.bytes_to)} between {x} = {_n(f.x_from)} and "
+                f"{x} = {_n(f.x_to)}, "
+                f"passing the {f.cache} size ({format_bytes(f.cache_bytes)}).")
         elif f.kind == "cliff":
             where = (f"there its {f.tensor} passes the {f.cache} "
-                     f"({_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})" if f.cache else
+                     f"({format_bytes(f.bytes_from)} to {format_bytes(f.bytes_to)})" if f.cache else
                      f"no cache boundary lies there (the working set grows from "
-                     f"{_bytes(f.bytes_from)} to {_bytes(f.bytes_to)})")
+                     f"{format_bytes(f.bytes_from)} to {format_bytes(f.bytes_to)})")
             lines.append(
                 f"{who}: latency outpaces the model most between {x} = {_n(f.x_from)} and "
                 f"{x} = {_n(f.x_to)} (local exponent {_f(f.value)} against the model's "
@@ -1209,7 +1219,7 @@ def _trend_cell(trends: pd.DataFrame, run: str, block: str, dtype: str, what: st
     r = t.iloc[0]
     interval = (f" [{_f(r['slope_low'])}, {_f(r['slope_high'])}]"
                 if _finite(r["slope_low"]) else "")
-    show = _bytes if bytes_ else _f
+    show = format_bytes if bytes_ else _f
     return (f"{r['verdict']}: {show(r['ratio_from'])} → {show(r['ratio_to'])} over N "
             f"{_n(r['n_from'])}–{_n(r['n_to'])}, ∝ N^{_f(r['slope'])}{interval}")
 
@@ -1250,12 +1260,12 @@ def training_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
             "latency forward / train (ms)": f"{_g(r['latency_forward'] * 1e3)} / "
                                             f"{_g(r['latency_train'] * 1e3)}",
             "train ÷ forward latency": _f(r["latency_ratio"]),
-            "peak forward / train": f"{_bytes(r['memory_forward'])} / "
-                                    f"{_bytes(r['memory_train'])}",
+            "peak forward / train": f"{format_bytes(r['memory_forward'])} / "
+                                    f"{format_bytes(r['memory_train'])}",
             "train ÷ forward peak": _f(r["memory_ratio"]),
-            "train peak, model (error)": f"{_bytes(r['peak_bytes_analytic_train'])} "
+            "train peak, model (error)": f"{format_bytes(r['peak_bytes_analytic_train'])} "
                                          f"({_f(100 * r['memory_model_error'], 1)}%)",
-            "saved activations (model)": _bytes(r["saved_bytes_analytic"]),
+            "saved activations (model)": format_bytes(r["saved_bytes_analytic"]),
             "train ÷ forward MACs (model)": _f(r["macs_ratio"]),
         })
     doc.append(Table(pd.DataFrame(rows)))
@@ -1383,7 +1393,7 @@ def context_section(result: an.Analysis) -> list[Element]:
                                 if _finite(r["published_gmacs"]) else ""),
             "parameters": _int(r["parameters"]),
             "latency (ms)": _g(r["latency"] * 1e3),
-            "peak memory": _bytes(r["memory"]),
+            "peak memory": format_bytes(r["memory"]),
             "latency overhead": f"{_f(r['latency_overhead_pct'], 1)}%",
             "memory overhead (measured / model)":
                 f"{_f(r['memory_overhead_pct'], 1)}% / {_f(r['memory_overhead_pct_model'], 1)}%",

@@ -45,7 +45,6 @@ RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 VIDEO_RUNS = ("cpu-video", "gpu-*-video")
 VIDEO_REPORT = ROOT / "results" / "report-video"
 VIDEO_BEGIN, VIDEO_END = "<!-- video:begin -->", "<!-- video:end -->"
-DTYPE_BYTES = {"float32": 4, "float64": 8, "bfloat16": 2, "float16": 2}
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
          "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -182,18 +181,6 @@ def published(patterns: tuple[str, ...]) -> list[Path]:
     return found
 
 
-def _bytes(x: Any) -> str:
-    """Bytes in KiB, MiB or GiB, whichever keeps the figure under 1024."""
-    if x is None or not math.isfinite(float(x)):
-        return "n/a"
-    value, unit = float(x), "B"
-    for bigger in ("KiB", "MiB", "GiB", "TiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
-
-
 def _device(env: dict[str, Any]) -> str:
     return str(env.get("gpu_name") or env.get("cpu_model") or env.get("device") or "?")
 
@@ -202,6 +189,9 @@ def video_block(runs: list[Path]) -> str:
     """Both orders at the video clip shape of each run, from the video report's pairs.csv:
     latency, peak memory against the model, and the non-local ÷ double attention ratios."""
     import pandas as pd
+
+    from a2bench.case import DTYPE_BYTES
+    from a2bench.report import format_bytes
 
     pairs = pd.read_csv(VIDEO_REPORT / "pairs.csv")
     envs = {r.name: json.loads((r / "environment.json").read_text()) for r in runs}
@@ -216,11 +206,11 @@ def video_block(runs: list[Path]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in pairs.iterrows():
         size = DTYPE_BYTES.get(r["dtype"], float("nan")) * r["batch"]
-        matrices = (f"{_bytes(size * r['positions'] ** 2)} / "
-                    f"{_bytes(size * r['m'] * r['n'])}")
-        orders = [f"{r[f'latency_{s}'] * 1e3:.3g} ms, {_bytes(r[f'memory_{s}'])} "
-                  f"({_bytes(r[f'memory_model_{s}'])}, {num(100 * r[f'memory_error_{s}'], 1)} %)"
-                  for s in ("left", "right")]
+        matrices = (f"{format_bytes(size * r['positions'] ** 2)} / "
+                    f"{format_bytes(size * r['m'] * r['n'])}")
+        orders = [f"{r[f'latency_{s}'] * 1e3:.3g} ms, {format_bytes(r[f'memory_{s}'])} "
+                  f"({format_bytes(r[f'memory_model_{s}'])}, "
+                  f"{num(100 * r[f'memory_error_{s}'], 1)} %)" for s in ("left", "right")]
         lines.append(
             f"| {r['run']} | {_device(envs.get(r['run'], {}))} | {r['dtype']} | "
             f"{r['t']:.0f}×{r['h']:.0f}×{r['w']:.0f} ({r['positions']:.0f}) | "

@@ -64,6 +64,9 @@ def test_a_gpu_video_run_joins_with_its_device_and_its_peak_against_the_model(ro
 
 
 def test_bytes_keep_the_figure_under_1024():
-    assert publish._bytes(25088 ** 2 * 4) == "2.34 GiB"  # the paper's N×N matrix, fp32
-    assert publish._bytes(512 * 512 * 4) == "1 MiB"  # its m×n matrix
-    assert publish._bytes(1023 * 1024) == "1023 KiB" and publish._bytes(float("nan")) == "n/a"
+    from a2bench.report import format_bytes
+
+    assert format_bytes(25088 ** 2 * 4) == "2.34 GiB"  # the paper's N×N matrix, fp32
+    assert format_bytes(512 * 512 * 4) == "1 MiB"  # its m×n matrix
+    assert format_bytes(1023 * 1024) == "1023 KiB" and format_bytes(float("nan")) == "n/a"
+    assert format_bytes(100) == "100 B" and format_bytes(None) == "n/a"
