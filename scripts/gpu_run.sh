@@ -6,7 +6,10 @@
 #
 # Through the project's device tool: command 'scripts/gpu_run.sh "$OUT"', carry ['.whl'],
 # timeout_s 600 (the defaults end by about 580 s); then, here, unpack the returned pieces into
-# results/ and run `make publish` (README, "Running on a GPU").
+# results/ and run `make publish` (README, "Running on a GPU"). The tool cuts a command at the
+# session's device time left, so where that is under 600 s once the machine has started (a start
+# takes one to two minutes), lower the budget to match: 'GPU_RUN_BUDGET_S=<limit - 130>
+# scripts/gpu_run.sh "$OUT"' ends inside that limit and keeps its report.
 #
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
 # travel in .whl/ (git-ignored; see README, "Running on a GPU"), installed here into a private
