@@ -25,23 +25,40 @@ def run(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
 
 def test_the_timing_check_alternates_rounds_and_takes_their_median(tmp_path):
     out = tmp_path / "check.json"
-    r = run([*CHECK, str(out), "--device", "cpu", "--sides", "8,12", "--round-s", "0.05"])
+    r = run([*CHECK, str(out), "--device", "cpu", "--channels", "16", "--sides", "8,12",
+             "--launch-bound", "8:4", "--round-s", "0.05"])
     assert r.returncode in (0, 1), r.stderr  # 1: a size off by over 5 % on this noisy VM
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["rounds"] == 3 and result["round_s"] == 0.05
-    assert [row["positions"] for row in result["rows"]] == [64, 144]
-    for row in result["rows"]:
+    rows = result["rows"]
+    assert [(row["channels"], row["positions"], row["judged"]) for row in rows] == [
+        (16, 64, True), (16, 144, True), (8, 16, False)]
+    for row in rows:
         ours, theirs = row["rounds"]["a2bench_s"], row["rounds"]["reference_s"]
         assert len(ours) == len(theirs) == 3 and all(t > 0 for t in ours + theirs)
         assert row["a2bench_s"] == statistics.median(ours)
         assert row["reference_s"] == statistics.median(theirs)
         assert row["ratio"] == pytest.approx(row["a2bench_s"] / row["reference_s"])
         assert row["agree"] == (abs(row["ratio"] - 1) <= result["tolerance"])
-    assert result["all_agree"] == (r.returncode == 0)
-    assert r.stdout.count(" ratio ") == 2
+    # the launch-bound size is stored and printed but takes no part in the verdict
+    assert result["all_agree"] == all(row["agree"] for row in rows[:2]) == (r.returncode == 0)
+    assert r.stdout.count(" ratio ") == 3 and r.stdout.count("not judged") == 1
+
+
+def test_launch_bound_sizes_parse_or_are_refused():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gpu_timing_check import launch_bound_sizes
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert launch_bound_sizes("64:64, 16:32") == [(64, 64), (16, 32)]
+    assert launch_bound_sizes("") == []
+    for bad in ("64", "a:b", "0:8", "8:-1", "1:2:3"):
+        assert launch_bound_sizes(bad) is None
 
 
 @pytest.mark.parametrize("bad", [["--sides", "64,x"], ["--sides", "0"], ["--round-s", "0"],
+                                 ["--launch-bound", "64"], ["--channels", "0"],
                                  ["--device", "cuda"]])
 def test_the_timing_check_refuses_bad_input_in_one_line(tmp_path, bad):
     import torch
