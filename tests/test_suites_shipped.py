@@ -148,6 +148,27 @@ def test_positions_suites_leave_both_orders_a_latency_window(stem: str):
         assert len(row) == 1 and row.iloc[0]["points"] >= 5, row.to_dict("records")
 
 
+def test_the_gpu_positions_suite_leaves_both_orders_a_latency_window():
+    """The same on an H100 or H200 in float32: the block's direct overhead is a launch-bound
+    timing of up to ~0.1 ms (a Python-launched block of about 10 kernels), against about
+    60 TFLOP/s (both cards' FP32 peak is 67), so only cases of 2 ms or more are in the window.
+    Double attention gets there only past N = 100,000, hence the CUDA section's linear blocks
+    on to N = 1448². With no term for memory traffic these latencies are lower bounds, so the
+    windows here are the shortest the cards could give. (In bf16, about 10x faster, double
+    attention's window may hold only its 2 or 3 largest sizes.)"""
+    df = model_frame("positions", "cuda")
+    overhead = 1e-4
+    df["latency"] = overhead + df["flops_analytic"] / 6e13
+    df["latency_fit"] = df["latency"]
+    env = {"caches": {"L2": 50 * 2**20},
+           "overhead": {"cases": [{"block": b, "median_s": overhead, "channels": 16}
+                                  for b in ("double_attention", "nonlocal_right")]}}
+    fits = an.fit_exponents(df, {"positions": env}, resamples=50)
+    for block in ("double_attention", "nonlocal_right"):
+        row = fits[(fits["block"] == block) & (fits["metric"] == "latency") & fits["primary"]]
+        assert len(row) == 1 and row.iloc[0]["points"] >= 5, row.to_dict("records")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_comparison_suite_runs_every_block_along_positions_and_at_resnet_stages(device):
     cases = expand(load_suite(ROOT / "suites" / "global-context.yaml", device=device))
