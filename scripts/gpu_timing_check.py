@@ -22,9 +22,9 @@ the block's kernels. A block whose kernels take less GPU time than Python takes 
 then timed partly from that head start, and the head start is the flush's duration: for
 a2bench's 2 × L2 (100 MiB on an H100) about 30 µs, for do_bench's fixed 256 MiB about 80 µs (both
 estimated from the H100's 3.35 TB/s, not measured). There the two figures differ by their
-flushes, not by their timers. The --launch-bound sizes (C:SIDE, default
-64:64) are timed and stored all the same, marked "judged": false, so the run shows how far apart
-the two are there; the verdict covers --sides only.
+flushes, not by their timers. The --launch-bound sizes (C:SIDE, default 64:64) are timed and
+stored all the same, marked "judged": false, so the run shows how far apart the two are there;
+the verdict covers --sides only.
 """
 
 from __future__ import annotations
