@@ -119,6 +119,9 @@ if torch.cuda.is_available():
     # the example's measured peak it cannot explain: double attention's modelled 196 MiB leaves
     # about 20 MiB inside the 10 %. A bmm's cuBLAS workspace is not in it: it is kept
     # from the warm call on, so the peak's baseline already holds it.
+    from functools import partial
+
+    from a2bench.measure.memory import peak_bytes_cuda
     from a2bench.measure.timing import cuda_flags
     cuda_flags()
     positions = 32 * 28 * 28
@@ -126,17 +129,11 @@ if torch.cuda.is_available():
         conv = torch.nn.Conv1d(cin, cout, 1).cuda()
         x = torch.randn(1, cin, positions, device="cuda")
         with torch.no_grad():
-            conv(x)
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            y = conv(x)
-            torch.cuda.synchronize()
-            extra = torch.cuda.max_memory_allocated() - base - y.numel() * y.element_size()
+            conv(x)  # the warm call a2bench makes before its own memory probe
+            extra = peak_bytes_cuda(partial(conv, x)) - cout * positions * x.element_size()
         print(f"cuDNN workspace, 1x1 conv {cin}->{cout} at N = {positions}, float32: "
               f"{extra / 2**20:.2f} MiB")
-        del conv, x, y
+        del conv, x
 EOF
 } >"$out/environment.txt" 2>&1
 say "environment written"
