@@ -697,6 +697,9 @@ def steepest_step(x: Sequence[float], y: Sequence[float],
 # Findings: the causes behind the numbers, as data. a2bench.report renders them.
 
 CLIFF_EXCESS = 0.5  # a step this much steeper than the model's local slope is a cliff
+# How far past the run's GEMM ceiling a case may run before that ceiling counts as mis-measured;
+# the same 5 % as the start-to-end drift a run warns about.
+CEILING_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -716,7 +719,7 @@ class Finding:
     - calibration: value = start-to-end drift of the GEMM ceiling; low, high = start and end
       ceilings (FLOP/s).
     - calibration_failed: value = the largest fraction of the GEMM ceiling of ``dtype`` a case
-      in that dtype reached (> 1).
+      in that dtype reached (> 1 + CEILING_TOLERANCE).
     """
 
     kind: str
@@ -813,7 +816,7 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
                                high=float(end) if isinstance(end, (int, float)) else math.nan))
         sub = roof[roof["run"] == run] if len(roof) else roof
         for dtype, rows in sub.groupby("dtype", sort=True) if len(sub) else ():
-            if (rows["fraction_of_peak_raw"] > 1).any():
+            if (rows["fraction_of_peak_raw"] > 1 + CEILING_TOLERANCE).any():
                 out.append(Finding("calibration_failed", run, dtype=str(dtype),
                                    value=float(rows["fraction_of_peak_raw"].max())))
     return out
@@ -1054,12 +1057,15 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     out["gflops"] = achieved / 1e9
     out["peak_gflops"] = peak / 1e9
     out["fraction_of_peak_raw"] = achieved / peak
-    # A case faster than the ceiling means the ceiling was mis-measured, not that the block beat
-    # the GEMM: every fraction of that run and dtype is then withheld, and a finding says so.
-    # (Per dtype: an emulated bf16 torch.mm can be slower than the blocks' bf16 convolutions,
-    # which says nothing about the float32 ceiling of the same run.)
+    # A case clearly faster than the ceiling means the ceiling was mis-measured, not that the
+    # block beat the GEMM: every fraction of that run and dtype is then withheld, and a finding
+    # says so. (Per dtype: an emulated bf16 torch.mm can be slower than the blocks' bf16
+    # convolutions, which says nothing about the float32 ceiling of the same run.) Up to
+    # CEILING_TOLERANCE over is a case reaching the ceiling: the calibration's square GEMMs
+    # (at most 8192³) are not the block's shapes, and on an H100 the non-local order's
+    # 65536×512×65536 product ran at 100.5 % of them in fp32.
     failed = out.groupby(["run", "dtype"])["fraction_of_peak_raw"].transform(
-        lambda v: (v > 1).any())
+        lambda v: (v > 1 + CEILING_TOLERANCE).any())
     out["calibration_ok"] = ~failed.astype(bool)
     out["fraction_of_peak"] = out["fraction_of_peak_raw"].where(out["calibration_ok"])
     out["intensity"] = intensity

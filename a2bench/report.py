@@ -1049,7 +1049,10 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         return doc + [Para("No case has both a latency and an analytic FLOP count.")]
     doc.append(Para(
         "Achieved GFLOP/s = analytic FLOPs ÷ median latency ÷ 10⁹; the ceiling is the GEMM "
-        "throughput measured in the same run (environment.json, roofline). Arithmetic "
+        "throughput measured in the same run (environment.json, roofline), the best of a few "
+        "square products. A block's own, differently shaped products can run a little past it: "
+        f"up to {an.CEILING_TOLERANCE:.0%} over reads as reaching the ceiling, and beyond that "
+        "the ceiling counts as mis-measured and no fraction of it is shown. Arithmetic "
         "intensity = FLOPs ÷ bytes of activations written plus the input. Per-case numbers are "
         "in cases.csv."))
     rows = [{

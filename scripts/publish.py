@@ -45,6 +45,13 @@ RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 VIDEO_RUNS = ("cpu-video", "gpu-*-video")
 VIDEO_REPORT = ROOT / "results" / "report-video"
 VIDEO_BEGIN, VIDEO_END = "<!-- video:begin -->", "<!-- video:end -->"
+# Every GPU run (scripts/gpu_run.sh), one report per GPU kind, a README section per kind from
+# that report's fits, and the run's checks (the CUDA tests' summary and the timing check)
+# copied from its OUTDIR into results/checks-gpu-<kind>.
+GPU_ALL = "gpu-*"
+GPU_BEGIN, GPU_END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
+# The axis each GPU suite sweeps; the others sweep positions.
+SUITE_AXES = {"m": "m", "n": "n", "frames": "t"}
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
 WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
          "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -222,6 +229,134 @@ def video_block(runs: list[Path]) -> str:
                   "is the CUDA section of suites/video.yaml: `scripts/gpu_run.sh` runs it, and "
                   "no GPU run has been published yet."]
     return "\n".join(lines)
+
+
+def gpu_kind(env: dict[str, Any]) -> str:
+    """The GPU's name as scripts/gpu_run.sh spells it in folder names ("nvidia-h100-80gb-hbm3")."""
+    name = str(env.get("gpu_name") or "unknown gpu").lower().replace(" ", "-")
+    return "".join(ch for ch in name if ch.isalnum() or ch == "-")
+
+
+def gpu_groups() -> dict[str, list[Path]]:
+    """Published GPU runs by GPU kind, each kind's runs in name order."""
+    groups: dict[str, list[Path]] = {}
+    for path in published((GPU_ALL,)):
+        env = json.loads((path / "environment.json").read_text())
+        if env.get("gpu_name"):
+            groups.setdefault(gpu_kind(env), []).append(path)
+    return groups
+
+
+def _checks_lines(kind: str) -> list[str]:
+    """The CUDA tests' summary line and the timing check's rows, where the run's are stored."""
+    folder = ROOT / "results" / f"checks-gpu-{kind}"
+    lines: list[str] = []
+    tests = folder / "cuda_tests.txt"
+    if tests.is_file():
+        last = [t for t in tests.read_text().splitlines() if t.strip()][-1:]
+        skips = [t.split(": ", 1)[-1] for t in tests.read_text().splitlines()
+                 if t.startswith("SKIPPED")]
+        if last:
+            lines.append(f"- `pytest -m cuda`: {last[0].strip('= ')}"
+                         + (f" (skipped: {'; '.join(skips)})" if skips else "") + ".")
+    check = folder / "timing_check.json"
+    if check.is_file():
+        c = json.loads(check.read_text())
+        lines += ["", f"Timing check (`{check.relative_to(ROOT)}`): a2bench's CUDA median "
+                  f"against {c['reference']}, {c['rounds']} alternating rounds of "
+                  f"{c['round_s']} s each, tolerance {100 * c['tolerance']:.0f} %:", "",
+                  "| case | a2bench ms | reference ms | ratio | judged |", "|---|---|---|---|---|"]
+        for r in c["rows"]:
+            verdict = ("agrees" if r["agree"] else "disagrees") if r["judged"] else \
+                "no: launch-bound"
+            lines.append(f"| {r['case']} | {1e3 * r['a2bench_s']:.4g} | "
+                         f"{1e3 * r['reference_s']:.4g} | {r['ratio']:.3f} | {verdict} |")
+    return lines
+
+
+def gpu_block(groups: dict[str, list[Path]]) -> str:
+    """Per GPU kind: where its runs and report are, its checks, and the exponent of every
+    attention order along each run's swept axis (the report's primary fits)."""
+    import pandas as pd
+
+    if not groups:
+        return ("No GPU run is published yet: `scripts/gpu_run.sh` makes one (\"Running on a "
+                "GPU\").")
+    lines: list[str] = []
+    for kind, runs in groups.items():
+        report = ROOT / "results" / f"report-gpu-{kind}"
+        env = json.loads((runs[0] / "environment.json").read_text())
+        fits = pd.read_csv(report / "fits.csv")
+        fits = fits[fits["primary"].astype(bool)]
+        lines += [f"**{env.get('gpu_name')}** ({env.get('torch')}, CUDA "
+                  f"{env.get('cuda_version')}, cuDNN {env.get('cudnn_version')}): "
+                  f"{len(runs)} runs in `results/gpu-{kind}-*`, full report in "
+                  f"`{report.relative_to(ROOT)}`.", ""]
+        checks = _checks_lines(kind)
+        if checks:
+            lines += [*checks, ""]
+        lines += ["Exponent of each attention order along the run's swept axis [95% interval] "
+                  "(the cost model's), per metric: ✓ consistent, ✗ contradicted, "
+                  "? inconclusive (each reason in the report's fits.csv).", "",
+                  "| run | axis | block | MACs | memory | latency |", "|---|---|---|---|---|---|"]
+        for run in runs:
+            suite = str(json.loads((run / "environment.json").read_text()).get("suite", ""))
+            axis = SUITE_AXES.get(suite, "positions")
+            mine = fits[(fits["run"] == run.name) & (fits["axis"] == axis)]
+            for block in sorted(set(mine["block"])):
+                base, _, variant = str(block).partition("[")
+                if base not in NAMES:
+                    continue
+                by = {m: r for m, r in zip(mine.loc[mine["block"] == block, "metric"],
+                                           mine[mine["block"] == block].to_dict("records"),
+                                           strict=True)}
+                cells = [cell({k: (None if pd.isna(v) else v) for k, v in by[m].items()})
+                         if m in by else "not measured" for m in ("macs", "memory", "latency")]
+                label = NAMES[base] + (f" [{variant}" if variant else "")
+                lines.append(f"| {run.name} | {axis} | {label} | {' | '.join(cells)} |")
+        lines += ["", *_memory_misses(runs), ""]
+    return "\n".join(lines).rstrip()
+
+
+# A peak this far from its model, either way, and by more than MISS_BYTES, is listed. The bytes
+# keep out the CUDA allocator's rounding (each block to 512 bytes), which is a large share of
+# a small case's peak.
+MISS = 0.02
+MISS_BYTES = 2**20
+
+
+def _memory_misses(runs: list[Path]) -> list[str]:
+    """Where the memory model misses on this GPU: per run, block (and impl), dtype and mode with
+    a case off by more than MISS and MISS_BYTES, the range of measured ÷ model − 1 over all its
+    cases and the worst such case."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        d = pd.read_csv(run / "results.csv")
+        d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
+        if not len(d):
+            continue
+        d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
+        for col, default in (("impl", ""), ("mode", "forward")):
+            d[col] = d[col].fillna(default) if col in d else default
+        for (block, impl, dtype, mode), g in d.groupby(["block", "impl", "dtype", "mode"]):
+            off = g[(g["error"].abs() > MISS)
+                    & ((g["peak_bytes"] - g["peak_bytes_analytic"]).abs() > MISS_BYTES)]
+            if len(off):
+                worst = off.loc[off["error"].abs().idxmax()]
+                rows.append(f"| {run.name} | {block}{f' [{impl}]' if impl else ''} | {dtype} | "
+                            f"{mode} | {len(g)} | {100 * g['error'].min():+.1f} … "
+                            f"{100 * g['error'].max():+.1f} % | "
+                            f"{100 * worst['error']:+.1f} % at N = {worst['positions']:.0f} |")
+    within = f"{MISS:.0%} or {MISS_BYTES / 2**20:.0f} MiB"
+    if not rows:
+        return [f"Every measured peak is within {within} of its memory model."]
+    return [f"Where a measured peak is further than {within} from its memory model (each "
+            "case's peak and model are in the runs' results.csv; every other block, dtype and "
+            "mode is within that):", "",
+            "| run | block | dtype | mode | cases | measured ÷ model − 1 | worst |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
 def _mib(x: Any) -> str:
@@ -439,6 +574,14 @@ def main() -> int:
             print(f"publish: {README}: no {VIDEO_BEGIN} … {VIDEO_END} markers; expected them "
                   "around the video example", file=sys.stderr)
             return 2
+    groups = gpu_groups()
+    for kind, runs in groups.items():
+        write_report(runs, ROOT / "results" / f"report-gpu-{kind}")
+    new = replace_between(new, GPU_BEGIN, GPU_END, gpu_block(groups))
+    if new is None:
+        print(f"publish: {README}: no {GPU_BEGIN} … {GPU_END} markers; expected them around "
+              "the published GPU runs", file=sys.stderr)
+        return 2
     if (AUDIT / "audit.csv").is_file():
         new = replace_between(new, AUDIT_BEGIN, AUDIT_END, audit_block())
         if new is None:
@@ -446,8 +589,10 @@ def main() -> int:
                   "around the counter audit", file=sys.stderr)
             return 2
     README.write_text(new)
+    gpu_reports = "".join(f", results/report-gpu-{k}" for k in groups)
     print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT}, {RESNET_REPORT}, "
-          f"{VIDEO_REPORT} and the README tables rewritten from the runs and the audit")
+          f"{VIDEO_REPORT}{gpu_reports} and the README tables rewritten from the runs and the "
+          "audit")
     return 0
 
 

@@ -415,6 +415,24 @@ def test_a_case_above_the_ceiling_is_a_failed_calibration_not_a_fraction():
     assert (calib.low, calib.high, calib.value) == (1e11, 0.9e11, -0.1)
 
 
+def test_a_case_just_past_the_ceiling_reaches_it_and_keeps_every_fraction():
+    # On an H100 the non-local order's large fp32 bmm ran at 100.5 % of the square-GEMM ceiling.
+    big, small = case("nonlocal_right", 64), case("double_attention", 32)
+    df = frame([measured(big, latency=cost_of(big).flops / 1.005e11),
+                measured(small, latency=cost_of(small).flops / 0.5e11)])
+    env = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10}}
+    roof = an.roofline(df, {"synthetic": env}).set_index("block")
+    assert roof["calibration_ok"].all()
+    assert roof.loc["nonlocal_right", "fraction_of_peak"] == pytest.approx(1.005)
+    assert roof.loc["double_attention", "fraction_of_peak"] == pytest.approx(0.5)
+    found = an.findings(an.fit_exponents(df), df, roof.reset_index(), {"synthetic": env})
+    assert not [f for f in found if f.kind == "calibration_failed"]
+    # past the tolerance the same run's fractions are withheld
+    over = frame([measured(big, latency=cost_of(big).flops / 1.06e11),
+                  measured(small, latency=cost_of(small).flops / 0.5e11)])
+    assert not an.roofline(over, {"synthetic": env})["calibration_ok"].any()
+
+
 def test_a_failed_ceiling_of_one_dtype_leaves_the_others_fractions():
     # An emulated bf16 torch.mm can run slower than a block's bf16 convolutions: that bf16
     # "ceiling" fails, the float32 one of the same run still holds.

@@ -1,8 +1,11 @@
 """scripts/publish.py's video example (issue 11): both orders at one clip shape per run, each
-peak against its model, and the GPU runs joining the CPU one as they are published."""
+peak against its model, and the GPU runs joining the CPU one as they are published; and the
+section of every GPU run: its checks, its fits and where its peaks miss the memory model."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -70,3 +73,57 @@ def test_bytes_keep_the_figure_under_1024():
     assert format_bytes(512 * 512 * 4) == "1 MiB"  # its m×n matrix
     assert format_bytes(1023 * 1024) == "1023 KiB" and format_bytes(float("nan")) == "n/a"
     assert format_bytes(100) == "100 B" and format_bytes(None) == "n/a"
+
+
+def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory_misses(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "ROOT", tmp_path)
+    results = tmp_path / "results"
+    gpu = {**ENV, "gpu_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0+cu130",
+           "cuda_version": "13.0", "cudnn_version": 91900, "suite": "positions"}
+    sides = (8, 11, 16, 23, 32, 45, 64)
+    ms = [measured(dataclasses.replace(clip(b, "cuda"), t=1, h=s, w=s))
+          for s in sides for b in ("double_attention", "nonlocal_right")]
+    # one non-local case 30 % (and over 1 MiB) above its model
+    big = dataclasses.replace(clip("nonlocal_right", "cuda"), t=1, h=64, w=64)
+    ms = [m for m in ms if m.case != big] + [
+        measured(big, peak=int(cost_of(big).peak_bytes * 1.3))]
+    write_folder(results / "gpu-nvidia-h100-80gb-hbm3-positions", ms, env=gpu)
+    write_folder(results / "cpu-positions", ms[:2], env={**ENV, "cpu_model": "Some CPU"})
+    checks = results / "checks-gpu-nvidia-h100-80gb-hbm3"
+    checks.mkdir()
+    (checks / "cuda_tests.txt").write_text(
+        "..\nSKIPPED [1] tests/test_slurm.py:17: could not import 'submitit'\n"
+        "10 passed, 1 skipped in 84.31s\n")
+    row = {"case": "double_attention b1 c1024 m256 n256 128x128", "judged": True,
+           "a2bench_s": 1.83e-3, "reference_s": 1.8317e-3, "ratio": 0.999, "agree": True}
+    (checks / "timing_check.json").write_text(json.dumps(
+        {"reference": "triton.testing.do_bench", "rounds": 3, "round_s": 0.4,
+         "tolerance": 0.05, "rows": [row, {**row, "judged": False, "agree": False,
+                                           "ratio": 1.61, "case": "launch-bound"}]}))
+    groups = publish.gpu_groups()
+    assert {k: [p.name for p in v] for k, v in groups.items()} == {
+        "nvidia-h100-80gb-hbm3": ["gpu-nvidia-h100-80gb-hbm3-positions"]}
+    write_report(groups["nvidia-h100-80gb-hbm3"],
+                 results / "report-gpu-nvidia-h100-80gb-hbm3")
+    text = publish.gpu_block(groups)
+    assert text.startswith("**NVIDIA H100 80GB HBM3** (2.11.0+cu130, CUDA 13.0, cuDNN 91900)")
+    assert ("- `pytest -m cuda`: 10 passed, 1 skipped in 84.31s (skipped: could not import "
+            "'submitit').") in text
+    assert "| double_attention b1 c1024 m256 n256 128x128 | 1.83 | 1.832 | 0.999 | agrees |" in text
+    assert "| launch-bound | 1.83 | 1.832 | 1.610 | no: launch-bound |" in text
+    fits = [line for line in text.splitlines()
+            if line.startswith("| gpu-nvidia-h100-80gb-hbm3-positions | positions |")]
+    assert [line.split(" | ")[2] for line in fits] == ["double attention", "non-local order"]
+    assert "1.00 [1.00, 1.00] (1.00) ✓" in fits[0]  # MACs follow the model exactly
+    miss = [line for line in text.splitlines() if "| nonlocal_right |" in line]
+    assert len(miss) == 1 and "+0.0 … +30.0 %" in miss[0] and "+30.0 % at N = 4096" in miss[0]
+    assert "| double_attention |" not in text  # within the model, so not listed
+
+
+def test_no_gpu_run_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "ROOT", tmp_path)
+    (tmp_path / "results").mkdir()
+    assert publish.gpu_groups() == {}
+    assert "No GPU run is published yet" in publish.gpu_block({})
+    assert publish.gpu_kind({"gpu_name": "NVIDIA H200"}) == "nvidia-h200"
