@@ -352,7 +352,8 @@ def _memory_misses(runs: list[Path]) -> list[str]:
     within = f"{MISS:.0%} or {MISS_BYTES / 2**20:.0f} MiB"
     if not rows:
         return [f"Every measured peak is within {within} of its memory model."]
-    return [f"Where a measured peak is further than {within} from its memory model (each "
+    return [f"Where a measured peak is further than both {MISS:.0%} and "
+            f"{MISS_BYTES / 2**20:.0f} MiB from its memory model (each "
             "case's peak and model are in the runs' results.csv; every other block, dtype and "
             "mode is within that):", "",
             "| run | block | dtype | mode | cases | measured ÷ model − 1 | worst |",
