@@ -52,9 +52,9 @@ cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 started=$(date +%s)
 budget=${GPU_RUN_BUDGET_S:-480}
-# After the budget: up to 20 s for an interrupted sweep to store its cases, the side-by-side
-# report (about 10 s for two runs on this project's 2-core VM; it can be remade anywhere from
-# the packed runs, since a report never measures) and the last pack.
+# After the budget: up to 20 s for an interrupted sweep to store its cases, the report of the
+# GPU runs (about 50 s for all 8 on this project's 2-core VM; make publish remakes it anywhere
+# from the packed runs, since a report never measures) and the last pack.
 hard=${GPU_RUN_HARD_S:-$((budget + 90))}
 log="$out/gpu_run.log"
 exec > >(tee -a "$log") 2>&1

@@ -252,13 +252,11 @@ def _checks_lines(kind: str) -> list[str]:
     folder = ROOT / "results" / f"checks-gpu-{kind}"
     lines: list[str] = []
     tests = folder / "cuda_tests.txt"
-    if tests.is_file():
-        last = [t for t in tests.read_text().splitlines() if t.strip()][-1:]
-        skips = [t.split(": ", 1)[-1] for t in tests.read_text().splitlines()
-                 if t.startswith("SKIPPED")]
-        if last:
-            lines.append(f"- `pytest -m cuda`: {last[0].strip('= ')}"
-                         + (f" (skipped: {'; '.join(skips)})" if skips else "") + ".")
+    printed = [t for t in tests.read_text().splitlines() if t.strip()] if tests.is_file() else []
+    if printed:
+        skips = [t.split(": ", 1)[-1] for t in printed if t.startswith("SKIPPED")]
+        lines.append(f"- `pytest -m cuda`: {printed[-1].strip('= ')}"
+                     + (f" (skipped: {'; '.join(skips)})" if skips else "") + ".")
     check = folder / "timing_check.json"
     if check.is_file():
         c = json.loads(check.read_text())
@@ -285,7 +283,8 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
     lines: list[str] = []
     for kind, runs in groups.items():
         report = ROOT / "results" / f"report-gpu-{kind}"
-        env = json.loads((runs[0] / "environment.json").read_text())
+        envs = {run: json.loads((run / "environment.json").read_text()) for run in runs}
+        env = envs[runs[0]]
         fits = pd.read_csv(report / "fits.csv")
         fits = fits[fits["primary"].astype(bool)]
         lines += [f"**{env.get('gpu_name')}** ({env.get('torch')}, CUDA "
@@ -300,19 +299,17 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
                   "? inconclusive (each reason in the report's fits.csv).", "",
                   "| run | axis | block | MACs | memory | latency |", "|---|---|---|---|---|---|"]
         for run in runs:
-            suite = str(json.loads((run / "environment.json").read_text()).get("suite", ""))
-            axis = SUITE_AXES.get(suite, "positions")
+            axis = SUITE_AXES.get(str(envs[run].get("suite", "")), "positions")
             mine = fits[(fits["run"] == run.name) & (fits["axis"] == axis)]
-            for block in sorted(set(mine["block"])):
-                base, _, variant = str(block).partition("[")
+            for block, own in mine.groupby("block", sort=True):
+                base, _, variant = str(block).partition("[")  # "nonlocal_right[train]"
                 if base not in NAMES:
                     continue
-                by = {m: r for m, r in zip(mine.loc[mine["block"] == block, "metric"],
-                                           mine[mine["block"] == block].to_dict("records"),
-                                           strict=True)}
-                cells = [cell({k: (None if pd.isna(v) else v) for k, v in by[m].items()})
-                         if m in by else "not measured" for m in ("macs", "memory", "latency")]
-                label = NAMES[base] + (f" [{variant}" if variant else "")
+                by = {r["metric"]: {k: None if pd.isna(v) else v for k, v in r.items()}
+                      for r in own.to_dict("records")}
+                cells = [cell(by[m]) if m in by else "not measured"
+                         for m in ("macs", "memory", "latency")]
+                label = NAMES[base] + (f" [{variant}" if variant else "")  # variant keeps "]"
                 lines.append(f"| {run.name} | {axis} | {label} | {' | '.join(cells)} |")
         lines += ["", *_memory_misses(runs), ""]
     return "\n".join(lines).rstrip()
@@ -328,27 +325,25 @@ MISS_BYTES = 2**20
 def _memory_misses(runs: list[Path]) -> list[str]:
     """Where the memory model misses on this GPU: per run, block (and impl), dtype and mode with
     a case off by more than MISS and MISS_BYTES, the range of measured ÷ model − 1 over all its
-    cases and the worst such case."""
+    cases and the worst such case. From the runs' results.csv, which keep each case's impl (the
+    report's tables fold it into a variant label)."""
     import pandas as pd
 
+    d = pd.concat([pd.read_csv(run / "results.csv").assign(run=run.name) for run in runs])
+    d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
+    d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
+    for col, default in (("impl", ""), ("mode", "forward")):
+        d[col] = d[col].fillna(default) if col in d else default
     rows = []
-    for run in runs:
-        d = pd.read_csv(run / "results.csv")
-        d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
-        if not len(d):
-            continue
-        d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
-        for col, default in (("impl", ""), ("mode", "forward")):
-            d[col] = d[col].fillna(default) if col in d else default
-        for (block, impl, dtype, mode), g in d.groupby(["block", "impl", "dtype", "mode"]):
-            off = g[(g["error"].abs() > MISS)
-                    & ((g["peak_bytes"] - g["peak_bytes_analytic"]).abs() > MISS_BYTES)]
-            if len(off):
-                worst = off.loc[off["error"].abs().idxmax()]
-                rows.append(f"| {run.name} | {block}{f' [{impl}]' if impl else ''} | {dtype} | "
-                            f"{mode} | {len(g)} | {100 * g['error'].min():+.1f} … "
-                            f"{100 * g['error'].max():+.1f} % | "
-                            f"{100 * worst['error']:+.1f} % at N = {worst['positions']:.0f} |")
+    for (run, block, impl, dtype, mode), g in d.groupby(["run", "block", "impl", "dtype", "mode"]):
+        off = g[(g["error"].abs() > MISS)
+                & ((g["peak_bytes"] - g["peak_bytes_analytic"]).abs() > MISS_BYTES)]
+        if len(off):
+            worst = off.loc[off["error"].abs().idxmax()]
+            rows.append(f"| {run} | {block}{f' [{impl}]' if impl else ''} | {dtype} | {mode} | "
+                        f"{len(g)} | {100 * g['error'].min():+.1f} … "
+                        f"{100 * g['error'].max():+.1f} % | "
+                        f"{100 * worst['error']:+.1f} % at N = {worst['positions']:.0f} |")
     within = f"{MISS:.0%} or {MISS_BYTES / 2**20:.0f} MiB"
     if not rows:
         return [f"Every measured peak is within {within} of its memory model."]
