@@ -1,0 +1,80 @@
+"""How numbers read, in every rendering of a run: the report, compare's table, the audit, the
+run summary and the published pages. One helper per kind of figure, so a figure that reads
+"2.34 GiB" in the report reads the same in the README.
+
+Blank or "n/a" stands for a figure that is not available; nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+
+def finite(x: Any) -> bool:
+    """True for a number that is neither missing, NaN nor infinite."""
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fixed(x: Any, digits: int = 2) -> str:
+    """A number with `digits` decimals for a table cell; n/a when not available."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    text = f"{float(x):.{digits}f}"
+    return text[1:] if re.fullmatch(r"-0\.0*", text) else text  # "-0.00" reads as "0.00"
+
+
+def significant(x: Any, digits: int = 3) -> str:
+    """A number to `digits` significant figures; n/a when not available."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{float(x):.{digits}g}"
+
+
+def percent(x: Any) -> str:
+    """A relative difference as a signed percentage."""
+    return f"{float(x) * 100:+.1f} %" if finite(x) else "n/a"
+
+
+def integer(x: Any) -> str:
+    """A count; blank when not available."""
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
+
+
+def size(x: Any) -> str:
+    """A swept size: whole numbers as they are (2816, not 2.82e+03)."""
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
+    return f"{float(x):.0f}" if float(x) >= 100 else f"{float(x):.3g}"
+
+
+def format_bytes(n: Any) -> str:
+    """Bytes in the largest binary unit that keeps the figure at 1 or more (3 significant
+    digits, no exponent); n/a for a missing figure."""
+    if not finite(n):
+        return "n/a"
+    n = float(n)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+def mebibytes(n: Any, digits: int = 2) -> str:
+    """Bytes in MiB with fixed decimals (the run summary's column); blank when not available."""
+    return f"{float(n) / 2**20:.{digits}f}" if finite(n) else ""
+
+
+def milliseconds(seconds: Any, digits: int = 3) -> str:
+    """Seconds as milliseconds with fixed decimals; blank when not available."""
+    return f"{float(seconds) * 1e3:.{digits}f}" if finite(seconds) else ""
+
+
+def millions(n: Any, digits: int = 2) -> str:
+    """A count in millions (MMACs); blank when not available."""
+    return f"{float(n) / 1e6:.{digits}f}" if finite(n) else ""
