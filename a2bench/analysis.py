@@ -35,7 +35,7 @@ from a2bench import fitting as ft
 from a2bench.case import DTYPE_BYTES, LEGACY_PARAMS
 from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS
-from a2bench.store import load, load_environment
+from a2bench.run.store import load, load_environment
 
 METRICS = ("macs", "latency", "memory")
 # The axes of the built-in blocks, in report order. A run's axes are these and every other

@@ -282,7 +282,7 @@ def default_cases() -> list[Case]:
     """Every registered block at a few shapes (its defaults; every choice of a categorical
     parameter): c = 64 at 48x48 (the shape of the README's table), c = 256 at 14x14, and a
     clip of 4 frames of 14x14 at c = 64 where the block takes clips."""
-    from a2bench.registry import blocks
+    from a2bench.catalog import blocks
 
     shapes = ({"batch": 1, "channels": 64, "t": 1, "h": 48, "w": 48},
               {"batch": 1, "channels": 256, "t": 1, "h": 14, "w": 14},
@@ -322,7 +322,7 @@ def suite_cases(cases: Sequence[Case], per_block: int = 3) -> list[Case]:
 
 def run_audit(cases: Sequence[Case]) -> Audit:
     from a2bench.blocks import build
-    from a2bench.registry import cost_of
+    from a2bench.catalog import cost_of
 
     conv = conventions()
     rows: list[Row] = []

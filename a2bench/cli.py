@@ -7,36 +7,24 @@ Bad input is one line on stderr naming what, where and what is expected, never a
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pandas as pd
-import psutil
-from tqdm import tqdm
 
 from a2bench import __version__
-from a2bench.case import SHAPE_AXES, Case
+from a2bench.case import SHAPE_AXES
 from a2bench.errors import InputError
-from a2bench.measurement import Measurement
 
 if TYPE_CHECKING:
-    from a2bench.runner import Worker
-    from a2bench.store import ResultsWriter
-    from a2bench.suite import Suite
+    from a2bench.run.sweep import SweepResult
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-NOISY_IQR_RATIO = 0.10
-DRIFT_LIMIT = 0.05  # start vs end GEMM ceiling
-
-
-MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
 
 
 class UsageError(InputError):
@@ -86,20 +74,6 @@ def seed_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
-
-
-def physical_cores() -> int:
-    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
-
-
-def usable_cores() -> int:
-    """Physical cores, but no more than the CPUs this process may run on: a Slurm task bound to
-    fewer CPUs than its node has (or a taskset) would otherwise run more threads than CPUs."""
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return physical_cores()
-    return max(1, min(physical_cores(), allowed))
 
 
 def partitions(text: str) -> tuple[str, ...]:
@@ -232,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_list() -> int:
-    from a2bench.registry import blocks
+    from a2bench.catalog import blocks
     from a2bench.suite import load_suite
 
     print("blocks:")
@@ -291,9 +265,13 @@ def suites_dir() -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
-    from a2bench.store import holds_results
+    from a2bench.run.listener import ConsoleListener
+    from a2bench.run.options import RunOptions
+    from a2bench.run.store import holds_results
+    from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
 
+    options = RunOptions.from_args(args)
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     cases = expand(suite)
@@ -302,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm
 
-        return run_on_slurm(suite, cases, args)
+        return run_on_slurm(suite, cases, options)
     for flag, value in (("--partition", args.partition), ("--slurm", args.slurm),
                         ("--cases-per-job", args.cases_per_job)):
         if value:
@@ -311,276 +289,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if holds_results(args.out) and not args.resume:  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds results; pass --resume to continue that "
                          "sweep, or choose another --out")
-    return sweep(suite, cases, args)
-
-
-def sweep(suite: Suite, cases: Sequence[Case], args: argparse.Namespace) -> int:
-    """Run `cases` here: worker, ceilings at the start, overhead, passes, ceilings at the end.
-
-    The local executor's whole run, and what each Slurm job runs on its shard of the suite, so
-    a case measured on a cluster goes through the same worker and measurement path.
-    """
-    from a2bench.measure.timing import INTERLEAVE_CHUNK_S
-    from a2bench.registry import blocks
-    from a2bench.runner import Worker, WorkerLost, measure_overhead, run_cases
-    from a2bench.store import ResultsWriter, load_environment, merge_passes
-    from a2bench.worker import Settings
-
-    started = time.perf_counter()
-    threads = args.threads or usable_cores()  # on a Slurm node: that node's (or task's) cores
-    if suite.device == "cuda":
-        import torch  # already loaded with the blocks; asking starts no CUDA context
-
-        if not torch.cuda.is_available():
-            asked = "--device cuda" if args.device else "device: cuda"
-            raise UsageError(f"{suite.path}: {asked}: expected a device this machine has; torch "
-                             "sees no CUDA device here (run with --device cpu)")
-    if args.malloc_reuse:
-        # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough
-        # (freed memory at the heap top would still go back to the OS and fault in again).
-        os.environ.update(MALLOC_REUSE_ENV)
-    settings = Settings(threads=threads, ci_target=args.ci_target,
-                        time_budget_s=args.time_budget, warm_cache=args.warm_cache,
-                        counters=not args.no_counters)
     try:
-        worker = Worker(settings)
-        env = worker.request("environment", suite.device, 60)[1]
-    except WorkerLost as e:
-        print(f"a2bench: error: could not start a measuring worker: {e.reason}", file=sys.stderr)
+        result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()
+    except SweepError as e:
+        print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
-    if not args.no_counters:  # said once here, not in every case's reason
-        for name, state in (env.get("optional_counters") or {}).items():
-            if state.get("missing"):
-                print(f"a2bench: macs_{name} stays empty: {state['missing']}", file=sys.stderr)
-    # One ceiling per dtype the suite runs in: a bf16 case is read against the bf16 GEMM.
-    starts = {d: calibrate(worker, suite.device, d, args) for d in suite.dtypes}
-    if not worker.alive():
-        worker = None
-    stored = load_environment(args.out) if args.resume else {}
-    seed = args.seed
-    if seed is None:  # a resumed sweep goes on in the order it began with
-        seed = stored.get("order_seed")
-        seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
-    interleaved = args.interleave and suite.device == "cpu"  # CUDA has its own timing path
-    writer = ResultsWriter(args.out, resume=args.resume, order=[c.key() for c in cases])
-    budget = args.memory_budget or default_budget(suite.device, env)
-    env.update(suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
-               case_timeout_s=args.case_timeout, time_budget_s=args.time_budget,
-               ci_target=args.ci_target, warm_cache=args.warm_cache, order_seed=seed,
-               timing_schedule="interleaved" if interleaved else "per case",
-               interleave_chunk_s=INTERLEAVE_CHUNK_S,
-               calibration_time_s=args.calibration_time, dtype=suite.dtype,
-               # What analysis and report know of each block: labels and parameters.
-               blocks={b: blocks()[b].describe() for b in suite.blocks},
-               **ceilings(suite.device, suite.dtypes, threads, starts, {}))
-    writer.write_environment(env)
-    if "overhead" not in stored:
-        try:
-            overhead, worker = measure_overhead(cases, suite.device, suite.dtype, settings,
-                                                args.case_timeout, worker)
-        except KeyboardInterrupt:
-            return _interrupted(args, writer)
-        writer.add_to_environment(overhead=overhead)
-
-    wanted = {(c.key(), p) for c in cases for p in range(args.processes)}
-    reused = len(writer.done_keys() & wanted)
-    passes = f" x {args.processes} processes" if args.processes > 1 else ""
-    print(f"a2bench: {suite.name}: {len(cases)} cases{passes} ({reused} already stored) on "
-          f"{suite.device}, {threads} threads, order seed {seed}, results in {args.out}",
-          file=sys.stderr)
-    if args.interleave and not interleaved:
-        print("a2bench: --interleave applies to CPU suites; this one is timed case by case",
-              file=sys.stderr)
-    progress = _progress(len(wanted), reused, disabled=args.no_progress)
-
-    def on_case(case: Case, m: Measurement | None) -> None:
-        if m is not None:
-            progress.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
-            progress.update(1)
-
-    def on_stage(text: str) -> None:
-        progress.set_postfix_str(text, refresh=True)
-
-    report = run_cases(cases, writer, settings, budget, args.case_timeout, on_case, worker,
-                       processes=args.processes, seed=seed, keep_worker=True,
-                       interleave=interleaved, on_stage=on_stage)
-    progress.close()
-    if report.interrupted:
-        return _interrupted(args, writer)
-
-    # Again at the end, in the last pass's worker (or a fresh one where it died): a ceiling
-    # that moved says the machine changed under the sweep, and the latencies with it.
-    not_started = "the measuring worker did not start"
-    ends: dict[str, tuple[dict[str, Any] | None, str | None]] = {
-        d: (None, not_started) for d in suite.dtypes}
-    try:
-        end_worker = report.worker or Worker(settings)
-    except WorkerLost as e:
-        ends = {d: (None, f"{not_started}: {e.reason}") for d in suite.dtypes}
-    except KeyboardInterrupt:
-        return _interrupted(args, writer)
-    else:
-        try:
-            ends = {d: calibrate(end_worker, suite.device, d, args) for d in suite.dtypes}
-        except KeyboardInterrupt:
-            return _interrupted(args, writer)
-        finally:
-            end_worker.kill()
-    session = ceilings(suite.device, suite.dtypes, threads, starts, ends)
-    writer.update_session(**session)
-    roofline = session["roofline"]
-
-    merged = merge_passes(writer.records)
-    warnings = noise_warnings(merged, env) + drift_warnings(roofline)
-    if warnings:
-        writer.add_to_environment(warnings=warnings)
-        for w in warnings:
-            print(f"a2bench: warning: {w}", file=sys.stderr)
-    order = {c.key(): i for i, c in enumerate(cases)}
-    print(summary_table(sorted((m for m in merged if m.case.key() in order),
-                               key=lambda m: order[m.case.key()])))
-    wall = time.perf_counter() - started  # worker start-up and calibration included
-    overhead_ratio = wall / report.timed_s if report.timed_s else float("nan")
-    print(f"\n{report.ran} cases run, {report.reused} reused: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
-          + f". Sweep wall {wall:.1f} s, {report.timed_s:.1f} s inside timed regions "
-          f"(harness overhead {overhead_ratio:.2f}x).")
-    print(f"Results: {args.out / 'results.csv'} (and results.jsonl, environment.json)")
+    if result.interrupted:
+        print(f"a2bench: interrupted; {result.saved} results are saved in {args.out}. "
+              f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
+              "options)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_sweep(result)
     return 0
 
 
-def _interrupted(args: argparse.Namespace, writer: ResultsWriter) -> int:
-    print(f"a2bench: interrupted; {len(writer.records)} results are saved in {args.out}. "
-          f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
-          "options)", file=sys.stderr)
-    return EXIT_INTERRUPTED
+def print_sweep(result: SweepResult) -> None:
+    from a2bench.run.summary import summary_table
 
-
-def calibration_timeout(args: argparse.Namespace) -> float:
-    # About 30 timings of at least --calibration-time each, plus first calls and allocation; a
-    # slow machine or dtype needs more, and only a hang should ever reach this.
-    return max(args.case_timeout, 300.0 + 100 * args.calibration_time)
-
-
-def calibrate(worker: Worker, device: str, dtype: str,
-              args: argparse.Namespace) -> tuple[dict[str, Any] | None, str | None]:
-    """The ceilings from one calibration in `worker`, or None and why not."""
-    from a2bench.runner import WorkerLost
-
-    payload = {"device": device, "dtype": dtype, "min_time_s": args.calibration_time}
-    try:
-        kind, reply = worker.request("calibrate", payload, calibration_timeout(args))
-    except WorkerLost as lost:
-        return None, lost.reason
-    return (reply, None) if kind == "calibration" else (None, reply["reason"])
-
-
-def ceilings(device: str, dtypes: tuple[str, ...], threads: int,
-             starts: dict[str, tuple[dict[str, Any] | None, str | None]],
-             ends: dict[str, tuple[dict[str, Any] | None, str | None]]) -> dict[str, Any]:
-    """environment.json's `roofline` (the suite's first dtype, as runs have always had) and
-    `rooflines`, one record per dtype the suite runs in."""
-    records = {}
-    for d in dtypes:
-        start, start_error = starts.get(d, (None, None))
-        end, end_error = ends.get(d, (None, None))
-        records[d] = roofline_record(device, d, threads, start, end, start_error, end_error)
-    return {"roofline": records[dtypes[0]], "rooflines": records}
-
-
-def roofline_record(device: str, dtype: str, threads: int, start: dict[str, Any] | None,
-                    end: dict[str, Any] | None, start_error: str | None = None,
-                    end_error: str | None = None) -> dict[str, Any]:
-    """environment.json's roofline: the better of the start and end ceilings, and their drift.
-
-    The better one, not the first: a ceiling is what the machine can do, and whatever disturbed
-    one calibration only lowered it. The drift says how far to trust either.
-    """
-    done = [c for c in (start, end) if c]
-
-    def best(key: str) -> float | None:
-        values = [c[key] for c in done if c.get(key) is not None]
-        return max(values) if values else None
-
-    gemm_start = (start or {}).get("gemm_flops_per_s")
-    gemm_end = (end or {}).get("gemm_flops_per_s")
-    record: dict[str, Any] = {
-        "device": device, "dtype": dtype, "threads": threads,
-        "gemm_flops_per_s": best("gemm_flops_per_s"),
-        "bandwidth_bytes_per_s": best("bandwidth_bytes_per_s"),
-        "gemm_flops_per_s_start": gemm_start,
-        "gemm_flops_per_s_end": gemm_end,
-        "drift": gemm_end / gemm_start - 1 if gemm_start and gemm_end else None,
-        "start": start,
-        "end": end,
-    }
-    if start_error:
-        record["error"] = start_error
-    if end_error:
-        record["end_error"] = end_error
-    return record
-
-
-def drift_warnings(roofline: dict[str, Any]) -> list[str]:
-    drift = roofline.get("drift")
-    if drift is None or abs(drift) <= DRIFT_LIMIT:
-        return []
-    return [f"the GEMM ceiling moved {drift:+.1%} between the start and the end of the sweep "
-            f"(more than {DRIFT_LIMIT:.0%}): the machine changed under it; latencies may too"]
-
-
-def default_budget(device: str, env: dict[str, Any]) -> int:
-    if device == "cuda" and env.get("gpu_free_bytes"):
-        return int(0.8 * env["gpu_free_bytes"])
-    return int(0.5 * psutil.virtual_memory().available)
-
-
-def _progress(total: int, initial: int, disabled: bool) -> tqdm:
-    return tqdm(total=total, initial=initial, unit="case", disable=disabled, file=sys.stderr,
-                dynamic_ncols=True)
-
-
-def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[str]:
-    out = []
-    ok = [m for m in records if m.status == "ok" and m.latency_s]
-    noisy = [m for m in ok if (m.latency_iqr_s or 0) > NOISY_IQR_RATIO * m.latency_s]
-    if ok and len(noisy) >= max(2, 0.2 * len(ok)):
-        out.append(f"noisy run: IQR above {NOISY_IQR_RATIO:.0%} of the median on "
-                   f"{len(noisy)} of {len(ok)} cases; close other programs or raise --time-budget")
-    busy = env.get("cpu_busy_percent")
-    if busy is not None and busy > 20:
-        out.append(f"other load present: the CPU was {busy:.0f}% busy before the sweep started")
-    return out
-
-
-def summary_table(records: Sequence[Measurement]) -> str:
-    rows = []
-    for m in records:
-        c = m.case
-        rows.append({
-            "block": c.block,
-            "shape": f"{c.t}x{c.h}x{c.w}" if c.t > 1 else f"{c.h}x{c.w}",
-            "b": c.batch,
-            "c": c.channels,
-            "params": " ".join(f"{k}={v}" for k, v in c.params),
-            # how it ran, where that is not the default forward float32 eager
-            "run as": " ".join(x for x in (c.dtype if c.dtype != "float32" else "",
-                                           "train" if c.train else "",
-                                           "compiled" if c.compile else "") if x),
-            "N": c.positions,
-            "MMACs": f"{m.macs_analytic / 1e6:.2f}" if m.macs_analytic is not None else "",
-            "latency ms": f"{m.latency_s * 1e3:.3f}" if m.latency_s else "",
-            "IQR ms": f"{m.latency_iqr_s * 1e3:.3f}" if m.latency_iqr_s is not None else "",
-            "peak MiB": f"{m.peak_bytes / 2**20:.2f}" if m.peak_bytes is not None else "",
-            "model MiB": f"{m.peak_bytes_analytic / 2**20:.2f}",
-            "status": m.status,
-        })
-    if not rows:
-        return "(no cases)"
-    table = pd.DataFrame(rows)
-    if not table["run as"].any():
-        table = table.drop(columns=["run as"])
-    return table.to_string(index=False)
+    print(summary_table(result.records))
+    print(f"\n{result.ran} cases run, {result.reused} reused: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
+          + f". Sweep wall {result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions "
+          f"(harness overhead {result.harness_overhead:.2f}x).")
+    print(f"Results: {result.out / 'results.csv'} (and results.jsonl, environment.json)")
 
 
 if __name__ == "__main__":

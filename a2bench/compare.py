@@ -64,7 +64,7 @@ from scipy import stats
 
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.store import ENVIRONMENT, JSONL, load_environment, load_passes, merge_passes
+from a2bench.run.store import ENVIRONMENT, JSONL, load_environment, load_passes, merge_passes
 
 EXACT_METRICS = ("macs_analytic", "flops_analytic", "peak_bytes_analytic",
                  "activation_bytes_analytic", "macs_fvcore", "macs_torch")

@@ -56,8 +56,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from a2bench.case import Case
-
 INPUT = "x"  # the block input's name in Term.inputs
 
 
@@ -335,13 +333,6 @@ def elementwise(name: str, ops: int, out_elements: int, *,
     """Backward: by default saves nothing, allocates each input's gradient, no operations (pass
     `backward_elementwise`, `saves`, `passes` as the operator needs)."""
     return Term(name, 0, ops, out_elements, frees, inputs, **backward)
-
-
-def cost_of(case: Case) -> Cost:
-    """The model of a case's block, from the registry (which imports the block, hence torch)."""
-    from a2bench.registry import cost_of as registered
-
-    return registered(case)
 
 
 def conv2d(name: str, b: int, positions: int, cin: int, cout: int, kernel: int = 1, *,

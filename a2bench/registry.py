@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -79,7 +78,7 @@ class BlockSpec(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Every subclass's own `cost` is wrapped once, where it is defined: the block (or plugin)
-        # writes the forward model only, and `spec.cost(case)` and `registry.cost_of(case)` both
+        # writes the forward model only, and `spec.cost(case)` and `catalog.cost_of(case)` both
         # give the train cost of a train case (a2bench.cost.train_cost, the generic transform).
         # The wrapped method is always called with the forward case, so a subclass's cost that
         # calls super().cost(...) gets a forward model and is transformed once, by the outer
@@ -153,27 +152,3 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
     """Class decorator: add a block to the registry (a plugin may replace a built-in's spec)."""
     REGISTRY[cls.name] = cls()
     return cls
-
-
-_loaded = False
-
-
-def blocks() -> dict[str, BlockSpec]:
-    """The registry with the built-in blocks and the A2BENCH_PLUGINS blocks loaded."""
-    global _loaded
-    if not _loaded:
-        importlib.import_module("a2bench.blocks")
-        from a2bench.plugins import load_plugins
-
-        load_plugins()
-        _loaded = True
-    return REGISTRY
-
-
-def spec(name: str) -> BlockSpec:
-    return blocks()[name]
-
-
-def cost_of(case: Case) -> Cost:
-    return spec(case.block).cost(case)
-

@@ -13,7 +13,7 @@ so `a2bench report DIR/*` sets the partitions (GPU types) side by side, as it se
 
 Why this shape:
 - A job is one exclusive node (`--exclusive`, and a GPU on a CUDA suite), so no two timed cases
-  share a machine; within the job the cases run one after another through `cli.sweep`, the
+  share a machine; within the job the cases run one after another through `run.sweep.Sweep`, the
   local executor's own code, on a shard that is an ordinary results folder (fsynced per case).
 - The shard is the unit of resumption: a requeued job (preempted, or past its time limit) and a
   resubmitted one go on in the same folder, so finished cases are kept and none runs twice.
@@ -24,7 +24,6 @@ Why this shape:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -44,7 +43,8 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.store import (
+from a2bench.run.options import RunOptions
+from a2bench.run.store import (
     CSV,
     ENVIRONMENT,
     JSONL,
@@ -93,14 +93,14 @@ class SlurmError(InputError):
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One array task: these cases, run by `cli.sweep` into this shard folder."""
+    """One array task: these cases, run by a `run.sweep.Sweep` into this shard folder."""
 
     partition: str
     index: int
     folder: str
     suite: Any  # a2bench.suite.Suite (frozen, picklable)
     cases: tuple[Case, ...]
-    args: argparse.Namespace  # the driver's run options, pointed at the shard
+    options: RunOptions  # the driver's run options, pointed at the shard
 
 
 def _checkpointable() -> type:
@@ -121,25 +121,18 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
     def __call__(self, task: ShardTask) -> dict[str, Any]:
         import socket
 
-        from a2bench.cli import sweep
         from a2bench.plugins import load_plugins
+        from a2bench.run.listener import ConsoleListener
+        from a2bench.run.sweep import Sweep
 
         load_plugins()
-        code = sweep(task.suite, task.cases, task.args)
-        if code == 130:  # cli.EXIT_INTERRUPTED: its worker got SIGTERM (runner.Stopped)
+        # A task pickled by a2bench before RunOptions carried a Namespace in `args`.
+        options = getattr(task, "options", None) or RunOptions.from_args(task.args)
+        result = Sweep(task.suite, task.cases, options, ConsoleListener(progress=False)).run()
+        if result.interrupted:  # its worker got SIGTERM (runner.Stopped)
             raise RuntimeError("stopped by SIGTERM (scancel, preemption or the time limit) "
                                "before the shard's cases were done")
-        if code != 0:
-            raise RuntimeError(f"a2bench's sweep of shard {task.folder} exited with status "
-                               f"{code} (see this job's log)")
         return {"host": socket.gethostname(), "partition": task.partition, "shard": task.index}
-
-
-def shard_args(args: argparse.Namespace, folder: Path, seed: int) -> argparse.Namespace:
-    """The driver's options as one job runs them: into its shard, resuming, quietly."""
-    return argparse.Namespace(**{**vars(args), "out": folder, "resume": True, "seed": seed,
-                                 "no_progress": True, "executor": "local", "partition": None,
-                                 "slurm": [], "cases_per_job": None})
 
 
 def split(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ...]]:
@@ -285,8 +278,8 @@ def expected(cases: Sequence[Case], processes: int) -> set[tuple[Any, int]]:
 def record_faults(folder: Path, cases: Sequence[Case], processes: int, status: str,
                   reason: str) -> int:
     """Append a record for every (case, pass) the shard lacks; how many were missing."""
-    from a2bench.runner import modelled
-    from a2bench.worker import now
+    from a2bench.run.runner import modelled
+    from a2bench.run.worker import now
 
     writer = ResultsWriter(folder, resume=True, order=[c.key() for c in cases])
     done = writer.done_keys()
@@ -421,7 +414,7 @@ def default_partition() -> str | None:
     return marked[0] if marked else None
 
 
-def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) -> int:
+def run_on_slurm(suite: Any, cases: Sequence[Case], args: RunOptions) -> int:
     from tqdm import tqdm
 
     try:
@@ -518,7 +511,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         try:
             submitted = submit(out / p, params, [
                 ShardTask(p, s.index, str(s.folder), suite, s.cases,
-                          shard_args(args, s.folder, seed)) for s in group])
+                          args.for_shard(s.folder, seed)) for s in group])
         except KeyboardInterrupt:
             return _interrupted(args)
         except SlurmError:
@@ -543,7 +536,7 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], args: argparse.Namespace) ->
         print(line, file=sys.stderr)
 
     order = keys
-    progress = tqdm(total=total, initial=done_now, unit="case", disable=args.no_progress,
+    progress = tqdm(total=total, initial=done_now, unit="case", disable=not args.progress,
                     file=sys.stderr, dynamic_ncols=True)
     poll = float(os.environ.get(POLL_ENV, "10"))
     sizes: dict[Path, int] = {}
@@ -695,7 +688,7 @@ def error_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def _interrupted(args: argparse.Namespace) -> int:
+def _interrupted(args: RunOptions) -> int:
     print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept in "
           f"{args.out}. Re-attach with: a2bench run {args.suite} --out {args.out} "
           "--executor slurm --resume (and the same options)", file=sys.stderr)
@@ -704,7 +697,7 @@ def _interrupted(args: argparse.Namespace) -> int:
 
 def _summary(out: Path, partitions: Sequence[str], cases: Sequence[Case],
              processes: int) -> int:
-    from a2bench.store import load
+    from a2bench.run.store import load
 
     print()
     for p in partitions:

@@ -24,8 +24,9 @@ from typing import Any
 import yaml
 
 from a2bench.case import DTYPE_BYTES, MODES, RUN_DEFAULTS, SHAPE_AXES, Case
+from a2bench.catalog import blocks
 from a2bench.errors import InputError
-from a2bench.registry import BlockSpec, Value, blocks
+from a2bench.registry import BlockSpec, Value
 
 DEVICES = ("cpu", "cuda")
 TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip", "sweeps",

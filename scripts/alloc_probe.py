@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from a2bench.cli import MALLOC_REUSE_ENV
+from a2bench.run.sweep import MALLOC_REUSE_ENV
 
 SIDES = (181, 216, 256)  # N = 32761 (a 32 MiB tensor at c = 256 is N = 32768), 46656, 65536
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from a2bench.compare import Comparison, compare, format_report  # noqa: E402
-from a2bench.store import load_passes  # noqa: E402
+from a2bench.run.store import load_passes  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from a2bench.blocks import build
     from a2bench.case import Case
-    from a2bench.registry import spec
-    from a2bench.worker import Settings, time_forward
+    from a2bench.catalog import spec
+    from a2bench.run.worker import Settings, time_forward
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("--device cuda: torch sees no CUDA device here (use --device cpu)", file=sys.stderr)

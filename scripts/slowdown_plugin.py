@@ -13,7 +13,7 @@ import time
 
 from torch import Tensor, nn
 
-from a2bench import blocks, registry
+from a2bench import blocks, catalog, registry
 
 FACTOR = float(os.environ.get("A2BENCH_SLOWDOWN", "1.5"))
 
@@ -39,6 +39,6 @@ def _slowed(spec: registry.BlockSpec) -> None:
 
 
 if not getattr(blocks, "_slowdown_plugin_applied", False):  # once per process
-    for _spec in list(registry.blocks().values()):
+    for _spec in list(catalog.blocks().values()):
         _slowed(_spec)
     blocks._slowdown_plugin_applied = True  # type: ignore[attr-defined]

@@ -15,10 +15,10 @@ import pytest
 
 from a2bench import analysis as an
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.store import ResultsWriter
+from a2bench.run.store import ResultsWriter
 
 SIDES = (8, 12, 16, 24, 32, 48, 64, 96)  # N from 64 to 9216
 ENV = {"roofline": {"gemm_flops_per_s": 1e11, "bandwidth_bytes_per_s": 2e10}}

@@ -12,9 +12,9 @@ import pytest
 
 from a2bench import audit
 from a2bench.case import Case
+from a2bench.catalog import blocks
 from a2bench.cli import main
 from a2bench.measure import counters, environment
-from a2bench.registry import blocks
 
 needs_extra = pytest.mark.skipif(
     any(counters.optional_missing(c) for c in ("thop", "ptflops")),
@@ -90,7 +90,7 @@ def test_without_the_extra_the_columns_are_empty_and_the_reason_is_said_once(
 
 def test_a_run_without_the_extra_leaves_the_columns_empty_and_the_reason_out_of_each_case(
         monkeypatch):
-    from a2bench.worker import Settings, measure_case
+    from a2bench.run.worker import Settings, measure_case
 
     monkeypatch.setattr(counters, "optional_missing", lambda c: f"{c} is not installed (test)")
     m = measure_case(table_case("se"), Settings(threads=1, time_budget_s=0.02))
@@ -101,8 +101,8 @@ def test_a_run_without_the_extra_leaves_the_columns_empty_and_the_reason_out_of_
 @needs_extra
 def test_the_report_sets_the_optional_counters_beside_the_model():
     from a2bench import analysis as an
+    from a2bench.catalog import cost_of
     from a2bench.measurement import Measurement
-    from a2bench.registry import cost_of
 
     ms = []
     for block, (_model, torch_, fvcore, ptflops, thop) in TABLE.items():

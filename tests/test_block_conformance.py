@@ -21,11 +21,12 @@ import torch
 
 from a2bench.blocks import build
 from a2bench.case import SHAPE_AXES, Case
+from a2bench.catalog import blocks
 from a2bench.measure.counters import count_fvcore, count_torch
 from a2bench.measure.memory import peak_tensor_bytes_cpu
 from a2bench.measurement import Measurement
-from a2bench.registry import BlockSpec, blocks
-from a2bench.store import write_csv
+from a2bench.registry import BlockSpec
+from a2bench.run.store import write_csv
 from a2bench.suite import expand, parse_suite
 
 SPECS = blocks()

@@ -17,9 +17,9 @@ from a2bench.blocks.nonlocal_block import NonLocal
 from a2bench.blocks.resnet50 import ATTENTIONS, ResNet50, _inserted
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import Case
+from a2bench.catalog import blocks
 from a2bench.measure.counters import count_fvcore, count_torch
 from a2bench.measure.step import make_step
-from a2bench.registry import blocks
 
 SPEC = blocks()["resnet50"]
 

@@ -7,9 +7,10 @@ import pytest
 from conftest import ROOT, cli
 
 from a2bench.case import Case
-from a2bench.cli import main, roofline_record
+from a2bench.cli import main
 from a2bench.measurement import CSV_COLUMNS
-from a2bench.runner import pass_order
+from a2bench.run.calibration import roofline_record
+from a2bench.run.runner import pass_order
 from a2bench.suite import expand, load_suite
 
 REQUIRED = [

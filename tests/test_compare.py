@@ -19,10 +19,10 @@ import pytest
 
 from a2bench import compare as cmp
 from a2bench.case import Case
+from a2bench.catalog import cost_of
 from a2bench.cli import main
-from a2bench.cost import cost_of
 from a2bench.measurement import Measurement
-from a2bench.store import ResultsWriter
+from a2bench.run.store import ResultsWriter
 
 CASES = [
     Case("double_attention", "cpu", "float32", 1, 64, 1, 16, 16, m=16, n=16),
@@ -293,7 +293,7 @@ def multi_pass(path: Path, factors: Sequence[float], seed: int, slowdown: float 
 
 def pooled(path: Path, source: Path) -> Path:
     """The same samples as one pass per case, as a run without --processes would store them."""
-    from a2bench.store import load
+    from a2bench.run.store import load
     return store(path, [replace(m, process=0, processes=1) for m in load(source)])
 
 
@@ -421,7 +421,7 @@ def test_normalize_divides_each_pass_by_its_own_reference(tmp_path, capsys):
 def test_exact_and_status_checks_see_every_pass(tmp_path, capsys):
     base = multi_pass(tmp_path / "base", SPREAD, seed=1)
     head = multi_pass(tmp_path / "head", SPREAD, seed=2)
-    from a2bench.store import load_passes
+    from a2bench.run.store import load_passes
     records = load_passes(head)
     bad = next(i for i, m in enumerate(records) if m.process == 3 and m.case == CASES[1])
     records[bad] = replace(Measurement(CASES[1], "timeout", "no answer after 300 s",

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from a2bench.case import Case
-from a2bench.cost import Term, cost_of, peak_live_elements
+from a2bench.catalog import cost_of
+from a2bench.cost import Term, peak_live_elements
 from a2bench.measurement import CSV_COLUMNS, Measurement
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from a2bench.blocks import build
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 from a2bench.measure.counters import count_fvcore, count_torch
 
 SHAPES = [(2, 64, 1, 8, 8, 32, 16), (1, 12, 1, 5, 7, 3, 5), (2, 16, 3, 4, 6, 8, 4),

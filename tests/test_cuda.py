@@ -18,9 +18,9 @@ from conftest import cli
 
 from a2bench.blocks import build
 from a2bench.case import Case
+from a2bench.catalog import cost_of
 from a2bench.measure import timing
-from a2bench.registry import cost_of
-from a2bench.worker import Settings, measure_case
+from a2bench.run.worker import Settings, measure_case
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(),

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import cli
 
-from a2bench import runner
 from a2bench.case import Case
 from a2bench.measure import timing
 from a2bench.measure.timing import MIN_CHUNKS, Prepared, chunk_plan, time_cpu_interleaved
-from a2bench.worker import Settings
+from a2bench.run import runner
+from a2bench.run.worker import Settings
 
 FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
         "--calibration-time", "0.01")

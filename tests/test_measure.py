@@ -13,10 +13,10 @@ import torch
 
 from a2bench.blocks import build
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 from a2bench.measure import environment, memory, roofline, timing
+from a2bench.run.worker import Settings, classify_failure, measure_case, overhead_entry
 from a2bench.stats import MIN_SAMPLES, ci_is_tight, median_ci
-from a2bench.worker import Settings, classify_failure, measure_case, overhead_entry
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device on this machine; run on a GPU host")

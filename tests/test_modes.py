@@ -16,12 +16,12 @@ import torch
 from a2bench import analysis as an
 from a2bench.blocks import build
 from a2bench.case import Case
+from a2bench.catalog import cost_of, spec
 from a2bench.measure.precision import observe
 from a2bench.measure.step import make_step
 from a2bench.measurement import Measurement
-from a2bench.registry import cost_of, spec
+from a2bench.run.worker import Settings, classify_failure, compiled, describe, measure_case
 from a2bench.suite import SuiteError, expand, parse_suite
-from a2bench.worker import Settings, classify_failure, compiled, describe, measure_case
 
 SUITE = {"name": "runaxes", "blocks": ["double_attention", "se"],
          "params": {"channels": [16], "h": [4], "w": [4], "mode": ["forward", "train"],
@@ -164,7 +164,7 @@ def test_a_block_that_fails_to_compile_is_an_error_with_its_reason(faulty_regist
 def test_every_block_runs_forward_and_train_in_reduced_precision(dtype):
     from test_block_conformance import example_case
 
-    from a2bench.registry import blocks
+    from a2bench.catalog import blocks
 
     for name, block in blocks().items():
         case = dataclasses.replace(example_case(block, block.examples[0]), dtype=dtype)

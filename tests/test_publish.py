@@ -13,7 +13,7 @@ import pytest
 from test_analysis import ENV, measured, write_folder
 
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 from a2bench.report import write_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from a2bench.case import Case
+from a2bench.catalog import cost_of
 from a2bench.cli import main
-from a2bench.cost import cost_of
 from a2bench.measurement import Measurement
-from a2bench.store import ResultsWriter
+from a2bench.run.store import ResultsWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,9 +15,9 @@ import pytest
 from conftest import A2BENCH, ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
-from a2bench.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
-from a2bench.store import ResultsWriter
-from a2bench.worker import Settings
+from a2bench.run.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
+from a2bench.run.store import ResultsWriter
+from a2bench.run.worker import Settings
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
 FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
@@ -235,7 +235,7 @@ class _FakeWorker:
 
 
 def test_overhead_failures_stay_in_their_entry(monkeypatch):
-    monkeypatch.setattr("a2bench.runner.Worker", _FakeWorker)
+    monkeypatch.setattr("a2bench.run.runner.Worker", _FakeWorker)
     _FakeWorker.started = 0
     cases = [Case(b, "cpu", "float32", 1, 8, 1, 4, 4, m=2, n=2)
              for b in ("double_attention", "nonlocal_right")] + _cases(1)

@@ -22,7 +22,7 @@ from a2bench import slurm  # noqa: E402
 from a2bench.case import Case  # noqa: E402
 from a2bench.cli import main  # noqa: E402
 from a2bench.measurement import Measurement  # noqa: E402
-from a2bench.store import ResultsWriter, load, load_passes  # noqa: E402
+from a2bench.run.store import ResultsWriter, load, load_passes  # noqa: E402
 
 SMOKE = ROOT / "suites" / "smoke.yaml"
 FAST = ("--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",

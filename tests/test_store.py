@@ -7,7 +7,7 @@ import numpy as np
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
-from a2bench.store import ResultsWriter, load_environment, load_passes, merge_passes
+from a2bench.run.store import ResultsWriter, load_environment, load_passes, merge_passes
 
 CASE = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from a2bench import analysis as an
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 from a2bench.measurement import Measurement
 from a2bench.suite import expand, load_suite
 

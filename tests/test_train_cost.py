@@ -20,10 +20,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from a2bench.blocks import build
 from a2bench.blocks.se import SESpec
 from a2bench.case import Case
+from a2bench.catalog import blocks, cost_of
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost
 from a2bench.measure.memory import peak_tensor_bytes_cpu
 from a2bench.measure.step import make_step
-from a2bench.registry import BlockSpec, blocks, cost_of
+from a2bench.registry import BlockSpec
 
 SPECS = blocks()
 EXAMPLES = [(name, i) for name, spec in SPECS.items() for i in range(len(spec.examples))]

@@ -16,13 +16,11 @@ from a2bench.blocks import (  # noqa: F401
 # isort: on
 from a2bench.blocks.double_attention import DoubleAttention
 from a2bench.blocks.se import SqueezeExcitation
-from a2bench.case import DTYPE_BYTES, Case
-from a2bench.registry import REGISTRY, blocks
+from a2bench.case import Case
+from a2bench.measure.dtypes import DTYPES
+from a2bench.registry import REGISTRY
 
 __all__ = ["DTYPES", "REGISTRY", "DoubleAttention", "SqueezeExcitation", "build"]
-
-DTYPES = {name: getattr(torch, name) for name in DTYPE_BYTES}
-
 
 def build(case: Case, seed: int = 0) -> tuple[nn.Module, Tensor]:
     """The module (eval mode) and one input for a case, on its device and dtype.
@@ -32,6 +30,6 @@ def build(case: Case, seed: int = 0) -> tuple[nn.Module, Tensor]:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     dtype = DTYPES[case.dtype]
-    module = blocks()[case.block].module(case).to(device=case.device, dtype=dtype).eval()
+    module = REGISTRY[case.block].module(case).to(device=case.device, dtype=dtype).eval()
     x = torch.randn(case.input_shape, generator=gen, dtype=torch.float32)
     return module, x.to(device=case.device, dtype=dtype).contiguous()

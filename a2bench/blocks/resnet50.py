@@ -58,7 +58,7 @@ from a2bench.blocks.nonlocal_block import NonLocal
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import Case
 from a2bench.cost import INPUT, Cost, Term, batch_norm, conv2d, elementwise, pointwise
-from a2bench.registry import BlockSpec, Param, Value, blocks, register
+from a2bench.registry import REGISTRY, BlockSpec, Param, Value, register
 
 ATTENTIONS = ("none", "se", "gc", "nonlocal", "double_attention")
 LAYERS = (3, 4, 6, 3)
@@ -175,7 +175,7 @@ class ResNet50(nn.Module):
 
 def _sub_case(case: Case, kind: str, channels: int, h: int, w: int) -> Case:
     """The case of an inserted block: its registered spec's defaults at the stage's shape."""
-    spec = blocks()[kind]
+    spec = REGISTRY[kind]
     shape = {"batch": case.batch, "channels": channels, "t": 1, "h": h, "w": w}
     return Case(kind, case.device, case.dtype, case.batch, channels, 1, h, w,
                 params=spec.resolve(shape))
@@ -242,7 +242,7 @@ def _bottleneck(p: str, case: Case, source: str, cin: int, width: int, stride: i
                              inputs=(f"{p}.conv3",))))
     branch = f"{p}.bn3"
     if inside is not None:
-        sub = blocks()[inside]
+        sub = REGISTRY[inside]
         spliced = _splice(f"{p}.{inside}", sub.cost(_sub_case(case, inside, cout, h, w)), branch)
         terms.extend(spliced)
         branch = spliced[-1].name
@@ -305,7 +305,7 @@ def forward_cost(case: Case) -> Cost:
             terms.extend(block)
             source, cin = f"{p}.relu", cout
             if kind in ("nonlocal", "double_attention") and i in AFTER.get(stage, ()):
-                sub = blocks()[kind].cost(_sub_case(case, kind, cout, h, w))
+                sub = REGISTRY[kind].cost(_sub_case(case, kind, cout, h, w))
                 spliced = _splice(f"{p}_{kind}", sub, source)
                 terms.extend(spliced)
                 source = spliced[-1].name
@@ -328,7 +328,7 @@ def _fvcore_difference(case: Case) -> int:
     pool = next(t.elementwise for t in cost.terms if t.name == "avgpool")
     extra = 0
     for _, sub in _inserted(case):
-        declared = blocks()[sub.block].counter_difference.get("fvcore")
+        declared = REGISTRY[sub.block].counter_difference.get("fvcore")
         extra += int(declared[0](sub)) if declared else 0
     return 2 * bn + pool + extra
 
@@ -336,7 +336,7 @@ def _fvcore_difference(case: Case) -> int:
 def _torch_difference(case: Case) -> int:
     out = 0
     for _, sub in _inserted(case):
-        declared = blocks()[sub.block].counter_difference.get("torch")
+        declared = REGISTRY[sub.block].counter_difference.get("torch")
         out += int(declared[0](sub)) if declared else 0
     return out
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch.utils.benchmark import Timer
 
-from a2bench.blocks import DTYPES
+from a2bench.measure.dtypes import DTYPES
 
 # Several sizes: the ceiling is the best of them, and a size that falls out of a cache level or
 # under-fills the cores shows in the per-size table instead of lowering the ceiling unseen.

@@ -10,7 +10,7 @@ import pytest
 
 from a2bench.blocks import build
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of
 
 # (channels, m = n, h = w): small enough for seconds on two cores, large enough that the
 # attention products, not Python overhead, dominate the larger shapes.

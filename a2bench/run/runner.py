@@ -18,11 +18,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from a2bench.case import Case
-from a2bench.cost import cost_of
+from a2bench.catalog import cost_of, spec
 from a2bench.measurement import Measurement
-from a2bench.registry import spec
-from a2bench.store import ResultsWriter
-from a2bench.worker import Settings, interleavable, now, serve
+from a2bench.run.store import ResultsWriter
+from a2bench.run.worker import Settings, interleavable, now, serve
 
 WORKER_START_TIMEOUT_S = 120.0
 DOING = {"case": "running the case", "prepare": "preparing the case",

@@ -51,9 +51,9 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     import torch
 
     from a2bench.blocks import build
+    from a2bench.catalog import spec
     from a2bench.measure import counters, memory, precision
     from a2bench.measure.step import make_step
-    from a2bench.registry import spec
 
     wall_start = time.perf_counter()
     eager, x = build(case)  # built outside every timed region
@@ -196,7 +196,8 @@ def overhead_entry(device: str, dtype: str, case: Case | None,
     import torch
     from torch import nn
 
-    from a2bench.blocks import DTYPES, build
+    from a2bench.blocks import build
+    from a2bench.measure.dtypes import DTYPES
     from a2bench.measure.step import make_step
 
     if case is None:

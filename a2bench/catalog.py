@@ -1,0 +1,36 @@
+"""The blocks a run can name: the built-in blocks and the plugins' blocks, loaded on first use.
+
+registry.py is the declaration kit (Param, BlockSpec, register) and imports no block; this module
+is the one place that loads them, so that declaring a block and finding one stay apart and
+neither imports the other in a circle.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from a2bench.case import Case
+from a2bench.cost import Cost
+from a2bench.plugins import load_plugins
+from a2bench.registry import REGISTRY, BlockSpec
+
+_loaded = False
+
+
+def blocks() -> dict[str, BlockSpec]:
+    """The registry with the built-in blocks and the A2BENCH_PLUGINS blocks loaded."""
+    global _loaded
+    if not _loaded:
+        importlib.import_module("a2bench.blocks")  # registers the built-ins (imports torch)
+        load_plugins()
+        _loaded = True
+    return REGISTRY
+
+
+def spec(name: str) -> BlockSpec:
+    return blocks()[name]
+
+
+def cost_of(case: Case) -> Cost:
+    """The exact cost model of a case (its train cost for a train case)."""
+    return spec(case.block).cost(case)

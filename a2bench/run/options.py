@@ -1,0 +1,72 @@
+"""RunOptions: how one sweep runs, the only record of the run flags below the command line.
+
+The CLI turns its parsed flags into a RunOptions once; the local sweep, the Slurm driver and each
+Slurm job read this frozen record and never see argparse. It pickles into a Slurm array task, so
+its fields are plain values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CASE_TIMEOUT_S = 300.0
+DEFAULT_TIME_BUDGET_S = 1.0
+DEFAULT_CI_TARGET = 0.02
+DEFAULT_CALIBRATION_S = 0.5
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every option of `a2bench run`, by its flag's name (``--no-counters`` is `counters`)."""
+
+    out: Path
+    suite: str = ""  # the suite file as the user named it, for the resume hint
+    device: str | None = None  # --device: overrides the suite's device
+    dtype: str | None = None  # --dtype: overrides the suite's dtype
+    threads: int | None = None  # None: usable physical cores of the machine that measures
+    resume: bool = False
+    case_timeout: float = DEFAULT_CASE_TIMEOUT_S
+    memory_budget: int | None = None  # bytes; None: the device's default rule
+    time_budget: float = DEFAULT_TIME_BUDGET_S
+    ci_target: float = DEFAULT_CI_TARGET
+    processes: int = 1
+    interleave: bool = False
+    seed: int | None = None
+    calibration_time: float = DEFAULT_CALIBRATION_S
+    warm_cache: bool = False
+    malloc_reuse: bool = False
+    counters: bool = True
+    progress: bool = True
+    executor: str = "local"
+    partition: tuple[str, ...] | None = None
+    slurm: tuple[str, ...] = field(default_factory=tuple)
+    cases_per_job: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "slurm", tuple(self.slurm))
+
+    def replace(self, **changes: Any) -> RunOptions:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        """The options of a parsed `a2bench run` (also of a Namespace pickled into a Slurm task
+        by a2bench before RunOptions existed, so such a sweep resumes)."""
+        given = vars(args)
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in given.items() if k in names}
+        values["counters"] = not given.get("no_counters", False)
+        values["progress"] = not given.get("no_progress", False)
+        if values.get("suite") is not None:
+            values["suite"] = str(values["suite"])
+        return cls(**values)
+
+    def for_shard(self, folder: Path, seed: int) -> RunOptions:
+        """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""
+        return self.replace(out=folder, resume=True, seed=seed, progress=False,
+                            executor="local", partition=None, slurm=(), cases_per_job=None)

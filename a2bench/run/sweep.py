@@ -1,0 +1,244 @@
+"""Sweep: one sweep of a suite's cases on this machine, from the first worker to the summary.
+
+It starts the measuring worker, calibrates the ceilings, measures the per-call overhead, runs the
+passes, calibrates again at the end, writes environment.json and the results as it goes, and
+returns a SweepResult. The CLI's local executor, each Slurm job and the Python API run this same
+object, so a case measured anywhere goes through one path. It prints nothing: what the user
+should see goes to its SweepListener.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from a2bench.case import Case
+from a2bench.catalog import blocks
+from a2bench.errors import InputError
+from a2bench.measure.timing import INTERLEAVE_CHUNK_S
+from a2bench.measurement import Measurement
+from a2bench.run.calibration import Calibration, calibrate, ceilings, drift_warnings
+from a2bench.run.listener import SweepListener
+from a2bench.run.options import RunOptions
+from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
+from a2bench.run.store import ResultsWriter, load_environment, merge_passes
+from a2bench.run.worker import Settings
+from a2bench.suite import Suite
+
+NOISY_IQR_RATIO = 0.10  # a case whose IQR is above this share of its median is noisy
+BUSY_PERCENT = 20  # other load before the sweep that is worth a warning
+# Read by glibc when the spawned worker starts; the mmap threshold alone is not enough (freed
+# memory at the heap top would still go back to the OS and fault in again).
+MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
+
+
+class SweepError(Exception):
+    """The sweep could not start measuring (its worker did not start); the message says why."""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep did. `records` are the stored results merged over passes, in suite order."""
+
+    out: Path
+    records: tuple[Measurement, ...] = ()
+    ran: int = 0
+    reused: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    timed_s: float = 0.0  # inside timed regions
+    wall_s: float = 0.0  # worker start-up and calibration included
+    interrupted: bool = False
+    saved: int = 0  # results in the folder when it stopped
+
+    @property
+    def harness_overhead(self) -> float:
+        """Wall time over time inside timed regions: what the harness costs around the work."""
+        return self.wall_s / self.timed_s if self.timed_s else float("nan")
+
+
+def physical_cores() -> int:
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def usable_cores() -> int:
+    """Physical cores, but no more than the CPUs this process may run on: a Slurm task bound to
+    fewer CPUs than its node has (or a taskset) would otherwise run more threads than CPUs."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return physical_cores()
+    return max(1, min(physical_cores(), allowed))
+
+
+def default_budget(device: str, env: dict[str, Any]) -> int:
+    """The memory a case's analytic peak may take before it is skipped: 80 % of the GPU's free
+    memory, or half the available RAM (the rest is the harness's and the OS's)."""
+    if device == "cuda" and env.get("gpu_free_bytes"):
+        return int(0.8 * env["gpu_free_bytes"])
+    return int(0.5 * psutil.virtual_memory().available)
+
+
+def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[str]:
+    out = []
+    ok = [m for m in records if m.status == "ok" and m.latency_s]
+    noisy = [m for m in ok if (m.latency_iqr_s or 0) > NOISY_IQR_RATIO * m.latency_s]
+    if ok and len(noisy) >= max(2, 0.2 * len(ok)):
+        out.append(f"noisy run: IQR above {NOISY_IQR_RATIO:.0%} of the median on "
+                   f"{len(noisy)} of {len(ok)} cases; close other programs or raise --time-budget")
+    busy = env.get("cpu_busy_percent")
+    if busy is not None and busy > BUSY_PERCENT:
+        out.append(f"other load present: the CPU was {busy:.0f}% busy before the sweep started")
+    return out
+
+
+class Sweep:
+    """One sweep: `Sweep(suite, cases, options).run()` measures the cases into options.out."""
+
+    def __init__(self, suite: Suite, cases: Sequence[Case], options: RunOptions,
+                 listener: SweepListener | None = None):
+        self.suite, self.cases, self.options = suite, list(cases), options
+        self.listener = listener or SweepListener()
+        self.threads = options.threads or usable_cores()  # on a Slurm node: that node's cores
+        self.settings = Settings(threads=self.threads, ci_target=options.ci_target,
+                                 time_budget_s=options.time_budget,
+                                 warm_cache=options.warm_cache, counters=options.counters)
+
+    def run(self) -> SweepResult:
+        started = time.perf_counter()
+        suite, o = self.suite, self.options
+        self._check_device()
+        if o.malloc_reuse:
+            os.environ.update(MALLOC_REUSE_ENV)
+        worker, env = self._start()
+        starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
+        if not worker.alive():
+            worker = None
+        stored = load_environment(o.out) if o.resume else {}
+        seed = self._seed(stored)
+        interleaved = o.interleave and suite.device == "cpu"  # CUDA has its own timing path
+        writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
+        budget = o.memory_budget or default_budget(suite.device, env)
+        env.update(self._environment(budget, seed, interleaved, starts))
+        writer.write_environment(env)
+        if "overhead" not in stored:
+            try:
+                overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
+                                                    self.settings, o.case_timeout, worker)
+            except KeyboardInterrupt:
+                return self._stopped(writer)
+            writer.add_to_environment(overhead=overhead)
+
+        wanted = {(c.key(), p) for c in self.cases for p in range(o.processes)}
+        reused = len(writer.done_keys() & wanted)
+        passes = f" x {o.processes} processes" if o.processes > 1 else ""
+        self.listener.note(f"{suite.name}: {len(self.cases)} cases{passes} ({reused} already "
+                           f"stored) on {suite.device}, {self.threads} threads, order seed "
+                           f"{seed}, results in {o.out}")
+        if o.interleave and not interleaved:
+            self.listener.note("--interleave applies to CPU suites; this one is timed case by "
+                               "case")
+        self.listener.begin(len(wanted), reused)
+        try:
+            report = run_cases(self.cases, writer, self.settings, budget, o.case_timeout,
+                               self.listener.case, worker, processes=o.processes, seed=seed,
+                               keep_worker=True, interleave=interleaved,
+                               on_stage=self.listener.stage)
+        finally:
+            self.listener.end()
+        if report.interrupted:
+            return self._stopped(writer)
+        try:
+            ends = self._end_ceilings(report)
+        except KeyboardInterrupt:
+            return self._stopped(writer)
+        session = ceilings(suite.device, suite.dtypes, self.threads, starts, ends)
+        writer.update_session(**session)
+        return self._finish(writer, env, session["roofline"], report, started)
+
+    # ----------------------------------------------------------------------------- the steps
+
+    def _check_device(self) -> None:
+        if self.suite.device != "cuda":
+            return
+        import torch  # already loaded with the blocks; asking starts no CUDA context
+
+        if not torch.cuda.is_available():
+            asked = "--device cuda" if self.options.device else "device: cuda"
+            raise InputError(f"{self.suite.path}: {asked}: expected a device this machine has; "
+                             "torch sees no CUDA device here (run with --device cpu)")
+
+    def _start(self) -> tuple[Worker, dict[str, Any]]:
+        try:
+            worker = Worker(self.settings)
+            env = worker.request("environment", self.suite.device, 60)[1]
+        except WorkerLost as e:
+            raise SweepError(f"could not start a measuring worker: {e.reason}") from None
+        if self.options.counters:  # said once here, not in every case's reason
+            for name, state in (env.get("optional_counters") or {}).items():
+                if state.get("missing"):
+                    self.listener.note(f"macs_{name} stays empty: {state['missing']}")
+        return worker, env
+
+    def _calibrate(self, worker: Worker, dtype: str) -> Calibration:
+        return calibrate(worker, self.suite.device, dtype, self.options.calibration_time,
+                         self.options.case_timeout)
+
+    def _seed(self, stored: dict[str, Any]) -> int:
+        if self.options.seed is not None:
+            return self.options.seed
+        seed = stored.get("order_seed")  # a resumed sweep goes on in the order it began with
+        return seed if isinstance(seed, int) else secrets.randbelow(2**31)
+
+    def _environment(self, budget: int, seed: int, interleaved: bool,
+                     starts: dict[str, Calibration]) -> dict[str, Any]:
+        suite, o = self.suite, self.options
+        return dict(
+            suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
+            case_timeout_s=o.case_timeout, time_budget_s=o.time_budget, ci_target=o.ci_target,
+            warm_cache=o.warm_cache, order_seed=seed,
+            timing_schedule="interleaved" if interleaved else "per case",
+            interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
+            dtype=suite.dtype,
+            # What analysis and report know of each block: labels and parameters.
+            blocks={b: blocks()[b].describe() for b in suite.blocks},
+            **ceilings(suite.device, suite.dtypes, self.threads, starts, {}))
+
+    def _end_ceilings(self, report: SweepReport) -> dict[str, Calibration]:
+        """Again at the end, in the last pass's worker (or a fresh one where it died): a ceiling
+        that moved says the machine changed under the sweep, and the latencies with it."""
+        not_started = "the measuring worker did not start"
+        try:
+            end_worker = report.worker or Worker(self.settings)
+        except WorkerLost as e:
+            return {d: (None, f"{not_started}: {e.reason}") for d in self.suite.dtypes}
+        try:
+            return {d: self._calibrate(end_worker, d) for d in self.suite.dtypes}
+        finally:
+            end_worker.kill()
+
+    def _finish(self, writer: ResultsWriter, env: dict[str, Any], roofline: dict[str, Any],
+                report: SweepReport, started: float) -> SweepResult:
+        merged = merge_passes(writer.records)
+        warnings = noise_warnings(merged, env) + drift_warnings(roofline)
+        if warnings:
+            writer.add_to_environment(warnings=warnings)
+            for w in warnings:
+                self.listener.warning(w)
+        order = {c.key(): i for i, c in enumerate(self.cases)}
+        records = sorted((m for m in merged if m.case.key() in order),
+                         key=lambda m: order[m.case.key()])
+        return SweepResult(out=self.options.out, records=tuple(records), ran=report.ran,
+                           reused=report.reused, statuses=dict(report.statuses),
+                           warnings=tuple(warnings), timed_s=report.timed_s,
+                           wall_s=time.perf_counter() - started, saved=len(writer.records))
+
+    def _stopped(self, writer: ResultsWriter) -> SweepResult:
+        return SweepResult(out=self.options.out, interrupted=True, saved=len(writer.records))
