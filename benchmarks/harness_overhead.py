@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from a2bench.store import load
+from a2bench.run.store import load
 
 
 def main() -> int:
