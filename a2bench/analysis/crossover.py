@@ -1,0 +1,220 @@
+"""Crossovers: where one block starts to cost more than another along positions N. pairs() and
+crossovers() set the non-local order against double attention (the study's pair) shape by
+shape, with the predicted N* = 2mn/(m+n); crossovers_against() sets every other block against
+one reference block; crossing() reads where a ratio last passes 1 going up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a2bench.analysis.columns import (
+    REFERENCE,
+    STUDY,
+    Pair,
+    block_label,
+    block_order,
+    group_label,
+    param_columns,
+)
+from a2bench.analysis.load import ok_rows
+
+# ---------------------------------------------------------------------------------------------
+# Non-local order against double attention
+
+
+def predicted_crossover(m: float, n: float) -> float:
+    """N above which (m+n)N^2 + 2c(m+n)N exceeds 2mnN + 2c(m+n)N, i.e. right costs more MACs."""
+    return 2 * m * n / (m + n)
+
+
+def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
+    """Every shape measured in both orders (ok): right ÷ left for each metric and the model."""
+    ok = ok_rows(df)
+    key = ["run", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w"]
+    cols = [*key, "run_index", "positions", "shape", "macs", "latency", "memory", "macs_analytic",
+            "peak_bytes_analytic"]
+    left = ok[ok["block"] == pair.left][cols]
+    right = ok[ok["block"] == pair.right][cols]
+    merged = left.merge(right.drop(columns=["run_index", "positions", "shape"]), on=key,
+                        suffixes=("_left", "_right"))
+    out = merged[[*key, "run_index", "positions", "shape"]].copy()
+    for metric, col in (("macs", "macs"), ("latency", "latency"), ("memory", "memory"),
+                        ("macs_model", "macs_analytic"), ("memory_model", "peak_bytes_analytic")):
+        out[f"ratio_{metric}"] = merged[f"{col}_right"] / merged[f"{col}_left"]
+    # Each order's own figures beside the ratios: the paper's video example asks for both
+    # blocks' measured peak against its model, not only their quotient.
+    for side in ("left", "right"):
+        out[f"latency_{side}"] = merged[f"latency_{side}"]
+        out[f"memory_{side}"] = merged[f"memory_{side}"]
+        out[f"memory_model_{side}"] = merged[f"peak_bytes_analytic_{side}"]
+        out[f"memory_error_{side}"] = (merged[f"memory_{side}"]
+                                       / merged[f"peak_bytes_analytic_{side}"] - 1)
+    out["n_star_predicted"] = predicted_crossover(out["m"], out["n"])
+    return out.sort_values(["run_index", "channels", "m", "n", "batch", "t", "positions"],
+                           ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """``outcome``: ``crosses`` (n_star is where the ratio last passes 1 going up; above 1 from
+    there to the largest N), ``above`` (above 1 at every N), ``below`` (below 1 at every N),
+    ``ends_below`` (at most 1 at the largest N, above or at 1 somewhere before), ``too_few``
+    (fewer than two N)."""
+
+    n_star: float
+    reason: str = ""
+    outcome: str = "crosses"
+
+
+def crossing(positions: Sequence[float], ratio: Sequence[float], block: str = "the block",
+             reference: str = "the reference") -> Crossing:
+    """N at which block/reference passes 1 going up, interpolated linearly in log N.
+
+    Measured ratios wobble around 1 at sizes where both blocks are overhead-bound, so the last
+    upward crossing is reported: from there on, up to the largest N swept, ``block`` costs more.
+    ``block`` and ``reference`` are the names the reasons use.
+    """
+    x = np.asarray(positions, float)
+    r = np.asarray(ratio, float)
+    keep = np.isfinite(x) & (x > 0) & np.isfinite(r)
+    x, r = x[keep], r[keep]
+    if len(np.unique(x)) < 2:
+        return Crossing(math.nan, f"fewer than two positions N measured for both {block} and "
+                                  f"{reference}", "too_few")
+    # Several shapes with one N (h×w and w×h, or t·h·w ties): one geometric-mean ratio per N.
+    xs, rs = _ratio_per_n(x, r)
+    above = rs > 1
+    ups = [i for i in range(len(xs) - 1) if not above[i] and above[i + 1]]
+    if above.all():
+        return Crossing(math.nan, f"{block} already costs more at the smallest N swept "
+                                  f"({xs[0]:.0f}); the crossover lies below the range", "above")
+    if not above[-1]:
+        return Crossing(math.nan, f"{block} costs no more than {reference} at the "
+                                  f"largest N swept ({xs[-1]:.0f})",
+                        "below" if (rs < 1).all() else "ends_below")
+    i = ups[-1]
+    lx0, lx1 = math.log(xs[i]), math.log(xs[i + 1])
+    frac = (1 - rs[i]) / (rs[i + 1] - rs[i])
+    reason = "" if len(ups) == 1 else (f"ratio crosses 1 upward {len(ups)} times; "
+                                       "the last crossing is reported")
+    return Crossing(math.exp(lx0 + frac * (lx1 - lx0)), reason)
+
+
+def _ratio_per_n(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One ratio per distinct N: the geometric mean of the shapes at that N."""
+    xs = np.unique(x)
+    rs = np.array([math.exp(np.log(r[x == v]).mean()) if (r[x == v] > 0).all()
+                   else float(np.mean(r[x == v])) for v in xs])
+    return xs, rs
+
+
+def crossovers(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
+    """Per (run, channels, m, n, batch, t) with both orders over >= 2 N: predicted and measured."""
+    p = pairs(df, pair)
+    columns = ["run", "device", "channels", "m", "n", "batch", "t", "n_points", "n_min",
+               "n_max", "n_star_predicted", "n_star_macs", "n_star_latency", "n_star_memory",
+               "n_star_memory_model", "predicted_in_range", "reason_macs", "reason_latency",
+               "reason_memory", "reason_memory_model"]
+    names = block_label(pair.right, short=True), block_label(pair.left, short=True)
+    records = []
+    keys = ["run_index", "run", "device", "channels", "m", "n", "batch", "t"]
+    for key, rows in p.groupby(keys, sort=True):
+        if rows["positions"].nunique() < 2:
+            continue
+        _, run, device, c, m, n, b, t = key
+        rec: dict[str, Any] = {
+            "run": run, "device": device, "channels": c, "m": m, "n": n, "batch": b, "t": t,
+            "n_points": int(rows["positions"].nunique()),
+            "n_min": float(rows["positions"].min()), "n_max": float(rows["positions"].max()),
+            "n_star_predicted": predicted_crossover(m, n),
+        }
+        rec["predicted_in_range"] = bool(rec["n_min"] <= rec["n_star_predicted"] <= rec["n_max"])
+        for metric in ("macs", "latency", "memory", "memory_model"):
+            c_ = crossing(rows["positions"], rows[f"ratio_{metric}"], *names)
+            rec[f"n_star_{metric}"] = c_.n_star
+            rec[f"reason_{metric}"] = c_.reason
+        records.append(rec)
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every block against one reference block
+
+
+CROSS_METRICS = ("macs", "latency", "memory")
+SHAPE_KEY = ("run", "device", "dtype", "batch", "channels", "t", "h", "w")
+
+
+def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
+                       environments: Mapping[str, Mapping[str, Any]] | None = None
+                       ) -> pd.DataFrame:
+    """Each other block against ``reference`` along positions N, at the shapes both measured ok.
+
+    Blocks differ in their own parameters, so rows are matched on the shape (run, device, dtype,
+    batch, channels, t, h, w) alone. One group per (run, device, dtype, block, batch, channels,
+    t), per setting of the reference's parameters (``ref_m``, ``ref_n`` for double attention)
+    and per setting of the block's own (``params``, e.g. "r=16"). Per group and metric, the
+    ratio block ÷ reference is read with crossing(): ``n_star_*`` is where it last passes 1
+    going up, ``outcome_*`` what it does over the range (Crossing.outcome), ``reason_*`` why
+    there is no N*. ``ratio_at_max_latency`` is the latency ratio at the largest common N.
+    Groups with fewer than two common N are left out. ``environments`` only names the blocks
+    in the reasons.
+    """
+    ok = ok_rows(df)
+    ref_rows = ok[ok["block"] == reference]
+    params = [c for c in param_columns(df) if c in df]
+    ref_params = [c for c in params if ref_rows[c].notna().any()]
+    columns = ["run", "device", "dtype", "block", "params", "reference", "batch", "channels",
+               "t", *(f"ref_{c}" for c in ref_params), "n_points", "n_min", "n_max",
+               *(f"n_star_{m}" for m in CROSS_METRICS),
+               *(f"outcome_{m}" for m in CROSS_METRICS),
+               *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency"]
+    others = ok[ok["block"] != reference]
+    if ref_rows.empty or others.empty:
+        return pd.DataFrame(columns=columns)
+    key = list(SHAPE_KEY)
+    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS]].rename(
+        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS]})
+    merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS]].merge(
+        ref, on=key)
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    # The block's own settings, one label per row (NaN for parameters it does not have).
+    merged["params"] = [group_label({c: getattr(r, c) for c in params})
+                        for r in merged[params].itertuples(index=False)]
+    ref_name = block_label(reference, environments, short=True)
+    order = {b: i for i, b in enumerate(block_order(df, environments))}
+    merged["block_index"] = merged["block"].map(order)
+    keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "batch",
+            "channels", "t", *(f"ref_{c}" for c in ref_params)]
+    records = []
+    for values, rows in merged.groupby(keys, sort=True, dropna=False):
+        if rows["positions"].nunique() < 2:
+            continue
+        g = dict(zip(keys, values, strict=True))
+        name = block_label(g["block"], environments, short=True)
+        rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}
+        rec.update(reference=reference, n_points=int(rows["positions"].nunique()),
+                   n_min=float(rows["positions"].min()), n_max=float(rows["positions"].max()))
+        for metric in CROSS_METRICS:
+            ratio = rows[metric] / rows[f"ref_{metric}"]
+            c_ = crossing(rows["positions"], ratio, name, ref_name)
+            rec[f"n_star_{metric}"] = c_.n_star
+            rec[f"outcome_{metric}"] = c_.outcome
+            rec[f"reason_{metric}"] = c_.reason
+        x = rows["positions"].to_numpy(float)
+        r = (rows["latency"] / rows["ref_latency"]).to_numpy(float)
+        timed = np.isfinite(r) & (r > 0)
+        at_max = timed & (x == x[timed].max()) if timed.any() else timed
+        rec["ratio_at_max_latency"] = (_ratio_per_n(x[at_max], r[at_max])[1][0]
+                                       if at_max.any() else math.nan)
+        records.append(rec)
+    return pd.DataFrame.from_records(records, columns=columns)
+

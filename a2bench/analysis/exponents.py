@@ -1,0 +1,362 @@
+"""Scaling exponents: every swept group of every block fitted along each axis, per metric, with
+its verdict against the cost model (fit_exponents), the rows behind one fit (fit_points), the
+complexity classes along positions N, and the steepest step of a measured cost.
+
+Choices, stated once (the method itself is in a2bench.fitting):
+- An axis counts as swept for a block when it takes >= 2 distinct values with every other size
+  parameter fixed. Positions N = t*h*w is one axis (the cost models depend on N only), so zipped
+  h, w (and t) are fitted against N. Every such group is fitted; per (run, block, axis) the group
+  with the most distinct values (then the most rows, then the first in sorted order) is marked
+  ``primary`` (its main window only) and is the one plotted and used for the headline.
+- Each metric is fitted as t = a + b·x^k; the exponent is read on the window where the overhead
+  a is under 5 % of the metric and, for latency, no cache boundary of the run's measured caches
+  lies inside. Rows past a boundary form another window (segment 1, 2, ...), fitted and
+  reported beside the main one.
+- The expected exponent is the slope of the cost model's numbers over the same window: analytic
+  MACs for ``macs``, analytic FLOPs for ``latency`` (all the arithmetic, so SE's elementwise
+  work counts), analytic peak bytes for ``memory``.
+- Verdicts: consistent, contradicted or inconclusive, each with its reason (a2bench.fitting).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a2bench import fitting as ft
+from a2bench.analysis.columns import FIT_COLUMNS, METRICS, axes, fixed_columns, group_label
+from a2bench.analysis.load import ok_rows
+
+VERDICTS = ft.VERDICTS
+BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
+BOOTSTRAP_SEED = ft.BOOTSTRAP_SEED
+# What a swept group always holds fixed, besides the sizes (fixed_columns).
+_IDENTITY = ("run", "block", "device", "dtype")
+
+
+def _model_column(metric: str) -> str:
+    # Latency follows all the arithmetic, not the MACs alone: SE's MACs do not grow with N, its
+    # pooling and scaling do. For the attention blocks FLOPs and 2·MACs differ by a few percent.
+    return {"memory": "peak_bytes_analytic", "latency": "flops_analytic"}.get(metric,
+                                                                              "macs_analytic")
+
+
+def _axis_values(df: pd.DataFrame, axis: str) -> pd.Series:
+    return df["positions"] if axis == "positions" else df[axis]
+
+
+
+def swept_groups(df: pd.DataFrame, axis: str) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """(identity and fixed sizes, rows) for every group in which ``axis`` takes >= 2 values."""
+    ok = ok_rows(df)
+    ok = ok[_axis_values(ok, axis).notna()]
+    keys = [*_IDENTITY, *fixed_columns(df, axis)]
+    out = []
+    for values, rows in ok.groupby(keys, dropna=False, sort=True):
+        if _axis_values(rows, axis).nunique() >= 2:
+            out.append((dict(zip(keys, values, strict=True)), rows))
+    return out
+
+
+def run_thresholds(env: Mapping[str, Any]) -> dict[str, float]:
+    """Single-allocation sizes past which every call pays more per byte: glibc's mmap threshold
+    on a CPU run (a2bench.measure.environment.allocator); {} where none was recorded."""
+    size = (env.get("allocator") or {}).get("mmap_threshold_bytes")
+    return {MMAP: float(size)} if isinstance(size, (int, float)) and size > 0 else {}
+
+
+MMAP = "mmap threshold"
+
+
+def _bounds(x: np.ndarray, working_set: np.ndarray, largest: np.ndarray,
+            env: Mapping[str, Any]) -> list[ft.Boundary]:
+    """Where the working set passes a cache, or the largest single activation the allocator's
+    mmap threshold: the latency windows never straddle either."""
+    found = ft.boundaries(x, working_set, run_caches(env))
+    found += ft.boundaries(x, largest, run_thresholds(env))
+    return sorted(found, key=lambda b: (b.x_from, b.cache_bytes))
+
+
+def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
+    """The cache sizes a2bench run recorded (bytes by level name); {} for older runs."""
+    caches = env.get("caches") or {}
+    return {str(k): float(v) for k, v in caches.items() if isinstance(v, (int, float)) and v > 0}
+
+
+def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]) -> float:
+    """The run's own timing of this block at the smallest legal shape (summarised as cases are:
+    the low quantile of the samples, for entries that kept them), matched on the sizes
+    held fixed; the block's smallest such timing where none matches (other axes); NaN if none."""
+    name, _, variant = block.partition("[")  # nonlocal[sdpa]: the entry whose impl is sdpa
+    variant = variant.rstrip("]")
+    entries = [e for e in ((env.get("overhead") or {}).get("cases") or [])
+               if e.get("block") == name and isinstance(e.get("median_s"), (int, float))
+               and (not variant or variant in {str(v) for v in e.values()})]
+    if not entries:
+        return math.nan
+
+    def same(e: Mapping[str, Any]) -> bool:
+        for c, v in fixed.items():
+            if c not in e or c in ("t", "h", "w"):
+                continue
+            if (v is None or (isinstance(v, float) and math.isnan(v))) != (e[c] is None):
+                return False
+            if e[c] is not None and v is not None and float(e[c]) != float(v):
+                return False
+        return True
+
+    matched = [e for e in entries if same(e)]
+    return float(min(_entry_time(e) for e in (matched or entries)))
+
+
+def _entry_time(entry: Mapping[str, Any]) -> float:
+    """An overhead entry summarised like a case: the low quantile of its raw samples."""
+    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float))]
+    return float(ft.summary_of(np.asarray(samples))) if samples else float(entry["median_s"])
+
+
+def per_size(rows: pd.DataFrame, axis: str, column: str, at: np.ndarray) -> np.ndarray:
+    """A model column's value at each swept value in ``at`` (NaN where missing)."""
+    s = ft.summarise(_axis_values(rows, axis).to_numpy(float), rows[column].to_numpy(float))
+    return np.array([s.y[s.x == v][0] if (s.x == v).any() else math.nan for v in at])
+
+
+def _sizes_for(rows: pd.DataFrame, axis: str, metric: str
+               ) -> tuple[ft.Sizes, ft.Sizes, np.ndarray, np.ndarray]:
+    """The metric, its model, the working set and the largest activation, one per value."""
+    x = _axis_values(rows, axis).to_numpy(float)
+    y = rows[metric].to_numpy(float)
+    samples = list(rows["samples"]) if metric == "latency" and "samples" in rows else None
+    sizes = ft.summarise(x, y, samples)
+    model = ft.summarise(x, rows[_model_column(metric)].to_numpy(float))
+    return (sizes, model, per_size(rows, axis, "working_set_bytes", sizes.x),
+            per_size(rows, axis, "largest_activation_bytes", sizes.x))
+
+
+def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
+    sel = np.isin(model.x, x)
+    if sel.sum() < 2 or sel.sum() != len(x):
+        return math.nan
+    return float(np.polyfit(np.log(model.x[sel]), np.log(model.y[sel]), 1)[0])
+
+
+def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any],
+              direct: float = math.nan, *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
+              seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
+    """Every window of one metric along one axis: the main one (segment 0) first."""
+    sizes, model, working_set, largest = _sizes_for(rows, axis, metric)
+    full = ft.fit_power(sizes.x, sizes.y, sizes.log_se) if len(sizes) >= 4 else ft.NAN_FIT
+    # Latency's window is cut where the overhead is under 5 % of the time: the cost model has
+    # no term for it. A direct timing of the block at its smallest shape is the cleaner
+    # estimate when there is one. MACs and memory are compared with a model that holds their
+    # constant terms too (SE's MACs along N, the 2mnN of double attention along c), so every
+    # row is in their window; their fitted a is still reported.
+    overhead = (direct if math.isfinite(direct) else full.a) if metric == "latency" else 0.0
+    if not math.isfinite(overhead):
+        overhead = 0.0
+    bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
+    ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
+    base = {
+        "swept_values": len(sizes),
+        "overhead": full.a, "overhead_ci_low": full.a_low, "overhead_ci_high": full.a_high,
+        "overhead_direct": direct if metric == "latency" else math.nan,
+        "overhead_used": overhead,
+        "x_overhead_half": full.overhead_below(0.5),
+        "x_overhead_5pct": full.overhead_below(ft.OVERHEAD_SHARE),
+        "exponent_full": full.k,
+        "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
+                                      for b in bounds),
+    }
+    out = []
+    for win in ft.windows(sizes.x, sizes.y, overhead, bounds):
+        sub = sizes.take(win.mask)
+        e = ft.exponent(sub, overhead, resamples=resamples, seed=seed,
+                        robust=metric == "latency")
+        expected = _model_slope(model, sub.x)
+        # The class under test is the model's own growth, read with the same a + b·x^k form:
+        # MACs of m·(2nN + 2cN) + 2cnN along m are class 1 though their log-log slope is 0.5.
+        sel = np.isin(model.x, sub.x)  # the model at the window's sizes
+        own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
+        k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
+        dbic = math.nan
+        if len(sub) >= ft.MIN_WINDOW:
+            k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected)
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
+                      need_bic=metric == "latency")
+        rec = {
+            "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
+            "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
+            "points": len(sub),
+            "window": win.note if metric == "latency" else (
+                f"all {len(sub)} sizes {sub.x.min():g}–{sub.x.max():g} (the model holds its "
+                "constant terms too)" if len(sub) else "no size"),
+            "fit_x_min": float(sub.x.min()) if len(sub) else math.nan,
+            "fit_x_max": float(sub.x.max()) if len(sub) else math.nan,
+            "ci90_low": e.ci90[0], "ci90_high": e.ci90[1], "interval_from": e.interval_from,
+            "t_ci_low": e.t95[0], "t_ci_high": e.t95[1],
+            "bootstrap_ci_low": e.boot95[0], "bootstrap_ci_high": e.boot95[1],
+            "expected_class": k0, "competitor": k1, "delta_bic": dbic,
+            "overhead_share_max": float((overhead / sub.y).max()) if len(sub) else math.nan,
+            "intercept": e.intercept,
+            "log_x_mean": float(np.log(sub.x).mean()) if len(sub) else math.nan,
+            **base,
+        }
+        if metric == "latency" and len(sub) >= 2:
+            tp = ft.throughput(model.y[sel], sub.y)
+            rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
+                       fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
+        out.append(rec)
+    return out
+
+
+FITS_EXTRA_COLUMNS = (
+    "reason", "run", "device", "dtype", "group", "primary", "segment", "points",
+    "swept_values", "window", "fit_x_min", "fit_x_max", "ci90_low", "ci90_high",
+    "interval_from", "t_ci_low", "t_ci_high", "bootstrap_ci_low", "bootstrap_ci_high",
+    "expected_class", "competitor", "delta_bic", "overhead", "overhead_ci_low",
+    "overhead_ci_high", "overhead_direct", "overhead_used", "overhead_share_max",
+    "x_overhead_half", "x_overhead_5pct", "exponent_full", "cache_boundaries",
+    "achieved_flops_per_s", "fraction_of_ceiling", "throughput_t0", "intercept", "log_x_mean",
+)
+
+
+def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]] | None = None,
+                  *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
+                  seed: int = ft.BOOTSTRAP_SEED) -> pd.DataFrame:
+    """One row per (run, block, metric, axis, group, window): FIT_COLUMNS first, then details.
+
+    ``primary`` marks, per (run, block, metric, axis), the main window of the group with the
+    most swept values; the headline, tables and figures read those rows.
+    """
+    environments = environments or {}
+    records: list[dict[str, Any]] = []
+    for axis in axes(df):
+        groups = swept_groups(df, axis)
+        best: dict[tuple[Any, ...], tuple[tuple[int, int], int]] = {}
+        for i, (ident, rows) in enumerate(groups):
+            k = (ident["run"], ident["block"], ident["device"], ident["dtype"])
+            size = (_axis_values(rows, axis).nunique(), len(rows))
+            if k not in best or size > best[k][0]:  # ties: the first group in sorted order
+                best[k] = (size, i)
+        primary = {i for _, i in best.values()}
+        for i, (ident, rows) in enumerate(groups):
+            env = environments.get(ident["run"]) or {}
+            fixed = {c: ident[c] for c in fixed_columns(df, axis)}
+            direct = direct_overhead(env, ident["block"], fixed)
+            for metric in METRICS:
+                values = pd.to_numeric(rows[metric], errors="coerce")
+                if not (values > 0).any():  # e.g. MACs no counter can see (declared)
+                    continue
+                for rec in fit_group(rows, axis, metric, env, direct, resamples=resamples,
+                                     seed=seed):
+                    records.append({
+                        "block": ident["block"], "metric": metric, "axis": axis,
+                        "run": ident["run"], "device": ident["device"], "dtype": ident["dtype"],
+                        "group": group_label(fixed),
+                        "primary": i in primary and rec["segment"] == 0,
+                        **rec, **{f"fixed_{c}": v for c, v in fixed.items()},
+                    })
+    columns = [*FIT_COLUMNS, *FITS_EXTRA_COLUMNS]
+    out = pd.DataFrame.from_records(records)
+    if out.empty:
+        return pd.DataFrame(columns=columns)
+    for c in columns:
+        if c not in out:
+            out[c] = math.nan
+    fixed_cols = sorted(c for c in out.columns if c.startswith("fixed_"))
+    order = {r: i for i, r in enumerate(dict.fromkeys(df["run"]))}
+    out = out.sort_values("run", key=lambda r: r.map(order), kind="stable")
+    return out[columns + fixed_cols].reset_index(drop=True)
+
+
+def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows behind one fit: x, y, the model's y, and whether the row is in its window."""
+    axis, metric = fit["axis"], fit["metric"]
+    rows = ok_rows(data)
+    rows = rows[(rows["run"] == fit["run"]) & (rows["block"] == fit["block"])
+                & (rows["device"] == fit["device"]) & (rows["dtype"] == fit["dtype"])]
+    for c in fixed_columns(data, axis):
+        v = fit.get(f"fixed_{c}")
+        rows = rows[rows[c].isna()] if v is None or pd.isna(v) else rows[rows[c] == v]
+    x = _axis_values(rows, axis).to_numpy(float)
+    shown = "latency_fit" if metric == "latency" else metric  # what the fit reads, per row
+    out = pd.DataFrame({"x": x, "y": rows[shown].to_numpy(float),
+                        "model": rows[_model_column(metric)].to_numpy(float),
+                        "largest_activation_bytes": rows["largest_activation_bytes"]
+                        .to_numpy(float),
+                        "working_set_bytes": rows["working_set_bytes"].to_numpy(float),
+                        "size": rows["size"].to_numpy(), "block": fit["block"],
+                        "run": fit["run"]})
+    lo, hi = fit.get("fit_x_min", math.nan), fit.get("fit_x_max", math.nan)
+    out["fitted"] = (out["x"] >= lo) & (out["x"] <= hi) if pd.notna(lo) else False
+    out = out[np.isfinite(out["y"]) & (out["y"] > 0)]
+    return out.sort_values("x", ignore_index=True)
+
+
+COMPLEXITY_METRICS = ("macs", "latency")
+COMPLEXITY_COLUMNS = ("run", "device", "dtype", "block", "metric", "group", "points", "exponent",
+                      "ci_low", "ci_high", "expected", "expected_class", "competitor",
+                      "delta_bic", "verdict", "reason")
+
+
+def complexity_classes(fits: pd.DataFrame) -> pd.DataFrame:
+    """Per run, block and metric (MACs, latency): the class its cost grows in along positions N,
+    each against its own cost model. From the primary positions fits: the measured exponent
+    with its 95% interval, the model's exponent over the same window (``expected``), the class
+    the model predicts (``expected_class``, e.g. 1, 1.5 or 2) and the one it is tested against
+    (``competitor``) with ΔBIC (> 0 favours the model's class), and the verdict with its reason.
+    Classes are floats; a model without a class (NaN exponent) has NaN there."""
+    if fits.empty:
+        return pd.DataFrame(columns=list(COMPLEXITY_COLUMNS))
+    sel = fits[fits["primary"].astype(bool) & (fits["axis"] == "positions")
+               & fits["metric"].isin(COMPLEXITY_METRICS)]
+    out = sel[[c for c in COMPLEXITY_COLUMNS if c in sel]].copy()
+    for c in ("expected_class", "competitor"):
+        v = pd.to_numeric(out[c], errors="coerce").astype(float)
+        out[c] = v.where(v != ft.NO_CLASS)
+    runs = {r: i for i, r in enumerate(dict.fromkeys(fits["run"]))}
+    blocks = {b: i for i, b in enumerate(dict.fromkeys(fits["block"]))}
+    out = out.assign(_r=out["run"].map(runs), _b=out["block"].map(blocks),
+                     _m=out["metric"].map({m: i for i, m in enumerate(COMPLEXITY_METRICS)}))
+    out = out.sort_values(["_r", "_b", "_m"], kind="stable").drop(columns=["_r", "_b", "_m"])
+    return out[list(COMPLEXITY_COLUMNS)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Step:
+    x_from: float
+    x_to: float
+    exponent: float  # local log-log slope of the measured cost over this step
+    expected: float  # the model's local slope over the same step
+
+
+def steepest_step(x: Sequence[float], y: Sequence[float],
+                  model: Sequence[float] | None = None) -> Step | None:
+    """The step between consecutive swept values where the cost outpaces the model the most.
+
+    A cost that leaves a cache level shows up as one step much steeper than the model. Only
+    sustained steps count: a rise that a later, larger size undoes is a noisy point, not a cliff.
+    """
+    m = np.full(len(x), math.nan) if model is None else np.asarray(model, float)
+    f = pd.DataFrame({"x": np.asarray(x, float), "y": np.asarray(y, float), "m": m})
+    f = f[(f["x"] > 0) & (f["y"] > 0)]
+    if f["x"].nunique() < 2:
+        return None
+    per_x = f.groupby("x").agg(ly=("y", lambda v: np.log(v).mean()),
+                               lm=("m", lambda v: np.log(v).mean() if (v > 0).all() else np.nan))
+    lx = np.log(per_x.index.to_numpy(float))
+    ly, lm = per_x["ly"].to_numpy(float), per_x["lm"].to_numpy(float)
+    local, local_model = np.diff(ly) / np.diff(lx), np.diff(lm) / np.diff(lx)
+    excess = local - np.nan_to_num(local_model, nan=0.0)
+    sustained = np.array([ly[i + 1:].min() >= ly[i + 1] - 1e-12 for i in range(len(local))])
+    if not sustained.any():
+        return None
+    i = int(np.argmax(np.where(sustained, excess, -np.inf)))
+    return Step(float(per_x.index[i]), float(per_x.index[i + 1]), float(local[i]),
+                float(local_model[i]))
+

@@ -1,0 +1,198 @@
+"""Results folders into one DataFrame: each folder's rows with a ``run`` label, numeric columns,
+de-duplicated cases, block variants (nonlocal[sdpa], double_attention[train]) and the derived
+metric columns (macs, latency, memory, latency_fit, working set) that every other analysis
+module reads. Raises InputError on a folder that is not a usable results folder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a2bench import fitting as ft
+from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
+from a2bench.case import DTYPE_BYTES
+from a2bench.errors import InputError
+from a2bench.run.store import load, load_environment
+
+_NUMERIC = (
+    "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
+    "macs_analytic", "flops_analytic", "macs_fvcore", "macs_torch", "latency_s", "latency_iqr_s",
+    "peak_bytes", "peak_bytes_analytic", "first_call_s", "timed_runs", "latency_ci_low_s",
+    "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
+    "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
+    "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic", "macs_thop",
+    "macs_ptflops", "parameters", "parameters_analytic",
+)
+
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    path: Path
+    environment: dict[str, Any]
+    rows: int
+    ok: int
+
+
+def run_labels(dirs: Sequence[Path]) -> list[str]:
+    """A unique, readable label per folder: its name, more of its path only where names clash."""
+    dirs = [Path(d) for d in dirs]
+    labels = [d.resolve().name or str(d) for d in dirs]
+    for depth in (2, 3):
+        clashes = {x for x in labels if labels.count(x) > 1}
+        if not clashes:
+            break
+        labels = [
+            "/".join(d.resolve().parts[-depth:]) if lab in clashes else lab
+            for d, lab in zip(dirs, labels, strict=True)
+        ]
+    seen: dict[str, int] = {}
+    unique = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        unique.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+    return unique
+
+
+def frame(measurements: Iterable[Any], run: str) -> pd.DataFrame:
+    """Stored Measurements as rows (results.csv columns) with a ``run`` label."""
+    rows = [{**m.to_row(), "samples": tuple(m.samples_s)} for m in measurements]
+    df = pd.DataFrame(rows)
+    df.insert(0, "run", run)
+    return df
+
+
+def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
+    """Every folder's rows in one frame, and what each folder is. Raises InputError on bad input."""
+    if not dirs:
+        raise InputError("report: expected at least one results folder")
+    paths = [Path(d) for d in dirs]
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise InputError("report: the same results folder is named twice; name each folder once")
+    frames, runs = [], []
+    for path, label in zip(paths, run_labels(paths), strict=True):
+        if not path.is_dir():
+            raise InputError(f"{path}: not a folder (expected a results folder written by "
+                             "a2bench run, holding results.jsonl)")
+        measurements = load(path)  # StoreError (an InputError) without results.jsonl
+        ok = sum(m.status == "ok" for m in measurements)
+        if not ok:
+            statuses = ", ".join(sorted({m.status for m in measurements})) or "none"
+            raise InputError(f"{path}: no ok results in results.jsonl ({len(measurements)} "
+                             f"cases, statuses: {statuses}); expected at least one case with "
+                             "status ok")
+        try:
+            env = load_environment(path)
+        except ValueError as e:  # JSONDecodeError: a hand-edited or truncated file
+            raise InputError(f"{path}: environment.json is not valid JSON ({e}); expected the "
+                             "file a2bench run writes, or no file at all") from None
+        frames.append(frame(measurements, label))
+        runs.append(Run(label, path, env if isinstance(env, dict) else {}, len(measurements),
+                        ok))
+    return prepare(pd.concat(frames, ignore_index=True)), runs
+
+
+def prepare(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns, de-duplicated cases, and the derived metric columns used everywhere."""
+    df = df.copy()
+    if "run" not in df:
+        df.insert(0, "run", "run")
+    for col in _NUMERIC:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    if "positions" not in df or df["positions"].isna().any():
+        df["positions"] = df["t"] * df["h"] * df["w"]
+    # A categorical parameter (nonlocal's impl) makes a variant of its block: fitted, plotted
+    # and tabled as a block of its own, nonlocal[sdpa], since it is a different kernel.
+    # Train mode and torch.compile make variants too (double_attention[train],
+    # nonlocal[sdpa, train, compiled]); `variant` is the block without them, what a train or
+    # compiled row is set against (mode_pairs, compile_pairs).
+    df["block_name"] = df["block"]
+    suffixes: list[list[str]] = [[] for _ in range(len(df))]
+    for col in param_columns(df):
+        if col not in df:
+            df[col] = math.nan
+            continue
+        numeric = pd.to_numeric(df[col], errors="coerce")
+        given = df[col].notna() & (df[col] != "")
+        if numeric.notna().sum() == given.sum():  # numeric, or nowhere given
+            df[col] = numeric.astype(float)
+        else:
+            for parts, v in zip(suffixes, df[col].where(given), strict=True):
+                if not pd.isna(v):
+                    parts.append(str(v))
+            df = df.drop(columns=[col])
+    df["variant"] = [f"{b}[{', '.join(p)}]" if p else b
+                     for b, p in zip(df["block"], suffixes, strict=True)]
+    df["mode"] = df["mode"].fillna("forward") if "mode" in df else "forward"
+    df["compile"] = (df["compile"].map(_as_bool) if "compile" in df else False)
+    # A run in several dtypes names the others too (double_attention[bfloat16]): each is
+    # fitted, plotted and tabled apart. A run in one dtype keeps plain names, whatever it is.
+    main = {run: ("float32" if "float32" in set(rows) else rows.iloc[0])
+            for run, rows in df.groupby("run", sort=False)["dtype"] if rows.nunique() > 1}
+    for parts, run, dtype, mode, compiled in zip(suffixes, df["run"], df["dtype"], df["mode"],
+                                                 df["compile"], strict=True):
+        if run in main and dtype != main[run]:
+            parts.append(str(dtype))
+        parts += [m for m, on in (("train", mode == "train"), ("compiled", compiled)) if on]
+    df["block"] = [f"{b}[{', '.join(p)}]" if p else b
+                   for b, p in zip(df["block"], suffixes, strict=True)]
+    key = ["run", "block", "device", "dtype", *size_columns(df)]
+    # A case stored twice (a resumed folder, merged by hand) counts once: the latest record.
+    df = df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+    # The counted MACs: FlopCounterMode's, else fvcore's, each only where the block does not
+    # declare that counter off the model (SDPA's fused kernel is invisible to both on CPU).
+    # Records written before the declarations existed count as undeclared.
+    def counted(name: str) -> pd.Series:
+        declared = df.get(f"macs_{name}_declared")
+        exact = (pd.to_numeric(declared, errors="coerce").fillna(0) == 0
+                 if declared is not None else True)
+        return df[f"macs_{name}"].where(exact)
+
+    torch_macs, fvcore_macs = counted("torch"), counted("fvcore")
+    df["macs"] = torch_macs.where(torch_macs.notna(), fvcore_macs)
+    df["latency"] = df["latency_s"]
+    df["memory"] = df["peak_bytes"]
+    if "samples" not in df:
+        df["samples"] = [() for _ in range(len(df))]
+    # The per-case latency the fits read: a low quantile of the raw samples (a2bench.fitting).
+    df["latency_fit"] = [float(ft.summary_of(np.asarray(s))) if len(s) else lat
+                         for s, lat in zip(df["samples"], df["latency"], strict=True)]
+    df["largest_activation_bytes"] = largest_activation(df)
+    df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
+                         * df["dtype"].map(DTYPE_BYTES).astype(float))
+    # What one forward pass holds at once: the model's live peak of activations plus the input.
+    # A latency window never straddles the size where this outgrows a cache.
+    df["working_set_bytes"] = df["peak_bytes_analytic"] + df["input_bytes"]
+    # Runs keep the order they were named in, in every table sorted by run.
+    df["run_index"] = df["run"].map({r: i for i, r in enumerate(dict.fromkeys(df["run"]))})
+    df["shape"] = [shape_label(r) for r in df.itertuples()]
+    df["size"] = size_labels(df)
+    return df
+
+
+def _as_bool(v: Any) -> bool:
+    """A compile cell: a bool from results.jsonl, or text from a CSV; empty means eager."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1")
+    return bool(v) if not pd.isna(v) else False
+
+
+def largest_activation(df: pd.DataFrame) -> pd.Series:
+    """The cost model's largest single tensor per row, as a2bench run stored it; NaN for results
+    written before the column existed (their cache crossings are then not located)."""
+    if "largest_activation_bytes_analytic" not in df:
+        return pd.Series(math.nan, index=df.index, dtype=float)
+    return df["largest_activation_bytes_analytic"].astype(float)
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["status"] == "ok"]

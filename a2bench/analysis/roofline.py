@@ -1,0 +1,89 @@
+"""The roofline: per ok case, the achieved GFLOP/s against the run's own GEMM ceiling and memory
+bandwidth (per dtype), its arithmetic intensity and which roof bounds it; a ceiling that cases
+clearly beat is withheld as mis-measured. roofline_summary() gives each block's best case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a2bench.analysis.columns import size_columns
+from a2bench.analysis.load import ok_rows
+
+# How far past the run's GEMM ceiling a case may run before that ceiling counts as mis-measured;
+# the same 5 % as the start-to-end drift a run warns about.
+CEILING_TOLERANCE = 0.05
+
+
+def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Per ok case: achieved GFLOP/s, fraction of the run's GEMM ceiling, arithmetic intensity.
+
+    Intensity counts the bytes a forward pass must at least touch once: every activation it
+    writes (cost model) plus the input. Ceilings come from the same run's calibration.
+    """
+    ok = ok_rows(df)
+    ok = ok[(ok["latency"] > 0) & ok["flops_analytic"].notna()].copy()
+
+    def ceiling(run: str, dtype: str, key: str) -> float:
+        env = environments.get(run) or {}
+        # Each dtype against its own GEMM (runs since the dtype axis keep one per dtype).
+        record = (env.get("rooflines") or {}).get(dtype) or env.get("roofline") or {}
+        if record.get("dtype", dtype) != dtype:
+            return math.nan
+        value = record.get(key)
+        return float(value) if value else math.nan
+
+    peak = pd.Series([ceiling(r, d, "gemm_flops_per_s") for r, d in zip(
+        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
+    bandwidth = pd.Series([ceiling(r, d, "bandwidth_bytes_per_s") for r, d in zip(
+        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
+    achieved = ok["flops_analytic"] / ok["latency"]
+    moved = ok["activation_bytes_analytic"] + ok["input_bytes"]
+    intensity = ok["flops_analytic"] / moved
+    attainable = np.minimum(peak, intensity * bandwidth)
+    out = ok[["run", "run_index", "device", "dtype", "block", "variant", "mode", "compile",
+              *size_columns(ok), "positions", "shape", "flops_analytic", "latency"]].copy()
+    out["bytes_moved"] = moved
+    out["gflops"] = achieved / 1e9
+    out["peak_gflops"] = peak / 1e9
+    out["fraction_of_peak_raw"] = achieved / peak
+    # A case clearly faster than the ceiling means the ceiling was mis-measured, not that the
+    # block beat the GEMM: every fraction of that run and dtype is then withheld, and a finding
+    # says so. (Per dtype: an emulated bf16 torch.mm can be slower than the blocks' bf16
+    # convolutions, which says nothing about the float32 ceiling of the same run.) Up to
+    # CEILING_TOLERANCE over is a case reaching the ceiling: the calibration's square GEMMs
+    # (at most 8192³) are not the block's shapes, and on an H100 the non-local order's
+    # 65536×512×65536 product ran at 100.5 % of them in fp32.
+    failed = out.groupby(["run", "dtype"])["fraction_of_peak_raw"].transform(
+        lambda v: (v > 1 + CEILING_TOLERANCE).any())
+    out["calibration_ok"] = ~failed.astype(bool)
+    out["fraction_of_peak"] = out["fraction_of_peak_raw"].where(out["calibration_ok"])
+    out["intensity"] = intensity
+    out["ridge_intensity"] = peak / bandwidth
+    out["attainable_gflops"] = attainable / 1e9
+    out["fraction_of_attainable"] = achieved / attainable
+    out["bound"] = np.where(intensity < peak / bandwidth, "memory", "compute")
+    out.loc[~np.isfinite(peak / bandwidth), "bound"] = ""
+    return out.reset_index(drop=True)
+
+
+def roofline_summary(roof: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, block): the best case and the median fraction of the GEMM ceiling."""
+    records = []
+    for (_, run, block), rows in roof.groupby(["run_index", "run", "block"], sort=True):
+        best = rows.loc[rows["gflops"].idxmax()]
+        records.append({
+            "run": run, "block": block, "dtype": best["dtype"], "cases": len(rows),
+            "best_gflops": float(best["gflops"]), "best_shape": best["shape"],
+            "best_positions": float(best["positions"]),
+            "best_fraction_of_peak": float(best["fraction_of_peak"]),
+            "median_fraction_of_peak": float(rows["fraction_of_peak"].median()),
+            "peak_gflops": float(best["peak_gflops"]),
+        })
+    return pd.DataFrame.from_records(records)
+
