@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,40 +31,37 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+# The records and the renderings live beside this module (model.py, text.py); every name that
+# the CLI and the tests reach as `a2bench.audit.X` is imported here so that it keeps working.
+from a2bench.audit.model import (
+    COUNTER_LABELS,
+    COUNTERS,
+    WORK,
+    Audit,
+    Convention,
+    Row,
+    Work,
+)
+from a2bench.audit.text import (
+    explanation,
+    summary,
+    table,
+    to_markdown,
+    verdict_lines,
+    write,
+)
 from a2bench.case import Case
 from a2bench.measure import counters
 
-COUNTERS = ("torch", "fvcore", "ptflops", "thop")
-COUNTER_LABELS = {"torch": "FlopCounterMode", "fvcore": "fvcore", "ptflops": "ptflops",
-                  "thop": "thop"}
+__all__ = [
+    "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "Row", "Work",
+    "amounts", "audit_case", "conventions", "default_cases", "explanation", "run_audit",
+    "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines", "write",
+]
+
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
     "torch": counters.count_torch, "fvcore": counters.count_fvcore,
     "ptflops": counters.count_ptflops, "thop": counters.count_thop}
-
-
-@dataclass(frozen=True)
-class Work:
-    """One kind of work a counter may count: its name, what it is, and the model's rate."""
-
-    name: str
-    label: str
-    model_rate: int  # MACs the model counts per unit: 1 for a product's MAC, 0 for the rest
-    attention: bool = False  # one of the attention products
-
-
-WORK = (
-    Work("conv", "convolution products (aten.convolution)", 1),
-    Work("linear", "linear-layer products (aten.addmm, aten.mm)", 1),
-    Work("bmm", "batched matrix products (aten.bmm, from bmm/matmul/einsum)", 1, True),
-    Work("sdpa", "fused attention products (scaled_dot_product_attention)", 1, True),
-    Work("bias", "bias adds (one per output element of a layer with a bias)", 0),
-    Work("pool", "average pooling (one per input element)", 0),
-    Work("relu_module", "ReLU modules (one per element)", 0),
-    Work("relu_functional", "functional relu (one per element)", 0),
-    Work("layernorm", "LayerNorm (one per input element)", 0),
-    Work("batchnorm", "BatchNorm (one per input element)", 0),
-    Work("maxpool", "max pooling (one per input element)", 0),
-)
 _POOL_OPS = ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool3d",
              "_adaptive_avg_pool3d", "avg_pool2d", "avg_pool3d", "mean")
 
@@ -171,12 +166,6 @@ def _probes() -> dict[str, _Probe]:
     }
 
 
-@dataclass(frozen=True)
-class Convention:
-    counter: str
-    rates: dict[str, float]  # MACs the counter reports per unit of each kind of work
-    missing: str | None = None  # why the counter did not run at all
-
 
 def conventions(names: Sequence[str] = COUNTERS) -> dict[str, Convention]:
     """Each counter's rate for each kind of work, read off the probes."""
@@ -200,47 +189,6 @@ def conventions(names: Sequence[str] = COUNTERS) -> dict[str, Convention]:
             rates[work] = (got.macs - known) / a[work] if a[work] else math.nan
         out[name] = Convention(name, rates if missing is None else {}, missing)
     return out
-
-
-@dataclass(frozen=True)
-class Row:
-    """One counter on one case."""
-
-    block: str  # the block with its categorical parameters, e.g. nonlocal[sdpa]
-    case: str
-    counter: str
-    macs: int | None
-    model_macs: int
-    missed: tuple[tuple[str, int], ...] = ()  # (work, MACs) the counter left out
-    added: tuple[tuple[str, int], ...] = ()  # (work, MACs) the counter counts the model does not
-    unexplained: int = 0
-    reason: str = ""  # why there is no count
-
-    @property
-    def ratio(self) -> float:
-        if self.macs is None or not self.model_macs:
-            return math.nan
-        return self.macs / self.model_macs
-
-    @property
-    def verdict(self) -> str:
-        if self.macs is None:
-            return "not run"
-        if self.macs == self.model_macs:
-            return "exact"
-        pct = 100 * abs(self.ratio - 1) if self.model_macs else math.inf
-        return f"{'over' if self.macs > self.model_macs else 'under'} by {pct:.3g} %"
-
-    @property
-    def misses_attention(self) -> tuple[str, ...]:
-        attention = {w.name for w in WORK if w.attention}
-        return tuple(w for w, _ in self.missed if w in attention)
-
-
-@dataclass(frozen=True)
-class Audit:
-    rows: tuple[Row, ...]
-    conventions: dict[str, Convention] = field(default_factory=dict)
 
 
 def variant(case: Case) -> str:
@@ -330,117 +278,3 @@ def run_audit(cases: Sequence[Case]) -> Audit:
         module, x = build(case)
         rows += audit_case(case, cost_of(case).macs, conv, module, x)
     return Audit(tuple(rows), conv)
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering
-
-
-def _n(x: int | None) -> str:
-    return "n/a" if x is None else f"{x:,}"
-
-
-def table(audit: Audit) -> list[dict[str, str]]:
-    """One row per case: the model and every counter's total in MACs, with its ratio."""
-    by_case: dict[str, dict[str, str]] = {}
-    for r in audit.rows:
-        row = by_case.setdefault(r.case, {"block": r.block, "case": r.case,
-                                          "model MACs": _n(r.model_macs)})
-        ratio = f" ({r.ratio:.4g}×)" if r.macs is not None and r.macs != r.model_macs else ""
-        row[COUNTER_LABELS[r.counter]] = _n(r.macs) + ratio
-    return list(by_case.values())
-
-
-def explanation(r: Row) -> str:
-    labels = {w.name: w.label for w in WORK}
-    parts = [f"missed {labels[w]}: {n:,} MACs" for w, n in r.missed]
-    parts += [f"added {labels[w]}: {n:,}" for w, n in r.added]
-    if r.unexplained:
-        parts.append(f"unexplained: {r.unexplained:+,}")
-    return "; ".join(parts)
-
-
-def verdict_lines(audit: Audit) -> list[str]:
-    """One line per counter and block: the verdict at every audited shape."""
-    lines = []
-    keyed: dict[tuple[str, str], list[Row]] = {}
-    for r in audit.rows:
-        keyed.setdefault((r.counter, r.block), []).append(r)
-    for (counter, block), rows in keyed.items():
-        if rows[0].macs is None:
-            lines.append(f"{COUNTER_LABELS[counter]} on {block}: not run ({rows[0].reason})")
-            continue
-        line = f"{COUNTER_LABELS[counter]} on {block}: {summary(rows)}"
-        attention = sorted({w for r in rows for w in r.misses_attention})
-        if attention:
-            ops = {"bmm": "aten.bmm (torch.bmm/matmul/einsum)",
-                   "sdpa": "scaled_dot_product_attention"}
-            line += ("; MISSES THE ATTENTION PRODUCTS: " + ", ".join(ops[w] for w in attention))
-        lines.append(line)
-    return lines
-
-
-def summary(rows: Sequence[Row]) -> str:
-    """The verdicts over several shapes: exact, or the range by which the count is off."""
-    parts = []
-    exact = sum(r.macs == r.model_macs for r in rows)
-    if exact:
-        parts.append("exact" + (f" at {exact} of {len(rows)} shapes" if exact < len(rows)
-                                else f" at every shape ({len(rows)})"))
-    for word, sel in (("over", [r for r in rows if r.macs > r.model_macs]),
-                      ("under", [r for r in rows if r.macs < r.model_macs])):
-        if sel:
-            pct = sorted(100 * abs(r.ratio - 1) for r in sel)
-            span = f"{pct[0]:.3g} %" if len(pct) == 1 else f"{pct[0]:.3g}–{pct[-1]:.3g} %"
-            parts.append(f"{word} by {span} at {len(sel)} of {len(rows)} shapes")
-    return "; ".join(parts)
-
-
-def to_markdown(audit: Audit) -> str:
-    rows = table(audit)
-    columns = ["block", "case", "model MACs", *COUNTER_LABELS.values()]
-    out = ["# Counter audit", "",
-           "Every count in multiply-accumulates (MACs): FlopCounterMode's total is halved (it "
-           "reports 2 per MAC); fvcore, ptflops and thop report MACs. The model is a2bench's "
-           "exact count of the products that run; a ratio follows each count that differs.", "",
-           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(r.get(c, "n/a") for c in columns) + " |" for r in rows]
-    out += ["", "## Each counter's conventions (probed)", "",
-            "MACs each counter reports per unit of each kind of work, read off a tiny module "
-            "that does only that work; the model counts 1 per product MAC and 0 for the rest.",
-            "", "| work | model | " + " | ".join(COUNTER_LABELS[c] for c in audit.conventions)
-            + " |", "|" + "---|" * (2 + len(audit.conventions))]
-    for w in WORK:
-        cells = []
-        for c in audit.conventions.values():
-            rate = c.rates.get(w.name)
-            cells.append("n/a" if rate is None or math.isnan(rate) else f"{rate:g}")
-        out.append(f"| {w.label} | {w.model_rate} | " + " | ".join(cells) + " |")
-    out += ["", "## Where each count differs from the model", ""]
-    for r in audit.rows:
-        if r.macs is not None and r.macs != r.model_macs:
-            out.append(f"- {COUNTER_LABELS[r.counter]}, {r.case}: {_n(r.macs)} against "
-                       f"{_n(r.model_macs)}: {explanation(r)}")
-    out += ["", "## Verdicts", ""]
-    out += [f"- {line}" for line in verdict_lines(audit)]
-    missing = {c: v.missing for c, v in audit.conventions.items() if v.missing}
-    if missing:
-        out += ["", "Not run: " + "; ".join(f"{COUNTER_LABELS[c]}: {why}"
-                                            for c, why in missing.items())]
-    return "\n".join(out) + "\n"
-
-
-def write(audit: Audit, out: Path) -> None:
-    import csv
-
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "audit.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["block", "case", "counter", "macs", "model_macs", "ratio", "verdict",
-                    "missed", "added", "unexplained", "reason"])
-        for r in audit.rows:
-            w.writerow([r.block, r.case, r.counter, "" if r.macs is None else r.macs,
-                        r.model_macs, "" if math.isnan(r.ratio) else f"{r.ratio:.6g}",
-                        r.verdict, " ".join(f"{k}={v}" for k, v in r.missed),
-                        " ".join(f"{k}={v}" for k, v in r.added), r.unexplained, r.reason])
-    (out / "audit.md").write_text(to_markdown(audit), encoding="utf-8")

@@ -1,0 +1,89 @@
+"""The audit's records: the counters, the kinds of work a counter may count, each counter's
+conventions, and one row per counter and case.
+
+They sit apart from the run (audit/__init__.py, which needs torch) so that the renderings
+(audit/text.py) import the records without importing the run: the run re-exports the renderings,
+and text.py importing it back would be an import cycle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+COUNTERS = ("torch", "fvcore", "ptflops", "thop")
+COUNTER_LABELS = {"torch": "FlopCounterMode", "fvcore": "fvcore", "ptflops": "ptflops",
+                  "thop": "thop"}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One kind of work a counter may count: its name, what it is, and the model's rate."""
+
+    name: str
+    label: str
+    model_rate: int  # MACs the model counts per unit: 1 for a product's MAC, 0 for the rest
+    attention: bool = False  # one of the attention products
+
+
+WORK = (
+    Work("conv", "convolution products (aten.convolution)", 1),
+    Work("linear", "linear-layer products (aten.addmm, aten.mm)", 1),
+    Work("bmm", "batched matrix products (aten.bmm, from bmm/matmul/einsum)", 1, True),
+    Work("sdpa", "fused attention products (scaled_dot_product_attention)", 1, True),
+    Work("bias", "bias adds (one per output element of a layer with a bias)", 0),
+    Work("pool", "average pooling (one per input element)", 0),
+    Work("relu_module", "ReLU modules (one per element)", 0),
+    Work("relu_functional", "functional relu (one per element)", 0),
+    Work("layernorm", "LayerNorm (one per input element)", 0),
+    Work("batchnorm", "BatchNorm (one per input element)", 0),
+    Work("maxpool", "max pooling (one per input element)", 0),
+)
+
+
+@dataclass(frozen=True)
+class Convention:
+    counter: str
+    rates: dict[str, float]  # MACs the counter reports per unit of each kind of work
+    missing: str | None = None  # why the counter did not run at all
+
+
+@dataclass(frozen=True)
+class Row:
+    """One counter on one case."""
+
+    block: str  # the block with its categorical parameters, e.g. nonlocal[sdpa]
+    case: str
+    counter: str
+    macs: int | None
+    model_macs: int
+    missed: tuple[tuple[str, int], ...] = ()  # (work, MACs) the counter left out
+    added: tuple[tuple[str, int], ...] = ()  # (work, MACs) the counter counts the model does not
+    unexplained: int = 0
+    reason: str = ""  # why there is no count
+
+    @property
+    def ratio(self) -> float:
+        if self.macs is None or not self.model_macs:
+            return math.nan
+        return self.macs / self.model_macs
+
+    @property
+    def verdict(self) -> str:
+        if self.macs is None:
+            return "not run"
+        if self.macs == self.model_macs:
+            return "exact"
+        pct = 100 * abs(self.ratio - 1) if self.model_macs else math.inf
+        return f"{'over' if self.macs > self.model_macs else 'under'} by {pct:.3g} %"
+
+    @property
+    def misses_attention(self) -> tuple[str, ...]:
+        attention = {w.name for w in WORK if w.attention}
+        return tuple(w for w, _ in self.missed if w in attention)
+
+
+@dataclass(frozen=True)
+class Audit:
+    rows: tuple[Row, ...]
+    conventions: dict[str, Convention] = field(default_factory=dict)

@@ -1,0 +1,126 @@
+"""The audit's renderings: the terminal table and verdict lines, audit.md and audit.csv.
+
+Rendering only: every count, difference and verdict comes from the audit run (audit/__init__.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from a2bench.audit.model import COUNTER_LABELS, WORK, Audit, Row
+from a2bench.formatting import significant
+
+
+def _n(x: int | None) -> str:
+    # a MAC count with thousands separators: the audit compares counts digit by digit
+    return "n/a" if x is None else f"{x:,}"
+
+
+def table(audit: Audit) -> list[dict[str, str]]:
+    """One row per case: the model and every counter's total in MACs, with its ratio."""
+    by_case: dict[str, dict[str, str]] = {}
+    for r in audit.rows:
+        row = by_case.setdefault(r.case, {"block": r.block, "case": r.case,
+                                          "model MACs": _n(r.model_macs)})
+        differs = r.macs is not None and r.macs != r.model_macs
+        ratio = f" ({significant(r.ratio, 4)}×)" if differs else ""
+        row[COUNTER_LABELS[r.counter]] = _n(r.macs) + ratio
+    return list(by_case.values())
+
+
+def explanation(r: Row) -> str:
+    labels = {w.name: w.label for w in WORK}
+    parts = [f"missed {labels[w]}: {n:,} MACs" for w, n in r.missed]
+    parts += [f"added {labels[w]}: {n:,}" for w, n in r.added]
+    if r.unexplained:
+        parts.append(f"unexplained: {r.unexplained:+,}")
+    return "; ".join(parts)
+
+
+def verdict_lines(audit: Audit) -> list[str]:
+    """One line per counter and block: the verdict at every audited shape."""
+    lines = []
+    keyed: dict[tuple[str, str], list[Row]] = {}
+    for r in audit.rows:
+        keyed.setdefault((r.counter, r.block), []).append(r)
+    for (counter, block), rows in keyed.items():
+        if rows[0].macs is None:
+            lines.append(f"{COUNTER_LABELS[counter]} on {block}: not run ({rows[0].reason})")
+            continue
+        line = f"{COUNTER_LABELS[counter]} on {block}: {summary(rows)}"
+        attention = sorted({w for r in rows for w in r.misses_attention})
+        if attention:
+            ops = {"bmm": "aten.bmm (torch.bmm/matmul/einsum)",
+                   "sdpa": "scaled_dot_product_attention"}
+            line += ("; MISSES THE ATTENTION PRODUCTS: " + ", ".join(ops[w] for w in attention))
+        lines.append(line)
+    return lines
+
+
+def summary(rows: Sequence[Row]) -> str:
+    """The verdicts over several shapes: exact, or the range by which the count is off."""
+    parts = []
+    exact = sum(r.macs == r.model_macs for r in rows)
+    if exact:
+        parts.append("exact" + (f" at {exact} of {len(rows)} shapes" if exact < len(rows)
+                                else f" at every shape ({len(rows)})"))
+    for word, sel in (("over", [r for r in rows if r.macs > r.model_macs]),
+                      ("under", [r for r in rows if r.macs < r.model_macs])):
+        if sel:
+            pct = sorted(100 * abs(r.ratio - 1) for r in sel)
+            low, high = significant(pct[0], 3), significant(pct[-1], 3)
+            span = f"{low} %" if len(pct) == 1 else f"{low}–{high} %"
+            parts.append(f"{word} by {span} at {len(sel)} of {len(rows)} shapes")
+    return "; ".join(parts)
+
+
+def to_markdown(audit: Audit) -> str:
+    rows = table(audit)
+    columns = ["block", "case", "model MACs", *COUNTER_LABELS.values()]
+    out = ["# Counter audit", "",
+           "Every count in multiply-accumulates (MACs): FlopCounterMode's total is halved (it "
+           "reports 2 per MAC); fvcore, ptflops and thop report MACs. The model is a2bench's "
+           "exact count of the products that run; a ratio follows each count that differs.", "",
+           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(r.get(c, "n/a") for c in columns) + " |" for r in rows]
+    out += ["", "## Each counter's conventions (probed)", "",
+            "MACs each counter reports per unit of each kind of work, read off a tiny module "
+            "that does only that work; the model counts 1 per product MAC and 0 for the rest.",
+            "", "| work | model | " + " | ".join(COUNTER_LABELS[c] for c in audit.conventions)
+            + " |", "|" + "---|" * (2 + len(audit.conventions))]
+    for w in WORK:
+        cells = []
+        for c in audit.conventions.values():
+            rate = c.rates.get(w.name)
+            cells.append(significant(rate, 6))  # n/a for a rate no probe could read
+        out.append(f"| {w.label} | {w.model_rate} | " + " | ".join(cells) + " |")
+    out += ["", "## Where each count differs from the model", ""]
+    for r in audit.rows:
+        if r.macs is not None and r.macs != r.model_macs:
+            out.append(f"- {COUNTER_LABELS[r.counter]}, {r.case}: {_n(r.macs)} against "
+                       f"{_n(r.model_macs)}: {explanation(r)}")
+    out += ["", "## Verdicts", ""]
+    out += [f"- {line}" for line in verdict_lines(audit)]
+    missing = {c: v.missing for c, v in audit.conventions.items() if v.missing}
+    if missing:
+        out += ["", "Not run: " + "; ".join(f"{COUNTER_LABELS[c]}: {why}"
+                                            for c, why in missing.items())]
+    return "\n".join(out) + "\n"
+
+
+def write(audit: Audit, out: Path) -> None:
+    import csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "audit.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["block", "case", "counter", "macs", "model_macs", "ratio", "verdict",
+                    "missed", "added", "unexplained", "reason"])
+        for r in audit.rows:
+            w.writerow([r.block, r.case, r.counter, "" if r.macs is None else r.macs,
+                        r.model_macs, "" if math.isnan(r.ratio) else significant(r.ratio, 6),
+                        r.verdict, " ".join(f"{k}={v}" for k, v in r.missed),
+                        " ".join(f"{k}={v}" for k, v in r.added), r.unexplained, r.reason])
+    (out / "audit.md").write_text(to_markdown(audit), encoding="utf-8")

@@ -1,0 +1,323 @@
+"""Gate HEAD results against BASE results: exact metrics must match, timings must not regress.
+
+Two kinds of evidence, two rules:
+- Exact metrics (analytic MACs, FLOPs and bytes, and the counters' MACs) are deterministic, so any
+  difference is a failure. `--exact-only` checks these (and statuses) and never reads a timing,
+  so it cannot flake and can gate every commit.
+- Latency is noisy, so a case fails only when it is slower beyond the threshold *with confidence*:
+  a one-sided test (head slower) is significant after a Holm correction, AND the lower bound of
+  the 95% interval of the head/base latency ratio exceeds 1 + threshold. The test alone would flag
+  a 1% shift once there is enough data; the interval alone has no multiplicity control. Requiring
+  both makes a false alarm need a shift beyond the threshold, not merely a detectable one.
+
+The unit of replication is the pass (`a2bench run --processes P`: each pass runs the suite in a
+fresh worker process). Measured on a 2-core machine, one process's samples of a case are all fast
+or all slow (up to 1.55x apart between processes of the same code), while each process's own
+interval is +-1.5%: the state that decides (allocation addresses, thread placement) is fixed per
+process, so samples from one process say nothing about it. Hence, per case and side, each pass is
+summarised by its median, and:
+- ratio = median over head pass medians / median over base pass medians (each process one vote,
+  however many samples its time budget allowed, and one disturbed pass of three cannot move it);
+- 95% CI: two-level (cluster) bootstrap: passes resampled with replacement, then samples within
+  each chosen pass, so the interval carries both the between-process and the sampling spread;
+- p: with >= MIN_PASSES passes on both sides, the exact one-sided Mann-Whitney test on the pass
+  medians. Its smallest p is 1 / C(2P, P) (0.05 for 3 passes a side, 0.004 for 5), so one case
+  alone can only fail with 5+ passes and head's every pass slower than base's every pass. With
+  fewer passes the p-value falls back to the raw samples, as before --processes existed, and the
+  report says that the between-process variance was not measured.
+- The suite row: all timed cases together, one score per pass (that process's mean log latency
+  over the cases, each case centred on its base mean), which averages the per-case process noise
+  over the suite while keeping what the cases of one process share. ratio = exp(mean head score -
+  mean base score), the geometric mean over cases and passes; 95% Welch t interval; p: one-sided
+  Welch t-test. A t interval stays honest with 3-5 replicates, where a percentile bootstrap over
+  so few clusters is too narrow. It needs >= MIN_PASSES passes a side and joins the cases in one
+  Holm family, so the family-wise error stays at ALPHA. With 3 passes a side it is the only
+  timing test that can fail (see above); with fewer it is reported (geometric mean of the case
+  ratios, bootstrap interval) but not tested.
+- Holm family: the suite row and every case whose test can reach p < ALPHA with its pass counts;
+  with 3 passes a side no case can (smallest p 0.05), so none is counted: decided from the pass
+  counts before any latency is read, it costs nothing in validity (Tarone's idea).
+
+`--normalize` divides each pass's samples by the reference kernel (a fixed matmul) timed in the
+same worker right before each case, so a machine that is uniformly slower does not read as a
+regression. The divisor is the median reference over the few cases run around that one in the same
+pass, so that a burst of load during one 50 ms reference measurement does not become a regression
+of its case. It also divides out most of a change in thread count (the reference uses the same
+threads), which is one reason a thread difference is reported as an environment warning.
+
+Pure analysis: pandas, numpy and scipy over the stored results. Never imports torch.
+
+The package: model.py holds the rules (the constants above) and the records; load.py reads a
+results folder; timing.py the statistics; checks.py the exact, status, environment and run
+checks; text.py the terminal text. This module compares, judges and sets the exit status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+# Every name tests and scripts reach as `a2bench.compare.X` is imported here, so that it keeps
+# working (and a test's monkeypatch of it reaches the code below, which looks it up here).
+from a2bench.compare.checks import (
+    environment_warnings,
+    exact_failures,
+    pass_warnings,
+    peak_warning,
+    reference_note,
+    reference_spread_warnings,
+    sequence_warnings,
+    status_failures,
+)
+from a2bench.compare.load import load_side
+from a2bench.compare.model import (
+    ALPHA,
+    BOOTSTRAP_CHUNK_ELEMENTS,
+    BOOTSTRAP_RESAMPLES,
+    CI_LEVEL,
+    COUNTER_METRICS,
+    COUNTER_OFF_MARKERS,
+    ENV_KEYS,
+    EXACT_ENV_KEYS,
+    EXACT_METRICS,
+    MIN_PASSES,
+    MIN_SAMPLES,
+    RECOMMENDED_PASSES,
+    REFERENCE_NOTE_PCT,
+    REFERENCE_SPREAD,
+    REFERENCE_WINDOW,
+    SUITE_LABEL,
+    CaseResult,
+    Comparison,
+    Key,
+    Side,
+    SuiteResult,
+    Timing,
+)
+from a2bench.compare.text import format_report, table
+from a2bench.compare.timing import (
+    bootstrap_ratio_ci,
+    can_be_significant,
+    case_seed,
+    compare_timing,
+    hierarchical_medians,
+    holm,
+    mann_whitney_slower,
+    pass_indices,
+    pass_scores,
+    percentile_ci,
+    samples_of,
+    side_references,
+    smallest_rank_p,
+    smoothed_references,
+    suite_timing,
+    welch_slower,
+)
+from a2bench.errors import InputError
+
+__all__ = [
+    # rules and records (model.py)
+    "ALPHA", "BOOTSTRAP_CHUNK_ELEMENTS", "BOOTSTRAP_RESAMPLES", "CI_LEVEL", "COUNTER_METRICS",
+    "COUNTER_OFF_MARKERS", "ENV_KEYS", "EXACT_ENV_KEYS", "EXACT_METRICS", "MIN_PASSES",
+    "MIN_SAMPLES", "RECOMMENDED_PASSES", "REFERENCE_NOTE_PCT", "REFERENCE_SPREAD",
+    "REFERENCE_WINDOW", "SUITE_LABEL", "CaseResult", "Comparison", "Key", "Side", "SuiteResult",
+    "Timing",
+    # loading (load.py)
+    "load_side",
+    # statistics (timing.py)
+    "bootstrap_ratio_ci", "can_be_significant", "case_seed", "compare_timing",
+    "hierarchical_medians", "holm", "mann_whitney_slower", "pass_indices", "pass_scores",
+    "percentile_ci", "samples_of", "side_references", "smallest_rank_p", "smoothed_references",
+    "suite_timing", "welch_slower",
+    # checks (checks.py)
+    "environment_warnings", "exact_failures", "pass_warnings", "peak_warning", "reference_note",
+    "reference_spread_warnings", "sequence_warnings", "status_failures",
+    # text (text.py)
+    "format_report", "table",
+    # the comparison (here)
+    "compare", "exit_status", "run_compare",
+]
+
+# ----------------------------------------------------------------------------- the comparison
+
+def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normalize: bool = False,
+            exact_only: bool = False) -> Comparison:
+    base = load_side(Path(base_dir), "base")
+    head = load_side(Path(head_dir), "head")
+    common = [k for k in base.merged if k in head.merged]
+    if not common:
+        raise InputError(f"{head_dir}: no case in common with {base_dir} (expected results of "
+                         "the same suite, matched by block, device, dtype and shape)")
+    limit = 1 + threshold_pct / 100
+    base_refs = {} if exact_only else side_references(base)
+    head_refs = {} if exact_only else side_references(head)
+    results = [_compare_case(key, base, head, threshold_pct, normalize, exact_only,
+                             base_refs, head_refs)
+               for key in sorted(set(base.merged) | set(head.merged), key=_sort_key)]
+
+    # Holm over every case that was timed, and the suite row when it is tested: the gate asks
+    # "is anything slower?", so the error rate to control is that of the whole family. A case
+    # whose exact test on pass medians cannot reach p < ALPHA with its pass counts (3 a side:
+    # smallest p 1/20) can never fail on timing whatever its data, so it is left out of the
+    # family (decided from the pass counts alone, before any latency is read; Tarone's idea)
+    # instead of diluting the tests that can.
+    tested = [r for r in results if r.timing is not None]
+    family = [r for r in tested if r.timing and can_be_significant(r.timing)]
+    suite = None if exact_only else suite_timing([r.timing for r in tested if r.timing])
+    p_values = [r.timing.p_value for r in family if r.timing]
+    if suite is not None and suite.p_value is not None:
+        p_values.append(suite.p_value)
+    adjusted = holm(p_values)
+    for r, p in zip(family, adjusted, strict=False):
+        r.p_adjusted = p
+    for r in tested:
+        _judge_timing(r, limit, threshold_pct)
+    if suite is not None:
+        if suite.p_value is not None:
+            suite.p_adjusted = adjusted[-1]
+        _judge_suite(suite, limit, threshold_pct)
+
+    pairs = [(base.merged[k], head.merged[k]) for k in common]
+    warnings = environment_warnings(base.env, head.env, Path(base_dir), Path(head_dir),
+                                    exact_only)
+    sides = {"base": base, "head": head}
+    if not exact_only:
+        warnings += pass_warnings(sides)
+        warnings += sequence_warnings(base, head)
+        warnings += reference_note(pairs, normalize)
+        warnings += reference_spread_warnings(sides)
+    notes = [f"{sum(1 for r in results if r.base and r.head)} cases in common, "
+             f"{sum(1 for r in results if r.head is None)} only in base, "
+             f"{sum(1 for r in results if r.base is None)} only in head"]
+    if not exact_only:
+        notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family)))
+    return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
+                      results, warnings, notes, suite)
+
+
+def _passes_note(n_base: int, n_head: int, left_out: int) -> str:
+    note = (f"passes (worker processes) per case: {n_base} base, {n_head} head; the pass is the "
+            "unit of replication")
+    if min(n_base, n_head) < MIN_PASSES:
+        return note + f" only with {MIN_PASSES}+ passes a side (see the warnings)"
+    if left_out:
+        note += (f"; with {n_base}/{n_head} passes a case's exact test cannot reach p < "
+                 f"{ALPHA:g} (smallest p {smallest_rank_p(n_base, n_head):.2g}), so {left_out} "
+                 "cases are left out of the Holm family (p in parentheses) and only the suite "
+                 "row can fail on timing; 5+ passes a side let a single case fail")
+    return note
+
+
+def _compare_case(key: Key, base: Side, head: Side, threshold_pct: float, normalize: bool,
+                  exact_only: bool, base_refs: Mapping[tuple[Key, int], float],
+                  head_refs: Mapping[tuple[Key, int], float]) -> CaseResult:
+    """Everything about one case except the timing verdict, which needs all cases' p-values."""
+    b, h = base.merged.get(key), head.merged.get(key)
+    if b is None or h is None:
+        present = b if b is not None else h
+        assert present is not None
+        r = CaseResult(key, present.case.label(), b, h,
+                       verdict="only in base" if h is None else "only in head")
+        if b is not None and b.status == "ok":
+            r.warnings.append(f"{r.label}: ok in base but missing from head; not compared")
+        return r
+    r = CaseResult(key, b.case.label(), b, h)
+    exact, exact_warns = exact_failures(b, h)
+    status = status_failures(b, h)
+    r.failures += exact + status
+    r.warnings += exact_warns
+    if exact:
+        r.verdict = "EXACT CHANGED"
+    elif status:
+        r.verdict = f"NOW {h.status.upper()}"
+    elif b.status != "ok" or h.status != "ok":
+        r.verdict = b.status if b.status == h.status else f"{b.status} -> {h.status}"
+    else:
+        r.verdict = "ok" if exact_only else "not timed"
+    if exact_only or b.status != "ok" or h.status != "ok":
+        return r
+    r.warnings += peak_warning(b, h, threshold_pct)
+    bp, hp = base.passes[key], head.passes[key]
+    t = compare_timing(bp, hp, normalize, case_seed(key),
+                       {m.process: base_refs[(key, m.process)] for m in bp
+                        if (key, m.process) in base_refs},
+                       {m.process: head_refs[(key, m.process)] for m in hp
+                        if (key, m.process) in head_refs})
+    if isinstance(t, Timing):
+        r.timing = t
+    else:
+        r.warnings.append(f"{r.label}: timing not compared: {t}")
+    return r
+
+
+# ----------------------------------------------------------------------------- judgement
+
+def _verdict(ratio: float, ci_low: float, ci_high: float, p: float | None,
+             limit: float) -> str:
+    if p is not None and p < ALPHA and ci_low > limit:
+        return "SLOWER"
+    if ci_high < 1 / limit:
+        return "faster"
+    if ratio > limit:
+        return "slower?"
+    return "ok"
+
+
+def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
+    t, p = r.timing, r.p_adjusted
+    assert t is not None
+    verdict = _verdict(t.ratio, t.ci_low, t.ci_high, p, limit)
+    if verdict == "SLOWER":
+        r.failures.append(
+            f"{r.label}: {t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}, "
+            f"p={p:.2g} after Holm), beyond the {threshold_pct:g}% threshold")
+    elif verdict == "slower?":
+        r.warnings.append(
+            f"{r.label}: median {t.ratio:.2f}x slower but not confirmed (95% CI "
+            f"{t.ci_low:.2f}-{t.ci_high:.2f}, p={t.p_value if p is None else p:.2g}); "
+            "rerun to check")
+    # a case whose exact metrics changed keeps that verdict first, and adds the timing one
+    r.verdict = verdict if r.verdict in ("ok", "not timed") else f"{r.verdict}, {verdict}"
+
+
+def _judge_suite(s: SuiteResult, limit: float, threshold_pct: float) -> None:
+    what = f"the {s.cases} timed cases together"
+    ci = f"95% CI {s.ci_low:.2f}-{s.ci_high:.2f}"
+    if s.p_adjusted is None:
+        s.verdict = "not tested"
+        if s.ci_low > limit:
+            s.warnings.append(
+                f"{what} are {s.ratio:.2f}x slower (geometric mean, {ci}) but not tested: fewer "
+                f"than {MIN_PASSES} passes a side; rerun both sides with --processes "
+                f"{RECOMMENDED_PASSES} or more")
+        return
+    s.verdict = _verdict(s.ratio, s.ci_low, s.ci_high, s.p_adjusted, limit)
+    if s.verdict == "SLOWER":
+        s.failures.append(
+            f"{what}: {s.ratio:.2f}x slower (geometric mean, {ci}, p={s.p_adjusted:.2g} after "
+            f"Holm, Welch t on {s.passes_base}/{s.passes_head} passes), beyond the "
+            f"{threshold_pct:g}% threshold")
+    elif s.verdict == "slower?":
+        s.warnings.append(
+            f"{what}: {s.ratio:.2f}x slower (geometric mean) but not confirmed ({ci}, "
+            f"p={s.p_adjusted:.2g}); rerun to check")
+
+
+def _sort_key(key: Key) -> tuple[str, ...]:
+    # None and int fields mixed in one tuple do not order; strings with padded ints do.
+    return tuple("" if v is None else f"{v:>12}" if isinstance(v, int) else str(v) for v in key)
+
+
+# ----------------------------------------------------------------------------- the command
+
+def exit_status(c: Comparison) -> int:
+    """The exit status of `a2bench compare`: 1 when anything failed (a regression), else 0."""
+    return c.exit_code
+
+
+def run_compare(base: Path, head: Path, threshold_pct: float = 10.0, normalize: bool = False,
+                exact_only: bool = False) -> int:
+    """The `a2bench compare` command: print the report; 1 on a regression, else 0."""
+    c = compare(base, head, threshold_pct, normalize, exact_only)
+    print(format_report(c))
+    return exit_status(c)

@@ -1,0 +1,39 @@
+"""Reading one results folder into a `Side`: its records merged and per pass, and its
+environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from a2bench.compare.model import Key, Side
+from a2bench.errors import InputError
+from a2bench.measurement import Measurement
+from a2bench.run.store import JSONL, load_environment, load_passes, merge_passes
+
+
+def load_side(path: Path, role: str) -> Side:
+    """The records of one results folder by case key (merged and per pass), and its environment."""
+    if not path.is_dir():
+        raise InputError(f"{path}: no such folder (expected the {role} results folder written by "
+                         "a2bench run)")
+    if not (path / JSONL).is_file():
+        raise InputError(f"{path}: no {JSONL} here (expected the {role} results folder written "
+                         "by a2bench run)")
+    records = load_passes(path)
+    if not records:
+        raise InputError(f"{path}: {JSONL} holds no results (expected the {role} results of a "
+                         "finished a2bench run)")
+    # A resumed sweep never stores a (case, pass) twice; should one appear, the later one wins.
+    unique: dict[tuple[Key, int], Measurement] = {}
+    for m in records:
+        unique.pop((m.case.key(), m.process), None)
+        unique[(m.case.key(), m.process)] = m
+    passes: dict[Key, list[Measurement]] = {}
+    by_process: dict[int, list[Measurement]] = {}
+    for m in unique.values():
+        passes.setdefault(m.case.key(), []).append(m)
+        by_process.setdefault(m.process, []).append(m)
+    for group in passes.values():
+        group.sort(key=lambda m: m.process)
+    merged = {m.case.key(): m for m in merge_passes(unique.values())}
+    return Side(merged, passes, dict(sorted(by_process.items())), load_environment(path))

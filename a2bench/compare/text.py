@@ -1,0 +1,101 @@
+"""The terminal text of `a2bench compare`: the table of cases and the report around it.
+
+Rendering only: every verdict, failure and warning was decided by the comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from a2bench.compare.model import ALPHA, MIN_PASSES, SUITE_LABEL, CaseResult, Comparison
+from a2bench.formatting import fixed, significant
+
+
+def _ms(seconds: float | None) -> str:
+    """A latency in ms to 4 significant figures; blank for a case with none (not run)."""
+    return "" if seconds is None else significant(seconds * 1e3, 4)
+
+
+def _ci(low: float, high: float) -> str:
+    return f"{fixed(low, 3)}-{fixed(high, 3)}"
+
+
+def table(c: Comparison) -> pd.DataFrame:
+    rows = []
+    for r in c.cases:
+        m = r.head or r.base
+        row: dict[str, Any] = {"case": r.label}
+        if c.exact_only:
+            row["MACs"] = m.macs_analytic if m and m.macs_analytic is not None else ""
+            row["status"] = _statuses(r)
+        else:
+            t = r.timing
+            row.update({
+                "base ms": _ms(t.base_median_s) if t else _ms(r.base.latency_s if r.base else None),
+                "head ms": _ms(t.head_median_s) if t else _ms(r.head.latency_s if r.head else None),
+                "ratio": fixed(t.ratio, 3) if t else "",
+                "95% CI": _ci(t.ci_low, t.ci_high) if t else "",
+                # in parentheses: a case left out of the Holm family, its p uncorrected
+                "p (Holm)": (significant(r.p_adjusted, 2) if r.p_adjusted is not None
+                             else f"({significant(t.p_value, 2)})" if t else ""),
+                "passes": f"{t.passes_base}/{t.passes_head}" if t else _passes(r),
+                "n": f"{t.n_base}/{t.n_head}" if t else "",
+            })
+        row["verdict"] = r.verdict
+        rows.append(row)
+    s = c.suite
+    if s is not None:
+        rows.append({
+            "case": SUITE_LABEL.replace("all timed", f"all {s.cases} timed"), "base ms": "",
+            "head ms": "", "ratio": fixed(s.ratio, 3), "95% CI": _ci(s.ci_low, s.ci_high),
+            "p (Holm)": significant(s.p_adjusted, 2) if s.p_adjusted is not None else "",
+            "passes": f"{s.passes_base}/{s.passes_head}", "n": "", "verdict": s.verdict,
+        })
+    return pd.DataFrame(rows)
+
+
+def _passes(r: CaseResult) -> str:
+    b = r.base.processes if r.base else 0
+    h = r.head.processes if r.head else 0
+    return f"{b}/{h}"
+
+
+def _statuses(r: CaseResult) -> str:
+    b = r.base.status if r.base else "-"
+    h = r.head.status if r.head else "-"
+    return b if b == h else f"{b} -> {h}"
+
+
+def format_report(c: Comparison) -> str:
+    if c.exact_only:
+        what = ["exact metrics only (MACs, FLOPs, analytic bytes, statuses); timings not read"]
+    else:
+        norm = (", each pass divided by its reference kernel (--normalize)" if c.normalize
+                else "")
+        limit = fixed(1 + c.threshold_pct / 100, 2)
+        what = [
+            f"ratio = median of head pass medians / median of base pass medians{norm}; 95% CI "
+            "by a two-level bootstrap (passes, then samples within each pass)",
+            f"a case fails when its Holm-corrected one-sided p < {ALPHA:g} (Mann-Whitney on the "
+            f"pass medians with {MIN_PASSES}+ passes a side, else on the raw samples) and its CI "
+            f"low end > {limit}",
+            f"the suite row: one score per pass, its mean log latency over the cases; ratio = "
+            f"geometric mean, 95% Welch t interval; fails when its Holm-corrected one-sided Welch "
+            f"t p < {ALPHA:g} and its CI low end > {limit} (with {MIN_PASSES}+ passes a side; "
+            "else reported, not tested)",
+        ]
+    lines = [f"a2bench compare: base {c.base_dir}  head {c.head_dir}", *what, *c.notes, ""]
+    df = table(c)
+    width = int(df["case"].str.len().max())
+    lines.append(df.to_string(index=False, justify="left",
+                              formatters={"case": lambda s: s.ljust(width)}))
+    failures, warnings = c.failures, c.all_warnings
+    if warnings:
+        lines += ["", f"warnings ({len(warnings)}):", *(f"  warning: {w}" for w in warnings)]
+    if failures:
+        lines += ["", f"failures ({len(failures)}):", *(f"  FAIL: {f}" for f in failures)]
+    verdict = (f"FAIL: {len(failures)} failure(s)" if failures else "PASS: no regression")
+    lines += ["", f"a2bench compare: {verdict}"]
+    return "\n".join(lines)
