@@ -192,10 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return write_report(args.dirs, args.out)
         if args.command == "compare":
-            from a2bench.compare import run_compare
+            from a2bench.compare import compare, exit_status, format_report
 
-            return run_compare(args.base, args.head, threshold_pct=args.threshold,
-                               normalize=args.normalize, exact_only=args.exact_only)
+            comparison = compare(args.base, args.head, threshold_pct=args.threshold,
+                                 normalize=args.normalize, exact_only=args.exact_only)
+            print(format_report(comparison))
+            return exit_status(comparison)
     except InputError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
