@@ -1,0 +1,101 @@
+"""The report folder: fits.csv and the other tables, summary.json, report.md, index.html and the
+PNG figures.
+
+Renders what a2bench.analysis computed from stored results; never measures and never imports
+torch. report.md and index.html are written from one document model so they say the same thing.
+
+    files.py     the CSV tables and summary.json
+    figures.py   the PNG figures
+    elements.py  the document model (Heading, Para, Bullets, Table, Image)
+    sections/    the document, section by section
+    render.py    Markdown, and HTML from templates/page.html.j2 with templates/report.css
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from a2bench import analysis as an
+from a2bench.formatting import format_bytes
+from a2bench.report.elements import (
+    MAX_TABLE_ROWS,
+    METRIC_TITLES,
+    Bullets,
+    Element,
+    FigureFile,
+    Heading,
+    Image,
+    Para,
+    Table,
+)
+from a2bench.report.figures import (
+    PALETTE,
+    PINNED_COLORS,
+    _save,
+    block_colors,
+    draw_figures,
+    pair_figure,
+)
+from a2bench.report.files import _json_safe, summary, write_tables
+from a2bench.report.render import to_html, to_markdown
+from a2bench.report.sections import document
+from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
+
+# Names that tests and scripts import from a2bench.report; they keep working from here.
+__all__ = [
+    "MAX_TABLE_ROWS", "METRIC_TITLES", "PALETTE", "PINNED_COLORS", "Bullets", "Element",
+    "FigureFile", "Heading", "Image", "Para", "ReportFiles", "Table", "_cuda_flags",
+    "_gpu_memory", "_json_safe", "_save", "_schedule", "block_colors", "build_report",
+    "document", "draw_figures", "format_bytes", "pair_figure", "summary", "to_html",
+    "to_markdown", "write_report", "write_tables",
+]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What one report wrote, and the lines `a2bench report` prints about it."""
+
+    out: Path
+    files: tuple[Path, ...]  # every file written into out, figures first
+    figures: tuple[str, ...]  # the PNG file names among them
+    lines: tuple[str, ...]  # where it went, then the headline and each run's verdict
+
+
+def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
+    """Analyse one or more results folders and write the report into ``out``. Prints nothing:
+    the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
+    data, runs = an.load_runs(dirs)
+    result = an.analyse(data, runs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.png"):  # a rerun into the same folder must not show old figures
+        stale.unlink()
+    figures = draw_figures(result, out)
+    written = [out / f.file for f in figures]
+    written += write_tables(result, out)
+    (out / "summary.json").write_text(
+        json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    doc = document(result, figures)
+    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    (out / "index.html").write_text(to_html(doc, "a2bench report"), encoding="utf-8")
+    written += [out / "summary.json", out / "report.md", out / "index.html"]
+    lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
+             f"fits.csv, summary.json and {len(figures)} figures",
+             f"headline: {result.headline['verdict']}"]
+    for run in result.labels:
+        h = result.headline["runs"][run]
+        lines.append(f"  {run}: {h['verdict']}")
+        lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
+    return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
+
+
+def write_report(dirs: Sequence[Path], out: Path) -> int:
+    """Analyse one or more results folders, write the report into ``out`` and print where it
+    went and its headline. Returns 0."""
+    report = build_report(dirs, out)
+    for line in report.lines:
+        print(line)
+    return 0

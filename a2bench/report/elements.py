@@ -1,0 +1,70 @@
+"""The document model: what report.md and index.html both say, element by element.
+
+Sections build a list of these elements; render.py turns the one list into Markdown and into
+HTML, so the two files can never say different things. Also here: the few words every part of
+the report shares (block names, metric titles) and the record a drawn figure hands on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from a2bench import analysis as an
+
+METRIC_TITLES = {"macs": "MACs", "latency": "Latency", "memory": "Peak memory"}
+MAX_TABLE_ROWS = 60  # a longer table is cut here in the page; its CSV holds every row
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    frame: pd.DataFrame
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    alt: str
+    caption: str
+
+
+Element = Heading | Para | Bullets | Table | Image
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A figure written beside the report: its file name, a short title and the caption."""
+
+    file: str
+    title: str
+    caption: str
+
+
+def figure(figs: Mapping[str, FigureFile], name: str) -> list[Element]:
+    """The figure `name` as an Image, or nothing when the data did not call for it."""
+    f = figs.get(name)
+    return [Image(f.file, f.title, f.caption)] if f is not None else []
+
+
+def block_name(result: an.Analysis, block: str, short: bool = False) -> str:
+    """A block's name as the report writes it; a run's own labels win over the built-in ones."""
+    return an.block_label(block, result.environments, short=short)

@@ -1,0 +1,375 @@
+"""The report's figures: matplotlib (through seaborn) PNG files written beside report.md.
+
+Each figure function draws from an Analysis and returns the FigureFile that the sections place
+in the document; nothing here decides what a number means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window, also on machines without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from a2bench import analysis as an  # noqa: E402
+from a2bench.formatting import fixed, integer  # noqa: E402
+from a2bench.report.elements import METRIC_TITLES, FigureFile, block_name  # noqa: E402
+
+# matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
+# always had; every other block takes the next of the remaining colours, green first (the third
+# block of the earlier reports had it), in analysis.block_order's order.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
+METRIC_AXIS = {
+    "macs": "MACs per forward (multiply-accumulates)",
+    "latency": "latency per forward (s, 10th percentile of the samples)",
+    "memory": "peak memory above input (bytes)",
+}
+RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
+RATIO_COLORS = {"macs": "#4c4c4c", "latency": "#ff7f0e", "memory": "#9467bd"}
+DPI = 130
+
+
+def block_colors(blocks: Sequence[str]) -> dict[str, str]:
+    """One colour per block, in the given order: the compared pair's own, then the palette."""
+    free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
+    out: dict[str, str] = {}
+    for block in blocks:
+        if block in PINNED_COLORS:
+            out[block] = PINNED_COLORS[block]
+        else:
+            out[block] = free[sum(b not in PINNED_COLORS for b in out) % len(free)]
+    return out
+
+
+def _colors(result: an.Analysis) -> dict[str, str]:
+    """Every block of the report's data with its colour, the same in every figure."""
+    return block_colors(an.block_order(result.data, result.environments))
+
+
+def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
+    """Every figure the data calls for, written into ``out``; summary.json lists them in this
+    order."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
+    figures: list[FigureFile] = []
+    primary = result.fits[result.fits["primary"]] if len(result.fits) else result.fits
+    for axis in an.axes(result.data):
+        if len(primary) and (primary["axis"] == axis).any():
+            for metric in an.METRICS:
+                figures.append(fit_figure(result, primary, axis, metric, out))
+    if len(result.crossovers):
+        figures.append(ratio_figure(result, out))
+    if len(result.roofline):
+        figures.append(roofline_figure(result, out))
+    if _few_sizes(result.data):
+        figures.append(sizes_figure(result, out))
+    if len(result.modes):
+        figures.append(pair_figure(result, result.modes, "memory_ratio", out))
+    if len(result.compiled):
+        figures.append(pair_figure(result, result.compiled, "speedup", out))
+    plt.close("all")
+    return figures
+
+
+def _log_x(ax: plt.Axes) -> None:
+    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v < 1e6 else f"{v:.0e}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _save(fig: plt.Figure, out: Path, name: str) -> str:
+    fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure, np.ndarray]:
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=True, squeeze=False)
+    return fig, axes[0]
+
+
+def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
+               out: Path) -> FigureFile:
+    fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
+    runs = [r for r in result.labels if (fits["run"] == r).any()]
+    colors = _colors(result)
+    order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
+    crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
+    fig, axes = _panels(len(runs))
+    for ax, run in zip(axes, runs, strict=True):
+        handles = []
+        sub = fits[fits["run"] == run]
+        sub = sub.iloc[np.argsort([order.get(b, len(order)) for b in sub["block"]], kind="stable")]
+        for _, fit in sub.iterrows():
+            pts = an.fit_points(result.data, fit)
+            color = colors[fit["block"]]
+            ax.plot(pts["x"], pts["y"], color=color, alpha=0.35, lw=1, zorder=1)
+            sns.scatterplot(data=pts[pts["fitted"]], x="x", y="y", color=color, s=46,
+                            edgecolor="white", linewidth=0.6, ax=ax, legend=False, zorder=3)
+            lower = pts[~pts["fitted"]]
+            ax.scatter(lower["x"], lower["y"], facecolors="white", edgecolors=color, s=40,
+                       linewidths=1.3, zorder=3)
+            a = fit["overhead_used"] if math.isfinite(fit["overhead_used"]) else 0.0
+            if math.isfinite(fit["exponent"]) and math.isfinite(fit["intercept"]):
+                xs = np.geomspace(fit["fit_x_min"], fit["fit_x_max"], 50)
+                ax.plot(xs, a + np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color,
+                        lw=2.4, zorder=2)
+                if math.isfinite(fit["expected"]):
+                    mid = fit["intercept"] + fit["exponent"] * fit["log_x_mean"]
+                    ax.plot(xs, a + np.exp(mid + fit["expected"]
+                                           * (np.log(xs) - fit["log_x_mean"])),
+                            color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
+            if math.isfinite(fit["exponent"]):
+                label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
+                         f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], model "
+                         f"{fixed(fit['expected'])}: {fit['verdict']}")
+            else:
+                label = (f"{block_name(result, fit['block'])}: {fit['verdict']} "
+                         f"({integer(fit['points'])} sizes in the window)")
+            handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
+            if metric == "latency":
+                for c in crossings:
+                    if c.run != run or c.block != fit["block"]:
+                        continue
+                    at = math.sqrt(c.x_from * c.x_to)  # between the two swept values
+                    largest = c.tensor == "largest activation"
+                    ax.axvline(at, color=color, lw=1.1, alpha=0.7,
+                               ls=(0, (2, 2)) if largest else (0, (6, 2, 1, 2)), zorder=1)
+                    ax.annotate(f"{c.cache} ({'largest' if largest else 'working set'})",
+                                (at, 0.02 if largest else 0.98),
+                                xycoords=("data", "axes fraction"), color=color, fontsize=7,
+                                rotation=90, ha="right", va="bottom" if largest else "top")
+        handles += [
+            Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)), label="cost-model slope"),
+            Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
+                   label="outside the window (overhead ≥ 5%, or past a cache boundary)"),
+        ]
+        if metric == "latency" and any(c.run == run for c in crossings):
+            handles += [
+                Line2D([], [], color="0.4", lw=1.1, ls=(0, (2, 2)),
+                       label="largest activation passes a cache (block's colour)"),
+                Line2D([], [], color="0.4", lw=1.1, ls=(0, (6, 2, 1, 2)),
+                       label="working set passes a cache: windows split here"),
+            ]
+        _log_x(ax)
+        ax.set_yscale("log")
+        ax.set_xlabel(an.axis_label(axis, result.environments))
+        ax.set_ylabel(METRIC_AXIS[metric])
+        groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
+        ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
+                  frameon=False)
+    axis_name = an.axis_label(axis, result.environments)
+    fig.suptitle(f"{METRIC_TITLES[metric]} vs {axis_name} (log-log)", y=1.0)
+    name = _save(fig, out, f"fit_{axis}_{metric}.png")
+    caption = (f"{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
+               "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
+               "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
+               "the cost model predicts over the same window. Hollow points are outside it."
+               + (" Latency points are each size's 10th percentile of the raw samples, the "
+                  "value the fit reads. Vertical lines mark where each block's largest "
+                  "activation (dotted) and its working set (dash-dot; live peak plus input, "
+                  "where windows split) outgrow one of the run's measured caches."
+                  if metric == "latency" else ""))
+    return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
+
+
+def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
+    cross = result.crossovers
+    runs = [r for r in result.labels if (cross["run"] == r).any()]
+    fig, axes = _panels(len(runs), width=7.0)
+    for ax, run in zip(axes, runs, strict=True):
+        c = cross[cross["run"] == run].sort_values("n_points", ascending=False, kind="stable")
+        row = c.iloc[0]
+        p = result.pairs
+        p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
+              & (p["n"] == row["n"]) & (p["batch"] == row["batch"]) & (p["t"] == row["t"])]
+        long = pd.concat([pd.DataFrame({"N": p["positions"], "ratio": p[f"ratio_{m}"],
+                                        "metric": label, "key": m})
+                          for m, label in RATIO_METRICS], ignore_index=True)
+        long = long[np.isfinite(long["ratio"]) & (long["ratio"] > 0)]
+        palette = {label: RATIO_COLORS[m] for m, label in RATIO_METRICS}
+        sns.lineplot(data=long, x="N", y="ratio", hue="metric", style="metric", markers=True,
+                     dashes=False, palette=palette, estimator=None, ax=ax, legend=False, lw=1.8,
+                     markersize=7)
+        ax.axhline(1, color="0.3", lw=1, ls="-")
+        handles = [Line2D([], [], color=RATIO_COLORS[m], marker=mk, lw=1.8, label=label)
+                   for (m, label), mk in zip(RATIO_METRICS, ("o", "X", "s"), strict=True)]
+        star = row["n_star_predicted"]
+        ax.axvline(star, color="0.2", ls=(0, (4, 2)), lw=1.4)
+        handles.append(Line2D([], [], color="0.2", ls=(0, (4, 2)), lw=1.4,
+                              label=f"predicted N* = 2mn/(m+n) = {star:.3g}"))
+        for m, label in RATIO_METRICS:
+            value = row[f"n_star_{m}"]
+            if m == "macs":
+                continue  # equals the predicted line up to interpolation; do not draw it twice
+            if isinstance(value, float) and math.isfinite(value):
+                ax.plot([value], [1], marker="D", ms=10, color=RATIO_COLORS[m], mec="black",
+                        zorder=5)
+                text = f"measured from {label}: N* ≈ {value:.3g}"
+            else:
+                text = f"{label}: no crossing in the swept range"
+            handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D", lw=0, mec="black",
+                                  label=text))
+        _log_x(ax)
+        ax.set_yscale("log")
+        lo = min(float(p["positions"].min()), star) / 1.4
+        ax.set_xlim(lo, float(p["positions"].max()) * 1.4)
+        ax.set_xlabel(an.axis_label("positions", result.environments))
+        ax.set_ylabel("non-local order ÷ double attention (ratio, log)")
+        title = (f"c={int(row['channels'])}, m={int(row['m'])}, n={int(row['n'])}, "
+                 f"b={int(row['batch'])}" + (f", t={int(row['t'])}" if row["t"] > 1 else ""))
+        ax.set_title((f"{run}\n" if len(runs) > 1 else "") + title, fontsize=9)
+        ax.text(0.98, 0.03, "above 1: the non-local order costs more", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color="0.3")
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
+                  frameon=False, ncol=2)
+    fig.suptitle("Where the non-local order starts to cost more than double attention", y=1.0)
+    name = _save(fig, out, "crossover_ratio.png")
+    caption = ("Cost of the non-local order divided by double attention's at the same shape, "
+               "against positions N. The dashed line is the MAC crossover predicted by the "
+               "cost model; diamonds mark where the measured latency and memory ratios cross 1 "
+               "(interpolated linearly in log N).")
+    return FigureFile(name, "Crossover", caption)
+
+
+def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
+    roof = result.roofline.copy()
+    roof = roof[np.isfinite(roof["intensity"]) & (roof["gflops"] > 0)]
+    roof["block"] = roof["block"].map(lambda b: block_name(result, b))
+    palette = {block_name(result, b): c for b, c in _colors(result).items()}
+    fig, ax = plt.subplots(figsize=(8.0, 5.6))
+    several = len(result.labels) > 1
+    sns.scatterplot(data=roof, x="intensity", y="gflops", hue="block",
+                    style="run" if several else None, palette=palette, s=55, ax=ax,
+                    edgecolor="white", linewidth=0.5, zorder=3)
+    x_lo = float(roof["intensity"].min()) / 2 if len(roof) else 0.1
+    x_hi = float(roof["intensity"].max()) * 2 if len(roof) else 100
+    run_styles = ("-", "--", ":", "-.")
+    for i, run in enumerate(result.labels):
+        ceiling = (result.environments.get(run) or {}).get("roofline") or {}
+        peak, bw = ceiling.get("gemm_flops_per_s"), ceiling.get("bandwidth_bytes_per_s")
+        if not peak or not bw:
+            continue
+        ridge = peak / bw
+        xs = np.geomspace(min(x_lo, ridge / 4), max(x_hi, ridge * 4), 200)
+        label = (f"{run + ': ' if several else ''}roof: GEMM {peak / 1e9:.3g} GFLOP/s, "
+                 f"copy {bw / 1e9:.3g} GB/s (measured)")
+        ax.plot(xs, np.minimum(peak, xs * bw) / 1e9, color="0.25", lw=1.6,
+                ls=run_styles[i % len(run_styles)], label=label, zorder=2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of activations + input)")
+    ax.set_ylabel("achieved GFLOP/s (analytic FLOPs ÷ median latency)")
+    ax.set_title("Roofline: how close each case gets to the machine's ceilings")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    name = _save(fig, out, "roofline.png")
+    caption = ("Each point is one case: its analytic FLOPs (2 MACs + elementwise operations) "
+               "divided by its median latency, against FLOPs per byte it must move. The roof is "
+               "the minimum of the GEMM throughput and the copy bandwidth × intensity, both "
+               "measured in the same run.")
+    return FigureFile(name, "Roofline", caption)
+
+
+def _few_sizes(data: pd.DataFrame, limit: int = 16) -> bool:
+    ok = an.ok_rows(data)
+    return bool(len(ok)) and int(ok.groupby("run")["size"].nunique().max()) <= limit
+
+
+def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
+    ok = an.ok_rows(result.data).copy()
+    ok["block name"] = ok["block"].map(lambda b: block_name(result, b))
+    palette = {block_name(result, b): c for b, c in _colors(result).items()}
+    runs = [r for r in result.labels if (ok["run"] == r).any()]
+    n_sizes = int(ok.groupby("run")["size"].nunique().max())
+    # Runs stack vertically: their sizes differ, and a wide row of panels shrinks in a page.
+    fig, axes = plt.subplots(3 * len(runs), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
+                                                        8.5 * len(runs)), squeeze=False)
+    for j, run in enumerate(runs):
+        rows = ok[ok["run"] == run].sort_values(["positions", "channels", "batch"])
+        rows = rows.assign(size=rows["size"].str.replace(" ", "\n"))  # short tick lines
+        order = list(dict.fromkeys(rows["size"]))
+        for i, metric in enumerate(an.METRICS):
+            ax = axes[3 * j + i][0]
+            sns.barplot(data=rows, x="size", y=metric, hue="block name", order=order,
+                        palette=palette, ax=ax, legend=(i == 0 and j == 0), errorbar=None)
+            ax.set_yscale("log")
+            ax.set_ylabel(METRIC_AXIS[metric].replace(" per forward", "").replace(" (", "\n("))
+            ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
+            if i < 2:
+                ax.set_xticklabels([])
+            ax.tick_params(axis="x", rotation=0, labelsize=8)
+            if i == 0 and len(runs) > 1:
+                ax.set_title(run, fontweight="bold")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if axes[0][0].get_legend():
+        axes[0][0].get_legend().remove()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.suptitle("Cost of each block at each measured size (log scale)", y=1.0)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.985),
+               ncol=len(labels), frameon=False, fontsize=8)
+    name = _save(fig, out, "sizes.png")
+    caption = ("Bars: MACs, median latency and peak memory of each block at each measured size "
+               "(for the ResNet-stages suite, the shapes where these blocks sit in a ResNet-50).")
+    return FigureFile(name, "Cost at each size", caption)
+
+
+PAIR_FIGURES = {
+    "memory_ratio": ("train_memory_ratio.png", "Training against inference: peak memory",
+                     "train ÷ forward peak memory",
+                     "Peak memory of one training step (forward and backward, gradients "
+                     "included) divided by the forward pass's at the same shape, against "
+                     "positions N; one line per block, precision and compile setting."),
+    "speedup": ("compile_speedup.png", "Compiled against eager: speed-up",
+                "eager ÷ compiled latency (speed-up)",
+                "Median latency of the eager block divided by the torch.compile'd block's at "
+                "the same shape, against positions N; above 1 compiling pays."),
+}
+
+
+def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) -> FigureFile:
+    """One ratio of twin cases along N, a line per block (and dtype, and the other run axis)."""
+    file, title, ylabel, caption = PAIR_FIGURES[what]
+    runs = [r for r in result.labels if (table["run"] == r).any()]
+    fig, axes = _panels(len(runs), width=6.8)
+    colors = _colors(result)
+    other = "compile" if what == "memory_ratio" else "mode"
+    for ax, run in zip(axes, runs, strict=True):
+        t = table[(table["run"] == run) & np.isfinite(table[what]) & (table[what] > 0)]
+        held = [c for c in an.fixed_columns(result.data, "positions") if c in t]
+        for keys, rows in t.fillna({c: -1 for c in held}).groupby(
+                ["block", "dtype", other, *held], sort=False):
+            rows = rows.sort_values("positions")
+            block, dtype, side = keys[0], keys[1], keys[2]
+            label = block_name(result, block, short=True)
+            if t["dtype"].nunique() > 1:
+                label += f", {dtype}"
+            if t[other].nunique() > 1:
+                label += {"compile": ", compiled" if side is True else ", eager",
+                          "mode": f", {side}"}[other]
+            ax.plot(rows["positions"], rows[what], marker="o", lw=1.6, ms=5,
+                    color=colors.get(block, None), ls="-" if dtype == "float32" else "--",
+                    label=label)
+        ax.axhline(1, color="0.3", lw=1)
+        _log_x(ax)
+        ax.set_xlabel(an.axis_label("positions", result.environments))
+        ax.set_ylabel(ylabel)
+        if len(runs) > 1:
+            ax.set_title(run, fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    fig.suptitle(title, y=1.0)
+    return FigureFile(_save(fig, out, file), title, caption)

@@ -1,0 +1,78 @@
+"""The two renderings of one document: report.md, and index.html from templates/page.html.j2.
+
+Both walk the same element list (elements.py), so they say the same thing. The HTML is
+escaped by Jinja's autoescape, never by hand; the look lives in templates/report.css.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from a2bench.report.elements import Bullets, Element, Heading, Image, Para, Table
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(doc: Iterable[Element]) -> str:
+    """report.md: GitHub-flavoured Markdown, a table's caption in italics above it."""
+    parts: list[str] = []
+    for el in doc:
+        if isinstance(el, Heading):
+            parts.append(f"{'#' * el.level} {el.text}")
+        elif isinstance(el, Para):
+            parts.append(el.text)
+        elif isinstance(el, Bullets):
+            parts.append("\n".join(f"- {item}" for item in el.items))
+        elif isinstance(el, Table):
+            cols = [str(c) for c in el.frame.columns]
+            lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |",
+                     "|" + "|".join("---" for _ in cols) + "|"]
+            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |"
+                      for row in el.frame.itertuples(index=False)]
+            if el.caption:
+                lines.insert(0, f"*{el.caption}*\n")
+            parts.append("\n".join(lines))
+        elif isinstance(el, Image):
+            parts.append(f"![{el.alt}]({el.file})\n\n*{el.caption}*")
+    return "\n\n".join(parts) + "\n"
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """A table's cells row by row, as report.md reads them (the index is not a column)."""
+    return frame.itertuples(index=False)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    """The templates ship inside the package (package data), so the loader finds them in an
+    installed wheel as well as in a checkout."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("a2bench.report", "templates"),
+        autoescape=True,  # every value in the page is text from the data, never markup
+        trim_blocks=True, lstrip_blocks=True,  # a block tag on its own line leaves no line
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    # The template asks what each element is; the element classes stay free of rendering.
+    env.tests.update(heading=lambda el: isinstance(el, Heading),
+                     para=lambda el: isinstance(el, Para),
+                     bullets=lambda el: isinstance(el, Bullets),
+                     table=lambda el: isinstance(el, Table),
+                     image=lambda el: isinstance(el, Image))
+    env.filters["rows"] = _rows
+    return env
+
+
+def to_html(doc: Iterable[Element], title: str) -> str:
+    """index.html: the elements inside templates/page.html.j2, one self-contained page."""
+    env = _environment()
+    # The style sheet is our own file, not data: inlined as it is, so index.html stays one
+    # self-contained page (it is read as source, not rendered, so CSS braces are never Jinja).
+    css = Markup(env.loader.get_source(env, "report.css")[0])  # type: ignore[union-attr]
+    return env.get_template("page.html.j2").render(doc=list(doc), title=title, css=css)

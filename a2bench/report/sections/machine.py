@@ -1,0 +1,318 @@
+"""The machine sections: the environment each run recorded, the units, the roofline, the cost
+at each measured size and how the numbers were computed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from a2bench import analysis as an
+from a2bench.formatting import fixed, format_bytes, integer, percent, significant
+from a2bench.report.elements import (
+    MAX_TABLE_ROWS,
+    Bullets,
+    Element,
+    FigureFile,
+    Heading,
+    Para,
+    Table,
+    block_name,
+    figure,
+)
+
+
+def _slurm(run: Any, env: dict[str, Any]) -> str:
+    if env.get("executor") != "slurm":
+        return ""
+    shards = env.get("shards") or []
+    return (f"{env.get('partition', '')} ({len(shards)} jobs, "
+            f"{len(env.get('hosts') or [])} nodes)")
+
+
+def _schedule(run: Any, env: dict[str, Any]) -> str:
+    schedule = env.get("timing_schedule") or ""
+    if schedule == "interleaved":
+        chunk = float(env.get("interleave_chunk_s") or math.nan) * 1e3
+        return f"interleaved, {significant(chunk)} ms chunks"
+    return schedule
+
+
+def environment_section(result: an.Analysis) -> list[Element]:
+    fields: list[tuple[str, Any]] = [
+        ("results folder", lambda r, e: str(r.path)),
+        ("host", lambda r, e: ", ".join(e.get("hosts") or [e.get("host") or ""])),
+        ("Slurm partition (jobs, nodes)", _slurm),
+        ("suite", lambda r, e: e.get("suite_path") or e.get("suite", "")),
+        ("device", lambda r, e: (e.get("roofline") or {}).get("device", "")
+         + (f" ({e['gpu_name']})" if e.get("gpu_name") else "")),
+        ("CPU", lambda r, e: e.get("cpu_model", "")),
+        ("cores (physical / logical)",
+         lambda r, e: f"{e.get('physical_cores', '?')} / {e.get('logical_cores', '?')}"),
+        ("torch threads", lambda r, e: str(e.get("threads", ""))),
+        ("torch", lambda r, e: e.get("torch", "")),
+        ("CUDA / cuDNN", lambda r, e: (f"{e.get('cuda_version')} / {e.get('cudnn_version')}"
+                                       if e.get("cuda_version") else "")),
+        ("GPU memory total / free at start (GiB)", _gpu_memory),
+        ("GPU driver, SM clock / max, memory clock, temperature, power (nvidia-smi at start)",
+         lambda r, e: e.get("driver_and_clocks") or ""),
+        ("CUDA numerics flags", _cuda_flags),
+        ("python", lambda r, e: e.get("python", "")),
+        ("a2bench / commit",
+         lambda r, e: f"{e.get('a2bench_version', '')} / {str(e.get('git_commit', ''))[:12]}"),
+        ("GEMM ceiling (GFLOP/s, measured)",
+         lambda r, e: significant(
+             (e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
+        ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
+        ("GEMM ceiling per dtype (GFLOP/s)", _dtype_ceilings),
+        ("native bf16 / fp16 instructions (CPU)", _reduced_precision),
+        ("C++ compiler (torch.compile)", lambda r, e: e.get("compiler") or ""),
+        ("caches (sysfs or device properties)", _caches),
+        ("caches per getconf, where they differ (not used)", _getconf_caches),
+        ("CPU allocator (a tensor past its mmap threshold page-faults on every call)",
+         _allocator),
+        ("per-call overhead, empty module (µs)",
+         lambda r, e: significant(
+             ((e.get("overhead") or {}).get("empty_module_s") or math.nan) * 1e6)),
+        ("case order seed", lambda r, e: str(e.get("order_seed", ""))),
+        ("copy bandwidth (GB/s, measured)",
+         lambda r, e: significant(
+             (e.get("roofline") or {}).get("bandwidth_bytes_per_s", math.nan) / 1e9)),
+        ("timing budget per case (s)", lambda r, e: str(e.get("time_budget_s", ""))),
+        ("timing schedule (per case, or a pass's cases interleaved in chunks)", _schedule),
+        ("cases ok / stored", lambda r, e: f"{r.ok} / {r.rows}"),
+        ("warnings recorded", lambda r, e: "; ".join(e.get("warnings", [])) or "none"),
+    ]
+    table = pd.DataFrame({"": [name for name, _ in fields]})
+    for r in result.runs:
+        table[r.label] = [fn(r, r.environment) for _, fn in fields]  # type: ignore[operator]
+    table = table[[any(str(v) for v in row[1:]) for row in table.itertuples(index=False)]]
+    return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
+
+
+def _gpu_memory(run: an.Run, env: dict[str, Any]) -> str:
+    total, free = env.get("gpu_memory_bytes"), env.get("gpu_free_bytes")
+    if not total:
+        return ""
+    return f"{significant(total / 2**30)} / {significant(free / 2**30) if free else '?'}"
+
+
+def _cuda_flags(run: an.Run, env: dict[str, Any]) -> str:
+    """Which kernels a CUDA run allowed: TF32 off, cuDNN's autotuner off (timing.cuda_flags)."""
+    flags = env.get("cuda_flags") or {}
+    return ", ".join(f"{k} {'on' if v else 'off'}" for k, v in flags.items())
+
+
+def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
+    r = env.get("roofline") or {}
+    start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
+    if start is None:
+        return ""
+    drift = r.get("drift")
+    return (f"{significant(start / 1e9)} / {significant(end / 1e9) if end else 'not measured'}"
+            + (f", drift {fixed(100 * drift, 1)}%" if drift is not None else ""))
+
+
+def _dtype_ceilings(run: an.Run, env: dict[str, Any]) -> str:
+    records = env.get("rooflines") or {}
+    if len(records) < 2:
+        return ""
+    return ", ".join(f"{d} {significant((r.get('gemm_flops_per_s') or math.nan) / 1e9)}"
+                     for d, r in records.items())
+
+
+def _reduced_precision(run: an.Run, env: dict[str, Any]) -> str:
+    rp = env.get("reduced_precision") or {}
+    if not rp:
+        return ""
+    yes = {True: "yes", False: "no"}
+    return (f"{yes[bool(rp.get('native_bf16'))]} / {yes[bool(rp.get('native_fp16'))]} "
+            f"(dispatch {rp.get('cpu_capability', '?')})")
+
+
+def _caches(run: an.Run, env: dict[str, Any]) -> str:
+    caches = an.run_caches(env)
+    return ", ".join(f"{k} {format_bytes(v)}"
+                     for k, v in sorted(caches.items(), key=lambda kv: kv[1]))
+
+
+def _allocator(run: an.Run, env: dict[str, Any]) -> str:
+    a = env.get("allocator") or {}
+    if not a:
+        return ""
+    size = an.run_thresholds(env).get(an.MMAP)
+    return f"{a.get('name', '')} {a.get('version', '')}".strip() + (
+        f", mmap threshold {format_bytes(size)} ({a.get('mmap_threshold_source', '')})"
+        if size else "")
+
+
+def _getconf_caches(run: an.Run, env: dict[str, Any]) -> str:
+    getconf = {k: v for k, v in (env.get("caches_getconf") or {}).items() if v}
+    if not getconf or getconf == (env.get("cpu_caches") or {}):
+        return ""
+    return ", ".join(f"{k} {format_bytes(v)}"
+                     for k, v in sorted(getconf.items(), key=lambda kv: kv[1]))
+
+
+def units_section() -> list[Element]:
+    return [
+        Heading(2, "Units"),
+        Bullets((
+            "MACs: multiply-accumulates per forward pass (a (p×K)(K×q) product is p·q·K MACs), "
+            "counted by torch's FlopCounterMode (fvcore where it is missing).",
+            "Latency: seconds per forward pass, the median of the timed runs (tables show "
+            "milliseconds, ms = 10⁻³ s).",
+            "Memory: bytes allocated at the peak of one forward pass above the input (tables "
+            "show MiB = 2²⁰ bytes).",
+            "Exponent: k in cost = a + b·size^k; 1 means linear, 2 quadratic. The overhead "
+            "a is in the cost's unit (seconds for latency).",
+            "GFLOP/s: 10⁹ floating-point operations per second, with FLOPs = 2·MACs + "
+            "elementwise operations from the cost model.",
+            "N: positions = t·h·w (frames × height × width).",
+        )),
+    ]
+
+
+def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    failed = failed_calibrations(result)
+    doc: list[Element] = [Heading(2, "Roofline")]
+    s = result.roofline_summary
+    if not len(s):
+        return doc + [Para("No case has both a latency and an analytic FLOP count.")]
+    doc.append(Para(
+        "Achieved GFLOP/s = analytic FLOPs ÷ median latency ÷ 10⁹; the ceiling is the GEMM "
+        "throughput measured in the same run (environment.json, roofline), the best of a few "
+        "square products. A block's own, differently shaped products can run a little past it: "
+        f"up to {an.CEILING_TOLERANCE:.0%} over reads as reaching the ceiling, and beyond that "
+        "the ceiling counts as mis-measured and no fraction of it is shown. Arithmetic "
+        "intensity = FLOPs ÷ bytes of activations written plus the input. Per-case numbers are "
+        "in cases.csv."))
+    rows = [{
+        **({"run": r["run"]} if len(result.runs) > 1 else {}),
+        "block": block_name(result, r["block"], short=True), "cases": r["cases"],
+        "best GFLOP/s": significant(r["best_gflops"]), "at size": r["best_shape"],
+        "best % of GEMM ceiling": ceiling_percent(r["best_fraction_of_peak"],
+                                                  (r["run"], r["dtype"]) in failed),
+        "median % of ceiling": ceiling_percent(r["median_fraction_of_peak"],
+                                               (r["run"], r["dtype"]) in failed),
+        "GEMM ceiling (GFLOP/s)": significant(r["peak_gflops"]),
+    } for _, r in s.iterrows()]
+    doc.append(Table(pd.DataFrame(rows)))
+    roof = result.roofline
+    over_roof = roof[roof["fraction_of_attainable"] > 1]
+    for run, dtype in sorted(failed):
+        top = roof.loc[(roof["run"] == run) & (roof["dtype"] == dtype),
+                       "fraction_of_peak_raw"].max()
+        doc.append(Para(
+            f"{run}: the {dtype} calibration failed. A {dtype} case ran at {fixed(100 * top, 0)}% "
+            f"of the {dtype} GEMM ceiling measured in the same run, so that ceiling is too low "
+            f"to be one; no {dtype} fraction of the ceiling is reported for this run."))
+    if len(over_roof):
+        doc.append(Para(
+            f"{len(over_roof)} case(s) sit above the bandwidth slope: their activations are "
+            "small enough to stay in cache, so they never pay the main-memory bandwidth that "
+            "the intensity assumes."))
+    doc += figure(figs, "roofline.png")
+    return doc
+
+
+def failed_calibrations(result: an.Analysis) -> set[tuple[str, str]]:
+    """(run, dtype) pairs whose GEMM calibration failed (a case beat the ceiling)."""
+    return {(f.run, f.dtype) for f in result.findings if f.kind == "calibration_failed"}
+
+
+def ceiling_percent(fraction: Any, failed: bool) -> str:
+    """A fraction of the GEMM ceiling in percent; never one from a failed calibration."""
+    if failed:
+        return "calibration failed"
+    return fixed(100 * fraction, 1) if fraction is not None else "n/a"
+
+
+def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    failed = failed_calibrations(result)
+    doc: list[Element] = [Heading(2, "Costs at each size")]
+    sizes = an.size_columns(result.data)
+    ok = an.ok_rows(result.data).merge(
+        result.roofline[["run", "block", "device", *sizes, "gflops", "fraction_of_peak"]],
+        on=["run", "block", "device", *sizes], how="left")
+    ok = ok.sort_values(["run_index", "positions", "channels", "batch", "block"], kind="stable")
+    doc += figure(figs, "sizes.png")
+    if len(result.pairs):
+        p = result.pairs
+        left, right = (block_name(result, b, short=True) for b in (an.STUDY.left, an.STUDY.right))
+        rows = [{
+            **({"run": r["run"]} if len(result.runs) > 1 else {}),
+            "size": _size_of(result.data, r), "N": integer(r["positions"]),
+            "c": integer(r["channels"]), "m": integer(r["m"]), "n": integer(r["n"]),
+            "MACs ratio": significant(r["ratio_macs"]),
+            "latency ratio": significant(r["ratio_latency"]),
+            "memory ratio": significant(r["ratio_memory"]),
+            "memory ratio (model)": significant(r["ratio_memory_model"]),
+            f"{left} peak vs model": percent(r["memory_error_left"]),
+            f"{right} peak vs model": percent(r["memory_error_right"]),
+        } for _, r in p.head(MAX_TABLE_ROWS).iterrows()]
+        doc.append(Para("Non-local order ÷ double attention at each size measured in both "
+                        "orders (ratios, dimensionless; above 1 the non-local order costs more), "
+                        "the same ratio of the modelled peaks, and each order's measured peak "
+                        "memory against its model (measured ÷ model − 1, in %)."
+                        + (f" First {MAX_TABLE_ROWS} of {len(p)} rows; all are in pairs.csv."
+                           if len(p) > MAX_TABLE_ROWS else "")))
+        doc.append(Table(pd.DataFrame(rows)))
+    rows = [{
+        **({"run": r["run"]} if len(result.runs) > 1 else {}),
+        "size": r["size"], "N": integer(r["positions"]),
+        "block": block_name(result, r["block"], short=True),
+        "MACs (millions)": significant(r["macs"] / 1e6),
+        "latency (ms)": significant(r["latency"] * 1e3),
+        "IQR (ms)": significant(r["latency_iqr_s"] * 1e3),
+        "peak memory (MiB)": significant(r["memory"] / 2**20),
+        "model peak (MiB)": significant(r["peak_bytes_analytic"] / 2**20),
+        "GFLOP/s": significant(r["gflops"]),
+        "% of GEMM ceiling": ceiling_percent(r["fraction_of_peak"],
+                                             (r["run"], r["dtype"]) in failed),
+    } for _, r in ok.head(MAX_TABLE_ROWS).iterrows()]
+    doc.append(Para("Every ok case: MACs in millions of multiply-accumulates, median latency and "
+                    "its interquartile range in milliseconds, peak memory in MiB."
+                    + (f" First {MAX_TABLE_ROWS} of {len(ok)} rows; all are in cases.csv."
+                       if len(ok) > MAX_TABLE_ROWS else "")))
+    doc.append(Table(pd.DataFrame(rows)))
+    return doc
+
+
+def _size_of(data: pd.DataFrame, pair: pd.Series) -> str:
+    rows = data[(data["run"] == pair["run"]) & (data["block"] == an.STUDY.left)
+                & (data["positions"] == pair["positions"]) & (data["channels"] == pair["channels"])
+                & (data["m"] == pair["m"]) & (data["n"] == pair["n"])
+                & (data["batch"] == pair["batch"]) & (data["h"] == pair["h"])
+                & (data["t"] == pair["t"])]
+    return str(rows["size"].iloc[0]) if len(rows) else str(pair["shape"])
+
+
+def method_section() -> list[Element]:
+    return [
+        Heading(2, "How these numbers were computed"),
+        Bullets((
+            "Only rows with status ok enter the analysis; a case stored twice counts once.",
+            "Axes: positions N = t·h·w (h and w zipped, or t for clips, move N together), "
+            "batch, channels, m, n, t and SE reduction r. An axis is fitted for a block where it "
+            "takes at least two values with every other size fixed; where several such groups "
+            "exist each is fitted (fits.csv) and the one with the most values is shown.",
+            "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "
+            "torch's is missing), latency the median of the timed runs, memory the measured "
+            "peak of allocated bytes above the input.",
+            "Latency fits use the per-size median of the raw samples, pooled over the passes "
+            "(each pass a fresh worker process, cases in a seeded random order). The overhead "
+            "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
+            "through the same timing path (environment.json, overhead).",
+            "Cache sizes come from /sys/devices/system/cpu/cpu0/cache, or the GPU's device "
+            "properties; getconf's figures are shown beside them only where they differ, as "
+            "they can be wrong. A cliff names a cache only when the working set (the cost "
+            "model's live peak plus the input) crosses its size between the two sizes in "
+            "question.",
+            "The GEMM ceiling is the best of 5 timings of at least 0.5 s at several sizes, "
+            "measured at the start and at the end of the sweep; the larger is used and the "
+            "drift between them is reported.",
+        )),
+    ]

@@ -1,0 +1,367 @@
+"""The scaling sections: the headline verdict, each block's complexity class, the fitted
+exponents with the sentences that explain them, and where one block starts to cost more than
+another. Every sentence renders a number or a verdict a2bench.analysis computed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from a2bench import analysis as an
+from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
+from a2bench.report.elements import (
+    METRIC_TITLES,
+    Bullets,
+    Element,
+    FigureFile,
+    Heading,
+    Para,
+    Table,
+    block_name,
+    figure,
+)
+from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
+
+HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
+                  "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
+
+
+def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    """The verdict first: block × metric along positions, then the latency figure."""
+    h = result.headline
+    doc: list[Element] = [
+        Heading(2, f"Headline: {HEADLINE_WORDS[h['verdict']]}"),
+        Para("Do MACs, peak memory and latency along positions N all grow as the cost model "
+             "says: O(m·n·N) for double attention and O((m+n)·N²) for the non-local order? "
+             "CONFIRMED needs all six fits consistent in a run; any contradicted fit makes it "
+             "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
+    ]
+    for run in result.labels:
+        r = h["runs"][run]
+        if r["verdict"] == "not swept":
+            continue
+        rows = [{
+            "block": block_name(result, f["block"], short=True), "metric": f["metric"],
+            "exponent [95% CI]": (f"{fixed(f['exponent'])} "
+                                  f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
+                                  if f["exponent"] is not None else "n/a"),
+            "model": fixed(f["expected"]), "ΔBIC": fixed(f["delta_bic"], 1),
+            "sizes": integer(f["points"]), "verdict": f["verdict"],
+        } for f in r["fits"]]
+        doc.append(Table(pd.DataFrame(rows),
+                         f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
+                         "ΔBIC > 0 favours the model's class)."))
+        if r["contradicting"] or r["missing"]:
+            doc.append(Bullets(tuple(f"{run}: {x}" for x in r["contradicting"] + r["missing"])))
+    doc += figure(figs, "fit_positions_latency.png")
+    return doc
+
+
+def complexity_section(result: an.Analysis) -> list[Element]:
+    """Per block, the class its MACs and latency grow in along N, each against its own model."""
+    c = result.complexity
+    doc: list[Element] = [Heading(2, "Complexity class per block")]
+    if not len(c):
+        return doc + [Para("No block was swept along positions N with its other sizes fixed, "
+                           "so no complexity class can be read off.")]
+    doc.append(Para(
+        "Every block swept along positions N, each against its own cost model. A cell reads: "
+        "the class the model predicts, N^k, with the model's exponent over the same window in "
+        "parentheses; the measured exponent [95% interval]; the verdict; and ΔBIC of the "
+        "model's class against its competitor (above 0 favours the model's class). Classes "
+        "and exponents are dimensionless. All rows, with each verdict's reason, are in "
+        "complexity.csv."))
+    several = len(result.runs) > 1
+    rows, notes = [], []
+    for (run, block), g in c.groupby(["run", "block"], sort=False):
+        row = {**({"run": run} if several else {}), "block": block_name(result, block)}
+        for metric in an.COMPLEXITY_METRICS:
+            f = g[g["metric"] == metric]
+            row[METRIC_TITLES[metric]] = _class_cell(f.iloc[0]) if len(f) else "not fitted"
+            if len(f) and f.iloc[0]["verdict"] != "consistent" and f.iloc[0]["reason"]:
+                notes.append(f"{run + ': ' if several else ''}{block_name(result, block, True)}, "
+                             f"{METRIC_TITLES[metric]}: {f.iloc[0]['reason']}")
+        rows.append(row)
+    doc.append(Table(pd.DataFrame(rows), "Complexity class along positions N, per block."))
+    if notes:
+        doc.append(Bullets(tuple(notes)))
+    return doc
+
+
+def _class_cell(r: pd.Series) -> str:
+    """'N^1.5 (model 1.47): measured 1.52 [1.45, 1.60], consistent; ΔBIC 31.2 against N^2'."""
+    k, other = r["expected_class"], r["competitor"]
+    cls = f"N^{float(k):g}" if finite(k) else "no class"
+    measured = (f"measured {fixed(r['exponent'])} [{fixed(r['ci_low'])}, {fixed(r['ci_high'])}]"
+                if finite(r["exponent"]) else f"no exponent ({integer(r['points'])} sizes)")
+    bic = (f"; ΔBIC {fixed(r['delta_bic'], 1)} against N^{float(other):g}"
+           if finite(r["delta_bic"]) and finite(other) else "")
+    return f"{cls} (model {fixed(r['expected'])}): {measured}, {r['verdict']}{bic}"
+
+
+def _fit_cell(row: pd.Series) -> str:
+    if not math.isfinite(row["exponent"]):
+        return "n/a"
+    return f"{fixed(row['exponent'])} [{fixed(row['ci_low'])}, {fixed(row['ci_high'])}]"
+
+
+def _run_cell(row: pd.Series | None) -> str:
+    if row is None:
+        return "not swept"
+    if not math.isfinite(row["exponent"]):
+        return f"{row['verdict']}: {row['reason']}"
+    return (f"{_fit_cell(row)}; model {fixed(row['expected'])}; ΔBIC {fixed(row['delta_bic'], 1)}; "
+            f"{row['verdict']} ({integer(row['points'])} sizes)")
+
+
+def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Scaling exponents")]
+    fits = result.fits
+    if not len(fits):
+        return doc + [Para(
+            "No axis was swept with the other sizes fixed (for example the ResNet-stages suite, "
+            "where c, m, n and N change together), so there is nothing to fit; see the costs at "
+            "each size below.")]
+    doc.append(Para(
+        "Each cost is fitted as a + b·x^k, with the overhead a ≥ 0, by weighted least squares "
+        "in log space over every swept size. The exponent k is then read on a window chosen "
+        "from the data: the sizes where a is under 5% of the cost (for latency, a is the run's "
+        "own timing of the block at its smallest shape where there is one) and, for latency, "
+        "with no cache boundary inside: where the working set (the cost model's live peak plus "
+        "the input) outgrows one of the run's measured caches, the sizes on each side are "
+        "fitted apart. Latency per size is the 10th percentile of its raw samples, pooled over "
+        "the passes, and the fit weighs sizes with Huber's loss. Interval: the "
+        "wider of the regression's t interval and a bootstrap that resamples the raw timing "
+        "samples within each size (2000 seeded resamples). Model: the slope of the cost model "
+        "over the same window (MACs; all FLOPs for latency; peak bytes for memory). ΔBIC "
+        "compares a + b·x^k at the model's integer class against its competitor (1 against 2), "
+        "each with its own overhead; above 0 favours the model's class. Verdict: consistent "
+        "when the 90% interval lies inside the model's value ± 0.15 and ΔBIC > 10; "
+        "contradicted when the interval lies outside that band or ΔBIC < −10; inconclusive "
+        "otherwise, or with fewer than 5 sizes in the window. Each verdict's reason is in "
+        "fits.csv."))
+    primary = fits[fits["primary"]]
+    runs = [r for r in result.labels if (primary["run"] == r).any()]
+    key = ["axis", "block", "metric"]
+    order = {a: i for i, a in enumerate(an.axes(result.data))}
+    table = primary[key].drop_duplicates()
+    table = table.assign(_o=table["axis"].map(order)).sort_values(["_o", "block"], kind="stable")
+    table = table.drop(columns="_o")
+    wide = table.copy()
+    wide["block"] = wide["block"].map(lambda b: block_name(result, b, short=True))
+    for run in runs:
+        sub = primary[primary["run"] == run].set_index(key)
+        cells = [sub.loc[tuple(k)] if tuple(k) in sub.index else None
+                 for k in table[key].itertuples(index=False)]
+        if len(runs) == 1:
+            wide["exponent [95% CI]"] = [_fit_cell(c) if c is not None else "" for c in cells]
+            wide["model"] = [fixed(c["expected"]) if c is not None else "" for c in cells]
+            wide["ΔBIC"] = [fixed(c["delta_bic"], 1) if c is not None else "" for c in cells]
+            wide["window"] = [_window_cell(c) if c is not None else "" for c in cells]
+            wide["verdict"] = [c["verdict"] if c is not None else "" for c in cells]
+            wide["fixed"] = [c["group"] if c is not None else "" for c in cells]
+        else:  # one compact column per run keeps several runs readable side by side
+            wide[run] = [_run_cell(c) for c in cells]
+    caption = ("Fitted exponents (dimensionless)" + ("." if len(runs) == 1 else
+               ": per run, exponent [95% CI]; the cost model's exponent; ΔBIC; verdict (sizes "
+               "in the window). The sizes held fixed are in each figure's title and in "
+               "fits.csv."))
+    doc.append(Table(wide.reset_index(drop=True), caption))
+    extra = len(fits) - len(primary)
+    if extra:
+        doc.append(Para(f"{extra} more fits (other groups of the same axis, and windows past a "
+                        "cache boundary) are in fits.csv; the table and figures show, per block "
+                        "and axis, the main window of the group with the most swept values."))
+    doc += latency_detail(result)
+    doc.append(Heading(3, "Why the costs look the way they do"))
+    doc.append(Bullets(tuple(finding_lines(result))))
+    for name in figs:  # the headline shows the latency along N; the other fits come here
+        if name.startswith("fit_") and name != "fit_positions_latency.png":
+            doc += figure(figs, name)
+    return doc
+
+
+def latency_detail(result: an.Analysis) -> list[Element]:
+    """Per primary latency fit: the overhead, the window and the rate the block reaches."""
+    failed = failed_calibrations(result)
+    lat = result.fits[result.fits["primary"] & (result.fits["metric"] == "latency")]
+    if not len(lat):
+        return []
+    several = len(result.runs) > 1
+    rows = [{
+        **({"run": r["run"]} if several else {}),
+        "block": block_name(result, r["block"], short=True), "axis": r["axis"],
+        "overhead a, fitted (ms)": (f"{significant(r['overhead'] * 1e3)} "
+                                    f"[{significant(r['overhead_ci_low'] * 1e3)}, "
+                                    f"{significant(r['overhead_ci_high'] * 1e3)}]"),
+        "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
+        "a < 5% above": size(r["x_overhead_5pct"]),
+        "window": _window_cell(r),
+        "achieved GFLOP/s (t = t₀ + FLOPs/R)": significant(r["achieved_flops_per_s"] / 1e9),
+        "% of GEMM ceiling": ceiling_percent(r["fraction_of_ceiling"],
+                                             (r["run"], r["dtype"]) in failed),
+    } for _, r in lat.iterrows()]
+    return [Table(pd.DataFrame(rows),
+                  "Latency fits: the per-call overhead a (fitted with its 95% interval, and "
+                  "timed directly), the size above which it is under 5% of the time, the "
+                  "window the exponent is read on, and the rate R over that window against the "
+                  "GEMM ceiling measured in the same run.")]
+
+
+def _window_cell(row: pd.Series) -> str:
+    if not row["points"]:
+        return "none"
+    return f"{integer(row['points'])} sizes, {size(row['fit_x_min'])}–{size(row['fit_x_max'])}"
+
+
+def _axis_word(axis: str, environments: dict[str, dict[str, Any]]) -> str:
+    return "N" if axis == "positions" else an.axis_label(axis, environments).split(" ")[0]
+
+
+def finding_lines(result: an.Analysis) -> list[str]:
+    """Each finding of a2bench.analysis as one sentence; nothing is decided here."""
+    lines = []
+    several = len(result.runs) > 1
+    for f in result.findings:
+        who = (f"{f.run}: " if several else "") + (block_name(result, f.block, short=True)
+                                                    if f.block else "")
+        x = _axis_word(f.axis, result.environments)
+        if f.kind == "overhead":
+            direct = (f" (timed directly at the smallest shape: {significant(f.expected * 1e3)} ms)"
+                      if math.isfinite(f.expected) else "")
+            if math.isfinite(f.value) and f.value > 0 and math.isfinite(f.x_to):
+                lines.append(
+                    f"{who}: a per-call overhead of {significant(f.value * 1e3)} ms "
+                    f"[{significant(f.low * 1e3)}, {significant(f.high * 1e3)}] (fitted){direct} "
+                    "is half of the "
+                    f"latency below {x} = {size(f.x_from)} and under 5% above {x} = "
+                    f"{size(f.x_to)}.")
+            else:
+                lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
+        elif f.kind == "cache_crossing":
+            lines.append(
+                f"{who}: its {f.tensor} grows from {format_bytes(f.bytes_from)} to "
+                f"{format_bytes(f.bytes_to)} between {x} = {size(f.x_from)} and "
+                f"{x} = {size(f.x_to)}, "
+                f"passing the {f.cache} size ({format_bytes(f.cache_bytes)}).")
+        elif f.kind == "cliff":
+            where = (f"there its {f.tensor} passes the {f.cache} "
+                     f"({format_bytes(f.bytes_from)} to {format_bytes(f.bytes_to)})" if f.cache else
+                     f"no cache boundary lies there (the working set grows from "
+                     f"{format_bytes(f.bytes_from)} to {format_bytes(f.bytes_to)})")
+            lines.append(
+                f"{who}: latency outpaces the model most between {x} = {size(f.x_from)} and "
+                f"{x} = {size(f.x_to)} (local exponent {fixed(f.value)} against the model's "
+                f"{fixed(f.expected)}); {where}.")
+        elif f.kind == "window_split":
+            other = (f"has its own exponent {fixed(f.value)} [{fixed(f.low)}, {fixed(f.high)}] "
+                     "(model "
+                     f"{fixed(f.expected)})" if math.isfinite(f.value) else
+                     "has too few sizes for an exponent of its own")
+            span = (f"{x} = {size(f.x_from)}" if f.x_from == f.x_to else
+                    f"{x} = {size(f.x_from)}–{size(f.x_to)}")
+            lines.append(
+                f"{who}: sizes lie on both sides of the {f.cache or 'cache'} boundary, fitted "
+                f"apart; the other side, {span}, {other}.")
+        elif f.kind == "calibration":
+            end = (f"{significant(f.high / 1e9)} GFLOP/s at the end, a drift of "
+                   f"{fixed(100 * f.value, 1)}%"
+                   if math.isfinite(f.high) else "no end-of-sweep calibration")
+            lines.append(f"{who}GEMM ceiling {significant(f.low / 1e9)} GFLOP/s at the start of "
+                         f"the sweep, {end}; the ceiling used is the larger.")
+        elif f.kind == "calibration_failed":
+            lines.append(f"{who}the {f.dtype} calibration failed: a {f.dtype} case ran at "
+                         f"{fixed(100 * f.value, 0)}% of the measured {f.dtype} GEMM ceiling, so "
+                         f"no {f.dtype} fraction of the ceiling is reported for this run.")
+    if not lines:
+        lines.append("No overhead, cache crossing or cliff was found in the primary fits.")
+    return lines
+
+
+def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
+    doc: list[Element] = [Heading(2, "Crossover: where the non-local order costs more")]
+    cross = result.crossovers
+    if not len(cross):
+        return doc + [Para(
+            "No run measured both attention orders over several N with c, m, n, b and t fixed, "
+            "so no crossover can be read off. The cost model predicts the non-local order "
+            "needs more MACs once N > 2mn/(m+n).")]
+    doc.append(Para(
+        "The cost model predicts the non-local order needs more MACs than double attention once "
+        "(m+n)·N² > 2mn·N, i.e. N > N* = 2mn/(m+n). The measured N* is where the ratio "
+        "non-local ÷ double attention of latency (or peak memory) crosses 1, interpolated "
+        "linearly in log N; where the ratio crosses 1 more than once (noise at small sizes) the "
+        "last upward crossing is reported. N is in positions."))
+    rows = []
+    for _, c in cross.iterrows():
+        notes = "; ".join(dict.fromkeys(
+            f"{m}: {c[f'reason_{m}']}" for m in ("latency", "memory") if c[f"reason_{m}"]))
+        rows.append({
+            **({"run": c["run"]} if len(result.runs) > 1 else {}),
+            "c": integer(c["channels"]), "m": integer(c["m"]), "n": integer(c["n"]),
+            "b": integer(c["batch"]), "t": integer(c["t"]),
+            "N swept": f"{c['n_min']:.0f}–{c['n_max']:.0f} ({c['n_points']} values)",
+            "predicted N* (MACs)": significant(c["n_star_predicted"]),
+            "measured N* (latency)": significant(c["n_star_latency"]),
+            "measured N* (memory)": significant(c["n_star_memory"]),
+            "notes": notes,
+        })
+    doc.append(Table(pd.DataFrame(rows), "Crossover positions N* (positions)."))
+    doc += figure(figs, "crossover_ratio.png")
+    return doc
+
+
+CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
+
+
+def block_crossovers_section(result: an.Analysis) -> list[Element]:
+    """One line per block (and setting): where it starts to cost more than the reference."""
+    bc = result.block_crossovers
+    reference = str(bc["reference"].iloc[0]) if len(bc) else an.REFERENCE
+    ref = block_name(result, reference, short=True)
+    doc: list[Element] = [Heading(2, f"Each block against {ref}")]
+    if not len(bc):
+        return doc + [Para(
+            f"No other block was measured at the same shapes as {ref} over two or more "
+            "positions N, so no block can be set against it.")]
+    doc.append(Para(
+        f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
+        "device, dtype, batch, channels and t·h·w), along positions N. \"Costlier from N ≈ x\" "
+        "is where the ratio last passes 1 going up (interpolated linearly in log N); above it, "
+        "up to the largest N swept, the block costs more. Each line names the sizes it holds "
+        f"fixed, {ref}'s own parameters and the block's. All numbers are in "
+        "block_crossovers.csv."))
+    several = len(result.runs) > 1
+    ref_params = [c for c in bc.columns if c.startswith("ref_")]
+    lines = []
+    for _, r in bc.iterrows():
+        fixed = an.group_label({"channels": r["channels"], "batch": r["batch"],
+                                **({"t": r["t"]} if r["t"] > 1 else {})})
+        ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
+        own = f" ({r['params']})" if r["params"] else ""
+        where = "; ".join(f"{CROSS_WORDS[m]}: {_crossing_words(r, m)}" for m in an.CROSS_METRICS)
+        ratio = (f"; latency ratio at N = {size(r['n_max'])}: "
+                 f"{significant(r['ratio_at_max_latency'])}"
+                 if finite(r["ratio_at_max_latency"]) else "")
+        lines.append(f"{r['run'] + ': ' if several else ''}{block_name(result, r['block'], True)}"
+                     f"{own} at "
+                     f"{fixed}" + (f", {ref} {ref_set}" if ref_set else "")
+                     + f", N = {size(r['n_min'])}–{size(r['n_max'])} ({r['n_points']} values): "
+                     f"{where}{ratio}.")
+    doc.append(Bullets(tuple(lines)))
+    return doc
+
+
+def _crossing_words(r: pd.Series, metric: str) -> str:
+    """What one ratio does over the range, from its outcome (analysis.Crossing)."""
+    outcome, star = r[f"outcome_{metric}"], r[f"n_star_{metric}"]
+    if outcome == "crosses" and finite(star):
+        return f"costlier from N ≈ {significant(star)}" + (
+            " (the last of several upward crossings)" if r[f"reason_{metric}"] else "")
+    return {"above": "costlier over the whole range",
+            "below": "cheaper over the whole range",
+            "ends_below": "no costlier at the largest N, though not cheaper at every N",
+            }.get(outcome, "not measured at two or more N")
