@@ -188,9 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "audit":
             return cmd_audit(args)
         if args.command == "report":
-            from a2bench.report import write_report
+            from a2bench.report import build_report
 
-            return write_report(args.dirs, args.out)
+            for line in build_report(args.dirs, args.out).lines:
+                print(line)
+            return 0
         if args.command == "compare":
             from a2bench.compare import compare, exit_status, format_report
 

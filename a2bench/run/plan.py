@@ -1,0 +1,302 @@
+"""Auto sizes: the sizes along positions that give a block's latency exponent a decisive window.
+
+A suite says `h: auto, w: auto` (square maps) or `t: auto` (frames), and a2bench chooses, for each
+block variant (a template case), the sizes its latency fit needs (shared/notes/auto-sizing.md):
+- inside ONE regime: every size's working set on the same side of each cache, and its largest
+  tensor on the same side of glibc's mmap threshold (CPU), kept a margin away from each
+  boundary, so no window of the fit is cut (fitting.windows);
+- with the per-call overhead (measured on the device at the smallest shape) at most
+  OVERHEAD_TARGET of the predicted time, half of what the fit allows, so prediction error
+  does not push a size out of the window;
+- with the peak (the exact memory model) within the memory budget;
+- in the highest regime the time budget affords, since complexity is about the asymptote, over
+  as wide a span as it affords: the slope's error falls with the spread of ln N.
+
+The prediction of a size's time is t = overhead + FLOPs / rate, the rate measured on the device
+by timing the block at a probe size of the chosen regime (then planned again with it). Pure
+functions over the cost model and those measurements; the Sweep does the measuring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from a2bench.case import Case
+
+SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spare)
+OVERHEAD_TARGET = 0.025  # predicted overhead share; the fit's window allows 5 % measured
+BOUNDARY_MARGIN = 1.25  # stay this factor in bytes from a cache or the mmap threshold
+MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
+MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
+GROWTH = 1.04  # candidate sizes step by at least this ratio in N
+DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
+FIRST_ROUND = 0.6  # of the time left after start-up: the rest narrows the intervals
+GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
+# What a case costs besides its timed calls, per pass: building it, the counters, the memory
+# probe and the first calls (measured on this repository's runs: about 0.3 s and 8 calls).
+CASE_FIXED_S = 0.3
+CASE_EXTRA_CALLS = 8
+MIN_TIMED_CALLS = 10  # a size's timing needs at least this many calls for a low quantile
+
+
+@dataclass(frozen=True)
+class Point:
+    """One candidate size and what the cost model says of it."""
+
+    size: int  # the side of a square map, or the frames
+    positions: int
+    flops: int
+    working_set: int  # bytes: the live peak and the input (as the fit's boundaries use)
+    largest: int  # bytes of the largest single tensor
+    peak: int  # bytes the memory model predicts
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the planner knows of the device, measured there."""
+
+    device: str
+    caches: Mapping[str, float]  # bytes by level
+    mmap_threshold: float | None  # glibc's, where a large tensor pays page faults per call
+    memory_budget: int
+    gemm_flops_per_s: float | None
+    time_budget_s: float  # timed sampling per case and pass
+    passes: int
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One chosen size and why: its regime, its overhead share and its predicted time."""
+
+    size: int
+    positions: int
+    predicted_s: float
+    overhead_share: float
+    regime: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "positions": self.positions,
+                "predicted_s": self.predicted_s, "overhead_share": self.overhead_share,
+                "regime": self.regime}
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """The sizes of one block variant, or why there are not enough."""
+
+    template: Case
+    axis: tuple[str, ...]  # ("h", "w") or ("t",)
+    regime: str
+    choices: tuple[Choice, ...]
+    overhead_s: float
+    rate: float  # FLOP/s the prediction uses
+    rate_measured: bool
+    predicted_wall_s: float
+    note: str  # regimes passed over, and why; empty when the top one was taken
+    needed_budget_s: float | None = None  # set when the budget affords no regime
+
+    @property
+    def feasible(self) -> bool:
+        return len(self.choices) >= SIZES and self.needed_budget_s is None
+
+    def cases(self) -> list[Case]:
+        return [at(self.template, self.axis, c.size) for c in self.choices]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"block": self.template.block, "case": self.template.label(),
+                "axis": "x".join(self.axis), "regime": self.regime,
+                "overhead_s": self.overhead_s, "rate_flops_per_s": self.rate,
+                "rate_measured": self.rate_measured,
+                "predicted_wall_s": self.predicted_wall_s, "note": self.note,
+                "needed_budget_s": self.needed_budget_s,
+                "sizes": [c.to_dict() for c in self.choices]}
+
+
+def at(template: Case, axis: Sequence[str], size: int) -> Case:
+    return replace(template, t=size) if tuple(axis) == ("t",) else replace(template, h=size,
+                                                                          w=size)
+
+
+def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
+               legal: Callable[[Case], bool], memory_budget: int) -> list[Point]:
+    """Legal sizes growing by GROWTH in N at least, up to the memory budget."""
+    out: list[Point] = []
+    size, last_n = 1, 0
+    while size <= MAX_SIDE:
+        case = at(template, axis, size)
+        if case.positions >= last_n * GROWTH and legal(case):
+            c = cost(case)
+            if c.peak_bytes > memory_budget:
+                break
+            input_bytes = case.batch * case.channels * case.positions * c.bytes_per_element
+            out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,
+                             c.largest_activation_bytes, c.peak_bytes))
+            last_n = case.positions
+        size += 1
+    return out
+
+
+def boundaries(machine: Machine) -> list[tuple[str, float, str]]:
+    """(name, bytes, what crosses it): the caches for the working set, the mmap threshold for
+    the largest tensor (a CPU run that does not keep freed memory)."""
+    out = [(name, float(size), "working_set") for name, size in machine.caches.items() if size]
+    if machine.mmap_threshold:
+        out.append(("mmap threshold", float(machine.mmap_threshold), "largest"))
+    return sorted(out, key=lambda b: b[1])
+
+
+def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
+    """The regime's name ("past L2, within L3"), or None within the margin of a boundary."""
+    past, within = [], []
+    for name, size, what in bounds:
+        value = getattr(p, what)
+        if value >= size * BOUNDARY_MARGIN:
+            past.append(name)
+        elif value * BOUNDARY_MARGIN <= size:
+            within.append(name)
+        else:
+            return None
+    words = ([f"past {', '.join(past)}"] if past else []) + \
+            ([f"within {', '.join(within)}"] if within else [])
+    return "; ".join(words) or "no boundary"
+
+
+def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None) -> float:
+    """What measuring one case costs in wall time over its passes."""
+    timed = max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
+    return (passes or machine.passes) * (timed + CASE_FIXED_S + CASE_EXTRA_CALLS * predicted_s)
+
+
+def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Point]:
+    """`count` points of points[lo..hi] nearest to a geometric grid in N (distinct)."""
+    span = points[lo:hi + 1]
+    if len(span) <= count:
+        return list(span)
+    a, b = math.log(span[0].positions), math.log(span[-1].positions)
+    chosen: list[Point] = []
+    for i in range(count):
+        target = a + (b - a) * i / (count - 1)
+        best = min((p for p in span if p not in chosen),
+                   key=lambda p: abs(math.log(p.positions) - target))
+        chosen.append(best)
+    return sorted(chosen, key=lambda p: p.positions)
+
+
+def choose(points: Sequence[Point], regimes: Sequence[str | None], predict: Callable[[Point], float],
+           overhead: float, machine: Machine, share_s: float
+           ) -> tuple[str, list[Point], str, float | None]:
+    """(regime, sizes, note, needed share) in the highest regime that affords SIZES sizes over
+    a span of MIN_SPAN within `share_s`; needed share is set when none does."""
+    order: list[str] = []
+    for r in regimes:
+        if r is not None and r not in order:
+            order.append(r)
+    passed: list[str] = []
+    cheapest: tuple[float, str, list[Point]] | None = None
+    for regime in reversed(order):  # the highest regime first
+        idx = [i for i, r in enumerate(regimes) if r == regime
+               and overhead <= OVERHEAD_TARGET * predict(points[i])]
+        if len(idx) < SIZES:
+            passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
+                          f"{OVERHEAD_TARGET:.1%} within the memory budget")
+            continue
+        lo = idx[0]
+        best: list[Point] | None = None
+        for hi in reversed(idx):  # the widest span that fits the share
+            if points[hi].positions < MIN_SPAN * points[lo].positions:
+                break
+            sizes = geometric(points, lo, hi, SIZES)
+            if len({p.size for p in sizes}) < SIZES:
+                continue
+            wall = sum(case_wall_s(predict(p), machine) for p in sizes)
+            if wall <= share_s:
+                best = sizes
+                break
+            if cheapest is None or wall < cheapest[0]:
+                cheapest = (wall, regime, sizes)
+        if best is not None:
+            return regime, best, "; ".join(f"passed over {p}" for p in passed), None
+        passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
+    note = "; ".join(passed)
+    if cheapest is None:
+        return "none", [], note or "no legal size", math.inf
+    wall, regime, sizes = cheapest
+    return regime, sizes, note, wall
+
+
+def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
+               overhead: float, rate: float, rate_measured: bool, machine: Machine,
+               share_s: float) -> GroupPlan:
+    bounds = boundaries(machine)
+    regimes = [regime_of(p, bounds) for p in points]
+
+    def predict(p: Point) -> float:
+        return overhead + p.flops / rate
+
+    regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s)
+    choices = tuple(Choice(p.size, p.positions, predict(p), overhead / predict(p), regime)
+                    for p in sizes)
+    wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
+    return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
+                     needed if needed is not None else None)
+
+
+def guessed_rate(machine: Machine) -> float:
+    """FLOP/s before the block is probed: a share of the GEMM ceiling (or 10 GFLOP/s)."""
+    return GUESSED_EFFICIENCY * (machine.gemm_flops_per_s or 1e10)
+
+
+def probe_point(plan: GroupPlan) -> int | None:
+    """The size to time the block at to measure its rate: the plan's largest, which costs the
+    most and so matters most to the wall time (None when nothing was chosen)."""
+    return plan.choices[-1].size if plan.choices else None
+
+
+def rate_from(point: Point, seconds: float, overhead: float) -> float:
+    """The block's FLOP/s at a probe, the overhead taken off (at least 1 % of the time left)."""
+    return point.flops / max(seconds - overhead, 0.01 * seconds)
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[GroupPlan, ...]
+    budget_s: float
+    startup_s: float  # spent before planning (worker, calibration, overhead, probes)
+    fixed_s: float  # still to spend besides the cases (end calibration, a worker per pass)
+
+    @property
+    def predicted_wall_s(self) -> float:
+        return self.startup_s + self.fixed_s + sum(g.predicted_wall_s for g in self.groups)
+
+    @property
+    def feasible(self) -> bool:
+        return all(g.feasible for g in self.groups)
+
+    @property
+    def needed_budget_s(self) -> float | None:
+        """The budget that would afford every group's cheapest regime, when this one does not."""
+        if self.feasible:
+            return None
+        walls = [g.needed_budget_s if g.needed_budget_s is not None else g.predicted_wall_s
+                 for g in self.groups]
+        if not all(math.isfinite(w) for w in walls):
+            return math.inf
+        return self.startup_s + self.fixed_s + sum(walls) / FIRST_ROUND
+
+    def cases(self) -> list[Case]:
+        return [c for g in self.groups for c in g.cases()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget_s": self.budget_s, "startup_s": self.startup_s, "fixed_s": self.fixed_s,
+                "predicted_wall_s": self.predicted_wall_s,
+                "needed_budget_s": self.needed_budget_s,
+                "groups": [g.to_dict() for g in self.groups]}
+
+
+def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) -> float:
+    """Each group's part of the first round's time."""
+    left = max(budget_s - startup_s - fixed_s, 0.0)
+    return FIRST_ROUND * left / max(groups, 1)
