@@ -1,10 +1,17 @@
-"""Regenerate the published report and the README's headline from the runs in results/.
+"""Regenerate the published reports, the README's headline and docs/results.md from results/.
 
     .venv/bin/python scripts/publish.py          # or: make publish
 
-Nothing is measured: the report is `a2bench report` over the published folders, and the README
-block between the headline markers is rewritten from that report's summary.json, so every figure
-in it comes from the stored runs. Run it after re-running any published suite.
+Nothing is measured: each report is `a2bench report` over published folders, and every table
+and line written here is built from those reports' files, so every figure comes from the stored
+runs. Two pages are written:
+
+- README.md: only the block between the headline markers (the verdict table), from the combined
+  report's summary.json; the rest of the README is hand-written.
+- docs/results.md: the whole page, rendered from the Jinja2 template docs/results.md.j2, whose
+  hand-written prose surrounds one generated block per published section (SECTIONS).
+
+Run it after re-running any published suite.
 """
 
 from __future__ import annotations
@@ -24,32 +31,31 @@ TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
+# docs/results.md is generated whole from its template; the README keeps only the headline.
+RESULTS_PAGE = ROOT / "docs" / "results.md"
+TEMPLATE = ROOT / "docs" / "results.md.j2"
+# The generated blocks the template places, one per published section.
+SECTIONS = ("headline", "trials", "video", "gpu", "blocks", "training", "resnet50", "audit")
 # The comparison of every block (suites/global-context.yaml) has a report of its own.
 BLOCKS_RUN = ROOT / "results" / "cpu-global-context"
 BLOCKS_REPORT = ROOT / "results" / "report-global-context"
-BLOCKS_BEGIN, BLOCKS_END = "<!-- blocks:begin -->", "<!-- blocks:end -->"
 # Training, precision and compilation (suites/training.yaml) have a report of their own too.
 TRAINING_RUN = ROOT / "results" / "cpu-training"
 TRAINING_REPORT = ROOT / "results" / "report-training"
-TRAINING_BEGIN, TRAINING_END = "<!-- training:begin -->", "<!-- training:end -->"
-# The counter audit (`a2bench audit --out results/audit`): a README section from its audit.csv.
+# The counter audit (`a2bench audit --out results/audit`): a section from its audit.csv.
 AUDIT = ROOT / "results" / "audit"
-AUDIT_BEGIN, AUDIT_END = "<!-- audit:begin -->", "<!-- audit:end -->"
-# Blocks in a ResNet-50 (suites/resnet50.yaml): a report of its own and a README table.
+# Blocks in a ResNet-50 (suites/resnet50.yaml): a report of its own and a table.
 RESNET_RUN = ROOT / "results" / "cpu-resnet50"
 RESNET_REPORT = ROOT / "results" / "report-resnet50"
-RESNET_BEGIN, RESNET_END = "<!-- resnet50:begin -->", "<!-- resnet50:end -->"
 RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 # The A² paper's video example (suites/video.yaml): CPU at a clip that fits this machine, each
-# GPU at the paper's own 32×28×28; a report of its own and a README table of both orders.
+# GPU at the paper's own 32×28×28; a report of its own and a table of both orders.
 VIDEO_RUNS = ("cpu-video", "gpu-*-video")
 VIDEO_REPORT = ROOT / "results" / "report-video"
-VIDEO_BEGIN, VIDEO_END = "<!-- video:begin -->", "<!-- video:end -->"
-# Every GPU run (scripts/gpu_run.sh), one report per GPU kind, a README section per kind from
+# Every GPU run (scripts/gpu_run.sh), one report per GPU kind, a section per kind from
 # that report's fits, and the run's checks (the CUDA tests' summary and the timing check)
 # copied from its OUTDIR into results/checks-gpu-<kind>.
 GPU_ALL = "gpu-*"
-GPU_BEGIN, GPU_END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 # The axis each GPU suite sweeps; the others sweep positions.
 SUITE_AXES = {"m": "m", "n": "n", "frames": "t"}
 NAMES = {"double_attention": "double attention", "nonlocal_right": "non-local order"}
@@ -198,7 +204,7 @@ def video_block(runs: list[Path]) -> str:
     import pandas as pd
 
     from a2bench.case import DTYPE_BYTES
-    from a2bench.report import format_bytes
+    from a2bench.formatting import format_bytes
 
     pairs = pd.read_csv(VIDEO_REPORT / "pairs.csv")
     envs = {r.name: json.loads((r / "environment.json").read_text()) for r in runs}
@@ -278,8 +284,8 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
     import pandas as pd
 
     if not groups:
-        return ("No GPU run is published yet: `scripts/gpu_run.sh` makes one (\"Running on a "
-                "GPU\").")
+        return ("No GPU run is published yet: `scripts/gpu_run.sh` makes one "
+                "([gpu.md](gpu.md)).")
     lines: list[str] = []
     for kind, runs in groups.items():
         report = ROOT / "results" / f"report-gpu-{kind}"
@@ -527,68 +533,66 @@ def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
     return f"{head}{begin}\n{block}\n{end}{tail}"
 
 
+def not_published(*folders: str) -> str:
+    """The line a section holds while none of its runs is stored, in place of its table."""
+    return f"No run is published yet in {' or '.join(f'`results/{f}`' for f in folders)}."
+
+
+def render_results(sections: dict[str, str]) -> str:
+    """docs/results.md: the template with each generated block in its place.
+
+    Markdown, so nothing is escaped; a block the template names but `sections` lacks is an
+    error rather than a silently empty section."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent),
+                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             keep_trailing_newline=True)
+    return env.get_template(TEMPLATE.name).render(**sections)
+
+
 def main() -> int:
     from a2bench.report import write_report
 
     folders = published((*RUNS, GPU_RUNS))
     write_report(folders, REPORT)
     summary = json.loads((REPORT / "summary.json").read_text())
-    text = README.read_text()
-    trials = trials_block()
-    block = headline_block(summary) + (f"\n\n{trials}" if trials else "")
-    new = replace_between(text, BEGIN, END, block)
-    if new is None:
+    headline = headline_block(summary)
+    readme = replace_between(README.read_text(), BEGIN, END, headline)
+    if readme is None:
         print(f"publish: {README}: no {BEGIN} … {END} markers; expected them around the "
               "headline", file=sys.stderr)
         return 2
-    if (BLOCKS_RUN / "results.jsonl").is_file():
-        write_report([BLOCKS_RUN], BLOCKS_REPORT)
-        new = replace_between(new, BLOCKS_BEGIN, BLOCKS_END, blocks_block())
-        if new is None:
-            print(f"publish: {README}: no {BLOCKS_BEGIN} … {BLOCKS_END} markers; expected them "
-                  "around the table of every block", file=sys.stderr)
-            return 2
-    if (TRAINING_RUN / "results.jsonl").is_file():
-        write_report([TRAINING_RUN], TRAINING_REPORT)
-        new = replace_between(new, TRAINING_BEGIN, TRAINING_END, training_block())
-        if new is None:
-            print(f"publish: {README}: no {TRAINING_BEGIN} … {TRAINING_END} markers; expected "
-                  "them around the training table", file=sys.stderr)
-            return 2
-    if (RESNET_RUN / "results.jsonl").is_file():
-        write_report([RESNET_RUN], RESNET_REPORT)
-        new = replace_between(new, RESNET_BEGIN, RESNET_END, resnet_block())
-        if new is None:
-            print(f"publish: {README}: no {RESNET_BEGIN} … {RESNET_END} markers; expected "
-                  "them around the ResNet-50 table", file=sys.stderr)
-            return 2
+    sections = {"headline": headline,
+                "trials": trials_block() or not_published(f"{TRIALS.name}/run-*")}
+    # Each section with a run (and report) of its own; the order is the order they are written.
+    for key, run, report, make in (("blocks", BLOCKS_RUN, BLOCKS_REPORT, blocks_block),
+                                   ("training", TRAINING_RUN, TRAINING_REPORT, training_block),
+                                   ("resnet50", RESNET_RUN, RESNET_REPORT, resnet_block)):
+        if (run / "results.jsonl").is_file():
+            write_report([run], report)
+            sections[key] = make()
+        else:
+            sections[key] = not_published(run.name)
     video = published(VIDEO_RUNS)
     if video:
         write_report(video, VIDEO_REPORT)
-        new = replace_between(new, VIDEO_BEGIN, VIDEO_END, video_block(video))
-        if new is None:
-            print(f"publish: {README}: no {VIDEO_BEGIN} … {VIDEO_END} markers; expected them "
-                  "around the video example", file=sys.stderr)
-            return 2
+        sections["video"] = video_block(video)
+    else:
+        sections["video"] = not_published(*VIDEO_RUNS)
     groups = gpu_groups()
     for kind, runs in groups.items():
         write_report(runs, ROOT / "results" / f"report-gpu-{kind}")
-    new = replace_between(new, GPU_BEGIN, GPU_END, gpu_block(groups))
-    if new is None:
-        print(f"publish: {README}: no {GPU_BEGIN} … {GPU_END} markers; expected them around "
-              "the published GPU runs", file=sys.stderr)
-        return 2
-    if (AUDIT / "audit.csv").is_file():
-        new = replace_between(new, AUDIT_BEGIN, AUDIT_END, audit_block())
-        if new is None:
-            print(f"publish: {README}: no {AUDIT_BEGIN} … {AUDIT_END} markers; expected them "
-                  "around the counter audit", file=sys.stderr)
-            return 2
-    README.write_text(new)
+    sections["gpu"] = gpu_block(groups)
+    sections["audit"] = (audit_block() if (AUDIT / "audit.csv").is_file()
+                         else not_published(AUDIT.name))
+    page = render_results(sections)
+    README.write_text(readme)
+    RESULTS_PAGE.write_text(page)
     gpu_reports = "".join(f", results/report-gpu-{k}" for k in groups)
     print(f"publish: {REPORT}, {BLOCKS_REPORT}, {TRAINING_REPORT}, {RESNET_REPORT}, "
-          f"{VIDEO_REPORT}{gpu_reports} and the README tables rewritten from the runs and the "
-          "audit")
+          f"{VIDEO_REPORT}{gpu_reports}, the README's headline and {RESULTS_PAGE} rewritten "
+          "from the runs and the audit")
     return 0
 
 
