@@ -37,7 +37,8 @@ run: install
 report: install
 	$(VENV)/bin/a2bench report $(RUN_DIR) --out $(RUN_DIR)/report
 
-# The published report (results/report) and the README headline, from the runs in results/.
+# The published report (results/report), the README headline and docs/results.md, from the runs
+# in results/.
 publish: install
 	$(PY) scripts/publish.py
 

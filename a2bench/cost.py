@@ -1,6 +1,6 @@
 """Exact analytic cost of each block: MACs, other elementwise work, activation bytes, peak.
 
-Pure functions, no torch. Forward conventions (also in README):
+Pure functions, no torch. Forward conventions (also in docs/counters.md):
 - MAC: one multiply-add. A (p x K)(K x q) product is p*q*K MACs. Bias adds are *not* MACs; they are
   counted with the elementwise work.
 - Elementwise operations: a softmax over a row of length L is 3L - 1 (L exp, L - 1 adds, L divides);

@@ -6,7 +6,7 @@
 #
 # Through the project's device tool: command 'scripts/gpu_run.sh "$OUT"', carry ['.whl'],
 # timeout_s 600 (the defaults end by about 580 s); then, here, unpack the returned pieces into
-# results/ and run `make publish` (README, "Running on a GPU"). The tool cuts a command at the
+# results/ and run `make publish` (docs/gpu.md). The tool cuts a command at the
 # session's device time left, so where that is under 600 s once the machine has started (a start
 # takes one to two minutes), lower the budget to match: 'GPU_RUN_BUDGET_S=<limit - 120>
 # scripts/gpu_run.sh "$OUT"' ends inside that limit and keeps its report.
@@ -20,7 +20,7 @@
 # nothing: then unpack the first call's results into results/ here first, so they travel).
 #
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
-# travel in .whl/ (git-ignored; see README, "Running on a GPU"), installed here into a private
+# travel in .whl/ (git-ignored; see docs/gpu.md), installed here into a private
 # target, and the project itself runs from the checkout (PYTHONPATH), since torch==2.13.0 of
 # requirements.lock cannot be fetched there. Steps, most important first, each with its own
 # time limit; once GPU_RUN_BUDGET_S (default 480 s, the issue's 8 minutes for the tests and

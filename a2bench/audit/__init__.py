@@ -228,7 +228,7 @@ def audit_case(case: Case, model_macs: int, conv: dict[str, Convention],
 
 def default_cases() -> list[Case]:
     """Every registered block at a few shapes (its defaults; every choice of a categorical
-    parameter): c = 64 at 48x48 (the shape of the README's table), c = 256 at 14x14, and a
+    parameter): c = 64 at 48x48 (the shape of docs/results.md's table), c = 256 at 14x14, and a
     clip of 4 frames of 14x14 at c = 64 where the block takes clips."""
     from a2bench.catalog import blocks
 
