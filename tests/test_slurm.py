@@ -3,8 +3,10 @@ whole sweeps against a real one-node Slurm (the tests marked slurm; they skip wi
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import pickle
 import signal
 import subprocess
 import time
@@ -22,6 +24,7 @@ from a2bench import slurm  # noqa: E402
 from a2bench.case import Case  # noqa: E402
 from a2bench.cli import main  # noqa: E402
 from a2bench.measurement import Measurement  # noqa: E402
+from a2bench.run.options import RunOptions  # noqa: E402
 from a2bench.run.store import ResultsWriter, load, load_passes  # noqa: E402
 
 SMOKE = ROOT / "suites" / "smoke.yaml"
@@ -187,7 +190,7 @@ def test_resume_keeps_the_split_it_began_with(tmp_path, capsys, monkeypatch):
     out = tmp_path / "sweep"
     out.mkdir()
     (out / slurm.SWEEP).write_text(json.dumps({"cases": 6, "cases_per_job": 4}))
-    monkeypatch.setattr(slurm.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(slurm.driver.shutil, "which", lambda name: "/usr/bin/" + name)
     code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume",
                  "--cases-per-job", "2"])
     err = capsys.readouterr().err.strip()
@@ -332,11 +335,10 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
         m.status == "ok" for m in load_passes(shards / "1"))
 
 
-def test_a_job_slurm_stops_listing_has_ended(monkeypatch):
+def test_a_job_slurm_stops_listing_has_ended():
     answers = iter([{"4_0": "RUNNING", "4_1": "PENDING"}, {"4_0": "RUNNING"}, None,
                     {"4_0": "COMPLETED"}])
-    monkeypatch.setattr(slurm, "sacct_states", lambda ids: next(answers))
-    watch = slurm.Watch()
+    watch = slurm.Watch(query=lambda ids: next(answers))
     assert watch.state("4_1") == "PENDING"  # not listed yet: just submitted
     for _ in range(2):
         watch.poll(["4_0", "4_1"])
@@ -392,6 +394,42 @@ def test_error_line_is_the_traceback_end():
             "  - /d/5_0_0_log.err\n  - /d/5_0_0_log.out\n")
     assert slurm.error_line(text) == "ImportError: no such thing"
     assert slurm.error_line("just this") == "just this"
+
+
+def _as_pickled_before(obj) -> bytes:
+    """obj pickled as a2bench pickled it before a2bench.slurm was a package: its class under
+    `a2bench.slurm` (protocol 2 names a class as text, so the module can be swapped)."""
+    data = pickle.dumps(obj, protocol=2)
+    new = f"c{type(obj).__module__}\n{type(obj).__qualname__}\n".encode()
+    assert new in data
+    return data.replace(new, f"ca2bench.slurm\n{type(obj).__qualname__}\n".encode())
+
+
+def test_a_task_pickled_before_run_options_still_runs_its_shard(tmp_path):
+    # Before RunOptions, a task carried the shard's argparse Namespace in `args`, and both
+    # classes lived in the module a2bench.slurm: a sweep begun then must resume now.
+    folder = tmp_path / "debug" / "shards" / "1"
+    args = argparse.Namespace(
+        command="run", suite=SMOKE, out=folder, device=None, dtype=None, threads=1,
+        resume=True, case_timeout=300.0, memory_budget=None, time_budget=0.05, ci_target=0.02,
+        processes=2, interleave=False, seed=1234, calibration_time=0.01, warm_cache=False,
+        malloc_reuse=False, no_counters=True, no_progress=True, executor="local",
+        partition=None, slurm=[], cases_per_job=None)
+    old = object.__new__(slurm.ShardTask)  # the old class had `args` where `options` is now
+    old.__dict__.update(partition="debug", index=1, folder=str(folder), suite=None,
+                        cases=(case(4),), args=args)
+    task = pickle.loads(_as_pickled_before(old))
+    assert type(task) is slurm.ShardTask
+    options = slurm.task_options(task)
+    assert options == RunOptions(out=folder, suite=str(SMOKE), threads=1, resume=True,
+                                 time_budget=0.05, processes=2, seed=1234,
+                                 calibration_time=0.01, counters=False, progress=False)
+    job = pickle.loads(_as_pickled_before(slurm.ShardJob()))
+    assert type(job) is slurm.ShardJob and callable(job)
+    # a task pickled now carries its options, and they are taken as they are
+    now = RunOptions(out=tmp_path / "o", suite=str(SMOKE)).for_shard(folder, 7)
+    task = slurm.ShardTask("debug", 1, str(folder), None, (case(4),), now)
+    assert slurm.task_options(pickle.loads(pickle.dumps(task))) == now
 
 
 def test_faulty_records_stay_valid_measurements():

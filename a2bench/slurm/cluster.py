@@ -1,0 +1,162 @@
+"""The cluster, through submitit and Slurm's own commands: submitting an array, asking sinfo
+for the partitions and sacct for the jobs' states, and reading a job's failure."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from a2bench.slurm.errors import SlurmError
+from a2bench.slurm.faults import GONE
+from a2bench.slurm.job import ShardJob, ShardTask
+from a2bench.slurm.layout import SUBMITIT
+
+# ---------------------------------------------------------------------------------------------
+# Submitting
+
+
+def executor(part: Path, params: dict[str, Any]) -> Any:
+    """submitit's Slurm executor for one partition's array, the cluster named explicitly (its
+    AutoExecutor would pick one by what is on PATH)."""
+    import submitit
+
+    ex = submitit.AutoExecutor(folder=part / SUBMITIT, cluster="slurm")
+    try:
+        ex.update_parameters(**params)
+    except ValueError as e:  # submitit lists every valid name; the first line says which
+        raise SlurmError(f"--slurm: {str(e).splitlines()[0]}") from None
+    return ex
+
+
+def sbatch_text(part: Path, params: dict[str, Any], count: int) -> str:
+    """The batch file `submit` sends for `count` array tasks: submitit's own text, from the
+    same executor and its own conversion of the parameters."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    slurm = executor(part, params)._executor
+    return _make_sbatch_string(command="python -u -m submitit.core._submit",
+                               folder=slurm.folder, map_count=count, **slurm.parameters)
+
+
+def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> list[Any]:
+    """One job array for `tasks`."""
+    ex = executor(part, params)
+    part.mkdir(parents=True, exist_ok=True)
+    said = io.StringIO()  # submitit prints sbatch's complaint itself; it goes in our one line
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            return ex.map_array(ShardJob(), list(tasks))
+    except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError) as e:
+        # RuntimeError: submitit's FailedJobError (sbatch's exit status) and its own checks
+        lines = [ln.strip() for ln in (str(e) or said.getvalue()).splitlines() if ln.strip()]
+        raise SlurmError(f"sbatch refused the jobs for partition {part.name}: "
+                         f"{lines[-1] if lines else type(e).__name__}; check --partition and "
+                         "--slurm") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Asking the cluster
+
+
+def cluster_partitions() -> list[str] | None:
+    """The cluster's partitions as sinfo lists them (the default marked with *), or None."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.split() if out.returncode == 0 else None
+
+
+def default_partition() -> str | None:
+    """The cluster's default partition, for the folder's name."""
+    marked = [p[:-1] for p in cluster_partitions() or [] if p.endswith("*")]
+    return marked[0] if marked else None
+
+
+def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
+    """Each listed job's state, from one sacct call (the query submitit makes); None when sacct
+    could not be asked, so that nothing is concluded from its silence."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    if not arrays:
+        return {}
+    command = ["sacct", "-o", "JobID,State,NodeList", "--parsable2"]
+    for a in arrays:
+        command += ["-j", a]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    info = SlurmInfoWatcher().read_info(out.stdout)
+    return {j: info[j].get("State") or "UNKNOWN" for j in job_ids if j in info}
+
+
+class Watch:
+    """The jobs' states over the polls, and the jobs Slurm stopped listing.
+
+    A job that was listed and then is not, on two polls in a row, has ended: without an
+    accounting database, Slurm forgets a pending array task cancelled before it started, and a
+    finished job after MinJobAge; a real sacct may also lose old jobs. submitit's own watcher
+    would keep the last state it saw (PENDING) for ever.
+
+    `query` asks for the states (sacct_states; the tests pass their own answers).
+    """
+
+    def __init__(self, query: Callable[[Sequence[str]], dict[str, str] | None] | None = None
+                 ) -> None:
+        self.query = query or sacct_states
+        self.states: dict[str, str] = {}
+        self.seen: set[str] = set()
+        self.absent: dict[str, int] = {}
+
+    def poll(self, job_ids: Sequence[str]) -> None:
+        states = self.query(job_ids)
+        if states is None:
+            return
+        for j in job_ids:
+            if j in states:
+                self.states[j] = states[j]
+                self.seen.add(j)
+                self.absent.pop(j, None)
+            elif j in self.seen:
+                self.absent[j] = self.absent.get(j, 0) + 1
+                if self.absent[j] >= 2:
+                    self.states[j] = GONE
+
+    def state(self, job_id: str) -> str:
+        return self.states.get(job_id, "PENDING")  # not listed yet: just submitted
+
+
+# ---------------------------------------------------------------------------------------------
+# A job's own account of its failure
+
+
+def job_failure(job: Any) -> str | None:
+    """The job's Python error in one line, and where its log is, where it wrote a result."""
+    if not job.paths.result_pickle.exists():
+        return None
+    try:
+        e = job.exception()
+    except Exception as err:  # an unreadable result is itself the failure
+        return f"unreadable result ({type(err).__name__})"
+    if e is None:
+        return None
+    return f"{error_line(str(e))} (log: {job.paths.stderr})"
+
+
+def error_line(text: str) -> str:
+    """The last line of the traceback in submitit's failure text, which puts the traceback
+    between two dashed lines and the paths of the logs after it."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    rules = [i for i, ln in enumerate(lines) if set(ln) == {"-"}]
+    if len(rules) >= 2 and rules[1] > rules[0] + 1:
+        return lines[rules[1] - 1]
+    return lines[-1] if lines else "no message"

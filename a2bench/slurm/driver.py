@@ -1,0 +1,378 @@
+"""The driver of a Slurm sweep, on the login node, in four steps:
+
+    driver = SlurmDriver(suite, cases, options)
+    driver.plan()    # refuse what cannot go on; restore DIR/.slurm.json or begin it; the shards
+    driver.submit()  # re-attach to the jobs that may still write; submit the other unfinished
+    driver.watch()   # poll Slurm; record what an ended job lacks; merge partitions that grew
+    driver.finish()  # the summary and the exit code
+
+`run_on_slurm` runs them in order. Ctrl-C during submit or watch leaves the submitted jobs
+running and says how to re-attach (exit 130); a refusal is a SlurmError (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from a2bench.case import Case
+from a2bench.run.options import RunOptions
+from a2bench.run.store import JSONL, atomic_write, holds_results, load
+from a2bench.slurm.cluster import (
+    Watch,
+    cluster_partitions,
+    default_partition,
+    job_failure,
+    sacct_states,
+)
+from a2bench.slurm.cluster import submit as submit_array
+from a2bench.slurm.errors import SlurmError
+from a2bench.slurm.faults import (
+    ACTIVE,
+    GONE,
+    base_state,
+    expected,
+    fault_reason,
+    fault_status,
+    record_faults,
+)
+from a2bench.slurm.job import ShardTask, default_per_job, split
+from a2bench.slurm.layout import JOBS, SUBMITIT, SWEEP, read_json, shard_folder
+from a2bench.slurm.merge import merge_partition, shard_records
+from a2bench.slurm.options import parameters, parse_options
+
+POLL_ENV = "A2BENCH_SLURM_POLL_S"  # seconds between two sacct calls (default 10)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What plan() settled: the sweep as DIR/.slurm.json records it."""
+
+    partitions: tuple[str, ...]
+    named: bool  # partitions named by --partition (now or when it began): sbatch is told them
+    per_job: int  # cases a job
+    shards: int  # shards (jobs) per partition
+    seed: int  # the order seed every job runs with
+    resumed: bool  # DIR held this sweep before this run
+    overrides: dict[str, Any]  # --slurm, as submitit parameters
+
+
+@dataclass
+class Shard:
+    """One array task's cases and folder, and what the driver knows of its job (mutable: the
+    steps attach jobs and mark shards finished)."""
+
+    partition: str
+    index: int
+    folder: Path
+    cases: tuple[Case, ...]
+    lacking: int = 0  # (case, pass) records the shard lacked when the driver started
+    job: Any = None  # a submitit SlurmJob while one may still write here
+    finished: bool = False
+
+
+def run_on_slurm(suite: Any, cases: Sequence[Case], options: RunOptions) -> int:
+    """`a2bench run --executor slurm`: the driver's steps in order; the exit code."""
+    driver = SlurmDriver(suite, cases, options)
+    driver.plan()
+    if not driver.submit() or not driver.watch():
+        return driver.interrupted()
+    return driver.finish()
+
+
+class SlurmDriver:
+    """One Slurm sweep of `cases` into `options.out` (see the module's docstring)."""
+
+    def __init__(self, suite: Any, cases: Sequence[Case], options: RunOptions) -> None:
+        self.suite = suite
+        self.cases = cases
+        self.options = options
+        self.out: Path = options.out
+        self.processes = options.processes
+        self.order = [c.key() for c in cases]
+        self.sweep: Plan | None = None  # set by plan()
+        self.shards: list[Shard] = []
+        self.jobs_of: dict[str, dict[str, str]] = {}  # partition -> shard -> Slurm job id
+        self._sizes: dict[Path, int] = {}  # each shard's results.jsonl at the last look
+        self._in_merged: dict[str, int] = {}  # records in each partition's merged set
+        self._result_seen: dict[str, float] = {}  # job -> when its result was first seen
+
+    # -----------------------------------------------------------------------------------------
+    # plan
+
+    def plan(self) -> Plan:
+        """Refuse, before anything is written, a sweep that cannot go on as asked; then restore
+        the sweep DIR holds (with --resume) or begin one: its partitions, split and order seed
+        in DIR/.slurm.json, and its shards with what each lacks."""
+        _check_login_node()
+        o = self.options
+        overrides = parse_options(o.slurm)
+        stored = self._restore()
+        partitions, named = self._partitions(stored)
+        if stored and o.cases_per_job and o.cases_per_job != stored.get("cases_per_job"):
+            raise SlurmError(f"--cases-per-job {o.cases_per_job}: {self.out} was split "
+                             f"{stored.get('cases_per_job')} cases a job; resume with that (or "
+                             "leave it out), since each shard's folder holds its cases")
+        per_job = (stored.get("cases_per_job") or o.cases_per_job
+                   or default_per_job(len(self.cases)))
+        seed = o.seed if o.seed is not None else stored.get("order_seed")
+        seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
+        shard_cases = split(self.cases, per_job)
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out / SWEEP, json.dumps({
+            "suite": str(self.suite.path), "suite_name": self.suite.name,
+            "device": self.suite.device, "partitions": partitions if named else [],
+            "cases": len(self.order), "cases_per_job": per_job, "shards": len(shard_cases),
+            "processes": self.processes, "order_seed": seed, "slurm": list(o.slurm),
+        }, indent=2) + "\n")
+        self.sweep = Plan(tuple(partitions), named, per_job, len(shard_cases), seed,
+                          bool(stored), overrides)
+        self.shards = [Shard(p, i, shard_folder(self.out / p, i), chunk)
+                       for p in partitions for i, chunk in enumerate(shard_cases)]
+        self.jobs_of = {p: {str(k): str(v) for k, v in read_json(self.out / p / JOBS).items()}
+                        for p in partitions}
+        for s in self.shards:
+            s.lacking = self._missing(s)
+        return self.sweep
+
+    def _restore(self) -> dict[str, Any]:
+        """The sweep DIR already holds ({} for none), checked against this run's."""
+        stored = read_json(self.out / SWEEP)
+        if stored and not self.options.resume:
+            raise SlurmError(f"{self.out}: already holds a Slurm sweep; pass --resume to "
+                             "re-attach to its jobs and run what has no result, or choose "
+                             "another --out")
+        if holds_results(self.out):
+            raise SlurmError(f"{self.out}: holds the results of a local run; choose another "
+                             "--out for a Slurm sweep")
+        if stored and stored.get("cases") != len(self.order):
+            raise SlurmError(f"{self.out}: its sweep has {stored.get('cases')} cases and "
+                             f"{self.options.suite} now gives {len(self.order)}; resume with "
+                             "the suite and options it began with, or choose another --out")
+        return stored
+
+    def _partitions(self, stored: dict[str, Any]) -> tuple[list[str], bool]:
+        """The partitions to run on, and whether they were named (else the cluster's default,
+        which sbatch picks itself)."""
+        partitions = list(self.options.partition or stored.get("partitions") or [])
+        listed = cluster_partitions()
+        unknown = [p for p in partitions if listed is not None and p not in
+                   {x.rstrip("*") for x in listed}]
+        if unknown:
+            raise SlurmError(f"--partition {','.join(unknown)}: not a partition of this "
+                             "cluster; expected one of "
+                             f"{', '.join(x.rstrip('*') for x in listed or [])}")
+        if partitions:
+            return partitions, True
+        return [default_partition() or "default"], False
+
+    def _missing(self, s: Shard) -> int:
+        done = {(m.case.key(), m.process) for m in shard_records(s.folder)}
+        return len(expected(s.cases, self.processes) - done)
+
+    @property
+    def _plan(self) -> Plan:
+        if self.sweep is None:
+            raise RuntimeError("SlurmDriver: plan() comes first")
+        return self.sweep
+
+    @property
+    def total(self) -> int:
+        """Records the sweep ends with: every case, pass and partition."""
+        return len(self.cases) * self.processes * len(self._plan.partitions)
+
+    @property
+    def stored_at_start(self) -> int:
+        """Records the shards held when the driver started."""
+        return self.total - sum(s.lacking for s in self.shards)
+
+    # -----------------------------------------------------------------------------------------
+    # submit
+
+    def submit(self) -> bool:
+        """Re-attach each unfinished shard to its job where that may still write, submit the
+        others (one array per partition) and say so; False when Ctrl-C stopped a submission."""
+        plan = self._plan
+        to_submit = self._reattach()
+        attached = sum(s.job is not None for s in self.shards)
+        submitted_any = False
+        said: list[str] = []
+        for p, group in to_submit.items():
+            params = parameters(p if plan.named else None, self.suite.device, self.suite.name,
+                                plan.overrides)
+            try:
+                jobs = submit_array(self.out / p, params, [
+                    ShardTask(p, s.index, str(s.folder), self.suite, s.cases,
+                              self.options.for_shard(s.folder, plan.seed)) for s in group])
+            except KeyboardInterrupt:
+                return False
+            except SlurmError:
+                if not plan.resumed and not submitted_any:  # a refused first submission
+                    (self.out / SWEEP).unlink(missing_ok=True)  # leaves no sweep behind
+                raise
+            submitted_any = True
+            for s, job in zip(group, jobs, strict=True):
+                s.job = job
+                self.jobs_of[p][str(s.index)] = job.job_id
+            atomic_write(self.out / p / JOBS, json.dumps(self.jobs_of[p], indent=2) + "\n")
+            said.append(f"a2bench: {p}: submitted {len(group)} jobs as array "
+                        f"{jobs[0].job_id.split('_')[0]}")
+        print(f"a2bench: {self.suite.name}: {len(self.cases)} cases"
+              + (f" x {self.processes} processes" if self.processes > 1 else "")
+              + f" on Slurm partition{'s' if len(plan.partitions) > 1 else ''} "
+              f"{', '.join(plan.partitions)}, {plan.per_job} per job, order seed {plan.seed}; "
+              f"{self.stored_at_start} of {self.total} stored, {attached} jobs re-attached, "
+              f"results in {self.out}", file=sys.stderr)
+        for line in said:
+            print(line, file=sys.stderr)
+        return True
+
+    def _reattach(self) -> dict[str, list[Shard]]:
+        """Mark the finished shards, attach each other one to its job where that may still
+        write, and return the rest, by partition, to be submitted."""
+        from submitit import SlurmJob
+
+        to_submit: dict[str, list[Shard]] = {}
+        known: dict[str, str] | None = None
+        for s in self.shards:
+            if not s.lacking:
+                s.finished = True
+                continue
+            job_id = self.jobs_of[s.partition].get(str(s.index))
+            if job_id:
+                job = SlurmJob(folder=self.out / s.partition / SUBMITIT, job_id=job_id)
+                if known is None:
+                    known = sacct_states([j for jobs in self.jobs_of.values()
+                                          for j in jobs.values()])
+                    if known is None:  # not knowing which jobs run, resubmitting could run twice
+                        raise SlurmError(f"{self.out}: sacct did not answer, so which of the "
+                                         "sweep's jobs still run is unknown; try --resume "
+                                         "again")
+                state = base_state(known.get(job_id, GONE))
+                if state in ACTIVE and not job.paths.result_pickle.exists():
+                    s.job = job
+                    continue
+            to_submit.setdefault(s.partition, []).append(s)
+        return to_submit
+
+    # -----------------------------------------------------------------------------------------
+    # watch
+
+    def watch(self) -> bool:
+        """Poll Slurm (one sacct call for the sweep's jobs every A2BENCH_SLURM_POLL_S seconds)
+        until every shard has ended, with a progress bar; False when Ctrl-C stopped it."""
+        from tqdm import tqdm
+
+        progress = tqdm(total=self.total, initial=self.stored_at_start, unit="case",
+                        disable=not self.options.progress, file=sys.stderr, dynamic_ncols=True)
+        poll = float(os.environ.get(POLL_ENV, "10"))
+        watch = Watch()
+        try:
+            last_poll = 0.0
+            while True:
+                if time.monotonic() - last_poll >= poll:
+                    watch.poll([s.job.job_id for s in self.shards if s.job and not s.finished])
+                    last_poll = time.monotonic()
+                for s in self.shards:
+                    if not s.finished and s.job is not None:
+                        self._settle(s, watch.state(s.job.job_id), poll)
+                if self._merge_grown():
+                    progress.update(sum(self._in_merged.values()) - progress.n)
+                if all(s.finished for s in self.shards):
+                    return True
+                time.sleep(min(1.0, poll))
+        except KeyboardInterrupt:
+            return False
+        finally:
+            progress.close()
+
+    def _settle(self, s: Shard, state: str, poll: float) -> None:
+        """Mark the shard finished once its job has ended, recording the cases it lacks with
+        Slurm's state as the reason, and say so."""
+        from tqdm import tqdm
+
+        running = base_state(state) in ACTIVE
+        if running and not s.job.paths.result_pickle.exists():
+            return
+        lacking = self._missing(s)
+        if running and lacking:
+            # The job wrote its result before Slurm ended it: the reason needs Slurm's last
+            # word (CANCELLED, TIMEOUT, ...), so wait a few polls for it.
+            first = self._result_seen.setdefault(s.job.job_id, time.monotonic())
+            if time.monotonic() - first < 3 * poll + 5:
+                return
+        detail = job_failure(s.job)
+        if running:
+            state = "FAILED" if detail else "COMPLETED"
+        s.finished = True
+        if lacking:
+            record_faults(s.folder, s.cases, self.processes, fault_status(state),
+                          fault_reason(s.job.job_id, state, detail))
+        tqdm.write(f"a2bench: {s.partition} shard {s.index} (job {s.job.job_id}): "
+                   f"{base_state(state)}"
+                   + (f", {lacking} results recorded as {fault_status(state)}"
+                      if lacking else ""), file=sys.stderr)
+
+    def _merge_grown(self) -> bool:
+        """Merge again each partition a shard of which grew since the last look (the others
+        not); whether any did."""
+        stale = set()
+        for s in self.shards:
+            path = s.folder / JSONL
+            size = path.stat().st_size if path.exists() else 0
+            if self._sizes.get(path) != size:
+                self._sizes[path] = size
+                stale.add(s.partition)
+        for p in stale:
+            self._in_merged[p] = len(merge_partition(self.out / p, self._plan.shards, self.order,
+                                                     p, self.jobs_of[p]))
+        return bool(stale)
+
+    # -----------------------------------------------------------------------------------------
+    # finish
+
+    def finish(self) -> int:
+        """Each partition's merged cases by status and nodes, and where they are; exit 0."""
+        partitions = self._plan.partitions
+        print()
+        for p in partitions:
+            merged = load(self.out / p)
+            statuses: dict[str, int] = {}
+            for m in merged:
+                statuses[m.status] = statuses.get(m.status, 0) + 1
+            hosts = sorted({m.host for m in merged if m.host})
+            print(f"{p}: {len(merged)} of {len(self.cases)} cases, "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                  + (f"; nodes {', '.join(hosts)}" if hosts else ""))
+        folders = " ".join(str(self.out / p) for p in partitions)
+        print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
+        print(f"Side by side: a2bench report {self.out}/* --out {self.out}-report")
+        return 0
+
+    def interrupted(self) -> int:
+        """What Ctrl-C during submit or watch leaves, and how to re-attach; exit 130."""
+        o = self.options
+        print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept "
+              f"in {o.out}. Re-attach with: a2bench run {o.suite} --out {o.out} "
+              "--executor slurm --resume (and the same options)", file=sys.stderr)
+        return 130
+
+
+def _check_login_node() -> None:
+    """submitit to submit with, and sbatch to submit to."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise SlurmError("--executor slurm: the submitit package is not installed; expected "
+                         "it in a2bench's environment (pip install submitit)") from None
+    if shutil.which("sbatch") is None:
+        raise SlurmError("--executor slurm: sbatch is not on PATH; expected a Slurm login "
+                         "node (or run without --executor slurm to measure on this machine)")

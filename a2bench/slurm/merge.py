@@ -1,0 +1,99 @@
+"""A partition's results, merged from its shards.
+
+The merged files are derived and rewritten atomically; the shards stay the source of truth, so
+a merge can run at any time (the driver merges as shards grow) and always gives the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from a2bench.measurement import Measurement
+from a2bench.run.store import (
+    CSV,
+    ENVIRONMENT,
+    JSONL,
+    atomic_write,
+    merge_passes,
+    read_jsonl,
+    write_csv,
+)
+from a2bench.slurm.layout import shard_folder
+
+
+def shard_records(folder: Path) -> list[Measurement]:
+    return read_jsonl(folder / JSONL)[0]  # a torn last line (a job killed mid-write) is dropped
+
+
+def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: str,
+                    jobs: dict[str, str]) -> list[Measurement]:
+    """Write part's results.jsonl, results.csv and environment.json from its shards.
+
+    Records are deduplicated on (case, pass), the first shard's kept: one case is never in two
+    shards of a sweep, so a duplicate can only be a job that ran twice on the same shard.
+    """
+    records: list[Measurement] = []
+    seen: set[tuple[Any, int]] = set()
+    envs: list[tuple[int, dict[str, Any]]] = []
+    for i in range(shards):
+        folder = shard_folder(part, i)
+        for m in shard_records(folder):
+            key = (m.case.key(), m.process)
+            if key not in seen:
+                seen.add(key)
+                records.append(m)
+        env_path = folder / ENVIRONMENT
+        if env_path.is_file():
+            # ValueError: seen mid-rewrite (atomic here; only a shared FS's stale view can)
+            with contextlib.suppress(ValueError):
+                envs.append((i, json.loads(env_path.read_text())))
+    part.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(m.to_json(), allow_nan=False) + "\n" for m in records)
+    atomic_write(part / JSONL, text)
+    rank = {key: i for i, key in enumerate(order)}
+    merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
+    write_csv(part / CSV, merged)
+    if envs:
+        env = merge_environments(envs, partition, jobs)
+        atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
+    return records
+
+
+def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: str,
+                       jobs: dict[str, str]) -> dict[str, Any]:
+    """One environment for a partition: the first shard's, with every shard's node listed and
+    each dtype's ceiling the best any node measured (what that kind of machine can do)."""
+    env = dict(envs[0][1])
+    env.pop("resumed_in", None)
+    env.update(executor="slurm", partition=partition)
+    env["shards"] = [
+        {"shard": i, "job_id": jobs.get(str(i)), "host": e.get("host"),
+         "slurm": e.get("slurm"), "gpu_name": e.get("gpu_name"),
+         "driver_and_clocks": e.get("driver_and_clocks"), "cpu_model": e.get("cpu_model"),
+         "gemm_flops_per_s": {d: r.get("gemm_flops_per_s")
+                              for d, r in (e.get("rooflines") or {}).items()},
+         "requeued": len(e.get("resumed_in") or [])}
+        for i, e in envs]
+    env["hosts"] = sorted({e.get("host") for _, e in envs if e.get("host")})
+
+    def best(records: list[dict[str, Any]]) -> dict[str, Any]:
+        return max(records, key=lambda r: r.get("gemm_flops_per_s") or 0.0)
+
+    rooflines: dict[str, list[dict[str, Any]]] = {}
+    for _, e in envs:
+        for d, r in (e.get("rooflines") or {}).items():
+            if isinstance(r, dict):
+                rooflines.setdefault(d, []).append(r)
+    if rooflines:
+        env["rooflines"] = {d: best(rs) for d, rs in rooflines.items()}
+    roofs = [e["roofline"] for _, e in envs if isinstance(e.get("roofline"), dict)]
+    if roofs:
+        env["roofline"] = best(roofs)
+    warnings = [w for _, e in envs for w in (e.get("warnings") or [])]
+    if warnings:
+        env["warnings"] = list(dict.fromkeys(warnings))
+    return env

@@ -1,0 +1,93 @@
+"""`--slurm KEY=VALUE` as submitit parameters, and the parameters of one partition's array."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from a2bench.slurm.errors import SlurmError
+
+DEFAULT_TIMEOUT_MIN = 60  # submitit's own default is 5; and below ~15 a preemption is not requeued
+# submitit's generic parameter names; everything else is a Slurm one (slurm_<name>).
+GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
+                     "tasks_per_node", "name", "stderr_to_stdout"})
+ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_per_node"}
+
+
+def parse_value(text: str) -> Any:
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def minutes(text: str, pair: str) -> int:
+    """sbatch's time formats, MM:SS, HH:MM:SS and D-HH[:MM[:SS]], as whole minutes (up)."""
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not match:
+        raise SlurmError(f"--slurm {pair!r}: expected a time limit in minutes, HH:MM:SS or "
+                         "D-HH:MM:SS")
+    days, a, b, c = (int(g) if g else None for g in match.groups())
+    if days is None and c is None:  # MM or MM:SS
+        seconds = a * 60 + (b or 0)
+    else:  # HH:MM:SS, or D-HH[:MM[:SS]]
+        seconds = (days or 0) * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
+    return max(1, math.ceil(seconds / 60))
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """--slurm KEY=VALUE ... as submitit parameters: time=120 -> timeout_min, account=x ->
+    slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value)."""
+    from submitit.slurm.slurm import _get_default_parameters
+
+    known = set(_get_default_parameters())
+    out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise SlurmError(f"--slurm {pair!r}: expected KEY=VALUE, e.g. account=mylab or "
+                             "time=120")
+        key = ALIASES.get(key, key)
+        key = key[len("slurm_"):] if key.startswith("slurm_") else key
+        parsed = parse_value(value.strip())
+        if key == "timeout_min" and isinstance(parsed, str):
+            parsed = minutes(parsed, pair)
+        if key in GENERIC:
+            out[key] = parsed
+        elif key in known:
+            out[f"slurm_{key}"] = parsed
+        else:  # any other sbatch option, written as given
+            extra[key.replace("_", "-")] = parsed
+    if extra:
+        out["slurm_additional_parameters"] = extra
+    return out
+
+
+def parameters(partition: str | None, device: str, name: str,
+               overrides: dict[str, Any]) -> dict[str, Any]:
+    """The submitit parameters of one partition's array: exclusive nodes unless overridden."""
+    params: dict[str, Any] = {
+        "name": f"a2bench-{name}",
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "timeout_min": DEFAULT_TIMEOUT_MIN,
+        # The whole node: no other job's work beside a timed case.
+        "slurm_exclusive": True,
+        # All of the node's memory (sbatch --mem=0), so the memory budget is the node's.
+        "slurm_mem": "0",
+    }
+    if partition:
+        params["slurm_partition"] = partition
+    if device == "cuda":  # a2bench measures on the job's first GPU
+        params["gpus_per_node"] = 1
+    extra = {**params.pop("slurm_additional_parameters", {}),
+             **overrides.get("slurm_additional_parameters", {})}
+    params.update({k: v for k, v in overrides.items() if k != "slurm_additional_parameters"})
+    if extra:
+        params["slurm_additional_parameters"] = extra
+    return params
