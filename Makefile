@@ -25,13 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# One thread leaves the second core to the harness and the OS, so their work does not stall a
-# parallel region; three passes, each in a fresh worker, replicate the process; within a pass
-# the cases are timed together in shuffled chunks (--interleave), so a machine whose speed
-# drifts for seconds at a time slows every size alike instead of a few.
+# The defaults are the method: a thread fewer than the cores leaves one to the harness and the
+# OS, so their work does not stall a parallel region; three passes, each in a fresh worker,
+# replicate the process; within a pass the cases are timed together in shuffled chunks, so a
+# machine whose speed drifts for seconds at a time slows every size alike instead of a few.
 run: install
-	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR) --threads 1 --processes 3 \
-	    --interleave
+	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR)
 
 # A scaling report of a finished run: make report RUN_DIR=results/local/default-<time>
 report: install
@@ -57,7 +56,7 @@ lint: install
 gate: install
 	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
 	$(VENV)/bin/a2bench run suites/smoke.yaml --out "$$dir/smoke" --no-progress \
-		--calibration-time 0.01 && \
+		--calibration-time 0.01 --processes 1 && \
 	$(VENV)/bin/a2bench compare results/baseline/smoke "$$dir/smoke" --exact-only
 
 # The timing gate of the GitHub workflow, locally: make gate-timing BASE_SRC=../a2bench-base

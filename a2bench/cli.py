@@ -21,6 +21,7 @@ from a2bench.case import SHAPE_AXES
 from a2bench.errors import InputError
 
 if TYPE_CHECKING:
+    from a2bench.run.plan import Plan
     from a2bench.run.sweep import SweepResult
 
 EXIT_BAD_INPUT = 2
@@ -99,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", default=None, metavar="DTYPE",
                      help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
     run.add_argument("--threads", type=positive_int, default=None,
-                     help="CPU threads for torch (default: the physical cores of the machine "
-                          "that measures, at most the CPUs the process may run on)")
+                     help="CPU threads for torch (default on a CPU: the physical cores less one, "
+                          "at least 1, so the harness and the OS keep a core and do not stall a "
+                          "parallel region; on CUDA: the physical cores)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
     run.add_argument("--case-timeout", type=positive_float, default=300.0, metavar="SECONDS",
@@ -113,14 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ci-target", type=positive_float, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI half-width is below this "
                           "fraction of the median (default 0.02)")
-    run.add_argument("--processes", type=positive_int, default=1, metavar="P",
+    run.add_argument("--processes", type=positive_int, default=3, metavar="P",
                      help="run the suite P times, each pass in a fresh worker process, and pool "
-                          "each case's samples (default 1)")
-    run.add_argument("--interleave", action="store_true",
+                          "each case's samples (default 3: the process is the unit of "
+                          "replication, and compare tests timings only with 3 or more)")
+    run.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=True,
                      help="CPU: time each pass's cases together, in shuffled chunks of about "
                           "50 ms, so every size of a scaling sweep samples the same moments "
-                          "of a machine whose speed drifts (--time-budget of calls per case "
-                          "and pass; --ci-target is not used)")
+                          "of a machine whose speed drifts (default on; --time-budget of calls "
+                          "per case and pass; --ci-target is not used)")
+    run.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
+                     help="auto sizes (h: auto, w: auto or t: auto): the wall time of the whole "
+                          "run (default 180 on a CPU, 240 on CUDA)")
+    run.add_argument("--target", type=positive_float, default=0.05, metavar="HALF_WIDTH",
+                     help="auto sizes: stop spending the budget once every latency exponent's "
+                          "95%% interval has this half-width (default 0.05)")
     run.add_argument("--seed", type=seed_int, default=None, metavar="INT",
                      help="seed of the random case order within each pass (default: drawn, and "
                           "on --resume the one the folder recorded)")
@@ -149,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases-per-job", type=positive_int, default=None, metavar="K",
                      help="Slurm: cases each job runs in turn (default: the suite spread over "
                           "at most 16 jobs per partition, at least 4 cases a job)")
+
+    pln = sub.add_parser("plan", help="print the sizes a2bench would choose for a suite's auto "
+                                      "axes (h: auto, w: auto or t: auto), running no case")
+    pln.add_argument("suite", help="a suite YAML file with auto sizes")
+    pln.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
+                     help="the run's wall time to plan for (default 180 on a CPU, 240 on CUDA)")
+    pln.add_argument("--device", default=None, metavar="DEVICE",
+                     help="cpu or cuda: overrides the suite's device")
+    pln.add_argument("--threads", type=positive_int, default=None, help="as for run")
+    pln.add_argument("--processes", type=positive_int, default=3, metavar="P", help="as for run")
+    pln.add_argument("--time-budget", type=positive_float, default=1.0, metavar="SECONDS",
+                     help="as for run")
+    pln.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
+                     help="as for run")
 
     sub.add_parser("list", help="show registered blocks and shipped suites")
 
@@ -183,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         if args.command == "list":
             return cmd_list()
         if args.command == "audit":
@@ -260,6 +285,45 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(line)
     print(f"\nAudit: {out / 'audit.md'} (and audit.csv)")
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from a2bench.plugins import load_plugins
+    from a2bench.run.autosize import budget_line
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import Sweep, SweepError
+    from a2bench.suite import load_suite
+
+    load_plugins()
+    suite = load_suite(args.suite, device=args.device)
+    if not suite.auto:
+        raise UsageError(f"{args.suite}: no auto sizes to plan (expected h: auto with w: auto, "
+                         "or t: auto, under params)")
+    options = RunOptions(out=Path("."), suite=str(args.suite), device=args.device,
+                         budget=args.budget, threads=args.threads, processes=args.processes,
+                         time_budget=args.time_budget, memory_budget=args.memory_budget,
+                         calibration_time=0.1)
+    try:
+        plan = Sweep(suite, [], options).plan()
+    except SweepError as e:
+        print(f"a2bench: error: {e}", file=sys.stderr)
+        return 1
+    print(plan_table(plan))
+    print(f"\nPredicted wall time {plan.predicted_wall_s:.0f} s of a {plan.budget_s:g} s budget "
+          f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s); the rest of the "
+          "budget narrows the intervals.")
+    if not plan.feasible:
+        print(budget_line(plan))
+    return 0
+
+
+def plan_table(plan: Plan) -> str:
+    rows = [{"block": g.template.block, "case": g.template.label(), "regime": g.regime,
+             "N": " ".join(str(c.positions) for c in g.choices) or "none",
+             "ms per call": " ".join(f"{c.predicted_s * 1e3:.3g}" for c in g.choices),
+             "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
+             "wall s": f"{g.predicted_wall_s:.0f}"} for g in plan.groups]
+    return pd.DataFrame(rows).to_string(index=False)
 
 
 def suites_dir() -> Path:

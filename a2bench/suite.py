@@ -54,6 +54,9 @@ class Sweep:
     params: dict[str, tuple[Value, ...]]
     zip: tuple[tuple[str, ...], ...]
     description: str = ""
+    # The axes a2bench chooses the sizes of (`h: auto, w: auto` or `t: auto`); their entry in
+    # params is a placeholder of size 1 until a plan (a2bench.run.plan) fills it.
+    auto: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class Suite:
     sweeps: tuple[Sweep, ...]
     path: str = "<memory>"
     overlays: tuple[str, ...] = ()  # devices with a section of their own in the file
+
+    @property
+    def auto(self) -> bool:
+        """Whether a2bench chooses some sweep's sizes along positions."""
+        return any(sw.auto for sw in self.sweeps)
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -213,10 +221,14 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
     if not isinstance(params_raw, dict):
         raise fail(f"{prefix}params", "a mapping of axis name to a list of sizes", params_raw)
     params: dict[str, tuple[Value, ...]] = {}
+    auto = _auto_axes(params_raw, prefix, fail)
     for axis, values in params_raw.items():
         if axis not in axes:
             raise fail(f"{prefix}params.{axis}", f"an axis of these blocks ({', '.join(axes)})",
                        axis)
+        if axis in auto:
+            params[axis] = (1,)  # a placeholder: the plan chooses the sizes
+            continue
         seq = values if isinstance(values, list) else [values]
         if not seq:
             raise fail(f"{prefix}params.{axis}", "a non-empty list", values)
@@ -246,6 +258,9 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         for axis in group:
             if axis not in params:
                 raise fail(f"{prefix}zip[{gi}]", "axes that appear under params", axis)
+            if axis in auto:
+                raise fail(f"{prefix}zip[{gi}]", "axes with lists of sizes (auto sizes are "
+                           "chosen by a2bench, not zipped)", axis)
             if axis in seen:
                 raise fail(f"{prefix}zip[{gi}]", "each axis in at most one group", axis)
             seen.add(axis)
@@ -254,7 +269,32 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             raise fail(f"{prefix}zip[{gi}]", "axes whose lists have the same length", group)
         groups.append(tuple(group))
 
-    return Sweep(names, params, tuple(groups), str(part.get("description") or ""))
+    return Sweep(names, params, tuple(groups), str(part.get("description") or ""), auto)
+
+
+AUTO = "auto"
+
+
+def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...]:
+    """The axes marked `auto`: h and w together (square maps), or t with h and w fixed."""
+    marked = {a for a, v in params.items() if v == AUTO}
+    for axis in sorted(marked - {"h", "w", "t"}):
+        raise fail(f"{prefix}params.{axis}", "a list of values (auto applies only to h and w "
+                   "together, or to t)", AUTO)
+    if marked & {"h", "w"} and not {"h", "w"} <= marked:
+        other = "w" if "h" in marked else "h"
+        raise fail(f"{prefix}params.{other}", f"auto, as {'h' if other == 'w' else 'w'} is "
+                   "(auto sizes are square maps: h: auto with w: auto)", params.get(other))
+    if "t" in marked and marked & {"h", "w"}:
+        raise fail(f"{prefix}params.t", "a list of frames when h and w are auto (auto sizes "
+                   "run along one axis: h and w, or t)", AUTO)
+    if "t" in marked:
+        for axis in ("h", "w"):
+            value = params.get(axis)
+            if isinstance(value, list) and len(value) != 1:
+                raise fail(f"{prefix}params.{axis}", "one size when t is auto (t: auto runs "
+                           "along frames at a fixed map)", value)
+    return ("h", "w") if "h" in marked else ("t",) if marked else ()
 
 
 def _combinations(sweep: Sweep) -> Iterable[dict[str, Value]]:
@@ -292,16 +332,28 @@ def expand(suite: Suite) -> list[Case]:
     """Cartesian product of the axes (zip groups advance together), every block per shape.
 
     A block ignores the axes it does not have, so duplicates collapse, first occurrence kept.
+    Sweeps with auto sizes give no case here: their templates (auto_templates) are planned.
     """
     registry = blocks()
-    cases = (_case(registry[b], suite, p) for sw in suite.sweeps for p in _combinations(sw)
-             for b in sw.blocks)
+    cases = (_case(registry[b], suite, p) for sw in suite.sweeps if not sw.auto
+             for p in _combinations(sw) for b in sw.blocks)
     return list(dict.fromkeys(cases))
+
+
+def auto_templates(suite: Suite) -> list[tuple[Case, tuple[str, ...]]]:
+    """Each distinct case of the auto sweeps with its auto axes at size 1, and those axes: one
+    planning problem each (a block variant at its channels, batch and parameters)."""
+    registry = blocks()
+    out = (( _case(registry[b], suite, p), sw.auto) for sw in suite.sweeps if sw.auto
+           for p in _combinations(sw) for b in sw.blocks)
+    return list(dict.fromkeys(out))
 
 
 def _check_cases(suite: Suite) -> None:
     registry = blocks()
     for sw in suite.sweeps:
+        if sw.auto:  # checked size by size when planned: the plan takes only legal sizes
+            continue
         for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
             spec = registry[b]
             problems = spec.problems(_values(spec, point))

@@ -109,8 +109,8 @@ def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_
                                                                             write_suite):
     out = tmp_path / "out"
     result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--dtype", "float64",
-                 "--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
-                 "--no-progress", "--malloc-reuse")
+                 "--processes", "1", "--threads", "1", "--time-budget", "0.05",
+                 "--calibration-time", "0.01", "--no-progress", "--malloc-reuse")
     assert result.returncode == 0, result.stderr
     with open(out / "results.csv") as f:
         (row,) = list(csv.DictReader(f))
@@ -137,10 +137,10 @@ def test_run_smoke_end_to_end(tmp_path):
     assert list(rows[0])[: len(REQUIRED)] == REQUIRED
     assert list(rows[0]) == list(CSV_COLUMNS)
     lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) == len(rows) == 6
+    assert len(rows) == 6 and len(lines) == 3 * 6  # the default: 3 passes, merged in the CSV
     # run in the order the seed gives; listed in the suite's order
     cases = expand(load_suite(ROOT / "suites" / "smoke.yaml"))
-    ran = [Case.from_dict(json.loads(line)["case"]) for line in lines]
+    ran = [Case.from_dict(json.loads(line)["case"]) for line in lines[:6]]
     assert ran == pass_order(cases, 42, 0) and ran != cases
     assert [(r["block"], r["h"]) for r in rows] == [(c.block, str(c.h)) for c in cases]
     samples = [json.loads(line)["samples_s"] for line in lines]
@@ -164,7 +164,7 @@ def test_run_smoke_end_to_end(tmp_path):
         assert key in env
     assert ROOT.exists()
     assert env["order_seed"] == 42 and env["caches_source"] == "sysfs"
-    assert env["timing_schedule"] == "per case"  # no --interleave
+    assert env["timing_schedule"] == "interleaved"  # the default schedule on a CPU
     if env["allocator"]["name"] == "glibc":  # no --malloc-reuse: glibc's own threshold
         assert env["allocator"]["mmap_threshold_bytes"] == 32 * 2**20
     assert env["caches"] == env["cpu_caches"]

@@ -25,7 +25,8 @@ from a2bench.run.worker import Settings, measure_case
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(),
                                  reason="no CUDA device on this machine; run on a GPU host")]
-FAST = ("--device", "cuda", "--time-budget", "0.1", "--calibration-time", "0.01",
+FAST = ("--processes", "1",
+        "--device", "cuda", "--time-budget", "0.1", "--calibration-time", "0.01",
         "--no-progress")
 
 

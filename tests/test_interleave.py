@@ -16,7 +16,8 @@ from a2bench.measure.timing import MIN_CHUNKS, Prepared, chunk_plan, time_cpu_in
 from a2bench.run import runner
 from a2bench.run.worker import Settings
 
-FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
+FAST = ("--processes", "1",
+        "--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
         "--calibration-time", "0.01")
 
 

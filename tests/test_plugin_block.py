@@ -64,7 +64,8 @@ def test_a_plugin_block_from_a_file_is_swept_fitted_and_reported(tmp_path: Path)
     env = {"A2BENCH_PLUGINS": str(plugin)}
     out = tmp_path / "run"
 
-    ran = cli("run", str(suite), "--out", str(out), "--threads", "1", "--time-budget", "0.05",
+    ran = cli("run", str(suite), "--out", str(out), "--processes", "1", "--threads", "1",
+              "--time-budget", "0.05",
               "--calibration-time", "0.01", "--no-progress", env=env)
     assert ran.returncode == 0, ran.stderr
 

@@ -20,7 +20,8 @@ from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
-FAST = ("--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
+FAST = ("--processes", "1",
+        "--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
         "--calibration-time", "0.01")
 
 

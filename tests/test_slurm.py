@@ -28,7 +28,7 @@ from a2bench.run.options import RunOptions  # noqa: E402
 from a2bench.run.store import ResultsWriter, load, load_passes  # noqa: E402
 
 SMOKE = ROOT / "suites" / "smoke.yaml"
-FAST = ("--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+FAST = ("--processes", "1", "--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
         "--no-progress")
 
 

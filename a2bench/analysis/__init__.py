@@ -23,6 +23,12 @@ from typing import Any
 
 import pandas as pd
 
+from a2bench.analysis.autosizes import (
+    AUTO_COLUMNS,
+    auto_sizes,
+    auto_summary,
+    with_budget_notes,
+)
 from a2bench.analysis.columns import (
     AXES,
     AXIS_LABELS,
@@ -119,6 +125,7 @@ from a2bench.analysis.variants import (
 # Every name a2bench.analysis defined before it became a package: tests, scripts and the
 # report use them as an.<name>.
 __all__ = [
+    "AUTO_COLUMNS", "auto_sizes", "auto_summary", "with_budget_notes",
     "AXES", "AXIS_LABELS", "Analysis", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CEILING_TOLERANCE",
     "CLIFF_EXCESS", "COMPLEXITY_COLUMNS", "COMPLEXITY_METRICS", "COUNTER_COLUMNS", "CROSS_METRICS",
     "Crossing", "FITS_EXTRA_COLUMNS", "FIT_COLUMNS", "Finding", "HEADLINE_STATUSES",
@@ -171,7 +178,7 @@ class Analysis:
 def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTRAP_RESAMPLES,
             seed: int = BOOTSTRAP_SEED) -> Analysis:
     envs = {r.label: r.environment for r in runs}
-    fits = fit_exponents(data, envs, resamples=resamples, seed=seed)
+    fits = with_budget_notes(fit_exponents(data, envs, resamples=resamples, seed=seed), envs)
     roof = roofline(data, envs)
     modes, compiled = mode_pairs(data), compile_pairs(data, roof)
     fixed = fixed_columns(data, "positions")

@@ -17,6 +17,10 @@ DEFAULT_CASE_TIMEOUT_S = 300.0
 DEFAULT_TIME_BUDGET_S = 1.0
 DEFAULT_CI_TARGET = 0.02
 DEFAULT_CALIBRATION_S = 0.5
+# The schedule the published CPU results need (shared/notes/auto-sizing.md): three passes, each
+# in a fresh worker process, timed interleaved; fewer leave the exponent's interval to chance.
+DEFAULT_PROCESSES = 3
+DEFAULT_TARGET = 0.05  # auto sizes: the 95 % half-width of a latency exponent worth stopping at
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,8 @@ class RunOptions:
     memory_budget: int | None = None  # bytes; None: the device's default rule
     time_budget: float = DEFAULT_TIME_BUDGET_S
     ci_target: float = DEFAULT_CI_TARGET
-    processes: int = 1
-    interleave: bool = False
+    processes: int = DEFAULT_PROCESSES
+    interleave: bool = True  # CPU only: CUDA times case by case
     seed: int | None = None
     calibration_time: float = DEFAULT_CALIBRATION_S
     warm_cache: bool = False
@@ -45,6 +49,8 @@ class RunOptions:
     partition: tuple[str, ...] | None = None
     slurm: tuple[str, ...] = field(default_factory=tuple)
     cases_per_job: int | None = None
+    budget: float | None = None  # auto sizes: the whole run's wall seconds (None: per device)
+    target: float = DEFAULT_TARGET
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))

@@ -39,7 +39,7 @@ GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on t
 # probe and the first calls (measured on this repository's runs: about 0.3 s and 8 calls).
 CASE_FIXED_S = 0.3
 CASE_EXTRA_CALLS = 8
-MIN_TIMED_CALLS = 10  # a size's timing needs at least this many calls for a low quantile
+MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class GroupPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"block": self.template.block, "case": self.template.label(),
+                "template": self.template.to_json(),
                 "axis": "x".join(self.axis), "regime": self.regime,
                 "overhead_s": self.overhead_s, "rate_flops_per_s": self.rate,
                 "rate_measured": self.rate_measured,
@@ -185,9 +186,9 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
     return sorted(chosen, key=lambda p: p.positions)
 
 
-def choose(points: Sequence[Point], regimes: Sequence[str | None], predict: Callable[[Point], float],
-           overhead: float, machine: Machine, share_s: float
-           ) -> tuple[str, list[Point], str, float | None]:
+def choose(points: Sequence[Point], regimes: Sequence[str | None],
+           predict: Callable[[Point], float], overhead: float, machine: Machine,
+           share_s: float) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share) in the highest regime that affords SIZES sizes over
     a span of MIN_SPAN within `share_s`; needed share is set when none does."""
     order: list[str] = []
@@ -250,9 +251,10 @@ def guessed_rate(machine: Machine) -> float:
 
 
 def probe_point(plan: GroupPlan) -> int | None:
-    """The size to time the block at to measure its rate: the plan's largest, which costs the
-    most and so matters most to the wall time (None when nothing was chosen)."""
-    return plan.choices[-1].size if plan.choices else None
+    """The size to time the block at to measure its rate: the plan's smallest, the cheapest in
+    the chosen regime (a rate that grows with size then errs on the side of the budget); None
+    when nothing was chosen."""
+    return plan.choices[0].size if plan.choices else None
 
 
 def rate_from(point: Point, seconds: float, overhead: float) -> float:

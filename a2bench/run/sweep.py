@@ -24,9 +24,11 @@ from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measure.timing import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
+from a2bench.run.autosize import AutoSizes
 from a2bench.run.calibration import Calibration, calibrate, ceilings, drift_warnings
 from a2bench.run.listener import SweepListener
 from a2bench.run.options import RunOptions
+from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
 from a2bench.run.store import ResultsWriter, load_environment, merge_passes
 from a2bench.run.worker import Settings
@@ -34,6 +36,7 @@ from a2bench.suite import Suite
 
 NOISY_IQR_RATIO = 0.10  # a case whose IQR is above this share of its median is noisy
 BUSY_PERCENT = 20  # other load before the sweep that is worth a warning
+MEMORY_SLACK = 0.02  # a peak this far (and 1 MiB) above the model is a miss, as publish says
 # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough (freed
 # memory at the heap top would still go back to the OS and fault in again).
 MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
@@ -78,6 +81,14 @@ def usable_cores() -> int:
     return max(1, min(physical_cores(), allowed))
 
 
+def default_threads(device: str) -> int:
+    """A CPU sweep leaves one core to the harness and the OS: measured on 2 cores, double
+    attention at N = 1024 took 0.54 ms at 1 thread and 1.07 ms at 2, whose peak memory also
+    left the model by up to 25 % (per-thread buffers). On CUDA the threads only launch."""
+    cores = usable_cores()  # on a Slurm node: that node's (or task's) cores
+    return max(1, cores - 1) if device == "cpu" else cores
+
+
 def default_budget(device: str, env: dict[str, Any]) -> int:
     """The memory a case's analytic peak may take before it is skipped: 80 % of the GPU's free
     memory, or half the available RAM (the rest is the harness's and the OS's)."""
@@ -99,6 +110,22 @@ def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[
     return out
 
 
+def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
+    """At more than one thread, kernels keep per-thread buffers the exact model does not hold:
+    say how many peaks left the model, and how to get exact ones."""
+    if threads <= 1:
+        return []
+    over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
+            and m.peak_bytes - m.peak_bytes_analytic > max(MEMORY_SLACK * m.peak_bytes_analytic,
+                                                           2**20)]
+    if not over:
+        return []
+    worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in over)
+    return [f"measured peak above the memory model on {len(over)} case(s), by up to {worst:.0%}, "
+            f"at {threads} threads: kernels' per-thread buffers, which the model does not hold; "
+            "--threads 1 gives peaks the model matches"]
+
+
 class Sweep:
     """One sweep: `Sweep(suite, cases, options).run()` measures the cases into options.out."""
 
@@ -106,7 +133,7 @@ class Sweep:
                  listener: SweepListener | None = None):
         self.suite, self.cases, self.options = suite, list(cases), options
         self.listener = listener or SweepListener()
-        self.threads = options.threads or usable_cores()  # on a Slurm node: that node's cores
+        self.threads = options.threads or default_threads(suite.device)
         self.settings = Settings(threads=self.threads, ci_target=options.ci_target,
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters)
@@ -124,16 +151,28 @@ class Sweep:
         stored = load_environment(o.out) if o.resume else {}
         seed = self._seed(stored)
         interleaved = o.interleave and suite.device == "cpu"  # CUDA has its own timing path
-        writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
         budget = o.memory_budget or default_budget(suite.device, env)
+        overhead: dict[str, Any] | None = stored.get("overhead")
+        auto: AutoSizes | None = None
+        if suite.auto:
+            try:
+                auto = AutoSizes.begin(self, env, starts, budget, stored, started, worker)
+            except KeyboardInterrupt:
+                return SweepResult(out=o.out, interrupted=True)
+            worker, overhead = auto.prober.worker, auto.overhead or overhead
+            self.cases = self.cases + auto.cases
+        writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
         env.update(self._environment(budget, seed, interleaved, starts))
+        if auto is not None:
+            env["auto_sizes"] = auto.record
         writer.write_environment(env)
-        if "overhead" not in stored:
+        if overhead is None:
             try:
                 overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
                                                     self.settings, o.case_timeout, worker)
             except KeyboardInterrupt:
                 return self._stopped(writer)
+        if "overhead" not in stored:
             writer.add_to_environment(overhead=overhead)
 
         wanted = {(c.key(), p) for c in self.cases for p in range(o.processes)}
@@ -155,6 +194,10 @@ class Sweep:
             self.listener.end()
         if report.interrupted:
             return self._stopped(writer)
+        if auto is not None:
+            report = auto.narrow(writer, report, seed, interleaved, budget)
+            if report.interrupted:
+                return self._stopped(writer)
         try:
             ends = self._end_ceilings(report)
         except KeyboardInterrupt:
@@ -162,6 +205,36 @@ class Sweep:
         session = ceilings(suite.device, suite.dtypes, self.threads, starts, ends)
         writer.update_session(**session)
         return self._finish(writer, env, session["roofline"], report, started)
+
+    def plan(self) -> Plan:
+        """`a2bench plan`: calibrate on the device and choose the auto sizes, running no case
+        and writing nothing."""
+        from a2bench.run.autosize import Prober, auto_templates, machine_of, make_plan
+        from a2bench.run.plan import DEFAULT_BUDGET_S
+
+        started, o, suite = time.perf_counter(), self.options, self.suite
+        self._check_device()
+        worker, env = self._start()
+        try:
+            start, _ = self._calibrate(worker, suite.dtype)
+            machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"),
+                                 o.memory_budget or default_budget(suite.device, env),
+                                 o.time_budget, o.processes, o.malloc_reuse)
+            calibrated = time.perf_counter() - started
+            templates = [t for t, _ in auto_templates(suite)]
+            overhead, worker = measure_overhead(templates, suite.device, suite.dtype,
+                                                self.settings, o.case_timeout, worker)
+            prober = Prober(worker, lambda: Worker(self.settings), suite.device, suite.dtype,
+                            o.case_timeout)
+            # A run spends the calibration again at its end, and starts a worker per pass.
+            fixed = calibrated + o.processes * 2.0
+            return make_plan(suite, machine, overhead, prober,
+                             o.budget or DEFAULT_BUDGET_S.get(suite.device, 180.0), started,
+                             fixed, self.listener.stage)
+        finally:
+            for w in (worker, getattr(locals().get("prober"), "worker", None)):
+                if w is not None:
+                    w.kill()
 
     # ----------------------------------------------------------------------------- the steps
 
@@ -227,7 +300,8 @@ class Sweep:
     def _finish(self, writer: ResultsWriter, env: dict[str, Any], roofline: dict[str, Any],
                 report: SweepReport, started: float) -> SweepResult:
         merged = merge_passes(writer.records)
-        warnings = noise_warnings(merged, env) + drift_warnings(roofline)
+        warnings = (noise_warnings(merged, env) + drift_warnings(roofline)
+                    + memory_warnings(merged, self.threads))
         if warnings:
             writer.add_to_environment(warnings=warnings)
             for w in warnings:

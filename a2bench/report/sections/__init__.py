@@ -12,6 +12,7 @@ from a2bench import __version__
 from a2bench import analysis as an
 from a2bench.report.elements import Element, FigureFile, Heading, Para
 from a2bench.report.sections.machine import (
+    auto_sizes_section,
     environment_section,
     method_section,
     roofline_section,
@@ -53,6 +54,7 @@ def document(result: an.Analysis, figures: Sequence[FigureFile]) -> list[Element
     doc += block_crossovers_section(result)
     doc += roofline_section(result, figs)
     doc += sizes_section(result, figs)
+    doc += auto_sizes_section(result)
     doc += training_section(result, figs)
     doc += compile_section(result, figs)
     doc += precision_section(result)

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from a2bench import analysis as an
-from a2bench.formatting import fixed, format_bytes, integer, percent, significant
+from a2bench.formatting import finite, fixed, format_bytes, integer, percent, significant
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
     Bullets,
@@ -316,3 +316,38 @@ def method_section() -> list[Element]:
             "drift between them is reported.",
         )),
     ]
+
+
+def auto_sizes_section(result: an.Analysis) -> list[Element]:
+    """The sizes a2bench chose for a run's auto axes, and why (environment.json auto_sizes)."""
+    rows = an.auto_sizes(result.runs)
+    if rows.empty:
+        return []
+    doc: list[Element] = [Heading(2, "Sizes a2bench chose"), Para(
+        "These runs left the sizes along positions to a2bench (`h: auto, w: auto` or `t: auto`). "
+        "Per block: 6 sizes inside one regime (no cache or mmap boundary within a factor 1.25), "
+        "the per-call overhead measured on the device at most 2.5 % of the predicted time, the "
+        "peak within the memory budget; the time predicted from the exact cost model and the "
+        "block's rate measured at a probe size.")]
+    multi = len(result.runs) > 1
+    doc.append(Table(pd.DataFrame([{
+        **({"run": r["run"]} if multi else {}),
+        "block": block_name(result, r["block"], short=True), "regime": r["regime"],
+        "N": integer(r["positions"]), "predicted (ms)": significant(r["predicted_ms"]),
+        "overhead share": f"{float(r['overhead_share']):.1%}"
+        if finite(r["overhead_share"]) else "n/a",
+    } for _, r in rows.iterrows()])))
+    notes = [f"{block_name(result, b, short=True)}: overhead "
+             f"{significant(g['overhead_ms'].iloc[0])} ms per call, rate "
+             f"{significant(g['rate_gflops'].iloc[0])} GFLOP/s "
+             f"({'measured' if g['rate_measured'].iloc[0] else 'guessed'})"
+             + (f"; {g['note'].iloc[0]}" if g["note"].iloc[0] else "")
+             for (_, b), g in rows.groupby(["run", "block"], sort=False)]
+    for s in an.auto_summary(result.runs):
+        notes.append(f"{s['run']}: budget {significant(s['budget_s'])} s, first round predicted "
+                     f"{significant(s['predicted_wall_s'])} s; {s['rounds']} narrowing "
+                     f"round(s)" + (f", stopped at {s['stopped']}" if s["stopped"] else "")
+                     + (f"; about {significant(s['needed_budget_s'])} s needed for one regime"
+                        if s["needed_budget_s"] is not None else ""))
+    doc.append(Bullets(tuple(notes)))
+    return doc

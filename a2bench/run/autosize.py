@@ -1,0 +1,310 @@
+"""The device side of auto sizes: measure what the plan needs, plan, and narrow the intervals.
+
+plan.py decides from numbers; this module gets them on the device (the per-call overhead at the
+smallest shape, the block's rate at a probe size) through the measuring worker, and after the
+first round reads the latency fits (a2bench.analysis) to spend what is left of the budget on
+more passes at the window's ends, where a slope's interval narrows most.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2bench.case import Case
+from a2bench.catalog import cost_of, spec
+from a2bench.run import plan as pl
+from a2bench.run.runner import Worker, WorkerLost, overhead_cases
+from a2bench.suite import Suite, auto_templates
+
+PROBES = 3  # at most this many probe timings per block variant
+SAMPLE_QUANTILE = 0.10  # as the fit summarises a size's samples
+
+
+def low_quantile(entry: dict[str, Any]) -> float:
+    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float))]
+    if samples:
+        return float(np.quantile(samples, SAMPLE_QUANTILE))
+    return float(entry.get("median_s") or math.nan)
+
+
+def _legal(case: Case) -> bool:
+    return not spec(case.block).problems(case.to_dict())
+
+
+def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_budget: int,
+               time_budget_s: float, passes: int, malloc_reuse: bool) -> pl.Machine:
+    caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
+              if isinstance(v, (int, float)) and v > 0}
+    mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
+    if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
+        mmap = None
+    return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
+                      time_budget_s, passes)
+
+
+@dataclass
+class Prober:
+    """Times cases in the measuring worker (replaced when it dies)."""
+
+    worker: Worker | None
+    start: Callable[[], Worker]
+    device: str
+    dtype: str
+    timeout: float
+
+    def time(self, case: Case) -> float:
+        payload = {"device": self.device, "dtype": self.dtype, "case": case.to_dict()}
+        try:
+            if self.worker is None or not self.worker.alive():
+                self.worker = self.start()
+            kind, reply = self.worker.request("overhead", payload, self.timeout)
+        except WorkerLost:
+            self.worker = None
+            return math.nan
+        return low_quantile(reply) if kind == "overhead" else math.nan
+
+
+def overheads_of(templates: Sequence[Case], record: dict[str, Any]) -> list[float]:
+    """Each template's per-call overhead: its entry at the smallest legal shape (NaN if none)."""
+    entries = [e for e in record.get("cases") or [] if "error" not in e]
+    out = []
+    for t in templates:
+        small = overhead_cases([t])
+        want = small[0].to_dict() if small else None
+        match = [e for e in entries if want and all(e.get(k) == v for k, v in want.items())]
+        out.append(low_quantile(match[0]) if match else math.nan)
+    return out
+
+
+def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any],
+              prober: Prober, budget_s: float, started: float, fixed_s: float,
+              on_stage: Callable[[str], None] = lambda s: None) -> pl.Plan:
+    """Every auto template's sizes: planned with a guessed rate, probed on the device at the
+    chosen regime, planned again with the measured rate (PROBES times at most)."""
+    templates = auto_templates(suite)
+    overheads = overheads_of([t for t, _ in templates], overhead_record)
+    groups = []
+    for (template, axis), overhead in zip(templates, overheads, strict=True):
+        on_stage(f"planning {template.label()}")
+        points = pl.candidates(template, axis, cost_of, _legal, machine.memory_budget)
+        if not math.isfinite(overhead):
+            overhead = prober.time(pl.at(template, axis, points[0].size)) if points else math.nan
+        rates: dict[str, float] = {}
+        rate, measured = pl.guessed_rate(machine), False
+        share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
+        group = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share)
+        for _ in range(PROBES):
+            if group.regime in rates or pl.probe_point(group) is None:
+                break
+            size = pl.probe_point(group)
+            point = next(p for p in points if p.size == size)
+            seconds = prober.time(pl.at(template, axis, size))
+            if not math.isfinite(seconds):
+                break
+            rates[group.regime] = rate = pl.rate_from(point, seconds, overhead)
+            measured = True
+            group = pl.plan_group(template, axis, points, overhead, rate, measured, machine,
+                                  share)
+        groups.append(group)
+    # The shares were set before the probes ran: plan once more with the time now left.
+    share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
+    groups = [pl.plan_group(g.template, g.axis,
+                            pl.candidates(g.template, g.axis, cost_of, _legal,
+                                          machine.memory_budget),
+                            g.overhead_s, g.rate, g.rate_measured, machine, share)
+              for g in groups]
+    return pl.Plan(tuple(groups), budget_s, time.perf_counter() - started, fixed_s)
+
+
+def stored_cases(record: dict[str, Any]) -> list[Case]:
+    """The planned cases of a sweep that began before (environment.json's auto_sizes)."""
+    out = []
+    for g in record.get("groups") or []:
+        template = Case.from_dict(g["template"])
+        axis = tuple(g["axis"].split("x"))
+        out += [pl.at(template, axis, int(s["size"])) for s in g.get("sizes") or []]
+    return out
+
+
+# ------------------------------------------------------------------------------ narrowing
+
+
+@dataclass(frozen=True)
+class Width:
+    """A block variant's latency fit after a round: its 95 % half-width and window sizes."""
+
+    block: str
+    half_width: float
+    verdict: str
+    window: tuple[int, ...]  # positions in the main window
+
+
+def latency_widths(out: Path) -> list[Width]:
+    """The main latency window along positions of each block in the folder, read by the same
+    analysis the report uses (fewer bootstrap resamples: this only steers the budget)."""
+    from a2bench import analysis as an
+
+    data, runs = an.load_runs([out])
+    fits = an.fit_exponents(an.prepare(data), {r.label: r.environment for r in runs},
+                            resamples=300)
+    rows = fits[(fits["metric"] == "latency") & (fits["axis"] == "positions")
+                & fits["primary"].astype(bool) & (fits["segment"] == 0)]
+    found = []
+    for _, r in rows.iterrows():
+        lo, hi = float(r["fit_x_min"] or math.nan), float(r["fit_x_max"] or math.nan)
+        half = (float(r["ci_high"]) - float(r["ci_low"])) / 2 if r["points"] else math.inf
+        window = tuple(int(n) for n in sorted(set(data["positions"])) if lo <= n <= hi) \
+            if math.isfinite(lo) else ()
+        found.append(Width(str(r["block"]), half if math.isfinite(half) else math.inf,
+                           str(r["verdict"]), window))
+    return found
+
+
+def ends(plan_cases: Sequence[Case], width: Width, per_end: int = 2) -> list[Case]:
+    """The block's planned cases at the window's two ends (the D-optimal place for a slope)."""
+    mine = sorted((c for c in plan_cases if c.block == width.block
+                   and (not width.window or c.positions in width.window)),
+                  key=lambda c: c.positions)
+    if len(mine) <= 2 * per_end:
+        return mine
+    return mine[:per_end] + mine[-per_end:]
+
+
+# ------------------------------------------------------------------------------ in a sweep
+
+
+@dataclass
+class AutoSizes:
+    """A sweep's auto sizes: the plan (or the one a resumed sweep stored), and the rounds that
+    narrow the intervals after the first."""
+
+    sweep: Any  # the a2bench.run.sweep.Sweep running these sizes
+    machine: pl.Machine
+    prober: Prober
+    cases: list[Case]
+    record: dict[str, Any]
+    overhead: dict[str, Any] | None
+    budget_s: float
+    started: float
+    end_calibration_s: float
+    worker_start_s: float
+
+    @classmethod
+    def begin(cls, sweep: Any, env: dict[str, Any], starts: dict[str, Any], memory_budget: int,
+              stored: dict[str, Any], started: float, worker: Worker | None) -> AutoSizes:
+        from a2bench.run.runner import measure_overhead
+
+        suite, o = sweep.suite, sweep.options
+        budget_s = o.budget or pl.DEFAULT_BUDGET_S.get(suite.device, 180.0)
+        start = (starts.get(suite.dtype) or (None, None))[0] or {}
+        machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
+                             o.time_budget, o.processes, o.malloc_reuse)
+        before = time.perf_counter()
+        prober = Prober(worker, lambda: Worker(sweep.settings), suite.device, suite.dtype,
+                        o.case_timeout)
+        if prober.worker is None:
+            prober.worker = prober.start()
+        worker_start_s = max(time.perf_counter() - before, 1.0)
+        # The end's calibration costs what the start's did (the time since the sweep began).
+        end_s = before - started
+        if stored.get("auto_sizes"):  # a resumed sweep keeps the sizes it began with
+            record = stored["auto_sizes"]
+            return cls(sweep, machine, prober, stored_cases(record), record, None, budget_s,
+                       started, end_s, worker_start_s)
+        sweep.listener.stage("measuring the per-call overhead")
+        templates = [t for t, _ in auto_templates(suite)]
+        overhead, prober.worker = measure_overhead(templates, suite.device, suite.dtype,
+                                                   sweep.settings, o.case_timeout,
+                                                   prober.worker)
+        fixed = end_s + o.processes * worker_start_s
+        plan = make_plan(suite, machine, overhead, prober, budget_s, started, fixed,
+                         sweep.listener.stage)
+        for g in plan.groups:
+            sweep.listener.note(plan_line(g))
+        if not plan.feasible:
+            sweep.listener.warning(budget_line(plan))
+        record = {**plan.to_dict(), "target": o.target, "rounds": []}
+        return cls(sweep, machine, prober, plan.cases(), record, overhead, budget_s, started,
+                   end_s, worker_start_s)
+
+    def narrow(self, writer: Any, report: Any, seed: int, interleaved: bool,
+               memory_budget: int) -> Any:
+        """More passes at the window's ends of each block whose latency interval is wider than
+        the target, while the budget lasts; returns the sweep's report with them counted."""
+        from a2bench.run.runner import run_cases
+
+        o, listener = self.sweep.options, self.sweep.listener
+        predicted = {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
+                           int(c["size"])).key(): float(c["predicted_s"])
+                     for g in self.record.get("groups") or [] for c in g.get("sizes") or []}
+        deadline = self.started + self.budget_s
+        rounds: list[dict[str, Any]] = []
+        stopped = ""
+        for extra_pass in range(o.processes, o.processes + 50):
+            widths = latency_widths(o.out)
+            wide = [w for w in widths if w.half_width > o.target]
+            if not wide:
+                stopped = f"every latency interval within ±{o.target:g}"
+                break
+            cases = list(dict.fromkeys(c for w in wide for c in ends(self.cases, w)))
+            cost = self.worker_start_s + sum(
+                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=1)
+                for c in cases)
+            if time.perf_counter() + cost + self.end_calibration_s > deadline:
+                stopped = (f"the budget ({self.budget_s:g} s): another round of "
+                           f"{len(cases)} cases would take about {cost:.0f} s")
+                break
+            listener.note(f"auto sizes: {', '.join(f'{w.block} ±{w.half_width:.3f}' for w in wide)}"
+                          f" wider than ±{o.target:g}; one more pass of {len(cases)} cases at "
+                          "the windows' ends")
+            listener.begin(len(cases), 0)
+            try:
+                more = run_cases(cases, writer, self.sweep.settings, memory_budget,
+                                 o.case_timeout, listener.case, report.worker,
+                                 processes=extra_pass + 1, seed=seed, keep_worker=True,
+                                 interleave=interleaved, on_stage=listener.stage)
+            finally:
+                listener.end()
+            rounds.append({"pass": extra_pass, "cases": len(cases),
+                           "half_widths": {w.block: w.half_width for w in wide}})
+            report.ran += more.ran
+            report.timed_s += more.timed_s
+            for k, v in more.statuses.items():
+                report.statuses[k] = report.statuses.get(k, 0) + v
+            report.worker = more.worker
+            if more.interrupted:
+                report.interrupted = True
+                break
+        self.record = {**self.record, "rounds": rounds, "stopped": stopped}
+        writer.add_to_environment(auto_sizes=self.record)
+        return report
+
+
+def plan_line(g: pl.GroupPlan) -> str:
+    sizes = ", ".join(str(c.positions) for c in g.choices) or "none"
+    rate = "measured" if g.rate_measured else "guessed"
+    share = max((c.overhead_share for c in g.choices), default=math.nan)
+    return (f"auto sizes for {g.template.block} ({g.template.label()}): N = {sizes}; regime "
+            f"{g.regime}; overhead {g.overhead_s * 1e3:.3g} ms, at most {share:.1%} of a call; "
+            f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s"
+            + (f"; {g.note}" if g.note else ""))
+
+
+def budget_line(plan: pl.Plan) -> str:
+    needed = plan.needed_budget_s
+    need = "no budget affords one" if needed is None or not math.isfinite(needed) else \
+        f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
+    short = [g.template.block for g in plan.groups if not g.feasible]
+    return (f"budget {plan.budget_s:g} s too small for {SIZES_WORD} sizes in one regime for "
+            f"{', '.join(short)}: {need}")
+
+
+SIZES_WORD = str(pl.SIZES)
+
