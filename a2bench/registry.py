@@ -188,10 +188,13 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         raise SpecError(f"block spec {name} ({_where(cls)}): no module(); define "
                         "`def module(self, case): return MyModule(case.channels, ...)`, "
                         "returning the nn.Module for a case")
-    for p in cls.params:
+    params = cls.params if isinstance(cls.params, (tuple, list)) else (cls.params,)
+    for p in params:
         if not isinstance(p, Param):
-            raise SpecError(f"block spec {name} ({_where(cls)}): params: expected Param(...) "
-                            f"entries, got {p!r}")
+            raise SpecError(f"block spec {name} ({_where(cls)}): params: expected a tuple of "
+                            f"Param(name, default, label) entries, got {p!r}")
+    if not isinstance(cls.params, tuple):  # a list, or one Param: a tuple from here on
+        cls.params = tuple(params)
     if not cls.label:
         cls.label = name
     REGISTRY[name] = cls()
