@@ -1,3 +1,25 @@
-"""a2bench: measured cost scaling of double attention, its non-local order and the SE block."""
+"""a2bench: measured cost scaling of double attention, its non-local order and the SE block.
+
+`a2bench.sweep(suite, out=None, **options)` runs a suite from Python and returns its Results
+(a2bench.api). It is loaded on first use, so `import a2bench.analysis` and the CLI's start stay
+free of torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["Results", "__version__", "sweep"]
+
+_API = ("sweep", "Results")
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562's lazy attribute: importing the package never loads a2bench.api (which reaches
+    # the runner and the report, and they import the package for __version__), so the package
+    # root stays a leaf of the import graph.
+    if name in _API:
+        return getattr(importlib.import_module(f"{__name__}.api"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,8 +25,9 @@ CSV_COLUMNS = (
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
     "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
-    "started_at", "host",
+    "started_at", "host", "macs_source", "model_mismatch",
 )
+MACS_SOURCES = ("model", "counted")  # the block's cost(), or the counters (a counted block)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Measurement:
     # sharded sweep shared a node.
     started_at: str = ""
     host: str = ""
+    # Where the case's MACs come from: "model" (the block's cost(); the *_analytic fields) or
+    # "counted" (a block without cost(): FlopCounterMode's count, fvcore's beside it; no
+    # analytic field and no memory model). Empty in records written before it existed.
+    macs_source: str = ""
+    # The model's MACs disagree with every counter that counted the case, beyond the block's
+    # declared differences (the reason says by how much); None where not checked (a counted
+    # block, a pass that did not count, counters off).
+    model_mismatch: bool | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -102,7 +111,34 @@ class Measurement:
             largest_activation_bytes_analytic=cost.largest_activation_bytes,
             saved_bytes_analytic=getattr(cost, "saved_bytes", None),
             parameters_analytic=getattr(cost, "parameters", None),
+            macs_source="model",
         )
+
+    def checked_against_counters(self) -> Measurement:
+        """The record with model_mismatch set, and the reason told, where the model's MACs
+        (with the declared differences) disagree with both counters, FlopCounterMode and
+        fvcore; unchecked (None) unless both counted the case (fvcore counts no train case).
+
+        One counter off the model may be the counter's blind spot (a fused kernel it has no
+        formula for, a backward it counts another way); both against it is the model leaving
+        something out (a projection, a product)."""
+        if self.status != "ok" or self.macs_analytic is None:
+            return self
+        counted = {name: (macs, declared or 0) for name, macs, declared in (
+            ("FlopCounterMode", self.macs_torch, self.macs_torch_declared),
+            ("fvcore", self.macs_fvcore, self.macs_fvcore_declared)) if macs is not None}
+        if len(counted) < 2:
+            return self
+        off = {n: macs - (self.macs_analytic + d) for n, (macs, d) in counted.items()
+               if macs != self.macs_analytic + d}
+        if len(off) < len(counted):
+            return replace(self, model_mismatch=False)
+        said = ", ".join(f"{n} {macs}" + (f" (declared {d:+d})" if d else "")
+                         for n, (macs, d) in counted.items())
+        why = (f"model_mismatch: cost() gives {self.macs_analytic} MACs, the counters {said}; "
+               "fix the cost model, or declare the difference in counter_difference")
+        return replace(self, model_mismatch=True,
+                       reason="; ".join(filter(None, (why, self.reason))))
 
     def to_json(self) -> dict[str, Any]:
         d = {"schema": SCHEMA, **asdict(self)}

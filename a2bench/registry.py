@@ -1,15 +1,19 @@
 """The block registry: what a block declares, and where suites, the worker and `list` find it.
 
-A block is one file under a2bench/blocks/ (or a plugin file) that defines its nn.Module, a
-BlockSpec subclass with its parameters and exact cost model, and decorates the spec with
-@register. This module itself imports no torch: analysis, compare and report never import the
-registry; they read the `blocks` entry that `run` writes into environment.json from describe().
+A block is one file under a2bench/blocks/ (or a plugin file, or a notebook cell) that defines
+its nn.Module, a BlockSpec subclass with its parameters and, optionally, its exact cost model,
+and decorates the spec with @register. A spec without cost() is a *counted* block: its MACs
+come from the counters (FlopCounterMode, fvcore beside it) and it has no memory model. This
+module itself imports no torch: analysis, compare and report never import the registry; they
+read the `blocks` entry that `run` writes into environment.json from describe().
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from a2bench.case import Case
 from a2bench.cost import Cost, train_cost
+from a2bench.errors import InputError
 
 if TYPE_CHECKING:  # the module type only; block files import torch themselves
     from torch import nn
@@ -51,12 +56,21 @@ class Param:
                 "default": None if callable(self.default) else self.default}
 
 
+class SpecError(InputError):
+    """A block spec that cannot be registered; the message is one line saying what to add."""
+
+
+class NoCostModel(NotImplementedError):
+    """cost() of a block that gives none (a counted block); check BlockSpec.has_cost first."""
+
+
 class BlockSpec(ABC):
-    """A block's declaration. Subclasses set the class variables and implement module and cost;
-    register() instantiates the class, so a block missing either fails when it registers."""
+    """A block's declaration. Subclasses set `name` (and the other class variables they want)
+    and implement module(); cost() is optional. register() checks the class and instantiates
+    it, so an incomplete block fails with one line when it registers."""
 
     name: ClassVar[str]
-    label: ClassVar[str]  # long label in reports
+    label: ClassVar[str] = ""  # long label in reports; the name when empty
     short_label: ClassVar[str] = ""  # legend and table label; the label when empty
     params: ClassVar[tuple[Param, ...]] = ()
     # Small shapes (shape axes and parameters) the conformance test runs every block at.
@@ -69,12 +83,23 @@ class BlockSpec(ABC):
     def module(self, case: Case) -> nn.Module:
         """The block's nn.Module for a case (weights from torch's global seed; see build)."""
 
-    @abstractmethod
     def cost(self, case: Case) -> Cost:
-        """The exact cost model: every operator that runs, in forward order.
+        """The exact cost model: every operator that runs, in forward order (optional).
 
         A block implements the forward model only, its Terms annotated with what their backward
-        needs (a2bench.cost.Term); a train-mode case gets the train cost (see __init_subclass__)."""
+        needs (a2bench.cost.Term); a train-mode case gets the train cost (see __init_subclass__).
+        A block without one is measured against the counted MACs (macs_source "counted")."""
+        raise NoCostModel(f"block {self.name!r} gives no cost model (a counted block)")
+
+    @property
+    def has_cost(self) -> bool:
+        """Whether the block gives its own cost model (else its MACs are counted)."""
+        return type(self).cost is not BlockSpec.cost
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        """The shape module(case) returns for the case's input: the input's own, for a block
+        that drops into a network; a whole network (resnet50) says otherwise."""
+        return case.input_shape
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Every subclass's own `cost` is wrapped once, where it is defined: the block (or plugin)
@@ -149,6 +174,37 @@ REGISTRY: dict[str, BlockSpec] = {}
 
 
 def register(cls: type[BlockSpec]) -> type[BlockSpec]:
-    """Class decorator: add a block to the registry (a plugin may replace a built-in's spec)."""
-    REGISTRY[cls.name] = cls()
+    """Class decorator: add a block to the registry (a plugin may replace a built-in's spec).
+
+    Raises SpecError, one line naming the class and what to add, for an incomplete spec."""
+    if not (isinstance(cls, type) and issubclass(cls, BlockSpec)):
+        raise SpecError(f"@register: expected a BlockSpec subclass, got {cls!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip() or any(ch in name for ch in " ,[]/"):
+        raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): expected a class attribute "
+                        f"name = \"my_block\" (no spaces, commas, brackets or slashes), got "
+                        f"{name!r}")
+    if "module" in getattr(cls, "__abstractmethods__", ()):
+        raise SpecError(f"block spec {name} ({_where(cls)}): no module(); define "
+                        "`def module(self, case): return MyModule(case.channels, ...)`, "
+                        "returning the nn.Module for a case")
+    params = cls.params if isinstance(cls.params, (tuple, list)) else (cls.params,)
+    for p in params:
+        if not isinstance(p, Param):
+            raise SpecError(f"block spec {name} ({_where(cls)}): params: expected a tuple of "
+                            f"Param(name, default, label) entries, got {p!r}")
+    if not isinstance(cls.params, tuple):  # a list, or one Param: a tuple from here on
+        cls.params = tuple(params)
+    if not cls.label:
+        cls.label = name
+    REGISTRY[name] = cls()
     return cls
+
+
+def _where(cls: object) -> str:
+    """file:line of a class, for an error message (the file alone where Python cannot say)."""
+    try:
+        return f"{inspect.getsourcefile(cls)}:{inspect.getsourcelines(cls)[1]}"  # type: ignore
+    except (TypeError, OSError):
+        module = sys.modules.get(getattr(cls, "__module__", ""), None)
+        return getattr(module, "__file__", None) or "<unknown file>"

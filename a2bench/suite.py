@@ -212,7 +212,8 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         raise fail(f"{prefix}blocks", f"a non-empty list drawn from {', '.join(known)}", names)
     for i, b in enumerate(names):
         if b not in known:
-            raise fail(f"{prefix}blocks[{i}]", f"a registered block ({', '.join(known)})", b)
+            raise fail(f"{prefix}blocks[{i}]", f"a registered block ({', '.join(known)}), or "
+                       "one a plugin registers: name its file in A2BENCH_PLUGINS", b)
     specs = [registry[b] for b in names]
     declared = {p.name: p for s in specs for p in s.params}
     axes = (*SHAPE_AXES, *RUN_AXES, *declared)

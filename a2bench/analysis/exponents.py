@@ -14,7 +14,10 @@ Choices, stated once (the method itself is in a2bench.fitting):
   reported beside the main one.
 - The expected exponent is the slope of the cost model's numbers over the same window: analytic
   MACs for ``macs``, analytic FLOPs for ``latency`` (all the arithmetic, so SE's elementwise
-  work counts), analytic peak bytes for ``memory``.
+  work counts), analytic peak bytes for ``memory``. A counted block (no cost(); macs_source
+  ``counted``) is judged against its counted MACs for ``macs`` and ``latency`` (the FLOPs the
+  counter sees, 2 per MAC), and has no memory verdict: nothing models its memory
+  (``expected_from`` says which: model or counted).
 - Verdicts: consistent, contradicted or inconclusive, each with its reason (a2bench.fitting).
 """
 
@@ -44,6 +47,29 @@ def _model_column(metric: str) -> str:
     # pooling and scaling do. For the attention blocks FLOPs and 2·MACs differ by a few percent.
     return {"memory": "peak_bytes_analytic", "latency": "flops_analytic"}.get(metric,
                                                                               "macs_analytic")
+
+
+def counted_rows(rows: pd.DataFrame) -> pd.Series:
+    """Rows of a counted block (no cost model): their MACs come from the counters."""
+    if "macs_source" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["macs_source"].astype(str) == "counted"
+
+
+def model_values(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """The model's number per row for a metric: the analytic column, or for a counted block
+    the counted MACs (``macs``), as FLOPs for latency; NaN for a counted block's memory."""
+    column = _model_column(metric)
+    values = (pd.to_numeric(rows[column], errors="coerce").astype(float) if column in rows
+              else pd.Series(math.nan, index=rows.index))
+    counted = counted_rows(rows)
+    if metric != "memory" and counted.any() and "macs" in rows:
+        macs = pd.to_numeric(rows["macs"], errors="coerce").astype(float)
+        values = values.where(~counted, macs * (2 if metric == "latency" else 1))
+    return values
+
+
+NO_MODEL = "no cost model: the block gives no cost(), so its memory is measured, not judged"
 
 
 def _axis_values(df: pd.DataFrame, axis: str) -> pd.Series:
@@ -133,7 +159,7 @@ def _sizes_for(rows: pd.DataFrame, axis: str, metric: str
     y = rows[metric].to_numpy(float)
     samples = list(rows["samples"]) if metric == "latency" and "samples" in rows else None
     sizes = ft.summarise(x, y, samples)
-    model = ft.summarise(x, rows[_model_column(metric)].to_numpy(float))
+    model = ft.summarise(x, model_values(rows, metric).to_numpy(float))
     return (sizes, model, per_size(rows, axis, "working_set_bytes", sizes.x),
             per_size(rows, axis, "largest_activation_bytes", sizes.x))
 
@@ -150,6 +176,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
               seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
     """Every window of one metric along one axis: the main one (segment 0) first."""
     sizes, model, working_set, largest = _sizes_for(rows, axis, metric)
+    counted = bool(counted_rows(rows).any())
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se) if len(sizes) >= 4 else ft.NAN_FIT
     # Latency's window is cut where the overhead is under 5 % of the time: the cost model has
     # no term for it. A direct timing of the block at its smallest shape is the cleaner
@@ -171,6 +198,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "exponent_full": full.k,
         "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
                                       for b in bounds),
+        "expected_from": "counted" if counted else "model",
     }
     out = []
     for win in ft.windows(sizes.x, sizes.y, overhead, bounds):
@@ -188,6 +216,8 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected)
         v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
                       need_bic=metric == "latency")
+        if counted and metric == "memory":  # absent, not inconclusive: there is no model
+            v = ft.Verdict("", NO_MODEL)
         rec = {
             "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
             "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
@@ -222,6 +252,7 @@ FITS_EXTRA_COLUMNS = (
     "overhead_ci_high", "overhead_direct", "overhead_used", "overhead_share_max",
     "x_overhead_half", "x_overhead_5pct", "exponent_full", "cache_boundaries",
     "achieved_flops_per_s", "fraction_of_ceiling", "throughput_t0", "intercept", "log_x_mean",
+    "expected_from",
 )
 
 
@@ -286,7 +317,7 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
     x = _axis_values(rows, axis).to_numpy(float)
     shown = "latency_fit" if metric == "latency" else metric  # what the fit reads, per row
     out = pd.DataFrame({"x": x, "y": rows[shown].to_numpy(float),
-                        "model": rows[_model_column(metric)].to_numpy(float),
+                        "model": model_values(rows, metric).to_numpy(float),
                         "largest_activation_bytes": rows["largest_activation_bytes"]
                         .to_numpy(float),
                         "working_set_bytes": rows["working_set_bytes"].to_numpy(float),

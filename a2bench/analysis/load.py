@@ -169,9 +169,13 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["largest_activation_bytes"] = largest_activation(df)
     df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
                          * df["dtype"].map(DTYPE_BYTES).astype(float))
-    # What one forward pass holds at once: the model's live peak of activations plus the input.
-    # A latency window never straddles the size where this outgrows a cache.
-    df["working_set_bytes"] = df["peak_bytes_analytic"] + df["input_bytes"]
+    # What one forward pass holds at once: the model's live peak of activations plus the input
+    # (the measured peak for a block without a cost model). A latency window never straddles
+    # the size where this outgrows a cache.
+    peak = df["peak_bytes_analytic"]
+    if "macs_source" in df:
+        peak = peak.where(df["macs_source"] != "counted", df["peak_bytes"])
+    df["working_set_bytes"] = peak + df["input_bytes"]
     # Runs keep the order they were named in, in every table sorted by run.
     df["run_index"] = df["run"].map({r: i for i, r in enumerate(dict.fromkeys(df["run"]))})
     df["shape"] = [shape_label(r) for r in df.itertuples()]

@@ -237,6 +237,8 @@ def default_cases() -> list[Case]:
               {"batch": 1, "channels": 64, "t": 4, "h": 14, "w": 14})
     out = []
     for name, spec in blocks().items():
+        if not spec.has_cost:  # a counted block: no model to audit the counters against
+            continue
         choices = [{}]
         for p in spec.params:
             if p.choices:
@@ -270,11 +272,13 @@ def suite_cases(cases: Sequence[Case], per_block: int = 3) -> list[Case]:
 
 def run_audit(cases: Sequence[Case]) -> Audit:
     from a2bench.blocks import build
-    from a2bench.catalog import cost_of
+    from a2bench.catalog import cost_of, spec
 
     conv = conventions()
     rows: list[Row] = []
     for case in cases:
+        if not spec(case.block).has_cost:  # a counted block: its count is its only figure
+            continue
         module, x = build(case)
         rows += audit_case(case, cost_of(case).macs, conv, module, x)
     return Audit(tuple(rows), conv)

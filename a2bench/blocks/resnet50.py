@@ -21,9 +21,12 @@ count of its stage, where its paper puts it:
 - `gc`: the same place, in stages conv3_x to conv5_x only (GCNet's stage_with_gcb
   (False, True, True, True)), reduction 16 (GlobalContext of gc.py);
 - `nonlocal`: the 5-block setting of Wang et al. Table 2b: one NonLocal block (nonlocal_block.py,
-  inner = c/2, no subsampling, eager) after the residual blocks of 0-based indices 1 and 3 of
-  conv3_x (res3, 512 channels) and 1, 3 and 5 of conv4_x (res4, 1024 channels): after every
+  inner = c/2, no subsampling, no BN, eager) after the residual blocks of 0-based indices 1 and
+  3 of conv3_x (res3, 512 channels) and 1, 3 and 5 of conv4_x (res4, 1024 channels): after every
   other residual block, as the official code's LAYER_MOD = 2;
+- `nonlocal_official`: the same five places, each block as the official code configures it
+  (nonlocal_official.py): x max-pooled 2x2 before phi and g, a BN (gamma initialised to zero)
+  after W_z. MACs at 224^2: 5,329,334,272 (none: 3,857,973,248; `nonlocal`: 6,660,603,904);
 - `double_attention`: the notes do not give a verified A² placement for ResNet-50 (only "about
   5 blocks in res3/res4, mirroring non-local", unverified), so the same five positions as the
   non-local blocks, with m = n = c/4 (DoubleAttention of double_attention.py, gather first).
@@ -55,12 +58,13 @@ from torch import Tensor, nn
 from a2bench.blocks.double_attention import DoubleAttention
 from a2bench.blocks.gc import GlobalContext
 from a2bench.blocks.nonlocal_block import NonLocal
+from a2bench.blocks.nonlocal_official import NonLocalOfficial, official_cost
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import Case
 from a2bench.cost import INPUT, Cost, Term, batch_norm, conv2d, elementwise, pointwise
 from a2bench.registry import REGISTRY, BlockSpec, Param, Value, register
 
-ATTENTIONS = ("none", "se", "gc", "nonlocal", "double_attention")
+ATTENTIONS = ("none", "se", "gc", "nonlocal", "double_attention", "nonlocal_official")
 LAYERS = (3, 4, 6, 3)
 WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
@@ -69,6 +73,8 @@ CLASSES = 1000
 INSIDE = {"se": (0, 1, 2, 3), "gc": (1, 2, 3)}
 # Blocks after a residual block: stage -> 0-based indices of the residual blocks they follow.
 AFTER = {1: (1, 3), 2: (1, 3, 5)}
+AFTER_KINDS = ("nonlocal", "double_attention", "nonlocal_official")
+OFFICIAL = "nonlocal_official"  # not a registered block: its module and model are here
 
 
 def _half_size(n: int) -> int:
@@ -84,6 +90,8 @@ def _attention_module(kind: str, channels: int) -> nn.Module:
         return GlobalContext(channels)
     if kind == "nonlocal":
         return NonLocal(channels, max(1, channels // 2))
+    if kind == OFFICIAL:
+        return NonLocalOfficial(channels, max(1, channels // 2))
     if kind == "double_attention":
         m = max(1, channels // 4)
         return DoubleAttention(channels, m, m, "left")
@@ -149,7 +157,7 @@ class ResNet50(nn.Module):
                           if stage in INSIDE.get(attention, ()) else None)
                 blocks_.append(Bottleneck(cin, width, stride, inside))
                 cin = cout
-                if attention in ("nonlocal", "double_attention") and i in AFTER.get(stage, ()):
+                if attention in AFTER_KINDS and i in AFTER.get(stage, ()):
                     blocks_.append(_attention_module(attention, cout))
             layers.append(nn.Sequential(*blocks_))
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
@@ -175,10 +183,22 @@ class ResNet50(nn.Module):
 
 def _sub_case(case: Case, kind: str, channels: int, h: int, w: int) -> Case:
     """The case of an inserted block: its registered spec's defaults at the stage's shape."""
-    spec = REGISTRY[kind]
     shape = {"batch": case.batch, "channels": channels, "t": 1, "h": h, "w": w}
-    return Case(kind, case.device, case.dtype, case.batch, channels, 1, h, w,
-                params=spec.resolve(shape))
+    params = ({"inner": max(1, channels // 2)} if kind == OFFICIAL
+              else REGISTRY[kind].resolve(shape))
+    return Case(kind, case.device, case.dtype, case.batch, channels, 1, h, w, params=params)
+
+
+def _sub_cost(sub: Case) -> Cost:
+    return official_cost(sub) if sub.block == OFFICIAL else REGISTRY[sub.block].cost(sub)
+
+
+def _sub_declared(sub: Case, counter: str) -> int:
+    """MACs the counter is declared to report above an inserted block's model."""
+    if sub.block == OFFICIAL:  # its BN (fvcore: 2 MACs per element) is a "bn" term, counted
+        return 0               # with the network's own BNs in _fvcore_difference
+    declared = REGISTRY[sub.block].counter_difference.get(counter)
+    return int(declared[0](sub)) if declared else 0
 
 
 def _splice(prefix: str, sub: Cost, source: str) -> tuple[Term, ...]:
@@ -242,8 +262,7 @@ def _bottleneck(p: str, case: Case, source: str, cin: int, width: int, stride: i
                              inputs=(f"{p}.conv3",))))
     branch = f"{p}.bn3"
     if inside is not None:
-        sub = REGISTRY[inside]
-        spliced = _splice(f"{p}.{inside}", sub.cost(_sub_case(case, inside, cout, h, w)), branch)
+        spliced = _splice(f"{p}.{inside}", _sub_cost(_sub_case(case, inside, cout, h, w)), branch)
         terms.extend(spliced)
         branch = spliced[-1].name
     identity, add_frees = source, (branch,)
@@ -270,7 +289,7 @@ def _inserted(case: Case) -> list[tuple[str, Case]]:
         for i in range(count):
             if stage in INSIDE.get(kind, ()):
                 out.append((f"layer{stage + 1}.{i}.{kind}", _sub_case(case, kind, cout, h, w)))
-            if kind in ("nonlocal", "double_attention") and i in AFTER.get(stage, ()):
+            if kind in AFTER_KINDS and i in AFTER.get(stage, ()):
                 out.append((f"layer{stage + 1}.{i}_{kind}", _sub_case(case, kind, cout, h, w)))
     return out
 
@@ -304,8 +323,8 @@ def forward_cost(case: Case) -> Cost:
             block, h, w = _bottleneck(p, case, source, cin, width, stride, h, w, inside)
             terms.extend(block)
             source, cin = f"{p}.relu", cout
-            if kind in ("nonlocal", "double_attention") and i in AFTER.get(stage, ()):
-                sub = REGISTRY[kind].cost(_sub_case(case, kind, cout, h, w))
+            if kind in AFTER_KINDS and i in AFTER.get(stage, ()):
+                sub = _sub_cost(_sub_case(case, kind, cout, h, w))
                 spliced = _splice(f"{p}_{kind}", sub, source)
                 terms.extend(spliced)
                 source = spliced[-1].name
@@ -326,24 +345,24 @@ def _fvcore_difference(case: Case) -> int:
     cost = forward_cost(case)
     bn = sum(t.out_elements for t in cost.terms if t.name.rsplit(".", 1)[-1].startswith("bn"))
     pool = next(t.elementwise for t in cost.terms if t.name == "avgpool")
-    extra = 0
-    for _, sub in _inserted(case):
-        declared = REGISTRY[sub.block].counter_difference.get("fvcore")
-        extra += int(declared[0](sub)) if declared else 0
+    extra = sum(_sub_declared(sub, "fvcore") for _, sub in _inserted(case))
     return 2 * bn + pool + extra
 
 
 def _torch_difference(case: Case) -> int:
-    out = 0
-    for _, sub in _inserted(case):
-        declared = REGISTRY[sub.block].counter_difference.get("torch")
-        out += int(declared[0](sub)) if declared else 0
-    return out
+    return sum(_sub_declared(sub, "torch") for _, sub in _inserted(case))
 
 
 def _check_image(p: Mapping[str, Value]) -> str | None:
     if int(p.get("t", 1)) != 1:
         return f"expected an image (t = 1), got t = {p['t']}"
+    if p.get("attention") == OFFICIAL:
+        side = min(int(p["h"]), int(p["w"]))
+        for _ in range(4):  # conv1, the max pool, conv3_x, conv4_x: res4's side
+            side = _half_size(side)
+        if side < 2:
+            return (f"expected h and w of at least 17 with {OFFICIAL} (res4's map must be 2x2 "
+                    f"or more for its 2x2 pool), got {p['h']}x{p['w']}")
     return None
 
 
@@ -369,6 +388,9 @@ class ResNet50Spec(BlockSpec):
 
     def module(self, case: Case) -> nn.Module:
         return ResNet50(case.channels, str(case.param("attention")))
+
+    def output_shape(self, case: Case) -> tuple[int, ...]:
+        return (case.batch, CLASSES)  # a whole network: logits
 
     def cost(self, case: Case) -> Cost:
         return forward_cost(case)

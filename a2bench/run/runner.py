@@ -4,6 +4,10 @@ The runner decides what runs: cases already stored are skipped (resume), cases w
 exceeds the memory budget are recorded as skipped without running, a worker that dies or hangs is
 replaced and its case recorded as error, oom or timeout. Measuring happens in the worker; this
 process imports torch only through the registry, whose block files hold the cost models.
+
+A counted block (no cost(); macs_source "counted") has no analytic peak: it is never skipped
+for the budget, and its analytic fields stay empty. A modelled block's record is checked
+against the counters (Measurement.checked_against_counters: model_mismatch).
 """
 
 from __future__ import annotations
@@ -96,17 +100,34 @@ ProgressHook = Callable[[Case, Measurement | None], None]
 StageHook = Callable[[str], None]
 
 
-def predicted_bytes(case: Case) -> int:
-    """Analytic activation peak plus the input, the tensors a forward pass needs at once."""
+def predicted_bytes(case: Case) -> int | None:
+    """Analytic activation peak plus the input, the tensors a forward pass needs at once; None
+    for a counted block, which has no memory model."""
+    if not spec(case.block).has_cost:
+        return None
     return cost_of(case).peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
+
+
+def within_budget(case: Case, budget: int) -> bool:
+    need = predicted_bytes(case)
+    return need is None or need <= budget
+
+
+NO_BUDGET_NOTE = "no cost model: MACs counted, the memory budget not checked"
 
 
 def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
     """The record as stored: the exact model and the block's declared counter differences
-    filled in, whatever became of the case, and which pass it was."""
+    filled in (or macs_source "counted" for a block without one), whatever became of the
+    case, checked against the counters, and which pass it was."""
     case = m.case
-    return replace(m.with_cost(cost_of(case), spec(case.block).declared(case)), process=process,
-                   **fields)
+    block = spec(case.block)
+    if not block.has_cost:
+        note = "; ".join(filter(None, (m.reason, NO_BUDGET_NOTE))) if m.status == "ok" \
+            else m.reason
+        return replace(m, macs_source="counted", reason=note, process=process, **fields)
+    m = m.with_cost(cost_of(case), block.declared(case)).checked_against_counters()
+    return replace(m, process=process, **fields)
 
 
 def pass_order(cases: Sequence[Case], seed: int | None, process: int) -> list[Case]:
@@ -208,7 +229,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             ran_in_pass = False
             order = pass_order(cases, seed, process)
             together = [c for c in order if (c.key(), process) not in done and interleavable(c)
-                        and predicted_bytes(c) <= memory_budget] if interleave else []
+                        and within_budget(c, memory_budget)] if interleave else []
             if len(together) > 1:
                 worker = _time_together(
                     together, worker, settings, case_timeout, chunk_seed(seed, process),
@@ -223,7 +244,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     continue
                 need = predicted_bytes(case)
                 started = now()
-                if need > memory_budget:
+                if need is not None and need > memory_budget:
                     m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
                                     reason=f"predicted peak {need} bytes exceeds the memory "
                                            f"budget of {memory_budget} bytes")

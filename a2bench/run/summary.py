@@ -1,4 +1,5 @@
-"""The text a finished sweep prints: one row per case, in the suite's order."""
+"""The text a finished sweep prints: one row per case, in the suite's order, and the warnings
+about its cost models."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def summary_table(records: Sequence[Measurement]) -> str:
                                            "train" if c.train else "",
                                            "compiled" if c.compile else "") if x),
             "N": c.positions,
-            "MMACs": millions(m.macs_analytic),
+            # a counted block's MACs are FlopCounterMode's (macs_source "counted")
+            "MMACs": millions(m.macs_analytic if m.macs_source != "counted" else m.macs_torch),
             "latency ms": milliseconds(m.latency_s) if m.latency_s else "",
             "IQR ms": milliseconds(m.latency_iqr_s),
             "peak MiB": mebibytes(m.peak_bytes),
@@ -38,3 +40,16 @@ def summary_table(records: Sequence[Measurement]) -> str:
     if not table["run as"].any():
         table = table.drop(columns=["run as"])
     return table.to_string(index=False)
+
+
+def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
+    """One line per block whose cost model disagrees with both counters (model_mismatch)."""
+    out = []
+    for block in dict.fromkeys(m.case.block for m in records if m.model_mismatch):
+        bad = [m for m in records if m.case.block == block and m.model_mismatch]
+        first = bad[0]
+        out.append(f"{block}: cost() disagrees with both counters in {len(bad)} case(s), e.g. "
+                   f"{first.case.label()}: model {first.macs_analytic} MACs, FlopCounterMode "
+                   f"{first.macs_torch}, fvcore {first.macs_fvcore} (model_mismatch in "
+                   "results.csv); fix the cost model or declare counter_difference")
+    return out

@@ -31,6 +31,7 @@ from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
 from a2bench.run.store import ResultsWriter, load_environment, merge_passes
+from a2bench.run.summary import mismatch_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
 
@@ -301,7 +302,7 @@ class Sweep:
                 report: SweepReport, started: float) -> SweepResult:
         merged = merge_passes(writer.records)
         warnings = (noise_warnings(merged, env) + drift_warnings(roofline)
-                    + memory_warnings(merged, self.threads))
+                    + memory_warnings(merged, self.threads) + mismatch_warnings(merged))
         if warnings:
             writer.add_to_environment(warnings=warnings)
             for w in warnings:

@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
+from a2bench.plugins import for_worker
 from a2bench.stats import finite_or_none
 
 if TYPE_CHECKING:
     from a2bench.measure.timing import Prepared, Timing
+
+
+def _registered_here() -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    return for_worker()
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,16 @@ class Settings:
     time_budget_s: float = 1.0
     warm_cache: bool = False
     counters: bool = True
+    # The blocks the creating process registered beyond the built-ins, A2BENCH_PLUGINS and the
+    # entry points (a script's or a notebook's @register): (modules or files to load, classes
+    # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
+    extra_blocks: tuple[tuple[str, ...], tuple[bytes, ...]] = field(
+        default_factory=_registered_here)
+
+
+class CaseError(Exception):
+    """A case the block cannot run as written; the message is the one line that says what to
+    fix (stored as the case's reason with status error, the sweep going on)."""
 
 
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
@@ -55,6 +70,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     from a2bench.measure import counters, memory, precision
     from a2bench.measure.step import make_step
 
+    block = spec(case.block)
+    counted = not block.has_cost  # its MACs come from the counters: count it even with them off
     wall_start = time.perf_counter()
     eager, x = build(case)  # built outside every timed region
     step = make_step(compiled(eager) if case.compile else eager, x, case.mode)
@@ -77,21 +94,26 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     # The counters and the dtype probe read the eager module: they count the block's
     # arithmetic, which compilation fuses but does not change.
     plain = make_step(eager, x, case.mode) if case.compile else step
+    if count:  # once per case (the first pass): the block's output must have its shape
+        with torch.no_grad():
+            check_output(block, case, x, eager(x))
     ran = precision.Precision((), ())
     # fvcore, thop and ptflops count the forward pass only: they do not count a train case.
     none = counters.Count(None)
     th = pf = none
-    if settings.counters and count:
+    if (settings.counters or counted) and count:
         fv = none if case.train else counters.count_fvcore(eager, x)
         with grad_mode(plain.grad_enabled):
             tc = counters.count_torch_call(plain.run)
             plain.release()
         if not case.train:
             th, pf = counters.count_thop(eager, x), counters.count_ptflops(eager, x)
-    elif settings.counters:  # a later pass: the first pass holds the (exact) counts
+    elif settings.counters or counted:  # a later pass: the first pass holds the exact counts
         fv = tc = none
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
+    if counted and count and not tc.macs:
+        raise CaseError(no_work(case, tc, fv))
     if count:  # exact, so the first pass's answer holds for every pass
         with grad_mode(plain.grad_enabled):
             ran = precision.observe(plain.run, case.dtype)
@@ -102,7 +124,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     if ran.fallback_ops:
         notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
     with torch.no_grad():
-        backend = spec(case.block).backend(eager, x)
+        backend = block.backend(eager, x)
     low, high = t.median_ci_s
     return Measurement(
         case=case, status="ok", reason=notes, threads=settings.threads,
@@ -117,6 +139,30 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         macs_thop=th.macs, macs_ptflops=pf.macs,
         parameters=sum(p.numel() for p in eager.parameters()),
     )
+
+
+def check_output(block: Any, case: Case, x: Any, out: Any) -> None:
+    """Raise CaseError unless the module returned one tensor of the block's output shape (the
+    input's own, unless the spec's output_shape says otherwise)."""
+    want = tuple(block.output_shape(case))
+    got = tuple(out.shape) if hasattr(out, "shape") else None
+    if got == want:
+        return
+    what = f"shape {got}" if got is not None else f"a {type(out).__name__}"
+    raise CaseError(f"block {case.block} returned {what} for an input of shape "
+                    f"{tuple(x.shape)}; expected one tensor of shape {want} (a block returns its "
+                    "input's shape; a spec whose module returns another overrides "
+                    "output_shape(case))")
+
+
+def no_work(case: Case, torch_count: Any, fvcore: Any) -> str:
+    """The reason of a counted block whose counter saw no work (nothing to judge latency by)."""
+    seen = (f"{torch_count.error}" if torch_count.error else
+            "operators without a formula: " + (" ".join(torch_count.skipped) or "none"))
+    beside = f"; fvcore counted {fvcore.macs}" if fvcore.macs else ""
+    return (f"block {case.block} has no cost() and FlopCounterMode counted no MACs in it "
+            f"({seen}{beside}): give the spec a cost() method, or use operators the counter "
+            "sees (convolutions, linear layers, matmul/bmm)")
 
 
 def grad_mode(enabled: bool) -> Any:
@@ -224,10 +270,14 @@ def now() -> str:
 def serve(conn: Connection, settings: Settings) -> None:
     """Entry point of the worker process; answers requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner handles Ctrl-C and stops us
+    from a2bench.catalog import blocks
     from a2bench.measure import environment
-    from a2bench.plugins import load_plugins
+    from a2bench.plugins import load_pickled, load_plugins
 
-    load_plugins()
+    blocks()  # the built-ins, A2BENCH_PLUGINS and the entry points, in that order
+    modules, pickled = settings.extra_blocks
+    load_plugins(modules)  # then the creating process's own blocks, which may replace them
+    load_pickled(pickled)
     environment.apply_cpu_settings(settings.threads)
     state = State()
     conn.send(("ready", None))
@@ -246,9 +296,21 @@ def serve(conn: Connection, settings: Settings) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    where = traceback.extract_tb(exc.__traceback__)[-1]
+    """One line: the error and where it arose, in the innermost frame outside torch (the
+    block's own line, not the torch function it called); a CaseError says it all itself."""
+    if isinstance(exc, CaseError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not _in_torch(f.filename)]
+    where = (own or frames)[-1]
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {message} (at {where.filename}:{where.lineno})"
+
+
+def _in_torch(filename: str) -> bool:
+    import os
+
+    return f"{os.sep}torch{os.sep}" in filename
 
 
 def _handle(request: str, payload: Any, settings: Settings, state: State) -> tuple[str, Any]:

@@ -1,0 +1,127 @@
+"""The Python API: `a2bench.sweep(suite, out=None, **options) -> Results`, for notebooks and
+scripts, the same sweep `a2bench run` makes.
+
+    import a2bench
+    res = a2bench.sweep({"name": "mine", "blocks": ["my_block"],
+                         "params": {"channels": [32], "h": [8, 16, 32], "w": [8, 16, 32]},
+                         "zip": [["h", "w"]]}, time_budget=0.2)
+    res.frame      # results.csv as a DataFrame
+    res.fits()     # fits.csv's frame: exponents and verdicts
+    res.report("my-report")  # report.md, index.html, figures
+
+`suite` is a YAML file or a dict in the YAML's form; the options are `a2bench run`'s flags by
+their names (RunOptions: threads, processes, interleave, time_budget, ci_target, seed, ...).
+Blocks registered in this process with @register (a notebook cell, a script) reach the
+measuring worker without A2BENCH_PLUGINS (a2bench.plugins.for_worker). A script that calls
+sweep() must do so under `if __name__ == "__main__":`, as for any spawned process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a2bench.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from a2bench.run.sweep import SweepResult
+
+# What only the CLI's other executors or the API itself set.
+NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job")
+
+
+def option_names() -> tuple[str, ...]:
+    from a2bench.run.options import RunOptions
+
+    return tuple(f.name for f in fields(RunOptions) if f.name not in NOT_OPTIONS)
+
+
+@dataclass(frozen=True)
+class Results:
+    """A results folder as the API hands it back; the sweep's own record is `sweep`."""
+
+    out: Path
+    sweep: SweepResult | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """results.csv as a DataFrame (one row per case, passes pooled)."""
+        import pandas as pd
+
+        return pd.read_csv(self.out / "results.csv")
+
+    def fits(self) -> pd.DataFrame:
+        """fits.csv's frame: every scaling fit with its exponent, interval and verdict."""
+        from a2bench.analysis import fit_exponents, load_runs
+
+        data, runs = load_runs([self.out])
+        return fit_exponents(data, {r.label: r.environment for r in runs})
+
+    def report(self, out: str | Path | None = None) -> Path:
+        """Write the report (report.md, index.html, fits.csv, figures); returns its folder."""
+        from a2bench.report import write_report
+
+        folder = Path(out) if out is not None else self.out / "report"
+        write_report([self.out], folder)
+        return folder
+
+
+def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
+          **options: Any) -> Results:
+    """Run a suite on this machine and return its Results (see the module docstring).
+
+    Raises InputError (one line) on a bad suite, an unknown option or an --out that already
+    holds results without resume=True; KeyboardInterrupt stops it, keeping what was saved."""
+    from a2bench.catalog import blocks
+    from a2bench.run.listener import ConsoleListener
+    from a2bench.run.options import RunOptions
+    from a2bench.run.store import holds_results
+    from a2bench.run.sweep import Sweep, SweepError
+    from a2bench.suite import expand, load_suite, parse_suite
+
+    known = option_names()
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise InputError(f"a2bench.sweep: unknown option {unknown[0]!r}; expected one of "
+                         f"{', '.join(known)}")
+    blocks()  # the built-ins and plugins load before the caller's blocks are looked up
+    device, dtype = options.get("device"), options.get("dtype")
+    if isinstance(suite, dict):
+        parsed, named = parse_suite(suite, "<dict>", device=device, dtype=dtype), ""
+    elif isinstance(suite, (str, Path)):
+        parsed, named = load_suite(suite, device=device, dtype=dtype), str(suite)
+    else:
+        raise InputError(f"a2bench.sweep: suite: expected a YAML file's path or a dict in the "
+                         f"YAML's form, got {type(suite).__name__}")
+    folder = Path(out) if out is not None else (
+        Path("results/local") / f"api-{time.strftime('%Y%m%d-%H%M%S')}")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"a2bench.sweep: out {folder}: is a file; expected a results folder")
+    if holds_results(folder) and not options.get("resume"):
+        raise InputError(f"a2bench.sweep: out {folder}: already holds results; pass "
+                         "resume=True to continue that sweep, or choose another out")
+    try:
+        run_options = RunOptions(out=folder, suite=named, **options)
+    except TypeError as e:  # a value of the wrong kind RunOptions could not take
+        raise InputError(f"a2bench.sweep: {e}") from None
+    listener = ConsoleListener(run_options.progress)
+    try:
+        result = Sweep(parsed, expand(parsed), run_options, listener).run()
+    except SweepError as e:
+        raise InputError(f"a2bench.sweep: {e}") from None
+    if result.interrupted:
+        raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {result.saved} results are saved "
+                                f"in {folder} (resume=True continues)")
+    for line in _summary(result):
+        listener.note(line)
+    return Results(folder, result)
+
+
+def _summary(result: SweepResult) -> list[str]:
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
+    return [f"{result.ran} cases run, {result.reused} reused: {statuses}; results in "
+            f"{result.out / 'results.csv'}"]

@@ -1,0 +1,444 @@
+"""A user's own block (issue 27): no cost model needed, a Python API, one line per mistake.
+
+1. A spec without cost() registers, lists and runs: its MACs are counted (macs_source counted),
+   its latency is judged against the counted MACs, its memory is not judged. A spec whose
+   cost() disagrees with both counters is flagged (model_mismatch, a warning line).
+2. a2bench.sweep runs a suite (a dict or a file) with blocks registered in the calling
+   process, A2BENCH_PLUGINS or the a2bench.blocks entry points.
+3. A plugin that fails to import, an incomplete spec, a forward that raises, an output of the
+   wrong shape and a counter that sees no work each get one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import child_pythonpath, cli
+
+from a2bench import analysis as an
+from a2bench.case import Case
+from a2bench.catalog import blocks
+from a2bench.errors import InputError
+from a2bench.measurement import CSV_COLUMNS, Measurement
+from a2bench.plugins import file_module_name, for_worker, load_one
+from a2bench.registry import REGISTRY, BlockSpec, NoCostModel, Param, SpecError, register
+from a2bench.suite import SuiteError, parse_suite
+
+FAST = ("--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+        "--no-progress")
+
+# Three blocks in one file: a counted one (module and params only), one whose cost() leaves
+# out a projection (its counters agree on more), and three that fail at run time.
+PLUGIN = '''
+import torch
+from torch import nn
+
+from a2bench.cost import Cost, pointwise
+from a2bench.registry import BlockSpec, Param, register
+
+
+class Mixer(nn.Module):
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, hidden, 1)
+        self.back = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        return x + self.back(self.proj(x).relu())
+
+
+@register
+class MixerSpec(BlockSpec):
+    name = "mixer"
+    params = (Param("hidden", 16, "hidden channels"),)
+
+    def module(self, case):
+        return Mixer(case.channels, case.param("hidden"))
+
+
+@register
+class WrongModel(MixerSpec):
+    name = "wrong_model"
+
+    def cost(self, case):  # leaves out `back`
+        b, c, n = case.batch, case.channels, case.positions
+        return Cost((pointwise("proj", b, n, c, case.param("hidden")),), case.dtype_bytes)
+
+
+class Raises(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.lin = nn.Linear(c + 1, c)
+
+    def forward(self, x):
+        return self.lin(x.flatten(2).transpose(1, 2))
+
+
+class Shrinks(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 2, stride=2)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Gate(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(x) * x
+
+
+@register
+class RaisesSpec(BlockSpec):
+    name = "raises_fwd"
+
+    def module(self, case):
+        return Raises(case.channels)
+
+
+@register
+class ShrinksSpec(BlockSpec):
+    name = "shrinks"
+
+    def module(self, case):
+        return Shrinks(case.channels)
+
+
+@register
+class GateSpec(BlockSpec):
+    name = "gate"
+
+    def module(self, case):
+        return Gate()
+'''
+
+SUITE = """name: mine
+blocks: [mixer, wrong_model, raises_fwd, shrinks, gate]
+params: {channels: [8], h: [4, 6, 8], w: [4, 6, 8]}
+zip: [[h, w]]
+"""
+
+
+@pytest.fixture
+def scratch_registry():
+    """Blocks a test registers in this process are gone after it."""
+    blocks()  # the built-ins first, so that they are kept
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
+def _case(block: str, side: int, **params: object) -> Case:
+    return Case(block, "cpu", "float32", 1, 8, 1, side, side, params=params)
+
+
+# --- 1. no cost model -------------------------------------------------------------------------
+
+
+def test_a_spec_with_module_and_params_only_registers(scratch_registry):
+    from torch import nn
+
+    @register
+    class Plain(BlockSpec):
+        name = "plain_block"
+        params = (Param("k", 2, "k"),)
+
+        def module(self, case):
+            return nn.Identity()
+
+    spec = REGISTRY["plain_block"]
+    assert not spec.has_cost and spec.label == "plain_block"
+    with pytest.raises(NoCostModel):
+        spec.cost(_case("plain_block", 4, k=2))
+    assert REGISTRY["se"].has_cost
+    assert spec.output_shape(_case("plain_block", 4)) == (1, 8, 4, 4)
+
+
+def test_results_columns_keep_their_order_and_end_with_the_new_ones():
+    assert CSV_COLUMNS[-2:] == ("macs_source", "model_mismatch")
+    assert CSV_COLUMNS[:3] == ("block", "device", "dtype") and "host" in CSV_COLUMNS[:-2]
+
+
+def _record(**fields: object) -> Measurement:
+    base = {"macs_analytic": 100, "macs_torch": 100, "macs_fvcore": 100,
+            "macs_torch_declared": 0, "macs_fvcore_declared": 0}
+    return Measurement(_case("se", 4), "ok", **{**base, **fields})
+
+
+@pytest.mark.parametrize("fields,flag", [
+    ({}, False),
+    ({"macs_torch": 150, "macs_fvcore": 150}, True),  # both counters against the model
+    ({"macs_torch": 150}, False),  # one counter off: its blind spot, not the model's
+    ({"macs_torch": 150, "macs_fvcore": 150, "macs_torch_declared": 50,
+      "macs_fvcore_declared": 50}, False),  # declared
+    ({"macs_torch": 150, "macs_fvcore": None}, None),  # fvcore did not count (train): unchecked
+])
+def test_model_mismatch_needs_both_counters_against_the_model(fields, flag):
+    m = _record(**fields).checked_against_counters()
+    assert m.model_mismatch is flag
+    assert ("model_mismatch" in m.reason) is bool(flag)
+
+
+def _counted(side: int, latency: float, macs: int) -> Measurement:
+    return Measurement(_case("mine", side), "ok", threads=1, macs_torch=macs, macs_fvcore=macs,
+                       latency_s=latency, latency_iqr_s=0.0, peak_bytes=64 * side * side,
+                       macs_source="counted")
+
+
+@pytest.mark.parametrize("power,verdict", [(1, "consistent"), (2, "contradicted")])
+def test_a_counted_block_is_judged_against_its_counted_macs(power: int, verdict: str):
+    sides = (8, 12, 16, 24, 32, 48, 64, 96)
+    records = [_counted(s, 1e-9 * (s * s) ** power + 1e-9, 1000 * s * s) for s in sides]
+    fits = an.fit_exponents(an.prepare(an.frame(records, "run")))
+    rows = fits[fits["primary"] & (fits["axis"] == "positions")].set_index("metric")
+    assert set(rows["expected_from"]) == {"counted"}
+    assert rows.loc["macs", "exponent"] == pytest.approx(1.0)
+    assert rows.loc["latency", "expected"] == pytest.approx(1.0)
+    assert rows.loc["latency", "verdict"] == verdict
+    # no model of its memory: measured, not judged
+    assert rows.loc["memory", "verdict"] == "" and math.isnan(rows.loc["memory", "expected"])
+    assert "no cost model" in rows.loc["memory", "reason"]
+
+
+def test_a_counted_block_is_never_skipped_for_the_memory_budget(scratch_registry):
+    from torch import nn
+
+    from a2bench.run.runner import modelled, predicted_bytes, within_budget
+
+    @register
+    class Plain(BlockSpec):
+        name = "plain_block"
+
+        def module(self, case):
+            return nn.Identity()
+
+    case = _case("plain_block", 4)
+    assert predicted_bytes(case) is None and within_budget(case, 1)
+    m = modelled(Measurement(case, "ok", macs_torch=10), 0)
+    assert m.macs_source == "counted" and m.macs_analytic is None
+    assert m.peak_bytes_analytic is None and "memory budget not checked" in m.reason
+    se = modelled(Measurement(_case("se", 4, reduction=4), "ok"), 0)
+    assert se.macs_source == "model" and se.macs_analytic is not None
+
+
+# --- 1 and 3 end to end: one run of a counted, a wrong and three failing blocks ---------------
+
+
+def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
+    plugin = tmp_path / "my_blocks.py"
+    plugin.write_text(PLUGIN)
+    suite = tmp_path / "mine.yaml"
+    suite.write_text(SUITE)
+    env = {"A2BENCH_PLUGINS": str(plugin)}
+
+    listed = cli("list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "  mixer: mixer; parameters hidden" in listed.stdout
+
+    out = tmp_path / "run"
+    ran = cli("run", str(suite), "--out", str(out), *FAST, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "Traceback" not in ran.stderr + ran.stdout
+    warnings = [line for line in ran.stderr.splitlines() if "wrong_model" in line]
+    assert len(warnings) == 1 and "disagrees with both counters" in warnings[0], ran.stderr
+
+    rows = pd.read_csv(out / "results.csv", keep_default_na=False)
+    by = {b: g for b, g in rows.groupby("block")}
+    mixer = by["mixer"]
+    assert set(mixer["status"]) == {"ok"} and set(mixer["macs_source"]) == {"counted"}
+    assert list(mixer["macs_torch"].astype(int)) == [2 * 8 * 16 * s * s for s in (4, 6, 8)]
+    assert set(mixer["macs_analytic"]) == {""} and set(mixer["peak_bytes_analytic"]) == {""}
+    wrong = by["wrong_model"]
+    assert set(wrong["status"]) == {"ok"} and set(wrong["macs_source"]) == {"model"}
+    assert set(wrong["model_mismatch"].astype(str)) == {"True"}
+    assert all(r.startswith("model_mismatch: cost() gives") for r in wrong["reason"])
+    reasons = {b: by[b]["reason"].iloc[0] for b in ("raises_fwd", "shrinks", "gate")}
+    assert all(set(by[b]["status"]) == {"error"} for b in reasons)
+    assert "mat1 and mat2 shapes cannot be multiplied" in reasons["raises_fwd"]
+    assert "my_blocks.py:" in reasons["raises_fwd"]  # the block's own line, not torch's
+    assert "returned shape (1, 8, 2, 2) for an input of shape (1, 8, 4, 4)" \
+        in reasons["shrinks"]
+    assert "FlopCounterMode counted no MACs" in reasons["gate"] and "cost()" in reasons["gate"]
+    assert all("\n" not in r for r in reasons.values())
+
+    from a2bench.api import Results
+
+    fits = Results(out).fits()
+    macs = fits[(fits["block"] == "mixer") & (fits["metric"] == "macs") & fits["primary"]]
+    assert macs["exponent"].iloc[0] == pytest.approx(1.0)
+    assert set(fits[fits["block"] == "mixer"]["expected_from"]) == {"counted"}
+
+
+# --- 2. the Python API ------------------------------------------------------------------------
+
+
+def test_sweep_refuses_an_unknown_option_in_one_line():
+    import a2bench
+
+    with pytest.raises(InputError, match="unknown option 'time_budgett'.*time_budget"):
+        a2bench.sweep({"name": "x"}, time_budgett=1)
+
+
+def test_importing_the_package_or_the_analysis_loads_no_torch():
+    code = ("import sys, a2bench, a2bench.analysis; assert callable(a2bench.sweep); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath()})
+    assert done.stdout.strip() == "False", done.stderr
+
+
+NOTEBOOK = '''
+import a2bench
+from torch import nn
+from a2bench.registry import BlockSpec, register
+
+
+class Twice(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return self.a(self.a(x))
+
+
+@register
+class TwiceSpec(BlockSpec):
+    name = "twice"
+
+    def module(self, case):
+        return Twice(case.channels)
+
+
+res = a2bench.sweep({"name": "nb", "blocks": ["twice"],
+                     "params": {"channels": [8], "h": [4, 8], "w": [4, 8]}, "zip": [["h", "w"]]},
+                    OUT, threads=1, time_budget=0.05, calibration_time=0.01, progress=False)
+print("FRAME", res.frame[["block", "macs_torch", "macs_source", "status"]].to_json())
+print("FITS", len(res.fits()))
+'''
+
+
+def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path):
+    # `python -c` has no __main__ file, as a notebook kernel: the class travels by value.
+    out = tmp_path / "nb"
+    code = f"OUT = {str(out)!r}\n" + NOTEBOOK
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath(), "PATH": "/usr/bin:/bin"},
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("FRAME"))
+    frame = pd.DataFrame(json.loads(line.split(" ", 1)[1]))
+    assert list(frame["macs_torch"]) == [2 * 64 * 16, 2 * 64 * 64]
+    assert set(frame["macs_source"]) == {"counted"} and set(frame["status"]) == {"ok"}
+
+
+def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scratch_registry):
+    plugin = tmp_path / "from_file.py"
+    plugin.write_text("from torch import nn\nfrom a2bench.registry import BlockSpec, register\n"
+                      "@register\nclass F(BlockSpec):\n    name = 'from_file'\n"
+                      "    def module(self, case):\n        return nn.Identity()\n")
+    load_one(str(plugin))
+    assert type(REGISTRY["from_file"]).__module__ == file_module_name(plugin.resolve())
+
+    class Main(BlockSpec):
+        name = "in_main"
+
+        def module(self, case):
+            return None
+
+    Main.__module__ = "__main__"
+    register(Main)
+    modules, pickled = for_worker()
+    assert str(plugin.resolve()) in modules
+    assert not any(m.startswith("a2bench.blocks") for m in modules)
+    assert len(pickled) == 1
+
+
+def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
+    site = tmp_path / "site"
+    (site / "ep_blocks-1.0.dist-info").mkdir(parents=True)
+    (site / "ep_blocks-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: ep-blocks\nVersion: 1.0\n")
+    (site / "ep_blocks-1.0.dist-info" / "entry_points.txt").write_text(
+        "[a2bench.blocks]\nmine = ep_block_module\n")
+    (site / "ep_block_module.py").write_text(
+        "from torch import nn\nfrom a2bench.registry import BlockSpec, register\n"
+        "@register\nclass E(BlockSpec):\n    name = 'from_entry_point'\n"
+        "    def module(self, case):\n        return nn.Identity()\n")
+    env = {"PYTHONPATH": f"{site}:{child_pythonpath()}"}
+    listed = subprocess.run([sys.executable, "-m", "a2bench.cli", "list"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "  from_entry_point: from_entry_point" in listed.stdout
+
+
+# --- 3. bad input: one line, exit 2 at load time ----------------------------------------------
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("x = 1\ndef f(:\n    pass\n", "syntax.py: failed to import: SyntaxError: invalid syntax "
+                                     "(line 2)"),
+    ("import os\nimport not_a_module_xyz\n", "syntax.py: failed to import: "
+     "ModuleNotFoundError: No module named 'not_a_module_xyz' (line 2)"),
+    ("from a2bench.registry import BlockSpec, register\n\n@register\nclass S(BlockSpec):\n"
+     "    name = 'no_module'\n", "block spec no_module ("),
+    ("from a2bench.registry import BlockSpec, register\n\n@register\nclass S(BlockSpec):\n"
+     "    def module(self, case):\n        return None\n",
+     "expected a class attribute name = \"my_block\""),
+])
+def test_a_broken_plugin_is_one_line_and_exit_2(tmp_path: Path, source: str, expected: str):
+    plugin = tmp_path / "syntax.py"
+    plugin.write_text(source)
+    done = cli("list", env={"A2BENCH_PLUGINS": str(plugin)})
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("a2bench: error: A2BENCH_PLUGINS: syntax.py: ") and expected in line
+
+
+def test_incomplete_specs_are_refused_when_they_register(scratch_registry):
+    class NoModule(BlockSpec):
+        name = "no_module"
+
+    with pytest.raises(SpecError, match=r"block spec no_module \(.*\): no module\(\); define"):
+        register(NoModule)
+
+    class NoName(BlockSpec):
+        def module(self, case):
+            return None
+
+    with pytest.raises(SpecError, match="expected a class attribute name"):
+        register(NoName)
+
+
+def test_an_unknown_block_names_a2bench_plugins():
+    with pytest.raises(SuiteError, match="A2BENCH_PLUGINS"):
+        parse_suite({"name": "x", "blocks": ["not_a_block"],
+                     "params": {"channels": [8], "h": [4], "w": [4]}})
+
+
+def test_a_scalar_where_a_list_is_expected_is_a_one_item_list():
+    suite = parse_suite({"name": "x", "blocks": ["se"], "params": {"channels": 32, "h": 8,
+                                                                   "w": [8]}})
+    assert suite.sweeps[0].params["h"] == (8,) and suite.sweeps[0].params["channels"] == (32,)
+
+
+def test_plugin_errors_name_the_line_in_the_plugin(tmp_path: Path):
+    plugin = tmp_path / "late.py"
+    plugin.write_text(textwrap.dedent("""
+        def helper():
+            raise RuntimeError("cannot build the table")
+
+        TABLE = helper()
+    """))
+    with pytest.raises(InputError) as e:
+        load_one(str(plugin))
+    assert str(e.value) == ("A2BENCH_PLUGINS: late.py: failed to import: RuntimeError: "
+                            "cannot build the table (line 3)")
