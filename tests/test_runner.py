@@ -147,7 +147,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     # ends the overhead entry of hangs before the sweep, and is far beyond the Ctrl-C
     seed = next(s for s in range(100) if pass_order(["se", "hangs"], s, 0)[0] == "se")
     proc = _start(["run", str(path), "--out", str(out), *FAST, "--seed", str(seed),
-                   "--case-timeout", "10"])
+                   "--case-timeout", "10", "--no-interleave"])
     _wait_for_lines(out / "results.jsonl", 1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -161,7 +161,7 @@ def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_sui
     path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
     out = tmp_path / "out"
     counted = [f for f in FAST if f != "--no-counters"]
-    result = cli("run", str(path), "--out", str(out), "--processes", "2", *counted)
+    result = cli("run", str(path), "--out", str(out), *counted, "--processes", "2")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     seed = json.loads((out / "environment.json").read_text())["order_seed"]

@@ -296,7 +296,7 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
     # it is cancelled after its first result.
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
             "--partition", "debug", "--cases-per-job", "3", *FAST,
-            "--time-budget", "1", "--ci-target", "0.0001"]
+            "--time-budget", "1", "--ci-target", "0.0001", "--no-interleave"]
     env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
     driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -361,7 +361,7 @@ def test_preempted_job_is_requeued_and_keeps_its_cases(slurm_env, tmp_path):
 
     out = tmp_path / "sweep"
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
-            "--partition", "debug", "--cases-per-job", "6", "--processes", "2", *FAST]
+            "--partition", "debug", "--cases-per-job", "6", *FAST, "--processes", "2"]
     env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
     driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -422,7 +422,7 @@ def test_a_task_pickled_before_run_options_still_runs_its_shard(tmp_path):
     assert type(task) is slurm.ShardTask
     options = slurm.task_options(task)
     assert options == RunOptions(out=folder, suite=str(SMOKE), threads=1, resume=True,
-                                 time_budget=0.05, processes=2, seed=1234,
+                                 time_budget=0.05, processes=2, interleave=False, seed=1234,
                                  calibration_time=0.01, counters=False, progress=False)
     job = pickle.loads(_as_pickled_before(slurm.ShardJob()))
     assert type(job) is slurm.ShardJob and callable(job)
