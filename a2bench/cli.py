@@ -7,7 +7,6 @@ Bad input is one line on stderr naming what, where and what is expected, never a
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,12 +16,26 @@ from typing import TYPE_CHECKING, NoReturn
 import pandas as pd
 
 from a2bench import __version__
+from a2bench.argtypes import parse_size, partitions, positive_float, positive_int, seed_int
 from a2bench.case import SHAPE_AXES
 from a2bench.errors import InputError
 
 if TYPE_CHECKING:
-    from a2bench.run.plan import Plan
     from a2bench.run.sweep import SweepResult
+
+DESCRIPTION = """\
+a2bench measures how attention blocks for vision and video models scale: it sweeps a block over
+positions N (and channels, batch, frames, its parameters) on CPU or CUDA, measures MACs, latency
+and peak memory, fits each cost's exponent, and says whether it follows the block's model
+(double attention's O(m*n*N) against the non-local order's O((m+n)*N^2), or your own block's).
+
+  a2bench run suites/default.yaml --out DIR    sweep, store, and print the verdicts
+  a2bench report DIR --out DIR/report          the report: fits, figures, findings
+  a2bench plan SUITE                           the sizes a2bench would choose for h: auto
+  a2bench compare BASE HEAD                    the CI gate: exit 1 on a significant slowdown
+
+Your own block: one Python file named in A2BENCH_PLUGINS (or registered with @register before
+a2bench.sweep(...)); see docs/your-block.md."""
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -37,57 +50,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def parse_size(text: str) -> int:
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).upper() not in units or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: expected a positive number of bytes, e.g. 8GiB or 500MB")
-    return int(float(match.group(1)) * units[match.group(2).upper()])
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def partitions(text: str) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in text.split(","))
-    if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in names) or len(set(names)) < len(names):
-        raise argparse.ArgumentTypeError(
-            f"invalid partition list {text!r}: expected distinct Slurm partition names separated "
-            "by commas, e.g. h100,a100")
-    return names
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="a2bench", description=__doc__.splitlines()[0])
+    p = _Parser(prog="a2bench", description=DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"a2bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -248,6 +213,8 @@ def cmd_list() -> int:
     print("axes of every block: shape " + ", ".join(SHAPE_AXES) + "; "
           + ", ".join(f"{axis} ({'|'.join(str(v).lower() for v in values)})"
                       for axis, values in RUN_CHOICES.items()))
+    print("your own block: a Python file or module named in A2BENCH_PLUGINS (comma-separated), "
+          "or a package's a2bench.blocks entry point; see docs/your-block.md")
     print("suites:")
     for path in sorted(suites_dir().glob("*.yaml")):
         try:
@@ -291,6 +258,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.autosize import budget_line
     from a2bench.run.options import RunOptions
+    from a2bench.run.summary import plan_table
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import load_suite
 
@@ -315,15 +283,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not plan.feasible:
         print(budget_line(plan))
     return 0
-
-
-def plan_table(plan: Plan) -> str:
-    rows = [{"block": g.template.block, "case": g.template.label(), "regime": g.regime,
-             "N": " ".join(str(c.positions) for c in g.choices) or "none",
-             "ms per call": " ".join(f"{c.predicted_s * 1e3:.3g}" for c in g.choices),
-             "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
-             "wall s": f"{g.predicted_wall_s:.0f}"} for g in plan.groups]
-    return pd.DataFrame(rows).to_string(index=False)
 
 
 def suites_dir() -> Path:
@@ -380,6 +339,26 @@ def print_sweep(result: SweepResult) -> None:
           + f". Sweep wall {result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions "
           f"(harness overhead {result.harness_overhead:.2f}x).")
     print(f"Results: {result.out / 'results.csv'} (and results.jsonl, environment.json)")
+    from a2bench.analysis import verdicts
+    from a2bench.run.summary import verdict_table
+
+    try:
+        answer = verdicts(result.out)
+    except (InputError, ValueError) as e:  # a sweep with nothing to fit still ran
+        print(f"No verdict: {e}")
+        return
+    for run in answer["runs"].values():
+        if run["verdict"] == "not swept":
+            print("\nNo block was swept along positions N: no verdict.")
+            continue
+        question = ("double attention against the non-local order" if run["question"] == "a2"
+                    else "each block against its model")
+        print(f"\nVerdict ({question}, exponents along N, 95% intervals): "
+              f"{run['verdict'].upper()}")
+        print(verdict_table(run["fits"]))
+        for line in run["contradicting"] + run["missing"]:
+            print(f"  {line}")
+    print(f"\nReport: a2bench report {result.out} --out {result.out / 'report'}")
 
 
 if __name__ == "__main__":

@@ -238,7 +238,8 @@ def test_headline_confirms_when_macs_memory_and_latency_follow_the_model():
     h = an.headline(an.fit_exponents(frame(positions_sweep())), ["synthetic"])
     assert h["verdict"] == "confirmed"
     run = h["runs"]["synthetic"]
-    assert len(run["fits"]) == 6 and not run["missing"] and not run["contradicting"]
+    study = [f for f in run["fits"] if f["block"] in ("double_attention", "nonlocal_right")]
+    assert len(study) == 6 and not run["missing"] and not run["contradicting"]
 
 
 def test_headline_refutes_when_memory_grows_linearly_for_the_non_local_order():
@@ -260,6 +261,26 @@ def test_headline_names_latency_that_is_missing():
     assert h["verdict"] != "confirmed"
     assert any("nonlocal_right latency" in x
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
+
+
+def test_headline_of_a_run_without_both_orders_judges_the_blocks_it_has():
+    ms = [m for m in positions_sweep() if m.case.block == "double_attention"]
+    h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
+    run = h["runs"]["synthetic"]
+    assert run["question"] == "blocks" and h["verdict"] == "confirmed"
+    assert {f["block"] for f in run["fits"]} == {"double_attention"} and len(run["fits"]) == 3
+    assert not run["missing"]  # the non-local order is not asked for where it did not run
+
+
+def test_headline_keeps_the_a2_question_and_shows_the_other_blocks():
+    ms = [measured(m.case, latency=1e-3) if m.case.block == "se" else m  # se's latency flat
+          for m in positions_sweep()]
+    h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
+    run = h["runs"]["synthetic"]
+    assert run["question"] == "a2" and h["verdict"] == "confirmed"
+    assert [f["block"] for f in run["fits"]][:6] == ["double_attention"] * 3 + [
+        "nonlocal_right"] * 3
+    assert "se" in {f["block"] for f in run["fits"]}  # shown, but it does not decide the A²
 
 
 def test_headline_without_a_positions_sweep_says_not_swept():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -125,7 +126,7 @@ from a2bench.analysis.variants import (
 # Every name a2bench.analysis defined before it became a package: tests, scripts and the
 # report use them as an.<name>.
 __all__ = [
-    "AUTO_COLUMNS", "auto_sizes", "auto_summary", "with_budget_notes",
+    "AUTO_COLUMNS", "auto_sizes", "auto_summary", "verdicts", "with_budget_notes",
     "AXES", "AXIS_LABELS", "Analysis", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CEILING_TOLERANCE",
     "CLIFF_EXCESS", "COMPLEXITY_COLUMNS", "COMPLEXITY_METRICS", "COUNTER_COLUMNS", "CROSS_METRICS",
     "Crossing", "FITS_EXTRA_COLUMNS", "FIT_COLUMNS", "Finding", "HEADLINE_STATUSES",
@@ -196,3 +197,12 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
                          + [trends(compiled, "speedup", fixed, "block_compiled")],
                          ignore_index=True),
     )
+
+
+def verdicts(folder: str | Path) -> dict[str, Any]:
+    """The headline of one results folder (every block along positions against its model), as
+    `a2bench run` prints it at its end: the fits alone, no report."""
+    data, runs = load_runs([folder])
+    envs = {r.label: r.environment for r in runs}
+    fits = with_budget_notes(fit_exponents(data, envs), envs)
+    return headline(fits, [r.label for r in runs])

@@ -1,6 +1,7 @@
 """The headline: does every metric along positions N confirm the study's claim, O(m·n·N) for
-double attention against O((m+n)·N²) for the non-local order? One verdict per run and one
-overall, from the primary fits, each naming what contradicts it or what is missing.
+double attention against O((m+n)·N²) for the non-local order, and does every other block in the
+run follow its own model? One verdict per run and one overall, from the primary fits, each
+naming what contradicts it or what is missing.
 """
 
 from __future__ import annotations
@@ -16,28 +17,39 @@ HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
 
 
 def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
-    """Do MACs, memory and latency along N all confirm O(m·n·N) against O((m+n)·N²)?
+    """Per run, every block along positions N against its own model (or its counted MACs); the
+    verdict is the A² question where both orders ran, else the blocks' own.
 
-    Per run: ``confirmed`` only when all six fits (two orders × three metrics) are consistent;
-    ``contradicted`` when any is; otherwise ``inconclusive``, naming what is missing. A run with
-    no positions sweep of both orders is ``not swept`` and says nothing either way.
+    A² question: ``confirmed`` only when all six fits (two orders × three metrics) are
+    consistent; ``contradicted`` when any is; otherwise ``inconclusive``, naming what is missing.
+    Without both orders, the same rule over the blocks that ran (a metric a block has no model
+    for, such as memory without a cost model, is left out). A run with nothing along positions
+    is ``not swept`` and says nothing either way.
     """
     per_run: dict[str, dict[str, Any]] = {}
     for run in runs:
         f = fits[(fits["run"] == run) & fits["primary"] & (fits["axis"] == "positions")] \
             if len(fits) else fits
+        present = list(dict.fromkeys(f["block"])) if len(f) else []
+        study = STUDY.left in present and STUDY.right in present
+        order = [STUDY.left, STUDY.right] if study else []
+        order += [b for b in present if b not in order]
         table, gaps, against = [], [], []
-        for block in (STUDY.left, STUDY.right):
+        for block in order:
+            judged = study is False or block in (STUDY.left, STUDY.right)
             for metric in METRICS:
                 row = f[(f["block"] == block) & (f["metric"] == metric)]
                 if not len(row):
-                    gaps.append(f"{block} {metric}: not measured along positions")
+                    if judged and block in (STUDY.left, STUDY.right):
+                        gaps.append(f"{block} {metric}: not measured along positions")
                     continue
                 r = row.iloc[0]
                 table.append({"block": block, "metric": metric,
                               **{k: clean(r[k]) for k in ("exponent", "ci_low", "ci_high",
                                                           "expected", "verdict", "reason",
                                                           "points", "delta_bic", "group")}})
+                if not judged or not r["verdict"]:  # another block, or no model to judge
+                    continue
                 if r["verdict"] == "contradicted":
                     against.append(f"{block} {metric}: {r['reason']}")
                 elif r["verdict"] != "consistent":
@@ -51,7 +63,7 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
         else:
             status = "confirmed"
         per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
-                        "missing": gaps}
+                        "missing": gaps, "question": "a2" if study else "blocks"}
     swept = [v["verdict"] for v in per_run.values() if v["verdict"] != "not swept"]
     if not swept:
         overall = "not swept"
@@ -62,4 +74,3 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
     else:
         overall = "inconclusive"
     return {"verdict": overall, "runs": per_run}
-

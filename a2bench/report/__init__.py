@@ -78,7 +78,7 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     written += write_tables(result, out)
     (out / "summary.json").write_text(
         json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    doc = document(result, figures)
+    doc = document(result, figures, here=out)
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     (out / "index.html").write_text(to_html(doc, "a2bench report"), encoding="utf-8")
     written += [out / "summary.json", out / "report.md", out / "index.html"]

@@ -50,6 +50,9 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     return frame.itertuples(index=False)
 
 
+FOLD_ROWS = 12  # a longer table or list folds in index.html (report.md keeps it whole)
+
+
 @cache
 def _environment() -> jinja2.Environment:
     """The templates ship inside the package (package data), so the loader finds them in an
@@ -75,4 +78,5 @@ def to_html(doc: Iterable[Element], title: str) -> str:
     # The style sheet is our own file, not data: inlined as it is, so index.html stays one
     # self-contained page (it is read as source, not rendered, so CSS braces are never Jinja).
     css = Markup(env.loader.get_source(env, "report.css")[0])  # type: ignore[union-attr]
-    return env.get_template("page.html.j2").render(doc=list(doc), title=title, css=css)
+    return env.get_template("page.html.j2").render(doc=list(doc), title=title, css=css,
+                                                   fold=FOLD_ROWS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from a2bench.run import plan as pl
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases
 from a2bench.suite import Suite, auto_templates
 
-PROBES = 3  # at most this many probe timings per block variant
+PILOT_TIME_S = 0.25  # timed sampling per pilot size
 SAMPLE_QUANTILE = 0.10  # as the fit summarises a size's samples
 
 
@@ -51,24 +51,35 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
 
 @dataclass
 class Prober:
-    """Times cases in the measuring worker (replaced when it dies)."""
+    """Times cases for the plan in a worker of its own, with a short time budget (PILOT_TIME_S:
+    the pilot needs a size's low quantile to a few per cent, not the run's precision). `worker`
+    is the sweep's own, handed back to it after planning."""
 
     worker: Worker | None
-    start: Callable[[], Worker]
+    settings: Any  # the sweep's a2bench.run.worker.Settings
     device: str
     dtype: str
     timeout: float
+    _quick: Worker | None = None
+
+    def start(self) -> Worker:
+        return Worker(self.settings)
 
     def time(self, case: Case) -> float:
         payload = {"device": self.device, "dtype": self.dtype, "case": case.to_dict()}
         try:
-            if self.worker is None or not self.worker.alive():
-                self.worker = self.start()
-            kind, reply = self.worker.request("overhead", payload, self.timeout)
+            if self._quick is None or not self._quick.alive():
+                self._quick = Worker(replace(self.settings, time_budget_s=PILOT_TIME_S))
+            kind, reply = self._quick.request("overhead", payload, self.timeout)
         except WorkerLost:
-            self.worker = None
+            self._quick = None
             return math.nan
         return low_quantile(reply) if kind == "overhead" else math.nan
+
+    def close(self) -> None:
+        if self._quick is not None:
+            self._quick.kill()
+            self._quick = None
 
 
 def overheads_of(templates: Sequence[Case], record: dict[str, Any]) -> list[float]:
@@ -85,42 +96,119 @@ def overheads_of(templates: Sequence[Case], record: dict[str, Any]) -> list[floa
 
 def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any],
               prober: Prober, budget_s: float, started: float, fixed_s: float,
-              on_stage: Callable[[str], None] = lambda s: None) -> pl.Plan:
-    """Every auto template's sizes: planned with a guessed rate, probed on the device at the
-    chosen regime, planned again with the measured rate (PROBES times at most)."""
+              on_stage: Callable[[str], None] = lambda s: None,
+              target: float = pl.DEFAULT_TARGET) -> pl.Plan:
+    """Every auto template's sizes (see plan_sizes), then planned once more with the time the
+    probes left."""
     templates = auto_templates(suite)
     overheads = overheads_of([t for t, _ in templates], overhead_record)
     groups = []
     for (template, axis), overhead in zip(templates, overheads, strict=True):
         on_stage(f"planning {template.label()}")
-        points = pl.candidates(template, axis, cost_of, _legal, machine.memory_budget)
-        if not math.isfinite(overhead):
-            overhead = prober.time(pl.at(template, axis, points[0].size)) if points else math.nan
-        rates: dict[str, float] = {}
-        rate, measured = pl.guessed_rate(machine), False
         share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
-        group = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share)
-        for _ in range(PROBES):
-            if group.regime in rates or pl.probe_point(group) is None:
-                break
-            size = pl.probe_point(group)
-            point = next(p for p in points if p.size == size)
-            seconds = prober.time(pl.at(template, axis, size))
-            if not math.isfinite(seconds):
-                break
-            rates[group.regime] = rate = pl.rate_from(point, seconds, overhead)
-            measured = True
-            group = pl.plan_group(template, axis, points, overhead, rate, measured, machine,
-                                  share)
-        groups.append(group)
-    # The shares were set before the probes ran: plan once more with the time now left.
+        groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
     share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
-    groups = [pl.plan_group(g.template, g.axis,
-                            pl.candidates(g.template, g.axis, cost_of, _legal,
-                                          machine.memory_budget),
-                            g.overhead_s, g.rate, g.rate_measured, machine, share)
-              for g in groups]
+    groups = [pl.plan_group(g.template, g.axis, _points(g.template, g.axis, machine),
+                            g.overhead_s, g.rate, g.rate_measured, machine, share, limits,
+                            target)
+              for g, limits in ((g, g.limits) for g in groups)]
     return pl.Plan(tuple(groups), budget_s, time.perf_counter() - started, fixed_s)
+
+
+def _points(template: Case, axis: tuple[str, ...], machine: pl.Machine) -> list[pl.Point]:
+    return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget)
+
+
+def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: pl.Machine,
+               prober: Prober, share: float, target: float) -> pl.GroupPlan:
+    """One block variant: a pilot on the device, then the plan inside the regime it found.
+
+    The pilot times the block at sizes a factor PILOT_STEP apart in N, from where the overhead
+    is small up to what the time share could afford. Inside one regime the time follows the
+    work: between neighbours, ln t grows as ln MACs does, within PILOT_TOLERANCE. The caches
+    sysfs names (a VM's shared L3 among them) do not always say where that holds, so the plan
+    keeps to a stretch where the pilot saw it hold, and predicts each size's time from the
+    pilot's own timings. Where no stretch of MIN_SPAN holds, the caches alone decide."""
+    points = _points(template, axis, machine)
+    if not points:
+        return pl.plan_group(template, axis, points, overhead, pl.guessed_rate(machine), False,
+                             machine, share, target=target)
+    if not math.isfinite(overhead):
+        overhead = prober.time(pl.at(template, axis, points[0].size))
+    pilot = run_pilot(template, axis, points, overhead, machine, prober, share)
+    stretch = steady_stretch(pilot, overhead, target)
+    rate = _rate(pilot, overhead, stretch) if pilot else pl.guessed_rate(machine)
+    measured = bool(pilot)
+    if stretch is None:
+        return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+                             target=target)
+    return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+                         (stretch[0].positions, stretch[1].positions), target)
+
+
+PILOT_STEP = 2.0  # in N between pilot sizes (wide enough that 5 % noise moves a slope by 0.1)
+PILOT_TOLERANCE = 0.12  # |d ln t / d ln MACs − 1| between neighbours within one regime
+PILOT_MAX_CALL_S = 0.5  # no pilot size beyond this predicted time per call
+
+
+def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
+              overhead: float, machine: pl.Machine, prober: Prober,
+              share: float) -> list[tuple[pl.Point, float]]:
+    """(size, low-quantile seconds) at sizes PILOT_STEP apart, smallest to largest affordable."""
+    # The largest call a window could hold: its 6 sizes' passes within the share.
+    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * machine.passes * (pl.CASE_EXTRA_CALLS
+                                                                          + pl.MIN_TIMED_CALLS)))
+    out: list[tuple[pl.Point, float]] = []
+    last_n = 0
+    for p in points:
+        if p.positions < last_n * PILOT_STEP:
+            continue
+        if out:  # predicted from the last timing, scaled by the work
+            prev, seconds = out[-1]
+            guess = overhead + (seconds - overhead) * p.macs_ratio(prev)
+            if guess > ceiling:
+                break
+        seconds = prober.time(pl.at(template, axis, p.size))
+        if not math.isfinite(seconds):
+            break
+        last_n = p.positions
+        if seconds >= overhead / pl.OVERHEAD_TARGET / 4:  # below: all overhead, no signal
+            out.append((p, seconds))
+    return out
+
+
+def steady_stretch(pilot: Sequence[tuple[pl.Point, float]], overhead: float,
+                   target: float) -> tuple[pl.Point, pl.Point] | None:
+    """The highest stretch of pilot sizes spanning MIN_SPAN in N where every neighbour pair
+    grows in time as in work (the overhead off), and the overhead share is small enough."""
+    usable = [(p, t) for p, t in pilot if overhead <= pl.OVERHEAD_TARGET * t]
+    best: tuple[pl.Point, pl.Point] | None = None
+    start = 0
+    for i in range(1, len(usable) + 1):
+        steady = i < len(usable) and _steady(usable[i - 1], usable[i], overhead)
+        if not steady:
+            lo, hi = usable[start][0], usable[i - 1][0]
+            if hi.positions >= pl.MIN_SPAN * lo.positions:
+                best = (lo, hi)  # later stretches are higher: the last one wins
+            start = i
+    return best
+
+
+def _steady(a: tuple[pl.Point, float], b: tuple[pl.Point, float], overhead: float) -> bool:
+    (pa, ta), (pb, tb) = a, b
+    work = math.log(pb.macs_ratio(pa))
+    if work <= 0 or ta <= overhead or tb <= overhead:
+        return False
+    return abs(math.log((tb - overhead) / (ta - overhead)) / work - 1) <= PILOT_TOLERANCE
+
+
+def _rate(pilot: Sequence[tuple[pl.Point, float]], overhead: float,
+          stretch: tuple[pl.Point, pl.Point] | None) -> float:
+    """FLOP/s from the pilot, over the stretch where there is one: the slowest of its sizes
+    (a prediction on the budget's side)."""
+    inside = [(p, t) for p, t in pilot
+              if stretch is None or stretch[0].positions <= p.positions <= stretch[1].positions]
+    return min(pl.rate_from(p, t, overhead) for p, t in (inside or pilot))
 
 
 def stored_cases(record: dict[str, Any]) -> list[Case]:
@@ -152,7 +240,7 @@ def latency_widths(out: Path) -> list[Width]:
     from a2bench import analysis as an
 
     data, runs = an.load_runs([out])
-    fits = an.fit_exponents(an.prepare(data), {r.label: r.environment for r in runs},
+    fits = an.fit_exponents(data, {r.label: r.environment for r in runs},
                             resamples=300)
     rows = fits[(fits["metric"] == "latency") & (fits["axis"] == "positions")
                 & fits["primary"].astype(bool) & (fits["segment"] == 0)]
@@ -169,7 +257,8 @@ def latency_widths(out: Path) -> list[Width]:
 
 def ends(plan_cases: Sequence[Case], width: Width, per_end: int = 2) -> list[Case]:
     """The block's planned cases at the window's two ends (the D-optimal place for a slope)."""
-    mine = sorted((c for c in plan_cases if c.block == width.block
+    block = width.block.partition("[")[0]  # nonlocal[eager]: the analysis names the variant
+    mine = sorted((c for c in plan_cases if c.block == block
                    and (not width.window or c.positions in width.window)),
                   key=lambda c: c.positions)
     if len(mine) <= 2 * per_end:
@@ -207,8 +296,7 @@ class AutoSizes:
         machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
                              o.time_budget, o.processes, o.malloc_reuse)
         before = time.perf_counter()
-        prober = Prober(worker, lambda: Worker(sweep.settings), suite.device, suite.dtype,
-                        o.case_timeout)
+        prober = Prober(worker, sweep.settings, suite.device, suite.dtype, o.case_timeout)
         if prober.worker is None:
             prober.worker = prober.start()
         worker_start_s = max(time.perf_counter() - before, 1.0)
@@ -224,8 +312,11 @@ class AutoSizes:
                                                    sweep.settings, o.case_timeout,
                                                    prober.worker)
         fixed = end_s + o.processes * worker_start_s
-        plan = make_plan(suite, machine, overhead, prober, budget_s, started, fixed,
-                         sweep.listener.stage)
+        try:
+            plan = make_plan(suite, machine, overhead, prober, budget_s, started, fixed,
+                             sweep.listener.stage, o.target)
+        finally:
+            prober.close()
         for g in plan.groups:
             sweep.listener.note(plan_line(g))
         if not plan.feasible:

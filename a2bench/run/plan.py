@@ -40,6 +40,11 @@ GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on t
 CASE_FIXED_S = 0.3
 CASE_EXTRA_CALLS = 8
 MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
+DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
+SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
+SE_FLOOR = 0.01  # as fitting.SE_FLOOR: a size's log error never counts below 1 %
+T_95_4DOF = 2.776  # the t quantile of a 6-size fit (4 degrees of freedom)
+RATE_TOLERANCE = 0.05  # a rate change across a window worth this much exponent is a boundary
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,13 @@ class Point:
     working_set: int  # bytes: the live peak and the input (as the fit's boundaries use)
     largest: int  # bytes of the largest single tensor
     peak: int  # bytes the memory model predicts
+    macs: int = 0
+
+    def macs_ratio(self, other: Point) -> float:
+        """This size's work over another's (FLOPs where MACs are not known)."""
+        if self.macs and other.macs:
+            return self.macs / other.macs
+        return self.flops / other.flops if other.flops else math.inf
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ class GroupPlan:
     predicted_wall_s: float
     note: str  # regimes passed over, and why; empty when the top one was taken
     needed_budget_s: float | None = None  # set when the budget affords no regime
+    limits: tuple[float, float] = (0.0, math.inf)  # N kept inside, where probes found the rate
 
     @property
     def feasible(self) -> bool:
@@ -113,6 +126,8 @@ class GroupPlan:
                 "rate_measured": self.rate_measured,
                 "predicted_wall_s": self.predicted_wall_s, "note": self.note,
                 "needed_budget_s": self.needed_budget_s,
+                "limits": [self.limits[0], self.limits[1] if math.isfinite(self.limits[1])
+                           else None],
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -134,7 +149,7 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
                 break
             input_bytes = case.batch * case.channels * case.positions * c.bytes_per_element
             out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,
-                             c.largest_activation_bytes, c.peak_bytes))
+                             c.largest_activation_bytes, c.peak_bytes, c.macs))
             last_n = case.positions
         size += 1
     return out
@@ -186,17 +201,38 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
     return sorted(chosen, key=lambda p: p.positions)
 
 
+def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
+                         machine: Machine) -> float:
+    """The 95 % half-width the fit would likely give these sizes: a weighted slope's error in
+    log-log, each size's error from its number of timed calls (SAMPLE_NOISE per call, floored at
+    the fit's 1 %), a t quantile on 4 degrees of freedom."""
+    x = [math.log(p.positions) for p in sizes]
+    w = []
+    for p in sizes:
+        t = predict(p)
+        calls = machine.passes * max(MIN_TIMED_CALLS, machine.time_budget_s / max(t, 1e-9))
+        se = max(SE_FLOOR, SAMPLE_NOISE / math.sqrt(calls))
+        w.append(1 / se**2)
+    mean = sum(wi * xi for wi, xi in zip(w, x, strict=True)) / sum(w)
+    spread = sum(wi * (xi - mean) ** 2 for wi, xi in zip(w, x, strict=True))
+    return T_95_4DOF / math.sqrt(spread) if spread > 0 else math.inf
+
+
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
-           share_s: float) -> tuple[str, list[Point], str, float | None]:
-    """(regime, sizes, note, needed share) in the highest regime that affords SIZES sizes over
-    a span of MIN_SPAN within `share_s`; needed share is set when none does."""
+           share_s: float, target: float = DEFAULT_TARGET
+           ) -> tuple[str, list[Point], str, float | None]:
+    """(regime, sizes, note, needed share). The highest regime whose widest affordable window
+    of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
+    half-width; else the affordable window that promises the narrowest; needed share is set
+    when no regime affords one."""
     order: list[str] = []
     for r in regimes:
         if r is not None and r not in order:
             order.append(r)
     passed: list[str] = []
     cheapest: tuple[float, str, list[Point]] | None = None
+    afforded: list[tuple[float, str, list[Point]]] = []  # (predicted half-width, regime, sizes)
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * predict(points[i])]
@@ -218,9 +254,18 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                 break
             if cheapest is None or wall < cheapest[0]:
                 cheapest = (wall, regime, sizes)
-        if best is not None:
+        if best is None:
+            passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
+            continue
+        width = predicted_half_width(best, predict, machine)
+        if width <= target:
             return regime, best, "; ".join(f"passed over {p}" for p in passed), None
-        passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
+        afforded.append((width, regime, best))
+        passed.append(f"{regime}: predicted ±{width:.3f}, wider than ±{target:g}")
+    if afforded:
+        width, regime, best = min(afforded, key=lambda a: a[0])
+        return regime, best, "; ".join(f"passed over {p}" for p in passed
+                                       if not p.startswith(regime + ":")), None
     note = "; ".join(passed)
     if cheapest is None:
         return "none", [], note or "no legal size", math.inf
@@ -230,19 +275,27 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
 
 def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                overhead: float, rate: float, rate_measured: bool, machine: Machine,
-               share_s: float) -> GroupPlan:
+               share_s: float, limits: tuple[float, float] = (0.0, math.inf),
+               target: float = DEFAULT_TARGET) -> GroupPlan:
+    """The sizes of one block variant; `limits` keep N inside (lo, hi), where probes found the
+    rate change inside a regime the caches did not announce."""
     bounds = boundaries(machine)
-    regimes = [regime_of(p, bounds) for p in points]
+    regimes = [regime_of(p, bounds) if limits[0] <= p.positions <= limits[1] else None
+               for p in points]
 
     def predict(p: Point) -> float:
         return overhead + p.flops / rate
 
-    regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s)
+    regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
+                                         target)
+    if limits != (0.0, math.inf):
+        note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
+                                           "the probed rate held") if x)
     choices = tuple(Choice(p.size, p.positions, predict(p), overhead / predict(p), regime)
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed if needed is not None else None)
+                     needed if needed is not None else None, limits)
 
 
 def guessed_rate(machine: Machine) -> float:

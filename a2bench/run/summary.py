@@ -4,11 +4,13 @@ about its cost models."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from a2bench.formatting import mebibytes, millions, milliseconds
+from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.measurement import Measurement
+from a2bench.run.plan import Plan
 
 
 def summary_table(records: Sequence[Measurement]) -> str:
@@ -53,3 +55,20 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
                    f"{first.macs_torch}, fvcore {first.macs_fvcore} (model_mismatch in "
                    "results.csv); fix the cost model or declare counter_difference")
     return out
+
+
+def verdict_table(fits: list[dict[str, Any]]) -> str:
+    rows = [{"block": f["block"], "metric": f["metric"],
+             "exponent": f"{fixed(f['exponent'])} [{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]",
+             "model": fixed(f["expected"]), "verdict": f["verdict"] or "no model"}
+            for f in fits]
+    return pd.DataFrame(rows).to_string(index=False) if rows else "(no fits)"
+
+
+def plan_table(plan: Plan) -> str:
+    rows = [{"block": g.template.block, "case": g.template.label(), "regime": g.regime,
+             "N": " ".join(str(c.positions) for c in g.choices) or "none",
+             "ms per call": " ".join(f"{c.predicted_s * 1e3:.3g}" for c in g.choices),
+             "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
+             "wall s": f"{g.predicted_wall_s:.0f}"} for g in plan.groups]
+    return pd.DataFrame(rows).to_string(index=False)

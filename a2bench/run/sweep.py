@@ -225,17 +225,17 @@ class Sweep:
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,
                                                 self.settings, o.case_timeout, worker)
-            prober = Prober(worker, lambda: Worker(self.settings), suite.device, suite.dtype,
-                            o.case_timeout)
+            prober = Prober(worker, self.settings, suite.device, suite.dtype, o.case_timeout)
             # A run spends the calibration again at its end, and starts a worker per pass.
             fixed = calibrated + o.processes * 2.0
             return make_plan(suite, machine, overhead, prober,
                              o.budget or DEFAULT_BUDGET_S.get(suite.device, 180.0), started,
-                             fixed, self.listener.stage)
+                             fixed, self.listener.stage, o.target)
         finally:
-            for w in (worker, getattr(locals().get("prober"), "worker", None)):
-                if w is not None:
-                    w.kill()
+            if "prober" in locals():
+                prober.close()
+            if worker is not None:
+                worker.kill()
 
     # ----------------------------------------------------------------------------- the steps
 

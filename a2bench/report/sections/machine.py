@@ -5,6 +5,8 @@ at each measured size and how the numbers were computed.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -40,9 +42,19 @@ def _schedule(run: Any, env: dict[str, Any]) -> str:
     return schedule
 
 
-def environment_section(result: an.Analysis) -> list[Element]:
+def relative(path: Any, here: Path | None) -> str:
+    """A path as seen from the report's folder (provenance that survives moving both)."""
+    if here is None:
+        return str(path)
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(here).resolve())
+    except ValueError:  # another drive
+        return str(path)
+
+
+def environment_section(result: an.Analysis, here: Path | None = None) -> list[Element]:
     fields: list[tuple[str, Any]] = [
-        ("results folder", lambda r, e: str(r.path)),
+        ("results folder", lambda r, e: relative(r.path, here)),
         ("host", lambda r, e: ", ".join(e.get("hosts") or [e.get("host") or ""])),
         ("Slurm partition (jobs, nodes)", _slurm),
         ("suite", lambda r, e: e.get("suite_path") or e.get("suite", "")),

@@ -1,0 +1,56 @@
+"""The command line's value types: each parses one flag's text or says, in one line, what it
+expected (argparse turns the ArgumentTypeError into the CLI's one-line bad-input error)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).upper() not in units or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: expected a positive number of bytes, e.g. 8GiB or 500MB")
+    return int(float(match.group(1)) * units[match.group(2).upper()])
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def partitions(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(","))
+    if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"invalid partition list {text!r}: expected distinct Slurm partition names separated "
+            "by commas, e.g. h100,a100")
+    return names

@@ -1,0 +1,63 @@
+"""Time to a verdict: how long a plain `a2bench run` takes to a decisive latency verdict.
+
+    .venv/bin/python benchmarks/time_to_verdict.py [SUITE ...] [--repeats R] [-- RUN FLAGS]
+
+For each suite and repeat: the whole command's wall time (start-up, calibration, planning and
+every pass), the harness overhead (wall ÷ time inside timed regions), and each block's latency
+exponent along positions with its 95 % half-width and verdict, read by the same analysis the
+report uses. Prints one Markdown row per run, ready for docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from a2bench import analysis as an
+from a2bench.run.store import load_passes
+
+
+def one_run(suite: str, flags: list[str]) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "a2bench.cli", "run", suite, "--out", str(out),
+               "--no-progress", *flags]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        timed = sum(m.timed_s or 0.0 for m in load_passes(out))
+        answer = an.verdicts(out)
+    run = next(iter(answer["runs"].values()))
+    latency = [f for f in run["fits"] if f["metric"] == "latency"]
+    return {"wall": wall, "overhead": wall / timed if timed else float("nan"),
+            "verdict": run["verdict"], "latency": latency}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", default=["suites/default.yaml"])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("flags", nargs=argparse.REMAINDER,
+                        help="after --: flags for a2bench run (e.g. --budget 300)")
+    args = parser.parse_args()
+    flags = [f for f in args.flags if f != "--"]
+    print("| suite | run | wall (s) | harness overhead | headline | latency exponents "
+          "(95 % half-width, verdict) |")
+    print("|---|---|---|---|---|---|")
+    for suite in args.suites:
+        for r in range(args.repeats):
+            res = one_run(suite, flags)
+            cells = "; ".join(
+                f"{f['block']} {f['exponent']:.2f} ±{(f['ci_high'] - f['ci_low']) / 2:.2f} "
+                f"({f['verdict']})" for f in res["latency"])  # type: ignore[union-attr]
+            print(f"| {suite} | {r + 1} | {res['wall']:.0f} | {res['overhead']:.2f}x | "
+                  f"{res['verdict']} | {cells} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
