@@ -150,3 +150,27 @@ def test_the_plan_keeps_away_from_a_boundary():
     assert pl.regime_of(near, bounds) is None
     assert pl.regime_of(pl.Point(1, 1, 1, 2000, 1, 1), bounds) == "past L2"
     assert pl.regime_of(pl.Point(1, 1, 1, 500, 1, 1), bounds) == "within L2"
+
+
+def test_the_measured_cache_is_where_copy_bandwidth_leaves_its_plateau():
+    from a2bench.measure.cache_probe import llc_from
+
+    mib = 2**20
+    sizes = [mib * 2**k for k in range(10)]  # 1 MiB ... 512 MiB
+    # this repository's VM: 28 GB/s up to 32 MiB buffers, 18 at 64, then DRAM's 14
+    rates = [95e9, 62e9, 29e9, 28e9, 28e9, 28e9, 18e9, 14e9, 14e9, 14e9]
+    assert llc_from(sizes, rates) == 32 * mib
+    assert llc_from(sizes, [30e9] * 10) is None  # never left the cache: nothing to say
+    assert llc_from(sizes[:3], rates[:3]) is None
+
+
+def test_a_measured_cache_replaces_a_larger_one_sysfs_names():
+    from a2bench.run.autosize import machine_of
+
+    s = suite()
+    env = {"caches": {"L1d": 48 * 2**10, "L2": 2 * 2**20, "L3": 480 * 2**20},
+           "allocator": {"mmap_threshold_bytes": 32 * 2**20}}
+    m = machine_of(s, env, 1e11, 2**33, 1.0, 3, False, llc=32 * 2**20)
+    assert m.caches == {"L1d": 48 * 2**10, "L2": 2 * 2**20, "L3 (measured)": 32 * 2**20}
+    assert m.mmap_threshold == 32 * 2**20
+    assert machine_of(s, env, 1e11, 2**33, 1.0, 3, True).mmap_threshold is None  # malloc-reuse

@@ -109,8 +109,10 @@ def _bounds(x: np.ndarray, working_set: np.ndarray, largest: np.ndarray,
 
 
 def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
-    """The cache sizes a2bench run recorded (bytes by level name); {} for older runs."""
-    caches = env.get("caches") or {}
+    """The cache sizes a2bench run recorded (bytes by level name); {} for older runs. A run
+    that chose its own sizes measured the last level it got (copy bandwidth) and planned
+    around it: its windows are cut where its sizes were chosen, at the caches it used."""
+    caches = (env.get("auto_sizes") or {}).get("caches_used") or env.get("caches") or {}
     return {str(k): float(v) for k, v in caches.items() if isinstance(v, (int, float)) and v > 0}
 
 

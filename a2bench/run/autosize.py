@@ -27,6 +27,19 @@ PILOT_TIME_S = 0.25  # timed sampling per pilot size
 SAMPLE_QUANTILE = 0.10  # as the fit summarises a size's samples
 
 
+def measured_llc(worker: Worker, device: str, memory_budget: int,
+                 timeout: float) -> tuple[float | None, dict[str, Any]]:
+    """The effective last-level cache from the worker's copy-bandwidth probe (None: not read)."""
+    try:
+        kind, reply = worker.request("cache_probe", {"device": device,
+                                                     "memory_budget": memory_budget}, timeout)
+    except WorkerLost:
+        return None, {}
+    if kind != "cache_probe":
+        return None, {}
+    return reply.get("llc_bytes"), reply
+
+
 def low_quantile(entry: dict[str, Any]) -> float:
     samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float))]
     if samples:
@@ -39,9 +52,16 @@ def _legal(case: Case) -> bool:
 
 
 def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_budget: int,
-               time_budget_s: float, passes: int, malloc_reuse: bool) -> pl.Machine:
+               time_budget_s: float, passes: int, malloc_reuse: bool,
+               llc: float | None = None) -> pl.Machine:
+    """The planner's machine; `llc` is the last-level cache measured by copy bandwidth
+    (measure.cache_probe), which replaces a larger one sysfs names (a VM's share of it)."""
     caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
               if isinstance(v, (int, float)) and v > 0}
+    if llc and caches and llc < max(caches.values()):
+        last = max(caches, key=lambda k: caches[k])
+        caches = {k: v for k, v in caches.items() if k != last and v < llc}
+        caches[f"{last} (measured)"] = float(llc)
     mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
     if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
         mmap = None
@@ -293,12 +313,14 @@ class AutoSizes:
         suite, o = sweep.suite, sweep.options
         budget_s = o.budget or pl.DEFAULT_BUDGET_S.get(suite.device, 180.0)
         start = (starts.get(suite.dtype) or (None, None))[0] or {}
-        machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
-                             o.time_budget, o.processes, o.malloc_reuse)
         before = time.perf_counter()
         prober = Prober(worker, sweep.settings, suite.device, suite.dtype, o.case_timeout)
         if prober.worker is None:
             prober.worker = prober.start()
+        llc, probe = (None, {}) if stored.get("auto_sizes") else measured_llc(
+            prober.worker, suite.device, memory_budget, o.case_timeout)
+        machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
+                             o.time_budget, o.processes, o.malloc_reuse, llc)
         worker_start_s = max(time.perf_counter() - before, 1.0)
         # The end's calibration costs what the start's did (the time since the sweep began).
         end_s = before - started
@@ -321,7 +343,8 @@ class AutoSizes:
             sweep.listener.note(plan_line(g))
         if not plan.feasible:
             sweep.listener.warning(budget_line(plan))
-        record = {**plan.to_dict(), "target": o.target, "rounds": []}
+        record = {**plan.to_dict(), "target": o.target, "rounds": [],
+                  "caches_used": dict(machine.caches), "cache_probe": probe}
         return cls(sweep, machine, prober, plan.cases(), record, overhead, budget_s, started,
                    end_s, worker_start_s)
 

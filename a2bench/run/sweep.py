@@ -210,7 +210,13 @@ class Sweep:
     def plan(self) -> Plan:
         """`a2bench plan`: calibrate on the device and choose the auto sizes, running no case
         and writing nothing."""
-        from a2bench.run.autosize import Prober, auto_templates, machine_of, make_plan
+        from a2bench.run.autosize import (
+            Prober,
+            auto_templates,
+            machine_of,
+            make_plan,
+            measured_llc,
+        )
         from a2bench.run.plan import DEFAULT_BUDGET_S
 
         started, o, suite = time.perf_counter(), self.options, self.suite
@@ -218,9 +224,10 @@ class Sweep:
         worker, env = self._start()
         try:
             start, _ = self._calibrate(worker, suite.dtype)
-            machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"),
-                                 o.memory_budget or default_budget(suite.device, env),
-                                 o.time_budget, o.processes, o.malloc_reuse)
+            memory = o.memory_budget or default_budget(suite.device, env)
+            llc, _ = measured_llc(worker, suite.device, memory, o.case_timeout)
+            machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"), memory,
+                                 o.time_budget, o.processes, o.malloc_reuse, llc)
             calibrated = time.perf_counter() - started
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,

@@ -328,6 +328,11 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
 
         return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads,
                                          min_time_s=payload.get("min_time_s", 0.5)))
+    if request == "cache_probe":
+        from a2bench.measure.cache_probe import probe
+
+        return ("cache_probe", probe(payload["device"], settings.threads,
+                                     payload.get("memory_budget")))
     if request == "overhead":
         case = Case.from_dict(payload["case"]) if payload.get("case") else None
         return ("overhead", overhead_entry(payload["device"], payload["dtype"], case, settings))
