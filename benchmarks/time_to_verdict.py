@@ -41,10 +41,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", default=["suites/default.yaml"])
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("flags", nargs=argparse.REMAINDER,
-                        help="after --: flags for a2bench run (e.g. --budget 300)")
-    args = parser.parse_args()
-    flags = [f for f in args.flags if f != "--"]
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)  # after --: a2bench run's flags
+    args, flags = parser.parse_args(argv[:cut]), argv[cut + 1:]
     print("| suite | run | wall (s) | harness overhead | headline | latency exponents "
           "(95 % half-width, verdict) |")
     print("|---|---|---|---|---|---|")

@@ -174,3 +174,23 @@ def test_a_measured_cache_replaces_a_larger_one_sysfs_names():
     assert m.caches == {"L1d": 48 * 2**10, "L2": 2 * 2**20, "L3 (measured)": 32 * 2**20}
     assert m.mmap_threshold == 32 * 2**20
     assert machine_of(s, env, 1e11, 2**33, 1.0, 3, True).mmap_threshold is None  # malloc-reuse
+
+
+def test_a_run_whose_budget_fell_short_is_inconclusive_and_says_what_it_needed():
+    import pandas as pd
+
+    from a2bench.analysis import with_budget_notes
+
+    env = {"auto_sizes": {"budget_s": 30.0, "needed_budget_s": 212.4, "groups": [
+        {"block": "double_attention", "needed_budget_s": 50.0, "sizes": []}]}}
+    fits = pd.DataFrame([
+        {"run": "r", "block": "double_attention", "metric": "latency", "verdict": "consistent",
+         "reason": "90% interval inside"},
+        {"run": "r", "block": "double_attention", "metric": "macs", "verdict": "consistent",
+         "reason": "exact"}])
+    out = with_budget_notes(fits, {"r": env})
+    latency, macs = out.iloc[0], out.iloc[1]
+    assert latency["verdict"] == "inconclusive"
+    assert "budget 30 s too small" in latency["reason"]
+    assert "about 213 s needed" in latency["reason"]
+    assert macs["verdict"] == "consistent"  # the exact metrics do not depend on the budget
