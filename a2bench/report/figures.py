@@ -90,7 +90,22 @@ def _log_x(ax: plt.Axes) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+WIDE_DECADES = 2.5  # a log axis spanning more decades than this labels its decades only
+
+
+def _thin_log_ticks(fig: plt.Figure) -> None:
+    """On a log x axis that spans many decades, 1-2-5 labels run into each other ("50 100200
+    500"): there only the decades are labelled."""
+    for ax in fig.axes:
+        if ax.get_xscale() != "log":
+            continue
+        lo, hi = ax.get_xlim()
+        if lo > 0 and math.log10(hi / lo) > WIDE_DECADES:
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+
+
 def _save(fig: plt.Figure, out: Path, name: str) -> str:
+    _thin_log_ticks(fig)
     fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return name

@@ -32,13 +32,21 @@ HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
 def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     """The verdict first: block × metric along positions, then the latency figure."""
     h = result.headline
+    a2 = any(r.get("question") == "a2" for r in h["runs"].values())
     doc: list[Element] = [
         Heading(2, f"Headline: {HEADLINE_WORDS[h['verdict']]}"),
         Para("Do MACs, peak memory and latency along positions N all grow as the cost model "
              "says: O(m·n·N) for double attention and O((m+n)·N²) for the non-local order? "
              "CONFIRMED needs all six fits consistent in a run; any contradicted fit makes it "
+             "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named. "
+             "Other blocks in a run are shown against their own models."
+             if a2 else
+             "Do MACs, peak memory and latency along positions N grow as each block's model "
+             "says (its cost model, or the MACs the counters counted)? CONFIRMED needs every "
+             "fit with a model consistent in a run; any contradicted fit makes it "
              "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
+    pictured = False
     for run in result.labels:
         r = h["runs"][run]
         if r["verdict"] == "not swept":
@@ -56,7 +64,11 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                          "ΔBIC > 0 favours the model's class)."))
         if r["contradicting"] or r["missing"]:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in r["contradicting"] + r["missing"])))
-    doc += figure(figs, "fit_positions_latency.png")
+        if not pictured:  # the figure beside the first verdict table: one screen holds both
+            doc += figure(figs, "fit_positions_latency.png")
+            pictured = True
+    if not pictured:
+        doc += figure(figs, "fit_positions_latency.png")
     return doc
 
 
