@@ -130,7 +130,7 @@ def test_run_smoke_end_to_end(tmp_path):
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",
                  "--time-budget", "0.2", "--calibration-time", "0.01", "--seed", "42")
     assert result.returncode == 0, result.stderr
-    assert "latency ms" in result.stdout and str(out / "results.csv") in result.stdout
+    assert "median ms" in result.stdout and str(out / "results.csv") in result.stdout
     assert "%|" in result.stderr  # a progress bar ran
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))

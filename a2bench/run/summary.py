@@ -30,7 +30,7 @@ def summary_table(records: Sequence[Measurement]) -> str:
             "N": c.positions,
             # a counted block's MACs are FlopCounterMode's (macs_source "counted")
             "MMACs": millions(m.macs_analytic if m.macs_source != "counted" else m.macs_torch),
-            "latency ms": milliseconds(m.latency_s) if m.latency_s else "",
+            "median ms": milliseconds(m.latency_s) if m.latency_s else "",
             "IQR ms": milliseconds(m.latency_iqr_s),
             "peak MiB": mebibytes(m.peak_bytes),
             "model MiB": mebibytes(m.peak_bytes_analytic),

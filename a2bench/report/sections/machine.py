@@ -277,7 +277,7 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
         "size": r["size"], "N": integer(r["positions"]),
         "block": block_name(result, r["block"], short=True),
         "MACs (millions)": significant(r["macs"] / 1e6),
-        "latency (ms)": significant(r["latency"] * 1e3),
+        "median latency (ms)": significant(r["latency"] * 1e3),
         "IQR (ms)": significant(r["latency_iqr_s"] * 1e3),
         "peak memory (MiB)": significant(r["memory"] / 2**20),
         "model peak (MiB)": significant(r["peak_bytes_analytic"] / 2**20),

@@ -210,7 +210,7 @@ def context_section(result: an.Analysis) -> list[Element]:
             "published GMACs": (f"{significant(r['published_gmacs'], 3)} ({r['published_source']})"
                                 if finite(r["published_gmacs"]) else ""),
             "parameters": integer(r["parameters"]),
-            "latency (ms)": significant(r["latency"] * 1e3),
+            "median latency (ms)": significant(r["latency"] * 1e3),
             "peak memory": format_bytes(r["memory"]),
             "latency overhead": f"{fixed(r['latency_overhead_pct'], 1)}%",
             "memory overhead (measured / model)":
@@ -264,7 +264,7 @@ def comparison_section(result: an.Analysis) -> list[Element]:
                        f" c={integer(r['channels'])} b={integer(r['batch'])}",
                "N": integer(r["positions"])}
         for run in runs:
-            row[f"{run} latency (ms)"] = significant(r[run] * 1e3)
+            row[f"{run} median latency (ms)"] = significant(r[run] * 1e3)
         for run in runs[1:]:
             row[f"{run} ÷ {runs[0]}"] = significant(r[f"ratio {run} / {runs[0]}"])
         rows.append(row)
