@@ -624,3 +624,17 @@ def test_in_context_sets_each_attention_variant_against_the_plain_network():
     assert t.loc[("none", 1), "published_gmacs"] == 3.86
     assert math.isnan(t.loc[("none", 8), "published_gmacs"])  # the figure is per image
     assert se["parameters_overhead_pct"] == pytest.approx(100 * (28_088_024 / 25_557_032 - 1))
+
+
+def test_a_model_that_disagrees_with_both_counters_reaches_the_headline():
+    data = pd.DataFrame([
+        {"run": "r", "block": "mine", "model_mismatch": True, "macs_analytic": 32768,
+         "macs_torch": 49152},
+        {"run": "r", "block": "mine", "model_mismatch": "True", "macs_analytic": 65536,
+         "macs_torch": 98304},
+        {"run": "r", "block": "double_attention", "model_mismatch": False,
+         "macs_analytic": 1, "macs_torch": 1}])
+    (line,) = an.model_mismatches(data)
+    assert "mine's cost model disagrees with both counters in 2 case(s)" in line
+    assert "32768 MACs against 49152 counted" in line
+    assert an.model_mismatches(data.drop(columns=["model_mismatch"])) == []

@@ -93,6 +93,7 @@ from a2bench.analysis.findings import (
 from a2bench.analysis.headline import (
     HEADLINE_STATUSES,
     headline,
+    model_mismatches,
 )
 from a2bench.analysis.load import (
     Run,
@@ -126,7 +127,8 @@ from a2bench.analysis.variants import (
 # Every name a2bench.analysis defined before it became a package: tests, scripts and the
 # report use them as an.<name>.
 __all__ = [
-    "AUTO_COLUMNS", "auto_sizes", "auto_summary", "verdicts", "with_budget_notes",
+    "AUTO_COLUMNS", "model_mismatches", "auto_sizes", "auto_summary", "verdicts",
+    "with_budget_notes",
     "AXES", "AXIS_LABELS", "Analysis", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CEILING_TOLERANCE",
     "CLIFF_EXCESS", "COMPLEXITY_COLUMNS", "COMPLEXITY_METRICS", "COUNTER_COLUMNS", "CROSS_METRICS",
     "Crossing", "FITS_EXTRA_COLUMNS", "FIT_COLUMNS", "Finding", "HEADLINE_STATUSES",

@@ -74,3 +74,18 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
     else:
         overall = "inconclusive"
     return {"verdict": overall, "runs": per_run}
+
+
+def model_mismatches(data: pd.DataFrame) -> list[str]:
+    """One line per (run, block) whose cost model disagreed with both counters (results.csv's
+    model_mismatch), for the headline: a wrong model makes its MACs and memory verdicts moot."""
+    if "model_mismatch" not in data or not len(data):
+        return []
+    flagged = data[data["model_mismatch"].astype(str).str.lower() == "true"]
+    out = []
+    for (run, block), rows in flagged.groupby(["run", "block"], sort=False):
+        r = rows.iloc[0]
+        out.append(f"{run}: {block}'s cost model disagrees with both counters in {len(rows)} "
+                   f"case(s), e.g. {int(r['macs_analytic'])} MACs against "
+                   f"{int(r['macs_torch'])} counted (model_mismatch in results.csv)")
+    return out

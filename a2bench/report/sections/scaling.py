@@ -46,6 +46,9 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
              "fit with a model consistent in a run; any contradicted fit makes it "
              "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
+    mismatched = an.model_mismatches(result.data)
+    if mismatched:
+        doc.append(Bullets(tuple(mismatched)))
     pictured = False
     for run in result.labels:
         r = h["runs"][run]
@@ -57,7 +60,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                                   f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
             "model": fixed(f["expected"]), "ΔBIC": fixed(f["delta_bic"], 1),
-            "sizes": integer(f["points"]), "verdict": f["verdict"],
+            "sizes": integer(f["points"]), "verdict": f["verdict"] or "no model",
         } for f in r["fits"]]
         doc.append(Table(pd.DataFrame(rows),
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
