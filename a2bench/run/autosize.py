@@ -416,9 +416,7 @@ def budget_line(plan: pl.Plan) -> str:
     need = "no budget affords one" if needed is None or not math.isfinite(needed) else \
         f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
     short = [g.template.block for g in plan.groups if not g.feasible]
-    return (f"budget {plan.budget_s:g} s too small for {SIZES_WORD} sizes in one regime for "
+    return (f"budget {plan.budget_s:g} s too small for {pl.SIZES} sizes in one regime for "
             f"{', '.join(short)}: {need}")
 
-
-SIZES_WORD = str(pl.SIZES)
 

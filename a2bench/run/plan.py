@@ -303,13 +303,6 @@ def guessed_rate(machine: Machine) -> float:
     return GUESSED_EFFICIENCY * (machine.gemm_flops_per_s or 1e10)
 
 
-def probe_point(plan: GroupPlan) -> int | None:
-    """The size to time the block at to measure its rate: the plan's smallest, the cheapest in
-    the chosen regime (a rate that grows with size then errs on the side of the budget); None
-    when nothing was chosen."""
-    return plan.choices[0].size if plan.choices else None
-
-
 def rate_from(point: Point, seconds: float, overhead: float) -> float:
     """The block's FLOP/s at a probe, the overhead taken off (at least 1 % of the time left)."""
     return point.flops / max(seconds - overhead, 0.01 * seconds)
