@@ -60,7 +60,7 @@ class SpecError(InputError):
     """A block spec that cannot be registered; the message is one line saying what to add."""
 
 
-class NoCostModel(NotImplementedError):
+class NoCostModel(LookupError):
     """cost() of a block that gives none (a counted block); check BlockSpec.has_cost first."""
 
 
