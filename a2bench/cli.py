@@ -307,6 +307,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm
 
+        if suite.auto:  # the plan calibrates on the machine that measures: one machine
+            raise UsageError(f"{args.suite}: auto sizes run on the local executor (the plan "
+                             "measures the machine it runs on); plan them with a2bench plan on "
+                             "a node and list the sizes for --executor slurm")
+
         return run_on_slurm(suite, cases, options)
     for flag, value in (("--partition", args.partition), ("--slurm", args.slurm),
                         ("--cases-per-job", args.cases_per_job)):

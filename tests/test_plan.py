@@ -194,3 +194,13 @@ def test_a_run_whose_budget_fell_short_is_inconclusive_and_says_what_it_needed()
     assert "budget 30 s too small" in latency["reason"]
     assert "about 213 s needed" in latency["reason"]
     assert macs["verdict"] == "consistent"  # the exact metrics do not depend on the budget
+
+
+def test_auto_sizes_refuse_the_slurm_executor_in_one_line(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nblocks: [double_attention]\nparams:\n  channels: [64]\n"
+                    "  h: auto\n  w: auto\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "auto sizes run on the local executor" in err[0]
+    assert not (tmp_path / "o").exists()
