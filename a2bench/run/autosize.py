@@ -147,8 +147,9 @@ def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: 
     is small up to what the time share could afford. Inside one regime the time follows the
     work: between neighbours, ln t grows as ln MACs does, within PILOT_TOLERANCE. The caches
     sysfs names (a VM's shared L3 among them) do not always say where that holds, so the plan
-    keeps to a stretch where the pilot saw it hold, and predicts each size's time from the
-    pilot's own timings. Where no stretch of MIN_SPAN holds, the caches alone decide."""
+    keeps to a stretch where the pilot saw it hold, and predicts each size's time with the
+    slowest rate the pilot measured there (the budget's side). Where no stretch of MIN_SPAN
+    holds, the caches alone decide."""
     points = _points(template, axis, machine)
     if not points:
         return pl.plan_group(template, axis, points, overhead, pl.guessed_rate(machine), False,
