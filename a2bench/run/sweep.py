@@ -182,9 +182,6 @@ class Sweep:
         self.listener.note(f"{suite.name}: {len(self.cases)} cases{passes} ({reused} already "
                            f"stored) on {suite.device}, {self.threads} threads, order seed "
                            f"{seed}, results in {o.out}")
-        if o.interleave and not interleaved:
-            self.listener.note("--interleave applies to CPU suites; this one is timed case by "
-                               "case")
         self.listener.begin(len(wanted), reused)
         try:
             report = run_cases(self.cases, writer, self.settings, budget, o.case_timeout,
