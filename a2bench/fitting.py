@@ -412,13 +412,19 @@ def classes(expected: float) -> tuple[float, float]:
     return (k0, k0 + 1 if k0 < 1 else k0 - 1)
 
 
-def class_evidence(sizes: Sizes, expected: float) -> tuple[float, float, float]:
+def class_evidence(sizes: Sizes, expected: float, model: np.ndarray | None = None
+                   ) -> tuple[float, float, float]:
     """(expected class, competitor, ΔBIC) for a window. The middle class must beat both of its
-    neighbours, so its competitor is whichever of 1 and 2 comes closer (the smaller ΔBIC)."""
+    neighbours, so its competitor is whichever of 1 and 2 comes closer (the smaller ΔBIC).
+
+    With ``model`` (the cost model's value at each size) the evidence is for the model's own
+    curve, t = a + b·model, against the competing class: a block whose lower-order terms still
+    weigh (criss-cross at c = 96 grows as N^1.3 where its leading term is N^1.5) follows its
+    model, and no pure power of either class. Without it, the pure expected class competes."""
     k0, k1 = classes(expected)
     if k0 != MIDDLE_CLASS:
-        return k0, k1, delta_bic(sizes, k0, k1)
-    against = {k: delta_bic(sizes, k0, k) for k in (1, 2)}
+        return k0, k1, delta_bic(sizes, k0, k1, model)
+    against = {k: delta_bic(sizes, k0, k, model) for k in (1, 2)}
     finite = {k: v for k, v in against.items() if math.isfinite(v)}
     if not finite:
         return k0, k1, math.nan
@@ -426,11 +432,16 @@ def class_evidence(sizes: Sizes, expected: float) -> tuple[float, float, float]:
     return k0, worst, finite[worst]
 
 
-def delta_bic(sizes: Sizes, expected_class: float, competitor: float) -> float:
-    """BIC(competitor) − BIC(expected), each t = a + b·x^k with its own a: > 0 favours expected."""
+def delta_bic(sizes: Sizes, expected_class: float, competitor: float,
+              model: np.ndarray | None = None) -> float:
+    """BIC(competitor) − BIC(expected), each t = a + b·x^k with its own a: > 0 favours expected.
+    With ``model`` the expected side is t = a + b·model (the same two parameters)."""
     if expected_class == NO_CLASS or len(sizes) < 3:
         return math.nan
-    f0 = fit_power(sizes.x, sizes.y, sizes.log_se, k=expected_class)
+    shaped = model is not None and len(model) == len(sizes) and bool(
+        np.all(np.isfinite(model)) and np.all(np.asarray(model) > 0))
+    f0 = (fit_power(np.asarray(model, float), sizes.y, sizes.log_se, k=1) if shaped
+          else fit_power(sizes.x, sizes.y, sizes.log_se, k=expected_class))
     f1 = fit_power(sizes.x, sizes.y, sizes.log_se, k=competitor)
     if not (math.isfinite(f0.rss) and math.isfinite(f1.rss)):
         return math.nan

@@ -215,7 +215,10 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
         dbic = math.nan
         if len(sub) >= ft.MIN_WINDOW:
-            k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected)
+            at = dict(zip(model.x, model.y, strict=True))
+            shape = np.array([at.get(v, math.nan) for v in sub.x], float)
+            k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected,
+                                             shape)
         v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
                       need_bic=metric == "latency")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
@@ -342,7 +345,8 @@ def complexity_classes(fits: pd.DataFrame) -> pd.DataFrame:
     each against its own cost model. From the primary positions fits: the measured exponent
     with its 95% interval, the model's exponent over the same window (``expected``), the class
     the model predicts (``expected_class``, e.g. 1, 1.5 or 2) and the one it is tested against
-    (``competitor``) with ΔBIC (> 0 favours the model's class), and the verdict with its reason.
+    (``competitor``) with ΔBIC (> 0 favours the model: its own curve, a + b·model, against the
+    competing class), and the verdict with its reason.
     Classes are floats; a model without a class (NaN exponent) has NaN there."""
     if fits.empty:
         return pd.DataFrame(columns=list(COMPLEXITY_COLUMNS))

@@ -119,7 +119,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
               on_stage: Callable[[str], None] = lambda s: None,
               target: float = pl.DEFAULT_TARGET) -> pl.Plan:
     """Every auto template's sizes (see plan_sizes), then planned once more with the time the
-    probes left."""
+    probes left, shared out by need (plan.shared_out)."""
     templates = auto_templates(suite)
     overheads = overheads_of([t for t, _ in templates], overhead_record)
     groups = []
@@ -127,11 +127,14 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
         on_stage(f"planning {template.label()}")
         share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
         groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
+    def replan(g: pl.GroupPlan, share: float) -> pl.GroupPlan:
+        return pl.plan_group(g.template, g.axis, _points(g.template, g.axis, machine),
+                             g.overhead_s, g.rate, g.rate_measured, machine, share, g.limits,
+                             target, g.fast_rate)
+
     share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
-    groups = [pl.plan_group(g.template, g.axis, _points(g.template, g.axis, machine),
-                            g.overhead_s, g.rate, g.rate_measured, machine, share, limits,
-                            target)
-              for g, limits in ((g, g.limits) for g in groups)]
+    groups = [replan(g, share) for g in groups]
+    groups = pl.shared_out(groups, share * len(groups), replan)
     return pl.Plan(tuple(groups), budget_s, time.perf_counter() - started, fixed_s)
 
 
@@ -159,12 +162,18 @@ def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: 
     pilot = run_pilot(template, axis, points, overhead, machine, prober, share)
     stretch = steady_stretch(pilot, overhead, target)
     rate = _rate(pilot, overhead, stretch) if pilot else pl.guessed_rate(machine)
+    fast = _rate(pilot, overhead, stretch, fastest=True) if pilot else None
     measured = bool(pilot)
-    if stretch is None:
-        return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
-                             target=target)
-    return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
-                         (stretch[0].positions, stretch[1].positions), target)
+    limits = (0.0, math.inf) if stretch is None else (stretch[0].positions, stretch[1].positions)
+    kept = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+                         limits, target, fast)
+    if stretch is None or kept.feasible:
+        return kept
+    # The stretch may hold no regime with room for the sizes (the caches' margins cut it):
+    # then the caches alone decide, as where the pilot found no stretch.
+    free = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+                         target=target, fast_rate=fast)
+    return free if free.feasible else kept
 
 
 PILOT_STEP = 2.0  # in N between pilot sizes (wide enough that 5 % noise moves a slope by 0.1)
@@ -224,12 +233,15 @@ def _steady(a: tuple[pl.Point, float], b: tuple[pl.Point, float], overhead: floa
 
 
 def _rate(pilot: Sequence[tuple[pl.Point, float]], overhead: float,
-          stretch: tuple[pl.Point, pl.Point] | None) -> float:
+          stretch: tuple[pl.Point, pl.Point] | None, fastest: bool = False) -> float:
     """FLOP/s from the pilot, over the stretch where there is one: the slowest of its sizes
-    (a prediction on the budget's side)."""
+    (a prediction on the budget's side), or the fastest (on the overhead share's side:
+    criss-cross at N = 1681 ran twice as fast as the slowest rate predicted, and that size
+    fell out of the fit's window)."""
     inside = [(p, t) for p, t in pilot
               if stretch is None or stretch[0].positions <= p.positions <= stretch[1].positions]
-    return min(pl.rate_from(p, t, overhead) for p, t in (inside or pilot))
+    rates = [pl.rate_from(p, t, overhead) for p, t in (inside or pilot)]
+    return max(rates) if fastest else min(rates)
 
 
 def stored_cases(record: dict[str, Any]) -> list[Case]:

@@ -28,12 +28,22 @@ from a2bench.case import Case
 
 SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spare)
 OVERHEAD_TARGET = 0.025  # predicted overhead share; the fit's window allows 5 % measured
-BOUNDARY_MARGIN = 1.25  # stay this factor in bytes from a cache or the mmap threshold
+# Stay this factor in bytes from a boundary. The mmap threshold is sharp (one tensor's size
+# decides it); a cache is not: measured on the 2-core VM of docs/running.md, blocks whose working
+# set was 0.7x the last-level cache already ran up to 2x slower in some calls (non-local at
+# N = 1764, 24 MiB of 32), and past it the slope kept falling until about 2x the cache (the
+# non-local order at 42 MiB grew as N^2.11, at 170 MiB and beyond as N^2.0).
+BOUNDARY_MARGIN = 1.25
+CACHE_MARGIN = 2.0
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
 MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
 GROWTH = 1.04  # candidate sizes step by at least this ratio in N
 DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
-FIRST_ROUND = 0.6  # of the time left after start-up: the rest narrows the intervals
+# Of the time left after start-up: the rest narrows the intervals. Most of it goes to the first
+# round: extra passes narrow an interval whose width is sample noise, not one whose width is
+# curvature, which a wider span in the first round does narrow (the held-out runs of
+# docs/running.md).
+FIRST_ROUND = 0.8
 GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
 # What a case costs besides its timed calls, per pass: building it, the counters, the memory
 # probe and the first calls (measured on this repository's runs: about 0.3 s and 8 calls).
@@ -110,6 +120,7 @@ class GroupPlan:
     note: str  # regimes passed over, and why; empty when the top one was taken
     needed_budget_s: float | None = None  # set when the budget affords no regime
     limits: tuple[float, float] = (0.0, math.inf)  # N kept inside, where probes found the rate
+    fast_rate: float | None = None  # the fastest probed rate: the overhead share's side
 
     @property
     def feasible(self) -> bool:
@@ -128,6 +139,7 @@ class GroupPlan:
                 "needed_budget_s": self.needed_budget_s,
                 "limits": [self.limits[0], self.limits[1] if math.isfinite(self.limits[1])
                            else None],
+                "fastest_rate_flops_per_s": self.fast_rate,
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -169,9 +181,10 @@ def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
     past, within = [], []
     for name, size, what in bounds:
         value = getattr(p, what)
-        if value >= size * BOUNDARY_MARGIN:
+        margin = CACHE_MARGIN if what == "working_set" else BOUNDARY_MARGIN
+        if value >= size * margin:
             past.append(name)
-        elif value * BOUNDARY_MARGIN <= size:
+        elif value * margin <= size:
             within.append(name)
         else:
             return None
@@ -220,22 +233,29 @@ def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], floa
 
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
-           share_s: float, target: float = DEFAULT_TARGET
+           share_s: float, target: float = DEFAULT_TARGET,
+           quickest: Callable[[Point], float] | None = None
            ) -> tuple[str, list[Point], str, float | None]:
-    """(regime, sizes, note, needed share). The highest regime whose widest affordable window
-    of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
-    half-width; else the affordable window that promises the narrowest; needed share is set
-    when no regime affords one."""
+    """(regime, sizes, note, needed share). The highest regime with an affordable window of
+    SIZES sizes (a span of MIN_SPAN at least, the widest within `share_s`); needed share is set
+    when no regime affords one.
+
+    The highest, not the one whose sample noise promises the narrowest interval: what widens
+    a measured interval most is curvature (a lower-order term, a regime's tail), and both fade
+    towards the asymptote, which is also what a complexity claim is about. The predicted
+    half-width is still said when it misses the target. `quickest` predicts from the fastest
+    rate measured: a size must keep the overhead small even if it runs that fast (the wall
+    time is planned from the slowest, `predict`)."""
+    quickest = quickest or predict
     order: list[str] = []
     for r in regimes:
         if r is not None and r not in order:
             order.append(r)
     passed: list[str] = []
     cheapest: tuple[float, str, list[Point]] | None = None
-    afforded: list[tuple[float, str, list[Point]]] = []  # (predicted half-width, regime, sizes)
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
-               and overhead <= OVERHEAD_TARGET * predict(points[i])]
+               and overhead <= OVERHEAD_TARGET * quickest(points[i])]
         if len(idx) < SIZES:
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
                           f"{OVERHEAD_TARGET:.1%} within the memory budget")
@@ -258,14 +278,11 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
             continue
         width = predicted_half_width(best, predict, machine)
-        if width <= target:
-            return regime, best, "; ".join(f"passed over {p}" for p in passed), None
-        afforded.append((width, regime, best))
-        passed.append(f"{regime}: predicted ±{width:.3f}, wider than ±{target:g}")
-    if afforded:
-        width, regime, best = min(afforded, key=lambda a: a[0])
-        return regime, best, "; ".join(f"passed over {p}" for p in passed
-                                       if not p.startswith(regime + ":")), None
+        note = [f"passed over {p}" for p in passed]
+        if width > target:
+            note.append(f"predicted ±{width:.3f}, wider than ±{target:g} (the rounds after "
+                        "the first narrow it)")
+        return regime, best, "; ".join(note), None
     note = "; ".join(passed)
     if cheapest is None:
         return "none", [], note or "no legal size", math.inf
@@ -276,7 +293,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
 def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                overhead: float, rate: float, rate_measured: bool, machine: Machine,
                share_s: float, limits: tuple[float, float] = (0.0, math.inf),
-               target: float = DEFAULT_TARGET) -> GroupPlan:
+               target: float = DEFAULT_TARGET, fast_rate: float | None = None) -> GroupPlan:
     """The sizes of one block variant; `limits` keep N inside (lo, hi), where probes found the
     rate change inside a regime the caches did not announce."""
     bounds = boundaries(machine)
@@ -286,16 +303,19 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     def predict(p: Point) -> float:
         return overhead + p.flops / rate
 
+    def quickest(p: Point) -> float:
+        return overhead + p.flops / max(fast_rate or rate, rate)
+
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
-                                         target)
+                                         target, quickest)
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)
-    choices = tuple(Choice(p.size, p.positions, predict(p), overhead / predict(p), regime)
+    choices = tuple(Choice(p.size, p.positions, predict(p), overhead / quickest(p), regime)
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed if needed is not None else None, limits)
+                     needed if needed is not None else None, limits, fast_rate)
 
 
 def guessed_rate(machine: Machine) -> float:
@@ -348,3 +368,22 @@ def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) 
     """Each group's part of the first round's time."""
     left = max(budget_s - startup_s - fixed_s, 0.0)
     return FIRST_ROUND * left / max(groups, 1)
+
+
+def shared_out(groups: Sequence[GroupPlan], total_s: float,
+               replan: Callable[[GroupPlan, float], GroupPlan]) -> list[GroupPlan]:
+    """The groups planned again with the first round's time shared by need, not evenly.
+
+    An even share leaves one block a few seconds short of its regime while another uses a
+    third of its own. Here each group keeps what its plan uses; the time left over goes to the
+    groups the budget did not afford (or, when every group is afforded, to all of them, so each
+    may take a higher regime or a wider span). The shares still sum to `total_s`."""
+    if not groups:
+        return []
+    used = [g.predicted_wall_s if g.feasible else 0.0 for g in groups]
+    spare = total_s - sum(used)
+    if spare <= 0:
+        return list(groups)
+    short = [i for i, g in enumerate(groups) if not g.feasible] or list(range(len(groups)))
+    return [replan(g, used[i] + spare / len(short)) if i in short else g
+            for i, g in enumerate(groups)]
