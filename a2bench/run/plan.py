@@ -27,7 +27,16 @@ from typing import Any
 from a2bench.case import Case
 
 SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spare)
-OVERHEAD_TARGET = 0.025  # predicted overhead share; the fit's window allows 5 % measured
+# Predicted overhead share, at the fastest rate the pilot measured (so a size runs at least that
+# long): the fit's window allows 5 % measured.
+OVERHEAD_TARGET = 0.04
+# No planned call predicted past this where a window fits under it (a slow device gets longer
+# calls rather than no window): the longest calls meet what no cost model has. On the
+# 2-core VM of docs/running.md calls of 1.7 s and more (1 GB and more allocated per call) ran
+# 1-3.5x slow in some samples, none at 0.5 s; and criss-cross at 0.2-1.4 s per call (maps of
+# 176x176 to 308x308) grew as N^1.7 where its arithmetic grows as N^1.4 (its column pass
+# strides through memory, most likely).
+MAX_CALL_S = 1.0
 # Stay this factor in bytes from a boundary. The mmap threshold is sharp (one tensor's size
 # decides it); a cache is not: measured on the 2-core VM of docs/running.md, blocks whose working
 # set was 0.7x the last-level cache already ran up to 2x slower in some calls (non-local at
@@ -234,7 +243,7 @@ def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], floa
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
            share_s: float, target: float = DEFAULT_TARGET,
-           quickest: Callable[[Point], float] | None = None
+           quickest: Callable[[Point], float] | None = None, max_call_s: float = math.inf
            ) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share). The highest regime with an affordable window of
     SIZES sizes (a span of MIN_SPAN at least, the widest within `share_s`); needed share is set
@@ -255,10 +264,12 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
     cheapest: tuple[float, str, list[Point]] | None = None
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
-               and overhead <= OVERHEAD_TARGET * quickest(points[i])]
+               and overhead <= OVERHEAD_TARGET * quickest(points[i])
+               and predict(points[i]) <= max_call_s]
         if len(idx) < SIZES:
+            calls = f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
-                          f"{OVERHEAD_TARGET:.1%} within the memory budget")
+                          f"{OVERHEAD_TARGET:.1%}{calls} within the memory budget")
             continue
         lo = idx[0]
         best: list[Point] | None = None
@@ -307,7 +318,13 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
         return overhead + p.flops / max(fast_rate or rate, rate)
 
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
-                                         target, quickest)
+                                         target, quickest, MAX_CALL_S)
+    if needed is not None:  # a slow device: longer calls, rather than no window at all
+        longer = choose(points, regimes, predict, overhead, machine, share_s, target, quickest)
+        if longer[3] is None:
+            regime, sizes, note, needed = longer
+            note = "; ".join(x for x in (f"calls past {MAX_CALL_S:g} s: no regime affords "
+                                         f"{SIZES} sizes under it", note) if x)
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)
