@@ -103,11 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "ceilings, at the start and end of the sweep (default 0.5)")
     run.add_argument("--warm-cache", action="store_true",
                      help="CUDA: do not flush the L2 cache between timed iterations")
-    run.add_argument("--malloc-reuse", action="store_true",
+    run.add_argument("--malloc-reuse", action="store_const", const=True, default=None,
                      help="CPU: the measuring worker keeps freed memory (glibc "
                           "MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set high), as "
                           "CUDA's caching allocator does, so a tensor past 32 MiB stops paying "
-                          "its page faults on every call; recorded as environment.json allocator")
+                          "its page faults on every call; recorded as environment.json "
+                          "allocator. Default: on for a suite with auto sizes, else off")
+    run.add_argument("--no-malloc-reuse", dest="malloc_reuse", action="store_const",
+                     const=False, help="CPU: glibc's defaults even for a suite with auto sizes")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--executor", choices=("local", "slurm"), default="local",

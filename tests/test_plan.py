@@ -220,9 +220,9 @@ def test_a_cache_is_kept_at_twice_the_margin_of_the_mmap_threshold():
 
 
 def test_the_overhead_share_is_checked_at_the_fastest_rate_the_pilot_measured():
-    (template, axis), _ = auto_templates(suite())
+    _, (template, axis) = auto_templates(suite())
     points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
-    overhead, rate = 2e-4, 0.1 * CPU.gemm_flops_per_s
+    overhead, rate = 2e-3, 0.4 * CPU.gemm_flops_per_s
     slow = pl.plan_group(template, axis, points, overhead, rate, True, CPU, 400.0)
     fast = pl.plan_group(template, axis, points, overhead, rate, True, CPU, 400.0,
                          fast_rate=4 * rate)
@@ -258,11 +258,79 @@ def test_the_first_round_is_shared_by_need():
     assert rich[1].choices[-1].positions >= out[1].choices[-1].positions
 
 
-def test_calls_stay_under_a_second_where_a_window_fits_under_it():
+def test_calls_stay_short_where_a_window_fits_under_the_limit():
     _, (nl, axis) = auto_templates(suite())
     quick = plan_for(nl, axis, CPU, 0.2e-3, 0.4, share=400.0)
     assert quick.feasible and max(c.predicted_s for c in quick.choices) <= pl.MAX_CALL_S
     # A device 4x slower has no window under it: longer calls, said, rather than none.
     slow = plan_for(nl, axis, CPU, 0.2e-3, 0.1, share=4000.0)
     assert slow.feasible and max(c.predicted_s for c in slow.choices) > pl.MAX_CALL_S
-    assert "calls past 1 s" in slow.note
+    assert f"calls past {pl.MAX_CALL_S:g} s" in slow.note
+
+
+class FakeProber:
+    """Times a case from its FLOPs at a rate, the rate falling as N^(1 - k) past `bend` N
+    (a transition the caches do not announce)."""
+
+    def __init__(self, rate, overhead, bend=math.inf, k=1.3):
+        self.rate, self.overhead, self.bend, self.k = rate, overhead, bend, k
+        self.timed = []
+
+    def time(self, case):
+        self.timed.append(case.positions)
+        slow = max(case.positions / self.bend, 1.0) ** (self.k - 1)
+        return self.overhead + cost_of(case).flops / self.rate * slow
+
+
+def test_a_window_whose_timed_ends_follow_the_model_is_kept():
+    from a2bench.run.autosize import check_ends
+
+    (template, axis), _ = auto_templates(suite())
+    g = plan_for(template, axis, CPU, 0.2e-3, 0.4, share=400.0)
+    prober = FakeProber(0.4 * CPU.gemm_flops_per_s, 0.2e-3)
+    kept = check_ends(g, prober, CPU, 400.0, pl.DEFAULT_TARGET)
+    assert kept.choices == g.choices and kept.excluded == ()
+    assert prober.timed == [g.choices[0].positions, g.choices[-1].positions]
+    assert "): slope 1.00 against the model's 1.00" in kept.note
+
+
+def test_a_window_whose_timed_ends_leave_the_model_gives_way_to_a_lower_regime():
+    from a2bench.run.autosize import check_ends
+
+    (template, axis), _ = auto_templates(suite())
+    g = plan_for(template, axis, CPU, 0.2e-3, 0.4, share=400.0)
+    top = g.regime
+    # Past the top window's smallest size the block slows down as N^0.3 more: no cost model
+    # says so, and the caches do not either.
+    prober = FakeProber(0.4 * CPU.gemm_flops_per_s, 0.2e-3, bend=g.choices[0].positions * 1.01)
+    lower = check_ends(g, prober, CPU, 400.0, pl.DEFAULT_TARGET)
+    assert lower.feasible and top in lower.excluded and lower.regime != top
+    assert lower.choices[-1].positions < g.choices[0].positions * 1.01
+    assert "slope 1.00 against the model's 1.00" in lower.note
+
+
+def test_the_ends_slopes_take_the_overhead_off():
+    lo = pl.Point(10, 100, 1000, 1, 1, 1)
+    hi = pl.Point(20, 400, 4000, 1, 1, 1)
+    measured, model = pl.ends_slopes(lo, hi, 1e-3 + 1e-2, 1e-3 + 4e-2, 1e-3)
+    assert measured == pytest.approx(1.0) and model == pytest.approx(1.0)
+    assert math.isnan(pl.ends_slopes(lo, hi, 1e-3, 2e-3, 1e-3)[0])  # all overhead: no slope
+
+
+def test_auto_sizes_keep_freed_memory_unless_told_not_to(tmp_path, monkeypatch):
+    import os
+
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import MALLOC_REUSE_ENV, Sweep
+
+    listed = parse_suite({**BASE, "params": {**BASE["params"], "h": [8], "w": [8]}})
+    out = RunOptions(out=tmp_path)
+    assert Sweep(suite(), [], out).options.malloc_reuse is True
+    assert Sweep(listed, [], out).options.malloc_reuse is False
+    assert Sweep(suite(), [], out.replace(malloc_reuse=False)).options.malloc_reuse is False
+    # The setting lasts the sweep: the process's environment is put back after it.
+    for k in MALLOC_REUSE_ENV:
+        monkeypatch.delenv(k, raising=False)
+    with Sweep(suite(), [], out)._allocator():
+        assert all(os.environ[k] == v for k, v in MALLOC_REUSE_ENV.items())
+    assert not any(k in os.environ for k in MALLOC_REUSE_ENV)

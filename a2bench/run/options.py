@@ -42,7 +42,9 @@ class RunOptions:
     seed: int | None = None
     calibration_time: float = DEFAULT_CALIBRATION_S
     warm_cache: bool = False
-    malloc_reuse: bool = False
+    # None: on for a CPU suite with auto sizes (its windows reach past glibc's mmap threshold,
+    # where each call pays page faults, or not, by what the process freed before), else off.
+    malloc_reuse: bool | None = None
     counters: bool = True
     progress: bool = True
     executor: str = "local"

@@ -31,19 +31,20 @@ SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spar
 # long): the fit's window allows 5 % measured.
 OVERHEAD_TARGET = 0.04
 # No planned call predicted past this where a window fits under it (a slow device gets longer
-# calls rather than no window): the longest calls meet what no cost model has. On the
-# 2-core VM of docs/running.md calls of 1.7 s and more (1 GB and more allocated per call) ran
-# 1-3.5x slow in some samples, none at 0.5 s; and criss-cross at 0.2-1.4 s per call (maps of
-# 176x176 to 308x308) grew as N^1.7 where its arithmetic grows as N^1.4 (its column pass
-# strides through memory, most likely).
-MAX_CALL_S = 1.0
+# calls rather than no window): a longer call buys little precision for its share of the
+# budget, and the longest calls meet what no cost model has (on the 2-core VM of
+# docs/running.md, without --malloc-reuse, calls of 0.5 s and more, 700 MiB and more
+# allocated per call, ran 1-3.5x slow in some samples).
+MAX_CALL_S = 2.0
+ENDS_TOLERANCE = 0.10  # the window's two ends, timed, may grow this much off the model's slope
 # Stay this factor in bytes from a boundary. The mmap threshold is sharp (one tensor's size
 # decides it); a cache is not: measured on the 2-core VM of docs/running.md, blocks whose working
 # set was 0.7x the last-level cache already ran up to 2x slower in some calls (non-local at
 # N = 1764, 24 MiB of 32), and past it the slope kept falling until about 2x the cache (the
 # non-local order at 42 MiB grew as N^2.11, at 170 MiB and beyond as N^2.0).
 BOUNDARY_MARGIN = 1.25
-CACHE_MARGIN = 2.0
+CACHE_MARGIN = 2.0  # past a cache
+CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
 MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
 GROWTH = 1.04  # candidate sizes step by at least this ratio in N
@@ -63,7 +64,6 @@ DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.targ
 SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
 SE_FLOOR = 0.01  # as fitting.SE_FLOOR: a size's log error never counts below 1 %
 T_95_4DOF = 2.776  # the t quantile of a 6-size fit (4 degrees of freedom)
-RATE_TOLERANCE = 0.05  # a rate change across a window worth this much exponent is a boundary
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ class GroupPlan:
     needed_budget_s: float | None = None  # set when the budget affords no regime
     limits: tuple[float, float] = (0.0, math.inf)  # N kept inside, where probes found the rate
     fast_rate: float | None = None  # the fastest probed rate: the overhead share's side
+    excluded: tuple[str, ...] = ()  # regimes whose window ends, timed, left the model's slope
 
     @property
     def feasible(self) -> bool:
@@ -149,6 +150,7 @@ class GroupPlan:
                 "limits": [self.limits[0], self.limits[1] if math.isfinite(self.limits[1])
                            else None],
                 "fastest_rate_flops_per_s": self.fast_rate,
+                "excluded_regimes": list(self.excluded),
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -190,10 +192,10 @@ def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
     past, within = [], []
     for name, size, what in bounds:
         value = getattr(p, what)
-        margin = CACHE_MARGIN if what == "working_set" else BOUNDARY_MARGIN
-        if value >= size * margin:
+        cache = what == "working_set"
+        if value >= size * (CACHE_MARGIN if cache else BOUNDARY_MARGIN):
             past.append(name)
-        elif value * margin <= size:
+        elif value * (CACHE_MARGIN_WITHIN if cache else BOUNDARY_MARGIN) <= size:
             within.append(name)
         else:
             return None
@@ -304,12 +306,15 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
 def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                overhead: float, rate: float, rate_measured: bool, machine: Machine,
                share_s: float, limits: tuple[float, float] = (0.0, math.inf),
-               target: float = DEFAULT_TARGET, fast_rate: float | None = None) -> GroupPlan:
+               target: float = DEFAULT_TARGET, fast_rate: float | None = None,
+               excluded: tuple[str, ...] = ()) -> GroupPlan:
     """The sizes of one block variant; `limits` keep N inside (lo, hi), where probes found the
-    rate change inside a regime the caches did not announce."""
+    rate change inside a regime the caches did not announce; `excluded` regimes are not
+    chosen (their window's ends, timed, left the model's slope: ends_slopes)."""
     bounds = boundaries(machine)
     regimes = [regime_of(p, bounds) if limits[0] <= p.positions <= limits[1] else None
                for p in points]
+    regimes = [None if r in excluded else r for r in regimes]
 
     def predict(p: Point) -> float:
         return overhead + p.flops / rate
@@ -332,7 +337,7 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed if needed is not None else None, limits, fast_rate)
+                     needed if needed is not None else None, limits, fast_rate, excluded)
 
 
 def guessed_rate(machine: Machine) -> float:
@@ -404,3 +409,16 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     short = [i for i, g in enumerate(groups) if not g.feasible] or list(range(len(groups)))
     return [replan(g, used[i] + spare / len(short)) if i in short else g
             for i, g in enumerate(groups)]
+
+
+def ends_slopes(lo: Point, hi: Point, t_lo: float, t_hi: float,
+                overhead: float) -> tuple[float, float]:
+    """(measured, model) slopes between a window's two ends: ln t (the overhead off) and ln
+    FLOPs over ln N. Where they part by more than ENDS_TOLERANCE the window holds a transition
+    the caches did not announce (criss-cross's column pass past a few hundred MiB, on this
+    repository's VM); NaN measured where a timing is missing or all overhead."""
+    span = math.log(hi.positions / lo.positions)
+    model = math.log(hi.flops / lo.flops) / span if span > 0 else math.nan
+    if span <= 0 or not (t_lo > overhead and t_hi > overhead):
+        return math.nan, model
+    return math.log((t_hi - overhead) / (t_lo - overhead)) / span, model

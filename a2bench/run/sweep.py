@@ -9,10 +9,11 @@ should see goes to its SweepListener.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,8 @@ class Sweep:
 
     def __init__(self, suite: Suite, cases: Sequence[Case], options: RunOptions,
                  listener: SweepListener | None = None):
+        if options.malloc_reuse is None:  # auto sizes reach past the mmap threshold (options)
+            options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
         self.listener = listener or SweepListener()
         self.threads = options.threads or default_threads(suite.device)
@@ -139,12 +142,30 @@ class Sweep:
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters)
 
+    @contextlib.contextmanager
+    def _allocator(self) -> Iterator[None]:
+        """glibc's settings for this sweep's workers (--malloc-reuse), put back after it, so a
+        later sweep in this process (the Python API, the tests) starts from the defaults."""
+        saved = {k: os.environ.get(k) for k in MALLOC_REUSE_ENV}
+        if self.options.malloc_reuse:
+            os.environ.update(MALLOC_REUSE_ENV)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
     def run(self) -> SweepResult:
+        with self._allocator():
+            return self._run()
+
+    def _run(self) -> SweepResult:
         started = time.perf_counter()
         suite, o = self.suite, self.options
         self._check_device()
-        if o.malloc_reuse:
-            os.environ.update(MALLOC_REUSE_ENV)
         worker, env = self._start()
         starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
         if not worker.alive():
@@ -207,6 +228,10 @@ class Sweep:
     def plan(self) -> Plan:
         """`a2bench plan`: calibrate on the device and choose the auto sizes, running no case
         and writing nothing."""
+        with self._allocator():
+            return self._plan()
+
+    def _plan(self) -> Plan:
         from a2bench.run.autosize import (
             Prober,
             auto_templates,
