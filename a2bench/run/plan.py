@@ -32,18 +32,21 @@ SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spar
 OVERHEAD_TARGET = 0.04
 # No planned call predicted past this where a window fits under it (a slow device gets longer
 # calls rather than no window): a longer call buys little precision for its share of the
-# budget, and the longest calls meet what no cost model has (on the 2-core VM of
-# docs/running.md, without --malloc-reuse, calls of 0.5 s and more, 700 MiB and more
-# allocated per call, ran 1-3.5x slow in some samples).
-MAX_CALL_S = 2.0
+# budget, and the longest calls met what no cost model has. On the 2-core VM of
+# docs/running.md: without --malloc-reuse, calls of 0.5 s and more (700 MiB and more allocated)
+# ran 1-3.5x slow in some samples; with it, the non-local order's call of 2.3 GB ran 25 %
+# faster than its trend (1.4 s), and GC's of 1.25 GB varied by 160 % between passes.
+MAX_CALL_S = 1.0
 ENDS_TOLERANCE = 0.10  # the window's two ends, timed, may grow this much off the model's slope
 # Stay this factor in bytes from a boundary. The mmap threshold is sharp (one tensor's size
-# decides it); a cache is not: measured on the 2-core VM of docs/running.md, blocks whose working
+# decides it); a cache is not. Measured on the 2-core VM of docs/running.md: blocks whose working
 # set was 0.7x the last-level cache already ran up to 2x slower in some calls (non-local at
-# N = 1764, 24 MiB of 32), and past it the slope kept falling until about 2x the cache (the
-# non-local order at 42 MiB grew as N^2.11, at 170 MiB and beyond as N^2.0).
+# N = 1764, 24 MiB of 32); past it the slope kept falling until about 4x the cache (the
+# non-local order grew as N^2.11 from 42 to 80 MiB, N^2.07 to 170, N^2.03 to 340; the non-local
+# block as N^2.25 from 70 to 120 MiB, then as N^1.7-2.0).
 BOUNDARY_MARGIN = 1.25
 CACHE_MARGIN = 2.0  # past a cache
+LAST_CACHE_MARGIN = 4.0  # past the last level: DRAM's transition is the long one
 CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
 MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
@@ -190,10 +193,13 @@ def boundaries(machine: Machine) -> list[tuple[str, float, str]]:
 def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
     """The regime's name ("past L2, within L3"), or None within the margin of a boundary."""
     past, within = [], []
+    last = max((size for _, size, what in bounds if what == "working_set"), default=0.0)
     for name, size, what in bounds:
         value = getattr(p, what)
         cache = what == "working_set"
-        if value >= size * (CACHE_MARGIN if cache else BOUNDARY_MARGIN):
+        margin = (LAST_CACHE_MARGIN if size == last else CACHE_MARGIN) if cache else \
+            BOUNDARY_MARGIN
+        if value >= size * margin:
             past.append(name)
         elif value * (CACHE_MARGIN_WITHIN if cache else BOUNDARY_MARGIN) <= size:
             within.append(name)
