@@ -163,3 +163,33 @@ def test_failures_while_preparing_are_recorded_once_and_the_rest_still_interleav
     # is timed there, with twice its expected time (plus the case timeout) before giving up
     assert FakeWorker.started == 2 and worker is not None and worker.alive()
     assert worker.requests == [("prepare", "se"), ("interleave", str(2 * 1.5 + 5.0))]
+
+
+def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatch):
+    from a2bench.measurement import Measurement
+    from a2bench.run.autosize import variant
+
+    batches: list[list[tuple[str, int, int]]] = []
+
+    def together(batch, worker, settings, case_timeout, seed, record, on_stage):
+        batches.append(sorted((c.block, c.channels, c.h) for c in batch))
+        for c in batch:
+            record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
+        return worker
+
+    class Writer:
+        def done_keys(self) -> set:
+            return set()
+
+        def append(self, m) -> None:
+            pass
+
+    monkeypatch.setattr(runner, "_time_together", together)
+    cases = [Case("se", "cpu", "float32", 1, c, 1, h, h, reduction=2)
+             for c in (4, 8) for h in (2, 4)]
+    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+                     interleave_by=variant, seed=3)
+    assert sorted(batches) == [[("se", 4, 2), ("se", 4, 4)], [("se", 8, 2), ("se", 8, 4)]]
+    batches.clear()  # without a key, one stage for the whole pass, as a listed suite runs
+    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True, seed=3)
+    assert len(batches) == 1 and len(batches[0]) == 4

@@ -330,12 +330,15 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
 
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
                                          target, quickest, MAX_CALL_S)
-    if needed is not None:  # a slow device: longer calls, rather than no window at all
-        longer = choose(points, regimes, predict, overhead, machine, share_s, target, quickest)
+    cap = MAX_CALL_S
+    while needed is not None and cap < 64 * MAX_CALL_S:  # longer calls rather than no window,
+        cap *= 2  # but no longer than a window needs
+        longer = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
+                        cap)
         if longer[3] is None:
             regime, sizes, note, needed = longer
-            note = "; ".join(x for x in (f"calls past {MAX_CALL_S:g} s: no regime affords "
-                                         f"{SIZES} sizes under it", note) if x)
+            note = "; ".join(x for x in (f"calls up to {cap:g} s: no regime affords {SIZES} "
+                                         f"sizes under {MAX_CALL_S:g} s", note) if x)
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)

@@ -193,7 +193,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               on_case: ProgressHook | None = None, worker: Worker | None = None,
               processes: int = 1, seed: int | None = None,
               keep_worker: bool = False, interleave: bool = False,
-              on_stage: StageHook | None = None) -> SweepReport:
+              on_stage: StageHook | None = None,
+              interleave_by: Callable[[Case], Any] | None = None) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
@@ -204,6 +205,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     With interleave, each pass first times its pending eager CPU cases together in the pass's
     worker (_time_together); each case then runs as usual, with those samples, for its memory
     and counters. What that stage did not time is timed on its own in its turn.
+    `interleave_by` splits that stage: the cases of one key are timed together, the keys one
+    after another (in the pass's order).
     """
     report = SweepReport()
     done = writer.done_keys()
@@ -230,11 +233,16 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             order = pass_order(cases, seed, process)
             together = [c for c in order if (c.key(), process) not in done and interleavable(c)
                         and within_budget(c, memory_budget)] if interleave else []
-            if len(together) > 1:
-                worker = _time_together(
-                    together, worker, settings, case_timeout, chunk_seed(seed, process),
-                    lambda case, m, started, p=process: record(case, m, p, started), on_stage)
-                ran_in_pass = True
+            batches: dict[Any, list[Case]] = {}
+            for c in together:
+                batches.setdefault(interleave_by(c) if interleave_by else None, []).append(c)
+            for batch in batches.values():
+                if len(batch) > 1:
+                    worker = _time_together(
+                        batch, worker, settings, case_timeout, chunk_seed(seed, process),
+                        lambda case, m, started, p=process: record(case, m, p, started),
+                        on_stage)
+                    ran_in_pass = True
             for case in order:
                 if (case.key(), process) in done:
                     if (case.key(), process) not in fresh:

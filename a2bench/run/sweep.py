@@ -25,7 +25,7 @@ from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measure.timing import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
-from a2bench.run.autosize import AutoSizes
+from a2bench.run.autosize import AutoSizes, variant
 from a2bench.run.calibration import Calibration, calibrate, ceilings, drift_warnings
 from a2bench.run.listener import SweepListener
 from a2bench.run.options import RunOptions
@@ -208,7 +208,8 @@ class Sweep:
             report = run_cases(self.cases, writer, self.settings, budget, o.case_timeout,
                                self.listener.case, worker, processes=o.processes, seed=seed,
                                keep_worker=True, interleave=interleaved,
-                               on_stage=self.listener.stage)
+                               on_stage=self.listener.stage,
+                               interleave_by=variant if auto is not None else None)
         finally:
             self.listener.end()
         if report.interrupted:
