@@ -456,8 +456,8 @@ class AutoSizes:
                 cases = list(dict.fromkeys(c for w in open_ for c in ends(self.cases, w)))
                 kind, passes, processes = "one more pass at the windows' ends", 1, extra_pass + 1
             cost = passes * self.worker_start_s + sum(
-                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=passes)
-                for c in cases)
+                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=passes,
+                               first=passes > 1) for c in cases)
             if time.perf_counter() + cost + self.end_calibration_s > deadline:
                 stopped = (f"the budget ({self.budget_s:g} s): another round of "
                            f"{len(cases)} cases would take about {cost:.0f} s")

@@ -58,10 +58,14 @@ DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # docs/running.md).
 FIRST_ROUND = 0.8
 GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
-# What a case costs besides its timed calls, per pass: building it, the counters, the memory
-# probe and the first calls (measured on this repository's runs: about 0.3 s and 8 calls).
+# What a case costs besides its timed calls, per pass: building it twice (the interleaved stage
+# and the case), its first calls, the memory probes (profiled calls); the first pass also runs
+# the counters, the output check and the dtype probe. Measured on a held-out auto run of
+# docs/running.md (18 cases whose calls summed to 5.7 s, 21 s timed per pass): later passes took
+# 109-119 s, about 14 calls of each case besides its timed ones, the first 155 s, about 22.
 CASE_FIXED_S = 0.3
-CASE_EXTRA_CALLS = 8
+CASE_EXTRA_CALLS = 14
+FIRST_PASS_EXTRA_CALLS = 8
 MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
 DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
 SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
@@ -210,10 +214,13 @@ def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
     return "; ".join(words) or "no boundary"
 
 
-def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None) -> float:
-    """What measuring one case costs in wall time over its passes."""
+def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None,
+                first: bool = True) -> float:
+    """What measuring one case costs in wall time over its passes (`first`: they include its
+    first, which counts)."""
     timed = max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
-    return (passes or machine.passes) * (timed + CASE_FIXED_S + CASE_EXTRA_CALLS * predicted_s)
+    return ((passes or machine.passes) * (timed + CASE_FIXED_S + CASE_EXTRA_CALLS * predicted_s)
+            + (FIRST_PASS_EXTRA_CALLS * predicted_s if first else 0.0))
 
 
 def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Point]:
@@ -424,8 +431,9 @@ def ends_slopes(lo: Point, hi: Point, t_lo: float, t_hi: float,
                 overhead: float) -> tuple[float, float]:
     """(measured, model) slopes between a window's two ends: ln t (the overhead off) and ln
     FLOPs over ln N. Where they part by more than ENDS_TOLERANCE the window holds a transition
-    the caches did not announce (criss-cross's column pass past a few hundred MiB, on this
-    repository's VM); NaN measured where a timing is missing or all overhead."""
+    the caches did not announce (the non-local block's 37 MB affinity at N = 3025, still
+    partly in a 32 MiB cache, on this repository's VM); NaN measured where a timing is missing
+    or all overhead."""
     span = math.log(hi.positions / lo.positions)
     model = math.log(hi.flops / lo.flops) / span if span > 0 else math.nan
     if span <= 0 or not (t_lo > overhead and t_hi > overhead):

@@ -1,0 +1,49 @@
+"""An auto-sized sweep end to end on small sizes: plan, passes, the rounds that narrow, the store.
+
+Its verdicts depend on the machine and are not asserted; what must hold anywhere is asserted:
+every planned and every added size is measured in every pass, the plan and its rounds are in
+environment.json, an added size joins the plan, and freed memory was kept (the default).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from conftest import cli
+
+
+def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
+    suite = tmp_path / "auto.yaml"
+    suite.write_text("name: auto-e2e\nblocks: [gc]\nparams:\n  batch: [1]\n  channels: [8]\n"
+                     "  h: auto\n  w: auto\n")
+    out = tmp_path / "out"
+    # An unreachable target keeps the rounds going until the budget stops them.
+    result = cli("run", str(suite), "--out", str(out), "--budget", "45", "--target", "0.001",
+                 "--time-budget", "0.2", "--calibration-time", "0.02", "--no-counters",
+                 "--no-progress", timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    env = json.loads((out / "environment.json").read_text())
+    auto = env["auto_sizes"]
+    (group,) = auto["groups"]
+    planned = [s for s in group["sizes"] if not s.get("added")]
+    assert len(planned) >= 6 and group["regime"] != "none"
+    assert auto["stopped"]  # what ended the rounds is said
+    assert env["allocator"].get("mmap_threshold_source") in (None, "MALLOC_MMAP_THRESHOLD_")
+    with open(out / "results.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["block"] == "gc"]
+    measured = {int(r["h"]) * int(r["w"]) for r in rows if r["status"] == "ok"}
+    assert {int(s["positions"]) for s in group["sizes"]} <= measured
+    with open(out / "results.jsonl") as f:
+        passes = [json.loads(line) for line in f]
+    per_size: dict[int, set[int]] = {}
+    for m in passes:
+        c = m.get("case", m)
+        per_size.setdefault(c["h"] * c["w"], set()).add(m.get("process", 0))
+    for s in group["sizes"]:  # every planned or added size ran in every pass
+        assert per_size[int(s["positions"])] >= {0, 1, 2}
+    for r in auto["rounds"]:
+        assert r["kind"] in ("sizes inside the windows", "one more pass at the windows' ends")
+    added = {int(s["positions"]) for s in group["sizes"] if s.get("added")}
+    inside = {n for r in auto["rounds"] if r["kind"].startswith("sizes") for n in r["positions"]}
+    assert added == inside
