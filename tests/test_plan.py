@@ -242,22 +242,27 @@ def test_the_first_round_is_shared_by_need():
     def planned(template, share):
         return plan_for(template, axis, CPU, 0.2e-3, 0.4, share)
 
-    def need(template):
-        return next(s for s in (8.0 * 1.1**k for k in range(80)) if planned(template, s).feasible)
+    def replan(g, share):
+        return planned(g.template, share)
 
-    total = need(da) + need(nl)
-    # An even share affords double attention and leaves the non-local order short of its need.
-    groups = [planned(da, total / 2), planned(nl, total / 2)]
-    assert groups[0].feasible and not groups[1].feasible
-    lean = [planned(da, need(da)), groups[1]]  # double attention planned on what it needs
-    out = pl.shared_out(lean, total, lambda g, s: planned(g.template, s))
-    assert out[0] is lean[0] and out[1].feasible
+    need = {t.block: pl.least_share(planned(t, 1.0), 4000.0, replan) for t in (da, nl)}
+    assert planned(nl, need["nonlocal_right"]).feasible
+    assert not planned(nl, 0.9 * need["nonlocal_right"]).feasible
+    total = 1.2 * sum(need.values())
+    # An even share affords double attention its widest span and the non-local order nothing.
+    even = [planned(da, total / 2), planned(nl, total / 2)]
+    assert even[0].feasible and not even[1].feasible
+    out = pl.shared_out(even, total, replan)
+    assert all(g.feasible for g in out)
     assert sum(g.predicted_wall_s for g in out) <= total
-    share = total / 2
-    # Every group afforded: the spare goes to all, and none gets less than its plan used.
-    rich = pl.shared_out(out, 4 * share, lambda g, s: planned(g.template, s))
-    assert all(r.predicted_wall_s <= 4 * share for r in rich)
-    assert rich[1].choices[-1].positions >= out[1].choices[-1].positions
+    # More time: wider spans, never narrower.
+    rich = pl.shared_out(out, 4 * total, replan)
+    assert sum(g.predicted_wall_s for g in rich) <= 4 * total
+    assert all(r.choices[-1].positions >= o.choices[-1].positions
+               for r, o in zip(rich, out, strict=True))
+    # Not enough for both: the one that fits keeps its least share, the other stays short.
+    short = pl.shared_out(even, need["double_attention"] + 1.0, replan)
+    assert short[0].feasible and not short[1].feasible
 
 
 def test_calls_stay_short_where_a_window_fits_under_the_limit():
