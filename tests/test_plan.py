@@ -341,28 +341,3 @@ def test_auto_sizes_keep_freed_memory_unless_told_not_to(tmp_path, monkeypatch):
     with Sweep(suite(), [], out)._allocator():
         assert all(os.environ[k] == v for k, v in MALLOC_REUSE_ENV.items())
     assert not any(k in os.environ for k in MALLOC_REUSE_ENV)
-
-
-def test_sizes_added_inside_a_window_fill_its_widest_gaps_in_its_regime():
-    from a2bench.run.autosize import AutoSizes, Width
-
-    _, (template, axis) = auto_templates(suite())
-    g = plan_for(template, axis, CPU, 0.2e-3, 0.4, share=400.0)
-    record = pl.Plan((g,), 400.0, 10.0, 10.0).to_dict()
-    auto = AutoSizes(None, CPU, None, g.cases(), record, None, 400.0, 0.0, 0.0, 1.0)
-    have = [c.positions for c in g.choices]
-    added = auto.inside_sizes(Width("nonlocal_right", 0.2, "inconclusive", tuple(have)))
-    assert len(added) == 2
-    bounds = pl.boundaries(CPU)
-    for case, predicted in added:
-        assert have[0] < case.positions < have[-1] and case.positions not in have
-        cost = cost_of(case)
-        point = pl.Point(case.h, case.positions, cost.flops,
-                         cost.peak_bytes + case.batch * case.channels * case.positions * 4,
-                         cost.largest_activation_bytes, cost.peak_bytes)
-        assert pl.regime_of(point, bounds) == g.regime
-        assert predicted == pytest.approx(g.overhead_s + cost.flops / g.rate)
-    # The first goes into a widest gap in ln N (within the candidates' 4 % grid).
-    gaps = [(math.log(b / a), a, b) for a, b in zip(have, have[1:], strict=False)]
-    width = next(w for w, a, b in gaps if a < added[0][0].positions < b)
-    assert width >= max(gaps)[0] - 2 * math.log(pl.GROWTH)

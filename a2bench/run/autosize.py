@@ -415,14 +415,16 @@ class AutoSizes:
 
     def narrow(self, writer: Any, report: Any, seed: int, interleaved: bool,
                memory_budget: int) -> Any:
-        """Rounds for the blocks whose latency verdict is undecided or whose interval is wider
-        than the target, while the budget lasts; returns the sweep's report with them counted.
+        """More passes at the window's ends of each block whose latency verdict is undecided or
+        whose interval is wider than the target, while the budget lasts; returns the sweep's
+        report with them counted.
 
-        A round first adds sizes inside a block's window (inside_sizes, every pass each): they
-        narrow an interval whose width is curvature or scatter between sizes, and they sharpen
-        ΔBIC. Where the window has no size left to add, one more pass at its two ends, the
-        D-optimal place for a slope, narrows what sample noise there is; a block whose interval
-        that pass did not narrow gets no more (the held-out runs of docs/running.md widened
+        Passes, not sizes: a size added in a later round is measured apart from the others, at
+        another moment of the machine, and on the held-out runs of docs/running.md such sizes
+        disagreed with their neighbours (local slopes of 0.05 and 1.69 for GC) and widened the
+        intervals (non-local ±0.085 to ±0.13); a pass at both ends moves both alike, and the
+        ends are where a slope's interval narrows most. A block whose interval its last pass
+        did not narrow gets no more: its width is curvature, not noise (the same runs widened
         from ±0.07 to ±0.2 over 25 such passes)."""
         o, listener = self.sweep.options, self.sweep.listener
         predicted = {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
@@ -431,10 +433,9 @@ class AutoSizes:
         deadline = self.started + self.budget_s
         rounds: list[dict[str, Any]] = []
         stopped = ""
-        before: dict[str, float] = {}  # each block's half-width before its last pass at the ends
+        before: dict[str, float] = {}  # each block's half-width before its last extra pass
         given_up: list[str] = []
-        extra_pass = o.processes
-        for _ in range(50):
+        for extra_pass in range(o.processes, o.processes + 50):
             widths = latency_widths(o.out)
             given_up += [w.block for w in widths if w.block in before
                          and w.half_width >= before[w.block] and w.block not in given_up]
@@ -446,33 +447,22 @@ class AutoSizes:
                            f"every latency verdict decided within ±{o.target:g}, or not "
                            f"narrowed by its last pass ({', '.join(given_up)})")
                 break
-            added = {w.block: self.inside_sizes(w) for w in open_}
-            cases = [c for cs in added.values() for c, _ in cs]
-            if cases:
-                kind, passes, processes = "sizes inside the windows", o.processes, o.processes
-                predicted.update({c.key(): t for cs in added.values() for c, t in cs})
-            else:
-                before = {w.block: w.half_width for w in open_}
-                cases = list(dict.fromkeys(c for w in open_ for c in ends(self.cases, w)))
-                kind, passes, processes = "one more pass at the windows' ends", 1, extra_pass + 1
-            cost = passes * self.worker_start_s + sum(
-                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=passes,
-                               first=passes > 1) for c in cases)
+            before = {w.block: w.half_width for w in open_}
+            cases = list(dict.fromkeys(c for w in open_ for c in ends(self.cases, w)))
+            cost = self.worker_start_s + sum(
+                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=1,
+                               first=False) for c in cases)
             if time.perf_counter() + cost + self.end_calibration_s > deadline:
                 stopped = (f"the budget ({self.budget_s:g} s): another round of "
                            f"{len(cases)} cases would take about {cost:.0f} s")
                 break
             said = ", ".join(f"{w.block} {w.verdict} ±{w.half_width:.3f}" for w in open_)
-            listener.note(f"auto sizes: {said}; {kind}: {len(cases)} cases")
-            if processes == o.processes:
-                self._add(added, writer)
+            listener.note(f"auto sizes: {said}; one more pass of {len(cases)} cases at the "
+                          "windows' ends")
             report = self._run(cases, writer, report, seed, interleaved, memory_budget,
-                               processes, passes)
-            rounds.append({"kind": kind, "pass": extra_pass if passes == 1 else None,
-                           "cases": len(cases), "positions": sorted({c.positions
-                                                                     for c in cases}),
+                               extra_pass + 1)
+            rounds.append({"pass": extra_pass, "cases": len(cases),
                            "half_widths": {w.block: w.half_width for w in open_}})
-            extra_pass += passes == 1
             if report.interrupted:
                 break
         self.record = {**self.record, "rounds": rounds, "stopped": stopped,
@@ -481,11 +471,11 @@ class AutoSizes:
         return report
 
     def _run(self, cases: list[Case], writer: Any, report: Any, seed: int, interleaved: bool,
-             memory_budget: int, processes: int, passes: int) -> Any:
+             memory_budget: int, processes: int) -> Any:
         from a2bench.run.runner import run_cases
 
         o, listener = self.sweep.options, self.sweep.listener
-        listener.begin(len(cases) * passes, 0)
+        listener.begin(len(cases), 0)
         try:
             more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
                              listener.case, report.worker, processes=processes, seed=seed,
@@ -500,60 +490,6 @@ class AutoSizes:
         report.worker = more.worker
         report.interrupted = report.interrupted or more.interrupted
         return report
-
-    def _group(self, width: Width) -> dict[str, Any] | None:
-        """The plan's group a fit's block names (its variant's sizes hold the fit's window)."""
-        block = width.block.partition("[")[0]
-        for g in self.record.get("groups") or []:
-            if g["block"] == block and (not width.window or {
-                    int(c["positions"]) for c in g.get("sizes") or []} & set(width.window)):
-                return g
-        return None
-
-    def inside_sizes(self, width: Width, count: int = 2) -> list[tuple[Case, float]]:
-        """Up to `count` sizes of the block's regime strictly inside its window and not yet
-        run, each where it best fills the widest gap in ln N, with its predicted time."""
-        g = self._group(width)
-        if g is None or not g.get("sizes"):
-            return []
-        template, axis = Case.from_dict(g["template"]), tuple(g["axis"].split("x"))
-        have = sorted({int(c["positions"]) for c in g["sizes"]})
-        lo, hi = (min(width.window), max(width.window)) if width.window else (have[0], have[-1])
-        bounds = pl.boundaries(self.machine)
-        free = [p for p in _points(template, axis, self.machine)
-                if lo < p.positions < hi and p.positions not in have
-                and pl.regime_of(p, bounds) == g["regime"]]
-        chosen: list[pl.Point] = []
-        for _ in range(count):
-            taken = [math.log(n) for n in have] + [math.log(p.positions) for p in chosen]
-            best = max((p for p in free if p not in chosen),
-                       key=lambda p: min(abs(math.log(p.positions) - t) for t in taken),
-                       default=None)
-            if best is None or min(abs(math.log(best.positions) - t) for t in taken) < \
-                    math.log(pl.GROWTH):
-                break
-            chosen.append(best)
-        overhead, rate = float(g["overhead_s"]), float(g["rate_flops_per_s"])
-        return [(pl.at(template, axis, p.size), overhead + p.flops / rate) for p in chosen]
-
-    def _add(self, added: dict[str, list[tuple[Case, float]]], writer: Any) -> None:
-        """The added sizes join the plan (a resumed sweep runs them too) and the CSV's order."""
-        groups = []
-        for g in self.record.get("groups") or []:
-            extra = [(c, t) for cs in added.values() for c, t in cs if c.block == g["block"]
-                     and pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
-                               c.h if g["axis"] != "t" else c.t) == c]
-            sizes = list(g.get("sizes") or []) + [
-                {"size": c.t if g["axis"] == "t" else c.h, "positions": c.positions,
-                 "predicted_s": t, "overhead_share": float(g["overhead_s"]) / t,
-                 "regime": g["regime"], "added": True} for c, t in extra]
-            groups.append({**g, "sizes": sorted(sizes, key=lambda c: int(c["positions"]))})
-        self.record = {**self.record, "groups": groups}
-        self.cases = stored_cases(self.record)
-        mine = [c.key() for c in self.cases]
-        rest = [k for k in sorted(writer.order, key=writer.order.get) if k not in set(mine)]
-        writer.order = {k: i for i, k in enumerate(rest + mine)}
-        writer.add_to_environment(auto_sizes=self.record)
 
 
 def variant(case: Case) -> tuple[Any, ...]:
