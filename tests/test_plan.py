@@ -341,3 +341,21 @@ def test_auto_sizes_keep_freed_memory_unless_told_not_to(tmp_path, monkeypatch):
     with Sweep(suite(), [], out)._allocator():
         assert all(os.environ[k] == v for k, v in MALLOC_REUSE_ENV.items())
     assert not any(k in os.environ for k in MALLOC_REUSE_ENV)
+
+
+def test_a_block_the_budget_gave_no_size_still_has_its_inconclusive_verdict():
+    import pandas as pd
+
+    from a2bench.analysis import with_budget_notes
+
+    env = {"dtype": "float32", "roofline": {"device": "cpu"},
+           "auto_sizes": {"budget_s": 30.0, "needed_budget_s": math.inf, "groups": [
+               {"block": "gc", "needed_budget_s": 50.0, "sizes": [{"positions": 4}] * 6},
+               {"block": "criss_cross", "needed_budget_s": math.inf, "sizes": []}]}}
+    fits = pd.DataFrame([{"run": "r", "block": "gc", "metric": "latency",
+                          "verdict": "consistent", "reason": "inside"}])
+    out = with_budget_notes(fits, {"r": env})
+    cc = out[out["block"] == "criss_cross"]
+    assert len(cc) == 1 and cc.iloc[0]["verdict"] == "inconclusive"
+    assert "no budget affords one" in cc.iloc[0]["reason"]
+    assert "no size was run" in cc.iloc[0]["reason"]

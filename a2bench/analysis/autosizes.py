@@ -68,9 +68,11 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
 
 def with_budget_notes(fits: pd.DataFrame,
                       environments: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Latency fits of a block whose plan fell short: inconclusive, with the budget it needed."""
+    """Latency fits of a block whose plan fell short: inconclusive, with the budget it needed.
+    A block the plan gave no size at all has no fit: it gets a latency row saying so, so the
+    verdict tables never leave it out (nor call a run confirmed without it)."""
     short = short_budgets(environments)
-    if not short or fits.empty:
+    if not short:
         return fits
     fits = fits.copy()
     for i, r in fits.iterrows():
@@ -78,4 +80,17 @@ def with_budget_notes(fits: pd.DataFrame,
         if why and r.get("metric") == "latency":
             fits.at[i, "verdict"] = "inconclusive"
             fits.at[i, "reason"] = f"{why}; {r.get('reason') or ''}".rstrip("; ")
+    fitted = set() if fits.empty else {
+        (str(r["run"]), str(r["block"]).partition("[")[0]) for _, r in fits.iterrows()
+        if r.get("metric") == "latency"}
+    missing = [{"run": run, "block": block, "metric": "latency", "axis": "positions",
+                "device": (environments[run].get("roofline") or {}).get("device", "cpu"),
+                "dtype": environments[run].get("dtype", "float32"), "primary": True,
+                "segment": 0, "points": 0, "verdict": "inconclusive",
+                "reason": f"{why}; no size was run"}
+               for (run, block), why in short.items() if (run, block) not in fitted]
+    if missing:
+        fits = pd.concat([fits, pd.DataFrame(missing)], ignore_index=True) if not fits.empty \
+            else pd.DataFrame(missing, columns=list(dict.fromkeys([*fits.columns,
+                                                                   *missing[0]])))
     return fits

@@ -223,9 +223,8 @@ def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: 
         return kept
     # The stretch may hold no regime with room for the sizes (the caches' margins cut it):
     # then the caches alone decide, as where the pilot found no stretch.
-    free = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+    return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
                          target=target, fast_rate=fast)
-    return free if free.feasible else kept
 
 
 PILOT_STEP = 2.0  # in N between pilot sizes (wide enough that 5 % noise moves a slope by 0.1)
