@@ -16,7 +16,7 @@ from conftest import cli
 def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     suite = tmp_path / "auto.yaml"
     suite.write_text("name: auto-e2e\nblocks: [gc]\nparams:\n  batch: [1]\n  channels: [8]\n"
-                     "  h: auto\n  w: auto\n")
+                     "  reduction: [2]\n  h: auto\n  w: auto\n")
     out = tmp_path / "out"
     # An unreachable target keeps the rounds going until the budget stops them.
     result = cli("run", str(suite), "--out", str(out), "--budget", "45", "--target", "0.001",

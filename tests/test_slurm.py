@@ -423,7 +423,8 @@ def test_a_task_pickled_before_run_options_still_runs_its_shard(tmp_path):
     options = slurm.task_options(task)
     assert options == RunOptions(out=folder, suite=str(SMOKE), threads=1, resume=True,
                                  time_budget=0.05, processes=2, interleave=False, seed=1234,
-                                 calibration_time=0.01, counters=False, progress=False)
+                                 calibration_time=0.01, counters=False, progress=False,
+                                 malloc_reuse=False)  # the old flag said so: kept as it was
     job = pickle.loads(_as_pickled_before(slurm.ShardJob()))
     assert type(job) is slurm.ShardJob and callable(job)
     # a task pickled now carries its options, and they are taken as they are

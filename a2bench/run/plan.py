@@ -351,6 +351,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
             regime, sizes, note, needed = longer
             note = "; ".join(x for x in (f"calls up to {cap:g} s: no regime affords {SIZES} "
                                          f"sizes under {MAX_CALL_S:g} s", note) if x)
+        elif math.isinf(needed) and math.isfinite(longer[3]):  # what a budget would afford
+            regime, sizes, note, needed = longer
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)
