@@ -127,10 +127,15 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
         on_stage(f"planning {template.label()}")
         share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
         groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
+
+    # The candidates of each variant, costed once: shared_out plans each group a few dozen
+    # times while it bisects for the least share.
+    points = {(g.template, g.axis): _points(g.template, g.axis, machine) for g in groups}
+
     def replan(g: pl.GroupPlan, share: float) -> pl.GroupPlan:
-        return pl.plan_group(g.template, g.axis, _points(g.template, g.axis, machine),
-                             g.overhead_s, g.rate, g.rate_measured, machine, share, g.limits,
-                             target, g.fast_rate, g.excluded)
+        return pl.plan_group(g.template, g.axis, points[(g.template, g.axis)], g.overhead_s,
+                             g.rate, g.rate_measured, machine, share, g.limits, target,
+                             g.fast_rate, g.excluded)
 
     share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
     groups = [replan(g, share) for g in groups]

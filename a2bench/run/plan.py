@@ -436,8 +436,9 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     widest spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short,
     GC's span 6.6x). Here each group first gets the least share that affords it a window
     (least_share), and what is left is shared evenly, for wider spans or higher regimes. Where
-    the least shares do not fit, the groups that fit keep theirs and the rest share what is
-    left. The shares sum to `total_s` at most."""
+    the least shares do not all fit, the cheapest groups get theirs, as many as fit, and the
+    rest keep their plans, short (the run warns with the budget they need). The shares sum to
+    `total_s` at most."""
     if not groups:
         return []
     least = [least_share(g, total_s, replan) for g in groups]
