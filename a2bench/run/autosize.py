@@ -53,7 +53,7 @@ def _legal(case: Case) -> bool:
 
 def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_budget: int,
                time_budget_s: float, passes: int, malloc_reuse: bool,
-               llc: float | None = None) -> pl.Machine:
+               llc: float | None = None, memory_every_pass: bool = False) -> pl.Machine:
     """The planner's machine; `llc` is the last-level cache measured by copy bandwidth
     (measure.cache_probe), which replaces a larger one sysfs names (a VM's share of it)."""
     caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
@@ -66,7 +66,7 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
     if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
         mmap = None
     return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
-                      time_budget_s, passes)
+                      time_budget_s, passes, memory_every_pass)
 
 
 @dataclass
@@ -242,8 +242,7 @@ def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
               share: float) -> list[tuple[pl.Point, float]]:
     """(size, low-quantile seconds) at sizes PILOT_STEP apart, smallest to largest affordable."""
     # The largest call a window could hold: its 6 sizes' passes within the share.
-    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * machine.passes * (pl.CASE_EXTRA_CALLS
-                                                                          + pl.MIN_TIMED_CALLS)))
+    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * pl.calls_per_case(machine)))
     out: list[tuple[pl.Point, float]] = []
     last_n = 0
     for p in points:
@@ -389,7 +388,8 @@ class AutoSizes:
         llc, probe = (None, {}) if stored.get("auto_sizes") else measured_llc(
             prober.worker, suite.device, memory_budget, o.case_timeout)
         machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
-                             o.time_budget, o.processes, o.malloc_reuse, llc)
+                             o.time_budget, o.processes, o.malloc_reuse, llc,
+                             sweep.settings.memory_every_pass)
         worker_start_s = max(time.perf_counter() - before, 1.0)
         # The end's calibration costs what the start's did (the time since the sweep began).
         end_s = before - started

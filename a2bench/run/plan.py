@@ -66,6 +66,9 @@ GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on t
 CASE_FIXED_S = 0.3
 CASE_EXTRA_CALLS = 14
 FIRST_PASS_EXTRA_CALLS = 8
+# A later pass of an auto run probes no memory (the first pass's peaks hold: Settings'
+# memory_every_pass): building twice, the first call and the call that sizes its chunks.
+TIMING_PASS_EXTRA_CALLS = 4
 MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
 DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
 SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
@@ -103,6 +106,13 @@ class Machine:
     gemm_flops_per_s: float | None
     time_budget_s: float  # timed sampling per case and pass
     passes: int
+    memory_every_pass: bool = False  # as the sweep's Settings; auto runs probe it once
+
+    def extra_calls(self, first: bool) -> float:
+        """Calls of a case a pass costs besides its timed ones (`first`: its first pass)."""
+        if first:
+            return CASE_EXTRA_CALLS + FIRST_PASS_EXTRA_CALLS
+        return CASE_EXTRA_CALLS if self.memory_every_pass else TIMING_PASS_EXTRA_CALLS
 
 
 @dataclass(frozen=True)
@@ -219,8 +229,17 @@ def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None,
     """What measuring one case costs in wall time over its passes (`first`: they include its
     first, which counts)."""
     timed = max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
-    return ((passes or machine.passes) * (timed + CASE_FIXED_S + CASE_EXTRA_CALLS * predicted_s)
-            + (FIRST_PASS_EXTRA_CALLS * predicted_s if first else 0.0))
+    n = passes or machine.passes
+    extra = ((machine.extra_calls(True) if first else machine.extra_calls(False))
+             + (n - 1) * machine.extra_calls(False))
+    return n * (timed + CASE_FIXED_S) + extra * predicted_s
+
+
+def calls_per_case(machine: Machine) -> float:
+    """The calls one slow case costs over all its passes (what a call of s seconds costs a
+    window of SIZES cases, as a multiple of s)."""
+    return (machine.passes * MIN_TIMED_CALLS + machine.extra_calls(True)
+            + (machine.passes - 1) * machine.extra_calls(False))
 
 
 def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Point]:

@@ -323,7 +323,9 @@ def _failed(case: Case, settings: Settings, status: str, reason: str) -> Measure
 def _run_one(worker: Worker, case: Case, settings: Settings, timeout: float,
              count: bool = True) -> Measurement:
     try:
-        kind, payload = worker.request("case", {"case": case.to_dict(), "count": count}, timeout)
+        kind, payload = worker.request(
+            "case", {"case": case.to_dict(), "count": count,
+                     "memory": count or settings.memory_every_pass}, timeout)
     except WorkerLost as lost:
         return _failed(case, settings, lost.status, lost.reason)
     if kind == "measurement":

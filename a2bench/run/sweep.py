@@ -140,7 +140,9 @@ class Sweep:
         self.threads = options.threads or default_threads(suite.device)
         self.settings = Settings(threads=self.threads, ci_target=options.ci_target,
                                  time_budget_s=options.time_budget,
-                                 warm_cache=options.warm_cache, counters=options.counters)
+                                 warm_cache=options.warm_cache, counters=options.counters,
+                                 # an auto run's budget goes to timing (Settings)
+                                 memory_every_pass=not suite.auto)
 
     @contextlib.contextmanager
     def _allocator(self) -> Iterator[None]:
@@ -250,7 +252,8 @@ class Sweep:
             memory = o.memory_budget or default_budget(suite.device, env)
             llc, _ = measured_llc(worker, suite.device, memory, o.case_timeout)
             machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"), memory,
-                                 o.time_budget, o.processes, o.malloc_reuse, llc)
+                                 o.time_budget, o.processes, o.malloc_reuse, llc,
+                                 self.settings.memory_every_pass)
             calibrated = time.perf_counter() - started
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,

@@ -35,6 +35,10 @@ class Settings:
     time_budget_s: float = 1.0
     warm_cache: bool = False
     counters: bool = True
+    # Memory probed on every pass (the max is kept), or on the first only: the tensor peak is
+    # exact and the same every pass, and the probes cost about 7 calls of the case a pass (a
+    # profiled call, an RSS call, a warm call), which an auto run's budget spends on timing.
+    memory_every_pass: bool = True
     # The blocks the creating process registered beyond the built-ins, A2BENCH_PLUGINS and the
     # entry points (a script's or a notebook's @register): (modules or files to load, classes
     # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
@@ -57,11 +61,13 @@ def classify_failure(exc: BaseException) -> str:
 
 
 def measure_case(case: Case, settings: Settings, reference: float | None = None,
-                 count: bool = True, timing: Timing | None = None) -> Measurement:
+                 count: bool = True, timing: Timing | None = None,
+                 memory_probe: bool = True) -> Measurement:
     """Time, profile and (when `count`) run the MAC counters on one case, in its mode.
 
     ``timing``: the case was already timed (interleaved with the rest of its pass); only its
-    memory, counters and dtypes are measured here.
+    memory, counters and dtypes are measured here. Without ``memory_probe`` its peaks are
+    left unknown (a later pass of a run whose first pass measured them).
     """
     import torch
 
@@ -80,13 +86,14 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         if timing is None:
             t = time_forward(step.run, case.device, settings)
         else:
-            step.run()  # this build's first call, so the memory probes see a warm call
+            if memory_probe:
+                step.run()  # this build's first call, so the memory probes see a warm call
             t = timing
         step.release()
-        if case.device == "cuda":
+        peak = rss = None
+        if memory_probe and case.device == "cuda":
             peak = memory.peak_bytes_cuda(step.run)
-            rss = None
-        else:
+        elif memory_probe:
             peak = memory.peak_tensor_bytes_cpu(step.run)
             step.release()
             rss = memory.peak_rss_bytes(step.run)
@@ -359,7 +366,8 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
             state.references[case.device] = ReferenceKernel(case.device, settings.threads)
         reference = state.references[case.device].median_s()
         measured = measure_case(case, settings, reference, count=payload["count"],
-                                timing=state.pretimed.pop(case.key(), None))
+                                timing=state.pretimed.pop(case.key(), None),
+                                memory_probe=payload.get("memory", True))
         return ("measurement", measured.to_json())
     return ("failure", {"status": "error", "reason": f"unknown request {request!r}"})
 
