@@ -193,3 +193,77 @@ def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatc
     batches.clear()  # without a key, one stage for the whole pass, as a listed suite runs
     runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True, seed=3)
     assert len(batches) == 1 and len(batches[0]) == 4
+
+
+def test_a_later_pass_probes_memory_only_where_the_settings_ask(monkeypatch):
+    """Settings.memory_every_pass False (an auto run): the first pass probes the peaks, the
+    later ones only time; the pooled record keeps the first pass's peaks."""
+    from a2bench.measurement import Measurement
+    from a2bench.run.store import merge_passes
+
+    asked: list[tuple[int, bool]] = []
+
+    class Answering(FakeWorker):
+        def request(self, kind, payload, timeout):
+            asked.append((payload["count"], payload["memory"]))
+            c = Case.from_dict(payload["case"])
+            peak = 1000 if payload["memory"] else None
+            m = Measurement(c, "ok", threads=1, finished_at="now", peak_bytes=peak,
+                            samples_s=(0.1,), latency_s=0.1)
+            return ("measurement", m.to_json())
+
+    class Writer:
+        records: list = []
+
+        def done_keys(self) -> set:
+            return set()
+
+        def append(self, m) -> None:
+            self.records.append(m)
+
+    monkeypatch.setattr(runner, "Worker", Answering)
+    case = Case("se", "cpu", "float32", 1, 4, 1, 2, 2, reduction=2)
+    for every, want in ((False, [(True, True), (False, False)]),
+                        (True, [(True, True), (False, True)])):
+        asked.clear()
+        writer = Writer()
+        writer.records = []
+        runner.run_cases([case], writer, Settings(threads=1, memory_every_pass=every), 2**30,
+                         5.0, processes=2)
+        assert asked == want
+        (pooled,) = merge_passes(writer.records)
+        assert pooled.peak_bytes == 1000 and pooled.processes == 2
+
+
+def test_a_case_measured_without_the_memory_probe_has_no_peaks():
+    from a2bench.run.worker import measure_case
+
+    case = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
+    settings = Settings(threads=1, time_budget_s=0.02)
+    without = measure_case(case, settings, count=False, memory_probe=False)
+    assert without.status == "ok" and without.latency_s > 0
+    assert without.peak_bytes is None and without.peak_rss_bytes is None
+    assert measure_case(case, settings, count=False).peak_bytes > 0
+
+
+def test_a_worker_keeps_every_batch_timed_interleaved_until_its_case_finishes():
+    """An auto run times each variant's batch in turn, then finishes the cases: the second
+    batch's timings must not replace the first's (those cases were timed again, alone)."""
+    from a2bench.run.worker import State, _handle
+
+    settings = Settings(threads=1, time_budget_s=0.05)
+    state = State()
+    batches = [[Case("se", "cpu", "float32", 1, c, 1, h, h, reduction=2) for h in (2, 4)]
+               for c in (4, 8)]
+    for batch in batches:
+        for case in batch:
+            assert _handle("prepare", {"case": case.to_dict()}, settings, state)[0] == "prepared"
+        kind, reply = _handle("interleave", {"seed": 1}, settings, state)
+        assert kind == "interleaved" and reply["timed"] == 2
+    assert set(state.pretimed) == {c.key() for b in batches for c in b}
+    first = batches[0][0]
+    kept = state.pretimed[first.key()]
+    kind, m = _handle("case", {"case": first.to_dict(), "count": False, "memory": False},
+                      settings, state)
+    assert kind == "measurement" and tuple(m["samples_s"]) == kept.samples_s
+    assert first.key() not in state.pretimed

@@ -8,6 +8,7 @@ checked here without timing anything: on this repository's CPU figures and on th
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -263,6 +264,12 @@ def test_the_first_round_is_shared_by_need():
     # Not enough for both: the one that fits keeps its least share, the other stays short.
     short = pl.shared_out(even, need["double_attention"] + 1.0, replan)
     assert short[0].feasible and not short[1].feasible
+    # ... unless the time the narrowing rounds would have had affords both their least shares:
+    # a window for every block first.
+    reserve = pl.shared_out(even, need["double_attention"] + 1.0, replan,
+                            most_s=1.01 * sum(need.values()))
+    assert all(g.feasible for g in reserve)
+    assert sum(g.predicted_wall_s for g in reserve) <= 1.01 * sum(need.values())
 
 
 def test_calls_stay_short_where_a_window_fits_under_the_limit():
@@ -335,6 +342,9 @@ def test_auto_sizes_keep_freed_memory_unless_told_not_to(tmp_path, monkeypatch):
     assert Sweep(suite(), [], out).options.malloc_reuse is True
     assert Sweep(listed, [], out).options.malloc_reuse is False
     assert Sweep(suite(), [], out.replace(malloc_reuse=False)).options.malloc_reuse is False
+    # an auto run probes memory on its first pass only; a listed suite on every pass, as before
+    assert Sweep(suite(), [], out).settings.memory_every_pass is False
+    assert Sweep(listed, [], out).settings.memory_every_pass is True
     # The setting lasts the sweep: the process's environment is put back after it.
     for k in MALLOC_REUSE_ENV:
         monkeypatch.delenv(k, raising=False)
@@ -359,3 +369,20 @@ def test_a_block_the_budget_gave_no_size_still_has_its_inconclusive_verdict():
     assert len(cc) == 1 and cc.iloc[0]["verdict"] == "inconclusive"
     assert "no budget affords one" in cc.iloc[0]["reason"]
     assert "no size was run" in cc.iloc[0]["reason"]
+
+
+def test_later_passes_that_probe_no_memory_cost_fewer_calls():
+    once = CPU  # the planner's default: an auto run's passes after the first time only
+    every = replace(CPU, memory_every_pass=True)
+    call = 0.5  # seconds: a case whose 3 timed calls outlast the time budget
+    timed = pl.MIN_TIMED_CALLS * call + pl.CASE_FIXED_S
+    first = pl.CASE_EXTRA_CALLS + pl.FIRST_PASS_EXTRA_CALLS
+    assert pl.case_wall_s(call, every) == pytest.approx(
+        3 * timed + (first + 2 * pl.CASE_EXTRA_CALLS) * call)
+    assert pl.case_wall_s(call, once) == pytest.approx(
+        3 * timed + (first + 2 * pl.TIMING_PASS_EXTRA_CALLS) * call)
+    # a narrowing round: one pass, not the first
+    assert pl.case_wall_s(call, once, passes=1, first=False) == pytest.approx(
+        timed + pl.TIMING_PASS_EXTRA_CALLS * call)
+    assert pl.calls_per_case(once) == (3 * pl.MIN_TIMED_CALLS + first
+                                       + 2 * pl.TIMING_PASS_EXTRA_CALLS)

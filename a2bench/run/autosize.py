@@ -139,7 +139,8 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
 
     share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
     groups = [replan(g, share) for g in groups]
-    groups = pl.shared_out(groups, share * len(groups), replan)
+    groups = pl.shared_out(groups, share * len(groups), replan,
+                           most_s=share * len(groups) / pl.FIRST_ROUND)
     checked = []
     for g in groups:
         on_stage(f"timing the ends of {g.template.label()}'s window")

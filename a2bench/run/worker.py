@@ -356,7 +356,10 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
         timings, failed = time_cpu_interleaved(state.prepared, settings.threads,
                                                settings.time_budget_s, payload["seed"])
         state.prepared.clear()  # the modules and inputs go; each case is built again to finish
-        state.pretimed = timings  # a case that failed here is timed (and fails) on its own
+        # Added to, not replaced: an auto run times each block variant's batch in turn before
+        # any of them finishes (runner.run_cases' interleave_by). A case that failed here is
+        # timed (and fails) on its own.
+        state.pretimed.update(timings)
         return ("interleaved", {"timed": len(timings), "failed": len(failed)})
     if request == "case":
         case = Case.from_dict(payload["case"])
