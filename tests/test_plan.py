@@ -386,3 +386,14 @@ def test_later_passes_that_probe_no_memory_cost_fewer_calls():
         timed + pl.TIMING_PASS_EXTRA_CALLS * call)
     assert pl.calls_per_case(once) == (3 * pl.MIN_TIMED_CALLS + first
                                        + 2 * pl.TIMING_PASS_EXTRA_CALLS)
+
+
+def test_square_maps_past_the_smallest_are_aligned_and_frames_are_not():
+    (da, axis), _ = auto_templates(suite())
+    points = pl.candidates(da, axis, cost_of, legal, CPU.memory_budget)
+    big = [p.size for p in points if p.size >= pl.ALIGN_FROM]
+    assert len(big) > 20 and all(s % pl.ALIGN_SIDE == 0 for s in big)
+    assert all(p.positions % 16 == 0 for p in points if p.size >= pl.ALIGN_FROM)
+    assert any(p.size % pl.ALIGN_SIDE for p in points)  # the small ones keep every side
+    frames = pl.candidates(replace(da, h=7, w=7), ("t",), cost_of, legal, CPU.memory_budget)
+    assert any(p.size >= pl.ALIGN_FROM and p.size % pl.ALIGN_SIDE for p in frames)
