@@ -397,3 +397,12 @@ def test_square_maps_past_the_smallest_are_aligned_and_frames_are_not():
     assert any(p.size % pl.ALIGN_SIDE for p in points)  # the small ones keep every side
     frames = pl.candidates(replace(da, h=7, w=7), ("t",), cost_of, legal, CPU.memory_budget)
     assert any(p.size >= pl.ALIGN_FROM and p.size % pl.ALIGN_SIDE for p in frames)
+
+
+def test_a_pass_that_barely_narrows_a_block_is_its_last():
+    before = {"da": 0.080, "nl": 0.223, "gc": 0.050}
+    # noise narrows (da by 13 %); curvature barely (nl by 0.9 %); gc got no pass; a width that
+    # grew, or went unknown, gives up too
+    assert pl.not_narrowed({"da": 0.070, "nl": 0.221, "gc": 0.04}, before) == ["nl"]
+    assert pl.not_narrowed({"da": 0.081, "nl": math.inf}, before) == ["da", "nl"]
+    assert pl.not_narrowed({"new": 0.3}, before) == []

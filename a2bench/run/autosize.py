@@ -429,8 +429,8 @@ class AutoSizes:
         disagreed with their neighbours (local slopes of 0.05 and 1.69 for GC) and widened the
         intervals (non-local ±0.085 to ±0.13); a pass at both ends moves both alike, and the
         ends are where a slope's interval narrows most. A block whose interval its last pass
-        did not narrow gets no more: its width is curvature, not noise (the same runs widened
-        from ±0.07 to ±0.2 over 25 such passes)."""
+        narrowed by less than MIN_NARROWING (plan.not_narrowed) gets no more: its width is
+        curvature, not noise (the same runs widened from ±0.07 to ±0.2 over 25 such passes)."""
         o, listener = self.sweep.options, self.sweep.listener
         predicted = {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
                            int(c["size"])).key(): float(c["predicted_s"])
@@ -442,8 +442,8 @@ class AutoSizes:
         given_up: list[str] = []
         for extra_pass in range(o.processes, o.processes + 50):
             widths = latency_widths(o.out)
-            given_up += [w.block for w in widths if w.block in before
-                         and w.half_width >= before[w.block] and w.block not in given_up]
+            given_up += [b for b in pl.not_narrowed(
+                {w.block: w.half_width for w in widths}, before) if b not in given_up]
             open_ = [w for w in widths if w.block not in given_up
                      and (w.half_width > o.target or w.verdict == "inconclusive")]
             if not open_:
