@@ -393,6 +393,7 @@ def test_square_maps_past_the_smallest_are_aligned_and_frames_are_not():
     points = pl.candidates(da, axis, cost_of, legal, CPU.memory_budget)
     big = [p.size for p in points if p.size >= pl.ALIGN_FROM]
     assert len(big) > 20 and all(s % pl.ALIGN_SIDE == 0 for s in big)
+    assert not {32, 64, 128, 256} & set(big) and {36, 60, 68, 132} <= set(big)
     assert all(p.positions % 16 == 0 for p in points if p.size >= pl.ALIGN_FROM)
     assert any(p.size % pl.ALIGN_SIDE for p in points)  # the small ones keep every side
     frames = pl.candidates(replace(da, h=7, w=7), ("t",), cost_of, legal, CPU.memory_budget)

@@ -55,7 +55,9 @@ GROWTH = 1.04  # candidate sizes step by at least this ratio in N
 # and every row of a tensor N long starts on a 64-byte cache line. On this repository's VM the
 # non-local order ran 20-25 % faster at such N (2.3-2.5 ps per N^2 at sides 104, 112, 116, 120,
 # 128, 132, 136; 2.9-3.2 at 101, 102, 110, 113, 117, 131, 134), and a window that mixed the
-# two classes grew as N^1.80 [1.60, 2.01] against its model's 1.98.
+# two classes grew as N^1.80 [1.60, 2.01] against its model's 1.98. Sides a power of two are
+# left out: their rows alias in the caches' sets (criss-cross at side 64 ran at 50 GFLOP/s
+# where sides 48, 56 and 72 ran at 56; the non-local order at 128 5 % below 120 and 132).
 ALIGN_FROM = 16
 ALIGN_SIDE = 4
 DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
@@ -190,13 +192,15 @@ def at(template: Case, axis: Sequence[str], size: int) -> Case:
 def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
                legal: Callable[[Case], bool], memory_budget: int) -> list[Point]:
     """Legal sizes growing by GROWTH in N at least, up to the memory budget; square maps
-    aligned from ALIGN_FROM on (frames keep every count: their N is the map's multiple)."""
+    aligned from ALIGN_FROM on, and no power of two (frames keep every count: their N is the
+    map's multiple)."""
     out: list[Point] = []
     size, last_n = 1, 0
     square = tuple(axis) != ("t",)
     while size <= MAX_SIDE:
         case = at(template, axis, size)
-        aligned = not square or size < ALIGN_FROM or size % ALIGN_SIDE == 0
+        aligned = not square or size < ALIGN_FROM or (size % ALIGN_SIDE == 0
+                                                      and size & (size - 1) != 0)
         if aligned and case.positions >= last_n * GROWTH and legal(case):
             c = cost(case)
             if c.peak_bytes > memory_budget:
