@@ -393,7 +393,7 @@ def test_square_maps_past_the_smallest_are_aligned_and_frames_are_not():
     points = pl.candidates(da, axis, cost_of, legal, CPU.memory_budget)
     big = [p.size for p in points if p.size >= pl.ALIGN_FROM]
     assert len(big) > 20 and all(s % pl.ALIGN_SIDE == 0 for s in big)
-    assert not {32, 64, 128, 256} & set(big) and {36, 60, 68, 132} <= set(big)
+    assert not {32, 64, 96, 128, 160, 192} & set(big) and {36, 60, 68, 132} <= set(big)
     assert all(p.positions % 16 == 0 for p in points if p.size >= pl.ALIGN_FROM)
     assert any(p.size % pl.ALIGN_SIDE for p in points)  # the small ones keep every side
     frames = pl.candidates(replace(da, h=7, w=7), ("t",), cost_of, legal, CPU.memory_budget)
@@ -407,3 +407,22 @@ def test_a_pass_that_barely_narrows_a_block_is_its_last():
     assert pl.not_narrowed({"da": 0.070, "nl": 0.221, "gc": 0.04}, before) == ["nl"]
     assert pl.not_narrowed({"da": 0.081, "nl": math.inf}, before) == ["da", "nl"]
     assert pl.not_narrowed({"new": 0.3}, before) == []
+
+
+def test_a_window_its_regime_caps_takes_more_sizes_where_the_share_affords_them():
+    (da, axis), _ = auto_templates(suite())
+    points = pl.candidates(da, axis, cost_of, legal, CPU.memory_budget)
+    lo = next(i for i, p in enumerate(points) if p.positions >= 4000)
+    hi = next(i for i, p in enumerate(points) if p.positions >= 3.2 * points[lo].positions)
+    six = pl.geometric(points, lo, hi, pl.SIZES)
+
+    def predict(p):
+        return 0.01
+
+    cost = sum(pl.case_wall_s(predict(p), CPU) for p in six)
+    assert pl.denser(points, lo, hi, six, predict, CPU, cost) == six  # no room: as it was
+    rich = pl.denser(points, lo, hi, six, predict, CPU, 100 * cost)
+    assert len(rich) > pl.SIZES and len(rich) <= pl.MAX_SIZES
+    assert (rich[0], rich[-1]) == (six[0], six[-1])  # the same span, denser
+    middle = pl.denser(points, lo, hi, six, predict, CPU, cost * 8 / 6)
+    assert len(middle) == 8

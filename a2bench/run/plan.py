@@ -49,17 +49,22 @@ CACHE_MARGIN = 2.0  # past a cache
 LAST_CACHE_MARGIN = 4.0  # past the last level: DRAM's transition is the long one
 CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
+MAX_SIZES = 10  # sizes a window takes where its share affords more than SIZES (denser)
 MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
 GROWTH = 1.04  # candidate sizes step by at least this ratio in N
 # Square maps from this side on: sides a multiple of ALIGN_SIDE only, so N is a multiple of 16
 # and every row of a tensor N long starts on a 64-byte cache line. On this repository's VM the
 # non-local order ran 20-25 % faster at such N (2.3-2.5 ps per N^2 at sides 104, 112, 116, 120,
 # 128, 132, 136; 2.9-3.2 at 101, 102, 110, 113, 117, 131, 134), and a window that mixed the
-# two classes grew as N^1.80 [1.60, 2.01] against its model's 1.98. Sides a power of two are
-# left out: their rows alias in the caches' sets (criss-cross at side 64 ran at 50 GFLOP/s
-# where sides 48, 56 and 72 ran at 56; the non-local order at 128 5 % below 120 and 132).
+# two classes grew as N^1.80 [1.60, 2.01] against its model's 1.98. Sides a multiple of
+# ALIAS_SIDE are left out: N is then a multiple of 1024, the channels' planes lie a multiple
+# of 4 KiB apart and alias in the caches' sets. Criss-cross at c = 96 ran at 26 GFLOP/s at
+# side 192 against 35-37 at 188 and 196, 32 at 160 against 36-38 at 156 and 164, 50 at 64
+# against 56 at 56 and 72; the non-local order 5 % slow at 128; and a held-out window with
+# side 192 in it grew as N^1.44 [1.32, 1.57] (local slopes 1.71, 2.53, 0.28 around it).
 ALIGN_FROM = 16
 ALIGN_SIDE = 4
+ALIAS_SIDE = 32
 DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # Of the time left after start-up: the rest narrows the intervals. Most of it goes to the first
 # round: extra passes narrow an interval whose width is sample noise, not one whose width is
@@ -192,15 +197,15 @@ def at(template: Case, axis: Sequence[str], size: int) -> Case:
 def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
                legal: Callable[[Case], bool], memory_budget: int) -> list[Point]:
     """Legal sizes growing by GROWTH in N at least, up to the memory budget; square maps
-    aligned from ALIGN_FROM on, and no power of two (frames keep every count: their N is the
-    map's multiple)."""
+    aligned from ALIGN_FROM on, and none whose planes alias (ALIAS_SIDE; frames keep every
+    count: their N is the map's multiple)."""
     out: list[Point] = []
     size, last_n = 1, 0
     square = tuple(axis) != ("t",)
     while size <= MAX_SIDE:
         case = at(template, axis, size)
         aligned = not square or size < ALIGN_FROM or (size % ALIGN_SIDE == 0
-                                                      and size & (size - 1) != 0)
+                                                      and size % ALIAS_SIDE != 0)
         if aligned and case.positions >= last_n * GROWTH and legal(case):
             c = cost(case)
             if c.peak_bytes > memory_budget:
@@ -254,8 +259,8 @@ def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None,
 
 
 def calls_per_case(machine: Machine) -> float:
-    """The calls one slow case costs over all its passes (what a call of s seconds costs a
-    window of SIZES cases, as a multiple of s)."""
+    """The calls a slow case costs over all its passes, timed or not: a case whose call
+    takes s seconds costs about s times this."""
     return (machine.passes * MIN_TIMED_CALLS + machine.extra_calls(True)
             + (machine.passes - 1) * machine.extra_calls(False))
 
@@ -290,6 +295,24 @@ def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], floa
     mean = sum(wi * xi for wi, xi in zip(w, x, strict=True)) / sum(w)
     spread = sum(wi * (xi - mean) ** 2 for wi, xi in zip(w, x, strict=True))
     return T_95_4DOF / math.sqrt(spread) if spread > 0 else math.inf
+
+
+def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
+           predict: Callable[[Point], float], machine: Machine, share_s: float) -> list[Point]:
+    """Up to MAX_SIZES sizes over the same span where the share affords them (a window its
+    regime caps: within a cache, or under the call limit).
+
+    A CPU's kernels run some sizes a few per cent faster than their neighbours whatever the
+    repeats (criss-cross within the cache of this repository's VM: 50-57 GFLOP/s from side to
+    side, ±4 %), which only more sizes average out: over a span of 3 that scatter gave
+    criss-cross 1.26 [1.15, 1.38] and 1.35 [1.27, 1.44] with 6 sizes."""
+    for count in range(MAX_SIZES, len(sizes), -1):
+        more = geometric(points, lo, hi, count)
+        if len({p.size for p in more}) < count:
+            continue
+        if sum(case_wall_s(predict(p), machine) for p in more) <= share_s:
+            return more
+    return sizes
 
 
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
@@ -335,7 +358,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                 continue
             wall = sum(case_wall_s(predict(p), machine) for p in sizes)
             if wall <= share_s:
-                best = sizes
+                best = denser(points, lo, hi, sizes, predict, machine, share_s)
                 break
             if cheapest is None or wall < cheapest[0]:
                 cheapest = (wall, regime, sizes)
