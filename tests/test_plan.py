@@ -276,6 +276,9 @@ def test_calls_stay_short_where_a_window_fits_under_the_limit():
     _, (nl, axis) = auto_templates(suite())
     quick = plan_for(nl, axis, CPU, 0.2e-3, 1.0, share=400.0)
     assert quick.feasible and max(c.predicted_s for c in quick.choices) <= pl.MAX_CALL_S
+    # no window of the non-local order under 1 GiB a case: larger cases, said, rather than none
+    assert max(cost_of(c).peak_bytes for c in quick.cases()) > pl.MAX_CASE_BYTES
+    assert f"peaks over {pl.MAX_CASE_BYTES / 2**30:g} GiB" in quick.note
     # A device 10x slower has no window under it: longer calls, said, rather than none.
     slow = plan_for(nl, axis, CPU, 0.2e-3, 0.1, share=4000.0)
     assert slow.feasible and max(c.predicted_s for c in slow.choices) > pl.MAX_CALL_S
@@ -426,3 +429,13 @@ def test_a_window_its_regime_caps_takes_more_sizes_where_the_share_affords_them(
     assert (rich[0], rich[-1]) == (six[0], six[-1])  # the same span, denser
     middle = pl.denser(points, lo, hi, six, predict, CPU, cost * 8 / 6)
     assert len(middle) == 8
+
+
+def test_a_cpu_window_keeps_its_cases_under_the_peak_limit_where_one_fits():
+    (da, axis), _ = auto_templates(suite())
+    g = plan_for(da, axis, CPU, 0.05e-3, 1.0, share=4000.0)
+    assert g.feasible and "peaks over" not in g.note
+    assert max(cost_of(c).peak_bytes for c in g.cases()) <= pl.MAX_CASE_BYTES
+    # CUDA has no such limit (its caching allocator keeps what it took)
+    big = plan_for(da, axis, H100, 0.05e-3, 1.0, share=4000.0)
+    assert max(cost_of(c).peak_bytes for c in big.cases()) > pl.MAX_CASE_BYTES

@@ -50,6 +50,12 @@ LAST_CACHE_MARGIN = 4.0  # past the last level: DRAM's transition is the long on
 CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
 MAX_SIZES = 10  # sizes a window takes where its share affords more than SIZES (denser)
+# A CPU case's modelled peak, where a window fits under it (doubled with the call limit where
+# none does): on this repository's VM the first call of a case of 1.2 GB or more, in each
+# pass's fresh worker, took 3-12 s more than its warm calls (double attention at 1.4 GB:
+# 13.6 s against 1.6 s), and its samples up to 8x; under 1 GB, 1 s more at most. The host
+# backs memory the guest has not touched lately page by page (docs/running.md).
+MAX_CASE_BYTES = 2**30
 MAX_SIDE = 4096  # square maps considered up to this side (frames up to this many)
 GROWTH = 1.04  # candidate sizes step by at least this ratio in N
 # Square maps from this side on: sides a multiple of ALIGN_SIDE only, so N is a multiple of 16
@@ -318,8 +324,8 @@ def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
            share_s: float, target: float = DEFAULT_TARGET,
-           quickest: Callable[[Point], float] | None = None, max_call_s: float = math.inf
-           ) -> tuple[str, list[Point], str, float | None]:
+           quickest: Callable[[Point], float] | None = None, max_call_s: float = math.inf,
+           max_bytes: float = math.inf) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share). The highest regime whose widest affordable window
     of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
     half-width, else the affordable window that promises the narrowest; needed share is set
@@ -342,9 +348,11 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * quickest(points[i])
-               and predict(points[i]) <= max_call_s]
+               and predict(points[i]) <= max_call_s and points[i].peak <= max_bytes]
         if len(idx) < SIZES:
             calls = f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
+            if math.isfinite(max_bytes):
+                calls += f" and peaks under {max_bytes / 2**30:g} GiB"
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
                           f"{OVERHEAD_TARGET:.1%}{calls} within the memory budget")
             continue
@@ -400,8 +408,19 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     def quickest(p: Point) -> float:
         return overhead + p.flops / max(fast_rate or rate, rate)
 
+    max_bytes = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
-                                         target, quickest, MAX_CALL_S)
+                                         target, quickest, MAX_CALL_S, max_bytes)
+    if needed is not None and math.isfinite(max_bytes):  # larger cases rather than no window
+        max_bytes = math.inf
+        larger = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
+                        MAX_CALL_S)
+        if larger[3] is None:
+            regime, sizes, note, needed = larger
+            note = "; ".join(x for x in (f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime "
+                                         f"affords {SIZES} sizes under it", note) if x)
+        else:
+            needed = larger[3] if math.isinf(needed) else needed
     cap = MAX_CALL_S
     while needed is not None and cap < 64 * MAX_CALL_S:  # longer calls rather than no window,
         cap *= 2  # but no longer than a window needs
