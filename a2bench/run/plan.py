@@ -408,30 +408,27 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     def quickest(p: Point) -> float:
         return overhead + p.flops / max(fast_rate or rate, rate)
 
-    max_bytes = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
+    # The limits, then each relaxed in turn, as far as a window needs: larger cases first, then
+    # longer calls (doubled up to 64x), rather than no window.
+    peak = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
+    steps = [(MAX_CALL_S, peak), *([(MAX_CALL_S, math.inf)] if math.isfinite(peak) else []),
+             *((MAX_CALL_S * 2**k, math.inf) for k in range(1, 7))]
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
-                                         target, quickest, MAX_CALL_S, max_bytes)
-    if needed is not None and math.isfinite(max_bytes):  # larger cases rather than no window
-        max_bytes = math.inf
-        larger = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
-                        MAX_CALL_S)
-        if larger[3] is None:
-            regime, sizes, note, needed = larger
-            note = "; ".join(x for x in (f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime "
-                                         f"affords {SIZES} sizes under it", note) if x)
-        else:
-            needed = larger[3] if math.isinf(needed) else needed
-    cap = MAX_CALL_S
-    while needed is not None and cap < 64 * MAX_CALL_S:  # longer calls rather than no window,
-        cap *= 2  # but no longer than a window needs
-        longer = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
-                        cap)
-        if longer[3] is None:
-            regime, sizes, note, needed = longer
-            note = "; ".join(x for x in (f"calls up to {cap:g} s: no regime affords {SIZES} "
-                                         f"sizes under {MAX_CALL_S:g} s", note) if x)
-        elif math.isinf(needed) and math.isfinite(longer[3]):  # what a budget would afford
-            regime, sizes, note, needed = longer
+                                         target, quickest, *steps[0])
+    for cap, max_bytes in steps[1:]:
+        if needed is None:
+            break
+        found = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
+                       cap, max_bytes)
+        if found[3] is None:
+            why = (f"calls up to {cap:g} s: no regime affords {SIZES} sizes under "
+                   f"{MAX_CALL_S:g} s" if cap > MAX_CALL_S else
+                   f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime affords {SIZES} "
+                   "sizes under it")
+            regime, sizes, needed = found[0], found[1], None
+            note = "; ".join(x for x in (why, found[2]) if x)
+        elif math.isinf(needed) and math.isfinite(found[3]):  # what a budget would afford
+            regime, sizes, note, needed = found
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)
