@@ -78,6 +78,10 @@ class BlockSpec(ABC):
     # Where a counter legitimately differs from the model: counter name ("fvcore" or "torch") ->
     # (MACs the counter adds over the model for a case, why). None means exactly equal.
     counter_difference: ClassVar[Mapping[str, tuple[Callable[[Case], int], str]]] = {}
+    # Auto sizes along square maps prefer sides a multiple of this (0: any aligned side), for a
+    # block whose kernels run along a side (a row or a column), where the side's remainder by
+    # the vector width sets the speed (criss_cross.py).
+    side_class: ClassVar[int] = 0
 
     @abstractmethod
     def module(self, case: Case) -> nn.Module:
@@ -193,6 +197,10 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         if not isinstance(p, Param):
             raise SpecError(f"block spec {name} ({_where(cls)}): params: expected a tuple of "
                             f"Param(name, default, label) entries, got {p!r}")
+    side = cls.side_class
+    if isinstance(side, bool) or not isinstance(side, int) or side < 0:
+        raise SpecError(f"block spec {name} ({_where(cls)}): side_class: expected a "
+                        f"non-negative integer (0: any side), got {side!r}")
     if not isinstance(cls.params, tuple):  # a list, or one Param: a tuple from here on
         cls.params = tuple(params)
     if not cls.label:

@@ -439,3 +439,50 @@ def test_a_cpu_window_keeps_its_cases_under_the_peak_limit_where_one_fits():
     # CUDA has no such limit (its caching allocator keeps what it took)
     big = plan_for(da, axis, H100, 0.05e-3, 1.0, share=4000.0)
     assert max(cost_of(c).peak_bytes for c in big.cases()) > pl.MAX_CASE_BYTES
+
+
+CC = {"name": "cc", "blocks": ["criss_cross"],
+      "params": {"batch": [2], "channels": [64], "h": "auto", "w": "auto"}}
+NO_MMAP = replace(CPU, mmap_threshold=None)  # glibc told to keep freed memory, as auto runs do
+
+
+def cc_points():
+    ((template, axis),) = auto_templates(parse_suite(CC))
+    side = spec("criss_cross").side_class
+    return template, axis, pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget,
+                                         side)
+
+
+def test_the_side_class_is_spaced_among_itself():
+    # Criss-cross runs along rows and columns: its sides a multiple of 8 are its class. Thinning
+    # the aligned sides by GROWTH first had left no multiple of 8 from side 204 on.
+    _, _, points = cc_points()
+    assert spec("criss_cross").side_class == 8 and spec("double_attention").side_class == 0
+    klass = [p for p in points if p.size >= pl.ALIGN_FROM and p.in_class]
+    assert all(p.size % 8 == 0 and p.size % pl.ALIAS_SIDE for p in klass)
+    assert not any(p.in_class for p in points if p.size >= pl.ALIGN_FROM and p.size % 8)
+    assert {208, 216, 232, 240, 248, 264} <= {p.size for p in klass}
+    big = [p.positions for p in klass if p.size > 100]
+    # 120 to 136 the widest gap (128 aliases)
+    assert all(b / a < 1.3 for a, b in zip(big[:-1], big[1:], strict=True))
+
+
+def test_a_window_keeps_to_the_side_class_where_it_affords_one():
+    template, axis, points = cc_points()
+    rate, overhead = 2.5e10, 0.2e-3
+    # past L3 (a target that window meets: within L3 the class has 4 sides, see below)
+    g = pl.plan_group(template, axis, points, overhead, rate, True, NO_MMAP, 400.0, target=0.1)
+    assert g.feasible and g.in_class and g.to_dict()["sides_in_class"]
+    assert all(c.size % 8 == 0 for c in g.choices) and "side class only" in g.note
+    # Kept to a stretch (within L3) that holds 8 aligned sides but 4 of the class (40, 48, 56,
+    # 72: side 64 aliases): every aligned side, said.
+    few = pl.plan_group(template, axis, points, overhead, rate, True, NO_MMAP, 400.0,
+                        limits=(38**2, 74**2))
+    assert few.feasible and not few.in_class and any(c.size % 8 for c in few.choices)
+    assert "the block's side class affords no window" in few.note
+    # The least share affords the class where the whole share does: the mixed window is
+    # cheaper and would otherwise take its place.
+    replan = lambda p, share: pl.plan_group(template, axis, points, overhead, rate,  # noqa: E731
+                                            True, NO_MMAP, share, target=0.1)
+    least = pl.least_share(g, 400.0, replan)
+    assert replan(g, least).in_class and replan(g, least).feasible

@@ -417,6 +417,16 @@ def test_incomplete_specs_are_refused_when_they_register(scratch_registry):
     with pytest.raises(SpecError, match="expected a class attribute name"):
         register(NoName)
 
+    class OddSide(BlockSpec):
+        name = "odd_side"
+        side_class = "8"
+
+        def module(self, case):
+            return None
+
+    with pytest.raises(SpecError, match=r"side_class: expected a non-negative integer .*'8'"):
+        register(OddSide)
+
 
 def test_an_unknown_block_names_a2bench_plugins():
     with pytest.raises(SuiteError, match="A2BENCH_PLUGINS"):

@@ -295,6 +295,13 @@ class CrissCrossSpec(BlockSpec):
     examples = ({"batch": 2, "channels": 24, "h": 7, "w": 9},
                 {"batch": 1, "channels": 12, "h": 5, "w": 6, "recurrence": 3})
     counter_difference = {}  # both count the convs and bmms as the model does (module docstring)
+    # Its energies and aggregations are bmms along one row or one column, h or w long. On this
+    # repository's VM (AVX-512, 16 floats; 1 thread) at b 2, c 64, past the cache: 26.7-28.2
+    # GFLOP/s at sides 176 and 208 (multiples of 16), 25.3-26.5 at 168, 184, 200 (8 mod 16),
+    # 22.5-24.6 at 164, 172, 180, 188, 196, 204 (4 mod 16); within the cache at c 96, 55-57 at
+    # multiples of 8 against 51-54 at the others. Multiples of 16 alone are too sparse for a
+    # window under the call limit.
+    side_class = 8
 
     def module(self, case: Case) -> nn.Module:
         return RecurrentCrissCross(case.channels, int(case.param("recurrence")))

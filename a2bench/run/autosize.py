@@ -197,7 +197,8 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
 
 
 def _points(template: Case, axis: tuple[str, ...], machine: pl.Machine) -> list[pl.Point]:
-    return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget)
+    return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget,
+                         spec(template.block).side_class)
 
 
 def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: pl.Machine,

@@ -111,6 +111,7 @@ class Point:
     largest: int  # bytes of the largest single tensor
     peak: int  # bytes the memory model predicts
     macs: int = 0
+    in_class: bool = True  # of the block's side class (BlockSpec.side_class), where it has one
 
     def macs_ratio(self, other: Point) -> float:
         """This size's work over another's (FLOPs where MACs are not known)."""
@@ -172,6 +173,7 @@ class GroupPlan:
     limits: tuple[float, float] = (0.0, math.inf)  # N kept inside, where probes found the rate
     fast_rate: float | None = None  # the fastest probed rate: the overhead share's side
     excluded: tuple[str, ...] = ()  # regimes whose window ends, timed, left the model's slope
+    in_class: bool = True  # every size of the block's side class (Point.in_class)
 
     @property
     def feasible(self) -> bool:
@@ -192,6 +194,7 @@ class GroupPlan:
                            else None],
                 "fastest_rate_flops_per_s": self.fast_rate,
                 "excluded_regimes": list(self.excluded),
+                "sides_in_class": self.in_class,
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -201,25 +204,35 @@ def at(template: Case, axis: Sequence[str], size: int) -> Case:
 
 
 def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
-               legal: Callable[[Case], bool], memory_budget: int) -> list[Point]:
+               legal: Callable[[Case], bool], memory_budget: int,
+               side_class: int = 0) -> list[Point]:
     """Legal sizes growing by GROWTH in N at least, up to the memory budget; square maps
     aligned from ALIGN_FROM on, and none whose planes alias (ALIAS_SIDE; frames keep every
-    count: their N is the map's multiple)."""
+    count: their N is the map's multiple). A square side from ALIGN_FROM on that is not a
+    multiple of `side_class` (the block's, where its kernels run along a side) is marked out of
+    class: choose prefers the class where it affords a window."""
     out: list[Point] = []
-    size, last_n = 1, 0
+    size, last_n, last_in_class = 1, 0, 0
     square = tuple(axis) != ("t",)
     while size <= MAX_SIDE:
         case = at(template, axis, size)
         aligned = not square or size < ALIGN_FROM or (size % ALIGN_SIDE == 0
                                                       and size % ALIAS_SIDE != 0)
-        if aligned and case.positions >= last_n * GROWTH and legal(case):
+        in_class = not (square and side_class > 1 and size >= ALIGN_FROM and size % side_class)
+        # The class's sides are spaced by GROWTH among themselves: thinning the aligned sides
+        # first would leave the class only what the thinning happened to keep.
+        spaced = case.positions >= last_n * GROWTH or (
+            in_class and case.positions >= last_in_class * GROWTH)
+        if aligned and spaced and legal(case):
             c = cost(case)
             if c.peak_bytes > memory_budget:
                 break
             input_bytes = case.batch * case.channels * case.positions * c.bytes_per_element
             out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,
-                             c.largest_activation_bytes, c.peak_bytes, c.macs))
+                             c.largest_activation_bytes, c.peak_bytes, c.macs, in_class))
             last_n = case.positions
+            if in_class:
+                last_in_class = case.positions
         size += 1
     return out
 
@@ -321,6 +334,26 @@ def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
     return sizes
 
 
+def widest(pool: Sequence[Point], predict: Callable[[Point], float], machine: Machine,
+           share_s: float) -> tuple[list[Point] | None, tuple[float, list[Point]] | None]:
+    """(sizes, cheapest): the widest window of SIZES sizes or more from `pool` (a span of
+    MIN_SPAN at least) within `share_s`, or None; and the cheapest window tried that did not
+    fit (its wall, its sizes), or None."""
+    cheapest: tuple[float, list[Point]] | None = None
+    for hi in reversed(range(len(pool))):  # the widest span that fits the share
+        if pool[hi].positions < MIN_SPAN * pool[0].positions:
+            break
+        sizes = geometric(pool, 0, hi, SIZES)
+        if len({p.size for p in sizes}) < SIZES:
+            continue
+        wall = sum(case_wall_s(predict(p), machine) for p in sizes)
+        if wall <= share_s:
+            return denser(pool, 0, hi, sizes, predict, machine, share_s), cheapest
+        if cheapest is None or wall < cheapest[0]:
+            cheapest = (wall, sizes)
+    return None, cheapest
+
+
 def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
            share_s: float, target: float = DEFAULT_TARGET,
@@ -344,7 +377,8 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             order.append(r)
     passed: list[str] = []
     cheapest: tuple[float, str, list[Point]] | None = None
-    afforded: list[tuple[float, str, list[Point]]] = []  # (predicted half-width, regime, sizes)
+    # (predicted half-width, regime, sizes, which sides)
+    afforded: list[tuple[float, str, list[Point], str]] = []
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * quickest(points[i])
@@ -356,32 +390,35 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
                           f"{OVERHEAD_TARGET:.1%}{calls} within the memory budget")
             continue
-        lo = idx[0]
-        best: list[Point] | None = None
-        for hi in reversed(idx):  # the widest span that fits the share
-            if points[hi].positions < MIN_SPAN * points[lo].positions:
+        # The block's side class first, then every aligned side: a window of the class's sizes
+        # runs alike from size to size; one that mixes classes needs more sizes to average out.
+        pools = [[points[i] for i in idx]]
+        if not all(p.in_class for p in pools[0]):
+            pools.insert(0, [p for p in pools[0] if p.in_class])
+        best, which = None, ""
+        for k, pool in enumerate(pools):
+            best, dearest = widest(pool, predict, machine, share_s)
+            if dearest is not None and (cheapest is None or dearest[0] < cheapest[0]):
+                cheapest = (dearest[0], regime, dearest[1])
+            if best is not None:
+                if len(pools) > 1:
+                    which = ("sides of the block's side class only" if k == 0 else
+                             "sides of every class: the block's side class affords no window")
                 break
-            sizes = geometric(points, lo, hi, SIZES)
-            if len({p.size for p in sizes}) < SIZES:
-                continue
-            wall = sum(case_wall_s(predict(p), machine) for p in sizes)
-            if wall <= share_s:
-                best = denser(points, lo, hi, sizes, predict, machine, share_s)
-                break
-            if cheapest is None or wall < cheapest[0]:
-                cheapest = (wall, regime, sizes)
         if best is None:
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
             continue
         width = predicted_half_width(best, predict, machine)
         if width <= target:
-            return regime, best, "; ".join(f"passed over {p}" for p in passed), None
-        afforded.append((width, regime, best))
+            return regime, best, "; ".join([*(f"passed over {p}" for p in passed),
+                                            *([which] if which else [])]), None
+        afforded.append((width, regime, best, which))
         passed.append(f"{regime}: predicted ±{width:.3f}, wider than ±{target:g}")
     if afforded:
-        width, regime, best = min(afforded, key=lambda a: a[0])
-        return regime, best, "; ".join(f"passed over {p}" for p in passed
-                                       if not p.startswith(regime + ":")), None
+        width, regime, best, which = min(afforded, key=lambda a: a[0])
+        return regime, best, "; ".join([*(f"passed over {p}" for p in passed
+                                          if not p.startswith(regime + ":")),
+                                        *([which] if which else [])]), None
     note = "; ".join(passed)
     if cheapest is None:
         return "none", [], note or "no legal size", math.inf
@@ -436,7 +473,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed if needed is not None else None, limits, fast_rate, excluded)
+                     needed if needed is not None else None, limits, fast_rate, excluded,
+                     all(p.in_class for p in sizes))
 
 
 def guessed_rate(machine: Machine) -> float:
@@ -494,13 +532,20 @@ def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) 
 def least_share(g: GroupPlan, total_s: float,
                 replan: Callable[[GroupPlan, float], GroupPlan]) -> float:
     """The least time share within `total_s` that affords the group a window (a bisection:
-    planning is pure and takes milliseconds); inf where even `total_s` does not."""
-    if not replan(g, total_s).feasible:
+    planning is pure and takes milliseconds); inf where even `total_s` does not. Where
+    `total_s` affords a window of the block's side class, the least share affords one too: a
+    window that mixes classes is cheaper, and would otherwise take the class's place."""
+    top = replan(g, total_s)
+    if not top.feasible:
         return math.inf
+
+    def affords(p: GroupPlan) -> bool:
+        return p.feasible and (p.in_class or not top.in_class)
+
     lo, hi = 0.0, total_s
     while hi - lo > max(0.5, 0.005 * hi):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if replan(g, mid).feasible else (mid, hi)
+        lo, hi = (lo, mid) if affords(replan(g, mid)) else (mid, hi)
     return hi
 
 
