@@ -2,7 +2,7 @@
 
 Its verdicts depend on the machine and are not asserted; what must hold anywhere is asserted:
 every planned size is measured in every pass, the plan and its rounds are in environment.json,
-each round is a pass at the window's ends, and freed memory was kept (the default).
+each round is a pass of the whole window, and freed memory was kept (the default).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
                      "  reduction: [2]\n  h: auto\n  w: auto\n")
     out = tmp_path / "out"
     # An unreachable target keeps the rounds going until the budget stops them.
-    result = cli("run", str(suite), "--out", str(out), "--budget", "45", "--target", "0.001",
+    result = cli("run", str(suite), "--out", str(out), "--budget", "70", "--target", "0.001",
                  "--time-budget", "0.2", "--calibration-time", "0.02", "--no-counters",
                  "--no-progress", timeout=400)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -41,9 +41,12 @@ def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
         per_size.setdefault(c["h"] * c["w"], set()).add(m.get("process", 0))
     for s in group["sizes"]:  # every planned size ran in every pass
         assert per_size[int(s["positions"])] >= {0, 1, 2}
-    # Each round adds one pass at the window's ends (the two smallest and two largest sizes).
+    # Each round adds one pass of the whole window: every size keeps the same passes, so the
+    # machine's drift between passes lands on all of them alike.
+    planned = sorted(int(s["positions"]) for s in group["sizes"])
+    assert auto["rounds"]  # the target is unreachable: at least one round ran
     for r in auto["rounds"]:
-        sizes = sorted(int(s["positions"]) for s in group["sizes"])
-        assert r["cases"] == 4
-        for n in sizes[:2] + sizes[-2:]:
-            assert r["pass"] in per_size[n]
+        got = [n for n in planned if r["pass"] in per_size[n]]
+        assert len(got) == r["cases"] >= 5  # the fit's window (5 sizes at least), no fewer
+        first = planned.index(got[0])
+        assert planned[first:first + len(got)] == got  # one run of sizes, not its ends

@@ -3,7 +3,7 @@
 plan.py decides from numbers; this module gets them on the device (the per-call overhead at the
 smallest shape, the block's rate at a probe size) through the measuring worker, and after the
 first round reads the latency fits (a2bench.analysis) to spend what is left of the budget on
-more passes at the window's ends, where a slope's interval narrows most.
+more passes of the windows whose intervals are too wide.
 """
 
 from __future__ import annotations
@@ -345,15 +345,17 @@ def latency_widths(out: Path) -> list[Width]:
     return found
 
 
-def ends(plan_cases: Sequence[Case], width: Width, per_end: int = 2) -> list[Case]:
-    """The block's planned cases at the window's two ends (the D-optimal place for a slope)."""
+def window_cases(plan_cases: Sequence[Case], width: Width) -> list[Case]:
+    """The block's planned cases in its fit's window: a narrowing round is one more pass of
+    all of them. A pass of the ends alone (where a slope's variance falls most) made a window
+    worse: each size's latency pools its passes, so where the machine drifts between passes the
+    ends took the extra pass's luck and the middle did not. On the held-out auto-others-c128
+    run of docs/running.md a 4th pass ran the ends 1-9 % faster than the 3rd, and criss-cross
+    went from 1.35 [1.25, 1.44], consistent, to 1.36 [1.24, 1.47], inconclusive."""
     block = width.block.partition("[")[0]  # nonlocal[eager]: the analysis names the variant
-    mine = sorted((c for c in plan_cases if c.block == block
+    return sorted((c for c in plan_cases if c.block == block
                    and (not width.window or c.positions in width.window)),
                   key=lambda c: c.positions)
-    if len(mine) <= 2 * per_end:
-        return mine
-    return mine[:per_end] + mine[-per_end:]
 
 
 # ------------------------------------------------------------------------------ in a sweep
@@ -421,17 +423,18 @@ class AutoSizes:
 
     def narrow(self, writer: Any, report: Any, seed: int, interleaved: bool,
                memory_budget: int) -> Any:
-        """More passes at the window's ends of each block whose latency verdict is undecided or
-        whose interval is wider than the target, while the budget lasts; returns the sweep's
-        report with them counted.
+        """One more pass of the window of each block whose latency verdict is undecided or whose
+        interval is wider than the target, round after round while the budget lasts; returns
+        the sweep's report with them counted.
 
-        Passes, not sizes: a size added in a later round is measured apart from the others, at
-        another moment of the machine, and on the held-out runs of docs/running.md such sizes
-        disagreed with their neighbours (local slopes of 0.05 and 1.69 for GC) and widened the
-        intervals (non-local ±0.085 to ±0.13); a pass at both ends moves both alike, and the
-        ends are where a slope's interval narrows most. A block whose interval its last pass
-        narrowed by less than MIN_NARROWING (plan.not_narrowed) gets no more: its width is
-        curvature, not noise (the same runs widened from ±0.07 to ±0.2 over 25 such passes)."""
+        Passes of the whole window, not sizes, nor its ends alone: a size added in a later
+        round is measured apart from the others, at another moment of the machine, and on the
+        held-out runs of docs/running.md such sizes disagreed with their neighbours (local
+        slopes of 0.05 and 1.69 for GC) and widened the intervals (non-local ±0.085 to ±0.13);
+        a pass of the ends alone does the same to the middle (window_cases). A block whose
+        interval its last pass narrowed by less than MIN_NARROWING (plan.not_narrowed) gets no
+        more: its width is curvature, not noise (the same runs widened from ±0.07 to ±0.2 over
+        25 passes of their ends)."""
         o, listener = self.sweep.options, self.sweep.listener
         predicted = {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
                            int(c["size"])).key(): float(c["predicted_s"])
@@ -454,7 +457,7 @@ class AutoSizes:
                            f"narrowed by its last pass ({', '.join(given_up)})")
                 break
             before = {w.block: w.half_width for w in open_}
-            cases = list(dict.fromkeys(c for w in open_ for c in ends(self.cases, w)))
+            cases = list(dict.fromkeys(c for w in open_ for c in window_cases(self.cases, w)))
             cost = self.worker_start_s + sum(
                 pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=1,
                                first=False) for c in cases)
@@ -463,8 +466,8 @@ class AutoSizes:
                            f"{len(cases)} cases would take about {cost:.0f} s")
                 break
             said = ", ".join(f"{w.block} {w.verdict} ±{w.half_width:.3f}" for w in open_)
-            listener.note(f"auto sizes: {said}; one more pass of {len(cases)} cases at the "
-                          "windows' ends")
+            listener.note(f"auto sizes: {said}; one more pass of their windows' {len(cases)} "
+                          "cases")
             report = self._run(cases, writer, report, seed, interleaved, memory_budget,
                                extra_pass + 1)
             rounds.append({"pass": extra_pass, "cases": len(cases),

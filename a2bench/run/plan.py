@@ -75,8 +75,11 @@ DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # Of the time left after start-up: the rest narrows the intervals. Most of it goes to the first
 # round: extra passes narrow an interval whose width is sample noise, not one whose width is
 # curvature, which a wider span in the first round does narrow (the held-out runs of
-# docs/running.md).
-FIRST_ROUND = 0.8
+# docs/running.md). The rest affords one more pass of every window (a later pass costs about
+# 0.3-0.4 of a window's first three, which hold its first pass's counters and memory probes),
+# since a narrowing round is a pass of the whole window (autosize.window_cases); 0.8 left
+# 0.25 of the first round, and rounds ran only where the first round spent less than its share.
+FIRST_ROUND = 0.7
 # A narrowing pass that took less than this share off a block's half-width is its last: noise
 # narrows by more (a 4th pass about 13 %, an 11th about 5 %), curvature by less (the non-local
 # order's window across a transition: 0.223, 0.216, 0.216, 0.214 ... 0.206 over 9 passes).
