@@ -453,36 +453,48 @@ def cc_points():
                                          side)
 
 
-def test_the_side_class_is_spaced_among_itself():
-    # Criss-cross runs along rows and columns: its sides a multiple of 8 are its class. Thinning
-    # the aligned sides by GROWTH first had left no multiple of 8 from side 204 on.
+def test_the_side_classes_are_spaced_among_themselves():
+    # Criss-cross runs along rows and columns: its sides a multiple of 16, then of 8, are its
+    # classes. Thinning the aligned sides by GROWTH first had left no multiple of 8 from side
+    # 204 on.
     _, _, points = cc_points()
-    assert spec("criss_cross").side_class == 8 and spec("double_attention").side_class == 0
-    klass = [p for p in points if p.size >= pl.ALIGN_FROM and p.in_class]
-    assert all(p.size % 8 == 0 and p.size % pl.ALIAS_SIDE for p in klass)
-    assert not any(p.in_class for p in points if p.size >= pl.ALIGN_FROM and p.size % 8)
-    assert {208, 216, 232, 240, 248, 264} <= {p.size for p in klass}
-    big = [p.positions for p in klass if p.size > 100]
+    assert spec("criss_cross").side_class == 16 and spec("double_attention").side_class == 0
+    assert pl.side_classes(16) == [16, 8] and pl.side_classes(0) == []
+    big = [p for p in points if p.size >= pl.ALIGN_FROM]
+    assert all(p.klass == (16 if p.size % 16 == 0 else 8 if p.size % 8 == 0 else 0)
+               for p in big)
+    assert not any(p.size % pl.ALIAS_SIDE == 0 for p in big)
+    assert {208, 216, 232, 240, 248, 264} <= {p.size for p in big if p.klass >= 8}
+    assert {144, 176, 208, 240, 272, 304, 336} <= {p.size for p in big if p.klass == 16}
+    eights = [p.positions for p in big if p.klass >= 8 and p.size > 100]
     # 120 to 136 the widest gap (128 aliases)
-    assert all(b / a < 1.3 for a, b in zip(big[:-1], big[1:], strict=True))
+    assert all(b / a < 1.3 for a, b in zip(eights[:-1], eights[1:], strict=True))
 
 
-def test_a_window_keeps_to_the_side_class_where_it_affords_one():
-    template, axis, points = cc_points()
-    rate, overhead = 2.5e10, 0.2e-3
-    # past L3 (a target that window meets: within L3 the class has 4 sides, see below)
-    g = pl.plan_group(template, axis, points, overhead, rate, True, NO_MMAP, 400.0, target=0.1)
-    assert g.feasible and g.in_class and g.to_dict()["sides_in_class"]
-    assert all(c.size % 8 == 0 for c in g.choices) and "side class only" in g.note
-    # Kept to a stretch (within L3) that holds 8 aligned sides but 4 of the class (40, 48, 56,
-    # 72: side 64 aliases): every aligned side, said.
-    few = pl.plan_group(template, axis, points, overhead, rate, True, NO_MMAP, 400.0,
-                        limits=(38**2, 74**2))
-    assert few.feasible and not few.in_class and any(c.size % 8 for c in few.choices)
-    assert "the block's side class affords no window" in few.note
-    # The least share affords the class where the whole share does: the mixed window is
+def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
+    template, axis, _ = cc_points()
+    template = replace(template, batch=1)
+    points = pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget, 16)
+    rate, overhead = 5e10, 0.2e-3
+
+    def planned(share=2000.0, limits=(0.0, math.inf)):
+        return pl.plan_group(template, axis, points, overhead, rate, True, NO_MMAP, share,
+                             limits, target=0.1)
+
+    g = planned()  # past L3, from side 196 on: 208, 240, ... 368 and more
+    assert g.feasible and g.side_class == 16 and g.to_dict()["side_class"] == 16
+    assert all(c.size % 16 == 0 for c in g.choices) and "multiple of 16" in g.note
+    # Up to side 360: 5 multiples of 16 (208 ... 336), multiples of 8 over 3.2x in N.
+    eights = planned(limits=(196**2, 360**2))
+    assert eights.feasible and eights.side_class == 8, eights.note
+    assert all(c.size % 8 == 0 for c in eights.choices) and "multiple of 8" in eights.note
+    assert any(c.size % 16 for c in eights.choices)
+    # Up to 350: multiples of 8 span 2.96x (200 ... 344): every aligned side, said.
+    mixed = planned(limits=(180**2, 350**2))
+    assert mixed.feasible and mixed.side_class == 0 and any(c.size % 8 for c in mixed.choices)
+    assert "sides of every class: no window of multiples of 8" in mixed.note
+    # The least share affords the class where the whole share does: a looser class's window is
     # cheaper and would otherwise take its place.
-    replan = lambda p, share: pl.plan_group(template, axis, points, overhead, rate,  # noqa: E731
-                                            True, NO_MMAP, share, target=0.1)
-    least = pl.least_share(g, 400.0, replan)
-    assert replan(g, least).in_class and replan(g, least).feasible
+    least = pl.least_share(g, 2000.0, lambda p, share: planned(share))
+    assert planned(least).side_class == 16 and planned(least).feasible
+    assert planned(0.9 * least).side_class != 16 or not planned(0.9 * least).feasible

@@ -295,13 +295,15 @@ class CrissCrossSpec(BlockSpec):
     examples = ({"batch": 2, "channels": 24, "h": 7, "w": 9},
                 {"batch": 1, "channels": 12, "h": 5, "w": 6, "recurrence": 3})
     counter_difference = {}  # both count the convs and bmms as the model does (module docstring)
-    # Its energies and aggregations are bmms along one row or one column, h or w long. On this
-    # repository's VM (AVX-512, 16 floats; 1 thread) at b 2, c 64, past the cache: 26.7-28.2
-    # GFLOP/s at sides 176 and 208 (multiples of 16), 25.3-26.5 at 168, 184, 200 (8 mod 16),
-    # 22.5-24.6 at 164, 172, 180, 188, 196, 204 (4 mod 16); within the cache at c 96, 55-57 at
-    # multiples of 8 against 51-54 at the others. Multiples of 16 alone are too sparse for a
-    # window under the call limit.
-    side_class = 8
+    # Its energies and aggregations are bmms along one row or one column, h or w long, whose
+    # speed follows the side's remainder by AVX-512's 16 floats. On this repository's VM (1
+    # thread), past the cache: at b 2, c 64, 26.7-28.2 GFLOP/s at sides 176 and 208 (multiples
+    # of 16), 25.3-26.5 at 168, 184 and 200 (8 mod 16), 22.5-24.6 at 164 ... 204 (4 mod 8); at
+    # b 1, c 128, 41.7-42.6 at 240, 272 and 304, 38.8-39.5 at 216, 37.2-38.8 at 172 and 196,
+    # so a window whose multiples of 16 fell at its top grew as N^1.26 [1.20, 1.33] against
+    # its model's 1.38. Within the cache at c 96: 55-57 at multiples of 8, 51-54 at the others.
+    # The planner takes multiples of 16 where a window of them fits, else of 8, else any.
+    side_class = 16
 
     def module(self, case: Case) -> nn.Module:
         return RecurrentCrissCross(case.channels, int(case.param("recurrence")))

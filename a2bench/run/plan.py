@@ -114,7 +114,9 @@ class Point:
     largest: int  # bytes of the largest single tensor
     peak: int  # bytes the memory model predicts
     macs: int = 0
-    in_class: bool = True  # of the block's side class (BlockSpec.side_class), where it has one
+    # The largest of the block's side classes that divides the side (side_classes); 0: none,
+    # or the block has none.
+    klass: int = 0
 
     def macs_ratio(self, other: Point) -> float:
         """This size's work over another's (FLOPs where MACs are not known)."""
@@ -176,7 +178,7 @@ class GroupPlan:
     limits: tuple[float, float] = (0.0, math.inf)  # N kept inside, where probes found the rate
     fast_rate: float | None = None  # the fastest probed rate: the overhead share's side
     excluded: tuple[str, ...] = ()  # regimes whose window ends, timed, left the model's slope
-    in_class: bool = True  # every size of the block's side class (Point.in_class)
+    side_class: int = 0  # the side class every size is of (Point.klass); 0: mixed, or none
 
     @property
     def feasible(self) -> bool:
@@ -197,7 +199,7 @@ class GroupPlan:
                            else None],
                 "fastest_rate_flops_per_s": self.fast_rate,
                 "excluded_regimes": list(self.excluded),
-                "sides_in_class": self.in_class,
+                "side_class": self.side_class,
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -212,31 +214,45 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
     """Legal sizes growing by GROWTH in N at least, up to the memory budget; square maps
     aligned from ALIGN_FROM on, and none whose planes alias (ALIAS_SIDE; frames keep every
     count: their N is the map's multiple). A square side from ALIGN_FROM on that is not a
-    multiple of `side_class` (the block's, where its kernels run along a side) is marked out of
-    class: choose prefers the class where it affords a window."""
+    multiple of a class of `side_class` (the block's, where its kernels run along a side) is
+    of none (Point.klass): choose prefers the strictest class that affords a window."""
     out: list[Point] = []
-    size, last_n, last_in_class = 1, 0, 0
+    levels = side_classes(side_class)
+    size, last_n = 1, 0
+    last_of = dict.fromkeys(levels, 0)  # the last N taken of each class
     square = tuple(axis) != ("t",)
     while size <= MAX_SIDE:
         case = at(template, axis, size)
         aligned = not square or size < ALIGN_FROM or (size % ALIGN_SIDE == 0
                                                       and size % ALIAS_SIDE != 0)
-        in_class = not (square and side_class > 1 and size >= ALIGN_FROM and size % side_class)
-        # The class's sides are spaced by GROWTH among themselves: thinning the aligned sides
-        # first would leave the class only what the thinning happened to keep.
-        spaced = case.positions >= last_n * GROWTH or (
-            in_class and case.positions >= last_in_class * GROWTH)
+        klass = next((k for k in levels if size % k == 0), 0) if square and size >= ALIGN_FROM \
+            else 0
+        # Each class's sides are spaced by GROWTH among themselves: thinning the aligned sides
+        # first would leave a class only what the thinning happened to keep.
+        spaced = case.positions >= last_n * GROWTH or any(
+            case.positions >= last_of[k] * GROWTH for k in levels if k <= klass)
         if aligned and spaced and legal(case):
             c = cost(case)
             if c.peak_bytes > memory_budget:
                 break
             input_bytes = case.batch * case.channels * case.positions * c.bytes_per_element
             out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,
-                             c.largest_activation_bytes, c.peak_bytes, c.macs, in_class))
+                             c.largest_activation_bytes, c.peak_bytes, c.macs, klass))
             last_n = case.positions
-            if in_class:
-                last_in_class = case.positions
+            for k in levels:
+                if k <= klass:
+                    last_of[k] = case.positions
         size += 1
+    return out
+
+
+def side_classes(side_class: int) -> list[int]:
+    """A block's side classes, the strictest first: its own, then halved while above
+    ALIGN_SIDE (16: multiples of 16, then of 8), which every aligned side is of."""
+    out = []
+    while side_class > ALIGN_SIDE:
+        out.append(side_class)
+        side_class //= 2
     return out
 
 
@@ -393,20 +409,23 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
                           f"{OVERHEAD_TARGET:.1%}{calls} within the memory budget")
             continue
-        # The block's side class first, then every aligned side: a window of the class's sizes
-        # runs alike from size to size; one that mixes classes needs more sizes to average out.
-        pools = [[points[i] for i in idx]]
-        if not all(p.in_class for p in pools[0]):
-            pools.insert(0, [p for p in pools[0] if p.in_class])
+        # The block's strictest side class first, then the next, then every aligned side: a
+        # window of one class's sizes runs alike from size to size; one that mixes classes
+        # runs faster at one class's sizes, and a class that falls at one end tilts the slope.
+        every = [points[i] for i in idx]
+        levels = sorted({p.klass for p in every if p.klass}, reverse=True)
+        pools = [(k, [p for p in every if p.klass >= k]) for k in levels]
+        if not levels or any(p.klass < levels[-1] for p in every):
+            pools.append((0, every))
         best, which = None, ""
-        for k, pool in enumerate(pools):
+        for k, pool in pools:
             best, dearest = widest(pool, predict, machine, share_s)
             if dearest is not None and (cheapest is None or dearest[0] < cheapest[0]):
                 cheapest = (dearest[0], regime, dearest[1])
             if best is not None:
-                if len(pools) > 1:
-                    which = ("sides of the block's side class only" if k == 0 else
-                             "sides of every class: the block's side class affords no window")
+                if levels:
+                    which = (f"sides a multiple of {k} (the block's side class)" if k else
+                             f"sides of every class: no window of multiples of {levels[-1]}")
                 break
         if best is None:
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
@@ -477,7 +496,7 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
                      needed if needed is not None else None, limits, fast_rate, excluded,
-                     all(p.in_class for p in sizes))
+                     min((p.klass for p in sizes), default=0))
 
 
 def guessed_rate(machine: Machine) -> float:
@@ -536,14 +555,15 @@ def least_share(g: GroupPlan, total_s: float,
                 replan: Callable[[GroupPlan, float], GroupPlan]) -> float:
     """The least time share within `total_s` that affords the group a window (a bisection:
     planning is pure and takes milliseconds); inf where even `total_s` does not. Where
-    `total_s` affords a window of the block's side class, the least share affords one too: a
-    window that mixes classes is cheaper, and would otherwise take the class's place."""
+    `total_s` affords a window of one of the block's side classes, the least share affords
+    one of that class too: a window of a looser class is cheaper, and would otherwise take the
+    stricter one's place."""
     top = replan(g, total_s)
     if not top.feasible:
         return math.inf
 
     def affords(p: GroupPlan) -> bool:
-        return p.feasible and (p.in_class or not top.in_class)
+        return p.feasible and p.side_class >= top.side_class
 
     lo, hi = 0.0, total_s
     while hi - lo > max(0.5, 0.005 * hi):
