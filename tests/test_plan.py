@@ -484,6 +484,11 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     g = planned()  # past L3, from side 196 on: 208, 240, ... 368 and more
     assert g.feasible and g.side_class == 16 and g.to_dict()["side_class"] == 16
     assert all(c.size % 16 == 0 for c in g.choices) and "multiple of 16" in g.note
+    # Slower: no window of multiples of 16 under 1 s, one with calls up to 2 s, said.
+    slow = pl.plan_group(template, axis, points, overhead, rate / 2, True, NO_MMAP, 2000.0,
+                         target=0.1)
+    assert slow.side_class == 16 and "calls up to 2 s" in slow.note
+    assert 1.0 < max(c.predicted_s for c in slow.choices) <= 2.0
     # Up to side 360: 5 multiples of 16 (208 ... 336), multiples of 8 over 3.2x in N.
     eights = planned(limits=(196**2, 360**2))
     assert eights.feasible and eights.side_class == 8, eights.note

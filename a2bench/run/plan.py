@@ -49,6 +49,9 @@ CACHE_MARGIN = 2.0  # past a cache
 LAST_CACHE_MARGIN = 4.0  # past the last level: DRAM's transition is the long one
 CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
+# A window of one side class may have calls up to this times MAX_CALL_S before a window of a
+# looser class (or of any side) is taken (plan_group).
+CLASS_CALL_FACTOR = 2.0
 MAX_SIZES = 10  # sizes a window takes where its share affords more than SIZES (denser)
 # A CPU case's modelled peak, where a window fits under it (doubled with the call limit where
 # none does): on this repository's VM the first call of a case of 1.2 GB or more, in each
@@ -377,7 +380,8 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
            predict: Callable[[Point], float], overhead: float, machine: Machine,
            share_s: float, target: float = DEFAULT_TARGET,
            quickest: Callable[[Point], float] | None = None, max_call_s: float = math.inf,
-           max_bytes: float = math.inf) -> tuple[str, list[Point], str, float | None]:
+           max_bytes: float = math.inf,
+           min_class: int = 0) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share). The highest regime whose widest affordable window
     of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
     half-width, else the affordable window that promises the narrowest; needed share is set
@@ -396,51 +400,35 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             order.append(r)
     passed: list[str] = []
     cheapest: tuple[float, str, list[Point]] | None = None
-    # (predicted half-width, regime, sizes, which sides)
-    afforded: list[tuple[float, str, list[Point], str]] = []
+    afforded: list[tuple[float, str, list[Point]]] = []  # (predicted half-width, regime, sizes)
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * quickest(points[i])
-               and predict(points[i]) <= max_call_s and points[i].peak <= max_bytes]
+               and predict(points[i]) <= max_call_s and points[i].peak <= max_bytes
+               and points[i].klass >= min_class]
         if len(idx) < SIZES:
-            calls = f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
+            calls = f" a multiple of {min_class}" if min_class else ""
+            calls += f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
             if math.isfinite(max_bytes):
                 calls += f" and peaks under {max_bytes / 2**30:g} GiB"
             passed.append(f"{regime}: {len(idx)} legal sizes with the overhead under "
                           f"{OVERHEAD_TARGET:.1%}{calls} within the memory budget")
             continue
-        # The block's strictest side class first, then the next, then every aligned side: a
-        # window of one class's sizes runs alike from size to size; one that mixes classes
-        # runs faster at one class's sizes, and a class that falls at one end tilts the slope.
-        every = [points[i] for i in idx]
-        levels = sorted({p.klass for p in every if p.klass}, reverse=True)
-        pools = [(k, [p for p in every if p.klass >= k]) for k in levels]
-        if not levels or any(p.klass < levels[-1] for p in every):
-            pools.append((0, every))
-        best, which = None, ""
-        for k, pool in pools:
-            best, dearest = widest(pool, predict, machine, share_s)
-            if dearest is not None and (cheapest is None or dearest[0] < cheapest[0]):
-                cheapest = (dearest[0], regime, dearest[1])
-            if best is not None:
-                if levels:
-                    which = (f"sides a multiple of {k} (the block's side class)" if k else
-                             f"sides of every class: no window of multiples of {levels[-1]}")
-                break
+        best, dearest = widest([points[i] for i in idx], predict, machine, share_s)
+        if dearest is not None and (cheapest is None or dearest[0] < cheapest[0]):
+            cheapest = (dearest[0], regime, dearest[1])
         if best is None:
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
             continue
         width = predicted_half_width(best, predict, machine)
         if width <= target:
-            return regime, best, "; ".join([*(f"passed over {p}" for p in passed),
-                                            *([which] if which else [])]), None
-        afforded.append((width, regime, best, which))
+            return regime, best, "; ".join(f"passed over {p}" for p in passed), None
+        afforded.append((width, regime, best))
         passed.append(f"{regime}: predicted ±{width:.3f}, wider than ±{target:g}")
     if afforded:
-        width, regime, best, which = min(afforded, key=lambda a: a[0])
-        return regime, best, "; ".join([*(f"passed over {p}" for p in passed
-                                          if not p.startswith(regime + ":")),
-                                        *([which] if which else [])]), None
+        width, regime, best = min(afforded, key=lambda a: a[0])
+        return regime, best, "; ".join(f"passed over {p}" for p in passed
+                                       if not p.startswith(regime + ":")), None
     note = "; ".join(passed)
     if cheapest is None:
         return "none", [], note or "no legal size", math.inf
@@ -467,13 +455,32 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     def quickest(p: Point) -> float:
         return overhead + p.flops / max(fast_rate or rate, rate)
 
-    # The limits, then each relaxed in turn, as far as a window needs: larger cases first, then
-    # longer calls (doubled up to 64x), rather than no window.
     peak = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
+    # The block's side classes first, the strictest first, each with calls up to
+    # CLASS_CALL_FACTOR times the limit: a window that mixes classes tilts its slope where one
+    # class falls at one end, a longer call does not.
+    classes = sorted({p.klass for p in points if p.klass}, reverse=True)
+    for k in classes:
+        for cap in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR):
+            found = choose(points, regimes, predict, overhead, machine, share_s, target,
+                           quickest, cap, peak, k)
+            if found[3] is None:
+                why = f"sides a multiple of {k} (the block's side class)" + (
+                    f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
+                    if cap > MAX_CALL_S else "")
+                return _group(template, axis, found[0], found[1],
+                              "; ".join(x for x in (found[2], why) if x), None, overhead,
+                              rate, rate_measured, machine, limits, fast_rate, excluded,
+                              predict, quickest)
+    # Any aligned side: the limits, then each relaxed in turn, as far as a window needs: larger
+    # cases first, then longer calls (doubled up to 64x), rather than no window.
     steps = [(MAX_CALL_S, peak), *([(MAX_CALL_S, math.inf)] if math.isfinite(peak) else []),
              *((MAX_CALL_S * 2**k, math.inf) for k in range(1, 7))]
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
                                          target, quickest, *steps[0])
+    if classes:
+        note = "; ".join(x for x in (note, f"sides of every class: no window of multiples of "
+                                           f"{classes[-1]}") if x)
     for cap, max_bytes in steps[1:]:
         if needed is None:
             break
@@ -488,6 +495,15 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
             note = "; ".join(x for x in (why, found[2]) if x)
         elif math.isinf(needed) and math.isfinite(found[3]):  # what a budget would afford
             regime, sizes, note, needed = found
+    return _group(template, axis, regime, sizes, note, needed, overhead, rate, rate_measured,
+                  machine, limits, fast_rate, excluded, predict, quickest)
+
+
+def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[Point],
+           note: str, needed: float | None, overhead: float, rate: float, rate_measured: bool,
+           machine: Machine, limits: tuple[float, float], fast_rate: float | None,
+           excluded: tuple[str, ...], predict: Callable[[Point], float],
+           quickest: Callable[[Point], float]) -> GroupPlan:
     if limits != (0.0, math.inf):
         note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
                                            "the probed rate held") if x)
@@ -495,8 +511,7 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed if needed is not None else None, limits, fast_rate, excluded,
-                     min((p.klass for p in sizes), default=0))
+                     needed, limits, fast_rate, excluded, min((p.klass for p in sizes), default=0))
 
 
 def guessed_rate(machine: Machine) -> float:
