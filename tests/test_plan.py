@@ -500,6 +500,13 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     assert "sides of every class: no window of multiples of 8" in mixed.note
     # The least share affords the class where the whole share does: a looser class's window is
     # cheaper and would otherwise take its place.
-    least = pl.least_share(g, 2000.0, lambda p, share: planned(share))
+    replan = lambda p, share: planned(share)  # noqa: E731
+    least = pl.least_share(g, 2000.0, replan, strict=True)
     assert planned(least).side_class == 16 and planned(least).feasible
     assert planned(0.9 * least).side_class != 16 or not planned(0.9 * least).feasible
+    cheapest = pl.least_share(g, 2000.0, replan)
+    assert cheapest < least and planned(cheapest).feasible
+    # Shared out: the class where the time allows it, else the cheaper window rather than none.
+    assert pl.shared_out([g], least, replan)[0].side_class == 16
+    short = pl.shared_out([g], (cheapest + least) / 2, replan)[0]
+    assert short.feasible and short.side_class < 16

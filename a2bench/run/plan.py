@@ -567,18 +567,16 @@ def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) 
 
 
 def least_share(g: GroupPlan, total_s: float,
-                replan: Callable[[GroupPlan, float], GroupPlan]) -> float:
+                replan: Callable[[GroupPlan, float], GroupPlan], strict: bool = False) -> float:
     """The least time share within `total_s` that affords the group a window (a bisection:
-    planning is pure and takes milliseconds); inf where even `total_s` does not. Where
-    `total_s` affords a window of one of the block's side classes, the least share affords
-    one of that class too: a window of a looser class is cheaper, and would otherwise take the
-    stricter one's place."""
+    planning is pure and takes milliseconds); inf where even `total_s` does not. `strict`: a
+    window of the side class `total_s` affords (a looser class's window is cheaper)."""
     top = replan(g, total_s)
     if not top.feasible:
         return math.inf
 
     def affords(p: GroupPlan) -> bool:
-        return p.feasible and p.side_class >= top.side_class
+        return p.feasible and (not strict or p.side_class >= top.side_class)
 
     lo, hi = 0.0, total_s
     while hi - lo > max(0.5, 0.005 * hi):
@@ -595,24 +593,29 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     An even share left one block short of any window while the others spent theirs on the
     widest spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short,
     GC's span 6.6x). Here each group first gets the least share that affords it a window
-    (least_share), and what is left is shared evenly, for wider spans or higher regimes.
-    Where the least shares outgrow `total_s` (the first round's) but fit `most_s` (the time
-    the narrowing rounds would have had too), each group gets its least share: a window for
-    every block comes before narrowing any of them (a held-out run gave criss-cross, 131 s
-    of the 245 s the three windows needed, no share of a first round of 221 s, with 276 s
-    left). Where they do not fit even that, the cheapest groups get theirs, as many as fit,
-    and the rest keep their plans, short (the run warns with the budget they need)."""
+    (least_share), raised to the least that affords it a window of its side class where the
+    time allows (the cheapest raises first), and what is left is shared evenly, for wider
+    spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
+    fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
+    share: a window for every block comes before narrowing any of them (a held-out run gave
+    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of
+    221 s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs,
+    as many as fit, and the rest keep their plans, short (the run warns with the budget they
+    need)."""
     if not groups:
         return []
     most = max(most_s or total_s, total_s)
     least = [least_share(g, most, replan) for g in groups]
     fits = [i for i, s in enumerate(least) if math.isfinite(s)]
     need = sum(least[i] for i in fits)
-    if len(fits) == len(groups) and need <= total_s:
-        spare = (total_s - need) / len(groups)
-        return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
     if len(fits) == len(groups) and need <= most:
-        return [replan(g, least[i]) for i, g in enumerate(groups)]
+        limit = total_s if need <= total_s else most
+        classed = [least_share(g, most, replan, strict=True) for g in groups]
+        for i in sorted(range(len(groups)), key=lambda i: classed[i] - least[i]):
+            if classed[i] > least[i] and sum(least) - least[i] + classed[i] <= limit:
+                least[i] = classed[i]
+        spare = (limit - sum(least)) / len(groups) if limit == total_s else 0.0
+        return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
     out = list(groups)
     left = most
     for i in sorted(fits, key=lambda i: least[i]):  # the cheapest first: as many as fit
