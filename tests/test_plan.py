@@ -501,12 +501,15 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     # The least share affords the class where the whole share does: a looser class's window is
     # cheaper and would otherwise take its place.
     replan = lambda p, share: planned(share)  # noqa: E731
-    least = pl.least_share(g, 2000.0, replan, strict=True)
+    least = pl.least_share(g, 2000.0, replan, 16)
     assert planned(least).side_class == 16 and planned(least).feasible
     assert planned(0.9 * least).side_class != 16 or not planned(0.9 * least).feasible
     cheapest = pl.least_share(g, 2000.0, replan)
     assert cheapest < least and planned(cheapest).feasible
-    # Shared out: the class where the time allows it, else the cheaper window rather than none.
+    eight = pl.least_share(g, 2000.0, replan, 8)
+    assert cheapest <= eight < least and planned(eight).side_class >= 8
+    # Shared out: the strictest class the time allows, else the cheaper window rather than none.
     assert pl.shared_out([g], least, replan)[0].side_class == 16
-    short = pl.shared_out([g], (cheapest + least) / 2, replan)[0]
-    assert short.feasible and short.side_class < 16
+    assert pl.shared_out([g], (eight + least) / 2, replan)[0].side_class == 8
+    short = pl.shared_out([g], (cheapest + eight) / 2, replan)[0]
+    assert short.feasible and short.side_class < 8

@@ -567,16 +567,16 @@ def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) 
 
 
 def least_share(g: GroupPlan, total_s: float,
-                replan: Callable[[GroupPlan, float], GroupPlan], strict: bool = False) -> float:
+                replan: Callable[[GroupPlan, float], GroupPlan], side_class: int = 0) -> float:
     """The least time share within `total_s` that affords the group a window (a bisection:
-    planning is pure and takes milliseconds); inf where even `total_s` does not. `strict`: a
-    window of the side class `total_s` affords (a looser class's window is cheaper)."""
+    planning is pure and takes milliseconds), of sides a multiple of `side_class` where it is
+    set (a looser class's window is cheaper); inf where even `total_s` does not."""
     top = replan(g, total_s)
-    if not top.feasible:
+    if not top.feasible or top.side_class < side_class:
         return math.inf
 
     def affords(p: GroupPlan) -> bool:
-        return p.feasible and (not strict or p.side_class >= top.side_class)
+        return p.feasible and p.side_class >= side_class
 
     lo, hi = 0.0, total_s
     while hi - lo > max(0.5, 0.005 * hi):
@@ -593,8 +593,8 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     An even share left one block short of any window while the others spent theirs on the
     widest spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short,
     GC's span 6.6x). Here each group first gets the least share that affords it a window
-    (least_share), raised to the least that affords it a window of its side class where the
-    time allows (the cheapest raises first), and what is left is shared evenly, for wider
+    (least_share), raised to the least that affords it a window of its strictest side class
+    the time allows (the cheapest raises first), and what is left is shared evenly, for wider
     spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
     fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
     share: a window for every block comes before narrowing any of them (a held-out run gave
@@ -610,10 +610,15 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     need = sum(least[i] for i in fits)
     if len(fits) == len(groups) and need <= most:
         limit = total_s if need <= total_s else most
-        classed = [least_share(g, most, replan, strict=True) for g in groups]
-        for i in sorted(range(len(groups)), key=lambda i: classed[i] - least[i]):
-            if classed[i] > least[i] and sum(least) - least[i] + classed[i] <= limit:
-                least[i] = classed[i]
+        # Each group's side classes, the strictest first, with the least share each needs.
+        raises = [[(k, least_share(g, most, replan, k))
+                   for k in side_classes(replan(g, most).side_class)] for g in groups]
+        for i in sorted(range(len(groups)), key=lambda i: min(
+                (s for _, s in raises[i]), default=math.inf) - least[i]):
+            for _, s in raises[i]:
+                if s > least[i] and sum(least) - least[i] + s <= limit:
+                    least[i] = s
+                    break
         spare = (limit - sum(least)) / len(groups) if limit == total_s else 0.0
         return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
     out = list(groups)
