@@ -513,3 +513,23 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     assert pl.shared_out([g], (eight + least) / 2, replan)[0].side_class == 8
     short = pl.shared_out([g], (cheapest + eight) / 2, replan)[0]
     assert short.feasible and short.side_class < 8
+
+
+def test_a_side_class_raise_keeps_the_regime_the_least_share_gives():
+    # Criss-cross at b 1, c 64: its cheapest window lies within L3 (any side), its class's past
+    # L3. Two such blocks with time for one raise: a raise across regimes would give one block
+    # the higher regime and the other none of the spare; the spare is shared evenly instead.
+    template, axis, _ = cc_points()
+    template = replace(template, batch=1)
+    points = pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget, 16)
+
+    def replan(g, share):
+        return pl.plan_group(template, axis, points, 0.2e-3, 2e10, True, NO_MMAP, share,
+                             target=0.1)
+
+    g = replan(None, 2000.0)
+    cheapest, classed = pl.least_share(g, 2000.0, replan), pl.least_share(g, 2000.0, replan, 16)
+    assert replan(g, cheapest).regime != replan(g, classed).regime
+    total = 2 * cheapest + (classed - cheapest)
+    a, b = pl.shared_out([g, g], total, replan)
+    assert a.regime == b.regime and a.choices == b.choices

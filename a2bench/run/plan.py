@@ -478,9 +478,6 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
              *((MAX_CALL_S * 2**k, math.inf) for k in range(1, 7))]
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
                                          target, quickest, *steps[0])
-    if classes:
-        note = "; ".join(x for x in (note, f"sides of every class: no window of multiples of "
-                                           f"{classes[-1]}") if x)
     for cap, max_bytes in steps[1:]:
         if needed is None:
             break
@@ -495,6 +492,9 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
             note = "; ".join(x for x in (why, found[2]) if x)
         elif math.isinf(needed) and math.isfinite(found[3]):  # what a budget would afford
             regime, sizes, note, needed = found
+    if classes:
+        note = "; ".join(x for x in (note, f"sides of every class: no window of multiples of "
+                                           f"{classes[-1]}") if x)
     return _group(template, axis, regime, sizes, note, needed, overhead, rate, rate_measured,
                   machine, limits, fast_rate, excluded, predict, quickest)
 
@@ -590,18 +590,17 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
                most_s: float | None = None) -> list[GroupPlan]:
     """The groups planned again with the first round's time shared by need, not evenly.
 
-    An even share left one block short of any window while the others spent theirs on the
-    widest spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short,
-    GC's span 6.6x). Here each group first gets the least share that affords it a window
-    (least_share), raised to the least that affords it a window of its strictest side class
-    the time allows (the cheapest raises first), and what is left is shared evenly, for wider
+    An even share left one block short of any window while the others spent theirs on the widest
+    spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short, GC's span
+    6.6x). Here each group first gets the least share that affords it a window (least_share),
+    raised to the least that affords it a window of its strictest side class the time allows in
+    the same regime (the cheapest raises first), and what is left is shared evenly, for wider
     spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
     fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
     share: a window for every block comes before narrowing any of them (a held-out run gave
-    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of
-    221 s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs,
-    as many as fit, and the rest keep their plans, short (the run warns with the budget they
-    need)."""
+    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of 221
+    s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs, as
+    many as fit, and the rest keep their plans, short (the run warns with the budget they need)."""
     if not groups:
         return []
     most = max(most_s or total_s, total_s)
@@ -615,8 +614,13 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
                    for k in side_classes(replan(g, most).side_class)] for g in groups]
         for i in sorted(range(len(groups)), key=lambda i: min(
                 (s for _, s in raises[i]), default=math.inf) - least[i]):
+            regime = replan(groups[i], least[i]).regime
             for _, s in raises[i]:
-                if s > least[i] and sum(least) - least[i] + s <= limit:
+                # A class within the regime the least share gives: a higher regime is the
+                # spare's to give (a class raise had taken criss-cross past the cache, 146 s
+                # of a 360 s budget, and left the non-local block a window of ±0.10).
+                if (s > least[i] and sum(least) - least[i] + s <= limit
+                        and replan(groups[i], s).regime == regime):
                     least[i] = s
                     break
         spare = (limit - sum(least)) / len(groups) if limit == total_s else 0.0
