@@ -15,6 +15,7 @@ import pytest
 from a2bench.catalog import cost_of, spec
 from a2bench.cli import main
 from a2bench.run import plan as pl
+from a2bench.run import shares as sh
 from a2bench.suite import SuiteError, auto_templates, expand, parse_suite
 
 BASE = {"name": "t", "blocks": ["double_attention", "nonlocal_right"],
@@ -246,27 +247,27 @@ def test_the_first_round_is_shared_by_need():
     def replan(g, share):
         return planned(g.template, share)
 
-    need = {t.block: pl.least_share(planned(t, 1.0), 4000.0, replan) for t in (da, nl)}
+    need = {t.block: sh.least_share(planned(t, 1.0), 4000.0, replan) for t in (da, nl)}
     assert planned(nl, need["nonlocal_right"]).feasible
     assert not planned(nl, 0.9 * need["nonlocal_right"]).feasible
     total = 1.2 * sum(need.values())
     # An even share affords double attention its widest span and the non-local order nothing.
     even = [planned(da, total / 2), planned(nl, total / 2)]
     assert even[0].feasible and not even[1].feasible
-    out = pl.shared_out(even, total, replan)
+    out = sh.shared_out(even, total, replan)
     assert all(g.feasible for g in out)
     assert sum(g.predicted_wall_s for g in out) <= total
     # More time: wider spans, never narrower.
-    rich = pl.shared_out(out, 4 * total, replan)
+    rich = sh.shared_out(out, 4 * total, replan)
     assert sum(g.predicted_wall_s for g in rich) <= 4 * total
     assert all(r.choices[-1].positions >= o.choices[-1].positions
                for r, o in zip(rich, out, strict=True))
     # Not enough for both: the one that fits keeps its least share, the other stays short.
-    short = pl.shared_out(even, need["double_attention"] + 1.0, replan)
+    short = sh.shared_out(even, need["double_attention"] + 1.0, replan)
     assert short[0].feasible and not short[1].feasible
     # ... unless the time the narrowing rounds would have had affords both their least shares:
     # a window for every block first.
-    reserve = pl.shared_out(even, need["double_attention"] + 1.0, replan,
+    reserve = sh.shared_out(even, need["double_attention"] + 1.0, replan,
                             most_s=1.01 * sum(need.values()))
     assert all(g.feasible for g in reserve)
     assert sum(g.predicted_wall_s for g in reserve) <= 1.01 * sum(need.values())
@@ -501,17 +502,17 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     # The least share affords the class where the whole share does: a looser class's window is
     # cheaper and would otherwise take its place.
     replan = lambda p, share: planned(share)  # noqa: E731
-    least = pl.least_share(g, 2000.0, replan, 16)
+    least = sh.least_share(g, 2000.0, replan, 16)
     assert planned(least).side_class == 16 and planned(least).feasible
     assert planned(0.9 * least).side_class != 16 or not planned(0.9 * least).feasible
-    cheapest = pl.least_share(g, 2000.0, replan)
+    cheapest = sh.least_share(g, 2000.0, replan)
     assert cheapest < least and planned(cheapest).feasible
-    eight = pl.least_share(g, 2000.0, replan, 8)
+    eight = sh.least_share(g, 2000.0, replan, 8)
     assert cheapest <= eight < least and planned(eight).side_class >= 8
     # Shared out: the strictest class the time allows, else the cheaper window rather than none.
-    assert pl.shared_out([g], least, replan)[0].side_class == 16
-    assert pl.shared_out([g], (eight + least) / 2, replan)[0].side_class == 8
-    short = pl.shared_out([g], (cheapest + eight) / 2, replan)[0]
+    assert sh.shared_out([g], least, replan)[0].side_class == 16
+    assert sh.shared_out([g], (eight + least) / 2, replan)[0].side_class == 8
+    short = sh.shared_out([g], (cheapest + eight) / 2, replan)[0]
     assert short.feasible and short.side_class < 8
 
 
@@ -528,8 +529,8 @@ def test_a_side_class_raise_keeps_the_regime_the_least_share_gives():
                              target=0.1)
 
     g = replan(None, 2000.0)
-    cheapest, classed = pl.least_share(g, 2000.0, replan), pl.least_share(g, 2000.0, replan, 16)
+    cheapest, classed = sh.least_share(g, 2000.0, replan), sh.least_share(g, 2000.0, replan, 16)
     assert replan(g, cheapest).regime != replan(g, classed).regime
     total = 2 * cheapest + (classed - cheapest)
-    a, b = pl.shared_out([g, g], total, replan)
+    a, b = sh.shared_out([g, g], total, replan)
     assert a.regime == b.regime and a.choices == b.choices

@@ -20,6 +20,7 @@ import numpy as np
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
 from a2bench.run import plan as pl
+from a2bench.run import shares
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases
 from a2bench.suite import Suite, auto_templates
 
@@ -119,13 +120,13 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
               on_stage: Callable[[str], None] = lambda s: None,
               target: float = pl.DEFAULT_TARGET) -> pl.Plan:
     """Every auto template's sizes (see plan_sizes), then planned once more with the time the
-    probes left, shared out by need (plan.shared_out)."""
+    probes left, shared out by need (shares.shared_out)."""
     templates = auto_templates(suite)
     overheads = overheads_of([t for t, _ in templates], overhead_record)
     groups = []
     for (template, axis), overhead in zip(templates, overheads, strict=True):
         on_stage(f"planning {template.label()}")
-        share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
+        share = shares.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
         groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
 
     # The candidates of each variant, costed once: shared_out plans each group a few dozen
@@ -137,9 +138,9 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
                              g.rate, g.rate_measured, machine, share, g.limits, target,
                              g.fast_rate, g.excluded)
 
-    share = pl.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
+    share = shares.group_share(budget_s, time.perf_counter() - started, fixed_s, len(groups))
     groups = [replan(g, share) for g in groups]
-    groups = pl.shared_out(groups, share * len(groups), replan,
+    groups = shares.shared_out(groups, share * len(groups), replan,
                            most_s=share * len(groups) / pl.FIRST_ROUND)
     checked = []
     for g in groups:

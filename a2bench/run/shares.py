@@ -1,0 +1,86 @@
+"""How an auto run's first round is shared among its block variants (plan.GroupPlan).
+
+Pure functions over plans: each variant is planned again (`replan`) at the share it gets,
+which takes milliseconds, so the least share a window needs is found by bisection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from a2bench.run.plan import FIRST_ROUND, GroupPlan, side_classes
+
+
+def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) -> float:
+    """Each group's part of the first round's time."""
+    left = max(budget_s - startup_s - fixed_s, 0.0)
+    return FIRST_ROUND * left / max(groups, 1)
+
+
+def least_share(g: GroupPlan, total_s: float,
+                replan: Callable[[GroupPlan, float], GroupPlan], side_class: int = 0) -> float:
+    """The least time share within `total_s` that affords the group a window (a bisection:
+    planning is pure and takes milliseconds), of sides a multiple of `side_class` where it is
+    set (a looser class's window is cheaper); inf where even `total_s` does not."""
+    top = replan(g, total_s)
+    if not top.feasible or top.side_class < side_class:
+        return math.inf
+
+    def affords(p: GroupPlan) -> bool:
+        return p.feasible and p.side_class >= side_class
+
+    lo, hi = 0.0, total_s
+    while hi - lo > max(0.5, 0.005 * hi):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if affords(replan(g, mid)) else (mid, hi)
+    return hi
+
+
+def shared_out(groups: Sequence[GroupPlan], total_s: float,
+               replan: Callable[[GroupPlan, float], GroupPlan],
+               most_s: float | None = None) -> list[GroupPlan]:
+    """The groups planned again with the first round's time shared by need, not evenly.
+
+    An even share left one block short of any window while the others spent theirs on the widest
+    spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short, GC's span
+    6.6x). Here each group first gets the least share that affords it a window (least_share),
+    raised to the least that affords it a window of its strictest side class the time allows in
+    the same regime (the cheapest raises first), and what is left is shared evenly, for wider
+    spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
+    fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
+    share: a window for every block comes before narrowing any of them (a held-out run gave
+    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of 221
+    s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs, as
+    many as fit, and the rest keep their plans, short (the run warns with the budget they need)."""
+    if not groups:
+        return []
+    most = max(most_s or total_s, total_s)
+    least = [least_share(g, most, replan) for g in groups]
+    fits = [i for i, s in enumerate(least) if math.isfinite(s)]
+    need = sum(least[i] for i in fits)
+    if len(fits) == len(groups) and need <= most:
+        limit = total_s if need <= total_s else most
+        # Each group's side classes, the strictest first, with the least share each needs.
+        raises = [[(k, least_share(g, most, replan, k))
+                   for k in side_classes(replan(g, most).side_class)] for g in groups]
+        for i in sorted(range(len(groups)), key=lambda i: min(
+                (s for _, s in raises[i]), default=math.inf) - least[i]):
+            regime = replan(groups[i], least[i]).regime
+            for _, s in raises[i]:
+                # A class within the regime the least share gives: a higher regime is the
+                # spare's to give (a class raise had taken criss-cross past the cache, 146 s
+                # of a 360 s budget, and left the non-local block a window of ±0.10).
+                if (s > least[i] and sum(least) - least[i] + s <= limit
+                        and replan(groups[i], s).regime == regime):
+                    least[i] = s
+                    break
+        spare = (limit - sum(least)) / len(groups) if limit == total_s else 0.0
+        return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
+    out = list(groups)
+    left = most
+    for i in sorted(fits, key=lambda i: least[i]):  # the cheapest first: as many as fit
+        if least[i] <= left:
+            out[i] = replan(groups[i], least[i])
+            left -= least[i]
+    return out
