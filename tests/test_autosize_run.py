@@ -12,6 +12,9 @@ import json
 
 from conftest import cli
 
+from a2bench.case import Case
+from a2bench.run.autosize import Width, window_cases
+
 
 def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     suite = tmp_path / "auto.yaml"
@@ -57,9 +60,6 @@ def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
 def test_a_round_is_a_pass_of_the_whole_window():
     # Each size pools its passes: a round of the window's ends alone gave them a pass the
     # middle did not get (docs/running.md, step 8).
-    from a2bench.case import Case
-    from a2bench.run.autosize import Width, window_cases
-
     planned = [Case("gc", "cpu", "float32", 1, 8, 1, s, s, reduction=2)
                for s in (40, 48, 56, 64, 72, 80, 88)]
     other = Case("se", "cpu", "float32", 1, 8, 1, 48, 48, reduction=2)
