@@ -447,8 +447,9 @@ CC = {"name": "cc", "blocks": ["criss_cross"],
 NO_MMAP = replace(CPU, mmap_threshold=None)  # glibc told to keep freed memory, as auto runs do
 
 
-def cc_points():
+def cc_points(batch=2):
     ((template, axis),) = auto_templates(parse_suite(CC))
+    template = replace(template, batch=batch)
     side = spec("criss_cross").side_class
     return template, axis, pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget,
                                          side)
@@ -473,9 +474,7 @@ def test_the_side_classes_are_spaced_among_themselves():
 
 
 def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
-    template, axis, _ = cc_points()
-    template = replace(template, batch=1)
-    points = pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget, 16)
+    template, axis, points = cc_points(batch=1)
     rate, overhead = 5e10, 0.2e-3
 
     def planned(share=2000.0, limits=(0.0, math.inf)):
@@ -520,9 +519,7 @@ def test_a_side_class_raise_keeps_the_regime_the_least_share_gives():
     # Criss-cross at b 1, c 64: its cheapest window lies within L3 (any side), its class's past
     # L3. Two such blocks with time for one raise: a raise across regimes would give one block
     # the higher regime and the other none of the spare; the spare is shared evenly instead.
-    template, axis, _ = cc_points()
-    template = replace(template, batch=1)
-    points = pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget, 16)
+    template, axis, points = cc_points(batch=1)
 
     def replan(g, share):
         return pl.plan_group(template, axis, points, 0.2e-3, 2e10, True, NO_MMAP, share,

@@ -218,7 +218,7 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
     aligned from ALIGN_FROM on, and none whose planes alias (ALIAS_SIDE; frames keep every
     count: their N is the map's multiple). A square side from ALIGN_FROM on that is not a
     multiple of a class of `side_class` (the block's, where its kernels run along a side) is
-    of none (Point.klass): choose prefers the strictest class that affords a window."""
+    of none (Point.klass): plan_group prefers the strictest class that affords a window."""
     out: list[Point] = []
     levels = side_classes(side_class)
     size, last_n = 1, 0

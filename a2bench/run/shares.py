@@ -50,8 +50,8 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
     fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
     share: a window for every block comes before narrowing any of them (a held-out run gave
-    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of 221
-    s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs, as
+    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of
+    221 s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs, as
     many as fit, and the rest keep their plans, short (the run warns with the budget they need)."""
     if not groups:
         return []
@@ -60,14 +60,15 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     fits = [i for i, s in enumerate(least) if math.isfinite(s)]
     need = sum(least[i] for i in fits)
     if len(fits) == len(groups) and need <= most:
-        limit = total_s if need <= total_s else most
-        # Each group's side classes, the strictest first, with the least share each needs.
-        raises = [[(k, least_share(g, most, replan, k))
+        first_round = need <= total_s  # else the narrowing rounds' time too, and no spare
+        limit = total_s if first_round else most
+        # The least share each of a group's side classes needs, the strictest first.
+        raises = [[least_share(g, most, replan, k)
                    for k in side_classes(replan(g, most).side_class)] for g in groups]
-        for i in sorted(range(len(groups)), key=lambda i: min(
-                (s for _, s in raises[i]), default=math.inf) - least[i]):
+        for i in sorted(range(len(groups)), key=lambda i: min(raises[i], default=math.inf)
+                        - least[i]):
             regime = replan(groups[i], least[i]).regime
-            for _, s in raises[i]:
+            for s in raises[i]:
                 # A class within the regime the least share gives: a higher regime is the
                 # spare's to give (a class raise had taken criss-cross past the cache, 146 s
                 # of a 360 s budget, and left the non-local block a window of ±0.10).
@@ -75,7 +76,7 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
                         and replan(groups[i], s).regime == regime):
                     least[i] = s
                     break
-        spare = (limit - sum(least)) / len(groups) if limit == total_s else 0.0
+        spare = (limit - sum(least)) / len(groups) if first_round else 0.0
         return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
     out = list(groups)
     left = most
