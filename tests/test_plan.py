@@ -15,6 +15,7 @@ import pytest
 from a2bench.catalog import cost_of, spec
 from a2bench.cli import main
 from a2bench.run import plan as pl
+from a2bench.run import promise
 from a2bench.run import shares as sh
 from a2bench.suite import SuiteError, auto_templates, expand, parse_suite
 
@@ -408,9 +409,9 @@ def test_a_pass_that_barely_narrows_a_block_is_its_last():
     before = {"da": 0.080, "nl": 0.223, "gc": 0.050}
     # noise narrows (da by 13 %); curvature barely (nl by 0.9 %); gc got no pass; a width that
     # grew, or went unknown, gives up too
-    assert pl.not_narrowed({"da": 0.070, "nl": 0.221, "gc": 0.04}, before) == ["nl"]
-    assert pl.not_narrowed({"da": 0.081, "nl": math.inf}, before) == ["da", "nl"]
-    assert pl.not_narrowed({"new": 0.3}, before) == []
+    assert promise.not_narrowed({"da": 0.070, "nl": 0.221, "gc": 0.04}, before) == ["nl"]
+    assert promise.not_narrowed({"da": 0.081, "nl": math.inf}, before) == ["da", "nl"]
+    assert promise.not_narrowed({"new": 0.3}, before) == []
 
 
 def test_a_window_its_regime_caps_takes_more_sizes_where_the_share_affords_them():
@@ -531,3 +532,128 @@ def test_a_side_class_raise_keeps_the_regime_the_least_share_gives():
     total = 2 * cheapest + (classed - cheapest)
     a, b = sh.shared_out([g, g], total, replan)
     assert a.regime == b.regime and a.choices == b.choices
+
+
+def scattered_delta_bic(x, work, t, scatter, draws=200, seed=11):
+    """The ΔBIC fitting.delta_bic gives the model's class over its competitor, per draw of a
+    log-normal scatter about the predicted times."""
+    import numpy as np
+
+    from a2bench import fitting as ft
+
+    rng = np.random.default_rng(seed)
+    k0, k1 = ft.classes(ft.fit_power(x, work).k)
+    out = []
+    for _ in range(draws):
+        y = t * np.exp(rng.normal(0.0, scatter, len(x)))
+        sizes = ft.Sizes(x, y, np.full(len(x), ft.SE_FLOOR), (None,) * len(x))
+        out.append(ft.delta_bic(sizes, k0, k1, work))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("span", "count"), [(3.0, 6), (5.0, 6), (3.0, 10)])
+def test_the_promised_delta_bic_is_what_the_fit_gives_sizes_that_scatter(span, count):
+    import numpy as np
+
+    # Double attention's latency along N: overhead + work/rate, class 1 against 2.
+    x = np.geomspace(1e4, span * 1e4, count)
+    work = 2e6 * x
+    t = 1e-4 + work / 5e10
+    promised = promise.delta_bic(x, work, t)
+    got = scattered_delta_bic(x, work, t, promise.SIZE_SCATTER)
+    assert 0.7 * promised <= np.median(got) <= 1.5 * promised, (promised, np.median(got))
+    # The least span the planner asks of a class-1 block: 3x falls short, 5x does not.
+    assert (promised >= promise.PLANNED_BIC) == (span >= 5.0 or count >= 10)
+
+
+def test_the_promised_delta_bic_grows_with_span_and_sizes_and_takes_the_harder_neighbour():
+    import numpy as np
+
+    def bic(span, count, k):
+        x = np.geomspace(1e4, span * 1e4, count)
+        return promise.delta_bic(x, x**k, 1e-4 + x**k / x[0] ** k * 0.01)
+
+    assert bic(3, 6, 1) < bic(5, 6, 1) < bic(8, 6, 1)
+    assert bic(3, 6, 1) < bic(3, 8, 1) < bic(3, 10, 1)
+    assert bic(3, 6, 2) > 2 * bic(3, 6, 1)  # N² against N is the easy side
+    # criss-cross's middle class must beat both neighbours: the nearer (N²) decides.
+    x = np.geomspace(1e4, 3e4, 6)
+    middle = promise.delta_bic(x, x**1.45, x**1.45)
+    assert middle < promise.delta_bic(x, x, x) and math.isfinite(middle)
+    assert promise.delta_bic(x, np.ones(6), np.ones(6)) == math.inf  # a constant: no ΔBIC
+    assert math.isnan(promise.delta_bic(x[:3], x[:3], x[:3]))  # too few sizes
+
+
+def class_one_points(lo_span, hi_span):
+    """Synthetic sizes of a class-1 block: 6 over `lo_span` in a low regime, 6 over `hi_span`
+    in a high one, 100x further out."""
+    import numpy as np
+
+    low = [int(n) for n in np.geomspace(1000, 1000 * lo_span, 6)]
+    high = [int(n) for n in np.geomspace(100_000, 100_000 * hi_span, 6)]
+    points = [pl.Point(i, n, 2_000_000 * n, 1, 1, 1) for i, n in enumerate(low + high)]
+    return points, ["low"] * len(low) + ["high"] * len(high)
+
+
+def test_a_window_that_promises_a_decisive_delta_bic_comes_before_a_narrower_one():
+    points, regimes = class_one_points(3.2, 8.0)
+
+    def predict(p):
+        return p.flops / 5e10
+
+    low, high = points[:6], points[6:]
+    # The low regime's window is the narrower (short calls, many of them) but its 3x span
+    # cannot tell N from N² with an overhead; the high one's 8x can.
+    assert pl.predicted_half_width(low, predict, CPU) < pl.predicted_half_width(high, predict,
+                                                                                 CPU)
+    assert pl.predicted_bic(low, predict) < promise.PLANNED_BIC <= pl.predicted_bic(high,
+                                                                                    predict)
+    regime, sizes, note, needed = pl.choose(points, regimes, predict, 0.0, CPU, 1e6,
+                                            target=1e-6)
+    assert (regime, needed) == ("high", None) and sizes == high
+    assert "passed over low: predicted ±" in note and f"under {promise.PLANNED_BIC:g}" in note
+    # Where no window promises it, the narrowest.
+    points, regimes = class_one_points(3.2, 3.2)
+    regime, _, note, _ = pl.choose(points, regimes, predict, 0.0, CPU, 1e6, target=1e-6)
+    assert regime == "low" and "passed over high: predicted ±" in note
+
+
+def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_stricter_one():
+    # Criss-cross's multiples of 16 are sparse: where the share affords them over a span too
+    # narrow to tell N^1.4 from N², multiples of 8 over a wider one come first.
+    template, axis, points = cc_points(batch=1)
+    rate, share = 5e10, 120.0
+
+    def predict(p):
+        return 0.2e-3 + p.flops / rate
+
+    g = pl.plan_group(template, axis, points, 0.2e-3, rate, True, NO_MMAP, share, target=0.1)
+    assert g.feasible and g.side_class == 8 and g.decisive, g.note
+    assert g.to_dict()["predicted_delta_bic"] == g.promised_bic >= promise.PLANNED_BIC
+    regimes = [pl.regime_of(p, pl.boundaries(NO_MMAP)) for p in points]
+    _, sixteen, _, needed = pl.choose(points, regimes, predict, 0.2e-3, NO_MMAP, share, 0.1,
+                                      max_call_s=pl.MAX_CALL_S * pl.CLASS_CALL_FACTOR,
+                                      max_bytes=pl.MAX_CASE_BYTES, min_class=16)
+    assert needed is None  # a window of multiples of 16 fits the share ...
+    assert pl.predicted_bic(sixteen, predict) < promise.PLANNED_BIC  # ... and is not decisive
+
+
+def test_a_decisive_raise_may_take_the_narrowing_rounds_time():
+    # Criss-cross at b 1, c 64: its cheapest window (6 sizes over 3x within L3) promises no
+    # decisive ΔBIC; 10 sizes over the same span do, and passes would not.
+    template, axis, points = cc_points(batch=1)
+
+    def replan(g, share):
+        return pl.plan_group(template, axis, points, 0.2e-3, 2e10, True, NO_MMAP, share,
+                             target=0.1)
+
+    g = replan(None, 4000.0)
+    cheapest = sh.least_share(g, 4000.0, replan)
+    decisive = sh.least_share(g, 4000.0, replan, decisive=True)
+    assert not replan(g, cheapest).decisive and replan(g, decisive).decisive
+    assert len(replan(g, decisive).choices) > len(replan(g, cheapest).choices)
+    first = 1.05 * cheapest  # the first round affords the cheapest window alone
+    (raised,) = sh.shared_out([g], first, replan, most_s=1.05 * decisive)
+    assert raised.decisive and raised.predicted_wall_s <= 1.05 * decisive
+    (bare,) = sh.shared_out([g], first, replan, most_s=0.95 * decisive)
+    assert not bare.decisive and bare.predicted_wall_s <= first

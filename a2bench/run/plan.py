@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from a2bench.case import Case
+from a2bench.run import promise
 
 SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spare)
 # Predicted overhead share, at the fastest rate the pilot measured (so a size runs at least that
@@ -83,10 +84,6 @@ DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # since a narrowing round is a pass of the whole window (autosize.window_cases); 0.8 left
 # 0.25 of the first round, and rounds ran only where the first round spent less than its share.
 FIRST_ROUND = 0.7
-# A narrowing pass that took less than this share off a block's half-width is its last: noise
-# narrows by more (a 4th pass about 13 %, an 11th about 5 %), curvature by less (the non-local
-# order's window across a transition: 0.223, 0.216, 0.216, 0.214 ... 0.206 over 9 passes).
-MIN_NARROWING = 0.03
 GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
 # What a case costs besides its timed calls, per pass: building it twice (the interleaved stage
 # and the case), its first calls, the memory probes (profiled calls); the first pass also runs
@@ -101,9 +98,6 @@ FIRST_PASS_EXTRA_CALLS = 8
 TIMING_PASS_EXTRA_CALLS = 4
 MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
 DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
-SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
-SE_FLOOR = 0.01  # as fitting.SE_FLOOR: a size's log error never counts below 1 %
-T_95_4DOF = 2.776  # the t quantile of a 6-size fit (4 degrees of freedom)
 
 
 @dataclass(frozen=True)
@@ -182,10 +176,18 @@ class GroupPlan:
     fast_rate: float | None = None  # the fastest probed rate: the overhead share's side
     excluded: tuple[str, ...] = ()  # regimes whose window ends, timed, left the model's slope
     side_class: int = 0  # the side class every size is of (Point.klass); 0: mixed, or none
+    # What the window promises (promise): its 95 % half-width and ΔBIC over the competitor.
+    promised_half_width: float = math.nan
+    promised_bic: float = math.nan
 
     @property
     def feasible(self) -> bool:
         return len(self.choices) >= SIZES and self.needed_budget_s is None
+
+    @property
+    def decisive(self) -> bool:
+        """A window whose ΔBIC is planned to decide the class (promise.PLANNED_BIC)."""
+        return self.feasible and self.promised_bic >= promise.PLANNED_BIC
 
     def cases(self) -> list[Case]:
         return [at(self.template, self.axis, c.size) for c in self.choices]
@@ -203,7 +205,13 @@ class GroupPlan:
                 "fastest_rate_flops_per_s": self.fast_rate,
                 "excluded_regimes": list(self.excluded),
                 "side_class": self.side_class,
+                "predicted_half_width": _finite(self.promised_half_width),
+                "predicted_delta_bic": _finite(self.promised_bic),
                 "sizes": [c.to_dict() for c in self.choices]}
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 def at(template: Case, axis: Sequence[str], size: int) -> Case:
@@ -323,19 +331,17 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
 
 def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
                          machine: Machine) -> float:
-    """The 95 % half-width the fit would likely give these sizes: a weighted slope's error in
-    log-log, each size's error from its number of timed calls (SAMPLE_NOISE per call, floored at
-    the fit's 1 %), a t quantile on 4 degrees of freedom."""
-    x = [math.log(p.positions) for p in sizes]
-    w = []
-    for p in sizes:
-        t = predict(p)
-        calls = machine.passes * max(MIN_TIMED_CALLS, machine.time_budget_s / max(t, 1e-9))
-        se = max(SE_FLOOR, SAMPLE_NOISE / math.sqrt(calls))
-        w.append(1 / se**2)
-    mean = sum(wi * xi for wi, xi in zip(w, x, strict=True)) / sum(w)
-    spread = sum(wi * (xi - mean) ** 2 for wi, xi in zip(w, x, strict=True))
-    return T_95_4DOF / math.sqrt(spread) if spread > 0 else math.inf
+    """The 95 % half-width these sizes promise (promise.half_width), each size's timed calls
+    from the time budget a pass gives it (MIN_TIMED_CALLS at least)."""
+    calls = [machine.passes * max(MIN_TIMED_CALLS, machine.time_budget_s / max(predict(p), 1e-9))
+             for p in sizes]
+    return promise.half_width([p.positions for p in sizes], calls)
+
+
+def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
+    """The ΔBIC these sizes promise the model's class over its competitor (promise.delta_bic)."""
+    return promise.delta_bic([p.positions for p in sizes], [p.flops for p in sizes],
+                             [predict(p) for p in sizes])
 
 
 def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
@@ -384,8 +390,9 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
            min_class: int = 0) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share). The highest regime whose widest affordable window
     of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
-    half-width, else the affordable window that promises the narrowest; needed share is set
-    when no regime affords one.
+    half-width and a decisive ΔBIC (promise.PLANNED_BIC), else the affordable window that
+    promises the narrowest of those that promise the ΔBIC (of all, where none does); needed
+    share is set when no regime affords one.
 
     The highest first, since complexity is about the asymptote; but not at any price: on the
     2-core VM of docs/running.md, double attention's calls past the last-level cache (0.3-1.2 s,
@@ -400,7 +407,8 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             order.append(r)
     passed: list[str] = []
     cheapest: tuple[float, str, list[Point]] | None = None
-    afforded: list[tuple[float, str, list[Point]]] = []  # (predicted half-width, regime, sizes)
+    # (short of the planned ΔBIC, predicted half-width, regime, sizes)
+    afforded: list[tuple[bool, float, str, list[Point]]] = []
     for regime in reversed(order):  # the highest regime first
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * quickest(points[i])
@@ -421,12 +429,18 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share")
             continue
         width = predicted_half_width(best, predict, machine)
-        if width <= target:
+        bic = predicted_bic(best, predict)
+        short = not bic >= promise.PLANNED_BIC  # NaN (no class to test) is short
+        if width <= target and not short:
             return regime, best, "; ".join(f"passed over {p}" for p in passed), None
-        afforded.append((width, regime, best))
-        passed.append(f"{regime}: predicted ±{width:.3f}, wider than ±{target:g}")
+        afforded.append((short, width, regime, best))
+        passed.append(f"{regime}: predicted ±{width:.3f}" + (
+            f" and ΔBIC {bic:.0f}, under {promise.PLANNED_BIC:g}" if short
+            else f", wider than ±{target:g}"))
     if afforded:
-        width, regime, best = min(afforded, key=lambda a: a[0])
+        # A window that promises a decisive ΔBIC before a narrower one that does not: extra
+        # passes narrow an interval, they do not raise ΔBIC (promise).
+        _, width, regime, best = min(afforded, key=lambda a: a[:2])
         return regime, best, "; ".join(f"passed over {p}" for p in passed
                                        if not p.startswith(regime + ":")), None
     note = "; ".join(passed)
@@ -458,20 +472,22 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     peak = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
     # The block's side classes first, the strictest first, each with calls up to
     # CLASS_CALL_FACTOR times the limit: a window that mixes classes tilts its slope where one
-    # class falls at one end, a longer call does not.
+    # class falls at one end, a longer call does not. A looser class's window that promises a
+    # decisive ΔBIC comes before a stricter one's that does not: a class's sides are sparser.
     classes = sorted({p.klass for p in points if p.klass}, reverse=True)
-    for k in classes:
-        for cap in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR):
-            found = choose(points, regimes, predict, overhead, machine, share_s, target,
-                           quickest, cap, peak, k)
-            if found[3] is None:
-                why = f"sides a multiple of {k} (the block's side class)" + (
-                    f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
-                    if cap > MAX_CALL_S else "")
-                return _group(template, axis, found[0], found[1],
-                              "; ".join(x for x in (found[2], why) if x), None, overhead,
-                              rate, rate_measured, machine, limits, fast_rate, excluded,
-                              predict, quickest)
+    for k, decisive, cap in ((k, d, c) for d in (True, False) for k in classes
+                             for c in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR)):
+        found = choose(points, regimes, predict, overhead, machine, share_s, target,
+                       quickest, cap, peak, k)
+        if found[3] is None and (not decisive or predicted_bic(found[1], predict)
+                                 >= promise.PLANNED_BIC):
+            why = f"sides a multiple of {k} (the block's side class)" + (
+                f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
+                if cap > MAX_CALL_S else "")
+            return _group(template, axis, found[0], found[1],
+                          "; ".join(x for x in (found[2], why) if x), None, overhead,
+                          rate, rate_measured, machine, limits, fast_rate, excluded,
+                          predict, quickest)
     # Any aligned side: the limits, then each relaxed in turn, as far as a window needs: larger
     # cases first, then longer calls (doubled up to 64x), rather than no window.
     steps = [(MAX_CALL_S, peak), *([(MAX_CALL_S, math.inf)] if math.isfinite(peak) else []),
@@ -510,8 +526,11 @@ def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[P
     choices = tuple(Choice(p.size, p.positions, predict(p), overhead / quickest(p), regime)
                     for p in sizes)
     wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
+    promised = (predicted_half_width(sizes, predict, machine), predicted_bic(sizes, predict)) \
+        if len(sizes) >= SIZES else (math.nan, math.nan)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
-                     needed, limits, fast_rate, excluded, min((p.klass for p in sizes), default=0))
+                     needed, limits, fast_rate, excluded, min((p.klass for p in sizes), default=0),
+                     *promised)
 
 
 def guessed_rate(machine: Machine) -> float:
@@ -558,13 +577,6 @@ class Plan:
                 "predicted_wall_s": self.predicted_wall_s,
                 "needed_budget_s": self.needed_budget_s,
                 "groups": [g.to_dict() for g in self.groups]}
-
-
-def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> list[str]:
-    """The blocks whose last narrowing pass took less than MIN_NARROWING off their 95 %
-    half-width (`before`: each block's width before that pass, where it had one)."""
-    return [b for b, w in widths.items()
-            if b in before and not w < before[b] * (1 - MIN_NARROWING)]
 
 
 def ends_slopes(lo: Point, hi: Point, t_lo: float, t_hi: float,

@@ -19,22 +19,36 @@ def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) 
 
 
 def least_share(g: GroupPlan, total_s: float,
-                replan: Callable[[GroupPlan, float], GroupPlan], side_class: int = 0) -> float:
+                replan: Callable[[GroupPlan, float], GroupPlan], side_class: int = 0,
+                decisive: bool = False) -> float:
     """The least time share within `total_s` that affords the group a window (a bisection:
     planning is pure and takes milliseconds), of sides a multiple of `side_class` where it is
-    set (a looser class's window is cheaper); inf where even `total_s` does not."""
-    top = replan(g, total_s)
-    if not top.feasible or top.side_class < side_class:
-        return math.inf
+    set (a looser class's window is cheaper), and (`decisive`) one that promises a decisive
+    ΔBIC (GroupPlan.decisive: a wider span or more sizes); inf where even `total_s` does not."""
 
     def affords(p: GroupPlan) -> bool:
-        return p.feasible and p.side_class >= side_class
+        return p.feasible and p.side_class >= side_class and (p.decisive or not decisive)
+
+    if not affords(replan(g, total_s)):
+        return math.inf
 
     lo, hi = 0.0, total_s
     while hi - lo > max(0.5, 0.005 * hi):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if affords(replan(g, mid)) else (mid, hi)
     return hi
+
+
+def wanted(g: GroupPlan, total_s: float, replan: Callable[[GroupPlan, float], GroupPlan]
+           ) -> list[tuple[float, bool]]:
+    """(least share, decisive) of each window a group would rather have than a bare one, the
+    most wanted first: a decisive ΔBIC of each side class, the strictest first, then each
+    class without it (a window of mixed sides tilts its slope: not wanted, decisive or not)."""
+    classes = side_classes(replan(g, total_s).side_class)
+    if not classes:
+        return [(least_share(g, total_s, replan, decisive=True), True)]
+    return [(least_share(g, total_s, replan, k, decisive), decisive)
+            for decisive in (True, False) for k in classes]
 
 
 def shared_out(groups: Sequence[GroupPlan], total_s: float,
@@ -45,14 +59,16 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     An even share left one block short of any window while the others spent theirs on the widest
     spans they afforded (a held-out run of docs/running.md: criss-cross 56 s short, GC's span
     6.6x). Here each group first gets the least share that affords it a window (least_share),
-    raised to the least that affords it a window of its strictest side class the time allows in
-    the same regime (the cheapest raises first), and what is left is shared evenly, for wider
-    spans or higher regimes. Where the least shares outgrow `total_s` (the first round's) but
-    fit `most_s` (the time the narrowing rounds would have had too), each group gets its least
-    share: a window for every block comes before narrowing any of them (a held-out run gave
-    criss-cross, 131 s of the 245 s the three windows needed, no share of a first round of
-    221 s, with 276 s left). Where they do not fit even that, the cheapest groups get theirs, as
-    many as fit, and the rest keep their plans, short (the run warns with the budget they need)."""
+    raised to the least that affords it the most wanted window the time allows (`wanted`: a
+    decisive ΔBIC, with the narrowing rounds' time too, then its strictest side class within
+    the first round and the same regime), the cheapest raises first, and what is left of the
+    first round is shared evenly, for wider spans or higher regimes. Where the least shares
+    outgrow `total_s` (the first round's) but fit `most_s` (the time the narrowing rounds would
+    have had too), each group gets its least share: a window for every block comes before
+    narrowing any of them (a held-out run gave criss-cross, 131 s of the 245 s the three
+    windows needed, no share of a first round of 221 s, with 276 s left). Where they do not fit
+    even that, the cheapest groups get theirs, as many as fit, and the rest keep their plans,
+    short (the run warns with the budget they need)."""
     if not groups:
         return []
     most = max(most_s or total_s, total_s)
@@ -62,21 +78,24 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
     if len(fits) == len(groups) and need <= most:
         first_round = need <= total_s  # else the narrowing rounds' time too, and no spare
         limit = total_s if first_round else most
-        # The least share each of a group's side classes needs, the strictest first.
-        raises = [[least_share(g, most, replan, k)
-                   for k in side_classes(replan(g, most).side_class)] for g in groups]
-        for i in sorted(range(len(groups)), key=lambda i: min(raises[i], default=math.inf)
-                        - least[i]):
+        raises = [wanted(g, most, replan) for g in groups]
+        for i in sorted(range(len(groups)), key=lambda i: min(
+                (s for s, _ in raises[i]), default=math.inf) - least[i]):
             regime = replan(groups[i], least[i]).regime
-            for s in raises[i]:
+            for s, decisive in raises[i]:
+                if s <= least[i]:  # the least share has it already: nothing looser is wanted
+                    break
                 # A class within the regime the least share gives: a higher regime is the
                 # spare's to give (a class raise had taken criss-cross past the cache, 146 s
-                # of a 360 s budget, and left the non-local block a window of ±0.10).
-                if (s > least[i] and sum(least) - least[i] + s <= limit
-                        and replan(groups[i], s).regime == regime):
+                # of a 360 s budget, and left the non-local block a window of ±0.10). A
+                # decisive ΔBIC may need the higher regime (a cache can cap a span below it),
+                # and the narrowing rounds' time: their passes narrow an interval, they do
+                # not raise ΔBIC (run.promise).
+                if sum(least) - least[i] + s <= (most if decisive else limit) and (
+                        decisive or replan(groups[i], s).regime == regime):
                     least[i] = s
                     break
-        spare = (limit - sum(least)) / len(groups) if first_round else 0.0
+        spare = max(limit - sum(least), 0.0) / len(groups) if first_round else 0.0
         return [replan(g, least[i] + spare) for i, g in enumerate(groups)]
     out = list(groups)
     left = most

@@ -70,5 +70,8 @@ def plan_table(plan: Plan) -> str:
              "N": " ".join(str(c.positions) for c in g.choices) or "none",
              "ms per call": " ".join(f"{c.predicted_s * 1e3:.3g}" for c in g.choices),
              "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
-             "wall s": f"{g.predicted_wall_s:.0f}"} for g in plan.groups]
+             "wall s": f"{g.predicted_wall_s:.0f}",
+             # What the window promises (run.promise): its 95 % half-width and ΔBIC.
+             "±": f"{g.promised_half_width:.3f}", "ΔBIC": f"{g.promised_bic:.0f}"}
+            for g in plan.groups]
     return pd.DataFrame(rows).to_string(index=False)

@@ -1,0 +1,83 @@
+"""What a window of sizes promises before it runs: the 95 % half-width of its latency exponent,
+and the evidence (ΔBIC) its fit would give the model's class over the competing one.
+
+A latency verdict needs both (fitting.decide): the interval inside the model's band, and ΔBIC
+above fitting.BIC_DECISIVE. Extra passes narrow the interval; they do little for ΔBIC, whose
+noise is each size's scatter about the model's curve (a kernel runs some sizes a few per cent
+faster than their neighbours whatever the repeats). Only a wider span, or more sizes, raise it.
+Pure functions over predicted times; the planner (plan.choose) asks them of each window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from a2bench import fitting as ft
+
+SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
+SE_FLOOR = ft.SE_FLOOR  # a size's log error never counts below 1 %
+T_95_4DOF = 2.776  # the t quantile of a 6-size fit (4 degrees of freedom)
+# Each size's scatter about the model's curve (rms of ln t about t = a + b·model). Over the
+# held-out auto runs of docs/running.md (this repository's 2-core VM): 0.005-0.04 where the
+# verdict held, a median of about 0.02; criss-cross at b 2, c 64 (0.017-0.019) got ΔBIC 12.1
+# and 9.8 where this scatter predicts 10.5.
+SIZE_SCATTER = 0.025
+# ΔBIC a window is planned for: a margin above fitting.BIC_DECISIVE, since the measured ΔBIC of
+# those runs came out 0.4-1.6x the prediction (the scatter differs from window to window).
+PLANNED_BIC = 15.0
+# A narrowing pass that took less than this share off a block's half-width is its last: noise
+# narrows by more (a 4th pass about 13 %, an 11th about 5 %), curvature by less (the non-local
+# order's window across a transition: 0.223, 0.216, 0.216, 0.214 ... 0.206 over 9 passes).
+MIN_NARROWING = 0.03
+
+
+def half_width(positions: Sequence[float], calls: Sequence[float]) -> float:
+    """The 95 % half-width a fit would likely give: a weighted slope's error in log-log, each
+    size's error from its number of timed calls (SAMPLE_NOISE per call, floored at the fit's
+    1 %), a t quantile on 4 degrees of freedom."""
+    x = np.log(np.asarray(positions, float))
+    se = np.maximum(SE_FLOOR, SAMPLE_NOISE / np.sqrt(np.asarray(calls, float)))
+    w = 1 / se**2
+    spread = float(np.sum(w * (x - np.sum(w * x) / np.sum(w)) ** 2))
+    return T_95_4DOF / math.sqrt(spread) if spread > 0 else math.inf
+
+
+def delta_bic(positions: Sequence[float], work: Sequence[float], seconds: Sequence[float],
+              scatter: float = SIZE_SCATTER) -> float:
+    """The ΔBIC a fit would likely give the model's class over its competitor at these sizes.
+
+    The predicted times follow the model's curve (t = overhead + work/rate), so the model's own
+    fit (fitting.delta_bic's t = a + b·model) leaves only the sizes' scatter: about (m − 2)·s²
+    of log residual. The competitor (t = a + b·N^k) adds its misfit M to the curve. With the
+    BIC of fitting.PowerFit (m·ln(RSS/m), the same two parameters), ΔBIC ≈ m·ln(1 + M/((m−2)s²)).
+    The class is read as the analysis reads it (fitting.classes of the model's own exponent);
+    the middle class must beat both 1 and 2, so the smaller of the two counts. A constant cost
+    needs no ΔBIC (the interval alone decides it): inf."""
+    x = np.asarray(positions, float)
+    m = len(x)
+    if m < 4 or np.ptp(np.log(x)) == 0:
+        return math.nan
+    k0, k1 = ft.classes(ft.fit_power(x, np.asarray(work, float)).k)
+    if k0 == ft.NO_CLASS:
+        return math.nan
+    if round(k0) == 0:
+        return math.inf
+    t = np.asarray(seconds, float)
+    worst = math.inf
+    for k in ((1, 2) if k0 == ft.MIDDLE_CLASS else (k1,)):
+        fit = ft.fit_power(x, t, k=k)
+        if not math.isfinite(fit.rss):
+            return math.nan
+        misfit = fit.rss * SE_FLOOR**2  # fit_power weighs every size 1/SE_FLOOR here
+        worst = min(worst, m * math.log1p(misfit / ((m - 2) * scatter**2)))
+    return worst
+
+
+def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> list[str]:
+    """The blocks whose last narrowing pass took less than MIN_NARROWING off their 95 %
+    half-width (`before`: each block's width before that pass, where it had one)."""
+    return [b for b, w in widths.items()
+            if b in before and not w < before[b] * (1 - MIN_NARROWING)]
