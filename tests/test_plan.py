@@ -657,3 +657,29 @@ def test_a_decisive_raise_may_take_the_narrowing_rounds_time():
     assert raised.decisive and raised.predicted_wall_s <= 1.05 * decisive
     (bare,) = sh.shared_out([g], first, replan, most_s=0.95 * decisive)
     assert not bare.decisive and bare.predicted_wall_s <= first
+
+
+def test_a_pilot_stretch_that_leaves_only_cases_past_the_limit_gives_way(monkeypatch):
+    # A held-out run's pilot found the non-local order steady only from N = 10000 on: its
+    # window of 3x went to 3.8 GB cases, one call of 1 s took 14 s in a pass, and the run
+    # ended 173 s past its budget. The caches alone afford a window under the limit.
+    from a2bench.run import autosize as au
+
+    s = parse_suite({"name": "nl", "blocks": ["nonlocal_right"],
+                     "params": {"channels": [64], "m": [64], "n": [16], "h": "auto",
+                                "w": "auto"}})
+    ((template, axis),) = auto_templates(s)
+    vm = replace(NO_MMAP, caches={**NO_MMAP.caches, "L3": 16 * 2**20})  # as measured there
+    points = au._points(template, axis, vm)
+    overhead, rate = 0.05e-3, 1.5e11
+    start = next(p for p in points if p.positions >= 10000)
+    limited = pl.plan_group(template, axis, points, overhead, rate, True, vm, 150.0,
+                            (start.positions, math.inf))
+    assert limited.feasible and au.past_case_limit(limited, points, vm)
+    pilot = [(p, overhead + p.flops / rate) for p in points if p.positions >= start.positions]
+    monkeypatch.setattr(au, "run_pilot", lambda *a, **k: pilot)
+    monkeypatch.setattr(au, "steady_stretch", lambda *a, **k: (start, points[-1]))
+    g = au.plan_sizes(template, axis, overhead, vm, None, 150.0, pl.DEFAULT_TARGET)
+    assert g.feasible and not au.past_case_limit(g, points, vm), g.note
+    assert g.limits == (0.0, math.inf) and g.choices[0].positions < start.positions
+    assert not au.past_case_limit(g, points, H100)  # CUDA has no such limit

@@ -240,12 +240,26 @@ def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: 
     limits = (0.0, math.inf) if stretch is None else (stretch[0].positions, stretch[1].positions)
     kept = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
                          limits, target, fast)
-    if stretch is None or kept.feasible:
+    if stretch is None or (kept.feasible and not past_case_limit(kept, points, machine)):
         return kept
-    # The stretch may hold no regime with room for the sizes (the caches' margins cut it):
-    # then the caches alone decide, as where the pilot found no stretch.
-    return pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
+    # The stretch may hold no regime with room for the sizes (the caches' margins cut it), or
+    # room only for cases past the CPU's case limit: then the caches alone decide, as where
+    # the pilot found no stretch. A pilot's stretch is 2x steps of one timing each; the limit
+    # is a measured hazard (a held-out run's stretch began at N = 10000 for the non-local
+    # order, whose window then went to 3.8 GB cases, and one call of 1 s took 14 s in a pass:
+    # the run ended 173 s past its budget).
+    free = pl.plan_group(template, axis, points, overhead, rate, measured, machine, share,
                          target=target, fast_rate=fast)
+    if kept.feasible and not (free.feasible and not past_case_limit(free, points, machine)):
+        return kept
+    return free
+
+
+def past_case_limit(g: pl.GroupPlan, points: Sequence[pl.Point], machine: pl.Machine) -> bool:
+    """A CPU window with a case past plan.MAX_CASE_BYTES (where the limit had to give way)."""
+    peaks = {p.size: p.peak for p in points}
+    return machine.device == "cpu" and any(peaks[c.size] > pl.MAX_CASE_BYTES
+                                           for c in g.choices)
 
 
 PILOT_STEP = 2.0  # in N between pilot sizes (wide enough that 5 % noise moves a slope by 0.1)
