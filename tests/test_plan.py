@@ -683,3 +683,17 @@ def test_a_pilot_stretch_that_leaves_only_cases_past_the_limit_gives_way(monkeyp
     assert g.feasible and not au.past_case_limit(g, points, vm), g.note
     assert g.limits == (0.0, math.inf) and g.choices[0].positions < start.positions
     assert not au.past_case_limit(g, points, H100)  # CUDA has no such limit
+
+
+def test_a_cpu_window_past_the_case_limit_takes_the_least_peak_that_affords_one():
+    # The non-local order at b 1, c 64 with a 32 MiB L3: no window under 1 GiB a case past it;
+    # 2 GiB affords one, where the widest window had gone to 3.8 GB cases.
+    s = parse_suite({"name": "nl", "blocks": ["nonlocal_right"],
+                     "params": {"channels": [64], "m": [64], "n": [16], "h": "auto",
+                                "w": "auto"}})
+    ((template, axis),) = auto_templates(s)
+    points = pl.candidates(template, axis, cost_of, legal, NO_MMAP.memory_budget)
+    g = pl.plan_group(template, axis, points, 0.05e-3, 1.5e11, True, NO_MMAP, 150.0)
+    peaks = [cost_of(c).peak_bytes for c in g.cases()]
+    assert g.feasible and pl.MAX_CASE_BYTES < max(peaks) <= 2 * pl.MAX_CASE_BYTES, g.note
+    assert "peaks over 1 GiB: no regime affords 6 sizes under it (up to 2 GiB)" in g.note

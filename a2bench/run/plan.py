@@ -490,7 +490,10 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                           predict, quickest)
     # Any aligned side: the limits, then each relaxed in turn, as far as a window needs: larger
     # cases first, then longer calls (doubled up to 64x), rather than no window.
-    steps = [(MAX_CALL_S, peak), *([(MAX_CALL_S, math.inf)] if math.isfinite(peak) else []),
+    # The peak doubles once before it goes: a window of 3.8 GB cases had one call of 1 s take
+    # 14 s in a pass (a held-out run, 173 s past its budget), where 2 GiB would have held one.
+    steps = [(MAX_CALL_S, peak),
+             *([(MAX_CALL_S, 2 * peak), (MAX_CALL_S, math.inf)] if math.isfinite(peak) else []),
              *((MAX_CALL_S * 2**k, math.inf) for k in range(1, 7))]
     regime, sizes, note, needed = choose(points, regimes, predict, overhead, machine, share_s,
                                          target, quickest, *steps[0])
@@ -503,7 +506,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
             why = (f"calls up to {cap:g} s: no regime affords {SIZES} sizes under "
                    f"{MAX_CALL_S:g} s" if cap > MAX_CALL_S else
                    f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime affords {SIZES} "
-                   "sizes under it")
+                   "sizes under it" + (f" (up to {max_bytes / 2**30:g} GiB)"
+                                       if math.isfinite(max_bytes) else ""))
             regime, sizes, needed = found[0], found[1], None
             note = "; ".join(x for x in (why, found[2]) if x)
         elif math.isinf(needed) and math.isfinite(found[3]):  # what a budget would afford
