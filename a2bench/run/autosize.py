@@ -544,9 +544,10 @@ def plan_line(g: pl.GroupPlan) -> str:
     share = max((c.overhead_share for c in g.choices), default=math.nan)
     return (f"auto sizes for {g.template.block} ({g.template.label()}): N = {sizes}; regime "
             f"{g.regime}; overhead {g.overhead_s * 1e3:.3g} ms, at most {share:.1%} of a call; "
-            f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s; "
-            f"promises ±{g.promised_half_width:.3f} and ΔBIC {g.promised_bic:.0f} against the "
-            f"competing class (decisive above {promise.PLANNED_BIC:g} planned)"
+            f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s"
+            + (f"; promises ±{g.promised_half_width:.3f} and ΔBIC {g.promised_bic:.0f} against "
+               f"the competing class (decisive above {promise.PLANNED_BIC:g} planned)"
+               if math.isfinite(g.promised_bic) else "")
             + (f"; {g.note}" if g.note else ""))
 
 

@@ -339,9 +339,11 @@ def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], floa
 
 
 def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
-    """The ΔBIC these sizes promise the model's class over its competitor (promise.delta_bic)."""
-    return promise.delta_bic([p.positions for p in sizes], [p.flops for p in sizes],
-                             [predict(p) for p in sizes])
+    """The ΔBIC these sizes promise the model's class over its competitor (promise.delta_bic).
+    Cached: sharing the first round plans each group a few hundred times, over few windows."""
+    return promise.cached_delta_bic(tuple(p.positions for p in sizes),
+                                    tuple(p.flops for p in sizes),
+                                    tuple(predict(p) for p in sizes))
 
 
 def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],

@@ -10,6 +10,7 @@ Pure functions over predicted times; the planner (plan.choose) asks them of each
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -74,6 +75,13 @@ def delta_bic(positions: Sequence[float], work: Sequence[float], seconds: Sequen
         misfit = fit.rss * SE_FLOOR**2  # fit_power weighs every size 1/SE_FLOOR here
         worst = min(worst, m * math.log1p(misfit / ((m - 2) * scatter**2)))
     return worst
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_delta_bic(positions: tuple[float, ...], work: tuple[float, ...],
+                     seconds: tuple[float, ...]) -> float:
+    """delta_bic over tuples, cached (the planner asks it of the same windows many times)."""
+    return delta_bic(positions, work, seconds)
 
 
 def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> list[str]:

@@ -72,6 +72,7 @@ def plan_table(plan: Plan) -> str:
              "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
              "wall s": f"{g.predicted_wall_s:.0f}",
              # What the window promises (run.promise): its 95 % half-width and ΔBIC.
-             "±": f"{g.promised_half_width:.3f}", "ΔBIC": f"{g.promised_bic:.0f}"}
+             "±": f"{g.promised_half_width:.3f}" if g.feasible else "",
+             "ΔBIC": f"{g.promised_bic:.0f}" if g.feasible else ""}
             for g in plan.groups]
     return pd.DataFrame(rows).to_string(index=False)
