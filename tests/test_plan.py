@@ -456,6 +456,17 @@ def cc_points(batch=2):
                                          side)
 
 
+def cc_replan(rate=2e10):
+    """Criss-cross at b 1, c 64 planned at a share, as shares' `replan` does (0.2 ms overhead)."""
+    template, axis, points = cc_points(batch=1)
+
+    def replan(g, share):
+        return pl.plan_group(template, axis, points, 0.2e-3, rate, True, NO_MMAP, share,
+                             target=0.1)
+
+    return replan
+
+
 def test_the_side_classes_are_spaced_among_themselves():
     # Criss-cross runs along rows and columns: its sides a multiple of 16, then of 8, are its
     # classes. Thinning the aligned sides by GROWTH first had left no multiple of 8 from side
@@ -520,12 +531,7 @@ def test_a_side_class_raise_keeps_the_regime_the_least_share_gives():
     # Criss-cross at b 1, c 64: its cheapest window lies within L3 (any side), its class's past
     # L3. Two such blocks with time for one raise: a raise across regimes would give one block
     # the higher regime and the other none of the spare; the spare is shared evenly instead.
-    template, axis, points = cc_points(batch=1)
-
-    def replan(g, share):
-        return pl.plan_group(template, axis, points, 0.2e-3, 2e10, True, NO_MMAP, share,
-                             target=0.1)
-
+    replan = cc_replan()
     g = replan(None, 2000.0)
     cheapest, classed = sh.least_share(g, 2000.0, replan), sh.least_share(g, 2000.0, replan, 16)
     assert replan(g, cheapest).regime != replan(g, classed).regime
@@ -641,12 +647,7 @@ def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_strict
 def test_a_decisive_raise_may_take_the_narrowing_rounds_time():
     # Criss-cross at b 1, c 64: its cheapest window (6 sizes over 3x within L3) promises no
     # decisive ΔBIC; 10 sizes over the same span do, and passes would not.
-    template, axis, points = cc_points(batch=1)
-
-    def replan(g, share):
-        return pl.plan_group(template, axis, points, 0.2e-3, 2e10, True, NO_MMAP, share,
-                             target=0.1)
-
+    replan = cc_replan()
     g = replan(None, 4000.0)
     cheapest = sh.least_share(g, 4000.0, replan)
     decisive = sh.least_share(g, 4000.0, replan, decisive=True)
