@@ -187,7 +187,7 @@ class GroupPlan:
     @property
     def decisive(self) -> bool:
         """A window whose ΔBIC is planned to decide the class (promise.PLANNED_BIC)."""
-        return self.feasible and self.promised_bic >= promise.PLANNED_BIC
+        return self.feasible and promise.decisive(self.promised_bic)
 
     def cases(self) -> list[Case]:
         return [at(self.template, self.axis, c.size) for c in self.choices]
@@ -432,7 +432,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             continue
         width = predicted_half_width(best, predict, machine)
         bic = predicted_bic(best, predict)
-        short = not bic >= promise.PLANNED_BIC  # NaN (no class to test) is short
+        short = not promise.decisive(bic)
         if width <= target and not short:
             return regime, best, "; ".join(f"passed over {p}" for p in passed), None
         afforded.append((short, width, regime, best))
@@ -481,8 +481,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                              for c in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR)):
         found = choose(points, regimes, predict, overhead, machine, share_s, target,
                        quickest, cap, peak, k)
-        if found[3] is None and (not decisive or predicted_bic(found[1], predict)
-                                 >= promise.PLANNED_BIC):
+        if found[3] is None and (not decisive
+                                 or promise.decisive(predicted_bic(found[1], predict))):
             why = f"sides a multiple of {k} (the block's side class)" + (
                 f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
                 if cap > MAX_CALL_S else "")

@@ -36,6 +36,11 @@ PLANNED_BIC = 15.0
 MIN_NARROWING = 0.03
 
 
+def decisive(bic: float) -> bool:
+    """A promised ΔBIC the plan counts on (NaN, where there is no class to test, is not)."""
+    return bic >= PLANNED_BIC
+
+
 def half_width(positions: Sequence[float], calls: Sequence[float]) -> float:
     """The 95 % half-width a fit would likely give: a weighted slope's error in log-log, each
     size's error from its number of timed calls (SAMPLE_NOISE per call, floored at the fit's
