@@ -5,7 +5,8 @@ A latency verdict needs both (fitting.decide): the interval inside the model's b
 above fitting.BIC_DECISIVE. Extra passes narrow the interval; they do little for ΔBIC, whose
 noise is each size's scatter about the model's curve (a kernel runs some sizes a few per cent
 faster than their neighbours whatever the repeats). Only a wider span, or more sizes, raise it.
-Pure functions over predicted times; the planner (plan.choose) asks them of each window.
+Pure functions over predicted times; the planner (plan.choose) asks them of each window. The
+narrowing rounds ask `not_narrowed` whether a pass still narrowed an interval as noise would.
 """
 
 from __future__ import annotations
