@@ -12,7 +12,8 @@ from conftest import cli
 
 from a2bench.case import Case
 from a2bench.measure import timing
-from a2bench.measure.timing import MIN_CHUNKS, Prepared, chunk_plan, time_cpu_interleaved
+from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, MIN_CHUNKS, batch_chunk_s, chunk_plan
+from a2bench.measure.timing import Prepared, time_cpu_interleaved
 from a2bench.run import runner
 from a2bench.run.worker import Settings
 
@@ -69,6 +70,41 @@ def test_every_case_is_dealt_over_the_whole_stretch_in_a_seeded_order():
     other: list[str] = []
     time_cpu_interleaved({k: logged(other, k) for k in "abc"}, 1, 0.5, seed=8)
     assert again == log and other != log
+
+
+def test_matched_chunks_time_every_case_at_the_slowest_call_s_timescale():
+    """An auto run's window (Settings.matched_chunks): every chunk lasts about the slowest
+    call, so a fast size is sampled at the same timescale as the slowest (measure/chunks.py)."""
+    assert batch_chunk_s([0.01, 0.2], matched=False) == INTERLEAVE_CHUNK_S
+    assert batch_chunk_s([0.01, 0.2], matched=True) == 0.2
+    assert batch_chunk_s([0.001, 0.01], matched=True) == INTERLEAVE_CHUNK_S  # never shorter
+
+    def run(matched: bool) -> tuple[list[str], dict]:
+        log: list[str] = []
+        prepared = {"fast": logged(log, "fast", per_call=0.01),
+                    "slow": logged(log, "slow", per_call=0.1)}
+        timings, _ = time_cpu_interleaved(prepared, 1, 0.5, seed=2, matched=matched)
+        return log, timings
+
+    log, timings = run(matched=False)  # 50 ms chunks: 5 fast calls each, 10 chunks
+    assert log.count("fast-") == 50 and len(timings["fast"].samples_s) == 10
+    log, timings = run(matched=True)  # 100 ms chunks: 10 fast calls each, 5 chunks
+    assert log.count("fast-") == 50 and len(timings["fast"].samples_s) == 5
+    assert log.count("slow-") == 5 and len(timings["slow"].samples_s) == 5
+    # a run of 10 fast calls, uninterrupted, is one chunk
+    runs = "".join("f" if x == "fast-" else "s" for x in log).replace("s", " ").split()
+    assert runs and {len(r) % 10 for r in runs} == {0}
+
+
+def test_the_runner_expects_matched_chunks_to_take_longer():
+    """The interleaved stage's timeout grows with matched chunks: a fast case then spends 3
+    chunks as long as the slowest call, not its own share of the budget."""
+    plain, matched = Settings(threads=1), Settings(threads=1, matched_chunks=True)
+    prepared = [(1.0, 0.01), (1.2, 0.4)]  # (expected seconds, per call) as the worker replies
+    assert runner.interleaved_s(prepared, plain) == pytest.approx(2.2)
+    # budget 1 s: fast 3 chunks of 40 calls (1.2 s), slow 3 chunks of one call (1.2 s)
+    assert runner.interleaved_s(prepared, matched) == pytest.approx(2.4)
+    assert runner.interleaved_s([(1.0, None)], matched) == 1.0  # a worker that did not say
 
 
 def test_each_case_runs_in_its_own_grad_mode():

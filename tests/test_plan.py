@@ -17,6 +17,7 @@ from a2bench.cli import main
 from a2bench.run import plan as pl
 from a2bench.run import promise
 from a2bench.run import shares as sh
+from a2bench.run import walltime as wt
 from a2bench.suite import SuiteError, auto_templates, expand, parse_suite
 
 BASE = {"name": "t", "blocks": ["double_attention", "nonlocal_right"],
@@ -380,17 +381,34 @@ def test_later_passes_that_probe_no_memory_cost_fewer_calls():
     once = CPU  # the planner's default: an auto run's passes after the first time only
     every = replace(CPU, memory_every_pass=True)
     call = 0.5  # seconds: a case whose 3 timed calls outlast the time budget
-    timed = pl.MIN_TIMED_CALLS * call + pl.CASE_FIXED_S
-    first = pl.CASE_EXTRA_CALLS + pl.FIRST_PASS_EXTRA_CALLS
-    assert pl.case_wall_s(call, every) == pytest.approx(
-        3 * timed + (first + 2 * pl.CASE_EXTRA_CALLS) * call)
-    assert pl.case_wall_s(call, once) == pytest.approx(
-        3 * timed + (first + 2 * pl.TIMING_PASS_EXTRA_CALLS) * call)
+    timed = wt.MIN_TIMED_CALLS * call + wt.CASE_FIXED_S
+    first = wt.CASE_EXTRA_CALLS + wt.FIRST_PASS_EXTRA_CALLS
+    assert wt.case_wall_s(call, every) == pytest.approx(
+        3 * timed + (first + 2 * wt.CASE_EXTRA_CALLS) * call)
+    assert wt.case_wall_s(call, once) == pytest.approx(
+        3 * timed + (first + 2 * wt.TIMING_PASS_EXTRA_CALLS) * call)
     # a narrowing round: one pass, not the first
-    assert pl.case_wall_s(call, once, passes=1, first=False) == pytest.approx(
-        timed + pl.TIMING_PASS_EXTRA_CALLS * call)
-    assert pl.calls_per_case(once) == (3 * pl.MIN_TIMED_CALLS + first
-                                       + 2 * pl.TIMING_PASS_EXTRA_CALLS)
+    assert wt.case_wall_s(call, once, passes=1, first=False) == pytest.approx(
+        timed + wt.TIMING_PASS_EXTRA_CALLS * call)
+    assert wt.calls_per_case(once) == (3 * wt.MIN_TIMED_CALLS + first
+                                       + 2 * wt.TIMING_PASS_EXTRA_CALLS)
+
+
+def test_a_window_timed_in_matched_chunks_costs_its_slowest_call_at_every_size():
+    """With matched chunks (an auto run on a CPU) a fast size is timed in chunks as long as its
+    window's slowest call: 3 of them a pass when that call outlasts a third of the budget."""
+    plain = pl.Machine("cpu", {}, None, 2**30, 1e11, 1.0, 3)
+    matched = replace(plain, matched_chunks=True)
+    assert wt.timed_s(0.1, plain, longest_s=0.8) == 1.0
+    assert wt.timed_s(0.1, matched, longest_s=0.8) == pytest.approx(3 * 8 * 0.1)
+    assert wt.timed_s(0.1, matched, longest_s=0.2) == pytest.approx(5 * 2 * 0.1)  # the budget
+    seconds = [0.1, 0.2, 0.4, 0.8]
+    assert wt.window_wall_s(seconds, matched) > wt.window_wall_s(seconds, plain)
+    assert wt.window_wall_s(seconds, matched) == pytest.approx(
+        sum(wt.case_wall_s(s, matched, longest_s=0.8) for s in seconds))
+    # each size's timed calls: the fast sizes get more calls, all in 3 chunks a pass
+    calls = wt.timed_calls(seconds, matched)
+    assert calls == pytest.approx([3 * 24, 3 * 12, 3 * 6, 3 * 3], rel=0.05)
 
 
 def test_square_maps_past_the_smallest_are_aligned_and_frames_are_not():
@@ -424,7 +442,7 @@ def test_a_window_its_regime_caps_takes_more_sizes_where_the_share_affords_them(
     def predict(p):
         return 0.01
 
-    cost = sum(pl.case_wall_s(predict(p), CPU) for p in six)
+    cost = sum(wt.case_wall_s(predict(p), CPU) for p in six)
     assert pl.denser(points, lo, hi, six, predict, CPU, cost) == six  # no room: as it was
     rich = pl.denser(points, lo, hi, six, predict, CPU, 100 * cost)
     assert len(rich) > pl.SIZES and len(rich) <= pl.MAX_SIZES

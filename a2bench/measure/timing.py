@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 
+from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, chunk_plan
 from a2bench.stats import MIN_SAMPLES, ci_is_tight, iqr, median_ci
 
 Forward = Callable[[], object]
@@ -36,10 +37,6 @@ K = TypeVar("K", bound=Hashable)
 
 SETTLE_TOLERANCE = 0.05  # warm-up ends when two consecutive medians agree this closely
 MAX_WARMUP_ROUNDS = 8
-# One interleaved chunk: much shorter than the machine's speed episodes (seconds), long enough
-# that the switch between cases (a Timer call, a few microseconds) is noise.
-INTERLEAVE_CHUNK_S = 0.05
-MIN_CHUNKS = 3  # even a case whose one call outlasts its budget is sampled at 3 moments
 PREPARE_ESTIMATE_S = 0.02  # calls timed to size a case's chunks
 MAX_CUDA_CHUNK = 20  # CUDA iterations queued per synchronisation (cuda_chunk)
 
@@ -96,15 +93,6 @@ def time_cpu(forward: Forward, threads: int, ci_target: float = 0.02,
     return Timing(first, tuple(samples), timed)
 
 
-def chunk_plan(per_call_s: float, budget_s: float,
-               chunk_s: float = INTERLEAVE_CHUNK_S) -> tuple[int, int]:
-    """(calls per chunk, chunks) so that the chunks add up to about budget_s of calls."""
-    if not per_call_s > 0:
-        return 1, MIN_CHUNKS
-    calls = max(1, round(chunk_s / per_call_s))
-    return calls, max(MIN_CHUNKS, round(budget_s / (calls * per_call_s)))
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A forward with its first call timed and its per-call time estimated, waiting to be timed
@@ -141,14 +129,17 @@ def prepare_cpu(forward: Forward, grad: bool, threads: int,
 
 
 def time_cpu_interleaved(prepared: Mapping[K, Prepared], threads: int, budget_s: float,
-                         seed: int, chunk_s: float = INTERLEAVE_CHUNK_S
+                         seed: int, chunk_s: float = INTERLEAVE_CHUNK_S, matched: bool = False
                          ) -> tuple[dict[K, Timing], dict[K, BaseException]]:
     """Every prepared forward timed in chunks dealt in one random order (see the module notes).
 
     Each gets chunk_plan's chunks, about budget_s of calls; the order is drawn from ``seed``. A
-    forward that raises is left out, with its exception, and the others go on.
+    forward that raises is left out, with its exception, and the others go on. `matched`: every
+    chunk lasts at least the slowest forward's call (chunks.batch_chunk_s: one timescale for
+    every size of a window).
     """
     torch.set_num_threads(threads)
+    chunk_s = batch_chunk_s((p.per_call_s for p in prepared.values()), matched, chunk_s)
     plan = {key: chunk_plan(p.per_call_s, budget_s, chunk_s) for key, p in prepared.items()}
     # The chunks run on the standard library's timer, the one torch's Timer wraps: torch's
     # Timer.timeit first makes two untimed calls of its own, which would triple the cost of a

@@ -21,6 +21,7 @@ from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
 from a2bench.run import plan as pl
 from a2bench.run import promise, shares
+from a2bench.run import walltime as wt
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases
 from a2bench.suite import Suite, auto_templates
 
@@ -66,8 +67,10 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
     mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
     if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
         mmap = None
+    # An auto run's batches are windows, timed in chunks of one length on a CPU (Settings)
     return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
-                      time_budget_s, passes, memory_every_pass)
+                      time_budget_s, passes, memory_every_pass,
+                      matched_chunks=suite.device == "cpu")
 
 
 @dataclass
@@ -272,7 +275,7 @@ def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
               share: float) -> list[tuple[pl.Point, float]]:
     """(size, low-quantile seconds) at sizes PILOT_STEP apart, smallest to largest affordable."""
     # The largest call a window could hold: its 6 sizes' passes within the share.
-    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * pl.calls_per_case(machine)))
+    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * wt.calls_per_case(machine)))
     out: list[tuple[pl.Point, float]] = []
     last_n = 0
     for p in points:
@@ -486,9 +489,14 @@ class AutoSizes:
                 break
             before = {w.block: w.half_width for w in open_}
             cases = list(dict.fromkeys(c for w in open_ for c in window_cases(self.cases, w)))
+            seconds = [predicted.get(c.key(), 0.1) for c in cases]
+            longest: dict[tuple[Any, ...], float] = {}  # each window's slowest call
+            for c, s in zip(cases, seconds, strict=True):
+                longest[variant(c)] = max(longest.get(variant(c), 0.0), s)
             cost = self.worker_start_s + sum(
-                pl.case_wall_s(predicted.get(c.key(), 0.1), self.machine, passes=1,
-                               first=False) for c in cases)
+                wt.case_wall_s(s, self.machine, passes=1, first=False,
+                               longest_s=longest[variant(c)])
+                for c, s in zip(cases, seconds, strict=True))
             if time.perf_counter() + cost + self.end_calibration_s > deadline:
                 stopped = (f"the budget ({self.budget_s:g} s): another round of "
                            f"{len(cases)} cases would take about {cost:.0f} s")

@@ -26,6 +26,7 @@ from typing import Any
 
 from a2bench.case import Case
 from a2bench.run import promise
+from a2bench.run import walltime as wt
 
 SIZES = 6  # sizes per block variant (the fit needs 5 in its window: one to spare)
 # Predicted overhead share, at the fastest rate the pilot measured (so a size runs at least that
@@ -85,18 +86,6 @@ DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # 0.25 of the first round, and rounds ran only where the first round spent less than its share.
 FIRST_ROUND = 0.7
 GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
-# What a case costs besides its timed calls, per pass: building it twice (the interleaved stage
-# and the case), its first calls, the memory probes (profiled calls); the first pass also runs
-# the counters, the output check and the dtype probe. Measured on a held-out auto run of
-# docs/running.md (18 cases whose calls summed to 5.7 s, 21 s timed per pass): later passes took
-# 109-119 s, about 14 calls of each case besides its timed ones, the first 155 s, about 22.
-CASE_FIXED_S = 0.3
-CASE_EXTRA_CALLS = 14
-FIRST_PASS_EXTRA_CALLS = 8
-# A later pass of an auto run probes no memory (the first pass's peaks hold: Settings'
-# memory_every_pass): building twice, the first call and the call that sizes its chunks.
-TIMING_PASS_EXTRA_CALLS = 4
-MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (timing.MIN_CHUNKS)
 DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
 
 
@@ -134,12 +123,14 @@ class Machine:
     time_budget_s: float  # timed sampling per case and pass
     passes: int
     memory_every_pass: bool = False  # as the sweep's Settings; auto runs probe it once
+    # Interleaved chunks as long as the window's slowest call (Settings.matched_chunks; CPU)
+    matched_chunks: bool = False
 
     def extra_calls(self, first: bool) -> float:
         """Calls of a case a pass costs besides its timed ones (`first`: its first pass)."""
         if first:
-            return CASE_EXTRA_CALLS + FIRST_PASS_EXTRA_CALLS
-        return CASE_EXTRA_CALLS if self.memory_every_pass else TIMING_PASS_EXTRA_CALLS
+            return wt.CASE_EXTRA_CALLS + wt.FIRST_PASS_EXTRA_CALLS
+        return wt.CASE_EXTRA_CALLS if self.memory_every_pass else wt.TIMING_PASS_EXTRA_CALLS
 
 
 @dataclass(frozen=True)
@@ -296,24 +287,6 @@ def regime_of(p: Point, bounds: Sequence[tuple[str, float, str]]) -> str | None:
     return "; ".join(words) or "no boundary"
 
 
-def case_wall_s(predicted_s: float, machine: Machine, passes: int | None = None,
-                first: bool = True) -> float:
-    """What measuring one case costs in wall time over its passes (`first`: they include its
-    first, which counts)."""
-    timed = max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
-    n = passes or machine.passes
-    extra = ((machine.extra_calls(True) if first else machine.extra_calls(False))
-             + (n - 1) * machine.extra_calls(False))
-    return n * (timed + CASE_FIXED_S) + extra * predicted_s
-
-
-def calls_per_case(machine: Machine) -> float:
-    """The calls a slow case costs over all its passes, timed or not: a case whose call
-    takes s seconds costs about s times this."""
-    return (machine.passes * MIN_TIMED_CALLS + machine.extra_calls(True)
-            + (machine.passes - 1) * machine.extra_calls(False))
-
-
 def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Point]:
     """`count` points of points[lo..hi] nearest to a geometric grid in N (distinct)."""
     span = points[lo:hi + 1]
@@ -332,10 +305,9 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
 def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
                          machine: Machine) -> float:
     """The 95 % half-width these sizes promise (promise.half_width), each size's timed calls
-    from the time budget a pass gives it (MIN_TIMED_CALLS at least)."""
-    calls = [machine.passes * max(MIN_TIMED_CALLS, machine.time_budget_s / max(predict(p), 1e-9))
-             for p in sizes]
-    return promise.half_width([p.positions for p in sizes], calls)
+    as a pass gives them (walltime.timed_calls)."""
+    return promise.half_width([p.positions for p in sizes],
+                              wt.timed_calls([predict(p) for p in sizes], machine))
 
 
 def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
@@ -359,7 +331,7 @@ def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
         more = geometric(points, lo, hi, count)
         if len({p.size for p in more}) < count:
             continue
-        if sum(case_wall_s(predict(p), machine) for p in more) <= share_s:
+        if wt.window_wall_s([predict(p) for p in more], machine) <= share_s:
             return more
     return sizes
 
@@ -376,7 +348,7 @@ def widest(pool: Sequence[Point], predict: Callable[[Point], float], machine: Ma
         sizes = geometric(pool, 0, hi, SIZES)
         if len({p.size for p in sizes}) < SIZES:
             continue
-        wall = sum(case_wall_s(predict(p), machine) for p in sizes)
+        wall = wt.window_wall_s([predict(p) for p in sizes], machine)
         if wall <= share_s:
             return denser(pool, 0, hi, sizes, predict, machine, share_s), cheapest
         if cheapest is None or wall < cheapest[0]:
@@ -531,7 +503,7 @@ def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[P
                                            "the probed rate held") if x)
     choices = tuple(Choice(p.size, p.positions, predict(p), overhead / quickest(p), regime)
                     for p in sizes)
-    wall = sum(case_wall_s(c.predicted_s, machine) for c in choices)
+    wall = wt.window_wall_s([c.predicted_s for c in choices], machine)
     promised = (predicted_half_width(sizes, predict, machine), predicted_bic(sizes, predict)) \
         if len(sizes) >= SIZES else (math.nan, math.nan)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,

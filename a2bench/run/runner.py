@@ -23,6 +23,7 @@ from typing import Any
 
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
+from a2bench.measure.chunks import batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
 from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings, interleavable, now, serve
@@ -290,11 +291,11 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
     prepared or timed is then timed case by case in the pass's loop."""
     if on_stage:
         on_stage(f"preparing {len(cases)} cases to time together")
-    expected = 0.0
+    expected: list[tuple[float, float | None]] = []  # (seconds, per call) of each prepared
     for case in cases:
         started = now()
         if worker is None or not worker.alive():
-            worker, expected = Worker(settings), 0.0  # a lost worker took its prepared cases
+            worker, expected = Worker(settings), []  # a lost worker took its prepared cases
         try:
             kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
         except WorkerLost as lost:
@@ -302,18 +303,29 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
             worker = None
             continue
         if kind == "prepared":
-            expected += reply["expected_s"]
+            expected.append((reply["expected_s"], reply.get("per_call_s")))
         else:
             record(case, _failed(case, settings, reply["status"], reply["reason"]), started)
-    if worker is None or expected == 0.0:
+    seconds = interleaved_s(expected, settings)
+    if worker is None or seconds == 0.0:
         return worker
     if on_stage:
-        on_stage(f"timing the cases interleaved, about {expected:.0f} s")
+        on_stage(f"timing the cases interleaved, about {seconds:.0f} s")
     try:
-        worker.request("interleave", {"seed": seed}, 2 * expected + case_timeout)
+        worker.request("interleave", {"seed": seed}, 2 * seconds + case_timeout)
     except WorkerLost:
         return None
     return worker
+
+
+def interleaved_s(prepared: Sequence[tuple[float, float | None]], settings: Settings) -> float:
+    """The seconds of calls an interleaved stage times: each prepared case's own estimate, or
+    with matched chunks (Settings), its calls in chunks as long as the batch's slowest call."""
+    calls = [c for _, c in prepared]
+    if not settings.matched_chunks or any(c is None for c in calls):
+        return sum(s for s, _ in prepared)
+    chunk = batch_chunk_s((c or 0.0 for c in calls), matched=True)
+    return sum(timed_s(c or 0.0, settings.time_budget_s, chunk) for c in calls)
 
 
 def _failed(case: Case, settings: Settings, status: str, reason: str) -> Measurement:

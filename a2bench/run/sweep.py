@@ -23,7 +23,7 @@ import psutil
 from a2bench.case import Case
 from a2bench.catalog import blocks
 from a2bench.errors import InputError
-from a2bench.measure.timing import INTERLEAVE_CHUNK_S
+from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
 from a2bench.run.autosize import AutoSizes, variant
 from a2bench.run.calibration import Calibration, calibrate, ceilings, drift_warnings
@@ -142,7 +142,9 @@ class Sweep:
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters,
                                  # an auto run's budget goes to timing (Settings)
-                                 memory_every_pass=not suite.auto)
+                                 memory_every_pass=not suite.auto,
+                                 # one timescale per window (measure/chunks.py)
+                                 matched_chunks=suite.auto)
 
     @contextlib.contextmanager
     def _allocator(self) -> Iterator[None]:
@@ -313,6 +315,8 @@ class Sweep:
             warm_cache=o.warm_cache, order_seed=seed,
             timing_schedule="interleaved" if interleaved else "per case",
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
+            # chunks at least as long as the window's slowest call (measure/chunks.py)
+            interleave_chunks_matched=self.settings.matched_chunks,
             dtype=suite.dtype,
             # What analysis and report know of each block: labels and parameters.
             blocks={b: blocks()[b].describe() for b in suite.blocks},

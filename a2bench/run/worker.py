@@ -39,6 +39,9 @@ class Settings:
     # exact and the same every pass, and the probes cost about 7 calls of the case a pass (a
     # profiled call, an RSS call, a warm call), which an auto run's budget spends on timing.
     memory_every_pass: bool = True
+    # Interleaved chunks at least as long as the slowest call of the batch (an auto run's
+    # batches are one window each): one timescale for every size (measure/chunks.py).
+    matched_chunks: bool = False
     # The blocks the creating process registered beyond the built-ins, A2BENCH_PLUGINS and the
     # entry points (a script's or a notebook's @register): (modules or files to load, classes
     # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
@@ -344,17 +347,19 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
         case = Case.from_dict(payload["case"]) if payload.get("case") else None
         return ("overhead", overhead_entry(payload["device"], payload["dtype"], case, settings))
     if request == "prepare":
-        from a2bench.measure.timing import chunk_plan
+        from a2bench.measure.chunks import chunk_plan
 
         case = Case.from_dict(payload["case"])
         ready = state.prepared[case.key()] = prepare(case, settings)
         calls, chunks = chunk_plan(ready.per_call_s, settings.time_budget_s)
-        return ("prepared", {"expected_s": calls * chunks * ready.per_call_s})
+        return ("prepared", {"expected_s": calls * chunks * ready.per_call_s,
+                             "per_call_s": ready.per_call_s})
     if request == "interleave":
         from a2bench.measure.timing import time_cpu_interleaved
 
         timings, failed = time_cpu_interleaved(state.prepared, settings.threads,
-                                               settings.time_budget_s, payload["seed"])
+                                               settings.time_budget_s, payload["seed"],
+                                               matched=settings.matched_chunks)
         state.prepared.clear()  # the modules and inputs go; each case is built again to finish
         # Added to, not replaced: an auto run times each block variant's batch in turn before
         # any of them finishes (runner.run_cases' interleave_by). A case that failed here is

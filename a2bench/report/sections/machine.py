@@ -38,6 +38,9 @@ def _schedule(run: Any, env: dict[str, Any]) -> str:
     schedule = env.get("timing_schedule") or ""
     if schedule == "interleaved":
         chunk = float(env.get("interleave_chunk_s") or math.nan) * 1e3
+        if env.get("interleave_chunks_matched"):
+            return (f"interleaved, chunks of {significant(chunk)} ms or the window's slowest "
+                    "call, whichever is longer")
         return f"interleaved, {significant(chunk)} ms chunks"
     return schedule
 

@@ -1,0 +1,47 @@
+"""How an interleaved pass cuts each case's timed calls into chunks. Pure: the planner prices a
+pass with the same arithmetic the worker times it with (run/walltime.py, measure/timing.py).
+
+Why chunks as long as the batch's slowest call (`matched`, an auto run's batches): a size's
+latency is a low quantile of its chunks (fitting.SAMPLE_QUANTILE), and a quantile depends on
+the timescale it is taken at. A shared machine also runs fast for a moment: a chunk of 0.05 s
+can land inside such a moment, a call of 1 s only averages over it. So a window whose small
+sizes were timed in 0.05 s chunks and whose large ones in single 1 s calls read its small
+sizes fast and grew too steeply: on a held-out run of docs/running.md the non-local block at
+side 68 (calls of 0.06 s) read 76 GFLOP/s at its 10 % quantile against a median of 59, 58 at
+its largest sizes (calls of 0.5-0.8 s), and all three blocks of that run came out steeper than
+their models (non-local 2.15, GC 1.10, criss-cross 1.58, inconclusive). With every size timed
+in chunks of one length, each chunk averages the machine over the same time, the quantile
+lands the same way at every size, and it drops out of the exponent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# One interleaved chunk: much shorter than the machine's speed episodes (seconds), long enough
+# that the switch between cases (a Timer call, a few microseconds) is noise.
+INTERLEAVE_CHUNK_S = 0.05
+MIN_CHUNKS = 3  # even a case whose one call outlasts its budget is sampled at 3 moments
+
+
+def chunk_plan(per_call_s: float, budget_s: float,
+               chunk_s: float = INTERLEAVE_CHUNK_S) -> tuple[int, int]:
+    """(calls per chunk, chunks) so that the chunks add up to about budget_s of calls."""
+    if not per_call_s > 0:
+        return 1, MIN_CHUNKS
+    calls = max(1, round(chunk_s / per_call_s))
+    return calls, max(MIN_CHUNKS, round(budget_s / (calls * per_call_s)))
+
+
+def batch_chunk_s(per_call_s: Iterable[float], matched: bool,
+                  chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
+    """The chunk length of a batch timed together: `chunk_s`, or, matched, at least the
+    batch's slowest call (see the module notes)."""
+    calls = [s for s in per_call_s if s > 0]
+    return max([chunk_s, *calls]) if matched else chunk_s
+
+
+def timed_s(per_call_s: float, budget_s: float, chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
+    """Seconds of calls chunk_plan gives a case in one pass."""
+    calls, chunks = chunk_plan(per_call_s, budget_s, chunk_s)
+    return calls * chunks * max(per_call_s, 0.0)
