@@ -73,22 +73,21 @@ def test_every_case_is_dealt_over_the_whole_stretch_in_a_seeded_order():
 
 
 def test_matched_chunks_time_every_case_at_the_slowest_call_s_timescale():
-    """An auto run's window (Settings.matched_chunks): every chunk lasts about the slowest
-    call, so a fast size is sampled at the same timescale as the slowest (measure/chunks.py)."""
-    assert batch_chunk_s([0.01, 0.2], matched=False) == INTERLEAVE_CHUNK_S
-    assert batch_chunk_s([0.01, 0.2], matched=True) == 0.2
-    assert batch_chunk_s([0.001, 0.01], matched=True) == INTERLEAVE_CHUNK_S  # never shorter
+    """An auto run's window: every chunk lasts about its slowest planned call, so a fast size
+    is sampled at the same timescale as the slowest (measure/chunks.py)."""
+    assert batch_chunk_s([0.01, 0.2]) == 0.2
+    assert batch_chunk_s([0.001, 0.01]) == INTERLEAVE_CHUNK_S  # never shorter
 
-    def run(matched: bool) -> tuple[list[str], dict]:
+    def run(chunk_s: float) -> tuple[list[str], dict]:
         log: list[str] = []
         prepared = {"fast": logged(log, "fast", per_call=0.01),
                     "slow": logged(log, "slow", per_call=0.1)}
-        timings, _ = time_cpu_interleaved(prepared, 1, 0.5, seed=2, matched=matched)
+        timings, _ = time_cpu_interleaved(prepared, 1, 0.5, seed=2, chunk_s=chunk_s)
         return log, timings
 
-    log, timings = run(matched=False)  # 50 ms chunks: 5 fast calls each, 10 chunks
+    log, timings = run(INTERLEAVE_CHUNK_S)  # 50 ms chunks: 5 fast calls each, 10 chunks
     assert log.count("fast-") == 50 and len(timings["fast"].samples_s) == 10
-    log, timings = run(matched=True)  # 100 ms chunks: 10 fast calls each, 5 chunks
+    log, timings = run(0.1)  # 100 ms chunks: 10 fast calls each, 5 chunks
     assert log.count("fast-") == 50 and len(timings["fast"].samples_s) == 5
     assert log.count("slow-") == 5 and len(timings["slow"].samples_s) == 5
     # a run of 10 fast calls, uninterrupted, is one chunk
@@ -99,12 +98,46 @@ def test_matched_chunks_time_every_case_at_the_slowest_call_s_timescale():
 def test_the_runner_expects_matched_chunks_to_take_longer():
     """The interleaved stage's timeout grows with matched chunks: a fast case then spends 3
     chunks as long as the slowest call, not its own share of the budget."""
-    plain, matched = Settings(threads=1), Settings(threads=1, matched_chunks=True)
     prepared = [(1.0, 0.01), (1.2, 0.4)]  # (expected seconds, per call) as the worker replies
-    assert runner.interleaved_s(prepared, plain) == pytest.approx(2.2)
+    assert runner.interleaved_s(prepared, 1.0) == pytest.approx(2.2)
     # budget 1 s: fast 3 chunks of 40 calls (1.2 s), slow 3 chunks of one call (1.2 s)
-    assert runner.interleaved_s(prepared, matched) == pytest.approx(2.4)
-    assert runner.interleaved_s([(1.0, None)], matched) == 1.0  # a worker that did not say
+    assert runner.interleaved_s(prepared, 1.0, chunk_s=0.4) == pytest.approx(2.4)
+    assert runner.interleaved_s([(1.0, None)], 1.0, 0.4) == 1.0  # a worker that did not say
+
+
+def test_an_auto_sweep_chunks_each_window_at_its_slowest_planned_call(monkeypatch):
+    """The chunk length comes from the plan's predictions, per window, not from the worker's
+    estimates (one slow second call in a fresh worker had made a window's chunks 10 s)."""
+    from a2bench.measurement import Measurement
+    from a2bench.run.autosize import variant
+
+    chunks: dict[int, float] = {}
+
+    def together(batch, worker, settings, case_timeout, seed, record, on_stage,
+                 chunk_s=INTERLEAVE_CHUNK_S):
+        chunks[batch[0].channels] = chunk_s
+        for c in batch:
+            record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
+        return worker
+
+    class Writer:
+        def done_keys(self) -> set:
+            return set()
+
+        def append(self, m) -> None:
+            pass
+
+    monkeypatch.setattr(runner, "_time_together", together)
+    cases = [Case("se", "cpu", "float32", 1, c, 1, h, h, reduction=2)
+             for c in (4, 8) for h in (2, 4)]
+    planned = {c.key(): 0.01 * c.channels * c.h for c in cases}  # slowest: c 4 0.16 s, c 8 0.32
+    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+                     interleave_by=variant, seed=3, planned_s=planned)
+    assert chunks == {4: pytest.approx(0.16), 8: pytest.approx(0.32)}
+    chunks.clear()
+    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+                     interleave_by=variant, seed=3)
+    assert chunks == {4: INTERLEAVE_CHUNK_S, 8: INTERLEAVE_CHUNK_S}
 
 
 def test_each_case_runs_in_its_own_grad_mode():
@@ -207,7 +240,8 @@ def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatc
 
     batches: list[list[tuple[str, int, int]]] = []
 
-    def together(batch, worker, settings, case_timeout, seed, record, on_stage):
+    def together(batch, worker, settings, case_timeout, seed, record, on_stage,
+                 chunk_s=INTERLEAVE_CHUNK_S):
         batches.append(sorted((c.block, c.channels, c.h) for c in batch))
         for c in batch:
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")

@@ -1,7 +1,7 @@
 """How an interleaved pass cuts each case's timed calls into chunks. Pure: the planner prices a
 pass with the same arithmetic the worker times it with (run/walltime.py, measure/timing.py).
 
-Why chunks as long as the batch's slowest call (`matched`, an auto run's batches): a size's
+Why chunks as long as a window's slowest call (an auto run's batches, `batch_chunk_s`): a size's
 latency is a low quantile of its chunks (fitting.SAMPLE_QUANTILE), and a quantile depends on
 the timescale it is taken at. A shared machine also runs fast for a moment: a chunk of 0.05 s
 can land inside such a moment, a call of 1 s only averages over it. So a window whose small
@@ -33,12 +33,12 @@ def chunk_plan(per_call_s: float, budget_s: float,
     return calls, max(MIN_CHUNKS, round(budget_s / (calls * per_call_s)))
 
 
-def batch_chunk_s(per_call_s: Iterable[float], matched: bool,
-                  chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
-    """The chunk length of a batch timed together: `chunk_s`, or, matched, at least the
-    batch's slowest call (see the module notes)."""
-    calls = [s for s in per_call_s if s > 0]
-    return max([chunk_s, *calls]) if matched else chunk_s
+def batch_chunk_s(per_call_s: Iterable[float], chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
+    """The chunk length of a window timed together: its slowest call, `chunk_s` at least (see
+    the module notes). The calls are the plan's predictions: a worker's own estimate of a slow
+    case's call, from its second call in a fresh process, can be 10x its warm calls (a 1 GB
+    case whose pages the host faults in), and made every chunk of one window 10 s long."""
+    return max([chunk_s, *(s for s in per_call_s if s > 0)])
 
 
 def timed_s(per_call_s: float, budget_s: float, chunk_s: float = INTERLEAVE_CHUNK_S) -> float:

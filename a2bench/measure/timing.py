@@ -14,6 +14,8 @@ episodes of 1-10 s). Timed one after another, each case's second of samples land
 episode was running, and the sizes of a scaling sweep get different slowdowns: scatter about
 the fitted line that more samples do not remove. Timed in shuffled chunks, every case samples
 the same mix of episodes, so the slowdown is common to all sizes and drops out of the exponent.
+An auto run's chunks last at least its window's slowest call, so that every size's low quantile
+is taken at one timescale too (measure/chunks.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 
-from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, chunk_plan
+from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, chunk_plan
 from a2bench.stats import MIN_SAMPLES, ci_is_tight, iqr, median_ci
 
 Forward = Callable[[], object]
@@ -129,17 +131,15 @@ def prepare_cpu(forward: Forward, grad: bool, threads: int,
 
 
 def time_cpu_interleaved(prepared: Mapping[K, Prepared], threads: int, budget_s: float,
-                         seed: int, chunk_s: float = INTERLEAVE_CHUNK_S, matched: bool = False
+                         seed: int, chunk_s: float = INTERLEAVE_CHUNK_S
                          ) -> tuple[dict[K, Timing], dict[K, BaseException]]:
     """Every prepared forward timed in chunks dealt in one random order (see the module notes).
 
     Each gets chunk_plan's chunks, about budget_s of calls; the order is drawn from ``seed``. A
-    forward that raises is left out, with its exception, and the others go on. `matched`: every
-    chunk lasts at least the slowest forward's call (chunks.batch_chunk_s: one timescale for
-    every size of a window).
+    forward that raises is left out, with its exception, and the others go on. An auto run
+    passes its window's slowest predicted call as `chunk_s` (chunks.batch_chunk_s).
     """
     torch.set_num_threads(threads)
-    chunk_s = batch_chunk_s((p.per_call_s for p in prepared.values()), matched, chunk_s)
     plan = {key: chunk_plan(p.per_call_s, budget_s, chunk_s) for key, p in prepared.items()}
     # The chunks run on the standard library's timer, the one torch's Timer wraps: torch's
     # Timer.timeit first makes two untimed calls of its own, which would triple the cost of a

@@ -467,9 +467,7 @@ class AutoSizes:
         more: its width is curvature, not noise (the same runs widened from ±0.07 to ±0.2 over
         25 passes of their ends)."""
         o, listener = self.sweep.options, self.sweep.listener
-        predicted = {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
-                           int(c["size"])).key(): float(c["predicted_s"])
-                     for g in self.record.get("groups") or [] for c in g.get("sizes") or []}
+        predicted = self.planned_s()
         deadline = self.started + self.budget_s
         rounds: list[dict[str, Any]] = []
         stopped = ""
@@ -515,6 +513,13 @@ class AutoSizes:
         writer.add_to_environment(auto_sizes=self.record)
         return report
 
+    def planned_s(self) -> dict[tuple[Any, ...], float]:
+        """Each planned case's predicted call (seconds) by case key: what sets its window's
+        chunk length (runner.run_cases) and prices a narrowing round."""
+        return {pl.at(Case.from_dict(g["template"]), tuple(g["axis"].split("x")),
+                      int(c["size"])).key(): float(c["predicted_s"])
+                for g in self.record.get("groups") or [] for c in g.get("sizes") or []}
+
     def _run(self, cases: list[Case], writer: Any, report: Any, seed: int, interleaved: bool,
              memory_budget: int, processes: int) -> Any:
         from a2bench.run.runner import run_cases
@@ -525,7 +530,7 @@ class AutoSizes:
             more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
                              listener.case, report.worker, processes=processes, seed=seed,
                              keep_worker=True, interleave=interleaved, on_stage=listener.stage,
-                             interleave_by=variant)
+                             interleave_by=variant, planned_s=self.planned_s())
         finally:
             listener.end()
         report.ran += more.ran

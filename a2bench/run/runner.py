@@ -16,14 +16,14 @@ import multiprocessing as mp
 import random
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
-from a2bench.measure.chunks import batch_chunk_s, timed_s
+from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
 from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings, interleavable, now, serve
@@ -195,7 +195,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               processes: int = 1, seed: int | None = None,
               keep_worker: bool = False, interleave: bool = False,
               on_stage: StageHook | None = None,
-              interleave_by: Callable[[Case], Any] | None = None) -> SweepReport:
+              interleave_by: Callable[[Case], Any] | None = None,
+              planned_s: Mapping[tuple[Any, ...], float] | None = None) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
@@ -207,7 +208,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     worker (_time_together); each case then runs as usual, with those samples, for its memory
     and counters. What that stage did not time is timed on its own in its turn.
     `interleave_by` splits that stage: the cases of one key are timed together, the keys one
-    after another (in the pass's order).
+    after another (in the pass's order). `planned_s` (an auto run's predicted call per case
+    key) times each such batch in chunks as long as its slowest planned call
+    (measure/chunks.py); without it, chunks of INTERLEAVE_CHUNK_S.
     """
     report = SweepReport()
     done = writer.done_keys()
@@ -239,10 +242,12 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 batches.setdefault(interleave_by(c) if interleave_by else None, []).append(c)
             for batch in batches.values():
                 if len(batch) > 1:
+                    chunk = (batch_chunk_s(planned_s.get(c.key(), 0.0) for c in batch)
+                             if planned_s else INTERLEAVE_CHUNK_S)
                     worker = _time_together(
                         batch, worker, settings, case_timeout, chunk_seed(seed, process),
                         lambda case, m, started, p=process: record(case, m, p, started),
-                        on_stage)
+                        on_stage, chunk_s=chunk)
                     ran_in_pass = True
             for case in order:
                 if (case.key(), process) in done:
@@ -284,7 +289,8 @@ Record = Callable[[Case, Measurement, str], None]
 
 def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Settings,
                    case_timeout: float, seed: int, record: Record,
-                   on_stage: StageHook | None) -> Worker | None:
+                   on_stage: StageHook | None,
+                   chunk_s: float = INTERLEAVE_CHUNK_S) -> Worker | None:
     """Prepares each case in the worker (build, first call, chunk sizing: under the case
     timeout, and a case that fails there is recorded as it would be on its own), then times the
     prepared ones interleaved. Returns the worker, or None where it was lost: whatever it had
@@ -306,26 +312,27 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
             expected.append((reply["expected_s"], reply.get("per_call_s")))
         else:
             record(case, _failed(case, settings, reply["status"], reply["reason"]), started)
-    seconds = interleaved_s(expected, settings)
+    seconds = interleaved_s(expected, settings.time_budget_s, chunk_s)
     if worker is None or seconds == 0.0:
         return worker
     if on_stage:
         on_stage(f"timing the cases interleaved, about {seconds:.0f} s")
     try:
-        worker.request("interleave", {"seed": seed}, 2 * seconds + case_timeout)
+        worker.request("interleave", {"seed": seed, "chunk_s": chunk_s},
+                       2 * seconds + case_timeout)
     except WorkerLost:
         return None
     return worker
 
 
-def interleaved_s(prepared: Sequence[tuple[float, float | None]], settings: Settings) -> float:
-    """The seconds of calls an interleaved stage times: each prepared case's own estimate, or
-    with matched chunks (Settings), its calls in chunks as long as the batch's slowest call."""
-    calls = [c for _, c in prepared]
-    if not settings.matched_chunks or any(c is None for c in calls):
+def interleaved_s(prepared: Sequence[tuple[float, float | None]], budget_s: float,
+                  chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
+    """The seconds of calls an interleaved stage times: each prepared case's (seconds, per
+    call) as the worker estimated them, its calls cut into chunks of chunk_s where that is not
+    the worker's own chunk length (an auto run's window: chunks.batch_chunk_s)."""
+    if chunk_s == INTERLEAVE_CHUNK_S or any(c is None for _, c in prepared):
         return sum(s for s, _ in prepared)
-    chunk = batch_chunk_s((c or 0.0 for c in calls), matched=True)
-    return sum(timed_s(c or 0.0, settings.time_budget_s, chunk) for c in calls)
+    return sum(timed_s(c or 0.0, budget_s, chunk_s) for _, c in prepared)
 
 
 def _failed(case: Case, settings: Settings, status: str, reason: str) -> Measurement:

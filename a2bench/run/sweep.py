@@ -142,9 +142,7 @@ class Sweep:
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters,
                                  # an auto run's budget goes to timing (Settings)
-                                 memory_every_pass=not suite.auto,
-                                 # one timescale per window (measure/chunks.py)
-                                 matched_chunks=suite.auto)
+                                 memory_every_pass=not suite.auto)
 
     @contextlib.contextmanager
     def _allocator(self) -> Iterator[None]:
@@ -213,7 +211,8 @@ class Sweep:
                                self.listener.case, worker, processes=o.processes, seed=seed,
                                keep_worker=True, interleave=interleaved,
                                on_stage=self.listener.stage,
-                               interleave_by=variant if auto is not None else None)
+                               interleave_by=variant if auto is not None else None,
+                               planned_s=auto.planned_s() if auto is not None else None)
         finally:
             self.listener.end()
         if report.interrupted:
@@ -316,7 +315,7 @@ class Sweep:
             timing_schedule="interleaved" if interleaved else "per case",
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
             # chunks at least as long as the window's slowest call (measure/chunks.py)
-            interleave_chunks_matched=self.settings.matched_chunks,
+            interleave_chunks_matched=suite.auto,
             dtype=suite.dtype,
             # What analysis and report know of each block: labels and parameters.
             blocks={b: blocks()[b].describe() for b in suite.blocks},

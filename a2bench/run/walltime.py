@@ -36,7 +36,7 @@ def timed_s(predicted_s: float, machine: Machine, longest_s: float = 0.0) -> flo
     the window's slowest call (`longest_s`), MIN_TIMED_CALLS chunks at least: a window whose
     slowest call outlasts a third of the budget costs about 3 of those calls at every size."""
     if machine.matched_chunks:
-        chunk = chunks.batch_chunk_s((predicted_s, longest_s), matched=True)
+        chunk = chunks.batch_chunk_s((predicted_s, longest_s))
         return chunks.timed_s(predicted_s, machine.time_budget_s, chunk)
     return max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
 

@@ -39,9 +39,6 @@ class Settings:
     # exact and the same every pass, and the probes cost about 7 calls of the case a pass (a
     # profiled call, an RSS call, a warm call), which an auto run's budget spends on timing.
     memory_every_pass: bool = True
-    # Interleaved chunks at least as long as the slowest call of the batch (an auto run's
-    # batches are one window each): one timescale for every size (measure/chunks.py).
-    matched_chunks: bool = False
     # The blocks the creating process registered beyond the built-ins, A2BENCH_PLUGINS and the
     # entry points (a script's or a notebook's @register): (modules or files to load, classes
     # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
@@ -355,11 +352,13 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
         return ("prepared", {"expected_s": calls * chunks * ready.per_call_s,
                              "per_call_s": ready.per_call_s})
     if request == "interleave":
+        from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
         from a2bench.measure.timing import time_cpu_interleaved
 
+        # An auto run's window: chunks as long as its slowest planned call (measure/chunks.py)
         timings, failed = time_cpu_interleaved(state.prepared, settings.threads,
                                                settings.time_budget_s, payload["seed"],
-                                               matched=settings.matched_chunks)
+                                               payload.get("chunk_s", INTERLEAVE_CHUNK_S))
         state.prepared.clear()  # the modules and inputs go; each case is built again to finish
         # Added to, not replaced: an auto run times each block variant's batch in turn before
         # any of them finishes (runner.run_cases' interleave_by). A case that failed here is
