@@ -75,8 +75,9 @@ def test_every_case_is_dealt_over_the_whole_stretch_in_a_seeded_order():
 def test_matched_chunks_time_every_case_at_the_slowest_call_s_timescale():
     """An auto run's window: every chunk lasts about its slowest planned call, so a fast size
     is sampled at the same timescale as the slowest (measure/chunks.py)."""
-    assert batch_chunk_s([0.01, 0.2]) == 0.2
-    assert batch_chunk_s([0.001, 0.01]) == INTERLEAVE_CHUNK_S  # never shorter
+    assert batch_chunk_s([0.01, 0.2], 1.0) == 0.2
+    assert batch_chunk_s([0.001, 0.01], 1.0) == INTERLEAVE_CHUNK_S  # never shorter
+    assert batch_chunk_s([0.01, 2.0], 1.0) == pytest.approx(1 / MIN_CHUNKS)  # nor longer
 
     def run(chunk_s: float) -> tuple[list[str], dict]:
         log: list[str] = []

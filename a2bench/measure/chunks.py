@@ -1,7 +1,8 @@
 """How an interleaved pass cuts each case's timed calls into chunks. Pure: the planner prices a
 pass with the same arithmetic the worker times it with (run/walltime.py, measure/timing.py).
 
-Why chunks as long as a window's slowest call (an auto run's batches, `batch_chunk_s`): a size's
+Why chunks as long as a window's slowest call, up to a third of the time budget (an auto run's
+batches, `batch_chunk_s`): a size's
 latency is a low quantile of its chunks (fitting.SAMPLE_QUANTILE), and a quantile depends on
 the timescale it is taken at. A shared machine also runs fast for a moment: a chunk of 0.05 s
 can land inside such a moment, a call of 1 s only averages over it. So a window whose small
@@ -12,6 +13,13 @@ its largest sizes (calls of 0.5-0.8 s), and all three blocks of that run came ou
 their models (non-local 2.15, GC 1.10, criss-cross 1.58, inconclusive). With every size timed
 in chunks of one length, each chunk averages the machine over the same time, the quantile
 lands the same way at every size, and it drops out of the exponent.
+
+Up to a third of the time budget, not further: past it a fast size's MIN_CHUNKS chunks would
+cost it more than its budget (3 chunks of 1 s against 1 s), a window's first passes up to 1.8x,
+and left the narrowing rounds no time (on the held-out runs of docs/running.md). The moments of
+speed were short: in that run the non-local block's 10 % quantile sat 0.77, 0.89, 0.94, 0.99 and
+0.98 of its median at calls of 0.06, 0.10, 0.16, 0.25 and 0.47 s, so chunks of a third of a
+second (the default 1 s budget) already average them out.
 """
 
 from __future__ import annotations
@@ -33,12 +41,15 @@ def chunk_plan(per_call_s: float, budget_s: float,
     return calls, max(MIN_CHUNKS, round(budget_s / (calls * per_call_s)))
 
 
-def batch_chunk_s(per_call_s: Iterable[float], chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
-    """The chunk length of a window timed together: its slowest call, `chunk_s` at least (see
-    the module notes). The calls are the plan's predictions: a worker's own estimate of a slow
-    case's call, from its second call in a fresh process, can be 10x its warm calls (a 1 GB
-    case whose pages the host faults in), and made every chunk of one window 10 s long."""
-    return max([chunk_s, *(s for s in per_call_s if s > 0)])
+def batch_chunk_s(per_call_s: Iterable[float], budget_s: float,
+                  chunk_s: float = INTERLEAVE_CHUNK_S) -> float:
+    """The chunk length of a window timed together: its slowest call, at most a third of the
+    time budget, `chunk_s` at least (see the module notes). The calls are the plan's
+    predictions: a worker's own estimate of a slow case's call, from its second call in a fresh
+    process, can be 10x its warm calls (a 1 GB case whose pages the host faults in), and made
+    every chunk of one window 10 s long."""
+    slowest = max([0.0, *(s for s in per_call_s if s > 0)])
+    return max(chunk_s, min(slowest, budget_s / MIN_CHUNKS))
 
 
 def timed_s(per_call_s: float, budget_s: float, chunk_s: float = INTERLEAVE_CHUNK_S) -> float:

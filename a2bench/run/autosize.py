@@ -67,7 +67,7 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
     mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
     if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
         mmap = None
-    # An auto run's batches are windows, timed in chunks of one length on a CPU (Settings)
+    # An auto run's batches are windows, timed in chunks of one length on a CPU (planned_s)
     return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
                       time_budget_s, passes, memory_every_pass,
                       matched_chunks=suite.device == "cpu")

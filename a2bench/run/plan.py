@@ -123,7 +123,7 @@ class Machine:
     time_budget_s: float  # timed sampling per case and pass
     passes: int
     memory_every_pass: bool = False  # as the sweep's Settings; auto runs probe it once
-    # Interleaved chunks as long as the window's slowest call (Settings.matched_chunks; CPU)
+    # Interleaved chunks as long as the window's slowest planned call (run_cases' planned_s)
     matched_chunks: bool = False
 
     def extra_calls(self, first: bool) -> float:

@@ -242,7 +242,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 batches.setdefault(interleave_by(c) if interleave_by else None, []).append(c)
             for batch in batches.values():
                 if len(batch) > 1:
-                    chunk = (batch_chunk_s(planned_s.get(c.key(), 0.0) for c in batch)
+                    chunk = (batch_chunk_s((planned_s.get(c.key(), 0.0) for c in batch),
+                                           settings.time_budget_s)
                              if planned_s else INTERLEAVE_CHUNK_S)
                     worker = _time_together(
                         batch, worker, settings, case_timeout, chunk_seed(seed, process),

@@ -33,10 +33,10 @@ MIN_TIMED_CALLS = 3  # calls a case gets per pass however long (chunks.MIN_CHUNK
 def timed_s(predicted_s: float, machine: Machine, longest_s: float = 0.0) -> float:
     """Seconds of timed calls a case gets in one pass: the time budget, MIN_TIMED_CALLS calls at
     least. With matched chunks (an auto run on a CPU), its calls are cut into chunks as long as
-    the window's slowest call (`longest_s`), MIN_TIMED_CALLS chunks at least: a window whose
-    slowest call outlasts a third of the budget costs about 3 of those calls at every size."""
+    the window's slowest call (`longest_s`), up to a third of the budget (chunks.batch_chunk_s):
+    about what 0.05 s chunks cost, give or take the rounding of calls to a chunk."""
     if machine.matched_chunks:
-        chunk = chunks.batch_chunk_s((predicted_s, longest_s))
+        chunk = chunks.batch_chunk_s((predicted_s, longest_s), machine.time_budget_s)
         return chunks.timed_s(predicted_s, machine.time_budget_s, chunk)
     return max(machine.time_budget_s, MIN_TIMED_CALLS * predicted_s)
 
