@@ -8,13 +8,18 @@ Why this shape (see shared/notes/latency-fitting.md):
   time halves the exponent. So the overhead is a term of the model, fitted (a ≥ 0) by weighted
   least squares in log space, where timing noise is multiplicative.
 - Timing noise on a shared machine is one-sided: other work only ever adds time, in waves that
-  last seconds. So a size's latency is a low quantile (the 10th percentile) of its raw samples
-  pooled over passes, which follows the undisturbed cost; the median would follow the waves.
+  last seconds. So within a pass (one worker process) a size's latency is a low quantile (the
+  10th percentile) of its raw samples, which follows the undisturbed cost; the median would
+  follow the waves.
+- The process is the unit of replication (as in pyperf): one process's allocation addresses
+  can make one size faster or slower for the whole pass (criss-cross at side 152 ran 15 %
+  faster in one pass of three, its other sizes not). A low quantile of the samples pooled over
+  passes picked that pass alone; the median over passes of each pass's low quantile does not.
 - The exponent is read only where the overhead is under 5 % of the time and no cache boundary
   lies strictly inside the window; rows on both sides of a boundary are fitted side by side.
 - Its interval is the wider of the regression's t interval (which widens with lack of fit) and
-  a bootstrap that resamples the raw timing samples within each size (the design stays fixed;
-  resampling 5-10 rows gives degenerate slopes).
+  a bootstrap that resamples the raw timing samples within each size's passes (the design and
+  the passes stay fixed; resampling 5-10 rows gives degenerate slopes).
 - The verdict also asks the data which class it prefers: ΔBIC between the expected integer
   exponent and its competitor, each with its own overhead term.
 """
@@ -45,14 +50,17 @@ VERDICTS = ("consistent", "contradicted", "inconclusive")
 # Per-size summaries
 
 
+Passes = tuple[np.ndarray, ...]  # one size's raw samples, an array per pass (worker process)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """One entry per distinct swept value, sorted by x."""
 
     x: np.ndarray
-    y: np.ndarray  # per size: SAMPLE_QUANTILE of the pooled samples, else the rows' mean
+    y: np.ndarray  # per size: summary_of_passes of its samples, else the rows' mean
     log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
-    samples: tuple[np.ndarray | None, ...]  # raw samples behind y, where there are any
+    samples: tuple[Passes | None, ...]  # raw samples behind y, by pass, where there are any
 
     def __len__(self) -> int:
         return len(self.x)
@@ -64,7 +72,16 @@ class Sizes:
 
 
 def summary_of(samples: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.quantile(samples, SAMPLE_QUANTILE, axis=axis)
+    """One pass's latency: the low quantile of its samples, an order statistic. A pass holds as
+    few as 3 samples; interpolating would give its second-fastest a fifth of the weight, and a
+    bootstrap resample that drew a stalled sample twice would read the pass that much slower."""
+    return np.quantile(samples, SAMPLE_QUANTILE, axis=axis, method="lower")
+
+
+def summary_of_passes(passes: Sequence[Sequence[float]]) -> float:
+    """A size's latency: the median over passes of each pass's low quantile (NaN if none)."""
+    lows = [float(summary_of(np.asarray(p, float))) for p in passes if len(p)]
+    return float(np.median(lows)) if lows else math.nan
 
 
 def log_se_of_quantile(samples: np.ndarray, q: float = SAMPLE_QUANTILE) -> float:
@@ -82,8 +99,9 @@ def log_se_of_quantile(samples: np.ndarray, q: float = SAMPLE_QUANTILE) -> float
 
 
 def summarise(x: Sequence[float], y: Sequence[float],
-              samples: Sequence[Sequence[float] | None] | None = None) -> Sizes:
-    """Rows -> sizes. Rows sharing x (h×w and w×h) pool their samples, or their values."""
+              samples: Sequence[Sequence[Sequence[float]] | None] | None = None) -> Sizes:
+    """Rows -> sizes. ``samples``, per row: its raw samples, one sequence per pass. Rows sharing
+    x (h×w and w×h) pool their passes, or their values."""
     xa, ya = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(xa) & (xa > 0) & np.isfinite(ya) & (ya > 0)
     rows = np.flatnonzero(keep)
@@ -91,17 +109,17 @@ def summarise(x: Sequence[float], y: Sequence[float],
     out_y, out_se, out_s = [], [], []
     for v in xs:
         idx = rows[xa[rows] == v]
-        pooled = [np.asarray(samples[i], float) for i in idx
-                  if samples is not None and samples[i] is not None and len(samples[i])]
-        if pooled:
-            s = np.concatenate(pooled)
-            s = s[np.isfinite(s) & (s > 0)]
-        else:
-            s = np.array([])
-        if len(s):
-            out_y.append(float(summary_of(s)))
-            out_se.append(log_se_of_quantile(s))
-            out_s.append(s)
+        passes: list[np.ndarray] = []
+        for i in idx:
+            for p in (samples[i] if samples is not None and samples[i] is not None else ()):
+                a = np.asarray(p, float)
+                a = a[np.isfinite(a) & (a > 0)]
+                if len(a):
+                    passes.append(a)
+        if passes:
+            out_y.append(summary_of_passes(passes))
+            out_se.append(log_se_of_quantile(np.concatenate(passes)))
+            out_s.append(tuple(passes))
         else:
             out_y.append(float(np.exp(np.log(ya[idx]).mean())))
             out_se.append(SE_FLOOR)
@@ -367,15 +385,21 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
 
     t95, t90 = t_ci(0.95), t_ci(0.90)
     boot95 = boot90 = nan2
-    if any(s is not None and len(s) >= 2 for s in sizes.samples):
+    if any(p is not None and sum(map(len, p)) >= 2 for p in sizes.samples):
         rng = np.random.default_rng(seed)
         draws = np.empty((resamples, m))
-        for i, s in enumerate(sizes.samples):
-            if s is None or len(s) < 2:
+        for i, passes in enumerate(sizes.samples):
+            if passes is None or sum(map(len, passes)) < 2:
                 draws[:, i] = sizes.y[i]
                 continue
-            idx = rng.integers(0, len(s), size=(resamples, len(s)))
-            draws[:, i] = summary_of(s[idx], axis=1)
+            lows = np.empty((resamples, len(passes)))
+            for j, s in enumerate(passes):
+                if len(s) < 2:
+                    lows[:, j] = summary_of(s)
+                    continue
+                idx = rng.integers(0, len(s), size=(resamples, len(s)))
+                lows[:, j] = summary_of(s[idx], axis=1)
+            draws[:, i] = np.median(lows, axis=1)
         slopes = _wls_slope(lx, np.log(np.maximum(draws - a, draws * 1e-6)), w)
         boot95 = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975]))  # type: ignore
         boot90 = tuple(float(q) for q in np.quantile(slopes, [0.05, 0.95]))  # type: ignore

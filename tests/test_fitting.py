@@ -22,11 +22,16 @@ def timings(x: np.ndarray, k: float, *, a: float = 2e-4, b: float = 1e-6, sigma:
     return np.array([np.median(s) for s in raw]), raw
 
 
+def one_pass(raw: list[np.ndarray]) -> list[tuple[np.ndarray]]:
+    """Each size's samples as a single pass (one worker process)."""
+    return [(s,) for s in raw]
+
+
 def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_model: np.ndarray,
         caches: dict[str, float] | None = None, working_set: np.ndarray | None = None,
         resamples: int = 400) -> list[dict]:
     """The pipeline a2bench.analysis runs per group, on arrays."""
-    sizes = ft.summarise(x, y, raw)
+    sizes = ft.summarise(x, y, one_pass(raw))
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
     bounds = ft.boundaries(sizes.x, working_set, caches) if caches else []
     out = []
@@ -46,7 +51,7 @@ def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_mod
 
 def test_the_overhead_is_recovered_and_reported_with_its_interval():
     y, raw = timings(GRID, 1.0, sigma=0.02)
-    sizes = ft.summarise(GRID, y, raw)
+    sizes = ft.summarise(GRID, y, one_pass(raw))
     f = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
     # Each size is summarised by the 10th percentile of its samples: under log-normal noise
     # that is the true time times exp(σ·z₀.₁), overhead included.
@@ -127,7 +132,7 @@ def test_the_verdict_tests_both_the_interval_and_the_class():
 
 def test_delta_bic_prefers_the_true_class():
     y, raw = timings(GRID[10:], 2.0, a=1e-5, b=1e-10, sigma=0.03)
-    sizes = ft.summarise(GRID[10:], y, raw)
+    sizes = ft.summarise(GRID[10:], y, one_pass(raw))
     assert ft.delta_bic(sizes, 2, 1) > 10
     assert ft.delta_bic(sizes, 1, 2) < -10
     assert ft.classes(1.93) == (2, 1) and ft.classes(1.02) == (1, 2) and ft.classes(0.0) == (0, 1)
@@ -135,7 +140,7 @@ def test_delta_bic_prefers_the_true_class():
 
 def test_the_interval_is_the_wider_of_t_and_bootstrap():
     y, raw = timings(GRID[12:], 1.0, sigma=0.05)
-    sizes = ft.summarise(GRID[12:], y, raw)
+    sizes = ft.summarise(GRID[12:], y, one_pass(raw))
     e = ft.exponent(sizes, 2e-4, resamples=300)
     widths = {"t": e.t95[1] - e.t95[0], "bootstrap": e.boot95[1] - e.boot95[0]}
     assert e.ci95[1] - e.ci95[0] == pytest.approx(max(widths.values()))
@@ -161,12 +166,49 @@ def test_throughput_recovers_the_rate_and_the_offset():
     assert tp.rate == pytest.approx(5e10, rel=1e-6) and tp.t0 == pytest.approx(3e-5, rel=1e-6)
 
 
-def test_rows_sharing_a_size_pool_their_samples():
-    s = ft.summarise([16, 16, 32], [1.0, 3.0, 5.0], [[1.0, 1.0], [3.0, 3.0, 3.0], None])
+def test_rows_sharing_a_size_pool_their_passes():
+    s = ft.summarise([16, 16, 32], [1.0, 3.0, 5.0], [[[1.0, 1.0]], [[3.0, 3.0, 3.0]], None])
     assert list(s.x) == [16, 32]
-    assert len(s.samples[0]) == 5 and s.samples[1] is None
-    assert s.y[0] == pytest.approx(np.quantile([1, 1, 3, 3, 3], ft.SAMPLE_QUANTILE))
+    assert [len(p) for p in s.samples[0]] == [2, 3] and s.samples[1] is None
+    assert s.y[0] == pytest.approx(2.0)  # the median of the two passes' lows, 1 and 3
     assert s.y[1] == pytest.approx(5.0)
+
+
+def test_a_size_is_the_median_of_its_passes_lows():
+    # Criss-cross at side 152, b 2, c 64 (auto-others-c64-4): one pass of three ran 15 % fast
+    # throughout, the size's other passes and the other sizes not. The pooled samples' low
+    # quantile was that pass's; the median over passes is the other two's.
+    fast, usual = [0.1324, 0.1319, 0.1306], [[0.1549, 0.158, 0.1575], [0.1547, 0.1555, 0.1584]]
+    s = ft.summarise([152**2], [0.155], [[fast, *usual]])
+    assert s.y[0] == pytest.approx(0.1547)  # the median of the passes' lows 0.1306, 0.1549, 0.1547
+    assert np.quantile(fast + usual[0] + usual[1], ft.SAMPLE_QUANTILE) < 0.88 * s.y[0]
+
+
+def test_a_pass_of_three_samples_is_read_by_its_fastest():
+    # One sample stalled 10x (the machine paused): an interpolated 10 % quantile of three
+    # samples would give it a fifth of the weight once a resample drew it twice.
+    assert ft.summary_of(np.array([0.40, 4.03, 4.03])) == pytest.approx(0.40)
+    x = GRID[10:20]
+    y, raw = timings(x, 1.0, a=0.0, sigma=0.005, samples=9, seed=2)
+    passes = [(s[:3], s[3:6], s[6:]) for s in raw]
+    passes[-1] = ((passes[-1][0] * [10, 1, 1]), passes[-1][1], passes[-1][2] * [1, 1, 18])
+    e = ft.exponent(ft.summarise(x, y, passes), 0.0, resamples=300)
+    assert e.ci95[1] - e.ci95[0] < 0.05
+
+
+def test_one_fast_pass_at_one_size_does_not_widen_the_interval():
+    x = GRID[10:16]
+    y, raw = timings(x, 1.0, a=0.0, sigma=0.01, samples=9, seed=3)
+    passes = [(s[:3], s[3:6], s[6:]) for s in raw]
+    passes[0] = (passes[0][0] * 0.85, *passes[0][1:])  # the smallest size, one pass fast
+    pooled = ft.summarise(x, y, [(np.concatenate(p),) for p in passes])
+    by_pass = ft.summarise(x, y, passes)
+    wide, narrow = (ft.exponent(s, 0.0, resamples=200).ci95 for s in (pooled, by_pass))
+    # Huber's weights keep both slopes near 1; the pooled size's misfit still widens the
+    # interval and weakens the class evidence, as in the run it comes from.
+    assert narrow[1] - narrow[0] < 0.5 * (wide[1] - wide[0])
+    assert abs(np.mean(narrow) - 1.0) < 0.01
+    assert ft.delta_bic(by_pass, 1, 2) > ft.delta_bic(pooled, 1, 2) + 10
 
 
 def test_one_size_slowed_in_every_pass_counts_for_less():
@@ -176,7 +218,7 @@ def test_one_size_slowed_in_every_pass_counts_for_less():
     y, raw = timings(x, 1.0, a=0.0, sigma=0.01, samples=40, seed=5)
     raw[5] = raw[5] * 1.3
     y = np.array([np.quantile(s, ft.SAMPLE_QUANTILE) for s in raw])
-    sizes = ft.summarise(x, y, raw)
+    sizes = ft.summarise(x, y, one_pass(raw))
     robust = ft.exponent(sizes, 0.0, resamples=200)
     plain = ft.exponent(sizes, 0.0, resamples=200, robust=False)
     assert abs(robust.k - 1.0) < 0.02 < abs(plain.k - 1.0)
@@ -186,7 +228,7 @@ def test_one_size_slowed_in_every_pass_counts_for_less():
 def test_the_middle_class_is_told_apart_from_linear_and_quadratic():
     # Criss-cross attention: N·(h + w) = 2·N^1.5 on square maps.
     y, raw = timings(GRID, 1.5, b=2e-8, sigma=0.03)
-    sizes = ft.summarise(GRID, y, raw)
+    sizes = ft.summarise(GRID, y, one_pass(raw))
     k0, competitor, dbic = ft.class_evidence(sizes, 1.5)
     assert k0 == 1.5 and competitor in (1, 2)
     assert dbic > ft.BIC_DECISIVE  # against the nearer of N and N², so against both

@@ -7,19 +7,18 @@ module reads. Raises InputError on a folder that is not a usable results folder.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from a2bench import fitting as ft
 from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
 from a2bench.case import DTYPE_BYTES
 from a2bench.errors import InputError
-from a2bench.run.store import load, load_environment
+from a2bench.run.store import load_environment, load_passes, merge_passes, pass_samples
 
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
@@ -62,9 +61,15 @@ def run_labels(dirs: Sequence[Path]) -> list[str]:
     return unique
 
 
-def frame(measurements: Iterable[Any], run: str) -> pd.DataFrame:
-    """Stored Measurements as rows (results.csv columns) with a ``run`` label."""
-    rows = [{**m.to_row(), "samples": tuple(m.samples_s)} for m in measurements]
+def frame(measurements: Iterable[Any], run: str,
+          passes: Mapping[tuple[Any, ...], tuple[tuple[float, ...], ...]] | None = None
+          ) -> pd.DataFrame:
+    """Stored Measurements as rows (results.csv columns) with a ``run`` label. ``samples`` holds
+    each case's raw samples by pass: from ``passes`` (case key -> a tuple a pass) where given,
+    else the measurement's samples as one pass."""
+    rows = [{**m.to_row(),
+             "samples": (passes or {}).get(m.case.key()) or (tuple(m.samples_s),)}
+            for m in measurements]
     df = pd.DataFrame(rows)
     df.insert(0, "run", run)
     return df
@@ -82,7 +87,8 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         if not path.is_dir():
             raise InputError(f"{path}: not a folder (expected a results folder written by "
                              "a2bench run, holding results.jsonl)")
-        measurements = load(path)  # StoreError (an InputError) without results.jsonl
+        records = load_passes(path)  # StoreError (an InputError) without results.jsonl
+        measurements = merge_passes(records)
         ok = sum(m.status == "ok" for m in measurements)
         if not ok:
             statuses = ", ".join(sorted({m.status for m in measurements})) or "none"
@@ -94,7 +100,7 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         except ValueError as e:  # JSONDecodeError: a hand-edited or truncated file
             raise InputError(f"{path}: environment.json is not valid JSON ({e}); expected the "
                              "file a2bench run writes, or no file at all") from None
-        frames.append(frame(measurements, label))
+        frames.append(frame(measurements, label, pass_samples(records)))
         runs.append(Run(label, path, env if isinstance(env, dict) else {}, len(measurements),
                         ok))
     return prepare(pd.concat(frames, ignore_index=True)), runs
@@ -163,8 +169,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["memory"] = df["peak_bytes"]
     if "samples" not in df:
         df["samples"] = [() for _ in range(len(df))]
-    # The per-case latency the fits read: a low quantile of the raw samples (a2bench.fitting).
-    df["latency_fit"] = [float(ft.summary_of(np.asarray(s))) if len(s) else lat
+    # The per-case latency the fits read: the median over passes of each pass's low quantile
+    # of its raw samples (a2bench.fitting).
+    df["latency_fit"] = [_fit_latency(s, lat)
                          for s, lat in zip(df["samples"], df["latency"], strict=True)]
     df["largest_activation_bytes"] = largest_activation(df)
     df["input_bytes"] = (df["batch"] * df["channels"] * df["positions"]
@@ -181,6 +188,12 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["shape"] = [shape_label(r) for r in df.itertuples()]
     df["size"] = size_labels(df)
     return df
+
+
+def _fit_latency(passes: Any, latency: float) -> float:
+    """summary_of_passes of a case's samples; its stored latency where it kept none."""
+    value = ft.summary_of_passes(passes) if isinstance(passes, tuple) else math.nan
+    return value if math.isfinite(value) else latency
 
 
 def _as_bool(v: Any) -> bool:

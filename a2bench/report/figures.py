@@ -33,7 +33,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
 METRIC_AXIS = {
     "macs": "MACs per forward (multiply-accumulates)",
-    "latency": "latency per forward (s, 10th percentile of the samples)",
+    "latency": "latency per forward (s, 10th percentile a pass, median of passes)",
     "memory": "peak memory above input (bytes)",
 }
 RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
@@ -195,10 +195,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
                "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
                "the cost model predicts over the same window. Hollow points are outside it."
-               + (" Latency points are each size's 10th percentile of the raw samples, the "
-                  "value the fit reads. Vertical lines mark where each block's largest "
-                  "activation (dotted) and its working set (dash-dot; live peak plus input, "
-                  "where windows split) outgrow one of the run's measured caches."
+               + (" Latency points are each size's median over its passes of each pass's "
+                  "10th percentile of the raw samples, the value the fit reads. Vertical "
+                  "lines mark where each block's largest activation (dotted) and its "
+                  "working set (dash-dot; live peak plus input, where windows split) outgrow "
+                  "one of the run's measured caches."
                   if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
 

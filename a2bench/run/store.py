@@ -66,6 +66,17 @@ def load(out_dir: str | Path) -> list[Measurement]:
     return merge_passes(load_passes(out_dir))
 
 
+def pass_samples(records: Iterable[Measurement]
+                 ) -> dict[tuple[Any, ...], tuple[tuple[float, ...], ...]]:
+    """Each case's raw samples kept apart by pass, in pass order (case key -> one tuple a pass):
+    the fits summarise each pass on its own, since the process is the unit of replication."""
+    groups: dict[tuple[Any, ...], list[Measurement]] = {}
+    for m in records:
+        groups.setdefault(m.case.key(), []).append(m)
+    return {k: tuple(tuple(m.samples_s) for m in sorted(g, key=lambda m: m.process))
+            for k, g in groups.items()}
+
+
 def merge_passes(records: Iterable[Measurement]) -> list[Measurement]:
     """Pool the passes of each case into one record, in the order cases first appear.
 

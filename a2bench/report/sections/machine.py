@@ -317,8 +317,9 @@ def method_section() -> list[Element]:
             "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "
             "torch's is missing), latency the median of the timed runs, memory the measured "
             "peak of allocated bytes above the input.",
-            "Latency fits use the per-size median of the raw samples, pooled over the passes "
-            "(each pass a fresh worker process, cases in a seeded random order). The overhead "
+            "Latency fits read, per size, the median over its passes of each pass's 10th "
+            "percentile of its raw samples (each pass a fresh worker process, cases in a seeded "
+            "random order: the process is the unit of replication). The overhead "
             "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
             "through the same timing path (environment.json, overhead).",
             "Cache sizes come from /sys/devices/system/cpu/cpu0/cache, or the GPU's device "
