@@ -301,6 +301,30 @@ def write_folder(path, ms, env=ENV):
     return path
 
 
+def test_a_stored_size_is_the_median_of_its_passes_lows(tmp_path):
+    # Three passes (worker processes) of each size; the smallest size's first pass ran 15 %
+    # fast throughout. Its latency is the median of the passes' 10 % quantiles, not the low
+    # quantile of all samples pooled (which would be that pass's).
+    rng = np.random.default_rng(5)
+    ms = []
+    for side in SIDES[2:]:
+        c = case("double_attention", side)
+        base = cost_of(c).macs * 1e-10
+        for p in range(3):
+            fast = 0.85 if side == SIDES[2] and p == 0 else 1.0
+            samples = tuple(base * fast * np.exp(np.abs(rng.normal(0, 0.01, 4))))
+            ms.append(replace(measured(c, latency=float(np.median(samples))),
+                              samples_s=samples, process=p))
+    df, _ = an.load_runs([write_folder(tmp_path / "run", ms)])
+    row = df[df["h"] == SIDES[2]].iloc[0]
+    assert [len(p) for p in row["samples"]] == [4, 4, 4]
+    lows = sorted(min(p) for p in row["samples"])
+    assert row["latency_fit"] == pytest.approx(lows[1])
+    assert row["latency_fit"] > 1.1 * np.quantile(np.concatenate(row["samples"]), 0.1)
+    lat = fit_row(an.fit_exponents(df), "double_attention", "latency")
+    assert lat["ci_high"] - lat["ci_low"] < 0.05, lat
+
+
 def test_load_runs_labels_and_environment(tmp_path):
     a = write_folder(tmp_path / "x" / "run", positions_sweep())
     b = write_folder(tmp_path / "y" / "run", positions_sweep(noise=0.1))
