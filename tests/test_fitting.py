@@ -196,6 +196,22 @@ def test_a_pass_of_three_samples_is_read_by_its_fastest():
     assert e.ci95[1] - e.ci95[0] < 0.05
 
 
+def test_stalls_never_set_a_pass_nor_its_bootstrap():
+    # The non-local order at N = 23104, b 1, c 64 (2 GiB cases): calls of 0.53 s read 5-18 s
+    # in some chunks. A pass of three with two stalls resampled to stalls alone would read
+    # 30x slow, and gave the fit a 95 % interval of [1.99, 3.01].
+    x = GRID[8:16]
+    y, raw = timings(x, 2.0, a=0.0, b=1e-9, sigma=0.01, samples=12, seed=6)
+    passes = [tuple(s[i:i + 3] for i in range(0, 12, 3)) for s in raw]
+    big = passes[-1]
+    passes[-1] = (big[0] * [34, 1, 1], big[1] * [33, 30, 1], big[2] * [30, 1, 22], big[3])
+    sizes = ft.summarise(x, y, passes)
+    assert all(len(p) == 3 for p in sizes.samples[-2])
+    assert [len(p) for p in sizes.samples[-1]] == [2, 1, 1, 3]
+    e = ft.exponent(sizes, 0.0, resamples=400)
+    assert e.ci95[1] - e.ci95[0] < 0.05 and abs(e.k - 2.0) < 0.02
+
+
 def test_one_fast_pass_at_one_size_does_not_widen_the_interval():
     x = GRID[10:16]
     y, raw = timings(x, 1.0, a=0.0, sigma=0.01, samples=9, seed=3)

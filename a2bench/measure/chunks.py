@@ -2,17 +2,17 @@
 pass with the same arithmetic the worker times it with (run/walltime.py, measure/timing.py).
 
 Why chunks as long as a window's slowest call, up to a third of the time budget (an auto run's
-batches, `batch_chunk_s`): a pass
-reads a size's latency as a low quantile of its chunks (fitting.SAMPLE_QUANTILE), and a quantile
-depends on the timescale it is taken at. A shared machine also runs fast for a moment: a chunk of 0.05 s
-can land inside such a moment, a call of 1 s only averages over it. So a window whose small
-sizes were timed in 0.05 s chunks and whose large ones in single 1 s calls read its small
-sizes fast and grew too steeply: on a held-out run of docs/running.md the non-local block at
-side 68 (calls of 0.06 s) read 76 GFLOP/s at its 10 % quantile against a median of 59, 58 at
-its largest sizes (calls of 0.5-0.8 s), and all three blocks of that run came out steeper than
-their models (non-local 2.15, GC 1.10, criss-cross 1.58, inconclusive). With every size timed
-in chunks of one length, each chunk averages the machine over the same time, the quantile
-lands the same way at every size, and it drops out of the exponent.
+batches, `batch_chunk_s`): a pass reads a size's latency as a low quantile of its chunks
+(fitting.SAMPLE_QUANTILE), and a quantile depends on the timescale it is taken at. A shared
+machine also runs fast for a moment: a chunk of 0.05 s can land inside such a moment, a call of
+1 s only averages over it. So a window whose small sizes were timed in 0.05 s chunks and whose
+large ones in single 1 s calls read its small sizes fast and grew too steeply: on a held-out run
+of docs/running.md the non-local block at side 68 (calls of 0.06 s) read 76 GFLOP/s at its 10 %
+quantile against a median of 59, 58 at its largest sizes (calls of 0.5-0.8 s), and all three
+blocks of that run came out steeper than their models (non-local 2.15, GC 1.10, criss-cross
+1.58, inconclusive). With every size timed in chunks of one length, each chunk averages the
+machine over the same time, the quantile lands the same way at every size, and it drops out of
+the exponent.
 
 Up to a third of the time budget, not further: past it a fast size's MIN_CHUNKS chunks would
 cost it more than its budget (3 chunks of 1 s against 1 s), a window's first passes up to 1.8x,
