@@ -502,6 +502,9 @@ def test_the_side_classes_are_spaced_among_themselves():
     eights = [p.positions for p in big if p.klass >= 8 and p.size > 100]
     # 120 to 136 the widest gap (128 aliases)
     assert all(b / a < 1.3 for a, b in zip(eights[:-1], eights[1:], strict=True))
+    # The odd multiples of 8 alone, a class of their own, 16 apart: none thinned away.
+    odd = [p.size for p in big if p.klass == 8 and p.size > 100]
+    assert max(odd) > 600 and odd == list(range(104, max(odd) + 1, 16))
 
 
 def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
@@ -524,7 +527,8 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     eights = planned(limits=(196**2, 360**2))
     assert eights.feasible and eights.side_class == 8, eights.note
     assert all(c.size % 8 == 0 for c in eights.choices) and "multiple of 8" in eights.note
-    assert any(c.size % 16 for c in eights.choices)
+    # A class is its sides exactly: the odd multiples of 8, never a multiple of 16 among them.
+    assert all(c.size % 16 == 8 for c in eights.choices)
     # Up to 350: multiples of 8 span 2.96x (200 ... 344): every aligned side, said.
     mixed = planned(limits=(180**2, 350**2))
     assert mixed.feasible and mixed.side_class == 0 and any(c.size % 8 for c in mixed.choices)
@@ -658,7 +662,7 @@ def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_strict
     regimes = [pl.regime_of(p, pl.boundaries(NO_MMAP)) for p in points]
     _, sixteen, _, needed = pl.choose(points, regimes, predict, 0.2e-3, NO_MMAP, share, 0.1,
                                       max_call_s=pl.MAX_CALL_S * pl.CLASS_CALL_FACTOR,
-                                      max_bytes=pl.MAX_CASE_BYTES, min_class=16)
+                                      max_bytes=pl.MAX_CASE_BYTES, side_class=16)
     assert needed is None  # a window of multiples of 16 fits the share ...
     assert pl.predicted_bic(sixteen, predict) < promise.PLANNED_BIC  # ... and is not decisive
 

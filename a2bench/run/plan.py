@@ -221,7 +221,7 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
     out: list[Point] = []
     levels = side_classes(side_class)
     size, last_n = 1, 0
-    last_of = dict.fromkeys(levels, 0)  # the last N taken of each class
+    last_of = dict.fromkeys(levels, 0)  # the last N taken of each class (its sides exactly)
     square = tuple(axis) != ("t",)
     while size <= MAX_SIDE:
         case = at(template, axis, size)
@@ -231,8 +231,8 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
             else 0
         # Each class's sides are spaced by GROWTH among themselves: thinning the aligned sides
         # first would leave a class only what the thinning happened to keep.
-        spaced = case.positions >= last_n * GROWTH or any(
-            case.positions >= last_of[k] * GROWTH for k in levels if k <= klass)
+        spaced = case.positions >= last_n * GROWTH or (
+            klass in last_of and case.positions >= last_of[klass] * GROWTH)
         if aligned and spaced and legal(case):
             c = cost(case)
             if c.peak_bytes > memory_budget:
@@ -241,9 +241,8 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
             out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,
                              c.largest_activation_bytes, c.peak_bytes, c.macs, klass))
             last_n = case.positions
-            for k in levels:
-                if k <= klass:
-                    last_of[k] = case.positions
+            if klass in last_of:
+                last_of[klass] = case.positions
         size += 1
     return out
 
@@ -361,7 +360,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
            share_s: float, target: float = DEFAULT_TARGET,
            quickest: Callable[[Point], float] | None = None, max_call_s: float = math.inf,
            max_bytes: float = math.inf,
-           min_class: int = 0) -> tuple[str, list[Point], str, float | None]:
+           side_class: int = 0) -> tuple[str, list[Point], str, float | None]:
     """(regime, sizes, note, needed share). The highest regime whose widest affordable window
     of SIZES sizes (a span of MIN_SPAN at least, within `share_s`) promises the target
     half-width and a decisive ΔBIC (promise.PLANNED_BIC), else the affordable window that
@@ -373,7 +372,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
     120-525 MiB) scattered by up to 16 % between neighbouring sizes (±0.18) where its sizes
     within the cache gave ±0.03-0.05. `quickest` predicts from the fastest rate measured: a
     size must keep the overhead small even if it runs that fast (the wall time is planned from
-    the slowest, `predict`)."""
+    the slowest, `predict`). `side_class`: only sides of exactly that class (Point.klass)."""
     quickest = quickest or predict
     order: list[str] = []
     for r in regimes:
@@ -387,9 +386,9 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
         idx = [i for i, r in enumerate(regimes) if r == regime
                and overhead <= OVERHEAD_TARGET * quickest(points[i])
                and predict(points[i]) <= max_call_s and points[i].peak <= max_bytes
-               and points[i].klass >= min_class]
+               and (not side_class or points[i].klass == side_class)]
         if len(idx) < SIZES:
-            calls = f" a multiple of {min_class}" if min_class else ""
+            calls = f" a multiple of {side_class}" if side_class else ""
             calls += f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
             if math.isfinite(max_bytes):
                 calls += f" and peaks under {max_bytes / 2**30:g} GiB"
@@ -446,7 +445,11 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
     peak = MAX_CASE_BYTES if machine.device == "cpu" else math.inf
     # The block's side classes first, the strictest first, each with calls up to
     # CLASS_CALL_FACTOR times the limit: a window that mixes classes tilts its slope where one
-    # class falls at one end, a longer call does not. A looser class's window that promises a
+    # class falls at one end, a longer call does not. A class is its sides exactly: multiples
+    # of 8 are the odd ones (8 mod 16), since criss-cross ran 5 % faster at multiples of 16
+    # among them (b 2, c 64: 34-35 GFLOP/s at 176 and 272 against 32-33 at 152, 200, 232, 312),
+    # and a window of both read side 176 fast against its neighbours (local slopes 1.02 and
+    # 1.78 either side; inconclusive, ΔBIC 8.8). A looser class's window that promises a
     # decisive ΔBIC comes before a stricter one's that does not: a class's sides are sparser.
     classes = sorted({p.klass for p in points if p.klass}, reverse=True)
     for k, decisive, cap in ((k, d, c) for d in (True, False) for k in classes
