@@ -22,6 +22,16 @@ FAST = ("--processes", "1",
         "--calibration-time", "0.01")
 
 
+class NullWriter:
+    """A results writer that stores nothing (the runner's batching alone is under test)."""
+
+    def done_keys(self) -> set:
+        return set()
+
+    def append(self, m) -> None:
+        pass
+
+
 def rows(out: Path) -> list[dict[str, str]]:
     with open(out / "results.csv") as f:
         return list(csv.DictReader(f))
@@ -121,22 +131,15 @@ def test_an_auto_sweep_chunks_each_window_at_its_slowest_planned_call(monkeypatc
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
         return worker
 
-    class Writer:
-        def done_keys(self) -> set:
-            return set()
-
-        def append(self, m) -> None:
-            pass
-
     monkeypatch.setattr(runner, "_time_together", together)
     cases = [Case("se", "cpu", "float32", 1, c, 1, h, h, reduction=2)
              for c in (4, 8) for h in (2, 4)]
     planned = {c.key(): 0.01 * c.channels * c.h for c in cases}  # slowest: c 4 0.16 s, c 8 0.32
-    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+    runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True,
                      interleave_by=variant, seed=3, planned_s=planned)
     assert chunks == {4: pytest.approx(0.16), 8: pytest.approx(0.32)}
     chunks.clear()
-    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+    runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True,
                      interleave_by=variant, seed=3)
     assert chunks == {4: INTERLEAVE_CHUNK_S, 8: INTERLEAVE_CHUNK_S}
 
@@ -248,21 +251,14 @@ def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatc
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
         return worker
 
-    class Writer:
-        def done_keys(self) -> set:
-            return set()
-
-        def append(self, m) -> None:
-            pass
-
     monkeypatch.setattr(runner, "_time_together", together)
     cases = [Case("se", "cpu", "float32", 1, c, 1, h, h, reduction=2)
              for c in (4, 8) for h in (2, 4)]
-    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True,
+    runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True,
                      interleave_by=variant, seed=3)
     assert sorted(batches) == [[("se", 4, 2), ("se", 4, 4)], [("se", 8, 2), ("se", 8, 4)]]
     batches.clear()  # without a key, one stage for the whole pass, as a listed suite runs
-    runner.run_cases(cases, Writer(), Settings(threads=1), 2**30, 5.0, interleave=True, seed=3)
+    runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True, seed=3)
     assert len(batches) == 1 and len(batches[0]) == 4
 
 

@@ -526,7 +526,7 @@ def test_a_window_keeps_to_the_strictest_side_class_that_affords_one():
     # Up to side 360: 5 multiples of 16 (208 ... 336), multiples of 8 over 3.2x in N.
     eights = planned(limits=(196**2, 360**2))
     assert eights.feasible and eights.side_class == 8, eights.note
-    assert all(c.size % 8 == 0 for c in eights.choices) and "multiple of 8" in eights.note
+    assert all(c.size % 8 == 0 for c in eights.choices) and "an odd multiple of 8" in eights.note
     # A class is its sides exactly: the odd multiples of 8, never a multiple of 16 among them.
     assert all(c.size % 16 == 8 for c in eights.choices)
     # Up to 350: multiples of 8 span 2.96x (200 ... 344): every aligned side, said.

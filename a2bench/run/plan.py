@@ -257,6 +257,13 @@ def side_classes(side_class: int) -> list[int]:
     return out
 
 
+def class_words(side_class: int, points: Sequence[Point]) -> str:
+    """A side class in words: its sides exactly, so below the strictest class the odd
+    multiples ("an odd multiple of 8": 8 mod 16)."""
+    strictest = max((p.klass for p in points), default=0)
+    return f"{'a' if side_class >= strictest else 'an odd'} multiple of {side_class}"
+
+
 def boundaries(machine: Machine) -> list[tuple[str, float, str]]:
     """(name, bytes, what crosses it): the caches for the working set, the mmap threshold for
     the largest tensor (a CPU run that does not keep freed memory)."""
@@ -388,7 +395,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                and predict(points[i]) <= max_call_s and points[i].peak <= max_bytes
                and (not side_class or points[i].klass == side_class)]
         if len(idx) < SIZES:
-            calls = f" a multiple of {side_class}" if side_class else ""
+            calls = f" {class_words(side_class, points)}" if side_class else ""
             calls += f" and calls under {max_call_s:g} s" if math.isfinite(max_call_s) else ""
             if math.isfinite(max_bytes):
                 calls += f" and peaks under {max_bytes / 2**30:g} GiB"
@@ -458,7 +465,7 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                        quickest, cap, peak, k)
         if found[3] is None and (not decisive
                                  or promise.decisive(predicted_bic(found[1], predict))):
-            why = f"sides a multiple of {k} (the block's side class)" + (
+            why = f"sides {class_words(k, points)} (the block's side class)" + (
                 f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
                 if cap > MAX_CALL_S else "")
             return _group(template, axis, found[0], found[1],
