@@ -226,6 +226,12 @@ zip: [[h, w]]
 YAML
     sweep training "$tiny"
 else
+    # Issue 28 first: both orders along positions with sizes a2bench chooses from the device's
+    # own overhead and rate, both in train mode at c 256 (out of the launch-bound regime), and
+    # torch.compile against eager; then the listed suites as the budget allows.
+    sweep auto-positions suites/auto-attention.yaml --budget "${GPU_AUTO_BUDGET_S:-110}"
+    sweep auto-training suites/gpu-auto-training.yaml --budget "${GPU_AUTO_BUDGET_S:-110}"
+    sweep compile suites/gpu-compile.yaml
     sweep positions suites/positions.yaml
     sweep video suites/video.yaml
     sweep positions-bfloat16 suites/positions.yaml --dtype bfloat16

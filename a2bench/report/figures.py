@@ -184,7 +184,9 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
-        groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
+        # A block that got no window (a budget note's row) has no group: NaN, not a label.
+        groups = "; ".join(sorted({g for g in fits[fits["run"] == run]["group"]
+                                   if isinstance(g, str)}))
         ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
