@@ -401,3 +401,16 @@ def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
     assert _gpu_memory(None, env) == "80 / 79.5"
     assert _cuda_flags(None, env) == "matmul_allow_tf32 off, cudnn_benchmark off"
     assert _gpu_memory(None, {}) == "" and _cuda_flags(None, {}) == ""  # a CPU run: no rows
+
+
+def test_a_run_whose_block_got_no_window_still_reports(tmp_path):
+    # The H200 training run: the non-local order in train mode got no auto window (its budget
+    # note is a fits row with no group), and the latency figure's title sorted a NaN among the
+    # groups' labels.
+    from a2bench.report import build_report
+
+    runs = [ROOT / "results" / "gpu-nvidia-h200-auto-training"]
+    files = build_report(runs, tmp_path / "report")
+    fits = pd.read_csv(tmp_path / "report" / "fits.csv")
+    assert (fits["group"].isna() & (fits["block"] == "nonlocal_right")).any()
+    assert (tmp_path / "report" / "index.html").exists() and files.lines

@@ -119,6 +119,9 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
+    # A block whose auto plan afforded no window ran no size: its fits row is the budget's note
+    # alone (no group, no points), and has nothing to draw.
+    fits = fits[fits["swept_values"].fillna(0) > 0]
     runs = [r for r in result.labels if (fits["run"] == r).any()]
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
@@ -184,9 +187,7 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
-        # A block that got no window (a budget note's row) has no group: NaN, not a label.
-        groups = "; ".join(sorted({g for g in fits[fits["run"] == run]["group"]
-                                   if isinstance(g, str)}))
+        groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
         ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
