@@ -19,6 +19,11 @@
 # its resumed sweeps go on where the first stopped (a machine given back in between keeps
 # nothing: then unpack the first call's results into results/ here first, so they travel).
 #
+# On the H200 (2026-12-04) one call of 483 s ran the checks (102 s), the auto-sized positions
+# sweep (171 s) and the auto-sized train-mode sweep (cut at the budget after 18 cases, 207 s);
+# the compile sweep and the listed suites were skipped for the budget. A second call with
+# GPU_RUN_SKIP_CHECKS=1 would go on from there.
+#
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
 # travel in .whl/ (git-ignored; see docs/gpu.md), installed here into a private
 # target, and the project itself runs from the checkout (PYTHONPATH), since torch==2.13.0 of
