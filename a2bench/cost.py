@@ -53,8 +53,10 @@ backward allocates and frees (`backward_scratch`). Backward conventions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+
+from a2bench.allocator import block_bytes
 
 INPUT = "x"  # the block input's name in Term.inputs
 
@@ -105,6 +107,10 @@ class Cost:
     bytes_per_element: int
     mode: str = "forward"  # "train": forward and backward (see train_cost)
     input_elements: int = 0  # the block input's size (its gradient's, in train mode)
+    # Where the case runs (Case.device): the peak is counted in the blocks that device's
+    # allocator hands out (a2bench.allocator), since that is what its measured peak counts.
+    # Empty: tensor bytes (the CPU's, and a model not tied to a device).
+    device: str = ""
 
     @property
     def train(self) -> bool:
@@ -156,9 +162,14 @@ class Cost:
 
     @property
     def peak_bytes(self) -> int:
+        terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
+        rounding = block_bytes(self.device)
+        if self.device and rounding(size) != size:  # each tensor its own allocator block
+            terms, input_elements, size = _in_blocks(terms, size, rounding), rounding(
+                input_elements * size), 1
         if self.train:
-            return _simulate(self.active, self.input_elements).peak * self.bytes_per_element
-        return peak_live_elements(self.active) * self.bytes_per_element
+            return _simulate(terms, input_elements).peak * size
+        return peak_live_elements(terms) * size
 
 
 def peak_live_elements(terms: Sequence[Term]) -> int:
@@ -171,6 +182,22 @@ def peak_live_elements(terms: Sequence[Term]) -> int:
         for name in t.frees:
             live.pop(name, None)
     return peak
+
+
+def _in_blocks(terms: Sequence[Term], size: int,
+               rounding: Callable[[int], int]) -> tuple[Term, ...]:
+    """The terms with every tensor counted as the allocator block it takes, in bytes (so the
+    simulations run at one byte per element). A term's parameter gradients and its backward
+    scratch are rounded as one block each: they are small beside the activations, or one
+    buffer."""
+    def block(elements: int | None) -> int | None:
+        return None if elements is None else rounding(elements * size)
+
+    return tuple(replace(
+        t, out_elements=block(t.out_elements), grad_elements=block(t.grad_elements),
+        input_grads=None if t.input_grads is None else tuple(block(e) for e in t.input_grads),
+        backward_scratch=block(t.backward_scratch), params=block(t.params),
+        train_extra=_in_blocks(t.train_extra, size, rounding)) for t in terms)
 
 
 def train_cost(cost: Cost, input_elements: int) -> Cost:
@@ -320,10 +347,18 @@ def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (
 
 
 def softmax(name: str, rows: int, length: int, *, frees: tuple[str, ...] = (),
-            inputs: tuple[str, ...] | None = None, **backward) -> Term:
-    """Backward: saves its output; 4L - 1 operations per row; allocates the input gradient."""
+            inputs: tuple[str, ...] | None = None, device: str = "", **backward) -> Term:
+    """Backward: saves its output; 4L - 1 operations per row; allocates the input gradient,
+    and any `backward_scratch` given (a contiguous copy of a gradient that arrives transposed).
+
+    On CUDA the backward first multiplies the gradient by the output into a new tensor, then
+    runs the kernel on that product (ATen's softmax_backward_cuda_out: `tmp = grad * output`),
+    so it holds one more tensor of the softmax's size. The product takes the gradient's
+    layout, so a transposed gradient is still copied contiguous, now the product's copy: the
+    scratch given stands."""
+    scratch = backward.pop("backward_scratch", 0) + (rows * length if device == "cuda" else 0)
     fields = {"saves": (name,), "backward_elementwise": softmax_backward_ops(rows, length),
-              **backward}
+              "backward_scratch": scratch, **backward}
     return Term(name, 0, softmax_ops(rows, length), rows * length, frees, inputs, **fields)
 
 

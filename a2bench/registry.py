@@ -131,7 +131,9 @@ class BlockSpec(ABC):
         return out
 
     def backend(self, module: nn.Module, x: Any) -> str:
-        """Which kernel ran, for a block that picks one at run time (recorded per case)."""
+        """Which kernel ran, for a block that picks one at run time (recorded per case). A block
+        that reports one takes it back in `cost(case, backend=...)`, so that its memory model
+        is the kernel's that ran."""
         return ""
 
     def resolve(self, given: Mapping[str, Value]) -> dict[str, Value]:
@@ -164,11 +166,15 @@ class BlockSpec(ABC):
 
 def _train_aware(forward_model: Callable[[BlockSpec, Case], Cost]) -> Callable[..., Cost]:
     @functools.wraps(forward_model)
-    def cost(self: BlockSpec, case: Case) -> Cost:
+    def cost(self: BlockSpec, case: Case, **kernel: str) -> Cost:
+        # kernel: `backend=` for a block that reports which kernel ran (BlockSpec.backend)
         if not case.train:
-            return forward_model(self, case)
-        forward = forward_model(self, dataclasses.replace(case, mode="forward"))
-        return train_cost(forward, case.batch * case.channels * case.positions)
+            model = forward_model(self, case, **kernel)
+        else:
+            forward = forward_model(self, dataclasses.replace(case, mode="forward"), **kernel)
+            model = train_cost(forward, case.batch * case.channels * case.positions)
+        # the peak in what the case's device allocates (a2bench.allocator)
+        return dataclasses.replace(model, device=case.device)
 
     cost.forward_model = forward_model  # type: ignore[attr-defined]
     return cost

@@ -258,7 +258,8 @@ def _pass_terms(case: Case, r: int) -> list[Term]:
         # torch.cat; its backward slices the gradient (views)
         Term(n("energy"), 0, 0, energy, (n("e_col"), n("e_row")),
              inputs=(n("mask"), n("e_row")), passes=(n("mask"), n("e_row"))),
-        softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),), inputs=(n("energy"),)),
+        softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),), inputs=(n("energy"),),
+                device=case.device),
         conv("value", c, c),
         # training also names the row slice of att, a view that out_row reads (its backward
         # allocates the whole energy-sized gradient from the (b h, w, w) one)

@@ -94,9 +94,10 @@ def _shared(case: Case) -> dict[str, Term]:
         # softmax(B) is read transposed by the next product, so its gradient arrives transposed
         # and the softmax backward first copies it contiguous (a scratch of its size)
         "softmax_b": softmax("softmax_b", b * n, big_n, frees=("theta",), inputs=("theta",),
-                             backward_scratch=b * n * big_n),
+                             backward_scratch=b * n * big_n, device=case.device),
         "rho": pointwise("rho", b, big_n, c, n, inputs=("x",)),
-        "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",), inputs=("rho",)),
+        "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",), inputs=("rho",),
+                             device=case.device),
         # the residual's gradient is the output's, for both operands
         "residual": elementwise("residual", b * c * big_n, b * c * big_n, frees=("proj",),
                                 inputs=("proj", "x"), passes=("proj", "x")),

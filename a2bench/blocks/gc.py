@@ -126,7 +126,7 @@ class GlobalContextSpec(BlockSpec):
         big = b * c * big_n
         terms = (
             pointwise("mask", b, big_n, c, 1, inputs=("x",)),
-            softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",)),
+            softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",), device=case.device),
             bmm("pool", b, c, big_n, 1, frees=("softmax",), inputs=("x", "softmax")),
             pointwise("reduce", b, 1, c, hidden, frees=("pool",), inputs=("pool",)),
             Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",),

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -187,19 +188,69 @@ def _in_dtype_elements(elements_fp32: int, case: Case) -> int:
     return elements_fp32 if size >= 4 else elements_fp32 * 4 // size
 
 
-def _flash_buffers(case: Case) -> int:
-    """What the fused kernel allocates besides its output, in elements of the case dtype: the
-    logsumexp (b, 1, N) in the accumulation dtype (fp32 for bf16/fp16, else the dtype), and on
-    CPU the scratch of ONE thread. The kernel allocates one scratch per thread
+def sdpa_kernel(case: Case, backend: str = "") -> str:
+    """The SDPA kernel a case's memory model is for: the one that ran (the record's `backend`,
+    passed back by the runner), else the one expected to run. On CPU that is the flash kernel.
+    On CUDA, torch 2.11 ran the memory-efficient kernel for fp32 (flash and cuDNN take 16-bit
+    inputs only) and cuDNN's for bf16 on the H100 (results/gpu-nvidia-h100-80gb-hbm3-training);
+    another GPU or torch may pick flash, which the record then names."""
+    if backend:
+        return backend
+    if case.device != "cuda":
+        return "flash_cpu"
+    return "efficient" if case.dtype_bytes >= 4 else "cudnn"
+
+
+CUDA_KERNELS = ("flash", "efficient", "cudnn")
+INT64_BYTES = 8
+
+
+def _int64_elements(count: int, case: Case) -> int:
+    """`count` int64 values in elements of the case dtype (at least one element)."""
+    return max(1, count * INT64_BYTES // case.dtype_bytes)
+
+
+def _lse_elements(case: Case, kernel: str) -> int:
+    """The logsumexp the kernel keeps for its backward, (b, 1, N) in the accumulation dtype
+    (fp32 for 16-bit inputs), in elements of the case dtype. The memory-efficient kernel pads
+    each row to a multiple of 32 (kAlignLSE in ATen's attention.cu)."""
+    rows = case.positions
+    if kernel == "efficient":
+        rows = -(-rows // 32) * 32
+    return _in_dtype_elements(case.batch * rows, case)
+
+
+def _rng_terms(case: Case, kernel: str) -> tuple[Term, ...]:
+    """The small int64 tensors a CUDA kernel returns beside its output, each its own allocator
+    block: cuDNN's philox seed and offset (one value each, made on the device whatever the
+    dropout), the flash kernel's rng_state (two values). The memory-efficient kernel returns
+    its seed and offset as CPU scalars: nothing on the device."""
+    counts = {"cudnn": (("philox_seed", 1), ("philox_offset", 1)),
+              "flash": (("rng_state", 2),)}.get(kernel, ())
+    return tuple(Term(name, 0, 0, _int64_elements(n, case), (name,), inputs=())
+                 for name, n in counts)
+
+
+def _flash_buffers(case: Case, kernel: str) -> int:
+    """What the fused kernel allocates besides its output in an inference call, in elements of
+    the case dtype (the rng tensors of _rng_terms apart).
+
+    flash_cpu: the logsumexp in the accumulation dtype (fp32 for bf16/fp16, else the dtype)
+    and the scratch of ONE thread. The kernel allocates one scratch per thread
     (at::get_num_threads()); the model is a function of the case alone, so a CPU peak measured
-    at T threads is (T - 1) * flash_cpu_scratch_elements(...) elements higher."""
+    at T threads is (T - 1) * flash_cpu_scratch_elements(...) elements higher.
+    CUDA: the flash kernel always writes the logsumexp; the memory-efficient and cuDNN kernels
+    compute it only for a backward (compute_log_sumexp), so an inference call allocates none
+    (the H100's inference peaks equal the model without it)."""
     b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
-    accumulated = b * big_n  # the logsumexp
+    if kernel == "flash":
+        return _lse_elements(case, kernel)
+    if kernel in CUDA_KERNELS:
+        return 0
+    accumulated = b * big_n + flash_cpu_scratch_elements(big_n, n_kv, d)
     reduced = 0
-    if case.device == "cpu":
-        accumulated += flash_cpu_scratch_elements(big_n, n_kv, d)
-        if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
-            reduced = min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
+    if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
+        reduced = min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
     return _in_dtype_elements(accumulated, case) + reduced
 
 
@@ -243,19 +294,55 @@ def _copy(name: str, source: str, elements: int) -> Term:
                 inputs=(source,) if source else (), passes=(source,) if source else ())
 
 
-def _flash_backward_scratch(case: Case) -> int:
-    """What the CPU flash backward allocates and frees inside the call, in elements of the case
-    dtype: a contiguous copy of the output gradient (b, 1, N, d), which arrives transposed, and
-    per thread (ONE here, as for the forward) the attention and gradient tiles
-    (2 qSplit kvSplit) and the row sums dsum (qSplit), in the accumulation dtype. bf16/fp16
-    also keep reduced-type copies of both tiles."""
+def _flash_backward_scratch(case: Case, kernel: str) -> int:
+    """What the kernel's backward allocates and frees inside the call, in elements of the case
+    dtype. Every kernel first copies the output gradient (b, 1, N, d) contiguous: it arrives
+    transposed, from W_z's input.
+
+    flash_cpu: per thread (ONE here, as for the forward) the attention and gradient tiles
+    (2 qSplit kvSplit) and the row sums dsum (qSplit), in the accumulation dtype; bf16/fp16
+    also keep reduced-type copies of both tiles.
+    CUDA: see _cuda_backward_buffers."""
     b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
+    copy = b * big_n * d
+    if kernel in CUDA_KERNELS:
+        return copy + _cuda_backward_buffers(case, kernel)
     qs, kvs = min(_q_split(big_n), big_n), min(KV_SPLIT, n_kv)
     reduced = 2 * qs * kvs if case.dtype_bytes == 2 else 0
-    return b * big_n * d + _in_dtype_elements(2 * qs * kvs + qs, case) + reduced
+    return copy + _in_dtype_elements(2 * qs * kvs + qs, case) + reduced
 
 
-def build_cost(case: Case) -> Cost:
+# The memory-efficient backward's dQ accumulator: one tile of EFFICIENT_TILE x EFFICIENT_TILE
+# fp32 values (and a 16-byte counter) per block of EFFICIENT_TILE queries and per EFFICIENT_TILE
+# columns of d (cutlass kernel_backward.h: workspace_elements_gq, GradQTempStorage), for the
+# kernels of head dimension up to 64.
+EFFICIENT_TILE = 64
+EFFICIENT_TILE_BYTES = EFFICIENT_TILE * EFFICIENT_TILE * 4 + 16
+
+
+def _cuda_backward_buffers(case: Case, kernel: str) -> int:
+    """What a CUDA kernel's backward allocates besides the output gradient's copy and the q, k,
+    v gradients, in elements of the case dtype. Each also computes the row sums of dO * O
+    (delta, b N in fp32) first.
+
+    efficient: delta, from a b N d product of dO and O that is freed before the workspace is
+    allocated, so the peak holds delta and the dQ accumulator workspace (EFFICIENT_TILE
+    above): ceil(N/64) ceil(d/64) tiles per sample, which for d = 32 is twice b N d.
+    cudnn: cuDNN's workspace, a dQ accumulator in fp32 (b N d) and the row sums (b N).
+    flash: the same two (flash-attention 2's dq_accum and softmax_d); not yet measured.
+
+    On the H100 (results/gpu-nvidia-h100-80gb-hbm3-training, d = 32, N 4096 to 65536) these
+    give the measured train peaks to within 512 bytes for cuDNN and 0.01 % for efficient."""
+    b, big_n, d = case.batch, case.positions, int(case.param("inner"))
+    delta = _in_dtype_elements(b * big_n, case)
+    if kernel == "efficient":
+        tiles = -(-big_n // EFFICIENT_TILE) * -(-d // EFFICIENT_TILE)
+        workspace = -(-b * tiles * EFFICIENT_TILE_BYTES // case.dtype_bytes)
+        return delta + workspace
+    return delta + _in_dtype_elements(b * big_n * d, case)
+
+
+def build_cost(case: Case, backend: str = "") -> Cost:
     """Both impls: the same MACs and elementwise work (the math), different live tensors.
 
     MACs per sample: theta, phi, g: 3 c d N; theta^T phi: N N' d; aggregation: N N' d;
@@ -294,7 +381,7 @@ def build_cost(case: Case) -> Cost:
             elementwise("scale", affinity, 0, inputs=("affinity",), grad_elements=affinity,
                         backward_elementwise=affinity),
             softmax("softmax", b * big_n, n_kv, frees=("affinity",), inputs=("scale",),
-                    backward_scratch=affinity),
+                    backward_scratch=affinity, device=case.device),
             *g,
             bmm("y", b, d, n_kv, big_n, frees=(v, "softmax"), inputs=(v, "softmax")),
             *tail,
@@ -302,22 +389,29 @@ def build_cost(case: Case) -> Cost:
     else:
         # The fused kernel does the same math: both products, the scale, the softmax. Its
         # backward: the softmax's (4N' - 1 per row) and the scale's (N N') operations.
-        lse = b * big_n if case.dtype_bytes >= 4 else b * big_n * 4 // case.dtype_bytes
-        # Training keeps the logsumexp (saved) apart from the per-call scratch, and q, k, v.
-        # (Both free themselves, and q, k, v their last forward use: each is then kept only
-        # until the kernel's backward, which saves them.)
+        kernel = sdpa_kernel(case, backend)
+        lse = _lse_elements(case, kernel) if kernel in CUDA_KERNELS else _in_dtype_elements(
+            b * big_n, case)
+        rng = _rng_terms(case, kernel)
+        # Training keeps the logsumexp and the rng tensors (saved) apart from the per-call
+        # scratch, and q, k, v. (Each frees itself, and q, k, v their last forward use: each
+        # is then kept only until the kernel's backward, which saves them.)
         train_buffers = (
             Term("logsumexp", 0, 0, lse, ("logsumexp",), inputs=()),
-            Term("flash_scratch", 0, 0, _flash_buffers(case) - lse,
+            *rng,
+            Term("flash_scratch", 0, 0, 0 if kernel in CUDA_KERNELS
+                 else _flash_buffers(case, kernel) - lse,
                  ("flash_scratch", "q", "k", "v"), inputs=()),
         )
         attend = Term("y", 2 * b * big_n * n_kv * d,
                       b * big_n * n_kv + softmax_ops(b * big_n, n_kv), b * big_n * d,
-                      inputs=("q", "k", "v"), saves=("q", "k", "v", "y", "logsumexp"),
+                      inputs=("q", "k", "v"),
+                      saves=("q", "k", "v", "y", "logsumexp", *(t.name for t in rng)),
                       grad_operands=2,
                       backward_elementwise=softmax_backward_ops(b * big_n, n_kv)
                       + b * big_n * n_kv,
-                      backward_scratch=_flash_backward_scratch(case), train_extra=train_buffers)
+                      backward_scratch=_flash_backward_scratch(case, kernel),
+                      train_extra=train_buffers)
         terms = (
             theta,
             _copy("q", "theta", b * big_n * d),
@@ -326,8 +420,10 @@ def build_cost(case: Case) -> Cost:
             *g,
             _copy("v", v, b * n_kv * d),
             attend,  # the output, (b, 1, N, d); the scale and the softmax are fused in it
-            Term("flash_buffers", 0, 0, _flash_buffers(case),
-                 ("flash_buffers", "q", "k", "v"), forward_only=True),
+            # the rng tensors returned beside the output, dropped once the call returns
+            *(replace(t, frees=(), forward_only=True) for t in rng),
+            Term("flash_buffers", 0, 0, _flash_buffers(case, kernel),
+                 ("flash_buffers", "q", "k", "v", *(t.name for t in rng)), forward_only=True),
             # W_z's convolution copies its transposed input to a contiguous one first
             _copy("y_copy", "", b * d * big_n),
             *tail,
@@ -373,8 +469,9 @@ class NonLocalSpec(BlockSpec):
         return NonLocal(case.channels, int(case.param("inner")), int(case.param("subsample")),
                         str(case.param("impl")))
 
-    def cost(self, case: Case) -> Cost:
-        return build_cost(case)
+    def cost(self, case: Case, backend: str = "") -> Cost:
+        """`backend`: the SDPA kernel that ran (the record's), which the memory model follows."""
+        return build_cost(case, backend)
 
     def backend(self, module: nn.Module, x: Tensor) -> str:
         """Which SDPA kernel ran on this input ("" for eager): one forward under the profiler."""

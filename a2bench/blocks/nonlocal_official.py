@@ -104,7 +104,7 @@ def official_cost(case: Case) -> Cost:
         elementwise("scale", affinity, 0, inputs=("affinity",), grad_elements=affinity,
                     backward_elementwise=affinity),
         softmax("softmax", b * n, n_kv, frees=("affinity",), inputs=("scale",),
-                backward_scratch=affinity),
+                backward_scratch=affinity, device=case.device),
         bmm("y", b, d, n_kv, n, frees=("g", "softmax"), inputs=("g", "softmax")),
         pointwise("w_z", b, n, d, c, frees=("y",), inputs=("y",)),
         batch_norm("bn", b, n, c, frees=("w_z",), inputs=("w_z",)),

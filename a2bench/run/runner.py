@@ -127,7 +127,7 @@ def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
         note = "; ".join(filter(None, (m.reason, NO_BUDGET_NOTE))) if m.status == "ok" \
             else m.reason
         return replace(m, macs_source="counted", reason=note, process=process, **fields)
-    m = m.with_cost(cost_of(case), block.declared(case)).checked_against_counters()
+    m = m.with_cost(cost_of(case, m.backend), block.declared(case)).checked_against_counters()
     return replace(m, process=process, **fields)
 
 

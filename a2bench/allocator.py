@@ -1,0 +1,63 @@
+"""What a device's allocator counts for one tensor: the block a measured peak is made of.
+
+The memory models count tensor bytes. A measured peak counts what the allocator hands out, and
+the two differ where the allocator rounds. Pure functions, no torch.
+
+CUDA (torch's caching allocator, c10/cuda/CUDACachingAllocator.cpp, default settings, which is
+what max_memory_allocated counts: each allocated block's size):
+- Every request is rounded up to a multiple of 512 bytes (kMinBlockSize).
+- A request of at most 1 MiB (kSmallSize) takes a block of a 2 MiB segment; what is left of the
+  segment is split off whenever it is 512 bytes or more, so the block is the rounded request.
+- A larger request below 10 MiB (kMinLargeAlloc) is carved from a 20 MiB segment (kLargeBuffer);
+  the remainder is more than 1 MiB, so it is split off: the block is again the rounded request.
+- A request of 10 MiB or more gets a segment of its size rounded up to 2 MiB (kRoundLarge).
+  The remainder is split off only when it is more than 1 MiB (should_split), so a tensor whose
+  size lies within 1 MiB below a multiple of 2 MiB holds the whole segment. An 11.25 MiB tensor
+  counts 12 MiB; a 12.25 MiB one counts 12.25 MiB.
+
+The rule is the fresh segment's. A freed block is reused best-fit by a later request, which
+takes it whole under the same "more than 1 MiB is split off" rule; a tensor of the same size
+as the one freed gets the same block, which is how the blocks here reuse memory. A request
+that lands in a larger freed block differs from this rule by less than 1 MiB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+KIB, MIB = 1024, 1024 * 1024
+CUDA_MIN_BLOCK = 512  # kMinBlockSize
+CUDA_SMALL = MIB  # kSmallSize: the largest request served from the small pool
+CUDA_MIN_LARGE_ALLOC = 10 * MIB  # kMinLargeAlloc
+CUDA_ROUND_LARGE = 2 * MIB  # kRoundLarge
+
+
+def _round_up(nbytes: int, to: int) -> int:
+    return -(-nbytes // to) * to
+
+
+def cuda_block_bytes(nbytes: int) -> int:
+    """The block the CUDA caching allocator counts for a request of `nbytes` (module docstring);
+    0 for nothing requested."""
+    if nbytes <= 0:
+        return 0
+    rounded = _round_up(nbytes, CUDA_MIN_BLOCK)
+    if rounded < CUDA_MIN_LARGE_ALLOC:
+        return rounded
+    segment = _round_up(rounded, CUDA_ROUND_LARGE)
+    return segment if segment - rounded <= CUDA_SMALL else rounded
+
+
+def exact_bytes(nbytes: int) -> int:
+    """An allocator that hands out what was asked: the CPU tensor peak (the profiler's
+    allocation events) counts the tensor bytes themselves."""
+    return max(nbytes, 0)
+
+
+# By Case.device. A device not listed is counted in tensor bytes.
+BLOCK_BYTES: dict[str, Callable[[int], int]] = {"cuda": cuda_block_bytes}
+
+
+def block_bytes(device: str) -> Callable[[int], int]:
+    """The rounding a measured peak on `device` is made of."""
+    return BLOCK_BYTES.get(device, exact_bytes)
