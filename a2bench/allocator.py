@@ -23,7 +23,7 @@ that lands in a larger freed block differs from this rule by less than 1 MiB.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 KIB, MIB = 1024, 1024 * 1024
 CUDA_MIN_BLOCK = 512  # kMinBlockSize
@@ -54,6 +54,24 @@ def exact_bytes(nbytes: int) -> int:
     return max(nbytes, 0)
 
 
+def cuda_allowance_bytes(tensors: Sequence[int]) -> int:
+    """How much more than their fresh-segment blocks (cuda_block_bytes) the tensors live at a
+    peak may count: up to 1 MiB (CUDA_SMALL) for each one of more than 1 MiB, less what its
+    fresh block already counts above its size. A freed block is handed whole to a later
+    request it exceeds by 1 MiB or less (only a larger remainder is split off), so which
+    block a tensor gets depends on what was freed before it, and the allocation order within
+    a kernel is not modelled."""
+    return sum(CUDA_SMALL - (cuda_block_bytes(t) - t) for t in tensors if t > CUDA_SMALL)
+
+
+ALLOWANCE_REASON = {
+    "cuda": "the CUDA caching allocator may hand each tensor of more than 1 MiB a freed block "
+            "up to 1 MiB larger than it (only a larger remainder is split off), and which "
+            "block depends on the order of allocations, which the model does not follow "
+            "inside a kernel",
+}
+
+
 # By Case.device. A device not listed is counted in tensor bytes.
 BLOCK_BYTES: dict[str, Callable[[int], int]] = {"cuda": cuda_block_bytes}
 
@@ -61,3 +79,9 @@ BLOCK_BYTES: dict[str, Callable[[int], int]] = {"cuda": cuda_block_bytes}
 def block_bytes(device: str) -> Callable[[int], int]:
     """The rounding a measured peak on `device` is made of."""
     return BLOCK_BYTES.get(device, exact_bytes)
+
+
+def allowance_bytes(device: str, tensors: Sequence[int]) -> int:
+    """The declared allowance of a peak on `device` made of `tensors` (bytes each): what its
+    allocator may add that the model cannot place (ALLOWANCE_REASON); 0 on the CPU."""
+    return cuda_allowance_bytes(tensors) if device == "cuda" else 0

@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder for audit.csv and audit.md (default: "
                           "results/local/audit-<time>)")
 
+    rem = sub.add_parser("remodel", help="rewrite stored runs' model columns (MACs, bytes, "
+                                         "peak) from today's cost models; nothing re-measured")
+    rem.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
+
     rep = sub.add_parser("report", help="fit scaling exponents and write a comparison report")
     rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
     rep.add_argument("--out", required=True, type=Path, help="report folder to write")
@@ -180,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list()
         if args.command == "audit":
             return cmd_audit(args)
+        if args.command == "remodel":
+            return cmd_remodel(args)
         if args.command == "report":
             from a2bench.report import build_report
 
@@ -199,6 +205,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("a2bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_remodel(args: argparse.Namespace) -> int:
+    from a2bench.run.remodel import remodel_all
+
+    for r in remodel_all(args.dirs):
+        moved = [after / before - 1 for _, before, after in r.peaks if before and after]
+        span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} %"
+                if moved else "")
+        print(f"{r.run}: {r.changed} of {r.records} records' model columns rewritten{span}")
     return 0
 
 

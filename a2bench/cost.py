@@ -56,7 +56,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from a2bench.allocator import block_bytes
+from a2bench.allocator import allowance_bytes, block_bytes
 
 INPUT = "x"  # the block input's name in Term.inputs
 
@@ -160,28 +160,49 @@ class Cost:
             return 0
         return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
 
-    @property
-    def peak_bytes(self) -> int:
+    def _peak(self) -> tuple[int, tuple[int, ...]]:
+        """The peak in bytes, and the bytes of each tensor live at it."""
         terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
         rounding = block_bytes(self.device)
         if self.device and rounding(size) != size:  # each tensor its own allocator block
             terms, input_elements, size = _in_blocks(terms, size, rounding), rounding(
                 input_elements * size), 1
         if self.train:
-            return _simulate(terms, input_elements).peak * size
-        return peak_live_elements(terms) * size
+            step = _simulate(terms, input_elements)
+            peak, tensors = step.peak, step.peak_tensors
+        else:
+            peak, tensors = _peak_live(terms)
+        return peak * size, tuple(t * size for t in tensors)
+
+    @property
+    def peak_bytes(self) -> int:
+        return self._peak()[0]
+
+    @property
+    def peak_allowance_bytes(self) -> int:
+        """How far above peak_bytes a measured peak may lie for the allocator's sake alone
+        (a2bench.allocator.allowance_bytes of the tensors live at the peak): 0 where the
+        allocator hands out what is asked."""
+        return allowance_bytes(self.device, self._peak()[1])
+
+
+def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...]]:
+    """Largest sum of live outputs while a term runs (its inputs and output coexist), and the
+    sizes of the tensors live then."""
+    live: dict[str, int] = {}
+    peak, at_peak = 0, ()
+    for t in terms:
+        live[t.name] = t.out_elements
+        if (now := sum(live.values())) > peak:
+            peak, at_peak = now, tuple(live.values())
+        for name in t.frees:
+            live.pop(name, None)
+    return peak, at_peak
 
 
 def peak_live_elements(terms: Sequence[Term]) -> int:
     """Largest sum of live outputs while a term runs (its inputs and output coexist)."""
-    live: dict[str, int] = {}
-    peak = 0
-    for t in terms:
-        live[t.name] = t.out_elements
-        peak = max(peak, sum(live.values()))
-        for name in t.frees:
-            live.pop(name, None)
-    return peak
+    return _peak_live(terms)[0]
 
 
 def _in_blocks(terms: Sequence[Term], size: int,
@@ -211,6 +232,9 @@ class _Step:
     peak: int
     saved: int
     accumulate_ops: int
+    # the sizes of the tensors live at the peak (a term's parameter gradients and its
+    # backward scratch count as one tensor each)
+    peak_tensors: tuple[int, ...] = ()
 
 
 class _Buffer:
@@ -244,10 +268,11 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
     # forward
     live: dict[str, int] = {}
     done: set[str] = set()  # past their forward last use
-    peak = 0
+    peak, at_peak = 0, ()
     for t in terms:
         live[t.name] = t.out_elements
-        peak = max(peak, sum(live.values()))
+        if (now := sum(live.values())) > peak:
+            peak, at_peak = now, tuple(live.values())
         for name in t.frees:
             done.add(name)
             if name not in savers:
@@ -256,7 +281,7 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
     # backward
     buffers: list[_Buffer] = []
     grads: dict[str, tuple[_Buffer, bool]] = {}  # name -> (storage, is a view of another's)
-    param_grads = 0
+    param_grads: list[int] = []  # each term's parameter gradients, alive to the end
 
     def hold(buf: _Buffer) -> _Buffer:
         if buf.refs == 0:
@@ -269,9 +294,15 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
         if buf.refs == 0:
             buffers.remove(buf)
 
-    def in_use(extra: int = 0) -> int:
-        counted = sum(b.elements for b in buffers if not b.external)
-        return sum(live.values()) + counted + param_grads + extra
+    def in_use(extra: int = 0) -> tuple[int, ...]:
+        """The tensors live now: activations, gradient buffers, parameter gradients, extra."""
+        return (*live.values(), *(b.elements for b in buffers if not b.external),
+                *param_grads, extra)
+
+    def check(tensors: tuple[int, ...]) -> None:
+        nonlocal peak, at_peak
+        if sum(tensors) > peak:
+            peak, at_peak = sum(tensors), tuple(e for e in tensors if e)
 
     accumulate_ops = 0
     if terms:
@@ -283,8 +314,8 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
             sizes = t.input_grads or tuple(size.get(i, 0) for i in reads)
             new = [(i, hold(g[0]), True) if i in t.passes else (i, hold(_Buffer(n)), False)
                    for i, n in zip(reads, sizes, strict=True)]
-            param_grads += t.params
-            peak = max(peak, in_use(t.backward_scratch))
+            param_grads.append(t.params)
+            check(in_use(t.backward_scratch))
             drop(g[0])
         for name in t.saves or ():
             if name in savers:
@@ -301,14 +332,14 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
                 drop(buf)
             else:  # old + new into a new buffer: old is borrowed (a view, or the upstream's)
                 total = hold(_Buffer(size.get(name, 0)))
-                peak = max(peak, in_use())
+                check(in_use())
                 drop(buf)
                 drop(old)
                 grads[name] = (total, False)
     x_grad = grads.get(INPUT)
     if x_grad is not None and (x_grad[1] or x_grad[0].refs > 1):
-        peak = max(peak, in_use(input_elements))  # x.grad: a copy of a borrowed gradient
-    return _Step(peak, saved, accumulate_ops)
+        check(in_use(input_elements))  # x.grad: a copy of a borrowed gradient
+    return _Step(peak, saved, accumulate_ops, at_peak)
 
 
 def softmax_ops(rows: int, length: int) -> int:

@@ -25,7 +25,7 @@ CSV_COLUMNS = (
     "largest_activation_bytes_analytic", "backend", "macs_fvcore_declared", "macs_torch_declared",
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
     "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
-    "started_at", "host", "macs_source", "model_mismatch",
+    "started_at", "host", "macs_source", "model_mismatch", "peak_allowance_bytes_analytic",
 )
 MACS_SOURCES = ("model", "counted")  # the block's cost(), or the counters (a counted block)
 
@@ -92,6 +92,9 @@ class Measurement:
     # declared differences (the reason says by how much); None where not checked (a counted
     # block, a pass that did not count, counters off).
     model_mismatch: bool | None = None
+    # How far above peak_bytes_analytic the measured peak may lie for the device allocator's
+    # sake alone (Cost.peak_allowance_bytes; 0 on the CPU, None in records written before).
+    peak_allowance_bytes_analytic: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -107,6 +110,7 @@ class Measurement:
             flops_analytic=cost.flops,
             elementwise_analytic=cost.elementwise,
             peak_bytes_analytic=cost.peak_bytes,
+            peak_allowance_bytes_analytic=cost.peak_allowance_bytes,
             activation_bytes_analytic=cost.activation_bytes,
             largest_activation_bytes_analytic=cost.largest_activation_bytes,
             saved_bytes_analytic=getattr(cost, "saved_bytes", None),

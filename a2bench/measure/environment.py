@@ -25,7 +25,8 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """HEAD of the checkout a2bench runs from, "-dirty" when its package has uncommitted changes."""
     root = Path(a2bench.__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
@@ -157,7 +158,7 @@ def collect(threads: int, device: str) -> dict[str, Any]:
         "slurm": {k[6:].lower(): v for k, v in sorted(os.environ.items())
                   if k in SLURM_VARS} or None,
         "a2bench_version": a2bench.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "fvcore": _version("fvcore"),

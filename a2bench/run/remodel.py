@@ -1,0 +1,81 @@
+"""`a2bench remodel`: a stored run's model columns from today's cost models, nothing re-measured.
+
+A record keeps what was measured (latency, samples, peak, counters, the kernel that ran) and
+what the exact model said at the time (macs_analytic, peak_bytes_analytic, ...). When a model
+improves, as the CUDA memory models did once the caching allocator's blocks and the kernels'
+buffers were known, a published run would go on comparing its measured peaks with the old
+model. Remodelling rewrites only the model's columns, from the same function of each case (and
+of its recorded `backend`) that a new run would call, and the counter check that rests on them.
+The measurements are untouched, and the run's environment.json says when and at which commit
+the model columns were last written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from a2bench.errors import InputError
+from a2bench.measure.environment import git_commit
+from a2bench.run.runner import modelled
+from a2bench.run.store import (
+    ENVIRONMENT,
+    JSONL,
+    atomic_write,
+    load_environment,
+    load_passes,
+    write_csv,
+)
+
+MODEL_FIELDS = ("macs_analytic", "flops_analytic", "elementwise_analytic", "peak_bytes_analytic",
+                "peak_allowance_bytes_analytic",
+                "activation_bytes_analytic", "largest_activation_bytes_analytic",
+                "saved_bytes_analytic", "parameters_analytic", "macs_fvcore_declared",
+                "macs_torch_declared", "model_mismatch")
+
+
+@dataclass(frozen=True)
+class Remodelled:
+    run: Path
+    records: int
+    changed: int  # records whose model columns changed
+    # (case label, before, after) for each modelled peak that moved, in bytes
+    peaks: tuple[tuple[str, int | None, int | None], ...]
+
+
+def remodel(run: str | Path) -> Remodelled:
+    """Rewrite one stored run's model columns (results.jsonl, results.csv) from today's models."""
+    out = Path(run)
+    records = load_passes(out)  # says what is wrong with a folder that is not a run
+    if not records:
+        raise InputError(f"{out}: no results in {JSONL}; expected a folder written by a2bench run")
+    fresh, peaks, changed = [], [], 0
+    for m in records:
+        # A case that never ran keeps its record whole (nothing measured to compare), and so
+        # does a counted block's (it has no model).
+        new = m
+        if m.status == "ok" and m.macs_source != "counted":
+            kept = "; ".join(part for part in m.reason.split("; ")
+                             if not part.startswith("model_mismatch:"))
+            new = modelled(replace(m, reason=kept), m.process)
+        if any(getattr(new, f, None) != getattr(m, f, None) for f in MODEL_FIELDS):
+            changed += 1
+            if new.peak_bytes_analytic != m.peak_bytes_analytic:
+                peaks.append((m.case.label(), m.peak_bytes_analytic, new.peak_bytes_analytic))
+        fresh.append(new)
+    if changed:
+        atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
+        write_csv(out / "results.csv", fresh)
+        env = load_environment(out)
+        env["remodelled"] = {
+            "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "records_changed": changed}
+        atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
+    return Remodelled(out, len(records), changed, tuple(peaks))
+
+
+def remodel_all(runs: Sequence[str | Path]) -> list[Remodelled]:
+    return [remodel(run) for run in runs]

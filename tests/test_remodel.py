@@ -1,0 +1,54 @@
+"""`a2bench remodel`: a stored run's model columns from today's models, its measurements kept."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from conftest import cli
+
+from a2bench.case import Case
+from a2bench.catalog import cost_of
+
+RUN = Path(__file__).resolve().parents[1] / "results" / "gpu-nvidia-h100-80gb-hbm3-training"
+MEASURED = ("latency_s", "samples_s", "peak_bytes", "macs_torch", "macs_fvcore", "backend",
+            "status", "first_call_s")
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    before = _lines(run / "results.jsonl")
+    done = cli("remodel", str(run))
+    assert done.returncode == 0, done.stderr
+    assert "records' model columns rewritten" in done.stdout
+    after = _lines(run / "results.jsonl")
+    assert len(after) == len(before)
+    moved = 0
+    for old, new in zip(before, after, strict=True):
+        assert {k: old.get(k) for k in MEASURED} == {k: new.get(k) for k in MEASURED}
+        if new["status"] == "ok":
+            model = cost_of(Case.from_dict(new["case"]), new.get("backend") or "")
+            assert new["peak_bytes_analytic"] == model.peak_bytes
+            moved += new["peak_bytes_analytic"] != old["peak_bytes_analytic"]
+    assert moved > 0  # the stored run predates the CUDA memory models
+    with open(run / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["peak_bytes_analytic"]) for r in rows if r["status"] == "ok"] == [
+        r["peak_bytes_analytic"] for r in after if r["status"] == "ok"]
+    assert "remodelled" in json.loads((run / "environment.json").read_text())
+    # a second pass finds nothing to change, and writes nothing
+    again = cli("remodel", str(run))
+    assert again.returncode == 0 and ": 0 of" in again.stdout
+
+
+def test_remodel_of_a_folder_that_is_not_a_run_says_so_in_one_line(tmp_path):
+    done = cli("remodel", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no results.jsonl" in done.stderr
