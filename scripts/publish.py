@@ -369,7 +369,8 @@ def _memory_misses(runs: list[Path]) -> list[str]:
               "case's peak and model are in the runs' results.csv; every other block, dtype and "
               "mode is within that):", "", *head, *rows])
     if allowed:
-        lines += ["", f"Above the model by more than {within}, and within the model's declared "
+        lines += ["", f"Above the model by more than both {MISS:.0%} and {MISS_BYTES / 2**20:.0f} "
+                  "MiB, and within the model's declared "
                   f"allowance (`peak_allowance_bytes_analytic`): {ALLOWANCE_REASON['cuda']}.",
                   "", *head, *allowed]
     return lines
