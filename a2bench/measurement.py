@@ -26,6 +26,7 @@ CSV_COLUMNS = (
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
     "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
     "started_at", "host", "macs_source", "model_mismatch", "peak_allowance_bytes_analytic",
+    "compile_max_abs_error",
 )
 MACS_SOURCES = ("model", "counted")  # the block's cost(), or the counters (a counted block)
 
@@ -95,6 +96,9 @@ class Measurement:
     # How far above peak_bytes_analytic the measured peak may lie for the device allocator's
     # sake alone (Cost.peak_allowance_bytes; 0 on the CPU, None in records written before).
     peak_allowance_bytes_analytic: int | None = None
+    # A compiled case: the largest |compiled - eager| over the block's output on the case's
+    # input (the first pass; None for an eager case and in later passes).
+    compile_max_abs_error: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -129,6 +129,17 @@ def test_a_compiled_block_computes_what_the_eager_one_does():
     torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_a_compiled_case_records_how_far_its_output_is_from_the_eager_one(mode):
+    case = _case(mode=mode, compile=True)
+    m = measure_case(case, FAST)
+    assert m.status == "ok"
+    assert 0 <= m.compile_max_abs_error < 1e-4  # the issue's tolerance for fp32
+    assert measure_case(dataclasses.replace(case, compile=False),
+                        FAST).compile_max_abs_error is None
+
+
 @pytest.fixture
 def faulty_registered():
     """tests/faulty_blocks registered for one test, the registry restored after it."""

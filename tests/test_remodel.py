@@ -24,6 +24,13 @@ def _lines(path: Path) -> list[dict]:
 def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(RUN, run)
+    # a run written under an older model: every modelled peak off by a little, as it was before
+    # the CUDA memory models (the published copy is already remodelled)
+    stale = _lines(run / "results.jsonl")
+    for r in stale:
+        if r["peak_bytes_analytic"]:
+            r["peak_bytes_analytic"] += 4096
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
     before = _lines(run / "results.jsonl")
     done = cli("remodel", str(run))
     assert done.returncode == 0, done.stderr
@@ -37,7 +44,7 @@ def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path
             model = cost_of(Case.from_dict(new["case"]), new.get("backend") or "")
             assert new["peak_bytes_analytic"] == model.peak_bytes
             moved += new["peak_bytes_analytic"] != old["peak_bytes_analytic"]
-    assert moved > 0  # the stored run predates the CUDA memory models
+    assert moved == sum(1 for r in before if r["status"] == "ok")
     with open(run / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["peak_bytes_analytic"]) for r in rows if r["status"] == "ok"] == [

@@ -163,8 +163,9 @@ def test_a_spec_with_module_and_params_only_registers(scratch_registry):
 
 
 def test_results_columns_keep_their_order_and_end_with_the_new_ones():
-    assert CSV_COLUMNS[-2:] == ("macs_source", "model_mismatch")
-    assert CSV_COLUMNS[:3] == ("block", "device", "dtype") and "host" in CSV_COLUMNS[:-2]
+    assert CSV_COLUMNS[-4:] == ("macs_source", "model_mismatch", "peak_allowance_bytes_analytic",
+                                "compile_max_abs_error")
+    assert CSV_COLUMNS[:3] == ("block", "device", "dtype") and "host" in CSV_COLUMNS[:-4]
 
 
 def _record(**fields: object) -> Measurement:

@@ -117,6 +117,8 @@ def _pool(passes: list[Measurement]) -> Measurement:
         reference_s=_median_or_none(references),
         timed_s=sum(m.timed_s or 0.0 for m in passes), wall_s=sum(m.wall_s or 0.0 for m in passes),
         finished_at=passes[-1].finished_at,
+        compile_max_abs_error=next((m.compile_max_abs_error for m in passes
+                                    if m.compile_max_abs_error is not None), None),
     )
 
 

@@ -80,7 +80,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     counted = not block.has_cost  # its MACs come from the counters: count it even with them off
     wall_start = time.perf_counter()
     eager, x = build(case)  # built outside every timed region
-    step = make_step(compiled(eager) if case.compile else eager, x, case.mode)
+    runner = compiled(eager) if case.compile else eager
+    step = make_step(runner, x, case.mode)
     with grad_mode(step.grad_enabled):
         # A compiled case compiles in the first call: first_call_s holds the compile time.
         if timing is None:
@@ -98,6 +99,9 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
             step.release()
             rss = memory.peak_rss_bytes(step.run)
         step.release()
+    # What compilation changed in the output (the first pass: it is the same graph in every
+    # pass), in the step's grad mode, so the graph the timings ran answers it.
+    drift = compile_error(runner, eager, step, x) if case.compile and count else None
     # The counters and the dtype probe read the eager module: they count the block's
     # arithmetic, which compilation fuses but does not change.
     plain = make_step(eager, x, case.mode) if case.compile else step
@@ -145,7 +149,19 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         ran_dtypes=" ".join(ran.ran_dtypes), fallback_ops=" ".join(ran.fallback_ops),
         macs_thop=th.macs, macs_ptflops=pf.macs,
         parameters=sum(p.numel() for p in eager.parameters()),
+        compile_max_abs_error=drift,
     )
+
+
+def compile_error(runner: Any, eager: Any, step: Any, x: Any) -> float:
+    """The largest absolute difference between the compiled block's output and the eager
+    block's, on the case's input, in the step's grad mode (a train case's input requires grad,
+    as its timed step's does, so the compiled graph that ran is the one compared)."""
+    with grad_mode(step.grad_enabled):
+        given = x.detach().requires_grad_(step.grad_enabled)
+        fast, plain = runner(given), eager(given)
+        step.release()
+        return float((fast.detach().float() - plain.detach().float()).abs().max())
 
 
 def check_output(block: Any, case: Case, x: Any, out: Any) -> None:
