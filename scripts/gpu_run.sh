@@ -196,14 +196,17 @@ pack() {
 }
 
 # 4. the sweeps; each one resumable, so a second call of this script goes on where it stopped
-sweep() {  # sweep NAME SUITE [extra a2bench run flags...]
-    local name=$1 suite=$2
-    shift 2
+sweep() {  # sweep NAME CAP_S SUITE [extra a2bench run flags...]  (CAP_S 0: no cap of its own)
+    local name=$1 cap=$2 suite=$3
+    shift 3
     local limit
     limit=$(left)
     if [ "$limit" -le "${GPU_RUN_MIN_SWEEP_S:-20}" ]; then
         say "SKIPPED $name: the time budget is spent"
         return
+    fi
+    if [ "$cap" -gt 0 ] && [ "$cap" -lt "$limit" ]; then
+        limit=$cap
     fi
     local dest="$results/gpu-$kind-$name"
     local resume=()
@@ -211,17 +214,15 @@ sweep() {  # sweep NAME SUITE [extra a2bench run flags...]
     # INT lets the sweep store what it has; KILL 20 s later if it does not stop
     timeout --signal=INT --kill-after=20 "$limit" $A2 run "$suite" --out "$dest" \
         "${run_flags[@]}" "${resume[@]}" "$@" | tail -4
-    say "$name: exit ${PIPESTATUS[0]}"
+    say "$name: exit ${PIPESTATUS[0]} (limit $limit s)"
     pack
 }
 
-if [ "$dry" = 1 ]; then
-    # the logic at tiny sizes: the smoke suite in each role, train mode and bf16 included
-    sweep positions suites/smoke.yaml
-    sweep video suites/smoke.yaml
-    sweep positions-bfloat16 suites/smoke.yaml --dtype bfloat16
-    tiny=$(mktemp --suffix=.yaml)
-    cat >"$tiny" <<'YAML'
+# The sweeps by name, in the order GPU_RUN_SWEEPS gives (default: what issue 28 still lacks
+# first). On the device each is its suite; a dry run maps every name onto tiny CPU suites that
+# take the same path (train mode, bf16, compile, an auto-sized sweep with --budget).
+tiny=$(mktemp --suffix=.yaml)
+cat >"$tiny" <<'YAML'
 name: dry-training
 description: train mode and bf16 at tiny sizes (scripts/gpu_run.sh, dry run)
 blocks: [double_attention, nonlocal_right, nonlocal]
@@ -229,23 +230,72 @@ params: {channels: [16], h: [4, 8], w: [4, 8], mode: [forward, train],
          dtype: [float32, bfloat16]}
 zip: [[h, w]]
 YAML
-    sweep training "$tiny"
-else
-    # Issue 28 first: both orders along positions with sizes a2bench chooses from the device's
-    # own overhead and rate, both in train mode at c 256 (out of the launch-bound regime), and
-    # torch.compile against eager; then the listed suites as the budget allows.
-    sweep auto-positions suites/auto-attention.yaml --budget "${GPU_AUTO_BUDGET_S:-110}"
-    sweep auto-training suites/gpu-auto-training.yaml --budget "${GPU_AUTO_BUDGET_S:-110}"
-    sweep compile suites/gpu-compile.yaml
-    sweep positions suites/positions.yaml
-    sweep video suites/video.yaml
-    sweep positions-bfloat16 suites/positions.yaml --dtype bfloat16
-    sweep training suites/training.yaml
-    sweep m suites/m.yaml
-    sweep n suites/n.yaml
-    sweep frames suites/frames.yaml
-    sweep global-context suites/global-context.yaml
-fi
+tiny_compile=$(mktemp --suffix=.yaml)
+cat >"$tiny_compile" <<'YAML'
+name: dry-compile
+description: torch.compile against eager at tiny sizes (scripts/gpu_run.sh, dry run)
+blocks: [double_attention, nonlocal_right]
+params: {channels: [16], m: [4], n: [4], h: [4, 8], w: [4, 8], mode: [forward, train],
+         compile: [false, true]}
+zip: [[h, w]]
+YAML
+tiny_auto=$(mktemp --suffix=.yaml)
+cat >"$tiny_auto" <<'YAML'
+name: dry-auto
+description: an auto-sized train-mode sweep (scripts/gpu_run.sh, dry run)
+blocks: [double_attention]
+params: {channels: [8], m: [4], n: [4], mode: [train], h: auto, w: auto}
+YAML
+run_named() {  # run_named NAME: the sweep of that name, on the device or dry
+    local name=$1
+    if [ "$dry" = 1 ]; then
+        case $name in
+            compile) sweep "$name" 0 "$tiny_compile" --processes 1 ;;
+            auto-*) sweep "$name" 0 "$tiny_auto" --budget 40 ;;
+            training) sweep "$name" 0 "$tiny" ;;
+            positions-bfloat16) sweep "$name" 0 suites/smoke.yaml --dtype bfloat16 ;;
+            positions | video | m | n | frames | global-context)
+                sweep "$name" 0 suites/smoke.yaml ;;
+            *) say "SKIPPED $name: no such sweep" ;;
+        esac
+        return
+    fi
+    case $name in
+        # Both attention orders along positions, sized from the device's own overhead and rate.
+        auto-positions)
+            sweep "$name" 0 suites/auto-attention.yaml --budget "${GPU_AUTO_BUDGET_S:-110}" ;;
+        # Both in train mode at c 256 in one run. On the H200 (2026-12-04) 110 s left the
+        # non-local order no window (its calls leave the 1.26 ms launch overhead behind only past
+        # N = 38416); the planner, given that run's overhead and rate, affords it 7 sizes up to
+        # N = 121104 from a 45 s share, which a 170 s budget leaves after the 78 s start-up and
+        # double attention's 21 s.
+        auto-training-both)
+            sweep "$name" 0 suites/gpu-auto-training.yaml \
+                --budget "${GPU_AUTO_TRAINING_BUDGET_S:-170}" ;;
+        auto-training)
+            sweep "$name" 0 suites/gpu-auto-training.yaml --budget "${GPU_AUTO_BUDGET_S:-110}" ;;
+        # One pass: each pass would compile every case again.
+        compile) sweep "$name" "${GPU_COMPILE_CAP_S:-150}" suites/gpu-compile.yaml --processes 1 ;;
+        positions) sweep "$name" 0 suites/positions.yaml ;;
+        video) sweep "$name" 0 suites/video.yaml ;;
+        positions-bfloat16) sweep "$name" 0 suites/positions.yaml --dtype bfloat16 ;;
+        training) sweep "$name" 0 suites/training.yaml ;;
+        m) sweep "$name" 0 suites/m.yaml ;;
+        n) sweep "$name" 0 suites/n.yaml ;;
+        frames) sweep "$name" 0 suites/frames.yaml ;;
+        global-context) sweep "$name" 0 suites/global-context.yaml ;;
+        *) say "SKIPPED $name: no such sweep" ;;
+    esac
+}
+
+# Issue 28's remaining pieces first: compile against eager, both orders' train windows, the
+# memory models in train mode and bf16 (training), criss-cross's (global-context).
+default_sweeps="compile auto-training-both training global-context positions-bfloat16 positions \
+video m n frames"
+for name in ${GPU_RUN_SWEEPS:-$default_sweeps}; do
+    run_named "$name"
+done
+rm -f "$tiny" "$tiny_compile" "$tiny_auto"
 
 # 5. a report of every GPU run of this kind (make publish remakes it here, and sets the GPU
 # positions and video runs beside the CPU's in results/report and results/report-video)

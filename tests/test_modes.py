@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -118,6 +119,23 @@ def test_analysis_makes_train_and_compiled_variants_and_pairs_their_twins():
     pairs = an.mode_pairs(df)
     assert len(pairs) == 3 and (pairs["macs_ratio"] == 3).all()
     assert (pairs["memory_ratio"] > 1).all()
+
+
+def test_compiled_twins_say_whether_the_output_matched_eager():
+    from a2bench.analysis.variants import compile_pairs
+
+    ms = []
+    for side, drift in ((4, 3e-7), (8, 2e-3)):
+        for compiled_ in (False, True):
+            case = dataclasses.replace(_case(), h=side, w=side, compile=compiled_)
+            cost = cost_of(case)
+            ms.append(Measurement(case, "ok", latency_s=cost.macs * 1e-9,
+                                  peak_bytes=cost.peak_bytes,
+                                  compile_max_abs_error=drift if compiled_ else None
+                                  ).with_cost(cost))
+    pairs = compile_pairs(an.prepare(an.frame(ms, "run")), pd.DataFrame())
+    assert list(pairs["compile_max_abs_error"]) == [3e-7, 2e-3]
+    assert list(pairs["matches_eager"]) == [True, False]  # float32: within 1e-4 or not
 
 
 @pytest.mark.slow

@@ -27,7 +27,8 @@ _NUMERIC = (
     "latency_ci_high_s", "peak_rss_bytes", "elementwise_analytic", "activation_bytes_analytic",
     "reference_s", "timed_s", "wall_s", "largest_activation_bytes_analytic",
     "macs_fvcore_declared", "macs_torch_declared", "saved_bytes_analytic", "macs_thop",
-    "macs_ptflops", "parameters", "parameters_analytic",
+    "macs_ptflops", "parameters", "parameters_analytic", "peak_allowance_bytes_analytic",
+    "compile_max_abs_error",
 )
 
 

@@ -69,10 +69,18 @@ def mode_pairs(df: pd.DataFrame) -> pd.DataFrame:
     return t.drop(columns=["saved_bytes_analytic_forward"], errors="ignore")
 
 
+# How far a compiled block's output may lie from the eager block's, by dtype: inductor fuses
+# and reorders the same arithmetic, so in float32 the two agree to rounding (issue 28: 1e-4).
+# Reduced precision rounds every fused intermediate differently: not judged.
+COMPILE_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+
+
 def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
     """Each compiled case beside its eager twin: latency, speed-up, the first call (compile
-    included) and the fraction of the run's GEMM ceiling each reached."""
-    extra: tuple[str, ...] = ()
+    included), the fraction of the run's GEMM ceiling each reached, and whether the compiled
+    output matched the eager one (`matches_eager`: within COMPILE_TOLERANCE; None where not
+    judged or not measured)."""
+    extra: tuple[str, ...] = ("compile_max_abs_error",) if "compile_max_abs_error" in df else ()
     if len(roof):
         sizes = [c for c in size_columns(df) if c in roof]
         key = ["run", "block", "dtype", *sizes]
@@ -81,7 +89,7 @@ def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
         df = df.fillna(fill).merge(frac, on=key, how="left")
         for c in sizes:
             df[c] = df[c].replace(-1.0, np.nan)
-        extra = ("fraction_of_peak",)
+        extra = (*extra, "fraction_of_peak")
     t = _twins(df, "compile", False, True, extra)
     if t.empty:
         return t
@@ -92,7 +100,13 @@ def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
     # partitioner chooses (it may recompute a tensor instead of keeping it), so its peak is
     # read against the eager twin's.
     t["memory_ratio"] = t["memory_compiled"] / t["memory_eager"]
-    return t
+    error = t.get("compile_max_abs_error_compiled", pd.Series(np.nan, index=t.index))
+    limit = t["dtype"].map(COMPILE_TOLERANCE)
+    t["compile_max_abs_error"] = error
+    t["matches_eager"] = [None if pd.isna(e) or pd.isna(tol) else bool(e <= tol)
+                          for e, tol in zip(error, limit, strict=True)]
+    return t.drop(columns=["compile_max_abs_error_eager", "compile_max_abs_error_compiled"],
+                  errors="ignore")
 
 
 def precision_pairs(df: pd.DataFrame, reference: str = "float32") -> pd.DataFrame:

@@ -129,7 +129,9 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
         "block can reach, not only what naive eager PyTorch does. The peak-memory model "
         "follows eager autograd; a compiled training step keeps what inductor's partitioner "
         "chooses (it may recompute a tensor in the backward instead of saving it), so its "
-        "peak is set against the eager block's. compiled.csv holds every shape.")]
+        "peak is set against the eager block's. The largest |compiled − eager| is over the "
+        "block's output on the case's input, in the timed step's grad mode (float32 is judged "
+        "against 1e-4: ✓ within, ✗ beyond). compiled.csv holds every shape.")]
     rows = []
     for _, r in _largest(comp, ["run", "dtype", "block", "mode"]).iterrows():
         bad = (r["run"], r["dtype"]) in failed
@@ -147,6 +149,7 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
                                                            bad),
             "speed-up along N": _trend_cell(result.trends, r["run"], r["block_compiled"],
                                             r["dtype"], "speedup"),
+            "largest |compiled − eager|": _agreement(comp, r),
         })
     doc.append(Table(pd.DataFrame(rows)))
     errors = result.data[(result.data["status"] == "error") & result.data["compile"]]
@@ -155,6 +158,21 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
                         "'Cases without a measurement'."))
     doc += figure(figs, "compile_speedup.png")
     return doc
+
+
+def _agreement(comp: pd.DataFrame, r: pd.Series) -> str:
+    """The largest |compiled - eager| over every size of this row's block, dtype and mode,
+    and whether all of them matched (the analysis's matches_eager)."""
+    if "compile_max_abs_error" not in comp:
+        return "not measured"
+    same = comp[(comp["run"] == r["run"]) & (comp["block_compiled"] == r["block_compiled"])
+                & (comp["dtype"] == r["dtype"]) & (comp["mode"] == r["mode"])]
+    errors = same["compile_max_abs_error"].dropna()
+    if errors.empty:
+        return "not measured"
+    judged = [m for m in same["matches_eager"] if m is not None]
+    mark = "" if not judged else (" ✓" if all(judged) else " ✗")
+    return f"{errors.max():.2g}{mark}"
 
 
 def precision_section(result: an.Analysis) -> list[Element]:
