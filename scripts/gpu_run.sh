@@ -20,9 +20,10 @@
 # nothing: then unpack the first call's results into results/ here first, so they travel).
 #
 # On the H200 (2026-12-04) one call of 483 s ran the checks (102 s), the auto-sized positions
-# sweep (171 s) and the auto-sized train-mode sweep (cut at the budget after 18 cases, 207 s);
-# the compile sweep and the listed suites were skipped for the budget. A second call with
-# GPU_RUN_SKIP_CHECKS=1 would go on from there.
+# sweep (171 s) and the auto-sized train-mode sweep (cut at the budget after 18 cases, 207 s).
+# The next call (docs/gpu.md, "Two calls, and which sweeps"):
+#     GPU_RUN_SKIP_CHECKS=1 scripts/gpu_run.sh "$OUT"
+# runs the sweeps issue 28 still lacks first; GPU_RUN_SWEEPS="name ..." picks others.
 #
 # The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
 # travel in .whl/ (git-ignored; see docs/gpu.md), installed here into a private
@@ -34,9 +35,11 @@
 #      the video example's 1x1 convolutions, which the memory model does not hold)
 #   2. pytest -m cuda
 #   3. timing fidelity: a2bench against triton.testing.do_bench, one block at three sizes
-#   4. sweeps, each into results/gpu-<kind>-<suite>[-<dtype>]: positions (fp32), the paper's
-#      video example, positions in bf16, training (forward and train, fp32 and bf16, eager),
-#      m, n, frames, global-context
+#   4. sweeps, each into results/gpu-<kind>-<name>, in the order GPU_RUN_SWEEPS names them
+#      (run_named below): by default compile (eager against torch.compile, one pass, its own
+#      cap), auto-training-both (both orders in train mode, auto-sized), training (forward and
+#      train, fp32 and bf16, eager and SDPA), global-context, positions in bf16, positions,
+#      the paper's video example, m, n, frames
 #   5. a report of every GPU run of this kind (make publish remakes it, and sets the GPU positions
 #      and video runs beside the CPU's in results/report and results/report-video)
 # Everything is packed into at most 8 files in OUTDIR: gpu_run.log, cuda_tests.txt,
