@@ -3,6 +3,7 @@ counters, memory, the SDPA backend, parameters."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -12,8 +13,10 @@ from conftest import softmax_calls
 import a2bench.blocks.nonlocal_block as nl  # registers "nonlocal"
 from a2bench.blocks import build
 from a2bench.case import Case
+from a2bench.catalog import cost_of
 from a2bench.measure.counters import count_fvcore, count_torch
 from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.step import make_step
 from a2bench.registry import REGISTRY
 
 SPEC = REGISTRY["nonlocal"]
@@ -204,6 +207,32 @@ def test_model_peak_matches_measured_cpu_peak(one_thread, subsample):
     # sdpa never holds an N x N' tensor (measured: 2.55 MiB vs eager's 128 MiB at subsample 1)
     assert peaks["sdpa"] < peaks["eager"] / 8
     assert peaks["sdpa"] < n * n_kv * 4
+
+
+@pytest.mark.parametrize(("h", "w", "subsample", "mode", "dtype"), [
+    (8, 8, 1, "forward", "float32"), (12, 10, 1, "forward", "float32"),
+    (8, 8, 2, "forward", "float32"), (8, 8, 1, "train", "float32"),
+    (12, 10, 1, "train", "float32"), (8, 8, 2, "train", "float32"),
+    (12, 10, 1, "forward", "bfloat16"), (12, 10, 1, "train", "bfloat16"),
+])
+def test_the_math_kernel_model_is_the_measured_peak(one_thread, h, w, subsample, mode, dtype):
+    # SDPA's math kernel is composite (the same code on every device); forced here, it is the
+    # kernel the record names, and the model given that name holds exactly what it allocates:
+    # the scaled q and k, the N x N' scores, the safe softmax's mask, in fp32 for bf16 inputs.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    case = dataclasses.replace(_case(2, 24, 1, h, w, dtype, inner=12, subsample=subsample,
+                                     impl="sdpa"), mode=mode)
+    module, x = build(case)
+    step = make_step(module, x, mode)
+    with sdpa_kernel(SDPBackend.MATH), torch.set_grad_enabled(step.grad_enabled):
+        with torch.no_grad():
+            assert SPEC.backend(module, x) == "math"
+        step.run()
+        step.release()
+        measured = peak_tensor_bytes_cpu(step.run)
+    assert measured == cost_of(case, "math").peak_bytes
+    assert cost_of(case, "math").macs == cost_of(case).macs  # the same products
 
 
 def test_each_cpu_thread_adds_one_flash_scratch():

@@ -342,6 +342,69 @@ def _cuda_backward_buffers(case: Case, kernel: str) -> int:
     return delta + _in_dtype_elements(b * big_n * d, case)
 
 
+def _bool_elements(count: int, case: Case) -> int:
+    """`count` one-byte booleans in elements of the case dtype (at least one element)."""
+    return max(1, -(-count // case.dtype_bytes))
+
+
+def _math_terms(case: Case) -> tuple[Term, ...]:
+    """SDPA's math kernel (ATen's _scaled_dot_product_attention_math, composite, so the same on
+    every device), in elements of the case dtype:
+
+    - bf16/fp16 inputs are first copied to fp32 (q, k and v: "kept in high precision for
+      accuracy"), and everything up to the outputs is fp32;
+    - q and k^T are each scaled by the square root of the scale into new tensors (q's kept to
+      the end of the call, k's freed by the product), then the (b, N, N') scores;
+    - a safe softmax of them: the softmax, then a boolean -inf mask of the scores, its all()
+      over each row and a zero scalar (what a row that is all masked would take);
+    - the product with v; a bf16/fp16 call casts the output, and the softmax it returns
+      beside it, back to the input dtype.
+
+    In training the products save their operands and the softmax its output; the scaled q
+    and k, and the fp32 copies, pass each gradient back as a new tensor. The same products as
+    the fused kernels; its elementwise work is what it runs: the two scalings and the softmax
+    (and the casts, which are copies)."""
+    b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
+    wide = 4 // case.dtype_bytes if case.dtype_bytes == 2 else 1  # fp32 elements, in case units
+    scores = b * big_n * n_kv
+    q, k, v = "q", "k", "v"
+    upcast: tuple[Term, ...] = ()
+    if wide > 1:
+        q, k, v = "q_fp32", "k_fp32", "v_fp32"
+        upcast = tuple(Term(f"{name}_fp32", 0, 0, wide * n, (), inputs=(name,), saves=())
+                       for name, n in (("q", b * big_n * d), ("k", b * n_kv * d),
+                                       ("v", b * n_kv * d)))
+    out = "y_fp32" if wide > 1 else "y"
+    terms = (
+        *upcast,
+        Term("q_scaled", 0, b * big_n * d, wide * b * big_n * d, (), inputs=(q,), saves=(),
+             backward_elementwise=b * big_n * d),
+        Term("k_scaled", 0, b * n_kv * d, wide * b * n_kv * d, (), inputs=(k,), saves=(),
+             backward_elementwise=b * n_kv * d),
+        replace(bmm("scores", b, big_n, d, n_kv, frees=("k_scaled",),
+                    inputs=("q_scaled", "k_scaled")), out_elements=wide * scores),
+        replace(softmax("softmax", b * big_n, n_kv, inputs=("scores",), device=case.device),
+                out_elements=wide * scores,
+                backward_scratch=(wide * scores if case.device == "cuda" else 0)),
+        Term("neg_inf_mask", 0, 0, _bool_elements(scores, case), (), inputs=()),
+        Term("masked_rows", 0, 0, _bool_elements(b * big_n, case), (), inputs=()),
+        Term("zero", 0, 0, wide, ("neg_inf_mask", "masked_rows", "zero", "scores"), inputs=()),
+        # the output, (b, 1, N, d); the call's q, k, v (the block's contiguous copies, and
+        # their fp32 copies) and the scaled q go with it
+        replace(bmm(out, b, big_n, n_kv, d,
+                    frees=("softmax", "q_scaled", "q", "k", "v", *(t.name for t in upcast)),
+                    inputs=("softmax", v)), out_elements=wide * b * big_n * d),
+    )
+    if wide == 1:
+        return terms
+    # the casts back: the softmax the call returns beside the output (dropped by SDPA), then
+    # the output itself
+    *body, product = terms
+    return (*body, Term("softmax_cast", 0, 0, scores, (), inputs=(), forward_only=True),
+            replace(product, frees=(*product.frees, "softmax_cast")),
+            Term("y", 0, 0, b * big_n * d, ("y_fp32",), inputs=("y_fp32",), saves=()))
+
+
 def build_cost(case: Case, backend: str = "") -> Cost:
     """Both impls: the same MACs and elementwise work (the math), different live tensors.
 
@@ -419,11 +482,13 @@ def build_cost(case: Case, backend: str = "") -> Cost:
             _copy("k", k, b * n_kv * d),
             *g,
             _copy("v", v, b * n_kv * d),
-            attend,  # the output, (b, 1, N, d); the scale and the softmax are fused in it
-            # the rng tensors returned beside the output, dropped once the call returns
-            *(replace(t, frees=(), forward_only=True) for t in rng),
-            Term("flash_buffers", 0, 0, _flash_buffers(case, kernel),
-                 ("flash_buffers", "q", "k", "v", *(t.name for t in rng)), forward_only=True),
+            *((attend,  # the output, (b, 1, N, d); the scale and the softmax fused in it
+               # the rng tensors returned beside the output, dropped once the call returns
+               *(replace(t, frees=(), forward_only=True) for t in rng),
+               Term("flash_buffers", 0, 0, _flash_buffers(case, kernel),
+                    ("flash_buffers", "q", "k", "v", *(t.name for t in rng)),
+                    forward_only=True))
+              if kernel != "math" else _math_terms(case)),
             # W_z's convolution copies its transposed input to a contiguous one first
             _copy("y_copy", "", b * d * big_n),
             *tail,
