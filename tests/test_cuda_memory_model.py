@@ -99,3 +99,94 @@ def test_the_model_takes_the_kernel_from_the_record():
     assert efficient.macs == cudnn.macs  # the same math, other buffers
     m = modelled(Measurement(case=case, status="ok", backend="cudnn"), process=0)
     assert m.peak_bytes_analytic == cudnn.peak_bytes
+
+
+# --- on a device: every SDPA kernel forced in turn, each peak against the kernel's model -----
+
+KERNELS = {"flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
+           "cudnn": "CUDNN_ATTENTION", "math": "MATH"}
+
+
+def _kernel_peak(case: Case, kernel: str) -> tuple[str, int, int, int] | None:
+    """(the kernel the record would name, measured peak, model, allowance) of a non-local
+    SDPA case with `kernel` forced, measured as the worker does (a warm call first); None
+    where the device has no such kernel for these inputs."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from a2bench.blocks import build
+    from a2bench.catalog import spec
+    from a2bench.measure import memory
+    from a2bench.measure.step import make_step
+
+    module, x = build(case)
+    step = make_step(module, x, case.mode)
+    try:
+        with sdpa_kernel(getattr(SDPBackend, KERNELS[kernel])):
+            with torch.no_grad():
+                ran = spec("nonlocal").backend(module, x)
+            with torch.set_grad_enabled(step.grad_enabled):
+                step.run()
+                step.release()
+                if case.device == "cuda":
+                    peak = memory.peak_bytes_cuda(step.run)
+                else:
+                    peak = memory.peak_tensor_bytes_cpu(step.run)
+    except RuntimeError as e:  # not for this dtype, device or build
+        if "available kernel" in str(e) or "viable backend" in str(e):
+            return None
+        raise
+    model = cost_of(case, ran)
+    return ran, peak, model.peak_bytes, model.peak_allowance_bytes
+
+
+def _within(peak: int, model: int, allowance: int) -> bool:
+    """As scripts/publish.py judges a published peak: within 2 % or 1 MiB, or above the model by
+    no more than its declared allowance."""
+    return abs(peak - model) <= max(0.02 * model, MIB) or 0 < peak - model <= allowance
+
+
+def test_the_kernel_harness_on_the_cpu_where_flash_and_math_run():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the model holds one thread's flash scratch
+    try:
+        for kernel, name in (("flash", "flash_cpu"), ("math", "math")):
+            case = Case("nonlocal", "cpu", "float32", 1, 16, 1, 16, 16,
+                        {"impl": "sdpa", "inner": 8, "subsample": 1}, mode="train")
+            ran, peak, model, allowance = _kernel_peak(case, kernel)
+            assert ran == name and allowance == 0
+            assert peak == model, (kernel, peak, model)
+        cuda_only = Case("nonlocal", "cpu", "float32", 1, 16, 1, 8, 8,
+                         {"impl": "sdpa", "inner": 8, "subsample": 1})
+        assert _kernel_peak(cuda_only, "cudnn") is None
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("kernel", list(KERNELS))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_each_sdpa_kernel_on_the_device_holds_its_model(kernel, dtype, mode):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine; run on a GPU host")
+    from a2bench.measure.timing import cuda_flags
+
+    cuda_flags()
+    ran_any = False
+    for side in (64, 128):  # N = 4096 and 16384 at c 64, d 32, as the H100's training run
+        case = Case("nonlocal", "cuda", dtype, 1, 64, 1, side, side,
+                    {"impl": "sdpa", "inner": 32, "subsample": 1}, mode=mode)
+        got = _kernel_peak(case, kernel)
+        if got is None:
+            continue
+        ran_any = True
+        ran, peak, model, allowance = got
+        assert ran == kernel, (kernel, ran)
+        assert _within(peak, model, allowance), (kernel, dtype, mode, side, peak, model)
+    if not ran_any:
+        pytest.skip(f"the {kernel} kernel takes no {dtype} input on this device")
