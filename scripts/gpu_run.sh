@@ -31,8 +31,9 @@
 # requirements.lock cannot be fetched there. Steps, most important first, each with its own
 # time limit; once GPU_RUN_BUDGET_S (default 480 s, the issue's 8 minutes for the tests and
 # the sweeps) is spent the remaining sweeps are skipped and the log says which:
-#   1. environment (nvidia-smi, torch, the GPU's properties, and the workspace cuDNN takes in
-#      the video example's 1x1 convolutions, which the memory model does not hold)
+#   1. environment (nvidia-smi, torch, the GPU's properties, and any workspace cuDNN takes in
+#      the video example's 1x1 convolutions beyond their outputs' allocator blocks, which the
+#      memory model does not hold)
 #   2. pytest -m cuda
 #   3. timing fidelity: a2bench against triton.testing.do_bench, one block at three sizes
 #   4. sweeps, each into results/gpu-<kind>-<name>, in the order GPU_RUN_SWEEPS names them
@@ -133,13 +134,15 @@ try:
 except ImportError as e:
     print("fvcore: not importable:", e)
 if torch.cuda.is_available():
-    # What cuDNN allocates for itself inside the video example's 1x1 convolutions, beyond their
-    # output, under a2bench's flags. The memory model holds no workspace, so this is the part of
-    # the example's measured peak it cannot explain: double attention's modelled 196 MiB leaves
-    # about 20 MiB inside the issue's 10 %. A bmm's cuBLAS workspace is not in it: it is kept
-    # from the warm call on, so the peak's baseline already holds it.
+    # What cuDNN allocates for itself inside the video example's 1x1 convolutions, beyond the
+    # caching allocator's block for their output (a2bench.allocator: the H100's and the first
+    # H200 call's "1.00 MiB" here was that block, 50 MiB for a 49 MiB output), under
+    # a2bench's flags. The memory model holds no workspace, so this is the part of the
+    # example's measured peak it cannot explain. A bmm's cuBLAS workspace is not in it: it is
+    # kept from the warm call on, so the peak's baseline already holds it.
     from functools import partial
 
+    from a2bench.allocator import cuda_block_bytes
     from a2bench.measure.memory import peak_bytes_cuda
     from a2bench.measure.timing import cuda_flags
     cuda_flags()
@@ -149,9 +152,11 @@ if torch.cuda.is_available():
         x = torch.randn(1, cin, positions, device="cuda")
         with torch.no_grad():
             conv(x)  # the warm call a2bench makes before its own memory probe
-            extra = peak_bytes_cuda(partial(conv, x)) - cout * positions * x.element_size()
+            block = cuda_block_bytes(cout * positions * x.element_size())
+            extra = peak_bytes_cuda(partial(conv, x)) - block
         print(f"cuDNN workspace, 1x1 conv {cin}->{cout} at N = {positions}, float32: "
-              f"{extra / 2**20:.2f} MiB")
+              f"{extra / 2**20:.2f} MiB beyond the output's allocator block "
+              f"({block / 2**20:.2f} MiB)")
         del conv, x
 EOF
 } >"$out/environment.txt" 2>&1

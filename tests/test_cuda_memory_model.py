@@ -146,7 +146,7 @@ def _within(peak: int, model: int, allowance: int) -> bool:
     return abs(peak - model) <= max(0.02 * model, MIB) or 0 < peak - model <= allowance
 
 
-def test_the_kernel_harness_on_the_cpu_where_flash_and_math_run():
+def test_the_device_harnesses_on_the_cpu():
     import torch
 
     before = torch.get_num_threads()
@@ -161,6 +161,11 @@ def test_the_kernel_harness_on_the_cpu_where_flash_and_math_run():
         cuda_only = Case("nonlocal", "cpu", "float32", 1, 16, 1, 8, 8,
                          {"impl": "sdpa", "inner": 8, "subsample": 1})
         assert _kernel_peak(cuda_only, "cudnn") is None
+        for mode in ("forward", "train"):  # and the every-block harness below
+            peak, model, allowance = _block_peak(Case(
+                "double_attention", "cpu", "float32", 1, 16, 1, 8, 8, {"m": 4, "n": 4},
+                mode=mode))
+            assert peak == model and allowance == 0, (mode, peak, model)
     finally:
         torch.set_num_threads(before)
 
@@ -190,3 +195,48 @@ def test_each_sdpa_kernel_on_the_device_holds_its_model(kernel, dtype, mode):
         assert _within(peak, model, allowance), (kernel, dtype, mode, side, peak, model)
     if not ran_any:
         pytest.skip(f"the {kernel} kernel takes no {dtype} input on this device")
+
+
+def _block_peak(case: Case) -> tuple[int, int, int]:
+    """(measured peak, model, allowance) of a case measured as the worker does."""
+    import torch
+
+    from a2bench.blocks import build
+    from a2bench.measure import memory
+    from a2bench.measure.step import make_step
+
+    module, x = build(case)
+    step = make_step(module, x, case.mode)
+    with torch.set_grad_enabled(step.grad_enabled):
+        step.run()
+        step.release()
+        peak = (memory.peak_bytes_cuda(step.run) if case.device == "cuda"
+                else memory.peak_tensor_bytes_cpu(step.run))
+    model = cost_of(case)
+    return peak, model.peak_bytes, model.peak_allowance_bytes
+
+
+BLOCKS = {"double_attention": {"m": 16, "n": 16}, "nonlocal_right": {"m": 16, "n": 16},
+          "nonlocal": {"impl": "eager", "inner": 32, "subsample": 1},
+          "criss_cross": {"recurrence": 2}, "gc": {}, "se": {}}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("block", list(BLOCKS))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_every_block_on_the_device_holds_its_model(block, dtype, mode):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine; run on a GPU host")
+    from a2bench.catalog import spec
+    from a2bench.measure.timing import cuda_flags
+
+    cuda_flags()
+    for side in (48, 91, 128):  # 91: the H100's one criss-cross peak past 2 % and 1 MiB
+        shape = {"batch": 1, "channels": 64, "t": 1, "h": side, "w": side}
+        params = spec(block).resolve({**shape, **BLOCKS[block]})
+        case = Case(block, "cuda", dtype, *shape.values(), params=params, mode=mode)
+        peak, model, allowance = _block_peak(case)
+        assert _within(peak, model, allowance), (block, dtype, mode, side, peak, model)
