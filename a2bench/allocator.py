@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-KIB, MIB = 1024, 1024 * 1024
+MIB = 1024 * 1024
 CUDA_MIN_BLOCK = 512  # kMinBlockSize
 CUDA_SMALL = MIB  # kSmallSize: the largest request served from the small pool
 CUDA_MIN_LARGE_ALLOC = 10 * MIB  # kMinLargeAlloc

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from a2bench.allocator import allowance_bytes, block_bytes
 
@@ -160,8 +161,10 @@ class Cost:
             return 0
         return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
 
+    @cached_property
     def _peak(self) -> tuple[int, tuple[int, ...]]:
-        """The peak in bytes, and the bytes of each tensor live at it."""
+        """The peak in bytes, and the bytes of each tensor live at it (computed once: a train
+        model's simulation is the costly part of a large block's model)."""
         terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
         rounding = block_bytes(self.device)
         if self.device and rounding(size) != size:  # each tensor its own allocator block
@@ -176,14 +179,14 @@ class Cost:
 
     @property
     def peak_bytes(self) -> int:
-        return self._peak()[0]
+        return self._peak[0]
 
     @property
     def peak_allowance_bytes(self) -> int:
         """How far above peak_bytes a measured peak may lie for the allocator's sake alone
         (a2bench.allocator.allowance_bytes of the tensors live at the peak): 0 where the
         allocator hands out what is asked."""
-        return allowance_bytes(self.device, self._peak()[1])
+        return allowance_bytes(self.device, self._peak[1])
 
 
 def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...]]:
