@@ -33,9 +33,10 @@ for images and clips alike.
 
 Cost model (`build_cost`): both impls count the same math, b (4 c d N + 2 N N' d) MACs, and the
 same elementwise work; they differ in what is live. Eager peaks at the affinity and the softmax
-output together, 2 b N N' elements. SDPA never holds an N x N' tensor: the model lists its
-contiguous q, k, v copies, the kernel's output and logsumexp, and on CPU the flash kernel's
-scratch for one thread. With one CPU thread the model equals the measured tensor peak (tested);
+output together, 2 b N N' elements. SDPA's memory follows the kernel that ran (the record's
+`backend`, or the one expected: sdpa_kernel): the fused kernels never hold an N x N' tensor
+(the model lists the contiguous q, k, v copies, the kernel's output, logsumexp and buffers,
+and on CPU the flash kernel's scratch for one thread); the math kernel does (_math_terms). With one CPU thread the model equals the measured tensor peak (tested);
 at T threads the flash kernel allocates T scratches, and 1x1 convolutions go through oneDNN
 (used when threads > 1 or batch >= 16), whose transient reorder buffers are not modelled.
 """
@@ -331,8 +332,9 @@ def _cuda_backward_buffers(case: Case, kernel: str) -> int:
     cudnn: cuDNN's workspace, a dQ accumulator in fp32 (b N d) and the row sums (b N).
     flash: the same two (flash-attention 2's dq_accum and softmax_d); not yet measured.
 
-    On the H100 (results/gpu-nvidia-h100-80gb-hbm3-training, d = 32, N 4096 to 65536) these
-    give the measured train peaks to within 512 bytes for cuDNN and 0.01 % for efficient."""
+    On the H100 (results/gpu-nvidia-h100-80gb-hbm3-training, d = 32, N 1024 to 65536) these
+    give the measured train peaks to within 512 bytes for cuDNN (7 of 7) and exactly for
+    efficient at 5 of 7 sizes (the others -0.6 % and +0.87 MiB, the allocator's reuse)."""
     b, big_n, d = case.batch, case.positions, int(case.param("inner"))
     delta = _in_dtype_elements(b * big_n, case)
     if kernel == "efficient":
@@ -416,9 +418,12 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     transposed), so its convolution backward copies it contiguous. Eager saves the softmax
     output (b N N') and both products' operands; its softmax backward holds the saved
     softmax, its output gradient, its input gradient and a contiguous copy of the output
-    gradient (read transposed by the aggregation): 4 b N N' at once, the train peak. SDPA saves
-    q, k, v, its output and the logsumexp; its backward allocates the q, k, v gradients and
-    the scratch of _flash_backward_scratch, never an N x N' tensor.
+    gradient (read transposed by the aggregation): 4 b N N' at once, the train peak (on CUDA
+    one more: the softmax backward's product, cost.softmax). A fused SDPA kernel saves q, k,
+    v, its output and the logsumexp; its backward allocates the q, k, v gradients and the
+    scratch of _flash_backward_scratch, never an N x N' tensor. The math kernel is composite
+    autograd over its own terms (_math_terms). `backend` names the kernel (sdpa_kernel); a
+    label the model does not know is modelled as the CPU flash kernel.
     """
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
     n_kv = keys(case)
