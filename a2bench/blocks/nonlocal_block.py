@@ -36,9 +36,10 @@ same elementwise work; they differ in what is live. Eager peaks at the affinity 
 output together, 2 b N N' elements. SDPA's memory follows the kernel that ran (the record's
 `backend`, or the one expected: sdpa_kernel): the fused kernels never hold an N x N' tensor
 (the model lists the contiguous q, k, v copies, the kernel's output, logsumexp and buffers,
-and on CPU the flash kernel's scratch for one thread); the math kernel does (_math_terms). With one CPU thread the model equals the measured tensor peak (tested);
-at T threads the flash kernel allocates T scratches, and 1x1 convolutions go through oneDNN
-(used when threads > 1 or batch >= 16), whose transient reorder buffers are not modelled.
+and on CPU the flash kernel's scratch for one thread); the math kernel does (_math_terms).
+With one CPU thread the model equals the measured tensor peak (tested); at T threads the flash
+kernel allocates T scratches, and 1x1 convolutions go through oneDNN (used when threads > 1
+or batch >= 16), whose transient reorder buffers are not modelled.
 """
 
 from __future__ import annotations
