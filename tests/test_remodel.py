@@ -59,3 +59,22 @@ def test_remodel_of_a_folder_that_is_not_a_run_says_so_in_one_line(tmp_path):
     done = cli("remodel", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no results.jsonl" in done.stderr
+
+
+def test_remodel_keeps_results_csv_one_pooled_row_per_case_in_its_order(tmp_path):
+    # the H200 positions run: three passes of each case in results.jsonl, one row per case in
+    # results.csv, in the suite's order
+    run = tmp_path / "run"
+    shutil.copytree(RUN.parent / "gpu-nvidia-h200-auto-positions", run)
+    with open(run / "results.csv") as f:
+        before = [(r["block"], r["h"], r["w"]) for r in csv.DictReader(f)]
+    stale = _lines(run / "results.jsonl")
+    assert len(stale) > len(before)  # several passes per case
+    for r in stale:
+        r["peak_bytes_analytic"] += 4096
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
+    assert cli("remodel", str(run)).returncode == 0
+    with open(run / "results.csv") as f:
+        after = list(csv.DictReader(f))
+    assert [(r["block"], r["h"], r["w"]) for r in after] == before
+    assert all(int(r["processes"]) > 1 for r in after)

@@ -12,21 +12,26 @@ the model columns were last written.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from a2bench.case import RUN_DEFAULTS
 from a2bench.errors import InputError
 from a2bench.measure.environment import git_commit
+from a2bench.measurement import CSV_COLUMNS
 from a2bench.run.runner import modelled
 from a2bench.run.store import (
+    CSV,
     ENVIRONMENT,
     JSONL,
     atomic_write,
     load_environment,
     load_passes,
+    merge_passes,
     write_csv,
 )
 
@@ -68,13 +73,43 @@ def remodel(run: str | Path) -> Remodelled:
         fresh.append(new)
     if changed:
         atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
-        write_csv(out / "results.csv", fresh)
+        # results.csv: the passes pooled, one row per case, in the order the run listed them
+        # (its suite's: ResultsWriter.write_csv)
+        pooled = merge_passes(fresh)
+        order = _csv_order(out / CSV)
+        pooled.sort(key=lambda m: order.get(_signature(m.to_row()), len(order)))
+        write_csv(out / CSV, pooled)
         env = load_environment(out)
         env["remodelled"] = {
             "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(), "records_changed": changed}
         atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
     return Remodelled(out, len(records), changed, tuple(peaks))
+
+
+# The columns of results.csv that say which case a row is (the block's other parameters too:
+# every column that is not a measurement, see measurement.csv_columns).
+CASE_COLUMNS = ("block", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w",
+                "reduction", "mode", "compile")
+
+
+def _signature(row: dict) -> tuple[str, ...]:
+    """Which case a results.csv row is, as its cells are written: the case's columns that
+    hold a value, the run axes at their defaults left out (older files lack those columns)."""
+    cells = {c: str(v) for c, v in row.items()
+             if (c in CASE_COLUMNS or c not in CSV_COLUMNS) and v not in (None, "")}
+    for axis, default in RUN_DEFAULTS.items():
+        if cells.get(axis) == str(default):
+            del cells[axis]
+    return tuple(sorted(f"{c}={v}" for c, v in cells.items()))
+
+
+def _csv_order(path: Path) -> dict[tuple[str, ...], int]:
+    """The row number of each case in a results.csv (empty where there is none)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {_signature(row): i for i, row in enumerate(csv.DictReader(f))}
 
 
 def remodel_all(runs: Sequence[str | Path]) -> list[Remodelled]:
