@@ -331,7 +331,9 @@ def _cuda_backward_buffers(case: Case, kernel: str) -> int:
     allocated, so the peak holds delta and the dQ accumulator workspace (EFFICIENT_TILE
     above): ceil(N/64) ceil(d/64) tiles per sample, which for d = 32 is twice b N d.
     cudnn: cuDNN's workspace, a dQ accumulator in fp32 (b N d) and the row sums (b N).
-    flash: the same two (flash-attention 2's dq_accum and softmax_d); not yet measured.
+    flash: flash-attention 2's (ATen's flash_api.cpp, mha_bwd): softmax_d, (b, 1, N rounded up
+    to 128) in fp32, and dq_accum, (b, N rounded up to 128, 1, d rounded up to 32) in fp32;
+    not yet measured.
 
     On the H100 (results/gpu-nvidia-h100-80gb-hbm3-training, d = 32, N 1024 to 65536) these
     give the measured train peaks to within 512 bytes for cuDNN (7 of 7) and exactly for
@@ -342,6 +344,9 @@ def _cuda_backward_buffers(case: Case, kernel: str) -> int:
         tiles = -(-big_n // EFFICIENT_TILE) * -(-d // EFFICIENT_TILE)
         workspace = -(-b * tiles * EFFICIENT_TILE_BYTES // case.dtype_bytes)
         return delta + workspace
+    if kernel == "flash":
+        rows, width = -(-big_n // 128) * 128, -(-d // 32) * 32
+        return _in_dtype_elements(b * rows + b * rows * width, case)
     return delta + _in_dtype_elements(b * big_n * d, case)
 
 
