@@ -272,14 +272,14 @@ run_named() {  # run_named NAME: the sweep of that name, on the device or dry
         # Both attention orders along positions, sized from the device's own overhead and rate.
         auto-positions)
             sweep "$name" 0 suites/auto-attention.yaml --budget "${GPU_AUTO_BUDGET_S:-110}" ;;
-        # Both in train mode at c 256 in one run. On the H200 (2026-12-04) 110 s left the
-        # non-local order no window (its calls leave the 1.26 ms launch overhead behind only past
-        # N = 38416); the planner, given that run's overhead and rate, affords it 7 sizes up to
-        # N = 121104 from a 45 s share, which a 170 s budget leaves after the 78 s start-up and
-        # double attention's 21 s.
+        # Both in train mode at c 256, m = n = 128, in one run (suites/gpu-auto-training-both.yaml
+        # says why not m = n = 64). On the H200 (2026-12-04) 110 s at m = n = 64 left the
+        # non-local order no window. scripts/replan.py, on that run's measured overhead and
+        # rate, gives it 6 sizes from a 45 s share at m = n = 128 and double attention 6 from
+        # 30 s: 190 s holds both after the 78 s start-up that run measured.
         auto-training-both)
-            sweep "$name" 0 suites/gpu-auto-training.yaml \
-                --budget "${GPU_AUTO_TRAINING_BUDGET_S:-170}" ;;
+            sweep "$name" 0 suites/gpu-auto-training-both.yaml \
+                --budget "${GPU_AUTO_TRAINING_BUDGET_S:-190}" ;;
         auto-training)
             sweep "$name" 0 suites/gpu-auto-training.yaml --budget "${GPU_AUTO_BUDGET_S:-110}" ;;
         # One pass: each pass would compile every case again.

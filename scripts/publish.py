@@ -321,23 +321,21 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
     return "\n".join(lines).rstrip()
 
 
-# A peak this far from its model, either way, and by more than MISS_BYTES, is listed. The bytes
-# keep out the CUDA allocator's rounding (each block to 512 bytes), which is a large share of
-# a small case's peak. A peak above its model by no more than the model's declared allowance
-# (peak_allowance_bytes_analytic: the allocator's reuse of freed blocks, a2bench/allocator.py)
-# is listed apart, with that reason.
-MISS = 0.02
-MISS_BYTES = 2**20
+# A peak further from its model, either way, than the project's rule allows
+# (a2bench.cost.peak_within: 2 % or 1 MiB, or above it by no more than the model's declared
+# allowance) is listed; one within only by the allowance is listed apart, with its reason.
 
 
 def _memory_misses(runs: list[Path]) -> list[str]:
     """Where the memory model misses on this GPU: per run, block (and impl), dtype and mode with
-    a case off by more than MISS and MISS_BYTES, the range of measured ÷ model − 1 over all its
-    cases and the worst such case. From the runs' results.csv, which keep each case's impl (the
-    report's tables fold it into a variant label)."""
+    a case off by more than both tolerances of a2bench.cost, the range of measured ÷ model − 1
+    over all its cases and the worst such case. From the runs' results.csv, which keep each
+    case's impl (the report's tables fold it into a variant label)."""
     import pandas as pd
 
     from a2bench.allocator import ALLOWANCE_REASON
+    from a2bench.cost import MEMORY_TOLERANCE as MISS
+    from a2bench.cost import MEMORY_TOLERANCE_BYTES as MISS_BYTES
 
     d = pd.concat([pd.read_csv(run / "results.csv").assign(run=run.name) for run in runs])
     d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()

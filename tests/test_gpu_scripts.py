@@ -74,3 +74,19 @@ def test_the_timing_check_refuses_bad_input_in_one_line(tmp_path, bad):
 def test_gpu_run_without_an_outdir_says_how_to_call_it():
     r = run(["bash", str(ROOT / "scripts" / "gpu_run.sh")])
     assert r.returncode == 2 and "usage: scripts/gpu_run.sh OUTDIR" in r.stderr
+
+
+def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
+    # docs/gpu.md and suites/gpu-auto-training-both.yaml: from the H200 train-mode run's own
+    # figures, the non-local order has no plan at m = n = 64 however long its share, and 6
+    # sizes from a 45 s share at m = n = 128
+    replan = [sys.executable, str(ROOT / "scripts" / "replan.py"),
+              str(ROOT / "results" / "gpu-nvidia-h200-auto-training"), "nonlocal_right"]
+    at_64 = run([*replan, "45", "150"])
+    assert at_64.returncode == 0, at_64.stderr
+    assert at_64.stdout.count("no plan") == 2
+    at_128 = run([*replan, "30", "45", "m=128", "n=128"])
+    assert "share 30 s: no plan" in at_128.stdout
+    assert "share 45 s: 6 sizes, N 29584 … 99856" in at_128.stdout
+    bad = run([*replan[:2], str(ROOT), "nonlocal_right"])
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

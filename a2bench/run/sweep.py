@@ -22,6 +22,7 @@ import psutil
 
 from a2bench.case import Case
 from a2bench.catalog import blocks
+from a2bench.cost import peak_within
 from a2bench.errors import InputError
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
@@ -38,7 +39,6 @@ from a2bench.suite import Suite
 
 NOISY_IQR_RATIO = 0.10  # a case whose IQR is above this share of its median is noisy
 BUSY_PERCENT = 20  # other load before the sweep that is worth a warning
-MEMORY_SLACK = 0.02  # a peak this far (and 1 MiB) above the model is a miss, as publish says
 # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough (freed
 # memory at the heap top would still go back to the OS and fault in again).
 MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
@@ -118,8 +118,9 @@ def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
     if threads <= 1:
         return []
     over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
-            and m.peak_bytes - m.peak_bytes_analytic > max(MEMORY_SLACK * m.peak_bytes_analytic,
-                                                           2**20)]
+            and m.peak_bytes > m.peak_bytes_analytic
+            and not peak_within(m.peak_bytes, m.peak_bytes_analytic,
+                                m.peak_allowance_bytes_analytic or 0)]
     if not over:
         return []
     worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in over)

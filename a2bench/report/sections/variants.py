@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from a2bench import analysis as an
+from a2bench.analysis.variants import COMPILE_TOLERANCE
 from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
@@ -131,7 +132,8 @@ def compile_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[El
         "chooses (it may recompute a tensor in the backward instead of saving it), so its "
         "peak is set against the eager block's. The largest |compiled − eager| is over the "
         "block's output on the case's input, in the timed step's grad mode (float32 is judged "
-        "against 1e-4: ✓ within, ✗ beyond). compiled.csv holds every shape.")]
+        f"against {COMPILE_TOLERANCE['float32']:g}: ✓ within, ✗ beyond). compiled.csv holds "
+        "every shape.")]
     rows = []
     for _, r in _largest(comp, ["run", "dtype", "block", "mode"]).iterrows():
         bad = (r["run"], r["dtype"]) in failed
