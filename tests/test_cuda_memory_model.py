@@ -102,6 +102,34 @@ def test_the_model_takes_the_kernel_from_the_record():
     assert m.peak_bytes_analytic == cudnn.peak_bytes
 
 
+def test_the_flash_forward_splits_the_keys_where_the_queries_leave_the_gpu_idle():
+    from a2bench.blocks.nonlocal_block import flash_splits
+
+    # b h ceil(N/64) query blocks against 2 x 132 slots: 64 blocks at N = 4096 fill a quarter,
+    # so the keys (16 blocks of 256 at d = 32) are split 4 ways (4 x 64 = 256 of 264 slots)
+    assert flash_splits(1, 4096, 4096, 32) == 4
+    assert flash_splits(1, 16384, 16384, 32) == 1  # 256 query blocks: 80 % of 264 and more
+    assert flash_splits(4, 4096, 4096, 32) == 1
+    assert flash_splits(1, 4096, 64, 32) == 1  # one key block: nothing to split
+    assert flash_splits(1, 4096, 4096, 32, sms=66) == 2  # another GPU, another choice
+
+
+def test_the_h200_flash_forward_peak_holds_the_split_buffers():
+    # results/checks-gpu-nvidia-h200-2/cuda_tests.txt (2026-12-04): the flash kernel forced,
+    # bf16 forward, c 64, d 32, N = 4096 measured 3,228,672 bytes against a model of 1,065,472
+    # without the split buffers: 2 MiB + 64 KiB of fp32 partial outputs and logsumexps
+    case = Case("nonlocal", "cuda", "bfloat16", 1, 64, 1, 64, 64,
+                {"impl": "sdpa", "inner": 32, "subsample": 1})
+    model = cost_of(case, "flash").peak_bytes
+    assert peak_within(3_228_672, model)
+    assert abs(3_228_672 - model) <= 512
+    # at N = 16384 the queries fill the GPU: no split, and no buffers
+    big = replace(case, h=128, w=128)
+    terms = {t.name for t in cost_of(big, "flash").terms}
+    assert "flash_split_out" not in terms and "flash_split_out" in {
+        t.name for t in cost_of(case, "flash").terms}
+
+
 # --- on a device: every SDPA kernel forced in turn, each peak against the kernel's model -----
 
 KERNELS = {"flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",

@@ -233,6 +233,50 @@ def _rng_terms(case: Case, kernel: str) -> tuple[Term, ...]:
                  for name, n in counts)
 
 
+# flash-attention 2's forward splits the keys among thread blocks when the query blocks alone
+# would fill under 80 % of the GPU's slots (ATen's flash_api.cpp, mha_fwd: set_params_splitkv
+# and num_splits_heuristic, without dropout); each split writes a partial output and
+# logsumexp in fp32, and these two buffers live for the call. The choice reads the device's
+# SM count: FLASH_SMS is the H100's and the H200's, the GPUs this project measures.
+FLASH_SMS = 132
+FLASH_SPLIT_QUERY_BLOCK = 64
+
+
+def flash_splits(batch_heads: int, n_q: int, n_kv: int, head_dim: int,
+                 sms: int = FLASH_SMS) -> int:
+    """How many splits of the keys the CUDA flash kernel's forward makes (1: none), as
+    num_splits_heuristic chooses: the fewest splits whose waves of work fill the GPU's 2 x SMs
+    slots at least 85 % as well as the best eligible count does."""
+    block_n = 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+    n_blocks = -(-n_kv // block_n)
+    work = batch_heads * -(-n_q // FLASH_SPLIT_QUERY_BLOCK)
+    slots = 2 * sms  # two thread blocks of 128 threads per SM
+    if work >= 0.8 * slots:
+        return 1
+    # a count that gives each split as many key blocks as one split fewer would is no new count
+    counts = [s for s in range(1, min(128, slots, n_blocks) + 1)
+              if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1))]
+    efficiency = {s: (work * s / slots) / -(-work * s // slots) for s in counts}
+    best = max(efficiency.values())
+    return next(s for s in counts if efficiency[s] >= 0.85 * best)
+
+
+def _flash_split_terms(case: Case, kernel: str) -> tuple[Term, ...]:
+    """The CUDA flash forward's split buffers (FLASH_SMS above), each its own allocator block:
+    the partial logsumexps (splits, b, 1, N) and outputs (splits, b, 1, N, d rounded up to 32),
+    in fp32; none when it does not split. They live until the call returns (the term after
+    them frees them)."""
+    d = int(case.param("inner"))
+    splits = flash_splits(case.batch, case.positions, keys(case), d) if kernel == "flash" else 1
+    if splits == 1:
+        return ()
+    rows = splits * case.batch * case.positions
+    width = -(-d // 32) * 32 if d <= 192 else 256
+    return (Term("flash_split_lse", 0, 0, _in_dtype_elements(rows, case), (), inputs=()),
+            Term("flash_split_out", 0, 0, _in_dtype_elements(rows * width, case), (),
+                 inputs=()))
+
+
 def _flash_buffers(case: Case, kernel: str) -> int:
     """What the fused kernel allocates besides its output in an inference call, in elements of
     the case dtype (the rng tensors of _rng_terms apart).
@@ -467,15 +511,19 @@ def build_cost(case: Case, backend: str = "") -> Cost:
         lse = _lse_elements(case, kernel) if kernel in CUDA_KERNELS else _in_dtype_elements(
             b * big_n, case)
         rng = _rng_terms(case, kernel)
+        splits = _flash_split_terms(case, kernel)
+        split_names = tuple(t.name for t in splits)
         # Training keeps the logsumexp and the rng tensors (saved) apart from the per-call
-        # scratch, and q, k, v. (Each frees itself, and q, k, v their last forward use: each
-        # is then kept only until the kernel's backward, which saves them.)
+        # scratch and split buffers, and q, k, v. (The scratch frees itself and the split
+        # buffers, and q, k, v their last forward use: each is then kept only until the
+        # kernel's backward, which saves them.)
         train_buffers = (
             Term("logsumexp", 0, 0, lse, ("logsumexp",), inputs=()),
             *rng,
+            *splits,
             Term("flash_scratch", 0, 0, 0 if kernel in CUDA_KERNELS
                  else _flash_buffers(case, kernel) - lse,
-                 ("flash_scratch", "q", "k", "v"), inputs=()),
+                 ("flash_scratch", "q", "k", "v", *split_names), inputs=()),
         )
         attend = Term("y", 2 * b * big_n * n_kv * d,
                       b * big_n * n_kv + softmax_ops(b * big_n, n_kv), b * big_n * d,
@@ -496,8 +544,9 @@ def build_cost(case: Case, backend: str = "") -> Cost:
             *((attend,  # the output, (b, 1, N, d); the scale and the softmax fused in it
                # the rng tensors returned beside the output, dropped once the call returns
                *(replace(t, frees=(), forward_only=True) for t in rng),
+               *(replace(t, forward_only=True) for t in splits),
                Term("flash_buffers", 0, 0, _flash_buffers(case, kernel),
-                    ("flash_buffers", "q", "k", "v", *(t.name for t in rng)),
+                    ("flash_buffers", "q", "k", "v", *(t.name for t in rng), *split_names),
                     forward_only=True))
               if kernel != "math" else _math_terms(case)),
             # W_z's convolution copies its transposed input to a contiguous one first
