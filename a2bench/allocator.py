@@ -85,3 +85,17 @@ def allowance_bytes(device: str, tensors: Sequence[int]) -> int:
     """The declared allowance of a peak on `device` made of `tensors` (bytes each): what its
     allocator may add that the model cannot place (ALLOWANCE_REASON); 0 on the CPU."""
     return cuda_allowance_bytes(tensors) if device == "cuda" else 0
+
+
+def fragmentation_bytes(device: str, largest_tensor: int) -> int:
+    """What a case needs on `device` beyond its modelled peak to run without running out of
+    memory: on CUDA the block of its largest tensor; 0 on the CPU.
+
+    A freed block is handed best-fit to any later request and split when more than 1 MiB is
+    left over (module docstring), so a smaller tensor can land in the block a large one left,
+    and the next tensor of that large size needs a segment of its own while most of the old
+    block stays reserved and unused. On the H200 (2026-12-04) the non-local order's train step
+    at c 256, m = n = 128, N = 115,600 (a modelled peak of 100.0 GiB on a 139.8 GiB GPU) failed
+    so: 50.5 GiB allocated, 49.4 GiB reserved but free, a 49.8 GiB N x N tensor asked for.
+    The planner and the runner count this much more, so that the sizes they keep run."""
+    return cuda_block_bytes(largest_tensor) if device == "cuda" else 0

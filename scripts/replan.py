@@ -11,7 +11,7 @@ device time is spent. NAME=VALUE changes the block's template (channels=256, m=1
 run's overhead and rate are then kept as an estimate, which a new run measures again.
 
 Example (docs/gpu.md): on the H200's train-mode run the non-local order has no plan at
-m = n = 64 however long its share, and 6 sizes, N 29584 … 99856, from a 45 s share at
+m = n = 64 however long its share, and 6 sizes, N 29584 … 94864, from a 45 s share at
 m = n = 128:
 
     .venv/bin/python scripts/replan.py results/gpu-nvidia-h200-auto-training nonlocal_right \

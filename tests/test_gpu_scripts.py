@@ -87,6 +87,6 @@ def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
     assert at_64.stdout.count("no plan") == 2
     at_128 = run([*replan, "30", "45", "m=128", "n=128"])
     assert "share 30 s: no plan" in at_128.stdout
-    assert "share 45 s: 6 sizes, N 29584 … 99856" in at_128.stdout
+    assert "share 45 s: 6 sizes, N 29584 … 94864" in at_128.stdout
     bad = run([*replan[:2], str(ROOT), "nonlocal_right"])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1

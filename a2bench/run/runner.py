@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from a2bench.allocator import fragmentation_bytes
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
@@ -102,11 +103,14 @@ StageHook = Callable[[str], None]
 
 
 def predicted_bytes(case: Case) -> int | None:
-    """Analytic activation peak plus the input, the tensors a forward pass needs at once; None
-    for a counted block, which has no memory model."""
+    """Analytic activation peak plus the input, the tensors a forward pass needs at once, plus
+    what the device's allocator may leave unusable (allocator.fragmentation_bytes); None for a
+    counted block, which has no memory model."""
     if not spec(case.block).has_cost:
         return None
-    return cost_of(case).peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
+    cost = cost_of(case)
+    return (cost.peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
+            + fragmentation_bytes(case.device, cost.largest_activation_bytes))
 
 
 def within_budget(case: Case, budget: int) -> bool:
