@@ -44,8 +44,8 @@
 #   5. a report of every GPU run of this kind (make publish remakes it, and sets the GPU positions
 #      and video runs beside the CPU's in results/report and results/report-video)
 # Everything is packed into at most 8 files in OUTDIR: gpu_run.log, cuda_tests.txt,
-# timing_check.json, environment.txt and gpu-results.tgz.0 ... (the results folders and the
-# report; see pack).
+# timing_check.json, environment.txt, peak_trace.txt and gpu-results.tgz.0 ... (the results
+# folders and the report; see pack).
 # The tarball is rewritten after every sweep, and every step ends by GPU_RUN_HARD_S (default
 # budget + 90 s, under the device tool's 600 s a command): if the machine is taken back
 # mid-run, what was measured so far is already in OUTDIR.
@@ -185,6 +185,14 @@ if [ "$checks" = 1 ]; then
     say "timing check: exit $?"
 fi
 
+# 3b. the allocations live at the peak of the one case whose CUDA peak its model misses
+# (scripts/gpu_peak_trace.py: double attention's train step at c 256, m = n = 128), beside the
+# model's tensors there; a few seconds
+if [ "$dry" != 1 ] && [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
+    timeout 90 $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
+    say "peak trace: exit $?"
+fi
+
 # The results folders and the report in one gzipped tar beside the log, rewritten whole each
 # time, in pieces of at most 15 MiB (gpu-results.tgz.0, .1, ...: the device tool returns files of
 # up to 16 MiB, 8 files in all). CUDA cases keep every timed iteration, thousands for a
@@ -200,7 +208,7 @@ pack() {
     rm -f "$out"/gpu-results.tgz.* && mv "$staging"/gpu-results.tgz.* "$out/"
     local pieces
     pieces=$(ls "$out"/gpu-results.tgz.* | wc -l)
-    [ "$pieces" -le 4 ] || say "warning: $pieces pieces; with the 4 other files over 8 come back"
+    [ "$pieces" -le 3 ] || say "warning: $pieces pieces; with the 5 other files over 8 come back"
 }
 
 # 4. the sweeps; each one resumable, so a second call of this script goes on where it stopped

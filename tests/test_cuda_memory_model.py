@@ -282,3 +282,17 @@ def test_the_budget_leaves_the_cuda_allocator_room_for_its_largest_block():
         fits = predicted_bytes(case) <= budget
         assert fits == (r["status"] == "ok"), (r["case"], r["status"])
         assert cost_of(case).peak_bytes <= budget  # the bare peak had kept them all
+
+
+def test_a_cuda_miss_is_not_blamed_on_threads():
+    # the H200 run's sweep said "at 16 threads: kernels' per-thread buffers ... --threads 1"
+    # of its 9 double attention misses; threads do not touch a CUDA peak
+    from a2bench.run.store import load
+    from a2bench.run.sweep import memory_warnings
+
+    records = load(RESULTS / "gpu-nvidia-h200-auto-training-both")
+    (warning,) = memory_warnings(records, threads=16)
+    assert "on 9 case(s), by up to 10%, on CUDA" in warning and "--threads" not in warning
+    cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
+    assert memory_warnings(cpu, threads=1) == []
+    assert "--threads 1" in memory_warnings(cpu, threads=16)[0]

@@ -90,3 +90,28 @@ def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
     assert "share 45 s: 6 sizes, N 29584 … 94864" in at_128.stdout
     bad = run([*replan[:2], str(ROOT), "nonlocal_right"])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_the_peak_trace_replays_allocations_to_the_peak():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gpu_peak_trace import live_at_peak
+    finally:
+        sys.path.pop(0)
+    frames = [{"filename": "/x/a2bench/blocks/double_attention.py", "line": 58, "name": "forward"},
+              {"filename": "", "line": 0, "name": "at::native::softmax_backward_cuda_out"}]
+    events = [{"action": "alloc", "addr": 1, "size": 512},
+              {"action": "alloc", "addr": 2, "size": 1024, "frames": frames},
+              {"action": "free_requested", "addr": 1, "size": 512},
+              {"action": "free_completed", "addr": 1, "size": 512},
+              {"action": "alloc", "addr": 3, "size": 256},
+              {"action": "free_completed", "addr": 2, "size": 1024}]
+    peak, live = live_at_peak(events)
+    assert peak == 1536 and set(live) == {1, 2}
+    assert live[2] == (1024, "double_attention.py:58 forward | "
+                             "at::native::softmax_backward_cuda_out")
+    # a trace without completed frees counts the requested ones
+    peak, live = live_at_peak([e for e in events if e["action"] != "free_completed"])
+    assert peak == 1536 and set(live) == {1, 2}
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "/tmp/x.txt", "a"])
+    assert r.returncode == 2 and r.stderr.startswith("usage:")
