@@ -167,7 +167,7 @@ say "environment written"
 checks=1
 [ "${GPU_RUN_SKIP_CHECKS:-0}" = 1 ] && checks=0
 if [ "$checks" = 1 ]; then
-    timeout 240 $PY -m pytest -m cuda -q -rs -p no:cacheprovider tests >"$out/cuda_tests.txt" 2>&1
+    timeout 240 $PY -m pytest -m cuda -q -rfs -p no:cacheprovider tests >"$out/cuda_tests.txt" 2>&1
     say "pytest -m cuda: exit $? ($(tail -1 "$out/cuda_tests.txt"))"
 else
     say "SKIPPED pytest -m cuda and the timing check: GPU_RUN_SKIP_CHECKS=1"

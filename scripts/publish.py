@@ -24,9 +24,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
-# GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions) join the headline and
-# its report as they are published, beside the CPU runs; bf16 and other suites stay out of it.
-GPU_RUNS = "gpu-*-positions"
+# GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions and -auto-positions), and
+# the train-mode run of both orders (-auto-training-both), join the headline and its report as
+# they are published, beside the CPU runs; bf16 and other suites stay out of it.
+GPU_RUNS = ("gpu-*-positions", "gpu-*-training-both")
 TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a fresh clone
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
@@ -54,7 +55,7 @@ VIDEO_RUNS = ("cpu-video", "gpu-*-video")
 VIDEO_REPORT = ROOT / "results" / "report-video"
 # Every GPU run (scripts/gpu_run.sh), one report per GPU kind, a section per kind from
 # that report's fits, and the run's checks (the CUDA tests' summary and the timing check)
-# copied from its OUTDIR into results/checks-gpu-<kind>.
+# copied from its OUTDIR into results/checks-gpu-<kind> (or -1, -2, ... per device call).
 GPU_ALL = "gpu-*"
 # The axis each GPU suite sweeps; the others sweep positions.
 SUITE_AXES = {"m": "m", "n": "n", "frames": "t"}
@@ -85,12 +86,15 @@ def headline_block(summary: dict[str, Any]) -> str:
     for run, r in h["runs"].items():
         if r["verdict"] == "not swept":
             continue
-        by = {(f["block"], f["metric"]): f for f in r["fits"]}
+        # a train-mode run's fits are its blocks' train variants ("double_attention[train]")
+        by = {(f["block"].removesuffix("[train]"), f["metric"]): f for f in r["fits"]}
+        train = any(f["block"].endswith("[train]") for f in r["fits"])
         for block in ("double_attention", "nonlocal_right"):
             cells = [cell(by[(block, m)]) if (block, m) in by else "not measured"
                      for m in ("macs", "memory", "latency")]
             dbic = by.get((block, "latency"), {}).get("delta_bic")
-            lines.append(f"| {run} | {NAMES[block]} | {' | '.join(cells)} | {num(dbic, 1)} |")
+            lines.append(f"| {run} | {NAMES[block]}{' [train]' if train else ''} | "
+                         f"{' | '.join(cells)} | {num(dbic, 1)} |")
     lines.append("")
     for run, r in h["runs"].items():
         if r["verdict"] == "not swept":
@@ -254,14 +258,31 @@ def gpu_groups() -> dict[str, list[Path]]:
 
 
 def _checks_lines(kind: str) -> list[str]:
-    """The CUDA tests' summary line and the timing check's rows, where the run's are stored."""
-    folder = ROOT / "results" / f"checks-gpu-{kind}"
+    """Per device call that ran them (results/checks-gpu-KIND, or checks-gpu-KIND-1, -2, ...
+    for several): the CUDA tests' summary line and the timing check's rows."""
+    results = ROOT / "results"
+    folders = [f for f in (results / f"checks-gpu-{kind}",
+                           *sorted(results.glob(f"checks-gpu-{kind}-*"))) if f.is_dir()]
+    lines: list[str] = []
+    for folder in folders:
+        if len(folders) > 1:
+            lines += [f"Checks of `{folder.relative_to(ROOT)}`:", ""]
+        lines += _checks_of(folder)
+        lines.append("")
+    return lines[:-1]
+
+
+def _checks_of(folder: Path) -> list[str]:
     lines: list[str] = []
     tests = folder / "cuda_tests.txt"
     printed = [t for t in tests.read_text().splitlines() if t.strip()] if tests.is_file() else []
     if printed:
         skips = [t.split(": ", 1)[-1] for t in printed if t.startswith("SKIPPED")]
+        # each failure's header in the FAILURES section: "____ test_name[params] ____"
+        failed = [t.strip("_ ") for t in printed if t.startswith("_") and t.endswith("_")
+                  and t.strip("_ ").startswith("test")]
         lines.append(f"- `pytest -m cuda`: {printed[-1].strip('= ')}"
+                     + (f" (failed: {'; '.join(failed)})" if failed else "")
                      + (f" (skipped: {'; '.join(skips)})" if skips else "") + ".")
     check = folder / "timing_check.json"
     if check.is_file():
@@ -339,6 +360,11 @@ def _memory_misses(runs: list[Path]) -> list[str]:
 
     d = pd.concat([pd.read_csv(run / "results.csv").assign(run=run.name) for run in runs])
     d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
+    # A compiled case runs Inductor's fused kernels, not the eager operators the model follows:
+    # its peak is compared with eager's in the report's compile table, not here.
+    compiled = d["compile"].fillna(False).astype(bool) if "compile" in d else False
+    n_compiled = int(compiled.sum()) if "compile" in d else 0
+    d = d[~compiled].copy()
     d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
     d["over"] = d["peak_bytes"] - d["peak_bytes_analytic"]
     allowance = (d["peak_allowance_bytes_analytic"].fillna(0) if "peak_allowance_bytes_analytic"
@@ -371,6 +397,9 @@ def _memory_misses(runs: list[Path]) -> list[str]:
                   "MiB, and within the model's declared "
                   f"allowance (`peak_allowance_bytes_analytic`): {ALLOWANCE_REASON['cuda']}.",
                   "", *head, *allowed]
+    if n_compiled:
+        lines += ["", f"The {n_compiled} compiled cases are left out: their peaks are Inductor's "
+                  "fused kernels', set beside eager's in the reports' compile tables."]
     return lines
 
 
@@ -567,7 +596,7 @@ def render_results(sections: dict[str, str]) -> str:
 def main() -> int:
     from a2bench.report import write_report
 
-    folders = published((*RUNS, GPU_RUNS))
+    folders = published((*RUNS, *GPU_RUNS))
     write_report(folders, REPORT)
     summary = json.loads((REPORT / "summary.json").read_text())
     headline = headline_block(summary)
