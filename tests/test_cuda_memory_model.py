@@ -103,7 +103,7 @@ def test_the_model_takes_the_kernel_from_the_record():
 
 
 def test_the_flash_forward_splits_the_keys_where_the_queries_leave_the_gpu_idle():
-    from a2bench.blocks.nonlocal_block import flash_splits
+    from a2bench.blocks.sdpa_cuda import flash_splits
 
     # b h ceil(N/64) query blocks against 2 x 132 slots: 64 blocks at N = 4096 fill a quarter,
     # so the keys (16 blocks of 256 at d = 32) are split 4 ways (4 x 64 = 256 of 264 slots)
