@@ -32,8 +32,9 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf")
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
 METRIC_AXIS = {
-    "macs": "MACs per forward (multiply-accumulates)",
-    "latency": "latency per forward (s, 10th percentile a pass, median of passes)",
+    # per call: a forward, or in train mode a forward and its backward
+    "macs": "MACs per call (multiply-accumulates)",
+    "latency": "latency per call (s, 10th percentile a pass, median of passes)",
     "memory": "peak memory above input (bytes)",
 }
 RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
