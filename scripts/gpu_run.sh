@@ -36,7 +36,9 @@
 #      memory model does not hold)
 #   2. pytest -m cuda
 #   3. timing fidelity: a2bench against triton.testing.do_bench, one block at three sizes
-#   4. sweeps, each into results/gpu-<kind>-<name>, in the order GPU_RUN_SWEEPS names them
+#   4. sweeps, each into results/gpu-<kind>-<name> (resumed where it exists; a new
+#      results/gpu-<kind>-<name>-2, -3, ... for the names in GPU_RUN_FRESH), in the order
+#      GPU_RUN_SWEEPS names them
 #      (run_named below): by default compile (eager against torch.compile, one pass, its own
 #      cap), auto-training-both (both orders in train mode, auto-sized), training (forward and
 #      train, fp32 and bf16, eager and SDPA), global-context, positions in bf16, positions,
@@ -225,6 +227,13 @@ sweep() {  # sweep NAME CAP_S SUITE [extra a2bench run flags...]  (CAP_S 0: no c
         limit=$cap
     fi
     local dest="$results/gpu-$kind-$name"
+    # A sweep named in GPU_RUN_FRESH starts a new run beside a stored one (-2, -3, ...) instead
+    # of resuming it: a resumed auto-sized sweep keeps the sizes it first chose.
+    if [[ " ${GPU_RUN_FRESH:-} " == *" $name "* ]] && [ -e "$dest" ]; then
+        local n=2
+        while [ -e "$dest-$n" ]; do n=$((n + 1)); done
+        dest="$dest-$n"
+    fi
     local resume=()
     [ -e "$dest/results.jsonl" ] && resume=(--resume)
     # INT lets the sweep store what it has; KILL 20 s later if it does not stop

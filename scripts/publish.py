@@ -24,10 +24,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
-# GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions and -auto-positions), and
-# the train-mode run of both orders (-auto-training-both), join the headline and its report as
-# they are published, beside the CPU runs; bf16 and other suites stay out of it.
-GPU_RUNS = ("gpu-*-positions", "gpu-*-training-both")
+# GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions and -auto-positions),
+# and the train-mode runs of both orders (-auto-training-both, -2, ...), join the headline and
+# its report as they are published, beside the CPU runs; bf16 and other suites stay out of it.
+GPU_RUNS = ("gpu-*-positions", "gpu-*-training-both", "gpu-*-training-both-*")
 TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a fresh clone
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
