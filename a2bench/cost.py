@@ -57,7 +57,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from a2bench.allocator import allowance_bytes, block_bytes
+from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
 
 INPUT = "x"  # the block input's name in Term.inputs
 
@@ -180,6 +180,13 @@ class Cost:
     @property
     def peak_bytes(self) -> int:
         return self._peak[0]
+
+    @property
+    def runnable_bytes(self) -> int:
+        """What the case needs free to run: its peak, and on CUDA room for a block of its
+        largest tensor that the allocator may strand (allocator.fragmentation_bytes). The
+        planner and the runner's memory budget read this, not the bare peak."""
+        return self.peak_bytes + fragmentation_bytes(self.device, self.largest_activation_bytes)
 
     @property
     def peak_allowance_bytes(self) -> int:

@@ -362,8 +362,9 @@ def _memory_misses(runs: list[Path]) -> list[str]:
     d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
     # A compiled case runs Inductor's fused kernels, not the eager operators the model follows:
     # its peak is compared with eager's in the report's compile table, not here.
-    compiled = d["compile"].fillna(False).astype(bool) if "compile" in d else False
-    n_compiled = int(compiled.sum()) if "compile" in d else 0
+    compiled = (d["compile"].fillna(False).astype(bool) if "compile" in d
+                else pd.Series(False, index=d.index))
+    n_compiled = int(compiled.sum())
     d = d[~compiled].copy()
     d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
     d["over"] = d["peak_bytes"] - d["peak_bytes_analytic"]

@@ -296,3 +296,14 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
     assert memory_warnings(cpu, threads=1) == []
     assert "--threads 1" in memory_warnings(cpu, threads=16)[0]
+
+
+def test_runnable_bytes_is_the_peak_and_on_cuda_a_block_of_the_largest_tensor():
+    case = Case("nonlocal_right", "cpu", "float32", 1, 256, 1, 64, 64, {"m": 128, "n": 128},
+                mode="train")
+    on_cpu = cost_of(case)
+    assert on_cpu.runnable_bytes == on_cpu.peak_bytes
+    on_cuda = cost_of(replace(case, device="cuda"))
+    largest = 4096 * 4096 * 4  # the N x N affinity
+    assert on_cuda.largest_activation_bytes == largest
+    assert on_cuda.runnable_bytes == on_cuda.peak_bytes + cuda_block_bytes(largest)

@@ -9,7 +9,7 @@ block variant (a template case), the sizes its latency fit needs (shared/notes/a
   OVERHEAD_TARGET of the predicted time, half of what the fit allows, so prediction error
   does not push a size out of the window;
 - with the peak (the exact memory model) within the memory budget, on CUDA with room for the
-  allocator's fragmentation (allocator.fragmentation_bytes);
+  allocator's fragmentation (Cost.runnable_bytes);
 - in the highest regime the time budget affords, since complexity is about the asymptote, over
   as wide a span as it affords: the slope's error falls with the spread of ln N.
 
@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from a2bench.allocator import fragmentation_bytes
 from a2bench.case import Case
 from a2bench.run import promise
 from a2bench.run import walltime as wt
@@ -237,9 +236,7 @@ def candidates(template: Case, axis: Sequence[str], cost: Callable[[Case], Any],
             klass in last_of and case.positions >= last_of[klass] * GROWTH)
         if aligned and spaced and legal(case):
             c = cost(case)
-            # on CUDA with room for a block the allocator may strand (fragmentation_bytes)
-            if c.peak_bytes + fragmentation_bytes(case.device,
-                                                  c.largest_activation_bytes) > memory_budget:
+            if c.runnable_bytes > memory_budget:  # the peak, and room for fragmentation
                 break
             input_bytes = case.batch * case.channels * case.positions * c.bytes_per_element
             out.append(Point(size, case.positions, c.flops, c.peak_bytes + input_bytes,

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from a2bench.allocator import fragmentation_bytes
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
@@ -103,14 +102,13 @@ StageHook = Callable[[str], None]
 
 
 def predicted_bytes(case: Case) -> int | None:
-    """Analytic activation peak plus the input, the tensors a forward pass needs at once, plus
-    what the device's allocator may leave unusable (allocator.fragmentation_bytes); None for a
-    counted block, which has no memory model."""
+    """What the case needs to run (Cost.runnable_bytes: the analytic peak, and on CUDA room for
+    the allocator's fragmentation) plus the input; None for a counted block, which has no
+    memory model."""
     if not spec(case.block).has_cost:
         return None
-    cost = cost_of(case)
-    return (cost.peak_bytes + case.batch * case.channels * case.positions * case.dtype_bytes
-            + fragmentation_bytes(case.device, cost.largest_activation_bytes))
+    return (cost_of(case).runnable_bytes
+            + case.batch * case.channels * case.positions * case.dtype_bytes)
 
 
 def within_budget(case: Case, budget: int) -> bool:
