@@ -162,9 +162,10 @@ class Cost:
         return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
 
     @cached_property
-    def _peak(self) -> tuple[int, tuple[int, ...]]:
-        """The peak in bytes, and the bytes of each tensor live at it (computed once: a train
-        model's simulation is the costly part of a large block's model)."""
+    def _peak(self) -> tuple[int, tuple[int, ...], str]:
+        """The peak in bytes, the bytes of each tensor live at it, and the step that reaches it
+        (computed once: a train model's simulation is the costly part of a large block's
+        model)."""
         terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
         rounding = block_bytes(self.device)
         if rounding(size) != size:  # each tensor its own allocator block
@@ -172,14 +173,26 @@ class Cost:
                 input_elements * size), 1
         if self.train:
             step = _simulate(terms, input_elements)
-            peak, tensors = step.peak, step.peak_tensors
+            peak, tensors, at = step.peak, step.peak_tensors, step.peak_at
         else:
-            peak, tensors = _peak_live(terms)
-        return peak * size, tuple(t * size for t in tensors)
+            peak, tensors, at = _peak_live(terms)
+        return peak * size, tuple(t * size for t in tensors), at
 
     @property
     def peak_bytes(self) -> int:
         return self._peak[0]
+
+    @property
+    def peak_tensor_bytes(self) -> tuple[int, ...]:
+        """The bytes of each tensor live at the modelled peak (on CUDA, allocator blocks; a
+        term's parameter gradients, and its backward scratch, count as one tensor each)."""
+        return self._peak[1]
+
+    @property
+    def peak_at(self) -> str:
+        """Where the modelled peak is reached: "forward NAME" (while term NAME runs) or
+        "backward NAME" (while its backward runs), or "backward x.grad"."""
+        return self._peak[2]
 
     @property
     def runnable_bytes(self) -> int:
@@ -193,21 +206,21 @@ class Cost:
         """How far above peak_bytes a measured peak may lie for the allocator's sake alone
         (a2bench.allocator.allowance_bytes of the tensors live at the peak): 0 where the
         allocator hands out what is asked."""
-        return allowance_bytes(self.device, self._peak[1])
+        return allowance_bytes(self.device, self.peak_tensor_bytes)
 
 
-def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...]]:
-    """Largest sum of live outputs while a term runs (its inputs and output coexist), and the
-    sizes of the tensors live then."""
+def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...], str]:
+    """Largest sum of live outputs while a term runs (its inputs and output coexist), the
+    sizes of the tensors live then, and that term ("forward NAME")."""
     live: dict[str, int] = {}
-    peak, at_peak = 0, ()
+    peak, at_peak, at = 0, (), ""
     for t in terms:
         live[t.name] = t.out_elements
         if (now := sum(live.values())) > peak:
-            peak, at_peak = now, tuple(live.values())
+            peak, at_peak, at = now, tuple(live.values()), f"forward {t.name}"
         for name in t.frees:
             live.pop(name, None)
-    return peak, at_peak
+    return peak, at_peak, at
 
 
 def peak_live_elements(terms: Sequence[Term]) -> int:
@@ -259,6 +272,7 @@ class _Step:
     # the sizes of the tensors live at the peak (a term's parameter gradients and its
     # backward scratch count as one tensor each)
     peak_tensors: tuple[int, ...] = ()
+    peak_at: str = ""  # the step that reaches the peak (Cost.peak_at)
 
 
 class _Buffer:
@@ -292,11 +306,11 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
     # forward
     live: dict[str, int] = {}
     done: set[str] = set()  # past their forward last use
-    peak, at_peak = 0, ()
+    peak, at_peak, at = 0, (), ""
     for t in terms:
         live[t.name] = t.out_elements
         if (now := sum(live.values())) > peak:
-            peak, at_peak = now, tuple(live.values())
+            peak, at_peak, at = now, tuple(live.values()), f"forward {t.name}"
         for name in t.frees:
             done.add(name)
             if name not in savers:
@@ -323,10 +337,10 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
         return (*live.values(), *(b.elements for b in buffers if not b.external),
                 *param_grads, extra)
 
-    def check(tensors: tuple[int, ...]) -> None:
-        nonlocal peak, at_peak
+    def check(tensors: tuple[int, ...], step: str) -> None:
+        nonlocal peak, at_peak, at
         if sum(tensors) > peak:
-            peak, at_peak = sum(tensors), tuple(e for e in tensors if e)
+            peak, at_peak, at = sum(tensors), tuple(e for e in tensors if e), step
 
     accumulate_ops = 0
     if terms:
@@ -339,7 +353,7 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
             new = [(i, hold(g[0]), True) if i in t.passes else (i, hold(_Buffer(n)), False)
                    for i, n in zip(reads, sizes, strict=True)]
             param_grads.append(t.params)
-            check(in_use(t.backward_scratch))
+            check(in_use(t.backward_scratch), f"backward {t.name}")
             drop(g[0])
         for name in t.saves or ():
             if name in savers:
@@ -356,14 +370,14 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
                 drop(buf)
             else:  # old + new into a new buffer: old is borrowed (a view, or the upstream's)
                 total = hold(_Buffer(size.get(name, 0)))
-                check(in_use())
+                check(in_use(), f"backward {t.name}")
                 drop(buf)
                 drop(old)
                 grads[name] = (total, False)
     x_grad = grads.get(INPUT)
     if x_grad is not None and (x_grad[1] or x_grad[0].refs > 1):
-        check(in_use(input_elements))  # x.grad: a copy of a borrowed gradient
-    return _Step(peak, saved, accumulate_ops, at_peak)
+        check(in_use(input_elements), "backward x.grad")  # x.grad: a copy of a borrowed gradient
+    return _Step(peak, saved, accumulate_ops, at_peak, at)
 
 
 def softmax_ops(rows: int, length: int) -> int:

@@ -1,20 +1,27 @@
-"""Which allocations are live at a CUDA case's measured peak, beside the model's tensors there.
+"""Which allocations are live at a case's measured peak, which operator made each, beside the
+memory model's tensors at its own peak.
 
     python scripts/gpu_peak_trace.py OUT.txt [BLOCK CHANNELS SIDE MODE DTYPE NAME=VALUE ...]
+    python scripts/gpu_peak_trace.py --device cpu OUT.txt ...   # the same on the CPU
 
 Runs one case's step as the worker measures it (a warm call, then the measured call) under
-torch's allocator history (torch.cuda.memory._record_memory_history, with Python and C++
-stacks), replays the measured call's allocation events to the moment the allocated bytes
-peak, and writes every allocation live then (its size and where it was made) and the memory
-model's tensors at its own peak (Cost._peak), largest first. A tensor the model lacks is one
-line in the first list with no partner in the second.
+torch's profiler with its memory events, and walks the profiler's event tree: every allocation
+and free, with the operators enclosing it (the ATen op, and in a backward pass the autograd
+node, e.g. SoftmaxBackward0 > aten::_softmax_backward_data > aten::mul). It replays them to the
+moment the allocated bytes peak and writes every allocation live then, largest first; then the
+model's tensors at its own peak and the step that reaches it (Cost.peak_at). A tensor the model
+lacks is one line in the first list with no partner in the second, and its operator says what
+made it. No C++ stack symbolisation is needed, so the trace takes seconds.
+
+On CUDA it also measures the same step's peak with cuDNN off, and with cuDNN's deterministic
+kernels: a workspace that cuDNN's heuristics choose by shape changes the peak there.
 
 Made for the one miss the H200 left (2026-12-04, results/gpu-nvidia-h200-auto-training-both):
 double attention's train step at c 256, m = n = 128 measured 10 % above its model, one
 (b, 128, N) fp32 tensor more at every N, on CUDA only (the CPU peak is the model's to the
 byte, and so are the CUDA ones at m = n = 16 and 64). The default case is that one at
-N = 256², where the tensor is 32 MiB. scripts/gpu_run.sh runs it; a CPU host has nothing to
-trace and says so (exit 2). The replay (live_at_peak) is pure and tested on CPU.
+N = 256², where the tensor is 32 MiB; scripts/gpu_run.sh runs it. Without a CUDA device it
+says so (exit 2) unless asked for the CPU; tests/test_gpu_scripts.py runs it there.
 """
 
 from __future__ import annotations
@@ -25,38 +32,66 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT = ("double_attention", "256", "256", "train", "float32", "m=128", "n=128")
-Live = dict[int, tuple[int, str]]  # address -> (bytes, where it was made)
+Live = dict[int, tuple[int, str]]  # address -> (bytes, what made it)
+NODE = "autograd::engine::evaluate_function: "
+# ops that only allocate for the op around them: the op that asked is the one to name
+PLUMBING = frozenset({"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::zeros",
+                      "aten::zeros_like", "aten::resize_", "aten::new_empty",
+                      "aten::new_empty_strided", "aten::as_strided"})
 
 
-def _where(frames: Sequence[Mapping[str, Any]]) -> str:
-    """The innermost frame in this repository's Python and the innermost C++ (ATen) frame."""
-    ours = next((f"{Path(f['filename']).name}:{f['line']} {f['name']}" for f in frames
-                 if "/a2bench/" in f.get("filename", "")), "")
-    aten = next((f["name"] for f in frames
-                 if f.get("name", "").startswith(("at::", "cudnn", "cublas", "pytorch_flash"))),
-                "")
-    return " | ".join(p for p in (ours, aten[:90]) if p) or "?"
+def made_by(chain: Sequence[str]) -> str:
+    """What made an allocation, from the names enclosing it (innermost first): the autograd
+    node (or "forward"), then the outermost ATen op, then the innermost one that is not an
+    allocation helper, where it differs."""
+    node = next((n.removeprefix(NODE) for n in chain if n.startswith(NODE)), "forward")
+    ops = [n for n in chain if n.startswith("aten::")]
+    inner = next((n for n in ops if n not in PLUMBING), ops[0] if ops else "")
+    parts = [node, *dict.fromkeys(p for p in (ops[-1] if ops else "", inner) if p)]
+    return " > ".join(parts)
 
 
-def live_at_peak(events: Iterable[Mapping[str, Any]]) -> tuple[int, Live]:
-    """Replay allocator trace events ('alloc', then 'free_completed' or, where the trace
-    has none, 'free_requested') from zero: the largest total allocated, and the allocations
-    live at that moment."""
-    events = list(events)
-    free = "free_completed" if any(e["action"] == "free_completed" for e in events) \
-        else "free_requested"
+def live_at_peak(events: Iterable[Mapping[str, Any]]) -> tuple[int, Live, str]:
+    """Replay allocation events in time order (size > 0 an allocation, < 0 a free of the same
+    address) from zero: the largest total allocated, the allocations live at that moment, and
+    what made the one that reached it."""
     live: Live = {}
     total = peak = 0
     at_peak: Live = {}
+    reached = ""
     for e in events:
-        if e["action"] == "alloc":
-            live[e["addr"]] = (e["size"], _where(e.get("frames", ())))
+        if e["size"] > 0:
+            live[e["addr"]] = (e["size"], e["where"])
             total += e["size"]
             if total > peak:
-                peak, at_peak = total, dict(live)
-        elif e["action"] == free and e["addr"] in live:
+                peak, at_peak, reached = total, dict(live), e["where"]
+        elif e["addr"] in live:
             total -= live.pop(e["addr"])[0]
-    return peak, at_peak
+    return peak, at_peak, reached
+
+
+def allocation_events(prof: Any, device: str) -> list[dict[str, Any]]:
+    """The allocations and frees on `device` of a profile (profile_memory=True), in time
+    order, each with what made it (made_by of its enclosing events)."""
+    from torch._C._profiler import _EventType
+
+    out = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        stack.extend(e.children)
+        if e.tag != _EventType.Allocation:
+            continue
+        fields = e.extra_fields
+        if fields.device.type != device:
+            continue
+        chain, p = [], e.parent
+        while p is not None:
+            chain.append(p.name)
+            p = p.parent
+        out.append({"time": e.start_time_ns, "addr": fields.ptr, "size": fields.alloc_size,
+                    "where": made_by(chain)})
+    return sorted(out, key=lambda e: e["time"])
 
 
 def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int]]:
@@ -68,56 +103,82 @@ def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int]
     return block, int(channels), int(side), mode, dtype, params
 
 
+def _mib(size: int) -> str:
+    return f"{size:>14} {size / 2**20:10.2f} MiB"
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 and len(argv) < 6:  # OUT alone, or OUT and a whole case
-        print("usage: scripts/gpu_peak_trace.py OUT.txt [BLOCK CHANNELS SIDE MODE DTYPE "
-              "NAME=VALUE ...]", file=sys.stderr)
+    device = "cuda"
+    if argv[:1] == ["--device"] and len(argv) > 1:
+        device, argv = argv[1], argv[2:]
+    if device not in ("cuda", "cpu") or (len(argv) != 1 and len(argv) < 6):
+        print("usage: scripts/gpu_peak_trace.py [--device cpu] OUT.txt [BLOCK CHANNELS SIDE "
+              "MODE DTYPE NAME=VALUE ...]", file=sys.stderr)
         return 2
     import torch
+    from torch.profiler import ProfilerActivity, profile
 
-    if not torch.cuda.is_available():
-        print("gpu_peak_trace: no CUDA device here: nothing to trace", file=sys.stderr)
+    if device == "cuda" and not torch.cuda.is_available():
+        print("gpu_peak_trace: no CUDA device here: nothing to trace (--device cpu traces the "
+              "CPU)", file=sys.stderr)
         return 2
     from a2bench.blocks import build
     from a2bench.case import Case
     from a2bench.catalog import cost_of
+    from a2bench.measure import memory
     from a2bench.measure.step import make_step
     from a2bench.measure.timing import cuda_flags
 
     block, channels, side, mode, dtype, params = _parse(argv[1:] or DEFAULT)
-    case = Case(block, "cuda", dtype, 1, channels, 1, side, side, params, mode=mode)
-    cuda_flags()
+    case = Case(block, device, dtype, 1, channels, 1, side, side, params, mode=mode)
+    if device == "cuda":
+        cuda_flags()
+    else:  # one thread, as the CPU models hold one thread's scratch (oneDNN's grows with more)
+        torch.set_num_threads(1)
     module, x = build(case)
     step = make_step(module, x, case.mode)
+    measure = memory.peak_bytes_cuda if device == "cuda" else memory.peak_tensor_bytes_cpu
+    cost = cost_of(case)
+    model_peak, model_tensors, model_at = cost.peak_bytes, cost.peak_tensor_bytes, cost.peak_at
     with torch.set_grad_enabled(step.grad_enabled):
         step.run()  # the warm call, as the worker makes before its memory probe
         step.release()
-        # then as measure.memory.peak_bytes_cuda: cached blocks released, peak from here
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.memory._record_memory_history(max_entries=200_000, stacks="all")
-        step.run()
-        torch.cuda.synchronize()
-        measured = torch.cuda.max_memory_allocated() - base
-        snapshot = torch.cuda.memory._snapshot()
-        torch.cuda.memory._record_memory_history(enabled=None)
-    events = [e for trace in snapshot["device_traces"] for e in trace]
-    peak, live = live_at_peak(events)
-    cost = cost_of(case)
-    model_peak, model_tensors = cost._peak
-    lines = [case.label(),
-             f"measured peak above the baseline {measured} bytes; the trace's peak {peak} "
-             f"bytes; the model {model_peak} bytes ({measured / model_peak - 1:+.2%})",
-             "", f"live at the measured peak ({len(live)} allocations):"]
-    lines += [f"{size:>14} {size / 2**20:10.2f} MiB  {where}"
-              for size, where in sorted(live.values(), reverse=True)]
-    lines += ["", f"the model's tensors at its peak ({len(model_tensors)}):"]
-    lines += [f"{size:>14} {size / 2**20:10.2f} MiB" for size in sorted(model_tensors,
-                                                                        reverse=True)]
+        measured = measure(step.run)  # as the worker measures it
+        step.release()
+        variants = []
+        if device == "cuda":  # the same step without cuDNN, and with its deterministic kernels
+            cudnn = torch.backends.cudnn
+            saved = (cudnn.enabled, cudnn.deterministic)
+            for name, enabled, deterministic in (("cuDNN off", False, saved[1]),
+                                                 ("cuDNN deterministic", True, True)):
+                cudnn.enabled, cudnn.deterministic = enabled, deterministic
+                step.run()
+                step.release()
+                variants.append((name, measure(step.run)))
+                step.release()
+            cudnn.enabled, cudnn.deterministic = saved
+            step.run()
+            step.release()
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+        # the allocator reports CUDA allocations to the profiler from the CPU side: no CUPTI
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step.run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    peak, live, reached = live_at_peak(allocation_events(prof, device))
+    lines = [case.label() + f" on {device}",
+             f"measured peak above the baseline {measured} bytes; the profile's peak {peak} "
+             f"bytes; the model {model_peak} bytes ({measured / model_peak - 1:+.2%})"]
+    lines += [f"  with {name}: {bytes_} bytes ({bytes_ / model_peak - 1:+.2%} against the "
+              "model)" for name, bytes_ in variants]
+    lines += ["", f"live at the measured peak ({len(live)} allocations), reached in {reached}:"]
+    lines += [f"{_mib(size)}  {where}" for size, where in sorted(live.values(), reverse=True)]
+    lines += ["", f"the model's tensors at its peak, reached in {model_at} "
+              f"({len(model_tensors)}):"]
+    lines += [_mib(size) for size in sorted(model_tensors, reverse=True)]
     Path(argv[0]).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:2]))
+    print("\n".join(lines[:2 + len(variants)]))
     return 0
 
 

@@ -188,11 +188,21 @@ if [ "$checks" = 1 ]; then
 fi
 
 # 3b. the allocations live at the peak of the one case whose CUDA peak its model misses
-# (scripts/gpu_peak_trace.py: double attention's train step at c 256, m = n = 128), beside the
-# model's tensors there; a few seconds
-if [ "$dry" != 1 ] && [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
+# (scripts/gpu_peak_trace.py: double attention's train step at c 256, m = n = 128), each with
+# the operator that made it, beside the model's tensors there, and its peak with cuDNN off; then
+# the same at m = n = 64, whose peak the model matches; seconds each
+if [ "$dry" = 1 ]; then  # the same script on the CPU at a tiny size
+    timeout 90 $PY scripts/gpu_peak_trace.py --device cpu "$out/peak_trace.txt" \
+        double_attention 32 16 train float32 m=16 n=16
+    say "peak trace (CPU): exit $?"
+elif [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
     timeout 90 $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
     say "peak trace: exit $?"
+    # appended to the same file: the device tool returns 8 files at most
+    timeout 90 $PY scripts/gpu_peak_trace.py /tmp/peak_trace_m64.txt double_attention 256 256 \
+        train float32 m=64 n=64
+    say "peak trace at m = n = 64: exit $?"
+    { echo; cat /tmp/peak_trace_m64.txt; } >> "$out/peak_trace.txt" 2>/dev/null
 fi
 
 # The results folders and the report in one gzipped tar beside the log, rewritten whole each

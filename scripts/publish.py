@@ -77,8 +77,10 @@ def cell(fit: dict[str, Any]) -> str:
 
 
 def headline_block(summary: dict[str, Any]) -> str:
+    from a2bench.report.sections.scaling import headline_phrase
+
     h = summary["headline"]
-    lines = [f"**Headline: {WORDS[h['verdict']]}.** Exponent along positions N [95% interval] "
+    lines = [f"**Headline: {headline_phrase(h)}.** Exponent along positions N [95% interval] "
              "(the cost model's), per metric: ✓ consistent, ✗ contradicted, ? inconclusive. "
              "CONFIRMED needs MACs, peak memory and latency consistent for both orders in a run.",
              "", "| run | block | MACs | memory | latency | latency ΔBIC |",

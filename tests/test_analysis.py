@@ -263,6 +263,27 @@ def test_headline_names_latency_that_is_missing():
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
 
 
+def test_headline_tallies_the_runs_and_says_how_far_the_strict_verdict_is():
+    from a2bench.report.sections.scaling import headline_phrase
+
+    good = an.fit_exponents(frame(positions_sweep()))
+    flat = an.fit_exponents(frame([measured(m.case, latency=1e-3)
+                                   if m.case.block == "nonlocal_right" else m
+                                   for m in positions_sweep()]))
+    both = pd.concat([good, good.assign(run="again"), flat.assign(run="flat")])
+    h = an.headline(both, ["synthetic", "again", "flat"])
+    assert h["verdict"] != "confirmed"  # one run short of it is enough
+    assert h["counts"]["confirmed"] == 2 and sum(h["counts"].values()) == 3
+    other = "contradicted" if h["verdict"] == "contradicted" else "inconclusive"
+    assert h["counts"][other] == 1
+    words = headline_phrase(h)
+    assert words.startswith(f"{other.upper()} overall: 2 of 3 runs CONFIRMED, ")
+    assert ("none CONTRADICTED" in words) == (other == "inconclusive")
+    assert headline_phrase(an.headline(pd.concat([good, good.assign(run="again")]),
+                                       ["synthetic", "again"])) == "CONFIRMED in all 2 runs"
+    assert headline_phrase(an.headline(good, ["synthetic"])) == "CONFIRMED"
+
+
 def test_headline_of_a_run_without_both_orders_judges_the_blocks_it_has():
     ms = [m for m in positions_sweep() if m.case.block == "double_attention"]
     h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from a2bench.case import Case
@@ -62,6 +64,14 @@ def test_peak_counts_the_nxn_matrix_for_the_nonlocal_order():
     assert cost.peak_bytes == (big_n * big_n + 3 * 2 * big_n) * 4
     left = cost_of(attention("double_attention", b=1, c=8, h=32, w=32, m=2, n=2))
     assert left.peak_bytes < cost.peak_bytes / 50
+    # and says where: while S runs; in training, while S's gradient is made (the product's
+    # backward). Double attention's CUDA train peak at c 256, m = n = 128: while the softmax of
+    # B backpropagates (the product of its gradient and output, copied contiguous)
+    assert cost.peak_at == "forward affinity"
+    assert cost_of(replace(case, mode="train")).peak_at == "backward aggregate"
+    da = attention("double_attention", b=1, c=256, h=64, w=64, m=128, n=128)
+    assert cost_of(replace(da, device="cuda", mode="train")).peak_at == "backward softmax_b"
+    assert cost_of(da).peak_at.startswith("forward ")
 
 
 def test_peak_simulation_frees_after_last_use():

@@ -95,23 +95,43 @@ def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
 def test_the_peak_trace_replays_allocations_to_the_peak():
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
-        from gpu_peak_trace import live_at_peak
+        from gpu_peak_trace import live_at_peak, made_by
     finally:
         sys.path.pop(0)
-    frames = [{"filename": "/x/a2bench/blocks/double_attention.py", "line": 58, "name": "forward"},
-              {"filename": "", "line": 0, "name": "at::native::softmax_backward_cuda_out"}]
-    events = [{"action": "alloc", "addr": 1, "size": 512},
-              {"action": "alloc", "addr": 2, "size": 1024, "frames": frames},
-              {"action": "free_requested", "addr": 1, "size": 512},
-              {"action": "free_completed", "addr": 1, "size": 512},
-              {"action": "alloc", "addr": 3, "size": 256},
-              {"action": "free_completed", "addr": 2, "size": 1024}]
-    peak, live = live_at_peak(events)
-    assert peak == 1536 and set(live) == {1, 2}
-    assert live[2] == (1024, "double_attention.py:58 forward | "
-                             "at::native::softmax_backward_cuda_out")
-    # a trace without completed frees counts the requested ones
-    peak, live = live_at_peak([e for e in events if e["action"] != "free_completed"])
-    assert peak == 1536 and set(live) == {1, 2}
+    # innermost first, as the profiler's event tree gives a memory event's parents
+    chain = ["aten::empty_like", "aten::clone", "aten::contiguous", "aten::_softmax_backward_data",
+             "SoftmaxBackward0", "autograd::engine::evaluate_function: SoftmaxBackward0"]
+    assert made_by(chain) == "SoftmaxBackward0 > aten::_softmax_backward_data > aten::clone"
+    assert made_by(["aten::empty", "aten::add"]) == "forward > aten::add"
+    assert made_by(["aten::empty"]) == "forward > aten::empty"
+    assert made_by([]) == "forward"
+    events = [{"addr": 1, "size": 512, "where": "a"},
+              {"addr": 2, "size": 1024, "where": "b"},
+              {"addr": 1, "size": -512, "where": "c"},
+              {"addr": 3, "size": 256, "where": "d"},
+              {"addr": 2, "size": -1024, "where": "e"},
+              {"addr": 9, "size": -64, "where": "allocated before the replay"}]
+    peak, live, reached = live_at_peak(events)
+    assert peak == 1536 and live == {1: (512, "a"), 2: (1024, "b")} and reached == "b"
     r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "/tmp/x.txt", "a"])
     assert r.returncode == 2 and r.stderr.startswith("usage:")
+
+
+def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path):
+    """The whole trace on the CPU, where the model is exact: the profile's peak is the measured
+    one and the model's, reached in the softmax backward of B (its transposed gradient copied
+    contiguous), as the model says."""
+    out = tmp_path / "trace.txt"
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(out), "double_attention", "64", "16", "train", "float32", "m=32", "n=32"])
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    measured = int(text.split("measured peak above the baseline ")[1].split()[0])
+    profiled = int(text.split("the profile's peak ")[1].split()[0])
+    model = int(text.split("; the model ")[1].split()[0])
+    assert measured == profiled == model
+    assert "reached in SoftmaxBackward0 > aten::_softmax_backward_data > aten::clone:" in text
+    assert "reached in backward softmax_b (" in text
+    live = text.split("live at the measured peak (")[1].split("\n\n")[0].splitlines()[1:]
+    assert sum(int(line.split()[0]) for line in live) == measured
+    assert any(line.endswith("BmmBackward0 > aten::bmm") for line in live)

@@ -73,7 +73,10 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
         overall = "confirmed"
     else:
         overall = "inconclusive"
-    return {"verdict": overall, "runs": per_run}
+    # how many runs gave each verdict: the overall one is strict (one inconclusive run makes
+    # it inconclusive), and the tally says how far from it the runs are
+    counts = {s: swept.count(s) for s in HEADLINE_STATUSES[:3]}
+    return {"verdict": overall, "runs": per_run, "counts": counts}
 
 
 def model_mismatches(data: pd.DataFrame) -> list[str]:

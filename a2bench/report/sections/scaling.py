@@ -29,12 +29,31 @@ HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
                   "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
 
 
+def headline_phrase(h: dict[str, Any]) -> str:
+    """The overall verdict and, over several runs, their tally in words: "CONFIRMED in all 3
+    runs", or "INCONCLUSIVE overall: 4 of 5 runs CONFIRMED, 1 INCONCLUSIVE, none CONTRADICTED"
+    (the overall verdict is strict: one inconclusive run makes it inconclusive)."""
+    word = HEADLINE_WORDS[h["verdict"]]
+    counts = h.get("counts") or {}
+    total = sum(counts.values())
+    if h["verdict"] == "not swept" or not total:
+        return word
+    if total == 1:
+        return word
+    if counts.get(h["verdict"], 0) == total:
+        return f"{word} in all {total} runs"
+    parts = [f"{counts['confirmed']} of {total} runs CONFIRMED"]
+    parts += [f"{counts[s] or 'none'} {HEADLINE_WORDS[s]}"
+              for s in ("inconclusive", "contradicted")]
+    return f"{word} overall: " + ", ".join(parts)
+
+
 def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     """The verdict first: block × metric along positions, then the latency figure."""
     h = result.headline
     a2 = any(r.get("question") == "a2" for r in h["runs"].values())
     doc: list[Element] = [
-        Heading(2, f"Headline: {HEADLINE_WORDS[h['verdict']]}"),
+        Heading(2, f"Headline: {headline_phrase(h)}"),
         Para("Do MACs, peak memory and latency along positions N all grow as the cost model "
              "says: O(m·n·N) for double attention and O((m+n)·N²) for the non-local order? "
              "CONFIRMED needs all six fits consistent in a run; any contradicted fit makes it "
