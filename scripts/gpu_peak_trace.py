@@ -94,6 +94,31 @@ def allocation_events(prof: Any, device: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: e["time"])
 
 
+def read_traces(text: str) -> list[dict[str, Any]]:
+    """The headline of each trace in a file this script wrote (several follow one another, a
+    blank line between): the case, the measured, profiled and modelled peaks in bytes, the
+    peaks of the variants, what reached the measured peak and the step that reaches the
+    model's."""
+    traces: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line.endswith((" on cuda", " on cpu")):
+            traces.append({"case": line, "variants": {}})
+        elif not traces:
+            continue
+        elif line.startswith("measured peak above the baseline "):
+            words = line.split()
+            traces[-1].update(measured=int(words[5]), profiled=int(words[10]),
+                              model=int(words[14]))
+        elif line.startswith("  with "):
+            name, _, rest = line.removeprefix("  with ").partition(": ")
+            traces[-1]["variants"][name] = int(rest.split()[0])
+        elif line.startswith("live at the measured peak ("):
+            traces[-1]["reached"] = line.split(", reached in ", 1)[1].removesuffix(":")
+        elif line.startswith("the model's tensors at its peak, reached in "):
+            traces[-1]["model_at"] = line.split(" reached in ", 1)[1].rsplit(" (", 1)[0]
+    return traces
+
+
 def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int]]:
     block, channels, side, mode, dtype, *more = args
     params = {}

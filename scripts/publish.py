@@ -298,7 +298,32 @@ def _checks_of(folder: Path) -> list[str]:
                 "no: launch-bound"
             lines.append(f"| {r['case']} | {1e3 * r['a2bench_s']:.4g} | "
                          f"{1e3 * r['reference_s']:.4g} | {r['ratio']:.3f} | {verdict} |")
+    trace = folder / "peak_trace.txt"
+    if trace.is_file():
+        lines += ["", f"Peak traces (`{trace.relative_to(ROOT)}`: every allocation live at the "
+                  "measured peak, and the operator that made it):", ""]
+        lines += [_trace_line(t) for t in _read_traces(trace.read_text())]
     return lines
+
+
+def _read_traces(text: str) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # beside this script
+    try:
+        from gpu_peak_trace import read_traces
+    finally:
+        sys.path.pop(0)
+    return read_traces(text)
+
+
+def _trace_line(t: dict[str, Any]) -> str:
+    """One trace's headline: the peak against the model, and where each is reached."""
+    def against(nbytes: int) -> str:
+        return f"{nbytes:,} bytes ({100 * (nbytes / t['model'] - 1):+.1f} %)"
+
+    variants = "".join(f"; with {name}, {against(b)}" for name, b in t["variants"].items())
+    return (f"- `{t['case']}`: measured {against(t['measured'])} against the model's "
+            f"{t['model']:,}, reached in `{t.get('reached', '?')}`; the model's in "
+            f"`{t.get('model_at', '?')}`{variants}.")
 
 
 def gpu_block(groups: dict[str, list[Path]]) -> str:

@@ -103,6 +103,17 @@ def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory
         {"reference": "triton.testing.do_bench", "rounds": 3, "round_s": 0.4,
          "tolerance": 0.05, "rows": [row, {**row, "judged": False, "agree": False,
                                            "ratio": 1.61, "case": "launch-bound"}]}))
+    (checks / "peak_trace.txt").write_text(
+        "double_attention b1 c256 m128 n128 256x256 train on cuda\n"
+        "measured peak above the baseline 1100 bytes; the profile's peak 1100 bytes; the model "
+        "1000 bytes (+10.00%)\n  with cuDNN off: 1000 bytes (+0.00% against the model)\n\n"
+        "live at the measured peak (2 allocations), reached in ConvolutionBackward0 > "
+        "aten::convolution_backward:\n           600       0.00 MiB  forward > aten::add\n\n"
+        "the model's tensors at its peak, reached in backward softmax_b (1):\n"
+        "          1000       0.00 MiB\n\n"
+        "double_attention b1 c256 m64 n64 256x256 train on cuda\n"
+        "measured peak above the baseline 800 bytes; the profile's peak 800 bytes; the model "
+        "800 bytes (+0.00%)\n")
     groups = publish.gpu_groups()
     assert {k: [p.name for p in v] for k, v in groups.items()} == {
         "nvidia-h100-80gb-hbm3": ["gpu-nvidia-h100-80gb-hbm3-positions"]}
@@ -114,6 +125,12 @@ def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory
             "'submitit').") in text
     assert "| double_attention b1 c1024 m256 n256 128x128 | 1.83 | 1.832 | 0.999 | agrees |" in text
     assert "| launch-bound | 1.83 | 1.832 | 1.610 | no: launch-bound |" in text
+    assert ("- `double_attention b1 c256 m128 n128 256x256 train on cuda`: measured 1,100 bytes "
+            "(+10.0 %) against the model's 1,000, reached in `ConvolutionBackward0 > "
+            "aten::convolution_backward`; the model's in `backward softmax_b`; with cuDNN off, "
+            "1,000 bytes (+0.0 %).") in text
+    assert ("- `double_attention b1 c256 m64 n64 256x256 train on cuda`: measured 800 bytes "
+            "(+0.0 %) against the model's 800, reached in `?`; the model's in `?`.") in text
     fits = [line for line in text.splitlines()
             if line.startswith("| gpu-nvidia-h100-80gb-hbm3-positions | positions |")]
     assert [line.split(" | ")[2] for line in fits] == ["double attention", "non-local order"]
