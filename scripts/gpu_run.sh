@@ -15,9 +15,10 @@
 # video, bf16 and training sweeps in 456 s and was cut in m; m, n, frames and global-context
 # then took about 240 s more (sweep walls 32, 34, 35 and 103 s, the rest start-up and ceiling
 # calibrations). So the whole run is two calls on one machine: the second,
-# 'GPU_RUN_SKIP_CHECKS=1 scripts/gpu_run.sh "$OUT"', skips the tests and the timing check, and
-# its resumed sweeps go on where the first stopped (a machine given back in between keeps
-# nothing: then unpack the first call's results into results/ here first, so they travel).
+# 'GPU_RUN_SKIP_CHECKS=1 scripts/gpu_run.sh "$OUT"', skips the tests, the timing check and the
+# peak traces, and its resumed sweeps go on where the first stopped (a machine given back in
+# between keeps nothing: then unpack the first call's results into results/ here first, so
+# they travel).
 #
 # On the H200 (2026-12-04) one call of 483 s ran the checks (102 s), the auto-sized positions
 # sweep (171 s) and the auto-sized train-mode sweep (cut at the budget after 18 cases, 207 s).
@@ -190,15 +191,16 @@ fi
 # 3b. the allocations live at the peak of the one case whose CUDA peak its model misses
 # (scripts/gpu_peak_trace.py: double attention's train step at c 256, m = n = 128), each with
 # the operator that made it, beside the model's tensors there, and its peak with cuDNN off; then
-# the same at m = n = 64, whose peak the model matches; seconds each
+# the same at m = n = 64, whose peak the model matches; seconds each (skipped with the checks)
 if [ "$dry" = 1 ]; then  # the same script on the CPU at a tiny size
     timeout 90 $PY scripts/gpu_peak_trace.py --device cpu "$out/peak_trace.txt" \
         double_attention 32 16 train float32 m=16 n=16
     say "peak trace (CPU): exit $?"
-elif [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
+elif [ "$checks" = 1 ] && [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
     timeout 90 $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
     say "peak trace: exit $?"
     # appended to the same file: the device tool returns 8 files at most
+    rm -f /tmp/peak_trace_m64.txt
     timeout 90 $PY scripts/gpu_peak_trace.py /tmp/peak_trace_m64.txt double_attention 256 256 \
         train float32 m=64 n=64
     say "peak trace at m = n = 64: exit $?"

@@ -317,6 +317,9 @@ def _read_traces(text: str) -> list[dict[str, Any]]:
 
 def _trace_line(t: dict[str, Any]) -> str:
     """One trace's headline: the peak against the model, and where each is reached."""
+    if not t.get("model") or "measured" not in t:  # a trace cut short
+        return f"- `{t['case']}`: no peak recorded."
+
     def against(nbytes: int) -> str:
         return f"{nbytes:,} bytes ({100 * (nbytes / t['model'] - 1):+.1f} %)"
 

@@ -113,7 +113,7 @@ def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory
         "          1000       0.00 MiB\n\n"
         "double_attention b1 c256 m64 n64 256x256 train on cuda\n"
         "measured peak above the baseline 800 bytes; the profile's peak 800 bytes; the model "
-        "800 bytes (+0.00%)\n")
+        "800 bytes (+0.00%)\n\ndouble_attention b1 c8 m4 n4 8x8 train on cuda\n")
     groups = publish.gpu_groups()
     assert {k: [p.name for p in v] for k, v in groups.items()} == {
         "nvidia-h100-80gb-hbm3": ["gpu-nvidia-h100-80gb-hbm3-positions"]}
@@ -131,6 +131,7 @@ def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory
             "1,000 bytes (+0.0 %).") in text
     assert ("- `double_attention b1 c256 m64 n64 256x256 train on cuda`: measured 800 bytes "
             "(+0.0 %) against the model's 800, reached in `?`; the model's in `?`.") in text
+    assert "- `double_attention b1 c8 m4 n4 8x8 train on cuda`: no peak recorded." in text
     fits = [line for line in text.splitlines()
             if line.startswith("| gpu-nvidia-h100-80gb-hbm3-positions | positions |")]
     assert [line.split(" | ")[2] for line in fits] == ["double attention", "non-local order"]
