@@ -26,8 +26,8 @@
 #     GPU_RUN_SKIP_CHECKS=1 scripts/gpu_run.sh "$OUT"
 # runs the sweeps issue 28 still lacks first; GPU_RUN_SWEEPS="name ..." picks others.
 #
-# The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore: its wheels
-# travel in .whl/ (git-ignored; see docs/gpu.md), installed here into a private
+# The machine has torch, triton, pandas, scipy, seaborn and pytest but not fvcore or submitit:
+# their wheels travel in .whl/ (git-ignored; see docs/gpu.md), installed here into a private
 # target, and the project itself runs from the checkout (PYTHONPATH), since torch==2.13.0 of
 # requirements.lock cannot be fetched there. Steps, most important first, each with its own
 # time limit; once GPU_RUN_BUDGET_S (default 480 s, the issue's 8 minutes for the tests and
@@ -77,7 +77,7 @@ say() { echo "[gpu_run $(($(date +%s) - started)) s] $*"; }
 left() { echo $((budget - ($(date +%s) - started))); }
 hard_left() { echo $((hard - ($(date +%s) - started))); }
 
-# fvcore and its small pure-Python dependencies, carried as wheels
+# fvcore and its small pure-Python dependencies, and submitit, carried as wheels
 site=/tmp/a2bench-site
 if compgen -G ".whl/*.whl" >/dev/null; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
