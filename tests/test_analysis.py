@@ -280,7 +280,7 @@ def test_headline_tallies_the_runs_and_says_how_far_the_strict_verdict_is():
     assert words.startswith(f"{other.upper()} overall: 2 of 3 runs CONFIRMED, ")
     assert ("none CONTRADICTED" in words) == (other == "inconclusive")
     assert headline_phrase(an.headline(pd.concat([good, good.assign(run="again")]),
-                                       ["synthetic", "again"])) == "CONFIRMED in all 2 runs"
+                                       ["synthetic", "again"])) == "CONFIRMED in both runs"
     assert headline_phrase(an.headline(good, ["synthetic"])) == "CONFIRMED"
 
 

@@ -36,12 +36,10 @@ def headline_phrase(h: dict[str, Any]) -> str:
     word = HEADLINE_WORDS[h["verdict"]]
     counts = h.get("counts") or {}
     total = sum(counts.values())
-    if h["verdict"] == "not swept" or not total:
-        return word
-    if total == 1:
+    if h["verdict"] == "not swept" or total < 2:  # one run: its own verdict says it all
         return word
     if counts.get(h["verdict"], 0) == total:
-        return f"{word} in all {total} runs"
+        return f"{word} in {'both' if total == 2 else f'all {total}'} runs"
     parts = [f"{counts['confirmed']} of {total} runs CONFIRMED"]
     parts += [f"{counts[s] or 'none'} {HEADLINE_WORDS[s]}"
               for s in ("inconclusive", "contradicted")]
