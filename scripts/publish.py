@@ -372,21 +372,19 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
     return "\n".join(lines).rstrip()
 
 
-# A peak further from its model, either way, than the project's rule allows
-# (a2bench.cost.peak_within: 2 % or 1 MiB, or above it by no more than the model's declared
-# allowance) is listed; one within only by the allowance is listed apart, with its reason.
-
-
 def _memory_misses(runs: list[Path]) -> list[str]:
     """Where the memory model misses on this GPU: per run, block (and impl), dtype and mode with
-    a case off by more than both tolerances of a2bench.cost, the range of measured ÷ model − 1
-    over all its cases and the worst such case. From the runs' results.csv, which keep each
-    case's impl (the report's tables fold it into a variant label)."""
+    a case off by more than both tolerances of a2bench.cost.peak_within, the range of measured ÷
+    model − 1 over all its cases and the worst such case; a case above its model by no more
+    than its declared allowance is listed apart, with the allowance's reason. From the runs'
+    results.csv, which keep each case's impl (the report's tables fold it into a variant
+    label)."""
     import pandas as pd
 
     from a2bench.allocator import ALLOWANCE_REASON
     from a2bench.cost import MEMORY_TOLERANCE as MISS
     from a2bench.cost import MEMORY_TOLERANCE_BYTES as MISS_BYTES
+    from a2bench.cost import peak_within
 
     d = pd.concat([pd.read_csv(run / "results.csv").assign(run=run.name) for run in runs])
     d = d[(d["status"] == "ok") & (d["peak_bytes_analytic"] > 0)].copy()
@@ -397,15 +395,18 @@ def _memory_misses(runs: list[Path]) -> list[str]:
     n_compiled = int(compiled.sum())
     d = d[~compiled].copy()
     d["error"] = d["peak_bytes"] / d["peak_bytes_analytic"] - 1
-    d["over"] = d["peak_bytes"] - d["peak_bytes_analytic"]
     allowance = (d["peak_allowance_bytes_analytic"].fillna(0) if "peak_allowance_bytes_analytic"
                  in d else pd.Series(0, index=d.index))
-    d["allowed"] = (d["over"] > 0) & (d["over"] <= allowance)
+    pairs = list(zip(d["peak_bytes"].astype(int), d["peak_bytes_analytic"].astype(int),
+                     allowance.astype(int), strict=True))
+    d["off"] = [not peak_within(peak, model) for peak, model, _ in pairs]
+    d["allowed"] = [off and peak_within(peak, model, extra)
+                    for off, (peak, model, extra) in zip(d["off"], pairs, strict=True)]
     for col, default in (("impl", ""), ("mode", "forward")):
         d[col] = d[col].fillna(default) if col in d else default
     rows, allowed = [], []
     for (run, block, impl, dtype, mode), g in d.groupby(["run", "block", "impl", "dtype", "mode"]):
-        off = g[(g["error"].abs() > MISS) & (g["over"].abs() > MISS_BYTES)]
+        off = g[g["off"]]
         for kind, cases in ((rows, off[~off["allowed"]]), (allowed, off[off["allowed"]])):
             if len(cases):
                 worst = cases.loc[cases["error"].abs().idxmax()]

@@ -16,10 +16,10 @@ import csv
 import datetime
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from a2bench.case import RUN_DEFAULTS
+from a2bench.case import LEGACY_PARAMS, RUN_DEFAULTS, Case
 from a2bench.errors import InputError
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
@@ -87,10 +87,10 @@ def remodel(run: str | Path) -> Remodelled:
     return Remodelled(out, len(records), changed, tuple(peaks))
 
 
-# The columns of results.csv that say which case a row is (the block's other parameters too:
-# every column that is not a measurement, see measurement.csv_columns).
-CASE_COLUMNS = ("block", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w",
-                "reduction", "mode", "compile")
+# The columns of results.csv that say which case a row is: Case's fields (its parameters
+# apart), the parameters with columns of their own, and every other column that is not a
+# measurement (the block's other parameters, see measurement.csv_columns).
+CASE_COLUMNS = (*(f.name for f in fields(Case) if f.name != "params"), *LEGACY_PARAMS)
 
 
 def _signature(row: dict) -> tuple[str, ...]:
