@@ -18,6 +18,7 @@ sweep() must do so under `if __name__ == "__main__":`, as for any spawned proces
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -80,9 +81,18 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
     from a2bench.run.store import holds_results
-    from a2bench.run.sweep import Sweep, SweepError
+    from a2bench.run.sweep import WORKER_FAILED, Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
+    caller = sys._getframe(1)
+    if caller.f_globals.get("__name__") == "__mp_main__" and caller.f_code.co_name == "<module>":
+        # A measuring worker is a spawned process: it runs the top level of the script that
+        # started the sweep as __mp_main__, where this call would start a sweep of its own.
+        raise InputError(f"a2bench.sweep: called while a measuring worker imported "
+                         f"{caller.f_globals.get('__file__', 'the calling script')}; expected "
+                         "the call under `if __name__ == \"__main__\":` (each worker imports "
+                         "the script)")
+    main = sys.modules.get("__main__")
     known = option_names()
     unknown = [k for k in options if k not in known]
     if unknown:
@@ -112,7 +122,10 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     try:
         result = Sweep(parsed, expand(parsed), run_options, listener).run()
     except SweepError as e:
-        raise InputError(f"a2bench.sweep: {e}") from None
+        hint = (" (a script that calls a2bench.sweep at its top level must call it under `if "
+                "__name__ == \"__main__\":`)" if getattr(main, "__file__", None)
+                and str(e).startswith(WORKER_FAILED) else "")
+        raise InputError(f"a2bench.sweep: {e}{hint}") from None
     if result.interrupted:
         raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {result.saved} results are saved "
                                 f"in {folder} (resume=True continues)")
@@ -122,6 +135,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
 
 
 def _summary(result: SweepResult) -> list[str]:
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
-    return [f"{result.ran} cases run, {result.reused} reused: {statuses}; results in "
-            f"{result.out / 'results.csv'}"]
+    from a2bench.run.summary import failure_lines, outcome_line
+
+    return [f"{outcome_line(result.ran, result.reused, result.records)} Results in "
+            f"{result.out / 'results.csv'}", *failure_lines(result.records)]

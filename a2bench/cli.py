@@ -356,13 +356,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def print_sweep(result: SweepResult) -> None:
-    from a2bench.run.summary import summary_table
+    from a2bench.run.summary import failure_lines, outcome_line, summary_table
 
     print(summary_table(result.records))
-    print(f"\n{result.ran} cases run, {result.reused} reused: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
-          + f". Sweep wall {result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions "
-          f"(harness overhead {result.harness_overhead:.2f}x).")
+    failures = failure_lines(result.records)
+    if failures:
+        print("\nNot ok, and why:")
+        print("\n".join(failures))
+    overhead = (f" (harness overhead {result.harness_overhead:.2f}x)" if result.timed_s
+                else "")  # nothing timed (every case failed or was stored): no ratio
+    print(f"\n{outcome_line(result.ran, result.reused, result.records)} Sweep wall "
+          f"{result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions{overhead}.")
     print(f"Results: {result.out / 'results.csv'} (and results.jsonl, environment.json)")
     from a2bench.analysis import verdicts
     from a2bench.run.summary import verdict_table

@@ -15,8 +15,9 @@ import pytest
 from conftest import A2BENCH, ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
+from a2bench.measurement import Measurement
 from a2bench.run.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
-from a2bench.run.store import ResultsWriter
+from a2bench.run.store import ResultsWriter, load
 from a2bench.run.worker import Settings
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
@@ -203,6 +204,25 @@ def test_run_cases_runs_each_case_once_per_pass_in_the_seeded_order(tmp_path):
     for p in range(3):
         ran = [m.case for m in writer.records if m.process == p]
         assert ran == pass_order(cases, 11, p)
+
+
+def test_a_case_failed_in_a_stored_pass_is_not_run_again_on_resume(tmp_path):
+    # Pass 1 of the case is stored as an error: resuming records passes 2 and 3 as not run
+    # (no worker starts), and its pooled row keeps pass 1's reason.
+    case = _cases(1)[0]
+    writer = ResultsWriter(tmp_path, resume=False)
+    writer.append(Measurement(case, "error", "RuntimeError: broken\nmore lines", process=0))
+    resumed = ResultsWriter(tmp_path, resume=True)
+    report = run_cases([case], resumed, Settings(threads=1), memory_budget=2**40,
+                       case_timeout=5, processes=3, seed=1)
+    assert report.ran == 2 and report.reused == 1 and report.statuses == {"error": 2}
+    later = [m for m in resumed.records if m.process > 0]
+    assert [m.process for m in later] == [1, 2]
+    assert all(m.reason == "not run again: pass 1 gave error (RuntimeError: broken)"
+               and not m.samples_s for m in later)
+    pooled = load(tmp_path)
+    assert len(pooled) == 1 and pooled[0].status == "error"
+    assert pooled[0].reason == "RuntimeError: broken\nmore lines (pass 1 of 3)"
 
 
 def test_overhead_cases_project_to_the_smallest_shape():

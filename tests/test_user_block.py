@@ -29,6 +29,7 @@ from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS, Measurement
 from a2bench.plugins import file_module_name, for_worker, load_one
 from a2bench.registry import REGISTRY, BlockSpec, NoCostModel, Param, SpecError, register
+from a2bench.run.options import DEFAULT_PROCESSES
 from a2bench.suite import SuiteError, parse_suite
 
 FAST = ("--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
@@ -269,6 +270,21 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
         in reasons["shrinks"]
     assert "FlopCounterMode counted no MACs" in reasons["gate"] and "cost()" in reasons["gate"]
     assert all("\n" not in r for r in reasons.values())
+    # A case that failed a pass is not run again: the shape and the counted MACs are checked in
+    # the counting pass only, so later passes once left "ok" beside that pass's error.
+    passes = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    failing = [p for p in passes if p["case"]["block"] in reasons]
+    assert len(failing) == 3 * 3 * DEFAULT_PROCESSES  # 3 blocks, 3 sizes, every pass recorded
+    assert {p["status"] for p in failing} == {"error"}
+    later = [p for p in failing if p["process"] > 0]
+    assert all(p["reason"].startswith("not run again: pass 1 gave error (")
+               and not p["samples_s"] for p in later)
+    # the run's own output says which cases failed and why, one line each, eight at most
+    why = ran.stdout.split("Not ok, and why:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(why) == 9 and why[-1] == "  ... and 1 more (results.csv's reason column)"
+    assert {line.split()[0] for line in why[:-1]} == set(reasons)
+    assert any("returned shape (1, 8, 2, 2)" in line for line in why)
+    assert f"{len(rows)} cases: error 9, ok {len(rows) - 9}." in ran.stdout
 
     from a2bench.api import Results
 
@@ -339,6 +355,26 @@ def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path):
     frame = pd.DataFrame(json.loads(line.split(" ", 1)[1]))
     assert list(frame["macs_torch"]) == [2 * 64 * 16, 2 * 64 * 64]
     assert set(frame["macs_source"]) == {"counted"} and set(frame["status"]) == {"ok"}
+
+
+def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: Path):
+    # A worker is spawned: it runs the script's top level again, where the call would start a
+    # sweep of its own. The worker says why it stopped, and so does the script's error.
+    script = tmp_path / "unguarded.py"
+    script.write_text("import a2bench\n"
+                      "a2bench.sweep({'name': 'u', 'blocks': ['se'], 'params': {'channels': [32], "
+                      "'h': [4], 'w': [4]}}, 'out', threads=1, progress=False)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath(), "PATH": "/usr/bin:/bin"},
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 1
+    errors = [x for x in done.stderr.splitlines() if x.startswith("a2bench.errors.InputError")]
+    assert len(errors) == 2, done.stderr
+    assert f"called while a measuring worker imported {script}; expected the call under `if " \
+        "__name__ == \"__main__\":`" in errors[0]
+    assert "could not start a measuring worker" in errors[1]
+    assert errors[1].endswith("must call it under `if __name__ == \"__main__\":`)")
+    assert not (tmp_path / "out" / "results.jsonl").exists()
 
 
 def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scratch_registry):

@@ -2,8 +2,10 @@
 
 The runner decides what runs: cases already stored are skipped (resume), cases whose analytic peak
 exceeds the memory budget are recorded as skipped without running, a worker that dies or hangs is
-replaced and its case recorded as error, oom or timeout. Measuring happens in the worker; this
-process imports torch only through the registry, whose block files hold the cost models.
+replaced and its case recorded as error, oom or timeout, and a case that failed in one pass is
+recorded, not run, in the later ones (its pooled result is that failure). Measuring happens in
+the worker; this process imports torch only through the registry, whose block files hold the
+cost models.
 
 A counted block (no cost(); macs_source "counted") has no analytic peak: it is never skipped
 for the budget, and its analytic fields stay empty. A modelled block's record is checked
@@ -217,10 +219,17 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     report = SweepReport()
     done = writer.done_keys()
     fresh: set[tuple[Any, ...]] = set()  # (case, pass) recorded by this call
+    # A case with a failed pass fails when its passes are pooled (store.merge_passes), whatever
+    # the others give, so it is not run again: a broken block costs one pass, not every one.
+    # It also keeps checks that only the counting pass makes (the output's shape, a counted
+    # block's MACs) from leaving "ok" records beside that pass's error.
+    failed = writer.failed()
 
     def record(case: Case, m: Measurement, process: int, started: str) -> None:
         m = modelled(m, process, started_at=started, host=socket.gethostname())
         writer.append(m)
+        if m.status != "ok":
+            failed.setdefault(case.key(), m)
         done.add((case.key(), process))
         fresh.add((case.key(), process))
         report.ran += 1
@@ -237,7 +246,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 worker = None
             ran_in_pass = False
             order = pass_order(cases, seed, process)
-            together = [c for c in order if (c.key(), process) not in done and interleavable(c)
+            together = [c for c in order if (c.key(), process) not in done
+                        and c.key() not in failed and interleavable(c)
                         and within_budget(c, memory_budget)] if interleave else []
             batches: dict[Any, list[Case]] = {}
             for c in together:
@@ -265,6 +275,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),
                                     reason=f"predicted peak {need} bytes exceeds the memory "
                                            f"budget of {memory_budget} bytes")
+                elif case.key() in failed:
+                    m = not_run_again(failed[case.key()], settings)
                 else:
                     if worker is None or not worker.alive():
                         worker = Worker(settings)
@@ -280,6 +292,14 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             worker = None
     report.worker = worker
     return report
+
+
+def not_run_again(earlier: Measurement, settings: Settings) -> Measurement:
+    """A later pass's record of a case that already failed: its status, and why it did not run."""
+    first_line = earlier.reason.splitlines()[0] if earlier.reason else "no reason given"
+    return Measurement(earlier.case, earlier.status, threads=settings.threads, finished_at=now(),
+                       reason=f"not run again: pass {earlier.process + 1} gave {earlier.status} "
+                              f"({first_line})")
 
 
 def chunk_seed(seed: int | None, process: int) -> int:

@@ -156,6 +156,14 @@ class ResultsWriter:
         """(case key, pass) of every stored record."""
         return {(m.case.key(), m.process) for m in self.records}
 
+    def failed(self) -> dict[tuple[Any, ...], Measurement]:
+        """Each case with a stored pass that did not end ok: its first such record."""
+        out: dict[tuple[Any, ...], Measurement] = {}
+        for m in self.records:
+            if m.status != "ok":
+                out.setdefault(m.case.key(), m)
+        return out
+
     def append(self, m: Measurement) -> None:
         line = json.dumps(m.to_json(), allow_nan=False) + "\n"
         with open(self.jsonl, "a", encoding="utf-8") as f:

@@ -44,6 +44,29 @@ def summary_table(records: Sequence[Measurement]) -> str:
     return table.to_string(index=False)
 
 
+def outcome_line(ran: int, reused: int, records: Sequence[Measurement]) -> str:
+    """What the passes did and what became of each case once its passes were pooled: a case
+    with a failed pass has that status, so the case count, not the pass count, says how many
+    are usable."""
+    statuses: dict[str, int] = {}
+    for m in records:
+        statuses[m.status] = statuses.get(m.status, 0) + 1
+    by_case = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
+    return f"{ran} runs (a case in a pass), {reused} reused; {len(records)} cases: {by_case}."
+
+
+def failure_lines(records: Sequence[Measurement], limit: int = 8) -> list[str]:
+    """One line per case that did not end ok, with why: its status and its reason's first line
+    (the whole reason is in results.csv). At most `limit`, then how many more."""
+    failed = [m for m in records if m.status != "ok"]
+    lines = [f"  {m.case.label()}: {m.status}: "
+             + (m.reason.splitlines()[0] if m.reason else "no reason recorded")
+             for m in failed[:limit]]
+    if len(failed) > limit:
+        lines.append(f"  ... and {len(failed) - limit} more (results.csv's reason column)")
+    return lines
+
+
 def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
     """One line per block whose cost model disagrees with both counters (model_mismatch)."""
     out = []

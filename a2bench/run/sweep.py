@@ -48,6 +48,9 @@ class SweepError(Exception):
     """The sweep could not start measuring (its worker did not start); the message says why."""
 
 
+WORKER_FAILED = "could not start a measuring worker"
+
+
 @dataclass(frozen=True)
 class SweepResult:
     """What one sweep did. `records` are the stored results merged over passes, in suite order."""
@@ -296,7 +299,7 @@ class Sweep:
             worker = Worker(self.settings)
             env = worker.request("environment", self.suite.device, 60)[1]
         except WorkerLost as e:
-            raise SweepError(f"could not start a measuring worker: {e.reason}") from None
+            raise SweepError(f"{WORKER_FAILED}: {e.reason}") from None
         if self.options.counters:  # said once here, not in every case's reason
             for name, state in (env.get("optional_counters") or {}).items():
                 if state.get("missing"):
