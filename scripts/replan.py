@@ -27,7 +27,7 @@ from pathlib import Path
 
 from a2bench.case import Case
 from a2bench.run import plan as pl
-from a2bench.run.autosize import _points
+from a2bench.run.autosize import candidate_points
 from a2bench.run.store import load_passes
 
 SHARES = (10.0, 20.0, 30.0, 45.0, 60.0, 90.0)
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
                                                  if k not in g["template"]}}
         template = Case.from_dict({**g["template"], **fields, "params": params})
         axis = tuple(g["axis"].split("x")) if g["axis"] != "hxw" else ("h", "w")
-        points = _points(template, axis, machine)
+        points = candidate_points(template, axis, machine)
         print(f"{template.label()}: overhead {g['overhead_s'] * 1e3:.3g} ms, rate "
               f"{g['rate_flops_per_s']:.3g} FLOP/s, {passes} passes")
         # the stretch where the run's pilot found the rate to hold, and its fastest rate

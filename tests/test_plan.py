@@ -694,7 +694,7 @@ def test_a_pilot_stretch_that_leaves_only_cases_past_the_limit_gives_way(monkeyp
                                 "w": "auto"}})
     ((template, axis),) = auto_templates(s)
     vm = replace(NO_MMAP, caches={**NO_MMAP.caches, "L3": 16 * 2**20})  # as measured there
-    points = au._points(template, axis, vm)
+    points = au.candidate_points(template, axis, vm)
     overhead, rate = 0.05e-3, 1.5e11
     start = next(p for p in points if p.positions >= 10000)
     limited = pl.plan_group(template, axis, points, overhead, rate, True, vm, 150.0,

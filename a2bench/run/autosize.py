@@ -134,7 +134,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
 
     # The candidates of each variant, costed once: shared_out plans each group a few dozen
     # times while it bisects for the least share.
-    points = {(g.template, g.axis): _points(g.template, g.axis, machine) for g in groups}
+    points = {(g.template, g.axis): candidate_points(g.template, g.axis, machine) for g in groups}
 
     def replan(g: pl.GroupPlan, share: float) -> pl.GroupPlan:
         return pl.plan_group(g.template, g.axis, points[(g.template, g.axis)], g.overhead_s,
@@ -177,7 +177,7 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
     repository's VM): the window moves up its regime once (its third size becomes its first),
     where the share affords it, and then the regime gives way to the next one down. After
     ENDS_TRIES windows the one closest to its model is kept, said in its note."""
-    points = {p.size: p for p in _points(g.template, g.axis, machine)}
+    points = {p.size: p for p in candidate_points(g.template, g.axis, machine)}
     tried: list[tuple[float, pl.GroupPlan]] = []
     limits, moved = g.limits, set[str]()
     for _ in range(ENDS_TRIES):
@@ -213,7 +213,10 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
                               f"model (no window within ±{pl.ENDS_TOLERANCE:g})")
 
 
-def _points(template: Case, axis: tuple[str, ...], machine: pl.Machine) -> list[pl.Point]:
+def candidate_points(template: Case, axis: tuple[str, ...],
+                     machine: pl.Machine) -> list[pl.Point]:
+    """The sizes a plan may choose for `template` along `axis` on `machine`: legal for the
+    block, within the memory budget, and kept to its side class (planner.candidates)."""
     return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget,
                          spec(template.block).side_class)
 
@@ -229,7 +232,7 @@ def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: 
     keeps to a stretch where the pilot saw it hold, and predicts each size's time with the
     slowest rate the pilot measured there (the budget's side). Where no stretch of MIN_SPAN
     holds, the caches alone decide."""
-    points = _points(template, axis, machine)
+    points = candidate_points(template, axis, machine)
     if not points:
         return pl.plan_group(template, axis, points, overhead, pl.guessed_rate(machine), False,
                              machine, share, target=target)
