@@ -187,7 +187,7 @@ def test_an_interleaved_sweep_times_every_pass_and_records_it(tmp_path, write_su
     more = cli("run", str(path), "--out", str(out), *FAST, "--interleave", "--processes", "2",
                "--resume")
     assert more.returncode == 0, more.stderr
-    assert "4 runs (a case in a pass), 4 reused; 4 cases: ok 4." in more.stdout
+    assert "4 case passes run (4 reused); the 4 cases: ok 4." in more.stdout
     assert {int(r["timed_runs"]) for r in rows(out)} == {2 * MIN_CHUNKS}
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(x["process"] for x in lines) == [0, 0, 0, 0, 1, 1, 1, 1]

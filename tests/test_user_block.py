@@ -284,7 +284,7 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
     assert len(why) == 9 and why[-1] == "  ... and 1 more (results.csv's reason column)"
     assert {line.split()[0] for line in why[:-1]} == set(reasons)
     assert any("returned shape (1, 8, 2, 2)" in line for line in why)
-    assert f"{len(rows)} cases: error 9, ok {len(rows) - 9}." in ran.stdout
+    assert f"the {len(rows)} cases: error 9, ok {len(rows) - 9}." in ran.stdout
 
     from a2bench.api import Results
 

@@ -52,7 +52,7 @@ def outcome_line(ran: int, reused: int, records: Sequence[Measurement]) -> str:
     for m in records:
         statuses[m.status] = statuses.get(m.status, 0) + 1
     by_case = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
-    return f"{ran} runs (a case in a pass), {reused} reused; {len(records)} cases: {by_case}."
+    return f"{ran} case passes run ({reused} reused); the {len(records)} cases: {by_case}."
 
 
 def failure_lines(records: Sequence[Measurement], limit: int = 8) -> list[str]:
