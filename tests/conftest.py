@@ -49,6 +49,19 @@ def softmax_calls(module, x) -> list[tuple]:
 
 
 @pytest.fixture
+def scratch_registry():
+    """Blocks a test registers in this process are gone after it."""
+    from a2bench.catalog import blocks
+    from a2bench.registry import REGISTRY
+
+    blocks()  # the built-ins first, so that they are kept
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
+@pytest.fixture
 def write_suite(tmp_path: Path):
     def _write(text: str, name: str = "suite.yaml") -> Path:
         path = tmp_path / name

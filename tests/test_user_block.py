@@ -24,7 +24,6 @@ from conftest import child_pythonpath, cli
 
 from a2bench import analysis as an
 from a2bench.case import Case
-from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS, Measurement
 from a2bench.plugins import file_module_name, for_worker, load_one
@@ -125,16 +124,6 @@ blocks: [mixer, wrong_model, raises_fwd, shrinks, gate]
 params: {channels: [8], h: [4, 6, 8], w: [4, 6, 8]}
 zip: [[h, w]]
 """
-
-
-@pytest.fixture
-def scratch_registry():
-    """Blocks a test registers in this process are gone after it."""
-    blocks()  # the built-ins first, so that they are kept
-    before = dict(REGISTRY)
-    yield
-    REGISTRY.clear()
-    REGISTRY.update(before)
 
 
 def _case(block: str, side: int, **params: object) -> Case:

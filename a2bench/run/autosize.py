@@ -216,9 +216,16 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
 def candidate_points(template: Case, axis: tuple[str, ...],
                      machine: pl.Machine) -> list[pl.Point]:
     """The sizes a plan may choose for `template` along `axis` on `machine`: legal for the
-    block, within the memory budget, and kept to its side class (planner.candidates)."""
-    return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget,
-                         spec(template.block).side_class)
+    block, within the memory budget, and kept to its side class (planner.candidates). A
+    block without a cost model is traced on the meta device for its MACs and bytes."""
+    block = spec(template.block)
+    if block.has_cost:
+        return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget,
+                             block.side_class)
+    from a2bench.measure.traced import trace  # torch's dispatch modes, for counted blocks only
+
+    return pl.candidates(template, axis, trace, _legal, machine.memory_budget,
+                         block.side_class)
 
 
 def plan_sizes(template: Case, axis: tuple[str, ...], overhead: float, machine: pl.Machine,

@@ -285,6 +285,7 @@ class Sweep:
     # ----------------------------------------------------------------------------- the steps
 
     def _check_device(self) -> None:
+        self._check_traceable()
         if self.suite.device != "cuda":
             return
         import torch  # already loaded with the blocks; asking starts no CUDA context
@@ -293,6 +294,20 @@ class Sweep:
             asked = "--device cuda" if self.options.device else "device: cuda"
             raise InputError(f"{self.suite.path}: {asked}: expected a device this machine has; "
                              "torch sees no CUDA device here (run with --device cpu)")
+
+    def _check_traceable(self) -> None:
+        """An auto-sized block without a cost model is planned from a trace on the meta device
+        (measure/traced.py): one that cannot be traced is told so before the calibration."""
+        from a2bench.catalog import spec
+        from a2bench.suite import auto_templates
+
+        templates = [t for t, _ in auto_templates(self.suite)] if self.suite.auto else []
+        if any(not spec(t.block).has_cost for t in templates):
+            from a2bench.measure.traced import trace
+
+            for t in templates:
+                if not spec(t.block).has_cost:
+                    trace(t)  # NotTraceable: one line, exit status 2
 
     def _start(self) -> tuple[Worker, dict[str, Any]]:
         try:

@@ -1,0 +1,147 @@
+"""A counted block's cost at one size, traced on the meta device: what auto sizes plan with
+where a block has no cost model.
+
+The planner (run/plan.py) needs each candidate size's MACs, to predict its time from the
+block's measured rate, and its bytes, to keep the window inside one cache regime and within
+the memory budget. A modelled block's Cost gives both; a counted block (no cost()) gets them
+here. Its module is built on the meta device, where tensors have shapes and no storage, and one
+call of the case's step (measure/step.py: the forward pass, or forward and backward) runs
+under FlopCounterMode (the MACs, as the worker counts them) and under a dispatch mode that
+keeps the bytes of the tensors each op allocates until the last tensor on that storage dies
+(the live peak, as the worker's profiler replay measures it on the CPU). Nothing is allocated,
+so the largest sizes cost milliseconds to trace.
+
+How close it is (tests/test_traced.py, the built-in blocks at one thread): in forward mode the
+MACs equal the exact models and the live peak equals the CPU's measured peak. In train mode the
+MACs equal the models; the peak equals the measurement for the non-local order and criss-cross,
+lies above it for double attention, SE and GC (the trace's own references to the tensors keep
+autograd from summing the input's gradient in place), and below it for the non-local block
+(scratch its backward kernels allocate below the dispatcher). The planner reads the trace as a
+prediction; the run still measures and counts every size.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+
+from a2bench.allocator import fragmentation_bytes
+from a2bench.case import Case
+from a2bench.catalog import spec
+from a2bench.errors import InputError
+from a2bench.measure.dtypes import DTYPES
+from a2bench.measure.step import make_step
+
+
+class NotTraceable(InputError):
+    """A counted block that the meta device cannot run, or that does no MACs: no auto sizes."""
+
+
+@dataclass(frozen=True)
+class Traced:
+    """One case's step as the trace saw it, under the names the planner reads from a Cost."""
+
+    device: str
+    macs: int  # FlopCounterMode's count halved: MACs
+    live_peak_bytes: int  # tensors the step allocates, at their largest sum (as peak_bytes)
+    largest_activation_bytes: int  # the largest single storage the step allocated
+    parameter_bytes: int  # the module's parameters and buffers, allocated before the step
+    bytes_per_element: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def peak_bytes(self) -> int:
+        """The case's footprint as the planner reads it (its working set, its size against
+        the per-case limit): the live peak and the parameters. A cost model leaves the
+        parameters out, as they are small beside its activations; a block without one may
+        hold weights that grow with N (a token mixer's N x N) and stream them every call."""
+        return self.live_peak_bytes + self.parameter_bytes
+
+    @property
+    def runnable_bytes(self) -> int:
+        """What the case needs free to run: its footprint, and on CUDA room for a block of its
+        largest tensor that the allocator may strand (as Cost.runnable_bytes)."""
+        return self.peak_bytes + fragmentation_bytes(self.device, self.largest_activation_bytes)
+
+
+class _LiveBytes(TorchDispatchMode):
+    """The running sum of the storages ops allocate, each held until its last tensor dies.
+
+    An op's output on a storage it did not get as an input is a new allocation; one on an
+    input's storage is a view or an in-place result, which adds a reference, not bytes, and
+    storages made before the mode (the parameters, the input) are never counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: dict[int, list[int]] = {}  # storage -> [tensors alive on it, its bytes]
+        self.live = self.peak = self.largest = 0
+
+    def _release(self, key: int) -> None:
+        ref = self.refs.get(key)
+        if ref is None:
+            return
+        ref[0] -= 1
+        if ref[0] == 0:
+            self.live -= ref[1]
+            del self.refs[key]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        given = {t.untyped_storage()._cdata for t in tree_flatten((args, kwargs))[0]
+                 if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key = storage._cdata
+            if key in self.refs:
+                self.refs[key][0] += 1
+            elif key in given:
+                continue  # a view of, or an in-place write to, something made before the mode
+            else:
+                size = storage.nbytes()
+                self.refs[key] = [1, size]
+                self.live += size
+                self.largest = max(self.largest, size)
+                self.peak = max(self.peak, self.live)
+            weakref.finalize(t, self._release, key)
+        return out
+
+
+def trace(case: Case) -> Traced:
+    """The case's MACs and bytes from one step on the meta device; NotTraceable (one line)
+    where the block cannot run there or does no work the counter sees."""
+    dtype = DTYPES[case.dtype]
+    try:
+        with torch.device("meta"):
+            module = spec(case.block).module(case)
+        module = module.to(device="meta", dtype=dtype).eval()
+        x = torch.empty(case.input_shape, device="meta", dtype=dtype)
+        step = make_step(module, x, case.mode)
+        counter, live = FlopCounterMode(display=False), _LiveBytes()
+        with torch.set_grad_enabled(step.grad_enabled), counter, live:
+            step.run()
+    except Exception as e:  # the user's module, on a device it may not support
+        first = (str(e).splitlines() or [""])[0]
+        raise NotTraceable(
+            f"block {case.block} has no cost() and could not run on the meta device at "
+            f"{case.label()} ({type(e).__name__}: {first}); auto sizes need each size's MACs "
+            "and bytes: list its sizes (h and w, or t), or give the spec a cost() method"
+        ) from None
+    macs = counter.get_total_flops() // 2
+    if not macs:
+        raise NotTraceable(
+            f"block {case.block} has no cost() and FlopCounterMode counted no MACs in it at "
+            f"{case.label()}; auto sizes predict each size's time from its MACs: give the spec "
+            "a cost() method, or list its sizes (h and w, or t)")
+    held = sum(t.numel() * t.element_size()
+               for t in (*module.parameters(), *module.buffers()))
+    return Traced(case.device, macs, live.peak, live.largest, held, case.dtype_bytes)

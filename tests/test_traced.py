@@ -1,0 +1,176 @@
+"""Counted blocks traced on the meta device (measure/traced.py): the MACs and bytes auto sizes
+plan with where a block has no cost model, checked against the built-in blocks' exact models
+and against the CPU's measured peaks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import cli
+from torch import nn
+
+from a2bench.blocks import build
+from a2bench.case import Case
+from a2bench.catalog import cost_of, spec
+from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.step import make_step
+from a2bench.measure.traced import NotTraceable, trace
+from a2bench.registry import BlockSpec, Param, register
+from a2bench.run import autosize
+from a2bench.run import plan as pl
+from a2bench.suite import auto_templates, parse_suite
+
+BLOCKS = [("double_attention", {"m": 32, "n": 16}), ("nonlocal_right", {"m": 32, "n": 16}),
+          ("se", {}), ("gc", {}), ("criss_cross", {}), ("nonlocal", {})]
+
+
+def resolved(block: str, side: int, mode: str, **given: object) -> Case:
+    shape = Case(block, "cpu", "float32", 2, 64, 1, side, side, given, mode=mode)
+    return Case(block, "cpu", "float32", 2, 64, 1, side, side,
+                spec(block).resolve(shape.to_dict()), mode=mode)
+
+
+@pytest.fixture
+def one_thread():
+    # The measured CPU peaks equal the models at one thread (more threads add kernels' scratch).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def measured_peak(case: Case) -> int:
+    module, x = build(case)
+    step = make_step(module, x, case.mode)
+    with torch.set_grad_enabled(step.grad_enabled):
+        step.run()  # a warm call first, as the worker's memory probe has
+        step.release()
+        return peak_tensor_bytes_cpu(step.run)
+
+
+@pytest.mark.parametrize(("block", "given"), BLOCKS)
+def test_a_forward_trace_is_the_measured_peak_and_the_models_macs(block, given, one_thread):
+    for side in (8, 12):
+        case = resolved(block, side, "forward", **given)
+        traced, model = trace(case), cost_of(case)
+        assert traced.macs == model.macs
+        assert traced.largest_activation_bytes == model.largest_activation_bytes
+        assert traced.live_peak_bytes == measured_peak(case)
+        assert traced.parameter_bytes == 4 * sum(p.numel() for p in build(case)[0].parameters())
+
+
+@pytest.mark.parametrize(("block", "given", "low", "high"), [
+    ("nonlocal_right", {"m": 32, "n": 16}, 1.0, 1.0), ("criss_cross", {}, 1.0, 1.0),
+    # the trace's references keep autograd from summing x's gradient in place: one x more
+    ("double_attention", {"m": 32, "n": 16}, 1.1, 1.25), ("se", {}, 1.25, 1.4),
+    ("gc", {}, 1.25, 1.4),
+    # kernels' own scratch in the backward pass, which runs below the dispatcher
+    ("nonlocal", {}, 0.8, 0.9)])
+def test_a_train_trace_counts_the_models_macs_and_comes_near_the_peak(block, given, low, high,
+                                                                       one_thread):
+    case = resolved(block, 12, "train", **given)
+    traced = trace(case)
+    assert traced.macs == cost_of(case).macs
+    assert low <= traced.live_peak_bytes / measured_peak(case) <= high
+
+
+class Mixer(nn.Module):
+    """Token mixing over the N positions: weights N x N, work N^2 per channel."""
+
+    def __init__(self, positions: int):
+        super().__init__()
+        self.mix = nn.Linear(positions, positions)
+
+    def forward(self, x):
+        return x + self.mix(x.flatten(2)).view_as(x)
+
+
+class Scalar(nn.Module):
+    """A forward that reads a value: the meta device has none."""
+
+    def forward(self, x):
+        return x * float(x.mean())
+
+
+class Scale(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def _register(name: str, make) -> None:
+    register(type(f"{name}Spec", (BlockSpec,), {
+        "name": name, "params": (Param("unused", 1, "nothing"),),
+        "module": lambda self, case: make(case)}))
+
+
+def test_a_counted_block_is_traced_with_its_weights_and_planned(scratch_registry):
+    _register("mixer", lambda case: Mixer(case.positions))
+    case = Case("mixer", "cpu", "float32", 1, 8, 1, 64, 64, unused=1)
+    traced = trace(case)
+    n = 64 * 64
+    assert traced.macs == 8 * n * n  # channels x N x N
+    assert traced.parameter_bytes == 4 * (n * n + n)  # 64 MiB of weights, none allocated
+    assert traced.runnable_bytes == traced.peak_bytes
+    assert traced.peak_bytes == traced.parameter_bytes + traced.live_peak_bytes
+    suite = parse_suite({"name": "m", "blocks": ["mixer"],
+                         "params": {"channels": [8], "h": "auto", "w": "auto"}})
+    ((template, axis),) = auto_templates(suite)
+    machine = pl.Machine("cpu", {"L2": 2 * 2**20}, None, 2**30, 1e11, 1.0, 3)
+    points = autosize.candidate_points(template, axis, machine)
+    # The weights grow as N^2: they join each size's working set, and the 1 GiB budget stops
+    # the sizes where they and the live peak fill it.
+    last = points[-1]
+    assert 4 * last.positions ** 2 < 2**30 and last.macs == 8 * last.positions ** 2
+    assert all(p.working_set > 4 * p.positions ** 2 for p in points)
+    assert all(b.macs > a.macs for a, b in zip(points, points[1:], strict=False))
+
+
+@pytest.mark.parametrize(("module", "expected"), [
+    (Scalar, "could not run on the meta device at scalar b1 c8 unused=1 4x4 ("),
+    (Scale, "FlopCounterMode counted no MACs in it at scale b1 c8 unused=1 4x4")])
+def test_a_block_that_cannot_be_traced_says_what_to_do_in_one_line(scratch_registry, module,
+                                                                   expected):
+    name = module.__name__.lower()
+    _register(name, lambda case: module())
+    with pytest.raises(NotTraceable) as e:
+        trace(Case(name, "cpu", "float32", 1, 8, 1, 4, 4, unused=1))
+    message = str(e.value)
+    assert expected in message and "\n" not in message
+    assert message.endswith("(h and w, or t)") or "give the spec a cost() method" in message
+
+
+SCALAR_PLUGIN = """
+from torch import nn
+from a2bench.registry import BlockSpec, register
+
+
+class Scalar(nn.Module):
+    def forward(self, x):
+        return x * float(x.mean())
+
+
+@register
+class ScalarSpec(BlockSpec):
+    name = "scalar"
+    params = ()
+
+    def module(self, case):
+        return Scalar()
+"""
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_an_untraceable_auto_block_stops_before_the_calibration(tmp_path, write_suite, command):
+    plugin = tmp_path / "scalar.py"
+    plugin.write_text(SCALAR_PLUGIN)
+    suite = write_suite("name: sc\nblocks: [scalar]\nparams: {channels: [8], h: auto, w: auto}\n")
+    out = tmp_path / "out"
+    done = cli(command, str(suite), *(["--out", str(out)] if command == "run" else []),
+               env={"A2BENCH_PLUGINS": str(plugin)}, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "a2bench: error: block scalar has no cost() and could not run on the meta device at "
+        "scalar b1 c8 1x1 (RuntimeError: Tensor.item() cannot be called on meta tensors); auto "
+        "sizes need each size's MACs and bytes: list its sizes (h and w, or t), or give the "
+        "spec a cost() method"]
+    assert not out.exists()
