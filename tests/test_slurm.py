@@ -256,6 +256,9 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
     assert all("ended FAILED" in m.reason and "cannot import the plugin" in m.reason
                for m in merged), merged[0].reason
     assert r.stderr.count("FAILED, ") == 2  # both jobs (4 + 2 cases) said so as they ended
+    # the end lists each failed case with why, as a local run does
+    why = [line for line in r.stdout.splitlines() if line.startswith("  ")]
+    assert len(why) == 6 and all(": error: " in w and "ended FAILED" in w for w in why), r.stdout
 
 
 @pytest.mark.slurm

@@ -179,6 +179,7 @@ class Sweep:
         started = time.perf_counter()
         suite, o = self.suite, self.options
         self._check_device()
+        self._check_traceable()
         worker, env = self._start()
         starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
         if not worker.alive():
@@ -258,6 +259,7 @@ class Sweep:
 
         started, o, suite = time.perf_counter(), self.options, self.suite
         self._check_device()
+        self._check_traceable()
         worker, env = self._start()
         try:
             start, _ = self._calibrate(worker, suite.dtype)
@@ -285,7 +287,6 @@ class Sweep:
     # ----------------------------------------------------------------------------- the steps
 
     def _check_device(self) -> None:
-        self._check_traceable()
         if self.suite.device != "cuda":
             return
         import torch  # already loaded with the blocks; asking starts no CUDA context

@@ -26,6 +26,7 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.run.options import RunOptions
 from a2bench.run.store import JSONL, atomic_write, holds_results, load
+from a2bench.run.summary import failure_lines
 from a2bench.slurm.cluster import (
     Watch,
     cluster_partitions,
@@ -352,6 +353,8 @@ class SlurmDriver:
             print(f"{p}: {len(merged)} of {len(self.cases)} cases, "
                   + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
                   + (f"; nodes {', '.join(hosts)}" if hosts else ""))
+            for line in failure_lines(merged):  # which cases, and why, as a local run says
+                print(line)
         folders = " ".join(str(self.out / p) for p in partitions)
         print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
         print(f"Side by side: a2bench report {self.out}/* --out {self.out}-report")
