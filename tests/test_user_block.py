@@ -199,23 +199,37 @@ def test_a_counted_block_is_judged_against_its_counted_macs(power: int, verdict:
     assert "no cost model" in rows.loc["memory", "reason"]
 
 
-def test_a_counted_block_is_never_skipped_for_the_memory_budget(scratch_registry):
+def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_registry):
     from torch import nn
 
     from a2bench.run.runner import modelled, predicted_bytes, within_budget
 
     @register
-    class Plain(BlockSpec):
+    class Plain(BlockSpec):  # no MACs for the trace to count: it runs unchecked
         name = "plain_block"
 
         def module(self, case):
             return nn.Identity()
+
+    @register
+    class Mixing(BlockSpec):  # weights N x N: 4 * (256^2 + 256) bytes at 16 x 16
+        name = "mixing_block"
+
+        def module(self, case):
+            return nn.Sequential(nn.Flatten(2), nn.Linear(case.positions, case.positions),
+                                 nn.Unflatten(2, (case.h, case.w)))
 
     case = _case("plain_block", 4)
     assert predicted_bytes(case) is None and within_budget(case, 1)
     m = modelled(Measurement(case, "ok", macs_torch=10), 0)
     assert m.macs_source == "counted" and m.macs_analytic is None
     assert m.peak_bytes_analytic is None and "memory budget not checked" in m.reason
+    mixing = _case("mixing_block", 16)
+    need = predicted_bytes(mixing)
+    weights, activations = 4 * (256 * 256 + 256), 4 * 8 * 256  # an output, and the input
+    assert need == weights + 2 * activations and not within_budget(mixing, need - 1)
+    m = modelled(Measurement(mixing, "ok", macs_torch=10), 0)
+    assert "memory budget checked against its meta-device trace" in m.reason
     se = modelled(Measurement(_case("se", 4, reduction=4), "ok"), 0)
     assert se.macs_source == "model" and se.macs_analytic is not None
 

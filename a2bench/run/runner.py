@@ -7,9 +7,10 @@ recorded, not run, in the later ones (its pooled result is that failure). Measur
 the worker; this process imports torch only through the registry, whose block files hold the
 cost models.
 
-A counted block (no cost(); macs_source "counted") has no analytic peak: it is never skipped
-for the budget, and its analytic fields stay empty. A modelled block's record is checked
-against the counters (Measurement.checked_against_counters: model_mismatch).
+A counted block (no cost(); macs_source "counted") has no analytic peak: its trace on the meta
+device stands in for the budget where it can be traced, and its analytic fields stay empty. A
+modelled block's record is checked against the counters (Measurement.checked_against_counters:
+model_mismatch).
 """
 
 from __future__ import annotations
@@ -105,12 +106,19 @@ StageHook = Callable[[str], None]
 
 def predicted_bytes(case: Case) -> int | None:
     """What the case needs to run (Cost.runnable_bytes: the analytic peak, and on CUDA room for
-    the allocator's fragmentation) plus the input; None for a counted block, which has no
-    memory model."""
-    if not spec(case.block).has_cost:
-        return None
-    return (cost_of(case).runnable_bytes
-            + case.batch * case.channels * case.positions * case.dtype_bytes)
+    the allocator's fragmentation) plus the input. A counted block has no memory model: its
+    trace on the meta device stands in (measure/traced.py: the live peak and its weights), and
+    where it cannot be traced, None (it runs unchecked; its worker says what failed)."""
+    if spec(case.block).has_cost:
+        need = cost_of(case).runnable_bytes
+    else:
+        from a2bench.measure.traced import NotTraceable, trace
+
+        try:
+            need = trace(case).runnable_bytes
+        except NotTraceable:
+            return None
+    return need + case.batch * case.channels * case.positions * case.dtype_bytes
 
 
 def within_budget(case: Case, budget: int) -> bool:
@@ -118,7 +126,7 @@ def within_budget(case: Case, budget: int) -> bool:
     return need is None or need <= budget
 
 
-NO_BUDGET_NOTE = "no cost model: MACs counted, the memory budget not checked"
+COUNTED_NOTE = "no cost model: MACs counted"
 
 
 def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
@@ -128,8 +136,11 @@ def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
     case = m.case
     block = spec(case.block)
     if not block.has_cost:
-        note = "; ".join(filter(None, (m.reason, NO_BUDGET_NOTE))) if m.status == "ok" \
-            else m.reason
+        budget = ("the memory budget checked against its meta-device trace"
+                  if predicted_bytes(case) is not None else
+                  "the memory budget not checked (it cannot be traced on the meta device)")
+        note = "; ".join(filter(None, (m.reason, f"{COUNTED_NOTE}, {budget}"))) \
+            if m.status == "ok" else m.reason
         return replace(m, macs_source="counted", reason=note, process=process, **fields)
     m = m.with_cost(cost_of(case, m.backend), block.declared(case)).checked_against_counters()
     return replace(m, process=process, **fields)
