@@ -117,6 +117,12 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
     return fig, axes[0]
 
 
+def _expected_from(fit: pd.Series) -> str:
+    """Where a fit's expected exponent comes from: a block without a cost model is judged
+    against its counted MACs (fits.csv's expected_from)."""
+    return "counted MACs" if fit.get("expected_from") == "counted" else "model"
+
+
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
@@ -153,8 +159,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                             color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
             if math.isfinite(fit["exponent"]):
                 label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
-                         f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], model "
-                         f"{fixed(fit['expected'])}: {fit['verdict']}")
+                         f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], "
+                         f"{_expected_from(fit)} {fixed(fit['expected'])}: {fit['verdict']}")
             else:
                 label = (f"{block_name(result, fit['block'])}: {fit['verdict']} "
                          f"({integer(fit['points'])} sizes in the window)")
@@ -173,7 +179,9 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                                 rotation=90, ha="right", va="bottom" if largest else "top")
         handles += [
             Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
-            Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)), label="cost-model slope"),
+            Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)),
+                   label="cost-model slope" if not (sub["expected_from"] == "counted").any()
+                   else "expected slope (cost model, or the counted MACs)"),
             Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
                    label="outside the window (overhead ≥ 5%, or past a cache boundary)"),
         ]
