@@ -337,7 +337,7 @@ def fit_points(data: pd.DataFrame, fit: Mapping[str, Any]) -> pd.DataFrame:
 COMPLEXITY_METRICS = ("macs", "latency")
 COMPLEXITY_COLUMNS = ("run", "device", "dtype", "block", "metric", "group", "points", "exponent",
                       "ci_low", "ci_high", "expected", "expected_class", "competitor",
-                      "delta_bic", "verdict", "reason")
+                      "delta_bic", "verdict", "reason", "expected_from")
 
 
 def complexity_classes(fits: pd.DataFrame) -> pd.DataFrame:

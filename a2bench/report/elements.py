@@ -68,3 +68,9 @@ def figure(figs: Mapping[str, FigureFile], name: str) -> list[Element]:
 def block_name(result: an.Analysis, block: str, short: bool = False) -> str:
     """A block's name as the report writes it; a run's own labels win over the built-in ones."""
     return an.block_label(block, result.environments, short=short)
+
+
+def expected_from(row: Mapping[str, object]) -> str:
+    """Where a fit's expected exponent comes from, in words: a block without a cost model is
+    judged against its counted MACs (fits.csv's expected_from)."""
+    return "counted MACs" if row.get("expected_from") == "counted" else "model"

@@ -23,7 +23,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from a2bench import analysis as an  # noqa: E402
 from a2bench.formatting import fixed, integer  # noqa: E402
-from a2bench.report.elements import METRIC_TITLES, FigureFile, block_name  # noqa: E402
+from a2bench.report.elements import (  # noqa: E402
+    METRIC_TITLES,
+    FigureFile,
+    block_name,
+    expected_from,
+)
 
 # matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
 # always had; every other block takes the next of the remaining colours, green first (the third
@@ -117,12 +122,6 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
     return fig, axes[0]
 
 
-def _expected_from(fit: pd.Series) -> str:
-    """Where a fit's expected exponent comes from: a block without a cost model is judged
-    against its counted MACs (fits.csv's expected_from)."""
-    return "counted MACs" if fit.get("expected_from") == "counted" else "model"
-
-
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
@@ -160,7 +159,7 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
             if math.isfinite(fit["exponent"]):
                 label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
                          f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], "
-                         f"{_expected_from(fit)} {fixed(fit['expected'])}: {fit['verdict']}")
+                         f"{expected_from(fit)} {fixed(fit['expected'])}: {fit['verdict']}")
             else:
                 label = (f"{block_name(result, fit['block'])}: {fit['verdict']} "
                          f"({integer(fit['points'])} sizes in the window)")

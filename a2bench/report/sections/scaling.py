@@ -21,6 +21,7 @@ from a2bench.report.elements import (
     Para,
     Table,
     block_name,
+    expected_from,
     figure,
 )
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
@@ -131,7 +132,7 @@ def _class_cell(r: pd.Series) -> str:
                 if finite(r["exponent"]) else f"no exponent ({integer(r['points'])} sizes)")
     bic = (f"; ΔBIC {fixed(r['delta_bic'], 1)} against N^{float(other):g}"
            if finite(r["delta_bic"]) and finite(other) else "")
-    return f"{cls} (model {fixed(r['expected'])}): {measured}, {r['verdict']}{bic}"
+    return f"{cls} ({expected_from(r)} {fixed(r['expected'])}): {measured}, {r['verdict']}{bic}"
 
 
 def _fit_cell(row: pd.Series) -> str:
@@ -145,7 +146,8 @@ def _run_cell(row: pd.Series | None) -> str:
         return "not swept"
     if not math.isfinite(row["exponent"]):
         return f"{row['verdict']}: {row['reason']}"
-    return (f"{_fit_cell(row)}; model {fixed(row['expected'])}; ΔBIC {fixed(row['delta_bic'], 1)}; "
+    return (f"{_fit_cell(row)}; {expected_from(row)} {fixed(row['expected'])}; "
+            f"ΔBIC {fixed(row['delta_bic'], 1)}; "
             f"{row['verdict']} ({integer(row['points'])} sizes)")
 
 
