@@ -32,9 +32,13 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR)
 
-# A scaling report of a finished run: make report RUN_DIR=results/local/default-<time>
+# A scaling report of a finished run: the newest results/local/default-* that `make run` wrote,
+# or RUN_DIR=<a results folder> (RUN_DIR's default above names a run yet to start).
 report: install
-	$(VENV)/bin/a2bench report $(RUN_DIR) --out $(RUN_DIR)/report
+	@dir="$(if $(filter command line environment,$(origin RUN_DIR)),$(RUN_DIR),$$(ls -dt results/local/default-* 2>/dev/null | head -1))"; \
+	test -n "$$dir" || { echo "make report: no run in results/local/ yet; expected make run first, or RUN_DIR=<a results folder>" >&2; exit 2; }; \
+	echo "$(VENV)/bin/a2bench report $$dir --out $$dir/report"; \
+	$(VENV)/bin/a2bench report "$$dir" --out "$$dir/report"
 
 # The published report (results/report), the README headline and docs/results.md, from the runs
 # in results/.
