@@ -49,6 +49,18 @@ def softmax_calls(module, x) -> list[tuple]:
 
 
 @pytest.fixture
+def one_thread():
+    """torch pinned to one thread for the test: the memory models count one thread's scratch
+    (SDPA's flash kernel keeps a buffer per thread; more threads add kernels' scratch)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def scratch_registry():
     """Blocks a test registers in this process are gone after it."""
     from a2bench.catalog import blocks

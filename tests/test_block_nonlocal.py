@@ -27,15 +27,6 @@ def _case(b: int, c: int, t: int, h: int, w: int, dtype: str = "float32", **give
     return Case("nonlocal", "cpu", dtype, b, c, t, h, w, params=SPEC.resolve({**shape, **given}))
 
 
-@pytest.fixture
-def one_thread():
-    """Pin torch to one thread: the model counts one flash scratch and the plain convolution."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- the math ---------------------------------------------------------------------------------
 
 def _reference(block: nl.NonLocal, x: torch.Tensor) -> torch.Tensor:

@@ -30,15 +30,6 @@ def resolved(block: str, side: int, mode: str, **given: object) -> Case:
                 spec(block).resolve(shape.to_dict()), mode=mode)
 
 
-@pytest.fixture
-def one_thread():
-    # The measured CPU peaks equal the models at one thread (more threads add kernels' scratch).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def measured_peak(case: Case) -> int:
     module, x = build(case)
     step = make_step(module, x, case.mode)
