@@ -288,6 +288,11 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
     assert {line.split()[0] for line in why[:-1]} == set(reasons)
     assert any("returned shape (1, 8, 2, 2)" in line for line in why)
     assert f"the {len(rows)} cases: error 9, ok {len(rows) - 9}." in ran.stdout
+    # the verdict table says the mixer was judged against its counted MACs
+    table = ran.stdout.split("Verdict (", 1)[1].splitlines()
+    judged = [w for w in map(str.split, table) if w[:2] in (["mixer", "macs"],
+                                                           ["mixer", "latency"])]
+    assert len(judged) == 2 and all("(counted)" in w for w in judged), table
 
     from a2bench.api import Results
 

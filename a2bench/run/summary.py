@@ -83,7 +83,10 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
 def verdict_table(fits: list[dict[str, Any]]) -> str:
     rows = [{"block": f["block"], "metric": f["metric"],
              "exponent": f"{fixed(f['exponent'])} [{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]",
-             "model": fixed(f["expected"]), "verdict": f["verdict"] or "no model"}
+             # a block without a cost model is judged against its counted MACs' exponent
+             "model": fixed(f["expected"]) + (" (counted)" if f.get("expected_from") == "counted"
+                                              else ""),
+             "verdict": f["verdict"] or "no model"}
             for f in fits]
     return pd.DataFrame(rows).to_string(index=False) if rows else "(no fits)"
 
