@@ -179,7 +179,9 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
     ENDS_TRIES windows the one closest to its model is kept, said in its note."""
     points = {p.size: p for p in candidate_points(g.template, g.axis, machine)}
     # A counted block's slope is its traced MACs' (measure/traced.py), not a model's.
-    whose = "the model" if spec(g.template.block).has_cost else "the counted MACs"
+    modelled = spec(g.template.block).has_cost
+    whose, target = ("the model's", "its model") if modelled else ("the counted MACs'",
+                                                                  "its counted MACs")
     tried: list[tuple[float, pl.GroupPlan]] = []
     limits, moved = g.limits, set[str]()
     for _ in range(ENDS_TRIES):
@@ -191,7 +193,7 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
         gap = abs(measured - model) if math.isfinite(measured) else math.inf
         said = (f"window ends timed ({t_lo * 1e3:.3g} ms at N = {lo.positions}, "
                 f"{t_hi * 1e3:.3g} ms at {hi.positions}): slope {measured:.2f} against "
-                f"{whose}'s {model:.2f}" if math.isfinite(measured) else "window ends not timed")
+                f"{whose} {model:.2f}" if math.isfinite(measured) else "window ends not timed")
         checked = replace(g, note="; ".join(x for x in (g.note, said) if x))
         tried.append((gap, checked))
         if gap <= pl.ENDS_TOLERANCE or not math.isfinite(measured):
@@ -212,7 +214,7 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
         return g
     best = min(tried, key=lambda t: t[0])[1]
     return replace(best, note=f"{best.note}; the closest of {len(tried)} windows timed to "
-                              f"{whose} (no window within ±{pl.ENDS_TOLERANCE:g})")
+                              f"{target} (no window within ±{pl.ENDS_TOLERANCE:g})")
 
 
 def candidate_points(template: Case, axis: tuple[str, ...],
