@@ -116,6 +116,27 @@ def test_a_counted_block_is_traced_with_its_weights_and_planned(scratch_registry
     assert all(b.macs > a.macs for a, b in zip(points, points[1:], strict=False))
 
 
+def test_a_counted_blocks_timed_window_ends_are_said_against_its_counted_macs(scratch_registry):
+    # The ends of a planned window, timed, grow faster than the traced MACs (as N^2.3 against
+    # N^2): every window tried misses, and the plan's note names what it was held to.
+    _register("mixer", lambda case: Mixer(case.positions))
+    suite = parse_suite({"name": "m", "blocks": ["mixer"],
+                         "params": {"channels": [8], "h": "auto", "w": "auto"}})
+    ((template, axis),) = auto_templates(suite)
+    machine = pl.Machine("cpu", {"L2": 2 * 2**20}, None, 2**30, 1e11, 1.0, 3)
+    points = autosize.candidate_points(template, axis, machine)
+    g = pl.plan_group(template, axis, points, 1e-4, 4e10, True, machine, 400.0)
+
+    class Steeper:
+        def time(self, case):
+            return 1e-4 + trace(case).flops / 4e10 * (case.positions / 1000) ** 0.3
+
+    checked = autosize.check_ends(g, Steeper(), machine, 400.0, pl.DEFAULT_TARGET)
+    assert "against the counted MACs' 2.00" in checked.note
+    assert "timed to its counted MACs (no window within" in checked.note
+    assert "model" not in checked.note.split("window ends timed", 1)[1]
+
+
 @pytest.mark.parametrize(("module", "expected"), [
     (Scalar, "could not run on the meta device at scalar b1 c8 unused=1 4x4 ("),
     (Scale, "FlopCounterMode counted no MACs in it at scale b1 c8 unused=1 4x4")])

@@ -180,8 +180,8 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
     points = {p.size: p for p in candidate_points(g.template, g.axis, machine)}
     # A counted block's slope is its traced MACs' (measure/traced.py), not a model's.
     modelled = spec(g.template.block).has_cost
-    whose, target = ("the model's", "its model") if modelled else ("the counted MACs'",
-                                                                  "its counted MACs")
+    whose, timed_to = ("the model's", "its model") if modelled else ("the counted MACs'",
+                                                                    "its counted MACs")
     tried: list[tuple[float, pl.GroupPlan]] = []
     limits, moved = g.limits, set[str]()
     for _ in range(ENDS_TRIES):
@@ -214,7 +214,7 @@ def check_ends(g: pl.GroupPlan, prober: Prober, machine: pl.Machine, share: floa
         return g
     best = min(tried, key=lambda t: t[0])[1]
     return replace(best, note=f"{best.note}; the closest of {len(tried)} windows timed to "
-                              f"{target} (no window within ±{pl.ENDS_TOLERANCE:g})")
+                              f"{timed_to} (no window within ±{pl.ENDS_TOLERANCE:g})")
 
 
 def candidate_points(template: Case, axis: tuple[str, ...],
