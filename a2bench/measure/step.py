@@ -33,8 +33,11 @@ def make_step(module: nn.Module, x: Tensor, mode: str) -> Step:
     params = [p for p in module.parameters() if p.requires_grad]
     with torch.no_grad():
         shape = module(x).shape
-    gen = torch.Generator().manual_seed(1)
-    grad_out = torch.randn(shape, generator=gen, dtype=torch.float32).to(x.device, x.dtype)
+    if x.device.type == "meta":  # a trace (measure/traced.py): no values to draw, none to hold
+        grad_out = torch.empty(shape, device="meta", dtype=x.dtype)
+    else:
+        gen = torch.Generator().manual_seed(1)
+        grad_out = torch.randn(shape, generator=gen, dtype=torch.float32).to(x.device, x.dtype)
 
     def release() -> None:
         x.grad = None
