@@ -227,7 +227,8 @@ def cmd_list() -> int:
     for name, spec in blocks().items():
         params = ", ".join(f"{p.name}" + (f" ({'|'.join(p.choices)})" if p.choices else "")
                            for p in spec.params)
-        print(f"  {name}: {spec.label}" + (f"; parameters {params}" if params else ""))
+        print(f"  {name}: {spec.label}" + (f"; parameters {params}" if params else "")
+              + ("" if spec.has_cost else "; no cost model (MACs counted)"))
     from a2bench.suite import RUN_CHOICES
 
     print("axes of every block: shape " + ", ".join(SHAPE_AXES) + "; "

@@ -246,7 +246,8 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
 
     listed = cli("list", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert "  mixer: mixer; parameters hidden" in listed.stdout
+    assert "  mixer: mixer; parameters hidden; no cost model (MACs counted)" in listed.stdout
+    assert "  wrong_model: mixer; parameters hidden\n" in listed.stdout  # it has a model
 
     out = tmp_path / "run"
     ran = cli("run", str(suite), "--out", str(out), *FAST, env=env)
