@@ -199,10 +199,16 @@ def test_a_counted_block_is_judged_against_its_counted_macs(power: int, verdict:
     assert "no cost model" in rows.loc["memory", "reason"]
 
 
-def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_registry):
+def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_registry,
+                                                                  monkeypatch):
     from torch import nn
 
+    from a2bench.measure import traced
     from a2bench.run.runner import modelled, predicted_bytes, within_budget
+
+    traces = []
+    real = traced.trace
+    monkeypatch.setattr(traced, "trace", lambda case: traces.append(case) or real(case))
 
     @register
     class Plain(BlockSpec):  # no MACs for the trace to count: it runs unchecked
@@ -230,6 +236,13 @@ def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_regist
     assert need == weights + 2 * activations and not within_budget(mixing, need - 1)
     m = modelled(Measurement(mixing, "ok", macs_torch=10), 0)
     assert "memory budget checked against its meta-device trace" in m.reason
+    assert traces == [case, mixing]  # each case traced once, however often it is asked
+
+    @register
+    class Mixing2(Mixing):  # the same name again: its spec is new, so it is traced anew
+        name = "mixing_block"
+
+    assert predicted_bytes(mixing) == need and traces == [case, mixing, mixing]
     se = modelled(Measurement(_case("se", 4, reduction=4), "ok"), 0)
     assert se.macs_source == "model" and se.macs_analytic is not None
 

@@ -48,7 +48,7 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
                               **{k: clean(r[k]) for k in ("exponent", "ci_low", "ci_high",
                                                           "expected", "verdict", "reason",
                                                           "points", "delta_bic", "group")},
-                              "expected_from": clean(r.get("expected_from", "model"))})
+                              "expected_from": clean(r["expected_from"])})
                 if not judged or not r["verdict"]:  # another block, or no model to judge
                     continue
                 if r["verdict"] == "contradicted":

@@ -19,6 +19,7 @@ import multiprocessing as mp
 import random
 import signal
 import socket
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -109,16 +110,33 @@ def predicted_bytes(case: Case) -> int | None:
     the allocator's fragmentation) plus the input. A counted block has no memory model: its
     trace on the meta device stands in (measure/traced.py: the live peak and its weights), and
     where it cannot be traced, None (it runs unchecked; its worker says what failed)."""
-    if spec(case.block).has_cost:
-        need = cost_of(case).runnable_bytes
+    block = spec(case.block)
+    if block.has_cost:
+        need: int | None = cost_of(case).runnable_bytes
     else:
-        from a2bench.measure.traced import NotTraceable, trace
-
-        try:
-            need = trace(case).runnable_bytes
-        except NotTraceable:
-            return None
+        traced = _TRACED.setdefault(block, {})
+        if case.key() not in traced:
+            traced[case.key()] = _traced_bytes(case)
+        need = traced[case.key()]
+    if need is None:
+        return None
     return need + case.batch * case.channels * case.positions * case.dtype_bytes
+
+
+# A counted block's traced bytes, once per case: the runner asks for them when it picks a
+# pass's interleaved cases, when it runs each case and when it notes each record. Kept per
+# spec object, so a block registered again under its name is traced again.
+_TRACED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _traced_bytes(case: Case) -> int | None:
+    from a2bench.measure.traced import NotTraceable, trace
+
+    try:
+        return trace(case).runnable_bytes
+    except NotTraceable:
+        return None
 
 
 def within_budget(case: Case, budget: int) -> bool:
