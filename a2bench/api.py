@@ -19,7 +19,6 @@ sweep() must do so under `if __name__ == "__main__":`, as for any spawned proces
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,7 +79,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import holds_results
+    from a2bench.run.store import fresh_folder, holds_results
     from a2bench.run.sweep import WORKER_FAILED, Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
@@ -101,14 +100,14 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     blocks()  # the built-ins and plugins load before the caller's blocks are looked up
     device, dtype = options.get("device"), options.get("dtype")
     if isinstance(suite, dict):
-        parsed, named = parse_suite(suite, "<dict>", device=device, dtype=dtype), ""
+        parsed, named = parse_suite(suite, "<dict>", device=device, dtype=dtype,
+                                    default_name="sweep"), ""
     elif isinstance(suite, (str, Path)):
         parsed, named = load_suite(suite, device=device, dtype=dtype), str(suite)
     else:
         raise InputError(f"a2bench.sweep: suite: expected a YAML file's path or a dict in the "
                          f"YAML's form, got {type(suite).__name__}")
-    folder = Path(out) if out is not None else (
-        Path("results/local") / f"api-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder = Path(out) if out is not None else fresh_folder("api")
     if folder.exists() and not folder.is_dir():
         raise InputError(f"a2bench.sweep: out {folder}: is a file; expected a results folder")
     if holds_results(folder) and not options.get("resume"):

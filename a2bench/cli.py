@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -29,8 +28,9 @@ positions N (and channels, batch, frames, its parameters) on CPU or CUDA, measur
 and peak memory, fits each cost's exponent, and says whether it follows the block's model
 (double attention's O(m*n*N) against the non-local order's O((m+n)*N^2), or your own block's).
 
-  a2bench run suites/default.yaml --out DIR    sweep, store, and print the verdicts
-  a2bench report DIR --out DIR/report          the report: fits, figures, findings
+  a2bench run suites/default.yaml              sweep into results/local/default-<time>/, store,
+                                               and print the verdicts (--out DIR: elsewhere)
+  a2bench report DIR                           the report in DIR/report: fits, figures, findings
   a2bench plan SUITE                           the sizes a2bench would choose for h: auto
   a2bench compare BASE HEAD                    the CI gate: exit 1 on a significant slowdown
 
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a sweep and store its results")
     run.add_argument("suite", help="a suite YAML file, e.g. suites/smoke.yaml")
-    run.add_argument("--out", required=True, type=Path, help="results folder to create")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder to create (default: results/local/<suite name>-<time>)")
     run.add_argument("--device", default=None, metavar="DEVICE",
                      help="cpu or cuda: overrides the suite's device and applies its section "
                           "for that device")
@@ -158,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="fit scaling exponents and write a comparison report")
     rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
-    rep.add_argument("--out", required=True, type=Path, help="report folder to write")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="report folder to write (default: the first results folder's report/)")
 
     cmp = sub.add_parser("compare", help="gate HEAD against BASE: exit 1 on a significant "
                                          "slowdown or a changed exact metric")
@@ -189,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             from a2bench.report import build_report
 
-            for line in build_report(args.dirs, args.out).lines:
+            for line in build_report(args.dirs, args.out or args.dirs[0] / "report").lines:
                 print(line)
             return 0
         if args.command == "compare":
@@ -250,6 +252,7 @@ def cmd_list() -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from a2bench import audit
     from a2bench.plugins import load_plugins
+    from a2bench.run.store import fresh_folder
     from a2bench.suite import expand, load_suite
 
     load_plugins()
@@ -257,7 +260,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         cases = audit.default_cases()
     else:
         cases = audit.suite_cases(expand(load_suite(args.suite, device="cpu")))
-    out = args.out or Path("results/local") / f"audit-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or fresh_folder("audit")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file; expected a folder")
     print(f"a2bench: auditing {len(cases)} cases with "
@@ -315,13 +318,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import holds_results
+    from a2bench.run.store import fresh_folder, holds_results
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
 
-    options = RunOptions.from_args(args)
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
+    args.out = args.out or fresh_folder(suite.name)
+    options = RunOptions.from_args(args)
     cases = expand(suite)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; expected a results folder (new or empty)")
@@ -388,7 +392,7 @@ def print_sweep(result: SweepResult) -> None:
         print(verdict_table(run["fits"]))
         for line in run["contradicting"] + run["missing"]:
             print(f"  {line}")
-    print(f"\nReport: a2bench report {result.out} --out {result.out / 'report'}")
+    print(f"\nReport: a2bench report {result.out}  (writes {result.out / 'report'})")
 
 
 if __name__ == "__main__":

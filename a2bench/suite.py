@@ -96,11 +96,13 @@ def load_suite(path: str | Path, device: str | None = None, dtype: str | None = 
         raise SuiteError(f"{p}: invalid YAML at {where}: {problem}") from None
     except UnicodeDecodeError:
         raise SuiteError(f"{p}: not a text file (expected YAML)") from None
-    return parse_suite(raw, str(p), device=device, dtype=dtype)
+    return parse_suite(raw, str(p), device=device, dtype=dtype, default_name=p.stem)
 
 
 def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
-                dtype: str | None = None) -> Suite:
+                dtype: str | None = None, default_name: str | None = None) -> Suite:
+    """The suite in `raw`; `name` may be left out where `default_name` is given (a file's
+    stem: a first suite needs no more than its blocks and sizes)."""
     def fail(field: str, expected: str, got: Any) -> SuiteError:
         return SuiteError(f"{where}: {field}: expected {expected}, got {got!r}")
 
@@ -110,7 +112,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     if unknown:
         raise fail(str(unknown[0]), f"one of the keys {', '.join(TOP_KEYS)}", unknown[0])
 
-    name = raw.get("name")
+    name = raw.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "a non-empty string", name)
 
@@ -241,7 +243,9 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             if choices and v not in choices:
                 raise fail(f"{prefix}params.{axis}[{i}]", "one of " + ", ".join(choices), v)
             if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-                raise fail(f"{prefix}params.{axis}[{i}]", "a positive integer", v)
+                said = (f" (auto sizes are `{axis}: auto`, not in a list)"
+                        if v == AUTO and axis in ("h", "w", "t") else "")
+                raise fail(f"{prefix}params.{axis}[{i}]", f"a positive integer{said}", v)
         params[axis] = tuple(seq)
     for axis in REQUIRED_AXES:
         if axis not in params:
@@ -362,6 +366,10 @@ def _check_cases(suite: Suite) -> None:
                 name, why = problems[0]
                 shape = "x".join(str(point[a]) for a in ("t", "h", "w") if a != "t"
                                  or point["t"] != 1)
+                # A default the user never wrote is named as one, with where to set it.
+                unset = (f"; {name} was not set, so it took {b}'s default: set "
+                         f"params.{name}" if name not in point and name in spec.resolve(point)
+                         else "")
                 raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
-                                 f"c={point['channels']}, {shape})")
+                                 f"c={point['channels']}, {shape}{unset})")
 

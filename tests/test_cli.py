@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from conftest import ROOT, cli
@@ -9,7 +10,7 @@ from conftest import ROOT, cli
 from a2bench.case import Case
 from a2bench.cli import main
 from a2bench.measurement import CSV_COLUMNS
-from a2bench.run.calibration import roofline_record
+from a2bench.run.calibration import end_sizes, roofline_record
 from a2bench.run.runner import pass_order
 from a2bench.suite import expand, load_suite
 
@@ -125,6 +126,27 @@ def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_
             "trim_threshold_bytes"] == 2**32
 
 
+def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
+    suite = tmp_path / "first.yaml"
+    suite.write_text("blocks: [se]\nparams: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
+    result = cli("run", str(suite), "--processes", "1", "--threads", "1", "--time-budget",
+                 "0.05", "--calibration-time", "0.01", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (out,) = (tmp_path / "results" / "local").iterdir()
+    assert re.fullmatch(r"first-\d{8}-\d{6}", out.name) and (out / "results.csv").exists()
+    # What runs before the first case, and after the last, is said as it starts.
+    assert result.stderr.splitlines()[0] == ("a2bench: first: measuring this cpu's GEMM and "
+                                             "copy ceilings, then the harness's per-call "
+                                             "overhead, before the cases")
+    assert "a2bench: first: 1 case (0 already stored) on cpu, 1 threads" in result.stderr
+    assert "a2bench: measuring the GEMM ceiling again" in result.stderr
+    where = out.relative_to(tmp_path)
+    assert f"Report: a2bench report {where}  (writes {where / 'report'})" in result.stdout
+    report = cli("report", str(where), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert (out / "report" / "index.html").exists()
+
+
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",
@@ -180,6 +202,8 @@ def test_run_smoke_end_to_end(tmp_path):
     roof = env["roofline"]
     start, end = roof["start"], roof["end"]
     assert start["gemm"] and end["gemm"] and start["at"] <= end["at"]
+    # The end measures the start's best size alone: the drift is one product against itself.
+    assert [g["size"] for g in end["gemm"]] == [start["gemm_size"]] == [end["gemm_size"]]
     assert roof["gemm_flops_per_s_start"] == start["gemm_flops_per_s"]
     assert roof["gemm_flops_per_s_end"] == end["gemm_flops_per_s"]
     assert roof["gemm_flops_per_s"] == max(start["gemm_flops_per_s"], end["gemm_flops_per_s"])
@@ -187,6 +211,12 @@ def test_run_smoke_end_to_end(tmp_path):
                                                 end["bandwidth_bytes_per_s"])
     assert roof["drift"] == pytest.approx(end["gemm_flops_per_s"] / start["gemm_flops_per_s"] - 1)
     assert (abs(roof["drift"]) > 0.05) == any("GEMM ceiling" in w for w in env.get("warnings", []))
+
+
+def test_end_sizes_are_the_starts_best_or_all_where_it_has_none():
+    assert end_sizes(({"gemm_size": 1024, "gemm_flops_per_s": 1e11}, None)) == (1024,)
+    assert end_sizes((None, "worker lost")) is None
+    assert end_sizes((None, None)) is None
 
 
 def test_roofline_record_without_an_end_or_a_start():

@@ -248,6 +248,11 @@ def test_calibrate_keeps_the_best_size_and_every_timing():
     assert r["bandwidth_bytes_per_s"] == pytest.approx(r["copy_bytes"] / r["copy"]["best_s"])
 
 
+def test_calibrate_at_given_sizes_times_only_those():
+    r = roofline.calibrate("cpu", "float32", threads=1, min_time_s=1e-3, sizes=(96,))
+    assert [g["size"] for g in r["gemm"]] == [96] and r["gemm_size"] == 96
+
+
 def test_best_of_calibrates_the_number_of_calls():
     x = torch.randn(16)
     r = roofline.best_of("x.sum()", {"x": x}, "cpu", min_time_s=1e-3, repeats=6)

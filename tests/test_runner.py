@@ -267,3 +267,16 @@ def test_overhead_failures_stay_in_their_entry(monkeypatch):
     assert nl["error"] == "RuntimeError: boom"
     assert se["median_s"] == 1e-6 and se["samples"] == 3 and "error" not in se
     assert _FakeWorker.started == 2 and worker is not None and worker.alive()
+
+
+def test_the_outcome_line_counts_cases_by_their_pooled_status():
+    from a2bench.run.summary import failure_lines, outcome_line
+
+    one = Case("se", "cpu", "float32", 1, 32, 1, 4, 4, reduction=8)
+    two = Case("se", "cpu", "float32", 1, 32, 1, 8, 8, reduction=8)
+    assert outcome_line(1, 0, [Measurement(one, "ok")]) == (
+        "1 case pass run (0 reused); the 1 case: ok 1.")
+    pooled = [Measurement(one, "ok"), Measurement(two, "error", "boom\ntrace")]
+    assert outcome_line(6, 2, pooled) == (
+        "6 case passes run (2 reused); the 2 cases: error 1, ok 1.")
+    assert failure_lines(pooled) == [f"  {two.label()}: error: boom"]

@@ -87,6 +87,33 @@ def test_load_suite_errors_name_the_file_and_line(tmp_path):
         load_suite(bad)
 
 
+def test_a_suite_file_without_a_name_is_named_for_its_file(tmp_path):
+    first = tmp_path / "my-first.yaml"
+    first.write_text("blocks: [se]\nparams: {channels: [32], h: [4], w: [4]}\n")
+    assert load_suite(first).name == "my-first"
+    with pytest.raises(SuiteError, match="name: expected a non-empty string"):
+        parse_suite({"blocks": ["se"], "params": {"channels": [8], "h": [4], "w": [4]}})
+
+
+def test_a_default_that_breaks_a_rule_is_named_as_the_default(tmp_path):
+    small = tmp_path / "small.yaml"
+    small.write_text("blocks: [se]\nparams: {channels: [8], h: [4], w: [4]}\n")
+    with pytest.raises(SuiteError, match=r"params.reduction: expected at most channels \(8\), "
+                       r"got 16 \(block se at c=8, 4x4; reduction was not set, so it took se's "
+                       r"default: set params.reduction\)"):
+        load_suite(small)
+    small.write_text("blocks: [se]\nparams: {channels: [8], h: [4], w: [4], reduction: [16]}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(small)
+    assert str(info.value).endswith("(block se at c=8, 4x4)")  # written, so no word of defaults
+
+
+def test_auto_in_a_list_says_how_auto_is_written():
+    with pytest.raises(SuiteError, match=r"params.h\[0\]: expected a positive integer \(auto "
+                                          r"sizes are `h: auto`, not in a list\), got 'auto'"):
+        suite(params={"channels": [8], "h": ["auto"], "w": ["auto"]})
+
+
 def test_a_device_section_replaces_what_it_names():
     raw = {"name": "d", "blocks": ["se"], "params": {"channels": [8], "h": [4], "w": [4],
                                                    "reduction": [2]},

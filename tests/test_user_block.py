@@ -335,6 +335,7 @@ def test_importing_the_package_or_the_analysis_loads_no_torch():
 
 
 NOTEBOOK = '''
+import json
 import a2bench
 from torch import nn
 from a2bench.registry import BlockSpec, register
@@ -357,11 +358,12 @@ class TwiceSpec(BlockSpec):
         return Twice(case.channels)
 
 
-res = a2bench.sweep({"name": "nb", "blocks": ["twice"],
+res = a2bench.sweep({"blocks": ["twice"],
                      "params": {"channels": [8], "h": [4, 8], "w": [4, 8]}, "zip": [["h", "w"]]},
                     OUT, threads=1, time_budget=0.05, calibration_time=0.01, progress=False)
 print("FRAME", res.frame[["block", "macs_torch", "macs_source", "status"]].to_json())
 print("FITS", len(res.fits()))
+print("SUITE", json.loads((res.out / "environment.json").read_text())["suite"])
 '''
 
 
@@ -377,6 +379,7 @@ def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path):
     frame = pd.DataFrame(json.loads(line.split(" ", 1)[1]))
     assert list(frame["macs_torch"]) == [2 * 64 * 16, 2 * 64 * 64]
     assert set(frame["macs_source"]) == {"counted"} and set(frame["status"]) == {"ok"}
+    assert "SUITE sweep" in done.stdout.splitlines()  # a dict needs no name
 
 
 def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: Path):

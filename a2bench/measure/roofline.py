@@ -77,8 +77,9 @@ def best_of(stmt: str, env: dict[str, Any], device: str, min_time_s: float,
 
 
 def calibrate(device: str, dtype: str, threads: int, min_time_s: float = 0.5,
-              repeats: int = 5) -> dict[str, Any]:
-    """Peak-ish GEMM FLOP/s (the best over several sizes) and copy bandwidth at these settings."""
+              repeats: int = 5, sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Peak-ish GEMM FLOP/s (the best over several sizes: GEMM_SIZES, or `sizes`) and copy
+    bandwidth at these settings."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -86,7 +87,7 @@ def calibrate(device: str, dtype: str, threads: int, min_time_s: float = 0.5,
         dt = DTYPES[dtype]
         gemm: list[dict[str, Any]] = []
         skipped: list[int] = []
-        for size in GEMM_SIZES.get(device, GEMM_SIZES["cpu"]):
+        for size in sizes or GEMM_SIZES.get(device, GEMM_SIZES["cpu"]):
             if gemm and gemm[-1]["best_s"] > MAX_GEMM_CALL_WINDOWS * min_time_s:
                 skipped.append(size)
                 continue

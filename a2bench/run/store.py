@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,15 @@ ENVIRONMENT = "environment.json"
 
 class StoreError(InputError):
     """A results folder that cannot be used as asked; the message is one line for the user."""
+
+
+LOCAL = Path("results/local")
+
+
+def fresh_folder(name: str) -> Path:
+    """Where a run or audit with no --out goes: results/local/<name>-<time>, a new folder per
+    second (the Makefile's `make run` names its runs the same way)."""
+    return LOCAL / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def holds_results(out_dir: Path) -> bool:

@@ -52,7 +52,8 @@ def outcome_line(ran: int, reused: int, records: Sequence[Measurement]) -> str:
     for m in records:
         statuses[m.status] = statuses.get(m.status, 0) + 1
     by_case = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
-    return f"{ran} case passes run ({reused} reused); the {len(records)} cases: {by_case}."
+    passes, cases = ("pass" if ran == 1 else "passes"), ("case" if len(records) == 1 else "cases")
+    return f"{ran} case {passes} run ({reused} reused); the {len(records)} {cases}: {by_case}."
 
 
 def failure_lines(records: Sequence[Measurement], limit: int = 8) -> list[str]:

@@ -27,7 +27,13 @@ from a2bench.errors import InputError
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
 from a2bench.run.autosize import AutoSizes, variant
-from a2bench.run.calibration import Calibration, calibrate, ceilings, drift_warnings
+from a2bench.run.calibration import (
+    Calibration,
+    calibrate,
+    ceilings,
+    drift_warnings,
+    end_sizes,
+)
 from a2bench.run.listener import SweepListener
 from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
@@ -180,6 +186,9 @@ class Sweep:
         suite, o = self.suite, self.options
         self._check_device()
         self._check_traceable()
+        # Said first: the calibration and the overhead take seconds before any case starts.
+        self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
+                           "ceilings, then the harness's per-call overhead, before the cases")
         worker, env = self._start()
         starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
         if not worker.alive():
@@ -214,7 +223,8 @@ class Sweep:
         wanted = {(c.key(), p) for c in self.cases for p in range(o.processes)}
         reused = len(writer.done_keys() & wanted)
         passes = f" x {o.processes} processes" if o.processes > 1 else ""
-        self.listener.note(f"{suite.name}: {len(self.cases)} cases{passes} ({reused} already "
+        cases = "case" if len(self.cases) == 1 else "cases"
+        self.listener.note(f"{suite.name}: {len(self.cases)} {cases}{passes} ({reused} already "
                            f"stored) on {suite.device}, {self.threads} threads, order seed "
                            f"{seed}, results in {o.out}")
         self.listener.begin(len(wanted), reused)
@@ -233,8 +243,10 @@ class Sweep:
             report = auto.narrow(writer, report, seed, interleaved, budget)
             if report.interrupted:
                 return self._stopped(writer)
+        self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
+                           "changed under the sweep")
         try:
-            ends = self._end_ceilings(report)
+            ends = self._end_ceilings(report, starts)
         except KeyboardInterrupt:
             return self._stopped(writer)
         session = ceilings(suite.device, suite.dtypes, self.threads, starts, ends)
@@ -322,9 +334,10 @@ class Sweep:
                     self.listener.note(f"macs_{name} stays empty: {state['missing']}")
         return worker, env
 
-    def _calibrate(self, worker: Worker, dtype: str) -> Calibration:
+    def _calibrate(self, worker: Worker, dtype: str,
+                   sizes: tuple[int, ...] | None = None) -> Calibration:
         return calibrate(worker, self.suite.device, dtype, self.options.calibration_time,
-                         self.options.case_timeout)
+                         self.options.case_timeout, sizes)
 
     def _seed(self, stored: dict[str, Any]) -> int:
         if self.options.seed is not None:
@@ -348,7 +361,8 @@ class Sweep:
             blocks={b: blocks()[b].describe() for b in suite.blocks},
             **ceilings(suite.device, suite.dtypes, self.threads, starts, {}))
 
-    def _end_ceilings(self, report: SweepReport) -> dict[str, Calibration]:
+    def _end_ceilings(self, report: SweepReport,
+                      starts: dict[str, Calibration]) -> dict[str, Calibration]:
         """Again at the end, in the last pass's worker (or a fresh one where it died): a ceiling
         that moved says the machine changed under the sweep, and the latencies with it."""
         not_started = "the measuring worker did not start"
@@ -357,7 +371,8 @@ class Sweep:
         except WorkerLost as e:
             return {d: (None, f"{not_started}: {e.reason}") for d in self.suite.dtypes}
         try:
-            return {d: self._calibrate(end_worker, d) for d in self.suite.dtypes}
+            return {d: self._calibrate(end_worker, d, end_sizes(starts.get(d, (None, None))))
+                    for d in self.suite.dtypes}
         finally:
             end_worker.kill()
 

@@ -349,8 +349,10 @@ def _handle(request: str, payload: Any, settings: Settings, state: State) -> tup
     if request == "calibrate":
         from a2bench.measure.roofline import calibrate
 
+        sizes = payload.get("sizes")
         return ("calibration", calibrate(payload["device"], payload["dtype"], settings.threads,
-                                         min_time_s=payload.get("min_time_s", 0.5)))
+                                         min_time_s=payload.get("min_time_s", 0.5),
+                                         sizes=tuple(sizes) if sizes else None))
     if request == "cache_probe":
         from a2bench.measure.cache_probe import probe
 
