@@ -107,6 +107,9 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     else:
         raise InputError(f"a2bench.sweep: suite: expected a YAML file's path or a dict in the "
                          f"YAML's form, got {type(suite).__name__}")
+    if out is None and options.get("resume"):
+        raise InputError("a2bench.sweep: resume=True: expected out, the results folder of the "
+                         "sweep to continue (a sweep without out goes to a new folder)")
     folder = Path(out) if out is not None else fresh_folder("api")
     if folder.exists() and not folder.is_dir():
         raise InputError(f"a2bench.sweep: out {folder}: is a file; expected a results folder")

@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
                      help="as for run")
 
-    sub.add_parser("list", help="show registered blocks and shipped suites")
+    lst = sub.add_parser("list", help="show registered blocks and shipped suites")
+    lst.add_argument("--long", action="store_true",
+                     help="each suite's whole description (default: its first clause)")
 
     aud = sub.add_parser("audit", help="every FLOP counter against the exact model, block by "
                                        "block, with what each one missed or added")
@@ -183,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             return cmd_plan(args)
         if args.command == "list":
-            return cmd_list()
+            return cmd_list(args.long)
         if args.command == "audit":
             return cmd_audit(args)
         if args.command == "remodel":
@@ -221,7 +223,22 @@ def cmd_remodel(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list() -> int:
+def first_clause(text: str, limit: int = 84) -> str:
+    """A description's first clause (to the first `;` or `. ` outside brackets), cut at a word
+    within `limit` characters: one line per suite that a person can scan."""
+    depth, end = 0, len(text)
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and (ch == ";" or (ch == "." and text[i + 1:i + 2] in (" ", ""))):
+            end = i
+            break
+    clause = " ".join(text[:end].split())
+    if len(clause) <= limit:
+        return clause
+    return clause[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
+
+
+def cmd_list(long: bool = False) -> int:
     from a2bench.catalog import blocks
     from a2bench.suite import load_suite
 
@@ -238,14 +255,21 @@ def cmd_list() -> int:
                       for axis, values in RUN_CHOICES.items()))
     print("your own block: a Python file or module named in A2BENCH_PLUGINS (comma-separated), "
           "or a package's a2bench.blocks entry point; see docs/your-block.md")
-    print("suites:")
-    for path in sorted(suites_dir().glob("*.yaml")):
+    here = suites_dir()
+    shown = here.relative_to(Path.cwd()) if here.is_relative_to(Path.cwd()) else here
+    print(f"suites (in {shown}/; a2bench run {shown}/NAME.yaml"
+          + ("" if long else "; a2bench list --long: whole descriptions") + "):")
+    paths = sorted(here.glob("*.yaml"))
+    width = max((len(p.stem) for p in paths), default=0)
+    for path in paths:
         try:
             s = load_suite(path)
-            devices = f" [sections: {', '.join(s.overlays)}]" if s.overlays else ""
-            print(f"  {path}  ({s.name}: {s.description.strip()}){devices}")
         except ValueError as e:
-            print(f"  {path}  (invalid: {e})")
+            print(f"  {path.stem:<{width}}  invalid: {e}")
+            continue
+        text = s.description.strip() if long else first_clause(s.description)
+        devices = f" [{', '.join(s.overlays)} section]" if s.overlays else ""
+        print(f"  {path.stem:<{width}}  {text}{devices}")
     return 0
 
 
@@ -322,6 +346,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
 
+    if args.resume and args.out is None:
+        raise UsageError("--resume: expected --out DIR, the results folder of the sweep to "
+                         "continue (a run without --out goes to a new folder)")
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     args.out = args.out or fresh_folder(suite.name)

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, cli
 
 from a2bench.case import Case
-from a2bench.cli import main
+from a2bench.cli import first_clause, main
 from a2bench.measurement import CSV_COLUMNS
 from a2bench.run.calibration import end_sizes, roofline_record
 from a2bench.run.runner import pass_order
@@ -66,6 +66,11 @@ def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert flag[0] in one_line_error(capsys)
 
 
+def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
+    assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
+    assert "--resume: expected --out DIR" in one_line_error(capsys)
+
+
 def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
     out = tmp_path / "out"
     out.mkdir()
@@ -81,8 +86,27 @@ def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
 def test_list_shows_blocks_and_suites(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("double_attention", "nonlocal_right", "se", "smoke.yaml", "default.yaml"):
-        assert name in out
+    for name in ("double_attention", "nonlocal_right", "se"):
+        assert f"  {name}: " in out
+    # one line a suite, its name and its description's first clause, to scan
+    suites = out.split("\nsuites (in ", 1)[1].splitlines()[1:]
+    assert len(suites) == len(list((ROOT / "suites").glob("*.yaml")))
+    smoke = next(x for x in suites if x.split()[0] == "smoke")
+    assert smoke.endswith("  a few tiny cases of each block, seconds in all (used by the tests and "
+                          "CI)")
+    default = next(x for x in suites if x.split()[0] == "default")
+    assert default.split(None, 1)[1] == first_clause(load_suite(ROOT / "suites/default.yaml")
+                                                     .description)
+    assert main(["list", "--long"]) == 0
+    assert "make run times it at 1 thread over 3 passes" in capsys.readouterr().out
+
+
+def test_first_clause_ends_outside_brackets_and_within_the_limit():
+    assert first_clause("sizes (a; b. c) for all; then more") == "sizes (a; b. c) for all"
+    assert first_clause("one sentence. Another") == "one sentence"
+    assert first_clause("c=0.5 x") == "c=0.5 x"
+    long = first_clause("word " * 40, limit=30)
+    assert long == "word word word word word …" and len(long) <= 30
 
 
 @pytest.mark.parametrize("suite_device,flag", [("device: cuda\n", []), ("", ["--device", "cuda"])])

@@ -324,6 +324,9 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
 
     with pytest.raises(InputError, match="unknown option 'time_budgett'.*time_budget"):
         a2bench.sweep({"name": "x"}, time_budgett=1)
+    with pytest.raises(InputError, match="resume=True: expected out"):
+        a2bench.sweep({"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}},
+                      resume=True)
 
 
 def test_importing_the_package_or_the_analysis_loads_no_torch():
