@@ -210,6 +210,7 @@ def test_run_smoke_end_to_end(tmp_path):
         assert key in env
     assert ROOT.exists()
     assert env["order_seed"] == 42 and env["caches_source"] == "sysfs"
+    assert env["ended"] == "finished"  # what tells a report a finished run from a stopped one
     assert env["timing_schedule"] == "interleaved"  # the default schedule on a CPU
     if env["allocator"]["name"] == "glibc":  # no --malloc-reuse: glibc's own threshold
         assert env["allocator"]["mmap_threshold_bytes"] == 32 * 2**20

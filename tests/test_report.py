@@ -30,19 +30,20 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def record(c: Case, seconds_per_mac: float, rng: np.random.Generator,
-           status: str = "ok") -> Measurement:
+           status: str = "ok", counted: bool = True) -> Measurement:
     cost = cost_of(c)
     if status != "ok":
         return Measurement(case=c, status=status, reason="synthetic failure").with_cost(cost)
     latency = (cost.macs * seconds_per_mac + 2e-6) * math.exp(rng.normal(0, 0.03))
-    return Measurement(case=c, status="ok", threads=2, macs_torch=cost.macs,
-                       macs_fvcore=cost.macs, latency_s=latency, latency_iqr_s=0.02 * latency,
+    macs = cost.macs if counted else None  # a run with --no-counters counts nothing
+    return Measurement(case=c, status="ok", threads=2, macs_torch=macs,
+                       macs_fvcore=macs, latency_s=latency, latency_iqr_s=0.02 * latency,
                        peak_bytes=cost.peak_bytes, timed_runs=10).with_cost(cost)
 
 
 def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, seed: int = 0,
                    resnet: bool = False, failures: bool = False,
-                   gemm_flops_per_s: float = 1.5e11) -> Path:
+                   gemm_flops_per_s: float = 1.5e11, counted: bool = True) -> Path:
     rng = np.random.default_rng(seed)
     w = ResultsWriter(path, resume=False)
     if resnet:
@@ -57,7 +58,7 @@ def results_folder(path: Path, *, seconds_per_mac: float = 1e-10, sides=SIDES, s
                       for b in ("double_attention", "nonlocal_right")]
             cases.append(Case("se", "cpu", "float32", 1, 64, 1, s, s, reduction=16))
     for c in cases:
-        w.append(record(c, seconds_per_mac, rng))
+        w.append(record(c, seconds_per_mac, rng, counted=counted))
     if failures:
         w.append(record(Case("nonlocal_right", "cpu", "float32", 1, 64, 1, 512, 512, m=16, n=16),
                         seconds_per_mac, rng, status="skipped"))
@@ -170,6 +171,22 @@ def test_a_run_without_sweeps_still_reports(tmp_path: Path):
     assert (out / "sizes.png").stat().st_size > 0
     md = (out / "report.md").read_text()
     assert "56×56" in md and "nothing to fit" in md
+
+
+@pytest.mark.parametrize("resnet", [False, True])
+def test_a_run_with_no_counters_reports_without_a_macs_figure(tmp_path: Path, resnet: bool):
+    # --no-counters leaves the measured MACs empty: no MACs fit to draw, and a sizes figure
+    # whose MACs panel has nothing for a log axis (both raised in matplotlib before).
+    run = results_folder(tmp_path / "uncounted", resnet=resnet, counted=False,
+                         sides=SIDES[:6])
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert not (out / "fit_positions_macs.png").exists()
+    assert (out / "sizes.png").stat().st_size > 0
+    if not resnet:
+        assert (out / "fit_positions_latency.png").stat().st_size > 0
+        assert "double_attention macs: not measured along positions" in (
+            out / "report.md").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):

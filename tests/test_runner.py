@@ -16,8 +16,9 @@ from conftest import A2BENCH, ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
+from a2bench.report import build_report
 from a2bench.run.runner import WorkerLost, measure_overhead, overhead_cases, pass_order, run_cases
-from a2bench.run.store import ResultsWriter, load
+from a2bench.run.store import ResultsWriter, ending, load
 from a2bench.run.worker import Settings
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
@@ -120,6 +121,13 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     with open(jsonl, "ab") as f:  # a record cut short by the crash
         f.write(b'{"case": {"block": "se", "dev')
     assert jsonl.read_bytes() != kept
+    # Reported as it is: a run that stopped before its end, with how to go on.
+    lines = build_report([out], tmp_path / "report").lines
+    assert lines[2] == f"  out: {lines[2].split(': ')[1]}"
+    assert lines[3].startswith("    unfinished: no end recorded (it stopped before its end, or "
+                               "it is still running) after ")
+    assert lines[3].endswith(f"`a2bench run {path} --out {out} --resume` (with its other "
+                             "options) continues it")
 
     again = cli(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # never touched without it
@@ -132,6 +140,8 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert len(rows(out)) == 9 and all(r["status"] == "ok" for r in rows(out))
     env = json.loads((out / "environment.json").read_text())
     assert env["resumed_in"]  # both sessions' environments are kept
+    assert "ended" not in env and env["resumed_in"][-1]["ended"] == "finished" == ending(env)
+    assert not any("unfinished" in x for x in build_report([out], tmp_path / "report").lines)
     # the resumed session goes on in the order the sweep began with, and does not measure the
     # per-call overhead again
     assert env["resumed_in"][0]["order_seed"] == env["order_seed"]
@@ -156,6 +166,10 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert [r["status"] for r in rows(out)] == ["ok"]
+    env = json.loads((out / "environment.json").read_text())
+    assert env["ended"] == "interrupted" == ending(env)
+    assert "    unfinished: interrupted after 1 case pass; its verdicts read only the cases " \
+        "stored so far" in "\n".join(build_report([out], tmp_path / "report").lines)
 
 
 def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_suite):

@@ -26,6 +26,7 @@ from a2bench.cli import main  # noqa: E402
 from a2bench.measurement import Measurement  # noqa: E402
 from a2bench.run.options import RunOptions  # noqa: E402
 from a2bench.run.store import ResultsWriter, load, load_passes  # noqa: E402
+from a2bench.slurm import merge as slurm_merge  # noqa: E402
 
 SMOKE = ROOT / "suites" / "smoke.yaml"
 FAST = ("--processes", "1", "--threads", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
@@ -156,6 +157,14 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     assert env["roofline"]["gemm_flops_per_s"] == 2e11  # the best node's
     assert [s["job_id"] for s in env["shards"]] == ["5_0", "5_1"]
     assert env["hosts"] == ["n1", "n2"]
+    assert env["ended"] == "stopped"  # no shard recorded its end
+
+
+def test_a_partition_has_finished_once_every_shard_has():
+    assert slurm_merge.merged_ending(["finished", "finished"], True) == "finished"
+    assert slurm_merge.merged_ending(["finished"], False) == "stopped"  # a shard not begun
+    assert slurm_merge.merged_ending(["finished", "stopped"], True) == "stopped"
+    assert slurm_merge.merged_ending(["stopped", "interrupted"], True) == "interrupted"
 
 
 def test_merge_drops_a_torn_last_line(tmp_path):
@@ -225,7 +234,7 @@ def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
         merged = load(out / p)
         assert len(merged) == 6 and {m.status for m in merged} == {"ok"}, p
         env = json.loads((out / p / "environment.json").read_text())
-        assert env["partition"] == p and len(env["shards"]) == 2
+        assert env["partition"] == p and len(env["shards"]) == 2 and env["ended"] == "finished"
         assert {s["slurm"]["job_partition"] for s in env["shards"]} == {p}
         batch = next((out / p / "submitit").rglob("*_submission.sh")).read_text()
         assert "#SBATCH --exclusive" in batch and f"#SBATCH --partition={p}" in batch

@@ -7,7 +7,13 @@ import numpy as np
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
-from a2bench.run.store import ResultsWriter, load_environment, load_passes, merge_passes
+from a2bench.run.store import (
+    ResultsWriter,
+    ending,
+    load_environment,
+    load_passes,
+    merge_passes,
+)
 
 CASE = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
 
@@ -60,3 +66,16 @@ def test_csv_follows_the_given_order_and_sessions_update_their_own_environment(t
     resumed.update_session(roofline={"end": 2})
     env = load_environment(tmp_path)
     assert env["roofline"] == {"end": 1} and env["resumed_in"][0]["roofline"] == {"end": 2}
+
+
+def test_how_a_run_ended_is_read_from_its_last_session():
+    roof = {"start": {"gemm_flops_per_s": 1e11}, "end": None}
+    assert ending({"ended": "interrupted", "roofline": roof}) == "interrupted"
+    assert ending({"roofline": roof}) == "stopped"  # no end recorded: died, or still running
+    assert ending({"roofline": {**roof, "end": {"gemm_flops_per_s": 1e11}}}) == "finished"
+    assert ending({"roofline": {**roof, "end_error": "worker lost"}}) == "finished"
+    assert ending({"roofline": {"gemm_flops_per_s": 1e11}}) == ""  # older runs cannot tell
+    assert ending({}) == ""
+    # a resumed run: its last session decides
+    assert ending({"ended": "interrupted", "resumed_in": [{"ended": "finished"}]}) == "finished"
+    assert ending({"ended": "finished", "resumed_in": [{"roofline": roof}]}) == "stopped"

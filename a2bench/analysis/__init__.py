@@ -97,6 +97,7 @@ from a2bench.analysis.headline import (
 )
 from a2bench.analysis.load import (
     Run,
+    ending,
     frame,
     largest_activation,
     load_runs,
@@ -123,12 +124,14 @@ from a2bench.analysis.variants import (
     precision_pairs,
     trends,
 )
+from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED  # how a run ended: Run.ended
 
 # Every name a2bench.analysis defined before it became a package: tests, scripts and the
 # report use them as an.<name>.
 __all__ = [
     "AUTO_COLUMNS", "model_mismatches", "auto_sizes", "auto_summary", "verdicts",
     "with_budget_notes",
+    "FINISHED", "INTERRUPTED", "STOPPED", "ending",
     "AXES", "AXIS_LABELS", "Analysis", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CEILING_TOLERANCE",
     "CLIFF_EXCESS", "COMPLEXITY_COLUMNS", "COMPLEXITY_METRICS", "COUNTER_COLUMNS", "CROSS_METRICS",
     "Crossing", "FITS_EXTRA_COLUMNS", "FIT_COLUMNS", "Finding", "HEADLINE_STATUSES",

@@ -18,7 +18,13 @@ from a2bench import fitting as ft
 from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
 from a2bench.case import DTYPE_BYTES
 from a2bench.errors import InputError
-from a2bench.run.store import load_environment, load_passes, merge_passes, pass_samples
+from a2bench.run.store import (
+    ending,
+    load_environment,
+    load_passes,
+    merge_passes,
+    pass_samples,
+)
 
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
@@ -40,6 +46,11 @@ class Run:
     environment: dict[str, Any]
     rows: int
     ok: int
+    passes: int = 0  # case passes stored (results.jsonl's records)
+
+    @property
+    def ended(self) -> str:
+        return ending(self.environment)
 
 
 def run_labels(dirs: Sequence[Path]) -> list[str]:
@@ -103,7 +114,7 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
                              "file a2bench run writes, or no file at all") from None
         frames.append(frame(measurements, label, pass_samples(records)))
         runs.append(Run(label, path, env if isinstance(env, dict) else {}, len(measurements),
-                        ok))
+                        ok, len(records)))
     return prepare(pd.concat(frames, ignore_index=True)), runs
 
 

@@ -43,6 +43,7 @@ from a2bench.report.files import _json_safe, summary, write_tables
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
+from a2bench.report.sections.scaling import unfinished
 
 # Names that tests and scripts import from a2bench.report; they keep working from here.
 __all__ = [
@@ -85,9 +86,12 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
              f"headline: {result.headline['verdict']}"]
+    stopped = unfinished(result.runs)
     for run in result.labels:
         h = result.headline["runs"][run]
         lines.append(f"  {run}: {h['verdict']}")
+        if run in stopped:
+            lines.append(f"    {stopped[run]}")
         lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
     return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
 

@@ -72,7 +72,8 @@ def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
     primary = result.fits[result.fits["primary"]] if len(result.fits) else result.fits
     for axis in an.axes(result.data):
         if len(primary) and (primary["axis"] == axis).any():
-            for metric in an.METRICS:
+            # none for a metric nothing measured: MACs in a run with --no-counters
+            for metric in (m for m in an.METRICS if _drawn(primary, axis, m)):
                 figures.append(fit_figure(result, primary, axis, metric, out))
     if len(result.crossovers):
         figures.append(ratio_figure(result, out))
@@ -122,12 +123,20 @@ def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure
     return fig, axes[0]
 
 
-def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
-               out: Path) -> FigureFile:
+def _drawable(primary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
     fits = primary[(primary["axis"] == axis) & (primary["metric"] == metric)]
     # A block whose auto plan afforded no window ran no size: its fits row is the budget's note
     # alone (no group, no points), and has nothing to draw.
-    fits = fits[fits["swept_values"].fillna(0) > 0]
+    return fits[fits["swept_values"].fillna(0) > 0]
+
+
+def _drawn(primary: pd.DataFrame, axis: str, metric: str) -> bool:
+    return bool(len(_drawable(primary, axis, metric)))
+
+
+def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
+               out: Path) -> FigureFile:
+    fits = _drawable(primary, axis, metric)
     runs = [r for r in result.labels if (fits["run"] == r).any()]
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
@@ -334,7 +343,11 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
             ax = axes[3 * j + i][0]
             sns.barplot(data=rows, x="size", y=metric, hue="block name", order=order,
                         palette=palette, ax=ax, legend=(i == 0 and j == 0), errorbar=None)
-            ax.set_yscale("log")
+            if (rows[metric] > 0).any():
+                ax.set_yscale("log")
+            else:  # nothing to draw on a log axis: a run with --no-counters counts no MACs
+                ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes,
+                        ha="center", va="center", color="0.4")
             ax.set_ylabel(METRIC_AXIS[metric].replace(" per forward", "").replace(" (", "\n("))
             ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
             if i < 2:

@@ -39,6 +39,25 @@ def fresh_folder(name: str) -> Path:
     return LOCAL / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+# How a run's last session ended (environment.json's `ended`, or what its roofline says).
+FINISHED, INTERRUPTED, STOPPED = "finished", "interrupted", "stopped"
+
+
+def ending(env: dict[str, Any]) -> str:
+    """How the last session of a run ended: `finished`; `interrupted` (Ctrl-C, or a time
+    limit's SIGINT: it stored what it had and stopped); `stopped` (no end recorded: it is still
+    running, or its process died, or it was interrupted before runs recorded `ended`); or ""
+    for a run older than the end-of-sweep calibration, which cannot tell."""
+    last = (env.get("resumed_in") or [env])[-1]
+    if last.get("ended"):
+        return str(last["ended"])
+    roof = last.get("roofline") or {}
+    if "start" not in roof:
+        return ""
+    # Every finished sweep calibrates again at its end, or records why it could not.
+    return FINISHED if roof.get("end") or roof.get("end_error") else STOPPED
+
+
 def holds_results(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in (JSONL, CSV))
 

@@ -250,7 +250,7 @@ class Sweep:
         except KeyboardInterrupt:
             return self._stopped(writer)
         session = ceilings(suite.device, suite.dtypes, self.threads, starts, ends)
-        writer.update_session(**session)
+        writer.update_session(**session, ended="finished")  # a report tells an unfinished run
         return self._finish(writer, env, session["roofline"], report, started)
 
     def plan(self) -> Plan:
@@ -394,4 +394,5 @@ class Sweep:
                            wall_s=time.perf_counter() - started, saved=len(writer.records))
 
     def _stopped(self, writer: ResultsWriter) -> SweepResult:
+        writer.update_session(ended="interrupted")
         return SweepResult(out=self.options.out, interrupted=True, saved=len(writer.records))

@@ -16,8 +16,12 @@ from a2bench.measurement import Measurement
 from a2bench.run.store import (
     CSV,
     ENVIRONMENT,
+    FINISHED,
+    INTERRUPTED,
     JSONL,
+    STOPPED,
     atomic_write,
+    ending,
     merge_passes,
     read_jsonl,
     write_csv,
@@ -59,8 +63,17 @@ def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: st
     write_csv(part / CSV, merged)
     if envs:
         env = merge_environments(envs, partition, jobs)
+        env["ended"] = merged_ending([ending(e) for _, e in envs], len(envs) == shards)
         atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
     return records
+
+
+def merged_ending(ends: Sequence[str], every_shard: bool) -> str:
+    """How a partition ended: finished once every shard's sweep finished; otherwise
+    interrupted where a shard was, else stopped (a shard still running, dead or not begun)."""
+    if every_shard and all(e == FINISHED for e in ends):
+        return FINISHED
+    return INTERRUPTED if INTERRUPTED in ends else STOPPED
 
 
 def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: str,

@@ -30,6 +30,26 @@ HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
                   "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
 
 
+def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
+    """Run label -> a sentence, for each run whose sweep did not reach its end (Run.ended), with
+    how to go on: its verdicts read only the cases stored so far."""
+    out = {}
+    for r in runs:
+        if r.ended not in (an.INTERRUPTED, an.STOPPED):
+            continue
+        how = ("interrupted" if r.ended == an.INTERRUPTED else
+               "no end recorded (it stopped before its end, or it is still running)")
+        env = r.environment
+        again = (f"`a2bench run {env['suite_path']} --out {r.path}"
+                 + (" --executor slurm" if env.get("executor") == "slurm" else "")
+                 + " --resume` (with its other options) continues it"
+                 if env.get("suite_path") else "resuming it finishes it")
+        passes = f"{r.passes} case pass" + ("" if r.passes == 1 else "es")
+        out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
+                        f"stored so far, and {again}")
+    return out
+
+
 def headline_phrase(h: dict[str, Any]) -> str:
     """The overall verdict and, over several runs, their tally in words: "CONFIRMED in all 3
     runs", or "INCONCLUSIVE overall: 4 of 5 runs CONFIRMED, 1 INCONCLUSIVE, none CONTRADICTED"
@@ -64,7 +84,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
              "fit with a model consistent in a run; any contradicted fit makes it "
              "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
-    mismatched = an.model_mismatches(result.data)
+    mismatched = an.model_mismatches(result.data) + [
+        f"{run}: {text}" for run, text in unfinished(result.runs).items()]
     if mismatched:
         doc.append(Bullets(tuple(mismatched)))
     pictured = False
