@@ -16,7 +16,6 @@ import pandas as pd
 
 from a2bench import __version__
 from a2bench.argtypes import parse_size, partitions, positive_float, positive_int, seed_int
-from a2bench.case import SHAPE_AXES
 from a2bench.errors import InputError
 
 if TYPE_CHECKING:
@@ -223,53 +222,10 @@ def cmd_remodel(args: argparse.Namespace) -> int:
     return 0
 
 
-def first_clause(text: str, limit: int = 84) -> str:
-    """A description's first clause (to the first `;` or `. ` outside brackets), cut at a word
-    within `limit` characters: one line per suite that a person can scan."""
-    depth, end = 0, len(text)
-    for i, ch in enumerate(text):
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and (ch == ";" or (ch == "." and text[i + 1:i + 2] in (" ", ""))):
-            end = i
-            break
-    clause = " ".join(text[:end].split())
-    if len(clause) <= limit:
-        return clause
-    return clause[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
-
-
 def cmd_list(long: bool = False) -> int:
-    from a2bench.catalog import blocks
-    from a2bench.suite import load_suite
+    from a2bench.listing import listing
 
-    print("blocks:")
-    for name, spec in blocks().items():
-        params = ", ".join(f"{p.name}" + (f" ({'|'.join(p.choices)})" if p.choices else "")
-                           for p in spec.params)
-        print(f"  {name}: {spec.label}" + (f"; parameters {params}" if params else "")
-              + ("" if spec.has_cost else "; no cost model (MACs counted)"))
-    from a2bench.suite import RUN_CHOICES
-
-    print("axes of every block: shape " + ", ".join(SHAPE_AXES) + "; "
-          + ", ".join(f"{axis} ({'|'.join(str(v).lower() for v in values)})"
-                      for axis, values in RUN_CHOICES.items()))
-    print("your own block: a Python file or module named in A2BENCH_PLUGINS (comma-separated), "
-          "or a package's a2bench.blocks entry point; see docs/your-block.md")
-    here = suites_dir()
-    shown = here.relative_to(Path.cwd()) if here.is_relative_to(Path.cwd()) else here
-    print(f"suites (in {shown}/; a2bench run {shown}/NAME.yaml"
-          + ("" if long else "; a2bench list --long: whole descriptions") + "):")
-    paths = sorted(here.glob("*.yaml"))
-    width = max((len(p.stem) for p in paths), default=0)
-    for path in paths:
-        try:
-            s = load_suite(path)
-        except ValueError as e:
-            print(f"  {path.stem:<{width}}  invalid: {e}")
-            continue
-        text = s.description.strip() if long else first_clause(s.description)
-        devices = f" [{', '.join(s.overlays)} section]" if s.overlays else ""
-        print(f"  {path.stem:<{width}}  {text}{devices}")
+    print("\n".join(listing(long)))
     return 0
 
 
@@ -331,11 +287,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not plan.feasible:
         print(budget_line(plan))
     return 0
-
-
-def suites_dir() -> Path:
-    here = Path.cwd() / "suites"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "suites"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -119,12 +119,12 @@ def read_traces(text: str) -> list[dict[str, Any]]:
     return traces
 
 
-def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int]]:
+def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int | str]]:
     block, channels, side, mode, dtype, *more = args
-    params = {}
-    for item in more:
+    params: dict[str, int | str] = {}
+    for item in more:  # NAME=VALUE: a number, or a choice such as impl=eager
         name, _, value = item.partition("=")
-        params[name] = int(value)
+        params[name] = int(value) if value.lstrip("-").isdigit() else value
     return block, int(channels), int(side), mode, dtype, params
 
 
@@ -154,8 +154,13 @@ def main(argv: list[str]) -> int:
     from a2bench.measure.step import make_step
     from a2bench.measure.timing import cuda_flags
 
-    block, channels, side, mode, dtype, params = _parse(argv[1:] or DEFAULT)
-    case = Case(block, device, dtype, 1, channels, 1, side, side, params, mode=mode)
+    from a2bench.catalog import spec
+
+    block, channels, side, mode, dtype, given = _parse(argv[1:] or DEFAULT)
+    # The parameters not given take the block's defaults, as in a suite.
+    params = spec(block).resolve({"batch": 1, "channels": channels, "t": 1, "h": side,
+                                  "w": side, **given})
+    case = Case(block, device, dtype, 1, channels, 1, side, side, params=params, mode=mode)
     if device == "cuda":
         cuda_flags()
     else:  # one thread, as the CPU models hold one thread's scratch (oneDNN's grows with more)

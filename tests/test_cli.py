@@ -8,9 +8,10 @@ import pytest
 from conftest import ROOT, cli
 
 from a2bench.case import Case
-from a2bench.cli import first_clause, main
+from a2bench.cli import main
+from a2bench.listing import first_clause
 from a2bench.measurement import CSV_COLUMNS
-from a2bench.run.calibration import end_sizes, roofline_record
+from a2bench.run.calibration import CALIBRATING_SHARE, end_cost_s, end_sizes, roofline_record
 from a2bench.run.runner import pass_order
 from a2bench.suite import expand, load_suite
 
@@ -242,6 +243,14 @@ def test_end_sizes_are_the_starts_best_or_all_where_it_has_none():
     assert end_sizes(({"gemm_size": 1024, "gemm_flops_per_s": 1e11}, None)) == (1024,)
     assert end_sizes((None, "worker lost")) is None
     assert end_sizes((None, None)) is None
+
+
+def test_the_end_calibration_is_costed_from_the_starts_timings_of_what_it_repeats():
+    start = {"gemm_size": 1024, "gemm": [{"size": 512, "timings": [9.0], "number": 9},
+                                         {"size": 1024, "timings": [0.5, 0.5], "number": 2}],
+             "copy": {"timings": [0.1] * 5, "number": 2}}
+    assert end_cost_s(start) == pytest.approx((1 + CALIBRATING_SHARE) * (2.0 + 1.0))
+    assert end_cost_s(None) is None and end_cost_s({"gemm_size": 512, "gemm": []}) is None
 
 
 def test_roofline_record_without_an_end_or_a_start():

@@ -140,3 +140,18 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     live = text.split("live at the measured peak (")[1].split("\n\n")[0].splitlines()[1:]
     assert sum(int(line.split()[0]) for line in live) == measured
     assert any(line.endswith("BmmBackward0 > aten::bmm") for line in live)
+
+
+def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
+    out = tmp_path / "trace.txt"
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(out), "nonlocal", "32", "8", "forward", "float32", "impl=eager"])
+    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gpu_peak_trace import read_traces
+    finally:
+        sys.path.pop(0)
+    [trace] = read_traces(out.read_text())
+    assert trace["case"] == "nonlocal b1 c32 impl=eager inner=16 subsample=1 8x8 on cpu"
+    assert trace["measured"] == trace["model"] > 0  # fp32 on one thread: the model's own peak
