@@ -79,7 +79,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import fresh_folder, holds_results
+    from a2bench.run.store import folder_problem, fresh_folder, holds_results
     from a2bench.run.sweep import WORKER_FAILED, Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
@@ -111,8 +111,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         raise InputError("a2bench.sweep: resume=True: expected out, the results folder of the "
                          "sweep to continue (a sweep without out goes to a new folder)")
     folder = Path(out) if out is not None else fresh_folder("api")
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"a2bench.sweep: out {folder}: is a file; expected a results folder")
+    if problem := folder_problem(folder):
+        raise InputError(f"a2bench.sweep: out {folder}: {problem}")
     if holds_results(folder) and not options.get("resume"):
         raise InputError(f"a2bench.sweep: out {folder}: already holds results; pass "
                          "resume=True to continue that sweep, or choose another out")

@@ -232,7 +232,7 @@ def cmd_list(long: bool = False) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from a2bench import audit
     from a2bench.plugins import load_plugins
-    from a2bench.run.store import fresh_folder
+    from a2bench.run.store import folder_problem, fresh_folder
     from a2bench.suite import expand, load_suite
 
     load_plugins()
@@ -241,8 +241,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         cases = audit.suite_cases(expand(load_suite(args.suite, device="cpu")))
     out = args.out or fresh_folder("audit")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: is a file; expected a folder")
+    if problem := folder_problem(out):
+        raise UsageError(f"--out {out}: {problem}")
     print(f"a2bench: auditing {len(cases)} cases with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
     result = audit.run_audit(cases)
@@ -293,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import fresh_folder, holds_results
+    from a2bench.run.store import folder_problem, fresh_folder, holds_results
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
 
@@ -305,8 +305,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.out = args.out or fresh_folder(suite.name)
     options = RunOptions.from_args(args)
     cases = expand(suite)
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: is a file; expected a results folder (new or empty)")
+    if problem := folder_problem(args.out):
+        raise UsageError(f"--out {args.out}: {problem}")
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm
 

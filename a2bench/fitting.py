@@ -265,6 +265,10 @@ class Window:
     note: str  # why these rows, in words
 
 
+def _sizes(n: int) -> str:
+    return f"{n} size" + ("" if n == 1 else "s")
+
+
 def windows(x: np.ndarray, y: np.ndarray, overhead: float,
             bounds: Sequence[Boundary]) -> list[Window]:
     """Overhead under OVERHEAD_SHARE, split at every cache boundary; the main one first.
@@ -295,7 +299,8 @@ def windows(x: np.ndarray, y: np.ndarray, overhead: float,
                 (" and " if below and above else "") + \
                 ("within " + ", ".join(dict.fromkeys(above)) if above else "")
         assert not inside  # a window never straddles a boundary
-        note = (f"{int(mask.sum())} sizes {lo:g}–{hi:g} with the overhead under "
+        span = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+        note = (f"{_sizes(int(mask.sum()))} {span} with the overhead under "
                 f"{OVERHEAD_SHARE:.0%}" + (f"; {where}" if where else "; no cache boundary"))
         out.append(Window(mask, i, note))
     return out
@@ -492,9 +497,9 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     against the model's own exponent decides; ΔBIC is still reported.
     """
     if points < MIN_WINDOW:
-        return Verdict("inconclusive", f"window too small: {points} sizes, need {MIN_WINDOW} "
+        return Verdict("inconclusive", f"window too small: {_sizes(points)}, need {MIN_WINDOW} "
                                        f"({window_note})" if window_note else
-                       f"window too small: {points} sizes, need {MIN_WINDOW}")
+                       f"window too small: {_sizes(points)}, need {MIN_WINDOW}")
     if not all(map(math.isfinite, (expected, *ci90))):
         return Verdict("inconclusive", "no exponent or no model value to compare")
     lo, hi = expected - margin, expected + margin

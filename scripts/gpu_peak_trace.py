@@ -149,12 +149,10 @@ def main(argv: list[str]) -> int:
         return 2
     from a2bench.blocks import build
     from a2bench.case import Case
-    from a2bench.catalog import cost_of
+    from a2bench.catalog import cost_of, spec
     from a2bench.measure import memory
     from a2bench.measure.step import make_step
     from a2bench.measure.timing import cuda_flags
-
-    from a2bench.catalog import spec
 
     block, channels, side, mode, dtype, given = _parse(argv[1:] or DEFAULT)
     # The parameters not given take the block's defaults, as in a suite.

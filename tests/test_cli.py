@@ -72,6 +72,20 @@ def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write
     assert "--resume: expected --out DIR" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("command", [["run", "SUITE"], ["audit"]])
+def test_an_out_that_is_a_file_or_under_one_is_one_line(tmp_path, capsys, write_suite,
+                                                          command):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    argv = [str(write_suite(GOOD)) if a == "SUITE" else a for a in command]
+    assert main([*argv, "--out", str(afile)]) == 2
+    assert f"--out {afile}: is a file; expected a folder" in one_line_error(capsys)
+    assert main([*argv, "--out", str(afile / "run")]) == 2
+    assert f"--out {afile / 'run'}: {afile} is a file; expected a folder there" in \
+        one_line_error(capsys)
+    assert afile.read_text() == "mine\n"
+
+
 def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
     out = tmp_path / "out"
     out.mkdir()

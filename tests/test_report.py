@@ -205,13 +205,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_rerun_replaces_old_figures(tmp_path: Path):
+def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys):
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "fit_batch_latency.png").write_bytes(b"old")
+    assert main(["report", str(results_folder(tmp_path / "swept")), "--out", str(out)]) == 0
+    assert (out / "fit_positions_latency.png").exists()
+    (out / "mine.png").write_bytes(b"a user's own image")
     run = results_folder(tmp_path / "run", resnet=True)
     assert main(["report", str(run), "--out", str(out)]) == 0
-    assert not (out / "fit_batch_latency.png").exists()
+    assert not (out / "fit_positions_latency.png").exists()  # the earlier report's figure
+    assert (out / "mine.png").read_bytes() == b"a user's own image"
+    # --out that is a file, or under one: one line, exit 2, the file untouched
+    results = run / "results.csv"
+    before = results.read_bytes()
+    for bad in (results, results / "report"):
+        capsys.readouterr()
+        assert main(["report", str(run), "--out", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"a2bench: error: --out {bad}: ")
+    assert results.read_bytes() == before
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "

@@ -329,6 +329,15 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
                       resume=True)
 
 
+def test_sweep_refuses_an_out_under_a_file_in_one_line(tmp_path):
+    import a2bench
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match=r"out .*f/run: .*f is a file; expected a folder there"):
+        a2bench.sweep({"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}},
+                      tmp_path / "f" / "run")
+
+
 def test_importing_the_package_or_the_analysis_loads_no_torch():
     code = ("import sys, a2bench, a2bench.analysis; assert callable(a2bench.sweep); "
             "print('torch' in sys.modules)")

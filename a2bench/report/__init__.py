@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a2bench import analysis as an
+from a2bench.errors import InputError
 from a2bench.formatting import format_bytes
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
@@ -69,11 +70,18 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     """Analyse one or more results folders and write the report into ``out``. Prints nothing:
     the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
     data, runs = an.load_runs(dirs)
-    result = an.analyse(data, runs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.png"):  # a rerun into the same folder must not show old figures
-        stale.unlink()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; expected a report folder (new, or one an "
+                         "earlier report wrote)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot be made ({e.strerror}); expected a folder "
+                         "that can be written") from None
+    result = an.analyse(data, runs)
+    for stale in _earlier_figures(out):  # a rerun into the same folder must not show old ones
+        stale.unlink(missing_ok=True)
     figures = draw_figures(result, out)
     written = [out / f.file for f in figures]
     written += write_tables(result, out)
@@ -94,6 +102,17 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
             lines.append(f"    {stopped[run]}")
         lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
     return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
+
+
+def _earlier_figures(out: Path) -> list[Path]:
+    """The figures an earlier report in `out` listed in its summary.json, and nothing else: a
+    user's own images in that folder stay."""
+    try:
+        names = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("figures")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [out / n for n in names or () if isinstance(n, str) and n == Path(n).name
+            and n.endswith(".png")]
 
 
 def write_report(dirs: Sequence[Path], out: Path) -> int:

@@ -58,6 +58,18 @@ def ending(env: dict[str, Any]) -> str:
     return FINISHED if roof.get("end") or roof.get("end_error") else STOPPED
 
 
+def folder_problem(out: Path) -> str | None:
+    """Why `out` cannot be a folder to write into (it is a file, or a file stands where one of
+    its parents would go), or None. Asked before anything runs, so a bad out costs nothing and
+    makes no folder."""
+    if out.exists():
+        return None if out.is_dir() else "is a file; expected a folder (new or empty)"
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file; expected a folder there"
+    return None
+
+
 def holds_results(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in (JSONL, CSV))
 
