@@ -40,13 +40,12 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
         how = ("interrupted" if r.ended == an.INTERRUPTED else
                "no end recorded (it stopped before its end, or it is still running)")
         env = r.environment
-        again = (f"`a2bench run {env['suite_path']} --out {r.path}"
+        again = ("; resume it with: a2bench run " + env["suite_path"] + f" --out {r.path}"
                  + (" --executor slurm" if env.get("executor") == "slurm" else "")
-                 + " --resume` (with its other options) continues it"
-                 if env.get("suite_path") else "resuming it finishes it")
+                 + " --resume (and the options it ran with)" if env.get("suite_path") else "")
         passes = f"{r.passes} case pass" + ("" if r.passes == 1 else "es")
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
-                        f"stored so far, and {again}")
+                        f"stored so far{again}")
     return out
 
 
