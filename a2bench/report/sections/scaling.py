@@ -6,6 +6,7 @@ another. Every sentence renders a number or a verdict a2bench.analysis computed.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -39,8 +40,11 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
             continue
         how = ("interrupted" if r.ended == an.INTERRUPTED else
                "no end recorded (it stopped before its end, or it is still running)")
-        env = r.environment
-        again = ("; resume it with: a2bench run " + env["suite_path"] + f" --out {r.path}"
+        env, folder = r.environment, r.path.resolve()
+        # as typed from here: a published report names no one's home folder
+        if folder.is_relative_to(Path.cwd().resolve()):
+            folder = folder.relative_to(Path.cwd().resolve())
+        again = ("; resume it with: a2bench run " + env["suite_path"] + f" --out {folder}"
                  + (" --executor slurm" if env.get("executor") == "slurm" else "")
                  + " --resume (and the options it ran with)" if env.get("suite_path") else "")
         passes = f"{r.passes} case pass" + ("" if r.passes == 1 else "es")
