@@ -168,8 +168,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     assert [r["status"] for r in rows(out)] == ["ok"]
     env = json.loads((out / "environment.json").read_text())
     assert env["ended"] == "interrupted" == ending(env)
-    assert "    unfinished: interrupted after 1 case pass; its verdicts read only the cases " \
-        "stored so far" in "\n".join(build_report([out], tmp_path / "report").lines)
+    assert "    unfinished: interrupted after 1 of 2 case passes; its verdicts read only the " \
+        "cases stored so far" in "\n".join(build_report([out], tmp_path / "report").lines)
 
 
 def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_suite):

@@ -221,6 +221,7 @@ class Sweep:
             writer.add_to_environment(overhead=overhead)
 
         wanted = {(c.key(), p) for c in self.cases for p in range(o.processes)}
+        writer.update_session(case_passes_planned=len(wanted))  # what "unfinished" falls short of
         reused = len(writer.done_keys() & wanted)
         passes = f" x {o.processes} processes" if o.processes > 1 else ""
         cases = "case" if len(self.cases) == 1 else "cases"
