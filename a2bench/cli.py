@@ -300,6 +300,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         raise UsageError("--resume: expected --out DIR, the results folder of the sweep to "
                          "continue (a run without --out goes to a new folder)")
+    if args.executor == "slurm" and args.out is None:
+        raise UsageError("--executor slurm: expected --out DIR on a filesystem the nodes share "
+                         "(a run without --out goes under this folder's results/local)")
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     args.out = args.out or fresh_folder(suite.name)

@@ -70,6 +70,9 @@ def test_bad_flags(tmp_path, capsys, write_suite, flag):
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)
+    assert main(["run", str(write_suite(GOOD)), "--executor", "slurm"]) == 2
+    assert "--executor slurm: expected --out DIR on a filesystem the nodes share" in \
+        one_line_error(capsys)
 
 
 @pytest.mark.parametrize("command", [["run", "SUITE"], ["audit"]])
