@@ -366,9 +366,11 @@ def _check_cases(suite: Suite) -> None:
                 name, why = problems[0]
                 shape = "x".join(str(point[a]) for a in ("t", "h", "w") if a != "t"
                                  or point["t"] != 1)
-                # A default the user never wrote is named as one, with where to set it.
+                # A default the user never wrote is named as one, with where to set it: where
+                # the rule rejects that value ("got 16"), not an axis ("got t = 2").
+                default = spec.resolve(point).get(name)
                 unset = (f"; {name} was not set, so it took {b}'s default: set "
-                         f"params.{name}" if name not in point and name in spec.resolve(point)
+                         f"params.{name}" if name not in point and f"got {default}" in why
                          else "")
                 raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
                                  f"c={point['channels']}, {shape}{unset})")
