@@ -1,11 +1,14 @@
 """Time to a verdict: how long a plain `a2bench run` takes to a decisive latency verdict.
 
-    .venv/bin/python benchmarks/time_to_verdict.py [SUITE ...] [--repeats R] [-- RUN FLAGS]
+    .venv/bin/python benchmarks/time_to_verdict.py [SUITE ...] [--repeats R] [--keep DIR]
+        [-- RUN FLAGS]
 
 For each suite and repeat: the whole command's wall time (start-up, calibration, planning and
 every pass), the harness overhead (wall ÷ time inside timed regions), and each block's latency
 exponent along positions with its 95 % half-width and verdict, read by the same analysis the
-report uses. Prints one Markdown row per run, ready for docs/results.md.
+report uses. Prints one Markdown row per run, ready for docs/results.md. `--keep DIR` keeps
+each run's folder as DIR/run-<n> (results/cpu-default-plain holds three so kept), so that a
+figure quoted from the table can be checked against the run it came from.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from a2bench import analysis as an
 from a2bench.run.store import load_passes
 
 
-def one_run(suite: str, flags: list[str]) -> dict[str, object]:
+def one_run(suite: str, flags: list[str], keep: Path | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
+        out = keep or Path(tmp) / "run"
         cmd = [sys.executable, "-m", "a2bench.cli", "run", suite, "--out", str(out),
                "--no-progress", *flags]
         start = time.perf_counter()
@@ -41,15 +44,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", default=["suites/default.yaml"])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep each run as DIR/run-<n> (one suite only)")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)  # after --: a2bench run's flags
     args, flags = parser.parse_args(argv[:cut]), argv[cut + 1:]
     print("| suite | run | wall (s) | harness overhead | headline | latency exponents "
           "(95 % half-width, verdict) |")
     print("|---|---|---|---|---|---|")
+    if args.keep and len(args.suites) > 1:
+        parser.error("--keep: expected one suite (its runs are DIR/run-1 ...)")
     for suite in args.suites:
         for r in range(args.repeats):
-            res = one_run(suite, flags)
+            keep = args.keep / f"run-{r + 1}" if args.keep else None
+            if keep is not None and keep.exists():
+                parser.error(f"--keep: {keep} exists; expected a new folder")
+            res = one_run(suite, flags, keep)
             cells = "; ".join(
                 f"{f['block']} {f['exponent']:.2f} ±{(f['ci_high'] - f['ci_low']) / 2:.2f} "
                 f"({f['verdict']})" for f in res["latency"])  # type: ignore[union-attr]

@@ -442,3 +442,27 @@ def test_a_run_whose_block_got_no_window_still_reports(tmp_path):
     fits = pd.read_csv(tmp_path / "report" / "fits.csv")
     assert (fits["group"].isna() & (fits["block"] == "nonlocal_right")).any()
     assert (tmp_path / "report" / "index.html").exists() and files.lines
+
+
+def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch, tmp_path):
+    from a2bench.analysis import Run
+    from a2bench.report.sections.scaling import unfinished
+
+    monkeypatch.chdir(tmp_path)
+    roof = {"start": {"gemm_flops_per_s": 1e11}, "end": None}
+    local = Run("a", tmp_path / "results" / "a", {"suite_path": "suites/x.yaml", "roofline": roof,
+                                                  "case_passes_planned": 9}, 3, 3, 5)
+    shard = Run("h100", tmp_path / "sweep" / "h100",
+                {"suite_path": "suites/x.yaml", "executor": "slurm", "ended": "interrupted"},
+                1, 1, 1)
+    done = Run("b", tmp_path / "b", {"ended": "finished"}, 1, 1, 1)
+    old = Run("c", tmp_path / "c", {"roofline": {"gemm_flops_per_s": 1e11}}, 1, 1, 1)
+    said = unfinished((local, shard, done, old))
+    assert said == {
+        "a": "unfinished: no end recorded (it stopped before its end, or it is still running) "
+             "after 5 of 9 case passes; its verdicts read only the cases stored so far; resume "
+             "it with: a2bench run suites/x.yaml --out results/a --resume (and the options it "
+             "ran with)",
+        "h100": "unfinished: interrupted after 1 case pass; its verdicts read only the cases "
+                "stored so far; resume it with: a2bench run suites/x.yaml --out sweep "
+                "--executor slurm --resume (and the options it ran with)"}

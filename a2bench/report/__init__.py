@@ -45,6 +45,7 @@ from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
 from a2bench.report.sections.scaling import unfinished
+from a2bench.run.store import folder_problem
 
 # Names that tests and scripts import from a2bench.report; they keep working from here.
 __all__ = [
@@ -71,9 +72,8 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
     data, runs = an.load_runs(dirs)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file; expected a report folder (new, or one an "
-                         "earlier report wrote)")
+    if problem := folder_problem(out):
+        raise InputError(f"--out {out}: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -41,11 +41,13 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
         how = ("interrupted" if r.ended == an.INTERRUPTED else
                "no end recorded (it stopped before its end, or it is still running)")
         env, folder = r.environment, r.path.resolve()
+        slurm = env.get("executor") == "slurm"
+        folder = folder.parent if slurm else folder  # a partition's folder is under the --out
         # as typed from here: a published report names no one's home folder
         if folder.is_relative_to(Path.cwd().resolve()):
             folder = folder.relative_to(Path.cwd().resolve())
         again = ("; resume it with: a2bench run " + env["suite_path"] + f" --out {folder}"
-                 + (" --executor slurm" if env.get("executor") == "slurm" else "")
+                 + (" --executor slurm" if slurm else "")
                  + " --resume (and the options it ran with)" if env.get("suite_path") else "")
         last = (env.get("resumed_in") or [env])[-1]
         planned = last.get("case_passes_planned")
