@@ -148,3 +148,19 @@ def test_efficient_attention_with_one_head_is_double_attention():
     with torch.no_grad():
         assert torch.allclose(block(x), efficient_attention(x, keys, queries, values, reproj),
                               atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("t", [1, 3])
+def test_se_forward_peak_is_its_model_to_the_byte(one_thread, dtype: str, t: int):
+    # Small enough that the pooled mean (b·c, kept alive by forward's local) and, in bf16 and
+    # fp16, the pooling's fp32 copy of x set the peak: the model missed both before.
+    from a2bench.catalog import cost_of
+    from a2bench.measure.memory import peak_tensor_bytes_cpu
+
+    case = Case("se", "cpu", dtype, 1, 32, t, 8, 8, reduction=4)
+    module, x = build(case)
+    with torch.no_grad():
+        module(x)
+        measured = peak_tensor_bytes_cpu(lambda: module(x))
+    assert measured == cost_of(case).peak_bytes

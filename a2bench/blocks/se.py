@@ -40,6 +40,26 @@ def _pool_macs(case: Case) -> int:
     return case.batch * case.channels * case.positions if case.t == 1 else 0
 
 
+def _upcasts(case: Case) -> bool:
+    return case.device == "cpu" and case.dtype_bytes == 2
+
+
+def _upcast_pool(case: Case, big: int) -> tuple[Term, ...]:
+    """On a CPU, the average pooling of a bf16 or fp16 x reduces in fp32: it copies x to fp32
+    and takes the fp32 mean, then casts it to x's dtype (ATen's mean on a reduced float; the
+    profiler names both copies aten::_to_copy under adaptive_avg_pool2d). All three are live
+    at once, and in inference that is SE's peak: twice the modelled peak at 12 x 12, c 64,
+    before (results/cpu-training). In elements of the case's dtype; forward_only, because in
+    training the backward's peak is higher (the train peaks matched without these terms) and
+    autograd sees the mean of x, not of the copy."""
+    if not _upcasts(case):
+        return ()
+    wide = 4 // case.dtype_bytes  # an fp32 element in elements of the case's dtype
+    return (Term("pool_x_fp32", 0, 0, wide * big, inputs=("x",), forward_only=True),
+            Term("pool_fp32", 0, 0, wide * case.batch * case.channels,
+                 inputs=("pool_x_fp32",), forward_only=True))
+
+
 @register
 class SESpec(BlockSpec):
     name = "se"
@@ -63,9 +83,15 @@ class SESpec(BlockSpec):
         hidden = c // int(case.param("reduction"))
         big = b * c * big_n
         terms = (
+            *_upcast_pool(case, big),
             # mean over positions; its backward spreads the gradient over x (1 per element)
-            Term("pool", 0, big, b * c, inputs=("x",), backward_elementwise=big),
-            pointwise("fc1", b, 1, c, hidden, frees=("pool",), inputs=("pool",)),
+            Term("pool", 0, big, b * c, inputs=("x",), backward_elementwise=big,
+                 frees=("pool_x_fp32", "pool_fp32") if _upcasts(case) else ()),
+            # `pooled`, a local of forward(), keeps the mean alive until the scale in eager
+            # mode; a compiled graph frees it at its last use (measured: eager and compiled
+            # forward peaks exact in results/cpu-training, every GPU run's eager ones too)
+            pointwise("fc1", b, 1, c, hidden, inputs=("pool",),
+                      frees=("pool",) if case.compile else ()),
             elementwise("relu", b * hidden, b * hidden, frees=("fc1",), inputs=("fc1",),
                         saves=("relu",), backward_elementwise=b * hidden),
             pointwise("fc2", b, 1, hidden, c, frees=("relu",), inputs=("relu",)),
@@ -73,7 +99,8 @@ class SESpec(BlockSpec):
                         saves=("sigmoid",), backward_elementwise=3 * b * c),
             # x * s broadcast: grad x = g s, grad s = sum over positions of g x, whose product
             # is a full-size temporary before the reduction
-            elementwise("scale", big, big, frees=("sigmoid",), inputs=("x", "sigmoid"),
+            elementwise("scale", big, big, inputs=("x", "sigmoid"),
+                        frees=("sigmoid",) if case.compile else ("sigmoid", "pool"),
                         saves=("x", "sigmoid"), backward_elementwise=3 * big,
                         backward_scratch=big),
         )
