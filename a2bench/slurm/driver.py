@@ -345,6 +345,9 @@ class SlurmDriver:
         partitions = self._plan.partitions
         print()
         for p in partitions:
+            # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
+            # after its last case, which grows no results.jsonl for _merge_grown to see.
+            merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p])
             merged = load(self.out / p)
             statuses: dict[str, int] = {}
             for m in merged:
