@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.a2bench-installed
-RUN_DIR ?= results/local/default-$(shell date +%Y%m%d-%H%M%S)
+# A results folder for make run and make report; empty: a run goes where a2bench run puts it
+# (results/local/default-<time>) and a report reads the newest of those.
+RUN_DIR ?=
 # pytest-benchmark timings compare only on the machine and thread count that saved them, and its
 # machine id (e.g. Linux-CPython-3.11-64bit) does not tell two CPUs apart, so the baseline is kept
 # per machine in the git-ignored .benchmarks/ unless BENCH_STORAGE points elsewhere.
@@ -30,15 +32,15 @@ install: $(STAMP)
 # replicate the process; within a pass the cases are timed together in shuffled chunks, so a
 # machine whose speed drifts for seconds at a time slows every size alike instead of a few.
 run: install
-	$(VENV)/bin/a2bench run suites/default.yaml --out $(RUN_DIR)
+	$(VENV)/bin/a2bench run suites/default.yaml $(if $(RUN_DIR),--out $(RUN_DIR))
 
-# A scaling report of a finished run: the newest results/local/default-* that `make run` wrote,
-# or RUN_DIR=<a results folder> (RUN_DIR's default above names a run yet to start).
+# A scaling report of a finished run, into its report/: the newest results/local/default-* that
+# `make run` wrote, or RUN_DIR=<a results folder>.
 report: install
-	@dir="$(if $(filter command line environment,$(origin RUN_DIR)),$(RUN_DIR),$$(ls -dt results/local/default-* 2>/dev/null | head -1))"; \
+	@dir="$(or $(RUN_DIR),$$(ls -dt results/local/default-* 2>/dev/null | head -1))"; \
 	test -n "$$dir" || { echo "make report: no run in results/local/ yet; expected make run first, or RUN_DIR=<a results folder>" >&2; exit 2; }; \
-	echo "$(VENV)/bin/a2bench report $$dir --out $$dir/report"; \
-	$(VENV)/bin/a2bench report "$$dir" --out "$$dir/report"
+	echo "$(VENV)/bin/a2bench report $$dir"; \
+	$(VENV)/bin/a2bench report "$$dir"
 
 # The published report (results/report), the README headline and docs/results.md, from the runs
 # in results/.

@@ -103,8 +103,8 @@ def test_make_report_reports_the_newest_run_that_make_run_wrote(tmp_path):
     time.sleep(0.01)
     (venv / ".a2bench-installed").write_text("")
 
-    def make(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "report",
+    def make(*args: str, target: str = "report") -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), target,
                                f"VENV={venv}", *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=60,
                               env={k: v for k, v in os.environ.items() if k != "RUN_DIR"})
@@ -118,6 +118,10 @@ def test_make_report_reports_the_newest_run_that_make_run_wrote(tmp_path):
         run.mkdir(parents=True)
         os.utime(run, (1000.0 + i, 1000.0 + i))  # the second made last: the newest
     newest = "results/local/default-20261203-235959"
-    assert make().stdout.splitlines()[-1] == f"a2bench report {newest} --out {newest}/report"
+    assert make().stdout.splitlines()[-1] == f"a2bench report {newest}"
     given = make("RUN_DIR=results/mine").stdout.splitlines()[-1]
-    assert given == "a2bench report results/mine --out results/mine/report"
+    assert given == "a2bench report results/mine"
+    # make run leaves the folder to a2bench run (results/local/default-<time>), or RUN_DIR
+    assert make(target="run").stdout.splitlines()[-1] == "a2bench run suites/default.yaml"
+    assert make("RUN_DIR=results/mine", target="run").stdout.splitlines()[-1] == \
+        "a2bench run suites/default.yaml --out results/mine"

@@ -450,3 +450,24 @@ def test_a_task_pickled_before_run_options_still_runs_its_shard(tmp_path):
 def test_faulty_records_stay_valid_measurements():
     m = replace(_ok(case()), status="timeout", reason="Slurm job 3_0 ended TIMEOUT")
     assert Measurement.from_json(m.to_json()) == m
+
+
+def test_the_driver_merges_once_more_at_the_end(tmp_path, capsys):
+    """A job writes its end-of-sweep calibration and `ended` after its last case, which grows no
+    results.jsonl: the final merge must still carry them into the partition's environment."""
+    from a2bench.slurm.driver import Plan, SlurmDriver
+
+    a = case(4)
+    out = tmp_path / "sweep"
+    driver = SlurmDriver(None, [a], RunOptions(out=out, suite="s.yaml", processes=1))
+    driver.sweep = Plan(("p",), True, 1, 1, 0, False, {})
+    driver.jobs_of = {"p": {"0": "5_0"}}
+    w = ResultsWriter(slurm.shard_folder(out / "p", 0), resume=True)
+    w.append(_ok(a))
+    w.write_environment({"host": "n1", "roofline": {"start": {"gemm_flops_per_s": 1.0}}})
+    slurm.merge_partition(out / "p", 1, driver.order, "p", driver.jobs_of["p"])  # mid-sweep
+    merged = out / "p" / "environment.json"
+    assert json.loads(merged.read_text())["ended"] == "stopped"
+    w.update_session(ended="finished")  # the job's end: no new record
+    assert driver.finish() == 0
+    assert json.loads(merged.read_text())["ended"] == "finished"

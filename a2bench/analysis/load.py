@@ -20,6 +20,7 @@ from a2bench.case import DTYPE_BYTES
 from a2bench.errors import InputError
 from a2bench.run.store import (
     ending,
+    last_session,
     load_environment,
     load_passes,
     merge_passes,
@@ -51,6 +52,12 @@ class Run:
     @property
     def ended(self) -> str:
         return ending(self.environment)
+
+    @property
+    def planned_passes(self) -> int | None:
+        """The case passes its last session set out to have stored (case_passes_planned)."""
+        planned = last_session(self.environment).get("case_passes_planned")
+        return planned if isinstance(planned, int) else None
 
 
 def run_labels(dirs: Sequence[Path]) -> list[str]:

@@ -43,12 +43,17 @@ def fresh_folder(name: str) -> Path:
 FINISHED, INTERRUPTED, STOPPED = "finished", "interrupted", "stopped"
 
 
+def last_session(env: dict[str, Any]) -> dict[str, Any]:
+    """The environment of a run's last session: its entry in resumed_in, or the run's own."""
+    return (env.get("resumed_in") or [env])[-1]
+
+
 def ending(env: dict[str, Any]) -> str:
     """How the last session of a run ended: `finished`; `interrupted` (Ctrl-C, or a time
     limit's SIGINT: it stored what it had and stopped); `stopped` (no end recorded: it is still
     running, or its process died, or it was interrupted before runs recorded `ended`); or ""
     for a run older than the end-of-sweep calibration, which cannot tell."""
-    last = (env.get("resumed_in") or [env])[-1]
+    last = last_session(env)
     if last.get("ended"):
         return str(last["ended"])
     roof = last.get("roofline") or {}

@@ -49,10 +49,9 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
         again = ("; resume it with: a2bench run " + env["suite_path"] + f" --out {folder}"
                  + (" --executor slurm" if slurm else "")
                  + " --resume (and the options it ran with)" if env.get("suite_path") else "")
-        last = (env.get("resumed_in") or [env])[-1]
-        planned = last.get("case_passes_planned")
-        passes = (f"{r.passes}" + (f" of {planned}" if isinstance(planned, int) else "")
-                  + " case pass" + ("" if r.passes == 1 and not planned else "es"))
+        planned = r.planned_passes
+        passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
+                  + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
                         f"stored so far{again}")
     return out
