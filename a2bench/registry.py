@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from a2bench.case import Case
+from a2bench.case import SHAPE_AXES, Case
 from a2bench.cost import Cost, train_cost
 from a2bench.errors import InputError
 
@@ -82,6 +82,11 @@ class BlockSpec(ABC):
     # block whose kernels run along a side (a row or a column), where the side's remainder by
     # the vector width sets the speed (criss_cross.py).
     side_class: ClassVar[int] = 0
+    # Rules on a case's shape axes alone, each reported under its axis: (axis, check), where
+    # check is a Param's kind of check, e.g. ("t", images_only) for a block defined on images.
+    # A rule that also reads a parameter belongs to that Param, so the message names it.
+    shape_checks: ClassVar[tuple[tuple[str, Callable[[Mapping[str, Value]], str | None]],
+                                 ...]] = ()
 
     @abstractmethod
     def module(self, case: Case) -> nn.Module:
@@ -145,9 +150,9 @@ class BlockSpec(ABC):
         return out
 
     def problems(self, values: Mapping[str, Value]) -> list[tuple[str, str]]:
-        """(parameter, why) for each reason a resolved case (shape axes and parameters) is
-        invalid; empty when it is valid."""
-        found = []
+        """(parameter or shape axis, why) for each reason a resolved case (shape axes and
+        parameters) is invalid, the shape axes' first; empty when it is valid."""
+        found = [(axis, why) for axis, check in self.shape_checks if (why := check(values))]
         for p in self.params:
             v = values.get(p.name)
             if p.choices and v not in p.choices:
@@ -203,6 +208,13 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         if not isinstance(p, Param):
             raise SpecError(f"block spec {name} ({_where(cls)}): params: expected a tuple of "
                             f"Param(name, default, label) entries, got {p!r}")
+    checks = cls.shape_checks
+    if not isinstance(checks, tuple) or not all(
+            isinstance(c, tuple) and len(c) == 2 and c[0] in SHAPE_AXES and callable(c[1])
+            for c in checks):
+        raise SpecError(f"block spec {name} ({_where(cls)}): shape_checks: expected a tuple of "
+                        f"(axis, check) pairs, axis one of {', '.join(SHAPE_AXES)}, got "
+                        f"{checks!r}")
     side = cls.side_class
     if isinstance(side, bool) or not isinstance(side, int) or side < 0:
         raise SpecError(f"block spec {name} ({_where(cls)}): side_class: expected a "

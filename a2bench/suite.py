@@ -369,9 +369,11 @@ def _check_cases(suite: Suite) -> None:
                 # A default the user never wrote is named as one, with where to set it: where
                 # the rule rejects that value ("got 16"), not an axis ("got t = 2").
                 default = spec.resolve(point).get(name)
+                is_param = name not in SHAPE_AXES
                 unset = (f"; {name} was not set, so it took {b}'s default: set "
-                         f"params.{name}" if name not in point and f"got {default}" in why
-                         else "")
-                raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
+                         f"params.{name}" if is_param and name not in point
+                         and f"got {default}" in why else "")
+                field = f"params.{name}" if is_param else name
+                raise SuiteError(f"{suite.path}: {field}: {why} (block {b} at "
                                  f"c={point['channels']}, {shape}{unset})")
 

@@ -106,11 +106,12 @@ def test_a_default_that_breaks_a_rule_is_named_as_the_default(tmp_path):
     with pytest.raises(SuiteError) as info:
         load_suite(small)
     assert str(info.value).endswith("(block se at c=8, 4x4)")  # written, so no word of defaults
-    # a rule on another axis, attached to a parameter left at its default: no word of defaults
+    # a rule on a shape axis is reported under that axis, with no word of defaults
     clip = tmp_path / "clip.yaml"
     clip.write_text("blocks: [criss_cross]\nparams: {channels: [32], t: [2], h: [4], w: [4]}\n")
     with pytest.raises(SuiteError) as info:
         load_suite(clip)
+    assert str(info.value).startswith(f"{clip}: t: expected t = 1 ")
     assert "got t = 2" in str(info.value) and "was not set" not in str(info.value)
 
 

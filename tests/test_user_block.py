@@ -501,6 +501,17 @@ def test_incomplete_specs_are_refused_when_they_register(scratch_registry):
     with pytest.raises(SpecError, match=r"side_class: expected a non-negative integer .*'8'"):
         register(OddSide)
 
+    class OddCheck(BlockSpec):
+        name = "odd_check"
+        shape_checks = (("frames", lambda p: None),)  # the axis is t
+
+        def module(self, case):
+            return None
+
+    with pytest.raises(SpecError, match=r"shape_checks: expected a tuple of \(axis, check\) "
+                       r"pairs, axis one of batch, channels, t, h, w, got \(\('frames'"):
+        register(OddCheck)
+
 
 def test_an_unknown_block_names_a2bench_plugins():
     with pytest.raises(SuiteError, match="A2BENCH_PLUGINS"):

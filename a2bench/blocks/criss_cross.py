@@ -292,7 +292,8 @@ class CrissCrossSpec(BlockSpec):
     name = "criss_cross"
     label = "criss-cross (CCNet)"
     short_label = "criss-cross"
-    params = (Param("recurrence", 2, "CCA recurrence R", short="R", check=_images_only),)
+    params = (Param("recurrence", 2, "CCA recurrence R", short="R"),)
+    shape_checks = (("t", _images_only),)
     examples = ({"batch": 2, "channels": 24, "h": 7, "w": 9},
                 {"batch": 1, "channels": 12, "h": 5, "w": 6, "recurrence": 3})
     counter_difference = {}  # both count the convs and bmms as the model does (module docstring)

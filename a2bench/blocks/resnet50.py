@@ -354,8 +354,10 @@ def _torch_difference(case: Case) -> int:
 
 
 def _check_image(p: Mapping[str, Value]) -> str | None:
-    if int(p.get("t", 1)) != 1:
-        return f"expected an image (t = 1), got t = {p['t']}"
+    return f"expected an image (t = 1), got t = {p['t']}" if int(p.get("t", 1)) != 1 else None
+
+
+def _check_attention(p: Mapping[str, Value]) -> str | None:
     if p.get("attention") == OFFICIAL:
         side = min(int(p["h"]), int(p["w"]))
         for _ in range(4):  # conv1, the max pool, conv3_x, conv4_x: res4's side
@@ -372,7 +374,8 @@ class ResNet50Spec(BlockSpec):
     label = "ResNet-50 v1 (whole network)"
     short_label = "ResNet-50"
     params = (Param("attention", "none", "attention blocks in ResNet-50", short="att",
-                    choices=ATTENTIONS, check=_check_image),)
+                    choices=ATTENTIONS, check=_check_attention),)
+    shape_checks = (("t", _check_image),)
     examples = ({"channels": 3, "h": 64, "w": 64, "attention": "none"},
                 {"channels": 3, "h": 64, "w": 64, "attention": "se"},
                 {"channels": 3, "h": 64, "w": 64, "attention": "nonlocal"})
