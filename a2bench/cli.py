@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="as for run")
     pln.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
                      help="as for run")
+    pln.add_argument("--calibration-time", type=positive_float, default=0.5, metavar="SECONDS",
+                     help="as for run: the plan calibrates as the run will, so that it counts "
+                          "the run's start-up (default 0.5)")
 
     lst = sub.add_parser("list", help="show registered blocks and shipped suites")
     lst.add_argument("--long", action="store_true",
@@ -274,7 +277,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     options = RunOptions(out=Path("."), suite=str(args.suite), device=args.device,
                          budget=args.budget, threads=args.threads, processes=args.processes,
                          time_budget=args.time_budget, memory_budget=args.memory_budget,
-                         calibration_time=0.1)
+                         calibration_time=args.calibration_time)
     try:
         plan = Sweep(suite, [], options).plan()
     except SweepError as e:

@@ -753,3 +753,22 @@ def test_a_plan_the_ends_took_past_its_budget_is_shared_again(monkeypatch):
     assert slow.predicted_wall_s <= 300.0 and all(g.feasible for g in slow.groups)
     assert all("then planned again in that regime" in g.note for g in slow.groups)
     assert [g.regime for g in slow.groups] == [g.regime for g in quick.groups]
+
+
+def test_plan_calibrates_as_long_as_the_run_it_plans(monkeypatch, capsys):
+    """`a2bench plan` counts the run's start-up: it calibrates with the run's timing length
+    (a 0.1 s calibration had counted about 10 s less start-up than the run spent here)."""
+    from a2bench.run.options import DEFAULT_CALIBRATION_S
+    from a2bench.run.sweep import Sweep, SweepError
+
+    seen = []
+
+    def plan(self):
+        seen.append(self.options.calibration_time)
+        raise SweepError("stopped here")
+
+    monkeypatch.setattr(Sweep, "plan", plan)
+    assert main(["plan", "suites/auto-attention.yaml"]) == 1
+    assert main(["plan", "suites/auto-attention.yaml", "--calibration-time", "0.2"]) == 1
+    assert seen == [DEFAULT_CALIBRATION_S, 0.2]
+    assert "stopped here" in capsys.readouterr().err

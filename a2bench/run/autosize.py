@@ -22,7 +22,7 @@ from a2bench.catalog import cost_of, spec
 from a2bench.run import plan as pl
 from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
-from a2bench.run.calibration import end_cost_s
+from a2bench.run.calibration import end_calibration_s
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases
 from a2bench.suite import Suite, auto_templates
 
@@ -441,9 +441,7 @@ class AutoSizes:
                              o.time_budget, o.processes, o.malloc_reuse, llc,
                              sweep.settings.memory_every_pass)
         worker_start_s = max(time.perf_counter() - before, 1.0)
-        # The end's calibration: from the start's timings of what it measures again, or, where
-        # the start has none, what the start took (the time since the sweep began).
-        end_s = end_cost_s(start) or before - started
+        end_s = end_calibration_s(start, before - started)
         if stored.get("auto_sizes"):  # a resumed sweep keeps the sizes it began with
             record = stored["auto_sizes"]
             return cls(sweep, machine, prober, stored_cases(record), record, None, budget_s,

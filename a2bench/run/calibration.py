@@ -75,6 +75,12 @@ def end_cost_s(start: dict[str, Any] | None) -> float | None:
     return (1 + CALIBRATING_SHARE) * spent
 
 
+def end_calibration_s(start: dict[str, Any] | None, start_took_s: float) -> float:
+    """What a planner counts for the end's calibration: end_cost_s, or, where the start has
+    no timings to go by, what the start took (`a2bench plan` and a run count it alike)."""
+    return end_cost_s(start) or start_took_s
+
+
 def roofline_record(device: str, dtype: str, threads: int, start: dict[str, Any] | None,
                     end: dict[str, Any] | None, start_error: str | None = None,
                     end_error: str | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from a2bench.run.calibration import (
     calibrate,
     ceilings,
     drift_warnings,
+    end_calibration_s,
     end_sizes,
 )
 from a2bench.run.listener import SweepListener
@@ -277,17 +278,20 @@ class Sweep:
         try:
             start, _ = self._calibrate(worker, suite.dtype)
             memory = o.memory_budget or default_budget(suite.device, env)
+            before = time.perf_counter()
             llc, _ = measured_llc(worker, suite.device, memory, o.case_timeout)
+            worker_start_s = max(time.perf_counter() - before, 1.0)  # as AutoSizes.begin's
             machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"), memory,
                                  o.time_budget, o.processes, o.malloc_reuse, llc,
                                  self.settings.memory_every_pass)
-            calibrated = time.perf_counter() - started
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,
                                                 self.settings, o.case_timeout, worker)
             prober = Prober(worker, self.settings, suite.device, suite.dtype, o.case_timeout)
-            # A run spends the calibration again at its end, and starts a worker per pass.
-            fixed = calibrated + o.processes * 2.0
+            # A run calibrates again at its end, and starts a worker per pass: counted as a
+            # run counts them (AutoSizes.begin), from a calibration as long as the run's.
+            fixed = (end_calibration_s(start, before - started)
+                     + o.processes * worker_start_s)
             return make_plan(suite, machine, overhead, prober,
                              o.budget or DEFAULT_BUDGET_S.get(suite.device, 180.0), started,
                              fixed, self.listener.stage, o.target)
