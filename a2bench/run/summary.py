@@ -3,6 +3,7 @@ about its cost models."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,14 +45,17 @@ def summary_table(records: Sequence[Measurement]) -> str:
     return table.to_string(index=False)
 
 
+def status_counts(records: Sequence[Measurement]) -> str:
+    """How many cases ended in each status, e.g. "failed 1, ok 14"; empty for none."""
+    counts = Counter(m.status for m in records)
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
 def outcome_line(ran: int, reused: int, records: Sequence[Measurement]) -> str:
     """What the passes did and what became of each case once its passes were pooled: a case
     with a failed pass has that status, so the case count, not the pass count, says how many
     are usable."""
-    statuses: dict[str, int] = {}
-    for m in records:
-        statuses[m.status] = statuses.get(m.status, 0) + 1
-    by_case = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none"
+    by_case = status_counts(records) or "none"
     passes, cases = ("pass" if ran == 1 else "passes"), ("case" if len(records) == 1 else "cases")
     return f"{ran} case {passes} run ({reused} reused); the {len(records)} {cases}: {by_case}."
 

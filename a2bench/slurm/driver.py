@@ -26,7 +26,7 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.run.options import RunOptions
 from a2bench.run.store import JSONL, atomic_write, holds_results, load
-from a2bench.run.summary import failure_lines
+from a2bench.run.summary import failure_lines, status_counts
 from a2bench.slurm.cluster import (
     Watch,
     cluster_partitions,
@@ -349,12 +349,8 @@ class SlurmDriver:
             # after its last case, which grows no results.jsonl for _merge_grown to see.
             merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p])
             merged = load(self.out / p)
-            statuses: dict[str, int] = {}
-            for m in merged:
-                statuses[m.status] = statuses.get(m.status, 0) + 1
             hosts = sorted({m.host for m in merged if m.host})
-            print(f"{p}: {len(merged)} of {len(self.cases)} cases, "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+            print(f"{p}: {len(merged)} of {len(self.cases)} cases, {status_counts(merged)}"
                   + (f"; nodes {', '.join(hosts)}" if hosts else ""))
             for line in failure_lines(merged):  # which cases, and why, as a local run says
                 print(line)
