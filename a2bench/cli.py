@@ -221,7 +221,9 @@ def cmd_remodel(args: argparse.Namespace) -> int:
         moved = [after / before - 1 for _, before, after in r.peaks if before and after]
         span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} %"
                 if moved else "")
-        print(f"{r.run}: {r.changed} of {r.records} records' model columns rewritten{span}")
+        said = "; its model warnings rewritten" if r.warnings_rewritten else ""
+        print(f"{r.run}: {r.changed} of {r.records} records' model columns rewritten{span}"
+              f"{said}")
     return 0
 
 

@@ -288,7 +288,7 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     # the H200 run's sweep said "at 16 threads: kernels' per-thread buffers ... --threads 1"
     # of its 9 double attention misses; threads do not touch a CUDA peak
     from a2bench.run.store import load
-    from a2bench.run.sweep import memory_warnings
+    from a2bench.run.summary import memory_warnings
 
     records = load(RESULTS / "gpu-nvidia-h200-auto-training-both")
     (warning,) = memory_warnings(records, threads=16)

@@ -34,6 +34,7 @@ from a2bench.run.store import (
     merge_passes,
     write_csv,
 )
+from a2bench.run.summary import is_model_warning, model_warnings
 
 MODEL_FIELDS = ("macs_analytic", "flops_analytic", "elementwise_analytic", "peak_bytes_analytic",
                 "peak_allowance_bytes_analytic",
@@ -49,6 +50,7 @@ class Remodelled:
     changed: int  # records whose model columns changed
     # (case label, before, after) for each modelled peak that moved, in bytes
     peaks: tuple[tuple[str, int | None, int | None], ...]
+    warnings_rewritten: bool = False  # environment.json's model warnings said something else
 
 
 def remodel(run: str | Path) -> Remodelled:
@@ -66,25 +68,43 @@ def remodel(run: str | Path) -> Remodelled:
             kept = "; ".join(part for part in m.reason.split("; ")
                              if not part.startswith("model_mismatch:"))
             new = modelled(replace(m, reason=kept), m.process)
-        if any(getattr(new, f, None) != getattr(m, f, None) for f in MODEL_FIELDS):
+        if any(not _same(getattr(new, f, None), getattr(m, f, None)) for f in MODEL_FIELDS):
             changed += 1
             if new.peak_bytes_analytic != m.peak_bytes_analytic:
                 peaks.append((m.case.label(), m.peak_bytes_analytic, new.peak_bytes_analytic))
         fresh.append(new)
+    pooled = merge_passes(fresh)
+    env = load_environment(out)
+    # The warnings a sweep drew from its model columns, drawn again from the new ones: a
+    # stored line may also be an older code's reading of the same columns (a CUDA miss once
+    # blamed on CPU threads).
+    before = list(env.get("warnings") or [])
+    warnings = ([w for w in before if not is_model_warning(w)]
+                + model_warnings(pooled, int(env.get("threads") or 1)))
     if changed:
         atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
         # results.csv: the passes pooled, one row per case, in the order the run listed them
         # (its suite's: ResultsWriter.write_csv)
-        pooled = merge_passes(fresh)
         order = _csv_order(out / CSV)
         pooled.sort(key=lambda m: order.get(_signature(m.to_row()), len(order)))
         write_csv(out / CSV, pooled)
-        env = load_environment(out)
-        env["remodelled"] = {
-            "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "git_commit": git_commit(), "records_changed": changed}
+    stamp = {"at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+             "git_commit": git_commit()}
+    if changed:  # when the model columns were last written
+        env["remodelled"] = {**stamp, "records_changed": changed}
+    if warnings != before:  # and, apart, when the warnings on them were
+        env["warnings"] = warnings
+        env["model_warnings_rewritten"] = stamp
+    if changed or warnings != before:
         atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
-    return Remodelled(out, len(records), changed, tuple(peaks))
+    return Remodelled(out, len(records), changed, tuple(peaks), warnings != before)
+
+
+def _same(new: object, old: object) -> bool:
+    """Whether a model column says the same: a run older than a column left it empty, which
+    says what 0 or False says (no allowance, no mismatch), so filling it in changes nothing."""
+    nothing = (None, 0, False)
+    return new == old or (new in nothing and old in nothing)
 
 
 # The columns of results.csv that say which case a row is: Case's fields (its parameters

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from a2bench.cost import peak_within
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.measurement import Measurement
 from a2bench.run.plan import Plan
@@ -78,11 +79,50 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
     for block in dict.fromkeys(m.case.block for m in records if m.model_mismatch):
         bad = [m for m in records if m.case.block == block and m.model_mismatch]
         first = bad[0]
-        out.append(f"{block}: cost() disagrees with both counters in {len(bad)} case(s), e.g. "
+        out.append(f"{block}: {MODEL_MISMATCH} in {len(bad)} case(s), e.g. "
                    f"{first.case.label()}: model {first.macs_analytic} MACs, FlopCounterMode "
                    f"{first.macs_torch}, fvcore {first.macs_fvcore} (model_mismatch in "
                    "results.csv); fix the cost model or declare counter_difference")
     return out
+
+
+# The warnings that rest on the cost models: `a2bench remodel` writes them again with the model
+# columns (remodel.py), so a run's environment.json never keeps one about an older model.
+MEMORY_MISS = "measured peak above the memory model"
+MODEL_MISMATCH = "cost() disagrees with both counters"
+
+
+def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
+    """Say how many peaks left their model (cost.peak_within), and why they may have. On the
+    CPU at more than one thread, kernels keep per-thread buffers the exact model does not
+    hold, and --threads 1 gives exact peaks. Threads do not touch a CUDA peak: a miss there is
+    something the model lacks (a library's workspace, say), which docs/gpu.md lists."""
+    over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
+            and m.peak_bytes > m.peak_bytes_analytic
+            and not peak_within(m.peak_bytes, m.peak_bytes_analytic,
+                                m.peak_allowance_bytes_analytic or 0)]
+    out = []
+    cuda = [m for m in over if m.case.device == "cuda"]
+    cpu = [m for m in over if m.case.device != "cuda"] if threads > 1 else []
+    for misses, why in (
+            (cuda, "on CUDA: memory the model does not hold (a library's workspace, say; "
+                   "docs/gpu.md, 'Memory models on CUDA')"),
+            (cpu, f"at {threads} threads: kernels' per-thread buffers, which the model does not "
+                  "hold; --threads 1 gives peaks the model matches")):
+        if misses:
+            worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
+            out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
+                       f"to {worst:.0%}, {why}")
+    return out
+
+
+def model_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
+    """The warnings of a run's pooled records that follow from its model columns."""
+    return memory_warnings(records, threads) + mismatch_warnings(records)
+
+
+def is_model_warning(line: str) -> bool:
+    return line.startswith(MEMORY_MISS) or f": {MODEL_MISMATCH} " in line
 
 
 def verdict_table(fits: list[dict[str, Any]]) -> str:

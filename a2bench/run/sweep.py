@@ -22,7 +22,6 @@ import psutil
 
 from a2bench.case import Case
 from a2bench.catalog import blocks
-from a2bench.cost import peak_within
 from a2bench.errors import InputError
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
@@ -40,7 +39,7 @@ from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
 from a2bench.run.store import ResultsWriter, load_environment, merge_passes
-from a2bench.run.summary import mismatch_warnings
+from a2bench.run.summary import model_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
 
@@ -119,30 +118,6 @@ def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[
     busy = env.get("cpu_busy_percent")
     if busy is not None and busy > BUSY_PERCENT:
         out.append(f"other load present: the CPU was {busy:.0f}% busy before the sweep started")
-    return out
-
-
-def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
-    """Say how many peaks left their model (cost.peak_within), and why they may have. On the
-    CPU at more than one thread, kernels keep per-thread buffers the exact model does not
-    hold, and --threads 1 gives exact peaks. Threads do not touch a CUDA peak: a miss there is
-    something the model lacks (a library's workspace, say), which docs/gpu.md lists."""
-    over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
-            and m.peak_bytes > m.peak_bytes_analytic
-            and not peak_within(m.peak_bytes, m.peak_bytes_analytic,
-                                m.peak_allowance_bytes_analytic or 0)]
-    out = []
-    cuda = [m for m in over if m.case.device == "cuda"]
-    cpu = [m for m in over if m.case.device != "cuda"] if threads > 1 else []
-    for misses, why in (
-            (cuda, "on CUDA: memory the model does not hold (a library's workspace, say; "
-                   "docs/gpu.md, 'Memory models on CUDA')"),
-            (cpu, f"at {threads} threads: kernels' per-thread buffers, which the model does not "
-                  "hold; --threads 1 gives peaks the model matches")):
-        if misses:
-            worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
-            out.append(f"measured peak above the memory model on {len(misses)} case(s), by up "
-                       f"to {worst:.0%}, {why}")
     return out
 
 
@@ -385,7 +360,7 @@ class Sweep:
                 report: SweepReport, started: float) -> SweepResult:
         merged = merge_passes(writer.records)
         warnings = (noise_warnings(merged, env) + drift_warnings(roofline)
-                    + memory_warnings(merged, self.threads) + mismatch_warnings(merged))
+                    + model_warnings(merged, self.threads))
         if warnings:
             writer.add_to_environment(warnings=warnings)
             for w in warnings:
