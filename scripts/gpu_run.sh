@@ -71,7 +71,14 @@ hard=${GPU_RUN_HARD_S:-$((budget + 90))}
 log="$out/gpu_run.log"
 exec > >(tee -a "$log") 2>&1
 export PYTHONUNBUFFERED=1
-PY=${PYTHON:-python3}
+dry=${A2BENCH_GPU_DRY:-0}
+# The device's own python3; a dry run on this side takes the checkout's .venv where make
+# install made one (PYTHON overrides either, e.g. the device's stack in /tmp/v312)
+if [ -z "${PYTHON:-}" ] && [ "$dry" = 1 ] && [ -x .venv/bin/python ]; then
+    PY=$root/.venv/bin/python
+else
+    PY=${PYTHON:-python3}
+fi
 
 say() { echo "[gpu_run $(($(date +%s) - started)) s] $*"; }
 left() { echo $((budget - ($(date +%s) - started))); }
@@ -89,7 +96,6 @@ else
 fi
 A2="$PY -m a2bench.cli"
 
-dry=${A2BENCH_GPU_DRY:-0}
 if [ "$dry" = 1 ]; then
     device=cpu
     kind=dry-cpu
