@@ -187,7 +187,114 @@ def blocks_block() -> str:
             cells.append("(the reference)" if block == an.REFERENCE else "n/a")
         label = an.block_label(block, envs, short=True)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", *which_block_lines(cases, classes, cross, envs)])
+
+
+def which_block_lines(cases: Any, classes: Any, cross: Any, envs: dict[str, Any]) -> list[str]:
+    """"Which block when": the lines under the comparison table, every figure read from the
+    global-context report's tables (cases.csv, complexity.csv, block_crossovers.csv)."""
+    from a2bench import analysis as an
+
+    def name(block: str) -> str:
+        return an.block_label(block, envs, short=True)
+
+    def fit(block: str, metric: str) -> Any:
+        rows = classes[(classes["block"] == block) & (classes["metric"] == metric)]
+        return rows.iloc[0] if len(rows) else None
+
+    def grows(block: str) -> str:
+        r = fit(block, "latency")
+        return ("n/a" if r is None else f"N^{num(r['exponent'])} [{num(r['ci_low'])}, "
+                f"{num(r['ci_high'])}] against its model's {num(r['expected'])}, {r['verdict']}")
+
+    ok = cases[(cases["status"] == "ok") & (cases["batch"] == 1)]
+    stages = ok[[(int(c), int(h)) in RESNET_STAGES and h == w
+                 for c, h, w in zip(ok["channels"], ok["h"], ok["w"], strict=True)]]
+
+    def at_stages(block: str) -> Any:
+        return stages[stages["variant"] == block].set_index(["channels", "h"])["latency"]
+
+    def ms(seconds: float) -> str:
+        v = 1e3 * seconds
+        return f"{v:.3g} ms" if v < 100 else f"{v:,.0f} ms"
+
+    def ms_range(block: str) -> str:
+        t = at_stages(block) * 1e3
+        return f"{t.min():.2f}–{t.max():.2f} ms" if len(t) else "n/a"
+
+    def ratio_range(block: str) -> str:
+        r = (at_stages(block) / at_stages(an.REFERENCE)).dropna()
+        return f"{r.min():.1f}–{r.max():.1f}×" if len(r) else "n/a"
+
+    # the positions sweep every block ran: its channels, and the largest N each ran there
+    c0 = int(ok[ok["variant"] == an.REFERENCE]["channels"].mode().iloc[0])
+    along = ok[(ok["channels"] == c0) & (ok["h"] == ok["w"])]
+    common = int(min(along[along["variant"] == v]["positions"].max()
+                     for v in along["variant"].unique()))
+    top = along[along["positions"] == common].drop_duplicates("variant").sort_values("latency")
+    env = envs[BLOCKS_RUN.name]
+    threads = int(env.get("threads") or 1)
+    lines = [f"**Which block when**, from this run only ({env.get('dtype')}, batch 1, "
+             f"{threads} thread{'s' if threads > 1 else ''} of this CPU; a GPU run may rank "
+             "them differently):",
+             f"- **By latency at N = {common}** (c = {c0}, the largest N every block ran), "
+             "cheapest first: " + ", ".join(f"{name(r.variant)} {ms(r.latency)}"
+                                             for r in top.itertuples()) + "."]
+    ref = along[along["variant"] == an.REFERENCE].set_index("positions")["latency"]
+    channel = ("se", "gc")  # channel context only
+    shares = {b: (along[along["variant"] == b].set_index("positions")["latency"] / ref).dropna()
+              for b in channel}
+    lines.append(f"- **Channel context only ({', '.join(name(b) for b in channel)}).** At the "
+                 "ResNet-50 stage shapes " + " and ".join(f"{name(b)} takes {ms_range(b)}"
+                                                          for b in channel)
+                 + "; latency grows as " + "; ".join(f"{name(b)} {grows(b)}" for b in channel)
+                 + ". Along positions " + " and ".join(
+                     f"{name(b)} takes at most {shares[b].max():.1%}" for b in channel)
+                 + f" of {name(an.REFERENCE)}'s time at any N both ran.")
+    nl = cross[cross["block"] == "nonlocal_right"]
+    if len(nl):
+        r = nl.iloc[0]
+        m, n = int(r["ref_m"]), int(r["ref_n"])
+        macs = {"above": f"its MACs exceed {name(an.REFERENCE)}'s from the smallest N swept "
+                         f"({float(r['n_min']):.0f})",
+                "crosses": f"its MACs exceed {name(an.REFERENCE)}'s from N ≈ "
+                           f"{float(r['n_star_macs']):.0f}"}.get(r["outcome_macs"], "")
+        when = {"crosses": f"takes more time from N ≈ {float(r['n_star_latency']):.0f} on",
+                "above": f"takes more time from the smallest N swept ({float(r['n_min']):.0f}) "
+                         "on"}.get(r["outcome_latency"], f"({r['reason_latency']})")
+        lines.append(f"- **Global context at linear cost ({name(an.REFERENCE)}, which is also "
+                     f"one-head efficient attention).** {ms_range(an.REFERENCE)} at the stage "
+                     f"shapes; latency grows as {grows(an.REFERENCE)}. The same function in the "
+                     f"non-local order {when} (m = {m}, n = {n}; {macs}, against N* = "
+                     f"2mn/(m+n) = {2 * m * n / (m + n):.0f}); its latency grows as "
+                     f"{grows('nonlocal_right')}.")
+    cc, cc_macs = fit("criss_cross", "latency"), fit("criss_cross", "macs")
+    if cc is not None and cc_macs is not None:
+        lines.append(f"- **Criss-cross.** Along square maps at {cc['group']} (where its "
+                     f"attention term dominates), latency grows as {grows('criss_cross')}; its "
+                     f"MACs as N^{num(cc_macs['exponent'])}, {cc_macs['verdict']}. At the stage "
+                     f"shapes, where its 1×1 convolutions dominate, it takes "
+                     f"{ratio_range('criss_cross')} {name(an.REFERENCE)}'s time.")
+    fused, eager = "nonlocal[sdpa]", "nonlocal[eager]"
+    pair = along[along["variant"].isin((fused, eager))]
+    both = pair.groupby("positions")["variant"].nunique()
+    if len(both[both == 2]):
+        big = int(both[both == 2].index.max())
+        at = pair[pair["positions"] == big].drop_duplicates("variant").set_index("variant")
+        counted = " and ".join(
+            f"{who} {at.loc[fused, col] / at.loc[fused, 'macs_analytic']:.0%}"
+            for who, col in (("FlopCounterMode counts", "macs_torch"), ("fvcore", "macs_fvcore"))
+            if col in at and at.loc[fused, col] == at.loc[fused, col])  # NaN: not counted
+        lines.append(f"- **Canonical non-local.** Fused (SDPA), its latency grows as "
+                     f"{grows(fused)}; eager, as {grows(eager)}. Fused attention removes the "
+                     f"N×N memory, not the N² work: at N = {big} its measured peak was "
+                     f"{at.loc[fused, 'peak_bytes'] / 2**20:.1f} MiB against eager's "
+                     f"{at.loc[eager, 'peak_bytes'] / 2**20:,.0f} MiB, and its latency "
+                     f"{ms(at.loc[fused, 'latency'])} against {ms(at.loc[eager, 'latency'])}."
+                     + (f" {counted} of the fused block's MACs there: its attention runs in "
+                        "one kernel, and what a counter misses of it is declared in "
+                        "`macs_*_declared`." if counted else ""))
+    return lines
 
 
 def published(patterns: tuple[str, ...]) -> list[Path]:

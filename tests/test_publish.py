@@ -181,3 +181,32 @@ def test_the_readme_keeps_only_the_headline_between_markers():
     new = publish.replace_between(text, publish.BEGIN, publish.END, "NEW")
     assert f"{publish.BEGIN}\nNEW\n{publish.END}" in new
     assert new.split(publish.BEGIN)[0] == text.split(publish.BEGIN)[0]
+
+
+def test_which_block_when_is_read_from_the_global_context_report():
+    """docs/results.md's "Which block when" lines carry no typed-in figure: each is read from
+    the global-context report's tables, so a new run of the suite rewrites them all."""
+    import pandas as pd
+
+    report = publish.BLOCKS_REPORT
+    cases = pd.read_csv(report / "cases.csv")
+    classes = pd.read_csv(report / "complexity.csv")
+    cross = pd.read_csv(report / "block_crossovers.csv")
+    envs = {publish.BLOCKS_RUN.name: json.loads((publish.BLOCKS_RUN / "environment.json")
+                                                .read_text())}
+    lines = publish.which_block_lines(cases, classes, cross, envs)
+    ranking = next(line for line in lines if line.startswith("- **By latency at N = "))
+    common = int(ranking.split("N = ")[1].split("*")[0])
+    ok = cases[(cases["status"] == "ok") & (cases["positions"] == common)
+               & (cases["channels"] == 256) & (cases["batch"] == 1)]
+    order = ok.sort_values("latency")["variant"].drop_duplicates().tolist()
+    named = [part.rsplit(" ", 2)[0] for part in ranking.split("first: ")[1].rstrip(".")
+             .split(", ")]
+    assert len(named) == len(order) == len(set(cases["variant"]))
+    # the reference's latency there, as cases.csv holds it
+    da = float(ok[ok["variant"] == "double_attention"]["latency"].iloc[0])
+    assert f"double attention {1e3 * da:.3g} ms" in ranking
+    criss = classes[(classes["block"] == "criss_cross") & (classes["metric"] == "latency")]
+    text = "\n".join(lines)
+    assert f"N^{float(criss['exponent'].iloc[0]):.2f} [" in text
+    assert publish.blocks_block().endswith("\n\n" + text)  # under the comparison table
