@@ -152,8 +152,13 @@ def blocks_block() -> str:
     cross = pd.read_csv(BLOCKS_REPORT / "block_crossovers.csv")
     cases = pd.read_csv(BLOCKS_REPORT / "cases.csv")
     stage = {(c, s): "×".join(str(x) for x in (s, s)) for c, s in RESNET_STAGES}
+    from a2bench.formatting import format_bytes
+
+    caches = ", ".join(f"{level} {format_bytes(size)}"
+                       for level, size in (env.get("caches") or {}).items())
     lines = [f"Measured in `{BLOCKS_RUN.relative_to(ROOT)}` (suites/global-context.yaml, "
-             f"{env.get('cpu_model', 'CPU')}, {env.get('threads')} thread, "
+             f"{env.get('cpu_model', 'CPU')}" + (f" with {caches}" if caches else "")
+             + f", {env.get('threads')} thread, "
              f"{env.get('torch')}); full report in `{BLOCKS_REPORT.relative_to(ROOT)}`. "
              "Exponent along N of the primary fit [95% interval] (the block's own model), and "
              "the verdict; latency in ms at batch 1 at the ResNet-50 stage shapes "
