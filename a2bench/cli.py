@@ -288,7 +288,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(plan_table(plan))
     print(f"\nPredicted wall time {plan.predicted_wall_s:.0f} s of a {plan.budget_s:g} s budget "
           f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s); the rest of the "
-          "budget narrows the intervals.")
+          "budget narrows the intervals. A run times its own probes, so its windows' ends may "
+          "move by a size.")
     if not plan.feasible:
         print(budget_line(plan))
     return 0
