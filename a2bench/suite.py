@@ -366,13 +366,11 @@ def _check_cases(suite: Suite) -> None:
                 name, why = problems[0]
                 shape = "x".join(str(point[a]) for a in ("t", "h", "w") if a != "t"
                                  or point["t"] != 1)
-                # A default the user never wrote is named as one, with where to set it: where
-                # the rule rejects that value ("got 16"), not an axis ("got t = 2").
-                default = spec.resolve(point).get(name)
+                # A parameter's default the user never wrote is named as one, with where to
+                # set it; a rule on the shape alone (BlockSpec.shape_checks) names its axis.
                 is_param = name not in SHAPE_AXES
                 unset = (f"; {name} was not set, so it took {b}'s default: set "
-                         f"params.{name}" if is_param and name not in point
-                         and f"got {default}" in why else "")
+                         f"params.{name}" if is_param and name not in point else "")
                 field = f"params.{name}" if is_param else name
                 raise SuiteError(f"{suite.path}: {field}: {why} (block {b} at "
                                  f"c={point['channels']}, {shape}{unset})")

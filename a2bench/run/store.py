@@ -35,7 +35,7 @@ LOCAL = Path("results/local")
 
 def fresh_folder(name: str) -> Path:
     """Where a run or audit with no --out goes: results/local/<name>-<time>, a new folder per
-    second (the Makefile's `make run` names its runs the same way)."""
+    second (`make run` leaves its folder to this, and `make report` reads the newest)."""
     return LOCAL / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
