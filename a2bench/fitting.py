@@ -17,6 +17,9 @@ Why this shape (see shared/notes/latency-fitting.md):
   passes picked that pass alone; the median over passes of each pass's low quantile does not.
 - The exponent is read only where the overhead is under 5 % of the time and no cache boundary
   lies strictly inside the window; rows on both sides of a boundary are fitted side by side.
+- Past the last-level cache the step to memory is not sharp: a streaming block's time per position
+  keeps rising until its working set is a few times that cache. So the first sizes past it are
+  left out of the window where enough sizes lie beyond (LAST_CACHE_TRANSITION).
 - Its interval is the wider of the regression's t interval (which widens with lack of fit) and
   a bootstrap that resamples the raw timing samples within each size's passes (the design and
   the passes stay fixed; resampling 5-10 rows gives degenerate slopes).
@@ -46,6 +49,16 @@ SAMPLE_QUANTILE = 0.10  # the per-size summary of raw timing samples (see the mo
 # 0.53 s read 5-18 s on this VM, 2 GiB cases), never the pass's low quantile; left in, a
 # bootstrap resample of a 3-sample pass drawn from stalls alone read the pass 30x slow.
 STALL_FACTOR = 2.0
+
+# Past the last-level cache, sizes whose working set is under this many times it are in the step
+# to memory (DRAM, or a GPU's HBM), not yet in memory's regime. Measured on this repository's VM
+# (results/cpu-global-context: an AMD EPYC's 32 MiB L3, shared with other guests), in ns a
+# position at c = 256: SE 46-49 with working sets up to 0.7x the L3, 64-82 from 1x to 2.9x,
+# then 92-101 from 4x to 64x; GC 71-79, then 96-132, then 137-142. A window that began at the
+# cache read SE as N^1.09 and GC as N^1.05; from 4x they read N^0.99 and N^1.00. The auto
+# planner keeps its windows this far past the cache (run.plan.regime_of) for the same reason.
+LAST_CACHE_TRANSITION = 4.0
+GRADUAL = "the step to memory is gradual"
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
 
@@ -269,28 +282,50 @@ def _sizes(n: int) -> str:
     return f"{n} size" + ("" if n == 1 else "s")
 
 
-def windows(x: np.ndarray, y: np.ndarray, overhead: float,
-            bounds: Sequence[Boundary]) -> list[Window]:
+def transition_rows(working_set: np.ndarray, caches: dict[str, float]) -> np.ndarray:
+    """The rows past the last-level cache by less than LAST_CACHE_TRANSITION times it."""
+    ws = np.asarray(working_set, float)
+    sizes = [v for v in caches.values() if v and math.isfinite(v)]
+    if not sizes:
+        return np.zeros(len(ws), bool)
+    last = max(sizes)
+    with np.errstate(invalid="ignore"):
+        return (ws > last) & (ws < last * LAST_CACHE_TRANSITION)  # past it as boundaries() says
+
+
+def windows(x: np.ndarray, y: np.ndarray, overhead: float, bounds: Sequence[Boundary],
+            transition: np.ndarray | None = None, last_cache: str = "") -> list[Window]:
     """Overhead under OVERHEAD_SHARE, split at every cache boundary; the main one first.
 
+    Rows in `transition` (past `last_cache`, in the step to memory) are left out of their side
+    when at least MIN_WINDOW rows of it lie beyond; with fewer, they stay, and a window a
+    verdict could rest on says so.
     The main window is the side with the most rows (ties: the larger sizes, where the leading
     term dominates most).
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     quiet = (overhead / y < OVERHEAD_SHARE) if math.isfinite(overhead) else np.ones(len(x), bool)
+    moving = np.zeros(len(x), bool) if transition is None else np.asarray(transition, bool)
     cuts = sorted({b.x_to for b in bounds})
     side = np.searchsorted(np.array(cuts), x, side="right") if cuts else np.zeros(len(x), int)
+    band = f"{LAST_CACHE_TRANSITION:g}x {last_cache or 'the last cache'}"
     found = []
     for s in np.unique(side):
-        mask = quiet & (side == s)
+        mask, extra = quiet & (side == s), ""
+        if (n := int((mask & moving).sum())):
+            steady = mask & ~moving
+            if steady.sum() >= MIN_WINDOW:
+                mask, extra = steady, f"; {_sizes(n)} within {band} left out ({GRADUAL})"
+            elif mask.sum() >= MIN_WINDOW:  # a verdict rests on them: say so
+                extra = f"; {_sizes(n)} within {band} kept ({GRADUAL}; too few beyond)"
         if mask.any():
-            found.append((int(mask.sum()), float(x[mask].max()), mask))
+            found.append((int(mask.sum()), float(x[mask].max()), mask, extra))
     if not found:
         return [Window(np.zeros(len(x), bool), 0, "no size has the overhead under "
                                                    f"{OVERHEAD_SHARE:.0%} of the time")]
     found.sort(key=lambda f: (f[0], f[1]), reverse=True)
     out = []
-    for i, (_, _, mask) in enumerate(found):
+    for i, (_, _, mask, extra) in enumerate(found):
         lo, hi = x[mask].min(), x[mask].max()
         inside = [b.cache for b in bounds if lo < b.x_to and b.x_from < hi]
         below = [b.cache for b in bounds if b.x_to <= lo]
@@ -302,7 +337,7 @@ def windows(x: np.ndarray, y: np.ndarray, overhead: float,
         span = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
         note = (f"{_sizes(int(mask.sum()))} {span} with the overhead under "
                 f"{OVERHEAD_SHARE:.0%}" + (f"; {where}" if where else "; no cache boundary"))
-        out.append(Window(mask, i, note))
+        out.append(Window(mask, i, note + extra))
     return out
 
 

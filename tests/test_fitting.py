@@ -103,6 +103,55 @@ def test_a_cache_cliff_inside_the_range_is_split_not_averaged():
     assert across > 2.15
 
 
+def _streaming(x: np.ndarray, working_set: np.ndarray, cache: float, *,
+               seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A linear block whose cost per unit doubles past `cache` gradually: up by a third at the
+    cache, two thirds at twice it, in full from 4x (as SE and GC ran here past the L3)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.clip(np.log2(np.maximum(working_set / cache, 1.0)) / 2.0, 0.0, 1.0)
+    slow = np.where(working_set >= cache, 1.0 / 3.0 + 2.0 / 3.0 * ramp, 0.0)
+    t = 1e-6 * x * (1.0 + slow)
+    raw = [ti * np.exp(rng.normal(0, 0.02, 30)) for ti in t]
+    return np.array([np.median(s) for s in raw]), raw
+
+
+def test_the_step_to_memory_past_the_last_cache_is_left_out_where_sizes_lie_beyond():
+    caches = {"L2": 512 * 2**10, "L3": 32 * 2**20}
+    x = np.round(np.geomspace(2**19, 2**27, 17))  # ratio √2: 5 sizes within the L3, 12 past
+    ws = 16.0 * x  # bytes: the L3 at x = 2**21, its 4x at 2**23
+    y, raw = _streaming(x, ws, caches["L3"])
+    moving = ft.transition_rows(ws, caches)
+    assert list(x[moving]) == list(x[(x > 2**21) & (x < 2**23)])  # the L2 plays no part
+    sizes = ft.summarise(x, y, one_pass(raw))
+    bounds = ft.boundaries(sizes.x, ws, caches)
+    main = ft.windows(sizes.x, sizes.y, 0.0, bounds, moving, "L3")[0]
+    assert sizes.x[main.mask].min() == 2**23 and main.mask.sum() == 9
+    assert "3 sizes within 4x L3 left out (the step to memory is gradual)" in main.note
+    steady = ft.exponent(sizes.take(main.mask), 0.0, resamples=200)
+    assert steady.k == pytest.approx(1.0, abs=0.02)
+    # Read from the cache on, the same rows grow as the step does, not as the block.
+    sharp = next(w for w in ft.windows(sizes.x, sizes.y, 0.0, bounds)
+                 if sizes.x[w.mask].min() > 2**21)
+    biased = ft.exponent(sizes.take(sharp.mask), 0.0, resamples=200)
+    assert biased.k > 1.03 and biased.ci90[0] > 1.0
+
+
+def test_the_step_to_memory_is_kept_and_said_where_too_few_sizes_lie_beyond():
+    caches = {"L3": 32 * 2**20}
+    x = np.round(np.geomspace(2**21.5, 2**24, 6))  # past the L3: 3 sizes in the step, 3 beyond
+    ws = 16.0 * x
+    y, raw = _streaming(x, ws, caches["L3"])
+    sizes = ft.summarise(x, y, one_pass(raw))
+    (main,) = ft.windows(sizes.x, sizes.y, 0.0, [], ft.transition_rows(ws, caches), "L3")
+    assert main.mask.all()
+    assert "3 sizes within 4x L3 kept (the step to memory is gradual; too few beyond)" in main.note
+    # A window too small for a verdict anyway says nothing of it.
+    (small,) = ft.windows(sizes.x[:3], sizes.y[:3], 0.0, [],
+                          ft.transition_rows(ws[:3], caches), "L3")
+    assert "step to memory" not in small.note
+    assert not ft.transition_rows(ws, {}).any()
+
+
 def test_boundaries_name_only_caches_the_working_set_passes():
     x = np.array([100.0, 200, 400, 800])
     ws = 4 * x**2  # 40 KB, 160 KB, 640 KB, 2.56 MB

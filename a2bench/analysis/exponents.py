@@ -189,6 +189,9 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     if not math.isfinite(overhead):
         overhead = 0.0
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
+    caches = run_caches(env) if metric == "latency" else {}
+    moving = ft.transition_rows(working_set, caches)
+    last = max(caches, key=caches.__getitem__) if caches else ""
     ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
     base = {
         "swept_values": len(sizes),
@@ -203,7 +206,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "expected_from": "counted" if counted else "model",
     }
     out = []
-    for win in ft.windows(sizes.x, sizes.y, overhead, bounds):
+    for win in ft.windows(sizes.x, sizes.y, overhead, bounds, moving, last):
         sub = sizes.take(win.mask)
         e = ft.exponent(sub, overhead, resamples=resamples, seed=seed,
                         robust=metric == "latency")

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from a2bench import analysis as an  # noqa: E402
+from a2bench.fitting import LAST_CACHE_TRANSITION  # noqa: E402
 from a2bench.formatting import fixed, integer  # noqa: E402
 from a2bench.report.elements import (  # noqa: E402
     METRIC_TITLES,
@@ -191,7 +192,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                    label="cost-model slope" if not (sub["expected_from"] == "counted").any()
                    else "expected slope (cost model, or the counted MACs)"),
             Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
-                   label="outside the window (overhead ≥ 5%, or past a cache boundary)"),
+                   label="outside the window (overhead ≥ 5%, past a cache boundary, "
+                         "or in the step to memory)"),
         ]
         if metric == "latency" and any(c.run == run for c in crossings):
             handles += [
@@ -213,8 +215,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
     name = _save(fig, out, f"fit_{axis}_{metric}.png")
     caption = (f"{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
                "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
-               "is under 5% of the value and no cache boundary lies inside; dashed: the slope "
-               "the cost model predicts over the same window. Hollow points are outside it."
+               "is under 5% of the value and no cache boundary lies inside (nor, where "
+               f"enough sizes lie beyond, the step to memory up to {LAST_CACHE_TRANSITION:g}x "
+               "the last cache); dashed: "
+               "the slope the cost model predicts over the same window. Hollow points are "
+               "outside it."
                + (" Latency points are each size's median over its passes of each pass's "
                   "10th percentile of the raw samples, the value the fit reads. Vertical "
                   "lines mark where each block's largest activation (dotted) and its "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from a2bench.case import Case
+from a2bench.fitting import LAST_CACHE_TRANSITION
 from a2bench.run import promise
 from a2bench.run import walltime as wt
 
@@ -49,7 +50,7 @@ ENDS_TOLERANCE = 0.10  # the window's two ends, timed, may grow this much off th
 # block as N^2.25 from 70 to 120 MiB, then as N^1.7-2.0).
 BOUNDARY_MARGIN = 1.25
 CACHE_MARGIN = 2.0  # past a cache
-LAST_CACHE_MARGIN = 4.0  # past the last level: DRAM's transition is the long one
+LAST_CACHE_MARGIN = LAST_CACHE_TRANSITION  # past the last level: the step to memory is long
 CACHE_MARGIN_WITHIN = 1.5  # within one: the sizes below a cache are worth a wider span
 MIN_SPAN = 3.0  # the least ratio of largest to smallest N worth a window
 # A window of one side class may have calls up to this times MAX_CALL_S before a window of a
