@@ -57,6 +57,7 @@ STALL_FACTOR = 2.0
 # then 92-101 from 4x to 64x; GC 71-79, then 96-132, then 137-142. A window that began at the
 # cache read SE as N^1.09 and GC as N^1.05; from 4x they read N^0.99 and N^1.00. The auto
 # planner keeps its windows this far past the cache (run.plan.regime_of) for the same reason.
+# A GPU's L2 gets the same factor, unmeasured: the stored GPU runs are launch-bound up to 5x it.
 LAST_CACHE_TRANSITION = 4.0
 GRADUAL = "the step to memory is gradual"
 
