@@ -36,7 +36,8 @@ BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
 RESULTS_PAGE = ROOT / "docs" / "results.md"
 TEMPLATE = ROOT / "docs" / "results.md.j2"
 # The generated blocks the template places, one per published section.
-SECTIONS = ("headline", "trials", "video", "gpu", "blocks", "training", "resnet50", "audit")
+SECTIONS = ("headline", "headline_gpu", "trials", "video", "gpu", "blocks", "training",
+            "resnet50", "audit")
 # The comparison of every block (suites/global-context.yaml) has a report of its own.
 BLOCKS_RUN = ROOT / "results" / "cpu-global-context"
 BLOCKS_REPORT = ROOT / "results" / "report-global-context"
@@ -719,6 +720,17 @@ def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
     return f"{head}{begin}\n{block}\n{end}{tail}"
 
 
+def headline_gpu_line(folders: list[Path]) -> str:
+    """Which GPU runs join the headline (GPU_RUNS as published), named by their folders."""
+    gpu = [f"`results/{f.name}`" for f in folders if f.name.startswith("gpu-")]
+    if not gpu:
+        return "No GPU run is published yet in the headline (`results/gpu-*-positions`)."
+    listed = gpu[0] if len(gpu) == 1 else ", ".join(gpu[:-1]) + " and " + gpu[-1]
+    return (f"The headline also holds the GPU run{'s' if len(gpu) > 1 else ''} along positions "
+            f"(train mode where the folder says so): {listed} "
+            "([Published GPU runs](#published-gpu-runs)).")
+
+
 def not_published(*folders: str) -> str:
     """The line a section holds while none of its runs is stored, in place of its table."""
     return f"No run is published yet in {' or '.join(f'`results/{f}`' for f in folders)}."
@@ -749,7 +761,7 @@ def main() -> int:
         print(f"publish: {README}: no {BEGIN} … {END} markers; expected them around the "
               "headline", file=sys.stderr)
         return 2
-    sections = {"headline": headline,
+    sections = {"headline": headline, "headline_gpu": headline_gpu_line(folders),
                 "trials": trials_block() or not_published(f"{TRIALS.name}/run-*")}
     # Each section with a run (and report) of its own; the order is the order they are written.
     for key, run, report, make in (("blocks", BLOCKS_RUN, BLOCKS_REPORT, blocks_block),
