@@ -384,6 +384,15 @@ def test_records_are_json_safe():
     json.dumps(an.records(fits), allow_nan=False)
 
 
+def test_a_short_macs_or_memory_window_says_it_reads_every_size_not_the_overhead():
+    fits = an.fit_exponents(frame(positions_sweep()[:6]))  # 2 sides
+    for metric in ("macs", "memory"):
+        reason = fit_row(fits, "double_attention", metric)["reason"]
+        assert reason.startswith("window too small: 2 sizes, need 5 (every size swept, "), reason
+        assert "overhead" not in reason
+    assert "overhead" in fit_row(fits, "double_attention", "latency")["reason"]
+
+
 def test_analysis_and_report_do_not_import_torch():
     code = ("import sys, a2bench.analysis, a2bench.report; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")

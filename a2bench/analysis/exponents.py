@@ -222,7 +222,14 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             shape = np.array([at.get(v, math.nan) for v in sub.x], float)
             k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected,
                                              shape)
-        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=win.note,
+        # MACs and memory read every size (the overhead and the caches play no part): their
+        # window and a short window's reason say so
+        window = win.note if metric == "latency" else (
+            f"all {len(sub)} sizes {sub.x.min():g}–{sub.x.max():g} (the model holds its "
+            "constant terms too)" if len(sub) else "no size")
+        every = f"every size swept, {sub.x.min():g}–{sub.x.max():g}" if len(sub) else ""
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1,
+                      window_note=win.note if metric == "latency" else every,
                       need_bic=metric == "latency")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
@@ -230,9 +237,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
             "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
             "points": len(sub),
-            "window": win.note if metric == "latency" else (
-                f"all {len(sub)} sizes {sub.x.min():g}–{sub.x.max():g} (the model holds its "
-                "constant terms too)" if len(sub) else "no size"),
+            "window": window,
             "fit_x_min": float(sub.x.min()) if len(sub) else math.nan,
             "fit_x_max": float(sub.x.max()) if len(sub) else math.nan,
             "ci90_low": e.ci90[0], "ci90_high": e.ci90[1], "interval_from": e.interval_from,
