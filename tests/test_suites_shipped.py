@@ -15,6 +15,7 @@ import pytest
 from a2bench import analysis as an
 from a2bench.catalog import cost_of
 from a2bench.measurement import Measurement
+from a2bench.run import plan
 from a2bench.suite import auto_templates, expand, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,6 +175,17 @@ def test_the_gpu_positions_suite_leaves_both_orders_a_latency_window():
         assert len(row) == 1, row.to_dict("records")
         points[block] = row.iloc[0]["points"]
     assert points == {"double_attention": 8, "nonlocal_right": 6}, points
+
+
+def test_the_comparison_suites_cpu_maps_keep_to_the_planners_aligned_sides():
+    """Square sides a multiple of 4 and not of 32, as the auto planner's: at a multiple of 32
+    (N a multiple of 1024) the channels' planes alias in the caches' sets, and in this suite's
+    earlier run double attention ran at 50 and 44 GFLOP/s at sides 256 and 512 against 66-68
+    and 64.5 at the sides beside them."""
+    cases = expand(load_suite(ROOT / "suites" / "global-context.yaml", device="cpu"))
+    sides = {c.h for c in cases if c.h == c.w and c.h >= plan.ALIGN_FROM}
+    assert sides and all(h % plan.ALIGN_SIDE == 0 and h % plan.ALIAS_SIDE for h in sides), \
+        sorted(h for h in sides if h % plan.ALIGN_SIDE or not h % plan.ALIAS_SIDE)
 
 
 @pytest.mark.parametrize("device", DEVICES)
