@@ -52,10 +52,10 @@ STALL_FACTOR = 2.0
 
 # Past the last-level cache, sizes whose working set is under this many times it are in the step
 # to memory (DRAM, or a GPU's HBM), not yet in memory's regime. Measured on this repository's VM
-# (results/cpu-global-context: an AMD EPYC's 32 MiB L3, shared with other guests), in ns a
-# position at c = 256: SE 46-49 with working sets up to 0.7x the L3, 64-82 from 1x to 2.9x,
-# then 92-101 from 4x to 64x; GC 71-79, then 96-132, then 137-142. A window that began at the
-# cache read SE as N^1.09 and GC as N^1.05; from 4x they read N^0.99 and N^1.00. The auto
+# (results/cpu-global-context-aliasing: an AMD EPYC's 32 MiB L3, shared with other guests), in
+# ns a position at c = 256: SE 46-49 with working sets up to 0.7x the L3, 64-82 from 1x to
+# 2.9x, then 92-101 from 4x to 64x; GC 71-79, then 96-132, then 137-142. A window that began at
+# the cache read SE as N^1.09 and GC as N^1.05; from 4x they read N^0.99 and N^1.00. The auto
 # planner keeps its windows this far past the cache (run.plan.regime_of) for the same reason.
 # A GPU's L2 gets the same factor, unmeasured: the stored GPU runs are launch-bound up to 5x it.
 LAST_CACHE_TRANSITION = 4.0

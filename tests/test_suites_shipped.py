@@ -180,8 +180,8 @@ def test_the_gpu_positions_suite_leaves_both_orders_a_latency_window():
 def test_the_comparison_suites_cpu_maps_keep_to_the_planners_aligned_sides():
     """Square sides a multiple of 4 and not of 32, as the auto planner's: at a multiple of 32
     (N a multiple of 1024) the channels' planes alias in the caches' sets, and in this suite's
-    earlier run double attention ran at 50 and 44 GFLOP/s at sides 256 and 512 against 66-68
-    and 64.5 at the sides beside them."""
+    earlier run (results/cpu-global-context-aliasing) double attention ran at 50 and 44 GFLOP/s
+    at sides 256 and 512 against 66-68 and 64.5 at the sides beside them."""
     cases = expand(load_suite(ROOT / "suites" / "global-context.yaml", device="cpu"))
     sides = {c.h for c in cases if c.h == c.w and c.h >= plan.ALIGN_FROM}
     assert sides and all(h % plan.ALIGN_SIDE == 0 and h % plan.ALIAS_SIDE for h in sides), \
