@@ -160,6 +160,13 @@ def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys):
     assert "cpu/results" in capsys.readouterr().out
 
 
+def test_a_report_inside_its_run_names_the_folder_as_a_folder(tmp_path: Path):
+    run = results_folder(tmp_path / "swept")
+    assert main(["report", str(run)]) == 0  # into run/report, as `make report` writes it
+    md = (run / "report" / "report.md").read_text()
+    assert "results folder(s): swept (../, " in md, md.split("results folder(s):")[1][:80]
+
+
 def test_a_run_without_sweeps_still_reports(tmp_path: Path):
     run = results_folder(tmp_path / "resnet", resnet=True)
     out = tmp_path / "report"

@@ -46,13 +46,18 @@ def _schedule(run: Any, env: dict[str, Any]) -> str:
 
 
 def relative(path: Any, here: Path | None) -> str:
-    """A path as seen from the report's folder (provenance that survives moving both)."""
+    """A results folder as seen from the report's folder (provenance that survives moving
+    both), ending in a slash: a report inside its run's folder reads '../', not '..'."""
     if here is None:
-        return str(path)
+        return _folder(str(path))
     try:
-        return os.path.relpath(Path(path).resolve(), Path(here).resolve())
+        return _folder(os.path.relpath(Path(path).resolve(), Path(here).resolve()))
     except ValueError:  # another drive
-        return str(path)
+        return _folder(str(path))
+
+
+def _folder(path: str) -> str:
+    return path if path.endswith(("/", os.sep)) else path + "/"
 
 
 def environment_section(result: an.Analysis, here: Path | None = None) -> list[Element]:
