@@ -283,33 +283,42 @@ def _sizes(n: int) -> str:
     return f"{n} size" + ("" if n == 1 else "s")
 
 
-def transition_rows(working_set: np.ndarray, caches: dict[str, float]) -> np.ndarray:
-    """The rows past the last-level cache by less than LAST_CACHE_TRANSITION times it."""
+@dataclass(frozen=True)
+class Transition:
+    """The rows in the step to memory: past the last-level cache (named) by less than
+    LAST_CACHE_TRANSITION times it."""
+
+    rows: np.ndarray
+    cache: str
+
+
+def transition(working_set: np.ndarray, caches: dict[str, float]) -> Transition:
     ws = np.asarray(working_set, float)
-    sizes = [v for v in caches.values() if v and math.isfinite(v)]
-    if not sizes:
-        return np.zeros(len(ws), bool)
-    last = max(sizes)
-    with np.errstate(invalid="ignore"):
-        return (ws > last) & (ws < last * LAST_CACHE_TRANSITION)  # past it as boundaries() says
+    sized = {k: v for k, v in caches.items() if v and math.isfinite(v)}
+    if not sized:
+        return Transition(np.zeros(len(ws), bool), "")
+    name = max(sized, key=sized.__getitem__)
+    last = sized[name]
+    with np.errstate(invalid="ignore"):  # past it as boundaries() says
+        return Transition((ws > last) & (ws < last * LAST_CACHE_TRANSITION), name)
 
 
 def windows(x: np.ndarray, y: np.ndarray, overhead: float, bounds: Sequence[Boundary],
-            transition: np.ndarray | None = None, last_cache: str = "") -> list[Window]:
+            step: Transition | None = None) -> list[Window]:
     """Overhead under OVERHEAD_SHARE, split at every cache boundary; the main one first.
 
-    Rows in `transition` (past `last_cache`, in the step to memory) are left out of their side
-    when at least MIN_WINDOW rows of it lie beyond; with fewer, they stay, and a window a
-    verdict could rest on says so.
+    The rows of `step` (the step to memory) are left out of their side when at least
+    MIN_WINDOW rows of it lie beyond; with fewer, they stay, and a window a verdict could
+    rest on says so.
     The main window is the side with the most rows (ties: the larger sizes, where the leading
     term dominates most).
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     quiet = (overhead / y < OVERHEAD_SHARE) if math.isfinite(overhead) else np.ones(len(x), bool)
-    moving = np.zeros(len(x), bool) if transition is None else np.asarray(transition, bool)
+    moving = np.zeros(len(x), bool) if step is None else np.asarray(step.rows, bool)
     cuts = sorted({b.x_to for b in bounds})
     side = np.searchsorted(np.array(cuts), x, side="right") if cuts else np.zeros(len(x), int)
-    band = f"{LAST_CACHE_TRANSITION:g}x {last_cache or 'the last cache'}"
+    band = f"{LAST_CACHE_TRANSITION:g}x {step.cache if step else ''}"
     found = []
     for s in np.unique(side):
         mask, extra = quiet & (side == s), ""

@@ -721,8 +721,8 @@ def replace_between(text: str, begin: str, end: str, block: str) -> str | None:
 
 
 def headline_gpu_line(folders: list[Path]) -> str:
-    """Which GPU runs join the headline (GPU_RUNS as published), named by their folders."""
-    gpu = [f"`results/{f.name}`" for f in folders if f.name.startswith("gpu-")]
+    """The GPU runs that join the headline (the folders GPU_RUNS publishes), by name."""
+    gpu = [f"`results/{f.name}`" for f in folders]
     if not gpu:
         return "No GPU run is published yet in the headline (`results/gpu-*-positions`)."
     listed = gpu[0] if len(gpu) == 1 else ", ".join(gpu[:-1]) + " and " + gpu[-1]
@@ -761,7 +761,7 @@ def main() -> int:
         print(f"publish: {README}: no {BEGIN} … {END} markers; expected them around the "
               "headline", file=sys.stderr)
         return 2
-    sections = {"headline": headline, "headline_gpu": headline_gpu_line(folders),
+    sections = {"headline": headline, "headline_gpu": headline_gpu_line(published(GPU_RUNS)),
                 "trials": trials_block() or not_published(f"{TRIALS.name}/run-*")}
     # Each section with a run (and report) of its own; the order is the order they are written.
     for key, run, report, make in (("blocks", BLOCKS_RUN, BLOCKS_REPORT, blocks_block),

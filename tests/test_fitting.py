@@ -120,11 +120,12 @@ def test_the_step_to_memory_past_the_last_cache_is_left_out_where_sizes_lie_beyo
     x = np.round(np.geomspace(2**19, 2**27, 17))  # ratio √2: 5 sizes within the L3, 12 past
     ws = 16.0 * x  # bytes: the L3 at x = 2**21, its 4x at 2**23
     y, raw = _streaming(x, ws, caches["L3"])
-    moving = ft.transition_rows(ws, caches)
-    assert list(x[moving]) == list(x[(x > 2**21) & (x < 2**23)])  # the L2 plays no part
+    step = ft.transition(ws, caches)
+    assert step.cache == "L3"
+    assert list(x[step.rows]) == list(x[(x > 2**21) & (x < 2**23)])  # the L2 plays no part
     sizes = ft.summarise(x, y, one_pass(raw))
     bounds = ft.boundaries(sizes.x, ws, caches)
-    main = ft.windows(sizes.x, sizes.y, 0.0, bounds, moving, "L3")[0]
+    main = ft.windows(sizes.x, sizes.y, 0.0, bounds, step)[0]
     assert sizes.x[main.mask].min() == 2**23 and main.mask.sum() == 9
     assert "3 sizes within 4x L3 left out (the step to memory is gradual)" in main.note
     steady = ft.exponent(sizes.take(main.mask), 0.0, resamples=200)
@@ -142,14 +143,13 @@ def test_the_step_to_memory_is_kept_and_said_where_too_few_sizes_lie_beyond():
     ws = 16.0 * x
     y, raw = _streaming(x, ws, caches["L3"])
     sizes = ft.summarise(x, y, one_pass(raw))
-    (main,) = ft.windows(sizes.x, sizes.y, 0.0, [], ft.transition_rows(ws, caches), "L3")
+    (main,) = ft.windows(sizes.x, sizes.y, 0.0, [], ft.transition(ws, caches))
     assert main.mask.all()
     assert "3 sizes within 4x L3 kept (the step to memory is gradual; too few beyond)" in main.note
     # A window too small for a verdict anyway says nothing of it.
-    (small,) = ft.windows(sizes.x[:3], sizes.y[:3], 0.0, [],
-                          ft.transition_rows(ws[:3], caches), "L3")
+    (small,) = ft.windows(sizes.x[:3], sizes.y[:3], 0.0, [], ft.transition(ws[:3], caches))
     assert "step to memory" not in small.note
-    assert not ft.transition_rows(ws, {}).any()
+    assert not ft.transition(ws, {}).rows.any()
 
 
 def test_boundaries_name_only_caches_the_working_set_passes():

@@ -189,9 +189,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     if not math.isfinite(overhead):
         overhead = 0.0
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
-    caches = run_caches(env) if metric == "latency" else {}
-    moving = ft.transition_rows(working_set, caches)
-    last = max(caches, key=caches.__getitem__) if caches else ""
+    step = ft.transition(working_set, run_caches(env)) if metric == "latency" else None
     ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
     base = {
         "swept_values": len(sizes),
@@ -206,7 +204,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "expected_from": "counted" if counted else "model",
     }
     out = []
-    for win in ft.windows(sizes.x, sizes.y, overhead, bounds, moving, last):
+    for win in ft.windows(sizes.x, sizes.y, overhead, bounds, step):
         sub = sizes.take(win.mask)
         e = ft.exponent(sub, overhead, resamples=resamples, seed=seed,
                         robust=metric == "latency")
@@ -224,12 +222,13 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
                                              shape)
         # MACs and memory read every size (the overhead and the caches play no part): their
         # window and a short window's reason say so
-        window = win.note if metric == "latency" else (
-            f"all {len(sub)} sizes {sub.x.min():g}–{sub.x.max():g} (the model holds its "
-            "constant terms too)" if len(sub) else "no size")
-        every = f"every size swept, {sub.x.min():g}–{sub.x.max():g}" if len(sub) else ""
-        v = ft.decide(expected, e.ci90, dbic, len(sub), k1,
-                      window_note=win.note if metric == "latency" else every,
+        window = why = win.note
+        if metric != "latency":
+            span = f"{sub.x.min():g}–{sub.x.max():g}" if len(sub) else ""
+            window = (f"all {len(sub)} sizes {span} (the model holds its constant terms too)"
+                      if len(sub) else "no size")
+            why = f"every size swept, {span}" if len(sub) else ""
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=why,
                       need_bic=metric == "latency")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
