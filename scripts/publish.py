@@ -627,7 +627,48 @@ def training_block() -> str:
                      f"at N = {e['n_to']:.0f} to the forward peak, growing as N^"
                      f"{num(e['slope'])}; the train ÷ forward ratio goes "
                      f"{num(rows.iloc[0]['memory_ratio'])} → {num(rows.iloc[-1]['memory_ratio'])}.")
+    lines.append(_bf16_line(rp, prec, table("findings"), table("cases")))
     return "\n".join(lines)
+
+
+def _bf16_line(rp: dict[str, Any], prec: Any, findings: Any, cases: Any) -> str:
+    """What the bf16 column can say on the run's CPU: native instructions or emulation (from the
+    run's own CPU flags), its memory against float32's and against the model (eager cases), and
+    whether its GEMM ceiling held (the report's finding)."""
+    from a2bench.cost import MEMORY_TOLERANCE as MISS
+
+    flags = ", ".join(rp.get("flags") or [])
+    fwd = prec[prec["mode"] == "forward"] if len(prec) else prec
+    if rp.get("native_bf16"):
+        what = (f"- **bf16 on this CPU** runs on native instructions ({flags}; torch dispatches "
+                f"{rp.get('cpu_capability', '?')}), so the bf16 ÷ fp32 column is what bf16 "
+                "buys or costs here")
+    else:
+        what = (f"- **bf16 on this CPU** is emulated (no AVX-512 BF16 or AMX; torch dispatches "
+                f"{rp.get('cpu_capability', '?')}), so its latencies say how slow emulation is, "
+                "not what bf16 buys")
+    if len(fwd):
+        what += (f"; its forward peak is {num(fwd['memory_ratio'].min())}–"
+                 f"{num(fwd['memory_ratio'].max())}× float32's")
+    eager = (cases[(cases["dtype"] == "bfloat16") & (cases["compile"].astype(str) == "False")]
+             if len(cases) else cases)
+    if len(eager):
+        over = eager["peak_bytes"] - eager["peak_bytes_analytic"]
+        miss = eager[over > MISS * eager["peak_bytes_analytic"]]
+        if len(miss):
+            worst = (miss["peak_bytes"] / miss["peak_bytes_analytic"] - 1).max()
+            what += (f"; {len(miss)} of its {len(eager)} eager cases peak more than {MISS:.0%} "
+                     f"above their memory model (up to +{100 * worst:.0f} %, "
+                     f"{_mib(over.max())} at most)")
+        else:
+            what += f"; every eager case is within {MISS:.0%} of its memory model"
+    failed = (findings[(findings["kind"] == "calibration_failed")
+                       & (findings["dtype"] == "bfloat16")] if len(findings) else findings)
+    if len(failed):
+        what += (f". A bf16 case ran at {num(failed['value'].max())}× the run's bf16 GEMM "
+                 "ceiling (torch.mm in bf16), so that ceiling fails its own check and no bf16 "
+                 "fraction of the ceiling is reported")
+    return what + "."
 
 
 def resnet_block() -> str:

@@ -224,3 +224,32 @@ def test_which_block_when_is_read_from_the_global_context_report():
     text = "\n".join(lines)
     assert f"N^{float(criss['exponent'].iloc[0]):.2f} [" in text
     assert publish.blocks_block().endswith("\n\n" + text)  # under the comparison table
+
+
+def test_the_bf16_line_follows_the_runs_own_cpu_and_ceiling_check():
+    """The training section's bf16 line is read from the run: native instructions or emulation
+    from its CPU flags, the bf16 peak against float32's, and the ceiling's own check from the
+    report's finding. It was typed in as 'emulated' and went stale on a CPU with AVX-512 BF16."""
+    import pandas as pd
+
+    prec = pd.DataFrame({"mode": ["forward", "forward", "train"],
+                         "memory_ratio": [0.5, 0.52, 0.9]})
+    none = pd.DataFrame(columns=["kind", "dtype", "value"])
+    cases = pd.DataFrame({"dtype": ["bfloat16", "bfloat16", "bfloat16", "float32"],
+                          "compile": [False, False, True, False],
+                          "peak_bytes": [190_000, 2_000_000, 400_000, 300_000],
+                          "peak_bytes_analytic": [100_000, 2_000_000, 100_000, 100_000]})
+    native = publish._bf16_line({"native_bf16": True, "flags": ["avx512_bf16"],
+                                 "cpu_capability": "AVX512"}, prec, none, cases)
+    assert "native instructions (avx512_bf16; torch dispatches AVX512)" in native
+    assert "0.50–0.52× float32's" in native and "emulated" not in native
+    assert "fails its own check" not in native
+    assert "1 of its 2 eager cases peak more than 2% above their memory model (up to +90 %" \
+        in native, native
+    failed = pd.DataFrame({"kind": ["calibration_failed", "calibration_failed"],
+                           "dtype": ["bfloat16", "float32"], "value": [16.1265, 30.0]})
+    emulated = publish._bf16_line({"native_bf16": False, "flags": [],
+                                   "cpu_capability": "AVX2"}, prec, failed, cases.iloc[1:2])
+    assert "is emulated (no AVX-512 BF16 or AMX; torch dispatches AVX2)" in emulated
+    assert "ran at 16.13× the run's bf16 GEMM ceiling" in emulated, emulated
+    assert "every eager case is within 2% of its memory model" in emulated
