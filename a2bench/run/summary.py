@@ -89,6 +89,7 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
 # The warnings that rest on the cost models: `a2bench remodel` writes them again with the model
 # columns (remodel.py), so a run's environment.json never keeps one about an older model.
 MEMORY_MISS = "measured peak above the memory model"
+REDUCED = frozenset({"bfloat16", "float16"})
 MODEL_MISMATCH = "cost() disagrees with both counters"
 
 
@@ -96,17 +97,25 @@ def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
     """Say how many peaks left their model (cost.peak_within), and why they may have. On the
     CPU at more than one thread, kernels keep per-thread buffers the exact model does not
     hold, and --threads 1 gives exact peaks. Threads do not touch a CUDA peak: a miss there is
-    something the model lacks (a library's workspace, say), which docs/gpu.md lists."""
+    something the model lacks (a library's workspace, say), which docs/gpu.md lists. A reduced
+    precision CPU case can miss at any thread count: on a CPU with bf16 instructions oneDNN's
+    native kernels hold scratch the models lack (a float32 buffer of a convolution's output,
+    results/cpu-training), where a CPU that emulates bf16 matches them."""
     over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
             and m.peak_bytes > m.peak_bytes_analytic
             and not peak_within(m.peak_bytes, m.peak_bytes_analytic,
                                 m.peak_allowance_bytes_analytic or 0)]
     out = []
     cuda = [m for m in over if m.case.device == "cuda"]
-    cpu = [m for m in over if m.case.device != "cuda"] if threads > 1 else []
+    reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED]
+    cpu = ([m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED]
+           if threads > 1 else [])
     for misses, why in (
             (cuda, "on CUDA: memory the model does not hold (a library's workspace, say; "
                    "docs/gpu.md, 'Memory models on CUDA')"),
+            (reduced, "in reduced precision on the CPU: scratch of the processor's native bf16 "
+                      "kernels, which the model does not hold (docs/blocks.md, 'Where a memory "
+                      "model stops being exact on a CPU')"),
             (cpu, f"at {threads} threads: kernels' per-thread buffers, which the model does not "
                   "hold; --threads 1 gives peaks the model matches")):
         if misses:
