@@ -152,15 +152,16 @@ def test_positions_suites_leave_both_orders_a_latency_window(stem: str):
         assert len(row) == 1 and row.iloc[0]["points"] >= 5, row.to_dict("records")
 
 
-@pytest.mark.parametrize("stem", ["default", "positions", "training"])
+@pytest.mark.parametrize("stem", ["default", "positions", "training", "m", "n"])
 def test_published_cpu_suites_keep_clear_of_aliasing_sizes(stem: str):
     """No N a multiple of 1024 (the planner's ALIAS_SIDE squared): the channels' planes then lie
     a multiple of 4 KiB apart and alias in the caches' sets. In results/cpu-default-aliasing
     (the default suite's sizes before) double attention ran at 61.9 GFLOP/s at N = 1024 against
-    66.2 and 65.8 at 768 and 1536, and the non-local order at 66.1 against 70.5 and 73.0."""
+    66.2 and 65.8 at 768 and 1536, and the non-local order at 66.1 against 70.5 and 73.0; along
+    m and n (results/cpu-m-n-sides) double attention ran 13-16 % slower at m or n = 4."""
     sizes = sorted({c.positions for c in expand(load_suite(ROOT / "suites" / f"{stem}.yaml",
                                                            device="cpu"))})
-    assert len(sizes) >= 6 and not [n for n in sizes if n % plan.ALIAS_SIDE ** 2 == 0], sizes
+    assert sizes and not [n for n in sizes if n % plan.ALIAS_SIDE ** 2 == 0], sizes
 
 
 def test_the_gpu_positions_suite_leaves_both_orders_a_latency_window():
