@@ -153,7 +153,7 @@ def test_positions_suites_leave_both_orders_a_latency_window(stem: str):
 
 
 @pytest.mark.parametrize("stem", ["default", "positions", "training", "m", "n"])
-def test_published_cpu_suites_keep_clear_of_aliasing_sizes(stem: str):
+def test_shipped_cpu_sweeps_keep_clear_of_aliasing_sizes(stem: str):
     """No N a multiple of 1024 (the planner's ALIAS_SIDE squared): the channels' planes then lie
     a multiple of 4 KiB apart and alias in the caches' sets. In results/cpu-default-aliasing
     (the default suite's sizes before) double attention ran at 61.9 GFLOP/s at N = 1024 against
