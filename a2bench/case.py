@@ -15,6 +15,7 @@ SHAPE_AXES = ("batch", "channels", "t", "h", "w")
 # their columns in place, and other parameters follow at the end.
 LEGACY_PARAMS = ("m", "n", "reduction")
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+REDUCED_DTYPES = ("float16", "bfloat16")  # reduced precision: native or emulated by the CPU
 # What is measured: `forward` is inference without autograd; `train` is one forward and one
 # backward pass with the input and every parameter requiring grad.
 MODES = ("forward", "train")

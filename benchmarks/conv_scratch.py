@@ -36,7 +36,7 @@ def scratch(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[in
     with torch.no_grad():
         conv(x)  # the first call: whatever it sets up once is not the call's
         peak = peak_tensor_bytes_cpu(lambda: conv(x))
-    size = torch.empty((), dtype=dtype).element_size()
+    size = dtype.itemsize
     out = b * cout * n * size
     return peak - out, cout * n * 4 + b * cin * n * size + cout * cin * size + 128
 
@@ -50,7 +50,7 @@ def backward_scratch(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) ->
     conv.zero_grad(set_to_none=True)
     x.grad = None
     peak = peak_tensor_bytes_cpu(lambda: y.backward(grad, retain_graph=True))
-    size = torch.empty((), dtype=dtype).element_size()
+    size = dtype.itemsize
     grads = b * cin * n * size + cout * cin * size + cout * size
     copies = (b + 1) * (cin + cout) * n * size + (cout * cin + cout) * 4 + 384
     return peak - grads, copies

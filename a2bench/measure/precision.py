@@ -15,11 +15,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from a2bench.case import REDUCED_DTYPES
+
 # /proc/cpuinfo flags of native reduced-precision arithmetic on x86 (AVX-512 BF16 and FP16,
 # AMX tiles, AVX-VNNI-INT8's sibling AVX-NE-CONVERT for bf16 conversions).
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "avx_ne_convert")
 FP16_FLAGS = ("avx512_fp16", "amx_fp16")
-REDUCED = ("float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def observe(call: Callable[[], object], dtype: str) -> Precision:
         call()
     ran = tuple(sorted({d.removeprefix("torch.") for _, d in recorder.outputs}))
     fallback: tuple[str, ...] = ()
-    if dtype in REDUCED:
+    if dtype in REDUCED_DTYPES:
         fallback = tuple(sorted({op for op, d in recorder.outputs if d == "torch.float32"}))
     return Precision(ran, fallback)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from a2bench.case import REDUCED_DTYPES
 from a2bench.cost import peak_within
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.measurement import Measurement
@@ -89,7 +90,6 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
 # The warnings that rest on the cost models: `a2bench remodel` writes them again with the model
 # columns (remodel.py), so a run's environment.json never keeps one about an older model.
 MEMORY_MISS = "measured peak above the memory model"
-REDUCED = frozenset({"bfloat16", "float16"})
 MODEL_MISMATCH = "cost() disagrees with both counters"
 
 
@@ -107,8 +107,8 @@ def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
                                 m.peak_allowance_bytes_analytic or 0)]
     out = []
     cuda = [m for m in over if m.case.device == "cuda"]
-    reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED]
-    cpu = ([m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED]
+    reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED_DTYPES]
+    cpu = ([m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED_DTYPES]
            if threads > 1 else [])
     for misses, why in (
             (cuda, "on CUDA: memory the model does not hold (a library's workspace, say; "

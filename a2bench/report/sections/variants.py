@@ -11,6 +11,7 @@ import pandas as pd
 
 from a2bench import analysis as an
 from a2bench.analysis.variants import COMPILE_TOLERANCE
+from a2bench.case import REDUCED_DTYPES
 from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
@@ -179,7 +180,7 @@ def _agreement(comp: pd.DataFrame, r: pd.Series) -> str:
 
 def precision_section(result: an.Analysis) -> list[Element]:
     prec = result.precision
-    reduced = result.data[result.data["dtype"].isin(("float16", "bfloat16"))]
+    reduced = result.data[result.data["dtype"].isin(REDUCED_DTYPES)]
     if not len(reduced):
         return []
     doc: list[Element] = [Heading(2, "Reduced precision")]
