@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases-per-job", type=positive_int, default=None, metavar="K",
                      help="Slurm: cases each job runs in turn (default: the suite spread over "
                           "at most 16 jobs per partition, at least 4 cases a job)")
+    run.add_argument("--split", choices=("findings", "cases"), default=None,
+                     help="Slurm: findings (default): the cases one finding compares (a fit, "
+                          "one block against another at a shape) in one job, so on one node, K "
+                          "or more a job; cases: K a job in suite order, more jobs at once, but "
+                          "the latency of a finding over several nodes decides nothing")
 
     pln = sub.add_parser("plan", help="print the sizes a2bench would choose for a suite's auto "
                                       "axes (h: auto, w: auto or t: auto), running no case")
@@ -326,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_on_slurm(suite, cases, options)
     for flag, value in (("--partition", args.partition), ("--slurm", args.slurm),
-                        ("--cases-per-job", args.cases_per_job)):
+                        ("--cases-per-job", args.cases_per_job), ("--split", args.split)):
         if value:
             raise UsageError(f"{flag}: only applies with --executor slurm (the local executor "
                              "runs every case on this machine)")

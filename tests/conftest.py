@@ -94,6 +94,17 @@ SLURM_DAEMONS = ("/usr/sbin/slurmctld-wlm", "/usr/sbin/slurmd-wlm", "/usr/sbin/m
 def slurm_env():
     """The environment of a running one-node Slurm with partitions debug, h100 and a100; the
     tests that use it skip, saying why, where the packages are not installed."""
+    yield from _test_slurm(nodes=1)
+
+
+@pytest.fixture(scope="session")
+def slurm_two_nodes():
+    """As slurm_env, with two nodes, node1 and node2, each slurmd in a UTS namespace of its own
+    (so a job reads its node's name as its hostname), sharing this machine."""
+    yield from _test_slurm(nodes=2)
+
+
+def _test_slurm(nodes: int):
     import shutil
     import tempfile
 
@@ -109,7 +120,10 @@ def slurm_env():
     # Each pytest-xdist worker starts a cluster of its own, on its own ports.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    env = {**os.environ, "SLURM_CI_DIR": str(folder), "SLURM_CI_PORT": str(16817 + 10 * index)}
+    # ports: the controller's, then one a node, 5 apart for the two clusters of a worker
+    port = 16817 + 10 * index + 5 * (nodes - 1)
+    env = {**os.environ, "SLURM_CI_DIR": str(folder), "SLURM_CI_PORT": str(port),
+           "SLURM_CI_NODES": str(nodes)}
     up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], env=env,
                         capture_output=True, text=True, timeout=120)
     if up.returncode != 0:

@@ -182,6 +182,36 @@ def test_measured_crossover_matches_the_prediction_when_latency_follows_macs():
     assert math.isfinite(row["n_star_memory"])
 
 
+def test_latency_measured_on_several_nodes_decides_nothing():
+    """A Slurm sweep split case by case (--split cases) may time a fit's sizes, or the two
+    blocks of a ratio, on different machines: no interval holds their difference."""
+    ms = positions_sweep(noise=0.03)
+    fits = an.fit_exponents(frame([replace(m, host="node1") for m in ms]))
+    one = fit_row(fits, "double_attention", "latency")
+    assert one["verdict"] == "consistent" and one["hosts"] == "node1"
+    two = [replace(m, host=f"node{1 + i % 2}") for i, m in enumerate(ms)]  # sizes alternate
+    fits = an.fit_exponents(frame(two))
+    lat = fit_row(fits, "double_attention", "latency")
+    assert lat["verdict"] == "inconclusive" and lat["hosts"] == "node1, node2"
+    assert "ran on 2 nodes (node1, node2)" in lat["reason"] and "--split findings" in lat["reason"]
+    # counts and peaks are no machine's: their verdicts stand
+    assert fit_row(fits, "double_attention", "macs")["verdict"] == "consistent"
+    assert fit_row(fits, "nonlocal_right", "memory")["verdict"] == "consistent"
+    # a ratio of two blocks timed on two machines is not read either; MACs still cross
+    ms = []
+    for h, w in ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (16, 16)):
+        for block, host in (("double_attention", "node1"), ("nonlocal_right", "node2")):
+            c = Case(block, "cpu", "float32", 1, 64, 1, h, w, m=32, n=32)
+            ms.append(replace(measured(c, latency=cost_of(c).macs * 1e-10), host=host))
+    row = an.crossovers(frame(ms)).iloc[0]
+    assert math.isnan(row["n_star_latency"]) and "2 nodes" in row["reason_latency"]
+    assert row["n_star_macs"] == pytest.approx(32)
+    against = an.crossovers_against(frame(ms)).iloc[0]
+    assert against["outcome_latency"] == "across_nodes" and against["outcome_macs"] == "crosses"
+    same = an.crossovers(frame([replace(m, host="node1") for m in ms])).iloc[0]
+    assert same["n_star_latency"] == pytest.approx(32)
+
+
 def test_pairs_keep_each_orders_peak_against_its_model():
     # The paper's video example at a small size: both orders at one clip shape, the non-local
     # order's peak 10 % above its model, double attention's on it.

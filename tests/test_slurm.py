@@ -100,6 +100,33 @@ def test_split_keeps_suite_order_and_default_spreads():
     assert slurm.default_per_job(100) == 7  # at most 16 jobs per partition
 
 
+def test_a_finding_is_never_cut_between_jobs():
+    def at(block: str, c: int, side: int, dtype: str = "float32", **params) -> Case:
+        return Case(block, "cpu", dtype, 1, c, 1, side, side, params)
+
+    cases = ([at("double_attention", 32, h, m=m, n=8) for m in (4, 8) for h in (4, 6, 8)]
+             + [at("nonlocal_right", 32, h, m=8, n=8) for h in (4, 6)]  # the pair, by shape
+             + [at("se", 16, h, reduction=8) for h in (5, 7)]
+             + [at("double_attention", 64, 12, "bfloat16", m=8, n=8)]
+             + [at("nonlocal", 48, 9, impl=i) for i in ("eager", "sdpa")])
+    groups = slurm.finding_groups(cases)
+    # a grid over m and N is one fit family; the other order joins it at its shapes
+    assert [len(g) for g in groups] == [8, 2, 1, 2]
+    assert groups[0] == tuple(range(8)) and groups[-1] == (11, 12)
+    # whole groups, a job closing once it holds per_job: so never more jobs than `split`
+    for per_job in (1, 3, 4, 6, 20):
+        shards = slurm.split_by_finding(cases, per_job)
+        assert sorted(c for s in shards for c in s) == sorted(cases)
+        assert all(len(s) >= per_job for s in shards[:-1])
+        assert len(shards) <= len(slurm.split(cases, per_job))
+        for group in groups:
+            members = {cases[j] for j in group}
+            assert len({i for i, s in enumerate(shards) for c in s if c in members}) == 1
+    assert [len(s) for s in slurm.split_by_finding(cases, 4)] == [8, 5]
+    assert slurm.split_by_finding(cases, 4) == slurm.split_by_finding(list(cases), 4)
+    assert slurm.split_by_finding([], 4) == []
+
+
 @pytest.mark.parametrize("state,status", [("CANCELLED by 0", "error"), ("FAILED", "error"),
                                           ("TIMEOUT", "timeout"), ("OUT_OF_MEMORY", "oom"),
                                           ("NODE_FAIL", "error")])
@@ -206,6 +233,11 @@ def test_resume_keeps_the_split_it_began_with(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err.splitlines()) == 1 and "split 4 cases a job" in err
     code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm"])
     assert code == 2 and "--resume" in capsys.readouterr().err  # never touched without it
+    # begun before --split existed: split case by case, which a resume keeps
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume",
+                 "--split", "findings"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "was split by cases" in err
 
 
 def test_bad_partition_list_is_refused(tmp_path, capsys):
@@ -227,7 +259,8 @@ def _intervals(records: list[Measurement]) -> list[tuple[datetime, datetime]]:
 def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
     out = tmp_path / "sweep"
     r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm",
-            "--partition", "h100,a100", *FAST, env=slurm_env)  # 4 + 2 cases a job
+            "--partition", "h100,a100", "--split", "cases", *FAST,
+            env=slurm_env)  # 4 + 2 cases a job
     assert r.returncode == 0, r.stderr[-3000:]
     passes = []
     for p in ("h100", "a100"):
@@ -256,11 +289,51 @@ def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
     assert "h100" in text and "a100" in text
 
 
+TWO_GROUPS = """
+name: two-groups
+description: both orders at c 32, SE at c 16 on other sides; no finding joins the two
+blocks: [double_attention, nonlocal_right, se]
+device: cpu
+params: {batch: [1], m: [8], n: [8], reduction: [8]}
+zip: [[h, w]]
+sweeps:
+  - blocks: [double_attention, nonlocal_right]
+    params: {channels: [32], h: [4, 8], w: [4, 8]}
+  - blocks: [se]
+    params: {channels: [16], h: [6, 10], w: [6, 10]}
+"""
+
+
+@pytest.mark.slurm
+def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes, tmp_path):
+    suite = tmp_path / "two-groups.yaml"
+    suite.write_text(TWO_GROUPS)
+    out = tmp_path / "sweep"
+    r = cli("run", str(suite), "--out", str(out), "--executor", "slurm", "--partition", "debug",
+            "--cases-per-job", "2", *FAST, env=slurm_two_nodes)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 jobs each (whole findings, at least 2 cases a job)" in r.stderr
+    merged = load(out / "debug")
+    assert len(merged) == 6 and {m.status for m in merged} == {"ok"}
+    env = json.loads((out / "debug" / "environment.json").read_text())
+    assert env["hosts"] == ["node1", "node2"], env["hosts"]  # one job on each node, at once
+    assert sorted(s["host"] for s in env["shards"]) == ["node1", "node2"]
+    hosts: dict[str, set[str]] = {}
+    for m in merged:
+        hosts.setdefault(m.case.block, set()).add(m.host)
+    assert all(len(h) == 1 for h in hosts.values()), hosts  # each block's fit on one node
+    assert hosts["double_attention"] == hosts["nonlocal_right"] != hosts["se"]  # and the pair
+    report = cli("report", str(out / "debug"), "--out", str(tmp_path / "r"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "debug (2 jobs, 2 nodes)" in text and "ran on 2 nodes" not in text
+
+
 @pytest.mark.slurm
 def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_path):
     out = tmp_path / "sweep"
     r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
-            *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
+            "--split", "cases", *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
     assert r.returncode == 0, r.stderr[-3000:]
     merged = load(out / "h100")
     assert len(merged) == 6 and {m.status for m in merged} == {"error"}
@@ -309,7 +382,7 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
     # Two jobs of three cases, each case sampled for a second, so a job is still running when
     # it is cancelled after its first result.
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
-            "--partition", "debug", "--cases-per-job", "3", *FAST,
+            "--partition", "debug", "--cases-per-job", "3", "--split", "cases", *FAST,
             "--time-budget", "1", "--ci-target", "0.0001", "--no-interleave"]
     env = {**os.environ, "PYTHONPATH": child_pythonpath(), **slurm_env}
     driver = subprocess.Popen([*A2BENCH, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,

@@ -23,6 +23,7 @@ from a2bench.analysis.columns import (
     group_label,
     param_columns,
 )
+from a2bench.analysis.exponents import across_nodes
 from a2bench.analysis.load import ok_rows
 
 # ---------------------------------------------------------------------------------------------
@@ -39,12 +40,13 @@ def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
     ok = ok_rows(df)
     key = ["run", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w"]
     cols = [*key, "run_index", "positions", "shape", "macs", "latency", "memory", "macs_analytic",
-            "peak_bytes_analytic"]
+            "peak_bytes_analytic", "host"]
+    ok = ok.assign(host=ok.get("host", ""))
     left = ok[ok["block"] == pair.left][cols]
     right = ok[ok["block"] == pair.right][cols]
     merged = left.merge(right.drop(columns=["run_index", "positions", "shape"]), on=key,
                         suffixes=("_left", "_right"))
-    out = merged[[*key, "run_index", "positions", "shape"]].copy()
+    out = merged[[*key, "run_index", "positions", "shape", "host_left", "host_right"]].copy()
     for metric, col in (("macs", "macs"), ("latency", "latency"), ("memory", "memory"),
                         ("macs_model", "macs_analytic"), ("memory_model", "peak_bytes_analytic")):
         out[f"ratio_{metric}"] = merged[f"{col}_right"] / merged[f"{col}_left"]
@@ -66,7 +68,7 @@ class Crossing:
     """``outcome``: ``crosses`` (n_star is where the ratio last passes 1 going up; above 1 from
     there to the largest N), ``above`` (above 1 at every N), ``below`` (below 1 at every N),
     ``ends_below`` (at most 1 at the largest N, above or at 1 somewhere before), ``too_few``
-    (fewer than two N)."""
+    (fewer than two N), ``across_nodes`` (latency measured on several machines: not read)."""
 
     n_star: float
     reason: str = ""
@@ -107,6 +109,16 @@ def crossing(positions: Sequence[float], ratio: Sequence[float], block: str = "t
     return Crossing(math.exp(lx0 + frac * (lx1 - lx0)), reason)
 
 
+def on_one_node(c: Crossing, *hosts: pd.Series) -> Crossing:
+    """A latency crossing as measured, unless its times came from several machines: a ratio
+    of two machines' times holds their difference, which no interval shows (the
+    reason of analysis.exponents.across_nodes)."""
+    seen = sorted({str(h) for col in hosts for h in col.dropna() if str(h)})
+    if len(seen) < 2:
+        return c
+    return Crossing(math.nan, across_nodes(seen), "across_nodes")
+
+
 def _ratio_per_n(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One ratio per distinct N: the geometric mean of the shapes at that N."""
     xs = np.unique(x)
@@ -138,6 +150,8 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
         rec["predicted_in_range"] = bool(rec["n_min"] <= rec["n_star_predicted"] <= rec["n_max"])
         for metric in ("macs", "latency", "memory", "memory_model"):
             c_ = crossing(rows["positions"], rows[f"ratio_{metric}"], *names)
+            if metric == "latency":
+                c_ = on_one_node(c_, rows["host_left"], rows["host_right"])
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"reason_{metric}"] = c_.reason
         records.append(rec)
@@ -180,10 +194,12 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     if ref_rows.empty or others.empty:
         return pd.DataFrame(columns=columns)
     key = list(SHAPE_KEY)
-    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS]].rename(
-        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS]})
-    merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS]].merge(
-        ref, on=key)
+    if "host" not in ok:
+        ref_rows, others = ref_rows.assign(host=""), others.assign(host="")
+    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host"]].rename(
+        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host"]})
+    merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS,
+                     "host"]].merge(ref, on=key)
     if merged.empty:
         return pd.DataFrame(columns=columns)
     # The block's own settings, one label per row (NaN for parameters it does not have).
@@ -206,6 +222,8 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
         for metric in CROSS_METRICS:
             ratio = rows[metric] / rows[f"ref_{metric}"]
             c_ = crossing(rows["positions"], ratio, name, ref_name)
+            if metric == "latency":
+                c_ = on_one_node(c_, rows["host"], rows["ref_host"])
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"outcome_{metric}"] = c_.outcome
             rec[f"reason_{metric}"] = c_.reason

@@ -232,10 +232,14 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
                       need_bic=metric == "latency")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
+        hosts = window_hosts(rows, axis, sub.x)
+        if metric == "latency" and len(hosts) > 1 and v.verdict:
+            v = ft.Verdict("inconclusive", across_nodes(hosts) if v.verdict != "inconclusive"
+                           else f"{v.reason}; and {across_nodes(hosts)}")
         rec = {
             "exponent": e.k, "ci_low": e.ci95[0], "ci_high": e.ci95[1], "expected": expected,
             "verdict": v.verdict, "reason": v.reason, "segment": win.segment,
-            "points": len(sub),
+            "points": len(sub), "hosts": ", ".join(hosts),
             "window": window,
             "fit_x_min": float(sub.x.min()) if len(sub) else math.nan,
             "fit_x_max": float(sub.x.max()) if len(sub) else math.nan,
@@ -256,8 +260,25 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     return out
 
 
+def window_hosts(rows: pd.DataFrame, axis: str, at: np.ndarray) -> list[str]:
+    """The machines (records' `host`) that measured a window's sizes, sorted."""
+    if "host" not in rows:
+        return []
+    inside = rows.loc[_axis_values(rows, axis).isin(at), "host"].dropna().astype(str)
+    return sorted({h for h in inside if h})
+
+
+def across_nodes(hosts: Sequence[str]) -> str:
+    """Why a latency fit over several machines decides nothing. Its interval comes from the
+    passes, processes on one machine, so a difference between machines (clocks, memory, a
+    slower part) is not in it and reads as growth between the sizes each one ran."""
+    return (f"its sizes ran on {len(hosts)} nodes ({', '.join(hosts)}): their difference is "
+            "read as growth and is not in the interval (a2bench run --split findings, "
+            "Slurm's default, keeps a finding on one node)")
+
+
 FITS_EXTRA_COLUMNS = (
-    "reason", "run", "device", "dtype", "group", "primary", "segment", "points",
+    "reason", "run", "device", "dtype", "group", "primary", "segment", "points", "hosts",
     "swept_values", "window", "fit_x_min", "fit_x_max", "ci90_low", "ci90_high",
     "interval_from", "t_ci_low", "t_ci_high", "bootstrap_ci_low", "bootstrap_ci_high",
     "expected_class", "competitor", "delta_bic", "overhead", "overhead_ci_low",

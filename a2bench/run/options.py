@@ -51,6 +51,7 @@ class RunOptions:
     partition: tuple[str, ...] | None = None
     slurm: tuple[str, ...] = field(default_factory=tuple)
     cases_per_job: int | None = None
+    split: str | None = None  # Slurm: how cases become jobs (slurm.job.SPLITS); None: default
     budget: float | None = None  # auto sizes: the whole run's wall seconds (None: per device)
     target: float = DEFAULT_TARGET
 
@@ -77,4 +78,5 @@ class RunOptions:
     def for_shard(self, folder: Path, seed: int) -> RunOptions:
         """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""
         return self.replace(out=folder, resume=True, seed=seed, progress=False,
-                            executor="local", partition=None, slurm=(), cases_per_job=None)
+                            executor="local", partition=None, slurm=(), cases_per_job=None,
+                            split=None)

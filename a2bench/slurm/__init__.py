@@ -60,10 +60,13 @@ from a2bench.slurm.faults import (
 from a2bench.slurm.job import (
     MAX_JOBS_PER_PARTITION,
     MIN_CASES_PER_JOB,
+    SPLITS,
     ShardJob,
     ShardTask,
     default_per_job,
+    finding_groups,
     split,
+    split_by_finding,
     task_options,
 )
 from a2bench.slurm.layout import JOBS, SHARDS, SUBMITIT, SWEEP, read_json, shard_folder
@@ -86,5 +89,6 @@ __all__ = [
     "executor", "expected", "fault_reason", "fault_status", "job_failure", "merge_environments",
     "merge_partition", "minutes", "parameters", "parse_options", "parse_value", "read_json",
     "record_faults", "run_on_slurm", "sacct_states", "sbatch_text", "shard_folder",
-    "shard_records", "split", "submit", "task_options",
+    "shard_records", "split", "split_by_finding", "finding_groups", "SPLITS", "submit",
+    "task_options",
 ]

@@ -45,7 +45,7 @@ from a2bench.slurm.faults import (
     fault_status,
     record_faults,
 )
-from a2bench.slurm.job import ShardTask, default_per_job, split
+from a2bench.slurm.job import SPLITS, ShardTask, default_per_job
 from a2bench.slurm.layout import JOBS, SUBMITIT, SWEEP, read_json, shard_folder
 from a2bench.slurm.merge import merge_partition, shard_records
 from a2bench.slurm.options import parameters, parse_options
@@ -64,6 +64,7 @@ class Plan:
     seed: int  # the order seed every job runs with
     resumed: bool  # DIR held this sweep before this run
     overrides: dict[str, Any]  # --slurm, as submitit parameters
+    split: str = "cases"  # how the cases became jobs (slurm.job.SPLITS)
 
 
 @dataclass
@@ -124,18 +125,24 @@ class SlurmDriver:
                              "leave it out), since each shard's folder holds its cases")
         per_job = (stored.get("cases_per_job") or o.cases_per_job
                    or default_per_job(len(self.cases)))
+        # a sweep begun before --split existed was split case by case
+        how = stored.get("split", "cases") if stored else (o.split or next(iter(SPLITS)))
+        if o.split and o.split != how:
+            raise SlurmError(f"--split {o.split}: {self.out} was split by {how}; resume with "
+                             "that (or leave it out), since each shard's folder holds its cases")
         seed = o.seed if o.seed is not None else stored.get("order_seed")
         seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
-        shard_cases = split(self.cases, per_job)
+        shard_cases = SPLITS[how](self.cases, per_job)
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out / SWEEP, json.dumps({
             "suite": str(self.suite.path), "suite_name": self.suite.name,
             "device": self.suite.device, "partitions": partitions if named else [],
-            "cases": len(self.order), "cases_per_job": per_job, "shards": len(shard_cases),
+            "cases": len(self.order), "cases_per_job": per_job, "split": how,
+            "shards": len(shard_cases),
             "processes": self.processes, "order_seed": seed, "slurm": list(o.slurm),
         }, indent=2) + "\n")
         self.sweep = Plan(tuple(partitions), named, per_job, len(shard_cases), seed,
-                          bool(stored), overrides)
+                          bool(stored), overrides, how)
         self.shards = [Shard(p, i, shard_folder(self.out / p, i), chunk)
                        for p in partitions for i, chunk in enumerate(shard_cases)]
         self.jobs_of = {p: {str(k): str(v) for k, v in read_json(self.out / p / JOBS).items()}
@@ -229,7 +236,9 @@ class SlurmDriver:
         print(f"a2bench: {self.suite.name}: {len(self.cases)} cases"
               + (f" x {self.processes} processes" if self.processes > 1 else "")
               + f" on Slurm partition{'s' if len(plan.partitions) > 1 else ''} "
-              f"{', '.join(plan.partitions)}, {plan.per_job} per job, order seed {plan.seed}; "
+              f"{', '.join(plan.partitions)}, {plan.shards} jobs each ("
+              + (f"whole findings, at least {plan.per_job} cases a job" if plan.split == "findings"
+                 else f"{plan.per_job} cases a job") + f"), order seed {plan.seed}; "
               f"{self.stored_at_start} of {self.total} stored, {attached} jobs re-attached, "
               f"results in {self.out}", file=sys.stderr)
         for line in said:

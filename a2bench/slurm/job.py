@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
+from a2bench.analysis.columns import axes
 from a2bench.case import Case
 from a2bench.run.options import RunOptions
 
@@ -20,6 +23,9 @@ from a2bench.run.options import RunOptions
 # about 10 s on a 2-core VM with --calibration-time 0.01, more with the default).
 MAX_JOBS_PER_PARTITION = 16
 MIN_CASES_PER_JOB = 4
+# A shape (on one device): the ratios of analysis.crossover and analysis.variants set blocks,
+# dtypes, modes and compilation against each other at one.
+SHAPE = ("batch", "channels", "t", "h", "w")
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,69 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
 
 
 def split(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ...]]:
-    """The suite's cases in order, `per_job` at a time: shard i is always the same cases."""
+    """The suite's cases in order, `per_job` at a time: shard i is always the same cases
+    (`--split cases`, and every sweep begun before `--split` existed)."""
     return [tuple(cases[i:i + per_job]) for i in range(0, len(cases), per_job)]
+
+
+def finding_groups(cases: Sequence[Case]) -> list[tuple[int, ...]]:
+    """The cases' indices in groups such that every finding the analysis makes lies inside
+    one group: a fit (a swept group along one axis, analysis.exponents.swept_groups: cases
+    that differ along that axis alone) and a ratio at one shape (one block, dtype, mode or
+    compilation against another: crossovers, variants). Joined groups merge, so a grid over m
+    and N is one group. Each group is in suite order; the groups in the order of their first
+    case.
+
+    Why: each job may run on a node of its own, and a fit whose sizes ran on two nodes reads
+    the nodes' difference as growth, as a ratio of two nodes' times reads it as the blocks'.
+    Their intervals cannot show it: the passes replicate processes on one node."""
+    if not cases:
+        return []
+    df = pd.DataFrame([c.to_dict() for c in cases]).astype(object).fillna("")
+    parent = list(range(len(cases)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    numeric = {c for c in df.columns if all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in df[c] if v != "")}
+    joins = [list(SHAPE) + ["device"]]  # one shape: every block, dtype, mode against another
+    for axis in axes(df):
+        moving = ("t", "h", "w") if axis == "positions" else (axis,)
+        if axis == "positions" or axis in numeric:  # a categorical parameter is no axis
+            joins.append([c for c in df.columns if c not in moving])
+    for keys in joins:
+        for rows in df.groupby(keys, sort=False).indices.values():
+            first = root(int(rows[0]))
+            for i in rows[1:]:
+                parent[root(int(i))] = first
+    groups: dict[int, list[int]] = {}
+    for i in range(len(cases)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted((tuple(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def split_by_finding(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ...]]:
+    """Whole finding groups (finding_groups) a job, in suite order: a job takes groups until
+    it holds at least `per_job` cases, so a group larger than that is one job of its own, and
+    every job but the last holds at least `per_job` (no more jobs than `split` makes)."""
+    shards: list[list[int]] = []
+    current: list[int] = []
+    for group in finding_groups(cases):
+        current.extend(group)
+        if len(current) >= per_job:
+            shards.append(current)
+            current = []
+    if current:
+        shards.append(current)
+    return [tuple(cases[i] for i in sorted(s)) for s in shards]
+
+
+# `--split`: how a partition's cases become jobs (the first is the default).
+SPLITS = {"findings": split_by_finding, "cases": split}
 
 
 def default_per_job(n_cases: int) -> int:

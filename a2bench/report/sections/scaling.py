@@ -427,4 +427,5 @@ def _crossing_words(r: pd.Series, metric: str) -> str:
     return {"above": "costlier over the whole range",
             "below": "cheaper over the whole range",
             "ends_below": "no costlier at the largest N, though not cheaper at every N",
+            "across_nodes": "not read: its sizes ran on several nodes",
             }.get(outcome, "not measured at two or more N")
