@@ -78,3 +78,8 @@ def milliseconds(seconds: Any, digits: int = 3) -> str:
 def millions(n: Any, digits: int = 2) -> str:
     """A count in millions (MMACs); blank when not available."""
     return f"{float(n) / 1e6:.{digits}f}" if finite(n) else ""
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `2 jobs`: a count with its noun."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.case import Case
+from a2bench.formatting import plural
 from a2bench.run.options import RunOptions
 from a2bench.run.store import JSONL, atomic_write, holds_results, load
 from a2bench.run.summary import failure_lines, status_counts
@@ -231,12 +232,12 @@ class SlurmDriver:
                 s.job = job
                 self.jobs_of[p][str(s.index)] = job.job_id
             atomic_write(self.out / p / JOBS, json.dumps(self.jobs_of[p], indent=2) + "\n")
-            said.append(f"a2bench: {p}: submitted {len(group)} jobs as array "
+            said.append(f"a2bench: {p}: submitted {plural(len(group), 'job')} as array "
                         f"{jobs[0].job_id.split('_')[0]}")
         print(f"a2bench: {self.suite.name}: {len(self.cases)} cases"
               + (f" x {self.processes} processes" if self.processes > 1 else "")
               + f" on Slurm partition{'s' if len(plan.partitions) > 1 else ''} "
-              f"{', '.join(plan.partitions)}, {plan.shards} jobs each ("
+              f"{', '.join(plan.partitions)}, {plural(plan.shards, 'job')} each ("
               + (f"whole findings, at least {plan.per_job} cases a job" if plan.split == "findings"
                  else f"{plan.per_job} cases a job") + f"), order seed {plan.seed}; "
               f"{self.stored_at_start} of {self.total} stored, {attached} jobs re-attached, "

@@ -1,0 +1,1 @@
+/work/main/results/slurm-two-nodes/debug/submitit/1_submission.sh

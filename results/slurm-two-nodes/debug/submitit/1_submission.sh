@@ -1,0 +1,20 @@
+#!/bin/bash
+
+# Parameters
+#SBATCH --array=0-1%2
+#SBATCH --error=/work/main/results/slurm-two-nodes/debug/submitit/%A_%a_0_log.err
+#SBATCH --exclusive
+#SBATCH --job-name=a2bench-resnet-stages
+#SBATCH --mem=0
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1
+#SBATCH --open-mode=append
+#SBATCH --output=/work/main/results/slurm-two-nodes/debug/submitit/%A_%a_0_log.out
+#SBATCH --partition=debug
+#SBATCH --signal=USR2@90
+#SBATCH --time=60
+#SBATCH --wckey=submitit
+
+# command
+export SUBMITIT_EXECUTOR=slurm
+srun --unbuffered --output /work/main/results/slurm-two-nodes/debug/submitit/%A_%a_%t_log.out --error /work/main/results/slurm-two-nodes/debug/submitit/%A_%a_%t_log.err /work/main/.venv/bin/python3 -u -m submitit.core._submit /work/main/results/slurm-two-nodes/debug/submitit
