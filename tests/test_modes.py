@@ -118,6 +118,15 @@ def test_analysis_makes_train_and_compiled_variants_and_pairs_their_twins():
     assert set(df["block"]) == {"double_attention", "double_attention[train]"}
     pairs = an.mode_pairs(df)
     assert len(pairs) == 3 and (pairs["macs_ratio"] == 3).all()
+    assert (pairs["memory_ratio"] > 1).all() and (pairs["latency_ratio"] > 1).all()
+    # a train case timed on another node than its forward twin (a Slurm sweep with --split
+    # cases): its latency ratio holds the nodes' difference, so it is not read; memory is
+    ms = [dataclasses.replace(m, host="node1") for m in ms[:-1]] + [
+        dataclasses.replace(ms[-1], host="node2")]
+    pairs = an.mode_pairs(an.prepare(an.frame(ms, "run")))
+    assert list(pairs["same_node"]) == [True, True, False]
+    assert list(pairs["hosts"]) == ["node1", "node1", "node1, node2"]
+    assert pairs["latency_ratio"].isna().tolist() == [False, False, True]
     assert (pairs["memory_ratio"] > 1).all()
 
 

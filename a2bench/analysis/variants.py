@@ -33,7 +33,7 @@ def _twins(df: pd.DataFrame, axis: str, first: Any, second: Any,
     key = [c for c in ("run", "run_index", "device", "dtype", "variant", "mode", "compile",
                        *sizes, "positions", "shape") if c != axis]
     cols = [*key, axis, "block", "latency", "memory", "macs_analytic", "peak_bytes_analytic",
-            "first_call_s", *extra]
+            "first_call_s", "host", *extra]
     cols = list(dict.fromkeys(c for c in cols if c in ok))
     a = ok[ok[axis] == first][cols].drop(columns=[axis])
     b = ok[ok[axis] == second][cols].drop(columns=[axis])
@@ -46,6 +46,13 @@ def _twins(df: pd.DataFrame, axis: str, first: Any, second: Any,
     for c in sizes:
         if c in merged:
             merged[c] = merged[c].replace(-1.0, np.nan)
+    # The machines that timed the two: a ratio of two machines' times holds their difference
+    # (analysis.exponents.across_nodes), so the *_pairs below leave its latency unread.
+    sides = [merged[f"host_{v}"] for v in (first, second) if f"host_{v}" in merged]
+    merged["hosts"] = [", ".join(sorted({str(h) for h in hs if isinstance(h, str) and h}))
+                       for hs in zip(*sides, strict=True)] if sides else ""
+    merged["same_node"] = ~merged["hosts"].str.contains(",")
+    merged = merged.drop(columns=[f"host_{v}" for v in (first, second)], errors="ignore")
     order = [c for c in ("run_index", "dtype", "variant", "mode", "compile", "positions")
              if c in merged]
     return merged.sort_values(order).rename(columns={"variant": "block"}).reset_index(drop=True)
@@ -57,7 +64,7 @@ def mode_pairs(df: pd.DataFrame) -> pd.DataFrame:
     t = _twins(df, "mode", "forward", "train", ("saved_bytes_analytic",))
     if t.empty:
         return t
-    t["latency_ratio"] = t["latency_train"] / t["latency_forward"]
+    t["latency_ratio"] = (t["latency_train"] / t["latency_forward"]).where(t["same_node"])
     t["memory_ratio"] = t["memory_train"] / t["memory_forward"]
     # What training adds in bytes: the N×N matrix's gradient and the saved activations. Its
     # exponent along N separates an order that keeps N² for the backward from one that keeps N.
@@ -94,7 +101,7 @@ def compile_pairs(df: pd.DataFrame, roof: pd.DataFrame) -> pd.DataFrame:
     if t.empty:
         return t
     t = t.rename(columns=lambda c: c.replace("_False", "_eager").replace("_True", "_compiled"))
-    t["speedup"] = t["latency_eager"] / t["latency_compiled"]
+    t["speedup"] = (t["latency_eager"] / t["latency_compiled"]).where(t["same_node"])
     t["compile_s"] = t["first_call_s_compiled"] - t["first_call_s_eager"]
     # The cost model follows eager autograd; a compiled training step saves what inductor's
     # partitioner chooses (it may recompute a tensor instead of keeping it), so its peak is
@@ -124,7 +131,8 @@ def precision_pairs(df: pd.DataFrame, reference: str = "float32") -> pd.DataFram
                  for c in t.columns}
         t = t.rename(columns=names)
         t.insert(1, "dtype", other)
-        t["latency_ratio"] = t["latency_reduced"] / t["latency_reference"]
+        t["latency_ratio"] = (t["latency_reduced"] / t["latency_reference"]).where(
+            t["same_node"])
         t["memory_ratio"] = t["memory_reduced"] / t["memory_reference"]
         parts.append(t)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
