@@ -127,6 +127,9 @@ def test_analysis_makes_train_and_compiled_variants_and_pairs_their_twins():
     assert list(pairs["same_node"]) == [True, True, False]
     assert list(pairs["hosts"]) == ["node1", "node1", "node1, node2"]
     assert pairs["latency_ratio"].isna().tolist() == [False, False, True]
+    # train and forward at no common shape: no twins, and no error
+    apart = [m for m in ms if (m.case.h == 4) == (m.case.mode == "train")]
+    assert an.mode_pairs(an.prepare(an.frame(apart, "run"))).empty
     assert (pairs["memory_ratio"] > 1).all()
 
 

@@ -49,9 +49,10 @@ def _twins(df: pd.DataFrame, axis: str, first: Any, second: Any,
     # The machines that timed the two: a ratio of two machines' times holds their difference
     # (analysis.exponents.across_nodes), so the *_pairs below leave its latency unread.
     sides = [merged[f"host_{v}"] for v in (first, second) if f"host_{v}" in merged]
-    merged["hosts"] = [", ".join(sorted({str(h) for h in hs if isinstance(h, str) and h}))
-                       for hs in zip(*sides, strict=True)] if sides else ""
-    merged["same_node"] = ~merged["hosts"].str.contains(",")
+    hosts = [sorted({h for h in hs if isinstance(h, str) and h})
+             for hs in zip(*sides, strict=True)] if sides else [[] for _ in range(len(merged))]
+    merged["hosts"] = pd.Series([", ".join(h) for h in hosts], index=merged.index, dtype=object)
+    merged["same_node"] = pd.Series([len(h) < 2 for h in hosts], index=merged.index, dtype=bool)
     merged = merged.drop(columns=[f"host_{v}" for v in (first, second)], errors="ignore")
     order = [c for c in ("run_index", "dtype", "variant", "mode", "compile", "positions")
              if c in merged]
