@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from a2bench.run.sweep import SweepResult
 
 # What only the CLI's other executors or the API itself set.
-NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job")
+NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job", "split")
 
 
 def option_names() -> tuple[str, ...]:
