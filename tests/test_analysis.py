@@ -208,6 +208,7 @@ def test_latency_measured_on_several_nodes_decides_nothing():
     assert row["n_star_macs"] == pytest.approx(32)
     against = an.crossovers_against(frame(ms)).iloc[0]
     assert against["outcome_latency"] == "across_nodes" and against["outcome_macs"] == "crosses"
+    assert math.isnan(against["ratio_at_max_latency"])
     same = an.crossovers(frame([replace(m, host="node1") for m in ms])).iloc[0]
     assert same["n_star_latency"] == pytest.approx(32)
 

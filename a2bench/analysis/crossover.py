@@ -232,7 +232,8 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
         timed = np.isfinite(r) & (r > 0)
         at_max = timed & (x == x[timed].max()) if timed.any() else timed
         rec["ratio_at_max_latency"] = (_ratio_per_n(x[at_max], r[at_max])[1][0]
-                                       if at_max.any() else math.nan)
+                                       if at_max.any() and rec["outcome_latency"]
+                                       != "across_nodes" else math.nan)
         records.append(rec)
     return pd.DataFrame.from_records(records, columns=columns)
 
