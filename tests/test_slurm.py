@@ -313,6 +313,7 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
             "--cases-per-job", "2", *FAST, env=slurm_two_nodes)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 jobs each (whole findings, at least 2 cases a job)" in r.stderr
+    assert "--split cases makes 3" in r.stderr  # the way to more jobs, and its cost
     merged = load(out / "debug")
     assert len(merged) == 6 and {m.status for m in merged} == {"ok"}
     env = json.loads((out / "debug" / "environment.json").read_text())

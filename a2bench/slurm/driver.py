@@ -46,7 +46,7 @@ from a2bench.slurm.faults import (
     fault_status,
     record_faults,
 )
-from a2bench.slurm.job import SPLITS, ShardTask, default_per_job
+from a2bench.slurm.job import SPLITS, ShardTask, default_per_job, split
 from a2bench.slurm.layout import JOBS, SUBMITIT, SWEEP, read_json, shard_folder
 from a2bench.slurm.merge import merge_partition, shard_records
 from a2bench.slurm.options import parameters, parse_options
@@ -242,6 +242,13 @@ class SlurmDriver:
                  else f"{plan.per_job} cases a job") + f"), order seed {plan.seed}; "
               f"{self.stored_at_start} of {self.total} stored, {attached} jobs re-attached, "
               f"results in {self.out}", file=sys.stderr)
+        if plan.split == "findings" and not plan.resumed:
+            more = len(split(self.cases, plan.per_job))
+            if more > plan.shards:  # say what the split costs, and the way round it
+                print(f"a2bench: {plural(plan.shards, 'job')} a partition, since every case "
+                      "that a finding compares with another runs on one node; --split cases "
+                      f"makes {more} (a finding over several nodes then decides nothing "
+                      "on latency)", file=sys.stderr)
         for line in said:
             print(line, file=sys.stderr)
         return True
