@@ -171,8 +171,10 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
             w.append(m)
         if gemm:
             roof = {"dtype": "float32", "gemm_flops_per_s": gemm}
+            cases_ = [{"block": "double_attention", "channels": 32 * (i + 1), "median_s": 1e-5}]
             w.write_environment({"host": f"n{i + 1}", "roofline": roof,
-                                 "rooflines": {"float32": roof}})
+                                 "rooflines": {"float32": roof}, "case_passes_planned": 1 + i,
+                                 "overhead": {"empty_module_s": 1e-6, "cases": cases_}})
     order = [a.key(), c.key(), b.key()]
     merged = slurm.merge_partition(part, 3, order, "h100", {"0": "5_0", "1": "5_1"})
     assert len(merged) == 3  # shard 1's second record of case a is a duplicate
@@ -185,6 +187,14 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     assert [s["job_id"] for s in env["shards"]] == ["5_0", "5_1"]
     assert env["hosts"] == ["n1", "n2"]
     assert env["ended"] == "stopped"  # no shard recorded its end
+    # each shard's per-call overheads (its own blocks and sizes), with the node that timed them
+    assert [(o["channels"], o["host"]) for o in env["overhead"]["cases"]] == [(32, "n1"),
+                                                                            (64, "n2")]
+    assert "case_passes_planned" not in env  # shard 2 has no plan yet: no total to fall short of
+    ResultsWriter(slurm.shard_folder(part, 2), resume=True).write_environment(
+        {"host": "n3", "case_passes_planned": 4})
+    slurm.merge_partition(part, 3, order, "h100", {})
+    assert json.loads((part / "environment.json").read_text())["case_passes_planned"] == 7
 
 
 def test_a_partition_has_finished_once_every_shard_has():

@@ -22,6 +22,7 @@ from a2bench.run.store import (
     STOPPED,
     atomic_write,
     ending,
+    last_session,
     merge_passes,
     read_jsonl,
     write_csv,
@@ -64,6 +65,11 @@ def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: st
     if envs:
         env = merge_environments(envs, partition, jobs)
         env["ended"] = merged_ending([ending(e) for _, e in envs], len(envs) == shards)
+        # what an unfinished partition falls short of: every shard's plan, once each has one
+        planned = [last_session(e).get("case_passes_planned") for _, e in envs]
+        env.pop("case_passes_planned", None)
+        if len(envs) == shards and all(isinstance(p, int) for p in planned):
+            env["case_passes_planned"] = sum(planned)
         atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
     return records
 
@@ -106,6 +112,14 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
     roofs = [e["roofline"] for _, e in envs if isinstance(e.get("roofline"), dict)]
     if roofs:
         env["roofline"] = best(roofs)
+    # Each shard times its own blocks' per-call overhead (at t = h = w = 1, at its cases'
+    # other sizes), on its own node: a fit reads the entry of its block and sizes, so every
+    # shard's entries are kept, each with its node.
+    overheads = [(e.get("host"), e["overhead"]) for _, e in envs
+                 if isinstance(e.get("overhead"), dict)]
+    if overheads:
+        env["overhead"] = {**overheads[0][1], "cases": [
+            {**entry, "host": host} for host, o in overheads for entry in o.get("cases") or []]}
     warnings = [w for _, e in envs for w in (e.get("warnings") or [])]
     if warnings:
         env["warnings"] = list(dict.fromkeys(warnings))
