@@ -255,6 +255,26 @@ def test_roofline_numbers():
     assert row["bound"] in ("memory", "compute")
 
 
+def test_each_node_is_read_against_its_own_ceiling():
+    """A Slurm partition merged from nodes that differ keeps each node's ceilings: a case,
+    and a fit one node measured, read the node's own; a case of an unlisted node the run's."""
+    env = {**ENV, "roofline": {**ENV["roofline"], "dtype": "float32"},
+           "rooflines_by_host": {"slow": {"float32": {"dtype": "float32",
+                                                      "gemm_flops_per_s": 5e10}}}}
+    ms = [replace(m, host="slow" if m.case.block == "nonlocal_right" else "fast")
+          for m in positions_sweep()]
+    df = frame(ms)
+    roof = an.roofline(df, {"synthetic": env})
+    for block, ceiling in (("nonlocal_right", 5e10), ("double_attention", 1e11)):
+        rows = roof[roof["block"] == block]
+        assert (rows["peak_gflops"] == ceiling / 1e9).all()
+        assert np.allclose(rows["fraction_of_peak_raw"], rows["gflops"] * 1e9 / ceiling)
+    fits = an.fit_exponents(df, {"synthetic": env})
+    slow, fast = (fit_row(fits, b, "latency") for b in ("nonlocal_right", "double_attention"))
+    assert slow["fraction_of_ceiling"] == pytest.approx(slow["achieved_flops_per_s"] / 5e10)
+    assert fast["fraction_of_ceiling"] == pytest.approx(fast["achieved_flops_per_s"] / 1e11)
+
+
 def test_roofline_without_ceilings_gives_nan_fractions():
     df = frame([measured(case("se", 16))])
     roof = an.roofline(df, {})

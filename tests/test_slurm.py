@@ -184,6 +184,8 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     env = json.loads((part / "environment.json").read_text())
     assert env["executor"] == "slurm" and env["partition"] == "h100"
     assert env["roofline"]["gemm_flops_per_s"] == 2e11  # the best node's
+    assert {h: r["float32"]["gemm_flops_per_s"] for h, r in env["rooflines_by_host"].items()} \
+        == {"n1": 1e11, "n2": 2e11}  # and each node's own
     assert [s["job_id"] for s in env["shards"]] == ["5_0", "5_1"]
     assert env["hosts"] == ["n1", "n2"]
     assert env["ended"] == "stopped"  # no shard recorded its end

@@ -190,7 +190,6 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         overhead = 0.0
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
     step = ft.transition(working_set, run_caches(env)) if metric == "latency" else None
-    ceiling = float((env.get("roofline") or {}).get("gemm_flops_per_s") or math.nan)
     base = {
         "swept_values": len(sizes),
         "overhead": full.a, "overhead_ci_low": full.a_low, "overhead_ci_high": full.a_high,
@@ -254,10 +253,21 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         }
         if metric == "latency" and len(sub) >= 2:
             tp = ft.throughput(model.y[sel], sub.y)
+            ceiling = _gemm_ceiling(env, hosts)
             rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
                        fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
         out.append(rec)
     return out
+
+
+def _gemm_ceiling(env: Mapping[str, Any], hosts: Sequence[str]) -> float:
+    """The run's GEMM ceiling; a window one node measured reads that node's own, where a Slurm
+    partition kept each node's (rooflines_by_host)."""
+    record = env.get("roofline") or {}
+    if len(hosts) == 1:
+        node = ((env.get("rooflines_by_host") or {}).get(hosts[0]) or {}).get(record.get("dtype"))
+        record = node or record
+    return float(record.get("gemm_flops_per_s") or math.nan)
 
 
 def window_hosts(rows: pd.DataFrame, axis: str, at: np.ndarray) -> list[str]:

@@ -20,6 +20,18 @@ from a2bench.analysis.load import ok_rows
 CEILING_TOLERANCE = 0.05
 
 
+def run_ceiling(env: Mapping[str, Any], dtype: str, key: str, host: str = "") -> float:
+    """A run's ceiling `key` (gemm_flops_per_s, bandwidth_bytes_per_s) for a dtype: each dtype
+    against its own GEMM (runs since the dtype axis keep one per dtype), and in a Slurm
+    partition merged from several nodes, the node's own (`rooflines_by_host`); NaN if none."""
+    per_node = ((env.get("rooflines_by_host") or {}).get(host) or {}).get(dtype)
+    record = per_node or (env.get("rooflines") or {}).get(dtype) or env.get("roofline") or {}
+    if record.get("dtype", dtype) != dtype:
+        return math.nan
+    value = record.get(key)
+    return float(value) if value else math.nan
+
+
 def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """Per ok case: achieved GFLOP/s, fraction of the run's GEMM ceiling, arithmetic intensity.
 
@@ -28,20 +40,13 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     """
     ok = ok_rows(df)
     ok = ok[(ok["latency"] > 0) & ok["flops_analytic"].notna()].copy()
+    ok["host"] = ok["host"].fillna("").astype(str) if "host" in ok else ""
 
-    def ceiling(run: str, dtype: str, key: str) -> float:
-        env = environments.get(run) or {}
-        # Each dtype against its own GEMM (runs since the dtype axis keep one per dtype).
-        record = (env.get("rooflines") or {}).get(dtype) or env.get("roofline") or {}
-        if record.get("dtype", dtype) != dtype:
-            return math.nan
-        value = record.get(key)
-        return float(value) if value else math.nan
+    def column(key: str) -> pd.Series:
+        return pd.Series([run_ceiling(environments.get(r) or {}, d, key, h) for r, d, h in zip(
+            ok["run"], ok["dtype"], ok["host"], strict=True)], index=ok.index, dtype=float)
 
-    peak = pd.Series([ceiling(r, d, "gemm_flops_per_s") for r, d in zip(
-        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
-    bandwidth = pd.Series([ceiling(r, d, "bandwidth_bytes_per_s") for r, d in zip(
-        ok["run"], ok["dtype"], strict=True)], index=ok.index, dtype=float)
+    peak, bandwidth = column("gemm_flops_per_s"), column("bandwidth_bytes_per_s")
     achieved = ok["flops_analytic"] / ok["latency"]
     moved = ok["activation_bytes_analytic"] + ok["input_bytes"]
     intensity = ok["flops_analytic"] / moved
@@ -59,7 +64,8 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     # CEILING_TOLERANCE over is a case reaching the ceiling: the calibration's square GEMMs
     # (at most 8192³) are not the block's shapes, and on an H100 the non-local order's
     # 65536×512×65536 product ran at 100.5 % of them in fp32.
-    failed = out.groupby(["run", "dtype"])["fraction_of_peak_raw"].transform(
+    out["host"] = ok["host"]  # (each node's ceilings fail or hold on their own)
+    failed = out.groupby(["run", "dtype", "host"])["fraction_of_peak_raw"].transform(
         lambda v: (v > 1 + CEILING_TOLERANCE).any())
     out["calibration_ok"] = ~failed.astype(bool)
     out["fraction_of_peak"] = out["fraction_of_peak_raw"].where(out["calibration_ok"])

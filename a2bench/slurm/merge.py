@@ -112,6 +112,17 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
     roofs = [e["roofline"] for _, e in envs if isinstance(e.get("roofline"), dict)]
     if roofs:
         env["roofline"] = best(roofs)
+    # Each node's own ceilings too: a case's fraction of the ceiling is read against the node
+    # that ran it (analysis.roofline), where a partition's nodes differ.
+    by_host: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for _, e in envs:
+        if e.get("host"):
+            for d, r in (e.get("rooflines") or {}).items():
+                if isinstance(r, dict):
+                    by_host.setdefault(str(e["host"]), {}).setdefault(d, []).append(r)
+    if by_host:
+        env["rooflines_by_host"] = {h: {d: best(rs) for d, rs in ds.items()}
+                                    for h, ds in sorted(by_host.items())}
     # Each shard times its own blocks' per-call overhead (at t = h = w = 1, at its cases'
     # other sizes), on its own node: a fit reads the entry of its block and sizes, so every
     # shard's entries are kept, each with its node.
