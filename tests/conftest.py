@@ -113,7 +113,11 @@ def _test_slurm(nodes: int):
         pytest.skip(f"no Slurm here ({', '.join(missing) or 'sbatch'} missing); install it "
                     f"with {SLURM_PACKAGES}")
     if os.geteuid() != 0:
-        pytest.skip("the one-node test Slurm runs its daemons as root")
+        pytest.skip("the test Slurm runs its daemons as root")
+    if nodes > 1 and subprocess.run(["unshare", "--uts", "true"], capture_output=True,
+                                    check=False).returncode != 0:
+        pytest.skip("the two-node test Slurm runs each slurmd in a UTS namespace of its own, "
+                    "and unshare --uts is not permitted here")
     # munged wants every folder above its socket world-executable; pytest's tmp_path is 0700.
     folder = Path(tempfile.mkdtemp(prefix="a2bench-slurm-"))
     folder.chmod(0o755)
