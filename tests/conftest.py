@@ -114,8 +114,8 @@ def _test_slurm(nodes: int):
                     f"with {SLURM_PACKAGES}")
     if os.geteuid() != 0:
         pytest.skip("the test Slurm runs its daemons as root")
-    if nodes > 1 and subprocess.run(["unshare", "--uts", "true"], capture_output=True,
-                                    check=False).returncode != 0:
+    if nodes > 1 and (shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--uts", "true"], capture_output=True, check=False).returncode != 0):
         pytest.skip("the two-node test Slurm runs each slurmd in a UTS namespace of its own, "
                     "and unshare --uts is not permitted here")
     # munged wants every folder above its socket world-executable; pytest's tmp_path is 0700.
