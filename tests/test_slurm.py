@@ -336,6 +336,11 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
         hosts.setdefault(m.case.block, set()).add(m.host)
     assert all(len(h) == 1 for h in hosts.values()), hosts  # each block's fit on one node
     assert hosts["double_attention"] == hosts["nonlocal_right"] != hosts["se"]  # and the pair
+    passes = load_passes(out / "debug")
+    for node in ("node1", "node2"):  # on each node, no two timed cases overlapped
+        spans = _intervals([m for m in passes if m.host == node])
+        assert spans and all(start >= end for (_, end), (start, _) in zip(
+            spans, spans[1:], strict=False))
     report = cli("report", str(out / "debug"), "--out", str(tmp_path / "r"))
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "r" / "report.md").read_text()
