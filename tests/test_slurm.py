@@ -345,6 +345,7 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "r" / "report.md").read_text()
     assert "debug (2 jobs, 2 nodes)" in text and "ran on 2 nodes" not in text
+    assert "(the best node's; each node's own: node1 " in text  # what its cases are read against
 
 
 @pytest.mark.slurm

@@ -34,6 +34,19 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
             f"{len(env.get('hosts') or [])} nodes)")
 
 
+def _ceiling(run: Any, env: dict[str, Any]) -> str:
+    """The run's GEMM ceiling; a partition merged from several nodes adds each node's own,
+    which its cases are read against (analysis.roofline.run_ceiling)."""
+    main = env.get("roofline") or {}
+    text = significant(main.get("gemm_flops_per_s", math.nan) / 1e9)
+    nodes = env.get("rooflines_by_host") or {}
+    if len(nodes) < 2:
+        return text
+    each = [f"{host} {significant(r['gemm_flops_per_s'] / 1e9)}" for host, by_dtype in
+            nodes.items() if (r := by_dtype.get(main.get("dtype")) or {}).get("gemm_flops_per_s")]
+    return f"{text} (the best node's; each node's own: {', '.join(each)})" if each else text
+
+
 def _schedule(run: Any, env: dict[str, Any]) -> str:
     schedule = env.get("timing_schedule") or ""
     if schedule == "interleaved":
@@ -82,9 +95,7 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         ("python", lambda r, e: e.get("python", "")),
         ("a2bench / commit",
          lambda r, e: f"{e.get('a2bench_version', '')} / {str(e.get('git_commit', ''))[:12]}"),
-        ("GEMM ceiling (GFLOP/s, measured)",
-         lambda r, e: significant(
-             (e.get("roofline") or {}).get("gemm_flops_per_s", math.nan) / 1e9)),
+        ("GEMM ceiling (GFLOP/s, measured)", _ceiling),
         ("GEMM ceiling at start / end (GFLOP/s), drift", _ceilings),
         ("GEMM ceiling per dtype (GFLOP/s)", _dtype_ceilings),
         ("native bf16 / fp16 instructions (CPU)", _reduced_precision),
@@ -203,12 +214,13 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         return doc + [Para("No case has both a latency and an analytic FLOP count.")]
     doc.append(Para(
         "Achieved GFLOP/s = analytic FLOPs ÷ median latency ÷ 10⁹; the ceiling is the GEMM "
-        "throughput measured in the same run (environment.json, roofline), the best of a few "
-        "square products. A block's own, differently shaped products can run a little past it: "
-        f"up to {an.CEILING_TOLERANCE:.0%} over reads as reaching the ceiling, and beyond that "
-        "the ceiling counts as mis-measured and no fraction of it is shown. Arithmetic "
-        "intensity = FLOPs ÷ bytes of activations written plus the input. Per-case numbers are "
-        "in cases.csv."))
+        "throughput measured in the same run (environment.json, roofline; in a Slurm "
+        "partition of several nodes, the node's own that ran the case, rooflines_by_host), "
+        "the best of a few square products. A block's own, differently shaped products can "
+        f"run a little past it: up to {an.CEILING_TOLERANCE:.0%} over reads as reaching the "
+        "ceiling, and beyond that the ceiling counts as mis-measured and no fraction of it is "
+        "shown. Arithmetic intensity = FLOPs ÷ bytes of activations written plus the input. "
+        "Per-case numbers are in cases.csv."))
     rows = [{
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
         "block": block_name(result, r["block"], short=True), "cases": r["cases"],
