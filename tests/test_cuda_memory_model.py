@@ -296,6 +296,11 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
     assert memory_warnings(cpu, threads=1) == []
     assert "--threads 1" in memory_warnings(cpu, threads=16)[0]
+    # compiled, the same misses are Inductor's, whatever the device or the threads
+    compiled = [replace(m, case=replace(m.case, compile=True)) for m in records]
+    (warning,) = memory_warnings(compiled, threads=16)
+    assert "on 9 case(s), by up to 10%, compiled: Inductor's" in warning, warning
+    assert "CUDA" not in warning and "--threads" not in warning
 
 
 def test_a_bf16_cpu_miss_is_blamed_on_the_native_kernels_at_any_thread_count():
