@@ -182,3 +182,9 @@ def clean(value: Any) -> Any:
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def hosts_of(*columns: Any) -> list[str]:
+    """The machines named in some `host` columns (prepare() fills one, "" where unknown),
+    sorted: a latency finding over more than one decides nothing (exponents.across_nodes)."""
+    return sorted({h for col in columns for h in col if isinstance(h, str) and h})

@@ -21,6 +21,7 @@ from a2bench.analysis.columns import (
     block_label,
     block_order,
     group_label,
+    hosts_of,
     param_columns,
 )
 from a2bench.analysis.exponents import across_nodes
@@ -41,7 +42,6 @@ def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
     key = ["run", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w"]
     cols = [*key, "run_index", "positions", "shape", "macs", "latency", "memory", "macs_analytic",
             "peak_bytes_analytic", "host"]
-    ok = ok.assign(host=ok.get("host", ""))
     left = ok[ok["block"] == pair.left][cols]
     right = ok[ok["block"] == pair.right][cols]
     merged = left.merge(right.drop(columns=["run_index", "positions", "shape"]), on=key,
@@ -113,7 +113,7 @@ def on_one_node(c: Crossing, *hosts: pd.Series) -> Crossing:
     """A latency crossing as measured, unless its times came from several machines: a ratio
     of two machines' times holds their difference, which no interval shows (the
     reason of analysis.exponents.across_nodes)."""
-    seen = sorted({str(h) for col in hosts for h in col.dropna() if str(h)})
+    seen = hosts_of(*hosts)
     if len(seen) < 2:
         return c
     return Crossing(math.nan, across_nodes(seen), "across_nodes")
@@ -194,8 +194,6 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     if ref_rows.empty or others.empty:
         return pd.DataFrame(columns=columns)
     key = list(SHAPE_KEY)
-    if "host" not in ok:
-        ref_rows, others = ref_rows.assign(host=""), others.assign(host="")
     ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host"]].rename(
         columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host"]})
     merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS,

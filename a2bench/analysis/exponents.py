@@ -32,8 +32,16 @@ import numpy as np
 import pandas as pd
 
 from a2bench import fitting as ft
-from a2bench.analysis.columns import FIT_COLUMNS, METRICS, axes, fixed_columns, group_label
+from a2bench.analysis.columns import (
+    FIT_COLUMNS,
+    METRICS,
+    axes,
+    fixed_columns,
+    group_label,
+    hosts_of,
+)
 from a2bench.analysis.load import ok_rows
+from a2bench.analysis.roofline import run_ceiling
 
 VERDICTS = ft.VERDICTS
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -261,21 +269,15 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
 
 
 def _gemm_ceiling(env: Mapping[str, Any], hosts: Sequence[str]) -> float:
-    """The run's GEMM ceiling; a window one node measured reads that node's own, where a Slurm
-    partition kept each node's (rooflines_by_host)."""
-    record = env.get("roofline") or {}
-    if len(hosts) == 1:
-        node = ((env.get("rooflines_by_host") or {}).get(hosts[0]) or {}).get(record.get("dtype"))
-        record = node or record
-    return float(record.get("gemm_flops_per_s") or math.nan)
+    """The run's GEMM ceiling (its main dtype's); a window one node measured reads that node's
+    own, where a Slurm partition kept each node's (roofline.run_ceiling)."""
+    return run_ceiling(env, (env.get("roofline") or {}).get("dtype"), "gemm_flops_per_s",
+                       hosts[0] if len(hosts) == 1 else "")
 
 
 def window_hosts(rows: pd.DataFrame, axis: str, at: np.ndarray) -> list[str]:
     """The machines (records' `host`) that measured a window's sizes, sorted."""
-    if "host" not in rows:
-        return []
-    inside = rows.loc[_axis_values(rows, axis).isin(at), "host"].dropna().astype(str)
-    return sorted({h for h in inside if h})
+    return hosts_of(rows.loc[_axis_values(rows, axis).isin(at), "host"])
 
 
 def across_nodes(hosts: Sequence[str]) -> str:

@@ -133,6 +133,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     for col in _NUMERIC:
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    # The machine that measured each case ("" where a record does not say): findings whose
+    # latency spans machines are not read (columns.hosts_of)
+    df["host"] = df["host"].fillna("").astype(str) if "host" in df else ""
     if "positions" not in df or df["positions"].isna().any():
         df["positions"] = df["t"] * df["h"] * df["w"]
     # A categorical parameter (nonlocal's impl) makes a variant of its block: fitted, plotted

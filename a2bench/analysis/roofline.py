@@ -20,7 +20,7 @@ from a2bench.analysis.load import ok_rows
 CEILING_TOLERANCE = 0.05
 
 
-def run_ceiling(env: Mapping[str, Any], dtype: str, key: str, host: str = "") -> float:
+def run_ceiling(env: Mapping[str, Any], dtype: str | None, key: str, host: str = "") -> float:
     """A run's ceiling `key` (gemm_flops_per_s, bandwidth_bytes_per_s) for a dtype: each dtype
     against its own GEMM (runs since the dtype axis keep one per dtype), and in a Slurm
     partition merged from several nodes, the node's own (`rooflines_by_host`); NaN if none."""
@@ -40,7 +40,6 @@ def roofline(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]]) ->
     """
     ok = ok_rows(df)
     ok = ok[(ok["latency"] > 0) & ok["flops_analytic"].notna()].copy()
-    ok["host"] = ok["host"].fillna("").astype(str) if "host" in ok else ""
 
     def column(key: str) -> pd.Series:
         return pd.Series([run_ceiling(environments.get(r) or {}, d, key, h) for r, d, h in zip(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from a2bench.analysis.columns import size_columns
+from a2bench.analysis.columns import hosts_of, size_columns
 from a2bench.analysis.load import ok_rows
 
 # ---------------------------------------------------------------------------------------------
@@ -48,9 +48,8 @@ def _twins(df: pd.DataFrame, axis: str, first: Any, second: Any,
             merged[c] = merged[c].replace(-1.0, np.nan)
     # The machines that timed the two: a ratio of two machines' times holds their difference
     # (analysis.exponents.across_nodes), so the *_pairs below leave its latency unread.
-    sides = [merged[f"host_{v}"] for v in (first, second) if f"host_{v}" in merged]
-    hosts = [sorted({h for h in hs if isinstance(h, str) and h})
-             for hs in zip(*sides, strict=True)] if sides else [[] for _ in range(len(merged))]
+    hosts = [hosts_of(pair) for pair in zip(merged[f"host_{first}"], merged[f"host_{second}"],
+                                            strict=True)]
     merged["hosts"] = pd.Series([", ".join(h) for h in hosts], index=merged.index, dtype=object)
     merged["same_node"] = pd.Series([len(h) < 2 for h in hosts], index=merged.index, dtype=bool)
     merged = merged.drop(columns=[f"host_{v}" for v in (first, second)], errors="ignore")
