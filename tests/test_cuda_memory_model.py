@@ -291,14 +291,20 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     from a2bench.run.summary import memory_warnings
 
     records = load(RESULTS / "gpu-nvidia-h200-auto-training-both")
-    (warning,) = memory_warnings(records, threads=16)
+    (warning,) = memory_warnings(records)
     assert "on 9 case(s), by up to 10%, on CUDA" in warning and "--threads" not in warning
     cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
-    assert memory_warnings(cpu, threads=1) == []
-    assert "--threads 1" in memory_warnings(cpu, threads=16)[0]
+    assert {m.threads for m in cpu} == {16}
+    assert "at 16 threads: kernels' per-thread buffers" in memory_warnings(cpu)[0]
+    assert memory_warnings([replace(m, threads=1) for m in cpu]) == []
+    # each record's own thread count (a Slurm partition's nodes may run at two): a case at one
+    # thread is not blamed on threads, and the counts of those that are are named
+    mixed = [replace(m, threads=(1, 4, 8)[i % 3]) for i, m in enumerate(cpu)]
+    (warning,) = memory_warnings(mixed)
+    assert "on 6 case(s)" in warning and "at 4–8 threads" in warning, warning
     # compiled, the same misses are Inductor's, whatever the device or the threads
     compiled = [replace(m, case=replace(m.case, compile=True)) for m in records]
-    (warning,) = memory_warnings(compiled, threads=16)
+    (warning,) = memory_warnings(compiled)
     assert "on 9 case(s), by up to 10%, compiled: Inductor's" in warning, warning
     assert "CUDA" not in warning and "--threads" not in warning
 
@@ -311,14 +317,14 @@ def test_a_bf16_cpu_miss_is_blamed_on_the_native_kernels_at_any_thread_count():
 
     records = load(RESULTS / "cpu-training")
     bf16 = [m for m in records if m.case.dtype == "bfloat16" and m.case.block == "double_attention"]
-    assert len(bf16) == 10 and memory_warnings(bf16, threads=1) == []  # within 1 MiB
+    assert len(bf16) == 10 and memory_warnings(bf16) == []  # within 1 MiB
     big = [replace(m, peak_bytes=m.peak_bytes * 64, peak_bytes_analytic=m.peak_bytes_analytic * 64)
            for m in bf16]
-    (warning,) = memory_warnings(big, threads=1)
+    (warning,) = memory_warnings(big)
     assert "on 10 case(s), by up to 81%, in reduced precision on the CPU" in warning, warning
     assert "--threads" not in warning
-    assert "--threads 1" in memory_warnings([replace(m, case=replace(
-        m.case, dtype="float32")) for m in big], threads=2)[0]
+    assert "--threads 1" in memory_warnings([replace(m, threads=2, case=replace(
+        m.case, dtype="float32")) for m in big])[0]
 
 
 def test_runnable_bytes_is_the_peak_and_on_cuda_a_block_of_the_largest_tensor():

@@ -473,3 +473,27 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
         "h100": "unfinished: interrupted after 1 case pass; its verdicts read only the cases "
                 "stored so far; resume it with: a2bench run suites/x.yaml --out sweep "
                 "--executor slurm --resume (and the options it ran with)"}
+
+
+def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():
+    """slurm.merge leaves threads and cores empty where the nodes differ and keeps each node's
+    in per_host: the environment table shows those, not one node's value for all."""
+    from types import SimpleNamespace
+
+    from a2bench.analysis.load import Run
+    from a2bench.report.sections.machine import environment_section
+
+    def table(env: dict) -> dict[str, str]:
+        run = Run("p", Path("p"), env, rows=1, ok=1)
+        (_, t) = environment_section(SimpleNamespace(runs=[run]))
+        return dict(zip(t.frame[""], t.frame["p"], strict=True))
+
+    same = table({"threads": 3, "physical_cores": 4, "logical_cores": 8, "cpu_model": "EPYC"})
+    assert same["torch threads"] == "3" and same["cores (physical / logical)"] == "4 / 8"
+    assert same["CPU"] == "EPYC"
+    mixed = table({"threads": None, "physical_cores": None, "logical_cores": 8,
+                   "cpu_model": "EPYC", "per_host": {"threads": {"n1": 3, "n2": 7},
+                                                     "physical_cores": {"n1": 4, "n2": 8}}})
+    assert mixed["torch threads"] == "n1 3, n2 7"
+    assert mixed["cores (physical / logical)"] == "n1 4 / 8, n2 8 / 8"
+    assert mixed["CPU"] == "EPYC"

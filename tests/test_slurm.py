@@ -172,9 +172,12 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
         if gemm:
             roof = {"dtype": "float32", "gemm_flops_per_s": gemm}
             cases_ = [{"block": "double_attention", "channels": 32 * (i + 1), "median_s": 1e-5}]
+            # the nodes differ in cores, so each took its own default thread count
             w.write_environment({"host": f"n{i + 1}", "roofline": roof,
                                  "rooflines": {"float32": roof}, "case_passes_planned": 1 + i,
-                                 "overhead": {"empty_module_s": 1e-6, "cases": cases_}})
+                                 "overhead": {"empty_module_s": 1e-6, "cases": cases_},
+                                 "threads": 3 + 4 * i, "physical_cores": 4 + 4 * i,
+                                 "cpu_model": "EPYC"})
     order = [a.key(), c.key(), b.key()]
     merged = slurm.merge_partition(part, 3, order, "h100", {"0": "5_0", "1": "5_1"})
     assert len(merged) == 3  # shard 1's second record of case a is a duplicate
@@ -192,6 +195,10 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     # each shard's per-call overheads (its own blocks and sizes), with the node that timed them
     assert [(o["channels"], o["host"]) for o in env["overhead"]["cases"]] == [(32, "n1"),
                                                                             (64, "n2")]
+    # what one node says of itself: each node's where they differ, not the first shard's
+    assert env["threads"] is None and env["physical_cores"] is None
+    assert env["per_host"] == {"threads": {"n1": 3, "n2": 7}, "physical_cores": {"n1": 4, "n2": 8}}
+    assert env["cpu_model"] == "EPYC" and [s["threads"] for s in env["shards"]] == [3, 7]
     assert "case_passes_planned" not in env  # shard 2 has no plan yet: no total to fall short of
     ResultsWriter(slurm.shard_folder(part, 2), resume=True).write_environment(
         {"host": "n3", "case_passes_planned": 4})

@@ -80,7 +80,7 @@ def remodel(run: str | Path) -> Remodelled:
     # blamed on CPU threads).
     before = list(env.get("warnings") or [])
     warnings = ([w for w in before if not is_model_warning(w)]
-                + model_warnings(pooled, int(env.get("threads") or 1)))
+                + model_warnings(pooled))
     if changed:
         atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
         # results.csv: the passes pooled, one row per case, in the order the run listed them

@@ -93,15 +93,16 @@ MEMORY_MISS = "measured peak above the memory model"
 MODEL_MISMATCH = "cost() disagrees with both counters"
 
 
-def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
-    """Say how many peaks left their model (cost.peak_within), and why they may have. On the
-    CPU at more than one thread, kernels keep per-thread buffers the exact model does not
-    hold, and --threads 1 gives exact peaks. Threads do not touch a CUDA peak: a miss there is
-    something the model lacks (a library's workspace, say), which docs/gpu.md lists. A reduced
-    precision CPU case can miss at any thread count: on a CPU with bf16 instructions oneDNN's
-    native kernels hold scratch the models lack (a float32 buffer of a convolution's output,
-    results/cpu-training), where a CPU that emulates bf16 matches them. A compiled case is
-    read against its eager model, which Inductor's kernels need not follow: its own class."""
+def memory_warnings(records: Sequence[Measurement]) -> list[str]:
+    """Say how many peaks left their model (cost.peak_within), and why they may have. On the CPU
+    at more than one thread (each record's own count: a partition's nodes may differ), kernels
+    keep per-thread buffers the exact model does not hold, and --threads 1 gives exact peaks.
+    Threads do not touch a CUDA peak: a miss there is something the model lacks (a library's
+    workspace, say), which docs/gpu.md lists. A reduced precision CPU case can miss at any
+    thread count: on a CPU with bf16 instructions oneDNN's native kernels hold scratch the
+    models lack (a float32 buffer of a convolution's output, results/cpu-training), where a CPU
+    that emulates bf16 matches them. A compiled case is read against its eager model, which
+    Inductor's kernels need not follow: its own class."""
     over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
             and m.peak_bytes > m.peak_bytes_analytic
             and not peak_within(m.peak_bytes, m.peak_bytes_analytic,
@@ -113,8 +114,10 @@ def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
     over = [m for m in over if not m.case.compile]
     cuda = [m for m in over if m.case.device == "cuda"]
     reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED_DTYPES]
-    cpu = ([m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED_DTYPES]
-           if threads > 1 else [])
+    cpu = [m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED_DTYPES
+           and (m.threads or 1) > 1]
+    counts = sorted({m.threads or 1 for m in cpu})
+    threads = "–".join(str(t) for t in dict.fromkeys(counts[:1] + counts[-1:]))  # "2", "2–4"
     for misses, why in (
             (compiled, "compiled: Inductor's kernels keep other tensors than the eager "
                        "autograd the model follows (the report sets their peak beside eager's)"),
@@ -132,9 +135,9 @@ def memory_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
     return out
 
 
-def model_warnings(records: Sequence[Measurement], threads: int) -> list[str]:
+def model_warnings(records: Sequence[Measurement]) -> list[str]:
     """The warnings of a run's pooled records that follow from its model columns."""
-    return memory_warnings(records, threads) + mismatch_warnings(records)
+    return memory_warnings(records) + mismatch_warnings(records)
 
 
 def is_model_warning(line: str) -> bool:

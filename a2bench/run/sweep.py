@@ -360,7 +360,7 @@ class Sweep:
                 report: SweepReport, started: float) -> SweepResult:
         merged = merge_passes(writer.records)
         warnings = (noise_warnings(merged, env) + drift_warnings(roofline)
-                    + model_warnings(merged, self.threads))
+                    + model_warnings(merged))
         if warnings:
             writer.add_to_environment(warnings=warnings)
             for w in warnings:

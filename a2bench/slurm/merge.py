@@ -29,6 +29,9 @@ from a2bench.run.store import (
 )
 from a2bench.slurm.layout import shard_folder
 
+# Environment keys that describe one node; a partition whose nodes differ keeps each node's.
+PER_NODE = ("threads", "physical_cores", "logical_cores", "cpu_model", "gpu_name")
+
 
 def shard_records(folder: Path) -> list[Measurement]:
     return read_jsonl(folder / JSONL)[0]  # a torn last line (a job killed mid-write) is dropped
@@ -84,20 +87,33 @@ def merged_ending(ends: Sequence[str], every_shard: bool) -> str:
 
 def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: str,
                        jobs: dict[str, str]) -> dict[str, Any]:
-    """One environment for a partition: the first shard's, with every shard's node listed and
-    each dtype's ceiling the best any node measured (what that kind of machine can do)."""
+    """One environment for a partition: the first shard's, with every shard's node listed,
+    each dtype's ceiling the best any node measured (what that kind of machine can do), and
+    each node's own PER_NODE values where the nodes differ."""
     env = dict(envs[0][1])
     env.pop("resumed_in", None)
     env.update(executor="slurm", partition=partition)
     env["shards"] = [
         {"shard": i, "job_id": jobs.get(str(i)), "host": e.get("host"),
-         "slurm": e.get("slurm"), "gpu_name": e.get("gpu_name"),
+         "slurm": e.get("slurm"), "gpu_name": e.get("gpu_name"), "threads": e.get("threads"),
          "driver_and_clocks": e.get("driver_and_clocks"), "cpu_model": e.get("cpu_model"),
          "gemm_flops_per_s": {d: r.get("gemm_flops_per_s")
                               for d, r in (e.get("rooflines") or {}).items()},
          "requeued": len(e.get("resumed_in") or [])}
         for i, e in envs]
     env["hosts"] = sorted({e.get("host") for _, e in envs if e.get("host")})
+    # What a node says of itself: without --threads each job takes its own node's cores less
+    # one (run.sweep.default_threads), so nodes of two kinds run at two thread counts. Where the
+    # shards differ, the first shard's value would misstate the others: the key is left empty
+    # and `per_host` holds each node's.
+    per_host: dict[str, dict[str, Any]] = {}
+    for key in PER_NODE:
+        values = {str(e["host"]): e[key] for _, e in envs if e.get("host") and key in e}
+        if len({json.dumps(v) for v in values.values()}) > 1:
+            per_host[key] = dict(sorted(values.items()))
+            env[key] = None
+    if per_host:
+        env["per_host"] = per_host
 
     def best(records: list[dict[str, Any]]) -> dict[str, Any]:
         return max(records, key=lambda r: r.get("gemm_flops_per_s") or 0.0)

@@ -34,6 +34,17 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
             f"{len(env.get('hosts') or [])} nodes)")
 
 
+def _node(key: str, text: Any = str) -> Any:
+    """A field one node describes (its threads, cores, CPU): one value, or each node's where a
+    partition's nodes differ (slurm.merge keeps them in `per_host`)."""
+    def field(run: Any, env: dict[str, Any]) -> str:
+        nodes = (env.get("per_host") or {}).get(key)
+        if nodes:
+            return ", ".join(f"{host} {text(v)}" for host, v in nodes.items())
+        return text(env[key]) if env.get(key) not in (None, "") else ""
+    return field
+
+
 def _ceiling(run: Any, env: dict[str, Any]) -> str:
     """The run's GEMM ceiling; a partition merged from several nodes adds each node's own,
     which its cases are read against (analysis.roofline.run_ceiling)."""
@@ -80,11 +91,10 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         ("Slurm partition (jobs, nodes)", _slurm),
         ("suite", lambda r, e: e.get("suite_path") or e.get("suite", "")),
         ("device", lambda r, e: (e.get("roofline") or {}).get("device", "")
-         + (f" ({e['gpu_name']})" if e.get("gpu_name") else "")),
-        ("CPU", lambda r, e: e.get("cpu_model", "")),
-        ("cores (physical / logical)",
-         lambda r, e: f"{e.get('physical_cores', '?')} / {e.get('logical_cores', '?')}"),
-        ("torch threads", lambda r, e: str(e.get("threads", ""))),
+         + (f" ({gpu})" if (gpu := _node("gpu_name")(r, e)) else "")),
+        ("CPU", _node("cpu_model")),
+        ("cores (physical / logical)", _cores),
+        ("torch threads", _node("threads")),
         ("torch", lambda r, e: e.get("torch", "")),
         ("CUDA / cuDNN", lambda r, e: (f"{e.get('cuda_version')} / {e.get('cudnn_version')}"
                                        if e.get("cuda_version") else "")),
@@ -121,6 +131,16 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         table[r.label] = [fn(r, r.environment) for _, fn in fields]  # type: ignore[operator]
     table = table[[any(str(v) for v in row[1:]) for row in table.itertuples(index=False)]]
     return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
+
+
+def _cores(run: an.Run, env: dict[str, Any]) -> str:
+    nodes = env.get("per_host") or {}
+    if "physical_cores" in nodes or "logical_cores" in nodes:
+        hosts = sorted({*nodes.get("physical_cores", {}), *nodes.get("logical_cores", {})})
+        return ", ".join(f"{h} {nodes.get('physical_cores', {}).get(h, env.get('physical_cores'))}"
+                         f" / {nodes.get('logical_cores', {}).get(h, env.get('logical_cores'))}"
+                         for h in hosts)
+    return f"{env.get('physical_cores', '?')} / {env.get('logical_cores', '?')}"
 
 
 def _gpu_memory(run: an.Run, env: dict[str, Any]) -> str:
