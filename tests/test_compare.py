@@ -175,6 +175,17 @@ def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys)
     assert "PASS" in out
 
 
+def test_a_partition_whose_nodes_differ_is_compared_node_by_node(tmp_path):
+    # slurm.merge leaves threads empty and keeps each node's in per_host
+    mixed = {**ENV, "threads": None, "per_host": {"threads": {"n1": 2, "n2": 7}}}
+    (line,) = [w for w in cmp.environment_warnings(ENV, mixed, tmp_path, tmp_path)
+               if "threads" in w]
+    assert line == ("environments differ: threads 2 (base) vs n1 2, n2 7 (head); "
+                    "compared anyway")
+    assert not [w for w in cmp.environment_warnings(mixed, mixed, tmp_path, tmp_path)
+                if "differ" in w]
+
+
 def test_normalize_cancels_a_uniformly_slower_machine(tmp_path, base, capsys):
     head = head_with(tmp_path, slowdown=1.3, reference_s=1.3e-3)
     assert run(base, head) == 1

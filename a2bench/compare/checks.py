@@ -25,7 +25,7 @@ from a2bench.compare.model import (
     Side,
 )
 from a2bench.measurement import Measurement
-from a2bench.run.store import ENVIRONMENT
+from a2bench.run.store import ENVIRONMENT, node_values
 
 
 def environment_warnings(base_env: Mapping[str, Any], head_env: Mapping[str, Any],
@@ -38,15 +38,21 @@ def environment_warnings(base_env: Mapping[str, Any], head_env: Mapping[str, Any
     if not (base_env and head_env):
         return out
     for key in EXACT_ENV_KEYS if exact_only else ENV_KEYS:
-        b, h = base_env.get(key), head_env.get(key)
+        # each node's value, for a Slurm partition whose nodes differ
+        b, h = node_values(base_env, key), node_values(head_env, key)
         if b != h:
-            out.append(f"environments differ: {key} {b} (base) vs {h} (head); compared anyway")
+            out.append(f"environments differ: {key} {_said(b)} (base) vs {_said(h)} (head); "
+                       "compared anyway")
     if exact_only:
         return out  # the runs' own noise warnings are about timings, which are not read
     for side, env in (("base", base_env), ("head", head_env)):
         for w in env.get("warnings") or ():
             out.append(f"the {side} run warned: {w}")
     return out
+
+
+def _said(values: Mapping[str, Any]) -> str:
+    return ", ".join(" ".join(filter(None, (host, str(v)))) for host, v in values.items())
 
 
 def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ import csv
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,13 @@ FINISHED, INTERRUPTED, STOPPED = "finished", "interrupted", "stopped"
 def last_session(env: dict[str, Any]) -> dict[str, Any]:
     """The environment of a run's last session: its entry in resumed_in, or the run's own."""
     return (env.get("resumed_in") or [env])[-1]
+
+
+def node_values(env: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """What each node said of `key` (threads, cores, CPU), for a Slurm partition whose nodes
+    differ (slurm.merge keeps them in `per_host`); one entry, keyed "", where they agree."""
+    nodes = (env.get("per_host") or {}).get(key)
+    return dict(nodes) if nodes else {"": env.get(key)}
 
 
 def ending(env: dict[str, Any]) -> str:

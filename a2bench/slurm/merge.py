@@ -30,7 +30,8 @@ from a2bench.run.store import (
 from a2bench.slurm.layout import shard_folder
 
 # Environment keys that describe one node; a partition whose nodes differ keeps each node's.
-PER_NODE = ("threads", "physical_cores", "logical_cores", "cpu_model", "gpu_name")
+PER_NODE = ("threads", "physical_cores", "logical_cores", "cpu_model", "cpu_capability",
+            "gpu_name")
 
 
 def shard_records(folder: Path) -> list[Measurement]:

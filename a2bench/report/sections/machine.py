@@ -24,6 +24,7 @@ from a2bench.report.elements import (
     block_name,
     figure,
 )
+from a2bench.run.store import node_values
 
 
 def _slurm(run: Any, env: dict[str, Any]) -> str:
@@ -36,12 +37,10 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
 
 def _node(key: str, text: Any = str) -> Any:
     """A field one node describes (its threads, cores, CPU): one value, or each node's where a
-    partition's nodes differ (slurm.merge keeps them in `per_host`)."""
+    partition's nodes differ (store.node_values)."""
     def field(run: Any, env: dict[str, Any]) -> str:
-        nodes = (env.get("per_host") or {}).get(key)
-        if nodes:
-            return ", ".join(f"{host} {text(v)}" for host, v in nodes.items())
-        return text(env[key]) if env.get(key) not in (None, "") else ""
+        return ", ".join(" ".join(filter(None, (host, text(v))))
+                         for host, v in node_values(env, key).items() if v not in (None, ""))
     return field
 
 
@@ -134,13 +133,14 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
 
 
 def _cores(run: an.Run, env: dict[str, Any]) -> str:
-    nodes = env.get("per_host") or {}
-    if "physical_cores" in nodes or "logical_cores" in nodes:
-        hosts = sorted({*nodes.get("physical_cores", {}), *nodes.get("logical_cores", {})})
-        return ", ".join(f"{h} {nodes.get('physical_cores', {}).get(h, env.get('physical_cores'))}"
-                         f" / {nodes.get('logical_cores', {}).get(h, env.get('logical_cores'))}"
-                         for h in hosts)
-    return f"{env.get('physical_cores', '?')} / {env.get('logical_cores', '?')}"
+    physical, logical = node_values(env, "physical_cores"), node_values(env, "logical_cores")
+
+    def of(values: dict[str, Any], host: str) -> Any:
+        return values.get(host, values.get("")) or "?"  # a host's own, or the common value
+
+    hosts = [h for h in dict.fromkeys([*physical, *logical]) if h] or [""]
+    return ", ".join(" ".join(filter(None, (h, f"{of(physical, h)} / {of(logical, h)}")))
+                     for h in hosts)
 
 
 def _gpu_memory(run: an.Run, env: dict[str, Any]) -> str:
