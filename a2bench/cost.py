@@ -84,6 +84,7 @@ class Term:
     grad_operands: int = 0  # operands of the product that require grad (backward MACs)
     backward_elementwise: int = 0
     backward_scratch: int = 0  # elements the backward allocates and frees inside the op
+    scratch: int = 0  # elements the forward allocates and frees inside the op (e.g. onednn_bf16)
     params: int = 0  # parameter elements: their gradients are allocated by this backward
     # A tensor only inference allocates (training allocates it otherwise, in train_extra terms).
     forward_only: bool = False
@@ -209,6 +210,11 @@ class Cost:
         return allowance_bytes(self.device, self.peak_tensor_bytes)
 
 
+def _running(live: dict[str, int], term: Term) -> tuple[int, ...]:
+    """The tensors live while a forward term runs: the live outputs, and its scratch if any."""
+    return (*live.values(), term.scratch) if term.scratch else tuple(live.values())
+
+
 def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...], str]:
     """Largest sum of live outputs while a term runs (its inputs and output coexist), the
     sizes of the tensors live then, and that term ("forward NAME")."""
@@ -216,8 +222,8 @@ def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...], str]:
     peak, at_peak, at = 0, (), ""
     for t in terms:
         live[t.name] = t.out_elements
-        if (now := sum(live.values())) > peak:
-            peak, at_peak, at = now, tuple(live.values()), f"forward {t.name}"
+        if (now := sum(live.values()) + t.scratch) > peak:
+            peak, at_peak, at = now, _running(live, t), f"forward {t.name}"
         for name in t.frees:
             live.pop(name, None)
     return peak, at_peak, at
@@ -240,7 +246,8 @@ def _in_blocks(terms: Sequence[Term], size: int,
     return tuple(replace(
         t, out_elements=block(t.out_elements), grad_elements=block(t.grad_elements),
         input_grads=None if t.input_grads is None else tuple(block(e) for e in t.input_grads),
-        backward_scratch=block(t.backward_scratch), params=block(t.params)) for t in terms)
+        backward_scratch=block(t.backward_scratch), scratch=block(t.scratch),
+        params=block(t.params)) for t in terms)
 
 
 # When a measured peak counts as its model's: within MEMORY_TOLERANCE of it, or within
@@ -309,8 +316,8 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
     peak, at_peak, at = 0, (), ""
     for t in terms:
         live[t.name] = t.out_elements
-        if (now := sum(live.values())) > peak:
-            peak, at_peak, at = now, tuple(live.values()), f"forward {t.name}"
+        if (now := sum(live.values()) + t.scratch) > peak:
+            peak, at_peak, at = now, _running(live, t), f"forward {t.name}"
         for name in t.frees:
             done.add(name)
             if name not in savers:
@@ -394,16 +401,59 @@ def softmax_backward_ops(rows: int, length: int) -> int:
 
 def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: bool = True,
               frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
-              **backward) -> Term:
+              kernel: str = "", **backward) -> Term:
     """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds.
 
     Backward: saves its input; the input gradient and the weight gradient are one product each
-    (grad_operands 2), the bias gradient one add per output element."""
+    (grad_operands 2), the bias gradient one add per output element. `kernel` ONEDNN_BF16: the
+    scratch of oneDNN's bfloat16 convolution (onednn_bf16_scratch)."""
     out = b * cout * positions
-    fields = {"saves": inputs, "grad_operands": 2, "params": cin * cout + (cout if bias else 0),
+    params = cin * cout + (cout if bias else 0)
+    fields = {"saves": inputs, "grad_operands": 2, "params": params,
               "backward_elementwise": out if bias else 0, **backward}
+    if kernel == ONEDNN_BF16:
+        fields.update(onednn_bf16_scratch(b, positions, cin, cout, params))
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)
+
+
+# A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution: the
+# ConvBackend torch._C._select_conv_backend names Mkldnn; a float32 one here runs Slow2d and
+# holds no scratch). A block that records it (its BlockSpec.backend) passes it as `kernel`.
+ONEDNN_BF16 = "onednn_bf16"
+
+
+ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
+
+
+def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
+                        params: int) -> dict[str, int]:
+    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
+    elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
+
+    Read from the allocation sequence of each call (torch.profiler's memory events) and
+    measured by benchmarks/conv_scratch.py on this repository's CPU (AMD EPYC with
+    avx512_bf16, torch 2.13.0+cpu, one thread). oneDNN works in its own blocked layout, its
+    channels padded to a multiple of 16, and copies the result into torch's tensor after:
+    - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
+      the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
+      128 B: to the byte at all 150 shapes of b 1-2, c_in and c_out 16-512, N 256-4096;
+    - backward: first the input gradient, beside copies of the output gradient and the
+      weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
+      bias gradients (the term's `params`), beside copies of the output gradient and of the
+      input, one sample's of each again, float32 weight and bias gradients and 384 B. The
+      second step holds more (the input's copy is at least one sample's), so it sets the
+      peak: to the byte at the 72 of those shapes with c_in under 256 and c_out under 512.
+      Elsewhere oneDNN holds less (it skips the float32 gradients at c_in = 256 → 64, say), and
+      the model is above the peak.
+    With channels that are not multiples of 16 the buffers are a little larger than padding
+    alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
+    was above the model by 160-2,144 B forward and 480-3,872 B in a training step."""
+    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
+    padded_params = pin * pout + (pout if params > cin * cout else 0)
+    return {"scratch": 2 * pout * positions + b * pin * positions + pin * pout
+                       + b * (pout - cout) * positions + 64,
+            "backward_scratch": (b + 1) * (pin + pout) * positions + 2 * padded_params + 192}
 
 
 def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (),

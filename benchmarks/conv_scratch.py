@@ -1,79 +1,75 @@
-"""What a reduced-precision 1x1 convolution allocates on this CPU beyond its output (docs/blocks.md,
-where a memory model stops being exact).
+"""What a reduced-precision 1x1 convolution allocates on this CPU, against the memory model's rule
+for oneDNN's bfloat16 kernel (a2bench.cost.onednn_bf16_scratch; docs/blocks.md, where a memory
+model stops being exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16]
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
-tensors its forward call allocates (a2bench.measure.memory.peak_tensor_bytes_cpu, the probe a
-run uses) less its output, beside what a float32 buffer of one sample's output, copies of the
-input and the weights in the call's dtype, and 128 B would take. On this repository's CPU
-(`avx512_bf16`) oneDNN's native bf16 kernel holds exactly those, and float32 holds none; on a CPU
-that emulates bf16 the scratch was 0 (results/cpu-training-avx2). Then the same for the
-backward (weight, bias and input gradients), beside copies of the input and the output gradient
-(the whole batch's, and one sample's again), float32 weight and bias gradients, and 384 B.
-Prints one Markdown row per shape and pass.
+tensors a forward call and a training step allocate (a2bench.measure.memory.peak_tensor_bytes_cpu
+on a2bench.measure.step's step, the probe and step a run uses) beside the model of that one
+convolution, with oneDNN's scratch where torch ran it on oneDNN (aten::mkldnn_convolution) and
+without it where it did not (float32 here; a CPU that emulates bf16, results/cpu-training-avx2).
+Prints one Markdown row per shape; `--odd` takes channel counts that are not multiples of 16.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 import torch
 from torch import nn
 
+from a2bench.cost import ONEDNN_BF16, Cost, pointwise, train_cost
 from a2bench.measure.dtypes import DTYPES
-from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.memory import ops_run, peak_tensor_bytes_cpu
+from a2bench.measure.step import make_step
 
 # (batch, c_in, c_out, N): double attention's convolutions at c = 64, m = n = 16, and others
 SHAPES = ((1, 64, 16, 2304), (1, 16, 64, 2304), (1, 16, 64, 576), (1, 64, 64, 1296),
-          (2, 16, 64, 576), (1, 256, 64, 1024))
+          (2, 16, 64, 576), (1, 256, 64, 1024), (2, 128, 512, 256), (1, 512, 32, 1024))
+ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
 
 
-def scratch(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[int, int]:
+def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[str, int, int]:
+    """The kernel torch ran and the measured peaks of a forward call and of a training step."""
     conv = nn.Conv1d(cin, cout, kernel_size=1).to(dtype)
     x = torch.randn(b, cin, n).to(dtype)
-    with torch.no_grad():
-        conv(x)  # the first call: whatever it sets up once is not the call's
-        peak = peak_tensor_bytes_cpu(lambda: conv(x))
-    size = dtype.itemsize
-    out = b * cout * n * size
-    return peak - out, cout * n * 4 + b * cin * n * size + cout * cin * size + 128
+    kernel = ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: conv(x)) else ""
+    out = []
+    for mode in ("forward", "train"):
+        step = make_step(conv, x, mode)
+        with torch.set_grad_enabled(step.grad_enabled):
+            step.run()  # the first call: whatever it sets up once is not the call's
+            step.release()
+            out.append(peak_tensor_bytes_cpu(step.run))
+            step.release()
+    return kernel, out[0], out[1]
 
 
-def backward_scratch(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[int, int]:
-    conv = nn.Conv1d(cin, cout, kernel_size=1).to(dtype)
-    x = torch.randn(b, cin, n).to(dtype).requires_grad_(True)
-    grad = torch.randn(b, cout, n).to(dtype)
-    conv(x).backward(grad)  # the first call
-    y = conv(x)
-    conv.zero_grad(set_to_none=True)
-    x.grad = None
-    peak = peak_tensor_bytes_cpu(lambda: y.backward(grad, retain_graph=True))
-    size = dtype.itemsize
-    grads = b * cin * n * size + cout * cin * size + cout * size
-    copies = (b + 1) * (cin + cout) * n * size + (cout * cin + cout) * 4 + 384
-    return peak - grads, copies
+def model(b: int, cin: int, cout: int, n: int, size: int, kernel: str) -> tuple[int, int]:
+    term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel)
+    forward = Cost((term,), size, input_elements=b * cin * n)
+    return forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
+    parser.add_argument("--odd", action="store_true",
+                        help="channel counts that are not multiples of 16")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = DTYPES[args.dtype]
-    print("| b, c_in → c_out, N | scratch | fp32 output of a sample + input + weights + 128 B |")
-    print("|---|---|---|")
-    for b, cin, cout, n in SHAPES:
-        got, three = scratch(b, cin, cout, n, dtype)
-        print(f"| {b}, {cin} → {cout}, {n} | {got:,} B | {three:,} B |")
-    print()
-    print("| b, c_in → c_out, N | backward scratch | input and output-gradient copies, a sample's "
-          "again, fp32 weight and bias gradients, 384 B |")
-    print("|---|---|---|")
-    for b, cin, cout, n in SHAPES:
-        got, copies = backward_scratch(b, cin, cout, n, dtype)
-        print(f"| {b}, {cin} → {cout}, {n} | {got:,} B | {copies:,} B |")
+    print("| b, c_in → c_out, N | kernel | forward: measured | model − measured | train step: "
+          "measured | model − measured |")
+    print("|---|---|---|---|---|---|")
+    for b, cin, cout, n in ODD if args.odd else SHAPES:
+        kernel, forward, train = peaks(b, cin, cout, n, dtype)
+        f_model, t_model = model(b, cin, cout, n, dtype.itemsize, kernel)
+        print(f"| {b}, {cin} → {cout}, {n} | {kernel or 'ATen'} | {forward:,} B | "
+              f"{f_model - forward:+,} B | {train:,} B | {t_model - train:+,} B |")
     return 0
 
 

@@ -156,9 +156,10 @@ def main(argv: list[str]) -> int:
 
     block, channels, side, mode, dtype, given = _parse(argv[1:] or DEFAULT)
     # The parameters not given take the block's defaults, as in a suite.
-    params = spec(block).resolve({"batch": 1, "channels": channels, "t": 1, "h": side,
+    batch = int(given.pop("batch", 1))
+    params = spec(block).resolve({"batch": batch, "channels": channels, "t": 1, "h": side,
                                   "w": side, **given})
-    case = Case(block, device, dtype, 1, channels, 1, side, side, params=params, mode=mode)
+    case = Case(block, device, dtype, batch, channels, 1, side, side, params=params, mode=mode)
     if device == "cuda":
         cuda_flags()
     else:  # one thread, as the CPU models hold one thread's scratch (oneDNN's grows with more)
@@ -166,7 +167,8 @@ def main(argv: list[str]) -> int:
     module, x = build(case)
     step = make_step(module, x, case.mode)
     measure = memory.peak_bytes_cuda if device == "cuda" else memory.peak_tensor_bytes_cpu
-    cost = cost_of(case)
+    # the model of the kernel that ran, as a run's record takes it (BlockSpec.backend)
+    cost = cost_of(case, spec(block).backend(module, x))
     model_peak, model_tensors, model_at = cost.peak_bytes, cost.peak_tensor_bytes, cost.peak_at
     with torch.set_grad_enabled(step.grad_enabled):
         step.run()  # the warm call, as the worker makes before its memory probe

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.cost import ONEDNN_BF16, Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
 
 Association = Literal["left", "right"]
@@ -84,18 +84,30 @@ EXAMPLES = ({"batch": 2, "channels": 24, "h": 7, "w": 9, "m": 10, "n": 6},
             {"batch": 1, "channels": 16, "t": 3, "h": 5, "w": 4, "m": 4, "n": 8})
 
 
-def _shared(case: Case) -> dict[str, Term]:
-    """The terms both association orders share; only the two products in between differ."""
+def conv_kernel(module: nn.Module, x: Tensor) -> str:
+    """ONEDNN_BF16 where the block's bfloat16 convolutions run on oneDNN (aten::
+    mkldnn_convolution), whose scratch the model then holds (cost.onednn_bf16_scratch); ""
+    for the others (float32 here runs ATen's own kernel, and a CPU that emulates bf16 too)."""
+    if x.dtype != torch.bfloat16 or x.device.type != "cpu":
+        return ""
+    from a2bench.measure.memory import ops_run
+
+    return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: module(x)) else ""
+
+
+def _shared(case: Case, kernel: str) -> dict[str, Term]:
+    """The terms both association orders share; only the two products in between differ.
+    `kernel`: the convolutions' (conv_kernel, the record's `backend`)."""
     b, c, big_n = case.batch, case.channels, case.positions
     m, n = int(case.param("m")), int(case.param("n"))
     return {
-        "phi": pointwise("phi", b, big_n, c, m, inputs=("x",)),
-        "theta": pointwise("theta", b, big_n, c, n, inputs=("x",)),
+        "phi": pointwise("phi", b, big_n, c, m, inputs=("x",), kernel=kernel),
+        "theta": pointwise("theta", b, big_n, c, n, inputs=("x",), kernel=kernel),
         # softmax(B) is read transposed by the next product, so its gradient arrives transposed
         # and the softmax backward first copies it contiguous (a scratch of its size)
         "softmax_b": softmax("softmax_b", b * n, big_n, frees=("theta",), inputs=("theta",),
                              backward_scratch=b * n * big_n, device=case.device),
-        "rho": pointwise("rho", b, big_n, c, n, inputs=("x",)),
+        "rho": pointwise("rho", b, big_n, c, n, inputs=("x",), kernel=kernel),
         "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",), inputs=("rho",),
                              device=case.device),
         # the residual's gradient is the output's, for both operands
@@ -115,9 +127,13 @@ class DoubleAttentionSpec(BlockSpec):
     def module(self, case: Case) -> nn.Module:
         return DoubleAttention(case.channels, int(case.param("m")), int(case.param("n")), "left")
 
-    def cost(self, case: Case) -> Cost:
-        """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V)."""
-        t = _shared(case)
+    def backend(self, module: nn.Module, x: Tensor) -> str:
+        return conv_kernel(module, x)
+
+    def cost(self, case: Case, backend: str = "") -> Cost:
+        """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V). `backend`: the
+        convolutions' kernel that ran (the record's)."""
+        t = _shared(case, backend)
         b, big_n = case.batch, case.positions
         m, n = int(case.param("m")), int(case.param("n"))
         terms = (
@@ -127,7 +143,7 @@ class DoubleAttentionSpec(BlockSpec):
             bmm("distribute", b, m, n, big_n, frees=("gather", "softmax_v"),
                 inputs=("gather", "softmax_v")),
             pointwise("proj", b, big_n, m, case.channels, frees=("distribute",),
-                      inputs=("distribute",)),
+                      inputs=("distribute",), kernel=backend),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)
@@ -144,9 +160,13 @@ class NonlocalOrderSpec(BlockSpec):
     def module(self, case: Case) -> nn.Module:
         return DoubleAttention(case.channels, int(case.param("m")), int(case.param("n")), "right")
 
-    def cost(self, case: Case) -> Cost:
-        """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S."""
-        t = _shared(case)
+    def backend(self, module: nn.Module, x: Tensor) -> str:
+        return conv_kernel(module, x)
+
+    def cost(self, case: Case, backend: str = "") -> Cost:
+        """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S.
+        `backend`: the convolutions' kernel that ran (the record's)."""
+        t = _shared(case, backend)
         b, big_n = case.batch, case.positions
         m, n = int(case.param("m")), int(case.param("n"))
         terms = (
@@ -156,7 +176,7 @@ class NonlocalOrderSpec(BlockSpec):
             bmm("aggregate", b, m, big_n, big_n, frees=("phi", "affinity"),
                 inputs=("phi", "affinity")),
             pointwise("proj", b, big_n, m, case.channels, frees=("aggregate",),
-                      inputs=("aggregate",)),
+                      inputs=("aggregate",), kernel=backend),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)

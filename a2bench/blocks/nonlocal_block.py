@@ -493,14 +493,9 @@ class NonLocalSpec(BlockSpec):
         """Which SDPA kernel ran on this input ("" for eager): one forward under the profiler."""
         if getattr(module, "impl", "eager") != "sdpa":
             return ""
-        from torch.profiler import ProfilerActivity, profile
+        from a2bench.measure.memory import ops_run
 
-        from a2bench.measure.memory import _native_stderr_silenced
-
-        with _native_stderr_silenced(), torch.no_grad(), profile(
-                activities=[ProfilerActivity.CPU]) as prof:
-            module(x)
-        names = {e.name for e in prof.events()}
+        names = ops_run(lambda: module(x))
         for op, label in SDPA_KERNELS:
             if op in names:
                 return label

@@ -34,6 +34,15 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+def ops_run(forward: Forward) -> set[str]:
+    """The names of the operators one call ran (the profiler's events, e.g. aten::bmm): which
+    kernel torch chose for a block's own memory model (BlockSpec.backend)."""
+    with _native_stderr_silenced(), torch.no_grad(), profile(
+            activities=[ProfilerActivity.CPU]) as prof:
+        forward()
+    return {e.name for e in prof.events()}
+
+
 def peak_tensor_bytes_cpu(forward: Forward) -> int:
     with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU],
                                             profile_memory=True) as prof:
