@@ -310,18 +310,23 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
 
 
 def test_a_bf16_cpu_miss_is_blamed_on_the_native_kernels_at_any_thread_count():
-    # results/cpu-training (avx512_bf16): oneDNN's bf16 convolution keeps a float32 buffer of
-    # its output, +71-81 % on double attention; within 1 MiB there, not at a larger N
+    # results/cpu-training (avx512_bf16): double attention's convolutions ran on oneDNN, which
+    # its model holds (to the byte); the non-local order's bf16 bmm keeps a scratch buffer the
+    # model lacks, +0.6-60 %, within 1 MiB there, not at a larger N
     from a2bench.run.store import load
     from a2bench.run.summary import memory_warnings
 
     records = load(RESULTS / "cpu-training")
-    bf16 = [m for m in records if m.case.dtype == "bfloat16" and m.case.block == "double_attention"]
-    assert len(bf16) == 10 and memory_warnings(bf16) == []  # within 1 MiB
+    bf16 = {block: [m for m in records if m.case.dtype == "bfloat16" and m.case.block == block]
+            for block in ("double_attention", "nonlocal_right")}
+    assert {m.backend for ms in bf16.values() for m in ms} == {"onednn_bf16"}
+    assert all(m.peak_bytes == m.peak_bytes_analytic for m in bf16["double_attention"])
+    nonlocal_order = bf16["nonlocal_right"]
+    assert len(nonlocal_order) == 10 and memory_warnings(nonlocal_order) == []  # within 1 MiB
     big = [replace(m, peak_bytes=m.peak_bytes * 64, peak_bytes_analytic=m.peak_bytes_analytic * 64)
-           for m in bf16]
+           for m in nonlocal_order]
     (warning,) = memory_warnings(big)
-    assert "on 10 case(s), by up to 81%, in reduced precision on the CPU" in warning, warning
+    assert "on 7 case(s), by up to 60%, in reduced precision on the CPU" in warning, warning
     assert "--threads" not in warning
     assert "--threads 1" in memory_warnings([replace(m, threads=2, case=replace(
         m.case, dtype="float32")) for m in big])[0]

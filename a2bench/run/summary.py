@@ -99,8 +99,8 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     keep per-thread buffers the exact model does not hold, and --threads 1 gives exact peaks.
     Threads do not touch a CUDA peak: a miss there is something the model lacks (a library's
     workspace, say), which docs/gpu.md lists. A reduced precision CPU case can miss at any
-    thread count: on a CPU with bf16 instructions oneDNN's native kernels hold scratch the
-    models lack (a float32 buffer of a convolution's output, results/cpu-training), where a CPU
+    thread count: on a CPU with bf16 instructions some native kernels hold scratch the
+    models lack (a bf16 bmm's, SDPA's CPU flash kernel's; results/cpu-training), where a CPU
     that emulates bf16 matches them. A compiled case is read against its eager model, which
     Inductor's kernels need not follow: its own class."""
     over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
