@@ -395,6 +395,46 @@ def softmax_backward_ops(rows: int, length: int) -> int:
     return rows * (4 * length - 1)
 
 
+# A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
+# float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
+# (its BlockSpec.backend) passes it to `pointwise` as `kernel`.
+ONEDNN_BF16 = "onednn_bf16"
+ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
+
+
+def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
+                        bias: bool = True) -> dict[str, int]:
+    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
+    elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
+
+    Read from the allocation sequence of each call (torch.profiler's memory events) and
+    measured by benchmarks/conv_scratch.py on this repository's CPU (AMD EPYC with
+    avx512_bf16, torch 2.13.0+cpu, one thread). oneDNN works in its own blocked layout, its
+    channels padded to a multiple of 16, and copies the result into torch's tensor after:
+    - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
+      the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
+      128 B: to the byte at all 150 shapes of b 1-2, c_in and c_out 16-512, N 256-4096;
+    - backward: first the input gradient, beside copies of the output gradient and the
+      weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
+      bias gradients, beside copies of the output gradient and of the input, one sample's of
+      each again, float32 weight and bias gradients and 384 B. The second step holds more
+      (the input's copy is at least one sample's), so it sets the peak: to the byte at the
+      72 of those shapes with c_in under 256 and c_out under 512.
+      Elsewhere oneDNN holds less (it skips the float32 gradients at c_in = 256 → 64, say), and
+      the model is above the peak.
+    With channels that are not multiples of 16 the buffers are a little larger than padding
+    alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
+    was above the model by 160-2,144 B forward and 480-3,872 B in a training step. All of it is
+    nn.Conv1d's (double attention's convolutions over the flattened positions): a 1x1
+    nn.Conv2d's forward follows the rule, but its backward held up to 51 KiB less at the six
+    shapes tried, so no Conv2d block records the kernel yet."""
+    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
+    padded_params = pin * pout + (pout if bias else 0)
+    return {"scratch": 2 * pout * positions + b * pin * positions + pin * pout
+                       + b * (pout - cout) * positions + 64,
+            "backward_scratch": (b + 1) * (pin + pout) * positions + 2 * padded_params + 192}
+
+
 # Operator factories, so a block's cost model reads like its forward pass. Each returns one
 # Term; `frees` names the tensors whose last use it is (for the live peak). Keyword arguments
 # beyond those named are Term's backward fields (inputs, saves, passes, ...).
@@ -412,48 +452,9 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
               "backward_elementwise": out if bias else 0, **backward}
     if kernel == ONEDNN_BF16:
-        fields.update(onednn_bf16_scratch(b, positions, cin, cout, params))
+        fields.update(onednn_bf16_scratch(b, positions, cin, cout, bias))
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)
-
-
-# A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution: the
-# ConvBackend torch._C._select_conv_backend names Mkldnn; a float32 one here runs Slow2d and
-# holds no scratch). A block that records it (its BlockSpec.backend) passes it as `kernel`.
-ONEDNN_BF16 = "onednn_bf16"
-
-
-ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
-
-
-def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
-                        params: int) -> dict[str, int]:
-    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
-    elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
-
-    Read from the allocation sequence of each call (torch.profiler's memory events) and
-    measured by benchmarks/conv_scratch.py on this repository's CPU (AMD EPYC with
-    avx512_bf16, torch 2.13.0+cpu, one thread). oneDNN works in its own blocked layout, its
-    channels padded to a multiple of 16, and copies the result into torch's tensor after:
-    - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
-      the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
-      128 B: to the byte at all 150 shapes of b 1-2, c_in and c_out 16-512, N 256-4096;
-    - backward: first the input gradient, beside copies of the output gradient and the
-      weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
-      bias gradients (the term's `params`), beside copies of the output gradient and of the
-      input, one sample's of each again, float32 weight and bias gradients and 384 B. The
-      second step holds more (the input's copy is at least one sample's), so it sets the
-      peak: to the byte at the 72 of those shapes with c_in under 256 and c_out under 512.
-      Elsewhere oneDNN holds less (it skips the float32 gradients at c_in = 256 → 64, say), and
-      the model is above the peak.
-    With channels that are not multiples of 16 the buffers are a little larger than padding
-    alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
-    was above the model by 160-2,144 B forward and 480-3,872 B in a training step."""
-    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
-    padded_params = pin * pout + (pout if params > cin * cout else 0)
-    return {"scratch": 2 * pout * positions + b * pin * positions + pin * pout
-                       + b * (pout - cout) * positions + 64,
-            "backward_scratch": (b + 1) * (pin + pout) * positions + 2 * padded_params + 192}
 
 
 def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (),

@@ -23,8 +23,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from a2bench.blocks.kernels import conv_kernel
 from a2bench.case import Case
-from a2bench.cost import ONEDNN_BF16, Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
 
 Association = Literal["left", "right"]
@@ -82,17 +83,6 @@ PARAMS = (
 )
 EXAMPLES = ({"batch": 2, "channels": 24, "h": 7, "w": 9, "m": 10, "n": 6},
             {"batch": 1, "channels": 16, "t": 3, "h": 5, "w": 4, "m": 4, "n": 8})
-
-
-def conv_kernel(module: nn.Module, x: Tensor) -> str:
-    """ONEDNN_BF16 where the block's bfloat16 convolutions run on oneDNN (aten::
-    mkldnn_convolution), whose scratch the model then holds (cost.onednn_bf16_scratch); ""
-    for the others (float32 here runs ATen's own kernel, and a CPU that emulates bf16 too)."""
-    if x.dtype != torch.bfloat16 or x.device.type != "cpu":
-        return ""
-    from a2bench.measure.memory import ops_run
-
-    return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: module(x)) else ""
 
 
 def _shared(case: Case, kernel: str) -> dict[str, Term]:

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from a2bench.blocks.kernels import conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
@@ -112,7 +113,10 @@ class GlobalContextSpec(BlockSpec):
     def module(self, case: Case) -> nn.Module:
         return GlobalContext(case.channels, int(case.param("reduction")))
 
-    def cost(self, case: Case) -> Cost:
+    def backend(self, module: nn.Module, x: Tensor) -> str:
+        return conv_kernel(module, x)
+
+    def cost(self, case: Case, backend: str = "") -> Cost:
         """MACs per sample: c*N (mask) + c*N (pooling) + 2*c*(c//r) (transform).
 
         The peak is the (b, c, N) output plus the (b, c) term being added. The model is
@@ -125,16 +129,18 @@ class GlobalContextSpec(BlockSpec):
         hidden = c // int(case.param("reduction"))
         big = b * c * big_n
         terms = (
-            pointwise("mask", b, big_n, c, 1, inputs=("x",)),
+            pointwise("mask", b, big_n, c, 1, inputs=("x",), kernel=backend),
             softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",), device=case.device),
             bmm("pool", b, c, big_n, 1, frees=("softmax",), inputs=("x", "softmax")),
-            pointwise("reduce", b, 1, c, hidden, frees=("pool",), inputs=("pool",)),
+            pointwise("reduce", b, 1, c, hidden, frees=("pool",), inputs=("pool",),
+                      kernel=backend),
             Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",),
                  inputs=("reduce",), saves=("reduce",), params=2 * hidden,
                  backward_elementwise=11 * b * hidden),
             elementwise("relu", b * hidden, b * hidden, frees=("layernorm",),
                         inputs=("layernorm",), saves=("relu",), backward_elementwise=b * hidden),
-            pointwise("expand", b, 1, hidden, c, frees=("relu",), inputs=("relu",)),
+            pointwise("expand", b, 1, hidden, c, frees=("relu",), inputs=("relu",),
+                      kernel=backend),
             # One add per output element; the (b, c, N) sum is the block's output. Backward: x's
             # gradient is the output's; the broadcast term's is its sum over positions.
             elementwise("add", big, big, frees=("expand",), inputs=("x", "expand"),

@@ -35,11 +35,11 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
             f"{len(env.get('hosts') or [])} nodes)")
 
 
-def _node(key: str, text: Any = str) -> Any:
+def _node(key: str) -> Any:
     """A field one node describes (its threads, cores, CPU): one value, or each node's where a
     partition's nodes differ (store.node_values)."""
     def field(run: Any, env: dict[str, Any]) -> str:
-        return ", ".join(" ".join(filter(None, (host, text(v))))
+        return ", ".join(" ".join(filter(None, (host, str(v))))
                          for host, v in node_values(env, key).items() if v not in (None, ""))
     return field
 
