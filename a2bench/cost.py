@@ -452,6 +452,9 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
               "backward_elementwise": out if bias else 0, **backward}
     if kernel == ONEDNN_BF16:
+        if {"scratch", "backward_scratch"} & backward.keys():  # measured without either
+            raise ValueError(f"pointwise {name}: kernel {ONEDNN_BF16} sets scratch and "
+                             "backward_scratch (onednn_bf16_scratch); expected neither given")
         fields.update(onednn_bf16_scratch(b, positions, cin, cout, bias))
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)

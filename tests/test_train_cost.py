@@ -192,6 +192,9 @@ def test_a_onednn_bf16_convolution_is_modelled_to_the_byte():
     assert peaks(2, 16, 64, 576, 2, ONEDNN_BF16) == (333_952, 467_712)
     assert peaks(1, 256, 64, 1024, 2, ONEDNN_BF16) == (950_400, 1_867_904 + 197_248)
     assert peaks(1, 256, 64, 1024, 4, "") == (262_144, 1_376_512)
+    # the rule was measured on the convolution alone: a block's own scratch beside it is refused
+    with pytest.raises(ValueError, match="pointwise conv: kernel onednn_bf16 sets scratch"):
+        pointwise("conv", 1, 16, 16, 16, kernel=ONEDNN_BF16, backward_scratch=16)
 
 
 @pytest.mark.parametrize("block", ["double_attention", "nonlocal_right"])

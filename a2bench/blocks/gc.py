@@ -119,11 +119,13 @@ class GlobalContextSpec(BlockSpec):
     def cost(self, case: Case, backend: str = "") -> Cost:
         """MACs per sample: c*N (mask) + c*N (pooling) + 2*c*(c//r) (transform).
 
-        The peak is the (b, c, N) output plus the (b, c) term being added. The model is
-        device-neutral. On CPU, oneDNN runs the c->1 mask conv with transients of its own: a
-        copy of the input in its blocked layout (b*c*N) and its one output channel padded to
-        the SIMD block (8*b*N on the AVX2 test machine). So the measured CPU peak is about
-        b*(c + 8)*N, i.e. the model plus about 8/c (3 % at c = 256).
+        The peak is the (b, c, N) output plus the (b, c) term being added. On this
+        repository's CPU a float32 case's peak is the model's to the byte (its convolutions
+        run on ATen's kernel). Where they run on oneDNN the mask conv holds transients of its
+        own, a copy of the input in its blocked layout and its one output channel padded to
+        the SIMD block: the model holds them for a bfloat16 case that recorded the kernel
+        (`backend`, cost.onednn_bf16_scratch); a float32 one on oneDNN (the AVX2 host of
+        earlier runs) measured about the model plus 8/c (3 % at c = 256).
         """
         b, c, big_n = case.batch, case.channels, case.positions
         hidden = c // int(case.param("reduction"))
