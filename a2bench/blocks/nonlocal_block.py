@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from a2bench.blocks.kernels import conv_kernel
 from a2bench.blocks.sdpa_cuda import (
     CUDA_KERNELS,
     cuda_backward_buffers,
@@ -62,6 +63,7 @@ from a2bench.blocks.sdpa_cuda import (
 from a2bench.blocks.sdpa_cuda import in_dtype_elements as _in_dtype_elements
 from a2bench.case import Case
 from a2bench.cost import (
+    ONEDNN_BF16,
     Cost,
     Term,
     bmm,
@@ -197,8 +199,9 @@ def sdpa_kernel(case: Case, backend: str = "") -> str:
     On CUDA, torch 2.11 ran the memory-efficient kernel for fp32 (flash and cuDNN take 16-bit
     inputs only) and cuDNN's for bf16 on the H100 (results/gpu-nvidia-h100-80gb-hbm3-training);
     another GPU or torch may pick flash, which the record then names."""
-    if backend:
-        return backend
+    fused = [k for k in backend.split("+") if k and k != ONEDNN_BF16]
+    if fused:
+        return fused[0]
     if case.device != "cuda":
         return "flash_cpu"
     return "efficient" if case.dtype_bytes >= 4 else "cudnn"
@@ -246,7 +249,7 @@ def _pool_terms(name: str, case: Case, source: str, *, transposed_grad: bool) ->
             Term(f"{name}_indices", 0, 0, indices, (f"{name}_indices", source)))
 
 
-def _key_value(case: Case, conv: str) -> tuple[tuple[Term, ...], str]:
+def _key_value(case: Case, conv: str, kernel: str) -> tuple[tuple[Term, ...], str]:
     """phi or g: the convolution, then its max-pool; returns the terms and the result's name.
 
     With sdpa and no pooling, the convolution's gradient arrives transposed (through the
@@ -255,7 +258,8 @@ def _key_value(case: Case, conv: str) -> tuple[tuple[Term, ...], str]:
     sdpa = case.param("impl") == "sdpa"
     pool = _pool_terms(f"{conv}_pool", case, conv, transposed_grad=sdpa)
     scratch = b * d * big_n if sdpa and not pool else 0
-    return ((pointwise(conv, b, big_n, c, d, inputs=("x",), backward_scratch=scratch), *pool),
+    return ((pointwise(conv, b, big_n, c, d, inputs=("x",), backward_scratch=scratch,
+                       kernel=kernel), *pool),
             (f"{conv}_pool" if pool else conv))
 
 
@@ -369,14 +373,16 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
     n_kv = keys(case)
     sdpa = case.param("impl") == "sdpa"
-    phi, k = _key_value(case, "phi")
-    g, v = _key_value(case, "g")
-    theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n)
+    conv = ONEDNN_BF16 if ONEDNN_BF16 in backend.split("+") else ""  # the convolutions' kernel
+    phi, k = _key_value(case, "phi", conv)
+    g, v = _key_value(case, "g", conv)
+    theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n,
+                      kernel=conv)
     tail = (
         # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
         # backward copies it contiguous again for the weight gradient
         pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy"), inputs=("y",),
-                  backward_scratch=b * d * big_n if sdpa else 0),
+                  backward_scratch=b * d * big_n if sdpa else 0, kernel=conv),
         elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
                     inputs=("w_z", "x"), passes=("w_z", "x")),
     )
@@ -490,7 +496,13 @@ class NonLocalSpec(BlockSpec):
         return build_cost(case, backend)
 
     def backend(self, module: nn.Module, x: Tensor) -> str:
-        """Which SDPA kernel ran on this input ("" for eager): one forward under the profiler."""
+        """Which SDPA kernel ran on this input (none for eager), and "onednn_bf16" where the
+        bfloat16 convolutions ran on oneDNN (blocks.kernels.conv_kernel), joined by "+":
+        e.g. "flash_cpu+onednn_bf16". One forward under the profiler each."""
+        return "+".join(filter(None, (self._sdpa_kernel(module, x), conv_kernel(module, x))))
+
+    @staticmethod
+    def _sdpa_kernel(module: nn.Module, x: Tensor) -> str:
         if getattr(module, "impl", "eager") != "sdpa":
             return ""
         from a2bench.measure.memory import ops_run
