@@ -425,9 +425,10 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
     With channels that are not multiples of 16 the buffers are a little larger than padding
     alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
     was above the model by 160-2,144 B forward and 480-3,872 B in a training step. All of it is
-    nn.Conv1d's (double attention's convolutions over the flattened positions): a 1x1
-    nn.Conv2d's forward follows the rule, but its backward held up to 51 KiB less at the six
-    shapes tried, so no Conv2d block records the kernel yet."""
+    nn.Conv1d's (the 1x1 convolutions over flattened positions of double attention, GC and the
+    non-local block): a 1x1 nn.Conv2d's forward follows the rule, but its backward keeps no
+    copies of one sample's input and output gradient (up to 51 KiB less at the six shapes
+    tried), so no Conv2d block records the kernel yet."""
     pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
     padded_params = pin * pout + (pout if bias else 0)
     return {"scratch": 2 * pout * positions + b * pin * positions + pin * pout
