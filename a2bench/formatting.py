@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -83,3 +84,10 @@ def millions(n: Any, digits: int = 2) -> str:
 def plural(count: int, noun: str) -> str:
     """`1 job`, `2 jobs`: a count with its noun."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def per_node(values: Mapping[str, Any]) -> str:
+    """`3` where the nodes agree (keyed ""), `n1 3, n2 7` where they differ (run.store's
+    node_values); an empty value is left out."""
+    return ", ".join(" ".join(filter(None, (host, str(v)))) for host, v in values.items()
+                     if v not in (None, ""))

@@ -10,12 +10,16 @@ from torch import Tensor, nn
 from a2bench.cost import ONEDNN_BF16
 
 
-def conv_kernel(module: nn.Module, x: Tensor) -> str:
+def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> str:
     """ONEDNN_BF16 where the block's bfloat16 convolutions run on oneDNN (aten::
     mkldnn_convolution), whose scratch the model then holds (cost.onednn_bf16_scratch); ""
-    for the others (float32 here runs ATen's own kernel, and a CPU that emulates bf16 too)."""
+    for the others (float32 here runs ATen's own kernel, and a CPU that emulates bf16 too).
+    `ops`: the operators one forward ran (measure.memory.ops_run), where the caller has them;
+    else one forward is profiled here."""
     if x.dtype != torch.bfloat16 or x.device.type != "cpu":
         return ""
-    from a2bench.measure.memory import ops_run
+    if ops is None:
+        from a2bench.measure.memory import ops_run
 
-    return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: module(x)) else ""
+        ops = ops_run(lambda: module(x))
+    return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops else ""

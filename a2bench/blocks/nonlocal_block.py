@@ -498,20 +498,14 @@ class NonLocalSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         """Which SDPA kernel ran on this input (none for eager), and "onednn_bf16" where the
         bfloat16 convolutions ran on oneDNN (blocks.kernels.conv_kernel), joined by "+":
-        e.g. "flash_cpu+onednn_bf16". One forward under the profiler each."""
-        return "+".join(filter(None, (self._sdpa_kernel(module, x), conv_kernel(module, x))))
-
-    @staticmethod
-    def _sdpa_kernel(module: nn.Module, x: Tensor) -> str:
-        if getattr(module, "impl", "eager") != "sdpa":
-            return ""
+        e.g. "flash_cpu+onednn_bf16". One forward under the profiler answers both."""
         from a2bench.measure.memory import ops_run
 
-        names = ops_run(lambda: module(x))
-        for op, label in SDPA_KERNELS:
-            if op in names:
-                return label
-        return "unknown"
+        if getattr(module, "impl", "eager") != "sdpa":
+            return conv_kernel(module, x)
+        ops = ops_run(lambda: module(x))
+        fused = next((label for op, label in SDPA_KERNELS if op in ops), "unknown")
+        return "+".join(filter(None, (fused, conv_kernel(module, x, ops))))
 
 
 # aten op names of the SDPA kernels, most specific first (math last: the fused kernels never

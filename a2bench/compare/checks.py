@@ -24,6 +24,7 @@ from a2bench.compare.model import (
     REFERENCE_SPREAD,
     Side,
 )
+from a2bench.formatting import per_node
 from a2bench.measurement import Measurement
 from a2bench.run.store import ENVIRONMENT, node_values
 
@@ -41,7 +42,8 @@ def environment_warnings(base_env: Mapping[str, Any], head_env: Mapping[str, Any
         # each node's value, for a Slurm partition whose nodes differ
         b, h = node_values(base_env, key), node_values(head_env, key)
         if b != h:
-            out.append(f"environments differ: {key} {_said(b)} (base) vs {_said(h)} (head); "
+            base, head = (per_node(v) or None for v in (b, h))
+            out.append(f"environments differ: {key} {base} (base) vs {head} (head); "
                        "compared anyway")
     if exact_only:
         return out  # the runs' own noise warnings are about timings, which are not read
@@ -49,10 +51,6 @@ def environment_warnings(base_env: Mapping[str, Any], head_env: Mapping[str, Any
         for w in env.get("warnings") or ():
             out.append(f"the {side} run warned: {w}")
     return out
-
-
-def _said(values: Mapping[str, Any]) -> str:
-    return ", ".join(" ".join(filter(None, (host, str(v)))) for host, v in values.items())
 
 
 def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], list[str]]:

@@ -12,7 +12,15 @@ from typing import Any
 import pandas as pd
 
 from a2bench import analysis as an
-from a2bench.formatting import finite, fixed, format_bytes, integer, percent, significant
+from a2bench.formatting import (
+    finite,
+    fixed,
+    format_bytes,
+    integer,
+    per_node,
+    percent,
+    significant,
+)
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
     Bullets,
@@ -38,10 +46,7 @@ def _slurm(run: Any, env: dict[str, Any]) -> str:
 def _node(key: str) -> Any:
     """A field one node describes (its threads, cores, CPU): one value, or each node's where a
     partition's nodes differ (store.node_values)."""
-    def field(run: Any, env: dict[str, Any]) -> str:
-        return ", ".join(" ".join(filter(None, (host, str(v))))
-                         for host, v in node_values(env, key).items() if v not in (None, ""))
-    return field
+    return lambda run, env: per_node(node_values(env, key))
 
 
 def _ceiling(run: Any, env: dict[str, Any]) -> str:
