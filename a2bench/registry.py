@@ -141,6 +141,12 @@ class BlockSpec(ABC):
         is the kernel's that ran."""
         return ""
 
+    def expected_backend(self, case: Case) -> str:
+        """The kernel `backend` is expected to report, known before the case runs (no module
+        yet): the model the memory budget check and the planner read. "" for a block whose
+        model does not depend on the kernel."""
+        return ""
+
     def resolve(self, given: Mapping[str, Value]) -> dict[str, Value]:
         """The block's parameters for one suite point: given values, then defaults in order."""
         known = dict(given)

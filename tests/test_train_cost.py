@@ -255,3 +255,36 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
         measured, model = measured_peak(case), cost_of(case, backend).peak_bytes
         assert 0 <= measured - model <= (8 if (impl, mode) == ("eager", "train") else 0), \
             (case.label(), measured, model, cost_of(case).peak_bytes)
+
+
+@pytest.mark.parametrize("name", [name for name, spec in SPECS.items() if spec.has_cost])
+def test_the_model_expected_before_a_case_runs_is_the_one_its_record_gets(name: str):
+    """BlockSpec.expected_backend (known before the case runs, for the budget check and the
+    planner) gives the model that the kernel the case then records (BlockSpec.backend) gives,
+    in float32 and bfloat16, in both modes: on a CPU whose bf16 convolutions run on oneDNN and
+    on one whose do not."""
+    spec = SPECS[name]
+    for dtype in ("float32", "bfloat16"):
+        case = dataclasses.replace(example_case(spec, spec.examples[0]), dtype=dtype)
+        ran = spec.backend(*build(case))
+        for mode in ("forward", "train"):
+            case = dataclasses.replace(case, mode=mode)
+            expected = spec.expected_backend(case)
+            assert cost_of(case, expected) == cost_of(case, ran), (case.label(), expected, ran)
+
+
+def test_the_memory_budget_check_holds_onednn_scratch_of_a_bf16_case():
+    """The runner checks a case against its budget before it runs, with the kernel it is
+    expected to run: a bf16 double attention case on oneDNN needs its scratch too (+75 % at
+    c 64, m = n = 16 on 48 × 48), and a budget a byte short of that skips it."""
+    from a2bench.cost import ONEDNN_BF16
+    from a2bench.run.runner import predicted_bytes, within_budget
+
+    case = Case("double_attention", "cpu", "bfloat16", 1, 64, 1, 48, 48, m=16, n=16)
+    if SPECS["double_attention"].backend(*build(case)) != ONEDNN_BF16:
+        pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+    x_bytes = 64 * 48 * 48 * 2
+    need = predicted_bytes(case)
+    assert need == cost_of(case, ONEDNN_BF16).runnable_bytes + x_bytes
+    assert need > cost_of(case).runnable_bytes + x_bytes
+    assert within_budget(case, need) and not within_budget(case, need - 1)

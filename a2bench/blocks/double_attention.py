@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from a2bench.blocks.kernels import conv_kernel
+from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
@@ -120,6 +120,9 @@ class DoubleAttentionSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
 
+    def expected_backend(self, case: Case) -> str:
+        return expected_conv_kernel(case)
+
     def cost(self, case: Case, backend: str = "") -> Cost:
         """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V). `backend`: the
         convolutions' kernel that ran (the record's)."""
@@ -152,6 +155,9 @@ class NonlocalOrderSpec(BlockSpec):
 
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
+
+    def expected_backend(self, case: Case) -> str:
+        return expected_conv_kernel(case)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S.

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from a2bench.blocks.kernels import conv_kernel
+from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
@@ -115,6 +115,9 @@ class GlobalContextSpec(BlockSpec):
 
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
+
+    def expected_backend(self, case: Case) -> str:
+        return expected_conv_kernel(case)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """MACs per sample: c*N (mask) + c*N (pooling) + 2*c*(c//r) (transform).

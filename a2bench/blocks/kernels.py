@@ -4,9 +4,12 @@ that reports one in BlockSpec.backend gets it back in cost(case, backend=...).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 
+from a2bench.case import Case
 from a2bench.cost import ONEDNN_BF16
 
 
@@ -23,3 +26,25 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
 
         ops = ops_run(lambda: module(x))
     return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops else ""
+
+
+@functools.cache
+def onednn_runs_bf16_convolutions() -> bool:
+    """Whether torch runs a bfloat16 1x1 convolution on oneDNN on this machine: one tiny
+    Conv1d's forward under the profiler, once per process. torch decides it by the CPU's ISA
+    (oneDNN's bf16 support: AVX-512 or AVX2-VNNI-2 on x86), the same on every call, so the
+    answer for one shape is the answer for all the blocks' convolutions."""
+    from a2bench.measure.memory import ops_run
+
+    conv = nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16)
+    x = torch.zeros(1, 16, 8, dtype=torch.bfloat16)
+    return "aten::mkldnn_convolution" in ops_run(lambda: conv(x))
+
+
+def expected_conv_kernel(case: Case) -> str:
+    """The kernel a case's convolutions are expected to run before it runs (no module yet):
+    what conv_kernel would record, for the budget check and the planner
+    (BlockSpec.expected_backend)."""
+    if case.dtype != "bfloat16" or case.device != "cpu":
+        return ""
+    return ONEDNN_BF16 if onednn_runs_bf16_convolutions() else ""

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from a2bench.blocks.kernels import conv_kernel
+from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.blocks.sdpa_cuda import (
     CUDA_KERNELS,
     cuda_backward_buffers,
@@ -506,6 +506,10 @@ class NonLocalSpec(BlockSpec):
         ops = ops_run(lambda: module(x))
         fused = next((label for op, label in SDPA_KERNELS if op in ops), "unknown")
         return "+".join(filter(None, (fused, conv_kernel(module, x, ops))))
+
+    def expected_backend(self, case: Case) -> str:
+        """The convolutions' kernel: the SDPA kernel expected is sdpa_kernel's without one."""
+        return expected_conv_kernel(case)
 
 
 # aten op names of the SDPA kernels, most specific first (math last: the fused kernels never

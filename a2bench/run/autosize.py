@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from a2bench.case import Case
-from a2bench.catalog import cost_of, spec
+from a2bench.catalog import expected_cost, spec
 from a2bench.run import plan as pl
 from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
@@ -225,7 +225,7 @@ def candidate_points(template: Case, axis: tuple[str, ...],
     block without a cost model is traced on the meta device for its MACs and bytes."""
     block = spec(template.block)
     if block.has_cost:
-        return pl.candidates(template, axis, cost_of, _legal, machine.memory_budget,
+        return pl.candidates(template, axis, expected_cost, _legal, machine.memory_budget,
                              block.side_class)
     from a2bench.measure.traced import trace  # torch's dispatch modes, for counted blocks only
 

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from a2bench.case import Case
-from a2bench.catalog import cost_of, spec
+from a2bench.catalog import cost_of, expected_cost, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
 from a2bench.run.store import ResultsWriter
@@ -106,13 +106,14 @@ StageHook = Callable[[str], None]
 
 
 def predicted_bytes(case: Case) -> int | None:
-    """What the case needs to run (Cost.runnable_bytes: the analytic peak, and on CUDA room for
-    the allocator's fragmentation) plus the input. A counted block has no memory model: its
+    """What the case needs to run (Cost.runnable_bytes: the analytic peak with the kernels it is
+    expected to run, catalog.expected_cost, and on CUDA room for the allocator's
+    fragmentation) plus the input. A counted block has no memory model: its
     trace on the meta device stands in (measure/traced.py: the live peak and its weights), and
     where it cannot be traced, None (it runs unchecked; its worker says what failed)."""
     block = spec(case.block)
     if block.has_cost:
-        need: int | None = cost_of(case).runnable_bytes
+        need: int | None = expected_cost(case).runnable_bytes
     else:
         traced = _TRACED.setdefault(block, {})
         if case.key() not in traced:
