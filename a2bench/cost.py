@@ -400,10 +400,23 @@ def softmax_backward_ops(rows: int, length: int) -> int:
 # (its BlockSpec.backend) passes it to `pointwise` as `kernel`.
 ONEDNN_BF16 = "onednn_bf16"
 ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
+ONEDNN_MATMUL_MIN_MACS = 16**3  # a bf16 bmm of more MACs runs on oneDNN (ATen's checksize)
+# A 1x1 nn.Conv2d whose map has both sides at least this long computes its weight gradients
+# without copies of one sample's input and output gradient (measured: sides 15 and up, on
+# square and oblong maps alike; 14 x 14, 12 x 24 and 7 x 64 keep them). nn.Conv1d runs as a
+# map of height 1, so it always keeps them.
+ONEDNN_COPY_FREE_SIDE = 15
+
+
+def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
+    """Whether oneDNN's bf16 weight gradient of a 1x1 convolution copies one sample's input and
+    output gradient: always for nn.Conv1d (`sides` None), for nn.Conv2d on a map with a side
+    under ONEDNN_COPY_FREE_SIDE."""
+    return sides is None or min(sides) < ONEDNN_COPY_FREE_SIDE
 
 
 def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
-                        bias: bool = True) -> dict[str, int]:
+                        bias: bool = True, sample_copies: bool = True) -> dict[str, int]:
     """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
     elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
 
@@ -424,16 +437,30 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
       the model is above the peak.
     With channels that are not multiples of 16 the buffers are a little larger than padding
     alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
-    was above the model by 160-2,144 B forward and 480-3,872 B in a training step. All of it is
-    nn.Conv1d's (the 1x1 convolutions over flattened positions of double attention, GC and the
-    non-local block): a 1x1 nn.Conv2d's forward follows the rule, but its backward keeps no
-    copies of one sample's input and output gradient (up to 51 KiB less at the six shapes
-    tried), so no Conv2d block records the kernel yet."""
+    was above the model by 160-2,144 B forward and 480-3,872 B in a training step.
+    All that is nn.Conv1d's (the 1x1 convolutions over flattened positions of double attention,
+    GC and the non-local block), which runs as a map of height 1. A 1x1 nn.Conv2d (criss-cross)
+    follows it on a map with a side under 15; on a map whose sides are both 15 or more its
+    weight-gradient step keeps no copies of one sample's input and output gradient
+    (`sample_copies` False; onednn_sample_copies), and holds copies of the whole output gradient
+    and input, float32 weight and bias gradients and 128 B, while the input-gradient step holds
+    as above: the larger of the two, to the byte at all 72 such shapes of
+    `benchmarks/conv_scratch.py --conv2d` (b 1-2, c_in 16-256, c_out 16-512, maps 15 x 15 to
+    48 x 48 and 16 x 40), c_in 256 and c_out 512 among them."""
     pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
     padded_params = pin * pout + (pout if bias else 0)
-    return {"scratch": 2 * pout * positions + b * pin * positions + pin * pout
-                       + b * (pout - cout) * positions + 64,
-            "backward_scratch": (b + 1) * (pin + pout) * positions + 2 * padded_params + 192}
+    forward = (2 * pout * positions + b * pin * positions + pin * pout
+               + b * (pout - cout) * positions + 64)
+    if sample_copies:
+        backward = (b + 1) * (pin + pout) * positions + 2 * padded_params + 192
+    else:
+        # Without the copies the weight-gradient step can hold less than the input-gradient
+        # step, which runs before the parameter gradients exist (the model holds those at the
+        # backward's check, hence their subtraction): the larger of the two.
+        params = cin * cout + (cout if bias else 0)
+        backward = max(b * pout * positions + pin * pout + 2 * pin * positions + 64 - params,
+                       b * (pin + pout) * positions + 2 * padded_params + 64)
+    return {"scratch": forward, "backward_scratch": backward}
 
 
 # Operator factories, so a block's cost model reads like its forward pass. Each returns one
@@ -442,12 +469,13 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
 
 def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: bool = True,
               frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
-              kernel: str = "", **backward) -> Term:
+              kernel: str = "", sides: tuple[int, int] | None = None, **backward) -> Term:
     """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds.
 
     Backward: saves its input; the input gradient and the weight gradient are one product each
     (grad_operands 2), the bias gradient one add per output element. `kernel` ONEDNN_BF16: the
-    scratch of oneDNN's bfloat16 convolution (onednn_bf16_scratch)."""
+    scratch of oneDNN's bfloat16 convolution (onednn_bf16_scratch); `sides`: the map's (h, w)
+    for a 1x1 nn.Conv2d, None for an nn.Conv1d over flattened positions (onednn_sample_copies)."""
     out = b * cout * positions
     params = cin * cout + (cout if bias else 0)
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
@@ -455,17 +483,31 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     if kernel == ONEDNN_BF16:
         # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed,
         # made before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
-        for key, elements in onednn_bf16_scratch(b, positions, cin, cout, bias).items():
+        for key, elements in onednn_bf16_scratch(b, positions, cin, cout, bias,
+                                                 onednn_sample_copies(sides)).items():
             fields[key] = fields.get(key, 0) + elements
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)
 
 
 def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (),
-        inputs: tuple[str, ...] | None = None, **backward) -> Term:
+        inputs: tuple[str, ...] | None = None, kernel: str = "", copied: int = 0,
+        **backward) -> Term:
     """A batched (p x k)(k x q) product: p*q*k MACs per batch, a (p x q) output.
 
-    Backward: saves both operands, one product per operand."""
+    Backward: saves both operands, one product per operand.
+
+    `kernel` ONEDNN_BF16: on a CPU that runs bf16 convolutions on oneDNN, torch runs a bf16
+    bmm there too (both follow oneDNN's bf16 support; ATen's mkldnn_matmul, from
+    ONEDNN_MATMUL_MIN_MACS on; measured at 4,096 and 4,160 MACs),
+    and it first copies an operand that is neither contiguous nor the transpose of a
+    contiguous tensor (a strided slice, say): `copied`, that operand's elements, is a scratch
+    of the forward, and of the backward, whose product with the transposed operand copies it
+    again. oneDNN's own scratchpad (packing buffers sized by its blocking heuristics, 7.5-197
+    KiB measured) is not modelled."""
+    if kernel == ONEDNN_BF16 and copied and b * p * k * q > ONEDNN_MATMUL_MIN_MACS:
+        backward["scratch"] = backward.get("scratch", 0) + copied
+        backward["backward_scratch"] = backward.get("backward_scratch", 0) + copied
     fields = {"saves": inputs, "grad_operands": 2, **backward}
     return Term(name, b * p * q * k, 0, b * p * q, frees, inputs, **fields)
 

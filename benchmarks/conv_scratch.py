@@ -2,14 +2,17 @@
 for oneDNN's bfloat16 kernel (a2bench.cost.onednn_bf16_scratch; docs/blocks.md, where a memory
 model stops being exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd]
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd | --conv2d]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
 tensors a forward call and a training step allocate (a2bench.measure.memory.peak_tensor_bytes_cpu
 on a2bench.measure.step's step, the probe and step a run uses) beside the model of that one
 convolution, with oneDNN's scratch where torch ran it on oneDNN (aten::mkldnn_convolution) and
 without it where it did not (float32 here; a CPU that emulates bf16, results/cpu-training-avx2).
-Prints one Markdown row per shape; `--odd` takes channel counts that are not multiples of 16.
+Prints one Markdown row per shape; `--odd` takes channel counts that are not multiples of 16,
+`--conv2d` a 1x1 nn.Conv2d on h x w maps (criss-cross's convolutions), whose weight gradient
+keeps copies of one sample's input and output gradient only on a map with a side under 15
+(cost.onednn_sample_copies).
 """
 
 from __future__ import annotations
@@ -30,12 +33,21 @@ from a2bench.measure.step import make_step
 SHAPES = ((1, 64, 16, 2304), (1, 16, 64, 2304), (1, 16, 64, 576), (1, 64, 64, 1296),
           (2, 16, 64, 576), (1, 256, 64, 1024), (2, 128, 512, 256), (1, 512, 32, 1024))
 ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
+# (batch, c_in, c_out, (h, w)) for nn.Conv2d: maps with a side under 15 and maps without
+CONV2D = tuple(itertools.product((1, 2), (16, 64, 256), (16, 64, 512),
+                                 ((12, 12), (7, 64), (15, 15), (24, 24), (16, 40), (48, 48))))
 
 
-def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[str, int, int]:
-    """The kernel torch ran and the measured peaks of a forward call and of a training step."""
-    conv = nn.Conv1d(cin, cout, kernel_size=1).to(dtype)
-    x = torch.randn(b, cin, n).to(dtype)
+def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype,
+          sides: tuple[int, int] | None = None) -> tuple[str, int, int]:
+    """The kernel torch ran and the measured peaks of a forward call and of a training step:
+    an nn.Conv1d over n positions, or an nn.Conv2d on an h x w map (`sides`)."""
+    if sides is None:
+        conv: nn.Module = nn.Conv1d(cin, cout, kernel_size=1).to(dtype)
+        x = torch.randn(b, cin, n).to(dtype)
+    else:
+        conv = nn.Conv2d(cin, cout, kernel_size=1).to(dtype)
+        x = torch.randn(b, cin, *sides).to(dtype)
     kernel = ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: conv(x)) else ""
     out = []
     for mode in ("forward", "train"):
@@ -48,8 +60,9 @@ def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype) -> tuple[str,
     return kernel, out[0], out[1]
 
 
-def model(b: int, cin: int, cout: int, n: int, size: int, kernel: str) -> tuple[int, int]:
-    term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel)
+def model(b: int, cin: int, cout: int, n: int, size: int, kernel: str,
+          sides: tuple[int, int] | None = None) -> tuple[int, int]:
+    term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel, sides=sides)
     forward = Cost((term,), size, input_elements=b * cin * n)
     return forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes
 
@@ -57,18 +70,24 @@ def model(b: int, cin: int, cout: int, n: int, size: int, kernel: str) -> tuple[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
-    parser.add_argument("--odd", action="store_true",
-                        help="channel counts that are not multiples of 16")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--odd", action="store_true",
+                       help="channel counts that are not multiples of 16")
+    which.add_argument("--conv2d", action="store_true",
+                       help="a 1x1 nn.Conv2d on h x w maps")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = DTYPES[args.dtype]
-    print("| b, c_in → c_out, N | kernel | forward: measured | model − measured | train step: "
-          "measured | model − measured |")
+    print(f"| b, c_in → c_out, {'h × w' if args.conv2d else 'N'} | kernel | forward: measured | "
+          "model − measured | train step: measured | model − measured |")
     print("|---|---|---|---|---|---|")
-    for b, cin, cout, n in ODD if args.odd else SHAPES:
-        kernel, forward, train = peaks(b, cin, cout, n, dtype)
-        f_model, t_model = model(b, cin, cout, n, dtype.itemsize, kernel)
-        print(f"| {b}, {cin} → {cout}, {n} | {kernel or 'ATen'} | {forward:,} B | "
+    shapes = ([(b, cin, cout, h * w, (h, w)) for b, cin, cout, (h, w) in CONV2D] if args.conv2d
+              else [(*shape, None) for shape in (ODD if args.odd else SHAPES)])
+    for b, cin, cout, n, sides in shapes:
+        kernel, forward, train = peaks(b, cin, cout, n, dtype, sides)
+        f_model, t_model = model(b, cin, cout, n, dtype.itemsize, kernel, sides)
+        where = f"{sides[0]} × {sides[1]}" if sides else n
+        print(f"| {b}, {cin} → {cout}, {where} | {kernel or 'ATen'} | {forward:,} B | "
               f"{f_model - forward:+,} B | {train:,} B | {t_model - train:+,} B |")
     return 0
 

@@ -198,6 +198,59 @@ def test_a_onednn_bf16_convolution_is_modelled_to_the_byte():
     assert both.backward_scratch == alone.backward_scratch + 256 and both.scratch == alone.scratch
 
 
+def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or_more():
+    """A 1x1 nn.Conv2d on oneDNN (cost.onednn_sample_copies): on a map with a side under 15 its
+    scratch is nn.Conv1d's; with both sides 15 or more its weight gradient keeps no copies of
+    one sample's input and output gradient. Measured against the model, forward and train
+    step, to the byte (benchmarks/conv_scratch.py --conv2d: all 72 such shapes), c_in 256 and
+    c_out 512 among them, where the copying rule is above the peak."""
+    from torch import nn
+
+    from a2bench.cost import ONEDNN_BF16, onednn_sample_copies
+    from a2bench.measure.memory import ops_run
+
+    assert onednn_sample_copies(None) and onednn_sample_copies((14, 200))
+    assert not onednn_sample_copies((15, 15))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for b, cin, cout, sides in ((1, 64, 16, (12, 12)), (2, 16, 64, (16, 40)),
+                                    (1, 256, 64, (15, 15)), (2, 64, 512, (24, 24))):
+            conv = nn.Conv2d(cin, cout, 1).to(torch.bfloat16)
+            x = torch.randn(b, cin, *sides).to(torch.bfloat16)
+            if "aten::mkldnn_convolution" not in ops_run(lambda conv=conv, x=x: conv(x)):
+                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            n = sides[0] * sides[1]
+            term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=ONEDNN_BF16,
+                             sides=sides)
+            forward = Cost((term,), 2, input_elements=b * cin * n)
+            model = (forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes)
+            measured = []
+            for mode in ("forward", "train"):
+                step = make_step(conv, x, mode)
+                with torch.set_grad_enabled(step.grad_enabled):
+                    step.run()
+                    step.release()
+                    measured.append(peak_tensor_bytes_cpu(step.run))
+                    step.release()
+            assert tuple(measured) == model, (b, cin, cout, sides, measured, model)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_onednn_bf16_bmm_copies_a_strided_operand_above_its_size_threshold():
+    """cost.bmm's `copied`: a scratch of the forward and of the backward on oneDNN's bf16 bmm,
+    which runs above 16^3 MACs (measured: a strided operand copied at 4,160 MACs, not at
+    4,096); nothing for another kernel."""
+    from a2bench.cost import ONEDNN_BF16
+
+    big = bmm("p", 1, 4, 32, 33, kernel=ONEDNN_BF16, copied=1056)
+    assert (big.scratch, big.backward_scratch) == (1056, 1056)
+    for term in (bmm("p", 1, 4, 32, 32, kernel=ONEDNN_BF16, copied=1024),
+                 bmm("p", 1, 4, 32, 33, copied=1056)):
+        assert (term.scratch, term.backward_scratch) == (0, 0)
+
+
 @pytest.mark.parametrize("block", ["double_attention", "nonlocal_right"])
 def test_a_bf16_block_records_its_convolutions_kernel_and_double_attention_is_exact(block: str):
     """On a CPU whose bfloat16 convolutions run on oneDNN the block records `onednn_bf16`, and
@@ -235,6 +288,22 @@ def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model(
             measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
             assert 0 <= measured - model <= (160 if mode == "forward" else 2080), \
                 (case.label(), measured, model)
+
+
+def test_criss_cross_records_its_convolutions_kernel_and_its_bf16_peak_is_its_model():
+    """Criss-cross's 1x1 Conv2d convolutions on oneDNN, with the copy its bf16 bmm makes of the
+    row aggregation's strided operand: +7 … +27 % over the model without them; with them, to
+    the byte forward and train, on a map with a side under 15 (per-sample copies) and on one
+    without."""
+    for c, side in ((64, 12), (128, 32)):
+        for mode in ("forward", "train"):
+            case = Case("criss_cross", "cpu", "bfloat16", 1, c, 1, side, side, recurrence=2,
+                        mode=mode)
+            kernel = SPECS["criss_cross"].backend(*build(case))
+            if kernel != "onednn_bf16":
+                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
+            assert measured == model, (case.label(), measured, model, cost_of(case).peak_bytes)
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])

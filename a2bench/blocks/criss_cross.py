@@ -40,6 +40,15 @@ strided view (bmm accepts it without a copy), the column part is copied into a (
 batch. Not modelled: a transient buffer PyTorch's CPU 1x1 convolution may allocate and free inside
 the call (up to its input's size; seen at 64 x 64); it never coincides with the peak.
 
+bfloat16 on a CPU whose convolutions run it on oneDNN (`backend` onednn_bf16): the model holds
+oneDNN's convolution scratch (cost.onednn_bf16_scratch, with the map's sides: a 1x1 Conv2d on a
+map with both sides 15 or more keeps no per-sample copies in its weight gradient) and the copy
+oneDNN's bf16 bmm makes of the row aggregation's strided operand (cost.bmm's `copied`). At 120
+cases (b 1-2, c 16-128, sides 8-48, R 1-2) the train peaks were their model to the byte at 46
+and within 5.4 KiB (13 KiB at 48 x 48) at the rest; forward peaks were up to 34 KiB over it, the
+bf16 bmm's own scratchpad (oneDNN's packing buffers, which its blocking heuristics size), within
+2 % from 32 x 32 on. Without these the forward peaks were up to 72 % over the model.
+
 Counters: fvcore and torch's FlopCounterMode both count the three convolutions (no bias) and the
 four bmm products exactly as the model does (h + w entries, masked one included), and neither
 counts the cat, softmax, fill, add or addcmul, so neither differs from the model.
@@ -53,6 +62,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
 from a2bench.registry import BlockSpec, Param, Value, register
@@ -200,7 +210,7 @@ def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
                  source=source, source_grad=source_grad)
 
 
-def _pass_terms(case: Case, r: int) -> list[Term]:
+def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     """One criss-cross pass, in the forward's order; names end in the pass index.
 
     Backward annotations (measured with the autograd profiler, one CPU thread): the convolutions
@@ -227,7 +237,8 @@ def _pass_terms(case: Case, r: int) -> list[Term]:
         first = r == recurrence - 1  # its backward runs first: the parameter gradients
         return pointwise(n(name), b, big_n, cin, cout, inputs=(source,),
                          params=weights if first else 0,
-                         backward_scratch=b * cout * big_n + (0 if first else weights))
+                         backward_scratch=b * cout * big_n + (0 if first else weights),
+                         kernel=kernel, sides=(h, w))
 
     energy = b * big_n * (h + w)
     qk = (b, cq, h, w)
@@ -268,9 +279,10 @@ def _pass_terms(case: Case, r: int) -> list[Term]:
                  grad_elements=b * h * w * w),)),
         _permuted_copy(n("v_row"), vv, (0, 2, 1, 3), source=n("value")),
         # att dies here, unless att_col is a view of it (a 1 x 1 map): then after out_col
+        # its second operand, the row slice of att, is strided: oneDNN's bf16 bmm copies it
         bmm(n("out_row"), b * h, c, w, w,
             frees=(n("v_row"), *(() if att_alias else (n("softmax"),))),
-            inputs=(n("v_row"), n("att_row"))),
+            inputs=(n("v_row"), n("att_row")), kernel=kernel, copied=b * h * w * w),
         _permuted_copy(n("v_col"), vv, (0, 3, 1, 2), source=n("value")),
         bmm(n("out_col"), b * w, c, h, h, frees=(n("v_col"), n("att_col"), n("value"),
                                                *((n("softmax"),) if att_alias else ())),
@@ -312,10 +324,17 @@ class CrissCrossSpec(BlockSpec):
     def module(self, case: Case) -> nn.Module:
         return RecurrentCrissCross(case.channels, int(case.param("recurrence")))
 
-    def cost(self, case: Case) -> Cost:
+    def backend(self, module: nn.Module, x: Tensor) -> str:
+        return conv_kernel(module, x)
+
+    def expected_backend(self, case: Case) -> str:
+        return expected_conv_kernel(case)
+
+    def cost(self, case: Case, backend: str = "") -> Cost:
         """Per pass: N [c (2c' + c) + (h + w)(c' + c)] MACs per sample (convs q, k, v; h + w
-        energies; h + w aggregation weights), times R; c' = max(1, c // 8), N = h w."""
+        energies; h + w aggregation weights), times R; c' = max(1, c // 8), N = h w.
+        `backend`: the convolutions' kernel that ran (the record's)."""
         terms: list[Term] = []
         for r in range(int(case.param("recurrence"))):
-            terms += _pass_terms(case, r)
+            terms += _pass_terms(case, r, backend)
         return Cost(tuple(terms), case.dtype_bytes)

@@ -1,0 +1,82 @@
+"""A block's measured peak against its memory model over a grid of shapes, forward and train.
+
+    .venv/bin/python benchmarks/block_peaks.py criss_cross --dtype bfloat16 --batch 1 2 \
+        --channels 16 64 128 --sides 8 14 15 32 48 --param recurrence=1,2
+
+Each case is built and stepped as a run does (a2bench.measure.step, one thread, after a warm-up
+call) and its tensor peak read with a2bench.measure.memory.peak_tensor_bytes_cpu; the model is
+the one its record would get (the kernel the block reports, BlockSpec.backend). Prints one
+Markdown row per case, then per mode how many cases are their model to the byte and the
+largest miss. docs/blocks.md quotes criss-cross's bf16 grid from the command above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+
+import torch
+
+from a2bench.blocks import build
+from a2bench.case import Case
+from a2bench.catalog import blocks, cost_of
+from a2bench.measure.dtypes import DTYPES
+from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.step import make_step
+
+
+def measured(case: Case) -> tuple[str, int]:
+    """The kernel the block reports and the tensor peak of one call (forward or train step)."""
+    module, x = build(case)
+    kernel = blocks()[case.block].backend(module, x)
+    step = make_step(module, x, case.mode)
+    with torch.set_grad_enabled(step.grad_enabled):
+        step.run()  # the first call: whatever it sets up once is not the call's
+        step.release()
+        return kernel, peak_tensor_bytes_cpu(step.run)
+
+
+def parameter(text: str) -> tuple[str, list[int | str]]:
+    name, _, values = text.partition("=")
+    if not name or not values:
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
+    return name, [int(v) if v.isdigit() else v for v in values.split(",")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("block", choices=sorted(blocks()))
+    parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
+    parser.add_argument("--batch", type=int, nargs="+", default=[1])
+    parser.add_argument("--channels", type=int, nargs="+", default=[64])
+    parser.add_argument("--sides", type=int, nargs="+", default=[12, 24, 48],
+                        help="square maps, h = w")
+    parser.add_argument("--param", type=parameter, action="append", default=[],
+                        help="a block parameter's values, NAME=V1,V2,...")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # kernels keep per-thread buffers the models do not hold
+    names = [name for name, _ in args.param]
+    print("| b | c | side | " + "".join(f"{n} | " for n in names)
+          + "mode | kernel | measured | model | measured − model |")
+    print("|---" * (8 + len(names)) + "|")
+    misses: dict[str, list[int]] = {"forward": [], "train": []}
+    for b, c, side, *values in itertools.product(args.batch, args.channels, args.sides,
+                                                 *(v for _, v in args.param)):
+        for mode in ("forward", "train"):
+            case = Case(args.block, "cpu", args.dtype, b, c, 1, side, side, mode=mode,
+                        **dict(zip(names, values, strict=True)))
+            kernel, peak = measured(case)
+            model = cost_of(case, kernel).peak_bytes
+            misses[mode].append(peak - model)
+            print(f"| {b} | {c} | {side} | " + "".join(f"{v} | " for v in values)
+                  + f"{mode} | {kernel or '-'} | {peak:,} B | {model:,} B | "
+                  f"{peak - model:+,} B ({(peak - model) / model:+.2%}) |", flush=True)
+    for mode, off in misses.items():
+        print(f"\n{mode}: {sum(d == 0 for d in off)} of {len(off)} cases their model to the "
+              f"byte; measured − model from {min(off):+,} B to {max(off):+,} B")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
