@@ -433,8 +433,10 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
       each again, float32 weight and bias gradients and 384 B. The second step holds more
       (the input's copy is at least one sample's), so it sets the peak: to the byte at the
       72 of those shapes with c_in under 256 and c_out under 512.
-      Elsewhere oneDNN holds less (it skips the float32 gradients at c_in = 256 → 64, say), and
-      the model is above the peak.
+      Elsewhere the per-sample copies hold one block of the channels, not all of them: of the
+      input's 128 of 256 channels, 96 of 384 and 80 of 160, and of the output gradient's 256 of
+      512 or 768 (read at N = 256 and 1024; the blocks oneDNN's heuristics choose, which this
+      rule does not follow), so the model is above the peak.
     With channels that are not multiples of 16 the buffers are a little larger than padding
     alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
     was above the model by 160-2,144 B forward and 480-3,872 B in a training step.

@@ -179,8 +179,9 @@ def test_terms_default_to_a_chain_and_a_plugin_subclass_is_transformed_once():
 def test_a_onednn_bf16_convolution_is_modelled_to_the_byte():
     """cost.onednn_bf16_scratch on one convolution, against the peaks benchmarks/conv_scratch.py
     measured on this repository's CPU (avx512_bf16, torch 2.13.0+cpu): forward and train step,
-    exact where c_in < 256 and c_out < 512, above the peak where oneDNN skips its float32
-    weight gradients; without the kernel (float32 here runs ATen's), no scratch."""
+    exact where c_in < 256 and c_out < 512, above the peak where its copies of one sample's
+    input and output gradient hold one block of the channels, not all (c_in = 256: 128);
+    without the kernel (float32 here runs ATen's), no scratch."""
     from a2bench.cost import ONEDNN_BF16
 
     def peaks(b: int, cin: int, cout: int, n: int, size: int, kernel: str) -> tuple[int, int]:
