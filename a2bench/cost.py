@@ -500,13 +500,13 @@ def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (
     Backward: saves both operands, one product per operand.
 
     `kernel` ONEDNN_BF16: on a CPU that runs bf16 convolutions on oneDNN, torch runs a bf16
-    bmm there too (both follow oneDNN's bf16 support; ATen's mkldnn_matmul, from
-    ONEDNN_MATMUL_MIN_MACS on; measured at 4,096 and 4,160 MACs),
-    and it first copies an operand that is neither contiguous nor the transpose of a
-    contiguous tensor (a strided slice, say): `copied`, that operand's elements, is a scratch
-    of the forward, and of the backward, whose product with the transposed operand copies it
-    again. oneDNN's own scratchpad (packing buffers sized by its blocking heuristics, 7.5-197
-    KiB measured) is not modelled."""
+    bmm of more than ONEDNN_MATMUL_MIN_MACS there too (both follow oneDNN's bf16 support;
+    ATen's mkldnn_matmul: a strided operand copied at 4,160 MACs, not at 4,096), and it first
+    copies an operand that is neither contiguous nor the transpose of a contiguous tensor (a
+    strided slice, say). `copied`, that operand's elements, is then a scratch of the forward,
+    and of the backward, whose product with the operand transposed copies it again. oneDNN's
+    own scratchpad (packing buffers its blocking heuristics size, 7.5-197 KiB measured) is not
+    modelled."""
     if kernel == ONEDNN_BF16 and copied and b * p * k * q > ONEDNN_MATMUL_MIN_MACS:
         backward["scratch"] = backward.get("scratch", 0) + copied
         backward["backward_scratch"] = backward.get("backward_scratch", 0) + copied
