@@ -406,6 +406,10 @@ ONEDNN_MATMUL_MIN_MACS = 16**3  # a bf16 bmm of more MACs runs on oneDNN (ATen's
 # square and oblong maps alike; 14 x 14, 12 x 24 and 7 x 64 keep them). nn.Conv1d runs as a
 # map of height 1, so it always keeps them.
 ONEDNN_COPY_FREE_SIDE = 15
+# Those per-sample copies hold one block of the channels: the input's blocks of at least this
+# many 16-channel units, the output gradient's of at least this many (onednn_copied_channels).
+ONEDNN_INPUT_COPY_UNITS = 5
+ONEDNN_GRAD_COPY_UNITS = 16
 
 
 def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
@@ -413,6 +417,19 @@ def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
     output gradient: always for nn.Conv1d (`sides` None), for nn.Conv2d on a map with a side
     under ONEDNN_COPY_FREE_SIDE."""
     return sides is None or min(sides) < ONEDNN_COPY_FREE_SIDE
+
+
+def onednn_copied_channels(padded: int, least_units: int) -> int:
+    """The channels of one sample that oneDNN's bf16 weight gradient copies: one block of the
+    `padded` channels, the fewest 16-channel units, at least `least_units`, that divide them
+    into equal blocks (all of them where none does). Read from the allocations at every
+    multiple of 16 up to 1,024 channels (N = 256, b 1), and alike at 7 input counts (N
+    64-4,096) and 7 output counts (N 64-1,024), b 1-2: the input's 128 of 256 channels, 96 of
+    384, 80 of 160, 176 of 176; the output gradient's 256 of 512, 256 of 768, 272 of 544, 528
+    of 528."""
+    units = padded // ONEDNN_CHANNEL_BLOCK
+    block = next((d for d in range(least_units, units + 1) if units % d == 0), units)
+    return block * ONEDNN_CHANNEL_BLOCK
 
 
 def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
@@ -426,42 +443,38 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
     channels padded to a multiple of 16, and copies the result into torch's tensor after:
     - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
       the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
-      128 B: to the byte at all 150 shapes of b 1-2, c_in and c_out 16-512, N 256-4096;
+      128 B;
     - backward: first the input gradient, beside copies of the output gradient and the
       weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
-      bias gradients, beside copies of the output gradient and of the input, one sample's of
-      each again, float32 weight and bias gradients and 384 B. The second step holds more
-      (the input's copy is at least one sample's), so it sets the peak: to the byte at the
-      72 of those shapes with c_in under 256 and c_out under 512.
-      Elsewhere the per-sample copies hold one block of the channels, not all of them: of the
-      input's 128 of 256 channels, 96 of 384 and 80 of 160, and of the output gradient's 256 of
-      512 or 768 (read at N = 256 and 1024; the blocks oneDNN's heuristics choose, which this
-      rule does not follow), so the model is above the peak.
-    With channels that are not multiples of 16 the buffers are a little larger than padding
-    alone makes them: at the 36 shapes of `benchmarks/conv_scratch.py --odd` the measured peak
-    was above the model by 160-2,144 B forward and 480-3,872 B in a training step.
-    All that is nn.Conv1d's (the 1x1 convolutions over flattened positions of double attention,
-    GC and the non-local block), which runs as a map of height 1. A 1x1 nn.Conv2d (criss-cross)
-    follows it on a map with a side under 15; on a map whose sides are both 15 or more its
-    weight-gradient step keeps no copies of one sample's input and output gradient
-    (`sample_copies` False; onednn_sample_copies), and holds copies of the whole output gradient
-    and input, float32 weight and bias gradients and 128 B, while the input-gradient step holds
-    as above: the larger of the two, to the byte at all 72 such shapes of
-    `benchmarks/conv_scratch.py --conv2d` (b 1-2, c_in 16-256, c_out 16-512, maps 15 x 15 to
-    48 x 48 and 16 x 40), c_in 256 and c_out 512 among them."""
+      bias gradients, beside copies of the output gradient and of the input, copies of one
+      block of one sample's input and output gradient (onednn_copied_channels: all of them
+      where there are at most 144 input and 496 output channels), float32 weight and bias
+      gradients and 384 B. The backward holds the larger of the two steps.
+    nn.Conv1d (the 1x1 convolutions over flattened positions of double attention, GC and the
+    non-local block) runs as a map of height 1. A 1x1 nn.Conv2d (criss-cross) does the same
+    on a map with a side under 15; on a map whose sides are both 15 or more its weight-gradient
+    step keeps no copies of one sample's input and output gradient (`sample_copies` False;
+    onednn_sample_copies) and 256 B less.
+    To the byte, forward and train step, at all 252 shapes of `benchmarks/conv_scratch.py`
+    (nn.Conv1d: b 1-2, c_in 16-512 and c_out 16-768, among them 160 and 384 inputs and 512 and
+    768 outputs, copied in blocks; N 256-4096) and all 192 of its `--conv2d` (b 1-2, c_in
+    16-384, c_out 16-768, maps 12 x 12, 7 x 64, 15 x 15 to 48 x 48 and 16 x 40). With channels
+    that are not multiples of 16 the buffers are a little larger than padding alone makes
+    them: at the 36 shapes of `--odd` the measured peak was above the model by 160-2,144 B
+    forward and 480-3,872 B in a training step."""
     pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
     padded_params = pin * pout + (pout if bias else 0)
     forward = (2 * pout * positions + b * pin * positions + pin * pout
                + b * (pout - cout) * positions + 64)
-    if sample_copies:
-        backward = (b + 1) * (pin + pout) * positions + 2 * padded_params + 192
-    else:
-        # Without the copies the weight-gradient step can hold less than the input-gradient
-        # step, which runs before the parameter gradients exist (the model holds those at the
-        # backward's check, hence their subtraction): the larger of the two.
-        params = cin * cout + (cout if bias else 0)
-        backward = max(b * pout * positions + pin * pout + 2 * pin * positions + 64 - params,
-                       b * (pin + pout) * positions + 2 * padded_params + 64)
+    copies = ((onednn_copied_channels(pin, ONEDNN_INPUT_COPY_UNITS)
+               + onednn_copied_channels(pout, ONEDNN_GRAD_COPY_UNITS)) * positions + 128
+              if sample_copies else 0)
+    # The weight-gradient step can hold less than the input-gradient step (without the copies,
+    # or with blocks of them), which runs before the parameter gradients exist (the model holds
+    # those at the backward's check, hence their subtraction): the larger of the two.
+    params = cin * cout + (cout if bias else 0)
+    backward = max(b * pout * positions + pin * pout + 2 * pin * positions + 64 - params,
+                   b * (pin + pout) * positions + copies + 2 * padded_params + 64)
     return {"scratch": forward, "backward_scratch": backward}
 
 

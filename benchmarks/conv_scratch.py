@@ -29,12 +29,13 @@ from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.memory import ops_run, peak_tensor_bytes_cpu
 from a2bench.measure.step import make_step
 
-# (batch, c_in, c_out, N): double attention's convolutions at c = 64, m = n = 16, and others
-SHAPES = ((1, 64, 16, 2304), (1, 16, 64, 2304), (1, 16, 64, 576), (1, 64, 64, 1296),
-          (2, 16, 64, 576), (1, 256, 64, 1024), (2, 128, 512, 256), (1, 512, 32, 1024))
+# (batch, c_in, c_out, N): channel counts whose per-sample copies oneDNN takes whole and in
+# blocks (c_in 160, 256, 384; c_out 512, 768: cost.onednn_copied_channels)
+SHAPES = tuple(itertools.product((1, 2), (16, 64, 128, 160, 256, 384, 512),
+                                 (16, 64, 128, 256, 512, 768), (256, 1024, 4096)))
 ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
 # (batch, c_in, c_out, (h, w)) for nn.Conv2d: maps with a side under 15 and maps without
-CONV2D = tuple(itertools.product((1, 2), (16, 64, 256), (16, 64, 512),
+CONV2D = tuple(itertools.product((1, 2), (16, 64, 256, 384), (16, 64, 512, 768),
                                  ((12, 12), (7, 64), (15, 15), (24, 24), (16, 40), (48, 48))))
 
 
