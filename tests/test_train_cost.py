@@ -295,6 +295,16 @@ def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model(
                 (case.label(), measured, model)
 
 
+def test_criss_cross_train_peak_is_its_model_at_batch_1_and_2():
+    """At batch 1 the column aggregation's output gradient reaches its bmm as a permuted view,
+    whose (c x h) matrices ATen's CPU bmm copies one at a time (at batch 2 the view's backward
+    has copied it contiguous): the float32 train peak was c h elements over the model at every
+    batch-1 case, its model to the byte with the copy, on square and oblong maps."""
+    for b, c, h, w in ((1, 64, 12, 12), (1, 32, 8, 20), (2, 64, 12, 12)):
+        case = Case("criss_cross", "cpu", "float32", b, c, 1, h, w, recurrence=2, mode="train")
+        assert measured_peak(case) == cost_of(case).peak_bytes, case.label()
+
+
 def test_criss_cross_records_its_convolutions_kernel_and_its_bf16_peak_is_its_model():
     """Criss-cross's 1x1 Conv2d convolutions on oneDNN, with the copy its bf16 bmm makes of the
     row aggregation's strided operand: +7 … +27 % over the model without them; with them, to
