@@ -295,6 +295,18 @@ def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model(
                 (case.label(), measured, model)
 
 
+def test_scalars_autograd_keeps_are_in_the_train_models():
+    """Two 0-dim tensors a training step allocates on the CPU: SE's mean backward divides by N
+    as an int64 cast to the dtype (12 B in float32, 10 B in bf16), and the eager non-local
+    block's scale saves its Python float as a float64 (8 B). Both train peaks were those bytes
+    over the model; now they are their model to the byte, in float32 and float64."""
+    for dtype in ("float32", "float64"):
+        for case in (Case("se", "cpu", dtype, 2, 32, 1, 8, 8, reduction=4, mode="train"),
+                     Case("nonlocal", "cpu", dtype, 1, 32, 1, 8, 8, inner=16, subsample=1,
+                          impl="eager", mode="train")):
+            assert measured_peak(case) == cost_of(case).peak_bytes, case.label()
+
+
 def test_criss_cross_train_peak_is_its_model_at_batch_1_and_2():
     """At batch 1 the column aggregation's output gradient reaches its bmm as a permuted view,
     whose (c x h) matrices ATen's CPU bmm copies one at a time (at batch 2 the view's backward
@@ -326,8 +338,8 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
         impl: str):
     """At c = 128 on 12 × 12 the non-local block's convolutions set its bf16 peak: +98 % forward
     (eager) and +31 … +65 % (SDPA) without oneDNN's scratch; with it, its model to the byte
-    (eager's train step 8 B above, as in float32). `backend` joins the SDPA kernel and
-    `onednn_bf16` with "+"."""
+    (eager's train step too, with the scale's saved 8-byte scalar). `backend` joins the SDPA
+    kernel and `onednn_bf16` with "+"."""
     spec = SPECS["nonlocal"]
     for mode in ("forward", "train"):
         case = Case("nonlocal", "cpu", "bfloat16", 1, 128, 1, 12, 12, inner=64, subsample=1,
@@ -337,7 +349,7 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
             pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
         assert backend == {"eager": "onednn_bf16", "sdpa": "flash_cpu+onednn_bf16"}[impl]
         measured, model = measured_peak(case), cost_of(case, backend).peak_bytes
-        assert 0 <= measured - model <= (8 if (impl, mode) == ("eager", "train") else 0), \
+        assert measured == model, \
             (case.label(), measured, model, cost_of(case).peak_bytes)
 
 

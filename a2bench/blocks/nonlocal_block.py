@@ -289,6 +289,17 @@ def _flash_backward_scratch(case: Case, kernel: str) -> int:
     return copy + _in_dtype_elements(2 * qs * kvs + qs, case) + reduced
 
 
+def _saved_scalar(case: Case) -> dict[str, object]:
+    """In training, autograd saves the Python float the affinity is scaled by as a 0-dim
+    float64 tensor (8 B, measured: the eager train peak was 8 B over the model in float32 and
+    bf16 alike) until the scale's backward. CUDA keeps such a wrapped number on the host."""
+    if case.device == "cuda":
+        return {}
+    scalar = Term("scale_scalar", 0, 0, max(1, 8 // case.dtype_bytes), ("scale_scalar",),
+                  inputs=())
+    return {"saves": ("scale_scalar",), "train_extra": (scalar,)}
+
+
 def _bool_elements(count: int, case: Case) -> int:
     """`count` one-byte booleans in elements of the case dtype (at least one element)."""
     return max(1, -(-count // case.dtype_bytes))
@@ -394,7 +405,7 @@ def build_cost(case: Case, backend: str = "") -> Cost:
             bmm("affinity", b, big_n, d, n_kv, frees=("theta", k), inputs=("theta", k)),
             # in place: nothing new; its backward multiplies the gradient into a new tensor
             elementwise("scale", affinity, 0, inputs=("affinity",), grad_elements=affinity,
-                        backward_elementwise=affinity),
+                        backward_elementwise=affinity, **_saved_scalar(case)),
             softmax("softmax", b * big_n, n_kv, frees=("affinity",), inputs=("scale",),
                     backward_scratch=affinity, device=case.device),
             *g,

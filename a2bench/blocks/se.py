@@ -60,6 +60,14 @@ def _upcast_pool(case: Case, big: int) -> tuple[Term, ...]:
                  inputs=("pool_x_fp32",), forward_only=True))
 
 
+def _divisor_elements(case: Case) -> int:
+    """The mean's backward divides the gradient by N, a number ATen wraps in a 0-dim int64
+    tensor and casts to the gradient's dtype (MeanBackward1 > aten::div, > aten::_to_copy):
+    8 B and one element, in elements of the case dtype (12 B in float32, 10 B in bfloat16,
+    measured). CUDA keeps a wrapped number on the host, outside its peak."""
+    return 0 if case.device == "cuda" else 1 + 8 // case.dtype_bytes
+
+
 @register
 class SESpec(BlockSpec):
     name = "se"
@@ -86,7 +94,8 @@ class SESpec(BlockSpec):
             *_upcast_pool(case, big),
             # mean over positions; its backward spreads the gradient over x (1 per element)
             Term("pool", 0, big, b * c, inputs=("x",), backward_elementwise=big,
-                 frees=("pool_x_fp32", "pool_fp32") if _upcasts(case) else ()),
+                 frees=("pool_x_fp32", "pool_fp32") if _upcasts(case) else (),
+                 backward_scratch=_divisor_elements(case)),
             # `pooled`, a local of forward(), keeps the mean alive until the scale in eager
             # mode; a compiled graph frees it at its last use (measured: eager and compiled
             # forward peaks exact in results/cpu-training, every GPU run's eager ones too)
