@@ -419,14 +419,24 @@ def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
     return sides is None or min(sides) < ONEDNN_COPY_FREE_SIDE
 
 
+def wrapped_scalar_elements(device: str, dtype_bytes: int) -> int:
+    """A Python number an operator takes (x / N, x * 0.125) is wrapped in a 0-dim 8-byte
+    tensor (int64 or float64), which autograd saves where the backward needs it, and which a
+    mean's backward allocates: in elements of the case dtype, on the CPU, where it was measured
+    (SE's and the eager non-local block's train peaks were 8-12 B over the model without it).
+    CUDA keeps wrapped numbers on the host, outside the device's peak (the H100 and H200 SE
+    train records were exact without it); another device is not measured: none."""
+    return max(1, 8 // dtype_bytes) if device == "cpu" else 0
+
+
 def onednn_copied_channels(padded: int, least_units: int) -> int:
     """The channels of one sample that oneDNN's bf16 weight gradient copies: one block of the
     `padded` channels, the fewest 16-channel units, at least `least_units`, that divide them
-    into equal blocks (all of them where none does). Read from the allocations at every
-    multiple of 16 up to 1,024 channels (N = 256, b 1), and alike at 7 input counts (N
-    64-4,096) and 7 output counts (N 64-1,024), b 1-2: the input's 128 of 256 channels, 96 of
+    into equal blocks (all of them where none does): the input's 128 of 256 channels, 96 of
     384, 80 of 160, 176 of 176; the output gradient's 256 of 512, 256 of 768, 272 of 544, 528
-    of 528."""
+    of 528. Read from the allocations, and the model exact, at every multiple of 16 up to
+    1,024 channels (`benchmarks/conv_scratch.py --scan`: N = 256, b 1) and at the 252 shapes
+    of its default grid (N 256-4,096, b 1-2)."""
     units = padded // ONEDNN_CHANNEL_BLOCK
     block = next((d for d in range(least_units, units + 1) if units % d == 0), units)
     return block * ONEDNN_CHANNEL_BLOCK

@@ -4,7 +4,7 @@
         --channels 16 64 128 --sides 8 14 15 32 48 --param recurrence=1,2
 
 Each case is built and stepped as a run does (a2bench.measure.step, one thread, after a warm-up
-call) and its tensor peak read with a2bench.measure.memory.peak_tensor_bytes_cpu; the model is
+call: a2bench.measure.memory.warm_peak_cpu, a run's CPU memory probe); the model is
 the one its record would get (the kernel the block reports, BlockSpec.backend). Prints one
 Markdown row per case, then per mode how many cases are their model to the byte and the
 largest miss. docs/blocks.md quotes criss-cross's bf16 grid from the command above.
@@ -22,19 +22,14 @@ from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.catalog import blocks, cost_of
 from a2bench.measure.dtypes import DTYPES
-from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 
 
 def measured(case: Case) -> tuple[str, int]:
     """The kernel the block reports and the tensor peak of one call (forward or train step)."""
     module, x = build(case)
-    kernel = blocks()[case.block].backend(module, x)
-    step = make_step(module, x, case.mode)
-    with torch.set_grad_enabled(step.grad_enabled):
-        step.run()  # the first call: whatever it sets up once is not the call's
-        step.release()
-        return kernel, peak_tensor_bytes_cpu(step.run)
+    return blocks()[case.block].backend(module, x), warm_peak_cpu(make_step(module, x, case.mode))
 
 
 def parameter(text: str) -> tuple[str, list[int | str]]:

@@ -2,17 +2,19 @@
 for oneDNN's bfloat16 kernel (a2bench.cost.onednn_bf16_scratch; docs/blocks.md, where a memory
 model stops being exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd | --conv2d]
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd | --conv2d | --scan]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
-tensors a forward call and a training step allocate (a2bench.measure.memory.peak_tensor_bytes_cpu
-on a2bench.measure.step's step, the probe and step a run uses) beside the model of that one
+tensors a forward call and a training step allocate (a2bench.measure.memory.warm_peak_cpu on
+a2bench.measure.step's step, the probe and step a run uses) beside the model of that one
 convolution, with oneDNN's scratch where torch ran it on oneDNN (aten::mkldnn_convolution) and
 without it where it did not (float32 here; a CPU that emulates bf16, results/cpu-training-avx2).
 Prints one Markdown row per shape; `--odd` takes channel counts that are not multiples of 16,
 `--conv2d` a 1x1 nn.Conv2d on h x w maps (criss-cross's convolutions), whose weight gradient
 keeps copies of one sample's input and output gradient only on a map with a side under 15
-(cost.onednn_sample_copies).
+(cost.onednn_sample_copies), `--scan` every multiple of 16 up to 1,024 input channels (16
+out) and output channels (16 in) at N = 256, which copies one block of (cost.
+onednn_copied_channels).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import nn
 
 from a2bench.cost import ONEDNN_BF16, Cost, pointwise, train_cost
 from a2bench.measure.dtypes import DTYPES
-from a2bench.measure.memory import ops_run, peak_tensor_bytes_cpu
+from a2bench.measure.memory import ops_run, warm_peak_cpu
 from a2bench.measure.step import make_step
 
 # (batch, c_in, c_out, N): channel counts whose per-sample copies oneDNN takes whole and in
@@ -35,6 +37,8 @@ SHAPES = tuple(itertools.product((1, 2), (16, 64, 128, 160, 256, 384, 512),
                                  (16, 64, 128, 256, 512, 768), (256, 1024, 4096)))
 ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
 # (batch, c_in, c_out, (h, w)) for nn.Conv2d: maps with a side under 15 and maps without
+SCAN = tuple((1, c, 16, 256) for c in range(16, 1025, 16)) + tuple(
+    (1, 16, c, 256) for c in range(32, 1025, 16))
 CONV2D = tuple(itertools.product((1, 2), (16, 64, 256, 384), (16, 64, 512, 768),
                                  ((12, 12), (7, 64), (15, 15), (24, 24), (16, 40), (48, 48))))
 
@@ -50,15 +54,8 @@ def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype,
         conv = nn.Conv2d(cin, cout, kernel_size=1).to(dtype)
         x = torch.randn(b, cin, *sides).to(dtype)
     kernel = ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: conv(x)) else ""
-    out = []
-    for mode in ("forward", "train"):
-        step = make_step(conv, x, mode)
-        with torch.set_grad_enabled(step.grad_enabled):
-            step.run()  # the first call: whatever it sets up once is not the call's
-            step.release()
-            out.append(peak_tensor_bytes_cpu(step.run))
-            step.release()
-    return kernel, out[0], out[1]
+    forward, train = (warm_peak_cpu(make_step(conv, x, mode)) for mode in ("forward", "train"))
+    return kernel, forward, train
 
 
 def model(b: int, cin: int, cout: int, n: int, size: int, kernel: str,
@@ -76,6 +73,8 @@ def main() -> int:
                        help="channel counts that are not multiples of 16")
     which.add_argument("--conv2d", action="store_true",
                        help="a 1x1 nn.Conv2d on h x w maps")
+    which.add_argument("--scan", action="store_true",
+                       help="every multiple of 16 up to 1,024 input and output channels")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = DTYPES[args.dtype]
@@ -83,7 +82,8 @@ def main() -> int:
           "model − measured | train step: measured | model − measured |")
     print("|---|---|---|---|---|---|")
     shapes = ([(b, cin, cout, h * w, (h, w)) for b, cin, cout, (h, w) in CONV2D] if args.conv2d
-              else [(*shape, None) for shape in (ODD if args.odd else SHAPES)])
+              else [(*shape, None) for shape in
+                    (ODD if args.odd else SCAN if args.scan else SHAPES)])
     off: list[tuple[int, int]] = []
     for b, cin, cout, n, sides in shapes:
         kernel, forward, train = peaks(b, cin, cout, n, dtype, sides)

@@ -5,7 +5,6 @@ and against the CPU's measured peaks."""
 from __future__ import annotations
 
 import pytest
-import torch
 from conftest import cli
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -13,7 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.catalog import cost_of, spec
-from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.memory import peak_tensor_bytes_cpu, warm_peak_cpu
 from a2bench.measure.step import make_step
 from a2bench.measure.traced import NotTraceable, trace
 from a2bench.registry import BlockSpec, Param, register
@@ -33,11 +32,7 @@ def resolved(block: str, side: int, mode: str, **given: object) -> Case:
 
 def measured_peak(case: Case) -> int:
     module, x = build(case)
-    step = make_step(module, x, case.mode)
-    with torch.set_grad_enabled(step.grad_enabled):
-        step.run()  # a warm call first, as the worker's memory probe has
-        step.release()
-        return peak_tensor_bytes_cpu(step.run)
+    return warm_peak_cpu(make_step(module, x, case.mode))  # as the worker's memory probe
 
 
 @pytest.mark.parametrize(("block", "given"), BLOCKS)

@@ -22,7 +22,7 @@ from a2bench.blocks.se import SESpec
 from a2bench.case import Case
 from a2bench.catalog import blocks, cost_of
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost
-from a2bench.measure.memory import peak_tensor_bytes_cpu
+from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 from a2bench.registry import BlockSpec
 
@@ -86,14 +86,10 @@ def measured_train_peak(case: Case) -> int:
 
 def measured_peak(case: Case) -> int:
     module, x = build(case)
-    step = make_step(module, x, case.mode)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # SDPA's flash kernels keep one scratch buffer per thread
     try:
-        with torch.set_grad_enabled(step.grad_enabled):
-            step.run()  # warm up, then measure from a clean state
-            step.release()
-            return peak_tensor_bytes_cpu(step.run)
+        return warm_peak_cpu(make_step(module, x, case.mode))
     finally:
         torch.set_num_threads(threads)
 
@@ -230,15 +226,9 @@ def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or
                              sides=sides)
             forward = Cost((term,), 2, input_elements=b * cin * n)
             model = (forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes)
-            measured = []
-            for mode in ("forward", "train"):
-                step = make_step(conv, x, mode)
-                with torch.set_grad_enabled(step.grad_enabled):
-                    step.run()
-                    step.release()
-                    measured.append(peak_tensor_bytes_cpu(step.run))
-                    step.release()
-            assert tuple(measured) == model, (b, cin, cout, sides, measured, model)
+            measured = tuple(warm_peak_cpu(make_step(conv, x, mode))
+                             for mode in ("forward", "train"))
+            assert measured == model, (b, cin, cout, sides, measured, model)
     finally:
         torch.set_num_threads(threads)
 

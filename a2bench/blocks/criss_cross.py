@@ -210,6 +210,18 @@ def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
                  source=source, source_grad=source_grad)
 
 
+def _column_grad_copy(case: Case, kernel: str) -> int:
+    """The column aggregation's backward copy of its output gradient. At batch 1 that gradient
+    arrives as a permuted view (at a larger batch the view's backward cannot merge b and w,
+    and copies it contiguous), whose batch matrices no BLAS call takes: ATen's CPU bmm copies
+    each (c x h) one in turn, oneDNN's bf16 bmm the whole gradient, in each of the backward's
+    two products (measured on the CPU only: none elsewhere)."""
+    if case.batch > 1 or case.device != "cpu":
+        return 0
+    whole = case.w * case.channels * case.h
+    return whole if kernel == ONEDNN_BF16 else case.channels * case.h
+
+
 def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     """One criss-cross pass, in the forward's order; names end in the pass index.
 
@@ -289,15 +301,9 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
             frees=(n("v_row"), *(() if att_alias else (n("softmax"),))),
             inputs=(n("v_row"), n("att_row")), kernel=kernel, copied=b * h * w * w),
         _permuted_copy(n("v_col"), vv, (0, 3, 1, 2), source=n("value")),
-        # At batch 1 its output gradient arrives as a permuted view (at a larger batch the
-        # view's backward cannot merge b and w, and copies it contiguous), whose batch matrices
-        # no BLAS call takes: ATen's CPU bmm copies each (c x h) one in turn, oneDNN's bf16 bmm
-        # the whole gradient, in each of the backward's two products.
         bmm(n("out_col"), b * w, c, h, h, frees=(n("v_col"), n("att_col"), n("value"),
                                                *((n("softmax"),) if att_alias else ())),
-            inputs=(n("v_col"), n("att_col")),
-            backward_scratch=0 if b > 1 or case.device != "cpu" else
-            w * c * h if kernel == ONEDNN_BF16 else c * h),
+            inputs=(n("v_col"), n("att_col")), backward_scratch=_column_grad_copy(case, kernel)),
         # in place into out_row (a permuted view): its backward gives both addends a gradient
         elementwise(n("sum"), residual, 0, frees=(n("out_col"),),
                     inputs=(n("out_row"), n("out_col")), grad_elements=residual),

@@ -72,6 +72,7 @@ from a2bench.cost import (
     softmax,
     softmax_backward_ops,
     softmax_ops,
+    wrapped_scalar_elements,
 )
 from a2bench.registry import BlockSpec, Param, Value, register
 
@@ -290,13 +291,12 @@ def _flash_backward_scratch(case: Case, kernel: str) -> int:
 
 
 def _saved_scalar(case: Case) -> dict[str, object]:
-    """In training, autograd saves the Python float the affinity is scaled by as a 0-dim
-    float64 tensor (8 B, measured: the eager train peak was 8 B over the model in float32 and
-    bf16 alike) until the scale's backward. CUDA keeps such a wrapped number on the host."""
-    if case.device == "cuda":
+    """In training, autograd saves the Python float the affinity is scaled by, a wrapped
+    number (cost.wrapped_scalar_elements), until the scale's backward."""
+    elements = wrapped_scalar_elements(case.device, case.dtype_bytes)
+    if not elements:
         return {}
-    scalar = Term("scale_scalar", 0, 0, max(1, 8 // case.dtype_bytes), ("scale_scalar",),
-                  inputs=())
+    scalar = Term("scale_scalar", 0, 0, elements, ("scale_scalar",), inputs=())
     return {"saves": ("scale_scalar",), "train_extra": (scalar,)}
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.cost import Cost, Term, elementwise, pointwise
+from a2bench.cost import Cost, Term, elementwise, pointwise, wrapped_scalar_elements
 from a2bench.registry import BlockSpec, Param, register
 
 
@@ -61,11 +61,11 @@ def _upcast_pool(case: Case, big: int) -> tuple[Term, ...]:
 
 
 def _divisor_elements(case: Case) -> int:
-    """The mean's backward divides the gradient by N, a number ATen wraps in a 0-dim int64
-    tensor and casts to the gradient's dtype (MeanBackward1 > aten::div, > aten::_to_copy):
-    8 B and one element, in elements of the case dtype (12 B in float32, 10 B in bfloat16,
-    measured). CUDA keeps a wrapped number on the host, outside its peak."""
-    return 0 if case.device == "cuda" else 1 + 8 // case.dtype_bytes
+    """The mean's backward divides the gradient by N, a wrapped number (cost.
+    wrapped_scalar_elements) that it also casts to the gradient's dtype, one element more
+    (MeanBackward1 > aten::div, > aten::_to_copy: 12 B in float32, 10 B in bfloat16)."""
+    wrapped = wrapped_scalar_elements(case.device, case.dtype_bytes)
+    return wrapped + 1 if wrapped else 0
 
 
 @register

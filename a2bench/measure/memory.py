@@ -13,9 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+
+if TYPE_CHECKING:
+    from a2bench.measure.step import Step
 
 Forward = Callable[[], object]
 
@@ -54,6 +58,19 @@ def peak_tensor_bytes_cpu(forward: Forward) -> int:
         running += e.nbytes()
         peak = max(peak, running)
     return peak
+
+
+def warm_peak_cpu(step: Step) -> int:
+    """The tensor peak of one call of `step` after a warm-up call, in its grad mode: what a
+    run's memory probe reads on the CPU (run/worker.py, where the warm call is the timing's),
+    for the benchmarks and tests that hold a model to it."""
+    with torch.set_grad_enabled(step.grad_enabled):
+        step.run()  # whatever the first call sets up once is not the call's
+        step.release()
+        try:
+            return peak_tensor_bytes_cpu(step.run)
+        finally:
+            step.release()
 
 
 def _status_kib(field: str) -> int:
