@@ -58,6 +58,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
+from a2bench.onednn import (
+    ONEDNN_BF16_EMULATED,
+    ONEDNN_MATMUL_MIN_MACS,
+    is_onednn_bf16,
+    onednn_bf16_scratch,
+    onednn_sample_copies,
+)
 
 INPUT = "x"  # the block input's name in Term.inputs
 
@@ -395,30 +402,6 @@ def softmax_backward_ops(rows: int, length: int) -> int:
     return rows * (4 * length - 1)
 
 
-# A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
-# float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
-# (its BlockSpec.backend) passes it to `pointwise` as `kernel`.
-ONEDNN_BF16 = "onednn_bf16"
-ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
-ONEDNN_MATMUL_MIN_MACS = 16**3  # a bf16 bmm of more MACs runs on oneDNN (ATen's checksize)
-# A 1x1 nn.Conv2d whose map has both sides at least this long computes its weight gradients
-# without copies of one sample's input and output gradient (measured: sides 15 and up, on
-# square and oblong maps alike; 14 x 14, 12 x 24 and 7 x 64 keep them). nn.Conv1d runs as a
-# map of height 1, so it always keeps them.
-ONEDNN_COPY_FREE_SIDE = 15
-# Those per-sample copies hold one block of the channels: the input's blocks of at least this
-# many 16-channel units, the output gradient's of at least this many (onednn_copied_channels).
-ONEDNN_INPUT_COPY_UNITS = 5
-ONEDNN_GRAD_COPY_UNITS = 16
-
-
-def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
-    """Whether oneDNN's bf16 weight gradient of a 1x1 convolution copies one sample's input and
-    output gradient: always for nn.Conv1d (`sides` None), for nn.Conv2d on a map with a side
-    under ONEDNN_COPY_FREE_SIDE."""
-    return sides is None or min(sides) < ONEDNN_COPY_FREE_SIDE
-
-
 def wrapped_scalar_elements(device: str, dtype_bytes: int) -> int:
     """A Python number an operator takes (x / N, x * 0.125) is wrapped in a 0-dim 8-byte
     tensor (int64 or float64), which autograd saves where the backward needs it, and which a
@@ -427,65 +410,6 @@ def wrapped_scalar_elements(device: str, dtype_bytes: int) -> int:
     CUDA keeps wrapped numbers on the host, outside the device's peak (the H100 and H200 SE
     train records were exact without it); another device is not measured: none."""
     return max(1, 8 // dtype_bytes) if device == "cpu" else 0
-
-
-def onednn_copied_channels(padded: int, least_units: int) -> int:
-    """The channels of one sample that oneDNN's bf16 weight gradient copies: one block of the
-    `padded` channels, the fewest 16-channel units, at least `least_units`, that divide them
-    into equal blocks (all of them where none does): the input's 128 of 256 channels, 96 of
-    384, 80 of 160, 176 of 176; the output gradient's 256 of 512, 256 of 768, 272 of 544, 528
-    of 528. Read from the allocations, and the model exact, at every multiple of 16 up to
-    1,024 channels (`benchmarks/conv_scratch.py --scan`: N = 256, b 1) and at the 252 shapes
-    of its default grid (N 256-4,096, b 1-2)."""
-    units = padded // ONEDNN_CHANNEL_BLOCK
-    block = next((d for d in range(least_units, units + 1) if units % d == 0), units)
-    return block * ONEDNN_CHANNEL_BLOCK
-
-
-def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
-                        bias: bool = True, sample_copies: bool = True) -> dict[str, int]:
-    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
-    elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
-
-    Read from the allocation sequence of each call (torch.profiler's memory events) and
-    measured by benchmarks/conv_scratch.py on this repository's CPU (AMD EPYC with
-    avx512_bf16, torch 2.13.0+cpu, one thread). oneDNN works in its own blocked layout, its
-    channels padded to a multiple of 16, and copies the result into torch's tensor after:
-    - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
-      the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
-      128 B;
-    - backward: first the input gradient, beside copies of the output gradient and the
-      weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
-      bias gradients, beside copies of the output gradient and of the input, copies of one
-      block of one sample's input and output gradient (onednn_copied_channels: all of them
-      where there are at most 144 input and 496 output channels), float32 weight and bias
-      gradients and 384 B. The backward holds the larger of the two steps.
-    nn.Conv1d (the 1x1 convolutions over flattened positions of double attention, GC and the
-    non-local block) runs as a map of height 1. A 1x1 nn.Conv2d (criss-cross) does the same
-    on a map with a side under 15; on a map whose sides are both 15 or more its weight-gradient
-    step keeps no copies of one sample's input and output gradient (`sample_copies` False;
-    onednn_sample_copies) and 256 B less.
-    To the byte, forward and train step, at all 252 shapes of `benchmarks/conv_scratch.py`
-    (nn.Conv1d: b 1-2, c_in 16-512 and c_out 16-768, among them 160 and 384 inputs and 512 and
-    768 outputs, copied in blocks; N 256-4096) and all 192 of its `--conv2d` (b 1-2, c_in
-    16-384, c_out 16-768, maps 12 x 12, 7 x 64, 15 x 15 to 48 x 48 and 16 x 40). With channels
-    that are not multiples of 16 the buffers are a little larger than padding alone makes
-    them: at the 36 shapes of `--odd` the measured peak was above the model by 160-2,144 B
-    forward and 480-3,872 B in a training step."""
-    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
-    padded_params = pin * pout + (pout if bias else 0)
-    forward = (2 * pout * positions + b * pin * positions + pin * pout
-               + b * (pout - cout) * positions + 64)
-    copies = ((onednn_copied_channels(pin, ONEDNN_INPUT_COPY_UNITS)
-               + onednn_copied_channels(pout, ONEDNN_GRAD_COPY_UNITS)) * positions + 128
-              if sample_copies else 0)
-    # The weight-gradient step can hold less than the input-gradient step (without the copies,
-    # or with blocks of them), which runs before the parameter gradients exist (the model holds
-    # those at the backward's check, hence their subtraction): the larger of the two.
-    params = cin * cout + (cout if bias else 0)
-    backward = max(b * pout * positions + pin * pout + 2 * pin * positions + 64 - params,
-                   b * (pin + pout) * positions + copies + 2 * padded_params + 64)
-    return {"scratch": forward, "backward_scratch": backward}
 
 
 # Operator factories, so a block's cost model reads like its forward pass. Each returns one
@@ -498,18 +422,21 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds.
 
     Backward: saves its input; the input gradient and the weight gradient are one product each
-    (grad_operands 2), the bias gradient one add per output element. `kernel` ONEDNN_BF16: the
-    scratch of oneDNN's bfloat16 convolution (onednn_bf16_scratch); `sides`: the map's (h, w)
-    for a 1x1 nn.Conv2d, None for an nn.Conv1d over flattened positions (onednn_sample_copies)."""
+    (grad_operands 2), the bias gradient one add per output element. `kernel` a oneDNN bf16
+    kernel (is_onednn_bf16): the scratch of oneDNN's bfloat16 convolution on its ISA
+    (onednn_bf16_scratch); `sides`: the map's (h, w) for a 1x1 nn.Conv2d, None for an
+    nn.Conv1d over flattened positions (onednn_sample_copies)."""
     out = b * cout * positions
     params = cin * cout + (cout if bias else 0)
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
               "backward_elementwise": out if bias else 0, **backward}
-    if kernel == ONEDNN_BF16:
+    if is_onednn_bf16(kernel):
         # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed,
         # made before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
-        for key, elements in onednn_bf16_scratch(b, positions, cin, cout, bias,
-                                                 onednn_sample_copies(sides)).items():
+        for key, elements in onednn_bf16_scratch(
+                b, positions, cin, cout, bias, onednn_sample_copies(sides),
+                spatial=sides[0] if sides else 1,
+                bf16_instructions=kernel != ONEDNN_BF16_EMULATED).items():
             fields[key] = fields.get(key, 0) + elements
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)
@@ -522,15 +449,15 @@ def bmm(name: str, b: int, p: int, k: int, q: int, *, frees: tuple[str, ...] = (
 
     Backward: saves both operands, one product per operand.
 
-    `kernel` ONEDNN_BF16: on a CPU that runs bf16 convolutions on oneDNN, torch runs a bf16
-    bmm of more than ONEDNN_MATMUL_MIN_MACS there too (both follow oneDNN's bf16 support;
+    `kernel` a oneDNN bf16 kernel: on a CPU that runs bf16 convolutions on oneDNN, torch runs
+    a bf16 bmm of more than ONEDNN_MATMUL_MIN_MACS there too (both follow oneDNN's bf16 support;
     ATen's mkldnn_matmul: a strided operand copied at 4,160 MACs, not at 4,096), and it first
     copies an operand that is neither contiguous nor the transpose of a contiguous tensor (a
     strided slice, say). `copied`, that operand's elements, is then a scratch of the forward,
     and of the backward, whose product with the operand transposed copies it again. oneDNN's
     own scratchpad (packing buffers its blocking heuristics size, 7.5-197 KiB measured) is not
     modelled."""
-    if kernel == ONEDNN_BF16 and copied and b * p * k * q > ONEDNN_MATMUL_MIN_MACS:
+    if is_onednn_bf16(kernel) and copied and b * p * k * q > ONEDNN_MATMUL_MIN_MACS:
         backward["scratch"] = backward.get("scratch", 0) + copied
         backward["backward_scratch"] = backward.get("backward_scratch", 0) + copied
     fields = {"saves": inputs, "grad_operands": 2, **backward}

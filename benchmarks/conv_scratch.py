@@ -1,8 +1,9 @@
 """What a reduced-precision 1x1 convolution allocates on this CPU, against the memory model's rule
-for oneDNN's bfloat16 kernel (a2bench.cost.onednn_bf16_scratch; docs/blocks.md, where a memory
+for oneDNN's bfloat16 kernel (a2bench.onednn.onednn_bf16_scratch; docs/blocks.md, where a memory
 model stops being exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--odd | --conv2d | --scan]
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] \
+        [--odd | --conv2d | --scan | --positions]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
 tensors a forward call and a training step allocate (a2bench.measure.memory.warm_peak_cpu on
@@ -12,9 +13,11 @@ without it where it did not (float32 here; a CPU that emulates bf16, results/cpu
 Prints one Markdown row per shape; `--odd` takes channel counts that are not multiples of 16,
 `--conv2d` a 1x1 nn.Conv2d on h x w maps (criss-cross's convolutions), whose weight gradient
 keeps copies of one sample's input and output gradient only on a map with a side under 15
-(cost.onednn_sample_copies), `--scan` every multiple of 16 up to 1,024 input channels (16
+(onednn.onednn_sample_copies), `--scan` every multiple of 16 up to 1,024 input channels (16
 out) and output channels (16 in) at N = 256, which copies one block of (cost.
-onednn_copied_channels).
+onednn_copied_channels), `--positions` positions and map heights that oneDNN's register block
+does not divide (onednn.onednn_store_positions). ONEDNN_MAX_CPU_ISA=AVX512_CORE runs oneDNN as on
+an AVX-512 CPU without bf16 instructions (the kernel onednn_bf16_emulated).
 """
 
 from __future__ import annotations
@@ -26,19 +29,25 @@ import sys
 import torch
 from torch import nn
 
-from a2bench.cost import ONEDNN_BF16, Cost, pointwise, train_cost
+from a2bench.blocks.kernels import conv_kernel
+from a2bench.cost import Cost, pointwise, train_cost
 from a2bench.measure.dtypes import DTYPES
-from a2bench.measure.memory import ops_run, warm_peak_cpu
+from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 
 # (batch, c_in, c_out, N): channel counts whose per-sample copies oneDNN takes whole and in
-# blocks (c_in 160, 256, 384; c_out 512, 768: cost.onednn_copied_channels)
+# blocks (c_in 160, 256, 384; c_out 512, 768: onednn.onednn_copied_channels)
 SHAPES = tuple(itertools.product((1, 2), (16, 64, 128, 160, 256, 384, 512),
                                  (16, 64, 128, 256, 512, 768), (256, 1024, 4096)))
 ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
 # (batch, c_in, c_out, (h, w)) for nn.Conv2d: maps with a side under 15 and maps without
 SCAN = tuple((1, c, 16, 256) for c in range(16, 1025, 16)) + tuple(
     (1, 16, c, 256) for c in range(32, 1025, 16))
+# (batch, c_in, c_out, (h, w)): positions (h 1: nn.Conv1d) and heights no register block
+# divides, among them 144-256 channels written on 11-27 rows, which take fewer registers
+POSITIONS = tuple(itertools.product((1, 2), (16, 64, 160), (16, 144, 256),
+                                    ((1, 77), (1, 100), (1, 1000), (13, 13), (15, 15),
+                                     (17, 17), (29, 29), (15, 30))))
 CONV2D = tuple(itertools.product((1, 2), (16, 64, 256, 384), (16, 64, 512, 768),
                                  ((12, 12), (7, 64), (15, 15), (24, 24), (16, 40), (48, 48))))
 
@@ -53,7 +62,7 @@ def peaks(b: int, cin: int, cout: int, n: int, dtype: torch.dtype,
     else:
         conv = nn.Conv2d(cin, cout, kernel_size=1).to(dtype)
         x = torch.randn(b, cin, *sides).to(dtype)
-    kernel = ONEDNN_BF16 if "aten::mkldnn_convolution" in ops_run(lambda: conv(x)) else ""
+    kernel = conv_kernel(conv, x)
     forward, train = (warm_peak_cpu(make_step(conv, x, mode)) for mode in ("forward", "train"))
     return kernel, forward, train
 
@@ -75,15 +84,19 @@ def main() -> int:
                        help="a 1x1 nn.Conv2d on h x w maps")
     which.add_argument("--scan", action="store_true",
                        help="every multiple of 16 up to 1,024 input and output channels")
+    which.add_argument("--positions", action="store_true",
+                       help="positions and map heights the kernel's register block does not "
+                            "divide")
     args = parser.parse_args()
     torch.set_num_threads(1)
     dtype = DTYPES[args.dtype]
-    print(f"| b, c_in → c_out, {'h × w' if args.conv2d else 'N'} | kernel | forward: measured | "
+    maps = CONV2D if args.conv2d else POSITIONS if args.positions else ()
+    print(f"| b, c_in → c_out, {'h × w' if maps else 'N'} | kernel | forward: measured | "
           "model − measured | train step: measured | model − measured |")
     print("|---|---|---|---|---|---|")
-    shapes = ([(b, cin, cout, h * w, (h, w)) for b, cin, cout, (h, w) in CONV2D] if args.conv2d
-              else [(*shape, None) for shape in
-                    (ODD if args.odd else SCAN if args.scan else SHAPES)])
+    shapes = ([(b, cin, cout, h * w, (h, w) if h > 1 else None) for b, cin, cout, (h, w) in maps]
+              or [(*shape, None) for shape in
+                  (ODD if args.odd else SCAN if args.scan else SHAPES)])
     off: list[tuple[int, int]] = []
     for b, cin, cout, n, sides in shapes:
         kernel, forward, train = peaks(b, cin, cout, n, dtype, sides)

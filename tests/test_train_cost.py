@@ -39,6 +39,19 @@ PEAK_CASES = [(name, dict(spec.examples[0])) for name, spec in SPECS.items()] + 
 ]
 
 
+def measured_onednn(kernel: str) -> str:
+    """`kernel` (a case's convolution kernel) where oneDNN runs it on an ISA whose scratch was
+    measured (onednn.ONEDNN_BF16_MEASURED); else the test skips, saying why."""
+    from a2bench.onednn import ONEDNN_BF16_MEASURED, is_onednn_bf16
+
+    if not is_onednn_bf16(kernel):
+        pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+    if kernel not in ONEDNN_BF16_MEASURED:
+        pytest.skip(f"oneDNN runs this CPU's bf16 convolutions as {kernel}, whose scratch is "
+                    "not measured (benchmarks/conv_scratch.py measures it)")
+    return kernel
+
+
 def train(case: Case) -> Case:
     return dataclasses.replace(case, mode="train")
 
@@ -173,12 +186,12 @@ def test_terms_default_to_a_chain_and_a_plugin_subclass_is_transformed_once():
 
 
 def test_a_onednn_bf16_convolution_is_modelled_to_the_byte():
-    """cost.onednn_bf16_scratch on one convolution, against the peaks benchmarks/conv_scratch.py
+    """onednn.onednn_bf16_scratch on one convolution, against the peaks benchmarks/conv_scratch.py
     measured on this repository's CPU (avx512_bf16, torch 2.13.0+cpu): forward and train step,
     to the byte, also where the copies of one sample's input and output gradient hold one block
-    of the channels (c_in 256: 128 of them; c_out 768: 256; cost.onednn_copied_channels);
+    of the channels (c_in 256: 128 of them; c_out 768: 256; onednn.onednn_copied_channels);
     without the kernel (float32 here runs ATen's), no scratch."""
-    from a2bench.cost import ONEDNN_BF16, onednn_copied_channels
+    from a2bench.onednn import ONEDNN_BF16, onednn_copied_channels
 
     def peaks(b: int, cin: int, cout: int, n: int, size: int, kernel: str) -> tuple[int, int]:
         term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel)
@@ -198,16 +211,103 @@ def test_a_onednn_bf16_convolution_is_modelled_to_the_byte():
     assert both.backward_scratch == alone.backward_scratch + 256 and both.scratch == alone.scratch
 
 
+def test_onednn_rounds_its_float32_buffers_to_its_register_block_which_follows_the_isa():
+    """onednn.onednn_register_block, oneDNN's own heuristic (jit_avx512_core_bf16_1x1_conv_
+    kernel::init_conf), at the shapes whose allocations showed it: the largest count of
+    registers that divides the positions (below a height of 14) or the height, else the one
+    leaving the largest remainder; a third as many without bf16 instructions. The kernel a case
+    records names the ISA; an unmeasured one is modelled as the native one."""
+    from a2bench.onednn import (
+        ONEDNN_BF16,
+        ONEDNN_BF16_EMULATED,
+        ONEDNN_BF16_MEASURED,
+        is_onednn_bf16,
+        onednn_bf16_kernel,
+        onednn_register_block,
+        onednn_store_positions,
+    )
+
+    # (positions, height, padded channels written) -> (with bf16 instructions, without)
+    blocks = {(100, 1, 16): (8, 6), (256, 1, 16): (8, 6), (144, 12, 16): (9, 6),
+              (225, 15, 16): (9, 6), (289, 17, 16): (7, 6), (169, 13, 16): (9, 6),
+              (225, 15, 160): (5, 4), (196, 14, 144): (6, 4)}
+    for (n, h, load), want in blocks.items():
+        got = tuple(onednn_register_block(n, h, load, native) for native in (True, False))
+        assert got == want, ((n, h, load), got)
+    assert [onednn_store_positions(n, h, 16) for n, h in ((100, 1), (289, 17), (144, 12))] \
+        == [104, 294, 144]
+    assert onednn_store_positions(256, 1, 16, bf16_instructions=False) == 258
+    assert onednn_store_positions(225, 15, 16, bf16_instructions=False) == 228
+
+    assert onednn_bf16_kernel("avx512_core_bf16") == onednn_bf16_kernel("") == ONEDNN_BF16
+    assert onednn_bf16_kernel("avx512_core") == onednn_bf16_kernel("avx512_core_vnni") \
+        == ONEDNN_BF16_EMULATED
+    amx = onednn_bf16_kernel("avx512_core_amx")
+    assert amx == "onednn_bf16_avx512_core_amx" and amx not in ONEDNN_BF16_MEASURED
+    assert all(map(is_onednn_bf16, (ONEDNN_BF16, ONEDNN_BF16_EMULATED, amx)))
+    assert not is_onednn_bf16("flash_cpu") and not is_onednn_bf16("")
+    # an unmeasured ISA's scratch is the native one's; the emulated one's is its own
+    term = {k: pointwise("conv", 1, 256, 64, 64, kernel=k)
+            for k in (ONEDNN_BF16, ONEDNN_BF16_EMULATED, amx)}
+    assert term[amx] == term[ONEDNN_BF16] != term[ONEDNN_BF16_EMULATED]
+
+
+def test_the_isa_oneDNN_runs_bf16_on_is_read_from_onednn_and_named_in_the_kernel():
+    """kernels.onednn_bf16_isa reads oneDNN's own verbose line of one tiny convolution; the
+    kernel the blocks record (conv_kernel) names it. Here: a non-empty ISA name where oneDNN
+    runs bf16 convolutions, none where it does not."""
+    from a2bench.blocks.kernels import (
+        conv_kernel,
+        onednn_bf16_isa,
+        onednn_runs_bf16_convolutions,
+    )
+    from a2bench.onednn import onednn_bf16_kernel
+
+    isa = onednn_bf16_isa()
+    if not onednn_runs_bf16_convolutions():
+        assert isa == ""
+        pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+    assert isa.replace("_", "").isalnum(), isa  # e.g. avx512_core_bf16
+    conv = torch.nn.Conv1d(16, 16, 1).to(torch.bfloat16)
+    assert conv_kernel(conv, torch.zeros(1, 16, 8, dtype=torch.bfloat16)) \
+        == onednn_bf16_kernel(isa)
+
+
+@pytest.mark.parametrize("isa", ["", "AVX512_CORE"])
+def test_onednn_bf16_convolutions_are_their_model_to_the_byte_on_each_measured_isa(isa: str):
+    """benchmarks/conv_scratch.py --positions in a fresh process (oneDNN reads its ISA cap
+    once): positions and map heights no register block divides, forward and train step, to the
+    byte, on this CPU's ISA and capped at AVX512_CORE (an AVX-512 CPU without bf16
+    instructions, the kernel onednn_bf16_emulated)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, child_pythonpath
+
+    env = {**os.environ, "PYTHONPATH": child_pythonpath(), "ONEDNN_MAX_CPU_ISA": isa}
+    result = subprocess.run([sys.executable, "benchmarks/conv_scratch.py", "--positions"],
+                            cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    kernels = {row.split("|")[2].strip() for row in result.stdout.splitlines()
+               if row.startswith("| 1,") or row.startswith("| 2,")}
+    assert len(kernels) == 1, kernels
+    measured_onednn(kernels.pop())
+    for step in ("forward", "train step"):
+        assert f"{step}: the model is the measured peak to the byte at 144 of 144" \
+            in result.stdout, result.stdout[-600:]
+
+
 def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or_more():
-    """A 1x1 nn.Conv2d on oneDNN (cost.onednn_sample_copies): on a map with a side under 15 its
+    """A 1x1 nn.Conv2d on oneDNN (onednn.onednn_sample_copies): on a map with a side under 15 its
     scratch is nn.Conv1d's, blocks of the copies included (c_in 384: 96 channels, c_out 768:
     256); with both sides 15 or more its weight gradient keeps no copies of one sample's input
     and output gradient. Measured against the model, forward and train step, to the byte
     (benchmarks/conv_scratch.py --conv2d)."""
     from torch import nn
 
-    from a2bench.cost import ONEDNN_BF16, onednn_sample_copies
-    from a2bench.measure.memory import ops_run
+    from a2bench.blocks.kernels import conv_kernel
+    from a2bench.onednn import onednn_sample_copies
 
     assert onednn_sample_copies(None) and onednn_sample_copies((14, 200))
     assert not onednn_sample_copies((15, 15))
@@ -219,11 +319,9 @@ def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or
                                     (1, 384, 768, (12, 12))):
             conv = nn.Conv2d(cin, cout, 1).to(torch.bfloat16)
             x = torch.randn(b, cin, *sides).to(torch.bfloat16)
-            if "aten::mkldnn_convolution" not in ops_run(lambda conv=conv, x=x: conv(x)):
-                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            kernel = measured_onednn(conv_kernel(conv, x))
             n = sides[0] * sides[1]
-            term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=ONEDNN_BF16,
-                             sides=sides)
+            term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel, sides=sides)
             forward = Cost((term,), 2, input_elements=b * cin * n)
             model = (forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes)
             measured = tuple(warm_peak_cpu(make_step(conv, x, mode))
@@ -237,7 +335,7 @@ def test_onednn_bf16_bmm_copies_a_strided_operand_above_its_size_threshold():
     """cost.bmm's `copied`: a scratch of the forward and of the backward on oneDNN's bf16 bmm,
     which runs above 16^3 MACs (measured: a strided operand copied at 4,160 MACs, not at
     4,096); nothing for another kernel."""
-    from a2bench.cost import ONEDNN_BF16
+    from a2bench.onednn import ONEDNN_BF16
 
     big = bmm("p", 1, 4, 32, 33, kernel=ONEDNN_BF16, copied=1056)
     assert (big.scratch, big.backward_scratch) == (1056, 1056)
@@ -259,9 +357,7 @@ def test_a_bf16_block_records_its_convolutions_kernel_and_double_attention_is_ex
         for mode in ("forward", "train"):
             case = Case(block, "cpu", "bfloat16", b, c, 1, 12, 12, m=m, n=n, mode=mode)
             module, x = build(case)
-            kernel = spec.backend(module, x)
-            if kernel != "onednn_bf16":
-                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            kernel = measured_onednn(spec.backend(module, x))
             if block != "double_attention":
                 continue
             measured = measured_peak(case)
@@ -273,13 +369,11 @@ def test_a_bf16_block_records_its_convolutions_kernel_and_double_attention_is_ex
 def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model():
     """GC's c → 1 mask convolution on oneDNN held +78 … +107 % over the model without its
     scratch; with it the peak is within 160 B forward (c_out = 1 is not a multiple of 16:
-    cost.onednn_bf16_scratch) and 2,080 B in a training step, at c = 64 and 48."""
+    onednn.onednn_bf16_scratch) and 2,080 B in a training step, at c = 64 and 48."""
     for c, r, side in ((64, 16, 12), (48, 4, 16)):
         for mode in ("forward", "train"):
             case = Case("gc", "cpu", "bfloat16", 1, c, 1, side, side, reduction=r, mode=mode)
-            kernel = SPECS["gc"].backend(*build(case))
-            if kernel != "onednn_bf16":
-                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            kernel = measured_onednn(SPECS["gc"].backend(*build(case)))
             measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
             assert 0 <= measured - model <= (160 if mode == "forward" else 2080), \
                 (case.label(), measured, model)
@@ -317,16 +411,14 @@ def test_criss_cross_records_its_convolutions_kernel_and_its_bf16_peak_is_its_mo
         for mode in ("forward", "train"):
             case = Case("criss_cross", "cpu", "bfloat16", 1, c, 1, side, side, recurrence=2,
                         mode=mode)
-            kernel = SPECS["criss_cross"].backend(*build(case))
-            if kernel != "onednn_bf16":
-                pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+            kernel = measured_onednn(SPECS["criss_cross"].backend(*build(case)))
             measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
             assert measured == model, (case.label(), measured, model, cost_of(case).peak_bytes)
     # b 2, c 32 on 20 x 20: the forward peak is in the row aggregation's bmm, beside its copy of
     # the strided operand (32,000 B, modelled) and oneDNN's own scratchpad (7,680 B, not)
     case = Case("criss_cross", "cpu", "bfloat16", 2, 32, 1, 20, 20, recurrence=2)
     measured = measured_peak(case)
-    assert 0 <= measured - cost_of(case, "onednn_bf16").peak_bytes <= 8192, measured
+    assert 0 <= measured - cost_of(case, kernel).peak_bytes <= 8192, measured
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
@@ -341,9 +433,8 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
         case = Case("nonlocal", "cpu", "bfloat16", 1, 128, 1, 12, 12, inner=64, subsample=1,
                     impl=impl, mode=mode)
         backend = spec.backend(*build(case))
-        if "onednn_bf16" not in backend:
-            pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
-        assert backend == {"eager": "onednn_bf16", "sdpa": "flash_cpu+onednn_bf16"}[impl]
+        kernel = measured_onednn(backend.split("+")[-1])
+        assert backend == {"eager": kernel, "sdpa": f"flash_cpu+{kernel}"}[impl]
         measured, model = measured_peak(case), cost_of(case, backend).peak_bytes
         assert measured == model, \
             (case.label(), measured, model, cost_of(case).peak_bytes)
@@ -369,14 +460,12 @@ def test_the_memory_budget_check_holds_onednn_scratch_of_a_bf16_case():
     """The runner checks a case against its budget before it runs, with the kernel it is
     expected to run: a bf16 double attention case on oneDNN needs its scratch too (+75 % at
     c 64, m = n = 16 on 48 × 48), and a budget a byte short of that skips it."""
-    from a2bench.cost import ONEDNN_BF16
     from a2bench.run.runner import predicted_bytes, within_budget
 
     case = Case("double_attention", "cpu", "bfloat16", 1, 64, 1, 48, 48, m=16, n=16)
-    if SPECS["double_attention"].backend(*build(case)) != ONEDNN_BF16:
-        pytest.skip("this CPU's bf16 convolutions do not run on oneDNN")
+    kernel = measured_onednn(SPECS["double_attention"].backend(*build(case)))
     x_bytes = 64 * 48 * 48 * 2
     need = predicted_bytes(case)
-    assert need == cost_of(case, ONEDNN_BF16).runnable_bytes + x_bytes
+    assert need == cost_of(case, kernel).runnable_bytes + x_bytes
     assert need > cost_of(case).runnable_bytes + x_bytes
     assert within_budget(case, need) and not within_budget(case, need - 1)

@@ -41,7 +41,7 @@ batch. Not modelled: a transient buffer PyTorch's CPU 1x1 convolution may alloca
 the call (up to its input's size; seen at 64 x 64); it never coincides with the peak.
 
 bfloat16 on a CPU whose convolutions run it on oneDNN (`backend` onednn_bf16): the model holds
-oneDNN's convolution scratch (cost.onednn_bf16_scratch, with the map's sides: a 1x1 Conv2d on a
+oneDNN's convolution scratch (onednn.onednn_bf16_scratch, with the map's sides: a 1x1 Conv2d on a
 map with both sides 15 or more keeps no per-sample copies in its weight gradient) and the copy
 oneDNN's bf16 bmm makes of the row aggregation's strided operand (cost.bmm's `copied`). At 120
 cases (b 1-2, c 16-128, sides 8-48, R 1-2) the train peaks were their model to the byte at 46
@@ -64,7 +64,8 @@ from torch import Tensor, nn
 
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
-from a2bench.cost import ONEDNN_BF16, Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
+from a2bench.onednn import is_onednn_bf16
 from a2bench.registry import BlockSpec, Param, Value, register
 
 
@@ -219,7 +220,7 @@ def _column_grad_copy(case: Case, kernel: str) -> int:
     if case.batch > 1 or case.device != "cpu":
         return 0
     whole = case.w * case.channels * case.h
-    return whole if kernel == ONEDNN_BF16 else case.channels * case.h
+    return whole if is_onednn_bf16(kernel) else case.channels * case.h
 
 
 def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:

@@ -127,7 +127,7 @@ class GlobalContextSpec(BlockSpec):
         run on ATen's kernel). Where they run on oneDNN the mask conv holds transients of its
         own, a copy of the input in its blocked layout and its one output channel padded to
         the SIMD block: the model holds them for a bfloat16 case that recorded the kernel
-        (`backend`, cost.onednn_bf16_scratch); a float32 one on oneDNN (the AVX2 host of
+        (`backend`, onednn.onednn_bf16_scratch); a float32 one on oneDNN (the AVX2 host of
         earlier runs) measured about the model plus 8/c (3 % at c = 256).
         """
         b, c, big_n = case.batch, case.channels, case.positions

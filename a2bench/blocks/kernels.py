@@ -4,28 +4,77 @@ that reports one in BlockSpec.backend gets it back in cost(case, backend=...).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.cost import ONEDNN_BF16
+from a2bench.onednn import onednn_bf16_kernel
+
+# oneDNN's verbose line of one primitive's call names its implementation and the ISA it ran
+# on: "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16_1x1:avx512_core_bf16,...".
+_CONVOLUTION_IMPL = re.compile(r",convolution,[^,:]*:([^,]+),")
 
 
 def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> str:
-    """ONEDNN_BF16 where the block's bfloat16 convolutions run on oneDNN (aten::
-    mkldnn_convolution), whose scratch the model then holds (cost.onednn_bf16_scratch); ""
-    for the others (float32 here runs ATen's own kernel, and a CPU that emulates bf16 too).
-    `ops`: the operators one forward ran (measure.memory.ops_run), where the caller has them;
-    else one forward is profiled here."""
+    """The oneDNN kernel (onednn.onednn_bf16_kernel) where the block's bfloat16 convolutions run
+    on oneDNN (aten::mkldnn_convolution), whose scratch the model then holds (onednn.
+    onednn_bf16_scratch); "" for the others (float32 here runs ATen's own kernel, and so does
+    bf16 on a CPU without AVX-512). `ops`: the operators one forward ran (measure.memory.
+    ops_run), where the caller has them; else one forward is profiled here."""
     if x.dtype != torch.bfloat16 or x.device.type != "cpu":
         return ""
     if ops is None:
         from a2bench.measure.memory import ops_run
 
         ops = ops_run(lambda: module(x))
-    return ONEDNN_BF16 if "aten::mkldnn_convolution" in ops else ""
+    return onednn_bf16_kernel(onednn_bf16_isa()) if "aten::mkldnn_convolution" in ops else ""
+
+
+@contextlib.contextmanager
+def _native_stdout_lines() -> Iterator[list[str]]:
+    """The lines native code prints to fd 1 inside the block (oneDNN's verbose mode prints
+    there with C's stdio, which Python's sys.stdout does not see)."""
+    lines: list[str] = []
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lines
+        finally:
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL(None).fflush(None)  # C's buffer, before fd 1 goes back
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
+@functools.cache
+def onednn_bf16_isa() -> str:
+    """The ISA oneDNN runs a bfloat16 1x1 convolution on in this process ("avx512_core_bf16"
+    with bf16 instructions, "avx512_core" without them; ONEDNN_MAX_CPU_ISA caps it), read from
+    oneDNN's verbose line of one tiny Conv1d's forward, once per process; "" where torch does
+    not run it on oneDNN or oneDNN printed no such line. The scratch oneDNN allocates follows
+    the ISA (onednn.onednn_bf16_kernel)."""
+    if not onednn_runs_bf16_convolutions():
+        return ""
+    conv = nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16)
+    x = torch.zeros(1, 16, 8, dtype=torch.bfloat16)
+    with _native_stdout_lines() as lines, torch.no_grad(), \
+            torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+        conv(x)
+    found = (_CONVOLUTION_IMPL.search(line) for line in lines)
+    return next((m.group(1) for m in found if m), "")
 
 
 @functools.cache
@@ -47,4 +96,4 @@ def expected_conv_kernel(case: Case) -> str:
     (BlockSpec.expected_backend)."""
     if case.dtype != "bfloat16" or case.device != "cpu":
         return ""
-    return ONEDNN_BF16 if onednn_runs_bf16_convolutions() else ""
+    return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""

@@ -63,7 +63,6 @@ from a2bench.blocks.sdpa_cuda import (
 from a2bench.blocks.sdpa_cuda import in_dtype_elements as _in_dtype_elements
 from a2bench.case import Case
 from a2bench.cost import (
-    ONEDNN_BF16,
     Cost,
     Term,
     bmm,
@@ -74,6 +73,7 @@ from a2bench.cost import (
     softmax_ops,
     wrapped_scalar_elements,
 )
+from a2bench.onednn import is_onednn_bf16
 from a2bench.registry import BlockSpec, Param, Value, register
 
 IMPLS = ("eager", "sdpa")
@@ -200,7 +200,7 @@ def sdpa_kernel(case: Case, backend: str = "") -> str:
     On CUDA, torch 2.11 ran the memory-efficient kernel for fp32 (flash and cuDNN take 16-bit
     inputs only) and cuDNN's for bf16 on the H100 (results/gpu-nvidia-h100-80gb-hbm3-training);
     another GPU or torch may pick flash, which the record then names."""
-    fused = [k for k in backend.split("+") if k and k != ONEDNN_BF16]
+    fused = [k for k in backend.split("+") if k and not is_onednn_bf16(k)]
     if fused:
         return fused[0]
     if case.device != "cuda":
@@ -384,7 +384,8 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
     n_kv = keys(case)
     sdpa = case.param("impl") == "sdpa"
-    conv = ONEDNN_BF16 if ONEDNN_BF16 in backend.split("+") else ""  # the convolutions' kernel
+    # the convolutions' kernel
+    conv = next((k for k in backend.split("+") if is_onednn_bf16(k)), "")
     phi, k = _key_value(case, "phi", conv)
     g, v = _key_value(case, "g", conv)
     theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n,
@@ -507,9 +508,9 @@ class NonLocalSpec(BlockSpec):
         return build_cost(case, backend)
 
     def backend(self, module: nn.Module, x: Tensor) -> str:
-        """Which SDPA kernel ran on this input (none for eager), and "onednn_bf16" where the
-        bfloat16 convolutions ran on oneDNN (blocks.kernels.conv_kernel), joined by "+":
-        e.g. "flash_cpu+onednn_bf16". One forward under the profiler answers both."""
+        """Which SDPA kernel ran on this input (none for eager), and "onednn_bf16" (or its ISA's
+        kernel) where the bfloat16 convolutions ran on oneDNN (blocks.kernels.conv_kernel),
+        joined by "+": e.g. "flash_cpu+onednn_bf16". One forward under the profiler answers both."""
         from a2bench.measure.memory import ops_run
 
         if getattr(module, "impl", "eager") != "sdpa":

@@ -1,0 +1,166 @@
+"""oneDNN's bfloat16 kernels on the CPU, as far as a memory model needs them: which kernel a
+case runs (named by the ISA oneDNN picks), and what its 1x1 convolution allocates and frees
+inside its calls (onednn_bf16_scratch), which cost.pointwise and cost.bmm add to their terms.
+
+Read from each call's allocation sequence (torch.profiler's memory events), and where oneDNN's
+own heuristics size a buffer, from its source (src/cpu/x64), then held to the byte by
+benchmarks/conv_scratch.py. Pure functions over shapes: no torch here.
+"""
+
+from __future__ import annotations
+
+# A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
+# float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
+# (its BlockSpec.backend) passes it to `pointwise` as `kernel`. Its scratch follows the ISA
+# oneDNN runs it on (blocks/kernels.onednn_bf16_isa; onednn_bf16_kernel names the kernel):
+# with bf16 instructions (avx512_core_bf16, this repository's AMD EPYC) ...
+ONEDNN_BF16 = "onednn_bf16"
+# ... and on AVX-512 without them (avx512_core, avx512_core_vnni: Xeons from Skylake to Ice
+# Lake), where oneDNN converts bf16 in registers with fewer registers to spare, which changes
+# the block of positions its float32 buffer is rounded to (onednn_store_positions; measured
+# here under ONEDNN_MAX_CPU_ISA=AVX512_CORE).
+ONEDNN_BF16_EMULATED = "onednn_bf16_emulated"
+# The kernels whose scratch was measured; another ISA's (AMX, AVX2-VNNI-2) is named
+# onednn_bf16_<isa> and modelled as ONEDNN_BF16's, the nearest measured, unchecked.
+ONEDNN_BF16_MEASURED = (ONEDNN_BF16, ONEDNN_BF16_EMULATED)
+ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
+ONEDNN_MATMUL_MIN_MACS = 16**3  # a bf16 bmm of more MACs runs on oneDNN (ATen's checksize)
+# A 1x1 nn.Conv2d whose map has both sides at least this long computes its weight gradients
+# without copies of one sample's input and output gradient (measured: sides 15 and up, on
+# square and oblong maps alike; 14 x 14, 12 x 24 and 7 x 64 keep them). nn.Conv1d runs as a
+# map of height 1, so it always keeps them.
+ONEDNN_COPY_FREE_SIDE = 15
+# Those per-sample copies hold one block of the channels: the input's blocks of at least this
+# many 16-channel units, the output gradient's of at least this many (onednn_copied_channels).
+ONEDNN_INPUT_COPY_UNITS = 5
+ONEDNN_GRAD_COPY_UNITS = 16
+
+
+def onednn_bf16_kernel(isa: str) -> str:
+    """The backend a case records for oneDNN's bfloat16 convolution on `isa` (oneDNN's name):
+    ONEDNN_BF16 with bf16 instructions, and where the ISA could not be read; ONEDNN_BF16_EMULATED
+    on AVX-512 without them; onednn_bf16_<isa> on one whose scratch is unmeasured."""
+    if isa in ("", "avx512_core_bf16"):
+        return ONEDNN_BF16
+    if isa in ("avx512_core", "avx512_core_vnni"):
+        return ONEDNN_BF16_EMULATED
+    return f"{ONEDNN_BF16}_{isa}"
+
+
+def is_onednn_bf16(kernel: str) -> bool:
+    """Whether `kernel` (one part of a case's backend) is oneDNN's bf16 convolution, on any ISA."""
+    return kernel.startswith(ONEDNN_BF16)
+
+
+def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:
+    """Whether oneDNN's bf16 weight gradient of a 1x1 convolution copies one sample's input and
+    output gradient: always for nn.Conv1d (`sides` None), for nn.Conv2d on a map with a side
+    under ONEDNN_COPY_FREE_SIDE."""
+    return sides is None or min(sides) < ONEDNN_COPY_FREE_SIDE
+
+
+def onednn_register_block(positions: int, spatial: int, load: int,
+                          bf16_instructions: bool = True) -> int:
+    """The positions one call of oneDNN's bf16 1x1 convolution kernel computes at a time (its
+    `ur`), which its float32 buffer is rounded up to (onednn_store_positions): jit_avx512_core_
+    bf16_1x1_conv_kernel::init_conf in oneDNN's src/cpu/x64, for the forward and the input
+    gradient, at one thread. `spatial`: the map's height (1 for nn.Conv1d); `load`: the padded
+    channels the call writes. It takes the largest count of registers in a range that divides
+    the height (from 14 on) or the positions, else the one that leaves the largest remainder;
+    without bf16 instructions the range is a third as high (registers hold the conversion).
+    The range is oneDNN's for an even tail of the channels it reads, which padded channels
+    always have. Held to the byte by benchmarks/conv_scratch.py --positions (144 shapes:
+    positions and heights no block divides) and its default and --conv2d grids, on both ISAs
+    (tests/test_train_cost.py runs --positions on both)."""
+    most, least = 9, 6
+    if 128 < load < 256 and 10 < spatial < 28:
+        most, least = 6, 5 if bf16_instructions else 4
+    if not bf16_instructions:
+        most = max(most // 3, least)
+    by = spatial if spatial >= 14 else positions
+    ur = next((u for u in range(most, least - 1, -1) if by % u == 0), 1)
+    if ur == 1:  # none divides it: the one leaving the largest remainder, or none, of N
+        ur, tail = min(most, positions), positions % most
+        for u in range(most, least - 1, -1):
+            if positions % u > tail or positions % u == 0:
+                ur, tail = u, positions % u
+                if tail == 0:
+                    break
+    return ur
+
+
+def onednn_store_positions(positions: int, spatial: int, load: int,
+                           bf16_instructions: bool = True) -> int:
+    """The positions oneDNN's float32 buffer of one sample holds: `positions` rounded up to the
+    kernel's register block (onednn_register_block): 104 for 100 positions with bf16
+    instructions (a block of 8), 258 for 256 without them (a block of 6)."""
+    ur = onednn_register_block(positions, spatial, load, bf16_instructions)
+    return -(-positions // ur) * ur
+
+
+def onednn_copied_channels(padded: int, least_units: int) -> int:
+    """The channels of one sample that oneDNN's bf16 weight gradient copies: one block of the
+    `padded` channels, the fewest 16-channel units, at least `least_units`, that divide them
+    into equal blocks (all of them where none does): the input's 128 of 256 channels, 96 of
+    384, 80 of 160, 176 of 176; the output gradient's 256 of 512, 256 of 768, 272 of 544, 528
+    of 528. Read from the allocations, and the model exact, at every multiple of 16 up to
+    1,024 channels (`benchmarks/conv_scratch.py --scan`: N = 256, b 1) and at the 252 shapes
+    of its default grid (N 256-4,096, b 1-2)."""
+    units = padded // ONEDNN_CHANNEL_BLOCK
+    block = next((d for d in range(least_units, units + 1) if units % d == 0), units)
+    return block * ONEDNN_CHANNEL_BLOCK
+
+
+def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
+                        bias: bool = True, sample_copies: bool = True, spatial: int = 1,
+                        bf16_instructions: bool = True) -> dict[str, int]:
+    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls, in bf16
+    elements (a float32 buffer counts two), as Term's `scratch` and `backward_scratch`.
+
+    Read from the allocation sequence of each call (torch.profiler's memory events) and
+    measured by benchmarks/conv_scratch.py on this repository's CPU (AMD EPYC with
+    avx512_bf16, torch 2.13.0+cpu, one thread). oneDNN works in its own blocked layout, its
+    channels padded to a multiple of 16, and copies the result into torch's tensor after:
+    - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
+      the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
+      128 B;
+    - backward: first the input gradient, beside copies of the output gradient and the
+      weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
+      bias gradients, beside copies of the output gradient and of the input, copies of one
+      block of one sample's input and output gradient (onednn_copied_channels: all of them
+      where there are at most 144 input and 496 output channels), float32 weight and bias
+      gradients and 384 B. The backward holds the larger of the two steps.
+    nn.Conv1d (the 1x1 convolutions over flattened positions of double attention, GC and the
+    non-local block) runs as a map of height 1. A 1x1 nn.Conv2d (criss-cross) does the same
+    on a map with a side under 15; on a map whose sides are both 15 or more its weight-gradient
+    step keeps no copies of one sample's input and output gradient (`sample_copies` False;
+    onednn_sample_copies) and 256 B less.
+    To the byte, forward and train step, at all 252 shapes of `benchmarks/conv_scratch.py`
+    (nn.Conv1d: b 1-2, c_in 16-512 and c_out 16-768, among them 160 and 384 inputs and 512 and
+    768 outputs, copied in blocks; N 256-4096) and all 192 of its `--conv2d` (b 1-2, c_in
+    16-384, c_out 16-768, maps 12 x 12, 7 x 64, 15 x 15 to 48 x 48 and 16 x 40). With channels
+    that are not multiples of 16 the buffers are a little larger than padding alone makes
+    them: at the 36 shapes of `--odd` the measured peak was above the model by 160-2,144 B
+    forward and 480-3,872 B in a training step.
+    The float32 buffers of the forward and of the input-gradient step hold the positions
+    rounded up to the kernel's register block (onednn_store_positions, from the map's height
+    `spatial`, 1 for nn.Conv1d), which differs without bf16 instructions (`bf16_instructions`
+    False: ONEDNN_BF16_EMULATED, measured under ONEDNN_MAX_CPU_ISA=AVX512_CORE on the same
+    CPU, exact at the same shapes)."""
+    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
+    padded_params = pin * pout + (pout if bias else 0)
+    out_rows = onednn_store_positions(positions, spatial, pout, bf16_instructions)
+    in_rows = onednn_store_positions(positions, spatial, pin, bf16_instructions)
+    forward = (2 * pout * out_rows + b * pin * positions + pin * pout
+               + b * (pout - cout) * positions + 64)
+    # the copies pair positions for the kernel (oneDNN's rnd_up(reduce_dim, 2)): 78 for 77
+    copies = ((onednn_copied_channels(pin, ONEDNN_INPUT_COPY_UNITS)
+               + onednn_copied_channels(pout, ONEDNN_GRAD_COPY_UNITS)) * (positions + positions % 2)
+              + 128 if sample_copies else 0)
+    # The weight-gradient step can hold less than the input-gradient step (without the copies,
+    # or with blocks of them), which runs before the parameter gradients exist (the model holds
+    # those at the backward's check, hence their subtraction): the larger of the two.
+    params = cin * cout + (cout if bias else 0)
+    backward = max(b * pout * positions + pin * pout + 2 * pin * in_rows + 64 - params,
+                   b * (pin + pout) * positions + copies + 2 * padded_params + 64)
+    return {"scratch": forward, "backward_scratch": backward}
