@@ -19,10 +19,12 @@ sweep() must do so under `if __name__ == "__main__":`, as for any spawned proces
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentTypeError
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,9 +118,14 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     if holds_results(folder) and not options.get("resume"):
         raise InputError(f"a2bench.sweep: out {folder}: already holds results; pass "
                          "resume=True to continue that sweep, or choose another out")
+    if isinstance(options.get("memory_budget"), str):  # the CLI's form: "8GiB"
+        try:
+            options["memory_budget"] = parse_size(options["memory_budget"])
+        except ArgumentTypeError as e:
+            raise InputError(f"a2bench.sweep: memory_budget: {e}") from None
     try:
         run_options = RunOptions(out=folder, suite=named, **options)
-    except TypeError as e:  # a value of the wrong kind RunOptions could not take
+    except (TypeError, InputError) as e:  # a value RunOptions does not take
         raise InputError(f"a2bench.sweep: {e}") from None
     listener = ConsoleListener(run_options.progress)
     try:

@@ -4,6 +4,7 @@ expected (argparse turns the ArgumentTypeError into the CLI's one-line bad-input
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 
@@ -11,9 +12,11 @@ def parse_size(text: str) -> int:
     units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).upper() not in units or float(match.group(1)) <= 0:
+    if not match or match.group(2).upper() not in units or \
+            float(match.group(1)) * units[match.group(2).upper()] < 1:
         raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: expected a positive number of bytes, e.g. 8GiB or 500MB")
+            f"invalid size {text!r}: expected a positive number of bytes, at least 1, e.g. 8GiB "
+            "or 500MB")
     return int(float(match.group(1)) * units[match.group(2).upper()])
 
 
@@ -32,8 +35,17 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):  # inf would wait forever: a budget, a timeout
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A share of something, above 0 and below 1 (0.02 for 2 %)."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (0.02 for 2 %), "
+                                         f"got {text!r}")
     return value
 
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, NoReturn
 import pandas as pd
 
 from a2bench import __version__
-from a2bench.argtypes import parse_size, partitions, positive_float, positive_int, seed_int
+from a2bench import argtypes as at
 from a2bench.errors import InputError
+from a2bench.run.options import EXECUTORS, SPLITS
 
 if TYPE_CHECKING:
     from a2bench.run.sweep import SweepResult
@@ -64,23 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
                           "for that device")
     run.add_argument("--dtype", default=None, metavar="DTYPE",
                      help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
-    run.add_argument("--threads", type=positive_int, default=None,
+    run.add_argument("--threads", type=at.positive_int, default=None,
                      help="CPU threads for torch (default on a CPU: the physical cores less one, "
                           "at least 1, so the harness and the OS keep a core and do not stall a "
                           "parallel region; on CUDA: the physical cores)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
-    run.add_argument("--case-timeout", type=positive_float, default=300.0, metavar="SECONDS",
+    run.add_argument("--case-timeout", type=at.positive_float, default=300.0, metavar="SECONDS",
                      help="a case running longer is stopped and recorded as timeout (default 300)")
-    run.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
+    run.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
                      help="skip cases whose analytic peak exceeds this (default: half the "
                           "available RAM, or 80%% of free GPU memory)")
-    run.add_argument("--time-budget", type=positive_float, default=1.0, metavar="SECONDS",
+    run.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
                      help="timed sampling per case before giving up on --ci-target (default 1)")
-    run.add_argument("--ci-target", type=positive_float, default=0.02, metavar="FRACTION",
+    run.add_argument("--ci-target", type=at.fraction, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI half-width is below this "
                           "fraction of the median (default 0.02)")
-    run.add_argument("--processes", type=positive_int, default=3, metavar="P",
+    run.add_argument("--processes", type=at.positive_int, default=3, metavar="P",
                      help="run the suite P times, each pass in a fresh worker process, and pool "
                           "each case's samples (default 3: the process is the unit of "
                           "replication, and compare tests timings only with 3 or more)")
@@ -89,16 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "50 ms, so every size of a scaling sweep samples the same moments "
                           "of a machine whose speed drifts (default on; --time-budget of calls "
                           "per case and pass; --ci-target is not used)")
-    run.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
+    run.add_argument("--budget", type=at.positive_float, default=None, metavar="SECONDS",
                      help="auto sizes (h: auto, w: auto or t: auto): the wall time of the whole "
                           "run (default 180 on a CPU, 240 on CUDA)")
-    run.add_argument("--target", type=positive_float, default=0.05, metavar="HALF_WIDTH",
+    run.add_argument("--target", type=at.positive_float, default=0.05, metavar="HALF_WIDTH",
                      help="auto sizes: stop spending the budget once every latency exponent's "
                           "95%% interval has this half-width (default 0.05)")
-    run.add_argument("--seed", type=seed_int, default=None, metavar="INT",
+    run.add_argument("--seed", type=at.seed_int, default=None, metavar="INT",
                      help="seed of the random case order within each pass (default: drawn, and "
                           "on --resume the one the folder recorded)")
-    run.add_argument("--calibration-time", type=positive_float, default=0.5, metavar="SECONDS",
+    run.add_argument("--calibration-time", type=at.positive_float, default=0.5, metavar="SECONDS",
                      help="least duration of one timing when measuring the GEMM and bandwidth "
                           "ceilings, at the start and end of the sweep (default 0.5)")
     run.add_argument("--warm-cache", action="store_true",
@@ -113,20 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
                      const=False, help="CPU: glibc's defaults even for a suite with auto sizes")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--executor", choices=("local", "slurm"), default="local",
+    run.add_argument("--executor", choices=EXECUTORS, default="local",
                      help="local (default): every case on this machine; slurm: the cases as "
                           "Slurm job arrays through submitit, one exclusive node per job, and "
                           "one merged results set per partition in --out")
-    run.add_argument("--partition", type=partitions, default=None, metavar="P[,P...]",
+    run.add_argument("--partition", type=at.partitions, default=None, metavar="P[,P...]",
                      help="Slurm partitions to run the whole suite on, one results set each in "
                           "--out/<partition> (default: the cluster's default partition)")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                      help="any other submitit or sbatch parameter, repeatable: account=lab, "
                           "qos=high, constraint=h100, time=120 (minutes), gpus_per_node=2, ...")
-    run.add_argument("--cases-per-job", type=positive_int, default=None, metavar="K",
+    run.add_argument("--cases-per-job", type=at.positive_int, default=None, metavar="K",
                      help="Slurm: cases each job runs in turn (default: the suite spread over "
                           "at most 16 jobs per partition, at least 4 cases a job)")
-    run.add_argument("--split", choices=("findings", "cases"), default=None,
+    run.add_argument("--split", choices=SPLITS, default=None,
                      help="Slurm: findings (default): the cases one finding compares (a fit, "
                           "one block against another at a shape) in one job, so on one node, K "
                           "or more a job; cases: K a job in suite order, more jobs at once, but "
@@ -135,17 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     pln = sub.add_parser("plan", help="print the sizes a2bench would choose for a suite's auto "
                                       "axes (h: auto, w: auto or t: auto), running no case")
     pln.add_argument("suite", help="a suite YAML file with auto sizes")
-    pln.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
+    pln.add_argument("--budget", type=at.positive_float, default=None, metavar="SECONDS",
                      help="the run's wall time to plan for (default 180 on a CPU, 240 on CUDA)")
     pln.add_argument("--device", default=None, metavar="DEVICE",
                      help="cpu or cuda: overrides the suite's device")
-    pln.add_argument("--threads", type=positive_int, default=None, help="as for run")
-    pln.add_argument("--processes", type=positive_int, default=3, metavar="P", help="as for run")
-    pln.add_argument("--time-budget", type=positive_float, default=1.0, metavar="SECONDS",
+    pln.add_argument("--threads", type=at.positive_int, default=None, help="as for run")
+    pln.add_argument("--processes", type=at.positive_int, default=3, metavar="P", help="as for run")
+    pln.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
                      help="as for run")
-    pln.add_argument("--memory-budget", type=parse_size, default=None, metavar="SIZE",
+    pln.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
                      help="as for run")
-    pln.add_argument("--calibration-time", type=positive_float, default=0.5, metavar="SECONDS",
+    pln.add_argument("--calibration-time", type=at.positive_float, default=0.5, metavar="SECONDS",
                      help="as for run: the plan calibrates as the run will, so that it counts "
                           "the run's start-up (default 0.5)")
 
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "slowdown or a changed exact metric")
     cmp.add_argument("base", type=Path, help="results folder of the base commit")
     cmp.add_argument("head", type=Path, help="results folder of the head commit")
-    cmp.add_argument("--threshold", type=positive_float, default=10.0, metavar="PCT",
+    cmp.add_argument("--threshold", type=at.positive_float, default=10.0, metavar="PCT",
                      help="slowdown in percent that fails the gate when significant (default 10)")
     cmp.add_argument("--normalize", action="store_true",
                      help="divide each case's latency by the reference kernel timed beside it")

@@ -100,9 +100,12 @@ def load_suite(path: str | Path, device: str | None = None, dtype: str | None = 
 
 
 def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
-                dtype: str | None = None, default_name: str | None = None) -> Suite:
+                dtype: str | None = None, default_name: str | None = None,
+                others: bool = True) -> Suite:
     """The suite in `raw`; `name` may be left out where `default_name` is given (a file's
-    stem: a first suite needs no more than its blocks and sizes)."""
+    stem: a first suite needs no more than its blocks and sizes). `others`: the sections for
+    the other devices are checked too, so a mistake in the cuda: section is found on the
+    machine that wrote it, not on the GPU host."""
     def fail(field: str, expected: str, got: Any) -> SuiteError:
         return SuiteError(f"{where}: {field}: expected {expected}, got {got!r}")
 
@@ -192,6 +195,13 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     names = tuple(dict.fromkeys(b for sw in sweeps for b in sw.blocks))
     suite = Suite(name, description, names, device, dtype, sweeps, where, overlays)
     _check_cases(suite)
+    for other in (d for d in overlays if others and d != device):
+        try:
+            parse_suite(raw, where, device=other, dtype=dtype_override,
+                        default_name=default_name, others=False)
+        except SuiteError as e:
+            raise SuiteError(f"{e} (in the {other}: section, which --device {other} "
+                             "uses)") from None
     return suite
 
 
@@ -269,9 +279,11 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             if axis in seen:
                 raise fail(f"{prefix}zip[{gi}]", "each axis in at most one group", axis)
             seen.add(axis)
-        lengths = {len(params[a]) for a in group}
-        if len(lengths) != 1:
-            raise fail(f"{prefix}zip[{gi}]", "axes whose lists have the same length", group)
+        lengths = {a: len(params[a]) for a in group}
+        if len(set(lengths.values())) != 1:
+            said = ", ".join(f"{a} {n}" for a, n in lengths.items())
+            raise fail(f"{prefix}zip[{gi}]", "axes whose lists have the same length",
+                       f"{group} with lengths {said}")
         groups.append(tuple(group))
 
     return Sweep(names, params, tuple(groups), str(part.get("description") or ""), auto)

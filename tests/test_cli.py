@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, cli
@@ -43,6 +44,11 @@ def one_line_error(capsys) -> str:
     ("name: x\nblocks: [se]\nparams: {channels: [8], h: [2.5], w: [4]}\n", "params.h[0]"),
     ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4], reduction: [32]}\n",
      "params.reduction"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4], reduction: [2]}\n"
+     "cuda:\n  params: {h: [-2]}\n", "params.h[0]: expected a positive integer, got -2 (in the "
+     "cuda: section"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4, 8], w: [4], reduction: [2]}\n"
+     "zip: [[h, w]]\n", "with lengths h 2, w 1"),
 ])
 def test_bad_suite_is_one_line_and_exit_2(tmp_path, capsys, write_suite, text, needle):
     path = write_suite(text)
@@ -61,7 +67,10 @@ def test_missing_suite_file(tmp_path, capsys):
 @pytest.mark.parametrize("flag", [["--threads", "0"], ["--threads", "two"],
                                   ["--memory-budget", "lots"], ["--case-timeout", "-1"],
                                   ["--seed", "x"], ["--seed", "-3"], ["--seed", "1.5"],
-                                  ["--calibration-time", "0"], ["--calibration-time", "soon"]])
+                                  ["--calibration-time", "0"], ["--calibration-time", "soon"],
+                                  ["--time-budget", "inf"], ["--budget", "inf"],
+                                  ["--case-timeout", "inf"], ["--ci-target", "5"],
+                                  ["--memory-budget", "0.1"]])
 def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
     assert flag[0] in one_line_error(capsys)
@@ -87,6 +96,39 @@ def test_an_out_that_is_a_file_or_under_one_is_one_line(tmp_path, capsys, write_
     assert f"--out {afile / 'run'}: {afile} is a file; expected a folder there" in \
         one_line_error(capsys)
     assert afile.read_text() == "mine\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("command", [["run", "SUITE"], ["audit"]])
+def test_an_out_that_cannot_be_made_is_one_line_before_anything_runs(capsys, write_suite,
+                                                                     command):
+    """/proc takes no new folder (even as root): said in one line, before the calibration."""
+    argv = [str(write_suite(GOOD)) if a == "SUITE" else a for a in command]
+    assert main([*argv, "--out", "/proc/a2bench-nowhere/run"]) == 2
+    assert "--out /proc/a2bench-nowhere/run: cannot be made in /proc" in one_line_error(capsys)
+
+
+def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_runs(
+        tmp_path, capsys, write_suite):
+    """--resume into a folder that holds another suite's sweep would mix two suites in one
+    results set; a corrupt results.jsonl cannot be resumed. Both are one line, before the
+    calibration, and leave the folder as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "environment.json").write_text(json.dumps({"suite": "another"}))
+    suite = str(write_suite(GOOD))
+    assert main(["run", suite, "--out", str(out), "--resume"]) == 2
+    err = one_line_error(capsys)
+    assert f"--out {out}: holds a sweep of suite 'another', not 'g'" in err, err
+    (out / "environment.json").write_text(json.dumps({"suite": "g"}))
+    (out / "results.jsonl").write_text('{"broken\n')
+    assert main(["run", suite, "--out", str(out), "--resume"]) == 2
+    assert "results.jsonl: line 1 is not a valid result" in one_line_error(capsys)
+    (out / "results.jsonl").write_text('{"status": "ok"}\n')
+    assert main(["run", suite, "--out", str(out), "--resume"]) == 2
+    assert "line 1 is not a valid result (no field 'case')" in one_line_error(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["environment.json", "results.jsonl"]
+    assert (out / "results.jsonl").read_text() == '{"status": "ok"}\n'
 
 
 def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
@@ -180,7 +222,7 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     assert result.stderr.splitlines()[0] == ("a2bench: first: measuring this cpu's GEMM and "
                                              "copy ceilings, then the harness's per-call "
                                              "overhead, before the cases")
-    assert "a2bench: first: 1 case (0 already stored) on cpu, 1 threads" in result.stderr
+    assert "a2bench: first: 1 case (0 already stored) on cpu, 1 thread," in result.stderr
     assert "a2bench: measuring the GEMM ceiling again" in result.stderr
     where = out.relative_to(tmp_path)
     assert f"Report: a2bench report {where}  (writes {where / 'report'})" in result.stdout

@@ -165,6 +165,24 @@ def test_case_missing_from_head_warns_but_passes(tmp_path, base, capsys):
     assert "only in base" in out and "missing from head" in out
 
 
+@pytest.mark.parametrize("ended,why", [("interrupted", "interrupted"),
+                                        ("", "no end recorded")])
+def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base, capsys, ended,
+                                                                 why):
+    """A head whose sweep was interrupted, died or still runs (environment.json's `ended`, or a
+    start calibration with no end one) fails: its missing cases would pass unseen. A run too
+    old to say how it ended (no roofline) compares as before."""
+    env = ({**ENV, "ended": ended, "suite_path": "suites/smoke.yaml"} if ended
+           else {**ENV, "roofline": {"start": {}}, "suite_path": "suites/smoke.yaml"})
+    head = head_with(tmp_path, env=env)
+    for flags in ((), ("--exact-only",)):
+        assert run(base, head, *flags) == 1
+        out = capsys.readouterr().out
+        assert f"FAIL: head {head}: the sweep did not finish ({why}" in out, out
+        assert f"a2bench run suites/smoke.yaml --out {head} --resume" in out
+    assert run(base, head_with(tmp_path, name="old", env=ENV)) == 0
+
+
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):
     env = {**ENV, "threads": 1, "torch": "2.14.0+cpu", "git_commit": "bbbb"}
     assert run(base, head_with(tmp_path, env=env)) == 0

@@ -294,3 +294,43 @@ def test_the_outcome_line_counts_cases_by_their_pooled_status():
     assert outcome_line(6, 2, pooled) == (
         "6 case passes run (2 reused); the 2 cases: error 1, ok 1.")
     assert failure_lines(pooled) == [f"  {two.label()}: error: boom"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the child in /proc")
+def test_a_ctrl_c_while_the_worker_starts_leaves_it_to_the_runner(capfd):
+    """Ctrl-C at a terminal signals the whole process group, the worker too. While it still
+    imports (before serve ignores SIGINT) it used to die there with its own traceback; it now
+    ignores SIGINT from its first instruction and comes up. The runner's own handler is back
+    after the start."""
+    import threading
+
+    from a2bench.run.runner import Worker, _child_ignores_sigint
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are the main thread's")
+    def handler(*_: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with _child_ignores_sigint():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is handler
+        children: list[int] = []
+
+        def interrupt_the_child() -> None:  # while it imports torch, seconds before serve
+            time.sleep(0.3)
+            children.extend(int(p) for p in os.listdir("/proc") if p.isdigit()
+                            and Path(f"/proc/{p}/stat").read_text().split()[3] == str(os.getpid()))
+            for pid in children:
+                os.kill(pid, signal.SIGINT)
+
+        poke = threading.Thread(target=interrupt_the_child)
+        poke.start()
+        worker = Worker(Settings(threads=1))
+        poke.join()
+        assert children and worker.alive()
+        worker.kill()
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -329,6 +329,40 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
                       resume=True)
 
 
+@pytest.mark.parametrize("option,value,expected", [
+    ("threads", -3, "threads=-3: expected a positive integer"),
+    ("threads", 0, "threads=0: expected a positive integer"),
+    ("processes", 0, "processes=0: expected a positive integer"),
+    ("processes", "3", "processes='3': expected a positive integer"),
+    ("time_budget", -1, "time_budget=-1: expected a positive finite number of seconds"),
+    ("budget", float("inf"), "budget=inf: expected a positive finite number of seconds"),
+    ("ci_target", 2, "ci_target=2: expected a fraction between 0 and 1"),
+    ("seed", -5, "seed=-5: expected a non-negative integer"),
+    ("interleave", "no", "interleave='no': expected True or False"),
+    ("memory_budget", "lots", "memory_budget: invalid size 'lots'"),
+    ("warm_cache", 1, "warm_cache=1: expected True or False"),
+])
+def test_sweep_refuses_a_bad_option_value_in_one_line_before_anything_runs(tmp_path, option,
+                                                                           value, expected):
+    """The values `a2bench run`'s flags refuse, a2bench.sweep refuses too (RunOptions checks
+    them), before the calibration and without making its out."""
+    import a2bench
+
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    with pytest.raises(InputError) as error:
+        a2bench.sweep(suite, out=tmp_path / "out", **{option: value})
+    assert str(error.value).startswith(f"a2bench.sweep: {expected}"), str(error.value)
+    assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
+
+
+def test_sweep_takes_the_clis_size_for_its_memory_budget():
+    from a2bench.argtypes import parse_size
+    from a2bench.run.options import RunOptions
+
+    assert parse_size("8GiB") == 8 * 2**30
+    assert RunOptions(out=Path("x"), memory_budget=parse_size("500MB")).memory_budget == 500e6
+
+
 def test_sweep_refuses_an_out_under_a_file_in_one_line(tmp_path):
     import a2bench
 

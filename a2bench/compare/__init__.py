@@ -114,6 +114,7 @@ from a2bench.compare.timing import (
     welch_slower,
 )
 from a2bench.errors import InputError
+from a2bench.run.store import INTERRUPTED, STOPPED, ending, last_session
 
 __all__ = [
     # rules and records (model.py)
@@ -192,7 +193,25 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     if not exact_only:
         notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family)))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
-                      results, warnings, notes, suite)
+                      results, warnings, notes, suite,
+                      unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)}))
+
+
+def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
+    """A failure for each side whose sweep did not reach its end (interrupted, died, or still
+    running): its missing cases are not compared, so a gate that passed on it would pass on
+    whatever a crash left out. A run too old to record its end (store.ending "") counts as
+    finished."""
+    out = []
+    for role, (folder, side) in sides.items():
+        how = ending(side.env)
+        if how in (INTERRUPTED, STOPPED):
+            why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"
+            suite = last_session(side.env).get("suite_path") or side.env.get("suite_path")
+            out.append(f"{role} {folder}: the sweep did not finish ({why}); its missing cases "
+                       f"are not compared: resume it (a2bench run {suite or 'SUITE'} --out "
+                       f"{folder} --resume) or run it again")
+    return out
 
 
 def _passes_note(n_base: int, n_head: int, left_out: int) -> str:

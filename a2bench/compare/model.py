@@ -118,10 +118,11 @@ class Comparison:
     warnings: list[str]  # run-level: environments, reference kernel, passes, noisy runs
     notes: list[str]
     suite: SuiteResult | None = None
+    run_failures: list[str] = field(default_factory=list)  # a side whose sweep did not finish
 
     @property
     def failures(self) -> list[str]:
-        return ([f for c in self.cases for f in c.failures]
+        return (self.run_failures + [f for c in self.cases for f in c.failures]
                 + (self.suite.failures if self.suite else []))
 
     @property

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from a2bench.errors import InputError
 
 DEFAULT_CASE_TIMEOUT_S = 300.0
 DEFAULT_TIME_BUDGET_S = 1.0
@@ -21,6 +25,8 @@ DEFAULT_CALIBRATION_S = 0.5
 # in a fresh worker process, timed interleaved; fewer leave the exponent's interval to chance.
 DEFAULT_PROCESSES = 3
 DEFAULT_TARGET = 0.05  # auto sizes: the 95 % half-width of a latency exponent worth stopping at
+EXECUTORS = ("local", "slurm")
+SPLITS = ("findings", "cases")  # how a Slurm sweep's cases become jobs (slurm.job.SPLITS)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "slurm", tuple(self.slurm))
+        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
+            if (expected := _value_problem(name, value)) is not None:
+                raise InputError(f"{name}={value!r}: expected {expected}")
 
     def replace(self, **changes: Any) -> RunOptions:
         return dataclasses.replace(self, **changes)
@@ -80,3 +89,44 @@ class RunOptions:
         return self.replace(out=folder, resume=True, seed=seed, progress=False,
                             executor="local", partition=None, slurm=(), cases_per_job=None,
                             split=None)
+
+
+# What each option's value must be, as the CLI's flag types (argtypes) check it, so a sweep from
+# Python (a2bench.sweep) refuses the same values in one line before anything runs.
+_POSITIVE_INT = ("processes",)
+_POSITIVE_INT_OR_NONE = ("threads", "memory_budget", "cases_per_job")
+_POSITIVE_FLOAT = ("case_timeout", "time_budget", "calibration_time", "target")
+_FLAGS = ("resume", "interleave", "warm_cache", "counters", "progress")
+_CHOICES = {"executor": EXECUTORS, "split": (None, *SPLITS)}
+
+
+def _is_int(value: Any) -> bool:  # numpy's integers too; a bool is not a count
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _positive_finite(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, numbers.Real) and not isinstance(value, bool)) \
+        and math.isfinite(value) and value > 0
+
+
+def _value_problem(name: str, value: Any) -> str | None:
+    """What `name`'s value should have been, or None where it is one."""
+    if name in _POSITIVE_INT or (name in _POSITIVE_INT_OR_NONE and value is not None):
+        ok, expected = _is_int(value) and value > 0, "a positive integer"
+        if name == "memory_budget":
+            expected += " of bytes (a2bench.sweep also takes the CLI's '8GiB')"
+    elif name in _POSITIVE_FLOAT or (name == "budget" and value is not None):
+        ok = _positive_finite(value)
+        expected = "a positive finite number" + ("" if name == "target" else " of seconds")
+    elif name == "ci_target":
+        ok, expected = _positive_finite(value) and value < 1, "a fraction between 0 and 1"
+    elif name == "seed" and value is not None:
+        ok, expected = _is_int(value) and value >= 0, "a non-negative integer"
+    elif name in _FLAGS or (name == "malloc_reuse" and value is not None):
+        ok, expected = isinstance(value, bool), "True or False"
+    elif name in _CHOICES:
+        ok = value in _CHOICES[name]
+        expected = "one of " + ", ".join(repr(c) for c in _CHOICES[name])
+    else:
+        return None
+    return None if ok else expected

@@ -15,12 +15,14 @@ model_mismatch).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import random
 import signal
 import socket
+import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -49,6 +51,26 @@ class Stopped(KeyboardInterrupt):
     result, to run again on resume, and the sweep stops as on Ctrl-C."""
 
 
+@contextlib.contextmanager
+def _child_ignores_sigint() -> Iterator[None]:
+    """A process started inside ignores SIGINT from its first instruction (an ignored signal
+    stays ignored across exec; a blocked one does not), so a Ctrl-C to the terminal's process
+    group while the worker still imports, before serve ignores SIGINT itself, prints no
+    traceback of its own. For the milliseconds of the start this thread blocks SIGINT, so a
+    Ctrl-C then is held and reaches the runner once its handler is back; where another thread
+    (torch's, say) takes it instead, it is ignored, and a second Ctrl-C stops the sweep."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (and only it gets SIGINT)
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 class Worker:
     """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
 
@@ -56,7 +78,8 @@ class Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
-        self.process.start()
+        with _child_ignores_sigint():
+            self.process.start()
         child.close()
         self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -71,14 +72,40 @@ def ending(env: dict[str, Any]) -> str:
 
 
 def folder_problem(out: Path) -> str | None:
-    """Why `out` cannot be a folder to write into (it is a file, or a file stands where one of
-    its parents would go), or None. Asked before anything runs, so a bad out costs nothing and
-    makes no folder."""
-    if out.exists():
-        return None if out.is_dir() else "is a file; expected a folder (new or empty)"
-    for parent in out.parents:
-        if parent.exists():
-            return None if parent.is_dir() else f"{parent} is a file; expected a folder there"
+    """Why `out` cannot be a folder to write into (it is a file, a file stands where one of its
+    parents would go, or the nearest folder that exists takes no new folder: no permission, a
+    read-only or virtual file system), or None. Asked before anything runs, so a bad out costs
+    nothing and makes no folder: the write test makes an empty folder and removes it."""
+    if out.exists() and not out.is_dir():
+        return "is a file; expected a folder (new or empty)"
+    where = next((p for p in (out, *out.parents) if p.exists()), None)
+    if where is None:
+        return None
+    if not where.is_dir():
+        return f"{where} is a file; expected a folder there"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".a2bench-write-test-", dir=where))
+    except OSError as e:
+        return f"cannot be made in {where} ({e.strerror}); expected a folder that can be written"
+    return None
+
+
+def resume_problem(out: Path, suite: str) -> str | None:
+    """Why the sweep stored in `out` cannot go on as a sweep of `suite`, or None: the folder
+    records another suite (resuming would mix two suites in one results set), or its
+    results.jsonl holds a line that is not a result. Asked before the calibration, so a wrong
+    --out costs nothing; a folder that holds nothing yet has nothing to disagree with."""
+    try:
+        recorded = load_environment(out).get("suite")
+    except (ValueError, AttributeError):
+        return f"{out / ENVIRONMENT} is not the JSON object a2bench run writes"
+    if recorded and recorded != suite:
+        return (f"holds a sweep of suite {recorded!r}, not {suite!r}; expected the suite it "
+                "began with to resume it, or another --out for this one")
+    try:
+        read_jsonl(out / JSONL)
+    except StoreError as e:
+        return str(e)
     return None
 
 
@@ -101,7 +128,8 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
         try:
             records.append(Measurement.from_json(json.loads(line)))
         except (ValueError, KeyError, TypeError) as e:
-            raise StoreError(f"{path}: line {number} is not a valid result ({e}); "
+            why = f"no field {e}" if isinstance(e, KeyError) else str(e)
+            raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
                              "expected one JSON object per line, as a2bench run writes") from None
     return records, complete_end
 

@@ -38,7 +38,7 @@ from a2bench.run.listener import SweepListener
 from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
-from a2bench.run.store import ResultsWriter, load_environment, merge_passes
+from a2bench.run.store import ResultsWriter, load_environment, merge_passes, resume_problem
 from a2bench.run.summary import model_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
@@ -162,6 +162,8 @@ class Sweep:
         suite, o = self.suite, self.options
         self._check_device()
         self._check_traceable()
+        if o.resume and (problem := resume_problem(o.out, suite.name)):
+            raise InputError(f"--out {o.out}: {problem}")
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
@@ -202,7 +204,8 @@ class Sweep:
         passes = f" x {o.processes} processes" if o.processes > 1 else ""
         cases = "case" if len(self.cases) == 1 else "cases"
         self.listener.note(f"{suite.name}: {len(self.cases)} {cases}{passes} ({reused} already "
-                           f"stored) on {suite.device}, {self.threads} threads, order seed "
+                           f"stored) on {suite.device}, {self.threads} "
+                           f"thread{'s' if self.threads != 1 else ''}, order seed "
                            f"{seed}, results in {o.out}")
         self.listener.begin(len(wanted), reused)
         try:

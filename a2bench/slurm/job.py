@@ -16,6 +16,7 @@ import pandas as pd
 
 from a2bench.analysis.columns import axes
 from a2bench.case import Case
+from a2bench.run import options
 from a2bench.run.options import RunOptions
 
 # The default split: the suite over at most 16 jobs per partition, and at least 4 cases a job,
@@ -140,8 +141,9 @@ def split_by_finding(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ..
     return [tuple(cases[i] for i in sorted(s)) for s in shards]
 
 
-# `--split`: how a partition's cases become jobs (the first is the default).
-SPLITS = {"findings": split_by_finding, "cases": split}
+# `--split`: how a partition's cases become jobs (the first is the default), by the names
+# RunOptions takes (options.SPLITS).
+SPLITS = dict(zip(options.SPLITS, (split_by_finding, split), strict=True))
 
 
 def default_per_job(n_cases: int) -> int:
