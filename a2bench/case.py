@@ -6,7 +6,7 @@ else a block declares (m and n for double attention, reduction for SE, ...) is i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,12 +120,15 @@ class Case:
         return cls(**base, params=params, mode=d.get("mode") or "forward",
                    compile=bool(compiled))
 
-    def label(self) -> str:
+    def label(self, auto: Sequence[str] = ()) -> str:
+        """`auto`: the axes whose sizes are still to be chosen (a plan's template), named so."""
         parts = [self.block, f"b{self.batch}", f"c{self.channels}"]
         for name, value in self.params:
             short = {"reduction": "r"}.get(name, name)
             parts.append(f"{short}{value}" if name in LEGACY_PARAMS else f"{name}={value}")
-        parts.append(f"{self.t}x{self.h}x{self.w}" if self.t > 1 else f"{self.h}x{self.w}")
+        sides = {a: a if a in auto else str(getattr(self, a)) for a in ("t", "h", "w")}
+        shown = ("t", "h", "w") if self.t > 1 or "t" in auto else ("h", "w")
+        parts.append("x".join(sides[a] for a in shown) + (" auto" if auto else ""))
         if self.dtype != "float32":
             parts.append(self.dtype)
         if self.train:

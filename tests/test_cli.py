@@ -70,7 +70,7 @@ def test_missing_suite_file(tmp_path, capsys):
                                   ["--calibration-time", "0"], ["--calibration-time", "soon"],
                                   ["--time-budget", "inf"], ["--budget", "inf"],
                                   ["--case-timeout", "inf"], ["--ci-target", "5"],
-                                  ["--memory-budget", "0.1"]])
+                                  ["--memory-budget", "0.1"], ["--threads", "100000"]])
 def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
     assert flag[0] in one_line_error(capsys)

@@ -238,6 +238,10 @@ def test_the_overhead_share_is_checked_at_the_fastest_rate_the_pilot_measured():
         assert c.overhead_share == pytest.approx(overhead / (overhead + point.flops / (4 * rate)))
         assert c.overhead_share <= pl.OVERHEAD_TARGET
     assert fast.to_dict()["fastest_rate_flops_per_s"] == 4 * rate
+    # the plan names its template's sizes as still to choose, not as the placeholder 1x1
+    assert fast.to_dict()["case"].endswith(" hxw auto") and " 1x1" not in fast.to_dict()["case"]
+    frames = replace(template, t=1, h=14, w=14)
+    assert frames.label(auto=("t",)).endswith(" tx14x14 auto") and frames.label().endswith("14x14")
 
 
 def test_the_first_round_is_shared_by_need():

@@ -186,7 +186,7 @@ class GroupPlan:
         return [at(self.template, self.axis, c.size) for c in self.choices]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"block": self.template.block, "case": self.template.label(),
+        return {"block": self.template.block, "case": self.template.label(auto=self.axis),
                 "template": self.template.to_json(),
                 "axis": "x".join(self.axis), "regime": self.regime,
                 "overhead_s": self.overhead_s, "rate_flops_per_s": self.rate,

@@ -82,14 +82,18 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def allowed_cpus() -> int:
+    """The logical CPUs this process may run on (a Slurm task's or a taskset's, where bound)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def usable_cores() -> int:
     """Physical cores, but no more than the CPUs this process may run on: a Slurm task bound to
     fewer CPUs than its node has (or a taskset) would otherwise run more threads than CPUs."""
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return physical_cores()
-    return max(1, min(physical_cores(), allowed))
+    return max(1, min(physical_cores(), allowed_cpus()))
 
 
 def default_threads(device: str) -> int:
@@ -164,6 +168,9 @@ class Sweep:
         self._check_traceable()
         if o.resume and (problem := resume_problem(o.out, suite.name)):
             raise InputError(f"--out {o.out}: {problem}")
+        if o.threads and o.threads > (cpus := allowed_cpus()):  # the rest would only queue
+            raise InputError(f"--threads {o.threads}: expected at most the {cpus} CPUs this "
+                             "process may run on")
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
