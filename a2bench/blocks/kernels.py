@@ -39,20 +39,25 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
     return onednn_bf16_kernel(onednn_bf16_isa()) if "aten::mkldnn_convolution" in ops else ""
 
 
+def _flush_c_stdio() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # no C library to ask: nothing buffered
+        ctypes.CDLL(None).fflush(None)
+
+
 @contextlib.contextmanager
 def _native_stdout_lines() -> Iterator[list[str]]:
     """The lines native code prints to fd 1 inside the block (oneDNN's verbose mode prints
     there with C's stdio, which Python's sys.stdout does not see)."""
     lines: list[str] = []
     sys.stdout.flush()
+    _flush_c_stdio()  # what native code printed before stays the caller's
     saved = os.dup(1)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         try:
             yield lines
         finally:
-            with contextlib.suppress(OSError, AttributeError):
-                ctypes.CDLL(None).fflush(None)  # C's buffer, before fd 1 goes back
+            _flush_c_stdio()  # C's buffer, before fd 1 goes back
             os.dup2(saved, 1)
             os.close(saved)
             sink.seek(0)
@@ -70,9 +75,12 @@ def onednn_bf16_isa() -> str:
         return ""
     conv = nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16)
     x = torch.zeros(1, 16, 8, dtype=torch.bfloat16)
-    with _native_stdout_lines() as lines, torch.no_grad(), \
-            torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
-        conv(x)
+    try:
+        with _native_stdout_lines() as lines, torch.no_grad(), \
+                torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+            conv(x)
+    except (OSError, RuntimeError):  # no fd 1 to borrow, or a torch without oneDNN's verbose
+        return ""
     found = (_CONVOLUTION_IMPL.search(line) for line in lines)
     return next((m.group(1) for m in found if m), "")
 
