@@ -4,14 +4,8 @@ that reports one in BlockSpec.backend gets it back in cost(case, backend=...).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -39,31 +33,6 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
     return onednn_bf16_kernel(onednn_bf16_isa()) if "aten::mkldnn_convolution" in ops else ""
 
 
-def _flush_c_stdio() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # no C library to ask: nothing buffered
-        ctypes.CDLL(None).fflush(None)
-
-
-@contextlib.contextmanager
-def _native_stdout_lines() -> Iterator[list[str]]:
-    """The lines native code prints to fd 1 inside the block (oneDNN's verbose mode prints
-    there with C's stdio, which Python's sys.stdout does not see)."""
-    lines: list[str] = []
-    sys.stdout.flush()
-    _flush_c_stdio()  # what native code printed before stays the caller's
-    saved = os.dup(1)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        try:
-            yield lines
-        finally:
-            _flush_c_stdio()  # C's buffer, before fd 1 goes back
-            os.dup2(saved, 1)
-            os.close(saved)
-            sink.seek(0)
-            lines.extend(sink.read().decode(errors="replace").splitlines())
-
-
 @functools.cache
 def onednn_bf16_isa() -> str:
     """The ISA oneDNN runs a bfloat16 1x1 convolution on in this process ("avx512_core_bf16"
@@ -71,12 +40,13 @@ def onednn_bf16_isa() -> str:
     oneDNN's verbose line of one tiny Conv1d's forward, once per process; "" where torch does
     not run it on oneDNN or oneDNN printed no such line. The scratch oneDNN allocates follows
     the ISA (onednn.onednn_bf16_kernel)."""
+    from a2bench.measure.memory import native_stdout_lines
+
     if not onednn_runs_bf16_convolutions():
         return ""
-    conv = nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16)
-    x = torch.zeros(1, 16, 8, dtype=torch.bfloat16)
+    conv, x = _tiny_bf16_conv()
     try:
-        with _native_stdout_lines() as lines, torch.no_grad(), \
+        with native_stdout_lines() as lines, torch.no_grad(), \
                 torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
             conv(x)
     except (OSError, RuntimeError):  # no fd 1 to borrow, or a torch without oneDNN's verbose
@@ -93,9 +63,14 @@ def onednn_runs_bf16_convolutions() -> bool:
     answer for one shape is the answer for all the blocks' convolutions."""
     from a2bench.measure.memory import ops_run
 
-    conv = nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16)
-    x = torch.zeros(1, 16, 8, dtype=torch.bfloat16)
+    conv, x = _tiny_bf16_conv()
     return "aten::mkldnn_convolution" in ops_run(lambda: conv(x))
+
+
+def _tiny_bf16_conv() -> tuple[nn.Module, Tensor]:
+    """A 1x1 Conv1d and its input in bfloat16: the probe of what torch and oneDNN run it on."""
+    return (nn.Conv1d(16, 16, kernel_size=1).to(torch.bfloat16),
+            torch.zeros(1, 16, 8, dtype=torch.bfloat16))
 
 
 def expected_conv_kernel(case: Case) -> str:

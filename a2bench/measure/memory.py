@@ -9,8 +9,10 @@ CUDA: the caching allocator's max_memory_allocated after a reset, minus the base
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,18 +26,45 @@ if TYPE_CHECKING:
 Forward = Callable[[], object]
 
 
+def _flush_c_stdio() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # no C library to ask: nothing buffered
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def _native_fd(fd: int, target: int) -> Iterator[None]:
+    """File descriptor `fd` (1 or 2) points at `target` inside the block, for what native code
+    writes there; what Python and C's stdio buffered before stays the caller's, and what C
+    buffered inside goes to `target`."""
+    (sys.stdout if fd == 1 else sys.stderr).flush()
+    _flush_c_stdio()
+    saved = os.dup(fd)
+    try:
+        os.dup2(target, fd)
+        yield
+    finally:
+        _flush_c_stdio()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     """Kineto prints profiler_start/stop lines from C++ on fd 2, over the progress bar."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    with open(os.devnull, "w") as devnull, _native_fd(2, devnull.fileno()):
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+
+
+@contextlib.contextmanager
+def native_stdout_lines() -> Iterator[list[str]]:
+    """The lines native code prints to fd 1 inside the block (oneDNN's verbose mode prints
+    there with C's stdio, which Python's sys.stdout does not see); filled when it ends."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        with _native_fd(1, sink.fileno()):
+            yield lines
+        sink.seek(0)
+        lines.extend(sink.read().decode(errors="replace").splitlines())
 
 
 def ops_run(forward: Forward) -> set[str]:
