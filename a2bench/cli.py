@@ -1,16 +1,18 @@
 """Command line: argument parsing, exit codes, progress and the printed summaries.
 
-Exit status: 0 success, 1 a regression found (compare), 2 bad input, 130 interrupted.
+Exit status: 0 success, 1 a regression (compare) or too short a budget (plan), 2 bad input,
+130 interrupted.
 Bad input is one line on stderr naming what, where and what is expected, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 
@@ -32,6 +34,7 @@ and peak memory, fits each cost's exponent, and says whether it follows the bloc
                                                and print the verdicts (--out DIR: elsewhere)
   a2bench report DIR                           the report in DIR/report: fits, figures, findings
   a2bench plan SUITE                           the sizes a2bench would choose for h: auto
+                                               (exit 1 if the budget is too short for them)
   a2bench compare BASE HEAD                    the CI gate: exit 1 on a significant slowdown
 
 Your own block: one Python file named in A2BENCH_PLUGINS (or registered with @register before
@@ -46,6 +49,12 @@ class UsageError(InputError):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # -1G is a (bad) value for its check to explain, not an option: argparse took only
+        # plain numbers, and said "expected one argument". No option starts with a digit.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str) -> NoReturn:  # one line, not usage plus error
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
@@ -225,12 +234,7 @@ def cmd_remodel(args: argparse.Namespace) -> int:
     from a2bench.run.remodel import remodel_all
 
     for r in remodel_all(args.dirs):
-        moved = [after / before - 1 for _, before, after in r.peaks if before and after]
-        span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} %"
-                if moved else "")
-        said = "; its model warnings rewritten" if r.warnings_rewritten else ""
-        print(f"{r.run}: {r.changed} of {r.records} records' model columns rewritten{span}"
-              f"{said}")
+        print(r.line())
     return 0
 
 
@@ -297,8 +301,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
           f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s); the rest of the "
           "budget narrows the intervals. A run times its own probes, so its windows' ends may "
           "move by a size.")
-    if not plan.feasible:
+    if not plan.feasible:  # the answer is no: a script can test it before it runs the sweep
         print(budget_line(plan))
+        return 1
     return 0
 
 

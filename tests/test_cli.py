@@ -76,6 +76,15 @@ def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert flag[0] in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("flag", [["--memory-budget", "-1G"], ["--time-budget", "-5s"],
+                                  ["--budget", "-.5"]])
+def test_a_negative_value_is_checked_as_a_value_not_taken_for_an_option(tmp_path, capsys,
+                                                                         write_suite, flag):
+    assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), *flag]) == 2
+    said = one_line_error(capsys)  # the value's own check, not argparse's "expected one ..."
+    assert f"{flag[0]}:" in said and flag[1] in said and "expected one argument" not in said
+
+
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)

@@ -240,6 +240,11 @@ def test_the_overhead_share_is_checked_at_the_fastest_rate_the_pilot_measured():
     assert fast.to_dict()["fastest_rate_flops_per_s"] == 4 * rate
     # the plan names its template's sizes as still to choose, not as the placeholder 1x1
     assert fast.to_dict()["case"].endswith(" hxw auto") and " 1x1" not in fast.to_dict()["case"]
+    # and so do the printed table and the run's log line, which say what to_dict says
+    from a2bench.run.autosize import plan_line
+    from a2bench.run.summary import plan_table
+    shown = plan_table(pl.Plan((fast,), 400.0, 1.0, 1.0)) + plan_line(fast)
+    assert shown.count(" hxw auto") == 2 and " 1x1" not in shown
     frames = replace(template, t=1, h=14, w=14)
     assert frames.label(auto=("t",)).endswith(" tx14x14 auto") and frames.label().endswith("14x14")
 
@@ -776,3 +781,22 @@ def test_plan_calibrates_as_long_as_the_run_it_plans(monkeypatch, capsys):
     assert main(["plan", "suites/auto-attention.yaml", "--calibration-time", "0.2"]) == 1
     assert seen == [DEFAULT_CALIBRATION_S, 0.2]
     assert "stopped here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_a_plan_over_its_budget_exits_1_and_names_the_budget_that_would_do(
+        monkeypatch, capsys, short):
+    """`a2bench plan SUITE --budget S && a2bench run SUITE --budget S`: the plan's exit status
+    says whether S affords every block variant a window (it printed the table and exited 0
+    either way before)."""
+    from a2bench.run.sweep import Sweep
+
+    _, (template, axis) = auto_templates(suite())
+    points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
+    group = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU,
+                          1.0 if short else 400.0)
+    assert group.feasible is not short
+    monkeypatch.setattr(Sweep, "plan", lambda self: pl.Plan((group,), 400.0, 1.0, 1.0))
+    assert main(["plan", "suites/auto-attention.yaml"]) == (1 if short else 0)
+    out = capsys.readouterr().out
+    assert " hxw auto" in out and ("--budget" in out) is short

@@ -72,6 +72,18 @@ def test_bad_option_is_one_line(bad):
         slurm.parse_options([bad])
 
 
+@pytest.fixture
+def srun_on_path(tmp_path, monkeypatch):
+    """submitit's Slurm executor refuses to exist where `srun` is not on PATH (it only looks):
+    the batch file's text needs no cluster, so a stand-in that is never run will do."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@pytest.mark.usefixtures("srun_on_path")
 def test_batch_file_is_exclusive_per_partition(tmp_path):
     text = slurm.sbatch_text(tmp_path, slurm.parameters("h100", "cpu", "smoke", {}), 3)
     assert "#SBATCH --exclusive" in text
@@ -82,6 +94,7 @@ def test_batch_file_is_exclusive_per_partition(tmp_path):
     assert "--gpus-per-node" not in text  # a CPU suite asks for no GPU
 
 
+@pytest.mark.usefixtures("srun_on_path")
 def test_batch_file_of_a_cuda_suite_asks_for_gpus(tmp_path):
     text = slurm.sbatch_text(tmp_path, slurm.parameters("a100", "cuda", "positions", {}), 2)
     assert "#SBATCH --gpus-per-node=1" in text and "#SBATCH --exclusive" in text

@@ -129,7 +129,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
     overheads = overheads_of([t for t, _ in templates], overhead_record)
     groups = []
     for (template, axis), overhead in zip(templates, overheads, strict=True):
-        on_stage(f"planning {template.label()}")
+        on_stage(f"planning {template.label(auto=axis)}")
         share = shares.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
         groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
 
@@ -148,7 +148,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
                            most_s=share * len(groups) / pl.FIRST_ROUND)
     checked = []
     for g in groups:
-        on_stage(f"timing the ends of {g.template.label()}'s window")
+        on_stage(f"timing the ends of {g.label}'s window")
         checked.append(check_ends(g, prober, machine, max(share, g.predicted_wall_s), target))
     plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s)
     if plan.predicted_wall_s <= budget_s:
@@ -569,7 +569,7 @@ def plan_line(g: pl.GroupPlan) -> str:
     sizes = ", ".join(str(c.positions) for c in g.choices) or "none"
     rate = "measured" if g.rate_measured else "guessed"
     share = max((c.overhead_share for c in g.choices), default=math.nan)
-    return (f"auto sizes for {g.template.block} ({g.template.label()}): N = {sizes}; regime "
+    return (f"auto sizes for {g.template.block} ({g.label}): N = {sizes}; regime "
             f"{g.regime}; overhead {g.overhead_s * 1e3:.3g} ms, at most {share:.1%} of a call; "
             f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s"
             + (f"; promises ±{g.promised_half_width:.3f} and ΔBIC {g.promised_bic:.0f} against "

@@ -178,6 +178,11 @@ class GroupPlan:
         return len(self.choices) >= SIZES and self.needed_budget_s is None
 
     @property
+    def label(self) -> str:
+        """The template's label with its sizes still to be chosen named so (hxw auto)."""
+        return self.template.label(auto=self.axis)
+
+    @property
     def decisive(self) -> bool:
         """A window whose ΔBIC is planned to decide the class (promise.PLANNED_BIC)."""
         return self.feasible and promise.decisive(self.promised_bic)
@@ -186,7 +191,7 @@ class GroupPlan:
         return [at(self.template, self.axis, c.size) for c in self.choices]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"block": self.template.block, "case": self.template.label(auto=self.axis),
+        return {"block": self.template.block, "case": self.label,
                 "template": self.template.to_json(),
                 "axis": "x".join(self.axis), "regime": self.regime,
                 "overhead_s": self.overhead_s, "rate_flops_per_s": self.rate,

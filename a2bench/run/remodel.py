@@ -52,6 +52,15 @@ class Remodelled:
     peaks: tuple[tuple[str, int | None, int | None], ...]
     warnings_rewritten: bool = False  # environment.json's model warnings said something else
 
+    def line(self) -> str:
+        """What `a2bench remodel` prints for this run."""
+        moved = [after / before - 1 for _, before, after in self.peaks if before and after]
+        span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} %"
+                if moved else "")
+        said = "; its model warnings rewritten" if self.warnings_rewritten else ""
+        return (f"{self.run}: {self.changed} of {self.records} records' model columns "
+                f"rewritten{span}{said}")
+
 
 def remodel(run: str | Path) -> Remodelled:
     """Rewrite one stored run's model columns (results.jsonl, results.csv) from today's models."""

@@ -156,7 +156,7 @@ def verdict_table(fits: list[dict[str, Any]]) -> str:
 
 
 def plan_table(plan: Plan) -> str:
-    rows = [{"block": g.template.block, "case": g.template.label(), "regime": g.regime,
+    rows = [{"block": g.template.block, "case": g.label, "regime": g.regime,
              "N": " ".join(str(c.positions) for c in g.choices) or "none",
              "ms per call": " ".join(f"{c.predicted_s * 1e3:.3g}" for c in g.choices),
              "overhead": f"{max((c.overhead_share for c in g.choices), default=0):.1%}",
