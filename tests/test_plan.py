@@ -800,3 +800,25 @@ def test_a_plan_over_its_budget_exits_1_and_names_the_budget_that_would_do(
     assert main(["plan", "suites/auto-attention.yaml"]) == (1 if short else 0)
     out = capsys.readouterr().out
     assert " hxw auto" in out and ("--budget" in out) is short
+
+
+@pytest.mark.parametrize("count", [6, 10])
+def test_the_promised_half_width_is_what_the_fit_gives_sizes_of_that_noise(count):
+    """A denser window's t quantile is its own (2.306 for 10 sizes, not a 6-size fit's 2.776,
+    which had promised 10 sizes a half-width 20 % wider than the fit gives)."""
+    import numpy as np
+
+    from a2bench import fitting as ft
+
+    x = np.geomspace(1e4, 4e4, count)
+    calls = np.linspace(40, 4, count)  # the larger sizes get fewer calls, as in a pass
+    promised = promise.half_width(x, calls)
+    se = np.maximum(ft.SE_FLOOR, promise.SAMPLE_NOISE / np.sqrt(calls))
+    rng = np.random.default_rng(5)
+    got = []
+    for _ in range(400):
+        y = 3e-9 * x * np.exp(rng.normal(0.0, se))
+        e = ft.exponent(ft.Sizes(x, y, se, (None,) * count), 0.0, robust=False)
+        got.append((e.ci95[1] - e.ci95[0]) / 2)
+    # the median fit's residual variance is a little under its expectation (chi-square's skew)
+    assert 0.85 <= np.median(got) / promised <= 1.05, (np.median(got), promised)

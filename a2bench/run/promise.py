@@ -16,12 +16,12 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import stats
 
 from a2bench import fitting as ft
 
 SAMPLE_NOISE = 0.10  # one timed call's spread on a shared CPU, as a share of the time
 SE_FLOOR = ft.SE_FLOOR  # a size's log error never counts below 1 %
-T_95_4DOF = 2.776  # the t quantile of a 6-size fit (4 degrees of freedom)
 # Each size's scatter about the model's curve (rms of ln t about t = a + b·model). Over the
 # held-out auto runs of docs/running.md (this repository's 2-core VM): 0.005-0.04 where the
 # verdict held, a median of about 0.02; criss-cross at b 2, c 64 (0.017-0.019) got ΔBIC 12.1
@@ -45,12 +45,21 @@ def decisive(bic: float) -> bool:
 def half_width(positions: Sequence[float], calls: Sequence[float]) -> float:
     """The 95 % half-width a fit would likely give: a weighted slope's error in log-log, each
     size's error from its number of timed calls (SAMPLE_NOISE per call, floored at the fit's
-    1 %), a t quantile on 4 degrees of freedom."""
+    1 %), the t quantile of a fit of a line to these sizes (n - 2 degrees of freedom, as
+    fitting.exponent takes it: a denser window of 10 sizes takes 2.306 where 6 take 2.776)."""
+    if len(positions) < 3:
+        return math.inf
     x = np.log(np.asarray(positions, float))
     se = np.maximum(SE_FLOOR, SAMPLE_NOISE / np.sqrt(np.asarray(calls, float)))
     w = 1 / se**2
     spread = float(np.sum(w * (x - np.sum(w * x) / np.sum(w)) ** 2))
-    return T_95_4DOF / math.sqrt(spread) if spread > 0 else math.inf
+    return _t_975(len(positions) - 2) / math.sqrt(spread) if spread > 0 else math.inf
+
+
+@functools.cache
+def _t_975(dof: int) -> float:
+    """Cached: the planner asks it of a few hundred windows a plan, of a few sizes each."""
+    return float(stats.t.ppf(0.975, dof))
 
 
 def delta_bic(positions: Sequence[float], work: Sequence[float], seconds: Sequence[float],
