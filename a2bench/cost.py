@@ -61,7 +61,9 @@ from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
     ONEDNN_MATMUL_MIN_MACS,
+    is_onednn_amx,
     is_onednn_bf16,
+    onednn_amx_scratch,
     onednn_bf16_scratch,
     onednn_sample_copies,
 )
@@ -92,6 +94,9 @@ class Term:
     backward_elementwise: int = 0
     backward_scratch: int = 0  # elements the backward allocates and frees inside the op
     scratch: int = 0  # elements the forward allocates and frees inside the op (e.g. onednn_bf16)
+    # Bytes a measured peak may lie above the model's while this op runs: a kernel whose
+    # scratch the model holds at its least (onednn.onednn_amx_scratch), never a guess.
+    allowance: int = 0
     params: int = 0  # parameter elements: their gradients are allocated by this backward
     # A tensor only inference allocates (training allocates it otherwise, in train_extra terms).
     forward_only: bool = False
@@ -214,7 +219,9 @@ class Cost:
         """How far above peak_bytes a measured peak may lie for the allocator's sake alone
         (a2bench.allocator.allowance_bytes of the tensors live at the peak): 0 where the
         allocator hands out what is asked."""
-        return allowance_bytes(self.device, self.peak_tensor_bytes)
+        return (allowance_bytes(self.device, self.peak_tensor_bytes)
+                # one op runs at a time: the largest of the terms' own allowances
+                + max((t.allowance for t in self.active), default=0))
 
 
 def _running(live: dict[str, int], term: Term) -> tuple[int, ...]:
@@ -433,10 +440,12 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     if is_onednn_bf16(kernel):
         # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed,
         # made before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
-        for key, elements in onednn_bf16_scratch(
-                b, positions, cin, cout, bias, onednn_sample_copies(sides),
-                spatial=sides[0] if sides else 1,
-                bf16_instructions=kernel != ONEDNN_BF16_EMULATED).items():
+        scratch = (onednn_amx_scratch(b, positions, cin, cout, bias, sides)
+                   if is_onednn_amx(kernel) else onednn_bf16_scratch(
+                       b, positions, cin, cout, bias, onednn_sample_copies(sides),
+                       spatial=sides[0] if sides else 1,
+                       bf16_instructions=kernel != ONEDNN_BF16_EMULATED))
+        for key, elements in scratch.items():
             fields[key] = fields.get(key, 0) + elements
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)

@@ -20,9 +20,15 @@ ONEDNN_BF16 = "onednn_bf16"
 # the block of positions its float32 buffer is rounded to (onednn_store_positions; measured
 # here under ONEDNN_MAX_CPU_ISA=AVX512_CORE).
 ONEDNN_BF16_EMULATED = "onednn_bf16_emulated"
-# The kernels whose scratch was measured; another ISA's (AMX, AVX2-VNNI-2) is named
-# onednn_bf16_<isa> and modelled as ONEDNN_BF16's, the nearest measured, unchecked.
-ONEDNN_BF16_MEASURED = (ONEDNN_BF16, ONEDNN_BF16_EMULATED)
+# ... and with AMX (avx10_1_512_amx, which oneDNN called avx512_core_amx before 3.5: Xeons
+# from Sapphire Rapids on), where oneDNN runs brgemm kernels on channels-last copies instead
+# (onednn_amx_scratch; measured on an Emerald Rapids Xeon, torch 2.13.0+cpu).
+ONEDNN_BF16_AMX = "onednn_bf16_amx"
+ONEDNN_AMX_ISAS = ("avx10_1_512_amx", "avx512_core_amx")
+# The kernels whose scratch was measured; another ISA's (AMX-FP16, AVX2-VNNI-2) is named
+# onednn_bf16_<isa> and modelled as the nearest measured (AMX's where its name says amx,
+# else ONEDNN_BF16's), unchecked.
+ONEDNN_BF16_MEASURED = (ONEDNN_BF16, ONEDNN_BF16_EMULATED, ONEDNN_BF16_AMX)
 ONEDNN_CHANNEL_BLOCK = 16  # oneDNN's blocked layouts pad channels to a multiple of this
 ONEDNN_MATMUL_MIN_MACS = 16**3  # a bf16 bmm of more MACs runs on oneDNN (ATen's checksize)
 # A 1x1 nn.Conv2d whose map has both sides at least this long computes its weight gradients
@@ -44,7 +50,15 @@ def onednn_bf16_kernel(isa: str) -> str:
         return ONEDNN_BF16
     if isa in ("avx512_core", "avx512_core_vnni"):
         return ONEDNN_BF16_EMULATED
+    if isa in ONEDNN_AMX_ISAS:
+        return ONEDNN_BF16_AMX
     return f"{ONEDNN_BF16}_{isa}"
+
+
+def is_onednn_amx(kernel: str) -> bool:
+    """Whether `kernel` is oneDNN's bf16 convolution on AMX (measured, or an unmeasured AMX
+    ISA modelled as it)."""
+    return is_onednn_bf16(kernel) and "amx" in kernel
 
 
 def is_onednn_bf16(kernel: str) -> bool:
@@ -164,3 +178,73 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
     backward = max(b * pout * positions + pin * pout + 2 * pin * in_rows + 64 - params,
                    b * (pin + pout) * positions + copies + 2 * padded_params + 64)
     return {"scratch": forward, "backward_scratch": backward}
+
+
+# oneDNN's AMX kernels (brgemm) book their scratchpad in 4 KiB pages (P4K), and the blocking
+# that oneDNN's heuristic picks for the shape books 4 or 5 of them for the forward and for the
+# input gradient: the model holds 4 and allows a page more. Bytes, with 24 B and 152 B over.
+AMX_PAGE = 4096
+AMX_FORWARD_SCRATCH = 4 * AMX_PAGE + 24
+AMX_DATA_GRAD_SCRATCH = 4 * AMX_PAGE + 152
+AMX_WEIGHT_GRAD_SCRATCH = 29_336  # the weight gradient's, besides what grows with the shape
+
+
+def _up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def onednn_amx_scratch(b: int, positions: int, cin: int, cout: int, bias: bool = True,
+                       sides: tuple[int, int] | None = None) -> dict[str, int]:
+    """What oneDNN's bfloat16 1x1 convolution allocates and frees inside its calls on AMX, in
+    bf16 elements as onednn_bf16_scratch's, and `allowance`: the bytes a measured peak may lie
+    above the model's (Term.allowance), since the model holds the least of what oneDNN's
+    blocking heuristic may book.
+
+    Read from each call's allocation sequence (torch.profiler's memory events) on an Emerald
+    Rapids Xeon (oneDNN's brgconv_1x1 and brgconv_bwd_w on avx10_1_512_amx, torch 2.13.0+cpu,
+    one thread). oneDNN runs on channels-last (acdb) copies, unpadded, and its own output is
+    copied back to torch's layout through one more tensor of its size (none of these output
+    copies where there is one output channel, the same tensor in either layout):
+    - forward: the scratchpad (AMX_FORWARD_SCRATCH), a copy of the input, the weights in
+      blocks and its own output; after the call two more tensors of the output's size;
+    - backward, input gradient: as the forward, with the output gradient's copy for the input
+      (AMX_DATA_GRAD_SCRATCH), then two tensors of the input's size;
+    - backward, weight gradient: copies of the output gradient and of the input, the weight
+      gradient in blocks (input channels to 32, output channels to 16), the bias gradient and
+      a scratchpad of AMX_WEIGHT_GRAD_SCRATCH, a float32 weight and bias reduction (channels
+      to 16), the input transposed over its channels and 16 more, its positions rounded up to
+      32 (rnd_up(N, 32)), and the output gradient transposed, its positions rounded up to 2
+      per 32 (rnd_up(N, 2 ceil(N / 32))).
+    The weights' blocks follow the heuristic too (72 input channels padded to 96, 100 output
+    channels to 128): the model holds them padded to pairs, and the allowance the rest, up to
+    blocks of 48 or 64 channels, with one page. Exact so at every nn.Conv1d shape of
+    `benchmarks/conv_scratch.py` (its default, --odd, --scan and --positions grids).
+    A 1x1 nn.Conv2d (`sides`) transposes its input and output gradient a block of rows at a
+    time, which the heuristic sizes too (the input's 7 x 64 map: 256 positions; 16 x 40: 544
+    or 832, by the channels): the model holds none of either, and the allowance both whole,
+    every row's positions rounded up (the input's to 32, 16 x 64 for 16 x 40)."""
+    x, y = b * cin * positions, b * cout * positions
+    # one output channel is the same tensor in either layout: no copies of it, nor of its
+    # gradient (GC's mask convolution)
+    copied = y if cout > 1 else 0
+    params = cin * cout + (cout if bias else 0)
+    weights = _up(cin, 2) * _up(cout, 2)
+    forward = max(AMX_FORWARD_SCRATCH // 2 + x + weights, y + copied)
+    pin, pout = _up(cin, ONEDNN_CHANNEL_BLOCK), _up(cout, ONEDNN_CHANNEL_BLOCK)
+    # elements: the input transposed, and the output gradient transposed
+    transposed = ((pin + ONEDNN_CHANNEL_BLOCK) * _up(positions, 32)
+                  + pout * _up(positions, 2 * -(-positions // 32)))
+    weight_grad = (AMX_WEIGHT_GRAD_SCRATCH // 2 + (2 * pout if bias else 0) + 2 * pin * pout
+                   + (0 if sides else transposed))
+    backward = max(copied + weights + AMX_DATA_GRAD_SCRATCH // 2 - params, 2 * x - params,
+                   x + copied + _up(cin, 32) * pout + weight_grad + (cout if bias else 0)
+                   - params)
+    widest = 1
+    for c in (cin, cout):
+        widest *= max(_up(c, 48), _up(c, 64))
+    if sides:  # at most every row, each rounded up as the flattened map's positions are
+        h, w = sides
+        transposed = max(transposed, (pin + ONEDNN_CHANNEL_BLOCK) * h * _up(w, 32)
+                         + pout * max(h * _up(w, 2), _up(positions, 2 * -(-positions // 32))))
+    allowance = AMX_PAGE + 2 * (widest - weights) + (2 * transposed if sides else 0)
+    return {"scratch": forward, "backward_scratch": backward, "allowance": allowance}

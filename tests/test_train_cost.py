@@ -24,6 +24,7 @@ from a2bench.catalog import blocks, cost_of
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
+from a2bench.onednn import is_onednn_amx
 from a2bench.registry import BlockSpec
 
 SPECS = blocks()
@@ -50,6 +51,14 @@ def measured_onednn(kernel: str) -> str:
         pytest.skip(f"oneDNN runs this CPU's bf16 convolutions as {kernel}, whose scratch is "
                     "not measured (benchmarks/conv_scratch.py measures it)")
     return kernel
+
+
+def assert_peak(measured: int, cost: Cost, slack: int, why: object) -> None:
+    """A measured peak against its model: where the model declares an allowance (oneDNN's AMX
+    kernels: onednn.onednn_amx_scratch holds the least their blocking books), between the
+    model and the model plus it; elsewhere within `slack` bytes above it (0: to the byte)."""
+    off, allowance = measured - cost.peak_bytes, cost.peak_allowance_bytes
+    assert 0 <= off <= (allowance or slack), (why, measured, cost.peak_bytes, allowance)
 
 
 def train(case: Case) -> Case:
@@ -216,9 +225,10 @@ def test_onednn_rounds_its_float32_buffers_to_its_register_block_which_follows_t
     kernel::init_conf), at the shapes whose allocations showed it: the largest count of
     registers that divides the positions (below a height of 14) or the height, else the one
     leaving the largest remainder; a third as many without bf16 instructions. The kernel a case
-    records names the ISA; an unmeasured one is modelled as the native one."""
+    records names the ISA; an unmeasured one is modelled as the nearest measured one."""
     from a2bench.onednn import (
         ONEDNN_BF16,
+        ONEDNN_BF16_AMX,
         ONEDNN_BF16_EMULATED,
         ONEDNN_BF16_MEASURED,
         is_onednn_bf16,
@@ -242,14 +252,21 @@ def test_onednn_rounds_its_float32_buffers_to_its_register_block_which_follows_t
     assert onednn_bf16_kernel("avx512_core_bf16") == onednn_bf16_kernel("") == ONEDNN_BF16
     assert onednn_bf16_kernel("avx512_core") == onednn_bf16_kernel("avx512_core_vnni") \
         == ONEDNN_BF16_EMULATED
-    amx = onednn_bf16_kernel("avx512_core_amx")
-    assert amx == "onednn_bf16_avx512_core_amx" and amx not in ONEDNN_BF16_MEASURED
-    assert all(map(is_onednn_bf16, (ONEDNN_BF16, ONEDNN_BF16_EMULATED, amx)))
+    # AMX under both of oneDNN's names for it; an unmeasured ISA named for itself
+    assert onednn_bf16_kernel("avx10_1_512_amx") == onednn_bf16_kernel("avx512_core_amx") \
+        == ONEDNN_BF16_AMX
+    vnni, fp16 = onednn_bf16_kernel("avx2_vnni_2"), onednn_bf16_kernel("avx512_core_amx_fp16")
+    assert vnni == "onednn_bf16_avx2_vnni_2" and vnni not in ONEDNN_BF16_MEASURED
+    assert fp16 == "onednn_bf16_avx512_core_amx_fp16" and fp16 not in ONEDNN_BF16_MEASURED
+    assert all(map(is_onednn_bf16, (ONEDNN_BF16, ONEDNN_BF16_EMULATED, ONEDNN_BF16_AMX, vnni)))
     assert not is_onednn_bf16("flash_cpu") and not is_onednn_bf16("")
-    # an unmeasured ISA's scratch is the native one's; the emulated one's is its own
+    assert is_onednn_amx(fp16) and not is_onednn_amx(vnni) and not is_onednn_amx(ONEDNN_BF16)
+    # an unmeasured ISA's scratch is the nearest measured one's; each measured one has its own
     term = {k: pointwise("conv", 1, 256, 64, 64, kernel=k)
-            for k in (ONEDNN_BF16, ONEDNN_BF16_EMULATED, amx)}
-    assert term[amx] == term[ONEDNN_BF16] != term[ONEDNN_BF16_EMULATED]
+            for k in (ONEDNN_BF16, ONEDNN_BF16_EMULATED, ONEDNN_BF16_AMX, vnni, fp16)}
+    assert term[vnni] == term[ONEDNN_BF16] != term[ONEDNN_BF16_EMULATED]
+    assert term[fp16] == term[ONEDNN_BF16_AMX] != term[ONEDNN_BF16]
+    assert term[ONEDNN_BF16_AMX].allowance > 0 == term[ONEDNN_BF16].allowance
 
 
 def test_the_isa_oneDNN_runs_bf16_on_is_read_from_onednn_and_named_in_the_kernel():
@@ -292,10 +309,13 @@ def test_onednn_bf16_convolutions_are_their_model_to_the_byte_on_each_measured_i
     kernels = {row.split("|")[2].strip() for row in result.stdout.splitlines()
                if row.startswith("| 1,") or row.startswith("| 2,")}
     assert len(kernels) == 1, kernels
-    measured_onednn(kernels.pop())
+    kernel = measured_onednn(kernels.pop())
     for step in ("forward", "train step"):
-        assert f"{step}: the model is the measured peak to the byte at 144 of 144" \
-            in result.stdout, result.stdout[-600:]
+        said = (f"{step}: measured peak within the model's allowance" if is_onednn_amx(kernel)
+                else f"{step}: the model is the measured peak to the byte")
+        assert said in result.stdout and (
+            "at 144 of 144" in result.stdout.split(said)[1].splitlines()[0]), \
+            result.stdout[-900:]
 
 
 def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or_more():
@@ -323,10 +343,9 @@ def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or
             n = sides[0] * sides[1]
             term = pointwise("conv", b, n, cin, cout, inputs=("x",), kernel=kernel, sides=sides)
             forward = Cost((term,), 2, input_elements=b * cin * n)
-            model = (forward.peak_bytes, train_cost(forward, b * cin * n).peak_bytes)
-            measured = tuple(warm_peak_cpu(make_step(conv, x, mode))
-                             for mode in ("forward", "train"))
-            assert measured == model, (b, cin, cout, sides, measured, model)
+            for cost, mode in ((forward, "forward"), (train_cost(forward, b * cin * n), "train")):
+                measured = warm_peak_cpu(make_step(conv, x, mode))
+                assert_peak(measured, cost, 0, (b, cin, cout, sides, mode))
     finally:
         torch.set_num_threads(threads)
 
@@ -360,10 +379,8 @@ def test_a_bf16_block_records_its_convolutions_kernel_and_double_attention_is_ex
             kernel = measured_onednn(spec.backend(module, x))
             if block != "double_attention":
                 continue
-            measured = measured_peak(case)
-            model = cost_of(case, kernel).peak_bytes
-            assert 0 <= measured - model <= (0 if c % 16 == 0 == m % 16 else 1024), \
-                (case.label(), measured, model, cost_of(case).peak_bytes)
+            assert_peak(measured_peak(case), cost_of(case, kernel),
+                        0 if c % 16 == 0 == m % 16 else 1024, case.label())
 
 
 def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model():
@@ -374,9 +391,8 @@ def test_gc_records_its_convolutions_kernel_and_its_bf16_peak_follows_the_model(
         for mode in ("forward", "train"):
             case = Case("gc", "cpu", "bfloat16", 1, c, 1, side, side, reduction=r, mode=mode)
             kernel = measured_onednn(SPECS["gc"].backend(*build(case)))
-            measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
-            assert 0 <= measured - model <= (160 if mode == "forward" else 2080), \
-                (case.label(), measured, model)
+            assert_peak(measured_peak(case), cost_of(case, kernel),
+                        160 if mode == "forward" else 2080, case.label())
 
 
 def test_scalars_autograd_keeps_are_in_the_train_models():
@@ -412,13 +428,11 @@ def test_criss_cross_records_its_convolutions_kernel_and_its_bf16_peak_is_its_mo
             case = Case("criss_cross", "cpu", "bfloat16", 1, c, 1, side, side, recurrence=2,
                         mode=mode)
             kernel = measured_onednn(SPECS["criss_cross"].backend(*build(case)))
-            measured, model = measured_peak(case), cost_of(case, kernel).peak_bytes
-            assert measured == model, (case.label(), measured, model, cost_of(case).peak_bytes)
+            assert_peak(measured_peak(case), cost_of(case, kernel), 0, case.label())
     # b 2, c 32 on 20 x 20: the forward peak is in the row aggregation's bmm, beside its copy of
     # the strided operand (32,000 B, modelled) and oneDNN's own scratchpad (7,680 B, not)
     case = Case("criss_cross", "cpu", "bfloat16", 2, 32, 1, 20, 20, recurrence=2)
-    measured = measured_peak(case)
-    assert 0 <= measured - cost_of(case, kernel).peak_bytes <= 8192, measured
+    assert_peak(measured_peak(case), cost_of(case, kernel), 8192, case.label())
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
@@ -435,9 +449,9 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
         backend = spec.backend(*build(case))
         kernel = measured_onednn(backend.split("+")[-1])
         assert backend == {"eager": kernel, "sdpa": f"flash_cpu+{kernel}"}[impl]
-        measured, model = measured_peak(case), cost_of(case, backend).peak_bytes
-        assert measured == model, \
-            (case.label(), measured, model, cost_of(case).peak_bytes)
+        if impl == "sdpa" and mode == "forward" and is_onednn_amx(kernel):
+            continue  # on AMX the flash kernel's packed operands set it (docs/blocks.md)
+        assert_peak(measured_peak(case), cost_of(case, backend), 0, case.label())
 
 
 @pytest.mark.parametrize("name", [name for name, spec in SPECS.items() if spec.has_cost])
