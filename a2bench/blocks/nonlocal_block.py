@@ -73,7 +73,7 @@ from a2bench.cost import (
     softmax_ops,
     wrapped_scalar_elements,
 )
-from a2bench.onednn import is_onednn_bf16
+from a2bench.onednn import is_onednn_amx, is_onednn_bf16
 from a2bench.registry import BlockSpec, Param, Value, register
 
 IMPLS = ("eager", "sdpa")
@@ -194,6 +194,24 @@ def flash_cpu_scratch_elements(n_q: int, n_kv: int, head_dim: int, threads: int 
     return threads * (qs * kvs + 2 * qs + qs * head_dim)
 
 
+# On AMX torch's CPU flash kernel packs key and value for oneDNN's brgemm, in bf16, where both
+# sequences are at least this long (cpublas's packing follows oneDNN's ISA, as the
+# convolutions' kernel does: ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 turns both off).
+FLASH_PACK_MIN = 64
+
+
+def flash_packed_elements(case: Case, conv: str) -> int:
+    """What the CPU flash kernel's forward allocates on AMX to pack its operands (`conv`: the
+    convolutions' kernel, onednn_bf16_amx there): whole copies of k and of v (its positions
+    rounded up to pairs) and one thread's block of key rows. Read from the kernel's
+    allocations on an Emerald Rapids Xeon (torch 2.13.0+cpu, one thread: b 1-4, N 1-1,024,
+    N' 36-1,024, d 4-128); none below FLASH_PACK_MIN positions on either side."""
+    b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
+    if not is_onednn_amx(conv) or case.dtype != "bfloat16" or min(big_n, n_kv) < FLASH_PACK_MIN:
+        return 0
+    return b * n_kv * d + b * (n_kv + n_kv % 2) * d + min(KV_SPLIT, n_kv) * d
+
+
 def sdpa_kernel(case: Case, backend: str = "") -> str:
     """The SDPA kernel a case's memory model is for: the one that ran (the record's `backend`,
     passed back by the runner), else the one expected to run. On CPU that is the flash kernel.
@@ -208,7 +226,7 @@ def sdpa_kernel(case: Case, backend: str = "") -> str:
     return "efficient" if case.dtype_bytes >= 4 else "cudnn"
 
 
-def _flash_buffers(case: Case, kernel: str) -> int:
+def _flash_buffers(case: Case, kernel: str, conv: str = "") -> int:
     """What the fused kernel allocates besides its output in an inference call, in elements of
     the case dtype (the rng tensors of rng_terms apart).
 
@@ -216,6 +234,8 @@ def _flash_buffers(case: Case, kernel: str) -> int:
     and the scratch of ONE thread. The kernel allocates one scratch per thread
     (at::get_num_threads()); the model is a function of the case alone, so a CPU peak measured
     at T threads is (T - 1) * flash_cpu_scratch_elements(...) elements higher.
+    On AMX (`conv`, the convolutions' kernel) it also packs its operands
+    (flash_packed_elements).
     CUDA: the flash kernel always writes the logsumexp; the memory-efficient and cuDNN kernels
     compute it only for a backward (compute_log_sumexp), so an inference call allocates none
     (the H100's inference peaks equal the model without it)."""
@@ -228,7 +248,7 @@ def _flash_buffers(case: Case, kernel: str) -> int:
     reduced = 0
     if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
         reduced = min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
-    return _in_dtype_elements(accumulated, case) + reduced
+    return _in_dtype_elements(accumulated, case) + reduced + flash_packed_elements(case, conv)
 
 
 def _pool_terms(name: str, case: Case, source: str, *, transposed_grad: bool) -> tuple[Term, ...]:
@@ -431,7 +451,7 @@ def build_cost(case: Case, backend: str = "") -> Cost:
             *rng,
             *splits,
             Term("flash_scratch", 0, 0, 0 if kernel in CUDA_KERNELS
-                 else _flash_buffers(case, kernel) - lse,
+                 else _flash_buffers(case, kernel, conv) - lse,
                  ("flash_scratch", "q", "k", "v", *split_names), inputs=()),
         )
         attend = Term("y", 2 * b * big_n * n_kv * d,
@@ -454,7 +474,7 @@ def build_cost(case: Case, backend: str = "") -> Cost:
                # the rng tensors returned beside the output, dropped once the call returns
                *(replace(t, frees=(), forward_only=True) for t in rng),
                *(replace(t, forward_only=True) for t in splits),
-               Term("flash_buffers", 0, 0, _flash_buffers(case, kernel),
+               Term("flash_buffers", 0, 0, _flash_buffers(case, kernel, conv),
                     ("flash_buffers", "q", "k", "v", *(t.name for t in rng), *split_names),
                     forward_only=True))
               if kernel != "math" else _math_terms(case)),
