@@ -109,3 +109,26 @@ def test_train_step_macs_are_three_forwards():
         step.run()
     forward = SPEC.cost(dataclasses.replace(c, mode="forward"))
     assert counter.get_total_flops() // 2 == SPEC.cost(c).macs == 3 * forward.macs
+
+
+def test_a_train_step_whose_batch_norm_would_see_one_value_is_refused_before_it_runs(
+        tmp_path, capsys):
+    """At batch 1 on a map of 32 x 32 or less, res5's map is 1 x 1 and torch's BatchNorm
+    refuses to train on one value per channel: the suite is refused in one line (it was an
+    error record, its traceback's last line, after the calibration)."""
+    from a2bench.cli import main
+
+    shape = {"batch": 1, "channels": 3, "t": 1, "h": 32, "w": 32, "attention": "none"}
+    ((axis, why),) = SPEC.problems({**shape, "mode": "train"})
+    assert axis == "batch" and "res5's map is 1x1" in why and "got batch 1 at 32x32" in why
+    assert SPEC.problems({**shape, "mode": "forward"}) == SPEC.problems(shape) == []
+    assert SPEC.problems({**shape, "mode": "train", "batch": 2}) == []
+    assert SPEC.problems({**shape, "mode": "train", "h": 33}) == []  # res5's map 2 x 1
+    suite = tmp_path / "rn.yaml"
+    suite.write_text("name: rn\ndescription: x\nblocks: [resnet50]\ndevice: cpu\n"
+                     "params:\n  batch: [1]\n  channels: [3]\n  mode: [train]\n  h: [32]\n"
+                     "  w: [32]\nzip: [[h, w]]\n")
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "batch: expected batch 2 or more" in err[0], err
+    assert not (tmp_path / "out").exists()

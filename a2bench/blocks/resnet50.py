@@ -357,6 +357,21 @@ def _check_image(p: Mapping[str, Value]) -> str | None:
     return f"expected an image (t = 1), got t = {p['t']}" if int(p.get("t", 1)) != 1 else None
 
 
+def _check_batch_norm(p: Mapping[str, Value]) -> str | None:
+    """A training step's BatchNorm normalises each channel over the batch and the map: res5's
+    map (five halvings) must hold more than one value per channel (torch refuses one)."""
+    if p.get("mode") != "train":
+        return None
+    h, w = int(p["h"]), int(p["w"])
+    for _ in range(5):  # conv1, the max pool, conv3_x, conv4_x, conv5_x
+        h, w = _half_size(h), _half_size(w)
+    if int(p["batch"]) * h * w > 1:
+        return None
+    return (f"expected batch 2 or more, or h or w of at least 33, in train mode (BatchNorm in "
+            f"training needs more than one value per channel, and res5's map is {h}x{w}), "
+            f"got batch {p['batch']} at {p['h']}x{p['w']}")
+
+
 def _check_attention(p: Mapping[str, Value]) -> str | None:
     if p.get("attention") == OFFICIAL:
         side = min(int(p["h"]), int(p["w"]))
@@ -375,7 +390,7 @@ class ResNet50Spec(BlockSpec):
     short_label = "ResNet-50"
     params = (Param("attention", "none", "attention blocks in ResNet-50", short="att",
                     choices=ATTENTIONS, check=_check_attention),)
-    shape_checks = (("t", _check_image),)
+    shape_checks = (("t", _check_image), ("batch", _check_batch_norm))
     examples = ({"channels": 3, "h": 64, "w": 64, "attention": "none"},
                 {"channels": 3, "h": 64, "w": 64, "attention": "se"},
                 {"channels": 3, "h": 64, "w": 64, "attention": "nonlocal"})
