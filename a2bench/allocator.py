@@ -69,6 +69,9 @@ ALLOWANCE_REASON = {
             "up to 1 MiB larger than it (only a larger remainder is split off), and which "
             "block depends on the order of allocations, which the model does not follow "
             "inside a kernel",
+    # not the allocator's: the kernels' own (Term.allowance, onednn.onednn_amx_scratch)
+    "cpu": "oneDNN's AMX kernels book scratchpad pages and weight blocks by a heuristic of the "
+           "shape, and a 1x1 Conv2d's transposed rows, which the model holds at their least",
 }
 
 

@@ -216,9 +216,10 @@ class Cost:
 
     @property
     def peak_allowance_bytes(self) -> int:
-        """How far above peak_bytes a measured peak may lie for the allocator's sake alone
-        (a2bench.allocator.allowance_bytes of the tensors live at the peak): 0 where the
-        allocator hands out what is asked."""
+        """How far above peak_bytes a measured peak may lie: for the allocator's sake
+        (a2bench.allocator.allowance_bytes of the tensors live at the peak; 0 where it hands
+        out what is asked), and for a kernel whose scratch the model holds at its least
+        (Term.allowance: oneDNN's AMX kernels)."""
         return (allowance_bytes(self.device, self.peak_tensor_bytes)
                 # one op runs at a time: the largest of the terms' own allowances
                 + max((t.allowance for t in self.active), default=0))

@@ -93,8 +93,9 @@ class Measurement:
     # declared differences (the reason says by how much); None where not checked (a counted
     # block, a pass that did not count, counters off).
     model_mismatch: bool | None = None
-    # How far above peak_bytes_analytic the measured peak may lie for the device allocator's
-    # sake alone (Cost.peak_allowance_bytes; 0 on the CPU, None in records written before).
+    # How far above peak_bytes_analytic the measured peak may lie, for the device allocator's
+    # sake or a kernel the model holds at its least (Cost.peak_allowance_bytes: on the CPU 0
+    # but for oneDNN's AMX kernels; None in records written before).
     peak_allowance_bytes_analytic: int | None = None
     # A compiled case: the largest |compiled - eager| over the block's output on the case's
     # input (the first pass; None for an eager case and in later passes).

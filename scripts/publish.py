@@ -517,11 +517,13 @@ def _memory_misses(runs: list[Path]) -> list[str]:
                     for off, (peak, model, extra) in zip(d["off"], pairs, strict=True)]
     for col, default in (("impl", ""), ("mode", "forward")):
         d[col] = d[col].fillna(default) if col in d else default
-    rows, allowed = [], []
+    rows, allowed, devices = [], [], set()
     for (run, block, impl, dtype, mode), g in d.groupby(["run", "block", "impl", "dtype", "mode"]):
         off = g[g["off"]]
         for kind, cases in ((rows, off[~off["allowed"]]), (allowed, off[off["allowed"]])):
             if len(cases):
+                if kind is allowed:
+                    devices |= set(cases["device"])
                 worst = cases.loc[cases["error"].abs().idxmax()]
                 kind.append(f"| {run} | {block}{f' [{impl}]' if impl else ''} | {dtype} | {mode} | "
                             f"{len(g)} | {100 * g['error'].min():+.1f} … "
@@ -540,7 +542,9 @@ def _memory_misses(runs: list[Path]) -> list[str]:
     if allowed:
         lines += ["", f"Above the model by more than both {MISS:.0%} and {MISS_BYTES / 2**20:.0f} "
                   "MiB, and within the model's declared "
-                  f"allowance (`peak_allowance_bytes_analytic`): {ALLOWANCE_REASON['cuda']}.",
+                  f"allowance (`peak_allowance_bytes_analytic`): "
+                  + "; ".join(ALLOWANCE_REASON[dev] + (f" ({dev})" if len(devices) > 1 else "")
+                              for dev in sorted(devices)) + ".",
                   "", *head, *allowed]
     if n_compiled:
         lines += ["", f"The {n_compiled} compiled cases are left out: their peaks are Inductor's "
