@@ -217,8 +217,9 @@ def onednn_amx_scratch(b: int, positions: int, cin: int, cout: int, bias: bool =
       per 32 (rnd_up(N, 2 ceil(N / 32))).
     The weights' blocks follow the heuristic too (72 input channels padded to 96, 100 output
     channels to 128): the model holds them padded to pairs, and the allowance the rest, up to
-    blocks of 48 or 64 channels, with one page. Exact so at every nn.Conv1d shape of
-    `benchmarks/conv_scratch.py` (its default, --odd, --scan and --positions grids).
+    blocks of 48 or 64 channels, with one page. So every nn.Conv1d shape of
+    `benchmarks/conv_scratch.py` (its default, --odd, --scan and --positions grids) is within
+    its allowance, forward and train, and its training step the model to the byte.
     A 1x1 nn.Conv2d (`sides`) transposes its input and output gradient a block of rows at a
     time, which the heuristic sizes too (the input's 7 x 64 map: 256 positions; 16 x 40: 544
     or 832, by the channels): the model holds none of either, and the allowance both whole,
