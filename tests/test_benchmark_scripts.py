@@ -22,3 +22,37 @@ def test_block_peaks_prints_each_case_against_its_model():
     assert len(rows) == 4 and all(row.count("|") == 11 for row in rows)
     assert "forward: 2 of 2 cases their model to the byte" in result.stdout
     assert "train: 2 of 2 cases their model to the byte" in result.stdout
+
+
+def test_block_peaks_skips_a_train_case_its_block_refuses_in_one_line():
+    """ResNet-50 at batch 1 on 32 x 32 cannot train (its BatchNorm would see one value per
+    channel): the forward row is measured, the train case skipped with the block's reason, and
+    the summary covers what ran (it had crashed with torch's traceback)."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/block_peaks.py", "resnet50", "--dtype", "float32",
+         "--channels", "3", "--sides", "32"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": child_pythonpath()}, text=True,
+        capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [line.split("|")[4].strip() for line in result.stdout.splitlines()
+            if line.startswith("| 1 | 3 |")] == ["forward"]
+    assert "skipped resnet50 train at b 1" in result.stderr and "Traceback" not in result.stderr
+    assert " of 1 cases their model to the byte" in result.stdout.split("\nforward: ")[1]
+    assert "train:" not in result.stdout
+
+
+def test_bmm_scratch_measures_a_product_of_any_shape():
+    """--product P,K,Q: one row per product, its scratch with the second operand row-major and
+    transposed (docs/blocks.md quotes AMX's packing from it); a bad one is argparse's line."""
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bmm_scratch.py", "--product", "4,64,48", "--product",
+         "2,32,8"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if " × " in line and "B |" in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["4 × 64 × 48", "2 × 32 × 8"]
+    assert all(int(cell.strip().rstrip(" B").replace(",", "")) >= 0
+               for row in rows for cell in row.split("|")[2:4])
+    bad = subprocess.run([sys.executable, "benchmarks/bmm_scratch.py", "--product", "1,2"],
+                         cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
+    assert bad.returncode == 2 and "expected P,K,Q" in bad.stderr
