@@ -232,9 +232,9 @@ def onednn_amx_scratch(b: int, positions: int, cin: int, cout: int, bias: bool =
     weights = _up(cin, 2) * _up(cout, 2)
     forward = max(AMX_FORWARD_SCRATCH // 2 + x + weights, y + copied)
     pin, pout = _up(cin, ONEDNN_CHANNEL_BLOCK), _up(cout, ONEDNN_CHANNEL_BLOCK)
+    grad_rows = _up(positions, 2 * -(-positions // 32))  # the output gradient's, transposed
     # elements: the input transposed, and the output gradient transposed
-    transposed = ((pin + ONEDNN_CHANNEL_BLOCK) * _up(positions, 32)
-                  + pout * _up(positions, 2 * -(-positions // 32)))
+    transposed = (pin + ONEDNN_CHANNEL_BLOCK) * _up(positions, 32) + pout * grad_rows
     weight_grad = (AMX_WEIGHT_GRAD_SCRATCH // 2 + (2 * pout if bias else 0) + 2 * pin * pout
                    + (0 if sides else transposed))
     backward = max(copied + weights + AMX_DATA_GRAD_SCRATCH // 2 - params, 2 * x - params,
@@ -246,6 +246,6 @@ def onednn_amx_scratch(b: int, positions: int, cin: int, cout: int, bias: bool =
     if sides:  # at most every row, each rounded up as the flattened map's positions are
         h, w = sides
         transposed = max(transposed, (pin + ONEDNN_CHANNEL_BLOCK) * h * _up(w, 32)
-                         + pout * max(h * _up(w, 2), _up(positions, 2 * -(-positions // 32))))
+                         + pout * max(h * _up(w, 2), grad_rows))
     allowance = AMX_PAGE + 2 * (widest - weights) + (2 * transposed if sides else 0)
     return {"scratch": forward, "backward_scratch": backward, "allowance": allowance}

@@ -331,17 +331,19 @@ def _combinations(sweep: Sweep) -> Iterable[dict[str, Value]]:
 
 
 def _values(spec: BlockSpec, point: Mapping[str, Value]) -> dict[str, Value]:
-    """A point's shape axes and the block's resolved parameters (given, else defaults)."""
+    """A point's shape axes, its mode (a block may refuse a shape in train mode alone:
+    resnet50's BatchNorm) and the block's resolved parameters (given, else defaults)."""
     shape = {a: point[a] for a in SHAPE_AXES}
     own = {p.name: point[p.name] for p in spec.params if p.name in point}
-    return {**shape, **spec.resolve({**shape, **own})}
+    return {**shape, "mode": point.get("mode", RUN_DEFAULTS["mode"]),
+            **spec.resolve({**shape, **own})}
 
 
 def _case(spec: BlockSpec, suite: Suite, point: Mapping[str, Value]) -> Case:
     v = _values(spec, point)
     return Case(spec.name, suite.device, str(point.get("dtype", suite.dtype)),
                 *(int(v[a]) for a in SHAPE_AXES), params={p.name: v[p.name] for p in spec.params},
-                mode=str(point.get("mode", RUN_DEFAULTS["mode"])),
+                mode=str(v["mode"]),
                 compile=bool(point.get("compile", RUN_DEFAULTS["compile"])))
 
 
@@ -373,9 +375,7 @@ def _check_cases(suite: Suite) -> None:
             continue
         for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
             spec = registry[b]
-            # the mode too: a block may refuse a shape in train mode only (resnet50's BatchNorm)
-            problems = spec.problems({**_values(spec, point),
-                                      "mode": point.get("mode", RUN_DEFAULTS["mode"])})
+            problems = spec.problems(_values(spec, point))
             if problems:
                 name, why = problems[0]
                 shape = "x".join(str(point[a]) for a in ("t", "h", "w") if a != "t"

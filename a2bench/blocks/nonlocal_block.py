@@ -203,9 +203,10 @@ FLASH_PACK_MIN = 64
 def flash_packed_elements(case: Case, conv: str) -> int:
     """What the CPU flash kernel's forward allocates on AMX to pack its operands (`conv`: the
     convolutions' kernel, onednn_bf16_amx there): whole copies of k and of v (its positions
-    rounded up to pairs) and one thread's block of key rows. Read from the kernel's
-    allocations on an Emerald Rapids Xeon (torch 2.13.0+cpu, one thread: b 1-4, N 1-1,024,
-    N' 36-1,024, d 4-128); none below FLASH_PACK_MIN positions on either side."""
+    rounded up to pairs) and one thread's block of key rows; none below FLASH_PACK_MIN
+    positions on either side. Read from the kernel's allocations on an Emerald Rapids Xeon
+    (torch 2.13.0+cpu, one thread), and held to the byte there by the SDPA block's forward
+    peaks (benchmarks/block_peaks.py nonlocal --param impl=sdpa; tests/test_train_cost.py)."""
     b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
     if not is_onednn_amx(conv) or case.dtype != "bfloat16" or min(big_n, n_kv) < FLASH_PACK_MIN:
         return 0
