@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.autograd import profiler
 
 if TYPE_CHECKING:
     from a2bench.measure.step import Step
@@ -67,20 +67,29 @@ def native_stdout_lines() -> Iterator[list[str]]:
         lines.extend(sink.read().decode(errors="replace").splitlines())
 
 
+@contextlib.contextmanager
+def _profiled(memory: bool = False) -> Iterator[profiler.profile]:
+    """Kineto's CPU profiler, as torch.profiler.profile runs it, but entered through autograd's
+    profiler: torch.profiler's own start asks hasattr(torch, "_inductor"), which imports inductor
+    and dynamo (1.5 s of every measuring worker's start on this repository's VM) for a flag
+    that only CUDA graphs read."""
+    with _native_stderr_silenced(), profiler.profile(use_cpu=True, use_kineto=True,
+                                                     profile_memory=memory) as prof:
+        yield prof
+
+
 def ops_run(forward: Forward) -> set[str]:
     """The names of the operators one call ran (the profiler's events, e.g. aten::bmm): which
     kernel torch chose for a block's own memory model (BlockSpec.backend)."""
-    with _native_stderr_silenced(), torch.no_grad(), profile(
-            activities=[ProfilerActivity.CPU]) as prof:
+    with _profiled() as prof, torch.no_grad():
         forward()
-    return {e.name for e in prof.events()}
+    return {e.name for e in prof.function_events}
 
 
 def peak_tensor_bytes_cpu(forward: Forward) -> int:
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU],
-                                            profile_memory=True) as prof:
+    with _profiled(memory=True) as prof:
         forward()
-    events = [e for e in prof.profiler.kineto_results.events()
+    events = [e for e in prof.kineto_results.events()
               if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
     running = peak = 0
     for e in sorted(events, key=lambda e: e.start_ns()):
