@@ -397,6 +397,41 @@ def test_a_stored_size_is_the_median_of_its_passes_lows(tmp_path):
     assert lat["ci_high"] - lat["ci_low"] < 0.05, lat
 
 
+def passes_that_move(tmp_path, sd: float, seed: int = 7,
+                     sides: tuple[int, ...] = (24, 28, 32, 36, 40, 44, 48)):
+    """Double attention over a span of 4x in N, 3 passes of 20 samples (1 % apart) a size,
+    each pass's speed moved by `sd` (log-normal) on its own: the fits of that folder."""
+    rng = np.random.default_rng(seed)
+    ms = []
+    for side in sides:
+        c = case("double_attention", side)
+        base = cost_of(c).macs * 1e-10
+        for p in range(3):
+            moved = base * math.exp(rng.normal(0, sd))
+            samples = tuple(moved * np.exp(np.abs(rng.normal(0, 0.01, 20))))
+            ms.append(replace(measured(c, latency=float(np.median(samples))),
+                              samples_s=samples, process=p))
+    df, _ = an.load_runs([write_folder(tmp_path / f"run-{sd}", ms)])
+    return fit_row(an.fit_exponents(df), "double_attention", "latency")
+
+
+def test_an_inconclusive_latency_says_how_much_its_passes_moved(tmp_path):
+    from a2bench.analysis import passes
+
+    noisy = passes_that_move(tmp_path, 0.15)
+    # a median of 2-dof sds reads low (about 0.83 σ, and 6 sizes scatter it)
+    assert passes.NOISY_PASSES < noisy["pass_scatter"] < 0.2
+    assert noisy["verdict"] == "inconclusive", noisy["reason"]
+    assert "from pass to pass" in noisy["reason"] and "--processes" in noisy["reason"]
+    quiet = passes_that_move(tmp_path, 0.005)
+    assert quiet["pass_scatter"] < passes.NOISY_PASSES
+    assert quiet["verdict"] == "consistent" and "pass to pass" not in quiet["reason"]
+    # the rule itself: quiet passes, or a single one, add nothing
+    assert passes.noisy_passes_note(0.03, 3) == passes.noisy_passes_note(0.2, 1) == ""
+    assert "about 14%" in passes.noisy_passes_note(0.2, 3)  # 1.25 × 0.2 / √3
+    assert math.isnan(passes.pass_scatter([((1.0, 1.1),), None]))  # one pass: no scatter
+
+
 def test_load_runs_labels_and_environment(tmp_path):
     a = write_folder(tmp_path / "x" / "run", positions_sweep())
     b = write_folder(tmp_path / "y" / "run", positions_sweep(noise=0.1))

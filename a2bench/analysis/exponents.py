@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from a2bench import fitting as ft
+from a2bench.analysis import passes
 from a2bench.analysis.columns import (
     FIT_COLUMNS,
     METRICS,
@@ -239,6 +240,11 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
                       need_bic=metric == "latency")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
+        scatter = passes.pass_scatter(sub.samples) if metric == "latency" else math.nan
+        note = passes.noisy_passes_note(scatter, passes.median_passes(sub.samples))
+        # A window too small is inconclusive for want of sizes, whatever its passes did
+        if v.verdict == "inconclusive" and note and len(sub) >= ft.MIN_WINDOW:
+            v = ft.Verdict(v.verdict, f"{v.reason}; {note}")
         hosts = window_hosts(rows, axis, sub.x)
         if metric == "latency" and len(hosts) > 1 and v.verdict:
             v = ft.Verdict("inconclusive", across_nodes(hosts) if v.verdict != "inconclusive"
@@ -255,6 +261,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             "bootstrap_ci_low": e.boot95[0], "bootstrap_ci_high": e.boot95[1],
             "expected_class": k0, "competitor": k1, "delta_bic": dbic,
             "overhead_share_max": float((overhead / sub.y).max()) if len(sub) else math.nan,
+            "pass_scatter": scatter,
             "intercept": e.intercept,
             "log_x_mean": float(np.log(sub.x).mean()) if len(sub) else math.nan,
             **base,
@@ -297,7 +304,7 @@ FITS_EXTRA_COLUMNS = (
     "overhead_ci_high", "overhead_direct", "overhead_used", "overhead_share_max",
     "x_overhead_half", "x_overhead_5pct", "exponent_full", "cache_boundaries",
     "achieved_flops_per_s", "fraction_of_ceiling", "throughput_t0", "intercept", "log_x_mean",
-    "expected_from",
+    "expected_from", "pass_scatter",
 )
 
 
