@@ -419,7 +419,7 @@ def test_an_inconclusive_latency_says_how_much_its_passes_moved(tmp_path):
     from a2bench.analysis import passes
 
     noisy = passes_that_move(tmp_path, 0.15)
-    # a median of 2-dof sds reads low (about 0.83 σ, and 6 sizes scatter it)
+    # a median of 2-dof sds reads low (about 0.83 σ, and 7 sizes scatter it)
     assert passes.NOISY_PASSES < noisy["pass_scatter"] < 0.2
     assert noisy["verdict"] == "inconclusive", noisy["reason"]
     assert "from pass to pass" in noisy["reason"] and "--processes" in noisy["reason"]
