@@ -280,6 +280,14 @@ def peak_within(measured: int, model: int, allowance: int = 0) -> bool:
     return abs(off) <= max(MEMORY_TOLERANCE * model, MEMORY_TOLERANCE_BYTES) or 0 < off <= allowance
 
 
+def within_allowance(excess: int, allowance: int) -> bool:
+    """Whether a measured peak `excess` bytes above a model that holds the least of its
+    kernels' scratch (oneDNN's AMX kernels, onednn.onednn_amx_scratch) lies within what the
+    model declares for the rest: the strict check of its benchmarks and tests, with no
+    tolerance (peak_within adds the sweep's)."""
+    return 0 <= excess <= allowance
+
+
 def train_cost(cost: Cost, input_elements: int) -> Cost:
     """The training step (forward and backward) of a forward cost; input_elements is the size
     of the block input (its gradient is allocated)."""

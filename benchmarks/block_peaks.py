@@ -21,6 +21,7 @@ import torch
 from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.catalog import blocks, cost_of
+from a2bench.cost import within_allowance
 from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
@@ -86,7 +87,7 @@ def main() -> int:
         print(f"\n{mode}: {sum(d == 0 for d in off)} of {len(off)} cases their model to the "
               f"byte; measured − model from {min(off):+,} B to {max(off):+,} B")
         if any(allowed[mode]):  # oneDNN's AMX kernels: a model of the least, and an allowance
-            held = sum(0 <= d <= a for d, a in zip(off, allowed[mode], strict=True))
+            held = sum(within_allowance(d, a) for d, a in zip(off, allowed[mode], strict=True))
             print(f"{mode}: {held} of {len(off)} cases within the model's allowance "
                   "(model ≤ measured ≤ model + allowance)")
     return 0

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from a2bench.blocks.kernels import conv_kernel
-from a2bench.cost import Cost, pointwise, train_cost
+from a2bench.cost import Cost, pointwise, train_cost, within_allowance
 from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
@@ -117,7 +117,7 @@ def main() -> int:
               f"{sum(o[i] == 0 for o in off)} of {len(off)} shapes; model − measured from "
               f"{min(o[i] for o in off):+,} B to {max(o[i] for o in off):+,} B")
         if any(allowed):  # a model that holds the least and declares the rest
-            held = sum(-a <= o[i] <= 0 for o, a in zip(off, allowed, strict=True))
+            held = sum(within_allowance(-o[i], a) for o, a in zip(off, allowed, strict=True))
             print(f"{step}: measured peak within the model's allowance (model ≤ measured ≤ "
                   f"model + allowance, {min(allowed):,}-{max(allowed):,} B) at {held} of "
                   f"{len(off)} shapes")

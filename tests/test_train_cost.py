@@ -21,7 +21,7 @@ from a2bench.blocks import build
 from a2bench.blocks.se import SESpec
 from a2bench.case import Case
 from a2bench.catalog import blocks, cost_of
-from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost
+from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost, within_allowance
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 from a2bench.onednn import ONEDNN_BF16, ONEDNN_BF16_AMX, is_onednn_amx
@@ -57,8 +57,9 @@ def assert_peak(measured: int, cost: Cost, slack: int, why: object) -> None:
     """A measured peak against its model: where the model declares an allowance (oneDNN's AMX
     kernels: onednn.onednn_amx_scratch holds the least their blocking books), between the
     model and the model plus it; elsewhere within `slack` bytes above it (0: to the byte)."""
-    off, allowance = measured - cost.peak_bytes, cost.peak_allowance_bytes
-    assert 0 <= off <= (allowance or slack), (why, measured, cost.peak_bytes, allowance)
+    allowance = cost.peak_allowance_bytes
+    assert within_allowance(measured - cost.peak_bytes, allowance or slack), (
+        why, measured, cost.peak_bytes, allowance)
 
 
 def train(case: Case) -> Case:
