@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/block_peaks.py criss_cross --dtype bfloat16 --batch 1 2 \
         --channels 16 64 128 --sides 8 14 15 32 48 --param recurrence=1,2
 
-Each case is built and stepped as a run does (a2bench.measure.step, one thread, after a warm-up
-call: a2bench.measure.memory.warm_peak_cpu, a run's CPU memory probe); the model is
-the one its record would get (the kernel the block reports, BlockSpec.backend). Prints one
-Markdown row per case, then per mode how many cases are their model to the byte and the
-largest miss. docs/blocks.md quotes criss-cross's bf16 grid from the command above.
+Each case is built and stepped as a run does (a2bench.measure.step, one thread unless
+--threads says otherwise, after a warm-up call: a2bench.measure.memory.warm_peak_cpu, a run's
+CPU memory probe); the model is the one its record would get (the kernel the block reports,
+BlockSpec.backend). Prints one Markdown row per case, then per mode how many cases are their
+model to the byte and the largest miss. docs/blocks.md quotes criss-cross's bf16 grid from the
+command above.
 """
 
 from __future__ import annotations
@@ -50,8 +51,13 @@ def main() -> int:
                         help="square maps, h = w")
     parser.add_argument("--param", type=parameter, action="append", default=[],
                         help="a block parameter's values, NAME=V1,V2,...")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch's threads (the models hold one: at more, torch runs float32 "
+                             "1x1 convolutions on oneDNN, whose copies they lack)")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # kernels keep per-thread buffers the models do not hold
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: expected 1 or more")
+    torch.set_num_threads(args.threads)
     names = [name for name, _ in args.param]
     print("| b | c | side | " + "".join(f"{n} | " for n in names)
           + "mode | kernel | measured | model | measured − model |")

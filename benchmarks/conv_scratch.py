@@ -92,8 +92,13 @@ def main() -> int:
     which.add_argument("--positions", action="store_true",
                        help="positions and map heights the kernel's register block does not "
                             "divide")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch's threads (the models hold one: at more, torch runs float32 "
+                             "1x1 convolutions on oneDNN, whose copies they lack)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: expected 1 or more")
+    torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
     maps = CONV2D if args.conv2d else POSITIONS if args.positions else ()
     print(f"| b, c_in → c_out, {'h × w' if maps else 'N'} | kernel | forward: measured | "

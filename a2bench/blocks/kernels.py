@@ -21,9 +21,11 @@ _CONVOLUTION_IMPL = re.compile(r",convolution,[^,:]*:([^,]+),")
 def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> str:
     """The oneDNN kernel (onednn.onednn_bf16_kernel) where the block's bfloat16 convolutions run
     on oneDNN (aten::mkldnn_convolution), whose scratch the model then holds (onednn.
-    onednn_bf16_scratch); "" for the others (float32 here runs ATen's own kernel, and so does
-    bf16 on a CPU without AVX-512). `ops`: the operators one forward ran (measure.memory.
-    ops_run), where the caller has them; else one forward is profiled here."""
+    onednn_bf16_scratch); "" for the others (float32 runs ATen's own kernel at one thread and
+    batch under 16, and oneDNN otherwise, which no model holds: run.summary.
+    onednn_convolutions; bf16 on a CPU without AVX-512 runs ATen's). `ops`: the operators one
+    forward ran (measure.memory.ops_run), where the caller has them; else one forward is
+    profiled here."""
     if x.dtype != torch.bfloat16 or x.device.type != "cpu":
         return ""
     if ops is None:
