@@ -60,11 +60,14 @@ from functools import cached_property
 from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
+    ONEDNN_F32,
     ONEDNN_MATMUL_MIN_MACS,
     is_onednn_amx,
     is_onednn_bf16,
     onednn_amx_scratch,
     onednn_bf16_scratch,
+    onednn_f32_runs,
+    onednn_f32_scratch,
     onednn_sample_copies,
 )
 
@@ -455,6 +458,9 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
                        spatial=sides[0] if sides else 1,
                        bf16_instructions=kernel != ONEDNN_BF16_EMULATED))
         for key, elements in scratch.items():
+            fields[key] = fields.get(key, 0) + elements
+    elif kernel == ONEDNN_F32 and onednn_f32_runs(b, cin, positions):
+        for key, elements in onednn_f32_scratch(b, positions, cin, cout, bias).items():
             fields[key] = fields.get(key, 0) + elements
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)

@@ -42,6 +42,15 @@ ONEDNN_INPUT_COPY_UNITS = 5
 ONEDNN_GRAD_COPY_UNITS = 16
 
 
+# torch runs a float32 1x1 convolution on oneDNN, not on its own kernel, at more than one thread
+# or at batch 16 and more (ConvParams::use_mkldnn); the backend a case records then. Among a
+# block's convolutions, at more than one thread, those of batch 1 whose input has at most
+# ONEDNN_F32_MIN_INPUT elements stay on ATen's kernel (onednn_f32_runs).
+ONEDNN_F32 = "onednn_f32"
+ONEDNN_F32_BATCH = 16
+ONEDNN_F32_MIN_INPUT = 20480
+
+
 def onednn_bf16_kernel(isa: str) -> str:
     """The backend a case records for oneDNN's bfloat16 convolution on `isa` (oneDNN's name):
     ONEDNN_BF16 with bf16 instructions, and where the ISA could not be read; ONEDNN_BF16_EMULATED
@@ -64,6 +73,45 @@ def is_onednn_amx(kernel: str) -> bool:
 def is_onednn_bf16(kernel: str) -> bool:
     """Whether `kernel` (one part of a case's backend) is oneDNN's bf16 convolution, on any ISA."""
     return kernel.startswith(ONEDNN_BF16)
+
+
+def is_onednn_conv(kernel: str) -> bool:
+    """Whether `kernel` (one part of a case's backend) is a oneDNN convolution, bf16 or float32."""
+    return is_onednn_bf16(kernel) or kernel == ONEDNN_F32
+
+
+def onednn_f32_runs(b: int, cin: int, positions: int) -> bool:
+    """Whether one 1x1 convolution of a case whose record names ONEDNN_F32 ran on oneDNN: by
+    torch's rule, at batch over 1 or an input of more than ONEDNN_F32_MIN_INPUT elements (a
+    record names it at batch 16 and more, or at more than one thread, where the rule holds)."""
+    return b > 1 or b * cin * positions > ONEDNN_F32_MIN_INPUT
+
+
+def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int,
+                       bias: bool = True) -> dict[str, int]:
+    """What oneDNN's float32 1x1 convolution allocates and frees inside its calls, in float32
+    elements, as Term's `scratch` and `backward_scratch`.
+
+    Read from the allocation sequence of each call (torch.profiler's memory events; an
+    Emerald Rapids Xeon, torch 2.13.0+cpu, 2 threads and batch 16 at one): oneDNN copies to its
+    blocked layout, channels padded to a multiple of 16, and back:
+    - forward: copies of the input and of the weights and its own output, then the output
+      copied into torch's tensor, its own freed last;
+    - backward, input gradient: copies of the output gradient and of the weights and its own
+      input gradient, then torch's input gradient beside it; weight gradient: copies of the
+      output gradient and of the input, and its own weight and bias gradients, which it copies
+      into torch's after freeing the two copies.
+    Each step holds the larger of its two moments."""
+    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
+    x_in, own_in, own_out, out = b * cin * positions, b * pin * positions, b * pout * positions, \
+        b * cout * positions
+    params = cin * cout + (cout if bias else 0)
+    padded_params = pin * pout + (pout if bias else 0)
+    # the model holds the term's output, and in the backward its input and parameter gradients
+    forward = max(own_in + pin * pout + own_out, own_out + out) - out
+    data = max(own_out + pin * pout + own_in, own_in + x_in) - x_in - params
+    weight = own_in + own_out + padded_params - params
+    return {"scratch": forward, "backward_scratch": max(data, weight)}
 
 
 def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:

@@ -351,6 +351,63 @@ def test_a_onednn_bf16_conv2d_keeps_no_sample_copies_on_maps_with_sides_of_15_or
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("threads, batch", [(1, 16), (2, 2)])
+def test_float32_convolutions_on_onednn_are_their_model(threads: int, batch: int):
+    """torch runs a float32 1x1 convolution on oneDNN at batch 16 and more, and at more than one
+    thread (ConvParams::use_mkldnn): the record names onednn_f32 and the model holds oneDNN's
+    copies (onednn.onednn_f32_scratch). At one thread, forward and train step to the byte; at
+    two, the forward to the byte and the train step above it by no more than oneDNN's partial
+    weight gradients of the other thread (it reduces them over threads; not modelled)."""
+    from torch import nn
+
+    from a2bench.blocks.kernels import conv_kernel
+    from a2bench.onednn import ONEDNN_F32, onednn_f32_runs
+
+    assert onednn_f32_runs(2, 16, 16) and onednn_f32_runs(1, 64, 321)
+    assert not onednn_f32_runs(1, 64, 320)  # 20,480 input elements: ATen's kernel
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for cin, cout, sides in ((64, 128, None), (128, 64, None), (16, 256, None),
+                                 (64, 64, (12, 12)), (32, 96, (16, 20))):
+            n = sides[0] * sides[1] if sides else 256
+            conv = nn.Conv2d(cin, cout, 1) if sides else nn.Conv1d(cin, cout, 1)
+            x = torch.randn(batch, cin, *(sides or (n,)))
+            assert conv_kernel(conv, x) == ONEDNN_F32
+            # batch 1: oneDNN only at more than one thread and above 20,480 input elements
+            one = ONEDNN_F32 if threads > 1 and onednn_f32_runs(1, cin, n) else ""
+            assert conv_kernel(conv, x[:1]) == one, (cin, cout, sides)
+            term = pointwise("conv", batch, n, cin, cout, inputs=("x",), kernel=ONEDNN_F32,
+                             sides=sides)
+            forward = Cost((term,), 4, input_elements=batch * cin * n)
+            for cost, mode in ((forward, "forward"),
+                               (train_cost(forward, batch * cin * n), "train")):
+                measured = warm_peak_cpu(make_step(conv, x, mode))
+                partials = (threads - 1) * 4 * (cin * cout + cout) if mode == "train" else 0
+                assert_peak(measured, cost, partials, (cin, cout, sides, mode, threads))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_block_whose_float32_convolutions_ran_on_onednn_is_its_model():
+    """Double attention at batch 16 (oneDNN's convolutions at any thread count): to the byte,
+    forward and train step, where the model of ATen's kernel was 25 % under (block_peaks.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for mode in ("forward", "train"):
+            case = Case("double_attention", "cpu", "float32", 16, 64, 1, 16, 16, mode=mode,
+                        params={"m": 32, "n": 32})
+            module, x = build(case)
+            kernel = blocks()[case.block].backend(module, x)
+            assert kernel == "onednn_f32"
+            measured = warm_peak_cpu(make_step(module, x, mode))
+            assert measured == cost_of(case, kernel).peak_bytes
+            assert measured > 1.2 * cost_of(case, "").peak_bytes
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_onednn_bf16_bmm_copies_a_strided_operand_above_its_size_threshold():
     """cost.bmm's `copied`: a scratch of the forward and of the backward on oneDNN's bf16 bmm,
     which runs above 16^3 MACs (measured: a strided operand copied at 4,160 MACs, not at
@@ -454,14 +511,18 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
 
 
 @pytest.mark.parametrize("name", [name for name, spec in SPECS.items() if spec.has_cost])
-def test_the_model_expected_before_a_case_runs_is_the_one_its_record_gets(name: str):
+def test_the_model_expected_before_a_case_runs_is_the_one_its_record_gets(name: str,
+                                                                        one_thread):
     """BlockSpec.expected_backend (known before the case runs, for the budget check and the
     planner) gives the model that the kernel the case then records (BlockSpec.backend) gives,
     in float32 and bfloat16, in both modes: on a CPU whose bf16 convolutions run on oneDNN and
-    on one whose do not."""
+    on one whose do not; and float32 at batch 16, which runs on oneDNN. At one thread: at more,
+    float32 at a smaller batch may run on oneDNN too, which the case does not say
+    (kernels.expected_conv_kernel)."""
     spec = SPECS[name]
-    for dtype in ("float32", "bfloat16"):
+    for dtype, batch in (("float32", None), ("bfloat16", None), ("float32", 16)):
         case = dataclasses.replace(example_case(spec, spec.examples[0]), dtype=dtype)
+        case = dataclasses.replace(case, batch=batch) if batch else case
         ran = spec.backend(*build(case))
         for mode in ("forward", "train"):
             case = dataclasses.replace(case, mode=mode)

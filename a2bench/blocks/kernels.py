@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.onednn import onednn_bf16_kernel
+from a2bench.onednn import ONEDNN_F32, ONEDNN_F32_BATCH, onednn_bf16_kernel
 
 # oneDNN's verbose line of one primitive's call names its implementation and the ISA it ran
 # on: "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16_1x1:avx512_core_bf16,...".
@@ -19,20 +19,22 @@ _CONVOLUTION_IMPL = re.compile(r",convolution,[^,:]*:([^,]+),")
 
 
 def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> str:
-    """The oneDNN kernel (onednn.onednn_bf16_kernel) where the block's bfloat16 convolutions run
-    on oneDNN (aten::mkldnn_convolution), whose scratch the model then holds (onednn.
-    onednn_bf16_scratch); "" for the others (float32 runs ATen's own kernel at one thread and
-    batch under 16, and oneDNN otherwise, which no model holds: run.summary.
-    onednn_convolutions; bf16 on a CPU without AVX-512 runs ATen's). `ops`: the operators one
-    forward ran (measure.memory.ops_run), where the caller has them; else one forward is
-    profiled here."""
-    if x.dtype != torch.bfloat16 or x.device.type != "cpu":
+    """The oneDNN kernel where the block's convolutions run on oneDNN (aten::mkldnn_convolution),
+    whose scratch the model then holds: onednn.onednn_bf16_kernel for bfloat16 (onednn.
+    onednn_bf16_scratch), ONEDNN_F32 for float32, which torch runs there at more than one thread
+    or batch 16 and more (onednn.onednn_f32_scratch); "" for ATen's own kernel (float32 at one
+    thread and batch under 16, bf16 on a CPU without AVX-512). `ops`: the operators one forward
+    ran (measure.memory.ops_run), where the caller has them; else one forward is profiled
+    here."""
+    if x.dtype not in (torch.bfloat16, torch.float32) or x.device.type != "cpu":
         return ""
     if ops is None:
         from a2bench.measure.memory import ops_run
 
         ops = ops_run(lambda: module(x))
-    return onednn_bf16_kernel(onednn_bf16_isa()) if "aten::mkldnn_convolution" in ops else ""
+    if "aten::mkldnn_convolution" not in ops:
+        return ""
+    return ONEDNN_F32 if x.dtype == torch.float32 else onednn_bf16_kernel(onednn_bf16_isa())
 
 
 @functools.cache
@@ -78,7 +80,13 @@ def _tiny_bf16_conv() -> tuple[nn.Module, Tensor]:
 def expected_conv_kernel(case: Case) -> str:
     """The kernel a case's convolutions are expected to run before it runs (no module yet):
     what conv_kernel would record, for the budget check and the planner
-    (BlockSpec.expected_backend)."""
-    if case.dtype != "bfloat16" or case.device != "cpu":
+    (BlockSpec.expected_backend). float32 at batch 16 and more runs on oneDNN whatever the
+    thread count; at more than one thread a smaller batch may too, which the case does not say
+    (its peak is then predicted as ATen's kernel's, 20-25 % under for double attention)."""
+    if case.device != "cpu":
+        return ""
+    if case.dtype == "float32":
+        return ONEDNN_F32 if case.batch >= ONEDNN_F32_BATCH else ""
+    if case.dtype != "bfloat16":
         return ""
     return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""

@@ -73,7 +73,7 @@ from a2bench.cost import (
     softmax_ops,
     wrapped_scalar_elements,
 )
-from a2bench.onednn import is_onednn_amx, is_onednn_bf16
+from a2bench.onednn import is_onednn_amx, is_onednn_conv
 from a2bench.registry import BlockSpec, Param, Value, register
 
 IMPLS = ("eager", "sdpa")
@@ -219,7 +219,7 @@ def sdpa_kernel(case: Case, backend: str = "") -> str:
     On CUDA, torch 2.11 ran the memory-efficient kernel for fp32 (flash and cuDNN take 16-bit
     inputs only) and cuDNN's for bf16 on the H100 (results/gpu-nvidia-h100-80gb-hbm3-training);
     another GPU or torch may pick flash, which the record then names."""
-    fused = [k for k in backend.split("+") if k and not is_onednn_bf16(k)]
+    fused = [k for k in backend.split("+") if k and not is_onednn_conv(k)]
     if fused:
         return fused[0]
     if case.device != "cuda":
@@ -406,7 +406,7 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     n_kv = keys(case)
     sdpa = case.param("impl") == "sdpa"
     # the convolutions' kernel
-    conv = next((k for k in backend.split("+") if is_onednn_bf16(k)), "")
+    conv = next((k for k in backend.split("+") if is_onednn_conv(k)), "")
     phi, k = _key_value(case, "phi", conv)
     g, v = _key_value(case, "g", conv)
     theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n,

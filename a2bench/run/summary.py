@@ -93,25 +93,14 @@ MEMORY_MISS = "measured peak above the memory model"
 MODEL_MISMATCH = "cost() disagrees with both counters"
 
 
-# torch's rule for a float32 1x1 convolution on the CPU (ConvParams::use_mkldnn): oneDNN at
-# more than one thread (and a batch over 1 or an input over 20480 elements) or at batch 16 and
-# more; ATen's own kernel, which the models hold to the byte, otherwise. benchmarks/
-# block_peaks.py --dtype float32 --threads 2: double attention 23-25 % over its model.
-ONEDNN_FLOAT32_BATCH = 16
-
-
-def onednn_convolutions(m: Measurement) -> bool:
-    """Whether a float32 CPU case's 1x1 convolutions may have run on oneDNN."""
-    return (m.threads or 1) > 1 or m.case.batch >= ONEDNN_FLOAT32_BATCH
-
-
 def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     """Say how many peaks left their model (cost.peak_within), and why they may have. In float32
     on the CPU at more than one thread (each record's own count: a partition's nodes may
-    differ) or at batch 16 and more, torch runs 1x1 convolutions on oneDNN (ConvParams::
-    use_mkldnn), whose copies to its own layout the model does not hold (SDPA's flash kernel
-    also keeps a scratch per thread); one thread and batches under 16 give exact peaks, so a
-    miss there is said apart, as memory the model lacks. Threads do not touch a CUDA peak: a
+    differ) kernels keep per-thread buffers the model does not hold: oneDNN's convolutions
+    reduce their weight gradients over threads (onednn.onednn_f32_scratch holds one thread's),
+    and SDPA's flash kernel keeps a scratch per thread; at one thread the float32 models are
+    exact, so a miss there is said apart, as memory the model lacks. Threads do not touch a
+    CUDA peak: a
     miss there is something the model lacks (a library's workspace, say), which docs/gpu.md
     lists. A reduced precision CPU case can miss at any thread count: on a CPU with bf16
     instructions some native kernels hold scratch the models lack (a bf16 bmm's, SDPA's CPU
@@ -130,11 +119,10 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     cuda = [m for m in over if m.case.device == "cuda"]
     reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED_DTYPES]
     full = [m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED_DTYPES]
-    cpu = [m for m in full if onednn_convolutions(m)]
-    exact = [m for m in full if not onednn_convolutions(m)]
+    cpu = [m for m in full if (m.threads or 1) > 1]
+    exact = [m for m in full if (m.threads or 1) == 1]
     counts = sorted({m.threads or 1 for m in cpu})
     threads = "–".join(str(t) for t in dict.fromkeys(counts[:1] + counts[-1:]))  # "2", "2–4"
-    threads += " thread" if threads == "1" else " threads"
     for misses, why in (
             (compiled, "compiled: Inductor's kernels keep other tensors than the eager "
                        "autograd the model follows (the report sets their peak beside eager's)"),
@@ -143,14 +131,11 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
             (reduced, "in reduced precision on the CPU: scratch of the processor's native bf16 "
                       "kernels, which the model does not hold (docs/blocks.md, 'Where a memory "
                       "model stops being exact on a CPU')"),
-            (cpu, f"in float32 on the CPU at {threads}"
-                  f"{' or batch 16 and more' if any(m.case.batch >= 16 for m in cpu) else ''}: "
-                  "torch runs 1x1 convolutions there on oneDNN, whose copies to its own layout "
-                  "the model does not hold (docs/blocks.md, 'Where a memory model stops being "
-                  "exact on a CPU'); --threads 1 with batches under 16 gives peaks the model "
-                  "matches"),
-            (exact, "in float32 on the CPU at one thread and batch under 16, where the models "
-                    "match every published case to the byte: memory the model lacks")):
+            (cpu, f"at {threads} threads: kernels' per-thread buffers (oneDNN's weight-gradient "
+                  "reductions, SDPA's flash kernel), which the model does not hold; --threads 1 "
+                  "gives peaks the model matches"),
+            (exact, "in float32 on the CPU at one thread, where the models match every "
+                    "published case to the byte: memory the model lacks")):
         if misses:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
             out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "

@@ -99,8 +99,8 @@ def usable_cores() -> int:
 def default_threads(device: str) -> int:
     """A CPU sweep leaves one core to the harness and the OS: measured on 2 cores, double
     attention at N = 1024 took 0.54 ms at 1 thread and 1.07 ms at 2, whose peak memory also
-    left the model by 25 % (torch runs float32 1x1 convolutions on oneDNN at more than one
-    thread: run.summary.onednn_convolutions). On CUDA the threads only launch."""
+    left its model by 25 % until the model held oneDNN's float32 convolutions, which torch runs
+    at more than one thread (onednn.onednn_f32_scratch). On CUDA the threads only launch."""
     cores = usable_cores()  # on a Slurm node: that node's (or task's) cores
     return max(1, cores - 1) if device == "cpu" else cores
 
