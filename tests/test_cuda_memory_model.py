@@ -304,7 +304,7 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     mixed = [replace(m, threads=(1, 4, 8)[i % 3]) for i, m in enumerate(cpu)]
     threaded, lacking = memory_warnings(mixed)
     assert "on 6 case(s)" in threaded and "at 4–8 threads: kernels'" in threaded, threaded
-    assert "on 3 case(s)" in lacking and "memory the model lacks" in lacking, lacking
+    assert "on 3 case(s)" in lacking and "at one thread: memory the model" in lacking, lacking
     # compiled, the same misses are Inductor's, whatever the device or the threads
     compiled = [replace(m, case=replace(m.case, compile=True)) for m in records]
     (warning,) = memory_warnings(compiled)

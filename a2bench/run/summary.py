@@ -98,13 +98,12 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     on the CPU at more than one thread (each record's own count: a partition's nodes may
     differ) kernels keep per-thread buffers the model does not hold: oneDNN's convolutions
     reduce their weight gradients over threads (onednn.onednn_f32_scratch holds one thread's),
-    and SDPA's flash kernel keeps a scratch per thread; at one thread the float32 models are
-    exact, so a miss there is said apart, as memory the model lacks. Threads do not touch a
-    CUDA peak: a
-    miss there is something the model lacks (a library's workspace, say), which docs/gpu.md
-    lists. A reduced precision CPU case can miss at any thread count: on a CPU with bf16
-    instructions some native kernels hold scratch the models lack (a bf16 bmm's, SDPA's CPU
-    flash kernel's; results/cpu-training), where a CPU that emulates bf16 matches them. A
+    and SDPA's flash kernel keeps a scratch per thread; a miss at one thread is said apart, as
+    memory the model lacks (ResNet-50's oneDNN weight reorders, say). Threads do not touch a
+    CUDA peak: a miss there is something the model lacks (a library's workspace, say), which
+    docs/gpu.md lists. A reduced precision CPU case can miss at any thread count: on a CPU with
+    bf16 instructions some native kernels hold scratch the models lack (a bf16 bmm's, SDPA's
+    CPU flash kernel's; results/cpu-training), where a CPU that emulates bf16 matches them. A
     compiled case is read against its eager model, which Inductor's kernels need not follow:
     its own class."""
     over = [m for m in records if m.status == "ok" and m.peak_bytes and m.peak_bytes_analytic
@@ -134,8 +133,9 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
             (cpu, f"at {threads} threads: kernels' per-thread buffers (oneDNN's weight-gradient "
                   "reductions, SDPA's flash kernel), which the model does not hold; --threads 1 "
                   "gives peaks the model matches"),
-            (exact, "in float32 on the CPU at one thread, where the models match every "
-                    "published case to the byte: memory the model lacks")):
+            (exact, "on the CPU at one thread: memory the model does not hold (docs/blocks.md, "
+                    "'Where a memory model stops being exact on a CPU': ResNet-50's oneDNN "
+                    "weight reorders among it)")):
         if misses:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
             out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
