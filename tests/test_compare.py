@@ -138,6 +138,20 @@ def test_every_exact_metric_is_checked(tmp_path, base, metric):
     assert run(base, store(tmp_path / "head", records), "--exact-only") == 1
 
 
+def test_an_analytic_peak_of_another_kernel_is_said_not_failed(tmp_path, base, capsys):
+    """A head whose case ran another kernel (float32 convolutions on oneDNN at more threads)
+    has another analytic peak from the same model: a warning, not an exact failure; the same
+    kernel with another peak still fails."""
+    records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
+    bigger = records[1].peak_bytes_analytic * 2
+    records[1] = replace(records[1], peak_bytes_analytic=bigger, backend="onednn_f32")
+    assert run(base, store(tmp_path / "head", records), "--exact-only") == 0
+    assert "the kernels differ (backend ATen -> onednn_f32), not compared" in \
+        capsys.readouterr().out
+    records[1] = replace(records[1], backend="")
+    assert run(base, store(tmp_path / "same", records), "--exact-only") == 1
+
+
 def test_exact_only_ignores_timings(tmp_path, base, capsys):
     slow = head_with(tmp_path, slowdown=3.0)
     assert run(base, slow) == 1  # the timing gate sees it
