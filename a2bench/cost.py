@@ -449,19 +449,19 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     params = cin * cout + (cout if bias else 0)
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
               "backward_elementwise": out if bias else 0, **backward}
-    if is_onednn_bf16(kernel):
-        # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed,
-        # made before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
-        scratch = (onednn_amx_scratch(b, positions, cin, cout, bias, sides)
-                   if is_onednn_amx(kernel) else onednn_bf16_scratch(
-                       b, positions, cin, cout, bias, onednn_sample_copies(sides),
-                       spatial=sides[0] if sides else 1,
-                       bf16_instructions=kernel != ONEDNN_BF16_EMULATED))
-        for key, elements in scratch.items():
-            fields[key] = fields.get(key, 0) + elements
+    scratch: dict[str, int] = {}
+    if is_onednn_amx(kernel):
+        scratch = onednn_amx_scratch(b, positions, cin, cout, bias, sides)
+    elif is_onednn_bf16(kernel):
+        scratch = onednn_bf16_scratch(b, positions, cin, cout, bias, onednn_sample_copies(sides),
+                                      spatial=sides[0] if sides else 1,
+                                      bf16_instructions=kernel != ONEDNN_BF16_EMULATED)
     elif kernel == ONEDNN_F32 and onednn_f32_runs(b, cin, positions):
-        for key, elements in onednn_f32_scratch(b, positions, cin, cout, bias).items():
-            fields[key] = fields.get(key, 0) + elements
+        scratch = onednn_f32_scratch(b, positions, cin, cout, bias)
+    # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed, made
+    # before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
+    for key, elements in scratch.items():
+        fields[key] = fields.get(key, 0) + elements
     return Term(name, b * positions * cin * cout, b * positions * cout if bias else 0,
                 out, frees, inputs, **fields)
 

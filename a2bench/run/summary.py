@@ -119,7 +119,7 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     reduced = [m for m in over if m.case.device != "cuda" and m.case.dtype in REDUCED_DTYPES]
     full = [m for m in over if m.case.device != "cuda" and m.case.dtype not in REDUCED_DTYPES]
     cpu = [m for m in full if (m.threads or 1) > 1]
-    exact = [m for m in full if (m.threads or 1) == 1]
+    one_thread = [m for m in full if (m.threads or 1) == 1]
     counts = sorted({m.threads or 1 for m in cpu})
     threads = "–".join(str(t) for t in dict.fromkeys(counts[:1] + counts[-1:]))  # "2", "2–4"
     for misses, why in (
@@ -133,9 +133,9 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
             (cpu, f"at {threads} threads: kernels' per-thread buffers (oneDNN's weight-gradient "
                   "reductions, SDPA's flash kernel), which the model does not hold; --threads 1 "
                   "gives peaks the model matches"),
-            (exact, "on the CPU at one thread: memory the model does not hold (docs/blocks.md, "
-                    "'Where a memory model stops being exact on a CPU': ResNet-50's oneDNN "
-                    "weight reorders among it)")):
+            (one_thread, "on the CPU at one thread: memory the model does not hold "
+                         "(docs/blocks.md, 'Where a memory model stops being exact on a CPU': "
+                         "ResNet-50's oneDNN weight reorders among it)")):
         if misses:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
             out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
