@@ -39,8 +39,9 @@ def cost_of(case: Case, backend: str = "") -> Cost:
     return spec(case.block).cost(case)
 
 
-def expected_cost(case: Case) -> Cost:
-    """The model of a case before it runs: with the kernel it is expected to run
-    (BlockSpec.expected_backend), where it runs none yet. The memory budget check and the
-    planner read it; a record's model is cost_of(case, the backend that ran)."""
-    return cost_of(case, spec(case.block).expected_backend(case))
+def expected_cost(case: Case, threads: int = 1) -> Cost:
+    """The model of a case before it runs at `threads` torch threads: with the kernel it is
+    expected to run there (BlockSpec.expected_backend), where it runs none yet. The memory
+    budget check and the planner read it; a record's model is cost_of(case, the backend that
+    ran)."""
+    return cost_of(case, spec(case.block).expected_backend(case, threads))

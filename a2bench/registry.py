@@ -141,10 +141,10 @@ class BlockSpec(ABC):
         is the kernel's that ran."""
         return ""
 
-    def expected_backend(self, case: Case) -> str:
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
         """The kernel `backend` is expected to report, known before the case runs (no module
-        yet): the model the memory budget check and the planner read. "" for a block whose
-        model does not depend on the kernel."""
+        yet) at `threads` torch threads: the model the memory budget check and the planner
+        read. "" for a block whose model does not depend on the kernel."""
         return ""
 
     def resolve(self, given: Mapping[str, Value]) -> dict[str, Value]:

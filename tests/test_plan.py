@@ -824,3 +824,31 @@ def test_the_promised_half_width_is_what_the_fit_gives_sizes_of_that_noise(count
         got.append((e.ci95[1] - e.ci95[0]) / 2)
     # the median fit's residual variance is a little under its expectation (chi-square's skew)
     assert 0.85 <= np.median(got) / promised <= 1.05, (np.median(got), promised)
+
+
+def test_the_planner_holds_onednn_float32_copies_at_the_runs_threads():
+    # At more than one thread torch runs a float32 1x1 convolution of batch 2 on oneDNN, which
+    # copies input, weights and output to its blocked layout: the planner's sizes carry that
+    # peak (the runner's budget check holds the same), and a budget that fits a size on ATen's
+    # kernel at one thread stops short of it at two.
+    from a2bench.onednn import ONEDNN_F32
+    from a2bench.run import autosize as au
+
+    s = parse_suite({"name": "da", "blocks": ["double_attention"],
+                     "params": {"batch": [2], "channels": [64], "m": [16], "n": [16],
+                                "h": "auto", "w": "auto"}})
+    ((template, axis),) = auto_templates(s)
+    one = au.candidate_points(template, axis, CPU)
+    two = au.candidate_points(template, axis, replace(CPU, threads=2))
+    # 8 GiB stops the sizes sooner at two threads, the sizes they share the same
+    assert len(two) < len(one) and [p.positions for p in one[:len(two)]] == \
+        [p.positions for p in two]
+    for a, b in zip(one, two, strict=False):
+        case = pl.at(template, axis, b.size)
+        assert a.peak == cost_of(case).peak_bytes
+        assert b.peak == cost_of(case, ONEDNN_F32).peak_bytes > a.peak
+    last = pl.at(template, axis, one[-1].size)
+    tight = replace(CPU, memory_budget=cost_of(last).runnable_bytes)
+    assert au.candidate_points(template, axis, tight)[-1].size == one[-1].size
+    assert au.candidate_points(template, axis, replace(tight, threads=2))[-1].size \
+        < one[-1].size

@@ -510,24 +510,62 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
         assert_peak(measured_peak(case), cost_of(case, backend), 0, case.label())
 
 
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request):
+    """torch at one thread and at two for the test: float32 convolutions run on oneDNN at more
+    than one (torch's ConvParams::use_mkldnn), whatever the machine's cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", [name for name, spec in SPECS.items() if spec.has_cost])
 def test_the_model_expected_before_a_case_runs_is_the_one_its_record_gets(name: str,
-                                                                        one_thread):
+                                                                        torch_threads: int):
     """BlockSpec.expected_backend (known before the case runs, for the budget check and the
     planner) gives the model that the kernel the case then records (BlockSpec.backend) gives,
     in float32 and bfloat16, in both modes: on a CPU whose bf16 convolutions run on oneDNN and
-    on one whose do not; and float32 at batch 16, which runs on oneDNN. At one thread: at more,
-    float32 at a smaller batch may run on oneDNN too, which the case does not say
-    (kernels.expected_conv_kernel)."""
+    on one whose do not; float32 at batch 16, which runs on oneDNN; and at one thread and at
+    two, where float32 at any batch may run on oneDNN (kernels.expected_conv_kernel)."""
     spec = SPECS[name]
-    for dtype, batch in (("float32", None), ("bfloat16", None), ("float32", 16)):
+    for dtype, batch in (("float32", None), ("bfloat16", None), ("float32", 16),
+                         ("float32", 2)):
         case = dataclasses.replace(example_case(spec, spec.examples[0]), dtype=dtype)
         case = dataclasses.replace(case, batch=batch) if batch else case
         ran = spec.backend(*build(case))
         for mode in ("forward", "train"):
             case = dataclasses.replace(case, mode=mode)
-            expected = spec.expected_backend(case)
+            expected = spec.expected_backend(case, torch_threads)
             assert cost_of(case, expected) == cost_of(case, ran), (case.label(), expected, ran)
+
+
+def test_the_memory_budget_check_holds_onednn_scratch_of_a_float32_case_at_two_threads():
+    """At more than one thread torch runs a float32 1x1 convolution of batch 2 on oneDNN, with
+    its blocked copies: the runner's check holds them at the sweep's threads (double attention
+    at c 64, m = n = 16 on 32 x 32), and a budget a byte short of that skips the case there,
+    while at one thread (ATen's kernel) it needs less."""
+    import torch
+
+    from a2bench.onednn import ONEDNN_F32
+    from a2bench.run.runner import predicted_bytes, within_budget
+
+    case = Case("double_attention", "cpu", "float32", 2, 64, 1, 32, 32, m=16, n=16)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ran = SPECS["double_attention"].backend(*build(case))
+    finally:
+        torch.set_num_threads(before)
+    assert ran == ONEDNN_F32
+    x_bytes = 2 * 64 * 32 * 32 * 4
+    need = predicted_bytes(case, threads=2)
+    assert need == cost_of(case, ran).runnable_bytes + x_bytes
+    assert predicted_bytes(case, threads=1) == cost_of(case).runnable_bytes + x_bytes < need
+    assert within_budget(case, need, threads=2) and not within_budget(case, need - 1, threads=2)
+    assert within_budget(case, need - 1, threads=1)
 
 
 def test_the_memory_budget_check_holds_onednn_scratch_of_a_bf16_case():

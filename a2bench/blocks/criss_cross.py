@@ -345,8 +345,8 @@ class CrissCrossSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
 
-    def expected_backend(self, case: Case) -> str:
-        return expected_conv_kernel(case)
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
+        return expected_conv_kernel(case, threads)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """Per pass: N [c (2c' + c) + (h + w)(c' + c)] MACs per sample (convs q, k, v; h + w

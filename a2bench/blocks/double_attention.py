@@ -120,8 +120,8 @@ class DoubleAttentionSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
 
-    def expected_backend(self, case: Case) -> str:
-        return expected_conv_kernel(case)
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
+        return expected_conv_kernel(case, threads)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """Gather first: G = A softmax(B)^T (m x n), then Z = G softmax(V). `backend`: the
@@ -156,8 +156,8 @@ class NonlocalOrderSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
 
-    def expected_backend(self, case: Case) -> str:
-        return expected_conv_kernel(case)
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
+        return expected_conv_kernel(case, threads)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """Non-local order: S = softmax(B)^T softmax(V) (N x N) first, then Z = A S.

@@ -116,8 +116,8 @@ class GlobalContextSpec(BlockSpec):
     def backend(self, module: nn.Module, x: Tensor) -> str:
         return conv_kernel(module, x)
 
-    def expected_backend(self, case: Case) -> str:
-        return expected_conv_kernel(case)
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
+        return expected_conv_kernel(case, threads)
 
     def cost(self, case: Case, backend: str = "") -> Cost:
         """MACs per sample: c*N (mask) + c*N (pooling) + 2*c*(c//r) (transform).

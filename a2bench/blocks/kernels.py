@@ -82,16 +82,17 @@ def _tiny_bf16_conv() -> tuple[nn.Module, Tensor]:
             torch.zeros(1, 16, 8, dtype=torch.bfloat16))
 
 
-def expected_conv_kernel(case: Case) -> str:
+def expected_conv_kernel(case: Case, threads: int = 1) -> str:
     """The kernel a case's convolutions are expected to run before it runs (no module yet):
-    what conv_kernel would record, for the budget check and the planner
-    (BlockSpec.expected_backend). float32 at batch 16 and more runs on oneDNN whatever the
-    thread count; at more than one thread a smaller batch may too, which the case does not say
-    (its peak is then predicted as ATen's kernel's, 20-25 % under for double attention)."""
+    what conv_kernel would record at `threads` torch threads, for the budget check and the
+    planner (BlockSpec.expected_backend). float32 runs on oneDNN at batch 16 and more, or at
+    more than one thread (torch's ConvParams::use_mkldnn); at more threads a batch-1
+    convolution of at most ONEDNN_F32_MIN_INPUT input elements stays on ATen's kernel, which
+    the model of ONEDNN_F32 holds per convolution (onednn.onednn_f32_runs)."""
     if case.device != "cpu":
         return ""
     if case.dtype == "float32":
-        return ONEDNN_F32 if case.batch >= ONEDNN_F32_BATCH else ""
+        return ONEDNN_F32 if case.batch >= ONEDNN_F32_BATCH or threads > 1 else ""
     if case.dtype != "bfloat16":
         return ""
     return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""

@@ -540,9 +540,9 @@ class NonLocalSpec(BlockSpec):
         fused = next((label for op, label in SDPA_KERNELS if op in ops), "unknown")
         return "+".join(filter(None, (fused, conv_kernel(module, x, ops))))
 
-    def expected_backend(self, case: Case) -> str:
+    def expected_backend(self, case: Case, threads: int = 1) -> str:
         """The convolutions' kernel: the SDPA kernel expected is sdpa_kernel's without one."""
-        return expected_conv_kernel(case)
+        return expected_conv_kernel(case, threads)
 
 
 # aten op names of the SDPA kernels, most specific first (math last: the fused kernels never

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,11 @@ def _legal(case: Case) -> bool:
 
 def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_budget: int,
                time_budget_s: float, passes: int, malloc_reuse: bool,
-               llc: float | None = None, memory_every_pass: bool = False) -> pl.Machine:
+               llc: float | None = None, memory_every_pass: bool = False,
+               threads: int = 1) -> pl.Machine:
     """The planner's machine; `llc` is the last-level cache measured by copy bandwidth
-    (measure.cache_probe), which replaces a larger one sysfs names (a VM's share of it)."""
+    (measure.cache_probe), which replaces a larger one sysfs names (a VM's share of it);
+    `threads` the run's torch threads."""
     caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
               if isinstance(v, (int, float)) and v > 0}
     if llc and caches and llc < max(caches.values()):
@@ -71,7 +74,7 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
     # An auto run's batches are windows, timed in chunks of one length on a CPU (planned_s)
     return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
                       time_budget_s, passes, memory_every_pass,
-                      matched_chunks=suite.device == "cpu")
+                      matched_chunks=suite.device == "cpu", threads=threads)
 
 
 @dataclass
@@ -225,8 +228,8 @@ def candidate_points(template: Case, axis: tuple[str, ...],
     block without a cost model is traced on the meta device for its MACs and bytes."""
     block = spec(template.block)
     if block.has_cost:
-        return pl.candidates(template, axis, expected_cost, _legal, machine.memory_budget,
-                             block.side_class)
+        return pl.candidates(template, axis, partial(expected_cost, threads=machine.threads),
+                             _legal, machine.memory_budget, block.side_class)
     from a2bench.measure.traced import trace  # torch's dispatch modes, for counted blocks only
 
     return pl.candidates(template, axis, trace, _legal, machine.memory_budget,
@@ -439,7 +442,7 @@ class AutoSizes:
             prober.worker, suite.device, memory_budget, o.case_timeout)
         machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
                              o.time_budget, o.processes, o.malloc_reuse, llc,
-                             sweep.settings.memory_every_pass)
+                             sweep.settings.memory_every_pass, sweep.threads)
         worker_start_s = max(time.perf_counter() - before, 1.0)
         end_s = end_calibration_s(start, before - started)
         if stored.get("auto_sizes"):  # a resumed sweep keeps the sizes it began with

@@ -127,6 +127,9 @@ class Machine:
     memory_every_pass: bool = False  # as the sweep's Settings; auto runs probe it once
     # Interleaved chunks as long as the window's slowest planned call (run_cases' planned_s)
     matched_chunks: bool = False
+    # torch's threads in the run: float32 convolutions run on oneDNN, with its copies, at more
+    # than one (kernels.expected_conv_kernel), which the memory budget check must hold
+    threads: int = 1
 
     def extra_calls(self, first: bool) -> float:
         """Calls of a case a pass costs besides its timed ones (`first`: its first pass)."""

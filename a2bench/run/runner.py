@@ -128,15 +128,15 @@ ProgressHook = Callable[[Case, Measurement | None], None]
 StageHook = Callable[[str], None]
 
 
-def predicted_bytes(case: Case) -> int | None:
+def predicted_bytes(case: Case, threads: int = 1) -> int | None:
     """What the case needs to run (Cost.runnable_bytes: the analytic peak with the kernels it is
-    expected to run, catalog.expected_cost, and on CUDA room for the allocator's
-    fragmentation) plus the input. A counted block has no memory model: its
-    trace on the meta device stands in (measure/traced.py: the live peak and its weights), and
-    where it cannot be traced, None (it runs unchecked; its worker says what failed)."""
+    expected to run at `threads` torch threads, catalog.expected_cost, and on CUDA room for the
+    allocator's fragmentation) plus the input. A counted block has no memory model: its trace
+    on the meta device stands in (measure/traced.py: the live peak and its weights), and where
+    it cannot be traced, None (it runs unchecked; its worker says what failed)."""
     block = spec(case.block)
     if block.has_cost:
-        need: int | None = expected_cost(case).runnable_bytes
+        need: int | None = expected_cost(case, threads).runnable_bytes
     else:
         traced = _TRACED.setdefault(block, {})
         if case.key() not in traced:
@@ -163,8 +163,8 @@ def _traced_bytes(case: Case) -> int | None:
         return None
 
 
-def within_budget(case: Case, budget: int) -> bool:
-    need = predicted_bytes(case)
+def within_budget(case: Case, budget: int, threads: int = 1) -> bool:
+    need = predicted_bytes(case, threads)
     return need is None or need <= budget
 
 
@@ -301,7 +301,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             order = pass_order(cases, seed, process)
             together = [c for c in order if (c.key(), process) not in done
                         and c.key() not in failed and interleavable(c)
-                        and within_budget(c, memory_budget)] if interleave else []
+                        and within_budget(c, memory_budget, settings.threads)] if interleave else []
             batches: dict[Any, list[Case]] = {}
             for c in together:
                 batches.setdefault(interleave_by(c) if interleave_by else None, []).append(c)
@@ -322,7 +322,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                         if on_case:
                             on_case(case, None)
                     continue
-                need = predicted_bytes(case)
+                need = predicted_bytes(case, settings.threads)
                 started = now()
                 if need is not None and need > memory_budget:
                     m = Measurement(case, "skipped", threads=settings.threads, finished_at=now(),

@@ -269,7 +269,7 @@ class Sweep:
             worker_start_s = max(time.perf_counter() - before, 1.0)  # as AutoSizes.begin's
             machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"), memory,
                                  o.time_budget, o.processes, o.malloc_reuse, llc,
-                                 self.settings.memory_every_pass)
+                                 self.settings.memory_every_pass, self.threads)
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,
                                                 self.settings, o.case_timeout, worker)
