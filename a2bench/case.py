@@ -136,3 +136,31 @@ class Case:
         if self.compile:
             parts.append("compiled")
         return " ".join(parts)
+
+
+def case_problem(d: Mapping[str, Any]) -> str | None:
+    """What is wrong with a stored record's case (Case.to_json, or schema 1's flat fields):
+    "field: expected ..., got ..." for the first field that is not of its type, None where
+    every one is. The record is read back from a file a person may have edited."""
+    for name in ("block", "device"):
+        if not isinstance(d.get(name), str) or not d.get(name):
+            return f"{name}: expected a non-empty string, got {d.get(name)!r}"
+    if d.get("dtype") not in DTYPE_BYTES:
+        return f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {d.get('dtype')!r}"
+    for name in SHAPE_AXES:
+        value = d.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{name}: expected a positive integer, got {value!r}"
+    params = d.get("params") or {}
+    if not isinstance(params, dict):
+        return f"params: expected an object of the block's parameters, got {params!r}"
+    flat = {k: v for k, v in d.items() if k not in (*_FIELDS, *RUN_FIELDS, "params")}
+    for name, value in {**params, **flat}.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+            return f"params.{name}: expected an integer or a string, got {value!r}"
+    if (d.get("mode") or "forward") not in MODES:
+        return f"mode: expected one of {', '.join(MODES)}, got {d.get('mode')!r}"
+    if not isinstance(d.get("compile") or False, bool):
+        return f"compile: expected true or false, got {d.get('compile')!r}"
+    return None
+

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from a2bench.case import Case
+from a2bench.case import Case, case_problem
 from a2bench.cost import Cost
 
 STATUSES = ("ok", "skipped", "error", "oom", "timeout")
@@ -172,6 +173,60 @@ class Measurement:
                 row[f.name] = getattr(self, f.name)
         extra = [name for name, _ in self.case.params if name not in CSV_COLUMNS]
         return {c: row.get(c) for c in (*CSV_COLUMNS, *extra)}
+
+
+# What a stored field's annotation lets it hold, and how an error names it.
+_KINDS = {"int": "an integer", "float": "a finite number", "str": "a string",
+          "bool": "true or false"}
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # JSON's true is not a count
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return kind != "str" or isinstance(value, str)
+
+
+def _value_problem(annotation: Any, value: Any) -> str | None:
+    """What a field annotated `annotation` (the dataclass's, a string under postponed
+    annotations) expects, where `value` is not it; None where it is."""
+    kinds = [k.strip() for k in str(annotation).split("|")]
+    if value is None and "None" in kinds:
+        return None
+    kind = kinds[0]
+    if kind.startswith("tuple["):  # samples_s: a list of numbers
+        if isinstance(value, list) and all(_is("float", v) for v in value):
+            return None
+        return "a list of finite numbers"
+    if kind not in _KINDS or _is(kind, value):
+        return None
+    if "None" not in kinds:
+        return _KINDS[kind]
+    return "true, false or null" if kind == "bool" else f"{_KINDS[kind]} or null"
+
+
+def record_problem(d: Any) -> str | None:
+    """What is wrong with one stored line's JSON value, as Measurement.from_json reads it:
+    "field: expected ..., got ..." for the first field whose value is not of its type, None
+    where every one is. A line edited by hand, or a disk's corruption, is then said where it
+    is read (store.read_jsonl), not met as a TypeError deep in an analysis."""
+    if not isinstance(d, dict):
+        return f"expected a JSON object, got {type(d).__name__}"
+    if "case" not in d:
+        return "no field 'case'"
+    if not isinstance(d["case"], dict):
+        return f"case: expected an object of the case's fields, got {d.get('case')!r}"
+    if why := case_problem(d["case"]):
+        return f"case.{why}"
+    for f in fields(Measurement):
+        if f.name != "case" and f.name in d and (why := _value_problem(f.type, d[f.name])):
+            return f"{f.name}: expected {why}, got {d[f.name]!r}"
+    return None
 
 
 def csv_columns(records: Iterable[Measurement]) -> tuple[str, ...]:

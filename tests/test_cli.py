@@ -330,3 +330,64 @@ def test_roofline_record_without_an_end_or_a_start():
     assert r["gemm_flops_per_s"] == 2e11 and r["drift"] is None and r["error"] == "no answer"
     r = roofline_record("cpu", "float32", 2, start, {**start, "gemm_flops_per_s": 1.8e11})
     assert r["drift"] == pytest.approx(-0.1) and r["gemm_flops_per_s"] == 2e11
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("latency_s", "fast", "latency_s: expected a finite number or null, got 'fast'"),
+    ("latency_s", float("nan"), "latency_s: expected a finite number or null, got nan"),
+    ("peak_bytes", 1.5, "peak_bytes: expected an integer or null, got 1.5"),
+    ("samples_s", ["x"], "samples_s: expected a list of finite numbers, got ['x']"),
+    ("model_mismatch", "no", "model_mismatch: expected true, false or null, got 'no'"),
+    ("process", None, "process: expected an integer, got None"),
+    ("case", {"block": "se"}, "case.device: expected a non-empty string, got None"),
+    ("case.h", 0, "case.h: expected a positive integer, got 0"),
+    ("case.dtype", "fp8", "case.dtype: expected one of float32, float64, float16, bfloat16, "
+                          "got 'fp8'"),
+    ("case.params", {"m": [64]}, "case.params.m: expected an integer or a string, got [64]"),
+    ("case.mode", "eval", "case.mode: expected one of forward, train, got 'eval'"),
+])
+@pytest.mark.parametrize("command", ["report", "compare", "remodel"])
+def test_a_stored_record_of_the_wrong_type_is_one_line_naming_its_field(
+        tmp_path, capsys, command, field, value, said):
+    """A results.jsonl line edited by hand (or corrupted) with a field of the wrong type had
+    gone on to a TypeError deep in an analysis, or, for a latency, into the fits unsaid. Every
+    verb that reads a run says which line and which field, with exit 2, and rewrites nothing."""
+    lines = (ROOT / "results/cpu-default/results.jsonl").read_text().splitlines()[:3]
+    record = json.loads(lines[1])
+    where, _, name = field.rpartition(".")
+    (record[where] if where else record)[name] = value
+    lines[1] = json.dumps(record)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n")
+    before = (run / "results.jsonl").read_text()
+    argv = {"report": ["report", str(run)], "compare": ["compare", str(run), str(run)],
+            "remodel": ["remodel", str(run)]}[command]
+    assert main(argv) == 2
+    assert f"results.jsonl: line 2 is not a valid result ({said})" in one_line_error(capsys)
+    assert sorted(p.name for p in run.iterdir()) == ["results.jsonl"]
+    assert (run / "results.jsonl").read_text() == before
+
+
+def test_every_published_record_is_of_its_fields_types():
+    """The check above refuses no record a2bench run wrote: every stored run in results/."""
+    from a2bench.measurement import record_problem
+
+    runs = sorted((ROOT / "results").glob("*/results.jsonl"))
+    assert len(runs) > 20
+    for path in runs:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            assert record_problem(json.loads(line)) is None, (path, number)
+
+
+def test_remodel_of_a_block_no_plugin_registers_is_one_line(tmp_path, capsys):
+    """A run of a plugin's block, remodelled without its plugin: said, and left as it was."""
+    lines = (ROOT / "results/cpu-default/results.jsonl").read_text().splitlines()[:2]
+    run = tmp_path / "run"
+    run.mkdir()
+    text = "\n".join(lines).replace('"block": "double_attention"', '"block": "my_block"') + "\n"
+    (run / "results.jsonl").write_text(text)
+    assert main(["remodel", str(run)]) == 2
+    assert f"{run}: its records name block 'my_block', which is not registered (" in \
+        one_line_error(capsys)
+    assert (run / "results.jsonl").read_text() == text

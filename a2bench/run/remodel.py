@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from a2bench.case import LEGACY_PARAMS, RUN_DEFAULTS, Case
+from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
@@ -68,6 +69,11 @@ def remodel(run: str | Path) -> Remodelled:
     records = load_passes(out)  # says what is wrong with a folder that is not a run
     if not records:
         raise InputError(f"{out}: no results in {JSONL}; expected a folder written by a2bench run")
+    known = blocks()
+    if unknown := sorted({m.case.block for m in records} - set(known)):
+        raise InputError(f"{out}: its records name block {unknown[0]!r}, which is not "
+                         f"registered ({', '.join(known)}); expected the plugin that registers "
+                         "it named in A2BENCH_PLUGINS, as when the run measured it")
     fresh, peaks, changed = [], [], 0
     for m in records:
         # A case that never ran keeps its record whole (nothing measured to compare), and so

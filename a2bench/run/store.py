@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from a2bench.errors import InputError
-from a2bench.measurement import Measurement, csv_columns
+from a2bench.measurement import Measurement, csv_columns, record_problem
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
@@ -126,7 +126,10 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
         if not line.strip():
             continue
         try:
-            records.append(Measurement.from_json(json.loads(line)))
+            d = json.loads(line)
+            if why := record_problem(d):
+                raise ValueError(why)
+            records.append(Measurement.from_json(d))
         except (ValueError, KeyError, TypeError) as e:
             why = f"no field {e}" if isinstance(e, KeyError) else str(e)
             raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
