@@ -163,4 +163,3 @@ def case_problem(d: Mapping[str, Any]) -> str | None:
     if not isinstance(d.get("compile") or False, bool):
         return f"compile: expected true or false, got {d.get('compile')!r}"
     return None
-

@@ -569,8 +569,9 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
         return Verdict("consistent", f"{span} inside {band}; {bic} against exponent "
                                      f"{competitor:g}")
     reasons = []
-    if not inside:
-        reasons.append(f"{span} not inside {band}")
+    if not inside:  # to 3 decimals: at 2, 1.696 against a band from 1.703 reads as inside
+        reasons.append(f"90% interval [{ci90[0]:.3f}, {ci90[1]:.3f}] not inside {band} = "
+                       f"[{lo:.3f}, {hi:.3f}]")
     if not (math.isfinite(dbic) and dbic > decisive):
         reasons.append(f"{bic} against exponent {competitor:g}, not above {decisive:g}")
     return Verdict("inconclusive", "; ".join(reasons))

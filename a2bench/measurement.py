@@ -189,7 +189,7 @@ def _is(kind: str, value: Any) -> bool:
         return isinstance(value, int)
     if kind == "float":
         return isinstance(value, (int, float)) and math.isfinite(value)
-    return kind != "str" or isinstance(value, str)
+    return isinstance(value, str)
 
 
 def _value_problem(annotation: Any, value: Any) -> str | None:

@@ -179,6 +179,15 @@ def test_the_verdict_tests_both_the_interval_and_the_class():
     assert ft.decide(math.nan, (0.95, 1.05), 40.0, 8, 2).verdict == "inconclusive"
 
 
+def test_an_interval_just_outside_its_band_says_so_to_three_decimals():
+    # results/cpu-default-plain-emr/run-1: the non-local order's 90 % interval began at 1.696,
+    # the band at 1.703; to two decimals the reason read "[1.70, 1.82] not inside 1.85 ± 0.15".
+    near = ft.decide(1.85297, (1.69626, 1.82402), 55.4, 7, 1)
+    assert near.verdict == "inconclusive"
+    assert near.reason.startswith("90% interval [1.696, 1.824] not inside expected 1.85 ± 0.15 "
+                                  "= [1.703, 2.003]"), near.reason
+
+
 def test_delta_bic_prefers_the_true_class():
     y, raw = timings(GRID[10:], 2.0, a=1e-5, b=1e-10, sigma=0.03)
     sizes = ft.summarise(GRID[10:], y, one_pass(raw))
