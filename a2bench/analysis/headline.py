@@ -6,7 +6,7 @@ naming what contradicts it or what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,9 +14,15 @@ import pandas as pd
 from a2bench.analysis.columns import METRICS, STUDY, clean
 
 HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
+SHORT_WINDOW = "window too small"  # ft.decide's reason where too few sizes were left to fit
+# A run's sizes along N were a suite's, sized for some machine and dtype, and left a latency
+# window short on this one: auto sizes are chosen for the machine that runs them.
+AUTO_HINT = ("`h: auto` and `w: auto` (or `t: auto`) in the suite size N for this machine "
+             "(`a2bench plan SUITE` shows the sizes)")
 
 
-def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
+def headline(fits: pd.DataFrame, runs: Sequence[str],
+             auto_runs: Collection[str] = ()) -> dict[str, Any]:
     """Per run, every block along positions N against its own model (or its counted MACs); the
     verdict is the A² question where both orders ran, else the blocks' own.
 
@@ -25,6 +31,9 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
     Without both orders, the same rule over the blocks that ran (a metric a block has no model
     for, such as memory without a cost model, is left out). A run with nothing along positions
     is ``not swept`` and says nothing either way.
+
+    A run whose latency verdict lacked sizes gets AUTO_HINT as its ``hint`` unless its sizes
+    were already chosen for its machine (`auto_runs`).
     """
     per_run: dict[str, dict[str, Any]] = {}
     for run in runs:
@@ -63,8 +72,10 @@ def headline(fits: pd.DataFrame, runs: Sequence[str]) -> dict[str, Any]:
             status = "inconclusive"
         else:
             status = "confirmed"
+        short = any(f"latency: {SHORT_WINDOW}" in gap for gap in gaps)
         per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
-                        "missing": gaps, "question": "a2" if study else "blocks"}
+                        "missing": gaps, "question": "a2" if study else "blocks",
+                        "hint": AUTO_HINT if short and run not in auto_runs else ""}
     swept = [v["verdict"] for v in per_run.values() if v["verdict"] != "not swept"]
     if not swept:
         overall = "not swept"
