@@ -497,3 +497,17 @@ def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():
     assert mixed["torch threads"] == "n1 3, n2 7"
     assert mixed["cores (physical / logical)"] == "n1 4 / 8, n2 8 / 8"
     assert mixed["CPU"] == "EPYC"
+
+
+def test_index_html_shows_markdown_code_spans_as_code_and_escapes_the_rest():
+    """report.md's `code` spans (a hint's `h: auto`, a flag) are <code> in index.html, not
+    literal backticks; their text and the rest stay escaped, and an unpaired backtick stays."""
+    from a2bench.report.elements import Bullets, Para
+    from a2bench.report.render import to_html
+
+    html = to_html([Para("write `h: auto` <b>here</b>"),
+                    Bullets(("`<script>x</script>` and `--processes`", "it`s one"))], "t")
+    assert "<p>write <code>h: auto</code> &lt;b&gt;here&lt;/b&gt;</p>" in html
+    assert ("<li><code>&lt;script&gt;x&lt;/script&gt;</code> and <code>--processes</code></li>"
+            in html)
+    assert "<li>it`s one</li>" in html and "<script>" not in html

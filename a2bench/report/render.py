@@ -69,7 +69,18 @@ def _environment() -> jinja2.Environment:
                      table=lambda el: isinstance(el, Table),
                      image=lambda el: isinstance(el, Image))
     env.filters["rows"] = _rows
+    env.filters["code"] = _inline_code
     return env
+
+
+def _inline_code(text: Any) -> Markup:
+    """The text escaped, its Markdown code spans (`h: auto`) as <code>, as report.md shows
+    them; a text with an unpaired backtick stays plain."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return Markup.escape(text)
+    return Markup("").join(Markup("<code>%s</code>") % part if i % 2 else Markup.escape(part)
+                           for i, part in enumerate(parts))
 
 
 def to_html(doc: Iterable[Element], title: str) -> str:
