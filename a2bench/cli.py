@@ -391,8 +391,8 @@ def print_sweep(result: SweepResult) -> None:
         print(verdict_table(run["fits"]))
         for line in run["contradicting"] + run["missing"]:
             print(f"  {line}")
-        if run["hint"]:
-            print(f"  hint: {run['hint']}")
+        for hint in run["hints"]:
+            print(f"  hint: {hint}")
     print(f"\nReport: a2bench report {result.out}  (writes {result.out / 'report'})")
 
 

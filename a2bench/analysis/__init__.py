@@ -26,7 +26,6 @@ import pandas as pd
 
 from a2bench.analysis.autosizes import (
     AUTO_COLUMNS,
-    auto_runs,
     auto_sizes,
     auto_summary,
     with_budget_notes,
@@ -131,7 +130,7 @@ from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED  # how a run ended:
 # report use them as an.<name>.
 __all__ = [
     "AUTO_COLUMNS", "model_mismatches", "auto_sizes", "auto_summary", "verdicts",
-    "with_budget_notes", "auto_runs",
+    "with_budget_notes",
     "FINISHED", "INTERRUPTED", "STOPPED", "ending",
     "AXES", "AXIS_LABELS", "Analysis", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "CEILING_TOLERANCE",
     "CLIFF_EXCESS", "COMPLEXITY_COLUMNS", "COMPLEXITY_METRICS", "COUNTER_COLUMNS", "CROSS_METRICS",
@@ -195,7 +194,7 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         complexity=complexity_classes(fits), roofline=roof, roofline_summary=roofline_summary(roof),
         comparison=compare_runs(data),
         findings=tuple(findings(fits, data, roof, envs)),
-        headline=headline(fits, [r.label for r in runs], auto_runs(envs)),
+        headline=headline(fits, [r.label for r in runs], envs),
         modes=modes, compiled=compiled, precision=precision_pairs(data),
         counters=counter_table(data), context=in_context(data),
         trends=pd.concat([trends(modes, w, fixed, "block_train")
@@ -211,4 +210,4 @@ def verdicts(folder: str | Path) -> dict[str, Any]:
     data, runs = load_runs([folder])
     envs = {r.label: r.environment for r in runs}
     fits = with_budget_notes(fit_exponents(data, envs), envs)
-    return headline(fits, [r.label for r in runs], auto_runs(envs))
+    return headline(fits, [r.label for r in runs], envs)

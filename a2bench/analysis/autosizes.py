@@ -48,11 +48,6 @@ def auto_summary(runs: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def auto_runs(environments: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """The runs whose sizes were chosen for their machine (an auto_sizes record)."""
-    return {label for label, env in environments.items() if env.get("auto_sizes")}
-
-
 def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], str]:
     """(run, block) -> why its budget afforded no regime, for the blocks a plan fell short on."""
     out = {}

@@ -6,23 +6,19 @@ naming what contradicts it or what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from a2bench.analysis.columns import METRICS, STUDY, clean
+from a2bench.analysis.hints import run_hints
 
 HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
-SHORT_WINDOW = "window too small"  # ft.decide's reason where too few sizes were left to fit
-# A run's sizes along N were a suite's, sized for some machine and dtype, and left a latency
-# window short on this one: auto sizes are chosen for the machine that runs them.
-AUTO_HINT = ("`h: auto` and `w: auto` (or `t: auto`) in the suite size N for this machine "
-             "(`a2bench plan SUITE` shows the sizes)")
 
 
 def headline(fits: pd.DataFrame, runs: Sequence[str],
-             auto_runs: Collection[str] = ()) -> dict[str, Any]:
+             environments: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Per run, every block along positions N against its own model (or its counted MACs); the
     verdict is the A² question where both orders ran, else the blocks' own.
 
@@ -32,8 +28,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
     for, such as memory without a cost model, is left out). A run with nothing along positions
     is ``not swept`` and says nothing either way.
 
-    A run whose latency verdict lacked sizes gets AUTO_HINT as its ``hint`` unless its sizes
-    were already chosen for its machine (`auto_runs`).
+    Each run's ``hints`` name what its own settings could change (hints.run_hints, from its
+    environment.json in `environments`).
     """
     per_run: dict[str, dict[str, Any]] = {}
     for run in runs:
@@ -43,7 +39,7 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         study = STUDY.left in present and STUDY.right in present
         order = [STUDY.left, STUDY.right] if study else []
         order += [b for b in present if b not in order]
-        table, gaps, against = [], [], []
+        table, gaps, against, latency = [], [], [], []
         for block in order:
             judged = study is False or block in (STUDY.left, STUDY.right)
             for metric in METRICS:
@@ -60,6 +56,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
                               "expected_from": clean(r["expected_from"])})
                 if not judged or not r["verdict"]:  # another block, or no model to judge
                     continue
+                if metric == "latency":
+                    latency.append(table[-1])
                 if r["verdict"] == "contradicted":
                     against.append(f"{block} {metric}: {r['reason']}")
                 elif r["verdict"] != "consistent":
@@ -72,10 +70,11 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
             status = "inconclusive"
         else:
             status = "confirmed"
-        short = any(f"latency: {SHORT_WINDOW}" in gap for gap in gaps)
+        device = str(f["device"].iloc[0]) if len(f) and "device" in f else ""
         per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
                         "missing": gaps, "question": "a2" if study else "blocks",
-                        "hint": AUTO_HINT if short and run not in auto_runs else ""}
+                        "hints": run_hints(latency, gaps, (environments or {}).get(run) or {},
+                                           device)}
     swept = [v["verdict"] for v in per_run.values() if v["verdict"] != "not swept"]
     if not swept:
         overall = "not swept"

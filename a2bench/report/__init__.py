@@ -101,7 +101,7 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         if run in stopped:
             lines.append(f"    {stopped[run]}")
         lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
-        lines += [f"    hint: {h['hint']}"] if h.get("hint") else []
+        lines += [f"    hint: {hint}" for hint in h.get("hints", ())]
     return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
 
 

@@ -111,10 +111,9 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         doc.append(Table(pd.DataFrame(rows),
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
                          "ΔBIC > 0 favours the model's class)."))
-        hint = [f"hint: {r['hint']}"] if r.get("hint") else []
-        if r["contradicting"] or r["missing"]:
-            doc.append(Bullets(tuple(f"{run}: {x}"
-                                     for x in r["contradicting"] + r["missing"] + hint)))
+        said = r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
+        if said:
+            doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
         if not pictured:  # the figure beside the first verdict table: one screen holds both
             doc += figure(figs, "fit_positions_latency.png")
             pictured = True

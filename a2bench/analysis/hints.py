@@ -1,0 +1,48 @@
+"""What a run could change to decide what its headline left undecided: hints, as data.
+
+The headline names what is missing; a hint names the remedy where the run's own settings, not
+the block, left a latency verdict undecided. A run whose sizes a2bench chose for its machine
+(auto sizes) already took the remedy, and gets none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SHORT_WINDOW = "window too small"  # fitting.decide's reason where too few sizes were left
+# A suite's fixed sizes left a latency window short on this machine or dtype: auto sizes are
+# chosen for the machine that runs them (the default suite in bfloat16 on an AMX CPU kept 2
+# and 4 sizes).
+AUTO_HINT = ("`h: auto` and `w: auto` (or `t: auto`) in the suite size N for this machine "
+             "(`a2bench plan SUITE` shows the sizes)")
+# More threads pay more at large sizes than at small ones, so a fixed suite's latency exponent
+# falls with them: the default suite at 2 threads read the non-local order 1.65 against
+# 1.76-1.81 at one (results/cpu-default-threads-2).
+THREADS_HINT = ("measured at {threads} threads, which gain more at large sizes than at small "
+                "ones and lower a latency exponent (results/cpu-default-threads-2): "
+                "`--threads 1` measures each size on one core, and auto sizes plan where time "
+                "grows as work")
+
+
+def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
+              environment: Mapping[str, Any], device: str) -> list[str]:
+    """The hints of one run: `latency` its judged blocks' latency fits along positions
+    (exponent, expected, verdict), `gaps` what its headline found missing."""
+    if environment.get("auto_sizes"):
+        return []
+    out = []
+    if any(f"latency: {SHORT_WINDOW}" in gap for gap in gaps):
+        out.append(AUTO_HINT)
+    threads = int(environment.get("threads") or 1)
+    below = [f for f in latency if f.get("verdict") in ("inconclusive", "contradicted")
+             and _finite(f.get("exponent")) and _finite(f.get("expected"))
+             and f["exponent"] < f["expected"]]
+    if device == "cpu" and threads > 1 and below:
+        out.append(THREADS_HINT.format(threads=threads))
+    return out
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
