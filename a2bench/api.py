@@ -57,11 +57,20 @@ class Results:
         return pd.read_csv(self.out / "results.csv")
 
     def fits(self) -> pd.DataFrame:
-        """fits.csv's frame: every scaling fit with its exponent, interval and verdict."""
-        from a2bench.analysis import fit_exponents, load_runs
+        """fits.csv's frame: every scaling fit with its exponent, interval and verdict (an auto
+        run's plan that fell short of its budget says so, as in the report)."""
+        from a2bench.analysis import fit_exponents, load_runs, with_budget_notes
 
         data, runs = load_runs([self.out])
-        return fit_exponents(data, {r.label: r.environment for r in runs})
+        envs = {r.label: r.environment for r in runs}
+        return with_budget_notes(fit_exponents(data, envs), envs)
+
+    def verdict(self) -> dict[str, Any]:
+        """The answer `a2bench run` prints: `verdict` overall, and per run in `runs` its
+        verdict, its fits along positions, what contradicts it or is missing, and its hints."""
+        from a2bench.analysis import verdicts
+
+        return verdicts(self.out)
 
     def report(self, out: str | Path | None = None) -> Path:
         """Write the report (report.md, index.html, fits.csv, figures); returns its folder."""

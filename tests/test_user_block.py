@@ -314,6 +314,11 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
     macs = fits[(fits["block"] == "mixer") & (fits["metric"] == "macs") & fits["primary"]]
     assert macs["exponent"].iloc[0] == pytest.approx(1.0)
     assert set(fits[fits["block"] == "mixer"]["expected_from"]) == {"counted"}
+    # the answer the run printed, from Python: the mixer judged in its run's headline
+    answer = Results(out).verdict()
+    (run,) = answer["runs"].values()
+    assert answer["verdict"] == run["verdict"] and run["question"] == "blocks"
+    assert {f["block"] for f in run["fits"]} >= {"mixer"}
 
 
 # --- 2. the Python API ------------------------------------------------------------------------
@@ -409,6 +414,7 @@ res = a2bench.sweep({"blocks": ["twice"],
                     OUT, threads=1, time_budget=0.05, calibration_time=0.01, progress=False)
 print("FRAME", res.frame[["block", "macs_torch", "macs_source", "status"]].to_json())
 print("FITS", len(res.fits()))
+print("VERDICT", res.verdict()["verdict"])
 print("SUITE", json.loads((res.out / "environment.json").read_text())["suite"])
 '''
 
@@ -426,6 +432,8 @@ def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path):
     assert list(frame["macs_torch"]) == [2 * 64 * 16, 2 * 64 * 64]
     assert set(frame["macs_source"]) == {"counted"} and set(frame["status"]) == {"ok"}
     assert "SUITE sweep" in done.stdout.splitlines()  # a dict needs no name
+    # two sizes fit nothing: the answer says so rather than confirming
+    assert "VERDICT inconclusive" in done.stdout.splitlines()
 
 
 def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: Path):
