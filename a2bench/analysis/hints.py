@@ -2,7 +2,8 @@
 
 The headline names what is missing; a hint names the remedy where the run's own settings, not
 the block, left a latency verdict undecided. A run whose sizes a2bench chose for its machine
-(auto sizes) already took the remedy, and gets none.
+(auto sizes) gets none: its plan says what its budget lacked, and its threads were chosen with
+the sizes planned for them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ SHORT_WINDOW = "window too small"  # fitting.decide's reason where too few sizes
 # and 4 sizes).
 AUTO_HINT = ("`h: auto` and `w: auto` (or `t: auto`) in the suite size N for this machine "
              "(`a2bench plan SUITE` shows the sizes)")
-# More threads pay more at large sizes than at small ones, so a fixed suite's latency exponent
-# falls with them: the default suite at 2 threads read the non-local order 1.65 against
-# 1.76-1.81 at one (results/cpu-default-threads-2).
+# More threads pay more at large sizes than at small ones, so a latency exponent falls with
+# them: the default suite at 2 threads read the non-local order 1.65 against 1.76-1.81 at one,
+# and auto sizes did not undo it (double attention 0.91 at 2 threads; results/
+# cpu-default-threads-2). One thread measures each size's own growth.
 THREADS_HINT = ("measured at {threads} threads, which gain more at large sizes than at small "
                 "ones and lower a latency exponent (results/cpu-default-threads-2): "
-                "`--threads 1` measures each size on one core, and auto sizes plan where time "
-                "grows as work")
+                "`--threads 1` measures each size on one core")
 
 
 def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
