@@ -334,8 +334,8 @@ def test_headline_names_the_threads_where_a_latency_exponent_fell_below_its_mode
     """At more threads larger sizes gain more than small ones, and a fixed suite's latency
     exponent falls (the default suite at 2 threads: the non-local order 1.65 against 1.88,
     inconclusive): a CPU run at more than one thread whose latency verdict is undecided below
-    its model is told so, and what to change; at one thread, on CUDA, or with the exponent
-    above its model, it is not."""
+    its model is told so, and what to change, auto sizes or not; at one thread, on CUDA, or
+    with the exponent above its model, it is not."""
     ms = [measured(m.case, latency=1e-10 * cost_of(m.case).macs * m.case.positions ** -0.3)
           if m.case.block == "nonlocal_right" else m for m in positions_sweep()]
     fits = an.fit_exponents(frame(ms))
@@ -348,7 +348,9 @@ def test_headline_names_the_threads_where_a_latency_exponent_fell_below_its_mode
     assert hints({"threads": 4}) == [THREADS_HINT.format(threads=4)]
     assert "measured at 4 threads" in hints({"threads": 4})[0]
     assert hints({"threads": 1}) == [] and hints({}) == []
-    assert hints({"threads": 4, "auto_sizes": {"groups": [{}]}}) == []
+    # auto sizes do not undo it (2 threads: double attention 0.91 in an auto run)
+    assert hints({"threads": 4, "auto_sizes": {"groups": [{}]}}) == \
+        [THREADS_HINT.format(threads=4)]
     assert hints({"threads": 4}, fits.assign(device="cuda")) == []
     steeper = [measured(m.case, latency=1e-10 * cost_of(m.case).macs * m.case.positions ** 0.3)
                if m.case.block == "nonlocal_right" else m for m in positions_sweep()]
