@@ -38,6 +38,7 @@ from scipy import optimize, stats
 
 OVERHEAD_SHARE = 0.05  # a row is in the window when the overhead is under this share of t
 MIN_WINDOW = 5  # fewer rows than this: inconclusive (Extra-P's minimum of five points)
+SHORT_WINDOW = "window too small"  # the reason's words for it (analysis.hints reads them)
 MARGIN = 0.15  # consistent: the 90 % interval inside expected ± MARGIN
 BIC_DECISIVE = 10.0  # "very strong" on the Kass & Raftery scale
 SE_FLOOR = 0.01  # per-size log standard error floor: process-to-process drift is ~1 % or more
@@ -256,8 +257,7 @@ class Boundary:
     bytes_to: float
 
 
-def boundaries(x: np.ndarray, working_set: np.ndarray,
-               caches: dict[str, float]) -> list[Boundary]:
+def boundaries(x: np.ndarray, working_set: np.ndarray, caches: dict[str, float]) -> list[Boundary]:
     """Every cache whose size the working set passes between two consecutive swept values."""
     x, ws = np.asarray(x, float), np.asarray(working_set, float)
     out = []
@@ -542,9 +542,8 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     against the model's own exponent decides; ΔBIC is still reported.
     """
     if points < MIN_WINDOW:
-        return Verdict("inconclusive", f"window too small: {_sizes(points)}, need {MIN_WINDOW} "
-                                       f"({window_note})" if window_note else
-                       f"window too small: {_sizes(points)}, need {MIN_WINDOW}")
+        short = f"{SHORT_WINDOW}: {_sizes(points)}, need {MIN_WINDOW}"
+        return Verdict("inconclusive", f"{short} ({window_note})" if window_note else short)
     if not all(map(math.isfinite, (expected, *ci90))):
         return Verdict("inconclusive", "no exponent or no model value to compare")
     lo, hi = expected - margin, expected + margin

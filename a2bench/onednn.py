@@ -80,6 +80,13 @@ def is_onednn_conv(kernel: str) -> bool:
     return is_onednn_bf16(kernel) or kernel == ONEDNN_F32
 
 
+def onednn_f32_possible(batch: int, threads: int) -> bool:
+    """Whether torch may run a case's float32 1x1 convolutions on oneDNN: at batch
+    ONEDNN_F32_BATCH and more, or at more than one thread (ConvParams::use_mkldnn); below both,
+    always on ATen's own kernel."""
+    return batch >= ONEDNN_F32_BATCH or threads > 1
+
+
 def onednn_f32_runs(b: int, cin: int, positions: int) -> bool:
     """Whether one 1x1 convolution of a case whose record names ONEDNN_F32 ran on oneDNN: by
     torch's rule, at batch over 1 or an input of more than ONEDNN_F32_MIN_INPUT elements (a

@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SHORT_WINDOW = "window too small"  # fitting.decide's reason where too few sizes were left
+from a2bench.fitting import SHORT_WINDOW
+
 # A suite's fixed sizes left a latency window short on this machine or dtype: auto sizes are
 # chosen for the machine that runs them (the default suite in bfloat16 on an AMX CPU kept 2
 # and 4 sizes).

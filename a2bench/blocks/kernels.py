@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.onednn import ONEDNN_F32, ONEDNN_F32_BATCH, onednn_bf16_kernel
+from a2bench.onednn import ONEDNN_F32, onednn_bf16_kernel, onednn_f32_possible
 
 # oneDNN's verbose line of one primitive's call names its implementation and the ISA it ran
 # on: "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16_1x1:avx512_core_bf16,...".
@@ -30,8 +30,7 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
         return ""
     # torch's own rule keeps float32 on ATen here, so no forward need be profiled: the worker
     # asks this of every case in every pass, and most runs are float32 at one thread
-    if x.dtype == torch.float32 and torch.get_num_threads() == 1 \
-            and x.shape[0] < ONEDNN_F32_BATCH:
+    if x.dtype == torch.float32 and not onednn_f32_possible(x.shape[0], torch.get_num_threads()):
         return ""
     if ops is None:
         from a2bench.measure.memory import ops_run
@@ -92,7 +91,7 @@ def expected_conv_kernel(case: Case, threads: int = 1) -> str:
     if case.device != "cpu":
         return ""
     if case.dtype == "float32":
-        return ONEDNN_F32 if case.batch >= ONEDNN_F32_BATCH or threads > 1 else ""
+        return ONEDNN_F32 if onednn_f32_possible(case.batch, threads) else ""
     if case.dtype != "bfloat16":
         return ""
     return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""
