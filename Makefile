@@ -29,12 +29,12 @@ install: $(STAMP)
 
 # The defaults are the method: three passes, each in a fresh worker, replicate the process;
 # within a pass the cases are timed together in shuffled chunks, so a machine whose speed drifts
-# for seconds at a time slows every size alike instead of a few. One thread, whatever the cores,
-# as the suite was sized: more threads pay more at its large sizes than at its small ones, and
-# its latency exponents fall (2 threads: the non-local order 1.65 against 1.76-1.81 at one,
-# results/cpu-default-threads-2).
+# for seconds at a time slows every size alike instead of a few. One thread, whatever the cores:
+# the suite says `threads: 1`, as it was sized; more threads pay more at its large sizes than at
+# its small ones, and its latency exponents fall (2 threads: the non-local order 1.65 against
+# 1.76-1.81 at one, results/cpu-default-threads-2).
 run: install
-	$(VENV)/bin/a2bench run suites/default.yaml --threads 1 $(if $(RUN_DIR),--out $(RUN_DIR))
+	$(VENV)/bin/a2bench run suites/default.yaml $(if $(RUN_DIR),--out $(RUN_DIR))
 
 # A scaling report of a finished run, into its report/: the newest results/local/default-* that
 # `make run` wrote, or RUN_DIR=<a results folder>.

@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="float32, float64, float16 or bfloat16: overrides the suite's dtype")
     run.add_argument("--threads", type=at.positive_int, default=None,
                      help="CPU threads for torch, at most the CPUs the process may run on "
-                          "(default on a CPU: the physical cores less one, at least 1, so the "
-                          "harness and the OS keep a core and do not stall a parallel region; "
-                          "on CUDA: the physical cores)")
+                          "(default on a CPU: the suite's threads:, else the physical cores less "
+                          "one, at least 1, so the harness and the OS keep a core; on CUDA: the "
+                          "physical cores)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
     run.add_argument("--case-timeout", type=at.positive_float, default=300.0, metavar="SECONDS",

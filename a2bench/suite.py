@@ -29,8 +29,8 @@ from a2bench.errors import InputError
 from a2bench.registry import BlockSpec, Value
 
 DEVICES = ("cpu", "cuda")
-TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "params", "zip", "sweeps",
-            *DEVICES)
+TOP_KEYS = ("name", "description", "blocks", "device", "dtype", "threads", "params", "zip",
+            "sweeps", *DEVICES)
 OVERLAY_KEYS = ("description", "blocks", "params", "zip", "sweeps")
 SWEEP_KEYS = ("description", "blocks", "params", "zip")
 REQUIRED_AXES = ("channels", "h", "w")
@@ -69,6 +69,10 @@ class Suite:
     sweeps: tuple[Sweep, ...]
     path: str = "<memory>"
     overlays: tuple[str, ...] = ()  # devices with a section of their own in the file
+    # The CPU threads its sizes were chosen for (`threads:`), which a CPU run takes unless
+    # --threads says otherwise: a latency exponent depends on it, since more threads gain more
+    # at large sizes (results/cpu-default-threads-2). None: unstated, the run's default.
+    threads: int | None = None
 
     @property
     def auto(self) -> bool:
@@ -131,6 +135,10 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise SuiteError(f"--dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
     dtype_override, dtype = dtype, dtype or suite_dtype
+    threads = raw.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise fail("threads", "a whole number of CPU threads, 1 or more", threads)
 
     overlays = tuple(d for d in DEVICES if d in raw)
     for d in overlays:
@@ -193,7 +201,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
         sweeps = tuple(replace(sw, params={**sw.params, "dtype": (dtype_override,)})
                        if "dtype" in sw.params else sw for sw in sweeps)
     names = tuple(dict.fromkeys(b for sw in sweeps for b in sw.blocks))
-    suite = Suite(name, description, names, device, dtype, sweeps, where, overlays)
+    suite = Suite(name, description, names, device, dtype, sweeps, where, overlays, threads)
     _check_cases(suite)
     for other in (d for d in overlays if others and d != device):
         try:

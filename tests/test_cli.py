@@ -85,6 +85,15 @@ def test_a_negative_value_is_checked_as_a_value_not_taken_for_an_option(tmp_path
     assert f"{flag[0]}:" in said and flag[1] in said and "expected one argument" not in said
 
 
+def test_a_suite_asking_more_threads_than_cpus_is_one_line(tmp_path, capsys, write_suite):
+    path = write_suite(GOOD.replace("blocks:", "threads: 100000\nblocks:"))
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    said = one_line_error(capsys)
+    assert f"{path}: threads 100000: expected at most the" in said
+    assert "--threads N overrides the suite's" in said
+    assert not (tmp_path / "o").exists()
+
+
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)
@@ -221,8 +230,9 @@ def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_
 
 def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     suite = tmp_path / "first.yaml"
-    suite.write_text("blocks: [se]\nparams: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
-    result = cli("run", str(suite), "--processes", "1", "--threads", "1", "--time-budget",
+    suite.write_text("blocks: [se]\nthreads: 1\n"
+                     "params: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
+    result = cli("run", str(suite), "--processes", "1", "--time-budget",
                  "0.05", "--calibration-time", "0.01", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (out,) = (tmp_path / "results" / "local").iterdir()
@@ -231,7 +241,9 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     assert result.stderr.splitlines()[0] == ("a2bench: first: measuring this cpu's GEMM and "
                                              "copy ceilings, then the harness's per-call "
                                              "overhead, before the cases")
-    assert "a2bench: first: 1 case (0 already stored) on cpu, 1 thread," in result.stderr
+    assert "a2bench: first: 1 case (0 already stored) on cpu, 1 thread (the suite's)," in \
+        result.stderr
+    assert json.loads((out / "environment.json").read_text())["threads_source"] == "suite"
     assert "a2bench: measuring the GEMM ceiling again" in result.stderr
     where = out.relative_to(tmp_path)
     assert f"Report: a2bench report {where}  (writes {where / 'report'})" in result.stdout

@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from a2bench.suite import load_suite
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PAGES = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -121,9 +123,9 @@ def test_make_report_reports_the_newest_run_that_make_run_wrote(tmp_path):
     assert make().stdout.splitlines()[-1] == f"a2bench report {newest}"
     given = make("RUN_DIR=results/mine").stdout.splitlines()[-1]
     assert given == "a2bench report results/mine"
-    # make run leaves the folder to a2bench run (results/local/default-<time>), or RUN_DIR; at
-    # one thread whatever the cores, as the suite was sized (results/cpu-default-threads-2)
-    assert make(target="run").stdout.splitlines()[-1] == \
-        "a2bench run suites/default.yaml --threads 1"
+    # make run leaves the folder to a2bench run (results/local/default-<time>), or RUN_DIR, and
+    # the threads to the suite (threads: 1, as it was sized; results/cpu-default-threads-2)
+    assert make(target="run").stdout.splitlines()[-1] == "a2bench run suites/default.yaml"
     assert make("RUN_DIR=results/mine", target="run").stdout.splitlines()[-1] == \
-        "a2bench run suites/default.yaml --threads 1 --out results/mine"
+        "a2bench run suites/default.yaml --out results/mine"
+    assert load_suite(ROOT / "suites" / "default.yaml").threads == 1

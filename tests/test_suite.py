@@ -69,6 +69,10 @@ def test_scalar_axis_is_one_value():
     ({"zip": [["h", "batch"]]}, "zip[0]"),
     ({"blocks": ["se"], "params": {"channels": [8], "h": [4], "w": [4], "reduction": [16]}},
      "params.reduction"),
+    ({"threads": 0}, "threads"),
+    ({"threads": "two"}, "threads"),
+    ({"threads": True}, "threads"),
+    ({"threads": 1.5}, "threads"),
 ])
 def test_bad_suites_name_the_field(over, field):
     with pytest.raises(SuiteError) as info:
@@ -165,3 +169,34 @@ def test_a_block_rule_over_several_axes_is_checked_at_parse_time():
            "params": {"channels": [8], "h": [5], "w": [4], "subsample": [2]}}
     with pytest.raises(SuiteError, match=r"p.yaml: params.subsample: .*block nonlocal"):
         parse_suite(raw, "p.yaml")
+
+
+def test_a_suite_says_the_threads_its_sizes_were_chosen_for():
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import Sweep, default_threads, run_threads
+
+    assert suite().threads is None
+    one = suite(threads=1)
+    assert one.threads == 1
+    assert run_threads(one, None) == (1, "suite")
+    assert run_threads(one, 2) == (2, "option")  # --threads overrides the suite's
+    assert run_threads(suite(), None) == (default_threads("cpu"), "default")
+    on_gpu = parse_suite({"name": "t", "blocks": ["se"], "threads": 1,
+                          "params": {"channels": [8], "h": [4], "w": [4], "reduction": [2]}},
+                         "t.yaml", device="cuda")
+    # on CUDA the threads only launch kernels: the suite's CPU figure does not apply
+    assert run_threads(on_gpu, None) == (default_threads("cuda"), "default")
+    sweep = Sweep(one, expand(one), RunOptions(out=__import__("pathlib").Path("unused")))
+    assert (sweep.threads, sweep.settings.threads) == (1, 1)
+
+
+def test_the_shipped_cpu_suites_are_pinned_to_the_thread_they_were_published_at():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "suites"
+    # the exponents of a suite sized for one thread fall at two (results/cpu-default-threads-2);
+    # smoke and the CI gate are not judged by exponents, and the gpu-* suites run on CUDA
+    unpinned = {"smoke", "gate", "gpu-auto-training", "gpu-auto-training-both", "gpu-compile"}
+    for path in sorted(root.glob("*.yaml")):
+        threads = load_suite(path).threads
+        assert threads == (None if path.stem in unpinned else 1), path.name

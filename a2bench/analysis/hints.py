@@ -25,7 +25,7 @@ AUTO_HINT = ("`h: auto` and `w: auto` (or `t: auto`) in the suite size N for thi
 # cpu-default-threads-2). One thread measures each size's own growth.
 THREADS_HINT = ("measured at {threads} threads, which gain more at large sizes than at small "
                 "ones and lower a latency exponent (results/cpu-default-threads-2): "
-                "`--threads 1` measures each size on one core")
+                "`--threads 1` (or `threads: 1` in the suite) measures each size on one core")
 
 
 def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],

@@ -105,6 +105,17 @@ def default_threads(device: str) -> int:
     return max(1, cores - 1) if device == "cpu" else cores
 
 
+def run_threads(suite: Suite, option: int | None) -> tuple[int, str]:
+    """The torch threads a sweep runs at, and what chose them: --threads ("option"), else a CPU
+    suite's `threads:` ("suite"; the threads its sizes were chosen for), else default_threads
+    ("default"). A CUDA run ignores the suite's: its threads only launch kernels."""
+    if option:
+        return option, "option"
+    if suite.threads and suite.device == "cpu":
+        return suite.threads, "suite"
+    return default_threads(suite.device), "default"
+
+
 def default_budget(device: str, env: dict[str, Any]) -> int:
     """The memory a case's analytic peak may take before it is skipped: 80 % of the GPU's free
     memory, or half the available RAM (the rest is the harness's and the OS's)."""
@@ -135,7 +146,7 @@ class Sweep:
             options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
         self.listener = listener or SweepListener()
-        self.threads = options.threads or default_threads(suite.device)
+        self.threads, self.threads_source = run_threads(suite, options.threads)
         self.settings = Settings(threads=self.threads, ci_target=options.ci_target,
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters,
@@ -169,9 +180,7 @@ class Sweep:
         self._check_traceable()
         if o.resume and (problem := resume_problem(o.out, suite.name)):
             raise InputError(f"--out {o.out}: {problem}")
-        if o.threads and o.threads > (cpus := allowed_cpus()):  # the rest would only queue
-            raise InputError(f"--threads {o.threads}: expected at most the {cpus} CPUs this "
-                             "process may run on")
+        self._check_threads()
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
@@ -211,9 +220,10 @@ class Sweep:
         reused = len(writer.done_keys() & wanted)
         passes = f" x {o.processes} processes" if o.processes > 1 else ""
         cases = "case" if len(self.cases) == 1 else "cases"
+        whose = " (the suite's)" if self.threads_source == "suite" else ""
         self.listener.note(f"{suite.name}: {len(self.cases)} {cases}{passes} ({reused} already "
                            f"stored) on {suite.device}, {self.threads} "
-                           f"thread{'s' if self.threads != 1 else ''}, order seed "
+                           f"thread{'s' if self.threads != 1 else ''}{whose}, order seed "
                            f"{seed}, results in {o.out}")
         self.listener.begin(len(wanted), reused)
         try:
@@ -260,6 +270,7 @@ class Sweep:
         started, o, suite = time.perf_counter(), self.options, self.suite
         self._check_device()
         self._check_traceable()
+        self._check_threads()
         worker, env = self._start()
         try:
             start, _ = self._calibrate(worker, suite.dtype)
@@ -336,6 +347,16 @@ class Sweep:
         seed = stored.get("order_seed")  # a resumed sweep goes on in the order it began with
         return seed if isinstance(seed, int) else secrets.randbelow(2**31)
 
+    def _check_threads(self) -> None:
+        """Threads asked for (--threads, or the suite's) beyond the CPUs this process may run
+        on would only queue behind each other."""
+        if self.threads_source != "default" and self.threads > (cpus := allowed_cpus()):
+            where = (f"--threads {self.threads}" if self.threads_source == "option" else
+                     f"{self.suite.path}: threads {self.threads}")
+            raise InputError(f"{where}: expected at most the {cpus} CPUs this process may run "
+                             "on" + (" (--threads N overrides the suite's)"
+                                     if self.threads_source == "suite" else ""))
+
     def _environment(self, budget: int, seed: int, interleaved: bool,
                      starts: dict[str, Calibration]) -> dict[str, Any]:
         suite, o = self.suite, self.options
@@ -347,6 +368,7 @@ class Sweep:
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
             # chunks at least as long as the window's slowest call (measure/chunks.py)
             interleave_chunks_matched=suite.auto,
+            threads_source=self.threads_source,
             dtype=suite.dtype,
             # What analysis and report know of each block: labels and parameters.
             blocks={b: blocks()[b].describe() for b in suite.blocks},
