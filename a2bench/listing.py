@@ -60,5 +60,6 @@ def listing(long: bool = False) -> list[str]:
             continue
         text = s.description.strip() if long else first_clause(s.description)
         devices = f" [{', '.join(s.overlays)} section]" if s.overlays else ""
-        lines.append(f"  {path.stem:<{width}}  {text}{devices}")
+        threads = f" [threads: {s.threads}]" if long and s.threads else ""
+        lines.append(f"  {path.stem:<{width}}  {text}{devices}{threads}")
     return lines

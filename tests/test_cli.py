@@ -94,6 +94,19 @@ def test_a_suite_asking_more_threads_than_cpus_is_one_line(tmp_path, capsys, wri
     assert not (tmp_path / "o").exists()
 
 
+def test_resuming_at_another_thread_count_is_one_line(tmp_path, capsys, write_suite):
+    out = tmp_path / "o"
+    out.mkdir()
+    before = json.dumps({"suite": "g", "threads": 3, "note": "kept"})
+    (out / "environment.json").write_text(before)
+    path = write_suite(GOOD.replace("blocks:", "threads: 1\nblocks:"))
+    assert main(["run", str(path), "--out", str(out), "--resume"]) == 2
+    assert one_line_error(capsys) == (
+        f"a2bench: error: --out {out}: its sweep ran at 3 threads, this one would run at 1 (the "
+        "suite's threads:); expected --threads 3 to resume it, or another --out")
+    assert (out / "environment.json").read_text() == before  # nothing stored is touched
+
+
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)
@@ -176,7 +189,10 @@ def test_list_shows_blocks_and_suites(capsys):
     assert default.split(None, 1)[1] == first_clause(load_suite(ROOT / "suites/default.yaml")
                                                      .description)
     assert main(["list", "--long"]) == 0
-    assert "make run times it at 1 thread over 3 passes" in capsys.readouterr().out
+    long = capsys.readouterr().out
+    assert "at 1 thread whatever the cores" in long
+    assert next(x for x in long.splitlines() if x.split()[:1] == ["default"]).endswith(
+        "[threads: 1]")
 
 
 def test_first_clause_ends_outside_brackets_and_within_the_limit():

@@ -47,6 +47,9 @@ class ToyStack(BlockSpec):
             terms.append(elementwise(f"relu{i}", b * c * n, b * c * n, frees=(f"conv{i}",)))
             previous = (f"relu{i}",)
         return Cost(tuple(terms), case.dtype_bytes)
+
+    def expected_backend(self, case):  # the form before the thread count reached it
+        return ""
 '''
 
 SUITE = """name: toy
@@ -94,3 +97,32 @@ def test_a_plugin_block_from_a_file_is_swept_fitted_and_reported(tmp_path: Path)
     text = (report / "report.md").read_text()
     assert "Toy stack of 1x1 convolutions" in text or "toy stack" in text
     assert "stack depth d" in text
+
+
+def test_an_expected_backend_written_before_threads_is_called_in_its_own_form():
+    from a2bench.case import Case
+    from a2bench.catalog import expected_backend
+    from a2bench.registry import BlockSpec
+
+    case = Case("toy", "cpu", "float32", 1, 8, 1, 4, 4)
+
+    class Plain(BlockSpec):
+        def module(self, case):
+            raise AssertionError("not built")
+
+    class Old(Plain):
+        def expected_backend(self, case):
+            return f"old {case.h}"
+
+    class New(Plain):
+        def expected_backend(self, case, threads=1):
+            return f"new {threads}"
+
+    class Open(Plain):
+        def expected_backend(self, *args):
+            return f"open {len(args)}"
+
+    assert expected_backend(Old(), case, 2) == "old 4"
+    assert expected_backend(New(), case, 2) == "new 2"
+    assert expected_backend(Open(), case, 2) == "open 2"
+    assert expected_backend(Plain(), case, 2) == ""

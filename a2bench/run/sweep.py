@@ -181,6 +181,8 @@ class Sweep:
         if o.resume and (problem := resume_problem(o.out, suite.name)):
             raise InputError(f"--out {o.out}: {problem}")
         self._check_threads()
+        if o.resume:
+            self._check_resumed_threads()
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
@@ -356,6 +358,19 @@ class Sweep:
             raise InputError(f"{where}: expected at most the {cpus} CPUs this process may run "
                              "on" + (" (--threads N overrides the suite's)"
                                      if self.threads_source == "suite" else ""))
+
+    def _check_resumed_threads(self) -> None:
+        """A CPU sweep resumed at another thread count would mix two in one fit (its latency
+        exponent depends on them): a run begun before its suite said `threads:`, say."""
+        stored = load_environment(self.options.out).get("threads")
+        if (self.suite.device == "cpu" and isinstance(stored, int) and not isinstance(stored, bool)
+                and stored != self.threads):
+            chosen = {"option": "--threads", "suite": "the suite's threads:",
+                      "default": "the default"}[self.threads_source]
+            raise InputError(f"--out {self.options.out}: its sweep ran at {stored} thread"
+                             f"{'s' if stored != 1 else ''}, this one would run at "
+                             f"{self.threads} ({chosen}); expected --threads {stored} to "
+                             "resume it, or another --out")
 
     def _environment(self, budget: int, seed: int, interleaved: bool,
                      starts: dict[str, Calibration]) -> dict[str, Any]:
