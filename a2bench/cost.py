@@ -60,14 +60,15 @@ from functools import cached_property
 from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
-    ONEDNN_F32,
     ONEDNN_MATMUL_MIN_MACS,
     is_onednn_amx,
     is_onednn_bf16,
+    is_onednn_f32,
     onednn_amx_scratch,
     onednn_bf16_scratch,
     onednn_f32_runs,
     onednn_f32_scratch,
+    onednn_f32_threads,
     onednn_sample_copies,
 )
 
@@ -456,8 +457,10 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
         scratch = onednn_bf16_scratch(b, positions, cin, cout, bias, onednn_sample_copies(sides),
                                       spatial=sides[0] if sides else 1,
                                       bf16_instructions=kernel != ONEDNN_BF16_EMULATED)
-    elif kernel == ONEDNN_F32 and onednn_f32_runs(b, cin, positions):
-        scratch = onednn_f32_scratch(b, positions, cin, cout, bias)
+    elif is_onednn_f32(kernel) and onednn_f32_runs(b, cin, positions):
+        scratch = onednn_f32_scratch(b, positions, cin, cout, bias,
+                                     threads=onednn_f32_threads(kernel) or 1,
+                                     width=sides[1] if sides else None)
     # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed, made
     # before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
     for key, elements in scratch.items():

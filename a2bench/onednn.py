@@ -1,6 +1,7 @@
-"""oneDNN's bfloat16 kernels on the CPU, as far as a memory model needs them: which kernel a
-case runs (named by the ISA oneDNN picks), and what its 1x1 convolution allocates and frees
-inside its calls (onednn_bf16_scratch), which cost.pointwise and cost.bmm add to their terms.
+"""oneDNN's kernels on the CPU, as far as a memory model needs them: which kernel a case runs
+(bfloat16's named by the ISA oneDNN picks, float32's by the thread count that splits its weight
+gradient), and what its 1x1 convolution allocates and frees inside its calls
+(onednn_bf16_scratch, onednn_f32_scratch), which cost.pointwise and cost.bmm add to their terms.
 
 Read from each call's allocation sequence (torch.profiler's memory events), and where oneDNN's
 own heuristics size a buffer, from its source (src/cpu/x64), then held to the byte by
@@ -8,6 +9,10 @@ benchmarks/conv_scratch.py. Pure functions over shapes: no torch here.
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 # A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
 # float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
@@ -43,12 +48,20 @@ ONEDNN_GRAD_COPY_UNITS = 16
 
 
 # torch runs a float32 1x1 convolution on oneDNN, not on its own kernel, at more than one thread
-# or at batch 16 and more (ConvParams::use_mkldnn); the backend a case records then. Among a
-# block's convolutions, at more than one thread, those of batch 1 whose input has at most
-# ONEDNN_F32_MIN_INPUT elements stay on ATen's kernel (onednn_f32_runs).
+# or at batch 16 and more (ConvParams::use_mkldnn); the backend a case records then, at one
+# thread, and ONEDNN_F32 + "_t<threads>" at more (onednn_f32_kernel): oneDNN splits a weight
+# gradient over its threads by the shape and the thread count, and the model follows the split
+# (onednn_f32_weight_scratchpad). Among a block's convolutions, at more than one thread, those of
+# batch 1 whose input has at most ONEDNN_F32_MIN_INPUT elements stay on ATen's kernel
+# (onednn_f32_runs).
 ONEDNN_F32 = "onednn_f32"
 ONEDNN_F32_BATCH = 16
 ONEDNN_F32_MIN_INPUT = 20480
+# oneDNN's scratchpad (memory_tracking's registry) books each buffer as its bytes plus its
+# alignment: 128 B, or a page where it asks one. A thread barrier's context (simple_barrier::
+# ctx_t) is a page, aligned to a page.
+SCRATCHPAD_ALIGN = 128
+PAGE = 4096
 
 
 def onednn_bf16_kernel(isa: str) -> str:
@@ -77,7 +90,32 @@ def is_onednn_bf16(kernel: str) -> bool:
 
 def is_onednn_conv(kernel: str) -> bool:
     """Whether `kernel` (one part of a case's backend) is a oneDNN convolution, bf16 or float32."""
-    return is_onednn_bf16(kernel) or kernel == ONEDNN_F32
+    return is_onednn_bf16(kernel) or is_onednn_f32(kernel)
+
+
+def onednn_f32_kernel(threads: int) -> str:
+    """The backend a case records for oneDNN's float32 convolution at `threads` torch threads."""
+    return ONEDNN_F32 if threads <= 1 else f"{ONEDNN_F32}_t{threads}"
+
+
+def onednn_f32_threads(kernel: str) -> int | None:
+    """The thread count an onednn_f32_kernel name carries (1 for ONEDNN_F32 itself); None for
+    another kernel."""
+    if kernel == ONEDNN_F32:
+        return 1
+    head, _, count = kernel.rpartition("_t")
+    return int(count) if head == ONEDNN_F32 and count.isdigit() and int(count) > 1 else None
+
+
+def is_onednn_f32(kernel: str) -> bool:
+    return onednn_f32_threads(kernel) is not None
+
+
+def with_f32_threads(backend: str, threads: int) -> str:
+    """A stored `backend` with its float32 oneDNN part named for the record's thread count:
+    records written before the name carried it said onednn_f32 at any count."""
+    return "+".join(onednn_f32_kernel(threads) if part == ONEDNN_F32 else part
+                    for part in backend.split("+")) if backend else backend
 
 
 def onednn_f32_possible(batch: int, threads: int) -> bool:
@@ -94,31 +132,129 @@ def onednn_f32_runs(b: int, cin: int, positions: int) -> bool:
     return b > 1 or b * cin * positions > ONEDNN_F32_MIN_INPUT
 
 
-def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int,
-                       bias: bool = True) -> dict[str, int]:
-    """What oneDNN's float32 1x1 convolution allocates and frees inside its calls, in float32
-    elements, as Term's `scratch` and `backward_scratch`.
+def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int, bias: bool = True,
+                       threads: int = 1, width: int | None = None) -> dict[str, int]:
+    """What oneDNN's float32 1x1 convolution (jit_1x1:avx512_core) allocates and frees inside
+    its calls, in float32 elements, as Term's `scratch` and `backward_scratch`, at `threads`
+    torch threads; `width` the map's width for an nn.Conv2d (None: an nn.Conv1d's positions).
 
     Read from the allocation sequence of each call (torch.profiler's memory events; an
-    Emerald Rapids Xeon, torch 2.13.0+cpu, 2 threads and batch 16 at one): oneDNN copies to its
+    Emerald Rapids Xeon, torch 2.13.0+cpu, oneDNN 3.12, 1 to 8 threads): oneDNN copies to its
     blocked layout, channels padded to a multiple of 16, and back:
-    - forward: copies of the input and of the weights and its own output, then the output
+    - forward: copies of the input and of the weights and its own output (and where the output
+      channels are not a multiple of 16, a padded bias in its scratchpad), then the output
       copied into torch's tensor, its own freed last;
     - backward, input gradient: copies of the output gradient and of the weights and its own
       input gradient, then torch's input gradient beside it; weight gradient: copies of the
-      output gradient and of the input, and its own weight and bias gradients, which it copies
-      into torch's after freeing the two copies.
+      output gradient and of the input, its own weight gradient and the bias gradient, and its
+      scratchpad (onednn_f32_weight_scratchpad: the other threads' partial weight gradients,
+      by oneDNN's split of the work), then its own gradients copied into torch's after the
+      copies and the scratchpad are freed.
     Each step holds the larger of its two moments."""
-    pin, pout = (-(-c // ONEDNN_CHANNEL_BLOCK) * ONEDNN_CHANNEL_BLOCK for c in (cin, cout))
+    pin, pout = (_up(c, ONEDNN_CHANNEL_BLOCK) for c in (cin, cout))
     x_in, own_in, own_out, out = b * cin * positions, b * pin * positions, b * pout * positions, \
         b * cout * positions
     params = cin * cout + (cout if bias else 0)
-    padded_params = pin * pout + (pout if bias else 0)
+    padded_bias = (pout + SCRATCHPAD_ALIGN // 4) if bias and pout != cout else 0
     # the model holds the term's output, and in the backward its input and parameter gradients
-    forward = max(own_in + pin * pout + own_out, own_out + out) - out
+    forward = max(own_in + pin * pout + own_out + padded_bias, own_out + out) - out
     data = max(own_out + pin * pout + own_in, own_in + x_in) - x_in - params
-    weight = own_in + own_out + padded_params - params
+    own_grads = pin * pout + (cout if bias else 0)
+    # its own gradients with the two copies and the scratchpad, or with torch's gradients (the
+    # larger where the weights outweigh the maps: 512 to 768 channels over 256 positions)
+    weight = max(own_in + own_out + own_grads - params
+                 + onednn_f32_weight_scratchpad(b, positions, cin, cout, bias, threads,
+                                                width) // 4, own_grads)
     return {"scratch": forward, "backward_scratch": max(data, weight)}
+
+
+def onednn_f32_weight_scratchpad(b: int, positions: int, cin: int, cout: int, bias: bool,
+                                 threads: int, width: int | None = None) -> int:
+    """The bytes of the scratchpad oneDNN's float32 weight gradient books (jit_avx512_common_
+    1x1_convolution_bwd_weights_t, oneDNN 3.12): a padded bias where the output channels are
+    not a multiple of 16; where its split (onednn_f32_weight_split) reduces over more than one
+    thread of positions, the other threads' partial weight gradients and a barrier; and where
+    the bias's reducer (onednn_bias_reducer) reduces over more than one sample, its partials
+    and barriers. Each booking holds its alignment too (SCRATCHPAD_ALIGN, PAGE). Checked to the
+    byte by benchmarks/conv_scratch.py --dtype float32 --threads 2 … 8."""
+    pin, pout = (_up(c, ONEDNN_CHANNEL_BLOCK) for c in (cin, cout))
+    total = pout * 4 + SCRATCHPAD_ALIGN if bias and pout != cout else 0
+    split = onednn_f32_weight_split(b, positions, width or positions, cin, cout, threads)
+    over_positions = split[0]
+    if over_positions > 1:
+        total += (over_positions - 1) * pin * pout * 4 + SCRATCHPAD_ALIGN + 2 * PAGE
+    if bias:
+        groups, per_group, jobs = onednn_bias_reducer(math.prod(split), pout // 16, b)
+        if per_group > 1:
+            total += groups * (per_group - 1) * jobs * 16 * 4 + PAGE + (groups + 1) * PAGE
+    return total
+
+
+def _best_divider(value: int, least: int, most: int, find_max: bool) -> int:
+    """oneDNN's best_divider (jit_uni_1x1_conv_utils.hpp): the block in [least, most] that
+    leaves the smallest share of `value` over, the largest such (find_max) or the smallest."""
+    most = max(1, min(most, value))
+    least = max(1, min(least, most))
+    best, chosen = np.float32(np.inf), most
+    for divider in range(most, least - 1, -1):
+        over = _up(value, divider)
+        loss = np.float32(over - value) / np.float32(over)  # in single precision, as oneDNN
+        if loss < best or (not find_max and loss == best):
+            best, chosen = loss, divider
+    return chosen
+
+
+def onednn_f32_weight_split(b: int, positions: int, width: int, cin: int, cout: int,
+                            threads: int) -> tuple[int, int, int]:
+    """How oneDNN's float32 1x1 weight gradient splits its work over `threads`: threads over
+    the samples' blocks of positions, over blocks of 16 output channels, over blocks of 16 input
+    channels (jit_avx512_common_1x1_conv_kernel_t::balance, which picks the split of least
+    memory traffic, its block of positions by best_divider)."""
+    block = _best_divider(positions, 7, 16, True)
+    if positions % block:
+        block = _best_divider(width, 4, width, False)
+    if block > 256:
+        block = 1
+    bcast, load = _up(cin, 16) // 16, _up(cout, 16) // 16
+    reduce = -(-positions // block)
+
+    def traffic(mb: int, oc: int, ic: int) -> int:
+        work = -(-b * reduce // mb)
+        return (work * -(-bcast // ic) * 16 * block + work * -(-load // oc) * 16 * block
+                + 12 * -(-load // oc) * -(-bcast // ic) * 16 * 16)
+
+    best, split = traffic(1, 1, 1), (1, 1, 1)
+    for mb in range(1, min(threads, b * reduce) + 1):
+        rest = threads // mb
+        for oc in range(1, min(rest, load) + 1):
+            ic = min(rest // oc, bcast)
+            if (cost := traffic(mb, oc, ic)) <= best:
+                best, split = cost, (mb, oc, ic)
+    if threads // 2 < split[0] < threads:
+        split = (min(b, threads), split[1], split[2])
+    return split
+
+
+def onednn_bias_reducer(threads: int, jobs: int, samples: int) -> tuple[int, int, int]:
+    """oneDNN's reduce_balancer_t for the float32 bias gradient: groups of threads, threads per
+    group (more than one: they reduce partials over the samples), and jobs per group at most,
+    of jobs of 16 output channels each."""
+    job, most_buffer = 16, threads * 3 * 5 * 5 * 16 * 16
+    least_jobs = max(1, jobs // threads)
+    most_jobs = max(1, most_buffer // (threads * job))
+    groups = min(jobs // least_jobs, threads)
+    per_group, jobs_ub = min(threads // groups, samples), -(-jobs // groups)
+    bound = jobs * job * samples
+    for per in range(least_jobs, jobs):
+        c_groups = min(jobs // per, threads)
+        c_per_group = min(threads // c_groups, samples)
+        c_jobs = -(-jobs // c_groups)
+        if c_per_group > 1 and c_jobs > most_jobs:
+            continue
+        cost = job * c_jobs * (-(-samples // c_per_group) + (c_per_group != 1))
+        if cost < bound:
+            groups, per_group, jobs_ub, bound = c_groups, c_per_group, c_jobs, cost
+    return groups, per_group, jobs_ub
 
 
 def onednn_sample_copies(sides: tuple[int, int] | None) -> bool:

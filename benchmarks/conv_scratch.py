@@ -1,8 +1,9 @@
-"""What a reduced-precision 1x1 convolution allocates on this CPU, against the memory model's rule
-for oneDNN's bfloat16 kernel (a2bench.onednn.onednn_bf16_scratch; docs/blocks.md, where a memory
-model stops being exact).
+"""What a 1x1 convolution allocates on this CPU, against the memory model's rule for oneDNN's
+bfloat16 kernel (a2bench.onednn.onednn_bf16_scratch) and, with --dtype float32 at more than one
+thread, its float32 kernel (onednn_f32_scratch; docs/blocks.md, where a memory model stops being
+exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] \
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--threads N] \
         [--odd | --conv2d | --scan | --positions]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
@@ -93,8 +94,9 @@ def main() -> int:
                        help="positions and map heights the kernel's register block does not "
                             "divide")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch's threads (the models hold one: at more, torch runs float32 "
-                             "1x1 convolutions on oneDNN, whose copies they lack)")
+                        help="torch's threads: at more than one torch runs float32 1x1 "
+                             "convolutions on oneDNN, whose split of the weight gradient over "
+                             "the threads the model follows (onednn_f32_weight_scratchpad)")
     args = parser.parse_args()
     if args.threads < 1:
         parser.error(f"--threads {args.threads}: expected 1 or more")

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.onednn import ONEDNN_F32, onednn_bf16_kernel, onednn_f32_possible
+from a2bench.onednn import onednn_bf16_kernel, onednn_f32_kernel, onednn_f32_possible
 
 # oneDNN's verbose line of one primitive's call names its implementation and the ISA it ran
 # on: "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16_1x1:avx512_core_bf16,...".
@@ -21,8 +21,9 @@ _CONVOLUTION_IMPL = re.compile(r",convolution,[^,:]*:([^,]+),")
 def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> str:
     """The oneDNN kernel where the block's convolutions run on oneDNN (aten::mkldnn_convolution),
     whose scratch the model then holds: onednn.onednn_bf16_kernel for bfloat16 (onednn.
-    onednn_bf16_scratch), ONEDNN_F32 for float32, which torch runs there at more than one thread
-    or batch 16 and more (onednn.onednn_f32_scratch); "" for ATen's own kernel (float32 at one
+    onednn_bf16_scratch), onednn.onednn_f32_kernel of torch's thread count for float32, which
+    torch runs there at more than one thread or batch 16 and more (onednn.onednn_f32_scratch,
+    whose weight gradient oneDNN splits by the threads); "" for ATen's own kernel (float32 at one
     thread and batch under 16, bf16 on a CPU without AVX-512). `ops`: the operators one forward
     ran (measure.memory.ops_run), where the caller has them; else one forward is profiled
     here."""
@@ -38,7 +39,9 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
         ops = ops_run(lambda: module(x))
     if "aten::mkldnn_convolution" not in ops:
         return ""
-    return ONEDNN_F32 if x.dtype == torch.float32 else onednn_bf16_kernel(onednn_bf16_isa())
+    if x.dtype == torch.float32:
+        return onednn_f32_kernel(torch.get_num_threads())
+    return onednn_bf16_kernel(onednn_bf16_isa())
 
 
 @functools.cache
@@ -87,11 +90,11 @@ def expected_conv_kernel(case: Case, threads: int = 1) -> str:
     planner (BlockSpec.expected_backend). float32 runs on oneDNN at batch 16 and more, or at
     more than one thread (torch's ConvParams::use_mkldnn); at more threads a batch-1
     convolution of at most ONEDNN_F32_MIN_INPUT input elements stays on ATen's kernel, which
-    the model of ONEDNN_F32 holds per convolution (onednn.onednn_f32_runs)."""
+    the model of onednn_f32 holds per convolution (onednn.onednn_f32_runs)."""
     if case.device != "cpu":
         return ""
     if case.dtype == "float32":
-        return ONEDNN_F32 if onednn_f32_possible(case.batch, threads) else ""
+        return onednn_f32_kernel(threads) if onednn_f32_possible(case.batch, threads) else ""
     if case.dtype != "bfloat16":
         return ""
     return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""

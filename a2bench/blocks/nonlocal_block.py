@@ -38,8 +38,8 @@ output together, 2 b N N' elements. SDPA's memory follows the kernel that ran (t
 (the model lists the contiguous q, k, v copies, the kernel's output, logsumexp and buffers,
 and on CPU the flash kernel's scratch for one thread); the math kernel does (_math_terms).
 With one CPU thread the model equals the measured tensor peak (tested); at T threads the flash
-kernel allocates T scratches, and 1x1 convolutions go through oneDNN (used when threads > 1
-or batch >= 16), whose transient reorder buffers are not modelled.
+kernel allocates T scratches, of which the model holds one; the 1x1 convolutions' oneDNN
+buffers at T threads it holds (onednn.onednn_f32_scratch, by the record's backend).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ improves, as the CUDA memory models did once the caching allocator's blocks and 
 buffers were known, a published run would go on comparing its measured peaks with the old
 model. Remodelling rewrites only the model's columns, from the same function of each case (and
 of its recorded `backend`) that a new run would call, and the counter check that rests on them.
-The measurements are untouched, and the run's environment.json says when and at which commit
-the model columns were last written.
+The measurements are untouched (a float32 oneDNN `backend` gains the record's own thread count,
+onednn.onednn_f32_kernel's name for what ran), and the run's environment.json says when and at
+which commit the model columns were last written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
+from a2bench.onednn import with_f32_threads
 from a2bench.run.runner import modelled
 from a2bench.run.store import (
     CSV,
@@ -41,7 +43,10 @@ MODEL_FIELDS = ("macs_analytic", "flops_analytic", "elementwise_analytic", "peak
                 "peak_allowance_bytes_analytic",
                 "activation_bytes_analytic", "largest_activation_bytes_analytic",
                 "saved_bytes_analytic", "parameters_analytic", "macs_fvcore_declared",
-                "macs_torch_declared", "model_mismatch")
+                "macs_torch_declared", "model_mismatch",
+                # the kernel's name, where it now carries what the model reads of it (the
+                # float32 oneDNN kernel's thread count): what ran is unchanged
+                "backend")
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,11 @@ def remodel(run: str | Path) -> Remodelled:
         if m.status == "ok" and m.macs_source != "counted":
             kept = "; ".join(part for part in m.reason.split("; ")
                              if not part.startswith("model_mismatch:"))
-            new = modelled(replace(m, reason=kept), m.process)
+            # the float32 oneDNN kernel named for the record's threads (onednn_f32_kernel),
+            # which a record written before the name carried them lacks
+            new = modelled(replace(m, reason=kept,
+                                   backend=with_f32_threads(m.backend, m.threads or 1)),
+                           m.process)
         if any(not _same(getattr(new, f, None), getattr(m, f, None)) for f in MODEL_FIELDS):
             changed += 1
             if new.peak_bytes_analytic != m.peak_bytes_analytic:
