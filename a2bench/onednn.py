@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from a2bench.kernel_names import thread_count, threaded
+
 # A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
 # float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
 # (its BlockSpec.backend) passes it to `pointwise` as `kernel`. Its scratch follows the ISA
@@ -95,27 +97,17 @@ def is_onednn_conv(kernel: str) -> bool:
 
 def onednn_f32_kernel(threads: int) -> str:
     """The backend a case records for oneDNN's float32 convolution at `threads` torch threads."""
-    return ONEDNN_F32 if threads <= 1 else f"{ONEDNN_F32}_t{threads}"
+    return threaded(ONEDNN_F32, threads)
 
 
 def onednn_f32_threads(kernel: str) -> int | None:
     """The thread count an onednn_f32_kernel name carries (1 for ONEDNN_F32 itself); None for
     another kernel."""
-    if kernel == ONEDNN_F32:
-        return 1
-    head, _, count = kernel.rpartition("_t")
-    return int(count) if head == ONEDNN_F32 and count.isdigit() and int(count) > 1 else None
+    return thread_count(kernel, ONEDNN_F32)
 
 
 def is_onednn_f32(kernel: str) -> bool:
     return onednn_f32_threads(kernel) is not None
-
-
-def with_f32_threads(backend: str, threads: int) -> str:
-    """A stored `backend` with its float32 oneDNN part named for the record's thread count:
-    records written before the name carried it said onednn_f32 at any count."""
-    return "+".join(onednn_f32_kernel(threads) if part == ONEDNN_F32 else part
-                    for part in backend.split("+")) if backend else backend
 
 
 def onednn_f32_possible(batch: int, threads: int) -> bool:

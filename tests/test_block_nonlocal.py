@@ -260,7 +260,14 @@ def test_backend_names_the_sdpa_kernel_that_ran():
     eager, x = build(_case(1, 8, 1, 4, 6, impl="eager"))
     sdpa, _ = build(_case(1, 8, 1, 4, 6, impl="sdpa"))
     assert SPEC.backend(eager, x) == ""
-    assert SPEC.backend(sdpa, x) == "flash_cpu"
+    before = torch.get_num_threads()
+    try:
+        # the CPU flash kernel with the threads it keeps a scratch for
+        for threads, name in ((1, "flash_cpu"), (2, "flash_cpu_t2")):
+            torch.set_num_threads(threads)
+            assert SPEC.backend(sdpa, x) == name
+    finally:
+        torch.set_num_threads(before)
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     with sdpa_kernel(SDPBackend.MATH):

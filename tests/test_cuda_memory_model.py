@@ -185,7 +185,7 @@ def test_the_device_harnesses_on_the_cpu():
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the model holds one thread's flash scratch
+    torch.set_num_threads(1)  # the kernel is named flash_cpu at one thread (flash_cpu_t<N> at N)
     try:
         for kernel, name in (("flash", "flash_cpu"), ("math", "math")):
             case = Case("nonlocal", "cpu", "float32", 1, 16, 1, 16, 16,
@@ -295,7 +295,8 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     assert "on 9 case(s), by up to 10%, on CUDA" in warning and "--threads" not in warning
     cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
     assert {m.threads for m in cpu} == {16}
-    assert "at 16 threads: kernels' per-thread buffers" in memory_warnings(cpu)[0]
+    assert "at 16 threads: memory the model does not hold, a kernel's per-thread buffers" in \
+        memory_warnings(cpu)[0]
     # at one thread the float32 models are exact: a miss is the model's, not the threads'
     (warning,) = memory_warnings([replace(m, threads=1) for m in cpu])
     assert "at one thread" in warning and "--threads" not in warning, warning
@@ -303,7 +304,7 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     # thread is not blamed on threads, and the counts of those that are are named
     mixed = [replace(m, threads=(1, 4, 8)[i % 3]) for i, m in enumerate(cpu)]
     threaded, lacking = memory_warnings(mixed)
-    assert "on 6 case(s)" in threaded and "at 4–8 threads: kernels'" in threaded, threaded
+    assert "on 6 case(s)" in threaded and "at 4–8 threads: memory" in threaded, threaded
     assert "on 3 case(s)" in lacking and "at one thread: memory the model" in lacking, lacking
     # compiled, the same misses are Inductor's, whatever the device or the threads
     compiled = [replace(m, case=replace(m.case, compile=True)) for m in records]
@@ -331,8 +332,8 @@ def test_a_bf16_cpu_miss_is_blamed_on_the_native_kernels_at_any_thread_count():
     (warning,) = memory_warnings(big)
     assert "on 7 case(s), by up to 60%, in reduced precision on the CPU" in warning, warning
     assert "--threads" not in warning
-    assert "--threads 1" in memory_warnings([replace(m, threads=2, case=replace(
-        m.case, dtype="float32")) for m in big])[0]
+    assert "at 2 threads: memory the model does not hold" in memory_warnings(
+        [replace(m, threads=2, case=replace(m.case, dtype="float32")) for m in big])[0]
 
 
 def test_runnable_bytes_is_the_peak_and_on_cuda_a_block_of_the_largest_tensor():

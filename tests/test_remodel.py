@@ -105,3 +105,18 @@ def test_remodel_draws_the_model_warnings_again(tmp_path):
     assert "on CUDA" in warnings[1] and "threads" not in warnings[1]
     again = cli("remodel", str(run))
     assert again.returncode == 0 and "warnings rewritten" not in again.stdout
+
+
+def test_a_stored_backend_is_named_for_its_records_threads():
+    # records written before the kernels' names carried the threads their buffers follow
+    from a2bench.kernel_names import with_threads
+    from a2bench.run.remodel import THREADED_KERNELS
+
+    def named(backend: str, threads: int) -> str:
+        return with_threads(backend, THREADED_KERNELS, threads)
+
+    assert named("flash_cpu+onednn_f32", 2) == "flash_cpu_t2+onednn_f32_t2"
+    assert named("flash_cpu+onednn_bf16_amx", 4) == "flash_cpu_t4+onednn_bf16_amx"
+    assert named("onednn_f32", 1) == "onednn_f32" and named("", 8) == ""
+    assert named("onednn_f32_t2", 2) == "onednn_f32_t2"  # named already
+    assert named("efficient", 16) == "efficient"  # a CUDA kernel: threads only launch

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 
 import pytest
@@ -22,6 +23,7 @@ from a2bench.blocks.se import SESpec
 from a2bench.case import Case
 from a2bench.catalog import blocks, cost_of
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, train_cost, within_allowance
+from a2bench.kernel_names import threaded
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 from a2bench.onednn import ONEDNN_BF16, ONEDNN_BF16_AMX, is_onednn_amx
@@ -105,6 +107,16 @@ def _large(spec: BlockSpec, example: Mapping[str, object]) -> Case:
 
 def measured_train_peak(case: Case) -> int:
     return measured_peak(train(case))
+
+
+def one_thread_backend(case: Case) -> str:
+    """The kernels a case records at one thread, measured_peak's."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return SPECS[case.block].backend(*build(case))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def measured_peak(case: Case) -> int:
@@ -534,13 +546,21 @@ def test_the_nonlocal_block_records_both_kernels_and_its_conv_bound_bf16_peaks_a
     (eager's train step too, with the scale's saved 8-byte scalar). `backend` joins the SDPA
     kernel and `onednn_bf16` with "+"."""
     spec = SPECS["nonlocal"]
-    for mode in ("forward", "train"):
+    before = torch.get_num_threads()
+    for mode, threads in itertools.product(("forward", "train"), (1, 2)):
         case = Case("nonlocal", "cpu", "bfloat16", 1, 128, 1, 12, 12, inner=64, subsample=1,
                     impl=impl, mode=mode)
-        backend = spec.backend(*build(case))
+        torch.set_num_threads(threads)
+        try:
+            backend = spec.backend(*build(case))
+        finally:
+            torch.set_num_threads(before)
         kernel = measured_onednn(backend.split("+")[-1])
-        assert backend == {"eager": kernel, "sdpa": f"flash_cpu+{kernel}"}[impl]
-        assert_peak(measured_peak(case), cost_of(case, backend), 0, case.label())
+        # the flash kernel named with the threads, whose scratch it keeps per thread
+        flash = threaded("flash_cpu", threads)
+        assert backend == {"eager": kernel, "sdpa": f"{flash}+{kernel}"}[impl]
+        if threads == 1:  # measured_peak's
+            assert_peak(measured_peak(case), cost_of(case, backend), 0, case.label())
 
 
 @pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
@@ -562,11 +582,15 @@ def test_the_model_expected_before_a_case_runs_is_the_one_its_record_gets(name: 
     planner) gives the model that the kernel the case then records (BlockSpec.backend) gives,
     in float32 and bfloat16, in both modes: on a CPU whose bf16 convolutions run on oneDNN and
     on one whose do not; float32 at batch 16, which runs on oneDNN; and at one thread and at
-    two, where float32 at any batch may run on oneDNN (kernels.expected_conv_kernel)."""
+    two, where float32 at any batch may run on oneDNN (kernels.expected_conv_kernel) and the
+    non-local block's SDPA flash kernel keeps a scratch per thread."""
     spec = SPECS[name]
-    for dtype, batch in (("float32", None), ("bfloat16", None), ("float32", 16),
-                         ("float32", 2)):
-        case = dataclasses.replace(example_case(spec, spec.examples[0]), dtype=dtype)
+    first = example_case(spec, spec.examples[0])
+    sdpa = dataclasses.replace(first, params={**dict(first.params), "impl": "sdpa"})
+    variants = [first, sdpa] if name == "nonlocal" else [first]
+    for variant, (dtype, batch) in itertools.product(
+            variants, (("float32", None), ("bfloat16", None), ("float32", 16), ("float32", 2))):
+        case = dataclasses.replace(variant, dtype=dtype)
         case = dataclasses.replace(case, batch=batch) if batch else case
         ran = spec.backend(*build(case))
         for mode in ("forward", "train"):
@@ -618,7 +642,7 @@ def test_the_memory_budget_check_holds_onednn_scratch_of_a_bf16_case():
 
 def test_the_cpu_flash_kernel_packs_key_and_value_on_amx():
     """On AMX torch's CPU flash kernel packs k and v for oneDNN's brgemm (bf16, both sequences
-    64 or longer): whole copies of both and one thread's block of key rows, which set the SDPA
+    64 or longer): whole copies of both and each thread's block of key rows, which set the SDPA
     non-local block's forward peak (up to +23 % over the model without them, c 64-128 on 8 x 8
     to 32 x 32). Measured where oneDNN runs on AMX; the rule itself everywhere."""
     from a2bench.blocks.nonlocal_block import flash_packed_elements
@@ -629,6 +653,9 @@ def test_the_cpu_flash_kernel_packs_key_and_value_on_amx():
 
     # N = N' = 144: 2 b N' d (v's positions even) and min(512, N') d
     assert flash_packed_elements(case(12), ONEDNN_BF16_AMX) == 2 * 2 * 144 * 32 + 144 * 32
+    # a block of key rows per thread (measured at two: benchmarks/block_peaks.py)
+    assert flash_packed_elements(case(12), ONEDNN_BF16_AMX, threads=2) == \
+        2 * 2 * 144 * 32 + 2 * 144 * 32
     assert flash_packed_elements(case(16, subsample=2), ONEDNN_BF16_AMX) == 2 * 2 * 64 * 32 \
         + 64 * 32  # N' = 64: just long enough
     assert flash_packed_elements(case(14, subsample=2), ONEDNN_BF16_AMX) == 0  # N' = 49
@@ -639,7 +666,7 @@ def test_the_cpu_flash_kernel_packs_key_and_value_on_amx():
     for side, mode in ((8, "forward"), (12, "forward"), (16, "forward"), (32, "forward"),
                        (8, "train"), (12, "train")):
         c = case(side, mode=mode)
-        backend = SPECS["nonlocal"].backend(*build(c))
+        backend = one_thread_backend(c)
         if not is_onednn_amx(backend.split("+")[-1]):
             pytest.skip(f"oneDNN does not run on AMX here ({backend})")
         assert_peak(measured_peak(c), cost_of(c, backend), 0, c.label())

@@ -36,10 +36,11 @@ same elementwise work; they differ in what is live. Eager peaks at the affinity 
 output together, 2 b N N' elements. SDPA's memory follows the kernel that ran (the record's
 `backend`, or the one expected: sdpa_kernel): the fused kernels never hold an N x N' tensor
 (the model lists the contiguous q, k, v copies, the kernel's output, logsumexp and buffers,
-and on CPU the flash kernel's scratch for one thread); the math kernel does (_math_terms).
-With one CPU thread the model equals the measured tensor peak (tested); at T threads the flash
-kernel allocates T scratches, of which the model holds one; the 1x1 convolutions' oneDNN
-buffers at T threads it holds (onednn.onednn_f32_scratch, by the record's backend).
+and on CPU the flash kernel's scratch for each thread); the math kernel does (_math_terms).
+At T CPU threads the flash kernel allocates T scratches and the 1x1 convolutions' oneDNN
+kernel splits its weight gradient over them: the record's backend names both with the count
+(flash_cpu_t<T>, onednn_f32_t<T>; kernel_names), and the model holds them (tested to the byte
+at 1 to 4 threads).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from a2bench.cost import (
     softmax_ops,
     wrapped_scalar_elements,
 )
+from a2bench.kernel_names import thread_count, threaded
 from a2bench.onednn import is_onednn_amx, is_onednn_conv
 from a2bench.registry import BlockSpec, Param, Value, register
 
@@ -183,6 +185,9 @@ def _q_split(n_q: int) -> int:
 
 
 KV_SPLIT = 512
+# SDPA's CPU flash kernel, as a record names it: with the thread count at more than one
+# (kernel_names.threaded), since it keeps a scratch per thread
+FLASH_CPU = "flash_cpu"
 
 
 def flash_cpu_scratch_elements(n_q: int, n_kv: int, head_dim: int, threads: int = 1) -> int:
@@ -200,17 +205,18 @@ def flash_cpu_scratch_elements(n_q: int, n_kv: int, head_dim: int, threads: int 
 FLASH_PACK_MIN = 64
 
 
-def flash_packed_elements(case: Case, conv: str) -> int:
+def flash_packed_elements(case: Case, conv: str, threads: int = 1) -> int:
     """What the CPU flash kernel's forward allocates on AMX to pack its operands (`conv`: the
     convolutions' kernel, onednn_bf16_amx there): whole copies of k and of v (its positions
-    rounded up to pairs) and one thread's block of key rows; none below FLASH_PACK_MIN
-    positions on either side. Read from the kernel's allocations on an Emerald Rapids Xeon
-    (torch 2.13.0+cpu, one thread), and held to the byte there by the SDPA block's forward
-    peaks (benchmarks/block_peaks.py nonlocal --param impl=sdpa; tests/test_train_cost.py)."""
+    rounded up to pairs) and each of its `threads` threads' block of key rows; none below
+    FLASH_PACK_MIN positions on either side. Read from the kernel's allocations on an Emerald
+    Rapids Xeon (torch 2.13.0+cpu, one and two threads), and held to the byte there by the SDPA
+    block's forward peaks (benchmarks/block_peaks.py nonlocal --param impl=sdpa;
+    tests/test_train_cost.py)."""
     b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
     if not is_onednn_amx(conv) or case.dtype != "bfloat16" or min(big_n, n_kv) < FLASH_PACK_MIN:
         return 0
-    return b * n_kv * d + b * (n_kv + n_kv % 2) * d + min(KV_SPLIT, n_kv) * d
+    return b * n_kv * d + b * (n_kv + n_kv % 2) * d + threads * min(KV_SPLIT, n_kv) * d
 
 
 def sdpa_kernel(case: Case, backend: str = "") -> str:
@@ -223,7 +229,7 @@ def sdpa_kernel(case: Case, backend: str = "") -> str:
     if fused:
         return fused[0]
     if case.device != "cuda":
-        return "flash_cpu"
+        return FLASH_CPU
     return "efficient" if case.dtype_bytes >= 4 else "cudnn"
 
 
@@ -232,10 +238,8 @@ def _flash_buffers(case: Case, kernel: str, conv: str = "") -> int:
     the case dtype (the rng tensors of rng_terms apart).
 
     flash_cpu: the logsumexp in the accumulation dtype (fp32 for bf16/fp16, else the dtype)
-    and the scratch of ONE thread. The kernel allocates one scratch per thread
-    (at::get_num_threads()); the model is a function of the case alone, so a CPU peak measured
-    at T threads is (T - 1) * flash_cpu_scratch_elements(...) elements higher.
-    On AMX (`conv`, the convolutions' kernel) it also packs its operands
+    and a scratch per thread (at::get_num_threads(): the count the kernel's name carries,
+    kernel_names.threaded). On AMX (`conv`, the convolutions' kernel) it also packs its operands
     (flash_packed_elements).
     CUDA: the flash kernel always writes the logsumexp; the memory-efficient and cuDNN kernels
     compute it only for a backward (compute_log_sumexp), so an inference call allocates none
@@ -245,11 +249,13 @@ def _flash_buffers(case: Case, kernel: str, conv: str = "") -> int:
         return lse_elements(case, kernel)
     if kernel in CUDA_KERNELS:
         return 0
-    accumulated = b * big_n + flash_cpu_scratch_elements(big_n, n_kv, d)
+    threads = thread_count(kernel, FLASH_CPU) or 1
+    accumulated = b * big_n + flash_cpu_scratch_elements(big_n, n_kv, d, threads)
     reduced = 0
     if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
-        reduced = min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
-    return _in_dtype_elements(accumulated, case) + reduced + flash_packed_elements(case, conv)
+        reduced = threads * min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
+    return (_in_dtype_elements(accumulated, case) + reduced
+            + flash_packed_elements(case, conv, threads))
 
 
 def _pool_terms(name: str, case: Case, source: str, *, transposed_grad: bool) -> tuple[Term, ...]:
@@ -298,17 +304,21 @@ def _flash_backward_scratch(case: Case, kernel: str) -> int:
     dtype. Every kernel first copies the output gradient (b, 1, N, d) contiguous: it arrives
     transposed, from W_z's input.
 
-    flash_cpu: per thread (ONE here, as for the forward) the attention and gradient tiles
-    (2 qSplit kvSplit) and the row sums dsum (qSplit), in the accumulation dtype; bf16/fp16
-    also keep reduced-type copies of both tiles.
+    flash_cpu: per thread (the count its name carries, as for the forward) the attention and
+    gradient tiles (2 qSplit kvSplit), in the accumulation dtype, and bf16/fp16 reduced-type
+    copies of both; and the row sums dsum (qSplit) of the calling thread. Each other thread
+    that takes a sample allocates its own dsum too, but inside the parallel loop, on an OpenMP
+    worker thread, whose allocations the profiler's tensor peak (the measurement) does not see:
+    measured at 2 and 3 threads, batch 2 and 3, one dsum only.
     CUDA: see cuda_backward_buffers."""
     b, big_n, n_kv, d = case.batch, case.positions, keys(case), int(case.param("inner"))
     copy = b * big_n * d
     if kernel in CUDA_KERNELS:
         return copy + cuda_backward_buffers(case, kernel)
+    threads = thread_count(kernel, FLASH_CPU) or 1
     qs, kvs = min(_q_split(big_n), big_n), min(KV_SPLIT, n_kv)
-    reduced = 2 * qs * kvs if case.dtype_bytes == 2 else 0
-    return copy + _in_dtype_elements(2 * qs * kvs + qs, case) + reduced
+    reduced = threads * 2 * qs * kvs if case.dtype_bytes == 2 else 0
+    return copy + _in_dtype_elements(threads * 2 * qs * kvs + qs, case) + reduced
 
 
 def _saved_scalar(case: Case) -> dict[str, object]:
@@ -538,17 +548,22 @@ class NonLocalSpec(BlockSpec):
             return conv_kernel(module, x)
         ops = ops_run(lambda: module(x))
         fused = next((label for op, label in SDPA_KERNELS if op in ops), "unknown")
+        if fused == FLASH_CPU:
+            fused = threaded(FLASH_CPU, torch.get_num_threads())
         return "+".join(filter(None, (fused, conv_kernel(module, x, ops))))
 
     def expected_backend(self, case: Case, threads: int = 1) -> str:
-        """The convolutions' kernel: the SDPA kernel expected is sdpa_kernel's without one."""
-        return expected_conv_kernel(case, threads)
+        """The convolutions' kernel, and on a CPU with sdpa the flash kernel at `threads` (its
+        scratch is per thread); on CUDA the SDPA kernel expected is sdpa_kernel's without one."""
+        flash = (threaded(FLASH_CPU, threads)
+                 if case.param("impl") == "sdpa" and case.device == "cpu" else "")
+        return "+".join(filter(None, (flash, expected_conv_kernel(case, threads))))
 
 
 # aten op names of the SDPA kernels, most specific first (math last: the fused kernels never
 # call it, while the math fallback is the op itself).
 SDPA_KERNELS = (
-    ("aten::_scaled_dot_product_flash_attention_for_cpu", "flash_cpu"),
+    ("aten::_scaled_dot_product_flash_attention_for_cpu", FLASH_CPU),
     ("aten::_scaled_dot_product_flash_attention", "flash"),
     ("aten::_scaled_dot_product_efficient_attention", "efficient"),
     ("aten::_scaled_dot_product_cudnn_attention", "cudnn"),

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from a2bench.blocks.nonlocal_block import FLASH_CPU
 from a2bench.case import LEGACY_PARAMS, RUN_DEFAULTS, Case
 from a2bench.catalog import blocks
 from a2bench.errors import InputError
+from a2bench.kernel_names import with_threads
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
-from a2bench.onednn import with_f32_threads
+from a2bench.onednn import ONEDNN_F32
 from a2bench.run.runner import modelled
 from a2bench.run.store import (
     CSV,
@@ -39,6 +41,9 @@ from a2bench.run.store import (
 )
 from a2bench.run.summary import is_model_warning, model_warnings
 
+# Kernels a record names with its thread count (kernel_names.threaded): oneDNN's float32
+# convolution, and SDPA's CPU flash kernel.
+THREADED_KERNELS = (ONEDNN_F32, FLASH_CPU)
 MODEL_FIELDS = ("macs_analytic", "flops_analytic", "elementwise_analytic", "peak_bytes_analytic",
                 "peak_allowance_bytes_analytic",
                 "activation_bytes_analytic", "largest_activation_bytes_analytic",
@@ -87,11 +92,10 @@ def remodel(run: str | Path) -> Remodelled:
         if m.status == "ok" and m.macs_source != "counted":
             kept = "; ".join(part for part in m.reason.split("; ")
                              if not part.startswith("model_mismatch:"))
-            # the float32 oneDNN kernel named for the record's threads (onednn_f32_kernel),
-            # which a record written before the name carried them lacks
-            new = modelled(replace(m, reason=kept,
-                                   backend=with_f32_threads(m.backend, m.threads or 1)),
-                           m.process)
+            # the kernels whose buffers follow the threads named for the record's (kernel_
+            # names), which a record written before the names carried them lacks
+            new = modelled(replace(m, reason=kept, backend=with_threads(
+                m.backend, THREADED_KERNELS, m.threads or 1)), m.process)
         if any(not _same(getattr(new, f, None), getattr(m, f, None)) for f in MODEL_FIELDS):
             changed += 1
             if new.peak_bytes_analytic != m.peak_bytes_analytic:

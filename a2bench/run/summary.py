@@ -96,9 +96,9 @@ MODEL_MISMATCH = "cost() disagrees with both counters"
 def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     """Say how many peaks left their model (cost.peak_within), and why they may have. In float32
     on the CPU at more than one thread (each record's own count: a partition's nodes may
-    differ) a kernel may keep per-thread buffers the model does not hold (oneDNN's convolutions'
-    partial weight gradients it does: onednn.onednn_f32_weight_scratchpad, by the thread count
-    the record's backend names); a miss at one thread is said apart, as
+    differ) a kernel may keep per-thread buffers the model does not hold (those of oneDNN's
+    convolutions and SDPA's CPU flash kernel it does, by the thread count the record's backend
+    names: kernel_names); a miss at one thread is said apart, as
     memory the model lacks (ResNet-50's oneDNN weight reorders, say). Threads do not touch a
     CUDA peak: a miss there is something the model lacks (a library's workspace, say), which
     docs/gpu.md lists. A reduced precision CPU case can miss at any thread count: on a CPU with
@@ -130,9 +130,10 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
             (reduced, "in reduced precision on the CPU: scratch of the processor's native bf16 "
                       "kernels, which the model does not hold (docs/blocks.md, 'Where a memory "
                       "model stops being exact on a CPU')"),
-            (cpu, f"at {threads} threads: kernels' per-thread buffers (SDPA's CPU flash "
-                  "kernel's), which the model does not hold; --threads 1 gives peaks the model "
-                  "matches"),
+            (cpu, f"at {threads} threads: memory the model does not hold, a kernel's "
+                  "per-thread buffers perhaps (it holds oneDNN's convolutions' and SDPA's CPU "
+                  "flash kernel's; docs/blocks.md, 'Where a memory model stops being exact on a "
+                  "CPU')"),
             (one_thread, "on the CPU at one thread: memory the model does not hold "
                          "(docs/blocks.md, 'Where a memory model stops being exact on a CPU': "
                          "ResNet-50's oneDNN weight reorders among it)")):

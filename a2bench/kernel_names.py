@@ -1,0 +1,31 @@
+"""A kernel's name as a record's `backend` holds it, with the thread count where its buffers
+follow it: `<kernel>_t<N>` at N threads, the bare name at one.
+
+oneDNN's float32 convolution splits its weight gradient over its threads (onednn.
+onednn_f32_weight_scratchpad), and SDPA's CPU flash kernel keeps a scratch per thread
+(blocks.nonlocal_block); the memory model of a stored record reads the count from the name, as
+it reads the kernel, so `remodel` and `report` need nothing but the record. Pure string
+functions: no torch here.
+"""
+
+from __future__ import annotations
+
+
+def threaded(kernel: str, threads: int) -> str:
+    """`kernel` named for `threads` torch threads: the bare name at one."""
+    return kernel if threads <= 1 else f"{kernel}_t{threads}"
+
+
+def thread_count(name: str, kernel: str) -> int | None:
+    """The thread count `name` carries if it names `kernel` (threaded's form), else None."""
+    if name == kernel:
+        return 1
+    head, _, count = name.rpartition("_t")
+    return int(count) if head == kernel and count.isdigit() and int(count) > 1 else None
+
+
+def with_threads(backend: str, kernels: tuple[str, ...], threads: int) -> str:
+    """A stored `backend` ("+"-joined parts) with each bare part among `kernels` named for the
+    record's thread count: records written before the names carried it."""
+    return "+".join(threaded(part, threads) if part in kernels else part
+                    for part in backend.split("+")) if backend else backend
