@@ -6,9 +6,10 @@ improves, as the CUDA memory models did once the caching allocator's blocks and 
 buffers were known, a published run would go on comparing its measured peaks with the old
 model. Remodelling rewrites only the model's columns, from the same function of each case (and
 of its recorded `backend`) that a new run would call, and the counter check that rests on them.
-The measurements are untouched (a float32 oneDNN `backend` gains the record's own thread count,
-onednn.onednn_f32_kernel's name for what ran), and the run's environment.json says when and at
-which commit the model columns were last written.
+The measurements are untouched (a kernel in `backend` whose buffers follow the threads, oneDNN's
+float32 convolution or SDPA's CPU flash kernel, gains the record's own thread count in its name:
+kernel_names), and the run's environment.json says when and at which commit the model columns
+were last written.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ MODEL_FIELDS = ("macs_analytic", "flops_analytic", "elementwise_analytic", "peak
                 "activation_bytes_analytic", "largest_activation_bytes_analytic",
                 "saved_bytes_analytic", "parameters_analytic", "macs_fvcore_declared",
                 "macs_torch_declared", "model_mismatch",
-                # the kernel's name, where it now carries what the model reads of it (the
-                # float32 oneDNN kernel's thread count): what ran is unchanged
+                # the kernel's name, where it now carries what the model reads of it (a
+                # threaded kernel's thread count): what ran is unchanged
                 "backend")
 
 
