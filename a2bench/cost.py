@@ -60,12 +60,15 @@ from functools import cached_property
 from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
+    ONEDNN_F32,
     ONEDNN_MATMUL_MIN_MACS,
     is_onednn_amx,
     is_onednn_bf16,
     is_onednn_f32,
     onednn_amx_scratch,
     onednn_bf16_scratch,
+    onednn_f32_conv_runs,
+    onednn_f32_conv_scratch,
     onednn_f32_runs,
     onednn_f32_scratch,
     onednn_f32_threads,
@@ -517,12 +520,32 @@ def elementwise(name: str, ops: int, out_elements: int, *,
 
 def conv2d(name: str, b: int, positions: int, cin: int, cout: int, kernel: int = 1, *,
            frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
-           **backward) -> Term:
+           backend: str = "", **backward) -> Term:
     """A k x k convolution without bias over `positions` output positions (any stride or
     padding): cin*k*k*cout MACs per output position. Backward as `pointwise`: saves its input,
-    one product per operand (input and weight)."""
+    one product per operand (input and weight). `backend`: a 1 x 1 one's oneDNN kernel, as
+    pointwise's `kernel`; a k x k one's buffers come as `scratch` (cpu_f32_conv2d_memory)."""
     return pointwise(name, b, positions, cin * kernel * kernel, cout, bias=False, frees=frees,
-                     inputs=inputs, **backward)
+                     inputs=inputs, kernel=backend, **backward)
+
+
+def cpu_f32_conv2d_memory(b: int, cin: int, cout: int, kernel: int, stride: int,
+                          in_sides: tuple[int, int],
+                          out_sides: tuple[int, int]) -> dict[str, object]:
+    """conv2d's keywords for the buffers of the kernel torch runs a float32 nn.Conv2d on, on a
+    CPU at one thread (onednn.onednn_f32_conv_runs): a 1 x 1 of unit stride on oneDNN (batch 16
+    and more) is pointwise's ONEDNN_F32; another on oneDNN its forward copies
+    (onednn.onednn_f32_conv_scratch); a strided or k x k one on ATen's slow_conv2d its im2col
+    buffer (cin k^2 per output position and sample, beside its output; measured); a 1 x 1 of
+    unit stride on ATen none (a plain product). The backward's buffers are not modelled."""
+    if onednn_f32_conv_runs(b, cin, in_sides[0] * in_sides[1], kernel, stride, 1):
+        if kernel == 1 and stride == 1:
+            return {"backend": ONEDNN_F32}
+        return {"scratch": onednn_f32_conv_scratch(b, cin, cout, kernel, stride, in_sides,
+                                                   out_sides)}
+    if kernel == 1 and stride == 1:
+        return {}
+    return {"scratch": b * cin * kernel * kernel * out_sides[0] * out_sides[1]}
 
 
 def batch_norm(name: str, b: int, positions: int, channels: int, *,

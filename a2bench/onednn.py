@@ -117,6 +117,49 @@ def onednn_f32_possible(batch: int, threads: int) -> bool:
     return batch >= ONEDNN_F32_BATCH or threads > 1
 
 
+def onednn_f32_conv_runs(b: int, cin: int, in_positions: int, kernel: int, stride: int,
+                         threads: int) -> bool:
+    """Whether torch runs a float32 k x k nn.Conv2d (groups 1, no dilation) on oneDNN, by its
+    rule (ConvParams::use_mkldnn): where it is strided, not 1 x 1, at batch ONEDNN_F32_BATCH and
+    more or at more than one thread, and at the same time its kernel is larger than 3 x 3, its
+    batch over 1 or its input over ONEDNN_F32_MIN_INPUT elements."""
+    first = stride > 1 or kernel != 1 or onednn_f32_possible(b, threads)
+    return first and (kernel > 3 or b > 1 or b * cin * in_positions > ONEDNN_F32_MIN_INPUT)
+
+
+# oneDNN's direct convolution takes a first convolution's input as it is (and its weights with
+# the input channels unpadded) below this many input channels (measured: 3, 8 and 12 as is;
+# 16 and 20 copied to the blocked layout).
+ONEDNN_FIRST_CONV_CHANNELS = 16
+
+
+def onednn_f32_conv_scratch(b: int, cin: int, cout: int, kernel: int, stride: int,
+                            in_sides: tuple[int, int], out_sides: tuple[int, int]) -> int:
+    """What oneDNN's float32 k x k convolution (jit:avx512_core; the strided 1 x 1: jit_1x1)
+    allocates and frees inside a forward call at one thread besides torch's output, in float32
+    elements, as Term's `scratch`: copies of the input and the weights in its blocked layout
+    (channels padded to 16) and its own output, then its output copied into torch's tensor, its
+    own freed last (onednn_f32_scratch's forward). A first convolution (fewer than
+    ONEDNN_FIRST_CONV_CHANNELS input channels) reads its input as it is, its weights' input
+    channels unpadded. A strided 1 x 1 runs as a 1 x 1 (jit_1x1) where its stride divides its
+    input's sides (oneDNN's rtus_prepare), and books its input reduced to unit stride first
+    (reduce_to_unit_stride: every padded input channel at each output position, and its
+    alignment); elsewhere (a 7 x 7 map at stride 2) as a direct convolution. Read from each
+    call's allocation sequence (torch.profiler; an Emerald Rapids Xeon, torch 2.13.0+cpu,
+    oneDNN 3.12)."""
+    pin, pout = _up(cin, ONEDNN_CHANNEL_BLOCK), _up(cout, ONEDNN_CHANNEL_BLOCK)
+    in_positions, out_positions = in_sides[0] * in_sides[1], out_sides[0] * out_sides[1]
+    own_out, out = b * pout * out_positions, b * cout * out_positions
+    if cin < ONEDNN_FIRST_CONV_CHANNELS and kernel > 1:
+        copies = cin * pout * kernel * kernel
+    else:
+        copies = b * pin * in_positions + pin * pout * kernel * kernel
+        if kernel == 1 and stride > 1 and all(o * stride == i
+                                              for o, i in zip(out_sides, in_sides, strict=True)):
+            copies += pin * out_positions + SCRATCHPAD_ALIGN // 4
+    return max(copies + own_out, own_out + out) - out
+
+
 def onednn_f32_runs(b: int, cin: int, positions: int) -> bool:
     """Whether one 1x1 convolution of a case whose record names ONEDNN_F32 ran on oneDNN: by
     torch's rule, at batch over 1 or an input of more than ONEDNN_F32_MIN_INPUT elements (a

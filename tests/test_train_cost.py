@@ -670,3 +670,34 @@ def test_the_cpu_flash_kernel_packs_key_and_value_on_amx():
         if not is_onednn_amx(backend.split("+")[-1]):
             pytest.skip(f"oneDNN does not run on AMX here ({backend})")
         assert_peak(measured_peak(c), cost_of(c, backend), 0, c.label())
+
+
+@pytest.mark.parametrize("b, cin, cout, k, stride, side", [
+    (1, 3, 64, 7, 2, 64),  # the stem: oneDNN, its input as it is (a first convolution)
+    (2, 20, 64, 7, 2, 32),  # a stem of 20 channels: copied, padded to 32
+    (1, 64, 64, 3, 1, 56),  # oneDNN's direct 3 x 3: input, weights and output copied
+    (1, 64, 64, 3, 1, 16),  # 16,384 input elements at batch 1: ATen's im2col
+    (1, 256, 128, 1, 2, 56),  # a strided 1 x 1 on jit_1x1, its input reduced to unit stride
+    (2, 1024, 512, 1, 2, 7),  # the stride does not divide 7: a direct convolution
+    (1, 256, 128, 1, 2, 8),  # 16,384 input elements: ATen's strided im2col
+    (1, 64, 256, 1, 1, 28),  # a 1 x 1 of unit stride at one thread: a plain product
+])
+def test_a_float32_conv2d_forward_is_its_model_on_the_kernel_torch_runs(b, cin, cout, k, stride,
+                                                                        side):
+    """cost.cpu_f32_conv2d_memory at one thread, to the byte against the forward's peak."""
+    from torch import nn
+
+    from a2bench.cost import conv2d, cpu_f32_conv2d_memory
+
+    out = (side + 2 * (k // 2) - k) // stride + 1
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+    x = torch.randn(b, cin, side, side)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        measured = warm_peak_cpu(make_step(conv, x, "forward"))
+    finally:
+        torch.set_num_threads(before)
+    term = conv2d("conv", b, out * out, cin, cout, k, inputs=("x",),
+                  **cpu_f32_conv2d_memory(b, cin, cout, k, stride, (side, side), (out, out)))
+    assert measured == Cost((term,), 4, input_elements=b * cin * side * side).peak_bytes

@@ -61,7 +61,16 @@ from a2bench.blocks.nonlocal_block import NonLocal
 from a2bench.blocks.nonlocal_official import NonLocalOfficial, official_cost
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import Case
-from a2bench.cost import INPUT, Cost, Term, batch_norm, conv2d, elementwise, pointwise
+from a2bench.cost import (
+    INPUT,
+    Cost,
+    Term,
+    batch_norm,
+    conv2d,
+    cpu_f32_conv2d_memory,
+    elementwise,
+    pointwise,
+)
 from a2bench.registry import REGISTRY, BlockSpec, Param, Value, register
 
 ATTENTIONS = ("none", "se", "gc", "nonlocal", "double_attention", "nonlocal_official")
@@ -232,34 +241,59 @@ def _relu(name: str, source: str, elements: int, frees: tuple[str, ...]) -> Term
                        backward_elementwise=elements)
 
 
-def _conv_bn(prefix: str, b: int, positions: int, cin: int, cout: int, kernel: int,
-             source: str, frees: tuple[str, ...] = ()) -> tuple[Term, ...]:
+Sides = tuple[int, int]
+
+
+def _conv(name: str, case: Case, sides: Sides, cin: int, cout: int, kernel: int, stride: int,
+          in_sides: Sides, source: str, frees: tuple[str, ...] = ()) -> Term:
+    """One convolution to a map of `sides`; in float32 on a CPU with the buffers of the kernel
+    torch runs it on (cost.cpu_f32_conv2d_memory, at one thread: the record names no thread
+    count)."""
+    memory = (cpu_f32_conv2d_memory(case.batch, cin, cout, kernel, stride, in_sides, sides)
+              if case.device == "cpu" and case.dtype == "float32" else {})
+    return conv2d(name, case.batch, sides[0] * sides[1], cin, cout, kernel, frees=frees,
+                  inputs=(source,), **memory)
+
+
+def _bn(name: str, case: Case, positions: int, channels: int, source: str) -> Term:
+    """BatchNorm2d of `source` (its last use); in float32 on a CPU native_batch_norm also
+    allocates a scale and a shift per channel while it runs (measured: 2 x 1,024 B at 256
+    channels, the peak of batch 2 at 224 x 224 in layer1.0's shortcut BN)."""
+    measured = case.device == "cpu" and case.dtype == "float32"
+    return batch_norm(name, case.batch, positions, channels, frees=(source,), inputs=(source,),
+                      scratch=2 * channels if measured else 0)
+
+
+def _conv_bn(prefix: str, case: Case, sides: Sides, cin: int, cout: int, stride: int,
+             in_sides: Sides, source: str) -> tuple[Term, ...]:
     conv, bn = f"{prefix}conv", f"{prefix}bn"
-    return (conv2d(conv, b, positions, cin, cout, kernel, frees=frees, inputs=(source,)),
-            batch_norm(bn, b, positions, cout, frees=(conv,), inputs=(conv,)))
+    return (_conv(conv, case, sides, cin, cout, 1, stride, in_sides, source),
+            _bn(bn, case, sides[0] * sides[1], cout, conv))
 
 
 def _bottleneck(p: str, case: Case, source: str, cin: int, width: int, stride: int, h: int,
-                w: int, inside: str | None) -> tuple[tuple[Term, ...], int, int]:
+                w: int, inside: str | None,
+                frees_source: bool = True) -> tuple[tuple[Term, ...], int, int]:
     b, cout = case.batch, width * EXPANSION
+    given = (h, w)  # the bottleneck's input sides, before its stride
     if stride == 2:
         h, w = _half_size(h), _half_size(w)
     n = h * w
     terms: list[Term] = []
 
-    def conv_bn_relu(i: int, src: str, c_in: int, c_out: int, kernel: int,
-                     frees: tuple[str, ...]) -> str:
+    def conv_bn_relu(i: int, src: str, c_in: int, c_out: int, kernel: int, conv_stride: int,
+                     in_sides: Sides, frees: tuple[str, ...]) -> str:
         conv, bn, relu = f"{p}.conv{i}", f"{p}.bn{i}", f"{p}.relu{i}"
-        terms.extend((conv2d(conv, b, n, c_in, c_out, kernel, frees=frees, inputs=(src,)),
-                      batch_norm(bn, b, n, c_out, frees=(conv,), inputs=(conv,)),
+        terms.extend((_conv(conv, case, (h, w), c_in, c_out, kernel, conv_stride, in_sides,
+                            src, frees),
+                      _bn(bn, case, n, c_out, conv),
                       _relu(relu, bn, b * c_out * n, (bn,))))
         return relu
 
-    a = conv_bn_relu(1, source, cin, width, 1, ())
-    a = conv_bn_relu(2, a, width, width, 3, (a,))
-    terms.extend((conv2d(f"{p}.conv3", b, n, width, cout, 1, frees=(a,), inputs=(a,)),
-                  batch_norm(f"{p}.bn3", b, n, cout, frees=(f"{p}.conv3",),
-                             inputs=(f"{p}.conv3",))))
+    a = conv_bn_relu(1, source, cin, width, 1, stride, given, ())  # v1: the stride here
+    a = conv_bn_relu(2, a, width, width, 3, 1, (h, w), (a,))
+    terms.extend((_conv(f"{p}.conv3", case, (h, w), width, cout, 1, 1, (h, w), a, (a,)),
+                  _bn(f"{p}.bn3", case, n, cout, f"{p}.conv3")))
     branch = f"{p}.bn3"
     if inside is not None:
         spliced = _splice(f"{p}.{inside}", _sub_cost(_sub_case(case, inside, cout, h, w)), branch)
@@ -267,13 +301,15 @@ def _bottleneck(p: str, case: Case, source: str, cin: int, width: int, stride: i
         branch = spliced[-1].name
     identity, add_frees = source, (branch,)
     if cin != cout or stride != 1:
-        terms.extend(_conv_bn(f"{p}.downsample.", b, n, cin, cout, 1, source))
+        terms.extend(_conv_bn(f"{p}.downsample.", case, (h, w), cin, cout, stride, given,
+                              source))
         identity = f"{p}.downsample.bn"
         add_frees = (branch, identity)
     big = b * cout * n
     terms.append(elementwise(f"{p}.add", big, big, frees=add_frees, inputs=(branch, identity),
                              passes=(branch, identity)))
-    terms.append(_relu(f"{p}.relu", f"{p}.add", big, (f"{p}.add", source)))
+    terms.append(_relu(f"{p}.relu", f"{p}.add", big,
+                       (f"{p}.add", source) if frees_source else (f"{p}.add",)))
     return tuple(terms), h, w
 
 
@@ -303,8 +339,8 @@ def forward_cost(case: Case) -> Cost:
     pooled = b * 64 * ph * pw
     indices = pooled * 8 // case.dtype_bytes  # int64, in elements of the case dtype
     terms: list[Term] = [
-        conv2d("conv1", b, n, case.channels, 64, 7, inputs=(INPUT,)),
-        batch_norm("bn1", b, n, 64, frees=("conv1",), inputs=("conv1",)),
+        _conv("conv1", case, (h, w), case.channels, 64, 7, 2, (case.h, case.w), INPUT),
+        _bn("bn1", case, n, 64, "conv1"),
         _relu("relu", "bn1", stem, ("bn1",)),
         # max_pool2d_with_indices: 8 comparisons per output; saves its input and the indices;
         # backward zero-fills the input's gradient and scatters (1 per input, 1 per output)
@@ -316,11 +352,17 @@ def forward_cost(case: Case) -> Cost:
     h, w = ph, pw
     for stage, (count, width) in enumerate(zip(LAYERS, WIDTHS, strict=True)):
         cout = width * EXPANSION
+        # ResNet50.forward's `x = self.layerK(x)` holds the stage's input until the stage
+        # returns, past its first bottleneck (nn.Sequential frees the others' as it goes):
+        # freed by the stage's last term (measured: batch 2 at 112 x 112 peaks in layer4.1
+        # with layer3's output live)
+        stage_input = source
         for i in range(count):
             stride = 2 if i == 0 and stage > 0 else 1
             p = f"layer{stage + 1}.{i}"
             inside = kind if stage in INSIDE.get(kind, ()) else None
-            block, h, w = _bottleneck(p, case, source, cin, width, stride, h, w, inside)
+            block, h, w = _bottleneck(p, case, source, cin, width, stride, h, w, inside,
+                                      frees_source=i > 0)
             terms.extend(block)
             source, cin = f"{p}.relu", cout
             if kind in AFTER_KINDS and i in AFTER.get(stage, ()):
@@ -328,6 +370,7 @@ def forward_cost(case: Case) -> Cost:
                 spliced = _splice(f"{p}_{kind}", sub, source)
                 terms.extend(spliced)
                 source = spliced[-1].name
+        terms[-1] = dataclasses.replace(terms[-1], frees=(*terms[-1].frees, stage_input))
     big = b * cin * h * w
     terms.extend((
         # adaptive average pool to 1x1: h w - 1 adds and a divide per channel; saves its input,
