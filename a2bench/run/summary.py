@@ -99,7 +99,7 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
     differ) a kernel may keep per-thread buffers the model does not hold (those of oneDNN's
     convolutions and SDPA's CPU flash kernel it does, by the thread count the record's backend
     names: kernel_names); a miss at one thread is said apart, as
-    memory the model lacks (ResNet-50's oneDNN weight reorders, say). Threads do not touch a
+    memory the model lacks (ResNet-50's backward convolution buffers, say). Threads do not touch a
     CUDA peak: a miss there is something the model lacks (a library's workspace, say), which
     docs/gpu.md lists. A reduced precision CPU case can miss at any thread count: on a CPU with
     bf16 instructions some native kernels hold scratch the models lack (a bf16 bmm's, SDPA's
@@ -136,7 +136,7 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
                   "CPU')"),
             (one_thread, "on the CPU at one thread: memory the model does not hold "
                          "(docs/blocks.md, 'Where a memory model stops being exact on a CPU': "
-                         "ResNet-50's oneDNN weight reorders among it)")):
+                         "ResNet-50's backward convolution buffers among it)")):
         if misses:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
             out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
