@@ -410,12 +410,17 @@ def test_onednn_splits_a_float32_weight_gradient_as_its_balance_does():
     the other threads' partial weight gradients, 128 B of alignment and a page-aligned barrier
     where it splits positions; the bias's reducer partials over samples; a padded bias."""
     from a2bench.onednn import (
+        _best_divider,
         onednn_f32_kernel,
         onednn_f32_threads,
         onednn_f32_weight_scratchpad,
         onednn_f32_weight_split,
     )
 
+    # oneDNN's best_divider scans down from the largest: where blocks tie, find_max keeps the
+    # first (the largest), else the last (the smallest); a prime leaves no exact block
+    assert (_best_divider(12, 4, 12, True), _best_divider(12, 4, 12, False)) == (12, 4)
+    assert _best_divider(1_000_003, 4, 1_000_003, False) == 1_000_003
     assert onednn_f32_weight_split(1, 4096, 4096, 256, 64, 2) == (2, 1, 1)
     assert onednn_f32_weight_split(1, 4096, 4096, 512, 512, 8) == (2, 2, 2)
     assert onednn_f32_weight_split(1, 256, 256, 512, 768, 2) == (1, 2, 1)
