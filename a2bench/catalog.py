@@ -7,6 +7,7 @@ neither imports the other in a circle.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 
@@ -51,11 +52,19 @@ def expected_cost(case: Case, threads: int = 1) -> Cost:
 def expected_backend(block: BlockSpec, case: Case, threads: int) -> str:
     """block.expected_backend(case, threads); a plugin written before the thread count reached
     it overrides expected_backend(self, case), which is called so rather than failing."""
-    try:
-        params = inspect.signature(block.expected_backend).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: call it as documented
+    if _takes_threads(type(block)):
         return block.expected_backend(case, threads)
+    return block.expected_backend(case)  # type: ignore[call-arg]
+
+
+@functools.cache
+def _takes_threads(kind: type[BlockSpec]) -> bool:
+    """Whether a spec class's expected_backend takes the thread count (read once per class:
+    the planner asks it of every candidate size)."""
+    try:
+        params = inspect.signature(kind.expected_backend).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: call it as documented
+        return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) < 2 and not any(p.kind == p.VAR_POSITIONAL for p in params):
-        return block.expected_backend(case)  # type: ignore[call-arg]
-    return block.expected_backend(case, threads)
+    # unbound: self, case and threads
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
