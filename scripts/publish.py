@@ -28,7 +28,7 @@ RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
 # and the train-mode runs of both orders (-auto-training-both, -2, ...), join the headline and
 # its report as they are published, beside the CPU runs; bf16 and other suites stay out of it.
 GPU_RUNS = ("gpu-*-positions", "gpu-*-training-both", "gpu-*-training-both-*")
-TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, each a fresh clone
+TRIALS = ROOT / "results" / "cpu-default-trials"  # repeated `make run`s, one after another
 REPORT = ROOT / "results" / "report"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
@@ -124,8 +124,8 @@ def trials_block() -> str:
         return ""
     data, runs = an.load_runs(dirs)
     h = an.analyse(data, runs).headline
-    lines = [f"Repeated `make run` on this machine ({TRIALS.relative_to(ROOT)}, each from a fresh "
-             "clone), latency along N, exponent [95% interval], half-width, ΔBIC:", ""]
+    lines = [f"Repeated `make run` on this machine ({TRIALS.relative_to(ROOT)}, one after "
+             "another), latency along N, exponent [95% interval], half-width, ΔBIC:", ""]
     for run in runs:
         r = h["runs"][run.label]
         cells = []
