@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-
 from a2bench import __version__
 from a2bench import argtypes as at
 from a2bench.errors import InputError
@@ -246,6 +244,8 @@ def cmd_list(long: bool = False) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    import pandas as pd  # here, not at the top: a run's workers import this module (spawn)
+
     from a2bench import audit
     from a2bench.plugins import load_plugins
     from a2bench.run.store import folder_problem, fresh_folder

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 MIN_SAMPLES = 5
 
@@ -15,6 +14,10 @@ def median_ci(samples: Sequence[float], level: float = 0.95) -> tuple[float, flo
     """Distribution-free confidence interval of the median (order statistics of a binomial)."""
     if len(samples) < MIN_SAMPLES:
         return (math.nan, math.nan)
+    # Imported here: scipy.stats takes 0.65 s to import, and every measuring worker process
+    # imports this module (finite_or_none) whether or not its timing asks for a CI.
+    from scipy import stats
+
     result = stats.quantile_test(np.asarray(samples), q=float(np.median(samples)), p=0.5)
     low, high = result.confidence_interval(confidence_level=level)
     return (float(low), float(high))

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import child_pythonpath
 
 PACKAGE = Path(__file__).resolve().parent.parent / "a2bench"
 MAX_LINES = 600
@@ -111,3 +115,23 @@ def test_analysis_compare_and_report_never_import_torch_or_the_blocks():
     for name in readers:
         assert not GRAPH[name] & heavy, f"{name} imports {sorted(GRAPH[name] & heavy)}"
         assert not _imports_torch(MODULES[name]), f"{name} imports torch"
+
+
+def test_a_measuring_worker_imports_neither_scipy_nor_pandas():
+    """Every run spawns a worker process per pass, and the spawn re-imports the parent's main
+    module (a2bench.cli): scipy.stats (0.65 s to import on this repository's VM) and pandas
+    (0.3 s) had been paid by each of them, for a helper of a2bench.stats and one `a2bench audit`
+    table. The worker measures a case without either."""
+    code = (
+        "import sys\n"
+        "import a2bench.cli\n"
+        "from a2bench.case import Case\n"
+        "from a2bench.run.worker import Settings, measure_case\n"
+        "case = Case(block='double_attention', device='cpu', dtype='float32', batch=1,\n"
+        "            channels=16, t=1, h=4, w=4, params={'m': 8, 'n': 8})\n"
+        "assert measure_case(case, Settings(threads=1, time_budget_s=0.02)).status == 'ok'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'pandas')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
