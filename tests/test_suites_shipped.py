@@ -165,9 +165,10 @@ HOSTS = {"amd-epyc": (2**20, 32 * 2**20, {"double_attention": (1.3e-4, 9.3e10),
 def test_the_default_suite_gives_each_order_a_dozen_sizes_in_its_window(host: str):
     """The non-local order's GEMMs speed up until N ≈ 1000 (12.4 ps a MAC at N = 384 against 10.8
     from 1056 on the Emerald Rapids host), so its exponent over the window reads 0.05-0.09 under
-    its model's, and a 7-size window's 90 % interval (± 0.06) left it inconclusive in one run of
-    three there. 12-13 sizes in the window halve that interval: the suite's design, checked on
-    the model with each host's caches, overheads and rates."""
+    its model's, and a 7-size window's 90 % interval (± 0.05-0.06) left it inconclusive in one
+    run of six there and within 0.025 of its band in three more. 12-13 sizes in the window
+    narrow it to ± 0.03-0.04: the suite's design, checked on the model with each host's caches,
+    overheads and rates."""
     l2, l3, blocks = HOSTS[host]
     df = model_frame("default")
     overhead = df["block"].map({b: o for b, (o, _) in blocks.items()})
