@@ -121,7 +121,9 @@ def test_a_measuring_worker_imports_neither_scipy_nor_pandas():
     """Every run spawns a worker process per pass, and the spawn re-imports the parent's main
     module (a2bench.cli): scipy.stats (0.65 s to import on this repository's VM) and pandas
     (0.3 s) had been paid by each of them, for a helper of a2bench.stats and one `a2bench audit`
-    table. The worker measures a case without either."""
+    table, then scipy.stats again for the median's confidence interval, which a worker computes
+    to know when to stop sampling. The worker measures a case, its interval included, without
+    either."""
     code = (
         "import sys\n"
         "import a2bench.cli\n"
@@ -129,7 +131,8 @@ def test_a_measuring_worker_imports_neither_scipy_nor_pandas():
         "from a2bench.run.worker import Settings, measure_case\n"
         "case = Case(block='double_attention', device='cpu', dtype='float32', batch=1,\n"
         "            channels=16, t=1, h=4, w=4, params={'m': 8, 'n': 8})\n"
-        "assert measure_case(case, Settings(threads=1, time_budget_s=0.02)).status == 'ok'\n"
+        "m = measure_case(case, Settings(threads=1, time_budget_s=0.2))\n"
+        "assert m.status == 'ok' and m.latency_ci_low_s and m.latency_ci_high_s, m\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'pandas')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=120)

@@ -32,6 +32,22 @@ def test_median_ci_is_distribution_free_and_contains_the_median():
     assert all(math.isnan(v) for v in median_ci(samples[:3]))
 
 
+
+@pytest.mark.parametrize("level", [0.95, 0.9, 0.99, 0.5])
+def test_median_ci_is_scipys_quantile_test_interval(level):
+    """a2bench.stats computes the order statistics itself (scipy.stats costs every worker 0.5 s
+    to import): the same interval as scipy's, at every sample count to 400 and at some past
+    1029, where C(n, n/2) no longer fits a float; with ties, and with NaN ends."""
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    for n in [*range(MIN_SAMPLES, 400), 1029, 1030, 1500, 4099, 20011]:
+        samples = np.round(rng.lognormal(0, 0.3, n), 1)  # rounded: many ties
+        test = stats.quantile_test(samples, q=float(np.median(samples)), p=0.5)
+        want = test.confidence_interval(confidence_level=level)
+        got = median_ci(list(samples), level)
+        assert np.array_equal(got, (want.low, want.high), equal_nan=True), (n, got, want)
+
 def test_ci_is_tight_follows_the_target():
     rng = np.random.default_rng(1)
     tight = list(1 + rng.normal(0, 0.01, 100))
