@@ -32,7 +32,6 @@ def test_median_ci_is_distribution_free_and_contains_the_median():
     assert all(math.isnan(v) for v in median_ci(samples[:3]))
 
 
-
 @pytest.mark.parametrize("level", [0.95, 0.9, 0.99, 0.5])
 def test_median_ci_is_scipys_quantile_test_interval(level):
     """a2bench.stats computes the order statistics itself (scipy.stats costs every worker 0.5 s
@@ -47,6 +46,7 @@ def test_median_ci_is_scipys_quantile_test_interval(level):
         want = test.confidence_interval(confidence_level=level)
         got = median_ci(list(samples), level)
         assert np.array_equal(got, (want.low, want.high), equal_nan=True), (n, got, want)
+
 
 def test_ci_is_tight_follows_the_target():
     rng = np.random.default_rng(1)
