@@ -441,20 +441,23 @@ def test_a_stored_size_is_the_median_of_its_passes_lows(tmp_path):
 
 
 def passes_that_move(tmp_path, sd: float, seed: int = 7,
-                     sides: tuple[int, ...] = (24, 28, 32, 36, 40, 44, 48)):
+                     sides: tuple[int, ...] = (24, 28, 32, 36, 40, 44, 48), shared: float = 0.0):
     """Double attention over a span of 4x in N, 3 passes of 20 samples (1 % apart) a size,
-    each pass's speed moved by `sd` (log-normal) on its own: the fits of that folder."""
+    each pass's speed moved by `sd` (log-normal) on its own, and the passes by 0, +`shared` and
+    -`shared` in ln alike at every size (a process that ran slow or fast throughout): the fits
+    of that folder."""
     rng = np.random.default_rng(seed)
+    shifts = (0.0, shared, -shared)
     ms = []
     for side in sides:
         c = case("double_attention", side)
         base = cost_of(c).macs * 1e-10
         for p in range(3):
-            moved = base * math.exp(rng.normal(0, sd))
+            moved = base * math.exp(rng.normal(0, sd) + shifts[p])
             samples = tuple(moved * np.exp(np.abs(rng.normal(0, 0.01, 20))))
             ms.append(replace(measured(c, latency=float(np.median(samples))),
                               samples_s=samples, process=p))
-    df, _ = an.load_runs([write_folder(tmp_path / f"run-{sd}", ms)])
+    df, _ = an.load_runs([write_folder(tmp_path / f"run-{sd}-{shared}", ms)])
     return fit_row(an.fit_exponents(df), "double_attention", "latency")
 
 
@@ -473,6 +476,27 @@ def test_an_inconclusive_latency_says_how_much_its_passes_moved(tmp_path):
     assert passes.noisy_passes_note(0.03, 3) == passes.noisy_passes_note(0.2, 1) == ""
     assert "about 14%" in passes.noisy_passes_note(0.2, 3)  # 1.25 × 0.2 / √3
     assert math.isnan(passes.pass_scatter([((1.0, 1.1),), None]))  # one pass: no scatter
+
+
+def test_a_pass_that_ran_slow_at_every_size_is_not_scatter(tmp_path):
+    """A pass times its sizes together, so a process that ran slow throughout moves the fit's
+    intercept, not its exponent: its shift is not counted, and more passes are not asked for."""
+    from a2bench.analysis import passes
+
+    common = passes_that_move(tmp_path, 0.005, shared=0.15)  # each size's passes: sd 0.15
+    assert common["pass_scatter"] < 0.01 and common["verdict"] == "consistent"
+    # by hand: 3 sizes, 4 passes; pass 2 ran 20 % slow at every size, and one size's pass 0
+    # stalled (3x): neither moves the median of the sizes' sds, whose own movement is 1-2 %
+    levels = np.array([1.0, 4.0, 16.0])[:, None]
+    own = np.exp(np.array([[0.01, -0.01, 0.0, 0.02], [-0.02, 0.0, 0.01, 0.0],
+                           [1.1, 0.01, -0.01, 0.0]]))
+    lows = levels * own * np.array([1.0, 1.0, 1.2, 1.0])
+    scatter = passes.pass_scatter([[(v,) for v in size] for size in lows])
+    assert 0.005 < scatter < 0.03, scatter
+    # where the sizes' passes differ, no pass can be matched across them: each size's own sd
+    ragged = [[(1.0,), (1.2,)], [(4.0,), (4.0,), (4.0,)]]
+    assert passes.pass_scatter(ragged) == pytest.approx(np.median([np.std(np.log([1, 1.2]),
+                                                                          ddof=1), 0.0]))
 
 
 def test_load_runs_labels_and_environment(tmp_path):
