@@ -1,11 +1,12 @@
 """How much a window's sizes moved from pass to pass, and what a user can do when it is a lot.
 
 Each pass of a sweep runs in a fresh worker process, and a size's latency is the median over its
-passes of each pass's low quantile (fitting.summary_of_passes). Where the machine's speed moves
-from process to process, that median moves with it, and no number of samples within a pass
-narrows the exponent's interval: only more passes, or a quieter machine, do. This reads that
-movement from the stored samples, as a finding the fits carry (`pass_scatter`) and the reason an
-inconclusive latency verdict gives.
+passes of each pass's low quantile (fitting.summary_of_passes). Where a process moves one size
+against the others (a slow spell during some of its sizes), that median moves with it, and no
+number of samples within a pass narrows the exponent's interval: only more passes, or a quieter
+machine, do. A process that ran slow at every size moves the intercept alone, and is left out.
+This reads that movement from the stored samples, as a finding the fits carry (`pass_scatter`)
+and the reason an inconclusive latency verdict gives.
 """
 
 from __future__ import annotations
