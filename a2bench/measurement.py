@@ -27,7 +27,7 @@ CSV_COLUMNS = (
     "mode", "compile", "saved_bytes_analytic", "ran_dtypes", "fallback_ops",
     "macs_thop", "macs_ptflops", "parameters", "parameters_analytic",
     "started_at", "host", "macs_source", "model_mismatch", "peak_allowance_bytes_analytic",
-    "compile_max_abs_error",
+    "compile_max_abs_error", "macs_counted",
 )
 MACS_SOURCES = ("model", "counted")  # the block's cost(), or the counters (a counted block)
 
@@ -101,6 +101,12 @@ class Measurement:
     # A compiled case: the largest |compiled - eager| over the block's output on the case's
     # input (the first pass; None for an eager case and in later passes).
     compile_max_abs_error: float | None = None
+    # a2bench's own count: FlopCounterMode's with its blind spots for fused attention closed
+    # (measure.counters: the CPU flash kernel by torch's SDPA formula, the fused inference path
+    # of nn.MultiheadAttention counted with it off). A counted block's MACs; beside a model, one
+    # more count it is checked against. None where FlopCounterMode did not count, and in records
+    # written before it existed.
+    macs_counted: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -139,6 +145,10 @@ class Measurement:
             ("fvcore", self.macs_fvcore, self.macs_fvcore_declared)) if macs is not None}
         if len(counted) < 2:
             return self
+        # a2bench's count closes FlopCounterMode's blind spots for fused attention: a model that
+        # holds the attention a fused kernel hides from both counters matches it, undeclared.
+        if self.macs_counted is not None and self.macs_counted != self.macs_torch:
+            counted["a2bench's count (macs_counted)"] = (self.macs_counted, 0)
         off = {n: macs - (self.macs_analytic + d) for n, (macs, d) in counted.items()
                if macs != self.macs_analytic + d}
         if len(off) < len(counted):

@@ -7,6 +7,19 @@ thop (`profile`) and ptflops (`get_model_complexity_info`, its pytorch backend) 
 (`pip install a2bench[audit]`); both report MACs. Both hook modules, so they run on a copy (thop
 adds buffers to the modules it counts), with their prints silenced. A missing package gives
 an empty count and the reason, never an error.
+
+Both counters are recorded as they are, blind spots and all (the audit's subject). For a block
+without a cost model the counted MACs are its model, so a blind spot there would be a wrong
+exponent: a2bench's own count (`Count.complete`, the results' macs_counted) is FlopCounterMode's
+with two of them closed, each the same arithmetic as the operators FlopCounterMode does see:
+- the CPU flash attention kernel (aten._scaled_dot_product_flash_attention_for_cpu and its
+  backward), which F.scaled_dot_product_attention runs on a CPU for 4-d inputs whose last
+  dimension is contiguous: counted by torch's own SDPA formulas, those it applies to the CUDA
+  kernels (the two N x N' products; causal masks not discounted, as there);
+- the fused inference path of nn.MultiheadAttention and nn.TransformerEncoderLayer
+  (aten._native_multi_head_attention, aten._transformer_encoder_layer_fwd: eval mode without
+  grad): the call is counted again with that path off (`unfused`), where the same projections
+  and attention run as linear, bmm and SDPA operators. The timed calls keep the fast path.
 """
 
 from __future__ import annotations
@@ -16,20 +29,70 @@ import copy
 import importlib.util
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 
 @dataclass(frozen=True)
 class Count:
-    macs: int | None
+    macs: int | None  # the counter's own count
     skipped: tuple[str, ...] = ()
     error: str = ""
+    # FlopCounterMode only: its count with the blind spots of the module docstring closed, and
+    # the operators that closing counted (empty where the two counts agree).
+    complete: int | None = None
+    completed: tuple[str, ...] = ()
+
+
+def _flash_cpu_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    return sdpa_flop_count(query, key, value)
+
+
+def _flash_cpu_backward_flop(grad_out, query, key, value, *args, out_shape=None,  # type: ignore[no-untyped-def]
+                             **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+_aten = torch.ops.aten
+# Operators FlopCounterMode has no formula for that do a block's MACs, with torch's formula for
+# the same arithmetic on another backend (module docstring).
+MISSING_FORMULAS = {
+    _aten._scaled_dot_product_flash_attention_for_cpu: _flash_cpu_flop,
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward: _flash_cpu_backward_flop,
+}
+# Fused inference paths whose MACs are counted with the path off (unfused).
+FUSED_PATHS = frozenset({_aten._native_multi_head_attention,
+                         _aten._transformer_encoder_layer_fwd})
+
+
+@contextlib.contextmanager
+def unfused() -> Iterator[None]:
+    """nn.MultiheadAttention's and nn.TransformerEncoderLayer's fused inference path off for
+    the duration, restored after."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
+
+
+def completed_counter() -> FlopCounterMode:
+    """FlopCounterMode with MISSING_FORMULAS added (the meta-device trace counts with it)."""
+    return FlopCounterMode(display=False, custom_mapping=dict(MISSING_FORMULAS))
 
 
 def count_fvcore(module: nn.Module, x: Tensor) -> Count:
@@ -67,21 +130,38 @@ def count_torch(module: nn.Module, x: Tensor) -> Count:
         return count_torch_call(lambda: module(x))
 
 
+def _closed(counter: FlopCounterMode) -> dict[object, int]:
+    """The flops the counter counted with MISSING_FORMULAS, by operator."""
+    by_op = counter.get_flop_counts().get("Global", {})
+    return {op: int(f) for op, f in by_op.items() if op in MISSING_FORMULAS and f}
+
+
 def count_torch_call(call: Callable[[], object]) -> Count:
-    """FlopCounterMode's MACs for one call: a forward pass, or a train step, whose backward
-    operators it counts too. The caller sets the grad mode."""
+    """FlopCounterMode's MACs for one call (a forward pass, or a train step, whose backward
+    operators it counts too), and a2bench's complete count beside them (module docstring).
+    The caller sets the grad mode."""
     try:
         recorder = _OpRecorder()
-        counter = FlopCounterMode(display=False)
+        counter = completed_counter()
         with counter, recorder:
             call()
-        flops = int(counter.get_total_flops())
+        # FlopCounterMode counts 2 per multiply-add; stored as MACs.
+        closed = _closed(counter)
+        total = int(counter.get_total_flops())
+        raw = (total - sum(closed.values())) // 2
+        fused = FUSED_PATHS & recorder.ops
+        if fused:
+            counter = completed_counter()
+            with unfused(), counter:
+                call()
+            closed, total = _closed(counter), int(counter.get_total_flops())
+        complete = total // 2
     except Exception as e:
         return Count(None, (), f"FlopCounterMode failed: {type(e).__name__}: {e}".splitlines()[0])
-    known = set(counter.flop_registry)
+    known = set(FlopCounterMode(display=False).flop_registry)  # torch's own formulas only
     skipped = tuple(sorted(str(op) for op in recorder.ops if op not in known))
-    # FlopCounterMode counts 2 per multiply-add; store MACs.
-    return Count(flops // 2, skipped)
+    completed = tuple(sorted(str(op) for op in (*closed, *fused))) if complete != raw else ()
+    return Count(raw, skipped, complete=complete, completed=completed)
 
 
 OPTIONAL = {"thop": "thop", "ptflops": "ptflops"}  # counter -> the package that provides it

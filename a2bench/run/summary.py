@@ -31,8 +31,10 @@ def summary_table(records: Sequence[Measurement]) -> str:
                                            "train" if c.train else "",
                                            "compiled" if c.compile else "") if x),
             "N": c.positions,
-            # a counted block's MACs are FlopCounterMode's (macs_source "counted")
-            "MMACs": millions(m.macs_analytic if m.macs_source != "counted" else m.macs_torch),
+            # a counted block's MACs are a2bench's count (macs_source "counted"; macs_counted,
+            # FlopCounterMode's where a record predates it)
+            "MMACs": millions(m.macs_analytic if m.macs_source != "counted" else
+                              m.macs_counted if m.macs_counted is not None else m.macs_torch),
             "median ms": milliseconds(m.latency_s) if m.latency_s else "",
             "IQR ms": milliseconds(m.latency_iqr_s),
             "peak MiB": mebibytes(m.peak_bytes),
@@ -82,7 +84,10 @@ def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
         first = bad[0]
         out.append(f"{block}: {MODEL_MISMATCH} in {len(bad)} case(s), e.g. "
                    f"{first.case.label()}: model {first.macs_analytic} MACs, FlopCounterMode "
-                   f"{first.macs_torch}, fvcore {first.macs_fvcore} (model_mismatch in "
+                   f"{first.macs_torch}, fvcore {first.macs_fvcore}"
+                   + (f", a2bench's count {first.macs_counted}"
+                      if first.macs_counted not in (None, first.macs_torch) else "")
+                   + " (model_mismatch in "
                    "results.csv); fix the cost model or declare counter_difference")
     return out
 

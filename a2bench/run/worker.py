@@ -123,7 +123,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
         fv = tc = none
     else:
         fv = tc = counters.Count(None, (), "counters disabled")
-    if counted and count and not tc.macs:
+    if counted and count and not tc.complete:
         raise CaseError(no_work(case, tc, fv))
     if count:  # exact, so the first pass's answer holds for every pass
         with grad_mode(plain.grad_enabled):
@@ -132,6 +132,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     # A missing optional package is said once, in environment.json and by `run`, not per case.
     optional = [c for c in (th, pf) if c.error and "not installed" not in c.error]
     notes = "; ".join(c.error for c in (fv, tc, *optional) if c.error)
+    if counted and tc.completed:  # the MACs this block is judged by hold more than the counter's
+        notes = "; ".join(filter(None, (notes, closed_note(tc))))
     if ran.fallback_ops:
         notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
     with torch.no_grad():
@@ -139,7 +141,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     low, high = t.median_ci_s
     return Measurement(
         case=case, status="ok", reason=notes, threads=settings.threads,
-        macs_fvcore=fv.macs, macs_torch=tc.macs,
+        macs_fvcore=fv.macs, macs_torch=tc.macs, macs_counted=tc.complete,
         fvcore_skipped=" ".join(fv.skipped), torch_skipped=" ".join(tc.skipped),
         latency_s=t.median_s, latency_iqr_s=t.iqr_s,
         latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
@@ -176,6 +178,12 @@ def check_output(block: Any, case: Case, x: Any, out: Any) -> None:
                     f"{tuple(x.shape)}; expected one tensor of shape {want} (a block returns its "
                     "input's shape; a spec whose module returns another overrides "
                     "output_shape(case))")
+
+
+def closed_note(count: Any) -> str:
+    """What a counted block's MACs (macs_counted) hold beyond FlopCounterMode's (macs_torch)."""
+    return (f"macs_counted {count.complete} holds what FlopCounterMode ({count.macs}) has no "
+            f"formula for: {' '.join(count.completed)} (measure/counters.py)")
 
 
 def no_work(case: Case, torch_count: Any, fvcore: Any) -> str:

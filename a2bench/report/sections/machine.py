@@ -217,7 +217,9 @@ def units_section() -> list[Element]:
         Heading(2, "Units"),
         Bullets((
             "MACs: multiply-accumulates per forward pass (a (p×K)(K×q) product is p·q·K MACs), "
-            "counted by torch's FlopCounterMode (fvcore where it is missing).",
+            "counted by torch's FlopCounterMode (fvcore where it is missing); a block without "
+            "a cost model by a2bench's count, FlopCounterMode's with the CPU flash attention "
+            "kernel and nn.MultiheadAttention's fused path counted (macs_counted).",
             "Latency: seconds per forward pass, the median of the timed runs (tables show "
             "milliseconds, ms = 10⁻³ s).",
             "Memory: bytes allocated at the peak of one forward pass above the input (tables "
