@@ -141,3 +141,67 @@ def test_a_counted_block_is_judged_by_a2benchs_count(heads_block):
         records.append(Measurement.from_json({**m.to_json(), "macs_source": "counted"}))
     frame = an.prepare(an.frame(records, "run"))
     assert list(frame["macs"]) == [r.macs_counted for r in records]
+
+
+def test_the_planners_trace_runs_the_kernel_the_cpu_runs(heads_block):
+    """Auto sizes trace a counted block without storage. On the meta device SDPA runs its math
+    path, which holds the heads' N x N scores: at 24 x 24 the trace held 10.6 MiB against the
+    0.76 MiB the CPU measured, so the planner put the block's working set past caches it fits
+    in and capped its sizes by memory it never uses. As fake tensors on the CPU the step runs
+    the flash kernel: its MACs are a2bench's count, and its live peak the measured one but for
+    the kernel's tiles, which it allocates below the dispatcher (126 KiB here)."""
+    from a2bench.measure import memory
+    from a2bench.measure.traced import trace
+
+    for mode in ("forward", "train"):
+        case = Case.from_dict({"block": heads_block, "device": "cpu", "dtype": "float32",
+                               "batch": 1, "channels": 32, "t": 1, "h": 24, "w": 24,
+                               "params": {"heads": 4}, "mode": mode})
+        module, x = build(case)
+        step = make_step(module, x, mode)
+        with torch.set_grad_enabled(step.grad_enabled):
+            counted = count_torch_call(step.run)
+            step.release()
+            peak = memory.peak_tensor_bytes_cpu(step.run)
+        traced = trace(case)
+        assert traced.macs == counted.complete, mode
+        if mode == "forward":
+            assert traced.live_peak_bytes <= peak <= traced.live_peak_bytes + 256 * 2**10
+        n = 24 * 24
+        assert traced.live_peak_bytes < 4 * n * n * 4  # not one head's N x N scores
+
+
+def test_multihead_attentions_fused_path_is_traced_as_its_decomposed_step(scratch_registry):
+    """nn.MultiheadAttention's fused CPU path holds the heads' scores below the dispatcher,
+    where a fake step cannot see them; the meta step's decomposed attention holds them too."""
+    from a2bench.measure import memory
+    from a2bench.measure.traced import trace
+
+    @register
+    class MHASpec(BlockSpec):
+        name = "mha_block"
+
+        def module(self, case):
+            class Block(nn.Module):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.attn = nn.MultiheadAttention(case.channels, 4, batch_first=True)
+
+                def forward(self, x):
+                    b, c, h, w = x.shape
+                    s = x.flatten(2).transpose(1, 2)
+                    o, _ = self.attn(s, s, s, need_weights=False)
+                    return x + o.transpose(1, 2).reshape(b, c, h, w)
+
+            return Block()
+
+    case = Case.from_dict({"block": "mha_block", "device": "cpu", "dtype": "float32",
+                           "batch": 1, "channels": 32, "t": 1, "h": 16, "w": 16})
+    module, x = build(case)
+    with torch.no_grad():
+        counted = count_torch_call(lambda: module(x))
+        peak = memory.peak_tensor_bytes_cpu(lambda: module(x))
+    traced = trace(case)
+    n = 16 * 16
+    assert traced.macs == counted.complete == 4 * n * 32 * 32 + 2 * n * n * 32
+    assert peak >= 4 * n * n * 4 and traced.live_peak_bytes >= 4 * n * n * 4

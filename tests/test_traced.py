@@ -1,4 +1,4 @@
-"""Counted blocks traced on the meta device (measure/traced.py): the MACs and bytes auto sizes
+"""Counted blocks traced without storage (measure/traced.py): the MACs and bytes auto sizes
 plan with where a block has no cost model, checked against the built-in blocks' exact models
 and against the CPU's measured peaks."""
 

@@ -238,7 +238,7 @@ def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_regist
     weights, activations = 4 * (256 * 256 + 256), 4 * 8 * 256  # an output, and the input
     assert need == weights + 2 * activations and not within_budget(mixing, need - 1)
     m = modelled(Measurement(mixing, "ok", macs_torch=10), 0)
-    assert "memory budget checked against its meta-device trace" in m.reason
+    assert "memory budget checked against its trace without storage" in m.reason
     assert traces == [case, mixing]  # each case traced once, however often it is asked
 
     @register

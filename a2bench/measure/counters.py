@@ -91,7 +91,7 @@ def unfused() -> Iterator[None]:
 
 
 def completed_counter() -> FlopCounterMode:
-    """FlopCounterMode with MISSING_FORMULAS added (the meta-device trace counts with it)."""
+    """FlopCounterMode with MISSING_FORMULAS added (the planner's trace counts with it)."""
     return FlopCounterMode(display=False, custom_mapping=dict(MISSING_FORMULAS))
 
 
@@ -113,7 +113,9 @@ def count_fvcore(module: nn.Module, x: Tensor) -> Count:
     return Count(total, skipped)
 
 
-class _OpRecorder(TorchDispatchMode):
+class OpRecorder(TorchDispatchMode):
+    """The operators a call ran (overload packets), views left out."""
+
     def __init__(self) -> None:
         super().__init__()
         self.ops: set[object] = set()
@@ -141,7 +143,7 @@ def count_torch_call(call: Callable[[], object]) -> Count:
     operators it counts too), and a2bench's complete count beside them (module docstring).
     The caller sets the grad mode."""
     try:
-        recorder = _OpRecorder()
+        recorder = OpRecorder()
         counter = completed_counter()
         with counter, recorder:
             call()

@@ -1,15 +1,17 @@
-"""A counted block's cost at one size, traced on the meta device: what auto sizes plan with
-where a block has no cost model.
+"""A counted block's cost at one size, traced without storage: what auto sizes plan with where a
+block has no cost model.
 
 The planner (run/plan.py) needs each candidate size's MACs, to predict its time from the
 block's measured rate, and its bytes, to keep the window inside one cache regime and within
 the memory budget. A modelled block's Cost gives both; a counted block (no cost()) gets them
-here. Its module is built on the meta device, where tensors have shapes and no storage, and one
-call of the case's step (measure/step.py: the forward pass, or forward and backward) runs
-under FlopCounterMode (the MACs, as the worker counts them) and under a dispatch mode that
-keeps the bytes of the tensors each op allocates until the last tensor on that storage dies
-(the live peak, as the worker's profiler replay measures it on the CPU). Nothing is allocated,
-so the largest sizes cost milliseconds to trace.
+here. Its module is built on the meta device, then given storage-less tensors on the case's
+device (FakeTensorMode), so that one call of the case's step (measure/step.py: the forward
+pass, or forward and backward) dispatches the kernels that device would pick. The step runs
+under FlopCounterMode (the MACs, as the worker counts them: counters.completed_counter) and
+under a dispatch mode that keeps the bytes of the tensors each op allocates until the last
+tensor on that storage dies (the live peak, as the worker's profiler replay measures it on the
+CPU). Where that cannot run, or runs a fused path that hides its scratch (trace), the step runs
+on the meta device instead. Nothing is allocated, so the largest sizes cost milliseconds.
 
 How close it is (tests/test_traced.py, the built-in blocks at one thread): in forward mode the
 MACs equal the exact models and the live peak equals the CPU's measured peak. In train mode the
@@ -19,24 +21,32 @@ backward kernels allocate below the dispatcher). Above: any Python dispatch mode
 does nothing, keeps autograd from summing a gradient into its buffer in place. SE's train step
 at b 2, c 64, 12 x 12 peaks at 224,028 bytes on the CPU, and at 297,232 under a do-nothing mode,
 which is what the trace counts: under such a mode the CPU's measured train peak equals the
-trace for every built-in block but the non-local one. The planner reads the trace as a
-prediction; the run still measures and counts every size.
+trace for every built-in block but the non-local one. A block on SDPA's CPU flash kernel is
+traced as that kernel runs (tests/test_fused_attention_counts.py: its forward peak but for the
+kernel's tiles).
+The planner reads the trace as a prediction; the run still measures and counts every size.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import FlopCounterMode
 
 from a2bench.allocator import fragmentation_bytes
 from a2bench.case import Case
 from a2bench.catalog import spec
 from a2bench.errors import InputError
+from a2bench.measure import counters
+from a2bench.measure.counters import completed_counter
 from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.step import make_step
 
@@ -73,6 +83,10 @@ class Traced:
         """What the case needs free to run: its footprint, and on CUDA room for a block of its
         largest tensor that the allocator may strand (as Cost.runnable_bytes)."""
         return self.peak_bytes + fragmentation_bytes(self.device, self.largest_activation_bytes)
+
+
+class _Hidden(Exception):
+    """The fake step ran a fused path whose scratch it cannot see (trace)."""
 
 
 class _LiveBytes(TorchDispatchMode):
@@ -119,27 +133,66 @@ class _LiveBytes(TorchDispatchMode):
         return out
 
 
-def trace(case: Case) -> Traced:
-    """The case's MACs and bytes from one step on the meta device; NotTraceable (one line)
-    where the block cannot run there or does no work the counter sees."""
-    dtype = DTYPES[case.dtype]
+@contextlib.contextmanager
+def _quiet_fake() -> Iterator[None]:
+    """FakeTensorMode, with its logger's traceback of an op that failed kept off the user's
+    terminal: such a step is traced again on the meta device, which says why in one line."""
+    log = logging.getLogger("torch._subclasses.fake_tensor")
+    before = log.level
+    log.setLevel(logging.CRITICAL)
     try:
-        with torch.device("meta"):
-            module = spec(case.block).module(case)
-        module = module.to(device="meta", dtype=dtype).eval()
-        x = torch.empty(case.input_shape, device="meta", dtype=dtype)
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            yield
+    finally:
+        log.setLevel(before)
+
+
+def _run(case: Case, fake: bool) -> tuple[int, _LiveBytes, frozenset[object], nn.Module]:
+    """One step of the case under the counters: (MACs, the live bytes, the operators that ran,
+    the module). `fake`: on the case's own device as FakeTensorMode has it, else on meta."""
+    dtype = DTYPES[case.dtype]
+    with torch.device("meta"):
+        module = spec(case.block).module(case)
+    module = module.to(device="meta", dtype=dtype).eval()
+    with _quiet_fake() if fake else contextlib.nullcontext():
+        device = case.device if fake else "meta"
+        if fake:  # storage-less tensors on the device, which then picks its kernels
+            module = module.to_empty(device=device)
+        x = torch.empty(case.input_shape, device=device, dtype=dtype)
         step = make_step(module, x, case.mode)
-        counter, live = FlopCounterMode(display=False), _LiveBytes()
-        with torch.set_grad_enabled(step.grad_enabled), counter, live:
+        counter, live, ops = completed_counter(), _LiveBytes(), counters.OpRecorder()
+        with torch.set_grad_enabled(step.grad_enabled), counter, live, ops:
             step.run()
-    except Exception as e:  # the user's module, on a device it may not support
-        first = (str(e).splitlines() or [""])[0]
-        raise NotTraceable(
-            f"block {case.block} has no cost() and could not run on the meta device at "
-            f"{case.label()} ({type(e).__name__}: {first}); auto sizes need each size's MACs "
-            "and bytes: list its sizes (h and w, or t), or give the spec a cost() method"
-        ) from None
-    macs = counter.get_total_flops() // 2
+    return counter.get_total_flops() // 2, live, frozenset(ops.ops), module
+
+
+def trace(case: Case) -> Traced:
+    """The case's MACs and bytes from one step without storage; NotTraceable (one line) where
+    the block cannot run so or does no work the counter sees.
+
+    First as fake tensors on the case's device, so that the step dispatches the kernels the
+    device would (on a CPU, SDPA's flash kernel for 4-d inputs with a contiguous last
+    dimension, which holds no N x N' tensor; on the meta device SDPA always runs its math
+    path, which holds one), and counted as the worker counts (counters.completed_counter).
+    On meta where the fake step fails (a device this process has none of), or where it ran a
+    fused inference path whose scratch the dispatcher does not see (counters.FUSED_PATHS:
+    nn.MultiheadAttention's CPU path holds the heads' N x N scores, which the meta trace's
+    decomposed step holds too)."""
+    try:
+        macs, live, ops, module = _run(case, fake=True)
+        if ops & counters.FUSED_PATHS:
+            raise _Hidden
+    except Exception:
+        try:
+            macs, live, ops, module = _run(case, fake=False)
+        except Exception as e:  # the user's module, on a device it may not support
+            first = (str(e).splitlines() or [""])[0]
+            raise NotTraceable(
+                f"block {case.block} has no cost() and could not run on the meta device at "
+                f"{case.label()} ({type(e).__name__}: {first}); auto sizes need each size's "
+                "MACs and bytes: list its sizes (h and w, or t), or give the spec a cost() "
+                "method"
+            ) from None
     if not macs:
         raise NotTraceable(
             f"block {case.block} has no cost() and FlopCounterMode counted no MACs in it at "

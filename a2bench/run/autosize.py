@@ -225,7 +225,7 @@ def candidate_points(template: Case, axis: tuple[str, ...],
                      machine: pl.Machine) -> list[pl.Point]:
     """The sizes a plan may choose for `template` along `axis` on `machine`: legal for the
     block, within the memory budget, and kept to its side class (planner.candidates). A
-    block without a cost model is traced on the meta device for its MACs and bytes."""
+    block without a cost model is traced without storage for its MACs and bytes (traced.py)."""
     block = spec(template.block)
     if block.has_cost:
         return pl.candidates(template, axis, partial(expected_cost, threads=machine.threads),

@@ -132,7 +132,7 @@ def predicted_bytes(case: Case, threads: int = 1) -> int | None:
     """What the case needs to run (Cost.runnable_bytes: the analytic peak with the kernels it is
     expected to run at `threads` torch threads, catalog.expected_cost, and on CUDA room for the
     allocator's fragmentation) plus the input. A counted block has no memory model: its trace
-    on the meta device stands in (measure/traced.py: the live peak and its weights), and where
+    without storage stands in (measure/traced.py: the live peak and its weights), and where
     it cannot be traced, None (it runs unchecked; its worker says what failed)."""
     block = spec(case.block)
     if block.has_cost:
@@ -178,9 +178,9 @@ def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
     case = m.case
     block = spec(case.block)
     if not block.has_cost:
-        budget = ("the memory budget checked against its meta-device trace"
+        budget = ("the memory budget checked against its trace without storage"
                   if predicted_bytes(case) is not None else
-                  "the memory budget not checked (it cannot be traced on the meta device)")
+                  "the memory budget not checked (it cannot be traced without storage)")
         note = "; ".join(filter(None, (m.reason, f"{COUNTED_NOTE}, {budget}"))) \
             if m.status == "ok" else m.reason
         return replace(m, macs_source="counted", reason=note, process=process, **fields)

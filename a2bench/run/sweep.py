@@ -313,7 +313,7 @@ class Sweep:
                              "torch sees no CUDA device here (run with --device cpu)")
 
     def _check_traceable(self) -> None:
-        """An auto-sized block without a cost model is planned from a trace on the meta device
+        """An auto-sized block without a cost model is planned from a trace without storage
         (measure/traced.py): one that cannot be traced is told so before the calibration."""
         from a2bench.catalog import spec
         from a2bench.suite import auto_templates
