@@ -29,3 +29,22 @@ def with_threads(backend: str, kernels: tuple[str, ...], threads: int) -> str:
     record's thread count: records written before the names carried it."""
     return "+".join(threaded(part, threads) if part in kernels else part
                     for part in backend.split("+")) if backend else backend
+
+
+# Operators that multiply-add and that neither FlopCounterMode has a formula for nor a2bench's
+# count closes (measure/counters.py): FFTs (a spectral token mixer's), the distance kernels
+# torch.cdist runs, and oneDNN's fused RNN layer (nn.LSTM on a CPU). A counted block that runs
+# one is judged against less work than it does; the run says so (run/summary.py).
+UNCOUNTED_OPS = frozenset({
+    "aten._fft_r2c", "aten._fft_c2r", "aten._fft_c2c",
+    "aten._euclidean_dist", "aten._cdist_forward", "aten._cdist_backward",
+    "aten.mkldnn_rnn_layer", "aten.mkldnn_rnn_layer_backward",
+})
+
+
+UNCOUNTED = "macs_counted leaves out the work of operators FlopCounterMode has no formula for"
+
+
+def uncounted(skipped: str) -> list[str]:
+    """The operators of a record's `torch_skipped` (space-separated) among UNCOUNTED_OPS."""
+    return sorted(op for op in set(skipped.split()) if op in UNCOUNTED_OPS)

@@ -205,3 +205,36 @@ def test_multihead_attentions_fused_path_is_traced_as_its_decomposed_step(scratc
     n = 16 * 16
     assert traced.macs == counted.complete == 4 * n * 32 * 32 + 2 * n * n * 32
     assert peak >= 4 * n * n * 4 and traced.live_peak_bytes >= 4 * n * n * 4
+
+
+def test_work_no_count_sees_is_said_in_the_case_and_the_run(scratch_registry):
+    """torch.cdist's distance kernel multiply-adds and has no formula: a counted block built on
+    it is judged against less work than it does, which its reason and the run's warning say."""
+    from a2bench.kernel_names import UNCOUNTED
+    from a2bench.run.summary import uncounted_warnings
+
+    @register
+    class DistanceSpec(BlockSpec):
+        name = "distance_attention"
+
+        def module(self, case):
+            class Block(nn.Module):
+                def forward(self, x):
+                    s = x.flatten(2).transpose(1, 2)  # (b, N, c)
+                    mixed = torch.cdist(s, s).neg().softmax(-1) @ s
+                    return x + mixed.transpose(1, 2).reshape(x.shape)
+
+            return Block()
+
+    case = Case.from_dict({"block": "distance_attention", "device": "cpu", "dtype": "float32",
+                           "batch": 1, "channels": 8, "t": 1, "h": 8, "w": 8})
+    m = measure_case(case, Settings(threads=1, time_budget_s=0.01))
+    assert m.macs_counted == 64 * 64 * 8  # the product with s only: the distances are missing
+    assert f"{UNCOUNTED}: aten._euclidean_dist" in m.reason
+    counted = Measurement.from_json({**m.to_json(), "macs_source": "counted"})
+    (line,) = uncounted_warnings([counted, counted])
+    assert line.startswith(f"distance_attention: {UNCOUNTED} (aten._euclidean_dist)")
+    # a block with a cost model holds that work itself; one that ran none of it says nothing
+    modelled = Measurement.from_json({**m.to_json(), "macs_source": "model"})
+    plain = Measurement.from_json({**counted.to_json(), "torch_skipped": "aten.add"})
+    assert uncounted_warnings([modelled, plain]) == []

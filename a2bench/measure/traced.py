@@ -23,8 +23,8 @@ at b 2, c 64, 12 x 12 peaks at 224,028 bytes on the CPU, and at 297,232 under a 
 which is what the trace counts: under such a mode the CPU's measured train peak equals the
 trace for every built-in block but the non-local one. A block on SDPA's CPU flash kernel is
 traced as that kernel runs (tests/test_fused_attention_counts.py: its forward peak but for the
-kernel's tiles).
-The planner reads the trace as a prediction; the run still measures and counts every size.
+kernel's tiles). The planner reads the trace as a prediction; the run still measures and
+counts every size.
 """
 
 from __future__ import annotations

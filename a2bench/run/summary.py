@@ -12,6 +12,7 @@ import pandas as pd
 from a2bench.case import REDUCED_DTYPES
 from a2bench.cost import peak_within
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
+from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.run.plan import Plan
 
@@ -146,6 +147,22 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
             out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
                        f"to {worst:.0%}, {why}")
+    return out
+
+
+def uncounted_warnings(records: Sequence[Measurement]) -> list[str]:
+    """One line per counted block that ran an operator which multiply-adds and which no count
+    sees (kernel_names.UNCOUNTED_OPS): its MACs, and the latency verdict judged by them, leave
+    that work out."""
+    out = []
+    counted = [m for m in records if m.macs_source == "counted" and m.torch_skipped]
+    for block in dict.fromkeys(m.case.block for m in counted):
+        ops = sorted({op for m in counted if m.case.block == block
+                      for op in uncounted(m.torch_skipped)})
+        if ops:
+            out.append(f"{block}: {UNCOUNTED} ({' '.join(ops)}), so its latency is judged "
+                       "against less work than it does; give the spec a cost() method that "
+                       "holds it (docs/your-block.md)")
     return out
 
 

@@ -39,7 +39,7 @@ from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
 from a2bench.run.store import ResultsWriter, load_environment, merge_passes, resume_problem
-from a2bench.run.summary import model_warnings
+from a2bench.run.summary import model_warnings, uncounted_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
 
@@ -408,7 +408,7 @@ class Sweep:
                 report: SweepReport, started: float) -> SweepResult:
         merged = merge_passes(writer.records)
         warnings = (noise_warnings(merged, env) + drift_warnings(roofline)
-                    + model_warnings(merged))
+                    + model_warnings(merged) + uncounted_warnings(merged))
         if warnings:
             writer.add_to_environment(warnings=warnings)
             for w in warnings:

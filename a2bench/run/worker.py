@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from a2bench.case import Case
+from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.plugins import for_worker
 from a2bench.stats import finite_or_none
@@ -134,6 +135,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     notes = "; ".join(c.error for c in (fv, tc, *optional) if c.error)
     if counted and tc.completed:  # the MACs this block is judged by hold more than the counter's
         notes = "; ".join(filter(None, (notes, closed_note(tc))))
+    if counted and (left := uncounted(" ".join(tc.skipped))):  # and less than it computes
+        notes = "; ".join(filter(None, (notes, f"{UNCOUNTED}: {' '.join(left)}")))
     if ran.fallback_ops:
         notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
     with torch.no_grad():
