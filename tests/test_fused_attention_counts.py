@@ -238,3 +238,26 @@ def test_work_no_count_sees_is_said_in_the_case_and_the_run(scratch_registry):
     modelled = Measurement.from_json({**m.to_json(), "macs_source": "model"})
     plain = Measurement.from_json({**counted.to_json(), "torch_skipped": "aten.add"})
     assert uncounted_warnings([modelled, plain]) == []
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="no CUDA device on this machine; run on a GPU host")
+def test_the_planners_trace_on_cuda_runs_a_fused_kernel(heads_block):
+    """On a GPU the fake step asks the device which SDPA kernel to run (in float32 the
+    mem-efficient one, on an H100 or H200): no N x N' tensor, as on the device. Without the
+    device (a CPU build) it falls back to the meta trace, which holds one."""
+    from a2bench.measure.memory import peak_bytes_cuda
+    from a2bench.measure.traced import trace
+
+    case = Case.from_dict({"block": heads_block, "device": "cuda", "dtype": "float32",
+                           "batch": 1, "channels": 64, "t": 1, "h": 64, "w": 64,
+                           "params": {"heads": 4}})
+    module, x = build(case)
+    with torch.no_grad():
+        counted = count_torch_call(lambda: module(x))
+        peak = peak_bytes_cuda(lambda: module(x))
+    traced = trace(case)
+    scores = 4 * 4096 * 4096 * 4  # the heads' N x N' scores in float32: 256 MiB
+    assert traced.macs == counted.complete
+    assert traced.live_peak_bytes < scores and peak < scores
