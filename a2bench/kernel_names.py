@@ -10,6 +10,8 @@ functions: no torch here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def threaded(kernel: str, threads: int) -> str:
     """`kernel` named for `threads` torch threads: the bare name at one."""
@@ -45,6 +47,7 @@ UNCOUNTED_OPS = frozenset({
 UNCOUNTED = "macs_counted leaves out the work of operators FlopCounterMode has no formula for"
 
 
-def uncounted(skipped: str) -> list[str]:
-    """The operators of a record's `torch_skipped` (space-separated) among UNCOUNTED_OPS."""
-    return sorted(op for op in set(skipped.split()) if op in UNCOUNTED_OPS)
+def uncounted(skipped: Iterable[str]) -> list[str]:
+    """The operators FlopCounterMode skipped (a record's `torch_skipped`, split) among
+    UNCOUNTED_OPS."""
+    return sorted(set(skipped) & UNCOUNTED_OPS)

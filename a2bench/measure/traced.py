@@ -85,10 +85,6 @@ class Traced:
         return self.peak_bytes + fragmentation_bytes(self.device, self.largest_activation_bytes)
 
 
-class _Hidden(Exception):
-    """The fake step ran a fused path whose scratch it cannot see (trace)."""
-
-
 class _LiveBytes(TorchDispatchMode):
     """The running sum of the storages ops allocate, each held until its last tensor dies.
 
@@ -179,12 +175,12 @@ def trace(case: Case) -> Traced:
     nn.MultiheadAttention's CPU path holds the heads' N x N scores, which the meta trace's
     decomposed step holds too)."""
     try:
-        macs, live, ops, module = _run(case, fake=True)
-        if ops & counters.FUSED_PATHS:
-            raise _Hidden
-    except Exception:
+        ran = _run(case, fake=True)
+    except Exception:  # a device this process has none of, or an op with no fake kernel
+        ran = None
+    if ran is None or ran[2] & counters.FUSED_PATHS:
         try:
-            macs, live, ops, module = _run(case, fake=False)
+            ran = _run(case, fake=False)
         except Exception as e:  # the user's module, on a device it may not support
             first = (str(e).splitlines() or [""])[0]
             raise NotTraceable(
@@ -193,6 +189,7 @@ def trace(case: Case) -> Traced:
                 "MACs and bytes: list its sizes (h and w, or t), or give the spec a cost() "
                 "method"
             ) from None
+    macs, live, _, module = ran
     if not macs:
         raise NotTraceable(
             f"block {case.block} has no cost() and FlopCounterMode counted no MACs in it at "

@@ -158,7 +158,7 @@ def uncounted_warnings(records: Sequence[Measurement]) -> list[str]:
     counted = [m for m in records if m.macs_source == "counted" and m.torch_skipped]
     for block in dict.fromkeys(m.case.block for m in counted):
         ops = sorted({op for m in counted if m.case.block == block
-                      for op in uncounted(m.torch_skipped)})
+                      for op in uncounted(m.torch_skipped.split())})
         if ops:
             out.append(f"{block}: {UNCOUNTED} ({' '.join(ops)}), so its latency is judged "
                        "against less work than it does; give the spec a cost() method that "

@@ -135,7 +135,7 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
     notes = "; ".join(c.error for c in (fv, tc, *optional) if c.error)
     if counted and tc.completed:  # the MACs this block is judged by hold more than the counter's
         notes = "; ".join(filter(None, (notes, closed_note(tc))))
-    if counted and (left := uncounted(" ".join(tc.skipped))):  # and less than it computes
+    if counted and (left := uncounted(tc.skipped)):  # and less than it computes
         notes = "; ".join(filter(None, (notes, f"{UNCOUNTED}: {' '.join(left)}")))
     if ran.fallback_ops:
         notes = "; ".join(filter(None, (notes, f"ran in float32: {' '.join(ran.fallback_ops)}")))
