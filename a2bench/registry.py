@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the module type only; block files import torch themselves
     from torch import nn
 
 Value = int | str
+BUILT_INS = "a2bench.blocks"  # the package whose modules are the built-in blocks
 # A default is a constant or a rule over the values already resolved (shape axes and the
 # parameters listed before it), e.g. m = channels // 4.
 Default = Value | Callable[[Mapping[str, Value]], Value]
@@ -195,7 +196,8 @@ REGISTRY: dict[str, BlockSpec] = {}
 
 
 def register(cls: type[BlockSpec]) -> type[BlockSpec]:
-    """Class decorator: add a block to the registry (a plugin may replace a built-in's spec).
+    """Class decorator: add a block to the registry (registering a name again replaces its
+    spec, so a notebook cell can be re-run; a built-in's name is refused to any other block).
 
     Raises SpecError, one line naming the class and what to add, for an incomplete spec."""
     if not (isinstance(cls, type) and issubclass(cls, BlockSpec)):
@@ -225,12 +227,29 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
     if isinstance(side, bool) or not isinstance(side, int) or side < 0:
         raise SpecError(f"block spec {name} ({_where(cls)}): side_class: expected a "
                         f"non-negative integer (0: any side), got {side!r}")
+    if not cls.__module__.startswith(BUILT_INS + "."):
+        _refuse_built_in_name(cls, name)
     if not isinstance(cls.params, tuple):  # a list, or one Param: a tuple from here on
         cls.params = tuple(params)
     if not cls.label:
         cls.label = name
     REGISTRY[name] = cls()
     return cls
+
+
+def _refuse_built_in_name(cls: type[BlockSpec], name: str) -> None:
+    """A block of a plugin or a script may not take a built-in's name. The built-ins register
+    whenever a2bench.blocks is imported, which can come after the plugin (the worker, the API),
+    so one name would mean the plugin's module under the built-in's parameters and cost model.
+    Importing them first makes the clash show here, where the plugin registers."""
+    import importlib
+
+    importlib.import_module(BUILT_INS)
+    if (held := REGISTRY.get(name)) is not None \
+            and type(held).__module__.startswith(BUILT_INS + "."):
+        raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): name {name!r} is a2bench's "
+                        f"built-in block ({_where(type(held))}); expected another name, e.g. "
+                        f"name = \"my_{name}\"")
 
 
 def _where(cls: object) -> str:

@@ -512,6 +512,12 @@ def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
     ("from a2bench.registry import BlockSpec, register\n\n@register\nclass S(BlockSpec):\n"
      "    def module(self, case):\n        return None\n",
      "expected a class attribute name = \"my_block\""),
+    # a built-in's name: the built-ins registered again over it in the parent, so the worker
+    # ran the plugin's module under the built-in's parameters and cost model
+    ("from torch import nn\nfrom a2bench.registry import BlockSpec, register\n\n@register\n"
+     "class MySE(BlockSpec):\n    name = 'se'\n    def module(self, case):\n"
+     "        return nn.Identity()\n",
+     "block spec MySE ("),
 ])
 def test_a_broken_plugin_is_one_line_and_exit_2(tmp_path: Path, source: str, expected: str):
     plugin = tmp_path / "syntax.py"
@@ -556,6 +562,31 @@ def test_incomplete_specs_are_refused_when_they_register(scratch_registry):
     with pytest.raises(SpecError, match=r"shape_checks: expected a tuple of \(axis, check\) "
                        r"pairs, axis one of batch, channels, t, h, w, got \(\('frames'"):
         register(OddCheck)
+
+
+def test_a_block_may_not_take_a_built_ins_name(scratch_registry):
+    class MyGC(BlockSpec):
+        name = "gc"
+
+        def module(self, case):
+            return None
+
+    with pytest.raises(SpecError, match=r"name 'gc' is a2bench's built-in block \(.*gc\.py:\d+"
+                       r"\); expected another name, e.g. name = \"my_gc\""):
+        register(MyGC)
+    from a2bench.registry import REGISTRY
+
+    assert type(REGISTRY["gc"]).__module__ == "a2bench.blocks.gc"
+
+    class Mine(BlockSpec):  # a name of its own registers again, as a re-run notebook cell does
+        name = "mine_twice"
+
+        def module(self, case):
+            return None
+
+    register(Mine)
+    register(Mine)
+    assert type(REGISTRY["mine_twice"]) is Mine
 
 
 def test_an_unknown_block_names_a2bench_plugins():
