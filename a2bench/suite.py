@@ -86,13 +86,36 @@ class Suite:
         return tuple(dict.fromkeys(sorted(swept, key=lambda d: d != self.dtype)))
 
 
+class _OnceLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping. PyYAML keeps the last
+    without a word, so `h:` written twice, or a second `params:` pasted below the first, would
+    run sizes the suite's author never meant."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key == "<<" or not isinstance(key, (str, int, float, bool)):
+                continue  # a merge, or a key no suite uses: the schema's checks name it
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first at line "
+                    f"{first[key].start_mark.line + 1}); expected each key once",
+                    key_node.start_mark)
+            first[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_suite(path: str | Path, device: str | None = None, dtype: str | None = None) -> Suite:
     """Parse a suite file for `device` and `dtype` (the suite's own when None)."""
     p = Path(path)
+    if p.is_dir():
+        raise SuiteError(f"{p}: a folder, not a suite file (expected a YAML file, e.g. "
+                         "suites/smoke.yaml)")
     if not p.is_file():
         raise SuiteError(f"{p}: no such suite file (expected a YAML file, e.g. suites/smoke.yaml)")
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = yaml.load(p.read_text(), Loader=_OnceLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -122,6 +145,10 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "a non-empty string", name)
+    if any(ch in name for ch in "/\\") or name.startswith("."):
+        # a run without --out goes to results/local/<name>-<time>: a path would leave it
+        raise fail("name", "a name usable as one folder's (no / or \\, not starting with a dot)",
+                   name)
 
     suite_device = raw.get("device", "cpu")
     if suite_device not in DEVICES:

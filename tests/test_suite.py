@@ -58,6 +58,8 @@ def test_scalar_axis_is_one_value():
     ({"dtype": "int8"}, "dtype"),
     ({"colour": "red"}, "colour"),
     ({"name": ""}, "name"),
+    ({"name": "../../elsewhere"}, "name"),  # a run without --out would write outside results/
+    ({"name": "a/b"}, "name"),
     ({"params": {"channels": [8], "h": [4], "w": [4], "depth": [2]}}, "params.depth"),
     ({"params": {"channels": [8], "h": [0], "w": [4]}}, "params.h[0]"),
     ({"params": {"channels": [8], "h": [4, -2], "w": [4, 4]}}, "params.h[1]"),
@@ -89,6 +91,25 @@ def test_load_suite_errors_name_the_file_and_line(tmp_path):
     bad.write_text("name: x\nblocks: [se\nparams: {}\n")
     with pytest.raises(SuiteError, match=r"bad.yaml: invalid YAML at line 3"):
         load_suite(bad)
+    with pytest.raises(SuiteError, match=r"a folder, not a suite file"):
+        load_suite(tmp_path)
+
+
+@pytest.mark.parametrize("text,line,key,first", [
+    ("name: x\nblocks: [se]\nparams:\n  channels: [8]\n  h: [4]\n  w: [4]\n  h: [5]\n",
+     7, "h", 5),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4]}\n"
+     "params: {channels: [16], h: [4], w: [4]}\n", 4, "params", 3),
+])
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path, text, line, key, first):
+    # PyYAML keeps the last of two equal keys silently: the suite would run other sizes
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(text)
+    with pytest.raises(SuiteError) as info:
+        load_suite(dup)
+    assert str(info.value).startswith(f"{dup}: invalid YAML at line {line}, column ")
+    assert str(info.value).endswith(f": key {key!r} given twice (first at line {first}); "
+                                    "expected each key once")
 
 
 def test_a_suite_file_without_a_name_is_named_for_its_file(tmp_path):
