@@ -1,7 +1,7 @@
 """Command line: argument parsing, exit codes, progress and the printed summaries.
 
-Exit status: 0 success, 1 a regression (compare) or too short a budget (plan), 2 bad input,
-130 interrupted.
+Exit status: 0 success, 1 a regression (compare), too short a budget (plan) or a sweep with no
+case ok (run), 2 bad input, 130 interrupted.
 Bad input is one line on stderr naming what, where and what is expected, never a traceback.
 """
 
@@ -12,15 +12,12 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from a2bench import __version__
 from a2bench import argtypes as at
 from a2bench.errors import InputError
 from a2bench.run.options import EXECUTORS, SPLITS
-
-if TYPE_CHECKING:
-    from a2bench.run.sweep import SweepResult
 
 DESCRIPTION = """\
 a2bench measures how attention blocks for vision and video models scale: it sweeps a block over
@@ -312,6 +309,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder, holds_results
+    from a2bench.run.summary import print_sweep, status_counts
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
 
@@ -352,48 +350,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if result.interrupted:
         print(f"a2bench: interrupted; {result.saved} results are saved in {args.out}. "
-              f"Resume with: a2bench run {args.suite} --out {args.out} --resume (and the same "
-              "options)", file=sys.stderr)
+              f"Resume with: {options.resume_command()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print_sweep(result)
+    if result.records and not any(m.status == "ok" for m in result.records):
+        print(f"a2bench: error: no case ended ok ({status_counts(result.records)}); the "
+              "reasons are above", file=sys.stderr)
+        return 1  # a script or CI job that runs a sweep must not read it as a success
     return 0
-
-
-def print_sweep(result: SweepResult) -> None:
-    from a2bench.run.summary import failure_lines, outcome_line, summary_table
-
-    print(summary_table(result.records))
-    failures = failure_lines(result.records)
-    if failures:
-        print("\nNot ok, and why:")
-        print("\n".join(failures))
-    overhead = (f" (harness overhead {result.harness_overhead:.2f}x)" if result.timed_s
-                else "")  # nothing timed (every case failed or was stored): no ratio
-    print(f"\n{outcome_line(result.ran, result.reused, result.records)} Sweep wall "
-          f"{result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions{overhead}.")
-    print(f"Results: {result.out / 'results.csv'} (and results.jsonl, environment.json)")
-    from a2bench.analysis import verdicts
-    from a2bench.run.summary import verdict_table
-
-    try:
-        answer = verdicts(result.out)
-    except (InputError, ValueError) as e:  # a sweep with nothing to fit still ran
-        print(f"No verdict: {e}")
-        return
-    for run in answer["runs"].values():
-        if run["verdict"] == "not swept":
-            print("\nNo block was swept along positions N: no verdict.")
-            continue
-        question = ("double attention against the non-local order" if run["question"] == "a2"
-                    else "each block against its model")
-        print(f"\nVerdict ({question}, exponents along N, 95% intervals): "
-              f"{run['verdict'].upper()}")
-        print(verdict_table(run["fits"]))
-        for line in run["contradicting"] + run["missing"]:
-            print(f"  {line}")
-        for hint in run["hints"]:
-            print(f"  hint: {hint}")
-    print(f"\nReport: a2bench report {result.out}  (writes {result.out / 'report'})")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,36 @@ def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_run
     assert (out / "results.jsonl").read_text() == '{"status": "ok"}\n'
 
 
+@pytest.mark.parametrize("stored,flags,said", [
+    # the suite's file was edited since: its stored case is no longer one of the suite's
+    ({"suite": "g"}, [], "holds 1 result of cases this suite does not have (the first: se "),
+    ({"suite": "g", "time_budget_s": 1.0, "timing_schedule": "interleaved"},
+     ["--time-budget", "0.05"], "its sweep ran with --time-budget 1, this one would run with "
+                                "--time-budget 0.05; expected the options it began with"),
+    ({"suite": "g", "time_budget_s": 1.0, "timing_schedule": "interleaved"},
+     ["--no-interleave"], "its sweep ran with --interleave, this one would run with "
+                          "--no-interleave; expected"),
+])
+def test_resuming_an_edited_suite_or_other_timing_is_refused_before_it_runs(
+        tmp_path, capsys, write_suite, stored, flags, said):
+    """One results set is one suite's cases timed one way: a sweep begun at h 5 and resumed at
+    h 4, or at another --time-budget, would mix two sweeps; both are one line, nothing
+    touched."""
+    from a2bench.measurement import Measurement
+    from a2bench.run.store import ResultsWriter
+
+    out = tmp_path / "out"
+    writer = ResultsWriter(out, resume=False)
+    writer.write_environment(stored)
+    h = 4 if flags else 5  # GOOD's h is 4
+    writer.append(Measurement(Case("se", "cpu", "float32", 1, 8, 1, h, 4, reduction=2), "ok"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), "--resume", *flags]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"a2bench: error: --out {out}: ") and said in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
     out = tmp_path / "out"
     out.mkdir()

@@ -81,9 +81,22 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
 def test_explicit_budget_is_used(tmp_path, write_suite):
     path = suite_with(write_suite, "se")
     out = tmp_path / "out"
-    assert cli("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST).returncode == 0
+    done = cli("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST)
     (row,) = rows(out)
     assert row["status"] == "skipped" and "budget of 10 bytes" in row["reason"]
+    # nothing was measured: a script or CI job must not read the run as a success
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "a2bench: error: no case ended ok (skipped 1); the reasons are above")
+
+
+def test_a_sweep_whose_every_case_fails_exits_1(tmp_path, write_suite):
+    done = cli("run", str(suite_with(write_suite, "raises")), "--out", str(tmp_path / "out"),
+               *FAST, env=PLUGIN)
+    assert done.returncode == 1, done.stderr
+    assert "this block always fails" in done.stdout  # the reasons, in the run's table
+    assert done.stderr.strip().splitlines()[-1] == (
+        "a2bench: error: no case ended ok (error 1); the reasons are above")
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
@@ -164,7 +177,14 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "--resume" in err and "Traceback" not in err
+    assert "Traceback" not in err
+    # the hint runs as printed: the plugin and every flag that is not the default
+    hint = err.strip().splitlines()[-1].split("Resume with: ")[1]
+    assert hint.startswith(f"A2BENCH_PLUGINS=faulty_blocks a2bench run {path} --out {out} "
+                           "--resume ")
+    assert set(hint.split()) >= {"--case-timeout", "10", "--no-interleave", "--no-counters",
+                                 "--time-budget", "0.1", "--processes", "1"}
+    assert "--seed" not in hint  # on --resume the folder's own
     assert [r["status"] for r in rows(out)] == ["ok"]
     env = json.loads((out / "environment.json").read_text())
     assert env["ended"] == "interrupted" == ending(env)

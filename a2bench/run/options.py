@@ -11,11 +11,14 @@ import argparse
 import dataclasses
 import math
 import numbers
+import os
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from a2bench.errors import InputError
+from a2bench.plugins import ENV_VAR as PLUGINS_VAR
 
 DEFAULT_CASE_TIMEOUT_S = 300.0
 DEFAULT_TIME_BUDGET_S = 1.0
@@ -84,6 +87,28 @@ class RunOptions:
             values["suite"] = str(values["suite"])
         return cls(**values)
 
+    def resume_command(self) -> str:
+        """The `a2bench run` line that resumes this sweep as it began: every flag whose value is
+        not the default, and the plugins it loaded, so a printed hint runs as printed."""
+        words = ["a2bench", "run", self.suite, "--out", str(self.out), "--resume"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _NOT_RESUMED or value == f.default or (
+                    f.default_factory is not dataclasses.MISSING and not value):
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):  # --no-interleave, --no-counters, --warm-cache, ...
+                words.append(flag if value else flag.replace("--", "--no-", 1))
+            elif f.name == "slurm":
+                words += [w for item in value for w in ("--slurm", item)]
+            elif isinstance(value, tuple):
+                words += [flag, ",".join(value)]
+            else:
+                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        plugins = os.environ.get(PLUGINS_VAR, "").strip()
+        line = " ".join(shlex.quote(w) for w in words)
+        return f"{PLUGINS_VAR}={shlex.quote(plugins)} {line}" if plugins else line
+
     def for_shard(self, folder: Path, seed: int) -> RunOptions:
         """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""
         return self.replace(out=folder, resume=True, seed=seed, progress=False,
@@ -97,6 +122,9 @@ _POSITIVE_INT = ("processes",)
 _POSITIVE_INT_OR_NONE = ("threads", "memory_budget", "cases_per_job")
 _POSITIVE_FLOAT = ("case_timeout", "time_budget", "calibration_time", "target")
 _FLAGS = ("resume", "interleave", "warm_cache", "counters", "progress")
+# Not in a resume command: set by it (out, suite, resume), taken from the folder (seed), or
+# free to differ (progress).
+_NOT_RESUMED = ("out", "suite", "resume", "seed", "progress")
 _CHOICES = {"executor": EXECUTORS, "split": (None, *SPLITS)}
 
 

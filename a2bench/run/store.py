@@ -90,22 +90,51 @@ def folder_problem(out: Path) -> str | None:
     return None
 
 
-def resume_problem(out: Path, suite: str) -> str | None:
+# What a resumed sweep must share with the one it continues, or one results set would hold cases
+# timed two ways: environment.json's key, and how each value reads as the flags that set it.
+RESUMED_SETTINGS: dict[str, Any] = {
+    "time_budget_s": lambda v: f"--time-budget {v:g}",
+    "ci_target": lambda v: f"--ci-target {v:g}",  # read by per-case timing only (see below)
+    "warm_cache": lambda v: "--warm-cache" if v else "no --warm-cache",
+    "timing_schedule": lambda v: "--no-interleave" if v == "per case" else "--interleave",
+}
+
+
+def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | None = None,
+                   settings: Mapping[str, Any] | None = None) -> str | None:
     """Why the sweep stored in `out` cannot go on as a sweep of `suite`, or None: the folder
-    records another suite (resuming would mix two suites in one results set), or its
-    results.jsonl holds a line that is not a result. Asked before the calibration, so a wrong
-    --out costs nothing; a folder that holds nothing yet has nothing to disagree with."""
+    records another suite, other settings (RESUMED_SETTINGS), results of cases the suite no
+    longer has (`cases`: the keys of every case it now has; its file was edited, or --dtype
+    differs), or a line that is not a result. Each would mix two sweeps in one results set.
+    Asked before the calibration, so a wrong --out costs nothing; a folder that holds nothing
+    yet has nothing to disagree with."""
     try:
-        recorded = load_environment(out).get("suite")
+        env = load_environment(out)
+        recorded = env.get("suite")
     except (ValueError, AttributeError):
         return f"{out / ENVIRONMENT} is not the JSON object a2bench run writes"
     if recorded and recorded != suite:
         return (f"holds a sweep of suite {recorded!r}, not {suite!r}; expected the suite it "
                 "began with to resume it, or another --out for this one")
+    now = settings or {}
+    for key, flags in RESUMED_SETTINGS.items():
+        if key == "ci_target" and env.get("timing_schedule") != "per case":
+            continue  # interleaved timing spends --time-budget and never reads it
+        if key in env and key in now and env[key] != now[key]:
+            return (f"its sweep ran with {flags(env[key])}, this one would run with "
+                    f"{flags(now[key])}; expected the options it began with to resume it, or "
+                    "another --out")
     try:
-        read_jsonl(out / JSONL)
+        records, _ = read_jsonl(out / JSONL)
     except StoreError as e:
         return str(e)
+    if cases is not None:
+        keys = set(cases)
+        if foreign := [m for m in records if m.case.key() not in keys]:
+            return (f"holds {len(foreign)} result{'s' if len(foreign) > 1 else ''} of cases "
+                    f"this suite does not have (the first: {foreign[0].case.label()}); "
+                    "expected the suite's file as its sweep began, and the same --device and "
+                    "--dtype, to resume it, or another --out")
     return None
 
 

@@ -1,20 +1,24 @@
-"""The text a finished sweep prints: one row per case, in the suite's order, and the warnings
-about its cost models."""
+"""The text a finished sweep prints: one row per case, in the suite's order, the warnings about
+its cost models, and its verdicts (print_sweep, what `a2bench run` ends with)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from a2bench.case import REDUCED_DTYPES
 from a2bench.cost import peak_within
+from a2bench.errors import InputError
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.run.plan import Plan
+
+if TYPE_CHECKING:
+    from a2bench.run.sweep import SweepResult
 
 
 def summary_table(records: Sequence[Measurement]) -> str:
@@ -197,3 +201,39 @@ def plan_table(plan: Plan) -> str:
              "ΔBIC": f"{g.promised_bic:.0f}" if g.feasible else ""}
             for g in plan.groups]
     return pd.DataFrame(rows).to_string(index=False)
+
+
+def print_sweep(result: SweepResult) -> None:
+    """What `a2bench run` prints when its sweep ends: the table, what failed and why, the
+    outcome, and the verdict of each question the sweep answers."""
+    print(summary_table(result.records))
+    failures = failure_lines(result.records)
+    if failures:
+        print("\nNot ok, and why:")
+        print("\n".join(failures))
+    overhead = (f" (harness overhead {result.harness_overhead:.2f}x)" if result.timed_s
+                else "")  # nothing timed (every case failed or was stored): no ratio
+    print(f"\n{outcome_line(result.ran, result.reused, result.records)} Sweep wall "
+          f"{result.wall_s:.1f} s, {result.timed_s:.1f} s inside timed regions{overhead}.")
+    print(f"Results: {result.out / 'results.csv'} (and results.jsonl, environment.json)")
+    from a2bench.analysis import verdicts
+
+    try:
+        answer = verdicts(result.out)
+    except (InputError, ValueError) as e:  # a sweep with nothing to fit still ran
+        print(f"No verdict: {e}")
+        return
+    for run in answer["runs"].values():
+        if run["verdict"] == "not swept":
+            print("\nNo block was swept along positions N: no verdict.")
+            continue
+        question = ("double attention against the non-local order" if run["question"] == "a2"
+                    else "each block against its model")
+        print(f"\nVerdict ({question}, exponents along N, 95% intervals): "
+              f"{run['verdict'].upper()}")
+        print(verdict_table(run["fits"]))
+        for line in run["contradicting"] + run["missing"]:
+            print(f"  {line}")
+        for hint in run["hints"]:
+            print(f"  hint: {hint}")
+    print(f"\nReport: a2bench report {result.out}  (writes {result.out / 'report'})")

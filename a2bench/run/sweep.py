@@ -178,7 +178,9 @@ class Sweep:
         suite, o = self.suite, self.options
         self._check_device()
         self._check_traceable()
-        if o.resume and (problem := resume_problem(o.out, suite.name)):
+        # an auto suite's sizes are those its folder stored (AutoSizes.begin), not yet known
+        keys = None if suite.auto else [c.key() for c in self.cases]
+        if o.resume and (problem := resume_problem(o.out, suite.name, keys, self._timing())):
             raise InputError(f"--out {o.out}: {problem}")
         self._check_threads()
         if o.resume:
@@ -192,7 +194,7 @@ class Sweep:
             worker = None
         stored = load_environment(o.out) if o.resume else {}
         seed = self._seed(stored)
-        interleaved = o.interleave and suite.device == "cpu"  # CUDA has its own timing path
+        interleaved = self._timing()["timing_schedule"] == "interleaved"
         budget = o.memory_budget or default_budget(suite.device, env)
         overhead: dict[str, Any] | None = stored.get("overhead")
         auto: AutoSizes | None = None
@@ -204,7 +206,7 @@ class Sweep:
             worker, overhead = auto.prober.worker, auto.overhead or overhead
             self.cases = self.cases + auto.cases
         writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
-        env.update(self._environment(budget, seed, interleaved, starts))
+        env.update(self._environment(budget, seed, starts))
         if auto is not None:
             env["auto_sizes"] = auto.record
         writer.write_environment(env)
@@ -372,14 +374,12 @@ class Sweep:
                              f"{self.threads} ({chosen}); expected --threads {stored} to "
                              "resume it, or another --out")
 
-    def _environment(self, budget: int, seed: int, interleaved: bool,
+    def _environment(self, budget: int, seed: int,
                      starts: dict[str, Calibration]) -> dict[str, Any]:
         suite, o = self.suite, self.options
         return dict(
             suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
-            case_timeout_s=o.case_timeout, time_budget_s=o.time_budget, ci_target=o.ci_target,
-            warm_cache=o.warm_cache, order_seed=seed,
-            timing_schedule="interleaved" if interleaved else "per case",
+            case_timeout_s=o.case_timeout, order_seed=seed, **self._timing(),
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
             # chunks at least as long as the window's slowest call (measure/chunks.py)
             interleave_chunks_matched=suite.auto,
@@ -388,6 +388,14 @@ class Sweep:
             # What analysis and report know of each block: labels and parameters.
             blocks={b: blocks()[b].describe() for b in suite.blocks},
             **ceilings(suite.device, suite.dtypes, self.threads, starts, {}))
+
+    def _timing(self) -> dict[str, Any]:
+        """How the cases are timed, as environment.json records it; a resumed sweep must agree
+        (store.RESUMED_SETTINGS)."""
+        o = self.options
+        interleaved = o.interleave and self.suite.device == "cpu"  # CUDA times case by case
+        return dict(time_budget_s=o.time_budget, ci_target=o.ci_target, warm_cache=o.warm_cache,
+                    timing_schedule="interleaved" if interleaved else "per case")
 
     def _end_ceilings(self, report: SweepReport,
                       starts: dict[str, Calibration]) -> dict[str, Calibration]:

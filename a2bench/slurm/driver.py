@@ -380,8 +380,7 @@ class SlurmDriver:
         """What Ctrl-C during submit or watch leaves, and how to re-attach; exit 130."""
         o = self.options
         print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept "
-              f"in {o.out}. Re-attach with: a2bench run {o.suite} --out {o.out} "
-              "--executor slurm --resume (and the same options)", file=sys.stderr)
+              f"in {o.out}. Re-attach with: {o.resume_command()}", file=sys.stderr)
         return 130
 
 
