@@ -256,7 +256,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     out = args.out or fresh_folder("audit")
     if problem := folder_problem(out):
         raise UsageError(f"--out {out}: {problem}")
-    print(f"a2bench: auditing {len(cases)} cases with "
+    counted = audit.counted_blocks(cases)
+    print(f"a2bench: auditing {sum(c.block not in counted for c in cases)} cases with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
     result = audit.run_audit(cases)
     for name, c in result.conventions.items():

@@ -112,3 +112,40 @@ def test_the_report_sets_the_optional_counters_beside_the_model():
     t = an.counter_table(an.prepare(an.frame(ms, "run"))).set_index("block")
     assert t.loc["nonlocal_right", "thop ÷ model"] == pytest.approx(9_437_184 / 179_306_496)
     assert t.loc["se", "fvcore"] == 147_968 and t.loc["double_attention", "model"] == 10_616_832
+
+
+@pytest.mark.parametrize("sides,picked", [
+    ([4, 8], [4, 8]),  # two sizes: both (round(0.5) once picked the first twice)
+    ([4], [4]),
+    ([4, 8, 12, 16, 20], [4, 12, 20]),
+    ([4, 8, 12, 16], [4, 12, 16]),
+])
+def test_a_suite_is_audited_at_up_to_three_of_its_sizes_ends_included(sides, picked):
+    from a2bench.suite import expand, parse_suite
+
+    suite = parse_suite({"name": "a", "blocks": ["se"], "zip": [["h", "w"]],
+                         "params": {"channels": [32], "h": sides, "w": sides}})
+    assert [c.h for c in audit.suite_cases(expand(suite))] == picked
+
+
+def test_counted_blocks_are_named_as_not_audited(scratch_registry):
+    from torch import nn
+
+    from a2bench.registry import BlockSpec, register
+
+    @register
+    class Counted(BlockSpec):
+        name = "counted_for_audit"
+
+        def module(self, case):
+            return nn.Conv2d(case.channels, case.channels, 1)
+
+    cases = [Case(b, "cpu", "float32", 1, 8, 1, 4, 4, params={"reduction": 2} if b == "se"
+                  else {}) for b in ("se", "counted_for_audit")]
+    assert audit.counted_blocks(cases) == ("counted_for_audit",)
+    result = audit.run_audit(cases)
+    assert {r.block for r in result.rows} == {"se"}
+    assert audit.verdict_lines(result)[-1] == (
+        "not audited: counted_for_audit (no cost() to set the counters beside; a counted "
+        "block's MACs are FlopCounterMode's own)")
+    assert "- not audited: counted_for_audit" in audit.to_markdown(result)

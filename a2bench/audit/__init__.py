@@ -55,8 +55,9 @@ from a2bench.measure import counters
 
 __all__ = [
     "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "Row", "Work",
-    "amounts", "audit_case", "conventions", "default_cases", "explanation", "run_audit",
-    "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines", "write",
+    "amounts", "audit_case", "conventions", "counted_blocks", "default_cases", "explanation",
+    "run_audit", "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines",
+    "write",
 ]
 
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
@@ -264,8 +265,8 @@ def suite_cases(cases: Sequence[Case], per_block: int = 3) -> list[Case]:
     out: list[Case] = []
     for group in groups.values():
         ordered = sorted(dict.fromkeys(group), key=lambda c: (c.positions, c.channels, c.batch))
-        picks = sorted({round(i * (len(ordered) - 1) / max(per_block - 1, 1))
-                        for i in range(min(per_block, len(ordered)))})
+        k = min(per_block, len(ordered))  # spread k picks over the sizes it has, ends included
+        picks = sorted({round(i * (len(ordered) - 1) / max(k - 1, 1)) for i in range(k)})
         out += [ordered[i] for i in picks]
     return out
 
@@ -277,8 +278,14 @@ def run_audit(cases: Sequence[Case]) -> Audit:
     conv = conventions()
     rows: list[Row] = []
     for case in cases:
-        if not spec(case.block).has_cost:  # a counted block: its count is its only figure
-            continue
-        module, x = build(case)
-        rows += audit_case(case, cost_of(case).macs, conv, module, x)
-    return Audit(tuple(rows), conv)
+        if spec(case.block).has_cost:  # a counted block's count is its only figure
+            module, x = build(case)
+            rows += audit_case(case, cost_of(case).macs, conv, module, x)
+    return Audit(tuple(rows), conv, unaudited=counted_blocks(cases))
+
+
+def counted_blocks(cases: Sequence[Case]) -> tuple[str, ...]:
+    """The blocks among `cases` with no cost model: nothing to set the counters beside."""
+    from a2bench.catalog import spec
+
+    return tuple(dict.fromkeys(c.block for c in cases if not spec(c.block).has_cost))

@@ -87,3 +87,4 @@ class Row:
 class Audit:
     rows: tuple[Row, ...]
     conventions: dict[str, Convention] = field(default_factory=dict)
+    unaudited: tuple[str, ...] = ()  # counted blocks: no model to set the counters beside

@@ -56,6 +56,9 @@ def verdict_lines(audit: Audit) -> list[str]:
                    "sdpa": "scaled_dot_product_attention"}
             line += ("; MISSES THE ATTENTION PRODUCTS: " + ", ".join(ops[w] for w in attention))
         lines.append(line)
+    if audit.unaudited:
+        lines.append(f"not audited: {', '.join(audit.unaudited)} (no cost() to set the counters "
+                     "beside; a counted block's MACs are FlopCounterMode's own)")
     return lines
 
 
