@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the run's wall time to plan for (default 180 on a CPU, 240 on CUDA)")
     pln.add_argument("--device", default=None, metavar="DEVICE",
                      help="cpu or cuda: overrides the suite's device")
+    pln.add_argument("--dtype", default=None, metavar="DTYPE", help="as for run")
+    pln.add_argument("--target", type=at.positive_float, default=0.05, metavar="HALF_WIDTH",
+                     help="as for run: the half-width the plan's rounds aim at (default 0.05)")
     pln.add_argument("--threads", type=at.positive_int, default=None, help="as for run")
     pln.add_argument("--processes", type=at.positive_int, default=3, metavar="P", help="as for run")
     pln.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
@@ -192,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # named with the command they were given to, not as a2bench's own
+            raise UsageError(f"a2bench {args.command}: unrecognized arguments: {' '.join(extra)} "
+                             f"(see a2bench {args.command} --help)")
         if args.command == "run":
             return cmd_run(args)
         if args.command == "plan":
@@ -281,11 +287,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from a2bench.suite import load_suite
 
     load_plugins()
-    suite = load_suite(args.suite, device=args.device)
+    suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     if not suite.auto:
         raise UsageError(f"{args.suite}: no auto sizes to plan (expected h: auto with w: auto, "
                          "or t: auto, under params)")
     options = RunOptions(out=Path("."), suite=str(args.suite), device=args.device,
+                         dtype=args.dtype, target=args.target,
                          budget=args.budget, threads=args.threads, processes=args.processes,
                          time_budget=args.time_budget, memory_budget=args.memory_budget,
                          calibration_time=args.calibration_time)
@@ -295,10 +302,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     print(plan_table(plan))
+    rest = ("; the rest of the budget narrows the intervals" if plan.feasible
+            and plan.predicted_wall_s < plan.budget_s else "")
     print(f"\nPredicted wall time {plan.predicted_wall_s:.0f} s of a {plan.budget_s:g} s budget "
-          f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s); the rest of the "
-          "budget narrows the intervals. A run times its own probes, so its windows' ends may "
-          "move by a size.")
+          f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s){rest}. A run times "
+          "its own probes, so its windows' ends may move by a size.")
     if not plan.feasible:  # the answer is no: a script can test it before it runs the sweep
         print(budget_line(plan))
         return 1

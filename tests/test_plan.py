@@ -72,6 +72,30 @@ def test_bad_auto_from_the_cli_exits_2(tmp_path, capsys, text, needle):
     assert not (tmp_path / "o").exists()
 
 
+def test_plan_takes_runs_dtype_and_target(tmp_path, capsys, monkeypatch):
+    """`plan` shows what `run` would choose with the same flags: --dtype sets the cases' dtype
+    (their bytes and rate) and --target the half-width the rounds aim at."""
+    from a2bench.run.sweep import Sweep, SweepError
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nblocks: [double_attention]\nparams: {channels: [64], h: auto, "
+                    "w: auto}\n")
+    seen = {}
+
+    def plan(self):
+        seen.update(dtype=self.suite.dtype, target=self.options.target)
+        raise SweepError("stopped here")
+
+    monkeypatch.setattr(Sweep, "plan", plan)
+    assert main(["plan", str(path), "--dtype", "bfloat16", "--target", "0.08"]) == 1
+    assert seen == {"dtype": "bfloat16", "target": 0.08}
+    assert main(["plan", str(path), "--dtype", "int8"]) == 2
+    assert "--dtype: expected" in capsys.readouterr().err
+    assert main(["plan", str(path), "--budgte", "60"]) == 2  # named with its command
+    assert capsys.readouterr().err.strip() == ("a2bench: error: a2bench plan: unrecognized "
+                                               "arguments: --budgte 60 (see a2bench plan --help)")
+
+
 def test_plan_on_a_missing_suite_exits_2(tmp_path, capsys):
     assert main(["plan", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
