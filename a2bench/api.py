@@ -49,6 +49,9 @@ class Results:
     out: Path
     sweep: SweepResult | None = None
 
+    def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python
+        object.__setattr__(self, "out", Path(self.out))
+
     @property
     def frame(self) -> pd.DataFrame:
         """results.csv as a DataFrame (one row per case, passes pooled)."""
@@ -91,7 +94,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder, holds_results
-    from a2bench.run.sweep import WORKER_FAILED, Sweep, SweepError
+    from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
     caller = sys._getframe(1)
@@ -140,16 +143,27 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     try:
         result = Sweep(parsed, expand(parsed), run_options, listener).run()
     except SweepError as e:
-        hint = (" (a script that calls a2bench.sweep at its top level must call it under `if "
-                "__name__ == \"__main__\":`)" if getattr(main, "__file__", None)
-                and str(e).startswith(WORKER_FAILED) else "")
-        raise InputError(f"a2bench.sweep: {e}{hint}") from None
+        raise InputError(f"a2bench.sweep: {e}{_worker_hint(main, str(e))}") from None
     if result.interrupted:
         raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {result.saved} results are saved "
                                 f"in {folder} (resume=True continues)")
     for line in _summary(result):
         listener.note(line)
     return Results(folder, result)
+
+
+def _worker_hint(main: Any, error: str) -> str:
+    """Why a spawned worker may have failed to start: it imports the calling script first."""
+    from a2bench.run.sweep import WORKER_FAILED
+
+    script = getattr(main, "__file__", None)
+    if not script or not error.startswith(WORKER_FAILED):
+        return ""
+    if not Path(script).is_file():  # `python - < x.py`: __main__ is <stdin>, no file to import
+        return (f" (each measuring worker imports the calling script, and {script} is no file: "
+                "expected the code saved as a file and run as one, or run from a notebook)")
+    return (" (a script that calls a2bench.sweep at its top level must call it under `if "
+            "__name__ == \"__main__\":`)")
 
 
 def _summary(result: SweepResult) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import child_pythonpath, cli
+from conftest import ROOT, child_pythonpath, cli
 
 from a2bench import analysis as an
 from a2bench.case import Case
@@ -457,6 +457,27 @@ def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: P
     assert "could not start a measuring worker" in errors[1]
     assert errors[1].endswith("must call it under `if __name__ == \"__main__\":`)")
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_code_piped_to_python_is_told_the_worker_needs_a_file():
+    """`python - < x.py`: __main__ is <stdin>, which a spawned worker cannot import; the
+    guard is not what is missing there."""
+    from types import SimpleNamespace
+
+    from a2bench.api import _worker_hint
+    from a2bench.run.sweep import WORKER_FAILED
+
+    said = _worker_hint(SimpleNamespace(__file__="<stdin>"), f"{WORKER_FAILED}: worker died")
+    assert "<stdin> is no file: expected the code saved as a file" in said
+    assert "__main__" in _worker_hint(SimpleNamespace(__file__=__file__), WORKER_FAILED)
+    assert _worker_hint(SimpleNamespace(), WORKER_FAILED) == ""  # a notebook: no script
+
+
+def test_results_reopen_a_run_from_a_string_path():
+    from a2bench import Results
+
+    res = Results(str(ROOT / "results" / "cpu-default"))
+    assert isinstance(res.out, Path) and len(res.frame) > 0
 
 
 def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scratch_registry):
