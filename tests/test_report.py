@@ -232,6 +232,23 @@ def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys):
     assert results.read_bytes() == before
 
 
+@pytest.mark.parametrize("name", ["report.md", "index.html"])
+def test_a_folder_holding_a_users_own_report_file_is_refused(tmp_path: Path, capsys, name):
+    """The report rewrites an earlier report's files; one of the user's by the same name (their
+    own report.md) is refused in one line and kept."""
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / name).write_text("my own notes\n")
+    run = results_folder(tmp_path / "run")
+    assert main(["report", str(run), "--out", str(mine)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"a2bench: error: --out {mine}: holds a {name} that is not an a2bench report's, which "
+        "the report would overwrite; expected an empty folder, a new one, or an earlier "
+        "report's")
+    assert [p.name for p in mine.iterdir()] == [name]
+    assert (mine / name).read_text() == "my own notes\n"
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(apt-get install -y chromium) to screenshot the HTML")
 def test_html_renders_in_headless_chromium(report: Path, tmp_path: Path):

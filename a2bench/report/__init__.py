@@ -72,7 +72,7 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
     data, runs = an.load_runs(dirs)
     out = Path(out)
-    if problem := folder_problem(out):
+    if problem := folder_problem(out) or _not_a_report(out):
         raise InputError(f"--out {out}: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +103,28 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
         lines += [f"    hint: {hint}" for hint in h.get("hints", ())]
     return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
+
+
+# What an earlier report in the folder begins with (sections.document's heading, the page's
+# title): a rerun into it rewrites it, and a file of the user's by those names is never touched.
+OWN_BEGINNINGS = {"report.md": "# a2bench scaling report", "index.html": "<!DOCTYPE html>"}
+
+
+def _not_a_report(out: Path) -> str | None:
+    """Why `out` holds files a report would overwrite that no report wrote, or None."""
+    for name, beginning in OWN_BEGINNINGS.items():
+        try:
+            with open(out / name, encoding="utf-8", errors="replace") as f:
+                head = f.read(4096)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as e:
+            return f"cannot read its {name} ({e.strerror})"
+        if not head.startswith(beginning) or (name == "index.html"
+                                              and "<title>a2bench report" not in head):
+            return (f"holds a {name} that is not an a2bench report's, which the report would "
+                    "overwrite; expected an empty folder, a new one, or an earlier report's")
+    return None
 
 
 def _earlier_figures(out: Path) -> list[Path]:
