@@ -92,6 +92,21 @@ def test_train_step_drops_gradients_between_calls():
         torch.testing.assert_close(p.grad, g)
 
 
+def test_a_train_step_through_a_detached_output_names_the_block_not_a2benchs_line():
+    class Detaching(torch.nn.Module):
+        def forward(self, x):
+            return x.detach() * 2  # as a block that builds its output from .data would
+
+    step = make_step(Detaching(), torch.randn(1, 4, 2, 2), "train")
+    with pytest.raises(Exception) as info:
+        step.run()
+    said = describe(info.value)
+    assert said.startswith("Detaching's output does not require grad in train mode: it "
+                           "depends on no parameter") and "step.py" not in said
+    assert said.endswith("(element 0 of tensors does not require grad and does not have a "
+                         "grad_fn)")
+
+
 def test_reduced_precision_records_what_ran_and_names_float32_ops():
     module, x = build(_case(dtype="bfloat16"))
     with torch.no_grad():

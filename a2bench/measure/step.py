@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from a2bench.errors import CaseError
+
 
 @dataclass(frozen=True)
 class Step:
@@ -47,7 +49,17 @@ def make_step(module: nn.Module, x: Tensor, mode: str) -> Step:
     def run() -> object:
         release()
         out = module(x)
-        out.backward(grad_out)
+        try:
+            out.backward(grad_out)
+        except RuntimeError as e:
+            if out.requires_grad:
+                raise
+            # torch's "element 0 of tensors does not require grad" names no line of the block
+            raise CaseError(f"{type(module).__name__}'s output does not require grad in train "
+                            "mode: it depends on no parameter and not on the input through "
+                            "operations autograd follows (a .detach(), .data, torch.no_grad() "
+                            "or a non-float cast in forward?); expected an output a backward "
+                            f"can run through ({e})") from None
         return None  # the output is freed here, as a training loop frees it after backward
 
     return Step(run, True, release)

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from a2bench.case import Case
+from a2bench.errors import CaseError
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.plugins import for_worker
@@ -45,11 +46,6 @@ class Settings:
     # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
     extra_blocks: tuple[tuple[str, ...], tuple[bytes, ...]] = field(
         default_factory=_registered_here)
-
-
-class CaseError(Exception):
-    """A case the block cannot run as written; the message is the one line that says what to
-    fix (stored as the case's reason with status error, the sweep going on)."""
 
 
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
