@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import traceback
 
 from a2bench.case import Case
 from a2bench.cost import Cost
+from a2bench.errors import InputError
 from a2bench.plugins import load_plugins
-from a2bench.registry import REGISTRY, BlockSpec
+from a2bench.registry import REGISTRY, BlockSpec, NoCostModel
 
 _loaded = False
 
@@ -33,12 +35,36 @@ def spec(name: str) -> BlockSpec:
     return blocks()[name]
 
 
+class CostError(InputError):
+    """A block's cost() that raises: one line naming the block, the case and its own line."""
+
+
 def cost_of(case: Case, backend: str = "") -> Cost:
     """The exact cost model of a case (its train cost for a train case). `backend`: the kernel
-    that ran, for a block that reports one (BlockSpec.backend); its model follows that kernel."""
-    if backend:
-        return spec(case.block).cost(case, backend=backend)
-    return spec(case.block).cost(case)
+    that ran, for a block that reports one (BlockSpec.backend); its model follows that kernel.
+
+    Raises CostError where the block's cost() raises (a plugin's mistake: a misspelt Term
+    field, a name in `frees` no term has), so the sweep stops in one line, not a traceback."""
+    block = spec(case.block)
+    try:
+        return block.cost(case, backend=backend) if backend else block.cost(case)
+    except (NoCostModel, InputError):
+        raise
+    except Exception as e:
+        raise CostError(f"block {case.block}: its cost() failed at {case.label()}: "
+                        f"{type(e).__name__}: {e} ({_where_in(e, type(block))})") from None
+
+
+def _where_in(e: BaseException, kind: type) -> str:
+    """The innermost line of the error in the block's own file, else the innermost line."""
+    frames = traceback.extract_tb(e.__traceback__)
+    try:
+        own = inspect.getsourcefile(kind)
+    except TypeError:
+        own = None
+    mine = [f for f in frames if own and f.filename == own]
+    where = (mine or frames)[-1] if frames else None
+    return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
 
 
 def expected_cost(case: Case, threads: int = 1) -> Cost:

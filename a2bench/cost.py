@@ -133,6 +133,16 @@ class Cost:
     # Empty: tensor bytes (the CPU's, and a model not tied to a device).
     device: str = ""
 
+    def __post_init__(self) -> None:
+        # A misspelt name in `frees` would free nothing, and the model's peak would hold a
+        # tensor past its last use without a word: each name must be an earlier term's.
+        seen = {INPUT}
+        for t in (t for term in self.terms for t in (term, *term.train_extra)):
+            if unknown := [n for n in t.frees if n not in seen and n != t.name]:
+                raise ValueError(f"cost term {t.name!r}: frees {unknown[0]!r}, which names no "
+                                 f"earlier term; expected one of {', '.join(sorted(seen))}")
+            seen.add(t.name)
+
     @property
     def train(self) -> bool:
         return self.mode == "train"

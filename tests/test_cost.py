@@ -106,3 +106,14 @@ def test_measurement_records_it_and_reads_records_written_before():
     old = m.to_json()
     del old["largest_activation_bytes_analytic"]
     assert Measurement.from_json(old).largest_activation_bytes_analytic is None
+
+
+def test_a_misspelt_name_in_frees_is_refused():
+    # it would free nothing, and the modelled peak would hold the tensor to the end
+    from a2bench.cost import Cost
+
+    ok = (Term("a", 0, 0, 4, inputs=("x",)), Term("b", 0, 0, 4, frees=("a", "x")))
+    assert Cost(ok, 4).terms == ok
+    with pytest.raises(ValueError, match=r"cost term 'b': frees 'aa', which names no earlier "
+                       r"term; expected one of a, x"):
+        Cost((ok[0], Term("b", 0, 0, 4, frees=("aa",))), 4)

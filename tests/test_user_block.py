@@ -610,6 +610,37 @@ def test_a_block_may_not_take_a_built_ins_name(scratch_registry):
     assert type(REGISTRY["mine_twice"]) is Mine
 
 
+def test_a_cost_model_that_raises_is_one_line_before_anything_runs(tmp_path: Path):
+    plugin = tmp_path / "bad_cost.py"
+    plugin.write_text(textwrap.dedent("""
+        from torch import nn
+        from a2bench.cost import Cost, pointwise
+        from a2bench.registry import BlockSpec, register
+
+        @register
+        class BadCost(BlockSpec):
+            name = "bad_cost"
+
+            def module(self, case):
+                return nn.Conv2d(case.channels, case.channels, 1, bias=False)
+
+            def cost(self, case):
+                conv = pointwise("conv", case.batch, case.positions, case.channels,
+                                 case.channels, bias=False, frees=("cnov",))
+                return Cost((conv,), case.dtype_bytes)
+    """))
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nblocks: [bad_cost]\nparams: {channels: [8], h: [4], w: [4]}\n")
+    done = cli("run", str(suite), "--out", str(tmp_path / "out"),
+               env={"A2BENCH_PLUGINS": str(plugin)})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "a2bench: error: block bad_cost: its cost() failed at bad_cost b1 c8 4x4: ValueError: "
+        "cost term 'conv': frees 'cnov', which names no earlier term; expected one of x "
+        f"(at {plugin}:16)")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_unknown_block_names_a2bench_plugins():
     with pytest.raises(SuiteError, match="A2BENCH_PLUGINS"):
         parse_suite({"name": "x", "blocks": ["not_a_block"],

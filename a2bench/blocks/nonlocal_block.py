@@ -424,7 +424,7 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     tail = (
         # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
         # backward copies it contiguous again for the weight gradient
-        pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy"), inputs=("y",),
+        pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy") if sdpa else ("y",), inputs=("y",),
                   backward_scratch=b * d * big_n if sdpa else 0, kernel=conv),
         elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
                     inputs=("w_z", "x"), passes=("w_z", "x")),

@@ -178,6 +178,7 @@ class Sweep:
         suite, o = self.suite, self.options
         self._check_device()
         self._check_traceable()
+        self._check_costs()
         # an auto suite's sizes are those its folder stored (AutoSizes.begin), not yet known
         keys = None if suite.auto else [c.key() for c in self.cases]
         if o.resume and (problem := resume_problem(o.out, suite.name, keys, self._timing())):
@@ -327,6 +328,17 @@ class Sweep:
             for t in templates:
                 if not spec(t.block).has_cost:
                     trace(t)  # NotTraceable: one line, exit status 2
+
+    def _check_costs(self) -> None:
+        """A block's cost() that raises (catalog.CostError) is one line before the calibration,
+        not once the cases have begun: the memory guard reads every model. (An auto suite's
+        sizes are not known yet; the plan's first cost() says the same line, before the store
+        is written.)"""
+        from a2bench.catalog import expected_cost, spec
+
+        for case in self.cases:
+            if spec(case.block).has_cost:
+                expected_cost(case, self.threads)
 
     def _start(self) -> tuple[Worker, dict[str, Any]]:
         try:
