@@ -165,6 +165,21 @@ def test_exact_only_ignores_timings(tmp_path, base, capsys):
     assert run(base, bare, "--exact-only") == 0
 
 
+def test_a_block_that_gained_a_cost_model_warns_once_a_case(tmp_path, base, capsys):
+    """A counted base (no model) against a modelled head: one warning per case naming every
+    metric left out, not one per metric."""
+    counted = [replace(record(c, seed=100 + i), macs_analytic=None, flops_analytic=None,
+                       peak_bytes_analytic=None, activation_bytes_analytic=None,
+                       macs_source="counted", reason="no cost model: MACs counted")
+               for i, c in enumerate(CASES)]
+    assert run(store(tmp_path / "counted", counted), base, "--exact-only") == 0
+    warned = [x for x in capsys.readouterr().out.splitlines() if "not compared" in x]
+    assert len(warned) == len(CASES)
+    assert warned[0].endswith(": macs_analytic, flops_analytic, peak_bytes_analytic, "
+                              "activation_bytes_analytic not compared: missing on the base side "
+                              "(no cost model: MACs counted)")
+
+
 def test_status_ok_to_error_fails(tmp_path, base, capsys):
     records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
     records[1] = Measurement(CASES[1], "error", "RuntimeError: boom").with_cost(cost_of(CASES[1]))

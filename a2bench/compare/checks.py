@@ -61,6 +61,7 @@ def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], lis
     """Failures (a changed exact metric) and warnings (a counter one side did not run)."""
     fails: list[str] = []
     warns: list[str] = []
+    missing: dict[tuple[str, str], list[str]] = {}
     label = base.case.label()
     both_ran = base.status == "ok" and head.status == "ok"
     for name in EXACT_METRICS:
@@ -83,8 +84,10 @@ def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], lis
             fails.append(f"{label}: {name} was {b}, now missing ({head.reason or 'no reason'})")
         else:
             side = "head" if h is None else "base"
-            warns.append(f"{label}: {name} not compared: missing on the {side} side "
-                         f"({(head if h is None else base).reason or 'no reason'})")
+            missing.setdefault((side, (head if h is None else base).reason), []).append(name)
+    # one line per case and cause (a block that gained a cost model lacks four on the base)
+    warns += [f"{label}: {', '.join(names)} not compared: missing on the {side} side "
+              f"({reason or 'no reason'})" for (side, reason), names in missing.items()]
     return fails, warns
 
 
