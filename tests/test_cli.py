@@ -451,3 +451,25 @@ def test_remodel_of_a_block_no_plugin_registers_is_one_line(tmp_path, capsys):
     assert f"{run}: its records name block 'my_block', which is not registered (" in \
         one_line_error(capsys)
     assert (run / "results.jsonl").read_text() == text
+
+
+def test_progress_in_a_log_is_lines_not_a_bar(monkeypatch):
+    """stderr that is no terminal (a log, CI, a Slurm job): a bar's carriage returns would make
+    the log one long line, so progress is a plain line at most every LOG_EVERY_S, and the
+    last."""
+    import io
+
+    from a2bench.measurement import Measurement
+    from a2bench.run.listener import ConsoleListener
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    listener = ConsoleListener(progress=True)
+    listener.begin(total=3, done=1)
+    case = Case("se", "cpu", "float32", 1, 8, 1, 4, 4, reduction=2)
+    listener.case(case, Measurement(case, "ok"))  # within LOG_EVERY_S of the start: quiet
+    listener.case(case, Measurement(case, "error"))  # the last: always said
+    listener.end()
+    assert "\r" not in log.getvalue()
+    assert log.getvalue().splitlines() == [
+        "a2bench: 3/3 case passes (100%); last se b1 c8 r2 4x4: error"]
