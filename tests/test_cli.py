@@ -473,3 +473,12 @@ def test_progress_in_a_log_is_lines_not_a_bar(monkeypatch):
     assert "\r" not in log.getvalue()
     assert log.getvalue().splitlines() == [
         "a2bench: 3/3 case passes (100%); last se b1 c8 r2 4x4: error"]
+
+
+def test_warm_cache_on_a_cpu_run_is_one_line(tmp_path, capsys, write_suite):
+    # a CPU run never flushes a cache, so the flag would be recorded as if it had done something
+    assert main(["run", str(write_suite(GOOD)), "--out", str(tmp_path / "o"), "--warm-cache"]) == 2
+    assert one_line_error(capsys) == ("a2bench: error: --warm-cache: expected a CUDA run "
+                                      "(--device cuda); only CUDA timing flushes the L2 between "
+                                      "calls, which it turns off")
+    assert not (tmp_path / "o").exists()

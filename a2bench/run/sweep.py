@@ -307,6 +307,9 @@ class Sweep:
 
     def _check_device(self) -> None:
         if self.suite.device != "cuda":
+            if self.options.warm_cache:  # it would be recorded as if it had changed the timing
+                raise InputError("--warm-cache: expected a CUDA run (--device cuda); only CUDA "
+                                 "timing flushes the L2 between calls, which it turns off")
             return
         import torch  # already loaded with the blocks; asking starts no CUDA context
 
