@@ -481,7 +481,14 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
                 1, 1, 1)
     done = Run("b", tmp_path / "b", {"ended": "finished"}, 1, 1, 1)
     old = Run("c", tmp_path / "c", {"roofline": {"gemm_flops_per_s": 1e11}}, 1, 1, 1)
-    said = unfinished((local, shard, done, old))
+    flagged = Run("d", tmp_path / "d", {"suite_path": "my suite.yaml", "ended": "interrupted",
+                                        "run_flags": ["--time-budget", "0.5", "--no-interleave"],
+                                        "plugins": "my_block.py"}, 1, 1, 1)
+    said = unfinished((local, shard, done, old, flagged))
+    # a run that recorded its flags is resumed as it was started: the line runs as printed
+    assert said.pop("d").endswith(
+        "; resume it with: A2BENCH_PLUGINS=my_block.py a2bench run 'my suite.yaml' --out d "
+        "--resume --time-budget 0.5 --no-interleave")
     assert said == {
         "a": "unfinished: no end recorded (it stopped before its end, or it is still running) "
              "after 5 of 9 case passes; its verdicts read only the cases stored so far; resume "

@@ -139,8 +139,9 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert lines[2] == f"  out: {lines[2].split(': ')[1]}"
     assert lines[3].startswith("    unfinished: no end recorded (it stopped before its end, or "
                                "it is still running) after ")
-    assert lines[3].endswith(f"; resume it with: a2bench run {path} --out {out} --resume (and "
-                             "the options it ran with)")
+    assert lines[3].endswith(f"; resume it with: A2BENCH_PLUGINS=faulty_blocks a2bench run "
+                             f"{path} --out {out} --resume --threads 1 --time-budget 0.1 "
+                             "--processes 1 --calibration-time 0.01 --no-counters")
 
     again = cli(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # never touched without it

@@ -90,7 +90,15 @@ class RunOptions:
     def resume_command(self) -> str:
         """The `a2bench run` line that resumes this sweep as it began: every flag whose value is
         not the default, and the plugins it loaded, so a printed hint runs as printed."""
-        words = ["a2bench", "run", self.suite, "--out", str(self.out), "--resume"]
+        words = ["a2bench", "run", self.suite, "--out", str(self.out), "--resume", *self.flags()]
+        plugins = os.environ.get(PLUGINS_VAR, "").strip()
+        line = " ".join(shlex.quote(w) for w in words)
+        return f"{PLUGINS_VAR}={shlex.quote(plugins)} {line}" if plugins else line
+
+    def flags(self) -> list[str]:
+        """The flags, as typed, of every option not at its default (but those a resume sets or
+        takes from the folder: the suite, --out, --resume, --seed; and --no-progress)."""
+        words: list[str] = []
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in _NOT_RESUMED or value == f.default or (
@@ -105,9 +113,7 @@ class RunOptions:
                 words += [flag, ",".join(value)]
             else:
                 words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-        plugins = os.environ.get(PLUGINS_VAR, "").strip()
-        line = " ".join(shlex.quote(w) for w in words)
-        return f"{PLUGINS_VAR}={shlex.quote(plugins)} {line}" if plugins else line
+        return words
 
     def for_shard(self, folder: Path, seed: int) -> RunOptions:
         """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""

@@ -25,6 +25,7 @@ from a2bench.catalog import blocks
 from a2bench.errors import InputError
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
+from a2bench.plugins import ENV_VAR as PLUGINS_VAR
 from a2bench.run.autosize import AutoSizes, variant
 from a2bench.run.calibration import (
     Calibration,
@@ -142,6 +143,7 @@ class Sweep:
 
     def __init__(self, suite: Suite, cases: Sequence[Case], options: RunOptions,
                  listener: SweepListener | None = None):
+        self.flags = options.flags()  # as given, before the defaults below resolve
         if options.malloc_reuse is None:  # auto sizes reach past the mmap threshold (options)
             options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
@@ -395,6 +397,8 @@ class Sweep:
         return dict(
             suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
             case_timeout_s=o.case_timeout, order_seed=seed, **self._timing(),
+            # how the sweep was started, for the report's resume line (RunOptions.flags)
+            run_flags=self.flags, plugins=os.environ.get(PLUGINS_VAR, "").strip() or None,
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
             # chunks at least as long as the window's slowest call (measure/chunks.py)
             interleave_chunks_matched=suite.auto,
