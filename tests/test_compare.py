@@ -406,6 +406,19 @@ def test_one_and_a_half_times_slower_with_process_spread_fails(tmp_path, capsys)
     assert "FAIL: the 3 timed cases together: 1.50x slower (geometric mean" in out
 
 
+def test_an_unconfirmed_case_that_no_rerun_could_confirm_says_how_many_passes(tmp_path,
+                                                                               capsys):
+    # 3 passes a side: the case's exact test cannot reach p < 0.05, so "rerun" would not help
+    three = (0.9, 1.0, 1.1)
+    base = multi_pass(tmp_path / "base", three, seed=1)
+    run(base, multi_pass(tmp_path / "head", three[::-1], seed=2, slowdown=1.5))
+    unconfirmed = [x for x in capsys.readouterr().out.splitlines() if "not confirmed" in x
+                   and "timed cases" not in x]
+    assert unconfirmed and all(x.endswith("with 3/3 passes a case's test cannot reach p < 0.05: "
+                                          "rerun both sides with --processes 5 or more to test "
+                                          "it") for x in unconfirmed)
+
+
 def test_ten_percent_slower_with_process_spread_is_not_claimed(tmp_path, capsys):
     base = multi_pass(tmp_path / "base", SPREAD, seed=1)
     assert run(base, multi_pass(tmp_path / "head", SPREAD[::-1], seed=2, slowdown=1.1)) == 0

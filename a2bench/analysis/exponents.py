@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -197,6 +197,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     overhead = (direct if math.isfinite(direct) else full.a) if metric == "latency" else 0.0
     if not math.isfinite(overhead):
         overhead = 0.0
+    at = replace(full, a=overhead) if metric == "latency" and overhead > 0 else full
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
     step = ft.transition(working_set, run_caches(env)) if metric == "latency" else None
     base = {
@@ -204,8 +205,10 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "overhead": full.a, "overhead_ci_low": full.a_low, "overhead_ci_high": full.a_high,
         "overhead_direct": direct if metric == "latency" else math.nan,
         "overhead_used": overhead,
-        "x_overhead_half": full.overhead_below(0.5),
-        "x_overhead_5pct": full.overhead_below(ft.OVERHEAD_SHARE),
+        # where the overhead the window is cut by (latency's, timed where it was) is half and
+        # 5 % of the fitted curve: the window's first size, not the fitted a's, when they differ
+        "x_overhead_half": at.overhead_below(0.5),
+        "x_overhead_5pct": at.overhead_below(ft.OVERHEAD_SHARE),
         "exponent_full": full.k,
         "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
                                       for b in bounds),

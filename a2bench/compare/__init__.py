@@ -301,10 +301,13 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
             f"{r.label}: {t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}, "
             f"p={p:.2g} after Holm), beyond the {threshold_pct:g}% threshold")
     elif verdict == "slower?":
+        # a rerun with as few passes could not confirm it either: its test cannot reach ALPHA
+        advice = ("rerun to check" if can_be_significant(t) else
+                  f"with {t.passes_base}/{t.passes_head} passes a case's test cannot reach "
+                  f"p < {ALPHA:g}: rerun both sides with --processes 5 or more to test it")
         r.warnings.append(
             f"{r.label}: median {t.ratio:.2f}x slower but not confirmed (95% CI "
-            f"{t.ci_low:.2f}-{t.ci_high:.2f}, p={t.p_value if p is None else p:.2g}); "
-            "rerun to check")
+            f"{t.ci_low:.2f}-{t.ci_high:.2f}, p={t.p_value if p is None else p:.2g}); {advice}")
     # a case whose exact metrics changed keeps that verdict first, and adds the timing one
     r.verdict = verdict if r.verdict in ("ok", "not timed") else f"{r.verdict}, {verdict}"
 

@@ -7,8 +7,10 @@ in the document; nothing here decides what a number means.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
@@ -32,11 +35,17 @@ from a2bench.report.elements import (  # noqa: E402
 )
 
 # matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
-# always had; every other block takes the next of the remaining colours, green first (the third
-# block of the earlier reports had it), in analysis.block_order's order.
+# always had, and each of its variants (train, bf16, sdpa...) a shade of that hue, so the pair
+# reads the same in every panel; every other block takes the next of the remaining colours,
+# green first (the third block of the earlier reports had it), in analysis.block_order's order,
+# then tab20's light half, then evenly spaced hues: no two blocks of a report share a colour.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
+LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
+         "#9edae5")
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
+SHADES = {an.STUDY.left: ("#1f77b4", "#08519c", "#6baed6", "#3182bd", "#9ecae1", "#084594"),
+          an.STUDY.right: ("#d62728", "#a50f15", "#fb6a4a", "#cb181d", "#fc9272", "#67000d")}
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
@@ -49,14 +58,22 @@ DPI = 130
 
 
 def block_colors(blocks: Sequence[str]) -> dict[str, str]:
-    """One colour per block, in the given order: the compared pair's own, then the palette."""
+    """One colour per block (or variant, `block[train]`), in the given order: the compared
+    pair's own hue in shades, the others the palette's remaining colours, none twice."""
     free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
+    others = [b for b in blocks if b.partition("[")[0] not in SHADES]
+    if len(others) > len(free) + len(LIGHT):
+        free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
+    else:
+        free += LIGHT
     out: dict[str, str] = {}
     for block in blocks:
-        if block in PINNED_COLORS:
-            out[block] = PINNED_COLORS[block]
+        shades = SHADES.get(block.partition("[")[0])
+        if shades is not None:
+            taken = sum(b.partition("[")[0] == block.partition("[")[0] for b in out)
+            out[block] = shades[taken % len(shades)]
         else:
-            out[block] = free[sum(b not in PINNED_COLORS for b in out) % len(free)]
+            out[block] = free[others.index(block)]
     return out
 
 
@@ -94,8 +111,17 @@ def _log_x(ax: plt.Axes) -> None:
     """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v < 1e6 else f"{v:.0e}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_tick(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def size_tick(v: float) -> str:
+    """A tick of a size axis in one style from 1 to 10^9: 500, 5k, 50k, 500k, 5M (the axis mixed
+    100000 with 1e+06)."""
+    for at_least, unit, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if v >= at_least:
+            return f"{v / unit:g}{suffix}"
+    return f"{v:g}"
 
 
 WIDE_DECADES = 2.5  # a log axis spanning more decades than this labels its decades only
@@ -145,6 +171,7 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
     fig, axes = _panels(len(runs))
     for ax, run in zip(axes, runs, strict=True):
         handles = []
+        placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)
         sub = fits[fits["run"] == run]
         sub = sub.iloc[np.argsort([order.get(b, len(order)) for b in sub["block"]], kind="stable")]
         for _, fit in sub.iterrows():
@@ -176,16 +203,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
             handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
             if metric == "latency":
                 for c in crossings:
-                    if c.run != run or c.block != fit["block"]:
-                        continue
-                    at = math.sqrt(c.x_from * c.x_to)  # between the two swept values
-                    largest = c.tensor == "largest activation"
-                    ax.axvline(at, color=color, lw=1.1, alpha=0.7,
-                               ls=(0, (2, 2)) if largest else (0, (6, 2, 1, 2)), zorder=1)
-                    ax.annotate(f"{c.cache} ({'largest' if largest else 'working set'})",
-                                (at, 0.02 if largest else 0.98),
-                                xycoords=("data", "axes fraction"), color=color, fontsize=7,
-                                rotation=90, ha="right", va="bottom" if largest else "top")
+                    if c.run == run and c.block == fit["block"]:
+                        _cache_mark(ax, c, color, placed)
         handles += [
             Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
             Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)),
@@ -227,6 +246,30 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                   "one of the run's measured caches."
                   if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
+
+
+# Where a cache mark's label may sit, in axes fractions: the largest activation's from the
+# bottom, the working set's from the top; a label too close to one drawn takes the next slot.
+LABEL_SLOTS = {True: (0.02, 0.36), False: (0.98, 0.64)}
+LABEL_GAP_DECADES = 0.06  # rotated 7-point text is about this wide on a panel of 3-4 decades
+
+
+def _cache_mark(ax: plt.Axes, c: Any, color: str, placed: list[tuple[float, float]]) -> None:
+    """A vertical line where a block's tensor outgrows a cache, and its label where it does not
+    print over another (two blocks crossing one cache at nearly one size: one label, the
+    second block's line in its colour beside it)."""
+    at = math.sqrt(c.x_from * c.x_to)  # between the two swept values
+    largest = c.tensor == "largest activation"
+    ax.axvline(at, color=color, lw=1.1, alpha=0.7,
+               ls=(0, (2, 2)) if largest else (0, (6, 2, 1, 2)), zorder=1)
+    free = [y for y in LABEL_SLOTS[largest] if all(
+        abs(math.log10(at) - x) > LABEL_GAP_DECADES or y != py for x, py in placed)]
+    if not free:
+        return
+    placed.append((math.log10(at), free[0]))
+    ax.annotate(f"{c.cache} ({'largest' if largest else 'working set'})", (at, free[0]),
+                xycoords=("data", "axes fraction"), color=color, fontsize=7, rotation=90,
+                ha="right", va="bottom" if largest else "top")
 
 
 def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
@@ -300,7 +343,9 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
                     edgecolor="white", linewidth=0.5, zorder=3)
     x_lo = float(roof["intensity"].min()) / 2 if len(roof) else 0.1
     x_hi = float(roof["intensity"].max()) * 2 if len(roof) else 100
-    run_styles = ("-", "--", ":", "-.")
+    # one dash pattern per run's roof (a report of 8 runs must tell 8 roofs apart)
+    run_styles = ("-", "--", ":", "-.", (0, (8, 2)), (0, (1, 3)), (0, (5, 1, 1, 1, 1, 1)),
+                  (0, (3, 3, 1, 3)), (0, (12, 3)), (0, (2, 1)))
     for i, run in enumerate(result.labels):
         ceiling = (result.environments.get(run) or {}).get("roofline") or {}
         peak, bw = ceiling.get("gemm_flops_per_s"), ceiling.get("bandwidth_bytes_per_s")
@@ -317,7 +362,9 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
     ax.set_xlabel("arithmetic intensity (FLOP per byte of activations + input)")
     ax.set_ylabel("achieved GFLOP/s (analytic FLOPs ÷ median latency)")
     ax.set_title("Roofline: how close each case gets to the machine's ceilings")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8 if entries <= 16 else 7,
+              frameon=False, ncol=1 if entries <= 24 else 2)
     name = _save(fig, out, "roofline.png")
     caption = ("Each point is one case: its analytic FLOPs (2 MACs + elementwise operations) "
                "divided by its median latency, against FLOPs per byte it must move. The roof is "
@@ -347,26 +394,36 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
         for i, metric in enumerate(an.METRICS):
             ax = axes[3 * j + i][0]
             sns.barplot(data=rows, x="size", y=metric, hue="block name", order=order,
-                        palette=palette, ax=ax, legend=(i == 0 and j == 0), errorbar=None)
+                        palette=palette, ax=ax, legend=i == 0, errorbar=None)
             if (rows[metric] > 0).any():
                 ax.set_yscale("log")
             else:  # nothing to draw on a log axis: a run with --no-counters counts no MACs
                 ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes,
                         ha="center", va="center", color="0.4")
-            ax.set_ylabel(METRIC_AXIS[metric].replace(" per forward", "").replace(" (", "\n("))
+            # wrapped to the panel's height: a longer line runs into the panels beside it
+            ax.set_ylabel(textwrap.fill(METRIC_AXIS[metric], 26), fontsize=9)
             ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
             if i < 2:
                 ax.set_xticklabels([])
             ax.tick_params(axis="x", rotation=0, labelsize=8)
             if i == 0 and len(runs) > 1:
                 ax.set_title(run, fontweight="bold")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if axes[0][0].get_legend():
-        axes[0][0].get_legend().remove()
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    # one legend for every run's blocks, in the report's order (each run has its own blocks)
+    named: dict[str, Any] = {}
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            named.setdefault(label, handle)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    labels = [label for label in palette if label in named]
+    ncol = min(len(labels), 4)
+    rows_of_legend = math.ceil(len(labels) / max(ncol, 1))
+    top = 1 - (0.35 + 0.22 * rows_of_legend) / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.suptitle("Cost of each block at each measured size (log scale)", y=1.0)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.985),
-               ncol=len(labels), frameon=False, fontsize=8)
+    fig.legend([named[x] for x in labels], labels, loc="upper center",
+               bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()), ncol=ncol, frameon=False,
+               fontsize=8)
     name = _save(fig, out, "sizes.png")
     caption = ("Bars: MACs, median latency and peak memory of each block at each measured size "
                "(for the ResNet-stages suite, the shapes where these blocks sit in a ResNet-50).")

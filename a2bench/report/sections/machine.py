@@ -32,6 +32,7 @@ from a2bench.report.elements import (
     block_name,
     figure,
 )
+from a2bench.run import plan
 from a2bench.run.store import node_values
 
 
@@ -385,10 +386,11 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
         return []
     doc: list[Element] = [Heading(2, "Sizes a2bench chose"), Para(
         "These runs left the sizes along positions to a2bench (`h: auto, w: auto` or `t: auto`). "
-        "Per block: 6 sizes inside one regime (no cache or mmap boundary within a factor 1.25), "
-        "the per-call overhead measured on the device at most 2.5 % of the predicted time, the "
-        "peak within the memory budget; the time predicted from the exact cost model and the "
-        "block's rate measured at a probe size.")]
+        f"Per block: {plan.SIZES} to {plan.MAX_SIZES} sizes inside one regime (no cache or mmap "
+        f"boundary within a factor {plan.BOUNDARY_MARGIN:g}), the per-call overhead measured "
+        f"on the device at most {plan.OVERHEAD_TARGET:.0%} of the predicted time, the peak "
+        "within the memory budget; the time predicted from the exact cost model and the block's "
+        "rate measured at a probe size. Narrowing rounds may add sizes within the window.")]
     multi = len(result.runs) > 1
     doc.append(Table(pd.DataFrame([{
         **({"run": r["run"]} if multi else {}),
@@ -397,12 +399,12 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
         "overhead share": f"{float(r['overhead_share']):.1%}"
         if finite(r["overhead_share"]) else "n/a",
     } for _, r in rows.iterrows()])))
-    notes = [f"{block_name(result, b, short=True)}: overhead "
+    notes = [(f"{run}, " if multi else "") + f"{block_name(result, b, short=True)}: overhead "
              f"{significant(g['overhead_ms'].iloc[0])} ms per call, rate "
              f"{significant(g['rate_gflops'].iloc[0])} GFLOP/s "
              f"({'measured' if g['rate_measured'].iloc[0] else 'guessed'})"
              + (f"; {g['note'].iloc[0]}" if g["note"].iloc[0] else "")
-             for (_, b), g in rows.groupby(["run", "block"], sort=False)]
+             for (run, b), g in rows.groupby(["run", "block"], sort=False)]
     for s in an.auto_summary(result.runs):
         notes.append(f"{s['run']}: budget {significant(s['budget_s'])} s, first round predicted "
                      f"{significant(s['predicted_wall_s'])} s; {s['rounds']} narrowing "

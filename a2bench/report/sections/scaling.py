@@ -217,7 +217,9 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "bytes for memory). ΔBIC compares a + b·x^k at the model's integer class against its "
         "competitor (1 against 2), each with its own overhead; above 0 favours the model's "
         "class. Verdict: consistent "
-        "when the 90% interval lies inside the model's value ± 0.15 and ΔBIC > 10; "
+        "when the 90% interval lies inside the model's value ± 0.15 and, for latency, ΔBIC "
+        "> 10 (MACs and memory follow an exact model, and a constant one, such as SE's MACs "
+        "along N, has no competing class: ΔBIC n/a); "
         "contradicted when the interval lies outside that band or ΔBIC < −10; inconclusive "
         "otherwise, or with fewer than 5 sizes in the window. Each verdict's reason is in "
         "fits.csv."))
@@ -276,7 +278,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
                                     f"[{significant(r['overhead_ci_low'] * 1e3)}, "
                                     f"{significant(r['overhead_ci_high'] * 1e3)}]"),
         "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
-        "a < 5% above": size(r["x_overhead_5pct"]),
+        "window's a < 5% above": size(r["x_overhead_5pct"]),
         "window": _window_cell(r),
         "achieved GFLOP/s (t = t₀ + FLOPs/R)": significant(r["achieved_flops_per_s"] / 1e9),
         "% of GEMM ceiling": ceiling_percent(r["fraction_of_ceiling"],
@@ -284,7 +286,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
     } for _, r in lat.iterrows()]
     return [Table(pd.DataFrame(rows),
                   "Latency fits: the per-call overhead a (fitted with its 95% interval, and "
-                  "timed directly), the size above which it is under 5% of the time, the "
+                  "timed directly), the size above which the one the window is cut by (the "
+                  "timed one where there is one) is under 5% of the time, the "
                   "window the exponent is read on, and the rate R over that window against the "
                   "GEMM ceiling measured in the same run.")]
 
@@ -310,13 +313,13 @@ def finding_lines(result: an.Analysis) -> list[str]:
         if f.kind == "overhead":
             direct = (f" (timed directly at the smallest shape: {significant(f.expected * 1e3)} ms)"
                       if math.isfinite(f.expected) else "")
-            if math.isfinite(f.value) and f.value > 0 and math.isfinite(f.x_to):
+            which = "timed" if math.isfinite(f.expected) else "fitted"
+            if math.isfinite(f.value) and math.isfinite(f.x_to) and f.x_to > 0:
                 lines.append(
                     f"{who}: a per-call overhead of {significant(f.value * 1e3)} ms "
-                    f"[{significant(f.low * 1e3)}, {significant(f.high * 1e3)}] (fitted){direct} "
-                    "is half of the "
-                    f"latency below {x} = {size(f.x_from)} and under 5% above {x} = "
-                    f"{size(f.x_to)}.")
+                    f"[{significant(f.low * 1e3)}, {significant(f.high * 1e3)}] (fitted){direct}; "
+                    f"the {which} one, which cuts the window, is half of the latency below "
+                    f"{x} = {size(f.x_from)} and under 5% above {x} = {size(f.x_to)}.")
             else:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
