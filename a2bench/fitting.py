@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from a2bench.formatting import size as size_text
+
 OVERHEAD_SHARE = 0.05  # a row is in the window when the overhead is under this share of t
 MIN_WINDOW = 5  # fewer rows than this: inconclusive (Extra-P's minimum of five points)
 SHORT_WINDOW = "window too small"  # the reason's words for it (analysis.hints reads them)
@@ -344,7 +346,7 @@ def windows(x: np.ndarray, y: np.ndarray, overhead: float, bounds: Sequence[Boun
                 (" and " if below and above else "") + \
                 ("within " + ", ".join(dict.fromkeys(above)) if above else "")
         assert not inside  # a window never straddles a boundary
-        span = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+        span = size_text(lo) if lo == hi else f"{size_text(lo)}–{size_text(hi)}"
         note = (f"{_sizes(int(mask.sum()))} {span} with the overhead under "
                 f"{OVERHEAD_SHARE:.0%}" + (f"; {where}" if where else "; no cache boundary"))
         out.append(Window(mask, i, note + extra))

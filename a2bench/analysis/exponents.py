@@ -43,6 +43,7 @@ from a2bench.analysis.columns import (
 )
 from a2bench.analysis.load import ok_rows
 from a2bench.analysis.roofline import run_ceiling
+from a2bench.formatting import size as size_text
 
 VERDICTS = ft.VERDICTS
 BOOTSTRAP_RESAMPLES = ft.BOOTSTRAP_RESAMPLES
@@ -235,7 +236,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         # window and a short window's reason say so
         window = why = win.note
         if metric != "latency":
-            span = f"{sub.x.min():g}–{sub.x.max():g}" if len(sub) else ""
+            span = f"{size_text(sub.x.min())}–{size_text(sub.x.max())}" if len(sub) else ""
             window = (f"all {len(sub)} sizes {span} (the model holds its constant terms too)"
                       if len(sub) else "no size")
             why = f"every size swept, {span}" if len(sub) else ""
