@@ -13,6 +13,8 @@ import math
 import numbers
 import os
 import shlex
+import shutil
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,7 +92,7 @@ class RunOptions:
     def resume_command(self) -> str:
         """The `a2bench run` line that resumes this sweep as it began: every flag whose value is
         not the default, and the plugins it loaded, so a printed hint runs as printed."""
-        words = ["a2bench", "run", self.suite, "--out", str(self.out), "--resume", *self.flags()]
+        words = [program(), "run", self.suite, "--out", str(self.out), "--resume", *self.flags()]
         plugins = os.environ.get(PLUGINS_VAR, "").strip()
         line = " ".join(shlex.quote(w) for w in words)
         return f"{PLUGINS_VAR}={shlex.quote(plugins)} {line}" if plugins else line
@@ -120,6 +122,15 @@ class RunOptions:
         return self.replace(out=folder, resume=True, seed=seed, progress=False,
                             executor="local", partition=None, slurm=(), cases_per_job=None,
                             split=None)
+
+
+def program() -> str:
+    """How to call a2bench again as this process was called: `a2bench` where that is on PATH,
+    else the path it was started by (`.venv/bin/a2bench` from make, an unactivated venv)."""
+    started = sys.argv[0] if sys.argv else ""
+    if Path(started).name != "a2bench" or shutil.which("a2bench"):
+        return "a2bench"
+    return started
 
 
 # What each option's value must be, as the CLI's flag types (argtypes) check it, so a sweep from

@@ -15,6 +15,7 @@ from a2bench.errors import InputError
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
+from a2bench.run.options import program
 from a2bench.run.plan import Plan
 
 if TYPE_CHECKING:
@@ -236,4 +237,4 @@ def print_sweep(result: SweepResult) -> None:
             print(f"  {line}")
         for hint in run["hints"]:
             print(f"  hint: {hint}")
-    print(f"\nReport: a2bench report {result.out}  (writes {result.out / 'report'})")
+    print(f"\nReport: {program()} report {result.out}  (writes {result.out / 'report'})")
