@@ -346,8 +346,8 @@ def windows(x: np.ndarray, y: np.ndarray, overhead: float, bounds: Sequence[Boun
                 (" and " if below and above else "") + \
                 ("within " + ", ".join(dict.fromkeys(above)) if above else "")
         assert not inside  # a window never straddles a boundary
-        span = size_text(lo) if lo == hi else f"{size_text(lo)}–{size_text(hi)}"
-        note = (f"{_sizes(int(mask.sum()))} {span} with the overhead under "
+        note = (f"{_sizes(int(mask.sum()))} {size_text(lo)}"
+                + ("" if lo == hi else f"–{size_text(hi)}") + " with the overhead under "
                 f"{OVERHEAD_SHARE:.0%}" + (f"; {where}" if where else "; no cache boundary"))
         out.append(Window(mask, i, note + extra))
     return out
@@ -472,8 +472,7 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
 
 NO_CLASS = -99
 # Criss-cross attention grows as N·(h + w), N^1.5 on square maps: the class between linear and
-# quadratic, which a fit must tell from both. A model exponent within this of 1.5 puts a block
-# in it.
+# quadratic, which a fit must tell from both. A model exponent within BAND of 1.5 is in it.
 MIDDLE_CLASS = 1.5
 MIDDLE_BAND = 0.25
 
