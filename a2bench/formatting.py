@@ -67,8 +67,13 @@ def format_bytes(n: Any) -> str:
 
 
 def mebibytes(n: Any, digits: int = 2) -> str:
-    """Bytes in MiB with fixed decimals (the run summary's column); blank when not available."""
-    return f"{float(n) / 2**20:.{digits}f}" if finite(n) else ""
+    """Bytes in MiB with fixed decimals (the run summary's column), below 1 to 3 significant
+    digits (a tiny case's 4 KiB reads 0.00391, not 0.00); blank when not available."""
+    return _fixed_or_small(float(n) / 2**20, digits) if finite(n) else ""
+
+
+def _fixed_or_small(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}" if x == 0 or abs(x) >= 1 else f"{x:.3g}"
 
 
 def milliseconds(seconds: Any, digits: int = 3) -> str:
@@ -77,8 +82,9 @@ def milliseconds(seconds: Any, digits: int = 3) -> str:
 
 
 def millions(n: Any, digits: int = 2) -> str:
-    """A count in millions (MMACs); blank when not available."""
-    return f"{float(n) / 1e6:.{digits}f}" if finite(n) else ""
+    """A count in millions (MMACs), below one million to 3 significant digits (SE's 512 MACs
+    read 0.000512, not 0.00); blank when not available."""
+    return _fixed_or_small(float(n) / 1e6, digits) if finite(n) else ""
 
 
 def plural(count: int, noun: str) -> str:

@@ -3,6 +3,7 @@ takes, and the shipped suites, one line a suite so that a person can scan them."
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from a2bench.case import SHAPE_AXES
@@ -61,5 +62,11 @@ def listing(long: bool = False) -> list[str]:
         text = s.description.strip() if long else first_clause(s.description)
         devices = f" [{', '.join(s.overlays)} section]" if s.overlays else ""
         threads = f" [threads: {s.threads}]" if long and s.threads else ""
-        lines.append(f"  {path.stem:<{width}}  {text}{devices}{threads}")
+        line = f"  {path.stem:<{width}}  {text}{devices}{threads}"
+        # a whole description runs to a paragraph: wrapped under its suite's name
+        lines += textwrap.wrap(line, LONG_WIDTH, subsequent_indent=" " * (width + 4),
+                               break_on_hyphens=False) if long else [line]
     return lines
+
+
+LONG_WIDTH = 100  # `list --long` wraps each description at this width

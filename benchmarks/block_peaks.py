@@ -90,7 +90,7 @@ def main() -> int:
     for mode, off in misses.items():
         if not off:  # every train case refused (resnet50 at batch 1 on small maps)
             continue
-        print(f"\n{mode}: {sum(d == 0 for d in off)} of {len(off)} cases their model to the "
+        print(f"\n{mode}: {sum(d == 0 for d in off)} of {len(off)} cases on their model to the "
               f"byte; measured − model from {min(off):+,} B to {max(off):+,} B")
         if any(allowed[mode]):  # oneDNN's AMX kernels: a model of the least, and an allowance
             held = sum(within_allowance(d, a) for d, a in zip(off, allowed[mode], strict=True))

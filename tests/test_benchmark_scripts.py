@@ -20,8 +20,8 @@ def test_block_peaks_prints_each_case_against_its_model():
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 | 16 |")]
     assert len(rows) == 4 and all(row.count("|") == 11 for row in rows)
-    assert "forward: 2 of 2 cases their model to the byte" in result.stdout
-    assert "train: 2 of 2 cases their model to the byte" in result.stdout
+    assert "forward: 2 of 2 cases on their model to the byte" in result.stdout
+    assert "train: 2 of 2 cases on their model to the byte" in result.stdout
 
 
 def test_block_peaks_skips_a_train_case_its_block_refuses_in_one_line():
@@ -37,7 +37,7 @@ def test_block_peaks_skips_a_train_case_its_block_refuses_in_one_line():
     assert [line.split("|")[4].strip() for line in result.stdout.splitlines()
             if line.startswith("| 1 | 3 |")] == ["forward"]
     assert "skipped resnet50 train at b 1" in result.stderr and "Traceback" not in result.stderr
-    assert " of 1 cases their model to the byte" in result.stdout.split("\nforward: ")[1]
+    assert " of 1 cases on their model to the byte" in result.stdout.split("\nforward: ")[1]
     assert "train:" not in result.stdout
 
 

@@ -219,9 +219,11 @@ def test_list_shows_blocks_and_suites(capsys):
                                                      .description)
     assert main(["list", "--long"]) == 0
     long = capsys.readouterr().out
-    assert "at 1 thread whatever the cores" in long
-    assert next(x for x in long.splitlines() if x.split()[:1] == ["default"]).endswith(
-        "[threads: 1]")
+    assert "at 1 thread whatever the cores" in " ".join(long.split())  # wrapped at 100
+    assert max(len(x) for x in long.split("\nsuites (in ", 1)[1].splitlines()[1:]) <= 100
+    entry = long.split("\n  default ", 1)[1]
+    entry = entry[:next((m.start() for m in re.finditer(r"\n  \S", entry)), len(entry))]
+    assert entry.endswith("[threads: 1]")  # its last wrapped line
 
 
 def test_first_clause_ends_outside_brackets_and_within_the_limit():

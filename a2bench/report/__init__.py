@@ -93,11 +93,11 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     written += [out / "summary.json", out / "report.md", out / "index.html"]
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
-             f"headline: {result.headline['verdict']}"]
+             f"headline: {result.headline['verdict'].upper()}"]
     stopped = unfinished(result.runs)
     for run in result.labels:
         h = result.headline["runs"][run]
-        lines.append(f"  {run}: {h['verdict']}")
+        lines.append(f"  {run}: {h['verdict'].upper()}")
         if run in stopped:
             lines.append(f"    {stopped[run]}")
         lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
