@@ -258,11 +258,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.suite is None:
         cases = audit.default_cases()
     else:
-        cases = audit.suite_cases(expand(load_suite(args.suite, device="cpu")))
+        suite = load_suite(args.suite, device="cpu")
+        cases = audit.suite_cases(expand(suite))
+        if not cases:  # expand leaves auto sweeps out: their sizes come from a run's plan
+            raise UsageError(f"{args.suite}: no sizes to audit (its sizes are auto); expected "
+                             "a suite that lists its sizes (a2bench plan shows the ones a run "
+                             "would choose)")
+    counted = audit.counted_blocks(cases)
+    if all(c.block in counted for c in cases):
+        raise UsageError(f"nothing to audit: {', '.join(counted)} "
+                         f"{'gives' if len(counted) == 1 else 'give'} no cost(), and the audit "
+                         "sets each counter beside a cost model; expected a block with one")
     out = args.out or fresh_folder("audit")
     if problem := folder_problem(out):
         raise UsageError(f"--out {out}: {problem}")
-    counted = audit.counted_blocks(cases)
     print(f"a2bench: auditing {sum(c.block not in counted for c in cases)} cases with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
     result = audit.run_audit(cases)

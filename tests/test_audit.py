@@ -149,3 +149,31 @@ def test_counted_blocks_are_named_as_not_audited(scratch_registry):
         "not audited: counted_for_audit (no cost() to set the counters beside; a counted "
         "block's MACs are FlopCounterMode's own)")
     assert "- not audited: counted_for_audit" in audit.to_markdown(result)
+
+
+def test_an_audit_with_nothing_to_audit_is_one_line(tmp_path, capsys, scratch_registry):
+    # an auto suite lists no sizes, and a counted block has no model to set the counters beside:
+    # both once printed an empty table and exited 0
+    from torch import nn
+
+    from a2bench.registry import BlockSpec, register
+
+    @register
+    class CountedOnly(BlockSpec):
+        name = "counted_only"
+
+        def module(self, case):
+            return nn.Conv2d(case.channels, case.channels, 1)
+
+    auto = tmp_path / "auto.yaml"
+    auto.write_text("blocks: [se]\nparams: {channels: [32], h: auto, w: auto}\n")
+    counted = tmp_path / "counted.yaml"
+    counted.write_text("blocks: [counted_only]\nparams: {channels: [8], h: [4, 8], w: [4, 8]}\n"
+                       "zip: [[h, w]]\n")
+    for suite, said in ((auto, "no sizes to audit (its sizes are auto)"),
+                        (counted, "nothing to audit: counted_only gives no cost()")):
+        assert main(["audit", "--suite", str(suite), "--out", str(tmp_path / "a")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+    assert not (tmp_path / "a").exists()
+    assert "counted_only" in {c.block for c in audit.default_cases()}  # named as not audited
