@@ -51,6 +51,9 @@ class Results:
 
     def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python
         object.__setattr__(self, "out", Path(self.out))
+        if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
+            raise InputError(f"a2bench.Results: {self.out}: holds no results.jsonl; expected a "
+                             "folder a2bench run or a2bench.sweep wrote")
 
     @property
     def frame(self) -> pd.DataFrame:

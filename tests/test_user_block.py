@@ -478,6 +478,8 @@ def test_results_reopen_a_run_from_a_string_path():
 
     res = Results(str(ROOT / "results" / "cpu-default"))
     assert isinstance(res.out, Path) and len(res.frame) > 0
+    with pytest.raises(InputError, match="nowhere: holds no results.jsonl; expected a folder"):
+        Results("nowhere")  # at once, not a FileNotFoundError from .frame later
 
 
 def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scratch_registry):
