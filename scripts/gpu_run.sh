@@ -81,6 +81,10 @@ else
 fi
 
 say() { echo "[gpu_run $(($(date +%s) - started)) s] $*"; }
+# The steps that failed, said at the end, which then exits 1: a caller reading the exit status
+# must not take a run whose checks or sweeps failed for a good one (what they stored still packs)
+failed=()
+noted() { [ "$2" = 0 ] || failed+=("$1 (exit $2)"); }
 left() { echo $((budget - ($(date +%s) - started))); }
 hard_left() { echo $((hard - ($(date +%s) - started))); }
 
@@ -91,10 +95,15 @@ if compgen -G ".whl/*.whl" >/dev/null; then
         --target "$site" .whl/*.whl || say "warning: the carried wheels did not install"
     export PYTHONPATH="$root:$site"
 else
-    say "no .whl/ here: fvcore columns stay empty unless it is installed"
+    $PY -c "import fvcore" 2>/dev/null && say "no .whl/ here: fvcore from $PY's own packages" \
+        || say "no .whl/ here: fvcore columns stay empty unless it is installed"
     export PYTHONPATH="$root"
 fi
 A2="$PY -m a2bench.cli"
+if ! $PY -c "import torch, a2bench" 2>/dev/null; then
+    say "$PY cannot import torch and a2bench; expected the python that has torch (PYTHON=...)"
+    exit 2
+fi
 
 if [ "$dry" = 1 ]; then
     device=cpu
@@ -177,7 +186,9 @@ checks=1
 [ "${GPU_RUN_SKIP_CHECKS:-0}" = 1 ] && checks=0
 if [ "$checks" = 1 ]; then
     timeout 240 $PY -m pytest -m cuda -q -rfs -p no:cacheprovider tests >"$out/cuda_tests.txt" 2>&1
-    say "pytest -m cuda: exit $? ($(tail -1 "$out/cuda_tests.txt"))"
+    rc=$?
+    say "pytest -m cuda: exit $rc ($(tail -1 "$out/cuda_tests.txt"))"
+    noted "pytest -m cuda" $rc
 else
     say "SKIPPED pytest -m cuda and the timing check: GPU_RUN_SKIP_CHECKS=1"
 fi
@@ -191,7 +202,9 @@ else
 fi
 if [ "$checks" = 1 ]; then
     timeout 180 $PY scripts/gpu_timing_check.py "$out/timing_check.json" "${check[@]}"
-    say "timing check: exit $?"
+    rc=$?
+    say "timing check: exit $rc"
+    noted "timing check" $rc
 fi
 
 # 3b. the allocations live at the peak of the one case whose CUDA peak its model misses
@@ -201,10 +214,14 @@ fi
 if [ "$dry" = 1 ]; then  # the same script on the CPU at a tiny size
     timeout 90 $PY scripts/gpu_peak_trace.py --device cpu "$out/peak_trace.txt" \
         double_attention 32 16 train float32 m=16 n=16
-    say "peak trace (CPU): exit $?"
+    rc=$?
+    say "peak trace (CPU): exit $rc"
+    noted "peak trace" $rc
 elif [ "$checks" = 1 ] && [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
     timeout 90 $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
-    say "peak trace: exit $?"
+    rc=$?
+    say "peak trace: exit $rc"
+    noted "peak trace" $rc
     # appended to the same file: the device tool returns 8 files at most
     rm -f /tmp/peak_trace_m64.txt
     timeout 90 $PY scripts/gpu_peak_trace.py /tmp/peak_trace_m64.txt double_attention 256 256 \
@@ -257,7 +274,10 @@ sweep() {  # sweep NAME CAP_S SUITE [extra a2bench run flags...]  (CAP_S 0: no c
     # INT lets the sweep store what it has; KILL 20 s later if it does not stop
     timeout --signal=INT --kill-after=20 "$limit" $A2 run "$suite" --out "$dest" \
         "${run_flags[@]}" "${resume[@]}" "$@" | tail -4
-    say "$name: exit ${PIPESTATUS[0]} (limit $limit s)"
+    local rc=${PIPESTATUS[0]}
+    say "$name: exit $rc (limit $limit s)"
+    # 124 and 130: stopped by its time limit, having stored what it ran (the budget's design)
+    case $rc in 124|130) ;; *) noted "$name" "$rc" ;; esac
     pack
 }
 
@@ -350,11 +370,24 @@ report_limit=$(hard_left)
 if [ ${#gpu_runs[@]} -gt 0 ] && [ "$report_limit" -gt 10 ]; then
     timeout --kill-after=5 "$report_limit" $A2 report "${gpu_runs[@]}" \
         --out "$results/report-gpu-$kind" | tail -12
-    say "report: exit ${PIPESTATUS[0]}"
+    rc=${PIPESTATUS[0]}
+    say "report: exit $rc"
+    noted report "$rc"
 elif [ ${#gpu_runs[@]} -gt 0 ]; then
     say "SKIPPED the report: GPU_RUN_HARD_S is spent; make publish makes it from the runs"
 fi
 
-pack || say "no results folder to pack"
-say "packed $(ls "$out" | wc -l) files into $out; unpack into results/ with: \
+if ! pack; then
+    say "nothing packed: no results folder"
+    failed+=("pack")
+elif [ "$dry" = 1 ]; then  # tiny CPU runs named gpu-dry-cpu-*: make publish would take them
+    say "packed $(ls "$out" | wc -l) files into $out: a dry run's, not for results/"
+else
+    say "packed $(ls "$out" | wc -l) files into $out; unpack into results/ with: \
 cat gpu-results.tgz.* | tar xzf - -C results"
+fi
+[ "$dry" = 1 ] && rm -rf "$results"  # its tarball is in OUTDIR
+if [ ${#failed[@]} -gt 0 ]; then
+    say "failed: ${failed[*]}"
+    exit 1
+fi
