@@ -583,3 +583,23 @@ def test_the_driver_merges_once_more_at_the_end(tmp_path, capsys):
     w.update_session(ended="finished")  # the job's end: no new record
     assert driver.finish() == 0
     assert json.loads(merged.read_text())["ended"] == "finished"
+
+
+@pytest.mark.parametrize("said,advice", [
+    ("sbatch: fatal: Could not establish a configuration source",
+     "expected a machine that reaches a Slurm controller"),
+    ("sbatch: error: invalid partition specified: nosuch", "check --partition and --slurm"),
+])
+def test_sbatch_that_reaches_no_controller_is_not_blamed_on_the_flags(tmp_path, monkeypatch,
+                                                                      said, advice):
+    from a2bench.slurm import cluster
+
+    class Refusing:
+        def map_array(self, *args):
+            raise RuntimeError(said)
+
+    monkeypatch.setattr(cluster, "executor", lambda part, params: Refusing())
+    with pytest.raises(slurm.SlurmError) as e:
+        cluster.submit(tmp_path / "default", {}, [])
+    assert str(e.value) == f"sbatch refused the jobs for partition default: {said}; {advice}" \
+        + (" (a login node: sinfo answers there)" if "controller" in advice else "")

@@ -53,9 +53,17 @@ def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> li
     except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError) as e:
         # RuntimeError: submitit's FailedJobError (sbatch's exit status) and its own checks
         lines = [ln.strip() for ln in (str(e) or said.getvalue()).splitlines() if ln.strip()]
-        raise SlurmError(f"sbatch refused the jobs for partition {part.name}: "
-                         f"{lines[-1] if lines else type(e).__name__}; check --partition and "
-                         "--slurm") from None
+        last = lines[-1] if lines else type(e).__name__
+        # sbatch that finds no controller says so in these words: no flag would mend that
+        unreachable = any(w in last for w in UNREACHABLE)
+        raise SlurmError(f"sbatch refused the jobs for partition {part.name}: {last}; "
+                         + ("expected a machine that reaches a Slurm controller (a login "
+                            "node: sinfo answers there)" if unreachable
+                            else "check --partition and --slurm")) from None
+
+
+UNREACHABLE = ("Could not establish a configuration source", "Unable to contact slurm controller",
+               "Unable to establish Slurm configuration")
 
 
 # ---------------------------------------------------------------------------------------------
