@@ -260,6 +260,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         suite = load_suite(args.suite, device="cpu")
         cases = audit.suite_cases(expand(suite))
+        if note := audit.reduced(expand(suite)):
+            print(f"a2bench: {note}", file=sys.stderr)
         if not cases:  # expand leaves auto sweeps out: their sizes come from a run's plan
             raise UsageError(f"{args.suite}: no sizes to audit (its sizes are auto); expected "
                              "a suite that lists its sizes (a2bench plan shows the ones a run "

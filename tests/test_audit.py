@@ -177,3 +177,28 @@ def test_an_audit_with_nothing_to_audit_is_one_line(tmp_path, capsys, scratch_re
         assert len(err.splitlines()) == 1 and said in err, err
     assert not (tmp_path / "a").exists()
     assert "counted_only" in {c.block for c in audit.default_cases()}  # named as not audited
+
+
+def test_a_suites_train_bf16_and_compiled_cases_are_said_to_be_audited_forward():
+    from a2bench.suite import expand, parse_suite
+
+    suite = parse_suite({"name": "a", "blocks": ["se"], "params": {
+        "channels": [32], "h": [8], "w": [8], "mode": ["forward", "train"],
+        "dtype": ["float32", "bfloat16"]}})
+    assert audit.reduced(expand(suite)) == (
+        "the audit compares one forward float32 eager pass on the CPU: the suite's bfloat16, "
+        "train cases are audited as that")
+    assert {(c.mode, c.dtype) for c in audit.suite_cases(expand(suite))} == {
+        ("forward", "float32")}
+    plain = parse_suite({"name": "p", "blocks": ["se"],
+                         "params": {"channels": [32], "h": [8], "w": [8]}})
+    assert audit.reduced(expand(plain)) is None
+
+
+def test_the_summary_says_one_value_once_and_large_percentages_whole():
+    from types import SimpleNamespace as Row
+
+    rows = [Row(macs=2, model_macs=1, ratio=289.0), Row(macs=2, model_macs=1, ratio=7.12),
+            Row(macs=1, model_macs=2, ratio=0.889), Row(macs=1, model_macs=2, ratio=0.889)]
+    assert audit.summary(rows) == ("over by 612–28800 % at 2 of 4 shapes; under by 11.1 % at "
+                                   "2 of 4 shapes")

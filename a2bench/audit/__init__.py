@@ -56,8 +56,8 @@ from a2bench.measure import counters
 __all__ = [
     "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "Row", "Work",
     "amounts", "audit_case", "conventions", "counted_blocks", "default_cases", "explanation",
-    "run_audit", "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines",
-    "write",
+    "reduced", "run_audit", "suite_cases", "summary", "table", "to_markdown", "variant",
+    "verdict_lines", "write",
 ]
 
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
@@ -267,6 +267,16 @@ def suite_cases(cases: Sequence[Case], per_block: int = 3) -> list[Case]:
         picks = sorted({round(i * (len(ordered) - 1) / max(k - 1, 1)) for i in range(k)})
         out += [ordered[i] for i in picks]
     return out
+
+
+def reduced(cases: Sequence[Case]) -> str | None:
+    """What suite_cases changed in a suite's cases, said as a note (the counters are compared on
+    one forward float32 eager pass on the CPU), or None where every case was one already."""
+    changed = sorted({what for c in cases for what, differs in (
+        ("train", c.train), (c.dtype, c.dtype != "float32"), ("compiled", c.compile),
+        (c.device, c.device != "cpu")) if differs})
+    return (f"the audit compares one forward float32 eager pass on the CPU: the suite's "
+            f"{', '.join(changed)} cases are audited as that" if changed else None)
 
 
 def run_audit(cases: Sequence[Case]) -> Audit:

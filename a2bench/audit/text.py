@@ -73,8 +73,9 @@ def summary(rows: Sequence[Row]) -> str:
                       ("under", [r for r in rows if r.macs < r.model_macs])):
         if sel:
             pct = sorted(100 * abs(r.ratio - 1) for r in sel)
-            low, high = significant(pct[0], 3), significant(pct[-1], 3)
-            span = f"{low} %" if len(pct) == 1 else f"{low}–{high} %"
+            # 3 figures, whole numbers past 1000 (28800, not 2.88e+04); one value said once
+            low, high = (f"{p:.0f}" if p >= 1000 else significant(p, 3) for p in (pct[0], pct[-1]))
+            span = f"{low} %" if low == high else f"{low}–{high} %"
             parts.append(f"{word} by {span} at {len(sel)} of {len(rows)} shapes")
     return "; ".join(parts)
 
