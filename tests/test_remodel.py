@@ -34,7 +34,8 @@ def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path
     before = _lines(run / "results.jsonl")
     done = cli("remodel", str(run))
     assert done.returncode == 0, done.stderr
-    assert "records' model columns rewritten" in done.stdout
+    assert "records' model columns rewritten (peak_bytes_analytic" in done.stdout
+    assert "; the first: " in done.stdout and "… -4,096 B)" in done.stdout  # what, where, how much
     after = _lines(run / "results.jsonl")
     assert len(after) == len(before)
     moved = 0

@@ -63,15 +63,22 @@ class Remodelled:
     # (case label, before, after) for each modelled peak that moved, in bytes
     peaks: tuple[tuple[str, int | None, int | None], ...]
     warnings_rewritten: bool = False  # environment.json's model warnings said something else
+    columns: tuple[str, ...] = ()  # the model columns that changed in some record
+    first: str = ""  # the first record's case that changed
 
     def line(self) -> str:
-        """What `a2bench remodel` prints for this run."""
-        moved = [after / before - 1 for _, before, after in self.peaks if before and after]
-        span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} %"
-                if moved else "")
+        """What `a2bench remodel` prints for this run: how many records, which columns, the
+        first case, and how far the modelled peaks moved (in bytes too: +104 B is +0.0 %)."""
+        pairs = [(before, after) for _, before, after in self.peaks if before and after]
+        moved = [after / before - 1 for before, after in pairs]
+        grew = [after - before for before, after in pairs]
+        span = (f"; modelled peaks moved {100 * min(moved):+.1f} … {100 * max(moved):+.1f} % "
+                f"({min(grew):+,} … {max(grew):+,} B)" if moved else "")
+        what = (f" ({', '.join(self.columns)}; the first: {self.first})" if self.changed
+                else "")
         said = "; its model warnings rewritten" if self.warnings_rewritten else ""
         return (f"{self.run}: {self.changed} of {self.records} records' model columns "
-                f"rewritten{span}{said}")
+                f"rewritten{what}{span}{said}")
 
 
 def remodel(run: str | Path) -> Remodelled:
@@ -85,7 +92,7 @@ def remodel(run: str | Path) -> Remodelled:
         raise InputError(f"{out}: its records name block {unknown[0]!r}, which is not "
                          f"registered ({', '.join(known)}); expected the plugin that registers "
                          "it named in A2BENCH_PLUGINS, as when the run measured it")
-    fresh, peaks, changed = [], [], 0
+    fresh, peaks, changed, columns, first = [], [], 0, set(), ""
     for m in records:
         # A case that never ran keeps its record whole (nothing measured to compare), and so
         # does a counted block's (it has no model).
@@ -97,8 +104,11 @@ def remodel(run: str | Path) -> Remodelled:
             # names), which a record written before the names carried them lacks
             new = modelled(replace(m, reason=kept, backend=with_threads(
                 m.backend, THREADED_KERNELS, m.threads or 1)), m.process)
-        if any(not _same(getattr(new, f, None), getattr(m, f, None)) for f in MODEL_FIELDS):
+        if moved := [f for f in MODEL_FIELDS
+                     if not _same(getattr(new, f, None), getattr(m, f, None))]:
             changed += 1
+            columns.update(moved)
+            first = first or m.case.label()
             if new.peak_bytes_analytic != m.peak_bytes_analytic:
                 peaks.append((m.case.label(), m.peak_bytes_analytic, new.peak_bytes_analytic))
         fresh.append(new)
@@ -126,7 +136,8 @@ def remodel(run: str | Path) -> Remodelled:
         env["model_warnings_rewritten"] = stamp
     if changed or warnings != before:
         atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
-    return Remodelled(out, len(records), changed, tuple(peaks), warnings != before)
+    return Remodelled(out, len(records), changed, tuple(peaks), warnings != before,
+                      tuple(f for f in MODEL_FIELDS if f in columns), first)
 
 
 def _same(new: object, old: object) -> bool:
