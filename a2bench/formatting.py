@@ -36,6 +36,11 @@ def significant(x: Any, digits: int = 3) -> str:
     return f"{float(x):.{digits}g}"
 
 
+def share(pct: float) -> str:
+    """A percentage off, to 3 figures and whole past 1000 (28800, not 2.88e+04); inf as is."""
+    return f"{pct:.0f}" if math.isfinite(pct) and pct >= 1000 else f"{pct:.3g}"
+
+
 def percent(x: Any) -> str:
     """A relative difference as a signed percentage."""
     return f"{float(x) * 100:+.1f} %" if finite(x) else "n/a"

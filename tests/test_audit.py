@@ -202,3 +202,14 @@ def test_the_summary_says_one_value_once_and_large_percentages_whole():
             Row(macs=1, model_macs=2, ratio=0.889), Row(macs=1, model_macs=2, ratio=0.889)]
     assert audit.summary(rows) == ("over by 612–28800 % at 2 of 4 shapes; under by 11.1 % at "
                                    "2 of 4 shapes")
+
+
+def test_a_clips_3d_pooling_is_its_own_work_which_fvcore_skips():
+    # fvcore counts 2-D adaptive pooling, not 3-D: predicted from the 2-D probe, the clip's SE
+    # row said fvcore added 50,176 pooling MACs and missed them again as "unexplained"
+    clip = Case("se", "cpu", "float32", 1, 64, 4, 14, 14, reduction=16)
+    result = audit.run_audit([clip])
+    rates = result.conventions["fvcore"].rates
+    assert rates["pool"] == 1 and rates["pool3d"] == 0
+    (row,) = [r for r in result.rows if r.counter == "fvcore"]
+    assert row.verdict == "exact" and not row.added and not row.missed and row.unexplained == 0

@@ -63,8 +63,8 @@ __all__ = [
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
     "torch": counters.count_torch, "fvcore": counters.count_fvcore,
     "ptflops": counters.count_ptflops, "thop": counters.count_thop}
-_POOL_OPS = ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool3d",
-             "_adaptive_avg_pool3d", "avg_pool2d", "avg_pool3d", "mean")
+_POOL_OPS = ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "avg_pool2d", "mean")
+_POOL3D_OPS = ("adaptive_avg_pool3d", "_adaptive_avg_pool3d", "avg_pool3d")
 
 
 class _OpElements(TorchDispatchMode):
@@ -73,6 +73,7 @@ class _OpElements(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.pool = 0
+        self.pool3d = 0
         self.maxpool = 0
         self.relu = 0
         self.sdpa = 0
@@ -80,8 +81,13 @@ class _OpElements(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
-        if name in _POOL_OPS and args and isinstance(args[0], Tensor):
-            self.pool += args[0].numel()
+        # A pooling to one value reaches the dispatcher as a mean: its input's rank tells a
+        # clip's 3-D pooling from a map's 2-D one, which a counter may count (fvcore) or not
+        if name in _POOL_OPS + _POOL3D_OPS and args and isinstance(args[0], Tensor):
+            if name in _POOL3D_OPS or args[0].dim() == 5:
+                self.pool3d += args[0].numel()
+            else:
+                self.pool += args[0].numel()
         elif name.startswith("max_pool") and args and isinstance(args[0], Tensor):
             self.maxpool += args[0].numel()
         elif name in ("relu", "relu_") and isinstance(out, Tensor):
@@ -128,6 +134,7 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
         "sdpa": ops.sdpa,
         "bias": bias,
         "pool": ops.pool,
+        "pool3d": ops.pool3d,
         "relu_module": relu_module,
         "relu_functional": max(0, ops.relu - relu_module),
         "layernorm": layernorm,
@@ -159,6 +166,7 @@ def _probes() -> dict[str, _Probe]:
         "sdpa": _Probe(lambda s, x: F.scaled_dot_product_attention(x, x, x)),
         "bias": _Probe(lambda s, x: s.mods[0](x), nn.Conv2d(8, 8, 1, bias=True)),
         "pool": _Probe(lambda s, x: F.adaptive_avg_pool2d(x, 1)),
+        "pool3d": _Probe(lambda s, x: F.adaptive_avg_pool3d(x.unsqueeze(2), 1)),
         "relu_module": _Probe(lambda s, x: s.mods[0](x), nn.ReLU()),
         "relu_functional": _Probe(lambda s, x: F.relu(x)),
         "layernorm": _Probe(lambda s, x: s.mods[0](x), nn.LayerNorm([8, 4, 4])),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from a2bench.formatting import share
+
 COUNTERS = ("torch", "fvcore", "ptflops", "thop")
 COUNTER_LABELS = {"torch": "FlopCounterMode", "fvcore": "fvcore", "ptflops": "ptflops",
                   "thop": "thop"}
@@ -32,7 +34,9 @@ WORK = (
     Work("bmm", "batched matrix products (aten.bmm, from bmm/matmul/einsum)", 1, True),
     Work("sdpa", "fused attention products (scaled_dot_product_attention)", 1, True),
     Work("bias", "bias adds (one per output element of a layer with a bias)", 0),
-    Work("pool", "average pooling (one per input element)", 0),
+    Work("pool", "average pooling, 2-D (one per input element)", 0),
+    # a counter may handle one and not the other: fvcore counts 2-D adaptive pooling, not 3-D
+    Work("pool3d", "average pooling, 3-D (one per input element)", 0),
     Work("relu_module", "ReLU modules (one per element)", 0),
     Work("relu_functional", "functional relu (one per element)", 0),
     Work("layernorm", "LayerNorm (one per input element)", 0),
@@ -75,7 +79,7 @@ class Row:
         if self.macs == self.model_macs:
             return "exact"
         pct = 100 * abs(self.ratio - 1) if self.model_macs else math.inf
-        return f"{'over' if self.macs > self.model_macs else 'under'} by {pct:.3g} %"
+        return f"{'over' if self.macs > self.model_macs else 'under'} by {share(pct)} %"
 
     @property
     def misses_attention(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.audit.model import COUNTER_LABELS, WORK, Audit, Row
-from a2bench.formatting import significant
+from a2bench.formatting import share, significant
 
 
 def _n(x: int | None) -> str:
@@ -73,8 +73,7 @@ def summary(rows: Sequence[Row]) -> str:
                       ("under", [r for r in rows if r.macs < r.model_macs])):
         if sel:
             pct = sorted(100 * abs(r.ratio - 1) for r in sel)
-            # 3 figures, whole numbers past 1000 (28800, not 2.88e+04); one value said once
-            low, high = (f"{p:.0f}" if p >= 1000 else significant(p, 3) for p in (pct[0], pct[-1]))
+            low, high = share(pct[0]), share(pct[-1])  # one value said once
             span = f"{low} %" if low == high else f"{low}–{high} %"
             parts.append(f"{word} by {span} at {len(sel)} of {len(rows)} shapes")
     return "; ".join(parts)
