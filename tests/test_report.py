@@ -387,6 +387,19 @@ def test_block_colours_keep_the_study_pair_and_give_others_their_own():
     assert len(set(colors.values())) == len(blocks)
     assert not {colors[b] for b in ("toy", "gc", "criss_cross")} & set(PINNED_COLORS.values())
     assert block_colors(["toy"]) == {"toy": colors["toy"]}  # by order, whatever else is there
+    # the pair's variants (train, bf16, compiled) take shades of its hue, each its own; other
+    # blocks past tab10's ten still get colours of their own
+    import colorsys
+
+    from matplotlib.colors import to_rgb
+
+    variants = [an.STUDY.left] + [f"{an.STUDY.left}[v{i}]" for i in range(7)]
+    many = block_colors([*variants, an.STUDY.right, f"{an.STUDY.right}[train]",
+                         *(f"b{i}" for i in range(22))])
+    assert len(set(many.values())) == len(many)
+    hues = {round(colorsys.rgb_to_hls(*to_rgb(many[v]))[0], 2) for v in variants}
+    assert len(hues) == 1 and many[an.STUDY.left] == "#1f77b4"
+    assert block_colors([f"{an.STUDY.left}[train]"]) == {f"{an.STUDY.left}[train]": "#1f77b4"}
 
 
 def test_report_source_names_no_block():

@@ -6,6 +6,7 @@ in the document; nothing here decides what a number means.
 
 from __future__ import annotations
 
+import colorsys
 import math
 import textwrap
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
@@ -44,8 +45,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
          "#9edae5")
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
-SHADES = {an.STUDY.left: ("#1f77b4", "#08519c", "#6baed6", "#3182bd", "#9ecae1", "#084594"),
-          an.STUDY.right: ("#d62728", "#a50f15", "#fb6a4a", "#cb181d", "#fc9272", "#67000d")}
+SHADES = dict(PINNED_COLORS)  # the blocks whose variants take shades of their own colour
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
@@ -66,15 +66,27 @@ def block_colors(blocks: Sequence[str]) -> dict[str, str]:
         free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
     else:
         free += LIGHT
+    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in SHADES}
     out: dict[str, str] = {}
     for block in blocks:
-        shades = SHADES.get(block.partition("[")[0])
-        if shades is not None:
-            taken = sum(b.partition("[")[0] == block.partition("[")[0] for b in out)
-            out[block] = shades[taken % len(shades)]
+        base = block.partition("[")[0]
+        if base in SHADES:
+            out[block] = _shade(SHADES[base], family[base].index(block), len(family[base]))
         else:
             out[block] = free[others.index(block)]
     return out
+
+
+def _shade(color: str, i: int, n: int) -> str:
+    """The i-th of n shades of one hue: the colour itself first, then the other n - 1 spread
+    over the lightness range, darkest first, so 7 variants of one block still read apart."""
+    if i == 0:
+        return color
+    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
+    levels = list(np.linspace(0.18, 0.85, n))
+    levels.remove(min(levels, key=lambda v: abs(v - light)))  # the colour's own place
+    level = 0.25 if n == 2 else float(levels[i - 1])  # one variant: a dark shade reads best
+    return to_hex(colorsys.hls_to_rgb(hue, level, sat))
 
 
 def _colors(result: an.Analysis) -> dict[str, str]:
