@@ -37,8 +37,9 @@ def significant(x: Any, digits: int = 3) -> str:
 
 
 def share(pct: float) -> str:
-    """A percentage off, to 3 figures and whole past 1000 (28800, not 2.88e+04); inf as is."""
-    return f"{pct:.0f}" if math.isfinite(pct) and pct >= 1000 else f"{pct:.3g}"
+    """A percentage off, to 3 figures and whole from 100 (28800, not 2.88e+04; 999.7 reads
+    1000, not 1e+03); inf as is."""
+    return f"{pct:.0f}" if math.isfinite(pct) and pct >= 100 else f"{pct:.3g}"
 
 
 def percent(x: Any) -> str:
