@@ -603,3 +603,9 @@ def test_sbatch_that_reaches_no_controller_is_not_blamed_on_the_flags(tmp_path, 
         cluster.submit(tmp_path / "default", {}, [])
     assert str(e.value) == f"sbatch refused the jobs for partition default: {said}; {advice}" \
         + (" (a login node: sinfo answers there)" if "controller" in advice else "")
+    assert not (tmp_path / "default").exists()  # made for jobs that never were: gone again
+    kept = tmp_path / "earlier"
+    (kept / "submitit").mkdir(parents=True)  # a partition folder of jobs that ran: kept
+    with pytest.raises(slurm.SlurmError):
+        cluster.submit(kept, {}, [])
+    assert (kept / "submitit").is_dir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ def sbatch_text(part: Path, params: dict[str, Any], count: int) -> str:
 
 def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> list[Any]:
     """One job array for `tasks`."""
+    fresh = not part.exists()  # made here: removed again if sbatch takes nothing
     ex = executor(part, params)
     part.mkdir(parents=True, exist_ok=True)
     said = io.StringIO()  # submitit prints sbatch's complaint itself; it goes in our one line
@@ -52,6 +54,8 @@ def submit(part: Path, params: dict[str, Any], tasks: Sequence[ShardTask]) -> li
             return ex.map_array(ShardJob(), list(tasks))
     except (subprocess.CalledProcessError, FileNotFoundError, RuntimeError) as e:
         # RuntimeError: submitit's FailedJobError (sbatch's exit status) and its own checks
+        if fresh:  # submitit's pickles and sbatch script of jobs that never were
+            shutil.rmtree(part, ignore_errors=True)
         lines = [ln.strip() for ln in (str(e) or said.getvalue()).splitlines() if ln.strip()]
         last = lines[-1] if lines else type(e).__name__
         # sbatch that finds no controller says so in these words: no flag would mend that
