@@ -259,8 +259,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         cases = audit.default_cases()
     else:
         suite = load_suite(args.suite, device="cpu")
-        cases = audit.suite_cases(expand(suite))
-        if note := audit.reduced(expand(suite)):
+        every = expand(suite)
+        cases = audit.suite_cases(every)
+        if note := audit.reduced(every):
             print(f"a2bench: {note}", file=sys.stderr)
         if not cases:  # expand leaves auto sweeps out: their sizes come from a run's plan
             raise UsageError(f"{args.suite}: no sizes to audit (its sizes are auto); expected "

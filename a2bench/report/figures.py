@@ -44,8 +44,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf")
 LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
          "#9edae5")
+# the pair's colours; their variants take shades of them (block_colors)
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
-SHADES = dict(PINNED_COLORS)  # the blocks whose variants take shades of their own colour
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
@@ -61,17 +61,17 @@ def block_colors(blocks: Sequence[str]) -> dict[str, str]:
     """One colour per block (or variant, `block[train]`), in the given order: the compared
     pair's own hue in shades, the others the palette's remaining colours, none twice."""
     free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
-    others = [b for b in blocks if b.partition("[")[0] not in SHADES]
+    others = [b for b in blocks if b.partition("[")[0] not in PINNED_COLORS]
     if len(others) > len(free) + len(LIGHT):
         free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
     else:
         free += LIGHT
-    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in SHADES}
+    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in PINNED_COLORS}
     out: dict[str, str] = {}
     for block in blocks:
         base = block.partition("[")[0]
-        if base in SHADES:
-            out[block] = _shade(SHADES[base], family[base].index(block), len(family[base]))
+        if base in PINNED_COLORS:
+            out[block] = _shade(PINNED_COLORS[base], family[base].index(block), len(family[base]))
         else:
             out[block] = free[others.index(block)]
     return out

@@ -47,7 +47,10 @@ class ConsoleListener(SweepListener):
     def __init__(self, progress: bool = True):
         self.progress = progress
         self._bar: tqdm | None = None
-        self._lines: list[float] | None = None  # [total, done, last printed] for plain lines
+        # plain progress lines (a log): case passes in all, done, and when the last was said
+        self._log = False
+        self._total = self._done = 0
+        self._said_at = 0.0
 
     def note(self, text: str) -> None:
         print(f"a2bench: {text}", file=sys.stderr)
@@ -57,7 +60,8 @@ class ConsoleListener(SweepListener):
 
     def begin(self, total: int, done: int) -> None:
         if self.progress and not _interactive():
-            self._lines = [total, done, time.monotonic()]
+            self._log, self._total, self._done = True, total, done
+            self._said_at = time.monotonic()
             return
         self._bar = tqdm(total=total, initial=done, unit="case", disable=not self.progress,
                          file=sys.stderr, dynamic_ncols=True)
@@ -66,13 +70,12 @@ class ConsoleListener(SweepListener):
         if m is not None and self._bar is not None:
             self._bar.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             self._bar.update(1)
-        if m is not None and self._lines is not None:
-            total, done, last = self._lines
-            self._lines[1] = done = done + 1
-            if time.monotonic() - last >= self.LOG_EVERY_S or done == total:
-                self._lines[2] = time.monotonic()
-                self.note(f"{done:.0f}/{total:.0f} case passes ({done / total:.0%}); last "
-                          f"{case.label()}: {m.status}")
+        if m is not None and self._log:
+            self._done += 1
+            if time.monotonic() - self._said_at >= self.LOG_EVERY_S or self._done == self._total:
+                self._said_at = time.monotonic()
+                self.note(f"{self._done}/{self._total} case passes "
+                          f"({self._done / self._total:.0%}); last {case.label()}: {m.status}")
 
     def stage(self, text: str) -> None:
         if self._bar is not None:
@@ -82,7 +85,7 @@ class ConsoleListener(SweepListener):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self._lines = None
+        self._log = False
 
 
 def _interactive() -> bool:
