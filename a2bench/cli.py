@@ -273,7 +273,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                          f"{'gives' if len(counted) == 1 else 'give'} no cost(), and the audit "
                          "sets each counter beside a cost model; expected a block with one")
     out = args.out or fresh_folder("audit")
-    if problem := folder_problem(out):
+    if problem := folder_problem(out) or audit.folder_problem(out):
         raise UsageError(f"--out {out}: {problem}")
     print(f"a2bench: auditing {sum(c.block not in counted for c in cases)} cases with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)

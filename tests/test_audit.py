@@ -213,3 +213,24 @@ def test_a_clips_3d_pooling_is_its_own_work_which_fvcore_skips():
     assert rates["pool"] == 1 and rates["pool3d"] == 0
     (row,) = [r for r in result.rows if r.counter == "fvcore"]
     assert row.verdict == "exact" and not row.added and not row.missed and row.unexplained == 0
+
+
+def test_audit_out_refuses_a_runs_folder_and_a_users_own_files_but_rewrites_an_earlier_audit(
+        tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text("{}\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "audit.md").write_text("my notes\n")
+    for out, said in ((run, "is a run's results folder"),
+                      (mine, "its audit.md is not an a2bench audit's")):
+        assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+        assert not (out / "audit.csv").exists()
+    assert (mine / "audit.md").read_text() == "my notes\n"
+    earlier = tmp_path / "earlier"
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(earlier)]) == 0
+    assert audit.folder_problem(earlier) is None  # what an audit wrote, a rerun may rewrite
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(earlier)]) == 0

@@ -44,6 +44,7 @@ from a2bench.audit.model import (
 )
 from a2bench.audit.text import (
     explanation,
+    folder_problem,
     summary,
     table,
     to_markdown,
@@ -56,8 +57,8 @@ from a2bench.measure import counters
 __all__ = [
     "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "Row", "Work",
     "amounts", "audit_case", "conventions", "counted_blocks", "default_cases", "explanation",
-    "reduced", "run_audit", "suite_cases", "summary", "table", "to_markdown", "variant",
-    "verdict_lines", "write",
+    "folder_problem", "reduced", "run_audit", "suite_cases", "summary", "table", "to_markdown",
+    "variant", "verdict_lines", "write",
 ]
 
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {

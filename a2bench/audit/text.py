@@ -113,14 +113,41 @@ def to_markdown(audit: Audit) -> str:
     return "\n".join(out) + "\n"
 
 
+# What the files an earlier audit wrote begin with: a rerun into its folder rewrites them, and
+# a file of the user's by those names is never touched.
+CSV_HEADER = ("block,case,counter,macs,model_macs,ratio,verdict,missed,added,unexplained,"
+              "reason")
+OWN_BEGINNINGS = {"audit.md": "# Counter audit", "audit.csv": CSV_HEADER}
+
+
+def folder_problem(out: Path) -> str | None:
+    """Why the audit must not write into `out`, or None. Asked before the audit runs. A run's
+    results folder is refused: the audit counts a suite's cases afresh, not that run's records,
+    and an audit.md beside them would read as that run's."""
+    if (out / "results.jsonl").is_file():
+        return ("is a run's results folder, and the audit does not read a run (it counts a "
+                f"suite's cases afresh); expected a folder of its own, e.g. --out {out / 'audit'}")
+    for name, beginning in OWN_BEGINNINGS.items():
+        try:
+            with open(out / name, encoding="utf-8", errors="replace") as f:
+                head = f.read(len(beginning))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as e:
+            return f"cannot read its {name} ({e.strerror})"
+        if head != beginning:
+            return (f"its {name} is not an a2bench audit's, and the audit would "
+                    "overwrite; expected an empty folder, a new one, or an earlier audit's")
+    return None
+
+
 def write(audit: Audit, out: Path) -> None:
     import csv
 
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "audit.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["block", "case", "counter", "macs", "model_macs", "ratio", "verdict",
-                    "missed", "added", "unexplained", "reason"])
+        w.writerow(CSV_HEADER.split(","))
         for r in audit.rows:
             w.writerow([r.block, r.case, r.counter, "" if r.macs is None else r.macs,
                         r.model_macs, "" if math.isnan(r.ratio) else significant(r.ratio, 6),
