@@ -48,7 +48,8 @@ def record(case: Case, seed: int, slowdown: float = 1.0, reference_s: float = 1e
     s = samples(BASE_MS[case.block] * slowdown, seed, n)
     m = Measurement(case, "ok", threads=2, latency_s=float(np.median(s)), samples_s=s,
                     reference_s=reference_s, first_call_s=0.01, macs_fvcore=cost_of(case).macs,
-                    macs_torch=cost_of(case).macs, peak_bytes=cost_of(case).peak_bytes)
+                    macs_torch=cost_of(case).macs, macs_counted=cost_of(case).macs,
+                    peak_bytes=cost_of(case).peak_bytes)
     return replace(m.with_cost(cost_of(case)), **changes)
 
 
@@ -136,6 +137,18 @@ def test_every_exact_metric_is_checked(tmp_path, base, metric):
     records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
     records[1] = replace(records[1], **{metric: getattr(records[1], metric) * 2})
     assert run(base, store(tmp_path / "head", records), "--exact-only") == 1
+
+
+def test_a_base_written_before_macs_counted_warns_and_a_changed_count_fails(
+        tmp_path, base, capsys):
+    head = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
+    older = [replace(r, macs_counted=None) for r in head]
+    assert run(store(tmp_path / "older", older), store(tmp_path / "h", head), "--exact-only") == 0
+    assert "macs_counted not compared: missing on the base side (stored without it: written " \
+        "before the column)" in capsys.readouterr().out
+    head[0] = replace(head[0], macs_counted=head[0].macs_counted + 1)
+    assert run(base, store(tmp_path / "changed", head), "--exact-only") == 1
+    assert "macs_counted changed" in capsys.readouterr().out
 
 
 def test_an_analytic_peak_of_another_kernel_is_said_not_failed(tmp_path, base, capsys):

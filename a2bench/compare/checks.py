@@ -86,8 +86,10 @@ def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], lis
             side = "head" if h is None else "base"
             missing.setdefault((side, (head if h is None else base).reason), []).append(name)
     # one line per case and cause (a block that gained a cost model lacks four on the base)
+    # a record without a reason lacks the column: it was written before the column was
     warns += [f"{label}: {', '.join(names)} not compared: missing on the {side} side "
-              f"({reason or 'no reason'})" for (side, reason), names in missing.items()]
+              f"({reason or 'stored without it: written before the column'})"
+              for (side, reason), names in missing.items()]
     return fails, warns
 
 

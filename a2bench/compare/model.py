@@ -17,8 +17,10 @@ import numpy as np
 
 from a2bench.measurement import Measurement
 
+# macs_counted is a counted block's only MACs (its block gives no cost()), so a change in what
+# the block computes shows there first; a base written before the column warns, never fails.
 EXACT_METRICS = ("macs_analytic", "flops_analytic", "peak_bytes_analytic",
-                 "activation_bytes_analytic", "macs_fvcore", "macs_torch")
+                 "activation_bytes_analytic", "macs_fvcore", "macs_torch", "macs_counted")
 COUNTER_METRICS = EXACT_METRICS[4:]  # from running the block: only for cases that ran
 # What changes timings or counts between machines and installs. The git commit and the a2bench
 # version are expected to differ between base and head, so they are not here.
