@@ -192,10 +192,10 @@ class Cost:
         return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
 
     @cached_property
-    def _peak(self) -> tuple[int, tuple[int, ...], str]:
-        """The peak in bytes, the bytes of each tensor live at it, and the step that reaches it
-        (computed once: a train model's simulation is the costly part of a large block's
-        model)."""
+    def _peak(self) -> tuple[int, tuple[tuple[str, int], ...], str]:
+        """The peak in bytes, each tensor live at it (its name, its bytes), and the step that
+        reaches it (computed once: a train model's simulation is the costly part of a large
+        block's model)."""
         terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
         rounding = block_bytes(self.device)
         if rounding(size) != size:  # each tensor its own allocator block
@@ -206,7 +206,7 @@ class Cost:
             peak, tensors, at = step.peak, step.peak_tensors, step.peak_at
         else:
             peak, tensors, at = _peak_live(terms)
-        return peak * size, tuple(t * size for t in tensors), at
+        return peak * size, tuple((name, n * size) for name, n in tensors), at
 
     @property
     def peak_bytes(self) -> int:
@@ -216,6 +216,14 @@ class Cost:
     def peak_tensor_bytes(self) -> tuple[int, ...]:
         """The bytes of each tensor live at the modelled peak (on CUDA, allocator blocks; a
         term's parameter gradients, and its backward scratch, count as one tensor each)."""
+        return tuple(n for _, n in self._peak[1])
+
+    @property
+    def peak_tensors(self) -> tuple[tuple[str, int], ...]:
+        """peak_tensor_bytes with each tensor's name: a term's output ("A"), a gradient
+        ("grad A"), a term's parameter gradients ("A params' grads"), its scratch ("A scratch"),
+        or the input's gradient ("x.grad"). What a peak trace sets beside the measured
+        allocations (scripts/gpu_peak_trace.py)."""
         return self._peak[1]
 
     @property
@@ -242,12 +250,16 @@ class Cost:
                 + max((t.allowance for t in self.active), default=0))
 
 
-def _running(live: dict[str, int], term: Term) -> tuple[int, ...]:
+Named = tuple[tuple[str, int], ...]  # tensors as (name, elements)
+
+
+def _running(live: dict[str, int], term: Term) -> Named:
     """The tensors live while a forward term runs: the live outputs, and its scratch if any."""
-    return (*live.values(), term.scratch) if term.scratch else tuple(live.values())
+    scratch = ((f"{term.name} scratch", term.scratch),) if term.scratch else ()
+    return (*live.items(), *scratch)
 
 
-def _peak_live(terms: Sequence[Term]) -> tuple[int, tuple[int, ...], str]:
+def _peak_live(terms: Sequence[Term]) -> tuple[int, Named, str]:
     """Largest sum of live outputs while a term runs (its inputs and output coexist), the
     sizes of the tensors live then, and that term ("forward NAME")."""
     live: dict[str, int] = {}
@@ -316,17 +328,17 @@ class _Step:
     peak: int
     saved: int
     accumulate_ops: int
-    # the sizes of the tensors live at the peak (a term's parameter gradients and its
+    # the tensors live at the peak, (name, elements) (a term's parameter gradients and its
     # backward scratch count as one tensor each)
-    peak_tensors: tuple[int, ...] = ()
+    peak_tensors: Named = ()
     peak_at: str = ""  # the step that reaches the peak (Cost.peak_at)
 
 
 class _Buffer:
     """A gradient's storage: shared by a passed-through gradient and its source."""
 
-    def __init__(self, elements: int, external: bool = False):
-        self.elements, self.external, self.refs = elements, external, 0
+    def __init__(self, elements: int, name: str, external: bool = False):
+        self.elements, self.name, self.external, self.refs = elements, name, external, 0
 
 
 def _resolved_inputs(terms: Sequence[Term]) -> list[tuple[str, ...]]:
@@ -366,7 +378,7 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
     # backward
     buffers: list[_Buffer] = []
     grads: dict[str, tuple[_Buffer, bool]] = {}  # name -> (storage, is a view of another's)
-    param_grads: list[int] = []  # each term's parameter gradients, alive to the end
+    param_grads: list[tuple[str, int]] = []  # each term's parameter gradients, to the end
 
     def hold(buf: _Buffer) -> _Buffer:
         if buf.refs == 0:
@@ -379,28 +391,30 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
         if buf.refs == 0:
             buffers.remove(buf)
 
-    def in_use(extra: int = 0) -> tuple[int, ...]:
+    def in_use(extra: tuple[str, int] = ("", 0)) -> Named:
         """The tensors live now: activations, gradient buffers, parameter gradients, extra."""
-        return (*live.values(), *(b.elements for b in buffers if not b.external),
+        return (*live.items(), *((b.name, b.elements) for b in buffers if not b.external),
                 *param_grads, extra)
 
-    def check(tensors: tuple[int, ...], step: str) -> None:
+    def check(tensors: Named, step: str) -> None:
         nonlocal peak, at_peak, at
-        if sum(tensors) > peak:
-            peak, at_peak, at = sum(tensors), tuple(e for e in tensors if e), step
+        if (now := sum(e for _, e in tensors)) > peak:
+            peak, at_peak, at = now, tuple((n, e) for n, e in tensors if e), step
 
     accumulate_ops = 0
     if terms:
-        grads[terms[-1].name] = (hold(_Buffer(0, external=True)), True)
+        grads[terms[-1].name] = (hold(_Buffer(0, "grad out", external=True)), True)
     for t, reads in zip(reversed(terms), reversed(inputs), strict=True):
         g = grads.pop(t.name, None)
         new: list[tuple[str, _Buffer, bool]] = []
         if g is not None:
             sizes = t.input_grads or tuple(size.get(i, 0) for i in reads)
-            new = [(i, hold(g[0]), True) if i in t.passes else (i, hold(_Buffer(n)), False)
+            new = [(i, hold(g[0]), True) if i in t.passes
+                   else (i, hold(_Buffer(n, f"grad {i}")), False)
                    for i, n in zip(reads, sizes, strict=True)]
-            param_grads.append(t.params)
-            check(in_use(t.backward_scratch), f"backward {t.name}")
+            param_grads.append((f"{t.name} params' grads", t.params))
+            check(in_use((f"{t.name} backward scratch", t.backward_scratch)),
+                  f"backward {t.name}")
             drop(g[0])
         for name in t.saves or ():
             if name in savers:
@@ -416,14 +430,14 @@ def _simulate(terms: Sequence[Term], input_elements: int) -> _Step:
             if not old_view and not old.external and old.refs == 1:  # in place into old
                 drop(buf)
             else:  # old + new into a new buffer: old is borrowed (a view, or the upstream's)
-                total = hold(_Buffer(size.get(name, 0)))
+                total = hold(_Buffer(size.get(name, 0), f"grad {name}"))
                 check(in_use(), f"backward {t.name}")
                 drop(buf)
                 drop(old)
                 grads[name] = (total, False)
     x_grad = grads.get(INPUT)
-    if x_grad is not None and (x_grad[1] or x_grad[0].refs > 1):
-        check(in_use(input_elements), "backward x.grad")  # x.grad: a copy of a borrowed gradient
+    if x_grad is not None and (x_grad[1] or x_grad[0].refs > 1):  # a copy of a borrowed one
+        check(in_use(("x.grad", input_elements)), "backward x.grad")
     return _Step(peak, saved, accumulate_ops, at_peak, at)
 
 

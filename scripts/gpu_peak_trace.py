@@ -9,9 +9,11 @@ torch's profiler with its memory events, and walks the profiler's event tree: ev
 and free, with the operators enclosing it (the ATen op, and in a backward pass the autograd
 node, e.g. SoftmaxBackward0 > aten::_softmax_backward_data > aten::mul). It replays them to the
 moment the allocated bytes peak and writes every allocation live then, largest first; then the
-model's tensors at its own peak and the step that reaches it (Cost.peak_at). A tensor the model
-lacks is one line in the first list with no partner in the second, and its operator says what
-made it. No C++ stack symbolisation is needed, so the trace takes seconds.
+model's tensors at its own peak, each by name (Cost.peak_tensors), and the step that reaches it
+(Cost.peak_at); last, the allocations that no model tensor of the same size pairs with, and the
+model's tensors that no allocation pairs with. A tensor the model lacks is one line in the
+first of those, and its operator says what made it. No C++ stack symbolisation is needed, so
+the trace takes seconds.
 
 On CUDA it also measures the same step's peak with cuDNN off, and with cuDNN's deterministic
 kernels: a workspace that cuDNN's heuristics choose by shape changes the peak there.
@@ -128,6 +130,22 @@ def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int 
     return block, int(channels), int(side), mode, dtype, params
 
 
+def unpaired(measured: Sequence[tuple[int, str]], model: Sequence[tuple[str, int]]
+             ) -> tuple[list[tuple[int, str]], list[tuple[str, int]]]:
+    """The measured allocations (bytes, what made it) and the model's tensors (name, bytes)
+    that pair with none of the other side's of the same size, each paired once, largest
+    first."""
+    left = sorted(model, key=lambda t: -t[1])
+    alone = []
+    for size, where in sorted(measured, reverse=True):
+        match = next((i for i, (_, n) in enumerate(left) if n == size), None)
+        if match is None:
+            alone.append((size, where))
+        else:
+            left.pop(match)
+    return alone, left
+
+
 def _mib(size: int) -> str:
     return f"{size:>14} {size / 2**20:10.2f} MiB"
 
@@ -169,7 +187,7 @@ def main(argv: list[str]) -> int:
     measure = memory.peak_bytes_cuda if device == "cuda" else memory.peak_tensor_bytes_cpu
     # the model of the kernel that ran, as a run's record takes it (BlockSpec.backend)
     cost = cost_of(case, spec(block).backend(module, x))
-    model_peak, model_tensors, model_at = cost.peak_bytes, cost.peak_tensor_bytes, cost.peak_at
+    model_peak, model_tensors, model_at = cost.peak_bytes, cost.peak_tensors, cost.peak_at
     with torch.set_grad_enabled(step.grad_enabled):
         step.run()  # the warm call, as the worker makes before its memory probe
         step.release()
@@ -206,7 +224,13 @@ def main(argv: list[str]) -> int:
     lines += [f"{_mib(size)}  {where}" for size, where in sorted(live.values(), reverse=True)]
     lines += ["", f"the model's tensors at its peak, reached in {model_at} "
               f"({len(model_tensors)}):"]
-    lines += [_mib(size) for size in sorted(model_tensors, reverse=True)]
+    lines += [f"{_mib(size)}  {name}" for name, size in sorted(model_tensors,
+                                                               key=lambda t: -t[1])]
+    alone, lacking = unpaired(list(live.values()), model_tensors)
+    lines += ["", f"live at the measured peak, with no model tensor of its size ({len(alone)}):"]
+    lines += [f"{_mib(size)}  {where}" for size, where in alone]
+    lines += ["", f"the model's, with no live allocation of its size ({len(lacking)}):"]
+    lines += [f"{_mib(size)}  {name}" for name, size in lacking]
     Path(argv[0]).write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:2 + len(variants)]))
     return 0

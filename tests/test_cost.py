@@ -72,6 +72,13 @@ def test_peak_counts_the_nxn_matrix_for_the_nonlocal_order():
     da = attention("double_attention", b=1, c=256, h=64, w=64, m=128, n=128)
     assert cost_of(replace(da, device="cuda", mode="train")).peak_at == "backward softmax_b"
     assert cost_of(da).peak_at.startswith("forward ")
+    # and names what is live then, summing to the peak: S, and in training its gradient
+    assert dict(cost.peak_tensors)["affinity"] == big_n * big_n * 4
+    for c in (case, replace(case, mode="train"), replace(da, device="cuda", mode="train")):
+        named = cost_of(c).peak_tensors
+        assert sum(n for _, n in named) == cost_of(c).peak_bytes
+        assert tuple(n for _, n in named) == cost_of(c).peak_tensor_bytes
+    assert "grad affinity" in dict(cost_of(replace(case, mode="train")).peak_tensors)
 
 
 def test_peak_simulation_frees_after_last_use():

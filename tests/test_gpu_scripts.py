@@ -117,6 +117,17 @@ def test_the_peak_trace_replays_allocations_to_the_peak():
     assert r.returncode == 2 and r.stderr.startswith("usage:")
 
 
+def test_the_peak_trace_pairs_allocations_with_the_models_tensors_by_size_once_each():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gpu_peak_trace import unpaired
+    finally:
+        sys.path.pop(0)
+    measured = [(64, "forward > aten::bmm"), (64, "forward > aten::add"), (32, "x")]
+    model = [("A", 64), ("B", 16)]
+    assert unpaired(measured, model) == ([(64, "forward > aten::add"), (32, "x")], [("B", 16)])
+
+
 def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path):
     """The whole trace on the CPU, where the model is exact: the profile's peak is the measured
     one and the model's, reached in the softmax backward of B (its transposed gradient copied
@@ -140,6 +151,16 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     live = text.split("live at the measured peak (")[1].split("\n\n")[0].splitlines()[1:]
     assert sum(int(line.split()[0]) for line in live) == measured
     assert any(line.endswith("BmmBackward0 > aten::bmm") for line in live)
+    # the model's tensors by name; what pairs with nothing differs by what the peaks differ by
+    model = text.split("the model's tensors at its peak")[1].split("\n\n")[0].splitlines()[1:]
+    assert {line.split(maxsplit=3)[3] for line in model} >= {"residual", "grad x", "softmax_b"}
+    alone = text.split("with no model tensor of its size (")[1].split("\n\n")[0]
+    lacking = text.split("with no live allocation of its size (")[1]
+    assert (sum(int(line.split()[0]) for line in alone.splitlines()[1:])
+            - sum(int(line.split()[0]) for line in lacking.splitlines()[1:])
+            == measured - trace["model"])
+    # a term's parameter gradients are one tensor in the model, weight and bias on the device
+    assert "proj params' grads" in lacking and "aten::sum" in alone
 
 
 def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
