@@ -14,7 +14,7 @@ import a2bench.blocks.nonlocal_block as nl  # registers "nonlocal"
 from a2bench.blocks import build
 from a2bench.case import Case
 from a2bench.catalog import cost_of
-from a2bench.measure.counters import count_fvcore, count_torch
+from a2bench.measure.counters import count_fvcore, count_torch, count_torch_call
 from a2bench.measure.memory import peak_tensor_bytes_cpu
 from a2bench.measure.step import make_step
 from a2bench.registry import REGISTRY
@@ -150,6 +150,24 @@ def test_counters_match_the_model_up_to_the_declared_difference(impl, b, c, t, h
         assert "aten::scaled_dot_product_attention" in fv.skipped
     if s == 2:  # neither counter counts the max-pool; nor does the model (elementwise)
         assert "aten::max_pool2d" in fv.skipped and "aten.max_pool2d_with_indices" in tc.skipped
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+@pytest.mark.parametrize("c,t,h,w,inner", [(3, 1, 5, 4, None), (16, 2, 3, 4, 1), (16, 1, 1, 1, 1)])
+def test_at_inner_1_sdpa_runs_its_math_path_and_the_declarations_follow(one_thread, mode, c, t,
+                                                                        h, w, inner):
+    """At inner 1 (c < 4 by default) q, k, v keep stride N in their last dimension, which the
+    flash kernel refuses: SDPA runs math, which FlopCounterMode counts whole, and the expected
+    kernel (the memory budget's and the planner's model) says so; at N = 1 the stride is 1."""
+    given = {"impl": "sdpa", **({"inner": inner} if inner else {})}
+    case = dataclasses.replace(_case(1, c, t, h, w, **given), mode=mode)
+    module, x = build(case)
+    ran = SPEC.backend(module, x)
+    assert ran == SPEC.expected_backend(case, 1) == ("flash_cpu" if h * w == 1 else "math")
+    step = make_step(module, x, mode)
+    with torch.set_grad_enabled(step.grad_enabled):
+        counted = count_torch_call(step.run).macs
+    assert counted == SPEC.cost(case).macs + SPEC.declared(case)["torch"]
 
 
 def test_both_impls_count_the_same_work_on_cpu_and_cuda():

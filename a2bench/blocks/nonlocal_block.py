@@ -506,10 +506,18 @@ def _fvcore_difference(case: Case) -> int:
     return -_attention_macs(case) if case.param("impl") == "sdpa" else 0
 
 
+def _math_on_cpu(case: Case) -> bool:
+    """Whether SDPA on a CPU takes its math path, not the flash kernel: at inner 1, q, k and v
+    (b, 1, N, 1) keep their stride N in the last dimension (contiguous() ignores the stride of
+    a dimension of size 1, so it copies nothing), and the flash kernel needs stride 1 there."""
+    return int(case.param("inner")) == 1 and case.positions > 1
+
+
 def _torch_difference(case: Case) -> int:
     # FlopCounterMode has formulas for the CUDA fused kernels (flash, efficient, cudnn) but none
-    # for aten._scaled_dot_product_flash_attention_for_cpu, which it skips silently.
-    if case.param("impl") == "sdpa" and case.device == "cpu":
+    # for aten._scaled_dot_product_flash_attention_for_cpu, which it skips silently; the math
+    # path it counts whole.
+    if case.param("impl") == "sdpa" and case.device == "cpu" and not _math_on_cpu(case):
         return -_attention_macs(case)
     return 0
 
@@ -554,9 +562,11 @@ class NonLocalSpec(BlockSpec):
 
     def expected_backend(self, case: Case, threads: int = 1) -> str:
         """The convolutions' kernel, and on a CPU with sdpa the flash kernel at `threads` (its
-        scratch is per thread); on CUDA the SDPA kernel expected is sdpa_kernel's without one."""
-        flash = (threaded(FLASH_CPU, threads)
-                 if case.param("impl") == "sdpa" and case.device == "cpu" else "")
+        scratch is per thread), or its math path at inner 1 (_math_on_cpu); on CUDA the SDPA
+        kernel expected is sdpa_kernel's without one."""
+        flash = ""
+        if case.param("impl") == "sdpa" and case.device == "cpu":
+            flash = "math" if _math_on_cpu(case) else threaded(FLASH_CPU, threads)
         return "+".join(filter(None, (flash, expected_conv_kernel(case, threads))))
 
 
