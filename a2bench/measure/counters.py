@@ -200,13 +200,19 @@ def count_ptflops(module: nn.Module, x: Tensor) -> Count:
     try:
         import ptflops
 
+        # ptflops counts per input: it divides what its module hooks count by the batch, but
+        # not what its functional patches (bmm, matmul) count, so a batch of b reads as neither
+        # one sample nor b. It is run as its users run it, on one sample (input_res), and that
+        # count times the batch is recorded (a block that mixed samples would read as b
+        # independent ones; none of a2bench's does).
+        one = x[:1]
         with torch.no_grad(), _quiet():
             macs, _ = ptflops.get_model_complexity_info(
                 copy.deepcopy(module), tuple(x.shape[1:]), as_strings=False,
                 print_per_layer_stat=False, verbose=False, backend="pytorch",
-                input_constructor=lambda _shape: x)
+                input_constructor=lambda _shape: one)
     except Exception as e:
         return Count(None, (), f"ptflops failed: {type(e).__name__}: {e}".splitlines()[0])
     if macs is None:
         return Count(None, (), "ptflops returned no count")
-    return Count(int(macs))
+    return Count(int(macs) * x.shape[0])
