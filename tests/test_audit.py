@@ -114,6 +114,32 @@ def test_the_report_sets_the_optional_counters_beside_the_model():
     assert t.loc["se", "fvcore"] == 147_968 and t.loc["double_attention", "model"] == 10_616_832
 
 
+def test_the_counter_table_takes_each_blocks_largest_n_at_its_smallest_batch_and_says_which():
+    """Rows of one block at batch 8 beside another's at batch 1 did not compare; each block's
+    row is now its largest N at its smallest batch, and the batch is a column where not 1."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from a2bench import analysis as an
+    from a2bench.catalog import cost_of
+    from a2bench.measurement import Measurement
+    from a2bench.report.sections.variants import counters_section
+
+    def record(case):
+        m = cost_of(case).macs
+        return Measurement(case, "ok", latency_s=1e-3, macs_torch=m, macs_fvcore=m,
+                           macs_ptflops=m, macs_thop=m).with_cost(cost_of(case))
+
+    se = table_case("se")
+    ms = [record(replace(se, batch=b)) for b in (8, 1, 2)] + [record(replace(se, h=8, w=8))]
+    t = an.counter_table(an.prepare(an.frame(ms, "run")))
+    assert t[["positions", "batch"]].values.tolist() == [[48 * 48, 1]]
+    four = an.counter_table(an.prepare(an.frame([record(replace(se, batch=4))], "run")))
+    result = SimpleNamespace(counters=four, runs=["run"], environments={})
+    table = counters_section(result)[-1].frame
+    assert table["batch"].tolist() == ["4"]
+
+
 @pytest.mark.parametrize("sides,picked", [
     ([4, 8], [4, 8]),  # two sizes: both (round(0.5) once picked the first twice)
     ([4], [4]),

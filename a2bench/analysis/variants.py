@@ -258,18 +258,21 @@ COUNTER_COLUMNS = {"macs_torch": "FlopCounterMode", "macs_fvcore": "fvcore",
 
 
 def counter_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, block), at its largest N with counts: the model's MACs and each counter's, with
-    the ratio counter ÷ model. Empty unless the optional counters (thop, ptflops) counted."""
+    """Per (run, block), at its largest N with counts (its smallest batch there): the model's
+    MACs and each counter's, with the ratio counter ÷ model. Empty unless the optional counters
+    (thop, ptflops) counted."""
     ok = ok_rows(df)
     optional = [c for c in ("macs_thop", "macs_ptflops") if c in ok and ok[c].notna().any()]
     if not optional or ok.empty:
         return pd.DataFrame()
     have = ok[ok[optional].notna().any(axis=1)]
-    idx = have.groupby(["run", "block"], sort=False)["positions"].idxmax()
+    # the largest N, at its smallest batch: every block's row at one batch where the run has it
+    order = have.sort_values(["positions", "batch"], ascending=[False, True], kind="stable")
+    first = order.groupby(["run", "block"], sort=False).head(1)
     rows = []
-    for _, r in have.loc[idx.to_numpy()].iterrows():
+    for _, r in first.iterrows():
         rec = {"run": r["run"], "block": r["block"], "shape": r["shape"],
-               "positions": r["positions"], "model": r["macs_analytic"]}
+               "positions": r["positions"], "batch": r["batch"], "model": r["macs_analytic"]}
         for col, name in COUNTER_COLUMNS.items():
             value = r.get(col)
             rec[name] = value

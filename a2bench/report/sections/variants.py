@@ -253,9 +253,11 @@ def counters_section(result: an.Analysis) -> list[Element]:
     if not len(t):
         return []
     rows = []
+    batches = t["batch"].nunique() > 1 or (t["batch"] != 1).any()  # rows of one batch: said
     for _, r in t.iterrows():
         row = {**({"run": r["run"]} if len(result.runs) > 1 else {}),
                "block": block_name(result, r["block"], short=True), "N": size(r["positions"]),
+               **({"batch": integer(r["batch"])} if batches else {}),
                "model MACs": integer(r["model"])}
         for name in an.COUNTER_COLUMNS.values():
             value, ratio = r[name], r[f"{name} ÷ model"]
@@ -263,9 +265,10 @@ def counters_section(result: an.Analysis) -> list[Element]:
                          + ("" if value == r["model"] else f" ({significant(ratio, 4)}×)"))
         rows.append(row)
     return [Heading(2, "What the field's counters report"), Para(
-        "Each counter's total at the block's largest N, in MACs (FlopCounterMode's 2 per MAC "
-        "halved), against the model; a ratio follows a count that differs. `a2bench audit` "
-        "says what each one missed or added."), Table(pd.DataFrame(rows))]
+        "Each counter's total at the block's largest N (at its smallest batch there), in MACs "
+        "(FlopCounterMode's 2 per MAC halved), against the model; a ratio follows a count that "
+        "differs. `a2bench audit` says what each one missed or added."),
+        Table(pd.DataFrame(rows))]
 
 
 def comparison_section(result: an.Analysis) -> list[Element]:
