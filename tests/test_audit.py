@@ -68,6 +68,9 @@ def test_default_cases_cover_every_registered_block_and_each_kernel_choice():
     assert {c.block for c in cases} == set(blocks())
     assert {c.param("impl") for c in cases if c.block == "nonlocal"} == {"eager", "sdpa"}
     assert not [c for c in cases if c.block == "criss_cross" and c.t > 1]  # images only
+    # a network on images is audited on images (its examples' c = 3), not on 64 channels
+    assert {c.channels for c in cases if c.block == "resnet50"} == {3}
+    assert {c.channels for c in cases if c.block == "se"} == {64, 256}
 
 
 def test_without_the_extra_the_columns_are_empty_and_the_reason_is_said_once(

@@ -239,7 +239,8 @@ def audit_case(case: Case, model_macs: int, conv: dict[str, Convention],
 def default_cases() -> list[Case]:
     """Every registered block at a few shapes (its defaults; every choice of a categorical
     parameter): c = 64 at 48x48 (the shape of docs/results.md's table), c = 256 at 14x14, and a
-    clip of 4 frames of 14x14 at c = 64 where the block takes clips."""
+    clip of 4 frames of 14x14 at c = 64 where the block takes clips; a block whose examples
+    all take one channel count (ResNet-50's images) at that one."""
     from a2bench.catalog import blocks
 
     shapes = ({"batch": 1, "channels": 64, "t": 1, "h": 48, "w": 48},
@@ -251,12 +252,16 @@ def default_cases() -> list[Case]:
         for p in spec.params:
             if p.choices:
                 choices = [{**c, p.name: v} for c in choices for v in p.choices]
-        for shape in shapes:
+        # a block whose every example has one channel count takes that input (ResNet-50:
+        # images, c = 3), not a feature map of 64 or 256 channels
+        fixed = {e.get("channels") for e in spec.examples}
+        own = {"channels": fixed.pop()} if len(fixed) == 1 and None not in fixed else {}
+        for shape in dict.fromkeys(tuple({**base, **own}.items()) for base in shapes):
             for choice in choices:
-                params = spec.resolve({**shape, **choice})
-                if spec.problems({**shape, **params}):
+                params = spec.resolve({**dict(shape), **choice})
+                if spec.problems({**dict(shape), **params}):
                     continue  # e.g. criss-cross on a clip
-                out.append(Case(name, "cpu", "float32", *shape.values(), params=params))
+                out.append(Case(name, "cpu", "float32", *dict(shape).values(), params=params))
     return out
 
 
