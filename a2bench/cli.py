@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"a2bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a sweep and store its results")
+    def command(name: str, help: str, more: str = "") -> argparse.ArgumentParser:
+        # the summary `a2bench -h` lists is also what `a2bench NAME -h` opens with
+        return sub.add_parser(name, help=help, description=f"a2bench {name}: {help}.{more}")
+
+    run = command("run", "run a sweep and store its results")
     run.add_argument("suite", help="a suite YAML file, e.g. suites/smoke.yaml")
     run.add_argument("--out", type=Path, default=None,
                      help="results folder to create (default: results/local/<suite name>-<time>)")
@@ -138,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "or more a job; cases: K a job in suite order, more jobs at once, but "
                           "the latency of a finding over several nodes decides nothing")
 
-    pln = sub.add_parser("plan", help="print the sizes a2bench would choose for a suite's auto "
-                                      "axes (h: auto, w: auto or t: auto), running no case")
+    pln = command("plan", "print the sizes a2bench would choose for a suite's auto "
+                          "axes (h: auto, w: auto or t: auto), running no case")
     pln.add_argument("suite", help="a suite YAML file with auto sizes")
     pln.add_argument("--budget", type=at.positive_float, default=None, metavar="SECONDS",
                      help="the run's wall time to plan for (default 180 on a CPU, 240 on CUDA)")
@@ -158,12 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="as for run: the plan calibrates as the run will, so that it counts "
                           "the run's start-up (default 0.5)")
 
-    lst = sub.add_parser("list", help="show registered blocks and shipped suites")
+    lst = command("list", "show registered blocks and shipped suites")
     lst.add_argument("--long", action="store_true",
                      help="each suite's whole description (default: its first clause)")
 
-    aud = sub.add_parser("audit", help="every FLOP counter against the exact model, block by "
-                                       "block, with what each one missed or added")
+    aud = command("audit", "every FLOP counter against the exact model, block by block, with "
+                           "what each one missed or added",
+                  " Each block runs once per shape, forward, float32, on the CPU. Every count is "
+                  "in MACs (multiply-accumulates): FlopCounterMode's 2 per MAC halved; fvcore, "
+                  "ptflops and thop report MACs.")
     aud.add_argument("--suite", default=None, metavar="SUITE",
                      help="audit this suite's blocks at up to 3 of its sizes each (default: "
                           "every registered block at three shapes)")
@@ -171,17 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder for audit.csv and audit.md (default: "
                           "results/local/audit-<time>)")
 
-    rem = sub.add_parser("remodel", help="rewrite stored runs' model columns (MACs, bytes, "
-                                         "peak) from today's cost models; nothing re-measured")
+    rem = command("remodel", "rewrite stored runs' model columns (MACs, bytes, "
+                             "peak) from today's cost models; nothing re-measured")
     rem.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
 
-    rep = sub.add_parser("report", help="fit scaling exponents and write a comparison report")
+    rep = command("report", "fit scaling exponents and write a comparison report")
     rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
     rep.add_argument("--out", type=Path, default=None,
                      help="report folder to write (default: the first results folder's report/)")
 
-    cmp = sub.add_parser("compare", help="gate HEAD against BASE: exit 1 on a significant "
-                                         "slowdown or a changed exact metric")
+    cmp = command("compare", "gate HEAD against BASE: exit 1 on a significant "
+                             "slowdown or a changed exact metric")
     cmp.add_argument("base", type=Path, help="results folder of the base commit")
     cmp.add_argument("head", type=Path, help="results folder of the head commit")
     cmp.add_argument("--threshold", type=at.positive_float, default=10.0, metavar="PCT",

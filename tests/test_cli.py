@@ -484,3 +484,14 @@ def test_warm_cache_on_a_cpu_run_is_one_line(tmp_path, capsys, write_suite):
                                       "(--device cuda); only CUDA timing flushes the L2 between "
                                       "calls, which it turns off")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["run", "plan", "list", "audit", "remodel", "report",
+                                  "compare"])
+def test_each_commands_help_opens_with_what_it_does(name, capsys):
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"a2bench {name}: " in text
+    if name == "audit":  # the unit of every count
+        assert "Every count is in MACs (multiply-accumulates)" in text
