@@ -596,6 +596,29 @@ def test_the_direct_overhead_is_read_from_its_samples_and_sets_the_window():
     assert lat["overhead_share_max"] < 0.05  # no row in the window has overhead >= 5 %
 
 
+def test_the_direct_overhead_is_the_entry_of_the_same_kind():
+    """A compiled forward's timing stood for the eager one (the smaller of the two won), and a
+    compiled or train block's name matched no entry: each now takes its own kind's."""
+    base = overhead_env("double_attention", 1.0)["overhead"]["cases"][0]
+    entries = [{**base, "mode": mode, "compile": compiled, "samples_s": [seconds] * 20}
+               for mode, compiled, seconds in (("forward", False, 3e-4), ("forward", True, 2e-4),
+                                               ("train", False, 5e-4), ("train", True, 4e-4))]
+    entries.append({**base, "block": "nonlocal", "impl": "sdpa", "mode": "forward",
+                    "compile": False, "samples_s": [6e-4] * 20})
+    env = {"overhead": {"cases": entries}}
+    fixed = {"channels": 64.0}
+
+    def direct(block: str, mode: str = "forward", compiled: bool = False) -> float:
+        return an.direct_overhead(env, block, fixed,
+                                  {"dtype": "float32", "mode": mode, "compile": compiled})
+
+    assert direct("double_attention") == 3e-4
+    assert direct("double_attention[compiled]", compiled=True) == 2e-4
+    assert direct("double_attention[train]", "train") == 5e-4
+    assert direct("double_attention[train, compiled]", "train", True) == 4e-4
+    assert direct("nonlocal[sdpa]") == 6e-4 and math.isnan(direct("nonlocal[eager]"))
+
+
 def test_rows_past_a_cache_are_fitted_apart_and_named_in_the_findings():
     df = frame(cliff_sweep())
     env = overhead_env("nonlocal_right", 2e-4)

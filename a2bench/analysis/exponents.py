@@ -126,15 +126,29 @@ def run_caches(env: Mapping[str, Any]) -> dict[str, float]:
     return {str(k): float(v) for k, v in caches.items() if isinstance(v, (int, float)) and v > 0}
 
 
-def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any]) -> float:
+def direct_overhead(env: Mapping[str, Any], block: str, fixed: Mapping[str, Any],
+                    kind: Mapping[str, Any] | None = None) -> float:
     """The run's own timing of this block at the smallest legal shape (summarised as cases are:
     the low quantile of the samples, for entries that kept them), matched on the sizes
-    held fixed; the block's smallest such timing where none matches (other axes); NaN if none."""
-    name, _, variant = block.partition("[")  # nonlocal[sdpa]: the entry whose impl is sdpa
-    variant = variant.rstrip("]")
+    held fixed; the block's smallest such timing where none matches (other axes); NaN if none.
+    Only entries of the same kind count: `kind` (the rows' dtype, mode and compile) where an
+    entry records them, and each choice the block's name carries (nonlocal[sdpa]: impl sdpa),
+    so that a compiled or train step's timing never stands for an eager forward's."""
+    kind = kind or {}
+    name, _, variant = block.partition("[")
+    # the name's parts that are the block's own choices; dtype, train and compiled are `kind`
+    choices = [p.strip() for p in variant.rstrip("]").split(",")
+               if p.strip() and p.strip() not in ("train", "compiled", kind.get("dtype"))]
+
+    def same_kind(e: Mapping[str, Any]) -> bool:
+        values = {str(v) for v in e.values()}
+        return all(c in values for c in choices) and all(
+            k not in e or (bool(e[k]) == bool(v) if k == "compile" else str(e[k]) == str(v))
+            for k, v in kind.items())
+
     entries = [e for e in ((env.get("overhead") or {}).get("cases") or [])
                if e.get("block") == name and isinstance(e.get("median_s"), (int, float))
-               and (not variant or variant in {str(v) for v in e.values()})]
+               and same_kind(e)]
     if not entries:
         return math.nan
 
@@ -334,7 +348,8 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
         for i, (ident, rows) in enumerate(groups):
             env = environments.get(ident["run"]) or {}
             fixed = {c: ident[c] for c in fixed_columns(df, axis)}
-            direct = direct_overhead(env, ident["block"], fixed)
+            kind = {k: rows[k].iloc[0] for k in ("dtype", "mode", "compile") if k in rows}
+            direct = direct_overhead(env, ident["block"], fixed, kind)
             for metric in METRICS:
                 values = pd.to_numeric(rows[metric], errors="coerce")
                 if not (values > 0).any():  # e.g. MACs no counter can see (declared)
