@@ -41,6 +41,18 @@ def test_passes_pool_samples_and_keep_the_worst_memory():
     assert abs(merged.reference_s - 0.15) < 1e-12
 
 
+def test_a_pass_stored_twice_counts_once_the_later_record():
+    """results.jsonl appended to itself read as twice the passes: 6 pooled passes, twice the
+    samples, narrower intervals."""
+    from a2bench.run.store import pass_samples
+
+    a, b = record(0, (1.0, 1.1, 1.2)), record(1, (2.0, 2.1, 2.2))
+    again = record(1, (3.0, 3.1, 3.2))
+    (merged,) = merge_passes([a, b, a, again])
+    assert merged.processes == 2 and merged.samples_s == a.samples_s + again.samples_s
+    assert pass_samples([a, b, a, again]) == {CASE.key(): (a.samples_s, again.samples_s)}
+
+
 def test_a_failed_pass_fails_the_case():
     ok = record(0, (1.0,))
     bad = replace(record(1, (1.0,)), status="timeout", reason="no answer after 5 s")

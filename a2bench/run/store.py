@@ -183,11 +183,19 @@ def pass_samples(records: Iterable[Measurement]
                  ) -> dict[tuple[Any, ...], tuple[tuple[float, ...], ...]]:
     """Each case's raw samples kept apart by pass, in pass order (case key -> one tuple a pass):
     the fits summarise each pass on its own, since the process is the unit of replication."""
-    groups: dict[tuple[Any, ...], list[Measurement]] = {}
+    return {k: tuple(tuple(m.samples_s) for m in g) for k, g in _by_case(records).items()}
+
+
+def _by_case(records: Iterable[Measurement]) -> dict[tuple[Any, ...], list[Measurement]]:
+    """Each case's passes in pass order, in the order cases first appear. A (case, pass)
+    stored twice (results files joined by hand, a line pasted twice) counts once, the later
+    record: a resumed sweep never stores one twice, and a copy is not another pass."""
+    groups: dict[tuple[Any, ...], dict[int, Measurement]] = {}
     for m in records:
-        groups.setdefault(m.case.key(), []).append(m)
-    return {k: tuple(tuple(m.samples_s) for m in sorted(g, key=lambda m: m.process))
-            for k, g in groups.items()}
+        passes = groups.setdefault(m.case.key(), {})
+        passes.pop(m.process, None)
+        passes[m.process] = m
+    return {k: [g[p] for p in sorted(g)] for k, g in groups.items()}
 
 
 def merge_passes(records: Iterable[Measurement]) -> list[Measurement]:
@@ -195,12 +203,10 @@ def merge_passes(records: Iterable[Measurement]) -> list[Measurement]:
 
     Each pass ran in a fresh worker process, so pooling its samples averages over the
     per-process state (allocation addresses, thread placement) that one process cannot vary.
-    A case any of whose passes failed takes that failure's status.
+    A case any of whose passes failed takes that failure's status; a pass stored twice
+    counts once (_by_case).
     """
-    groups: dict[tuple[Any, ...], list[Measurement]] = {}
-    for m in records:
-        groups.setdefault(m.case.key(), []).append(m)
-    return [_pool(sorted(g, key=lambda m: m.process)) for g in groups.values()]
+    return [_pool(g) for g in _by_case(records).values()]
 
 
 def _pool(passes: list[Measurement]) -> Measurement:
