@@ -450,6 +450,22 @@ def test_three_passes_leave_cases_out_of_the_family_but_the_suite_catches_it(tmp
     assert sum("SLOWER" in line for line in slow_report.splitlines()) == 1  # the suite row only
 
 
+def test_a_record_lost_from_one_pass_leaves_the_suite_test_on_the_passes_present(
+        tmp_path, capsys):
+    """HEAD 1.5x slower with one (case, pass) record missing: the suite row was "not tested"
+    and the gate passed; the case's own row says each side's passes."""
+    three = (0.9, 1.0, 1.1)
+    base = multi_pass(tmp_path / "base", three, seed=1)
+    slow = multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=1.5)
+    lines = (slow / "results.jsonl").read_text().splitlines(keepends=True)
+    (slow / "results.jsonl").write_text("".join(lines[:-1]))
+    assert run(base, slow) == 1
+    out = capsys.readouterr().out
+    suite = next(line for line in out.splitlines() if line.startswith("suite"))
+    assert suite.rstrip().endswith("SLOWER") and " 3/3 " in suite
+    assert "not tested: 3 base, 2 head passes" in out
+
+
 def test_five_passes_can_name_one_slow_case(tmp_path, capsys):
     tight = (0.97, 0.99, 1.0, 1.01, 1.03)
     base = multi_pass(tmp_path / "base", tight, seed=1)
@@ -492,7 +508,7 @@ def test_single_pass_falls_back_to_samples_and_says_so(tmp_path, capsys):
     # a 1.5x slowdown from a single pass is reported, not failed: one pass a side is too few
     assert run(base, multi_pass(tmp_path / "slow", (1.0,), seed=3, slowdown=1.5)) == 0
     out = capsys.readouterr().out
-    assert "not tested: 1 pass a side" in out and "1.5" in out
+    assert "not tested: 5 base, 1 head passes" in out and "1.5" in out
 
 
 def test_two_passes_are_too_few_for_a_pass_level_test(tmp_path, capsys):

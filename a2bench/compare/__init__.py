@@ -291,11 +291,13 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
         # One process's samples share its luck (a slow core, a noisy neighbour): a run twice
         # on one commit differed by up to 1.55x, so fewer passes than this are reported only.
         word = "pass" if fewest == 1 else "passes"
+        counts = (f"{fewest} {word} a side" if t.passes_base == t.passes_head
+                  else f"{t.passes_base} base, {t.passes_head} head passes")
         r.warnings.append(
             f"{r.label}: median {t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}); "
-            f"not tested: {fewest} {word} a side (a case fails on timing only with "
+            f"not tested: {counts} (a case fails on timing only with "
             f"{MIN_PASSES} or more passes on each side)")
-        verdict = f"not tested: {fewest} {word} a side"
+        verdict = f"not tested: {counts}"
     elif verdict == "SLOWER":
         r.failures.append(
             f"{r.label}: {t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}, "
