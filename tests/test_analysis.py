@@ -315,6 +315,45 @@ def test_headline_names_latency_that_is_missing():
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
 
 
+def test_headline_names_a_block_none_of_whose_cases_ended_ok():
+    """A run whose non-local order failed at every size was judged on double attention alone
+    (the blocks question) and read CONFIRMED; a third block that failed everywhere was not
+    named either. With the records both are missing."""
+    from dataclasses import replace
+
+    ms = [m for m in positions_sweep() if m.case.block != "se"]
+    failed = [replace(m, status="error", reason="boom") if m.case.block == "nonlocal_right"
+              else m for m in ms]
+    df = frame(failed)
+    fits = an.fit_exponents(df)
+    assert an.headline(fits, ["synthetic"])["verdict"] == "confirmed"  # the fits alone
+    run = an.headline(fits, ["synthetic"], data=df)["runs"]["synthetic"]
+    assert run["verdict"] == "inconclusive" and run["question"] == "a2"
+    assert f"nonlocal_right: no case ended ok ({len(SIDES)} error)" in run["missing"]
+    gc = [measured(Case("gc", "cpu", "float32", 1, 64, 1, side, side, reduction=16), status="oom")
+          for side in SIDES]
+    alone = frame([m for m in failed if m.case.block == "double_attention"] + gc)
+    run = an.headline(an.fit_exponents(alone), ["synthetic"], data=alone)["runs"]["synthetic"]
+    assert run["verdict"] == "inconclusive" and run["question"] == "blocks"
+    assert run["missing"] == [f"gc: no case ended ok ({len(SIDES)} oom)"]
+    df = frame(ms)
+    assert an.headline(an.fit_exponents(df), ["synthetic"], data=df)["verdict"] == "confirmed"
+
+
+def test_headline_takes_no_verdict_from_a_model_that_disagrees_with_both_counters():
+    from dataclasses import replace
+
+    ms = [replace(m, model_mismatch=True) for m in positions_sweep()
+          if m.case.block == "double_attention"]
+    df = frame(ms)
+    assert an.headline(an.fit_exponents(df), ["synthetic"])["verdict"] == "confirmed"
+    run = an.headline(an.fit_exponents(df), ["synthetic"], data=df)["runs"]["synthetic"]
+    assert run["verdict"] == "inconclusive"
+    assert run["missing"] == [f"double_attention macs: its cost model disagrees with both counters in "
+                              f"{len(SIDES)} case(s) (model_mismatch), so its model's verdicts "
+                              "are moot"]
+
+
 def test_headline_points_a_run_whose_sizes_left_latency_short_to_auto_sizes():
     """Sizes a suite fixed for another machine or dtype leave the per-call overhead above 5 %
     at most of them (the default suite in bfloat16 on an AMX CPU: 2 and 4 sizes): the run's

@@ -194,7 +194,7 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         complexity=complexity_classes(fits), roofline=roof, roofline_summary=roofline_summary(roof),
         comparison=compare_runs(data),
         findings=tuple(findings(fits, data, roof, envs)),
-        headline=headline(fits, [r.label for r in runs], envs),
+        headline=headline(fits, [r.label for r in runs], envs, data),
         modes=modes, compiled=compiled, precision=precision_pairs(data),
         counters=counter_table(data), context=in_context(data),
         trends=pd.concat([trends(modes, w, fixed, "block_train")
@@ -210,4 +210,4 @@ def verdicts(folder: str | Path) -> dict[str, Any]:
     data, runs = load_runs([folder])
     envs = {r.label: r.environment for r in runs}
     fits = with_budget_notes(fit_exponents(data, envs), envs)
-    return headline(fits, [r.label for r in runs], envs)
+    return headline(fits, [r.label for r in runs], envs, data)

@@ -18,7 +18,8 @@ HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
 
 
 def headline(fits: pd.DataFrame, runs: Sequence[str],
-             environments: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+             environments: Mapping[str, Mapping[str, Any]] | None = None,
+             data: pd.DataFrame | None = None) -> dict[str, Any]:
     """Per run, every block along positions N against its own model (or its counted MACs); the
     verdict is the A² question where both orders ran, else the blocks' own.
 
@@ -30,13 +31,20 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
 
     Each run's ``hints`` name what its own settings could change (hints.run_hints, from its
     environment.json in `environments`).
+
+    With the run's records (`data`), a block judged above is also missing where none of its
+    cases ended ok (it has no fit, so the fits alone never named it: a run whose one block
+    failed at every size read CONFIRMED on the others), or where its cost model disagreed with
+    both counters (model_mismatch: the model's verdicts are then moot).
     """
     per_run: dict[str, dict[str, Any]] = {}
     for run in runs:
         f = fits[(fits["run"] == run) & fits["primary"] & (fits["axis"] == "positions")] \
             if len(fits) else fits
         present = list(dict.fromkeys(f["block"])) if len(f) else []
-        study = STUDY.left in present and STUDY.right in present
+        rows = data[data["run"] == run] if data is not None and len(data) else None
+        ran = list(dict.fromkeys(rows["block"])) if rows is not None else present
+        study = STUDY.left in ran and STUDY.right in ran
         order = [STUDY.left, STUDY.right] if study else []
         order += [b for b in present if b not in order]
         table, gaps, against, latency = [], [], [], []
@@ -62,6 +70,9 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
                     against.append(f"{block} {metric}: {r['reason']}")
                 elif r["verdict"] != "consistent":
                     gaps.append(f"{block} {metric}: {r['reason']}")
+        if rows is not None:
+            gaps += _record_gaps(rows, [b for b in ran if not study or b in (STUDY.left,
+                                                                            STUDY.right)])
         if not table:
             status, gaps = "not swept", []  # nothing along positions: nothing is missing
         elif against:
@@ -88,6 +99,23 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
     # it inconclusive), and the tally says how far from it the runs are
     counts = {s: swept.count(s) for s in HEADLINE_STATUSES[:3]}
     return {"verdict": overall, "runs": per_run, "counts": counts}
+
+
+def _record_gaps(rows: pd.DataFrame, judged: Sequence[str]) -> list[str]:
+    """What a run's records leave missing for the blocks judged: a block none of whose cases
+    ended ok, and a cost model that disagreed with both counters (headline's docstring)."""
+    gaps = []
+    for block in judged:
+        own = rows[rows["block"] == block]
+        if not (own["status"] == "ok").any():
+            counts = own["status"].value_counts()
+            gaps.append(f"{block}: no case ended ok ("
+                        + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
+        elif "model_mismatch" in own and (
+                flagged := int((own["model_mismatch"].astype(str).str.lower() == "true").sum())):
+            gaps.append(f"{block} macs: its cost model disagrees with both counters in "
+                        f"{flagged} case(s) (model_mismatch), so its model's verdicts are moot")
+    return gaps
 
 
 def model_mismatches(data: pd.DataFrame) -> list[str]:
