@@ -349,9 +349,9 @@ def test_headline_takes_no_verdict_from_a_model_that_disagrees_with_both_counter
     assert an.headline(an.fit_exponents(df), ["synthetic"])["verdict"] == "confirmed"
     run = an.headline(an.fit_exponents(df), ["synthetic"], data=df)["runs"]["synthetic"]
     assert run["verdict"] == "inconclusive"
-    assert run["missing"] == [f"double_attention macs: its cost model disagrees with both counters in "
-                              f"{len(SIDES)} case(s) (model_mismatch), so its model's verdicts "
-                              "are moot"]
+    assert run["missing"] == [f"double_attention macs: its cost model disagrees with both "
+                              f"counters in {len(SIDES)} case(s) (model_mismatch), so its "
+                              "model's verdicts are moot"]
 
 
 def test_headline_points_a_run_whose_sizes_left_latency_short_to_auto_sizes():
