@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import inspect
 import sys
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from a2bench.case import SHAPE_AXES, Case
 from a2bench.cost import Cost, train_cost
 from a2bench.errors import InputError
+from a2bench.measurement import CSV_COLUMNS
 
 if TYPE_CHECKING:  # the module type only; block files import torch themselves
     from torch import nn
@@ -149,24 +151,28 @@ class BlockSpec(ABC):
         return ""
 
     def resolve(self, given: Mapping[str, Value]) -> dict[str, Value]:
-        """The block's parameters for one suite point: given values, then defaults in order."""
+        """The block's parameters for one suite point: given values, then defaults in order.
+        A default rule that raises is one line (SpecError), naming it and its line."""
         known = dict(given)
         out: dict[str, Value] = {}
         for p in self.params:
-            out[p.name] = known[p.name] = p.resolve(known)
+            out[p.name] = known[p.name] = _rule(self, f"parameter {p.name}'s default", p.resolve,
+                                                known)
         return out
 
     def problems(self, values: Mapping[str, Value]) -> list[tuple[str, str]]:
         """(parameter or shape axis, why) for each reason a resolved case (shape axes and
         parameters) is invalid, the shape axes' first; empty when it is valid."""
-        found = [(axis, why) for axis, check in self.shape_checks if (why := check(values))]
+        found = [(axis, why) for axis, check in self.shape_checks
+                 if (why := _rule(self, f"shape_checks' rule on {axis}", check, values))]
         for p in self.params:
             v = values.get(p.name)
             if p.choices and v not in p.choices:
                 found.append((p.name, f"expected one of {', '.join(p.choices)}, got {v!r}"))
             elif not p.choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 found.append((p.name, f"expected a positive integer, got {v!r}"))
-            elif p.check is not None and (why := p.check(values)):
+            elif p.check is not None and (
+                    why := _rule(self, f"parameter {p.name}'s check", p.check, values)):
                 found.append((p.name, why))
         return found
 
@@ -176,14 +182,50 @@ class BlockSpec(ABC):
                 "params": [p.describe() for p in self.params]}
 
 
+def _rule(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any],
+          values: Mapping[str, Value]) -> Any:
+    """A block's own rule (a default, a check) applied to a case's values; where it raises (a
+    misspelt key, a division by zero), one line naming the block, the rule and its line."""
+    try:
+        return rule(values)
+    except InputError:
+        raise
+    except Exception as e:
+        raise SpecError(f"block {spec.name}: {what} raised {type(e).__name__}: {e} "
+                        f"({_raised_at(e)})") from None
+
+
+def _raised_at(e: BaseException) -> str:
+    """The innermost line of the error outside this file (the block's rule, or what it
+    called), else the innermost line."""
+    frames = traceback.extract_tb(e.__traceback__)
+    theirs = [f for f in frames if f.filename != __file__]
+    where = (theirs or frames)[-1] if frames else None
+    return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
+
+
+def _forward_cost(forward_model: Callable[..., Any], spec: BlockSpec, case: Case,
+                  kernel: Mapping[str, str]) -> Cost:
+    """The block's own forward model, which must be a Cost (a forgotten return gave None, and
+    a TypeError from dataclasses.replace that named no line of the block's)."""
+    model = forward_model(spec, case, **kernel)
+    if not isinstance(model, Cost):
+        raise SpecError(f"block {spec.name}: its cost() returned {type(model).__name__} at "
+                        f"{case.label()}; expected an a2bench.cost.Cost, e.g. "
+                        f"return Cost((pointwise(...), ...), case.dtype_bytes) "
+                        f"({_where(forward_model)})")
+    return model
+
+
 def _train_aware(forward_model: Callable[[BlockSpec, Case], Cost]) -> Callable[..., Cost]:
     @functools.wraps(forward_model)
     def cost(self: BlockSpec, case: Case, **kernel: str) -> Cost:
         # kernel: `backend=` for a block that reports which kernel ran (BlockSpec.backend)
         if not case.train:
-            model = forward_model(self, case, **kernel)
+            model = _forward_cost(forward_model, self, case, kernel)
         else:
-            forward = forward_model(self, dataclasses.replace(case, mode="forward"), **kernel)
+            forward = _forward_cost(forward_model, self, dataclasses.replace(case, mode="forward"),
+                                    kernel)
             model = train_cost(forward, case.batch * case.channels * case.positions)
         # the peak in what the case's device allocates (a2bench.allocator)
         return dataclasses.replace(model, device=case.device)
@@ -193,6 +235,12 @@ def _train_aware(forward_model: Callable[[BlockSpec, Case], Cost]) -> Callable[.
 
 
 REGISTRY: dict[str, BlockSpec] = {}
+# Names a block parameter may not take: the case's own fields (a parameter `h` was dropped from
+# every record, one named `mode` read as the step's mode) and every results column.
+RESERVED_CASE = frozenset({*SHAPE_AXES, "positions", "device", "dtype", "mode", "compile",
+                           "block", "params"})
+# (m, n and reduction are in the column list for the built-in blocks that own them)
+RESERVED = RESERVED_CASE | frozenset(CSV_COLUMNS) - {"m", "n", "reduction"}
 
 
 def register(cls: type[BlockSpec]) -> type[BlockSpec]:
@@ -212,10 +260,18 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
                         "`def module(self, case): return MyModule(case.channels, ...)`, "
                         "returning the nn.Module for a case")
     params = cls.params if isinstance(cls.params, (tuple, list)) else (cls.params,)
+    seen: set[str] = set()
     for p in params:
         if not isinstance(p, Param):
             raise SpecError(f"block spec {name} ({_where(cls)}): params: expected a tuple of "
                             f"Param(name, default, label) entries, got {p!r}")
+        if p.name in RESERVED or p.name in seen or not p.name.isidentifier():
+            why = ("is given twice" if p.name in seen else "is not a Python name"
+                   if not p.name.isidentifier() else "is a case field or a results column")
+            raise SpecError(f"block spec {name} ({_where(cls)}): Param {p.name!r} {why}; "
+                            f"expected another name (not {', '.join(sorted(RESERVED_CASE))}, "
+                            "or a results column)")
+        seen.add(p.name)
     checks = cls.shape_checks
     if not isinstance(checks, tuple) or not all(
             isinstance(c, tuple) and len(c) == 2 and c[0] in SHAPE_AXES and callable(c[1])

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -24,6 +25,7 @@ from conftest import ROOT, child_pythonpath, cli
 
 from a2bench import analysis as an
 from a2bench.case import Case
+from a2bench.cost import Cost
 from a2bench.errors import InputError
 from a2bench.measurement import CSV_COLUMNS, Measurement
 from a2bench.plugins import file_module_name, for_worker, load_one
@@ -389,6 +391,7 @@ def test_importing_the_package_or_the_analysis_loads_no_torch():
 
 
 NOTEBOOK = '''
+import dataclasses
 import json
 import a2bench
 from torch import nn
@@ -585,6 +588,71 @@ def test_incomplete_specs_are_refused_when_they_register(scratch_registry):
     with pytest.raises(SpecError, match=r"shape_checks: expected a tuple of \(axis, check\) "
                        r"pairs, axis one of batch, channels, t, h, w, got \(\('frames'"):
         register(OddCheck)
+
+
+@pytest.mark.parametrize("param,why", [
+    (Param("h", 3, "k"), "is a case field or a results column"),  # dropped from every record
+    (Param("mode", 3, "k"), "is a case field or a results column"),  # read as the step's mode
+    (Param("status", 3, "k"), "is a case field or a results column"),
+    ((Param("k", 3, "k"), Param("k", 4, "k")), "is given twice"),
+    (Param("two words", 3, "k"), "is not a Python name"),
+])
+def test_a_parameter_may_not_take_a_case_fields_or_a_columns_name(scratch_registry, param, why):
+    class Clash(BlockSpec):
+        name = "clash"
+        params = param if isinstance(param, tuple) else (param,)
+
+        def module(self, case):
+            return None
+
+    with pytest.raises(SpecError, match=rf"block spec clash \(.*\): Param '.*' {why}; expected "
+                       "another name"):
+        register(Clash)
+
+
+def test_a_rule_of_the_blocks_that_raises_is_one_line_naming_it_and_its_line(scratch_registry):
+    class Rules(BlockSpec):
+        name = "rules"
+        params = (Param("k", lambda p: p["chans"] // 2, "k"),)
+
+        def module(self, case):
+            return None
+
+    spec = REGISTRY[register(Rules).name]
+    here = Path(__file__).name
+    with pytest.raises(SpecError, match=rf"block rules: parameter k's default raised KeyError: "
+                       rf"'chans' \(at .*{here}:\d+\)"):
+        spec.resolve({"channels": 8})
+
+    class Checks(Rules):
+        name = "checks"
+        params = (Param("k", 2, "k", check=lambda p: 1 / 0),)
+        shape_checks = (("t", lambda v: v["frames"]),)
+
+    spec = REGISTRY[register(Checks).name]
+    with pytest.raises(SpecError, match=r"block checks: shape_checks' rule on t raised KeyError"):
+        spec.problems({"t": 1, "k": 2})
+    Checks.shape_checks = ()
+    with pytest.raises(SpecError, match=r"parameter k's check raised ZeroDivisionError"):
+        spec.problems({"t": 1, "k": 2})
+
+
+def test_a_cost_that_returns_no_cost_is_one_line(scratch_registry):
+    class NoReturn(BlockSpec):
+        name = "no_return"
+
+        def module(self, case):
+            return None
+
+        def cost(self, case):
+            Cost((), case.dtype_bytes)  # the return forgotten
+
+    spec = REGISTRY[register(NoReturn).name]
+    case = Case("no_return", "cpu", "float32", 1, 8, 1, 4, 4)
+    for c in (case, dataclasses.replace(case, mode="train")):
+        with pytest.raises(SpecError, match=r"block no_return: its cost\(\) returned NoneType "
+                           r"at no_return .*; expected an a2bench.cost.Cost"):
+            spec.cost(c)
 
 
 def test_a_block_may_not_take_a_built_ins_name(scratch_registry):
