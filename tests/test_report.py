@@ -458,6 +458,18 @@ def test_the_environment_table_says_how_cases_were_timed():
     assert _schedule(None, {}) == ""  # a run from before the schedule was recorded
 
 
+def test_a_run_without_environment_json_says_so_not_that_it_had_no_warnings():
+    from types import SimpleNamespace
+
+    from a2bench.report.sections.machine import environment_section
+
+    runs = [SimpleNamespace(label=label, environment=env, ok=1, rows=1, path=Path(label))
+            for label, env in (("kept", {"warnings": ["load"], "python": "3.11"}), ("lost", {}))]
+    table = environment_section(SimpleNamespace(runs=runs))[-1].frame.set_index("")
+    assert table.loc["warnings recorded"].tolist() == ["load", "unknown"]  # not "none"
+    assert table.loc["environment"].tolist() == ["", "not recorded: no environment.json"]
+
+
 def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
     from a2bench.report import _cuda_flags, _gpu_memory
 

@@ -4,6 +4,7 @@ import csv
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from a2bench.case import Case
 from a2bench.measurement import Measurement
@@ -91,3 +92,31 @@ def test_how_a_run_ended_is_read_from_its_last_session():
     # a resumed run: its last session decides
     assert ending({"ended": "interrupted", "resumed_in": [{"ended": "finished"}]}) == "finished"
     assert ending({"ended": "finished", "resumed_in": [{"roofline": roof}]}) == "stopped"
+
+
+def test_passes_without_raw_samples_pool_to_their_medians():
+    """Records that kept no samples (a hand-made or trimmed store) raised IndexError from the
+    IQR of nothing in report, compare and remodel."""
+    a = replace(record(0, (1.0,)), samples_s=(), latency_s=1.0)
+    b = replace(record(1, (1.0,)), samples_s=(), latency_s=3.0)
+    (merged,) = merge_passes([a, b])
+    assert merged.latency_s == 2.0 and merged.processes == 2 and merged.samples_s == ()
+    assert merged.latency_iqr_s is None and merged.latency_ci_low_s is None
+
+
+@pytest.mark.parametrize("text,said", [
+    ('{"host": "vm",', "not valid JSON"),
+    ("[]", "holds a JSON list; expected an object"),
+    ('{"roofline": "fast"}', "roofline is 'fast'; expected an object"),
+    ('{"threads": "one"}', "threads is 'one'; expected a number"),
+    ('{"overhead": {"cases": "x"}}', "overhead.cases is 'x'; expected a list of objects"),
+    ('{"warnings": "a string"}', "warnings is 'a string'; expected a list of strings"),
+])
+def test_a_damaged_environment_is_one_line(tmp_path, text, said):
+    from a2bench.run.store import StoreError, load_environment
+
+    (tmp_path / "environment.json").write_text(text)
+    with pytest.raises(StoreError, match=said) as e:
+        load_environment(tmp_path)
+    assert "\n" not in str(e.value)
+    assert load_environment(tmp_path / "none") == {}

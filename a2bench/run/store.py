@@ -219,6 +219,10 @@ def _pool(passes: list[Measurement]) -> Measurement:
         return replace(bad, processes=len(passes),
                        reason=f"{bad.reason} (pass {bad.process + 1} of {len(passes)})")
     samples = tuple(s for m in passes for s in m.samples_s)
+    if not samples:  # records that kept no raw samples: the passes' medians are all there is
+        return replace(first, processes=len(passes), samples_s=(), timed_runs=None,
+                       latency_s=_median_or_none(m.latency_s for m in passes),
+                       latency_iqr_s=None, latency_ci_low_s=None, latency_ci_high_s=None)
     low, high = median_ci(samples)
 
     def known(values: Iterable[float | int | None]) -> list[float | int]:
@@ -241,9 +245,47 @@ def _pool(passes: list[Measurement]) -> Measurement:
     )
 
 
+# What the readers of environment.json (analysis, report, compare, resume) take each key to be,
+# as `a2bench run` writes it: a hand-edited or damaged file is one line, not a traceback deep
+# in a report.
+_OBJECT, _NUMBER = (dict, "an object"), ((int, float), "a number")
+ENVIRONMENT_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    **{k: _OBJECT for k in ("roofline", "rooflines", "rooflines_by_host", "overhead", "blocks",
+                            "auto_sizes", "allocator", "reduced_precision", "cuda_flags",
+                            "cpu_caches", "caches_getconf", "caches", "optional_counters")},
+    **{k: _NUMBER for k in ("threads", "interleave_chunk_s", "gpu_memory_bytes",
+                            "gpu_free_bytes", "time_budget_s")},
+    **{k: (str, "a string") for k in ("suite_path", "timing_schedule", "ended")},
+    "warnings": (list, "a list of strings"),
+}
+
+
 def load_environment(out_dir: str | Path) -> dict[str, Any]:
+    """A results folder's environment.json ({} where there is none). StoreError, one line,
+    where it is not the JSON object `a2bench run` writes (ENVIRONMENT_TYPES)."""
     path = Path(out_dir) / ENVIRONMENT
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # JSONDecodeError: a hand-edited or truncated file
+        raise StoreError(f"{path}: not valid JSON ({e}); expected the file a2bench run writes, "
+                         "or no file at all") from None
+    if not isinstance(env, dict):
+        raise StoreError(f"{path}: holds a JSON {type(env).__name__}; expected an object, as "
+                         "a2bench run writes")
+    for key, (kind, what) in ENVIRONMENT_TYPES.items():
+        value = env.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)
+                                  and kind is not dict):
+            raise StoreError(f"{path}: {key} is {value!r:.40}; expected {what}, as a2bench run "
+                             "writes it")
+    cases = (env.get("overhead") or {}).get("cases")
+    if cases is not None and not (isinstance(cases, list)
+                                  and all(isinstance(c, dict) for c in cases)):
+        raise StoreError(f"{path}: overhead.cases is {cases!r:.40}; expected a list of objects, "
+                         "as a2bench run writes it")
+    return env
 
 
 class ResultsWriter:

@@ -129,7 +129,10 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         ("timing budget per case (s)", lambda r, e: str(e.get("time_budget_s", ""))),
         ("timing schedule (per case, or a pass's cases interleaved in chunks)", _schedule),
         ("cases ok / stored", lambda r, e: f"{r.ok} / {r.rows}"),
-        ("warnings recorded", lambda r, e: "; ".join(e.get("warnings", [])) or "none"),
+        ("warnings recorded", lambda r, e: ("; ".join(e.get("warnings", [])) or "none") if e
+         else "unknown"),
+        # every row above is unknown for a run without environment.json; empty rows are dropped
+        ("environment", lambda r, e: "" if e else "not recorded: no environment.json"),
     ]
     table = pd.DataFrame({"": [name for name, _ in fields]})
     for r in result.runs:
