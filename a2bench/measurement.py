@@ -227,6 +227,11 @@ def record_problem(d: Any) -> str | None:
     is read (store.read_jsonl), not met as a TypeError deep in an analysis."""
     if not isinstance(d, dict):
         return f"expected a JSON object, got {type(d).__name__}"
+    schema = d.get("schema", 1)
+    if isinstance(schema, bool) or not isinstance(schema, int) or not 1 <= schema <= SCHEMA:
+        # a newer a2bench's fields would be dropped on a rewrite (remodel) and misread here
+        return (f"schema: {schema!r} is not a format this a2bench reads (1 to {SCHEMA}): "
+                "read it with the a2bench that wrote it")
     if "case" not in d:
         return "no field 'case'"
     if not isinstance(d["case"], dict):
@@ -236,7 +241,17 @@ def record_problem(d: Any) -> str | None:
     for f in fields(Measurement):
         if f.name != "case" and f.name in d and (why := _value_problem(f.type, d[f.name])):
             return f"{f.name}: expected {why}, got {d[f.name]!r}"
+    # a call takes time: a zero or negative one is damage, which a fit would drop or a ratio
+    # print negative without a word
+    for name in TIMES:
+        values = d.get(name)
+        if any(v <= 0 for v in (values if isinstance(values, list) else [values])
+               if v is not None):
+            return f"{name}: expected positive seconds, got {values!r:.60}"
     return None
+
+
+TIMES = ("latency_s", "samples_s", "reference_s", "first_call_s")
 
 
 def csv_columns(records: Iterable[Measurement]) -> tuple[str, ...]:

@@ -405,6 +405,11 @@ def test_roofline_record_without_an_end_or_a_start():
                           "got 'fp8'"),
     ("case.params", {"m": [64]}, "case.params.m: expected an integer or a string, got [64]"),
     ("case.mode", "eval", "case.mode: expected one of forward, train, got 'eval'"),
+    # a newer a2bench's record: remodel rewrote it as schema 2 and dropped its new fields
+    ("schema", 3, "schema: 3 is not a format this a2bench reads (1 to 2): read it with the "
+                  "a2bench that wrote it"),
+    ("latency_s", 0.0, "latency_s: expected positive seconds, got 0.0"),
+    ("samples_s", [1e-3, -1e-3], "samples_s: expected positive seconds, got [0.001, -0.001]"),
 ])
 @pytest.mark.parametrize("command", ["report", "compare", "remodel"])
 def test_a_stored_record_of_the_wrong_type_is_one_line_naming_its_field(
