@@ -155,7 +155,8 @@ class Measurement:
             return replace(self, model_mismatch=False)
         said = ", ".join(f"{n} {macs}" + (f" (declared {d:+d})" if d else "")
                          for n, (macs, d) in counted.items())
-        why = (f"model_mismatch: cost() gives {self.macs_analytic} MACs, the counters {said}; "
+        # one part of the "; "-joined reason, which remodel drops whole when it re-checks
+        why = (f"model_mismatch: cost() gives {self.macs_analytic} MACs, the counters {said}: "
                "fix the cost model, or declare the difference in counter_difference")
         return replace(self, model_mismatch=True,
                        reason="; ".join(filter(None, (why, self.reason))))

@@ -121,3 +121,24 @@ def test_a_stored_backend_is_named_for_its_records_threads():
     assert named("onednn_f32", 1) == "onednn_f32" and named("", 8) == ""
     assert named("onednn_f32_t2", 2) == "onednn_f32_t2"  # named already
     assert named("efficient", 16) == "efficient"  # a CUDA kernel: threads only launch
+
+
+def test_remodel_drops_a_mismatch_said_by_an_older_model_whole(tmp_path):
+    """A record flagged model_mismatch by a wrong model, remodelled after the fix: its reason
+    kept "fix the cost model, or declare the difference ..." (the old text held a "; ", on
+    which the reason's parts are split)."""
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    stale = _lines(run / "results.jsonl")
+    ok = next(r for r in stale if r["status"] == "ok")
+    ok["model_mismatch"], ok["macs_analytic"] = True, 1  # the wrong model's count
+    ok["reason"] = ("model_mismatch: cost() gives 1 MACs, the counters FlopCounterMode 2, "
+                    "fvcore 2; fix the cost model, or declare the difference in "
+                    "counter_difference; " + ok["reason"]).rstrip("; ")
+    own = ok["reason"].split("counter_difference")[1]
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
+    assert cli("remodel", str(run)).returncode == 0
+    fixed = next(r for r in _lines(run / "results.jsonl") if r["case"] == ok["case"]
+                 and r["process"] == ok["process"])
+    assert "fix the cost model" not in fixed["reason"] and "model_mismatch" not in fixed["reason"]
+    assert fixed["reason"] == own.removeprefix("; ")
