@@ -315,6 +315,22 @@ def test_headline_names_latency_that_is_missing():
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
 
 
+def test_a_counted_blocks_working_set_holds_its_weights_as_the_planners_does():
+    """A token mixer's N x N weights (2.5 MiB at 24²) were left out of its working set, so the
+    report cut its window at L2 where the planner, which counts them, saw none."""
+    from dataclasses import replace
+
+    c = case("double_attention", 24)
+    counted = replace(measured(c), macs_analytic=None, peak_bytes_analytic=None,
+                      macs_source="counted", parameters=1_000_000, peak_bytes=4096)
+    df = an.prepare(pd.concat([an.frame([counted], "a"), an.frame([measured(c)], "b")],
+                              ignore_index=True))
+    own, modelled = df["working_set_bytes"].tolist()
+    input_bytes = c.batch * c.channels * c.positions * 4
+    assert own == 4096 + 4_000_000 + input_bytes
+    assert modelled == cost_of(c).peak_bytes + input_bytes  # a model's weights stay out
+
+
 def test_headline_names_a_block_none_of_whose_cases_ended_ok():
     """A run whose non-local order failed at every size was judged on double attention alone
     (the blocks question) and read CONFIRMED; a third block that failed everywhere was not

@@ -204,7 +204,14 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     # the size where this outgrows a cache.
     peak = df["peak_bytes_analytic"]
     if "macs_source" in df:
-        peak = peak.where(df["macs_source"] != "counted", df["peak_bytes"])
+        # a counted block (no model): its measured peak, and its weights, as the planner counts
+        # them (measure/traced.py: a token mixer's N x N weights stream from memory every call;
+        # a cost model leaves its small weights out)
+        counted = df["macs_source"] == "counted"
+        weights = (pd.to_numeric(df["parameters"], errors="coerce").fillna(0)
+                   * df["dtype"].map(DTYPE_BYTES).astype(float)
+                   if "parameters" in df else 0.0)
+        peak = peak.where(~counted, df["peak_bytes"] + weights)
     df["working_set_bytes"] = peak + df["input_bytes"]
     # Runs keep the order they were named in, in every table sorted by run.
     df["run_index"] = df["run"].map({r: i for i, r in enumerate(dict.fromkeys(df["run"]))})
