@@ -86,6 +86,12 @@ def head_with(tmp_path: Path, name: str = "head", env: dict[str, Any] | None = N
                                    for m in passes(c, seed=100 + i, **per_record)], env)
 
 
+def test_a_folder_against_itself_is_refused(base, capsys):
+    assert run(base, base) == 2  # it passed, whatever the folder held
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the same results folder as the base" in err
+
+
 def test_same_distribution_passes(tmp_path, base, capsys):
     assert run(base, head_with(tmp_path)) == 0
     out = capsys.readouterr().out

@@ -145,6 +145,9 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
             exact_only: bool = False) -> Comparison:
     base = load_side(Path(base_dir), "base")
     head = load_side(Path(head_dir), "head")
+    if Path(base_dir).resolve() == Path(head_dir).resolve():  # it would pass, whatever it holds
+        raise InputError(f"{head_dir}: the same results folder as the base; expected the head "
+                         "run's own folder")
     common = [k for k in base.merged if k in head.merged]
     if not common:
         raise InputError(f"{head_dir}: no case in common with {base_dir} (expected results of "
