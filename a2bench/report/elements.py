@@ -17,6 +17,10 @@ from a2bench import analysis as an
 METRIC_TITLES = {"macs": "MACs", "latency": "Latency", "memory": "Peak memory"}
 MAX_TABLE_ROWS = 60  # a longer table is cut here in the page; its CSV holds every row
 
+# What one measured call is, for every unit that says "per call": a train row's MACs, latency
+# and memory are those of the whole step (results-format.md, mode).
+PER_CALL = "per call (a forward pass; in a train row, the whole step: forward and backward)"
+
 
 @dataclass(frozen=True)
 class Heading:

@@ -13,7 +13,7 @@ from typing import Any
 
 from a2bench import __version__
 from a2bench import analysis as an
-from a2bench.report.elements import FigureFile
+from a2bench.report.elements import PER_CALL, FigureFile
 
 
 def write_tables(result: an.Analysis, out: Path) -> list[Path]:
@@ -60,9 +60,9 @@ def summary(result: an.Analysis, figures: Sequence[FigureFile]) -> dict[str, Any
         "trends": an.records(result.trends),
         "environment": {r.label: _json_safe(r.environment) for r in result.runs},
         "units": {
-            "macs": "multiply-accumulates per forward pass",
-            "latency": "seconds per forward pass (median of timed runs)",
-            "memory": "bytes, peak allocated above the input during one forward pass",
+            "macs": f"multiply-accumulates {PER_CALL}",
+            "latency": f"seconds {PER_CALL} (median of timed runs)",
+            "memory": "bytes, peak allocated above the input during one call",
             "exponent": "k in metric = a + b·axis^k, read on the window where the overhead a "
                         "is under 5% and no cache boundary lies inside",
             "overhead": "a, in the metric's unit (seconds for latency)",

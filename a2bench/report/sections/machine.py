@@ -23,6 +23,7 @@ from a2bench.formatting import (
 )
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
+    PER_CALL,
     Bullets,
     Element,
     FigureFile,
@@ -220,14 +221,14 @@ def units_section() -> list[Element]:
     return [
         Heading(2, "Units"),
         Bullets((
-            "MACs: multiply-accumulates per forward pass (a (p×K)(K×q) product is p·q·K MACs), "
+            f"MACs: multiply-accumulates {PER_CALL} (a (p×K)(K×q) product is p·q·K MACs), "
             "counted by torch's FlopCounterMode (fvcore where it is missing); a block without "
             "a cost model by a2bench's count, FlopCounterMode's with the CPU flash attention "
             "kernel and nn.MultiheadAttention's fused path counted (macs_counted).",
-            "Latency: seconds per forward pass, the median of the timed runs (tables show "
+            f"Latency: seconds {PER_CALL}, the median of the timed runs (tables show "
             "milliseconds, ms = 10⁻³ s).",
-            "Memory: bytes allocated at the peak of one forward pass above the input (tables "
-            "show MiB = 2²⁰ bytes).",
+            "Memory: bytes allocated at the peak of one call above the input (tables show MiB "
+            "= 2²⁰ bytes).",
             "Exponent: k in cost = a + b·size^k; 1 means linear, 2 quadratic. The overhead "
             "a is in the cost's unit (seconds for latency).",
             "GFLOP/s: 10⁹ floating-point operations per second, with FLOPs = 2·MACs + "
