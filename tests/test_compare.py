@@ -582,15 +582,20 @@ def test_hierarchical_bootstrap_is_wider_than_pooling_when_passes_disagree():
 
 
 def test_sides_run_one_after_the_other_are_warned_about(tmp_path, capsys):
-    def timed(path: Path, minutes: Sequence[int]) -> Path:
+    def timed(path: Path, minutes: Sequence[int], day: int = 25) -> Path:
         records = [replace(record(c, seed=10 * p + i, process=p),
-                           finished_at=f"2026-11-25T21:{m:02d}:{i:02d}+00:00")
+                           finished_at=f"2026-11-{day}T21:{m:02d}:{i:02d}+00:00")
                    for p, m in enumerate(minutes) for i, c in enumerate(CASES)]
         return store(path, records)
 
     base = timed(tmp_path / "base", (0, 2, 4))
     assert run(base, timed(tmp_path / "after", (10, 12, 14))) == 0
-    assert "ran one after the other, not interleaved" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "base (21:00:00-21:04:02) and head (21:10:00-21:14:02) ran one after the other, " \
+           "not interleaved" in out
+    assert run(base, timed(tmp_path / "days", (10, 12, 14), day=27)) == 0  # the dates said
+    assert "base (2026-11-25 21:00:00-2026-11-25 21:04:02) and head (2026-11-27 21:10:00-" in \
+        capsys.readouterr().out
     run(base, timed(tmp_path / "interleaved", (1, 3, 5)))
     assert "not interleaved" not in capsys.readouterr().out
 

@@ -167,7 +167,11 @@ def sequence_warnings(base: Side, head: Side) -> list[str]:
     h = _window(m for g in head.by_process.values() for m in g)
     if b is None or h is None or (b[0] <= h[1] and h[0] <= b[1]):
         return []
-    span = lambda w: f"{w[0]:%H:%M:%S}-{w[1]:%H:%M:%S}"  # noqa: E731
+    # with the date where the sides ran on different days (16:29-16:30 against 06:59-07:01
+    # hid the weeks between them)
+    days = b[0].date() != h[1].date() or b[1].date() != h[0].date()
+    clock = "%Y-%m-%d %H:%M:%S" if days else "%H:%M:%S"
+    span = lambda w: f"{w[0]:{clock}}-{w[1]:{clock}}"  # noqa: E731
     return [f"base ({span(b)}) and head ({span(h)}) ran one after the other, not interleaved: a "
             "machine state lasting tens of seconds falls on one side only (measured on a shared "
             "2-core machine: single cases of the same code 1.3-1.4x slower for a whole 40 s run);"
