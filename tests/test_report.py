@@ -522,6 +522,15 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
         "h100": "unfinished: interrupted after 1 case pass; its verdicts read only the cases "
                 "stored so far; resume it with: a2bench run suites/x.yaml --out sweep "
                 "--executor slurm --resume (and the options it ran with)"}
+    # a finished run that stores fewer passes than it planned lost a record (a torn last line)
+    torn = Run("e", tmp_path / "e", {"ended": "finished", "case_passes_planned": 102}, 34, 34,
+               101)
+    whole = Run("f", tmp_path / "f", {"ended": "finished", "case_passes_planned": 102}, 34, 34,
+                102)
+    assert unfinished((torn, whole)) == {
+        "e": "finished, but 101 of 102 case passes are stored (a record lost, such as a torn "
+             "last line, which is dropped when read); its verdicts read the ones stored, and "
+             "--resume runs the missing ones"}
 
 
 def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():

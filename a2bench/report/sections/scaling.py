@@ -37,6 +37,14 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
     how to go on: its verdicts read only the cases stored so far."""
     out = {}
     for r in runs:
+        planned = r.planned_passes
+        if r.ended == an.FINISHED and planned is not None and r.passes < planned:
+            # a finished sweep stores every pass it planned: a line lost (a crash tore the
+            # last one, which reading drops) or removed, which its end does not show
+            out[r.label] = (f"finished, but {r.passes} of {planned} case passes are stored (a "
+                            "record lost, such as a torn last line, which is dropped when read); "
+                            "its verdicts read the ones stored, and --resume runs the missing "
+                            "ones")
         if r.ended not in (an.INTERRUPTED, an.STOPPED):
             continue
         how = ("interrupted" if r.ended == an.INTERRUPTED else
