@@ -18,8 +18,11 @@ sweep() must do so under `if __name__ == "__main__":`, as for any spawned proces
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 from argparse import ArgumentTypeError
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,10 +120,12 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     blocks()  # the built-ins and plugins load before the caller's blocks are looked up
     device, dtype = options.get("device"), options.get("dtype")
     if isinstance(suite, dict):
-        parsed, named = parse_suite(suite, "<dict>", device=device, dtype=dtype,
-                                    default_name="sweep"), ""
+        with _as_keywords():
+            parsed, named = parse_suite(suite, "<dict>", device=device, dtype=dtype,
+                                        default_name="sweep"), ""
     elif isinstance(suite, (str, Path)):
-        parsed, named = load_suite(suite, device=device, dtype=dtype), str(suite)
+        with _as_keywords():
+            parsed, named = load_suite(suite, device=device, dtype=dtype), str(suite)
     else:
         raise InputError(f"a2bench.sweep: suite: expected a YAML file's path or a dict in the "
                          f"YAML's form, got {type(suite).__name__}")
@@ -144,7 +149,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         raise InputError(f"a2bench.sweep: {e}") from None
     listener = ConsoleListener(run_options.progress)
     try:
-        result = Sweep(parsed, expand(parsed), run_options, listener).run()
+        with _as_keywords():  # the checks a sweep makes as it starts (threads, the device)
+            result = Sweep(parsed, expand(parsed), run_options, listener).run()
     except SweepError as e:
         raise InputError(f"a2bench.sweep: {e}{_worker_hint(main, str(e))}") from None
     if result.interrupted:
@@ -153,6 +159,27 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     for line in _summary(result):
         listener.note(line)
     return Results(folder, result)
+
+
+@contextlib.contextmanager
+def _as_keywords() -> Iterator[None]:
+    """An InputError that names a CLI flag ("--threads 999: expected ...") said as this call's
+    keyword ("a2bench.sweep: threads=999: expected ..."), as its own option checks say them."""
+    from a2bench.run.sweep import SweepError
+
+    try:
+        yield
+    except SweepError:
+        raise
+    except InputError as e:
+        text = str(e)
+        flag = re.match(r"--([a-z][a-z-]*)(?: (\S+?))?: ", text)
+        if flag:
+            name = flag[1].replace("-", "_")
+            text = (f"{name}={flag[2]}: " if flag[2] else f"{name}: ") + text[flag.end():]
+        if text.startswith("a2bench.sweep: "):
+            raise
+        raise InputError(f"a2bench.sweep: {text}") from None
 
 
 def _worker_hint(main: Any, error: str) -> str:

@@ -351,6 +351,10 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
     ("interleave", "no", "interleave='no': expected True or False"),
     ("memory_budget", "lots", "memory_budget: invalid size 'lots'"),
     ("warm_cache", 1, "warm_cache=1: expected True or False"),
+    # checked by the suite and as the sweep starts, where they read as the CLI's flags
+    ("threads", 999, "threads=999: expected at most the"),
+    ("device", "tpu", "device: expected cpu or cuda, got 'tpu'"),
+    ("dtype", "int8", "dtype: expected one of float32, float64, float16, bfloat16, got 'int8'"),
 ])
 def test_sweep_refuses_a_bad_option_value_in_one_line_before_anything_runs(tmp_path, option,
                                                                            value, expected):
