@@ -292,11 +292,17 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
 
     records = load(RESULTS / "gpu-nvidia-h200-auto-training-both")
     (warning,) = memory_warnings(records)
-    assert "on 9 case(s), by up to 10%, on CUDA" in warning and "--threads" not in warning
+    assert "on 9 case(s) of double_attention, by up to 10%, on CUDA" in warning
+    assert "--threads" not in warning
     cpu = [replace(m, case=replace(m.case, device="cpu")) for m in records]
     assert {m.threads for m in cpu} == {16}
     assert "at 16 threads: memory the model does not hold, a kernel's per-thread buffers" in \
         memory_warnings(cpu)[0]
+    # at one thread: named with its blocks, and pointed at the kernel a block can report
+    one = [replace(m, threads=1) for m in cpu]
+    (warning,) = memory_warnings(one)
+    assert "on 9 case(s) of double_attention, by up to 10%, on the CPU at one thread" in warning
+    assert "docs/your-block.md, 'Memory on a CPU'" in warning
     # at one thread the float32 models are exact: a miss is the model's, not the threads'
     (warning,) = memory_warnings([replace(m, threads=1) for m in cpu])
     assert "at one thread" in warning and "--threads" not in warning, warning
@@ -309,7 +315,8 @@ def test_a_cuda_miss_is_not_blamed_on_threads():
     # compiled, the same misses are Inductor's, whatever the device or the threads
     compiled = [replace(m, case=replace(m.case, compile=True)) for m in records]
     (warning,) = memory_warnings(compiled)
-    assert "on 9 case(s), by up to 10%, compiled: Inductor's" in warning, warning
+    assert "on 9 case(s) of double_attention, by up to 10%, compiled: Inductor's" in warning, \
+        warning
     assert "CUDA" not in warning and "--threads" not in warning
 
 
@@ -330,7 +337,8 @@ def test_a_bf16_cpu_miss_is_blamed_on_the_native_kernels_at_any_thread_count():
     big = [replace(m, peak_bytes=m.peak_bytes * 64, peak_bytes_analytic=m.peak_bytes_analytic * 64)
            for m in nonlocal_order]
     (warning,) = memory_warnings(big)
-    assert "on 7 case(s), by up to 60%, in reduced precision on the CPU" in warning, warning
+    assert "on 7 case(s) of nonlocal_right, by up to 60%, in reduced precision on the CPU" \
+        in warning, warning
     assert "--threads" not in warning
     assert "at 2 threads: memory the model does not hold" in memory_warnings(
         [replace(m, threads=2, case=replace(m.case, dtype="float32")) for m in big])[0]

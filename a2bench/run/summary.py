@@ -145,12 +145,17 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
                   "per-thread buffers perhaps (it holds oneDNN's convolutions' and SDPA's CPU "
                   "flash kernel's; docs/blocks.md, 'Where a memory model stops being exact on a "
                   "CPU')"),
-            (one_thread, "on the CPU at one thread: memory the model does not hold "
-                         "(docs/blocks.md, 'Where a memory model stops being exact on a CPU': "
-                         "ResNet-50's backward convolution buffers among it)")):
+            (one_thread, "on the CPU at one thread: memory the model does not hold, a "
+                         "kernel's scratch perhaps (float32 convolutions run on oneDNN from "
+                         "batch 16, whose scratch a model holds where its block reports the "
+                         "kernel: docs/your-block.md, 'Memory on a CPU'; ResNet-50's backward "
+                         "convolution buffers: docs/blocks.md, 'Where a memory model stops "
+                         "being exact on a CPU')")):
         if misses:
             worst = max(m.peak_bytes / m.peak_bytes_analytic - 1 for m in misses)
-            out.append(f"{MEMORY_MISS} on {len(misses)} case(s), by up "
+            names = list(dict.fromkeys(m.case.block for m in misses))
+            which = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if names[3:] else "")
+            out.append(f"{MEMORY_MISS} on {len(misses)} case(s) of {which}, by up "
                        f"to {worst:.0%}, {why}")
     return out
 
