@@ -305,3 +305,13 @@ def test_measure_case_records_the_kernel_a_block_picked():
     settings = Settings(threads=1, time_budget_s=0.05)
     assert measure_case(fused, settings, count=False).backend == "flash_cpu"
     assert measure_case(replace(fused, impl="eager"), settings, count=False).backend == ""
+
+
+def test_an_error_without_a_message_reads_without_an_empty_one():
+    from a2bench.run.worker import describe
+
+    try:
+        raise MemoryError()
+    except MemoryError as e:
+        said = describe(e)
+    assert said.startswith("MemoryError (at ") and "test_measure.py:" in said

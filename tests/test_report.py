@@ -569,3 +569,16 @@ def test_index_html_shows_markdown_code_spans_as_code_and_escapes_the_rest():
     assert ("<li><code>&lt;script&gt;x&lt;/script&gt;</code> and <code>--processes</code></li>"
             in html)
     assert "<li>it`s one</li>" in html and "<script>" not in html
+
+
+def test_cases_without_a_measurement_are_listed_by_size():
+    from types import SimpleNamespace
+
+    from a2bench.report.sections.variants import failures_section
+
+    data = pd.DataFrame([{"run": "r", "run_index": 0, "block": "mine", "positions": n,
+                          "batch": 1, "channels": 8, "size": f"N {n}", "status": "error",
+                          "reason": "boom"} for n in (64, 576, 144, 400, 256)])
+    result = SimpleNamespace(data=data, runs=["r"], environments={})
+    table = failures_section(result)[-1].frame
+    assert table["size"].tolist() == ["N 64", "N 144", "N 256", "N 400", "N 576"]

@@ -333,8 +333,8 @@ def describe(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if not _in_torch(f.filename)]
     where = (own or frames)[-1]
-    message = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {message} (at {where.filename}:{where.lineno})"
+    message = f": {str(exc).splitlines()[0]}" if str(exc).strip() else ""  # MemoryError: none
+    return f"{type(exc).__name__}{message} (at {where.filename}:{where.lineno})"
 
 
 def _in_torch(filename: str) -> bool:

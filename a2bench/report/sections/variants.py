@@ -304,6 +304,9 @@ def failures_section(result: an.Analysis) -> list[Element]:
     bad = result.data[result.data["status"] != "ok"]
     if not len(bad):
         return []
+    # by run, block and size, not in the order the shuffled passes ran them
+    bad = bad.sort_values(["run_index", "block", "positions", "batch", "channels"],
+                          kind="stable")
     rows = [{
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
         "block": block_name(result, r["block"], short=True), "size": r["size"],
