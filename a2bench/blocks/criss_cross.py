@@ -161,17 +161,21 @@ def _images_only(p: Mapping[str, Value]) -> str | None:
 
 
 def _copy(name: str, elements: int, *, frees: tuple[str, ...] = (),
-          source: str = "", source_grad: int | None = None) -> Term:
+          source: str = "", source_grad: int | None = None,
+          grad_elements: int | None = None) -> Term:
     """A permute(...).contiguous() copy: allocates, moves data, no arithmetic counted.
 
     Backward: the gradient passes back as a permuted view of the copy's gradient (nothing
     saved, nothing allocated), unless `source_grad` is given: then the copy reads a slice of
-    `source` and the slice's backward allocates the whole source (zeros, then the slice)."""
+    `source` and the slice's backward allocates the whole source (zeros, then the slice).
+    `grad_elements`: the gradient's size where it is not the output's (a view: none)."""
     if not source:
-        return Term(name, 0, 0, elements, frees, inputs=())
+        return Term(name, 0, 0, elements, frees, inputs=(), grad_elements=grad_elements)
     if source_grad is None:
-        return Term(name, 0, 0, elements, frees, inputs=(source,), passes=(source,))
-    return Term(name, 0, 0, elements, frees, inputs=(source,), input_grads=(source_grad,))
+        return Term(name, 0, 0, elements, frees, inputs=(source,), passes=(source,),
+                    grad_elements=grad_elements)
+    return Term(name, 0, 0, elements, frees, inputs=(source,), input_grads=(source_grad,),
+                grad_elements=grad_elements)
 
 
 def _strides(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -200,15 +204,29 @@ def _permuted_copy(name: str, sizes: tuple[int, ...], order: tuple[int, ...],
                    source_grad: int | None = None) -> Term:
     """x.permute(order).contiguous() for x of `sizes` (contiguous unless `strides` is given):
     a copy, with no arithmetic counted, unless the permuted tensor is already contiguous (then
-    .contiguous() returns it and nothing is allocated)."""
+    .contiguous() returns it and nothing is allocated; the gradient a product gives it is still
+    whole, and a product that saves it keeps its source: _kept)."""
     strides = strides or _strides(sizes)
     new_sizes = tuple(sizes[d] for d in order)
     new_strides = tuple(strides[d] for d in order)
     elements = 1
     for s in sizes:
         elements *= s
-    return _copy(name, 0 if _is_contiguous(new_sizes, new_strides) else elements, frees=frees,
-                 source=source, source_grad=source_grad)
+    view = _is_contiguous(new_sizes, new_strides)
+    return _copy(name, 0 if view else elements, frees=frees, source=source,
+                 source_grad=source_grad, grad_elements=elements if view else None)
+
+
+def _kept(term: Term) -> str:
+    """What a product that saves `term` keeps alive: the term, or the tensor it is a view of
+    (a permuted copy that copied nothing: a size-1 side; a 1 x w map's k_row, an h x 1 map's
+    k_col and v_col)."""
+    return term.inputs[0] if term.out_elements == 0 and term.inputs else term.name
+
+
+# ATen's CPU bmm computes a product of contraction x rows x columns under this in its own loop,
+# without BLAS (LinearAlgebra.cpp, bmm_out_or_baddbmm_), so it copies no operand
+ATEN_SMALL_BMM = 400
 
 
 def _column_grad_copy(case: Case, kernel: str) -> int:
@@ -218,6 +236,11 @@ def _column_grad_copy(case: Case, kernel: str) -> int:
     each (c x h) one in turn, oneDNN's bf16 bmm the whole gradient, in each of the backward's
     two products (measured on the CPU only: none elsewhere)."""
     if case.batch > 1 or case.device != "cpu":
+        return 0
+    # No copy where the products take the gradient as it is: one matrix (w = 1: a transposed
+    # one, which BLAS takes), or products ATen computes in its own loop, below 400 products
+    # of the contraction and result sizes, c h h here (at 3 x 5, c 16: 144)
+    if case.w == 1 or case.channels * case.h * case.h < ATEN_SMALL_BMM:
         return 0
     whole = case.w * case.channels * case.h
     return whole if is_onednn_bf16(kernel) else case.channels * case.h
@@ -239,7 +262,9 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     it the float32 train peak is the model to the byte at all 60 cases of `benchmarks/
     block_peaks.py criss_cross --dtype float32 --batch 1 2 --channels 16 64 128 --sides 8 14 15
     32 48 --param recurrence=1,2` (at batch 1 it was 0.1-1.8 % over before). On CUDA that copy
-    is not measured, so not modelled.
+    is not measured, so not modelled. On maps that are not square (docs/blocks.md), the row
+    slice of att is taken after v_row's copy, whose backward therefore runs later, and a copy
+    that is a view (a side of 1) has a whole gradient and keeps what it views (_kept).
     """
     b, c, h, w = case.batch, case.channels, case.h, case.w
     cq, big_n = reduced(c), case.h * case.w
@@ -268,43 +293,53 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     att_alias = att_col.out_elements == 0
     e_col = b * w * h * h
     residual = b * c * big_n
+    q_col = _permuted_copy(n("q_col"), qk, (0, 3, 2, 1), source=n("query"))
+    k_col = _permuted_copy(n("k_col"), qk, (0, 3, 1, 2), source=n("key"))
+    q_row = _permuted_copy(n("q_row"), qk, (0, 2, 3, 1), source=n("query"))
+    k_row = _permuted_copy(n("k_row"), qk, (0, 2, 1, 3), source=n("key"))
+    v_row = _permuted_copy(n("v_row"), vv, (0, 2, 1, 3), source=n("value"))
+    v_col = _permuted_copy(n("v_col"), vv, (0, 3, 1, 2), source=n("value"))
     return [
         conv("query", c, cq),
         conv("key", c, cq),
-        _permuted_copy(n("q_col"), qk, (0, 3, 2, 1), source=n("query")),
-        _permuted_copy(n("k_col"), qk, (0, 3, 1, 2), source=n("key")),
+        q_col,
+        k_col,
         bmm(n("e_col"), b * w, h, cq, h, frees=(n("q_col"), n("k_col")),
-            inputs=(n("q_col"), n("k_col"))),
+            inputs=(n("q_col"), n("k_col")), saves=(_kept(q_col), _kept(k_col))),
         # the -inf fill of each position's column copy of itself: one write per position. In
         # place; its backward clones the gradient and zeroes the filled entries.
         elementwise(n("mask"), b * big_n, 0, inputs=(n("e_col"),), grad_elements=e_col,
                     backward_elementwise=b * big_n, backward_scratch=2 * b * big_n),
-        _permuted_copy(n("q_row"), qk, (0, 2, 3, 1), source=n("query")),
-        _permuted_copy(n("k_row"), qk, (0, 2, 1, 3), source=n("key")),
+        q_row,
+        k_row,
         bmm(n("e_row"), b * h, w, cq, w,
             frees=(n("q_row"), n("k_row"), n("query"), n("key")),
-            inputs=(n("q_row"), n("k_row"))),
+            inputs=(n("q_row"), n("k_row")), saves=(_kept(q_row), _kept(k_row))),
         # torch.cat; its backward slices the gradient (views)
         Term(n("energy"), 0, 0, energy, (n("e_col"), n("e_row")),
              inputs=(n("mask"), n("e_row")), passes=(n("mask"), n("e_row"))),
         softmax(n("softmax"), b * big_n, h + w, frees=(n("energy"),), inputs=(n("energy"),),
                 device=case.device),
         conv("value", c, c),
+        att_col,
         # training also names the row slice of att, a view that out_row reads (its backward
-        # allocates the whole energy-sized gradient from the (b h, w, w) one)
-        dataclasses.replace(att_col, train_extra=(
+        # allocates the whole energy-sized gradient from the (b h, w, w) one). It is taken
+        # after v_row's copy, so its backward runs first: v_row's and v_col's gradients are
+        # both still apart then (the peak on thin maps, w >> h)
+        dataclasses.replace(v_row, train_extra=(
             Term(n("att_row"), 0, 0, 0, inputs=(n("softmax"),), input_grads=(energy,),
                  grad_elements=b * h * w * w),)),
-        _permuted_copy(n("v_row"), vv, (0, 2, 1, 3), source=n("value")),
         # att dies here, unless att_col is a view of it (a 1 x 1 map): then after out_col
         # its second operand, the row slice of att, is strided: oneDNN's bf16 bmm copies it
         bmm(n("out_row"), b * h, c, w, w,
             frees=(n("v_row"), *(() if att_alias else (n("softmax"),))),
-            inputs=(n("v_row"), n("att_row")), kernel=kernel, copied=b * h * w * w),
-        _permuted_copy(n("v_col"), vv, (0, 3, 1, 2), source=n("value")),
+            inputs=(n("v_row"), n("att_row")), saves=(_kept(v_row), n("att_row")),
+            kernel=kernel, copied=b * h * w * w),
+        v_col,
         bmm(n("out_col"), b * w, c, h, h, frees=(n("v_col"), n("att_col"), n("value"),
                                                *((n("softmax"),) if att_alias else ())),
-            inputs=(n("v_col"), n("att_col")), backward_scratch=_column_grad_copy(case, kernel)),
+            inputs=(n("v_col"), n("att_col")), saves=(_kept(v_col), _kept(att_col)),
+            backward_scratch=_column_grad_copy(case, kernel)),
         # in place into out_row (a permuted view): its backward gives both addends a gradient
         elementwise(n("sum"), residual, 0, frees=(n("out_col"),),
                     inputs=(n("out_row"), n("out_col")), grad_elements=residual),
