@@ -2,6 +2,7 @@
 memory model's tensors at its own peak.
 
     python scripts/gpu_peak_trace.py OUT.txt [BLOCK CHANNELS SIDE MODE DTYPE NAME=VALUE ...]
+    (SIDE: a square map's side, or HxW, e.g. 2x64; batch=B among the NAME=VALUE)
     python scripts/gpu_peak_trace.py --device cpu OUT.txt ...   # the same on the CPU
 
 Runs one case's step as the worker measures it (a warm call, then the measured call) under
@@ -121,13 +122,13 @@ def read_traces(text: str) -> list[dict[str, Any]]:
     return traces
 
 
-def _parse(args: Sequence[str]) -> tuple[str, int, int, str, str, dict[str, int | str]]:
+def _parse(args: Sequence[str]) -> tuple[str, int, str, str, str, dict[str, int | str]]:
     block, channels, side, mode, dtype, *more = args
     params: dict[str, int | str] = {}
     for item in more:  # NAME=VALUE: a number, or a choice such as impl=eager
         name, _, value = item.partition("=")
         params[name] = int(value) if value.lstrip("-").isdigit() else value
-    return block, int(channels), int(side), mode, dtype, params
+    return block, int(channels), side, mode, dtype, params
 
 
 def unpaired(measured: Sequence[tuple[int, str]], model: Sequence[tuple[str, int]]
@@ -155,7 +156,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--device"] and len(argv) > 1:
         device, argv = argv[1], argv[2:]
     if device not in ("cuda", "cpu") or (len(argv) != 1 and len(argv) < 6):
-        print("usage: scripts/gpu_peak_trace.py [--device cpu] OUT.txt [BLOCK CHANNELS SIDE "
+        print("usage: scripts/gpu_peak_trace.py [--device cpu] OUT.txt [BLOCK CHANNELS SIDE|HxW "
               "MODE DTYPE NAME=VALUE ...]", file=sys.stderr)
         return 2
     import torch
@@ -175,9 +176,12 @@ def main(argv: list[str]) -> int:
     block, channels, side, mode, dtype, given = _parse(argv[1:] or DEFAULT)
     # The parameters not given take the block's defaults, as in a suite.
     batch = int(given.pop("batch", 1))
-    params = spec(block).resolve({"batch": batch, "channels": channels, "t": 1, "h": side,
-                                  "w": side, **given})
-    case = Case(block, device, dtype, batch, channels, 1, side, side, params=params, mode=mode)
+    h, _, w = side.partition("x")  # SIDE, or HxW for a map that is not square
+    height, width = int(h), int(w or h)
+    params = spec(block).resolve({"batch": batch, "channels": channels, "t": 1, "h": height,
+                                  "w": width, **given})
+    case = Case(block, device, dtype, batch, channels, 1, height, width, params=params,
+                mode=mode)
     if device == "cuda":
         cuda_flags()
     else:  # one thread, as the CPU models hold one thread's scratch (oneDNN's grows with more)

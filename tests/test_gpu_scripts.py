@@ -163,6 +163,21 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     assert "proj params' grads" in lacking and "aten::sum" in alone
 
 
+def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
+    out = tmp_path / "trace.txt"
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(out), "criss_cross", "16", "2x64", "train", "float32", "recurrence=1"])
+    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gpu_peak_trace import read_traces
+    finally:
+        sys.path.pop(0)
+    [trace] = read_traces(out.read_text())
+    assert trace["case"] == "criss_cross b1 c16 recurrence=1 2x64 train on cpu"
+    assert trace["measured"] == trace["model"] > 0  # the thin map's train peak, to the byte
+
+
 def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
     out = tmp_path / "trace.txt"
     r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
