@@ -107,6 +107,11 @@ def headline_block(summary: dict[str, Any]) -> str:
                         ": " + "; ".join(r["contradicting"] + r["missing"]) + "."))
     for c in summary.get("crossovers", []):
         if c.get("n_star_latency") is None:
+            if "the crossing is the overhead's" in (c.get("reason_latency") or ""):
+                lines.append(f"- {c['run']}: at c = {c['channels']:.0f}, m = {c['m']:.0f}, "
+                             f"n = {c['n']:.0f}, no measured crossover: "
+                             f"{c['reason_latency']} (N* = {c['n_star_predicted']:.0f}, "
+                             "predicted).")
             continue
         lines.append(f"- {c['run']}: at c = {c['channels']:.0f}, m = {c['m']:.0f}, "
                      f"n = {c['n']:.0f}, the non-local order takes more time than double "

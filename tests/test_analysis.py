@@ -183,6 +183,28 @@ def test_measured_crossover_matches_the_prediction_when_latency_follows_macs():
     assert math.isfinite(row["n_star_memory"])
 
 
+def test_a_latency_crossing_inside_the_overhead_is_not_read():
+    """Both orders a little above a per-call overhead of 0.3 ms cross on a wobble (the H100's
+    536 against 512): not read where the overhead timed directly is half a side's time."""
+    ms = []
+    for h, w in ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (16, 16), (32, 32)):
+        for block in ("double_attention", "nonlocal_right"):
+            c = Case(block, "cpu", "float32", 1, 64, 1, h, w, m=32, n=32)
+            ms.append(measured(c, latency=3e-4 + cost_of(c).macs * 1e-14))
+    env = overhead_env("double_attention", 3e-4)
+    env["overhead"]["cases"] += [{**env["overhead"]["cases"][0], "block": "nonlocal_right"}]
+    for e in env["overhead"]["cases"]:
+        e.update(m=32, n=32)
+    row = an.crossovers(frame(ms), environments={"synthetic": env}).iloc[0]
+    assert math.isnan(row["n_star_latency"]) and "the crossing is the overhead's" in \
+        row["reason_latency"]
+    assert row["n_star_macs"] == pytest.approx(32)
+    assert an.crossovers(frame(ms)).iloc[0]["n_star_latency"] == pytest.approx(32, rel=0.05)
+    against = an.crossovers_against(frame(ms), environments={"synthetic": env}).iloc[0]
+    assert against["outcome_latency"] == "overhead_bound"
+    assert math.isnan(against["n_star_latency"]) and against["outcome_macs"] == "crosses"
+
+
 def test_latency_measured_on_several_nodes_decides_nothing():
     """A Slurm sweep split case by case (--split cases) may time a fit's sizes, or the two
     blocks of a ratio, on different machines: no interval holds their difference."""

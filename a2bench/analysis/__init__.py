@@ -189,7 +189,8 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
     modes, compiled = mode_pairs(data), compile_pairs(data, roof)
     fixed = fixed_columns(data, "positions")
     return Analysis(
-        data=data, runs=tuple(runs), fits=fits, pairs=pairs(data), crossovers=crossovers(data),
+        data=data, runs=tuple(runs), fits=fits, pairs=pairs(data),
+        crossovers=crossovers(data, environments=envs),
         block_crossovers=crossovers_against(data, REFERENCE, envs),
         complexity=complexity_classes(fits), roofline=roof, roofline_summary=roofline_summary(roof),
         comparison=compare_runs(data),

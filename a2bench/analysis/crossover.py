@@ -24,7 +24,7 @@ from a2bench.analysis.columns import (
     hosts_of,
     param_columns,
 )
-from a2bench.analysis.exponents import across_nodes
+from a2bench.analysis.exponents import across_nodes, direct_overhead
 from a2bench.analysis.load import ok_rows
 
 # ---------------------------------------------------------------------------------------------
@@ -127,8 +127,44 @@ def _ratio_per_n(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, rs
 
 
-def crossovers(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
-    """Per (run, channels, m, n, batch, t) with both orders over >= 2 N: predicted and measured."""
+# A measured latency crossing is the blocks' only where their own work shows: where the per-call
+# overhead is half the time of either order or more at the sizes either side of it, the ratio is
+# the overhead's (the H100's two orders at N 192-768: 0.37-0.40 ms each, over 0.32 ms of
+# overhead, crossed at 536 on a 0.3 % wobble).
+OVERHEAD_BOUND = 0.5
+
+
+def overhead_bound(positions: pd.Series, latencies: Sequence[pd.Series], n_star: float,
+                   overheads: Sequence[float]) -> bool:
+    """Whether, at the two sizes either side of `n_star`, a side's per-call overhead
+    (`overheads`, one per side of `latencies`) is OVERHEAD_BOUND of its latency or more."""
+    if not math.isfinite(n_star) or not all(math.isfinite(o) and o > 0 for o in overheads):
+        return False
+    x = positions.to_numpy(float)
+    near = positions.isin([x[x <= n_star].max(initial=-math.inf),
+                           x[x >= n_star].min(initial=math.inf)]).to_numpy()
+    return bool(near.any()) and any(
+        bool((overhead >= OVERHEAD_BOUND * latency.to_numpy(float)[near]).all())
+        for latency, overhead in zip(latencies, overheads, strict=True))
+
+
+def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd.Series],
+                       overheads: Sequence[float]) -> Crossing:
+    """The latency crossing, or none where it lies inside the per-call overhead."""
+    if not overhead_bound(positions, latencies, c.n_star, overheads):
+        return c
+    return Crossing(math.nan, (
+        f"the ratio crosses 1 near N = {c.n_star:.0f}, where the per-call overhead "
+        f"({min(overheads) * 1e3:.3g}–{max(overheads) * 1e3:.3g} ms, timed directly) is half "
+        "the time of a block or more: the crossing is the overhead's, not the blocks'"),
+        "overhead_bound")
+
+
+def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
+               environments: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """Per (run, channels, m, n, batch, t) with both orders over >= 2 N: predicted and measured.
+    With the runs' environments, a latency crossing where the per-call overhead (timed
+    directly) is half a side's time or more is not read (overhead_bound)."""
     p = pairs(df, pair)
     columns = ["run", "device", "channels", "m", "n", "batch", "t", "n_points", "n_min",
                "n_max", "n_star_predicted", "n_star_macs", "n_star_latency", "n_star_memory",
@@ -152,6 +188,13 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
             c_ = crossing(rows["positions"], rows[f"ratio_{metric}"], *names)
             if metric == "latency":
                 c_ = on_one_node(c_, rows["host_left"], rows["host_right"])
+                env = (environments or {}).get(run) or {}
+                kind = {"dtype": rows["dtype"].iloc[0], "mode": "forward", "compile": False}
+                fixed = {"channels": c, "m": m, "n": n, "batch": b}
+                overheads = [direct_overhead(env, block, fixed, kind)
+                             for block in (pair.left, pair.right)]
+                c_ = _overhead_crossing(c_, rows["positions"],
+                                        [rows["latency_left"], rows["latency_right"]], overheads)
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"reason_{metric}"] = c_.reason
         records.append(rec)
@@ -178,8 +221,9 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     ratio block ÷ reference is read with crossing(): ``n_star_*`` is where it last passes 1
     going up, ``outcome_*`` what it does over the range (Crossing.outcome), ``reason_*`` why
     there is no N*. ``ratio_at_max_latency`` is the latency ratio at the largest common N.
-    Groups with fewer than two common N are left out. ``environments`` only names the blocks
-    in the reasons.
+    Groups with fewer than two common N are left out. ``environments`` names the blocks in the
+    reasons, and gives the per-call overheads a latency crossing is read against
+    (overhead_bound).
     """
     ok = ok_rows(df)
     ref_rows = ok[ok["block"] == reference]
@@ -222,6 +266,15 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
             c_ = crossing(rows["positions"], ratio, name, ref_name)
             if metric == "latency":
                 c_ = on_one_node(c_, rows["host"], rows["ref_host"])
+                env = (environments or {}).get(g["run"]) or {}
+                kind = {"dtype": g["dtype"], "mode": "forward", "compile": False}
+                shared = {"channels": g["channels"], "batch": g["batch"]}
+                own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
+                mine = {c: g[f"ref_{c}"] for c in ref_params}
+                overheads = [direct_overhead(env, reference, {**shared, **mine}, kind),
+                             direct_overhead(env, g["block"], {**shared, **own}, kind)]
+                c_ = _overhead_crossing(c_, rows["positions"],
+                                        [rows["ref_latency"], rows["latency"]], overheads)
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"outcome_{metric}"] = c_.outcome
             rec[f"reason_{metric}"] = c_.reason

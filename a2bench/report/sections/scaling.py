@@ -454,4 +454,6 @@ def _crossing_words(r: pd.Series, metric: str) -> str:
             "below": "cheaper over the whole range",
             "ends_below": "no costlier at the largest N, though not cheaper at every N",
             "across_nodes": "not read: its sizes ran on several nodes",
+            "overhead_bound": "not read: it crosses where the per-call overhead is half the "
+                              "time or more",
             }.get(outcome, "not measured at two or more N")
