@@ -52,6 +52,8 @@ METRIC_AXIS = {
     "latency": "latency per call (s, 10th percentile a pass, median of passes)",
     "memory": "peak memory above input (bytes)",
 }
+# The sizes figure plots the tables' columns: latency there is the median of all samples
+SIZES_AXIS = {"latency": "median latency per call (s, all passes' samples)"}
 RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
 RATIO_COLORS = {"macs": "#4c4c4c", "latency": "#ff7f0e", "memory": "#9467bd"}
 DPI = 130
@@ -407,15 +409,23 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
         order = list(dict.fromkeys(rows["size"]))
         for i, metric in enumerate(an.METRICS):
             ax = axes[3 * j + i][0]
-            sns.barplot(data=rows, x="size", y=metric, hue="block name", order=order,
-                        palette=palette, ax=ax, legend=i == 0, errorbar=None)
+            # points, not bars: a bar on a log axis is as long as its axis' floor makes it,
+            # and 3x read as 30x (the video report's two orders)
+            hues = [b for b in palette if (rows["block name"] == b).any()]
+            sns.pointplot(data=rows, x="size", y=metric, hue="block name", order=order,
+                          hue_order=hues, palette=palette, ax=ax, legend=i == 0,
+                          errorbar=None, linestyle="none", markers="o", markersize=6,
+                          dodge=0.4 if len(hues) > 1 else False)  # seaborn divides by hues-1
             if (rows[metric] > 0).any():
                 ax.set_yscale("log")
             else:  # nothing to draw on a log axis: a run with --no-counters counts no MACs
                 ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes,
                         ha="center", va="center", color="0.4")
             # wrapped to the panel's height: a longer line runs into the panels beside it
-            ax.set_ylabel(textwrap.fill(METRIC_AXIS[metric], 26), fontsize=9)
+            # the tables' latency, the median of every sample (the fits read another statistic)
+            label = SIZES_AXIS.get(metric, METRIC_AXIS[metric])
+            ax.set_ylabel(textwrap.fill(label, 26), fontsize=9)
+            ax.grid(axis="y", which="major", alpha=0.3)
             ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
             if i < 2:
                 ax.set_xticklabels([])
@@ -439,8 +449,9 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
                bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()), ncol=ncol, frameon=False,
                fontsize=8)
     name = _save(fig, out, "sizes.png")
-    caption = ("Bars: MACs, median latency and peak memory of each block at each measured size "
-               "(for the ResNet-stages suite, the shapes where these blocks sit in a ResNet-50).")
+    caption = ("MACs, median latency and peak memory of each block at each measured size, one "
+               "point each on log axes (for the ResNet-stages suite, the shapes where these "
+               "blocks sit in a ResNet-50).")
     return FigureFile(name, "Cost at each size", caption)
 
 
