@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from a2bench import fitting as ft  # the verdict's margins, for the tables' legend (no torch)
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
 # GPU positions runs (scripts/gpu_run.sh: results/gpu-<kind>-positions and -auto-positions),
@@ -77,13 +79,21 @@ def cell(fit: dict[str, Any]) -> str:
             f"({num(fit['expected'])}) {mark}")
 
 
+# The verdict's rule, beside every table of ✓ marks: a 95 % interval shown may miss the model's
+# exponent by a little and still be consistent, which the table alone would not say.
+RULE = (f"Consistent: the 90 % interval lies within the model's exponent ± {ft.MARGIN:g}, and "
+        f"for latency ΔBIC > {ft.BIC_DECISIVE:g} favours the model's class (docs/reports.md, "
+        "the method).")
+
+
 def headline_block(summary: dict[str, Any]) -> str:
     from a2bench.report.sections.scaling import headline_phrase
 
     h = summary["headline"]
     lines = [f"**Headline: {headline_phrase(h)}.** Exponent along positions N [95% interval] "
              "(the cost model's), per metric: ✓ consistent, ✗ contradicted, ? inconclusive. "
-             "CONFIRMED needs MACs, peak memory and latency consistent for both orders in a run.",
+             f"{RULE} CONFIRMED needs MACs, peak memory and latency consistent for both orders "
+             "in a run.",
              "", "| run | block | MACs | memory | latency | latency ΔBIC |",
              "|---|---|---|---|---|---|"]
     for run, r in h["runs"].items():
@@ -100,7 +110,8 @@ def headline_block(summary: dict[str, Any]) -> str:
                          f"{' | '.join(cells)} | {num(dbic, 1)} |")
     lines.append("")
     for run, r in h["runs"].items():
-        if r["verdict"] == "not swept":
+        if r["verdict"] == "not swept":  # named, so the runs' tally adds up
+            lines.append(f"- {run}: not swept along positions N, so not counted above.")
             continue
         lines.append(f"- {run}: **{WORDS[r['verdict']]}**"
                      + ("." if not (r["missing"] or r["contradicting"]) else
@@ -471,7 +482,7 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
             lines += [*checks, ""]
         lines += ["Exponent of each attention order along the run's swept axis [95% interval] "
                   "(the cost model's), per metric: ✓ consistent, ✗ contradicted, "
-                  "? inconclusive (each reason in the report's fits.csv).", "",
+                  f"? inconclusive (each reason in the report's fits.csv). {RULE}", "",
                   "| run | axis | block | MACs | memory | latency |", "|---|---|---|---|---|---|"]
         for run in runs:
             axis = SUITE_AXES.get(str(envs[run].get("suite", "")), "positions")

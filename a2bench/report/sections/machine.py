@@ -243,7 +243,9 @@ def roofline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     doc: list[Element] = [Heading(2, "Roofline")]
     s = result.roofline_summary
     if not len(s):
-        return doc + [Para("No case has both a latency and an analytic FLOP count.")]
+        return doc + [Para("No case has both a latency and an analytic FLOP count (a block "
+                           "without a cost model has no analytic FLOPs or bytes to place it; "
+                           "its rate R in the latency fits is read from 2 × its counted MACs).")]
     doc.append(Para(
         "Achieved GFLOP/s = analytic FLOPs ÷ median latency ÷ 10⁹; the ceiling is the GEMM "
         "throughput measured in the same run (environment.json, roofline; in a Slurm "
