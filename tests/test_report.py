@@ -582,3 +582,15 @@ def test_cases_without_a_measurement_are_listed_by_size():
     result = SimpleNamespace(data=data, runs=["r"], environments={})
     table = failures_section(result)[-1].frame
     assert table["size"].tolist() == ["N 64", "N 144", "N 256", "N 400", "N 576"]
+
+
+def test_a_folded_table_keeps_its_caption_in_view():
+    """A long table folds into <details>; its caption (a run's verdict) was inside the fold."""
+    from a2bench.report.elements import Table
+    from a2bench.report.render import to_html
+
+    long = Table(pd.DataFrame({"n": range(40)}), "run-a: CONFIRMED")
+    html = to_html([long, Table(pd.DataFrame({"n": range(40)}))], "t")
+    assert "<summary>run-a: CONFIRMED (40 rows)</summary>" in html
+    assert "<caption>run-a: CONFIRMED</caption>" not in html  # said once
+    assert "<summary>table of 40 rows</summary>" in html
