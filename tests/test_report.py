@@ -594,3 +594,16 @@ def test_a_folded_table_keeps_its_caption_in_view():
     assert "<summary>run-a: CONFIRMED (40 rows)</summary>" in html
     assert "<caption>run-a: CONFIRMED</caption>" not in html  # said once
     assert "<summary>table of 40 rows</summary>" in html
+
+
+def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
+    """The tutorial's counted block: no 'n/a×' after each counter, no 'no model' told apart
+    from an empty verdict, no crossover sections for orders that never ran."""
+    run = Path(__file__).resolve().parents[1] / "results" / "cpu-your-block" / "full-1"
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "n/a×" not in md and "| token_mixer | 3600 | no model | 1658880000 |" in md
+    assert "## Crossover" not in md and "## Each block against" not in md
+    fits = md.split("## Scaling exponents", 1)[1].split("\n## ", 1)[0]
+    assert "| memory |" in fits and "no model" in fits.split("| memory |", 1)[1].split("\n")[0]

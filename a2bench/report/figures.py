@@ -207,13 +207,18 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                     ax.plot(xs, a + np.exp(mid + fit["expected"]
                                            * (np.log(xs) - fit["log_x_mean"])),
                             color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
-            if math.isfinite(fit["exponent"]):
+            if math.isfinite(fit["exponent"]) and not math.isfinite(fit["expected"]):
+                # nothing to judge it by (a block without a cost model has no memory model)
+                label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
+                         f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], no model")
+            elif math.isfinite(fit["exponent"]):
                 label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
                          f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], "
                          f"{expected_from(fit)} {fixed(fit['expected'])}: {fit['verdict']}")
             else:
+                size_word = "size" if integer(fit["points"]) == "1" else "sizes"
                 label = (f"{block_name(result, fit['block'])}: {fit['verdict']} "
-                         f"({integer(fit['points'])} sizes in the window)")
+                         f"({integer(fit['points'])} {size_word} in the window)")
             handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
             if metric == "latency":
                 for c in crossings:

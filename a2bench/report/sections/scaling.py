@@ -208,6 +208,8 @@ def _run_cell(row: pd.Series | None) -> str:
         return "not swept"
     if not math.isfinite(row["exponent"]):
         return f"{row['verdict']}: {row['reason']}"
+    if not math.isfinite(row["expected"]):  # measured, with nothing to judge it by
+        return f"{_fit_cell(row)}; no model ({integer(row['points'])} sizes)"
     return (f"{_fit_cell(row)}; {expected_from(row)} {fixed(row['expected'])}; "
             f"ΔBIC {fixed(row['delta_bic'], 1)}; "
             f"{row['verdict']} ({integer(row['points'])} sizes)")
@@ -260,7 +262,8 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
             wide["model"] = [fixed(c["expected"]) if c is not None else "" for c in cells]
             wide["ΔBIC"] = [fixed(c["delta_bic"], 1) if c is not None else "" for c in cells]
             wide["window"] = [_window_cell(c) if c is not None else "" for c in cells]
-            wide["verdict"] = [c["verdict"] if c is not None else "" for c in cells]
+            wide["verdict"] = [(c["verdict"] or "no model") if c is not None else ""
+                               for c in cells]  # as the headline says it
             wide["fixed"] = [c["group"] if c is not None else "" for c in cells]
         else:  # one compact column per run keeps several runs readable side by side
             wide[run] = [_run_cell(c) for c in cells]
@@ -387,6 +390,8 @@ def finding_lines(result: an.Analysis) -> list[str]:
 def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     doc: list[Element] = [Heading(2, "Crossover: where the non-local order costs more")]
     cross = result.crossovers
+    if not result.data["block"].isin((an.STUDY.left, an.STUDY.right)).any():
+        return []  # neither order ran (a user's own block): nothing to say about them
     if not len(cross):
         return doc + [Para(
             "No run measured both attention orders over several N with c, m, n, b and t fixed, "
@@ -426,6 +431,8 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
     reference = str(bc["reference"].iloc[0]) if len(bc) else an.REFERENCE
     ref = block_name(result, reference, short=True)
     doc: list[Element] = [Heading(2, f"Each block against {ref}")]
+    if not (result.data["block"] == reference).any():
+        return []  # the reference never ran: a section of nothing
     if not len(bc):
         return doc + [Para(
             f"No other block was measured at the same shapes as {ref} over two or more "

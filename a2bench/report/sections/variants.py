@@ -258,11 +258,13 @@ def counters_section(result: an.Analysis) -> list[Element]:
         row = {**({"run": r["run"]} if len(result.runs) > 1 else {}),
                "block": block_name(result, r["block"], short=True), "N": size(r["positions"]),
                **({"batch": integer(r["batch"])} if batches else {}),
-               "model MACs": integer(r["model"])}
+               "model MACs": integer(r["model"]) if finite(r["model"]) else "no model"}
         for name in an.COUNTER_COLUMNS.values():
             value, ratio = r[name], r[f"{name} ÷ model"]
+            # a ratio where there is a model to divide by (a counted block has none)
             row[name] = ("n/a" if not finite(value) else integer(value)
-                         + ("" if value == r["model"] else f" ({significant(ratio, 4)}×)"))
+                         + ("" if value == r["model"] or not finite(ratio)
+                            else f" ({significant(ratio, 4)}×)"))
         rows.append(row)
     return [Heading(2, "What the field's counters report"), Para(
         "Each counter's total at the block's largest N (at its smallest batch there), in MACs "
