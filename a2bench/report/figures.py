@@ -159,9 +159,26 @@ def _save(fig: plt.Figure, out: Path, name: str) -> str:
     return name
 
 
-def _panels(n: int, width: float = 6.4, height: float = 5.0) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=True, squeeze=False)
-    return fig, axes[0]
+# Panels a row holds: five runs in one row made a 3,400-pixel figure whose ticks and legends a
+# page shrank to 3 pixels (the published headline figure); more wrap to the next row.
+MAX_PANELS_A_ROW = 3
+
+
+def _panels(n: int, width: float = 6.4, height: float = 5.0,
+            below: float = 0.0) -> tuple[plt.Figure, np.ndarray]:
+    """n panels sharing y, at most MAX_PANELS_A_ROW a row; `below`: inches of legend under each
+    panel, which the next row leaves room for."""
+    cols = min(n, MAX_PANELS_A_ROW)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, (height + below) * rows),
+                             sharey=True, squeeze=False,
+                             gridspec_kw={"hspace": (below + 1.1) / height} if rows > 1 else {})
+    flat = axes.ravel()
+    for ax in flat[n:]:  # the last row's empty places
+        fig.delaxes(ax)
+    for ax in flat[:n]:  # every panel its own y ticks: a row's first may sit above an empty one
+        ax.yaxis.set_tick_params(labelleft=True)
+    return fig, flat[:n]
 
 
 def _drawable(primary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
@@ -182,7 +199,8 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
-    fig, axes = _panels(len(runs))
+    entries = max((int((fits["run"] == r).sum()) for r in runs), default=0) + 5
+    fig, axes = _panels(len(runs), below=0.17 * entries + 0.4)  # the legend under each panel
     for ax, run in zip(axes, runs, strict=True):
         handles = []
         placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)
