@@ -403,10 +403,27 @@ def auto_templates(suite: Suite) -> list[tuple[Case, tuple[str, ...]]]:
     return list(dict.fromkeys(out))
 
 
+def _check_auto_clips(suite: Suite, sw: Sweep) -> None:
+    """`t: auto` for a block that takes no clip at all (criss-cross) no plan can satisfy: said
+    here, as a listed clip is, not as a budget too small for it."""
+    if "t" not in sw.auto:
+        return
+    registry = blocks()
+    for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
+        spec = registry[b]
+        found = [why for axis, why in spec.problems(_values(spec, {**point, "t": 2}))
+                 if axis == "t"]
+        if found:
+            rule = found[0].rsplit(", got", 1)[0]  # the t it was probed at is no one's
+            raise SuiteError(f"{suite.path}: t: auto: block {b} takes no clip ({rule}); "
+                             "expected t: auto only for blocks that take clips")
+
+
 def _check_cases(suite: Suite) -> None:
     registry = blocks()
     for sw in suite.sweeps:
         if sw.auto:  # checked size by size when planned: the plan takes only legal sizes
+            _check_auto_clips(suite, sw)
             continue
         for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
             spec = registry[b]

@@ -202,7 +202,10 @@ def test_a_measured_cache_replaces_a_larger_one_sysfs_names():
     m = machine_of(s, env, 1e11, 2**33, 1.0, 3, False, llc=32 * 2**20)
     assert m.caches == {"L1d": 48 * 2**10, "L2": 2 * 2**20, "L3 (measured)": 32 * 2**20}
     assert m.mmap_threshold == 32 * 2**20
-    assert machine_of(s, env, 1e11, 2**33, 1.0, 3, True).mmap_threshold is None  # malloc-reuse
+    # keeping freed memory, the workers still map each tensor past 4 GiB afresh (sweep.py)
+    assert machine_of(s, env, 1e11, 2**33, 1.0, 3, True).mmap_threshold == 2**32
+    # a probe that stopped at L2's step (a small --memory-budget) does not replace the L3
+    assert machine_of(s, env, 1e11, 2**28, 1.0, 3, False, llc=2 * 2**20).caches == env["caches"]
 
 
 def test_a_run_whose_budget_fell_short_is_inconclusive_and_says_what_it_needed():

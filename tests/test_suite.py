@@ -138,6 +138,12 @@ def test_a_default_that_breaks_a_rule_is_named_as_the_default(tmp_path):
         load_suite(clip)
     assert str(info.value).startswith(f"{clip}: t: expected t = 1 ")
     assert "got t = 2" in str(info.value) and "was not set" not in str(info.value)
+    # and t: auto, which no plan could satisfy, is said at load too, not as a budget too small
+    auto = tmp_path / "auto.yaml"
+    auto.write_text("blocks: [criss_cross]\nparams: {channels: [32], t: auto, h: [8], w: [8]}\n")
+    with pytest.raises(SuiteError, match=r"t: auto: block criss_cross takes no clip \(expected "
+                       r"t = 1 .*\); expected t: auto only for blocks that take clips"):
+        load_suite(auto)
 
 
 def test_auto_in_a_list_says_how_auto_is_written():

@@ -55,6 +55,13 @@ def _legal(case: Case) -> bool:
     return not spec(case.block).problems(case.to_dict())
 
 
+# The mmap threshold a run that keeps freed memory gives its workers (sweep.MALLOC_REUSE_ENV):
+# a tensor past it is still mapped afresh on every call, so the planner keeps the largest
+# tensor on one side of it (the non-local order's 5 GB N x N at b 1, c 8, N 35,344 ran 5.7x
+# slower than at N 31,684 for 1.31x the positions, and left its window one size).
+REUSED_MMAP_THRESHOLD = 2**32
+
+
 def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_budget: int,
                time_budget_s: float, passes: int, malloc_reuse: bool,
                llc: float | None = None, memory_every_pass: bool = False,
@@ -64,13 +71,19 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
     `threads` the run's torch threads."""
     caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
               if isinstance(v, (int, float)) and v > 0}
-    if llc and caches and llc < max(caches.values()):
+    inner = sorted(caches.values())[:-1]
+    # a measure at or under an inner cache is that cache's step, read where the probe could
+    # not reach the last one (its buffers capped at an eighth of a small --memory-budget: at
+    # 256 MB, L2's step at 1 MiB read as the last level): the sysfs figure stands
+    if llc and caches and llc < max(caches.values()) and llc > max(inner, default=0):
         last = max(caches, key=lambda k: caches[k])
         caches = {k: v for k, v in caches.items() if k != last and v < llc}
         caches[f"{last} (measured)"] = float(llc)
     mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
-    if suite.device != "cpu" or malloc_reuse:  # CUDA's caching allocator, or glibc told to keep
+    if suite.device != "cpu":  # CUDA's caching allocator keeps what it maps
         mmap = None
+    elif malloc_reuse:  # glibc told to keep freed memory: past this it still maps every call
+        mmap = REUSED_MMAP_THRESHOLD
     # An auto run's batches are windows, timed in chunks of one length on a CPU (planned_s)
     return pl.Machine(suite.device, caches, float(mmap) if mmap else None, memory_budget, gemm,
                       time_budget_s, passes, memory_every_pass,

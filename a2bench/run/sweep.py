@@ -26,7 +26,7 @@ from a2bench.errors import InputError
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
 from a2bench.plugins import ENV_VAR as PLUGINS_VAR
-from a2bench.run.autosize import AutoSizes, variant
+from a2bench.run.autosize import REUSED_MMAP_THRESHOLD, AutoSizes, variant
 from a2bench.run.calibration import (
     Calibration,
     calibrate,
@@ -48,7 +48,8 @@ NOISY_IQR_RATIO = 0.10  # a case whose IQR is above this share of its median is 
 BUSY_PERCENT = 20  # other load before the sweep that is worth a warning
 # Read by glibc when the spawned worker starts; the mmap threshold alone is not enough (freed
 # memory at the heap top would still go back to the OS and fault in again).
-MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
+MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(REUSED_MMAP_THRESHOLD),
+                    "MALLOC_TRIM_THRESHOLD_": str(REUSED_MMAP_THRESHOLD)}
 
 
 class SweepError(Exception):
