@@ -299,9 +299,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
-    from a2bench.run.autosize import budget_line
     from a2bench.run.options import RunOptions
-    from a2bench.run.summary import plan_table
+    from a2bench.run.summary import budget_line, plan_notes, plan_table
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import load_suite
 
@@ -321,11 +320,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     print(plan_table(plan))
+    for line in plan_notes(plan):  # what the planner passed over, and why (as a run says)
+        print(line)
     rest = ("; the rest of the budget narrows the intervals" if plan.feasible
             and plan.predicted_wall_s < plan.budget_s else "")
     print(f"\nPredicted wall time {plan.predicted_wall_s:.0f} s of a {plan.budget_s:g} s budget "
           f"(calibration and start-up {plan.startup_s + plan.fixed_s:.0f} s){rest}. A run times "
           "its own probes, so its windows' ends may move by a size.")
+    if plan.feasible and plan.predicted_wall_s > plan.budget_s:
+        print(f"Over the budget by {plan.predicted_wall_s - plan.budget_s:.0f} s: a run times "
+              "every block's window whatever it costs (--budget sizes the plan, it is no cap).")
     if not plan.feasible:  # the answer is no: a script can test it before it runs the sweep
         print(budget_line(plan))
         return 1

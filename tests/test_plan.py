@@ -268,8 +268,7 @@ def test_the_overhead_share_is_checked_at_the_fastest_rate_the_pilot_measured():
     # the plan names its template's sizes as still to choose, not as the placeholder 1x1
     assert fast.to_dict()["case"].endswith(" hxw auto") and " 1x1" not in fast.to_dict()["case"]
     # and so do the printed table and the run's log line, which say what to_dict says
-    from a2bench.run.autosize import plan_line
-    from a2bench.run.summary import plan_table
+    from a2bench.run.summary import plan_line, plan_table
     shown = plan_table(pl.Plan((fast,), 400.0, 1.0, 1.0)) + plan_line(fast)
     assert shown.count(" hxw auto") == 2 and " 1x1" not in shown
     frames = replace(template, t=1, h=14, w=14)
@@ -879,3 +878,26 @@ def test_the_planner_holds_onednn_float32_copies_at_the_runs_threads():
     assert au.candidate_points(template, axis, tight)[-1].size == one[-1].size
     assert au.candidate_points(template, axis, replace(tight, threads=2))[-1].size \
         < one[-1].size
+
+
+def test_plan_prints_the_planners_notes_and_says_when_it_runs_over(tmp_path, capsys,
+                                                                   monkeypatch):
+    """`plan` printed the table alone: a window passed over, or a memory budget no size fits,
+    was said by `run` only; a plan over its budget exited 0 without a word."""
+    from a2bench.cli import main
+    from a2bench.run.sweep import Sweep
+
+    note = "within L2: 0 legal sizes within the memory budget"
+    _, (template, axis) = auto_templates(suite())
+    points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
+    group = replace(pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s,
+                                  True, CPU, 400.0), note=note)
+    over = pl.Plan((group,), 1.0, 1.0, 1.0)  # a budget of 1 s: over it
+    monkeypatch.setattr(Sweep, "plan", lambda self: over)
+    s = tmp_path / "a.yaml"
+    s.write_text("blocks: [se]\nparams: {channels: [32], h: auto, w: auto}\n")
+    assert main(["plan", str(s)]) == 0
+    out = capsys.readouterr().out
+    assert f"Notes:\n  {template.block} ({group.label}): {note}" in out
+    assert over.feasible and over.predicted_wall_s > over.budget_s
+    assert "Over the budget by" in out and "it is no cap" in out

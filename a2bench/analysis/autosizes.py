@@ -56,13 +56,14 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
         needed = record.get("needed_budget_s")
         if needed is None:
             continue
-        need = ("about " + f"{math.ceil(needed)} s needed" if math.isfinite(float(needed))
-                else "no budget affords one")
+        need = (f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
+                if math.isfinite(float(needed)) else
+                "no budget affords one (the run's plan notes say what stops it)")
         for g in record.get("groups") or []:
             if g.get("needed_budget_s") is not None or len(g.get("sizes") or []) < 6:
                 out[(label, str(g.get("block")))] = (
                     f"budget {record.get('budget_s'):g} s too small for one regime of 6 sizes: "
-                    f"{need} (--budget)")
+                    f"{need}")
     return out
 
 

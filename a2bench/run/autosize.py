@@ -25,6 +25,7 @@ from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
 from a2bench.run.calibration import end_calibration_s
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases
+from a2bench.run.summary import budget_line, plan_line
 from a2bench.suite import Suite, auto_templates
 
 PILOT_TIME_S = 0.25  # timed sampling per pilot size
@@ -579,27 +580,3 @@ def variant(case: Case) -> tuple[Any, ...]:
     3-9 % to 9-14 % of its median beside the non-local block's calls of 1 s, on this
     repository's VM), and a variant's exponent needs its own sizes interleaved, not others'."""
     return replace(case, t=0, h=0, w=0).key()
-
-
-def plan_line(g: pl.GroupPlan) -> str:
-    sizes = ", ".join(str(c.positions) for c in g.choices) or "none"
-    rate = "measured" if g.rate_measured else "guessed"
-    share = max((c.overhead_share for c in g.choices), default=math.nan)
-    return (f"auto sizes for {g.template.block} ({g.label}): N = {sizes}; regime "
-            f"{g.regime}; overhead {g.overhead_s * 1e3:.3g} ms, at most {share:.1%} of a call; "
-            f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s"
-            + (f"; promises ±{g.promised_half_width:.3f} and ΔBIC {g.promised_bic:.0f} against "
-               f"the competing class (decisive above {promise.PLANNED_BIC:g} planned)"
-               if math.isfinite(g.promised_bic) else "")
-            + (f"; {g.note}" if g.note else ""))
-
-
-def budget_line(plan: pl.Plan) -> str:
-    needed = plan.needed_budget_s
-    need = "no budget affords one" if needed is None or not math.isfinite(needed) else \
-        f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
-    short = [g.template.block for g in plan.groups if not g.feasible]
-    return (f"budget {plan.budget_s:g} s too small for {pl.SIZES} sizes in one regime for "
-            f"{', '.join(short)}: {need}")
-
-

@@ -3,6 +3,7 @@ its cost models, and its verdicts (print_sweep, what `a2bench run` ends with).""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,8 @@ from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.run.options import program
-from a2bench.run.plan import Plan
+from a2bench.run.plan import SIZES, GroupPlan, Plan
+from a2bench.run.promise import PLANNED_BIC
 
 if TYPE_CHECKING:
     from a2bench.run.sweep import SweepResult
@@ -207,6 +209,38 @@ def plan_table(plan: Plan) -> str:
              "ΔBIC": f"{g.promised_bic:.0f}" if g.feasible else ""}
             for g in plan.groups]
     return pd.DataFrame(rows).to_string(index=False)
+
+
+def plan_line(g: GroupPlan) -> str:
+    sizes = ", ".join(str(c.positions) for c in g.choices) or "none"
+    rate = "measured" if g.rate_measured else "guessed"
+    share = max((c.overhead_share for c in g.choices), default=math.nan)
+    at_most = f", at most {share:.1%} of a call" if math.isfinite(share) else ""
+    return (f"auto sizes for {g.template.block} ({g.label}): N = {sizes}; regime "
+            f"{g.regime}; overhead {g.overhead_s * 1e3:.3g} ms{at_most}; "
+            f"rate {g.rate / 1e9:.3g} GFLOP/s ({rate}); about {g.predicted_wall_s:.0f} s"
+            + (f"; promises ±{g.promised_half_width:.3f} and ΔBIC {g.promised_bic:.0f} against "
+               f"the competing class (decisive above {PLANNED_BIC:g} planned)"
+               if math.isfinite(g.promised_bic) else "")
+            + (f"; {g.note}" if g.note else ""))
+
+
+def budget_line(plan: Plan) -> str:
+    needed = plan.needed_budget_s
+    # where no time would do, the notes say what stops it (a memory budget, the block's sizes)
+    need = ("no budget affords one (the notes above say what stops it)"
+            if needed is None or not math.isfinite(needed)
+            else f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})")
+    short = [g.template.block for g in plan.groups if not g.feasible]
+    return (f"budget {plan.budget_s:g} s too small for {SIZES} sizes in one regime for "
+            f"{', '.join(short)}: {need}")
+
+
+def plan_notes(plan: Plan) -> list[str]:
+    """One line per planned group with a note (a regime passed over, a limit hit): what `run`
+    prints beside its sizes, for `plan` to print too."""
+    notes = [f"  {g.template.block} ({g.label}): {g.note}" for g in plan.groups if g.note]
+    return ["\nNotes:", *notes] if notes else []
 
 
 def print_sweep(result: SweepResult) -> None:
