@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--case-timeout", type=at.positive_float, default=300.0, metavar="SECONDS",
                      help="a case running longer is stopped and recorded as timeout (default 300)")
     run.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
-                     help="skip cases whose analytic peak exceeds this (default: half the "
-                          "available RAM, or 80%% of free GPU memory)")
+                     help="skip cases whose analytic peak exceeds this, e.g. 8GiB or 500MB "
+                          "(default: half the available RAM, or 80%% of free GPU memory)")
     run.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
                      help="timed sampling per case before giving up on --ci-target (default 1)")
     run.add_argument("--ci-target", type=at.fraction, default=0.02, metavar="FRACTION",
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
                      help="as for run")
     pln.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
-                     help="as for run")
+                     help="as for run, e.g. 8GiB or 500MB")
     pln.add_argument("--calibration-time", type=at.positive_float, default=0.5, metavar="SECONDS",
                      help="as for run: the plan calibrates as the run will, so that it counts "
                           "the run's start-up (default 0.5)")

@@ -327,6 +327,16 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
 AUTO = "auto"
 
 
+class _Unset:
+    """An axis the suite does not give, as a message's "got" says it."""
+
+    def __init__(self, axis: str):
+        self.axis = axis
+
+    def __repr__(self) -> str:
+        return f"no {self.axis} at all"
+
+
 def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...]:
     """The axes marked `auto`: h and w together (square maps), or t with h and w fixed."""
     marked = {a for a, v in params.items() if v == AUTO}
@@ -336,7 +346,8 @@ def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...
     if marked & {"h", "w"} and not {"h", "w"} <= marked:
         other = "w" if "h" in marked else "h"
         raise fail(f"{prefix}params.{other}", f"auto, as {'h' if other == 'w' else 'w'} is "
-                   "(auto sizes are square maps: h: auto with w: auto)", params.get(other))
+                   "(auto sizes are square maps: h: auto with w: auto)",
+                   params[other] if other in params else _Unset(other))
     if "t" in marked and marked & {"h", "w"}:
         raise fail(f"{prefix}params.t", "a list of frames when h and w are auto (auto sizes "
                    "run along one axis: h and w, or t)", AUTO)

@@ -146,6 +146,14 @@ def test_a_default_that_breaks_a_rule_is_named_as_the_default(tmp_path):
         load_suite(auto)
 
 
+def test_h_auto_without_w_says_w_is_missing_or_what_it_is():
+    with pytest.raises(SuiteError, match=r"params.w: expected auto, as h is \(auto sizes are "
+                                          r"square maps: h: auto with w: auto\), got no w at all"):
+        suite(params={"channels": [8], "h": "auto"})
+    with pytest.raises(SuiteError, match=r"params.h: expected auto, as w is .*got \[4\]"):
+        suite(params={"channels": [8], "h": [4], "w": "auto"})
+
+
 def test_auto_in_a_list_says_how_auto_is_written():
     with pytest.raises(SuiteError, match=r"params.h\[0\]: expected a positive integer \(auto "
                                           r"sizes are `h: auto`, not in a list\), got 'auto'"):

@@ -392,11 +392,14 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
         return []
     doc: list[Element] = [Heading(2, "Sizes a2bench chose"), Para(
         "These runs left the sizes along positions to a2bench (`h: auto, w: auto` or `t: auto`). "
-        f"Per block: {plan.SIZES} to {plan.MAX_SIZES} sizes inside one regime (no cache or mmap "
-        f"boundary within a factor {plan.BOUNDARY_MARGIN:g}), the per-call overhead measured "
-        f"on the device at most {plan.OVERHEAD_TARGET:.0%} of the predicted time, the peak "
-        "within the memory budget; the time predicted from the exact cost model and the block's "
-        "rate measured at a probe size. Narrowing rounds may add sizes within the window.")]
+        f"Per block: {plan.SIZES} to {plan.MAX_SIZES} sizes inside one regime (the working "
+        f"set at least {plan.CACHE_MARGIN_WITHIN:g}x under a cache, or "
+        f"{plan.CACHE_MARGIN:g}x past it ({plan.LAST_CACHE_MARGIN:g}x past the last level); "
+        f"the largest tensor a factor {plan.BOUNDARY_MARGIN:g} off the mmap threshold), the "
+        f"per-call overhead measured on the device at most {plan.OVERHEAD_TARGET:.0%} of the "
+        "predicted time, the peak within the memory budget; the time predicted from the exact "
+        "cost model and the block's rate measured at a probe size. Narrowing rounds add passes "
+        "of the same sizes, never sizes.")]
     multi = len(result.runs) > 1
     doc.append(Table(pd.DataFrame([{
         **({"run": r["run"]} if multi else {}),
