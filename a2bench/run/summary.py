@@ -231,7 +231,7 @@ def budget_line(plan: Plan) -> str:
     need = ("no budget affords one (the notes above say what stops it)"
             if needed is None or not math.isfinite(needed)
             else f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})")
-    short = [g.template.block for g in plan.groups if not g.feasible]
+    short = [g.label for g in plan.groups if not g.feasible]  # a variant, not just its block
     return (f"budget {plan.budget_s:g} s too small for {SIZES} sizes in one regime for "
             f"{', '.join(short)}: {need}")
 
