@@ -497,8 +497,19 @@ def gpu_block(groups: dict[str, list[Path]]) -> str:
                          for m in ("macs", "memory", "latency")]
                 label = NAMES[base] + (f" [{variant}" if variant else "")  # variant keeps "]"
                 lines.append(f"| {run.name} | {axis} | {label} | {' | '.join(cells)} |")
-        lines += ["", *_memory_misses(runs), ""]
+        lines += ["", *_memory_misses(runs), *_unfinished(runs), ""]
     return "\n".join(lines).rstrip()
+
+
+def _unfinished(runs: list[Path]) -> list[str]:
+    """A line per run whose last session recorded no end (the report says the same): its
+    marks read the cases it stored."""
+    from a2bench import analysis as an
+    from a2bench.report.sections.scaling import unfinished
+
+    _, loaded = an.load_runs(runs)
+    said = unfinished(tuple(loaded))
+    return [f"- {run}: {text}" for run, text in said.items()]
 
 
 def _memory_misses(runs: list[Path]) -> list[str]:
