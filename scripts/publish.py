@@ -68,7 +68,9 @@ WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
 
 
 def num(x: Any, digits: int = 2) -> str:
-    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.{digits}f}"
+    from a2bench.formatting import fixed  # "-0.00" reads as "0.00"
+
+    return "n/a" if x is None or not math.isfinite(float(x)) else fixed(float(x), digits)
 
 
 def cell(fit: dict[str, Any]) -> str:

@@ -286,6 +286,12 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
     return doc
 
 
+def _ms(seconds: float) -> str:
+    """Seconds as milliseconds to 3 figures; under a nanosecond, 0 (a fit's overhead at its
+    bound read 6.76e-17)."""
+    return "0" if finite(seconds) and abs(seconds) < 1e-9 else significant(seconds * 1e3)
+
+
 def latency_detail(result: an.Analysis) -> list[Element]:
     """Per primary latency fit: the overhead, the window and the rate the block reaches."""
     failed = failed_calibrations(result)
@@ -296,9 +302,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
     rows = [{
         **({"run": r["run"]} if several else {}),
         "block": block_name(result, r["block"], short=True), "axis": r["axis"],
-        "overhead a, fitted (ms)": (f"{significant(r['overhead'] * 1e3)} "
-                                    f"[{significant(r['overhead_ci_low'] * 1e3)}, "
-                                    f"{significant(r['overhead_ci_high'] * 1e3)}]"),
+        "overhead a, fitted (ms)": (f"{_ms(r['overhead'])} [{_ms(r['overhead_ci_low'])}, "
+                                    f"{_ms(r['overhead_ci_high'])}]"),
         "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
         "window's a < 5% above": size(r["x_overhead_5pct"]),
         "window": _window_cell(r),
