@@ -353,11 +353,13 @@ def finding_lines(result: an.Analysis) -> list[str]:
             else:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
+            sizes = [format_bytes(b) for b in (f.bytes_from, f.bytes_to, f.cache_bytes)]
+            if len(set(sizes)) < 3:  # "from 1 MiB ... passing the L2 size (1 MiB)": in bytes
+                sizes = [f"{int(b):,} B" for b in (f.bytes_from, f.bytes_to, f.cache_bytes)]
             lines.append(
-                f"{who}: its {f.tensor} grows from {format_bytes(f.bytes_from)} to "
-                f"{format_bytes(f.bytes_to)} between {x} = {size(f.x_from)} and "
-                f"{x} = {size(f.x_to)}, "
-                f"passing the {f.cache} size ({format_bytes(f.cache_bytes)}).")
+                f"{who}: its {f.tensor} grows from {sizes[0]} to {sizes[1]} between "
+                f"{x} = {size(f.x_from)} and {x} = {size(f.x_to)}, "
+                f"passing the {f.cache} size ({sizes[2]}).")
         elif f.kind == "cliff":
             where = (f"there its {f.tensor} passes the {f.cache} "
                      f"({format_bytes(f.bytes_from)} to {format_bytes(f.bytes_to)})" if f.cache else
