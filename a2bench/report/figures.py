@@ -277,10 +277,11 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
                "the slope the cost model predicts over the same window. Hollow points are "
                "outside it."
                + (" Latency points are each size's median over its passes of each pass's "
-                  "10th percentile of the raw samples, the value the fit reads. Vertical "
-                  "lines mark where each block's largest activation (dotted) and its "
-                  "working set (dash-dot; live peak plus input, where windows split) outgrow "
-                  "one of the run's measured caches."
+                  "10th percentile of the raw samples, the value the fit reads."
+                  + (" Vertical lines mark where each block's largest activation (dotted) and "
+                     "its working set (dash-dot; live peak plus input, where windows split) "
+                     "outgrow one of the run's measured caches."
+                     if any(c.run in runs for c in crossings) else "")
                   if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
 
