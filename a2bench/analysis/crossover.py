@@ -148,6 +148,14 @@ def overhead_bound(positions: pd.Series, latencies: Sequence[pd.Series], n_star:
         for latency, overhead in zip(latencies, overheads, strict=True))
 
 
+def _kind(block: str, dtype: str) -> dict[str, Any]:
+    """The dtype, mode and compile of a block's rows, read off its name (nonlocal[train,
+    compiled]), for the overhead entry of its own kind (exponents.direct_overhead)."""
+    parts = {p.strip() for p in block.partition("[")[2].rstrip("]").split(",")}
+    return {"dtype": dtype, "mode": "train" if "train" in parts else "forward",
+            "compile": "compiled" in parts}
+
+
 def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd.Series],
                        overheads: Sequence[float]) -> Crossing:
     """The latency crossing, or none where it lies inside the per-call overhead."""
@@ -267,12 +275,14 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
             if metric == "latency":
                 c_ = on_one_node(c_, rows["host"], rows["ref_host"])
                 env = (environments or {}).get(g["run"]) or {}
-                kind = {"dtype": g["dtype"], "mode": "forward", "compile": False}
                 shared = {"channels": g["channels"], "batch": g["batch"]}
                 own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
                 mine = {c: g[f"ref_{c}"] for c in ref_params}
-                overheads = [direct_overhead(env, reference, {**shared, **mine}, kind),
-                             direct_overhead(env, g["block"], {**shared, **own}, kind)]
+                overheads = [
+                    direct_overhead(env, reference, {**shared, **mine},
+                                    _kind(reference, g["dtype"])),
+                    direct_overhead(env, g["block"], {**shared, **own},
+                                    _kind(g["block"], g["dtype"]))]
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["ref_latency"], rows["latency"]], overheads)
             rec[f"n_star_{metric}"] = c_.n_star
