@@ -37,7 +37,12 @@ TIME_BUDGET=${TIME_BUDGET:-0.3}  # seconds of sampling per case and pass: ~10 s 
 # The gate never reads the ceilings, and every pass calibrates twice (start and end of the sweep).
 CALIBRATION_TIME=${CALIBRATION_TIME:-0.05}
 PYTHON=${PYTHON:-$(test -x .venv/bin/python && echo .venv/bin/python || echo python)}
-BASE_SRC=$(cd "$BASE_SRC" && pwd) || exit 2
+BASE_SRC=$(cd "$BASE_SRC" 2>/dev/null && pwd) \
+    || { echo "ci_gate: BASE_SRC $1: no such folder; expected a checkout of the base commit" >&2; exit 2; }
+# Without its own package a base would import the one installed in the venv (the head's, in
+# CI), and the gate would compare the head with itself and pass.
+[ -f "$BASE_SRC/a2bench/__init__.py" ] \
+    || { echo "ci_gate: BASE_SRC $BASE_SRC holds no a2bench/ package; expected a checkout of the base commit" >&2; exit 2; }
 HEAD_SRC=$(pwd)
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 SUITE=$(cd "$(dirname "$SUITE")" && pwd)/$(basename "$SUITE")

@@ -626,3 +626,17 @@ def test_one_pass_a_side_reports_a_slowdown_without_failing(tmp_path, capsys):
     assert run(base, head) == 0
     out = capsys.readouterr().out
     assert "not tested: 1 pass a side" in out and "1.5" in out
+
+
+def test_the_timing_gate_refuses_a_base_without_its_own_package(tmp_path):
+    """A base folder with no a2bench/ would import the venv's (the head's, in CI): the gate
+    compared the head with itself and passed."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    empty = tmp_path / "base"
+    empty.mkdir()
+    done = subprocess.run(["bash", str(root / "scripts" / "ci_gate.sh"), str(empty),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "holds no a2bench/ package" in done.stderr
+    assert not (tmp_path / "out").exists()
