@@ -340,7 +340,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder, holds_results
+    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
     from a2bench.run.summary import print_sweep, status_counts
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite
@@ -372,9 +372,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value:
             raise UsageError(f"{flag}: only applies with --executor slurm (the local executor "
                              "runs every case on this machine)")
-    if holds_results(args.out) and not args.resume:  # before anything starts or is written
-        raise UsageError(f"{args.out}: already holds results; pass --resume to continue that "
-                         "sweep, or choose another --out")
+    if holds_sweep(args.out) != bool(args.resume):  # before anything starts or is written
+        raise UsageError(f"{args.out}: already holds a sweep; pass --resume to continue it, or "
+                         "choose another --out" if not args.resume else f"--resume: {args.out} "
+                         "holds no sweep to resume; expected an earlier run's --out")
     try:
         result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()
     except SweepError as e:

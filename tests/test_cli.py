@@ -107,6 +107,22 @@ def test_resuming_at_another_thread_count_is_one_line(tmp_path, capsys, write_su
     assert (out / "environment.json").read_text() == before  # nothing stored is touched
 
 
+def test_resume_of_nothing_and_a_fresh_run_onto_a_begun_sweep_are_refused(tmp_path, capsys,
+                                                                         write_suite):
+    """--resume onto a folder holding no sweep (a typo in --out) began a new one silently; a
+    new run into a folder a killed run left with its environment.json alone was filed under
+    that run's environment, its suite and timing misreported."""
+    path = str(write_suite(GOOD))
+    assert main(["run", path, "--out", str(tmp_path / "typo"), "--resume"]) == 2
+    assert "--resume: " in one_line_error(capsys) and not (tmp_path / "typo").exists()
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "environment.json").write_text(json.dumps({"suite": "other"}))
+    assert main(["run", path, "--out", str(killed)]) == 2
+    assert "already holds a sweep; pass --resume" in one_line_error(capsys)
+    assert sorted(p.name for p in killed.iterdir()) == ["environment.json"]
+
+
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)
@@ -198,7 +214,7 @@ def test_out_holding_results_is_left_intact(tmp_path, capsys, write_suite):
     (out / "results.jsonl").write_text("precious\n")
     (out / "results.csv").write_text("precious too\n")
     assert main(["run", str(write_suite(GOOD)), "--out", str(out)]) == 2
-    assert "already holds results" in one_line_error(capsys)
+    assert "already holds a sweep" in one_line_error(capsys)
     assert (out / "results.jsonl").read_text() == "precious\n"
     assert (out / "results.csv").read_text() == "precious too\n"
     assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.jsonl"]

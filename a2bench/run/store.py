@@ -142,6 +142,12 @@ def holds_results(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in (JSONL, CSV))
 
 
+def holds_sweep(out_dir: Path) -> bool:
+    """Whether a run began in `out_dir`: its results, or its environment.json alone (a run
+    killed before its first result, whose environment a new run would be filed under)."""
+    return holds_results(out_dir) or (out_dir / ENVIRONMENT).is_file()
+
+
 def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
     """Every complete record, and the byte offset where the complete lines end.
 
