@@ -272,6 +272,29 @@ def test_resume_keeps_the_split_it_began_with(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err.splitlines()) == 1 and "was split by cases" in err
 
 
+def test_a_resume_with_other_timing_is_refused_before_anything_is_submitted(tmp_path, capsys,
+                                                                           monkeypatch):
+    """A shard resumed at another --time-budget failed in its job, on the node, and recorded
+    every case it lacked as an error, for good; the driver now refuses it first."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / slurm.SWEEP).write_text(json.dumps({"cases": 6, "cases_per_job": 6,
+                                               "split": "cases", "partitions": ["debug"]}))
+    shard = slurm.shard_folder(out / "debug", 0)
+    shard.mkdir(parents=True)
+    (shard / "environment.json").write_text(json.dumps({"suite": "smoke", "time_budget_s": 1.0}))
+    monkeypatch.setattr(slurm.driver.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(slurm.driver, "cluster_partitions", lambda: ["debug"])
+    monkeypatch.setattr(slurm.driver, "_check_login_node", lambda: None)
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume",
+                 "--time-budget", "0.5"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--resume: " in err and "its sweep ran with --time-budget 1, this one would run " \
+        "with --time-budget 0.5" in err
+    assert not (out / "debug" / slurm.JOBS).exists()  # nothing submitted
+
+
 def test_bad_partition_list_is_refused(tmp_path, capsys):
     code = main(["run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
                  "--partition", "h100,,a100"])
@@ -373,7 +396,7 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
     out = tmp_path / "sweep"
     r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
             "--split", "cases", *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 1, r.stderr[-3000:]  # no case ended ok: as a local run exits
     merged = load(out / "h100")
     assert len(merged) == 6 and {m.status for m in merged} == {"error"}
     assert all("ended FAILED" in m.reason and "cannot import the plugin" in m.reason

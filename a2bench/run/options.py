@@ -117,6 +117,14 @@ class RunOptions:
                 words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
         return words
 
+    def timing(self, device: str) -> dict[str, Any]:
+        """How a sweep on `device` times its cases, as environment.json records it: a resumed
+        sweep must agree (store.RESUMED_SETTINGS), locally and in each Slurm shard."""
+        interleaved = self.interleave and device == "cpu"  # CUDA times case by case
+        return dict(time_budget_s=self.time_budget, ci_target=self.ci_target,
+                    warm_cache=self.warm_cache,
+                    timing_schedule="interleaved" if interleaved else "per case")
+
     def for_shard(self, folder: Path, seed: int) -> RunOptions:
         """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""
         return self.replace(out=folder, resume=True, seed=seed, progress=False,

@@ -410,12 +410,7 @@ class Sweep:
             **ceilings(suite.device, suite.dtypes, self.threads, starts, {}))
 
     def _timing(self) -> dict[str, Any]:
-        """How the cases are timed, as environment.json records it; a resumed sweep must agree
-        (store.RESUMED_SETTINGS)."""
-        o = self.options
-        interleaved = o.interleave and self.suite.device == "cpu"  # CUDA times case by case
-        return dict(time_budget_s=o.time_budget, ci_target=o.ci_target, warm_cache=o.warm_cache,
-                    timing_schedule="interleaved" if interleaved else "per case")
+        return self.options.timing(self.suite.device)
 
     def _end_ceilings(self, report: SweepReport,
                       starts: dict[str, Calibration]) -> dict[str, Calibration]:

@@ -26,7 +26,7 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.formatting import plural
 from a2bench.run.options import RunOptions
-from a2bench.run.store import JSONL, atomic_write, holds_results, load
+from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
 from a2bench.slurm.cluster import (
     Watch,
@@ -149,6 +149,11 @@ class SlurmDriver:
         self.jobs_of = {p: {str(k): str(v) for k, v in read_json(self.out / p / JOBS).items()}
                         for p in partitions}
         for s in self.shards:
+            # a shard resumed with other timing fails in its job, on the node, and records
+            # every case it lacks as an error: refused here, before anything is submitted
+            if stored and (problem := resume_problem(s.folder, self.suite.name, None,
+                                                     o.timing(self.suite.device))):
+                raise SlurmError(f"--resume: {s.folder}: {problem}")
             s.lacking = self._missing(s)
         return self.sweep
 
@@ -358,14 +363,17 @@ class SlurmDriver:
     # finish
 
     def finish(self) -> int:
-        """Each partition's merged cases by status and nodes, and where they are; exit 0."""
+        """Each partition's merged cases by status and nodes, and where they are; exit 0, or 1
+        where no case ended ok anywhere (as a local run's exit says)."""
         partitions = self._plan.partitions
         print()
+        any_ok = False
         for p in partitions:
             # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
             # after its last case, which grows no results.jsonl for _merge_grown to see.
             merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p])
             merged = load(self.out / p)
+            any_ok = any_ok or any(m.status == "ok" for m in merged)
             hosts = sorted({m.host for m in merged if m.host})
             print(f"{p}: {len(merged)} of {len(self.cases)} cases, {status_counts(merged)}"
                   + (f"; nodes {', '.join(hosts)}" if hosts else ""))
@@ -374,7 +382,7 @@ class SlurmDriver:
         folders = " ".join(str(self.out / p) for p in partitions)
         print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
         print(f"Side by side: a2bench report {self.out}/* --out {self.out}-report")
-        return 0
+        return 0 if any_ok else 1
 
     def interrupted(self) -> int:
         """What Ctrl-C during submit or watch leaves, and how to re-attach; exit 130."""
