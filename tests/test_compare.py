@@ -229,6 +229,13 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
         assert f"FAIL: head {head}: the sweep did not finish ({why}" in out, out
         assert f"a2bench run suites/smoke.yaml --out {head} --resume" in out
     assert run(base, head_with(tmp_path, name="old", env=ENV)) == 0
+    # a run that recorded its flags is resumed as it was started: the line runs as printed
+    flagged = head_with(tmp_path, name="flagged", env={
+        **ENV, "ended": "interrupted", "suite_path": "suites/smoke.yaml",
+        "run_flags": ["--time-budget", "0.05"]})
+    assert run(base, flagged, "--exact-only") == 1
+    assert (f"resume it (a2bench run suites/smoke.yaml --out {flagged} --resume --time-budget "
+            "0.05)") in capsys.readouterr().out
 
 
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):

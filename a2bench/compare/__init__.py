@@ -114,7 +114,7 @@ from a2bench.compare.timing import (
     welch_slower,
 )
 from a2bench.errors import InputError
-from a2bench.run.store import INTERRUPTED, STOPPED, ending, last_session
+from a2bench.run.store import INTERRUPTED, STOPPED, ending, resume_line
 
 __all__ = [
     # rules and records (model.py)
@@ -210,10 +210,11 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
         how = ending(side.env)
         if how in (INTERRUPTED, STOPPED):
             why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"
-            suite = last_session(side.env).get("suite_path") or side.env.get("suite_path")
+            # as the run was started (its flags); a Slurm partition's sweep is its parent
+            slurm = side.env.get("executor") == "slurm"
+            again = resume_line(side.env, Path(folder).parent if slurm else folder, slurm)
             out.append(f"{role} {folder}: the sweep did not finish ({why}); its missing cases "
-                       f"are not compared: resume it (a2bench run {suite or 'SUITE'} --out "
-                       f"{folder} --resume) or run it again")
+                       f"are not compared: resume it ({again}) or run it again")
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,21 @@ FINISHED, INTERRUPTED, STOPPED = "finished", "interrupted", "stopped"
 def last_session(env: dict[str, Any]) -> dict[str, Any]:
     """The environment of a run's last session: its entry in resumed_in, or the run's own."""
     return (env.get("resumed_in") or [env])[-1]
+
+
+def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
+    """The command that resumes a run: as it was started where the run recorded its flags
+    (environment.json's run_flags and plugins), else with a reminder to add them."""
+    flags = env.get("run_flags")
+    suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
+    if slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
+        return (f"a2bench run {suite} --out {folder}"
+                + (" --executor slurm" if slurm else "") + " --resume (and the options it ran "
+                "with)")
+    words = ["a2bench", "run", suite, "--out", str(folder), "--resume",
+             *map(str, flags)]
+    plugins = f"A2BENCH_PLUGINS={shlex.quote(env['plugins'])} " if env.get("plugins") else ""
+    return plugins + " ".join(shlex.quote(w) for w in words)
 
 
 def node_values(env: Mapping[str, Any], key: str) -> dict[str, Any]:

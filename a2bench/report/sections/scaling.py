@@ -6,7 +6,6 @@ another. Every sentence renders a number or a verdict a2bench.analysis computed.
 from __future__ import annotations
 
 import math
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from a2bench.report.elements import (
     figure,
 )
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
+from a2bench.run.store import resume_line
 
 HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
                   "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -56,7 +56,7 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
         # as typed from here: a published report names no one's home folder
         if folder.is_relative_to(Path.cwd().resolve()):
             folder = folder.relative_to(Path.cwd().resolve())
-        again = ("; resume it with: " + _resume_line(env, folder, slurm)
+        again = ("; resume it with: " + resume_line(env, folder, slurm)
                  if env.get("suite_path") else "")
         planned = r.planned_passes
         passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
@@ -64,20 +64,6 @@ def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
                         f"stored so far{again}")
     return out
-
-
-def _resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
-    """The command that resumes a run: as it was started where the run recorded its flags
-    (environment.json's run_flags and plugins), else with a reminder to add them."""
-    flags = env.get("run_flags")
-    if slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
-        return (f"a2bench run {env['suite_path']} --out {folder}"
-                + (" --executor slurm" if slurm else "") + " --resume (and the options it ran "
-                "with)")
-    words = ["a2bench", "run", env["suite_path"], "--out", str(folder), "--resume",
-             *map(str, flags)]
-    plugins = f"A2BENCH_PLUGINS={shlex.quote(env['plugins'])} " if env.get("plugins") else ""
-    return plugins + " ".join(shlex.quote(w) for w in words)
 
 
 def headline_phrase(h: dict[str, Any]) -> str:
