@@ -180,7 +180,7 @@ def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_run
 
 @pytest.mark.parametrize("stored,flags,said", [
     # the suite's file was edited since: its stored case is no longer one of the suite's
-    ({"suite": "g"}, [], "holds 1 result of cases this suite does not have (the first: se "),
+    ({"suite": "g"}, [], "holds 1 case pass of 1 case this suite does not have (the first: se "),
     ({"suite": "g", "time_budget_s": 1.0, "timing_schedule": "interleaved"},
      ["--time-budget", "0.05"], "its sweep ran with --time-budget 1, this one would run with "
                                 "--time-budget 0.05; expected the options it began with"),

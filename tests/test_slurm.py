@@ -471,7 +471,7 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
               for i in range(2) if (shards / str(i) / "results.jsonl").exists()}
     r = cli(*args, "--resume", env=slurm_env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert "1 jobs re-attached" in r.stderr and "submitted" not in r.stderr  # none run again
+    assert "1 job re-attached" in r.stderr and "submitted" not in r.stderr  # none run again
     for i, data in before.items():  # what was stored is kept, byte for byte
         assert (shards / str(i) / "results.jsonl").read_bytes().startswith(data)
     passes = load_passes(out / "debug")

@@ -147,7 +147,9 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
     if cases is not None:
         keys = set(cases)
         if foreign := [m for m in records if m.case.key() not in keys]:
-            return (f"holds {len(foreign)} result{'s' if len(foreign) > 1 else ''} of cases "
+            n_cases = len({m.case.key() for m in foreign})  # records are case passes
+            return (f"holds {len(foreign)} case pass{'es' if len(foreign) > 1 else ''} of "
+                    f"{n_cases} case{'s' if n_cases > 1 else ''} "
                     f"this suite does not have (the first: {foreign[0].case.label()}); "
                     "expected the suite's file as its sweep began, and the same --device and "
                     "--dtype, to resume it, or another --out")

@@ -245,7 +245,8 @@ class SlurmDriver:
               f"{', '.join(plan.partitions)}, {plural(plan.shards, 'job')} each ("
               + (f"whole findings, at least {plan.per_job} cases a job" if plan.split == "findings"
                  else f"{plan.per_job} cases a job") + f"), order seed {plan.seed}; "
-              f"{self.stored_at_start} of {self.total} stored, {attached} jobs re-attached, "
+              f"{self.stored_at_start} of {self.total} stored, {plural(attached, 'job')} "
+              "re-attached, "
               f"results in {self.out}", file=sys.stderr)
         if plan.split == "findings" and not plan.resumed:
             more = len(split(self.cases, plan.per_job))
