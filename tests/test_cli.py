@@ -184,6 +184,9 @@ def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_run
     ({"suite": "g", "time_budget_s": 1.0, "timing_schedule": "interleaved"},
      ["--time-budget", "0.05"], "its sweep ran with --time-budget 1, this one would run with "
                                 "--time-budget 0.05; expected the options it began with"),
+    # keeping freed memory moves a large tensor's time: one fit would read two allocators
+    ({"suite": "g", "malloc_reuse": False}, ["--malloc-reuse"],
+     "its sweep ran with --no-malloc-reuse, this one would run with --malloc-reuse"),
     ({"suite": "g", "time_budget_s": 1.0, "timing_schedule": "interleaved"},
      ["--no-interleave"], "its sweep ran with --interleave, this one would run with "
                           "--no-interleave; expected"),

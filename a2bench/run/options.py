@@ -123,7 +123,9 @@ class RunOptions:
         interleaved = self.interleave and device == "cpu"  # CUDA times case by case
         return dict(time_budget_s=self.time_budget, ci_target=self.ci_target,
                     warm_cache=self.warm_cache,
-                    timing_schedule="interleaved" if interleaved else "per case")
+                    timing_schedule="interleaved" if interleaved else "per case",
+                    # glibc keeping freed memory moves a large tensor's time (5.7x past 4 GiB)
+                    malloc_reuse=bool(self.malloc_reuse))
 
     def for_shard(self, folder: Path, seed: int) -> RunOptions:
         """These options as one Slurm job runs them: into its shard, resuming, quietly, here."""

@@ -113,6 +113,7 @@ RESUMED_SETTINGS: dict[str, Any] = {
     "ci_target": lambda v: f"--ci-target {v:g}",  # read by per-case timing only (see below)
     "warm_cache": lambda v: "--warm-cache" if v else "no --warm-cache",
     "timing_schedule": lambda v: "--no-interleave" if v == "per case" else "--interleave",
+    "malloc_reuse": lambda v: "--malloc-reuse" if v else "--no-malloc-reuse",
 }
 
 
