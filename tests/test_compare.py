@@ -229,6 +229,14 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
         assert f"FAIL: head {head}: the sweep did not finish ({why}" in out, out
         assert f"a2bench run suites/smoke.yaml --out {head} --resume" in out
     assert run(base, head_with(tmp_path, name="old", env=ENV)) == 0
+    # stopped in its closing calibration, or a Slurm set cancelled then, with every case pass
+    # it planned stored: nothing is missing, so it is not failed (it was, for good)
+    every = PASSES * len(CASES)
+    whole = head_with(tmp_path, name="whole", env={**env, "case_passes_planned": every})
+    assert run(base, whole, "--exact-only") == 0
+    short = head_with(tmp_path, name="short", env={**env, "case_passes_planned": every + 1})
+    assert run(base, short, "--exact-only") == 1
+    capsys.readouterr()
     # a run that recorded its flags is resumed as it was started: the line runs as printed
     flagged = head_with(tmp_path, name="flagged", env={
         **ENV, "ended": "interrupted", "suite_path": "suites/smoke.yaml",

@@ -114,7 +114,7 @@ from a2bench.compare.timing import (
     welch_slower,
 )
 from a2bench.errors import InputError
-from a2bench.run.store import INTERRUPTED, STOPPED, ending, resume_line
+from a2bench.run.store import INTERRUPTED, STOPPED, ending, last_session, resume_line
 
 __all__ = [
     # rules and records (model.py)
@@ -203,11 +203,17 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
 def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     """A failure for each side whose sweep did not reach its end (interrupted, died, or still
     running): its missing cases are not compared, so a gate that passed on it would pass on
-    whatever a crash left out. A run too old to record its end (store.ending "") counts as
-    finished."""
+    whatever a crash left out. A run too old to record its end (store.ending ""), or one that
+    stored every case pass it planned (stopped in its closing calibration, a Slurm set cancelled
+    then), counts as finished."""
     out = []
     for role, (folder, side) in sides.items():
         how = ending(side.env)
+        planned = last_session(side.env).get("case_passes_planned",
+                                             side.env.get("case_passes_planned"))
+        stored = sum(len(g) for g in side.passes.values())
+        if isinstance(planned, int) and stored >= planned:
+            continue  # every planned case pass is stored: it stopped after its last case
         if how in (INTERRUPTED, STOPPED):
             why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"
             # as the run was started (its flags); a Slurm partition's sweep is its parent
