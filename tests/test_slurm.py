@@ -632,3 +632,17 @@ def test_sbatch_that_reaches_no_controller_is_not_blamed_on_the_flags(tmp_path, 
     with pytest.raises(slurm.SlurmError):
         cluster.submit(kept, {}, [])
     assert (kept / "submitit").is_dir()
+
+
+def test_the_watch_says_what_the_jobs_wait_on():
+    """A job pending on a down partition showed a bar at 0 % for a minute and nothing else."""
+    from types import SimpleNamespace
+
+    from a2bench.slurm.driver import SlurmDriver
+
+    watch = SimpleNamespace(state=lambda job: {"1": "PENDING", "2": "RUNNING",
+                                               "3": "PENDING"}[job])
+    shards = [SimpleNamespace(job=SimpleNamespace(job_id=i), finished=done)
+              for i, done in (("1", False), ("2", False), ("3", False), ("4", True))]
+    driver = SimpleNamespace(shards=shards)
+    assert SlurmDriver._job_states(driver, watch) == "2 PENDING, 1 RUNNING"

@@ -59,7 +59,7 @@ class ConsoleListener(SweepListener):
         print(f"a2bench: warning: {text}", file=sys.stderr)
 
     def begin(self, total: int, done: int) -> None:
-        if self.progress and not _interactive():
+        if self.progress and not interactive():
             self._log, self._total, self._done = True, total, done
             self._said_at = time.monotonic()
             return
@@ -88,6 +88,6 @@ class ConsoleListener(SweepListener):
         self._log = False
 
 
-def _interactive() -> bool:
+def interactive() -> bool:
     """Whether stderr shows a bar as a bar: a terminal, or a notebook (its stream redraws)."""
     return sys.stderr.isatty() or "ipykernel" in sys.modules

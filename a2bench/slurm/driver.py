@@ -18,6 +18,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 from a2bench.case import Case
 from a2bench.formatting import plural
+from a2bench.run.listener import ConsoleListener, interactive
 from a2bench.run.options import RunOptions
 from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
@@ -295,21 +297,35 @@ class SlurmDriver:
         until every shard has ended, with a progress bar; False when Ctrl-C stopped it."""
         from tqdm import tqdm
 
+        # a log (no terminal, no notebook) gets a plain line at most every LOG_EVERY_S, as a
+        # local run's: a bar's carriage returns made one long line of it
+        plain = self.options.progress and not interactive()
         progress = tqdm(total=self.total, initial=self.stored_at_start, unit="case",
-                        disable=not self.options.progress, file=sys.stderr, dynamic_ncols=True)
+                        disable=not self.options.progress or plain, file=sys.stderr,
+                        dynamic_ncols=True)
         poll = float(os.environ.get(POLL_ENV, "10"))
         watch = Watch()
+        said_at = time.monotonic()
         try:
             last_poll = 0.0
             while True:
                 if time.monotonic() - last_poll >= poll:
                     watch.poll([s.job.job_id for s in self.shards if s.job and not s.finished])
                     last_poll = time.monotonic()
+                    # what the jobs wait on shows: a job pending for a down partition said
+                    # nothing for a minute
+                    progress.set_postfix_str(self._job_states(watch), refresh=True)
                 for s in self.shards:
                     if not s.finished and s.job is not None:
                         self._settle(s, watch.state(s.job.job_id), poll)
                 if self._merge_grown():
                     progress.update(sum(self._in_merged.values()) - progress.n)
+                if plain and time.monotonic() - said_at >= ConsoleListener.LOG_EVERY_S:
+                    said_at = time.monotonic()
+                    # each partition's merged records, once merged (all stored, the first too)
+                    stored = max(self.stored_at_start, sum(self._in_merged.values()))
+                    print(f"a2bench: {stored}/{self.total} case passes stored; "
+                          f"jobs {self._job_states(watch) or 'ended'}", file=sys.stderr)
                 if all(s.finished for s in self.shards):
                     return True
                 time.sleep(min(1.0, poll))
@@ -317,6 +333,12 @@ class SlurmDriver:
             return False
         finally:
             progress.close()
+
+    def _job_states(self, watch: Watch) -> str:
+        """The unfinished jobs by Slurm state: "1 PENDING, 2 RUNNING"."""
+        states = Counter(base_state(watch.state(s.job.job_id)) for s in self.shards
+                         if s.job is not None and not s.finished)
+        return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
 
     def _settle(self, s: Shard, state: str, poll: float) -> None:
         """Mark the shard finished once its job has ended, recording the cases it lacks with
