@@ -7,11 +7,13 @@ JSON and bad input.
 
 from __future__ import annotations
 
+import importlib
 import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,6 +23,27 @@ CHECK = [sys.executable, str(ROOT / "scripts" / "gpu_timing_check.py")]
 
 def run(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=120, **kw)
+
+
+def script(name: str) -> ModuleType:
+    """A module of scripts/, imported as the scripts run it (their folder first on the path)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+
+def cpu_trace(tmp_path: Path, *case: str) -> tuple[str, dict]:
+    """scripts/gpu_peak_trace.py on the CPU for one case: the file it wrote, and its trace as
+    make publish reads it."""
+    out = tmp_path / "trace.txt"
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(out), *case])
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    [trace] = script("gpu_peak_trace").read_traces(text)
+    return text, trace
 
 
 def test_the_timing_check_alternates_rounds_and_takes_their_median(tmp_path):
@@ -46,11 +69,7 @@ def test_the_timing_check_alternates_rounds_and_takes_their_median(tmp_path):
 
 
 def test_launch_bound_sizes_parse_or_are_refused():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_timing_check import launch_bound_sizes
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    launch_bound_sizes = script("gpu_timing_check").launch_bound_sizes
     assert launch_bound_sizes("64:64, 16:32") == [(64, 64), (16, 32)]
     assert launch_bound_sizes("") == []
     for bad in ("64", "a:b", "0:8", "8:-1", "1:2:3"):
@@ -93,11 +112,8 @@ def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
 
 
 def test_the_peak_trace_replays_allocations_to_the_peak():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_peak_trace import live_at_peak, made_by
-    finally:
-        sys.path.pop(0)
+    trace = script("gpu_peak_trace")
+    live_at_peak, made_by = trace.live_at_peak, trace.made_by
     # innermost first, as the profiler's event tree gives a memory event's parents
     chain = ["aten::empty_like", "aten::clone", "aten::contiguous", "aten::_softmax_backward_data",
              "SoftmaxBackward0", "autograd::engine::evaluate_function: SoftmaxBackward0"]
@@ -118,11 +134,7 @@ def test_the_peak_trace_replays_allocations_to_the_peak():
 
 
 def test_the_peak_trace_pairs_allocations_with_the_models_tensors_by_size_once_each():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_peak_trace import unpaired
-    finally:
-        sys.path.pop(0)
+    unpaired = script("gpu_peak_trace").unpaired
     measured = [(64, "forward > aten::bmm"), (64, "forward > aten::add"), (32, "x")]
     model = [("A", 64), ("B", 16)]
     assert unpaired(measured, model) == ([(64, "forward > aten::add"), (32, "x")], [("B", 16)])
@@ -132,17 +144,8 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     """The whole trace on the CPU, where the model is exact: the profile's peak is the measured
     one and the model's, reached in the softmax backward of B (its transposed gradient copied
     contiguous), as the model says."""
-    out = tmp_path / "trace.txt"
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(out), "double_attention", "64", "16", "train", "float32", "m=32", "n=32"])
-    assert r.returncode == 0, r.stderr
-    text = out.read_text()
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_peak_trace import read_traces
-    finally:
-        sys.path.pop(0)
-    [trace] = read_traces(text)  # as make publish reads it
+    text, trace = cpu_trace(tmp_path, "double_attention", "64", "16", "train", "float32",
+                            "m=32", "n=32")
     measured = trace["measured"]
     assert measured == trace["profiled"] == trace["model"] > 0
     assert trace["reached"] == "SoftmaxBackward0 > aten::_softmax_backward_data > aten::clone"
@@ -164,30 +167,13 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
 
 
 def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
-    out = tmp_path / "trace.txt"
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(out), "criss_cross", "16", "2x64", "train", "float32", "recurrence=1"])
-    assert r.returncode == 0, r.stderr
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_peak_trace import read_traces
-    finally:
-        sys.path.pop(0)
-    [trace] = read_traces(out.read_text())
+    _, trace = cpu_trace(tmp_path, "criss_cross", "16", "2x64", "train", "float32",
+                         "recurrence=1")
     assert trace["case"] == "criss_cross b1 c16 recurrence=1 2x64 train on cpu"
     assert trace["measured"] == trace["model"] > 0  # the thin map's train peak, to the byte
 
 
 def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
-    out = tmp_path / "trace.txt"
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(out), "nonlocal", "32", "8", "forward", "float32", "impl=eager"])
-    assert r.returncode == 0, r.stderr
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from gpu_peak_trace import read_traces
-    finally:
-        sys.path.pop(0)
-    [trace] = read_traces(out.read_text())
+    _, trace = cpu_trace(tmp_path, "nonlocal", "32", "8", "forward", "float32", "impl=eager")
     assert trace["case"] == "nonlocal b1 c32 impl=eager inner=16 subsample=1 8x8 on cpu"
     assert trace["measured"] == trace["model"] > 0  # fp32 on one thread: the model's own peak
