@@ -111,11 +111,18 @@ def _record_gaps(rows: pd.DataFrame, judged: Sequence[str]) -> list[str]:
             counts = own["status"].value_counts()
             gaps.append(f"{block}: no case ended ok ("
                         + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
-        elif "model_mismatch" in own and (
-                flagged := int((own["model_mismatch"].astype(str).str.lower() == "true").sum())):
+        elif flagged := int(_mismatched(own).sum()):
             gaps.append(f"{block} macs: its cost model disagrees with both counters in "
                         f"{flagged} case(s) (model_mismatch), so its model's verdicts are moot")
     return gaps
+
+
+def _mismatched(rows: pd.DataFrame) -> pd.Series:
+    """Which rows' cost model disagreed with both counters (results.csv's model_mismatch, true
+    as read back from JSON or CSV); none where the column is absent (older results)."""
+    if "model_mismatch" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["model_mismatch"].astype(str).str.lower() == "true"
 
 
 def model_mismatches(data: pd.DataFrame) -> list[str]:
@@ -123,7 +130,7 @@ def model_mismatches(data: pd.DataFrame) -> list[str]:
     model_mismatch), for the headline: a wrong model makes its MACs and memory verdicts moot."""
     if "model_mismatch" not in data or not len(data):
         return []
-    flagged = data[data["model_mismatch"].astype(str).str.lower() == "true"]
+    flagged = data[_mismatched(data)]
     out = []
     for (run, block), rows in flagged.groupby(["run", "block"], sort=False):
         r = rows.iloc[0]
