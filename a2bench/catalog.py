@@ -10,13 +10,12 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import traceback
 
 from a2bench.case import Case
 from a2bench.cost import Cost
 from a2bench.errors import InputError
 from a2bench.plugins import load_plugins
-from a2bench.registry import REGISTRY, BlockSpec, NoCostModel
+from a2bench.registry import REGISTRY, BlockSpec, NoCostModel, where_raised
 
 _loaded = False
 
@@ -52,19 +51,8 @@ def cost_of(case: Case, backend: str = "") -> Cost:
         raise
     except Exception as e:
         raise CostError(f"block {case.block}: its cost() failed at {case.label()}: "
-                        f"{type(e).__name__}: {e} ({_where_in(e, type(block))})") from None
+                        f"{type(e).__name__}: {e} ({where_raised(e, type(block))})") from None
 
-
-def _where_in(e: BaseException, kind: type) -> str:
-    """The innermost line of the error in the block's own file, else the innermost line."""
-    frames = traceback.extract_tb(e.__traceback__)
-    try:
-        own = inspect.getsourcefile(kind)
-    except TypeError:
-        own = None
-    mine = [f for f in frames if own and f.filename == own]
-    where = (mine or frames)[-1] if frames else None
-    return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
 
 
 def expected_cost(case: Case, threads: int = 1) -> Cost:

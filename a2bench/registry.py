@@ -192,15 +192,19 @@ def _rule(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any]
         raise
     except Exception as e:
         raise SpecError(f"block {spec.name}: {what} raised {type(e).__name__}: {e} "
-                        f"({_raised_at(e)})") from None
+                        f"({where_raised(e, type(spec))})") from None
 
 
-def _raised_at(e: BaseException) -> str:
-    """The innermost line of the error outside this file (the block's rule, or what it
-    called), else the innermost line."""
+def where_raised(e: BaseException, kind: type) -> str:
+    """The innermost line of the error in the file that defines `kind` (a block's spec: its
+    own rule or cost model), else the innermost line."""
     frames = traceback.extract_tb(e.__traceback__)
-    theirs = [f for f in frames if f.filename != __file__]
-    where = (theirs or frames)[-1] if frames else None
+    try:
+        own = inspect.getsourcefile(kind)
+    except TypeError:
+        own = None
+    mine = [f for f in frames if own and f.filename == own]
+    where = (mine or frames)[-1] if frames else None
     return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
 
 
