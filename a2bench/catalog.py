@@ -54,7 +54,6 @@ def cost_of(case: Case, backend: str = "") -> Cost:
                         f"{type(e).__name__}: {e} ({where_raised(e, type(block))})") from None
 
 
-
 def expected_cost(case: Case, threads: int = 1) -> Cost:
     """The model of a case before it runs at `threads` torch threads: with the kernel it is
     expected to run there (BlockSpec.expected_backend), where it runs none yet. The memory
