@@ -148,14 +148,6 @@ def overhead_bound(positions: pd.Series, latencies: Sequence[pd.Series], n_star:
         for latency, overhead in zip(latencies, overheads, strict=True))
 
 
-def _kind(block: str, dtype: str) -> dict[str, Any]:
-    """The dtype, mode and compile of a block's rows, read off its name (nonlocal[train,
-    compiled]), for the overhead entry of its own kind (exponents.direct_overhead)."""
-    parts = {p.strip() for p in block.partition("[")[2].rstrip("]").split(",")}
-    return {"dtype": dtype, "mode": "train" if "train" in parts else "forward",
-            "compile": "compiled" in parts}
-
-
 def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd.Series],
                        overheads: Sequence[float]) -> Crossing:
     """The latency crossing, or none where it lies inside the per-call overhead."""
@@ -248,8 +240,8 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     key = list(SHAPE_KEY)
     ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host"]].rename(
         columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host"]})
-    merged = others[[*key, "run_index", "block", "positions", *params, *CROSS_METRICS,
-                     "host"]].merge(ref, on=key)
+    merged = others[[*key, "run_index", "block", "mode", "compile", "positions", *params,
+                     *CROSS_METRICS, "host"]].merge(ref, on=key)
     if merged.empty:
         return pd.DataFrame(columns=columns)
     # The block's own settings, one label per row (NaN for parameters it does not have).
@@ -278,11 +270,13 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
                 shared = {"channels": g["channels"], "batch": g["batch"]}
                 own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
                 mine = {c: g[f"ref_{c}"] for c in ref_params}
+                # the reference's plain name is its forward eager rows; the block's own kind
+                kind = {"dtype": g["dtype"], "mode": "forward", "compile": False}
                 overheads = [
-                    direct_overhead(env, reference, {**shared, **mine},
-                                    _kind(reference, g["dtype"])),
+                    direct_overhead(env, reference, {**shared, **mine}, kind),
                     direct_overhead(env, g["block"], {**shared, **own},
-                                    _kind(g["block"], g["dtype"]))]
+                                    {**kind, "mode": rows["mode"].iloc[0],
+                                     "compile": bool(rows["compile"].iloc[0])})]
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["ref_latency"], rows["latency"]], overheads)
             rec[f"n_star_{metric}"] = c_.n_star
