@@ -527,7 +527,12 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
                101)
     whole = Run("f", tmp_path / "f", {"ended": "finished", "case_passes_planned": 102}, 34, 34,
                 102)
-    assert unfinished((torn, whole)) == {
+    # no end recorded, but every planned pass stored (stopped in its closing calibration):
+    # nothing is missing, as compare reads it too
+    closed = Run("g", tmp_path / "g", {"ended": "interrupted", "case_passes_planned": 102},
+                 34, 34, 102)
+    assert closed.ended == "finished"
+    assert unfinished((torn, whole, closed)) == {
         "e": "finished, but 101 of 102 case passes are stored (a record lost, such as a torn "
              "last line, which is dropped when read); its verdicts read the ones stored, and "
              "--resume runs the missing ones"}

@@ -97,7 +97,6 @@ from a2bench.analysis.headline import (
 )
 from a2bench.analysis.load import (
     Run,
-    ending,
     frame,
     largest_activation,
     load_runs,
@@ -124,7 +123,12 @@ from a2bench.analysis.variants import (
     precision_pairs,
     trends,
 )
-from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED  # how a run ended: Run.ended
+from a2bench.run.store import (  # how a run ended: Run.ended
+    FINISHED,
+    INTERRUPTED,
+    STOPPED,
+    ending,
+)
 
 # Every name a2bench.analysis defined before it became a package: tests, scripts and the
 # report use them as an.<name>.

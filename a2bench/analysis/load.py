@@ -19,12 +19,12 @@ from a2bench.analysis.columns import param_columns, shape_label, size_columns, s
 from a2bench.case import DTYPE_BYTES
 from a2bench.errors import InputError
 from a2bench.run.store import (
-    ending,
-    last_session,
     load_environment,
     load_passes,
     merge_passes,
     pass_samples,
+    planned_passes,
+    stored_ending,
 )
 
 _NUMERIC = (
@@ -51,13 +51,11 @@ class Run:
 
     @property
     def ended(self) -> str:
-        return ending(self.environment)
+        return stored_ending(self.environment, self.passes)
 
     @property
     def planned_passes(self) -> int | None:
-        """The case passes its last session set out to have stored (case_passes_planned)."""
-        planned = last_session(self.environment).get("case_passes_planned")
-        return planned if isinstance(planned, int) else None
+        return planned_passes(self.environment)
 
 
 def run_labels(dirs: Sequence[Path]) -> list[str]:

@@ -114,7 +114,7 @@ from a2bench.compare.timing import (
     welch_slower,
 )
 from a2bench.errors import InputError
-from a2bench.run.store import INTERRUPTED, STOPPED, ending, last_session, resume_line
+from a2bench.run.store import INTERRUPTED, STOPPED, resume_line, stored_ending
 
 __all__ = [
     # rules and records (model.py)
@@ -208,12 +208,7 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     then), counts as finished."""
     out = []
     for role, (folder, side) in sides.items():
-        how = ending(side.env)
-        planned = last_session(side.env).get("case_passes_planned",
-                                             side.env.get("case_passes_planned"))
-        stored = sum(len(g) for g in side.passes.values())
-        if isinstance(planned, int) and stored >= planned:
-            continue  # every planned case pass is stored: it stopped after its last case
+        how = stored_ending(side.env, sum(len(g) for g in side.passes.values()))
         if how in (INTERRUPTED, STOPPED):
             why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"
             # as the run was started (its flags); a Slurm partition's sweep is its parent

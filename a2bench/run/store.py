@@ -87,6 +87,23 @@ def ending(env: dict[str, Any]) -> str:
     return FINISHED if roof.get("end") or roof.get("end_error") else STOPPED
 
 
+def planned_passes(env: dict[str, Any]) -> int | None:
+    """The case passes a run's last session set out to have stored (case_passes_planned)."""
+    planned = last_session(env).get("case_passes_planned")
+    return planned if isinstance(planned, int) else None
+
+
+def stored_ending(env: dict[str, Any], stored: int) -> str:
+    """ending(), but `finished` for a run that stored every case pass it planned though it
+    recorded no end (stopped in its closing calibration; a Slurm set cancelled then): none of
+    its cases is missing. What the report and compare both read."""
+    how = ending(env)
+    planned = planned_passes(env)
+    if how in (INTERRUPTED, STOPPED) and planned is not None and stored >= planned:
+        return FINISHED
+    return how
+
+
 def folder_problem(out: Path) -> str | None:
     """Why `out` cannot be a folder to write into (it is a file, a file stands where one of its
     parents would go, or the nearest folder that exists takes no new folder: no permission, a
