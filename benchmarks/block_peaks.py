@@ -34,6 +34,14 @@ def measured(case: Case) -> tuple[str, int]:
     return blocks()[case.block].backend(module, x), warm_peak_cpu(make_step(module, x, case.mode))
 
 
+def map_size(text: str) -> tuple[int, int]:
+    """A square map's side ("48"), or h x w ("2x64") for one that is not square."""
+    h, _, w = text.partition("x")
+    if not (h.isdigit() and (w.isdigit() or not w)) or int(h) < 1 or (w and int(w) < 1):
+        raise argparse.ArgumentTypeError(f"expected a side or HxW, got {text!r}")
+    return int(h), int(w or h)
+
+
 def parameter(text: str) -> tuple[str, list[int | str]]:
     name, _, values = text.partition("=")
     if not name or not values:
@@ -47,8 +55,9 @@ def main() -> int:
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
     parser.add_argument("--channels", type=int, nargs="+", default=[64])
-    parser.add_argument("--sides", type=int, nargs="+", default=[12, 24, 48],
-                        help="square maps, h = w")
+    parser.add_argument("--sides", type=map_size, nargs="+", default=[(12, 12), (24, 24),
+                                                                      (48, 48)],
+                        help="maps: a side (h = w), or HxW (2x64) for one that is not square")
     parser.add_argument("--param", type=parameter, action="append", default=[],
                         help="a block parameter's values, NAME=V1,V2,...")
     parser.add_argument("--threads", type=int, default=1,
@@ -65,9 +74,10 @@ def main() -> int:
     misses: dict[str, list[int]] = {"forward": [], "train": []}
     allowed: dict[str, list[int]] = {"forward": [], "train": []}  # the models' allowances
     spec = blocks()[args.block]
-    for b, c, side, *values in itertools.product(args.batch, args.channels, args.sides,
-                                                 *(v for _, v in args.param)):
-        shape = {"batch": b, "channels": c, "t": 1, "h": side, "w": side}
+    for b, c, (h, w), *values in itertools.product(args.batch, args.channels, args.sides,
+                                                   *(v for _, v in args.param)):
+        side = str(h) if h == w else f"{h}x{w}"
+        shape = {"batch": b, "channels": c, "t": 1, "h": h, "w": w}
         params = spec.resolve({**shape, **dict(zip(names, values, strict=True))})
         for mode in ("forward", "train"):
             # a grid point the block refuses (in train mode alone, for resnet50's BatchNorm)
@@ -75,8 +85,7 @@ def main() -> int:
                 print(f"skipped {args.block} {mode} at b {b}, c {c}, side {side}, {params}: "
                       + "; ".join(f"{name}: {why}" for name, why in problems), file=sys.stderr)
                 continue
-            case = Case(args.block, "cpu", args.dtype, b, c, 1, side, side, mode=mode,
-                        params=params)
+            case = Case(args.block, "cpu", args.dtype, b, c, 1, h, w, mode=mode, params=params)
             kernel, peak = measured(case)
             cost = cost_of(case, kernel)
             model = cost.peak_bytes
