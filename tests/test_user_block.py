@@ -739,3 +739,51 @@ def test_plugin_errors_name_the_line_in_the_plugin(tmp_path: Path):
         load_one(str(plugin))
     assert str(e.value) == ("A2BENCH_PLUGINS: late.py: failed to import: RuntimeError: "
                             "cannot build the table (line 3)")
+
+
+def test_your_blocks_memory_on_a_cpu_holds_the_kernel_it_reports(scratch_registry, one_thread):
+    """docs/your-block.md, 'Memory on a CPU': a residual 1x1 nn.Conv1d block at batch 16, c 8,
+    80x80 runs on oneDNN and peaks at its model to the byte where the block reports the kernel
+    and passes it to its term, and at twice the model where it does not."""
+    from torch import nn
+
+    from a2bench.blocks import build
+    from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
+    from a2bench.catalog import cost_of
+    from a2bench.cost import elementwise, pointwise
+    from a2bench.measure.memory import warm_peak_cpu
+    from a2bench.measure.step import make_step
+
+    class Pointwise(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv1d(c, c, 1)
+
+        def forward(self, x):
+            return x + self.conv(x.flatten(2)).view_as(x)
+
+    @register
+    class PointwiseSpec(BlockSpec):
+        name = "doc_pointwise"
+
+        def module(self, case):
+            return Pointwise(case.channels)
+
+        def backend(self, module, x):
+            return conv_kernel(module, x)
+
+        def expected_backend(self, case, threads=1):
+            return expected_conv_kernel(case, threads)
+
+        def cost(self, case, backend=""):
+            b, c, n = case.batch, case.channels, case.positions
+            return Cost((pointwise("conv", b, n, c, c, kernel=backend),
+                         elementwise("res", b * c * n, b * c * n, frees=("conv",))),
+                        case.dtype_bytes)
+
+    case = Case("doc_pointwise", "cpu", "float32", 16, 8, 1, 80, 80)
+    module, x = build(case)
+    kernel = REGISTRY["doc_pointwise"].backend(module, x)
+    peak = warm_peak_cpu(make_step(module, x, "forward"))
+    assert kernel == "onednn_f32" and peak == cost_of(case, kernel).peak_bytes == 13_108_416
+    assert cost_of(case).peak_bytes == 6_553_600  # without the kernel: half the peak
