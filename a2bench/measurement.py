@@ -221,6 +221,9 @@ def _value_problem(annotation: Any, value: Any) -> str | None:
     return "true, false or null" if kind == "bool" else f"{_KINDS[kind]} or null"
 
 
+TIMES = ("latency_s", "samples_s", "reference_s", "first_call_s")  # positive when stored
+
+
 def record_problem(d: Any) -> str | None:
     """What is wrong with one stored line's JSON value, as Measurement.from_json reads it:
     "field: expected ..., got ..." for the first field whose value is not of its type, None
@@ -250,9 +253,6 @@ def record_problem(d: Any) -> str | None:
                if v is not None):
             return f"{name}: expected positive seconds, got {values!r:.60}"
     return None
-
-
-TIMES = ("latency_s", "samples_s", "reference_s", "first_call_s")
 
 
 def csv_columns(records: Iterable[Measurement]) -> tuple[str, ...]:

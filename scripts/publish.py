@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench import fitting as ft  # the verdict's margins, for the tables' legend (no torch)
+from a2bench.formatting import fixed  # "-0.00" reads as "0.00"
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
@@ -68,8 +69,6 @@ WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
 
 
 def num(x: Any, digits: int = 2) -> str:
-    from a2bench.formatting import fixed  # "-0.00" reads as "0.00"
-
     return "n/a" if x is None or not math.isfinite(float(x)) else fixed(float(x), digits)
 
 
