@@ -612,3 +612,34 @@ def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
     assert "## Crossover" not in md and "## Each block against" not in md
     fits = md.split("## Scaling exponents", 1)[1].split("\n## ", 1)[0]
     assert "| memory |" in fits and "no model" in fits.split("| memory |", 1)[1].split("\n")[0]
+
+
+def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, monkeypatch):
+    # 3 blocks x 4 conditions: 12 lines in one panel crossed each other at every size (the H200
+    # training run drew 20); past MAX_LINES_A_PANEL each condition gets its own panel.
+    from a2bench.report import figures as rp
+
+    titles: dict[str, list[str]] = {}
+    save = rp._save
+
+    def spy(fig, out, name):
+        titles[name] = [ax.get_title() for ax in fig.axes]
+        return save(fig, out, name)
+
+    monkeypatch.setattr(rp, "_save", spy)
+    rng = np.random.default_rng(3)
+    w = ResultsWriter(tmp_path / "run", resume=False)
+    for s in (8, 11, 16, 23, 32, 45):
+        for dtype, mode in (("float32", "forward"), ("float32", "train"),
+                            ("bfloat16", "forward"), ("bfloat16", "train")):
+            for b in ("double_attention", "nonlocal_right", "se"):
+                c = Case(b, "cpu", dtype, 1, 32, 1, s, s, m=8, n=8, reduction=4, mode=mode)
+                w.append(replace(record(c, 1e-10, rng), ran_dtypes=dtype))
+    w.write_environment({"threads": 1})
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert rp.MAX_LINES_A_PANEL < 3 * 4
+    for name in ("fit_positions_latency.png", "fit_positions_macs.png"):
+        heads = [t.split("\n")[0] for t in titles[name]]
+        assert heads == ["float32, forward", "float32, train", "bfloat16, forward",
+                         "bfloat16, train"], titles[name]

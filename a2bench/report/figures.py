@@ -165,20 +165,69 @@ MAX_PANELS_A_ROW = 3
 
 
 def _panels(n: int, width: float = 6.4, height: float = 5.0,
-            below: float = 0.0) -> tuple[plt.Figure, np.ndarray]:
+            below: float | Sequence[float] = 0.0) -> tuple[plt.Figure, np.ndarray]:
     """n panels sharing y, at most MAX_PANELS_A_ROW a row; `below`: inches of legend under each
-    panel, which the next row leaves room for."""
+    panel (one for all, or one each). Each row leaves room for its own longest legend only: one
+    20-entry legend had opened the same gap under every row of the figure."""
     cols = min(n, MAX_PANELS_A_ROW)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, (height + below) * rows),
-                             sharey=True, squeeze=False,
-                             gridspec_kw={"hspace": (below + 1.1) / height} if rows > 1 else {})
-    flat = axes.ravel()
-    for ax in flat[n:]:  # the last row's empty places
-        fig.delaxes(ax)
-    for ax in flat[:n]:  # every panel its own y ticks: a row's first may sit above an empty one
+    each = [float(below)] * n if isinstance(below, int | float) else [float(b) for b in below]
+    # under a row: its tick labels and axis name (about 1.1 inch), then its longest legend
+    under = [max(each[r * cols:(r + 1) * cols]) + 1.1 for r in range(rows)]
+    tall = rows * height + sum(under)
+    fig = plt.figure(figsize=(width * cols, tall))
+    grid = fig.add_gridspec(2 * rows - 1, cols, hspace=0, wspace=0.2, top=1 - 0.6 / tall,
+                            bottom=under[-1] / tall,
+                            height_ratios=[h for r in range(rows)
+                                           for h in ((height, under[r]) if r < rows - 1
+                                                     else (height,))])
+    axes: list[plt.Axes] = []
+    for i in range(n):
+        axes.append(fig.add_subplot(grid[2 * (i // cols), i % cols],
+                                    sharey=axes[0] if axes else None))
+    for ax in axes:  # every panel its own y ticks: a row's first may sit above an empty one
         ax.yaxis.set_tick_params(labelleft=True)
-    return fig, flat[:n]
+    return fig, np.array(axes, dtype=object)
+
+
+# A panel holding more fits than this is split by the run's conditions (dtype, train or
+# forward, compiled or eager): the H200 training run's 20 lines in one panel crossed each
+# other at every size and needed a 25-entry legend.
+MAX_LINES_A_PANEL = 8
+
+
+def _conditions(result: an.Analysis, run: str,
+                blocks: Sequence[str]) -> dict[str, tuple[tuple[bool, ...], str]]:
+    """Each of a run's fitted blocks' condition: a key that puts float32, forward and eager
+    first, and its name by the run axes that vary among the blocks ("bfloat16, train"); read
+    from the rows, not by parsing the block's label."""
+    rows = result.data[result.data["run"] == run].drop_duplicates("block").set_index("block")
+    values = {}
+    for b in blocks:
+        row = rows.loc[b] if b in rows.index else None
+        values[b] = {"dtype": "" if row is None else str(row["dtype"]),
+                     "mode": "" if row is None else str(row["mode"]),
+                     "compile": "compiled" if row is not None and bool(row["compile"])
+                     else "eager"}
+    varying = [k for k in ("dtype", "mode", "compile")
+               if len({v[k] for v in values.values()}) > 1]
+    return {b: ((v["dtype"] != "float32", v["mode"] == "train", v["compile"] == "compiled"),
+                ", ".join(v[k] for k in varying)) for b, v in values.items()}
+
+
+def _fit_panels(result: an.Analysis, fits: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(run, condition, its fits) a panel each: a run's fits in one panel, or one panel per
+    condition where they are more than MAX_LINES_A_PANEL."""
+    panels = []
+    for run in (r for r in result.labels if (fits["run"] == r).any()):
+        sub = fits[fits["run"] == run]
+        if len(sub) <= MAX_LINES_A_PANEL:
+            panels.append((run, "", sub))
+            continue
+        named = _conditions(result, run, list(dict.fromkeys(sub["block"])))
+        for key, condition in sorted(set(named.values())):
+            panels.append((run, condition, sub[sub["block"].map(named) == (key, condition)]))
+    return panels
 
 
 def _drawable(primary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
@@ -195,16 +244,16 @@ def _drawn(primary: pd.DataFrame, axis: str, metric: str) -> bool:
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = _drawable(primary, axis, metric)
-    runs = [r for r in result.labels if (fits["run"] == r).any()]
+    panels = _fit_panels(result, fits)
+    runs = list(dict.fromkeys(run for run, _, _ in panels))
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
-    entries = max((int((fits["run"] == r).sum()) for r in runs), default=0) + 5
-    fig, axes = _panels(len(runs), below=0.17 * entries + 0.4)  # the legend under each panel
-    for ax, run in zip(axes, runs, strict=True):
+    fig, axes = _panels(len(panels), below=[0.17 * (len(sub) + 5) + 0.4  # legend under each
+                                            for _, _, sub in panels])
+    for ax, (run, condition, sub) in zip(axes, panels, strict=True):
         handles = []
         placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)
-        sub = fits[fits["run"] == run]
         sub = sub.iloc[np.argsort([order.get(b, len(order)) for b in sub["block"]], kind="stable")]
         for _, fit in sub.iterrows():
             pts = an.fit_points(result.data, fit)
@@ -262,8 +311,9 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
-        groups = "; ".join(sorted(set(fits[fits["run"] == run]["group"])))
-        ax.set_title((f"{run}\n" if len(runs) > 1 else "") + f"fixed: {groups}", fontsize=9)
+        groups = "; ".join(sorted(set(sub["group"])))
+        ax.set_title((f"{run}\n" if len(runs) > 1 else "")
+                     + (f"{condition}\n" if condition else "") + f"fixed: {groups}", fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
     axis_name = an.axis_label(axis, result.environments)
