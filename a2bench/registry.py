@@ -125,8 +125,10 @@ class BlockSpec(ABC):
         if own is not None and not getattr(own, "__isabstractmethod__", False):
             cls.cost = _train_aware(own)  # type: ignore[method-assign]
 
-    def declared(self, case: Case) -> dict[str, int]:
-        """MACs each counter is declared to report above the model for this case.
+    def declared(self, case: Case, backend: str = "") -> dict[str, int]:
+        """MACs each counter is declared to report above the model for this case, where
+        `backend` ran (the record's: a block whose counters see another kernel's work
+        otherwise overrides this).
 
         A train case counts forward and backward: an operator a counter misses in the forward
         pass it misses in the backward too, where it costs twice its forward MACs (the model's

@@ -333,3 +333,31 @@ def test_build_is_deterministic():
     s1, s2 = m1.state_dict(), m2.state_dict()
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
     assert not m1.training
+
+
+def test_fused_cuda_train_steps_declare_the_scores_their_backward_recomputes():
+    # FlopCounterMode's formula for the CUDA fused kernels' backward counts q kᵀ again (b N N' d
+    # MACs) where the model, the function's math, does not: every stored GPU train step on
+    # efficient or cuDNN counted exactly model + that, and every other GPU record the model.
+    from pathlib import Path
+
+    from a2bench.run.store import load_passes
+
+    spec = REGISTRY["nonlocal"]
+    checked = {True: 0, False: 0}
+    for run in sorted((Path(__file__).parent.parent / "results").glob("gpu-*")):
+        for m in load_passes(run):
+            c = m.case
+            if c.block != "nonlocal" or m.status != "ok" or m.macs_torch is None:
+                continue
+            fused_train = c.train and c.param("impl") == "sdpa"
+            declared = spec.declared(c, m.backend)["torch"]
+            assert declared == (nl._attention_macs(c) // 2 if fused_train else 0), m.backend
+            assert cost_of(c, m.backend).macs + declared == m.macs_torch, (run.name, c)
+            checked[fused_train] += 1
+    assert checked[True] >= 28 and checked[False] >= 100
+    # on a CPU nothing is recomputed in the count: FlopCounterMode has no formula for the flash
+    # kernel's forward or backward (the forward's difference, tripled)
+    cpu = Case("nonlocal", "cpu", "float32", 1, 16, 1, 8, 8, mode="train",
+               params={"inner": 8, "subsample": 1, "impl": "sdpa"})
+    assert spec.declared(cpu, "flash_cpu")["torch"] == -3 * nl._attention_macs(cpu)

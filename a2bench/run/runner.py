@@ -184,7 +184,8 @@ def modelled(m: Measurement, process: int, **fields: Any) -> Measurement:
         note = "; ".join(filter(None, (m.reason, f"{COUNTED_NOTE}, {budget}"))) \
             if m.status == "ok" else m.reason
         return replace(m, macs_source="counted", reason=note, process=process, **fields)
-    m = m.with_cost(cost_of(case, m.backend), block.declared(case)).checked_against_counters()
+    m = m.with_cost(cost_of(case, m.backend), block.declared(case, m.backend))
+    m = m.checked_against_counters()
     return replace(m, process=process, **fields)
 
 
