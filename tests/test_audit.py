@@ -278,3 +278,22 @@ def test_ptflops_at_a_batch_is_its_one_sample_count_times_the_batch():
     ptflops = {r.case: r for r in result.rows if r.counter == "ptflops"}
     assert ptflops[three.label()].macs == 3 * ptflops[one.label()].macs
     assert ptflops[three.label()].unexplained == 0
+
+
+@needs_extra
+def test_resnet50s_pooling_modules_are_explained_to_the_mac():
+    # ResNet-50's nn.MaxPool2d and nn.AdaptiveAvgPool2d: ptflops counts each twice (its module
+    # hook, then its patch of the functional call inside), thop counts the average pool's
+    # (kernel + 1) per output. Probed as functional pooling only, the audit had left +45,056
+    # (ptflops) and +10,240 (thop) unexplained at 48x48.
+    net = Case("resnet50", "cpu", "float32", 1, 3, 1, 48, 48, attention="none")
+    result = audit.run_audit([net])
+    rows = {r.counter: r for r in result.rows}
+    for r in result.rows:
+        assert r.unexplained == 0, (r.counter, audit.explanation(r))
+    assert dict(rows["thop"].added)["pool_module_out"] == 2048  # one per pooled channel
+    # 64 channels at 24x24 into the max pool, 2048 at 2x2 into the average pool, twice each
+    added = dict(rows["ptflops"].added)
+    assert (added["maxpool_module"], added["pool_module"]) == (2 * 64 * 24 * 24, 2 * 2048 * 4)
+    rates = result.conventions["thop"].rates
+    assert (rates["pool_module"], rates["pool_module_out"], rates["pool"]) == (1, 1, 0)

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -103,14 +104,19 @@ class _OpElements(TorchDispatchMode):
 
 def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
     """How much of each kind of work one forward pass of `module` on `x` does."""
-    bias = relu_module = layernorm = batchnorm = 0
+    bias = relu_module = layernorm = batchnorm = pool_in = pool_out = maxpool_module = 0
 
     def hook(mod: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
-        nonlocal bias, relu_module, layernorm, batchnorm
+        nonlocal bias, relu_module, layernorm, batchnorm, pool_in, pool_out, maxpool_module
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and mod.bias is not None:
             bias += out.numel()
         elif isinstance(mod, nn.ReLU):
             relu_module += out.numel()
+        elif isinstance(mod, nn.AdaptiveAvgPool2d):
+            pool_in += inputs[0].numel()
+            pool_out += out.numel()
+        elif isinstance(mod, nn.MaxPool2d):
+            maxpool_module += inputs[0].numel()
         elif isinstance(mod, nn.LayerNorm):
             layernorm += inputs[0].numel()
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -134,13 +140,17 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
         "bmm": sum(v for k, v in by_op.items() if k in ("bmm", "baddbmm")),
         "sdpa": ops.sdpa,
         "bias": bias,
-        "pool": ops.pool,
+        # the functional kinds: what ran less what the modules ran
+        "pool": max(0, ops.pool - pool_in),
         "pool3d": ops.pool3d,
         "relu_module": relu_module,
         "relu_functional": max(0, ops.relu - relu_module),
         "layernorm": layernorm,
         "batchnorm": batchnorm,
-        "maxpool": ops.maxpool,
+        "maxpool": max(0, ops.maxpool - maxpool_module),
+        "pool_module": pool_in,
+        "pool_module_out": pool_out,
+        "maxpool_module": maxpool_module,
     }
 
 
@@ -173,31 +183,42 @@ def _probes() -> dict[str, _Probe]:
         "layernorm": _Probe(lambda s, x: s.mods[0](x), nn.LayerNorm([8, 4, 4])),
         "batchnorm": _Probe(lambda s, x: s.mods[0](x), nn.BatchNorm2d(8).eval()),
         "maxpool": _Probe(lambda s, x: F.max_pool2d(x, 3, 2, 1)),
+        # two output sizes tell a rate per input element from one per output element
+        "pool_module": _Probe(lambda s, x: s.mods[0](x), nn.AdaptiveAvgPool2d(1)),
+        "pool_module_out": _Probe(lambda s, x: s.mods[0](x), nn.AdaptiveAvgPool2d(2)),
+        "maxpool_module": _Probe(lambda s, x: s.mods[0](x), nn.MaxPool2d(3, 2, 1)),
     }
 
 
 
 def conventions(names: Sequence[str] = COUNTERS) -> dict[str, Convention]:
-    """Each counter's rate for each kind of work, read off the probes."""
+    """Each counter's rate for each kind of work, read off the probes: one probe a kind, so
+    the rates solve a square system (probe amounts x rates = counts). A probe may do other
+    kinds' work too (a convolution with a bias; a pooling module's input and its output)."""
     torch.manual_seed(0)
     x = torch.randn(1, 8, 4, 4)
     probes = _probes()
-    probe_amounts = {work: amounts(p, x) for work, p in probes.items()}
+    kinds = [w for w in probes if amounts(probes[w], x)[w]]  # a probe that does its own work
+    matrix = np.array([[amounts(probes[w], x)[v] for v in kinds] for w in kinds], dtype=float)
     out = {}
     for name in names:
-        rates: dict[str, float] = {}
+        counts = []
         missing = None
-        for work, probe in probes.items():
-            got = COUNT[name](probe, x)
+        for work in kinds:
+            got = COUNT[name](probes[work], x)
             if got.macs is None:
                 missing = got.error or "no count"
                 break
-            a = probe_amounts[work]
-            # everything else in the probe at the rates already read (bias: the convolution)
-            known = sum(rates[w] * n for w, n in a.items()
-                        if w != work and n and not math.isnan(rates.get(w, math.nan)))
-            rates[work] = (got.macs - known) / a[work] if a[work] else math.nan
-        out[name] = Convention(name, rates if missing is None else {}, missing)
+            counts.append(got.macs)
+        if missing is not None:
+            out[name] = Convention(name, {}, missing)
+            continue
+        # rounded to a millionth: a rate is a counter's rule, and the solve's float error
+        # would otherwise print as 0.999999999 (and + 0.0: no -0)
+        solved = np.round(np.linalg.solve(matrix, np.array(counts, dtype=float)), 6)
+        rates = {w: math.nan for w in probes} | {w: float(r) + 0.0 for w, r in
+                                                 zip(kinds, solved, strict=True)}
+        out[name] = Convention(name, rates, None)
     return out
 
 

@@ -42,6 +42,13 @@ WORK = (
     Work("layernorm", "LayerNorm (one per input element)", 0),
     Work("batchnorm", "BatchNorm (one per input element)", 0),
     Work("maxpool", "max pooling (one per input element)", 0),
+    # A pooling module is hooked as a module by some counters and, inside its forward, patched
+    # as a function by others or by both (ptflops counts nn.MaxPool2d twice; thop counts
+    # nn.AdaptiveAvgPool2d (kernel + 1) per output: input plus output elements). ResNet-50's
+    # two were left as +10,240 (thop) and +45,056 (ptflops) unexplained at 48x48.
+    Work("pool_module", "nn.AdaptiveAvgPool2d modules (one per input element)", 0),
+    Work("pool_module_out", "nn.AdaptiveAvgPool2d modules (one per output element)", 0),
+    Work("maxpool_module", "nn.MaxPool2d modules (one per input element)", 0),
 )
 
 
