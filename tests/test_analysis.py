@@ -945,3 +945,26 @@ def test_a_model_that_disagrees_with_both_counters_reaches_the_headline():
     assert "mine's cost model disagrees with both counters in 2 case(s)" in line
     assert "32768 MACs against 49152 counted" in line
     assert an.model_mismatches(data.drop(columns=["model_mismatch"])) == []
+
+
+@pytest.mark.parametrize("direct", [math.nan, 3e-5])
+def test_a_flat_latency_without_a_direct_overhead_is_inconclusive_not_contradicted(direct):
+    # 30 µs at every size: a + b·x^k splits that one constant anyhow (often a = 0), and without
+    # a direct timing every size then read "overhead under 5 %" and the run read contradicted
+    # against the model's k = 1 in about half of simulated sweeps.
+    from a2bench.analysis import exponents
+
+    rng = np.random.default_rng(1)
+    n = 256 * 64 ** (np.arange(10) / 9)
+    verdicts = set()
+    for _ in range(6):
+        samples = [[list(3e-5 * np.exp(rng.normal(0, 0.03, 20))) for _ in range(5)] for _ in n]
+        df = pd.DataFrame({"positions": n, "latency": 1.0, "samples": samples,
+                           "flops_analytic": n, "working_set_bytes": 1.0,
+                           "largest_activation_bytes": 1.0, "host": ""})
+        fit = exponents.fit_group(df, "positions", "latency", {}, direct, resamples=200)[0]
+        verdicts.add(fit["verdict"])
+        assert fit["points"] == 0, fit["window"]
+        said = "it may be all per-call overhead" in fit["reason"]
+        assert said == math.isnan(direct), fit["reason"]
+    assert verdicts == {"inconclusive"}

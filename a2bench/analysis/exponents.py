@@ -197,6 +197,11 @@ def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
     return float(np.polyfit(np.log(model.x[sel]), np.log(model.y[sel]), 1)[0])
 
 
+# A latency growing by less than this exponent over the whole sweep, where the model's grows by
+# more, is read as possibly all overhead when no overhead was timed directly (fit_group).
+FLAT_GROWTH = 0.1
+
+
 def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any],
               direct: float = math.nan, *, resamples: int = ft.BOOTSTRAP_RESAMPLES,
               seed: int = ft.BOOTSTRAP_SEED) -> list[dict[str, Any]]:
@@ -212,6 +217,16 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     overhead = (direct if math.isfinite(direct) else full.a) if metric == "latency" else 0.0
     if not math.isfinite(overhead):
         overhead = 0.0
+    # Without a direct timing, a latency that does not grow cannot tell the overhead from the
+    # block's work: a + b·x^k with k near 0 splits one constant anyhow, often a = 0, and every
+    # size then read "overhead under 5 %" (a simulated flat sweep was called contradicted half
+    # the time). The fastest size bounds the overhead instead, so no size is clear of it.
+    growth = (float(np.polyfit(np.log(sizes.x), np.log(sizes.y), 1)[0])
+              if metric == "latency" and len(sizes) >= 2 else math.nan)
+    flat = (not math.isfinite(direct) and growth < FLAT_GROWTH
+            and _model_slope(model, sizes.x) >= FLAT_GROWTH)
+    if flat:
+        overhead = float(sizes.y.min())
     at = replace(full, a=overhead) if metric == "latency" and overhead > 0 else full
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
     step = ft.transition(working_set, run_caches(env)) if metric == "latency" else None
@@ -256,6 +271,10 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             why = f"every size swept, {span}" if len(sub) else ""
         v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=why,
                       need_bic=metric == "latency")
+        if flat and v.verdict == "inconclusive":
+            v = ft.Verdict(v.verdict, f"{v.reason}; the latency does not grow over the "
+                           f"sizes swept (log-log slope {growth:.2f} over all of them) and no "
+                           "overhead was timed directly: it may be all per-call overhead")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
         scatter = passes.pass_scatter(sub.samples) if metric == "latency" else math.nan
