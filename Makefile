@@ -19,8 +19,15 @@ GATE_TIME_BUDGET ?= 0.3  # seconds of sampling per case and pass
 
 .PHONY: install run report publish test lint gate gate-timing bench-save bench-compare clean
 
+# Where pip takes torch from: empty, the configured index (PyPI's Linux wheel is the CUDA build,
+# about 3 GB); on a machine without a GPU, TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# takes the CPU build of the same pinned version (as .github/workflows/benchmarks.yml does).
+TORCH_INDEX ?=
+
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet \
+	    "$$(grep -m1 '^torch==' requirements.lock)" --index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)

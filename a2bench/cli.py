@@ -51,7 +51,9 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:  # one line, not usage plus error
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        # main prints "a2bench: error: " before it: a subcommand's name follows, not "a2bench"
+        where = f"{self.prog}: " if " " in self.prog else ""
+        raise UsageError(f"{where}{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,9 +44,10 @@ def ratios(folder: Path) -> dict[str, list[tuple[float, float]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+", type=Path)
+    folders = ap.parse_args().folders  # --help and bad arguments print before the table
     print("| run | matched chunks | block | sizes | quantile/median | slope against ln t |")
     print("|---|---|---|---|---|---|")
-    for folder in ap.parse_args().folders:
+    for folder in folders:
         env = json.loads((folder / "environment.json").read_text())
         matched = "yes" if env.get("interleave_chunks_matched") else "no"
         for block, rows in sorted(ratios(folder).items()):

@@ -519,3 +519,12 @@ def test_each_commands_help_opens_with_what_it_does(name, capsys):
     assert f"a2bench {name}: " in text
     if name == "audit":  # the unit of every count
         assert "Every count is in MACs (multiply-accumulates)" in text
+
+
+def test_an_unknown_command_names_a2bench_once(capsys):
+    assert main(["slurm"]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith("a2bench: error: argument command: invalid choice: 'slurm'"), err
+    assert err.count("a2bench:") == 1
+    assert main(["run"]) == 2  # a subcommand's own errors name it
+    assert one_line_error(capsys).startswith("a2bench: error: a2bench run: the following")
