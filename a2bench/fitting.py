@@ -365,33 +365,10 @@ class Exponent:
     t90: tuple[float, float]
     boot95: tuple[float, float]
     boot90: tuple[float, float]
-    ci95: tuple[float, float]  # the widest of t, bootstrap and passes
+    ci95: tuple[float, float]  # the wider of t and bootstrap
     ci90: tuple[float, float]
-    interval_from: str  # "t", "bootstrap" or "passes"
+    interval_from: str  # "t" or "bootstrap"
     points: int
-    passes95: tuple[float, float] = (math.nan, math.nan)
-    passes90: tuple[float, float] = (math.nan, math.nan)
-
-
-MIN_PASSES = 3  # every size holds this many or more, for the spread of passes' slopes
-
-
-def pass_intervals(sizes: Sizes, a: float, w: np.ndarray, k: float
-                   ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """k ± t·sd/√P over the slopes of each of P passes alone (95 %, 90 %), the process as the
-    unit of replication: a pass that drifted across the sweep tilts its own slope, which
-    neither the t nor the bootstrap interval sees (docs/reports.md). NaN where a size holds
-    fewer than MIN_PASSES (passes are read in pass order, the same at every size)."""
-    n = min([len(p) if p is not None else 0 for p in sizes.samples], default=0)
-    lows = np.array([[float(summary_of(np.asarray(p[j], float))) for j in range(n)]
-                     for p in sizes.samples]) if n >= MIN_PASSES else np.empty(0)
-    if not (lows.size and np.all(np.isfinite(lows) & (lows > 0))):
-        return (math.nan, math.nan), (math.nan, math.nan)
-    ly = np.log(np.maximum(lows - a, lows * 1e-6)).T  # passes x sizes
-    sd = float(np.std(_wls_slope(np.log(sizes.x), ly, w), ddof=1))
-    half = [float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-            for level in (0.95, 0.90)]
-    return (k - half[0], k + half[0]), (k - half[1], k + half[1])
 
 
 def _wls_slope(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -435,9 +412,11 @@ def huber_weights(lx: np.ndarray, ly: np.ndarray, w: np.ndarray,
 
 def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMPLES,
              seed: int = BOOTSTRAP_SEED, robust: bool = True) -> Exponent:
-    """Slope of ln(y − a) on ln x, weights 1/se², with the widest of three intervals.
+    """Slope of ln(y − a) on ln x, weights 1/se², with the wider of two intervals.
+
     ``robust`` (timings) adds Huber weights; exact counts have no outliers to resist, and
-    their residuals are the model's own curvature, which must weigh in full."""
+    their residuals are the model's own curvature, which must weigh in full.
+    """
     m = len(sizes)
     nan2 = (math.nan, math.nan)
     a = overhead if math.isfinite(overhead) else 0.0
@@ -480,13 +459,11 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
         slopes = _wls_slope(lx, np.log(np.maximum(draws - a, draws * 1e-6)), w)
         boot95 = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975]))  # type: ignore
         boot90 = tuple(float(q) for q in np.quantile(slopes, [0.05, 0.95]))  # type: ignore
-    pass95, pass90 = pass_intervals(sizes, a, w, k)
-    # the widest of the three; a NaN interval (too few passes, no samples) has no width
-    wide95 = max((("t", t95), ("bootstrap", boot95), ("passes", pass95)),
-                 key=lambda c: _width(c[1]))
-    ci90 = max((t90, boot90, pass90), key=_width)
-    return Exponent(k, intercept, t95, t90, boot95, boot90, wide95[1], ci90, wide95[0], m,
-                    pass95, pass90)
+    use_boot = _width(boot95) > _width(t95)
+    ci95 = boot95 if use_boot else t95
+    ci90 = boot90 if _width(boot90) > _width(t90) else t90
+    return Exponent(k, intercept, t95, t90, boot95, boot90, ci95, ci90,
+                    "bootstrap" if use_boot else "t", m)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,3 +575,26 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     if not (math.isfinite(dbic) and dbic > decisive):
         reasons.append(f"{bic} against exponent {competitor:g}, not above {decisive:g}")
     return Verdict("inconclusive", "; ".join(reasons))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-check against the cost model: t = t0 + F/R
+
+
+@dataclass(frozen=True)
+class Throughput:
+    t0: float
+    rate: float  # work units per second (R)
+
+
+def throughput(work: np.ndarray, t: np.ndarray) -> Throughput:
+    """Least squares in relative error of t = t0 + F/R (t0 ≥ 0): the achieved rate R."""
+    f, t = np.asarray(work, float), np.asarray(t, float)
+    ok = np.isfinite(f) & np.isfinite(t) & (f > 0) & (t > 0)
+    f, t = f[ok], t[ok]
+    if len(f) < 2 or np.ptp(f) == 0:
+        return Throughput(math.nan, math.nan)
+    design = np.column_stack([np.ones_like(f), f]) / t[:, None]
+    r = optimize.lsq_linear(design, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
+    t0, inv_rate = r.x
+    return Throughput(float(t0), float(1 / inv_rate) if inv_rate > 0 else math.inf)

@@ -42,7 +42,7 @@ from a2bench.analysis.columns import (
     hosts_of,
 )
 from a2bench.analysis.load import ok_rows
-from a2bench.analysis.roofline import run_ceiling, throughput
+from a2bench.analysis.roofline import run_ceiling
 from a2bench.formatting import size as size_text
 
 VERDICTS = ft.VERDICTS
@@ -296,7 +296,6 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             "ci90_low": e.ci90[0], "ci90_high": e.ci90[1], "interval_from": e.interval_from,
             "t_ci_low": e.t95[0], "t_ci_high": e.t95[1],
             "bootstrap_ci_low": e.boot95[0], "bootstrap_ci_high": e.boot95[1],
-            "passes_ci_low": e.passes95[0], "passes_ci_high": e.passes95[1],
             "expected_class": k0, "competitor": k1, "delta_bic": dbic,
             "overhead_share_max": float((overhead / sub.y).max()) if len(sub) else math.nan,
             "pass_scatter": scatter,
@@ -305,7 +304,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             **base,
         }
         if metric == "latency" and len(sub) >= 2:
-            tp = throughput(model.y[sel], sub.y)
+            tp = ft.throughput(model.y[sel], sub.y)
             ceiling = _gemm_ceiling(env, hosts)
             rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
                        fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
@@ -338,7 +337,6 @@ FITS_EXTRA_COLUMNS = (
     "reason", "run", "device", "dtype", "group", "primary", "segment", "points", "hosts",
     "swept_values", "window", "fit_x_min", "fit_x_max", "ci90_low", "ci90_high",
     "interval_from", "t_ci_low", "t_ci_high", "bootstrap_ci_low", "bootstrap_ci_high",
-    "passes_ci_low", "passes_ci_high",
     "expected_class", "competitor", "delta_bic", "overhead", "overhead_ci_low",
     "overhead_ci_high", "overhead_direct", "overhead_used", "overhead_share_max",
     "x_overhead_half", "x_overhead_5pct", "exponent_full", "cache_boundaries",

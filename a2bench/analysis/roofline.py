@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from a2bench.analysis.columns import size_columns
 from a2bench.analysis.load import ok_rows
@@ -94,22 +92,3 @@ def roofline_summary(roof: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame.from_records(records)
 
-
-# The achieved rate, the cost model's cross-check: t = t0 + F/R
-@dataclass(frozen=True)
-class Throughput:
-    t0: float
-    rate: float  # work units per second (R)
-
-
-def throughput(work: np.ndarray, t: np.ndarray) -> Throughput:
-    """Least squares in relative error of t = t0 + F/R (t0 ≥ 0): the achieved rate R."""
-    f, t = np.asarray(work, float), np.asarray(t, float)
-    ok = np.isfinite(f) & np.isfinite(t) & (f > 0) & (t > 0)
-    f, t = f[ok], t[ok]
-    if len(f) < 2 or np.ptp(f) == 0:
-        return Throughput(math.nan, math.nan)
-    design = np.column_stack([np.ones_like(f), f]) / t[:, None]
-    r = optimize.lsq_linear(design, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
-    t0, inv_rate = r.x
-    return Throughput(float(t0), float(1 / inv_rate) if inv_rate > 0 else math.inf)
