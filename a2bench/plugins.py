@@ -55,6 +55,8 @@ def load_one(name: str, source: str = ENV_VAR) -> None:
         importlib.import_module(name)
     except InputError as e:  # an incomplete spec (registry.SpecError) says what to add
         raise InputError(f"{source}: {name}: {e}") from None
+    except SystemExit as e:
+        raise InputError(_exited(source, name, e)) from None
     except ModuleNotFoundError as e:
         if e.name and name.startswith(e.name):
             raise InputError(f"{source}: {name}: no such module (expected an importable module "
@@ -91,11 +93,20 @@ def _load_file(path: Path, source: str) -> None:
         spec.loader.exec_module(module)
     except BaseException as e:
         del sys.modules[module_name]  # a fixed file loads on the next try
+        if isinstance(e, SystemExit):
+            raise InputError(_exited(source, path.name, e)) from None
         if not isinstance(e, Exception):
             raise
         if isinstance(e, InputError):
             raise InputError(f"{source}: {path.name}: {e}") from None
         raise InputError(_failed(source, path.name, e, resolved)) from None
+
+
+def _exited(source: str, name: str, e: SystemExit) -> str:
+    # sys.exit() at import had ended the command with its code (0 too: a run that wrote
+    # nothing read as a success) and no word
+    return (f"{source}: {name}: called sys.exit({e.code!r}) while being imported; expected a "
+            "module that registers its blocks and returns")
 
 
 def file_module_name(resolved: Path) -> str:

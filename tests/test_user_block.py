@@ -548,6 +548,9 @@ def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
      "class MySE(BlockSpec):\n    name = 'se'\n    def module(self, case):\n"
      "        return nn.Identity()\n",
      "block spec MySE ("),
+    # sys.exit at import had ended the command with its own code (0: success) and no word
+    ("import sys\nsys.exit(0)\n", "called sys.exit(0) while being imported"),
+    ("import sys\nsys.exit(3)\n", "called sys.exit(3) while being imported"),
 ])
 def test_a_broken_plugin_is_one_line_and_exit_2(tmp_path: Path, source: str, expected: str):
     plugin = tmp_path / "syntax.py"
