@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from pathlib import Path
 
 
 def parse_size(text: str) -> int:
@@ -66,3 +67,11 @@ def partitions(text: str) -> tuple[str, ...]:
             f"invalid partition list {text!r}: expected distinct Slurm partition names separated "
             "by commas, e.g. h100,a100")
     return names
+
+
+def folder_path(text: str) -> Path:
+    """A folder's path; an empty one (a shell variable left unset) is refused: Path("") is the
+    current folder, and `--out ""` had written a run's files into it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder's path, got an empty one")
+    return Path(text)

@@ -1,9 +1,8 @@
 """Command line: argument parsing, exit codes, progress and the printed summaries.
 
 Exit status: 0 success, 1 a regression (compare), too short a budget (plan) or a sweep with no
-case ok (run), 2 bad input, 130 interrupted.
-Bad input is one line on stderr naming what, where and what is expected, never a traceback.
-"""
+case ok (run), 2 bad input, 130 interrupted (143 and 129: a run stopped by SIGTERM, SIGHUP).
+Bad input is one line on stderr naming what, where and what is expected, never a traceback."""
 
 from __future__ import annotations
 
@@ -68,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "run a sweep and store its results")
     run.add_argument("suite", help="a suite YAML file, e.g. suites/smoke.yaml")
-    run.add_argument("--out", type=Path, default=None,
+    run.add_argument("--out", type=at.folder_path, default=None,
                      help="results folder to create (default: results/local/<suite name>-<time>)")
     run.add_argument("--device", default=None, metavar="DEVICE",
                      help="cpu or cuda: overrides the suite's device and applies its section "
@@ -176,23 +175,23 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--suite", default=None, metavar="SUITE",
                      help="audit this suite's blocks at up to 3 of its sizes each (default: "
                           "every registered block at three shapes)")
-    aud.add_argument("--out", type=Path, default=None,
+    aud.add_argument("--out", type=at.folder_path, default=None,
                      help="folder for audit.csv and audit.md (default: "
                           "results/local/audit-<time>)")
 
     rem = command("remodel", "rewrite stored runs' model columns (MACs, bytes, "
                              "peak) from today's cost models; nothing re-measured")
-    rem.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
+    rem.add_argument("dirs", nargs="+", type=at.folder_path, help="one or more results folders")
 
     rep = command("report", "fit scaling exponents and write a comparison report")
-    rep.add_argument("dirs", nargs="+", type=Path, help="one or more results folders")
-    rep.add_argument("--out", type=Path, default=None,
+    rep.add_argument("dirs", nargs="+", type=at.folder_path, help="one or more results folders")
+    rep.add_argument("--out", type=at.folder_path, default=None,
                      help="report folder to write (default: the first results folder's report/)")
 
     cmp = command("compare", "gate HEAD against BASE: exit 1 on a significant "
                              "slowdown or a changed exact metric")
-    cmp.add_argument("base", type=Path, help="results folder of the base commit")
-    cmp.add_argument("head", type=Path, help="results folder of the head commit")
+    cmp.add_argument("base", type=at.folder_path, help="results folder of the base commit")
+    cmp.add_argument("head", type=at.folder_path, help="results folder of the head commit")
     cmp.add_argument("--threshold", type=at.positive_float, default=10.0, metavar="PCT",
                      help="slowdown in percent that fails the gate when significant (default 10)")
     cmp.add_argument("--normalize", action="store_true",
@@ -243,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_remodel(args: argparse.Namespace) -> int:
     from a2bench.run.remodel import remodel_all
 
-    for r in remodel_all(args.dirs):
+    for r in remodel_all(args.dirs):  # each run's line as it is done
         print(r.line())
     return 0
 
@@ -340,6 +339,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
+    from a2bench.run.interrupts import as_interrupts
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
@@ -379,14 +379,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "choose another --out" if not args.resume else f"--resume: {args.out} "
                          "holds no sweep to resume; expected an earlier run's --out")
     try:
-        result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()
+        with as_interrupts() as caught:  # a kill or a closed terminal stops it as Ctrl-C does
+            result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()
     except SweepError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     if result.interrupted:
         print(f"a2bench: interrupted; {result.saved} results are saved in {args.out}. "
               f"Resume with: {options.resume_command()}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return caught.exit_status(EXIT_INTERRUPTED)
     print_sweep(result)
     if result.records and not any(m.status == "ok" for m in result.records):
         print(f"a2bench: error: no case ended ok ({status_counts(result.records)}); the "

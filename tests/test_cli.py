@@ -528,3 +528,25 @@ def test_an_unknown_command_names_a2bench_once(capsys):
     assert err.count("a2bench:") == 1
     assert main(["run"]) == 2  # a subcommand's own errors name it
     assert one_line_error(capsys).startswith("a2bench: error: a2bench run: the following")
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path, capsys, write_suite):
+    # two runs on one --out had both appended (42 of 90 records twice) and both timed on the
+    # same cores; the report and compare read the doubled passes without a word
+    from a2bench.run.lock import holding
+
+    out = tmp_path / "o"
+    with holding(out, "a2bench run"):
+        assert main(["run", str(write_suite(GOOD)), "--out", str(out)]) == 2
+    line = one_line_error(capsys)
+    assert "a2bench run (pid " in line and "is writing this folder now" in line
+    assert not out.exists()  # the first writer's folder held nothing: it went with it
+
+
+@pytest.mark.parametrize("argv", [["run", "SUITE", "--out", ""], ["report", ""],
+                                  ["report", "x", "--out", " "], ["compare", "", "x"]])
+def test_an_empty_folder_path_is_refused(tmp_path, capsys, write_suite, argv):
+    # Path("") is the current folder: `--out ""` had written a run's files into it
+    argv = [str(write_suite(GOOD)) if a == "SUITE" else a for a in argv]
+    assert main(argv) == 2
+    assert "expected a folder's path, got an empty one" in one_line_error(capsys)

@@ -142,3 +142,30 @@ def test_remodel_drops_a_mismatch_said_by_an_older_model_whole(tmp_path):
                  and r["process"] == ok["process"])
     assert "fix the cost model" not in fixed["reason"] and "model_mismatch" not in fixed["reason"]
     assert fixed["reason"] == own.removeprefix("; ")
+
+
+def test_remodel_under_a_live_run_or_in_a_read_only_folder_is_one_line(tmp_path):
+    from a2bench.run.lock import LOCK, holding
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    stale = _lines(run / "results.jsonl")
+    stale[0]["peak_bytes_analytic"] += 4096  # one record to rewrite
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
+    text = (run / "results.jsonl").read_text()
+    # a run appending to the folder: a rewrite now would drop what it appends meanwhile
+    with holding(run, "a2bench run"):
+        done = cli("remodel", str(run))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "a2bench run (pid " in line and "is writing this folder now" in line
+    assert (run / "results.jsonl").read_text() == text
+    run.chmod(0o555)  # read-only (root writes anyway: the check reads the folder's mode)
+    try:
+        done = cli("remodel", str(run))
+    finally:
+        run.chmod(0o755)
+    if done.returncode != 0:  # as root access() grants the write: nothing to check there
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "the folder is not writable" in done.stderr.strip()
+    assert not (run / LOCK).exists()  # who held the lock is said only while it is held

@@ -165,7 +165,10 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert noop.returncode == 0 and jsonl.read_bytes() == data
 
 
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
+# A kill or a closed terminal (SIGTERM, SIGHUP) had ended the sweep at once with nothing said
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                           (signal.SIGHUP, 129)])
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, signum, status):
     path = suite_with(write_suite, "se, hangs")
     out = tmp_path / "out"
     # a seed that runs se first (the shuffle depends only on the number of cases); the timeout
@@ -175,9 +178,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite):
                    "--case-timeout", "10", "--no-interleave"])
     _wait_for_lines(out / "results.jsonl", 1)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert "Traceback" not in err
     # the hint runs as printed: the plugin and every flag that is not the default
     hint = err.strip().splitlines()[-1].split("Resume with: ")[1]

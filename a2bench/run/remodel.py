@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from a2bench.kernel_names import with_threads
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
 from a2bench.onednn import ONEDNN_F32
+from a2bench.run.lock import holding
 from a2bench.run.runner import modelled
 from a2bench.run.store import (
     CSV,
@@ -91,6 +93,11 @@ MISMATCH_PARTS = ("model_mismatch:", "fix the cost model, or declare the differe
 def remodel(run: str | Path) -> Remodelled:
     """Rewrite one stored run's model columns (results.jsonl, results.csv) from today's models."""
     out = Path(run)
+    with holding(out, "a2bench remodel", create=False):  # not under a run that appends
+        return _remodel(out)
+
+
+def _remodel(out: Path) -> Remodelled:
     records = load_passes(out)  # says what is wrong with a folder that is not a run
     if not records:
         raise InputError(f"{out}: no results in {JSONL}; expected a folder written by a2bench run")
@@ -127,6 +134,10 @@ def remodel(run: str | Path) -> Remodelled:
     before = list(env.get("warnings") or [])
     warnings = ([w for w in before if not is_model_warning(w)]
                 + model_warnings(pooled))
+    if (changed or warnings != before) and not os.access(out, os.W_OK):
+        raise InputError(f"{out}: {changed} of {len(records)} records' model columns would be "
+                         "rewritten, but the folder is not writable; expected a folder you may "
+                         "write to (or a copy of it)")
     if changed:
         atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
         # results.csv: the passes pooled, one row per case, in the order the run listed them

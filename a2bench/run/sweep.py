@@ -36,6 +36,7 @@ from a2bench.run.calibration import (
     end_sizes,
 )
 from a2bench.run.listener import SweepListener
+from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
@@ -173,7 +174,7 @@ class Sweep:
                     os.environ[k] = v
 
     def run(self) -> SweepResult:
-        with self._allocator():
+        with holding(self.options.out, "a2bench run"), self._allocator():
             return self._run()
 
     def _run(self) -> SweepResult:

@@ -27,6 +27,7 @@ from typing import Any
 from a2bench.case import Case
 from a2bench.formatting import plural
 from a2bench.run.listener import ConsoleListener, interactive
+from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions
 from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
@@ -86,11 +87,12 @@ class Shard:
 
 def run_on_slurm(suite: Any, cases: Sequence[Case], options: RunOptions) -> int:
     """`a2bench run --executor slurm`: the driver's steps in order; the exit code."""
-    driver = SlurmDriver(suite, cases, options)
-    driver.plan()
-    if not driver.submit() or not driver.watch():
-        return driver.interrupted()
-    return driver.finish()
+    with holding(options.out, "a2bench run --executor slurm"):
+        driver = SlurmDriver(suite, cases, options)
+        driver.plan()
+        if not driver.submit() or not driver.watch():
+            return driver.interrupted()
+        return driver.finish()
 
 
 class SlurmDriver:

@@ -1,0 +1,44 @@
+"""SIGTERM and SIGHUP to a running sweep, read as Ctrl-C is.
+
+A sweep stops on KeyboardInterrupt between cases: what is stored stays, the environment records
+the stop, and the command prints how to resume. A `kill`, a closed terminal or a scheduler's
+time limit sends SIGTERM or SIGHUP instead, which ended the process at once with nothing said
+(exit -15): the data was kept, but no line said so or how to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class Caught:
+    signum: int = 0  # the signal that stopped the sweep, 0 for none (or Ctrl-C)
+
+    def exit_status(self, interrupted: int) -> int:
+        """The shell's convention, 128 + the signal; `interrupted` (130) for Ctrl-C."""
+        return 128 + self.signum if self.signum else interrupted
+
+
+@contextlib.contextmanager
+def as_interrupts() -> Iterator[Caught]:
+    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt in this process (the main
+    thread's; a sweep's workers keep their own handlers); the previous handlers come back."""
+    caught = Caught()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        caught.signum = signum
+        raise KeyboardInterrupt
+
+    before = {s: signal.signal(s, stop) for s in SIGNALS}
+    try:
+        yield caught
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
