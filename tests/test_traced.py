@@ -4,6 +4,8 @@ and against the CPU's measured peaks."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from conftest import cli
 from torch import nn
@@ -205,3 +207,38 @@ def test_an_untraceable_auto_block_stops_before_the_calibration(tmp_path, write_
         "sizes need each size's MACs and bytes: list its sizes (h and w, or t), or give the "
         "spec a cost() method"]
     assert not out.exists()
+
+
+class _Waits(nn.Module):
+    def forward(self, x):
+        import time
+
+        time.sleep(30)  # a forward that waits: the trace runs it in a2bench's own process
+        return x
+
+
+def test_a_trace_that_does_not_end_is_cut_and_its_blocks_other_sizes_are_not_traced(
+        scratch_registry, monkeypatch):
+    # It ran before any worker, where --case-timeout cannot reach: the sweep hung before its
+    # first case. Cut, the block's cases run unchecked and the worker's timeout ends them.
+    import time
+
+    from a2bench.measure import traced
+    from a2bench.run import runner
+
+    @register
+    class WaitsSpec(BlockSpec):
+        name = "waits"
+        params = ()
+
+        def module(self, case):
+            return _Waits()
+
+    monkeypatch.setattr(traced, "TRACE_LIMIT_S", 0.3)
+    small, large = (Case("waits", "cpu", "float32", 1, 4, 1, s, s) for s in (4, 8))
+    started = time.perf_counter()
+    with pytest.raises(traced.TraceExpired, match="did not end within 0.3 s"):
+        trace(small)
+    assert runner.predicted_bytes(small) is None and runner.predicted_bytes(large) is None
+    assert time.perf_counter() - started < 5  # two cut traces at most, not three of 30 s
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # the handler before is back

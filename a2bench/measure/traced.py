@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,7 +164,54 @@ def _run(case: Case, fake: bool) -> tuple[int, _LiveBytes, frozenset[object], nn
     return counter.get_total_flops() // 2, live, frozenset(ops.ops), module
 
 
+# The longest a trace may take. It runs the block's forward in a2bench's own process, before
+# any worker (the memory budget's check, the auto plan), where --case-timeout cannot reach: a
+# plugin block whose forward hung had hung the sweep before its first case. A trace takes well
+# under a second for the blocks here.
+TRACE_LIMIT_S = 120.0
+
+
+class TraceExpired(NotTraceable):
+    """A trace past TRACE_LIMIT_S: the block's other sizes would wait as long."""
+
+
+class _Expired(BaseException):  # not an Exception: trace's handlers of the block's own errors
+    pass                        # must not take it for one
+
+
+@contextlib.contextmanager
+def _limited(seconds: float) -> Iterator[None]:
+    """SIGALRM after `seconds`, in the main thread (the only one a signal reaches)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def trace(case: Case) -> Traced:
+    """_trace within TRACE_LIMIT_S; NotTraceable (one line) past it."""
+    try:
+        with _limited(TRACE_LIMIT_S):
+            return _trace(case)
+    except _Expired:
+        raise TraceExpired(
+            f"block {case.block} has no cost() and its step without storage did not end within "
+            f"{TRACE_LIMIT_S:g} s at {case.label()} (a forward that waits, or loops?); its memory "
+            "is not checked before it runs, and auto sizes need it: list its sizes (h and w, "
+            "or t), or give the spec a cost() method") from None
+
+
+def _trace(case: Case) -> Traced:
     """The case's MACs and bytes from one step without storage; NotTraceable (one line) where
     the block cannot run so or does no work the counter sees.
 

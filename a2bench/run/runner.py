@@ -140,7 +140,7 @@ def predicted_bytes(case: Case, threads: int = 1) -> int | None:
     else:
         traced = _TRACED.setdefault(block, {})
         if case.key() not in traced:
-            traced[case.key()] = _traced_bytes(case)
+            traced[case.key()] = None if EXPIRED in traced else _traced_bytes(case, traced)
         need = traced[case.key()]
     if need is None:
         return None
@@ -154,11 +154,17 @@ _TRACED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int | None]] = \
     weakref.WeakKeyDictionary()
 
 
-def _traced_bytes(case: Case) -> int | None:
-    from a2bench.measure.traced import NotTraceable, trace
+EXPIRED = ("trace expired",)  # in a block's _TRACED: one of its traces ran out of time
+
+
+def _traced_bytes(case: Case, traced: dict[tuple[Any, ...], int | None]) -> int | None:
+    from a2bench.measure.traced import NotTraceable, TraceExpired, trace
 
     try:
         return trace(case).runnable_bytes
+    except TraceExpired:  # its other sizes would wait as long: they run unchecked too, and
+        traced[EXPIRED] = None  # --case-timeout ends a step that hangs in the worker
+        return None
     except NotTraceable:
         return None
 
