@@ -550,3 +550,18 @@ def test_an_empty_folder_path_is_refused(tmp_path, capsys, write_suite, argv):
     argv = [str(write_suite(GOOD)) if a == "SUITE" else a for a in argv]
     assert main(argv) == 2
     assert "expected a folder's path, got an empty one" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("name,text", [("results.csv", "a,b\n1,2\n"),
+                                       ("environment.json", '{"x": 1}\n')])
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_folder_holding_a_users_own_results_file_is_refused(tmp_path, capsys, write_suite,
+                                                              name, text, resume):
+    # told it "already holds a sweep; pass --resume", the resumed run replaced the user's
+    # results.csv (or merged into their environment.json)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / name).write_text(text)
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), *resume]) == 2
+    assert f"holds {name}, which no a2bench run wrote there" in one_line_error(capsys)
+    assert (out / name).read_text() == text and [p.name for p in out.iterdir()] == [name]

@@ -111,6 +111,9 @@ def folder_problem(out: Path) -> str | None:
     nothing and makes no folder: the write test makes an empty folder and removes it."""
     if out.exists() and not out.is_dir():
         return "is a file; expected a folder (new or empty)"
+    if out.is_dir() and (foreign := foreign_results(out)):
+        return (f"holds {' and '.join(foreign)}, which no a2bench run wrote there; expected a "
+                "new or empty folder, or a run's own")
     where = next((p for p in (out, *out.parents) if p.exists()), None)
     if where is None:
         return None
@@ -181,7 +184,28 @@ def holds_results(out_dir: Path) -> bool:
 def holds_sweep(out_dir: Path) -> bool:
     """Whether a run began in `out_dir`: its results, or its environment.json alone (a run
     killed before its first result, whose environment a new run would be filed under)."""
-    return holds_results(out_dir) or (out_dir / ENVIRONMENT).is_file()
+    return holds_results(out_dir) or _run_environment(out_dir / ENVIRONMENT)
+
+
+def _run_environment(path: Path) -> bool:
+    """Whether `path` is an environment.json a run wrote: an object naming its suite."""
+    try:
+        env = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(env, dict) and "suite" in env
+
+
+def foreign_results(out_dir: Path) -> list[str]:
+    """The files in `out_dir` with a run's names that no run wrote: a results.csv without the
+    results.jsonl it is drawn from, an environment.json that names no suite. A run told to
+    --resume there had replaced the user's results.csv, and merged into their JSON."""
+    names = []
+    if (out_dir / CSV).exists() and not (out_dir / JSONL).exists():
+        names.append(CSV)
+    if (out_dir / ENVIRONMENT).exists() and not _run_environment(out_dir / ENVIRONMENT):
+        names.append(ENVIRONMENT)
+    return names
 
 
 def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
