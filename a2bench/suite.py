@@ -16,6 +16,7 @@ expensive ones cannot afford, while both share the sizes they have in common.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -430,8 +431,27 @@ def _check_auto_clips(suite: Suite, sw: Sweep) -> None:
                              "expected t: auto only for blocks that take clips")
 
 
+# The most cases a suite may expand to: its grid is checked and expanded case by case, and a
+# slip (a list of 10,000 sizes where 100 were meant) sat silent for minutes in that check
+# before a sweep of weeks began.
+MAX_CASES = 100_000
+
+
+def _grid_size(sw: Sweep) -> int:
+    """Blocks x the product of the axes' lengths (a zip group counts once)."""
+    zipped = {a for g in sw.zip for a in g}
+    lengths = [len(sw.params[g[0]]) for g in sw.zip]
+    lengths += [len(v) for a, v in sw.params.items() if a not in zipped]
+    return len(sw.blocks) * math.prod(lengths)
+
+
 def _check_cases(suite: Suite) -> None:
     registry = blocks()
+    total = sum(_grid_size(sw) for sw in suite.sweeps if not sw.auto)
+    if total > MAX_CASES:
+        raise SuiteError(f"{suite.path}: expands to {total:,} cases (blocks times the product "
+                         f"of the params' lists); expected at most {MAX_CASES:,}: check the "
+                         "lists, or zip axes that advance together (zip: [[h, w]])")
     for sw in suite.sweeps:
         if sw.auto:  # checked size by size when planned: the plan takes only legal sizes
             _check_auto_clips(suite, sw)

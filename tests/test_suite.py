@@ -235,3 +235,24 @@ def test_the_shipped_cpu_suites_are_pinned_to_the_thread_they_were_published_at(
     for path in sorted(root.glob("*.yaml")):
         threads = load_suite(path).threads
         assert threads == (None if path.stem in unpinned else 1), path.name
+
+
+def test_a_suite_of_too_many_cases_is_refused_before_it_is_expanded():
+    # 2 blocks x 10 channels x 100 x 100 sizes x 50 batches: the check went case by case, in
+    # silence, for minutes; the count is read from the lists' lengths instead
+    import time
+
+    from a2bench import suite as su
+
+    raw = {"name": "big", "blocks": ["se", "gc"],
+           "params": {"channels": list(range(8, 18)), "h": list(range(4, 104)),
+                      "w": list(range(4, 104)), "batch": list(range(1, 51))}}
+    started = time.perf_counter()
+    with pytest.raises(SuiteError, match=r"expands to 10,000,000 cases .* at most 100,000"):
+        parse_suite(raw)
+    assert time.perf_counter() - started < 2
+    # a zip group counts once: 2 x 10 x 100 x 51
+    zipped = {**raw, "zip": [["h", "w"]], "params": {**raw["params"], "batch": list(range(1, 52))}}
+    with pytest.raises(SuiteError, match=r"expands to 102,000 cases"):
+        parse_suite(zipped)
+    assert su.MAX_CASES == 100_000
