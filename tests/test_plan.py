@@ -901,3 +901,19 @@ def test_plan_prints_the_planners_notes_and_says_when_it_runs_over(tmp_path, cap
     assert f"Notes:\n  {template.block} ({group.label}): {note}" in out
     assert over.feasible and over.predicted_wall_s > over.budget_s
     assert "Over the budget by" in out and "it is no cap" in out
+
+
+def test_a_pilot_with_no_share_still_times_up_to_its_floor():
+    # A budget below the start-up leaves no share: the pilot stopped at its first size, whose
+    # rate set the windows and the budget `plan` asked for (147-310 s for one suite as the
+    # budget given went from 1 to 120 s). It now times up to PILOT_MIN_CALL_S a call.
+    from a2bench.run import autosize as au
+
+    (template, axis), _ = auto_templates(suite())
+    points = au.candidate_points(template, axis, CPU)
+    prober = FakeProber(0.4 * CPU.gemm_flops_per_s, 0.2e-3)
+    pilot = au.run_pilot(template, axis, points, 0.2e-3, CPU, prober, share=0.0)
+    assert len(pilot) >= 3
+    times = [t for _, t in pilot]
+    assert times[-1] <= au.PILOT_MIN_CALL_S * 4 and times[-1] > au.PILOT_MIN_CALL_S / 8
+

@@ -300,6 +300,11 @@ def past_case_limit(g: pl.GroupPlan, points: Sequence[pl.Point], machine: pl.Mac
 PILOT_STEP = 2.0  # in N between pilot sizes (wide enough that 5 % noise moves a slope by 0.1)
 PILOT_TOLERANCE = 0.12  # |d ln t / d ln MACs − 1| between neighbours within one regime
 PILOT_MAX_CALL_S = 0.5  # no pilot size beyond this predicted time per call
+# ... and up to this one whatever the share: a budget below the start-up leaves no share, and
+# the pilot stopped at its first size (0.5 ms for the non-local order), whose rate, 2.5x the
+# one its larger sizes ran at, set every window and the budget `plan` then asked for (147-310 s
+# for one suite, as the budget given went from 1 to 120 s).
+PILOT_MIN_CALL_S = 0.05
 
 
 def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
@@ -307,7 +312,8 @@ def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
               share: float) -> list[tuple[pl.Point, float]]:
     """(size, low-quantile seconds) at sizes PILOT_STEP apart, smallest to largest affordable."""
     # The largest call a window could hold: its 6 sizes' passes within the share.
-    ceiling = min(PILOT_MAX_CALL_S, share / (pl.SIZES * wt.calls_per_case(machine)))
+    ceiling = min(PILOT_MAX_CALL_S,
+                  max(share / (pl.SIZES * wt.calls_per_case(machine)), PILOT_MIN_CALL_S))
     out: list[tuple[pl.Point, float]] = []
     last_n = 0
     for p in points:
