@@ -643,3 +643,7 @@ def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path,
         heads = [t.split("\n")[0] for t in titles[name]]
         assert heads == ["float32, forward", "float32, train", "bfloat16, forward",
                          "bfloat16, train"], titles[name]
+    # and the cost at each size, a row of panels each
+    assert [t for t in titles["sizes.png"] if t] == [
+        f"run: {c}" for c in ("float32, forward", "float32, train", "bfloat16, forward",
+                              "bfloat16, train")]

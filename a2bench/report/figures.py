@@ -474,11 +474,22 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
     palette = {block_name(result, b): c for b, c in _colors(result).items()}
     runs = [r for r in result.labels if (ok["run"] == r).any()]
     n_sizes = int(ok.groupby("run")["size"].nunique().max())
+    # a run of more than MAX_LINES_A_PANEL blocks a set of panels per condition, as fit_figure
+    panels: list[tuple[str, str, pd.DataFrame]] = []
+    for run in runs:
+        mine = ok[ok["run"] == run]
+        names = list(dict.fromkeys(mine["block"]))
+        if len(names) <= MAX_LINES_A_PANEL:
+            panels.append((run, "", mine))
+            continue
+        named = _conditions(result, run, names)
+        for key, condition in sorted(set(named.values())):
+            panels.append((run, condition, mine[mine["block"].map(named) == (key, condition)]))
     # Runs stack vertically: their sizes differ, and a wide row of panels shrinks in a page.
-    fig, axes = plt.subplots(3 * len(runs), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
-                                                        8.5 * len(runs)), squeeze=False)
-    for j, run in enumerate(runs):
-        rows = ok[ok["run"] == run].sort_values(["positions", "channels", "batch"])
+    fig, axes = plt.subplots(3 * len(panels), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
+                                                          8.5 * len(panels)), squeeze=False)
+    for j, (run, condition, mine) in enumerate(panels):
+        rows = mine.sort_values(["positions", "channels", "batch"])
         rows = rows.assign(size=rows["size"].str.replace(" ", "\n"))  # short tick lines
         order = list(dict.fromkeys(rows["size"]))
         for i, metric in enumerate(an.METRICS):
@@ -504,8 +515,8 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
             if i < 2:
                 ax.set_xticklabels([])
             ax.tick_params(axis="x", rotation=0, labelsize=8)
-            if i == 0 and len(runs) > 1:
-                ax.set_title(run, fontweight="bold")
+            if i == 0 and len(panels) > 1:
+                ax.set_title(f"{run}: {condition}" if condition else run, fontweight="bold")
     # one legend for every run's blocks, in the report's order (each run has its own blocks)
     named: dict[str, Any] = {}
     for ax in axes[:, 0]:
