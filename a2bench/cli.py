@@ -385,8 +385,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     if result.interrupted:
-        print(f"a2bench: interrupted; {result.saved} results are saved in {args.out}. "
-              f"Resume with: {options.resume_command()}", file=sys.stderr)
+        print(f"a2bench: {options.stopped_line(result.saved)}", file=sys.stderr)
         return caught.exit_status(EXIT_INTERRUPTED)
     print_sweep(result)
     if result.records and not any(m.status == "ok" for m in result.records):

@@ -60,6 +60,7 @@ if [ -z "$out" ]; then
     exit 2
 fi
 mkdir -p "$out" || exit 2
+out=$(cd "$out" && pwd) || exit 2  # absolute: the script works from the repository's root
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 started=$(date +%s)
@@ -87,6 +88,9 @@ failed=()
 noted() { [ "$2" = 0 ] || failed+=("$1 (exit $2)"); }
 left() { echo $((budget - ($(date +%s) - started))); }
 hard_left() { echo $((hard - ($(date +%s) - started))); }
+# A check's own limit, or what is left before GPU_RUN_HARD_S if that comes first (at least 1 s):
+# a short second call must not spend its minutes on a check that hangs
+within() { local t; t=$(hard_left); [ "$t" -lt "$1" ] && echo $((t > 1 ? t : 1)) || echo "$1"; }
 
 # fvcore and its small pure-Python dependencies, and submitit, carried as wheels
 site=/tmp/a2bench-site
@@ -185,7 +189,7 @@ say "environment written"
 checks=1
 [ "${GPU_RUN_SKIP_CHECKS:-0}" = 1 ] && checks=0
 if [ "$checks" = 1 ]; then
-    timeout 240 $PY -m pytest -m cuda -q -rfs -p no:cacheprovider tests >"$out/cuda_tests.txt" 2>&1
+    timeout "$(within 240)" $PY -m pytest -m cuda -q -rfs -p no:cacheprovider tests >"$out/cuda_tests.txt" 2>&1
     rc=$?
     say "pytest -m cuda: exit $rc ($(tail -1 "$out/cuda_tests.txt"))"
     noted "pytest -m cuda" $rc
@@ -201,7 +205,7 @@ else
     check=(--device cuda)
 fi
 if [ "$checks" = 1 ]; then
-    timeout 180 $PY scripts/gpu_timing_check.py "$out/timing_check.json" "${check[@]}"
+    timeout "$(within 180)" $PY scripts/gpu_timing_check.py "$out/timing_check.json" "${check[@]}"
     rc=$?
     say "timing check: exit $rc"
     noted "timing check" $rc
@@ -212,19 +216,19 @@ fi
 # the operator that made it, beside the model's tensors there, and its peak with cuDNN off; then
 # the same at m = n = 64, whose peak the model matches; seconds each (skipped with the checks)
 if [ "$dry" = 1 ]; then  # the same script on the CPU at a tiny size
-    timeout 90 $PY scripts/gpu_peak_trace.py --device cpu "$out/peak_trace.txt" \
+    timeout "$(within 90)" $PY scripts/gpu_peak_trace.py --device cpu "$out/peak_trace.txt" \
         double_attention 32 16 train float32 m=16 n=16
     rc=$?
     say "peak trace (CPU): exit $rc"
     noted "peak trace" $rc
 elif [ "$checks" = 1 ] && [ "${GPU_RUN_PEAK_TRACE:-1}" = 1 ]; then
-    timeout 90 $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
+    timeout "$(within 90)" $PY scripts/gpu_peak_trace.py "$out/peak_trace.txt"
     rc=$?
     say "peak trace: exit $rc"
     noted "peak trace" $rc
     # appended to the same file: the device tool returns 8 files at most
     rm -f /tmp/peak_trace_m64.txt
-    timeout 90 $PY scripts/gpu_peak_trace.py /tmp/peak_trace_m64.txt double_attention 256 256 \
+    timeout "$(within 90)" $PY scripts/gpu_peak_trace.py /tmp/peak_trace_m64.txt double_attention 256 256 \
         train float32 m=64 n=64
     say "peak trace at m = n = 64: exit $?"
     { echo; cat /tmp/peak_trace_m64.txt; } >> "$out/peak_trace.txt" 2>/dev/null
@@ -270,7 +274,9 @@ sweep() {  # sweep NAME CAP_S SUITE [extra a2bench run flags...]  (CAP_S 0: no c
         dest="$dest-$n"
     fi
     local resume=()
-    [ -e "$dest/results.jsonl" ] && resume=(--resume)
+    # a sweep cut before its first result holds its environment.json alone, and a run there
+    # without --resume is refused (its plan, for an auto sweep, is what it stored)
+    { [ -e "$dest/results.jsonl" ] || [ -e "$dest/environment.json" ]; } && resume=(--resume)
     # INT lets the sweep store what it has; KILL 20 s later if it does not stop
     timeout --signal=INT --kill-after=20 "$limit" $A2 run "$suite" --out "$dest" \
         "${run_flags[@]}" "${resume[@]}" "$@" | tail -4

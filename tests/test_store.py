@@ -120,3 +120,19 @@ def test_a_damaged_environment_is_one_line(tmp_path, text, said):
         load_environment(tmp_path)
     assert "\n" not in str(e.value)
     assert load_environment(tmp_path / "none") == {}
+
+
+def test_a_sweep_stopped_before_it_stored_anything_is_told_to_run_again_not_resume(tmp_path):
+    # its folder went with it (run.lock), and the printed "--resume" had been refused there
+    from a2bench.run.options import RunOptions
+
+    options = RunOptions(out=tmp_path / "never", suite="s.yaml", threads=2)
+    line = options.stopped_line(0)
+    assert line.startswith(f"interrupted before anything was stored in {tmp_path / 'never'}; "
+                           "run it again with: ")
+    assert "--resume" not in line and "--threads 2" in line
+    (tmp_path / "never").mkdir()
+    (tmp_path / "never" / "results.jsonl").write_text("")
+    line = options.stopped_line(3)
+    assert line.startswith(f"interrupted; 3 results are saved in {tmp_path / 'never'}. Resume "
+                           "with: ") and " --resume " in line

@@ -89,10 +89,23 @@ class RunOptions:
             values["suite"] = str(values["suite"])
         return cls(**values)
 
-    def resume_command(self) -> str:
+    def stopped_line(self, saved: int) -> str:
+        """What `a2bench run` says when the sweep stops early: how many results it kept and
+        the line that resumes it; or, where it stopped before anything was stored (its folder
+        gone again), the line that runs it afresh: "--resume" there had been refused."""
+        from a2bench.run.store import holds_sweep
+
+        if Path(self.out).is_dir() and holds_sweep(Path(self.out)):
+            return (f"interrupted; {saved} results are saved in {self.out}. Resume with: "
+                    f"{self.resume_command()}")
+        return (f"interrupted before anything was stored in {self.out}; run it again with: "
+                f"{self.resume_command(resume=False)}")
+
+    def resume_command(self, resume: bool = True) -> str:
         """The `a2bench run` line that resumes this sweep as it began: every flag whose value is
         not the default, and the plugins it loaded, so a printed hint runs as printed."""
-        words = [program(), "run", self.suite, "--out", str(self.out), "--resume", *self.flags()]
+        words = [program(), "run", self.suite, "--out", str(self.out),
+                 *(("--resume",) if resume else ()), *self.flags()]
         plugins = os.environ.get(PLUGINS_VAR, "").strip()
         line = " ".join(shlex.quote(w) for w in words)
         return f"{PLUGINS_VAR}={shlex.quote(plugins)} {line}" if plugins else line
