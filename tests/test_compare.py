@@ -6,6 +6,7 @@ so exit codes and the one-line bad-input error are the user's.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -375,7 +376,8 @@ SPREAD = (0.77, 0.9, 1.0, 1.12, 1.3)  # pass medians relative to the code's true
 def multi_pass(path: Path, factors: Sequence[float], seed: int, slowdown: float = 1.0,
                machine: Sequence[float] | None = None,
                case_slowdown: dict[str, float] | None = None, n: int = 30,
-               case_factors: dict[str, Sequence[float]] | None = None) -> Path:
+               case_factors: dict[str, Sequence[float]] | None = None,
+               cases: Sequence[Case] | None = None) -> Path:
     """A store with one pass per factor; `machine` scales a pass's samples and reference.
 
     `case_factors` gives a block its own pass factors instead of the shared ones.
@@ -384,7 +386,7 @@ def multi_pass(path: Path, factors: Sequence[float], seed: int, slowdown: float 
     records = []
     for p, f in enumerate(factors):
         speed = machine[p] if machine else 1.0
-        for i, c in enumerate(CASES):
+        for i, c in enumerate(cases or CASES):
             jitter = float(np.exp(rng.normal(0, 0.02)))
             extra = (case_slowdown or {}).get(c.block, 1.0)
             own = (case_factors or {}).get(c.block)
@@ -448,9 +450,9 @@ def test_an_unconfirmed_case_that_no_rerun_could_confirm_says_how_many_passes(tm
     run(base, multi_pass(tmp_path / "head", three[::-1], seed=2, slowdown=1.5))
     unconfirmed = [x for x in capsys.readouterr().out.splitlines() if "not confirmed" in x
                    and "timed cases" not in x]
-    assert unconfirmed and all(x.endswith("with 3/3 passes a case's test cannot reach p < 0.05: "
-                                          "rerun both sides with --processes 5 or more to test "
-                                          "it") for x in unconfirmed)
+    assert unconfirmed and all(x.endswith("with 3/3 passes a case's test cannot reach p < 0.05 "
+                                          "among 3 cases: rerun both sides with --processes 4 "
+                                          "or more to test it") for x in unconfirmed)
 
 
 def test_ten_percent_slower_with_process_spread_is_not_claimed(tmp_path, capsys):
@@ -464,8 +466,8 @@ def test_three_passes_leave_cases_out_of_the_family_but_the_suite_catches_it(tmp
     assert run(base, multi_pass(tmp_path / "same", three[::-1], seed=2)) == 0
     assert run(base, multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=1.5)) == 1
     out = capsys.readouterr().out
-    assert "3 cases are left out of the Holm family" in out
-    assert "5+ passes a side let a single case fail" in out
+    assert "3 cases left out of the Holm family" in out
+    assert "4+ passes a side let a single case fail among 3" in out
     slow_report = out[out.rindex("a2bench compare: base"):]
     assert "(0.05)" in slow_report  # complete separation: 1/20, shown unadjusted
     assert sum("SLOWER" in line for line in slow_report.splitlines()) == 1  # the suite row only
@@ -578,11 +580,40 @@ def test_exact_only_never_reads_pass_timings(tmp_path, capsys):
 def test_a_pass_level_case_test_that_cannot_reach_alpha_is_left_out():
     t = cmp.Timing(1e-3, 1e-3, 1.0, 0.9, 1.1, 0.05, 90, 90, False, passes_base=3,
                    passes_head=3, pass_level=True)
-    assert not cmp.can_be_significant(t)
-    assert cmp.can_be_significant(replace(t, passes_base=5, passes_head=5))
-    assert cmp.can_be_significant(replace(t, pass_level=False))  # samples: thousands of them
+    assert cmp.holm_family([t]) == [False]
+    five = replace(t, passes_base=5, passes_head=5)
+    assert cmp.holm_family([five] * 5) == [True] * 5
+    assert cmp.holm_family([replace(t, pass_level=False)]) == [True]  # samples: thousands
     assert cmp.smallest_rank_p(3, 3) == pytest.approx(0.05)
     assert cmp.smallest_rank_p(5, 5) == pytest.approx(1 / 252)
+    # At 5 passes (1/252) a case among 12 can be significant once the suite row is rejected
+    # (1/252 x 12 < 0.05), not among 13; 30 had diluted the suite row's Holm by x31
+    assert cmp.holm_family([five] * 12) == [True] * 12
+    assert cmp.holm_family([five] * 13) == [False] * 13
+    assert (cmp.passes_for_one_case(12), cmp.passes_for_one_case(13)) == (5, 6)
+
+
+def test_thirty_cases_at_five_passes_leave_the_suite_row_undiluted():
+    # left in the family, 30 cases that could never be significant multiplied the suite row's
+    # p by 31; and the note promised that 5 passes let a case fail
+    from a2bench.compare import timing
+
+    five = cmp.Timing(1e-3, 1e-3, 1.0, 0.9, 1.1, 0.004, 90, 90, False, passes_base=5,
+                      passes_head=5, pass_level=True)
+    assert timing.holm_family([five] * 30) == [False] * 30
+    note = cmp._passes_note(5, 5, 30, 30)
+    assert "30 cases left out of the Holm family" in note
+    assert "6+ passes a side let a single case fail among 30" in note
+
+
+def test_a_single_timed_case_is_a_suite_of_one(tmp_path, capsys):
+    # a 3x slower single case at 3 passes had passed: no case test could fail it and the suite
+    # row needed two cases
+    three = (0.9, 1.0, 1.1)
+    base = multi_pass(tmp_path / "base", three, seed=1, cases=CASES[:1])
+    assert run(base, multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=3.0,
+                                cases=CASES[:1])) == 1
+    assert "FAIL: the one timed case: 2.94x slower" in capsys.readouterr().out
 
 
 def test_hierarchical_bootstrap_is_wider_than_pooling_when_passes_disagree():
@@ -655,3 +686,17 @@ def test_the_timing_gate_refuses_a_base_without_its_own_package(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "holds no a2bench/ package" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_normalize_without_a_sides_reference_times_is_bad_input(tmp_path, capsys):
+    # every case had read "not timed" and the gate passed a 3x slowdown, with a warning only
+    three = (0.9, 1.0, 1.1)
+    base = multi_pass(tmp_path / "base", three, seed=1)
+    head = multi_pass(tmp_path / "head", three[::-1], seed=2, slowdown=3.0)
+    lines = [json.loads(x) for x in (head / "results.jsonl").read_text().splitlines()]
+    (head / "results.jsonl").write_text("".join(json.dumps({**x, "reference_s": None}) + "\n"
+                                                for x in lines))
+    assert run(base, head, "--normalize") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--normalize: " in err and "(head) holds no reference " \
+        "kernel time" in err

@@ -21,8 +21,10 @@ summarised by its median, and:
 - 95% CI: two-level (cluster) bootstrap: passes resampled with replacement, then samples within
   each chosen pass, so the interval carries both the between-process and the sampling spread;
 - p: with >= MIN_PASSES passes on both sides, the exact one-sided Mann-Whitney test on the pass
-  medians. Its smallest p is 1 / C(2P, P) (0.05 for 3 passes a side, 0.004 for 5), so one case
-  alone can only fail with 5+ passes and head's every pass slower than base's every pass. With
+  medians. Its smallest p is 1 / C(2P, P) (0.05 for 3 passes a side, 1/70 for 4, 1/252 for 5),
+  so a case can only fail with head's every pass slower than base's every pass, and in a Holm
+  family of K cases only where that p is under 0.05/K: 4 passes for up to 3 cases, 5 for up to
+  12, 6 for up to 46 (passes_for_one_case). With
   fewer passes the p-value falls back to the raw samples, as before --processes existed, and the
   report says that the between-process variance was not measured.
 - The suite row: all timed cases together, one score per pass (that process's mean log latency
@@ -34,9 +36,11 @@ summarised by its median, and:
   Holm family, so the family-wise error stays at ALPHA. With 3 passes a side it is the only
   timing test that can fail (see above); with fewer it is reported (geometric mean of the case
   ratios, bootstrap interval) but not tested.
-- Holm family: the suite row and every case whose test can reach p < ALPHA with its pass counts;
-  with 3 passes a side no case can (smallest p 0.05), so none is counted: decided from the pass
-  counts before any latency is read, it costs nothing in validity (Tarone's idea).
+- Holm family: the suite row and every case whose test can reach significance in it with its
+  pass counts (Tarone's rule, timing.holm_family: the least K for which K or fewer cases can
+  reach ALPHA/K); with 3 passes a side no case can (smallest p 0.05), and with 5 (1/252) none
+  among 13 or more: decided from the pass counts before any latency is read, it costs nothing
+  in validity. A single timed case is a suite of one.
 
 `--normalize` divides each pass's samples by the reference kernel (a fixed matmul) timed in the
 same worker right before each case, so a machine that is uniformly slower does not read as a
@@ -97,23 +101,26 @@ from a2bench.compare.model import (
 from a2bench.compare.text import format_report, table
 from a2bench.compare.timing import (
     bootstrap_ratio_ci,
-    can_be_significant,
     case_seed,
     compare_timing,
     hierarchical_medians,
     holm,
+    holm_family,
     mann_whitney_slower,
     pass_indices,
     pass_scores,
+    passes_for_one_case,
     percentile_ci,
     samples_of,
     side_references,
+    smallest_p,
     smallest_rank_p,
     smoothed_references,
     suite_timing,
     welch_slower,
 )
 from a2bench.errors import InputError
+from a2bench.formatting import plural
 from a2bench.run.store import INTERRUPTED, STOPPED, resume_line, stored_ending
 
 __all__ = [
@@ -126,9 +133,10 @@ __all__ = [
     # loading (load.py)
     "load_side",
     # statistics (timing.py)
-    "bootstrap_ratio_ci", "can_be_significant", "case_seed", "compare_timing",
-    "hierarchical_medians", "holm", "mann_whitney_slower", "pass_indices", "pass_scores",
-    "percentile_ci", "samples_of", "side_references", "smallest_rank_p", "smoothed_references",
+    "bootstrap_ratio_ci", "case_seed", "compare_timing", "hierarchical_medians", "holm",
+    "holm_family", "mann_whitney_slower", "pass_indices", "pass_scores", "passes_for_one_case",
+    "percentile_ci", "samples_of", "side_references", "smallest_p", "smallest_rank_p",
+    "smoothed_references",
     "suite_timing", "welch_slower",
     # checks (checks.py)
     "environment_warnings", "exact_failures", "pass_warnings", "peak_warning", "reference_note",
@@ -155,19 +163,26 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     limit = 1 + threshold_pct / 100
     base_refs = {} if exact_only else side_references(base)
     head_refs = {} if exact_only else side_references(head)
+    if normalize and not exact_only:
+        for role, refs, folder in (("base", base_refs, base_dir), ("head", head_refs, head_dir)):
+            if not refs:  # every case would read "not timed", and the gate pass on nothing
+                raise InputError(f"--normalize: {folder} ({role}) holds no reference kernel "
+                                 "time (reference_s); expected runs that timed it, or compare "
+                                 "without --normalize")
     results = [_compare_case(key, base, head, threshold_pct, normalize, exact_only,
                              base_refs, head_refs)
                for key in sorted(set(base.merged) | set(head.merged), key=_sort_key)]
 
     # Holm over every case that was timed, and the suite row when it is tested: the gate asks
     # "is anything slower?", so the error rate to control is that of the whole family. A case
-    # whose exact test on pass medians cannot reach p < ALPHA with its pass counts (3 a side:
-    # smallest p 1/20) can never fail on timing whatever its data, so it is left out of the
-    # family (decided from the pass counts alone, before any latency is read; Tarone's idea)
-    # instead of diluting the tests that can.
+    # whose exact test on pass medians cannot reach significance in the family with its pass
+    # counts (3 a side: smallest p 1/20; 5 a side, 1/252, among 13 tests or more) can never fail
+    # on timing whatever its data, so it is left out (holm_family: Tarone's rule, from the pass
+    # counts alone, before any latency is read) instead of diluting the tests that can.
     tested = [r for r in results if r.timing is not None]
-    family = [r for r in tested if r.timing and can_be_significant(r.timing)]
     suite = None if exact_only else suite_timing([r.timing for r in tested if r.timing])
+    in_family = holm_family([r.timing for r in tested if r.timing])
+    family = [r for r, member in zip(tested, in_family, strict=True) if member]
     p_values = [r.timing.p_value for r in family if r.timing]
     if suite is not None and suite.p_value is not None:
         p_values.append(suite.p_value)
@@ -175,7 +190,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     for r, p in zip(family, adjusted, strict=False):
         r.p_adjusted = p
     for r in tested:
-        _judge_timing(r, limit, threshold_pct)
+        _judge_timing(r, limit, threshold_pct, r in family, len(tested))
     if suite is not None:
         if suite.p_value is not None:
             suite.p_adjusted = adjusted[-1]
@@ -194,7 +209,8 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
              f"{sum(1 for r in results if r.head is None)} only in base, "
              f"{sum(1 for r in results if r.base is None)} only in head"]
     if not exact_only:
-        notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family)))
+        notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family),
+                                  len(tested)))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
                       results, warnings, notes, suite,
                       unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)}))
@@ -219,16 +235,18 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     return out
 
 
-def _passes_note(n_base: int, n_head: int, left_out: int) -> str:
+def _passes_note(n_base: int, n_head: int, left_out: int, cases: int) -> str:
     note = (f"passes (worker processes) per case: {n_base} base, {n_head} head; the pass is the "
             "unit of replication")
     if min(n_base, n_head) < MIN_PASSES:
         return note + f" only with {MIN_PASSES}+ passes a side (see the warnings)"
     if left_out:
-        note += (f"; with {n_base}/{n_head} passes a case's exact test cannot reach p < "
-                 f"{ALPHA:g} (smallest p {smallest_rank_p(n_base, n_head):.2g}), so {left_out} "
-                 "cases are left out of the Holm family (p in parentheses) and only the suite "
-                 "row can fail on timing; 5+ passes a side let a single case fail")
+        note += (f"; with {n_base}/{n_head} passes a case's exact test (smallest p "
+                 f"{smallest_rank_p(n_base, n_head):.2g}) cannot reach p < {ALPHA:g} among "
+                 f"{plural(cases, 'case')}, so {plural(left_out, 'case')} left out of the Holm "
+                 "family (p in parentheses) and only the suite row can fail on timing; "
+                 f"{passes_for_one_case(cases)}+ passes a side let a single case fail among "
+                 f"{cases}")
     return note
 
 
@@ -287,7 +305,8 @@ def _verdict(ratio: float, ci_low: float, ci_high: float, p: float | None,
     return "ok"
 
 
-def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
+def _judge_timing(r: CaseResult, limit: float, threshold_pct: float, in_family: bool,
+                  cases: int) -> None:
     t, p = r.timing, r.p_adjusted
     assert t is not None
     verdict = _verdict(t.ratio, t.ci_low, t.ci_high, p, limit)
@@ -309,9 +328,10 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
             f"p={p:.2g} after Holm), beyond the {threshold_pct:g}% threshold")
     elif verdict == "slower?":
         # a rerun with as few passes could not confirm it either: its test cannot reach ALPHA
-        advice = ("rerun to check" if can_be_significant(t) else
+        advice = ("rerun to check" if in_family else
                   f"with {t.passes_base}/{t.passes_head} passes a case's test cannot reach "
-                  f"p < {ALPHA:g}: rerun both sides with --processes 5 or more to test it")
+                  f"p < {ALPHA:g} among {plural(cases, 'case')}: rerun both sides with --processes "
+                  f"{passes_for_one_case(cases)} or more to test it")
         r.warnings.append(
             f"{r.label}: median {t.ratio:.2f}x slower but not confirmed (95% CI "
             f"{t.ci_low:.2f}-{t.ci_high:.2f}, p={t.p_value if p is None else p:.2g}); {advice}")
@@ -320,7 +340,7 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float) -> None:
 
 
 def _judge_suite(s: SuiteResult, limit: float, threshold_pct: float) -> None:
-    what = f"the {s.cases} timed cases together"
+    what = f"the {s.cases} timed cases together" if s.cases > 1 else "the one timed case"
     ci = f"95% CI {s.ci_low:.2f}-{s.ci_high:.2f}"
     if s.p_adjusted is None:
         s.verdict = "not tested"

@@ -217,7 +217,8 @@ def compare_timing(base: Sequence[Measurement], head: Sequence[Measurement], nor
 
 
 def suite_timing(timings: Sequence[Timing]) -> SuiteResult | None:
-    """All timed cases together, or None when fewer than two cases were timed.
+    """All timed cases together, or None when none was timed (one alone is its own suite: a
+    3x slower single case at 3 passes had passed with no test that could fail it).
 
     With MIN_PASSES+ passes a side (the passes present, a case missing from one included): a
     Welch t analysis of the per-pass scores (each pass's mean log latency over the cases, see
@@ -227,7 +228,7 @@ def suite_timing(timings: Sequence[Timing]) -> SuiteResult | None:
     over so few clusters is too narrow. Otherwise the geometric mean of the case ratios with the
     bootstrap interval (shared pass draws), reported but not tested.
     """
-    if len(timings) < 2:
+    if not timings:
         return None
     s = SuiteResult(cases=len(timings), ratio=math.nan, ci_low=math.nan, ci_high=math.nan,
                     passes_base=min(t.passes_base for t in timings),
@@ -270,6 +271,31 @@ def pass_scores(timings: Sequence[Timing]) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def can_be_significant(t: Timing) -> bool:
-    """Whether the case's test can reach p < ALPHA at all, from its pass counts alone."""
-    return not t.pass_level or smallest_rank_p(t.passes_base, t.passes_head) < ALPHA
+def smallest_p(t: Timing) -> float:
+    """The smallest p the case's test can give, from its pass counts alone (a test on raw
+    samples, with fewer passes, can give any)."""
+    return smallest_rank_p(t.passes_base, t.passes_head) if t.pass_level else 0.0
+
+
+def holm_family(timings: Sequence[Timing]) -> list[bool]:
+    """Which cases enter the Holm family beside the suite row, from their pass counts alone,
+    before any latency is read (any such choice keeps Holm's family-wise error): Tarone's rule
+    for a step-down test. The suite row can give any p and is rejected first at best, so the
+    first case rejected is multiplied by the number of cases in the family: the least K for
+    which the cases whose smallest p is under ALPHA/K number K or fewer. At 5 passes a side
+    (smallest p 1/252) 12 cases can fail and 13 cannot; 30 such cases had stood in a family of
+    31, where none could and the suite row's p was multiplied by 31."""
+    floors = [smallest_p(t) for t in timings]
+    for k in range(1, len(floors) + 1):
+        members = [f < ALPHA / k for f in floors]
+        if sum(members) <= k:
+            return members
+    return [False] * len(floors)
+
+
+def passes_for_one_case(cases: int) -> int:
+    """The fewest passes a side that let a case fail among `cases` (holm_family)."""
+    n = MIN_PASSES
+    while smallest_rank_p(n, n) >= ALPHA / cases:
+        n += 1
+    return n
