@@ -291,6 +291,7 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
                         f"non-negative integer (0: any side), got {side!r}")
     if not cls.__module__.startswith(BUILT_INS + "."):
         _refuse_built_in_name(cls, name)
+        _refuse_another_modules_name(cls, name)
     if not isinstance(cls.params, tuple):  # a list, or one Param: a tuple from here on
         cls.params = tuple(params)
     if not cls.label:
@@ -312,6 +313,23 @@ def _refuse_built_in_name(cls: type[BlockSpec], name: str) -> None:
         raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): name {name!r} is a2bench's "
                         f"built-in block ({_where(type(held))}); expected another name, e.g. "
                         f"name = \"my_{name}\"")
+
+
+SCRIPTS = ("__main__", "__mp_main__")  # a script or notebook: as its worker imports it again
+
+
+def _refuse_another_modules_name(cls: type[BlockSpec], name: str) -> None:
+    """A name registered from one module is its own: registered again from that module (a
+    notebook cell run again) it is replaced, but two plugins that named one block alike had
+    left the last one loaded to win, unsaid."""
+    held = REGISTRY.get(name)
+    if held is None:
+        return
+    mine, theirs = cls.__module__, type(held).__module__
+    if mine != theirs and not {mine, theirs} & set(SCRIPTS):
+        raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): name {name!r} is taken by "
+                        f"block spec {type(held).__name__} ({_where(type(held))}); expected "
+                        "each plugin's blocks to have names of their own")
 
 
 def _where(cls: object) -> str:

@@ -565,3 +565,17 @@ def test_a_folder_holding_a_users_own_results_file_is_refused(tmp_path, capsys, 
     assert main(["run", str(write_suite(GOOD)), "--out", str(out), *resume]) == 2
     assert f"holds {name}, which no a2bench run wrote there" in one_line_error(capsys)
     assert (out / name).read_text() == text and [p.name for p in out.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("flags,said", [(["--budget", "60"], "--budget: sizes"),
+                                        (["--target", "0.1"], "--target: sizes"),
+                                        (["--budget", "60", "--target", "0.1"],
+                                         "--budget and --target: size")])
+def test_auto_size_flags_on_a_suite_that_lists_its_sizes_are_refused(tmp_path, capsys,
+                                                                      write_suite, flags, said):
+    # taken and ignored without a word
+    out = tmp_path / "o"
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), *flags]) == 2
+    line = one_line_error(capsys)
+    assert said in line and "lists its sizes" in line
+    assert not out.exists()

@@ -165,9 +165,9 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert noop.returncode == 0 and jsonl.read_bytes() == data
 
 
-# A kill or a closed terminal (SIGTERM, SIGHUP) had ended the sweep at once with nothing said
-@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
-                                           (signal.SIGHUP, 129)])
+# A kill (SIGTERM) had ended the sweep at once with nothing said; SIGHUP takes the same path
+# (test_a_closed_terminal_stops_a_sweep_as_ctrl_c_does)
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, signum, status):
     path = suite_with(write_suite, "se, hangs")
     out = tmp_path / "out"
@@ -358,3 +358,15 @@ def test_a_ctrl_c_while_the_worker_starts_leaves_it_to_the_runner(capfd):
         assert "Traceback" not in capfd.readouterr().err
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_closed_terminal_stops_a_sweep_as_ctrl_c_does():
+    from a2bench.run.interrupts import as_interrupts
+
+    before = signal.getsignal(signal.SIGHUP)
+    with pytest.raises(KeyboardInterrupt), as_interrupts() as caught:
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(5)  # the handler raises before this ends
+    assert caught.signum == signal.SIGHUP and caught.exit_status(130) == 129
+    assert signal.getsignal(signal.SIGHUP) == before
+

@@ -790,3 +790,20 @@ def test_your_blocks_memory_on_a_cpu_holds_the_kernel_it_reports(scratch_registr
     peak = warm_peak_cpu(make_step(module, x, "forward"))
     assert kernel == "onednn_f32" and peak == cost_of(case, kernel).peak_bytes == 13_108_416
     assert cost_of(case).peak_bytes == 6_553_600  # without the kernel: half the peak
+
+
+def test_two_plugins_may_not_name_a_block_alike(tmp_path: Path):
+    # the last one loaded had won, unsaid; registered again from its own module (a notebook
+    # cell run again) a block still replaces itself
+    body = ("from torch import nn\nfrom a2bench.registry import BlockSpec, register\n\n"
+            "@register\nclass {cls}(BlockSpec):\n    name = 'twin'\n"
+            "    def module(self, case):\n        return nn.Identity()\n")
+    first, second = tmp_path / "one.py", tmp_path / "two.py"
+    first.write_text(body.format(cls="One"))
+    second.write_text(body.format(cls="Two"))
+    done = cli("list", env={"A2BENCH_PLUGINS": f"{first},{second}"})
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "two.py: block spec Two (" in line and "name 'twin' is taken by block spec One (" \
+        in line
+    assert cli("list", env={"A2BENCH_PLUGINS": f"{first},{first}"}).returncode == 0

@@ -198,3 +198,16 @@ def _value_problem(name: str, value: Any) -> str | None:
     else:
         return None
     return None if ok else expected
+
+
+def auto_flags_problem(auto: bool, options: RunOptions, where: str) -> str | None:
+    """--budget and --target size a suite's auto sizes; given to a suite that lists its sizes,
+    they had been taken and ignored without a word."""
+    given = [f for f, on in (("--budget", options.budget is not None),
+                             ("--target", options.target != DEFAULT_TARGET)) if on]
+    if auto or not given:
+        return None
+    return (f"{' and '.join(given)}: {'size' if len(given) > 1 else 'sizes'} a suite's auto "
+            f"sizes (h: auto, t: auto), and {where} lists its sizes; expected a suite with "
+            "auto sizes, or the flag left out")
+

@@ -4,6 +4,7 @@ its cost models, and its verdicts (print_sweep, what `a2bench run` ends with).""
 from __future__ import annotations
 
 import math
+import shlex
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -276,4 +277,6 @@ def print_sweep(result: SweepResult) -> None:
             print(f"  {line}")
         for hint in run["hints"]:
             print(f"  hint: {hint}")
-    print(f"\nReport: {program()} report {result.out}  (writes {result.out / 'report'})")
+    # quoted: a folder with a space in its name, pasted as printed, was two arguments
+    print(f"\nReport: {program()} report {shlex.quote(str(result.out))}  (writes "
+          f"{result.out / 'report'})")

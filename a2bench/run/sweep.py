@@ -37,7 +37,7 @@ from a2bench.run.calibration import (
 )
 from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
-from a2bench.run.options import RunOptions
+from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
 from a2bench.run.store import ResultsWriter, load_environment, merge_passes, resume_problem
@@ -310,6 +310,8 @@ class Sweep:
     # ----------------------------------------------------------------------------- the steps
 
     def _check_device(self) -> None:
+        if problem := auto_flags_problem(self.suite.auto, self.options, self.suite.path):
+            raise InputError(problem)
         if self.suite.device != "cuda":
             if self.options.warm_cache:  # it would be recorded as if it had changed the timing
                 raise InputError("--warm-cache: expected a CUDA run (--device cuda); only CUDA "

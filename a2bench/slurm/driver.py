@@ -28,7 +28,7 @@ from a2bench.case import Case
 from a2bench.formatting import plural
 from a2bench.run.listener import ConsoleListener, interactive
 from a2bench.run.lock import holding
-from a2bench.run.options import RunOptions
+from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
 from a2bench.slurm.cluster import (
@@ -121,6 +121,8 @@ class SlurmDriver:
         in DIR/.slurm.json, and its shards with what each lacks."""
         _check_login_node()
         o = self.options
+        if problem := auto_flags_problem(False, o, self.suite.path):  # auto runs locally only
+            raise SlurmError(problem)
         overrides = parse_options(o.slurm)
         stored = self._restore()
         partitions, named = self._partitions(stored)
