@@ -321,6 +321,11 @@ def test_calls_stay_short_where_a_window_fits_under_the_limit():
     slow = plan_for(nl, axis, CPU, 0.2e-3, 0.1, share=4000.0)
     assert slow.feasible and max(c.predicted_s for c in slow.choices) > pl.MAX_CALL_S
     assert f"no regime affords 6 sizes under {pl.MAX_CALL_S:g} s" in slow.note
+    # ... and where the share affords no window at all, the fallback it names (the cheapest
+    # window, and the budget it needs) says why its calls are long too
+    short = plan_for(nl, axis, CPU, 0.2e-3, 0.1, share=1.0)
+    assert not short.feasible and max(c.predicted_s for c in short.choices) > pl.MAX_CALL_S
+    assert f"no regime affords 6 sizes under {pl.MAX_CALL_S:g} s at any budget" in short.note
 
 
 class FakeProber:

@@ -496,16 +496,18 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
             break
         found = choose(points, regimes, predict, overhead, machine, share_s, target, quickest,
                        cap, max_bytes)
+        why = (f"calls up to {cap:g} s: no regime affords {SIZES} sizes under "
+               f"{MAX_CALL_S:g} s" if cap > MAX_CALL_S else
+               f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime affords {SIZES} "
+               "sizes under it" + (f" (up to {max_bytes / 2**30:g} GiB)"
+                                   if math.isfinite(max_bytes) else ""))
         if found[3] is None:
-            why = (f"calls up to {cap:g} s: no regime affords {SIZES} sizes under "
-                   f"{MAX_CALL_S:g} s" if cap > MAX_CALL_S else
-                   f"peaks over {MAX_CASE_BYTES / 2**30:g} GiB: no regime affords {SIZES} "
-                   "sizes under it" + (f" (up to {max_bytes / 2**30:g} GiB)"
-                                       if math.isfinite(max_bytes) else ""))
             regime, sizes, needed = found[0], found[1], None
             note = "; ".join(x for x in (why, found[2]) if x)
         elif math.isinf(needed) and math.isfinite(found[3]):  # what a budget would afford
-            regime, sizes, note, needed = found
+            # said as on the feasible path: the fallback's long calls had come with no reason
+            regime, sizes, needed = found[0], found[1], found[3]
+            note = "; ".join(x for x in (f"{why} at any budget", found[2]) if x)
     if classes:
         note = "; ".join(x for x in (note, f"sides of every class: no window of multiples of "
                                            f"{classes[-1]}") if x)
