@@ -48,17 +48,15 @@ RSS_FLOOR = 1e-12  # exact counts fit some classes perfectly; keep log(RSS) fini
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
 SAMPLE_QUANTILE = 0.10  # the per-size summary of raw timing samples (see the module notes)
-# A sample over this many times its pass's fastest is a stall (the machine paused: calls of
-# 0.53 s read 5-18 s on this VM, 2 GiB cases), never the pass's low quantile; left in, a
-# bootstrap resample of a 3-sample pass drawn from stalls alone read the pass 30x slow.
+# A sample over this many times its pass's fastest is a stall (calls of 0.53 s read 5-18 s on
+# this VM, 2 GiB cases); left in, a resample of a 3-sample pass of stalls read it 30x slow.
 STALL_FACTOR = 2.0
 
 # Past the last-level cache, sizes whose working set is under this many times it are in the step
-# to memory (DRAM, or a GPU's HBM), not yet in memory's regime. Measured on this repository's VM
-# (results/cpu-global-context-aliasing: an AMD EPYC's 32 MiB L3, shared with other guests), in
-# ns a position at c = 256: SE 46-49 with working sets up to 0.7x the L3, 64-82 from 1x to
-# 2.9x, then 92-101 from 4x to 64x; GC 71-79, then 96-132, then 137-142. A window that began at
-# the cache read SE as N^1.09 and GC as N^1.05; from 4x they read N^0.99 and N^1.00. The auto
+# to memory (DRAM, or a GPU's HBM), not yet in memory's regime. Measured on an AMD EPYC's shared
+# 32 MiB L3 (results/cpu-global-context-aliasing), in ns a position at c = 256: SE 46-49 up to
+# 0.7x the L3, 64-82 from 1x to 2.9x, then 92-101 from 4x to 64x; GC 71-79, 96-132, 137-142. A
+# window from the cache read SE as N^1.09 and GC as N^1.05; from 4x, N^0.99 and N^1.00. The auto
 # planner keeps its windows this far past the cache (run.plan.regime_of) for the same reason.
 # A GPU's L2 gets the same factor, unmeasured: the stored GPU runs are launch-bound up to 5x it.
 LAST_CACHE_TRANSITION = 4.0
@@ -163,13 +161,15 @@ class PowerFit:
     points: int
     params: int  # free parameters
 
-    def overhead_below(self, share: float) -> float:
-        """x above which a is less than `share` of t: a/(a + b x^k) < share."""
-        if not (math.isfinite(self.a) and math.isfinite(self.b) and self.k > 0 and self.b > 0):
+    def overhead_below(self, share: float, overhead: float | None = None) -> float:
+        """x above which `overhead` (a) is under `share` of this t = a + b x^k; a timed one too:
+        a curve with a replaced by it had read "half below m = 32.7" at a tenth everywhere."""
+        o = self.a if overhead is None else overhead
+        if not (math.isfinite(o + self.a + self.b) and self.k > 0 and self.b > 0):
             return math.nan
-        if self.a <= 0:
+        if o <= 0 or o / share <= self.a:  # under `share` at every x
             return 0.0
-        log_x = (math.log(self.a * (1 - share)) - math.log(share * self.b)) / self.k
+        log_x = (math.log(o / share - self.a) - math.log(self.b)) / self.k
         return math.exp(log_x) if log_x < 700 else math.inf
 
     def bic(self) -> float:

@@ -29,7 +29,7 @@ AXIS_LABELS = {
     "m": "m (gathered features)",
     "n": "n (attention maps)",
     "t": "frames t",
-    "reduction": "SE reduction r",
+    "reduction": "reduction r (SE's and GC's bottleneck)",
 }
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -227,7 +227,8 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             and _model_slope(model, sizes.x) >= FLAT_GROWTH)
     if flat:
         overhead = float(sizes.y.min())
-    at = replace(full, a=overhead) if metric == "latency" and overhead > 0 else full
+    # the overhead that cuts the window (latency's, timed where it was) against the fitted curve
+    cut = overhead if metric == "latency" and overhead > 0 else None
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
     step = ft.transition(working_set, run_caches(env)) if metric == "latency" else None
     base = {
@@ -237,8 +238,8 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "overhead_used": overhead,
         # where the overhead the window is cut by (latency's, timed where it was) is half and
         # 5 % of the fitted curve: the window's first size, not the fitted a's, when they differ
-        "x_overhead_half": at.overhead_below(0.5),
-        "x_overhead_5pct": at.overhead_below(ft.OVERHEAD_SHARE),
+        "x_overhead_half": full.overhead_below(0.5, cut),
+        "x_overhead_5pct": full.overhead_below(ft.OVERHEAD_SHARE, cut),
         "exponent_full": full.k,
         "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
                                       for b in bounds),

@@ -362,7 +362,7 @@ def method_section() -> list[Element]:
         Bullets((
             "Only rows with status ok enter the analysis; a case stored twice counts once.",
             "Axes: positions N = t·h·w (h and w zipped, or t for clips, move N together), "
-            "batch, channels, m, n, t and SE reduction r. An axis is fitted for a block where it "
+            "batch, channels, m, n, t and reduction r. An axis is fitted for a block where it "
             "takes at least two values with every other size fixed; where several such groups "
             "exist each is fitted (fits.csv) and the one with the most values is shown.",
             "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "

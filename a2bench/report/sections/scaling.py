@@ -315,7 +315,9 @@ def _window_cell(row: pd.Series) -> str:
 
 
 def _axis_word(axis: str, environments: dict[str, dict[str, Any]]) -> str:
-    return "N" if axis == "positions" else an.axis_label(axis, environments).split(" ")[0]
+    # the axis's own name (channels, m, reduction, recurrence): a label's first word had read
+    # "SE" for GC's reduction and "CCA" for criss-cross's recurrence
+    return "N" if axis == "positions" else axis
 
 
 def finding_lines(result: an.Analysis) -> list[str]:
@@ -330,12 +332,25 @@ def finding_lines(result: an.Analysis) -> list[str]:
             direct = (f" (timed directly at the smallest shape: {significant(f.expected * 1e3)} ms)"
                       if math.isfinite(f.expected) else "")
             which = "timed" if math.isfinite(f.expected) else "fitted"
+            # Along N the fitted constant is the per-call overhead; along another axis it also
+            # holds the work that axis does not scale (the non-local order's N² along m).
+            constant = ("a per-call overhead" if f.axis in ("positions", "t") else
+                        f"a part that does not grow with {x} (the per-call overhead, and the "
+                        f"work independent of {x})")
+            half = (f"is half of the latency below {x} = {size(f.x_from)} and"
+                    if f.x_from > 0 else "is under half of the latency at every size, and")
+            fitted = (f"{constant} of {significant(f.value * 1e3)} ms [{significant(f.low * 1e3)}"
+                      f", {significant(f.high * 1e3)}] (fitted){direct}")
             if math.isfinite(f.value) and math.isfinite(f.x_to) and f.x_to > 0:
-                lines.append(
-                    f"{who}: a per-call overhead of {significant(f.value * 1e3)} ms "
-                    f"[{significant(f.low * 1e3)}, {significant(f.high * 1e3)}] (fitted){direct}; "
-                    f"the {which} one, which cuts the window, is half of the latency below "
-                    f"{x} = {size(f.x_from)} and under 5% above {x} = {size(f.x_to)}.")
+                lines.append(f"{who}: {fitted}; the {which} one, which cuts the window, {half} "
+                             f"under 5% above {x} = {size(f.x_to)}.")
+            elif math.isfinite(f.value) and f.value > 0 and not math.isfinite(f.x_to):
+                # no x_to: the latency does not grow along the axis (a reduction r)
+                lines.append(f"{who}: {fitted}; the latency does not grow along {x}, so no "
+                             "size is clear of it.")
+            elif math.isfinite(f.value) and f.value > 0 or math.isfinite(f.expected):
+                lines.append(f"{who}: {fitted}; the {which} one is under 5% of the latency at "
+                             "every size.")
             else:
                 lines.append(f"{who}: the fit finds no overhead term in the latency{direct}.")
         elif f.kind == "cache_crossing":
