@@ -660,3 +660,11 @@ def test_the_constant_along_m_is_not_called_the_per_call_overhead(tmp_path: Path
     assert "does not grow with m (the per-call overhead, and the work independent of m)" in line
     assert "under half of the latency at every size, and under 5% above m = 277" in line
     assert "per-call overhead of" not in md
+
+
+def test_a_threshold_past_any_size_prints_in_three_figures():
+    # the H100 report's "window's a < 5% above" had printed 40567235983172041564696556339200
+    from a2bench.formatting import size
+
+    assert size(4.0567235983172041e31) == "4.06e+31"
+    assert (size(2816), size(1.5), size(9.9e11)) == ("2816", "1.5", "990000000000")
