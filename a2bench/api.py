@@ -99,7 +99,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder, holds_results
+    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
@@ -135,9 +135,11 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     folder = Path(out) if out is not None else fresh_folder("api")
     if problem := folder_problem(folder):
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")
-    if holds_results(folder) and not options.get("resume"):
-        raise InputError(f"a2bench.sweep: out {folder}: already holds results; pass "
-                         "resume=True to continue that sweep, or choose another out")
+    # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
+    # had taken a fresh sweep, filed under the dead run's environment
+    if holds_sweep(folder) and not options.get("resume"):
+        raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
+                         "resume=True to continue it, or choose another out")
     if isinstance(options.get("memory_budget"), str):  # the CLI's form: "8GiB"
         try:
             options["memory_budget"] = parse_size(options["memory_budget"])

@@ -344,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
     from a2bench.run.summary import print_sweep, status_counts
-    from a2bench.run.sweep import Sweep, SweepError
+    from a2bench.run.sweep import Sweep, SweepError, SweepResult
     from a2bench.suite import expand, load_suite
 
     if args.resume and args.out is None:
@@ -367,13 +367,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.suite}: auto sizes run on the local executor (the plan "
                              "measures the machine it runs on); plan them with a2bench plan on "
                              "a node and list the sizes for --executor slurm")
-
-        return run_on_slurm(suite, cases, options)
-    for flag, value in (("--partition", args.partition), ("--slurm", args.slurm),
-                        ("--cases-per-job", args.cases_per_job), ("--split", args.split)):
-        if value:
-            raise UsageError(f"{flag}: only applies with --executor slurm (the local executor "
-                             "runs every case on this machine)")
+        with as_interrupts():  # the driver stops on a kill as on Ctrl-C, saying how to go on
+            return run_on_slurm(suite, cases, options)
     if holds_sweep(args.out) != bool(args.resume):  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds a sweep; pass --resume to continue it, or "
                          "choose another --out" if not args.resume else f"--resume: {args.out} "
@@ -384,6 +379,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SweepError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # in a calibration, before the cases: as a stop between them
+        result = SweepResult(out=args.out, interrupted=True)
     if result.interrupted:
         print(f"a2bench: {options.stopped_line(result.saved)}", file=sys.stderr)
         return caught.exit_status(EXIT_INTERRUPTED)

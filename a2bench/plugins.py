@@ -149,6 +149,8 @@ def _load_entry_point(point: importlib.metadata.EntryPoint) -> None:
         loaded = point.load()
     except InputError as e:
         raise InputError(f"{source}: {name}: {e}") from None
+    except SystemExit as e:
+        raise InputError(_exited(source, name, e)) from None
     except Exception as e:
         raise InputError(_failed(source, name, e, _origin(point.module))) from None
     if isinstance(loaded, type) and issubclass(loaded, BlockSpec) \

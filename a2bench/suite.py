@@ -438,16 +438,24 @@ MAX_CASES = 100_000
 
 
 def _grid_size(sw: Sweep) -> int:
-    """Blocks x the product of the axes' lengths (a zip group counts once)."""
-    zipped = {a for g in sw.zip for a in g}
-    lengths = [len(sw.params[g[0]]) for g in sw.zip]
-    lengths += [len(v) for a, v in sw.params.items() if a not in zipped]
-    return len(sw.blocks) * math.prod(lengths)
+    """The cases a grid can give: per block, the product of the lengths of the axes it takes
+    (shape, run and its own parameters; a zip group once; an auto axis as the one template
+    it is planned from), as expand() collapses the axes a block does not take."""
+    registry = blocks()
+    total = 0
+    for b in sw.blocks:
+        takes = {*SHAPE_AXES, *RUN_AXES, *(p.name for p in registry[b].params)}
+        groups = [g for g in sw.zip if takes & set(g)]
+        zipped = {a for g in sw.zip for a in g}
+        lengths = [1 if a in sw.auto else len(v) for a, v in sw.params.items()
+                   if a in takes and a not in zipped]
+        total += math.prod([*lengths, *(len(sw.params[g[0]]) for g in groups)])
+    return total
 
 
 def _check_cases(suite: Suite) -> None:
     registry = blocks()
-    total = sum(_grid_size(sw) for sw in suite.sweeps if not sw.auto)
+    total = sum(_grid_size(sw) for sw in suite.sweeps)
     if total > MAX_CASES:
         raise SuiteError(f"{suite.path}: expands to {total:,} cases (blocks times the product "
                          f"of the params' lists); expected at most {MAX_CASES:,}: check the "

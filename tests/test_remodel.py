@@ -169,3 +169,17 @@ def test_remodel_under_a_live_run_or_in_a_read_only_folder_is_one_line(tmp_path)
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert "the folder is not writable" in done.stderr.strip()
     assert not (run / LOCK).exists()  # who held the lock is said only while it is held
+
+
+def test_remodel_of_a_slurm_partitions_set_waits_for_its_driver(tmp_path):
+    # the driver holds the sweep folder and merges into DIR/<partition>: a remodel of that set
+    # had gone ahead under it
+    from a2bench.run.lock import holding
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(RUN, sweep / "h100")
+    (sweep / ".slurm.json").write_text("{}")
+    with holding(sweep, "a2bench run --executor slurm"):
+        done = cli("remodel", str(sweep / "h100"))
+    assert done.returncode == 2 and "a2bench run --executor slurm (pid " in done.stderr
+    assert cli("remodel", str(sweep / "h100")).returncode == 0

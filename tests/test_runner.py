@@ -370,3 +370,23 @@ def test_a_closed_terminal_stops_a_sweep_as_ctrl_c_does():
     assert caught.signum == signal.SIGHUP and caught.exit_status(130) == 129
     assert signal.getsignal(signal.SIGHUP) == before
 
+
+
+def test_a_kill_in_the_calibration_says_how_to_go_on(tmp_path, write_suite):
+    # before the cases began, SIGTERM had read as a bare "a2bench: interrupted", exit 130
+    path = suite_with(write_suite, "se")
+    out = tmp_path / "out"
+    proc = _start(["run", str(path), "--out", str(out), "--threads", "1", "--processes", "1",
+                   "--calibration-time", "5", "--no-counters"])
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the note said before the calibration
+        if "measuring this cpu's GEMM" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    assert last.startswith(("a2bench: interrupted before anything was stored",
+                            "a2bench: interrupted; 0 results are saved")), last

@@ -256,3 +256,17 @@ def test_a_suite_of_too_many_cases_is_refused_before_it_is_expanded():
     with pytest.raises(SuiteError, match=r"expands to 102,000 cases"):
         parse_suite(zipped)
     assert su.MAX_CASES == 100_000
+
+
+def test_the_case_count_takes_each_blocks_own_axes_and_auto_sweeps_too():
+    from a2bench import suite as su
+
+    # m is double attention's, reduction SE's: 8 x 400 + 8 x 32, not 8 x 400 x 32 x 2
+    grid = su.Sweep(blocks=("se", "double_attention"),
+                    params={"channels": tuple(range(8)), "m": tuple(range(400)),
+                            "reduction": tuple(range(32))}, zip=())
+    assert su._grid_size(grid) == 8 * 400 + 8 * 32
+    # an auto sweep is planned from one template per point of its other axes
+    auto = su.Sweep(blocks=("se",), params={"channels": tuple(range(200_000)), "h": (0,),
+                                            "w": (0,)}, zip=(), auto=("h", "w"))
+    assert su._grid_size(auto) == 200_000 > su.MAX_CASES

@@ -235,10 +235,23 @@ def test_a_trace_that_does_not_end_is_cut_and_its_blocks_other_sizes_are_not_tra
             return _Waits()
 
     monkeypatch.setattr(traced, "TRACE_LIMIT_S", 0.3)
+    calls = []
+    inner = traced._trace
+    monkeypatch.setattr(traced, "_trace", lambda case: calls.append(case) or inner(case))
     small, large = (Case("waits", "cpu", "float32", 1, 4, 1, s, s) for s in (4, 8))
     started = time.perf_counter()
     with pytest.raises(traced.TraceExpired, match="did not end within 0.3 s"):
         trace(small)
     assert runner.predicted_bytes(small) is None and runner.predicted_bytes(large) is None
-    assert time.perf_counter() - started < 5  # two cut traces at most, not three of 30 s
+    assert calls == [small, small]  # the budget's check cut once; the larger size not traced
+    assert time.perf_counter() - started < 5
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # the handler before is back
+    # a caller's own alarm is armed again, for what was left of it
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
+    try:
+        with pytest.raises(traced.TraceExpired):
+            trace(large)
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 95 < left <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)

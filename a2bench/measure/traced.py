@@ -33,6 +33,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,12 +191,16 @@ def _limited(seconds: float) -> Iterator[None]:
         raise _Expired
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    theirs, _ = signal.setitimer(signal.ITIMER_REAL, seconds)  # a caller's own alarm, if any
+    started = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if theirs > 0:  # armed again for what was left of it (at once, if it is past)
+            signal.setitimer(signal.ITIMER_REAL,
+                             max(theirs - (time.monotonic() - started), 1e-6))
 
 
 def trace(case: Case) -> Traced:

@@ -489,7 +489,9 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
     fig, axes = plt.subplots(3 * len(panels), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
                                                           8.5 * len(panels)), squeeze=False)
     for j, (run, condition, mine) in enumerate(panels):
-        rows = mine.sort_values(["positions", "channels", "batch"])
+        key = [c for c in ("positions", "channels", "batch", *an.size_columns(mine))
+               if c in mine]  # m, n, r too, in order
+        rows = mine.sort_values(list(dict.fromkeys(key)), kind="stable")
         rows = rows.assign(size=rows["size"].str.replace(" ", "\n"))  # short tick lines
         order = list(dict.fromkeys(rows["size"]))
         for i, metric in enumerate(an.METRICS):

@@ -87,6 +87,11 @@ class RunOptions:
         values["progress"] = not given.get("no_progress", False)
         if values.get("suite") is not None:
             values["suite"] = str(values["suite"])
+        if values.get("executor", "local") != "slurm":
+            for name in ("partition", "slurm", "cases_per_job", "split"):
+                if values.get(name):
+                    raise InputError(f"--{name.replace('_', '-')}: only applies with --executor "
+                                     "slurm (the local executor runs every case on this machine)")
         return cls(**values)
 
     def stopped_line(self, saved: int) -> str:

@@ -14,6 +14,7 @@ were last written.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import json
@@ -43,6 +44,7 @@ from a2bench.run.store import (
     write_csv,
 )
 from a2bench.run.summary import is_model_warning, model_warnings
+from a2bench.slurm.layout import SWEEP
 
 # Kernels a record names with its thread count (kernel_names.threaded): oneDNN's float32
 # convolution, and SDPA's CPU flash kernel.
@@ -93,7 +95,11 @@ MISMATCH_PARTS = ("model_mismatch:", "fix the cost model, or declare the differe
 def remodel(run: str | Path) -> Remodelled:
     """Rewrite one stored run's model columns (results.jsonl, results.csv) from today's models."""
     out = Path(run)
-    with holding(out, "a2bench remodel", create=False):  # not under a run that appends
+    # Not under a run that appends; a Slurm partition's set is written by its sweep's driver,
+    # which holds the sweep folder above it.
+    slurm = out.parent if (out.parent / SWEEP).is_file() else None
+    with (holding(slurm, "a2bench remodel", create=False) if slurm else contextlib.nullcontext(),
+          holding(out, "a2bench remodel", create=False)):
         return _remodel(out)
 
 

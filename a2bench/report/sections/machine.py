@@ -303,7 +303,10 @@ def sizes_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Elem
     ok = an.ok_rows(result.data).merge(
         result.roofline[["run", "block", "device", *sizes, "gflops", "fraction_of_peak"]],
         on=["run", "block", "device", *sizes], how="left")
-    ok = ok.sort_values(["run_index", "positions", "channels", "batch", "block"], kind="stable")
+    # every size column in the key (m, n, r too): along m the rows had run 8, 64, 128, 32, 4, 16
+    extra = [c for c in sizes if c not in ("positions", "channels", "batch") and c in ok]
+    ok = ok.sort_values(["run_index", "positions", "channels", "batch", *extra, "block"],
+                        kind="stable")
     doc += figure(figs, "sizes.png")
     if len(result.pairs):
         p = result.pairs
