@@ -457,8 +457,8 @@ def _check_cases(suite: Suite) -> None:
     registry = blocks()
     total = sum(_grid_size(sw) for sw in suite.sweeps)
     if total > MAX_CASES:
-        raise SuiteError(f"{suite.path}: expands to {total:,} cases (blocks times the product "
-                         f"of the params' lists); expected at most {MAX_CASES:,}: check the "
+        raise SuiteError(f"{suite.path}: expands to {total:,} cases (each block times the product "
+                         f"of the lists it takes); expected at most {MAX_CASES:,}: check the "
                          "lists, or zip axes that advance together (zip: [[h, w]])")
     for sw in suite.sweeps:
         if sw.auto:  # checked size by size when planned: the plan takes only legal sizes
