@@ -511,22 +511,36 @@ def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scr
     assert len(pickled) == 1
 
 
-def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
+def _entry_point_site(tmp_path: Path, module: str) -> dict[str, str]:
     site = tmp_path / "site"
     (site / "ep_blocks-1.0.dist-info").mkdir(parents=True)
     (site / "ep_blocks-1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: ep-blocks\nVersion: 1.0\n")
     (site / "ep_blocks-1.0.dist-info" / "entry_points.txt").write_text(
         "[a2bench.blocks]\nmine = ep_block_module\n")
-    (site / "ep_block_module.py").write_text(
+    (site / "ep_block_module.py").write_text(module)
+    return {"PYTHONPATH": f"{site}:{child_pythonpath()}"}
+
+
+def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
+    env = _entry_point_site(tmp_path, (
         "from torch import nn\nfrom a2bench.registry import BlockSpec, register\n"
         "@register\nclass E(BlockSpec):\n    name = 'from_entry_point'\n"
-        "    def module(self, case):\n        return nn.Identity()\n")
-    env = {"PYTHONPATH": f"{site}:{child_pythonpath()}"}
+        "    def module(self, case):\n        return nn.Identity()\n"))
     listed = subprocess.run([sys.executable, "-m", "a2bench.cli", "list"], capture_output=True,
                             text=True, env=env, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "  from_entry_point: from_entry_point" in listed.stdout
+
+
+def test_an_entry_point_that_exits_while_imported_is_one_line(tmp_path: Path):
+    # `a2bench list` had printed nothing and exited 0
+    env = _entry_point_site(tmp_path, "import sys\nsys.exit(0)\n")
+    listed = subprocess.run([sys.executable, "-m", "a2bench.cli", "list"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert listed.returncode == 2
+    (line,) = listed.stderr.strip().splitlines()
+    assert "entry point a2bench.blocks: mine = ep_block_module: called sys.exit(0)" in line
 
 
 # --- 3. bad input: one line, exit 2 at load time ----------------------------------------------
