@@ -968,3 +968,21 @@ def test_a_flat_latency_without_a_direct_overhead_is_inconclusive_not_contradict
         said = "it may be all per-call overhead" in fit["reason"]
         assert said == math.isnan(direct), fit["reason"]
     assert verdicts == {"inconclusive"}
+
+
+def test_peaks_that_equal_the_model_at_every_size_are_consistent_whatever_the_power_fit():
+    # along c, peaks to the byte of a + b·c + d·c² read 0.22 [-0.15, 0.59], inconclusive: the
+    # interval measured how badly a pure power fits the model's own curve
+    from a2bench.analysis import exponents
+
+    c = np.array([8.0, 16, 32, 64, 128, 256])
+    model = np.where(c < 64, 1e7, 3e7) + 1e4 * c  # a buffer that doubles past c = 32
+    df = pd.DataFrame({"channels": c, "memory": model, "peak_bytes_analytic": model,
+                       "samples": [()] * len(c), "working_set_bytes": 1.0,
+                       "largest_activation_bytes": 1.0, "host": ""})
+    fit = exponents.fit_group(df, "channels", "memory", {}, resamples=100)[0]
+    assert fit["verdict"] == "consistent", fit["reason"]
+    assert fit["reason"] == "equals the model within 0.1% at every size swept (6)"
+    off = exponents.fit_group(df.assign(memory=model * np.linspace(1, 1.5, len(c))), "channels",
+                              "memory", {}, resamples=100)[0]
+    assert not off["reason"].startswith("equals the model")

@@ -197,6 +197,17 @@ def _model_slope(model: ft.Sizes, x: np.ndarray) -> float:
     return float(np.polyfit(np.log(model.x[sel]), np.log(model.y[sel]), 1)[0])
 
 
+EXACT_SHARE = 0.001  # MACs or peaks this close to the model at every size equal it
+EXACT_SIZES = 3  # ... over at least this many sizes, to say it of a growth
+
+
+def _equals_model(sub: ft.Sizes, model: ft.Sizes) -> bool:
+    at = dict(zip(model.x, model.y, strict=True))
+    want = np.array([at.get(v, math.nan) for v in sub.x], float)
+    return bool(np.all(np.isfinite(want) & (want > 0))
+                and np.all(np.abs(sub.y / want - 1) <= EXACT_SHARE))
+
+
 # A latency growing by less than this exponent over the whole sweep, where the model's grows by
 # more, is read as possibly all overhead when no overhead was timed directly (fit_group).
 FLAT_GROWTH = 0.1
@@ -276,6 +287,13 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             v = ft.Verdict(v.verdict, f"{v.reason}; the latency does not grow over the "
                            f"sizes swept (log-log slope {growth:.2f} over all of them) and no "
                            "overhead was timed directly: it may be all per-call overhead")
+        if metric != "latency" and v.verdict in ("inconclusive", "contradicted") \
+                and len(sub) >= EXACT_SIZES and not counted and _equals_model(sub, model):
+            # measured = modelled at every size: its growth is the model's, whatever a pure
+            # power's interval makes of a + b·c (peaks to the byte along c read 0.22 [-0.15,
+            # 0.59], inconclusive)
+            v = ft.Verdict("consistent", f"equals the model within {EXACT_SHARE:.1%} at every "
+                           f"size swept ({len(sub)})")
         if counted and metric == "memory":  # absent, not inconclusive: there is no model
             v = ft.Verdict("", NO_MODEL)
         scatter = passes.pass_scatter(sub.samples) if metric == "latency" else math.nan
