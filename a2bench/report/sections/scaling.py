@@ -129,7 +129,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
                          "ΔBIC > 0 favours the model's class; consistent: the 90 % interval "
                          f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
-                         f"{ft.BIC_DECISIVE:g})."))
+                         f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
+                         "model at every size)."))
         said = r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
         if said:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
@@ -226,7 +227,8 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "class. Verdict: consistent "
         "when the 90% interval lies inside the model's value ± 0.15 and, for latency, ΔBIC "
         "> 10 (MACs and memory follow an exact model, and a constant one, such as SE's MACs "
-        "along N, has no competing class: ΔBIC n/a); "
+        "along N, has no competing class: ΔBIC n/a), or where MACs or memory equal the model "
+        "within 0.1% at every one of 3 or more sizes; "
         "contradicted when the interval lies outside that band or ΔBIC < −10; inconclusive "
         "otherwise, or with fewer than 5 sizes in the window. Each verdict's reason is in "
         "fits.csv."))
