@@ -986,3 +986,15 @@ def test_peaks_that_equal_the_model_at_every_size_are_consistent_whatever_the_po
     off = exponents.fit_group(df.assign(memory=model * np.linspace(1, 1.5, len(c))), "channels",
                               "memory", {}, resamples=100)[0]
     assert not off["reason"].startswith("equals the model")
+
+
+def test_a_sweep_of_frames_at_one_map_has_its_crossover_across_t():
+    # one N per t: grouped by t, the published H100 frames run (10 values of t, both orders)
+    # had been left out of the crossover section
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    data, runs = an.load_runs([root / "results" / "gpu-nvidia-h100-80gb-hbm3-frames"])
+    cross = an.crossovers(data, environments={r.label: r.environment for r in runs})
+    (row,) = cross.itertuples(index=False)
+    assert math.isnan(row.t) and row.n_points == 10 and row.n_min == 784

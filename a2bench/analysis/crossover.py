@@ -173,9 +173,15 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
     names = block_label(pair.right, short=True), block_label(pair.left, short=True)
     records = []
     keys = ["run_index", "run", "device", "channels", "m", "n", "batch", "t"]
-    for key, rows in p.groupby(keys, sort=True):
-        if rows["positions"].nunique() < 2:
-            continue
+    groups = [(key, rows) for key, rows in p.groupby(keys, sort=True)
+              if rows["positions"].nunique() >= 2]
+    # A sweep of frames at one map has one N per t: its series runs across t (t NaN: several),
+    # where grouping by t had left the published H100 frames run out of this section.
+    for key, rows in p.groupby(keys[:-1], sort=True):
+        if rows["t"].nunique() > 1 and rows["positions"].nunique() >= 2 \
+                and not any(k[:-1] == key for k, _ in groups):
+            groups.append(((*key, math.nan), rows))
+    for key, rows in groups:
         _, run, device, c, m, n, b, t = key
         rec: dict[str, Any] = {
             "run": run, "device": device, "channels": c, "m": m, "n": n, "batch": b, "t": t,

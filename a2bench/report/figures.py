@@ -369,7 +369,8 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
         row = c.iloc[0]
         p = result.pairs
         p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
-              & (p["n"] == row["n"]) & (p["batch"] == row["batch"]) & (p["t"] == row["t"])]
+              & (p["n"] == row["n"]) & (p["batch"] == row["batch"])
+              & ((p["t"] == row["t"]) | pd.isna(row["t"]))]  # NaN: a series across frames
         long = pd.concat([pd.DataFrame({"N": p["positions"], "ratio": p[f"ratio_{m}"],
                                         "metric": label, "key": m})
                           for m, label in RATIO_METRICS], ignore_index=True)
@@ -404,7 +405,8 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
         ax.set_xlabel(an.axis_label("positions", result.environments))
         ax.set_ylabel("non-local order ÷ double attention (ratio, log)")
         title = (f"c={int(row['channels'])}, m={int(row['m'])}, n={int(row['n'])}, "
-                 f"b={int(row['batch'])}" + (f", t={int(row['t'])}" if row["t"] > 1 else ""))
+                 f"b={int(row['batch'])}" + (f", t={int(row['t'])}" if row["t"] > 1 else
+                                             ", across t" if pd.isna(row["t"]) else ""))
         ax.set_title((f"{run}\n" if len(runs) > 1 else "") + title, fontsize=9)
         # on a white ground: where the ratio's 1 runs along the bottom it would strike it out
         ax.text(0.98, 0.03, "above 1: the non-local order costs more", transform=ax.transAxes,

@@ -420,7 +420,7 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
         rows.append({
             **({"run": c["run"]} if len(result.runs) > 1 else {}),
             "c": integer(c["channels"]), "m": integer(c["m"]), "n": integer(c["n"]),
-            "b": integer(c["batch"]), "t": integer(c["t"]),
+            "b": integer(c["batch"]), "t": "several" if pd.isna(c["t"]) else integer(c["t"]),
             "N swept": f"{c['n_min']:.0f}–{c['n_max']:.0f} ({c['n_points']} values)",
             "predicted N* (MACs)": significant(c["n_star_predicted"]),
             "measured N* (latency)": significant(c["n_star_latency"]),
