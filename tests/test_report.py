@@ -668,3 +668,11 @@ def test_a_threshold_past_any_size_prints_in_three_figures():
 
     assert size(4.0567235983172041e31) == "4.06e+31"
     assert (size(2816), size(1.5), size(9.9e11)) == ("2816", "1.5", "990000000000")
+
+
+def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path):
+    # the video report (two cases, one shape each order) said "Each run's own axes are fitted
+    # below" over a section that fitted nothing
+    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "nothing is fitted" in md and "fitted below" not in md

@@ -88,11 +88,16 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     h = result.headline
     a2 = any(r.get("question") == "a2" for r in h["runs"].values())
     unswept = [run for run in result.labels if h["runs"][run]["verdict"] == "not swept"]
+    # "fitted below" only where something is: the video report's two cases had said so
+    fitted = set(result.fits["run"]) if len(result.fits) else set()
     if len(unswept) == len(result.labels):  # the question needs a sweep along N
         return [Heading(2, f"Headline: {headline_phrase(h)}"), Para(
             "The headline asks whether MACs, peak memory and latency grow along positions N "
-            "as each block's model says, and no run here sweeps N. Each run's own axes are "
-            "fitted below (Fitted exponents), and its sizes compared in the sections after.")]
+            "as each block's model says, and no run here sweeps N. "
+            + ("Each run's own axes are fitted below (Fitted exponents), and its sizes "
+               "compared in the sections after." if fitted & set(unswept) else
+               "No run sweeps another axis over two values or more either, so nothing is "
+               "fitted; the sizes are compared in the sections after."))]
     doc: list[Element] = [
         Heading(2, f"Headline: {headline_phrase(h)}"),
         Para("Do MACs, peak memory and latency along positions N all grow as the cost model "
@@ -108,8 +113,9 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     ]
     mismatched = an.model_mismatches(result.data) + [
         f"{run}: {text}" for run, text in unfinished(result.runs).items()] + [
-        f"{run}: not swept along positions N, so not counted in the headline (its own axes "
-        "are fitted below)" for run in unswept]
+        f"{run}: not swept along positions N, so not counted in the headline "
+        + ("(its own axes are fitted below)" if run in fitted else "(nor along another axis)")
+        for run in unswept]
     if mismatched:
         doc.append(Bullets(tuple(mismatched)))
     pictured = False
@@ -313,6 +319,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
 def _window_cell(row: pd.Series) -> str:
     if not row["points"]:
         return "none"
+    if row["points"] == 1:  # "1 sizes, 2048–2048"
+        return f"1 size, {size(row['fit_x_min'])}"
     return f"{integer(row['points'])} sizes, {size(row['fit_x_min'])}–{size(row['fit_x_max'])}"
 
 
