@@ -998,3 +998,17 @@ def test_a_sweep_of_frames_at_one_map_has_its_crossover_across_t():
     cross = an.crossovers(data, environments={r.label: r.environment for r in runs})
     (row,) = cross.itertuples(index=False)
     assert math.isnan(row.t) and row.n_points == 10 and row.n_min == 784
+
+
+def test_each_block_against_double_attention_runs_across_t_too():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    data, runs = an.load_runs([root / "results" / "gpu-nvidia-h100-80gb-hbm3-frames"])
+    bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})
+    assert set(bc["block"]) == {"nonlocal_right", "se"}
+    assert bc["t"].isna().all() and (bc["n_points"] == 10).all()
+    # a run of images (t = 1 throughout) keeps its groups by t
+    data, runs = an.load_runs([root / "results" / "cpu-default"])
+    bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})
+    assert len(bc) and (bc["t"] == 1).all()

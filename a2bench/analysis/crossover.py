@@ -259,9 +259,17 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "batch",
             "channels", "t", *(f"ref_{c}" for c in ref_params)]
     records = []
-    for values, rows in merged.groupby(keys, sort=True, dropna=False):
-        if rows["positions"].nunique() < 2:
-            continue
+    groups = [(values, rows) for values, rows in merged.groupby(keys, sort=True, dropna=False)
+              if rows["positions"].nunique() >= 2]
+    # a sweep of frames at one map runs across t, as in crossovers (t NaN: several)
+    at = keys.index("t")
+    rest = [k for k in keys if k != "t"]
+    seen = {repr((*v[:at], *v[at + 1:])) for v, _ in groups}  # repr: NaN equals itself there
+    for values, rows in merged.groupby(rest, sort=True, dropna=False):
+        if rows["t"].nunique() > 1 and rows["positions"].nunique() >= 2 \
+                and repr(tuple(values)) not in seen:
+            groups.append(((*values[:at], math.nan, *values[at:]), rows))
+    for values, rows in groups:
         g = dict(zip(keys, values, strict=True))
         name = block_label(g["block"], environments, short=True)
         rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}
