@@ -1000,7 +1000,7 @@ def test_a_sweep_of_frames_at_one_map_has_its_crossover_across_t():
     assert math.isnan(row.t) and row.n_points == 10 and row.n_min == 784
 
 
-def test_each_block_against_double_attention_runs_across_t_too():
+def test_each_block_against_double_attention_runs_across_t_too(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
@@ -1008,6 +1008,11 @@ def test_each_block_against_double_attention_runs_across_t_too():
     bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})
     assert set(bc["block"]) == {"nonlocal_right", "se"}
     assert bc["t"].isna().all() and (bc["n_points"] == 10).all()
+    from a2bench.report import build_report  # and its lines render (a NaN t had raised)
+
+    build_report([root / "results" / "gpu-nvidia-h100-80gb-hbm3-frames"], tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "SE (r=16) at c=256 b=1 across t, double attention m=64 n=64, N = 784–50176" in md
     # a run of images (t = 1 throughout) keeps its groups by t
     data, runs = an.load_runs([root / "results" / "cpu-default"])
     bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})

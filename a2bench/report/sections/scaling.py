@@ -467,8 +467,9 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
     lines = []
     for _, r in bc.iterrows():
         fixed = an.group_label({"channels": r["channels"], "batch": r["batch"],
-                                **({"t": r["t"]} if r["t"] > 1 else
-                                   {"t": "several"} if pd.isna(r["t"]) else {})})
+                                **({"t": r["t"]} if r["t"] > 1 else {})})
+        if pd.isna(r["t"]):  # a sweep of frames at one map: its series runs across t
+            fixed += " across t"
         ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
         own = f" ({r['params']})" if r["params"] else ""
         where = "; ".join(f"{CROSS_WORDS[m]}: {_crossing_words(r, m)}" for m in an.CROSS_METRICS)
