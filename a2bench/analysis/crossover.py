@@ -160,6 +160,23 @@ def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd
         "overhead_bound")
 
 
+def _series(frame: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
+    """The groups of `keys` (t among them) that hold two N or more; and, where a group without
+    t does and no group by t did, that one with t NaN: a sweep of frames at one map has one N
+    per t, and grouping by t had left the published H100 frames run out of both crossover
+    sections."""
+    groups = [(tuple(v), rows) for v, rows in frame.groupby(keys, sort=True, dropna=False)
+              if rows["positions"].nunique() >= 2]
+    at = keys.index("t")
+    seen = {repr((*v[:at], *v[at + 1:])) for v, _ in groups}  # repr: NaN equals itself there
+    rest = [k for k in keys if k != "t"]
+    for v, rows in frame.groupby(rest, sort=True, dropna=False):
+        if rows["t"].nunique() > 1 and rows["positions"].nunique() >= 2 \
+                and repr(tuple(v)) not in seen:
+            groups.append(((*v[:at], math.nan, *v[at:]), rows))
+    return groups
+
+
 def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
                environments: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """Per (run, channels, m, n, batch, t) with both orders over >= 2 N: predicted and measured.
@@ -173,15 +190,7 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
     names = block_label(pair.right, short=True), block_label(pair.left, short=True)
     records = []
     keys = ["run_index", "run", "device", "channels", "m", "n", "batch", "t"]
-    groups = [(key, rows) for key, rows in p.groupby(keys, sort=True)
-              if rows["positions"].nunique() >= 2]
-    # A sweep of frames at one map has one N per t: its series runs across t (t NaN: several),
-    # where grouping by t had left the published H100 frames run out of this section.
-    for key, rows in p.groupby(keys[:-1], sort=True):
-        if rows["t"].nunique() > 1 and rows["positions"].nunique() >= 2 \
-                and not any(k[:-1] == key for k, _ in groups):
-            groups.append(((*key, math.nan), rows))
-    for key, rows in groups:
+    for key, rows in _series(p, keys):
         _, run, device, c, m, n, b, t = key
         rec: dict[str, Any] = {
             "run": run, "device": device, "channels": c, "m": m, "n": n, "batch": b, "t": t,
@@ -259,17 +268,7 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "batch",
             "channels", "t", *(f"ref_{c}" for c in ref_params)]
     records = []
-    groups = [(values, rows) for values, rows in merged.groupby(keys, sort=True, dropna=False)
-              if rows["positions"].nunique() >= 2]
-    # a sweep of frames at one map runs across t, as in crossovers (t NaN: several)
-    at = keys.index("t")
-    rest = [k for k in keys if k != "t"]
-    seen = {repr((*v[:at], *v[at + 1:])) for v, _ in groups}  # repr: NaN equals itself there
-    for values, rows in merged.groupby(rest, sort=True, dropna=False):
-        if rows["t"].nunique() > 1 and rows["positions"].nunique() >= 2 \
-                and repr(tuple(values)) not in seen:
-            groups.append(((*values[:at], math.nan, *values[at:]), rows))
-    for values, rows in groups:
+    for values, rows in _series(merged, keys):
         g = dict(zip(keys, values, strict=True))
         name = block_label(g["block"], environments, short=True)
         rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}

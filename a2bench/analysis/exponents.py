@@ -201,11 +201,10 @@ EXACT_SHARE = 0.001  # MACs or peaks this close to the model at every size equal
 EXACT_SIZES = 3  # ... over at least this many sizes, to say it of a growth
 
 
-def _equals_model(sub: ft.Sizes, model: ft.Sizes) -> bool:
-    at = dict(zip(model.x, model.y, strict=True))
-    want = np.array([at.get(v, math.nan) for v in sub.x], float)
+def _equals_model(y: np.ndarray, want: np.ndarray) -> bool:
+    """Whether measured `y` equal the model's `want`, size by size, within EXACT_SHARE."""
     return bool(np.all(np.isfinite(want) & (want > 0))
-                and np.all(np.abs(sub.y / want - 1) <= EXACT_SHARE))
+                and np.all(np.abs(y / want - 1) <= EXACT_SHARE))
 
 
 # A latency growing by less than this exponent over the whole sweep, where the model's grows by
@@ -268,9 +267,9 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         own = ft.fit_power(model.x[sel], model.y[sel]) if sel.sum() >= 4 else ft.NAN_FIT
         k0, k1 = ft.classes(own.k if math.isfinite(own.k) else expected)
         dbic = math.nan
+        at = dict(zip(model.x, model.y, strict=True))
+        shape = np.array([at.get(v, math.nan) for v in sub.x], float)  # the model, size by size
         if len(sub) >= ft.MIN_WINDOW:
-            at = dict(zip(model.x, model.y, strict=True))
-            shape = np.array([at.get(v, math.nan) for v in sub.x], float)
             k0, k1, dbic = ft.class_evidence(sub, own.k if math.isfinite(own.k) else expected,
                                              shape)
         # MACs and memory read every size (the overhead and the caches play no part): their
@@ -288,7 +287,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
                            f"sizes swept (log-log slope {growth:.2f} over all of them) and no "
                            "overhead was timed directly: it may be all per-call overhead")
         if metric != "latency" and v.verdict in ("inconclusive", "contradicted") \
-                and len(sub) >= EXACT_SIZES and not counted and _equals_model(sub, model):
+                and len(sub) >= EXACT_SIZES and not counted and _equals_model(sub.y, shape):
             # measured = modelled at every size: its growth is the model's, whatever a pure
             # power's interval makes of a + b·c (peaks to the byte along c read 0.22 [-0.15,
             # 0.59], inconclusive)

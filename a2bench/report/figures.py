@@ -9,7 +9,7 @@ from __future__ import annotations
 import colorsys
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,13 +215,16 @@ def _conditions(result: an.Analysis, run: str,
                 ", ".join(v[k] for k in varying)) for b, v in values.items()}
 
 
-def _fit_panels(result: an.Analysis, fits: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
-    """(run, condition, its fits) a panel each: a run's fits in one panel, or one panel per
-    condition where they are more than MAX_LINES_A_PANEL."""
+def _condition_panels(result: an.Analysis, frame: pd.DataFrame,
+                      lines: Callable[[pd.DataFrame], int] = len
+                      ) -> list[tuple[str, str, pd.DataFrame]]:
+    """(run, condition, its rows) a panel each: a run's rows in one panel, or one panel per
+    condition where they draw more than MAX_LINES_A_PANEL lines (`lines`: a fit a line; the
+    sizes figure, a block a hue)."""
     panels = []
-    for run in (r for r in result.labels if (fits["run"] == r).any()):
-        sub = fits[fits["run"] == run]
-        if len(sub) <= MAX_LINES_A_PANEL:
+    for run in (r for r in result.labels if (frame["run"] == r).any()):
+        sub = frame[frame["run"] == run]
+        if lines(sub) <= MAX_LINES_A_PANEL:
             panels.append((run, "", sub))
             continue
         named = _conditions(result, run, list(dict.fromkeys(sub["block"])))
@@ -244,7 +247,7 @@ def _drawn(primary: pd.DataFrame, axis: str, metric: str) -> bool:
 def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
     fits = _drawable(primary, axis, metric)
-    panels = _fit_panels(result, fits)
+    panels = _condition_panels(result, fits)
     runs = list(dict.fromkeys(run for run, _, _ in panels))
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
@@ -474,19 +477,9 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
     ok = an.ok_rows(result.data).copy()
     ok["block name"] = ok["block"].map(lambda b: block_name(result, b))
     palette = {block_name(result, b): c for b, c in _colors(result).items()}
-    runs = [r for r in result.labels if (ok["run"] == r).any()]
     n_sizes = int(ok.groupby("run")["size"].nunique().max())
-    # a run of more than MAX_LINES_A_PANEL blocks a set of panels per condition, as fit_figure
-    panels: list[tuple[str, str, pd.DataFrame]] = []
-    for run in runs:
-        mine = ok[ok["run"] == run]
-        names = list(dict.fromkeys(mine["block"]))
-        if len(names) <= MAX_LINES_A_PANEL:
-            panels.append((run, "", mine))
-            continue
-        named = _conditions(result, run, names)
-        for key, condition in sorted(set(named.values())):
-            panels.append((run, condition, mine[mine["block"].map(named) == (key, condition)]))
+    # a run of more than MAX_LINES_A_PANEL blocks: a set of panels per condition, as fit_figure
+    panels = _condition_panels(result, ok, lambda rows: rows["block"].nunique())
     # Runs stack vertically: their sizes differ, and a wide row of panels shrinks in a page.
     fig, axes = plt.subplots(3 * len(panels), 1, figsize=(max(7.0, 1.0 * n_sizes + 3),
                                                           8.5 * len(panels)), squeeze=False)
