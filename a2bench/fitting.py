@@ -575,26 +575,3 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     if not (math.isfinite(dbic) and dbic > decisive):
         reasons.append(f"{bic} against exponent {competitor:g}, not above {decisive:g}")
     return Verdict("inconclusive", "; ".join(reasons))
-
-
-# ---------------------------------------------------------------------------------------------
-# Cross-check against the cost model: t = t0 + F/R
-
-
-@dataclass(frozen=True)
-class Throughput:
-    t0: float
-    rate: float  # work units per second (R)
-
-
-def throughput(work: np.ndarray, t: np.ndarray) -> Throughput:
-    """Least squares in relative error of t = t0 + F/R (t0 ≥ 0): the achieved rate R."""
-    f, t = np.asarray(work, float), np.asarray(t, float)
-    ok = np.isfinite(f) & np.isfinite(t) & (f > 0) & (t > 0)
-    f, t = f[ok], t[ok]
-    if len(f) < 2 or np.ptp(f) == 0:
-        return Throughput(math.nan, math.nan)
-    design = np.column_stack([np.ones_like(f), f]) / t[:, None]
-    r = optimize.lsq_linear(design, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
-    t0, inv_rate = r.x
-    return Throughput(float(t0), float(1 / inv_rate) if inv_rate > 0 else math.inf)

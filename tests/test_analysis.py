@@ -115,6 +115,23 @@ def test_several_groups_are_all_fitted_and_the_largest_is_primary():
     assert set(fits[fits["axis"] == "channels"]["verdict"]) == {"inconclusive"}
 
 
+def test_a_tie_goes_to_the_group_the_blocks_share_then_to_the_largest_sizes():
+    # A suite sweeping N at c = 32, 64 and 128: every group ties on sizes. The smallest c had
+    # won (the most overhead-bound); now the largest does, for both blocks alike.
+    ms = [measured(case(b, s, c=c)) for b in ("double_attention", "nonlocal_right")
+          for c in (32, 64, 128) for s in SIDES[:6]]
+    fits = an.fit_exponents(frame(ms))
+    pos = fits[(fits["axis"] == "positions") & fits["primary"]]
+    assert set(pos["group"]) == {"b=1 c=128 m=16 n=16"}
+    # double attention alone at c = 256: the tie goes to a group the other block measured too
+    ms += [measured(case("double_attention", s, c=256)) for s in SIDES[:6]]
+    fits = an.fit_exponents(frame(ms))
+    pos = fits[(fits["axis"] == "positions") & fits["primary"]]
+    assert set(pos["group"]) == {"b=1 c=128 m=16 n=16"}
+    assert len(fits[(fits["axis"] == "positions") & (fits["block"] == "double_attention")
+                    & (fits["metric"] == "macs")]) == 4  # every group is still fitted
+
+
 def test_frames_and_zipped_sides_both_fit_against_positions():
     ms = [measured(case("nonlocal_right", 14, t=t, c=256, m=64, n=64)) for t in (1, 2, 4, 8, 16)]
     fits = an.fit_exponents(frame(ms))

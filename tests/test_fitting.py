@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from a2bench import fitting as ft
+from a2bench.analysis.roofline import throughput
 
 GRID = np.round(np.geomspace(64, 65536, 21))  # ratio √2
 
@@ -220,8 +221,16 @@ def test_exact_counts_give_a_zero_width_interval_and_a_decisive_class():
 def test_throughput_recovers_the_rate_and_the_offset():
     flops = np.geomspace(1e6, 1e9, 8)
     t = 3e-5 + flops / 5e10
-    tp = ft.throughput(flops, t)
+    tp = throughput(flops, t)
     assert tp.rate == pytest.approx(5e10, rel=1e-6) and tp.t0 == pytest.approx(3e-5, rel=1e-6)
+
+
+def test_a_latency_that_does_not_grow_with_the_work_has_no_rate():
+    # Two sizes whose latency fell (a noisy 2-size window): 1/R fits to ~0, which had read
+    # as 1e25 GFLOP/s in the latency-fits table.
+    tp = throughput(np.array([1e8, 4e8]), np.array([2e-3, 1.9e-3]))
+    assert math.isnan(tp.rate)
+    assert math.isnan(throughput(np.array([1e8, 4e8]), np.array([2e-3, 2e-3])).rate)
 
 
 def test_rows_sharing_a_size_pool_their_passes():

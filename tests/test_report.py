@@ -618,6 +618,7 @@ def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path,
     # 3 blocks x 4 conditions: 12 lines in one panel crossed each other at every size (the H200
     # training run drew 20); past MAX_LINES_A_PANEL each condition gets its own panel.
     from a2bench.report import figures as rp
+    from a2bench.report import plotting
 
     titles: dict[str, list[str]] = {}
     save = rp._save
@@ -638,7 +639,7 @@ def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path,
     w.write_environment({"threads": 1})
     out = tmp_path / "report"
     assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
-    assert rp.MAX_LINES_A_PANEL < 3 * 4
+    assert plotting.MAX_LINES_A_PANEL < 3 * 4
     for name in ("fit_positions_latency.png", "fit_positions_macs.png"):
         heads = [t.split("\n")[0] for t in titles[name]]
         assert heads == ["float32, forward", "float32, train", "bfloat16, forward",
@@ -676,3 +677,35 @@ def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path
     assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()
     assert "nothing is fitted" in md and "fitted below" not in md
+
+
+def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monkeypatch):
+    # N swept at c = 16, 32 and 64: the figures drew, and the tables named, one group only (the
+    # smallest c, by a tie), with a pointer to "42 more fits" in fits.csv.
+    from a2bench.report import figures as rp
+
+    legends: dict[str, list[str]] = {}
+    save = rp._save
+
+    def spy(fig, out, name):
+        legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
+                         for t in ax.get_legend().get_texts()]
+        return save(fig, out, name)
+
+    monkeypatch.setattr(rp, "_save", spy)
+    rng = np.random.default_rng(5)
+    w = ResultsWriter(tmp_path / "run", resume=False)
+    for c in (16, 32, 64):
+        for s in (8, 11, 16, 23, 32, 45):
+            for b in ("double_attention", "nonlocal_right"):
+                w.append(record(Case(b, "cpu", "float32", 1, c, 1, s, s, m=8, n=8), 1e-10, rng))
+    w.write_environment({"threads": 1})
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    macs = legends["fit_positions_macs.png"]
+    assert sum(t.startswith("double attention (A², gather first) (c=") for t in macs) == 3
+    assert any(t.startswith("non-local order (N×N first) (c=16): k = ") for t in macs)
+    md = (out / "report.md").read_text()
+    assert "| block | metric | at | exponent [95% CI] |" in md  # the headline names the group
+    assert "| double attention | macs | c=64 |" in md
+    assert "double attention along positions N = t·h·w: c=16, c=32 (the table's: c=64)" in md

@@ -8,7 +8,7 @@ other module of a2bench.analysis.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,14 @@ def group_label(fixed: Mapping[str, Any]) -> str:
     short = {"batch": "b", "channels": "c", "reduction": "r"}
     return " ".join(f"{short.get(k, k)}={v:g}" for k, v in fixed.items()
                     if v is not None and not (isinstance(v, float) and math.isnan(v)))
+
+
+def distinct_sizes(groups: Sequence[str]) -> list[str]:
+    """Each group label less the sizes every one of them shares: 'c=64' of 'b=1 c=64 m=16'
+    beside 'b=1 c=128 m=16'; '' for each where they are all one group."""
+    tokens = [str(g).split() for g in groups]
+    common = set.intersection(*map(set, tokens)) if tokens else set()
+    return [" ".join(t for t in each if t not in common) for each in tokens]
 
 
 def clean(value: Any) -> Any:

@@ -6,8 +6,10 @@ Choices, stated once (the method itself is in a2bench.fitting):
 - An axis counts as swept for a block when it takes >= 2 distinct values with every other size
   parameter fixed. Positions N = t*h*w is one axis (the cost models depend on N only), so zipped
   h, w (and t) are fitted against N. Every such group is fitted; per (run, block, axis) the group
-  with the most distinct values (then the most rows, then the first in sorted order) is marked
-  ``primary`` (its main window only) and is the one plotted and used for the headline.
+  with the most distinct values is marked ``primary`` (its main window only) and is the one the
+  headline and tables read (the fit figures draw the others beside it). Ties go to the group
+  the most of the run's blocks measured (so two blocks are read at the same fixed sizes), then
+  to the most rows, then to the largest fixed sizes, where a per-call overhead weighs least.
 - Each metric is fitted as t = a + b·x^k; the exponent is read on the window where the overhead
   a is under 5 % of the metric and, for latency, no cache boundary of the run's measured caches
   lies inside. Rows past a boundary form another window (segment 1, 2, ...), fitted and
@@ -24,6 +26,7 @@ Choices, stated once (the method itself is in a2bench.fitting):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +45,7 @@ from a2bench.analysis.columns import (
     hosts_of,
 )
 from a2bench.analysis.load import ok_rows
-from a2bench.analysis.roofline import run_ceiling
+from a2bench.analysis.roofline import run_ceiling, throughput
 from a2bench.formatting import size as size_text
 
 VERDICTS = ft.VERDICTS
@@ -322,7 +325,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             **base,
         }
         if metric == "latency" and len(sub) >= 2:
-            tp = ft.throughput(model.y[sel], sub.y)
+            tp = throughput(model.y[sel], sub.y)
             ceiling = _gemm_ceiling(env, hosts)
             rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
                        fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
@@ -369,17 +372,22 @@ def fit_exponents(df: pd.DataFrame, environments: Mapping[str, Mapping[str, Any]
     """One row per (run, block, metric, axis, group, window): FIT_COLUMNS first, then details.
 
     ``primary`` marks, per (run, block, metric, axis), the main window of the group with the
-    most swept values; the headline, tables and figures read those rows.
+    most swept values (ties: see the module's docstring); the headline and tables read those.
     """
     environments = environments or {}
     records: list[dict[str, Any]] = []
     for axis in axes(df):
         groups = swept_groups(df, axis)
-        best: dict[tuple[Any, ...], tuple[tuple[int, int], int]] = {}
+        where = [(ident["run"], ident["device"], ident["dtype"],
+                  group_label({c: ident[c] for c in fixed_columns(df, axis)}))
+                 for ident, _ in groups]
+        shared = Counter(where)  # how many of a run's blocks measured each group
+        best: dict[tuple[Any, ...], tuple[tuple[int, ...], int]] = {}
         for i, (ident, rows) in enumerate(groups):
             k = (ident["run"], ident["block"], ident["device"], ident["dtype"])
-            size = (_axis_values(rows, axis).nunique(), len(rows))
-            if k not in best or size > best[k][0]:  # ties: the first group in sorted order
+            # groups come in sorted order, so the later of a tie has the larger fixed sizes
+            size = (_axis_values(rows, axis).nunique(), shared[where[i]], len(rows), i)
+            if k not in best or size > best[k][0]:
                 best[k] = (size, i)
         primary = {i for _, i in best.values()}
         for i, (ident, rows) in enumerate(groups):

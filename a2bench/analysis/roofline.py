@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from a2bench.analysis.columns import size_columns
 from a2bench.analysis.load import ok_rows
@@ -92,3 +94,27 @@ def roofline_summary(roof: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame.from_records(records)
 
+
+# The rate a latency fit's window reaches: t = t0 + F/R, the overhead t0 removed.
+
+
+@dataclass(frozen=True)
+class Throughput:
+    t0: float
+    rate: float  # work units per second (R)
+
+
+def throughput(work: np.ndarray, t: np.ndarray) -> Throughput:
+    """Least squares in relative error of t = t0 + F/R (t0 ≥ 0): the achieved rate R, NaN
+    where F/R is under 5% of t at the largest F (a flat t had read as 1e25 GFLOP/s)."""
+    f, t = np.asarray(work, float), np.asarray(t, float)
+    ok = np.isfinite(f) & np.isfinite(t) & (f > 0) & (t > 0)
+    f, t = f[ok], t[ok]
+    if len(f) < 2 or np.ptp(f) == 0:
+        return Throughput(math.nan, math.nan)
+    design = np.column_stack([np.ones_like(f), f]) / t[:, None]
+    r = optimize.lsq_linear(design, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
+    t0, inv_rate = r.x
+    top = int(np.argmax(f))
+    return Throughput(float(t0), float(1 / inv_rate) if inv_rate * f[top] >= 0.05 * t[top]
+                      else math.nan)

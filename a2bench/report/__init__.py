@@ -5,7 +5,7 @@ Renders what a2bench.analysis computed from stored results; never measures and n
 torch. report.md and index.html are written from one document model so they say the same thing.
 
     files.py     the CSV tables and summary.json
-    figures.py   the PNG figures
+    figures.py   the PNG figures (plotting.py: their colours, axes and panels)
     elements.py  the document model (Heading, Para, Bullets, Table, Image)
     sections/    the document, section by section
     render.py    Markdown, and HTML from templates/page.html.j2 with templates/report.css
@@ -32,15 +32,9 @@ from a2bench.report.elements import (
     Para,
     Table,
 )
-from a2bench.report.figures import (
-    PALETTE,
-    PINNED_COLORS,
-    _save,
-    block_colors,
-    draw_figures,
-    pair_figure,
-)
+from a2bench.report.figures import _save, draw_figures, pair_figure
 from a2bench.report.files import _json_safe, summary, write_tables
+from a2bench.report.plotting import PALETTE, PINNED_COLORS, block_colors
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule

@@ -6,10 +6,8 @@ in the document; nothing here decides what a number means.
 
 from __future__ import annotations
 
-import colorsys
 import math
 import textwrap
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from a2bench import analysis as an  # noqa: E402
 from a2bench.fitting import LAST_CACHE_TRANSITION  # noqa: E402
@@ -34,18 +30,15 @@ from a2bench.report.elements import (  # noqa: E402
     block_name,
     expected_from,
 )
+from a2bench.report.plotting import (  # noqa: E402
+    _colors,
+    _condition_panels,
+    _log_x,
+    _panels,
+    _save,
+    _shade,
+)
 
-# matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
-# always had, and each of its variants (train, bf16, sdpa...) a shade of that hue, so the pair
-# reads the same in every panel; every other block takes the next of the remaining colours,
-# green first (the third block of the earlier reports had it), in analysis.block_order's order,
-# then tab20's light half, then evenly spaced hues: no two blocks of a report share a colour.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
-LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
-         "#9edae5")
-# the pair's colours; their variants take shades of them (block_colors)
-PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
@@ -56,44 +49,6 @@ METRIC_AXIS = {
 SIZES_AXIS = {"latency": "median latency per call (s, all passes' samples)"}
 RATIO_METRICS = (("macs", "MACs (counted)"), ("latency", "latency"), ("memory", "peak memory"))
 RATIO_COLORS = {"macs": "#4c4c4c", "latency": "#ff7f0e", "memory": "#9467bd"}
-DPI = 130
-
-
-def block_colors(blocks: Sequence[str]) -> dict[str, str]:
-    """One colour per block (or variant, `block[train]`), in the given order: the compared
-    pair's own hue in shades, the others the palette's remaining colours, none twice."""
-    free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
-    others = [b for b in blocks if b.partition("[")[0] not in PINNED_COLORS]
-    if len(others) > len(free) + len(LIGHT):
-        free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
-    else:
-        free += LIGHT
-    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in PINNED_COLORS}
-    out: dict[str, str] = {}
-    for block in blocks:
-        base = block.partition("[")[0]
-        if base in PINNED_COLORS:
-            out[block] = _shade(PINNED_COLORS[base], family[base].index(block), len(family[base]))
-        else:
-            out[block] = free[others.index(block)]
-    return out
-
-
-def _shade(color: str, i: int, n: int) -> str:
-    """The i-th of n shades of one hue: the colour itself first, then the other n - 1 spread
-    over the lightness range, darkest first, so 7 variants of one block still read apart."""
-    if i == 0:
-        return color
-    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
-    levels = list(np.linspace(0.18, 0.85, n))
-    levels.remove(min(levels, key=lambda v: abs(v - light)))  # the colour's own place
-    level = 0.25 if n == 2 else float(levels[i - 1])  # one variant: a dark shade reads best
-    return to_hex(colorsys.hls_to_rgb(hue, level, sat))
-
-
-def _colors(result: an.Analysis) -> dict[str, str]:
-    """Every block of the report's data with its colour, the same in every figure."""
-    return block_colors(an.block_order(result.data, result.environments))
 
 
 def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
@@ -101,12 +56,12 @@ def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
     order."""
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
     figures: list[FigureFile] = []
-    primary = result.fits[result.fits["primary"]] if len(result.fits) else result.fits
+    shown = _shown_fits(result.fits)
     for axis in an.axes(result.data):
-        if len(primary) and (primary["axis"] == axis).any():
+        if len(shown) and (shown["axis"] == axis).any():
             # none for a metric nothing measured: MACs in a run with --no-counters
-            for metric in (m for m in an.METRICS if _drawn(primary, axis, m)):
-                figures.append(fit_figure(result, primary, axis, metric, out))
+            for metric in (m for m in an.METRICS if _drawn(shown, axis, m)):
+                figures.append(fit_figure(result, shown, axis, metric, out))
     if len(result.crossovers):
         figures.append(ratio_figure(result, out))
     if len(result.roofline):
@@ -121,116 +76,36 @@ def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
     return figures
 
 
-def _log_x(ax: plt.Axes) -> None:
-    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_tick(v)))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+# Other groups of fixed sizes a block's fit panel draws beside its primary one (a suite that
+# sweeps N at c = 32, 64 and 128 draws all three); more stay in fits.csv, and the legend says so.
+OTHER_GROUPS = 3
+_KEY = ["run", "block", "device", "dtype", "axis", "metric"]
 
 
-def size_tick(v: float) -> str:
-    """A tick of a size axis in one style from 1 to 10^9: 500, 5k, 50k, 500k, 5M (the axis mixed
-    100000 with 1e+06)."""
-    for at_least, unit, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if v >= at_least:
-            return f"{v / unit:g}{suffix}"
-    return f"{v:g}"
-
-
-WIDE_DECADES = 2.5  # a log axis spanning more decades than this labels its decades only
-
-
-def _thin_log_ticks(fig: plt.Figure) -> None:
-    """On a log x axis that spans many decades, 1-2-5 labels run into each other ("50 100200
-    500"): there only the decades are labelled."""
-    for ax in fig.axes:
-        if ax.get_xscale() != "log":
+def _shown_fits(fits: pd.DataFrame) -> pd.DataFrame:
+    """The fits a figure draws: each primary fit, and the main windows of up to OTHER_GROUPS
+    other groups of the same block and axis that have an exponent (most sizes first), with
+    `groups_left` (how many of its other groups are not drawn) and `group_text` (the fixed
+    sizes that tell its drawn groups apart, '' for a block drawn at one group)."""
+    if not len(fits):
+        return fits.assign(groups_left=0, group_text="")
+    main = fits[fits["primary"] | (fits["segment"] == 0)]
+    parts = []
+    for _, rows in main.groupby(_KEY, sort=False, dropna=False):
+        first = rows[rows["primary"].astype(bool)]
+        if not len(first):
             continue
-        lo, hi = ax.get_xlim()
-        if lo > 0 and math.log10(hi / lo) > WIDE_DECADES:
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
-
-
-def _save(fig: plt.Figure, out: Path, name: str) -> str:
-    _thin_log_ticks(fig)
-    fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return name
-
-
-# Panels a row holds: five runs in one row made a 3,400-pixel figure whose ticks and legends a
-# page shrank to 3 pixels (the published headline figure); more wrap to the next row.
-MAX_PANELS_A_ROW = 3
-
-
-def _panels(n: int, width: float = 6.4, height: float = 5.0,
-            below: float | Sequence[float] = 0.0) -> tuple[plt.Figure, np.ndarray]:
-    """n panels sharing y, at most MAX_PANELS_A_ROW a row; `below`: inches of legend under each
-    panel (one for all, or one each). Each row leaves room for its own longest legend only: one
-    20-entry legend had opened the same gap under every row of the figure."""
-    cols = min(n, MAX_PANELS_A_ROW)
-    rows = math.ceil(n / cols)
-    each = [float(below)] * n if isinstance(below, int | float) else [float(b) for b in below]
-    # under a row: its tick labels and axis name (about 1.1 inch), then its longest legend
-    under = [max(each[r * cols:(r + 1) * cols]) + 1.1 for r in range(rows)]
-    tall = rows * height + sum(under)
-    fig = plt.figure(figsize=(width * cols, tall))
-    grid = fig.add_gridspec(2 * rows - 1, cols, hspace=0, wspace=0.2, top=1 - 0.6 / tall,
-                            bottom=under[-1] / tall,
-                            height_ratios=[h for r in range(rows)
-                                           for h in ((height, under[r]) if r < rows - 1
-                                                     else (height,))])
-    axes: list[plt.Axes] = []
-    for i in range(n):
-        axes.append(fig.add_subplot(grid[2 * (i // cols), i % cols],
-                                    sharey=axes[0] if axes else None))
-    for ax in axes:  # every panel its own y ticks: a row's first may sit above an empty one
-        ax.yaxis.set_tick_params(labelleft=True)
-    return fig, np.array(axes, dtype=object)
-
-
-# A panel holding more fits than this is split by the run's conditions (dtype, train or
-# forward, compiled or eager): the H200 training run's 20 lines in one panel crossed each
-# other at every size and needed a 25-entry legend.
-MAX_LINES_A_PANEL = 8
-
-
-def _conditions(result: an.Analysis, run: str,
-                blocks: Sequence[str]) -> dict[str, tuple[tuple[bool, ...], str]]:
-    """Each of a run's fitted blocks' condition: a key that puts float32, forward and eager
-    first, and its name by the run axes that vary among the blocks ("bfloat16, train"); read
-    from the rows, not by parsing the block's label."""
-    rows = result.data[result.data["run"] == run].drop_duplicates("block").set_index("block")
-    values = {}
-    for b in blocks:
-        row = rows.loc[b] if b in rows.index else None
-        values[b] = {"dtype": "" if row is None else str(row["dtype"]),
-                     "mode": "" if row is None else str(row["mode"]),
-                     "compile": "compiled" if row is not None and bool(row["compile"])
-                     else "eager"}
-    varying = [k for k in ("dtype", "mode", "compile")
-               if len({v[k] for v in values.values()}) > 1]
-    return {b: ((v["dtype"] != "float32", v["mode"] == "train", v["compile"] == "compiled"),
-                ", ".join(v[k] for k in varying)) for b, v in values.items()}
-
-
-def _condition_panels(result: an.Analysis, frame: pd.DataFrame,
-                      lines: Callable[[pd.DataFrame], int] = len
-                      ) -> list[tuple[str, str, pd.DataFrame]]:
-    """(run, condition, its rows) a panel each: a run's rows in one panel, or one panel per
-    condition where they draw more than MAX_LINES_A_PANEL lines (`lines`: a fit a line; the
-    sizes figure, a block a hue)."""
-    panels = []
-    for run in (r for r in result.labels if (frame["run"] == r).any()):
-        sub = frame[frame["run"] == run]
-        if lines(sub) <= MAX_LINES_A_PANEL:
-            panels.append((run, "", sub))
-            continue
-        named = _conditions(result, run, list(dict.fromkeys(sub["block"])))
-        for key, condition in sorted(set(named.values())):
-            panels.append((run, condition, sub[sub["block"].map(named) == (key, condition)]))
-    return panels
+        others = rows[~rows["primary"].astype(bool)]
+        fitted = others[np.isfinite(others["exponent"].astype(float))]
+        # groups come in sorted order: past OTHER_GROUPS, the smallest, the largest and
+        # between them evenly, so the lines span what the suite swept
+        pick = np.unique(np.round(np.linspace(0, len(fitted) - 1, min(len(fitted),
+                                                                       OTHER_GROUPS))))
+        drawn = fitted.iloc[pick.astype(int)]
+        both = pd.concat([first, drawn])
+        parts.append(both.assign(groups_left=len(others) - len(drawn),
+                                 group_text=an.distinct_sizes(list(both["group"]))))
+    return pd.concat(parts) if parts else fits.iloc[:0].assign(groups_left=0, group_text="")
 
 
 def _drawable(primary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
@@ -244,53 +119,68 @@ def _drawn(primary: pd.DataFrame, axis: str, metric: str) -> bool:
     return bool(len(_drawable(primary, axis, metric)))
 
 
-def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: str,
+def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                out: Path) -> FigureFile:
-    fits = _drawable(primary, axis, metric)
+    fits = _drawable(shown, axis, metric)
     panels = _condition_panels(result, fits)
     runs = list(dict.fromkeys(run for run, _, _ in panels))
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
-    fig, axes = _panels(len(panels), below=[0.17 * (len(sub) + 5) + 0.4  # legend under each
+    fig, axes = _panels(len(panels), below=[0.17 * (len(sub) + (sub["groups_left"] > 0).sum()
+                                                    + 5) + 0.4  # legend under each
                                             for _, _, sub in panels])
     for ax, (run, condition, sub) in zip(axes, panels, strict=True):
         handles = []
         placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)
-        sub = sub.iloc[np.argsort([order.get(b, len(order)) for b in sub["block"]], kind="stable")]
+        sub = sub.iloc[np.lexsort((~sub["primary"].astype(bool).to_numpy(),
+                                   [order.get(b, len(order)) for b in sub["block"]]))]
+        seen: dict[str, int] = {}  # each block's lines so far: its primary group comes first
         for _, fit in sub.iterrows():
             pts = an.fit_points(result.data, fit)
-            color = colors[fit["block"]]
+            shade = seen[fit["block"]] = seen.get(fit["block"], -1) + 1
+            main = bool(fit["primary"])  # other groups: thinner, in shades of the block's hue
+            color = (colors[fit["block"]] if main
+                     else _shade(colors[fit["block"]], shade, OTHER_GROUPS + 1))
             ax.plot(pts["x"], pts["y"], color=color, alpha=0.35, lw=1, zorder=1)
-            sns.scatterplot(data=pts[pts["fitted"]], x="x", y="y", color=color, s=46,
-                            edgecolor="white", linewidth=0.6, ax=ax, legend=False, zorder=3)
+            sns.scatterplot(data=pts[pts["fitted"]], x="x", y="y", color=color,
+                            s=46 if main else 30, edgecolor="white", linewidth=0.6, ax=ax,
+                            legend=False, zorder=3)
             lower = pts[~pts["fitted"]]
-            ax.scatter(lower["x"], lower["y"], facecolors="white", edgecolors=color, s=40,
-                       linewidths=1.3, zorder=3)
+            ax.scatter(lower["x"], lower["y"], facecolors="white", edgecolors=color,
+                       s=40 if main else 26, linewidths=1.3, zorder=3)
             a = fit["overhead_used"] if math.isfinite(fit["overhead_used"]) else 0.0
             if math.isfinite(fit["exponent"]) and math.isfinite(fit["intercept"]):
                 xs = np.geomspace(fit["fit_x_min"], fit["fit_x_max"], 50)
                 ax.plot(xs, a + np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color,
-                        lw=2.4, zorder=2)
+                        lw=2.4 if main else 1.4, zorder=2)
                 if math.isfinite(fit["expected"]):
                     mid = fit["intercept"] + fit["exponent"] * fit["log_x_mean"]
                     ax.plot(xs, a + np.exp(mid + fit["expected"]
                                            * (np.log(xs) - fit["log_x_mean"])),
                             color=color, lw=1.6, ls=(0, (4, 2)), zorder=2, alpha=0.9)
+            name = block_name(result, fit["block"]) + (f" ({fit['group_text']})"
+                                                        if fit["group_text"] else "")
             if math.isfinite(fit["exponent"]) and not math.isfinite(fit["expected"]):
                 # nothing to judge it by (a block without a cost model has no memory model)
-                label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
+                label = (f"{name}: k = {fixed(fit['exponent'])} "
                          f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], no model")
             elif math.isfinite(fit["exponent"]):
-                label = (f"{block_name(result, fit['block'])}: k = {fixed(fit['exponent'])} "
+                label = (f"{name}: k = {fixed(fit['exponent'])} "
                          f"[{fixed(fit['ci_low'])}, {fixed(fit['ci_high'])}], "
                          f"{expected_from(fit)} {fixed(fit['expected'])}: {fit['verdict']}")
             else:
                 size_word = "size" if integer(fit["points"]) == "1" else "sizes"
-                label = (f"{block_name(result, fit['block'])}: {fit['verdict']} "
+                label = (f"{name}: {fit['verdict']} "
                          f"({integer(fit['points'])} {size_word} in the window)")
-            handles.append(Line2D([], [], color=color, marker="o", lw=2.4, label=label))
-            if metric == "latency":
+            handles.append(Line2D([], [], color=color, marker="o", lw=2.4 if main else 1.4,
+                                  label=label))
+            if shade == (sub["block"] == fit["block"]).sum() - 1 and fit["groups_left"] > 0:
+                handles.append(Line2D([], [], lw=0, label=(  # after the block's last line
+                    f"{block_name(result, fit['block'])}: {integer(fit['groups_left'])} more "
+                    f"group{'s' if fit['groups_left'] > 1 else ''} of fixed sizes in "
+                    "fits.csv")))
+            if main and metric == "latency":
                 for c in crossings:
                     if c.run == run and c.block == fit["block"]:
                         _cache_mark(ax, c, color, placed)
@@ -314,7 +204,9 @@ def fit_figure(result: an.Analysis, primary: pd.DataFrame, axis: str, metric: st
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
-        groups = "; ".join(sorted(set(sub["group"])))
+        groups = "; ".join(sorted(set(sub.loc[sub["primary"].astype(bool), "group"])))
+        if (sub["group_text"] != "").any():  # other groups drawn: their labels name them
+            groups += " (thick lines; thin: as labelled)"
         ax.set_title((f"{run}\n" if len(runs) > 1 else "")
                      + (f"{condition}\n" if condition else "") + f"fixed: {groups}", fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,

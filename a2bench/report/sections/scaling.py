@@ -123,8 +123,13 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         r = h["runs"][run]
         if r["verdict"] == "not swept":
             continue
+        # a run that swept N at more than one group of fixed sizes names each row's
+        along = result.fits[(result.fits["run"] == run) & (result.fits["axis"] == "positions")]
+        named = dict(zip(along["group"], an.distinct_sizes(list(along["group"])), strict=True))
         rows = [{
             "block": block_name(result, f["block"], short=True), "metric": f["metric"],
+            **({"at": named.get(f["group"], f["group"])}
+               if along["group"].nunique() > 1 else {}),
             "exponent [95% CI]": (f"{fixed(f['exponent'])} "
                                   f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
@@ -266,11 +271,8 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
                "in the window). The sizes held fixed are in each figure's title and in "
                "fits.csv."))
     doc.append(Table(wide.reset_index(drop=True), caption))
-    extra = len(fits) - len(primary)
-    if extra:
-        doc.append(Para(f"{extra} more fits (other groups of the same axis, and windows past a "
-                        "cache boundary) are in fits.csv; the table and figures show, per block "
-                        "and axis, the main window of the group with the most swept values."))
+    if len(fits) > len(primary):
+        doc.append(Para(_other_fits(result, fits)))
     doc += latency_detail(result)
     doc.append(Heading(3, "Why the costs look the way they do"))
     doc.append(Bullets(tuple(finding_lines(result))))
@@ -278,6 +280,38 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         if name.startswith("fit_") and name != "fit_positions_latency.png":
             doc += figure(figs, name)
     return doc
+
+
+def _other_fits(result: an.Analysis, fits: pd.DataFrame) -> str:
+    """What the table leaves out: each block's other groups of fixed sizes along an axis (named,
+    up to 3), and how many windows lie past a cache boundary."""
+    main = fits[fits["segment"] == 0]
+    parts = []
+    for (run, block, axis), rows in main.groupby(["run", "block", "axis"], sort=False):
+        groups = list(dict.fromkeys(rows["group"]))
+        first = rows.loc[rows["primary"].astype(bool), "group"]
+        if len(groups) < 2 or not len(first):
+            continue
+        first_group = first.iloc[0]
+        names = an.distinct_sizes([first_group, *(g for g in groups if g != first_group)])
+        listed = (", ".join(names[1:]) if len(names) <= 4
+                  else f"{len(names) - 1} groups, {names[1]} … {names[-1]}")
+        parts.append(f"{block_name(result, block, short=True)} along "
+                     f"{an.axis_label(axis, result.environments)}"
+                     + (f" in {run}" if len(result.runs) > 1 else "")
+                     + f": {listed} (the table's: {names[0]})")
+    past = int((fits["segment"] > 0).sum())
+    text = ("The table shows, per block and axis, the main window of the group of fixed sizes "
+            "with the most swept values (on a tie, the group the most blocks measured, then the "
+            "largest sizes). ")
+    if parts:
+        text += ("Other groups were fitted too: their rows are in fits.csv, and the figures "
+                 "draw up to 3 a block that have an exponent, in thinner lines: "
+                 + "; ".join(parts) + ". ")
+    if past:
+        text += (f"{past} more fit{'s' if past > 1 else ''} of windows past a cache boundary "
+                 f"{'are' if past > 1 else 'is'} in fits.csv.")
+    return text.strip()
 
 
 def _ms(seconds: float) -> str:

@@ -1,0 +1,192 @@
+"""The figures' drawing kit: each block's colour, the log size axes, a figure's panels (a
+row of at most three, a legend's room under each) and how a run's fits split into panels by
+condition. figures.py draws the report's figures with it.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window, also on machines without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from a2bench import analysis as an  # noqa: E402
+
+# matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
+# always had, and each of its variants (train, bf16, sdpa...) a shade of that hue, so the pair
+# reads the same in every panel; every other block takes the next of the remaining colours,
+# green first (the third block of the earlier reports had it), in analysis.block_order's order,
+# then tab20's light half, then evenly spaced hues: no two blocks of a report share a colour.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
+         "#9edae5")
+
+
+# the pair's colours; their variants take shades of them (block_colors)
+PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
+
+
+DPI = 130
+
+
+def block_colors(blocks: Sequence[str]) -> dict[str, str]:
+    """One colour per block (or variant, `block[train]`), in the given order: the compared
+    pair's own hue in shades, the others the palette's remaining colours, none twice."""
+    free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
+    others = [b for b in blocks if b.partition("[")[0] not in PINNED_COLORS]
+    if len(others) > len(free) + len(LIGHT):
+        free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
+    else:
+        free += LIGHT
+    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in PINNED_COLORS}
+    out: dict[str, str] = {}
+    for block in blocks:
+        base = block.partition("[")[0]
+        if base in PINNED_COLORS:
+            out[block] = _shade(PINNED_COLORS[base], family[base].index(block), len(family[base]))
+        else:
+            out[block] = free[others.index(block)]
+    return out
+
+
+def _shade(color: str, i: int, n: int) -> str:
+    """The i-th of n shades of one hue: the colour itself first, then the other n - 1 spread
+    over the lightness range, darkest first, so 7 variants of one block still read apart."""
+    if i == 0:
+        return color
+    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
+    levels = list(np.linspace(0.18, 0.85, n))
+    levels.remove(min(levels, key=lambda v: abs(v - light)))  # the colour's own place
+    level = 0.25 if n == 2 else float(levels[i - 1])  # one variant: a dark shade reads best
+    return to_hex(colorsys.hls_to_rgb(hue, level, sat))
+
+
+def _colors(result: an.Analysis) -> dict[str, str]:
+    """Every block of the report's data with its colour, the same in every figure."""
+    return block_colors(an.block_order(result.data, result.environments))
+
+
+def _log_x(ax: plt.Axes) -> None:
+    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_tick(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def size_tick(v: float) -> str:
+    """A tick of a size axis in one style from 1 to 10^9: 500, 5k, 50k, 500k, 5M (the axis mixed
+    100000 with 1e+06)."""
+    for at_least, unit, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if v >= at_least:
+            return f"{v / unit:g}{suffix}"
+    return f"{v:g}"
+
+
+WIDE_DECADES = 2.5  # a log axis spanning more decades than this labels its decades only
+
+
+def _thin_log_ticks(fig: plt.Figure) -> None:
+    """On a log x axis that spans many decades, 1-2-5 labels run into each other ("50 100200
+    500"): there only the decades are labelled."""
+    for ax in fig.axes:
+        if ax.get_xscale() != "log":
+            continue
+        lo, hi = ax.get_xlim()
+        if lo > 0 and math.log10(hi / lo) > WIDE_DECADES:
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+
+
+def _save(fig: plt.Figure, out: Path, name: str) -> str:
+    _thin_log_ticks(fig)
+    fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+# Panels a row holds: five runs in one row made a 3,400-pixel figure whose ticks and legends a
+# page shrank to 3 pixels (the published headline figure); more wrap to the next row.
+MAX_PANELS_A_ROW = 3
+
+
+def _panels(n: int, width: float = 6.4, height: float = 5.0,
+            below: float | Sequence[float] = 0.0) -> tuple[plt.Figure, np.ndarray]:
+    """n panels sharing y, at most MAX_PANELS_A_ROW a row; `below`: inches of legend under each
+    panel (one for all, or one each). Each row leaves room for its own longest legend only: one
+    20-entry legend had opened the same gap under every row of the figure."""
+    cols = min(n, MAX_PANELS_A_ROW)
+    rows = math.ceil(n / cols)
+    each = [float(below)] * n if isinstance(below, int | float) else [float(b) for b in below]
+    # under a row: its tick labels and axis name (about 1.1 inch), then its longest legend
+    under = [max(each[r * cols:(r + 1) * cols]) + 1.1 for r in range(rows)]
+    tall = rows * height + sum(under)
+    fig = plt.figure(figsize=(width * cols, tall))
+    grid = fig.add_gridspec(2 * rows - 1, cols, hspace=0, wspace=0.2, top=1 - 0.6 / tall,
+                            bottom=under[-1] / tall,
+                            height_ratios=[h for r in range(rows)
+                                           for h in ((height, under[r]) if r < rows - 1
+                                                     else (height,))])
+    axes: list[plt.Axes] = []
+    for i in range(n):
+        axes.append(fig.add_subplot(grid[2 * (i // cols), i % cols],
+                                    sharey=axes[0] if axes else None))
+    for ax in axes:  # every panel its own y ticks: a row's first may sit above an empty one
+        ax.yaxis.set_tick_params(labelleft=True)
+    return fig, np.array(axes, dtype=object)
+
+
+# A panel holding more fits than this is split by the run's conditions (dtype, train or
+# forward, compiled or eager): the H200 training run's 20 lines in one panel crossed each
+# other at every size and needed a 25-entry legend.
+MAX_LINES_A_PANEL = 8
+
+
+def _conditions(result: an.Analysis, run: str,
+                blocks: Sequence[str]) -> dict[str, tuple[tuple[bool, ...], str]]:
+    """Each of a run's fitted blocks' condition: a key that puts float32, forward and eager
+    first, and its name by the run axes that vary among the blocks ("bfloat16, train"); read
+    from the rows, not by parsing the block's label."""
+    rows = result.data[result.data["run"] == run].drop_duplicates("block").set_index("block")
+    values = {}
+    for b in blocks:
+        row = rows.loc[b] if b in rows.index else None
+        values[b] = {"dtype": "" if row is None else str(row["dtype"]),
+                     "mode": "" if row is None else str(row["mode"]),
+                     "compile": "compiled" if row is not None and bool(row["compile"])
+                     else "eager"}
+    varying = [k for k in ("dtype", "mode", "compile")
+               if len({v[k] for v in values.values()}) > 1]
+    return {b: ((v["dtype"] != "float32", v["mode"] == "train", v["compile"] == "compiled"),
+                ", ".join(v[k] for k in varying)) for b, v in values.items()}
+
+
+def _condition_panels(result: an.Analysis, frame: pd.DataFrame,
+                      lines: Callable[[pd.DataFrame], int] = len
+                      ) -> list[tuple[str, str, pd.DataFrame]]:
+    """(run, condition, its rows) a panel each: a run's rows in one panel, or one panel per
+    condition where they draw more than MAX_LINES_A_PANEL lines (`lines`: a fit a line; the
+    sizes figure, a block a hue)."""
+    panels = []
+    for run in (r for r in result.labels if (frame["run"] == r).any()):
+        sub = frame[frame["run"] == run]
+        if lines(sub) <= MAX_LINES_A_PANEL:
+            panels.append((run, "", sub))
+            continue
+        named = _conditions(result, run, list(dict.fromkeys(sub["block"])))
+        for key, condition in sorted(set(named.values())):
+            panels.append((run, condition, sub[sub["block"].map(named) == (key, condition)]))
+    return panels
