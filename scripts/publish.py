@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -826,9 +827,16 @@ def render_results(sections: dict[str, str]) -> str:
     return env.get_template(TEMPLATE.name).render(**sections)
 
 
-def main() -> int:
-    from a2bench.report import write_report
+def write_report(runs: list[Path], out: Path) -> None:
+    """a2bench's report of `runs`, named from the repository's root: summary.json keeps each
+    run's path as given, and the published ones had held this machine's /work/main/..."""
+    from a2bench.report import write_report as write
 
+    os.chdir(ROOT)
+    write([p.relative_to(ROOT) for p in runs], out)
+
+
+def main() -> int:
     folders = published((*RUNS, *GPU_RUNS))
     write_report(folders, REPORT)
     summary = json.loads((REPORT / "summary.json").read_text())

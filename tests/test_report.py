@@ -709,3 +709,39 @@ def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monk
     assert "| block | metric | at | exponent [95% CI] |" in md  # the headline names the group
     assert "| double attention | macs | c=64 |" in md
     assert "double attention along positions N = t·h·w: c=16, c=32 (the table's: c=64)" in md
+
+
+def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, monkeypatch):
+    # The H100's latency ratio crosses 1 near N = 536, where the per-call overhead is half the
+    # time: the table said so, but the figure's legend read "no crossing in the swept range".
+    from a2bench.report import figures as rp
+
+    legends: dict[str, list[str]] = {}
+    save = rp._save
+
+    def spy(fig, out, name):
+        legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
+                         for t in ax.get_legend().get_texts()]
+        return save(fig, out, name)
+
+    monkeypatch.setattr(rp, "_save", spy)
+    run = ROOT / "results" / "gpu-nvidia-h100-80gb-hbm3-positions"
+    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
+    texts = [t.replace("\n", " ") for t in legends["crossover_ratio.png"]]
+    assert any(t.startswith("latency: not read: the ratio crosses 1 near N = 536") for t in texts)
+    assert "latency: no crossing in the swept range" not in texts
+    assert "measured from peak memory: N* ≈ 256" in texts
+
+
+def test_the_chosen_sizes_say_how_their_cases_ended(tmp_path: Path):
+    # The report said the plan kept "the peak within the memory budget" beside a size whose
+    # case ran out of memory (the H200's non-local order at N = 115600).
+    run = ROOT / "results" / "gpu-nvidia-h200-auto-training-both"
+    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| non-local order | ")
+                and "| 115600 |" in x)
+    assert line.endswith("| oom |")
+    assert "| double attention | " in md and "| 929296 |" in md
+    assert all(x.endswith("| ok |") for x in md.splitlines()
+               if x.startswith("| double attention | ") and "| 929296 |" in x)

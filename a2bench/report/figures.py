@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from a2bench import analysis as an  # noqa: E402
 from a2bench.fitting import LAST_CACHE_TRANSITION  # noqa: E402
 from a2bench.formatting import fixed, integer  # noqa: E402
+from a2bench.formatting import size as size_text  # noqa: E402
 from a2bench.report.elements import (  # noqa: E402
     METRIC_TITLES,
     FigureFile,
@@ -208,7 +209,8 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
         if (sub["group_text"] != "").any():  # other groups drawn: their labels name them
             groups += " (thick lines; thin: as labelled)"
         ax.set_title((f"{run}\n" if len(runs) > 1 else "")
-                     + (f"{condition}\n" if condition else "") + f"fixed: {groups}", fontsize=9)
+                     + (f"{condition}\n" if condition else "")
+                     + textwrap.fill(f"fixed: {groups}", 80), fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
     axis_name = an.axis_label(axis, result.environments)
@@ -258,10 +260,13 @@ def _cache_mark(ax: plt.Axes, c: Any, color: str, placed: list[tuple[float, floa
 def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
     cross = result.crossovers
     runs = [r for r in result.labels if (cross["run"] == r).any()]
-    fig, axes = _panels(len(runs), width=7.0)
-    for ax, run in zip(axes, runs, strict=True):
-        c = cross[cross["run"] == run].sort_values("n_points", ascending=False, kind="stable")
-        row = c.iloc[0]
+    rows = [cross[cross["run"] == run].sort_values("n_points", ascending=False,
+                                                   kind="stable").iloc[0] for run in runs]
+    notes = [_crossing_notes(row) for row in rows]
+    # legend room under each panel: 2 columns, 5 entries, and a wrapped note as tall as it is
+    fig, axes = _panels(len(runs), width=7.0, below=[
+        0.17 * (3 + max(t.count("\n") for _, t in n)) + 0.4 for n in notes])
+    for ax, run, row, note in zip(axes, runs, rows, notes, strict=True):
         p = result.pairs
         p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
               & (p["n"] == row["n"]) & (p["batch"] == row["batch"])
@@ -280,17 +285,12 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
         star = row["n_star_predicted"]
         ax.axvline(star, color="0.2", ls=(0, (4, 2)), lw=1.4)
         handles.append(Line2D([], [], color="0.2", ls=(0, (4, 2)), lw=1.4,
-                              label=f"predicted N* = 2mn/(m+n) = {star:.3g}"))
-        for m, label in RATIO_METRICS:
+                              label=f"predicted N* = 2mn/(m+n) = {size_text(star)}"))
+        for m, text in note:
             value = row[f"n_star_{m}"]
-            if m == "macs":
-                continue  # equals the predicted line up to interpolation; do not draw it twice
             if isinstance(value, float) and math.isfinite(value):
                 ax.plot([value], [1], marker="D", ms=10, color=RATIO_COLORS[m], mec="black",
                         zorder=5)
-                text = f"measured from {label}: N* ≈ {value:.3g}"
-            else:
-                text = f"{label}: no crossing in the swept range"
             handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D", lw=0, mec="black",
                                   label=text))
         _log_x(ax)
@@ -316,6 +316,22 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
                "cost model; diamonds mark where the measured latency and memory ratios cross 1 "
                "(interpolated linearly in log N).")
     return FigureFile(name, "Crossover", caption)
+
+
+def _crossing_notes(row: pd.Series) -> list[tuple[str, str]]:
+    """(metric, legend text) for the measured crossings (MACs' equals the predicted line up to
+    interpolation, so it is not drawn twice): where one lies, or why none is read (a crossing
+    that is the per-call overhead's had read 'no crossing in the swept range')."""
+    notes = []
+    for m, label in RATIO_METRICS[1:]:
+        value, reason = row[f"n_star_{m}"], row.get(f"reason_{m}")
+        if isinstance(value, float) and math.isfinite(value):
+            notes.append((m, f"measured from {label}: N* ≈ {size_text(value)}"))
+        elif isinstance(reason, str) and reason:
+            notes.append((m, textwrap.fill(f"{label}: not read: {reason}", 48)))
+        else:
+            notes.append((m, f"{label}: no crossing in the swept range"))
+    return notes
 
 
 def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:

@@ -400,16 +400,25 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
         f"{plan.CACHE_MARGIN:g}x past it ({plan.LAST_CACHE_MARGIN:g}x past the last level); "
         f"the largest tensor a factor {plan.BOUNDARY_MARGIN:g} off the mmap threshold), the "
         f"per-call overhead measured on the device at most {plan.OVERHEAD_TARGET:.0%} of the "
-        "predicted time, the peak within the memory budget; the time predicted from the exact "
-        "cost model and the block's rate measured at a probe size. Narrowing rounds add passes "
-        "of the same sizes, never sizes.")]
+        "predicted time, the peak its memory model predicts within the memory budget; the time "
+        "predicted from the exact cost model and the block's rate measured at a probe size. "
+        "Narrowing rounds add passes of the same sizes, never sizes. `ended`: how each size's "
+        "cases ended (a plan predicts; a case may still fail, such as out of memory).")]
     multi = len(result.runs) > 1
+    data = result.data
+    base = data["block"].str.partition("[")[0]  # a plan names the block; its cases, variants
+
+    def ended(r: pd.Series) -> str:
+        own = data[(data["run"] == r["run"]) & (base == r["block"])
+                   & (data["positions"] == r["positions"])]
+        return ", ".join(sorted(set(own["status"]))) or "not run"
+
     doc.append(Table(pd.DataFrame([{
         **({"run": r["run"]} if multi else {}),
         "block": block_name(result, r["block"], short=True), "regime": r["regime"],
         "N": integer(r["positions"]), "predicted (ms)": significant(r["predicted_ms"]),
         "overhead share": f"{float(r['overhead_share']):.1%}"
-        if finite(r["overhead_share"]) else "n/a",
+        if finite(r["overhead_share"]) else "n/a", "ended": ended(r),
     } for _, r in rows.iterrows()])))
     notes = [(f"{run}, " if multi else "") + f"{block_name(result, b, short=True)}: overhead "
              f"{significant(g['overhead_ms'].iloc[0])} ms per call, rate "

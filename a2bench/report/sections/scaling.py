@@ -129,7 +129,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         rows = [{
             "block": block_name(result, f["block"], short=True), "metric": f["metric"],
             **({"at": named.get(f["group"], f["group"])}
-               if along["group"].nunique() > 1 else {}),
+               if len(along) and along.groupby("block")["group"].nunique().max() > 1 else {}),
             "exponent [95% CI]": (f"{fixed(f['exponent'])} "
                                   f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
@@ -523,7 +523,7 @@ def _crossing_words(r: pd.Series, metric: str) -> str:
     """What one ratio does over the range, from its outcome (analysis.Crossing)."""
     outcome, star = r[f"outcome_{metric}"], r[f"n_star_{metric}"]
     if outcome == "crosses" and finite(star):
-        return f"costlier from N ≈ {significant(star)}" + (
+        return f"costlier from N ≈ {size(star)}" + (
             " (the last of several upward crossings)" if r[f"reason_{metric}"] else "")
     return {"above": "costlier over the whole range",
             "below": "cheaper over the whole range",

@@ -278,9 +278,12 @@ def comparison_section(result: an.Analysis) -> list[Element]:
         return []
     doc: list[Element] = [Heading(2, "Runs side by side")]
     cmp = result.comparison
-    if not len(cmp):
-        return doc + [Para("The runs share no case (same block and sizes), so only their fits "
-                           "above can be compared.")]
+    if not len(cmp):  # what else there is to compare depends on whether anything is fitted
+        fitted = len(result.fits) and result.fits["exponent"].notna().any()
+        return doc + [Para("The runs share no case (same block and sizes), so no case is timed "
+                           "on both; " + ("their fits above compare how each run's costs grow."
+                                          if fitted else
+                                          "each run's sizes are in the tables above."))]
     runs = result.labels
     rows = []
     for _, r in cmp.head(MAX_TABLE_ROWS).iterrows():
