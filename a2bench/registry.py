@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import numbers
 import sys
 import traceback
 from abc import ABC, abstractmethod
@@ -220,7 +221,36 @@ def _forward_cost(forward_model: Callable[..., Any], spec: BlockSpec, case: Case
                         f"{case.label()}; expected an a2bench.cost.Cost, e.g. "
                         f"return Cost((pointwise(...), ...), case.dtype_bytes) "
                         f"({_where(forward_model)})")
+    if wrong := _wrong_count(model):
+        raise SpecError(f"block {spec.name}: its cost() at {case.label()}: {wrong} "
+                        f"({_where(forward_model)})")
     return model
+
+
+# A Term's counts: MACs, elements, scratch and allowance bytes, parameters
+_COUNTS = ("macs", "elementwise", "out_elements", "grad_operands", "backward_elementwise",
+           "backward_scratch", "scratch", "allowance", "params", "grad_elements")
+
+
+def _wrong_count(model: Cost) -> str:
+    """What in a model is not a count (an integer >= 0), or ''. A NaN, float or str in a
+    user's model had stopped the sweep at its first store (no JSON for NaN) with a traceback,
+    and a negative count was stored as the case's peak."""
+    def wrong(value: Any, least: int = 0) -> bool:
+        return isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or value < least
+
+    if wrong(model.bytes_per_element, 1) or wrong(model.input_elements):
+        bad = "bytes_per_element" if wrong(model.bytes_per_element, 1) else "input_elements"
+        return (f"{bad} {getattr(model, bad)!r}; expected an integer >= "
+                f"{1 if bad == 'bytes_per_element' else 0}")
+    for t in (t for term in model.terms for t in (term, *term.train_extra)):
+        values = [(f, getattr(t, f)) for f in _COUNTS if getattr(t, f) is not None]
+        values += [("input_grads", v) for v in t.input_grads or ()]
+        for field, value in values:
+            if wrong(value):
+                return f"cost term {t.name!r}: {field} {value!r}; expected an integer >= 0"
+    return ""
 
 
 def _train_aware(forward_model: Callable[[BlockSpec, Case], Cost]) -> Callable[..., Cost]:

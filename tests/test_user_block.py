@@ -676,6 +676,44 @@ def test_a_cost_that_returns_no_cost_is_one_line(scratch_registry):
             spec.cost(c)
 
 
+@pytest.mark.parametrize(("term", "bytes_per_element", "said"), [
+    ("Term('conv', float('nan'), 0, 128)", 4, "cost term 'conv': macs nan"),
+    ("elementwise('r', -5, -7)", 4, "cost term 'r': elementwise -5"),
+    ("Term('conv', 1.5 * 1024, 0, 128)", 4, "cost term 'conv': macs 1536.0"),
+    ("Term('conv', 1024, 0, 128)", "4", "bytes_per_element '4'; expected an integer >= 1"),
+])
+def test_a_cost_model_with_a_count_that_is_no_count_is_one_line(tmp_path: Path, term,
+                                                                bytes_per_element, said):
+    # A NaN had stopped the sweep at its first store (no JSON for NaN) with a 33-line traceback
+    # and exit 1, leaving a folder that refused a rerun; "4" failed in the allocator alike; a
+    # negative count was stored as the case's peak without a word.
+    plugin = tmp_path / "odd_cost.py"
+    plugin.write_text(textwrap.dedent(f"""
+        from torch import nn
+        from a2bench.cost import Cost, Term, elementwise
+        from a2bench.registry import BlockSpec, register
+
+        @register
+        class OddCost(BlockSpec):
+            name = "odd_cost"
+
+            def module(self, case):
+                return nn.Conv2d(case.channels, case.channels, 1, bias=False)
+
+            def cost(self, case):
+                return Cost(({term},), {bytes_per_element!r})
+    """))
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nblocks: [odd_cost]\nparams: {channels: [8], h: [4], w: [4]}\n")
+    done = cli("run", str(suite), "--out", str(tmp_path / "out"),
+               env={"A2BENCH_PLUGINS": str(plugin)})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"a2bench: error: block odd_cost: its cost() at odd_cost b1 c8 4x4: {said}"
+        + ("" if "bytes" in said else "; expected an integer >= 0") + f" ({plugin}:13)"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_block_may_not_take_a_built_ins_name(scratch_registry):
     class MyGC(BlockSpec):
         name = "gc"
