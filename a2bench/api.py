@@ -45,12 +45,21 @@ def option_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(RunOptions) if f.name not in NOT_OPTIONS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Results:
     """A results folder as the API hands it back; the sweep's own record is `sweep`."""
 
     out: Path
     sweep: SweepResult | None = None
+
+    def __repr__(self) -> str:
+        # a notebook cell ending in `res` had printed every measurement and its samples
+        # (19,000 characters for 12 cases)
+        if self.sweep is None:
+            return f"Results({str(self.out)!r})"
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.sweep.statuses.items()))
+        return (f"Results({str(self.out)!r}: {len(self.sweep.records)} cases"
+                + (f", {counts}" if counts else "") + ")")
 
     def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python
         object.__setattr__(self, "out", Path(self.out))
@@ -132,6 +141,9 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     if out is None and options.get("resume"):
         raise InputError("a2bench.sweep: resume=True: expected out, the results folder of the "
                          "sweep to continue (a sweep without out goes to a new folder)")
+    if out is not None and not isinstance(out, str | Path):
+        raise InputError(f"a2bench.sweep: out={out!r}: expected a folder's path (a str or a "
+                         "pathlib.Path)")
     folder = Path(out) if out is not None else fresh_folder("api")
     if problem := folder_problem(folder):
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")
@@ -175,10 +187,12 @@ def _as_keywords() -> Iterator[None]:
         raise
     except InputError as e:
         text = str(e)
-        flag = re.match(r"--([a-z][a-z-]*)(?: (\S+?))?: ", text)
+        # at the start, or after the place it was read in ("<dict>: --device cuda: ...")
+        flag = re.search(r"(?:^|: )--([a-z][a-z-]*)(?: (\S+?))?: ", text)
         if flag:
             name = flag[1].replace("-", "_")
-            text = (f"{name}={flag[2]}: " if flag[2] else f"{name}: ") + text[flag.end():]
+            text = (text[:flag.start()] + (": " if flag.start() else "")
+                    + (f"{name}={flag[2]}: " if flag[2] else f"{name}: ") + text[flag.end():])
         if text.startswith("a2bench.sweep: "):
             raise
         raise InputError(f"a2bench.sweep: {text}") from None

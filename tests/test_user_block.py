@@ -369,6 +369,32 @@ def test_sweep_refuses_a_bad_option_value_in_one_line_before_anything_runs(tmp_p
     assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
 
 
+def test_sweep_names_its_keywords_not_the_clis_flags_and_takes_only_a_path_for_out(tmp_path):
+    import torch
+
+    import a2bench
+
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    if not torch.cuda.is_available():  # the flag came after the suite's name: "<dict>: --device"
+        with pytest.raises(InputError) as error:
+            a2bench.sweep(suite, out=tmp_path / "out", device="cuda")
+        assert str(error.value).startswith("a2bench.sweep: <dict>: device=cuda: expected a "
+                                           "device this machine has"), str(error.value)
+    with pytest.raises(InputError, match=r"^a2bench.sweep: out=5: expected a folder's path"):
+        a2bench.sweep(suite, 5)  # had been a TypeError from pathlib
+
+
+def test_results_print_in_one_line(tmp_path):
+    # A notebook cell ending in the result had printed every measurement and its samples.
+    from a2bench.api import Results
+    from a2bench.run.sweep import SweepResult
+
+    (tmp_path / "results.jsonl").write_text("")
+    assert repr(Results(tmp_path)) == f"Results({str(tmp_path)!r})"
+    done = Results(tmp_path, SweepResult(tmp_path, statuses={"ok": 11, "error": 1}))
+    assert repr(done) == f"Results({str(tmp_path)!r}: 0 cases, 1 error, 11 ok)"
+
+
 def test_sweep_takes_the_clis_size_for_its_memory_budget():
     from a2bench.argtypes import parse_size
     from a2bench.run.options import RunOptions
