@@ -8,9 +8,12 @@ Why this shape (see shared/notes/latency-fitting.md):
   time halves the exponent. So the overhead is a term of the model, fitted (a ≥ 0) by weighted
   least squares in log space, where timing noise is multiplicative.
 - Timing noise on a shared machine is one-sided: other work only ever adds time, in waves that
-  last seconds. So within a pass (one worker process) a size's latency is a low quantile (the
-  10th percentile) of its raw samples, which follows the undisturbed cost; the median would
-  follow the waves.
+  last seconds. So within a pass (one worker process) a size's latency is a low order
+  statistic of its raw samples, which follows the undisturbed cost; the median would follow
+  the waves. It is the fastest of 3 samples, expected over every 3 of the pass's samples
+  (summary_of): a pass holds 3 to 20 or more, slow sizes the fewest, and a fixed quantile
+  (the 10th percentile, before) is the minimum of a short pass and lower in a long one, which
+  read slow sizes slower (+0.006 on an exponent at 3 % noise in simulation, +0.02 at 10 %).
 - The process is the unit of replication (as in pyperf): one process's allocation addresses
   can make one size faster or slower for the whole pass (criss-cross at side 152 ran 15 %
   faster in one pass of three, its other sizes not). A low quantile of the samples pooled over
@@ -29,6 +32,7 @@ Why this shape (see shared/notes/latency-fitting.md):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +51,10 @@ SE_FLOOR = 0.01  # per-size log standard error floor: process-to-process drift i
 RSS_FLOOR = 1e-12  # exact counts fit some classes perfectly; keep log(RSS) finite
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
-SAMPLE_QUANTILE = 0.10  # the per-size summary of raw timing samples (see the module notes)
+MIN_OF = 3  # a pass's latency: the expected fastest of this many of its samples (summary_of)
+# The quantile a pass's summary sits at, about, for the standard error of a size (the expected
+# fastest of 3 lies near the 20th-25th percentile of the samples)
+SE_QUANTILE = 0.25
 # A sample over this many times its pass's fastest is a stall (calls of 0.53 s read 5-18 s on
 # this VM, 2 GiB cases); left in, a resample of a 3-sample pass of stalls read it 30x slow.
 STALL_FACTOR = 2.0
@@ -91,19 +98,34 @@ class Sizes:
 
 
 def summary_of(samples: np.ndarray, axis: int = -1) -> np.ndarray:
-    """One pass's latency: the low quantile of its samples, an order statistic. A pass holds as
-    few as 3 samples; interpolating would give its second-fastest a fifth of the weight, and a
-    bootstrap resample that drew a stalled sample twice would read the pass that much slower."""
-    return np.quantile(samples, SAMPLE_QUANTILE, axis=axis, method="lower")
+    """One pass's latency: the fastest of MIN_OF samples, its log averaged over every MIN_OF of
+    the pass's n samples. The i-th fastest is the fastest of C(n-i, 2) of the C(n, 3) triples,
+    so this weighs the sorted samples by that share, the slowest two by none: the same target
+    at every n (a pass of 3 reads its minimum), where a quantile moved with n. Fewer than
+    MIN_OF samples (stalls dropped): the minimum."""
+    a = np.sort(np.asarray(samples, float), axis=axis)
+    shape = [1] * a.ndim
+    shape[axis] = a.shape[axis]
+    low = np.take(a, [0], axis=axis)  # relative to the fastest: equal samples read exactly it
+    weights = _min_weights(a.shape[axis]).reshape(shape)
+    return np.squeeze(low * np.exp(np.sum(np.log(a / low) * weights, axis=axis, keepdims=True)),
+                      axis=axis)
+
+
+@functools.cache
+def _min_weights(n: int) -> np.ndarray:
+    """summary_of's weights of n sorted samples: C(n - i, k - 1) / C(n, k), k = min(MIN_OF, n)."""
+    k = min(MIN_OF, n)
+    return np.array([math.comb(n - i, k - 1) for i in range(1, n + 1)], float) / math.comb(n, k)
 
 
 def summary_of_passes(passes: Sequence[Sequence[float]]) -> float:
-    """A size's latency: the median over passes of each pass's low quantile (NaN if none)."""
+    """A size's latency: the median over passes of each pass's summary_of (NaN if none)."""
     lows = [float(summary_of(np.asarray(p, float))) for p in passes if len(p)]
     return float(np.median(lows)) if lows else math.nan
 
 
-def log_se_of_quantile(samples: np.ndarray, q: float = SAMPLE_QUANTILE) -> float:
+def log_se_of_quantile(samples: np.ndarray, q: float = SE_QUANTILE) -> float:
     """Standard error of ln(q-quantile), distribution-free: the order statistics n·q ± 1.96·
     √(n·q·(1−q)) bound a 95 % interval of the quantile; its log-width over 3.92 is the SE."""
     s = np.sort(np.asarray(samples, float))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -54,9 +55,9 @@ def test_the_overhead_is_recovered_and_reported_with_its_interval():
     y, raw = timings(GRID, 1.0, sigma=0.02)
     sizes = ft.summarise(GRID, y, one_pass(raw))
     f = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
-    # Each size is summarised by the 10th percentile of its samples: under log-normal noise
-    # that is the true time times exp(σ·z₀.₁), overhead included.
-    a = 2e-4 * math.exp(0.02 * -1.2816)
+    # Each size is summarised by the expected fastest of 3 samples: under log-normal noise
+    # that is the true time times exp(σ·E[min of 3 standard normals]), overhead included.
+    a = 2e-4 * math.exp(0.02 * -0.8463)
     assert f.a == pytest.approx(a, rel=0.1)
     assert f.a_low <= a <= f.a_high
     assert f.k == pytest.approx(1.0, abs=0.03)
@@ -248,7 +249,21 @@ def test_a_size_is_the_median_of_its_passes_lows():
     fast, usual = [0.1324, 0.1319, 0.1306], [[0.1549, 0.158, 0.1575], [0.1547, 0.1555, 0.1584]]
     s = ft.summarise([152**2], [0.155], [[fast, *usual]])
     assert s.y[0] == pytest.approx(0.1547)  # the median of the passes' lows 0.1306, 0.1549, 0.1547
-    assert np.quantile(fast + usual[0] + usual[1], ft.SAMPLE_QUANTILE) < 0.88 * s.y[0]
+    assert ft.summary_of(np.array(fast + usual[0] + usual[1])) < 0.89 * s.y[0]
+
+
+def test_a_pass_reads_the_expected_fastest_of_three_whatever_its_samples():
+    # The 10th percentile was the minimum of a pass of 3-10 samples and lower in a longer one:
+    # slow sizes, which a time budget gives the fewest samples, read slower (+0.006 to +0.02 on
+    # an exponent in simulation). The expected fastest of 3 has one target at every count.
+    rng = np.random.default_rng(11)
+    for n in (3, 5, 10, 40):
+        lows = [math.log(ft.summary_of(np.exp(rng.normal(0, 0.05, n)))) for _ in range(4000)]
+        assert np.mean(lows) == pytest.approx(0.05 * -0.8463, abs=0.0025), n
+    x = np.array([4.0, 1.0, 3.0, 2.0, 5.0])  # mean log-minimum over the C(5, 3) triples
+    triples = [min(c) for c in itertools.combinations(x, 3)]
+    assert ft.summary_of(x) == pytest.approx(math.exp(np.mean(np.log(triples))))
+    assert ft.summary_of(np.array([7.0, 2.0])) == pytest.approx(2.0)  # under 3: the fastest
 
 
 def test_a_pass_of_three_samples_is_read_by_its_fastest():
@@ -289,9 +304,9 @@ def test_one_fast_pass_at_one_size_does_not_widen_the_interval():
     wide, narrow = (ft.exponent(s, 0.0, resamples=200).ci95 for s in (pooled, by_pass))
     # Huber's weights keep both slopes near 1; the pooled size's misfit still widens the
     # interval and weakens the class evidence, as in the run it comes from.
-    assert narrow[1] - narrow[0] < 0.5 * (wide[1] - wide[0])
+    assert narrow[1] - narrow[0] < 0.6 * (wide[1] - wide[0])  # 0.55 (0.5 at the 10 % quantile)
     assert abs(np.mean(narrow) - 1.0) < 0.01
-    assert ft.delta_bic(by_pass, 1, 2) > ft.delta_bic(pooled, 1, 2) + 10
+    assert ft.delta_bic(by_pass, 1, 2) > ft.delta_bic(pooled, 1, 2) + 5  # +9.5
 
 
 def test_one_size_slowed_in_every_pass_counts_for_less():
@@ -300,7 +315,7 @@ def test_one_size_slowed_in_every_pass_counts_for_less():
     x = GRID[8:16]
     y, raw = timings(x, 1.0, a=0.0, sigma=0.01, samples=40, seed=5)
     raw[5] = raw[5] * 1.3
-    y = np.array([np.quantile(s, ft.SAMPLE_QUANTILE) for s in raw])
+    y = np.array([ft.summary_of(s) for s in raw])
     sizes = ft.summarise(x, y, one_pass(raw))
     robust = ft.exponent(sizes, 0.0, resamples=200)
     plain = ft.exponent(sizes, 0.0, resamples=200, robust=False)

@@ -659,7 +659,7 @@ def test_the_constant_along_m_is_not_called_the_per_call_overhead(tmp_path: Path
     md = (tmp_path / "r" / "report.md").read_text()
     line = next(x for x in md.splitlines() if x.startswith("- non-local order: a part that"))
     assert "does not grow with m (the per-call overhead, and the work independent of m)" in line
-    assert "under half of the latency at every size, and under 5% above m = 277" in line
+    assert "under half of the latency at every size, and under 5% above m = 286" in line
     assert "per-call overhead of" not in md
 
 

@@ -43,7 +43,7 @@ from a2bench.report.plotting import (  # noqa: E402
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
-    "latency": "latency per call (s, 10th percentile a pass, median of passes)",
+    "latency": "latency per call (s, fastest of 3 a pass, median of passes)",
     "memory": "peak memory above input (bytes)",
 }
 # The sizes figure plots the tables' columns: latency there is the median of all samples
@@ -224,7 +224,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                "the slope the cost model predicts over the same window. Hollow points are "
                "outside it."
                + (" Latency points are each size's median over its passes of each pass's "
-                  "10th percentile of the raw samples, the value the fit reads."
+                  "expected fastest of 3 raw samples, the value the fit reads."
                   + (" Vertical lines mark where each block's largest activation (dotted) and "
                      "its working set (dash-dot; live peak plus input, where windows split) "
                      "outgrow one of the run's measured caches."

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from a2bench import fitting as ft
 from a2bench.case import Case
 from a2bench.catalog import expected_cost, spec
 from a2bench.run import plan as pl
@@ -29,7 +30,6 @@ from a2bench.run.summary import budget_line, plan_line
 from a2bench.suite import Suite, auto_templates
 
 PILOT_TIME_S = 0.25  # timed sampling per pilot size
-SAMPLE_QUANTILE = 0.10  # as the fit summarises a size's samples
 
 
 def measured_llc(worker: Worker, device: str, memory_budget: int,
@@ -46,9 +46,10 @@ def measured_llc(worker: Worker, device: str, memory_budget: int,
 
 
 def low_quantile(entry: dict[str, Any]) -> float:
-    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float))]
+    """A pilot size's latency, summarised as the fit summarises a pass (fitting.summary_of)."""
+    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float)) and s > 0]
     if samples:
-        return float(np.quantile(samples, SAMPLE_QUANTILE))
+        return float(ft.summary_of(np.array(samples, float)))
     return float(entry.get("median_s") or math.nan)
 
 

@@ -25,7 +25,7 @@ SE_FLOOR = ft.SE_FLOOR  # a size's log error never counts below 1 %
 # per √call) and its scatter about the model's curve (HALF_WIDTH_SCATTER) together, as fitted
 # (benchmarks/promise_check.py) to the first-round half-widths of the 90 windows of
 # results/cpu-auto-heldout: measured/promised a median 1.01, 80 % within 0.48-1.88x. The
-# scatter sets it: a size's summary, the median over its passes of each pass's 10 % quantile,
+# scatter sets it: a size's summary, the median over its passes of each pass's low summary,
 # is steady to about 1 % over its 9-30 calls, while the kernels run some sizes faster than
 # their neighbours whatever the repeats. The promise had left the scatter out (a call noise of
 # 0.10, floored at 1 %): windows of many calls were promised half their width (double attention

@@ -371,8 +371,8 @@ def method_section() -> list[Element]:
             "MACs are the measured counter (torch FlopCounterMode, halved to MACs; fvcore where "
             "torch's is missing), latency the median of the timed runs, memory the measured "
             "peak of allocated bytes above the input.",
-            "Latency fits read, per size, the median over its passes of each pass's 10th "
-            "percentile of its raw samples (each pass a fresh worker process, cases in a seeded "
+            "Latency fits read, per size, the median over its passes of each pass's expected "
+            "fastest of 3 raw samples (each pass a fresh worker process, cases in a seeded "
             "random order: the process is the unit of replication). The overhead "
             "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
             "through the same timing path (environment.json, overhead).",
