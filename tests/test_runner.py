@@ -244,6 +244,40 @@ def test_run_cases_runs_each_case_once_per_pass_in_the_seeded_order(tmp_path):
         assert ran == pass_order(cases, 11, p)
 
 
+def test_a_replacement_worker_that_dies_while_it_starts_fails_its_case_not_the_sweep(
+        tmp_path, monkeypatch):
+    # A worker killed (or hung) while it started raised WorkerLost out of run_cases: a 25-line
+    # traceback, exit 1. It is started twice; where neither answers, the case it was for is
+    # stored with the reason and the next case gets a worker again.
+    starts = []
+
+    class Flaky(_FakeWorker):
+        def __init__(self, settings: Settings):
+            starts.append(1)
+            if len(starts) in (2, 3):  # the replacement for the first case's, twice
+                raise WorkerLost("oom", "worker killed by SIGKILL while starting the worker")
+            self.up = True
+
+        def request(self, kind, payload, timeout):
+            self.up = False  # each case takes its worker down with it
+            raise WorkerLost("oom", "worker killed by SIGKILL")
+
+        def kill(self) -> None:
+            self.up = False
+
+    monkeypatch.setattr("a2bench.run.runner.Worker", Flaky)
+    cases = _cases(3)
+    writer = ResultsWriter(tmp_path, resume=False)
+    report = run_cases(cases, writer, Settings(threads=1), memory_budget=2**40, case_timeout=5,
+                       processes=1, seed=1)
+    assert report.ran == 3 and report.statuses == {"oom": 3}
+    reasons = [m.reason for m in writer.records]
+    assert reasons[1] == ("worker killed by SIGKILL while starting the worker (a replacement, "
+                          "started twice)")
+    assert reasons[0] == reasons[2] == "worker killed by SIGKILL"
+    assert len(starts) == 4
+
+
 def test_a_case_failed_in_a_stored_pass_is_not_run_again_on_resume(tmp_path):
     # Pass 1 of the case is stored as an error: resuming records passes 2 and 3 as not run
     # (no worker starts), and its pooled row keeps pass 1's reason.

@@ -338,10 +338,13 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 elif case.key() in failed:
                     m = not_run_again(failed[case.key()], settings)
                 else:
+                    lost = None
                     if worker is None or not worker.alive():
-                        worker = Worker(settings)
+                        worker, lost = replacement(settings)
                     # counts are exact: later passes need not count again
-                    m = _run_one(worker, case, settings, case_timeout, count=process == 0)
+                    m = (_failed(case, settings, lost.status, lost.reason) if worker is None
+                         else _run_one(worker, case, settings, case_timeout,
+                                       count=process == 0))
                     ran_in_pass = True
                 record(case, m, process, started)
     except KeyboardInterrupt:
@@ -352,6 +355,19 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
             worker = None
     report.worker = worker
     return report
+
+
+def replacement(settings: Settings) -> tuple[Worker | None, WorkerLost | None]:
+    """A new worker for one that was lost, started at most twice; (None, why) where neither
+    start answered. A worker killed or hung while it started had stopped the whole sweep with
+    a traceback; the case it was for is then stored with the reason, and the sweep goes on."""
+    lost = None
+    for _ in range(2):
+        try:
+            return Worker(settings), None
+        except WorkerLost as e:
+            lost = WorkerLost(e.status, f"{e.reason} (a replacement, started twice)")
+    return None, lost
 
 
 def not_run_again(earlier: Measurement, settings: Settings) -> Measurement:
@@ -384,7 +400,11 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
     for case in cases:
         started = now()
         if worker is None or not worker.alive():
-            worker, expected = Worker(settings), []  # a lost worker took its prepared cases
+            worker, lost = replacement(settings)
+            expected = []  # a lost worker took its prepared cases
+            if worker is None:
+                record(case, _failed(case, settings, lost.status, lost.reason), started)
+                continue
         try:
             kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
         except WorkerLost as lost:
