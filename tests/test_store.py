@@ -81,6 +81,21 @@ def test_csv_follows_the_given_order_and_sessions_update_their_own_environment(t
     assert env["roofline"] == {"end": 1} and env["resumed_in"][0]["roofline"] == {"end": 2}
 
 
+def test_a_resume_puts_results_csv_in_step_with_what_is_stored(tmp_path):
+    # Killed between a record's fsync and the CSV's replace: 2 records, a CSV of 1 row, and a
+    # resume with nothing left to run had left it so (Results.frame reads the CSV).
+    other = replace(CASE, channels=16)
+    order = [CASE.key(), other.key()]
+    writer = ResultsWriter(tmp_path, resume=False, order=order)
+    writer.append(record(0, (1.0,)))
+    one_row = (tmp_path / "results.csv").read_text()
+    writer.append(replace(record(0, (1.0,)), case=other))
+    (tmp_path / "results.csv").write_text(one_row)
+    ResultsWriter(tmp_path, resume=True, order=order)
+    with open(tmp_path / "results.csv") as f:
+        assert [row["channels"] for row in csv.DictReader(f)] == ["8", "16"]
+
+
 def test_how_a_run_ended_is_read_from_its_last_session():
     roof = {"start": {"gemm_flops_per_s": 1e11}, "end": None}
     assert ending({"ended": "interrupted", "roofline": roof}) == "interrupted"

@@ -378,6 +378,11 @@ class ResultsWriter:
             with open(self.jsonl, "r+b") as f:
                 f.truncate(complete_end)
                 os.fsync(f.fileno())
+        if self.records:
+            # results.csv in step with what is stored: a run killed between a record's fsync
+            # and the CSV's replace left it a row short, and a resume with nothing left to run
+            # never rewrote it (Results.frame reads the CSV)
+            self.write_csv()
 
     def done_keys(self) -> set[tuple[tuple[Any, ...], int]]:
         """(case key, pass) of every stored record."""
@@ -393,10 +398,13 @@ class ResultsWriter:
 
     def append(self, m: Measurement) -> None:
         line = json.dumps(m.to_json(), allow_nan=False) + "\n"
+        new = not self.jsonl.exists()
         with open(self.jsonl, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        if new:  # the file's name in its folder, durable too
+            fsync_folder(self.dir)
         self.records.append(m)
         self.write_csv()
 
@@ -441,6 +449,17 @@ def write_csv(path: Path, records: Iterable[Measurement]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """A rename or a new file is durable once its folder is synced (POSIX); without it a power
+    loss may keep the old name though the data was synced."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _median_or_none(values: Iterable[float | None]) -> float | None:
@@ -456,3 +475,4 @@ def atomic_write(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_folder(path.parent)
