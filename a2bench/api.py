@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
+from a2bench.formatting import saved_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,7 +169,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     except SweepError as e:
         raise InputError(f"a2bench.sweep: {e}{_worker_hint(main, str(e))}") from None
     if result.interrupted:
-        raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {result.saved} results are saved "
+        raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {saved_text(result.saved)} "
                                 f"in {folder} (resume=True continues)")
     for line in _summary(result):
         listener.note(line)

@@ -101,6 +101,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def saved_text(count: int) -> str:
+    """What a stopped sweep kept: `1 result is saved`, `3 results are saved`."""
+    return f"{plural(count, 'result')} {'is' if count == 1 else 'are'} saved"
+
+
 def per_node(values: Mapping[str, Any]) -> str:
     """`3` where the nodes agree (keyed ""), `n1 3, n2 7` where they differ (run.store's
     node_values); an empty value is left out."""

@@ -151,3 +151,35 @@ def test_a_sweep_stopped_before_it_stored_anything_is_told_to_run_again_not_resu
     line = options.stopped_line(3)
     assert line.startswith(f"interrupted; 3 results are saved in {tmp_path / 'never'}. Resume "
                            "with: ") and " --resume " in line
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_path, monkeypatch):
+    # ENOSPC had ended `a2bench run` in three chained tracebacks (exit 1), with no resume line
+    # and a 0-byte results.csv.tmp left beside the results.
+    import errno
+
+    import a2bench
+    from a2bench.errors import InputError
+    from a2bench.run import store
+
+    append = store.ResultsWriter.append
+
+    def full_after_one(self, m):
+        if self.records:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.jsonl))
+        append(self, m)
+
+    monkeypatch.setattr(store.ResultsWriter, "append", full_after_one)
+    out = tmp_path / "out"
+    suite = {"blocks": ["se"], "params": {"channels": [8], "reduction": [2], "h": [4, 8],
+                                          "w": [4, 8]}, "zip": [["h", "w"]]}
+    with pytest.raises(InputError) as error:
+        a2bench.sweep(suite, out, threads=1, time_budget=0.05, calibration_time=0.01,
+                      progress=False)
+    said = str(error.value)
+    assert "\n" not in said
+    assert said.startswith(f"a2bench.sweep: no space left on device writing {out}/results.jsonl;"
+                           f" 1 result is saved in {out}, each whole; make room, then resume "
+                           "with: "), said
+    assert "--resume" in said
+    assert len(load_passes(out)) == 1 and not list(out.glob("*.tmp"))

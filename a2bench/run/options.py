@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.errors import InputError
+from a2bench.formatting import saved_text
 from a2bench.plugins import ENV_VAR as PLUGINS_VAR
 
 DEFAULT_CASE_TIMEOUT_S = 300.0
@@ -101,7 +102,7 @@ class RunOptions:
         from a2bench.run.store import holds_sweep
 
         if Path(self.out).is_dir() and holds_sweep(Path(self.out)):
-            return (f"interrupted; {saved} results are saved in {self.out}. Resume with: "
+            return (f"interrupted; {saved_text(saved)} in {self.out}. Resume with: "
                     f"{self.resume_command()}")
         return (f"interrupted before anything was stored in {self.out}; run it again with: "
                 f"{self.resume_command(resume=False)}")

@@ -441,13 +441,17 @@ class ResultsWriter:
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:
     records = list(records)
     tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=csv_columns(records), restval="")
-        writer.writeheader()
-        for m in records:
-            writer.writerow({k: "" if v is None else v for k, v in m.to_row().items()})
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=csv_columns(records), restval="")
+            writer.writeheader()
+            for m in records:
+                writer.writerow({k: "" if v is None else v for k, v in m.to_row().items()})
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk: no half-written file left beside the results
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     fsync_folder(path.parent)
 
@@ -470,9 +474,13 @@ def _median_or_none(values: Iterable[float | None]) -> float | None:
 def atomic_write(path: Path, text: str) -> None:
     """Replace `path` with `text` whole: a reader sees the old file or the new one, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     fsync_folder(path.parent)

@@ -10,6 +10,7 @@ should see goes to its SweepListener.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import time
@@ -23,6 +24,7 @@ import psutil
 from a2bench.case import Case
 from a2bench.catalog import blocks
 from a2bench.errors import InputError
+from a2bench.formatting import saved_text
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
 from a2bench.plugins import ENV_VAR as PLUGINS_VAR
@@ -40,7 +42,14 @@ from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.plan import Plan
 from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
-from a2bench.run.store import ResultsWriter, load_environment, merge_passes, resume_problem
+from a2bench.run.store import (
+    ResultsWriter,
+    holds_sweep,
+    load_environment,
+    merge_passes,
+    read_jsonl,
+    resume_problem,
+)
 from a2bench.run.summary import model_warnings, uncounted_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
@@ -51,6 +60,10 @@ BUSY_PERCENT = 20  # other load before the sweep that is worth a warning
 # memory at the heap top would still go back to the OS and fault in again).
 MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(REUSED_MMAP_THRESHOLD),
                     "MALLOC_TRIM_THRESHOLD_": str(REUSED_MMAP_THRESHOLD)}
+
+
+# What a write raises where the folder has no room left: a full disk, a quota, a read-only mount
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class SweepError(Exception):
@@ -175,7 +188,22 @@ class Sweep:
 
     def run(self) -> SweepResult:
         with holding(self.options.out, "a2bench run"), self._allocator():
-            return self._run()
+            try:
+                return self._run()
+            except OSError as e:
+                if e.errno not in NO_ROOM:
+                    raise
+                raise SweepError(self._no_room(e)) from None
+
+    def _no_room(self, e: OSError) -> str:
+        """A full disk (or quota, or a folder gone read-only) in one line: where, what is kept
+        and how to go on. It had been three chained tracebacks, with no resume line."""
+        o = self.options
+        saved = len(read_jsonl(o.out / "results.jsonl")[0]) if holds_sweep(o.out) else 0
+        then = (f"resume with: {o.resume_command()}" if holds_sweep(o.out)
+                else f"run it again with: {o.resume_command(resume=False)}")
+        return (f"{(e.strerror or str(e)).lower()} writing {e.filename or o.out}; "
+                f"{saved_text(saved)} in {o.out}, each whole; make room, then {then}")
 
     def _run(self) -> SweepResult:
         started = time.perf_counter()
