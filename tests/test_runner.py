@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -424,3 +425,40 @@ def test_a_kill_in_the_calibration_says_how_to_go_on(tmp_path, write_suite):
     assert "Traceback" not in err
     assert last.startswith(("a2bench: interrupted before anything was stored",
                             "a2bench: interrupted; 0 results are saved")), last
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="Linux's prctl and /proc")
+def test_a_worker_dies_with_the_sweep_that_spawned_it(tmp_path):
+    # kill -9 of `a2bench run` had left its worker timing a case at a full core beside the
+    # resumed sweep (it noticed only when its case ended and the pipe was gone).
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, time\n"
+        "from a2bench.run.worker import _die_with_parent\n"
+        "def busy():\n"
+        "    _die_with_parent()\n"
+        "    time.sleep(60)  # a long case: no pipe read to notice the parent is gone\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=busy)\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": child_pythonpath()})
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)  # past the child's prctl
+    parent.kill()
+    parent.wait()
+
+    def alive(pid: int) -> bool:  # a zombie no one has reaped yet counts as gone
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(child):
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the worker outlived its parent")

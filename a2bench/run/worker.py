@@ -6,6 +6,9 @@ out-of-memory kill or a hang from taking the sweep down, and gives each case a c
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing as mp
+import os
 import signal
 import time
 import traceback
@@ -297,9 +300,27 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def _die_with_parent() -> None:
+    """Be killed with the sweep that spawned us (Linux). A `kill -9` of `a2bench run` had left
+    its worker timing a case at a full core for as long as the case lasted, beside the resumed
+    sweep's calibration and cases, and printing a BrokenPipeError at the end."""
+    parent = mp.parent_process()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends us, later
+        return
+    if parent is not None and os.getppid() != parent.pid:  # it died before prctl took
+        os._exit(1)
+
+
 def serve(conn: Connection, settings: Settings) -> None:
     """Entry point of the worker process; answers requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner handles Ctrl-C and stops us
+    _die_with_parent()
     from a2bench.catalog import blocks
     from a2bench.measure import environment
     from a2bench.plugins import load_pickled, load_plugins
