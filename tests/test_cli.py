@@ -170,7 +170,10 @@ def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_run
     (out / "environment.json").write_text(json.dumps({"suite": "g"}))
     (out / "results.jsonl").write_text('{"broken\n')
     assert main(["run", suite, "--out", str(out), "--resume"]) == 2
-    assert "results.jsonl: line 1 is not a valid result" in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert ("results.jsonl: line 1 is not a valid result (not JSON: Unterminated string "
+            "starting at character 2); expected one JSON object per line, as a2bench run "
+            "writes: repair or delete that line") in err, err
     (out / "results.jsonl").write_text('{"status": "ok"}\n')
     assert main(["run", suite, "--out", str(out), "--resume"]) == 2
     assert "line 1 is not a valid result (no field 'case')" in one_line_error(capsys)

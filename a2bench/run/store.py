@@ -226,9 +226,14 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
                 raise ValueError(why)
             records.append(Measurement.from_json(d))
         except (ValueError, KeyError, TypeError) as e:
-            why = f"no field {e}" if isinstance(e, KeyError) else str(e)
+            # JSON's own "line 1 column 1" beside the file's line read as a second place
+            why = (f"no field {e}" if isinstance(e, KeyError)
+                   else f"not JSON: {e.msg.removesuffix(' at')} at character {e.pos + 1}"
+                   if isinstance(e, json.JSONDecodeError) else str(e))
             raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
-                             "expected one JSON object per line, as a2bench run writes") from None
+                             "expected one JSON object per line, as a2bench run writes: repair "
+                             "or delete that line (a deleted case runs again on --resume)"
+                             ) from None
     return records, complete_end
 
 
