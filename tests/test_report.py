@@ -687,9 +687,12 @@ def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monk
     legends: dict[str, list[str]] = {}
     save = rp._save
 
+    titles: dict[str, list[str]] = {}
+
     def spy(fig, out, name):
         legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
                          for t in ax.get_legend().get_texts()]
+        titles[name] = [ax.get_title() for ax in fig.axes]
         return save(fig, out, name)
 
     monkeypatch.setattr(rp, "_save", spy)
@@ -709,6 +712,9 @@ def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monk
     assert "| block | metric | at | exponent [95% CI] |" in md  # the headline names the group
     assert "| double attention | macs | c=64 |" in md
     assert "double attention along positions N = t·h·w: c=16, c=32 (the table's: c=64)" in md
+    # the crossover figure draws each c's ratio, not the first c's alone
+    assert [t.partition(",")[0] for t in titles["crossover_ratio.png"]] == ["c=16", "c=32",
+                                                                          "c=64"]
 
 
 def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, monkeypatch):

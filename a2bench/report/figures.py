@@ -259,14 +259,18 @@ def _cache_mark(ax: plt.Axes, c: Any, color: str, placed: list[tuple[float, floa
 
 def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
     cross = result.crossovers
-    runs = [r for r in result.labels if (cross["run"] == r).any()]
-    rows = [cross[cross["run"] == run].sort_values("n_points", ascending=False,
-                                                   kind="stable").iloc[0] for run in runs]
-    notes = [_crossing_notes(row) for row in rows]
+    # a panel per series, up to RATIO_SERIES a run, those with the most sizes (a sweep of N at
+    # three c had drawn the first c alone, and said nothing of the others)
+    picked = [(run, row) for run in result.labels
+              for _, row in cross[cross["run"] == run].sort_values(
+                  "n_points", ascending=False, kind="stable").head(RATIO_SERIES).iterrows()]
+    left = len(cross) - len(picked)
+    runs = list(dict.fromkeys(run for run, _ in picked))
+    notes = [_crossing_notes(row) for _, row in picked]
     # legend room under each panel: 2 columns, 5 entries, and a wrapped note as tall as it is
-    fig, axes = _panels(len(runs), width=7.0, below=[
+    fig, axes = _panels(len(picked), width=7.0, below=[
         0.17 * (3 + max(t.count("\n") for _, t in n)) + 0.4 for n in notes])
-    for ax, run, row, note in zip(axes, runs, rows, notes, strict=True):
+    for ax, (run, row), note in zip(axes, picked, notes, strict=True):
         p = result.pairs
         p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
               & (p["n"] == row["n"]) & (p["batch"] == row["batch"])
@@ -314,8 +318,13 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
     caption = ("Cost of the non-local order divided by double attention's at the same shape, "
                "against positions N. The dashed line is the MAC crossover predicted by the "
                "cost model; diamonds mark where the measured latency and memory ratios cross 1 "
-               "(interpolated linearly in log N).")
+               "(interpolated linearly in log N)."
+               + (f" {left} more series (other fixed sizes) are in crossovers.csv and the "
+                  "crossover table." if left else ""))
     return FigureFile(name, "Crossover", caption)
+
+
+RATIO_SERIES = 3  # crossover panels a run draws at most
 
 
 def _crossing_notes(row: pd.Series) -> list[tuple[str, str]]:
