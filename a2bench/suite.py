@@ -211,7 +211,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
             if not isinstance(params, dict):
                 raise fail(f"sweeps[{i}].params", "a mapping of axis name to a list of values",
                            params)
-            names = item.get("blocks", merged.get("blocks"))
+            names = _listed(item.get("blocks", merged.get("blocks")))
             # Top-level axes reach the sweeps whose blocks have them (impl only nonlocal's).
             own = _axes_of(names)
             top = {a: v for a, v in (merged.get("params") or {}).items()
@@ -251,11 +251,16 @@ def _axes_of(names: Any) -> set[str] | None:
     return {*SHAPE_AXES, *RUN_AXES, *(p.name for b in names for p in registry[b].params)}
 
 
+def _listed(names: Any) -> Any:
+    """`blocks: se` as `blocks: [se]`, as an axis takes one value unlisted."""
+    return [names] if isinstance(names, str) else names
+
+
 def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
     """Validate one grid's blocks, params and zip; field names carry the sweep's prefix."""
     registry = blocks()
     known = tuple(registry)
-    names = part.get("blocks")
+    names = _listed(part.get("blocks"))
     if not isinstance(names, list) or not names:
         raise fail(f"{prefix}blocks", f"a non-empty list drawn from {', '.join(known)}", names)
     for i, b in enumerate(names):
@@ -279,19 +284,23 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             params[axis] = (1,)  # a placeholder: the plan chooses the sizes
             continue
         seq = values if isinstance(values, list) else [values]
+        listed = isinstance(values, list)  # a value given alone is named without an index
         if not seq:
             raise fail(f"{prefix}params.{axis}", "a non-empty list", values)
         choices: tuple[Any, ...] = (RUN_CHOICES[axis] if axis in RUN_CHOICES else
                                     declared[axis].choices if axis in declared else ())
         for i, v in enumerate(seq):
+            field = f"{prefix}params.{axis}" + (f"[{i}]" if listed else "")
             if axis == "compile" and not isinstance(v, bool):
-                raise fail(f"{prefix}params.{axis}[{i}]", "true or false", v)
+                raise fail(field, "true or false", v)
             if choices and v not in choices:
-                raise fail(f"{prefix}params.{axis}[{i}]", "one of " + ", ".join(choices), v)
+                raise fail(field, "one of " + ", ".join(choices), v)
             if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 said = (f" (auto sizes are `{axis}: auto`, not in a list)"
-                        if v == AUTO and axis in ("h", "w", "t") else "")
-                raise fail(f"{prefix}params.{axis}[{i}]", f"a positive integer{said}", v)
+                        if v == AUTO and axis in ("h", "w", "t") else
+                        f" (a YAML list of sizes reads [{v}])"
+                        if isinstance(v, str) and "," in v else "")
+                raise fail(field, f"a positive integer{said}", v)
         params[axis] = tuple(seq)
     for axis in REQUIRED_AXES:
         if axis not in params:

@@ -49,6 +49,12 @@ def test_blocks_ignore_axes_they_lack_and_duplicates_collapse():
 def test_scalar_axis_is_one_value():
     assert [c.batch for c in expand(suite(params={"channels": 8, "h": 4, "w": 4, "batch": 3}))] \
         == [3]
+    # one block unlisted too, as an axis's value (`blocks: se` had been refused)
+    assert suite(blocks="se", params={"channels": 32, "h": 4, "w": 4}).blocks == ("se",)
+    # a value given alone is named without an index, and "4, 8" is told how a list reads
+    with pytest.raises(SuiteError, match=r" params\.h: expected a positive integer \(a YAML "
+                       r"list of sizes reads \[4, 8\]\), got '4, 8'"):
+        suite(params={"channels": 8, "h": "4, 8", "w": 4})
 
 
 @pytest.mark.parametrize("over,field", [
