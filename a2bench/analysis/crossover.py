@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from a2bench import fitting as ft
 from a2bench.analysis.columns import (
     REFERENCE,
     STUDY,
@@ -41,12 +42,13 @@ def pairs(df: pd.DataFrame, pair: Pair = STUDY) -> pd.DataFrame:
     ok = ok_rows(df)
     key = ["run", "device", "dtype", "batch", "channels", "m", "n", "t", "h", "w"]
     cols = [*key, "run_index", "positions", "shape", "macs", "latency", "memory", "macs_analytic",
-            "peak_bytes_analytic", "host"]
+            "peak_bytes_analytic", "host", "samples"]
     left = ok[ok["block"] == pair.left][cols]
     right = ok[ok["block"] == pair.right][cols]
     merged = left.merge(right.drop(columns=["run_index", "positions", "shape"]), on=key,
                         suffixes=("_left", "_right"))
-    out = merged[[*key, "run_index", "positions", "shape", "host_left", "host_right"]].copy()
+    out = merged[[*key, "run_index", "positions", "shape", "host_left", "host_right",
+                  "samples_left", "samples_right"]].copy()
     for metric, col in (("macs", "macs"), ("latency", "latency"), ("memory", "memory"),
                         ("macs_model", "macs_analytic"), ("memory_model", "peak_bytes_analytic")):
         out[f"ratio_{metric}"] = merged[f"{col}_right"] / merged[f"{col}_left"]
@@ -68,7 +70,9 @@ class Crossing:
     """``outcome``: ``crosses`` (n_star is where the ratio last passes 1 going up; above 1 from
     there to the largest N), ``above`` (above 1 at every N), ``below`` (below 1 at every N),
     ``ends_below`` (at most 1 at the largest N, above or at 1 somewhere before), ``too_few``
-    (fewer than two N), ``across_nodes`` (latency measured on several machines: not read)."""
+    (fewer than two N), ``across_nodes`` (latency measured on several machines: not read),
+    ``overhead_bound`` (a latency crossing inside the per-call overhead: not read),
+    ``within_noise`` (a latency ratio within its noise of 1 around the crossing: not read)."""
 
     n_star: float
     reason: str = ""
@@ -160,6 +164,62 @@ def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd
         "overhead_bound")
 
 
+# A latency ratio that stays within its noise of 1 over a stretch of N places no crossing there:
+# the H100's bf16 orders cost the same within 1 % from N = 96 to 1536, but for one slow size
+# (0.815 at N = 1024), and the last upward pass of 1 read "costlier from N ≈ 1497". A size is
+# level where |ln ratio| (a running median of three, so one size that disagrees with both
+# neighbours takes the nearer's value) is within TIE_Z standard errors of the two sides' ln
+# latencies (fitting.summarise's, from each pass's samples); a level stretch around the crossing
+# that spans TIE_SPAN in N or more leaves it unread. In simulation (15 sizes √2 apart, ratios of
+# 1 throughout with 1-4 % noise and slow outlier passes) the last upward pass read a crossing in
+# 50 % of runs, this rule in 0-10 %; crossings of 19 % or more a doubling of N were missed no
+# more often than before, and one of 9 % a doubling 4-18 points more often (it is within noise).
+TIE_Z = 2.0
+TIE_SPAN = 2.0
+
+
+def _median3(v: np.ndarray) -> np.ndarray:
+    """The running median of three, the ends kept: a monotone sequence is left as it is."""
+    out = v.copy()
+    for i in range(1, len(v) - 1):
+        out[i] = float(np.median(v[i - 1:i + 2]))
+    return out
+
+
+def _noise_crossing(c: Crossing, positions: pd.Series, ratio: pd.Series,
+                    sides: Sequence[tuple[pd.Series, pd.Series]]) -> Crossing:
+    """The latency crossing, or none where the ratio is level around it (TIE_Z, TIE_SPAN).
+    `sides`: each side's (latency, samples by pass) along `positions`."""
+    if c.outcome != "crosses" or not math.isfinite(c.n_star):
+        return c
+    x, r = positions.to_numpy(float), ratio.to_numpy(float)
+    keep = np.isfinite(x) & (x > 0) & np.isfinite(r) & (r > 0)
+    xs, rs = _ratio_per_n(x[keep], r[keep])
+    se = [ft.summarise(x[keep], lat.to_numpy(float)[keep], list(samples[keep])).log_se
+          for lat, samples in sides]
+    if any(len(s) != len(xs) for s in se):
+        return c
+    band = TIE_Z * np.hypot(*se)
+    level = np.abs(_median3(np.log(rs))) <= band
+    i = int(np.searchsorted(xs, c.n_star)) - 1  # xs[i] < n_star <= xs[i + 1]
+    near = [j for j in (i, i + 1) if 0 <= j < len(xs) and level[j]]
+    if not near:
+        return c
+    lo, hi = min(near), max(near)
+    if not level[lo:hi + 1].all():
+        hi = lo
+    while lo > 0 and level[lo - 1]:
+        lo -= 1
+    while hi < len(xs) - 1 and level[hi + 1]:
+        hi += 1
+    if xs[hi] / xs[lo] < TIE_SPAN:
+        return c
+    return Crossing(math.nan, (
+        f"the ratio stays within its noise of 1 (±{float(band[lo:hi + 1].max()):.1%} at a size) "
+        f"from N = {xs[lo]:.0f} to {xs[hi]:.0f}: the two cost the same there, and where it last "
+        f"passes 1 (N ≈ {c.n_star:.0f}) is not read"), "within_noise")
+
+
 def _series(frame: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
     """The groups of `keys` (t among them) that hold two N or more; and, where a group without
     t does and no group by t did, that one with t NaN: a sweep of frames at one map has one N
@@ -210,6 +270,9 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
                              for block in (pair.left, pair.right)]
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["latency_left"], rows["latency_right"]], overheads)
+                c_ = _noise_crossing(c_, rows["positions"], rows["ratio_latency"],
+                                     [(rows["latency_left"], rows["samples_left"]),
+                                      (rows["latency_right"], rows["samples_right"])])
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"reason_{metric}"] = c_.reason
         records.append(rec)
@@ -253,10 +316,10 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     if ref_rows.empty or others.empty:
         return pd.DataFrame(columns=columns)
     key = list(SHAPE_KEY)
-    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host"]].rename(
-        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host"]})
+    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host", "samples"]].rename(
+        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host", "samples"]})
     merged = others[[*key, "run_index", "block", "mode", "compile", "positions", *params,
-                     *CROSS_METRICS, "host"]].merge(ref, on=key)
+                     *CROSS_METRICS, "host", "samples"]].merge(ref, on=key)
     if merged.empty:
         return pd.DataFrame(columns=columns)
     # The block's own settings, one label per row (NaN for parameters it does not have).
@@ -292,6 +355,9 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
                                      "compile": bool(rows["compile"].iloc[0])})]
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["ref_latency"], rows["latency"]], overheads)
+                c_ = _noise_crossing(c_, rows["positions"], ratio,
+                                     [(rows["ref_latency"], rows["ref_samples"]),
+                                      (rows["latency"], rows["samples"])])
             rec[f"n_star_{metric}"] = c_.n_star
             rec[f"outcome_{metric}"] = c_.outcome
             rec[f"reason_{metric}"] = c_.reason

@@ -533,6 +533,8 @@ def _crossing_words(r: pd.Series, metric: str) -> str:
             "across_nodes": "not read: its sizes ran on several nodes",
             "overhead_bound": "not read: it crosses where the per-call overhead is half the "
                               "time or more",
+            "within_noise": "not read: the two cost the same within noise around where it "
+                            "crosses 1",
             }.get(outcome, "not measured at two or more N" if metric != "macs" else
                   # no counter ran, or every one is declared off the model for these cases
                   "not counted as the model counts them at two or more N")
