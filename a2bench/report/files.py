@@ -27,7 +27,9 @@ def write_tables(result: an.Analysis, out: Path) -> list[Path]:
     save(result.fits, "fits.csv")
     save(an.findings_frame(result.findings), "findings.csv")
     save(result.crossovers, "crossovers.csv")
-    save(result.pairs, "pairs.csv")
+    # the raw samples behind a ratio stay in results.jsonl: the CSV holds the figures
+    save(result.pairs.drop(columns=["samples_left", "samples_right"], errors="ignore"),
+         "pairs.csv")
     save(result.block_crossovers, "block_crossovers.csv")
     save(result.complexity, "complexity.csv")
     for name, table in (("modes", result.modes), ("compiled", result.compiled),
