@@ -58,6 +58,10 @@ RESNET_STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))
 # GPU at the paper's own 32×28×28; a report of its own and a table of both orders.
 VIDEO_RUNS = ("cpu-video", "gpu-*-video")
 VIDEO_REPORT = ROOT / "results" / "report-video"
+# The Slurm sweeps docs/slurm.md shows, each report with its runs (they had been left out of
+# publish, and kept an older method's words and figures)
+SLURM_REPORTS = {"report-slurm-smoke": ("slurm-smoke/h100", "slurm-smoke/a100"),
+                 "report-slurm-two-nodes": ("slurm-two-nodes/debug",)}
 # Every GPU run (scripts/gpu_run.sh), one report per GPU kind, a section per kind from
 # that report's fits, and the run's checks (the CUDA tests' summary and the timing check)
 # copied from its OUTDIR into results/checks-gpu-<kind> (or -1, -2, ... per device call).
@@ -863,6 +867,10 @@ def main() -> int:
         sections["video"] = video_block(video)
     else:
         sections["video"] = not_published(*VIDEO_RUNS)
+    for name, runs in SLURM_REPORTS.items():
+        found = [ROOT / "results" / r for r in runs if (ROOT / "results" / r).is_dir()]
+        if found:
+            write_report(found, ROOT / "results" / name)
     groups = gpu_groups()
     for kind, runs in groups.items():
         write_report(runs, ROOT / "results" / f"report-gpu-{kind}")

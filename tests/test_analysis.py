@@ -374,7 +374,7 @@ def test_headline_refutes_when_memory_grows_linearly_for_the_non_local_order():
     h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
     assert h["verdict"] == "contradicted"
     against = h["runs"]["synthetic"]["contradicting"]
-    assert any(x.startswith("nonlocal_right memory") for x in against)
+    assert any(x.startswith("non-local order memory") for x in against)
 
 
 def test_headline_names_latency_that_is_missing():
@@ -382,7 +382,7 @@ def test_headline_names_latency_that_is_missing():
     ms = [measured(m.case, latency=1e-3) if m.case.block == "nonlocal_right" else m for m in ms]
     h = an.headline(an.fit_exponents(frame(ms)), ["synthetic"])
     assert h["verdict"] != "confirmed"
-    assert any("nonlocal_right latency" in x
+    assert any("non-local order latency" in x
                for x in h["runs"]["synthetic"]["missing"] + h["runs"]["synthetic"]["contradicting"])
 
 
@@ -416,13 +416,13 @@ def test_headline_names_a_block_none_of_whose_cases_ended_ok():
     assert an.headline(fits, ["synthetic"])["verdict"] == "confirmed"  # the fits alone
     run = an.headline(fits, ["synthetic"], data=df)["runs"]["synthetic"]
     assert run["verdict"] == "inconclusive" and run["question"] == "a2"
-    assert f"nonlocal_right: no case ended ok ({len(SIDES)} error)" in run["missing"]
+    assert f"non-local order: no case ended ok ({len(SIDES)} error)" in run["missing"]
     gc = [measured(Case("gc", "cpu", "float32", 1, 64, 1, side, side, reduction=16), status="oom")
           for side in SIDES]
     alone = frame([m for m in failed if m.case.block == "double_attention"] + gc)
     run = an.headline(an.fit_exponents(alone), ["synthetic"], data=alone)["runs"]["synthetic"]
     assert run["verdict"] == "inconclusive" and run["question"] == "blocks"
-    assert run["missing"] == [f"gc: no case ended ok ({len(SIDES)} oom)"]
+    assert run["missing"] == [f"gc: no case ended ok ({len(SIDES)} oom)"]  # no labels stored
     df = frame(ms)
     assert an.headline(an.fit_exponents(df), ["synthetic"], data=df)["verdict"] == "confirmed"
 
@@ -436,7 +436,7 @@ def test_headline_takes_no_verdict_from_a_model_that_disagrees_with_both_counter
     assert an.headline(an.fit_exponents(df), ["synthetic"])["verdict"] == "confirmed"
     run = an.headline(an.fit_exponents(df), ["synthetic"], data=df)["runs"]["synthetic"]
     assert run["verdict"] == "inconclusive"
-    assert run["missing"] == [f"double_attention macs: its cost model disagrees with both "
+    assert run["missing"] == [f"double attention MACs: its cost model disagrees with both "
                               f"counters in {len(SIDES)} case(s) (model_mismatch), so its "
                               "model's verdicts are moot"]
 

@@ -192,7 +192,7 @@ def test_a_run_with_no_counters_reports_without_a_macs_figure(tmp_path: Path, re
     assert (out / "sizes.png").stat().st_size > 0
     if not resnet:
         assert (out / "fit_positions_latency.png").stat().st_size > 0
-        assert "double_attention macs: not measured along positions" in (
+        assert "double attention MACs: not measured along positions" in (
             out / "report.md").read_text()
 
 

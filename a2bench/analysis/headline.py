@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from a2bench.analysis.columns import METRICS, STUDY, clean
+from a2bench.analysis.columns import METRICS, STUDY, block_label, clean
 from a2bench.analysis.hints import run_hints
 
 HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
@@ -50,11 +50,14 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         table, gaps, against, latency = [], [], [], []
         for block in order:
             judged = study is False or block in (STUDY.left, STUDY.right)
+            # said by the block's name (the report's "double attention", not "double_attention")
+            name = block_label(block, environments, short=True)
             for metric in METRICS:
+                said = f"{name} {'MACs' if metric == 'macs' else metric}"
                 row = f[(f["block"] == block) & (f["metric"] == metric)]
                 if not len(row):
                     if judged and block in (STUDY.left, STUDY.right):
-                        gaps.append(f"{block} {metric}: not measured along positions")
+                        gaps.append(f"{said}: not measured along positions")
                     continue
                 r = row.iloc[0]
                 table.append({"block": block, "metric": metric,
@@ -67,12 +70,13 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
                 if metric == "latency":
                     latency.append(table[-1])
                 if r["verdict"] == "contradicted":
-                    against.append(f"{block} {metric}: {r['reason']}")
+                    against.append(f"{said}: {r['reason']}")
                 elif r["verdict"] != "consistent":
-                    gaps.append(f"{block} {metric}: {r['reason']}")
+                    gaps.append(f"{said}: {r['reason']}")
         if rows is not None:
             gaps += _record_gaps(rows, [b for b in ran if not study or b in (STUDY.left,
-                                                                            STUDY.right)])
+                                                                            STUDY.right)],
+                                 environments)
         if not table:
             status, gaps = "not swept", []  # nothing along positions: nothing is missing
         elif against:
@@ -101,18 +105,20 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
     return {"verdict": overall, "runs": per_run, "counts": counts}
 
 
-def _record_gaps(rows: pd.DataFrame, judged: Sequence[str]) -> list[str]:
+def _record_gaps(rows: pd.DataFrame, judged: Sequence[str],
+                 environments: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
     """What a run's records leave missing for the blocks judged: a block none of whose cases
     ended ok, and a cost model that disagreed with both counters (headline's docstring)."""
     gaps = []
     for block in judged:
         own = rows[rows["block"] == block]
+        name = block_label(block, environments, short=True)
         if not (own["status"] == "ok").any():
             counts = own["status"].value_counts()
-            gaps.append(f"{block}: no case ended ok ("
+            gaps.append(f"{name}: no case ended ok ("
                         + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
         elif flagged := int(_mismatched(own).sum()):
-            gaps.append(f"{block} macs: its cost model disagrees with both counters in "
+            gaps.append(f"{name} MACs: its cost model disagrees with both counters in "
                         f"{flagged} case(s) (model_mismatch), so its model's verdicts are moot")
     return gaps
 

@@ -487,7 +487,10 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
             if t[other].nunique() > 1:
                 label += {"compile": ", compiled" if side is True else ", eager",
                           "mode": f", {side}"}[other]
-            ax.plot(rows["positions"], rows[what], marker="o", lw=1.6, ms=5,
+            # the other run axis by marker: train beside forward, compiled beside eager, had
+            # drawn two lines alike in colour, style and marker
+            marker = "s" if side is True or side == "train" else "o"
+            ax.plot(rows["positions"], rows[what], marker=marker, lw=1.6, ms=5,
                     color=colors.get(block, None), ls="-" if dtype == "float32" else "--",
                     label=label)
         ax.axhline(1, color="0.3", lw=1)

@@ -521,7 +521,7 @@ def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[P
            excluded: tuple[str, ...], predict: Callable[[Point], float],
            quickest: Callable[[Point], float]) -> GroupPlan:
     if limits != (0.0, math.inf):
-        note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:g}, {limits[1]:g}] where "
+        note = "; ".join(x for x in (note, f"kept to N in [{limits[0]:.0f}, {limits[1]:.0f}] where "
                                            "the probed rate held") if x)
     choices = tuple(Choice(p.size, p.positions, predict(p), overhead / quickest(p), regime)
                     for p in sizes)
