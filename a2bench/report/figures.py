@@ -128,10 +128,12 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     colors = _colors(result)
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
+    titles = [_fit_title(run, condition, sub, len(runs) > 1) for run, condition, sub in panels]
     fig, axes = _panels(len(panels), below=[0.17 * (len(sub) + (sub["groups_left"] > 0).sum()
                                                     + 5) + 0.4  # legend under each
-                                            for _, _, sub in panels])
-    for ax, (run, condition, sub) in zip(axes, panels, strict=True):
+                                            for _, _, sub in panels],
+                        title_lines=max(t.count("\n") + 1 for t in titles))
+    for ax, (run, _, sub), title in zip(axes, panels, titles, strict=True):
         handles = []
         placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)
         sub = sub.iloc[np.lexsort((~sub["primary"].astype(bool).to_numpy(),
@@ -205,12 +207,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
-        groups = "; ".join(sorted(set(sub.loc[sub["primary"].astype(bool), "group"])))
-        if (sub["group_text"] != "").any():  # other groups drawn: their labels name them
-            groups += " (thick lines; thin: as labelled)"
-        ax.set_title((f"{run}\n" if len(runs) > 1 else "")
-                     + (f"{condition}\n" if condition else "")
-                     + textwrap.fill(f"fixed: {groups}", 80), fontsize=9)
+        ax.set_title(title, fontsize=9)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
                   frameon=False)
     axis_name = an.axis_label(axis, result.environments)
@@ -231,6 +228,16 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                      if any(c.run in runs for c in crossings) else "")
                   if metric == "latency" else ""))
     return FigureFile(name, f"{METRIC_TITLES[metric]} vs {axis}", caption)
+
+
+def _fit_title(run: str, condition: str, sub: pd.DataFrame, several: bool) -> str:
+    """A fit panel's title: its run where a figure has several, its condition, and the sizes
+    held fixed (the primary groups'; the others' are in their labels)."""
+    groups = "; ".join(sorted(set(sub.loc[sub["primary"].astype(bool), "group"])))
+    if (sub["group_text"] != "").any():  # other groups drawn: their labels name them
+        groups += " (thick lines; thin: as labelled)"
+    return ((f"{run}\n" if several else "") + (f"{condition}\n" if condition else "")
+            + textwrap.fill(f"fixed: {groups}", 80))
 
 
 # Where a cache mark's label may sit, in axes fractions: the largest activation's from the

@@ -124,18 +124,24 @@ MAX_PANELS_A_ROW = 3
 
 
 def _panels(n: int, width: float = 6.4, height: float = 5.0,
-            below: float | Sequence[float] = 0.0) -> tuple[plt.Figure, np.ndarray]:
+            below: float | Sequence[float] = 0.0,
+            title_lines: int = 2) -> tuple[plt.Figure, np.ndarray]:
     """n panels sharing y, at most MAX_PANELS_A_ROW a row; `below`: inches of legend under each
     panel (one for all, or one each). Each row leaves room for its own longest legend only: one
-    20-entry legend had opened the same gap under every row of the figure."""
+    20-entry legend had opened the same gap under every row of the figure. `title_lines`: the
+    most lines a panel's title has, under the figure's own (a third line had run into it)."""
     cols = min(n, MAX_PANELS_A_ROW)
     rows = math.ceil(n / cols)
     each = [float(below)] * n if isinstance(below, int | float) else [float(b) for b in below]
     # under a row: its tick labels and axis name (about 1.1 inch), then its longest legend
-    under = [max(each[r * cols:(r + 1) * cols]) + 1.1 for r in range(rows)]
-    tall = rows * height + sum(under)
+    extra = 0.17 * max(title_lines - 2, 0)  # a title's third line and on
+    # (and above a row after the first, the next row's title lines past two)
+    under = [max(each[r * cols:(r + 1) * cols]) + 1.1 + (extra if r < rows - 1 else 0.0)
+             for r in range(rows)]
+    top = 0.6 + extra  # inches above the first row
+    tall = rows * height + sum(under) + extra
     fig = plt.figure(figsize=(width * cols, tall))
-    grid = fig.add_gridspec(2 * rows - 1, cols, hspace=0, wspace=0.2, top=1 - 0.6 / tall,
+    grid = fig.add_gridspec(2 * rows - 1, cols, hspace=0, wspace=0.2, top=1 - top / tall,
                             bottom=under[-1] / tall,
                             height_ratios=[h for r in range(rows)
                                            for h in ((height, under[r]) if r < rows - 1
