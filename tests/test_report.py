@@ -751,3 +751,15 @@ def test_the_chosen_sizes_say_how_their_cases_ended(tmp_path: Path):
     assert "| double attention | " in md and "| 929296 |" in md
     assert all(x.endswith("| ok |") for x in md.splitlines()
                if x.startswith("| double attention | ") and "| 929296 |" in x)
+
+
+def test_a_runs_warnings_stand_beside_its_verdict(tmp_path: Path):
+    # cpu-default reads CONFIRMED; its "noisy run" warning had been folded away in the
+    # environment table, screens below.
+    run = ROOT / "results" / "cpu-default"
+    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    headline = md.split("\n## ")[1]
+    assert headline.startswith("Headline: CONFIRMED")
+    assert "- cpu-default: warned as it ran: noisy run: IQR above 10% of the median" in headline
+    assert headline.index("warned as it ran") < headline.index("![Latency vs positions]")

@@ -118,7 +118,6 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         for run in unswept]
     if mismatched:
         doc.append(Bullets(tuple(mismatched)))
-    pictured = False
     for run in result.labels:
         r = h["runs"][run]
         if r["verdict"] == "not swept":
@@ -138,18 +137,22 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         } for f in r["fits"]]
         doc.append(Table(pd.DataFrame(rows),
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
+                         "model: the cost model's own slope over the same sizes, which nears "
+                         "its class only as N grows; "
                          "ΔBIC > 0 favours the model's class; consistent: the 90 % interval "
                          f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
                          f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
                          "model at every size)."))
-        said = r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
+        # what the run warned of as it ran, beside its verdict (a CONFIRMED run's "noisy run"
+        # had been folded away in the environment table)
+        warned = next((x.environment.get("warnings") or [] for x in result.runs
+                       if x.label == run), [])
+        said = (r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
+                + [f"warned as it ran: {w}" for w in warned])
         if said:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
-        if not pictured:  # the figure beside the first verdict table: one screen holds both
-            doc += figure(figs, "fit_positions_latency.png")
-            pictured = True
-    if not pictured:
-        doc += figure(figs, "fit_positions_latency.png")
+    # after every run's table: the figure draws them all (it had sat under the first run's)
+    doc += figure(figs, "fit_positions_latency.png")
     return doc
 
 
