@@ -30,10 +30,12 @@ def fixed(x: Any, digits: int = 2) -> str:
 
 
 def significant(x: Any, digits: int = 3) -> str:
-    """A number to `digits` significant figures; n/a when not available."""
+    """A number to `digits` significant figures; n/a when not available. Whole from 1000 to
+    10^9 (51600, not 5.16e+04, in a column beside 158)."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
-    return f"{float(x):.{digits}g}"
+    text = f"{float(x):.{digits}g}"
+    return f"{float(text):.0f}" if 1e3 <= abs(float(text)) < 1e9 else text
 
 
 def share(pct: float) -> str:

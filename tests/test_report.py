@@ -671,6 +671,14 @@ def test_a_threshold_past_any_size_prints_in_three_figures():
     assert (size(2816), size(1.5), size(9.9e11)) == ("2816", "1.5", "990000000000")
 
 
+def test_a_figure_in_thousands_reads_whole_beside_its_neighbours():
+    # a rate column read "5.16e+04" beside "158"; 999.96 had read "1e+03"
+    from a2bench.formatting import significant
+
+    assert [significant(v) for v in (51634.2, 158.2, 999.96, -2345.6, 0.00123, 2e9, None)] == [
+        "51600", "158", "1000", "-2350", "0.00123", "2e+09", "n/a"]
+
+
 def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path):
     # the video report (two cases, one shape each order) said "Each run's own axes are fitted
     # below" over a section that fitted nothing
