@@ -771,3 +771,14 @@ def test_a_runs_warnings_stand_beside_its_verdict(tmp_path: Path):
     assert headline.startswith("Headline: CONFIRMED")
     assert "- cpu-default: warned as it ran: noisy run: IQR above 10% of the median" in headline
     assert headline.index("warned as it ran") < headline.index("![Latency vs positions]")
+
+
+def test_the_page_is_titled_by_its_runs_and_lists_its_sections(tmp_path: Path):
+    # every report's tab had read "a2bench report", and a 30,000-pixel page had no way in
+    run = ROOT / "results" / "cpu-default"
+    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<title>a2bench report: cpu-default: CONFIRMED</title>" in page
+    links = re.findall(r'<a href="#([a-z0-9-]+)">', page)
+    ids = set(re.findall(r'<h2 id="([a-z0-9-]+)">', page))
+    assert "headline-confirmed" in links and len(links) > 3 and set(links) <= ids

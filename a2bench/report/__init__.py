@@ -83,7 +83,11 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     doc = document(result, figures, here=out)
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
-    (out / "index.html").write_text(to_html(doc, "a2bench report"), encoding="utf-8")
+    # the page's title names its runs and answer: every report's tab had read "a2bench report"
+    named = ", ".join(result.labels[:3]) + (f" and {len(result.labels) - 3} more"
+                                             if len(result.labels) > 3 else "")
+    title = f"a2bench report: {named}: {result.headline['verdict'].upper()}"
+    (out / "index.html").write_text(to_html(doc, title), encoding="utf-8")
     written += [out / "summary.json", out / "report.md", out / "index.html"]
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",

@@ -6,6 +6,7 @@ escaped by Jinja's autoescape, never by hand; the look lives in templates/report
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
@@ -70,7 +71,14 @@ def _environment() -> jinja2.Environment:
                      image=lambda el: isinstance(el, Image))
     env.filters["rows"] = _rows
     env.filters["code"] = _inline_code
+    env.filters["slug"] = slug
     return env
+
+
+def slug(text: str) -> str:
+    """A heading's id: its words in lower case joined by hyphens ("Headline: CONFIRMED" ->
+    "headline-confirmed"), so a link can name a section."""
+    return "-".join(re.findall(r"[a-z0-9]+", str(text).lower())) or "section"
 
 
 def _inline_code(text: Any) -> Markup:
@@ -89,5 +97,8 @@ def to_html(doc: Iterable[Element], title: str) -> str:
     # The style sheet is our own file, not data: inlined as it is, so index.html stays one
     # self-contained page (it is read as source, not rendered, so CSS braces are never Jinja).
     css = Markup(env.loader.get_source(env, "report.css")[0])  # type: ignore[union-attr]
-    return env.get_template("page.html.j2").render(doc=list(doc), title=title, css=css,
-                                                   fold=FOLD_ROWS)
+    doc = list(doc)
+    # a list of the sections under the page's title: pages run to 30,000 pixels
+    sections = [el.text for el in doc if isinstance(el, Heading) and el.level == 2]
+    return env.get_template("page.html.j2").render(doc=doc, title=title, css=css,
+                                                   fold=FOLD_ROWS, sections=sections)
