@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
-from a2bench.formatting import saved_text
+from a2bench.formatting import plural, saved_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ class Results:
         if self.sweep is None:
             return f"Results({str(self.out)!r})"
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.sweep.statuses.items()))
-        return (f"Results({str(self.out)!r}: {len(self.sweep.records)} cases"
+        return (f"Results({str(self.out)!r}: {plural(len(self.sweep.records), 'case')}"
                 + (f", {counts}" if counts else "") + ")")
 
     def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python

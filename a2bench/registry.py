@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import numbers
 import sys
 import traceback
 from abc import ABC, abstractmethod
@@ -237,19 +236,22 @@ def _wrong_count(model: Cost) -> str:
     user's model had stopped the sweep at its first store (no JSON for NaN) with a traceback,
     and a negative count was stored as the case's peak."""
     def wrong(value: Any, least: int = 0) -> bool:
-        return isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or value < least
+        # a Python int: a numpy integer passed here and then failed the store's JSON alike
+        return type(value) is not int or not least <= value < 2**63
 
     if wrong(model.bytes_per_element, 1) or wrong(model.input_elements):
         bad = "bytes_per_element" if wrong(model.bytes_per_element, 1) else "input_elements"
-        return (f"{bad} {getattr(model, bad)!r}; expected an integer >= "
+        return (f"{bad} {getattr(model, bad)!r}; expected a Python int >= "
                 f"{1 if bad == 'bytes_per_element' else 0}")
     for t in (t for term in model.terms for t in (term, *term.train_extra)):
         values = [(f, getattr(t, f)) for f in _COUNTS if getattr(t, f) is not None]
         values += [("input_grads", v) for v in t.input_grads or ()]
         for field, value in values:
             if wrong(value):
-                return f"cost term {t.name!r}: {field} {value!r}; expected an integer >= 0"
+                return (f"cost term {t.name!r}: {field} {value!r}; expected a Python int >= 0 "
+                        "(int() of a numpy count)" if "numpy" in type(value).__module__
+                        else f"cost term {t.name!r}: {field} {value!r}; expected a Python "
+                        "int >= 0")
     return ""
 
 

@@ -263,9 +263,11 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
     names = _listed(part.get("blocks"))
     if not isinstance(names, list) or not names:
         raise fail(f"{prefix}blocks", f"a non-empty list drawn from {', '.join(known)}", names)
+    alone = isinstance(part.get("blocks"), str)  # named without an index, as an axis's value
     for i, b in enumerate(names):
         if b not in known:
-            raise fail(f"{prefix}blocks[{i}]", f"a registered block ({', '.join(known)}), or "
+            raise fail(f"{prefix}blocks" + ("" if alone else f"[{i}]"),
+                       f"a registered block ({', '.join(known)}), or "
                        "one a plugin registers: name its file in A2BENCH_PLUGINS", b)
     specs = [registry[b] for b in names]
     declared = {p.name: p for s in specs for p in s.params}

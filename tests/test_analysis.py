@@ -252,6 +252,15 @@ def test_a_latency_crossing_within_noise_of_one_is_not_read_and_a_clear_one_is()
     assert "the two cost the same there" in flat.iloc[0]["reason_latency"]
     steep = an.crossovers(frame(rows(lambda n: (n / 512) ** 0.5))).iloc[0]
     assert steep["n_star_latency"] == pytest.approx(512, rel=0.05)
+    # on a grid that doubles N, two level neighbours span a factor 2 alone: a ratio rising 8 %
+    # a doubling is read (three level sizes at least)
+    from a2bench.analysis.crossover import _noise_crossing, crossing
+
+    x = pd.Series([16.0, 32, 64, 128, 256, 512])
+    r = pd.Series([0.8, 0.9, 0.985, 1.015, 1.1, 1.2])
+    lat, none = pd.Series([1e-3] * 6), pd.Series([()] * 6)
+    c = crossing(x, r)
+    assert _noise_crossing(c, x, r, [(lat, none), (lat * r, none)]) == c
 
 
 def test_latency_measured_on_several_nodes_decides_nothing():

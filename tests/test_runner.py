@@ -245,17 +245,19 @@ def test_run_cases_runs_each_case_once_per_pass_in_the_seeded_order(tmp_path):
         assert ran == pass_order(cases, 11, p)
 
 
-def test_a_replacement_worker_that_dies_while_it_starts_fails_its_case_not_the_sweep(
+def test_a_replacement_worker_that_will_not_start_is_tried_again_then_stops_the_sweep(
         tmp_path, monkeypatch):
     # A worker killed (or hung) while it started raised WorkerLost out of run_cases: a 25-line
-    # traceback, exit 1. It is started twice; where neither answers, the case it was for is
-    # stored with the reason and the next case gets a worker again.
+    # traceback, exit 1. One failed start is tried again; two stop the sweep in one line
+    # (WorkersFailed), the case not blamed: it would not run again on --resume.
+    from a2bench.run.runner import WorkersFailed
+
     starts = []
 
     class Flaky(_FakeWorker):
         def __init__(self, settings: Settings):
             starts.append(1)
-            if len(starts) in (2, 3):  # the replacement for the first case's, twice
+            if len(starts) in failing:
                 raise WorkerLost("oom", "worker killed by SIGKILL while starting the worker")
             self.up = True
 
@@ -268,15 +270,19 @@ def test_a_replacement_worker_that_dies_while_it_starts_fails_its_case_not_the_s
 
     monkeypatch.setattr("a2bench.run.runner.Worker", Flaky)
     cases = _cases(3)
-    writer = ResultsWriter(tmp_path, resume=False)
+    failing = {2}  # the first case's replacement fails once, and starts on the second try
+    writer = ResultsWriter(tmp_path / "a", resume=False)
     report = run_cases(cases, writer, Settings(threads=1), memory_budget=2**40, case_timeout=5,
                        processes=1, seed=1)
-    assert report.ran == 3 and report.statuses == {"oom": 3}
-    reasons = [m.reason for m in writer.records]
-    assert reasons[1] == ("worker killed by SIGKILL while starting the worker (a replacement, "
-                          "started twice)")
-    assert reasons[0] == reasons[2] == "worker killed by SIGKILL"
-    assert len(starts) == 4
+    assert report.statuses == {"oom": 3} and len(starts) == 4
+    starts.clear()
+    failing = {2, 3}  # twice: the sweep stops, the cases so far stored
+    writer = ResultsWriter(tmp_path / "b", resume=False)
+    with pytest.raises(WorkersFailed, match="a new measuring worker did not start, twice: "
+                       "worker killed by SIGKILL while starting the worker"):
+        run_cases(cases, writer, Settings(threads=1), memory_budget=2**40, case_timeout=5,
+                  processes=1, seed=1)
+    assert [m.reason for m in writer.records] == ["worker killed by SIGKILL"]
 
 
 def test_a_case_failed_in_a_stored_pass_is_not_run_again_on_resume(tmp_path):

@@ -183,3 +183,21 @@ def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_pat
                            "with: "), said
     assert "--resume" in said
     assert len(load_passes(out)) == 1 and not list(out.glob("*.tmp"))
+
+
+def test_a_write_cut_short_leaves_no_half_file_behind(tmp_path, monkeypatch):
+    # a full disk while results.csv or environment.json was rewritten had left a 0-byte or
+    # partial .tmp beside the results
+    import errno
+
+    from a2bench.run import store
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    with pytest.raises(OSError):
+        store.write_csv(tmp_path / "results.csv", [record(0, (1.0,))])
+    with pytest.raises(OSError):
+        store.atomic_write(tmp_path / "environment.json", "{}")
+    assert list(tmp_path.iterdir()) == []

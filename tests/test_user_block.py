@@ -706,7 +706,11 @@ def test_a_cost_that_returns_no_cost_is_one_line(scratch_registry):
     ("Term('conv', float('nan'), 0, 128)", 4, "cost term 'conv': macs nan"),
     ("elementwise('r', -5, -7)", 4, "cost term 'r': elementwise -5"),
     ("Term('conv', 1.5 * 1024, 0, 128)", 4, "cost term 'conv': macs 1536.0"),
-    ("Term('conv', 1024, 0, 128)", "4", "bytes_per_element '4'; expected an integer >= 1"),
+    ("Term('conv', 1024, 0, 128)", "4", "bytes_per_element '4'; expected a Python int >= 1"),
+    # numpy's integers passed as counts, then failed the store's JSON as NaN had
+    ("Term('conv', __import__('numpy').int64(1024), 0, 128)", 4,
+     "cost term 'conv': macs np.int64(1024); expected a Python int >= 0 (int() of a numpy "
+     "count)"),
 ])
 def test_a_cost_model_with_a_count_that_is_no_count_is_one_line(tmp_path: Path, term,
                                                                 bytes_per_element, said):
@@ -736,7 +740,7 @@ def test_a_cost_model_with_a_count_that_is_no_count_is_one_line(tmp_path: Path, 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"a2bench: error: block odd_cost: its cost() at odd_cost b1 c8 4x4: {said}"
-        + ("" if "bytes" in said else "; expected an integer >= 0") + f" ({plugin}:13)"]
+        + ("" if "expected" in said else "; expected a Python int >= 0") + f" ({plugin}:13)"]
     assert not (tmp_path / "out").exists()
 
 

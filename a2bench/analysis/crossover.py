@@ -170,12 +170,14 @@ def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd
 # level where |ln ratio| (a running median of three, so one size that disagrees with both
 # neighbours takes the nearer's value) is within TIE_Z standard errors of the two sides' ln
 # latencies (fitting.summarise's, from each pass's samples); a level stretch around the crossing
-# that spans TIE_SPAN in N or more leaves it unread. In simulation (15 sizes √2 apart, ratios of
-# 1 throughout with 1-4 % noise and slow outlier passes) the last upward pass read a crossing in
+# that spans TIE_SPAN in N or more, over TIE_SIZES sizes at least, leaves it unread. In
+# simulation (15 sizes √2 apart, ratios of 1 throughout with 1-4 % noise and slow outlier
+# passes) the last upward pass read a crossing in
 # 50 % of runs, this rule in 0-10 %; crossings of 19 % or more a doubling of N were missed no
 # more often than before, and one of 9 % a doubling 4-18 points more often (it is within noise).
 TIE_Z = 2.0
 TIE_SPAN = 2.0
+TIE_SIZES = 3
 
 
 def _median3(v: np.ndarray) -> np.ndarray:
@@ -201,18 +203,18 @@ def _noise_crossing(c: Crossing, positions: pd.Series, ratio: pd.Series,
         return c
     band = TIE_Z * np.hypot(*se)
     level = np.abs(_median3(np.log(rs))) <= band
-    i = int(np.searchsorted(xs, c.n_star)) - 1  # xs[i] < n_star <= xs[i + 1]
+    i = int(np.searchsorted(xs, c.n_star, side="right")) - 1  # xs[i] <= n_star < xs[i + 1]
     near = [j for j in (i, i + 1) if 0 <= j < len(xs) and level[j]]
     if not near:
         return c
     lo, hi = min(near), max(near)
-    if not level[lo:hi + 1].all():
-        hi = lo
     while lo > 0 and level[lo - 1]:
         lo -= 1
     while hi < len(xs) - 1 and level[hi + 1]:
         hi += 1
-    if xs[hi] / xs[lo] < TIE_SPAN:
+    # three sizes at least: on a grid that doubles N, two level neighbours span 2 already, and
+    # a ratio rising 8 % a doubling had read level there
+    if xs[hi] / xs[lo] < TIE_SPAN or hi - lo + 1 < TIE_SIZES:
         return c
     return Crossing(math.nan, (
         f"the ratio stays within its noise of 1 (±{float(band[lo:hi + 1].max()):.1%} at a size) "

@@ -22,6 +22,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from a2bench import analysis as an  # noqa: E402
+from a2bench import fitting as ft  # noqa: E402
 from a2bench.fitting import LAST_CACHE_TRANSITION  # noqa: E402
 from a2bench.formatting import fixed, integer  # noqa: E402
 from a2bench.formatting import size as size_text  # noqa: E402
@@ -43,7 +44,7 @@ from a2bench.report.plotting import (  # noqa: E402
 METRIC_AXIS = {
     # per call: a forward, or in train mode a forward and its backward
     "macs": "MACs per call (multiply-accumulates)",
-    "latency": "latency per call (s, fastest of 3 a pass, median of passes)",
+    "latency": f"latency per call (s, fastest of {ft.MIN_OF} a pass, median of passes)",
     "memory": "peak memory above input (bytes)",
 }
 # The sizes figure plots the tables' columns: latency there is the median of all samples
@@ -90,7 +91,7 @@ def _shown_fits(fits: pd.DataFrame) -> pd.DataFrame:
     sizes that tell its drawn groups apart, '' for a block drawn at one group)."""
     if not len(fits):
         return fits.assign(groups_left=0, group_text="")
-    main = fits[fits["primary"] | (fits["segment"] == 0)]
+    main = fits[fits["segment"] == 0]  # every group's main window (a primary fit's among them)
     parts = []
     for _, rows in main.groupby(_KEY, sort=False, dropna=False):
         first = rows[rows["primary"].astype(bool)]
@@ -129,9 +130,9 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
     titles = [_fit_title(run, condition, sub, len(runs) > 1) for run, condition, sub in panels]
-    fig, axes = _panels(len(panels), below=[0.17 * (len(sub) + (sub["groups_left"] > 0).sum()
-                                                    + 5) + 0.4  # legend under each
-                                            for _, _, sub in panels],
+    fig, axes = _panels(len(panels), below=[  # legend under each: a line a fit, a note a block
+        0.17 * (len(sub) + sub.loc[sub["groups_left"] > 0, "block"].nunique() + 5) + 0.4
+        for _, _, sub in panels],
                         title_lines=max(t.count("\n") + 1 for t in titles))
     for ax, (run, _, sub), title in zip(axes, panels, titles, strict=True):
         handles = []
@@ -221,7 +222,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                "the slope the cost model predicts over the same window. Hollow points are "
                "outside it."
                + (" Latency points are each size's median over its passes of each pass's "
-                  "expected fastest of 3 raw samples, the value the fit reads."
+                  f"expected fastest of {ft.MIN_OF} raw samples, the value the fit reads."
                   + (" Vertical lines mark where each block's largest activation (dotted) and "
                      "its working set (dash-dot; live peak plus input, where windows split) "
                      "outgrow one of the run's measured caches."

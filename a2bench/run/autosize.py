@@ -47,7 +47,8 @@ def measured_llc(worker: Worker, device: str, memory_budget: int,
 
 def low_quantile(entry: dict[str, Any]) -> float:
     """A pilot size's latency, summarised as the fit summarises a pass (fitting.summary_of)."""
-    samples = [s for s in entry.get("samples_s") or [] if isinstance(s, (int, float)) and s > 0]
+    samples = [s for s in entry.get("samples_s") or []
+               if isinstance(s, (int, float)) and math.isfinite(s) and s > 0]
     if samples:
         return float(ft.summary_of(np.array(samples, float)))
     return float(entry.get("median_s") or math.nan)

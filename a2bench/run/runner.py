@@ -338,13 +338,10 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 elif case.key() in failed:
                     m = not_run_again(failed[case.key()], settings)
                 else:
-                    lost = None
                     if worker is None or not worker.alive():
-                        worker, lost = replacement(settings)
+                        worker = replacement(settings)
                     # counts are exact: later passes need not count again
-                    m = (_failed(case, settings, lost.status, lost.reason) if worker is None
-                         else _run_one(worker, case, settings, case_timeout,
-                                       count=process == 0))
+                    m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
                 record(case, m, process, started)
     except KeyboardInterrupt:
@@ -357,17 +354,24 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     return report
 
 
-def replacement(settings: Settings) -> tuple[Worker | None, WorkerLost | None]:
-    """A new worker for one that was lost, started at most twice; (None, why) where neither
-    start answered. A worker killed or hung while it started had stopped the whole sweep with
-    a traceback; the case it was for is then stored with the reason, and the sweep goes on."""
-    lost = None
-    for _ in range(2):
+class WorkersFailed(Exception):
+    """No replacement worker starts: the machine, not a case (a2bench.run.sweep says so in
+    one line, with what is saved and the line that resumes)."""
+
+
+def replacement(settings: Settings) -> Worker:
+    """A new worker for one that was lost, started at most twice. A worker killed or hung while
+    it started had stopped the whole sweep with a traceback; one start that fails is tried
+    again, and two stop the sweep (WorkersFailed): blaming the case would fail it for good on
+    --resume, and every case after it would wait out two start timeouts."""
+    try:
+        return Worker(settings)
+    except WorkerLost:
         try:
-            return Worker(settings), None
+            return Worker(settings)
         except WorkerLost as e:
-            lost = WorkerLost(e.status, f"{e.reason} (a replacement, started twice)")
-    return None, lost
+            raise WorkersFailed(f"a new measuring worker did not start, twice: {e.reason}"
+                                ) from None
 
 
 def not_run_again(earlier: Measurement, settings: Settings) -> Measurement:
@@ -400,11 +404,7 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
     for case in cases:
         started = now()
         if worker is None or not worker.alive():
-            worker, lost = replacement(settings)
-            expected = []  # a lost worker took its prepared cases
-            if worker is None:
-                record(case, _failed(case, settings, lost.status, lost.reason), started)
-                continue
+            worker, expected = replacement(settings), []  # a lost worker took its prepared
         try:
             kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
         except WorkerLost as lost:

@@ -7,6 +7,7 @@ soon as the case ends. results.csv is derived from it and rewritten atomically. 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import shlex
@@ -383,7 +384,7 @@ class ResultsWriter:
             with open(self.jsonl, "r+b") as f:
                 f.truncate(complete_end)
                 os.fsync(f.fileno())
-        if self.records:
+        if self.records and _csv_rows(out_dir / CSV) != len(merge_passes(self.records)):
             # results.csv in step with what is stored: a run killed between a record's fsync
             # and the CSV's replace left it a row short, and a resume with nothing left to run
             # never rewrote it (Results.frame reads the CSV)
@@ -443,6 +444,15 @@ class ResultsWriter:
         atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
 
 
+def _csv_rows(path: Path) -> int:
+    """The rows of a results.csv (-1 where there is none to read)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return sum(1 for _ in csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return -1
+
+
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:
     records = list(records)
     tmp = path.with_suffix(".csv.tmp")
@@ -464,9 +474,16 @@ def write_csv(path: Path, records: Iterable[Measurement]) -> None:
 def fsync_folder(folder: Path) -> None:
     """A rename or a new file is durable once its folder is synced (POSIX); without it a power
     loss may keep the old name though the data was synced."""
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a folder that can be written but not read: the data is synced already
+        return
     try:
         os.fsync(fd)
+    except OSError as e:  # FUSE, SMB and the like refuse it for a folder, as SQLite allows
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES,
+                           errno.EISDIR):
+            raise
     finally:
         os.close(fd)
 

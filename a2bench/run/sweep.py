@@ -41,7 +41,14 @@ from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.plan import Plan
-from a2bench.run.runner import SweepReport, Worker, WorkerLost, measure_overhead, run_cases
+from a2bench.run.runner import (
+    SweepReport,
+    Worker,
+    WorkerLost,
+    WorkersFailed,
+    measure_overhead,
+    run_cases,
+)
 from a2bench.run.store import (
     ResultsWriter,
     holds_sweep,
@@ -187,13 +194,18 @@ class Sweep:
                     os.environ[k] = v
 
     def run(self) -> SweepResult:
-        with holding(self.options.out, "a2bench run"), self._allocator():
-            try:
+        try:  # the lock's own file too: a full disk there had been a traceback
+            with holding(self.options.out, "a2bench run"), self._allocator():
                 return self._run()
-            except OSError as e:
-                if e.errno not in NO_ROOM:
-                    raise
-                raise SweepError(self._no_room(e)) from None
+        except OSError as e:
+            if e.errno not in NO_ROOM:
+                raise
+            raise SweepError(self._no_room(e)) from None
+        except WorkersFailed as e:
+            o = self.options
+            saved = len(read_jsonl(o.out / "results.jsonl")[0]) if holds_sweep(o.out) else 0
+            raise SweepError(f"{e}; {saved_text(saved)} in {o.out}; once the machine starts "
+                             f"workers again, resume with: {o.resume_command()}") from None
 
     def _no_room(self, e: OSError) -> str:
         """A full disk (or quota, or a folder gone read-only) in one line: where, what is kept

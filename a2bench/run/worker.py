@@ -306,11 +306,13 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent d
 def _die_with_parent() -> None:
     """Be killed with the sweep that spawned us (Linux). A `kill -9` of `a2bench run` had left
     its worker timing a case at a full core for as long as the case lasted, beside the resumed
-    sweep's calibration and cases, and printing a BrokenPipeError at the end."""
+    sweep's calibration and cases, and printing a BrokenPipeError at the end. (Linux sends it
+    when the spawning *thread* ends: a2bench starts its workers from the main thread.)"""
     parent = mp.parent_process()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # -1: not taken, as off Linux
     except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends us, later
         return
     if parent is not None and os.getppid() != parent.pid:  # it died before prctl took

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from a2bench import analysis as an
+from a2bench import fitting as ft
 from a2bench.formatting import (
     finite,
     fixed,
@@ -372,7 +373,8 @@ def method_section() -> list[Element]:
             "torch's is missing), latency the median of the timed runs, memory the measured "
             "peak of allocated bytes above the input.",
             "Latency fits read, per size, the median over its passes of each pass's expected "
-            "fastest of 3 raw samples (each pass a fresh worker process, cases in a seeded "
+            f"fastest of {ft.MIN_OF} raw samples (each pass a fresh worker process, cases in a "
+            "seeded "
             "random order: the process is the unit of replication). The overhead "
             "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
             "through the same timing path (environment.json, overhead).",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from a2bench import analysis as an
 from a2bench import fitting as ft
+from a2bench.analysis import crossover
 from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
 from a2bench.report.elements import (
     METRIC_TITLES,
@@ -26,6 +27,7 @@ from a2bench.report.elements import (
     expected_from,
     figure,
 )
+from a2bench.report.figures import OTHER_GROUPS
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
 from a2bench.run.store import resume_line
 
@@ -232,7 +234,8 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "with no cache boundary inside: where the working set (the cost model's live peak plus "
         "the input) outgrows one of the run's measured caches, the sizes on each side are "
         "fitted apart. Latency per size is the median over the passes of each pass's expected "
-        "fastest of 3 raw samples (the mean log of the fastest over every 3 of them: one "
+        f"fastest of {ft.MIN_OF} raw samples (the mean log of the fastest over every "
+        f"{ft.MIN_OF} of them: one "
         "target whatever a pass's sample count), and the fit weighs sizes with Huber's loss. "
         "Interval: "
         "the wider of the regression's t interval and a bootstrap that resamples the raw "
@@ -292,7 +295,8 @@ def _other_fits(result: an.Analysis, fits: pd.DataFrame) -> str:
     up to 3), and how many windows lie past a cache boundary."""
     main = fits[fits["segment"] == 0]
     parts = []
-    for (run, block, axis), rows in main.groupby(["run", "block", "axis"], sort=False):
+    for (run, _, _, block, axis), rows in main.groupby(["run", "device", "dtype", "block",
+                                                         "axis"], sort=False):
         groups = list(dict.fromkeys(rows["group"]))
         first = rows.loc[rows["primary"].astype(bool), "group"]
         if len(groups) < 2 or not len(first):
@@ -311,7 +315,7 @@ def _other_fits(result: an.Analysis, fits: pd.DataFrame) -> str:
             "largest sizes). ")
     if parts:
         text += ("Other groups were fitted too: their rows are in fits.csv, and the figures "
-                 "draw up to 3 a block that have an exponent, in thinner lines: "
+                 f"draw up to {OTHER_GROUPS} a block that have an exponent, in thinner lines: "
                  + "; ".join(parts) + ". ")
     if past:
         text += (f"{past} more fit{'s' if past > 1 else ''} of windows past a cache boundary "
@@ -468,7 +472,11 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
         "(m+n)·N² > 2mn·N, i.e. N > N* = 2mn/(m+n). The measured N* is where the ratio "
         "non-local ÷ double attention of latency (or peak memory) crosses 1, interpolated "
         "linearly in log N; where the ratio crosses 1 more than once (noise at small sizes) the "
-        "last upward crossing is reported. N is in positions."))
+        "last upward crossing is reported. A latency crossing is not read where the per-call "
+        "overhead (timed directly) is half a block's time or more at the sizes either side, nor "
+        f"where the ratio stays within {crossover.TIE_Z:g} standard errors of 1 over "
+        f"{crossover.TIE_SIZES} sizes or more spanning a factor {crossover.TIE_SPAN:g} in N "
+        "around it: the reason says which. N is in positions."))
     rows = []
     for _, c in cross.iterrows():
         notes = "; ".join(dict.fromkeys(
@@ -507,7 +515,9 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
         f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
         "device, dtype, batch, channels and t·h·w), along positions N. \"Costlier from N ≈ x\" "
         "is where the ratio last passes 1 going up (interpolated linearly in log N); above it, "
-        "up to the largest N swept, the block costs more. Each line names the sizes it holds "
+        "up to the largest N swept, the block costs more (a latency crossing inside the per-call "
+        "overhead, or within the ratio's noise of 1, is not read, and says so). Each line names "
+        "the sizes it holds "
         f"fixed, {ref}'s own parameters and the block's. All numbers are in "
         "block_crossovers.csv."))
     several = len(result.runs) > 1
