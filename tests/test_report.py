@@ -599,6 +599,12 @@ def test_a_folded_table_keeps_its_caption_in_view():
     assert "<summary>run-a: CONFIRMED (40 rows)</summary>" in html
     assert "<caption>run-a: CONFIRMED</caption>" not in html  # said once
     assert "<summary>table of 40 rows</summary>" in html
+    # without a caption, the section it is in names it ("table of 20 rows" alone had hidden
+    # the ResNet-50 report's answer)
+    from a2bench.report.elements import Heading
+
+    html = to_html([Heading(2, "In context"), Table(pd.DataFrame({"n": range(40)}))], "t")
+    assert "<summary>In context: table of 40 rows</summary>" in html
 
 
 def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
