@@ -788,3 +788,13 @@ def test_the_page_is_titled_by_its_runs_and_lists_its_sections(tmp_path: Path):
     links = re.findall(r'<a href="#([a-z0-9-]+)">', page)
     ids = set(re.findall(r'<h2 id="([a-z0-9-]+)">', page))
     assert "headline-confirmed" in links and len(links) > 3 and set(links) <= ids
+
+
+def test_a_report_with_nothing_fitted_says_so_and_names_each_rows_batch(tmp_path: Path):
+    # cpu-resnet50: its figures' captions promised solid fit lines none of them drew, and its
+    # train-against-forward rows at batch 1 and 8 read as one
+    run = ROOT / "results" / "cpu-resnet50"
+    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert md.count("*No window here held enough sizes for a fit") >= 1
+    assert "| block | dtype | b | N | latency forward / train (ms) |" in md

@@ -214,7 +214,11 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     axis_name = an.axis_label(axis, result.environments)
     fig.suptitle(f"{METRIC_TITLES[metric]} vs {axis_name} (log-log)", y=1.0)
     name = _save(fig, out, f"fit_{axis}_{metric}.png")
-    caption = (f"{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
+    # a figure none of whose windows held a fit says so (its caption had promised lines)
+    none = ("" if np.isfinite(fits["exponent"].astype(float)).any() else
+            "No window here held enough sizes for a fit: the points are the measurements "
+            "alone, each line's label says why. ")
+    caption = (f"{none}{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
                "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
                "is under 5% of the value and no cache boundary lies inside (nor, where "
                f"enough sizes lie beyond, the step to memory up to {LAST_CACHE_TRANSITION:g}x "

@@ -74,12 +74,16 @@ def training_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         "Train MACs are forward plus backward MACs. Rows are each block's largest N; modes.csv "
         "holds every shape.")]
     rows = []
-    for _, r in _largest(modes, ["run", "dtype", "block", "compile"]).iterrows():
+    picked = _largest(modes, ["run", "dtype", "block", "compile"])
+    # rows at several batches name theirs (ResNet-50's stages at b 1 and 8 had read as one)
+    batches = "batch" in picked and picked["batch"].nunique() > 1
+    for _, r in picked.iterrows():
         if r["compile"] and (~modes["compile"]).any():
             continue  # eager rows speak for the block; the compiled ones are in modes.csv
         rows.append({
             **({"run": r["run"]} if len(result.runs) > 1 else {}),
             "block": block_name(result, r["block"], short=True), "dtype": r["dtype"],
+            **({"b": integer(r["batch"])} if batches else {}),
             "N": size(r["positions"]),
             "latency forward / train (ms)": f"{significant(r['latency_forward'] * 1e3)} / "
                                             f"{significant(r['latency_train'] * 1e3)}",
