@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from a2bench import analysis as an  # noqa: E402
 from a2bench import fitting as ft  # noqa: E402
 from a2bench.fitting import LAST_CACHE_TRANSITION  # noqa: E402
-from a2bench.formatting import fixed, integer  # noqa: E402
+from a2bench.formatting import fixed, integer, significant  # noqa: E402
 from a2bench.formatting import size as size_text  # noqa: E402
 from a2bench.report.elements import (  # noqa: E402
     METRIC_TITLES,
@@ -377,8 +377,8 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
             continue
         ridge = peak / bw
         xs = np.geomspace(min(x_lo, ridge / 4), max(x_hi, ridge * 4), 200)
-        label = (f"{run + ': ' if several else ''}roof: GEMM {peak / 1e9:.3g} GFLOP/s, "
-                 f"copy {bw / 1e9:.3g} GB/s (measured)")
+        label = (f"{run + ': ' if several else ''}roof: GEMM {significant(peak / 1e9)} "
+                 f"GFLOP/s, copy {significant(bw / 1e9)} GB/s (measured)")
         ax.plot(xs, np.minimum(peak, xs * bw) / 1e9, color="0.25", lw=1.6,
                 ls=run_styles[i % len(run_styles)], label=label, zorder=2)
     ax.set_xscale("log")
