@@ -35,7 +35,7 @@ def significant(x: Any, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     text = f"{float(x):.{digits}g}"
-    return f"{float(text):.0f}" if 1e3 <= abs(float(text)) < 1e9 else text
+    return f"{float(text):.0f}" if "e+" in text and abs(float(text)) < 1e9 else text
 
 
 def share(pct: float) -> str:

@@ -236,7 +236,8 @@ def _wrong_count(model: Cost) -> str:
     user's model had stopped the sweep at its first store (no JSON for NaN) with a traceback,
     and a negative count was stored as the case's peak."""
     def wrong(value: Any, least: int = 0) -> bool:
-        # a Python int: a numpy integer passed here and then failed the store's JSON alike
+        # a Python int (a numpy integer passed here and then failed the store's JSON alike),
+        # and one a results column holds (int64)
         return type(value) is not int or not least <= value < 2**63
 
     if wrong(model.bytes_per_element, 1) or wrong(model.input_elements):

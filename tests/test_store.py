@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -201,3 +202,22 @@ def test_a_write_cut_short_leaves_no_half_file_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         store.atomic_write(tmp_path / "environment.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_sync_that_the_filesystem_refuses_is_let_be(tmp_path, monkeypatch):
+    # FUSE and SMB mounts refuse fsync on a folder (EINVAL): every write had failed after its
+    # data was safe. A full disk still says so.
+    import errno
+
+    from a2bench.run import store
+
+    def refuse(code):
+        def fsync(fd):
+            raise OSError(code, os.strerror(code))
+        return fsync
+
+    monkeypatch.setattr(store.os, "fsync", refuse(errno.EINVAL))
+    store.fsync_folder(tmp_path)
+    monkeypatch.setattr(store.os, "fsync", refuse(errno.ENOSPC))
+    with pytest.raises(OSError):
+        store.fsync_folder(tmp_path)

@@ -78,7 +78,9 @@ def _environment() -> jinja2.Environment:
 def slug(text: str) -> str:
     """A heading's id: its words in lower case joined by hyphens ("Headline: CONFIRMED" ->
     "headline-confirmed"), so a link can name a section."""
-    return "-".join(re.findall(r"[a-z0-9]+", str(text).lower())) or "section"
+    words = re.findall(r"[a-z0-9]+", str(text).lower())
+    # the headline's by its name alone: its verdict changes, and a link to it must not
+    return "headline" if words[:1] == ["headline"] else "-".join(words) or "section"
 
 
 def _inline_code(text: Any) -> Markup:

@@ -384,10 +384,10 @@ class ResultsWriter:
             with open(self.jsonl, "r+b") as f:
                 f.truncate(complete_end)
                 os.fsync(f.fileno())
-        if self.records and _csv_rows(out_dir / CSV) != len(merge_passes(self.records)):
+        if self.records:
             # results.csv in step with what is stored: a run killed between a record's fsync
-            # and the CSV's replace left it a row short, and a resume with nothing left to run
-            # never rewrote it (Results.frame reads the CSV)
+            # and the CSV's replace left it a row short (or a case's pooled row a pass short),
+            # and a resume with nothing left to run never rewrote it (Results.frame reads it)
             self.write_csv()
 
     def done_keys(self) -> set[tuple[tuple[Any, ...], int]]:
@@ -442,15 +442,6 @@ class ResultsWriter:
         env = json.loads(path.read_text()) if path.exists() else {}
         env.update(fields)
         atomic_write(path, json.dumps(env, indent=2, default=str) + "\n")
-
-
-def _csv_rows(path: Path) -> int:
-    """The rows of a results.csv (-1 where there is none to read)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return sum(1 for _ in csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return -1
 
 
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:

@@ -312,7 +312,7 @@ def _die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # -1: not taken, as off Linux
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # its -1 (not taken) is let be
     except (OSError, AttributeError):  # not Linux: the pipe's EOF still ends us, later
         return
     if parent is not None and os.getppid() != parent.pid:  # it died before prctl took

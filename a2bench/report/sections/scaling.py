@@ -30,6 +30,7 @@ from a2bench.report.elements import (
 from a2bench.report.figures import OTHER_GROUPS
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
 from a2bench.run.store import resume_line
+from a2bench.run.summary import MODEL_MISMATCH
 
 HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
                   "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
@@ -147,12 +148,14 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                          "model at every size)."))
         # what the run warned of as it ran, beside its verdict (a CONFIRMED run's "noisy run"
         # had been folded away in the environment table)
-        warned = next((x.environment.get("warnings") or [] for x in result.runs
-                       if x.label == run), [])
-        said = (r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
-                + [f"warned as it ran: {w}" for w in warned])
+        warned = [w for x in result.runs if x.label == run
+                   for w in x.environment.get("warnings") or []
+                   if MODEL_MISMATCH not in w]  # a model mismatch is said above already
+        said = r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
         if said:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
+        if warned:  # a list of their own, so that many never fold the answer away
+            doc.append(Bullets(tuple(f"{run}: warned as it ran: {w}" for w in warned)))
     # after every run's table: the figure draws them all (it had sat under the first run's)
     doc += figure(figs, "fit_positions_latency.png")
     return doc
@@ -473,7 +476,8 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
         "non-local ÷ double attention of latency (or peak memory) crosses 1, interpolated "
         "linearly in log N; where the ratio crosses 1 more than once (noise at small sizes) the "
         "last upward crossing is reported. A latency crossing is not read where the per-call "
-        "overhead (timed directly) is half a block's time or more at the sizes either side, nor "
+        f"overhead (timed directly) is {crossover.OVERHEAD_BOUND:.0%} of a block's time or more "
+        "at the sizes either side, nor "
         f"where the ratio stays within {crossover.TIE_Z:g} standard errors of 1 over "
         f"{crossover.TIE_SIZES} sizes or more spanning a factor {crossover.TIE_SPAN:g} in N "
         "around it: the reason says which. N is in positions."))
@@ -486,9 +490,9 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
             "c": integer(c["channels"]), "m": integer(c["m"]), "n": integer(c["n"]),
             "b": integer(c["batch"]), "t": "several" if pd.isna(c["t"]) else integer(c["t"]),
             "N swept": f"{c['n_min']:.0f}–{c['n_max']:.0f} ({c['n_points']} values)",
-            "predicted N* (MACs)": significant(c["n_star_predicted"]),
-            "measured N* (latency)": significant(c["n_star_latency"]),
-            "measured N* (memory)": significant(c["n_star_memory"]),
+            "predicted N* (MACs)": size(c["n_star_predicted"]),
+            "measured N* (latency)": size(c["n_star_latency"]),
+            "measured N* (memory)": size(c["n_star_memory"]),
             "notes": notes,
         })
     doc.append(Table(pd.DataFrame(rows), "Crossover positions N* (positions)."))
