@@ -86,7 +86,7 @@ _KEY = ["run", "block", "device", "dtype", "axis", "metric"]
 
 def _shown_fits(fits: pd.DataFrame) -> pd.DataFrame:
     """The fits a figure draws: each primary fit, and the main windows of up to OTHER_GROUPS
-    other groups of the same block and axis that have an exponent (most sizes first), with
+    other groups of the same block and axis that have an exponent (spread over them), with
     `groups_left` (how many of its other groups are not drawn) and `group_text` (the fixed
     sizes that tell its drawn groups apart, '' for a block drawn at one group)."""
     if not len(fits):
@@ -132,8 +132,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     titles = [_fit_title(run, condition, sub, len(runs) > 1) for run, condition, sub in panels]
     fig, axes = _panels(len(panels), below=[  # legend under each: a line a fit, a note a block
         0.17 * (len(sub) + sub.loc[sub["groups_left"] > 0, "block"].nunique() + 5) + 0.4
-        for _, _, sub in panels],
-                        title_lines=max(t.count("\n") + 1 for t in titles))
+        for _, _, sub in panels], title_lines=max(t.count("\n") + 1 for t in titles))
     for ax, (run, _, sub), title in zip(axes, panels, titles, strict=True):
         handles = []
         placed: list[tuple[float, float]] = []  # the cache labels drawn: (log10 x, y)

@@ -404,7 +404,8 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
     for case in cases:
         started = now()
         if worker is None or not worker.alive():
-            worker, expected = replacement(settings), []  # a lost worker took its prepared
+            # a lost worker took the cases it had prepared with it
+            worker, expected = replacement(settings), []
         try:
             kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
         except WorkerLost as lost:
