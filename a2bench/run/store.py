@@ -111,7 +111,7 @@ def folder_problem(out: Path) -> str | None:
     read-only or virtual file system), or None. Asked before anything runs, so a bad out costs
     nothing and makes no folder: the write test makes an empty folder and removes it."""
     if out.exists() and not out.is_dir():
-        return "is a file; expected a folder (new or empty)"
+        return "is a file; expected a folder for the run (new, or one with no other results)"
     if out.is_dir() and (foreign := foreign_results(out)):
         return (f"holds {' and '.join(foreign)}, which no a2bench run wrote there; expected a "
                 "new or empty folder, or a run's own")
