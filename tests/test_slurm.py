@@ -172,6 +172,17 @@ def test_faults_fill_only_what_a_shard_lacks(tmp_path):
     assert slurm.record_faults(tmp_path, cases, 2, "error", "again") == 0
 
 
+def test_a_job_whose_node_started_no_worker_leaves_its_cases_for_resume():
+    # Recorded as error, a shard's cases would never run again on --resume, though the node
+    # failed and not they (runner.WorkersFailed ends the job's sweep).
+    from a2bench.run.runner import WORKERS_FAILED
+    from a2bench.slurm.faults import left_to_resume
+
+    detail = f"SweepError: {WORKERS_FAILED}: worker killed by SIGKILL (log: x.err)"
+    assert left_to_resume(detail)
+    assert not left_to_resume("RuntimeError: stopped by SIGTERM") and not left_to_resume(None)
+
+
 def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     part = tmp_path / "h100"
     a, b, c = case(4), case(8), case(6)

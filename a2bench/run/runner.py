@@ -354,6 +354,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     return report
 
 
+WORKERS_FAILED = "a new measuring worker did not start, twice"
+
+
 class WorkersFailed(Exception):
     """No replacement worker starts: the machine, not a case (a2bench.run.sweep says so in
     one line, with what is saved and the line that resumes)."""
@@ -370,8 +373,7 @@ def replacement(settings: Settings) -> Worker:
         try:
             return Worker(settings)
         except WorkerLost as e:
-            raise WorkersFailed(f"a new measuring worker did not start, twice: {e.reason}"
-                                ) from None
+            raise WorkersFailed(f"{WORKERS_FAILED}: {e.reason}") from None
 
 
 def not_run_again(earlier: Measurement, settings: Settings) -> Measurement:

@@ -47,6 +47,7 @@ from a2bench.slurm.faults import (
     expected,
     fault_reason,
     fault_status,
+    left_to_resume,
     record_faults,
 )
 from a2bench.slurm.job import SPLITS, ShardTask, default_per_job, split
@@ -363,12 +364,14 @@ class SlurmDriver:
         if running:
             state = "FAILED" if detail else "COMPLETED"
         s.finished = True
-        if lacking:
+        kept = left_to_resume(detail)
+        if lacking and not kept:
             record_faults(s.folder, s.cases, self.processes, fault_status(state),
                           fault_reason(s.job.job_id, state, detail))
         tqdm.write(f"a2bench: {s.partition} shard {s.index} (job {s.job.job_id}): "
                    f"{base_state(state)}"
-                   + (f", {lacking} results recorded as {fault_status(state)}"
+                   + (f", {lacking} results left for --resume ({detail})" if lacking and kept
+                      else f", {lacking} results recorded as {fault_status(state)}"
                       if lacking else ""), file=sys.stderr)
 
     def _merge_grown(self) -> bool:
@@ -394,13 +397,14 @@ class SlurmDriver:
         where no case ended ok anywhere (as a local run's exit says)."""
         partitions = self._plan.partitions
         print()
-        any_ok = False
+        any_ok, short = False, 0
         for p in partitions:
             # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
             # after its last case, which grows no results.jsonl for _merge_grown to see.
             merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p])
             merged = load(self.out / p)
             any_ok = any_ok or any(m.status == "ok" for m in merged)
+            short += len(self.cases) - len(merged)
             hosts = sorted({m.host for m in merged if m.host})
             print(f"{p}: {len(merged)} of {len(self.cases)} cases, {status_counts(merged)}"
                   + (f"; nodes {', '.join(hosts)}" if hosts else ""))
@@ -409,6 +413,9 @@ class SlurmDriver:
         folders = " ".join(str(self.out / p) for p in partitions)
         print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
         print(f"Side by side: a2bench report {self.out}/* --out {self.out}-report")
+        if short:  # left for --resume (a node that started no worker), not failed for good
+            print(f"{short} case(s) have no result yet; re-attach to run them: "
+                  f"{self.options.resume_command()}")
         return 0 if any_ok else 1
 
     def interrupted(self) -> int:

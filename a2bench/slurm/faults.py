@@ -38,6 +38,15 @@ def fault_status(state: str) -> str:
     return "error"
 
 
+def left_to_resume(detail: str | None) -> bool:
+    """Whether a failed job's cases are left unrecorded, for --resume to run again: its node
+    started no worker (runner.WorkersFailed), which says nothing of the cases. Recorded as
+    `error`, they would never run again."""
+    from a2bench.run.runner import WORKERS_FAILED
+
+    return bool(detail) and WORKERS_FAILED in detail
+
+
 def fault_reason(job_id: str, state: str, detail: str | None) -> str:
     if base_state(state) == GONE:
         text = (f"Slurm job {job_id} ended before this case finished, and sacct no longer "
