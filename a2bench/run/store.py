@@ -458,8 +458,8 @@ def write_csv(path: Path, records: Iterable[Measurement]) -> None:
     except BaseException:  # a full disk: no half-written file left beside the results
         tmp.unlink(missing_ok=True)
         raise
+    # no folder sync: written after every record, and rebuilt from results.jsonl on resume
     os.replace(tmp, path)
-    fsync_folder(path.parent)
 
 
 def fsync_folder(folder: Path) -> None:

@@ -203,15 +203,20 @@ class Sweep:
             raise SweepError(self._no_room(e)) from None
         except WorkersFailed as e:
             o = self.options
-            saved = len(read_jsonl(o.out / "results.jsonl")[0]) if holds_sweep(o.out) else 0
-            raise SweepError(f"{e}; {saved_text(saved)} in {o.out}; once the machine starts "
-                             f"workers again, resume with: {o.resume_command()}") from None
+            raise SweepError(f"{e}; {saved_text(self._saved())} in {o.out}; once the machine "
+                             f"starts workers again, resume with: {o.resume_command()}"
+                             ) from None
+
+    def _saved(self) -> int:
+        """The records a sweep that stopped on an error left in its folder."""
+        out = self.options.out
+        return len(read_jsonl(out / "results.jsonl")[0]) if holds_sweep(out) else 0
 
     def _no_room(self, e: OSError) -> str:
         """A full disk (or quota, or a folder gone read-only) in one line: where, what is kept
         and how to go on. It had been three chained tracebacks, with no resume line."""
         o = self.options
-        saved = len(read_jsonl(o.out / "results.jsonl")[0]) if holds_sweep(o.out) else 0
+        saved = self._saved()
         then = (f"resume with: {o.resume_command()}" if holds_sweep(o.out)
                 else f"run it again with: {o.resume_command(resume=False)}")
         return (f"{(e.strerror or str(e)).lower()} writing {e.filename or o.out}; "
