@@ -13,7 +13,7 @@ Why this shape (see shared/notes/latency-fitting.md):
   the waves. It is the fastest of 3 samples, expected over every 3 of the pass's samples
   (summary_of): a pass holds 3 to 20 or more, slow sizes the fewest, and a fixed quantile
   (the 10th percentile, before) is the minimum of a short pass and lower in a long one, which
-  read slow sizes slower (+0.006 on an exponent at 3 % noise in simulation, +0.02 at 10 %).
+  read slow sizes slower (+0.006 on an exponent at 3 % noise, +0.02 at 10 %: estimator_bias.py).
 - The process is the unit of replication (as in pyperf): one process's allocation addresses
   can make one size faster or slower for the whole pass (criss-cross at side 152 ran 15 %
   faster in one pass of three, its other sizes not). A low quantile of the samples pooled over

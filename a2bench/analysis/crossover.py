@@ -171,10 +171,10 @@ def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd
 # neighbours takes the nearer's value) is within TIE_Z standard errors of the two sides' ln
 # latencies (fitting.summarise's, from each pass's samples); a level stretch around the crossing
 # that spans TIE_SPAN in N or more, over TIE_SIZES sizes at least, leaves it unread. In
-# simulation (15 sizes √2 apart, ratios of 1 throughout with 1-4 % noise and slow outlier
-# passes) the last upward pass read a crossing in 50 % of runs, this rule in 0-10 %; crossings
-# of 19 % or more a doubling of N were missed no more often than before, and one of 9 % a
-# doubling 4-18 points more often (it is within noise).
+# simulation (benchmarks/crossover_noise.py: 15 sizes √2 apart, 0.5-4 % noise, slow passes) a
+# ratio of 1 throughout read a crossing in 49-52 % of runs by its last pass of 1, 0-9 % by this
+# rule; one of 19 % a doubling of N was missed as often but at 4 % noise (1 % -> 3 %), one of
+# 9 % a doubling 2-20 points more often (it is within noise).
 TIE_Z = 2.0
 TIE_SPAN = 2.0
 TIE_SIZES = 3
