@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -297,6 +298,26 @@ def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_p
     assert any(r["kind"] == "calibration_failed" for r in findings)
 
 
+@pytest.fixture
+def drawn(monkeypatch) -> SimpleNamespace:
+    """What each figure shows, by its file name, caught as it is written: `legends` (every
+    legend's texts, a panel's and the figure's) and `titles` (each panel's)."""
+    from a2bench.report import figures as rp  # the figures write their files through it
+
+    seen = SimpleNamespace(legends={}, titles={})
+    save = rp._save
+
+    def spy(fig, out, name):
+        seen.legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
+                              for t in ax.get_legend().get_texts()]
+        seen.legends[name] += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        seen.titles[name] = [ax.get_title() for ax in fig.axes]
+        return save(fig, out, name)
+
+    monkeypatch.setattr(rp, "_save", spy)
+    return seen
+
+
 def toy_folder(path: Path, seed: int = 3) -> Path:
     """The three original blocks plus "toy", a block the built-in labels do not know: its MACs
     grow as N² (c·N²/8), and environment.json declares its labels as a2bench run records them."""
@@ -328,20 +349,8 @@ def toy_folder(path: Path, seed: int = 3) -> Path:
 
 
 def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(tmp_path: Path,
-                                                                             monkeypatch):
-    from a2bench.report import figures as rp  # the figures write their files through it
-
-    legends: dict[str, list[str]] = {}
-    save = rp._save
-
-    def spy(fig, out, name):  # the legend texts of every figure, before it is written
-        texts = [t.get_text() for ax in fig.axes if ax.get_legend()
-                 for t in ax.get_legend().get_texts()]
-        texts += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
-        legends[name] = texts
-        return save(fig, out, name)
-
-    monkeypatch.setattr(rp, "_save", spy)
+                                                                             drawn):
+    legends = drawn.legends
     run = toy_folder(tmp_path / "run")
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
@@ -620,20 +629,12 @@ def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
     assert "| memory |" in fits and "no model" in fits.split("| memory |", 1)[1].split("\n")[0]
 
 
-def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, monkeypatch):
+def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, drawn):
     # 3 blocks x 4 conditions: 12 lines in one panel crossed each other at every size (the H200
     # training run drew 20); past MAX_LINES_A_PANEL each condition gets its own panel.
-    from a2bench.report import figures as rp
     from a2bench.report import plotting
 
-    titles: dict[str, list[str]] = {}
-    save = rp._save
-
-    def spy(fig, out, name):
-        titles[name] = [ax.get_title() for ax in fig.axes]
-        return save(fig, out, name)
-
-    monkeypatch.setattr(rp, "_save", spy)
+    titles = drawn.titles
     rng = np.random.default_rng(3)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for s in (8, 11, 16, 23, 32, 45):
@@ -693,23 +694,10 @@ def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path
     assert "nothing is fitted" in md and "fitted below" not in md
 
 
-def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monkeypatch):
+def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, drawn):
     # N swept at c = 16, 32 and 64: the figures drew, and the tables named, one group only (the
     # smallest c, by a tie), with a pointer to "42 more fits" in fits.csv.
-    from a2bench.report import figures as rp
-
-    legends: dict[str, list[str]] = {}
-    save = rp._save
-
-    titles: dict[str, list[str]] = {}
-
-    def spy(fig, out, name):
-        legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
-                         for t in ax.get_legend().get_texts()]
-        titles[name] = [ax.get_title() for ax in fig.axes]
-        return save(fig, out, name)
-
-    monkeypatch.setattr(rp, "_save", spy)
+    legends, titles = drawn.legends, drawn.titles
     rng = np.random.default_rng(5)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for c in (16, 32, 64):
@@ -731,20 +719,10 @@ def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, monk
                                                                           "c=64"]
 
 
-def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, monkeypatch):
+def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, drawn):
     # The H100's latency ratio crosses 1 near N = 536, where the per-call overhead is half the
     # time: the table said so, but the figure's legend read "no crossing in the swept range".
-    from a2bench.report import figures as rp
-
-    legends: dict[str, list[str]] = {}
-    save = rp._save
-
-    def spy(fig, out, name):
-        legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
-                         for t in ax.get_legend().get_texts()]
-        return save(fig, out, name)
-
-    monkeypatch.setattr(rp, "_save", spy)
+    legends = drawn.legends
     run = ROOT / "results" / "gpu-nvidia-h100-80gb-hbm3-positions"
     assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
     texts = [t.replace("\n", " ") for t in legends["crossover_ratio.png"]]
