@@ -7,17 +7,11 @@ Why this shape (see shared/notes/latency-fitting.md):
 - With a fixed per-call cost a, the log-log slope is k·(1 − a/t): an overhead that is half of the
   time halves the exponent. So the overhead is a term of the model, fitted (a ≥ 0) by weighted
   least squares in log space, where timing noise is multiplicative.
-- Timing noise on a shared machine is one-sided: other work only ever adds time, in waves that
-  last seconds. So within a pass (one worker process) a size's latency is a low order
-  statistic of its raw samples, which follows the undisturbed cost; the median would follow
-  the waves. It is the fastest of 3 samples, expected over every 3 of the pass's samples
-  (summary_of): a pass holds 3 to 20 or more, slow sizes the fewest, and a fixed quantile
-  (the 10th percentile, before) is the minimum of a short pass and lower in a long one, which
-  read slow sizes slower (+0.006 on an exponent at 3 % noise, +0.02 at 10 %: estimator_bias.py).
-- The process is the unit of replication (as in pyperf): one process's allocation addresses
-  can make one size faster or slower for the whole pass (criss-cross at side 152 ran 15 %
-  faster in one pass of three, its other sizes not). A low quantile of the samples pooled over
-  passes picked that pass alone; the median over passes of each pass's low quantile does not.
+- Timing noise on a shared machine is one-sided (other work only adds time, in waves of seconds),
+  so within a pass (one worker) a size's latency is a low order statistic of its samples: the
+  expected fastest of 3 (summary_of), one target whatever the count (estimator_bias.py).
+- The process is the unit of replication (as in pyperf): one pass's allocation addresses can make
+  one size fast for the whole pass, so a size is the median over passes of each pass's value.
 - The exponent is read only where the overhead is under 5 % of the time and no cache boundary
   lies strictly inside the window; rows on both sides of a boundary are fitted side by side.
 - Past the last-level cache the step to memory is not sharp: a streaming block's time per position
@@ -60,12 +54,10 @@ SE_QUANTILE = 0.25
 STALL_FACTOR = 2.0
 
 # Past the last-level cache, sizes whose working set is under this many times it are in the step
-# to memory (DRAM, or a GPU's HBM), not yet in memory's regime. Measured on an AMD EPYC's shared
-# 32 MiB L3 (results/cpu-global-context-aliasing), in ns a position at c = 256: SE 46-49 up to
-# 0.7x the L3, 64-82 from 1x to 2.9x, then 92-101 from 4x to 64x; GC 71-79, 96-132, 137-142. A
-# window from the cache read SE as N^1.09 and GC as N^1.05; from 4x, N^0.99 and N^1.00. The auto
-# planner keeps its windows this far past the cache (run.plan.regime_of) for the same reason.
-# A GPU's L2 gets the same factor, unmeasured: the stored GPU runs are launch-bound up to 5x it.
+# to memory (DRAM, or a GPU's HBM). On an AMD EPYC's 32 MiB L3 (cpu-global-context-aliasing), ns
+# a position at c 256: SE 46-49 up to 0.7x the L3, 64-82 at 1-2.9x, 92-101 at 4-64x; GC 71-79,
+# 96-132, 137-142: from the cache SE read N^1.09, GC N^1.05; from 4x, N^0.99 and N^1.00. The
+# planner keeps this distance too (run.plan.regime_of). A GPU's L2 gets it unmeasured.
 LAST_CACHE_TRANSITION = 4.0
 GRADUAL = "the step to memory is gradual"
 
@@ -148,6 +140,7 @@ def summarise(x: Sequence[float], y: Sequence[float],
     rows = np.flatnonzero(keep)
     xs = np.unique(xa[rows])
     out_y, out_se, out_s = [], [], []
+    unknown = []  # sizes with samples, but too few to read a spread from
     for v in xs:
         idx = rows[xa[rows] == v]
         passes: list[np.ndarray] = []
@@ -158,14 +151,22 @@ def summarise(x: Sequence[float], y: Sequence[float],
                 if len(a):
                     passes.append(a[a <= STALL_FACTOR * a.min()])
         if passes:
+            pooled = np.concatenate(passes)
             out_y.append(summary_of_passes(passes))
-            out_se.append(log_se_of_quantile(np.concatenate(passes)))
+            out_se.append(log_se_of_quantile(pooled))
             out_s.append(tuple(passes))
+            if len(pooled) < 2:
+                unknown.append(len(out_se) - 1)
         else:
             out_y.append(float(np.exp(np.log(ya[idx]).mean())))
             out_se.append(SE_FLOOR)
             out_s.append(None)
-    return Sizes(xs, np.array(out_y, float), np.array(out_se, float), tuple(out_s))
+    se = np.array(out_se, float)
+    known = [e for i, e in enumerate(out_se) if out_s[i] is not None and i not in unknown]
+    # A size timed once has no spread; the floor would weigh the least known size most of all.
+    if unknown and known:
+        se[unknown] = max(float(np.median(known)), SE_FLOOR)
+    return Sizes(xs, np.array(out_y, float), se, tuple(out_s))
 
 
 # ---------------------------------------------------------------------------------------------

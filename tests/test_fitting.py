@@ -242,6 +242,19 @@ def test_rows_sharing_a_size_pool_their_passes():
     assert s.y[1] == pytest.approx(5.0)
 
 
+def test_a_size_timed_once_weighs_as_its_sweeps_typical_size_not_the_most():
+    # One sample has no spread: its SE had been the 1 % floor, so the least known size weighed
+    # 9x a size whose SE read 3 %.
+    rng = np.random.default_rng(5)
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    passes = [[list(t * np.exp(rng.normal(0, 0.10, 12)))] for t in x[:3]] + [[[8.0]]]
+    s = ft.summarise(x, x, passes)
+    assert s.log_se[3] == pytest.approx(np.median(s.log_se[:3]))
+    assert s.log_se[3] > 2 * ft.SE_FLOOR
+    # exact values (no samples) keep the floor, one size or many
+    assert list(ft.summarise([1, 2], [1.0, 2.0]).log_se) == [ft.SE_FLOOR] * 2
+
+
 def test_a_size_is_the_median_of_its_passes_lows():
     # Criss-cross at side 152, b 2, c 64 (auto-others-c64-4): one pass of three ran 15 % fast
     # throughout, the size's other passes and the other sizes not. The pooled samples' low
