@@ -37,6 +37,7 @@ from scipy import optimize, stats
 from a2bench.formatting import size as size_text
 
 OVERHEAD_SHARE = 0.05  # a row is in the window when the overhead is under this share of t
+PAST_ANY_SIZE = 1e12  # a threshold past it is past any sweep (inf; it had read N = 4.11e+70)
 MIN_WINDOW = 5  # fewer rows than this: inconclusive (Extra-P's minimum of five points)
 SHORT_WINDOW = "window too small"  # the reason's words for it (analysis.hints reads them)
 MARGIN = 0.15  # consistent: the 90 % interval inside expected ± MARGIN
@@ -185,15 +186,14 @@ class PowerFit:
     params: int  # free parameters
 
     def overhead_below(self, share: float, overhead: float | None = None) -> float:
-        """x above which `overhead` (a) is under `share` of this t = a + b x^k; a timed one too:
-        a curve with a replaced by it had read "half below m = 32.7" at a tenth everywhere."""
+        """x above which `overhead` (a, or a timed one) is under `share` of t = a + b x^k."""
         o = self.a if overhead is None else overhead
         if not (math.isfinite(o + self.a + self.b) and self.k > 0 and self.b > 0):
             return math.nan
         if o <= 0 or o / share <= self.a:  # under `share` at every x
             return 0.0
         log_x = (math.log(o / share - self.a) - math.log(self.b)) / self.k
-        return math.exp(log_x) if log_x < 700 else math.inf
+        return math.exp(log_x) if log_x < math.log(PAST_ANY_SIZE) else math.inf
 
     def bic(self) -> float:
         m = self.points

@@ -365,3 +365,10 @@ def test_the_class_evidence_is_the_model_curve_where_lower_terms_still_weigh():
     # The model's curve is no free pass: data that grow as N² lose to the competitor.
     quad = ft.summarise(x, 1.6e-4 + 1e-9 * x**2)
     assert ft.class_evidence(quad, 1.3, model)[2] < -ft.BIC_DECISIVE
+
+
+def test_an_overhead_threshold_past_any_sweep_is_infinite_not_a_number_of_70_digits():
+    # a = 1 s, b x^0.05: the overhead falls under 5 % only at x = 19^20 (4e25)
+    f = ft.PowerFit(1.0, 0.9, 1.1, 1.0, 0.05, 0.0, 6, 3)
+    assert f.overhead_below(0.05) == math.inf
+    assert f.overhead_below(0.5) == pytest.approx(1.0)  # half: a = b x^k at x = 1

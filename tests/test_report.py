@@ -776,3 +776,17 @@ def test_a_report_with_nothing_fitted_says_so_and_names_each_rows_batch(tmp_path
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.count("*No window here held enough sizes for a fit") >= 1
     assert "| block | dtype | b | N | latency forward / train (ms) |" in md
+
+
+@pytest.mark.parametrize(("x_from", "x_to", "words"), [
+    (math.inf, math.inf, "half of the latency or more at every size swept, and not under 5% at "
+                         "any size swept."),
+    (300.0, 6000.0, "half of the latency below N = 300 and under 5% above N = 6000."),
+])
+def test_an_overhead_past_every_size_is_said_so(x_from: float, x_to: float, words: str):
+    from a2bench.analysis.findings import Finding
+    from a2bench.report.sections.scaling import finding_lines
+    found = Finding("overhead", "run", "double_attention", "positions", "latency", x_from=x_from,
+                    x_to=x_to, value=1e-3, low=9e-4, high=1.1e-3)
+    (line,) = finding_lines(SimpleNamespace(findings=[found], runs=["run"], environments={}))
+    assert line.endswith(words) and "inf" not in line

@@ -326,11 +326,6 @@ def _other_fits(result: an.Analysis, fits: pd.DataFrame) -> str:
     return text.strip()
 
 
-# A threshold this far out lies past any size a sweep can hold (an overhead that would fall
-# under 5 % of the time only at N = 4.11e+70)
-PAST_ANY_SIZE = 1e12
-
-
 def _ms(seconds: float) -> str:
     """Seconds as milliseconds to 3 figures; under a nanosecond, 0 (a fit's overhead at its
     bound read 6.76e-17)."""
@@ -350,8 +345,7 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         "overhead a, fitted (ms)": (f"{_ms(r['overhead'])} [{_ms(r['overhead_ci_low'])}, "
                                     f"{_ms(r['overhead_ci_high'])}]"),
         "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
-        "window's a < 5% above": (size(r["x_overhead_5pct"])
-                                  if not r["x_overhead_5pct"] >= PAST_ANY_SIZE
+        "window's a < 5% above": (size(r["x_overhead_5pct"]) if r["x_overhead_5pct"] < math.inf
                                   else "no size swept"),
         "window": _window_cell(r),
         # not the roofline's FLOPs ÷ median latency: the slope, the overhead t₀ removed
@@ -400,12 +394,14 @@ def finding_lines(result: an.Analysis) -> list[str]:
             constant = ("a per-call overhead" if f.axis in ("positions", "t") else
                         f"a part that does not grow with {x} (the per-call overhead, and the "
                         f"work independent of {x})")
-            half = (f"is half of the latency below {x} = {size(f.x_from)} and"
+            half = ("is half of the latency or more at every size swept, and"
+                    if f.x_from == math.inf else
+                    f"is half of the latency below {x} = {size(f.x_from)} and"
                     if f.x_from > 0 else "is under half of the latency at every size, and")
             fitted = (f"{constant} of {_ms(f.value)} ms [{_ms(f.low)}, {_ms(f.high)}] "
                       f"(fitted){direct}")
-            if math.isfinite(f.value) and math.isfinite(f.x_to) and f.x_to > 0:
-                under = (f"under 5% above {x} = {size(f.x_to)}" if f.x_to < PAST_ANY_SIZE
+            if math.isfinite(f.value) and not math.isnan(f.x_to) and f.x_to > 0:
+                under = (f"under 5% above {x} = {size(f.x_to)}" if f.x_to < math.inf
                          else "not under 5% at any size swept")  # not "above N = 4.11e+70"
                 lines.append(f"{who}: {fitted}; the {which} one, which cuts the window, {half} "
                              f"{under}.")
