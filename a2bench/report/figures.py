@@ -241,13 +241,20 @@ def _fit_title(run: str, condition: str, sub: pd.DataFrame, several: bool) -> st
     if (sub["group_text"] != "").any():  # other groups drawn: their labels name them
         groups += " (thick lines; thin: as labelled)"
     return ((f"{run}\n" if several else "") + (f"{condition}\n" if condition else "")
-            + textwrap.fill(f"fixed: {groups}", 80))
+            + textwrap.fill(f"fixed: {groups}", TITLE_WIDTH))
+
+
+# Characters a line of a 9-point panel title holds over a 6.4-inch panel: 80 had run past the
+# figure's right edge (the title is centred on the axes, right of the figure's middle)
+TITLE_WIDTH = 68
 
 
 # Where a cache mark's label may sit, in axes fractions: the largest activation's from the
 # bottom, the working set's from the top; a label too close to one drawn takes the next slot.
-LABEL_SLOTS = {True: (0.02, 0.36), False: (0.98, 0.64)}
-LABEL_GAP_DECADES = 0.06  # rotated 7-point text is about this wide on a panel of 3-4 decades
+# A label is about a fifth of a panel tall ("L2 (working set)" at 7 points), so the four slots
+# hold four labels apart (slots at 0.36 and 0.64 had printed the two kinds over each other).
+LABEL_SLOTS = {True: (0.02, 0.25), False: (0.98, 0.75)}
+LABEL_GAP_DECADES = 0.09  # rotated 7-point text and its neighbour's, on a panel of 3-4 decades
 
 
 def _cache_mark(ax: plt.Axes, c: Any, color: str, placed: list[tuple[float, float]]) -> None:
