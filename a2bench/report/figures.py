@@ -139,8 +139,10 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
         sub = sub.iloc[np.lexsort((~sub["primary"].astype(bool).to_numpy(),
                                    [order.get(b, len(order)) for b in sub["block"]]))]
         seen: dict[str, int] = {}  # each block's lines so far: its primary group comes first
+        swept: list[float] = []
         for _, fit in sub.iterrows():
             pts = an.fit_points(result.data, fit)
+            swept += list(pts["x"])
             shade = seen[fit["block"]] = seen.get(fit["block"], -1) + 1
             main = bool(fit["primary"])  # other groups: thinner, in shades of the block's hue
             color = (colors[fit["block"]] if main
@@ -203,7 +205,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                 Line2D([], [], color="0.4", lw=1.1, ls=(0, (6, 2, 1, 2)),
                        label="working set passes a cache: windows split here"),
             ]
-        _log_x(ax)
+        _log_x(ax, swept)
         ax.set_yscale("log")
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
@@ -315,7 +317,7 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
                         zorder=5)
             handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D", lw=0, mec="black",
                                   label=text))
-        _log_x(ax)
+        _log_x(ax, long["N"])
         ax.set_yscale("log")
         lo = min(float(p["positions"].min()), star) / 1.4
         ax.set_xlim(lo, float(p["positions"].max()) * 1.4)
@@ -512,7 +514,7 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
                     color=colors.get(block, None), ls="-" if dtype == "float32" else "--",
                     label=label)
         ax.axhline(1, color="0.3", lw=1)
-        _log_x(ax)
+        _log_x(ax, t["positions"])
         ax.set_xlabel(an.axis_label("positions", result.environments))
         ax.set_ylabel(ylabel)
         if len(runs) > 1:

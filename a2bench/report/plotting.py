@@ -19,7 +19,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 from a2bench import analysis as an  # noqa: E402
 
@@ -80,10 +86,22 @@ def _colors(result: an.Analysis) -> dict[str, str]:
     return block_colors(an.block_order(result.data, result.environments))
 
 
-def _log_x(ax: plt.Axes) -> None:
-    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes."""
+# A log axis of this many swept sizes or fewer is labelled at them: two sizes 4x apart had
+# read 3000 4000 5000 6000 7000 8000 9000 (matplotlib labels every multiple inside a decade),
+# none of them a size that was run.
+FEW_SIZES = 6
+
+
+def _log_x(ax: plt.Axes, sizes: Sequence[float] = ()) -> None:
+    """Log x axis labelled 1, 2, 5 × 10^k in plain numbers, so sizes read as sizes; or at the
+    swept `sizes`, where they are few."""
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    at = sorted({float(v) for v in sizes if v > 0 and math.isfinite(v)})
+    if 2 <= len(at) <= FEW_SIZES:
+        ax.xaxis.set_major_locator(FixedLocator(at))
+        ax.xaxis.set_minor_locator(NullLocator())
+    else:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size_tick(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -104,7 +122,7 @@ def _thin_log_ticks(fig: plt.Figure) -> None:
     """On a log x axis that spans many decades, 1-2-5 labels run into each other ("50 100200
     500"): there only the decades are labelled."""
     for ax in fig.axes:
-        if ax.get_xscale() != "log":
+        if ax.get_xscale() != "log" or isinstance(ax.xaxis.get_major_locator(), FixedLocator):
             continue
         lo, hi = ax.get_xlim()
         if lo > 0 and math.log10(hi / lo) > WIDE_DECADES:
