@@ -790,3 +790,22 @@ def test_an_overhead_past_every_size_is_said_so(x_from: float, x_to: float, word
                     x_to=x_to, value=1e-3, low=9e-4, high=1.1e-3)
     (line,) = finding_lines(SimpleNamespace(findings=[found], runs=["run"], environments={}))
     assert line.endswith(words) and "inf" not in line
+
+
+@pytest.mark.parametrize(("sizes", "ticks"), [
+    ([2304, 9216, 2304], [2304, 9216]),  # few: at the sizes run
+    ([2 ** k for k in range(6, 16)], None),  # many: 1-2-5 x 10^k
+])
+def test_a_size_axis_is_labelled_at_its_few_swept_sizes(sizes: list[int], ticks):
+    import matplotlib.pyplot as plt
+
+    from a2bench.report import plotting
+    fig, ax = plt.subplots()
+    ax.plot(sizes, np.ones(len(sizes)))
+    plotting._log_x(ax, sizes)
+    shown = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    plt.close(fig)
+    if ticks:
+        assert shown == ticks
+    else:
+        assert set(shown) <= {a * 10 ** k for a in (1, 2, 5) for k in range(6)} and shown
