@@ -792,6 +792,25 @@ def test_an_overhead_past_every_size_is_said_so(x_from: float, x_to: float, word
     assert line.endswith(words) and "inf" not in line
 
 
+def test_an_overhead_timed_but_not_fitted_is_not_said_to_be_under_5_percent():
+    # Two sizes, 0.107 and 0.132 ms, against 0.0659 ms timed: the line had read "the timed one
+    # is under 5% of the latency at every size" beside "n/a ms [n/a, n/a] (fitted)".
+    from a2bench.analysis import exponents
+    from a2bench.analysis.findings import Finding
+    from a2bench.fitting import NAN_FIT, summarise
+    from a2bench.report.sections.scaling import finding_lines
+    sizes = summarise([144, 400], [1.07e-4, 1.32e-4])
+    assert exponents._overhead_below(NAN_FIT, sizes, 0.05, 6.59e-5) == math.inf
+    assert exponents._overhead_below(NAN_FIT, sizes, 0.5, 6.59e-5) == 400
+    assert exponents._overhead_below(NAN_FIT, sizes, 0.5, 7e-5) == math.inf
+    assert exponents._overhead_below(NAN_FIT, sizes, 0.05, 1e-6) == 0
+    found = Finding("overhead", "run", "se", "positions", "latency", x_from=math.inf,
+                    x_to=math.inf, expected=6.59e-5)
+    (line,) = finding_lines(SimpleNamespace(findings=[found], runs=["run"], environments={}))
+    assert "0.0659 ms, timed directly at the smallest shape (too few sizes to fit one)" in line
+    assert line.endswith("not under 5% at any size swept.") and "n/a" not in line
+
+
 @pytest.mark.parametrize(("sizes", "ticks"), [
     ([2304, 9216, 2304], [2304, 9216]),  # few: at the sizes run
     ([2 ** k for k in range(6, 16)], None),  # many: 1-2-5 x 10^k

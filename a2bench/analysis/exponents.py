@@ -210,6 +210,21 @@ def _equals_model(y: np.ndarray, want: np.ndarray) -> bool:
                 and np.all(np.abs(y / want - 1) <= EXACT_SHARE))
 
 
+def _overhead_below(full: ft.PowerFit, sizes: ft.Sizes, share: float,
+                    cut: float | None) -> float:
+    """The size above which the overhead is under `share` of the time: on the fitted curve, or,
+    where too few sizes gave no curve, the first swept size from which every measured time is
+    over overhead ÷ share (0: all of them; inf: none). Three sizes had read "under 5 % at every
+    size" where the overhead timed directly was half of each."""
+    if math.isfinite(full.k) or cut is None or not len(sizes):
+        return full.overhead_below(share, cut)
+    clear = sizes.y * share > cut
+    if clear.all():
+        return 0.0
+    last = int(np.flatnonzero(~clear)[-1])
+    return float(sizes.x[last + 1]) if last + 1 < len(sizes) else math.inf
+
+
 # A latency growing by less than this exponent over the whole sweep, where the model's grows by
 # more, is read as possibly all overhead when no overhead was timed directly (fit_group).
 FLAT_GROWTH = 0.1
@@ -251,8 +266,8 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
         "overhead_used": overhead,
         # where the overhead the window is cut by (latency's, timed where it was) is half and
         # 5 % of the fitted curve: the window's first size, not the fitted a's, when they differ
-        "x_overhead_half": full.overhead_below(0.5, cut),
-        "x_overhead_5pct": full.overhead_below(ft.OVERHEAD_SHARE, cut),
+        "x_overhead_half": _overhead_below(full, sizes, 0.5, cut),
+        "x_overhead_5pct": _overhead_below(full, sizes, ft.OVERHEAD_SHARE, cut),
         "exponent_full": full.k,
         "cache_boundaries": "; ".join(f"{b.cache} between {b.x_from:g} and {b.x_to:g}"
                                       for b in bounds),

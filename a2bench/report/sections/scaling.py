@@ -399,8 +399,11 @@ def finding_lines(result: an.Analysis) -> list[str]:
                     f"is half of the latency below {x} = {size(f.x_from)} and"
                     if f.x_from > 0 else "is under half of the latency at every size, and")
             fitted = (f"{constant} of {_ms(f.value)} ms [{_ms(f.low)}, {_ms(f.high)}] "
-                      f"(fitted){direct}")
-            if math.isfinite(f.value) and not math.isnan(f.x_to) and f.x_to > 0:
+                      f"(fitted){direct}" if math.isfinite(f.value) else
+                      f"{constant} of {significant(f.expected * 1e3)} ms, timed directly at the "
+                      "smallest shape (too few sizes to fit one)")
+            if ((math.isfinite(f.value) or math.isfinite(f.expected)) and not math.isnan(f.x_to)
+                    and f.x_to > 0):
                 under = (f"under 5% above {x} = {size(f.x_to)}" if f.x_to < math.inf
                          else "not under 5% at any size swept")  # not "above N = 4.11e+70"
                 lines.append(f"{who}: {fitted}; the {which} one, which cuts the window, {half} "
