@@ -112,6 +112,15 @@ def test_fits_csv_columns_and_values(report: Path):
     assert float(lat["fit_x_min"]) > 16 and float(lat["overhead"]) > 0  # overhead rows left out
 
 
+def test_cases_csv_holds_counts_to_the_unit(report: Path):
+    # %.6g had printed a peak of 23855104 B as 2.38551e+07: "measured = model" was uncheckable
+    cases = pd.read_csv(report / "cases.csv")
+    kept = pd.read_csv(report.parent / "cpu-run" / "results.csv")
+    for col in ("macs_analytic", "peak_bytes", "peak_bytes_analytic"):
+        assert set(cases[col].dropna()) <= set(kept[col].dropna())
+    assert (cases["peak_bytes"] >= 1e6).any()  # counts of 7 digits or more, which %.6g rounds
+
+
 def test_summary_json(report: Path):
     s = json.loads((report / "summary.json").read_text())
     assert set(s) >= SUMMARY_KEYS
