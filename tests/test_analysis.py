@@ -1075,3 +1075,16 @@ def test_each_block_against_double_attention_runs_across_t_too(tmp_path):
     data, runs = an.load_runs([root / "results" / "cpu-default"])
     bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})
     assert len(bc) and (bc["t"] == 1).all()
+
+
+def test_the_counter_table_takes_each_blocks_largest_case_at_its_largest_n_and_names_it():
+    # A sweep of c at one N, stored in a shuffled order: each block's row had been whichever c
+    # came first (the non-local order at c 16 beside double attention at c 256).
+    ms = []
+    for c, block in ((16, "nonlocal_right"), (256, "double_attention"), (256, "nonlocal_right"),
+                     (16, "double_attention"), (64, "double_attention")):
+        m = measured(case(block, 20, c=c))
+        ms.append(replace(m, macs_thop=m.macs_analytic, macs_ptflops=m.macs_analytic))
+    t = an.counter_table(frame(ms))
+    assert sorted(zip(t["block"], t["size"], strict=True)) == [
+        ("double_attention", "20×20 c=256"), ("nonlocal_right", "20×20 c=256")]

@@ -258,20 +258,24 @@ COUNTER_COLUMNS = {"macs_torch": "FlopCounterMode", "macs_fvcore": "fvcore",
 
 
 def counter_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, block), at its largest N with counts (its smallest batch there): the model's
-    MACs and each counter's, with the ratio counter ÷ model. Empty unless the optional counters
-    (thop, ptflops) counted."""
+    """Per (run, block), at its largest N with counts (its smallest batch there, then its
+    largest c, m, n and r): the model's MACs and each counter's, with the ratio counter ÷ model.
+    Empty unless the optional counters (thop, ptflops) counted."""
     ok = ok_rows(df)
     optional = [c for c in ("macs_thop", "macs_ptflops") if c in ok and ok[c].notna().any()]
     if not optional or ok.empty:
         return pd.DataFrame()
     have = ok[ok[optional].notna().any(axis=1)]
-    # the largest N, at its smallest batch: every block's row at one batch where the run has it
-    order = have.sort_values(["positions", "batch"], ascending=[False, True], kind="stable")
+    # the largest N, at its smallest batch: every block's row at one batch where the run has it;
+    # then the largest of the other sizes (a sweep of c at one N had taken each block's row at
+    # whichever c its shuffled run stored first: c 16 beside c 256)
+    rest = [c for c in size_columns(have) if c not in ("positions", "batch", "t", "h", "w")]
+    order = have.sort_values(["positions", "batch", *rest],
+                             ascending=[False, True, *[False] * len(rest)], kind="stable")
     first = order.groupby(["run", "block"], sort=False).head(1)
     rows = []
     for _, r in first.iterrows():
-        rec = {"run": r["run"], "block": r["block"], "shape": r["shape"],
+        rec = {"run": r["run"], "block": r["block"], "shape": r["shape"], "size": r.get("size"),
                "positions": r["positions"], "batch": r["batch"], "model": r["macs_analytic"]}
         for col, name in COUNTER_COLUMNS.items():
             value = r.get(col)

@@ -258,9 +258,11 @@ def counters_section(result: an.Analysis) -> list[Element]:
         return []
     rows = []
     batches = t["batch"].nunique() > 1 or (t["batch"] != 1).any()  # rows of one batch: said
+    sizes = "size" in t and (t["size"] != t["shape"]).any()  # sizes beyond h×w: named (c=16)
     for _, r in t.iterrows():
         row = {**({"run": r["run"]} if len(result.runs) > 1 else {}),
-               "block": block_name(result, r["block"], short=True), "N": size(r["positions"]),
+               "block": block_name(result, r["block"], short=True),
+               **({"size": r["size"]} if sizes else {}), "N": size(r["positions"]),
                **({"batch": integer(r["batch"])} if batches else {}),
                "model MACs": integer(r["model"]) if finite(r["model"]) else "no model"}
         for name in an.COUNTER_COLUMNS.values():
@@ -271,7 +273,8 @@ def counters_section(result: an.Analysis) -> list[Element]:
                             else f" ({significant(ratio, 4)}×)"))
         rows.append(row)
     return [Heading(2, "What the field's counters report"), Para(
-        "Each counter's total at the block's largest N (at its smallest batch there), in MACs "
+        "Each counter's total at the block's largest N (at its smallest batch there, then "
+        "its largest other sizes), in MACs "
         "(FlopCounterMode's 2 per MAC halved), against the model; a ratio follows a count that "
         "differs. `a2bench audit` says what each one missed or added."),
         Table(pd.DataFrame(rows))]
