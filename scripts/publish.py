@@ -119,9 +119,9 @@ def headline_block(summary: dict[str, Any]) -> str:
         if r["verdict"] == "not swept":  # named, so the runs' tally adds up
             lines.append(f"- {run}: not swept along positions N, so not counted above.")
             continue
+        said = r["contradicting"] + r["missing"] + r.get("unmeasured", [])
         lines.append(f"- {run}: **{WORDS[r['verdict']]}**"
-                     + ("." if not (r["missing"] or r["contradicting"]) else
-                        ": " + "; ".join(r["contradicting"] + r["missing"]) + "."))
+                     + (": " + "; ".join(said) + "." if said else "."))
     for c in summary.get("crossovers", []):
         if c.get("n_star_latency") is None:
             if "the crossing is the overhead's" in (c.get("reason_latency") or ""):

@@ -991,6 +991,20 @@ def test_in_context_sets_each_attention_variant_against_the_plain_network():
     assert se["parameters_overhead_pct"] == pytest.approx(100 * (28_088_024 / 25_557_032 - 1))
 
 
+def test_headline_names_the_sizes_a_judged_block_did_not_measure():
+    # Three OOM sizes of the non-local order's largest had left CONFIRMED without a word.
+    ms = [m for m in positions_sweep() if m.case.block != "se"]
+    big = {s * s for s in SIDES[-2:]}
+    ms = [replace(m, status="oom", reason="synthetic")
+          if m.case.block == "nonlocal_right" and m.case.h * m.case.w in big else m for m in ms]
+    df = frame(ms)
+    run = an.headline(an.fit_exponents(df), ["synthetic"], data=df)["runs"]["synthetic"]
+    assert run["unmeasured"] == [f"non-local order: 2 of {len(SIDES)} cases not measured "
+                                 "(2 oom at N = 4096–9216); its fits read the others"]
+    assert an.headline(an.fit_exponents(frame(positions_sweep())), ["synthetic"],
+                       data=frame(positions_sweep()))["runs"]["synthetic"]["unmeasured"] == []
+
+
 def test_a_model_that_disagrees_with_both_counters_reaches_the_headline():
     data = pd.DataFrame([
         {"run": "r", "block": "mine", "model_mismatch": True, "macs_analytic": 32768,

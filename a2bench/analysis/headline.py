@@ -13,6 +13,7 @@ import pandas as pd
 
 from a2bench.analysis.columns import METRICS, STUDY, block_label, clean
 from a2bench.analysis.hints import run_hints
+from a2bench.formatting import size
 
 HEADLINE_STATUSES = ("confirmed", "contradicted", "inconclusive", "not swept")
 
@@ -73,10 +74,9 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
                     against.append(f"{said}: {r['reason']}")
                 elif r["verdict"] != "consistent":
                     gaps.append(f"{said}: {r['reason']}")
+        verdict_blocks = [b for b in ran if not study or b in (STUDY.left, STUDY.right)]
         if rows is not None:
-            gaps += _record_gaps(rows, [b for b in ran if not study or b in (STUDY.left,
-                                                                            STUDY.right)],
-                                 environments)
+            gaps += _record_gaps(rows, verdict_blocks, environments)
         if not table:
             status, gaps = "not swept", []  # nothing along positions: nothing is missing
         elif against:
@@ -88,6 +88,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         device = str(f["device"].iloc[0]) if len(f) and "device" in f else ""
         per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
                         "missing": gaps, "question": "a2" if study else "blocks",
+                        "unmeasured": (_unmeasured(rows, verdict_blocks, environments)
+                                       if rows is not None and table else []),
                         "hints": run_hints(latency, gaps, (environments or {}).get(run) or {},
                                            device)}
     swept = [v["verdict"] for v in per_run.values() if v["verdict"] != "not swept"]
@@ -121,6 +123,27 @@ def _record_gaps(rows: pd.DataFrame, judged: Sequence[str],
             gaps.append(f"{name} MACs: its cost model disagrees with both counters in "
                         f"{flagged} case(s) (model_mismatch), so its model's verdicts are moot")
     return gaps
+
+
+def _unmeasured(rows: pd.DataFrame, judged: Sequence[str],
+                environments: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """The cases of a judged block that did not end ok, where some did: its fits read the
+    others, so a verdict stands on a shorter range than the suite asked for (three OOM sizes
+    of the non-local order's largest had left the headline CONFIRMED without a word)."""
+    out = []
+    for block in judged:
+        own = rows[rows["block"] == block]
+        bad = own[own["status"] != "ok"]
+        if bad.empty or bad.shape[0] == own.shape[0]:  # none, or all: _record_gaps says so
+            continue
+        n = sorted(set(bad["positions"].dropna()))
+        at = (f" at N = {size(n[0])}" if len(n) == 1 else
+              f" at N = {size(n[0])}–{size(n[-1])}" if n else "")
+        out.append(f"{block_label(block, environments, short=True)}: {len(bad)} of {len(own)} "
+                   "cases not measured ("
+                   + ", ".join(f"{k} {s}" for s, k in bad["status"].value_counts().items())
+                   + f"{at}); its fits read the others")
+    return out
 
 
 def _mismatched(rows: pd.DataFrame) -> pd.Series:

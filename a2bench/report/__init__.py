@@ -98,7 +98,8 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         lines.append(f"  {run}: {h['verdict'].upper()}")
         if run in stopped:
             lines.append(f"    {stopped[run]}")
-        lines += [f"    {line}" for line in h["contradicting"] + h["missing"]]
+        lines += [f"    {line}" for line in h["contradicting"] + h["missing"]
+                  + h.get("unmeasured", [])]
         lines += [f"    hint: {hint}" for hint in h.get("hints", ())]
     return ReportFiles(out, tuple(written), tuple(f.file for f in figures), tuple(lines))
 

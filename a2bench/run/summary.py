@@ -273,7 +273,7 @@ def print_sweep(result: SweepResult) -> None:
         print(f"\nVerdict ({question}, exponents along N, 95% intervals): "
               f"{run['verdict'].upper()}")
         print(verdict_table(run["fits"]))
-        for line in run["contradicting"] + run["missing"]:
+        for line in run["contradicting"] + run["missing"] + run.get("unmeasured", []):
             print(f"  {line}")
         for hint in run["hints"]:
             print(f"  hint: {hint}")

@@ -151,7 +151,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         warned = [w for x in result.runs if x.label == run
                    for w in x.environment.get("warnings") or []
                    if MODEL_MISMATCH not in w]  # a model mismatch is said above already
-        said = r["contradicting"] + r["missing"] + [f"hint: {h}" for h in r.get("hints", ())]
+        said = (r["contradicting"] + r["missing"] + r.get("unmeasured", [])
+                + [f"hint: {h}" for h in r.get("hints", ())])
         if said:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
         if warned:  # a list of their own, so that many never fold the answer away
