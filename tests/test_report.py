@@ -220,6 +220,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert len(err.splitlines()) == 1 and "no ok results" in err
     assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     assert "not a folder" in capsys.readouterr().err
+    # a run stopped before its first result: a2bench's own folder, and the way on
+    early = tmp_path / "early"
+    early.mkdir()
+    (early / "environment.json").write_text(json.dumps({
+        "suite": "smoke", "suite_path": "suites/smoke.yaml", "run_flags": ["--passes", "1"],
+        "ended": "interrupted"}))
+    assert main(["report", str(early), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "stored no result before it stopped (interrupted)" in err
+    assert f"a2bench run suites/smoke.yaml --out {early} --resume --passes 1" in err
 
 
 def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys):

@@ -241,6 +241,13 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
 def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     path = Path(out_dir) / JSONL
+    if not path.is_file() and _run_environment(Path(out_dir) / ENVIRONMENT):
+        # a run stopped before its first result: it is a2bench's folder, with a way on
+        env = json.loads((Path(out_dir) / ENVIRONMENT).read_text())
+        how = ending(env) or "no end recorded"
+        raise StoreError(f"{out_dir}: the run here stored no result before it stopped ({how}); "
+                         "resume it with: "
+                         + resume_line(env, Path(out_dir), env.get("executor") == "slurm"))
     if not path.is_file():
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
     return read_jsonl(path)[0]
