@@ -1102,3 +1102,27 @@ def test_the_counter_table_takes_each_blocks_largest_case_at_its_largest_n_and_n
     t = an.counter_table(frame(ms))
     assert sorted(zip(t["block"], t["size"], strict=True)) == [
         ("double_attention", "20×20 c=256"), ("nonlocal_right", "20×20 c=256")]
+
+
+def test_a_resumed_runs_ceiling_is_the_best_of_its_sessions_and_each_calibration_is_found():
+    # Interrupted before its end calibration, then resumed: the report had read the first
+    # session's "62.2 / not measured" beside the resumed session's warning of a +5.6 % drift.
+    from a2bench.analysis.load import over_sessions
+
+    def roof(start, end):
+        return {"dtype": "float32", "gemm_flops_per_s": max(start, end or 0),
+                "bandwidth_bytes_per_s": 3e10, "gemm_flops_per_s_start": start,
+                "gemm_flops_per_s_end": end, "drift": end / start - 1 if end else None}
+
+    first, resumed = roof(62.2e9, None), roof(59.5e9, 62.8e9)
+    env = {"suite": "s", "roofline": first, "rooflines": {"float32": first},
+           "resumed_in": [{"roofline": resumed, "rooflines": {"float32": resumed}}]}
+    joined = over_sessions(env)
+    assert joined["roofline"]["gemm_flops_per_s"] == 62.8e9
+    assert joined["rooflines"]["float32"]["gemm_flops_per_s"] == 62.8e9
+    assert env["roofline"]["gemm_flops_per_s"] == 62.2e9  # the stored file's dict is untouched
+    found = [f for f in an.findings(pd.DataFrame(columns=["metric", "primary"]), pd.DataFrame(),
+                                    pd.DataFrame(), {"r": joined}) if f.kind == "calibration"]
+    assert [(f.session, f.low, f.high) for f in found][1] == (1, 59.5e9, 62.8e9)
+    assert math.isnan(found[0].high)
+    assert over_sessions({"roofline": first}) == {"roofline": first}  # never resumed: as stored

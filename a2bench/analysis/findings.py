@@ -56,6 +56,7 @@ class Finding:
     bytes_to: float = math.nan
     tensor: str = ""
     dtype: str = ""  # calibration_failed: the dtype whose ceiling failed
+    session: int = 0  # calibration: 0 the run's first session, 1 on its resumes in order
 
 
 TENSORS = {"largest_activation_bytes": "largest activation", "working_set_bytes": "working set"}
@@ -123,13 +124,14 @@ def findings(fits: pd.DataFrame, data: pd.DataFrame, roof: pd.DataFrame,
                                high=o["ci_high"], expected=o["expected"],
                                cache=", ".join(dict.fromkeys(b.cache for b in cut))))
     for run, env in environments.items():
-        r = env.get("roofline") or {}
-        start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
-        if isinstance(start, (int, float)):
+        for session, r in enumerate(env.get("roofline_sessions") or [env.get("roofline") or {}]):
+            start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
+            if not isinstance(start, (int, float)):
+                continue
             drift = r.get("drift")
             out.append(Finding("calibration", run,
                                value=float(drift) if isinstance(drift, (int, float)) else math.nan,
-                               low=float(start),
+                               low=float(start), session=session,
                                high=float(end) if isinstance(end, (int, float)) else math.nan))
         sub = roof[roof["run"] == run] if len(roof) else roof
         for dtype, rows in sub.groupby("dtype", sort=True) if len(sub) else ():

@@ -168,13 +168,18 @@ def _cuda_flags(run: an.Run, env: dict[str, Any]) -> str:
 
 
 def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
-    r = env.get("roofline") or {}
-    start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
-    if start is None:
-        return ""
-    drift = r.get("drift")
-    return (f"{significant(start / 1e9)} / {significant(end / 1e9) if end else 'not measured'}"
-            + (f", drift {fixed(100 * drift, 1)}%" if drift is not None else ""))
+    sessions = env.get("roofline_sessions") or [env.get("roofline") or {}]
+    cells = []
+    for i, r in enumerate(sessions):
+        start, end = r.get("gemm_flops_per_s_start"), r.get("gemm_flops_per_s_end")
+        if start is None:
+            continue
+        drift = r.get("drift")
+        cells.append(("" if len(sessions) < 2 else "first: " if not i else f"resumed {i}: ")
+                     + f"{significant(start / 1e9)} / "
+                     + (significant(end / 1e9) if end else "not measured")
+                     + (f", drift {100 * drift:+.1f}%" if drift is not None else ""))
+    return "; ".join(cells)
 
 
 def _dtype_ceilings(run: an.Run, env: dict[str, Any]) -> str:
@@ -383,9 +388,11 @@ def method_section() -> list[Element]:
             "they can be wrong. A cliff names a cache only when the working set (the cost "
             "model's live peak plus the input) crosses its size between the two sizes in "
             "question.",
-            "The GEMM ceiling is the best of 5 timings of at least 0.5 s at several sizes, "
-            "measured at the start and at the end of the sweep; the larger is used and the "
-            "drift between them is reported.",
+            "The GEMM ceiling is the best of 5 timings, each at least the run's calibration "
+            "time (--calibration-time, 0.5 s unless set), over the GEMM sizes that fit in "
+            "that time, measured at the start and at the end of the sweep; the larger is "
+            "used and the drift between them is reported (environment.json's "
+            "calibration_time_s and roofline hold each run's own).",
         )),
     ]
 

@@ -447,10 +447,15 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 f"apart; the other side, {span}, {other}.")
         elif f.kind == "calibration":
             end = (f"{significant(f.high / 1e9)} GFLOP/s at the end, a drift of "
-                   f"{fixed(100 * f.value, 1)}%"
+                   f"{100 * f.value:+.1f}%"
                    if math.isfinite(f.high) else "no end-of-sweep calibration")
+            resumed = (len((result.environments.get(f.run) or {}).get("roofline_sessions")
+                           or ()) > 1)
             lines.append(f"{who}GEMM ceiling {significant(f.low / 1e9)} GFLOP/s at the start of "
-                         f"the sweep, {end}; the ceiling used is the larger.")
+                         + (f"the resumed session {f.session}" if f.session else
+                            "the sweep's first session" if resumed else "the sweep")
+                         + f", {end}; the ceiling used is the "
+                         + ("best of every session's." if resumed else "larger."))
         elif f.kind == "calibration_failed":
             lines.append(f"{who}the {f.dtype} calibration failed: a {f.dtype} case ran at "
                          f"{fixed(100 * f.value, 0)}% of the measured {f.dtype} GEMM ceiling, so "
