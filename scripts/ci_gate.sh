@@ -133,7 +133,10 @@ run_round base head base
 
 compare compare-exact.txt base head --exact-only
 rc=$?
-if [ $rc -ne 0 ]; then
+if [ $rc -eq 2 ]; then  # bad input: an unreadable or foreign side, not a changed count
+    echo "gate: compare could not read the runs (exit 2); see $OUT/compare-exact.txt"
+    exit $rc
+elif [ $rc -ne 0 ]; then
     echo "gate: exact metrics or statuses changed (exit $rc); see $OUT/compare-exact.txt"
     exit $rc
 fi

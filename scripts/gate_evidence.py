@@ -67,17 +67,20 @@ class Row:
                 f"{ratios[0]:.2f}..{ratios[-1]:.2f}  {suite}{ok}")
 
 
-def run_suite(a2bench: str, suite: str, out: Path, threads: int, processes: int,
-              time_budget: float, env: dict[str, str] | None = None,
-              resume: bool = False) -> None:
+def run_suite(suite: str, out: Path, threads: int, processes: int, time_budget: float,
+              env: dict[str, str] | None = None, resume: bool = False) -> None:
     """Run the suite into `out` up to `processes` passes (with resume: only the missing ones)."""
     start = time.perf_counter()
+    # this checkout's a2bench, not the venv's console script: from a worktree sharing the venv
+    # that had run the installed package's code
+    full = {**os.environ, **(env or {})}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full.get("PYTHONPATH")]))
     with open(out.with_suffix(".log"), "a") as log:
-        subprocess.run([a2bench, "run", suite, "--out", str(out), "--threads", str(threads),
-                        "--processes", str(processes), "--time-budget", str(time_budget),
-                        "--no-progress", *(["--resume"] if resume else [])], check=True,
-                       stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                       cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "a2bench.cli", "run", suite, "--out", str(out),
+                        "--threads", str(threads), "--processes", str(processes),
+                        "--time-budget", str(time_budget), "--no-progress",
+                        *(["--resume"] if resume else [])], check=True,
+                       stdout=log, stderr=subprocess.STDOUT, env=full, cwd=ROOT)
     what = f"pass {processes}" if resume or processes == 1 else f"{processes} passes"
     print(f"  ran {out.name} ({threads} threads, {what}) in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
@@ -116,7 +119,6 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     p.add_argument("--out", type=Path, default=ROOT / "results/local" / f"gate-evidence-{stamp}")
     args = p.parse_args()
-    a2bench = str(Path(sys.executable).parent / "a2bench")
     args.out.mkdir(parents=True, exist_ok=False)
     how = "one run after another" if args.sequential else "passes of all runs interleaved"
     print(f"gate evidence: {args.runs} runs of {args.suite} x {args.processes} passes "
@@ -138,15 +140,14 @@ def main() -> int:
                 (f"code {args.slowdown:g}x slower", code, (True, True))]
     if args.sequential:
         for folder, threads, env in specs:
-            run_suite(a2bench, args.suite, folder, threads, args.processes, args.time_budget, env)
+            run_suite(args.suite, folder, threads, args.processes, args.time_budget, env)
     else:
         # Round i runs pass i of every run, starting one run later each round, so that every
         # comparison's two sides share the same stretches of time, as scripts/ci_gate.sh does.
         for i in range(args.processes):
             print(f" round {i + 1}/{args.processes}", flush=True)
             for folder, threads, env in specs[i % len(specs):] + specs[:i % len(specs)]:
-                run_suite(a2bench, args.suite, folder, threads, i + 1, args.time_budget, env,
-                          resume=i > 0)
+                run_suite(args.suite, folder, threads, i + 1, args.time_budget, env, resume=i > 0)
 
     rows: list[Row] = []
     for normalize in (False, True):

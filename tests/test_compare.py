@@ -271,7 +271,8 @@ def test_a_partition_whose_nodes_differ_is_compared_node_by_node(tmp_path):
 def test_normalize_cancels_a_uniformly_slower_machine(tmp_path, base, capsys):
     head = head_with(tmp_path, slowdown=1.3, reference_s=1.3e-3)
     assert run(base, head) == 1
-    assert "reference kernel: head/base = 1.30" in capsys.readouterr().out
+    assert ("reference kernel: head/base time = 1.30 (median over cases): the head machine took "
+            "1.30x the base's time") in capsys.readouterr().out
     assert run(base, head, "--normalize") == 0
 
 
@@ -701,3 +702,33 @@ def test_normalize_without_a_sides_reference_times_is_bad_input(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--normalize: " in err and "(head) holds no reference " \
         "kernel time" in err
+
+
+def test_a_compare_that_timed_nothing_is_bad_input_not_a_pass(tmp_path, base, capsys):
+    # records without raw samples (an older base) had read "PASS: no regression"
+    bare = store(tmp_path / "bare", [replace(m, samples_s=()) for i, c in enumerate(CASES)
+                                     for m in passes(c, seed=i)])
+    assert run(base, bare) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no case was timed on both sides" in err
+    assert "--exact-only" in err and run(base, bare, "--exact-only") == 0
+
+
+def test_a_pass_that_could_not_have_failed_says_so(tmp_path, base, capsys):
+    noisy = store(tmp_path / "noisy", [replace(m, samples_s=tuple(s * f for s in m.samples_s))
+                                       for i, c in enumerate(CASES)
+                                       for m, f in zip(passes(c, seed=200 + i),
+                                                       (0.3, 3.0, 1.0, 0.5, 2.5), strict=True)])
+    assert run(base, noisy) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("a2bench compare: PASS: no regression found, but the suite's 95% CI "
+                           "reaches") and "past the 10% threshold" in last
+    assert run(base, head_with(tmp_path)) == 0
+    assert capsys.readouterr().out.strip().endswith("PASS: no regression")
+
+
+def test_a_file_given_for_a_folder_and_runs_of_two_suites_are_told(tmp_path, base, capsys):
+    assert run(base / "results.jsonl", base) == 2
+    assert "results.jsonl: a file, not a folder" in capsys.readouterr().err
+    assert run(base, head_with(tmp_path, env={**ENV, "suite": "other"})) == 0
+    assert "environments differ: suite" in capsys.readouterr().out

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,6 +127,8 @@ def test_passes_without_raw_samples_pool_to_their_medians():
     ('{"roofline": "fast"}', "roofline is 'fast'; expected an object"),
     ('{"threads": "one"}', "threads is 'one'; expected a number"),
     ('{"overhead": {"cases": "x"}}', "overhead.cases is 'x'; expected a list of objects"),
+    ('{"resumed_in": ["x"]}', "resumed_in is \\['x'\\]; expected a list of objects"),
+    ('{"per_host": "x"}', "per_host is 'x'; expected an object"),
     ('{"warnings": "a string"}', "warnings is 'a string'; expected a list of strings"),
 ])
 def test_a_damaged_environment_is_one_line(tmp_path, text, said):
@@ -221,3 +224,15 @@ def test_a_folder_sync_that_the_filesystem_refuses_is_let_be(tmp_path, monkeypat
     monkeypatch.setattr(store.os, "fsync", refuse(errno.ENOSPC))
     with pytest.raises(OSError):
         store.fsync_folder(tmp_path)
+
+
+def test_a_resume_line_takes_the_last_sessions_flags():
+    # ci_gate.sh adds a pass a session (--processes i+1 --resume): the first session's flags
+    # had resumed an interrupted fifth pass to the first's end, leaving it missing
+    from a2bench.run.store import resume_line
+
+    env = {"suite_path": "suites/gate.yaml", "run_flags": ["--processes", "1"],
+           "resumed_in": [{"run_flags": ["--processes", "2"]}, {"run_flags": ["--processes", "5"]}]}
+    assert resume_line(env, Path("out"), False) == ("a2bench run suites/gate.yaml --out out "
+                                                    "--resume --processes 5")
+    assert resume_line({**env, "resumed_in": [{}]}, Path("out"), False).endswith("--processes 1")

@@ -120,8 +120,10 @@ def reference_note(pairs: Sequence[tuple[Measurement, Measurement]],
     if abs(r - 1) * 100 < REFERENCE_NOTE_PCT:
         return []
     how = "divided out (--normalize)" if normalize else "not divided out; consider --normalize"
-    return [f"reference kernel: head/base = {r:.2f} (median over cases), so the head machine "
-            f"ran {abs(r - 1):.0%} {'slower' if r > 1 else 'faster'}; {how}"]
+    # as times: 0.30 is 3.3x the speed, not "70% faster"; 22.16 is 22x the time, not "2116%"
+    pace = (f"took {r:.2f}x the base's time" if r > 1 else f"ran {1 / r:.2f}x the base's speed")
+    return [f"reference kernel: head/base time = {r:.2f} (median over cases): the head machine "
+            f"{pace}; {how}"]
 
 
 def reference_spread_warnings(sides: Mapping[str, Side]) -> list[str]:

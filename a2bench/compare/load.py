@@ -13,6 +13,9 @@ from a2bench.run.store import JSONL, load_environment, load_passes, merge_passes
 
 def load_side(path: Path, role: str) -> Side:
     """The records of one results folder by case key (merged and per pass), and its environment."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: a file, not a folder (expected the {role} results folder "
+                         "written by a2bench run)")
     if not path.is_dir():
         raise InputError(f"{path}: no such folder (expected the {role} results folder written by "
                          "a2bench run)")

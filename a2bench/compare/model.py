@@ -24,10 +24,10 @@ EXACT_METRICS = ("macs_analytic", "flops_analytic", "peak_bytes_analytic",
 COUNTER_METRICS = EXACT_METRICS[4:]  # from running the block: only for cases that ran
 # What changes timings or counts between machines and installs. The git commit and the a2bench
 # version are expected to differ between base and head, so they are not here.
-ENV_KEYS = ("threads", "interop_threads", "torch", "fvcore", "numpy", "python", "cpu_model",
-            "cpu_capability", "physical_cores", "mkldnn_enabled", "gpu_name", "cuda_version",
-            "time_budget_s", "ci_target", "warm_cache")
-EXACT_ENV_KEYS = ("torch", "fvcore", "python")  # what can change a count; the CPU cannot
+ENV_KEYS = ("suite", "threads", "interop_threads", "torch", "fvcore", "numpy", "python",
+            "cpu_model", "cpu_capability", "physical_cores", "mkldnn_enabled", "gpu_name",
+            "cuda_version", "time_budget_s", "ci_target", "warm_cache")
+EXACT_ENV_KEYS = ("suite", "torch", "fvcore", "python")  # what can change a count; not the CPU
 # A counter missing for these reasons is a setting or an install, not a change in the code.
 COUNTER_OFF_MARKERS = ("counters disabled", "unavailable")
 

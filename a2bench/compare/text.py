@@ -97,5 +97,12 @@ def format_report(c: Comparison) -> str:
     if failures:
         lines += ["", f"failures ({len(failures)}):", *(f"  FAIL: {f}" for f in failures)]
     verdict = (f"FAIL: {len(failures)} failure(s)" if failures else "PASS: no regression")
+    limit = 1 + c.threshold_pct / 100
+    if not failures and c.suite is not None and c.suite.ci_high > limit:
+        # a pass that could not have failed says so: 5 noisy passes a side had read "PASS: no
+        # regression" beside a suite interval of 0.41-5.13
+        verdict += (f" found, but the suite's 95% CI reaches {c.suite.ci_high:.2f}x, past the "
+                    f"{c.threshold_pct:g}% threshold: a slowdown that large is not ruled out "
+                    "(more passes a side, or a quieter machine, narrow it)")
     lines += ["", f"a2bench compare: {verdict}"]
     return "\n".join(lines)

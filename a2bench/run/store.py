@@ -54,7 +54,9 @@ def last_session(env: dict[str, Any]) -> dict[str, Any]:
 def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     """The command that resumes a run: as it was started where the run recorded its flags
     (environment.json's run_flags and plugins), else with a reminder to add them."""
-    flags = env.get("run_flags")
+    # the last session's flags: a resume may have changed them (ci_gate.sh adds a pass a session
+    # with --processes), and the first session's would resume to its own end
+    flags = last_session(env).get("run_flags", env.get("run_flags"))
     suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
     if slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
         return (f"a2bench run {suite} --out {folder}"
@@ -331,7 +333,8 @@ _OBJECT, _NUMBER = (dict, "an object"), ((int, float), "a number")
 ENVIRONMENT_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     **{k: _OBJECT for k in ("roofline", "rooflines", "rooflines_by_host", "overhead", "blocks",
                             "auto_sizes", "allocator", "reduced_precision", "cuda_flags",
-                            "cpu_caches", "caches_getconf", "caches", "optional_counters")},
+                            "cpu_caches", "caches_getconf", "caches", "optional_counters",
+                            "per_host")},
     **{k: _NUMBER for k in ("threads", "interleave_chunk_s", "gpu_memory_bytes",
                             "gpu_free_bytes", "time_budget_s")},
     **{k: (str, "a string") for k in ("suite_path", "timing_schedule", "ended")},
@@ -359,11 +362,12 @@ def load_environment(out_dir: str | Path) -> dict[str, Any]:
                                   and kind is not dict):
             raise StoreError(f"{path}: {key} is {value!r:.40}; expected {what}, as a2bench run "
                              "writes it")
-    cases = (env.get("overhead") or {}).get("cases")
-    if cases is not None and not (isinstance(cases, list)
-                                  and all(isinstance(c, dict) for c in cases)):
-        raise StoreError(f"{path}: overhead.cases is {cases!r:.40}; expected a list of objects, "
-                         "as a2bench run writes it")
+    for key, value in (("overhead.cases", (env.get("overhead") or {}).get("cases")),
+                       ("resumed_in", env.get("resumed_in"))):  # each session's environment
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(c, dict) for c in value)):
+            raise StoreError(f"{path}: {key} is {value!r:.40}; expected a list of objects, as "
+                             "a2bench run writes it")
     return env
 
 
