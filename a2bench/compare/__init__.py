@@ -121,7 +121,14 @@ from a2bench.compare.timing import (
 )
 from a2bench.errors import InputError
 from a2bench.formatting import plural
-from a2bench.run.store import INTERRUPTED, STOPPED, resume_line, stored_ending
+from a2bench.run.store import (
+    FINISHED,
+    INTERRUPTED,
+    STOPPED,
+    planned_passes,
+    resume_line,
+    stored_ending,
+)
 
 __all__ = [
     # rules and records (model.py)
@@ -209,6 +216,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     warnings = environment_warnings(base.env, head.env, Path(base_dir), Path(head_dir),
                                     exact_only)
     sides = {"base": base, "head": head}
+    warnings += lost_records({"base": (base_dir, base), "head": (head_dir, head)})
     if not exact_only:
         warnings += pass_warnings(sides)
         warnings += sequence_warnings(base, head)
@@ -241,6 +249,21 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
             again = resume_line(side.env, Path(folder).parent if slurm else folder, slurm)
             out.append(f"{role} {folder}: the sweep did not finish ({why}); its missing cases "
                        f"are not compared: resume it ({again}) or run it again")
+    return out
+
+
+def lost_records(sides: dict[str, tuple[Path, Side]]) -> list[str]:
+    """A finished run that stored fewer case passes than it planned lost a record (a torn last
+    line of results.jsonl, dropped when read): compared on what is left, and said (it had been
+    silent, the case reading one pass fewer)."""
+    out = []
+    for role, (folder, side) in sides.items():
+        stored = sum(len(g) for g in side.passes.values())
+        planned = planned_passes(side.env)
+        if planned and stored < planned and stored_ending(side.env, stored) == FINISHED:
+            out.append(f"{role} {folder}: {stored} of the {planned} case passes it planned are "
+                       "stored (a record lost, such as a torn last line of results.jsonl); "
+                       "compared on those, and --resume runs the missing ones")
     return out
 
 
