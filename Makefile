@@ -38,8 +38,8 @@ install: $(STAMP)
 # within a pass the cases are timed together in shuffled chunks, so a machine whose speed drifts
 # for seconds at a time slows every size alike instead of a few. One thread, whatever the cores:
 # the suite says `threads: 1`, as it was sized; more threads pay more at its large sizes than at
-# its small ones, and its latency exponents fall (2 threads: the non-local order 1.65 against
-# 1.76-1.81 at one, results/cpu-default-threads-2).
+# its small ones, and its latency exponents fall (the suite of 12 sizes at 2 threads: the
+# non-local order 1.65 against 1.76-1.81 at one, results/cpu-default-threads-2).
 run: install
 	$(VENV)/bin/a2bench run suites/default.yaml $(if $(RUN_DIR),--out $(RUN_DIR))
 
@@ -78,7 +78,7 @@ gate: install
 
 # The timing gate of the GitHub workflow, locally: make gate-timing BASE_SRC=../a2bench-base
 # (a checkout of the base commit, e.g. made with git worktree add ../a2bench-base origin/main).
-# Each side runs GATE_PASSES passes, interleaved with the other side's; about 3 minutes on 2 cores.
+# Each side runs GATE_PASSES passes, interleaved with the other side's; about 2.5 minutes on 2 cores.
 gate-timing: install
 	@test -n "$(BASE_SRC)" || { echo "usage: make gate-timing BASE_SRC=<checkout of the base commit>" >&2; exit 2; }
 	PYTHON=$(PY) PASSES=$(strip $(GATE_PASSES)) TIME_BUDGET=$(strip $(GATE_TIME_BUDGET)) \
