@@ -114,6 +114,24 @@ def test_model_peak_matches_measured_cpu_peak():
     assert abs(measured - model) <= 0.1 * model, (measured, model)
 
 
+@pytest.mark.parametrize(("b", "c", "t", "r"), [(1, 10, 1, 1), (1, 10, 1, 4), (2, 24, 2, 1)])
+def test_at_one_position_the_peak_holds_the_context_through_the_transform(b, c, t, r):
+    # At N <= 2 the transform sets the peak: the pooled context lives until the transform
+    # returns (forward's `del context`), and the layer norm's mean and inverse std beside it.
+    # The model had freed the context at the reduce: 80 B against 128 measured at c 10, r 1.
+    from a2bench.measure.memory import warm_peak_cpu
+    from a2bench.measure.step import make_step
+
+    case = _case(b, c, t, 1, 1, r)
+    module, x = build(case)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # ATen's convolution: at more, oneDNN's, with transients of its own
+    try:
+        assert warm_peak_cpu(make_step(module, x, "forward")) == SPEC.cost(case).peak_bytes
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _values(**given):
     shape = {"batch": 2, "channels": 32, "t": 1, "h": 7, "w": 9}
     shape.update(given)

@@ -137,14 +137,16 @@ class GlobalContextSpec(BlockSpec):
             pointwise("mask", b, big_n, c, 1, inputs=("x",), kernel=backend),
             softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",), device=case.device),
             bmm("pool", b, c, big_n, 1, frees=("softmax",), inputs=("x", "softmax")),
-            pointwise("reduce", b, 1, c, hidden, frees=("pool",), inputs=("pool",),
-                      kernel=backend),
+            # the pooled context lives through the whole transform (forward's `del context`
+            # follows it), so it is freed with the expand, not at the reduce
+            pointwise("reduce", b, 1, c, hidden, inputs=("pool",), kernel=backend),
+            # native_layer_norm also returns each row's mean and inverse std, freed as it returns
             Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",),
                  inputs=("reduce",), saves=("reduce",), params=2 * hidden,
-                 backward_elementwise=11 * b * hidden),
+                 backward_elementwise=11 * b * hidden, scratch=2 * b),
             elementwise("relu", b * hidden, b * hidden, frees=("layernorm",),
                         inputs=("layernorm",), saves=("relu",), backward_elementwise=b * hidden),
-            pointwise("expand", b, 1, hidden, c, frees=("relu",), inputs=("relu",),
+            pointwise("expand", b, 1, hidden, c, frees=("relu", "pool"), inputs=("relu",),
                       kernel=backend),
             # One add per output element; the (b, c, N) sum is the block's output. Backward: x's
             # gradient is the output's; the broadcast term's is its sum over positions.
