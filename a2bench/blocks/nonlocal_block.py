@@ -6,12 +6,10 @@ z = W_z y + x, with y_i = sum_j softmax_j(theta(x_i)^T phi(x_j) / sqrt(d)) g(x_j
   biases (the official code's NO_BIAS=0); W_z is a 1x1 convolution d -> c, then the residual add.
 - The softmax runs over the key positions j (the last axis of the N x N' affinity), once per
   query position i.
-- Scale: the affinity is multiplied by 1/sqrt(d) before the softmax. The paper has no scale; the
-  official code (USE_SCALE=True) and mmcv use this one, and it is exactly the default scale of
-  torch.nn.functional.scaled_dot_product_attention, so both implementations below compute one
-  function.
-- No BatchNorm: the paper's BN after W_z (gamma initialised to zero) is a training-time
-  initialisation detail that folds into W_z at inference, so it is left out and not counted.
+- Scale: 1/sqrt(d) before the softmax. The paper has none; the official code (USE_SCALE=True)
+  and mmcv use it, SDPA's default scale, so both implementations below compute one function.
+- No BatchNorm: the paper's BN after W_z (gamma initialised to zero) folds into W_z at
+  inference, so it is left out and not counted.
 - `subsample` 2: a 2x2 max-pooling (stride 2) of the phi and g outputs, after their convolutions,
   as the paper describes ("adding a max pooling layer after phi and g") and mmcv's
   NonLocal2d(sub_sample=True) does; the official Caffe2 code pools x before the phi and g
@@ -27,9 +25,8 @@ z = W_z y + x, with y_i = sum_j softmax_j(theta(x_i)^T phi(x_j) / sqrt(d)) g(x_j
   then the math backend would build the N x N' matrix). `NonLocalSpec.backend` reports which SDPA
   kernel ran.
 
-1x1 convolutions act on each position independently, so they run as kernel-1 convolutions over
-the flattened t*h*w positions (as in double_attention.py): one operator and one parameter layout
-for images and clips alike.
+1x1 convolutions run as kernel-1 convolutions over the flattened t*h*w positions (as in
+double_attention.py): one operator and one parameter layout for images and clips alike.
 
 Cost model (`build_cost`): both impls count the same math, b (4 c d N + 2 N N' d) MACs, and the
 same elementwise work; they differ in what is live. Eager peaks at the affinity and the softmax
@@ -273,22 +270,28 @@ def _pool_terms(name: str, case: Case, source: str, *, transposed_grad: bool) ->
     full = case.batch * int(case.param("inner")) * case.positions
     return (elementwise(name, 3 * out, out, inputs=(source,),
                         saves=(source, f"{name}_indices"), backward_elementwise=full + out,
-                        backward_scratch=out if transposed_grad else 0),
+                        backward_scratch=_copied(case.batch, int(case.param("inner")),
+                                                 keys(case), transposed_grad)),
             Term(f"{name}_indices", 0, 0, indices, (f"{name}_indices", source)))
 
 
 def _key_value(case: Case, conv: str, kernel: str) -> tuple[tuple[Term, ...], str]:
     """phi or g: the convolution, then its max-pool; returns the terms and the result's name.
-
     With sdpa and no pooling, the convolution's gradient arrives transposed (through the
     contiguous copy) and its backward copies it contiguous (a scratch of its output's size)."""
     b, c, big_n, d = case.batch, case.channels, case.positions, int(case.param("inner"))
     sdpa = case.param("impl") == "sdpa"
     pool = _pool_terms(f"{conv}_pool", case, conv, transposed_grad=sdpa)
-    scratch = b * d * big_n if sdpa and not pool else 0
-    return ((pointwise(conv, b, big_n, c, d, inputs=("x",), backward_scratch=scratch,
+    return ((pointwise(conv, b, big_n, c, d, inputs=("x",),
+                       backward_scratch=_copied(b, d, big_n, sdpa and not pool),
                        kernel=kernel), *pool),
             (f"{conv}_pool" if pool else conv))
+
+
+def _copied(b: int, d: int, positions: int, transposed: bool = True) -> int:
+    """A transposed (b, d, N) gradient's contiguous copy: none where d or N is 1, as such a
+    view is contiguous already (the model had held b·d·N too many there)."""
+    return b * d * positions if transposed and min(d, positions) > 1 else 0
 
 
 def _copy(name: str, source: str, elements: int) -> Term:
@@ -419,13 +422,13 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     conv = next((k for k in backend.split("+") if is_onednn_conv(k)), "")
     phi, k = _key_value(case, "phi", conv)
     g, v = _key_value(case, "g", conv)
-    theta = pointwise("theta", b, big_n, c, d, inputs=("x",), backward_scratch=b * d * big_n,
-                      kernel=conv)
+    theta = pointwise("theta", b, big_n, c, d, inputs=("x",),
+                      backward_scratch=_copied(b, d, big_n), kernel=conv)
     tail = (
         # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
         # backward copies it contiguous again for the weight gradient
         pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy") if sdpa else ("y",), inputs=("y",),
-                  backward_scratch=b * d * big_n if sdpa else 0, kernel=conv),
+                  backward_scratch=_copied(b, d, big_n, sdpa), kernel=conv),
         elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
                     inputs=("w_z", "x"), passes=("w_z", "x")),
     )
