@@ -364,7 +364,7 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
     channels padded to a multiple of 16, and copies the result into torch's tensor after:
     - forward: a float32 buffer of one sample's output, bf16 copies of the whole input and of
       the weights, its own bf16 output (the term's, where c_out is a multiple of 16), and
-      128 B;
+      128 B; or, where it is larger (from 3 samples on), its own output of the whole batch;
     - backward: first the input gradient, beside copies of the output gradient and the
       weights, a float32 buffer of one sample's input gradient and 128 B; then the weight and
       bias gradients, beside copies of the output gradient and of the input, copies of one
@@ -394,6 +394,10 @@ def onednn_bf16_scratch(b: int, positions: int, cin: int, cout: int,
     in_rows = onednn_store_positions(positions, spatial, pin, bf16_instructions)
     forward = (2 * pout * out_rows + b * pin * positions + pin * pout
                + b * (pout - cout) * positions + 64)
+    # From 3 samples on, oneDNN's own output of the whole batch can outweigh all that: then the
+    # call holds it beside torch's output, and nothing else (Conv1d 16 -> 64, N 256: 2x the
+    # output at b 3, 4, 5 and 8, to the byte; at b 1-2 the float32 sample buffer is larger)
+    forward = max(forward, b * pout * positions)
     # the copies pair positions for the kernel (oneDNN's rnd_up(reduce_dim, 2)): 78 for 77
     copies = ((onednn_copied_channels(pin, ONEDNN_INPUT_COPY_UNITS)
                + onednn_copied_channels(pout, ONEDNN_GRAD_COPY_UNITS)) * (positions + positions % 2)
