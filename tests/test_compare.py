@@ -255,6 +255,10 @@ def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys)
     assert "environments differ: torch" in out
     assert "git_commit" not in out  # expected to differ between base and head
     assert "PASS" in out
+    # a failure beside a machine that differs says so on the verdict's line
+    assert run(base, head_with(tmp_path, name="slow", env=env, slowdown=1.5)) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("a2bench compare: FAIL") and "the environments differ (threads)" in last
 
 
 def test_a_partition_whose_nodes_differ_is_compared_node_by_node(tmp_path):
