@@ -748,3 +748,12 @@ def test_a_finished_run_that_lost_a_record_is_said_and_compared_on_the_rest(tmp_
     assert run(base, head) == 0
     assert (f"head {head}: {every - 1} of the {every} case passes it planned are stored (a "
             "record lost") in capsys.readouterr().out
+
+
+def test_cases_with_fewer_passes_than_their_run_are_counted_in_the_note(tmp_path, base, capsys):
+    # the note's "5 head" had stood for cases that held 4 (a pass resumed short)
+    records = [m for i, c in enumerate(CASES) for m in passes(c, seed=100 + i)
+               if not (c.block == "se" and m.process == 4)]
+    assert run(base, store(tmp_path / "head", records)) == 0
+    assert "passes (worker processes) per case: 5 base, 5 head" in (out := capsys.readouterr().out)
+    assert "; 1 case of the head has 4 passes" in out

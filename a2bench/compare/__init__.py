@@ -227,7 +227,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
              f"{sum(1 for r in results if r.base is None)} only in head"]
     if not exact_only:
         notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family),
-                                  len(tested)))
+                                  len(tested)) + _short_cases(sides))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
                       results, warnings, notes, suite,
                       unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)}))
@@ -265,6 +265,21 @@ def lost_records(sides: dict[str, tuple[Path, Side]]) -> list[str]:
                        "stored (a record lost, such as a torn last line of results.jsonl); "
                        "compared on those, and --resume runs the missing ones")
     return out
+
+
+def _short_cases(sides: Mapping[str, Side]) -> str:
+    """The cases a side holds fewer passes of than its run has (a pass lost, or resumed with
+    fewer): each is tested on its own passes, and the note's count is the run's."""
+    short = []
+    for role, side in sides.items():
+        counts = [len(g) for g in side.passes.values()]
+        fewer = sum(c < side.pass_count for c in counts)
+        if fewer:
+            have = (f"{min(counts)}" if min(counts) == side.pass_count - 1
+                    else f"{min(counts)}-{side.pass_count - 1}")
+            short.append(f"{plural(fewer, 'case')} of the {role} "
+                         f"{'has' if fewer == 1 else 'have'} {have} passes")
+    return "; " + "; ".join(short) if short else ""
 
 
 def _passes_note(n_base: int, n_head: int, left_out: int, cases: int) -> str:
