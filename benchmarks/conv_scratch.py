@@ -3,7 +3,7 @@ bfloat16 kernel (a2bench.onednn.onednn_bf16_scratch) and, with --dtype float32 a
 thread, its float32 kernel (onednn_f32_scratch; docs/blocks.md, where a memory model stops being
 exact).
 
-    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--threads N] \
+    .venv/bin/python benchmarks/conv_scratch.py [--dtype bfloat16] [--threads N] [--batch B ...] \
         [--odd | --conv2d | --scan | --positions]
 
 For a kernel-1 nn.Conv1d (the blocks' pointwise convolutions) at one thread, the peak of the
@@ -38,10 +38,15 @@ from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.memory import warm_peak_cpu
 from a2bench.measure.step import make_step
 
+
 # (batch, c_in, c_out, N): channel counts whose per-sample copies oneDNN takes whole and in
 # blocks (c_in 160, 256, 384; c_out 512, 768: onednn.onednn_copied_channels)
-SHAPES = tuple(itertools.product((1, 2), (16, 64, 128, 160, 256, 384, 512),
-                                 (16, 64, 128, 256, 512, 768), (256, 1024, 4096)))
+def grid(batches: tuple[int, ...]) -> tuple[tuple[int, int, int, int], ...]:
+    return tuple(itertools.product(batches, (16, 64, 128, 160, 256, 384, 512),
+                                   (16, 64, 128, 256, 512, 768), (256, 1024, 4096)))
+
+
+SHAPES = grid((1, 2))
 ODD = tuple(itertools.product((1, 2), (8, 24, 72), (12, 36, 100), (100, 400)))
 # (batch, c_in, c_out, (h, w)) for nn.Conv2d: maps with a side under 15 and maps without
 SCAN = tuple((1, c, 16, 256) for c in range(16, 1025, 16)) + tuple(
@@ -93,6 +98,9 @@ def main() -> int:
     which.add_argument("--positions", action="store_true",
                        help="positions and map heights the kernel's register block does not "
                             "divide")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 2], metavar="B",
+                        help="the default grid's batches (1 2): from 3 on, the forward can hold "
+                             "oneDNN's output of the whole batch beside torch's")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch's threads: at more than one torch runs float32 1x1 "
                              "convolutions on oneDNN, whose split of the weight gradient over "
@@ -100,6 +108,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads < 1:
         parser.error(f"--threads {args.threads}: expected 1 or more")
+    if min(args.batch) < 1:
+        parser.error(f"--batch {min(args.batch)}: expected 1 or more")
     torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
     maps = CONV2D if args.conv2d else POSITIONS if args.positions else ()
@@ -108,7 +118,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     shapes = ([(b, cin, cout, h * w, (h, w) if h > 1 else None) for b, cin, cout, (h, w) in maps]
               or [(*shape, None) for shape in
-                  (ODD if args.odd else SCAN if args.scan else SHAPES)])
+                  (ODD if args.odd else SCAN if args.scan else grid(tuple(args.batch)))])
     off: list[tuple[int, int]] = []
     allowed: list[int] = []
     for b, cin, cout, n, sides in shapes:

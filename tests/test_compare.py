@@ -716,6 +716,12 @@ def test_a_compare_that_timed_nothing_is_bad_input_not_a_pass(tmp_path, base, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no case was timed on both sides" in err
     assert "--exact-only" in err and run(base, bare, "--exact-only") == 0
+    # an unfinished side is a failure of its own (exit 1), timed or not
+    stopped = store(tmp_path / "stopped", [replace(m, samples_s=()) for i, c in enumerate(CASES)
+                                           for m in passes(c, seed=i)],
+                    {**ENV, "ended": "interrupted", "suite_path": "suites/smoke.yaml"})
+    assert run(base, stopped) == 1
+    assert "the sweep did not finish (interrupted)" in capsys.readouterr().out
 
 
 def test_a_pass_that_could_not_have_failed_says_so(tmp_path, base, capsys):

@@ -230,6 +230,18 @@ def test_merge_dedups_orders_and_keeps_best_ceiling(tmp_path):
     assert json.loads((part / "environment.json").read_text())["case_passes_planned"] == 7
 
 
+def test_a_requeued_shards_ceiling_is_the_best_of_its_sessions():
+    # a requeue calibrates again, into resumed_in: the merge had read the first session's alone
+    first = {"dtype": "float32", "gemm_flops_per_s": 62.2e9}
+    again = {"dtype": "float32", "gemm_flops_per_s": 66.8e9}
+    shard = {"host": "n1", "roofline": first, "rooflines": {"float32": first},
+             "resumed_in": [{"roofline": again, "rooflines": {"float32": again}}]}
+    env = slurm_merge.merge_environments([(0, shard)], "cpu", {})
+    assert env["roofline"]["gemm_flops_per_s"] == 66.8e9
+    assert env["rooflines"]["float32"]["gemm_flops_per_s"] == 66.8e9
+    assert env["shards"][0]["requeued"] == 1 and "roofline_sessions" not in env
+
+
 def test_a_partition_has_finished_once_every_shard_has():
     assert slurm_merge.merged_ending(["finished", "finished"], True) == "finished"
     assert slurm_merge.merged_ending(["finished"], False) == "stopped"  # a shard not begun

@@ -129,6 +129,9 @@ def test_passes_without_raw_samples_pool_to_their_medians():
     ('{"overhead": {"cases": "x"}}', "overhead.cases is 'x'; expected a list of objects"),
     ('{"resumed_in": ["x"]}', "resumed_in is \\['x'\\]; expected a list of objects"),
     ('{"per_host": "x"}', "per_host is 'x'; expected an object"),
+    ('{"resumed_in": [{"roofline": "fast"}]}', "resumed_in\\[0\\].roofline is 'fast'"),
+    ('{"resumed_in": [{"rooflines": {"float32": 1}}]}', "resumed_in\\[0\\].rooflines.float32 is 1"),
+    ('{"resumed_in": [{"rooflines": "x"}]}', "resumed_in\\[0\\].rooflines is 'x'"),
     ('{"warnings": "a string"}', "warnings is 'a string'; expected a list of strings"),
 ])
 def test_a_damaged_environment_is_one_line(tmp_path, text, said):

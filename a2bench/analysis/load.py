@@ -22,6 +22,7 @@ from a2bench.run.store import (
     load_environment,
     load_passes,
     merge_passes,
+    over_sessions,
     pass_samples,
     planned_passes,
     stored_ending,
@@ -117,34 +118,6 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         runs.append(Run(label, path, env, len(measurements),
                         ok, len(records)))
     return prepare(pd.concat(frames, ignore_index=True)), runs
-
-
-def over_sessions(env: dict[str, Any]) -> dict[str, Any]:
-    """A resumed run's environment with its ceilings the best over every session's calibrations
-    (a resume calibrates again, into its entry in resumed_in), and each session's roofline in
-    `roofline_sessions`, first to last. The top level had held the first session's alone: a run
-    interrupted before its end calibration read "not measured" and used that one ceiling,
-    while the resumed session's start and end, and the drift it warned of, went unread."""
-    sessions = [env, *(env.get("resumed_in") or [])]
-    if not any(s.get("roofline") for s in sessions[1:]):
-        return env
-
-    def best(records: list[dict[str, Any]]) -> dict[str, Any]:
-        out = dict(records[0])
-        for key in ("gemm_flops_per_s", "bandwidth_bytes_per_s"):
-            values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
-            if values:
-                out[key] = max(values)
-        return out
-
-    joined = dict(env)
-    rooflines = [s["roofline"] for s in sessions if s.get("roofline")]
-    joined["roofline"] = best([r for r in rooflines if r.get("dtype") == rooflines[0].get("dtype")])
-    by_dtype = [s.get("rooflines") or {} for s in sessions]
-    joined["rooflines"] = {d: best([r[d] for r in by_dtype if r.get(d)])
-                           for d in dict.fromkeys(d for r in by_dtype for d in r)}
-    joined["roofline_sessions"] = [s.get("roofline") or {} for s in sessions]
-    return joined
 
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:

@@ -187,15 +187,17 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     # on timing whatever its data, so it is left out (holm_family: Tarone's rule, from the pass
     # counts alone, before any latency is read) instead of diluting the tests that can.
     tested = [r for r in results if r.timing is not None]
-    if not (exact_only or tested or any(r.failures for r in results)):
+    unfinished = unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)})
+    if not (exact_only or tested or unfinished or any(r.failures for r in results)):
         # it had printed "PASS: no regression" having timed nothing (a base of older records
         # without raw samples, or one whose every case failed)
         why = next((w.split("timing not compared: ", 1)[1] for r in results for w in r.warnings
                     if "timing not compared: " in w),
                    "no case ended ok on both sides")
-        raise InputError(f"{head_dir}: no case was timed on both sides (e.g. {why}), so nothing "
-                         "could pass or fail on timing; expected ok cases with raw samples on "
-                         "both sides, or --exact-only for the exact checks alone")
+        raise InputError(f"{base_dir} against {head_dir}: no case was timed on both sides (e.g. "
+                         f"{why}), so nothing could pass or fail on timing; expected ok cases "
+                         "with raw samples on both sides, or --exact-only for the exact checks "
+                         "alone")
     suite = None if exact_only else suite_timing([r.timing for r in tested if r.timing])
     in_family = holm_family([r.timing for r in tested if r.timing])
     family = [r for r, member in zip(tested, in_family, strict=True) if member]
@@ -229,8 +231,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
         notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family),
                                   len(tested)) + _short_cases(sides))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
-                      results, warnings, notes, suite,
-                      unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)}))
+                      results, warnings, notes, suite, unfinished)
 
 
 def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:

@@ -68,6 +68,34 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     return plugins + " ".join(shlex.quote(w) for w in words)
 
 
+def over_sessions(env: dict[str, Any]) -> dict[str, Any]:
+    """A resumed run's environment with its ceilings the best over every session's calibrations
+    (a resume calibrates again, into its entry in resumed_in), and each session's roofline in
+    `roofline_sessions`, first to last. The top level had held the first session's alone: a run
+    interrupted before its end calibration read "not measured" and used that one ceiling,
+    while the resumed session's start and end, and the drift it warned of, went unread."""
+    sessions = [env, *(env.get("resumed_in") or [])]
+    if not any(s.get("roofline") for s in sessions[1:]):
+        return env
+
+    def best(records: list[dict[str, Any]]) -> dict[str, Any]:
+        out = dict(records[0])
+        for key in ("gemm_flops_per_s", "bandwidth_bytes_per_s"):
+            values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+            if values:
+                out[key] = max(values)
+        return out
+
+    joined = dict(env)
+    rooflines = [s["roofline"] for s in sessions if s.get("roofline")]
+    joined["roofline"] = best([r for r in rooflines if r.get("dtype") == rooflines[0].get("dtype")])
+    by_dtype = [s.get("rooflines") or {} for s in sessions]
+    joined["rooflines"] = {d: best([r[d] for r in by_dtype if r.get(d)])
+                           for d in dict.fromkeys(d for r in by_dtype for d in r)}
+    joined["roofline_sessions"] = [s.get("roofline") or {} for s in sessions]
+    return joined
+
+
 def node_values(env: Mapping[str, Any], key: str) -> dict[str, Any]:
     """What each node said of `key` (threads, cores, CPU), for a Slurm partition whose nodes
     differ (slurm.merge keeps them in `per_host`); one entry, keyed "", where they agree."""
@@ -245,7 +273,7 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
     path = Path(out_dir) / JSONL
     if not path.is_file() and _run_environment(Path(out_dir) / ENVIRONMENT):
         # a run stopped before its first result: it is a2bench's folder, with a way on
-        env = json.loads((Path(out_dir) / ENVIRONMENT).read_text())
+        env = load_environment(out_dir)  # StoreError, one line, where it is damaged
         how = ending(env) or "no end recorded"
         raise StoreError(f"{out_dir}: the run here stored no result before it stopped ({how}); "
                          "resume it with: "
@@ -368,6 +396,16 @@ def load_environment(out_dir: str | Path) -> dict[str, Any]:
                                       and all(isinstance(c, dict) for c in value)):
             raise StoreError(f"{path}: {key} is {value!r:.40}; expected a list of objects, as "
                              "a2bench run writes it")
+    # what over_sessions reads of each session: its ceilings
+    for i, session in enumerate(env.get("resumed_in") or ()):
+        rooflines = session.get("rooflines")
+        values = [("roofline", session.get("roofline")), ("rooflines", rooflines)]
+        if isinstance(rooflines, dict):
+            values += [(f"rooflines.{d}", r) for d, r in rooflines.items()]
+        for key, value in values:
+            if value is not None and not isinstance(value, dict):
+                raise StoreError(f"{path}: resumed_in[{i}].{key} is {value!r:.40}; expected an "
+                                 "object, as a2bench run writes it")
     return env
 
 

@@ -24,6 +24,7 @@ from a2bench.run.store import (
     ending,
     last_session,
     merge_passes,
+    over_sessions,
     read_jsonl,
     write_csv,
 )
@@ -91,8 +92,11 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
     """One environment for a partition: the first shard's, with every shard's node listed,
     each dtype's ceiling the best any node measured (what that kind of machine can do), and
     each node's own PER_NODE values where the nodes differ."""
+    # a requeued shard's ceilings are the best over its sessions (a requeue calibrates again)
+    envs = [(i, over_sessions(e)) for i, e in envs]
     env = dict(envs[0][1])
     env.pop("resumed_in", None)
+    env.pop("roofline_sessions", None)  # one shard's sessions are not the partition's
     env.update(executor="slurm", partition=partition)
     env["shards"] = [
         {"shard": i, "job_id": jobs.get(str(i)), "host": e.get("host"),

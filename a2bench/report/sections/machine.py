@@ -178,7 +178,7 @@ def _ceilings(run: an.Run, env: dict[str, Any]) -> str:
         cells.append(("" if len(sessions) < 2 else "first: " if not i else f"resumed {i}: ")
                      + f"{significant(start / 1e9)} / "
                      + (significant(end / 1e9) if end else "not measured")
-                     + (f", drift {100 * drift:+.1f}%" if drift is not None else ""))
+                     + (f", drift {percent(drift)}" if drift is not None else ""))
     return "; ".join(cells)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from a2bench import analysis as an
 from a2bench import fitting as ft
 from a2bench.analysis import crossover
-from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
+from a2bench.formatting import finite, fixed, format_bytes, integer, percent, significant, size
 from a2bench.report.elements import (
     METRIC_TITLES,
     Bullets,
@@ -346,8 +346,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         "overhead a, fitted (ms)": (f"{_ms(r['overhead'])} [{_ms(r['overhead_ci_low'])}, "
                                     f"{_ms(r['overhead_ci_high'])}]"),
         "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
-        "window's a < 5% above": (size(r["x_overhead_5pct"]) if r["x_overhead_5pct"] < math.inf
-                                  else "no size swept"),
+        "window's a < 5% above": (size(r["x_overhead_5pct"])  # NaN: n/a
+                                  if not r["x_overhead_5pct"] >= math.inf else "no size swept"),
         "window": _window_cell(r),
         # not the roofline's FLOPs ÷ median latency: the slope, the overhead t₀ removed
         "rate R, GFLOP/s (t = t₀ + FLOPs/R)": significant(r["achieved_flops_per_s"] / 1e9),
@@ -447,7 +447,7 @@ def finding_lines(result: an.Analysis) -> list[str]:
                 f"apart; the other side, {span}, {other}.")
         elif f.kind == "calibration":
             end = (f"{significant(f.high / 1e9)} GFLOP/s at the end, a drift of "
-                   f"{100 * f.value:+.1f}%"
+                   f"{percent(f.value)}"
                    if math.isfinite(f.high) else "no end-of-sweep calibration")
             resumed = (len((result.environments.get(f.run) or {}).get("roofline_sessions")
                            or ()) > 1)
