@@ -231,8 +231,10 @@ def units_section() -> list[Element]:
             "counted by torch's FlopCounterMode (fvcore where it is missing); a block without "
             "a cost model by a2bench's count, FlopCounterMode's with the CPU flash attention "
             "kernel and nn.MultiheadAttention's fused path counted (macs_counted).",
-            f"Latency: seconds {PER_CALL}, the median of the timed runs (tables show "
-            "milliseconds, ms = 10⁻³ s).",
+            f"Latency: seconds {PER_CALL}; tables show the median of the timed runs in "
+            "milliseconds (ms = 10⁻³ s), while the fits and their figures read each size's "
+            f"median over its passes of each pass's expected fastest of {ft.MIN_OF} runs (the "
+            "method, below).",
             "Memory: bytes allocated at the peak of one call above the input (tables show MiB "
             "= 2²⁰ bytes).",
             "Exponent: k in cost = a + b·size^k; 1 means linear, 2 quadratic. The overhead "
