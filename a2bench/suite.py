@@ -211,6 +211,14 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
             if not isinstance(params, dict):
                 raise fail(f"sweeps[{i}].params", "a mapping of axis name to a list of values",
                            params)
+            # a sweep's list under a top-level `auto` would replace it unsaid (plan then found
+            # no auto sizes, a plain run ran the list)
+            auto = [a for a, v in (merged.get("params") or {}).items()
+                    if v == "auto" and a in params and params[a] != "auto"]
+            if auto:
+                raise fail(f"sweeps[{i}].params.{auto[0]}", f"no list where the top level says "
+                           f"{auto[0]}: auto, which it would replace: write auto in the sweep, "
+                           "or sizes at the top", params[auto[0]])
             names = _listed(item.get("blocks", merged.get("blocks")))
             # Top-level axes reach the sweeps whose blocks have them (impl only nonlocal's).
             own = _axes_of(names)
@@ -442,6 +450,29 @@ def _check_auto_clips(suite: Suite, sw: Sweep) -> None:
                              "expected t: auto only for blocks that take clips")
 
 
+# Sizes an auto axis is probed at for the rules that hold at any size (SE's r <= c)
+AUTO_PROBES = {"h": (7, 8, 16, 32), "w": (7, 8, 16, 32), "t": (1, 2, 4, 8)}
+
+
+def _check_auto_params(suite: Suite, sw: Sweep) -> None:
+    """A parameter rule an auto sweep breaks at every size (reduction above channels) no plan
+    can satisfy: said here in one line, as a listed size's is (the planner had found no legal
+    size, calibrated for half a minute and blamed the budget)."""
+    registry = blocks()
+    for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
+        spec = registry[b]
+        broken: list[set[tuple[str, str]]] = []
+        for i in range(len(AUTO_PROBES["h"])):
+            probe = {**point, **{a: AUTO_PROBES[a][i] for a in sw.auto}}
+            broken.append({(n, w) for n, w in spec.problems(_values(spec, probe))
+                           if n not in SHAPE_AXES})
+        always = set.intersection(*broken)
+        if always:
+            name, why = sorted(always)[0]
+            raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
+                             f"c={point['channels']}, at every size auto could pick)")
+
+
 # The most cases a suite may expand to: its grid is checked and expanded case by case, and a
 # slip (a list of 10,000 sizes where 100 were meant) sat silent for minutes in that check
 # before a sweep of weeks began.
@@ -474,6 +505,7 @@ def _check_cases(suite: Suite) -> None:
     for sw in suite.sweeps:
         if sw.auto:  # checked size by size when planned: the plan takes only legal sizes
             _check_auto_clips(suite, sw)
+            _check_auto_params(suite, sw)
             continue
         for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
             spec = registry[b]

@@ -152,6 +152,25 @@ def test_a_default_that_breaks_a_rule_is_named_as_the_default(tmp_path):
         load_suite(auto)
 
 
+def test_an_auto_sweep_that_breaks_a_rule_at_every_size_is_refused_when_read():
+    # SE's r <= c holds at no size: the planner had calibrated, found no legal size and blamed
+    # the budget (exit 1); a run left an environment.json and a resume line that could not work
+    with pytest.raises(SuiteError, match=r"params.reduction: expected at most channels \(8\), "
+                       r"got 16 \(block se at c=8, at every size auto could pick\)"):
+        suite(blocks=["se"], params={"channels": [8], "reduction": [16], "h": "auto",
+                                     "w": "auto"})
+    # a rule that some size meets is left to the planner (the non-local block's even sides)
+    suite(blocks=["nonlocal"], params={"channels": [16], "subsample": [2], "h": "auto",
+                                       "w": "auto"})
+
+
+def test_a_sweeps_list_under_a_top_level_auto_is_refused():
+    with pytest.raises(SuiteError, match=r"sweeps\[0\].params.h: expected no list where the top "
+                       r"level says h: auto, which it would replace"):
+        suite(blocks=["se"], params={"channels": [64], "h": "auto", "w": "auto"},
+              sweeps=[{"params": {"h": [8, 16], "w": [8, 16]}}])
+
+
 def test_h_auto_without_w_says_w_is_missing_or_what_it_is():
     with pytest.raises(SuiteError, match=r"params.w: expected auto, as h is \(auto sizes are "
                                           r"square maps: h: auto with w: auto\), got no w at all"):
