@@ -688,6 +688,16 @@ def test_a_window_that_promises_a_decisive_delta_bic_comes_before_a_narrower_one
     assert regime == "low" and "passed over high: predicted ±" in note
 
 
+def test_a_regime_whose_sizes_span_under_3x_says_so_not_that_time_is_short():
+    # t: auto at a 10 x 10 map stops at MAX_SIDE frames: its regime's sizes spanned 1.6x, and
+    # the plan had blamed the time share (the budget, exit 1) that no budget could widen
+    points, regimes = class_one_points(1.6, 1.6)
+    _, _, note, needed = pl.choose(points, regimes, lambda p: 1e-3, 0.0, CPU, 1e6)
+    assert needed == math.inf
+    assert f"its legal sizes span 1.6x in N, under {pl.MIN_SPAN:g}x" in note
+    assert "fits the time share" not in note
+
+
 def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_stricter_one():
     # Criss-cross's multiples of 16 are sparse: where the share affords them over a span too
     # narrow to tell N^1.4 from N², multiples of 8 over a wider one come first.
