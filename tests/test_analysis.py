@@ -492,6 +492,28 @@ def test_headline_names_the_threads_where_a_latency_exponent_fell_below_its_mode
     assert hints({"threads": 4}, an.fit_exponents(frame(steeper))) == []
 
 
+def test_an_auto_run_left_undecided_in_its_window_is_told_what_budget_buys():
+    # An auto run ended inconclusive with budget left and no hint; the one given elsewhere
+    # (more passes) narrowed its span instead (ΔBIC 5.9 at --processes 5)
+    from a2bench.analysis.hints import BUDGET_HINT
+
+    ms = [measured(m.case, latency=1e-10 * cost_of(m.case).macs * m.case.positions ** -0.15)
+          if m.case.block == "nonlocal_right" else m for m in positions_sweep()]
+    fits = an.fit_exponents(frame(ms))
+    assert fit_row(fits, "nonlocal_right", "latency")["verdict"] == "inconclusive"
+
+    def hints(env: dict) -> list[str]:
+        return an.headline(fits, ["synthetic"], {"synthetic": env})["runs"]["synthetic"]["hints"]
+
+    assert hints({"auto_sizes": {"budget_s": 240.0}}) == [BUDGET_HINT.format(budget=240,
+                                                                              more=480)]
+    assert "a larger `--budget` (say 480)" in hints({"auto_sizes": {"budget_s": 240.0}})[0]
+    assert hints({}) == []  # listed sizes: nothing a budget buys
+    good = an.fit_exponents(frame(positions_sweep()))
+    assert an.headline(good, ["synthetic"], {"synthetic": {"auto_sizes": {"budget_s": 240.0}}}
+                       )["runs"]["synthetic"]["hints"] == []
+
+
 def test_headline_tallies_the_runs_and_says_how_far_the_strict_verdict_is():
     from a2bench.report.sections.scaling import headline_phrase
 

@@ -28,6 +28,15 @@ THREADS_HINT = ("measured at {threads} threads, which gain more at large sizes t
                 "`--threads 1` (or `threads: 1` in the suite) measures each size on one core")
 
 
+# An auto-sized run whose latency stayed undecided in a window it had: its planner spends more
+# budget on a wider span of N first, which raises ΔBIC and narrows the interval; more passes
+# alone narrow it without raising ΔBIC, and the plan trades span for them (a run at
+# --processes 5 on the same budget read ΔBIC 5.9 over a 3.5x span, with budget left).
+BUDGET_HINT = ("the sizes were chosen for a {budget:g} s budget: a larger `--budget` (say "
+               "{more:g}) buys a wider span of N first, which separates the classes; more "
+               "`--processes` alone narrow an interval but do not raise ΔBIC")
+
+
 def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
               environment: Mapping[str, Any], device: str) -> list[str]:
     """The hints of one run: `latency` its judged blocks' latency fits along positions
@@ -42,6 +51,11 @@ def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
              and f["exponent"] < f["expected"]]
     if device == "cpu" and threads > 1 and below:
         out.append(THREADS_HINT.format(threads=threads))
+    budget = (environment.get("auto_sizes") or {}).get("budget_s")
+    undecided = [f for f in latency if f.get("verdict") == "inconclusive"
+                 and SHORT_WINDOW not in str(f.get("reason") or "")]
+    if _finite(budget) and undecided:
+        out.append(BUDGET_HINT.format(budget=budget, more=2 * budget))
     return out
 
 
