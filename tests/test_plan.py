@@ -936,3 +936,16 @@ def test_a_pilot_with_no_share_still_times_up_to_its_floor():
     times = [t for _, t in pilot]
     assert times[-1] <= au.PILOT_MIN_CALL_S * 4 and times[-1] > au.PILOT_MIN_CALL_S / 8
 
+
+
+def test_narrowing_that_gave_up_on_a_block_names_how_it_reads():
+    # "every latency verdict decided within ±0.05, or not narrowed by its last pass" had been
+    # said of a block left inconclusive ±0.075
+    from a2bench.run.autosize import Width, decided
+
+    widths = [Width("double_attention", 0.075, "inconclusive", ()),
+              Width("nonlocal_right", 0.03, "consistent", ())]
+    assert decided(widths, [], 0.05) == "every latency verdict decided within ±0.05"
+    assert decided(widths, ["double_attention"], 0.05) == (
+        "every other latency verdict decided within ±0.05; double_attention inconclusive "
+        "±0.075 not narrowed by its last pass, so no more")

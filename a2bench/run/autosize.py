@@ -519,10 +519,7 @@ class AutoSizes:
             open_ = [w for w in widths if w.block not in given_up
                      and (w.half_width > o.target or w.verdict == "inconclusive")]
             if not open_:
-                stopped = (f"every latency verdict decided within ±{o.target:g}"
-                           if not given_up else
-                           f"every latency verdict decided within ±{o.target:g}, or not "
-                           f"narrowed by its last pass ({', '.join(given_up)})")
+                stopped = decided(widths, given_up, o.target)
                 break
             before = {w.block: w.half_width for w in open_}
             cases = list(dict.fromkeys(c for w in open_ for c in window_cases(self.cases, w)))
@@ -544,7 +541,8 @@ class AutoSizes:
             report = self._run(cases, writer, report, seed, interleaved, memory_budget,
                                extra_pass + 1)
             rounds.append({"pass": extra_pass, "cases": len(cases),
-                           "half_widths": {w.block: w.half_width for w in open_}})
+                           "half_widths": {w.block: w.half_width for w in open_},
+                           "verdicts": {w.block: w.verdict for w in open_}})
             if report.interrupted:
                 break
         self.record = {**self.record, "rounds": rounds, "stopped": stopped,
@@ -579,6 +577,17 @@ class AutoSizes:
         report.worker = more.worker
         report.interrupted = report.interrupted or more.interrupted
         return report
+
+
+def decided(widths: Sequence[Width], given_up: Sequence[str], target: float) -> str:
+    """Why narrowing stopped with nothing left open: the blocks given up are named with how
+    they read (it had said "every latency verdict decided ..., or not narrowed" of a block left
+    inconclusive ±0.075)."""
+    left = [f"{w.block} {w.verdict} ±{w.half_width:.3f}" for w in widths if w.block in given_up]
+    if not left:
+        return f"every latency verdict decided within ±{target:g}"
+    return (f"every other latency verdict decided within ±{target:g}; {', '.join(left)} not "
+            "narrowed by its last pass, so no more")
 
 
 def variant(case: Case) -> tuple[Any, ...]:
