@@ -7,6 +7,7 @@ import argparse
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 
 def parse_size(text: str) -> int:
@@ -58,6 +59,17 @@ def seed_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+class Once(argparse.Action):
+    """An option given once: a second --partition had replaced the first unsaid."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option} given twice; expected it once (a list is "
+                         f"{option} {self.metavar})")
+        setattr(namespace, self.dest, values)
 
 
 def partitions(text: str) -> tuple[str, ...]:

@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "Slurm job arrays through submitit, one exclusive node per job, and "
                           "one merged results set per partition in --out")
     run.add_argument("--partition", type=at.partitions, default=None, metavar="P[,P...]",
+                     action=at.Once,
                      help="Slurm partitions to run the whole suite on, one results set each in "
                           "--out/<partition> (default: the cluster's default partition)")
     run.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
@@ -342,7 +343,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.interrupts import as_interrupts
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
     from a2bench.run.summary import print_sweep, status_counts
     from a2bench.run.sweep import Sweep, SweepError, SweepResult
     from a2bench.suite import expand, load_suite
@@ -367,8 +368,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.suite}: auto sizes run on the local executor (the plan "
                              "measures the machine it runs on); plan them with a2bench plan on "
                              "a node and list the sizes for --executor slurm")
-        with as_interrupts():  # the driver stops on a kill as on Ctrl-C, saying how to go on
-            return run_on_slurm(suite, cases, options)
+        with as_interrupts() as caught:  # a kill stops the driver as Ctrl-C does
+            return run_on_slurm(suite, cases, options, caught)
+    if args.resume and (args.out / SLURM_SWEEP).is_file():
+        raise UsageError(f"--resume: {args.out} holds a Slurm sweep; resume it with "
+                         "--executor slurm and the options it ran with")
     if holds_sweep(args.out) != bool(args.resume):  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds a sweep; pass --resume to continue it, or "
                          "choose another --out" if not args.resume else f"--resume: {args.out} "

@@ -72,6 +72,34 @@ def test_bad_option_is_one_line(bad):
         slurm.parse_options([bad])
 
 
+@pytest.mark.parametrize(("bad", "said"), [
+    ("mem_gb=x", "expected a number of GB"), ("cpus_per_task=x", "expected a whole number"),
+    ("gpus_per_node=1.5", "expected a whole number"),
+    ("partition=a100", "expected the partition as --partition a100"),
+])
+def test_a_slurm_option_of_the_wrong_kind_is_one_line(bad, said):
+    # submitit's assertion had stopped the run in a traceback, leaving a folder that refused
+    # the corrected command; a partition given here had filed the results under another's name
+    with pytest.raises(slurm.SlurmError, match=said):
+        slurm.parse_options([bad])
+    assert slurm.parse_options(["mem_gb=4.5"])["mem_gb"] == 4.5
+
+
+def test_a_slurm_sweeps_folder_is_told_apart(tmp_path, capsys):
+    top = tmp_path / "sweep"
+    (top / "h100").mkdir(parents=True)
+    (top / ".slurm.json").write_text("{}")
+    ResultsWriter(top / "h100", resume=False).append(_ok(case(4), host="n1"))
+    assert main(["report", str(top)]) == 2
+    assert (f"{top}: a Slurm sweep's folder; its results are in each partition's folder, "
+            f"{top}/<partition> (here: h100)") in capsys.readouterr().err
+    assert main(["run", str(SMOKE), "--out", str(top), "--resume"]) == 2
+    assert "holds a Slurm sweep; resume it with --executor slurm" in capsys.readouterr().err
+    assert main(["run", str(SMOKE), "--out", str(top), "--executor", "slurm", "--partition",
+                 "h100", "--partition", "a100"]) == 2
+    assert "--partition given twice" in capsys.readouterr().err
+
+
 @pytest.fixture
 def srun_on_path(tmp_path, monkeypatch):
     """submitit's Slurm executor refuses to exist where `srun` is not on PATH (it only looks):
@@ -629,6 +657,18 @@ def test_the_driver_merges_once_more_at_the_end(tmp_path, capsys):
     w.update_session(ended="finished")  # the job's end: no new record
     assert driver.finish() == 0
     assert json.loads(merged.read_text())["ended"] == "finished"
+
+
+@pytest.mark.parametrize(("signum", "code"), [(0, 130), (15, 143), (1, 129)])
+def test_a_stopped_driver_exits_as_a_local_run_does(tmp_path, monkeypatch, signum, code):
+    # SIGTERM and SIGHUP had given 130, as Ctrl-C does; a local run gives 143 and 129
+    from a2bench.run.interrupts import Caught
+    from a2bench.slurm import driver as slurm_driver
+
+    monkeypatch.setattr(slurm_driver.SlurmDriver, "plan", lambda self: None)
+    monkeypatch.setattr(slurm_driver.SlurmDriver, "submit", lambda self: False)
+    options = RunOptions(out=tmp_path / "sweep", suite="s.yaml", processes=1)
+    assert slurm_driver.run_on_slurm(None, [case(4)], options, Caught(signum)) == code
 
 
 @pytest.mark.parametrize("said,advice", [

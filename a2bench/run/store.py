@@ -25,6 +25,7 @@ from a2bench.measurement import Measurement, csv_columns, record_problem
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
+SLURM_SWEEP = ".slurm.json"  # a Slurm sweep's top folder (slurm.layout.SWEEP)
 CSV = "results.csv"
 ENVIRONMENT = "environment.json"
 
@@ -278,6 +279,12 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
         raise StoreError(f"{out_dir}: the run here stored no result before it stopped ({how}); "
                          "resume it with: "
                          + resume_line(env, Path(out_dir), env.get("executor") == "slurm"))
+    if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
+        parts = sorted(p.name for p in Path(out_dir).iterdir()
+                       if p.is_dir() and (p / JSONL).is_file())
+        raise StoreError(f"{out_dir}: a Slurm sweep's folder; its results are in each "
+                         f"partition's folder, {out_dir}/<partition>"
+                         + (f" (here: {', '.join(parts)})" if parts else " (none merged yet)"))
     if not path.is_file():
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
     return read_jsonl(path)[0]

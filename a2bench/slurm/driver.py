@@ -86,13 +86,15 @@ class Shard:
     finished: bool = False
 
 
-def run_on_slurm(suite: Any, cases: Sequence[Case], options: RunOptions) -> int:
-    """`a2bench run --executor slurm`: the driver's steps in order; the exit code."""
+def run_on_slurm(suite: Any, cases: Sequence[Case], options: RunOptions,
+                 caught: Any = None) -> int:
+    """`a2bench run --executor slurm`: the driver's steps in order; the exit code (`caught`:
+    the signal that stopped it, interrupts.Caught, for 128 + it)."""
     with holding(options.out, "a2bench run --executor slurm"):
         driver = SlurmDriver(suite, cases, options)
         driver.plan()
         if not driver.submit() or not driver.watch():
-            return driver.interrupted()
+            return driver.interrupted(caught.exit_status(130) if caught else 130)
         return driver.finish()
 
 
@@ -251,7 +253,7 @@ class SlurmDriver:
               + f" on Slurm partition{'s' if len(plan.partitions) > 1 else ''} "
               f"{', '.join(plan.partitions)}, {plural(plan.shards, 'job')} each ("
               + (f"whole findings, at least {plan.per_job} cases a job" if plan.split == "findings"
-                 else f"{plan.per_job} cases a job") + f"), order seed {plan.seed}; "
+                 else f"{plural(plan.per_job, 'case')} a job") + f"), order seed {plan.seed}; "
               f"{self.stored_at_start} of {self.total} stored, {plural(attached, 'job')} "
               "re-attached, "
               f"results in {self.out}", file=sys.stderr)
@@ -418,12 +420,13 @@ class SlurmDriver:
                   f"{self.options.resume_command()}")
         return 0 if any_ok else 1
 
-    def interrupted(self) -> int:
-        """What Ctrl-C during submit or watch leaves, and how to re-attach; exit 130."""
+    def interrupted(self, code: int = 130) -> int:
+        """What Ctrl-C (or SIGTERM, SIGHUP) during submit or watch leaves, and how to
+        re-attach; exit 128 + the signal, as a local run's (it had been 130 for each)."""
         o = self.options
         print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept "
               f"in {o.out}. Re-attach with: {o.resume_command()}", file=sys.stderr)
-        return 130
+        return code
 
 
 def _check_login_node() -> None:

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from a2bench.run.store import SLURM_SWEEP
 from a2bench.slurm.errors import SlurmError
 
-SWEEP = ".slurm.json"  # hidden, so that DIR/* names only the partitions' folders
+SWEEP = SLURM_SWEEP  # ".slurm.json": hidden, so that DIR/* names only the partitions' folders
 JOBS = "jobs.json"
 SHARDS = "shards"
 SUBMITIT = "submitit"

@@ -14,6 +14,9 @@ DEFAULT_TIMEOUT_MIN = 60  # submitit's own default is 5; and below ~15 a preempt
 GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
                      "tasks_per_node", "name", "stderr_to_stdout"})
 ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_per_node"}
+# submitit's numeric parameters: another value had stopped the run in submitit's assertion (a
+# traceback, and a folder holding only .slurm.json that refused the corrected command)
+WHOLE = frozenset({"nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node", "timeout_min"})
 
 
 def parse_value(text: str) -> Any:
@@ -54,9 +57,21 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
                              "time=120")
         key = ALIASES.get(key, key)
         key = key[len("slurm_"):] if key.startswith("slurm_") else key
+        if key in ("partition", "p"):  # the results are filed under --partition's name
+            raise SlurmError(f"--slurm {pair!r}: expected the partition as --partition "
+                             f"{value.strip()}, which names its results folder")
         parsed = parse_value(value.strip())
         if key == "timeout_min" and isinstance(parsed, str):
             parsed = minutes(parsed, pair)
+        if key == "mem_gb" and isinstance(parsed, str):
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                raise SlurmError(f"--slurm {pair!r}: expected a number of GB, e.g. mem_gb=64"
+                                 ) from None
+        if (key in WHOLE and (not isinstance(parsed, int) or isinstance(parsed, bool))
+                or key == "mem_gb" and isinstance(parsed, bool)):
+            raise SlurmError(f"--slurm {pair!r}: expected a whole number, e.g. {key}=4")
         if key in GENERIC:
             out[key] = parsed
         elif key in known:
