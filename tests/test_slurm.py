@@ -659,6 +659,34 @@ def test_the_driver_merges_once_more_at_the_end(tmp_path, capsys):
     assert json.loads(merged.read_text())["ended"] == "finished"
 
 
+def test_a_slurm_sweeps_resume_line_carries_its_own_flags_and_keeps_its_passes(tmp_path,
+                                                                                monkeypatch):
+    # report's line had read "--executor slurm --resume (and the options it ran with)": pasted,
+    # it resumed at the default 3 passes beside jobs making 2, whose missing passes were then
+    # recorded as errors for good
+    from types import SimpleNamespace
+
+    from a2bench.run.store import resume_line
+    from a2bench.slurm import driver as slurm_driver
+
+    top = tmp_path / "sweep"
+    top.mkdir()
+    (top / ".slurm.json").write_text(json.dumps({
+        "partitions": ["a100"], "split": "cases", "cases_per_job": 1, "processes": 2,
+        "slurm": ["time=30"], "cases": 1}))
+    env = {"suite_path": "tiny.yaml", "run_flags": ["--calibration-time", "0.01",
+                                                   "--processes", "2"]}
+    assert resume_line(env, top, True) == (
+        f"a2bench run tiny.yaml --out {top} --resume --executor slurm --partition a100 "
+        "--split cases --cases-per-job 1 --processes 2 --slurm time=30 --calibration-time 0.01")
+    monkeypatch.setattr(slurm_driver, "_check_login_node", lambda: None)
+    suite = SimpleNamespace(path="tiny.yaml", name="tiny", device="cpu")
+    options = RunOptions(out=top, suite="tiny.yaml", processes=3, resume=True)
+    with pytest.raises(slurm.SlurmError, match="--processes 3: .* runs 2 passes a case; resume "
+                                               "with --processes 2"):
+        slurm_driver.SlurmDriver(suite, [case(4)], options).plan()
+
+
 @pytest.mark.parametrize(("signum", "code"), [(0, 130), (15, 143), (1, 129)])
 def test_a_stopped_driver_exits_as_a_local_run_does(tmp_path, monkeypatch, signum, code):
     # SIGTERM and SIGHUP had given 130, as Ctrl-C does; a local run gives 143 and 129

@@ -59,7 +59,10 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     # with --processes), and the first session's would resume to its own end
     flags = last_session(env).get("run_flags", env.get("run_flags"))
     suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
-    if slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
+    sweep = _slurm_flags(folder) if slurm else None
+    if sweep is not None and isinstance(flags, list):
+        flags = [*sweep, *_without(list(map(str, flags)), SLURM_FLAGS)]
+    elif slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
         return (f"a2bench run {suite} --out {folder}"
                 + (" --executor slurm" if slurm else "") + " --resume (and the options it ran "
                 "with)")
@@ -67,6 +70,46 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
              *map(str, flags)]
     plugins = f"A2BENCH_PLUGINS={shlex.quote(env['plugins'])} " if env.get("plugins") else ""
     return plugins + " ".join(shlex.quote(w) for w in words)
+
+
+# What a Slurm sweep's .slurm.json holds of its command (the jobs record the timing flags)
+SLURM_FLAGS = ("--executor", "--partition", "--split", "--cases-per-job", "--processes",
+               "--slurm")
+
+
+def _slurm_flags(folder: Path) -> list[str] | None:
+    """A Slurm sweep's own flags, from its .slurm.json: a resume line without them had re-run
+    at the default passes beside jobs still making the old count, whose missing passes were
+    then recorded as errors for good. None where the file is not there or not readable."""
+    try:
+        sweep = json.loads((Path(folder) / SLURM_SWEEP).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(sweep, dict):
+        return None
+    out = ["--executor", "slurm"]
+    if sweep.get("partitions"):
+        out += ["--partition", ",".join(map(str, sweep["partitions"]))]
+    for flag, key in (("--split", "split"), ("--cases-per-job", "cases_per_job"),
+                      ("--processes", "processes")):
+        if sweep.get(key) is not None:
+            out += [flag, str(sweep[key])]
+    for pair in sweep.get("slurm") or ():
+        out += ["--slurm", str(pair)]
+    return out
+
+
+def _without(flags: list[str], names: Sequence[str]) -> list[str]:
+    """`flags` less each named flag and its value (the next word, unless it is a flag)."""
+    out, skip = [], False
+    for word in flags:
+        if skip and not word.startswith("--"):
+            skip = False
+            continue
+        skip = word in names
+        if not skip:
+            out.append(word)
+    return out
 
 
 def over_sessions(env: dict[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,14 @@ class SlurmDriver:
             raise SlurmError(problem)
         overrides = parse_options(o.slurm)
         stored = self._restore()
+        if stored and isinstance(stored.get("processes"), int) and \
+                o.processes != stored["processes"]:
+            # jobs still running make the old count, and the passes they lack would be
+            # recorded as errors for good (--resume never runs those again)
+            raise SlurmError(f"--processes {o.processes}: {self.out} runs "
+                             f"{stored['processes']} passes a case; resume with --processes "
+                             f"{stored['processes']}, as its jobs (running or requeued) make "
+                             "that many")
         partitions, named = self._partitions(stored)
         if stored and o.cases_per_job and o.cases_per_job != stored.get("cases_per_job"):
             raise SlurmError(f"--cases-per-job {o.cases_per_job}: {self.out} was split "
