@@ -949,3 +949,21 @@ def test_narrowing_that_gave_up_on_a_block_names_how_it_reads():
     assert decided(widths, ["double_attention"], 0.05) == (
         "every other latency verdict decided within ±0.05; double_attention inconclusive "
         "±0.075 not narrowed by its last pass, so no more")
+
+
+def test_a_window_whose_ends_left_the_model_in_every_try_is_warned_of_apart():
+    # "the closest of 1 windows timed to its model (no window within ±0.1)" had been the end
+    # of a long note: the run went on with no warning
+    from a2bench.case import Case
+    from a2bench.run.summary import off_model_line
+
+    template = Case("double_attention", "cpu", "float32", 1, 32, 1, 1, 1, m=16, n=8)
+    said = ("window ends timed (0.859 ms at N = 14700, 4.62 ms at 56600): slope 1.27 against "
+            "the model's 1.00")
+    g = pl.GroupPlan(template, ("t",), "within L3", (), 1e-4, 1e10, True, 10.0,
+                     f"passed over past L3: x; {said}; the closest of 1 windows timed to its "
+                     "model (no window within ±0.1)")
+    line = off_model_line(g)
+    assert line is not None and "no window's ends grew as its model does" in line
+    assert "slope 1.27 against the model's 1.00" in line
+    assert off_model_line(replace(g, note=said)) is None  # within the tolerance: said in the note

@@ -2,9 +2,8 @@
 
 plan.py decides from numbers; this module gets them on the device (the per-call overhead at the
 smallest shape, the block's rate at a probe size) through the measuring worker, and after the
-first round reads the latency fits (a2bench.analysis) to spend what is left of the budget on
-more passes of the windows whose intervals are too wide.
-"""
+first round reads the latency fits (a2bench.analysis) to spend the budget's rest on more passes
+of the windows whose intervals are too wide."""
 
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
 from a2bench.run.calibration import end_calibration_s
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases, replacement
-from a2bench.run.summary import budget_line, plan_line
+from a2bench.run.summary import budget_line, off_model_line, plan_line
 from a2bench.suite import Suite, auto_templates
 
 PILOT_TIME_S = 0.25  # timed sampling per pilot size
@@ -484,6 +483,8 @@ class AutoSizes:
             prober.close()
         for g in plan.groups:
             sweep.listener.note(plan_line(g))
+            if off := off_model_line(g):
+                sweep.listener.warning(off)
         if not plan.feasible:
             sweep.listener.warning(budget_line(plan))
         record = {**plan.to_dict(), "target": o.target, "rounds": [],
@@ -581,8 +582,7 @@ class AutoSizes:
 
 def decided(widths: Sequence[Width], given_up: Sequence[str], target: float) -> str:
     """Why narrowing stopped with nothing left open: the blocks given up are named with how
-    they read (it had said "every latency verdict decided ..., or not narrowed" of a block left
-    inconclusive ±0.075)."""
+    they read (it had said "every latency verdict decided" of one left inconclusive)."""
     left = [f"{w.block} {w.verdict} ±{w.half_width:.3f}" for w in widths if w.block in given_up]
     if not left:
         return f"every latency verdict decided within ±{target:g}"

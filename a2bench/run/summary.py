@@ -212,6 +212,17 @@ def plan_table(plan: Plan) -> str:
     return pd.DataFrame(rows).to_string(index=False)
 
 
+def off_model_line(g: GroupPlan) -> str | None:
+    """A warning where the planned window's timed ends did not grow as its model does in any
+    window tried (autosize.check_ends): said apart, as it had been the end of a long note."""
+    said = [p for p in g.note.split("; ") if p.startswith("window ends timed")]
+    if "no window within ±" not in g.note or not said:
+        return None
+    return (f"auto sizes for {g.template.block} ({g.label}): no window's ends grew as its model "
+            f"does; the one run, {said[-1].split(': ', 1)[1]}, may hold a transition (a cache, "
+            "a kernel change): its latency verdict can read that, not the block")
+
+
 def plan_line(g: GroupPlan) -> str:
     sizes = ", ".join(str(c.positions) for c in g.choices) or "none"
     rate = "measured" if g.rate_measured else "guessed"
