@@ -450,27 +450,33 @@ def _check_auto_clips(suite: Suite, sw: Sweep) -> None:
                              "expected t: auto only for blocks that take clips")
 
 
-# Sizes an auto axis is probed at for the rules that hold at any size (SE's r <= c)
-AUTO_PROBES = {"h": (7, 8, 16, 32), "w": (7, 8, 16, 32), "t": (1, 2, 4, 8)}
+# The sizes an auto axis is probed at for a rule it breaks at every size: the planner's range
+# (sides and frames up to run.plan.MAX_SIDE, odd and even)
+AUTO_PROBES = (1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 64, 127, 128, 256, 512, 1024, 2048, 4096)
 
 
 def _check_auto_params(suite: Suite, sw: Sweep) -> None:
-    """A parameter rule an auto sweep breaks at every size (reduction above channels) no plan
-    can satisfy: said here in one line, as a listed size's is (the planner had found no legal
-    size, calibrated for half a minute and blamed the budget)."""
+    """A rule an auto sweep breaks at every size the planner could pick (SE's reduction above
+    channels; criss-cross at a listed t of 2) no plan can satisfy: said here in one line, as a
+    listed size's is (the planner had found no legal size, calibrated for half a minute and
+    blamed the budget). Rules are matched by what they name, not by their words."""
     registry = blocks()
     for point, b in ((p, b) for p in _combinations(sw) for b in sw.blocks):
         spec = registry[b]
-        broken: list[set[tuple[str, str]]] = []
-        for i in range(len(AUTO_PROBES["h"])):
-            probe = {**point, **{a: AUTO_PROBES[a][i] for a in sw.auto}}
-            broken.append({(n, w) for n, w in spec.problems(_values(spec, probe))
-                           if n not in SHAPE_AXES})
-        always = set.intersection(*broken)
-        if always:
-            name, why = sorted(always)[0]
-            raise SuiteError(f"{suite.path}: params.{name}: {why} (block {b} at "
-                             f"c={point['channels']}, at every size auto could pick)")
+        named: dict[str, str] = {}
+        broken: set[str] | None = None
+        for size in AUTO_PROBES:
+            found = [(n, w) for n, w in spec.problems(_values(spec, {
+                **point, **dict.fromkeys(sw.auto, size)})) if n not in sw.auto]
+            named.update((n, w) for n, w in found if n not in named)
+            broken = {n for n, _ in found} if broken is None else broken & {n for n, _ in found}
+        if broken:
+            name = sorted(broken)[0]
+            field = name if name in SHAPE_AXES else f"params.{name}"
+            unset = (f"; {name} was not set, so it took {b}'s default: set params.{name}"
+                     if name not in SHAPE_AXES and name not in sw.params else "")
+            raise SuiteError(f"{suite.path}: {field}: {named[name]} (block {b} at "
+                             f"c={point['channels']}, at every size auto could pick{unset})")
 
 
 # The most cases a suite may expand to: its grid is checked and expanded case by case, and a

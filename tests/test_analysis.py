@@ -505,12 +505,16 @@ def test_an_auto_run_left_undecided_in_its_window_is_told_what_budget_buys():
     def hints(env: dict) -> list[str]:
         return an.headline(fits, ["synthetic"], {"synthetic": env})["runs"]["synthetic"]["hints"]
 
-    assert hints({"auto_sizes": {"budget_s": 240.0}}) == [BUDGET_HINT.format(budget=240,
-                                                                              more=480)]
-    assert "a larger `--budget` (say 480)" in hints({"auto_sizes": {"budget_s": 240.0}})[0]
-    assert hints({}) == []  # listed sizes: nothing a budget buys
+    planned = {"budget_s": 240.0, "groups": [{"template": {"block": "nonlocal_right"}}]}
+    assert hints({"auto_sizes": planned}) == [BUDGET_HINT.format(budget=240, more=480)]
+    assert "a larger `--budget` (say 480)" in hints({"auto_sizes": planned})[0]
+    assert "(say 600)" in hints({"auto_sizes": {**planned, "needed_budget_s": 600.0}})[0]
+    # a plan no budget affords, listed sizes, or a block whose sizes were not planned: no hint
+    assert hints({"auto_sizes": {**planned, "needed_budget_s": math.inf}}) == []
+    assert hints({}) == []
+    assert hints({"auto_sizes": {**planned, "groups": [{"template": {"block": "se"}}]}}) == []
     good = an.fit_exponents(frame(positions_sweep()))
-    assert an.headline(good, ["synthetic"], {"synthetic": {"auto_sizes": {"budget_s": 240.0}}}
+    assert an.headline(good, ["synthetic"], {"synthetic": {"auto_sizes": planned}}
                        )["runs"]["synthetic"]["hints"] == []
 
 

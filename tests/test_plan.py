@@ -195,6 +195,10 @@ def test_the_measured_cache_is_where_copy_bandwidth_leaves_its_plateau():
     small = [256 * 2**10 * 2**k for k in range(12)]  # 256 KiB ... 512 MiB
     noisy = [x * 1e9 for x in (186, 118, 111, 109, 112, 87, 67, 41, 25, 40, 23, 39)]
     assert llc_from(small, noisy) == 16 * mib
+    # a cache of a quarter of the largest buffer: the median of the three largest is its rate,
+    # and the floor it gives had read L2 as the last level (1 MiB); the slower of two reads none
+    big = [x * 1e9 for x in (186, 180, 175, *[100 - i for i in range(8)], 30)]
+    assert llc_from(small, big) is None
 
 
 def test_a_measured_cache_replaces_a_larger_one_sysfs_names():
@@ -700,6 +704,9 @@ def test_a_regime_whose_sizes_span_under_3x_says_so_not_that_time_is_short():
     assert needed == math.inf
     assert f"its legal sizes span 1.6x in N, under {pl.MIN_SPAN:g}x" in note
     assert "fits the time share" not in note
+    # MAX_SIDE is named where it stops the span: the regime that holds the largest size only
+    assert note.count(f"(sides and frames stop at {pl.MAX_SIDE})") == 1
+    assert "high: its legal sizes span 1.6x in N, under 3x (sides and frames stop at" in note
 
 
 def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_stricter_one():

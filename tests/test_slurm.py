@@ -83,6 +83,8 @@ def test_a_slurm_option_of_the_wrong_kind_is_one_line(bad, said):
     with pytest.raises(slurm.SlurmError, match=said):
         slurm.parse_options([bad])
     assert slurm.parse_options(["mem_gb=4.5"])["mem_gb"] == 4.5
+    # a sweep begun with partition= before it was refused resumes as it began
+    assert slurm.parse_options(["partition=a100"], ["partition=a100"])
 
 
 def test_a_slurm_sweeps_folder_is_told_apart(tmp_path, capsys):
@@ -679,6 +681,12 @@ def test_a_slurm_sweeps_resume_line_carries_its_own_flags_and_keeps_its_passes(t
     assert resume_line(env, top, True) == (
         f"a2bench run tiny.yaml --out {top} --resume --executor slurm --partition a100 "
         "--split cases --cases-per-job 1 --processes 2 --slurm time=30 --calibration-time 0.01")
+    # a .slurm.json without its passes, or not as the driver writes it: the line asks for them
+    for damaged in ({}, {"partitions": "a100", "slurm": "time=30", "processes": 2}):
+        (tmp_path / "other").mkdir(exist_ok=True)
+        (tmp_path / "other" / ".slurm.json").write_text(json.dumps(damaged))
+        assert resume_line(env, tmp_path / "other", True).endswith(
+            "--executor slurm --resume (and the options it ran with)")
     monkeypatch.setattr(slurm_driver, "_check_login_node", lambda: None)
     suite = SimpleNamespace(path="tiny.yaml", name="tiny", device="cpu")
     options = RunOptions(out=top, suite="tiny.yaml", processes=3, resume=True)
@@ -696,6 +704,12 @@ def test_a_stopped_driver_exits_as_a_local_run_does(tmp_path, monkeypatch, signu
     monkeypatch.setattr(slurm_driver.SlurmDriver, "plan", lambda self: None)
     monkeypatch.setattr(slurm_driver.SlurmDriver, "submit", lambda self: False)
     options = RunOptions(out=tmp_path / "sweep", suite="s.yaml", processes=1)
+    assert slurm_driver.run_on_slurm(None, [case(4)], options, Caught(signum)) == code
+
+    def stopped(self):  # a signal while planning (sinfo, the shards) or in the last merge
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slurm_driver.SlurmDriver, "plan", stopped)
     assert slurm_driver.run_on_slurm(None, [case(4)], options, Caught(signum)) == code
 
 

@@ -162,6 +162,12 @@ def test_an_auto_sweep_that_breaks_a_rule_at_every_size_is_refused_when_read():
     # a rule that some size meets is left to the planner (the non-local block's even sides)
     suite(blocks=["nonlocal"], params={"channels": [16], "subsample": [2], "h": "auto",
                                        "w": "auto"})
+    # a rule on an axis the suite fixed, and a default the suite never wrote, named as such
+    with pytest.raises(SuiteError, match=r": t: expected t = 1 .*at every size auto could pick"):
+        suite(blocks=["criss_cross"], params={"channels": [32], "t": [2], "h": "auto",
+                                              "w": "auto"})
+    with pytest.raises(SuiteError, match=r"reduction was not set, so it took gc's default"):
+        suite(blocks=["gc"], params={"channels": [8], "h": "auto", "w": "auto"})
 
 
 def test_a_sweeps_list_under_a_top_level_auto_is_refused():

@@ -2,8 +2,9 @@
 
 The headline names what is missing; a hint names the remedy where the run's own settings, not
 the block, left a latency verdict undecided: the sizes a suite fixed (not for a run whose sizes
-a2bench chose for its machine, whose plan says what its budget lacked), or the threads (for any
-run: auto sizes at 2 threads read double attention 0.91 too).
+a2bench chose for its machine, whose plan says what its budget lacked), the threads (for any
+run: auto sizes at 2 threads read double attention 0.91 too), or, for an auto run whose
+planned window stayed undecided, the budget that buys a wider span.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from a2bench.fitting import SHORT_WINDOW
+from a2bench.fitting import MIN_WINDOW, SHORT_WINDOW
 
 # A suite's fixed sizes left a latency window short on this machine or dtype: auto sizes are
 # chosen for the machine that runs them (the default suite in bfloat16 on an AMX CPU kept 2
@@ -51,11 +52,18 @@ def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
              and f["exponent"] < f["expected"]]
     if device == "cpu" and threads > 1 and below:
         out.append(THREADS_HINT.format(threads=threads))
-    budget = (environment.get("auto_sizes") or {}).get("budget_s")
+    auto = environment.get("auto_sizes") or {}
+    budget, needed = auto.get("budget_s"), auto.get("needed_budget_s")
+    planned = {str((g.get("template") or {}).get("block")) for g in auto.get("groups") or ()}
+    # a window it had (not one too small, nor a plan the budget fell short of: its own line
+    # names the budget it needs, or that none affords one), of a block whose sizes were planned
     undecided = [f for f in latency if f.get("verdict") == "inconclusive"
-                 and SHORT_WINDOW not in str(f.get("reason") or "")]
-    if _finite(budget) and undecided:
-        out.append(BUDGET_HINT.format(budget=budget, more=2 * budget))
+                 and (f.get("points") or 0) >= MIN_WINDOW
+                 and str(f.get("block")).partition("[")[0] in planned]
+    none_affords = needed is not None and not _finite(needed)
+    if _finite(budget) and undecided and not none_affords:
+        more = max(2 * budget, needed) if _finite(needed) else 2 * budget
+        out.append(BUDGET_HINT.format(budget=budget, more=more))
     return out
 
 

@@ -51,9 +51,12 @@ def llc_from(sizes: list[int], rates: list[float]) -> int | None:
     the three largest), where the floor was reached; None when the sweep never left the cache.
     The median, not the slower of the two largest: DRAM's copies scattered 23-41 GB/s on a
     shared VM, and a floor of the slowest put the 512 MiB buffer's 39 above 1.6x it, so the
-    probe read "never left the cache" in one run of a suite and 16 MiB in the plan before it."""
+    probe read "never left the cache" in one run of a suite and 16 MiB in the plan before it.
+    Where only the largest reached DRAM, the median is a cache's rate: the slower of the two."""
     if len(rates) < 4:
         return None
     floor = sorted(rates[-3:])[1]
+    if floor > ABOVE_FLOOR * rates[-1]:  # the largest alone reached DRAM: the median is a cache's
+        floor = min(rates[-2:])
     fast = [s for s, r in zip(sizes, rates, strict=True) if r >= ABOVE_FLOOR * floor]
     return max(fast) if fast and max(fast) < sizes[-2] else None

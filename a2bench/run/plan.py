@@ -419,10 +419,11 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
             span = points[idx[-1]].positions / points[idx[0]].positions
             # a regime whose legal sizes span under MIN_SPAN no budget widens (t: auto at a
             # 10 x 10 map stops at MAX_SIDE frames); it had read as a time share too short
+            last = idx[-1] == len(points) - 1  # the largest candidate: MAX_SIDE stops it
             passed.append(f"{regime}: no span of {MIN_SPAN:g}x in N fits the time share"
                           if dearest is not None or span >= MIN_SPAN else
-                          f"{regime}: its legal sizes span {span:.1f}x in N, under {MIN_SPAN:g}x "
-                          f"(sides and frames stop at {MAX_SIDE})")
+                          f"{regime}: its legal sizes span {span:.1f}x in N, under {MIN_SPAN:g}x"
+                          + (f" (sides and frames stop at {MAX_SIDE})" if last else ""))
             continue
         width = predicted_half_width(best, predict, machine)
         bic = predicted_bic(best, predict)

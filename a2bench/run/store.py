@@ -60,8 +60,8 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     flags = last_session(env).get("run_flags", env.get("run_flags"))
     suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
     sweep = _slurm_flags(folder) if slurm else None
-    if sweep is not None and isinstance(flags, list):
-        flags = [*sweep, *_without(list(map(str, flags)), SLURM_FLAGS)]
+    if sweep is not None and isinstance(flags, list):  # the job's own, less those it restates
+        flags = [*sweep, *_without(list(map(str, flags)), [w for w in sweep if w[:2] == "--"])]
     elif slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
         return (f"a2bench run {suite} --out {folder}"
                 + (" --executor slurm" if slurm else "") + " --resume (and the options it ran "
@@ -72,30 +72,29 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     return plugins + " ".join(shlex.quote(w) for w in words)
 
 
-# What a Slurm sweep's .slurm.json holds of its command (the jobs record the timing flags)
-SLURM_FLAGS = ("--executor", "--partition", "--split", "--cases-per-job", "--processes",
-               "--slurm")
-
-
 def _slurm_flags(folder: Path) -> list[str] | None:
     """A Slurm sweep's own flags, from its .slurm.json: a resume line without them had re-run
     at the default passes beside jobs still making the old count, whose missing passes were
-    then recorded as errors for good. None where the file is not there or not readable."""
+    then recorded as errors for good. None where the file is not there, not readable, or not
+    as the driver writes it (the line then asks for the options)."""
     try:
         sweep = json.loads((Path(folder) / SLURM_SWEEP).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(sweep, dict):
         return None
-    out = ["--executor", "slurm"]
-    if sweep.get("partitions"):
-        out += ["--partition", ",".join(map(str, sweep["partitions"]))]
+    parts, pairs = sweep.get("partitions") or [], sweep.get("slurm") or []
+    if not (isinstance(parts, list) and isinstance(pairs, list)
+            and all(isinstance(x, str) for x in (*parts, *pairs))
+            and isinstance(sweep.get("processes"), int)):
+        return None
+    out = ["--executor", "slurm", *(["--partition", ",".join(parts)] if parts else [])]
     for flag, key in (("--split", "split"), ("--cases-per-job", "cases_per_job"),
                       ("--processes", "processes")):
-        if sweep.get(key) is not None:
+        if isinstance(sweep.get(key), (str, int)):
             out += [flag, str(sweep[key])]
-    for pair in sweep.get("slurm") or ():
-        out += ["--slurm", str(pair)]
+    for pair in pairs:
+        out += ["--slurm", pair]
     return out
 
 

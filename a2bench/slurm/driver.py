@@ -92,10 +92,13 @@ def run_on_slurm(suite: Any, cases: Sequence[Case], options: RunOptions,
     the signal that stopped it, interrupts.Caught, for 128 + it)."""
     with holding(options.out, "a2bench run --executor slurm"):
         driver = SlurmDriver(suite, cases, options)
-        driver.plan()
-        if not driver.submit() or not driver.watch():
-            return driver.interrupted(caught.exit_status(130) if caught else 130)
-        return driver.finish()
+        try:  # a stop while planning or in the last merge too: 128 + the signal
+            driver.plan()
+            if driver.submit() and driver.watch():
+                return driver.finish()
+        except KeyboardInterrupt:
+            pass
+        return driver.interrupted(caught.exit_status(130) if caught else 130)
 
 
 class SlurmDriver:
@@ -126,8 +129,8 @@ class SlurmDriver:
         o = self.options
         if problem := auto_flags_problem(False, o, self.suite.path):  # auto runs locally only
             raise SlurmError(problem)
-        overrides = parse_options(o.slurm)
         stored = self._restore()
+        overrides = parse_options(o.slurm, [str(p) for p in stored.get("slurm") or ()])
         if stored and isinstance(stored.get("processes"), int) and \
                 o.processes != stored["processes"]:
             # jobs still running make the old count, and the passes they lack would be

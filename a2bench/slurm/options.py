@@ -41,7 +41,7 @@ def minutes(text: str, pair: str) -> int:
     return max(1, math.ceil(seconds / 60))
 
 
-def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str, Any]:
     """--slurm KEY=VALUE ... as submitit parameters: time=120 -> timeout_min, account=x ->
     slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value)."""
     from submitit.slurm.slurm import _get_default_parameters
@@ -57,7 +57,8 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
                              "time=120")
         key = ALIASES.get(key, key)
         key = key[len("slurm_"):] if key.startswith("slurm_") else key
-        if key in ("partition", "p"):  # the results are filed under --partition's name
+        if key in ("partition", "p") and pair not in stored:  # filed under --partition's name;
+            # a sweep begun with it before (its .slurm.json holds it) resumes as it began
             raise SlurmError(f"--slurm {pair!r}: expected the partition as --partition "
                              f"{value.strip()}, which names its results folder")
         parsed = parse_value(value.strip())
