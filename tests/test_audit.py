@@ -244,6 +244,21 @@ def test_a_clips_3d_pooling_is_its_own_work_which_fvcore_skips():
     assert row.verdict == "exact" and not row.added and not row.missed and row.unexplained == 0
 
 
+def test_sdpas_math_path_is_its_own_work_which_fvcore_misses():
+    # At inner 1 SDPA runs its math path: FlopCounterMode counts its bmm, fvcore sees one
+    # composite call; predicted from the bmm probe, fvcore's 35,574 missing MACs had read
+    # "unexplained"
+    case = Case("nonlocal", "cpu", "float32", 3, 12, 1, 7, 11,
+                params={"impl": "sdpa", "inner": 1, "subsample": 1})
+    result = audit.run_audit([case])
+    rates = {c: result.conventions[c].rates["sdpa_math"] for c in ("torch", "fvcore")}
+    assert rates == {"torch": 1, "fvcore": 0}
+    rows = {r.counter: r for r in result.rows}
+    assert rows["torch"].verdict == "exact"
+    assert rows["fvcore"].missed == (("sdpa_math", 35_574),) and rows["fvcore"].unexplained == 0
+    assert rows["fvcore"].misses_attention == ("sdpa_math",)
+
+
 def test_audit_out_refuses_a_runs_folder_and_a_users_own_files_but_rewrites_an_earlier_audit(
         tmp_path, capsys):
     run = tmp_path / "run"

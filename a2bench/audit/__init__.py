@@ -6,7 +6,8 @@ numbers it computes:
 
 1. Each counter's *convention* for each kind of work is probed on a tiny module that does only
    that work (a 1x1 convolution without bias, one with bias, a bmm, a fused attention, an
-   average and a max pooling, a ReLU module, a functional relu, a LayerNorm, an eval BatchNorm):
+   attention on SDPA's math path, an average and a max pooling, a ReLU module, a functional
+   relu, a LayerNorm, an eval BatchNorm):
    its count per unit of that work.
 2. The block's own amounts of each kind are measured once: the products from FlopCounterMode's
    per-operator breakdown (it counts products exactly), the bias adds, pooled, ReLU'd and
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -79,6 +81,8 @@ class _OpElements(TorchDispatchMode):
         self.maxpool = 0
         self.relu = 0
         self.sdpa = 0
+        self.in_sdpa = 0  # depth of F.scaled_dot_product_attention calls (_InSdpa)
+        self.sdpa_bmm = 0  # bmm MACs run inside one: its math path
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
@@ -94,12 +98,33 @@ class _OpElements(TorchDispatchMode):
             self.maxpool += args[0].numel()
         elif name in ("relu", "relu_") and isinstance(out, Tensor):
             self.relu += out.numel()
+        elif name in ("bmm", "baddbmm") and self.in_sdpa:
+            a, b = args[-2:] if name == "baddbmm" else args[:2]
+            self.sdpa_bmm += a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
         elif "scaled_dot_product" in name and not name.endswith("backward"):
             # A fused kernel (flash, memory-efficient): q k^T and then (.) v, from the shapes,
             # since FlopCounterMode has no formula for every backend (CPU flash among them).
             q, k, v = args[:3]
             self.sdpa += (q.numel() // q.shape[-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
         return out
+
+
+class _InSdpa(TorchFunctionMode):
+    """Marks the dispatches made inside F.scaled_dot_product_attention: a composite call that
+    reaches the dispatcher as its math path's bmm where no fused kernel takes it."""
+
+    def __init__(self, ops: _OpElements) -> None:
+        super().__init__()
+        self.ops = ops
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func is not F.scaled_dot_product_attention:
+            return func(*args, **(kwargs or {}))
+        self.ops.in_sdpa += 1
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            self.ops.in_sdpa -= 1
 
 
 def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
@@ -126,7 +151,7 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
     flops = FlopCounterMode(display=False)
     ops = _OpElements()
     try:
-        with torch.no_grad(), flops, ops:
+        with torch.no_grad(), flops, ops, _InSdpa(ops):
             module(x)
     finally:
         for h in handles:
@@ -137,8 +162,9 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
     return {
         "conv": sum(v for k, v in by_op.items() if "convolution" in k),
         "linear": sum(v for k, v in by_op.items() if k in ("addmm", "mm")),
-        "bmm": sum(v for k, v in by_op.items() if k in ("bmm", "baddbmm")),
+        "bmm": sum(v for k, v in by_op.items() if k in ("bmm", "baddbmm")) - ops.sdpa_bmm,
         "sdpa": ops.sdpa,
+        "sdpa_math": ops.sdpa_bmm,
         "bias": bias,
         # the functional kinds: what ran less what the modules ran
         "pool": max(0, ops.pool - pool_in),
@@ -175,6 +201,9 @@ def _probes() -> dict[str, _Probe]:
         "bmm": _Probe(lambda s, x: torch.bmm(flat(x), flat(x).transpose(1, 2))),
         # (b, heads, L, d): the fused kernel the blocks reach, not the 3-D math fallback
         "sdpa": _Probe(lambda s, x: F.scaled_dot_product_attention(x, x, x)),
+        # 3-D: no fused kernel takes it, so its math path's bmm run
+        "sdpa_math": _Probe(lambda s, x: F.scaled_dot_product_attention(flat(x), flat(x),
+                                                                        flat(x))),
         "bias": _Probe(lambda s, x: s.mods[0](x), nn.Conv2d(8, 8, 1, bias=True)),
         "pool": _Probe(lambda s, x: F.adaptive_avg_pool2d(x, 1)),
         "pool3d": _Probe(lambda s, x: F.adaptive_avg_pool3d(x.unsqueeze(2), 1)),

@@ -33,6 +33,10 @@ WORK = (
     Work("linear", "linear-layer products (aten.addmm, aten.mm)", 1),
     Work("bmm", "batched matrix products (aten.bmm, from bmm/matmul/einsum)", 1, True),
     Work("sdpa", "fused attention products (scaled_dot_product_attention)", 1, True),
+    # SDPA on its math path (3-D inputs; the non-local block at inner 1) runs bmm, which
+    # FlopCounterMode counts and fvcore, seeing one composite call, does not
+    Work("sdpa_math", "attention products of scaled_dot_product_attention's math path (aten.bmm "
+         "under it)", 1, True),
     Work("bias", "bias adds (one per output element of a layer with a bias)", 0),
     Work("pool", "average pooling, 2-D (one per input element)", 0),
     # a counter may handle one and not the other: fvcore counts 2-D adaptive pooling, not 3-D

@@ -53,7 +53,8 @@ def verdict_lines(audit: Audit) -> list[str]:
         attention = sorted({w for r in rows for w in r.misses_attention})
         if attention:
             ops = {"bmm": "aten.bmm (torch.bmm/matmul/einsum)",
-                   "sdpa": "scaled_dot_product_attention"}
+                   "sdpa": "scaled_dot_product_attention",
+                   "sdpa_math": "scaled_dot_product_attention (its math path)"}
             line += ("; MISSES THE ATTENTION PRODUCTS: " + ", ".join(ops[w] for w in attention))
         lines.append(line)
     if audit.unaudited:
