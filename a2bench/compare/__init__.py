@@ -64,6 +64,7 @@ from pathlib import Path
 # Every name tests and scripts reach as `a2bench.compare.X` is imported here, so that it keeps
 # working (and a test's monkeypatch of it reaches the code below, which looks it up here).
 from a2bench.compare.checks import (
+    differing,
     environment_warnings,
     exact_failures,
     pass_warnings,
@@ -84,6 +85,7 @@ from a2bench.compare.model import (
     ENV_KEYS,
     EXACT_ENV_KEYS,
     EXACT_METRICS,
+    MACHINE_KEYS,
     MIN_PASSES,
     MIN_SAMPLES,
     RECOMMENDED_PASSES,
@@ -231,7 +233,8 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
         notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family),
                                   len(tested)) + _short_cases(sides))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
-                      results, warnings, notes, suite, unfinished)
+                      results, warnings, notes, suite, unfinished,
+                      tuple(differing(base.env, head.env, MACHINE_KEYS)))
 
 
 def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:

@@ -38,19 +38,25 @@ def environment_warnings(base_env: Mapping[str, Any], head_env: Mapping[str, Any
                        "matches")
     if not (base_env and head_env):
         return out
-    for key in EXACT_ENV_KEYS if exact_only else ENV_KEYS:
-        # each node's value, for a Slurm partition whose nodes differ
-        b, h = node_values(base_env, key), node_values(head_env, key)
-        if b != h:
-            base, head = (per_node(v) or None for v in (b, h))
-            out.append(f"environments differ: {key} {base} (base) vs {head} (head); "
-                       "compared anyway")
+    for key in differing(base_env, head_env, EXACT_ENV_KEYS if exact_only else ENV_KEYS):
+        base, head = (per_node(node_values(e, key)) or None for e in (base_env, head_env))
+        out.append(f"environments differ: {key} {base} (base) vs {head} (head); "
+                   "compared anyway")
     if exact_only:
         return out  # the runs' own noise warnings are about timings, which are not read
     for side, env in (("base", base_env), ("head", head_env)):
         for w in env.get("warnings") or ():
             out.append(f"the {side} run warned: {w}")
     return out
+
+
+def differing(base_env: Mapping[str, Any], head_env: Mapping[str, Any],
+              keys: Sequence[str]) -> list[str]:
+    """The keys whose values differ between two environments (each node's, for a Slurm
+    partition whose nodes differ); none where either side has no environment."""
+    if not (base_env and head_env):
+        return []
+    return [k for k in keys if node_values(base_env, k) != node_values(head_env, k)]
 
 
 # The exact metrics that follow the kernel a case ran (its record's `backend`)

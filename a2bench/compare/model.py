@@ -27,6 +27,8 @@ COUNTER_METRICS = EXACT_METRICS[4:]  # from running the block: only for cases th
 ENV_KEYS = ("suite", "threads", "interop_threads", "torch", "fvcore", "numpy", "python",
             "cpu_model", "cpu_capability", "physical_cores", "mkldnn_enabled", "gpu_name",
             "cuda_version", "time_budget_s", "ci_target", "warm_cache")
+# What a machine is, for timings: a difference in any moves every case by itself
+MACHINE_KEYS = ("threads", "cpu_model", "physical_cores", "gpu_name")
 EXACT_ENV_KEYS = ("suite", "torch", "fvcore", "python")  # what can change a count; not the CPU
 # A counter missing for these reasons is a setting or an install, not a change in the code.
 COUNTER_OFF_MARKERS = ("counters disabled", "unavailable")
@@ -121,6 +123,7 @@ class Comparison:
     notes: list[str]
     suite: SuiteResult | None = None
     run_failures: list[str] = field(default_factory=list)  # a side whose sweep did not finish
+    machine_differs: tuple[str, ...] = ()  # MACHINE_KEYS whose values differ between the sides
 
     @property
     def failures(self) -> list[str]:

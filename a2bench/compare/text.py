@@ -68,10 +68,6 @@ def _statuses(r: CaseResult) -> str:
     return b if b == h else f"{b} -> {h}"
 
 
-# What a machine is, for timings: a difference in any moves every case
-MACHINE_KEYS = ("threads", "cpu_model", "physical_cores", "gpu_name")
-
-
 def format_report(c: Comparison) -> str:
     if c.exact_only:
         what = ["exact metrics only (MACs, FLOPs, analytic bytes, statuses); timings not read"]
@@ -103,11 +99,9 @@ def format_report(c: Comparison) -> str:
     verdict = (f"FAIL: {len(failures)} failure(s)" if failures else "PASS: no regression")
     # a machine or thread count that differs moves every timing by itself: said on the verdict's
     # line, not only among the warnings (1 thread against 2 had read "2.90x slower")
-    moved = [k for k in MACHINE_KEYS if any(w.startswith(f"environments differ: {k} ")
-                                            for w in c.warnings)]
-    if failures and moved and not c.exact_only:
-        verdict += (f"; the environments differ ({', '.join(moved)}), which alone moves "
-                    "timings: compare runs of one machine and thread count")
+    if failures and c.machine_differs and not c.exact_only:
+        verdict += (f"; the environments differ ({', '.join(c.machine_differs)}), which "
+                    "alone moves timings: compare runs of one machine and thread count")
     limit = 1 + c.threshold_pct / 100
     if not failures and c.suite is not None and c.suite.ci_high > limit:
         # a pass that could not have failed says so: 5 noisy passes a side had read "PASS: no
