@@ -953,6 +953,26 @@ def test_crossovers_against_finds_a_known_crossing_and_whole_range_cases():
     assert se["params"] == "r=16"
 
 
+def test_crossovers_against_sets_each_setting_against_the_same_setting_of_the_reference():
+    # A training step takes 3x its forward: SE's training step against double attention's
+    # forward had read 3x costlier; against its training step it is what it is forward.
+    ms = []
+    for side in (5, 10, 20, 40):
+        for mode, factor in (("forward", 1), ("train", 3)):
+            for block, latency in (("double_attention", 1e-6), ("se", 5e-7)):
+                c = dataclasses.replace(case(block, side), mode=mode)
+                ms.append(measured(c, latency=factor * latency * side * side))
+    ms += [measured(dataclasses.replace(case("se", s), dtype="bfloat16")) for s in (5, 10)]
+    table = an.crossovers_against(frame(ms))
+    got = {r.block: r for r in table.itertuples()}
+    assert set(got) == {"se", "se[train]"}  # a bf16 SE has no bf16 double attention to meet
+    assert got["se[train]"].reference == "double_attention[train]"
+    assert got["se"].reference == "double_attention"
+    for row in got.values():
+        assert row.outcome_latency == "below"
+        assert row.ratio_at_max_latency == pytest.approx(0.5)
+
+
 def test_crossovers_against_needs_the_reference_at_two_or_more_n():
     ms = [measured(case("nonlocal_right", s)) for s in SIDES]
     ms += [measured(case("double_attention", 8))]
@@ -1110,7 +1130,7 @@ def test_each_block_against_double_attention_runs_across_t_too(tmp_path):
 
     build_report([root / "results" / "gpu-nvidia-h100-80gb-hbm3-frames"], tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "SE (r=16) at c=256 b=1 across t, double attention m=64 n=64, N = 784–50176" in md
+    assert "SE (r=16) at c=256 b=1 across t, against double attention m=64 n=64, N = 784–50176" in md
     # a run of images (t = 1 throughout) keeps its groups by t
     data, runs = an.load_runs([root / "results" / "cpu-default"])
     bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})

@@ -382,7 +382,7 @@ def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(tmp_
     toy_row = next(line for line in complexity.splitlines() if line.startswith("| Toy block"))
     assert "N^2 (model" in toy_row and "measured" in toy_row
     against = md.split("## Each block against double attention", 1)[1].split("\n## ", 1)[0]
-    assert "- toy (k=3) at c=64 b=1, double attention m=16 n=16, N = 16–16384" in against
+    assert "- toy (k=3) at c=64 b=1, against double attention m=16 n=16, N = 16–16384" in against
     assert "latency: costlier from N ≈" in against
     assert "latency: cheaper over the whole range" in against  # SE
     for name in ("fit_positions_macs.png", "fit_positions_latency.png",

@@ -287,6 +287,9 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
 
 CROSS_METRICS = ("macs", "latency", "memory")
 SHAPE_KEY = ("run", "device", "dtype", "batch", "channels", "t", "h", "w")
+# A training step is set against the reference's training step, a compiled case against its
+# compiled one: against the plain forward the ratio reads the mode, not the block.
+SETTING_KEY = ("mode", "compile")
 
 
 def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
@@ -295,18 +298,22 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     """Each other block against ``reference`` along positions N, at the shapes both measured ok.
 
     Blocks differ in their own parameters, so rows are matched on the shape (run, device, dtype,
-    batch, channels, t, h, w) alone. One group per (run, device, dtype, block, batch, channels,
-    t), per setting of the reference's parameters (``ref_m``, ``ref_n`` for double attention)
-    and per setting of the block's own (``params``, e.g. "r=16"). Per group and metric, the
-    ratio block ÷ reference is read with crossing(): ``n_star_*`` is where it last passes 1
-    going up, ``outcome_*`` what it does over the range (Crossing.outcome), ``reason_*`` why
-    there is no N*. ``ratio_at_max_latency`` is the latency ratio at the largest common N.
-    Groups with fewer than two common N are left out. ``environments`` names the blocks in the
-    reasons, and gives the per-call overheads a latency crossing is read against
-    (overhead_bound).
+    batch, channels, t, h, w) and the setting (mode, compile) alone: ``reference`` names the
+    reference's rows each group was set against (double_attention[train] for a training step,
+    double_attention[bfloat16] for a second dtype of a run). One group per (run, device, dtype,
+    block, batch, channels, t), per setting of the reference's parameters (``ref_m``, ``ref_n``
+    for double attention) and per setting of the block's own (``params``, e.g. "r=16"). Per
+    group and metric, the ratio block ÷ reference is read with crossing(): ``n_star_*`` is
+    where it last passes 1 going up, ``outcome_*`` what it does over the range
+    (Crossing.outcome), ``reason_*`` why there is no N*. ``ratio_at_max_latency`` is the
+    latency ratio at the largest common N. Groups with fewer than two common N are left out.
+    ``environments`` names the blocks in the reasons, and gives the per-call overheads a
+    latency crossing is read against (overhead_bound).
     """
     ok = ok_rows(df)
-    ref_rows = ok[ok["block"] == reference]
+    # `variant` is the block without its dtype, mode and compile suffixes: every setting of
+    # the reference is one, matched below to the same setting of the others
+    ref_rows = ok[ok["variant"] == reference]
     params = [c for c in param_columns(df) if c in df]
     ref_params = [c for c in params if ref_rows[c].notna().any()]
     columns = ["run", "device", "dtype", "block", "params", "reference", "batch", "channels",
@@ -314,30 +321,31 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
                *(f"n_star_{m}" for m in CROSS_METRICS),
                *(f"outcome_{m}" for m in CROSS_METRICS),
                *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency"]
-    others = ok[ok["block"] != reference]
+    others = ok[ok["variant"] != reference]
     if ref_rows.empty or others.empty:
         return pd.DataFrame(columns=columns)
-    key = list(SHAPE_KEY)
-    ref = ref_rows[[*key, *ref_params, *CROSS_METRICS, "host", "samples"]].rename(
-        columns={c: f"ref_{c}" for c in [*ref_params, *CROSS_METRICS, "host", "samples"]})
-    merged = others[[*key, "run_index", "block", "mode", "compile", "positions", *params,
+    key = [*SHAPE_KEY, *SETTING_KEY]
+    taken = [*ref_params, *CROSS_METRICS, "host", "samples"]
+    ref = ref_rows[[*key, "block", *taken]].rename(
+        columns={"block": "reference", **{c: f"ref_{c}" for c in taken}})
+    merged = others[[*key, "run_index", "block", "positions", *params,
                      *CROSS_METRICS, "host", "samples"]].merge(ref, on=key)
     if merged.empty:
         return pd.DataFrame(columns=columns)
     # The block's own settings, one label per row (NaN for parameters it does not have).
     merged["params"] = [group_label({c: getattr(r, c) for c in params})
                         for r in merged[params].itertuples(index=False)]
-    ref_name = block_label(reference, environments, short=True)
     order = {b: i for i, b in enumerate(block_order(df, environments))}
     merged["block_index"] = merged["block"].map(order)
-    keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "batch",
-            "channels", "t", *(f"ref_{c}" for c in ref_params)]
+    keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "reference",
+            "batch", "channels", "t", *(f"ref_{c}" for c in ref_params)]
     records = []
     for values, rows in _series(merged, keys):
         g = dict(zip(keys, values, strict=True))
         name = block_label(g["block"], environments, short=True)
+        ref_name = block_label(g["reference"], environments, short=True)
         rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}
-        rec.update(reference=reference, n_points=int(rows["positions"].nunique()),
+        rec.update(n_points=int(rows["positions"].nunique()),
                    n_min=float(rows["positions"].min()), n_max=float(rows["positions"].max()))
         for metric in CROSS_METRICS:
             ratio = rows[metric] / rows[f"ref_{metric}"]
@@ -348,13 +356,11 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
                 shared = {"channels": g["channels"], "batch": g["batch"]}
                 own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
                 mine = {c: g[f"ref_{c}"] for c in ref_params}
-                # the reference's plain name is its forward eager rows; the block's own kind
-                kind = {"dtype": g["dtype"], "mode": "forward", "compile": False}
-                overheads = [
-                    direct_overhead(env, reference, {**shared, **mine}, kind),
-                    direct_overhead(env, g["block"], {**shared, **own},
-                                    {**kind, "mode": rows["mode"].iloc[0],
-                                     "compile": bool(rows["compile"].iloc[0])})]
+                # both sides ran in the same setting (SETTING_KEY)
+                kind = {"dtype": g["dtype"], "mode": rows["mode"].iloc[0],
+                        "compile": bool(rows["compile"].iloc[0])}
+                overheads = [direct_overhead(env, reference, {**shared, **mine}, kind),
+                             direct_overhead(env, g["block"], {**shared, **own}, kind)]
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["ref_latency"], rows["latency"]], overheads)
                 c_ = _noise_crossing(c_, rows["positions"], ratio,

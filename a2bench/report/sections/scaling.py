@@ -511,10 +511,10 @@ CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
 def block_crossovers_section(result: an.Analysis) -> list[Element]:
     """One line per block (and setting): where it starts to cost more than the reference."""
     bc = result.block_crossovers
-    reference = str(bc["reference"].iloc[0]) if len(bc) else an.REFERENCE
+    reference = an.REFERENCE
     ref = block_name(result, reference, short=True)
     doc: list[Element] = [Heading(2, f"Each block against {ref}")]
-    if not (result.data["block"] == reference).any():
+    if not (result.data["variant"] == reference).any():
         return []  # the reference never ran: a section of nothing
     if not len(bc):
         return doc + [Para(
@@ -522,7 +522,9 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
             "positions N, so no block can be set against it.")]
     doc.append(Para(
         f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
-        "device, dtype, batch, channels and t·h·w), along positions N. \"Costlier from N ≈ x\" "
+        "device, dtype, batch, channels and t·h·w) and in the same setting, along positions N: "
+        f"a training step against {ref}'s training step, a compiled case against its compiled "
+        "one, each named where it is not the plain forward. \"Costlier from N ≈ x\" "
         "is where the ratio last passes 1 going up (interpolated linearly in log N); above it, "
         "up to the largest N swept, the block costs more (a latency crossing inside the per-call "
         "overhead, or within the ratio's noise of 1, is not read, and says so). Each line names "
@@ -538,6 +540,10 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
         if pd.isna(r["t"]):  # a sweep of frames at one map: its series runs across t
             fixed += " across t"
         ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
+        against = (block_name(result, r["reference"], True)
+                   if r["reference"] != reference else ref)
+        if against != ref or ref_set:
+            ref_set = f", against {against}" + (f" {ref_set}" if ref_set else "")
         own = f" ({r['params']})" if r["params"] else ""
         where = "; ".join(f"{CROSS_WORDS[m]}: {_crossing_words(r, m)}" for m in an.CROSS_METRICS)
         ratio = (f"; latency ratio at N = {size(r['n_max'])}: "
@@ -545,7 +551,7 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
                  if finite(r["ratio_at_max_latency"]) else "")
         lines.append(f"{r['run'] + ': ' if several else ''}{block_name(result, r['block'], True)}"
                      f"{own} at "
-                     f"{fixed}" + (f", {ref} {ref_set}" if ref_set else "")
+                     f"{fixed}{ref_set}"
                      + f", N = {size(r['n_min'])}–{size(r['n_max'])} ({r['n_points']} values): "
                      f"{where}{ratio}.")
     doc.append(Bullets(tuple(lines)))
