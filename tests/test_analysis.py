@@ -1130,7 +1130,8 @@ def test_each_block_against_double_attention_runs_across_t_too(tmp_path):
 
     build_report([root / "results" / "gpu-nvidia-h100-80gb-hbm3-frames"], tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "SE (r=16) at c=256 b=1 across t, against double attention m=64 n=64, N = 784–50176" in md
+    assert ("SE (r=16) at c=256 b=1 across t, against double attention m=64 n=64, "
+            "N = 784–50176") in md
     # a run of images (t = 1 throughout) keeps its groups by t
     data, runs = an.load_runs([root / "results" / "cpu-default"])
     bc = an.crossovers_against(data, environments={r.label: r.environment for r in runs})

@@ -134,6 +134,8 @@ def test_peak_memory_matches_the_model(b, c, h, w, recurrence):
     (1, 16, 64, 1, 2),  # one column matrix at batch 1: no copy of its gradient
     (1, 16, 3, 5, 1),  # c h h under 400: ATen's own loop, no copy
     (1, 16, 4, 33, 2),
+    (1, 16, 5, 1, 1),  # w = 1, peak at the value's backward: its gradient arrives contiguous
+    (2, 64, 12, 1, 1),
 ])
 def test_the_train_peak_on_thin_maps_is_the_model_to_the_byte(one_thread, b, c, h, w,
                                                               recurrence):

@@ -278,9 +278,12 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     def conv(name: str, cin: int, cout: int) -> Term:
         weights = cin * cout + cout
         first = r == recurrence - 1  # its backward runs first: the parameter gradients
+        # On a map one column wide (w = 1) k_col and v_col are contiguous views, so the key's
+        # and the value's summed gradients arrive contiguous and are not copied
+        copied = b * cout * big_n if not (w == 1 and name in ("key", "value")) else 0
         return pointwise(n(name), b, big_n, cin, cout, inputs=(source,),
                          params=weights if first else 0,
-                         backward_scratch=b * cout * big_n + (0 if first else weights),
+                         backward_scratch=copied + (0 if first else weights),
                          kernel=kernel, sides=(h, w))
 
     energy = b * big_n * (h + w)
