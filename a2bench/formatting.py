@@ -92,6 +92,24 @@ def milliseconds(seconds: Any, digits: int = 3) -> str:
     return f"{float(seconds) * 1e3:.{digits}f}" if finite(seconds) else ""
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+
+
+def power_of_n(k: Any) -> str:
+    """A class of growth along positions N as a power, N¹, N¹·⁵ (the pages write O(N²))."""
+    return "N" + f"{float(k):g}".translate(_SUPERSCRIPT)
+
+
+def ratio_text(x: Any, digits: int = 4) -> str:
+    """A ratio to `digits` significant figures, or as many more as tell it from 1: a count
+    0.02 % off its model had read "(1×)" beside a count that differs."""
+    text = significant(x, digits)
+    while finite(x) and float(x) != 1 and float(text) == 1 and digits < 12:
+        digits += 1
+        text = significant(x, digits)
+    return text
+
+
 def millions(n: Any, digits: int = 2) -> str:
     """A count in millions (MMACs), below one million to 3 significant digits (SE's 512 MACs
     read 0.000512, not 0.00); blank when not available."""

@@ -88,7 +88,7 @@ def cell(fit: dict[str, Any]) -> str:
 # The verdict's rule, beside every table of ✓ marks: a 95 % interval shown may miss the model's
 # exponent by a little and still be consistent, which the table alone would not say.
 RULE = (f"Consistent: the 90 % interval lies within the model's exponent ± {ft.MARGIN:g}, and "
-        f"for latency ΔBIC > {ft.BIC_DECISIVE:g} favours the model's class; MACs and memory also "
+        f"for latency ΔBIC > {ft.BIC_DECISIVE:g} favours the model's curve over the competing class; MACs and memory also "
         "where they equal the model at every size (docs/reports.md, the method).")
 
 

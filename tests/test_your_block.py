@@ -70,7 +70,7 @@ def test_the_tutorial_runs_from_an_empty_folder_to_reports(tmp_path: Path):
     classes = pd.read_csv(tmp_path / "results/mine/report/complexity.csv")
     assert set(classes["expected_from"]) == {"counted"}
     report = (tmp_path / "results/mine/report/report.md").read_text()
-    assert "N^2 (counted MACs 2.00): measured" in report
+    assert "N² (counted MACs 2.00): measured" in report
     # 4: the Python API wrote its results and report
     assert (tmp_path / "results/mine-api/report/index.html").is_file()
     # 5: with the model, checked against both counters

@@ -130,6 +130,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     order = {b: i for i, b in enumerate(colors)}  # legends list blocks as block_order does
     crossings = [f for f in result.findings if f.kind == "cache_crossing" and f.axis == axis]
     titles = [_fit_title(run, condition, sub, len(runs) > 1) for run, condition, sub in panels]
+    exact = metric != "latency"  # no overhead, no window: every size, against the model
     fig, axes = _panels(len(panels), below=[  # legend under each: a line a fit, a note a block
         0.17 * (len(sub) + sub.loc[sub["groups_left"] > 0, "block"].nunique() + 5) + 0.4
         for _, _, sub in panels], title_lines=max(t.count("\n") + 1 for t in titles))
@@ -159,7 +160,13 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                 xs = np.geomspace(fit["fit_x_min"], fit["fit_x_max"], 50)
                 ax.plot(xs, a + np.exp(fit["intercept"]) * xs ** fit["exponent"], color=color,
                         lw=2.4 if main else 1.4, zorder=2)
-                if math.isfinite(fit["expected"]):
+                model = pts[np.isfinite(pts["model"]) & (pts["model"] > 0)]
+                if exact and len(model) and fit["expected_from"] == "model":
+                    # MACs and memory: the model's own value at each size, which the points
+                    # sit on where it is exact (a pure power misses its constant terms)
+                    ax.plot(model["x"], model["model"], color=color, lw=1.6, ls=(0, (4, 2)),
+                            zorder=2, alpha=0.9)
+                elif math.isfinite(fit["expected"]):
                     mid = fit["intercept"] + fit["exponent"] * fit["log_x_mean"]
                     ax.plot(xs, a + np.exp(mid + fit["expected"]
                                            * (np.log(xs) - fit["log_x_mean"])),
@@ -189,14 +196,19 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                 for c in crossings:
                     if c.run == run and c.block == fit["block"]:
                         _cache_mark(ax, c, color, placed)
+        counted = (sub["expected_from"] == "counted").any()
         handles += [
-            Line2D([], [], color="0.2", lw=2.4, label="fit a + b·x^k on the window (filled)"),
+            Line2D([], [], color="0.2", lw=2.4, label="power b·x^k, the log-log slope over "
+                   "every size" if exact else "fit a + b·x^k on the window (filled)"),
             Line2D([], [], color="0.2", lw=1.6, ls=(0, (4, 2)),
-                   label="cost-model slope" if not (sub["expected_from"] == "counted").any()
+                   label=("cost model's value at each size" + (
+                       " (slope of the counted MACs where there is none)" if counted else ""))
+                   if exact else "cost-model slope" if not counted
                    else "expected slope (cost model, or the counted MACs)"),
-            Line2D([], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
-                   label="outside the window (overhead ≥ 5%, past a cache boundary, "
-                         "or in the step to memory)"),
+            *([] if exact else [Line2D(
+                [], [], color="0.2", marker="o", lw=0, markerfacecolor="white",
+                label="outside the window (overhead ≥ 5%, past a cache boundary, "
+                      "or in the step to memory)")]),
         ]
         if metric == "latency" and any(c.run == run for c in crossings):
             handles += [
@@ -219,13 +231,17 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     none = ("" if np.isfinite(fits["exponent"].astype(float)).any() else
             "No window here held enough sizes for a fit: the points are the measurements "
             "alone, each line's label says why. ")
-    caption = (f"{none}{METRIC_TITLES[metric]} against {axis_name} on log-log axes. Solid "
-               "lines: the fit a + b·x^k over the window (filled points), where the overhead a "
-               "is under 5% of the value and no cache boundary lies inside (nor, where "
-               f"enough sizes lie beyond, the step to memory up to {LAST_CACHE_TRANSITION:g}x "
-               "the last cache); dashed: "
-               "the slope the cost model predicts over the same window. Hollow points are "
-               "outside it."
+    caption = (f"{none}{METRIC_TITLES[metric]} against {axis_name} on log-log axes. " + (
+        "Solid lines: the power b·x^k whose exponent k is the log-log slope over every size "
+        "swept (MACs and memory have no per-call overhead or cache window; the verdict reads "
+        "k against the model's own slope, or the model's value at every size); dashed: the "
+        "cost model's value at each size, on which the points sit where it is exact (a pure "
+        "power misses its constant terms)." if exact else
+        "Solid lines: the fit a + b·x^k over the window (filled points), where the overhead a "
+        "is under 5% of the value and no cache boundary lies inside (nor, where "
+        f"enough sizes lie beyond, the step to memory up to {LAST_CACHE_TRANSITION:g}x "
+        "the last cache); dashed: the slope the cost model predicts over the same window. "
+        "Hollow points are outside it.")
                + (" Latency points are each size's median over its passes of each pass's "
                   f"expected fastest of {ft.MIN_OF} raw samples, the value the fit reads."
                   + (" Vertical lines mark where each block's largest activation (dotted) and "
@@ -312,11 +328,13 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
                               label=f"predicted N* = 2mn/(m+n) = {size_text(star)}"))
         for m, text in note:
             value = row[f"n_star_{m}"]
-            if isinstance(value, float) and math.isfinite(value):
+            read = isinstance(value, float) and math.isfinite(value)
+            if read:
                 ax.plot([value], [1], marker="D", ms=10, color=RATIO_COLORS[m], mec="black",
                         zorder=5)
-            handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D", lw=0, mec="black",
-                                  label=text))
+            # a diamond in the legend only for one drawn: an unread N* is its note alone
+            handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D" if read else None,
+                                  lw=0, mec="black", label=text))
         _log_x(ax, long["N"])
         ax.set_yscale("log")
         lo = min(float(p["positions"].min()), star) / 1.4

@@ -106,7 +106,7 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         ("CUDA / cuDNN", lambda r, e: (f"{e.get('cuda_version')} / {e.get('cudnn_version')}"
                                        if e.get("cuda_version") else "")),
         ("GPU memory total / free at start (GiB)", _gpu_memory),
-        ("GPU driver, SM clock / max, memory clock, temperature, power (nvidia-smi at start)",
+        ("GPU driver, SM clock / max, memory clock, temperature (°C), power (nvidia-smi at start)",
          lambda r, e: e.get("driver_and_clocks") or ""),
         ("CUDA numerics flags", _cuda_flags),
         ("python", lambda r, e: e.get("python", "")),

@@ -14,7 +14,17 @@ import pandas as pd
 from a2bench import analysis as an
 from a2bench import fitting as ft
 from a2bench.analysis import crossover
-from a2bench.formatting import finite, fixed, format_bytes, integer, percent, significant, size
+from a2bench.formatting import (
+    finite,
+    fixed,
+    format_bytes,
+    integer,
+    percent,
+    plural,
+    power_of_n,
+    significant,
+    size,
+)
 from a2bench.report.elements import (
     METRIC_TITLES,
     Bullets,
@@ -142,7 +152,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
                          "model: the cost model's own slope over the same sizes, which nears "
                          "its class only as N grows; "
-                         "ΔBIC > 0 favours the model's class; consistent: the 90 % interval "
+                         "ΔBIC > 0 favours the model's curve over the competing class; "
+                         "consistent: the 90 % interval "
                          f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
                          f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
                          "model at every size)."))
@@ -173,7 +184,7 @@ def complexity_section(result: an.Analysis) -> list[Element]:
         "Every block swept along positions N, each against its own cost model. A cell reads: "
         "the class the model predicts, N^k, with the model's exponent over the same window in "
         "parentheses; the measured exponent [95% interval]; the verdict; and ΔBIC of the "
-        "model's class against its competitor (above 0 favours the model's class). Classes "
+        "model's own curve against the competing class (above 0 favours the model). Classes "
         "and exponents are dimensionless. All rows, with each verdict's reason, are in "
         "complexity.csv."))
     several = len(result.runs) > 1
@@ -196,10 +207,11 @@ def complexity_section(result: an.Analysis) -> list[Element]:
 def _class_cell(r: pd.Series) -> str:
     """'N^1.5 (model 1.47): measured 1.52 [1.45, 1.60], consistent; ΔBIC 31.2 against N^2'."""
     k, other = r["expected_class"], r["competitor"]
-    cls = f"N^{float(k):g}" if finite(k) else "no class"
+    cls = power_of_n(k) if finite(k) else "no class"
     measured = (f"measured {fixed(r['exponent'])} [{fixed(r['ci_low'])}, {fixed(r['ci_high'])}]"
-                if finite(r["exponent"]) else f"no exponent ({integer(r['points'])} sizes)")
-    bic = (f"; ΔBIC {fixed(r['delta_bic'], 1)} against N^{float(other):g}"
+                if finite(r["exponent"])
+                else f"no exponent ({plural(int(r['points']), 'size')})")
+    bic = (f"; ΔBIC {fixed(r['delta_bic'], 1)} against {power_of_n(other)}"
            if finite(r["delta_bic"]) and finite(other) else "")
     return f"{cls} ({expected_from(r)} {fixed(r['expected'])}): {measured}, {r['verdict']}{bic}"
 
@@ -245,9 +257,10 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "the wider of the regression's t interval and a bootstrap that resamples the raw "
         "timing samples within each pass of each size (2000 seeded resamples). Model: the "
         "slope of the cost model over the same window (MACs; all FLOPs for latency; peak "
-        "bytes for memory). ΔBIC compares a + b·x^k at the model's integer class against its "
-        "competitor (1 against 2), each with its own overhead; above 0 favours the model's "
-        "class. Verdict: consistent "
+        "bytes for memory). ΔBIC compares the model's own curve, a + b·model(x), against "
+        "a + b·x^k at the competing class (2 for a model of class 1, 1 for class 2, the closer "
+        "of 1 and 2 for class 1.5), each with its own overhead; above 0 favours the model. "
+        "Verdict: consistent "
         "when the 90% interval lies inside the model's value ± 0.15 and, for latency, ΔBIC "
         "> 10 (MACs and memory follow an exact model, and a constant one, such as SE's MACs "
         "along N, has no competing class: ΔBIC n/a), or where MACs or memory equal the model "
@@ -344,7 +357,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
         **({"run": r["run"]} if several else {}),
         "block": block_name(result, r["block"], short=True), "axis": r["axis"],
         "overhead a, fitted (ms)": (f"{_ms(r['overhead'])} [{_ms(r['overhead_ci_low'])}, "
-                                    f"{_ms(r['overhead_ci_high'])}]"),
+                                    f"{_ms(r['overhead_ci_high'])}]"
+                                    if finite(r["overhead"]) else "not fitted"),
         "a, timed at the smallest shape (ms)": significant(r["overhead_direct"] * 1e3),
         "window's a < 5% above": (size(r["x_overhead_5pct"])  # NaN: n/a
                                   if not r["x_overhead_5pct"] >= math.inf else "no size swept"),

@@ -12,7 +12,15 @@ import pandas as pd
 from a2bench import analysis as an
 from a2bench.analysis.variants import COMPILE_TOLERANCE
 from a2bench.case import REDUCED_DTYPES
-from a2bench.formatting import finite, fixed, format_bytes, integer, significant, size
+from a2bench.formatting import (
+    finite,
+    fixed,
+    format_bytes,
+    integer,
+    ratio_text,
+    significant,
+    size,
+)
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
     Element,
@@ -45,7 +53,8 @@ def _trend_cell(trends: pd.DataFrame, run: str, block: str, dtype: str, what: st
                 if finite(r["slope_low"]) else "")
     show = format_bytes if bytes_ else fixed
     return (f"{r['verdict']}: {show(r['ratio_from'])} → {show(r['ratio_to'])} over N "
-            f"{size(r['n_from'])}–{size(r['n_to'])}, ∝ N^{fixed(r['slope'])}{interval}")
+            f"{size(r['n_from'])}–{size(r['n_to'])}, exponent along N "
+            f"{fixed(r['slope'])}{interval}")
 
 
 def _memory_exponent(result: an.Analysis, run: str, block: str) -> str:
@@ -270,7 +279,7 @@ def counters_section(result: an.Analysis) -> list[Element]:
             # a ratio where there is a model to divide by (a counted block has none)
             row[name] = ("n/a" if not finite(value) else integer(value)
                          + ("" if value == r["model"] or not finite(ratio)
-                            else f" ({significant(ratio, 4)}×)"))
+                            else f" ({ratio_text(ratio)}×)"))
         rows.append(row)
     return [Heading(2, "What the field's counters report"), Para(
         "Each counter's total at the block's largest N (at its smallest batch there, then "
