@@ -22,6 +22,7 @@ import contextlib
 import re
 import sys
 from argparse import ArgumentTypeError
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -58,11 +59,17 @@ class Results:
         # (19,000 characters for 12 cases)
         if self.sweep is None:
             return f"Results({str(self.out)!r})"
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.sweep.statuses.items()))
+        # each stored case's status, passes merged: `statuses` counts this call's passes
+        # (2 passes of 6 cases had read "6 cases, 12 ok"; a resume with nothing left, none)
+        tally = Counter(m.status for m in self.sweep.records)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(tally.items()))
         return (f"Results({str(self.out)!r}: {plural(len(self.sweep.records), 'case')}"
                 + (f", {counts}" if counts else "") + ")")
 
     def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python
+        if not isinstance(self.out, str | Path) or not str(self.out):
+            raise InputError(f"a2bench.Results: {self.out!r}: expected a results folder's path "
+                             "(a str or a pathlib.Path)")
         object.__setattr__(self, "out", Path(self.out))
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
             raise InputError(f"a2bench.Results: {self.out}: holds no results.jsonl; expected a "
@@ -86,7 +93,8 @@ class Results:
 
     def verdict(self) -> dict[str, Any]:
         """The answer `a2bench run` prints: `verdict` overall, and per run in `runs` its
-        verdict, its fits along positions, what contradicts it or is missing, and its hints."""
+        verdict, its fits along positions, what contradicts it or is missing, its hints, and
+        `unfinished` (how far a stopped sweep got and the call that resumes it, else "")."""
         from a2bench.analysis import verdicts
 
         return verdicts(self.out)
@@ -96,7 +104,8 @@ class Results:
         from a2bench.report import write_report
 
         folder = Path(out) if out is not None else self.out / "report"
-        write_report([self.out], folder)
+        with _as_keywords("a2bench.Results.report"):
+            write_report([self.out], folder)
         return folder
 
 
@@ -109,7 +118,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import expand, load_suite, parse_suite
 
@@ -142,17 +151,23 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     if out is None and options.get("resume"):
         raise InputError("a2bench.sweep: resume=True: expected out, the results folder of the "
                          "sweep to continue (a sweep without out goes to a new folder)")
-    if out is not None and not isinstance(out, str | Path):
+    if out is not None and (not isinstance(out, str | Path) or not str(out)):
         raise InputError(f"a2bench.sweep: out={out!r}: expected a folder's path (a str or a "
-                         "pathlib.Path)")
+                         "pathlib.Path)" + (", got an empty one" if out == "" else ""))
     folder = Path(out) if out is not None else fresh_folder("api")
     if problem := folder_problem(folder):
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")
     # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
-    # had taken a fresh sweep, filed under the dead run's environment
-    if holds_sweep(folder) and not options.get("resume"):
+    # had taken a fresh sweep, filed under the dead run's environment; and resume=True on a
+    # folder with none (a typo in out) had quietly run the whole sweep afresh
+    if options.get("resume") and (folder / SLURM_SWEEP).is_file():
+        raise InputError(f"a2bench.sweep: resume=True: {folder} holds a Slurm sweep; resume it "
+                         "with a2bench run --executor slurm and the options it ran with")
+    if holds_sweep(folder) != bool(options.get("resume")):
         raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
-                         "resume=True to continue it, or choose another out")
+                         "resume=True to continue it, or choose another out"
+                         if not options.get("resume") else f"a2bench.sweep: resume=True: "
+                         f"{folder} holds no sweep to resume; expected an earlier run's out")
     if isinstance(options.get("memory_budget"), str):  # the CLI's form: "8GiB"
         try:
             options["memory_budget"] = parse_size(options["memory_budget"])
@@ -165,21 +180,23 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     listener = ConsoleListener(run_options.progress)
     try:
         with _as_keywords():  # the checks a sweep makes as it starts (threads, the device)
-            result = Sweep(parsed, expand(parsed), run_options, listener).run()
+            result = Sweep(parsed, expand(parsed), run_options, listener, "python").run()
     except SweepError as e:
         raise InputError(f"a2bench.sweep: {e}{_worker_hint(main, str(e))}") from None
     if result.interrupted:
-        raise KeyboardInterrupt(f"a2bench.sweep: interrupted; {saved_text(result.saved)} "
-                                f"in {folder} (resume=True continues)")
+        raise KeyboardInterrupt(
+            f"a2bench.sweep: interrupted; {saved_text(result.saved)} in {folder} (resume=True "
+            "continues)" if holds_sweep(folder) else "a2bench.sweep: interrupted before "
+            f"anything was stored in {folder}; call it again to start afresh")
     for line in _summary(result):
         listener.note(line)
     return Results(folder, result)
 
 
 @contextlib.contextmanager
-def _as_keywords() -> Iterator[None]:
-    """An InputError that names a CLI flag ("--threads 999: expected ...") said as this call's
-    keyword ("a2bench.sweep: threads=999: expected ..."), as its own option checks say them."""
+def _as_keywords(caller: str = "a2bench.sweep") -> Iterator[None]:
+    """An InputError that names CLI flags ("--threads 999: expected ...") said as this call's
+    keywords ("a2bench.sweep: threads=999: expected ..."), as its own option checks say them."""
     from a2bench.run.sweep import SweepError
 
     try:
@@ -187,16 +204,40 @@ def _as_keywords() -> Iterator[None]:
     except SweepError:
         raise
     except InputError as e:
-        text = str(e)
-        # at the start, or after the place it was read in ("<dict>: --device cuda: ...")
-        flag = re.search(r"(?:^|: )--([a-z][a-z-]*)(?: (\S+?))?: ", text)
-        if flag:
-            name = flag[1].replace("-", "_")
-            text = (text[:flag.start()] + (": " if flag.start() else "")
-                    + (f"{name}={flag[2]}: " if flag[2] else f"{name}: ") + text[flag.end():])
-        if text.startswith("a2bench.sweep: "):
+        text = _keywords(str(e))
+        if text.startswith(f"{caller}: "):
             raise
-        raise InputError(f"a2bench.sweep: {text}") from None
+        raise InputError(f"{caller}: {text}") from None
+
+
+# `--time-budget 0.05`, `--device cuda`, `--interleave`: a flag with at most one value, not
+# inside a word; the value stops at a space or at the punctuation that follows it in a sentence
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)(?: ([^\s,;:)]+))?")
+
+
+_WORDS = frozenset(("and", "or", "to", "with", "the", "as", "in", "on", "of", "for", "is",
+                    "are", "was", "that", "which", "where", "not", "given", "when", "it", "its",
+                    "overrides", "alone", "too", "also", "only", "once", "twice"))
+
+
+def _keywords(text: str) -> str:
+    """Every flag of `text` as a keyword: `--time-budget 0.05` as time_budget=0.05, a switch
+    (`--interleave`, `--no-interleave`) as interleave=True or False; `--out` as out."""
+    from a2bench.run.options import RunOptions
+
+    switches = {f.name for f in fields(RunOptions) if f.type in ("bool", "bool | None")}
+
+    def keyword(m: re.Match[str]) -> str:
+        name, value = m[1].replace("-", "_"), m[2]
+        if value in _WORDS:  # "the same --device and --dtype": prose, not a value
+            return f"{name}{m[0][len(m[1]) + 2:]}"
+        if value is None or value.startswith("-"):  # a switch, or an option named alone
+            if name.startswith("no_") and name[3:] in switches:
+                return f"{name[3:]}=False"
+            return f"{name}=True" if name in switches else name
+        return f"{name}={value}"
+
+    return _FLAG.sub(keyword, text)
 
 
 def _worker_hint(main: Any, error: str) -> str:

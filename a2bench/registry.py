@@ -210,6 +210,22 @@ def where_raised(e: BaseException, kind: type) -> str:
     return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
 
 
+def built_module(spec: BlockSpec, case: Case) -> Any:
+    """The block's module for a case, which must be an nn.Module instance: a forgotten return
+    (None) or the class itself had failed inside a2bench's own .to() call, and auto sizes had
+    blamed a missing cost()."""
+    from torch import nn
+
+    module = spec.module(case)
+    if not isinstance(module, nn.Module):
+        what = (f"the class {module.__name__}" if isinstance(module, type)
+                else type(module).__name__)
+        raise SpecError(f"block {spec.name}: its module() returned {what} at {case.label()}; "
+                        "expected an nn.Module instance, e.g. return MyBlock(case.channels) "
+                        f"({_where(type(spec))})")
+    return module
+
+
 def _forward_cost(forward_model: Callable[..., Any], spec: BlockSpec, case: Case,
                   kernel: Mapping[str, str]) -> Cost:
     """The block's own forward model, which must be a Cost (a forgotten return gave None, and

@@ -88,8 +88,9 @@ def cell(fit: dict[str, Any]) -> str:
 # The verdict's rule, beside every table of ✓ marks: a 95 % interval shown may miss the model's
 # exponent by a little and still be consistent, which the table alone would not say.
 RULE = (f"Consistent: the 90 % interval lies within the model's exponent ± {ft.MARGIN:g}, and "
-        f"for latency ΔBIC > {ft.BIC_DECISIVE:g} favours the model's curve over the competing class; MACs and memory also "
-        "where they equal the model at every size (docs/reports.md, the method).")
+        f"for latency ΔBIC > {ft.BIC_DECISIVE:g} favours the model's curve over the competing "
+        "class; MACs and memory also where they equal the model at every size (docs/reports.md, "
+        "the method).")
 
 
 def headline_block(summary: dict[str, Any]) -> str:
@@ -511,7 +512,7 @@ def _unfinished(runs: list[Path]) -> list[str]:
     """A line per run whose last session recorded no end (the report says the same): its
     marks read the cases it stored."""
     from a2bench import analysis as an
-    from a2bench.report.sections.scaling import unfinished
+    from a2bench.analysis import unfinished
 
     _, loaded = an.load_runs(runs)
     said = unfinished(tuple(loaded))

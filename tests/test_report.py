@@ -522,8 +522,7 @@ def test_a_run_whose_block_got_no_window_still_reports(tmp_path):
 
 
 def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch, tmp_path):
-    from a2bench.analysis import Run
-    from a2bench.report.sections.scaling import unfinished
+    from a2bench.analysis import Run, unfinished
 
     monkeypatch.chdir(tmp_path)
     roof = {"start": {"gemm_flops_per_s": 1e11}, "end": None}

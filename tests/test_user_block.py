@@ -391,8 +391,107 @@ def test_results_print_in_one_line(tmp_path):
 
     (tmp_path / "results.jsonl").write_text("")
     assert repr(Results(tmp_path)) == f"Results({str(tmp_path)!r})"
-    done = Results(tmp_path, SweepResult(tmp_path, statuses={"ok": 11, "error": 1}))
-    assert repr(done) == f"Results({str(tmp_path)!r}: 0 cases, 1 error, 11 ok)"
+    records = tuple(Measurement(case=_case("se", side), status=status)
+                    for side, status in ((4, "ok"), (6, "ok"), (8, "error")))
+    # the stored cases' statuses, not this call's passes (2 passes of 6 had read "12 ok")
+    done = Results(tmp_path, SweepResult(tmp_path, records, statuses={"ok": 4, "error": 2}))
+    assert repr(done) == f"Results({str(tmp_path)!r}: 3 cases, 1 error, 2 ok)"
+    for wrong in (5, None, ""):
+        with pytest.raises(InputError, match=r"^a2bench.Results: .*expected a results folder"):
+            Results(wrong)  # pathlib's TypeError, or the working folder
+
+
+def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeypatch):
+    import a2bench
+
+    monkeypatch.chdir(tmp_path)
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    # a typo in out had quietly run the whole sweep afresh
+    with pytest.raises(InputError, match=r"^a2bench.sweep: resume=True: .*typo holds no sweep "
+                                         r"to resume; expected an earlier run's out$"):
+        a2bench.sweep(suite, tmp_path / "typo", resume=True)
+    with pytest.raises(InputError, match=r"^a2bench.sweep: out='': expected a folder's path"):
+        a2bench.sweep(suite, "")  # had written its files into the working folder
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / ".slurm.json").write_text("{}")
+    with pytest.raises(InputError, match=r"resume=True: .*slurm holds a Slurm sweep"):
+        a2bench.sweep(suite, tmp_path / "slurm", resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slurm"]  # nothing written
+
+
+def test_ctrl_c_while_calibrating_stops_the_worker_and_says_nothing_was_stored(tmp_path,
+                                                                              monkeypatch):
+    import multiprocessing
+
+    import a2bench
+    from a2bench.run.sweep import Sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sweep, "_calibrate", interrupted)
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    # a bare KeyboardInterrupt had left a defunct worker in the notebook's process
+    with pytest.raises(KeyboardInterrupt, match="interrupted before anything was stored in "
+                                                ".*; call it again to start afresh"):
+        a2bench.sweep(suite, tmp_path / "out")
+    assert not multiprocessing.active_children()
+
+
+def test_api_errors_name_every_flag_as_a_keyword():
+    from a2bench.api import _keywords
+
+    assert _keywords("out=r: its sweep ran with --time-budget 0.01, this one would run with "
+                     "--time-budget 0.05; expected the same --device and --dtype") == (
+        "out=r: its sweep ran with time_budget=0.01, this one would run with time_budget=0.05; "
+        "expected the same device and dtype")
+    assert _keywords("ran with --interleave, this one with --no-interleave") == (
+        "ran with interleave=True, this one with interleave=False")
+    assert _keywords("--out afile: is a file (run with --device cpu)") == (
+        "out=afile: is a file (run with device=cpu)")
+
+
+def test_a_sweep_started_from_python_resumes_with_a_call(tmp_path):
+    from a2bench.run.store import resume_line
+
+    env = {"suite_path": "<dict>", "started_from": "python",
+           "run_flags": ["--time-budget", "0.05", "--no-interleave", "--device", "cpu"]}
+    # the CLI's line had named '<dict>' for a suite file, and could not find a notebook's block
+    assert resume_line(env, Path("rd1"), False) == (
+        "a2bench.sweep(SUITE, 'rd1', resume=True, time_budget=0.05, interleave=False, "
+        "device='cpu') with SUITE the dict it began with")
+    env = {"suite_path": "my_suite.yaml", "started_from": "python", "run_flags": []}
+    assert resume_line(env, Path("out"), False) == (
+        "a2bench.sweep('my_suite.yaml', 'out', resume=True)")
+
+
+def test_a_module_that_is_not_a_module_instance_is_named(scratch_registry):
+    from torch import nn
+
+    from a2bench.blocks import build
+    from a2bench.measure.traced import trace
+
+    @register
+    class NoReturn(BlockSpec):
+        name = "no_return"
+
+        def module(self, case):
+            nn.Identity()  # forgot the return
+
+    @register
+    class TheClass(BlockSpec):
+        name = "the_class"
+
+        def module(self, case):
+            return nn.Identity  # the class, not an instance
+
+    for name, what in (("no_return", "NoneType"), ("the_class", "the class Identity")):
+        # it had failed in a2bench's own .to() call, and auto sizes had blamed a missing cost()
+        for call in (build, trace):
+            with pytest.raises(SpecError, match=rf"^block {name}: its module\(\) returned "
+                                                rf"{what} at .*; expected an nn.Module "
+                                                "instance"):
+                call(_case(name, 4))
 
 
 def test_sweep_takes_the_clis_size_for_its_memory_budget():
@@ -506,11 +605,27 @@ def test_code_piped_to_python_is_told_the_worker_needs_a_file():
     assert _worker_hint(SimpleNamespace(), WORKER_FAILED) == ""  # a notebook: no script
 
 
-def test_results_reopen_a_run_from_a_string_path():
+def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
+    import shutil
+
     from a2bench import Results
 
     res = Results(str(ROOT / "results" / "cpu-default"))
     assert isinstance(res.out, Path) and len(res.frame) > 0
+    assert {run["unfinished"] for run in res.verdict()["runs"].values()} == {""}
+    # an interrupted run says so beside its verdict, with the call that resumes it (it had
+    # read "inconclusive" with no word of the stop)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "results" / "cpu-default", tmp_path / "stopped")
+    env = json.loads((tmp_path / "stopped" / "environment.json").read_text())
+    env.update(ended="interrupted", case_passes_planned=200, started_from="python",
+               suite_path="<dict>", run_flags=["--processes", "4"])
+    (tmp_path / "stopped" / "environment.json").write_text(json.dumps(env))
+    (run,) = Results("stopped").verdict()["runs"].values()
+    assert run["unfinished"] == (
+        "unfinished: interrupted after 102 of 200 case passes; its verdicts read only the "
+        "cases stored so far; resume it with: a2bench.sweep(SUITE, 'stopped', resume=True, "
+        "processes=4) with SUITE the dict it began with")
     with pytest.raises(InputError, match="nowhere: holds no results.jsonl; expected a folder"):
         Results("nowhere")  # at once, not a FileNotFoundError from .frame later
 

@@ -110,6 +110,7 @@ from a2bench.analysis.roofline import (
     roofline,
     roofline_summary,
 )
+from a2bench.analysis.unfinished import unfinished
 from a2bench.analysis.variants import (
     COUNTER_COLUMNS,
     PUBLISHED_MACS,
@@ -150,7 +151,7 @@ __all__ = [
     "largest_activation", "load_runs", "mode_pairs", "ok_rows", "pairs", "param_columns",
     "per_size", "precision_pairs", "predicted_crossover", "prepare", "records", "roofline",
     "roofline_summary", "run_caches", "run_labels", "run_thresholds", "shape_label", "size_columns",
-    "size_labels", "steepest_step", "swept_groups", "trends",
+    "size_labels", "steepest_step", "swept_groups", "trends", "unfinished",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -217,4 +218,8 @@ def verdicts(folder: str | Path) -> dict[str, Any]:
     data, runs = load_runs([folder])
     envs = {r.label: r.environment for r in runs}
     fits = with_budget_notes(fit_exponents(data, envs), envs)
-    return headline(fits, [r.label for r in runs], envs, data)
+    out = headline(fits, [r.label for r in runs], envs, data)
+    stopped = unfinished(runs)  # "" for a run that stored every pass it planned
+    for run, h in out["runs"].items():
+        h["unfinished"] = stopped.get(run, "")
+    return out

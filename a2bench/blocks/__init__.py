@@ -18,7 +18,7 @@ from a2bench.blocks.double_attention import DoubleAttention
 from a2bench.blocks.se import SqueezeExcitation
 from a2bench.case import Case
 from a2bench.measure.dtypes import DTYPES
-from a2bench.registry import REGISTRY
+from a2bench.registry import REGISTRY, built_module
 
 __all__ = ["DTYPES", "REGISTRY", "DoubleAttention", "SqueezeExcitation", "build"]
 
@@ -30,6 +30,6 @@ def build(case: Case, seed: int = 0) -> tuple[nn.Module, Tensor]:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     dtype = DTYPES[case.dtype]
-    module = REGISTRY[case.block].module(case).to(device=case.device, dtype=dtype).eval()
+    module = built_module(REGISTRY[case.block], case).to(device=case.device, dtype=dtype).eval()
     x = torch.randn(case.input_shape, generator=gen, dtype=torch.float32)
     return module, x.to(device=case.device, dtype=dtype).contiguous()

@@ -52,6 +52,7 @@ from a2bench.measure import counters
 from a2bench.measure.counters import completed_counter
 from a2bench.measure.dtypes import DTYPES
 from a2bench.measure.step import make_step
+from a2bench.registry import SpecError, built_module
 
 
 class NotTraceable(InputError):
@@ -151,7 +152,7 @@ def _run(case: Case, fake: bool) -> tuple[int, _LiveBytes, frozenset[object], nn
     the module). `fake`: on the case's own device as FakeTensorMode has it, else on meta."""
     dtype = DTYPES[case.dtype]
     with torch.device("meta"):
-        module = spec(case.block).module(case)
+        module = built_module(spec(case.block), case)
     module = module.to(device="meta", dtype=dtype).eval()
     with _quiet_fake() if fake else contextlib.nullcontext():
         device = case.device if fake else "meta"
@@ -230,11 +231,15 @@ def _trace(case: Case) -> Traced:
     decomposed step holds too)."""
     try:
         ran = _run(case, fake=True)
+    except SpecError:  # module() returned no module: said as it is, on any device
+        raise
     except Exception:  # a device this process has none of, or an op with no fake kernel
         ran = None
     if ran is None or ran[2] & counters.FUSED_PATHS:
         try:
             ran = _run(case, fake=False)
+        except SpecError:
+            raise
         except Exception as e:  # the user's module, on a device it may not support
             first = (str(e).splitlines() or [""])[0]
             raise NotTraceable(

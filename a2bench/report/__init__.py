@@ -38,7 +38,6 @@ from a2bench.report.plotting import PALETTE, PINNED_COLORS, block_colors
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
-from a2bench.report.sections.scaling import unfinished
 from a2bench.run.store import folder_problem
 
 # Names that tests and scripts import from a2bench.report; they keep working from here.
@@ -92,7 +91,7 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
              f"headline: {result.headline['verdict'].upper()}"]
-    stopped = unfinished(result.runs)
+    stopped = an.unfinished(result.runs)
     for run in result.labels:
         h = result.headline["runs"][run]
         lines.append(f"  {run}: {h['verdict'].upper()}")

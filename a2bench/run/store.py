@@ -22,6 +22,7 @@ import numpy as np
 
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement, csv_columns, record_problem
+from a2bench.run.resume import python_call
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
@@ -59,6 +60,8 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     # with --processes), and the first session's would resume to its own end
     flags = last_session(env).get("run_flags", env.get("run_flags"))
     suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
+    if env.get("started_from") == "python":
+        return python_call(suite, str(folder), list(map(str, flags or [])))
     sweep = _slurm_flags(folder) if slurm else None
     if sweep is not None and isinstance(flags, list):  # the job's own, less those it restates
         flags = [*sweep, *_without(list(map(str, flags)), [w for w in sweep if w[:2] == "--"])]

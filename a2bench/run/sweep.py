@@ -164,8 +164,9 @@ class Sweep:
     """One sweep: `Sweep(suite, cases, options).run()` measures the cases into options.out."""
 
     def __init__(self, suite: Suite, cases: Sequence[Case], options: RunOptions,
-                 listener: SweepListener | None = None):
+                 listener: SweepListener | None = None, caller: str = "cli"):
         self.flags = options.flags()  # as given, before the defaults below resolve
+        self.caller = caller  # "python": a2bench.sweep, whose resume line is a call
         if options.malloc_reuse is None:  # auto sizes reach past the mmap threshold (options)
             options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
@@ -238,8 +239,15 @@ class Sweep:
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
-        worker, env = self._start()
-        starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
+        try:
+            worker, env = self._start()
+        except KeyboardInterrupt:
+            return SweepResult(out=o.out, interrupted=True)
+        try:
+            starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
+        except KeyboardInterrupt:  # nothing stored yet; a notebook had kept a defunct worker
+            worker.kill()
+            return SweepResult(out=o.out, interrupted=True)
         if not worker.alive():
             worker = None
         stored = load_environment(o.out) if o.resume else {}
@@ -395,11 +403,16 @@ class Sweep:
                 expected_cost(case, self.threads)
 
     def _start(self) -> tuple[Worker, dict[str, Any]]:
+        worker = None
         try:
             worker = Worker(self.settings)
             env = worker.request("environment", self.suite.device, 60)[1]
         except WorkerLost as e:
             raise SweepError(f"{WORKER_FAILED}: {e.reason}") from None
+        except KeyboardInterrupt:
+            if worker is not None:
+                worker.kill()
+            raise
         if self.options.counters:  # said once here, not in every case's reason
             for name, state in (env.get("optional_counters") or {}).items():
                 if state.get("missing"):
@@ -448,6 +461,7 @@ class Sweep:
             case_timeout_s=o.case_timeout, order_seed=seed, **self._timing(),
             # how the sweep was started, for the report's resume line (RunOptions.flags)
             run_flags=self.flags, plugins=os.environ.get(PLUGINS_VAR, "").strip() or None,
+            started_from=self.caller,
             interleave_chunk_s=INTERLEAVE_CHUNK_S, calibration_time_s=o.calibration_time,
             # chunks at least as long as the window's slowest call (measure/chunks.py)
             interleave_chunks_matched=suite.auto,

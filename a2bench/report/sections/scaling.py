@@ -6,7 +6,6 @@ another. Every sentence renders a number or a verdict a2bench.analysis computed.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -39,44 +38,10 @@ from a2bench.report.elements import (
 )
 from a2bench.report.figures import OTHER_GROUPS
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
-from a2bench.run.store import resume_line
 from a2bench.run.summary import MODEL_MISMATCH
 
 HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
                   "inconclusive": "INCONCLUSIVE", "not swept": "NOT SWEPT"}
-
-
-def unfinished(runs: tuple[an.Run, ...]) -> dict[str, str]:
-    """Run label -> a sentence, for each run whose sweep did not reach its end (Run.ended), with
-    how to go on: its verdicts read only the cases stored so far."""
-    out = {}
-    for r in runs:
-        planned = r.planned_passes
-        if r.ended == an.FINISHED and planned is not None and r.passes < planned:
-            # a finished sweep stores every pass it planned: a line lost (a crash tore the
-            # last one, which reading drops) or removed, which its end does not show
-            out[r.label] = (f"finished, but {r.passes} of {planned} case passes are stored (a "
-                            "record lost, such as a torn last line, which is dropped when read); "
-                            "its verdicts read the ones stored, and --resume runs the missing "
-                            "ones")
-        if r.ended not in (an.INTERRUPTED, an.STOPPED):
-            continue
-        how = ("interrupted" if r.ended == an.INTERRUPTED else
-               "no end recorded (it stopped before its end, or it is still running)")
-        env, folder = r.environment, r.path.resolve()
-        slurm = env.get("executor") == "slurm"
-        folder = folder.parent if slurm else folder  # a partition's folder is under the --out
-        # as typed from here: a published report names no one's home folder
-        if folder.is_relative_to(Path.cwd().resolve()):
-            folder = folder.relative_to(Path.cwd().resolve())
-        again = ("; resume it with: " + resume_line(env, folder, slurm)
-                 if env.get("suite_path") else "")
-        planned = r.planned_passes
-        passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
-                  + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
-        out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
-                        f"stored so far{again}")
-    return out
 
 
 def headline_phrase(h: dict[str, Any]) -> str:
@@ -125,7 +90,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
              "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
     mismatched = an.model_mismatches(result.data) + [
-        f"{run}: {text}" for run, text in unfinished(result.runs).items()] + [
+        f"{run}: {text}" for run, text in an.unfinished(result.runs).items()] + [
         f"{run}: not swept along positions N, so not counted in the headline "
         + ("(its own axes are fitted below)" if run in fitted else "(nor along another axis)")
         for run in unswept]

@@ -1,0 +1,46 @@
+"""How far a run got: a sentence for each run whose sweep did not store every pass it planned,
+with the line that goes on. The report prints it beside the run's verdict, and
+a2bench.Results.verdict() carries it (an interrupted run had read "inconclusive" there with no
+word of the stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from a2bench.analysis.load import Run
+from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line
+
+
+def unfinished(runs: Sequence[Run]) -> dict[str, str]:
+    """Run label -> a sentence, for each run whose sweep did not reach its end (Run.ended), with
+    how to go on: its verdicts read only the cases stored so far."""
+    out = {}
+    for r in runs:
+        planned = r.planned_passes
+        if r.ended == FINISHED and planned is not None and r.passes < planned:
+            # a finished sweep stores every pass it planned: a line lost (a crash tore the
+            # last one, which reading drops) or removed, which its end does not show
+            out[r.label] = (f"finished, but {r.passes} of {planned} case passes are stored (a "
+                            "record lost, such as a torn last line, which is dropped when read); "
+                            "its verdicts read the ones stored, and --resume runs the missing "
+                            "ones")
+        if r.ended not in (INTERRUPTED, STOPPED):
+            continue
+        how = ("interrupted" if r.ended == INTERRUPTED else
+               "no end recorded (it stopped before its end, or it is still running)")
+        env, folder = r.environment, r.path.resolve()
+        slurm = env.get("executor") == "slurm"
+        folder = folder.parent if slurm else folder  # a partition's folder is under the --out
+        # as typed from here: a published report names no one's home folder
+        if folder.is_relative_to(Path.cwd().resolve()):
+            folder = folder.relative_to(Path.cwd().resolve())
+        again = ("; resume it with: " + resume_line(env, folder, slurm)
+                 if env.get("suite_path") else "")
+        planned = r.planned_passes
+        passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
+                  + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
+        out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
+                        f"stored so far{again}")
+    return out
