@@ -71,6 +71,8 @@ def test_the_tutorial_runs_from_an_empty_folder_to_reports(tmp_path: Path):
     assert set(classes["expected_from"]) == {"counted"}
     report = (tmp_path / "results/mine/report/report.md").read_text()
     assert "N² (counted MACs 2.00): measured" in report
+    # and so does the headline: its "model" column had read as a cost model's
+    assert "| 2.00 (counted) |" in report and "(counted): the slope of the MACs" in report
     # 4: the Python API wrote its results and report
     assert (tmp_path / "results/mine-api/report/index.html").is_file()
     # 5: with the model, checked against both counters

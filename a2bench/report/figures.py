@@ -245,7 +245,8 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
                + (" Latency points are each size's median over its passes of each pass's "
                   f"expected fastest of {ft.MIN_OF} raw samples, the value the fit reads."
                   + (" Vertical lines mark where each block's largest activation (dotted) and "
-                     "its working set (dash-dot; live peak plus input, where windows split) "
+                     "its working set (dash-dot; live peak plus input, and a block's weights "
+                     "where it has no cost model; where windows split) "
                      "outgrow one of the run's measured caches."
                      if any(c.run in runs for c in crossings) else "")
                   if metric == "latency" else ""))

@@ -388,7 +388,8 @@ def method_section() -> list[Element]:
             "Cache sizes come from /sys/devices/system/cpu/cpu0/cache, or the GPU's device "
             "properties; getconf's figures are shown beside them only where they differ, as "
             "they can be wrong. A cliff names a cache only when the working set (the cost "
-            "model's live peak plus the input) crosses its size between the two sizes in "
+            "model's live peak plus the input; a block with no cost model: its measured peak, "
+            "its weights and the input) crosses its size between the two sizes in "
             "question.",
             "The GEMM ceiling is the best of 5 timings, each at least the run's calibration "
             "time (--calibration-time, 0.5 s unless set), over the GEMM sizes that fit in "

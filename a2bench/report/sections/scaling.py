@@ -61,6 +61,11 @@ def headline_phrase(h: dict[str, Any]) -> str:
     return f"{word} overall: " + ", ".join(parts)
 
 
+def counted(fit: dict[str, Any]) -> bool:
+    """A headline fit judged against the counted MACs: its block has no cost model."""
+    return fit.get("expected_from") == "counted"
+
+
 def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Element]:
     """The verdict first: block × metric along positions, then the latency figure."""
     h = result.headline
@@ -110,13 +115,20 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
             "exponent [95% CI]": (f"{fixed(f['exponent'])} "
                                   f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
-            "model": fixed(f["expected"]), "ΔBIC": fixed(f["delta_bic"], 1),
+            # a block with no cost model is judged against its counted MACs' slope
+            "model": fixed(f["expected"]) + (" (counted)" if counted(f)
+                                             and finite(f["expected"]) else ""),
+            "ΔBIC": fixed(f["delta_bic"], 1),
             "sizes": integer(f["points"]), "verdict": f["verdict"] or "no model",
         } for f in r["fits"]]
         doc.append(Table(pd.DataFrame(rows),
                          f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
                          "model: the cost model's own slope over the same sizes, which nears "
-                         "its class only as N grows; "
+                         "its class only as N grows"
+                         + ("; (counted): the slope of the MACs FlopCounterMode counted, for a "
+                            "block with no cost model, so its MACs are consistent by "
+                            "construction" if any(counted(f) for f in r["fits"]) else "")
+                         + "; "
                          "ΔBIC > 0 favours the model's curve over the competing class; "
                          "consistent: the 90 % interval "
                          f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
@@ -213,7 +225,8 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
         "from the data: the sizes where a is under 5% of the cost (for latency, a is the run's "
         "own timing of the block at its smallest shape where there is one) and, for latency, "
         "with no cache boundary inside: where the working set (the cost model's live peak plus "
-        "the input) outgrows one of the run's measured caches, the sizes on each side are "
+        "the input; for a block with no cost model, its measured peak, its weights and the "
+        "input) outgrows one of the run's measured caches, the sizes on each side are "
         "fitted apart. Latency per size is the median over the passes of each pass's expected "
         f"fastest of {ft.MIN_OF} raw samples (the mean log of the fastest over every "
         f"{ft.MIN_OF} of them: one "
