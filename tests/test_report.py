@@ -383,6 +383,10 @@ def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(tmp_
     assert "N² (model" in toy_row and "measured" in toy_row
     against = md.split("## Each block against double attention", 1)[1].split("\n## ", 1)[0]
     assert "- toy (k=3) at c=64 b=1, against double attention m=16 n=16, N = 16–16384" in against
+    # and beside the verdict, which is cheaper (it had been sections further down)
+    head = md[md.index("## Headline"):md.index("## ", md.index("## Headline") + 3)]
+    assert "latency against double attention: toy (k=3) at c=64 b=1: costlier from N ≈ 563, " \
+           "27.3× its time at N = 16384; " in head
     assert "latency: costlier from N ≈" in against
     assert "latency: cheaper over the whole range" in against  # SE
     for name in ("fit_positions_macs.png", "fit_positions_latency.png",

@@ -139,8 +139,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
         warned = [w for x in result.runs if x.label == run
                    for w in x.environment.get("warnings") or []
                    if MODEL_MISMATCH not in w]  # a model mismatch is said above already
-        said = (r["contradicting"] + r["missing"] + r.get("unmeasured", [])
-                + [f"hint: {h}" for h in r.get("hints", ())])
+        said = (_cheaper(result, run) + r["contradicting"] + r["missing"]
+                + r.get("unmeasured", []) + [f"hint: {h}" for h in r.get("hints", ())])
         if said:
             doc.append(Bullets(tuple(f"{run}: {x}" for x in said)))
         if warned:  # a list of their own, so that many never fold the answer away
@@ -148,6 +148,29 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     # after every run's table: the figure draws them all (it had sat under the first run's)
     doc += figure(figs, "fit_positions_latency.png")
     return doc
+
+
+def _cheaper(result: an.Analysis, run: str) -> list[str]:
+    """Which block is cheaper, beside the verdict: each block's latency against double
+    attention's in the plain setting, over its widest series (the page had answered it only
+    sections further down, 9,000 px into the CPU report)."""
+    bc = result.block_crossovers
+    rows = bc[(bc["run"] == run) & (bc["reference"] == an.REFERENCE)] if len(bc) else bc
+    if not len(rows):
+        return []
+    rows = rows.sort_values(["n_points", "n_max", "channels"], ascending=False,
+                            kind="stable").drop_duplicates("block").sort_index()
+    parts = []
+    for _, r in rows.iterrows():
+        own = f" ({r['params']})" if r["params"] else ""
+        ratio = (f", {significant(r['ratio_at_max_latency'])}× its time at N = "
+                 f"{size(r['n_max'])}" if finite(r["ratio_at_max_latency"]) else "")
+        parts.append(f"{block_name(result, r['block'], True)}{own} at "
+                     f"{an.group_label({'channels': r['channels'], 'batch': r['batch']})}: "
+                     f"{_crossing_words(r, 'latency')}{ratio}")
+    ref = block_name(result, an.REFERENCE, short=True)
+    return [f"latency against {ref}: " + "; ".join(parts)
+            + f" (each metric and setting under Each block against {ref})"]
 
 
 def complexity_section(result: an.Analysis) -> list[Element]:
