@@ -67,3 +67,26 @@ def test_a_round_is_a_pass_of_the_whole_window():
     assert [c.h for c in window_cases([*reversed(planned), other], width)] == [48, 56, 64, 72,
                                                                                 80]
     assert window_cases(planned, Width("gc", 0.2, "inconclusive", ())) == planned
+
+
+def test_a_round_for_one_variant_times_that_variant_alone():
+    # nonlocal[eager]'s round had timed nonlocal[sdpa]'s sizes (and every dtype's, mode's) too:
+    # passes a decided sibling never asked for, which cost budget and could move its verdict.
+    from dataclasses import replace
+
+    from a2bench import analysis as an
+    from a2bench.measurement import Measurement
+
+    eager = [Case("nonlocal", "cpu", "float32", 1, 8, 1, s, s, impl="eager") for s in (6, 7, 8)]
+    sdpa = [replace(c, params=(("impl", "sdpa"),)) for c in eager]
+    bf16 = [replace(c, dtype="bfloat16") for c in eager]
+    train = [replace(c, mode="train", compile=True) for c in eager]
+    planned = [*eager, *sdpa, *bf16, *train]
+    width = Width("nonlocal[eager]", 0.2, "inconclusive", (36, 49, 64))
+    assert window_cases(planned, width) == eager
+    assert window_cases(planned, Width("nonlocal[eager, bfloat16]", 0.2, "", ())) == bf16
+    assert window_cases(planned, Width("nonlocal[eager, train, compiled]", 0.2, "", ())) == train
+    # the names are the ones the analysis gives the same cases' rows
+    named = an.prepare(an.frame([Measurement(case=c, status="ok") for c in planned], "r"))
+    dtypes = [c.dtype for c in planned]
+    assert {an.load.case_variant(c, dtypes) for c in planned} == set(named["block"])

@@ -16,7 +16,7 @@ import pandas as pd
 
 from a2bench import fitting as ft
 from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
-from a2bench.case import DTYPE_BYTES
+from a2bench.case import DTYPE_BYTES, Case
 from a2bench.errors import InputError
 from a2bench.run.store import (
     load_environment,
@@ -159,7 +159,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["compile"] = (df["compile"].map(_as_bool) if "compile" in df else False)
     # A run in several dtypes names the others too (double_attention[bfloat16]): each is
     # fitted, plotted and tabled apart. A run in one dtype keeps plain names, whatever it is.
-    main = {run: ("float32" if "float32" in set(rows) else rows.iloc[0])
+    main = {run: main_dtype(list(rows))
             for run, rows in df.groupby("run", sort=False)["dtype"] if rows.nunique() > 1}
     for parts, run, dtype, mode, compiled in zip(suffixes, df["run"], df["dtype"], df["mode"],
                                                  df["compile"], strict=True):
@@ -217,6 +217,21 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     df["shape"] = [shape_label(r) for r in df.itertuples()]
     df["size"] = size_labels(df)
     return df
+
+
+def main_dtype(dtypes: Sequence[str]) -> str:
+    """The dtype a run in several keeps plain names in: float32 where it ran, else the first."""
+    return "float32" if "float32" in dtypes else dtypes[0]
+
+
+def case_variant(case: Case, dtypes: Sequence[str]) -> str:
+    """The name prepare() gives a case's rows in a run of these dtypes: its block, then its
+    categorical parameters, a dtype other than the main one, train and compiled
+    (nonlocal[eager, bfloat16, train])."""
+    parts = [str(v) for _, v in case.params if isinstance(v, str)]
+    parts += [case.dtype] if len(set(dtypes)) > 1 and case.dtype != main_dtype(dtypes) else []
+    parts += [m for m, on in (("train", case.mode == "train"), ("compiled", case.compile)) if on]
+    return f"{case.block}[{', '.join(parts)}]" if parts else case.block
 
 
 def _fit_latency(passes: Any, latency: float) -> float:

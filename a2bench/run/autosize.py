@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from a2bench import fitting as ft
+from a2bench.analysis.load import case_variant
 from a2bench.case import Case
 from a2bench.catalog import expected_cost, spec
 from a2bench.run import plan as pl
@@ -408,7 +409,8 @@ def latency_widths(out: Path) -> list[Width]:
     for _, r in rows.iterrows():
         lo, hi = float(r["fit_x_min"] or math.nan), float(r["fit_x_max"] or math.nan)
         half = (float(r["ci_high"]) - float(r["ci_low"])) / 2 if r["points"] else math.inf
-        window = tuple(int(n) for n in sorted(set(data["positions"])) if lo <= n <= hi) \
+        own = data.loc[data["block"] == r["block"], "positions"]  # not a sibling variant's
+        window = tuple(int(n) for n in sorted(set(own)) if lo <= n <= hi) \
             if math.isfinite(lo) else ()
         found.append(Width(str(r["block"]), half if math.isfinite(half) else math.inf,
                            str(r["verdict"]), window))
@@ -419,11 +421,11 @@ def window_cases(plan_cases: Sequence[Case], width: Width) -> list[Case]:
     """The block's planned cases in its fit's window: a narrowing round is one more pass of
     all of them. A pass of the ends alone (where a slope's variance falls most) made a window
     worse: each size's latency pools its passes, so where the machine drifts between passes the
-    ends took the extra pass's luck and the middle did not. On the held-out auto-others-c128
-    run of docs/running.md a 4th pass ran the ends 1-9 % faster than the 3rd, and criss-cross
-    went from 1.35 [1.25, 1.44], consistent, to 1.36 [1.24, 1.47], inconclusive."""
-    block = width.block.partition("[")[0]  # nonlocal[eager]: the analysis names the variant
-    return sorted((c for c in plan_cases if c.block == block
+    ends took the extra pass's luck and the middle did not (on docs/running.md's held-out
+    auto-others-c128 run, criss-cross went from consistent to inconclusive). Matched by the
+    analysis's variant name: nonlocal[eager]'s round had timed nonlocal[sdpa]'s sizes too."""
+    dtypes = [c.dtype for c in plan_cases]
+    return sorted((c for c in plan_cases if case_variant(c, dtypes) == width.block
                    and (not width.window or c.positions in width.window)),
                   key=lambda c: c.positions)
 
@@ -592,8 +594,7 @@ def decided(widths: Sequence[Width], given_up: Sequence[str], target: float) -> 
 
 def variant(case: Case) -> tuple[Any, ...]:
     """A case's block variant (its sizes along positions set aside). An auto sweep times each
-    variant's sizes together, one variant after another within a pass: a block whose calls
-    stream gigabytes evicts another's cache between its chunks (criss-cross's IQR rose from
-    3-9 % to 9-14 % of its median beside the non-local block's calls of 1 s, on this
-    repository's VM), and a variant's exponent needs its own sizes interleaved, not others'."""
+    variant's sizes together, one after another within a pass: a block whose calls stream
+    gigabytes evicts another's cache between its chunks (criss-cross's IQR rose from 3-9 % to
+    9-14 % beside the non-local block's 1 s calls, on this repository's VM)."""
     return replace(case, t=0, h=0, w=0).key()
