@@ -153,7 +153,7 @@ __all__ = [
     # text (text.py)
     "format_report", "table",
     # the comparison (here)
-    "compare", "exit_status", "run_compare",
+    "compare", "exit_status", "judge_timings", "run_compare",
 ]
 
 # ----------------------------------------------------------------------------- the comparison
@@ -169,7 +169,6 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     if not common:
         raise InputError(f"{head_dir}: no case in common with {base_dir} (expected results of "
                          "the same suite, matched by block, device, dtype and shape)")
-    limit = 1 + threshold_pct / 100
     base_refs = {} if exact_only else side_references(base)
     head_refs = {} if exact_only else side_references(head)
     if normalize and not exact_only:
@@ -201,20 +200,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
                          "with raw samples on both sides, or --exact-only for the exact checks "
                          "alone")
     suite = None if exact_only else suite_timing([r.timing for r in tested if r.timing])
-    in_family = holm_family([r.timing for r in tested if r.timing])
-    family = [r for r, member in zip(tested, in_family, strict=True) if member]
-    p_values = [r.timing.p_value for r in family if r.timing]
-    if suite is not None and suite.p_value is not None:
-        p_values.append(suite.p_value)
-    adjusted = holm(p_values)
-    for r, p in zip(family, adjusted, strict=False):
-        r.p_adjusted = p
-    for r in tested:
-        _judge_timing(r, limit, threshold_pct, r in family, len(tested))
-    if suite is not None:
-        if suite.p_value is not None:
-            suite.p_adjusted = adjusted[-1]
-        _judge_suite(suite, limit, threshold_pct)
+    family = judge_timings(tested, suite, threshold_pct)
 
     pairs = [(base.merged[k], head.merged[k]) for k in common]
     warnings = environment_warnings(base.env, head.env, Path(base_dir), Path(head_dir),
@@ -235,6 +221,28 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
                       results, warnings, notes, suite, unfinished,
                       tuple(differing(base.env, head.env, MACHINE_KEYS)))
+
+
+def judge_timings(tested: list[CaseResult], suite: SuiteResult | None,
+                  threshold_pct: float) -> list[CaseResult]:
+    """Holm over the family (holm_family's cases and the suite row when it is tested), then
+    each timed case's and the suite row's verdict; returns the cases in the family."""
+    limit = 1 + threshold_pct / 100
+    in_family = holm_family([r.timing for r in tested if r.timing])
+    family = [r for r, member in zip(tested, in_family, strict=True) if member]
+    p_values = [r.timing.p_value for r in family if r.timing]
+    if suite is not None and suite.p_value is not None:
+        p_values.append(suite.p_value)
+    adjusted = holm(p_values)
+    for r, p in zip(family, adjusted, strict=False):
+        r.p_adjusted = p
+    for r in tested:
+        _judge_timing(r, limit, threshold_pct, r in family, len(tested))
+    if suite is not None:
+        if suite.p_value is not None:
+            suite.p_adjusted = adjusted[-1]
+        _judge_suite(suite, limit, threshold_pct)
+    return family
 
 
 def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
