@@ -5,10 +5,13 @@ Two kinds of evidence, two rules:
   difference is a failure. `--exact-only` checks these (and statuses) and never reads a timing,
   so it cannot flake and can gate every commit.
 - Latency is noisy, so a case fails only when it is slower beyond the threshold *with confidence*:
-  a one-sided test (head slower) is significant after a Holm correction, AND the lower bound of
-  the 95% interval of the head/base latency ratio exceeds 1 + threshold. The test alone would flag
-  a 1% shift once there is enough data; the interval alone has no multiplicity control. Requiring
-  both makes a false alarm need a shift beyond the threshold, not merely a detectable one.
+  a one-sided test (head slower) is significant after a Holm correction, AND a lower confidence
+  bound of the head/base latency ratio exceeds 1 + threshold. The test alone would flag a 1% shift
+  once there is enough data. The bound: the suite row's is the low end of its 95% interval (2.5%
+  error); the C cases in the Holm family share the other 2.5% (Bonferroni), each one-sided at
+  1 - 0.025/C (one case alone: its 95% interval's low end). So where no case is truly slower than
+  the threshold, the chance that any bound exceeds it, and so that the gate fails on timing, is
+  at most ALPHA, however many cases. Each case's 95% CI low end alone had no multiplicity control.
 
 The unit of replication is the pass (`a2bench run --processes P`: each pass runs the suite in a
 fresh worker process). Measured on a 2-core machine, one process's samples of a case are all fast
@@ -103,6 +106,8 @@ from a2bench.compare.model import (
 from a2bench.compare.text import format_report, table
 from a2bench.compare.timing import (
     bootstrap_ratio_ci,
+    case_bound,
+    case_level,
     case_seed,
     compare_timing,
     hierarchical_medians,
@@ -122,7 +127,7 @@ from a2bench.compare.timing import (
     welch_slower,
 )
 from a2bench.errors import InputError
-from a2bench.formatting import plural
+from a2bench.formatting import plural, significant
 from a2bench.run.store import (
     FINISHED,
     INTERRUPTED,
@@ -134,15 +139,16 @@ from a2bench.run.store import (
 
 __all__ = [
     # rules and records (model.py)
-    "ALPHA", "BOOTSTRAP_CHUNK_ELEMENTS", "BOOTSTRAP_RESAMPLES", "CI_LEVEL", "COUNTER_METRICS",
-    "COUNTER_OFF_MARKERS", "ENV_KEYS", "EXACT_ENV_KEYS", "EXACT_METRICS", "MIN_PASSES",
-    "MIN_SAMPLES", "RECOMMENDED_PASSES", "REFERENCE_NOTE_PCT", "REFERENCE_SPREAD",
+    "ALPHA", "BOOTSTRAP_CHUNK_ELEMENTS", "BOOTSTRAP_RESAMPLES", "CI_LEVEL",
+    "COUNTER_METRICS", "COUNTER_OFF_MARKERS", "ENV_KEYS", "EXACT_ENV_KEYS", "EXACT_METRICS",
+    "MIN_PASSES", "MIN_SAMPLES", "RECOMMENDED_PASSES", "REFERENCE_NOTE_PCT", "REFERENCE_SPREAD",
     "REFERENCE_WINDOW", "SUITE_LABEL", "CaseResult", "Comparison", "Key", "Side", "SuiteResult",
     "Timing",
     # loading (load.py)
     "load_side",
     # statistics (timing.py)
-    "bootstrap_ratio_ci", "case_seed", "compare_timing", "hierarchical_medians", "holm",
+    "bootstrap_ratio_ci", "case_bound", "case_level", "case_seed", "compare_timing",
+    "hierarchical_medians", "holm",
     "holm_family", "mann_whitney_slower", "pass_indices", "pass_scores", "passes_for_one_case",
     "percentile_ci", "samples_of", "side_references", "smallest_p", "smallest_rank_p",
     "smoothed_references",
@@ -226,7 +232,13 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
 def judge_timings(tested: list[CaseResult], suite: SuiteResult | None,
                   threshold_pct: float) -> list[CaseResult]:
     """Holm over the family (holm_family's cases and the suite row when it is tested), then
-    each timed case's and the suite row's verdict; returns the cases in the family."""
+    each timed case's and the suite row's verdict; returns the cases in the family.
+
+    A verdict SLOWER needs both the Holm-corrected p (against no change) under ALPHA and a lower
+    confidence bound of the ratio above the threshold: the suite row's 95% CI low end, and for
+    the C cases in the family one-sided at case_level(C) = 1 - ALPHA/2/C (Bonferroni), so that
+    when no case is truly slower than the threshold the chance of any timing failure is at most
+    ALPHA/2 + C * ALPHA/2/C = ALPHA. Each case's 95% CI low end alone had no such control."""
     limit = 1 + threshold_pct / 100
     in_family = holm_family([r.timing for r in tested if r.timing])
     family = [r for r, member in zip(tested, in_family, strict=True) if member]
@@ -234,8 +246,11 @@ def judge_timings(tested: list[CaseResult], suite: SuiteResult | None,
     if suite is not None and suite.p_value is not None:
         p_values.append(suite.p_value)
     adjusted = holm(p_values)
+    level = case_level(len(family))
     for r, p in zip(family, adjusted, strict=False):
         r.p_adjusted = p
+        if r.timing:
+            r.bound, r.bound_level = case_bound(r.timing, level), level
     for r in tested:
         _judge_timing(r, limit, threshold_pct, r in family, len(tested))
     if suite is not None:
@@ -353,9 +368,11 @@ def _compare_case(key: Key, base: Side, head: Side, threshold_pct: float, normal
 
 # ----------------------------------------------------------------------------- judgement
 
-def _verdict(ratio: float, ci_low: float, ci_high: float, p: float | None,
+def _verdict(ratio: float, bound: float | None, ci_high: float, p: float | None,
              limit: float) -> str:
-    if p is not None and p < ALPHA and ci_low > limit:
+    """`bound`: the ratio's lower bound at the family's level (judge_timings); None, as p, for
+    a test outside the family."""
+    if p is not None and bound is not None and p < ALPHA and bound > limit:
         return "SLOWER"
     if ci_high < 1 / limit:
         return "faster"
@@ -368,7 +385,7 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float, in_family: 
                   cases: int) -> None:
     t, p = r.timing, r.p_adjusted
     assert t is not None
-    verdict = _verdict(t.ratio, t.ci_low, t.ci_high, p, limit)
+    verdict = _verdict(t.ratio, r.bound, t.ci_high, p, limit)
     fewest = min(t.passes_base, t.passes_head)
     if fewest < MIN_PASSES and verdict in ("SLOWER", "slower?"):
         # One process's samples share its luck (a slow core, a noisy neighbour): a run twice
@@ -384,10 +401,11 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float, in_family: 
     elif verdict == "SLOWER":
         r.failures.append(
             f"{r.label}: {t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}, "
-            f"p={p:.2g} after Holm), beyond the {threshold_pct:g}% threshold")
+            f"p={p:.2g} after Holm, {_bound_text(r.bound, r.bound_level)}), beyond the "
+            f"{threshold_pct:g}% threshold")
     elif verdict == "slower?":
         # a rerun with as few passes could not confirm it either: its test cannot reach ALPHA
-        advice = ("rerun to check" if in_family else
+        advice = (f"{_bound_text(r.bound, r.bound_level)}; rerun to check" if in_family else
                   f"with {t.passes_base}/{t.passes_head} passes a case's test cannot reach "
                   f"p < {ALPHA:g} among {plural(cases, 'case')}: rerun both sides with --processes "
                   f"{passes_for_one_case(cases)} or more to test it")
@@ -419,6 +437,13 @@ def _judge_suite(s: SuiteResult, limit: float, threshold_pct: float) -> None:
         s.warnings.append(
             f"{what}: {s.ratio:.2f}x slower (geometric mean) but not confirmed ({ci}, "
             f"p={s.p_adjusted:.2g}); rerun to check")
+
+
+def _bound_text(bound: float | None, level: float | None) -> str:
+    """The bound the verdict compared with the threshold, and its level."""
+    if bound is None or level is None:
+        return "no bound: not tested"
+    return f"one-sided {significant(level * 100, 3)}% lower bound {bound:.2f}"
 
 
 def _sort_key(key: Key) -> tuple[str, ...]:

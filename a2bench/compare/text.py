@@ -68,6 +68,19 @@ def _statuses(r: CaseResult) -> str:
     return b if b == h else f"{b} -> {h}"
 
 
+def _bound_rule(c: Comparison) -> str:
+    """How the lower bound a case's verdict compares with the threshold was set, with this run's
+    number of cases in the Holm family."""
+    level = next((r.bound_level for r in c.cases if r.bound_level), None)
+    rule = (f"one-sided at 1 - {ALPHA / 2:g}/C for the C cases in the Holm family, the suite row "
+            f"spending the other {ALPHA / 2:g}: where no case is truly slower than the "
+            f"threshold, the gate fails on timing with chance at most {ALPHA:g}")
+    if level is None:
+        return rule
+    cases = sum(r.p_adjusted is not None for r in c.cases)
+    return f"{rule}; here C = {cases}: {significant(level * 100, 3)}%"
+
+
 def format_report(c: Comparison) -> str:
     if c.exact_only:
         what = ["exact metrics only (MACs, FLOPs, analytic bytes, statuses); timings not read"]
@@ -79,8 +92,8 @@ def format_report(c: Comparison) -> str:
             f"ratio = median of head pass medians / median of base pass medians{norm}; 95% CI "
             "by a two-level bootstrap (passes, then samples within each pass)",
             f"a case fails when its Holm-corrected one-sided p < {ALPHA:g} (Mann-Whitney on the "
-            f"pass medians with {MIN_PASSES}+ passes a side, else on the raw samples) and its CI "
-            f"low end > {limit}",
+            f"pass medians with {MIN_PASSES}+ passes a side, else on the raw samples) and its "
+            f"ratio's lower bound > {limit} ({_bound_rule(c)})",
             f"the suite row: one score per pass, its mean log latency over the cases; ratio = "
             f"geometric mean, 95% Welch t interval; fails when its Holm-corrected one-sided Welch "
             f"t p < {ALPHA:g} and its CI low end > {limit} (with {MIN_PASSES}+ passes a side; "
