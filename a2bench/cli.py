@@ -7,6 +7,7 @@ Bad input is one line on stderr naming what, where and what is expected, never a
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -208,36 +209,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra:  # named with the command they were given to, not as a2bench's own
             raise UsageError(f"a2bench {args.command}: unrecognized arguments: {' '.join(extra)} "
                              f"(see a2bench {args.command} --help)")
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "plan":
-            return cmd_plan(args)
-        if args.command == "list":
-            return cmd_list(args.long)
-        if args.command == "audit":
-            return cmd_audit(args)
-        if args.command == "remodel":
-            return cmd_remodel(args)
-        if args.command == "report":
-            from a2bench.report import build_report
-
-            for line in build_report(args.dirs, args.out or args.dirs[0] / "report").lines:
-                print(line)
-            return 0
-        if args.command == "compare":
-            from a2bench.compare import compare, exit_status, format_report
-
-            comparison = compare(args.base, args.head, threshold_pct=args.threshold,
-                                 normalize=args.normalize, exact_only=args.exact_only)
-            print(format_report(comparison))
-            return exit_status(comparison)
+        return {"run": cmd_run, "plan": cmd_plan, "list": lambda a: cmd_list(a.long),
+                "audit": cmd_audit, "remodel": cmd_remodel, "report": cmd_report,
+                "compare": cmd_compare}[args.command](args)
     except InputError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("a2bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `a2bench compare A B | head`: its reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+        return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from a2bench.report import build_report
+
+    print(*build_report(args.dirs, args.out or args.dirs[0] / "report").lines, sep="\n")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from a2bench.compare import compare, exit_status, format_report
+
+    comparison = compare(args.base, args.head, threshold_pct=args.threshold,
+                         normalize=args.normalize, exact_only=args.exact_only)
+    print(format_report(comparison))
+    return exit_status(comparison)
 
 
 def cmd_remodel(args: argparse.Namespace) -> int:

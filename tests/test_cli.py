@@ -582,3 +582,17 @@ def test_auto_size_flags_on_a_suite_that_lists_its_sizes_are_refused(tmp_path, c
     line = one_line_error(capsys)
     assert said in line and "lists its sizes" in line
     assert not out.exists()
+
+
+def test_output_piped_into_head_ends_without_a_traceback(monkeypatch, capsys):
+    # `a2bench list | head -1` had ended in a BrokenPipeError traceback: a pipe whose reader
+    # has left, as head leaves it
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w") as gone:
+        monkeypatch.setattr("sys.stdout", gone)
+        assert main(["list", "--long"]) == 1
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""

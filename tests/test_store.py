@@ -160,10 +160,16 @@ def test_a_sweep_stopped_before_it_stored_anything_is_told_to_run_again_not_resu
                            "with: ") and " --resume " in line
 
 
-def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_path, monkeypatch):
+@pytest.mark.parametrize("code,said,remedy", [
+    ("ENOSPC", "no space left on device", "make room"),
+    # a file of its own it may not write (read-only, immutable): a PermissionError traceback
+    ("EACCES", "permission denied", "make it writable")])
+def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_path, monkeypatch,
+                                                                         code, said, remedy):
     # ENOSPC had ended `a2bench run` in three chained tracebacks (exit 1), with no resume line
     # and a 0-byte results.csv.tmp left beside the results.
     import errno
+    import os
 
     import a2bench
     from a2bench.errors import InputError
@@ -173,7 +179,8 @@ def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_pat
 
     def full_after_one(self, m):
         if self.records:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.jsonl))
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)),
+                          str(self.jsonl))
         append(self, m)
 
     monkeypatch.setattr(store.ResultsWriter, "append", full_after_one)
@@ -183,12 +190,14 @@ def test_a_full_disk_stops_the_sweep_in_one_line_keeping_what_was_stored(tmp_pat
     with pytest.raises(InputError) as error:
         a2bench.sweep(suite, out, threads=1, time_budget=0.05, calibration_time=0.01,
                       progress=False)
-    said = str(error.value)
-    assert "\n" not in said
-    assert said.startswith(f"a2bench.sweep: no space left on device writing {out}/results.jsonl;"
-                           f" 1 result is saved in {out}, each whole; make room, then resume "
-                           "with: "), said
-    assert "--resume" in said
+    text = str(error.value)
+    assert "\n" not in text
+    assert text.startswith(f"a2bench.sweep: {said} writing {out}/results.jsonl; 1 result is "
+                           f"saved in {out}, each whole; {remedy}, then resume with: "), text
+    # a sweep started from Python goes on with a call (its suite was a dict, no file)
+    assert text.endswith(f"a2bench.sweep(SUITE, '{out}', resume=True, threads=1, "
+                         "time_budget=0.05, calibration_time=0.01) with SUITE the dict it "
+                         "began with"), text
     assert len(load_passes(out)) == 1 and not list(out.glob("*.tmp"))
 
 

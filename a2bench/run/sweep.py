@@ -41,6 +41,7 @@ from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.plan import Plan
+from a2bench.run.resume import python_call
 from a2bench.run.runner import (
     SweepReport,
     Worker,
@@ -71,6 +72,9 @@ MALLOC_REUSE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(REUSED_MMAP_THRESHOLD),
 
 # What a write raises where the folder has no room left: a full disk, a quota, a read-only mount
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+# A file of the run's own it may not write (read-only, immutable, another user's; a folder in
+# its place): one line as for a full disk, where a resume had ended in a PermissionError
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EISDIR)
 
 
 class SweepError(Exception):
@@ -199,29 +203,40 @@ class Sweep:
             with holding(self.options.out, "a2bench run"), self._allocator():
                 return self._run()
         except OSError as e:
-            if e.errno not in NO_ROOM:
+            if e.errno not in (*NO_ROOM, *NOT_WRITABLE):
                 raise
             raise SweepError(self._no_room(e)) from None
         except WorkersFailed as e:
             o = self.options
             raise SweepError(f"{e}; {saved_text(self._saved())} in {o.out}; once the machine "
-                             f"starts workers again, resume with: {o.resume_command()}"
+                             f"starts workers again, resume with: {self._resume_line()}"
                              ) from None
+
+    def _resume_line(self, resume: bool = True) -> str:
+        """The line that goes on: a2bench.sweep's call for a sweep started from Python."""
+        if self.caller != "python":
+            return self.options.resume_command(resume)
+        call = python_call(str(self.suite.path), str(self.options.out), self.flags)
+        return call if resume else call.replace(", resume=True", "")
 
     def _saved(self) -> int:
         """The records a sweep that stopped on an error left in its folder."""
         out = self.options.out
-        return len(read_jsonl(out / "results.jsonl")[0]) if holds_sweep(out) else 0
+        try:
+            return len(read_jsonl(out / "results.jsonl")[0]) if holds_sweep(out) else 0
+        except OSError:  # not readable either (a folder in its place)
+            return 0
 
     def _no_room(self, e: OSError) -> str:
         """A full disk (or quota, or a folder gone read-only) in one line: where, what is kept
         and how to go on. It had been three chained tracebacks, with no resume line."""
         o = self.options
         saved = self._saved()
-        then = (f"resume with: {o.resume_command()}" if holds_sweep(o.out)
-                else f"run it again with: {o.resume_command(resume=False)}")
+        then = (f"resume with: {self._resume_line()}" if holds_sweep(o.out)
+                else f"run it again with: {self._resume_line(resume=False)}")
+        room = "make it writable" if e.errno in NOT_WRITABLE else "make room"
         return (f"{(e.strerror or str(e)).lower()} writing {e.filename or o.out}; "
-                f"{saved_text(saved)} in {o.out}, each whole; make room, then {then}")
+                f"{saved_text(saved)} in {o.out}, each whole; {room}, then {then}")
 
     def _run(self) -> SweepResult:
         started = time.perf_counter()
