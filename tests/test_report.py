@@ -854,3 +854,27 @@ def test_a_size_axis_is_labelled_at_its_few_swept_sizes(sizes: list[int], ticks)
         assert shown == ticks
     else:
         assert set(shown) <= {a * 10 ** k for a in (1, 2, 5) for k in range(6)} and shown
+
+
+def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monkeypatch):
+    # a full disk had ended in a matplotlib traceback, and a report killed partway had left the
+    # old report.md and index.html (naming figures it then deleted) beside new figures
+    import errno
+
+    import a2bench.report as rep
+    from a2bench.errors import InputError
+
+    run = toy_folder(tmp_path / "run")
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert (out / "index.html").is_file() and (out / "summary.json").is_file()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "fits.csv"))
+
+    monkeypatch.setattr(rep, "write_tables", full)
+    with pytest.raises(InputError, match=r"^no space left on device writing .*fits.csv; the "
+                                         r"report in .* is not whole, and no page of it is "
+                                         r"left there; free space or choose another --out"):
+        rep.build_report([run], out)
+    assert not any((out / name).exists() for name in rep.PAGES)

@@ -13,6 +13,7 @@ torch. report.md and index.html are written from one document model so they say 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,21 +74,31 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         raise InputError(f"--out {out}: cannot be made ({e.strerror}); expected a folder "
                          "that can be written") from None
     result = an.analyse(data, runs)
-    for stale in _earlier_figures(out):  # a rerun into the same folder must not show old ones
+    # A rerun into the same folder must not show old figures; and its old pages go first, so
+    # that a report cut short (killed, a full disk) leaves no page over a mix of old and new
+    for stale in [*_earlier_figures(out), *(out / n for n in PAGES)]:
         stale.unlink(missing_ok=True)
-    figures = draw_figures(result, out)
-    written = [out / f.file for f in figures]
-    written += write_tables(result, out)
-    (out / "summary.json").write_text(
-        json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    doc = document(result, figures, here=out)
-    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
-    # the page's title names its runs and answer: every report's tab had read "a2bench report"
-    named = ", ".join(result.labels[:3]) + (f" and {len(result.labels) - 3} more"
-                                             if len(result.labels) > 3 else "")
-    title = f"a2bench report: {named}: {result.headline['verdict'].upper()}"
-    (out / "index.html").write_text(to_html(doc, title), encoding="utf-8")
-    written += [out / "summary.json", out / "report.md", out / "index.html"]
+    try:
+        figures = draw_figures(result, out)
+        written = [out / f.file for f in figures]
+        written += write_tables(result, out)
+        doc = document(result, figures, here=out)
+        # the page's title names its runs and answer: every tab had read "a2bench report"
+        named = ", ".join(result.labels[:3]) + (f" and {len(result.labels) - 3} more"
+                                                 if len(result.labels) > 3 else "")
+        title = f"a2bench report: {named}: {result.headline['verdict'].upper()}"
+        for name, text in zip(PAGES, (
+                json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n",
+                to_markdown(doc), to_html(doc, title)), strict=True):
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as e:  # a full disk had ended in a matplotlib traceback
+        for name in PAGES:
+            with contextlib.suppress(OSError):
+                (out / name).unlink(missing_ok=True)
+        raise InputError(f"{(e.strerror or str(e)).lower()} writing {e.filename or out}; the "
+                         f"report in {out} is not whole, and no page of it is left there; free "
+                         "space or choose another --out, then report again") from None
+    written += [out / name for name in PAGES]
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
              f"headline: {result.headline['verdict'].upper()}"]
@@ -123,6 +134,11 @@ def _not_a_report(out: Path) -> str | None:
             return (f"holds a {name} that is not an a2bench report's, which the report would "
                     "overwrite; expected an empty folder, a new one, or an earlier report's")
     return None
+
+
+# A report's pages, written last (summary.json names its figures): none is left of a report
+# that did not end
+PAGES = ("summary.json", "report.md", "index.html")
 
 
 def _earlier_figures(out: Path) -> list[Path]:
