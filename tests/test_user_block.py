@@ -438,6 +438,31 @@ def test_ctrl_c_while_calibrating_stops_the_worker_and_says_nothing_was_stored(t
     assert not multiprocessing.active_children()
 
 
+def test_a_second_ctrl_c_while_stopping_still_records_the_stop(tmp_path, monkeypatch):
+    # A second Ctrl-C during the first one's stop (its join of the worker) had escaped:
+    # "interrupted; 0 results are saved" said of a folder holding them, and no end recorded
+    import multiprocessing
+
+    import a2bench
+    from a2bench.run import sweep as sweep_module
+
+    real = sweep_module.run_cases
+
+    def twice(cases, writer, *args, **kwargs):
+        real(cases[:1], writer, *args, **kwargs)
+        raise KeyboardInterrupt  # as if from the runner's finally
+
+    monkeypatch.setattr(sweep_module, "run_cases", twice)
+    suite = {"blocks": ["se"], "params": {"channels": [8], "reduction": [2], "h": [4, 6],
+                                          "w": [4, 6]}, "zip": [["h", "w"]]}
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted; 1 result is saved in "):
+        a2bench.sweep(suite, out, processes=1, threads=1, time_budget=0.05,
+                      calibration_time=0.01, progress=False)
+    assert json.loads((out / "environment.json").read_text())["ended"] == "interrupted"
+    assert not multiprocessing.active_children()
+
+
 def test_api_errors_name_every_flag_as_a_keyword():
     from a2bench.api import _keywords
 

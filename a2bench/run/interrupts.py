@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -24,6 +25,22 @@ class Caught:
     def exit_status(self, interrupted: int) -> int:
         """The shell's convention, 128 + the signal; `interrupted` (130) for Ctrl-C."""
         return 128 + self.signum if self.signum else interrupted
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait while a sweep records its stop: a second Ctrl-C there
+    had left "0 results saved" said of three and no end recorded. Only the main thread can set
+    handlers; elsewhere (a sweep started from a thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, *SIGNALS)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 @contextlib.contextmanager

@@ -75,6 +75,7 @@ class Worker:
     """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
 
     def __init__(self, settings: Settings):
+        LIVE.add(self)
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
@@ -112,6 +113,18 @@ class Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+
+# Every worker this process started and has not dropped: a second Ctrl-C can land while the
+# first one's stop joins a worker, and the sweep then stops the ones it left (kill_all)
+LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def kill_all() -> None:
+    """Stop every worker still running (a sweep stopped twice over)."""
+    for worker in list(LIVE):
+        if worker.process.is_alive():
+            worker.kill()
 
 
 @dataclass

@@ -37,6 +37,7 @@ from a2bench.run.calibration import (
     end_calibration_s,
     end_sizes,
 )
+from a2bench.run.interrupts import held
 from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
@@ -47,6 +48,7 @@ from a2bench.run.runner import (
     Worker,
     WorkerLost,
     WorkersFailed,
+    kill_all,
     measure_overhead,
     run_cases,
 )
@@ -171,6 +173,7 @@ class Sweep:
                  listener: SweepListener | None = None, caller: str = "cli"):
         self.flags = options.flags()  # as given, before the defaults below resolve
         self.caller = caller  # "python": a2bench.sweep, whose resume line is a call
+        self._writer: ResultsWriter | None = None  # once the sweep has a folder to write
         if options.malloc_reuse is None:  # auto sizes reach past the mmap threshold (options)
             options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
@@ -202,6 +205,12 @@ class Sweep:
         try:  # the lock's own file too: a full disk there had been a traceback
             with holding(self.options.out, "a2bench run"), self._allocator():
                 return self._run()
+        except KeyboardInterrupt:  # a second Ctrl-C, while the first one's stop ran
+            with held():
+                kill_all()
+            if self._writer is None:
+                return SweepResult(out=self.options.out, interrupted=True)
+            return self._stopped(self._writer)
         except OSError as e:
             if e.errno not in (*NO_ROOM, *NOT_WRITABLE):
                 raise
@@ -278,7 +287,8 @@ class Sweep:
                 return SweepResult(out=o.out, interrupted=True)
             worker, overhead = auto.prober.worker, auto.overhead or overhead
             self.cases = self.cases + auto.cases
-        writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
+        writer = self._writer = ResultsWriter(o.out, resume=o.resume,
+                                              order=[c.key() for c in self.cases])
         env.update(self._environment(budget, seed, starts))
         if auto is not None:
             env["auto_sizes"] = auto.record
@@ -522,5 +532,7 @@ class Sweep:
                            wall_s=time.perf_counter() - started, saved=len(writer.records))
 
     def _stopped(self, writer: ResultsWriter) -> SweepResult:
-        writer.update_session(ended="interrupted")
-        return SweepResult(out=self.options.out, interrupted=True, saved=len(writer.records))
+        with held():
+            writer.update_session(ended="interrupted")
+            return SweepResult(out=self.options.out, interrupted=True,
+                               saved=len(writer.records))
