@@ -247,6 +247,16 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
             "0.05)") in capsys.readouterr().out
 
 
+def test_a_side_without_its_environment_fails_the_gate(tmp_path, base, capsys):
+    # an interrupted run whose environment.json was lost had passed, where with the file it
+    # failed as unfinished: without it, whether the sweep finished cannot be told
+    head = head_with(tmp_path)
+    (head / "environment.json").unlink()
+    assert run(base, head, "--exact-only") == 1
+    assert (f"FAIL: head {head}: no environment.json, so whether its sweep finished cannot be "
+            "told") in capsys.readouterr().out
+
+
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):
     env = {**ENV, "threads": 1, "torch": "2.14.0+cpu", "git_commit": "bbbb"}
     assert run(base, head_with(tmp_path, env=env)) == 0

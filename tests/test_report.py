@@ -540,7 +540,10 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
     flagged = Run("d", tmp_path / "d", {"suite_path": "my suite.yaml", "ended": "interrupted",
                                         "run_flags": ["--time-budget", "0.5", "--no-interleave"],
                                         "plugins": "my_block.py"}, 1, 1, 1)
-    said = unfinished((local, shard, done, old, flagged))
+    bare = Run("h", tmp_path / "h", {}, 1, 1, 1)  # environment.json lost: its end unknown
+    said = unfinished((local, shard, done, old, flagged, bare))
+    assert said.pop("h").startswith("no environment.json, so whether its sweep finished cannot "
+                                    "be told")
     # a run that recorded its flags is resumed as it was started: the line runs as printed
     assert said.pop("d").endswith(
         "; resume it with: A2BENCH_PLUGINS=my_block.py a2bench run 'my suite.yaml' --out d "

@@ -18,6 +18,11 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
     how to go on: its verdicts read only the cases stored so far."""
     out = {}
     for r in runs:
+        if not r.environment:  # a run writes it before its first record: a damaged folder
+            out[r.label] = ("no environment.json, so whether its sweep finished cannot be told "
+                            "(a2bench run writes it before its first record); its verdicts read "
+                            "the cases stored")
+            continue
         planned = r.planned_passes
         if r.ended == FINISHED and planned is not None and r.passes < planned:
             # a finished sweep stores every pass it planned: a line lost (a crash tore the
