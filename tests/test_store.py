@@ -248,3 +248,23 @@ def test_a_resume_line_takes_the_last_sessions_flags():
     assert resume_line(env, Path("out"), False) == ("a2bench run suites/gate.yaml --out out "
                                                     "--resume --processes 5")
     assert resume_line({**env, "resumed_in": [{}]}, Path("out"), False).endswith("--processes 1")
+
+
+def test_a_resume_line_names_the_suite_from_where_it_is_printed(tmp_path, monkeypatch):
+    # begun in one folder and reported from another, the line had joined the suite's path as
+    # typed there to an --out relative to here: "tiny.yaml: no such suite file"
+    from a2bench.run.store import resume_line
+
+    (tmp_path / "work" / "suites").mkdir(parents=True)
+    env = {"suite_path": "suites/tiny.yaml", "suite_from_out": "../../suites/tiny.yaml",
+           "run_flags": []}
+    monkeypatch.chdir(tmp_path)
+    assert resume_line(env, Path("work/out/run"), False) == (
+        "a2bench run work/suites/tiny.yaml --out work/out/run --resume")
+    (tmp_path / "work" / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "work" / "out")  # the suite outside here: its whole path
+    assert resume_line(env, Path("run"), False) == (
+        f"a2bench run {tmp_path.resolve()}/work/suites/tiny.yaml --out run --resume")
+    # a run from before suite_from_out: the path as typed
+    old = {"suite_path": "suites/tiny.yaml", "run_flags": []}
+    assert resume_line(old, Path("x"), False) == "a2bench run suites/tiny.yaml --out x --resume"

@@ -1,8 +1,13 @@
-"""The call that resumes a sweep started from Python (a2bench.sweep), as store.resume_line says
-it for a run started from the CLI.
+"""What a resume line names: the suite's path as it reads from where the line is printed, and
+the call that resumes a sweep started from Python (a2bench.sweep), as store.resume_line says it
+for a run started from the CLI.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
 
 
 def python_call(suite: str, out: str, flags: list[str]) -> str:
@@ -28,3 +33,17 @@ def python_call(suite: str, out: str, flags: list[str]) -> str:
             *words[2:]]
     return (f"a2bench.sweep({', '.join(args)})"
             + (" with SUITE the dict it began with" if suite == "<dict>" else ""))
+
+
+def typed_suite(env: dict[str, Any], folder: Path | None) -> str | None:
+    """The suite's path from the working folder here: environment.json's suite_from_out (the
+    path from the run's folder, `folder`, to the suite) where it has one, else the path as it
+    was typed (suite_path), which holds only from where the run began. A line printed from
+    another folder had joined that path to an --out relative to here, and could not run."""
+    rel, typed = env.get("suite_from_out"), env.get("suite_path")
+    if folder is None or not isinstance(rel, str):
+        sessions = env.get("resumed_in") or [{}]
+        return typed or (sessions[-1] or {}).get("suite_path")
+    path = os.path.normpath(os.path.join(os.path.abspath(folder), rel))
+    here = os.getcwd()
+    return os.path.relpath(path, here) if path.startswith(here + os.sep) else path

@@ -22,7 +22,7 @@ import numpy as np
 
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement, csv_columns, record_problem
-from a2bench.run.resume import python_call
+from a2bench.run.resume import python_call, typed_suite
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
@@ -59,7 +59,7 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     # the last session's flags: a resume may have changed them (ci_gate.sh adds a pass a session
     # with --processes), and the first session's would resume to its own end
     flags = last_session(env).get("run_flags", env.get("run_flags"))
-    suite = env.get("suite_path") or last_session(env).get("suite_path") or "SUITE"
+    suite = typed_suite(env, None if slurm else folder) or "SUITE"
     if env.get("started_from") == "python":
         return python_call(suite, str(folder), list(map(str, flags or [])))
     sweep = _slurm_flags(folder) if slurm else None

@@ -483,6 +483,9 @@ class Sweep:
         suite, o = self.suite, self.options
         return dict(
             suite=suite.name, suite_path=str(suite.path), memory_budget_bytes=budget,
+            # the suite from the run's folder: a resume line printed elsewhere (resume.py)
+            suite_from_out=(os.path.relpath(os.path.abspath(suite.path), os.path.abspath(o.out))
+                            if Path(suite.path).is_file() else None),
             case_timeout_s=o.case_timeout, order_seed=seed, **self._timing(),
             # how the sweep was started, for the report's resume line (RunOptions.flags)
             run_flags=self.flags, plugins=os.environ.get(PLUGINS_VAR, "").strip() or None,
