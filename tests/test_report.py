@@ -881,3 +881,18 @@ def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monk
                                          r"left there; free space or choose another --out"):
         rep.build_report([run], out)
     assert not any((out / name).exists() for name in rep.PAGES)
+
+
+def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path):
+    # a worker killed while timing a block's per-call overhead had left its column n/a and its
+    # window moved, with nothing said
+    run = toy_folder(tmp_path / "run")
+    env = json.loads((run / "environment.json").read_text())
+    env["overhead"] = {"empty_module_s": 1e-6, "cases": [
+        {"block": "nonlocal_right", "error": "worker killed by SIGKILL while timing"}]}
+    (run / "environment.json").write_text(json.dumps(env))
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert ("run: non-local order's per-call overhead was not timed (worker killed by SIGKILL "
+            "while timing): its window rests on the fitted overhead alone; --resume times it "
+            "again") in md

@@ -463,6 +463,33 @@ def test_a_second_ctrl_c_while_stopping_still_records_the_stop(tmp_path, monkeyp
     assert not multiprocessing.active_children()
 
 
+def test_a_resume_times_again_an_overhead_its_first_session_lost(tmp_path, monkeypatch):
+    # an entry lost while timing (its worker killed) had stayed lost through every resume
+    import a2bench
+    from a2bench.run import sweep as sweep_module
+
+    real = sweep_module.measure_overhead
+
+    def lost(cases, *args, **kwargs):
+        overhead, worker = real(cases, *args, **kwargs)
+        overhead["cases"][0] = {**overhead["cases"][0], "error": "worker killed by SIGKILL"}
+        return overhead, worker
+
+    suite = {"blocks": ["se"], "params": {"channels": [8], "reduction": [2], "h": [4, 6],
+                                          "w": [4, 6]}, "zip": [["h", "w"]]}
+    options = {"processes": 1, "threads": 1, "time_budget": 0.02, "calibration_time": 0.01,
+               "progress": False}
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweep_module, "measure_overhead", lost)
+    a2bench.sweep(suite, out, **options)
+    env = json.loads((out / "environment.json").read_text())
+    assert "error" in env["overhead"]["cases"][0]
+    monkeypatch.undo()
+    a2bench.sweep(suite, out, resume=True, **options)
+    env = json.loads((out / "environment.json").read_text())
+    assert not any("error" in e for e in env["overhead"]["cases"])
+
+
 def test_api_errors_name_every_flag_as_a_keyword():
     from a2bench.api import _keywords
 

@@ -293,13 +293,17 @@ class Sweep:
         if auto is not None:
             env["auto_sizes"] = auto.record
         writer.write_environment(env)
-        if overhead is None:
+        # an entry lost before (a worker killed while timing it) is timed again on a resume:
+        # it had stayed lost for good, and its block's window moved without it
+        failed = overhead is not None and bool(overhead.get("error") or any(
+            "error" in e for e in overhead.get("cases") or []))
+        if overhead is None or failed:
             try:
                 overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
                                                     self.settings, o.case_timeout, worker)
             except KeyboardInterrupt:
                 return self._stopped(writer)
-        if "overhead" not in stored:
+        if "overhead" not in stored or failed:
             writer.add_to_environment(overhead=overhead)
 
         wanted = {(c.key(), p) for c in self.cases for p in range(o.processes)}

@@ -446,3 +446,14 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
                         if s["needed_budget_s"] is not None else ""))
     doc.append(Bullets(tuple(notes)))
     return doc
+
+
+def untimed(result: an.Analysis) -> list[Element]:
+    """Each per-call overhead the run could not time (its worker lost while timing it): its
+    block's window is then cut by the fitted overhead alone, and its column read n/a unsaid."""
+    lost = [f"{r.label}: {block_name(result, str(e.get('block')), short=True)}'s per-call "
+            f"overhead was not timed ({e['error']}): its window rests on the fitted overhead "
+            "alone; --resume times it again"
+            for r in result.runs for e in (r.environment.get("overhead") or {}).get("cases") or []
+            if isinstance(e, dict) and e.get("error")]
+    return [Bullets(tuple(lost))] if lost else []

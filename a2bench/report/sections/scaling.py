@@ -37,7 +37,7 @@ from a2bench.report.elements import (
     figure,
 )
 from a2bench.report.figures import OTHER_GROUPS
-from a2bench.report.sections.machine import ceiling_percent, failed_calibrations
+from a2bench.report.sections.machine import ceiling_percent, failed_calibrations, untimed
 from a2bench.run.summary import MODEL_MISMATCH
 
 HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
@@ -376,7 +376,8 @@ def latency_detail(result: an.Analysis) -> list[Element]:
                   "window the exponent is read on, and the rate R over that window (the slope "
                   "of time against FLOPs, the overhead t₀ removed, so above the roofline's "
                   "FLOPs ÷ median latency; a block without a cost model: 2 × its counted MACs) "
-                  "against the GEMM ceiling measured in the same run.")]
+                  "against the GEMM ceiling measured in the same run.")] + untimed(result)
+
 
 
 def _window_cell(row: pd.Series) -> str:
