@@ -24,7 +24,9 @@ SE_FLOOR = ft.SE_FLOOR  # a size's log error never counts below 1 %
 # A size's log error in the latency fit, for the half-width: its timed calls' noise (CALL_NOISE
 # per √call) and its scatter about the model's curve (HALF_WIDTH_SCATTER) together, as fitted
 # (benchmarks/promise_check.py) to the first-round half-widths of the 90 windows of
-# results/cpu-auto-heldout: measured/promised a median 1.01, 80 % within 0.48-1.88x. The
+# results/cpu-auto-heldout: measured/promised a median 1.01, 80 % within 0.48-1.88x (as the fits
+# read on 2026-12-06; on 2026-12-07 these constants give a median 0.95, 0.47-1.91x, and the best
+# fit is 0.029 and 0.016, a median 0.99). The
 # scatter sets it: a size's summary, the median over its passes of each pass's low summary,
 # is steady to about 1 % over its 9-30 calls, while the kernels run some sizes faster than
 # their neighbours whatever the repeats. The promise had left the scatter out (a call noise of
