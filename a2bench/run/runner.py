@@ -75,14 +75,18 @@ class Worker:
     """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
 
     def __init__(self, settings: Settings):
-        LIVE.add(self)
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
         with _child_ignores_sigint():
             self.process.start()
+        LIVE.add(self)
         child.close()
-        self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
+        try:
+            self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
+        except KeyboardInterrupt:  # stopped as it started: it goes too (it had outlived the
+            self.kill()            # sweep and died on the closed pipe with a traceback)
+            raise
 
     def _receive(self, timeout: float, doing: str) -> tuple[str, Any]:
         conn: Connection = self.conn
