@@ -16,7 +16,8 @@
 # There is no confirming second round by default (CONFIRM=1 brings it back: a flag then fails only
 # if a second round of passes, head first, flags it too). It was a workaround for load hitting one
 # side's single run; interleaved passes share such load between the sides, and with them 5 reruns
-# of the same commit gave no false alarm (scripts/gate_evidence.py), while a borderline real
+# of the same commit gave no false alarm on 2026-12-03 and one on 2026-12-07, a run whose
+# processes ran 1.2x slower (scripts/gate_evidence.py, docs/ci.md), while a borderline real
 # regression (one thread instead of two: flagged by one case at Holm p = 0.04) would have to be
 # flagged twice, and every flag would cost another 2-3 minutes.
 # Timings are compared raw: both sides ran on this machine, interleaved, so there is no machine
