@@ -57,9 +57,8 @@ STALL_FACTOR = 2.0
 # Past the last-level cache, sizes whose working set is under this many times it are in the step
 # to memory (DRAM, or a GPU's HBM). On an AMD EPYC's 32 MiB L3 (cpu-global-context-aliasing), ns
 # a position at c 256: SE 46-49 up to 0.7x the L3, 64-82 at 1-2.9x, 92-101 at 4-64x; GC 71-79,
-# 96-132, 137-142: from the cache SE read N^1.09, GC N^1.05; from 4x, N^0.99 and N^1.00 (as read
-# on 2026-12-05; N^0.98 and N^1.00 on 2026-12-07). The
-# planner keeps this distance too (run.plan.regime_of). A GPU's L2 gets it unmeasured.
+# 96-132, 137-142: from the cache SE read N^1.09, GC N^1.05; from 4x, N^0.98 and N^1.00 (read on
+# 2026-12-07). The planner keeps this distance too (run.plan.regime_of); a GPU's L2, unmeasured.
 LAST_CACHE_TRANSITION = 4.0
 GRADUAL = "the step to memory is gradual"
 
