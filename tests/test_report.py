@@ -896,3 +896,12 @@ def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path):
     assert ("run: non-local order's per-call overhead was not timed (worker killed by SIGKILL "
             "while timing): its window rests on the fitted overhead alone; --resume times it "
             "again") in md
+
+
+def test_classes_read_as_powers_and_a_ratio_off_one_shows_its_digits():
+    from a2bench.formatting import power_of_n, ratio_text
+
+    assert [power_of_n(k) for k in (0, 1, 1.5, 2, -1)] == ["N⁰", "N¹", "N¹·⁵", "N²", "N⁻¹"]
+    # ptflops' 1.000187 of the model had read "(1×)" beside a count said to differ
+    assert ratio_text(1.000187) == "1.0002" and ratio_text(1.0) == "1"
+    assert ratio_text(0.5) == "0.5" and ratio_text(float("nan")) == "n/a"

@@ -153,21 +153,18 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
                 if not pd.isna(v):
                     parts.append(str(v))
             df = df.drop(columns=[col])
-    df["variant"] = [f"{b}[{', '.join(p)}]" if p else b
-                     for b, p in zip(df["block"], suffixes, strict=True)]
+    df["variant"] = [variant_name(b, p) for b, p in zip(df["block"], suffixes, strict=True)]
     df["mode"] = df["mode"].fillna("forward") if "mode" in df else "forward"
     df["compile"] = (df["compile"].map(_as_bool) if "compile" in df else False)
     # A run in several dtypes names the others too (double_attention[bfloat16]): each is
     # fitted, plotted and tabled apart. A run in one dtype keeps plain names, whatever it is.
     main = {run: main_dtype(list(rows))
             for run, rows in df.groupby("run", sort=False)["dtype"] if rows.nunique() > 1}
-    for parts, run, dtype, mode, compiled in zip(suffixes, df["run"], df["dtype"], df["mode"],
-                                                 df["compile"], strict=True):
-        if run in main and dtype != main[run]:
-            parts.append(str(dtype))
-        parts += [m for m, on in (("train", mode == "train"), ("compiled", compiled)) if on]
-    df["block"] = [f"{b}[{', '.join(p)}]" if p else b
-                   for b, p in zip(df["block"], suffixes, strict=True)]
+    df["block"] = [variant_name(b, p, str(dtype) if run in main and dtype != main[run] else None,
+                                mode == "train", bool(compiled))
+                   for b, p, run, dtype, mode, compiled in zip(
+                       df["block"], suffixes, df["run"], df["dtype"], df["mode"], df["compile"],
+                       strict=True)]
     key = ["run", "block", "device", "dtype", *size_columns(df)]
     # A case stored twice (a resumed folder, merged by hand) counts once: the latest record.
     df = df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
@@ -224,14 +221,20 @@ def main_dtype(dtypes: Sequence[str]) -> str:
     return "float32" if "float32" in dtypes else dtypes[0]
 
 
+def variant_name(block: str, choices: Sequence[str], dtype: str | None = None,
+                 train: bool = False, compiled: bool = False) -> str:
+    """A block's name with what makes a variant of it: its categorical parameters, a dtype
+    other than its run's main one, train and compiled (nonlocal[eager, bfloat16, train])."""
+    parts = [*choices, *([dtype] if dtype else []), *(["train"] if train else []),
+             *(["compiled"] if compiled else [])]
+    return f"{block}[{', '.join(parts)}]" if parts else block
+
+
 def case_variant(case: Case, dtypes: Sequence[str]) -> str:
-    """The name prepare() gives a case's rows in a run of these dtypes: its block, then its
-    categorical parameters, a dtype other than the main one, train and compiled
-    (nonlocal[eager, bfloat16, train])."""
-    parts = [str(v) for _, v in case.params if isinstance(v, str)]
-    parts += [case.dtype] if len(set(dtypes)) > 1 and case.dtype != main_dtype(dtypes) else []
-    parts += [m for m, on in (("train", case.mode == "train"), ("compiled", case.compile)) if on]
-    return f"{case.block}[{', '.join(parts)}]" if parts else case.block
+    """The name prepare() gives a case's rows in a run of these dtypes."""
+    other = len(set(dtypes)) > 1 and case.dtype != main_dtype(dtypes)
+    return variant_name(case.block, [str(v) for _, v in case.params if isinstance(v, str)],
+                        case.dtype if other else None, case.mode == "train", case.compile)
 
 
 def _fit_latency(passes: Any, latency: float) -> float:

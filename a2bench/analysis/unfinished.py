@@ -43,7 +43,6 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
             folder = folder.relative_to(Path.cwd().resolve())
         again = ("; resume it with: " + resume_line(env, folder, slurm)
                  if env.get("suite_path") else "")
-        planned = r.planned_passes
         passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
                   + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "

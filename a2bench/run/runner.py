@@ -82,11 +82,9 @@ class Worker:
             self.process.start()
         LIVE.add(self)
         child.close()
-        try:
-            self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
-        except KeyboardInterrupt:  # stopped as it started: it goes too (it had outlived the
-            self.kill()            # sweep and died on the closed pipe with a traceback)
-            raise
+        # LIVE before the wait: a worker stopped as it starts goes with the sweep (kill_all); it
+        # had outlived it and died on the closed pipe with a traceback
+        self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
 
     def _receive(self, timeout: float, doing: str) -> tuple[str, Any]:
         conn: Connection = self.conn

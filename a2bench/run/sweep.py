@@ -205,8 +205,8 @@ class Sweep:
         try:  # the lock's own file too: a full disk there had been a traceback
             with holding(self.options.out, "a2bench run"), self._allocator():
                 return self._run()
-        except KeyboardInterrupt:  # a second Ctrl-C, while the first one's stop ran
-            with held():
+        except KeyboardInterrupt:  # one _run did not stop at, or a second while it stopped:
+            with held():            # its workers go, and a sweep with a folder records the stop
                 kill_all()
             if self._writer is None:
                 return SweepResult(out=self.options.out, interrupted=True)
@@ -263,15 +263,9 @@ class Sweep:
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
-        try:
-            worker, env = self._start()
-        except KeyboardInterrupt:
-            return SweepResult(out=o.out, interrupted=True)
-        try:
-            starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
-        except KeyboardInterrupt:  # nothing stored yet; a notebook had kept a defunct worker
-            worker.kill()
-            return SweepResult(out=o.out, interrupted=True)
+        # A Ctrl-C (or SIGTERM) from here on stops the sweep in run(), whatever it interrupts
+        worker, env = self._start()
+        starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
         if not worker.alive():
             worker = None
         stored = load_environment(o.out) if o.resume else {}
@@ -281,28 +275,22 @@ class Sweep:
         overhead: dict[str, Any] | None = stored.get("overhead")
         auto: AutoSizes | None = None
         if suite.auto:
-            try:
-                auto = AutoSizes.begin(self, env, starts, budget, stored, started, worker)
-            except KeyboardInterrupt:
-                return SweepResult(out=o.out, interrupted=True)
+            auto = AutoSizes.begin(self, env, starts, budget, stored, started, worker)
             worker, overhead = auto.prober.worker, auto.overhead or overhead
             self.cases = self.cases + auto.cases
-        writer = self._writer = ResultsWriter(o.out, resume=o.resume,
-                                              order=[c.key() for c in self.cases])
+        writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
         env.update(self._environment(budget, seed, starts))
         if auto is not None:
             env["auto_sizes"] = auto.record
         writer.write_environment(env)
+        self._writer = writer  # a stop from here on is recorded in its environment
         # an entry lost before (a worker killed while timing it) is timed again on a resume:
         # it had stayed lost for good, and its block's window moved without it
         failed = overhead is not None and bool(overhead.get("error") or any(
             "error" in e for e in overhead.get("cases") or []))
         if overhead is None or failed:
-            try:
-                overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
-                                                    self.settings, o.case_timeout, worker)
-            except KeyboardInterrupt:
-                return self._stopped(writer)
+            overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
+                                                self.settings, o.case_timeout, worker)
         if "overhead" not in stored or failed:
             writer.add_to_environment(overhead=overhead)
 
@@ -334,10 +322,7 @@ class Sweep:
                 return self._stopped(writer)
         self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
                            "changed under the sweep")
-        try:
-            ends = self._end_ceilings(report, starts)
-        except KeyboardInterrupt:
-            return self._stopped(writer)
+        ends = self._end_ceilings(report, starts)
         session = ceilings(suite.device, suite.dtypes, self.threads, starts, ends)
         writer.update_session(**session, ended="finished")  # a report tells an unfinished run
         return self._finish(writer, env, session["roofline"], report, started)
@@ -432,16 +417,11 @@ class Sweep:
                 expected_cost(case, self.threads)
 
     def _start(self) -> tuple[Worker, dict[str, Any]]:
-        worker = None
         try:
             worker = Worker(self.settings)
             env = worker.request("environment", self.suite.device, 60)[1]
         except WorkerLost as e:
             raise SweepError(f"{WORKER_FAILED}: {e.reason}") from None
-        except KeyboardInterrupt:
-            if worker is not None:
-                worker.kill()
-            raise
         if self.options.counters:  # said once here, not in every case's reason
             for name, state in (env.get("optional_counters") or {}).items():
                 if state.get("missing"):
