@@ -114,10 +114,12 @@ def _remodel(out: Path) -> Remodelled:
                          "it named in A2BENCH_PLUGINS, as when the run measured it")
     fresh, peaks, changed, columns, first = [], [], 0, set(), ""
     for m in records:
-        # A case that never ran keeps its record whole (nothing measured to compare), and so
-        # does a counted block's (it has no model).
+        # Whatever became of the case, as a new run's record (runner.modelled): a skipped or
+        # failed case's model columns had stayed the old model's, so compare read a model
+        # change as an exact change against a run that had measured the case. A counted
+        # block's record stays whole (it has no model).
         new = m
-        if m.status == "ok" and m.macs_source != "counted":
+        if m.macs_source != "counted":
             kept = "; ".join(part for part in m.reason.split("; ")
                              if not part.startswith(MISMATCH_PARTS))
             # the kernels whose buffers follow the threads named for the record's (kernel_
