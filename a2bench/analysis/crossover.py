@@ -201,7 +201,12 @@ def _noise_crossing(c: Crossing, positions: pd.Series, ratio: pd.Series,
           for lat, samples in sides]
     if any(len(s) != len(xs) for s in se):
         return c
-    band = TIE_Z * np.hypot(*se)
+    return _level_crossing(c, xs, rs, TIE_Z * np.hypot(*se))
+
+
+def _level_crossing(c: Crossing, xs: np.ndarray, rs: np.ndarray, band: np.ndarray) -> Crossing:
+    """The latency crossing, or none where the ratio `rs` (one per N of `xs`) is within
+    `band` (per N, of |ln ratio|) of 1 around it over TIE_SPAN and TIE_SIZES."""
     level = np.abs(_median3(np.log(rs))) <= band
     i = int(np.searchsorted(xs, c.n_star, side="right")) - 1  # xs[i] <= n_star < xs[i + 1]
     near = [j for j in (i, i + 1) if 0 <= j < len(xs) and level[j]]
@@ -306,9 +311,12 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     group and metric, the ratio block ÷ reference is read with crossing(): ``n_star_*`` is
     where it last passes 1 going up, ``outcome_*`` what it does over the range
     (Crossing.outcome), ``reason_*`` why there is no N*. ``ratio_at_max_latency`` is the
-    latency ratio at the largest common N. Groups with fewer than two common N are left out.
-    ``environments`` names the blocks in the reasons, and gives the per-call overheads a
-    latency crossing is read against (overhead_bound).
+    latency ratio at the largest common N. ``latency_basis`` is ``shared`` for these. A
+    group with fewer than two common N whose measured N overlap the reference's in one family
+    of shapes is read from latency alone, one side interpolated (interpolated_against:
+    ``latency_basis`` ``interpolated``); the others are left out. ``environments`` names the
+    blocks in the reasons, and gives the per-call overheads a latency crossing is read against
+    (overhead_bound).
     """
     ok = ok_rows(df)
     # `variant` is the block without its dtype, mode and compile suffixes: every setting of
@@ -320,7 +328,8 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
                "t", *(f"ref_{c}" for c in ref_params), "n_points", "n_min", "n_max",
                *(f"n_star_{m}" for m in CROSS_METRICS),
                *(f"outcome_{m}" for m in CROSS_METRICS),
-               *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency"]
+               *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency",
+               *INTERP_COLUMNS]
     others = ok[ok["variant"] != reference]
     if ref_rows.empty or others.empty:
         return pd.DataFrame(columns=columns)
@@ -328,15 +337,13 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     taken = [*ref_params, *CROSS_METRICS, "host", "samples"]
     ref = ref_rows[[*key, "block", *taken]].rename(
         columns={"block": "reference", **{c: f"ref_{c}" for c in taken}})
-    merged = others[[*key, "run_index", "block", "positions", *params,
-                     *CROSS_METRICS, "host", "samples"]].merge(ref, on=key)
-    if merged.empty:
-        return pd.DataFrame(columns=columns)
     # The block's own settings, one label per row (NaN for parameters it does not have).
-    merged["params"] = [group_label({c: getattr(r, c) for c in params})
-                        for r in merged[params].itertuples(index=False)]
+    others = others.assign(params=[group_label({c: getattr(r, c) for c in params})
+                                   for r in others[params].itertuples(index=False)])
     order = {b: i for i, b in enumerate(block_order(df, environments))}
-    merged["block_index"] = merged["block"].map(order)
+    others = others.assign(block_index=others["block"].map(order))
+    merged = others[[*key, "run_index", "block", "block_index", "params", "positions", *params,
+                     *CROSS_METRICS, "host", "samples"]].merge(ref, on=key)
     keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "reference",
             "batch", "channels", "t", *(f"ref_{c}" for c in ref_params)]
     records = []
@@ -376,6 +383,166 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
         rec["ratio_at_max_latency"] = (_ratio_per_n(x[at_max], r[at_max])[1][0]
                                        if at_max.any() and rec["outcome_latency"]
                                        != "across_nodes" else math.nan)
+        rec.update(latency_basis="shared", interpolated="", interp_n_low=math.nan,
+                   interp_n_high=math.nan)
         records.append(rec)
+    # after every group at shared N, which keep their order
+    records += interpolated_against(others, ref_rows, params, ref_params, records, environments)
     return pd.DataFrame.from_records(records, columns=columns)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpolated where the two share fewer than two N
+
+# An auto-sized run picks each block's N for that block (a2bench/run/plan.py), so in one
+# setting two blocks share one N or none. Where their measured N overlap, one side's median
+# latency is read at the other's measured N, linearly in log N and log latency between its two
+# measured N either side: never outside its measured range, nor across a gap wider than
+# INTERP_SPAN in N (a cache cliff inside it would read as a straight line). The side read as
+# measured is the one with more N inside the other's range (the block's on a tie).
+INTERP_SPAN = 2.0
+INTERP_COLUMNS = ("latency_basis", "interpolated", "interp_n_low", "interp_n_high")
+
+
+def log_interpolate(x: float, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """(y at x, the measured N below, the one above): linear in log x and log y between the
+    sorted `xs` either side; (y, x, x) where x was measured; NaNs outside xs or across a gap
+    wider than INTERP_SPAN."""
+    i = int(np.searchsorted(xs, x))
+    if i < len(xs) and xs[i] == x:
+        return float(ys[i]), float(x), float(x)
+    if i == 0 or i == len(xs) or xs[i] / xs[i - 1] > INTERP_SPAN:
+        return math.nan, math.nan, math.nan
+    w = math.log(x / xs[i - 1]) / math.log(xs[i] / xs[i - 1])
+    return (math.exp((1 - w) * math.log(ys[i - 1]) + w * math.log(ys[i])),
+            float(xs[i - 1]), float(xs[i]))
+
+
+def _families(rows: pd.DataFrame) -> dict[tuple[Any, ...], pd.DataFrame]:
+    """A side's series along N with nothing else moving, each with two N or more: rows at one t
+    and one h:w (N through h and w), and rows at one h×w (N through t)."""
+    out = {}
+    aspect = (rows["h"] / rows["w"]).round(6).rename("aspect")
+    for (t, a), g in rows.groupby([rows["t"], aspect], sort=True):
+        if g["positions"].nunique() >= 2:
+            out[("t", float(t), float(a))] = g
+    for (h, w), g in rows.groupby(["h", "w"], sort=True):
+        if g["t"].nunique() >= 2:
+            out[("map", float(h), float(w))] = g
+    return out
+
+
+def _side(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    """Per distinct N (sorted): the geometric mean of its median latencies, the standard error
+    of its ln latency (fitting.summarise's, from each pass's samples); and the rows timed."""
+    rows = rows[np.isfinite(rows["latency"]) & (rows["latency"] > 0)]
+    x, y = rows["positions"].to_numpy(float), rows["latency"].to_numpy(float)
+    sizes = ft.summarise(x, y, list(rows["samples"]))
+    ys = np.array([math.exp(float(np.log(y[x == v]).mean())) for v in sizes.x])
+    return sizes.x, ys, sizes.log_se, rows
+
+
+def _key(rec: Mapping[str, Any], names: Sequence[str]) -> str:
+    """A group's identity, numbers as floats and NaN as itself (dict keys and repr differ)."""
+    return repr(tuple("nan" if isinstance(v, float) and math.isnan(v)
+                      else float(v) if isinstance(v, (int, float, np.number))
+                      and not isinstance(v, bool) else v for v in (rec[n] for n in names)))
+
+
+def interpolated_against(others: pd.DataFrame, ref_rows: pd.DataFrame, params: list[str],
+                         ref_params: list[str], shared: Sequence[Mapping[str, Any]],
+                         environments: Mapping[str, Mapping[str, Any]] | None = None
+                         ) -> list[dict[str, Any]]:
+    """crossovers_against's records for the groups `shared` lacks (fewer than two common N),
+    read along one family of shapes (_families) where the two measured N ranges overlap: the
+    latency ratio at the measured side's N, the other side interpolated (INTERP_SPAN).
+    ``interpolated`` names the side read between its N, ``interp_n_low`` and ``interp_n_high``
+    its measured N either side of ``n_max``; MACs and memory are not read (``not_shared``).
+    `others` carries crossovers_against's ``params`` and ``block_index``."""
+    setting = ["run", "device", "dtype", "batch", "channels", *SETTING_KEY]
+    names = ["run", "dtype", "block", "params", "reference", "batch", "channels", "t",
+             *(f"ref_{c}" for c in ref_params)]
+    done = {_key(rec, names) for rec in shared}
+    refs: dict[str, list[tuple[str, dict[str, Any], pd.DataFrame]]] = {}
+    for v, rows in ref_rows.groupby([*setting, "block", *ref_params], sort=True, dropna=False):
+        g = dict(zip([*setting, "reference", *ref_params], v, strict=True))
+        refs.setdefault(_key(g, setting), []).append(
+            (g["reference"], {f"ref_{c}": g[c] for c in ref_params}, rows))
+    keys = ["run_index", *setting, "block_index", "block", "params"]
+    records = []
+    for v, rows in others.groupby(keys, sort=True, dropna=False):
+        g = dict(zip(keys, v, strict=True))
+        families = _families(rows)
+        for reference, mine, ref in refs.get(_key(g, setting), []):
+            ref_families = _families(ref)
+            for family in (f for f in families if f in ref_families):
+                rec: dict[str, Any] = {
+                    **{k: g[k] for k in ("run", "device", "dtype", "block", "params", "batch",
+                                         "channels")},
+                    "reference": reference, "t": family[1] if family[0] == "t" else math.nan,
+                    **mine}
+                if _key(rec, names) in done:
+                    continue
+                got = _interpolated(rec, families[family], ref_families[family], params,
+                                    ref_params, environments)
+                if got is not None:
+                    records.append(got)
+    return records
+
+
+def _interpolated(rec: dict[str, Any], rows: pd.DataFrame, ref: pd.DataFrame,
+                  params: list[str], ref_params: list[str],
+                  environments: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    """One group's record (interpolated_against), or None where fewer than two N compare."""
+    block, reference = rec["block"], rec["reference"]
+    sides = {block: _side(rows), reference: _side(ref)}
+    reads = {}  # measured side -> (N, the other side's latency, N below, N above) at each
+    for measured, other in ((block, reference), (reference, block)):
+        got = [(x, *log_interpolate(x, sides[other][0], sides[other][1]))
+               for x in sides[measured][0]]
+        reads[measured] = [p for p in got if math.isfinite(p[1])]
+    measured = max((block, reference), key=lambda s: len(reads[s]))  # max keeps the first
+    other = reference if measured == block else block
+    points = reads[measured]
+    if len(points) < 2:
+        return None
+    x = np.array([p[0] for p in points])
+    low, high = np.array([p[2] for p in points]), np.array([p[3] for p in points])
+    xs_m, ys_m, se_m, rows_m = sides[measured]
+    xs_o, _, se_o, rows_o = sides[other]
+    at = np.searchsorted(xs_m, x)
+    lat = {measured: ys_m[at], other: np.array([p[1] for p in points])}
+    # an interpolated latency is known no better than the worse of the two it lies between
+    se = {measured: se_m[at],
+          other: np.maximum(se_o[np.searchsorted(xs_o, low)], se_o[np.searchsorted(xs_o, high)])}
+    ratio = lat[block] / lat[reference]
+    name = block_label(block, environments, short=True)
+    ref_name = block_label(reference, environments, short=True)
+    c_ = crossing(x, ratio, name, ref_name)
+    used_o = rows_o[rows_o["positions"].isin(np.concatenate([low, high]))]
+    c_ = on_one_node(c_, rows_m[rows_m["positions"].isin(x)]["host"], used_o["host"])
+    env = (environments or {}).get(rec["run"]) or {}
+    kind = {"dtype": rec["dtype"], "mode": rows["mode"].iloc[0],
+            "compile": bool(rows["compile"].iloc[0])}
+    shared = {"channels": rec["channels"], "batch": rec["batch"]}
+    own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
+    overheads = [direct_overhead(env, reference, {**shared, **{c: rec[f"ref_{c}"]
+                                                               for c in ref_params}}, kind),
+                 direct_overhead(env, block, {**shared, **own}, kind)]
+    c_ = _overhead_crossing(c_, pd.Series(x), [pd.Series(lat[reference]), pd.Series(lat[block])],
+                            overheads)
+    if c_.outcome == "crosses" and math.isfinite(c_.n_star):
+        c_ = _level_crossing(c_, x, ratio, TIE_Z * np.hypot(se[block], se[reference]))
+    why = (f"{name} and {ref_name} share fewer than two N: only latency is compared, "
+           f"{block_label(other, environments, short=True)}'s interpolated")
+    for metric in ("macs", "memory"):
+        rec.update({f"n_star_{metric}": math.nan, f"outcome_{metric}": "not_shared",
+                    f"reason_{metric}": why})
+    rec.update(n_points=len(x), n_min=float(x[0]), n_max=float(x[-1]), n_star_latency=c_.n_star,
+               outcome_latency=c_.outcome, reason_latency=c_.reason,
+               ratio_at_max_latency=(float(ratio[-1]) if c_.outcome != "across_nodes"
+                                     else math.nan),
+               latency_basis="interpolated", interpolated=other,
+               interp_n_low=float(low[-1]), interp_n_high=float(high[-1]))
+    return rec

@@ -1,7 +1,7 @@
 """The report's sections, in the order the document reads: the verdict first, then the evidence
-(scaling.py), the machine it was measured on (machine.py) and the variants of each block
-(variants.py). Each section returns a list of elements and decides nothing; the numbers and
-verdicts are a2bench.analysis's.
+(scaling.py, crossovers.py), the machine it was measured on (machine.py) and the variants of
+each block (variants.py). Each section returns a list of elements and decides nothing; the
+numbers and verdicts are a2bench.analysis's.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from a2bench import __version__
 from a2bench import analysis as an
 from a2bench.report.elements import Element, FigureFile, Heading, Para
+from a2bench.report.sections.crossovers import block_crossovers_section
 from a2bench.report.sections.machine import (
     auto_sizes_section,
     environment_section,
@@ -22,7 +23,6 @@ from a2bench.report.sections.machine import (
     units_section,
 )
 from a2bench.report.sections.scaling import (
-    block_crossovers_section,
     complexity_section,
     crossover_section,
     fits_section,

@@ -37,6 +37,12 @@ from a2bench.report.elements import (
     figure,
 )
 from a2bench.report.figures import OTHER_GROUPS
+from a2bench.report.sections.crossovers import (
+    at_max_words,
+    basis_words,
+    crossing_words,
+    interpolated,
+)
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations, untimed
 from a2bench.run.summary import MODEL_MISMATCH
 
@@ -158,16 +164,20 @@ def _cheaper(result: an.Analysis, run: str) -> list[str]:
     rows = bc[(bc["run"] == run) & (bc["reference"] == an.REFERENCE)] if len(bc) else bc
     if not len(rows):
         return []
-    rows = rows.sort_values(["n_points", "n_max", "channels"], ascending=False,
-                            kind="stable").drop_duplicates("block").sort_index()
+    # a series at shared N before one read with a side interpolated, then the widest
+    shared = [not interpolated(r) for _, r in rows.iterrows()]
+    rows = rows.assign(shared=shared).sort_values(
+        ["shared", "n_points", "n_max", "channels"], ascending=False,
+        kind="stable").drop_duplicates("block").sort_index()
     parts = []
     for _, r in rows.iterrows():
         own = f" ({r['params']})" if r["params"] else ""
         ratio = (f", {significant(r['ratio_at_max_latency'])}× its time at N = "
-                 f"{size(r['n_max'])}" if finite(r["ratio_at_max_latency"]) else "")
+                 f"{size(r['n_max'])}{at_max_words(result, r)}"
+                 if finite(r["ratio_at_max_latency"]) else "")
         parts.append(f"{block_name(result, r['block'], True)}{own} at "
                      f"{an.group_label({'channels': r['channels'], 'batch': r['batch']})}: "
-                     f"{_crossing_words(r, 'latency')}{ratio}")
+                     f"{crossing_words(r, 'latency')}{ratio}{basis_words(result, r)}")
     ref = block_name(result, an.REFERENCE, short=True)
     return [f"latency against {ref}: " + "; ".join(parts)
             + f" (each metric and setting under Each block against {ref})"]
@@ -519,75 +529,3 @@ def crossover_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[
     doc.append(Table(pd.DataFrame(rows), "Crossover positions N* (positions)."))
     doc += figure(figs, "crossover_ratio.png")
     return doc
-
-
-CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
-
-
-def block_crossovers_section(result: an.Analysis) -> list[Element]:
-    """One line per block (and setting): where it starts to cost more than the reference."""
-    bc = result.block_crossovers
-    reference = an.REFERENCE
-    ref = block_name(result, reference, short=True)
-    doc: list[Element] = [Heading(2, f"Each block against {ref}")]
-    if not (result.data["variant"] == reference).any():
-        return []  # the reference never ran: a section of nothing
-    if not len(bc):
-        return doc + [Para(
-            f"No other block was measured at the same shapes as {ref} over two or more "
-            "positions N, so no block can be set against it.")]
-    doc.append(Para(
-        f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
-        "device, dtype, batch, channels and t·h·w) and in the same setting, along positions N: "
-        f"a training step against {ref}'s training step, a compiled case against its compiled "
-        "one, each named where it is not the plain forward. \"Costlier from N ≈ x\" "
-        "is where the ratio last passes 1 going up (interpolated linearly in log N); above it, "
-        "up to the largest N swept, the block costs more (a latency crossing inside the per-call "
-        "overhead, or within the ratio's noise of 1, is not read, and says so). Each line names "
-        "the sizes it holds "
-        f"fixed, {ref}'s own parameters and the block's. All numbers are in "
-        "block_crossovers.csv."))
-    several = len(result.runs) > 1
-    ref_params = [c for c in bc.columns if c.startswith("ref_")]
-    lines = []
-    for _, r in bc.iterrows():
-        fixed = an.group_label({"channels": r["channels"], "batch": r["batch"],
-                                **({"t": r["t"]} if r["t"] > 1 else {})})
-        if pd.isna(r["t"]):  # a sweep of frames at one map: its series runs across t
-            fixed += " across t"
-        ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
-        against = (block_name(result, r["reference"], True)
-                   if r["reference"] != reference else ref)
-        if against != ref or ref_set:
-            ref_set = f", against {against}" + (f" {ref_set}" if ref_set else "")
-        own = f" ({r['params']})" if r["params"] else ""
-        where = "; ".join(f"{CROSS_WORDS[m]}: {_crossing_words(r, m)}" for m in an.CROSS_METRICS)
-        ratio = (f"; latency ratio at N = {size(r['n_max'])}: "
-                 f"{significant(r['ratio_at_max_latency'])}"
-                 if finite(r["ratio_at_max_latency"]) else "")
-        lines.append(f"{r['run'] + ': ' if several else ''}{block_name(result, r['block'], True)}"
-                     f"{own} at "
-                     f"{fixed}{ref_set}"
-                     + f", N = {size(r['n_min'])}–{size(r['n_max'])} ({r['n_points']} values): "
-                     f"{where}{ratio}.")
-    doc.append(Bullets(tuple(lines)))
-    return doc
-
-
-def _crossing_words(r: pd.Series, metric: str) -> str:
-    """What one ratio does over the range, from its outcome (analysis.Crossing)."""
-    outcome, star = r[f"outcome_{metric}"], r[f"n_star_{metric}"]
-    if outcome == "crosses" and finite(star):
-        return f"costlier from N ≈ {size(star)}" + (
-            " (the last of several upward crossings)" if r[f"reason_{metric}"] else "")
-    return {"above": "costlier over the whole range",
-            "below": "cheaper over the whole range",
-            "ends_below": "no costlier at the largest N, though not cheaper at every N",
-            "across_nodes": "not read: its sizes ran on several nodes",
-            "overhead_bound": "not read: it crosses where the per-call overhead is half the "
-                              "time or more",
-            "within_noise": "not read: the two cost the same within noise around where it "
-                            "crosses 1",
-            }.get(outcome, "not measured at two or more N" if metric != "macs" else
-                  # no counter ran, or every one is declared off the model for these cases
-                  "not counted as the model counts them at two or more N")
