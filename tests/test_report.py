@@ -142,6 +142,31 @@ def test_html_shows_the_images_beside_it_and_nothing_external(report: Path):
     assert "<table>" in html and "CONFIRMED" in html
 
 
+def test_a_figure_is_drawn_no_narrower_than_its_legends_can_be_read(report: Path):
+    """On a 390-pixel phone the page had shrunk a three-panel figure to its width, legends 2.5
+    pixels tall: each image now says its size and its least width, and the page keeps that
+    width on a screen narrower than its column, in a box that scrolls as a wide table's does."""
+    from PIL import Image as PILImage
+
+    from a2bench.report.plotting import DPI, LEGEND_PT
+    from a2bench.report.render import _environment
+
+    html = (report / "index.html").read_text()
+    tags = re.findall(r'<div class="scroll"><a href="([^"]+)"[^>]*><img src="([^"]+)"'
+                      r' alt="[^"]*" width="(\d+)" height="(\d+)" style="--least: (\d+)px">',
+                      html)
+    assert len(tags) == len(images_in(html)) >= 5
+    for href, src, width, height, least in tags:
+        with PILImage.open(report / src) as im:
+            assert href == src and im.size == (int(width), int(height))
+        scale = int(least) / int(width)  # CSS pixels per pixel of the PNG at its least width
+        assert scale <= 1 and LEGEND_PT / 72 * DPI * scale >= 8.99, (src, least)
+    css = _environment().loader.get_source(_environment(), "report.css")[0]
+    assert re.search(r"@media \(width < 77rem\) \{ figure img \{ min-width: var\(--least", css)
+    # a border past the column's width had scrolled a desktop's box by 2 pixels
+    assert "box-sizing: border-box" in re.search(r"figure img \{[^}]*\}", css).group(0)
+
+
 def test_markdown_states_units_and_embeds_figures(report: Path):
     md = (report / "report.md").read_text()
     for text in ("multiply-accumulates", "seconds", "bytes", "## Headline", "## Environment",
@@ -320,17 +345,26 @@ def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_p
 @pytest.fixture
 def drawn(monkeypatch) -> SimpleNamespace:
     """What each figure shows, by its file name, caught as it is written: `legends` (every
-    legend's texts, a panel's and the figure's) and `titles` (each panel's)."""
+    legend's texts, a panel's and the figure's), `titles` (each panel's), `sizes` (the point
+    size of each text drawn, legends' apart) and `over` (whether a panel's legend overlaps
+    its own axes)."""
+    from matplotlib.text import Text
+
     from a2bench.report import figures as rp  # the figures write their files through it
 
-    seen = SimpleNamespace(legends={}, titles={})
+    seen = SimpleNamespace(legends={}, titles={}, sizes={}, over={})
     save = rp._save
 
     def spy(fig, out, name):
-        seen.legends[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
-                              for t in ax.get_legend().get_texts()]
-        seen.legends[name] += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+        seen.legends[name] = [t.get_text() for leg in legends for t in leg.get_texts()]
         seen.titles[name] = [ax.get_title() for ax in fig.axes]
+        seen.sizes[name] = SimpleNamespace(
+            legend={t.get_fontsize() for leg in legends for t in leg.get_texts()},
+            all={t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()})
+        renderer = fig.canvas.get_renderer()
+        seen.over[name] = [ax.get_legend().get_window_extent(renderer).overlaps(
+            ax.get_window_extent(renderer)) for ax in fig.axes if ax.get_legend()]
         return save(fig, out, name)
 
     monkeypatch.setattr(rp, "_save", spy)
@@ -444,7 +478,8 @@ def test_report_source_names_no_block():
             assert name not in source, (path.name, name)
 
 
-def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_path: Path):
+def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_path: Path,
+                                                                           drawn):
     rng = np.random.default_rng(5)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for s in (8, 11, 16, 23, 32):
@@ -479,6 +514,15 @@ def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_
     # every variant is fitted apart: a dtype other than the run's float32 names itself
     assert {"nonlocal_right", "nonlocal_right[train]", "nonlocal_right[bfloat16]",
             "nonlocal_right[compiled]"} <= set(fits["block"])
+    # the pair figures' legends at the others' size and under their panel: at 7 points inside
+    # it, the training run's 15 lines had covered a third of it
+    from a2bench.report.plotting import LEGEND_PT
+
+    for name in ("train_memory_ratio.png", "compile_speedup.png"):
+        assert drawn.sizes[name].legend == {LEGEND_PT} and drawn.over[name] == [False], name
+    # no text of any figure is under LEGEND_PT but the cache labels, a point less
+    assert all(min(s.all) >= LEGEND_PT - 1 and s.legend == {LEGEND_PT}
+               for s in drawn.sizes.values()), drawn.sizes
 
 
 def test_the_environment_table_says_how_cases_were_timed():

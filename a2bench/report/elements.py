@@ -46,9 +46,15 @@ class Table:
 
 @dataclass(frozen=True)
 class Image:
+    """A figure: its file, alt text and caption; its size in pixels and the fewest CSS pixels
+    the page may draw it in (0: not known; the page then only fits it to its width)."""
+
     file: str
     alt: str
     caption: str
+    width: int = 0
+    height: int = 0
+    least_width: int = 0
 
 
 Element = Heading | Para | Bullets | Table | Image
@@ -56,17 +62,22 @@ Element = Heading | Para | Bullets | Table | Image
 
 @dataclass(frozen=True)
 class FigureFile:
-    """A figure written beside the report: its file name, a short title and the caption."""
+    """A figure written beside the report: its file name, a short title and the caption; its
+    PNG's width and height in pixels and least_width, plotting.least_width's (0: not read)."""
 
     file: str
     title: str
     caption: str
+    width: int = 0
+    height: int = 0
+    least_width: int = 0
 
 
 def figure(figs: Mapping[str, FigureFile], name: str) -> list[Element]:
     """The figure `name` as an Image, or nothing when the data did not call for it."""
     f = figs.get(name)
-    return [Image(f.file, f.title, f.caption)] if f is not None else []
+    return ([Image(f.file, f.title, f.caption, f.width, f.height, f.least_width)]
+            if f is not None else [])
 
 
 def block_name(result: an.Analysis, block: str, short: bool = False) -> str:

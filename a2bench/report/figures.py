@@ -7,7 +7,9 @@ in the document; nothing here decides what a number means.
 from __future__ import annotations
 
 import math
+import struct
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,15 @@ from a2bench.report.elements import (  # noqa: E402
     expected_from,
 )
 from a2bench.report.plotting import (  # noqa: E402
+    LEGEND_LINE,
+    LEGEND_PT,
     _colors,
     _condition_panels,
     _log_x,
     _panels,
     _save,
     _shade,
+    least_width,
 )
 
 METRIC_AXIS = {
@@ -75,7 +80,15 @@ def draw_figures(result: an.Analysis, out: Path) -> list[FigureFile]:
     if len(result.compiled):
         figures.append(pair_figure(result, result.compiled, "speedup", out))
     plt.close("all")
-    return figures
+    return [_sized(f, out) for f in figures]
+
+
+def _sized(figure: FigureFile, out: Path) -> FigureFile:
+    """The figure with its PNG's size in pixels (bbox_inches="tight" sets it, not figsize) and
+    the fewest CSS pixels the page may draw it in."""
+    head = (out / figure.file).read_bytes()[:24]  # the PNG signature, then IHDR's width, height
+    width, height = struct.unpack(">II", head[16:24])
+    return replace(figure, width=width, height=height, least_width=least_width(width))
 
 
 # Other groups of fixed sizes a block's fit panel draws beside its primary one (a suite that
@@ -132,7 +145,7 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
     titles = [_fit_title(run, condition, sub, len(runs) > 1) for run, condition, sub in panels]
     exact = metric != "latency"  # no overhead, no window: every size, against the model
     fig, axes = _panels(len(panels), below=[  # legend under each: a line a fit, a note a block
-        0.17 * (len(sub) + sub.loc[sub["groups_left"] > 0, "block"].nunique() + 5) + 0.4
+        LEGEND_LINE * (len(sub) + sub.loc[sub["groups_left"] > 0, "block"].nunique() + 5) + 0.4
         for _, _, sub in panels], title_lines=max(t.count("\n") + 1 for t in titles))
     for ax, (run, _, sub), title in zip(axes, panels, titles, strict=True):
         handles = []
@@ -222,8 +235,8 @@ def fit_figure(result: an.Analysis, shown: pd.DataFrame, axis: str, metric: str,
         ax.set_xlabel(an.axis_label(axis, result.environments))
         ax.set_ylabel(METRIC_AXIS[metric])
         ax.set_title(title, fontsize=9)
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
-                  frameon=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                  fontsize=LEGEND_PT, frameon=False)
     axis_name = an.axis_label(axis, result.environments)
     fig.suptitle(f"{METRIC_TITLES[metric]} vs {axis_name} (log-log)", y=1.0)
     name = _save(fig, out, f"fit_{axis}_{metric}.png")
@@ -290,8 +303,8 @@ def _cache_mark(ax: plt.Axes, c: Any, color: str, placed: list[tuple[float, floa
         return
     placed.append((math.log10(at), free[0]))
     ax.annotate(f"{c.cache} ({'largest' if largest else 'working set'})", (at, free[0]),
-                xycoords=("data", "axes fraction"), color=color, fontsize=7, rotation=90,
-                ha="right", va="bottom" if largest else "top")
+                xycoords=("data", "axes fraction"), color=color, fontsize=LEGEND_PT - 1,
+                rotation=90, ha="right", va="bottom" if largest else "top")
 
 
 def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
@@ -306,7 +319,7 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
     notes = [_crossing_notes(row) for _, row in picked]
     # legend room under each panel: 2 columns, 5 entries, and a wrapped note as tall as it is
     fig, axes = _panels(len(picked), width=7.0, below=[
-        0.17 * (3 + max(t.count("\n") for _, t in n)) + 0.4 for n in notes])
+        LEGEND_LINE * (3 + max(t.count("\n") for _, t in n)) + 0.4 for n in notes])
     for ax, (run, row), note in zip(axes, picked, notes, strict=True):
         p = result.pairs
         p = p[(p["run"] == run) & (p["channels"] == row["channels"]) & (p["m"] == row["m"])
@@ -348,10 +361,10 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
         ax.set_title((f"{run}\n" if len(runs) > 1 else "") + title, fontsize=9)
         # on a white ground: where the ratio's 1 runs along the bottom it would strike it out
         ax.text(0.98, 0.03, "above 1: the non-local order costs more", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color="0.3", zorder=5,
+                ha="right", va="bottom", fontsize=LEGEND_PT, color="0.3", zorder=5,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5})
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8,
-                  frameon=False, ncol=2)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                  fontsize=LEGEND_PT, frameon=False, ncol=2)
     fig.suptitle("Where the non-local order starts to cost more than double attention", y=1.0)
     name = _save(fig, out, "crossover_ratio.png")
     caption = ("Cost of the non-local order divided by double attention's at the same shape, "
@@ -414,7 +427,7 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
     ax.set_ylabel("achieved GFLOP/s (analytic FLOPs ÷ median latency)")
     ax.set_title("Roofline: how close each case gets to the machine's ceilings")
     entries = len(ax.get_legend_handles_labels()[1])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8 if entries <= 16 else 7,
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=LEGEND_PT,
               frameon=False, ncol=1 if entries <= 24 else 2)
     name = _save(fig, out, "roofline.png")
     caption = ("Each point is one case: its analytic FLOPs (2 MACs + elementwise operations) "
@@ -467,7 +480,7 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
             ax.set_xlabel("size (h×w or t×h×w, then what varies)" if i == 2 else "")
             if i < 2:
                 ax.set_xticklabels([])
-            ax.tick_params(axis="x", rotation=0, labelsize=8)
+            ax.tick_params(axis="x", rotation=0, labelsize=LEGEND_PT)
             if i == 0 and len(panels) > 1:
                 ax.set_title(f"{run}: {condition}" if condition else run, fontweight="bold")
     # one legend for every run's blocks, in the report's order (each run has its own blocks)
@@ -485,7 +498,7 @@ def sizes_figure(result: an.Analysis, out: Path) -> FigureFile:
     fig.suptitle("Cost of each block at each measured size (log scale)", y=1.0)
     fig.legend([named[x] for x in labels], labels, loc="upper center",
                bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()), ncol=ncol, frameon=False,
-               fontsize=8)
+               fontsize=LEGEND_PT)
     name = _save(fig, out, "sizes.png")
     caption = ("MACs, median latency and peak memory of each block at each measured size, one "
                "point each on log axes (for the ResNet-stages suite, the shapes where these "
@@ -506,20 +519,29 @@ PAIR_FIGURES = {
 }
 
 
+PAIR_LEGEND_ROWS = 6  # lines a pair figure's legend lists in one column
+
+
 def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) -> FigureFile:
     """One ratio of twin cases along N, a line per block (and dtype, and the other run axis)."""
     file, title, ylabel, caption = PAIR_FIGURES[what]
     runs = [r for r in result.labels if (table["run"] == r).any()]
-    fig, axes = _panels(len(runs), width=6.8)
-    colors = _colors(result)
     other = "compile" if what == "memory_ratio" else "mode"
-    for ax, run in zip(axes, runs, strict=True):
-        t = table[(table["run"] == run) & np.isfinite(table[what]) & (table[what] > 0)]
-        held = [c for c in an.fixed_columns(result.data, "positions") if c in t]
-        for keys, rows in t.fillna({c: -1 for c in held}).groupby(
-                ["block", "dtype", other, *held], sort=False):
+    held = [c for c in an.fixed_columns(result.data, "positions") if c in table]
+    keys = ["block", "dtype", other, *held]
+    tables = [table[(table["run"] == run) & np.isfinite(table[what]) & (table[what] > 0)]
+              .fillna({c: -1 for c in held}) for run in runs]
+    # the legend under its panel, in two columns past PAIR_LEGEND_ROWS lines: inside it, the
+    # training run's 15 lines had covered a third of the panel and the lines under them
+    cols = [1 if t.groupby(keys).ngroups <= PAIR_LEGEND_ROWS else 2 for t in tables]
+    fig, axes = _panels(len(runs), width=6.8, below=[
+        LEGEND_LINE * math.ceil(t.groupby(keys).ngroups / c) + 0.4
+        for t, c in zip(tables, cols, strict=True)])
+    colors = _colors(result)
+    for ax, run, t, ncol in zip(axes, runs, tables, cols, strict=True):
+        for keys_of, rows in t.groupby(keys, sort=False):
             rows = rows.sort_values("positions")
-            block, dtype, side = keys[0], keys[1], keys[2]
+            block, dtype, side = keys_of[0], keys_of[1], keys_of[2]
             label = block_name(result, block, short=True)
             if t["dtype"].nunique() > 1:
                 label += f", {dtype}"
@@ -538,6 +560,7 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
         ax.set_ylabel(ylabel)
         if len(runs) > 1:
             ax.set_title(run, fontsize=9)
-        ax.legend(fontsize=7, frameon=False, loc="best")
+        ax.legend(fontsize=LEGEND_PT, frameon=False, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.14), ncol=ncol)
     fig.suptitle(title, y=1.0)
     return FigureFile(_save(fig, out, file), title, caption)

@@ -48,6 +48,20 @@ PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
 
 DPI = 130
 
+# Point size of the figures' legends and notes, the least text in them but the cache labels
+# (a point less: a crowded strip of rotated labels, which 9 points had printed over each other).
+# On a screen narrower than the page's column, index.html draws a figure at PAGE_PX_PER_INCH CSS
+# pixels per inch of it at least, where this text is 9 pixels tall, and scrolls it sideways:
+# scaled to a 390-pixel phone, a three-panel figure's legends had been 2.5 pixels tall.
+LEGEND_PT = 8
+LEGEND_LINE = 0.17  # inches a legend's entry takes at LEGEND_PT, its gap to the next included
+PAGE_PX_PER_INCH = 9 * 72 / LEGEND_PT  # 81
+
+
+def least_width(pixels: int) -> int:
+    """The fewest CSS pixels a PNG figure `pixels` wide may be drawn in (PAGE_PX_PER_INCH)."""
+    return min(pixels, round(pixels * PAGE_PX_PER_INCH / DPI))
+
 
 def block_colors(blocks: Sequence[str]) -> dict[str, str]:
     """One colour per block (or variant, `block[train]`), in the given order: the compared
