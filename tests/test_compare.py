@@ -131,6 +131,15 @@ def test_five_percent_slower_passes_at_ten_percent(tmp_path, base, capsys):
     assert run(base, tmp_path / "head", "--threshold", "2") == 1  # but not at 2%
 
 
+@pytest.mark.parametrize("threshold,limit", [("0.5", "1.005"), ("10", "1.10"), ("2.25", "1.0225"),
+                                             ("200", "3.00")])
+def test_the_printed_limit_is_the_one_applied(tmp_path, base, capsys, threshold, limit):
+    # --threshold 0.5 had printed "lower bound > 1.00" for the 1.005 it applied
+    run(base, head_with(tmp_path), "--threshold", threshold)
+    header = capsys.readouterr().out.split("\n\n")[0]
+    assert f"lower bound > {limit} (" in header and f"CI low end > {limit} (" in header
+
+
 def test_exact_metric_change_fails(tmp_path, base, capsys):
     records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
     records[0] = replace(records[0], macs_analytic=records[0].macs_analytic + 1)

@@ -81,13 +81,21 @@ def _bound_rule(c: Comparison) -> str:
     return f"{rule}; here C = {cases}: {significant(level * 100, 3)}%"
 
 
+def limit_text(threshold_pct: float) -> str:
+    """The ratio a bound must exceed, as applied: `--threshold 0.5` had printed 1.00 for 1.005.
+    At least two decimals (1.10), and as many more as the threshold has (12 figures at most,
+    which drops only float noise such as 1.0700000000000001)."""
+    exact = f"{1 + threshold_pct / 100:.12g}"
+    return exact if len(exact.partition(".")[2]) >= 2 else fixed(1 + threshold_pct / 100, 2)
+
+
 def format_report(c: Comparison) -> str:
     if c.exact_only:
         what = ["exact metrics only (MACs, FLOPs, analytic bytes, statuses); timings not read"]
     else:
         norm = (", each pass divided by its reference kernel (--normalize)" if c.normalize
                 else "")
-        limit = fixed(1 + c.threshold_pct / 100, 2)
+        limit = limit_text(c.threshold_pct)
         what = [
             f"ratio = median of head pass medians / median of base pass medians{norm}; 95% CI "
             "by a two-level bootstrap (passes, then samples within each pass)",
