@@ -146,6 +146,20 @@ def test_exact_metric_change_fails(tmp_path, base, capsys):
     assert run(base, store(tmp_path / "head", records)) == 1
     out = capsys.readouterr().out
     assert "macs_analytic changed" in out and "EXACT CHANGED" in out
+    # one MAC in 10^6 or more is not "+0.00%"
+    assert f"{records[0].macs_analytic - 1} -> {records[0].macs_analytic} (+" in out
+    assert "(+0.00%)" not in out and "e-0" in out
+
+
+def test_a_machine_difference_is_not_blamed_for_an_exact_failure(tmp_path, base, capsys):
+    # "the environments differ (cpu_model), which alone moves timings" had followed a FAIL
+    # whose only failure was a changed MAC count, which no machine moves
+    records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
+    records[0] = replace(records[0], macs_analytic=records[0].macs_analytic + 1)
+    other = store(tmp_path / "other", records, {**ENV, "cpu_model": "Other CPU"})
+    assert run(base, other) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "a2bench compare: FAIL: 1 failure(s)"
 
 
 @pytest.mark.parametrize("metric", cmp.EXACT_METRICS)

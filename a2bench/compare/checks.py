@@ -84,7 +84,7 @@ def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], lis
                          f"{base.backend or 'ATen'} -> {head.backend or 'ATen'}), not compared")
             continue
         if b is not None and h is not None:
-            change = f" ({(h - b) / b:+.2%})" if b else ""
+            change = f" ({_percent_change(b, h)})" if b else ""
             fails.append(f"{label}: {name} changed {b} -> {h}{change}; exact metrics must match")
         elif h is None and not any(k in head.reason for k in COUNTER_OFF_MARKERS):
             fails.append(f"{label}: {name} was {b}, now missing ({head.reason or 'no reason'})")
@@ -97,6 +97,13 @@ def exact_failures(base: Measurement, head: Measurement) -> tuple[list[str], lis
               f"({reason or 'stored without it: written before the column'})"
               for (side, reason), names in missing.items()]
     return fails, warns
+
+
+def _percent_change(base: float, head: float) -> str:
+    """A relative change in percent, to as many digits as show it is one: MACs 41943040 ->
+    41943041 had read "+0.00%" beside "changed", as if nothing had."""
+    pct = (head - base) / base * 100
+    return f"{pct:+.2f}%" if abs(pct) >= 0.01 else f"{pct:+.2g}%"
 
 
 def status_failures(base: Measurement, head: Measurement) -> list[str]:

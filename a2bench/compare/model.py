@@ -145,6 +145,13 @@ class Comparison:
                 + (self.suite.warnings if self.suite else []))
 
     @property
+    def timing_failed(self) -> bool:
+        """Whether a timing row (a case or the suite row) failed: what a machine difference
+        alone can explain, where an exact metric or a status cannot."""
+        return (any(r.verdict.endswith("SLOWER") for r in self.cases)
+                or (self.suite is not None and self.suite.verdict == "SLOWER"))
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
 
