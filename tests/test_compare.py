@@ -565,6 +565,17 @@ def test_single_pass_falls_back_to_samples_and_says_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "the head run has 1 pass per case" in out and "not measured" in out
     assert "--processes 3 or more" in out and "the base run has" not in out
+    # the spread between processes is the base run's own, not "on a 2-core machine ... 1.55x"
+    medians = {}
+    for line in (base / "results.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        medians.setdefault(json.dumps(m["case"]), []).append(float(np.median(m["samples_s"])))
+    widest = max(max(v) / min(v) for v in medians.values())
+    assert "2-core" not in out and (f"the base run's passes of one case differed by up to "
+                                    f"{widest:.2f}x (") in out
+    # with no side of several passes there is no spread to give: the docs are named instead
+    run(pooled(tmp_path / "pooled", base), one)
+    assert "not measured (docs/ci.md, Timings" in capsys.readouterr().out
     assert "5/1" in out and "not tested" in out  # the suite row is reported, not tested
     # a 1.5x slowdown from a single pass is reported, not failed: one pass a side is too few
     assert run(base, multi_pass(tmp_path / "slow", (1.0,), seed=3, slowdown=1.5)) == 0
@@ -678,6 +689,8 @@ def test_sides_run_one_after_the_other_are_warned_about(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "base (21:00:00-21:04:02) and head (21:10:00-21:14:02) ran one after the other, " \
            "not interleaved" in out
+    # it had printed another machine's figures ("1.3-1.4x slower for a whole 40 s run")
+    assert "2-core" not in out and "docs/ci.md, Noise" in out
     assert run(base, timed(tmp_path / "days", (10, 12, 14), day=27)) == 0  # the dates said
     assert "base (2026-11-25 21:00:00-2026-11-25 21:04:02) and head (2026-11-27 21:10:00-" in \
         capsys.readouterr().out

@@ -176,7 +176,8 @@ def sequence_warnings(base: Side, head: Side) -> list[str]:
     Measured on a shared 2-core machine: a state lasting tens of seconds (as slow as one thread,
     so presumably a core taken by other load) made single cases of the same code 1.3-1.4x slower
     in all 5 passes of one 40 s run. Passes replicate the process, not such a state;
-    interleaving the sides' passes makes it fall on both alike.
+    interleaving the sides' passes makes it fall on both alike. That figure is another
+    machine's, so the warning points to docs/ci.md instead of printing it beside these runs.
     """
     b = _window(m for g in base.by_process.values() for m in g)
     h = _window(m for g in head.by_process.values() for m in g)
@@ -188,23 +189,45 @@ def sequence_warnings(base: Side, head: Side) -> list[str]:
     clock = "%Y-%m-%d %H:%M:%S" if days else "%H:%M:%S"
     span = lambda w: f"{w[0]:{clock}}-{w[1]:{clock}}"  # noqa: E731
     return [f"base ({span(b)}) and head ({span(h)}) ran one after the other, not interleaved: a "
-            "machine state lasting tens of seconds falls on one side only (measured on a shared "
-            "2-core machine: single cases of the same code 1.3-1.4x slower for a whole 40 s run);"
-            " to gate, interleave the two sides' passes as scripts/ci_gate.sh does"]
+            "machine state lasting tens of seconds falls on one side only (docs/ci.md, Noise); to "
+            "gate, interleave the two sides' passes as scripts/ci_gate.sh does"]
 
 
 def pass_warnings(sides: Mapping[str, Side]) -> list[str]:
-    """Say when a side cannot measure the between-process variance."""
+    """Say when a side cannot measure the between-process variance, and how far apart the
+    passes of one case are in these runs where a side has several (a figure measured on some
+    other machine had been printed instead)."""
     out = []
+    spreads = [(*spread, name) for name, side in sides.items()
+               if (spread := pass_spread(side)) is not None]
     for name, side in sides.items():
         n = side.pass_count
         if n == 1:
+            if spreads:
+                ratio, label, other = max(spreads)
+                seen = (f"; the {other} run's passes of one case differed by up to "
+                        f"{ratio:.2f}x ({label}: slowest pass median / fastest)")
+            else:
+                seen = " (docs/ci.md, Timings: how far apart the processes of one code can be)"
             out.append(f"the {name} run has 1 pass per case (one worker process): the variance "
-                       "between processes is not measured, and on a 2-core machine the same code "
-                       "differed by up to 1.55x between processes; timing p-values come from the "
+                       f"between processes is not measured{seen}; timing p-values come from the "
                        f"raw samples. Run both sides with --processes {RECOMMENDED_PASSES} or more")
         elif n < MIN_PASSES:
             out.append(f"the {name} run has {n} passes per case: too few for a test on pass "
                        "medians, so timing p-values come from the pooled raw samples; run both "
                        f"sides with --processes {RECOMMENDED_PASSES} or more")
     return out
+
+
+def pass_spread(side: Side) -> tuple[float, str] | None:
+    """The largest ratio between the slowest and the fastest pass median of one case (cases ok
+    with samples in 2+ passes), and that case's label; None where no case has 2 such passes."""
+    worst: tuple[float, str] | None = None
+    for group in side.passes.values():
+        medians = [float(np.median(m.samples_s)) for m in group if m.status == "ok"
+                   and m.samples_s]
+        if len(medians) >= 2 and min(medians) > 0:
+            ratio = max(medians) / min(medians)
+            if worst is None or ratio > worst[0]:
+                worst = (ratio, group[0].case.label())
+    return worst
