@@ -504,7 +504,7 @@ def test_three_passes_leave_cases_out_of_the_family_but_the_suite_catches_it(tmp
     assert run(base, multi_pass(tmp_path / "same", three[::-1], seed=2)) == 0
     assert run(base, multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=1.5)) == 1
     out = capsys.readouterr().out
-    assert "3 cases left out of the Holm family" in out
+    assert "none of the 3 timed cases is in the Holm family" in out
     assert "4+ passes a side let a single case fail among 3" in out
     slow_report = out[out.rindex("a2bench compare: base"):]
     assert "(0.05)" in slow_report  # complete separation: 1/20, shown unadjusted
@@ -651,8 +651,10 @@ def test_thirty_cases_at_five_passes_leave_the_suite_row_undiluted():
     five = cmp.Timing(1e-3, 1e-3, 1.0, 0.9, 1.1, 0.004, 90, 90, False, passes_base=5,
                       passes_head=5, pass_level=True)
     assert timing.holm_family([five] * 30) == [False] * 30
-    note = cmp._passes_note(5, 5, 30, 30)
-    assert "30 cases left out of the Holm family" in note
+    cases = [cmp.CaseResult(("k", i), f"se case {i}", None, None, timing=five) for i in range(30)]
+    note = cmp._passes_note(5, 5, cases, [])
+    assert "none of the 30 timed cases is in the Holm family" in note
+    assert "30 se cases at 5/5 passes (smallest p 0.004)" in note
     assert "6+ passes a side let a single case fail among 30" in note
 
 
@@ -809,6 +811,19 @@ def test_cases_with_fewer_passes_than_their_run_are_counted_in_the_note(tmp_path
     assert run(base, store(tmp_path / "head", records)) == 0
     assert "passes (worker processes) per case: 5 base, 5 head" in (out := capsys.readouterr().out)
     assert "; 1 case of the head has 4 passes" in out
+
+
+def test_the_note_names_the_holm_family_from_each_cases_own_passes(tmp_path, base, capsys):
+    # from the runs' 5/5 it had said "1 case left out ... and only the suite row can fail on
+    # timing" while the report's C = 2 cases stood in the family with p-values of their own
+    records = [m for i, c in enumerate(CASES) for m in passes(c, seed=100 + i)
+               if not (c.block == "se" and m.process >= 3)]
+    assert run(base, store(tmp_path / "head", records)) == 0
+    note = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("passes "))
+    assert "only the suite row" not in note
+    assert "the Holm family holds the suite row and 2 of the 3 timed cases" in note
+    assert (f"unable to reach p < 0.05/3 = 0.017 with their passes: {CASES[2].label()} at 5/3 "
+            "passes (smallest p 0.018)") in note
 
 
 def test_cases_at_the_threshold_fail_the_gate_together_at_most_alpha_of_the_time():

@@ -61,7 +61,8 @@ checks; text.py the terminal text. This module compares, judges and sets the exi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # Every name tests and scripts reach as `a2bench.compare.X` is imported here, so that it keeps
@@ -110,6 +111,7 @@ from a2bench.compare.timing import (
     case_level,
     case_seed,
     compare_timing,
+    family_divisor,
     hierarchical_medians,
     holm,
     holm_family,
@@ -149,7 +151,7 @@ __all__ = [
     "load_side",
     # statistics (timing.py)
     "bootstrap_ratio_ci", "case_bound", "case_level", "case_seed", "compare_timing",
-    "hierarchical_medians", "holm",
+    "family_divisor", "hierarchical_medians", "holm",
     "holm_family", "mann_whitney_slower", "pass_indices", "pass_scores", "passes_for_one_case",
     "percentile_ci", "samples_of", "side_references", "smallest_p", "smallest_rank_p",
     "smoothed_references",
@@ -223,8 +225,8 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
              f"{sum(1 for r in results if r.head is None)} only in base, "
              f"{sum(1 for r in results if r.base is None)} only in head"]
     if not exact_only:
-        notes.append(_passes_note(base.pass_count, head.pass_count, len(tested) - len(family),
-                                  len(tested)) + _short_cases(sides))
+        notes.append(_passes_note(base.pass_count, head.pass_count, tested, family,
+                                  _short_cases(sides)))
     return Comparison(Path(base_dir), Path(head_dir), threshold_pct, normalize, exact_only,
                       results, warnings, notes, suite, unfinished,
                       tuple(differing(base.env, head.env, MACHINE_KEYS)))
@@ -316,19 +318,40 @@ def _short_cases(sides: Mapping[str, Side]) -> str:
     return "; " + "; ".join(short) if short else ""
 
 
-def _passes_note(n_base: int, n_head: int, left_out: int, cases: int) -> str:
-    note = (f"passes (worker processes) per case: {n_base} base, {n_head} head; the pass is the "
-            "unit of replication")
+def _passes_note(n_base: int, n_head: int, tested: Sequence[CaseResult],
+                 family: Sequence[CaseResult], short: str = "") -> str:
+    """The runs' pass counts, the cases' own where they have fewer (`short`), and which cases
+    the Holm family holds: said from each case's own pass counts, as holm_family decides (the
+    runs' counts had claimed "only the suite row can fail" beside 6 cases in the family)."""
+    note = (f"passes (worker processes) per case: {n_base} base, {n_head} head{short}; the pass "
+            "is the unit of replication")
     if min(n_base, n_head) < MIN_PASSES:
         return note + f" only with {MIN_PASSES}+ passes a side (see the warnings)"
-    if left_out:
-        note += (f"; with {n_base}/{n_head} passes a case's exact test (smallest p "
-                 f"{smallest_rank_p(n_base, n_head):.2g}) cannot reach p < {ALPHA:g} among "
-                 f"{plural(cases, 'case')}, so {plural(left_out, 'case')} left out of the Holm "
-                 "family (p in parentheses) and only the suite row can fail on timing; "
-                 f"{passes_for_one_case(cases)}+ passes a side let a single case fail among "
-                 f"{cases}")
-    return note
+    left = [r for r in tested if r not in family and r.timing]
+    if not left:
+        return note
+    k = family_divisor([r.timing for r in tested if r.timing])
+    level = f"{ALPHA:g}" if k == 1 else f"{ALPHA:g}/{k} = {ALPHA / k:.2g}"
+    groups: dict[tuple[int, int], list[CaseResult]] = {}
+    for r in left:
+        assert r.timing is not None
+        groups.setdefault((r.timing.passes_base, r.timing.passes_head), []).append(r)
+    parts = []
+    for (b, h), rs in sorted(groups.items()):
+        blocks = Counter(r.label.split()[0] for r in rs)
+        what = (rs[0].label if len(rs) == 1 else
+                ", ".join(f"{n} {block}" for block, n in blocks.items()) + " cases")
+        floor = (f"smallest p {smallest_rank_p(b, h):.2g}" if min(b, h) >= MIN_PASSES
+                 else f"under {MIN_PASSES} passes a side: not tested")
+        parts.append(f"{what} at {b}/{h} passes ({floor})")
+    where = (f"none of the {plural(len(tested), 'timed case')} is in the Holm family, so only "
+             "the suite row can fail on timing" if not family else
+             f"the Holm family holds the suite row and {len(family)} of the "
+             f"{plural(len(tested), 'timed case')}")
+    return (f"{note}; {where}; left out (p in parentheses), their exact test unable to reach "
+            f"p < {level} with their passes: {'; '.join(parts)}; "
+            f"{passes_for_one_case(len(tested))}+ passes a side let a single case fail among "
+            f"{len(tested)}")
 
 
 def _compare_case(key: Key, base: Side, head: Side, threshold_pct: float, normalize: bool,

@@ -315,12 +315,16 @@ def holm_family(timings: Sequence[Timing]) -> list[bool]:
     which the cases whose smallest p is under ALPHA/K number K or fewer. At 5 passes a side
     (smallest p 1/252) 12 cases can fail and 13 cannot; 30 such cases had stood in a family of
     31, where none could and the suite row's p was multiplied by 31."""
+    k = family_divisor(timings)
+    return [smallest_p(t) < ALPHA / k for t in timings]
+
+
+def family_divisor(timings: Sequence[Timing]) -> int:
+    """Tarone's K for holm_family: a case is in the family when its smallest p is under
+    ALPHA / K (1 where there is no case)."""
     floors = [smallest_p(t) for t in timings]
-    for k in range(1, len(floors) + 1):
-        members = [f < ALPHA / k for f in floors]
-        if sum(members) <= k:
-            return members
-    return [False] * len(floors)
+    return next((k for k in range(1, len(floors) + 1)
+                 if sum(f < ALPHA / k for f in floors) <= k), 1)
 
 
 def passes_for_one_case(cases: int) -> int:
