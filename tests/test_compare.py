@@ -781,8 +781,51 @@ def test_a_pass_that_could_not_have_failed_says_so(tmp_path, base, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("a2bench compare: PASS: no regression found, but the suite's 95% CI "
                            "reaches") and "past the 10% threshold" in last
+    # an interval this wide is the passes' disagreement: a quieter machine narrows it too
+    assert last.endswith("(5 passes a side here: more, with a2bench run --processes, or a "
+                         "quieter machine narrow it)")
     assert run(base, head_with(tmp_path)) == 0
     assert capsys.readouterr().out.strip().endswith("PASS: no regression")
+
+
+def test_a_pass_with_an_untested_slowdown_says_timing_was_not_tested(tmp_path, capsys):
+    # 1 pass a side, every case 1.5x: it had ended "PASS: no regression found, but the suite's
+    # 95% CI reaches 1.5x ... (more passes a side, or a quieter machine, narrow it)", the exit
+    # status 0 as documented, though no timing was tested and the interval was narrow
+    base = store(tmp_path / "base", [record(c, seed=i) for i, c in enumerate(CASES)])
+    head = store(tmp_path / "head", [record(c, seed=100 + i, slowdown=1.5)
+                                     for i, c in enumerate(CASES)])
+    assert run(base, head) == 0
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("a2bench compare: PASS: no regression found, but timing was NOT "
+                           "TESTED where it read slower: the suite row reads 1.5")
+    worst = max((r for r in cmp.compare(base, head).cases if r.timing),
+                key=lambda r: r.timing.ratio)
+    assert (f"; {worst.label} reads {worst.timing.ratio:.2f}x slower (95% CI "
+            f"{worst.timing.ci_low:.2f}-{worst.timing.ci_high:.2f}, the worst of 3 cases past the "
+            "10% threshold) with 1 pass a side") in last
+    assert "with 1 pass a side" in last and "quieter machine" not in last
+    assert last.endswith("to test it, a2bench run --processes 4 on both sides")
+
+
+def test_one_case_far_past_the_threshold_that_no_test_could_judge_is_on_the_last_line(tmp_path,
+                                                                                     capsys):
+    # 3 passes a side, one case 1.3x slower: out of the Holm family (smallest p 0.05 among 3),
+    # so "slower?" among the warnings, and the last line had read "PASS: no regression"
+    tight = (0.99, 1.0, 1.01)
+    base = multi_pass(tmp_path / "base", tight, seed=1)
+    head = multi_pass(tmp_path / "head", tight[::-1], seed=2, case_slowdown={"se": 1.3})
+    assert run(base, head) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.startswith(CASES[2].label())).split()
+    t = next(r.timing for r in cmp.compare(base, head).cases if r.label == CASES[2].label())
+    assert row[-1] == "slower?" and t.ci_low > 1.1  # measured far past it, yet untestable
+    last = out.strip().splitlines()[-1]
+    assert (f"timing was NOT TESTED where it read slower: {CASES[2].label()} reads "
+            f"{t.ratio:.2f}x slower (95% CI {t.ci_low:.2f}-{t.ci_high:.2f}, past "
+            "the 10% threshold) with 3 passes a side, where a case among 3 is tested with 4+ a "
+            "side; to test it, a2bench run --processes 4 on both sides") in last
 
 
 def test_a_file_given_for_a_folder_and_runs_of_two_suites_are_told(tmp_path, base, capsys):
