@@ -270,14 +270,22 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
             "0.05)") in capsys.readouterr().out
 
 
-def test_a_side_without_its_environment_fails_the_gate(tmp_path, base, capsys):
+def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):
     # an interrupted run whose environment.json was lost had passed, where with the file it
-    # failed as unfinished: without it, whether the sweep finished cannot be told
+    # failed as unfinished; then it failed as a regression (exit 1) beside the whole table. A
+    # run writes the file before its first record: results without it are a damaged folder
     head = head_with(tmp_path)
     (head / "environment.json").unlink()
-    assert run(base, head, "--exact-only") == 1
-    assert (f"FAIL: head {head}: no environment.json, so whether its sweep finished cannot be "
-            "told") in capsys.readouterr().out
+    for flags in ((), ("--exact-only",)):
+        assert run(base, head, *flags) == 2
+        assert one_line_error(capsys) == (
+            f"a2bench: error: {head}: holds results.jsonl but no environment.json, which a2bench "
+            "run writes before its first result, so whether its sweep finished and on what "
+            "machine cannot be told; expected the head results folder as a2bench run left it: "
+            "restore environment.json, or run it again")
+    (head / "environment.json").write_text("{}")
+    assert run(head, base) == 2
+    assert "environment.json is an empty object" in capsys.readouterr().err
 
 
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):

@@ -131,7 +131,6 @@ from a2bench.compare.timing import (
 from a2bench.errors import InputError
 from a2bench.formatting import plural, significant
 from a2bench.run.store import (
-    ENVIRONMENT,
     FINISHED,
     INTERRUPTED,
     STOPPED,
@@ -271,12 +270,7 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     then), counts as finished."""
     out = []
     for role, (folder, side) in sides.items():
-        if not side.env:  # a run writes it before its first record: a damaged folder
-            out.append(f"{role} {folder}: no {ENVIRONMENT}, so whether its sweep finished "
-                       "cannot be told (a2bench run writes it before its first record); its "
-                       "missing cases, if any, are not compared: restore the file, or run it "
-                       "again")
-            continue
+        # a side without its environment.json is bad input, refused by load_side
         how = stored_ending(side.env, sum(len(g) for g in side.passes.values()))
         if how in (INTERRUPTED, STOPPED):
             why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"

@@ -8,7 +8,7 @@ from pathlib import Path
 from a2bench.compare.model import Key, Side
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.run.store import JSONL, load_environment, load_passes, merge_passes
+from a2bench.run.store import ENVIRONMENT, JSONL, load_environment, load_passes, merge_passes
 
 
 def load_side(path: Path, role: str) -> Side:
@@ -36,4 +36,15 @@ def load_side(path: Path, role: str) -> Side:
     for group in passes.values():
         group.sort(key=lambda m: m.process)
     merged = {m.case.key(): m for m in merge_passes(unique.values())}
-    return Side(merged, passes, dict(sorted(by_process.items())), load_environment(path))
+    env = load_environment(path)  # one line where it is damaged
+    if not env:
+        # a run writes it before its first record, so results without it are a damaged folder:
+        # whether its sweep finished, and on what machine, cannot be told. It had been a
+        # failure (exit 1, "regression") beside the whole table
+        what = (f"holds {JSONL} but no {ENVIRONMENT}" if not (path / ENVIRONMENT).exists()
+                else f"{ENVIRONMENT} is an empty object")
+        raise InputError(f"{path}: {what}, which a2bench run writes before its first result, so "
+                         f"whether its sweep finished and on what machine cannot be told; "
+                         f"expected the {role} results folder as a2bench run left it: restore "
+                         f"{ENVIRONMENT}, or run it again")
+    return Side(merged, passes, dict(sorted(by_process.items())), env)
