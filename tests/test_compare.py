@@ -288,6 +288,23 @@ def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):
     assert "environment.json is an empty object" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["compare", "report", "remodel"])
+def test_a_finished_run_whose_results_are_missing_is_told_so_not_to_resume(tmp_path, base,
+                                                                           capsys, command):
+    # it had read "the run here stored no result before it stopped (finished); resume it"
+    head = head_with(tmp_path, env={**ENV, "suite": "smoke", "ended": "finished",
+                                    "suite_path": "suites/smoke.yaml"})
+    (head / "results.jsonl").unlink()
+    argv = {"compare": ["compare", str(base), str(head)], "remodel": ["remodel", str(head)],
+            "report": ["report", str(head), "--out", str(tmp_path / "r")]}[command]
+    assert main(argv) == 2
+    assert one_line_error(capsys) == (
+        f"a2bench: error: {head}: the run here recorded that it finished, but its results.jsonl "
+        "is missing (removed, or not copied with the folder); restore it, or measure every case "
+        f"again with: a2bench run suites/smoke.yaml --out {head} --resume (and the options it "
+        "ran with)")
+
+
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):
     env = {**ENV, "threads": 1, "torch": "2.14.0+cpu", "git_commit": "bbbb"}
     assert run(base, head_with(tmp_path, env=env)) == 0

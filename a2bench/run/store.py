@@ -309,8 +309,8 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
                    if isinstance(e, json.JSONDecodeError) else str(e))
             raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
                              "expected one JSON object per line, as a2bench run writes: repair "
-                             "or delete that line (a deleted case runs again on --resume)"
-                             ) from None
+                             "that line, or delete it and lose its record (one case pass), which "
+                             "a2bench run --resume on this folder then measures again") from None
     return records, complete_end
 
 
@@ -318,12 +318,16 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     path = Path(out_dir) / JSONL
     if not path.is_file() and _run_environment(Path(out_dir) / ENVIRONMENT):
-        # a run stopped before its first result: it is a2bench's folder, with a way on
+        # a2bench's folder with no results: a run stopped before its first (resume it), or one
+        # that recorded its end and lost the file since, which no resume of it had explained
         env = load_environment(out_dir)  # StoreError, one line, where it is damaged
-        how = ending(env) or "no end recorded"
-        raise StoreError(f"{out_dir}: the run here stored no result before it stopped ({how}); "
-                         "resume it with: "
-                         + resume_line(env, Path(out_dir), env.get("executor") == "slurm"))
+        again = resume_line(env, Path(out_dir), env.get("executor") == "slurm")
+        if ending(env) == FINISHED:
+            raise StoreError(f"{out_dir}: the run here recorded that it finished, but its {JSONL} "
+                             "is missing (removed, or not copied with the folder); restore it, "
+                             f"or measure every case again with: {again}")
+        raise StoreError(f"{out_dir}: the run here stored no result before it stopped "
+                         f"({ending(env) or 'no end recorded'}); resume it with: {again}")
     if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
         parts = sorted(p.name for p in Path(out_dir).iterdir()
                        if p.is_dir() and (p / JSONL).is_file())
@@ -385,20 +389,15 @@ def _pool(passes: list[Measurement]) -> Measurement:
                        latency_s=_median_or_none(m.latency_s for m in passes),
                        latency_iqr_s=None, latency_ci_low_s=None, latency_ci_high_s=None)
     low, high = median_ci(samples)
-
-    def known(values: Iterable[float | int | None]) -> list[float | int]:
-        return [v for v in values if v is not None]
-
-    rss = known(m.peak_rss_bytes for m in passes)
-    peaks = known(m.peak_bytes for m in passes)
-    references = [m.reference_s for m in passes]
+    rss = [m.peak_rss_bytes for m in passes if m.peak_rss_bytes is not None]
+    peaks = [m.peak_bytes for m in passes if m.peak_bytes is not None]
     return replace(
         first, processes=len(passes), samples_s=samples, timed_runs=len(samples),
         latency_s=float(np.median(samples)), latency_iqr_s=iqr(samples),
         latency_ci_low_s=finite_or_none(low), latency_ci_high_s=finite_or_none(high),
         first_call_s=_median_or_none(m.first_call_s for m in passes),
         peak_bytes=max(peaks) if peaks else None, peak_rss_bytes=max(rss) if rss else None,
-        reference_s=_median_or_none(references),
+        reference_s=_median_or_none(m.reference_s for m in passes),
         timed_s=sum(m.timed_s or 0.0 for m in passes), wall_s=sum(m.wall_s or 0.0 for m in passes),
         finished_at=passes[-1].finished_at,
         compile_max_abs_error=next((m.compile_max_abs_error for m in passes
