@@ -872,6 +872,26 @@ def test_a_finished_run_that_lost_a_record_is_said_and_compared_on_the_rest(tmp_
             "record lost") in capsys.readouterr().out
 
 
+def test_a_finished_run_that_lost_a_whole_case_fails(tmp_path, base, capsys):
+    # a finished head with every pass of one case gone (lines removed) had passed the exact
+    # gate with two warnings: the case read "only in base", as an unfinished run's would
+    every = PASSES * len(CASES)
+    env = {**ENV, "ended": "finished", "case_passes_planned": every,
+           "suite_path": "suites/smoke.yaml"}
+    head = head_with(tmp_path, env=env)
+    lines = (head / "results.jsonl").read_text().splitlines(keepends=True)
+    (head / "results.jsonl").write_text("".join(x for x in lines if '"block": "se"' not in x))
+    for flags in (("--exact-only",), ()):
+        assert run(base, head, *flags) == 1
+        out = capsys.readouterr().out
+        assert (f"FAIL: head {head}: {every - PASSES} of the {every} case passes it planned are "
+                f"stored, none of them of {CASES[2].label()} (which base has)") in out
+        assert f"measure it again (a2bench run suites/smoke.yaml --out {head} --resume" in out
+    # the same loss on the base side leaves the head's case uncompared: as much a failure
+    assert run(head, base, "--exact-only") == 1
+    assert f"none of them of {CASES[2].label()} (which head has)" in capsys.readouterr().out
+
+
 def test_cases_with_fewer_passes_than_their_run_are_counted_in_the_note(tmp_path, base, capsys):
     # the note's "5 head" had stood for cases that held 4 (a pass resumed short)
     records = [m for i, c in enumerate(CASES) for m in passes(c, seed=100 + i)

@@ -197,6 +197,8 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     # counts alone, before any latency is read) instead of diluting the tests that can.
     tested = [r for r in results if r.timing is not None]
     unfinished = unfinished_sides({"base": (base_dir, base), "head": (head_dir, head)})
+    lost_cases, lost = lost_records({"base": (base_dir, base), "head": (head_dir, head)})
+    unfinished += lost_cases
     if not (exact_only or tested or unfinished or any(r.failures for r in results)):
         # it had printed "PASS: no regression" having timed nothing (a base of older records
         # without raw samples, or one whose every case failed)
@@ -214,7 +216,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     warnings = environment_warnings(base.env, head.env, Path(base_dir), Path(head_dir),
                                     exact_only)
     sides = {"base": base, "head": head}
-    warnings += lost_records({"base": (base_dir, base), "head": (head_dir, head)})
+    warnings += lost
     if not exact_only:
         warnings += pass_warnings(sides)
         warnings += sequence_warnings(base, head)
@@ -282,19 +284,35 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     return out
 
 
-def lost_records(sides: dict[str, tuple[Path, Side]]) -> list[str]:
-    """A finished run that stored fewer case passes than it planned lost a record (a torn last
-    line of results.jsonl, dropped when read): compared on what is left, and said (it had been
-    silent, the case reading one pass fewer)."""
-    out = []
+def lost_records(sides: dict[str, tuple[Path, Side]]) -> tuple[list[str], list[str]]:
+    """Failures and warnings for a finished run that stored fewer case passes than it planned:
+    it lost records (a torn last line of results.jsonl, dropped when read, or a line removed).
+    Where a case of the other side is then missing from it entirely, that is a failure naming
+    the case, as for an unfinished run: the case would pass as "only in base" unseen (it had
+    passed --exact-only with two warnings). Where every case kept a pass, a warning: compared
+    on what is left (it had been silent, the case reading one pass fewer)."""
+    fails, warns = [], []
     for role, (folder, side) in sides.items():
         stored = sum(len(g) for g in side.passes.values())
         planned = planned_passes(side.env)
-        if planned and stored < planned and stored_ending(side.env, stored) == FINISHED:
-            out.append(f"{role} {folder}: {stored} of the {planned} case passes it planned are "
-                       "stored (a record lost, such as a torn last line of results.jsonl); "
-                       "compared on those, and --resume runs the missing ones")
-    return out
+        if not (planned and stored < planned and stored_ending(side.env, stored) == FINISHED):
+            continue
+        other_role, (_, other) = next((r, s) for r, s in sides.items() if r != role)
+        gone = [m.case.label() for k, m in other.merged.items() if k not in side.merged]
+        kept = f"{role} {folder}: {stored} of the {planned} case passes it planned are stored"
+        if not gone:
+            warns.append(f"{kept} (a record lost, such as a torn last line of results.jsonl); "
+                         "compared on those, and --resume runs the missing ones")
+            continue
+        names = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+        slurm = side.env.get("executor") == "slurm"
+        again = resume_line(side.env, Path(folder).parent if slurm else folder, slurm)
+        it = "it" if len(gone) == 1 else "them"
+        fails.append(f"{kept}, none of them of {names} (which {other_role} has): records lost (a "
+                     "line of results.jsonl removed or torn), and a case lost whole would pass "
+                     f"as \"only in {other_role}\"; restore the file, or measure {it} again "
+                     f"({again})")
+    return fails, warns
 
 
 def _short_cases(sides: Mapping[str, Side]) -> str:
