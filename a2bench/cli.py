@@ -231,12 +231,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from a2bench.compare import compare, exit_status, format_report
+    from a2bench.compare import run_compare  # its status is the verdict's, the pipe closed or not
 
-    comparison = compare(args.base, args.head, threshold_pct=args.threshold,
-                         normalize=args.normalize, exact_only=args.exact_only)
-    print(format_report(comparison))
-    return exit_status(comparison)
+    return run_compare(args.base, args.head, threshold_pct=args.threshold,
+                       normalize=args.normalize, exact_only=args.exact_only)
 
 
 def cmd_remodel(args: argparse.Namespace) -> int:

@@ -853,6 +853,28 @@ def test_one_case_far_past_the_threshold_that_no_test_could_judge_is_on_the_last
             "side; to test it, a2bench run --processes 4 on both sides") in last
 
 
+def test_a_closed_pipe_keeps_the_verdicts_exit_status(tmp_path, base, monkeypatch, capsys):
+    # `a2bench compare A B | true` exited 1, a regression, for a PASS: the command line's
+    # closed-pipe branch answered for the verdict. `list` keeps that branch's 1 (test_cli)
+    import os
+
+    slow = head_with(tmp_path, name="slow", slowdown=1.5)
+    for head, status in ((head_with(tmp_path), 0), (slow, 1)):
+        read, write = os.pipe()
+        os.close(read)  # the reader has left before a word is written
+        with open(write, "w", buffering=1) as gone:  # each line written as printed
+            monkeypatch.setattr("sys.stdout", gone)
+            assert run(base, head) == status
+            monkeypatch.undo()
+        assert capsys.readouterr().err == ""
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w") as gone:
+        monkeypatch.setattr("sys.stdout", gone)
+        assert main(["list", "--long"]) == 1  # other commands as they were
+        monkeypatch.undo()
+
+
 def test_a_file_given_for_a_folder_and_runs_of_two_suites_are_told(tmp_path, base, capsys):
     assert run(base / "results.jsonl", base) == 2
     assert "results.jsonl: a file, not a folder" in capsys.readouterr().err

@@ -61,6 +61,8 @@ checks; text.py the terminal text. This module compares, judges and sets the exi
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -502,7 +504,14 @@ def exit_status(c: Comparison) -> int:
 
 def run_compare(base: Path, head: Path, threshold_pct: float = 10.0, normalize: bool = False,
                 exact_only: bool = False) -> int:
-    """The `a2bench compare` command: print the report; 1 on a regression, else 0."""
+    """The `a2bench compare` command: print the report; 1 on a regression, else 0.
+
+    The status is the verdict's even where the report's reader has left (`| head`, `| true`):
+    a PASS had exited 1 there, as a regression, from the command line's closed-pipe branch."""
     c = compare(base, head, threshold_pct, normalize, exact_only)
-    print(format_report(c))
-    return exit_status(c)
+    status = exit_status(c)
+    try:
+        print(format_report(c), flush=True)
+    except BrokenPipeError:  # nothing more to say, nor at exit's flush of what was buffered
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return status
