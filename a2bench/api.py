@@ -72,8 +72,13 @@ class Results:
                              "(a str or a pathlib.Path)")
         object.__setattr__(self, "out", Path(self.out))
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
-            raise InputError(f"a2bench.Results: {self.out}: holds no results.jsonl; expected a "
-                             "folder a2bench run or a2bench.sweep wrote")
+            from a2bench.run.lock import live_writer
+
+            who = live_writer(self.out)  # a sweep calibrating, or timing its first case
+            raise InputError(f"a2bench.Results: {self.out}: " + (
+                f"{who} is writing it now and has stored no result yet; expected results to "
+                "read: try again once a case ends" if who else "holds no results.jsonl; "
+                "expected a folder a2bench run or a2bench.sweep wrote"))
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -117,6 +122,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     holds results without resume=True; KeyboardInterrupt stops it, keeping what was saved."""
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
+    from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
     from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
     from a2bench.run.sweep import Sweep, SweepError
@@ -155,7 +161,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         raise InputError(f"a2bench.sweep: out={out!r}: expected a folder's path (a str or a "
                          "pathlib.Path)" + (", got an empty one" if out == "" else ""))
     folder = Path(out) if out is not None else fresh_folder("api")
-    if problem := folder_problem(folder):
+    if problem := busy(folder) or folder_problem(folder):  # a live run named, not resume=True
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")
     # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
     # had taken a fresh sweep, filed under the dead run's environment; and resume=True on a

@@ -339,6 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.interrupts import as_interrupts
     from a2bench.run.listener import ConsoleListener
+    from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
     from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
     from a2bench.run.summary import print_sweep, status_counts
@@ -356,7 +357,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.out = args.out or fresh_folder(suite.name)
     options = RunOptions.from_args(args)
     cases = expand(suite)
-    if problem := folder_problem(args.out):
+    if problem := busy(args.out) or folder_problem(args.out):  # a live run named, not --resume
         raise UsageError(f"--out {args.out}: {problem}")
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,26 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
     full_env = {**os.environ, "PYTHONPATH": child_pythonpath(), **(env or {})}
     return subprocess.run([*A2BENCH, *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, cwd=cwd)
+
+
+@contextlib.contextmanager
+def held_elsewhere(folder: Path, doing: str = "a2bench run") -> Iterator[str]:
+    """`folder`'s lock held by another process, as a live sweep holds it (run.lock.holding);
+    yields the holder's line, "a2bench run (pid N, since T)". A lock this process holds is its
+    own, which readers never name, so a live writer is simulated in a child."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom a2bench.run.lock import holding\n"
+         "with holding(sys.argv[1], sys.argv[2]):\n    print('held', flush=True)\n"
+         "    sys.stdin.read()\n", str(folder), doing],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": child_pythonpath()})
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == "held\n"
+        yield (Path(folder) / ".a2bench.lock").read_text().strip()
+    finally:
+        child.stdin.close()  # its read ends, and it lets the lock go
+        child.wait(timeout=60)
 
 
 def softmax_calls(module, x) -> list[tuple]:

@@ -547,6 +547,27 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path, capsys, w
     assert not out.exists()  # the first writer's folder held nothing: it went with it
 
 
+def test_a_run_into_a_folder_a_live_run_writes_names_that_run_not_resume(tmp_path, capsys,
+                                                                         write_suite):
+    # told "already holds a sweep; pass --resume" (or, while the live run calibrated, "holds no
+    # sweep to resume"), the user's --resume was then refused by the live run's lock
+    from conftest import held_elsewhere
+
+    out, path = tmp_path / "live", str(write_suite(GOOD))
+    out.mkdir()
+    with held_elsewhere(out) as line:
+        for stored in (False, True):  # calibrating (its lock alone), then with results
+            if stored:
+                (out / "environment.json").write_text(json.dumps({"suite": "g"}))
+                (out / "results.jsonl").write_text("")
+            for resume in ([], ["--resume"]):
+                assert main(["run", path, "--out", str(out), *resume]) == 2
+                assert one_line_error(capsys) == (
+                    f"a2bench: error: --out {out}: {line} is writing this folder now; expected "
+                    "one writer at a time: wait for it to end, or choose another folder")
+    assert sorted(p.name for p in out.iterdir()) == ["environment.json", "results.jsonl"]
+
+
 @pytest.mark.parametrize("argv", [["run", "SUITE", "--out", ""], ["report", ""],
                                   ["report", "x", "--out", " "], ["compare", "", "x"]])
 def test_an_empty_folder_path_is_refused(tmp_path, capsys, write_suite, argv):

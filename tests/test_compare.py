@@ -270,6 +270,22 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
             "0.05)") in capsys.readouterr().out
 
 
+def test_a_side_a_live_sweep_writes_fails_naming_that_sweep_not_a_resume(tmp_path, base,
+                                                                         capsys):
+    # it read "no end recorded: it died or still runs ... resume it (a2bench run ... --resume)",
+    # a line the live run's lock refuses
+    from conftest import held_elsewhere
+
+    head = head_with(tmp_path, env={**ENV, "roofline": {"start": {}},
+                                    "suite_path": "suites/smoke.yaml"})
+    with held_elsewhere(head) as line:
+        assert run(base, head, "--exact-only") == 1
+    out = capsys.readouterr().out
+    assert (f"FAIL: head {head}: the sweep has not finished: {line} is writing {head} now; its "
+            "missing cases are not compared: compare once it ends") in out
+    assert "--resume" not in out
+
+
 def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):
     # an interrupted run whose environment.json was lost had passed, where with the file it
     # failed as unfinished; then it failed as a regression (exit 1) beside the whole table. A

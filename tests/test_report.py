@@ -616,6 +616,50 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
              "--resume runs the missing ones"}
 
 
+def test_a_run_a_live_sweep_writes_is_named_with_that_sweep_not_told_to_resume(monkeypatch,
+                                                                               tmp_path):
+    # it read "no end recorded (...) or it is still running; resume it with: ...", a line the
+    # live run's lock refuses; a Slurm partition's sweep is held by its driver, on its parent
+    from conftest import held_elsewhere
+
+    from a2bench.analysis import Run, unfinished
+
+    monkeypatch.chdir(tmp_path)
+    env = {"suite_path": "suites/x.yaml", "roofline": {"start": {}}, "case_passes_planned": 9}
+    for folder in ("results/a", "sweep/h100"):
+        (tmp_path / folder).mkdir(parents=True)
+    local = Run("a", tmp_path / "results" / "a", env, 3, 3, 5)
+    shard = Run("h100", tmp_path / "sweep" / "h100", {**env, "executor": "slurm"}, 1, 1, 1)
+    with (held_elsewhere(tmp_path / "results" / "a") as line,
+          held_elsewhere(tmp_path / "sweep", "a2bench run --executor slurm") as driver):
+        assert unfinished((local, shard)) == {
+            "a": f"unfinished: {line} is writing results/a now, 5 of 9 case passes stored so "
+                 "far; its verdicts read only those: report again once it ends",
+            "h100": f"unfinished: {driver} is writing sweep now, 1 of 9 case passes stored so "
+                    "far; its verdicts read only those: report again once it ends"}
+    assert "; resume it with: a2bench run suites/x.yaml --out results/a " in \
+        unfinished((local,))["a"]  # once it has ended
+
+
+def test_a_report_on_a_folder_a_live_sweep_writes_reads_it_and_says_so(tmp_path, capsys):
+    from conftest import held_elsewhere
+
+    run = tmp_path / "live"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "cpu-your-block" / "full-1",
+                    run)
+    env = json.loads((run / "environment.json").read_text())
+    del env["ended"], env["roofline"]["end"]  # part way: no end yet, 20 of its 30 passes
+    (run / "environment.json").write_text(json.dumps(env))
+    lines = (run / "results.jsonl").read_text().splitlines(keepends=True)
+    (run / "results.jsonl").write_text("".join(lines[:20]))
+    with held_elsewhere(run) as line:
+        assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
+    said = f"unfinished: {line} is writing {run} now, 20 of 30 case passes stored so far"
+    assert f"    {said}; " in capsys.readouterr().out
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert f"- live: {said}" in md and "--resume" not in md
+
+
 def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():
     """slurm.merge leaves threads and cores empty where the nodes differ and keeps each node's
     in per_host: the environment table shows those, not one node's value for all."""

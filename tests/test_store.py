@@ -268,3 +268,68 @@ def test_a_resume_line_names_the_suite_from_where_it_is_printed(tmp_path, monkey
     # a run from before suite_from_out: the path as typed
     old = {"suite_path": "suites/tiny.yaml", "run_flags": []}
     assert resume_line(old, Path("x"), False) == "a2bench run suites/tiny.yaml --out x --resume"
+
+
+def test_a_reader_names_the_run_writing_a_folder_and_not_a_lock_of_its_own(tmp_path):
+    # a report (or compare) on a folder a live sweep was calibrating in said "no results.jsonl
+    # here" or "stored no result before it stopped; resume it with ...", a line the live run's
+    # lock then refused
+    import json
+
+    from conftest import held_elsewhere
+
+    from a2bench.run.lock import LOCK, busy, holding, live_writer
+    from a2bench.run.store import StoreError
+
+    out = tmp_path / "live"
+    out.mkdir()
+    assert live_writer(out) is None and busy(out) is None
+    with held_elsewhere(out) as line:
+        assert line.startswith("a2bench run (pid ") and live_writer(out) == line
+        assert live_writer(out) == line  # the probe let its own lock go: asked again, the same
+        assert busy(out) == (f"{line} is writing this folder now; expected one writer at a "
+                             "time: wait for it to end, or choose another folder")
+        for env in (None, {"suite": "s", "roofline": {"start": {}}}):  # calibrating
+            if env:
+                (out / "environment.json").write_text(json.dumps(env))
+            with pytest.raises(StoreError) as e:
+                load_passes(out)
+            assert str(e.value) == (f"{out}: {line} is writing this folder now and has stored "
+                                    "no result yet; expected results to read: try again once "
+                                    "a case ends")
+    sweep = tmp_path / "sweep"  # a Slurm driver's: its results are in its partitions'
+    sweep.mkdir()
+    (sweep / ".slurm.json").write_text("{}")
+    with (held_elsewhere(sweep, "a2bench run --executor slurm"),
+          pytest.raises(StoreError, match="a Slurm sweep's folder; its results are in each")):
+        load_passes(sweep)
+    assert live_writer(out) is None
+    (out / LOCK).write_text("a2bench run (pid 1, since then)\n")  # a killed run's: no lock
+    assert live_writer(out) is None
+    with holding(out, "a2bench remodel", create=False):  # this process's own lock: no other
+        assert live_writer(out) is None                  # writer (remodel reads what it holds)
+        with pytest.raises(StoreError, match="stored no result before it stopped"):
+            load_passes(out)
+
+
+def test_a_writer_starting_while_a_reader_probes_is_not_refused(tmp_path):
+    # the probe holds a shared lock for an instant: a sweep starting then had been refused as
+    # if "another process" wrote the folder
+    import fcntl
+    import threading
+
+    from a2bench.errors import InputError
+    from a2bench.run.lock import holding
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a reader's probe, no LOCK line
+        threading.Timer(0.02, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+        with holding(tmp_path, "a2bench run"):
+            pass
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held on: refused, in one line
+        with (pytest.raises(InputError, match="another process is writing this folder now"),
+              holding(tmp_path, "a2bench run")):
+            pass
+    finally:
+        os.close(fd)

@@ -401,6 +401,32 @@ def test_results_print_in_one_line(tmp_path):
             Results(wrong)  # pathlib's TypeError, or the working folder
 
 
+def test_the_api_names_a_live_sweep_writing_its_folder(tmp_path):
+    # a2bench.sweep had said "already holds a sweep; pass resume=True", which the live sweep's
+    # lock then refused; Results, "holds no results.jsonl" of a folder it had not filled yet
+    from conftest import held_elsewhere
+
+    import a2bench
+
+    out = tmp_path / "live"
+    out.mkdir()
+    with held_elsewhere(out) as line:
+        with pytest.raises(InputError) as e:
+            a2bench.Results(out)
+        assert str(e.value) == (f"a2bench.Results: {out}: {line} is writing it now and has "
+                                "stored no result yet; expected results to read: try again "
+                                "once a case ends")
+        (out / "environment.json").write_text(json.dumps({"suite": "sweep"}))
+        (out / "results.jsonl").write_text("")
+        for resume in (False, True):
+            with pytest.raises(InputError) as e:
+                a2bench.sweep({"blocks": ["se"], "params": {"channels": [32], "h": [4],
+                                                            "w": [4]}}, out, resume=resume)
+            assert str(e.value) == (f"a2bench.sweep: out {out}: {line} is writing this folder "
+                                    "now; expected one writer at a time: wait for it to end, "
+                                    "or choose another folder")
+
+
 def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeypatch):
     import a2bench
 

@@ -1,7 +1,7 @@
 """How far a run got: a sentence for each run whose sweep did not store every pass it planned,
-with the line that goes on. The report prints it beside the run's verdict, and
-a2bench.Results.verdict() carries it (an interrupted run had read "inconclusive" there with no
-word of the stop).
+with the line that goes on, or the live run writing it. The report prints it beside the run's
+verdict, and a2bench.Results.verdict() carries it (an interrupted run had read "inconclusive"
+there with no word of the stop).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.analysis.load import Run
+from a2bench.run.lock import live_writer
 from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line
 
 
@@ -33,18 +34,22 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
                             "ones")
         if r.ended not in (INTERRUPTED, STOPPED):
             continue
-        how = ("interrupted" if r.ended == INTERRUPTED else
-               "no end recorded (it stopped before its end, or it is still running)")
         env, folder = r.environment, r.path.resolve()
         slurm = env.get("executor") == "slurm"
         folder = folder.parent if slurm else folder  # a partition's folder is under the --out
         # as typed from here: a published report names no one's home folder
         if folder.is_relative_to(Path.cwd().resolve()):
             folder = folder.relative_to(Path.cwd().resolve())
-        again = ("; resume it with: " + resume_line(env, folder, slurm)
-                 if env.get("suite_path") else "")
         passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
                   + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
+        if who := live_writer(folder):  # --resume would be refused: it is being written
+            out[r.label] = (f"unfinished: {who} is writing {folder} now, {passes} stored so "
+                            "far; its verdicts read only those: report again once it ends")
+            continue
+        how = ("interrupted" if r.ended == INTERRUPTED else
+               "no end recorded (it stopped before its end, or it is still running)")
+        again = ("; resume it with: " + resume_line(env, folder, slurm)
+                 if env.get("suite_path") else "")
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
                         f"stored so far{again}")
     return out

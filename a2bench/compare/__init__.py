@@ -132,6 +132,7 @@ from a2bench.compare.timing import (
 )
 from a2bench.errors import InputError
 from a2bench.formatting import plural, significant
+from a2bench.run.lock import live_writer
 from a2bench.run.store import (
     FINISHED,
     INTERRUPTED,
@@ -280,7 +281,13 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
             why = "interrupted" if how == INTERRUPTED else "no end recorded: it died or still runs"
             # as the run was started (its flags); a Slurm partition's sweep is its parent
             slurm = side.env.get("executor") == "slurm"
-            again = resume_line(side.env, Path(folder).parent if slurm else folder, slurm)
+            sweep = Path(folder).parent if slurm else Path(folder)
+            if who := live_writer(sweep):  # resuming it would be refused: it is being written
+                out.append(f"{role} {folder}: the sweep has not finished: {who} is writing "
+                           f"{sweep} now; its missing cases are not compared: compare once it "
+                           "ends")
+                continue
+            again = resume_line(side.env, sweep, slurm)
             out.append(f"{role} {folder}: the sweep did not finish ({why}); its missing cases "
                        f"are not compared: resume it ({again}) or run it again")
     return out

@@ -6,6 +6,8 @@ results folder while they write. Without it two runs given one --out (the second
 the report and compare read the doubled passes without a word; and a remodel that rewrote a
 folder under a live run dropped the records the run appended meanwhile. A second writer is
 refused in one line naming the first. The lock goes with its process, however that ends.
+Readers (report, compare, a run about to check the folder) ask live_writer, and name the live
+run: they had called its folder unfinished and advised --resume, which it refuses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import datetime
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +26,48 @@ from a2bench.errors import InputError
 # before it is let go (the lock itself is on the folder: a lock file left behind would stand in
 # every results folder, and removing one would let a waiting opener lock a file no one sees).
 LOCK = ".a2bench.lock"
+# The folders this process holds: its own probe (remodel reads the folder it holds) would
+# otherwise find itself, since a second open of the folder is refused like another process.
+_HELD: set[Path] = set()
+
+
+def live_writer(out: Path) -> str | None:
+    """Who writes `out` now, where another process holds its lock: its LOCK line ("a2bench run
+    (pid 4242, since ...)"), for a reader or a second writer to name instead of calling the
+    folder interrupted and advising --resume; else None (no one, this process, a folder that
+    cannot be opened, a file system that locks no folder). The probe takes a shared lock and
+    lets it go at once: readers never wait, nor refuse each other."""
+    out = Path(out)
+    if out.resolve() in _HELD:
+        return None
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(out) or "another process"
+    except OSError:  # NFS: no folder lock to probe, as holding() takes none there
+        return None
+    finally:
+        os.close(fd)  # lets the probe's lock go
+    return None
+
+
+def busy(out: Path) -> str | None:
+    """Why a writer may not start in `out` now (another holds it), or None; asked before a run
+    checks what the folder holds, which a live run's half-written sweep would answer with
+    --resume advice."""
+    who = live_writer(out)
+    return _writing(who) if who else None
+
+
+def _holder(out: Path) -> str:
+    try:
+        return (out / LOCK).read_text().strip()
+    except OSError:
+        return ""
 
 
 @contextlib.contextmanager
@@ -39,32 +84,46 @@ def holding(out: Path, doing: str, create: bool = True) -> Iterator[None]:
     if not out.is_dir() or not os.access(out, os.W_OK):
         yield
         return
-    info = out / LOCK
+    info, key = out / LOCK, out.resolve()
     fd = os.open(out, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, out)
             locked = True
-        except BlockingIOError:
-            try:
-                holder = info.read_text().strip()
-            except OSError:
-                holder = ""
-            raise InputError(f"{out}: {holder or 'another process'} is writing this folder "
-                             "now; expected one writer at a time: wait for it to end, or "
-                             "choose another folder") from None
         except OSError:  # NFS emulates flock with byte-range locks, which a folder cannot take
             locked = False
         if locked:
             since = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             info.write_text(f"{doing} (pid {os.getpid()}, since {since})\n")
+            _HELD.add(key)
         try:
             yield
         finally:
             if locked:
+                _HELD.discard(key)
                 info.unlink(missing_ok=True)
     finally:
         os.close(fd)  # lets the lock go
         if made:  # a folder this made, and nothing was written into it
             with contextlib.suppress(OSError):
                 out.rmdir()
+
+
+def _lock(fd: int, out: Path) -> None:
+    """Take `out`'s lock, or refuse in one line naming who holds it. Held with no LOCK line yet
+    is a writer that has just begun, or a reader's probe (live_writer), which lets go at once:
+    asked once more, so a report run just then does not refuse a sweep."""
+    for wait in (0.1, None):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            holder = _holder(out)
+            if holder or wait is None:
+                raise InputError(f"{out}: {_writing(holder or 'another process')}") from None
+            time.sleep(wait)
+
+
+def _writing(who: str) -> str:
+    return (f"{who} is writing this folder now; expected one writer at a time: wait for it to "
+            "end, or choose another folder")

@@ -1,11 +1,13 @@
-"""What a resume line names: the suite's path as it reads from where the line is printed, and
-the call that resumes a sweep started from Python (a2bench.sweep), as store.resume_line says it
-for a run started from the CLI.
+"""What a resume line names: the suite's path as it reads from where the line is printed, the
+call that resumes a sweep started from Python (a2bench.sweep), as store.resume_line says it
+for a run started from the CLI, and a Slurm sweep's own flags.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,42 @@ def typed_suite(env: dict[str, Any], folder: Path | None) -> str | None:
     path = os.path.normpath(os.path.join(os.path.abspath(folder), rel))
     here = os.getcwd()
     return os.path.relpath(path, here) if path.startswith(here + os.sep) else path
+
+
+def slurm_flags(path: Path) -> list[str] | None:
+    """A Slurm sweep's own flags, from its .slurm.json (`path`): a resume line without them had
+    re-run at the default passes beside jobs still making the old count, whose missing passes
+    were then recorded as errors for good. None where the file is not there, not readable, or not
+    as the driver writes it (the line then asks for the options)."""
+    try:
+        sweep = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(sweep, dict):
+        return None
+    parts, pairs = sweep.get("partitions") or [], sweep.get("slurm") or []
+    if not (isinstance(parts, list) and isinstance(pairs, list)
+            and all(isinstance(x, str) for x in (*parts, *pairs))
+            and isinstance(sweep.get("processes"), int)):
+        return None
+    out = ["--executor", "slurm", *(["--partition", ",".join(parts)] if parts else [])]
+    for flag, key in (("--split", "split"), ("--cases-per-job", "cases_per_job"),
+                      ("--processes", "processes")):
+        if isinstance(sweep.get(key), (str, int)):
+            out += [flag, str(sweep[key])]
+    for pair in pairs:
+        out += ["--slurm", pair]
+    return out
+
+
+def without(flags: list[str], names: Sequence[str]) -> list[str]:
+    """`flags` less each named flag and its value (the next word, unless it is a flag)."""
+    out, skip = [], False
+    for word in flags:
+        if skip and not word.startswith("--"):
+            skip = False
+            continue
+        skip = word in names
+        if not skip:
+            out.append(word)
+    return out

@@ -22,7 +22,8 @@ import numpy as np
 
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement, csv_columns, record_problem
-from a2bench.run.resume import python_call, typed_suite
+from a2bench.run.lock import live_writer
+from a2bench.run.resume import python_call, slurm_flags, typed_suite, without
 from a2bench.stats import finite_or_none, iqr, median_ci
 
 JSONL = "results.jsonl"
@@ -62,9 +63,9 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
     suite = typed_suite(env, None if slurm else folder) or "SUITE"
     if env.get("started_from") == "python":
         return python_call(suite, str(folder), list(map(str, flags or [])))
-    sweep = _slurm_flags(folder) if slurm else None
+    sweep = slurm_flags(Path(folder) / SLURM_SWEEP) if slurm else None
     if sweep is not None and isinstance(flags, list):  # the job's own, less those it restates
-        flags = [*sweep, *_without(list(map(str, flags)), [w for w in sweep if w[:2] == "--"])]
+        flags = [*sweep, *without(list(map(str, flags)), [w for w in sweep if w[:2] == "--"])]
     elif slurm or not isinstance(flags, list):  # a Slurm job records its shard's flags only
         return (f"a2bench run {suite} --out {folder}"
                 + (" --executor slurm" if slurm else "") + " --resume (and the options it ran "
@@ -73,45 +74,6 @@ def resume_line(env: dict[str, Any], folder: Path, slurm: bool) -> str:
              *map(str, flags)]
     plugins = f"A2BENCH_PLUGINS={shlex.quote(env['plugins'])} " if env.get("plugins") else ""
     return plugins + " ".join(shlex.quote(w) for w in words)
-
-
-def _slurm_flags(folder: Path) -> list[str] | None:
-    """A Slurm sweep's own flags, from its .slurm.json: a resume line without them had re-run
-    at the default passes beside jobs still making the old count, whose missing passes were
-    then recorded as errors for good. None where the file is not there, not readable, or not
-    as the driver writes it (the line then asks for the options)."""
-    try:
-        sweep = json.loads((Path(folder) / SLURM_SWEEP).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(sweep, dict):
-        return None
-    parts, pairs = sweep.get("partitions") or [], sweep.get("slurm") or []
-    if not (isinstance(parts, list) and isinstance(pairs, list)
-            and all(isinstance(x, str) for x in (*parts, *pairs))
-            and isinstance(sweep.get("processes"), int)):
-        return None
-    out = ["--executor", "slurm", *(["--partition", ",".join(parts)] if parts else [])]
-    for flag, key in (("--split", "split"), ("--cases-per-job", "cases_per_job"),
-                      ("--processes", "processes")):
-        if isinstance(sweep.get(key), (str, int)):
-            out += [flag, str(sweep[key])]
-    for pair in pairs:
-        out += ["--slurm", pair]
-    return out
-
-
-def _without(flags: list[str], names: Sequence[str]) -> list[str]:
-    """`flags` less each named flag and its value (the next word, unless it is a flag)."""
-    out, skip = [], False
-    for word in flags:
-        if skip and not word.startswith("--"):
-            skip = False
-            continue
-        skip = word in names
-        if not skip:
-            out.append(word)
-    return out
 
 
 def over_sessions(env: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +279,16 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
 def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     path = Path(out_dir) / JSONL
+    if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
+        parts = sorted(p.name for p in Path(out_dir).iterdir()
+                       if p.is_dir() and (p / JSONL).is_file())
+        raise StoreError(f"{out_dir}: a Slurm sweep's folder; its results are in each "
+                         f"partition's folder, {out_dir}/<partition>"
+                         + (f" (here: {', '.join(parts)})" if parts else " (none merged yet)"))
+    if not path.is_file() and (who := live_writer(Path(out_dir))):  # calibrating, or on a case:
+        # a Slurm driver's folder is said above (its results are in its partitions')
+        raise StoreError(f"{out_dir}: {who} is writing this folder now and has stored no "
+                         "result yet; expected results to read: try again once a case ends")
     if not path.is_file() and _run_environment(Path(out_dir) / ENVIRONMENT):
         # a2bench's folder with no results: a run stopped before its first (resume it), or one
         # that recorded its end and lost the file since, which no resume of it had explained
@@ -328,12 +300,6 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
                              f"or measure every case again with: {again}")
         raise StoreError(f"{out_dir}: the run here stored no result before it stopped "
                          f"({ending(env) or 'no end recorded'}); resume it with: {again}")
-    if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
-        parts = sorted(p.name for p in Path(out_dir).iterdir()
-                       if p.is_dir() and (p / JSONL).is_file())
-        raise StoreError(f"{out_dir}: a Slurm sweep's folder; its results are in each "
-                         f"partition's folder, {out_dir}/<partition>"
-                         + (f" (here: {', '.join(parts)})" if parts else " (none merged yet)"))
     if not path.is_file():
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
     return read_jsonl(path)[0]
