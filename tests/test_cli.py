@@ -28,6 +28,11 @@ params: {channels: [8], h: [4], w: [4], reduction: [2]}
 """
 
 
+# One stored record, as a run writes it (the first of a run this repository keeps).
+RECORD = (ROOT / "results" / "cpu-your-block" / "full-1" / "results.jsonl").read_text(
+    ).splitlines(keepends=True)[0]
+
+
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
@@ -568,6 +573,44 @@ def test_a_run_into_a_folder_a_live_run_writes_names_that_run_not_resume(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["environment.json", "results.jsonl"]
 
 
+@pytest.mark.parametrize("text,said", [
+    ('{"suite": "g", "threads"', "not JSON: Expecting ':' delimiter at line 1 column 25"),
+    ("", "empty"), ("[1]", "an array, not an object"),
+    # not let through as an environment: a resume would file its session under an empty one
+    ("{}", "an empty object without suite, the key a2bench run writes first"),
+    ('{"x": 1}', "an object without suite, the key a2bench run writes first")])
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_damaged_environment_beside_results_is_named_damaged(tmp_path, capsys, write_suite,
+                                                               text, said, resume):
+    # "holds environment.json, which no a2bench run wrote there" had sent the user away from
+    # their own sweep's results; beside no results that line stands (the next test)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.jsonl").write_text(RECORD)
+    (out / "environment.json").write_text(text)
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), *resume]) == 2
+    assert one_line_error(capsys) == (
+        f"a2bench: error: --out {out}: its environment.json, beside the results.jsonl of the run "
+        f"that wrote it, is damaged ({said}); expected the file as a2bench run wrote it: restore "
+        "it from a copy (it holds the sweep's suite, seed and calibration, which results.jsonl "
+        "does not), or choose another folder")
+    assert (out / "environment.json").read_text() == text
+    assert (out / "results.jsonl").read_text() == RECORD
+
+
+def test_a_resume_names_the_key_of_its_environment_of_the_wrong_type(tmp_path, capsys,
+                                                                      write_suite):
+    # it had read "environment.json is not the JSON object a2bench run writes", naming nothing
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.jsonl").write_text(RECORD)
+    (out / "environment.json").write_text('{"suite": "g", "threads": "two"}')
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), "--resume"]) == 2
+    assert one_line_error(capsys) == (
+        f"a2bench: error: --out {out}: {out}/environment.json: threads is 'two'; expected a "
+        "number, as a2bench run writes it")
+
+
 @pytest.mark.parametrize("argv", [["run", "SUITE", "--out", ""], ["report", ""],
                                   ["report", "x", "--out", " "], ["compare", "", "x"]])
 def test_an_empty_folder_path_is_refused(tmp_path, capsys, write_suite, argv):
@@ -578,7 +621,8 @@ def test_an_empty_folder_path_is_refused(tmp_path, capsys, write_suite, argv):
 
 
 @pytest.mark.parametrize("name,text", [("results.csv", "a,b\n1,2\n"),
-                                       ("environment.json", '{"x": 1}\n')])
+                                       ("environment.json", '{"x": 1}\n'),
+                                       ("environment.json", "{}")])
 @pytest.mark.parametrize("resume", [[], ["--resume"]])
 def test_a_folder_holding_a_users_own_results_file_is_refused(tmp_path, capsys, write_suite,
                                                               name, text, resume):

@@ -153,6 +153,14 @@ def folder_problem(out: Path) -> str | None:
     if out.is_dir() and (foreign := foreign_results(out)):
         return (f"holds {' and '.join(foreign)}, which no a2bench run wrote there; expected a "
                 "new or empty folder, or a run's own")
+    if (out / JSONL).is_file() and (damage := environment_damage(out / ENVIRONMENT)):
+        # beside a run's results it is that run's, damaged: "which no a2bench run wrote" had
+        # sent the user away from their results; `{}` stays refused, since a resume would file
+        # its session under an empty first one (no suite, seed or calibration)
+        return (f"its {ENVIRONMENT}, beside the results.jsonl of the run that wrote it, is "
+                f"damaged ({damage}); expected the file as a2bench run wrote it: restore it "
+                "from a copy (it holds the sweep's suite, seed and calibration, which "
+                "results.jsonl does not), or choose another folder")
     where = next((p for p in (out, *out.parents) if p.exists()), None)
     if where is None:
         return None
@@ -186,9 +194,9 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
     yet has nothing to disagree with."""
     try:
         env = load_environment(out)
-        recorded = env.get("suite")
-    except (ValueError, AttributeError):
-        return f"{out / ENVIRONMENT} is not the JSON object a2bench run writes"
+    except StoreError as e:  # a key of the wrong type (folder_problem refused the rest): its
+        return str(e)        # line names the key, where "not the JSON object" had named none
+    recorded = env.get("suite")
     if recorded and recorded != suite:
         return (f"holds a sweep of suite {recorded!r}, not {suite!r}; expected the suite it "
                 "began with to resume it, or another --out for this one")
@@ -228,11 +236,28 @@ def holds_sweep(out_dir: Path) -> bool:
 
 def _run_environment(path: Path) -> bool:
     """Whether `path` is an environment.json a run wrote: an object naming its suite."""
+    return path.is_file() and environment_damage(path) is None
+
+
+def environment_damage(path: Path) -> str | None:
+    """What keeps `path` from being an environment.json a run wrote (an object naming its
+    suite; `{}` is not one), or None where it is one or there is no file."""
+    if not path.exists():
+        return None
     try:
-        env = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(env, dict) and "suite" in env
+        env = json.loads(path.read_bytes())
+    except OSError as e:
+        return f"not readable: {e.strerror}"
+    except json.JSONDecodeError as e:
+        return "empty" if not e.doc.strip() else (  # JSON's "... starting at" ends in "at"
+            f"not JSON: {e.msg.removesuffix(' at')} at line {e.lineno} column {e.colno}")
+    except ValueError:  # bytes that are not UTF-8 text
+        return "not UTF-8 text"
+    if not isinstance(env, dict):  # as JSON names it: Python's "NoneType" means nothing there
+        kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        return f"{kinds.get(type(env), 'a number')}, not an object"
+    return None if "suite" in env else (("an empty object" if not env else "an object")
+                                        + " without suite, the key a2bench run writes first")
 
 
 def foreign_results(out_dir: Path) -> list[str]:
@@ -242,8 +267,8 @@ def foreign_results(out_dir: Path) -> list[str]:
     names = []
     if (out_dir / CSV).exists() and not (out_dir / JSONL).exists():
         names.append(CSV)
-    if (out_dir / ENVIRONMENT).exists() and not _run_environment(out_dir / ENVIRONMENT):
-        names.append(ENVIRONMENT)
+    if not (out_dir / JSONL).exists() and environment_damage(out_dir / ENVIRONMENT):
+        names.append(ENVIRONMENT)  # beside results.jsonl it is a run's: folder_problem
     return names
 
 
