@@ -8,7 +8,8 @@ step at once, and re-exports every name the package's modules define (an.fit_exp
 - columns: the vocabulary analysis and report share (metrics, STUDY, labels, clean/records);
 - load: results folders -> one prepared frame (load_runs, prepare, Run);
 - exponents: fits and verdicts per swept group (fit_exponents; the method's choices);
-- findings, crossover, roofline, variants, headline: what is read from the data and the fits.
+- findings, crossover, against, roofline, variants, headline: what is read from the data and
+  the fits.
 
 Three modules share a name with the function they define (findings, roofline, headline): the
 package attribute is the function, as before the split; import the module by its full name
@@ -24,6 +25,13 @@ from typing import Any
 
 import pandas as pd
 
+from a2bench.analysis.against import (
+    CROSS_METRICS,
+    INTERP_SPAN,
+    SHAPE_KEY,
+    crossovers_against,
+    log_interpolate,
+)
 from a2bench.analysis.autosizes import (
     AUTO_COLUMNS,
     auto_sizes,
@@ -55,14 +63,9 @@ from a2bench.analysis.columns import (
     size_labels,
 )
 from a2bench.analysis.crossover import (
-    CROSS_METRICS,
-    INTERP_SPAN,
-    SHAPE_KEY,
     Crossing,
     crossing,
     crossovers,
-    crossovers_against,
-    log_interpolate,
     pairs,
     predicted_crossover,
 )

@@ -1,6 +1,7 @@
 """Each block against double attention (analysis.crossovers_against): the section's lines, and
 the words the headline's "which is cheaper" line shares with them, where a ratio crosses 1 and
-whether it was read at shared sizes or with one side interpolated between its own.
+whether it was read at shared sizes or with one side interpolated between its own; and, where
+the two ran no N in common, the measured figures either side of the gap.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from a2bench import analysis as an
-from a2bench.formatting import finite, significant, size
+from a2bench.formatting import finite, ms_text, significant, size
 from a2bench.report.elements import Bullets, Element, Heading, Para, block_name
 
 CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
@@ -24,8 +25,9 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
         return []  # the reference never ran: a section of nothing
     if not len(bc):
         return doc + [Para(
-            f"No other block was measured at the same shapes as {ref} over two or more "
-            f"positions N, nor over N that overlap {ref}'s, so no block can be set against it.")]
+            f"No other block was measured over two or more positions N in the same setting "
+            f"as {ref} (the same device, dtype, batch and channels, along one family of shapes), "
+            "so no block can be set against it.")]
     doc.append(Para(
         f"Each block's MACs, latency and peak memory divided by {ref}'s at the same shape (run, "
         "device, dtype, batch, channels and t·h·w) and in the same setting, along positions N: "
@@ -38,7 +40,11 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
         "is compared where their N overlap: one side's median latency interpolated linearly in "
         "log N and log latency between its measured N either side of the other's, never "
         f"outside its range nor across more than a {an.INTERP_SPAN:g}-fold step in N; those "
-        "lines say so. Each line names the sizes it holds "
+        "lines say so. Where their N do not overlap at all, nothing is read between them: the "
+        "block with the lower N at its largest is set against the other at its smallest, two "
+        "measured figures, and called costlier even at fewer positions only where it took "
+        "longer there (beyond their noise, outside the per-call overhead, on one machine). "
+        "Each line names the sizes it holds "
         f"fixed, {ref}'s own parameters and the block's. All numbers are in "
         "block_crossovers.csv."))
     several = len(result.runs) > 1
@@ -55,6 +61,12 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
         if against != ref or ref_set:
             ref_set = f", against {against}" + (f" {ref_set}" if ref_set else "")
         own = f" ({r['params']})" if r["params"] else ""
+        if disjoint(r):
+            lines.append(f"{r['run'] + ': ' if several else ''}"
+                         f"{block_name(result, r['block'], True)}{own} at {fixed}{ref_set}: "
+                         f"latency {disjoint_words(result, r)}; MACs and peak memory: not "
+                         "compared (no N in common).")
+            continue
         where = "; ".join(f"{CROSS_WORDS[m]}: {crossing_words(r, m)}" for m in an.CROSS_METRICS)
         ratio = (f"; latency ratio at N = {size(r['n_max'])}: "
                  f"{significant(r['ratio_at_max_latency'])}{at_max_words(result, r)}"
@@ -91,6 +103,49 @@ def crossing_words(r: pd.Series, metric: str) -> str:
 def interpolated(r: pd.Series) -> bool:
     """Whether a row's latency ratio was read with one side interpolated (not shared N)."""
     return r.get("latency_basis", "shared") == "interpolated"
+
+
+def disjoint(r: pd.Series) -> bool:
+    """Whether a row sets two measured figures side by side across N ranges that do not
+    overlap (analysis.against's _disjoint)."""
+    return r.get("latency_basis", "shared") == "disjoint"
+
+
+# how a disjoint row's block stands against the reference, where the figures are read
+DISJOINT_LEADS = {"costlier_at_fewer_n": "costlier even at fewer positions",
+                  "cheaper_at_more_n": "cheaper even at more positions"}
+DISJOINT_UNREAD = {
+    "across_nodes": "not compared: the two figures ran on different machines",
+    "overhead_bound": "not read: the per-call overhead is half a block's time there or more",
+    "within_noise": "the same within their noise",
+}
+
+
+def disjoint_words(result: an.Analysis, r: pd.Series) -> str:
+    """A disjoint row in words: the two N ranges, then the lower side at its largest N beside
+    the other at its smallest. Only where the lower side took longer (a measured fact: it costs
+    more even at fewer positions) is either called costlier, and only then is the ratio given;
+    where it took less, the two figures alone."""
+    outcome = r["outcome_latency"]
+    names = {s: block_name(result, s, True) for s in (r["block"], r["reference"])}
+    lower = r["lower"]
+    upper = r["reference"] if lower == r["block"] else r["block"]
+    ranges = (f"{names[r['block']]} N = {size(r['n_min'])}–{size(r['n_max'])}, "
+              f"{names[r['reference']]} {size(r['reference_n_min'])}–"
+              f"{size(r['reference_n_max'])}")
+    if outcome == "across_nodes":
+        return f"no N in common ({ranges}): {DISJOINT_UNREAD[outcome]}"
+    whose = "its" if lower == r["block"] else f"{names[lower]}'s"
+    at = f"at {whose} largest N, {size(r['lower_n'])}, it took {ms_text(r['lower_latency'])}"
+    smallest = (f"at its smallest, N = {size(r['upper_n'])} "
+                f"({significant(r['upper_n'] / r['lower_n'], 2)}× more positions)")
+    if outcome in DISJOINT_LEADS:
+        ratio = significant(r["lower_latency"] / r["upper_latency"])
+        return (f"{DISJOINT_LEADS[outcome]} (no N in common: {ranges}): {at}, {ratio}× "
+                f"{names[upper]}'s {ms_text(r['upper_latency'])} {smallest}")
+    said = (f"no N in common ({ranges}): {at}; {names[upper]} took "
+            f"{ms_text(r['upper_latency'])} {smallest}")
+    return said + (f": {DISJOINT_UNREAD[outcome]}" if outcome in DISJOINT_UNREAD else "")
 
 
 def at_max_words(result: an.Analysis, r: pd.Series) -> str:

@@ -41,7 +41,8 @@ from a2bench.report.sections.crossovers import (
     at_max_words,
     basis_words,
     crossing_words,
-    interpolated,
+    disjoint,
+    disjoint_words,
 )
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations, untimed
 from a2bench.run.summary import MODEL_MISMATCH
@@ -159,15 +160,22 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
 def _cheaper(result: an.Analysis, run: str) -> list[str]:
     """Which block is cheaper, beside the verdict: each block's latency against double
     attention's in the plain setting, over its widest series (the page had answered it only
-    sections further down, 9,000 px into the CPU report)."""
+    sections further down, 9,000 px into the CPU report); in a run with no plain setting (every
+    case a training step), in the setting the verdict table above it fits. A series at shared N
+    comes before one read with a side interpolated, and that before one across a gap in N."""
     bc = result.block_crossovers
-    rows = bc[(bc["run"] == run) & (bc["reference"] == an.REFERENCE)] if len(bc) else bc
+    rows = bc[bc["run"] == run] if len(bc) else bc
+    plain = rows[rows["reference"] == an.REFERENCE] if len(rows) else rows
+    if not len(plain) and len(rows):
+        fitted = {f["block"] for f in result.headline["runs"][run]["fits"]}
+        plain = rows[rows["reference"].isin(fitted) & rows["block"].isin(fitted)]
+    rows = plain
     if not len(rows):
         return []
-    # a series at shared N before one read with a side interpolated, then the widest
-    shared = [not interpolated(r) for _, r in rows.iterrows()]
-    rows = rows.assign(shared=shared).sort_values(
-        ["shared", "n_points", "n_max", "channels"], ascending=False,
+    rank = [2 - ("shared", "interpolated", "disjoint").index(r.get("latency_basis", "shared"))
+            for _, r in rows.iterrows()]
+    rows = rows.assign(rank=rank).sort_values(
+        ["rank", "n_points", "n_max", "channels"], ascending=False,
         kind="stable").drop_duplicates("block").sort_index()
     parts = []
     for _, r in rows.iterrows():
@@ -175,12 +183,15 @@ def _cheaper(result: an.Analysis, run: str) -> list[str]:
         ratio = (f", {significant(r['ratio_at_max_latency'])}× its time at N = "
                  f"{size(r['n_max'])}{at_max_words(result, r)}"
                  if finite(r["ratio_at_max_latency"]) else "")
+        said = (disjoint_words(result, r) if disjoint(r) else
+                f"{crossing_words(r, 'latency')}{ratio}{basis_words(result, r)}")
         parts.append(f"{block_name(result, r['block'], True)}{own} at "
                      f"{an.group_label({'channels': r['channels'], 'batch': r['batch']})}: "
-                     f"{crossing_words(r, 'latency')}{ratio}{basis_words(result, r)}")
-    ref = block_name(result, an.REFERENCE, short=True)
+                     f"{said}")
+    ref = block_name(result, rows["reference"].iloc[0], short=True)
+    section = block_name(result, an.REFERENCE, short=True)
     return [f"latency against {ref}: " + "; ".join(parts)
-            + f" (each metric and setting under Each block against {ref})"]
+            + f" (each metric and setting under Each block against {section})"]
 
 
 def complexity_section(result: an.Analysis) -> list[Element]:
