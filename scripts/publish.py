@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench import fitting as ft  # the verdict's margins, for the tables' legend (no torch)
-from a2bench.formatting import fixed  # "-0.00" reads as "0.00"
+from a2bench.formatting import fixed, ms_text, significant  # "-0.00" reads as "0.00"
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
@@ -135,7 +135,33 @@ def headline_block(summary: dict[str, Any]) -> str:
                      f"n = {c['n']:.0f}, the non-local order takes more time than double "
                      f"attention from N ≈ {c['n_star_latency']:.0f} (measured) against "
                      f"N* = 2mn/(m+n) = {c['n_star_predicted']:.0f} (predicted).")
+    lines += apart_lines(summary, {c["run"] for c in summary.get("crossovers", [])})
     return "\n".join(lines)
+
+
+def apart_lines(summary: dict[str, Any], said: set[str]) -> list[str]:
+    """For a headline run with no crossover line because its two orders ran no N in common
+    (auto sizes give each block its own), the measured figures either side of the gap where
+    the non-local order took longer at fewer positions (analysis.against's disjoint rows):
+    the H200 runs' answer had stood only in their own reports."""
+    out = []
+    for r in summary.get("block_crossovers", []):
+        if (r["run"] in said or r["run"] not in summary["headline"]["runs"]
+                or r.get("latency_basis") != "disjoint"
+                or r["block"].removesuffix("[train]") != "nonlocal_right"
+                or r.get("outcome_latency") != "costlier_at_fewer_n"):
+            continue
+        said.add(r["run"])
+        train = " [train]" if r["block"].endswith("[train]") else ""
+        out.append(f"- {r['run']}: at c = {r['channels']:.0f}, m = {r['ref_m']:.0f}, "
+                   f"n = {r['ref_n']:.0f}, no N in common (auto sizes): the non-local "
+                   f"order{train} at its largest, N = {r['lower_n']:.0f}, took "
+                   f"{ms_text(r['lower_latency'])}, "
+                   f"{significant(r['lower_latency'] / r['upper_latency'])}× double "
+                   f"attention{train}'s {ms_text(r['upper_latency'])} at its smallest, "
+                   f"N = {r['upper_n']:.0f} ({significant(r['upper_n'] / r['lower_n'])}× the "
+                   "positions).")
+    return out
 
 
 def trials_block() -> str:

@@ -253,3 +253,24 @@ def test_the_bf16_line_follows_the_runs_own_cpu_and_ceiling_check():
     assert "is emulated (no AVX-512 BF16 or AMX; torch dispatches AVX2)" in emulated
     assert "ran at 16.13× the run's bf16 GEMM ceiling" in emulated, emulated
     assert "every eager case is within 2% of its memory model" in emulated
+
+
+def test_a_headline_run_whose_orders_share_no_n_gets_the_figures_either_side_of_the_gap():
+    # the H200 auto runs' answer (the non-local order slower at a ninth of the positions) had
+    # stood only in their own reports: their orders share no N, so no crossover line
+    row = {"run": "h200", "block": "nonlocal_right[train]", "reference": "double_attention",
+           "channels": 256.0, "ref_m": 128.0, "ref_n": 128.0, "latency_basis": "disjoint",
+           "outcome_latency": "costlier_at_fewer_n", "lower_n": 85264.0,
+           "lower_latency": 0.2757, "upper_n": 219024.0, "upper_latency": 0.03793}
+    summary = {"headline": {"runs": {"h200": {"verdict": "confirmed", "fits": [],
+                                              "contradicting": [], "missing": []}},
+                            "verdict": "confirmed"},
+               "crossovers": [], "block_crossovers": [
+                   row, {**row, "run": "not-in-headline"},
+                   {**row, "outcome_latency": "figures_only"}]}
+    assert publish.apart_lines(summary, set()) == [
+        "- h200: at c = 256, m = 128, n = 128, no N in common (auto sizes): the non-local "
+        "order [train] at its largest, N = 85264, took 276 ms, 7.27× double attention "
+        "[train]'s 37.9 ms at its smallest, N = 219024 (2.57× the positions)."]
+    # a run with a measured crossover keeps that line alone
+    assert publish.apart_lines(summary, {"h200"}) == []
