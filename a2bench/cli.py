@@ -7,7 +7,6 @@ Bad input is one line on stderr naming what, where and what is expected, never a
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from typing import Any, NoReturn
 
 from a2bench import __version__
 from a2bench import argtypes as at
-from a2bench.errors import InputError
+from a2bench.errors import InputError, output_lost
 from a2bench.run.options import EXECUTORS, SPLITS
 
 DESCRIPTION = """\
@@ -218,8 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("a2bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `a2bench compare A B | head`: its reader left; nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+    except OSError as e:  # stdout's reader left (`| head`), or stdout is full; others raised
+        output_lost(e)
         return 1
 
 

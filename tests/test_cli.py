@@ -662,3 +662,28 @@ def test_output_piped_into_head_ends_without_a_traceback(monkeypatch, capsys):
         assert main(["list", "--long"]) == 1
         monkeypatch.undo()
     assert capsys.readouterr().err == ""
+
+
+def test_output_to_a_full_device_is_one_line_not_a_traceback(tmp_path):
+    # `a2bench list > /dev/full` had ended in an OSError traceback (ENOSPC from print); compare
+    # keeps its verdict's status, the lost output said on stderr
+    import os
+    import subprocess
+
+    from conftest import A2BENCH, child_pythonpath
+
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("no /dev/full on this system")
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    base = Path(__file__).resolve().parents[1] / "results" / "cpu-default-plain-emr"
+    for args, status in ((["list"], 1), (["compare", "--exact-only", str(base / "run-1"),
+                                          str(base / "run-2")], 0)):
+        with open(full, "w") as out:
+            done = subprocess.run([*A2BENCH, *args], stdout=out, stderr=subprocess.PIPE,
+                                  text=True, env=env, timeout=300)
+        assert done.returncode == status, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == (
+            "a2bench: error: the output could not be written (No space left on device); "
+            "expected a standard output with room")
+        assert "Traceback" not in done.stderr

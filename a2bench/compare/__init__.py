@@ -61,8 +61,6 @@ checks; text.py the terminal text. This module compares, judges and sets the exi
 
 from __future__ import annotations
 
-import os
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -130,7 +128,7 @@ from a2bench.compare.timing import (
     suite_timing,
     welch_slower,
 )
-from a2bench.errors import InputError
+from a2bench.errors import InputError, output_lost
 from a2bench.formatting import plural, significant
 from a2bench.run.lock import live_writer
 from a2bench.run.store import (
@@ -519,6 +517,6 @@ def run_compare(base: Path, head: Path, threshold_pct: float = 10.0, normalize: 
     status = exit_status(c)
     try:
         print(format_report(c), flush=True)
-    except BrokenPipeError:  # nothing more to say, nor at exit's flush of what was buffered
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as e:  # its reader left, or it is full: the verdict's status all the same
+        output_lost(e)
     return status
