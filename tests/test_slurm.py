@@ -751,3 +751,31 @@ def test_the_watch_says_what_the_jobs_wait_on():
               for i, done in (("1", False), ("2", False), ("3", False), ("4", True))]
     driver = SimpleNamespace(shards=shards)
     assert SlurmDriver._job_states(driver, watch) == "2 PENDING, 1 RUNNING"
+
+
+# ---------------------------------------------------------------------------------------------
+# --slurm's memory and time limit
+
+
+@pytest.mark.usefixtures("srun_on_path")
+@pytest.mark.parametrize(("pair", "line"), [("mem_gb=2", "#SBATCH --mem=2GB"),
+                                            ("mem_per_cpu=2G", "#SBATCH --mem-per-cpu=2G"),
+                                            ("mem_per_gpu=8G", "#SBATCH --mem-per-gpu=8G"),
+                                            ("mem=4G", "#SBATCH --mem=4G")])
+def test_a_memory_request_replaces_the_whole_node(tmp_path, pair, line):
+    # submitit wrote the default slurm_mem over mem_gb (--mem=0, silently), and sbatch refuses
+    # --mem beside --mem-per-cpu
+    params = slurm.parameters("h100", "cpu", "smoke", slurm.parse_options([pair]))
+    text = slurm.sbatch_text(tmp_path, params, 1)
+    assert line in text and "--mem=0" not in text
+    assert sum(w.startswith("#SBATCH --mem") for w in text.splitlines()) == 1, text
+
+
+@pytest.mark.parametrize("bad", ["time=-5", "time=0", "time=00:00", "time=0-0"])
+def test_a_time_limit_under_a_minute_is_one_line(bad):
+    # sbatch took -5 as some 8000 years and 0 as no limit at all
+    with pytest.raises(slurm.SlurmError, match="expected a time limit of at least 1 minute"):
+        slurm.parse_options([bad])
+    assert slurm.parse_options(["time=00:30"])["timeout_min"] == 1  # up to a whole minute
+    # a sweep begun with it before it was refused resumes as it began
+    assert "timeout_min" in slurm.parse_options([bad], [bad])

@@ -14,6 +14,8 @@ DEFAULT_TIMEOUT_MIN = 60  # submitit's own default is 5; and below ~15 a preempt
 GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
                      "tasks_per_node", "name", "stderr_to_stdout"})
 ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_per_node"}
+# A job's memory, as submitit names it: any of these takes the place of the whole node's (--mem=0).
+MEMORY = frozenset({"mem_gb", "slurm_mem", "slurm_mem_per_cpu", "slurm_mem_per_gpu"})
 # submitit's numeric parameters: another value had stopped the run in submitit's assertion (a
 # traceback, and a folder holding only .slurm.json that refused the corrected command)
 WHOLE = frozenset({"nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node", "timeout_min"})
@@ -28,7 +30,8 @@ def parse_value(text: str) -> Any:
 
 
 def minutes(text: str, pair: str) -> int:
-    """sbatch's time formats, MM:SS, HH:MM:SS and D-HH[:MM[:SS]], as whole minutes (up)."""
+    """sbatch's time formats, MM:SS, HH:MM:SS and D-HH[:MM[:SS]], as whole minutes (up; 0 for
+    00:00, which parse_options refuses)."""
     match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
     if not match:
         raise SlurmError(f"--slurm {pair!r}: expected a time limit in minutes, HH:MM:SS or "
@@ -38,7 +41,7 @@ def minutes(text: str, pair: str) -> int:
         seconds = a * 60 + (b or 0)
     else:  # HH:MM:SS, or D-HH[:MM[:SS]]
         seconds = (days or 0) * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
-    return max(1, math.ceil(seconds / 60))
+    return math.ceil(seconds / 60)
 
 
 def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str, Any]:
@@ -64,6 +67,13 @@ def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str,
         parsed = parse_value(value.strip())
         if key == "timeout_min" and isinstance(parsed, str):
             parsed = minutes(parsed, pair)
+            # 00:00 had been rounded up to a minute, and a sweep begun with it still is
+            parsed = max(1, parsed) if pair in stored else parsed
+        if (key == "timeout_min" and isinstance(parsed, int) and parsed < 1
+                and pair not in stored):  # a sweep begun with it resumes as it began
+            # sbatch takes -5 (as some 8000 years) and 0 (as no limit) without a word
+            raise SlurmError(f"--slurm {pair!r}: expected a time limit of at least 1 minute, "
+                             f"e.g. time=120 or time=02:00:00 (default {DEFAULT_TIMEOUT_MIN})")
         if key == "mem_gb" and isinstance(parsed, str):
             try:
                 parsed = float(parsed)
@@ -103,6 +113,10 @@ def parameters(partition: str | None, device: str, name: str,
         params["gpus_per_node"] = 1
     extra = {**params.pop("slurm_additional_parameters", {}),
              **overrides.get("slurm_additional_parameters", {})}
+    if MEMORY & overrides.keys():
+        # submitit writes slurm_mem over mem_gb (mem_gb=2 had run with --mem=0), and sbatch
+        # takes one of --mem, --mem-per-cpu and --mem-per-gpu
+        del params["slurm_mem"]
     params.update({k: v for k, v in overrides.items() if k != "slurm_additional_parameters"})
     if extra:
         params["slurm_additional_parameters"] = extra
