@@ -520,6 +520,16 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
         os.killpg(driver.pid, signal.SIGKILL)
         said, _ = driver.communicate(timeout=30)
     assert failed is None, f"{failed}; the driver said:\n{said[-3000:]}"
+    # The report reads the shards, which the dead driver's merged files lag (the second job
+    # goes on writing), and writes nothing into the run's folder.
+    from a2bench.analysis import load_runs
+    from a2bench.analysis.unfinished import unfinished
+
+    merged = (out / "debug" / "results.jsonl").read_bytes()
+    low = sum(_lines(shards / str(i) / "results.jsonl") for i in range(2))
+    (run,) = load_runs([out / "debug"])[1]
+    assert low <= run.passes <= sum(_lines(shards / str(i) / "results.jsonl") for i in range(2))
+    assert (out / "debug" / "results.jsonl").read_bytes() == merged
     before = {i: (shards / str(i) / "results.jsonl").read_bytes()
               for i in range(2) if (shards / str(i) / "results.jsonl").exists()}
     r = cli(*args, "--resume", env=slurm_env)
@@ -535,6 +545,7 @@ def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
     assert all(m.status == "error" and "CANCELLED" in m.reason for m in bad), bad[0].reason
     assert [m for m in load_passes(shards / "1")] and all(
         m.status == "ok" for m in load_passes(shards / "1"))
+    assert unfinished(load_runs([out / "debug"])[1]) == {}  # every case pass is recorded
 
 
 def test_a_job_slurm_stops_listing_has_ended():
@@ -779,3 +790,80 @@ def test_a_time_limit_under_a_minute_is_one_line(bad):
     assert slurm.parse_options(["time=00:30"])["timeout_min"] == 1  # up to a whole minute
     # a sweep begun with it before it was refused resumes as it began
     assert "timeout_min" in slurm.parse_options([bad], [bad])
+
+
+# ---------------------------------------------------------------------------------------------
+# A partition's end, and what report and compare read of it
+
+
+def _slurm_sweep(out: Path, cases: list[Case], **more) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / slurm.SWEEP).write_text(json.dumps({
+        "suite_name": "smoke", "cases": len(cases), "cases_per_job": len(cases), "split": "cases",
+        "shards": 1, "partitions": ["debug"], "processes": 1, **more}))
+
+
+def _partition_with_a_cancelled_shard(top: Path) -> tuple[Path, list[Case]]:
+    """Shard 0's job cancelled as it calibrated (before it planned its passes), its 3 cases
+    recorded as error by the driver; shard 1 finished. Every case pass is recorded."""
+    cases = [case(h) for h in (4, 6, 8, 10, 12, 14)]
+    _slurm_sweep(top, cases, cases_per_job=3, shards=2)
+    part = top / "debug"
+    first = ResultsWriter(slurm.shard_folder(part, 0), resume=True)
+    first.write_environment({"suite": "smoke", "suite_path": "smoke.yaml", "host": "n1",
+                             "ended": "interrupted"})
+    slurm.record_faults(slurm.shard_folder(part, 0), cases[:3], 1, "error",
+                        slurm.fault_reason("7_0", "CANCELLED by 0", None))
+    second = ResultsWriter(slurm.shard_folder(part, 1), resume=True)
+    second.write_environment({"suite": "smoke", "suite_path": "smoke.yaml", "host": "n1",
+                              "ended": "finished", "case_passes_planned": 3})
+    for c in cases[3:]:
+        second.append(_ok(c))
+    return part, cases
+
+
+def test_a_partition_with_every_case_pass_recorded_has_finished(tmp_path):
+    """The driver recorded a cancelled job's lost cases as error, yet the partition read
+    `interrupted`: report said "unfinished … resume it with …", compare failed "the sweep did
+    not finish", and the resume ran nothing."""
+    from a2bench.analysis import load_runs
+    from a2bench.analysis.unfinished import unfinished
+    from a2bench.compare import unfinished_sides
+    from a2bench.compare.load import load_side
+
+    part, cases = _partition_with_a_cancelled_shard(tmp_path / "sweep")
+    slurm.merge_partition(part, 2, [c.key() for c in cases], "debug", {}, passes=1)
+    env = json.loads((part / "environment.json").read_text())
+    assert env["ended"] == "finished" and env["case_passes_planned"] == 6
+    assert slurm_merge.merged_ending(["interrupted", "finished"], True, complete=True) \
+        == "finished"
+    assert unfinished(load_runs([part])[1]) == {}
+    assert unfinished_sides({"head": (part, load_side(part, "head"))}) == []
+    # one case pass short: still unfinished, with the line that goes on
+    lines = (slurm.shard_folder(part, 1) / "results.jsonl").read_text().splitlines()
+    (slurm.shard_folder(part, 1) / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    (said,) = unfinished(load_runs([part])[1]).values()
+    assert said.startswith("unfinished: interrupted after 5 of 6 case passes") and \
+        "--executor slurm" in said
+
+
+def test_report_and_compare_read_the_shards_not_a_stale_merge(tmp_path):
+    """After the driver died (kill -9, or a stop whose jobs went on), the merged results.jsonl
+    held 0 lines while a shard held 6: "no ok results", and no word of the shards."""
+    from a2bench.analysis import load_runs
+    from a2bench.compare.load import load_side
+
+    part, cases = _partition_with_a_cancelled_shard(tmp_path / "sweep")
+    (part / "results.jsonl").write_text("")  # the driver's last merge, before any result
+    (part / "environment.json").write_text(json.dumps({"suite": "smoke", "executor": "slurm"}))
+    before = {p: p.read_bytes() for p in part.rglob("*") if p.is_file()}
+    data, (run,) = load_runs([part])
+    assert run.passes == 6 and run.ok == 3 and run.environment["hosts"] == ["n1"]
+    assert len(load_side(part, "base").merged) == 6
+    assert {p: p.read_bytes() for p in part.rglob("*") if p.is_file()} == before  # read-only
+    # a set published without its shards is read as stored
+    published = tmp_path / "published" / "debug"
+    published.mkdir(parents=True)
+    (tmp_path / "published" / slurm.SWEEP).write_text("{}")
+    ResultsWriter(published, resume=True).append(_ok(cases[0]))
+    assert load_runs([published])[1][0].passes == 1

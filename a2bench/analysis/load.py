@@ -19,8 +19,6 @@ from a2bench.analysis.columns import param_columns, shape_label, size_columns, s
 from a2bench.case import DTYPE_BYTES, Case
 from a2bench.errors import InputError
 from a2bench.run.store import (
-    load_environment,
-    load_passes,
     merge_passes,
     over_sessions,
     pass_samples,
@@ -105,7 +103,11 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         if not path.is_dir():
             raise InputError(f"{path}: not a folder (expected a results folder written by "
                              "a2bench run, holding results.jsonl)")
-        records = load_passes(path)  # StoreError (an InputError) without results.jsonl
+        # StoreError (an InputError) without results.jsonl; a Slurm partition's from its shards
+        # (lazily: a2bench.slurm's package imports analysis.columns, and submitit)
+        from a2bench.slurm.merge import stored_set
+
+        records, env = stored_set(path)
         measurements = merge_passes(records)
         ok = sum(m.status == "ok" for m in measurements)
         if not ok:
@@ -113,7 +115,7 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
             raise InputError(f"{path}: no ok results in results.jsonl ({len(measurements)} "
                              f"cases, statuses: {statuses}); expected at least one case with "
                              "status ok")
-        env = over_sessions(load_environment(path))  # StoreError, one line, where damaged
+        env = over_sessions(env)
         frames.append(frame(measurements, label, pass_samples(records)))
         runs.append(Run(label, path, env, len(measurements),
                         ok, len(records)))

@@ -8,7 +8,7 @@ from pathlib import Path
 from a2bench.compare.model import Key, Side
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.run.store import ENVIRONMENT, JSONL, load_environment, load_passes, merge_passes
+from a2bench.run.store import ENVIRONMENT, JSONL, merge_passes
 
 
 def load_side(path: Path, role: str) -> Side:
@@ -19,7 +19,11 @@ def load_side(path: Path, role: str) -> Side:
     if not path.is_dir():
         raise InputError(f"{path}: no such folder (expected the {role} results folder written by "
                          "a2bench run)")
-    records = load_passes(path)  # one line where there is no results.jsonl, or it is damaged
+    # one line where there is no results.jsonl, or it is damaged; a Slurm partition's read from
+    # its shards, which its merged files lag where no driver watches (slurm.merge.read_partition)
+    from a2bench.slurm.merge import stored_set
+
+    records, env = stored_set(path)
     if not records:
         raise InputError(f"{path}: {JSONL} holds no results (expected the {role} results of a "
                          "finished a2bench run)")
@@ -36,7 +40,6 @@ def load_side(path: Path, role: str) -> Side:
     for group in passes.values():
         group.sort(key=lambda m: m.process)
     merged = {m.case.key(): m for m in merge_passes(unique.values())}
-    env = load_environment(path)  # one line where it is damaged
     if not env:
         # a run writes it before its first record, so results without it are a damaged folder:
         # whether its sweep finished, and on what machine, cannot be told. It had been a

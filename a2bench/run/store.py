@@ -305,8 +305,8 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     path = Path(out_dir) / JSONL
     if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
-        parts = sorted(p.name for p in Path(out_dir).iterdir()
-                       if p.is_dir() and (p / JSONL).is_file())
+        parts = sorted(p.name for p in Path(out_dir).iterdir()  # shards: read unmerged
+                       if p.is_dir() and ((p / JSONL).is_file() or (p / "shards").is_dir()))
         raise StoreError(f"{out_dir}: a Slurm sweep's folder; its results are in each "
                          f"partition's folder, {out_dir}/<partition>"
                          + (f" (here: {', '.join(parts)})" if parts else " (none merged yet)"))

@@ -399,7 +399,7 @@ class SlurmDriver:
                 stale.add(s.partition)
         for p in stale:
             self._in_merged[p] = len(merge_partition(self.out / p, self._plan.shards, self.order,
-                                                     p, self.jobs_of[p]))
+                                                     p, self.jobs_of[p], self.processes))
         return bool(stale)
 
     # -----------------------------------------------------------------------------------------
@@ -414,7 +414,8 @@ class SlurmDriver:
         for p in partitions:
             # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
             # after its last case, which grows no results.jsonl for _merge_grown to see.
-            merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p])
+            merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p],
+                            self.processes)
             merged = load(self.out / p)
             any_ok = any_ok or any(m.status == "ok" for m in merged)
             short += len(self.cases) - len(merged)

@@ -2,6 +2,8 @@
 
 The merged files are derived and rewritten atomically; the shards stay the source of truth, so
 a merge can run at any time (the driver merges as shards grow) and always gives the same files.
+`report` and `compare` merge in memory (read_partition), since the files lag the shards where
+no driver watches.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from a2bench.run.store import (
     atomic_write,
     ending,
     last_session,
+    load_environment,
+    load_passes,
     merge_passes,
     over_sessions,
     read_jsonl,
     write_csv,
 )
-from a2bench.slurm.layout import shard_folder
+from a2bench.slurm.layout import JOBS, SHARDS, SWEEP, read_json, shard_folder
 
 # Environment keys that describe one node; a partition whose nodes differ keeps each node's.
 PER_NODE = ("threads", "physical_cores", "logical_cores", "cpu_model", "cpu_capability",
@@ -40,8 +44,27 @@ def shard_records(folder: Path) -> list[Measurement]:
 
 
 def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: str,
-                    jobs: dict[str, str]) -> list[Measurement]:
-    """Write part's results.jsonl, results.csv and environment.json from its shards.
+                    jobs: dict[str, str], passes: int | None = None) -> list[Measurement]:
+    """Write part's results.jsonl, results.csv and environment.json from its shards (`passes`:
+    the sweep's passes a case, which tell a partition that holds every case pass it owes)."""
+    wanted = len(order) * passes if passes else None
+    records, env = partition_view(part, shards, partition, jobs, wanted)
+    part.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(m.to_json(), allow_nan=False) + "\n" for m in records)
+    atomic_write(part / JSONL, text)
+    rank = {key: i for i, key in enumerate(order)}
+    merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
+    write_csv(part / CSV, merged)
+    if env is not None:
+        atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
+    return records
+
+
+def partition_view(part: Path, shards: int, partition: str, jobs: dict[str, str],
+                   wanted: int | None = None) -> tuple[list[Measurement], dict[str, Any] | None]:
+    """A partition's records and environment as merged from its shards, written nowhere (None
+    for the environment until a shard has one). `wanted`: the (case, pass) records the
+    partition ends with, where known.
 
     Records are deduplicated on (case, pass), the first shard's kept: one case is never in two
     shards of a sweep, so a duplicate can only be a job that ran twice on the same shard.
@@ -61,28 +84,57 @@ def merge_partition(part: Path, shards: int, order: Sequence[Any], partition: st
             # ValueError: seen mid-rewrite (atomic here; only a shared FS's stale view can)
             with contextlib.suppress(ValueError):
                 envs.append((i, json.loads(env_path.read_text())))
-    part.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(m.to_json(), allow_nan=False) + "\n" for m in records)
-    atomic_write(part / JSONL, text)
-    rank = {key: i for i, key in enumerate(order)}
-    merged = sorted(merge_passes(records), key=lambda m: rank.get(m.case.key(), len(rank)))
-    write_csv(part / CSV, merged)
-    if envs:
-        env = merge_environments(envs, partition, jobs)
-        env["ended"] = merged_ending([ending(e) for _, e in envs], len(envs) == shards)
-        # what an unfinished partition falls short of: every shard's plan, once each has one
-        planned = [last_session(e).get("case_passes_planned") for _, e in envs]
-        env.pop("case_passes_planned", None)
-        if len(envs) == shards and all(isinstance(p, int) for p in planned):
-            env["case_passes_planned"] = sum(planned)
-        atomic_write(part / ENVIRONMENT, json.dumps(env, indent=2, default=str) + "\n")
-    return records
+    if not envs:
+        return records, None
+    env = merge_environments(envs, partition, jobs)
+    # every case pass recorded: the driver recorded what a cancelled job lost as error, so
+    # nothing is left to resume, whatever signal that job's own sweep ended on
+    complete = wanted is not None and len(seen) >= wanted
+    env["ended"] = merged_ending([ending(e) for _, e in envs], len(envs) == shards, complete)
+    # what an unfinished partition falls short of: every case pass where the sweep says how
+    # many (a shard cancelled before it planned had left no total), else every shard's plan
+    planned = [last_session(e).get("case_passes_planned") for _, e in envs]
+    env.pop("case_passes_planned", None)
+    if wanted is not None:
+        env["case_passes_planned"] = wanted
+    elif len(envs) == shards and all(isinstance(p, int) for p in planned):
+        env["case_passes_planned"] = sum(planned)
+    return records, env
 
 
-def merged_ending(ends: Sequence[str], every_shard: bool) -> str:
-    """How a partition ended: finished once every shard's sweep finished; otherwise
-    interrupted where a shard was, else stopped (a shard still running, dead or not begun)."""
-    if every_shard and all(e == FINISHED for e in ends):
+def read_partition(part: Path) -> tuple[list[Measurement], dict[str, Any]] | None:
+    """What `report` and `compare` read of a Slurm sweep's partition folder: its records and
+    environment merged from the shards now, as the driver would write them, but written
+    nowhere (a reader never writes into a run's folder). The merged files lag the shards where
+    the driver died or was stopped while its jobs went on: they had read 0 results beside a
+    shard's 6, and no word of why. None where `part` is no partition of a sweep (no
+    DIR/.slurm.json above it) or holds no shards (a set published without them)."""
+    sweep = read_json(part.parent / SWEEP)  # SlurmError, one line, where damaged
+    if not sweep or not (part / SHARDS).is_dir():
+        return None
+    shards = sweep.get("shards")
+    if not isinstance(shards, int):  # a sweep begun before .slurm.json counted them
+        shards = 1 + max((int(p.name) for p in (part / SHARDS).iterdir() if p.name.isdigit()),
+                         default=-1)
+    cases, processes = sweep.get("cases"), sweep.get("processes")
+    wanted = cases * processes if isinstance(cases, int) and isinstance(processes, int) else None
+    jobs = {str(k): str(v) for k, v in read_json(part / JOBS).items()}
+    records, env = partition_view(part, shards, part.name, jobs, wanted)
+    return records, env or {}
+
+
+def stored_set(folder: Path) -> tuple[list[Measurement], dict[str, Any]]:
+    """A results folder's records (case passes) and environment, as `report` and `compare`
+    read them: a Slurm partition's merged from its shards now (read_partition), any other
+    folder's as stored. StoreError (one line) where the folder is not a run's."""
+    return read_partition(folder) or (load_passes(folder), load_environment(folder))
+
+
+def merged_ending(ends: Sequence[str], every_shard: bool, complete: bool = False) -> str:
+    """How a partition ended: finished once it holds every case pass (`complete`), or once
+    every shard's sweep finished; otherwise interrupted where a shard was, else stopped (a
+    shard still running, dead or not begun)."""
+    if complete or every_shard and all(e == FINISHED for e in ends):
         return FINISHED
     return INTERRUPTED if INTERRUPTED in ends else STOPPED
 
