@@ -166,9 +166,10 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
     # had taken a fresh sweep, filed under the dead run's environment; and resume=True on a
     # folder with none (a typo in out) had quietly run the whole sweep afresh
-    if options.get("resume") and (folder / SLURM_SWEEP).is_file():
-        raise InputError(f"a2bench.sweep: resume=True: {folder} holds a Slurm sweep; resume it "
-                         "with a2bench run --executor slurm and the options it ran with")
+    if (folder / SLURM_SWEEP).is_file():  # a local sweep there would break it (Sweep says why)
+        raise InputError(f"a2bench.sweep: out {folder}: holds a Slurm sweep; choose another "
+                         "out, or resume it with a2bench run --executor slurm --resume and the "
+                         "options it ran with")
     if holds_sweep(folder) != bool(options.get("resume")):
         raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
                          "resume=True to continue it, or choose another out"

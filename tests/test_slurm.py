@@ -867,3 +867,34 @@ def test_report_and_compare_read_the_shards_not_a_stale_merge(tmp_path):
     (tmp_path / "published" / slurm.SWEEP).write_text("{}")
     ResultsWriter(published, resume=True).append(_ok(cases[0]))
     assert load_runs([published])[1][0].passes == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# A local run into a Slurm sweep's folder
+
+
+def _smoke_cases(dtype: str = "float32") -> list[Case]:
+    from a2bench.suite import expand, load_suite
+
+    return expand(load_suite(SMOKE, dtype=dtype))
+
+
+def test_a_local_run_into_a_slurm_sweep_is_refused(tmp_path, capsys):
+    """It had written results beside .slurm.json: `report DIR/*` then failed on them, and the
+    Slurm resume was refused."""
+    out = tmp_path / "sweep"
+    _slurm_sweep(out, _smoke_cases())
+    (out / "debug" / "shards").mkdir(parents=True)
+    (out / "debug" / "results.jsonl").write_text("")  # the merged set: a sweep to --resume
+    said = {}
+    for folder, flags in ((out, ()), (out / "debug", ("--resume",))):
+        before = sorted(p.relative_to(out) for p in out.rglob("*"))
+        code = main(["run", str(SMOKE), "--out", str(folder), *flags, *FAST])
+        said[folder] = err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert err.endswith("; a local run there would mix its results into that sweep's: "
+                            "choose another --out, or resume the sweep with --executor slurm "
+                            "--resume and the options it ran with"), err
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing written
+    assert f"--out {out}: holds a Slurm sweep (.slurm.json);" in said[out]
+    assert f"is partition debug of the Slurm sweep in {out};" in said[out / "debug"]

@@ -440,8 +440,11 @@ def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeyp
         a2bench.sweep(suite, "")  # had written its files into the working folder
     (tmp_path / "slurm").mkdir()
     (tmp_path / "slurm" / ".slurm.json").write_text("{}")
-    with pytest.raises(InputError, match=r"resume=True: .*slurm holds a Slurm sweep"):
-        a2bench.sweep(suite, tmp_path / "slurm", resume=True)
+    for resume in (True, False):  # a local sweep beside .slurm.json had broken the Slurm one
+        with pytest.raises(InputError, match=r"^a2bench.sweep: out .*slurm: holds a Slurm sweep; "
+                                             "choose another out"):
+            a2bench.sweep(suite, tmp_path / "slurm", resume=resume)
+    assert [p.name for p in (tmp_path / "slurm").iterdir()] == [".slurm.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slurm"]  # nothing written
 
 

@@ -53,6 +53,7 @@ from a2bench.run.runner import (
     run_cases,
 )
 from a2bench.run.store import (
+    SLURM_SWEEP,
     ResultsWriter,
     holds_sweep,
     load_environment,
@@ -166,6 +167,22 @@ def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[
     return out
 
 
+def slurm_folder_problem(out: Path) -> str | None:
+    """Why `out`, a Slurm sweep's folder or one of its partitions', takes no local run, or None.
+    A local run there had written beside .slurm.json (`report DIR/*` then failed on its files,
+    and the Slurm resume was refused), or into a partition's merged files, which its driver
+    rewrites from the shards. A shard (DIR/<partition>/shards/<i>) is its job's own run."""
+    if (out / SLURM_SWEEP).is_file():
+        where = f"holds a Slurm sweep ({SLURM_SWEEP})"
+    elif (out.parent / SLURM_SWEEP).is_file() and (out / "shards").is_dir():
+        where = f"is partition {out.name} of the Slurm sweep in {out.parent}"
+    else:
+        return None
+    return (f"{where}; a local run there would mix its results into that sweep's: choose "
+            "another --out, or resume the sweep with --executor slurm --resume and the options "
+            "it ran with")
+
+
 class Sweep:
     """One sweep: `Sweep(suite, cases, options).run()` measures the cases into options.out."""
 
@@ -250,6 +267,8 @@ class Sweep:
     def _run(self) -> SweepResult:
         started = time.perf_counter()
         suite, o = self.suite, self.options
+        if problem := slurm_folder_problem(o.out):
+            raise InputError(f"--out {o.out}: {problem}")
         self._check_device()
         self._check_traceable()
         self._check_costs()
