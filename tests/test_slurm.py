@@ -898,3 +898,93 @@ def test_a_local_run_into_a_slurm_sweep_is_refused(tmp_path, capsys):
         assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing written
     assert f"--out {out}: holds a Slurm sweep (.slurm.json);" in said[out]
     assert f"is partition debug of the Slurm sweep in {out};" in said[out / "debug"]
+
+
+# ---------------------------------------------------------------------------------------------
+# A resume that would mix two sweeps, or has none to resume
+
+
+@pytest.fixture
+def no_submission(monkeypatch):
+    """A login node that plans (sinfo lists debug) but must never submit."""
+    def submitted(*args, **kwargs):
+        raise AssertionError("a job was submitted")
+
+    monkeypatch.setattr(slurm.driver, "_check_login_node", lambda: None)
+    monkeypatch.setattr(slurm.driver, "cluster_partitions", lambda: ["debug"])
+    monkeypatch.setattr(slurm.driver, "submit_array", submitted)
+
+
+@pytest.mark.usefixtures("no_submission")
+def test_a_resume_with_another_dtype_is_refused_before_anything_is_submitted(tmp_path, capsys):
+    """A resume with --dtype float64 (or an edited suite of the same name and count) had
+    submitted jobs that failed on the node, recorded errors for the float64 cases beside the
+    float32 ones, and ended with "12 of 6 cases" and "-6 case(s) have no result yet", exit 0."""
+    out = tmp_path / "sweep"
+    cases = _smoke_cases()
+    _slurm_sweep(out, cases)  # begun before .slurm.json held its cases' digest
+    shard = slurm.shard_folder(out / "debug", 0)
+    w = ResultsWriter(shard, resume=True)
+    w.write_environment({"suite": "smoke"})
+    w.append(_ok(cases[0]))
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume", *FAST]
+    code = main([*args, "--dtype", "float64"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"--resume: {shard}: holds 1 case pass of 1 case this suite does not have" in err
+    assert "cases_digest" not in (out / slurm.SWEEP).read_text()  # the sweep's, as it was
+    # with its digest, told apart before any shard holds a record
+    shard.joinpath("results.jsonl").unlink()
+    _slurm_sweep(out, cases, cases_digest=slurm.driver.cases_digest([c.key() for c in cases]))
+    assert main([*args, "--dtype", "float64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{out}: its sweep's cases are not those {SMOKE} now gives (its file edited, or " \
+        "another --device or --dtype); resume with the suite" in err and "\n" not in err
+    _slurm_sweep(out, cases, suite_name="other")
+    assert main(args) == 2
+    assert "holds a Slurm sweep of suite 'other', not 'smoke'" in capsys.readouterr().err
+    assert not (out / "debug" / slurm.JOBS).exists()
+
+
+def test_the_end_counts_only_the_sweeps_own_cases(tmp_path, capsys):
+    from a2bench.slurm.driver import Plan, SlurmDriver
+
+    a, b = case(4), case(8)
+    out = tmp_path / "sweep"
+    driver = SlurmDriver(None, [a], RunOptions(out=out, suite="s.yaml", processes=1))
+    driver.sweep = Plan(("p",), True, 1, 1, 0, False, {})
+    driver.jobs_of = {"p": {}}
+    w = ResultsWriter(slurm.shard_folder(out / "p", 0), resume=True)
+    w.append(_ok(a))
+    w.append(_ok(b))  # another sweep's case
+    assert driver.finish() == 0
+    said = capsys.readouterr().out
+    assert "p: 1 of 1 cases" in said and "have no result yet" not in said, said
+
+
+@pytest.mark.usefixtures("no_submission")
+def test_resume_into_a_folder_with_no_slurm_sweep_is_refused(tmp_path, capsys):
+    # a typo in --out had submitted the whole sweep again, as the local executor refuses
+    out = tmp_path / "typo"
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume", *FAST])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"--resume: {out} holds no Slurm sweep (no .slurm.json); expected the --out" in err
+    assert not out.exists()
+
+
+def test_a_stop_before_the_sweep_began_says_to_run_it_again(tmp_path, monkeypatch, capsys):
+    from a2bench.slurm import driver as slurm_driver
+
+    def stopped(self):  # Ctrl-C while sinfo answers, before .slurm.json is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slurm_driver.SlurmDriver, "plan", stopped)
+    options = RunOptions(out=tmp_path / "sweep", suite="s.yaml", processes=1, executor="slurm")
+    assert slurm_driver.run_on_slurm(None, [case(4)], options) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the sweep began" in err and "nothing was submitted" in err
+    assert "--resume" not in err and "--executor slurm" in err
+    _slurm_sweep(tmp_path / "sweep", [case(4)])  # begun: the jobs go on, re-attach
+    assert slurm_driver.run_on_slurm(None, [case(4)], options) == 130
+    assert "Re-attach with: " in (err := capsys.readouterr().err) and "--resume" in err

@@ -12,6 +12,7 @@ running and says how to re-attach (exit 130); a refusal is a SlurmError (one lin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -154,14 +155,6 @@ class SlurmDriver:
         seed = o.seed if o.seed is not None else stored.get("order_seed")
         seed = seed if isinstance(seed, int) else secrets.randbelow(2**31)
         shard_cases = SPLITS[how](self.cases, per_job)
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.out / SWEEP, json.dumps({
-            "suite": str(self.suite.path), "suite_name": self.suite.name,
-            "device": self.suite.device, "partitions": partitions if named else [],
-            "cases": len(self.order), "cases_per_job": per_job, "split": how,
-            "shards": len(shard_cases),
-            "processes": self.processes, "order_seed": seed, "slurm": list(o.slurm),
-        }, indent=2) + "\n")
         self.sweep = Plan(tuple(partitions), named, per_job, len(shard_cases), seed,
                           bool(stored), overrides, how)
         self.shards = [Shard(p, i, shard_folder(self.out / p, i), chunk)
@@ -171,10 +164,22 @@ class SlurmDriver:
         for s in self.shards:
             # a shard resumed with other timing fails in its job, on the node, and records
             # every case it lacks as an error: refused here, before anything is submitted
-            if stored and (problem := resume_problem(s.folder, self.suite.name, None,
+            # (so is one whose records are of cases this suite does not give it: its file
+            # edited, another --dtype; its jobs had recorded errors for the cases they lacked)
+            if stored and (problem := resume_problem(s.folder, self.suite.name,
+                                                     [c.key() for c in s.cases],
                                                      o.timing(self.suite.device))):
                 raise SlurmError(f"--resume: {s.folder}: {problem}")
             s.lacking = self._missing(s)
+        # written once nothing is refused: a refused resume had rewritten it as it asked
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out / SWEEP, json.dumps({
+            "suite": str(self.suite.path), "suite_name": self.suite.name,
+            "device": self.suite.device, "partitions": partitions if named else [],
+            "cases": len(self.order), "cases_digest": cases_digest(self.order),
+            "cases_per_job": per_job, "split": how, "shards": len(shard_cases),
+            "processes": self.processes, "order_seed": seed, "slurm": list(o.slurm),
+        }, indent=2) + "\n")
         return self.sweep
 
     def _restore(self) -> dict[str, Any]:
@@ -187,10 +192,28 @@ class SlurmDriver:
         if holds_results(self.out):
             raise SlurmError(f"{self.out}: holds the results of a local run; choose another "
                              "--out for a Slurm sweep")
-        if stored and stored.get("cases") != len(self.order):
+        if not stored and self.options.resume:  # a typo in --out had submitted the whole sweep
+            raise SlurmError(f"--resume: {self.out} holds no Slurm sweep (no {SWEEP}); expected "
+                             "the --out of an earlier a2bench run --executor slurm, or leave "
+                             "out --resume to begin one")
+        if not stored:
+            return stored
+        again = ("; resume with the suite and options it began with, or choose another --out")
+        name = stored.get("suite_name")
+        if isinstance(name, str) and name != self.suite.name:
+            raise SlurmError(f"{self.out}: holds a Slurm sweep of suite {name!r}, not "
+                             f"{self.suite.name!r}" + again)
+        if stored.get("cases") != len(self.order):
             raise SlurmError(f"{self.out}: its sweep has {stored.get('cases')} cases and "
-                             f"{self.options.suite} now gives {len(self.order)}; resume with "
-                             "the suite and options it began with, or choose another --out")
+                             f"{self.options.suite} now gives {len(self.order)}" + again)
+        # the same count of other cases (an edited file, another --dtype or --device): pending
+        # jobs run the cases they were pickled with, and the driver had recorded every case of
+        # the new set as an error when they ended
+        digest = stored.get("cases_digest")
+        if isinstance(digest, str) and digest != cases_digest(self.order):
+            raise SlurmError(f"{self.out}: its sweep's cases are not those "
+                             f"{self.options.suite} now gives (its file edited, or another "
+                             "--device or --dtype)" + again)
         return stored
 
     def _partitions(self, stored: dict[str, Any]) -> tuple[list[str], bool]:
@@ -418,9 +441,12 @@ class SlurmDriver:
                             self.processes)
             merged = load(self.out / p)
             any_ok = any_ok or any(m.status == "ok" for m in merged)
-            short += len(self.cases) - len(merged)
+            # the sweep's cases with a record: a count of records had read "12 of 6 cases", then
+            # "-6 case(s) have no result yet", for a set that held another sweep's cases too
+            held = len(set(self.order) & {m.case.key() for m in merged})
+            short += len(self.order) - held
             hosts = sorted({m.host for m in merged if m.host})
-            print(f"{p}: {len(merged)} of {len(self.cases)} cases, {status_counts(merged)}"
+            print(f"{p}: {held} of {len(self.cases)} cases, {status_counts(merged)}"
                   + (f"; nodes {', '.join(hosts)}" if hosts else ""))
             for line in failure_lines(merged):  # which cases, and why, as a local run says
                 print(line)
@@ -436,9 +462,21 @@ class SlurmDriver:
         """What Ctrl-C (or SIGTERM, SIGHUP) during submit or watch leaves, and how to
         re-attach; exit 128 + the signal, as a local run's (it had been 130 for each)."""
         o = self.options
+        if not (o.out / SWEEP).is_file():  # stopped while planning: --resume would be refused
+            print(f"a2bench: interrupted before the sweep began in {o.out}; nothing was "
+                  f"submitted. Run it again with: {o.resume_command(resume=False)}",
+                  file=sys.stderr)
+            return code
         print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept "
               f"in {o.out}. Re-attach with: {o.resume_command()}", file=sys.stderr)
         return code
+
+
+def cases_digest(order: Sequence[Any]) -> str:
+    """The sweep's case keys, in order, as a short hash in .slurm.json: a resume with the same
+    count of other cases is told apart before anything is submitted."""
+    text = json.dumps([list(k) for k in order], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check_login_node() -> None:
