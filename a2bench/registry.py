@@ -166,7 +166,8 @@ class BlockSpec(ABC):
         """(parameter or shape axis, why) for each reason a resolved case (shape axes and
         parameters) is invalid, the shape axes' first; empty when it is valid."""
         found = [(axis, why) for axis, check in self.shape_checks
-                 if (why := _rule(self, f"shape_checks' rule on {axis}", check, values))]
+                 if (why := _verdict(self, f"shape_checks' rule on {axis}", check, values,
+                                     axis))]
         for p in self.params:
             v = values.get(p.name)
             if p.choices and v not in p.choices:
@@ -174,7 +175,8 @@ class BlockSpec(ABC):
             elif not p.choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 found.append((p.name, f"expected a positive integer, got {v!r}"))
             elif p.check is not None and (
-                    why := _rule(self, f"parameter {p.name}'s check", p.check, values)):
+                    why := _verdict(self, f"parameter {p.name}'s check", p.check, values,
+                                    p.name)):
                 found.append((p.name, why))
         return found
 
@@ -195,6 +197,21 @@ def _rule(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any]
     except Exception as e:
         raise SpecError(f"block {spec.name}: {what} raised {type(e).__name__}: {e} "
                         f"({where_raised(e, type(spec))})") from None
+
+
+def _verdict(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any],
+             values: Mapping[str, Value], key: str) -> str | None:
+    """A check's verdict on a case: None (or "") where it is valid, else why not. A check
+    written as a condition (`lambda p: p["e"] <= 4`) returns a bool, which had been read the
+    wrong way round: True shown as the suite's mistake for every valid case, False letting an
+    invalid one through. So anything but None or a str is the block's mistake, said here."""
+    why = _rule(spec, what, rule, values)
+    if why is None or isinstance(why, str):
+        return why or None
+    raise SpecError(f"block {spec.name}: {what} returned {why!r}; expected None for a valid "
+                    "case, else why not as one phrase \"expected ..., got ...\" (e.g. "
+                    f"lambda p: None if p[\"{key}\"] <= 4 else f\"expected at most 4, got "
+                    f"{{p['{key}']}}\") (at {_where(rule)})")
 
 
 def where_raised(e: BaseException, kind: type) -> str:
