@@ -159,7 +159,7 @@ class BlockSpec(ABC):
         out: dict[str, Value] = {}
         for p in self.params:
             out[p.name] = known[p.name] = _rule(self, f"parameter {p.name}'s default", p.resolve,
-                                                known)
+                                                known, p.default)
         return out
 
     def problems(self, values: Mapping[str, Value]) -> list[tuple[str, str]]:
@@ -187,16 +187,17 @@ class BlockSpec(ABC):
 
 
 def _rule(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any],
-          values: Mapping[str, Value]) -> Any:
+          values: Mapping[str, Value], defined: object = None) -> Any:
     """A block's own rule (a default, a check) applied to a case's values; where it raises (a
-    misspelt key, a division by zero), one line naming the block, the rule and its line."""
+    misspelt key, a division by zero), one line naming the block, the rule and its line
+    (`defined`: the block's own function, where `rule` is a2bench's call of it)."""
     try:
         return rule(values)
     except InputError:
         raise
     except Exception as e:
         raise SpecError(f"block {spec.name}: {what} raised {type(e).__name__}: {e} "
-                        f"({where_raised(e, type(spec))})") from None
+                        f"({where_raised(e, type(spec), defined or rule)})") from None
 
 
 def _verdict(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], Any],
@@ -214,17 +215,26 @@ def _verdict(spec: BlockSpec, what: str, rule: Callable[[Mapping[str, Value]], A
                     f"{{p['{key}']}}\") (at {_where(rule)})")
 
 
-def where_raised(e: BaseException, kind: type) -> str:
+def where_raised(e: BaseException, kind: type, defined: object = None) -> str:
     """The innermost line of the error in the file that defines `kind` (a block's spec: its
-    own rule or cost model), else the innermost line."""
+    own rule or cost model) or `defined` (the rule or cost model itself, which a base class
+    elsewhere may hold). Where neither is on the traceback (a TypeError from calling it with
+    arguments it does not take, raised in a2bench's own call), the line `defined` starts on:
+    a2bench's own line had said nothing about the block. Else the innermost line."""
     frames = traceback.extract_tb(e.__traceback__)
-    try:
-        own = inspect.getsourcefile(kind)
-    except TypeError:
-        own = None
-    mine = [f for f in frames if own and f.filename == own]
+    files = {_source_file(kind), _source_file(defined)} - {None}
+    mine = [f for f in frames if f.filename in files]
+    if not mine and defined is not None:
+        return f"at {_where(defined)}"
     where = (mine or frames)[-1] if frames else None
     return f"at {where.filename}:{where.lineno}" if where else "where is unknown"
+
+
+def _source_file(obj: object) -> str | None:
+    try:
+        return inspect.getsourcefile(obj) if obj is not None else None  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def built_module(spec: BlockSpec, case: Case) -> Any:
@@ -355,6 +365,7 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
     if isinstance(side, bool) or not isinstance(side, int) or side < 0:
         raise SpecError(f"block spec {name} ({_where(cls)}): side_class: expected a "
                         f"non-negative integer (0: any side), got {side!r}")
+    _check_cost(cls, name)
     if not cls.__module__.startswith(BUILT_INS + "."):
         _refuse_built_in_name(cls, name)
         _refuse_another_modules_name(cls, name)
@@ -364,6 +375,58 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         cls.label = name
     REGISTRY[name] = cls()
     return cls
+
+
+def reports_kernel(kind: type[BlockSpec]) -> bool:
+    """Whether a spec reports which kernel ran (its own backend()): a2bench passes that kernel
+    back to its cost() as backend=, known only once the case has run. (A kernel
+    expected_backend() names is known before: the check before the calibration calls cost()
+    with it, so a spec whose expected_backend() gives "" needs no backend= and may omit it.)"""
+    return kind.backend is not BlockSpec.backend
+
+
+def cost_definition(kind: type[BlockSpec]) -> object:
+    """The spec's own cost as written (a function, or whatever the class bound to `cost`),
+    under the train-aware wrapper __init_subclass__ puts around it; None for a counted block."""
+    owner = next(k for k in kind.__mro__ if "cost" in k.__dict__)
+    if owner is BlockSpec:
+        return None
+    held = owner.__dict__["cost"]
+    return getattr(held, "forward_model", held)
+
+
+def _check_cost(cls: type[BlockSpec], name: str) -> None:
+    """cost() must be a method a2bench can call as cost(case), and as cost(case, backend=...)
+    for a block that reports the kernel that ran (catalog.cost_of). A wrong one (no `case`, an
+    extra argument, a property, a staticmethod, `cost = 42`) had failed in a2bench's own call
+    with a TypeError naming registry.py, and a cost() without backend= in a block with
+    backend() only once every case had been measured, leaving a folder a rerun refused."""
+    model = cost_definition(cls)
+    if model is None:
+        return
+    kernel = reports_kernel(cls)
+    want = 'def cost(self, case, backend="")' if kernel else "def cost(self, case)"
+    why = (" (its backend() names the kernel that ran, which a2bench passes back to cost() "
+           "as backend=)" if kernel else "")
+    inner = getattr(model, "__func__", getattr(model, "fget", model))
+    if isinstance(model, (property, staticmethod, classmethod)) or not callable(model):
+        what = (f"a {type(model).__name__}" if isinstance(model, (property, staticmethod,
+                                                                   classmethod))
+                else f"{model!r}, not a method")
+        raise SpecError(f"block spec {name} ({_where(inner if callable(inner) else cls)}): cost "
+                        f"is {what}; expected a method {want} returning a Cost{why}")
+    try:
+        signature = inspect.signature(model)
+    except (TypeError, ValueError):  # nothing to read (a builtin): called as documented
+        return
+    try:
+        signature.bind(cls, "case")
+        if kernel:
+            signature.bind(cls, "case", backend="")
+    except TypeError:
+        raise SpecError(f"block spec {name} ({_where(model)}): cost{signature} cannot be called "
+                        f"as cost(case{', backend=...' if kernel else ''}); expected {want} "
+                        f"returning a Cost{why}") from None
 
 
 def _refuse_built_in_name(cls: type[BlockSpec], name: str) -> None:

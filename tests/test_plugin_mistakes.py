@@ -2,6 +2,8 @@
 registers or when the suite is read, before anything is measured or written:
 
 1. a Param check (or a shape_checks rule) that returns a bool rather than None or a phrase;
+2. a cost() a2bench cannot call as cost(case), or as cost(case, backend=...) where the block's
+   backend() reports the kernel that ran;
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
+from a2bench.case import Case
+from a2bench.cost import Cost, elementwise
+from a2bench.errors import InputError
+from a2bench.plugins import load_one
 from a2bench.registry import REGISTRY, BlockSpec, Param, SpecError, register
 
 HERE = Path(__file__).resolve()
@@ -111,3 +117,116 @@ def test_a_suite_with_a_bool_check_stops_naming_the_plugins_line(tmp_path: Path)
                            "expected None for a valid case")
     assert line.endswith(f"(at {plugin}:{_line(plugin, 'check=')})")
     assert not (tmp_path / "out").exists()
+
+
+# --- 2. cost()'s signature ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cost", "said"), [
+    ("def cost(self):\n    return None\n", "cost(self) cannot be called as cost(case); "
+     "expected def cost(self, case) returning a Cost"),
+    ("def cost(self, case, extra):\n    return None\n", "cost(self, case, extra) cannot be "
+     "called as cost(case); expected def cost(self, case)"),
+    ("@property\ndef cost(self):\n    return None\n", "cost is a property; expected a method "
+     "def cost(self, case) returning a Cost"),
+    ("@staticmethod\ndef cost(case):\n    return None\n", "cost is a staticmethod; expected a "
+     "method def cost(self, case)"),
+    ("cost = 42\n", "cost is 42, not a method; expected a method def cost(self, case)"),
+    # backend() reports the kernel that ran, which is passed back as backend=: without it
+    # the case had been measured and then stopped the run, leaving a folder a rerun refused
+    ("def backend(self, module, x):\n    return 'onednn'\n\n"
+     "def cost(self, case):\n    return None\n", "cost(self, case) cannot be called as "
+     "cost(case, backend=...); expected def cost(self, case, backend=\"\") returning a Cost "
+     "(its backend() names the kernel that ran, which a2bench passes back to cost() as "
+     "backend=)"),
+    ("def backend(self, module, x):\n    return 'onednn'\n\n"
+     "def cost(self, case, backend):\n    return None\n", "cost(self, case, backend) cannot be "
+     "called as cost(case, backend=...)"),
+])
+def test_a_cost_a2bench_cannot_call_is_refused_where_it_is_defined(tmp_path: Path, cost, said,
+                                                                   scratch_registry):
+    plugin = _plugin(tmp_path, cost)
+    with pytest.raises(InputError) as e:
+        load_one(str(plugin))
+    where = (_line(plugin, "@register") if cost.startswith("cost =") else
+             _line(plugin, "def cost") - cost.startswith("@"))
+    assert str(e.value).startswith(f"A2BENCH_PLUGINS: mixer.py: block spec s27_mixer "
+                                   f"({plugin}:{where}): {said}")
+    assert "s27_mixer" not in REGISTRY
+
+
+def test_a_backend_without_backend_in_cost_stops_before_anything_is_measured(tmp_path: Path):
+    plugin = _plugin(tmp_path, "def backend(self, module, x):\n    return 'onednn'\n\n"
+                     "def cost(self, case):\n    n = case.batch * case.channels * "
+                     "case.positions\n    return Cost((elementwise('r', n, n),), "
+                     "case.dtype_bytes)\n")
+    line = _one_line(_run(tmp_path, plugin))
+    assert f"block spec s27_mixer ({plugin}:{_line(plugin, 'def cost')}): cost(self, case) " \
+        "cannot be called as cost(case, backend=...)" in line
+    assert not (tmp_path / "out").exists()  # nothing measured, nothing written
+
+
+@pytest.mark.parametrize("cost", [
+    "def cost(self, case, backend=''):", "def cost(self, case, **kernel):",
+    "def cost(self, *args, **kwargs):"])
+def test_a_cost_that_takes_backend_registers_with_a_backend(scratch_registry, cost):
+    namespace: dict = {}
+    exec(textwrap.dedent(f"""
+        def backend(self, module, x):
+            return "onednn"
+
+        {cost}
+            return Cost((elementwise("r", 1, 1),), 4)
+    """), {"Cost": Cost, "elementwise": elementwise}, namespace)
+    register(_spec(**namespace))
+    assert REGISTRY["s27_spec"].has_cost
+
+
+def test_an_expected_backend_alone_may_keep_a_cost_without_backend(scratch_registry):
+    # the kernel expected_backend() names is known before anything runs: a spec that names
+    # none ("") is called cost(case), as tests/test_plugin_block.py's toy is; one that names
+    # one fails in the check before the calibration, at its own cost's line, not a2bench's
+    from a2bench.catalog import expected_cost
+
+    def cost(self, case):
+        return Cost((elementwise("r", 1, 1),), case.dtype_bytes)
+
+    line = inspect.getsourcelines(cost)[1]
+    case = Case("s27_spec", "cpu", "float32", 1, 4, 1, 4, 4)
+    register(_spec(expected_backend=lambda self, case, threads=1: "", cost=cost))
+    assert expected_cost(case).macs == 0
+    register(_spec(expected_backend=lambda self, case, threads=1: "onednn", cost=cost))
+    with pytest.raises(InputError, match=rf"unexpected keyword argument 'backend' \(at "
+                       rf"{HERE}:{line}\)"):
+        expected_cost(case)
+
+
+def test_a_block_that_reports_its_kernel_is_given_backend_before_the_calibration(
+        scratch_registry):
+    # Sweep._check_costs reads expected_cost: a block with backend() is called there with
+    # backend= as its records will be, so a cost() set on the spec after it registered (past
+    # register's check) fails before anything is measured
+    from a2bench.catalog import expected_cost
+
+    seen = []
+
+    class Kernel(BlockSpec):
+        name = "s27_spec"
+
+        def module(self, case):
+            return None
+
+        def backend(self, module, x):
+            return "onednn"
+
+        def cost(self, case, backend="unset"):
+            seen.append(backend)
+            return Cost((elementwise("r", 1, 1),), case.dtype_bytes)
+
+    spec = REGISTRY[register(Kernel).name]
+    case = Case("s27_spec", "cpu", "float32", 1, 4, 1, 4, 4)
+    expected_cost(case)
+    assert seen == [""]
+    spec.cost = lambda case: Cost((), 4)  # type: ignore[method-assign]
+    with pytest.raises(InputError, match="unexpected keyword argument 'backend'"):
+        expected_cost(case)
