@@ -354,6 +354,7 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
                             f"expected another name (not {', '.join(sorted(RESERVED_CASE))}, "
                             "or a results column)")
         seen.add(p.name)
+        _check_values(cls, name, p)
     checks = cls.shape_checks
     if not isinstance(checks, tuple) or not all(
             isinstance(c, tuple) and len(c) == 2 and c[0] in SHAPE_AXES and callable(c[1])
@@ -375,6 +376,29 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         cls.label = name
     REGISTRY[name] = cls()
     return cls
+
+
+def _check_values(cls: type[BlockSpec], name: str, p: Param) -> None:
+    """A Param's choices are words and its constant default is one of its own values. An int
+    among the choices had crashed `list` and the suite's check with a TypeError traceback
+    (they join the choices as words; an integer parameter's allowed values go in check=), and
+    a default outside its values was blamed on every suite that left the parameter out."""
+    where = f"block spec {name} ({_where(cls)}): Param {p.name!r}"
+    choices = p.choices
+    if not isinstance(choices, (tuple, list)) or not all(
+            isinstance(c, str) and c for c in choices):
+        raise SpecError(f"{where}: choices: expected a tuple of words, e.g. choices=(\"relu\", "
+                        f"\"gelu\"), got {choices!r}; an integer parameter takes no choices: "
+                        "its allowed values go in check=")
+    d = p.default
+    if callable(d):  # a rule: its values are checked per case, as a suite's are
+        return
+    if choices and d not in choices:
+        raise SpecError(f"{where}: default {d!r}: expected one of its choices "
+                        f"({', '.join(choices)})")
+    if not choices and (isinstance(d, bool) or not isinstance(d, int) or d <= 0):
+        raise SpecError(f"{where}: default {d!r}: expected a positive integer, a word with "
+                        "choices=(...), or a rule such as lambda p: p[\"channels\"] // 4")
 
 
 def reports_kernel(kind: type[BlockSpec]) -> bool:

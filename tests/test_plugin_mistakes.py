@@ -4,6 +4,7 @@ registers or when the suite is read, before anything is measured or written:
 1. a Param check (or a shape_checks rule) that returns a bool rather than None or a phrase;
 2. a cost() a2bench cannot call as cost(case), or as cost(case, backend=...) where the block's
    backend() reports the kernel that ran;
+3. choices that are not words, a constant default outside its parameter's values;
 """
 
 from __future__ import annotations
@@ -230,3 +231,44 @@ def test_a_block_that_reports_its_kernel_is_given_backend_before_the_calibration
     spec.cost = lambda case: Cost((), 4)  # type: ignore[method-assign]
     with pytest.raises(InputError, match="unexpected keyword argument 'backend'"):
         expected_cost(case)
+
+
+# --- 3. choices and defaults ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("param", "said"), [
+    (Param("e", 1, "e", choices=(1, 2, 4)),  # had crashed `list` and the suite with a traceback
+     "choices: expected a tuple of words, e.g. choices=(\"relu\", \"gelu\"), got (1, 2, 4); an "
+     "integer parameter takes no choices: its allowed values go in check="),
+    (Param("act", "relu", "act", choices="relu"), "choices: expected a tuple of words"),
+    (Param("act", "relu", "act", choices=("relu", "")), "choices: expected a tuple of words"),
+    # a default outside its values had been blamed on every suite that left it out
+    (Param("act", "relu", "act", choices=("gelu", "silu")),
+     "default 'relu': expected one of its choices (gelu, silu)"),
+    (Param("e", "1", "e"), "default '1': expected a positive integer, a word with "
+     "choices=(...), or a rule such as lambda p: p[\"channels\"] // 4"),
+    (Param("e", None, "e"), "default None: expected a positive integer"),
+    (Param("e", 0, "e"), "default 0: expected a positive integer"),
+    (Param("e", True, "e"), "default True: expected a positive integer"),
+])
+def test_choices_are_words_and_a_default_is_one_of_its_values(scratch_registry, param, said):
+    cls = _spec(params=(param,))
+    with pytest.raises(SpecError) as e:
+        register(cls)
+    assert str(e.value).startswith("block spec s27_spec (") and \
+        f"): Param {param.name!r}: {said}" in str(e.value)
+
+
+def test_good_choices_and_defaults_register(scratch_registry):
+    register(_spec(params=(Param("act", "gelu", "act", choices=("gelu", "silu")),
+                           Param("k", lambda p: p["channels"] // 4, "k"),
+                           Param("e", 2, "e"))))
+    assert [p.name for p in REGISTRY["s27_spec"].params] == ["act", "k", "e"]
+
+
+def test_int_choices_are_one_line_in_list(tmp_path: Path):
+    plugin = _plugin(tmp_path, 'params = (Param("e", 1, "e", choices=(1, 2, 4)),)\n')
+    done = cli("list", env={"A2BENCH_PLUGINS": str(plugin)})
+    assert _one_line(done).startswith(f"a2bench: error: A2BENCH_PLUGINS: mixer.py: block spec "
+                                      f"s27_mixer ({plugin}:{_line(plugin, '@register')}"
+                                      "): Param 'e': choices: expected a tuple of words")
