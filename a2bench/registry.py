@@ -472,17 +472,23 @@ SCRIPTS = ("__main__", "__mp_main__")  # a script or notebook: as its worker imp
 
 
 def _refuse_another_modules_name(cls: type[BlockSpec], name: str) -> None:
-    """A name registered from one module is its own: registered again from that module (a
-    notebook cell run again) it is replaced, but two plugins that named one block alike had
-    left the last one loaded to win, unsaid."""
+    """A name registered is its holder's: registered again by the same class (its module
+    imported again, a plugin file loaded again after it failed) or from a script or notebook
+    (a cell run again, perhaps with the class renamed) it is replaced. Two plugins that named
+    one block alike had left the last one loaded to win, unsaid, and so had two specs of one
+    name in one file."""
     held = REGISTRY.get(name)
     if held is None:
         return
     mine, theirs = cls.__module__, type(held).__module__
-    if mine != theirs and not {mine, theirs} & set(SCRIPTS):
-        raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): name {name!r} is taken by "
-                        f"block spec {type(held).__name__} ({_where(type(held))}); expected "
-                        "each plugin's blocks to have names of their own")
+    if {mine, theirs} & set(SCRIPTS):
+        return
+    if mine == theirs and cls.__qualname__ == type(held).__qualname__:
+        return
+    raise SpecError(f"block spec {cls.__name__} ({_where(cls)}): name {name!r} is taken by "
+                    f"block spec {type(held).__name__} ({_where(type(held))}); expected "
+                    + ("each block in a file to have a name of its own" if mine == theirs
+                       else "each plugin's blocks to have names of their own"))
 
 
 def _where(cls: object) -> str:

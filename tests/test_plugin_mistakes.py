@@ -5,6 +5,7 @@ registers or when the suite is read, before anything is measured or written:
 2. a cost() a2bench cannot call as cost(case), or as cost(case, backend=...) where the block's
    backend() reports the kernel that ran;
 3. choices that are not words, a constant default outside its parameter's values;
+4. two specs of one name in one file;
 """
 
 from __future__ import annotations
@@ -272,3 +273,38 @@ def test_int_choices_are_one_line_in_list(tmp_path: Path):
     assert _one_line(done).startswith(f"a2bench: error: A2BENCH_PLUGINS: mixer.py: block spec "
                                       f"s27_mixer ({plugin}:{_line(plugin, '@register')}"
                                       "): Param 'e': choices: expected a tuple of words")
+
+
+# --- 4. one name twice in one file ----------------------------------------------------------
+
+
+def test_two_specs_of_one_name_in_one_file_are_refused(tmp_path: Path, scratch_registry):
+    # the second had replaced the first, unsaid
+    plugin = _plugin(tmp_path, "")
+    plugin.write_text(plugin.read_text() + textwrap.dedent("""
+
+        @register
+        class Other(BlockSpec):
+            name = "s27_mixer"
+
+            def module(self, case):
+                return Mixer(case.positions)
+    """))
+    with pytest.raises(InputError) as e:
+        load_one(str(plugin))
+    assert str(e.value) == (
+        f"A2BENCH_PLUGINS: mixer.py: block spec Other ({plugin}:{_line(plugin, 'class Other') - 1}"
+        f"): name 's27_mixer' is taken by block spec MixerSpec ({plugin}:"
+        f"{_line(plugin, '@register')}); expected each block in a file to have a name of its "
+        "own")
+
+
+def test_a_notebook_cell_run_again_replaces_its_block(scratch_registry):
+    # a cell's class lives in __main__: run again, perhaps renamed, it replaces its block
+    first = _spec()
+    first.__module__ = "__main__"
+    register(first)
+    again = type("Renamed", (BlockSpec,), {"name": "s27_spec", "__module__": "__main__",
+                                            "module": lambda self, c: None})
+    register(again)
+    assert type(REGISTRY["s27_spec"]) is again

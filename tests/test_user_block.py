@@ -243,10 +243,7 @@ def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_regist
     assert "memory budget checked against its trace without storage" in m.reason
     assert traces == [case, mixing]  # each case traced once, however often it is asked
 
-    @register
-    class Mixing2(Mixing):  # the same name again: its spec is new, so it is traced anew
-        name = "mixing_block"
-
+    register(Mixing)  # registered again (a re-run cell): its spec is new, so it is traced anew
     assert predicted_bytes(mixing) == need and traces == [case, mixing, mixing]
     se = modelled(Measurement(_case("se", 4, reduction=4), "ok"), 0)
     assert se.macs_source == "model" and se.macs_analytic is not None
