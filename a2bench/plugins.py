@@ -46,8 +46,47 @@ def load_plugins(extra: Sequence[str] = ()) -> list[str]:
     return names
 
 
+# What each plugin loaded in this process registered (plugin as named -> block names), for the
+# unknown-block message: a plugin that registers nothing is legitimate (scripts/slowdown_plugin.py
+# wraps the blocks others registered), but a block a suite names that no one registered then
+# points at the plugin that forgot its @register, where the plain hint said to name a file in
+# A2BENCH_PLUGINS that was named already.
+REGISTERED: dict[str, tuple[str, ...]] = {}
+
+
 def load_one(name: str, source: str = ENV_VAR) -> None:
     """Import one plugin: a module name or a .py file; one line (InputError) if it fails."""
+    from a2bench.registry import REGISTRY
+
+    before = dict(REGISTRY)
+    module_name = file_module_name(Path(name).resolve()) if name.endswith(".py") else name
+    _import(name, source)
+    # new specs (register makes a new instance each time), and the module's own where it had
+    # been imported before this call, which then registered nothing again; kept from an
+    # earlier load of the same plugin (A2BENCH_PLUGINS is loaded by the CLI and by the catalog).
+    # Not the built-ins, which a plugin's first import of a2bench.blocks registers.
+    REGISTERED[name] = tuple(dict.fromkeys((*REGISTERED.get(name, ()), *(
+        n for n, s in REGISTRY.items()
+        if not (held := type(s).__module__).startswith(BUILT_IN + ".") and (
+            before.get(n) is not s or held == module_name
+            or held.startswith(module_name + "."))))))
+
+
+def quiet_plugins() -> list[str]:
+    """The plugins loaded in this process that registered no block."""
+    return [name for name, blocks in REGISTERED.items() if not blocks]
+
+
+def unknown_block_hint() -> str:
+    """What a suite's unknown block is expected to be, after the registered blocks' list."""
+    quiet = quiet_plugins()
+    if not quiet:
+        return f"one a plugin registers: name its file in {ENV_VAR}"
+    return (f"one a plugin registers (plugin {', '.join(quiet)} loaded but registered no "
+            "block: missing @register?)")
+
+
+def _import(name: str, source: str) -> None:
     if name.endswith(".py"):
         _load_file(Path(name), source)
         return

@@ -27,6 +27,7 @@ import yaml
 from a2bench.case import DTYPE_BYTES, MODES, RUN_DEFAULTS, SHAPE_AXES, Case
 from a2bench.catalog import blocks
 from a2bench.errors import InputError
+from a2bench.plugins import unknown_block_hint
 from a2bench.registry import BlockSpec, Value
 
 DEVICES = ("cpu", "cuda")
@@ -276,7 +277,7 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         if b not in known:
             raise fail(f"{prefix}blocks" + ("" if alone else f"[{i}]"),
                        f"a registered block ({', '.join(known)}), or "
-                       "one a plugin registers: name its file in A2BENCH_PLUGINS", b)
+                       + unknown_block_hint(), b)
     specs = [registry[b] for b in names]
     declared = {p.name: p for s in specs for p in s.params}
     axes = (*SHAPE_AXES, *RUN_AXES, *declared)

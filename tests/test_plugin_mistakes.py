@@ -6,6 +6,7 @@ registers or when the suite is read, before anything is measured or written:
    backend() reports the kernel that ran;
 3. choices that are not words, a constant default outside its parameter's values;
 4. two specs of one name in one file;
+5. a plugin that registers no block, named where a suite asks for a block no one registered;
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
+from a2bench import plugins
 from a2bench.case import Case
 from a2bench.cost import Cost, elementwise
 from a2bench.errors import InputError
 from a2bench.plugins import load_one
 from a2bench.registry import REGISTRY, BlockSpec, Param, SpecError, register
+from a2bench.suite import SuiteError, parse_suite
 
 HERE = Path(__file__).resolve()
 
@@ -308,3 +311,39 @@ def test_a_notebook_cell_run_again_replaces_its_block(scratch_registry):
                                             "module": lambda self, c: None})
     register(again)
     assert type(REGISTRY["s27_spec"]) is again
+
+
+# --- 5. a plugin that registers no block ------------------------------------------------------
+
+
+def test_a_plugin_that_registers_nothing_is_named_where_its_block_is_missing(
+        tmp_path: Path, monkeypatch, scratch_registry):
+    # the hint had said to name the file in A2BENCH_PLUGINS, where it was named already. A
+    # plugin may register nothing by design (scripts/slowdown_plugin.py wraps others' blocks),
+    # so it loads without a word, and is named only where a suite lacks a block
+    monkeypatch.setattr(plugins, "REGISTERED", {})
+    suite = {"name": "x", "blocks": ["s27_mixer"], "params": {"channels": [4], "h": [4],
+                                                               "w": [4]}}
+    plugin = _plugin(tmp_path, "", register_line="")
+    load_one(str(plugin))
+    with pytest.raises(SuiteError) as e:
+        parse_suite(suite)
+    assert str(e.value).endswith(
+        f"or one a plugin registers (plugin {plugin} loaded but registered no block: missing "
+        "@register?), got 's27_mixer'")
+    load_one("json")  # a module imported long before: registered nothing either
+    load_one(str(plugin))  # loaded again: still nothing
+    assert plugins.quiet_plugins() == [str(plugin), "json"]
+
+
+def test_a_plugin_that_registers_keeps_the_plain_hint(tmp_path: Path, monkeypatch,
+                                                       scratch_registry):
+    monkeypatch.setattr(plugins, "REGISTERED", {})
+    plugin = _plugin(tmp_path, "")
+    load_one(str(plugin))
+    load_one(str(plugin))  # loaded again (the CLI, then the catalog): its block still counts
+    assert dict(plugins.REGISTERED) == {str(plugin): ("s27_mixer",)}
+    with pytest.raises(SuiteError, match=r"or one a plugin registers: name its file in "
+                       r"A2BENCH_PLUGINS, got 'nothing_of_that_name'"):
+        parse_suite({"name": "x", "blocks": ["nothing_of_that_name"],
+                     "params": {"channels": [4], "h": [4], "w": [4]}})
