@@ -97,7 +97,9 @@ def _import(name: str, source: str) -> None:
     except SystemExit as e:
         raise InputError(_exited(source, name, e)) from None
     except ModuleNotFoundError as e:
-        if e.name and name.startswith(e.name):
+        # the plugin itself, or a package above it, is missing; a module the plugin imports
+        # whose name merely begins its own (`mixer` from `mixer_blocks`) is a failed import
+        if e.name and (name == e.name or name.startswith(e.name + ".")):
             raise InputError(f"{source}: {name}: no such module (expected an importable module "
                              "name on sys.path, or a path to a .py file)") from None
         raise InputError(_failed(source, name, e, _origin(name))) from None

@@ -7,11 +7,13 @@ registers or when the suite is read, before anything is measured or written:
 3. choices that are not words, a constant default outside its parameter's values;
 4. two specs of one name in one file;
 5. a plugin that registers no block, named where a suite asks for a block no one registered;
+6. a module plugin whose own import of a missing module begins with the plugin's name.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 from pathlib import Path
 
@@ -347,3 +349,20 @@ def test_a_plugin_that_registers_keeps_the_plain_hint(tmp_path: Path, monkeypatc
                        r"A2BENCH_PLUGINS, got 'nothing_of_that_name'"):
         parse_suite({"name": "x", "blocks": ["nothing_of_that_name"],
                      "params": {"channels": [4], "h": [4], "w": [4]}})
+
+
+# --- 6. a missing import whose name begins the plugin's ---------------------------------------
+
+
+def test_a_module_plugins_missing_import_is_not_the_plugin_missing(tmp_path: Path,
+                                                                   monkeypatch):
+    (tmp_path / "s27mixer_blocks.py").write_text("import json\nimport s27mixer\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "s27mixer_blocks", raising=False)
+    with pytest.raises(InputError) as e:
+        load_one("s27mixer_blocks")
+    assert str(e.value) == ("A2BENCH_PLUGINS: s27mixer_blocks: failed to import: "
+                            "ModuleNotFoundError: No module named 's27mixer' (line 2)")
+    for missing in ("s27mixer", "s27mixer.blocks"):  # the plugin, or a package above it
+        with pytest.raises(InputError, match=rf"^A2BENCH_PLUGINS: {missing}: no such module"):
+            load_one(missing)
