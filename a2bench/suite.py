@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,6 +108,45 @@ class _OnceLoader(yaml.SafeLoader):
             first[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        _check_number_form(self, node)
+        return super().construct_yaml_int(node)  # type: ignore[no-untyped-call,no-any-return]
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        _check_number_form(self, node)
+        return super().construct_yaml_float(node)  # type: ignore[no-untyped-call,no-any-return]
+
+
+class _NumberForm(yaml.constructor.ConstructorError):
+    """A number whose YAML 1.1 reading differs from its decimal one (load_suite names the
+    file, line and column)."""
+
+
+# YAML 1.1, which PyYAML implements, reads `016` as octal 14 and `1:2` as base 60, 62; YAML 1.2
+# and every reader of the file read 16 and a string. A suite's sizes would change without a
+# word (h: [016, 024, 032] ran 14, 20, 26), so both forms are refused where they resolve.
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+
+
+def _check_number_form(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
+    text = str(node.value)
+    if ":" in text:
+        read = yaml.SafeLoader.construct_yaml_int if "." not in text else \
+            yaml.SafeLoader.construct_yaml_float
+        raise _NumberForm(None, None, f"{text}: YAML 1.1 reads digits joined by colons as base "
+                          f"60 ({read(loader, node)}); expected a decimal number, or the text "
+                          f"quoted (\"{text}\") where text is meant", node.start_mark)
+    if _LEADING_ZERO.fullmatch(text):
+        decimal = int(text.replace("_", ""), 10)
+        raise _NumberForm(None, None, f"{text}: YAML 1.1 reads a leading zero as octal "
+                          f"({yaml.SafeLoader.construct_yaml_int(loader, node)}); expected a "
+                          f"decimal integer without leading zeros, e.g. {decimal}",
+                          node.start_mark)
+
+
+_OnceLoader.add_constructor("tag:yaml.org,2002:int", _OnceLoader.construct_yaml_int)
+_OnceLoader.add_constructor("tag:yaml.org,2002:float", _OnceLoader.construct_yaml_float)
+
 
 def load_suite(path: str | Path, device: str | None = None, dtype: str | None = None) -> Suite:
     """Parse a suite file for `device` and `dtype` (the suite's own when None)."""
@@ -118,6 +158,9 @@ def load_suite(path: str | Path, device: str | None = None, dtype: str | None = 
         raise SuiteError(f"{p}: no such suite file (expected a YAML file, e.g. suites/smoke.yaml)")
     try:
         raw = yaml.load(p.read_text(), Loader=_OnceLoader)  # noqa: S506 (a SafeLoader)
+    except _NumberForm as e:
+        mark = e.problem_mark
+        raise SuiteError(f"{p}:{mark.line + 1}:{mark.column + 1}: {e.problem}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"

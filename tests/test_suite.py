@@ -118,6 +118,32 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path, text, line, key,
                                     "expected each key once")
 
 
+@pytest.mark.parametrize("axis,number,said", [
+    ("h: [016, 024]", "016", "016: YAML 1.1 reads a leading zero as octal (14); expected a "
+     "decimal integer without leading zeros, e.g. 16"),
+    ("h: [8, 0_7]", "0_7", "0_7: YAML 1.1 reads a leading zero as octal (7)"),
+    ("reduction: [1:2]", "1:2", '1:2: YAML 1.1 reads digits joined by colons as base 60 (62); '
+     'expected a decimal number, or the text quoted ("1:2") where text is meant'),
+    ("reduction: [1:30.5]", "1:30.5", "1:30.5: YAML 1.1 reads digits joined by colons as base 60 "
+     "(90.5)"),
+])
+def test_yaml_1_1_octal_and_base_60_numbers_are_refused_where_they_stand(tmp_path, axis, number,
+                                                                           said):
+    """PyYAML reads `016` as 14 and `1:2` as 62, where a reader of the file (and YAML 1.2) sees
+    16 and text: h: [016, 024, 032] ran 14, 20 and 26 without a word."""
+    path = tmp_path / "octal.yaml"
+    path.write_text(f"blocks: [se]\nparams:\n  channels: [16]\n  w: [8]\n  {axis}\n"
+                    + ("  h: [8]\n" if axis.startswith("reduction") else ""))
+    column = 3 + axis.index(number)  # line 5, after its two spaces; 1-based
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value).startswith(f"{path}:5:{column}: {said}"), str(info.value)
+    # the forms every reader reads alike still load: 0x10, 1_0
+    path.write_text("blocks: [se]\nparams: {channels: [0x10], h: [8, 1_0], w: [8, 10]}\n"
+                    "zip: [[h, w]]\n")
+    assert [(c.channels, c.h) for c in expand(load_suite(path))] == [(16, 8), (16, 10)]
+
+
 def test_a_suite_file_without_a_name_is_named_for_its_file(tmp_path):
     first = tmp_path / "my-first.yaml"
     first.write_text("blocks: [se]\nparams: {channels: [32], h: [4], w: [4]}\n")
