@@ -9,7 +9,8 @@ scripts, the same sweep `a2bench run` makes.
     res.fits()     # fits.csv's frame: exponents and verdicts
     res.report("my-report")  # report.md, index.html, figures
 
-`suite` is a YAML file or a dict in the YAML's form; the options are `a2bench run`'s flags by
+`suite` is a YAML file or a dict in the YAML's form (a tuple or range as a list, numpy's
+integers as ints); the options are `a2bench run`'s flags by
 their names (RunOptions: threads, processes, interleave, time_budget, ci_target, seed, ...).
 Blocks registered in this process with @register (a notebook cell, a script) reach the
 measuring worker without A2BENCH_PLUGINS (a2bench.plugins.for_worker). A script that calls

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     if dtype is not None and dtype not in DTYPE_BYTES:
         raise SuiteError(f"--dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
     dtype_override, dtype = dtype, dtype or suite_dtype
-    threads = raw.get("threads")
+    threads = _integer(raw.get("threads"))
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or threads < 1):
         raise fail("threads", "a whole number of CPU threads, 1 or more", threads)
@@ -240,7 +241,7 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     if sweeps_raw is None:
         sweeps = (_sweep(merged, "", fail),)
     else:
-        if not isinstance(sweeps_raw, list) or not sweeps_raw:
+        if not _is_list(sweeps_raw) or not sweeps_raw:
             raise fail("sweeps", "a non-empty list of sweeps (each with blocks, params, zip)",
                        sweeps_raw)
         parts = []
@@ -303,9 +304,22 @@ def _axes_of(names: Any) -> set[str] | None:
     return {*SHAPE_AXES, *RUN_AXES, *(p.name for b in names for p in registry[b].params)}
 
 
+def _is_list(values: Any) -> bool:
+    """A list, or any sequence but text (a tuple or range from the Python API, a2bench.sweep;
+    YAML gives lists only)."""
+    return isinstance(values, Sequence) and not isinstance(values, (str, bytes))
+
+
 def _listed(names: Any) -> Any:
-    """`blocks: se` as `blocks: [se]`, as an axis takes one value unlisted."""
-    return [names] if isinstance(names, str) else names
+    """`blocks: se` as `blocks: [se]`, as an axis takes one value unlisted; a tuple or range as
+    the list it stands for."""
+    return [names] if isinstance(names, str) else list(names) if _is_list(names) else names
+
+
+def _integer(v: Any) -> Any:
+    """A whole number of any integral type (numpy's int64 from np.arange) as the Python int it
+    stands for; a bool (true: 1 in Python) and everything else as given, for the checks."""
+    return int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
 
 
 def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
@@ -337,8 +351,8 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         if axis in auto:
             params[axis] = (1,)  # a placeholder: the plan chooses the sizes
             continue
-        seq = values if isinstance(values, list) else [values]
-        listed = isinstance(values, list)  # a value given alone is named without an index
+        listed = _is_list(values)  # a value given alone is named without an index
+        seq = [_integer(v) for v in values] if listed else [_integer(values)]
         if not seq:
             raise fail(f"{prefix}params.{axis}", "a non-empty list", values)
         choices: tuple[Any, ...] = (RUN_CHOICES[axis] if axis in RUN_CHOICES else
@@ -362,12 +376,12 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
                        None)
 
     zip_raw = part.get("zip", [])
-    if not isinstance(zip_raw, list):
+    if not _is_list(zip_raw):
         raise fail(f"{prefix}zip", "a list of axis groups, e.g. [[h, w]]", zip_raw)
     groups: list[tuple[str, ...]] = []
     seen: set[str] = set()
     for gi, group in enumerate(zip_raw):
-        if not isinstance(group, list) or len(group) < 2:
+        if not _is_list(group) or len(group) < 2:
             raise fail(f"{prefix}zip[{gi}]", "a list of at least two swept axes", group)
         for axis in group:
             if axis not in params:
@@ -418,7 +432,7 @@ def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...
     if "t" in marked:
         for axis in ("h", "w"):
             value = params.get(axis)
-            if isinstance(value, list) and len(value) != 1:
+            if _is_list(value) and len(value) != 1:
                 raise fail(f"{prefix}params.{axis}", "one size when t is auto (t: auto runs "
                            "along frames at a fixed map)", value)
     return ("h", "w") if "h" in marked else ("t",) if marked else ()

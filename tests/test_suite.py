@@ -327,3 +327,27 @@ def test_the_case_count_takes_each_blocks_own_axes_and_auto_sweeps_too():
     auto = su.Sweep(blocks=("se",), params={"channels": tuple(range(200_000)), "h": (0,),
                                             "w": (0,)}, zip=(), auto=("h", "w"))
     assert su._grid_size(auto) == 200_000 > su.MAX_CASES
+
+
+def test_the_python_api_takes_tuples_ranges_and_numpy_integers_as_lists_of_ints():
+    """a2bench.sweep's dict had refused blocks=("se",) as "expected a non-empty list", h=(8, 12,
+    16) or a range as "expected a positive integer, got (8, 12, 16)" and numpy's int64 from
+    np.arange as "got np.int64(8)": each an integer or a list of them to its reader."""
+    np = pytest.importorskip("numpy")
+
+    for h in ((8, 12, 16), range(8, 20, 4), list(np.arange(8, 20, 4))):
+        s = parse_suite({"blocks": ("se",), "params": {"channels": np.int32(16), "h": h, "w": h},
+                         "zip": (("h", "w"),)}, "<dict>", default_name="api")
+        cases = expand(s)
+        assert [(c.h, c.w, c.channels) for c in cases] == [(8, 8, 16), (12, 12, 16),
+                                                           (16, 16, 16)]
+        assert all(type(v) is int for c in cases for v in (c.h, c.w, c.channels))
+        assert s.sweeps[0].params["h"] == (8, 12, 16) and s.blocks == ("se",)
+    # a bool is no size, numpy's neither; text is no list of blocks
+    for bad, said in ((True, "True"), (np.bool_(True), "np.True_")):
+        with pytest.raises(SuiteError, match=rf"params\.channels\[0\]: expected a positive "
+                                             rf"integer, got {said}"):
+            parse_suite({"blocks": ["se"], "params": {"channels": [bad], "h": [8], "w": [8]}},
+                        default_name="api")
+    assert parse_suite({"blocks": "se", "params": {"channels": 32, "h": 4, "w": 4},
+                        "threads": np.int64(2)}, default_name="api").threads == 2
