@@ -46,6 +46,15 @@ RUN_CHOICES: dict[str, tuple[Value | bool, ...]] = {
     "dtype": tuple(DTYPE_BYTES), "mode": MODES, "compile": (False, True)}
 
 
+# The most elements a case's input (batch x channels x t x h x w) may hold, and so the most any
+# size or block parameter may be: 2**40 (1.1 trillion) is 2 TiB even in a 16-bit dtype, past any
+# one machine's memory or GPU's, so a case above it can never run and is a slip (h: [3000000000]).
+# It also keeps the counts of every block linear in its input (a few channels' worth of MACs an
+# element) far inside the int64 a record stores (2**63), which such a size had overflowed, to
+# be blamed on the block's cost(). A block quadratic in positions may still pass 2**63 below it.
+MAX_ELEMENTS = 2**40
+
+
 class SuiteError(InputError):
     """A suite that cannot be run; the message is the one line shown to the user."""
 
@@ -310,6 +319,9 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
                         f" (a YAML list of sizes reads [{v}])"
                         if isinstance(v, str) and "," in v else "")
                 raise fail(field, f"a positive integer{said}", v)
+            if not choices and v > MAX_ELEMENTS:
+                raise fail(field, f"a positive integer at most {MAX_ELEMENTS:,} (2**40, 2 TiB "
+                           "even in 16 bits: more memory than a machine holds)", v)
         params[axis] = tuple(seq)
     for axis in REQUIRED_AXES:
         if axis not in params:
@@ -339,8 +351,42 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
             raise fail(f"{prefix}zip[{gi}]", "axes whose lists have the same length",
                        f"{group} with lengths {said}")
         groups.append(tuple(group))
+    _check_elements(params, groups, {a for a, v in params_raw.items() if _is_list(v)}, prefix,
+                    fail)
 
     return Sweep(names, params, tuple(groups), str(part.get("description") or ""), auto)
+
+
+def _check_elements(params: dict[str, tuple[Value, ...]], groups: list[tuple[str, ...]],
+                    listed: set[str], prefix: str, fail: Any) -> None:
+    """Refuse a grid whose largest case holds more than MAX_ELEMENTS input elements, naming its
+    largest size. The largest case is found without expanding the grid: the product of each
+    independent factor's largest (a zip group's largest row, an axis's largest value)."""
+    zipped = {a for g in groups for a in g}
+    factors = [[{a: int(params[a][i]) for a in g if a in SHAPE_AXES}
+                for i in range(len(params[g[0]]))] for g in groups]
+    factors += [[{a: int(v)} for v in params[a]]
+                for a in SHAPE_AXES if a in params and a not in zipped]
+    largest: dict[str, int] = dict(SHAPE_DEFAULTS)
+    for rows in factors:
+        largest.update(max(rows, key=lambda row: math.prod(row.values())))
+    elements = math.prod(largest[a] for a in SHAPE_AXES)
+    if elements <= MAX_ELEMENTS:
+        return
+    axis = max((a for a in SHAPE_AXES if a in params), key=lambda a: largest[a])
+    field = f"{prefix}params.{axis}" + (f"[{params[axis].index(largest[axis])}]"
+                                        if axis in listed else "")
+    shape = " x ".join(f"{a} {largest[a]}" for a in SHAPE_AXES)
+    raise fail(field, f"sizes whose cases hold at most {MAX_ELEMENTS:,} input elements (2**40 of "
+               "batch x channels x t x h x w, 2 TiB even in 16 bits: more memory than a machine "
+               "holds)", _Said(f"{largest[axis]}, whose case {shape} holds {elements:,}"))
+
+
+class _Said(str):
+    """A "got" said as it is, not quoted."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 AUTO = "auto"

@@ -351,3 +351,42 @@ def test_the_python_api_takes_tuples_ranges_and_numpy_integers_as_lists_of_ints(
                         default_name="api")
     assert parse_suite({"blocks": "se", "params": {"channels": 32, "h": 4, "w": 4},
                         "threads": np.int64(2)}, default_name="api").threads == 2
+
+
+def test_sizes_past_what_a_machine_holds_are_named_by_their_key_not_blamed_on_the_block(
+        tmp_path, capsys):
+    """h: [3000000000] had reached double attention's cost(), whose counts passed int64 and
+    were refused as "block double_attention: its cost() at ...: expected a Python int >= 0":
+    the suite's size, not the block, was wrong. A case may hold at most 2**40 input elements."""
+    from a2bench import suite as su
+    from a2bench.cli import main
+
+    assert su.MAX_ELEMENTS == 2**40
+    huge = tmp_path / "huge2.yaml"
+    huge.write_text("blocks: [double_attention]\n"
+                    "params: {channels: [64], h: [8, 3000000000], w: [3000000000]}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(huge)
+    assert str(info.value).startswith(
+        f"{huge}: params.h[1]: expected sizes whose cases hold at most 1,099,511,627,776 input "
+        "elements (2**40 of batch x channels x t x h x w")
+    assert str(info.value).endswith(", got 3000000000, whose case batch 1 x channels 64 x t 1 "
+                                    "x h 3000000000 x w 3000000000 holds "
+                                    "576,000,000,000,000,000,000")
+    assert main(["run", str(huge), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"a2bench: error: {huge}: params.h[1]: expected") and "\n" not in err
+    assert not (tmp_path / "out").exists()
+    # one size past the bound alone, given unlisted: named without an index
+    with pytest.raises(SuiteError, match=r"t\.yaml: params\.batch: expected a positive integer "
+                                         r"at most 1,099,511,627,776 \(2\*\*40.*got 10{22}$"):
+        suite(blocks=["se"], params={"channels": [16], "h": [8], "w": [8], "batch": 10**22})
+    # the largest case of a zip group is its largest row, not the product of its largest sizes
+    side = 2**20
+    assert len(expand(suite(blocks=["se"], params={"channels": [16], "h": [1, side],
+                                                   "w": [side, 1]}, zip=[["h", "w"]]))) == 2
+    with pytest.raises(SuiteError, match=r"sweeps\[0\]\.params\.h\[1\]: expected sizes .* got "
+                                         r"1048576, whose case batch 1 x channels 16 x t 1 x "
+                                         r"h 1048576 x w 1048576 holds"):
+        suite(blocks=["se"], params={"channels": [16]}, sweeps=[
+            {"params": {"h": [1, side], "w": [side, 1]}}])
