@@ -283,16 +283,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(f"a2bench: auditing {sum(c.block not in counted for c in cases)} cases with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
     result = audit.run_audit(cases)
-    for name, c in result.conventions.items():
-        if c.missing:  # said once, not per case
-            print(f"a2bench: {audit.COUNTER_LABELS[name]} not run: {c.missing}", file=sys.stderr)
+    for line in audit.notes(result):  # a counter not run said once; a case over the budget
+        print(f"a2bench: {line}", file=sys.stderr)
     audit.write(result, out)
     print(pd.DataFrame(audit.table(result)).to_string(index=False))
     print()
     for line in audit.verdict_lines(result):
         print(line)
     print(f"\nAudit: {out / 'audit.md'} (and audit.csv)")
-    return 0
+    for failed in result.failed:  # a broken block: the rest are written, the status says so
+        print(f"a2bench: error: {failed.line()}", file=sys.stderr)
+    return EXIT_BAD_INPUT if result.failed else 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

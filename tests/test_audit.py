@@ -14,6 +14,7 @@ from a2bench import audit
 from a2bench.case import Case
 from a2bench.catalog import blocks
 from a2bench.cli import main
+from a2bench.errors import InputError
 from a2bench.measure import counters, environment
 
 needs_extra = pytest.mark.skipif(
@@ -312,3 +313,60 @@ def test_resnet50s_pooling_modules_are_explained_to_the_mac():
     assert (added["maxpool_module"], added["pool_module"]) == (2 * 64 * 24 * 24, 2 * 2048 * 4)
     rates = result.conventions["thop"].rates
     assert (rates["pool_module"], rates["pool_module_out"], rates["pool"]) == (1, 1, 0)
+
+
+def test_a_failing_block_and_a_case_past_the_memory_budget_are_one_line_each(
+        tmp_path, capsys, scratch_registry):
+    """A plugin's forward that raised had ended the audit in a traceback (exit 1), and the
+    non-local order at 1000x1000 had first tried to allocate 4 TB. Each is now a case not
+    audited, in one line (the failing one with the block's file:line, as a run records it);
+    the other cases are audited and written, and a block that failed makes the exit status 2."""
+    import inspect
+
+    from torch import nn
+
+    from a2bench.blocks.se import SESpec
+    from a2bench.registry import register
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            return x.flatten(2)[..., :-1].view_as(x)  # one position short
+
+    @register
+    class BrokenSpec(SESpec):
+        name = "broken_forward"
+
+        def module(self, case):
+            return Broken()
+
+    line = inspect.getsourcelines(Broken.forward)[1] + 1
+    suite = tmp_path / "mine.yaml"
+    suite.write_text("params: {channels: [16]}\nsweeps:\n"
+                     "  - {blocks: [se, broken_forward], params: {h: [8], w: [8]}}\n"
+                     "  - {blocks: [nonlocal_right], params: {h: [8, 1000], w: [8, 1000]}, "
+                     "zip: [[h, w]]}\n")
+    out = tmp_path / "audit"
+    assert main(["audit", "--suite", str(suite), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    said = [row for row in err.splitlines() if "not audited" in row]
+    assert len(said) == 2, err
+    assert said[0].startswith("a2bench: nonlocal_right b1 c16 m4 n4 1000x1000: skipped: "
+                              "predicted peak 3725 GiB exceeds the memory budget of ")
+    assert said[0].endswith(" (half the available RAM, as a run's); not audited")
+    assert said[1].startswith("a2bench: error: broken_forward b1 c16 r16 8x8: error: "
+                              "RuntimeError: shape '[1, 16, 8, 8]' is invalid")
+    assert said[1].endswith(f" (at {__file__}:{line}); not audited")
+    # the rest audited and written, the cases not audited with them
+    rows = csv.DictReader((out / "audit.csv").read_text().splitlines())
+    cases = {r["case"]: r["verdict"] for r in rows}
+    assert {"se b1 c16 r16 8x8", "nonlocal_right b1 c16 m4 n4 8x8"} < cases.keys()
+    assert cases["broken_forward b1 c16 r16 8x8"] == "error"
+    assert cases["nonlocal_right b1 c16 m4 n4 1000x1000"] == "skipped"
+    assert "## Cases not audited" in (out / "audit.md").read_text()
+    # nothing to count at all: one line, nothing written
+    big = [Case("nonlocal_right", "cpu", "float32", 1, 16, 1, 8, 8, params={"m": 4, "n": 4})]
+    with pytest.raises(InputError, match=r"^nothing audited: nonlocal_right b1 c16 m4 n4 8x8: "
+                                         r"skipped: predicted peak .* exceeds the memory budget "
+                                         r"of 1 B$"):
+        audit.run_audit(big, memory_budget=1)

@@ -23,7 +23,10 @@ that misses the attention products (bmm, matmul, fused attention) is flagged wit
 from __future__ import annotations
 
 import math
+import os
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,12 +45,14 @@ from a2bench.audit.model import (
     WORK,
     Audit,
     Convention,
+    NotCounted,
     Row,
     Work,
 )
 from a2bench.audit.text import (
     explanation,
     folder_problem,
+    notes,
     summary,
     table,
     to_markdown,
@@ -55,13 +60,15 @@ from a2bench.audit.text import (
     write,
 )
 from a2bench.case import Case
+from a2bench.errors import InputError
+from a2bench.formatting import format_bytes
 from a2bench.measure import counters
 
 __all__ = [
-    "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "Row", "Work",
-    "amounts", "audit_case", "conventions", "counted_blocks", "default_cases", "explanation",
-    "folder_problem", "reduced", "run_audit", "suite_cases", "summary", "table", "to_markdown",
-    "variant", "verdict_lines", "write",
+    "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "NotCounted", "Row",
+    "Work", "amounts", "audit_case", "conventions", "counted_blocks", "default_cases",
+    "explanation", "folder_problem", "notes", "reduced", "run_audit", "suite_cases", "summary",
+    "table", "to_markdown", "variant", "verdict_lines", "write",
 ]
 
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
@@ -343,17 +350,68 @@ def reduced(cases: Sequence[Case]) -> str | None:
             f"{', '.join(changed)} cases are audited as that" if changed else None)
 
 
-def run_audit(cases: Sequence[Case]) -> Audit:
+def run_audit(cases: Sequence[Case], memory_budget: int | None = None) -> Audit:
+    """Every counter on every case of a block with a cost model, as a run treats its cases: one
+    whose modelled peak passes `memory_budget` (run's memory guard, runner.predicted_bytes at
+    this process's torch threads; run's default on a CPU, half the available RAM, where None)
+    is skipped unrun, and one whose block fails (its module(), its forward) is kept with its
+    error and the line that raised (status error, or oom where memory ran out), and the audit
+    goes on: the other cases' counts stand.
+    Raises InputError where no case was counted at all."""
+    import torch
+
     from a2bench.blocks import build
     from a2bench.catalog import cost_of, spec
+    from a2bench.run.runner import predicted_bytes
+    from a2bench.run.sweep import default_budget
+    from a2bench.run.worker import classify_failure
 
+    budget = default_budget("cpu", {}) if memory_budget is None else memory_budget
     conv = conventions()
     rows: list[Row] = []
+    not_counted: list[NotCounted] = []
     for case in cases:
-        if spec(case.block).has_cost:  # a counted block's count is its only figure
+        if not spec(case.block).has_cost:  # a counted block's count is its only figure
+            continue
+        model_macs = cost_of(case).macs
+        need = predicted_bytes(case, torch.get_num_threads())
+        if need is not None and need > budget:  # nonlocal_right at 1000x1000 asked for 4 TB
+            not_counted.append(NotCounted(
+                variant(case), case.label(), "skipped", f"predicted peak {format_bytes(need)} "
+                f"exceeds the memory budget of {format_bytes(budget)}" + (
+                    " (half the available RAM, as a run's)" if memory_budget is None else ""),
+                model_macs))
+            continue
+        try:
             module, x = build(case)
-            rows += audit_case(case, cost_of(case).macs, conv, module, x)
-    return Audit(tuple(rows), conv, unaudited=counted_blocks(cases))
+            rows += audit_case(case, model_macs, conv, module, x)
+        except Exception as e:  # the block's own error, as a run records it; the rest go on
+            not_counted.append(NotCounted(variant(case), case.label(), classify_failure(e),
+                                          failure(e), model_macs))
+    if not rows and not_counted:
+        first, rest = not_counted[0], len(not_counted) - 1
+        more = f"; {rest} more {'case' if rest == 1 else 'cases'} not audited either" * bool(rest)
+        raise InputError(f"nothing audited: {first.case}: {first.status}: {first.reason}{more}")
+    return Audit(tuple(rows), conv, unaudited=counted_blocks(cases),
+                 not_counted=tuple(not_counted))
+
+
+# Where a block's error is looked for: not in torch, nor in the audit's and counters' own
+# dispatch modes, through which a forward's every operator runs (the innermost frame outside
+# torch alone had named audit/__init__.py's __torch_dispatch__, not the block's line).
+_COUNTING = tuple(str(Path(__file__).resolve().parent.parent / d) for d in ("audit", "measure"))
+
+
+def failure(e: BaseException) -> str:
+    """One line: the error and the innermost line of it in the block's code (a plugin's
+    file:line), as a run's case error says it (run.worker.describe)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    own = [f for f in frames if f"{os.sep}torch{os.sep}" not in f.filename
+           and not str(Path(f.filename).resolve()).startswith(_COUNTING)]
+    where = (own or frames)[-1] if frames else None
+    message = f": {str(e).splitlines()[0]}" if str(e).strip() else ""  # MemoryError: none
+    return f"{type(e).__name__}{message}" + (f" (at {where.filename}:{where.lineno})"
+                                             if where else "")
 
 
 def counted_blocks(cases: Sequence[Case]) -> tuple[str, ...]:

@@ -99,7 +99,28 @@ class Row:
 
 
 @dataclass(frozen=True)
+class NotCounted:
+    """A case no counter was run on: its block failed on it (status error, or oom where an
+    allocation failed; the reason names the error and its line) or its modelled peak passes the
+    memory budget (skipped), as a run records such a case."""
+
+    block: str  # as Row.block
+    case: str
+    status: str  # "error", "oom" or "skipped"
+    reason: str
+    model_macs: int
+
+    def line(self) -> str:
+        return f"{self.case}: {self.status}: {self.reason}; not audited"
+
+
+@dataclass(frozen=True)
 class Audit:
     rows: tuple[Row, ...]
     conventions: dict[str, Convention] = field(default_factory=dict)
     unaudited: tuple[str, ...] = ()  # counted blocks: no model to set the counters beside
+    not_counted: tuple[NotCounted, ...] = ()  # cases that failed or passed the memory budget
+
+    @property
+    def failed(self) -> tuple[NotCounted, ...]:
+        return tuple(n for n in self.not_counted if n.status == "error")

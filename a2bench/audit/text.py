@@ -63,6 +63,13 @@ def verdict_lines(audit: Audit) -> list[str]:
     return lines
 
 
+def notes(audit: Audit) -> list[str]:
+    """What the audit did not count, one line each: a counter that could not run (once, not per
+    case) and each case skipped for its memory or out of it (a case that failed is an error)."""
+    return ([f"{COUNTER_LABELS[c]} not run: {v.missing}" for c, v in audit.conventions.items()
+             if v.missing] + [n.line() for n in audit.not_counted if n.status != "error"])
+
+
 def summary(rows: Sequence[Row]) -> str:
     """The verdicts over several shapes: exact, or the range by which the count is off."""
     parts = []
@@ -107,6 +114,8 @@ def to_markdown(audit: Audit) -> str:
                        f"{_n(r.model_macs)}: {explanation(r)}")
     out += ["", "## Verdicts", ""]
     out += [f"- {line}" for line in verdict_lines(audit)]
+    if audit.not_counted:  # a block that failed, a case past the memory budget
+        out += ["", "## Cases not audited", ""] + [f"- {n.line()}" for n in audit.not_counted]
     missing = {c: v.missing for c, v in audit.conventions.items() if v.missing}
     if missing:
         out += ["", "Not run: " + "; ".join(f"{COUNTER_LABELS[c]}: {why}"
@@ -154,4 +163,7 @@ def write(audit: Audit, out: Path) -> None:
                         r.model_macs, "" if math.isnan(r.ratio) else significant(r.ratio, 6),
                         r.verdict, " ".join(f"{k}={v}" for k, v in r.missed),
                         " ".join(f"{k}={v}" for k, v in r.added), r.unexplained, r.reason])
+        for n in audit.not_counted:  # one row a case, with no counter: none ran on it
+            w.writerow([n.block, n.case, "", "", n.model_macs, "", n.status, "", "", "",
+                        n.reason])
     (out / "audit.md").write_text(to_markdown(audit), encoding="utf-8")
