@@ -257,21 +257,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from a2bench import audit
     from a2bench.plugins import load_plugins
     from a2bench.run.store import folder_problem, fresh_folder
-    from a2bench.suite import expand, load_suite
 
     load_plugins()
-    if args.suite is None:
-        cases = audit.default_cases()
-    else:
-        suite = load_suite(args.suite, device="cpu")
-        every = expand(suite)
-        cases = audit.suite_cases(every)
-        if note := audit.reduced(every):
-            print(f"a2bench: {note}", file=sys.stderr)
-        if not cases:  # expand leaves auto sweeps out: their sizes come from a run's plan
-            raise UsageError(f"{args.suite}: no sizes to audit (its sizes are auto); expected "
-                             "a suite that lists its sizes (a2bench plan shows the ones a run "
-                             "would choose)")
+    cases, note = ((audit.default_cases(), None) if args.suite is None
+                   else audit.cases_of_suite(args.suite))
+    if note:  # what the suite's cases became: forward, float32, eager, on the CPU
+        print(f"a2bench: {note}", file=sys.stderr)
     counted = audit.counted_blocks(cases)
     if all(c.block in counted for c in cases):
         raise UsageError(f"nothing to audit: {', '.join(counted)} "

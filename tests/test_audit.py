@@ -370,3 +370,22 @@ def test_a_failing_block_and_a_case_past_the_memory_budget_are_one_line_each(
                                          r"skipped: predicted peak .* exceeds the memory budget "
                                          r"of 1 B$"):
         audit.run_audit(big, memory_budget=1)
+
+
+def test_a_cuda_suite_is_audited_at_its_own_sizes_and_said_to_be_counted_on_the_cpu(
+        tmp_path, capsys):
+    """The suite had been read for the CPU: a `device: cuda` suite's cases were never said to
+    be counted on the CPU, and its cpu: section's sizes were audited in place of its own."""
+    suite = tmp_path / "gpu.yaml"
+    suite.write_text("blocks: [se]\ndevice: cuda\nparams: {channels: [16], h: [8], w: [8], "
+                     "mode: [train]}\ncpu:\n  params: {h: [12], w: [12]}\n")
+    out = tmp_path / "audit"
+    assert main(["audit", "--suite", str(suite), "--out", str(out)]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "a2bench: the audit compares one forward float32 eager pass on the CPU: the suite's "
+        "train cases are audited as that, and its cases for cuda are counted on the CPU")
+    rows = csv.DictReader((out / "audit.csv").read_text().splitlines())
+    assert {r["case"] for r in rows} == {"se b1 c16 r16 8x8"}
+    plain = audit.reduced([Case("se", "cuda", "float32", 1, 16, 1, 8, 8, reduction=16)])
+    assert plain == ("the audit compares one forward float32 eager pass on the CPU: the suite's "
+                     "cases for cuda are counted on the CPU")

@@ -66,9 +66,9 @@ from a2bench.measure import counters
 
 __all__ = [
     "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "NotCounted", "Row",
-    "Work", "amounts", "audit_case", "conventions", "counted_blocks", "default_cases",
-    "explanation", "folder_problem", "notes", "reduced", "run_audit", "suite_cases", "summary",
-    "table", "to_markdown", "variant", "verdict_lines", "write",
+    "Work", "amounts", "audit_case", "cases_of_suite", "conventions", "counted_blocks",
+    "default_cases", "explanation", "folder_problem", "notes", "reduced", "run_audit",
+    "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines", "write",
 ]
 
 COUNT: dict[str, Callable[[nn.Module, Tensor], counters.Count]] = {
@@ -342,12 +342,33 @@ def suite_cases(cases: Sequence[Case], per_block: int = 3) -> list[Case]:
 
 def reduced(cases: Sequence[Case]) -> str | None:
     """What suite_cases changed in a suite's cases, said as a note (the counters are compared on
-    one forward float32 eager pass on the CPU), or None where every case was one already."""
+    one forward float32 eager pass on the CPU), or None where every case was one already. A
+    suite for another device is named with it: its cases were counted on the CPU."""
     changed = sorted({what for c in cases for what, differs in (
-        ("train", c.train), (c.dtype, c.dtype != "float32"), ("compiled", c.compile),
-        (c.device, c.device != "cpu")) if differs})
-    return (f"the audit compares one forward float32 eager pass on the CPU: the suite's "
-            f"{', '.join(changed)} cases are audited as that" if changed else None)
+        ("train", c.train), (c.dtype, c.dtype != "float32"), ("compiled", c.compile))
+        if differs})
+    devices = sorted({c.device for c in cases if c.device != "cpu"})
+    whose = "its" if changed else "the suite's"
+    said = ([f"the suite's {', '.join(changed)} cases are audited as that"] if changed else []) \
+        + ([f"{whose} cases for {' and '.join(devices)} are counted on the CPU"] if devices
+           else [])
+    return (f"the audit compares one forward float32 eager pass on the CPU: "
+            f"{', and '.join(said)}" if said else None)
+
+
+def cases_of_suite(path: str | Path) -> tuple[list[Case], str | None]:
+    """A suite's cases to audit (suite_cases) and the note on what they became (reduced). The
+    suite is read for its own device, with that device's section: read for the CPU, a
+    `device: cuda` suite's cases were never said to be counted on the CPU, and its `cpu:`
+    section's sizes were audited instead of its own. InputError where no size is listed."""
+    from a2bench.suite import expand, load_suite
+
+    every = expand(load_suite(path))
+    cases = suite_cases(every)
+    if not cases:  # expand leaves auto sweeps out: their sizes come from a run's plan
+        raise InputError(f"{path}: no sizes to audit (its sizes are auto); expected a suite "
+                         "that lists its sizes (a2bench plan shows the ones a run would choose)")
+    return cases, reduced(every)
 
 
 def run_audit(cases: Sequence[Case], memory_budget: int | None = None) -> Audit:
