@@ -974,3 +974,69 @@ def test_a_window_whose_ends_left_the_model_in_every_try_is_warned_of_apart():
     assert line is not None and "no window's ends grew as its model does" in line
     assert "slope 1.27 against the model's 1.00" in line
     assert off_model_line(replace(g, note=said)) is None  # within the tolerance: said in the note
+
+
+def test_a_memory_budget_that_holds_no_window_is_named_before_calibrating(tmp_path, capsys,
+                                                                          monkeypatch):
+    """`plan --memory-budget 1KB` had calibrated, found "no legal size" and blamed the time
+    budget ("budget 180 s too small ... no budget affords one", exit 1): a window takes 6 legal
+    sizes within the memory budget, and no time buys them. Now one line naming
+    --memory-budget and the least budget that holds them, exit 2, before any calibration."""
+    from a2bench.argtypes import parse_size
+    from a2bench.run.floor import memory_floor_problem
+    from a2bench.run.sweep import Sweep
+
+    def calibrating(self):
+        raise AssertionError("calibrated before refusing the memory budget")
+
+    monkeypatch.setattr(Sweep, "_start", calibrating)
+    path = tmp_path / "s.yaml"
+    path.write_text("blocks: [double_attention, nonlocal_right]\n"
+                    "params: {channels: [64], m: [32], n: [48], h: auto, w: auto}\n")
+    for verb in (["plan", str(path)], ["run", str(path), "--out", str(tmp_path / "o")]):
+        assert main([*verb, "--memory-budget", "1KB"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err, err
+        assert err == (  # the variant that needs most, the other counted
+            "a2bench: error: --memory-budget 1000 B: holds 1 of the 6 sizes a window of "
+            "nonlocal_right b1 c64 m32 n48 hxw auto (and 1 more block variant) takes, and no "
+            "--budget makes up for it: the 6 smallest, up to N = 36, need 24.8 KiB; expected "
+            "--memory-budget 24.8KiB or more"), err
+        flag = err.rsplit("expected --memory-budget ", 1)[1].removesuffix(" or more")
+    # the budget it names is enough for those 6 sizes, and a budget that holds them passes
+    assert memory_floor_problem(suite(), parse_size(flag), 1) is None
+    assert memory_floor_problem(suite(), None, 1) is None  # the default: known on the device
+    alone = parse_suite({**BASE, "blocks": ["double_attention"]})
+    assert memory_floor_problem(alone, 1000, 1).startswith(
+        "--memory-budget 1000 B: holds 0 of the 6 sizes a window of double_attention b1 c64 "
+        "m32 n48 hxw auto takes (its smallest legal size, N = 1, needs ")
+
+
+def test_a_plan_the_memory_budget_left_without_a_window_names_the_budget_not_the_time():
+    """Sizes within the budget that are all too small beside the per-call overhead gave "no
+    budget affords one" under "budget 180 s too small"; the plan is now refused in one line
+    naming the memory budget and one that holds a window at the rate probed."""
+    from a2bench.argtypes import parse_size
+    from a2bench.run.floor import memory_plan_problem
+
+    _, (template, axis) = auto_templates(suite())  # nonlocal_right, N^2 in memory
+    small = replace(CPU, memory_budget=20 * 2**20)
+    rate = 0.4 * CPU.gemm_flops_per_s
+    points = pl.candidates(template, axis, cost_of, legal, small.memory_budget)
+    g = pl.plan_group(template, axis, points, 2e-3, rate, True, small, 400.0)
+    assert not g.feasible and g.needed_budget_s == math.inf
+    plan = pl.Plan((g,), 400.0, 1.0, 1.0)
+    said = memory_plan_problem(plan, small, small.memory_budget)
+    assert said.startswith("--memory-budget 20 MiB: holds no window of 6 sizes of "
+                           "nonlocal_right b1 c64 m32 n48 hxw auto at any --budget; at the "
+                           "rate probed within it, a window (N = "), said
+    flag = said.rsplit("expected --memory-budget ", 1)[1].removesuffix(" or more")
+    enough = replace(CPU, memory_budget=parse_size(flag))
+    points = pl.candidates(template, axis, cost_of, legal, enough.memory_budget)
+    g = pl.plan_group(template, axis, points, 2e-3, rate, True, enough, 400.0)
+    assert len(g.choices) >= pl.SIZES and g.needed_budget_s is None
+    assert memory_plan_problem(plan, small, None).startswith(
+        "the memory budget, 20 MiB (the device's default): holds no window")
+    # a plan the time budget stopped is the budget line's to say
+    slow = pl.plan_group(template, axis, points, 2e-3, rate, True, enough, 1.0)
+    assert memory_plan_problem(pl.Plan((slow,), 1.0, 1.0, 1.0), enough, None) is None

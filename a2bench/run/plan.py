@@ -442,7 +442,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                                        if not p.startswith(regime + ":")), None
     note = "; ".join(passed)
     if cheapest is None:
-        return "none", [], note or "no legal size", math.inf
+        return "none", [], note or "no legal size within the memory budget", math.inf
     wall, regime, sizes = cheapest
     return regime, sizes, note, wall
 

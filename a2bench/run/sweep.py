@@ -37,6 +37,7 @@ from a2bench.run.calibration import (
     end_calibration_s,
     end_sizes,
 )
+from a2bench.run.floor import memory_floor_problem, memory_plan_problem
 from a2bench.run.interrupts import held
 from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
@@ -384,9 +385,12 @@ class Sweep:
             # run counts them (AutoSizes.begin), from a calibration as long as the run's.
             fixed = (end_calibration_s(start, before - started)
                      + o.processes * worker_start_s)
-            return make_plan(suite, machine, overhead, prober,
+            plan = make_plan(suite, machine, overhead, prober,
                              o.budget or DEFAULT_BUDGET_S.get(suite.device, 180.0), started,
                              fixed, self.listener.stage, o.target)
+            if problem := memory_plan_problem(plan, machine, o.memory_budget):
+                raise InputError(problem)  # not "budget 180 s too small": no time would do
+            return plan
         finally:
             if "prober" in locals():
                 prober.close()
@@ -397,6 +401,9 @@ class Sweep:
 
     def _check_device(self) -> None:
         if problem := auto_flags_problem(self.suite.auto, self.options, self.suite.path):
+            raise InputError(problem)
+        # before calibrating: a plan would find no size and blame the time budget
+        if problem := memory_floor_problem(self.suite, self.options.memory_budget, self.threads):
             raise InputError(problem)
         if self.suite.device != "cuda":
             if self.options.warm_cache:  # it would be recorded as if it had changed the timing
