@@ -291,6 +291,10 @@ def _wrong_count(model: Cost) -> str:
         values = [(f, getattr(t, f)) for f in _COUNTS if getattr(t, f) is not None]
         values += [("input_grads", v) for v in t.input_grads or ()]
         for field, value in values:
+            if type(value) is int and value >= 2**63:  # the sizes', not the model's, mistake
+                return (f"cost term {t.name!r}: {field} {value:,}, past 2**63 - 1, what a "
+                        "results column holds: the case is too large to store; expected "
+                        "smaller sizes")
             if wrong(value):
                 return (f"cost term {t.name!r}: {field} {value!r}; expected a Python int >= 0 "
                         "(int() of a numpy count)" if "numpy" in type(value).__module__

@@ -390,3 +390,19 @@ def test_sizes_past_what_a_machine_holds_are_named_by_their_key_not_blamed_on_th
                                          r"h 1048576 x w 1048576 holds"):
         suite(blocks=["se"], params={"channels": [16]}, sweeps=[
             {"params": {"h": [1, side], "w": [side, 1]}}])
+
+
+def test_a_count_past_int64_under_the_size_bound_names_the_case_as_too_large(tmp_path, capsys):
+    # the non-local order at 65536 x 65536 holds 2**36 input elements (under MAX_ELEMENTS), but
+    # its affinity's MACs pass 2**63: it had read "expected a Python int >= 0", the block's
+    # mistake in the words of a count of the wrong type
+    from a2bench.cli import main
+
+    big = tmp_path / "big.yaml"
+    big.write_text("blocks: [nonlocal_right]\nparams: {channels: [16], h: [65536], w: [65536]}\n")
+    assert main(["run", str(big), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cost term 'affinity': macs 73,786,976,294,838,206,464, past " \
+        "2**63 - 1, what a results column holds: the case is too large to store; expected " \
+        "smaller sizes" in err
+    assert not (tmp_path / "out").exists()
