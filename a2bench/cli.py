@@ -255,6 +255,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import pandas as pd  # here, not at the top: a run's workers import this module (spawn)
 
     from a2bench import audit
+    from a2bench.formatting import plural
     from a2bench.plugins import load_plugins
     from a2bench.run.store import folder_problem, fresh_folder
 
@@ -271,7 +272,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     out = args.out or fresh_folder("audit")
     if problem := folder_problem(out) or audit.folder_problem(out):
         raise UsageError(f"--out {out}: {problem}")
-    print(f"a2bench: auditing {sum(c.block not in counted for c in cases)} cases with "
+    print(f"a2bench: auditing {plural(sum(c.block not in counted for c in cases), 'case')} with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)
     result = audit.run_audit(cases)
     for line in audit.notes(result):  # a counter not run said once; a case over the budget

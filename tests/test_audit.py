@@ -381,9 +381,11 @@ def test_a_cuda_suite_is_audited_at_its_own_sizes_and_said_to_be_counted_on_the_
                      "mode: [train]}\ncpu:\n  params: {h: [12], w: [12]}\n")
     out = tmp_path / "audit"
     assert main(["audit", "--suite", str(suite), "--out", str(out)]) == 0
-    assert capsys.readouterr().err.splitlines()[0] == (
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
         "a2bench: the audit compares one forward float32 eager pass on the CPU: the suite's "
         "train cases are audited as that, and its cases for cuda are counted on the CPU")
+    assert err[1].startswith("a2bench: auditing 1 case with ")  # had read "1 cases"
     rows = csv.DictReader((out / "audit.csv").read_text().splitlines())
     assert {r["case"] for r in rows} == {"se b1 c16 r16 8x8"}
     plain = audit.reduced([Case("se", "cuda", "float32", 1, 16, 1, 8, 8, reduction=16)])
