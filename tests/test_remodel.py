@@ -184,3 +184,33 @@ def test_remodel_of_a_slurm_partitions_set_waits_for_its_driver(tmp_path):
         done = cli("remodel", str(sweep / "h100"))
     assert done.returncode == 2 and "a2bench run --executor slurm (pid " in done.stderr
     assert cli("remodel", str(sweep / "h100")).returncode == 0
+
+
+def test_a_skipped_cases_reason_gives_todays_predicted_peak(tmp_path):
+    # the H100 training run's skipped 256x256 non-local step read the old model's
+    # 68,786,602,368 bytes beside its remodelled peak
+    from a2bench.run.runner import predicted_bytes
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    rows = _lines(run / "results.jsonl")
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    assert skipped
+    need = predicted_bytes(Case.from_dict(skipped[0]["case"]), skipped[0].get("threads") or 1)
+    for r in skipped:
+        r["reason"] = f"predicted peak 1234 bytes exceeds the memory budget of {need - 1} bytes"
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = cli("remodel", str(run))
+    assert done.returncode == 0 and "(reason;" in done.stdout
+    after = [r for r in _lines(run / "results.jsonl") if r["status"] == "skipped"]
+    assert after[0]["reason"] == (f"predicted peak {need} bytes exceeds the memory budget of "
+                                  f"{need - 1} bytes")
+    # where today's model puts it within the budget it was skipped under, a new run measures it
+    from a2bench.run.remodel import skip_reason
+
+    case = Case.from_dict(skipped[0]["case"])
+    assert skip_reason(case, f"predicted peak 1234 bytes exceeds the memory budget of {need} "
+                       "bytes", skipped[0].get("threads") or 1) == (
+        f"skipped when its model predicted 1234 bytes, over the memory budget of {need} bytes; "
+        f"today's model predicts {need}, within it (a new run measures it)")
+    assert skip_reason(case, "timed out", 1) == "timed out"
