@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from a2bench import __version__
 from a2bench import argtypes as at
-from a2bench.errors import InputError, output_lost
+from a2bench.errors import InputError, StdoutGuard, StdoutLost, output_lost
 from a2bench.run.options import EXECUTORS, SPLITS
 
 DESCRIPTION = """\
@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stdout, sys.stdout = sys.stdout, StdoutGuard(sys.stdout)  # its errors told from a file's
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # named with the command they were given to, not as a2bench's own
@@ -217,9 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("a2bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except OSError as e:  # stdout's reader left (`| head`), or stdout is full; others raised
+    except StdoutLost as e:  # its reader left (`| head`), or it is full (`> /dev/full`)
         output_lost(e)
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 def cmd_report(args: argparse.Namespace) -> int:

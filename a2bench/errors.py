@@ -4,6 +4,7 @@ stored as `error`, the sweep going on); and output_lost, a standard output not w
 import errno
 import os
 import sys
+from typing import Any
 
 
 class InputError(ValueError):
@@ -15,18 +16,48 @@ class CaseError(Exception):
     fix (stored as the case's reason with status error, the sweep going on)."""
 
 
-# What writing to a full or failing standard output raises (`a2bench list > /dev/full`)
-FULL = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+class StdoutLost(OSError):
+    """Writing the standard output failed: its reader left (`| head`) or it is full (`> /dev/full`).
+    Raised by StdoutGuard, so that a file's failed write (also an OSError with no file name
+    where Python's write() raises it) is never taken for the output's."""
+
+
+class StdoutClosed(StdoutLost, BrokenPipeError):
+    """Its reader left: a BrokenPipeError still, for code that expects one."""
+
+
+def _lost(e: OSError) -> StdoutLost:
+    return (StdoutClosed if isinstance(e, BrokenPipeError) else StdoutLost)(e.errno, e.strerror)
+
+
+class StdoutGuard:
+    """The standard output, its write and flush errors raised as StdoutLost (cli.main)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _lost(e) from e
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _lost(e) from e
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding: the stream's own
+        return getattr(self._stream, name)
 
 
 def output_lost(e: OSError) -> None:
-    """Standard output closed by its reader (`| head`, nothing to say: the reader chose it) or
-    not writable (`> /dev/full`, one line on stderr; it had been a traceback); either way what is
-    left, and the flush at exit, goes nowhere. Any other OSError is not this one, and is raised
-    again (a file's error names its file)."""
-    if not isinstance(e, BrokenPipeError) and (e.filename is not None or e.errno not in FULL):
-        raise e
+    """The standard output lost (StdoutLost, or an OSError raised while only it was written):
+    closed by its reader, nothing to say (the reader chose it); not writable, one line on
+    stderr (it had been a traceback). Either way what is left, and the flush at exit, goes
+    nowhere."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    if not isinstance(e, BrokenPipeError):
+    if e.errno != errno.EPIPE:
         print(f"a2bench: error: the output could not be written ({e.strerror}); expected a "
               "standard output with room", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import cli
 
 from a2bench.case import Case
@@ -214,3 +215,25 @@ def test_a_skipped_cases_reason_gives_todays_predicted_peak(tmp_path):
         f"skipped when its model predicted 1234 bytes, over the memory budget of {need} bytes; "
         f"today's model predicts {need}, within it (a new run measures it)")
     assert skip_reason(case, "timed out", 1) == "timed out"
+
+
+def test_a_full_disk_is_the_folders_one_line_not_the_outputs(tmp_path):
+    # a file's failed write had been taken for the standard output's ("the output could not be
+    # written ... expected a standard output with room", exit 1)
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("no /dev/full on this system")
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    rows = _lines(run / "results.jsonl")
+    for r in rows:
+        if r["peak_bytes_analytic"]:
+            r["peak_bytes_analytic"] += 4096
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (run / "results.jsonl").read_text()
+    (run / "results.csv.tmp").symlink_to(full)
+    done = cli("remodel", str(run))
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"a2bench: error: {run}: its model columns could not be written (No space left on "
+        "device); expected room to write them: make room and run a2bench remodel again")
+    assert (run / "results.jsonl").read_text() == before  # the records are as they were

@@ -148,13 +148,6 @@ def _remodel(out: Path) -> Remodelled:
         raise InputError(f"{out}: {changed} of {len(records)} records' model columns would be "
                          "rewritten, but the folder is not writable; expected a folder you may "
                          "write to (or a copy of it)")
-    if changed:
-        atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
-        # results.csv: the passes pooled, one row per case, in the order the run listed them
-        # (its suite's: ResultsWriter.write_csv)
-        order = _csv_order(out / CSV)
-        pooled.sort(key=lambda m: order.get(_signature(m.to_row()), len(order)))
-        write_csv(out / CSV, pooled)
     stamp = {"at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
              "git_commit": git_commit()}
     if changed:  # when the model columns were last written
@@ -162,8 +155,22 @@ def _remodel(out: Path) -> Remodelled:
     if warnings != before:  # and, apart, when the warnings on them were
         env["warnings"] = warnings
         env["model_warnings_rewritten"] = stamp
-    if changed or warnings != before:
-        atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
+    try:
+        if changed:
+            # results.csv first: it is drawn from the records, so a write cut short before
+            # results.jsonl leaves the records old, and `remodel` again finds them to rewrite.
+            # One row per case, passes pooled, in the order the run listed them (its suite's:
+            # ResultsWriter.write_csv)
+            order = _csv_order(out / CSV)
+            pooled.sort(key=lambda m: order.get(_signature(m.to_row()), len(order)))
+            write_csv(out / CSV, pooled)
+            atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
+        if changed or warnings != before:
+            atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
+    except OSError as e:  # a full disk: it had been a traceback
+        raise InputError(f"{out}: its model columns could not be written ({e.strerror}); "
+                         "expected room to write them: make room and run a2bench remodel "
+                         "again") from None
     return Remodelled(out, len(records), changed, tuple(peaks), warnings != before,
                       tuple(f for f in (*MODEL_FIELDS, "reason") if f in columns), first)
 
