@@ -149,7 +149,9 @@ def apart_lines(summary: dict[str, Any], said: set[str]) -> list[str]:
         if (r["run"] in said or r["run"] not in summary["headline"]["runs"]
                 or r.get("latency_basis") != "disjoint"
                 or r["block"].removesuffix("[train]") != "nonlocal_right"
-                or r.get("outcome_latency") != "costlier_at_fewer_n"):
+                or r.get("outcome_latency") != "costlier_at_fewer_n"
+                # the pair's own m and n, as the crossover lines' pairs() match them
+                or r.get("params") != f"m={r['ref_m']:.0f} n={r['ref_n']:.0f}"):
             continue
         said.add(r["run"])
         train = " [train]" if r["block"].endswith("[train]") else ""
@@ -159,8 +161,8 @@ def apart_lines(summary: dict[str, Any], said: set[str]) -> list[str]:
                    f"{ms_text(r['lower_latency'])}, "
                    f"{significant(r['lower_latency'] / r['upper_latency'])}× double "
                    f"attention{train}'s {ms_text(r['upper_latency'])} at its smallest, "
-                   f"N = {r['upper_n']:.0f} ({significant(r['upper_n'] / r['lower_n'])}× the "
-                   "positions).")
+                   f"N = {r['upper_n']:.0f} ({significant(r['upper_n'] / r['lower_n'], 2)}× "
+                   "more positions).")
     return out
 
 

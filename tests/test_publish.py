@@ -259,7 +259,8 @@ def test_a_headline_run_whose_orders_share_no_n_gets_the_figures_either_side_of_
     # the H200 auto runs' answer (the non-local order slower at a ninth of the positions) had
     # stood only in their own reports: their orders share no N, so no crossover line
     row = {"run": "h200", "block": "nonlocal_right[train]", "reference": "double_attention",
-           "channels": 256.0, "ref_m": 128.0, "ref_n": 128.0, "latency_basis": "disjoint",
+           "channels": 256.0, "ref_m": 128.0, "ref_n": 128.0, "params": "m=128 n=128",
+           "latency_basis": "disjoint",
            "outcome_latency": "costlier_at_fewer_n", "lower_n": 85264.0,
            "lower_latency": 0.2757, "upper_n": 219024.0, "upper_latency": 0.03793}
     summary = {"headline": {"runs": {"h200": {"verdict": "confirmed", "fits": [],
@@ -271,6 +272,10 @@ def test_a_headline_run_whose_orders_share_no_n_gets_the_figures_either_side_of_
     assert publish.apart_lines(summary, set()) == [
         "- h200: at c = 256, m = 128, n = 128, no N in common (auto sizes): the non-local "
         "order [train] at its largest, N = 85264, took 276 ms, 7.27× double attention "
-        "[train]'s 37.9 ms at its smallest, N = 219024 (2.57× the positions)."]
+        "[train]'s 37.9 ms at its smallest, N = 219024 (2.6× more positions)."]
     # a run with a measured crossover keeps that line alone
     assert publish.apart_lines(summary, {"h200"}) == []
+    # the non-local order at other m and n than double attention's is not the pair: its m and n
+    # had been printed as the reference's
+    other = {**summary, "block_crossovers": [{**row, "params": "m=16 n=16"}]}
+    assert publish.apart_lines(other, set()) == []
