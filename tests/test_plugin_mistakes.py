@@ -331,8 +331,8 @@ def test_a_plugin_that_registers_nothing_is_named_where_its_block_is_missing(
     with pytest.raises(SuiteError) as e:
         parse_suite(suite)
     assert str(e.value).endswith(
-        f"or one a plugin registers (plugin {plugin} loaded but registered no block: missing "
-        "@register?), got 's27_mixer'")
+        f"or one a plugin registers: name its file in A2BENCH_PLUGINS (plugin {plugin} loaded "
+        "but registered no block: missing @register?), got 's27_mixer'")
     load_one("json")  # a module imported long before: registered nothing either
     load_one(str(plugin))  # loaded again: still nothing
     assert plugins.quiet_plugins() == [str(plugin), "json"]
