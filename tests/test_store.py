@@ -327,6 +327,13 @@ def test_a_writer_starting_while_a_reader_probes_is_not_refused(tmp_path):
         threading.Timer(0.02, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
         with holding(tmp_path, "a2bench run"):
             pass
+        # a killed run's LOCK line left behind: a probe then had refused the new writer at
+        # once, naming the dead pid
+        (tmp_path / ".a2bench.lock").write_text("a2bench run (pid 999999, since then)\n")
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        threading.Timer(0.02, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+        with holding(tmp_path, "a2bench run"):
+            pass
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held on: refused, in one line
         with (pytest.raises(InputError, match="another process is writing this folder now"),
               holding(tmp_path, "a2bench run")):

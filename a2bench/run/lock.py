@@ -110,17 +110,18 @@ def holding(out: Path, doing: str, create: bool = True) -> Iterator[None]:
 
 
 def _lock(fd: int, out: Path) -> None:
-    """Take `out`'s lock, or refuse in one line naming who holds it. Held with no LOCK line yet
-    is a writer that has just begun, or a reader's probe (live_writer), which lets go at once:
-    asked once more, so a report run just then does not refuse a sweep."""
-    for wait in (0.1, None):
+    """Take `out`'s lock, or refuse in one line naming who holds it. A reader's probe
+    (live_writer) holds it for microseconds: asked again over about a third of a second, so a
+    report run just then does not refuse a sweep; whatever LOCK says, since a run killed with
+    -9 leaves its line behind (a writer had been refused 6 times in 300, naming a dead pid)."""
+    for wait in (0.05, 0.1, 0.2, None):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            holder = _holder(out)
-            if holder or wait is None:
-                raise InputError(f"{out}: {_writing(holder or 'another process')}") from None
+            if wait is None:
+                raise InputError(f"{out}: {_writing(_holder(out) or 'another process')}"
+                                 ) from None
             time.sleep(wait)
 
 
