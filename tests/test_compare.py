@@ -930,6 +930,37 @@ def test_a_finished_run_that_lost_a_whole_case_fails(tmp_path, base, capsys):
     assert f"none of them of {CASES[2].label()} (which head has)" in capsys.readouterr().out
 
 
+def test_one_lost_record_does_not_blame_the_cases_new_to_the_other_side(tmp_path, base, capsys):
+    # a base that lost one pass (a torn last line) beside a head with cases of its own (auto
+    # sizes it chose, a case added) had failed the gate naming every one of them as "lost":
+    # one missing pass cannot hold a case, each of whose passes would be gone
+    every = PASSES * len(CASES)
+    env = {**ENV, "ended": "finished", "case_passes_planned": every,
+           "suite_path": "suites/smoke.yaml"}
+    lines = (base / "results.jsonl").read_text().splitlines(keepends=True)
+    torn = store(tmp_path / "torn", [], env)
+    (torn / "results.jsonl").write_text("".join(lines[:-1]) + lines[-1][:40])
+    new = [Case("se", "cpu", "float32", 1, 64, 1, s, s, reduction=16) for s in (24, 32)]
+    head = store(tmp_path / "head", [m for i, c in enumerate(CASES + new)
+                                     for m in passes(c, seed=100 + i)])
+    for flags in (("--exact-only",), ()):
+        assert run(torn, head, *flags) == 0
+        out = capsys.readouterr().out
+        assert (f"base {torn}: {every - 1} of the {every} case passes it planned are stored (a "
+                "record lost") in out
+        assert ("the 2 cases only in head cannot be among them (1 pass is missing, and a case "
+                f"lost whole takes {PASSES - 1} or more, as each case here holds)") in out
+        assert "FAIL" not in out
+    # a whole case lost beside cases new to head: the missing passes could hold one of the
+    # three, so the gate fails naming them, and says that the rest may be head's own
+    (torn / "results.jsonl").write_text("".join(x for x in lines if '"block": "se"' not in x))
+    assert run(torn, head, "--exact-only") == 1
+    out = capsys.readouterr().out
+    names = ", ".join(c.label() for c in [CASES[2], *new])
+    assert (f"none of them of {names} (which head has) ({PASSES} passes are missing, enough "
+            "for 1 of these 3 cases whole; the rest may be head's suite's own)") in out
+
+
 def test_cases_with_fewer_passes_than_their_run_are_counted_in_the_note(tmp_path, base, capsys):
     # the note's "5 head" had stood for cases that held 4 (a pass resumed short)
     records = [m for i, c in enumerate(CASES) for m in passes(c, seed=100 + i)

@@ -294,10 +294,19 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
 def lost_records(sides: dict[str, tuple[Path, Side]]) -> tuple[list[str], list[str]]:
     """Failures and warnings for a finished run that stored fewer case passes than it planned:
     it lost records (a torn last line of results.jsonl, dropped when read, or a line removed).
-    Where a case of the other side is then missing from it entirely, that is a failure naming
-    the case, as for an unfinished run: the case would pass as "only in base" unseen (it had
-    passed --exact-only with two warnings). Where every case kept a pass, a warning: compared
-    on what is left (it had been silent, the case reading one pass fewer)."""
+    Where a case of the other side is then missing from it entirely, and the missing passes
+    could hold a whole case, that is a failure naming the case, as for an unfinished run: the
+    case would pass as "only in base" unseen (it had passed --exact-only with two warnings).
+    Otherwise a warning: compared on what is left (it had been silent, the case reading one
+    pass fewer).
+
+    Which cases a run planned is not stored (environment.json names the suite's file, which may
+    have changed since, and auto_sizes records only its auto sizes), so whether a case only in
+    the other side was lost is told from the count: a case lost whole took all its passes, at
+    least as many as the fewest any case of this side holds. Missing passes fewer than that
+    cannot have held one, so the cases only in the other side are its suite's own (auto sizes
+    of another run, a case added): one lost record had failed the gate naming every one of
+    them."""
     fails, warns = [], []
     for role, (folder, side) in sides.items():
         stored = sum(len(g) for g in side.passes.values())
@@ -306,18 +315,30 @@ def lost_records(sides: dict[str, tuple[Path, Side]]) -> tuple[list[str], list[s
             continue
         other_role, (_, other) = next((r, s) for r, s in sides.items() if r != role)
         gone = [m.case.label() for k, m in other.merged.items() if k not in side.merged]
+        missing = planned - stored
+        missing_text = f"{missing} {'pass is' if missing == 1 else 'passes are'} missing"
+        fewest = max(1, min((len(g) for g in side.passes.values()), default=1))
+        whole = missing // fewest  # the most cases the missing passes could have held
         kept = f"{role} {folder}: {stored} of the {planned} case passes it planned are stored"
-        if not gone:
+        if not gone or not whole:
+            mine = "" if not gone else (
+                f"; the {'case' if len(gone) == 1 else f'{len(gone)} cases'} only in "
+                f"{other_role} cannot be among them "
+                f"({missing_text}, and a case lost whole takes {fewest} or more, as each case "
+                f"here holds): {other_role}'s own suite's, such as sizes it chose itself")
             warns.append(f"{kept} (a record lost, such as a torn last line of results.jsonl); "
-                         "compared on those, and --resume runs the missing ones")
+                         f"compared on those, and --resume runs the missing ones{mine}")
             continue
         names = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
         slurm = side.env.get("executor") == "slurm"
         again = resume_line(side.env, Path(folder).parent if slurm else folder, slurm)
         it = "it" if len(gone) == 1 else "them"
-        fails.append(f"{kept}, none of them of {names} (which {other_role} has): records lost (a "
-                     "line of results.jsonl removed or torn), and a case lost whole would pass "
-                     f"as \"only in {other_role}\"; restore the file, or measure {it} again "
+        which = ("" if whole >= len(gone) else
+                 f" ({missing_text}, enough for {whole} of these {len(gone)} cases whole; the "
+                 f"rest may be {other_role}'s suite's own)")
+        fails.append(f"{kept}, none of them of {names} (which {other_role} has){which}: records "
+                     "lost (a line of results.jsonl removed or torn), and a case lost whole would "
+                     f"pass as \"only in {other_role}\"; restore the file, or measure {it} again "
                      f"({again})")
     return fails, warns
 
