@@ -17,6 +17,7 @@ from a2bench.case import Case
 from a2bench.catalog import cost_of
 from a2bench.cli import main
 from a2bench.measurement import Measurement
+from a2bench.report.sections.crossovers import block_crossovers_section
 from a2bench.report.sections.scaling import _cheaper
 from a2bench.run.store import ResultsWriter
 
@@ -193,3 +194,53 @@ def test_the_published_auto_run_that_shares_one_n_gets_its_answer():
     # double attention 5.775 ms at 24336 and 8.163 ms at 32400: 7.73 ms at 30976 in log-log,
     # against the non-local order's 1089 ms there
     assert row["ratio_at_max_latency"] == pytest.approx(140.84, rel=1e-3)
+
+
+def test_a_grid_of_t_by_maps_reads_its_shared_rows_alone():
+    # both blocks at t in {1, 2, 4}, sides 8-24: every N measured on both sides. Each map
+    # across t (t NaN) had added an "interpolated" row beside the 3 shared ones, its
+    # interp_n_low equal to its interp_n_high, MACs "not_shared", and "no two N shared"
+    ms = [measured(case(block, s, t=t), (ref_latency if block == "double_attention"
+                                         else nl_latency)(t * s * s))
+          for t in (1, 2, 4) for s in (8, 12, 16, 24)
+          for block in ("double_attention", "nonlocal_right")]
+    table = against(ms)
+    assert list(table["t"]) == [1, 2, 4]
+    assert set(table["latency_basis"]) == {"shared"} and set(table["family"]) == {""}
+    assert set(table["outcome_macs"]) == {"above"}
+
+
+def test_two_aspects_at_one_t_are_told_apart_by_their_family():
+    # square maps and 1:2 maps at t = 1, no N shared in either: two interpolated rows whose
+    # identifying columns had been the same, and their lines alike
+    ms = auto_like()
+    ms += [measured(case("double_attention", s, h=2 * s), ref_latency(2 * s * s))
+           for s in REF_SIDES]
+    ms += [measured(case("nonlocal_right", s, h=2 * s), nl_latency(2 * s * s))
+           for s in NL_SIDES]
+    table = against(ms)
+    assert list(table["latency_basis"]) == ["interpolated", "interpolated"]
+    assert sorted(table["family"]) == ["h:w 1:1", "h:w 2:1"]
+    data = an.prepare(an.frame(ms, "auto"))
+    result = SimpleNamespace(block_crossovers=table, environments={}, data=data, runs=())
+    lines = [item for element in block_crossovers_section(result)  # type: ignore[arg-type]
+             for item in getattr(element, "items", ())]
+    assert len(lines) == 2 and lines[0] != lines[1]
+    # square maps at one t are the usual family: their line reads as it did
+    assert sum("at c=64 b=1, h:w 2:1, against" in line for line in lines) == 1
+    assert sum("at c=64 b=1, against" in line for line in lines) == 1
+
+
+def test_a_map_across_t_that_no_row_by_t_holds_is_a_shared_row():
+    # t = 1 at three maps (a shared row by t), and 20×20 at t = 2, 3, 4 on both sides: that
+    # series across t is measured on both, so it is read at its shared N, not interpolated
+    ms = [measured(case(block, s, t=t), (ref_latency if block == "double_attention"
+                                         else nl_latency)(t * s * s))
+          for t, s in ((1, 8), (1, 12), (1, 16), (2, 20), (3, 20), (4, 20))
+          for block in ("double_attention", "nonlocal_right")]
+    table = against(ms)
+    assert list(table["latency_basis"]) == ["shared", "shared"]
+    assert list(table["family"]) == ["", "h×w 20×20"]
+    row = table.iloc[1]
+    assert math.isnan(row["t"]) and (row["n_points"], row["n_max"]) == (3, 1600)
+    assert row["outcome_macs"] == "above" and row["ratio_at_max_latency"] == pytest.approx(16)

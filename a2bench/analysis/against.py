@@ -79,7 +79,7 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     params = [c for c in param_columns(df) if c in df]
     ref_params = [c for c in params if ref_rows[c].notna().any()]
     columns = ["run", "device", "dtype", "block", "params", "reference", "batch", "channels",
-               "t", *(f"ref_{c}" for c in ref_params), "n_points", "n_min", "n_max",
+               "t", "family", *(f"ref_{c}" for c in ref_params), "n_points", "n_min", "n_max",
                *(f"n_star_{m}" for m in CROSS_METRICS),
                *(f"outcome_{m}" for m in CROSS_METRICS),
                *(f"reason_{m}" for m in CROSS_METRICS), "ratio_at_max_latency",
@@ -101,12 +101,13 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     keys = ["run_index", "run", "device", "dtype", "block_index", "block", "params", "reference",
             "batch", "channels", "t", *(f"ref_{c}" for c in ref_params)]
     records = []
-    for values, rows in _series(merged, keys):
+    series = [(values, rows, "") for values, rows in _series(merged, keys)]
+    for values, rows, family in series + _map_series(merged, keys, series):
         g = dict(zip(keys, values, strict=True))
         name = block_label(g["block"], environments, short=True)
         ref_name = block_label(g["reference"], environments, short=True)
         rec: dict[str, Any] = {k: g[k] for k in keys if k not in ("run_index", "block_index")}
-        rec.update(n_points=int(rows["positions"].nunique()),
+        rec.update(family=family, n_points=int(rows["positions"].nunique()),
                    n_min=float(rows["positions"].min()), n_max=float(rows["positions"].max()))
         for metric in CROSS_METRICS:
             ratio = rows[metric] / rows[f"ref_{metric}"]
@@ -143,6 +144,29 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
     records += unshared_against(others, ref_rows, params, ref_params, records, environments)
     return pd.DataFrame.from_records(records, columns=columns)
 
+
+def _map_series(merged: pd.DataFrame, keys: list[str],
+                series: Sequence[tuple[tuple[Any, ...], pd.DataFrame, str]]
+                ) -> list[tuple[tuple[Any, ...], pd.DataFrame, str]]:
+    """The series across t at one h×w (t NaN, ``family`` "h×w 16×16") of the shapes both sides
+    ran that no group of _series holds: a run of some maps at several t beside others at one
+    (a frames-only run's series is _series' own across t, and a t × h·w grid's every shape is
+    in its series by t, so neither gets one)."""
+    at = keys.index("t")
+    rest = [k for k in keys if k != "t"]
+    shape = [*rest, "t", "h", "w"]
+    held = {_key(dict(zip(keys, v, strict=True)) | {"t": t, "h": h, "w": w}, shape)
+            for v, rows, _ in series for t, h, w in zip(rows["t"], rows["h"], rows["w"],
+                                                        strict=True)}
+    out = []
+    for v, rows in merged.groupby([*rest, "h", "w"], sort=True, dropna=False):
+        g = dict(zip([*rest, "h", "w"], v, strict=True))
+        if rows["t"].nunique() < 2 or all(
+                _key(g | {"t": t}, shape) in held for t in rows["t"]):
+            continue
+        out.append(((*v[:at], math.nan, *v[at:len(rest)]), rows,
+                    _family_label(("map", float(g["h"]), float(g["w"])), rows)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,6 +211,16 @@ def _families(rows: pd.DataFrame) -> dict[tuple[Any, ...], pd.DataFrame]:
     return out
 
 
+def _family_label(family: tuple[Any, ...], rows: pd.DataFrame) -> str:
+    """A family of _families in words: "h:w 1:2" (one t, one aspect), "h×w 16×16" (one map,
+    N through t)."""
+    if family[0] == "map":
+        return f"h×w {family[1]:g}×{family[2]:g}"
+    h, w = int(rows["h"].iloc[0]), int(rows["w"].iloc[0])
+    k = math.gcd(h, w) or 1
+    return f"h:w {h // k}:{w // k}"
+
+
 def _side(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
     """Per distinct N (sorted): the geometric mean of its median latencies, the standard error
     of its ln latency (fitting.summarise's, from each pass's samples); and the rows timed."""
@@ -215,11 +249,17 @@ def unshared_against(others: pd.DataFrame, ref_rows: pd.DataFrame, params: list[
     ``interp_n_low`` and ``interp_n_high`` its measured N either side of ``n_max``); then,
     where no such record was made and the ranges do not overlap at all, the measured figures
     either side of the gap (_disjoint). MACs and memory are not read (``not_shared``).
+    ``family`` names the family ("h:w 1:2" at one t, "h×w 16×16" across t), so that two at one
+    t (two aspects) can be told apart. A family whose two sides share two N or more is the
+    shared path's (a t × h·w grid's every map across t had read "no two N shared" beside its
+    rows by t, its N all shared), as is every family at a t (or, across t, of a setting) that
+    path read whole.
     `others` carries crossovers_against's ``params`` and ``block_index``."""
     setting = ["run", "device", "dtype", "batch", "channels", *SETTING_KEY]
     names = ["run", "dtype", "block", "params", "reference", "batch", "channels", "t",
              *(f"ref_{c}" for c in ref_params)]
-    done = {_key(rec, names) for rec in shared}
+    whole = {_key(rec, names) for rec in shared if not rec["family"]}
+    done = {_key(rec, [*names, "family"]) for rec in shared}
     refs: dict[str, list[tuple[str, dict[str, Any], pd.DataFrame]]] = {}
     for v, rows in ref_rows.groupby([*setting, "block", *ref_params], sort=True, dropna=False):
         g = dict(zip([*setting, "reference", *ref_params], v, strict=True))
@@ -233,24 +273,27 @@ def unshared_against(others: pd.DataFrame, ref_rows: pd.DataFrame, params: list[
         for reference, mine, ref in refs.get(_key(g, setting), []):
             ref_families = _families(ref)
             for family in (f for f in families if f in ref_families):
+                rows, ref_family = families[family], ref_families[family]
                 rec: dict[str, Any] = {
                     **{k: g[k] for k in ("run", "device", "dtype", "block", "params", "batch",
                                          "channels")},
                     "reference": reference, "t": family[1] if family[0] == "t" else math.nan,
-                    **mine}
-                if _key(rec, names) in done:
+                    "family": _family_label(family, rows), **mine}
+                common = set(rows["positions"]) & set(ref_family["positions"])
+                if (len(common) >= 2 or _key(rec, names) in whole
+                        or _key(rec, [*names, "family"]) in done):
                     continue
-                got = _interpolated(dict(rec), families[family], ref_families[family], params,
-                                    ref_params, environments)
+                got = _interpolated(dict(rec), rows, ref_family, params, ref_params,
+                                    environments)
                 if got is not None:
                     records.append(got)
                 else:
-                    rest.append((rec, families[family], ref_families[family]))
+                    rest.append((rec, rows, ref_family))
     # shared, then interpolated, then disjoint: a group read either way before is left be
-    done |= {_key(rec, names) for rec in records}
+    done |= {_key(rec, [*names, "family"]) for rec in records}
     for rec, rows, ref in rest:
         got = _disjoint(rec, rows, ref, params, ref_params, environments)
-        if got is not None and _key(got, names) not in done:
+        if got is not None and _key(got, [*names, "family"]) not in done:
             records.append(got)
     return records
 

@@ -55,6 +55,8 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
                                 **({"t": r["t"]} if r["t"] > 1 else {})})
         if pd.isna(r["t"]):  # a sweep of frames at one map: its series runs across t
             fixed += " across t"
+        if family_words(r):  # one family of several at a t (two aspects), or a map across t
+            fixed += f", {family_words(r)}"
         ref_set = an.group_label({c[4:]: r[c] for c in ref_params})
         against = (block_name(result, r["reference"], True)
                    if r["reference"] != reference else ref)
@@ -78,6 +80,14 @@ def block_crossovers_section(result: an.Analysis) -> list[Element]:
                      f"{where}{ratio}{basis_words(result, r)}.")
     doc.append(Bullets(tuple(lines)))
     return doc
+
+
+def family_words(r: pd.Series) -> str:
+    """The family of shapes a row holds (analysis.against's ``family``), "h:w 1:2" or
+    "h×w 16×16"; '' for a row read over every shape at its t, and for square maps at one t
+    (the usual family, which a line has always meant)."""
+    family = r.get("family", "")
+    return family if isinstance(family, str) and family != "h:w 1:1" else ""
 
 
 def crossing_words(r: pd.Series, metric: str) -> str:
