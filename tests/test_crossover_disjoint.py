@@ -249,3 +249,44 @@ def test_milliseconds_keep_three_figures():
 
     assert [ms_text(s) for s in (0.954256, 0.089014, 0.0041712, 1.119068, 0.0009, math.nan)] == [
         "954 ms", "89.0 ms", "4.17 ms", "1119 ms", "0.900 ms", "n/a"]
+
+
+def test_every_crossover_reads_its_overheads_through_one_helper(monkeypatch):
+    # crossovers and crossovers_against's shared, interpolated and disjoint paths each rebuilt
+    # the sides' fixed sizes and setting and called direct_overhead twice, reading mode and
+    # compile from different places (crossovers had them typed in): one helper,
+    # crossover.run_overheads, now serves all four, the setting read from the rows
+    from a2bench.analysis import crossover
+
+    calls: list[tuple[str, dict, dict]] = []
+
+    def spy(env, block, fixed, kind):
+        calls.append((block, dict(fixed), dict(kind)))
+        return math.nan
+
+    monkeypatch.setattr(crossover, "direct_overhead", spy)
+    envs = {"auto": {"overhead": {"cases": []}}}
+    fixed = {"channels": 64, "batch": 1, "m": 16, "n": 16}
+
+    def setting(ms: list[Measurement], **how) -> list[Measurement]:
+        return [measured(replace(m.case, **how), m.latency_s) for m in ms]
+
+    shared = sweep("double_attention", HIGH, 1e-6) + sweep("nonlocal_right", HIGH, 1e-8, 2)
+    interpolated = (sweep("double_attention", (5, 7, 9, 12, 16, 22), 1e-6)
+                    + sweep("nonlocal_right", (6, 8, 11, 15, 21), 1e-8, 2))
+    for ms, how, basis in ((shared, {}, "shared"),
+                           (setting(interpolated, mode="train"), {"mode": "train"},
+                            "interpolated"),
+                           (setting(gap(), compile=True), {"compile": True}, "disjoint")):
+        data = an.prepare(an.frame(ms, "auto"))
+        kind = {"dtype": "float32", "mode": "forward", "compile": False, **how}
+        if basis == "shared":
+            calls.clear()
+            an.crossovers(data, environments=envs)  # the study's pair, plain forward
+            assert calls == [(b, fixed, kind) for b in ("double_attention", "nonlocal_right")]
+        calls.clear()
+        table = an.crossovers_against(data, an.REFERENCE, envs)
+        assert list(table["latency_basis"]) == [basis]
+        suffix = "[train]" if how.get("mode") else "[compiled]" if how else ""
+        assert calls == [(f"{b}{suffix}", fixed, kind)
+                         for b in ("double_attention", "nonlocal_right")]

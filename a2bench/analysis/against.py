@@ -34,8 +34,9 @@ from a2bench.analysis.crossover import (
     _series,
     crossing,
     on_one_node,
+    run_overheads,
 )
-from a2bench.analysis.exponents import across_nodes, direct_overhead
+from a2bench.analysis.exponents import across_nodes
 from a2bench.analysis.load import ok_rows
 from a2bench.formatting import ms_text
 
@@ -114,17 +115,10 @@ def crossovers_against(df: pd.DataFrame, reference: str = REFERENCE,
             c_ = crossing(rows["positions"], ratio, name, ref_name)
             if metric == "latency":
                 c_ = on_one_node(c_, rows["host"], rows["ref_host"])
-                env = (environments or {}).get(g["run"]) or {}
-                shared = {"channels": g["channels"], "batch": g["batch"]}
-                own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
-                mine = {c: g[f"ref_{c}"] for c in ref_params}
                 # both sides ran in the same setting (SETTING_KEY)
-                kind = {"dtype": g["dtype"], "mode": rows["mode"].iloc[0],
-                        "compile": bool(rows["compile"].iloc[0])}
-                overheads = [direct_overhead(env, reference, {**shared, **mine}, kind),
-                             direct_overhead(env, g["block"], {**shared, **own}, kind)]
                 c_ = _overhead_crossing(c_, rows["positions"],
-                                        [rows["ref_latency"], rows["latency"]], overheads)
+                                        [rows["ref_latency"], rows["latency"]],
+                                        _overheads(rec, rows, params, ref_params, environments))
                 c_ = _noise_crossing(c_, rows["positions"], ratio,
                                      [(rows["ref_latency"], rows["ref_samples"]),
                                       (rows["latency"], rows["samples"])])
@@ -231,6 +225,20 @@ def _side(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Da
     return sizes.x, ys, sizes.log_se, rows
 
 
+def _overheads(rec: Mapping[str, Any], rows: pd.DataFrame, params: list[str],
+               ref_params: list[str], environments: Mapping[str, Mapping[str, Any]] | None
+               ) -> list[float]:
+    """The reference's and the block's per-call overheads (crossover.run_overheads) for one
+    group `rec` of crossovers_against or unshared_against: the sizes both hold fixed (channels,
+    batch), the reference's own parameters (``ref_*``) and the block's (its first row of
+    `rows`, which also give the setting)."""
+    shared = {"channels": rec["channels"], "batch": rec["batch"]}
+    mine = {c: rec[f"ref_{c}"] for c in ref_params}
+    own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
+    return run_overheads(environments, rec["run"], rows,
+                         [(rec["reference"], shared | mine), (rec["block"], shared | own)])
+
+
 def _key(rec: Mapping[str, Any], names: Sequence[str]) -> str:
     """A group's identity, numbers as floats and NaN as itself (dict keys and repr differ)."""
     return repr(tuple("nan" if isinstance(v, float) and math.isnan(v)
@@ -329,14 +337,7 @@ def _interpolated(rec: dict[str, Any], rows: pd.DataFrame, ref: pd.DataFrame,
     c_ = crossing(x, ratio, name, ref_name)
     used_o = rows_o[rows_o["positions"].isin(np.concatenate([low, high]))]
     c_ = on_one_node(c_, rows_m[rows_m["positions"].isin(x)]["host"], used_o["host"])
-    env = (environments or {}).get(rec["run"]) or {}
-    kind = {"dtype": rec["dtype"], "mode": rows["mode"].iloc[0],
-            "compile": bool(rows["compile"].iloc[0])}
-    shared = {"channels": rec["channels"], "batch": rec["batch"]}
-    own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
-    overheads = [direct_overhead(env, reference, {**shared, **{c: rec[f"ref_{c}"]
-                                                               for c in ref_params}}, kind),
-                 direct_overhead(env, block, {**shared, **own}, kind)]
+    overheads = _overheads(rec, rows, params, ref_params, environments)
     c_ = _overhead_crossing(c_, pd.Series(x), [pd.Series(lat[reference]), pd.Series(lat[block])],
                             overheads)
     if c_.outcome == "crosses" and math.isfinite(c_.n_star):
@@ -404,14 +405,8 @@ def _disjoint(rec: dict[str, Any], rows: pd.DataFrame, ref: pd.DataFrame, params
     names = {s: block_label(s, environments, short=True) for s in (block, reference)}
     hosts = hosts_of(rows_l[rows_l["positions"] == n_l]["host"],
                      rows_u[rows_u["positions"] == n_u]["host"])
-    env = (environments or {}).get(rec["run"]) or {}
-    kind = {"dtype": rec["dtype"], "mode": rows["mode"].iloc[0],
-            "compile": bool(rows["compile"].iloc[0])}
-    shared = {"channels": rec["channels"], "batch": rec["batch"]}
-    own = {c: rows[c].iloc[0] for c in params if pd.notna(rows[c].iloc[0])}
-    overhead = {reference: direct_overhead(env, reference, {**shared, **{
-                    c: rec[f"ref_{c}"] for c in ref_params}}, kind),
-                block: direct_overhead(env, block, {**shared, **own}, kind)}
+    overhead = dict(zip((reference, block),
+                        _overheads(rec, rows, params, ref_params, environments), strict=True))
     bound = [s for s, lat in ((lower, lat_l), (upper, lat_u))
              if math.isfinite(overhead[s]) and overhead[s] >= OVERHEAD_BOUND * lat]
     band = TIE_Z * math.hypot(float(se_l[-1]), float(se_u[0]))

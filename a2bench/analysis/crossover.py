@@ -145,6 +145,21 @@ def overhead_bound(positions: pd.Series, latencies: Sequence[pd.Series], n_star:
         for latency, overhead in zip(latencies, overheads, strict=True))
 
 
+def run_overheads(environments: Mapping[str, Mapping[str, Any]] | None, run: str,
+                  rows: pd.DataFrame, sides: Sequence[tuple[str, Mapping[str, Any]]]
+                  ) -> list[float]:
+    """Each side's per-call overhead (exponents.direct_overhead: timed directly; NaN where the
+    run has none), one per (block, the sizes it holds fixed) of `sides`, from `run`'s
+    environment and in the setting `rows` ran: their dtype, mode and compile (pairs' rows,
+    the study's plain blocks alone, carry neither: the plain forward). The one reading of
+    the overheads of every crossover (crossovers, and analysis.against's three paths)."""
+    env = (environments or {}).get(run) or {}
+    kind = {"dtype": rows["dtype"].iloc[0],
+            "mode": rows["mode"].iloc[0] if "mode" in rows else "forward",
+            "compile": bool(rows["compile"].iloc[0]) if "compile" in rows else False}
+    return [direct_overhead(env, block, fixed, kind) for block, fixed in sides]
+
+
 def _overhead_crossing(c: Crossing, positions: pd.Series, latencies: Sequence[pd.Series],
                        overheads: Sequence[float]) -> Crossing:
     """The latency crossing, or none where it lies inside the per-call overhead."""
@@ -263,11 +278,9 @@ def crossovers(df: pd.DataFrame, pair: Pair = STUDY,
             c_ = crossing(rows["positions"], rows[f"ratio_{metric}"], *names)
             if metric == "latency":
                 c_ = on_one_node(c_, rows["host_left"], rows["host_right"])
-                env = (environments or {}).get(run) or {}
-                kind = {"dtype": rows["dtype"].iloc[0], "mode": "forward", "compile": False}
                 fixed = {"channels": c, "m": m, "n": n, "batch": b}
-                overheads = [direct_overhead(env, block, fixed, kind)
-                             for block in (pair.left, pair.right)]
+                overheads = run_overheads(environments, run, rows,
+                                          [(pair.left, fixed), (pair.right, fixed)])
                 c_ = _overhead_crossing(c_, rows["positions"],
                                         [rows["latency_left"], rows["latency_right"]], overheads)
                 c_ = _noise_crossing(c_, rows["positions"], rows["ratio_latency"],
