@@ -94,11 +94,12 @@ def milliseconds(seconds: Any, digits: int = 3) -> str:
 
 def ms_text(seconds: Any) -> str:
     """A time in milliseconds to 3 significant figures, trailing zeros kept and whole from 100
-    (954 ms, 89.0 ms, 4.17 ms; 1119 ms, not 1.12e+03); n/a when not available."""
+    (954 ms, 89.0 ms, 4.17 ms; 1119 ms, not 1.12e+03); n/a when not available. Whole from
+    what rounds to 100 at 3 figures: 99.96 ms reads 100 ms (it had read "100. ms")."""
     if not finite(seconds):
         return "n/a"
     v = float(seconds) * 1e3
-    return f"{v:.0f} ms" if abs(v) >= 100 else f"{v:#.3g} ms"
+    return f"{v:.0f} ms" if abs(float(f"{v:.3g}")) >= 100 else f"{v:#.3g} ms"
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")

@@ -249,6 +249,10 @@ def test_milliseconds_keep_three_figures():
 
     assert [ms_text(s) for s in (0.954256, 0.089014, 0.0041712, 1.119068, 0.0009, math.nan)] == [
         "954 ms", "89.0 ms", "4.17 ms", "1119 ms", "0.900 ms", "n/a"]
+    # at the boundary: what rounds to 100 at 3 figures is whole ("100. ms" before); under it,
+    # 3 figures; negative alike
+    assert [ms_text(s) for s in (0.09996, 0.0999499, 0.1, -0.09996, 0.0099996)] == [
+        "100 ms", "99.9 ms", "100 ms", "-100 ms", "10.0 ms"]
 
 
 def test_every_crossover_reads_its_overheads_through_one_helper(monkeypatch):
