@@ -125,8 +125,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
-    from a2bench.run.sweep import Sweep, SweepError
+    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
     from a2bench.suite import expand, load_suite, parse_suite
 
     caller = sys._getframe(1)
@@ -167,10 +167,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
     # had taken a fresh sweep, filed under the dead run's environment; and resume=True on a
     # folder with none (a typo in out) had quietly run the whole sweep afresh
-    if (folder / SLURM_SWEEP).is_file():  # a local sweep there would break it (Sweep says why)
-        raise InputError(f"a2bench.sweep: out {folder}: holds a Slurm sweep; choose another "
-                         "out, or resume it with a2bench run --executor slurm --resume and the "
-                         "options it ran with")
+    if problem := slurm_folder_problem(folder, python=True):  # a Slurm sweep or partition:
+        raise InputError(f"a2bench.sweep: out {folder}: {problem}")  # before holds_sweep
     if holds_sweep(folder) != bool(options.get("resume")):
         raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
                          "resume=True to continue it, or choose another out"

@@ -336,9 +336,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import SLURM_SWEEP, folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
     from a2bench.run.summary import print_sweep, status_counts
-    from a2bench.run.sweep import Sweep, SweepError, SweepResult
+    from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
     from a2bench.suite import expand, load_suite
 
     if args.resume and args.out is None:
@@ -363,9 +363,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                              "a node and list the sizes for --executor slurm")
         with as_interrupts() as caught:  # a kill stops the driver as Ctrl-C does
             return run_on_slurm(suite, cases, options, caught)
-    if args.resume and (args.out / SLURM_SWEEP).is_file():
-        raise UsageError(f"--resume: {args.out} holds a Slurm sweep; resume it with "
-                         "--executor slurm and the options it ran with")
+    if problem := slurm_folder_problem(args.out):  # before holds_sweep: a partition's merged
+        raise UsageError(f"--out {args.out}: {problem}")  # files are no local sweep to resume
     if holds_sweep(args.out) != bool(args.resume):  # before anything starts or is written
         raise UsageError(f"{args.out}: already holds a sweep; pass --resume to continue it, or "
                          "choose another --out" if not args.resume else f"--resume: {args.out} "

@@ -20,9 +20,11 @@ pytest.importorskip("submitit")
 
 from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
 
+import a2bench  # noqa: E402
 from a2bench import slurm  # noqa: E402
 from a2bench.case import Case  # noqa: E402
 from a2bench.cli import main  # noqa: E402
+from a2bench.errors import InputError  # noqa: E402
 from a2bench.measurement import Measurement  # noqa: E402
 from a2bench.run.options import RunOptions  # noqa: E402
 from a2bench.run.store import ResultsWriter, load, load_passes  # noqa: E402
@@ -96,7 +98,7 @@ def test_a_slurm_sweeps_folder_is_told_apart(tmp_path, capsys):
     assert (f"{top}: a Slurm sweep's folder; its results are in each partition's folder, "
             f"{top}/<partition> (here: h100)") in capsys.readouterr().err
     assert main(["run", str(SMOKE), "--out", str(top), "--resume"]) == 2
-    assert "holds a Slurm sweep; resume it with --executor slurm" in capsys.readouterr().err
+    assert "holds a Slurm sweep (.slurm.json); a local run there" in capsys.readouterr().err
     assert main(["run", str(SMOKE), "--out", str(top), "--executor", "slurm", "--partition",
                  "h100", "--partition", "a100"]) == 2
     assert "--partition given twice" in capsys.readouterr().err
@@ -887,17 +889,37 @@ def test_a_local_run_into_a_slurm_sweep_is_refused(tmp_path, capsys):
     (out / "debug" / "shards").mkdir(parents=True)
     (out / "debug" / "results.jsonl").write_text("")  # the merged set: a sweep to --resume
     said = {}
-    for folder, flags in ((out, ()), (out / "debug", ("--resume",))):
+    # a partition without --resume had been told "already holds a sweep; pass --resume",
+    # which was then refused: the Slurm folder's line comes first, with or without it
+    for folder, flags in ((out, ()), (out, ("--resume",)), (out / "debug", ("--resume",)),
+                          (out / "debug", ())):
         before = sorted(p.relative_to(out) for p in out.rglob("*"))
         code = main(["run", str(SMOKE), "--out", str(folder), *flags, *FAST])
-        said[folder] = err = capsys.readouterr().err.strip()
+        said[folder, flags] = err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1, err
+        top = "" if folder == out else f" --out {out}"
         assert err.endswith("; a local run there would mix its results into that sweep's: "
                             "choose another --out, or resume the sweep with --executor slurm "
-                            "--resume and the options it ran with"), err
+                            f"--resume{top} and the options it ran with"), err
         assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing written
-    assert f"--out {out}: holds a Slurm sweep (.slurm.json);" in said[out]
-    assert f"is partition debug of the Slurm sweep in {out};" in said[out / "debug"]
+        assert (f"--out {out}: holds a Slurm sweep (.slurm.json);" if folder == out else
+                f"--out {out / 'debug'}: is partition debug of the Slurm sweep in {out};") in err
+    # from Python: a call to resume, or the CLI line (sweep takes no executor= keyword)
+    for resume in (False, True):
+        with pytest.raises(InputError) as e:
+            a2bench.sweep(str(SMOKE), out=out / "debug", resume=resume)
+        assert str(e.value) == (
+            f"a2bench.sweep: out {out / 'debug'}: is partition debug of the Slurm sweep in "
+            f"{out}; a local sweep there would mix its results into that sweep's: choose "
+            f"another out, or resume the sweep with a2bench run SUITE --executor slurm --resume "
+            f"--out {out} and the options it ran with")
+    # --executor slurm into a partition had been told it "holds the results of a local run"
+    for flags in ((), ("--resume",)):
+        code = main(["run", str(SMOKE), "--out", str(out / "debug"), "--executor", "slurm",
+                     *flags, *FAST])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and f"{out / 'debug'}: is partition debug of the Slurm sweep in " \
+            f"{out}; resume that sweep with --out {out}" in err, err
 
 
 # ---------------------------------------------------------------------------------------------

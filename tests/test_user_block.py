@@ -438,8 +438,11 @@ def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeyp
     (tmp_path / "slurm").mkdir()
     (tmp_path / "slurm" / ".slurm.json").write_text("{}")
     for resume in (True, False):  # a local sweep beside .slurm.json had broken the Slurm one
-        with pytest.raises(InputError, match=r"^a2bench.sweep: out .*slurm: holds a Slurm sweep; "
-                                             "choose another out"):
+        with pytest.raises(InputError, match=r"^a2bench.sweep: out .*slurm: holds a Slurm sweep "
+                                             r"\(\.slurm\.json\); a local sweep there would "
+                                             "mix its results into that sweep's: choose another "
+                                             "out, or resume the sweep with a2bench run SUITE "
+                                             "--executor slurm --resume --out "):
             a2bench.sweep(suite, tmp_path / "slurm", resume=resume)
     assert [p.name for p in (tmp_path / "slurm").iterdir()] == [".slurm.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slurm"]  # nothing written

@@ -168,20 +168,27 @@ def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[
     return out
 
 
-def slurm_folder_problem(out: Path) -> str | None:
+def slurm_folder_problem(out: Path, python: bool = False) -> str | None:
     """Why `out`, a Slurm sweep's folder or one of its partitions', takes no local run, or None.
     A local run there had written beside .slurm.json (`report DIR/*` then failed on its files,
     and the Slurm resume was refused), or into a partition's merged files, which its driver
-    rewrites from the shards. A shard (DIR/<partition>/shards/<i>) is its job's own run."""
+    rewrites from the shards. A shard (DIR/<partition>/shards/<i>) is its job's own run.
+    Asked before holds_sweep: a partition's merged files had been taken for a local sweep
+    ("pass --resume"), and --resume then refused. `python`: a2bench.sweep's words (its
+    keywords take no executor: the CLI line resumes a Slurm sweep)."""
     if (out / SLURM_SWEEP).is_file():
-        where = f"holds a Slurm sweep ({SLURM_SWEEP})"
+        where, top = f"holds a Slurm sweep ({SLURM_SWEEP})", out
     elif (out.parent / SLURM_SWEEP).is_file() and (out / "shards").is_dir():
-        where = f"is partition {out.name} of the Slurm sweep in {out.parent}"
+        where, top = f"is partition {out.name} of the Slurm sweep in {out.parent}", out.parent
     else:
         return None
+    resume = "--executor slurm --resume" + ("" if top == out else f" --out {top}")
+    if python:
+        return (f"{where}; a local sweep there would mix its results into that sweep's: choose "
+                f"another out, or resume the sweep with a2bench run SUITE --executor slurm "
+                f"--resume --out {top} and the options it ran with")
     return (f"{where}; a local run there would mix its results into that sweep's: choose "
-            "another --out, or resume the sweep with --executor slurm --resume and the options "
-            "it ran with")
+            f"another --out, or resume the sweep with {resume} and the options it ran with")
 
 
 class Sweep:

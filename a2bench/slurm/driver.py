@@ -184,6 +184,12 @@ class SlurmDriver:
 
     def _restore(self) -> dict[str, Any]:
         """The sweep DIR already holds ({} for none), checked against this run's."""
+        if (self.out.parent / SWEEP).is_file() and (self.out / "shards").is_dir():
+            # its merged files had been called "the results of a local run"
+            raise SlurmError(f"{self.out}: is partition {self.out.name} of the Slurm sweep in "
+                             f"{self.out.parent}; resume that sweep with --out "
+                             f"{self.out.parent} (it runs each of its partitions), or choose "
+                             "another --out")
         stored = read_json(self.out / SWEEP)
         if stored and not self.options.resume:
             raise SlurmError(f"{self.out}: already holds a Slurm sweep; pass --resume to "
