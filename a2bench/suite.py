@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -266,6 +267,15 @@ def _listed(names: Any) -> Any:
     return [names] if isinstance(names, str) else list(names) if _is_list(names) else names
 
 
+def _plain(values: Any) -> Any:
+    """A numpy array (`np.arange(8, 20, 4)` from the Python API) as the list of Python values it
+    holds; anything else as given. An array is no Sequence: `v == "auto"` on it had raised
+    numpy's "truth value of an array" ValueError, and a one-element array read as one value.
+    numpy is looked up only where the caller imported it (this module does not need it)."""
+    np = sys.modules.get("numpy")
+    return values.tolist() if np is not None and isinstance(values, np.ndarray) else values
+
+
 def _integer(v: Any) -> Any:
     """A whole number of any integral type (numpy's int64 from np.arange) as the Python int it
     stands for; a bool (true: 1 in Python) and everything else as given, for the checks."""
@@ -292,6 +302,7 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
     params_raw = part.get("params")
     if not isinstance(params_raw, dict):
         raise fail(f"{prefix}params", "a mapping of axis name to a list of sizes", params_raw)
+    params_raw = {a: _plain(v) for a, v in params_raw.items()}  # np.arange as its list
     params: dict[str, tuple[Value, ...]] = {}
     auto = _auto_axes(params_raw, prefix, fail)
     for axis, values in params_raw.items():
@@ -315,7 +326,7 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
                 raise fail(field, "one of " + ", ".join(choices), v)
             if not choices and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 said = (f" (auto sizes are `{axis}: auto`, not in a list)"
-                        if v == AUTO and axis in ("h", "w", "t") else
+                        if _is_auto(v) and axis in ("h", "w", "t") else
                         f" (a YAML list of sizes reads [{v}])"
                         if isinstance(v, str) and "," in v else "")
                 raise fail(field, f"a positive integer{said}", v)
@@ -392,6 +403,11 @@ class _Said(str):
 AUTO = "auto"
 
 
+def _is_auto(v: Any) -> bool:
+    """Whether `v` is `auto`; asked of text only, as `v == AUTO` on an array is no bool."""
+    return isinstance(v, str) and v == AUTO
+
+
 class _Unset:
     """An axis the suite does not give, as a message's "got" says it."""
 
@@ -404,7 +420,7 @@ class _Unset:
 
 def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...]:
     """The axes marked `auto`: h and w together (square maps), or t with h and w fixed."""
-    marked = {a for a, v in params.items() if v == AUTO}
+    marked = {a for a, v in params.items() if _is_auto(v)}
     for axis in sorted(marked - {"h", "w", "t"}):
         raise fail(f"{prefix}params.{axis}", "a list of values (auto applies only to h and w "
                    "together, or to t)", AUTO)

@@ -351,6 +351,15 @@ def test_the_python_api_takes_tuples_ranges_and_numpy_integers_as_lists_of_ints(
                         default_name="api")
     assert parse_suite({"blocks": "se", "params": {"channels": 32, "h": 4, "w": 4},
                         "threads": np.int64(2)}, default_name="api").threads == 2
+    # np.arange itself (docs/your-block.md names it) had raised numpy's "truth value of an
+    # array" ValueError in the auto check, and a one-element array was "got array([8])"
+    for h, want in ((np.arange(8, 20, 4), (8, 12, 16)), (np.array([8]), (8,))):
+        s = parse_suite({"blocks": ["se"], "params": {"channels": 16, "h": h, "w": h},
+                         "zip": [["h", "w"]]} if len(h) > 1 else
+                        {"blocks": ["se"], "params": {"channels": 16, "h": h, "w": h}},
+                        default_name="api")
+        assert s.sweeps[0].params["h"] == want and all(type(v) is int for v in want)
+        assert [c.h for c in expand(s)] == list(want)
 
 
 def test_sizes_past_what_a_machine_holds_are_named_by_their_key_not_blamed_on_the_block(
