@@ -83,10 +83,21 @@ class Results:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """results.csv as a DataFrame (one row per case, passes pooled)."""
+        """results.csv as a DataFrame (one row per case, passes pooled). A Slurm partition's
+        is merged from its shards now, as fits() and verdict() read them: its merged files lag
+        the shards where the driver died (kill -9) while its jobs went on."""
+        import tempfile
+
         import pandas as pd
 
-        return pd.read_csv(self.out / "results.csv")
+        from a2bench.run.store import merge_passes, write_csv
+        from a2bench.slurm.merge import read_partition
+
+        if (view := read_partition(self.out)) is None:
+            return pd.read_csv(self.out / "results.csv")
+        with tempfile.TemporaryDirectory(prefix="a2bench-frame-") as tmp:  # results.csv's form
+            write_csv(Path(tmp) / "results.csv", merge_passes(view[0]))
+            return pd.read_csv(Path(tmp) / "results.csv")
 
     def fits(self) -> pd.DataFrame:
         """fits.csv's frame: every scaling fit with its exponent, interval and verdict (an auto

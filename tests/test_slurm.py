@@ -862,6 +862,13 @@ def test_report_and_compare_read_the_shards_not_a_stale_merge(tmp_path):
     data, (run,) = load_runs([part])
     assert run.passes == 6 and run.ok == 3 and run.environment["hosts"] == ["n1"]
     assert len(load_side(part, "base").merged) == 6
+    # a2bench.Results(partition).frame had read the lagging results.csv (no rows) while its
+    # fits() and verdict() read the shards
+    (part / "results.csv").write_text("status\n")
+    before = {p: p.read_bytes() for p in part.rglob("*") if p.is_file()}
+    frame = a2bench.Results(part).frame
+    assert len(frame) == 6 and sorted(frame["status"]) == ["error"] * 3 + ["ok"] * 3
+    assert sorted(frame["h"]) == [c.h for c in cases]
     assert {p: p.read_bytes() for p in part.rglob("*") if p.is_file()} == before  # read-only
     # a set published without its shards is read as stored
     published = tmp_path / "published" / "debug"
