@@ -862,6 +862,12 @@ def test_report_and_compare_read_the_shards_not_a_stale_merge(tmp_path):
     data, (run,) = load_runs([part])
     assert run.passes == 6 and run.ok == 3 and run.environment["hosts"] == ["n1"]
     assert len(load_side(part, "base").merged) == 6
+    # `report .` inside the partition had read the lagging merged files (Path(".").parent)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(part)
+        assert load_runs([Path(".")])[1][0].passes == 6
+        mp.chdir(part / "shards")
+        assert load_runs([Path("..")])[1][0].passes == 6
     # a2bench.Results(partition).frame had read the lagging results.csv (no rows) while its
     # fits() and verdict() read the shards
     (part / "results.csv").write_text("status\n")

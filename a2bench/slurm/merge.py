@@ -109,7 +109,10 @@ def read_partition(part: Path) -> tuple[list[Measurement], dict[str, Any]] | Non
     the driver died or was stopped while its jobs went on: they had read 0 results beside a
     shard's 6, and no word of why. None where `part` is no partition of a sweep (no
     DIR/.slurm.json above it) or holds no shards (a set published without them)."""
-    sweep = read_json(part.parent / SWEEP)  # SlurmError, one line, where damaged
+    # `report .` inside the partition: Path(".").parent is "." and its name "", so the lagging
+    # merged files had been read; its parent and name are those of the folder it stands for
+    where = part.resolve()
+    sweep = read_json(where.parent / SWEEP)  # SlurmError, one line, where damaged
     if not sweep or not (part / SHARDS).is_dir():
         return None
     shards = sweep.get("shards")
@@ -119,7 +122,7 @@ def read_partition(part: Path) -> tuple[list[Measurement], dict[str, Any]] | Non
     cases, processes = sweep.get("cases"), sweep.get("processes")
     wanted = cases * processes if isinstance(cases, int) and isinstance(processes, int) else None
     jobs = {str(k): str(v) for k, v in read_json(part / JOBS).items()}
-    records, env = partition_view(part, shards, part.name, jobs, wanted)
+    records, env = partition_view(part, shards, where.name, jobs, wanted)
     return records, env or {}
 
 
