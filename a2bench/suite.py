@@ -379,14 +379,16 @@ def _check_elements(params: dict[str, tuple[Value, ...]], groups: list[tuple[str
     factors += [[{a: int(v)} for v in params[a]]
                 for a in SHAPE_AXES if a in params and a not in zipped]
     largest: dict[str, int] = dict(SHAPE_DEFAULTS)
+    row_of: dict[str, int] = {}  # each axis's index in its list: its zip row's, not its value's
     for rows in factors:
-        largest.update(max(rows, key=lambda row: math.prod(row.values())))
+        i = max(range(len(rows)), key=lambda i: math.prod(rows[i].values()))
+        largest.update(rows[i])
+        row_of.update(dict.fromkeys(rows[i], i))
     elements = math.prod(largest[a] for a in SHAPE_AXES)
     if elements <= MAX_ELEMENTS:
         return
     axis = max((a for a in SHAPE_AXES if a in params), key=lambda a: largest[a])
-    field = f"{prefix}params.{axis}" + (f"[{params[axis].index(largest[axis])}]"
-                                        if axis in listed else "")
+    field = f"{prefix}params.{axis}" + (f"[{row_of[axis]}]" if axis in listed else "")
     shape = " x ".join(f"{a} {largest[a]}" for a in SHAPE_AXES)
     raise fail(field, f"sizes whose cases hold at most {MAX_ELEMENTS:,} input elements (2**40 of "
                "batch x channels x t x h x w, 2 TiB even in 16 bits: more memory than a machine "

@@ -399,6 +399,13 @@ def test_sizes_past_what_a_machine_holds_are_named_by_their_key_not_blamed_on_th
                                          r"h 1048576 x w 1048576 holds"):
         suite(blocks=["se"], params={"channels": [16]}, sweeps=[
             {"params": {"h": [1, side], "w": [side, 1]}}])
+    # the offending zip row's index, not the first of its size: h[0]'s row is 2**21 x 1
+    with pytest.raises(SuiteError, match=r"params\.h\[1\]: expected sizes .* got 2097152, "
+                                         r"whose case batch 1 x channels 16 x t 1 x h 2097152 x "
+                                         r"w 1048576 holds"):
+        parse_suite({"blocks": ["se"], "params": {"channels": [16], "h": [2**21, 2**21],
+                                                  "w": [1, side]}, "zip": [["h", "w"]]},
+                    default_name="x")
 
 
 def test_a_count_past_int64_under_the_size_bound_names_the_case_as_too_large(tmp_path, capsys):
