@@ -31,7 +31,7 @@ CASES = [
     Case("se", "cpu", "float32", 1, 64, 1, 16, 16, reduction=16),
 ]
 BASE_MS = {"double_attention": 1.0, "nonlocal_right": 2.0, "se": 0.2}
-ENV = {"a2bench_version": "0.1.0", "git_commit": "aaaa", "python": "3.11.7",
+ENV = {"suite": "smoke", "a2bench_version": "0.1.0", "git_commit": "aaaa", "python": "3.11.7",
        "torch": "2.13.0+cpu", "fvcore": "0.1.5", "numpy": "2.4.6", "cpu_model": "Test CPU",
        "threads": 2, "physical_cores": 2}
 
@@ -298,10 +298,16 @@ def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):
             f"a2bench: error: {head}: holds results.jsonl but no environment.json, which a2bench "
             "run writes before its first result, so whether its sweep finished and on what "
             "machine cannot be told; expected the head results folder as a2bench run left it: "
-            "restore environment.json, or run it again")
+            "restore environment.json from a copy, or run it again")
     (head / "environment.json").write_text("{}")
     assert run(head, base) == 2
-    assert "environment.json is an empty object" in capsys.readouterr().err
+    assert "environment.json is damaged (an empty object without suite" in capsys.readouterr().err
+    # an object without suite, which run --resume calls damaged, had passed (exit 0)
+    (head / "environment.json").write_text('{"a": 1}')
+    assert run(base, head) == 2
+    assert one_line_error(capsys).startswith(
+        f"a2bench: error: {head}: environment.json is damaged (an object without suite, the "
+        "key a2bench run writes first), which a2bench run writes")
 
 
 @pytest.mark.parametrize("command", ["compare", "report", "remodel"])

@@ -17,10 +17,14 @@ from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line
 def unfinished(runs: Sequence[Run]) -> dict[str, str]:
     """Run label -> a sentence, for each run whose sweep did not reach its end (Run.ended), with
     how to go on: its verdicts read only the cases stored so far."""
+    from a2bench.slurm.merge import environment_problem  # as analysis.load reads stored_set
+
     out = {}
     for r in runs:
-        if not r.environment:  # a run writes it before its first record: a damaged folder
-            out[r.label] = ("no environment.json, so whether its sweep finished cannot be told "
+        # a run writes it before its first record: a damaged folder (a `{}` had read "no
+        # environment.json")
+        if not r.environment and (problem := environment_problem(r.path, r.environment)):
+            out[r.label] = (f"{problem}, so whether its sweep finished cannot be told "
                             "(a2bench run writes it before its first record); its verdicts read "
                             "the cases stored")
             continue

@@ -21,7 +21,7 @@ def load_side(path: Path, role: str) -> Side:
                          "a2bench run)")
     # one line where there is no results.jsonl, or it is damaged; a Slurm partition's read from
     # its shards, which its merged files lag where no driver watches (slurm.merge.read_partition)
-    from a2bench.slurm.merge import stored_set
+    from a2bench.slurm.merge import environment_problem, stored_set
 
     records, env = stored_set(path)
     if not records:
@@ -40,14 +40,14 @@ def load_side(path: Path, role: str) -> Side:
     for group in passes.values():
         group.sort(key=lambda m: m.process)
     merged = {m.case.key(): m for m in merge_passes(unique.values())}
-    if not env:
+    if problem := environment_problem(path, env):
         # a run writes it before its first record, so results without it are a damaged folder:
         # whether its sweep finished, and on what machine, cannot be told. It had been a
-        # failure (exit 1, "regression") beside the whole table
-        what = (f"holds {JSONL} but no {ENVIRONMENT}" if not (path / ENVIRONMENT).exists()
-                else f"{ENVIRONMENT} is an empty object")
+        # failure (exit 1, "regression") beside the whole table; a `{"a": 1}` had passed
+        what = (f"holds {JSONL} but no {ENVIRONMENT}" if problem == f"no {ENVIRONMENT}"
+                else problem.removeprefix("its "))
         raise InputError(f"{path}: {what}, which a2bench run writes before its first result, so "
                          f"whether its sweep finished and on what machine cannot be told; "
                          f"expected the {role} results folder as a2bench run left it: restore "
-                         f"{ENVIRONMENT}, or run it again")
+                         f"{ENVIRONMENT} from a copy, or run it again")
     return Side(merged, passes, dict(sorted(by_process.items())), env)

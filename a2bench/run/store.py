@@ -421,8 +421,9 @@ def load_environment(out_dir: str | Path) -> dict[str, Any]:
     try:
         env = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as e:  # JSONDecodeError: a hand-edited or truncated file
-        raise StoreError(f"{path}: not valid JSON ({e}); expected the file a2bench run writes, "
-                         "or no file at all") from None
+        raise StoreError(f"{path}: not valid JSON ({e}); expected the file as a2bench run "
+                         "wrote it: restore it from a copy (it holds the sweep's suite, seed and "
+                         "calibration)") from None
     if not isinstance(env, dict):
         raise StoreError(f"{path}: holds a JSON {type(env).__name__}; expected an object, as "
                          "a2bench run writes")

@@ -24,6 +24,7 @@ from a2bench.run.store import (
     STOPPED,
     atomic_write,
     ending,
+    environment_damage,
     last_session,
     load_environment,
     load_passes,
@@ -131,6 +132,18 @@ def stored_set(folder: Path) -> tuple[list[Measurement], dict[str, Any]]:
     read them: a Slurm partition's merged from its shards now (read_partition), any other
     folder's as stored. StoreError (one line) where the folder is not a run's."""
     return read_partition(folder) or (load_passes(folder), load_environment(folder))
+
+
+def environment_problem(folder: Path, env: dict[str, Any]) -> str | None:
+    """Why `env`, what stored_set read of `folder`, is no environment a2bench run wrote, or None:
+    as a resume judges it (store.environment_damage), so report, compare and run --resume agree
+    (compare had passed a `{"a": 1}`, and report called a `{}` "no environment.json")."""
+    if "suite" in env:
+        return None
+    if not (folder / ENVIRONMENT).exists():
+        return f"no {ENVIRONMENT}"
+    damage = environment_damage(folder / ENVIRONMENT) or "an object without suite"
+    return f"its {ENVIRONMENT} is damaged ({damage})"
 
 
 def merged_ending(ends: Sequence[str], every_shard: bool, complete: bool = False) -> str:
