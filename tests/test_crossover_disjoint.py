@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from test_crossover_interpolated import headline_of, synthetic_report
 
 from a2bench import analysis as an
 from a2bench.case import Case
@@ -21,7 +22,6 @@ from a2bench.cli import main
 from a2bench.measurement import Measurement
 from a2bench.report.sections.crossovers import disjoint_words
 from a2bench.report.sections.scaling import _cheaper
-from a2bench.run.store import ResultsWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 LOW = (6, 8, 11, 15, 21)  # N 36-441
@@ -173,16 +173,8 @@ def test_the_headline_prefers_shared_then_interpolated_then_disjoint():
 
 
 def test_a_report_says_it_in_the_headline_the_section_and_the_csv(tmp_path: Path):
-    run = tmp_path / "auto"
-    w = ResultsWriter(run, resume=False)
-    for m in gap():
-        w.append(m)
-    w.write_environment({"cpu_model": "Synthetic CPU", "threads": 2, "torch": "0.0-synthetic",
-                         "suite": "synthetic"})
-    out = tmp_path / "report"
-    assert main(["report", str(run), "--out", str(out)]) == 0
-    md = (out / "report.md").read_text()
-    head = md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 3)]
+    out, md = synthetic_report(tmp_path, gap())
+    head = headline_of(md)
     assert ("- auto: latency against double attention: non-local order (m=16 n=16) at c=64 b=1: "
             "costlier even at fewer positions (no N in common: non-local order N = 36–441, "
             "double attention 900–2500): at its largest N, 441, it took 1.94 ms, 2.16× double "
@@ -202,8 +194,7 @@ def published_report(tmp_path: Path, folder: str) -> str:
     shutil.copytree(ROOT / "results" / folder, run)
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
-    md = (out / "report.md").read_text()
-    return md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 3)]
+    return headline_of((out / "report.md").read_text())
 
 
 def test_the_published_auto_b2_run_gets_its_answer(tmp_path: Path):

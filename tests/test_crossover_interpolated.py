@@ -156,17 +156,26 @@ def test_the_shared_size_path_is_unchanged_and_preferred():
     assert "16× its time at N = 1600" in line and "interpolated" not in line
 
 
-def test_the_headline_and_the_csv_say_the_figure_is_interpolated(tmp_path: Path):
+def synthetic_report(tmp_path: Path, records: list[Measurement]) -> tuple[Path, str]:
+    """A run of `records` (folder "auto") and its report: the report's folder and report.md."""
     run = tmp_path / "auto"
     w = ResultsWriter(run, resume=False)
-    for m in auto_like():
+    for m in records:
         w.append(m)
     w.write_environment({"cpu_model": "Synthetic CPU", "threads": 2, "torch": "0.0-synthetic",
                          "suite": "synthetic"})
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
-    md = (out / "report.md").read_text()
-    head = md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 3)]
+    return out, (out / "report.md").read_text()
+
+
+def headline_of(md: str) -> str:
+    return md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 3)]
+
+
+def test_the_headline_and_the_csv_say_the_figure_is_interpolated(tmp_path: Path):
+    out, md = synthetic_report(tmp_path, auto_like())
+    head = headline_of(md)
     assert ("latency against double attention: non-local order (m=16 n=16) at c=64 b=1: "
             "costlier from N ≈ 95.7, 4.41× its time at N = 441 (double attention's interpolated "
             "between N = 256 and 484); no two N shared, so double attention's latency is "
