@@ -534,16 +534,22 @@ def test_the_environment_table_says_how_cases_were_timed():
     assert _schedule(None, {}) == ""  # a run from before the schedule was recorded
 
 
-def test_a_run_without_environment_json_says_so_not_that_it_had_no_warnings():
+def test_a_run_without_environment_json_says_so_not_that_it_had_no_warnings(tmp_path):
     from types import SimpleNamespace
 
     from a2bench.report.sections.machine import environment_section
 
-    runs = [SimpleNamespace(label=label, environment=env, ok=1, rows=1, path=Path(label))
-            for label, env in (("kept", {"warnings": ["load"], "python": "3.11"}), ("lost", {}))]
+    (tmp_path / "odd").mkdir()  # a `{}` a2bench did not write had read "no environment.json"
+    (tmp_path / "odd" / "environment.json").write_text("{}")
+    runs = [SimpleNamespace(label=label, environment=env, ok=1, rows=1, path=tmp_path / label)
+            for label, env in (("kept", {"suite": "s", "warnings": ["load"], "python": "3.11"}),
+                               ("lost", {}), ("odd", {}))]
     table = environment_section(SimpleNamespace(runs=runs))[-1].frame.set_index("")
-    assert table.loc["warnings recorded"].tolist() == ["load", "unknown"]  # not "none"
-    assert table.loc["environment"].tolist() == ["", "not recorded: no environment.json"]
+    assert table.loc["warnings recorded"].tolist() == ["load", "unknown", "unknown"]  # not none
+    assert table.loc["environment"].tolist() == [
+        "", "not recorded: no environment.json",
+        "not recorded: its environment.json is damaged (an empty object without suite, the key "
+        "a2bench run writes first)"]
 
 
 def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
@@ -574,20 +580,30 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
 
     monkeypatch.chdir(tmp_path)
     roof = {"start": {"gemm_flops_per_s": 1e11}, "end": None}
-    local = Run("a", tmp_path / "results" / "a", {"suite_path": "suites/x.yaml", "roofline": roof,
-                                                  "case_passes_planned": 9}, 3, 3, 5)
+    local = Run("a", tmp_path / "results" / "a", {
+        "suite": "x", "suite_path": "suites/x.yaml", "roofline": roof, "case_passes_planned": 9},
+        3, 3, 5)
     shard = Run("h100", tmp_path / "sweep" / "h100",
-                {"suite_path": "suites/x.yaml", "executor": "slurm", "ended": "interrupted"},
+                {"suite": "x", "suite_path": "suites/x.yaml", "executor": "slurm",
+                 "ended": "interrupted"},
                 1, 1, 1)
-    done = Run("b", tmp_path / "b", {"ended": "finished"}, 1, 1, 1)
-    old = Run("c", tmp_path / "c", {"roofline": {"gemm_flops_per_s": 1e11}}, 1, 1, 1)
-    flagged = Run("d", tmp_path / "d", {"suite_path": "my suite.yaml", "ended": "interrupted",
+    done = Run("b", tmp_path / "b", {"suite": "x", "ended": "finished"}, 1, 1, 1)
+    old = Run("c", tmp_path / "c", {"suite": "x", "roofline": {"gemm_flops_per_s": 1e11}}, 1,
+              1, 1)
+    flagged = Run("d", tmp_path / "d", {"suite": "x", "suite_path": "my suite.yaml",
+                                        "ended": "interrupted",
                                         "run_flags": ["--time-budget", "0.5", "--no-interleave"],
                                         "plugins": "my_block.py"}, 1, 1, 1)
     bare = Run("h", tmp_path / "h", {}, 1, 1, 1)  # environment.json lost: its end unknown
-    said = unfinished((local, shard, done, old, flagged, bare))
+    # one a2bench did not write (no suite, the key it writes first): as a resume judges it, not
+    # a run with no end recorded
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "environment.json").write_text('{"a": 1}')
+    odd = Run("k", tmp_path / "k", {"a": 1}, 1, 1, 1)
+    said = unfinished((local, shard, done, old, flagged, bare, odd))
     assert said.pop("h").startswith("no environment.json, so whether its sweep finished cannot "
                                     "be told")
+    assert said.pop("k").startswith("its environment.json is damaged (an object without suite")
     # a run that recorded its flags is resumed as it was started: the line runs as printed
     assert said.pop("d").endswith(
         "; resume it with: A2BENCH_PLUGINS=my_block.py a2bench run 'my suite.yaml' --out d "
@@ -601,14 +617,13 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
                 "stored so far; resume it with: a2bench run suites/x.yaml --out sweep "
                 "--executor slurm --resume (and the options it ran with)"}
     # a finished run that stores fewer passes than it planned lost a record (a torn last line)
-    torn = Run("e", tmp_path / "e", {"ended": "finished", "case_passes_planned": 102}, 34, 34,
-               101)
-    whole = Run("f", tmp_path / "f", {"ended": "finished", "case_passes_planned": 102}, 34, 34,
-                102)
+    ended = {"suite": "x", "ended": "finished", "case_passes_planned": 102}
+    torn = Run("e", tmp_path / "e", ended, 34, 34, 101)
+    whole = Run("f", tmp_path / "f", ended, 34, 34, 102)
     # no end recorded, but every planned pass stored (stopped in its closing calibration):
     # nothing is missing, as compare reads it too
-    closed = Run("g", tmp_path / "g", {"ended": "interrupted", "case_passes_planned": 102},
-                 34, 34, 102)
+    closed = Run("g", tmp_path / "g", {"suite": "x", "ended": "interrupted",
+                                       "case_passes_planned": 102}, 34, 34, 102)
     assert closed.ended == "finished"
     assert unfinished((torn, whole, closed)) == {
         "e": "finished, but 101 of 102 case passes are stored (a record lost, such as a torn "
@@ -625,7 +640,8 @@ def test_a_run_a_live_sweep_writes_is_named_with_that_sweep_not_told_to_resume(m
     from a2bench.analysis import Run, unfinished
 
     monkeypatch.chdir(tmp_path)
-    env = {"suite_path": "suites/x.yaml", "roofline": {"start": {}}, "case_passes_planned": 9}
+    env = {"suite": "x", "suite_path": "suites/x.yaml", "roofline": {"start": {}},
+           "case_passes_planned": 9}
     for folder in ("results/a", "sweep/h100"):
         (tmp_path / folder).mkdir(parents=True)
     local = Run("a", tmp_path / "results" / "a", env, 3, 3, 5)

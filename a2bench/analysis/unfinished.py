@@ -22,8 +22,8 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
     out = {}
     for r in runs:
         # a run writes it before its first record: a damaged folder (a `{}` had read "no
-        # environment.json")
-        if not r.environment and (problem := environment_problem(r.path, r.environment)):
+        # environment.json", and a `{"a": 1}` as a run with no end recorded)
+        if problem := environment_problem(r.path, r.environment):
             out[r.label] = (f"{problem}, so whether its sweep finished cannot be told "
                             "(a2bench run writes it before its first record); its verdicts read "
                             "the cases stored")

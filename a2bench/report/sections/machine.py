@@ -133,14 +133,22 @@ def environment_section(result: an.Analysis, here: Path | None = None) -> list[E
         ("cases ok / stored", lambda r, e: f"{r.ok} / {r.rows}"),
         ("warnings recorded", lambda r, e: ("; ".join(e.get("warnings", [])) or "none") if e
          else "unknown"),
-        # every row above is unknown for a run without environment.json; empty rows are dropped
-        ("environment", lambda r, e: "" if e else "not recorded: no environment.json"),
+        # every row above is unknown for a run without environment.json, and doubtful for one
+        # a2bench did not write (a `{}` had read "no environment.json"); empty rows are dropped
+        ("environment", lambda r, e: _environment(r)),
     ]
     table = pd.DataFrame({"": [name for name, _ in fields]})
     for r in result.runs:
         table[r.label] = [fn(r, r.environment) for _, fn in fields]  # type: ignore[operator]
     table = table[[any(str(v) for v in row[1:]) for row in table.itertuples(index=False)]]
     return [Heading(2, "Environment"), Table(table.reset_index(drop=True))]
+
+
+def _environment(run: an.Run) -> str:
+    from a2bench.slurm.merge import environment_problem  # as analysis.unfinished asks it
+
+    problem = environment_problem(run.path, run.environment)
+    return "" if problem is None else f"not recorded: {problem}"
 
 
 def _cores(run: an.Run, env: dict[str, Any]) -> str:
