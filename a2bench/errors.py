@@ -22,14 +22,6 @@ class StdoutLost(OSError):
     where Python's write() raises it) is never taken for the output's."""
 
 
-class StdoutClosed(StdoutLost, BrokenPipeError):
-    """Its reader left: a BrokenPipeError still, for code that expects one."""
-
-
-def _lost(e: OSError) -> StdoutLost:
-    return (StdoutClosed if isinstance(e, BrokenPipeError) else StdoutLost)(e.errno, e.strerror)
-
-
 class StdoutGuard:
     """The standard output, its write and flush errors raised as StdoutLost (cli.main)."""
 
@@ -40,20 +32,21 @@ class StdoutGuard:
         try:
             return self._stream.write(text)
         except OSError as e:
-            raise _lost(e) from e
+            raise StdoutLost(e.errno, e.strerror) from e
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except OSError as e:
-            raise _lost(e) from e
+            raise StdoutLost(e.errno, e.strerror) from e
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding: the stream's own
         return getattr(self._stream, name)
 
 
 def output_lost(e: OSError) -> None:
-    """The standard output lost (StdoutLost, or an OSError raised while only it was written):
+    """The standard output lost (StdoutLost, or an OSError raised while only it was written;
+    EPIPE where its reader left):
     closed by its reader, nothing to say (the reader chose it); not writable, one line on
     stderr (it had been a traceback). Either way what is left, and the flush at exit, goes
     nowhere."""

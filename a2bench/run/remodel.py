@@ -19,7 +19,6 @@ import csv
 import datetime
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
 from a2bench.onednn import ONEDNN_F32
 from a2bench.run.lock import holding
-from a2bench.run.runner import modelled, predicted_bytes
+from a2bench.run.runner import OVER_BUDGET, modelled, over_budget, predicted_bytes
 from a2bench.run.store import (
     CSV,
     ENVIRONMENT,
@@ -175,22 +174,17 @@ def _remodel(out: Path) -> Remodelled:
                       tuple(f for f in (*MODEL_FIELDS, "reason") if f in columns), first)
 
 
-# runner.run_cases' reason for a case its model put past the memory budget
-SKIPPED = re.compile(r"predicted peak (\d+) bytes exceeds the memory budget of (\d+) bytes")
-
-
 def skip_reason(case: Case, reason: str, threads: int) -> str:
     """A skipped case's reason with today's predicted peak (runner.predicted_bytes): the old
     model's figure had stayed beside the new model column (the H100 training run's 256x256
     non-local step read 68,786,602,368 bytes beside a model of 85,949,694,976). Where today's
     model puts it within the budget, the reason says so: a new run would measure it."""
-    found = SKIPPED.search(reason)
+    found = OVER_BUDGET.search(reason)
     need = predicted_bytes(case, threads) if found else None
     if found is None or need is None:
         return reason
     budget = int(found.group(2))
-    said = (f"predicted peak {need} bytes exceeds the memory budget of {budget} bytes"
-            if need > budget else
+    said = (over_budget(need, budget) if need > budget else
             f"skipped when its model predicted {found.group(1)} bytes, over the memory budget "
             f"of {budget} bytes; today's model predicts {need}, within it (a new run measures "
             "it)")
