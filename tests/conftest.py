@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 A2BENCH = [sys.executable, "-m", "a2bench.cli"]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow run first, in their own order, the rest after in theirs. Under
+    pytest-xdist's load scheduling the suite's wall time was its last worker's: two end-to-end
+    tests of 50-100 s that collected last (test_slurm.py, test_your_block.py) had run alone at
+    the end while the other worker sat idle. Started first, they share the workers and the
+    short tests fill in beside them. (A deterministic sort: every worker collects alike.)"""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def child_pythonpath() -> str:
     """The tests' plugins first, then the checkout and whatever the caller had: the GPU machine
     runs the project from its checkout with the carried wheels on PYTHONPATH, uninstalled."""

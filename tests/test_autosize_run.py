@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 from conftest import cli
 
 from a2bench.case import Case
 from a2bench.run.autosize import Width, window_cases
 
 
+@pytest.mark.slow
 def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     suite = tmp_path / "auto.yaml"
     suite.write_text("name: auto-e2e\nblocks: [gc]\nparams:\n  batch: [1]\n  channels: [8]\n"

@@ -327,6 +327,7 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     assert (out / "report" / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",

@@ -95,6 +95,7 @@ def test_gpu_run_without_an_outdir_says_how_to_call_it():
     assert r.returncode == 2 and "usage: scripts/gpu_run.sh OUTDIR" in r.stderr
 
 
+@pytest.mark.slow
 def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
     # docs/gpu.md and suites/gpu-auto-training-both.yaml: from the H200 train-mode run's own
     # figures, the non-local order has no plan at m = n = 64 however long its share, and 6
@@ -140,6 +141,7 @@ def test_the_peak_trace_pairs_allocations_with_the_models_tensors_by_size_once_e
     assert unpaired(measured, model) == ([(64, "forward > aten::add"), (32, "x")], [("B", 16)])
 
 
+@pytest.mark.slow
 def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path):
     """The whole trace on the CPU, where the model is exact: the profile's peak is the measured
     one and the model's, reached in the softmax backward of B (its transposed gradient copied
@@ -166,6 +168,7 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     assert "proj params' grads" in lacking and "aten::sum" in alone
 
 
+@pytest.mark.slow
 def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
     _, trace = cpu_trace(tmp_path, "criss_cross", "16", "2x64", "train", "float32",
                          "recurrence=1")
@@ -173,6 +176,7 @@ def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
     assert trace["measured"] == trace["model"] > 0  # the thin map's train peak, to the byte
 
 
+@pytest.mark.slow
 def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
     _, trace = cpu_trace(tmp_path, "nonlocal", "32", "8", "forward", "float32", "impl=eager")
     assert trace["case"] == "nonlocal b1 c32 impl=eager inner=16 subsample=1 8x8 on cpu"

@@ -169,6 +169,7 @@ def test_prepare_cpu_times_the_first_call_and_sizes_the_chunks():
     assert p.first_call_s > 0 and 0 < p.per_call_s < 0.05 and not p.grad
 
 
+@pytest.mark.slow
 def test_an_interleaved_sweep_times_every_pass_and_records_it(tmp_path, write_suite):
     path = write_suite("name: il\nblocks: [double_attention, nonlocal_right]\n"
                        "params: {channels: [8], m: [4], n: [4], h: [4, 8], w: [4, 8]}\n"

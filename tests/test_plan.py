@@ -283,6 +283,7 @@ def test_the_overhead_share_is_checked_at_the_fastest_rate_the_pilot_measured():
     assert frames.label(auto=("t",)).endswith(" tx14x14 auto") and frames.label().endswith("14x14")
 
 
+@pytest.mark.slow
 def test_the_first_round_is_shared_by_need():
     (da, axis), (nl, _) = auto_templates(suite())
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import cli
 
 PLUGIN = '''
@@ -58,6 +59,7 @@ params: {channels: [16], h: [8], w: [8], depth: [1, 2, 3, 4, 6, 8]}
 """
 
 
+@pytest.mark.slow
 def test_a_plugin_block_from_a_file_is_swept_fitted_and_reported(tmp_path: Path):
     plugin = tmp_path / "elsewhere" / "toy_block.py"
     plugin.parent.mkdir()

@@ -77,6 +77,7 @@ def test_bytes_keep_the_figure_under_1024():
     assert format_bytes(100) == "100 B" and format_bytes(None) == "n/a"
 
 
+@pytest.mark.slow
 def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory_misses(
         tmp_path, monkeypatch):
     monkeypatch.setattr(publish, "ROOT", tmp_path)

@@ -35,6 +35,7 @@ def stale_copy(tmp_path: Path) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path):
     run = stale_copy(tmp_path)
     before = _lines(run / "results.jsonl")
@@ -63,6 +64,7 @@ def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path
     assert again.returncode == 0 and ": 0 of" in again.stdout
 
 
+@pytest.mark.slow
 def test_remodel_of_a_folder_that_is_not_a_run_says_so_in_one_line(tmp_path):
     done = cli("remodel", str(tmp_path))
     assert done.returncode == 2
@@ -88,6 +90,7 @@ def test_remodel_keeps_results_csv_one_pooled_row_per_case_in_its_order(tmp_path
     assert all(int(r["processes"]) > 1 for r in after)
 
 
+@pytest.mark.slow
 def test_remodel_draws_the_model_warnings_again(tmp_path):
     """A run's warnings about its model columns follow the columns: the H200 train run's
     double attention misses were once blamed on the sweep's 16 CPU threads, which do not touch
@@ -151,6 +154,7 @@ def test_remodel_drops_a_mismatch_said_by_an_older_model_whole(tmp_path):
     assert fixed["reason"] == own.removeprefix("; ")
 
 
+@pytest.mark.slow
 def test_remodel_under_a_live_run_or_in_a_read_only_folder_is_one_line(tmp_path):
     from a2bench.run.lock import LOCK, holding
 
@@ -178,6 +182,7 @@ def test_remodel_under_a_live_run_or_in_a_read_only_folder_is_one_line(tmp_path)
     assert not (run / LOCK).exists()  # who held the lock is said only while it is held
 
 
+@pytest.mark.slow
 def test_remodel_of_a_slurm_partitions_set_waits_for_its_driver(tmp_path):
     # the driver holds the sweep folder and merges into DIR/<partition>: a remodel of that set
     # had gone ahead under it

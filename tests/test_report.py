@@ -178,6 +178,7 @@ def test_markdown_states_units_and_embeds_figures(report: Path):
     assert "nan" not in md.lower().replace("nanosecond", "")
 
 
+@pytest.mark.slow
 def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys):
     cpu = results_folder(tmp_path / "cpu" / "results")
     gpu = results_folder(tmp_path / "gpu" / "results", seconds_per_mac=1e-12, seed=1)
@@ -762,6 +763,7 @@ def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
     assert "| memory |" in fits and "no model" in fits.split("| memory |", 1)[1].split("\n")[0]
 
 
+@pytest.mark.slow
 def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, drawn):
     # 3 blocks x 4 conditions: 12 lines in one panel crossed each other at every size (the H200
     # training run drew 20); past MAX_LINES_A_PANEL each condition gets its own panel.
@@ -963,6 +965,7 @@ def test_a_size_axis_is_labelled_at_its_few_swept_sizes(sizes: list[int], ticks)
         assert set(shown) <= {a * 10 ** k for a in (1, 2, 5) for k in range(6)} and shown
 
 
+@pytest.mark.slow
 def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monkeypatch):
     # a full disk had ended in a matplotlib traceback, and a report killed partway had left the
     # old report.md and index.html (naming figures it then deleted) beside new figures

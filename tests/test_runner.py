@@ -38,6 +38,7 @@ def suite_with(write_suite, blocks: str, extra: str = "") -> Path:
                        f"params: {{channels: [4], h: [2], w: [2], reduction: [2]{extra}}}\n")
 
 
+@pytest.mark.slow
 def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
     path = suite_with(write_suite, "raises, se, exits, allocator, killed, se, hangs, se")
     out = tmp_path / "out"
@@ -65,6 +66,7 @@ def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
     assert entries[1]["median_s"] > 0 and (entries[0]["t"], entries[0]["h"]) == (1, 1)
 
 
+@pytest.mark.slow
 def test_memory_budget_skips_without_running(tmp_path, write_suite):
     # The non-local order at 512x512 needs N^2 * 4 bytes = 256 GiB for S: never run it.
     path = write_suite("name: big\nblocks: [nonlocal_right, double_attention]\n"
@@ -79,6 +81,7 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
     assert left["status"] == "ok" and float(left["latency_s"]) > 0
 
 
+@pytest.mark.slow
 def test_explicit_budget_is_used(tmp_path, write_suite):
     path = suite_with(write_suite, "se")
     out = tmp_path / "out"
@@ -91,6 +94,7 @@ def test_explicit_budget_is_used(tmp_path, write_suite):
         "a2bench: error: no case ended ok (skipped 1); the reasons are above")
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_every_case_fails_exits_1(tmp_path, write_suite):
     done = cli("run", str(suite_with(write_suite, "raises")), "--out", str(tmp_path / "out"),
                *FAST, env=PLUGIN)
@@ -119,6 +123,7 @@ def _wait_for_lines(path: Path, n: int, timeout: float = 120) -> None:
     raise AssertionError(f"{path} never reached {n} lines")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     path = write_suite("name: r\nblocks: [double_attention, nonlocal_right, se]\n"
                        "params: {channels: [8], h: [2, 3, 4], w: [2, 3, 4], reduction: [2]}\n"
@@ -168,6 +173,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
 
 # A kill (SIGTERM) had ended the sweep at once with nothing said; SIGHUP takes the same path
 # (test_a_closed_terminal_stops_a_sweep_as_ctrl_c_does)
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, signum, status):
     path = suite_with(write_suite, "se, hangs")
@@ -197,6 +203,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, sign
         "cases stored so far" in "\n".join(build_report([out], tmp_path / "report").lines)
 
 
+@pytest.mark.slow
 def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_suite):
     path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
     out = tmp_path / "out"

@@ -365,6 +365,7 @@ def _intervals(records: list[Measurement]) -> list[tuple[datetime, datetime]]:
                   for m in records)
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
     out = tmp_path / "sweep"
@@ -414,6 +415,7 @@ sweeps:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes, tmp_path):
     suite = tmp_path / "two-groups.yaml"
@@ -446,6 +448,7 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
     assert "(the best node's; each node's own: node1 " in text  # what its cases are read against
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_path):
     out = tmp_path / "sweep"
@@ -462,6 +465,7 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
     assert len(why) == 6 and all(": error: " in w and "ended FAILED" in w for w in why), r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
     r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
@@ -493,6 +497,7 @@ def _lines(path: Path) -> int:
     return path.read_text().count("\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_resume_after_scancel_and_a_killed_driver(slurm_env, tmp_path):
     out = tmp_path / "sweep"

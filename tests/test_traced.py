@@ -192,6 +192,7 @@ class ScalarSpec(BlockSpec):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_an_untraceable_auto_block_stops_before_the_calibration(tmp_path, write_suite, command):
     plugin = tmp_path / "scalar.py"

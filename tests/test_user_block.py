@@ -252,6 +252,7 @@ def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_regist
 # --- 1 and 3 end to end: one run of a counted, a wrong and three failing blocks ---------------
 
 
+@pytest.mark.slow
 def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
     plugin = tmp_path / "my_blocks.py"
     plugin.write_text(PLUGIN)
@@ -635,6 +636,7 @@ print("SUITE", json.loads((res.out / "environment.json").read_text())["suite"])
 '''
 
 
+@pytest.mark.slow
 def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path):
     # `python -c` has no __main__ file, as a notebook kernel: the class travels by value.
     out = tmp_path / "nb"

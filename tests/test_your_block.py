@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import ROOT, child_pythonpath
 
 DOC = ROOT / "docs" / "your-block.md"
@@ -40,6 +41,7 @@ def test_the_page_states_the_line_count_of_its_block_file():
     assert f"Save this as `my_block.py`\n({len(first.splitlines())} lines)" in DOC.read_text()
 
 
+@pytest.mark.slow
 def test_the_tutorial_runs_from_an_empty_folder_to_reports(tmp_path: Path):
     env = {**os.environ, "PYTHONPATH": child_pythonpath()}
     ran = []
