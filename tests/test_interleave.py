@@ -341,3 +341,22 @@ def test_a_worker_keeps_every_batch_timed_interleaved_until_its_case_finishes():
                       settings, state)
     assert kind == "measurement" and tuple(m["samples_s"]) == kept.samples_s
     assert first.key() not in state.pretimed
+
+
+def test_an_interleaved_case_s_wall_time_holds_its_preparation_and_its_chunks():
+    """wall_s is the wall time the worker spent on the case: an interleaved case's build, first
+    call and chunks ran before its "case" request, and its wall_s had read under its timed_s."""
+    from a2bench.run.worker import State, _handle
+
+    settings = Settings(threads=1, time_budget_s=0.05)
+    state = State()
+    case = Case("se", "cpu", "float32", 1, 4, 1, 4, 4, reduction=2)
+    _handle("prepare", {"case": case.to_dict()}, settings, state)
+    prepared_s = state.prepared[case.key()].spent_s
+    _handle("interleave", {"seed": 1}, settings, state)
+    pretimed = state.pretimed[case.key()]
+    assert prepared_s > 0 and pretimed.spent_s >= prepared_s + pretimed.timed_s
+    kind, m = _handle("case", {"case": case.to_dict(), "count": False, "memory": False},
+                      settings, state)
+    assert kind == "measurement" and m["timed_s"] == pretimed.timed_s > 0
+    assert m["wall_s"] >= pretimed.spent_s

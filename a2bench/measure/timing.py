@@ -48,6 +48,10 @@ class Timing:
     first_call_s: float
     samples_s: tuple[float, ...]  # per-call seconds, one per timed block (CPU) or iteration (CUDA)
     timed_s: float  # wall seconds spent inside timed regions
+    # Wall seconds spent on the case before measure_case was handed this Timing (an interleaved
+    # case's build, first call, estimate and chunks), which measure_case adds to its own wall
+    # clock so that a case's wall_s holds its timed_s; 0 where the timing ran inside that clock.
+    spent_s: float = 0.0
 
     @property
     def median_s(self) -> float:
@@ -104,6 +108,7 @@ class Prepared:
     grad: bool  # autograd on during its calls (a training step) or off
     first_call_s: float
     per_call_s: float  # from calls lasting PREPARE_ESTIMATE_S: what the chunk plan is sized from
+    spent_s: float = 0.0  # wall seconds preparing it took (worker.prepare: its build included)
 
 
 def prepare_cpu(forward: Forward, grad: bool, threads: int,
@@ -150,20 +155,24 @@ def time_cpu_interleaved(prepared: Mapping[K, Prepared], threads: int, budget_s:
     random.Random(seed).shuffle(deal)
     samples: dict[K, list[float]] = {key: [] for key in prepared}
     timed = dict.fromkeys(prepared, 0.0)
+    spent = {key: p.spent_s for key, p in prepared.items()}  # the chunks' wall time added below
     failed: dict[K, BaseException] = {}
     for key in deal:
         if key in failed:
             continue
         calls = plan[key][0]
+        start = time.perf_counter()
         try:
             with torch.set_grad_enabled(prepared[key].grad):
                 seconds = clocks[key].timeit(calls)
         except Exception as exc:
             failed[key] = exc
             continue
+        finally:
+            spent[key] += time.perf_counter() - start
         samples[key].append(seconds / calls)
         timed[key] += seconds
-    return ({key: Timing(p.first_call_s, tuple(samples[key]), timed[key])
+    return ({key: Timing(p.first_call_s, tuple(samples[key]), timed[key], spent[key])
              for key, p in prepared.items() if key not in failed}, failed)
 
 

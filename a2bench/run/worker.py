@@ -13,7 +13,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -78,7 +78,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
 
     block = spec(case.block)
     counted = not block.has_cost  # its MACs come from the counters: count it even with them off
-    wall_start = time.perf_counter()
+    # An interleaved case's build, first call and chunks ran before this call: they count too.
+    wall_start = time.perf_counter() - (timing.spent_s if timing is not None else 0.0)
     eager, x = build(case)  # built outside every timed region
     runner = compiled(eager) if case.compile else eager
     step = make_step(runner, x, case.mode)
@@ -251,9 +252,12 @@ def prepare(case: Case, settings: Settings) -> Prepared:
 
     if not interleavable(case):
         raise ValueError(f"{case.label()}: only eager CPU cases are timed interleaved")
+    start = time.perf_counter()
     module, x = build(case)
     step = make_step(module, x, case.mode)
-    return timing.prepare_cpu(step.run, step.grad_enabled, settings.threads)
+    ready = timing.prepare_cpu(step.run, step.grad_enabled, settings.threads)
+    # What preparing took is part of the wall time the worker spends on the case (its wall_s).
+    return replace(ready, spent_s=time.perf_counter() - start)
 
 
 @dataclass
