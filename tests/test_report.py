@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -658,23 +659,80 @@ def test_a_run_a_live_sweep_writes_is_named_with_that_sweep_not_told_to_resume(m
         unfinished((local,))["a"]  # once it has ended
 
 
-def test_a_report_on_a_folder_a_live_sweep_writes_reads_it_and_says_so(tmp_path, capsys):
-    from conftest import held_elsewhere
-
+def part_way(tmp_path: Path) -> tuple[Path, dict, dict]:
+    """A copy of a finished run cut part way: no end recorded yet, 20 of its 30 case passes
+    stored. Returns its folder, its environment as cut, and as the finished run wrote it."""
     run = tmp_path / "live"
     shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "cpu-your-block" / "full-1",
                     run)
-    env = json.loads((run / "environment.json").read_text())
-    del env["ended"], env["roofline"]["end"]  # part way: no end yet, 20 of its 30 passes
+    ended = json.loads((run / "environment.json").read_text())
+    env = json.loads(json.dumps(ended))
+    del env["ended"], env["roofline"]["end"]
     (run / "environment.json").write_text(json.dumps(env))
     lines = (run / "results.jsonl").read_text().splitlines(keepends=True)
     (run / "results.jsonl").write_text("".join(lines[:20]))
+    return run, env, ended
+
+
+def test_a_report_on_a_folder_a_live_sweep_writes_reads_it_and_says_so(tmp_path, capsys):
+    from conftest import held_elsewhere
+
+    run, _, _ = part_way(tmp_path)
     with held_elsewhere(run) as line:
         assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     said = f"unfinished: {line} is writing {run} now, 20 of 30 case passes stored so far"
     assert f"    {said}; " in capsys.readouterr().out
     md = (tmp_path / "report" / "report.md").read_text()
     assert f"- live: {said}" in md and "--resume" not in md
+
+
+def test_a_report_says_on_its_page_and_the_terminal_alike_of_a_sweep_that_ends_meanwhile(
+        tmp_path, monkeypatch):
+    """The sweep holds its folder when the report reads it and has let it go by the time the
+    figures are drawn: the page had named the live sweep, and the lines printed after the
+    figures, asking again, told the run to resume."""
+    from a2bench import report
+
+    run, _, _ = part_way(tmp_path)
+    asked = []
+
+    def writing_until_asked(folder: Path) -> str | None:
+        asked.append(folder)
+        return "a2bench run (pid 4242, since 06:00)" if len(asked) == 1 else None
+
+    # the module, which a2bench.analysis's function of the same name hides
+    monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
+                        writing_until_asked)
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])  # not under test
+    files = report.build_report([run], tmp_path / "report")
+    said = (f"unfinished: a2bench run (pid 4242, since 06:00) is writing {run} now, 20 of 30 "
+            "case passes stored so far")
+    assert f"\n    {said}; " in "\n".join(files.lines)
+    assert f"- live: {said}" in (tmp_path / "report" / "report.md").read_text()
+    assert len(asked) == 1
+
+
+def test_a_sweep_that_ends_before_its_lock_is_probed_is_not_told_to_resume(tmp_path,
+                                                                           monkeypatch):
+    """Read with no end recorded, and no writer by the time the lock is probed: the sweep may
+    have ended between the two (it records its end, then lets the lock go). Its folder is read
+    again: a finished sweep had been told to resume, which reruns nothing."""
+    from a2bench.analysis import Run, unfinished
+
+    run, env, ended = part_way(tmp_path)
+    read = Run("live", run, env, 10, 10, 20)
+
+    def ends_meanwhile(folder: Path) -> None:
+        (run / "environment.json").write_text(json.dumps(ended))  # it ends, then unlocks
+        return None
+
+    said = unfinished((read,))["live"]  # still no end recorded: a dead sweep, to resume
+    assert said.startswith("unfinished: no end recorded") and "--resume" in said
+    monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
+                        ends_meanwhile)
+    assert unfinished((read,)) == {
+        "live": "unfinished when read: its sweep finished while it was read, 20 of 30 case "
+                "passes read; its verdicts read only those: report again to read them all"}
 
 
 def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():

@@ -183,6 +183,10 @@ class Analysis:
     context: pd.DataFrame = field(default_factory=pd.DataFrame)  # in_context
     trends: pd.DataFrame = field(default_factory=pd.DataFrame)  # of modes and compiled
     headline: dict[str, Any] = field(default_factory=dict)
+    # How far each run that did not finish got (unfinished()), asked once: the report's page
+    # and the lines `report` prints both read it. Asked again after the figures, a run that
+    # ended meanwhile was "being written now" on the page and told to resume on the terminal.
+    unfinished: dict[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -208,6 +212,7 @@ def analyse(data: pd.DataFrame, runs: Sequence[Run], *, resamples: int = BOOTSTR
         comparison=compare_runs(data),
         findings=tuple(findings(fits, data, roof, envs)),
         headline=headline(fits, [r.label for r in runs], envs, data),
+        unfinished=unfinished(runs),
         modes=modes, compiled=compiled, precision=precision_pairs(data),
         counters=counter_table(data), context=in_context(data),
         trends=pd.concat([trends(modes, w, fixed, "block_train")

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.analysis.load import Run
+from a2bench.errors import InputError
 from a2bench.run.lock import live_writer
-from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line
+from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line, stored_ending
 
 
 def unfinished(runs: Sequence[Run]) -> dict[str, str]:
@@ -50,10 +51,30 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
             out[r.label] = (f"unfinished: {who} is writing {folder} now, {passes} stored so "
                             "far; its verdicts read only those: report again once it ends")
             continue
-        how = ("interrupted" if r.ended == INTERRUPTED else
+        ended = r.ended if r.ended == INTERRUPTED else ended_now(r)
+        if ended == FINISHED:
+            out[r.label] = (f"unfinished when read: its sweep finished while it was read, "
+                            f"{passes} read; its verdicts read only those: report again to "
+                            "read them all")
+            continue
+        how = ("interrupted" if ended == INTERRUPTED else
                "no end recorded (it stopped before its end, or it is still running)")
         again = ("; resume it with: " + resume_line(env, folder, slurm)
                  if env.get("suite_path") else "")
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
                         f"stored so far{again}")
     return out
+
+
+def ended_now(r: Run) -> str:
+    """How the run's sweep ended, read again from its folder now: the environment `r` holds
+    was read before its lock was probed, and a run that ended between the two (it records its
+    end, then lets the lock go) had been told to resume. `r.ended` where the folder cannot be
+    read again."""
+    from a2bench.slurm.merge import stored_set
+
+    try:
+        records, env = stored_set(r.path)
+    except (InputError, OSError):
+        return r.ended
+    return stored_ending(env, len(records))

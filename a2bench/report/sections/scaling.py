@@ -102,7 +102,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
              "CONTRADICTED; otherwise it is INCONCLUSIVE and the missing evidence is named."),
     ]
     mismatched = an.model_mismatches(result.data) + [
-        f"{run}: {text}" for run, text in an.unfinished(result.runs).items()] + [
+        f"{run}: {text}" for run, text in result.unfinished.items()] + [
         f"{run}: not swept along positions N, so not counted in the headline "
         + ("(its own axes are fitted below)" if run in fitted else "(nor along another axis)")
         for run in unswept]
