@@ -49,7 +49,7 @@ RUN_CHOICES: dict[str, tuple[Value | bool, ...]] = {
 
 # The most elements a case's input (batch x channels x t x h x w) may hold, and so the most any
 # size or block parameter may be: 2**40 (1.1 trillion) is 2 TiB even in a 16-bit dtype, past any
-# one machine's memory or GPU's, so a case above it can never run and is a slip (h: [3000000000]).
+# one machine's memory or GPU's, so a case above it can never run and is a slip (h: [2 * 10**12]).
 # It also keeps the counts of every block linear in its input (a few channels' worth of MACs an
 # element) far inside the int64 a record stores (2**63), which such a size had overflowed, to
 # be blamed on the block's cost(). A block quadratic in positions may still pass 2**63 below it.

@@ -386,6 +386,15 @@ def test_sizes_past_what_a_machine_holds_are_named_by_their_key_not_blamed_on_th
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"a2bench: error: {huge}: params.h[1]: expected") and "\n" not in err
     assert not (tmp_path / "out").exists()
+    # one size past the bound alone, listed: as docs/running.md quotes it (its example had been
+    # h: [3000000000], under the bound, which a suite of few channels runs)
+    with pytest.raises(SuiteError) as info:
+        suite(blocks=["se"], params={"channels": [32], "h": [2000000000000], "w": [4]})
+    assert str(info.value).endswith(
+        "params.h[0]: expected a positive integer at most 1,099,511,627,776 (2**40, 2 TiB even "
+        "in 16 bits: more memory than a machine holds), got 2000000000000")
+    assert len(expand(suite(blocks=["se"], params={"channels": [32], "h": [3000000000],
+                                                   "w": [4]}))) == 1
     # one size past the bound alone, given unlisted: named without an index
     with pytest.raises(SuiteError, match=r"t\.yaml: params\.batch: expected a positive integer "
                                          r"at most 1,099,511,627,776 \(2\*\*40.*got 10{22}$"):
