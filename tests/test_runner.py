@@ -316,6 +316,10 @@ def test_overhead_cases_project_to_the_smallest_shape():
     assert overhead_cases(cases) == [
         Case("se", "cpu", "float32", 1, 8, 1, 1, 1, reduction=2),
         Case("double_attention", "cpu", "float32", 2, 8, 1, 1, 1, m=2, n=2)]
+    # not always 1x1: the smallest square map the block accepts up to 8x8 (docs/running.md)
+    pooled = dict(impl="eager", inner=4, subsample=2)
+    assert overhead_cases([Case("nonlocal", "cpu", "float32", 1, 8, 1, 6, 6, **pooled)]) == [
+        Case("nonlocal", "cpu", "float32", 1, 8, 1, 2, 2, **pooled)]
 
 
 class _FakeWorker:

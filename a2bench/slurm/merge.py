@@ -212,9 +212,9 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
     if by_host:
         env["rooflines_by_host"] = {h: {d: best(rs) for d, rs in ds.items()}
                                     for h, ds in sorted(by_host.items())}
-    # Each shard times its own blocks' per-call overhead (at t = h = w = 1, at its cases'
-    # other sizes), on its own node: a fit reads the entry of its block and sizes, so every
-    # shard's entries are kept, each with its node.
+    # Each shard times its own blocks' per-call overhead (at their smallest legal shape,
+    # runner.overhead_cases, at its cases' other sizes), on its own node: a fit reads the entry
+    # of its block and sizes, so every shard's entries are kept, each with its node.
     overheads = [(e.get("host"), e["overhead"]) for _, e in envs
                  if isinstance(e.get("overhead"), dict)]
     if overheads:

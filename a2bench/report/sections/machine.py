@@ -391,8 +391,9 @@ def method_section() -> list[Element]:
             f"fastest of {ft.MIN_OF} raw samples (each pass a fresh worker process, cases in a "
             "seeded "
             "random order: the process is the unit of replication). The overhead "
-            "is measured directly as well: the block at its smallest shape (t = h = w = 1) "
-            "through the same timing path (environment.json, overhead).",
+            "is measured directly as well: the block at its smallest legal shape (t = 1 and "
+            "the smallest square map up to 8x8 it accepts) through the same timing path "
+            "(environment.json, overhead).",
             "Cache sizes come from /sys/devices/system/cpu/cpu0/cache, or the GPU's device "
             "properties; getconf's figures are shown beside them only where they differ, as "
             "they can be wrong. A cliff names a cache only when the working set (the cost "
