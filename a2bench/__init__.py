@@ -23,3 +23,8 @@ def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module(f"{__name__}.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too: dir(a2bench) (and a notebook's completion) had not listed sweep
+    return sorted({*globals(), *__all__})

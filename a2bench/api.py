@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
 from a2bench.formatting import plural, saved_text
+from a2bench.run.result import SweepResult  # at run time: typing.get_type_hints(Results)
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from a2bench.run.sweep import SweepResult
 
 # What only the CLI's other executors or the API itself set.
 NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job", "split")
@@ -71,7 +70,9 @@ class Results:
         if not isinstance(self.out, str | Path) or not str(self.out):
             raise InputError(f"a2bench.Results: {self.out!r}: expected a results folder's path "
                              "(a str or a pathlib.Path)")
-        object.__setattr__(self, "out", Path(self.out))
+        # absolute: a relative one had read another folder after os.chdir (or none: a raw
+        # FileNotFoundError from .frame)
+        object.__setattr__(self, "out", Path(self.out).absolute())
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
             from a2bench.run.lock import live_writer
 
@@ -120,6 +121,10 @@ class Results:
         """Write the report (report.md, index.html, fits.csv, figures); returns its folder."""
         from a2bench.report import write_report
 
+        if out is not None and (not isinstance(out, str | Path) or not str(out)):
+            # "" had written the report into the working folder; 5, a raw TypeError
+            raise InputError(f"a2bench.Results.report: out={out!r}: expected a folder's path "
+                             "(a str or a pathlib.Path), or None for the run's report folder")
         folder = Path(out) if out is not None else self.out / "report"
         with _as_keywords("a2bench.Results.report"):
             write_report([self.out], folder)
@@ -154,6 +159,9 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     if unknown:
         raise InputError(f"a2bench.sweep: unknown option {unknown[0]!r}; expected one of "
                          f"{', '.join(known)}")
+    if not isinstance(resume := options.get("resume", False), bool):  # read as a truth below:
+        # resume="yes" had been told its folder "holds no sweep to resume"
+        raise InputError(f"a2bench.sweep: resume={resume!r}: expected True or False")
     blocks()  # the built-ins and plugins load before the caller's blocks are looked up
     device, dtype = options.get("device"), options.get("dtype")
     if isinstance(suite, dict):
@@ -172,7 +180,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     if out is not None and (not isinstance(out, str | Path) or not str(out)):
         raise InputError(f"a2bench.sweep: out={out!r}: expected a folder's path (a str or a "
                          "pathlib.Path)" + (", got an empty one" if out == "" else ""))
-    folder = Path(out) if out is not None else fresh_folder("api")
+    # absolute, as Results keeps it: an os.chdir after the call had lost the folder
+    folder = (Path(out) if out is not None else fresh_folder("api")).absolute()
     if problem := busy(folder) or folder_problem(folder):  # a live run named, not resume=True
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")
     # holds_sweep, as the CLI: a folder a killed run left holding its environment.json alone
@@ -260,10 +269,11 @@ def _keywords(text: str) -> str:
 def _worker_hint(main: Any, error: str) -> str:
     """Why a spawned worker may have failed to start: it imports the calling script first."""
     from a2bench.run.sweep import WORKER_FAILED
+    from a2bench.run.worker import BLOCKS_FAILED
 
     script = getattr(main, "__file__", None)
-    if not script or not error.startswith(WORKER_FAILED):
-        return ""
+    if not script or not error.startswith(WORKER_FAILED) or BLOCKS_FAILED in error:
+        return ""  # (the worker said what failed: a block it was sent did not load)
     if not Path(script).is_file():  # `python - < x.py`: __main__ is <stdin>, no file to import
         return (f" (each measuring worker imports the calling script, and {script} is no file: "
                 "expected the code saved as a file and run as one, or run from a notebook)")

@@ -23,8 +23,9 @@ import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from a2bench.errors import InputError
 
@@ -200,19 +201,25 @@ def _load_entry_point(point: importlib.metadata.EntryPoint) -> None:
         register(loaded)
 
 
-def for_worker() -> tuple[tuple[str, ...], tuple[bytes, ...]]:
-    """What a spawned worker must load to know this process's registered blocks.
+def for_worker(names: Collection[str] | None = None
+               ) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """What a spawned worker must load to know this process's registered blocks: those named
+    in `names` (a sweep's suite's), or every one (None).
 
     (plugins, pickled): a module name or a file for every block defined in an importable
     module or a plugin file outside the built-ins (the worker loads A2BENCH_PLUGINS and the
-    entry points itself, and loading one twice is harmless); and each class defined in
+    entry points itself, and loading one twice is harmless); a module loaded from its file
+    under a name a fresh process cannot import is sent as its file; and each class defined in
     `__main__` (a script, a notebook), pickled by value with cloudpickle, since a worker cannot
-    import a notebook."""
+    import a notebook. Only the named blocks: one the suite does not use, that cannot be
+    pickled or imported, had stopped every sweep."""
     from a2bench.registry import REGISTRY
 
     plugins: list[str] = []
     pickled: list[bytes] = []
-    for spec in REGISTRY.values():
+    for name, spec in REGISTRY.items():
+        if names is not None and name not in names:
+            continue
         cls = type(spec)
         module_name = cls.__module__
         if module_name == BUILT_IN or module_name.startswith(BUILT_IN + "."):
@@ -220,11 +227,35 @@ def for_worker() -> tuple[tuple[str, ...], tuple[bytes, ...]]:
         module = sys.modules.get(module_name)
         if module_name in ("__main__", "__mp_main__") or module is None:
             pickled.append(_pickle(cls))
-        elif module_name.startswith(FILE_PREFIX) and getattr(module, "__file__", None):
+        elif (module_name.startswith(FILE_PREFIX) and getattr(module, "__file__", None)) \
+                or not _importable(module):
             plugins.append(str(module.__file__))
         else:
             plugins.append(module_name)
     return tuple(dict.fromkeys(plugins)), tuple(pickled)
+
+
+def _importable(module: ModuleType) -> bool:
+    """Whether a fresh process importing `module`'s name finds its file: not so for a .py file
+    loaded by path under a name off sys.path (importlib.util.spec_from_file_location), which a
+    worker had failed to import ("no such module"). Asked of the finders as `import` asks them,
+    sys.modules aside (find_spec would hand back the module's own spec). A module with no .py
+    file to send is taken as importable, as before."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not file.endswith(".py"):
+        return True
+    name = module.__name__
+    parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+    path = getattr(parent, "__path__", None)
+    for finder in sys.meta_path:
+        try:
+            spec = finder.find_spec(name, path)  # type: ignore[attr-defined]
+        except Exception:  # a finder without find_spec, or one that fails on this name
+            continue
+        if spec is not None:
+            origin = spec.origin
+            return bool(origin) and Path(origin).resolve() == Path(file).resolve()
+    return False
 
 
 def _pickle(cls: type) -> bytes:

@@ -479,3 +479,46 @@ def test_a_worker_dies_with_the_sweep_that_spawned_it(tmp_path):
     if alive(child):
         os.kill(child, signal.SIGKILL)
         pytest.fail("the worker outlived its parent")
+
+
+def test_a_ctrl_c_while_a_worker_starts_stops_it(tmp_path, monkeypatch):
+    # A Ctrl-C between passes lands in the replacement's start (Worker.__init__), where no
+    # caller holds the new worker: it had lived on, and printed a BrokenPipeError seconds later
+    import multiprocessing as mp
+
+    from a2bench.run import runner
+
+    def interrupted(self, timeout, doing):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.Worker, "_receive", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.Worker(Settings(threads=1))
+        assert not mp.active_children()
+        # one started but stopped before run_cases held it goes with the stop too (kill_all)
+        monkeypatch.setattr(runner.Worker, "_receive", lambda self, timeout, doing: ("ready", 0))
+
+        def replacement(settings):
+            started = runner.Worker(settings)  # noqa: F841 (the traceback holds it, as the
+            raise KeyboardInterrupt  # frame of a Worker.__init__ stopped past its start)
+
+        monkeypatch.setattr(runner, "replacement", replacement)
+        report = run_cases(_cases(1), ResultsWriter(tmp_path, resume=False), Settings(threads=1),
+                           memory_budget=2**40, case_timeout=5)
+        assert report.interrupted and not mp.active_children()
+    finally:
+        runner.kill_all()
+
+
+def test_a_worker_that_cannot_load_its_blocks_says_why():
+    # it had died with a traceback of its own, "worker died (exit code 1)" to the sweep
+    from a2bench.run.runner import Worker
+    from a2bench.run.worker import BLOCKS_FAILED
+
+    with pytest.raises(WorkerLost) as lost:
+        Worker(Settings(threads=1, extra_blocks=(("a2bench_no_such_blocks",), ())))
+    assert lost.value.reason == (
+        f"{BLOCKS_FAILED}: a block registered in the calling process: a2bench_no_such_blocks: "
+        "no such module (expected an importable module name on sys.path, or a path to a .py "
+        "file)")

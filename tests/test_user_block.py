@@ -349,6 +349,7 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
     ("interleave", "no", "interleave='no': expected True or False"),
     ("memory_budget", "lots", "memory_budget: invalid size 'lots'"),
     ("warm_cache", 1, "warm_cache=1: expected True or False"),
+    ("resume", "yes", "resume='yes': expected True or False"),  # not "holds no sweep"
     # checked by the suite and as the sweep starts, where they read as the CLI's flags
     ("threads", 999, "threads=999: expected at most the"),
     ("device", "tpu", "device: expected cpu or cuda, got 'tpu'"),
@@ -584,6 +585,77 @@ def test_sweep_takes_the_clis_size_for_its_memory_budget():
     assert RunOptions(out=Path("x"), memory_budget=parse_size("500MB")).memory_budget == 500e6
 
 
+def test_numpys_numbers_for_options_are_kept_as_pythons():
+    # they passed the checks, then broke the sweep: threads in results.jsonl and seed in
+    # random.seed (TypeError, a folder no call accepted), time_budget stored as "0.02"
+    import random
+
+    import numpy as np
+
+    from a2bench.run.options import RunOptions
+
+    o = RunOptions(out=Path("x"), threads=np.int64(1), seed=np.int64(3),
+                   time_budget=np.float32(0.02), memory_budget=np.int64(2**30),
+                   processes=np.int32(2), budget=np.float64(5))
+    values = {n: getattr(o, n) for n in ("threads", "seed", "memory_budget", "processes")}
+    assert values == {"threads": 1, "seed": 3, "memory_budget": 2**30, "processes": 2}
+    assert all(type(v) is int for v in values.values())
+    # the number as typed: a resume given 0.02 agrees (np.float32(0.02) is 0.0199999995...)
+    assert type(o.time_budget) is float and o.time_budget == 0.02
+    assert type(o.budget) is float and o.budget == 5.0
+    assert json.loads(json.dumps(o.timing("cpu")))["time_budget_s"] == 0.02
+    random.Random(o.seed)
+    with pytest.raises(InputError, match=r"^threads=.*0\)?: expected a positive integer"):
+        RunOptions(out=Path("x"), threads=np.int64(0))
+
+
+def test_ctrl_c_as_a_resume_starts_says_what_its_folder_holds(tmp_path, monkeypatch):
+    # a Ctrl-C in a resume's calibration had said "0 results are saved" of 2
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import Sweep
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "environment.json").write_text(json.dumps({"suite": "sweep"}))
+    (out / "results.jsonl").write_text("".join(
+        json.dumps(Measurement(_case("se", side), "ok").to_json()) + "\n" for side in (4, 6)))
+    suite = parse_suite({"blocks": ["se"], "zip": [["h", "w"]],
+                         "params": {"channels": [32], "h": [4, 6], "w": [4, 6]}},
+                        "<dict>", default_name="sweep")
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sweep, "_run", interrupted)
+    sweep = Sweep(suite, [], RunOptions(out=out, resume=True, threads=1, progress=False))
+    result = sweep.run()
+    assert result.interrupted and result.saved == 2
+
+
+def test_results_report_takes_only_a_folders_path(tmp_path, monkeypatch):
+    # report("") had written the report into the working folder; report(5), a raw TypeError
+    from a2bench import Results
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.jsonl").write_text("")
+    monkeypatch.chdir(tmp_path)
+    for wrong in ("", 5):
+        with pytest.raises(InputError, match=rf"^a2bench.Results.report: out={wrong!r}: "
+                                             "expected a folder's path"):
+            Results("run").report(wrong)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_sweep_names_its_folder_absolute(tmp_path, monkeypatch):
+    # a relative out had been kept relative: an os.chdir after the call lost the results
+    import a2bench
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=rf"resume=True: {tmp_path}/typo holds no sweep"):
+        a2bench.sweep({"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}},
+                      "typo", resume=True)
+
+
 def test_sweep_refuses_an_out_under_a_file_in_one_line(tmp_path):
     import a2bench
 
@@ -594,7 +666,10 @@ def test_sweep_refuses_an_out_under_a_file_in_one_line(tmp_path):
 
 
 def test_importing_the_package_or_the_analysis_loads_no_torch():
-    code = ("import sys, a2bench, a2bench.analysis; assert callable(a2bench.sweep); "
+    # dir() lists the lazy names, and Results' hints resolve (SweepResult had been a NameError)
+    code = ("import sys, typing, a2bench, a2bench.analysis; assert callable(a2bench.sweep); "
+            "assert {'sweep', 'Results', '__version__'} <= set(dir(a2bench)); "
+            "assert 'SweepResult' in str(typing.get_type_hints(a2bench.Results)['sweep']); "
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": child_pythonpath()})
@@ -704,11 +779,16 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
     env.update(ended="interrupted", case_passes_planned=200, started_from="python",
                suite_path="<dict>", run_flags=["--processes", "4"])
     (tmp_path / "stopped" / "environment.json").write_text(json.dumps(env))
-    (run,) = Results("stopped").verdict()["runs"].values()
+    stopped = Results("stopped")
+    # absolute: after os.chdir a relative one had read no folder (or another one)
+    assert stopped.out == tmp_path / "stopped"
+    monkeypatch.chdir(ROOT)
+    (run,) = stopped.verdict()["runs"].values()
     assert run["unfinished"] == (
         "unfinished: interrupted after 102 of 200 case passes; its verdicts read only the "
-        "cases stored so far; resume it with: a2bench.sweep(SUITE, 'stopped', resume=True, "
-        "processes=4) with SUITE the dict it began with")
+        f"cases stored so far; resume it with: a2bench.sweep(SUITE, {str(stopped.out)!r}, "
+        "resume=True, processes=4) with SUITE the dict it began with")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="nowhere: holds no results.jsonl; expected a folder"):
         Results("nowhere")  # at once, not a FileNotFoundError from .frame later
 
@@ -733,6 +813,71 @@ def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scr
     assert str(plugin.resolve()) in modules
     assert not any(m.startswith("a2bench.blocks") for m in modules)
     assert len(pickled) == 1
+
+
+def test_only_the_suites_blocks_go_to_the_worker(scratch_registry):
+    # a block of this process's that the suite does not use, which cannot be pickled, had
+    # stopped every sweep ("block spec bad_lock: cannot be sent to the measuring worker")
+    import threading
+
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import Sweep
+
+    class Locked(BlockSpec):
+        name = "bad_lock"
+        lock = threading.Lock()
+
+        def module(self, case):
+            return None
+
+    Locked.__module__ = "__main__"
+    register(Locked)
+    with pytest.raises(InputError, match="block spec bad_lock: cannot be sent"):
+        for_worker()
+    assert for_worker(("se",)) == ((), ())
+    suite = parse_suite({"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}},
+                        "<dict>", default_name="sweep")
+    assert Sweep(suite, [], RunOptions(out=Path("x"), threads=1)).settings.extra_blocks \
+        == ((), ())
+
+
+def test_a_module_loaded_from_its_file_goes_to_the_worker_as_its_file(tmp_path: Path,
+                                                                     scratch_registry,
+                                                                     monkeypatch):
+    # importlib.util.spec_from_file_location("hidden_blk", path): a worker had failed on
+    # "hidden_blk: no such module", and the API had blamed a missing __main__ guard
+    import importlib
+    import importlib.util
+    from types import SimpleNamespace
+
+    from a2bench.api import _worker_hint
+    from a2bench.run.sweep import WORKER_FAILED
+    from a2bench.run.worker import BLOCKS_FAILED
+
+    path = tmp_path / "hidden_blk_file.py"
+    path.write_text("from torch import nn\nfrom a2bench.registry import BlockSpec, register\n"
+                    "@register\nclass H(BlockSpec):\n    name = 'hidden_mix'\n"
+                    "    def module(self, case):\n        return nn.Identity()\n")
+    spec = importlib.util.spec_from_file_location("a2bench_test_hidden_blk", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["a2bench_test_hidden_blk"] = module
+    try:
+        spec.loader.exec_module(module)
+        assert for_worker(("hidden_mix",)) == ((str(path),), ())
+    finally:
+        del sys.modules["a2bench_test_hidden_blk"]
+    # one importable by its name goes by its name
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a2bench_test_importable_blk.py").write_text(
+        path.read_text().replace("hidden_mix", "importable_mix"))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.import_module("a2bench_test_importable_blk")
+    try:
+        assert for_worker(("importable_mix",)) == (("a2bench_test_importable_blk",), ())
+    finally:
+        del sys.modules["a2bench_test_importable_blk"]
+    failed = f"{WORKER_FAILED}: {BLOCKS_FAILED}: a block registered in the calling process: x"
+    assert _worker_hint(SimpleNamespace(__file__=__file__), failed) == ""
 
 
 def _entry_point_site(tmp_path: Path, module: str) -> dict[str, str]:

@@ -73,6 +73,9 @@ class RunOptions:
         for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
             if (expected := _value_problem(name, value)) is not None:
                 raise InputError(f"{name}={value!r}: expected {expected}")
+            # numpy's numbers pass the checks, but json (results.jsonl, environment.json) and
+            # random.seed refuse them: a threads=np.int64(1) had left a folder no call accepted
+            object.__setattr__(self, name, _plain(value))
 
     def replace(self, **changes: Any) -> RunOptions:
         return dataclasses.replace(self, **changes)
@@ -181,6 +184,22 @@ def _is_int(value: Any) -> bool:  # numpy's integers too; a bool is not a count
 def _positive_finite(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, numbers.Real) and not isinstance(value, bool)) \
         and math.isfinite(value) and value > 0
+
+
+def _plain(value: Any) -> Any:
+    """A number as Python's own int or float (numpy's: np.int64, np.float32), else `value`."""
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        # np.float32(0.02) is 0.0199999995... as a float, which a resume given 0.02 refused as
+        # another --time-budget: numpy's str is the shortest decimal, the number as typed
+        try:
+            return float(str(value))
+        except ValueError:  # a Fraction's "1/3"
+            return float(value)
+    return value
 
 
 def _value_problem(name: str, value: Any) -> str | None:

@@ -81,11 +81,17 @@ class Worker:
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
         with _child_ignores_sigint():
             self.process.start()
-        LIVE.add(self)
-        child.close()
+            LIVE.add(self)  # with SIGINT held: no Ctrl-C between the start and the record
         # LIVE before the wait: a worker stopped as it starts goes with the sweep (kill_all); it
         # had outlived it and died on the closed pipe with a traceback
-        self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
+        try:
+            child.close()
+            kind, reply = self._receive(WORKER_START_TIMEOUT_S, "starting the worker")
+            if kind == "failure":  # the blocks it was sent did not load (worker.serve)
+                raise WorkerLost(reply["status"], reply["reason"])
+        except BaseException:  # a Ctrl-C in the wait: no caller holds this worker to stop it
+            self.kill()  # (a replacement's between passes had printed a BrokenPipeError)
+            raise
 
     def _receive(self, timeout: float, doing: str) -> tuple[str, Any]:
         conn: Connection = self.conn
@@ -370,6 +376,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                 record(case, m, process, started)
     except KeyboardInterrupt:
         report.interrupted = True
+        # and any worker `worker` never held: one stopped as it started, which only the
+        # traceback keeps in LIVE (a weak set), so here, while it is handled
+        kill_all()
     finally:
         if worker is not None and (report.interrupted or not keep_worker or not worker.alive()):
             worker.kill()

@@ -15,7 +15,6 @@ import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from a2bench.formatting import saved_text
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S
 from a2bench.measurement import Measurement
 from a2bench.plugins import ENV_VAR as PLUGINS_VAR
+from a2bench.plugins import for_worker
 from a2bench.run.autosize import REUSED_MMAP_THRESHOLD, AutoSizes, variant
 from a2bench.run.calibration import (
     Calibration,
@@ -43,6 +43,7 @@ from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.plan import Plan
+from a2bench.run.result import SweepResult
 from a2bench.run.resume import python_call
 from a2bench.run.runner import (
     SweepReport,
@@ -86,27 +87,6 @@ class SweepError(Exception):
 
 
 WORKER_FAILED = "could not start a measuring worker"
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """What one sweep did. `records` are the stored results merged over passes, in suite order."""
-
-    out: Path
-    records: tuple[Measurement, ...] = ()
-    ran: int = 0
-    reused: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    timed_s: float = 0.0  # inside timed regions
-    wall_s: float = 0.0  # worker start-up and calibration included
-    interrupted: bool = False
-    saved: int = 0  # results in the folder when it stopped
-
-    @property
-    def harness_overhead(self) -> float:
-        """Wall time over time inside timed regions: what the harness costs around the work."""
-        return self.wall_s / self.timed_s if self.timed_s else float("nan")
 
 
 def physical_cores() -> int:
@@ -208,7 +188,10 @@ class Sweep:
                                  time_budget_s=options.time_budget,
                                  warm_cache=options.warm_cache, counters=options.counters,
                                  # an auto run's budget goes to timing (Settings)
-                                 memory_every_pass=not suite.auto)
+                                 memory_every_pass=not suite.auto,
+                                 # the suite's own: another block of this process's that a
+                                 # worker cannot load had stopped every sweep
+                                 extra_blocks=for_worker(suite.blocks))
 
     @contextlib.contextmanager
     def _allocator(self) -> Iterator[None]:
@@ -233,8 +216,9 @@ class Sweep:
         except KeyboardInterrupt:  # one _run did not stop at, or a second while it stopped:
             with held():            # its workers go, and a sweep with a folder records the stop
                 kill_all()
-            if self._writer is None:
-                return SweepResult(out=self.options.out, interrupted=True)
+                if self._writer is None:  # a resume stopped as it starts keeps what it holds
+                    return SweepResult(out=self.options.out, interrupted=True,
+                                       saved=self._saved())
             return self._stopped(self._writer)
         except OSError as e:
             if e.errno not in (*NO_ROOM, *NOT_WRITABLE):

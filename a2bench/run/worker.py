@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from a2bench.case import Case
-from a2bench.errors import CaseError
+from a2bench.errors import CaseError, InputError
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.plugins import for_worker
@@ -49,6 +49,10 @@ class Settings:
     # pickled by value), read from the registry when the Settings is made (plugins.for_worker).
     extra_blocks: tuple[tuple[str, ...], tuple[bytes, ...]] = field(
         default_factory=_registered_here)
+
+
+# A worker's answer to its start where the blocks it was sent did not load (serve)
+BLOCKS_FAILED = "it could not load the blocks"
 
 
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
@@ -331,10 +335,16 @@ def serve(conn: Connection, settings: Settings) -> None:
     from a2bench.measure import environment
     from a2bench.plugins import load_pickled, load_plugins
 
-    blocks()  # the built-ins, A2BENCH_PLUGINS and the entry points, in that order
-    modules, pickled = settings.extra_blocks
-    load_plugins(modules)  # then the creating process's own blocks, which may replace them
-    load_pickled(pickled)
+    try:
+        blocks()  # the built-ins, A2BENCH_PLUGINS and the entry points, in that order
+        modules, pickled = settings.extra_blocks
+        load_plugins(modules)  # then the creating process's own blocks, which may replace them
+        load_pickled(pickled)
+    except Exception as exc:  # said to the runner, which had read only "worker died (exit
+        # code 1)", and the API had blamed a missing `if __name__ == "__main__":` for it
+        reason = str(exc) if isinstance(exc, InputError) else describe(exc)
+        conn.send(("failure", {"status": "error", "reason": f"{BLOCKS_FAILED}: {reason}"}))
+        return
     environment.apply_cpu_settings(settings.threads)
     state = State()
     conn.send(("ready", None))
