@@ -336,7 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.store import folder_problem, fresh_folder
     from a2bench.run.summary import print_sweep, status_counts
     from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
     from a2bench.suite import expand, load_suite
@@ -365,10 +365,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return run_on_slurm(suite, cases, options, caught)
     if problem := slurm_folder_problem(args.out):  # before holds_sweep: a partition's merged
         raise UsageError(f"--out {args.out}: {problem}")  # files are no local sweep to resume
-    if holds_sweep(args.out) != bool(args.resume):  # before anything starts or is written
-        raise UsageError(f"{args.out}: already holds a sweep; pass --resume to continue it, or "
-                         "choose another --out" if not args.resume else f"--resume: {args.out} "
-                         "holds no sweep to resume; expected an earlier run's --out")
+    if problem := options.sweep_problem():  # before anything starts or is written
+        raise UsageError(problem)
     try:
         with as_interrupts() as caught:  # a kill or a closed terminal stops it as Ctrl-C does
             result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()
@@ -376,7 +374,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # in a calibration, before the cases: as a stop between them
-        result = SweepResult(out=args.out, interrupted=True)
+        result = SweepResult(out=args.out, interrupted=True, saved=options.stored())
     if result.interrupted:
         print(f"a2bench: {options.stopped_line(result.saved)}", file=sys.stderr)
         return caught.exit_status(EXIT_INTERRUPTED)

@@ -128,6 +128,49 @@ def test_resume_of_nothing_and_a_fresh_run_onto_a_begun_sweep_are_refused(tmp_pa
     assert sorted(p.name for p in killed.iterdir()) == ["environment.json"]
 
 
+def test_resume_of_a_run_killed_before_it_stored_anything_says_to_run_it_again(
+        tmp_path, capsys, write_suite):
+    """kill -9 in the start-up leaves the lock's line (and maybe a half-written
+    environment.json): --resume there had said "holds no sweep to resume; expected an earlier
+    run's --out", naming no way on, where a plain rerun is what works."""
+    path = str(write_suite(GOOD))
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".a2bench.lock").write_text("a2bench run (pid 4242, since 06:00)\n")
+    (killed / "environment.json.tmp").write_text('{"suite": "g", "thr')
+    assert main(["run", path, "--out", str(killed), "--resume", "--time-budget", "0.1"]) == 2
+    assert one_line_error(capsys) == (
+        f"a2bench: error: --resume: {killed}: the run there was stopped before it stored "
+        "anything (it left only .a2bench.lock and environment.json.tmp), so there is nothing "
+        f"to resume; run it again without --resume: a2bench run {path} --out {killed} "
+        "--time-budget 0.1")
+    assert sorted(p.name for p in killed.iterdir()) == [".a2bench.lock", "environment.json.tmp"]
+
+
+def test_a_stop_in_a_resumes_start_up_counts_the_results_already_stored(
+        tmp_path, capsys, write_suite, monkeypatch):
+    """Ctrl-C in the calibration of a resume, where the sweep raises rather than returns: it
+    had said "0 results are saved" of a folder holding 6."""
+    from a2bench.measurement import Measurement
+    from a2bench.run import sweep
+    from a2bench.run.store import ResultsWriter
+
+    out = tmp_path / "out"
+    writer = ResultsWriter(out, resume=False)
+    for h in (4, 6):
+        writer.append(Measurement(Case("se", "cpu", "float32", 1, 8, 1, h, h, reduction=2),
+                                  "ok"))
+    (out / "environment.json").write_text(json.dumps({"suite": "g"}))
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep.Sweep, "run", interrupted)
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out), "--resume"]) == 130
+    assert (f"a2bench: interrupted; 2 results are saved in {out}. Resume with: "
+            in capsys.readouterr().err)
+
+
 def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write_suite):
     assert main(["run", str(write_suite(GOOD)), "--resume"]) == 2
     assert "--resume: expected --out DIR" in one_line_error(capsys)

@@ -110,6 +110,39 @@ class RunOptions:
         return (f"interrupted before anything was stored in {self.out}; run it again with: "
                 f"{self.resume_command(resume=False)}")
 
+    def stored(self) -> int:
+        """The case passes the folder holds now: what a stop before the sweep had a writer to
+        count them leaves there (a resume stopped in its calibration keeps every earlier one;
+        it had said "0 results are saved" of a folder holding 6)."""
+        from a2bench.run.store import JSONL, read_jsonl
+
+        try:
+            return len(read_jsonl(Path(self.out) / JSONL)[0])
+        except (OSError, InputError):  # not readable, or a damaged line: a resume says which
+            return 0
+
+    def sweep_problem(self) -> str | None:
+        """Why the folder does not hold what --resume says (an earlier sweep to go on with, or
+        none), or None. Asked before anything starts or is written."""
+        from a2bench.run.lock import LOCK
+        from a2bench.run.store import ENVIRONMENT, holds_sweep
+
+        out = Path(self.out)
+        if holds_sweep(out) == self.resume:
+            return None
+        if not self.resume:
+            return (f"{out}: already holds a sweep; pass --resume to continue it, or choose "
+                    "another --out")
+        # a run killed (kill -9, a power loss) before its environment.json was whole leaves
+        # its lock's line and maybe a half-written environment: it ran here, but a fresh run,
+        # not a resume, is what goes on, and "expected an earlier run's --out" had named none
+        left = [n for n in (LOCK, ENVIRONMENT + ".tmp") if (out / n).is_file()]
+        if out.is_dir() and left:
+            return (f"--resume: {out}: the run there was stopped before it stored anything (it "
+                    f"left only {' and '.join(left)}), so there is nothing to resume; run it "
+                    f"again without --resume: {self.resume_command(resume=False)}")
+        return f"--resume: {out} holds no sweep to resume; expected an earlier run's --out"
+
     def resume_command(self, resume: bool = True) -> str:
         """The `a2bench run` line that resumes this sweep as it began: every flag whose value is
         not the default, and the plugins it loaded, so a printed hint runs as printed."""
