@@ -288,12 +288,53 @@ def test_a_folder_holding_a_users_own_report_file_is_refused(tmp_path: Path, cap
     (mine / name).write_text("my own notes\n")
     run = results_folder(tmp_path / "run")
     assert main(["report", str(run), "--out", str(mine)]) == 2
+    article = "an" if name == "index.html" else "a"  # it had read "a index.html"
     assert capsys.readouterr().err.strip() == (
-        f"a2bench: error: --out {mine}: holds a {name} that is not an a2bench report's, which "
-        "the report would overwrite; expected an empty folder, a new one, or an earlier "
-        "report's")
+        f"a2bench: error: --out {mine}: holds {article} {name} that is not an a2bench "
+        "report's, which the report would overwrite; expected an empty folder, a new one, or "
+        "an earlier report's")
     assert [p.name for p in mine.iterdir()] == [name]
     assert (mine / name).read_text() == "my own notes\n"
+
+
+def test_a_report_killed_as_it_writes_a_page_leaves_none_that_blocks_the_next(
+        tmp_path: Path, monkeypatch):
+    """A report killed as it wrote index.html (SIGKILL after the file was opened) had left it
+    empty, and every later report into the folder was refused: "holds a index.html that is
+    not an a2bench report's". Pages are written whole (a temporary file, renamed), and a page
+    that holds only a part of its opening, or nothing, is one a report was cut short writing."""
+    import builtins
+    import io
+
+    from a2bench import report
+
+    run, out = results_folder(tmp_path / "run", sides=SIDES[:3]), tmp_path / "report"
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])  # not under test
+    real = builtins.open
+
+    def killed_writing_the_page(file, mode="r", *args, **kwargs):
+        f = real(file, mode, *args, **kwargs)
+        if "w" in mode and Path(file).name.startswith("index.html"):
+            f.close()  # the file as the kill left it: opened, nothing written
+            raise KeyboardInterrupt  # a BaseException the report lets through, as a kill
+        return f
+
+    with monkeypatch.context() as m:  # Path.write_text opens by io.open, the rest by open
+        m.setattr(builtins, "open", killed_writing_the_page)
+        m.setattr(io, "open", killed_writing_the_page)
+        with pytest.raises(KeyboardInterrupt):
+            report.build_report([run], out)
+    assert not (out / "index.html").exists()  # none, rather than an empty one
+    report.build_report([run], out)  # the next report goes on over what was left
+    assert (out / "index.html").read_text().startswith(report.PAGE_OPENING)
+    assert not (out / "index.html.tmp").exists()
+    # a page an earlier a2bench cut short: empty, or a part of its opening
+    for cut in ("", report.PAGE_OPENING[:30]):
+        (out / "index.html").write_text(cut)
+        (out / "report.md").write_text(cut and "# a2bench sca")
+        assert report._not_a_report(out) is None
+    (out / "index.html").write_text("<!DOCTYPE html>\n<html><head><title>Mine</title>")
+    assert "holds an index.html that is not" in report._not_a_report(out)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "

@@ -39,7 +39,7 @@ from a2bench.report.plotting import PALETTE, PINNED_COLORS, block_colors
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
-from a2bench.run.store import folder_problem
+from a2bench.run.store import atomic_write, folder_problem
 
 # Names that tests and scripts import from a2bench.report; they keep working from here.
 __all__ = [
@@ -76,7 +76,9 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     result = an.analyse(data, runs)
     # A rerun into the same folder must not show old figures; and its old pages go first, so
     # that a report cut short (killed, a full disk) leaves no page over a mix of old and new
-    for stale in [*_earlier_figures(out), *(out / n for n in PAGES)]:
+    # (and the temporary file of a page whose writing was killed)
+    for stale in [*_earlier_figures(out), *(out / n for n in PAGES),
+                  *(out / f"{n}.tmp" for n in PAGES)]:
         stale.unlink(missing_ok=True)
     try:
         figures = draw_figures(result, out)
@@ -87,10 +89,12 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         named = ", ".join(result.labels[:3]) + (f" and {len(result.labels) - 3} more"
                                                  if len(result.labels) > 3 else "")
         title = f"a2bench report: {named}: {result.headline['verdict'].upper()}"
+        # whole or not at all: a report killed as it wrote index.html had left it empty, which
+        # refused every later report into the folder as not a report's page
         for name, text in zip(PAGES, (
                 json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n",
                 to_markdown(doc), to_html(doc, title)), strict=True):
-            (out / name).write_text(text, encoding="utf-8")
+            atomic_write(out / name, text)
     except OSError as e:  # a full disk had ended in a matplotlib traceback
         for name in PAGES:
             with contextlib.suppress(OSError):
@@ -117,6 +121,13 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
 # What an earlier report in the folder begins with (sections.document's heading, the page's
 # title): a rerun into it rewrites it, and a file of the user's by those names is never touched.
 OWN_BEGINNINGS = {"report.md": "# a2bench scaling report", "index.html": "<!DOCTYPE html>"}
+# How today's page opens, up to its title (templates/page.html.j2): a file that holds only a
+# part of it, or nothing, is a page whose writing was cut short (a report killed before pages
+# were written whole), and the report it belongs to rewrites it.
+PAGE_OPENING = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta '
+                'name="viewport" content="width=device-width, initial-scale=1">\n<title>'
+                'a2bench report')
+CUT_SHORT = {"report.md": OWN_BEGINNINGS["report.md"], "index.html": PAGE_OPENING}
 
 
 def _not_a_report(out: Path) -> str | None:
@@ -129,10 +140,13 @@ def _not_a_report(out: Path) -> str | None:
             continue
         except OSError as e:
             return f"cannot read its {name} ({e.strerror})"
+        if CUT_SHORT[name].startswith(head):
+            continue
         if not head.startswith(beginning) or (name == "index.html"
                                               and "<title>a2bench report" not in head):
-            return (f"holds a {name} that is not an a2bench report's, which the report would "
-                    "overwrite; expected an empty folder, a new one, or an earlier report's")
+            return (f"holds {'an' if name[0] in 'aeiou' else 'a'} {name} that is not an a2bench "
+                    "report's, which the report would overwrite; expected an empty folder, a "
+                    "new one, or an earlier report's")
     return None
 
 
