@@ -241,3 +241,43 @@ def test_a_full_disk_is_the_folders_one_line_not_the_outputs(tmp_path):
         f"a2bench: error: {run}: its model columns could not be written (No space left on "
         "device); expected room to write them: make room and run a2bench remodel again")
     assert (run / "results.jsonl").read_text() == before  # the records are as they were
+
+
+@pytest.mark.parametrize("killed_at", ["environment.json", "results.jsonl"])
+def test_a_remodel_killed_as_it_writes_keeps_its_stamp_and_leaves_no_temporary_file(
+        tmp_path, monkeypatch, killed_at):
+    """Killed after results.jsonl was rewritten but before environment.json, a remodel had lost
+    its `remodelled` stamp for good (the next found nothing to change) and left
+    environment.json.tmp. The stamp is written before the records now, and a remodel clears
+    what a killed write left."""
+    from dataclasses import replace
+
+    from a2bench.measurement import Measurement
+    from a2bench.run import remodel as remodel_module
+    from a2bench.run.store import ResultsWriter
+
+    run = tmp_path / "run"
+    writer = ResultsWriter(run, resume=False)
+    for h in (4, 6):
+        case = Case("se", "cpu", "float32", 1, 8, 1, h, h, reduction=2)
+        m = Measurement(case, "ok", latency_s=1e-4).with_cost(cost_of(case))
+        writer.append(replace(m, peak_bytes_analytic=m.peak_bytes_analytic + 4096))  # stale
+    (run / "environment.json").write_text(json.dumps({"suite": "g"}))
+    real = remodel_module.atomic_write
+
+    def killed(path: Path, text: str) -> None:
+        if path.name == killed_at:
+            (path.parent / f"{path.name}.tmp").write_text(text[:10])  # as a kill leaves it
+            raise KeyboardInterrupt  # through everything, as a kill
+        real(path, text)
+
+    monkeypatch.setattr(remodel_module, "atomic_write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        remodel_module.remodel(run)
+    monkeypatch.setattr(remodel_module, "atomic_write", real)
+    assert remodel_module.remodel(run).changed == 2  # the records were not yet rewritten
+    assert json.loads((run / "environment.json").read_text())["remodelled"]["records_changed"] == 2
+    assert not list(run.glob("*.tmp"))
+    (run / "environment.json.tmp").write_text('{"suite": "g", "re')  # an earlier kill's
+    assert remodel_module.remodel(run).changed == 0
+    assert not list(run.glob("*.tmp"))  # cleared, though this remodel writes nothing

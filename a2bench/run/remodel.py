@@ -105,6 +105,12 @@ def remodel(run: str | Path) -> Remodelled:
 
 def _remodel(out: Path) -> Remodelled:
     records = load_passes(out)  # says what is wrong with a folder that is not a run
+    # what a writer killed mid-write (store.atomic_write, write_csv) left beside the files it
+    # was replacing; under the lock no one writes them now. A link is kept: not one of ours.
+    for tmp in (out / f"{name}.tmp" for name in (ENVIRONMENT, JSONL, CSV)):
+        if tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(OSError):  # a read-only folder: left, as everything there
+                tmp.unlink()
     if not records:
         raise InputError(f"{out}: no results in {JSONL}; expected a folder written by a2bench run")
     known = blocks()
@@ -155,17 +161,20 @@ def _remodel(out: Path) -> Remodelled:
         env["warnings"] = warnings
         env["model_warnings_rewritten"] = stamp
     try:
+        # results.csv and environment.json (its stamp) first, results.jsonl last: a remodel
+        # cut short before the records leaves them old, and `remodel` again finds them to
+        # rewrite, stamp and all. With the records first, a kill before environment.json lost
+        # the stamp for good: the next remodel found nothing to change.
         if changed:
-            # results.csv first: it is drawn from the records, so a write cut short before
-            # results.jsonl leaves the records old, and `remodel` again finds them to rewrite.
             # One row per case, passes pooled, in the order the run listed them (its suite's:
             # ResultsWriter.write_csv)
             order = _csv_order(out / CSV)
             pooled.sort(key=lambda m: order.get(_signature(m.to_row()), len(order)))
             write_csv(out / CSV, pooled)
-            atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
         if changed or warnings != before:
             atomic_write(out / ENVIRONMENT, json.dumps(env, indent=2) + "\n")
+        if changed:
+            atomic_write(out / JSONL, "".join(json.dumps(m.to_json()) + "\n" for m in fresh))
     except OSError as e:  # a full disk: it had been a traceback
         raise InputError(f"{out}: its model columns could not be written ({e.strerror}); "
                          "expected room to write them: make room and run a2bench remodel "
