@@ -258,6 +258,12 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
     every = PASSES * len(CASES)
     whole = head_with(tmp_path, name="whole", env={**env, "case_passes_planned": every})
     assert run(base, whole, "--exact-only") == 0
+    # but its results.csv may be a pass short (killed between the last record's fsync and the
+    # CSV's rewrite), which nothing had said, nor that --resume rewrites it
+    assert (f"warning: head {whole}: {why} after its last case, before its closing "
+            f"calibration; all {every} case passes it planned are stored and compared, but its "
+            "results.csv may lag results.jsonl: finish it with: a2bench run suites/smoke.yaml "
+            f"--out {whole} --resume") in capsys.readouterr().out
     short = head_with(tmp_path, name="short", env={**env, "case_passes_planned": every + 1})
     assert run(base, short, "--exact-only") == 1
     capsys.readouterr()
@@ -284,6 +290,29 @@ def test_a_side_a_live_sweep_writes_fails_naming_that_sweep_not_a_resume(tmp_pat
     assert (f"FAIL: head {head}: the sweep has not finished: {line} is writing {head} now; its "
             "missing cases are not compared: compare once it ends") in out
     assert "--resume" not in out
+
+
+def test_a_side_whose_sweep_ends_before_its_lock_is_probed_is_not_told_to_resume(
+        tmp_path, base, capsys, monkeypatch):
+    """Read with no end recorded, and no writer by the time the lock is probed: the sweep may
+    have ended between the two (it records its end, then lets the lock go). It had been told
+    to resume, which reruns nothing; its folder is read again (as the report does)."""
+    import a2bench.compare as compare_module
+
+    env = {**ENV, "roofline": {"start": {}}, "suite_path": "suites/smoke.yaml"}
+    head = head_with(tmp_path, env=env)
+
+    def ends_meanwhile(folder: Path) -> None:
+        (head / "environment.json").write_text(json.dumps({**env, "ended": "finished"}))
+        return None
+
+    monkeypatch.setattr(compare_module, "live_writer", ends_meanwhile)
+    assert run(base, head, "--exact-only") == 1
+    out = capsys.readouterr().out
+    assert (f"FAIL: head {head}: the sweep finished while it was read; the cases it stored "
+            "meanwhile are not compared: compare again") in out
+    assert "--resume" not in out
+    assert run(base, head, "--exact-only") == 0  # and so it does
 
 
 def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):

@@ -664,14 +664,22 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
     torn = Run("e", tmp_path / "e", ended, 34, 34, 101)
     whole = Run("f", tmp_path / "f", ended, 34, 34, 102)
     # no end recorded, but every planned pass stored (stopped in its closing calibration):
-    # nothing is missing, as compare reads it too
-    closed = Run("g", tmp_path / "g", {"suite": "x", "ended": "interrupted",
-                                       "case_passes_planned": 102}, 34, 34, 102)
+    # nothing is missing, as compare reads it too; but a kill between the last record's fsync
+    # and results.csv's rewrite left the CSV a pass short, which nothing had said, nor that
+    # --resume rewrites it and records the end
+    closed = Run("g", tmp_path / "g", {"suite": "x", "suite_path": "suites/x.yaml",
+                                       "ended": "interrupted", "case_passes_planned": 102},
+                 34, 34, 102)
     assert closed.ended == "finished"
     assert unfinished((torn, whole, closed)) == {
         "e": "finished, but 101 of 102 case passes are stored (a record lost, such as a torn "
              "last line, which is dropped when read); its verdicts read the ones stored, and "
-             "--resume runs the missing ones"}
+             "--resume runs the missing ones",
+        "g": "unfinished: interrupted, though all 102 case passes it planned are stored (it "
+             "stopped after its last case, before its closing calibration); its verdicts read "
+             "them all, but its results.csv may lag results.jsonl and its end-of-sweep checks "
+             "(the GEMM ceiling measured again, the noise warnings) were not made; finish it "
+             "with: a2bench run suites/x.yaml --out g --resume (and the options it ran with)"}
 
 
 def test_a_run_a_live_sweep_writes_is_named_with_that_sweep_not_told_to_resume(monkeypatch,
@@ -774,6 +782,22 @@ def test_a_sweep_that_ends_before_its_lock_is_probed_is_not_told_to_resume(tmp_p
     assert unfinished((read,)) == {
         "live": "unfinished when read: its sweep finished while it was read, 20 of 30 case "
                 "passes read; its verdicts read only those: report again to read them all"}
+    # read with every pass stored and no end, in its closing calibration: one that records its
+    # end before the probe is not told to finish, one that does not is
+    closing = Run("live", run, {**env, "case_passes_planned": 20}, 10, 10, 20)
+    monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
+                        lambda folder: None)
+    (run / "environment.json").write_text(json.dumps(env))
+    assert unfinished((closing,))["live"].startswith("unfinished: no end recorded, though all "
+                                                     "20 case passes it planned are stored")
+    monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
+                        lambda folder: "a2bench run (pid 4242, since 06:00)")
+    assert unfinished((closing,)) == {
+        "live": f"unfinished: a2bench run (pid 4242, since 06:00) is writing {run} now, in its "
+                "closing calibration; its verdicts read all 20 case passes it planned"}
+    monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
+                        ends_meanwhile)
+    assert unfinished((closing,)) == {}
 
 
 def test_a_partition_whose_nodes_differ_shows_each_nodes_threads_and_cores():

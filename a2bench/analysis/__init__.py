@@ -229,7 +229,7 @@ def verdicts(folder: str | Path) -> dict[str, Any]:
     envs = {r.label: r.environment for r in runs}
     fits = with_budget_notes(fit_exponents(data, envs), envs)
     out = headline(fits, [r.label for r in runs], envs, data)
-    stopped = unfinished(runs)  # "" for a run that stored every pass it planned
+    stopped = unfinished(runs)  # "" for a run that stored every pass it planned and its end
     for run, h in out["runs"].items():
         h["unfinished"] = stopped.get(run, "")
     return out

@@ -1,7 +1,7 @@
 """How far a run got: a sentence for each run whose sweep did not store every pass it planned,
-with the line that goes on, or the live run writing it. The report prints it beside the run's
-verdict, and a2bench.Results.verdict() carries it (an interrupted run had read "inconclusive"
-there with no word of the stop).
+or did not record its end, with the line that goes on, or the live run writing it. The report
+prints it beside the run's verdict, and a2bench.Results.verdict() carries it (an interrupted
+run had read "inconclusive" there with no word of the stop).
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.analysis.load import Run
-from a2bench.errors import InputError
 from a2bench.run.lock import live_writer
-from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, resume_line, stored_ending
+from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, ending, resume_line
 
 
 def unfinished(runs: Sequence[Run]) -> dict[str, str]:
@@ -37,7 +36,12 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
                             "record lost, such as a torn last line, which is dropped when read); "
                             "its verdicts read the ones stored, and --resume runs the missing "
                             "ones")
-        if r.ended not in (INTERRUPTED, STOPPED):
+        # every pass it planned stored, and no end: stopped after its last case, before its
+        # closing calibration recorded its end (stored_ending reads it as finished). A kill
+        # there, between a record's fsync and results.csv's rewrite, had left the CSV a pass
+        # short with no word of it, though --resume rewrites it
+        closing = r.ended == FINISHED and ending(r.environment) in (INTERRUPTED, STOPPED)
+        if r.ended not in (INTERRUPTED, STOPPED) and not closing:
             continue
         env, folder = r.environment, r.path.resolve()
         slurm = env.get("executor") == "slurm"
@@ -47,9 +51,27 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
             folder = folder.relative_to(Path.cwd().resolve())
         passes = (f"{r.passes}" + (f" of {planned}" if planned is not None else "")
                   + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
+        again = ("; resume it with: " + resume_line(env, folder, slurm)
+                 if env.get("suite_path") else "")
         if who := live_writer(folder):  # --resume would be refused: it is being written
             out[r.label] = (f"unfinished: {who} is writing {folder} now, {passes} stored so "
-                            "far; its verdicts read only those: report again once it ends")
+                            "far; its verdicts read only those: report again once it ends"
+                            if not closing else
+                            f"unfinished: {who} is writing {folder} now, in its closing "
+                            f"calibration; its verdicts read all {planned} case passes it "
+                            "planned")
+            continue
+        if closing:
+            from a2bench.slurm.merge import ending_now
+
+            if ending_now(r.path, recorded=True) != FINISHED:  # not ended since it was read
+                how = "interrupted" if ending(env) == INTERRUPTED else "no end recorded"
+                out[r.label] = (
+                    f"unfinished: {how}, though all {planned} case passes it planned are "
+                    "stored (it stopped after its last case, before its closing calibration); "
+                    "its verdicts read them all, but its results.csv may lag results.jsonl and "
+                    "its end-of-sweep checks (the GEMM ceiling measured again, the noise warnings) "
+                    "were not made" + again.replace("resume it", "finish it", 1))
             continue
         ended = r.ended if r.ended == INTERRUPTED else ended_now(r)
         if ended == FINISHED:
@@ -59,22 +81,15 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
             continue
         how = ("interrupted" if ended == INTERRUPTED else
                "no end recorded (it stopped before its end, or it is still running)")
-        again = ("; resume it with: " + resume_line(env, folder, slurm)
-                 if env.get("suite_path") else "")
         out[r.label] = (f"unfinished: {how} after {passes}; its verdicts read only the cases "
                         f"stored so far{again}")
     return out
 
 
 def ended_now(r: Run) -> str:
-    """How the run's sweep ended, read again from its folder now: the environment `r` holds
-    was read before its lock was probed, and a run that ended between the two (it records its
-    end, then lets the lock go) had been told to resume. `r.ended` where the folder cannot be
-    read again."""
-    from a2bench.slurm.merge import stored_set
+    """How the run's sweep ended, read again from its folder now (slurm.merge.ending_now): the
+    environment `r` holds was read before its lock was probed. `r.ended` where the folder
+    cannot be read again."""
+    from a2bench.slurm.merge import ending_now  # as unfinished() imports merge
 
-    try:
-        records, env = stored_set(r.path)
-    except (InputError, OSError):
-        return r.ended
-    return stored_ending(env, len(records))
+    return ending_now(r.path) or r.ended

@@ -135,10 +135,12 @@ from a2bench.run.store import (
     FINISHED,
     INTERRUPTED,
     STOPPED,
+    ending,
     planned_passes,
     resume_line,
     stored_ending,
 )
+from a2bench.slurm.merge import ending_now
 
 __all__ = [
     # rules and records (model.py)
@@ -217,7 +219,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     warnings = environment_warnings(base.env, head.env, Path(base_dir), Path(head_dir),
                                     exact_only)
     sides = {"base": base, "head": head}
-    warnings += lost
+    warnings += lost + unended_sides({"base": (base_dir, base), "head": (head_dir, head)})
     if not exact_only:
         warnings += pass_warnings(sides)
         warnings += sequence_warnings(base, head)
@@ -285,9 +287,38 @@ def unfinished_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
                            f"{sweep} now; its missing cases are not compared: compare once it "
                            "ends")
                 continue
+            if ending_now(Path(folder)) == FINISHED:  # read before the probe: it ended between
+                out.append(f"{role} {folder}: the sweep finished while it was read; the cases "
+                           "it stored meanwhile are not compared: compare again")
+                continue
             again = resume_line(side.env, sweep, slurm)
             out.append(f"{role} {folder}: the sweep did not finish ({why}); its missing cases "
                        f"are not compared: resume it ({again}) or run it again")
+    return out
+
+
+def unended_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
+    """A warning for each side that stored every case pass it planned but recorded no end
+    (stopped after its last case, before its closing calibration): compared on them all, as
+    read from results.jsonl, but its results.csv may lag them (a kill between a record's fsync
+    and the CSV's rewrite), which nothing had said, nor that --resume rewrites it."""
+    out = []
+    for role, (folder, side) in sides.items():
+        stored = sum(len(g) for g in side.passes.values())
+        how = ending(side.env)
+        if how not in (INTERRUPTED, STOPPED) or stored_ending(side.env, stored) != FINISHED:
+            continue
+        slurm = side.env.get("executor") == "slurm"
+        sweep = Path(folder).parent if slurm else Path(folder)
+        kept = f"all {planned_passes(side.env)} case passes it planned are stored and compared"
+        if who := live_writer(sweep):
+            out.append(f"{role} {folder}: {who} is writing {sweep} now, in its closing "
+                       f"calibration; {kept}")
+        elif ending_now(Path(folder), recorded=True) != FINISHED:  # not ended since it was read
+            why = "interrupted" if how == INTERRUPTED else "no end recorded"
+            out.append(f"{role} {folder}: {why} after its last case, before its closing "
+                       f"calibration; {kept}, but its results.csv may lag results.jsonl: "
+                       f"finish it with: {resume_line(side.env, sweep, slurm)}")
     return out
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from a2bench.errors import InputError
 from a2bench.measurement import Measurement
 from a2bench.run.store import (
     CSV,
@@ -31,6 +32,7 @@ from a2bench.run.store import (
     merge_passes,
     over_sessions,
     read_jsonl,
+    stored_ending,
     write_csv,
 )
 from a2bench.slurm.layout import JOBS, SHARDS, SWEEP, read_json, shard_folder
@@ -132,6 +134,19 @@ def stored_set(folder: Path) -> tuple[list[Measurement], dict[str, Any]]:
     read them: a Slurm partition's merged from its shards now (read_partition), any other
     folder's as stored. StoreError (one line) where the folder is not a run's."""
     return read_partition(folder) or (load_passes(folder), load_environment(folder))
+
+
+def ending_now(folder: Path, recorded: bool = False) -> str | None:
+    """How the sweep in `folder` ended, its folder read again now: store.stored_ending, or with
+    `recorded` store.ending (what the sweep recorded, nothing told from what it stored); None
+    where it cannot be read. A reader reads a folder and then probes its lock: a sweep that
+    ended between the two (it records its end, then lets the lock go) read as one that had
+    died, and report and compare had told it to resume."""
+    try:
+        records, env = stored_set(folder)
+    except (InputError, OSError):
+        return None
+    return ending(env) if recorded else stored_ending(env, len(records))
 
 
 def environment_problem(folder: Path, env: dict[str, Any]) -> str | None:
