@@ -140,7 +140,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
-    from a2bench.run.options import RunOptions
+    from a2bench.run.options import RunOptions, left_by_a_kill
     from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
     from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
     from a2bench.suite import expand, load_suite, parse_suite
@@ -193,7 +193,10 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
                          "resume=True to continue it, or choose another out"
                          if not options.get("resume") else f"a2bench.sweep: resume=True: "
-                         f"{folder} holds no sweep to resume; expected an earlier run's out")
+                         f"{folder} holds no sweep to resume; " + (
+                             "the run there stopped before it stored anything: call it again "
+                             "without resume=True" if left_by_a_kill(folder) else
+                             "expected an earlier run's out"))
     if isinstance(options.get("memory_budget"), str):  # the CLI's form: "8GiB"
         try:
             options["memory_budget"] = parse_size(options["memory_budget"])

@@ -435,6 +435,13 @@ def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeyp
     with pytest.raises(InputError, match=r"^a2bench.sweep: resume=True: .*typo holds no sweep "
                                          r"to resume; expected an earlier run's out$"):
         a2bench.sweep(suite, tmp_path / "typo", resume=True)
+    # a kill -9 in the start-up leaves the lock's line alone: a fresh call is the way on
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / ".a2bench.lock").write_text("a2bench run (pid 4242, since 06:00)\n")
+    with pytest.raises(InputError, match=r"^a2bench.sweep: resume=True: .*killed holds no sweep "
+                                         r"to resume; the run there stopped before it stored "
+                                         r"anything: call it again without resume=True$"):
+        a2bench.sweep(suite, tmp_path / "killed", resume=True)
     with pytest.raises(InputError, match=r"^a2bench.sweep: out='': expected a folder's path"):
         a2bench.sweep(suite, "")  # had written its files into the working folder
     (tmp_path / "slurm").mkdir()
@@ -447,7 +454,8 @@ def test_sweep_refuses_resume_without_a_sweep_and_an_empty_out(tmp_path, monkeyp
                                              "--executor slurm --resume --out "):
             a2bench.sweep(suite, tmp_path / "slurm", resume=resume)
     assert [p.name for p in (tmp_path / "slurm").iterdir()] == [".slurm.json"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["slurm"]  # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "slurm"]  # none written
+    assert [p.name for p in (tmp_path / "killed").iterdir()] == [".a2bench.lock"]
 
 
 def test_ctrl_c_while_calibrating_stops_the_worker_and_says_nothing_was_stored(tmp_path,

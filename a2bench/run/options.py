@@ -124,8 +124,7 @@ class RunOptions:
     def sweep_problem(self) -> str | None:
         """Why the folder does not hold what --resume says (an earlier sweep to go on with, or
         none), or None. Asked before anything starts or is written."""
-        from a2bench.run.lock import LOCK
-        from a2bench.run.store import ENVIRONMENT, holds_sweep
+        from a2bench.run.store import holds_sweep
 
         out = Path(self.out)
         if holds_sweep(out) == self.resume:
@@ -136,8 +135,7 @@ class RunOptions:
         # a run killed (kill -9, a power loss) before its environment.json was whole leaves
         # its lock's line and maybe a half-written environment: it ran here, but a fresh run,
         # not a resume, is what goes on, and "expected an earlier run's --out" had named none
-        left = [n for n in (LOCK, ENVIRONMENT + ".tmp") if (out / n).is_file()]
-        if out.is_dir() and left:
+        if left := left_by_a_kill(out):
             return (f"--resume: {out}: the run there was stopped before it stored anything (it "
                     f"left only {' and '.join(left)}), so there is nothing to resume; run it "
                     f"again without --resume: {self.resume_command(resume=False)}")
@@ -212,6 +210,15 @@ _CHOICES = {"executor": EXECUTORS, "split": (None, *SPLITS)}
 
 def _is_int(value: Any) -> bool:  # numpy's integers too; a bool is not a count
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def left_by_a_kill(out: Path) -> list[str]:
+    """What a run killed in its start-up left in `out` (its lock's line, a half-written
+    environment.json) where it stored nothing: a fresh run goes on there, not a resume."""
+    from a2bench.run.lock import LOCK
+    from a2bench.run.store import ENVIRONMENT
+
+    return [n for n in (LOCK, ENVIRONMENT + ".tmp") if (out / n).is_file()]
 
 
 def _positive_finite(value: Any) -> bool:
