@@ -281,6 +281,20 @@ def test_audit_out_refuses_a_runs_folder_and_a_users_own_files_but_rewrites_an_e
     assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(earlier)]) == 0
 
 
+def test_an_audit_file_cut_short_does_not_block_the_next_audit(tmp_path):
+    # an audit killed as it wrote audit.md (empty) or audit.csv (a part of its header) had
+    # refused every later audit into the folder as not an a2bench audit's
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "audit.md").write_text("")
+    (cut / "audit.csv").write_text(audit.text.CSV_HEADER[:7])
+    assert audit.folder_problem(cut) is None
+    (cut / "audit.md").write_text("# Counter")
+    assert audit.folder_problem(cut) is None
+    (cut / "audit.md").write_text("# Counted by hand\n")
+    assert "its audit.md is not an a2bench audit's" in audit.folder_problem(cut)
+
+
 @needs_extra
 def test_ptflops_at_a_batch_is_its_one_sample_count_times_the_batch():
     """ptflops divides what its module hooks count by the batch and not what its functional

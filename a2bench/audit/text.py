@@ -145,17 +145,24 @@ def folder_problem(out: Path) -> str | None:
             continue
         except OSError as e:
             return f"cannot read its {name} ({e.strerror})"
-        if head != beginning:
+        # nothing, or only a part of its opening: a file whose writing an older audit was
+        # killed in, which the next audit rewrites (it had refused every later audit)
+        if head != beginning and not beginning.startswith(head):
             return (f"its {name} is not an a2bench audit's, and the audit would "
                     "overwrite; expected an empty folder, a new one, or an earlier audit's")
     return None
 
 
 def write(audit: Audit, out: Path) -> None:
+    """audit.csv and audit.md, each whole or not at all (store.atomic_write): an audit killed
+    as it wrote one had left it empty or cut short."""
     import csv
+    import io
+
+    from a2bench.run.store import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "audit.csv", "w", newline="") as f:
+    with io.StringIO(newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_HEADER.split(","))
         for r in audit.rows:
@@ -166,4 +173,6 @@ def write(audit: Audit, out: Path) -> None:
         for n in audit.not_counted:  # one row a case, with no counter: none ran on it
             w.writerow([n.block, n.case, "", "", n.model_macs, "", n.status, "", "", "",
                         n.reason])
-    (out / "audit.md").write_text(to_markdown(audit), encoding="utf-8")
+        table = f.getvalue()
+    atomic_write(out / "audit.csv", table)
+    atomic_write(out / "audit.md", to_markdown(audit))
