@@ -293,6 +293,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
+    from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
     from a2bench.run.summary import budget_line, plan_notes, plan_table
     from a2bench.run.sweep import Sweep, SweepError
@@ -309,7 +310,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                          time_budget=args.time_budget, memory_budget=args.memory_budget,
                          calibration_time=args.calibration_time)
     try:
-        plan = Sweep(suite, [], options).plan()
+        plan = Sweep(suite, [], options, ConsoleListener()).plan()
     except SweepError as e:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1

@@ -377,8 +377,11 @@ def test_run_smoke_end_to_end(tmp_path):
                  "--time-budget", "0.2", "--calibration-time", "0.01", "--seed", "42")
     assert result.returncode == 0, result.stderr
     assert "median ms" in result.stdout and str(out / "results.csv") in result.stdout
-    # progress ran: to a pipe (no terminal) as lines, the last at 100 %
-    assert "case passes (100%); last " in result.stderr and "%|" not in result.stderr
+    # progress ran: to a pipe (no terminal) as lines, timed, the last at 100 %, and each pass's
+    # interleaved timing said (no case ends while it runs)
+    assert re.search(r"a2bench: 18/18 case passes \(100%\) in \d\d:\d\d; pass 3 of 3, last ",
+                     result.stderr) and "%|" not in result.stderr
+    assert re.search(r"; pass 2 of 3: timing 6 cases interleaved, about \d+ s\n", result.stderr)
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[: len(REQUIRED)] == REQUIRED
@@ -551,7 +554,7 @@ def test_progress_in_a_log_is_lines_not_a_bar(monkeypatch):
     listener.end()
     assert "\r" not in log.getvalue()
     assert log.getvalue().splitlines() == [
-        "a2bench: 3/3 case passes (100%); last se b1 c8 r2 4x4: error"]
+        "a2bench: 3/3 case passes (100%) in 00:00; last se b1 c8 r2 4x4: error"]
 
 
 def test_warm_cache_on_a_cpu_run_is_one_line(tmp_path, capsys, write_suite):

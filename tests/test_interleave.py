@@ -229,10 +229,13 @@ def test_failures_while_preparing_are_recorded_once_and_the_rest_still_interleav
     cases = [Case(b, "cpu", "float32", 1, c, 1, 2, 2, reduction=2)
              for b, c in (("raises", 4), ("se", 4), ("exits", 4), ("se", 8))]
     recorded: list[tuple[str, str, str]] = []
+    stages: list[str] = []
     worker = runner._time_together(
         cases, None, Settings(threads=1), case_timeout=5.0, seed=1,
         record=lambda case, m, started: recorded.append((case.block, m.status, m.reason)),
-        on_stage=None)
+        on_stage=stages.append)
+    # what a log says while no case ends: how many are timed (those prepared), for how long
+    assert stages == ["preparing 4 cases to time together", "timing 1 case interleaved, about 2 s"]
     # the failure and the lost worker are recorded as they would be on their own
     assert recorded == [("raises", "error", "RuntimeError: always fails"),
                         ("exits", "error", "worker died (exit code 3) while preparing the case")]
@@ -264,6 +267,29 @@ def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatc
     batches.clear()  # without a key, one stage for the whole pass, as a listed suite runs
     runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True, seed=3)
     assert len(batches) == 1 and len(batches[0]) == 4
+
+
+def test_each_pass_names_itself_in_its_stages(monkeypatch):
+    """A log of several passes said "timing the cases interleaved" once a pass, none of them
+    named: the stages of a pass say which it is, of how many."""
+    from a2bench.measurement import Measurement
+
+    def together(batch, worker, settings, case_timeout, seed, record, on_stage,
+                 chunk_s=INTERLEAVE_CHUNK_S):
+        on_stage(f"timing {len(batch)} cases interleaved")
+        for c in batch:
+            record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
+        return worker
+
+    monkeypatch.setattr(runner, "_time_together", together)
+    cases = [Case("se", "cpu", "float32", 1, 4, 1, h, h, reduction=2) for h in (2, 4)]
+    for processes, said in ((2, ["pass 1 of 2: timing 2 cases interleaved",
+                                 "pass 2 of 2: timing 2 cases interleaved"]),
+                            (1, ["timing 2 cases interleaved"])):
+        stages: list[str] = []
+        runner.run_cases(cases, NullWriter(), Settings(threads=1), 2**30, 5.0, interleave=True,
+                         processes=processes, on_stage=stages.append)
+        assert stages == said
 
 
 def test_a_later_pass_probes_memory_only_where_the_settings_ask(monkeypatch):

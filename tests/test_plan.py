@@ -96,6 +96,25 @@ def test_plan_takes_runs_dtype_and_target(tmp_path, capsys, monkeypatch):
                                                "arguments: --budgte 60 (see a2bench plan --help)")
 
 
+def test_plan_says_what_it_probes_while_it_probes(tmp_path, capsys, monkeypatch):
+    """`plan` measures the machine and times each window's ends before it prints: 20-34 s
+    with nothing on the screen, since its sweep had no listener to say the stages to."""
+    from a2bench.run.sweep import Sweep, SweepError
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nblocks: [double_attention]\nparams: {channels: [64], h: auto, "
+                    "w: auto}\n")
+
+    def plan(self):
+        self.listener.stage("timing the ends of a window")
+        raise SweepError("stopped here")
+
+    monkeypatch.setattr(Sweep, "plan", plan)
+    assert main(["plan", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == ["a2bench: timing the ends of a window",
+                                                    "a2bench: error: stopped here"]
+
+
 def test_plan_on_a_missing_suite_exits_2(tmp_path, capsys):
     assert main(["plan", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

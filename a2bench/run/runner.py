@@ -351,7 +351,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     worker = _time_together(
                         batch, worker, settings, case_timeout, chunk_seed(seed, process),
                         lambda case, m, started, p=process: record(case, m, p, started),
-                        on_stage, chunk_s=chunk)
+                        pass_stage(on_stage, process, processes), chunk_s=chunk)
                     ran_in_pass = True
             for case in order:
                 if (case.key(), process) in done:
@@ -455,13 +455,22 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
     if worker is None or seconds == 0.0:
         return worker
     if on_stage:
-        on_stage(f"timing the cases interleaved, about {seconds:.0f} s")
+        cases_ = "case" if len(expected) == 1 else "cases"  # some failed as they prepared
+        on_stage(f"timing {len(expected)} {cases_} interleaved, about {seconds:.0f} s")
     try:
         worker.request("interleave", {"seed": seed, "chunk_s": chunk_s},
                        2 * seconds + case_timeout)
     except WorkerLost:
         return None
     return worker
+
+
+def pass_stage(on_stage: StageHook | None, process: int, processes: int) -> StageHook | None:
+    """The stage hook of pass `process`: its texts name the pass where there are several (a log
+    that reads "timing 34 cases interleaved" twice cannot tell the passes apart)."""
+    if on_stage is None or processes == 1:
+        return on_stage
+    return lambda text: on_stage(f"pass {process + 1} of {processes}: {text}")
 
 
 def interleaved_s(prepared: Sequence[tuple[float, float | None]], budget_s: float,

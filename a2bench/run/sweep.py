@@ -315,7 +315,7 @@ class Sweep:
                            f"stored) on {suite.device}, {self.threads} "
                            f"thread{'s' if self.threads != 1 else ''}{whose}, order seed "
                            f"{seed}, results in {o.out}")
-        self.listener.begin(len(wanted), reused)
+        self.listener.begin(len(wanted), reused, o.processes)
         try:
             report = run_cases(self.cases, writer, self.settings, budget, o.case_timeout,
                                self.listener.case, worker, processes=o.processes, seed=seed,
@@ -358,6 +358,8 @@ class Sweep:
         self._check_device()
         self._check_traceable()
         self._check_threads()
+        self.listener.stage(f"measuring this {suite.device}'s GEMM and copy ceilings, its caches "
+                            "and the per-call overhead, then planning each auto block")
         worker, env = self._start()
         try:
             start, _ = self._calibrate(worker, suite.dtype)
