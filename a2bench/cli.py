@@ -338,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder
-    from a2bench.run.summary import print_sweep, status_counts
+    from a2bench.run.summary import no_ok_line, print_sweep
     from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
     from a2bench.suite import expand, load_suite
 
@@ -380,9 +380,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"a2bench: {options.stopped_line(result.saved)}", file=sys.stderr)
         return caught.exit_status(EXIT_INTERRUPTED)
     print_sweep(result)
-    if result.records and not any(m.status == "ok" for m in result.records):
-        print(f"a2bench: error: no case ended ok ({status_counts(result.records)}); the "
-              "reasons are above", file=sys.stderr)
+    if line := no_ok_line(result):
+        print(f"a2bench: error: {line}", file=sys.stderr)
         return 1  # a script or CI job that runs a sweep must not read it as a success
     return 0
 

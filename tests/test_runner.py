@@ -90,8 +90,9 @@ def test_explicit_budget_is_used(tmp_path, write_suite):
     assert row["status"] == "skipped" and "budget of 10 bytes" in row["reason"]
     # nothing was measured: a script or CI job must not read the run as a success
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
-        "a2bench: error: no case ended ok (skipped 1); the reasons are above")
+    assert done.stderr.strip().splitlines()[-1].startswith(  # stdout is another pipe
+        "a2bench: error: no case ended ok (skipped 1); the reasons are under \"Not ok, and why:\" "
+        "on standard output")
 
 
 @pytest.mark.slow
@@ -100,8 +101,31 @@ def test_a_sweep_whose_every_case_fails_exits_1(tmp_path, write_suite):
                *FAST, env=PLUGIN)
     assert done.returncode == 1, done.stderr
     assert "this block always fails" in done.stdout  # the reasons, in the run's table
-    assert done.stderr.strip().splitlines()[-1] == (
-        "a2bench: error: no case ended ok (error 1); the reasons are above")
+    last = done.stderr.strip().splitlines()[-1]  # stdout is another pipe: the first reason
+    assert last.startswith("a2bench: error: no case ended ok (error 1); the reasons are under ")
+    assert "; the first: raises b1 c4 r2 2x2: error: RuntimeError: this block always fails" in last
+
+
+def test_no_case_ok_says_where_its_reasons_went(tmp_path, monkeypatch):
+    """The reasons are printed on stdout: "above" holds where stderr goes with it (a terminal,
+    `> log 2>&1`); `run ... > table.txt` had been told they were above, on a screen that showed
+    only stderr."""
+    from a2bench.run.result import SweepResult
+    from a2bench.run.summary import no_ok_line
+
+    case = Case("se", "cpu", "float32", 1, 32, 1, 8, 8, reduction=8)
+    failed = SweepResult(out=tmp_path, records=(
+        Measurement(case, "timeout", "no answer after 6 s while running the case\nmore"),))
+    assert no_ok_line(SweepResult(out=tmp_path, records=(Measurement(case, "ok"),))) is None
+    with open(tmp_path / "both", "w") as both, open(tmp_path / "table.txt", "w") as table:
+        monkeypatch.setattr("sys.stdout", both)
+        monkeypatch.setattr("sys.stderr", both)
+        assert no_ok_line(failed) == "no case ended ok (timeout 1); the reasons are above"
+        monkeypatch.setattr("sys.stdout", table)
+        assert no_ok_line(failed) == (
+            'no case ended ok (timeout 1); the reasons are under "Not ok, and why:" on standard '
+            f"output and in {tmp_path / 'results.csv'}'s reason column; the first: se b1 c32 r8 "
+            "8x8: timeout: no answer after 6 s while running the case")
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:

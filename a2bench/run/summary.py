@@ -4,7 +4,9 @@ its cost models, and its verdicts (print_sweep, what `a2bench run` ends with).""
 from __future__ import annotations
 
 import math
+import os
 import shlex
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -83,6 +85,24 @@ def failure_lines(records: Sequence[Measurement], limit: int = 8) -> list[str]:
     if len(failed) > limit:
         lines.append(f"  ... and {len(failed) - limit} more (results.csv's reason column)")
     return lines
+
+
+def no_ok_line(result: SweepResult) -> str | None:
+    """The error a sweep in which no case ended ok ends with, on stderr, or None. Its reasons
+    went to stdout (print_sweep): where that is not where stderr goes (`> table.txt`), the
+    line says where they are, and the first, instead of "above"."""
+    if not result.records or any(m.status == "ok" for m in result.records):
+        return None
+    line = f"no case ended ok ({status_counts(result.records)}); the reasons are "
+    try:
+        together = os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+    except (OSError, ValueError):  # a stream with no file (captured): not this terminal's
+        together = False
+    if together:
+        return line + "above"
+    return (line + "under \"Not ok, and why:\" on standard output and in "
+            f"{result.out / 'results.csv'}'s reason column; the first: "
+            + failure_lines(result.records, limit=1)[0].strip())
 
 
 def mismatch_warnings(records: Sequence[Measurement]) -> list[str]:
