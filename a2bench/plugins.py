@@ -211,22 +211,25 @@ def for_worker(names: Collection[str] | None = None
     entry points itself, and loading one twice is harmless); a module loaded from its file
     under a name a fresh process cannot import is sent as its file; and each class defined in
     `__main__` (a script, a notebook), pickled by value with cloudpickle, since a worker cannot
-    import a notebook. Only the named blocks: one the suite does not use, that cannot be
-    pickled or imported, had stopped every sweep."""
+    import a notebook. A block outside `names` that cannot be pickled is left out, not an
+    error: one the suite does not use had stopped every sweep. The rest go all the same, since
+    a named block may build another by name (catalog.spec) in its module()."""
     from a2bench.registry import REGISTRY
 
     plugins: list[str] = []
     pickled: list[bytes] = []
     for name, spec in REGISTRY.items():
-        if names is not None and name not in names:
-            continue
         cls = type(spec)
         module_name = cls.__module__
         if module_name == BUILT_IN or module_name.startswith(BUILT_IN + "."):
             continue
         module = sys.modules.get(module_name)
         if module_name in ("__main__", "__mp_main__") or module is None:
-            pickled.append(_pickle(cls))
+            try:
+                pickled.append(_pickle(cls))
+            except InputError:
+                if names is None or name in names:
+                    raise
         elif (module_name.startswith(FILE_PREFIX) and getattr(module, "__file__", None)) \
                 or not _importable(module):
             plugins.append(str(module.__file__))
@@ -246,6 +249,8 @@ def _importable(module: ModuleType) -> bool:
         return True
     name = module.__name__
     parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+    if "." in name and parent is None:  # no package imported it: a name given to a file
+        return False  # (PathFinder would look for its last part alone on sys.path)
     path = getattr(parent, "__path__", None)
     for finder in sys.meta_path:
         try:

@@ -378,10 +378,14 @@ done
 # exit 1).
 report_limit=$(hard_left)
 if [ ${#gpu_runs[@]} -gt 0 ] && [ "$report_limit" -gt "${GPU_RUN_MIN_REPORT_S:-30}" ]; then
+    report_start=$(date +%s)
     timeout --kill-after=5 "$report_limit" $A2 report "${gpu_runs[@]}" \
         --out "$results/report-gpu-$kind" | tail -12
     rc=${PIPESTATUS[0]}
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    # 137 is timeout's KILL after the TERM, or a kill from elsewhere (the OOM killer): only
+    # the limit's own is a cut
+    if { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } \
+            && [ $(($(date +%s) - report_start)) -ge "$report_limit" ]; then
         say "report: cut short by GPU_RUN_HARD_S (exit $rc); make publish makes it from the runs"
     else
         say "report: exit $rc"

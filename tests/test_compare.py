@@ -264,6 +264,13 @@ def test_an_unfinished_run_fails_the_gate_whatever_its_cases_say(tmp_path, base,
             f"calibration; all {every} case passes it planned are stored and compared, but its "
             "results.csv may lag results.jsonl: finish it with: a2bench run suites/smoke.yaml "
             f"--out {whole} --resume") in capsys.readouterr().out
+    # an auto run plans its first round alone: one that stored it stopped in a narrowing round
+    # or before its closing calibration (it had been said to be the latter only)
+    auto = head_with(tmp_path, name="auto", env={**env, "case_passes_planned": every,
+                                                 "auto_sizes": {}})
+    assert run(base, auto, "--exact-only") == 0
+    assert (f"warning: head {auto}: {why} in a narrowing round or before its closing "
+            "calibration; all") in capsys.readouterr().out
     short = head_with(tmp_path, name="short", env={**env, "case_passes_planned": every + 1})
     assert run(base, short, "--exact-only") == 1
     capsys.readouterr()

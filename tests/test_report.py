@@ -680,6 +680,13 @@ def test_an_unfinished_run_is_named_with_the_command_that_resumes_it(monkeypatch
              "them all, but its results.csv may lag results.jsonl and its end-of-sweep checks "
              "(the GEMM ceiling measured again, the noise warnings) were not made; finish it "
              "with: a2bench run suites/x.yaml --out g --resume (and the options it ran with)"}
+    # an auto run plans its first round alone: stopped in a narrowing round, it stores more
+    # than it planned, and had been said to have stopped before its closing calibration
+    narrowing = Run("h", tmp_path / "h", {**closed.environment, "auto_sizes": {}}, 34, 34, 110)
+    assert unfinished((narrowing,))["h"].startswith(
+        "unfinished: interrupted, though all 102 case passes it planned and 8 of its narrowing "
+        "rounds' are stored (it stopped in a narrowing round or before its closing "
+        "calibration); its verdicts read them all")
 
 
 def test_a_run_a_live_sweep_writes_is_named_with_that_sweep_not_told_to_resume(monkeypatch,
@@ -793,8 +800,8 @@ def test_a_sweep_that_ends_before_its_lock_is_probed_is_not_told_to_resume(tmp_p
     monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
                         lambda folder: "a2bench run (pid 4242, since 06:00)")
     assert unfinished((closing,)) == {
-        "live": f"unfinished: a2bench run (pid 4242, since 06:00) is writing {run} now, in its "
-                "closing calibration; its verdicts read all 20 case passes it planned"}
+        "live": f"unfinished: a2bench run (pid 4242, since 06:00) is writing {run} now, with "
+                "all 20 case passes it planned stored; report again once it ends"}
     monkeypatch.setattr(sys.modules["a2bench.analysis.unfinished"], "live_writer",
                         ends_meanwhile)
     assert unfinished((closing,)) == {}

@@ -53,24 +53,30 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
                   + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
         again = ("; resume it with: " + resume_line(env, folder, slurm)
                  if env.get("suite_path") else "")
+        # an auto run plans its first round only (case_passes_planned): its narrowing rounds
+        # add passes past it, so a stop in one of them reads as one past its last planned case
+        auto = "auto_sizes" in env
+        stored = (f"all {planned} case passes it planned" + (
+            f" and {r.passes - planned} of its narrowing rounds'"
+            if auto and planned is not None and r.passes > planned else ""))
         if who := live_writer(folder):  # --resume would be refused: it is being written
             out[r.label] = (f"unfinished: {who} is writing {folder} now, {passes} stored so "
                             "far; its verdicts read only those: report again once it ends"
                             if not closing else
-                            f"unfinished: {who} is writing {folder} now, in its closing "
-                            f"calibration; its verdicts read all {planned} case passes it "
-                            "planned")
+                            f"unfinished: {who} is writing {folder} now, with {stored} "
+                            "stored; report again once it ends")
             continue
         if closing:
             from a2bench.slurm.merge import ending_now
 
             if ending_now(r.path, recorded=True) != FINISHED:  # not ended since it was read
                 how = "interrupted" if ending(env) == INTERRUPTED else "no end recorded"
+                where = ("in a narrowing round or before its closing calibration" if auto else
+                         "after its last case, before its closing calibration")
                 out[r.label] = (
-                    f"unfinished: {how}, though all {planned} case passes it planned are "
-                    "stored (it stopped after its last case, before its closing calibration); "
-                    "its verdicts read them all, but its results.csv may lag results.jsonl and "
-                    "its end-of-sweep checks (the GEMM ceiling measured again, the noise warnings) "
+                    f"unfinished: {how}, though {stored} are stored (it stopped {where}); its "
+                    "verdicts read them all, but its results.csv may lag results.jsonl and its "
+                    "end-of-sweep checks (the GEMM ceiling measured again, the noise warnings) "
                     "were not made" + again.replace("resume it", "finish it", 1))
             continue
         ended = r.ended if r.ended == INTERRUPTED else ended_now(r)

@@ -311,14 +311,16 @@ def unended_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
         slurm = side.env.get("executor") == "slurm"
         sweep = Path(folder).parent if slurm else Path(folder)
         kept = f"all {planned_passes(side.env)} case passes it planned are stored and compared"
+        # an auto run plans its first round alone: past it, it stopped in a narrowing round
+        where = ("in a narrowing round or before its closing calibration"
+                 if "auto_sizes" in side.env else
+                 "after its last case, before its closing calibration")
         if who := live_writer(sweep):
-            out.append(f"{role} {folder}: {who} is writing {sweep} now, in its closing "
-                       f"calibration; {kept}")
+            out.append(f"{role} {folder}: {who} is writing {sweep} now; {kept}")
         elif ending_now(Path(folder), recorded=True) != FINISHED:  # not ended since it was read
             why = "interrupted" if how == INTERRUPTED else "no end recorded"
-            out.append(f"{role} {folder}: {why} after its last case, before its closing "
-                       f"calibration; {kept}, but its results.csv may lag results.jsonl: "
-                       f"finish it with: {resume_line(side.env, sweep, slurm)}")
+            out.append(f"{role} {folder}: {why} {where}; {kept}, but its results.csv may lag "
+                       f"results.jsonl: finish it with: {resume_line(side.env, sweep, slurm)}")
     return out
 
 
