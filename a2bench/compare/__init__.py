@@ -24,10 +24,11 @@ summarised by its median, and:
 - 95% CI: two-level (cluster) bootstrap: passes resampled with replacement, then samples within
   each chosen pass, so the interval carries both the between-process and the sampling spread;
 - p: with >= MIN_PASSES passes on both sides, the exact one-sided Mann-Whitney test on the pass
-  medians. Its smallest p is 1 / C(2P, P) (0.05 for 3 passes a side, 1/70 for 4, 1/252 for 5),
-  so a case can only fail with head's every pass slower than base's every pass, and in a Holm
-  family of K cases only where that p is under 0.05/K: 4 passes for up to 3 cases, 5 for up to
-  12, 6 for up to 46 (passes_for_one_case). With
+  medians. Its smallest p is 1 / C(2P, P) (0.05 for 3 passes a side, 1/70 for 4, 1/252 for 5,
+  1/924 for 6), so a case can only fail with head's every pass slower than base's every pass,
+  and in a Holm family of K cases only where that p is under 0.025/K, the cases' share of ALPHA
+  (timing.family_entry_p: there the bound's error is that p, and it covers Holm's K + 1 tests):
+  4 passes for 1 case, 5 for up to 6, 6 for up to 23, 7 for up to 85 (passes_for_one_case). With
   fewer passes the p-value falls back to the raw samples, as before --processes existed, and the
   report says that the between-process variance was not measured.
 - The suite row: all timed cases together, one score per pass (that process's mean log latency
@@ -41,8 +42,8 @@ summarised by its median, and:
   ratios, bootstrap interval) but not tested.
 - Holm family: the suite row and every case whose test can reach significance in it with its
   pass counts (Tarone's rule, timing.holm_family: the least K for which K or fewer cases can
-  reach ALPHA/K); with 3 passes a side no case can (smallest p 0.05), and with 5 (1/252) none
-  among 13 or more: decided from the pass counts before any latency is read, it costs nothing
+  reach ALPHA/2/K); with 3 passes a side no case can (smallest p 0.05), and with 5 (1/252) none
+  among 7 or more: decided from the pass counts before any latency is read, it costs nothing
   in validity. A single timed case is a suite of one.
 
 `--normalize` divides each pass's samples by the reference kernel (a fixed matmul) timed in the
@@ -112,6 +113,7 @@ from a2bench.compare.timing import (
     case_seed,
     compare_timing,
     family_divisor,
+    family_entry_p,
     hierarchical_medians,
     holm,
     holm_family,
@@ -153,7 +155,7 @@ __all__ = [
     "load_side",
     # statistics (timing.py)
     "bootstrap_ratio_ci", "case_bound", "case_level", "case_seed", "compare_timing",
-    "family_divisor", "hierarchical_medians", "holm",
+    "family_divisor", "family_entry_p", "hierarchical_medians", "holm",
     "holm_family", "mann_whitney_slower", "pass_indices", "pass_scores", "passes_for_one_case",
     "percentile_ci", "samples_of", "side_references", "smallest_p", "smallest_rank_p",
     "smoothed_references",
@@ -195,7 +197,7 @@ def compare(base_dir: Path, head_dir: Path, threshold_pct: float = 10.0, normali
     # Holm over every case that was timed, and the suite row when it is tested: the gate asks
     # "is anything slower?", so the error rate to control is that of the whole family. A case
     # whose exact test on pass medians cannot reach significance in the family with its pass
-    # counts (3 a side: smallest p 1/20; 5 a side, 1/252, among 13 tests or more) can never fail
+    # counts (3 a side: smallest p 1/20; 5 a side, 1/252, among 7 cases or more) can never fail
     # on timing whatever its data, so it is left out (holm_family: Tarone's rule, from the pass
     # counts alone, before any latency is read) instead of diluting the tests that can.
     tested = [r for r in results if r.timing is not None]
@@ -404,7 +406,8 @@ def _passes_note(n_base: int, n_head: int, tested: Sequence[CaseResult],
     if not left:
         return note
     k = family_divisor([r.timing for r in tested if r.timing])
-    level = f"{ALPHA:g}" if k == 1 else f"{ALPHA:g}/{k} = {ALPHA / k:.2g}"
+    entry = family_entry_p(k)
+    level = f"{entry:g}" if k == 1 else f"{ALPHA / 2:g}/{k} = {entry:.2g}"
     groups: dict[tuple[int, int], list[CaseResult]] = {}
     for r in left:
         assert r.timing is not None
@@ -510,7 +513,8 @@ def _judge_timing(r: CaseResult, limit: float, threshold_pct: float, in_family: 
         # a rerun with as few passes could not confirm it either: its test cannot reach ALPHA
         advice = (f"{_bound_text(r.bound, r.bound_level)}; rerun to check" if in_family else
                   f"with {t.passes_base}/{t.passes_head} passes a case's test cannot reach "
-                  f"p < {ALPHA:g} among {plural(cases, 'case')}: rerun both sides with --processes "
+                  f"p < {family_entry_p(cases):.2g} among {plural(cases, 'case')}: rerun both "
+                  f"sides with --processes "
                   f"{passes_for_one_case(cases)} or more to test it")
         r.warnings.append(
             f"{r.label}: median {t.ratio:.2f}x slower but not confirmed (95% CI "

@@ -307,29 +307,43 @@ def smallest_p(t: Timing) -> float:
     return smallest_rank_p(t.passes_base, t.passes_head) if t.pass_level else 1.0
 
 
+def family_entry_p(cases: int) -> float:
+    """The p a case's test must be able to go under to enter a Holm family of `cases` cases:
+    ALPHA/2/cases, the cases' share of ALPHA (case_level), not ALPHA/cases. Its exact test's
+    smallest p, 1/C(2P, P) for P passes a side, is also the chance that every head pass beats
+    every base pass, and there the bootstrap's lowest replicates sit near (fastest head pass) /
+    (slowest base pass) whatever level is asked: admitted at ALPHA/K, a case at the threshold
+    failed on its bound with up to twice its ALPHA/2/K share (6.4-6.9% false FAILs at 5 passes
+    and 12 cases, 4 and 3). The same bound covers Holm's K + 1 tests (the suite row too):
+    (K + 1) / C(2P, P) < ALPHA where K / C(2P, P) < ALPHA/2 and K >= 1, so an admitted case
+    can be significant before the suite row is rejected (13/252 > 0.05 had made 12 cases at 5
+    passes untestable for a lone slow case, while the report said "PASS")."""
+    return ALPHA / 2 / max(cases, 1)
+
+
 def holm_family(timings: Sequence[Timing]) -> list[bool]:
     """Which cases enter the Holm family beside the suite row, from their pass counts alone,
     before any latency is read (any such choice keeps Holm's family-wise error): Tarone's rule
-    for a step-down test. The suite row can give any p and is rejected first at best, so the
-    first case rejected is multiplied by the number of cases in the family: the least K for
-    which the cases whose smallest p is under ALPHA/K number K or fewer. At 5 passes a side
-    (smallest p 1/252) 12 cases can fail and 13 cannot; 30 such cases had stood in a family of
-    31, where none could and the suite row's p was multiplied by 31."""
+    for a step-down test. The least K for which the cases whose smallest p is under
+    family_entry_p(K) = ALPHA/2/K number K or fewer. At 5 passes a side (smallest p 1/252) 6
+    cases can fail and 7 cannot; at 6 (1/924), 23; at 4 (1/70), 1. 30 cases at 5 passes had
+    stood in a family of 31, where none could and the suite row's p was multiplied by 31."""
     k = family_divisor(timings)
-    return [smallest_p(t) < ALPHA / k for t in timings]
+    return [smallest_p(t) < family_entry_p(k) for t in timings]
 
 
 def family_divisor(timings: Sequence[Timing]) -> int:
     """Tarone's K for holm_family: a case is in the family when its smallest p is under
-    ALPHA / K (1 where there is no case)."""
+    family_entry_p(K) = ALPHA/2/K (1 where there is no case)."""
     floors = [smallest_p(t) for t in timings]
     return next((k for k in range(1, len(floors) + 1)
-                 if sum(f < ALPHA / k for f in floors) <= k), 1)
+                 if sum(f < family_entry_p(k) for f in floors) <= k), 1)
 
 
 def passes_for_one_case(cases: int) -> int:
-    """The fewest passes a side that let a case fail among `cases` (holm_family)."""
+    """The fewest passes a side that let a case fail among `cases` (holm_family): 4 for one
+    case, 5 for up to 6, 6 for up to 23, 7 for up to 85."""
     n = MIN_PASSES
-    while smallest_rank_p(n, n) >= ALPHA / cases:
+    while smallest_rank_p(n, n) >= family_entry_p(cases):
         n += 1
     return n
