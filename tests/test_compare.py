@@ -796,6 +796,19 @@ def test_a_single_timed_case_is_a_suite_of_one(tmp_path, capsys):
     assert "FAIL: the one timed case: 2.94x slower" in capsys.readouterr().out
 
 
+def test_a_single_timed_case_tested_as_its_suite_row_is_not_called_untested(tmp_path, capsys):
+    # 1.2x, not confirmed: the last line had said the case was NOT TESTED and advised
+    # --processes 4, though its suite row of one had tested it at 3 passes
+    three = (0.9, 1.0, 1.1)
+    base = multi_pass(tmp_path / "base", three, seed=1, cases=CASES[:1])
+    assert run(base, multi_pass(tmp_path / "slow", three[::-1], seed=3, slowdown=1.3,
+                                cases=CASES[:1])) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "NOT TESTED" not in last and "--processes 4" not in last
+    assert last.startswith("a2bench compare: PASS: no regression found, but the suite's 95% CI "
+                           "reaches")
+
+
 def test_hierarchical_bootstrap_is_wider_than_pooling_when_passes_disagree():
     rng = np.random.default_rng(4)
     b = [np.asarray(samples(f, int(rng.integers(1e6)), n=40)) for f in SPREAD]
