@@ -32,8 +32,9 @@ OUT=${2:-results/local/gate-$(date +%Y%m%d-%H%M%S)}
 SUITE=${SUITE:-suites/gate.yaml}
 THREADS=${THREADS:-2}
 THRESHOLD=${THRESHOLD:-10}
-PASSES=${PASSES:-5}            # worker processes per side; 5 lets a single case fail among up
-                               # to 12 (p >= 1/252; gate.yaml has 9)
+PASSES=${PASSES:-6}            # worker processes per side; a case fails only where 1/C(2P, P) <
+                               # 0.025/cases: 5 passes for up to 6 cases, 6 for up to 23
+                               # (gate.yaml has 9)
 CONFIRM=${CONFIRM:-0}          # 1: a flag must be confirmed by a second round of passes
 TIME_BUDGET=${TIME_BUDGET:-0.3}  # seconds of sampling per case and pass: ~10 s a pass on 2 cores
 # The gate never reads the ceilings, and every pass calibrates twice (start and end of the sweep).
