@@ -59,10 +59,12 @@ publish: install
 
 # Two pytest-xdist workers: most tests wait on spawned workers, Slurm jobs and timeouts, so two
 # halve the wall time on 2 cores. Each worker that reaches the Slurm tests starts its own
-# one-node Slurm on its own ports (tests/conftest.py).
+# one-node Slurm on its own ports (tests/conftest.py). Work stealing: xdist's default `load`
+# queues a quarter of the tests up front, and a worker left with a long queue ran on alone at
+# the end (8:33 in a quiet CI clone on 2026-12-07; 6:07 with worksteal, same commit).
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(VENV)/bin/ruff check .

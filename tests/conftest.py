@@ -16,10 +16,11 @@ A2BENCH = [sys.executable, "-m", "a2bench.cli"]
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests marked slow run first, in their own order, the rest after in theirs. Under
-    pytest-xdist's load scheduling the suite's wall time was its last worker's: two end-to-end
-    tests of 50-100 s that collected last (test_slurm.py, test_your_block.py) had run alone at
-    the end while the other worker sat idle. Started first, they share the workers and the
-    short tests fill in beside them. (A deterministic sort: every worker collects alike.)"""
+    pytest-xdist the suite's wall time is its last worker's: two end-to-end tests of 50-100 s
+    that collected last (test_slurm.py, test_your_block.py) could run alone at the end while
+    the other worker sat idle. Started first, they share the workers and the short tests fill
+    in beside them (make test also lets an idle worker steal: --dist worksteal). A
+    deterministic sort: every worker collects alike."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
