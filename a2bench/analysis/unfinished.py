@@ -11,7 +11,14 @@ from pathlib import Path
 
 from a2bench.analysis.load import Run
 from a2bench.run.lock import live_writer
-from a2bench.run.store import FINISHED, INTERRUPTED, STOPPED, ending, resume_line
+from a2bench.run.store import (
+    FINISHED,
+    INTERRUPTED,
+    STOPPED,
+    ending,
+    resume_line,
+    stopped_past_its_plan,
+)
 
 
 def unfinished(runs: Sequence[Run]) -> dict[str, str]:
@@ -36,12 +43,9 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
                             "record lost, such as a torn last line, which is dropped when read); "
                             "its verdicts read the ones stored, and --resume runs the missing "
                             "ones")
-        # every pass it planned stored, and no end: stopped after its last case, before its
-        # closing calibration recorded its end (stored_ending reads it as finished). A kill
-        # there, between a record's fsync and results.csv's rewrite, had left the CSV a pass
-        # short with no word of it, though --resume rewrites it
-        closing = r.ended == FINISHED and ending(r.environment) in (INTERRUPTED, STOPPED)
-        if r.ended not in (INTERRUPTED, STOPPED) and not closing:
+        # every pass it planned stored, and no end: its CSV may lag, which had gone unsaid
+        where = stopped_past_its_plan(r.environment, r.passes)
+        if r.ended not in (INTERRUPTED, STOPPED) and not where:
             continue
         env, folder = r.environment, r.path.resolve()
         slurm = env.get("executor") == "slurm"
@@ -53,26 +57,22 @@ def unfinished(runs: Sequence[Run]) -> dict[str, str]:
                   + " case pass" + ("" if r.passes == 1 and planned is None else "es"))
         again = ("; resume it with: " + resume_line(env, folder, slurm)
                  if env.get("suite_path") else "")
-        # an auto run plans its first round only (case_passes_planned): its narrowing rounds
-        # add passes past it, so a stop in one of them reads as one past its last planned case
-        auto = "auto_sizes" in env
+        # an auto run's narrowing rounds add passes past those it planned
         stored = (f"all {planned} case passes it planned" + (
             f" and {r.passes - planned} of its narrowing rounds'"
-            if auto and planned is not None and r.passes > planned else ""))
+            if "auto_sizes" in env and planned is not None and r.passes > planned else ""))
         if who := live_writer(folder):  # --resume would be refused: it is being written
             out[r.label] = (f"unfinished: {who} is writing {folder} now, {passes} stored so "
                             "far; its verdicts read only those: report again once it ends"
-                            if not closing else
+                            if not where else
                             f"unfinished: {who} is writing {folder} now, with {stored} "
                             "stored; report again once it ends")
             continue
-        if closing:
+        if where:
             from a2bench.slurm.merge import ending_now
 
             if ending_now(r.path, recorded=True) != FINISHED:  # not ended since it was read
                 how = "interrupted" if ending(env) == INTERRUPTED else "no end recorded"
-                where = ("in a narrowing round or before its closing calibration" if auto else
-                         "after its last case, before its closing calibration")
                 out[r.label] = (
                     f"unfinished: {how}, though {stored} are stored (it stopped {where}); its "
                     "verdicts read them all, but its results.csv may lag results.jsonl and its "

@@ -140,6 +140,7 @@ from a2bench.run.store import (
     ending,
     planned_passes,
     resume_line,
+    stopped_past_its_plan,
     stored_ending,
 )
 from a2bench.slurm.merge import ending_now
@@ -306,21 +307,16 @@ def unended_sides(sides: dict[str, tuple[Path, Side]]) -> list[str]:
     and the CSV's rewrite), which nothing had said, nor that --resume rewrites it."""
     out = []
     for role, (folder, side) in sides.items():
-        stored = sum(len(g) for g in side.passes.values())
-        how = ending(side.env)
-        if how not in (INTERRUPTED, STOPPED) or stored_ending(side.env, stored) != FINISHED:
+        where = stopped_past_its_plan(side.env, sum(len(g) for g in side.passes.values()))
+        if not where:
             continue
         slurm = side.env.get("executor") == "slurm"
         sweep = Path(folder).parent if slurm else Path(folder)
         kept = f"all {planned_passes(side.env)} case passes it planned are stored and compared"
-        # an auto run plans its first round alone: past it, it stopped in a narrowing round
-        where = ("in a narrowing round or before its closing calibration"
-                 if "auto_sizes" in side.env else
-                 "after its last case, before its closing calibration")
         if who := live_writer(sweep):
             out.append(f"{role} {folder}: {who} is writing {sweep} now; {kept}")
         elif ending_now(Path(folder), recorded=True) != FINISHED:  # not ended since it was read
-            why = "interrupted" if how == INTERRUPTED else "no end recorded"
+            why = "interrupted" if ending(side.env) == INTERRUPTED else "no end recorded"
             out.append(f"{role} {folder}: {why} {where}; {kept}, but its results.csv may lag "
                        f"results.jsonl: finish it with: {resume_line(side.env, sweep, slurm)}")
     return out

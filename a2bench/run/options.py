@@ -111,13 +111,14 @@ class RunOptions:
                 f"{self.resume_command(resume=False)}")
 
     def stored(self) -> int:
-        """The case passes the folder holds now: what a stop before the sweep had a writer to
-        count them leaves there (a resume stopped in its calibration keeps every earlier one;
-        it had said "0 results are saved" of a folder holding 6)."""
-        from a2bench.run.store import JSONL, read_jsonl
+        """The case passes the folder holds now: what a sweep that stopped (an error, a full
+        disk, a stop before it had a writer to count them) leaves there; a resume stopped in
+        its calibration keeps every earlier one (it had said "0 results are saved" of 6)."""
+        from a2bench.run.store import JSONL, holds_sweep, read_jsonl
 
+        out = Path(self.out)
         try:
-            return len(read_jsonl(Path(self.out) / JSONL)[0])
+            return len(read_jsonl(out / JSONL)[0]) if holds_sweep(out) else 0
         except (OSError, InputError):  # not readable, or a damaged line: a resume says which
             return 0
 

@@ -143,6 +143,15 @@ def stored_ending(env: dict[str, Any], stored: int) -> str:
     return how
 
 
+def stopped_past_its_plan(env: dict[str, Any], stored: int) -> str:
+    """Where a run that stored every case pass it planned but recorded no end stopped (its CSV
+    may lag; --resume rewrites it), or "". An auto run plans its first round alone."""
+    if ending(env) not in (INTERRUPTED, STOPPED) or stored_ending(env, stored) != FINISHED:
+        return ""
+    return ("in a narrowing round or before its closing calibration" if "auto_sizes" in env
+            else "after its last case, before its closing calibration")
+
+
 def folder_problem(out: Path) -> str | None:
     """Why `out` cannot be a folder to write into (it is a file, a file stands where one of its
     parents would go, or the nearest folder that exists takes no new folder: no permission, a

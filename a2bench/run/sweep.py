@@ -60,7 +60,6 @@ from a2bench.run.store import (
     holds_sweep,
     load_environment,
     merge_passes,
-    read_jsonl,
     resume_problem,
 )
 from a2bench.run.summary import model_warnings, uncounted_warnings
@@ -218,7 +217,7 @@ class Sweep:
                 kill_all()
                 if self._writer is None:  # a resume stopped as it starts keeps what it holds
                     return SweepResult(out=self.options.out, interrupted=True,
-                                       saved=self._saved())
+                                       saved=self.options.stored())
             return self._stopped(self._writer)
         except OSError as e:
             if e.errno not in (*NO_ROOM, *NOT_WRITABLE):
@@ -226,7 +225,7 @@ class Sweep:
             raise SweepError(self._no_room(e)) from None
         except WorkersFailed as e:
             o = self.options
-            raise SweepError(f"{e}; {saved_text(self._saved())} in {o.out}; once the machine "
+            raise SweepError(f"{e}; {saved_text(o.stored())} in {o.out}; once the machine "
                              f"starts workers again, resume with: {self._resume_line()}"
                              ) from None
 
@@ -237,19 +236,11 @@ class Sweep:
         call = python_call(str(self.suite.path), str(self.options.out), self.flags)
         return call if resume else call.replace(", resume=True", "")
 
-    def _saved(self) -> int:
-        """The records a sweep that stopped on an error left in its folder."""
-        out = self.options.out
-        try:
-            return len(read_jsonl(out / "results.jsonl")[0]) if holds_sweep(out) else 0
-        except OSError:  # not readable either (a folder in its place)
-            return 0
-
     def _no_room(self, e: OSError) -> str:
         """A full disk (or quota, or a folder gone read-only) in one line: where, what is kept
         and how to go on. It had been three chained tracebacks, with no resume line."""
         o = self.options
-        saved = self._saved()
+        saved = self.options.stored()
         then = (f"resume with: {self._resume_line()}" if holds_sweep(o.out)
                 else f"run it again with: {self._resume_line(resume=False)}")
         room = "make it writable" if e.errno in NOT_WRITABLE else "make room"
