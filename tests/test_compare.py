@@ -1083,43 +1083,88 @@ def test_the_note_names_the_holm_family_from_each_cases_own_passes(tmp_path, bas
             "passes (smallest p 0.018)") in note
 
 
+def _pass_timing(base_logs: np.ndarray, head_logs: np.ndarray, test: bool = True) -> cmp.Timing:
+    """A pass-level Timing from each pass's log median alone (the case bound's only input; its
+    p, the Holm family's, only where `test`)."""
+    ratio = float(np.exp(np.median(head_logs) - np.median(base_logs)))
+    p = cmp.mann_whitney_slower(np.exp(base_logs), np.exp(head_logs)) if test else math.nan
+    return cmp.Timing(1e-3, 1e-3 * ratio, ratio, math.nan, math.nan, p, 50, 50, False,
+                      passes_base=len(base_logs), passes_head=len(head_logs), pass_level=True,
+                      base_pass_logs=dict(enumerate(base_logs.tolist())),
+                      head_pass_logs=dict(enumerate(head_logs.tolist())))
+
+
+def test_the_rank_count_distribution_is_the_exact_mann_whitney_null():
+    from scipy import stats
+
+    for nb, nh in ((3, 3), (5, 6), (6, 6), (4, 7)):
+        cdf = cmp.rank_count_cdf(nb, nh)
+        assert cdf[0] == pytest.approx(cmp.smallest_rank_p(nb, nh)) and cdf[-1] == 1.0
+        rng = np.random.default_rng(nb * 10 + nh)
+        for _ in range(5):
+            b, h = rng.standard_normal(nb), rng.standard_normal(nh)
+            u = int((h[:, None] > b[None, :]).sum())  # head above base
+            exact = stats.mannwhitneyu(h, b, alternative="less", method="exact").pvalue
+            assert cdf[u] == pytest.approx(exact)
+
+
+@pytest.mark.parametrize("passes", [(6, 6), (5, 6)])
+def test_a_case_bound_exceeds_the_true_ratio_exactly_as_often_as_its_level_allows(passes):
+    """The bound is the Mann-Whitney test inverted (Moses): where head's pass medians are base's
+    scaled by the true ratio, it exceeds that ratio with chance P(U <= k - 1), whatever the
+    distribution of pass medians; here a heavy-tailed one (t, 2 degrees of freedom), where a
+    bootstrap over 5-6 passes is narrow. At 0.975 and 6/6 passes k = 6: 19/924 = 2.06%."""
+    nb, nh = passes
+    cdf = cmp.rank_count_cdf(nb, nh)
+    k = int(np.sum(cdf <= 0.025))  # the largest k with P(U <= k - 1) <= 0.025
+    rng = np.random.default_rng(11)
+    truth, reps = math.log(1.10), 20000
+    over = 0
+    for _ in range(reps):
+        b = 0.03 * rng.standard_t(2, nb)
+        h = truth + 0.03 * rng.standard_t(2, nh)
+        over += cmp.case_bound(_pass_timing(b, h, test=False), 0.975) > 1.10
+    expected = cdf[k - 1]
+    assert expected <= 0.025 and abs(over / reps - expected) < 4 * math.sqrt(expected / reps)
+
+
 def test_cases_at_the_threshold_fail_the_gate_together_at_most_alpha_of_the_time():
     """The guarantee the docs state: where no case is truly slower than the threshold, the gate
     fails on timing with chance at most ALPHA, however many cases it tests: the suite row
     spends 2.5% and the cases share the other 2.5%. Here 9 cases at 6 passes a side (the CI
-    gate's) each sit exactly at 1.10x, their test against no change as sure as it gets (p =
-    1/924, which passes Holm among 9), and each case's bootstrap is calibrated (its 2.5% point
-    exceeds the truth 2.5% of the time). Judged on each case's 95% CI low end, one case in 40
-    failed, so the cases alone failed the gate 1 - 0.975^9 = 20% of the time."""
+    gate's) each sit exactly at 1.10x, skewed noise between passes. Judged on each case's 95%
+    interval's low end, one case in 40 failed, so the cases alone failed the gate
+    1 - 0.975^9 = 20% of the time; each bound at 1 - 0.025/9 (k = 2 of 36 ratios: 2/924) keeps
+    them at 9 x 2/924 = 1.9% at most."""
     rng = np.random.default_rng(5)
-    sd, truth, replicates = 0.03, math.log(1.10), cmp.BOOTSTRAP_RESAMPLES
+    truth = math.log(1.10)
     cases = [replace(CASES[0], h=8 + i) for i in range(9)]
-    reps, failed = 400, 0
+    reps, failed = 1500, 0
     for _ in range(reps):
         tested = []
-        for c, observed in zip(cases, truth + sd * rng.standard_normal(len(cases)), strict=True):
-            logs = observed + sd * rng.standard_normal(replicates)
-            low, high = np.exp(np.percentile(logs, [2.5, 97.5]))
-            t = cmp.Timing(1e-3, 1e-3 * math.exp(observed), math.exp(observed), low, high,
-                           1 / 924, 50, 50, False, passes_base=6, passes_head=6,
-                           pass_level=True, log_replicates=logs)
-            tested.append(cmp.CaseResult(c.key(), c.label(), None, None, t, verdict="not timed"))
+        for c in cases:
+            b = 0.04 * rng.standard_exponential(6)  # a pass is slow, never faster than its floor
+            h = truth + 0.04 * rng.standard_exponential(6)
+            tested.append(cmp.CaseResult(c.key(), c.label(), None, None, _pass_timing(b, h),
+                                         verdict="not timed"))
         assert len(cmp.judge_timings(tested, None, 10.0)) == 9  # all in the Holm family
         failed += any(r.failures for r in tested)
-    assert failed / reps <= 0.05  # the cases' 0.025 and Monte Carlo error; had been 0.2
+    assert failed / reps <= 9 * 2 / 924 + 0.009  # Monte Carlo error (sd 0.0035) at 2.5 sd
     assert tested[0].bound_level == pytest.approx(1 - 0.025 / 9)  # Bonferroni over the 9
-    r = tested[0]  # the 5th lowest of 2000 replicates: 5 / 2001 <= 0.025 / 9
-    assert r.bound == pytest.approx(math.exp(np.sort(r.timing.log_replicates)[4]))
+    r = tested[0]  # the 2nd lowest of the 36 head/base pass ratios
+    diffs = np.subtract.outer(list(r.timing.head_pass_logs.values()),
+                              list(r.timing.base_pass_logs.values()))
+    assert r.bound == pytest.approx(math.exp(np.sort(diffs.ravel())[1]))
 
 
-def test_one_case_alone_is_judged_on_its_95_percent_ci_low_end():
+def test_one_case_alone_is_judged_on_its_one_sided_level_of_0975():
     assert cmp.case_level(1) == pytest.approx(0.975)
     assert cmp.case_level(9) == pytest.approx(1 - 0.025 / 9)
     rng = np.random.default_rng(6)
-    logs = rng.normal(0.2, 0.05, 2000)
-    low, high = np.exp(np.percentile(logs, [2.5, 97.5]))
-    t = cmp.Timing(1e-3, 1e-3, 1.2, low, high, 0.01, 50, 50, False, passes_base=5, passes_head=5,
-                   pass_level=True, log_replicates=logs)
-    low = cmp.case_bound(t, 0.975)  # the 50th lowest of 2000: at most one replicate below
-    assert low == pytest.approx(math.exp(np.sort(logs)[49]))
-    assert low <= t.ci_low and low == pytest.approx(t.ci_low, rel=1e-3)
+    t = _pass_timing(0.05 * rng.standard_normal(5), 0.2 + 0.05 * rng.standard_normal(5))
+    diffs = np.subtract.outer(list(t.head_pass_logs.values()), list(t.base_pass_logs.values()))
+    # 5/5 passes: P(U <= 2) = 4/252 <= 0.025 < P(U <= 3) = 7/252, so the 3rd lowest of 25
+    assert cmp.case_bound(t, 0.975) == pytest.approx(math.exp(np.sort(diffs.ravel())[2]))
+    # with too few passes for the level there is no bound (the family keeps such cases out)
+    three = _pass_timing(np.zeros(3), np.ones(3))
+    assert cmp.case_bound(three, 0.975) == 0.0

@@ -9,9 +9,11 @@ Two kinds of evidence, two rules:
   bound of the head/base latency ratio exceeds 1 + threshold. The test alone would flag a 1% shift
   once there is enough data. The bound: the suite row's is the low end of its 95% interval (2.5%
   error); the C cases in the Holm family share the other 2.5% (Bonferroni), each one-sided at
-  1 - 0.025/C (one case alone: its 95% interval's low end). So where no case is truly slower than
-  the threshold, the chance that any bound exceeds it, and so that the gate fails on timing, is
-  at most ALPHA, however many cases. Each case's 95% CI low end alone had no multiplicity control.
+  1 - 0.025/C: Moses's bound, the case's rank test inverted (timing.case_bound), exact for any
+  distribution of pass medians where head's are base's scaled. So where no case is truly slower
+  than the threshold, the chance that any bound exceeds it, and so that the gate fails on
+  timing, is at most ALPHA, however many cases. Each case's 95% CI low end alone had no
+  multiplicity control, and the bootstrap's bound that followed was narrow at 5-6 passes.
 
 The unit of replication is the pass (`a2bench run --processes P`: each pass runs the suite in a
 fresh worker process). Measured on a 2-core machine, one process's samples of a case are all fast
@@ -122,6 +124,7 @@ from a2bench.compare.timing import (
     pass_scores,
     passes_for_one_case,
     percentile_ci,
+    rank_count_cdf,
     samples_of,
     side_references,
     smallest_p,
@@ -158,8 +161,8 @@ __all__ = [
     "bootstrap_ratio_ci", "case_bound", "case_level", "case_seed", "compare_timing",
     "family_divisor", "family_entry_p", "hierarchical_medians", "holm",
     "holm_family", "mann_whitney_slower", "pass_indices", "pass_scores", "passes_for_one_case",
-    "percentile_ci", "samples_of", "side_references", "smallest_p", "smallest_rank_p",
-    "smoothed_references",
+    "percentile_ci", "rank_count_cdf", "samples_of", "side_references", "smallest_p",
+    "smallest_rank_p", "smoothed_references",
     "suite_timing", "welch_slower",
     # checks (checks.py)
     "environment_warnings", "exact_failures", "pass_warnings", "peak_warning", "reference_note",

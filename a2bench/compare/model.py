@@ -76,12 +76,8 @@ class Timing:
     # the bootstrap's log ratios, in the same replicate order for every case (the suite row)
     log_replicates: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False,
                                        compare=False)
-    # each pass's samples a side (normalised if asked) and the case's seed: a bound deeper in the
-    # tail than log_replicates reach draws more replicates of the same bootstrap (case_bound)
-    pass_samples: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] = field(
-        default=((), ()), repr=False, compare=False)
-    seed: int = 0
-    # process -> log of that pass's median (normalised if asked), for the suite's pass scores
+    # process -> log of that pass's median (normalised if asked): the suite's pass scores, and
+    # the case's lower bound (timing.case_bound)
     base_pass_logs: Mapping[int, float] = field(default_factory=dict, repr=False, compare=False)
     head_pass_logs: Mapping[int, float] = field(default_factory=dict, repr=False, compare=False)
 

@@ -73,7 +73,8 @@ def _bound_rule(c: Comparison) -> str:
     """How the lower bound a case's verdict compares with the threshold was set, with this run's
     number of cases in the Holm family."""
     level = next((r.bound_level for r in c.cases if r.bound_level), None)
-    rule = (f"one-sided at 1 - {ALPHA / 2:g}/C for the C cases in the Holm family, the suite row "
+    rule = (f"Moses's bound from the head/base ratios of pass medians, the rank test inverted, "
+            f"one-sided at 1 - {ALPHA / 2:g}/C for the C cases in the Holm family, the suite row "
             f"spending the other {ALPHA / 2:g}: where no case is truly slower than the "
             f"threshold, the gate fails on timing with chance at most {ALPHA:g}")
     if level is None:
