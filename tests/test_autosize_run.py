@@ -92,3 +92,33 @@ def test_a_round_for_one_variant_times_that_variant_alone():
     named = an.prepare(an.frame([Measurement(case=c, status="ok") for c in planned], "r"))
     dtypes = [c.dtype for c in planned]
     assert {an.load.case_variant(c, dtypes) for c in planned} == set(named["block"])
+
+
+def test_a_round_leaves_the_displays_end_to_the_sweep(monkeypatch):
+    """A round adds its case passes to the display the first passes began; the sweep ends it
+    once, after the last round: a round's own end had closed the bar at 100 % and a log had
+    said "(100%)" once per round."""
+    from types import SimpleNamespace
+
+    from a2bench.run import runner
+    from a2bench.run.autosize import AutoSizes
+    from a2bench.run.listener import SweepListener
+    from a2bench.run.runner import SweepReport
+
+    events: list[tuple[object, ...]] = []
+
+    class Recorder(SweepListener):
+        def begin(self, total: int, done: int, passes: int = 1) -> None:
+            events.append(("begin", total, done, passes))
+
+        def end(self) -> None:
+            events.append(("end",))
+
+    cases = [Case("gc", "cpu", "float32", 1, 8, 1, s, s, reduction=2) for s in (40, 48)]
+    monkeypatch.setattr(runner, "run_cases", lambda *a, **k: SweepReport(ran=2))
+    sweep = SimpleNamespace(options=SimpleNamespace(case_timeout=1.0), listener=Recorder(),
+                            settings=None)
+    auto = AutoSizes(sweep, None, None, cases, {}, None, 60.0, 0.0, 0.0, 1.0)
+    report = auto._run(cases, None, SweepReport(ran=6), 1, True, 1 << 30, 4)
+    assert report.ran == 8
+    assert events == [("begin", 2, 0, 1)]

@@ -105,7 +105,8 @@ def test_the_bar_shows_the_listeners_time_left():
 
 def test_a_narrowing_round_continues_the_display():
     """An auto run's later round adds its case passes to the same count (it had begun a new
-    0/6 bar after the 48/48 one, and a log said 100 % once per round)."""
+    0/6 bar after the 48/48 one, and a log said 100 % once per round); the sweep ends the
+    display once, after its last round."""
     clock, log, term = Clock(), io.StringIO(), Terminal()
     for stream in (log, term):
         clock.t = 0.0
@@ -113,7 +114,9 @@ def test_a_narrowing_round_continues_the_display():
         listener.begin(total=6, done=0, passes=2)
         run_pass(listener, clock, 0, [10.0, 10.1, 10.2])
         run_pass(listener, clock, 1, [20.0, 20.1, 20.2])
-        listener.end()
+        clock.t = 20.5
+        listener.note("auto sizes: se inconclusive ±0.150; one more pass of their windows' 2 "
+                      "cases")
         clock.t = 21.0
         listener.begin(total=2, done=0)  # one more pass of 2 cases: pass 3
         for p in range(2):  # of its 2 cases, the passes they ran already: as stored
@@ -123,10 +126,16 @@ def test_a_narrowing_round_continues_the_display():
         assert listener.left_s() == pytest.approx(2 * 10.0 / 3 - 1.0)
         run_pass(listener, clock, 2, [25.0, 25.1])
         listener.end()
-    assert log.getvalue().splitlines()[-1] == (
+    lines = log.getvalue().splitlines()
+    assert lines[-1] == (
         "a2bench: 8/8 case passes (100%) in 00:25; pass 3, last se b1 c8 r2 6x6: ok")
+    assert [line for line in lines if "(100%)" in line] == lines[-1:]  # not the round's 6/6
     frames = term.getvalue().replace("\n", "\r").split("\r")
     assert not any("/2 [" in f for f in frames)
+    # one bar, grown (no 6/6 bar left behind as a line); the note between the rounds is a
+    # line of its own above it, the bar drawn again below
+    assert term.getvalue().count("\n") == 2  # the note's line and the bar's close
+    assert any(f.startswith("a2bench: auto sizes: se inconclusive") for f in frames)
     assert any("6/8 [00:21<00:07" in f for f in frames)
     assert "8/8 [00:25<00:00" in [f for f in frames if f.strip()][-1]
 

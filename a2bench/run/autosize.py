@@ -565,14 +565,11 @@ class AutoSizes:
         from a2bench.run.runner import run_cases
 
         o, listener = self.sweep.options, self.sweep.listener
-        listener.begin(len(cases), 0)
-        try:
-            more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
-                             listener.case, report.worker, processes=processes, seed=seed,
-                             keep_worker=True, interleave=interleaved, on_stage=listener.stage,
-                             interleave_by=variant, planned_s=self.planned_s())
-        finally:
-            listener.end()
+        listener.begin(len(cases), 0)  # its end is the sweep's, after the last round
+        more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
+                         listener.case, report.worker, processes=processes, seed=seed,
+                         keep_worker=True, interleave=interleaved, on_stage=listener.stage,
+                         interleave_by=variant, planned_s=self.planned_s())
         report.ran += more.ran
         report.timed_s += more.timed_s
         for k, v in more.statuses.items():

@@ -30,7 +30,8 @@ class SweepListener:
 
     def begin(self, total: int, done: int, passes: int = 1) -> None:
         """The passes start: `total` (case, pass) pairs over `passes` passes, `done` of them
-        already stored. A later begin (an auto run's narrowing round) adds to the same sweep."""
+        already stored. A later begin (an auto run's narrowing round) adds to the same sweep,
+        before its one end."""
 
     def case(self, case: Case, m: Measurement | None) -> None:
         """A case finished in one pass (None: its pass was already stored). The runner calls it
@@ -40,7 +41,7 @@ class SweepListener:
         """What the sweep is doing now, between cases."""
 
     def end(self) -> None:
-        """The passes are over (finished or interrupted)."""
+        """The passes are over (finished or interrupted), an auto run's rounds with them."""
 
 
 def clock_text(seconds: float, up: bool = False) -> str:
@@ -59,7 +60,11 @@ class ConsoleListener(SweepListener):
     from 18 min to 6 s within one run. Once a pass has ended, the time left is the case passes
     left at that wall time per case pass, counted down on the clock. Before, the average since
     the start where the count flows (cases timed one by one); where a stage held it (an
-    interleaved pass), not known: the average would follow the burst."""
+    interleaved pass), not known: the average would follow the burst.
+
+    An auto run's narrowing rounds go on in the same display, and end() comes once, after the
+    last: a round that ends every case pass begun so far is not the end (a log had said
+    "(100%)" at the end of each round)."""
 
     LOG_EVERY_S = 30.0
 
@@ -73,6 +78,7 @@ class ConsoleListener(SweepListener):
         self._said_at = 0.0
         self._held = False  # a stage held the count since the first begin: no average
         self._staged = ""  # the last stage said as a note (no display): said once
+        self._last = ""  # the last case pass that ran, as the log's last line says it
         # the pass under way: its case calls so far, of how many, its results and its start
         self._calls = self._per_pass = self._ran = 0
         self._pass_t = 0.0
@@ -84,10 +90,18 @@ class ConsoleListener(SweepListener):
         return self._stream or sys.stderr
 
     def note(self, text: str) -> None:
-        print(f"a2bench: {text}", file=self.stream)
+        self._print(f"a2bench: {text}")
 
     def warning(self, text: str) -> None:
-        print(f"a2bench: warning: {text}", file=self.stream)
+        self._print(f"a2bench: warning: {text}")
+
+    def _print(self, line: str) -> None:
+        if self._bar is None:
+            print(line, file=self.stream)
+            return
+        self._bar.clear()  # a note between an auto run's rounds: above the bar, not through it
+        print(line, file=self.stream)
+        self._bar.refresh()
 
     def begin(self, total: int, done: int, passes: int = 1) -> None:
         now = self._clock()
@@ -97,7 +111,11 @@ class ConsoleListener(SweepListener):
         self._calls, self._ran, self._pass_t = 0, 0, now
         self._per_pass = max(total // max(passes, 1), 1)
         self._count_down_from(now)
-        if not self.progress:
+        if not self.progress or self._log:
+            return
+        if self._bar is not None:  # a narrowing round: the same bar, its total grown
+            self._bar.total = self._total
+            self._bar.refresh()
             return
         if not interactive(self.stream):
             self._log, self._said_at = True, now
@@ -129,12 +147,13 @@ class ConsoleListener(SweepListener):
         if self._bar is not None:
             self._bar.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             self._bar.update(1)
-        if self._log and (now - self._said_at >= self.LOG_EVERY_S
-                          or self._done == self._total):
-            which = f"pass {m.process + 1}, " if self._passes > 1 or m.process else ""
-            if which and m.process < self._passes:  # a narrowing round's pass is one more
-                which = f"pass {m.process + 1} of {self._passes}, "
-            self._say(f"{which}last {case.label()}: {m.status}")
+        which = f"pass {m.process + 1}, " if self._passes > 1 or m.process else ""
+        if which and m.process < self._passes:  # a narrowing round's pass is one more
+            which = f"pass {m.process + 1} of {self._passes}, "
+        self._last = f"{which}last {case.label()}: {m.status}"
+        # the last case pass's line is end()'s: a round may follow (an auto run's)
+        if self._log and self._done < self._total and now - self._said_at >= self.LOG_EVERY_S:
+            self._say(self._last)
 
     def stage(self, text: str) -> None:
         if not self.progress:
@@ -152,6 +171,8 @@ class ConsoleListener(SweepListener):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif self._log and self._last and self._done >= self._total:  # all ran: the last line
+            self._say(self._last)
         self._log = False
 
     def left_s(self) -> float | None:

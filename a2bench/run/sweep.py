@@ -314,14 +314,12 @@ class Sweep:
                                on_stage=self.listener.stage,
                                interleave_by=variant if auto is not None else None,
                                planned_s=auto.planned_s() if auto is not None else None)
+            if auto is not None and not report.interrupted:  # its rounds: the same display,
+                report = auto.narrow(writer, report, seed, interleaved, budget)  # one end
         finally:
             self.listener.end()
         if report.interrupted:
             return self._stopped(writer)
-        if auto is not None:
-            report = auto.narrow(writer, report, seed, interleaved, budget)
-            if report.interrupted:
-                return self._stopped(writer)
         self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
                            "changed under the sweep")
         ends = self._end_ceilings(report, starts)
