@@ -108,8 +108,8 @@ def test_a_round_leaves_the_displays_end_to_the_sweep(monkeypatch):
     events: list[tuple[object, ...]] = []
 
     class Recorder(SweepListener):
-        def begin(self, total: int, done: int, passes: int = 1) -> None:
-            events.append(("begin", total, done, passes))
+        def begin(self, total: int, done: int, passes: int = 1, first: int = 0) -> None:
+            events.append(("begin", total, done, passes, first))
 
         def end(self) -> None:
             events.append(("end",))
@@ -121,4 +121,5 @@ def test_a_round_leaves_the_displays_end_to_the_sweep(monkeypatch):
     auto = AutoSizes(sweep, None, None, cases, {}, None, 60.0, 0.0, 0.0, 1.0)
     report = auto._run(cases, None, SweepReport(ran=6), 1, True, 1 << 30, 4)
     assert report.ran == 8
-    assert events == [("begin", 2, 0, 1)]
+    # its pass, the 4th, is said "of 4", as the stages say it ("pass 4" had said no total)
+    assert events == [("begin", 2, 0, 4, 3)]

@@ -118,7 +118,7 @@ def test_a_narrowing_round_continues_the_display():
         listener.note("auto sizes: se inconclusive ±0.150; one more pass of their windows' 2 "
                       "cases")
         clock.t = 21.0
-        listener.begin(total=2, done=0)  # one more pass of 2 cases: pass 3
+        listener.begin(total=2, done=0, passes=3, first=2)  # one more pass of 2 cases
         for p in range(2):  # of its 2 cases, the passes they ran already: as stored
             run_pass(listener, clock, p, [], skipped=2)
         clock.t = 22.0
@@ -127,8 +127,8 @@ def test_a_narrowing_round_continues_the_display():
         run_pass(listener, clock, 2, [25.0, 25.1])
         listener.end()
     lines = log.getvalue().splitlines()
-    assert lines[-1] == (
-        "a2bench: 8/8 case passes (100%) in 00:25; pass 3, last se b1 c8 r2 6x6: ok")
+    assert lines[-1] == (  # "of 3", as the round's stages say it: it had said "pass 3"
+        "a2bench: 8/8 case passes (100%) in 00:25; pass 3 of 3, last se b1 c8 r2 6x6: ok")
     assert [line for line in lines if "(100%)" in line] == lines[-1:]  # not the round's 6/6
     frames = term.getvalue().replace("\n", "\r").split("\r")
     assert not any("/2 [" in f for f in frames)

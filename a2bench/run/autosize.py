@@ -565,7 +565,8 @@ class AutoSizes:
         from a2bench.run.runner import run_cases
 
         o, listener = self.sweep.options, self.sweep.listener
-        listener.begin(len(cases), 0)  # its end is the sweep's, after the last round
+        # pass `processes` of as many, its earlier passes stored; its end is the sweep's
+        listener.begin(len(cases), 0, processes, first=processes - 1)
         more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
                          listener.case, report.worker, processes=processes, seed=seed,
                          keep_worker=True, interleave=interleaved, on_stage=listener.stage,

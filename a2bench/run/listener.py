@@ -28,10 +28,11 @@ class SweepListener:
     def warning(self, text: str) -> None:
         """One line that questions the results (noise, drift)."""
 
-    def begin(self, total: int, done: int, passes: int = 1) -> None:
-        """The passes start: `total` (case, pass) pairs over `passes` passes, `done` of them
-        already stored. A later begin (an auto run's narrowing round) adds to the same sweep,
-        before its one end."""
+    def begin(self, total: int, done: int, passes: int = 1, first: int = 0) -> None:
+        """The passes start: `total` (case, pass) pairs over passes `first` to `passes` - 1
+        (counted from 0), `done` of them already stored. A later begin (an auto run's narrowing
+        round: one more pass, `first` = `passes` - 1) adds to the same sweep, before its one
+        end."""
 
     def case(self, case: Case, m: Measurement | None) -> None:
         """A case finished in one pass (None: its pass was already stored). The runner calls it
@@ -103,13 +104,13 @@ class ConsoleListener(SweepListener):
         print(line, file=self.stream)
         self._bar.refresh()
 
-    def begin(self, total: int, done: int, passes: int = 1) -> None:
+    def begin(self, total: int, done: int, passes: int = 1, first: int = 0) -> None:
         now = self._clock()
         if self._began is None:
             self._began, self._first_done = now, done
         self._total, self._done, self._passes = self._total + total, self._done + done, passes
         self._calls, self._ran, self._pass_t = 0, 0, now
-        self._per_pass = max(total // max(passes, 1), 1)
+        self._per_pass = max(total // max(passes - first, 1), 1)
         self._count_down_from(now)
         if not self.progress or self._log:
             return
@@ -148,7 +149,7 @@ class ConsoleListener(SweepListener):
             self._bar.set_postfix_str(f"{case.label()}: {m.status}", refresh=False)
             self._bar.update(1)
         which = f"pass {m.process + 1}, " if self._passes > 1 or m.process else ""
-        if which and m.process < self._passes:  # a narrowing round's pass is one more
+        if which and m.process < self._passes:
             which = f"pass {m.process + 1} of {self._passes}, "
         self._last = f"{which}last {case.label()}: {m.status}"
         # the last case pass's line is end()'s: a round may follow (an auto run's)
