@@ -78,6 +78,24 @@ def test_the_time_left_is_the_last_pass_counted_down_not_the_burst():
         "a2bench: 6/6 case passes (100%) in 00:21; pass 2 of 2, last se b1 c8 r2 8x8: ok"]
 
 
+def test_before_a_pass_ends_an_auto_runs_plan_gives_the_time_left():
+    """An auto run's plan priced its passes: counted down until a pass measures its own (its
+    interleaved first pass had shown '?' for a third of the run)."""
+    clock, log = Clock(), io.StringIO()
+    listener = ConsoleListener(clock=clock, stream=log)
+    listener.begin(total=6, done=0, passes=2, planned_s=12.0)
+    clock.t = 5.0
+    listener.stage("pass 1 of 2: timing 3 cases interleaved, about 4 s")
+    assert listener.left_s() == pytest.approx(7.0)
+    clock.t = 13.0
+    assert listener.left_s() is None  # past what the plan gave: not known, not 0
+    run_pass(listener, clock, 0, [14.0, 14.1, 14.2])
+    assert listener.left_s() == pytest.approx(14.2)  # the pass's own: 3 more at 14.2 s / 3
+    assert log.getvalue().splitlines() == [
+        "a2bench: 0/6 case passes (0%) in 00:05, about 00:07 left; pass 1 of 2: timing 3 cases "
+        "interleaved, about 4 s"]
+
+
 def test_before_a_pass_ends_the_time_left_is_the_average_since_the_start():
     clock = Clock()
     listener = ConsoleListener(progress=False, clock=clock)

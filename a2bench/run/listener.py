@@ -28,11 +28,12 @@ class SweepListener:
     def warning(self, text: str) -> None:
         """One line that questions the results (noise, drift)."""
 
-    def begin(self, total: int, done: int, passes: int = 1, first: int = 0) -> None:
+    def begin(self, total: int, done: int, passes: int = 1, first: int = 0,
+              planned_s: float | None = None) -> None:
         """The passes start: `total` (case, pass) pairs over passes `first` to `passes` - 1
-        (counted from 0), `done` of them already stored. A later begin (an auto run's narrowing
-        round: one more pass, `first` = `passes` - 1) adds to the same sweep, before its one
-        end."""
+        (counted from 0), `done` of them already stored; `planned_s`: the wall time a plan
+        gave all `total` (an auto run's). A later begin (an auto run's narrowing round: one
+        more pass, `first` = `passes` - 1) adds to the same sweep, before its one end."""
 
     def case(self, case: Case, m: Measurement | None) -> None:
         """A case finished in one pass (None: its pass was already stored). The runner calls it
@@ -59,9 +60,12 @@ class ConsoleListener(SweepListener):
     The time left is not tqdm's: an interleaved pass prepares and times its cases with the
     count standing still, then ends them all in a burst, and a rate read off the count swung
     from 18 min to 6 s within one run. Once a pass has ended, the time left is the case passes
-    left at that wall time per case pass, counted down on the clock. Before, the average since
-    the start where the count flows (cases timed one by one); where a stage held it (an
-    interleaved pass), not known: the average would follow the burst.
+    left at that wall time per case pass, counted down on the clock. Before, an auto run's plan
+    gives the wall time per case pass (the passes it priced, from rates this run measured):
+    its interleaved first pass had shown no time left for a third of the run. Else the
+    average since the start where the count flows (cases timed one by one); where a stage held
+    it (an interleaved pass), not known: the average would follow the burst, and the only
+    estimate there, the stage's "about 3 s", is its timed calls alone (its pass took 17 s).
 
     An auto run's narrowing rounds go on in the same display, and end() comes once, after the
     last: a round that ends every case pass begun so far is not the end (a log had said
@@ -104,13 +108,16 @@ class ConsoleListener(SweepListener):
         print(line, file=self.stream)
         self._bar.refresh()
 
-    def begin(self, total: int, done: int, passes: int = 1, first: int = 0) -> None:
+    def begin(self, total: int, done: int, passes: int = 1, first: int = 0,
+              planned_s: float | None = None) -> None:
         now = self._clock()
         if self._began is None:
             self._began, self._first_done = now, done
         self._total, self._done, self._passes = self._total + total, self._done + done, passes
         self._calls, self._ran, self._pass_t = 0, 0, now
         self._per_pass = max(total // max(passes - first, 1), 1)
+        if planned_s and self._per_case_s is None:  # until a pass measures its own
+            self._per_case_s = planned_s / max(total, 1)
         self._count_down_from(now)
         if not self.progress or self._log:
             return

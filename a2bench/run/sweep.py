@@ -306,7 +306,10 @@ class Sweep:
                            f"stored) on {suite.device}, {self.threads} "
                            f"thread{'s' if self.threads != 1 else ''}{whose}, order seed "
                            f"{seed}, results in {o.out}")
-        self.listener.begin(len(wanted), reused, o.processes)
+        # an auto run's plan priced its passes (a worker each): the time left before one ends
+        planned = None if auto is None else o.processes * auto.worker_start_s + sum(
+            g.get("predicted_wall_s") or 0.0 for g in auto.record.get("groups") or [])
+        self.listener.begin(len(wanted), reused, o.processes, planned_s=planned)
         try:
             report = run_cases(self.cases, writer, self.settings, budget, o.case_timeout,
                                self.listener.case, worker, processes=o.processes, seed=seed,
