@@ -137,6 +137,21 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
 
     Raises InputError (one line) on a bad suite, an unknown option or an --out that already
     holds results without resume=True; KeyboardInterrupt stops it, keeping what was saved."""
+    caller = sys._getframe(1)
+    try:
+        return _sweep(suite, out, options, caller)
+    except KeyboardInterrupt as e:
+        if e.args:  # the sweep's own stop, said with what it kept
+            raise
+        # A Ctrl-C before the sweep handles one (torch and the blocks loading, the suite read:
+        # its first 1.5-3 s) had been a bare KeyboardInterrupt, a traceback through torch's
+        # imports; it is the same stop, said as a later one is
+        folder = Path(out).absolute() if isinstance(out, str | Path) and str(out) else None
+        raise _stopped(folder, _stored(folder)) from None
+
+
+def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: dict[str, Any],
+           caller: Any) -> Results:
     from a2bench.catalog import blocks
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
@@ -145,7 +160,6 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
     from a2bench.suite import expand, load_suite, parse_suite
 
-    caller = sys._getframe(1)
     if caller.f_globals.get("__name__") == "__mp_main__" and caller.f_code.co_name == "<module>":
         # A measuring worker is a spawned process: it runs the top level of the script that
         # started the sweep as __mp_main__, where this call would start a sweep of its own.
@@ -213,13 +227,30 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     except SweepError as e:
         raise InputError(f"a2bench.sweep: {e}{_worker_hint(main, str(e))}") from None
     if result.interrupted:
-        raise KeyboardInterrupt(
-            f"a2bench.sweep: interrupted; {saved_text(result.saved)} in {folder} (resume=True "
-            "continues)" if holds_sweep(folder) else "a2bench.sweep: interrupted before "
-            f"anything was stored in {folder}; call it again to start afresh")
+        raise _stopped(folder, result.saved)
     for line in _summary(result):
         listener.note(line)
     return Results(folder, result)
+
+
+def _stopped(folder: Path | None, saved: int) -> KeyboardInterrupt:
+    """What a2bench.sweep raises where Ctrl-C stopped it: what it kept, and how to go on
+    (`folder`: None where none was chosen yet)."""
+    from a2bench.run.store import holds_sweep
+
+    if folder is not None and holds_sweep(folder):
+        return KeyboardInterrupt(f"a2bench.sweep: interrupted; {saved_text(saved)} in {folder} "
+                                 "(resume=True continues)")
+    where = "" if folder is None else f" in {folder}"
+    return KeyboardInterrupt(f"a2bench.sweep: interrupted before anything was stored{where}; "
+                             "call it again to start afresh")
+
+
+def _stored(folder: Path | None) -> int:
+    """The case passes `folder` holds (a resume stopped before its sweep began keeps them)."""
+    from a2bench.run.options import RunOptions
+
+    return 0 if folder is None else RunOptions(out=folder).stored()
 
 
 @contextlib.contextmanager

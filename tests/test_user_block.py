@@ -477,6 +477,35 @@ def test_ctrl_c_while_calibrating_stops_the_worker_and_says_nothing_was_stored(t
     assert not multiprocessing.active_children()
 
 
+def test_ctrl_c_before_the_sweep_begins_is_said_as_a_later_one(tmp_path, monkeypatch):
+    # A Ctrl-C while torch and the blocks load (a sweep's first 1.5-3 s) had been a bare
+    # KeyboardInterrupt with no line, where a moment later it said what was kept
+    import a2bench
+    from a2bench import catalog
+
+    def loading():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog, "blocks", loading)
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt, match=f"^a2bench.sweep: interrupted before anything "
+                                                f"was stored in {out}; call it again to start "
+                                                "afresh$"):
+        a2bench.sweep(suite, out)
+    assert not out.exists()
+    with pytest.raises(KeyboardInterrupt, match="^a2bench.sweep: interrupted before anything "
+                                                "was stored; call it again to start afresh$"):
+        a2bench.sweep(suite)  # no folder chosen yet
+    out.mkdir()  # a resume: what its folder holds, and the call that goes on
+    (out / "environment.json").write_text(json.dumps({"suite": "sweep"}))
+    (out / "results.jsonl").write_text(json.dumps(Measurement(_case("se", 4), "ok").to_json())
+                                       + "\n")
+    with pytest.raises(KeyboardInterrupt, match=rf"^a2bench.sweep: interrupted; 1 result is "
+                                                rf"saved in {out} \(resume=True continues\)$"):
+        a2bench.sweep(suite, str(out), resume=True)
+
+
 def test_a_second_ctrl_c_while_stopping_still_records_the_stop(tmp_path, monkeypatch):
     # A second Ctrl-C during the first one's stop (its join of the worker) had escaped:
     # "interrupted; 0 results are saved" said of a folder holding them, and no end recorded
