@@ -37,6 +37,8 @@ from a2bench.run.result import SweepResult  # at run time: typing.get_type_hints
 if TYPE_CHECKING:
     import pandas as pd
 
+    from a2bench.measurement import Measurement
+
 # What only the CLI's other executors or the API itself set.
 NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job", "split")
 
@@ -84,21 +86,28 @@ class Results:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """results.csv as a DataFrame (one row per case, passes pooled). A Slurm partition's
-        is merged from its shards now, as fits() and verdict() read them: its merged files lag
-        the shards where the driver died (kill -9) while its jobs went on."""
+        """results.csv as a DataFrame (one row per case, passes pooled, in its order), made now
+        from every stored result, as fits() and verdict() read them: the CSV lags
+        results.jsonl where a stop came between a record's fsync and the CSV's rewrite (a
+        stopped sweep's last result had been missing until a resume rewrote it). A Slurm
+        partition's is merged from its shards: its merged files lag them where the driver died
+        (kill -9) while its jobs went on."""
         import tempfile
 
         import pandas as pd
 
-        from a2bench.run.store import merge_passes, write_csv
+        from a2bench.run.store import CSV, JSONL, load_passes, merge_passes, write_csv
         from a2bench.slurm.merge import read_partition
 
-        if (view := read_partition(self.out)) is None:
-            return pd.read_csv(self.out / "results.csv")
+        if (view := read_partition(self.out)) is not None:
+            records = merge_passes(view[0])
+        elif (self.out / JSONL).is_file():
+            records = _as_listed(merge_passes(load_passes(self.out)), self.out / CSV)
+        else:  # a results.csv copied without its store: all there is
+            return pd.read_csv(self.out / CSV)
         with tempfile.TemporaryDirectory(prefix="a2bench-frame-") as tmp:  # results.csv's form
-            write_csv(Path(tmp) / "results.csv", merge_passes(view[0]))
-            return pd.read_csv(Path(tmp) / "results.csv")
+            write_csv(Path(tmp) / CSV, records)
+            return pd.read_csv(Path(tmp) / CSV)
 
     def fits(self) -> pd.DataFrame:
         """fits.csv's frame: every scaling fit with its exponent, interval and verdict (an auto
@@ -129,6 +138,28 @@ class Results:
         with _as_keywords("a2bench.Results.report"):
             write_report([self.out], folder)
         return folder
+
+
+def _as_listed(records: list[Measurement], listed: Path) -> list[Measurement]:
+    """`records` (cases, in the running order results.jsonl keeps) in the order results.csv
+    `listed` lists them, the suite's; those it lacks last, as the sweep's writer puts them."""
+    import csv
+
+    from a2bench.measurement import Measurement
+
+    measured = {f.name for f in fields(Measurement)} | {"positions"}
+
+    def case_cells(row: dict[str, Any]) -> frozenset[tuple[str, str]]:
+        # a row's case columns as the CSV writes them; one block's empty cells are another's
+        return frozenset((k, str(v)) for k, v in row.items()
+                         if k not in measured and v not in (None, ""))
+
+    try:
+        with open(listed, newline="", encoding="utf-8") as f:
+            order = {case_cells(row): i for i, row in enumerate(csv.DictReader(f))}
+    except (OSError, UnicodeDecodeError, csv.Error):  # none, or not readable: running order
+        order = {}
+    return sorted(records, key=lambda m: order.get(case_cells(m.to_row()), len(order)))
 
 
 def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,

@@ -85,7 +85,7 @@ def test_csv_follows_the_given_order_and_sessions_update_their_own_environment(t
 
 def test_a_resume_puts_results_csv_in_step_with_what_is_stored(tmp_path):
     # Killed between a record's fsync and the CSV's replace: 2 records, a CSV of 1 row, and a
-    # resume with nothing left to run had left it so (Results.frame reads the CSV).
+    # resume with nothing left to run had left it so (a reader of the CSV read it so).
     other = replace(CASE, channels=16)
     order = [CASE.key(), other.key()]
     writer = ResultsWriter(tmp_path, resume=False, order=order)
@@ -96,6 +96,37 @@ def test_a_resume_puts_results_csv_in_step_with_what_is_stored(tmp_path):
     ResultsWriter(tmp_path, resume=True, order=order)
     with open(tmp_path / "results.csv") as f:
         assert [row["channels"] for row in csv.DictReader(f)] == ["8", "16"]
+
+
+def test_results_frame_holds_every_stored_result_in_the_csvs_order(tmp_path):
+    # Stopped between a record's fsync and the CSV's rewrite, results.csv lags a row until a
+    # resume rewrites it, and Results.frame had read the CSV: fits() counted a result it lacked
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from conftest import child_pythonpath
+
+    from a2bench import Results
+
+    cases = [replace(CASE, channels=c) for c in (8, 16, 32)]
+    order = [c.key() for c in cases]
+    writer = ResultsWriter(tmp_path, resume=False, order=order)
+    for c in (cases[2], cases[0]):  # running order: 32, 8, then 16
+        writer.append(replace(record(0, (1.0,)), case=c))
+    two_rows = (tmp_path / "results.csv").read_text()
+    writer.append(replace(record(0, (1.0,)), case=cases[1]))
+    (tmp_path / "results.csv").write_text(two_rows)
+    # the CSV's order (the suite's, not results.jsonl's running order), what it lacks last
+    assert list(Results(tmp_path).frame["channels"]) == [8, 32, 16]
+    ResultsWriter(tmp_path, resume=True, order=order)  # in step again: the frame is the CSV
+    pd.testing.assert_frame_equal(Results(tmp_path).frame,
+                                  pd.read_csv(tmp_path / "results.csv"))
+    code = (f"import sys, a2bench; print(len(a2bench.Results({str(tmp_path)!r}).frame), "
+            "'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath()})
+    assert done.stdout.split() == ["3", "False"], done.stderr  # read without torch
 
 
 def test_how_a_run_ended_is_read_from_its_last_session():

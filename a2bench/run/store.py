@@ -488,7 +488,7 @@ class ResultsWriter:
         if self.records:
             # results.csv in step with what is stored: a run killed between a record's fsync
             # and the CSV's replace left it a row short (or a case's pooled row a pass short),
-            # and a resume with nothing left to run never rewrote it (Results.frame reads it)
+            # and a resume with nothing left to run never rewrote it (its readers read it so)
             self.write_csv()
 
     def done_keys(self) -> set[tuple[tuple[Any, ...], int]]:
