@@ -194,10 +194,13 @@ def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: 
     if caller.f_globals.get("__name__") == "__mp_main__" and caller.f_code.co_name == "<module>":
         # A measuring worker is a spawned process: it runs the top level of the script that
         # started the sweep as __mp_main__, where this call would start a sweep of its own.
-        raise InputError(f"a2bench.sweep: called while a measuring worker imported "
-                         f"{caller.f_globals.get('__file__', 'the calling script')}; expected "
-                         "the call under `if __name__ == \"__main__\":` (each worker imports "
-                         "the script)")
+        # One line and out: raised, it was a 20-line traceback of the worker's spawn, before
+        # the script's own error says the same.
+        print(f"a2bench.sweep: called while a measuring worker imported "
+              f"{caller.f_globals.get('__file__', 'the calling script')}; expected the call "
+              "under `if __name__ == \"__main__\":` (each worker imports the script)",
+              file=sys.stderr)
+        raise SystemExit(2)
     main = sys.modules.get("__main__")
     known = option_names()
     unknown = [k for k in options if k not in known]

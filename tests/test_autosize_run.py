@@ -32,7 +32,8 @@ def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     auto = env["auto_sizes"]
     (group,) = auto["groups"]
     assert len(group["sizes"]) >= 6 and group["regime"] != "none"
-    assert auto["stopped"]  # what ended the rounds is said
+    assert auto["stopped"]  # what ended the rounds is said, in the terminal too
+    assert f"auto sizes: no more rounds: {auto['stopped']}" in result.stderr
     assert env["allocator"].get("mmap_threshold_source") in (None, "MALLOC_MMAP_THRESHOLD_")
     with open(out / "results.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["block"] == "gc"]

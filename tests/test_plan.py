@@ -976,6 +976,9 @@ def test_narrowing_that_gave_up_on_a_block_names_how_it_reads():
     assert decided(widths, ["double_attention"], 0.05) == (
         "every other latency verdict decided within ±0.05; double_attention inconclusive "
         "±0.075 not narrowed by its last pass, so no more")
+    # alone, it has no other verdict to speak of
+    assert decided(widths[:1], ["double_attention"], 0.05) == (
+        "double_attention inconclusive ±0.075 not narrowed by its last pass, so no more")
 
 
 def test_a_window_whose_ends_left_the_model_in_every_try_is_warned_of_apart():

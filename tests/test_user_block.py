@@ -777,12 +777,15 @@ def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: P
                           env={"PYTHONPATH": child_pythonpath(), "PATH": "/usr/bin:/bin"},
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 1
+    # the worker's one line, with no traceback of its spawn; then the script's error
+    assert done.stderr.count("Traceback") == 1, done.stderr
+    assert (f"a2bench.sweep: called while a measuring worker imported {script}; expected the "
+            "call under `if __name__ == \"__main__\":` (each worker imports the script)"
+            in done.stderr.splitlines())
     errors = [x for x in done.stderr.splitlines() if x.startswith("a2bench.errors.InputError")]
-    assert len(errors) == 2, done.stderr
-    assert f"called while a measuring worker imported {script}; expected the call under `if " \
-        "__name__ == \"__main__\":`" in errors[0]
-    assert "could not start a measuring worker" in errors[1]
-    assert errors[1].endswith("must call it under `if __name__ == \"__main__\":`)")
+    assert len(errors) == 1, done.stderr
+    assert "could not start a measuring worker" in errors[0]
+    assert errors[0].endswith("must call it under `if __name__ == \"__main__\":`)")
     assert not (tmp_path / "out" / "results.jsonl").exists()
 
 

@@ -548,6 +548,8 @@ class AutoSizes:
                            "verdicts": {w.block: w.verdict for w in open_}})
             if report.interrupted:
                 break
+        if stopped:  # said in the terminal too: a run could end with budget left, unsaid why
+            listener.note(f"auto sizes: no more rounds: {stopped}")
         self.record = {**self.record, "rounds": rounds, "stopped": stopped,
                        "not_narrowed": given_up}
         writer.add_to_environment(auto_sizes=self.record)
@@ -586,8 +588,8 @@ def decided(widths: Sequence[Width], given_up: Sequence[str], target: float) -> 
     left = [f"{w.block} {w.verdict} ±{w.half_width:.3f}" for w in widths if w.block in given_up]
     if not left:
         return f"every latency verdict decided within ±{target:g}"
-    return (f"every other latency verdict decided within ±{target:g}; {', '.join(left)} not "
-            "narrowed by its last pass, so no more")
+    rest = f"every other latency verdict decided within ±{target:g}; " * (len(left) < len(widths))
+    return f"{rest}{', '.join(left)} not narrowed by its last pass, so no more"
 
 
 def variant(case: Case) -> tuple[Any, ...]:

@@ -168,8 +168,10 @@ def memory_warnings(records: Sequence[Measurement]) -> list[str]:
                   "per-thread buffers perhaps (it holds oneDNN's convolutions' and SDPA's CPU "
                   "flash kernel's; docs/blocks.md, 'Where a memory model stops being exact on a "
                   "CPU')"),
-            (one_thread, "on the CPU at one thread: memory the model does not hold, a "
-                         "kernel's scratch perhaps (float32 convolutions run on oneDNN from "
+            (one_thread, "on the CPU at one thread: memory the model does not hold: a "
+                         "tensor a local variable keeps until forward returns (a plugin's "
+                         "model frees it at its last use; docs/your-block.md, section 5), or "
+                         "a kernel's scratch (float32 convolutions run on oneDNN from "
                          "batch 16, whose scratch a model holds where its block reports the "
                          "kernel: docs/your-block.md, 'Memory on a CPU'; ResNet-50's backward "
                          "convolution buffers: docs/blocks.md, 'Where a memory model stops "
