@@ -30,12 +30,17 @@ def fixed(x: Any, digits: int = 2) -> str:
 
 
 def significant(x: Any, digits: int = 3) -> str:
-    """A number to `digits` significant figures; n/a when not available. Whole from 1000 to
-    10^9 (51600, not 5.16e+04, in a column beside 158)."""
+    """A number to `digits` significant figures, trailing zeros kept (4.00, 90.0 beside 75.7,
+    3.860 beside 3.858: a figure shows the precision it has); n/a when not available. Whole
+    from 100 (123 and 100, never "123." nor "100." with a stray dot) and from 1000 to 10^9
+    (51600, not 5.16e+04, in a column beside 158)."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
-    text = f"{float(x):.{digits}g}"
-    return f"{float(text):.0f}" if "e+" in text and abs(float(text)) < 1e9 else text
+    text = f"{float(x):#.{digits}g}".replace(".e", "e")
+    if "e+" in text and abs(float(text)) < 1e9:
+        return f"{float(text):.0f}"
+    text = text.removesuffix(".")
+    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # "-0.00" reads as "0.00"
 
 
 def share(pct: float) -> str:

@@ -590,7 +590,7 @@ def test_three_passes_leave_cases_out_of_the_family_but_the_suite_catches_it(tmp
     assert "none of the 3 timed cases is in the Holm family" in out
     assert "5+ passes a side let a single case fail among 3" in out
     slow_report = out[out.rindex("a2bench compare: base"):]
-    assert "(0.05)" in slow_report  # complete separation: 1/20, shown unadjusted
+    assert "(0.050)" in slow_report  # complete separation: 1/20, shown unadjusted
     assert sum("SLOWER" in line for line in slow_report.splitlines()) == 1  # the suite row only
 
 

@@ -600,7 +600,7 @@ def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
 
     env = {"gpu_memory_bytes": 80 * 2**30, "gpu_free_bytes": 79.5 * 2**30,
            "cuda_flags": {"matmul_allow_tf32": False, "cudnn_benchmark": False}}
-    assert _gpu_memory(None, env) == "80 / 79.5"
+    assert _gpu_memory(None, env) == "80.0 / 79.5"  # both to 3 figures
     assert _cuda_flags(None, env) == "matmul_allow_tf32 off, cudnn_benchmark off"
     assert _gpu_memory(None, {}) == "" and _cuda_flags(None, {}) == ""  # a CPU run: no rows
 
@@ -948,7 +948,19 @@ def test_a_figure_in_thousands_reads_whole_beside_its_neighbours():
     from a2bench.formatting import significant
 
     assert [significant(v) for v in (51634.2, 158.2, 999.96, -2345.6, 0.00123, 2e9, None)] == [
-        "51600", "158", "1000", "-2350", "0.00123", "2e+09", "n/a"]
+        "51600", "158", "1000", "-2350", "0.00123", "2.00e+09", "n/a"]
+
+
+def test_a_figure_keeps_its_trailing_zeros_and_no_stray_dot():
+    # "4× its time" and "latency ratio at N = 2816: 4." (a ratio of 4.00), 89.987 read "90"
+    # beside "75.7" and 3.86 read "3.86" beside "3.858" in a column of 4 figures
+    from a2bench.formatting import significant
+
+    assert [significant(v) for v in (4.0, 89.987, 75.7, 0.3, 2, 100.0, 123.4, 99.96)] == [
+        "4.00", "90.0", "75.7", "0.300", "2.00", "100", "123", "100"]
+    assert significant(3.86, 4) == "3.860" and significant(0.05, 2) == "0.050"
+    assert significant(4, 1) == "4" and significant(-0.0001) == "-0.000100"
+    assert significant(-0.0) == "0.00" and significant(1e-5) == "1.00e-05"
 
 
 def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path):
@@ -1140,5 +1152,5 @@ def test_classes_read_as_powers_and_a_ratio_off_one_shows_its_digits():
 
     assert [power_of_n(k) for k in (0, 1, 1.5, 2, -1)] == ["N⁰", "N¹", "N¹·⁵", "N²", "N⁻¹"]
     # ptflops' 1.000187 of the model had read "(1×)" beside a count said to differ
-    assert ratio_text(1.000187) == "1.0002" and ratio_text(1.0) == "1"
-    assert ratio_text(0.5) == "0.5" and ratio_text(float("nan")) == "n/a"
+    assert ratio_text(1.000187) == "1.0002" and ratio_text(1.0) == "1.000"
+    assert ratio_text(0.5) == "0.5000" and ratio_text(float("nan")) == "n/a"

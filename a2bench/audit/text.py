@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.audit.model import COUNTER_LABELS, WORK, Audit, Row
-from a2bench.formatting import share, significant
+from a2bench.formatting import ratio_text, share
 
 
 def _n(x: int | None) -> str:
@@ -25,7 +25,7 @@ def table(audit: Audit) -> list[dict[str, str]]:
         row = by_case.setdefault(r.case, {"block": r.block, "case": r.case,
                                           "model MACs": _n(r.model_macs)})
         differs = r.macs is not None and r.macs != r.model_macs
-        ratio = f" ({significant(r.ratio, 4)}×)" if differs else ""
+        ratio = f" ({ratio_text(r.ratio)}×)" if differs else ""  # 1.0002×, never 1.000×
         row[COUNTER_LABELS[r.counter]] = _n(r.macs) + ratio
     return list(by_case.values())
 
@@ -105,7 +105,9 @@ def to_markdown(audit: Audit) -> str:
         cells = []
         for c in audit.conventions.values():
             rate = c.rates.get(w.name)
-            cells.append(significant(rate, 6))  # n/a for a rate no probe could read
+            # an exact rate (2 per MAC), not a measured figure: 2, not 2.00000; n/a where no
+            # probe could read one
+            cells.append(f"{rate:.6g}" if rate is not None and math.isfinite(rate) else "n/a")
         out.append(f"| {w.label} | {w.model_rate} | " + " | ".join(cells) + " |")
     out += ["", "## Where each count differs from the model", ""]
     for r in audit.rows:
@@ -167,7 +169,7 @@ def write(audit: Audit, out: Path) -> None:
         w.writerow(CSV_HEADER.split(","))
         for r in audit.rows:
             w.writerow([r.block, r.case, r.counter, "" if r.macs is None else r.macs,
-                        r.model_macs, "" if math.isnan(r.ratio) else significant(r.ratio, 6),
+                        r.model_macs, "" if math.isnan(r.ratio) else f"{r.ratio:.6g}",
                         r.verdict, " ".join(f"{k}={v}" for k, v in r.missed),
                         " ".join(f"{k}={v}" for k, v in r.added), r.unexplained, r.reason])
         for n in audit.not_counted:  # one row a case, with no counter: none ran on it

@@ -70,9 +70,9 @@ def _schedule(run: Any, env: dict[str, Any]) -> str:
     if schedule == "interleaved":
         chunk = float(env.get("interleave_chunk_s") or math.nan) * 1e3
         if env.get("interleave_chunks_matched"):
-            return (f"interleaved, chunks of {significant(chunk)} ms or the window's slowest "
+            return (f"interleaved, chunks of {chunk:g} ms or the window's slowest "
                     "call, whichever is longer")
-        return f"interleaved, {significant(chunk)} ms chunks"
+        return f"interleaved, {chunk:g} ms chunks"  # a setting: 50 ms, not 50.0
     return schedule
 
 
