@@ -509,6 +509,10 @@ def test_an_auto_run_left_undecided_in_its_window_is_told_what_budget_buys():
     assert hints({"auto_sizes": planned}) == [BUDGET_HINT.format(budget=240, more=480)]
     assert "a larger `--budget` (say 480)" in hints({"auto_sizes": planned})[0]
     assert "(say 600)" in hints({"auto_sizes": {**planned, "needed_budget_s": 600.0}})[0]
+    # in whole seconds rounded up, as the plan's line beside it says: "(say 167.868)" had stood
+    # beside "--budget 168"
+    short = {**planned, "budget_s": 60.0, "needed_budget_s": 167.868}
+    assert "(say 168)" in hints({"auto_sizes": short})[0]
     # a plan no budget affords, listed sizes, or a block whose sizes were not planned: no hint
     assert hints({"auto_sizes": {**planned, "needed_budget_s": math.inf}}) == []
     assert hints({}) == []

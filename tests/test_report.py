@@ -1154,3 +1154,13 @@ def test_classes_read_as_powers_and_a_ratio_off_one_shows_its_digits():
     # ptflops' 1.000187 of the model had read "(1×)" beside a count said to differ
     assert ratio_text(1.000187) == "1.0002" and ratio_text(1.0) == "1.000"
     assert ratio_text(0.5) == "0.5000" and ratio_text(float("nan")) == "n/a"
+
+
+def test_the_budget_a_plan_needed_reads_in_whole_seconds_rounded_up():
+    # the plan notes had said "about 168 s" to 3 figures beside "--budget 168", "about 1230 s"
+    # for 1234.5, and "about n/a s needed" where no budget affords a regime
+    from a2bench.report.sections.machine import _needed
+
+    assert _needed(167.868) == "; about 168 s needed for one regime (--budget 168)"
+    assert _needed(1234.5) == "; about 1235 s needed for one regime (--budget 1235)"
+    assert "no budget affords one regime" in _needed(math.inf) and _needed(None) == ""

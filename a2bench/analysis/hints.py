@@ -34,7 +34,7 @@ THREADS_HINT = ("measured at {threads} threads, which gain more at large sizes t
 # alone narrow it without raising ΔBIC, and the plan trades span for them (a run at
 # --processes 5 on the same budget read ΔBIC 5.9 over a 3.5x span, with budget left).
 BUDGET_HINT = ("the sizes were chosen for a {budget:g} s budget: a larger `--budget` (say "
-               "{more:g}) buys a wider span of N first, which separates the classes; more "
+               "{more}) buys a wider span of N first, which separates the classes; more "
                "`--processes` alone narrow an interval but do not raise ΔBIC")
 
 
@@ -62,7 +62,9 @@ def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
                  and str(f.get("block")).partition("[")[0] in planned]
     none_affords = needed is not None and not _finite(needed)
     if _finite(budget) and undecided and not none_affords:
-        more = max(2 * budget, needed) if _finite(needed) else 2 * budget
+        # in whole seconds, rounded up as the plan's own line says it: "(say 167.868)" had
+        # stood beside "--budget 168"
+        more = math.ceil(max(2 * budget, needed) if _finite(needed) else 2 * budget)
         out.append(BUDGET_HINT.format(budget=budget, more=more))
     return out
 

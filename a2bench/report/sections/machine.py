@@ -448,13 +448,22 @@ def auto_sizes_section(result: an.Analysis) -> list[Element]:
              + (f"; {g['note'].iloc[0]}" if g["note"].iloc[0] else "")
              for (run, b), g in rows.groupby(["run", "block"], sort=False)]
     for s in an.auto_summary(result.runs):
-        notes.append(f"{s['run']}: budget {significant(s['budget_s'])} s, first round predicted "
+        notes.append(f"{s['run']}: budget {s['budget_s']:g} s, first round predicted "
                      f"{significant(s['predicted_wall_s'])} s; {s['rounds']} narrowing "
                      f"round(s)" + (f", stopped at {s['stopped']}" if s["stopped"] else "")
-                     + (f"; about {significant(s['needed_budget_s'])} s needed for one regime"
-                        if s["needed_budget_s"] is not None else ""))
+                     + _needed(s["needed_budget_s"]))
     doc.append(Bullets(tuple(notes)))
     return doc
+
+
+def _needed(needed: Any) -> str:
+    """What budget one regime needs, in whole seconds rounded up as `plan` and the headline
+    say it (it had read "about 167.868 s" there, and "about n/a s" where none would do)."""
+    if needed is None:
+        return ""
+    if not finite(needed):
+        return "; no budget affords one regime (the plan's notes say what stops it)"
+    return f"; about {math.ceil(needed)} s needed for one regime (--budget {math.ceil(needed)})"
 
 
 def untimed(result: an.Analysis) -> list[Element]:
