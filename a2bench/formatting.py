@@ -131,6 +131,22 @@ def millions(n: Any, digits: int = 2) -> str:
     return _fixed_or_small(float(n) / 1e6, digits) if finite(n) else ""
 
 
+def clipped(text: Any, limit: int = 160) -> str:
+    """A long text for a table cell, at most `limit` characters and a mark: whole where it fits,
+    else the whole sentences that fit (where they fill half of it or more), else cut at a word,
+    with "…" where the rest is left out (a failure's reason had ended "Including non-PyTorch
+    me")."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", head)]
+    if ends and ends[-1] >= limit // 2:
+        return head[:ends[-1]] + " …"
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > 0 else text[:limit]).rstrip(" ,;:") + "…"
+
+
 def plural(count: int, noun: str) -> str:
     """`1 job`, `2 jobs`: a count with its noun."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -858,6 +858,28 @@ def test_cases_without_a_measurement_are_listed_by_size():
     assert table["size"].tolist() == ["N 64", "N 144", "N 256", "N 400", "N 576"]
 
 
+def test_a_long_failure_reason_is_cut_at_a_sentence_or_a_word_and_kept_whole_in_the_csv():
+    # the H200 report's OOM reason was cut at 160 characters mid-word: "Including non-PyTorch me"
+    from types import SimpleNamespace
+
+    from a2bench.formatting import clipped
+    from a2bench.report.sections.variants import failures_section
+
+    oom = ("OutOfMemoryError: CUDA out of memory. Tried to allocate 49.78 GiB. GPU 0 has a total "
+           "capacity of 139.80 GiB of which 39.14 GiB is free. Including non-PyTorch memory, "
+           "this process has 100.65 GiB memory in use.")
+    data = pd.DataFrame([{"run": "r", "run_index": 0, "block": "mine", "positions": 64,
+                          "batch": 1, "channels": 8, "size": "N 64", "status": "oom",
+                          "reason": oom}])
+    doc = failures_section(SimpleNamespace(data=data, runs=["r"], environments={}))
+    cell = doc[-1].frame["reason"].iloc[0]
+    assert cell == oom[:oom.index(" Including")] + " …"  # whole sentences
+    assert "cases.csv holds each whole" in doc[1].text
+    words = "a reason of many words " * 10
+    assert clipped(words) == words[:words.rindex(" ", 0, 161)].rstrip() + "…"
+    assert clipped("boom") == "boom" and len(clipped("x" * 200)) == 161
+
+
 def test_a_folded_table_keeps_its_caption_in_view():
     """A long table folds into <details>; its caption (a run's verdict) was inside the fold."""
     from a2bench.report.elements import Table

@@ -13,6 +13,7 @@ from a2bench import analysis as an
 from a2bench.analysis.variants import COMPILE_TOLERANCE
 from a2bench.case import REDUCED_DTYPES
 from a2bench.formatting import (
+    clipped,
     finite,
     fixed,
     format_bytes,
@@ -321,6 +322,9 @@ def comparison_section(result: an.Analysis) -> list[Element]:
     return doc
 
 
+REASON_CHARS = 160  # a failure's reason in the table; cases.csv keeps it whole
+
+
 def failures_section(result: an.Analysis) -> list[Element]:
     bad = result.data[result.data["status"] != "ok"]
     if not len(bad):
@@ -332,8 +336,11 @@ def failures_section(result: an.Analysis) -> list[Element]:
         **({"run": r["run"]} if len(result.runs) > 1 else {}),
         "block": block_name(result, r["block"], short=True), "size": r["size"],
         "status": r["status"],
-        "reason": str(r["reason"] or "")[:160],
+        "reason": clipped(r["reason"] if isinstance(r["reason"], str) else "", REASON_CHARS),
     } for _, r in bad.head(MAX_TABLE_ROWS).iterrows()]
+    cut = any(row["reason"].endswith("…") for row in rows)
     return [Heading(2, "Cases without a measurement"),
-            Para(f"{len(bad)} stored case(s) did not finish ok and are left out of every fit."),
+            Para(f"{len(bad)} stored case(s) did not finish ok and are left out of every fit."
+                 + (f" A reason longer than {REASON_CHARS} characters is cut after a sentence "
+                    "or a word (…); cases.csv holds each whole (column reason)." if cut else "")),
             Table(pd.DataFrame(rows))]
