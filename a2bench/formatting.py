@@ -59,6 +59,12 @@ def integer(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
 
 
+def count(x: Any) -> str:
+    """A large count with thousands separators (66,853,011,456 MACs, as the audit writes them,
+    not 66853011456); blank when not available."""
+    return f"{int(x):,}" if finite(x) else ""
+
+
 def size(x: Any) -> str:
     """A swept size: whole numbers as they are (2816, not 2.82e+03); a threshold computed past
     any size (where an overhead would fall under 5 %) in 3 figures, not 32 digits."""

@@ -144,6 +144,25 @@ def test_the_counter_table_takes_each_blocks_largest_n_at_its_smallest_batch_and
     assert table["batch"].tolist() == ["4"]
 
 
+def test_the_counter_table_writes_counts_with_thousands_separators():
+    # ResNet-50's counts had read 66853011456 beside the page's "32,768 B"
+    from types import SimpleNamespace
+
+    from a2bench import analysis as an
+    from a2bench.catalog import cost_of
+    from a2bench.measurement import Measurement
+    from a2bench.report.sections.variants import counters_section
+
+    case = table_case("double_attention")
+    m = cost_of(case).macs
+    ms = [Measurement(case, "ok", latency_s=1e-3, macs_torch=m, macs_fvcore=m, macs_ptflops=m,
+                      macs_thop=m + 1).with_cost(cost_of(case))]
+    t = an.counter_table(an.prepare(an.frame(ms, "run")))
+    row = counters_section(SimpleNamespace(counters=t, runs=["run"], environments={}))[-1].frame
+    assert row["model MACs"].iloc[0] == row["fvcore"].iloc[0] == "10,616,832"
+    assert row["thop"].iloc[0] == "10,616,833 (1.0000001×)"
+
+
 @pytest.mark.parametrize("sides,picked", [
     ([4, 8], [4, 8]),  # two sizes: both (round(0.5) once picked the first twice)
     ([4], [4]),

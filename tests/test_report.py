@@ -909,7 +909,7 @@ def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "n/a×" not in md and "| token_mixer | 3600 | no model | 1658880000 |" in md
+    assert "n/a×" not in md and "| token_mixer | 3600 | no model | 1,658,880,000 |" in md
     assert "## Crossover" not in md and "## Each block against" not in md
     fits = md.split("## Scaling exponents", 1)[1].split("\n## ", 1)[0]
     assert "| memory |" in fits and "no model" in fits.split("| memory |", 1)[1].split("\n")[0]

@@ -14,6 +14,7 @@ from a2bench.analysis.variants import COMPILE_TOLERANCE
 from a2bench.case import REDUCED_DTYPES
 from a2bench.formatting import (
     clipped,
+    count,
     finite,
     fixed,
     format_bytes,
@@ -244,7 +245,7 @@ def context_section(result: an.Analysis) -> list[Element]:
             "GMACs (model)": significant(r["gmacs"], 4),
             "published GMACs": (f"{significant(r['published_gmacs'], 3)} ({r['published_source']})"
                                 if finite(r["published_gmacs"]) else ""),
-            "parameters": integer(r["parameters"]),
+            "parameters": count(r["parameters"]),
             "median latency (ms)": significant(r["latency"] * 1e3),
             "peak memory": format_bytes(r["memory"]),
             "latency overhead": f"{fixed(r['latency_overhead_pct'], 1)}%",
@@ -274,11 +275,11 @@ def counters_section(result: an.Analysis) -> list[Element]:
                "block": block_name(result, r["block"], short=True),
                **({"size": r["size"]} if sizes else {}), "N": size(r["positions"]),
                **({"batch": integer(r["batch"])} if batches else {}),
-               "model MACs": integer(r["model"]) if finite(r["model"]) else "no model"}
+               "model MACs": count(r["model"]) if finite(r["model"]) else "no model"}
         for name in an.COUNTER_COLUMNS.values():
             value, ratio = r[name], r[f"{name} ÷ model"]
             # a ratio where there is a model to divide by (a counted block has none)
-            row[name] = ("n/a" if not finite(value) else integer(value)
+            row[name] = ("n/a" if not finite(value) else count(value)
                          + ("" if value == r["model"] or not finite(ratio)
                             else f" ({ratio_text(ratio)}×)"))
         rows.append(row)
