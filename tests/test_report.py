@@ -1164,9 +1164,33 @@ def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path):
     (run / "environment.json").write_text(json.dumps(env))
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     md = (tmp_path / "report" / "report.md").read_text()
-    assert ("run: non-local order's per-call overhead was not timed (worker killed by SIGKILL "
-            "while timing): its window rests on the fitted overhead alone; --resume times it "
-            "again") in md
+    assert ("run: non-local order's per-call overhead could not be timed: worker killed by "
+            "SIGKILL while timing. Its latency window rests on the fitted overhead alone; "
+            "--resume times it again.") in md
+
+
+def test_an_overhead_a_block_cannot_time_is_said_once_with_what_stands_in(tmp_path: Path):
+    # ResNet-50's train step raised at batch 1 on a 1x1 map (BatchNorm), for each of 5 attention
+    # settings: five identical lines had said the window rested on the fitted overhead alone
+    # (its table showed the batch-8 timing that stood in) and that --resume times it again
+    from types import SimpleNamespace
+
+    from a2bench.report.sections.machine import untimed
+
+    error = "ValueError: Expected more than 1 value per channel when training"
+    entry = {"block": "resnet50", "device": "cpu", "dtype": "float32", "channels": 3, "t": 1,
+             "h": 1, "w": 1, "mode": "train", "compile": False}
+    cases = [{**entry, "batch": b, "attention": a, **({"error": error} if b == 1 else
+                                                      {"median_s": 0.1})}
+             for a in ("none", "se", "gc") for b in (1, 8)]
+    run = SimpleNamespace(label="r50", environment={"overhead": {"cases": cases}})
+    result = SimpleNamespace(runs=[run], environments={})
+    (line,) = untimed(result)[0].items
+    assert line == ("r50: resnet50's per-call overhead could not be timed at its smallest shape "
+                    "(1×1; train mode, batch 1, float32) for 3 variants (attention none, se, "
+                    f"gc): {error}. Each variant's latency window is cut by its own timing at "
+                    "batch 8 instead (the timed column above); the block raises this at that "
+                    "shape, so a rerun would meet it again.")
 
 
 def test_classes_read_as_powers_and_a_ratio_off_one_shows_its_digits():

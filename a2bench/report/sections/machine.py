@@ -20,6 +20,7 @@ from a2bench.formatting import (
     integer,
     per_node,
     percent,
+    plural,
     significant,
 )
 from a2bench.report.elements import (
@@ -466,12 +467,78 @@ def _needed(needed: Any) -> str:
     return f"; about {math.ceil(needed)} s needed for one regime (--budget {math.ceil(needed)})"
 
 
+# How run.runner words a worker lost while timing (WorkerLost), and an out-of-memory error: a
+# rerun may time those; an error the block raised itself at that shape (ResNet-50's BatchNorm
+# in training, on a 1x1 map at batch 1) recurs on every rerun.
+_TRANSIENT = ("worker died", "worker killed", "no answer after")
+_SIZES = ("batch", "channels", "m", "n", "t", "h", "w", "reduction")
+_UNSAID = ("block", "device", "error", "t", "h", "w", "channels", "m", "n", "reduction")
+
+
+def _transient(error: str) -> bool:
+    return error.startswith(_TRANSIENT) or "out of memory" in error.lower()
+
+
+def _settings(entry: dict[str, Any], keys: list[str]) -> str:
+    """An overhead entry's settings in words, mode first: "train mode, batch 1, float32"."""
+    words = {"mode": "{} mode", "batch": "batch {}", "dtype": "{}"}
+    order = sorted(keys, key=lambda k: list(words).index(k) if k in words else len(words))
+    return ", ".join(words.get(k, f"{k} {{}}").format(entry[k]) for k in order
+                     if entry.get(k) is not None and k != "compile") + (
+        ", compiled" if "compile" in keys and entry.get("compile") else "")
+
+
+def _stand_ins(failed: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries that timed the same variant as `failed` (same block, kind and choices) at
+    other sizes."""
+    return [t for t in entries if not t.get("error") and t.get("block") == failed.get("block")
+            and all(t.get(k) == v for k, v in failed.items() if k not in (*_SIZES, "error"))]
+
+
 def untimed(result: an.Analysis) -> list[Element]:
-    """Each per-call overhead the run could not time (its worker lost while timing it): its
-    block's window is then cut by the fitted overhead alone, and its column read n/a unsaid."""
-    lost = [f"{r.label}: {block_name(result, str(e.get('block')), short=True)}'s per-call "
-            f"overhead was not timed ({e['error']}): its window rests on the fitted overhead "
-            "alone; --resume times it again"
-            for r in result.runs for e in (r.environment.get("overhead") or {}).get("cases") or []
-            if isinstance(e, dict) and e.get("error")]
-    return [Bullets(tuple(lost))] if lost else []
+    """Each per-call overhead the run could not time, said once per block and error: at which
+    settings it failed (the variants it failed for), which timing of the same variants stands in
+    for it where the run has one (direct_overhead reads another batch's) and whether --resume
+    could time it (a lost worker or out of memory), or not (an error the block raises there).
+    ResNet-50 had said the same line five times, one per attention setting, that its window
+    rested on the fitted overhead alone, beside a table that showed the batch-8 timing."""
+    lines = []
+    for r in result.runs:
+        entries = [e for e in (r.environment.get("overhead") or {}).get("cases") or []
+                   if isinstance(e, dict)]
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for e in entries:
+            if e.get("error"):
+                groups.setdefault((str(e.get("block")), str(e["error"])), []).append(e)
+        for (block, error), failed in groups.items():
+            keys = list(dict.fromkeys(k for e in failed for k in e if k not in _UNSAID))
+            same = [k for k in keys if len({repr(e.get(k)) for e in failed}) == 1]
+            vary = [k for k in keys if k not in same]
+            shape = "×".join(str(failed[0][k]) for k in ("t", "h", "w") if k in failed[0]
+                             and (k != "t" or (failed[0]["t"] or 1) > 1))
+            where = _settings(failed[0], same)
+            each = "; ".join(f"{k} " + ", ".join(dict.fromkeys(str(e.get(k)) for e in failed))
+                             for k in vary)
+            # the same variant timed at other sizes: what direct_overhead reads instead
+            timed = [_stand_ins(e, entries) for e in failed]
+            stand = sorted({_settings(t, [k for k in _SIZES if k not in ("t", "h", "w")
+                                          and t.get(k) != e.get(k)]) or "another shape"
+                            for e, ts in zip(failed, timed, strict=True) for t in ts})
+            covered = all(timed)
+            name = block_name(result, block, short=True)
+            said = "; ".join(x for x in (shape, where) if x)
+            text = (f"{r.label}: {name}'s per-call overhead could not be timed"
+                    + (f" at its smallest shape ({said})" if said else "")
+                    + (f" for {plural(len(failed), 'variant')} ({each})" if vary else "")
+                    + f": {error}. ")
+            who = "Each variant's" if len(failed) > 1 else "Its"
+            if covered and stand:
+                text += (f"{who} latency window is cut "
+                         f"by its own timing at {' or '.join(stand)} instead (the timed column "
+                         "above)")
+            else:
+                text += f"{who} latency window rests on the fitted overhead alone"
+            text += ("; --resume times it again." if _transient(error) else
+                     "; the block raises this at that shape, so a rerun would meet it again.")
+            lines.append(text)
+    return [Bullets(tuple(lines))] if lines else []
