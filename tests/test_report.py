@@ -993,6 +993,23 @@ def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path
     assert "nothing is fitted" in md and "fitted below" not in md
 
 
+def test_the_headline_shows_the_interval_its_verdict_reads(tmp_path: Path):
+    # the table showed "1.92 [1.84, 1.99]" (95%) while the reason below it read "90% interval
+    # [1.86, 1.97]": two intervals of one fit, with nothing to say which decides
+    run = toy_folder(tmp_path / "run")
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
+    fits = pd.read_csv(tmp_path / "report" / "fits.csv")
+    fits = fits[(fits["axis"] == "positions") & fits["primary"]]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| exponent [95% CI] | 90% interval (decides) |" in md
+    assert "the 90% interval decides" in md
+    f = fits[(fits["block"] == "nonlocal_right") & (fits["metric"] == "latency")].iloc[0]
+    assert (f"| {f['exponent']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}] | "
+            f"[{f['ci90_low']:.2f}, {f['ci90_high']:.2f}] |") in md
+    said = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert said["headline"]["runs"]["run"]["fits"][0]["ci90_low"] is not None
+
+
 def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, drawn):
     # N swept at c = 16, 32 and 64: the figures drew, and the tables named, one group only (the
     # smallest c, by a tie), with a pointer to "42 more fits" in fits.csv.

@@ -122,6 +122,9 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
             "exponent [95% CI]": (f"{fixed(f['exponent'])} "
                                   f"[{fixed(f['ci_low'])}, {fixed(f['ci_high'])}]"
                                   if f["exponent"] is not None else "n/a"),
+            # the interval the verdict reads, as the reasons below it name it
+            "90% interval (decides)": (f"[{fixed(f['ci90_low'])}, {fixed(f['ci90_high'])}]"
+                                       if finite(f.get("ci90_low")) else "n/a"),
             # a block with no cost model is judged against its counted MACs' slope
             "model": fixed(f["expected"]) + (" (counted)" if counted(f)
                                              and finite(f["expected"]) else ""),
@@ -137,7 +140,8 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
                             "construction" if any(counted(f) for f in r["fits"]) else "")
                          + "; "
                          "ΔBIC > 0 favours the model's curve over the competing class; "
-                         "consistent: the 90 % interval "
+                         "the 95% CI shows how well the exponent is known, the 90% interval "
+                         "decides: consistent where it lies "
                          f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
                          f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
                          "model at every size)."))
