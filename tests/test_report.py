@@ -985,6 +985,31 @@ def test_a_figure_keeps_its_trailing_zeros_and_no_stray_dot():
     assert significant(-0.0) == "0.00" and significant(1e-5) == "1.00e-05"
 
 
+def test_a_report_that_sweeps_no_n_heads_with_its_answer(tmp_path: Path):
+    # ResNet-50's page read "Headline: NOT SWEPT" above the fold, its answer (what each block
+    # adds to the network) folded at its foot; the video report's ratios sat in a table below
+    def headline(md: str) -> str:
+        return md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 1)]
+
+    assert main(["report", str(ROOT / "results" / "cpu-resnet50"), "--out",
+                 str(tmp_path / "r")]) == 0
+    top = headline((tmp_path / "r" / "report.md").read_text())
+    assert top.startswith("## Headline: what each attention variant adds to ResNet-50 (NOT SWEPT")
+    t = pd.read_csv(tmp_path / "r" / "context.csv")
+    r = t[(t["attention"] == "nonlocal") & (t["mode"] == "train") & (t["batch"] == 8)].iloc[0]
+    assert ("- train, batch 8, 224×224, float32: se " in top and
+            f"nonlocal {r['latency_overhead_pct']:+.1f}% / {r['macs_overhead_pct_model']:+.2f}% "
+            f"/ {r['memory_overhead_pct']:+.1f}%" in top)
+    assert "no run here sweeps N" in top  # and why there is no verdict, after it
+    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out",
+                 str(tmp_path / "v")]) == 0
+    top = headline((tmp_path / "v" / "report.md").read_text())
+    p = pd.read_csv(tmp_path / "v" / "pairs.csv").iloc[0]
+    assert top.startswith("## Headline: the non-local order against double attention")
+    assert (f"the non-local order takes {p['ratio_latency']:#.3g}× double attention's time, "
+            f"{p['ratio_macs']:#.3g}× its MACs") in top
+
+
 def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path):
     # the video report (two cases, one shape each order) said "Each run's own axes are fitted
     # below" over a section that fitted nothing

@@ -9,10 +9,28 @@ from __future__ import annotations
 import pandas as pd
 
 from a2bench import analysis as an
-from a2bench.formatting import finite, ms_text, significant, size
-from a2bench.report.elements import Bullets, Element, Heading, Para, block_name
+from a2bench.formatting import finite, integer, ms_text, significant, size
+from a2bench.report.elements import MAX_TABLE_ROWS, Bullets, Element, Heading, Para, block_name
 
 CROSS_WORDS = {"macs": "MACs", "latency": "latency", "memory": "peak memory"}
+
+
+def pair_lines(result: an.Analysis) -> list[str]:
+    """The non-local order against double attention at each size both ran (pairs.csv), a line
+    each, for the headline of a report that sweeps no N (the video report's answer had sat in a
+    table further down, under "Headline: NOT SWEPT")."""
+    p = result.pairs
+    if not len(p):
+        return []
+    ref = block_name(result, an.STUDY.left, short=True)
+    other = block_name(result, an.STUDY.right, short=True)
+    several = len(result.runs) > 1
+    return [f"{r['run'] + ': ' if several else ''}at {r['shape']} (N = {size(r['positions'])}, "
+            f"c = {integer(r['channels'])}, m = {integer(r['m'])}, n = {integer(r['n'])}, "
+            f"b = {integer(r['batch'])}): the {other} takes {significant(r['ratio_latency'])}× "
+            f"{ref}'s time, {significant(r['ratio_macs'])}× its MACs and "
+            f"{significant(r['ratio_memory'])}× its peak memory"
+            for _, r in p.head(MAX_TABLE_ROWS).iterrows()]
 
 
 def block_crossovers_section(result: an.Analysis) -> list[Element]:

@@ -43,8 +43,10 @@ from a2bench.report.sections.crossovers import (
     crossing_words,
     disjoint,
     disjoint_words,
+    pair_lines,
 )
 from a2bench.report.sections.machine import ceiling_percent, failed_calibrations, untimed
+from a2bench.report.sections.variants import context_lines
 from a2bench.run.summary import MODEL_MISMATCH
 
 HEADLINE_WORDS = {"confirmed": "CONFIRMED", "contradicted": "CONTRADICTED",
@@ -81,7 +83,7 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     # "fitted below" only where something is: the video report's two cases had said so
     fitted = set(result.fits["run"]) if len(result.fits) else set()
     if len(unswept) == len(result.labels):  # the question needs a sweep along N
-        return [Heading(2, f"Headline: {headline_phrase(h)}"), Para(
+        return [*_unswept_answer(result, h), Para(
             "The headline asks whether MACs, peak memory and latency grow along positions N "
             "as each block's model says, and no run here sweeps N. "
             + ("Each run's own axes are fitted below (Fitted exponents), and its sizes "
@@ -159,6 +161,27 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
     # after every run's table: the figure draws them all (it had sat under the first run's)
     doc += figure(figs, "fit_positions_latency.png")
     return doc
+
+
+def _unswept_answer(result: an.Analysis, h: dict[str, Any]) -> list[Element]:
+    """The headline of a report that sweeps no N: what it does answer, from its analysis (what
+    each attention variant adds to a network, or the non-local order against double attention
+    at each size both ran), above the line that says why no verdict."""
+    context, pairs = context_lines(result), pair_lines(result)
+    if context:
+        network = block_name(result, str(result.context["network"].iloc[0]), short=True)
+        return [Heading(2, f"Headline: what each attention variant adds to {network} "
+                           f"({headline_phrase(h)} along N)"),
+                Para("Over the same network without attention, at the same input, batch, mode "
+                     "and dtype: latency / MACs (model) / peak memory, each in % (In context, "
+                     "below, has every figure)."), Bullets(tuple(context + pairs))]
+    if pairs:
+        return [Heading(2, f"Headline: the non-local order against double attention at each "
+                           f"size ({headline_phrase(h)} along N)"),
+                Para("Non-local order ÷ double attention at each size measured in both orders "
+                     "(above 1 the non-local order costs more; Costs at each size, below, has "
+                     "every figure)."), Bullets(tuple(pairs))]
+    return [Heading(2, f"Headline: {headline_phrase(h)}")]
 
 
 def _cheaper(result: an.Analysis, run: str) -> list[str]:

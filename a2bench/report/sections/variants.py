@@ -263,6 +263,28 @@ def context_section(result: an.Analysis) -> list[Element]:
         Table(pd.DataFrame(rows))]
 
 
+def context_lines(result: an.Analysis) -> list[str]:
+    """The in-context answer, a line per setting (run, network, mode, batch, input, dtype):
+    what each attention variant adds over the plain network, latency / MACs (model) / peak
+    memory in %, for the headline of a report that sweeps no N (ResNet-50's answer had sat at
+    the foot of its page, folded, under "Headline: NOT SWEPT")."""
+    t = result.context
+    if not len(t):
+        return []
+    t = t[t["attention"] != "none"]
+    several, networks = len(result.runs) > 1, t["network"].nunique() > 1
+    out = []
+    keys = ["run", "network", "mode", "batch", "h", "w", "dtype"]
+    for (run, network, mode, batch, h, w, dtype), g in t.groupby(keys, sort=False):
+        name = f"{block_name(result, network, short=True)}, " if networks else ""
+        each = "; ".join(f"{r['attention']} {r['latency_overhead_pct']:+.1f}% / "
+                         f"{r['macs_overhead_pct_model']:+.2f}% / {r['memory_overhead_pct']:+.1f}%"
+                         for _, r in g.iterrows())
+        out.append(f"{run + ': ' if several else ''}{name}{mode}, batch {integer(batch)}, "
+                   f"{integer(h)}×{integer(w)}, {dtype}: {each}")
+    return out
+
+
 def counters_section(result: an.Analysis) -> list[Element]:
     t = result.counters
     if not len(t):
