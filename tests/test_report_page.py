@@ -1,0 +1,75 @@
+"""index.html as a browser lays it out: printed, and on screens of a few widths (headless
+Chromium, where it is installed), from small documents rendered by render.to_html."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from a2bench.report.elements import Heading, Image, Table
+from a2bench.report.render import _environment, to_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium")
+
+
+def css() -> str:
+    return _environment().loader.get_source(_environment(), "report.css")[0]
+
+
+def page(folder: Path, wide: tuple[int, int] = (2600, 500)) -> Path:
+    """A page holding a figure `wide` pixels big, drawn no narrower than half that (a
+    three-panel figure's least width), and a table folded for its 40 rows."""
+    from PIL import Image as PILImage
+
+    PILImage.new("RGB", wide, "#336699").save(folder / "wide.png")
+    doc = [Heading(1, "a2bench report"), Heading(2, "Figures"),
+           Image("wide.png", "a wide figure", "caption", *wide, wide[0] // 2),
+           Heading(2, "Environment"),
+           Table(pd.DataFrame({"row": [f"folded-row-{i}" for i in range(40)]}))]
+    (folder / "index.html").write_text(to_html(doc, "a2bench report"))
+    return folder / "index.html"
+
+
+def test_printed_figures_fit_the_paper_and_folded_tables_open():
+    """Printed, a figure kept its least width (the rule for screens narrower than 77rem held on
+    paper) and was cut at the page's right edge, and every folded table printed closed."""
+    rules = re.search(r"@media print \{(.*?)\n\}", css(), re.S)
+    assert rules, "report.css has no @media print block"
+    printed = rules.group(1)
+    assert re.search(r"figure img \{[^}]*min-width: 0", printed)
+    assert re.search(r"\.scroll \{[^}]*overflow: visible", printed)
+    assert re.search(r"figure \{[^}]*break-inside: avoid", printed)
+    assert re.search(r"details::details-content \{[^}]*content-visibility: visible", printed)
+    # the print rules come after the screen's, so they win on paper
+    assert css().index("@media print") > css().index("@media (width < 77rem)")
+    # and where a browser lacks ::details-content, a script opens them as the page prints
+    html = to_html([Table(pd.DataFrame({"n": range(40)}))], "t")
+    assert "addEventListener('beforeprint'" in html and "<details><summary>" in html
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_printed_page_shows_the_whole_figure_and_the_folded_rows(tmp_path: Path):
+    if not (shutil.which("pdftotext") and shutil.which("pdfimages") and shutil.which("pdfinfo")):
+        pytest.skip("needs poppler-utils")
+    index = page(tmp_path)
+    pdf = tmp_path / "page.pdf"
+    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+                    f"--print-to-pdf={pdf}", index.as_uri()],
+                   capture_output=True, timeout=120)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "folded-row-0" in text and "folded-row-39" in text
+    width_pt = float(re.search(r"Page size:\s+([\d.]+) x", subprocess.run(
+        ["pdfinfo", str(pdf)], capture_output=True, text=True).stdout).group(1))
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True,
+                            text=True).stdout.splitlines()[2:]
+    assert len(images) == 1, images  # on one page, not split over two
+    ppi = float(images[0].split()[12])
+    assert 2600 / ppi <= width_pt / 72, "the figure runs past the paper's edge"
