@@ -153,11 +153,11 @@ def test_a_figure_is_drawn_no_narrower_than_its_legends_can_be_read(report: Path
     from a2bench.report.render import _environment
 
     html = (report / "index.html").read_text()
-    tags = re.findall(r'<div class="scroll"><a href="([^"]+)"[^>]*><img src="([^"]+)"'
-                      r' alt="[^"]*" width="(\d+)" height="(\d+)" style="--least: (\d+)px">',
-                      html)
+    tags = re.findall(r'<figure style="--least: (\d+)px"><p class="wide"[^>]*>[^<]*</p>'
+                      r'<div class="scroll"><a href="([^"]+)"[^>]*><img src="([^"]+)"'
+                      r' alt="[^"]*" width="(\d+)" height="(\d+)">', html)
     assert len(tags) == len(images_in(html)) >= 5
-    for href, src, width, height, least in tags:
+    for least, href, src, width, height in tags:
         with PILImage.open(report / src) as im:
             assert href == src and im.size == (int(width), int(height))
         scale = int(least) / int(width)  # CSS pixels per pixel of the PNG at its least width

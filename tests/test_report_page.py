@@ -73,3 +73,51 @@ def test_a_printed_page_shows_the_whole_figure_and_the_folded_rows(tmp_path: Pat
     assert len(images) == 1, images  # on one page, not split over two
     ppi = float(images[0].split()[12])
     assert 2600 / ppi <= width_pt / 72, "the figure runs past the paper's edge"
+
+
+def laid_out(index: Path, width: int, script: str) -> str:
+    """What `script` (run once the page has loaded, its value a string) reads from index.html
+    laid out `width` CSS pixels wide in headless Chromium."""
+    probe = index.with_name("probe.html")
+    probe.write_text(index.read_text().replace(
+        "</body>", f"<script>addEventListener('load', () => {{ const p = "
+        f"document.createElement('pre'); p.id = 'probe'; p.textContent = 'PROBE' + ({script})"
+        " + 'EBORP'; document.body.append(p); });</script></body>"))
+    dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                          f"--user-data-dir={index.parent / 'profile'}", "--hide-scrollbars",
+                          f"--window-size={width},900", "--virtual-time-budget=3000",
+                          "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"<pre id=\"probe\">PROBE(.*?)EBORP</pre>", dom, re.S)
+    assert found, dom[-500:]
+    return found.group(1)
+
+
+def test_a_figure_wider_than_its_box_says_it_scrolls():
+    """At 800 pixels a three-panel figure showed two panels, its third reachable only by a
+    scrollbar under the figure, a screen further down: a line above it now says it scrolls."""
+    html = to_html([Image("wide.png", "a wide figure", "caption", 2600, 500, 1300),
+                    Image("old.png", "a figure of unknown size", "caption")], "t")
+    figures = re.findall(r"<figure[^>]*>.*?</figure>", html, re.S)
+    assert figures[0].startswith('<figure style="--least: 1300px"><p class="wide"')
+    assert 'class="wide"' not in figures[1]  # its width unknown, it never scrolls
+    assert re.search(r"@media screen and \(width < 77rem\) \{\s*figure > \.wide \{[^}]*"
+                     r"max-height: clamp\(0px, \(var\(--least", css())
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.parametrize("width", [1280, 800, 500])
+def test_the_scroll_line_shows_where_a_figure_scrolls_and_only_there(tmp_path: Path, width):
+    index = page(tmp_path)
+    from PIL import Image as PILImage
+
+    PILImage.new("RGB", (600, 500), "#336699").save(tmp_path / "narrow.png")
+    index.write_text(to_html([Image("wide.png", "wide", "caption", 2600, 500, 1300),
+                              Image("narrow.png", "narrow", "caption", 600, 500, 300)], "t"))
+    seen = laid_out(index, width, "[...document.querySelectorAll('figure')].map(f => "
+                    "[f.querySelector('.scroll').scrollWidth > f.querySelector('.scroll')"
+                    ".clientWidth, f.querySelector('.wide').offsetHeight > 0].join()).join(' ')")
+    wide, narrow = seen.split()
+    assert wide == ("false,false" if width == 1280 else "true,true")
+    assert narrow == "false,false"
