@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import colorsys
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -28,22 +29,161 @@ from matplotlib.ticker import (  # noqa: E402
 )
 
 from a2bench import analysis as an  # noqa: E402
+from a2bench.case import DTYPE_BYTES  # noqa: E402
 
 # matplotlib's tab10. The compared pair (analysis.STUDY) keeps the blue and red its figures
-# always had, and each of its variants (train, bf16, sdpa...) a shade of that hue, so the pair
-# reads the same in every panel; every other block takes the next of the remaining colours,
-# green first (the third block of the earlier reports had it), in analysis.block_order's order,
-# then tab20's light half, then evenly spaced hues: no two blocks of a report share a colour.
+# always had; every other block takes the next of the remaining colours, green first (the third
+# block of the earlier reports had it), in analysis.block_order's order, then the hue farthest
+# from those taken: no two blocks of a report share a colour. A block's variants by condition
+# (train, a dtype, compiled) take shades of its hue, in every panel: ResNet-50's blocks had
+# changed colour between its forward and train panels; a categorical choice (nonlocal[sdpa],
+# resnet50[se]) is a block of its own, but for the pair, whose every variant is a shade.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 
 
-LIGHT = ("#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
-         "#9edae5")
-
+# tab10's grey is no block's: it has no hue to shade, and the legends' keys are grey
+GREY = "#7f7f7f"
 
 # the pair's colours; their variants take shades of them (block_colors)
 PINNED_COLORS = {an.STUDY.left: "#1f77b4", an.STUDY.right: "#d62728"}
+
+# Every colour at least 3:1 against the white page (WCAG's contrast for graphics): tab20's pale
+# half and the palest shades (#bedef4, 1.41:1) had been hard to see, tab10's olive (2.0:1) too.
+LEAST_CONTRAST = 3.0
+# A shade, or a hue past the palette, is picked as far as it can be (CIELAB ΔE, 1976) from the
+# colours taken that may share a panel with it, its block's and its condition's (a panel holds a
+# run's lines, or one condition's where they are many), up to APART; then from every colour
+# taken, up to APART_ALL (the roofline draws every block in one panel: a bf16 non-local order
+# and criss-cross there, #f3bebf and #f7b6d2, had been 14 apart, one pink to the eye); then as
+# near its block's own colour as it can be, so it still reads as that block.
+CONDITION_WORDS = frozenset({*DTYPE_BYTES, "train", "compiled"})
+APART = 25.0
+APART_ALL = 20.0
+
+
+def block_colors(blocks: Sequence[str]) -> dict[str, str]:
+    """One colour per block (or variant, `block[train]`), none twice: each block's own colour
+    to its plainest variant (float32, forward, eager first), shades of it to the others."""
+    family: dict[str, list[str]] = {}
+    for block in blocks:
+        family.setdefault(_family(block), []).append(block)
+    free = [_legible(c) for c in PALETTE[2:] + PALETTE[:2]
+            if c not in PINNED_COLORS.values() and c != GREY]
+    hues = [_legible(to_hex(c)) for c in sns.color_palette("husl", 36)]
+    out: dict[str, str] = {}
+    for name, members in family.items():
+        members.sort(key=_condition)
+        out[members[0]] = (PINNED_COLORS.get(name) or (free.pop(0) if free else
+                           _farthest(hues, out.values(), out.values())))
+    for name, members in family.items():
+        for block in members[1:]:
+            near = [c for b, c in out.items()
+                    if _family(b) == name or _condition(b) == _condition(block)]
+            out[block] = _farthest(_shades(out[members[0]]), near, out.values(),
+                                   like=out[members[0]])
+    return {block: out[block] for block in blocks}
+
+
+def _parts(block: str) -> tuple[str, list[str]]:
+    base, _, rest = block.partition("[")
+    return base, [p.strip() for p in rest.rstrip("]").split(",") if p.strip()]
+
+
+def _family(block: str) -> str:
+    """The block a variant is a shade of: its name and its categorical choices, without its
+    condition (resnet50[se, train]: resnet50[se]); the pair's name alone."""
+    base, parts = _parts(block)
+    choices = [p for p in parts if p not in CONDITION_WORDS]
+    return base if base in PINNED_COLORS or not choices else f"{base}[{', '.join(choices)}]"
+
+
+def _condition(block: str) -> tuple[bool, bool, bool, tuple[str, ...]]:
+    """A variant's condition, float32, forward and eager first (plotting._conditions), from
+    its name: block_colors knows the blocks by name alone."""
+    words = tuple(p for p in _parts(block)[1] if p in CONDITION_WORDS)
+    return (any(p in DTYPE_BYTES for p in words), "train" in words, "compiled" in words, words)
+
+
+def _linear(color: str) -> np.ndarray:
+    """An sRGB colour's linear light, channel by channel."""
+    rgb = np.array(to_rgb(color))
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
+def _contrast(color: str) -> float:
+    """The colour's contrast ratio against white (WCAG 2's relative luminance)."""
+    return float(1.05 / (np.array([0.2126, 0.7152, 0.0722]) @ _linear(color) + 0.05))
+
+
+@cache
+def _lab(color: str) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour."""
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                    [0.0193, 0.1192, 0.9505]]) @ _linear(color) / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def color_distance(a: str, b: str) -> float:
+    """How far apart two colours look: CIELAB ΔE (1976); about 2 is just noticeable."""
+    return float(np.linalg.norm(_lab(a) - _lab(b)))
+
+
+def _legible(color: str) -> str:
+    """The colour, darkened in its own hue until it stands LEAST_CONTRAST from white."""
+    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
+    while _contrast(color) < LEAST_CONTRAST:
+        light -= 0.01
+        color = to_hex(colorsys.hls_to_rgb(hue, light, sat))
+    return color
+
+
+def _shades(color: str) -> list[str]:
+    """Shades of the colour's hue (within 15 degrees of it), each legible and none so dark it
+    reads black: its lightness, saturation and hue varied a little."""
+    hue, _, sat = colorsys.rgb_to_hls(*to_rgb(color))
+    found = {to_hex(colorsys.hls_to_rgb((hue + turn) % 1, light, sat * part))
+             for light in np.linspace(0.2, 0.8, 31) for part in (1.0, 0.7, 0.45)
+             for turn in (0.0, -0.04, 0.04)}
+    return sorted(c for c in found if _contrast(c) >= LEAST_CONTRAST)
+
+
+def _farthest(candidates: Sequence[str], near: Iterable[str], taken: Iterable[str],
+              like: str | None = None) -> str:
+    """The candidate farthest from the nearest of `near` (up to APART), then of all `taken`
+    (up to APART_ALL), then the nearest to `like` (see APART)."""
+    lab = np.array([_lab(c) for c in candidates])
+
+    def least(colors: Iterable[str]) -> np.ndarray:
+        others = np.array([_lab(c) for c in colors]).reshape(-1, 3)
+        if not len(others):
+            return np.zeros(len(lab))
+        return np.linalg.norm(lab[:, None] - others[None], axis=2).min(axis=1)
+
+    alike = -least([like]) if like else np.zeros(len(lab))
+    apart = least(taken)
+    keys = (apart, alike, np.minimum(apart, APART_ALL), np.minimum(least(near), APART))
+    return candidates[int(np.lexsort(keys)[-1])]  # lexsort: its last key first
+
+
+def _shade(color: str, i: int, n: int) -> str:
+    """The i-th of n shades of one hue: the colour itself first, then the other n - 1 spread
+    over the legible lightness range (LEAST_CONTRAST), darkest first."""
+    if i == 0:
+        return color
+    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
+    lightest = colorsys.rgb_to_hls(*to_rgb(_legible(to_hex(colorsys.hls_to_rgb(hue, 0.85,
+                                                                                sat)))))[1]
+    levels = list(np.linspace(0.18, lightest, n))
+    levels.remove(min(levels, key=lambda v: abs(v - light)))  # the colour's own place
+    level = 0.25 if n == 2 else float(levels[i - 1])  # one variant: a dark shade reads best
+    return _legible(to_hex(colorsys.hls_to_rgb(hue, level, sat)))
+
+
+def _colors(result: an.Analysis) -> dict[str, str]:
+    """Every block of the report's data with its colour, the same in every figure."""
+    return block_colors(an.block_order(result.data, result.environments))
 
 
 DPI = 130
@@ -61,43 +201,6 @@ PAGE_PX_PER_INCH = 9 * 72 / LEGEND_PT  # 81
 def least_width(pixels: int) -> int:
     """The fewest CSS pixels a PNG figure `pixels` wide may be drawn in (PAGE_PX_PER_INCH)."""
     return min(pixels, round(pixels * PAGE_PX_PER_INCH / DPI))
-
-
-def block_colors(blocks: Sequence[str]) -> dict[str, str]:
-    """One colour per block (or variant, `block[train]`), in the given order: the compared
-    pair's own hue in shades, the others the palette's remaining colours, none twice."""
-    free = [c for c in PALETTE[2:] + PALETTE[:2] if c not in PINNED_COLORS.values()]
-    others = [b for b in blocks if b.partition("[")[0] not in PINNED_COLORS]
-    if len(others) > len(free) + len(LIGHT):
-        free += [to_hex(c) for c in sns.color_palette("husl", len(others) - len(free))]
-    else:
-        free += LIGHT
-    family = {base: [b for b in blocks if b.partition("[")[0] == base] for base in PINNED_COLORS}
-    out: dict[str, str] = {}
-    for block in blocks:
-        base = block.partition("[")[0]
-        if base in PINNED_COLORS:
-            out[block] = _shade(PINNED_COLORS[base], family[base].index(block), len(family[base]))
-        else:
-            out[block] = free[others.index(block)]
-    return out
-
-
-def _shade(color: str, i: int, n: int) -> str:
-    """The i-th of n shades of one hue: the colour itself first, then the other n - 1 spread
-    over the lightness range, darkest first, so 7 variants of one block still read apart."""
-    if i == 0:
-        return color
-    hue, light, sat = colorsys.rgb_to_hls(*to_rgb(color))
-    levels = list(np.linspace(0.18, 0.85, n))
-    levels.remove(min(levels, key=lambda v: abs(v - light)))  # the colour's own place
-    level = 0.25 if n == 2 else float(levels[i - 1])  # one variant: a dark shade reads best
-    return to_hex(colorsys.hls_to_rgb(hue, level, sat))
-
-
-def _colors(result: an.Analysis) -> dict[str, str]:
-    """Every block of the report's data with its colour, the same in every figure."""
-    return block_colors(an.block_order(result.data, result.environments))
 
 
 # A log axis of this many swept sizes or fewer is labelled at them: two sizes 4x apart had
