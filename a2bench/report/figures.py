@@ -37,9 +37,11 @@ from a2bench.report.elements import (  # noqa: E402
 from a2bench.report.plotting import (  # noqa: E402
     LEGEND_LINE,
     LEGEND_PT,
+    RUN_MARKERS,
     _colors,
     _condition_panels,
     _log_x,
+    _mark_line_ends,
     _panels,
     _save,
     _shade,
@@ -402,14 +404,20 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
     palette = {block_name(result, b): c for b, c in _colors(result).items()}
     fig, ax = plt.subplots(figsize=(8.0, 5.6))
     several = len(result.labels) > 1
+    # each run's marker, on its points and at its roof's right end: three GPUs' grey roofs had
+    # lain on one another, told apart by their dashes alone
+    markers = {r: RUN_MARKERS[i % len(RUN_MARKERS)] for i, r in enumerate(result.labels)}
     sns.scatterplot(data=roof, x="intensity", y="gflops", hue="block",
                     style="run" if several else None, palette=palette, s=55, ax=ax,
+                    markers=markers if several else True,
+                    style_order=[r for r in result.labels if (roof["run"] == r).any()] or None,
                     edgecolor="white", linewidth=0.5, zorder=3)
     x_lo = float(roof["intensity"].min()) / 2 if len(roof) else 0.1
     x_hi = float(roof["intensity"].max()) * 2 if len(roof) else 100
     # one dash pattern per run's roof (a report of 8 runs must tell 8 roofs apart)
     run_styles = ("-", "--", ":", "-.", (0, (8, 2)), (0, (1, 3)), (0, (5, 1, 1, 1, 1, 1)),
                   (0, (3, 3, 1, 3)), (0, (12, 3)), (0, (2, 1)))
+    roofs: list[Line2D] = []
     for i, run in enumerate(result.labels):
         ceiling = (result.environments.get(run) or {}).get("roofline") or {}
         peak, bw = ceiling.get("gemm_flops_per_s"), ceiling.get("bandwidth_bytes_per_s")
@@ -419,10 +427,14 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
         xs = np.geomspace(min(x_lo, ridge / 4), max(x_hi, ridge * 4), 200)
         label = (f"{run + ': ' if several else ''}roof: GEMM {significant(peak / 1e9)} "
                  f"GFLOP/s, copy {significant(bw / 1e9)} GB/s (measured)")
-        ax.plot(xs, np.minimum(peak, xs * bw) / 1e9, color="0.25", lw=1.6,
-                ls=run_styles[i % len(run_styles)], label=label, zorder=2)
+        roofs += ax.plot(xs, np.minimum(peak, xs * bw) / 1e9, color="0.25", lw=1.6,
+                         ls=run_styles[i % len(run_styles)], label=label, zorder=2,
+                         **({"marker": markers[run], "ms": 8, "mec": "white", "mew": 0.5} if several
+                            else {}))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if several:
+        _mark_line_ends(ax, roofs)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of activations + input)")
     ax.set_ylabel("achieved GFLOP/s (analytic FLOPs ÷ median latency)")
     ax.set_title("Roofline: how close each case gets to the machine's ceilings")
@@ -433,7 +445,9 @@ def roofline_figure(result: an.Analysis, out: Path) -> FigureFile:
     caption = ("Each point is one case: its analytic FLOPs (2 MACs + elementwise operations) "
                "divided by its median latency, against FLOPs per byte it must move. The roof is "
                "the minimum of the GEMM throughput and the copy bandwidth × intensity, both "
-               "measured in the same run.")
+               "measured in the same run" + ("; each run's roof ends in its points' marker, "
+                                             "side by side where roofs end together."
+                                             if several else "."))
     return FigureFile(name, "Roofline", caption)
 
 

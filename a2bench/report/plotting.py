@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FixedLocator,
     FuncFormatter,
@@ -251,6 +252,29 @@ def _save(fig: plt.Figure, out: Path, name: str) -> str:
     fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return name
+
+
+# Filled markers, one a run: on its points and at its roof's right end (the roofline figure)
+RUN_MARKERS = ("o", "X", "s", "P", "D", "^", "v", "<", ">", "p", "h", "8")
+
+
+def _mark_line_ends(ax: plt.Axes, lines: Sequence[Line2D]) -> None:
+    """Each line's marker at its right end alone, on log-log axes; lines whose ends lie within
+    a marker's height of one another put theirs side by side, leftward, so each shows."""
+    wide = ax.get_position().width * ax.figure.get_figwidth()  # inches
+    tall = ax.get_position().height * ax.figure.get_figheight()
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    across = 0.14 / wide * math.log10(x_hi / x_lo)  # decades a marker and its gap take
+    up = 0.12 / tall * math.log10(y_hi / y_lo)
+    ends: list[tuple[float, int]] = []  # each marker's height, and its place from the end
+    for line in lines:
+        xs, ys = (np.asarray(v, dtype=float) for v in line.get_data())
+        end = math.log10(ys[-1])
+        taken = {k for e, k in ends if abs(end - e) < up}  # places it would hide a marker at
+        beside = min(k for k in range(len(ends) + 1) if k not in taken)
+        ends.append((end, beside))
+        at = int(np.searchsorted(xs, xs[-1] / 10 ** (beside * across)))
+        line.set_markevery([min(at, len(xs) - 1)])
 
 
 # Panels a row holds: five runs in one row made a 3,400-pixel figure whose ticks and legends a
