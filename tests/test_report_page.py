@@ -121,3 +121,47 @@ def test_the_scroll_line_shows_where_a_figure_scrolls_and_only_there(tmp_path: P
     wide, narrow = seen.split()
     assert wide == ("false,false" if width == 1280 else "true,true")
     assert narrow == "false,false"
+
+
+# The two tables that had run past the 1,200-pixel column at 1280 pixels, as their reports
+# have them: the H100 report's environment (8 runs) and the ResNet-50 report's "In context"
+H100_RUNS = [f"gpu-nvidia-h100-80gb-hbm3-{s}" for s in (
+    "frames", "global-context", "m", "n", "positions", "positions-bfloat16", "training",
+    "video")]
+ENVIRONMENT = pd.DataFrame(
+    [["results folder", *(f"../{r}/" for r in H100_RUNS)],
+     ["suite", *(f"suites/{r.rpartition('hbm3-')[2]}.yaml" for r in H100_RUNS)],
+     ["CUDA numerics flags", *["matmul_allow_tf32 off, cudnn_allow_tf32 off, cudnn_benchmark "
+                               "off, cudnn_deterministic off"] * 8],
+     ["a2bench / commit", *["0.1.0 / 097717c5d9a8"] * 8],
+     ["C++ compiler (torch.compile)",
+      *["g++-real (Ubuntu 13.3.0-6ubuntu2~24.04) 13.3.0"] * 8]], columns=["", *H100_RUNS])
+IN_CONTEXT = pd.DataFrame(
+    [["resnet50", a, "forward", "1", "224×224", "5.014", "", "29234216", "145", "10.5 MiB",
+      "27.2%", "0.0% / 0.0%", "29.97%", "14.4%"] for a in ("double_attention", "nonlocal")],
+    columns=["network", "attention", "mode", "batch", "input", "GMACs (model)",
+             "published GMACs", "parameters", "median latency (ms)", "peak memory",
+             "latency overhead", "memory overhead (measured / model)",
+             "MACs overhead (model)", "parameters overhead"])
+
+
+def test_a_word_in_a_table_may_wrap_after_its_slash_underscore_or_tilde():
+    html = to_html([Table(ENVIRONMENT), Table(IN_CONTEXT)], "t")
+    for cell in ("<td>suites/<wbr>frames.yaml</td>", "<td>double_<wbr>attention</td>",
+                 "13.3.0-6ubuntu2~<wbr>24.04)", "<td>0.1.0 / 097717c5d9a8</td>",
+                 "<th>memory overhead (measured / model)</th>"):
+        assert cell in html, cell
+    # still escaped: a cell's markup is text
+    assert "<td>a&lt;b_<wbr>c</td>" in to_html([Table(pd.DataFrame({"x": ["a<b_c"]}))], "t")
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.parametrize("table", [ENVIRONMENT, IN_CONTEXT], ids=["environment", "in context"])
+def test_the_widest_published_tables_fit_a_1280_pixel_screen(tmp_path: Path, table):
+    index = tmp_path / "index.html"
+    index.write_text(to_html([Table(table)], "t"))
+    box = laid_out(index, 1280, "(s => s.scrollWidth + ' ' + s.clientWidth)"
+                                "(document.querySelector('.scroll'))")
+    wide, room = map(int, box.split())
+    assert wide <= room, f"the table is {wide} pixels wide in a box of {room}"

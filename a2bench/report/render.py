@@ -71,6 +71,7 @@ def _environment() -> jinja2.Environment:
                      image=lambda el: isinstance(el, Image))
     env.filters["rows"] = _rows
     env.filters["code"] = _inline_code
+    env.filters["breakable"] = _breakable
     env.filters["slug"] = slug
     return env
 
@@ -91,6 +92,18 @@ def _inline_code(text: Any) -> Markup:
         return Markup.escape(text)
     return Markup("").join(Markup("<code>%s</code>") % part if i % 2 else Markup.escape(part)
                            for i, part in enumerate(parts))
+
+
+# Where a word in a table's cell may wrap: after the / _ or ~ inside it (suites/positions.yaml,
+# cudnn_deterministic, a compiler's 13.3.0-6ubuntu2~24.04), where a browser breaks no line. Such
+# words had set their columns' least widths, and two tables ran past the 1,200-pixel column:
+# the H100 report's environment (8 runs) and the ResNet-50 report's "In context" (14 columns).
+JOINT = re.compile(r"(?<=[\w.])([/_~])(?=\w)")
+
+
+def _breakable(value: Any) -> Markup:
+    """A cell's text escaped, with a line break allowed (<wbr>) after each JOINT."""
+    return Markup(JOINT.sub(r"\1<wbr>", str(Markup.escape(value))))
 
 
 def to_html(doc: Iterable[Element], title: str) -> str:
