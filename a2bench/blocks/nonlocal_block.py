@@ -51,6 +51,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
+from a2bench.blocks.sdpa_cpu import (
+    FLASH_CPU,
+    FLASH_PACK_MIN,
+    KV_SPLIT,
+    flash_cpu_scratch_elements,
+    q_split,
+)
 from a2bench.blocks.sdpa_cuda import (
     CUDA_KERNELS,
     cuda_backward_buffers,
@@ -175,33 +182,6 @@ def keys(case: Case) -> int:
     return case.t * (case.h // s) * (case.w // s)
 
 
-# The CPU flash kernel's query block size by query length (FlashAttentionKernel.cpp:
-# flash_attention_kernel_impl) and its key block size.
-def _q_split(n_q: int) -> int:
-    return 256 if n_q >= 768 else 64 if n_q >= 192 else 32
-
-
-KV_SPLIT = 512
-# SDPA's CPU flash kernel, as a record names it: with the thread count at more than one
-# (kernel_names.threaded), since it keeps a scratch per thread
-FLASH_CPU = "flash_cpu"
-
-
-def flash_cpu_scratch_elements(n_q: int, n_kv: int, head_dim: int, threads: int = 1) -> int:
-    """Elements of the CPU flash kernel's per-thread scratch `buf` (fp32 or fp64 inputs, no mask):
-    threads x (qSplit*kvSplit (the q k^T tile) + 2 qSplit (row max, row sum) + qSplit*d (the
-    output accumulator)), each split clipped to its sequence length. Allocated and freed inside
-    the call; bf16/fp16 add a reduced-type tile and keep this buffer in fp32."""
-    qs, kvs = min(_q_split(n_q), n_q), min(KV_SPLIT, n_kv)
-    return threads * (qs * kvs + 2 * qs + qs * head_dim)
-
-
-# On AMX torch's CPU flash kernel packs key and value for oneDNN's brgemm, in bf16, where both
-# sequences are at least this long (cpublas's packing follows oneDNN's ISA, as the
-# convolutions' kernel does: ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 turns both off).
-FLASH_PACK_MIN = 64
-
-
 def flash_packed_elements(case: Case, conv: str, threads: int = 1) -> int:
     """What the CPU flash kernel's forward allocates on AMX to pack its operands (`conv`: the
     convolutions' kernel, onednn_bf16_amx there): whole copies of k and of v (its positions
@@ -250,7 +230,7 @@ def _flash_buffers(case: Case, kernel: str, conv: str = "") -> int:
     accumulated = b * big_n + flash_cpu_scratch_elements(big_n, n_kv, d, threads)
     reduced = 0
     if case.dtype_bytes == 2:  # bf16/fp16 also keep a reduced-type copy of the q k^T tile
-        reduced = threads * min(_q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
+        reduced = threads * min(q_split(big_n), big_n) * min(KV_SPLIT, n_kv)
     return (_in_dtype_elements(accumulated, case) + reduced
             + flash_packed_elements(case, conv, threads))
 
@@ -319,7 +299,7 @@ def _flash_backward_scratch(case: Case, kernel: str) -> int:
     if kernel in CUDA_KERNELS:
         return copy + cuda_backward_buffers(case, kernel)
     threads = thread_count(kernel, FLASH_CPU) or 1
-    qs, kvs = min(_q_split(big_n), big_n), min(KV_SPLIT, n_kv)
+    qs, kvs = min(q_split(big_n), big_n), min(KV_SPLIT, n_kv)
     reduced = threads * 2 * qs * kvs if case.dtype_bytes == 2 else 0
     return copy + _in_dtype_elements(threads * 2 * qs * kvs + qs, case) + reduced
 
