@@ -262,6 +262,39 @@ def test_a_transposed_gradient_of_one_row_or_column_is_not_copied(one_thread, c,
     assert warm_peak_cpu(make_step(module, x, "train")) == cost_of(case, backend).peak_bytes
 
 
+@pytest.mark.parametrize(("threads", "dtype", "b", "c", "t", "h", "w", "params", "mode"), [
+    (2, "float32", 3, 19, 1, 1, 5, {}, "forward"), (2, "float32", 2, 5, 1, 1, 2, {}, "forward"),
+    (2, "float32", 2, 48, 1, 14, 6, {"subsample": 2}, "forward"),
+    (2, "float32", 2, 7, 2, 3, 3, {}, "train"), (2, "float32", 16, 33, 1, 1, 1, {}, "forward"),
+    (2, "float32", 3, 19, 1, 1, 1, {"inner": 9}, "forward"),
+    (1, "bfloat16", 1, 1024, 1, 4, 4, {}, "forward"),
+    (1, "bfloat16", 1, 512, 1, 12, 12, {"subsample": 2}, "forward"),
+])
+def test_sdpa_with_one_inner_channel_or_position_is_its_model(threads, dtype, b, c, t, h, w,
+                                                               params, mode):
+    # Where d or N is 1 the kernel output's transposed view is contiguous with strides
+    # (N, 1, 1): W_z copied nothing (the model held a copy) and oneDNN ran it on another path,
+    # with buffers of its own: b 3, c 19, 1x5 at two threads peaked at 13,664 B against 5,304,
+    # bf16 b 1, c 1024, 4x4 at 67,424 against 131,776. The block now views it with standard
+    # strides, and the model holds no copy there.
+    from a2bench.cost import within_allowance
+    from a2bench.measure.memory import warm_peak_cpu
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        case = dataclasses.replace(_case(b, c, t, h, w, dtype, impl="sdpa",
+                                         **{"inner": 1, **params}), mode=mode)
+        module, x = build(case)
+        with torch.no_grad():
+            backend = SPEC.backend(module, x)
+        measured = warm_peak_cpu(make_step(module, x, mode))
+    finally:
+        torch.set_num_threads(before)
+    model = cost_of(case, backend)  # exact here; on AMX within its kernels' allowance
+    assert within_allowance(measured - model.peak_bytes, model.peak_allowance_bytes), backend
+
+
 def test_each_cpu_thread_adds_one_flash_scratch():
     case = _case(*BIG.values(), inner=32, impl="sdpa")
     before = torch.get_num_threads()

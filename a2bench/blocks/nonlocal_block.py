@@ -142,7 +142,11 @@ class NonLocal(nn.Module):
             # softmax over the N' keys, scaled by 1/sqrt(d) (the default scale)
             out = F.scaled_dot_product_attention(q, k, v)  # (b, 1, N, d)
             del q, k, v
-            y = out.squeeze(1).transpose(1, 2)  # (b, d, N), a view
+            b, _, n, d = out.shape
+            # (b, d, N): a transposed view; where d or N is 1, the same memory viewed with
+            # standard strides (the transposed view's, though contiguous too, send W_z's oneDNN
+            # down another path, with buffers of its own)
+            y = out.view(b, d, n) if min(d, n) == 1 else out.squeeze(1).transpose(1, 2)
             del out
         z = self.w_z(y)  # (b, c, N)
         del y
@@ -472,8 +476,9 @@ def build_cost(case: Case, backend: str = "") -> Cost:
                     ("flash_buffers", "q", "k", "v", *(t.name for t in rng), *split_names),
                     forward_only=True))
               if kernel != "math" else _math_terms(case)),
-            # W_z's convolution copies its transposed input to a contiguous one first
-            _copy("y_copy", "", b * d * big_n),
+            # W_z's convolution copies its transposed input to a contiguous one first (none where
+            # d or N is 1: forward's y is then contiguous, with standard strides)
+            _copy("y_copy", "", _copied(b, d, big_n)),
             *tail,
         )
     return Cost(terms, case.dtype_bytes)
