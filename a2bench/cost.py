@@ -57,7 +57,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from a2bench.allocator import allowance_bytes, block_bytes, fragmentation_bytes
+from a2bench.allocator import allowance_bytes, block_bytes, exact_bytes, fragmentation_bytes
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
     ONEDNN_F32,
@@ -109,6 +109,7 @@ class Term:
     forward_only: bool = False
     # What only a training forward pass allocates (or names, for its backward) after this term.
     train_extra: tuple[Term, ...] = ()
+    itemsize: int = 0  # the bytes of an output element not of the case dtype (bool mask: 1)
 
 
 def _in_mode(terms: Sequence[Term], mode: str) -> tuple[Term, ...]:
@@ -177,30 +178,37 @@ class Cost:
 
     @property
     def activation_bytes(self) -> int:
-        return sum(t.out_elements for t in self.active) * self.bytes_per_element
+        return sum(t.out_elements * (t.itemsize or self.bytes_per_element) for t in self.active)
 
     @property
     def largest_activation_bytes(self) -> int:
         """The biggest single tensor the forward allocates: what must fit in a cache at once."""
-        return max((t.out_elements for t in self.active), default=0) * self.bytes_per_element
+        return max((t.out_elements * (t.itemsize or self.bytes_per_element) for t in self.active),
+                   default=0)
 
     @property
     def saved_bytes(self) -> int:
         """Activations autograd holds at the end of the forward pass (0 for inference)."""
         if not self.train:
             return 0
-        return _simulate(self.active, self.input_elements).saved * self.bytes_per_element
+        terms, input_elements, size = self._sized(exact_bytes)
+        return _simulate(terms, input_elements).saved * size
+
+    def _sized(self, rounding: Callable[[int], int]) -> tuple[tuple[Term, ...], int, int]:
+        """The active terms, the input's size and the bytes of the element they count in: the
+        case dtype's; or every tensor in bytes (at 1), where `rounding` (an allocator's) makes
+        each its own block, or a term's output is of another dtype (Term.itemsize)."""
+        terms, size = self.active, self.bytes_per_element
+        if rounding(size) == size and not any(t.itemsize for t in terms):
+            return terms, self.input_elements, size
+        return _in_blocks(terms, size, rounding), rounding(self.input_elements * size), 1
 
     @cached_property
     def _peak(self) -> tuple[int, tuple[tuple[str, int], ...], str]:
         """The peak in bytes, each tensor live at it (its name, its bytes), and the step that
         reaches it (computed once: a train model's simulation is the costly part of a large
         block's model)."""
-        terms, input_elements, size = self.active, self.input_elements, self.bytes_per_element
-        rounding = block_bytes(self.device)
-        if rounding(size) != size:  # each tensor its own allocator block
-            terms, input_elements, size = _in_blocks(terms, size, rounding), rounding(
-                input_elements * size), 1
+        terms, input_elements, size = self._sized(block_bytes(self.device))
         if self.train:
             step = _simulate(terms, input_elements)
             peak, tensors, at = step.peak, step.peak_tensors, step.peak_at
@@ -282,13 +290,15 @@ def _in_blocks(terms: Sequence[Term], size: int,
                rounding: Callable[[int], int]) -> tuple[Term, ...]:
     """The terms (a mode's active ones: train_extra already in line) with every tensor counted
     as the allocator block it takes, in bytes (so the simulations run at one byte per
-    element). A term's parameter gradients and its backward scratch are rounded as one block
-    each: they are small beside the activations, or one buffer."""
-    def block(elements: int | None) -> int | None:
-        return None if elements is None else rounding(elements * size)
+    element; an output of another dtype in its own, Term.itemsize). A term's parameter
+    gradients and its backward scratch are rounded as one block each: they are small beside
+    the activations, or one buffer."""
+    def block(elements: int | None, itemsize: int = size) -> int | None:
+        return None if elements is None else rounding(elements * itemsize)
 
     return tuple(replace(
-        t, out_elements=block(t.out_elements), grad_elements=block(t.grad_elements),
+        t, out_elements=block(t.out_elements, t.itemsize or size), itemsize=0,
+        grad_elements=block(t.grad_elements),
         input_grads=None if t.input_grads is None else tuple(block(e) for e in t.input_grads),
         backward_scratch=block(t.backward_scratch), scratch=block(t.scratch),
         params=block(t.params)) for t in terms)

@@ -271,7 +271,7 @@ def _forward_cost(forward_model: Callable[..., Any], spec: BlockSpec, case: Case
 
 # A Term's counts: MACs, elements, scratch and allowance bytes, parameters
 _COUNTS = ("macs", "elementwise", "out_elements", "grad_operands", "backward_elementwise",
-           "backward_scratch", "scratch", "allowance", "params", "grad_elements")
+           "backward_scratch", "scratch", "allowance", "params", "grad_elements", "itemsize")
 
 
 def _wrong_count(model: Cost) -> str:

@@ -295,6 +295,21 @@ def test_sdpa_with_one_inner_channel_or_position_is_its_model(threads, dtype, b,
     assert within_allowance(measured - model.peak_bytes, model.peak_allowance_bytes), backend
 
 
+@pytest.mark.parametrize(("b", "c", "t", "h", "w"), [
+    (1, 16, 3, 3, 5), (1, 16, 1, 3, 5), (3, 3, 1, 1, 5), (1, 3, 1, 2, 7)])
+def test_the_math_paths_bool_masks_are_held_to_the_byte(one_thread, b, c, t, h, w):
+    # At inner 1 SDPA runs its math path, whose -inf mask (b N N') and masked rows (b N) are
+    # bool, a byte an element: held in whole float32 elements, the model had been 2-6 B over
+    # where b N N' or b N is not a multiple of 4 (18,994 B measured at 3x3x5, model 19,000)
+    from a2bench.measure.memory import warm_peak_cpu
+
+    case = _case(b, c, t, h, w, inner=1, impl="sdpa")
+    module, x = build(case)
+    backend = SPEC.backend(module, x)
+    assert backend == "math"
+    assert warm_peak_cpu(make_step(module, x, "forward")) == cost_of(case, backend).peak_bytes
+
+
 def test_each_cpu_thread_adds_one_flash_scratch():
     case = _case(*BIG.values(), inner=32, impl="sdpa")
     before = torch.get_num_threads()

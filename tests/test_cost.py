@@ -124,3 +124,21 @@ def test_a_misspelt_name_in_frees_is_refused():
     with pytest.raises(ValueError, match=r"cost term 'b': frees 'aa', which names no earlier "
                        r"term; expected one of a, x"):
         Cost((ok[0], Term("b", 0, 0, 4, frees=("aa",))), 4)
+
+
+def test_an_output_of_another_dtype_is_counted_in_its_own_bytes():
+    # SDPA's math path allocates bool masks, a byte an element: held as whole float32 elements,
+    # 225 B read 228 (the non-local block's model 4-6 B over its measured peak)
+    from a2bench.cost import Cost, train_cost
+
+    terms = (Term("a", 0, 0, 10, inputs=("x",), saves=("a",)),
+             Term("mask", 0, 0, 225, inputs=(), itemsize=1),
+             Term("b", 0, 0, 3, ("mask",), inputs=("a",)))
+    cost = Cost(terms, 4)
+    assert cost.peak_bytes == 40 + 225 + 12 and cost.activation_bytes == 277
+    assert cost.largest_activation_bytes == 225
+    assert dict(cost.peak_tensors)["mask"] == 225
+    train = train_cost(cost, 5)
+    assert train.saved_bytes == 40 and train.peak_bytes == cost.peak_bytes
+    # on CUDA each tensor is its allocator block, the mask's as for any other
+    assert replace(cost, device="cuda").peak_bytes == 3 * 512

@@ -318,11 +318,6 @@ def _saved_scalar(case: Case) -> dict[str, object]:
     return {"saves": ("scale_scalar",), "train_extra": (scalar,)}
 
 
-def _bool_elements(count: int, case: Case) -> int:
-    """`count` one-byte booleans in elements of the case dtype (at least one element)."""
-    return max(1, -(-count // case.dtype_bytes))
-
-
 def _math_terms(case: Case) -> tuple[Term, ...]:
     """SDPA's math kernel (ATen's _scaled_dot_product_attention_math, composite, so the same on
     every device), in elements of the case dtype:
@@ -362,8 +357,8 @@ def _math_terms(case: Case) -> tuple[Term, ...]:
         replace(softmax("softmax", b * big_n, n_kv, inputs=("scores",), device=case.device),
                 out_elements=wide * scores,
                 backward_scratch=(wide * scores if case.device == "cuda" else 0)),
-        Term("neg_inf_mask", 0, 0, _bool_elements(scores, case), (), inputs=()),
-        Term("masked_rows", 0, 0, _bool_elements(b * big_n, case), (), inputs=()),
+        Term("neg_inf_mask", 0, 0, scores, (), inputs=(), itemsize=1),  # bool: a byte each
+        Term("masked_rows", 0, 0, b * big_n, (), inputs=(), itemsize=1),
         Term("zero", 0, 0, wide, ("neg_inf_mask", "masked_rows", "zero", "scores"), inputs=()),
         # the output, (b, 1, N, d); the call's q, k, v (the block's contiguous copies, and
         # their fp32 copies) and the scaled q go with it
