@@ -2,7 +2,8 @@
 memory model's tensors at its own peak.
 
     python scripts/gpu_peak_trace.py OUT.txt [BLOCK CHANNELS SIDE MODE DTYPE NAME=VALUE ...]
-    (SIDE: a square map's side, or HxW, e.g. 2x64; batch=B among the NAME=VALUE)
+    (SIDE: a square map's side, or HxW, e.g. 2x64; batch=B and t=T, the frames of a clip,
+    among the NAME=VALUE, beside the block's parameters; those not given take its defaults)
     python scripts/gpu_peak_trace.py --device cpu OUT.txt ...   # the same on the CPU
 
 Runs one case's step as the worker measures it (a warm call, then the measured call) under
@@ -122,13 +123,56 @@ def read_traces(text: str) -> list[dict[str, Any]]:
     return traces
 
 
-def _parse(args: Sequence[str]) -> tuple[str, int, str, str, str, dict[str, int | str]]:
+class BadCase(ValueError):
+    """Arguments that name no case the block takes; the message is one line."""
+
+
+def _positive(what: str, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise BadCase(f"{what} {text!r}: expected a positive integer")
+    return int(text)
+
+
+def parse_case(args: Sequence[str], device: str) -> Any:
+    """The Case that BLOCK CHANNELS SIDE MODE DTYPE NAME=VALUE ... name, the block's
+    parameters not given at its defaults; BadCase where they name none: an unknown block, mode,
+    dtype or parameter (a misspelt one had been ignored, the default traced instead), or one
+    the block refuses (spec.problems: inner=0 had stopped in a traceback)."""
+    from a2bench.case import DTYPE_BYTES, MODES, Case
+    from a2bench.catalog import blocks
+
     block, channels, side, mode, dtype, *more = args
-    params: dict[str, int | str] = {}
+    if block not in blocks():
+        raise BadCase(f"block {block!r}: expected one of {', '.join(sorted(blocks()))}")
+    spec = blocks()[block]
+    c = _positive("CHANNELS", channels)
+    h, _, w = side.partition("x")  # SIDE, or HxW for a map that is not square
+    if not (h.isdigit() and int(h) > 0 and (not w or w.isdigit() and int(w) > 0)):
+        raise BadCase(f"SIDE {side!r}: expected a side or HxW of positive integers, e.g. 2x64")
+    if mode not in MODES:
+        raise BadCase(f"MODE {mode!r}: expected one of {', '.join(MODES)}")
+    if dtype not in DTYPE_BYTES:
+        raise BadCase(f"DTYPE {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
+    names = ("batch", "t", *(p.name for p in spec.params))
+    given: dict[str, int | str] = {}
     for item in more:  # NAME=VALUE: a number, or a choice such as impl=eager
-        name, _, value = item.partition("=")
-        params[name] = int(value) if value.lstrip("-").isdigit() else value
-    return block, int(channels), side, mode, dtype, params
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise BadCase(f"{item!r}: expected NAME=VALUE, NAME one of {', '.join(names)}")
+        if name not in names:
+            raise BadCase(f"{item}: {block} has no parameter {name!r}; expected one of "
+                          f"{', '.join(names)}")
+        if name in given:
+            raise BadCase(f"{item}: {name} given twice; expected one value")
+        given[name] = int(value) if value.lstrip("-").isdigit() else value
+    batch, t = (_positive(n, str(given.pop(n, 1))) for n in ("batch", "t"))
+    shape = {"batch": batch, "channels": c, "t": t, "h": int(h), "w": int(w or h)}
+    params = spec.resolve({**shape, **given})
+    if problems := spec.problems({**shape, "mode": mode, **params}):
+        name, why = problems[0]
+        sides = "x".join(str(shape[a]) for a in ("t", "h", "w") if a != "t" or t > 1)
+        raise BadCase(f"{name}: {why} ({block} at b {batch}, c {c}, {sides}, {mode})")
+    return Case(block, device, dtype, batch, c, t, int(h), int(w or h), params=params, mode=mode)
 
 
 def unpaired(measured: Sequence[tuple[int, str]], model: Sequence[tuple[str, int]]
@@ -167,21 +211,17 @@ def main(argv: list[str]) -> int:
               "CPU)", file=sys.stderr)
         return 2
     from a2bench.blocks import build
-    from a2bench.case import Case
     from a2bench.catalog import cost_of, spec
     from a2bench.measure import memory
     from a2bench.measure.step import make_step
     from a2bench.measure.timing import cuda_flags
 
-    block, channels, side, mode, dtype, given = _parse(argv[1:] or DEFAULT)
-    # The parameters not given take the block's defaults, as in a suite.
-    batch = int(given.pop("batch", 1))
-    h, _, w = side.partition("x")  # SIDE, or HxW for a map that is not square
-    height, width = int(h), int(w or h)
-    params = spec(block).resolve({"batch": batch, "channels": channels, "t": 1, "h": height,
-                                  "w": width, **given})
-    case = Case(block, device, dtype, batch, channels, 1, height, width, params=params,
-                mode=mode)
+    try:
+        case = parse_case(argv[1:] or DEFAULT, device)
+    except BadCase as e:
+        print(f"gpu_peak_trace: {e}", file=sys.stderr)
+        return 2
+    block = case.block
     if device == "cuda":
         cuda_flags()
     else:  # one thread, as the CPU models hold one thread's scratch (oneDNN's grows with more)

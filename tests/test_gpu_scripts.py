@@ -168,6 +168,32 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     assert "proj params' grads" in lacking and "aten::sum" in alone
 
 
+@pytest.mark.parametrize(("given", "said"), [
+    (["subsampel=2"], "subsampel=2: nonlocal has no parameter 'subsampel'"),
+    (["inner=0"], "inner: expected a positive integer, got 0"),
+    (["subsample=2", "t=2"], "subsample: expected even h and w"),
+    (["inner"], "'inner': expected NAME=VALUE")])
+def test_the_peak_trace_refuses_what_names_no_case_in_one_line(tmp_path, given, said):
+    # a misspelt parameter had been ignored (the default traced instead), inner=0 had stopped
+    # in a ZeroDivisionError's traceback
+    out = tmp_path / "trace.txt"
+    out.write_text("an earlier trace\n")
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(out), "nonlocal", "16", "5", "forward", "float32", *given])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"gpu_peak_trace: {said}"), r.stderr
+    assert out.read_text() == "an earlier trace\n"
+
+
+@pytest.mark.slow
+def test_the_peak_trace_takes_the_frames_of_a_clip(tmp_path):
+    # t=3 had been dropped without a word: the 4x4 image traced, not the 3x4x4 clip
+    _, trace = cpu_trace(tmp_path, "nonlocal", "16", "4", "forward", "float32", "impl=eager",
+                         "inner=8", "t=3")
+    assert trace["case"] == "nonlocal b1 c16 impl=eager inner=8 subsample=1 3x4x4 on cpu"
+    assert trace["measured"] == trace["model"] == 2 * 48 * 48 * 4  # the N x N affinity, twice
+
+
 @pytest.mark.slow
 def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
     _, trace = cpu_trace(tmp_path, "criss_cross", "16", "2x64", "train", "float32",
