@@ -297,6 +297,55 @@ def test_a_folder_holding_a_users_own_report_file_is_refused(tmp_path: Path, cap
     assert (mine / name).read_text() == "my own notes\n"
 
 
+def test_a_folder_holding_a_users_own_table_or_a_runs_results_is_refused(
+        tmp_path: Path, capsys, monkeypatch):
+    """`report --out mine` had overwritten the user's own fits.csv and cases.csv (only report.md
+    and index.html were guarded), and `--out OTHER_RUN` had written its files among that run's
+    results. Both are refused in one line with nothing written; a report's own folder stays
+    re-writable: one this a2bench wrote (.a2bench-report names its files), one an earlier
+    a2bench wrote (its summary.json), and one whose report was cut short writing its tables."""
+    from a2bench import report
+
+    run = results_folder(tmp_path / "run", sides=SIDES[:3])
+    mine, other = tmp_path / "mine", results_folder(tmp_path / "other", sides=SIDES[:3])
+    mine.mkdir()
+    (mine / "fits.csv").write_text("my,own,data\n")
+    (mine / "cases.csv").write_text("my notes\n")
+    for out, said in (
+            (mine, "holds cases.csv and fits.csv, which the report would overwrite and no "
+                   "a2bench report wrote; expected an empty folder, a new one, or an earlier "
+                   "report's"),
+            (other, "is a run's results folder, and the report's files would be written among "
+                    f"that run's results; expected a folder of its own, e.g. --out "
+                    f"{other / 'report'}")):
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert main(["report", str(run), "--out", str(out)]) == 2
+        assert capsys.readouterr().err.strip() == f"a2bench: error: --out {out}: {said}"
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    out = tmp_path / "report"
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])  # not under test
+    for step in ("new", "again", "an earlier a2bench's"):
+        if step == "an earlier a2bench's":
+            (out / report.CLAIM).unlink()
+        assert main(["report", str(run), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert set(json.loads((out / report.CLAIM).read_text())["files"]) == {
+        p.name for p in out.iterdir() if p.name != report.CLAIM}
+    real = report.write_tables
+
+    def killed_after_fits(result, out):
+        real(result, out)
+        raise KeyboardInterrupt  # a kill, once the tables are written and before any page
+
+    for p in out.iterdir():  # a new folder
+        p.unlink()
+    with monkeypatch.context() as m:
+        m.setattr(report, "write_tables", killed_after_fits)
+        with pytest.raises(KeyboardInterrupt):
+            report.build_report([run], out)
+    assert (out / "fits.csv").exists() and not (out / "summary.json").exists()
+    assert main(["report", str(run), "--out", str(out)]) == 0, capsys.readouterr().err
+
+
 def test_a_report_killed_as_it_writes_a_page_leaves_none_that_blocks_the_next(
         tmp_path: Path, monkeypatch):
     """A report killed as it wrote index.html (SIGKILL after the file was opened) had left it

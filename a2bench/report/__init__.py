@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from a2bench import analysis as an
 from a2bench.errors import InputError
@@ -66,7 +68,8 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
     data, runs = an.load_runs(dirs)
     out = Path(out)
-    if problem := folder_problem(out) or _not_a_report(out):
+    names = report_names(data)
+    if problem := folder_problem(out) or _not_a_report(out, names):
         raise InputError(f"--out {out}: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -74,13 +77,17 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         raise InputError(f"--out {out}: cannot be made ({e.strerror}); expected a folder "
                          "that can be written") from None
     result = an.analyse(data, runs)
-    # A rerun into the same folder must not show old figures; and its old pages go first, so
-    # that a report cut short (killed, a full disk) leaves no page over a mix of old and new
-    # (and the temporary file of a page whose writing was killed)
-    for stale in [*_earlier_figures(out), *(out / n for n in PAGES),
-                  *(out / f"{n}.tmp" for n in PAGES)]:
-        stale.unlink(missing_ok=True)
+    claimed = _claimed(out)
     try:
+        # claimed before the first file is written: a report cut short leaves its files
+        # claimed, so the next report into the folder rewrites them, not refuse them as yours
+        atomic_write(out / CLAIM, json.dumps({"files": sorted(claimed | names)}) + "\n")
+        # A rerun into the same folder must not show old figures; and its old pages go first,
+        # so that a report cut short (killed, a full disk) leaves no page over a mix of old and
+        # new (and the temporary file of a page whose writing was killed)
+        for stale in [*_earlier_figures(out), *(out / n for n in PAGES),
+                      *(out / f"{n}.tmp" for n in PAGES)]:
+            stale.unlink(missing_ok=True)
         figures = draw_figures(result, out)
         written = [out / f.file for f in figures]
         written += write_tables(result, out)
@@ -95,6 +102,10 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
                 json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n",
                 to_markdown(doc), to_html(doc, title)), strict=True):
             atomic_write(out / name, text)
+        written += [out / name for name in PAGES]
+        kept = {n for n in claimed - names if (out / n).exists()}  # an earlier report's, left
+        atomic_write(out / CLAIM, json.dumps({"files": sorted(kept | {p.name for p in written})})
+                     + "\n")
     except OSError as e:  # a full disk had ended in a matplotlib traceback
         for name in PAGES:
             with contextlib.suppress(OSError):
@@ -102,7 +113,6 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
         raise InputError(f"{(e.strerror or str(e)).lower()} writing {e.filename or out}; the "
                          f"report in {out} is not whole, and no page of it is left there; free "
                          "space or choose another --out, then report again") from None
-    written += [out / name for name in PAGES]
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
              f"headline: {result.headline['verdict'].upper()}"]
@@ -130,8 +140,12 @@ PAGE_OPENING = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8
 CUT_SHORT = {"report.md": OWN_BEGINNINGS["report.md"], "index.html": PAGE_OPENING}
 
 
-def _not_a_report(out: Path) -> str | None:
-    """Why `out` holds files a report would overwrite that no report wrote, or None."""
+def _not_a_report(out: Path, names: Iterable[str] = ()) -> str | None:
+    """Why `out` holds files a report would overwrite that no report wrote, or None. `names`
+    are the files this report may write (report_names)."""
+    if (out / "results.jsonl").is_file():
+        return ("is a run's results folder, and the report's files would be written among that "
+                f"run's results; expected a folder of its own, e.g. --out {out / 'report'}")
     for name, beginning in OWN_BEGINNINGS.items():
         try:
             with open(out / name, encoding="utf-8", errors="replace") as f:
@@ -147,7 +161,53 @@ def _not_a_report(out: Path) -> str | None:
             return (f"holds {'an' if name[0] in 'aeiou' else 'a'} {name} that is not an a2bench "
                     "report's, which the report would overwrite; expected an empty folder, a "
                     "new one, or an earlier report's")
+    claimed = _claimed(out)
+    # the user's own fits.csv or cases.csv had been overwritten without a word
+    theirs = sorted(n for n in set(names) - claimed - set(OWN_BEGINNINGS)
+                    if os.path.lexists(out / n))
+    if theirs:
+        held = " and ".join([", ".join(theirs[:-1]), theirs[-1]] if len(theirs) > 1 else theirs)
+        return (f"holds {held}, which the report would overwrite and no a2bench report wrote; "
+                "expected an empty folder, a new one, or an earlier report's")
     return None
+
+
+# The file in a report's folder that names every file a report wrote there: a later report
+# rewrites those, and refuses a file by one of its names that no report wrote.
+CLAIM = ".a2bench-report"
+# The tables a report may write (files.write_tables), and figures of fixed names
+# (figures.draw_figures; a fit's is fit_{axis}_{metric}.png)
+TABLES = ("fits.csv", "findings.csv", "crossovers.csv", "pairs.csv", "block_crossovers.csv",
+          "complexity.csv", "modes.csv", "compiled.csv", "precision.csv", "trends.csv",
+          "context.csv", "cases.csv")
+FIXED_FIGURES = ("crossover_ratio.png", "roofline.png", "sizes.png", "train_memory_ratio.png",
+                 "compile_speedup.png")
+
+
+def report_names(data: Any) -> set[str]:
+    """Every file name a report on `data` (an.load_runs's frame) may write into its folder."""
+    return {*TABLES, *PAGES, *FIXED_FIGURES,
+            *(f"fit_{axis}_{metric}.png" for axis in an.axes(data) for metric in an.METRICS)}
+
+
+def _claimed(out: Path) -> set[str]:
+    """The files earlier reports wrote in `out`: those its CLAIM names; where there is none (a
+    report of an a2bench before it), every table and page and the figures its summary.json
+    lists, if that summary.json is an a2bench report's."""
+    for name in (CLAIM, "summary.json"):
+        try:
+            found = json.loads((out / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(found, dict):
+            continue
+        if name == CLAIM and isinstance(found.get("files"), list):
+            return {n for n in found["files"] if isinstance(n, str)}
+        if name == "summary.json" and str(found.get("generated_by", "")).startswith("a2bench"):
+            figures = found.get("figures")
+            figures = figures if isinstance(figures, list) else []
+            return {*TABLES, *PAGES, *(n for n in figures if isinstance(n, str))}
+    return set()
 
 
 # A report's pages, written last (summary.json names its figures): none is left of a report
