@@ -78,10 +78,21 @@ def expected_cost(case: Case, threads: int = 1) -> Cost:
 
 def expected_backend(block: BlockSpec, case: Case, threads: int) -> str:
     """block.expected_backend(case, threads); a plugin written before the thread count reached
-    it overrides expected_backend(self, case), which is called so rather than failing."""
-    if _takes_threads(type(block)):
-        return block.expected_backend(case, threads)
-    return block.expected_backend(case)  # type: ignore[call-arg]
+    it overrides expected_backend(self, case), which is called so rather than failing.
+
+    Raises CostError where it raises, naming its own line as cost_of does for cost(): it had
+    been a traceback through the check before the calibration."""
+    try:
+        if _takes_threads(type(block)):
+            return block.expected_backend(case, threads)
+        return block.expected_backend(case)  # type: ignore[call-arg]
+    except InputError:
+        raise
+    except Exception as e:
+        kind = type(block)
+        raise CostError(f"block {case.block}: its expected_backend() failed at {case.label()}: "
+                        f"{type(e).__name__}: {e} "
+                        f"({where_raised(e, kind, kind.expected_backend)})") from None
 
 
 @functools.cache

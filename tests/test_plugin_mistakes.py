@@ -173,6 +173,21 @@ def test_a_backend_without_backend_in_cost_stops_before_anything_is_measured(tmp
     assert not (tmp_path / "out").exists()  # nothing measured, nothing written
 
 
+def test_an_expected_backend_that_raises_stops_naming_the_plugins_line(tmp_path: Path):
+    # the check before the calibration reads it (Sweep._check_costs, through expected_cost):
+    # it had been a traceback, where a cost() that raises is one line at its own line
+    plugin = _plugin(tmp_path, "def expected_backend(self, case, threads=1):\n"
+                     "    raise RuntimeError('no kernel')\n\n"
+                     "def cost(self, case, backend=''):\n    n = case.batch * case.channels * "
+                     "case.positions\n    return Cost((elementwise('r', n, n),), "
+                     "case.dtype_bytes)\n")
+    line = _one_line(_run(tmp_path, plugin))
+    assert line == ("a2bench: error: block s27_mixer: its expected_backend() failed at s27_mixer "
+                    "b1 c4 4x4: RuntimeError: no kernel "
+                    f"(at {plugin}:{_line(plugin, 'no kernel')})")
+    assert not (tmp_path / "out").exists()  # nothing measured, nothing written
+
+
 @pytest.mark.parametrize("cost", [
     "def cost(self, case, backend=''):", "def cost(self, case, **kernel):",
     "def cost(self, *args, **kwargs):"])
