@@ -254,6 +254,22 @@ def test_a_block_that_reports_its_kernel_is_given_backend_before_the_calibration
         expected_cost(case)
 
 
+@pytest.mark.parametrize("cost", ["", "def cost(self, case):\n    return Cost((), 4)\n"])
+def test_a_module_that_returns_none_stops_before_anything_is_written(tmp_path: Path, cost):
+    # it had stopped the sweep only at the overhead's timing, after the calibration, leaving
+    # an environment.json that refused the fixed block's rerun into the same --out ("already
+    # holds a sweep; pass --resume")
+    plugin = _plugin(tmp_path, cost).read_text().replace("return Mixer(case.positions)",
+                                                         "Mixer(case.positions)")
+    path = tmp_path / "mixer.py"
+    path.write_text(plugin)
+    line = _one_line(_run(tmp_path, path))
+    assert line == ("a2bench: error: block s27_mixer: its module() returned NoneType at "
+                    "s27_mixer b1 c4 4x4; expected an nn.Module instance, e.g. return "
+                    f"MyBlock(case.channels) ({path}:{_line(path, '@register')})")
+    assert not (tmp_path / "out").exists()
+
+
 # --- 3. choices and defaults ----------------------------------------------------------------
 
 

@@ -204,6 +204,20 @@ def _limited(seconds: float) -> Iterator[None]:
                              max(theirs - (time.monotonic() - started), 1e-6))
 
 
+def check_module(case: Case) -> None:
+    """SpecError (one line) where the block's module() returns no nn.Module (a forgotten
+    return): built on the meta device, so it allocates nothing, within TRACE_LIMIT_S. Anything
+    else module() raises there (an op meta has no kernel for) is left to the case, whose worker
+    builds it on its own device and records what it raises."""
+    try:
+        with _limited(TRACE_LIMIT_S), torch.device("meta"):
+            built_module(spec(case.block), case)
+    except SpecError:
+        raise
+    except (Exception, _Expired):
+        pass
+
+
 def trace(case: Case) -> Traced:
     """_trace within TRACE_LIMIT_S; NotTraceable (one line) past it."""
     try:

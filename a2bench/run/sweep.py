@@ -255,6 +255,7 @@ class Sweep:
         self._check_device()
         self._check_traceable()
         self._check_costs()
+        self._check_modules()
         # an auto suite's sizes are those its folder stored (AutoSizes.begin), not yet known
         keys = None if suite.auto else [c.key() for c in self.cases]
         if o.resume and (problem := resume_problem(o.out, suite.name, keys, self._timing())):
@@ -426,6 +427,18 @@ class Sweep:
         for case in self.cases:
             if spec(case.block).has_cost:
                 expected_cost(case, self.threads)
+
+    def _check_modules(self) -> None:
+        """A block's module() that returns no module (a forgotten return) is one line before
+        the calibration, for each block's first case, with nothing written: it had stopped
+        the sweep at the overhead's timing, leaving an environment.json that refused the fixed
+        block's rerun into the same --out ("already holds a sweep; pass --resume")."""
+        from a2bench.measure.traced import check_module
+        from a2bench.suite import auto_templates
+
+        templates = [t for t, _ in auto_templates(self.suite)] if self.suite.auto else []
+        for case in {c.block: c for c in reversed([*self.cases, *templates])}.values():
+            check_module(case)
 
     def _start(self) -> tuple[Worker, dict[str, Any]]:
         try:
