@@ -345,6 +345,7 @@ def register(cls: type[BlockSpec]) -> type[BlockSpec]:
         raise SpecError(f"block spec {name} ({_where(cls)}): no module(); define "
                         "`def module(self, case): return MyModule(case.channels, ...)`, "
                         "returning the nn.Module for a case")
+    _check_module(cls, name)
     params = cls.params if isinstance(cls.params, (tuple, list)) else (cls.params,)
     seen: set[str] = set()
     for p in params:
@@ -421,6 +422,30 @@ def cost_definition(kind: type[BlockSpec]) -> object:
         return None
     held = owner.__dict__["cost"]
     return getattr(held, "forward_model", held)
+
+
+def _check_module(cls: type[BlockSpec], name: str) -> None:
+    """module() must be callable as spec.module(case). A wrong one (`def module(self)`, an
+    extra argument, a property) had run every case to status error with a TypeError naming
+    a2bench's own call in this file."""
+    held = inspect.getattr_static(cls, "module")
+    want = "expected def module(self, case) returning the nn.Module for a case"
+    inner = getattr(held, "__func__", getattr(held, "fget", held))
+    if isinstance(held, property) or not (callable(held) or isinstance(held, classmethod)):
+        what = "a property" if isinstance(held, property) else f"{held!r}, not a method"
+        raise SpecError(f"block spec {name} ({_where(inner if callable(inner) else cls)}): "
+                        f"module is {what}; {want}")
+    # what spec.module(case) passes: self to a function, the class to a classmethod
+    first = ((cls,) if inspect.isfunction(held) or isinstance(held, classmethod) else ())
+    try:
+        signature = inspect.signature(inner)
+    except (TypeError, ValueError):  # nothing to read (a builtin): called as documented
+        return
+    try:
+        signature.bind(*first, "case")
+    except TypeError:
+        raise SpecError(f"block spec {name} ({_where(inner)}): module{signature} cannot be "
+                        f"called as module(case); {want}") from None
 
 
 def _check_cost(cls: type[BlockSpec], name: str) -> None:

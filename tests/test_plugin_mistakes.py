@@ -3,7 +3,8 @@ registers or when the suite is read, before anything is measured or written:
 
 1. a Param check (or a shape_checks rule) that returns a bool rather than None or a phrase;
 2. a cost() a2bench cannot call as cost(case), or as cost(case, backend=...) where the block's
-   backend() reports the kernel that ran;
+   backend() reports the kernel that ran; a module() it cannot call as module(case), or that
+   returns no module; an expected_backend() that raises;
 3. choices that are not words, a constant default outside its parameter's values;
 4. two specs of one name in one file;
 5. a plugin that registers no block, named where a suite asks for a block no one registered;
@@ -160,6 +161,44 @@ def test_a_cost_a2bench_cannot_call_is_refused_where_it_is_defined(tmp_path: Pat
     assert str(e.value).startswith(f"A2BENCH_PLUGINS: mixer.py: block spec s27_mixer "
                                    f"({plugin}:{where}): {said}")
     assert "s27_mixer" not in REGISTRY
+
+
+@pytest.mark.parametrize(("module", "said"), [
+    ("def module(self):\n    return Mixer(16)\n", "module(self) cannot be called as "
+     "module(case); expected def module(self, case) returning the nn.Module for a case"),
+    ("def module(self, case, extra):\n    return Mixer(16)\n", "module(self, case, extra) "
+     "cannot be called as module(case)"),
+    ("@property\ndef module(self):\n    return Mixer(16)\n", "module is a property; expected "
+     "def module(self, case)"),
+])
+def test_a_module_a2bench_cannot_call_is_refused_where_it_is_defined(tmp_path: Path, module,
+                                                                     said, scratch_registry):
+    # every case had run to status error with a TypeError naming a2bench's registry.py
+    plugin = _plugin(tmp_path, "")
+    text = plugin.read_text().replace("    def module(self, case):\n        return "
+                                      "Mixer(case.positions)\n",
+                                      textwrap.indent(module, "    "))
+    plugin.write_text(text)
+    with pytest.raises(InputError) as e:
+        load_one(str(plugin))
+    where = _line(plugin, "def module") - module.startswith("@")
+    assert str(e.value).startswith(f"A2BENCH_PLUGINS: mixer.py: block spec s27_mixer "
+                                   f"({plugin}:{where}): {said}")
+    assert "s27_mixer" not in REGISTRY
+
+
+@pytest.mark.parametrize("module", [
+    "@staticmethod\ndef module(case):\n    return nn.Identity()\n",
+    "@classmethod\ndef module(cls, case):\n    return nn.Identity()\n",
+    "def module(self, *args, **kwargs):\n    return nn.Identity()\n",
+    "module = lambda self, case: nn.Identity()\n"])
+def test_a_module_a2bench_can_call_registers(scratch_registry, module):
+    from torch import nn
+
+    namespace: dict = {}
+    exec(module, {"nn": nn}, namespace)
+    spec = REGISTRY[register(_spec(module=namespace["module"])).name]
+    assert isinstance(spec.module(Case("s27_spec", "cpu", "float32", 1, 4, 1, 4, 4)), nn.Module)
 
 
 def test_a_backend_without_backend_in_cost_stops_before_anything_is_measured(tmp_path: Path):
