@@ -2,7 +2,8 @@
 
 `a2bench.sweep(suite, out=None, **options)` runs a suite from Python and returns its Results
 (a2bench.api). It is loaded on first use, so `import a2bench.analysis` and the CLI's start stay
-free of torch.
+free of torch. Bad input raises `a2bench.InputError` (a ValueError; a2bench.errors), whose
+message is the one line the CLI prints.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Results", "__version__", "sweep"]
+__all__ = ["InputError", "Results", "__version__", "sweep"]
 
 _API = ("sweep", "Results")
+_ERRORS = ("InputError",)  # what sweep(), Results and their methods raise for bad input
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +24,8 @@ def __getattr__(name: str) -> Any:
     # root stays a leaf of the import graph.
     if name in _API:
         return getattr(importlib.import_module(f"{__name__}.api"), name)
+    if name in _ERRORS:
+        return getattr(importlib.import_module(f"{__name__}.errors"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -713,6 +713,25 @@ def test_importing_the_package_or_the_analysis_loads_no_torch():
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_the_error_bad_input_raises_is_the_packages_and_named_where_the_api_is():
+    # only CONTRIBUTING.md had named a2bench.errors.InputError: a script had to catch
+    # ValueError, or find the module, to tell bad input from a failure
+    code = ("import sys, a2bench; from a2bench.errors import InputError; "
+            "assert a2bench.InputError is InputError and issubclass(InputError, ValueError); "
+            "assert 'InputError' in dir(a2bench) and 'InputError' in a2bench.__all__; "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath()})
+    assert done.stdout.strip() == "False", done.stderr
+    import a2bench
+
+    with pytest.raises(a2bench.InputError, match=r"^a2bench.sweep: unknown option"):
+        a2bench.sweep("suites/smoke.yaml", nope=1)
+    api = (ROOT / "docs" / "your-block.md").read_text().split("## 4. ")[1].split("\n## ")[0]
+    for text in (api, (ROOT / "README.md").read_text()):
+        assert "`a2bench.InputError`" in text
+
+
 NOTEBOOK = '''
 import dataclasses
 import json
