@@ -330,6 +330,12 @@ def test_a_folder_holding_a_users_own_table_or_a_runs_results_is_refused(
         assert main(["report", str(run), "--out", str(out)]) == 0, capsys.readouterr().err
     assert set(json.loads((out / report.CLAIM).read_text())["files"]) == {
         p.name for p in out.iterdir() if p.name != report.CLAIM}
+    # every file it wrote is one report_names guards (a table added to write_tables alone
+    # would be written over a user's file of that name unchecked)
+    from a2bench import analysis as an
+
+    assert {p.name for p in out.iterdir()} - {report.CLAIM} <= report.report_names(
+        an.load_runs([run])[0])
     real = report.write_tables
 
     def killed_after_fits(result, out):
