@@ -18,8 +18,9 @@ Why this shape:
 - The shard is the unit of resumption: a requeued job (preempted, or past its time limit) and a
   resubmitted one go on in the same folder, so finished cases are kept and none runs twice.
 - The merged files are derived and rewritten atomically; the shards stay the source of truth.
-- A job that ends without a result for some of its cases (cancelled, failed, out of time or
-  memory) gets those cases recorded from here, with Slurm's state in the reason.
+- A job that fails without a result for some of its cases (an error, out of memory) gets those
+  cases recorded from here, with Slurm's state in the reason; one that was stopped (cancelled,
+  out of time, its node lost) leaves them to --resume (faults.left_to_resume).
 
 One job per module, each importing only those above it in this list:
     errors   SlurmError

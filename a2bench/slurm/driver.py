@@ -44,6 +44,7 @@ from a2bench.slurm.errors import SlurmError
 from a2bench.slurm.faults import (
     ACTIVE,
     GONE,
+    STOPPED_STATES,
     base_state,
     expected,
     fault_reason,
@@ -54,7 +55,7 @@ from a2bench.slurm.faults import (
 from a2bench.slurm.job import SPLITS, ShardTask, default_per_job, split
 from a2bench.slurm.layout import JOBS, SUBMITIT, SWEEP, read_json, shard_folder
 from a2bench.slurm.merge import merge_partition, shard_records
-from a2bench.slurm.options import parameters, parse_options
+from a2bench.slurm.options import DEFAULT_TIMEOUT_MIN, parameters, parse_options
 
 POLL_ENV = "A2BENCH_SLURM_POLL_S"  # seconds between two sacct calls (default 10)
 
@@ -118,6 +119,7 @@ class SlurmDriver:
         self._sizes: dict[Path, int] = {}  # each shard's results.jsonl at the last look
         self._in_merged: dict[str, int] = {}  # records in each partition's merged set
         self._result_seen: dict[str, float] = {}  # job -> when its result was first seen
+        self._timed_out = False  # a job ran out of time with cases left for --resume
 
     # -----------------------------------------------------------------------------------------
     # plan
@@ -406,13 +408,17 @@ class SlurmDriver:
         if running:
             state = "FAILED" if detail else "COMPLETED"
         s.finished = True
-        kept = left_to_resume(detail)
+        kept = left_to_resume(detail, state)
         if lacking and not kept:
             record_faults(s.folder, s.cases, self.processes, fault_status(state),
                           fault_reason(s.job.job_id, state, detail))
+        if lacking and kept and base_state(state) == "TIMEOUT":
+            self._timed_out = True
         tqdm.write(f"a2bench: {s.partition} shard {s.index} (job {s.job.job_id}): "
                    f"{base_state(state)}"
-                   + (f", {lacking} results left for --resume ({detail})" if lacking and kept
+                   + (f", {_passes(lacking)} left for --resume"  # the state says why, else:
+                      + (f" ({detail})" if detail and base_state(state) not in STOPPED_STATES
+                         else "") if lacking and kept
                       else f", {lacking} results recorded as {fault_status(state)}"
                       if lacking else ""), file=sys.stderr)
 
@@ -439,7 +445,12 @@ class SlurmDriver:
         where no case ended ok anywhere (as a local run's exit says)."""
         partitions = self._plan.partitions
         print()
-        any_ok, short = False, 0
+        any_ok = False
+        # case passes no record holds: left for --resume by a job that was stopped (cancelled,
+        # out of time, its node lost), not failed; a case with one pass stored had counted as
+        # held, and nothing said that its other passes were still to run
+        left = {p: sum(self._missing(s) for s in self.shards if s.partition == p)
+                for p in partitions}
         for p in partitions:
             # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
             # after its last case, which grows no results.jsonl for _merge_grown to see.
@@ -450,18 +461,21 @@ class SlurmDriver:
             # the sweep's cases with a record: a count of records had read "12 of 6 cases", then
             # "-6 case(s) have no result yet", for a set that held another sweep's cases too
             held = len(set(self.order) & {m.case.key() for m in merged})
-            short += len(self.order) - held
             hosts = sorted({m.host for m in merged if m.host})
             print(f"{p}: {held} of {len(self.cases)} cases, {status_counts(merged)}"
-                  + (f"; nodes {', '.join(hosts)}" if hosts else ""))
+                  + (f"; nodes {', '.join(hosts)}" if hosts else "")
+                  + (f"; {_passes(left[p])} left for --resume" if left[p] else ""))
             for line in failure_lines(merged):  # which cases, and why, as a local run says
                 print(line)
         folders = " ".join(str(self.out / p) for p in partitions)
         print(f"Results: {folders} (results.csv, results.jsonl, environment.json each)")
         print(f"Side by side: a2bench report {self.out}/* --out {self.out}-report")
-        if short:  # left for --resume (a node that started no worker), not failed for good
-            print(f"{short} case(s) have no result yet; re-attach to run them: "
-                  f"{self.options.resume_command()}")
+        if any(left.values()):  # left for --resume (a job stopped, a node that started no
+            # worker), not failed for good
+            limit = self._plan.overrides.get("timeout_min", DEFAULT_TIMEOUT_MIN)
+            print(f"{_passes(sum(left.values()))} have no result yet; re-attach to run them"
+                  + (f" (raise --slurm time= above the {plural(limit, 'minute')} a job ran out "
+                     "of)" if self._timed_out else "") + f": {self.options.resume_command()}")
         return 0 if any_ok else 1
 
     def interrupted(self, code: int = 130) -> int:
@@ -476,6 +490,10 @@ class SlurmDriver:
         print(f"a2bench: interrupted; the submitted jobs go on, and every finished case is kept "
               f"in {o.out}. Re-attach with: {o.resume_command()}", file=sys.stderr)
         return code
+
+
+def _passes(count: int) -> str:
+    return f"{count} case pass{'' if count == 1 else 'es'}"
 
 
 def cases_digest(order: Sequence[Any]) -> str:

@@ -1,8 +1,9 @@
 """Slurm job states, and the records of the cases a job ended without.
 
-A job that ends without a result for some of its cases (cancelled, failed, out of time or
-memory) gets those cases recorded by the driver, with Slurm's state in the reason, so that
-every case of the sweep has a record and a resume does not run them again.
+A job that fails or runs out of memory without a result for some of its cases gets those cases
+recorded by the driver, with Slurm's state in the reason, so that every case of the sweep has a
+record and a resume does not run them again. One that was stopped (cancelled, out of time,
+preempted, its node lost) leaves them unrecorded: they did not fail, and --resume runs them.
 """
 
 from __future__ import annotations
@@ -38,13 +39,24 @@ def fault_status(state: str) -> str:
     return "error"
 
 
-def left_to_resume(detail: str | None) -> bool:
-    """Whether a failed job's cases are left unrecorded, for --resume to run again: its node
-    started no worker (runner.WorkersFailed), which says nothing of the cases. Recorded as
-    `error`, they would never run again."""
-    from a2bench.run.runner import WORKERS_FAILED
+# States of a job that was stopped rather than failed: its unfinished cases say nothing of
+# themselves (GONE: cancelled while pending, as a rule).
+STOPPED_STATES = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NODE_FAIL",
+                            "BOOT_FAIL", GONE})
 
-    return bool(detail) and WORKERS_FAILED in detail
+
+def left_to_resume(detail: str | None, state: str = "") -> bool:
+    """Whether an ended job's unfinished cases are left unrecorded, for --resume to run again:
+    the job was stopped (scancel, its time limit, preemption, its node lost: its sweep got
+    SIGTERM, or Slurm's state says so), or its node started no worker (runner.WorkersFailed).
+    Neither says anything of the cases; recorded as `error` or `timeout`, they would never run
+    again (the worker sent SIGTERM leaves its case for resume likewise)."""
+    from a2bench.run.runner import WORKERS_FAILED
+    from a2bench.slurm.job import STOPPED
+
+    if base_state(state) in STOPPED_STATES:
+        return True
+    return bool(detail) and (WORKERS_FAILED in detail or STOPPED in detail)
 
 
 def fault_reason(job_id: str, state: str, detail: str | None) -> str:

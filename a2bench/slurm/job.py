@@ -27,6 +27,8 @@ MIN_CASES_PER_JOB = 4
 # A shape (on one device): the ratios of analysis.crossover and analysis.variants set blocks,
 # dtypes, modes and compilation against each other at one.
 SHAPE = ("batch", "channels", "t", "h", "w")
+# What a job's error says when its sweep got SIGTERM (faults.left_to_resume looks for it).
+STOPPED = "stopped by SIGTERM"
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
         options = task_options(task)
         result = Sweep(task.suite, task.cases, options, ConsoleListener(progress=False)).run()
         if result.interrupted:  # its worker got SIGTERM (runner.Stopped)
-            raise RuntimeError("stopped by SIGTERM (scancel, preemption or the time limit) "
-                               "before the shard's cases were done")
+            raise RuntimeError(f"{STOPPED} (scancel, preemption or the time limit) before "
+                               "the shard's cases were done")
         return {"host": socket.gethostname(), "partition": task.partition, "shard": task.index}
 
 

@@ -90,7 +90,7 @@ def partition_view(part: Path, shards: int, partition: str, jobs: dict[str, str]
     if not envs:
         return records, None
     env = merge_environments(envs, partition, jobs)
-    # every case pass recorded: the driver recorded what a cancelled job lost as error, so
+    # every case pass recorded: the driver recorded what a failed job lost as error, so
     # nothing is left to resume, whatever signal that job's own sweep ended on
     complete = wanted is not None and len(seen) >= wanted
     env["ended"] = merged_ending([ending(e) for _, e in envs], len(envs) == shards, complete)

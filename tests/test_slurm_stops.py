@@ -1,0 +1,93 @@
+"""The Slurm driver when a job is stopped rather than failed (cancelled, out of time), a resume
+that names other partitions, a partition with nothing stored yet, and what the watch says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("submitit")
+
+from a2bench import slurm  # noqa: E402
+from a2bench.case import Case  # noqa: E402
+from a2bench.measurement import Measurement  # noqa: E402
+from a2bench.run.options import RunOptions  # noqa: E402
+from a2bench.run.store import ResultsWriter, load_passes  # noqa: E402
+from a2bench.slurm.driver import Plan, Shard, SlurmDriver  # noqa: E402
+
+
+def case(h: int) -> Case:
+    return Case("double_attention", "cpu", "float32", 1, 32, 1, h, h, {"m": 8, "n": 8})
+
+
+def _ok(c: Case, process: int = 0) -> Measurement:
+    at = "2026-11-26T10:00:00+00:00"
+    return Measurement(c, "ok", latency_s=1e-3, samples_s=(1e-3,), process=process, host="n1",
+                       started_at=at, finished_at=at)
+
+
+def _ended_job(folder: Path, job_id: str) -> SimpleNamespace:
+    """A submitit job as the driver sees one whose result it never read (none written)."""
+    return SimpleNamespace(job_id=job_id, paths=SimpleNamespace(
+        result_pickle=folder / f"{job_id}_result.pkl", stderr=folder / f"{job_id}.err"))
+
+
+def _driver(out: Path, cases: list[Case], overrides: dict | None = None) -> SlurmDriver:
+    """A driver watching one shard of `cases` (2 passes a case), the first case's first pass
+    stored, its job `7`."""
+    options = RunOptions(out=out, suite="s.yaml", processes=2, executor="slurm",
+                         partition=("debug",), split="cases")
+    driver = SlurmDriver(None, cases, options)
+    driver.sweep = Plan(("debug",), True, len(cases), 1, 0, False, overrides or {})
+    folder = slurm.shard_folder(out / "debug", 0)
+    ResultsWriter(folder, resume=True).append(_ok(cases[0]))
+    shard = Shard("debug", 0, folder, tuple(cases), job=_ended_job(folder, "7"))
+    shard.lacking = driver._missing(shard)
+    driver.shards = [shard]
+    driver.jobs_of = {"debug": {"0": "7"}}
+    return driver
+
+
+@pytest.mark.parametrize("state", ["CANCELLED by 0", "TIMEOUT", slurm.GONE, "NODE_FAIL"])
+def test_a_stopped_job_leaves_its_cases_for_resume(tmp_path, capsys, state):
+    # scancel (or the time limit) seen by the driver had recorded 3 passes as error (timeout),
+    # so --resume found "4 of 4 stored", submitted nothing and nothing said how to measure them
+    cases = [case(4), case(8)]
+    driver = _driver(tmp_path / "sweep", cases, {"timeout_min": 1})
+    driver._settle(driver.shards[0], state, poll=1)
+    said = capsys.readouterr().err
+    assert f"debug shard 0 (job 7): {slurm.base_state(state)}, 3 case passes left for " \
+        "--resume" in said and "recorded as" not in said, said
+    assert len(load_passes(driver.shards[0].folder)) == 1  # the ok pass alone: none recorded
+    assert driver._missing(driver.shards[0]) == 3  # what --resume submits again
+    driver.finish()
+    out = capsys.readouterr().out
+    assert "debug: 1 of 2 cases, ok 1; nodes n1; 3 case passes left for --resume" in out, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("3 case passes have no result yet; re-attach to run them")
+    assert last.endswith(f"s.yaml --out {tmp_path / 'sweep'} --resume --processes 2 "
+                         "--executor slurm --partition debug --split cases"), last
+    timed_out = "(raise --slurm time= above the 1 minute a job ran out of)"
+    assert (timed_out in last) == (state == "TIMEOUT"), last
+
+
+@pytest.mark.parametrize(("state", "status"), [("FAILED", "error"), ("OUT_OF_MEMORY", "oom")])
+def test_a_failed_job_still_records_what_it_lacks(tmp_path, capsys, state, status):
+    driver = _driver(tmp_path / "sweep", [case(4), case(8)])
+    driver._settle(driver.shards[0], state, poll=1)
+    assert f"{state}, 3 results recorded as {status}" in capsys.readouterr().err
+    assert driver._missing(driver.shards[0]) == 0
+    driver.finish()
+    assert "re-attach" not in capsys.readouterr().out
+
+
+def test_a_job_whose_sweep_got_sigterm_is_stopped_whatever_slurm_says():
+    from a2bench.slurm.faults import left_to_resume
+
+    # a job that wrote its error while Slurm still listed it RUNNING is settled as FAILED
+    assert left_to_resume("RuntimeError: stopped by SIGTERM (scancel, preemption or the time "
+                          "limit) before the shard's cases were done (log: x.err)", "FAILED")
+    assert not left_to_resume("RuntimeError: boom (log: x.err)", "FAILED")
+    assert not left_to_resume(None, "OUT_OF_MEMORY")
