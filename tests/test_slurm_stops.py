@@ -3,6 +3,7 @@ that names other partitions, a partition with nothing stored yet, and what the w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -91,3 +92,66 @@ def test_a_job_whose_sweep_got_sigterm_is_stopped_whatever_slurm_says():
                           "limit) before the shard's cases were done (log: x.err)", "FAILED")
     assert not left_to_resume("RuntimeError: boom (log: x.err)", "FAILED")
     assert not left_to_resume(None, "OUT_OF_MEMORY")
+
+
+# ---------------------------------------------------------------------------------------------
+# A resume names the sweep's own partitions
+
+
+SMOKE = Path(__file__).resolve().parent.parent / "suites" / "smoke.yaml"
+FAST = ("--processes", "1", "--threads", "1", "--time-budget", "0.05", "--calibration-time",
+        "0.01", "--no-progress")
+
+
+@pytest.fixture
+def no_submission(monkeypatch):
+    """A login node that plans (sinfo lists debug, h100 and a100) but must never submit."""
+    def submitted(*args, **kwargs):
+        raise AssertionError("a job was submitted")
+
+    monkeypatch.setattr(slurm.driver, "_check_login_node", lambda: None)
+    monkeypatch.setattr(slurm.driver, "cluster_partitions", lambda: ["debug*", "h100", "a100"])
+    monkeypatch.setattr(slurm.driver, "default_partition", lambda: "debug")
+    monkeypatch.setattr(slurm.driver, "submit_array", submitted)
+
+
+def _sweep(out: Path, partitions: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / slurm.SWEEP).write_text(json.dumps({
+        "suite_name": "smoke", "cases": 6, "cases_per_job": 6, "split": "cases", "shards": 1,
+        "partitions": partitions, "processes": 1}))
+
+
+@pytest.mark.usefixtures("no_submission")
+@pytest.mark.parametrize(("began", "given", "named"), [
+    (["h100", "a100"], "a100", "partitions h100, a100; resume with --partition h100,a100 "),
+    (["h100"], "h100,a100", "partition h100; resume with --partition h100 "),
+    ([], "h100", "partition debug; resume with --partition debug "),  # the cluster's default
+])
+def test_a_resume_on_other_partitions_is_refused(tmp_path, capsys, began, given, named):
+    # it had rewritten .slurm.json's partitions, and the sweep's own were never run again
+    from a2bench.cli import main
+
+    out = tmp_path / "sweep"
+    _sweep(out, began)
+    before = (out / slurm.SWEEP).read_text()
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume", *FAST]
+    assert main([*args, "--partition", given]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"a2bench: error: --partition {given}: {out} is a sweep on {named}(or leave " \
+        "it out), or choose another --out for other partitions", err
+    assert (out / slurm.SWEEP).read_text() == before and not (out / "a100").exists()
+
+
+@pytest.mark.usefixtures("no_submission")
+def test_a_resume_naming_its_own_partitions_keeps_their_order(tmp_path):
+    from a2bench.suite import expand, load_suite
+
+    out = tmp_path / "sweep"
+    _sweep(out, ["h100", "a100"])
+    suite = load_suite(SMOKE)
+    options = RunOptions(out=out, suite=str(SMOKE), processes=1, resume=True,
+                         executor="slurm", partition=("a100", "h100"))
+    plan = SlurmDriver(suite, expand(suite), options).plan()
+    assert plan.partitions == ("h100", "a100") and plan.named
+    assert json.loads((out / slurm.SWEEP).read_text())["partitions"] == ["h100", "a100"]

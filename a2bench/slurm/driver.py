@@ -228,6 +228,17 @@ class SlurmDriver:
         """The partitions to run on, and whether they were named (else the cluster's default,
         which sbatch picks itself)."""
         partitions = list(self.options.partition or stored.get("partitions") or [])
+        if stored and self.options.partition:
+            # another list had rewritten .slurm.json's, and the sweep's own partitions were
+            # never run again (nor named by report's resume line)
+            began = list(stored.get("partitions") or []) or [default_partition() or "default"]
+            if set(partitions) != set(began):
+                raise SlurmError(f"--partition {','.join(partitions)}: {self.out} is a sweep on "
+                                 f"partition{'s' if len(began) > 1 else ''} "
+                                 f"{', '.join(began)}; resume with --partition "
+                                 f"{','.join(began)} (or leave it out), or choose another --out "
+                                 "for other partitions")
+            partitions = list(stored.get("partitions") or [])  # in its order, named or not
         listed = cluster_partitions()
         unknown = [p for p in partitions if listed is not None and p not in
                    {x.rstrip("*") for x in listed}]
