@@ -151,7 +151,56 @@ def test_a_resume_naming_its_own_partitions_keeps_their_order(tmp_path):
     _sweep(out, ["h100", "a100"])
     suite = load_suite(SMOKE)
     options = RunOptions(out=out, suite=str(SMOKE), processes=1, resume=True,
-                         executor="slurm", partition=("a100", "h100"))
+                         executor="slurm", partition=("a100", "h100"), calibration_time=0.01)
     plan = SlurmDriver(suite, expand(suite), options).plan()
     assert plan.partitions == ("h100", "a100") and plan.named
-    assert json.loads((out / slurm.SWEEP).read_text())["partitions"] == ["h100", "a100"]
+    stored = json.loads((out / slurm.SWEEP).read_text())
+    assert stored["partitions"] == ["h100", "a100"]
+    # the jobs' own flags, for the resume line of a partition whose jobs have begun none
+    assert stored["run_flags"] == ["--processes", "1", "--calibration-time", "0.01"]
+
+
+# ---------------------------------------------------------------------------------------------
+# report and compare on a partition whose jobs have stored nothing yet
+
+
+def test_a_partition_with_nothing_stored_yet_says_so_with_its_resume_line(tmp_path,
+                                                                          monkeypatch):
+    # it had read "no ok results in results.jsonl (0 cases, statuses: none)" and "results.jsonl
+    # holds no results", with no word of the pending jobs nor of the line that goes on
+    from a2bench.analysis.load import load_runs
+    from a2bench.compare.load import load_side
+    from a2bench.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    top = Path("sweep")
+    _sweep(top, ["h100", "a100"])
+    sweep = json.loads((top / slurm.SWEEP).read_text())
+    sweep.update(suite="suites/smoke.yaml", run_flags=["--calibration-time", "0.01"])
+    (top / slurm.SWEEP).write_text(json.dumps(sweep))
+    done, pending = top / "h100", top / "a100"
+    w = ResultsWriter(slurm.shard_folder(done, 0), resume=True)
+    w.write_environment({"suite": "smoke", "suite_path": "suites/smoke.yaml", "ended": "finished",
+                         "run_flags": ["--calibration-time", "0.01"]})
+    w.append(_ok(case(4)))
+    pending.mkdir()  # as the driver leaves it when its job has not started
+    (pending / slurm.JOBS).write_text('{"0": "6"}')
+    (pending / "results.jsonl").write_text("")
+    line = ("partition a100 of the Slurm sweep in sweep holds no result yet (0 of 6 case passes "
+            "stored): its jobs are pending, running or were stopped, and no driver watches them; "
+            "re-attach with: a2bench run suites/smoke.yaml --out sweep --resume --executor slurm "
+            "--partition h100,a100 --split cases --cases-per-job 6 --processes 1 "
+            "--calibration-time 0.01, then ")
+    with pytest.raises(InputError) as e:
+        load_runs([done, pending])
+    assert str(e.value) == f"{pending}: {line}report again once their cases end (or leave " \
+        "this folder out)"
+    assert len(load_runs([done])[1]) == 1  # the other partition reads
+    with pytest.raises(InputError) as e:
+        load_side(pending, "head")
+    assert str(e.value) == f"{pending}: {line}compare again once their cases end"
+    # a local run's empty folder keeps its own words
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "results.jsonl").write_text("")
+    with pytest.raises(InputError, match="holds no results"):
+        load_side(tmp_path / "local", "head")

@@ -105,11 +105,13 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
                              "a2bench run, holding results.jsonl)")
         # StoreError (an InputError) without results.jsonl; a Slurm partition's from its shards
         # (lazily: a2bench.slurm's package imports analysis.columns, and submitit)
-        from a2bench.slurm.merge import stored_set
+        from a2bench.slurm.merge import stored_set, unbegun_partition
 
         records, env = stored_set(path)
         measurements = merge_passes(records)
         ok = sum(m.status == "ok" for m in measurements)
+        if not ok and (line := unbegun_partition(path, records, env, "report")):
+            raise InputError(line)  # a Slurm partition whose jobs are pending, say
         if not ok:
             statuses = ", ".join(sorted({m.status for m in measurements})) or "none"
             raise InputError(f"{path}: no ok results in results.jsonl ({len(measurements)} "

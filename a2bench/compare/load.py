@@ -21,9 +21,11 @@ def load_side(path: Path, role: str) -> Side:
                          "a2bench run)")
     # one line where there is no results.jsonl, or it is damaged; a Slurm partition's read from
     # its shards, which its merged files lag where no driver watches (slurm.merge.read_partition)
-    from a2bench.slurm.merge import environment_problem, stored_set
+    from a2bench.slurm.merge import environment_problem, stored_set, unbegun_partition
 
     records, env = stored_set(path)
+    if not records and (line := unbegun_partition(path, records, env, "compare")):
+        raise InputError(line)  # a Slurm partition whose jobs are pending, say
     if not records:
         raise InputError(f"{path}: {JSONL} holds no results (expected the {role} results of a "
                          "finished a2bench run)")

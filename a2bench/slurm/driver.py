@@ -181,6 +181,8 @@ class SlurmDriver:
             "cases": len(self.order), "cases_digest": cases_digest(self.order),
             "cases_per_job": per_job, "split": how, "shards": len(shard_cases),
             "processes": self.processes, "order_seed": seed, "slurm": list(o.slurm),
+            # the jobs' flags, for the resume line of a partition no job has begun yet
+            "run_flags": o.for_shard(self.out, seed).flags(),
         }, indent=2) + "\n")
         return self.sweep
 

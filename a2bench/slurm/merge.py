@@ -32,6 +32,7 @@ from a2bench.run.store import (
     merge_passes,
     over_sessions,
     read_jsonl,
+    resume_line,
     stored_ending,
     write_csv,
 )
@@ -134,6 +135,38 @@ def stored_set(folder: Path) -> tuple[list[Measurement], dict[str, Any]]:
     read them: a Slurm partition's merged from its shards now (read_partition), any other
     folder's as stored. StoreError (one line) where the folder is not a run's."""
     return read_partition(folder) or (load_passes(folder), load_environment(folder))
+
+
+def unbegun_partition(folder: Path, records: Sequence[Measurement], env: dict[str, Any],
+                      again: str) -> str | None:
+    """Why `folder`, a Slurm partition with no ok record yet whose sweep has not finished, has
+    nothing to read, and the next step (`again`: "report", "compare"), in one line; None for any
+    other folder. It had read "no ok results in results.jsonl (0 cases ...)" with no word of its
+    jobs (pending, held) nor of the resume line."""
+    from a2bench.run.lock import live_writer
+
+    where = Path(folder).resolve()
+    sweep = read_json(where.parent / SWEEP)
+    begun = (Path(folder) / SHARDS).is_dir() or (Path(folder) / JOBS).is_file()  # submitted
+    if not sweep or not begun or any(
+            m.status == "ok" for m in records) or stored_ending(env, len(records)) == FINISHED:
+        return None
+    top, here = where.parent, Path.cwd().resolve()
+    top = top.relative_to(here) if top.is_relative_to(here) else top  # as typed from here
+    cases, processes = sweep.get("cases"), sweep.get("processes")
+    of = f" of {cases * processes}" if isinstance(cases, int) and isinstance(processes, int) \
+        else ""
+    statuses = ", ".join(sorted({m.status for m in records}))
+    head = (f"{folder}: partition {where.name} of the Slurm sweep in {top} holds no "
+            + (f"ok result yet ({len(records)}{of} case passes stored: {statuses})" if records
+               else f"result yet (0{of} case passes stored)"))
+    if who := live_writer(top):
+        return f"{head}; {who} watches its jobs: {again} again once their cases end"
+    if not env.get("suite_path"):  # no job has begun: the sweep's own record of its flags
+        env = {"suite_path": sweep.get("suite"), "run_flags": sweep.get("run_flags")}
+    return (f"{head}: its jobs are pending, running or were stopped, and no driver watches "
+            f"them; re-attach with: {resume_line(env, top, True)}, then {again} again once "
+            "their cases end" + (" (or leave this folder out)" if again == "report" else ""))
 
 
 def ending_now(folder: Path, recorded: bool = False) -> str | None:
