@@ -769,7 +769,7 @@ def test_the_watch_says_what_the_jobs_wait_on():
     from a2bench.slurm.driver import SlurmDriver
 
     watch = SimpleNamespace(state=lambda job: {"1": "PENDING", "2": "RUNNING",
-                                               "3": "PENDING"}[job])
+                                               "3": "PENDING"}[job], reasons={})
     shards = [SimpleNamespace(job=SimpleNamespace(job_id=i), finished=done)
               for i, done in (("1", False), ("2", False), ("3", False), ("4", True))]
     driver = SimpleNamespace(shards=shards)

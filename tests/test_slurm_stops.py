@@ -204,3 +204,46 @@ def test_a_partition_with_nothing_stored_yet_says_so_with_its_resume_line(tmp_pa
     (tmp_path / "local" / "results.jsonl").write_text("")
     with pytest.raises(InputError, match="holds no results"):
         load_side(tmp_path / "local", "head")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the watch says
+
+
+def test_a_pending_job_shows_why_it_waits():
+    # a held job (scontrol hold) and one bound to a drained node had read "2 PENDING", as any
+    # job queued behind others
+    asked = []
+
+    def reasons(ids):
+        asked.append(sorted(ids))
+        return {"8_0": "JobHeldUser", "8_1": "ReqNodeNotAvail, UnavailableNodes:n1"}
+
+    watch = slurm.Watch(query=lambda ids: {"8_0": "PENDING", "8_1": "PENDING", "8_2": "PENDING",
+                                           "9_0": "RUNNING"}, reasons=reasons)
+    watch.poll(["8_0", "8_1", "8_2", "9_0"])
+    assert asked == [["8_0", "8_1", "8_2"]]  # the pending jobs alone
+    shards = [SimpleNamespace(job=SimpleNamespace(job_id=j), finished=False)
+              for j in ("8_0", "8_1", "8_2", "9_0")]
+    said = SlurmDriver._job_states(SimpleNamespace(shards=shards), watch)
+    assert said == ("1 PENDING, 1 PENDING (JobHeldUser), 1 PENDING (ReqNodeNotAvail, "
+                    "UnavailableNodes:n1), 1 RUNNING"), said
+    watch.query = lambda ids: {j: "RUNNING" for j in ids}
+    watch.poll(["8_0", "8_1", "8_2", "9_0"])  # none pending: squeue is not asked
+    assert asked == [["8_0", "8_1", "8_2"]] and watch.reasons == {}
+
+
+def test_pending_reasons_reads_squeue(monkeypatch):
+    from a2bench.slurm import cluster
+
+    def run(command, **kwargs):
+        assert command[:7] == ["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r"]
+        assert command[-2:] == ["-j", "12,13"]
+        return SimpleNamespace(returncode=0, stdout="12_1|JobHeldAdmin\n12_2|None\n13|Priority\n")
+
+    monkeypatch.setattr(cluster.subprocess, "run", run)
+    assert cluster.pending_reasons(["12_1", "12_2", "13"]) == {"12_1": "JobHeldAdmin",
+                                                               "13": "Priority"}
+    monkeypatch.setattr(cluster.subprocess, "run",
+                        lambda *a, **k: SimpleNamespace(returncode=1, stdout=""))
+    assert cluster.pending_reasons(["12_1"]) is None  # squeue could not say: nothing shown

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.slurm.errors import SlurmError
-from a2bench.slurm.faults import GONE
+from a2bench.slurm.faults import GONE, base_state
 from a2bench.slurm.job import ShardJob, ShardTask
 from a2bench.slurm.layout import SUBMITIT
 
@@ -111,6 +111,25 @@ def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     return {j: info[j].get("State") or "UNKNOWN" for j in job_ids if j in info}
 
 
+def pending_reasons(job_ids: Sequence[str]) -> dict[str, str] | None:
+    """Why each listed pending job waits, as squeue says it (%r: Resources, Priority,
+    JobHeldUser, ReqNodeNotAvail, ...), from one squeue call; None when it could not be asked.
+    sacct keeps no reason, and a held job or one bound to a drained node had looked like any
+    queued job."""
+    arrays = sorted({j.split("_")[0] for j in job_ids})
+    if not arrays:
+        return {}
+    command = ["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r", "-j", ",".join(arrays)]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    said = dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
+    return {j: said[j].strip() for j in job_ids if said.get(j, "").strip() not in ("", "None")}
+
+
 class Watch:
     """The jobs' states over the polls, and the jobs Slurm stopped listing.
 
@@ -119,12 +138,16 @@ class Watch:
     finished job after MinJobAge; a real sacct may also lose old jobs. submitit's own watcher
     would keep the last state it saw (PENDING) for ever.
 
-    `query` asks for the states (sacct_states; the tests pass their own answers).
+    `query` asks for the states (sacct_states; the tests pass their own answers), and
+    `reasons` why the pending ones wait (pending_reasons; none asked where `query` is given).
     """
 
-    def __init__(self, query: Callable[[Sequence[str]], dict[str, str] | None] | None = None
+    def __init__(self, query: Callable[[Sequence[str]], dict[str, str] | None] | None = None,
+                 reasons: Callable[[Sequence[str]], dict[str, str] | None] | None = None
                  ) -> None:
         self.query = query or sacct_states
+        self.ask_reasons = reasons or (pending_reasons if query is None else lambda ids: {})
+        self.reasons: dict[str, str] = {}  # pending job -> why it waits, at the last poll
         self.states: dict[str, str] = {}
         self.seen: set[str] = set()
         self.absent: dict[str, int] = {}
@@ -142,6 +165,8 @@ class Watch:
                 self.absent[j] = self.absent.get(j, 0) + 1
                 if self.absent[j] >= 2:
                     self.states[j] = GONE
+        pending = [j for j in job_ids if base_state(self.state(j)) == "PENDING"]
+        self.reasons = (self.ask_reasons(pending) or {}) if pending else {}
 
     def state(self, job_id: str) -> str:
         return self.states.get(job_id, "PENDING")  # not listed yet: just submitted

@@ -397,10 +397,14 @@ class SlurmDriver:
             progress.close()
 
     def _job_states(self, watch: Watch) -> str:
-        """The unfinished jobs by Slurm state: "1 PENDING, 2 RUNNING"."""
-        states = Counter(base_state(watch.state(s.job.job_id)) for s in self.shards
-                         if s.job is not None and not s.finished)
-        return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        """The unfinished jobs by Slurm state, a pending one's with squeue's reason: "1 PENDING
+        (JobHeldUser), 2 RUNNING" (a held job, or one waiting on a drained node, had read as
+        any queued job)."""
+        states = Counter((base_state(watch.state(s.job.job_id)),
+                          watch.reasons.get(s.job.job_id, ""))
+                         for s in self.shards if s.job is not None and not s.finished)
+        return ", ".join(f"{n} {state}" + (f" ({why})" if why else "")
+                         for (state, why), n in sorted(states.items()))
 
     def _settle(self, s: Shard, state: str, poll: float) -> None:
         """Mark the shard finished once its job has ended, recording the cases it lacks with
