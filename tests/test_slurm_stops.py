@@ -4,6 +4,7 @@ that names other partitions, a partition with nothing stored yet, and what the w
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -247,3 +248,53 @@ def test_pending_reasons_reads_squeue(monkeypatch):
     monkeypatch.setattr(cluster.subprocess, "run",
                         lambda *a, **k: SimpleNamespace(returncode=1, stdout=""))
     assert cluster.pending_reasons(["12_1"]) is None  # squeue could not say: nothing shown
+
+
+def test_progress_in_a_log_says_the_share_and_the_time(tmp_path, capsys, monkeypatch):
+    # a log had read "1/4 case passes stored; jobs 1 RUNNING", with no time nor share
+    from a2bench.slurm import driver as slurm_driver
+
+    driver = _driver(tmp_path / "sweep", [case(4), case(8)])
+    states = iter(["PENDING", "RUNNING", "RUNNING", "CANCELLED by 0"])
+
+    class Watch:
+        reasons: dict = {}
+
+        def poll(self, ids):
+            self.now = next(states)
+
+        def state(self, job_id):
+            return self.now
+
+    clock = iter(range(0, 10_000, 40))
+    monkeypatch.setattr(slurm_driver, "Watch", Watch)
+    monkeypatch.setattr(slurm_driver, "time", SimpleNamespace(monotonic=lambda: next(clock),
+                                                              sleep=lambda s: None))
+    monkeypatch.setattr(slurm_driver, "interactive", lambda: False)
+    monkeypatch.setenv(slurm_driver.POLL_ENV, "0")
+    assert driver.watch()
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "stored" in ln]
+    assert lines and all(re.fullmatch(r"a2bench: 1/4 case passes stored \(25%\) in "
+                                      r"[0-9]{2}:[0-5][0-9]; jobs (1 PENDING|1 RUNNING|ended)",
+                                      ln) for ln in lines), lines
+    assert len(lines) > 2 and lines[0].endswith("PENDING")
+    assert lines[-1] != lines[0] and "in 00:00" not in lines[-1]  # the clock moves
+
+
+def test_the_start_line_says_where_the_job_logs_are(tmp_path, capsys, monkeypatch):
+    from a2bench.slurm import driver as slurm_driver
+
+    driver = _driver(tmp_path / "sweep", [case(4), case(8)])
+    driver.suite = SimpleNamespace(device="cpu", name="smoke")
+    driver.jobs_of = {"debug": {}}
+    driver.shards[0].job = None  # not submitted yet
+    monkeypatch.setattr(slurm_driver, "submit_array",
+                        lambda part, params, tasks: [SimpleNamespace(job_id="7")])
+    assert driver.submit()
+    said = capsys.readouterr().err
+    assert f"results in {tmp_path / 'sweep'}, job logs in " \
+        f"{tmp_path / 'sweep' / 'debug' / 'submitit'}/\n" in said, said
+    driver.sweep = Plan(("h100", "a100"), True, 2, 1, 0, False, {})
+    driver.shards = []
+    driver.submit()
+    assert f"job logs in {tmp_path / 'sweep'}/<partition>/submitit/\n" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Any
 
 from a2bench.case import Case
 from a2bench.formatting import plural
-from a2bench.run.listener import ConsoleListener, interactive
+from a2bench.run.listener import ConsoleListener, clock_text, interactive
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
@@ -311,7 +311,9 @@ class SlurmDriver:
                  else f"{plural(plan.per_job, 'case')} a job") + f"), order seed {plan.seed}; "
               f"{self.stored_at_start} of {self.total} stored, {plural(attached, 'job')} "
               "re-attached, "
-              f"results in {self.out}", file=sys.stderr)
+              f"results in {self.out}, job logs in "
+              + (f"{self.out / plan.partitions[0] / SUBMITIT}/" if len(plan.partitions) == 1
+                 else f"{self.out}/<partition>/{SUBMITIT}/"), file=sys.stderr)
         if plan.split == "findings" and not plan.resumed:
             more = len(split(self.cases, plan.per_job))
             if more > plan.shards:  # say what the split costs, and the way round it
@@ -367,7 +369,7 @@ class SlurmDriver:
                         dynamic_ncols=True)
         poll = float(os.environ.get(POLL_ENV, "10"))
         watch = Watch()
-        said_at = time.monotonic()
+        said_at = began = time.monotonic()
         try:
             last_poll = 0.0
             while True:
@@ -386,7 +388,11 @@ class SlurmDriver:
                     said_at = time.monotonic()
                     # each partition's merged records, once merged (all stored, the first too)
                     stored = max(self.stored_at_start, sum(self._in_merged.values()))
-                    print(f"a2bench: {stored}/{self.total} case passes stored; "
+                    # no time left: when a pending job starts, and how long a case of another
+                    # job or node takes, the driver cannot know
+                    print(f"a2bench: {stored}/{self.total} case passes stored "
+                          f"({stored / max(self.total, 1):.0%}) in "
+                          f"{clock_text(said_at - began)}; "
                           f"jobs {self._job_states(watch) or 'ended'}", file=sys.stderr)
                 if all(s.finished for s in self.shards):
                     return True
