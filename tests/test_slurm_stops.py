@@ -298,3 +298,18 @@ def test_the_start_line_says_where_the_job_logs_are(tmp_path, capsys, monkeypatc
     driver.shards = []
     driver.submit()
     assert f"job logs in {tmp_path / 'sweep'}/<partition>/submitit/\n" in capsys.readouterr().err
+
+
+def test_the_docs_source_the_test_slurm():
+    # `scripts/slurm-up.sh` run as a command starts the daemons but exports SLURM_CONF and the
+    # PATH of its sacct stand-in to no shell: sinfo then finds no controller
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md")),
+             *sorted((root / "results").glob("*/README.md"))]
+    told = []
+    for page in pages:
+        text = page.read_text()
+        for m in re.finditer(r"slurm-up\.sh", text):
+            if not text[:m.start()].endswith("source scripts/"):
+                told.append(f"{page.relative_to(root)}: {text[m.start() - 40:m.end()]!r}")
+    assert not told, told
