@@ -87,7 +87,7 @@ def test_the_lower_block_slower_at_its_largest_n_is_costlier_even_at_fewer_posit
     assert words(row) == (
         "costlier even at fewer positions (no N in common: non-local order N = 36–441, double "
         "attention 900–2500): at its largest N, 441, it took 1.94 ms, 2.16× double attention's "
-        "0.900 ms at its smallest, N = 900 (2× more positions)")
+        "0.900 ms at its smallest, N = 900 (2.0× more positions)")
 
 
 def test_the_reference_below_and_slower_makes_the_block_cheaper_even_at_more_positions():
@@ -107,7 +107,7 @@ def test_the_lower_block_faster_gets_the_two_figures_and_no_word_of_cheaper():
     said = words(row)
     assert said == ("no N in common (non-local order N = 36–441, double attention 900–2500): "
                     "at its largest N, 441, it took 0.194 ms; double attention took 0.900 ms "
-                    "at its smallest, N = 900 (2× more positions)")
+                    "at its smallest, N = 900 (2.0× more positions)")
     assert "cheaper" not in said and "costlier" not in said
 
 
@@ -160,7 +160,7 @@ def test_the_headline_prefers_shared_then_interpolated_then_disjoint():
     table = against(ms)
     assert list(table["latency_basis"]) == ["shared", "disjoint"]
     line = headline_line(table)
-    assert "16× its time at N = 1600" in line and "no N in common" not in line
+    assert "16.0× its time at N = 1600" in line and "no N in common" not in line
     # interpolated (t = 1) before disjoint (t = 2)
     ms = sweep("double_attention", (5, 7, 9, 12, 16, 22), 1e-6) + sweep(
         "nonlocal_right", LOW, 1e-8, power=2)
@@ -178,7 +178,7 @@ def test_a_report_says_it_in_the_headline_the_section_and_the_csv(tmp_path: Path
     assert ("- auto: latency against double attention: non-local order (m=16 n=16) at c=64 b=1: "
             "costlier even at fewer positions (no N in common: non-local order N = 36–441, "
             "double attention 900–2500): at its largest N, 441, it took 1.94 ms, 2.16× double "
-            "attention's 0.900 ms at its smallest, N = 900 (2× more positions) (each metric and "
+            "attention's 0.900 ms at its smallest, N = 900 (2.0× more positions) (each metric and "
             "setting under Each block against double attention)") in head
     section = md.split("## Each block against double attention", 1)[1].split("\n## ", 1)[0]
     assert "latency costlier even at fewer positions (no N in common:" in section

@@ -153,7 +153,7 @@ def test_the_shared_size_path_is_unchanged_and_preferred():
     assert list(table["t"]) == [1, 2]
     result = SimpleNamespace(block_crossovers=table, environments={})
     line = _cheaper(result, "auto")[0]  # type: ignore[arg-type]
-    assert "16× its time at N = 1600" in line and "interpolated" not in line
+    assert "16.0× its time at N = 1600" in line and "interpolated" not in line
 
 
 def synthetic_report(tmp_path: Path, records: list[Measurement]) -> tuple[Path, str]:
