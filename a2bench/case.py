@@ -145,7 +145,7 @@ def case_problem(d: Mapping[str, Any]) -> str | None:
     for name in ("block", "device"):
         if not isinstance(d.get(name), str) or not d.get(name):
             return f"{name}: expected a non-empty string, got {d.get(name)!r}"
-    if d.get("dtype") not in DTYPE_BYTES:
+    if not isinstance(d.get("dtype"), str) or d["dtype"] not in DTYPE_BYTES:
         return f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {d.get('dtype')!r}"
     for name in SHAPE_AXES:
         value = d.get(name)

@@ -154,9 +154,9 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
         raise SuiteError(f"--device: expected {' or '.join(DEVICES)}, got {device!r}")
     device = device or suite_device
     suite_dtype = raw.get("dtype", "float32")
-    if suite_dtype not in DTYPE_BYTES:
+    if not _word_of(suite_dtype, DTYPE_BYTES):  # a list or mapping there: no TypeError
         raise fail("dtype", "one of " + ", ".join(DTYPE_BYTES), suite_dtype)
-    if dtype is not None and dtype not in DTYPE_BYTES:
+    if dtype is not None and not _word_of(dtype, DTYPE_BYTES):
         raise SuiteError(f"--dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
     dtype_override, dtype = dtype, dtype or suite_dtype
     threads = _integer(raw.get("threads"))
@@ -261,6 +261,12 @@ def _is_list(values: Any) -> bool:
     return isinstance(values, Sequence) and not isinstance(values, (str, bytes))
 
 
+def _word_of(value: Any, words: Iterable[str]) -> bool:
+    """Whether `value` is one of `words`: a list or mapping where a word goes is not (`in` a
+    dict had raised "unhashable type")."""
+    return isinstance(value, str) and value in words
+
+
 def _listed(names: Any) -> Any:
     """`blocks: se` as `blocks: [se]`, as an axis takes one value unlisted; a tuple or range as
     the list it stands for."""
@@ -348,7 +354,7 @@ def _sweep(part: dict[str, Any], prefix: str, fail: Any) -> Sweep:
         if not _is_list(group) or len(group) < 2:
             raise fail(f"{prefix}zip[{gi}]", "a list of at least two swept axes", group)
         for axis in group:
-            if axis not in params:
+            if not _word_of(axis, params):
                 raise fail(f"{prefix}zip[{gi}]", "axes that appear under params", axis)
             if axis in auto:
                 raise fail(f"{prefix}zip[{gi}]", "axes with lists of sizes (auto sizes are "

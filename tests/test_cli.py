@@ -54,6 +54,12 @@ def one_line_error(capsys) -> str:
      "cuda: section"),
     ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4, 8], w: [4], reduction: [2]}\n"
      "zip: [[h, w]]\n", "with lengths h 2, w 1"),
+    # a list or mapping where a word goes had been "unhashable type" tracebacks
+    ("dtype: [float32]\n" + GOOD, "dtype: expected one of float32, float64, float16, bfloat16, "
+     "got ['float32']"),
+    ("dtype: {}\n" + GOOD, "dtype: expected one of float32, float64, float16, bfloat16, got {}"),
+    ("name: x\nblocks: [se]\nparams: {channels: [8], h: [4, 8], w: [4, 8], reduction: [2]}\n"
+     "zip: [[[h], w]]\n", "zip[0]: expected axes that appear under params, got ['h']"),
 ])
 def test_bad_suite_is_one_line_and_exit_2(tmp_path, capsys, write_suite, text, needle):
     path = write_suite(text)
@@ -62,6 +68,10 @@ def test_bad_suite_is_one_line_and_exit_2(tmp_path, capsys, write_suite, text, n
     err = one_line_error(capsys)
     assert str(path) in err and needle in err and "expected" in err
     assert not out.exists()  # nothing was started or written
+    if "zip[0]" in needle or "dtype" in needle:  # plan and audit read the suite alike
+        for argv in (["plan", str(path)], ["audit", "--suite", str(path)]):
+            assert main(argv) == 2
+            assert needle in one_line_error(capsys)
 
 
 def test_missing_suite_file(tmp_path, capsys):
@@ -478,6 +488,8 @@ def test_roofline_record_without_an_end_or_a_start():
     ("case.h", 0, "case.h: expected a positive integer, got 0"),
     ("case.dtype", "fp8", "case.dtype: expected one of float32, float64, float16, bfloat16, "
                           "got 'fp8'"),
+    ("case.dtype", ["float32"], "case.dtype: expected one of float32, float64, float16, "
+                                "bfloat16, got ['float32']"),  # not "unhashable type"
     ("case.params", {"m": [64]}, "case.params.m: expected an integer or a string, got [64]"),
     ("case.mode", "eval", "case.mode: expected one of forward, train, got 'eval'"),
     # a newer a2bench's record: remodel rewrote it as schema 2 and dropped its new fields

@@ -354,6 +354,8 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
     ("threads", 999, "threads=999: expected at most the"),
     ("device", "tpu", "device: expected cpu or cuda, got 'tpu'"),
     ("dtype", "int8", "dtype: expected one of float32, float64, float16, bfloat16, got 'int8'"),
+    ("dtype", ["float32"], "dtype: expected one of float32, float64, float16, bfloat16, got "
+     "['float32']"),  # had been "unhashable type: 'list'"
 ])
 def test_sweep_refuses_a_bad_option_value_in_one_line_before_anything_runs(tmp_path, option,
                                                                            value, expected):
