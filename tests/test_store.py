@@ -47,7 +47,7 @@ def test_passes_pool_samples_and_keep_the_worst_memory():
 def test_a_pass_stored_twice_counts_once_the_later_record():
     """results.jsonl appended to itself read as twice the passes: 6 pooled passes, twice the
     samples, narrower intervals."""
-    from a2bench.run.store import pass_samples
+    from a2bench.run.passes import pass_samples
 
     a, b = record(0, (1.0, 1.1, 1.2)), record(1, (2.0, 2.1, 2.2))
     again = record(1, (3.0, 3.1, 3.2))

@@ -18,13 +18,8 @@ from a2bench import fitting as ft
 from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
 from a2bench.case import DTYPE_BYTES, Case
 from a2bench.errors import InputError
-from a2bench.run.store import (
-    merge_passes,
-    over_sessions,
-    pass_samples,
-    planned_passes,
-    stored_ending,
-)
+from a2bench.run.passes import merge_passes, pass_samples
+from a2bench.run.store import over_sessions, planned_passes, stored_ending
 
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",

@@ -86,7 +86,7 @@ class Timing:
 class CaseResult:
     key: Key
     label: str
-    base: Measurement | None  # the passes merged (store.merge_passes)
+    base: Measurement | None  # the passes merged (passes.merge_passes)
     head: Measurement | None
     timing: Timing | None = None
     p_adjusted: float | None = None

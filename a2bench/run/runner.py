@@ -310,7 +310,7 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     report = SweepReport()
     done = writer.done_keys()
     fresh: set[tuple[Any, ...]] = set()  # (case, pass) recorded by this call
-    # A case with a failed pass fails when its passes are pooled (store.merge_passes), whatever
+    # A case with a failed pass fails when its passes are pooled (passes.merge_passes), whatever
     # the others give, so it is not run again: a broken block costs one pass, not every one.
     # It also keeps checks that only the counting pass makes (the output's shape, a counted
     # block's MACs) from leaving "ok" records beside that pass's error.
