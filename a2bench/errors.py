@@ -1,5 +1,6 @@
 """The errors a user is shown as one line: InputError (the CLI exits 2) and CaseError (a case
-stored as `error`, the sweep going on); and output_lost, a standard output not written."""
+stored as `error`, the sweep going on); output_lost, a standard output not written; and
+os_problem, a path the system refused said as what is expected."""
 
 import errno
 import os
@@ -42,6 +43,22 @@ class StdoutGuard:
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding: the stream's own
         return getattr(self._stream, name)
+
+
+def os_problem(e: OSError | RuntimeError, what: str, may: str = "read") -> str:
+    """Why a path the user named cannot be used, from the OSError met on it (or the RuntimeError
+    pathlib's resolve() raises for a loop of links before Python 3.13), as the tail of one
+    line: the system's words, then what is expected instead. `what` names the file or folder
+    ("a suite file"), `may` what a2bench does with it ("read", "read and write")."""
+    said = (getattr(e, "strerror", None) or str(e)).lower()
+    number = getattr(e, "errno", None)
+    if isinstance(e, RuntimeError) or number == errno.ELOOP:
+        return f"{said}; expected {what}, or a link to one, not links that lead round a loop"
+    if number == errno.ENAMETOOLONG:
+        return f"{said}; expected {what} whose path holds no name over 255 bytes"
+    if number in (errno.EACCES, errno.EPERM):
+        return f"{said}; expected {what} you may {may}: check the permissions"
+    return f"{said}; expected {what} you may {may}"
 
 
 def output_lost(e: OSError) -> None:

@@ -28,7 +28,7 @@ import yaml
 
 from a2bench.case import DTYPE_BYTES, MODES, RUN_DEFAULTS, SHAPE_AXES, Case
 from a2bench.catalog import blocks
-from a2bench.errors import InputError
+from a2bench.errors import InputError, os_problem
 from a2bench.plugins import unknown_block_hint
 from a2bench.registry import BlockSpec, Value
 from a2bench.suite_yaml import NumberForm, OnceLoader
@@ -103,13 +103,20 @@ class Suite:
 def load_suite(path: str | Path, device: str | None = None, dtype: str | None = None) -> Suite:
     """Parse a suite file for `device` and `dtype` (the suite's own when None)."""
     p = Path(path)
-    if p.is_dir():
-        raise SuiteError(f"{p}: a folder, not a suite file (expected a YAML file, e.g. "
-                         "suites/smoke.yaml)")
-    if not p.is_file():
-        raise SuiteError(f"{p}: no such suite file (expected a YAML file, e.g. suites/smoke.yaml)")
     try:
-        raw = yaml.load(p.read_text(), Loader=OnceLoader)  # noqa: S506 (a SafeLoader)
+        if p.is_dir():
+            raise SuiteError(f"{p}: a folder, not a suite file (expected a YAML file, e.g. "
+                             "suites/smoke.yaml)")
+        if not p.is_file():
+            raise SuiteError(f"{p}: no such suite file (expected a YAML file, e.g. "
+                             "suites/smoke.yaml)")
+        text = p.read_text()
+    except OSError as e:  # one it may not read (a traceback had said so), a name too long
+        raise SuiteError(f"{p}: {os_problem(e, 'a suite file')}") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{p}: not a text file (expected YAML)") from None
+    try:
+        raw = yaml.load(text, Loader=OnceLoader)  # noqa: S506 (a SafeLoader)
     except NumberForm as e:
         mark = e.problem_mark
         raise SuiteError(f"{p}:{mark.line + 1}:{mark.column + 1}: {e.problem}") from None
@@ -118,8 +125,6 @@ def load_suite(path: str | Path, device: str | None = None, dtype: str | None = 
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SuiteError(f"{p}: invalid YAML at {where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{p}: not a text file (expected YAML)") from None
     return parse_suite(raw, str(p), device=device, dtype=dtype, default_name=p.stem)
 
 
@@ -416,16 +421,6 @@ def _is_auto(v: Any) -> bool:
     return isinstance(v, str) and v == AUTO
 
 
-class _Unset:
-    """An axis the suite does not give, as a message's "got" says it."""
-
-    def __init__(self, axis: str):
-        self.axis = axis
-
-    def __repr__(self) -> str:
-        return f"no {self.axis} at all"
-
-
 def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...]:
     """The axes marked `auto`: h and w together (square maps), or t with h and w fixed."""
     marked = {a for a, v in params.items() if _is_auto(v)}
@@ -436,7 +431,7 @@ def _auto_axes(params: dict[str, Any], prefix: str, fail: Any) -> tuple[str, ...
         other = "w" if "h" in marked else "h"
         raise fail(f"{prefix}params.{other}", f"auto, as {'h' if other == 'w' else 'w'} is "
                    "(auto sizes are square maps: h: auto with w: auto)",
-                   params[other] if other in params else _Unset(other))
+                   params[other] if other in params else _Said(f"no {other} at all"))
     if "t" in marked and marked & {"h", "w"}:
         raise fail(f"{prefix}params.t", "a list of frames when h and w are auto (auto sizes "
                    "run along one axis: h and w, or t)", AUTO)

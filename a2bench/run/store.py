@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from a2bench.errors import InputError
+from a2bench.errors import InputError, os_problem
 from a2bench.measurement import Measurement, csv_columns, record_problem
 from a2bench.run.lock import live_writer
 from a2bench.run.passes import merge_passes
@@ -153,7 +153,23 @@ def folder_problem(out: Path) -> str | None:
     """Why `out` cannot be a folder to write into (it is a file, a file stands where one of its
     parents would go, or the nearest folder that exists takes no new folder: no permission, a
     read-only or virtual file system), or None. Asked before anything runs, so a bad out costs
-    nothing and makes no folder: the write test makes an empty folder and removes it."""
+    nothing and makes no folder: the write test makes an empty folder and removes it. A folder,
+    or a run's file in it, that it may not read is said so: a resume had calibrated, then
+    counted "0 results are saved" of the 4 it could not read."""
+    try:
+        if out.is_dir():
+            os.listdir(out)
+            for name in (JSONL, ENVIRONMENT):  # what a resume reads, then writes
+                if (out / name).is_file():
+                    open(out / name, "rb").close()  # noqa: SIM115 (opened to be refused)
+        return _folder_problem(out)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a loop of links, before Python 3.13
+        name = getattr(e, "filename", None)
+        where = f"{name}: " if name and Path(name) != out else ""
+        return where + os_problem(e, "a folder (and run files)", "read and write")
+
+
+def _folder_problem(out: Path) -> str | None:
     if out.exists() and not out.is_dir():
         return "is a file; expected a folder for the run (new, or one with no other results)"
     if out.is_dir() and (foreign := foreign_results(out)):
@@ -284,7 +300,10 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
     A line counts once its newline is written; a tail without one is a write cut short by a
     crash, and is dropped (its case runs again on resume).
     """
-    data = path.read_bytes() if path.exists() else b""
+    try:
+        data = path.read_bytes() if path.exists() else b""
+    except OSError as e:  # a traceback, and a resume had counted "0 results are saved"
+        raise StoreError(f"{path}: {os_problem(e, 'a results file')}") from None
     complete_end = data.rfind(b"\n") + 1
     records: list[Measurement] = []
     for number, line in enumerate(data[:complete_end].splitlines(), start=1):
@@ -309,7 +328,15 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
 
 def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
-    path = Path(out_dir) / JSONL
+    try:
+        return _load_passes(Path(out_dir))
+    except OSError as e:  # a folder it may not read: its files' stat() fails
+        raise StoreError(f"{e.filename or out_dir}: {os_problem(e, 'a results folder')}"
+                         ) from None
+
+
+def _load_passes(out_dir: Path) -> list[Measurement]:
+    path = out_dir / JSONL
     if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
         parts = sorted(p.name for p in Path(out_dir).iterdir()  # shards: read unmerged
                        if p.is_dir() and ((p / JSONL).is_file() or (p / "shards").is_dir()))
@@ -365,7 +392,9 @@ def load_environment(out_dir: str | Path) -> dict[str, Any]:
         return {}
     try:
         env = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as e:  # JSONDecodeError: a hand-edited or truncated file
+    except OSError as e:  # not damaged: "restore it from a copy" had sent the user away
+        raise StoreError(f"{path}: {os_problem(e, 'an environment.json')}") from None
+    except ValueError as e:  # JSONDecodeError: a hand-edited or truncated file
         raise StoreError(f"{path}: not valid JSON ({e}); expected the file as a2bench run "
                          "wrote it: restore it from a copy (it holds the sweep's suite, seed and "
                          "calibration)") from None
