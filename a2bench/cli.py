@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from a2bench import __version__
 from a2bench import argtypes as at
-from a2bench.errors import InputError, StdoutGuard, StdoutLost, output_lost
+from a2bench.errors import InputError, StdoutGuard, StdoutLost, os_problem, output_lost
 from a2bench.run.options import EXECUTORS, SPLITS
 
 DESCRIPTION = """\
@@ -221,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StdoutLost as e:  # its reader left (`| head`), or it is full (`> /dev/full`)
         output_lost(e)
         return 1
+    except OSError as e:  # a path the system refused where no check looked (a name too long)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"a2bench: error: {where}{os_problem(e, 'a file or folder', 'use')}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         sys.stdout = stdout
 

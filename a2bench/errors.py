@@ -55,7 +55,7 @@ def os_problem(e: OSError | RuntimeError, what: str, may: str = "read") -> str:
     if isinstance(e, RuntimeError) or number == errno.ELOOP:
         return f"{said}; expected {what}, or a link to one, not links that lead round a loop"
     if number == errno.ENAMETOOLONG:
-        return f"{said}; expected {what} whose path holds no name over 255 bytes"
+        return f"{said}; expected {what} with no name in its path over 255 bytes"
     if number in (errno.EACCES, errno.EPERM):
         return f"{said}; expected {what} you may {may}: check the permissions"
     return f"{said}; expected {what} you may {may}"

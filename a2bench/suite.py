@@ -54,6 +54,7 @@ RUN_CHOICES: dict[str, tuple[Value | bool, ...]] = {
 # element) far inside the int64 a record stores (2**63), which such a size had overflowed, to
 # be blamed on the block's cost(). A block quadratic in positions may still pass 2**63 below it.
 MAX_ELEMENTS = 2**40
+MAX_NAME_BYTES = 255 - len("-20250101-120000")  # a folder's name, less run.store.fresh_folder's
 
 
 class SuiteError(InputError):
@@ -147,10 +148,12 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "a non-empty string", name)
-    if any(ch in name for ch in "/\\") or name.startswith("."):
-        # a run without --out goes to results/local/<name>-<time>: a path would leave it
-        raise fail("name", "a name usable as one folder's (no / or \\, not starting with a dot)",
-                   name)
+    if any(ch in "/\\" or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name) or \
+            name.startswith(".") or len(name.encode(errors="replace")) > MAX_NAME_BYTES:
+        # a run without --out goes to results/local/<name>-<time>: a path would leave it, and a
+        # control character ("\0") or a name past 255 bytes with its time was an OSError there
+        raise fail("name", "a name usable as one folder's (no / or \\, not starting with a dot, "
+                   f"no control character, at most {MAX_NAME_BYTES} bytes)", name)
 
     suite_device = raw.get("device", "cpu")
     if suite_device not in DEVICES:

@@ -5,6 +5,7 @@ is expected, exit 2, before anything runs, and nothing already written is touche
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -92,3 +93,75 @@ def test_a_results_folder_or_file_it_may_not_read_is_one_line(tmp_path, stored_r
         assert f"{stored_run / locked}: permission denied" in err, err
     assert "valid JSON" not in err and "measuring" not in err
     assert digest(stored_run) == before
+
+
+LONG = "x" * 300  # one name past the 255 bytes a file system's folder entry holds
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "LONG"], ["report", "RUN", "--out", "LONG"], ["compare", "RUN", "LONG"],
+    ["remodel", "LONG"], ["run", "LONG.yaml"], ["run", "SUITE", "--out", "LONG"],
+    ["plan", "LONG.yaml"], ["audit", "--out", "LONG"], ["audit", "--suite", "LONG.yaml"]])
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, capsys, argv):
+    """Each had been an OSError traceback (ENAMETOOLONG)."""
+    from a2bench.cli import main
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    words = {"LONG": str(tmp_path / LONG), "LONG.yaml": str(tmp_path / f"{LONG}.yaml"),
+             "RUN": str(RUN), "SUITE": str(suite)}
+    assert main([words.get(a, a) for a in argv]) == 2
+    err = one_line(capsys)
+    assert err.startswith("a2bench: error: ") and str(tmp_path / LONG) in err
+    assert err.endswith(": file name too long; expected a suite file with no name in its path "
+                        "over 255 bytes" if "LONG.yaml" in argv else
+                        " with no name in its path over 255 bytes"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.yaml"]
+
+
+@pytest.mark.parametrize("name", ["x" * 240, "a\0b", "tab\there", "é" * 120])
+def test_a_suite_name_no_folder_can_take_is_refused_when_read(tmp_path, capsys, monkeypatch,
+                                                              name):
+    """A run without --out makes results/local/<name>-<time>: a name of 240 bytes or with a
+    NUL had failed there, after the suite was read, in a traceback."""
+    from a2bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"name: {json.dumps(name)}\n" + SUITE.split("\n", 1)[1])
+    assert main(["run", str(suite), *FAST]) == 2
+    assert (f"{suite}: name: expected a name usable as one folder's (no / or \\, not starting "
+            "with a dot, no control character, at most 239 bytes), got ") in one_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.yaml"]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["run", "SUITE", "--out", "LINK"], "a folder"), (["audit", "--out", "LINK"], "a folder"),
+    (["report", "RUN", "--out", "LINK"], "a folder"), (["report", "LINK"], "a results folder"),
+    (["compare", "RUN", "LINK"], "the head results folder"),
+    (["remodel", "LINK"], "a results folder")])
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_a_link_that_leads_nowhere_is_one_line(tmp_path, capsys, argv, expected, kind):
+    """A link to a folder not made yet had been a FileExistsError from the run's lock, after
+    an audit had counted every case; a loop of links a RuntimeError (Python 3.11's resolve)."""
+    from a2bench.cli import main
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    link = tmp_path / "link"
+    target = tmp_path / ("nowhere/deeper" if kind == "dangling" else "other")
+    link.symlink_to(target)
+    if kind == "loop":
+        target.symlink_to(link)
+    words = {"LINK": str(link), "RUN": str(RUN), "SUITE": str(suite)}
+    assert main([words.get(a, a) for a in argv]) == 2
+    assert one_line(capsys).endswith(
+        f"{link}: is a link to {target}, which leads to nothing (its target is missing, or links "
+        f"lead round a loop); expected {expected}, or a link to one")
+    assert not (tmp_path / "nowhere").exists()

@@ -19,7 +19,7 @@ from a2bench.analysis.columns import param_columns, shape_label, size_columns, s
 from a2bench.case import DTYPE_BYTES, Case
 from a2bench.errors import InputError
 from a2bench.run.passes import merge_passes, pass_samples
-from a2bench.run.store import over_sessions, planned_passes, stored_ending
+from a2bench.run.store import link_problem, over_sessions, planned_passes, stored_ending
 
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
@@ -91,6 +91,9 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
     if not dirs:
         raise InputError("report: expected at least one results folder")
     paths = [Path(d) for d in dirs]
+    for path in paths:  # before resolve(), which a loop of links had crashed
+        if problem := link_problem(path, "a results folder"):
+            raise InputError(f"{path}: {problem}")
     if len({p.resolve() for p in paths}) != len(paths):
         raise InputError("report: the same results folder is named twice; name each folder once")
     frames, runs = [], []

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from a2bench.audit.model import COUNTER_LABELS, WORK, Audit, Row
+from a2bench.errors import os_problem
 from a2bench.formatting import ratio_text, share
 
 
@@ -146,7 +147,7 @@ def folder_problem(out: Path) -> str | None:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as e:
-            return f"cannot read its {name} ({e.strerror})"
+            return f"its {name}: {os_problem(e, 'an audit folder', 'read and write')}"
         # nothing, or only a part of its opening: a file whose writing an older audit was
         # killed in, which the next audit rewrites (it had refused every later audit)
         if head != beginning and not beginning.startswith(head):

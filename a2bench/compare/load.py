@@ -8,11 +8,13 @@ from pathlib import Path
 from a2bench.compare.model import Key, Side
 from a2bench.errors import InputError
 from a2bench.measurement import Measurement
-from a2bench.run.store import ENVIRONMENT, JSONL, merge_passes
+from a2bench.run.store import ENVIRONMENT, JSONL, link_problem, merge_passes
 
 
 def load_side(path: Path, role: str) -> Side:
     """The records of one results folder by case key (merged and per pass), and its environment."""
+    if problem := link_problem(path, f"the {role} results folder"):
+        raise InputError(f"{path}: {problem}")
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: a file, not a folder (expected the {role} results folder "
                          "written by a2bench run)")

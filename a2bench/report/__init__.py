@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench import analysis as an
-from a2bench.errors import InputError
+from a2bench.errors import InputError, os_problem
 from a2bench.formatting import format_bytes
 from a2bench.report.elements import (
     MAX_TABLE_ROWS,
@@ -153,7 +153,7 @@ def _not_a_report(out: Path, names: Iterable[str] = ()) -> str | None:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as e:
-            return f"cannot read its {name} ({e.strerror})"
+            return f"its {name}: {os_problem(e, 'a report folder', 'read and write')}"
         if CUT_SHORT[name].startswith(head):
             continue
         if not head.startswith(beginning) or (name == "index.html"

@@ -38,11 +38,11 @@ def live_writer(out: Path) -> str | None:
     cannot be opened, a file system that locks no folder). The probe takes a shared lock and
     lets it go at once: readers never wait, nor refuse each other."""
     out = Path(out)
-    if out.resolve() in _HELD:
-        return None
     try:
+        if out.resolve() in _HELD:
+            return None
         fd = os.open(out, os.O_RDONLY)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links, before Python 3.13
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

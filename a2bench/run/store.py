@@ -169,7 +169,18 @@ def folder_problem(out: Path) -> str | None:
         return where + os_problem(e, "a folder (and run files)", "read and write")
 
 
+def link_problem(path: Path, what: str = "a folder") -> str | None:
+    """Why `path` is a link that leads to nothing (its target missing, or links that lead round a
+    loop), or None: a run's --out there had been a FileExistsError, a loop a RuntimeError."""
+    if not path.is_symlink() or path.exists():
+        return None
+    return (f"is a link to {os.readlink(path)}, which leads to nothing (its target is missing, "
+            f"or links lead round a loop); expected {what}, or a link to one")
+
+
 def _folder_problem(out: Path) -> str | None:
+    if problem := link_problem(out):
+        return problem
     if out.exists() and not out.is_dir():
         return "is a file; expected a folder for the run (new, or one with no other results)"
     if out.is_dir() and (foreign := foreign_results(out)):
@@ -330,12 +341,14 @@ def load_passes(out_dir: str | Path) -> list[Measurement]:
     """Every stored record, one per case and pass (--processes runs a case in several workers)."""
     try:
         return _load_passes(Path(out_dir))
-    except OSError as e:  # a folder it may not read: its files' stat() fails
+    except (OSError, RuntimeError) as e:  # a folder it may not read; a name over 255 bytes
         raise StoreError(f"{e.filename or out_dir}: {os_problem(e, 'a results folder')}"
                          ) from None
 
 
 def _load_passes(out_dir: Path) -> list[Measurement]:
+    if problem := link_problem(out_dir, "a results folder"):
+        raise StoreError(f"{out_dir}: {problem}")
     path = out_dir / JSONL
     if not path.is_file() and (Path(out_dir) / SLURM_SWEEP).is_file():
         parts = sorted(p.name for p in Path(out_dir).iterdir()  # shards: read unmerged
