@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,30 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):  # inf would wait forever: a budget, a timeout
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
     return value
+
+
+def seconds(limit: float) -> Callable[[str], float]:
+    """A positive number of seconds, at most `limit`: --case-timeout 3e6 had been taken, and the
+    run died after its start with an OverflowError (a worker's answer is awaited at most
+    2**31 ms, about 24.8 days)."""
+    about = f"{limit / 86400:.3g} days" if limit >= 86400 else f"{limit / 3600:.2g} hours"
+
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected at most {limit:,.0f} seconds (about "
+                                             f"{about}), got {text!r}")
+        return value
+
+    return parse
+
+
+# The most seconds each option takes: a case, a pass's interleaved timing and a calibration wait
+# about these for a worker's answer, and longer than 2**31 ms (24.8 days) had overflowed the
+# wait (runner.answered now waits a day at a time); past them a value is a slip (3e6 for 3e3).
+MAX_SECONDS = {"case_timeout": 1e6, "time_budget": 1e6, "budget": 1e6, "calibration_time": 1e4}
+case_timeout, time_budget, budget, calibration_time = (seconds(MAX_SECONDS[name]) for name in (
+    "case_timeout", "time_budget", "budget", "calibration_time"))
 
 
 def fraction(text: str) -> float:

@@ -81,12 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "physical cores)")
     run.add_argument("--resume", action="store_true",
                      help="continue a sweep in --out: keep what is stored, run the rest")
-    run.add_argument("--case-timeout", type=at.positive_float, default=300.0, metavar="SECONDS",
+    run.add_argument("--case-timeout", type=at.case_timeout, default=300.0, metavar="SECONDS",
                      help="a case running longer is stopped and recorded as timeout (default 300)")
     run.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
                      help="skip cases whose analytic peak exceeds this, e.g. 8GiB or 500MB "
                           "(default: half the available RAM, or 80%% of free GPU memory)")
-    run.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
+    run.add_argument("--time-budget", type=at.time_budget, default=1.0, metavar="SECONDS",
                      help="timed sampling per case before giving up on --ci-target (default 1)")
     run.add_argument("--ci-target", type=at.fraction, default=0.02, metavar="FRACTION",
                      help="stop sampling when the median's 95%% CI half-width is below this "
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "50 ms, so every size of a scaling sweep samples the same moments "
                           "of a machine whose speed drifts (default on; --time-budget of calls "
                           "per case and pass; --ci-target is not used)")
-    run.add_argument("--budget", type=at.positive_float, default=None, metavar="SECONDS",
+    run.add_argument("--budget", type=at.budget, default=None, metavar="SECONDS",
                      help="auto sizes (h: auto, w: auto or t: auto): the wall time of the whole "
                           "run (default 180 on a CPU, 240 on CUDA)")
     run.add_argument("--target", type=at.positive_float, default=0.05, metavar="HALF_WIDTH",
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=at.seed_int, default=None, metavar="INT",
                      help="seed of the random case order within each pass (default: drawn, and "
                           "on --resume the one the folder recorded)")
-    run.add_argument("--calibration-time", type=at.positive_float, default=0.5, metavar="SECONDS",
+    run.add_argument("--calibration-time", type=at.calibration_time, default=0.5, metavar="SECONDS",
                      help="least duration of one timing when measuring the GEMM and bandwidth "
                           "ceilings, at the start and end of the sweep (default 0.5)")
     run.add_argument("--warm-cache", action="store_true",
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     pln = command("plan", "print the sizes a2bench would choose for a suite's auto "
                           "axes (h: auto, w: auto or t: auto), running no case")
     pln.add_argument("suite", help="a suite YAML file with auto sizes")
-    pln.add_argument("--budget", type=at.positive_float, default=None, metavar="SECONDS",
+    pln.add_argument("--budget", type=at.budget, default=None, metavar="SECONDS",
                      help="the run's wall time to plan for (default 180 on a CPU, 240 on CUDA)")
     pln.add_argument("--device", default=None, metavar="DEVICE",
                      help="cpu or cuda: overrides the suite's device")
@@ -156,11 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="as for run: the half-width the plan's rounds aim at (default 0.05)")
     pln.add_argument("--threads", type=at.positive_int, default=None, help="as for run")
     pln.add_argument("--processes", type=at.positive_int, default=3, metavar="P", help="as for run")
-    pln.add_argument("--time-budget", type=at.positive_float, default=1.0, metavar="SECONDS",
+    pln.add_argument("--time-budget", type=at.time_budget, default=1.0, metavar="SECONDS",
                      help="as for run")
     pln.add_argument("--memory-budget", type=at.parse_size, default=None, metavar="SIZE",
                      help="as for run, e.g. 8GiB or 500MB")
-    pln.add_argument("--calibration-time", type=at.positive_float, default=0.5, metavar="SECONDS",
+    pln.add_argument("--calibration-time", type=at.calibration_time, default=0.5, metavar="SECONDS",
                      help="as for run: the plan calibrates as the run will, so that it counts "
                           "the run's start-up (default 0.5)")
 

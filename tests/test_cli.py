@@ -91,6 +91,64 @@ def test_bad_flags(tmp_path, capsys, write_suite, flag):
     assert flag[0] in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("command,flag,value,largest", [
+    (command, *wait) for wait in (
+        ("--case-timeout", "3e6", "1,000,000 seconds (about 11.6 days)"),
+        ("--case-timeout", "1e308", "1,000,000 seconds (about 11.6 days)"),
+        ("--time-budget", "2e6", "1,000,000 seconds (about 11.6 days)"),
+        ("--budget", "1e10", "1,000,000 seconds (about 11.6 days)"),
+        ("--calibration-time", "30000", "10,000 seconds (about 2.8 hours)"))
+    for command in ("run", "plan") if command == "run" or wait[0] != "--case-timeout"])
+def test_a_wait_past_what_a_worker_is_awaited_is_refused_naming_the_largest(
+        tmp_path, capsys, write_suite, command, flag, value, largest):
+    """--case-timeout 3e6 (or --calibration-time 30000, waited 300 + 100 times) had been taken,
+    and the run died after its start in an OverflowError traceback: a worker's answer was
+    awaited in one poll() of at most 2**31 ms."""
+    # refused before the suite or --out is looked at (a file here, refused too had it been taken:
+    # the test ends at once, not after a calibration of 30000 s a timing)
+    taken = tmp_path / "a-file"
+    taken.write_text("mine\n")
+    argv = [command, str(write_suite(GOOD)), *(["--out", str(taken)] if command == "run" else [])]
+    assert main([*argv, flag, value]) == 2
+    assert one_line_error(capsys) == (f"a2bench: error: a2bench {command}: argument {flag}: "
+                                      f"expected at most {largest}, got '{value}' (see a2bench "
+                                      f"{command} --help)")
+
+
+def test_a_worker_is_awaited_a_day_at_a_time_however_long_the_wait(monkeypatch):
+    """A pass's interleaved timing waits twice its timing budget: over many cases, past the
+    2**31 ms one poll() takes, which had raised OverflowError after hours of measuring."""
+    from types import SimpleNamespace
+
+    from a2bench.run import runner
+    from a2bench.run.runner import POLL_S, answered
+
+    clock = [0.0]  # the seconds each poll waited, without waiting them
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    class Silent:  # a worker that answers after some polls, or never
+        def __init__(self, answer_after: int | None = None):
+            self.polls: list[float] = []
+            self.answer_after = answer_after
+
+        def poll(self, timeout: float) -> bool:
+            self.polls.append(timeout)
+            if self.answer_after is not None and len(self.polls) > self.answer_after:
+                return True
+            clock[0] += timeout
+            return False
+
+    for timeout in (3e6, float("inf"), 1e308):
+        conn = Silent(answer_after=5)
+        assert answered(conn, timeout)
+        assert len(conn.polls) == 6 and max(conn.polls) == POLL_S
+    conn = Silent()
+    assert not answered(conn, 0.01) and conn.polls == [pytest.approx(0.01)]
+    conn = Silent()
+    assert not answered(conn, 2.5 * POLL_S)
+    assert conn.polls == [POLL_S, POLL_S, pytest.approx(0.5 * POLL_S)]
+
+
 @pytest.mark.parametrize("flag", [["--memory-budget", "-1G"], ["--time-budget", "-5s"],
                                   ["--budget", "-.5"]])
 def test_a_negative_value_is_checked_as_a_value_not_taken_for_an_option(tmp_path, capsys,

@@ -343,6 +343,11 @@ def test_sweep_refuses_an_unknown_option_in_one_line():
     ("processes", 0, "processes=0: expected a positive integer"),
     ("processes", "3", "processes='3': expected a positive integer"),
     ("time_budget", -1, "time_budget=-1: expected a positive finite number of seconds"),
+    # past 2**31 ms a worker's answer had been awaited with an OverflowError, after the start
+    ("case_timeout", 3e6, "case_timeout=3000000.0: expected a positive finite number of "
+                          "seconds, at most 1,000,000"),
+    ("calibration_time", 30000, "calibration_time=30000: expected a positive finite number of "
+                                "seconds, at most 10,000"),
     ("budget", float("inf"), "budget=inf: expected a positive finite number of seconds"),
     ("ci_target", 2, "ci_target=2: expected a fraction between 0 and 1"),
     ("seed", -5, "seed=-5: expected a non-negative integer"),

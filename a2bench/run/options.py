@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from a2bench.argtypes import MAX_SECONDS
 from a2bench.errors import InputError
 from a2bench.formatting import saved_text
 from a2bench.plugins import ENV_VAR as PLUGINS_VAR
@@ -250,8 +251,9 @@ def _value_problem(name: str, value: Any) -> str | None:
         if name == "memory_budget":
             expected += " of bytes (a2bench.sweep also takes the CLI's '8GiB')"
     elif name in _POSITIVE_FLOAT or (name == "budget" and value is not None):
-        ok = _positive_finite(value)
-        expected = "a positive finite number" + ("" if name == "target" else " of seconds")
+        ok = _positive_finite(value) and value <= MAX_SECONDS.get(name, math.inf)
+        expected = "a positive finite number" + ("" if name == "target" else " of seconds") + (
+            f", at most {MAX_SECONDS[name]:,.0f}" if name in MAX_SECONDS else "")
     elif name == "ci_target":
         ok, expected = _positive_finite(value) and value < 1, "a fraction between 0 and 1"
     elif name == "seed" and value is not None:

@@ -22,6 +22,7 @@ import re
 import signal
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,24 @@ class Stopped(KeyboardInterrupt):
     """The worker was sent SIGTERM: someone asked the sweep to stop (Slurm does so on scancel,
     preemption and the time limit). Not a failure of the case, so the case is left without a
     result, to run again on resume, and the sweep stops as on Ctrl-C."""
+
+
+# The longest one poll() for a worker's answer: multiprocessing's takes at most 2**31 - 1 ms
+# (about 24.8 days), and past it had raised OverflowError after the run began.
+POLL_S = 86400.0
+
+
+def answered(conn: Connection, timeout: float) -> bool:
+    """Whether `conn` has an answer within `timeout` seconds (any, even inf), waited a day at
+    a time (POLL_S): a pass's interleaved timing waits twice its timing budget, which a long
+    --time-budget over many cases takes past what one poll() takes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if conn.poll(max(0.0, min(left, POLL_S))):
+            return True
+        if left <= POLL_S:
+            return False
 
 
 @contextlib.contextmanager
@@ -95,7 +114,7 @@ class Worker:
 
     def _receive(self, timeout: float, doing: str) -> tuple[str, Any]:
         conn: Connection = self.conn
-        if not conn.poll(timeout):
+        if not answered(conn, timeout):
             self.kill()
             raise WorkerLost("timeout", f"no answer after {timeout:g} s while {doing}")
         try:
