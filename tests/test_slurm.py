@@ -89,6 +89,40 @@ def test_a_slurm_option_of_the_wrong_kind_is_one_line(bad, said):
     assert slurm.parse_options(["partition=a100"], ["partition=a100"])
 
 
+@pytest.mark.parametrize("pairs,key", [(["time=5", "time=10"], "timeout_min"),
+                                       (["time=5", "timeout_min=10"], "timeout_min"),
+                                       (["account=a", "slurm_account=b"], "account"),
+                                       (["mail-type=END", "mail_type=ALL"], "mail_type")])
+def test_a_slurm_key_given_twice_is_refused_as_a_partition_given_twice_is(pairs, key):
+    # the second had replaced the first unsaid: time=5 then time=10 ran with 10
+    with pytest.raises(slurm.SlurmError) as error:
+        slurm.parse_options(pairs)
+    assert str(error.value) == (f"--slurm {pairs[1]!r}: sets {key} again, after --slurm "
+                                f"{pairs[0]!r}; expected each key once")
+    # a sweep begun with both before it was refused resumes as it began (the last wins)
+    assert slurm.parse_options(pairs, pairs)
+
+
+def test_a_repeated_slurm_key_is_one_line_before_anything_is_written(tmp_path, capsys,
+                                                                      write_suite, monkeypatch):
+    # an sbatch that submits nothing: the check comes before any submission, and without it
+    # nothing reaches a real cluster
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\necho 'no submission here' >&2\nexit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    out = tmp_path / "sweep"
+    suite = write_suite("name: g\nblocks: [se]\nparams: {channels: [8], h: [4], w: [4], "
+                        "reduction: [2]}\n")
+    assert main(["run", str(suite), "--executor", "slurm", "--out", str(out), "--slurm",
+                 "time=5", "--slurm", "time=10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("a2bench: error: --slurm 'time=10': sets timeout_min again, after --slurm "
+                   "'time=5'; expected each key once")
+    assert not out.exists()
+
+
 def test_a_slurm_sweeps_folder_is_told_apart(tmp_path, capsys):
     top = tmp_path / "sweep"
     (top / "h100").mkdir(parents=True)

@@ -46,12 +46,15 @@ def minutes(text: str, pair: str) -> int:
 
 def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str, Any]:
     """--slurm KEY=VALUE ... as submitit parameters: time=120 -> timeout_min, account=x ->
-    slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value)."""
+    slurm_account; a key submitit does not know goes to sbatch as it is (#SBATCH --key=value).
+    A key given twice is refused, as --partition twice is: the second had replaced the first
+    unsaid (time and timeout_min, account and slurm_account are one key)."""
     from submitit.slurm.slurm import _get_default_parameters
 
     known = set(_get_default_parameters())
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    first: dict[str, str] = {}  # each key's pair
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
@@ -60,6 +63,10 @@ def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str,
                              "time=120")
         key = ALIASES.get(key, key)
         key = key[len("slurm_"):] if key.startswith("slurm_") else key
+        if key in first and not {first[key], pair} <= set(stored):  # one begun so resumes so
+            raise SlurmError(f"--slurm {pair!r}: sets {key} again, after --slurm "
+                             f"{first[key]!r}; expected each key once")
+        first.setdefault(key, pair)
         if key in ("partition", "p") and pair not in stored:  # filed under --partition's name;
             # a sweep begun with it before (its .slurm.json holds it) resumes as it began
             raise SlurmError(f"--slurm {pair!r}: expected the partition as --partition "
