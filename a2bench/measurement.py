@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from a2bench.case import Case, case_problem
@@ -236,8 +236,10 @@ def record_problem(d: Any) -> str | None:
         # a newer a2bench's fields would be dropped on a rewrite (remodel) and misread here
         return (f"schema: {schema!r} is not a format this a2bench reads (1 to {SCHEMA}): "
                 "read it with the a2bench that wrote it")
-    if "case" not in d:
-        return "no field 'case'"
+    # a field without a default: a record missing "status" had read as Measurement's TypeError
+    for f in fields(Measurement):
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in d:
+            return f"no field {f.name!r}"
     if not isinstance(d["case"], dict):
         return f"case: expected an object of the case's fields, got {d.get('case')!r}"
     if why := case_problem(d["case"]):

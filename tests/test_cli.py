@@ -579,6 +579,46 @@ def test_a_stored_record_of_the_wrong_type_is_one_line_naming_its_field(
     assert (run / "results.jsonl").read_text() == before
 
 
+@pytest.mark.parametrize("command", ["report", "compare", "remodel"])
+def test_a_record_missing_a_required_field_names_it_and_its_line(tmp_path, capsys, command):
+    # "Measurement.__init__() missing 1 required positional argument: 'status'" had been said
+    lines = (ROOT / "results/cpu-default/results.jsonl").read_text().splitlines()[:3]
+    record = json.loads(lines[1])
+    del record["status"]
+    lines[1] = json.dumps(record)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n")
+    argv = {"report": ["report", str(run)], "compare": ["compare", str(run), str(run)],
+            "remodel": ["remodel", str(run)]}[command]
+    assert main(argv) == 2
+    assert "results.jsonl: line 2 is not a valid result (no field 'status'); expected " in \
+        one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "remodel", "resume"])
+def test_results_a_newer_a2bench_wrote_whole_are_said_so_not_damaged(tmp_path, capsys,
+                                                                      write_suite, command):
+    """Every line of a newer a2bench's format had been told "repair that line, or delete it
+    and lose its record": nothing there is damaged, and this a2bench is the one too old."""
+    lines = (ROOT / "results/cpu-default/results.jsonl").read_text().splitlines()[:3]
+    run = tmp_path / "run"
+    run.mkdir()
+    text = "".join(json.dumps({**json.loads(line), "schema": 3}) + "\n" for line in lines)
+    (run / "results.jsonl").write_text(text)
+    (run / "environment.json").write_text(json.dumps({"suite": "g"}))
+    argv = {"report": ["report", str(run)], "compare": ["compare", str(run), str(run)],
+            "remodel": ["remodel", str(run)],
+            "resume": ["run", str(write_suite(GOOD)), "--out", str(run), "--resume"]}[command]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert err.endswith(f"{run / 'results.jsonl'}: written by a newer a2bench (its 3 records "
+                        "are schema 3; this one reads schemas 1 to 2); expected a file this "
+                        "a2bench reads: read it with the a2bench that wrote it, or update this "
+                        "one; nothing in it is damaged"), err
+    assert (run / "results.jsonl").read_text() == text
+
+
 def test_every_published_record_is_of_its_fields_types():
     """The check above refuses no record a2bench run wrote: every stored run in results/."""
     from a2bench.measurement import record_problem

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.errors import InputError, os_problem
-from a2bench.measurement import Measurement, csv_columns, record_problem
+from a2bench.measurement import SCHEMA, Measurement, csv_columns, record_problem
 from a2bench.run.lock import live_writer
 from a2bench.run.passes import merge_passes
 from a2bench.run.resume import python_call, slurm_flags, typed_suite, without
@@ -317,7 +317,8 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
         raise StoreError(f"{path}: {os_problem(e, 'a results file')}") from None
     complete_end = data.rfind(b"\n") + 1
     records: list[Measurement] = []
-    for number, line in enumerate(data[:complete_end].splitlines(), start=1):
+    lines = data[:complete_end].splitlines()
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -330,11 +331,31 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
             why = (f"no field {e}" if isinstance(e, KeyError)
                    else f"not JSON: {e.msg.removesuffix(' at')} at character {e.pos + 1}"
                    if isinstance(e, json.JSONDecodeError) else str(e))
+            if newer := _newer(path, lines):
+                raise StoreError(newer) from None
             raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
                              "expected one JSON object per line, as a2bench run writes: repair "
                              "that line, or delete it and lose its record (one case pass), which "
                              "a2bench run --resume on this folder then measures again") from None
     return records, complete_end
+
+
+def _newer(path: Path, lines: list[bytes]) -> str | None:
+    """What to say of a results file whose every record a newer a2bench wrote (its schema past
+    SCHEMA), or None: nothing there is damaged, and "repair that line, or delete it" had been
+    said of its first line."""
+    schemas = []
+    for line in filter(bytes.strip, lines):
+        try:
+            schemas.append(json.loads(line).get("schema"))
+        except (ValueError, AttributeError):  # not JSON, or no object
+            return None
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s > SCHEMA for s in schemas):
+        return None
+    return (f"{path}: written by a newer a2bench (its {len(schemas)} records are schema "
+            f"{max(schemas)}; this one reads schemas 1 to {SCHEMA}); expected a file this a2bench "
+            "reads: read it with the a2bench that wrote it, or update this one; nothing in it "
+            "is damaged")
 
 
 def load_passes(out_dir: str | Path) -> list[Measurement]:
