@@ -3,7 +3,7 @@
 `a2bench.sweep(suite, out=None, **options)` runs a suite from Python and returns its Results
 (a2bench.api). It is loaded on first use, so `import a2bench.analysis` and the CLI's start stay
 free of torch. Bad input raises `a2bench.InputError` (a ValueError; a2bench.errors), whose
-message is the one line the CLI prints.
+message is one line, as the CLI's, naming options as keywords ("a2bench.sweep: threads=0: ...").
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ class Results:
 
 def _as_listed(records: list[Measurement], listed: Path) -> list[Measurement]:
     """`records` (cases, in the running order results.jsonl keeps) in the order results.csv
-    `listed` lists them, the suite's; those it lacks last, as the sweep's writer puts them."""
+    `listed` lists them, the suite's; those it lacks last (a resume's rewrite of the CSV puts
+    them in the suite's order: the frame's rows may then move, never change)."""
     import csv
 
     from a2bench.measurement import Measurement

@@ -146,8 +146,8 @@ def parse_case(args: Sequence[str], device: str) -> Any:
         raise BadCase(f"block {block!r}: expected one of {', '.join(sorted(blocks()))}")
     spec = blocks()[block]
     c = _positive("CHANNELS", channels)
-    h, _, w = side.partition("x")  # SIDE, or HxW for a map that is not square
-    if not (h.isdigit() and int(h) > 0 and (not w or w.isdigit() and int(w) > 0)):
+    h, x, w = side.partition("x")  # SIDE, or HxW for a map that is not square ("4x": neither)
+    if not (h.isdigit() and int(h) > 0 and (not x or w.isdigit() and int(w) > 0)):
         raise BadCase(f"SIDE {side!r}: expected a side or HxW of positive integers, e.g. 2x64")
     if mode not in MODES:
         raise BadCase(f"MODE {mode!r}: expected one of {', '.join(MODES)}")

@@ -185,6 +185,16 @@ def test_the_peak_trace_refuses_what_names_no_case_in_one_line(tmp_path, given, 
     assert out.read_text() == "an earlier trace\n"
 
 
+@pytest.mark.parametrize("side", ["4x", "x4", "0x4"])
+def test_the_peak_trace_refuses_a_side_that_is_no_side_or_hxw(tmp_path, side):
+    # "4x" had been taken as 4x4
+    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+             str(tmp_path / "trace.txt"), "se", "16", side, "forward", "float32"])
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"gpu_peak_trace: SIDE {side!r}: expected a side or HxW of "
+                                "positive integers, e.g. 2x64")
+
+
 @pytest.mark.slow
 def test_the_peak_trace_takes_the_frames_of_a_clip(tmp_path):
     # t=3 had been dropped without a word: the 4x4 image traced, not the 3x4x4 clip

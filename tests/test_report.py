@@ -297,6 +297,29 @@ def test_a_folder_holding_a_users_own_report_file_is_refused(tmp_path: Path, cap
     assert (mine / name).read_text() == "my own notes\n"
 
 
+def test_a_table_only_an_earlier_report_wrote_is_removed_and_the_folder_stays_its_own(
+        tmp_path: Path, capsys, monkeypatch):
+    """A table written only sometimes (modes.csv, of a run with train cases) had stayed on disk
+    after a report of another run into the folder, dropped from .a2bench-report, so that the
+    next report there refused it as the user's own."""
+    from a2bench import report
+
+    run, out = results_folder(tmp_path / "run", sides=SIDES[:3]), tmp_path / "report"
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])  # not under test
+    real = report.write_tables
+
+    def with_modes(result, out):
+        (out / "modes.csv").write_text("mode\nforward\ntrain\n")
+        return [*real(result, out), out / "modes.csv"]
+
+    for modes in (True, False, True):
+        with monkeypatch.context() as m:
+            if modes:
+                m.setattr(report, "write_tables", with_modes)
+            assert main(["report", str(run), "--out", str(out)]) == 0, capsys.readouterr().err
+        assert (out / "modes.csv").exists() == modes  # not beside a report it is not of
+
+
 def test_a_folder_holding_a_users_own_table_or_a_runs_results_is_refused(
         tmp_path: Path, capsys, monkeypatch):
     """`report --out mine` had overwritten the user's own fits.csv and cases.csv (only report.md

@@ -103,7 +103,13 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
                 to_markdown(doc), to_html(doc, title)), strict=True):
             atomic_write(out / name, text)
         written += [out / name for name in PAGES]
-        kept = {n for n in claimed - names if (out / n).exists()}  # an earlier report's, left
+        done = {p.name for p in written}
+        # an earlier report's table this one did not write (modes.csv of a run with train
+        # cases) would sit beside a report it is not of, and had dropped out of the claim, so
+        # that the next report into the folder refused it as the user's
+        for stale in claimed & set(TABLES) - done:
+            (out / stale).unlink(missing_ok=True)
+        kept = {n for n in claimed - done if (out / n).exists()}  # an earlier report's, left
         atomic_write(out / CLAIM, json.dumps({"files": sorted(kept | {p.name for p in written})})
                      + "\n")
     except OSError as e:  # a full disk had ended in a matplotlib traceback
