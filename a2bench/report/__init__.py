@@ -36,7 +36,7 @@ from a2bench.report.elements import (
     Table,
 )
 from a2bench.report.figures import _save, draw_figures, pair_figure
-from a2bench.report.files import _json_safe, summary, write_tables
+from a2bench.report.files import TABLES, _json_safe, summary, write_tables
 from a2bench.report.plotting import PALETTE, PINNED_COLORS, block_colors
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
@@ -181,11 +181,7 @@ def _not_a_report(out: Path, names: Iterable[str] = ()) -> str | None:
 # The file in a report's folder that names every file a report wrote there: a later report
 # rewrites those, and refuses a file by one of its names that no report wrote.
 CLAIM = ".a2bench-report"
-# The tables a report may write (files.write_tables), and figures of fixed names
-# (figures.draw_figures; a fit's is fit_{axis}_{metric}.png)
-TABLES = ("fits.csv", "findings.csv", "crossovers.csv", "pairs.csv", "block_crossovers.csv",
-          "complexity.csv", "modes.csv", "compiled.csv", "precision.csv", "trends.csv",
-          "context.csv", "cases.csv")
+# The figures of fixed names (figures.draw_figures; a fit's is fit_{axis}_{metric}.png)
 FIXED_FIGURES = ("crossover_ratio.png", "roofline.png", "sizes.png", "train_memory_ratio.png",
                  "compile_speedup.png")
 

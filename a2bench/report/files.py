@@ -19,6 +19,13 @@ from a2bench.report.elements import PER_CALL, FigureFile
 EXACT = "%.15g"  # counts to the unit (cases.csv had printed a peak of 23855104 B as 2.38551e+07)
 
 
+# Every table write_tables may write, by name: what a report's --out guards from overwriting
+# (report._not_a_report), kept beside the writer so that a new table is named in both at once
+TABLES = ("fits.csv", "findings.csv", "crossovers.csv", "pairs.csv", "block_crossovers.csv",
+          "complexity.csv", "modes.csv", "compiled.csv", "precision.csv", "trends.csv",
+          "context.csv", "cases.csv")
+
+
 def write_tables(result: an.Analysis, out: Path) -> list[Path]:
     """Write every table of the analysis as CSV into ``out``; returns the paths written."""
     written: list[Path] = []
