@@ -803,7 +803,8 @@ def test_the_watch_says_what_the_jobs_wait_on():
     from a2bench.slurm.driver import SlurmDriver
 
     watch = SimpleNamespace(state=lambda job: {"1": "PENDING", "2": "RUNNING",
-                                               "3": "PENDING"}[job], reasons={})
+                                               "3": "PENDING"}[job], reasons={},
+                            unanswered=0)
     shards = [SimpleNamespace(job=SimpleNamespace(job_id=i), finished=done)
               for i, done in (("1", False), ("2", False), ("3", False), ("4", True))]
     driver = SimpleNamespace(shards=shards)
@@ -828,14 +829,27 @@ def test_a_memory_request_replaces_the_whole_node(tmp_path, pair, line):
     assert sum(w.startswith("#SBATCH --mem") for w in text.splitlines()) == 1, text
 
 
-@pytest.mark.parametrize("bad", ["time=-5", "time=0", "time=00:00", "time=0-0"])
-def test_a_time_limit_under_a_minute_is_one_line(bad):
-    # sbatch took -5 as some 8000 years and 0 as no limit at all
-    with pytest.raises(slurm.SlurmError, match="expected a time limit of at least 1 minute"):
+@pytest.mark.parametrize("bad", ["time=-5", "time=0", "time=00:00", "time=0-0", "time=1",
+                                 "time=01:00", "time=00:30", "timeout_min=1"])
+def test_a_time_limit_under_two_minutes_is_one_line(bad):
+    # sbatch took -5 as some 8000 years and 0 as no limit at all; a 1-minute job was signalled
+    # to requeue as it started, and its sweep ended FAILED with every case an error
+    with pytest.raises(slurm.SlurmError, match="expected a time limit of at least 2 minutes"):
         slurm.parse_options([bad])
-    assert slurm.parse_options(["time=00:30"])["timeout_min"] == 1  # up to a whole minute
+    assert slurm.parse_options(["time=01:30"])["timeout_min"] == 2  # up to a whole minute
     # a sweep begun with it before it was refused resumes as it began
     assert "timeout_min" in slurm.parse_options([bad], [bad])
+
+
+@pytest.mark.usefixtures("srun_on_path")
+@pytest.mark.parametrize(("pairs", "signal"), [([], 90), (["time=3"], 90), (["time=2"], 30),
+                                               (["time=2", "signal_delay_s=10"], 10)])
+def test_the_requeue_signal_comes_after_the_start(tmp_path, pairs, signal):
+    # submitit's 90 s, up to 60 s early, came as a 1- or 2-minute job started
+    params = slurm.parameters("h100", "cpu", "smoke", slurm.parse_options(pairs))
+    assert f"#SBATCH --signal=USR2@{signal}" in slurm.sbatch_text(tmp_path, params, 1)
+    stored = slurm.parameters("h100", "cpu", "smoke", slurm.parse_options(["time=1"], ["time=1"]))
+    assert stored["slurm_signal_delay_s"] == 0
 
 
 # ---------------------------------------------------------------------------------------------

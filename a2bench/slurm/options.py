@@ -10,6 +10,13 @@ from typing import Any
 from a2bench.slurm.errors import SlurmError
 
 DEFAULT_TIMEOUT_MIN = 60  # submitit's own default is 5; and below ~15 a preemption is not requeued
+# submitit has Slurm signal a job this long before its time limit, to requeue it there; Slurm may
+# send the signal up to a minute earlier still (sbatch --signal). With a 1-minute limit the signal
+# came as the job started: each try requeued at once, or died of it before submitit's handler
+# was in place, and the sweep ended FAILED with every case an error.
+SIGNAL_DELAY_S = 90
+SIGNAL_EARLY_S = 60
+MIN_TIMEOUT_MIN = 2  # the shortest limit whose signal comes after the start (parameters)
 # submitit's generic parameter names; everything else is a Slurm one (slurm_<name>).
 GENERIC = frozenset({"timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node",
                      "tasks_per_node", "name", "stderr_to_stdout"})
@@ -18,7 +25,8 @@ ALIASES = {"time": "timeout_min", "job_name": "name", "ntasks_per_node": "tasks_
 MEMORY = frozenset({"mem_gb", "slurm_mem", "slurm_mem_per_cpu", "slurm_mem_per_gpu"})
 # submitit's numeric parameters: another value had stopped the run in submitit's assertion (a
 # traceback, and a folder holding only .slurm.json that refused the corrected command)
-WHOLE = frozenset({"nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node", "timeout_min"})
+WHOLE = frozenset({"nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node", "timeout_min",
+                   "signal_delay_s"})
 
 
 def parse_value(text: str) -> Any:
@@ -76,11 +84,14 @@ def parse_options(pairs: Sequence[str], stored: Sequence[str] = ()) -> dict[str,
             parsed = minutes(parsed, pair)
             # 00:00 had been rounded up to a minute, and a sweep begun with it still is
             parsed = max(1, parsed) if pair in stored else parsed
-        if (key == "timeout_min" and isinstance(parsed, int) and parsed < 1
+        if (key == "timeout_min" and isinstance(parsed, int) and parsed < MIN_TIMEOUT_MIN
                 and pair not in stored):  # a sweep begun with it resumes as it began
-            # sbatch takes -5 (as some 8000 years) and 0 (as no limit) without a word
-            raise SlurmError(f"--slurm {pair!r}: expected a time limit of at least 1 minute, "
-                             f"e.g. time=120 or time=02:00:00 (default {DEFAULT_TIMEOUT_MIN})")
+            # sbatch takes -5 (as some 8000 years) and 0 (as no limit) without a word, and a
+            # 1-minute job is signalled to requeue as it starts (SIGNAL_DELAY_S)
+            raise SlurmError(f"--slurm {pair!r}: expected a time limit of at least "
+                             f"{MIN_TIMEOUT_MIN} minutes, e.g. time=120 or time=02:00:00 "
+                             f"(default {DEFAULT_TIMEOUT_MIN}): Slurm signals a job to requeue "
+                             f"up to {SIGNAL_DELAY_S + SIGNAL_EARLY_S} s before its limit")
         if key == "mem_gb" and isinstance(parsed, str):
             try:
                 parsed = float(parsed)
@@ -125,6 +136,11 @@ def parameters(partition: str | None, device: str, name: str,
         # takes one of --mem, --mem-per-cpu and --mem-per-gpu
         del params["slurm_mem"]
     params.update({k: v for k, v in overrides.items() if k != "slurm_additional_parameters"})
+    if "slurm_signal_delay_s" not in overrides:
+        # the requeue signal after the start, early as Slurm may send it: 30 s into a 2-minute
+        # job at the earliest, where submitit's 90 s had come as it started (SIGNAL_DELAY_S)
+        limit_s = 60 * int(params["timeout_min"])
+        params["slurm_signal_delay_s"] = max(0, min(SIGNAL_DELAY_S, limit_s - SIGNAL_DELAY_S))
     if extra:
         params["slurm_additional_parameters"] = extra
     return params
