@@ -14,6 +14,7 @@ pytest.importorskip("submitit")
 
 from a2bench import slurm  # noqa: E402
 from a2bench.case import Case  # noqa: E402
+from a2bench.cli import main  # noqa: E402
 from a2bench.measurement import Measurement  # noqa: E402
 from a2bench.run.options import RunOptions  # noqa: E402
 from a2bench.run.store import ResultsWriter, load_passes  # noqa: E402
@@ -64,7 +65,7 @@ def test_a_stopped_job_leaves_its_cases_for_resume(tmp_path, capsys, state):
         "--resume" in said and "recorded as" not in said, said
     assert len(load_passes(driver.shards[0].folder)) == 1  # the ok pass alone: none recorded
     assert driver._missing(driver.shards[0]) == 3  # what --resume submits again
-    driver.finish()
+    assert driver.finish() == 1  # an unfinished sweep, though a case is ok: had been 0
     out = capsys.readouterr().out
     assert "debug: 1 of 2 cases, ok 1; nodes n1; 3 case passes left for --resume" in out, out
     last = out.strip().splitlines()[-1]
@@ -81,7 +82,7 @@ def test_a_failed_job_still_records_what_it_lacks(tmp_path, capsys, state, statu
     driver._settle(driver.shards[0], state, poll=1)
     assert f"{state}, 3 results recorded as {status}" in capsys.readouterr().err
     assert driver._missing(driver.shards[0]) == 0
-    driver.finish()
+    assert driver.finish() == 1  # no case ended ok (none is left for --resume either)
     assert "re-attach" not in capsys.readouterr().out
 
 
@@ -165,7 +166,7 @@ def test_a_resume_naming_its_own_partitions_keeps_their_order(tmp_path):
 # report and compare on a partition whose jobs have stored nothing yet
 
 
-def test_a_partition_with_nothing_stored_yet_says_so_with_its_resume_line(tmp_path,
+def test_a_partition_with_nothing_stored_yet_says_so_with_its_resume_line(tmp_path, capsys,
                                                                           monkeypatch):
     # it had read "no ok results in results.jsonl (0 cases, statuses: none)" and "results.jsonl
     # holds no results", with no word of the pending jobs nor of the line that goes on
@@ -197,6 +198,16 @@ def test_a_partition_with_nothing_stored_yet_says_so_with_its_resume_line(tmp_pa
     assert str(e.value) == f"{pending}: {line}report again once their cases end (or leave " \
         "this folder out)"
     assert len(load_runs([done])[1]) == 1  # the other partition reads
+    # a report of both (the driver's `a2bench report sweep/*`) leaves the unbegun one out and
+    # says so, where it had stopped on it
+    left_out: list[str] = []
+    assert [r.path for r in load_runs([done, pending], left_out)[1]] == [done]
+    assert left_out == [f"{pending}: {line}report again once their cases end"]
+    with pytest.raises(InputError, match="holds no result yet"):  # nothing else to read
+        load_runs([pending], left_out)
+    assert main(["report", str(done), str(pending), "--out", "both"]) == 0
+    said = capsys.readouterr().out
+    assert f"a2bench: left out {pending}: partition a100 of the Slurm sweep" in said, said
     with pytest.raises(InputError) as e:
         load_side(pending, "head")
     assert str(e.value) == f"{pending}: {line}compare again once their cases end"
@@ -250,6 +261,41 @@ def test_pending_reasons_reads_squeue(monkeypatch):
     assert cluster.pending_reasons(["12_1"]) is None  # squeue could not say: nothing shown
 
 
+def test_job_states_come_from_squeue_where_sacct_cannot_answer(monkeypatch):
+    # a cluster without accounting (no slurmdbd): sacct fails, and the jobs had read PENDING
+    # for ever, ended or not
+    from a2bench.slurm import cluster
+
+    asked = []
+
+    def run(command, **kwargs):
+        asked.append(command[0])
+        if command[0] == "sacct":
+            return SimpleNamespace(returncode=1, stdout="")
+        assert "-j" not in command and "--states=all" in command and "-r" in command
+        return SimpleNamespace(returncode=0, stdout="12_0|COMPLETED|n1\n12_1|RUNNING|n2\n"
+                                                    "40|PENDING|\n")
+
+    monkeypatch.setattr(cluster.subprocess, "run", run)
+    assert cluster.sacct_states(["12_0", "12_1", "12_2"]) == {"12_0": "COMPLETED",
+                                                              "12_1": "RUNNING"}
+    assert asked == ["sacct", "squeue"]
+    watch = cluster.Watch(query=cluster.sacct_states)
+    for _ in range(3):  # 12_2 unlisted, but never seen: just submitted
+        watch.poll(["12_0", "12_2"])
+    assert watch.state("12_0") == "COMPLETED" and watch.state("12_2") == "PENDING"
+    monkeypatch.setattr(cluster.subprocess, "run",
+                        lambda *a, **k: SimpleNamespace(returncode=1, stdout=""))
+    assert cluster.sacct_states(["12_0"]) is None  # neither could say: nothing concluded
+    shards = [SimpleNamespace(job=SimpleNamespace(job_id=j), finished=False)
+              for j in ("12_0", "12_2")]
+    for polls in range(1, 4):
+        watch.poll(["12_0", "12_2"])
+        said = SlurmDriver._job_states(SimpleNamespace(shards=shards), watch)
+        assert ("neither sacct nor squeue answered the last 3 polls" in said) == (polls == 3)
+    assert watch.state("12_0") == "COMPLETED", said  # the last known, not concluded from
+
+
 def test_progress_in_a_log_says_the_share_and_the_time(tmp_path, capsys, monkeypatch):
     # a log had read "1/4 case passes stored; jobs 1 RUNNING", with no time nor share
     from a2bench.slurm import driver as slurm_driver
@@ -259,6 +305,7 @@ def test_progress_in_a_log_says_the_share_and_the_time(tmp_path, capsys, monkeyp
 
     class Watch:
         reasons: dict = {}
+        unanswered = 0
 
         def poll(self, ids):
             self.now = next(states)

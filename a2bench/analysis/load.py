@@ -86,8 +86,13 @@ def frame(measurements: Iterable[Any], run: str,
     return df
 
 
-def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
-    """Every folder's rows in one frame, and what each folder is. Raises InputError on bad input."""
+def load_runs(dirs: Sequence[str | Path], left_out: list[str] | None = None
+              ) -> tuple[pd.DataFrame, list[Run]]:
+    """Every folder's rows in one frame, and what each folder is. Raises InputError on bad input.
+
+    With `left_out`, a Slurm partition whose jobs have stored no ok case yet is left out where
+    another folder has some, and the line saying why (and how to re-attach) goes there: the
+    driver's own `a2bench report DIR/*` had stopped on a partition no node had yet run."""
     if not dirs:
         raise InputError("report: expected at least one results folder")
     paths = [Path(d) for d in dirs]
@@ -96,7 +101,7 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
             raise InputError(f"{path}: {problem}")
     if len({p.resolve() for p in paths}) != len(paths):
         raise InputError("report: the same results folder is named twice; name each folder once")
-    frames, runs = [], []
+    frames, runs, unbegun = [], [], []
     for path, label in zip(paths, run_labels(paths), strict=True):
         if not path.is_dir():
             raise InputError(f"{path}: not a folder (expected a results folder written by "
@@ -109,7 +114,10 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         measurements = merge_passes(records)
         ok = sum(m.status == "ok" for m in measurements)
         if not ok and (line := unbegun_partition(path, records, env, "report")):
-            raise InputError(line)  # a Slurm partition whose jobs are pending, say
+            if left_out is None or len(paths) == 1:
+                raise InputError(line)  # a Slurm partition whose jobs are pending, say
+            unbegun.append(line.removesuffix(" (or leave this folder out)"))
+            continue
         if not ok:
             statuses = ", ".join(sorted({m.status for m in measurements})) or "none"
             raise InputError(f"{path}: no ok results in results.jsonl ({len(measurements)} "
@@ -119,6 +127,10 @@ def load_runs(dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Run]]:
         frames.append(frame(measurements, label, pass_samples(records)))
         runs.append(Run(label, path, env, len(measurements),
                         ok, len(records)))
+    if not frames:  # every folder an unbegun partition: the first one's line
+        raise InputError(unbegun[0])
+    if left_out is not None:
+        left_out.extend(unbegun)
     return prepare(pd.concat(frames, ignore_index=True)), runs
 
 

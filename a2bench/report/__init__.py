@@ -66,7 +66,8 @@ class ReportFiles:
 def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     """Analyse one or more results folders and write the report into ``out``. Prints nothing:
     the caller decides what to say about it (``ReportFiles.lines`` is what the CLI says)."""
-    data, runs = an.load_runs(dirs)
+    left_out: list[str] = []  # Slurm partitions with nothing to read yet
+    data, runs = an.load_runs(dirs, left_out)
     out = Path(out)
     names = report_names(data)
     if problem := folder_problem(out) or _not_a_report(out, names):
@@ -121,6 +122,7 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
                          "space or choose another --out, then report again") from None
     lines = [f"a2bench: report on {len(runs)} run(s) written to {out}: report.md, index.html, "
              f"fits.csv, summary.json and {len(figures)} figures",
+             *(f"a2bench: left out {line}" for line in left_out),
              f"headline: {result.headline['verdict'].upper()}"]
     stopped = result.unfinished  # as the page says it: asked once, before the figures
     for run in result.labels:

@@ -4,6 +4,7 @@ for the partitions and sacct for the jobs' states, and reading a job's failure."
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import shutil
 import subprocess
@@ -91,8 +92,9 @@ def default_partition() -> str | None:
 
 
 def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
-    """Each listed job's state, from one sacct call (the query submitit makes); None when sacct
-    could not be asked, so that nothing is concluded from its silence."""
+    """Each listed job's state, from one sacct call (the query submitit makes), or from squeue
+    where sacct cannot answer; None when neither could be asked, so that nothing is concluded
+    from their silence."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     arrays = sorted({j.split("_")[0] for j in job_ids})
@@ -101,14 +103,28 @@ def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     command = ["sacct", "-o", "JobID,State,NodeList", "--parsable2"]
     for a in arrays:
         command += ["-j", a]
+    text = _answer(command)
+    if text is None:
+        # a cluster without accounting (no slurmdbd): sacct says "Slurm accounting storage is
+        # disabled", and the jobs had read PENDING for ever. squeue lists a job until MinJobAge
+        # after it ends, and Watch takes one it stops listing as ended. Not `-j`: squeue
+        # refuses the call once none of the jobs is listed.
+        listed = _answer(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%N",
+                          "-u", getpass.getuser()])
+        text = None if listed is None else "JobID|State|NodeList\n" + listed
+    if text is None:
+        return None
+    info = SlurmInfoWatcher().read_info(text)
+    return {j: info[j].get("State") or "UNKNOWN" for j in job_ids if j in info}
+
+
+def _answer(command: list[str]) -> str | None:
+    """The command's output, or None where it could not run or failed."""
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
-        return None
-    info = SlurmInfoWatcher().read_info(out.stdout)
-    return {j: info[j].get("State") or "UNKNOWN" for j in job_ids if j in info}
+    return out.stdout if out.returncode == 0 else None
 
 
 def pending_reasons(job_ids: Sequence[str]) -> dict[str, str] | None:
@@ -151,11 +167,14 @@ class Watch:
         self.states: dict[str, str] = {}
         self.seen: set[str] = set()
         self.absent: dict[str, int] = {}
+        self.unanswered = 0  # polls in a row that neither sacct nor squeue answered
 
     def poll(self, job_ids: Sequence[str]) -> None:
         states = self.query(job_ids)
         if states is None:
+            self.unanswered += 1
             return
+        self.unanswered = 0
         for j in job_ids:
             if j in states:
                 self.states[j] = states[j]

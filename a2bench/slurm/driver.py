@@ -58,6 +58,7 @@ from a2bench.slurm.merge import merge_partition, shard_records
 from a2bench.slurm.options import DEFAULT_TIMEOUT_MIN, parameters, parse_options
 
 POLL_ENV = "A2BENCH_SLURM_POLL_S"  # seconds between two sacct calls (default 10)
+UNANSWERED_POLLS = 3  # polls without an answer before the progress says its states are stale
 
 
 @dataclass(frozen=True)
@@ -409,8 +410,12 @@ class SlurmDriver:
         states = Counter((base_state(watch.state(s.job.job_id)),
                           watch.reasons.get(s.job.job_id, ""))
                          for s in self.shards if s.job is not None and not s.finished)
-        return ", ".join(f"{n} {state}" + (f" ({why})" if why else "")
+        said = ", ".join(f"{n} {state}" + (f" ({why})" if why else "")
                          for (state, why), n in sorted(states.items()))
+        if watch.unanswered >= UNANSWERED_POLLS:  # the states above are the last known
+            said += (f"; as last known: neither sacct nor squeue answered the last "
+                     f"{watch.unanswered} polls")
+        return said
 
     def _settle(self, s: Shard, state: str, poll: float) -> None:
         """Mark the shard finished once its job has ended, recording the cases it lacks with
@@ -465,7 +470,9 @@ class SlurmDriver:
 
     def finish(self) -> int:
         """Each partition's merged cases by status and nodes, and where they are; exit 0, or 1
-        where no case ended ok anywhere (as a local run's exit says)."""
+        where no case ended ok anywhere (as a local run's exit says) or case passes are left for
+        --resume: a script that ran `a2bench run ... && a2bench report ...` had read a sweep
+        whose jobs were cancelled or ran out of time as a success."""
         partitions = self._plan.partitions
         print()
         any_ok = False
@@ -499,7 +506,7 @@ class SlurmDriver:
             print(f"{_passes(sum(left.values()))} have no result yet; re-attach to run them"
                   + (f" (raise --slurm time= above the {plural(limit, 'minute')} a job ran out "
                      "of)" if self._timed_out else "") + f": {self.options.resume_command()}")
-        return 0 if any_ok else 1
+        return 0 if any_ok and not any(left.values()) else 1
 
     def interrupted(self, code: int = 130) -> int:
         """What Ctrl-C (or SIGTERM, SIGHUP) during submit or watch leaves, and how to
