@@ -647,6 +647,26 @@ def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_
                for s in drawn.sizes.values()), drawn.sizes
 
 
+def test_a_pair_figure_names_the_sizes_that_tell_its_lines_apart(tmp_path: Path, drawn):
+    """A run of two batches, forward and train: one train/forward line per block and batch,
+    and the legend says which batch each is (the ResNet-50 run's listed every block twice under
+    one name, at batch 1 and 8, in one colour and marker)."""
+    rng = np.random.default_rng(7)
+    w = ResultsWriter(tmp_path / "run", resume=False)
+    for s in (8, 11, 16):
+        for batch in (1, 2):
+            for mode in ("forward", "train"):
+                c = Case("nonlocal_right", "cpu", "float32", batch, 32, 1, s, s, m=8, n=8,
+                         mode=mode)
+                w.append(record(c, 1e-10, rng))
+    w.write_environment({"threads": 1})
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
+    legend = drawn.legends["train_memory_ratio.png"]
+    assert len(legend) == 2 and len(set(legend)) == 2, legend
+    assert sorted(label.rsplit(", ", 1)[-1] for label in legend) == ["b=1", "b=2"], legend
+
+
 def test_the_environment_table_says_how_cases_were_timed():
     from a2bench.report import _schedule
 

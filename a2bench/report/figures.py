@@ -525,7 +525,9 @@ PAIR_FIGURES = {
                      "train ÷ forward peak memory",
                      "Peak memory of one training step (forward and backward, gradients "
                      "included) divided by the forward pass's at the same shape, against "
-                     "positions N; one line per block, precision and compile setting."),
+                     "positions N; one line per block, precision and compile setting, and "
+                     "per batch or other size held fixed where they differ (the legend names "
+                     "it)."),
     "speedup": ("compile_speedup.png", "Compiled against eager: speed-up",
                 "eager ÷ compiled latency (speed-up)",
                 "Median latency of the eager block divided by the torch.compile'd block's at "
@@ -553,6 +555,9 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
         for t, c in zip(tables, cols, strict=True)])
     colors = _colors(result)
     for ax, run, t, ncol in zip(axes, runs, tables, cols, strict=True):
+        # the held sizes that differ between this panel's lines (batch 1 and 8 of the ResNet-50
+        # run): named in each label, which had listed every block twice under one name
+        vary = [c for c in held if t[c].nunique() > 1]
         for keys_of, rows in t.groupby(keys, sort=False):
             rows = rows.sort_values("positions")
             block, dtype, side = keys_of[0], keys_of[1], keys_of[2]
@@ -562,6 +567,10 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
             if t[other].nunique() > 1:
                 label += {"compile": ", compiled" if side is True else ", eager",
                           "mode": f", {side}"}[other]
+            sizes = an.group_label({c: None if v == -1 else v
+                                    for c, v in zip(held, keys_of[3:], strict=True) if c in vary})
+            if sizes:
+                label += f", {sizes}"
             # the other run axis by marker: train beside forward, compiled beside eager, had
             # drawn two lines alike in colour, style and marker
             marker = "s" if side is True or side == "train" else "o"
