@@ -40,6 +40,20 @@ def one_run(suite: str, flags: list[str], keep: Path | None = None) -> dict[str,
             "verdict": run["verdict"], "latency": latency}
 
 
+def latency_cells(fits: list[dict[str, object]]) -> str:
+    """Each block's latency exponent, its 95 % half-width and verdict; a block whose window
+    gave no fit (too few sizes: the smoke suite's two) says so, where its None had raised a
+    TypeError after the run."""
+    def cell(f: dict[str, object]) -> str:
+        k, lo, hi = f["exponent"], f["ci_low"], f["ci_high"]
+        if k is None:
+            return f"{f['block']} not fitted ({f['verdict']})"
+        width = "" if lo is None or hi is None else f" ±{(hi - lo) / 2:.2f}"  # type: ignore
+        return f"{f['block']} {k:.2f}{width} ({f['verdict']})"
+
+    return "; ".join(cell(f) for f in fits)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", default=["suites/default.yaml"])
@@ -60,9 +74,7 @@ def main() -> int:
             if keep is not None and keep.exists():
                 parser.error(f"--keep: {keep} exists; expected a new folder")
             res = one_run(suite, flags, keep)
-            cells = "; ".join(
-                f"{f['block']} {f['exponent']:.2f} ±{(f['ci_high'] - f['ci_low']) / 2:.2f} "
-                f"({f['verdict']})" for f in res["latency"])  # type: ignore[union-attr]
+            cells = latency_cells(res["latency"])  # type: ignore[arg-type]
             print(f"| {suite} | {r + 1} | {res['wall']:.0f} | {res['overhead']:.2f}x | "
                   f"{res['verdict']} | {cells} |", flush=True)
     return 0

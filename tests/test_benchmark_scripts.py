@@ -57,3 +57,37 @@ def test_bmm_scratch_measures_a_product_of_any_shape():
     bad = subprocess.run([sys.executable, "benchmarks/bmm_scratch.py", "--product", "1,2"],
                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
     assert bad.returncode == 2 and "expected P,K,Q" in bad.stderr
+
+
+def test_timescale_check_reads_a_stored_run():
+    """It had imported fitting.SAMPLE_QUANTILE, gone since the fit reads each pass's expected
+    fastest of 3 (commit 844ed25), so it died in an ImportError before reading anything."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/timescale_check.py",
+         "results/cpu-auto-heldout/auto-others-c64-1"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": child_pythonpath()}, text=True,
+        capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| auto-others")]
+    assert sorted(row.split("|")[3].strip() for row in rows) == ["criss_cross", "gc", "nonlocal"]
+
+
+def test_time_to_verdict_prints_a_block_its_run_could_not_fit(monkeypatch, capsys):
+    """A suite of two sizes (smoke.yaml) fits no exponent: its row says so, where the None had
+    raised a TypeError after the run (and, without --keep, lost it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "time_to_verdict", ROOT / "benchmarks" / "time_to_verdict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fits = [{"block": "se", "metric": "latency", "exponent": None, "ci_low": None,
+             "ci_high": None, "verdict": "inconclusive"},
+            {"block": "gc", "metric": "latency", "exponent": 1.004, "ci_low": 0.98,
+             "ci_high": 1.02, "verdict": "consistent"}]
+    monkeypatch.setattr(module, "one_run", lambda suite, flags, keep: {
+        "wall": 20.0, "overhead": 1.5, "verdict": "inconclusive", "latency": fits})
+    monkeypatch.setattr(sys, "argv", ["time_to_verdict.py", "suites/smoke.yaml"])
+    assert module.main() == 0
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.endswith("| se not fitted (inconclusive); gc 1.00 ±0.02 (consistent) |"), row

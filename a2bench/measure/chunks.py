@@ -2,8 +2,9 @@
 pass with the same arithmetic the worker times it with (run/walltime.py, measure/timing.py).
 
 Why chunks as long as a window's slowest call, up to a third of the time budget (an auto run's
-batches, `batch_chunk_s`): a pass reads a size's latency as a low quantile of its chunks
-(fitting.SAMPLE_QUANTILE), and a quantile depends on the timescale it is taken at. A shared
+batches, `batch_chunk_s`): a pass reads a size's latency as a low order statistic of its
+chunks (fitting.summary_of, their expected fastest of 3; a 10 % quantile until commit 844ed25),
+and such a statistic depends on the timescale it is taken at. A shared
 machine also runs fast for a moment: a chunk of 0.05 s can land inside such a moment, a call of
 1 s only averages over it. So a window whose small sizes were timed in 0.05 s chunks and whose
 large ones in single 1 s calls read its small sizes fast and grew too steeply: on a held-out run
