@@ -15,8 +15,8 @@ docs/reports.md ("Crossover") quotes its output at 400 repeats.
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 import time
 
 import numpy as np
@@ -54,8 +54,21 @@ def side(rng: np.random.Generator, truth: np.ndarray,
     return pd.Series(lat), pd.Series(samples)
 
 
+def positive(text: str) -> int:
+    """A count of 1 or more, for argparse: 0 had divided by zero after the run's header."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
 def main() -> None:
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("repeats", nargs="?", type=positive, default=400)
+    repeats = parser.parse_args().repeats
     rng = np.random.default_rng(1)
     started = time.time()
     x = pd.Series(XS)

@@ -15,8 +15,8 @@ docs/reports.md ("Per size") quotes its output at 1000 datasets and 500 resample
 
 from __future__ import annotations
 
+import argparse
 import functools
-import sys
 import time
 from multiprocessing import Pool
 
@@ -73,9 +73,23 @@ def scenario(args: tuple[str, int, int]) -> tuple[str, dict[str, np.ndarray]]:
     return kind, {name: np.array(v) for name, v in out.items()}
 
 
+def positive(text: str) -> int:
+    """A count of 1 or more, for argparse: 0 had divided by zero after the run's header."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
 def main() -> None:
-    datasets = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    resamples = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="?", type=positive, default=1000)
+    parser.add_argument("resamples", nargs="?", type=positive, default=500)
+    args = parser.parse_args()
+    datasets, resamples = args.datasets, args.resamples
     started = time.time()
     with Pool(2) as pool:
         results = pool.map(scenario, [(k, datasets, resamples) for k in NOISE])

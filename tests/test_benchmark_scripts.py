@@ -91,3 +91,16 @@ def test_time_to_verdict_prints_a_block_its_run_could_not_fit(monkeypatch, capsy
     assert module.main() == 0
     row = capsys.readouterr().out.splitlines()[-1]
     assert row.endswith("| se not fitted (inconclusive); gc 1.00 ±0.02 (consistent) |"), row
+
+
+def test_the_simulations_refuse_a_count_below_one_in_one_line():
+    """crossover_noise.py 0 had divided by zero, estimator_bias.py 0 indexed an empty array,
+    and --help or a word had raised int()'s ValueError, each in a traceback."""
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    for script, args in (("crossover_noise.py", ["0"]), ("crossover_noise.py", ["many"]),
+                         ("estimator_bias.py", ["0"]), ("estimator_bias.py", ["5", "0"])):
+        bad = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, env=env,
+                             text=True, capture_output=True, timeout=300)
+        assert bad.returncode == 2, (script, args, bad.stderr)
+        assert "expected a whole number of 1 or more" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr and bad.stdout == "", (script, args)
