@@ -23,6 +23,7 @@ import numpy as np
 from scipy import optimize
 
 from a2bench import analysis as an
+from a2bench.errors import InputError
 from a2bench.run import promise
 
 
@@ -95,7 +96,10 @@ def half_width_fit(found: list[dict[str, object]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+", type=Path)
-    found = [r for d in ap.parse_args().folders for r in rows(d)]
+    try:  # a README a glob picked up, or a folder no run wrote: one line, before the table
+        found = [r for d in ap.parse_args().folders for r in rows(d)]
+    except (InputError, OSError, ValueError) as e:
+        ap.error(str(e))
     print("| run | block | promised ΔBIC | measured | promised ± | measured ± | verdict |")
     print("|---|---|---|---|---|---|---|")
     ratios: dict[str, list[float]] = defaultdict(list)

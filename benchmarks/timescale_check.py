@@ -47,6 +47,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+", type=Path)
     folders = ap.parse_args().folders  # --help and bad arguments print before the table
+    for folder in folders:  # one line, before the table, where a traceback had come after it
+        if not (folder / "results.jsonl").is_file() or not (folder / "environment.json").is_file():
+            ap.error(f"{folder}: not a results folder (expected results.jsonl and "
+                     "environment.json, as a2bench run writes them)")
     print("| run | matched chunks | block | sizes | quantile/median | slope against ln t |")
     print("|---|---|---|---|---|---|")
     for folder in folders:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, child_pythonpath
 
 
@@ -104,3 +105,20 @@ def test_the_simulations_refuse_a_count_below_one_in_one_line():
         assert bad.returncode == 2, (script, args, bad.stderr)
         assert "expected a whole number of 1 or more" in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr and bad.stdout == "", (script, args)
+
+
+@pytest.mark.parametrize("script", ["promise_check.py", "timescale_check.py"])
+def test_the_checks_refuse_a_folder_no_run_wrote_in_one_line(script, tmp_path):
+    # a README a glob picked up, or a typo: an InputError or FileNotFoundError traceback, the
+    # second after the table's header
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "results/cpu-auto-heldout/README.md",
+         str(tmp_path / "nowhere")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": child_pythonpath()}, text=True,
+        capture_output=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].endswith("README.md: not a folder (expected a "
+                                                   "results folder written by a2bench run, "
+                                                   "holding results.jsonl)") \
+        or "README.md: not a results folder" in result.stderr
