@@ -281,3 +281,31 @@ def test_a_remodel_killed_as_it_writes_keeps_its_stamp_and_leaves_no_temporary_f
     (run / "environment.json.tmp").write_text('{"suite": "g", "re')  # an earlier kill's
     assert remodel_module.remodel(run).changed == 0
     assert not list(run.glob("*.tmp"))  # cleared, though this remodel writes nothing
+
+
+def test_a_last_line_without_its_newline_is_not_dropped_by_a_rewrite(tmp_path):
+    """read_jsonl leaves a line without its newline out of the records (a write cut short); a
+    remodel that rewrote the records had deleted it with them, exit 0, though it was a whole
+    result whose newline an edit had taken. The rewrite is refused in one line, nothing
+    touched; a remodel that rewrites nothing leaves it be."""
+    from a2bench.errors import InputError
+    from a2bench.run import remodel as remodel_module
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN.parent / "cpu-video", run)  # its model columns are today's
+    path = run / "results.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines))  # the last result whole, its newline gone
+    assert remodel_module.remodel(run).changed == 0  # nothing to rewrite: left as it is
+    assert path.read_text() == "\n".join(lines)
+    first = json.loads(lines[0])
+    first["peak_bytes_analytic"] += 4096  # a stale model column: a rewrite
+    text = "\n".join([json.dumps(first), *lines[1:]])
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"results\.jsonl: its last line has no newline "
+                                         r"\(\d+ bytes: a write cut short, or an edit\)"):
+        remodel_module.remodel(run)
+    assert path.read_text() == text
+    path.write_text(text + "\n")
+    assert remodel_module.remodel(run).changed == 1
+    assert len(path.read_text().splitlines()) == len(lines)

@@ -153,6 +153,16 @@ def _remodel(out: Path) -> Remodelled:
         raise InputError(f"{out}: {changed} of {len(records)} records' model columns would be "
                          "rewritten, but the folder is not writable; expected a folder you may "
                          "write to (or a copy of it)")
+    if changed and (tail := _unended_tail(out / JSONL)):
+        # read_jsonl leaves a line without its newline out of the records (a write cut short),
+        # and the rewrite below, of the records alone, had deleted it without a word: a whole
+        # result whose newline an edit took went with it
+        raise InputError(f"{out / JSONL}: its last line has no newline ({len(tail)} bytes: a "
+                         f"write cut short, or an edit), and rewriting {changed} of "
+                         f"{len(records)} records' model columns would drop it; expected every "
+                         "line ended: end it with a newline if it is a whole result, or delete "
+                         "it (a2bench run --resume measures its case again), then run a2bench "
+                         "remodel again")
     stamp = {"at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
              "git_commit": git_commit()}
     if changed:  # when the model columns were last written
@@ -198,6 +208,16 @@ def skip_reason(case: Case, reason: str, threads: int) -> str:
             f"of {budget} bytes; today's model predicts {need}, within it (a new run measures "
             "it)")
     return reason[:found.start()] + said + reason[found.end():]
+
+
+def _unended_tail(path: Path) -> bytes:
+    """What follows the last newline of `path` (blank space aside): a line that read_jsonl left
+    out of the records, which a rewrite of the records alone would lose."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return b""
+    return data[data.rfind(b"\n") + 1:].strip()
 
 
 def _same(new: object, old: object) -> bool:
