@@ -424,3 +424,40 @@ def test_a_cuda_suite_is_audited_at_its_own_sizes_and_said_to_be_counted_on_the_
     plain = audit.reduced([Case("se", "cuda", "float32", 1, 16, 1, 8, 8, reduction=16)])
     assert plain == ("the audit compares one forward float32 eager pass on the CPU: the suite's "
                      "cases for cuda are counted on the CPU")
+
+
+def test_a_cost_model_off_the_products_that_ran_is_said_as_the_models_not_the_counters(
+        scratch_registry):
+    """A block whose cost() counts twice the products its module runs: every counter read
+    "under by 50 %", and each difference's explanation was empty ("16,384 against 32,768: "),
+    though the counters count the products exactly. The model's own difference is said, in each
+    explanation and once per block among the verdicts."""
+    from torch import nn
+
+    from a2bench.cost import Cost, pointwise
+    from a2bench.registry import BlockSpec, register
+
+    @register
+    class Doubled(BlockSpec):
+        name = "doubled_model"
+
+        def module(self, case):
+            return nn.Conv2d(case.channels, case.channels, 1, bias=False)
+
+        def cost(self, case):
+            return Cost((pointwise("p", case.batch, case.positions, case.channels,
+                                   2 * case.channels),), case.dtype_bytes)
+
+    cases = [Case("doubled_model", "cpu", "float32", 1, 16, 1, h, h) for h in (8, 12)]
+    result = audit.run_audit(cases)
+    torch_rows = [r for r in result.rows if r.counter == "torch"]
+    assert [r.model_off for r in torch_rows] == [16 * 16 * 64, 16 * 16 * 144]
+    for r in torch_rows:
+        assert r.macs + r.model_off == r.model_macs and r.unexplained == 0
+        assert audit.explanation(r).startswith(
+            f"the model counts +{r.model_off:,} MACs against the products that ran "
+            f"({r.macs:,}): its cost()'s, not the counter's")
+    assert ("the model of doubled_model: off the products that ran at 2 of 2 shapes (+16,384, "
+            "+36,864 MACs); every counter's difference from it holds that"
+            ) in audit.verdict_lines(result)
+    assert "16,384 against 32,768: the model counts +16,384" in audit.to_markdown(result)

@@ -14,7 +14,9 @@ numbers it computes:
    normalised (LayerNorm, BatchNorm) elements from module hooks and the operators that ran.
 3. A counter's count is then predicted as the sum of convention x amount. The terms where its
    convention differs from the model's (products 1 MAC each, everything else 0) are what it
-   missed or added; whatever the prediction does not reach is reported as unexplained.
+   missed or added; whatever the prediction does not reach is reported as unexplained. Where
+   the model itself is off the products that ran (a plugin's cost()), that is said apart, as
+   the model's: every counter's difference from it holds it.
 
 The verdict per counter and block is `exact`, `over by X %` or `under by X %`, and a counter
 that misses the attention products (bmm, matmul, fused attention) is flagged with the operator.
@@ -269,13 +271,18 @@ def audit_case(case: Case, model_macs: int, conv: dict[str, Convention],
     a = amounts(module, x)
     rows = []
     block = variant(case)
+    # the products that ran, as the model counts them: where a block's cost() is off them, each
+    # counter's difference from the model holds that too, and is not the counter's doing
+    model_off = model_macs - sum(w.model_rate * a[w.name] for w in WORK)
     for name, c in conv.items():
         if c.missing is not None:
-            rows.append(Row(block, case.label(), name, None, model_macs, reason=c.missing))
+            rows.append(Row(block, case.label(), name, None, model_macs, reason=c.missing,
+                            model_off=model_off))
             continue
         got = COUNT[name](module, x)
         if got.macs is None:
-            rows.append(Row(block, case.label(), name, None, model_macs, reason=got.error))
+            rows.append(Row(block, case.label(), name, None, model_macs, reason=got.error,
+                            model_off=model_off))
             continue
         missed, added, predicted = [], [], 0.0
         for w in WORK:
@@ -289,7 +296,7 @@ def audit_case(case: Case, model_macs: int, conv: dict[str, Convention],
             elif delta > 0:
                 added.append((w.name, delta))
         rows.append(Row(block, case.label(), name, got.macs, model_macs, tuple(missed),
-                        tuple(added), int(round(got.macs - predicted))))
+                        tuple(added), int(round(got.macs - predicted)), model_off=model_off))
     return rows
 
 

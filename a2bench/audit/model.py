@@ -76,6 +76,9 @@ class Row:
     added: tuple[tuple[str, int], ...] = ()  # (work, MACs) the counter counts the model does not
     unexplained: int = 0
     reason: str = ""  # why there is no count
+    # MACs the model counts beyond the products that ran (negative: fewer): its cost()'s own
+    # difference, which no counter's convention explains and every counter's count carries
+    model_off: int = 0
 
     @property
     def ratio(self) -> float:

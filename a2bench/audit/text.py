@@ -33,7 +33,10 @@ def table(audit: Audit) -> list[dict[str, str]]:
 
 def explanation(r: Row) -> str:
     labels = {w.name: w.label for w in WORK}
-    parts = [f"missed {labels[w]}: {n:,} MACs" for w, n in r.missed]
+    parts = ([f"the model counts {r.model_off:+,} MACs against the products that ran "
+              f"({r.model_macs - r.model_off:,}): its cost()'s, not the counter's"]
+             if r.model_off else [])
+    parts += [f"missed {labels[w]}: {n:,} MACs" for w, n in r.missed]
     parts += [f"added {labels[w]}: {n:,}" for w, n in r.added]
     if r.unexplained:
         parts.append(f"unexplained: {r.unexplained:+,}")
@@ -58,6 +61,14 @@ def verdict_lines(audit: Audit) -> list[str]:
                    "sdpa_math": "scaled_dot_product_attention (its math path)"}
             line += ("; MISSES THE ATTENTION PRODUCTS: " + ", ".join(ops[w] for w in attention))
         lines.append(line)
+    off: dict[str, dict[str, int]] = {}  # block: case: the model's own difference
+    for r in audit.rows:
+        off.setdefault(r.block, {})[r.case] = r.model_off
+    for block, cases in off.items():
+        if moved := [n for n in cases.values() if n]:
+            lines.append(f"the model of {block}: off the products that ran at {len(moved)} of "
+                         f"{len(cases)} shapes ({', '.join(f'{n:+,}' for n in moved)} MACs); "
+                         "every counter's difference from it holds that")
     if audit.unaudited:
         lines.append(f"not audited: {', '.join(audit.unaudited)} (no cost() to set the counters "
                      "beside; a counted block's MACs are FlopCounterMode's own)")
