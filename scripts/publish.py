@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench import fitting as ft  # the verdict's margins, for the tables' legend (no torch)
-from a2bench.formatting import fixed, ms_text, significant  # "-0.00" reads as "0.00"
+from a2bench.formatting import fixed, ms_text, ratio_text, significant  # "-0.00" reads as "0.00"
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("cpu-default", "cpu-positions", "cpu-resnet-stages")
@@ -799,7 +799,9 @@ def audit_block() -> str:
             if v is None or pd.isna(v):
                 cells.append("n/a")
             else:
-                cells.append(f"{int(v):,}" if int(v) == model else f"{int(v):,} ({v / model:.4g}×)")
+                # as the audit writes it: 295,444 against 295,424 had read "(1×)"
+                cells.append(f"{int(v):,}" if int(v) == model
+                             else f"{int(v):,} ({ratio_text(v / model)}×)")
         lines.append(f"| {block} | {model:,} | " + " | ".join(cells) + " |")
     lines.append("")
     for counter, label in labels.items():

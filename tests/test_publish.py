@@ -280,3 +280,21 @@ def test_a_headline_run_whose_orders_share_no_n_gets_the_figures_either_side_of_
     # had been printed as the reference's
     other = {**summary, "block_crossovers": [{**row, "params": "m=16 n=16"}]}
     assert publish.apart_lines(other, set()) == []
+
+
+def test_the_audit_table_gives_a_count_that_differs_a_ratio_that_differs_from_1(
+        tmp_path, monkeypatch):
+    # fvcore's 295,444 against GC's model of 295,424 had read "(1×)" in docs/results.md, the
+    # very figure ratio_text keeps the audit's own tables from writing
+    (tmp_path / "audit.csv").write_text(
+        "block,case,counter,macs,model_macs,ratio,verdict,missed,added,unexplained,reason\n"
+        "gc,gc b1 c64 r16 48x48,torch,295424,295424,1,exact,,,0,\n"
+        "gc,gc b1 c64 r16 48x48,fvcore,295444,295424,1.00007,over by 0.00677 %,,"
+        "layernorm=20,0,\n"
+        "gc,gc b1 c64 r16 48x48,ptflops,297808,295424,1.00807,over by 0.807 %,,bias=2372,0,\n"
+        "gc,gc b1 c64 r16 48x48,thop,147984,295424,0.500914,under by 49.9 %,bmm=147456,,0,\n")
+    monkeypatch.setattr(publish, "AUDIT", tmp_path)
+    monkeypatch.setattr(publish, "ROOT", tmp_path.parent)
+    row = next(line for line in publish.audit_block().splitlines() if line.startswith("| gc "))
+    assert row == ("| gc | 295,424 | 295,424 | 295,444 (1.0001×) | 297,808 (1.008×) | "
+                   "147,984 (0.5009×) |")
