@@ -286,6 +286,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for line in audit.notes(result):  # a counter not run said once; a case over the budget
         print(f"a2bench: {line}", file=sys.stderr)
     audit.write(result, out)
+    print(audit.UNITS)
     print(pd.DataFrame(audit.table(result)).to_string(index=False))
     print()
     for line in audit.verdict_lines(result):

@@ -461,3 +461,15 @@ def test_a_cost_model_off_the_products_that_ran_is_said_as_the_models_not_the_co
             "+36,864 MACs); every counter's difference from it holds that"
             ) in audit.verdict_lines(result)
     assert "16,384 against 32,768: the model counts +16,384" in audit.to_markdown(result)
+
+
+def test_the_printed_table_says_its_counts_are_macs_and_flopcountermodes_halved(
+        tmp_path, capsys):
+    # the terminal's table had said "model MACs" alone, its FlopCounterMode column half of what
+    # FlopCounterMode itself reports; audit.md and --help said so, the printed table did not
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    said = out.index("Every count in multiply-accumulates (MACs): FlopCounterMode's total is "
+                     "halved (it reports 2 per MAC); fvcore, ptflops and thop report MACs.")
+    assert "FlopCounterMode" in out[said + 1] and "model MACs" in out[said + 1]
+    assert audit.UNITS in (tmp_path / "a" / "audit.md").read_text()

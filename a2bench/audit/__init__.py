@@ -52,6 +52,7 @@ from a2bench.audit.model import (
     Work,
 )
 from a2bench.audit.text import (
+    UNITS,
     explanation,
     folder_problem,
     notes,
@@ -67,8 +68,8 @@ from a2bench.formatting import format_bytes
 from a2bench.measure import counters
 
 __all__ = [
-    "COUNT", "COUNTER_LABELS", "COUNTERS", "WORK", "Audit", "Convention", "NotCounted", "Row",
-    "Work", "amounts", "audit_case", "cases_of_suite", "conventions", "counted_blocks",
+    "COUNT", "COUNTER_LABELS", "COUNTERS", "UNITS", "WORK", "Audit", "Convention", "NotCounted",
+    "Row", "Work", "amounts", "audit_case", "cases_of_suite", "conventions", "counted_blocks",
     "default_cases", "explanation", "folder_problem", "notes", "reduced", "run_audit",
     "suite_cases", "summary", "table", "to_markdown", "variant", "verdict_lines", "write",
 ]

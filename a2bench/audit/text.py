@@ -13,6 +13,12 @@ from a2bench.audit.model import COUNTER_LABELS, WORK, Audit, Row
 from a2bench.errors import os_problem
 from a2bench.formatting import ratio_text, share
 
+# What every count of the audit is in, said above its table wherever it is printed: the
+# terminal's had said "model MACs" alone, beside a FlopCounterMode column half of what
+# FlopCounterMode itself reports.
+UNITS = ("Every count in multiply-accumulates (MACs): FlopCounterMode's total is halved (it "
+         "reports 2 per MAC); fvcore, ptflops and thop report MACs.")
+
 
 def _n(x: int | None) -> str:
     # a MAC count with thousands separators: the audit compares counts digit by digit
@@ -103,9 +109,8 @@ def to_markdown(audit: Audit) -> str:
     rows = table(audit)
     columns = ["block", "case", "model MACs", *COUNTER_LABELS.values()]
     out = ["# Counter audit", "",
-           "Every count in multiply-accumulates (MACs): FlopCounterMode's total is halved (it "
-           "reports 2 per MAC); fvcore, ptflops and thop report MACs. The model is a2bench's "
-           "exact count of the products that run; a ratio follows each count that differs.", "",
+           f"{UNITS} The model is a2bench's exact count of the products that run; a ratio "
+           "follows each count that differs.", "",
            "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(r.get(c, "n/a") for c in columns) + " |" for r in rows]
     out += ["", "## Each counter's conventions (probed)", "",
