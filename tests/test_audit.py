@@ -196,7 +196,8 @@ def test_counted_blocks_are_named_as_not_audited(scratch_registry):
     assert {r.block for r in result.rows} == {"se"}
     assert audit.verdict_lines(result)[-1] == (
         "not audited: counted_for_audit (no cost() to set the counters beside; a counted "
-        "block's MACs are FlopCounterMode's own)")
+        "block's MACs are a2bench's own count, FlopCounterMode's with its blind spots for fused "
+        "attention closed)")  # not FlopCounterMode's own
     assert "- not audited: counted_for_audit" in audit.to_markdown(result)
 
 

@@ -76,8 +76,12 @@ def verdict_lines(audit: Audit) -> list[str]:
                          f"{len(cases)} shapes ({', '.join(f'{n:+,}' for n in moved)} MACs); "
                          "every counter's difference from it holds that")
     if audit.unaudited:
+        # a counted block's MACs are macs_counted: FlopCounterMode's with its blind spots for
+        # fused attention closed, not FlopCounterMode's own (an SDPA block's: 3x them at 16x16,
+        # results/cpu-fused-attention-counts)
         lines.append(f"not audited: {', '.join(audit.unaudited)} (no cost() to set the counters "
-                     "beside; a counted block's MACs are FlopCounterMode's own)")
+                     "beside; a counted block's MACs are a2bench's own count, FlopCounterMode's "
+                     "with its blind spots for fused attention closed)")
     return lines
 
 
