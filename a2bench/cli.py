@@ -278,7 +278,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                          f"{'gives' if len(counted) == 1 else 'give'} no cost(), and the audit "
                          "sets each counter beside a cost model; expected a block with one")
     out = args.out or fresh_folder("audit")
-    if problem := folder_problem(out) or audit.folder_problem(out):
+    if problem := folder_problem(out, run=False) or audit.folder_problem(out):
         raise UsageError(f"--out {out}: {problem}")
     print(f"a2bench: auditing {plural(sum(c.block not in counted for c in cases), 'case')} with "
           f"{', '.join(audit.COUNTER_LABELS.values())}", file=sys.stderr)

@@ -474,3 +474,31 @@ def test_the_printed_table_says_its_counts_are_macs_and_flopcountermodes_halved(
                      "halved (it reports 2 per MAC); fvcore, ptflops and thop report MACs.")
     assert "FlopCounterMode" in out[said + 1] and "model MACs" in out[said + 1]
     assert audit.UNITS in (tmp_path / "a" / "audit.md").read_text()
+
+
+def test_audit_out_takes_a_folder_with_a_users_results_csv_and_refuses_a_stopped_runs(
+        tmp_path, capsys):
+    """The audit writes audit.csv and audit.md alone, yet a folder holding a results.csv of the
+    user's was refused as a run's --out is ("which no a2bench run wrote there; expected ... or
+    a run's own", a run's own being refused next); and the folder of a run stopped before its
+    first result (its environment.json alone) took an audit.md, which would read as that
+    run's."""
+    import json
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.csv").write_text("a,b\n1,2\n")
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(mine)]) == 0
+    capsys.readouterr()
+    assert (mine / "results.csv").read_text() == "a,b\n1,2\n" and (mine / "audit.md").is_file()
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / "environment.json").write_text(json.dumps({"suite": "smoke"}))
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(stopped)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a run's results folder" in err, err
+    assert sorted(p.name for p in stopped.iterdir()) == ["environment.json"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["audit", "--suite", "suites/smoke.yaml", "--out", str(afile)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--out {afile}: is a file; expected a folder")

@@ -149,20 +149,21 @@ def stopped_past_its_plan(env: dict[str, Any], stored: int) -> str:
             else "after its last case, before its closing calibration")
 
 
-def folder_problem(out: Path) -> str | None:
+def folder_problem(out: Path, run: bool = True) -> str | None:
     """Why `out` cannot be a folder to write into (it is a file, a file stands where one of its
     parents would go, or the nearest folder that exists takes no new folder: no permission, a
     read-only or virtual file system), or None. Asked before anything runs, so a bad out costs
     nothing and makes no folder: the write test makes an empty folder and removes it. A folder,
     or a run's file in it, that it may not read is said so: a resume had calibrated, then
-    counted "0 results are saved" of the 4 it could not read."""
+    counted "0 results are saved" of the 4 it could not read. `run=False`: a folder for files
+    other than a run's (the audit's), where a run's names that no run wrote are no matter."""
     try:
         if out.is_dir():
             os.listdir(out)
             for name in (JSONL, ENVIRONMENT):  # what a resume reads, then writes
                 if (out / name).is_file():
                     open(out / name, "rb").close()  # noqa: SIM115 (opened to be refused)
-        return _folder_problem(out)
+        return _folder_problem(out, run)
     except (OSError, RuntimeError) as e:  # RuntimeError: a loop of links, before Python 3.13
         name = getattr(e, "filename", None)
         where = f"{name}: " if name and Path(name) != out else ""
@@ -178,15 +179,17 @@ def link_problem(path: Path, what: str = "a folder") -> str | None:
             f"or links lead round a loop); expected {what}, or a link to one")
 
 
-def _folder_problem(out: Path) -> str | None:
+def _folder_problem(out: Path, run: bool = True) -> str | None:
     if problem := link_problem(out):
         return problem
     if out.exists() and not out.is_dir():
-        return "is a file; expected a folder for the run (new, or one with no other results)"
-    if out.is_dir() and (foreign := foreign_results(out)):
+        return ("is a file; expected a folder" + (" for the run (new, or one with no other "
+                                                  "results)" if run else ""))
+    # a user's results.csv or environment.json is no matter where no run writes (run=False)
+    if run and out.is_dir() and (foreign := foreign_results(out)):
         return (f"holds {' and '.join(foreign)}, which no a2bench run wrote there; expected a "
                 "new or empty folder, or a run's own")
-    if (out / JSONL).is_file() and (damage := environment_damage(out / ENVIRONMENT)):
+    if run and (out / JSONL).is_file() and (damage := environment_damage(out / ENVIRONMENT)):
         # beside a run's results it is that run's, damaged: "which no a2bench run wrote" had
         # sent the user away from their results; `{}` stays refused, since a resume would file
         # its session under an empty first one (no suite, seed or calibration)
