@@ -124,3 +124,34 @@ def test_a_round_leaves_the_displays_end_to_the_sweep(monkeypatch):
     assert report.ran == 8
     # its pass, the 4th, is said "of 4", as the stages say it ("pass 4" had said no total)
     assert events == [("begin", 2, 0, 4, 3)]
+
+
+@pytest.mark.slow
+def test_a_run_whose_plan_gives_no_variant_a_window_stops_in_one_line(tmp_path):
+    """A block whose legal maps are all tiny (here h at most 4) has no size where the per-call
+    overhead is a small share of a call: no window at any budget. The run had timed 0 cases,
+    then told the user to resume, which planned (or kept) the same nothing again."""
+    plugin = tmp_path / "tiny_only.py"
+    plugin.write_text(
+        "from torch import nn\n"
+        "from a2bench.registry import BlockSpec, register\n\n\n"
+        "@register\n"
+        "class TinySpec(BlockSpec):\n"
+        "    name = 'tiny_only'\n"
+        "    shape_checks = (('h', lambda v: None if v['h'] <= 4 else\n"
+        "                     f\"expected h at most 4, got h = {v['h']}\"),)\n\n"
+        "    def module(self, case):\n"
+        "        return nn.Conv2d(case.channels, case.channels, 1)\n")
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text("name: tiny\nblocks: [tiny_only]\nparams:\n  channels: [8]\n"
+                     "  h: auto\n  w: auto\n")
+    out = tmp_path / "out"
+    result = cli("run", str(suite), "--out", str(out), "--budget", "30", "--calibration-time",
+                 "0.02", "--no-counters", "--no-progress", env={"A2BENCH_PLUGINS": str(plugin)},
+                 timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("a2bench: error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert "auto sizes found no window of 6 sizes for tiny_only" in errors[0]
+    assert "--resume" not in errors[0]
+    assert not out.exists()  # nothing stored, not even a folder to resume

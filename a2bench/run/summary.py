@@ -270,6 +270,18 @@ def budget_line(plan: Plan) -> str:
             f"{', '.join(short)}: {need}")
 
 
+def no_window_line(suite_path: Any, record: dict[str, Any]) -> str:
+    """`run`'s one line where its auto plan (`record`, environment.json's auto_sizes) gives no
+    block variant a window and the suite lists no other case: nothing to time, at any budget or
+    on a resume (which keeps the plan, or plans the same)."""
+    labels = [str(g.get("case")) for g in record.get("groups") or []]
+    return (f"{suite_path}: auto sizes found no window of {SIZES} sizes for "
+            f"{', '.join(labels) or 'any block variant'}, so there is nothing to time and "
+            "nothing was stored (the plan's line above says what stops each, as `a2bench plan` "
+            "does, with exit 1); expected a configuration with such a window (another map for "
+            "t: auto, other channels or block parameters), or the sizes listed")
+
+
 def plan_notes(plan: Plan) -> list[str]:
     """One line per planned group with a note (a regime passed over, a limit hit): what `run`
     prints beside its sizes, for `plan` to print too."""

@@ -62,7 +62,7 @@ from a2bench.run.store import (
     merge_passes,
     resume_problem,
 )
-from a2bench.run.summary import model_warnings, uncounted_warnings
+from a2bench.run.summary import model_warnings, no_window_line, uncounted_warnings
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
 
@@ -281,6 +281,11 @@ class Sweep:
             auto = AutoSizes.begin(self, env, starts, budget, stored, started, worker)
             worker, overhead = auto.prober.worker, auto.overhead or overhead
             self.cases = self.cases + auto.cases
+            if not self.cases:  # no window anywhere and no listed case: nothing to time, and
+                # a resume would plan (or keep) the same nothing; it had told the user to resume
+                if worker is not None:
+                    worker.kill()
+                raise SweepError(no_window_line(suite.path, auto.record))
         writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
         env.update(self._environment(budget, seed, starts))
         if auto is not None:
