@@ -411,6 +411,22 @@ def test_a_counted_blocks_working_set_holds_its_weights_as_the_planners_does():
     assert modelled == cost_of(c).peak_bytes + input_bytes  # a model's weights stay out
 
 
+def test_a_counted_block_missing_its_count_at_one_size_is_fitted_not_a_traceback():
+    """A counted block's MACs are stored with its first pass only; a folder that lost that one
+    record at one size (a line deleted) has no model value there. The latency window still
+    holds that size, and its throughput had set the model at the other sizes against the
+    window's latencies: a ValueError (shapes (7,) (8,)) out of a2bench report."""
+    ms = []
+    for i, side in enumerate(SIDES):
+        m = replace(measured(case("double_attention", side)), macs_analytic=None,
+                    flops_analytic=None, peak_bytes_analytic=None, macs_source="counted")
+        ms.append(replace(m, macs_torch=None, macs_fvcore=None) if i == 3 else m)
+    fits = an.fit_exponents(frame(ms))
+    lat = fit_row(fits, "double_attention", "latency")
+    assert lat["points"] == len(SIDES) and lat["verdict"] == "inconclusive"
+    assert lat["achieved_flops_per_s"] == pytest.approx(2 / 1e-10, rel=0.01)  # 2 FLOPs a MAC
+
+
 def test_headline_names_a_block_none_of_whose_cases_ended_ok():
     """A run whose non-local order failed at every size was judged on double attention alone
     (the blocks question) and read CONFIRMED; a third block that failed everywhere was not

@@ -340,7 +340,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             **base,
         }
         if metric == "latency" and len(sub) >= 2:
-            tp = throughput(model.y[sel], sub.y)
+            tp = throughput(shape, sub.y)  # the model size by size (NaN where it has none)
             ceiling = _gemm_ceiling(env, hosts)
             rec.update(throughput_t0=tp.t0, achieved_flops_per_s=tp.rate,
                        fraction_of_ceiling=tp.rate / ceiling if ceiling > 0 else math.nan)
