@@ -452,6 +452,30 @@ def test_headline_names_a_block_none_of_whose_cases_ended_ok():
     assert an.headline(an.fit_exponents(df), ["synthetic"], data=df)["verdict"] == "confirmed"
 
 
+def test_a_sweep_along_n_whose_cases_failed_past_one_size_is_missing_not_unswept():
+    """Every case past the smallest timed out: the run had read NOT SWEPT, "no block was swept
+    along positions N", and was left out of the overall verdict; a third block that did so
+    beside two that fitted was left out of its run's, which read CONFIRMED."""
+    ms = [m for m in positions_sweep() if m.case.block != "se"]
+    timed_out = [replace(m, status="timeout", reason="timed out") if m.case.h > SIDES[0] else m
+                 for m in ms]
+    df = frame(timed_out)
+    h = an.headline(an.fit_exponents(df), ["synthetic"], data=df)
+    run = h["runs"]["synthetic"]
+    assert h["verdict"] == run["verdict"] == "inconclusive"
+    assert (f"double attention: swept over {len(SIDES)} values of N, 1 of them ended ok "
+            f"({len(SIDES) - 1} timeout): too few to fit") in run["missing"]
+    se = [replace(m, status="timeout", reason="timed out")
+          if m.case.block == "se" and m.case.h > SIDES[0] else m for m in positions_sweep()]
+    alone = frame([m for m in se if m.case.block != "nonlocal_right"])  # no A² pair: blocks
+    run = an.headline(an.fit_exponents(alone), ["synthetic"], data=alone)["runs"]["synthetic"]
+    assert run["question"] == "blocks" and run["verdict"] == "inconclusive", run
+    assert any(g.startswith("SE: swept over") for g in run["missing"]), run["missing"]
+    assert not any(u.startswith("SE:") for u in run["unmeasured"])  # no fits to read others
+    one = frame([m for m in ms if m.case.h == SIDES[0]])
+    assert an.headline(an.fit_exponents(one), ["synthetic"], data=one)["verdict"] == "not swept"
+
+
 def test_headline_takes_no_verdict_from_a_model_that_disagrees_with_both_counters():
     from dataclasses import replace
 

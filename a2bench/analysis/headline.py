@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from a2bench.analysis.columns import METRICS, STUDY, block_label, clean
+from a2bench.analysis.columns import METRICS, STUDY, block_label, clean, fixed_columns
 from a2bench.analysis.hints import run_hints
 from a2bench.formatting import size
 
@@ -80,7 +80,10 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         verdict_blocks = [b for b in ran if not study or b in (STUDY.left, STUDY.right)]
         if rows is not None:
             gaps += _record_gaps(rows, verdict_blocks, environments)
-        if not table:
+        # a block whose sweep along N left too few sizes ok to fit is missing, not unswept
+        failed = _failed_sweeps(rows, verdict_blocks, environments) if rows is not None else {}
+        gaps += failed.values()
+        if not table and not failed:
             status, gaps = "not swept", []  # nothing along positions: nothing is missing
         elif against:
             status = "contradicted"
@@ -91,7 +94,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         device = str(f["device"].iloc[0]) if len(f) and "device" in f else ""
         per_run[run] = {"verdict": status, "fits": table, "contradicting": against,
                         "missing": gaps, "question": "a2" if study else "blocks",
-                        "unmeasured": (_unmeasured(rows, verdict_blocks, environments)
+                        "unmeasured": (_unmeasured(rows, [b for b in verdict_blocks
+                                                          if b not in failed], environments)
                                        if rows is not None and table else []),
                         "hints": run_hints(latency, gaps, (environments or {}).get(run) or {},
                                            device)}
@@ -108,6 +112,37 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
     # it inconclusive), and the tally says how far from it the runs are
     counts = {s: swept.count(s) for s in HEADLINE_STATUSES[:3]}
     return {"verdict": overall, "runs": per_run, "counts": counts}
+
+
+def _failed_sweeps(rows: pd.DataFrame, judged: Sequence[str],
+                   environments: Mapping[str, Mapping[str, Any]] | None = None
+                   ) -> dict[str, str]:
+    """Block -> a line, for each judged block some of whose cases ended ok and whose cases
+    swept positions N (two values or more, the other sizes fixed) where fewer than two of those
+    values ended ok, so nothing along N was fitted (a block with no case ok: _record_gaps).
+    A run whose every case past the smallest timed out had read NOT SWEPT, left out of the
+    headline as a run that never asked; a block of several that did so, left out of its
+    run's verdict (CONFIRMED on the others)."""
+    if "positions" not in rows or not len(rows):
+        return {}
+    keys = ["device", "dtype", *fixed_columns(rows, "positions")]
+    out = {}
+    for block in judged:
+        own = rows[(rows["block"] == block) & rows["positions"].notna()]
+        if not (own["status"] == "ok").any():
+            continue
+        groups = [g for _, g in own.groupby([k for k in keys if k in own], dropna=False)
+                  if g["positions"].nunique() >= 2]
+        if not groups or any(g.loc[g["status"] == "ok", "positions"].nunique() >= 2
+                             for g in groups):
+            continue  # never swept along N, or fitted along it
+        group = max(groups, key=lambda g: g["positions"].nunique())
+        ok = group.loc[group["status"] == "ok", "positions"].nunique()
+        bad = group[group["status"] != "ok"]["status"].value_counts()
+        out[block] = (f"{block_label(block, environments, short=True)}: swept over "
+                      f"{group['positions'].nunique()} values of N, {ok} of them ended ok ("
+                      + ", ".join(f"{n} {s}" for s, n in bad.items()) + "): too few to fit")
+    return out
 
 
 def _record_gaps(rows: pd.DataFrame, judged: Sequence[str],

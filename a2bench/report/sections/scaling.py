@@ -133,20 +133,21 @@ def headline_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[E
             "ΔBIC": fixed(f["delta_bic"], 1),
             "sizes": integer(f["points"]), "verdict": f["verdict"] or "no model",
         } for f in r["fits"]]
-        doc.append(Table(pd.DataFrame(rows),
-                         f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
-                         "model: the cost model's own slope over the same sizes, which nears "
-                         "its class only as N grows"
-                         + ("; (counted): the slope of the MACs FlopCounterMode counted, for a "
-                            "block with no cost model, so its MACs are consistent by "
-                            "construction" if any(counted(f) for f in r["fits"]) else "")
-                         + "; "
-                         "ΔBIC > 0 favours the model's curve over the competing class; "
-                         "the 95% CI shows how well the exponent is known, the 90% interval "
-                         "decides: consistent where it lies "
-                         f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
-                         f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
-                         "model at every size)."))
+        if rows:  # a run whose sweep along N left too few sizes ok has nothing to table
+            doc.append(Table(pd.DataFrame(rows),
+                             f"{run}: {HEADLINE_WORDS[r['verdict']]} (exponents dimensionless; "
+                             "model: the cost model's own slope over the same sizes, which nears "
+                             "its class only as N grows"
+                             + ("; (counted): the slope of the MACs FlopCounterMode counted, for a "
+                                "block with no cost model, so its MACs are consistent by "
+                                "construction" if any(counted(f) for f in r["fits"]) else "")
+                             + "; "
+                             "ΔBIC > 0 favours the model's curve over the competing class; "
+                             "the 95% CI shows how well the exponent is known, the 90% interval "
+                             "decides: consistent where it lies "
+                             f"within the model's exponent ± {ft.MARGIN:g}, and for latency ΔBIC > "
+                             f"{ft.BIC_DECISIVE:g}; MACs and memory also where they equal the "
+                             "model at every size)."))
         # what the run warned of as it ran, beside its verdict (a CONFIRMED run's "noisy run"
         # had been folded away in the environment table)
         warned = [w for x in result.runs if x.label == run
@@ -226,8 +227,8 @@ def complexity_section(result: an.Analysis) -> list[Element]:
     c = result.complexity
     doc: list[Element] = [Heading(2, "Complexity class per block")]
     if not len(c):
-        return doc + [Para("No block was swept along positions N with its other sizes fixed, "
-                           "so no complexity class can be read off.")]
+        return doc + [Para("No block has two sizes or more along positions N, its other sizes "
+                           "fixed, that ended ok, so no complexity class can be read off.")]
     doc.append(Para(
         "Every block swept along positions N, each against its own cost model. A cell reads: "
         "the class the model predicts, N^k, with the model's exponent over the same window in "
@@ -287,9 +288,10 @@ def fits_section(result: an.Analysis, figs: dict[str, FigureFile]) -> list[Eleme
     fits = result.fits
     if not len(fits):
         return doc + [Para(
-            "No axis was swept with the other sizes fixed (for example the ResNet-stages suite, "
-            "where c, m, n and N change together), so there is nothing to fit; see the costs at "
-            "each size below.")]
+            "No axis has two sizes or more that ended ok with the other sizes fixed (for example "
+            "the ResNet-stages suite, where c, m, n and N change together, or a sweep whose "
+            "cases failed: see Cases without a measurement), so there is nothing to fit; see "
+            "the costs at each size below.")]
     doc.append(Para(
         "Each cost is fitted as a + b·x^k, with the overhead a ≥ 0, by weighted least squares "
         "in log space over every swept size. The exponent k is then read on a window chosen "
