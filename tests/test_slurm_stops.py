@@ -76,6 +76,23 @@ def test_a_stopped_job_leaves_its_cases_for_resume(tmp_path, capsys, state):
     assert (timed_out in last) == (state == "TIMEOUT"), last
 
 
+def test_a_job_out_of_requeues_leaves_its_cases_for_resume(tmp_path, capsys, monkeypatch):
+    # seen live: a 2-minute job of 40 passes a case requeued until submitit gave up, Slurm said
+    # FAILED, and the driver had recorded its 96 unrun passes as errors, every case an error
+    from a2bench.slurm import driver as slurm_driver
+
+    detail = ("submitit.core.utils.UncompletedJobError: Job not requeued because: timed-out too "
+              "many times. (log: x.err)")
+    monkeypatch.setattr(slurm_driver, "job_failure", lambda job: detail)
+    driver = _driver(tmp_path / "sweep", [case(4), case(8)], {"timeout_min": 2})
+    driver._settle(driver.shards[0], "FAILED", poll=1)
+    assert "FAILED, 3 case passes left for --resume" in capsys.readouterr().err
+    assert len(load_passes(driver.shards[0].folder)) == 1  # nothing recorded as an error
+    assert driver.finish() == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "(raise --slurm time= above the 2 minutes a job ran out of)" in last, last
+
+
 @pytest.mark.parametrize(("state", "status"), [("FAILED", "error"), ("OUT_OF_MEMORY", "oom")])
 def test_a_failed_job_still_records_what_it_lacks(tmp_path, capsys, state, status):
     driver = _driver(tmp_path / "sweep", [case(4), case(8)])

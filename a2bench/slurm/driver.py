@@ -50,6 +50,7 @@ from a2bench.slurm.faults import (
     fault_reason,
     fault_status,
     left_to_resume,
+    out_of_time,
     record_faults,
 )
 from a2bench.slurm.job import SPLITS, ShardTask, default_per_job, split
@@ -440,7 +441,7 @@ class SlurmDriver:
         if lacking and not kept:
             record_faults(s.folder, s.cases, self.processes, fault_status(state),
                           fault_reason(s.job.job_id, state, detail))
-        if lacking and kept and base_state(state) == "TIMEOUT":
+        if lacking and kept and out_of_time(detail, state):
             self._timed_out = True
         tqdm.write(f"a2bench: {s.partition} shard {s.index} (job {s.job.job_id}): "
                    f"{base_state(state)}"

@@ -45,6 +45,17 @@ STOPPED_STATES = frozenset({"CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED", "NO
                             "BOOT_FAIL", GONE})
 
 
+# submitit's error where a job near its time limit was not requeued again (its --slurm
+# time= used up max_num_timeout requeues): Slurm says FAILED, though the job ran out of time.
+NOT_REQUEUED = "Job not requeued because:"
+
+
+def out_of_time(detail: str | None, state: str = "") -> bool:
+    """Whether the job ran out of its time limit: Slurm's TIMEOUT, or submitit's last requeue
+    used up (a 2-minute job of 40 passes had recorded 96 of them as errors)."""
+    return base_state(state) in ("TIMEOUT", "DEADLINE") or bool(detail) and NOT_REQUEUED in detail
+
+
 def left_to_resume(detail: str | None, state: str = "") -> bool:
     """Whether an ended job's unfinished cases are left unrecorded, for --resume to run again:
     the job was stopped (scancel, its time limit, preemption, its node lost: its sweep got
@@ -54,7 +65,7 @@ def left_to_resume(detail: str | None, state: str = "") -> bool:
     from a2bench.run.runner import WORKERS_FAILED
     from a2bench.slurm.job import STOPPED
 
-    if base_state(state) in STOPPED_STATES:
+    if base_state(state) in STOPPED_STATES or out_of_time(detail, state):
         return True
     return bool(detail) and (WORKERS_FAILED in detail or STOPPED in detail)
 
