@@ -47,12 +47,9 @@ RUN_CHOICES: dict[str, tuple[Value | bool, ...]] = {
     "dtype": tuple(DTYPE_BYTES), "mode": MODES, "compile": (False, True)}
 
 
-# The most elements a case's input (batch x channels x t x h x w) may hold, and so the most any
-# size or block parameter may be: 2**40 (1.1 trillion) is 2 TiB even in a 16-bit dtype, past any
-# one machine's memory or GPU's, so a case above it can never run and is a slip (h: [2 * 10**12]).
-# It also keeps the counts of every block linear in its input (a few channels' worth of MACs an
-# element) far inside the int64 a record stores (2**63), which such a size had overflowed, to
-# be blamed on the block's cost(). A block quadratic in positions may still pass 2**63 below it.
+# The most elements a case's input (b x c x t x h x w) may hold, and so any size or parameter:
+# 2**40 is 2 TiB even in 16 bits, past any machine's memory, so a case above it is a slip (h:
+# [2 * 10**12]), and a linear block's counts stay far inside a record's int64 (2**63).
 MAX_ELEMENTS = 2**40
 MAX_NAME_BYTES = 255 - len("-20250101-120000")  # a folder's name, less run.store.fresh_folder's
 
@@ -233,6 +230,11 @@ def parse_suite(raw: Any, where: str = "<memory>", *, device: str | None = None,
                     "description": item.get("description", "")}
             parts.append(_sweep(part, f"sweeps[{i}].", fail))
         sweeps = tuple(parts)
+        for a in section.get("params") or {}:  # every sweep's own wins: the section's had
+            if all(a in (item.get("params") or {}) for item in sweeps_raw):  # run unsaid
+                raise fail(f"{device}.params.{a}", f"an axis not every sweep sets (its own {a} "
+                           f"wins); give the {device}: section sweeps: of its own",
+                           section["params"][a])
         unused = [a for a in (merged.get("params") or {})
                   if not any(a in sw.params for sw in sweeps)]
         if unused:

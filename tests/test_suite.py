@@ -431,3 +431,21 @@ def test_a_count_past_int64_under_the_size_bound_names_the_case_as_too_large(tmp
         "2**63 - 1, what a results column holds: the case is too large to store; expected " \
         "smaller sizes" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_device_sections_axis_that_every_sweep_sets_is_refused():
+    # the docs' own example had a cuda: section's h and w under top-level sweeps that each set
+    # h and w: --device cuda ran the CPU sizes, unsaid
+    raw = {"name": "s", "blocks": ["se"], "params": {"channels": [8], "reduction": [2]},
+           "sweeps": [{"params": {"h": [4, 8], "w": [4, 8]}, "zip": [["h", "w"]]}],
+           "cuda": {"params": {"h": [16], "w": [16]}}}
+    with pytest.raises(SuiteError, match=r"cuda\.params\.h: expected an axis not every sweep "
+                       r"sets \(its own h wins\); give the cuda: section sweeps: of its own, "
+                       r"got \[16\] \(in the cuda: section"):
+        parse_suite(raw)
+    # a section axis some sweep takes is kept, and a section with sweeps of its own is fine
+    raw["sweeps"].append({"params": {"channels": [16]}, "blocks": ["gc"]})  # h, w: the top's
+    assert {(c.block, c.h) for c in expand(parse_suite(raw, device="cuda"))} == {
+        ("se", 4), ("se", 8), ("gc", 16)}
+    raw["cuda"] = {"sweeps": [{"params": {"h": [16], "w": [16]}}]}
+    assert {c.h for c in expand(parse_suite(raw, device="cuda"))} == {16}
