@@ -235,6 +235,55 @@ def test_a_measured_cache_replaces_a_larger_one_sysfs_names():
     assert machine_of(s, env, 1e11, 2**28, 1.0, 3, False, llc=2 * 2**20).caches == env["caches"]
 
 
+def test_a_measured_cache_near_the_one_sysfs_names_leaves_it_standing():
+    """A loaded machine's probe read 8, 64, 8, 32 and 8 MiB in five calls where sysfs names a
+    32 MiB L3; each reading under 32 MiB had replaced it, and the plans flipped with it."""
+    from a2bench.run.autosize import machine_of
+
+    mib = 2**20
+    env = {"caches": {"L1d": 48 * 2**10, "L2": mib, "L3": 32 * mib}}
+    for llc in (8 * mib, 16 * mib, 32 * mib, 64 * mib, None):
+        assert machine_of(suite(), env, 1e11, 2**33, 1.0, 3, False, llc=llc).caches == \
+            env["caches"]
+    from a2bench.measure.cache_probe import planned_caches
+
+    _, line = planned_caches(env["caches"], 8 * mib)
+    assert line == ("L1d 48 KiB, L2 1 MiB, L3 32 MiB (as the OS names them; the "
+                    "copy-bandwidth probe's 8 MiB agrees within its resolution)")
+    # well under it, it is a share of the host's cache: the measure replaces it, and says so
+    caches, line = planned_caches({"L2": 2 * mib, "L3": 480 * mib}, 32 * mib)
+    assert caches == {"L2": 2 * mib, "L3 (measured)": 32 * mib}
+    assert line.startswith("L2 2 MiB, L3 (measured) 32 MiB (the last measured by copy "
+                           "bandwidth, where the OS names 480 MiB")
+
+
+def test_the_cache_probe_keeps_each_size_s_best_over_interleaved_rounds(monkeypatch):
+    """A burst of load over one size's timings had read the cache a step small: the sweep is
+    repeated, interleaved, and each size keeps its best rate."""
+    import timeit
+
+    from a2bench.measure import cache_probe
+
+    mib, clock, burst = 2**20, [0.0], []
+
+    class Copies:  # 100 GB/s within an 8 MiB buffer, DRAM's 30 past it; 3x slower in a burst
+        def __init__(self, stmt, timer=None, globals=None):
+            self.bytes = 2 * globals[[k for k in globals if k not in ("__builtins__",)][0]] \
+                .numel() * 4
+
+        def timeit(self, number=1):
+            if self.bytes == 16 * mib and not burst:
+                burst.append(clock[0])  # the burst begins with the 8 MiB buffer's first copy
+            slow = 3.0 if burst and clock[0] < burst[0] + 0.3 else 1.0
+            spent = number * slow * self.bytes / (100e9 if self.bytes <= 16 * mib else 30e9)
+            clock[0] += spent
+            return spent
+
+    monkeypatch.setattr(timeit, "Timer", Copies)
+    out = cache_probe.probe("cpu", 1, memory_budget=8 * 64 * mib)  # buffers up to 64 MiB
+    assert out["llc_bytes"] == 8 * mib
+
+
 def test_a_run_whose_budget_fell_short_is_inconclusive_and_says_what_it_needed():
     import pandas as pd
 

@@ -21,6 +21,7 @@ from a2bench import fitting as ft
 from a2bench.analysis.load import case_variant
 from a2bench.case import Case
 from a2bench.catalog import expected_cost, spec
+from a2bench.measure.cache_probe import planned_caches
 from a2bench.run import plan as pl
 from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
@@ -70,18 +71,9 @@ def machine_of(suite: Suite, env: dict[str, Any], gemm: float | None, memory_bud
                llc: float | None = None, memory_every_pass: bool = False,
                threads: int = 1) -> pl.Machine:
     """The planner's machine; `llc` is the last-level cache measured by copy bandwidth
-    (measure.cache_probe), which replaces a larger one sysfs names (a VM's share of it);
-    `threads` the run's torch threads."""
-    caches = {str(k): float(v) for k, v in (env.get("caches") or {}).items()
-              if isinstance(v, (int, float)) and v > 0}
-    inner = sorted(caches.values())[:-1]
-    # a measure at or under an inner cache is that cache's step, read where the probe could
-    # not reach the last one (its buffers capped at an eighth of a small --memory-budget: at
-    # 256 MB, L2's step at 1 MiB read as the last level): the sysfs figure stands
-    if llc and caches and llc < max(caches.values()) and llc > max(inner, default=0):
-        last = max(caches, key=lambda k: caches[k])
-        caches = {k: v for k, v in caches.items() if k != last and v < llc}
-        caches[f"{last} (measured)"] = float(llc)
+    (measure.cache_probe), which replaces one sysfs names where it lies well under it (a VM's
+    share: cache_probe.planned_caches); `threads` the run's torch threads."""
+    caches, _ = planned_caches(env.get("caches") or {}, llc, suite.device)
     mmap = (env.get("allocator") or {}).get("mmap_threshold_bytes")
     if suite.device != "cpu":  # CUDA's caching allocator keeps what it maps
         mmap = None
@@ -466,12 +458,14 @@ class AutoSizes:
         machine = machine_of(suite, env, start.get("gemm_flops_per_s"), memory_budget,
                              o.time_budget, o.processes, o.malloc_reuse, llc,
                              sweep.settings.memory_every_pass, sweep.threads)
+        caches_line = planned_caches(env.get("caches") or {}, llc, suite.device)[1]
         worker_start_s = max(time.perf_counter() - before, 1.0)
         end_s = end_calibration_s(start, before - started)
         if stored.get("auto_sizes"):  # a resumed sweep keeps the sizes it began with
             record = stored["auto_sizes"]
             return cls(sweep, machine, prober, stored_cases(record), record, None, budget_s,
                        started, end_s, worker_start_s)
+        sweep.listener.note(f"caches planned against: {caches_line}")
         sweep.listener.stage("measuring the per-call overhead")
         templates = [t for t, _ in auto_templates(suite)]
         overhead, prober.worker = measure_overhead(templates, suite.device, suite.dtype,
@@ -490,7 +484,8 @@ class AutoSizes:
         if not plan.feasible:
             sweep.listener.warning(budget_line(plan))
         record = {**plan.to_dict(), "target": o.target, "rounds": [],
-                  "caches_used": dict(machine.caches), "cache_probe": probe}
+                  "caches_used": dict(machine.caches), "caches_planned": caches_line,
+                  "cache_probe": probe}
         return cls(sweep, machine, prober, plan.cases(), record, overhead, budget_s, started,
                    end_s, worker_start_s)
 

@@ -343,6 +343,7 @@ class Sweep:
             return self._plan()
 
     def _plan(self) -> Plan:
+        from a2bench.measure.cache_probe import planned_caches
         from a2bench.run.autosize import (
             Prober,
             auto_templates,
@@ -368,6 +369,8 @@ class Sweep:
             machine = machine_of(suite, env, (start or {}).get("gemm_flops_per_s"), memory,
                                  o.time_budget, o.processes, o.malloc_reuse, llc,
                                  self.settings.memory_every_pass, self.threads)
+            self.listener.note("caches planned against: "
+                               + planned_caches(env.get("caches") or {}, llc, suite.device)[1])
             templates = [t for t, _ in auto_templates(suite)]
             overhead, worker = measure_overhead(templates, suite.device, suite.dtype,
                                                 self.settings, o.case_timeout, worker)
