@@ -1112,3 +1112,74 @@ def test_a_plan_the_memory_budget_left_without_a_window_names_the_budget_not_the
     # a plan the time budget stopped is the budget line's to say
     slow = pl.plan_group(template, axis, points, 2e-3, rate, True, enough, 1.0)
     assert memory_plan_problem(pl.Plan((slow,), 1.0, 1.0, 1.0), enough, None) is None
+
+
+class _TokenMixer(__import__("torch").nn.Module):
+    """A counted block (no cost model) whose weights grow as N^2."""
+
+    def __init__(self, positions):
+        from torch import nn
+
+        super().__init__()
+        self.mix = nn.Sequential(nn.Linear(positions, positions), nn.GELU(),
+                                 nn.Linear(positions, positions))
+
+    def forward(self, x):
+        return x + self.mix(x.flatten(2)).view_as(x)
+
+
+@pytest.fixture
+def token_mixer(scratch_registry):
+    from a2bench.registry import BlockSpec, register
+
+    @register
+    class TokenMixerSpec(BlockSpec):
+        name = "token_mixer_t"
+        params = ()
+
+        def module(self, case):
+            return _TokenMixer(case.positions)
+
+    return parse_suite({"name": "t", "blocks": ["token_mixer_t"],
+                        "params": {"channels": [32], "h": "auto", "w": "auto"}})
+
+
+def test_a_counted_block_s_memory_budget_too_small_is_named_before_calibrating(
+        token_mixer, tmp_path, capsys, monkeypatch):
+    """A block without a cost model was left to the plan: `plan --memory-budget 1000` had
+    calibrated 36 s and blamed the time budget (exit 1). Its first sizes are traced."""
+    from a2bench.run.sweep import Sweep
+
+    def calibrating(self):
+        raise AssertionError("calibrated before refusing the memory budget")
+
+    monkeypatch.setattr(Sweep, "_start", calibrating)
+    path = tmp_path / "s.yaml"
+    path.write_text("blocks: [token_mixer_t]\nparams: {channels: [32], h: auto, w: auto}\n")
+    assert main(["plan", str(path), "--budget", "120", "--memory-budget", "1000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "a2bench: error: --memory-budget 1000 B: holds 1 of the 6 sizes a window of "
+        "token_mixer_t b1 c32 hxw auto takes, and no --budget makes up for it: the 6 smallest, "
+        "up to N = 36, need 19.4 KiB; expected --memory-budget 19.5KiB or more"), err
+
+
+def test_a_counted_block_s_plan_the_memory_budget_left_without_a_window_names_it(token_mixer):
+    from a2bench.argtypes import parse_size
+    from a2bench.run.autosize import candidate_points
+    from a2bench.run.floor import memory_plan_problem
+
+    ((template, axis),) = auto_templates(token_mixer)
+    small = replace(CPU, memory_budget=64 * 2**10)
+    rate = 0.4 * CPU.gemm_flops_per_s
+    points = candidate_points(template, axis, small)
+    g = pl.plan_group(template, axis, points, 2e-3, rate, True, small, 400.0)
+    assert len(points) >= pl.SIZES and not g.feasible and g.needed_budget_s == math.inf
+    said = memory_plan_problem(pl.Plan((g,), 400.0, 1.0, 1.0), small, small.memory_budget)
+    assert said and said.startswith("--memory-budget 64 KiB: holds no window of 6 sizes of "
+                                    "token_mixer_t b1 c32 hxw auto at any --budget"), said
+    flag = said.rsplit("expected --memory-budget ", 1)[1].removesuffix(" or more")
+    enough = replace(CPU, memory_budget=parse_size(flag))
+    points = candidate_points(template, axis, enough)
+    g = pl.plan_group(template, axis, points, 2e-3, rate, True, enough, 400.0)
+    assert len(g.choices) >= pl.SIZES and g.needed_budget_s is None
