@@ -751,10 +751,10 @@ def test_a_window_that_promises_a_decisive_delta_bic_comes_before_a_narrower_one
     # The low regime's window is the narrower (the wider span, and more calls) but its calls
     # are mostly the 0.1 s overhead, with which N and N² (each with an overhead term of its
     # own) are hard to tell apart; the high one's calls are work.
-    assert pl.predicted_half_width(low, predict, CPU) < pl.predicted_half_width(high, predict,
-                                                                                 CPU)
-    assert pl.predicted_bic(low, predict) < promise.PLANNED_BIC <= pl.predicted_bic(high,
-                                                                                    predict)
+    assert promise.predicted_half_width(low, predict, CPU) < \
+        promise.predicted_half_width(high, predict, CPU)
+    assert promise.predicted_bic(low, predict) < promise.PLANNED_BIC <= \
+        promise.predicted_bic(high, predict)
     regime, sizes, note, needed = pl.choose(points, regimes, predict, 0.0, CPU, 1e6,
                                             target=1e-6)
     assert (regime, needed) == ("high", None) and sizes == high
@@ -795,7 +795,7 @@ def test_a_looser_class_that_promises_a_decisive_delta_bic_comes_before_a_strict
                                       max_call_s=pl.MAX_CALL_S * pl.CLASS_CALL_FACTOR,
                                       max_bytes=pl.MAX_CASE_BYTES, side_class=16)
     assert needed is None  # a window of multiples of 16 fits the share ...
-    assert pl.predicted_bic(sixteen, predict) < promise.PLANNED_BIC  # ... and is not decisive
+    assert promise.predicted_bic(sixteen, predict) < promise.PLANNED_BIC  # ... and is not decisive
 
 
 def test_a_decisive_raise_may_take_the_narrowing_rounds_time():
@@ -1183,3 +1183,96 @@ def test_a_counted_block_s_plan_the_memory_budget_left_without_a_window_names_it
     points = candidate_points(template, axis, enough)
     g = pl.plan_group(template, axis, points, 2e-3, rate, True, enough, 400.0)
     assert len(g.choices) >= pl.SIZES and g.needed_budget_s is None
+
+
+def _windowless(doc, overhead, rate, machine=CPU):
+    """A plan of `doc`'s auto variants at that overhead and rate, each with its reasons."""
+    from a2bench.run.floor import with_reasons
+
+    s = parse_suite(doc)
+    groups, points = [], {}
+    for template, axis in auto_templates(s):
+        points[(template, axis)] = pl.candidates(template, axis, cost_of, legal,
+                                                 machine.memory_budget)
+        groups.append(pl.plan_group(template, axis, points[(template, axis)], overhead, rate,
+                                    True, machine, 120.0))
+    return with_reasons(pl.Plan(tuple(groups), 180.0, 20.0, 5.0), points, machine)
+
+
+SE_FRAMES = {"name": "e2", "blocks": ["se"],
+             "params": {"channels": [32], "h": [7], "w": [7], "t": "auto"}}
+
+
+def test_a_plan_no_budget_gives_a_window_says_so_with_what_stops_it_and_what_would_help(
+        monkeypatch, capsys):
+    """SE's `t: auto` on a 7 x 7 map: frames stop at 4096, and `plan` had said "budget 180 s
+    too small for 6 sizes ...: no budget affords one (the notes above say what stops it)",
+    which reads as "raise the budget", where no budget does and the notes named no cap."""
+    from a2bench.run.summary import budget_line
+    from a2bench.run.sweep import Sweep
+
+    plan = _windowless(SE_FRAMES, 0.0231e-3, 5.71e9)  # as measured on this repository's VM
+    (g,) = plan.groups
+    assert g.needed_budget_s == math.inf
+    line = budget_line(plan)
+    assert "too small" not in line and "--budget" not in line
+    assert line.startswith(
+        "no budget affords se b1 c32 r16 tx7x7 auto a window of 6 sizes in one regime: its "
+        "sizes end at 4096 frames (N = 200704), as a2bench takes frames up to 4096; its "), line
+    assert "give no regime 6 over a span of 3x in N (the widest, " in line
+    assert "too near the L3 to say which side" in line
+    assert line.endswith("; expected a larger map (h and w) for t: auto, other channels or "
+                         "block parameters, or the sizes listed")
+    assert g.to_dict()["no_window"] == g.no_window  # kept in environment.json's record
+    # calls all overhead at every size: its share said
+    (g,) = _windowless(SE_FRAMES, 1e-3, 5.71e9).groups
+    assert ", where the per-call overhead (1 ms) is still " in g.no_window
+    assert "of a call, over the 4.0% a window's sizes keep; expected a larger map" in g.no_window
+    # the memory budget ends the sizes: said, and a larger one is the first remedy
+    small = replace(CPU, memory_budget=4 * 2**20)
+    (g,) = _windowless(SE_FRAMES, 0.0231e-3, 5.71e9, small).groups
+    assert ("past the memory budget, 4 MiB, where the per-call overhead " in g.no_window
+            and "expected a larger --memory-budget, a larger map" in g.no_window), g.no_window
+    # plan still exits 1 (no window: the answer is no), after that line
+    monkeypatch.setattr(Sweep, "plan", lambda self: plan)
+    assert main(["plan", "suites/auto-attention.yaml"]) == 1
+    assert capsys.readouterr().out.rstrip().endswith(line)
+
+
+def test_a_plan_short_of_time_for_one_variant_and_windowless_for_another_says_both():
+    from a2bench.run.summary import budget_line
+
+    (never,) = _windowless(SE_FRAMES, 0.0231e-3, 5.71e9).groups
+    _, (template, axis) = auto_templates(suite())
+    points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
+    short = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU,
+                          1.0)
+    assert not short.feasible and math.isfinite(short.needed_budget_s)
+    plan = pl.Plan((short, never), 60.0, 1.0, 1.0)
+    alone = pl.Plan((short,), 60.0, 1.0, 1.0).needed_budget_s
+    line = budget_line(plan)
+    assert line.startswith(
+        f"budget 60 s too small for 6 sizes in one regime for {short.label}: about "
+        f"{math.ceil(alone)} s needed (--budget {math.ceil(alone)}); and no budget affords "
+        f"{never.label} a window"), line
+
+
+def test_a_run_s_verdict_for_a_windowless_variant_says_what_stops_it():
+    from a2bench.analysis.autosizes import short_budgets
+
+    env = {"auto_sizes": {"budget_s": 180.0, "needed_budget_s": math.inf, "groups": [
+        {"block": "se", "needed_budget_s": math.inf, "sizes": [],
+         "no_window": "its sizes end at 4096 frames (N = 200704) ...; expected a larger map"}]}}
+    assert short_budgets({"r": env}) == {("r", "se"): (
+        "no budget affords one regime of 6 sizes: its sizes end at 4096 frames (N = 200704) "
+        "...; expected a larger map")}
+
+
+def test_make_plan_gives_a_windowless_variant_its_reason():
+    from a2bench.run import autosize as au
+
+    prober = FakeProber(5.71e9, 0.0231e-3)
+    plan = au.make_plan(parse_suite(SE_FRAMES), CPU, {}, prober, 180.0, 0.0, 10.0)
+    (g,) = plan.groups
+    assert g.needed_budget_s == math.inf
+    assert g.no_window.startswith("its sizes end at 4096 frames (N = 200704)"), g.no_window

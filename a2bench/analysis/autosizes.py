@@ -60,7 +60,10 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
                 if math.isfinite(float(needed)) else
                 "no budget affords one (the run's plan notes say what stops it)")
         for g in record.get("groups") or []:
-            if g.get("needed_budget_s") is not None or len(g.get("sizes") or []) < 6:
+            if g.get("no_window"):  # what stops it at any budget, and what would give one
+                out[(label, str(g.get("block")))] = (
+                    f"no budget affords one regime of 6 sizes: {g['no_window']}")
+            elif g.get("needed_budget_s") is not None or len(g.get("sizes") or []) < 6:
                 out[(label, str(g.get("block")))] = (
                     f"budget {record.get('budget_s'):g} s too small for one regime of 6 sizes: "
                     f"{need}")

@@ -26,6 +26,7 @@ from a2bench.run import plan as pl
 from a2bench.run import promise, shares
 from a2bench.run import walltime as wt
 from a2bench.run.calibration import end_calibration_s
+from a2bench.run.floor import with_reasons
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases, replacement
 from a2bench.run.summary import budget_line, off_model_line, plan_line
 from a2bench.suite import Suite, auto_templates
@@ -163,7 +164,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
         checked.append(check_ends(g, prober, machine, max(share, g.predicted_wall_s), target))
     plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s)
     if plan.predicted_wall_s <= budget_s:
-        return plan
+        return with_reasons(plan, points, machine)
     # The ends took time the shares still held (calls of 1-2 s, timed cold: 6-25 s a block on
     # this repository's VM, and a plan 32 s over its budget): share again what is left. Each
     # group keeps the regime and the limits its ends were checked in, and what they said.
@@ -174,7 +175,8 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
                                  f"the ends left ({a.predicted_wall_s:.0f} s)")
                  if a.feasible and a.regime == c.regime and a != c else c
                  for a, c in zip(again, checked, strict=True))
-    return pl.Plan(kept, budget_s, time.perf_counter() - started, fixed_s)
+    return with_reasons(pl.Plan(kept, budget_s, time.perf_counter() - started, fixed_s), points,
+                        machine)
 
 
 ENDS_TRIES = 4  # windows timed before the one closest to its model is kept

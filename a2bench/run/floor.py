@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -102,6 +102,83 @@ def memory_plan_problem(plan: pl.Plan, machine: pl.Machine, given: int | None) -
     return (f"{whose}: holds no window of {pl.SIZES} sizes of {label}{more} at any --budget; "
             f"at the rate probed within it, a window (N = {first} ... {last}) needs "
             f"{format_bytes(need)}: expected --memory-budget {flag_size(need)} or more")
+
+
+def with_reasons(plan: pl.Plan, points: Mapping[tuple[Case, tuple[str, ...]], list[pl.Point]],
+                 machine: pl.Machine) -> pl.Plan:
+    """The plan, each block variant no time budget gives a window saying why (no_window_why);
+    `points`: each variant's candidate sizes within the memory budget."""
+    return replace(plan, groups=tuple(
+        replace(g, no_window=no_window_why(g, points[(g.template, g.axis)], machine))
+        if g.needed_budget_s == math.inf else g for g in plan.groups))
+
+
+def no_window_why(g: pl.GroupPlan, points: Sequence[pl.Point], machine: pl.Machine) -> str:
+    """Why no time budget gives `g` a window of plan.SIZES sizes, from its candidate sizes
+    within the memory budget (`points`): where they end and what ends them (the cap on sides
+    and frames, the block's legal sizes, the memory budget), the per-call overhead's share of
+    a call there, and what would give one. SE's `t: auto` on a 7 x 7 map had said "budget
+    180 s too small ... no budget affords one", which reads as "raise the budget"."""
+    frames = tuple(g.axis) == ("t",)
+    fixes = [*(["a larger map (h and w) for t: auto"] if frames else []),
+             "other channels or block parameters", "the sizes listed"]
+    if not points:
+        return (f"no legal size within the memory budget, {format_bytes(machine.memory_budget)};"
+                f" expected a larger --memory-budget, {', '.join(fixes[:-1])}, or "
+                f"{fixes[-1]}")
+    top = points[-1]
+    every, needs = _sized(g.template, g.axis, machine.threads, count=len(points) + 1)
+    where = f"{top.size} frames" if frames else f"a {top.size}x{top.size} map"
+    if len(every) > len(points):  # the next size is past the memory budget
+        ends = (f"its sizes end at {where} (N = {top.positions}): the next, N = "
+                f"{every[-1].positions}, needs {format_bytes(needs[-1])}, past the memory "
+                f"budget, {format_bytes(machine.memory_budget)}")
+        fixes.insert(0, "a larger --memory-budget")
+    elif top.size * (pl.GROWTH if frames else math.sqrt(pl.GROWTH)) + (
+            0 if frames else pl.ALIGN_SIDE) > pl.MAX_SIDE:
+        ends = (f"its sizes end at {where} (N = {top.positions}), as a2bench takes "
+                f"{'frames' if frames else 'sides'} up to {pl.MAX_SIDE}")
+    else:
+        ends = f"its legal sizes end at {where} (N = {top.positions})"
+    fast = max(g.fast_rate or g.rate, g.rate)
+    share = [g.overhead_s / (g.overhead_s + p.flops / fast) for p in points]
+    kept = [p for p, s in zip(points, share, strict=True) if s <= pl.OVERHEAD_TARGET]
+    if not kept:
+        why = (f", where the per-call overhead ({g.overhead_s * 1e3:.3g} ms) is still "
+               f"{share[-1]:.1%} of a call, over the {pl.OVERHEAD_TARGET:.1%} a window's sizes "
+               "keep")
+    else:
+        bounds = pl.boundaries(machine)
+        regimes = [pl.regime_of(p, bounds) for p in kept]
+        counts = {r: [p for p, q in zip(kept, regimes, strict=True) if q == r]
+                  for r in regimes if r is not None}
+        near = sorted({_near(p, bounds) for p, r in zip(kept, regimes, strict=True) if r is None})
+        why = (f"; its {len(kept)} sizes with the overhead under {pl.OVERHEAD_TARGET:.1%} of a "
+               f"call (N = {kept[0].positions} ... {kept[-1].positions})")
+        if counts:  # the regime whose sizes span most
+            wide = max(counts, key=lambda r: counts[r][-1].positions / counts[r][0].positions)
+            within = counts[wide]
+            why += (f" give no regime {pl.SIZES} over a span of {pl.MIN_SPAN:g}x in N (the "
+                    f"widest, {wide}: {len(within)} over "
+                    f"{within[-1].positions / within[0].positions:.1f}x)")
+        if near:
+            why += (" and the rest" if counts else " all") + (
+                f" lie too near the {' and the '.join(near)} to say which side (within the "
+                "planner's margins)")
+    return f"{ends}{why}; expected {', '.join(fixes[:-1])}, or {fixes[-1]}"
+
+
+def _near(p: pl.Point, bounds: Sequence[tuple[str, float, str]]) -> str:
+    """The boundary a size lies too near for a regime (plan.regime_of's None: its margins)."""
+    last = max((size for _, size, what in bounds if what == "working_set"), default=0.0)
+    for name, size, what in bounds:
+        cache, value = what == "working_set", getattr(p, what)
+        past = (pl.LAST_CACHE_MARGIN if size == last else pl.CACHE_MARGIN) if cache \
+            else pl.BOUNDARY_MARGIN
+        within = pl.CACHE_MARGIN_WITHIN if cache else pl.BOUNDARY_MARGIN
+        if size * past > value > size / within:
+            return name
+    return "caches"
 
 
 def _window(points: list[pl.Point], needs: list[int], g: pl.GroupPlan, machine: pl.Machine,

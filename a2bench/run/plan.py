@@ -175,6 +175,7 @@ class GroupPlan:
     # What the window promises (promise): its 95 % half-width and ΔBIC over the competitor.
     promised_half_width: float = math.nan
     promised_bic: float = math.nan
+    no_window: str = ""  # where no budget affords a window: what stops it (floor.no_window_why)
 
     @property
     def feasible(self) -> bool:
@@ -208,6 +209,7 @@ class GroupPlan:
                 "side_class": self.side_class,
                 "predicted_half_width": _finite(self.promised_half_width),
                 "predicted_delta_bic": _finite(self.promised_bic),
+                "no_window": self.no_window,
                 "sizes": [c.to_dict() for c in self.choices]}
 
 
@@ -318,22 +320,6 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
     return sorted(chosen, key=lambda p: p.positions)
 
 
-def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
-                         machine: Machine) -> float:
-    """The 95 % half-width these sizes promise (promise.half_width), each size's timed calls
-    as a pass gives them (walltime.timed_calls)."""
-    return promise.half_width([p.positions for p in sizes],
-                              wt.timed_calls([predict(p) for p in sizes], machine))
-
-
-def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
-    """The ΔBIC these sizes promise the model's class over its competitor (promise.delta_bic).
-    Cached: sharing the first round plans each group a few hundred times, over few windows."""
-    return promise.cached_delta_bic(tuple(p.positions for p in sizes),
-                                    tuple(p.flops for p in sizes),
-                                    tuple(predict(p) for p in sizes))
-
-
 def denser(points: Sequence[Point], lo: int, hi: int, sizes: list[Point],
            predict: Callable[[Point], float], machine: Machine, share_s: float) -> list[Point]:
     """Up to MAX_SIZES sizes over the same span where the share affords them (a window its
@@ -425,8 +411,8 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                           f"{regime}: its legal sizes span {span:.1f}x in N, under {MIN_SPAN:g}x"
                           + (f" (sides and frames stop at {MAX_SIDE})" if last else ""))
             continue
-        width = predicted_half_width(best, predict, machine)
-        bic = predicted_bic(best, predict)
+        width = promise.predicted_half_width(best, predict, machine)
+        bic = promise.predicted_bic(best, predict)
         short = not promise.decisive(bic)
         if width <= target and not short:
             return regime, best, "; ".join(f"passed over {p}" for p in passed), None
@@ -481,7 +467,7 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
         found = choose(points, regimes, predict, overhead, machine, share_s, target,
                        quickest, cap, peak, k)
         if found[3] is None and (not decisive
-                                 or promise.decisive(predicted_bic(found[1], predict))):
+                                 or promise.decisive(promise.predicted_bic(found[1], predict))):
             why = f"sides {class_words(k, points)} (the block's side class)" + (
                 f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
                 if cap > MAX_CALL_S else "")
@@ -533,8 +519,9 @@ def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[P
     choices = tuple(Choice(p.size, p.positions, predict(p), overhead / quickest(p), regime)
                     for p in sizes)
     wall = wt.window_wall_s([c.predicted_s for c in choices], machine)
-    promised = (predicted_half_width(sizes, predict, machine), predicted_bic(sizes, predict)) \
-        if len(sizes) >= SIZES else (math.nan, math.nan)
+    promised = (promise.predicted_half_width(sizes, predict, machine),
+                promise.predicted_bic(sizes, predict)) if len(sizes) >= SIZES else \
+        (math.nan, math.nan)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
                      needed, limits, fast_rate, excluded, min((p.klass for p in sizes), default=0),
                      *promised)

@@ -5,7 +5,8 @@ A latency verdict needs both (fitting.decide): the interval inside the model's b
 above fitting.BIC_DECISIVE. Extra passes narrow the interval; they do little for ΔBIC, whose
 noise is each size's scatter about the model's curve (a kernel runs some sizes a few per cent
 faster than their neighbours whatever the repeats). Only a wider span, or more sizes, raise it.
-Pure functions over predicted times; the planner (plan.choose) asks them of each window. The
+Pure functions over predicted times; the planner (plan.choose) asks them of each window
+(predicted_half_width, predicted_bic). The
 narrowing rounds ask `not_narrowed` whether a pass still narrowed an interval as noise would.
 """
 
@@ -13,12 +14,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
 from a2bench import fitting as ft
+from a2bench.run import walltime as wt
+
+if TYPE_CHECKING:
+    from a2bench.run.plan import Machine, Point
 
 SE_FLOOR = ft.SE_FLOOR  # a size's log error never counts below 1 %
 # A size's log error in the latency fit, for the half-width: its timed calls' noise (CALL_NOISE
@@ -122,3 +128,18 @@ def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> li
     half-width (`before`: each block's width before that pass, where it had one)."""
     return [b for b, w in widths.items()
             if b in before and not w < before[b] * (1 - MIN_NARROWING)]
+
+
+def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
+                         machine: Machine) -> float:
+    """The 95 % half-width these sizes promise (half_width), each size's timed calls
+    as a pass gives them (walltime.timed_calls)."""
+    return half_width([p.positions for p in sizes],
+                      wt.timed_calls([predict(p) for p in sizes], machine))
+
+
+def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
+    """The ΔBIC these sizes promise the model's class over its competitor (delta_bic).
+    Cached: sharing the first round plans each group a few hundred times, over few windows."""
+    return cached_delta_bic(tuple(p.positions for p in sizes), tuple(p.flops for p in sizes),
+                            tuple(predict(p) for p in sizes))

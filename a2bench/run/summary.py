@@ -9,6 +9,7 @@ import shlex
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -260,14 +261,22 @@ def plan_line(g: GroupPlan) -> str:
 
 
 def budget_line(plan: Plan) -> str:
-    needed = plan.needed_budget_s
-    # where no time would do, the notes say what stops it (a memory budget, the block's sizes)
-    need = ("no budget affords one (the notes above say what stops it)"
-            if needed is None or not math.isfinite(needed)
-            else f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})")
-    short = [g.label for g in plan.groups if not g.feasible]  # a variant, not just its block
-    return (f"budget {plan.budget_s:g} s too small for {SIZES} sizes in one regime for "
-            f"{', '.join(short)}: {need}")
+    """Why the plan gives some block variant no window: a time budget too small, with the one
+    that would do; and where no budget would (its needed budget infinite), that said, with
+    what stops it and what would give one (GroupPlan.no_window)."""
+    never = [g for g in plan.groups if g.needed_budget_s == math.inf]
+    short = [g for g in plan.groups if not g.feasible and g not in never]
+    parts = []
+    if short:  # a variant, not just its block
+        needed = replace(plan, groups=tuple(g for g in plan.groups if g not in never))
+        need = math.ceil(needed.needed_budget_s or plan.budget_s)
+        parts.append(f"budget {plan.budget_s:g} s too small for {SIZES} sizes in one regime "
+                     f"for {', '.join(g.label for g in short)}: about {need} s needed "
+                     f"(--budget {need})")
+    for g in never:
+        parts.append(f"no budget affords {g.label} a window of {SIZES} sizes in one regime: "
+                     + (g.no_window or "the notes above say what stops it"))
+    return "; and ".join(parts)
 
 
 def no_window_line(suite_path: Any, record: dict[str, Any]) -> str:
