@@ -1,7 +1,9 @@
 """Empirical complexity with an overhead term: t = a + b·x^k, data-chosen windows, verdicts.
 
 Pure numpy/scipy on arrays; never torch, never pandas. a2bench.analysis feeds it one swept group
-at a time and turns the results into fits.csv rows and findings.
+at a time and turns the results into fits.csv rows and findings. A size's samples are summarised
+in a2bench.per_size, the exponent on a window and its interval read in a2bench.slope; their
+names are importable from here too.
 
 Why this shape (see shared/notes/latency-fitting.md):
 - With a fixed per-call cost a, the log-log slope is k·(1 − a/t): an overhead that is half of the
@@ -26,7 +28,6 @@ Why this shape (see shared/notes/latency-fitting.md):
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,26 @@ import numpy as np
 from scipy import optimize, stats
 
 from a2bench.formatting import size as size_text
+from a2bench.per_size import (  # noqa: F401  (re-exported: callers read them here)
+    MIN_OF,
+    SE_FLOOR,
+    SE_QUANTILE,
+    STALL_FACTOR,
+    Passes,
+    Sizes,
+    log_se_of_quantile,
+    summarise,
+    summary_of,
+    summary_of_passes,
+)
+from a2bench.slope import (  # noqa: F401  (re-exported)
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    HUBER_C,
+    Exponent,
+    exponent,
+    huber_weights,
+)
 
 OVERHEAD_SHARE = 0.05  # a row is in the window when the overhead is under this share of t
 PAST_ANY_SIZE = 1e12  # a threshold past it is past any sweep (inf; it had read N = 4.11e+70)
@@ -42,17 +63,7 @@ MIN_WINDOW = 5  # fewer rows than this: inconclusive (Extra-P's minimum of five 
 SHORT_WINDOW = "window too small"  # the reason's words for it (analysis.hints reads them)
 MARGIN = 0.15  # consistent: the 90 % interval inside expected ± MARGIN
 BIC_DECISIVE = 10.0  # "very strong" on the Kass & Raftery scale
-SE_FLOOR = 0.01  # per-size log standard error floor: process-to-process drift is ~1 % or more
 RSS_FLOOR = 1e-12  # exact counts fit some classes perfectly; keep log(RSS) finite
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
-MIN_OF = 3  # a pass's latency: the expected fastest of this many of its samples (summary_of)
-# The quantile a pass's summary sits at, about, for the standard error of a size (the expected
-# fastest of 3 lies near the 20th-25th percentile of the samples)
-SE_QUANTILE = 0.25
-# A sample over this many times its pass's fastest is a stall (calls of 0.53 s read 5-18 s on
-# this VM, 2 GiB cases); left in, a resample of a 3-sample pass of stalls read it 30x slow.
-STALL_FACTOR = 2.0
 
 # Past the last-level cache, sizes whose working set is under this many times it are in the step
 # to memory (DRAM, or a GPU's HBM). On an AMD EPYC's 32 MiB L3 (cpu-global-context-aliasing), ns
@@ -63,111 +74,6 @@ LAST_CACHE_TRANSITION = 4.0
 GRADUAL = "the step to memory is gradual"
 
 VERDICTS = ("consistent", "contradicted", "inconclusive")
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-size summaries
-
-
-Passes = tuple[np.ndarray, ...]  # one size's raw samples, an array per pass (worker process)
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """One entry per distinct swept value, sorted by x."""
-
-    x: np.ndarray
-    y: np.ndarray  # per size: summary_of_passes of its samples, else the rows' mean
-    log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
-    samples: tuple[Passes | None, ...]  # raw samples behind y, by pass, where there are any
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def take(self, mask: np.ndarray) -> Sizes:
-        idx = np.flatnonzero(mask)
-        return Sizes(self.x[idx], self.y[idx], self.log_se[idx],
-                     tuple(self.samples[i] for i in idx))
-
-
-def summary_of(samples: np.ndarray, axis: int = -1) -> np.ndarray:
-    """One pass's latency: the fastest of MIN_OF samples, its log averaged over every MIN_OF of
-    the pass's n samples. The i-th fastest is the fastest of C(n-i, 2) of the C(n, 3) triples,
-    so this weighs the sorted samples by that share, the slowest two by none: the same target
-    at every n (a pass of 3 reads its minimum), where a quantile moved with n. Fewer than
-    MIN_OF samples (stalls dropped): the minimum."""
-    a = np.sort(np.asarray(samples, float), axis=axis)
-    shape = [1] * a.ndim
-    shape[axis] = a.shape[axis]
-    low = np.take(a, [0], axis=axis)  # relative to the fastest: equal samples read exactly it
-    weights = _min_weights(a.shape[axis]).reshape(shape)
-    return np.squeeze(low * np.exp(np.sum(np.log(a / low) * weights, axis=axis, keepdims=True)),
-                      axis=axis)
-
-
-@functools.cache
-def _min_weights(n: int) -> np.ndarray:
-    """summary_of's weights of n sorted samples: C(n - i, k - 1) / C(n, k), k = min(MIN_OF, n)."""
-    k = min(MIN_OF, n)
-    return np.array([math.comb(n - i, k - 1) for i in range(1, n + 1)], float) / math.comb(n, k)
-
-
-def summary_of_passes(passes: Sequence[Sequence[float]]) -> float:
-    """A size's latency: the median over passes of each pass's summary_of (NaN if none)."""
-    lows = [float(summary_of(np.asarray(p, float))) for p in passes if len(p)]
-    return float(np.median(lows)) if lows else math.nan
-
-
-def log_se_of_quantile(samples: np.ndarray, q: float = SE_QUANTILE) -> float:
-    """Standard error of ln(q-quantile), distribution-free: the order statistics n·q ± 1.96·
-    √(n·q·(1−q)) bound a 95 % interval of the quantile; its log-width over 3.92 is the SE."""
-    s = np.sort(np.asarray(samples, float))
-    s = s[np.isfinite(s) & (s > 0)]
-    n = len(s)
-    if n < 2:
-        return SE_FLOOR
-    half = 1.96 * math.sqrt(n * q * (1 - q))
-    lo = int(min(max(math.floor(n * q - half), 0), n - 1))
-    hi = int(min(max(math.ceil(n * q + half), 0), n - 1))
-    return max((math.log(s[hi]) - math.log(s[lo])) / 3.92, SE_FLOOR)
-
-
-def summarise(x: Sequence[float], y: Sequence[float],
-              samples: Sequence[Sequence[Sequence[float]] | None] | None = None) -> Sizes:
-    """Rows -> sizes. ``samples``, per row: its raw samples, one sequence per pass. Rows sharing
-    x (h×w and w×h) pool their passes, or their values."""
-    xa, ya = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(xa) & (xa > 0) & np.isfinite(ya) & (ya > 0)
-    rows = np.flatnonzero(keep)
-    xs = np.unique(xa[rows])
-    out_y, out_se, out_s = [], [], []
-    unknown = []  # sizes with samples, but too few to read a spread from
-    for v in xs:
-        idx = rows[xa[rows] == v]
-        passes: list[np.ndarray] = []
-        for i in idx:
-            for p in (samples[i] if samples is not None and samples[i] is not None else ()):
-                a = np.asarray(p, float)
-                a = a[np.isfinite(a) & (a > 0)]
-                if len(a):
-                    passes.append(a[a <= STALL_FACTOR * a.min()])
-        if passes:
-            pooled = np.concatenate(passes)
-            out_y.append(summary_of_passes(passes))
-            out_se.append(log_se_of_quantile(pooled))
-            out_s.append(tuple(passes))
-            if len(pooled) < 2:
-                unknown.append(len(out_se) - 1)
-        else:
-            out_y.append(float(np.exp(np.log(ya[idx]).mean())))
-            out_se.append(SE_FLOOR)
-            out_s.append(None)
-    se = np.array(out_se, float)
-    known = [e for i, e in enumerate(out_se) if out_s[i] is not None and i not in unknown]
-    # A size timed once has no spread; the floor would weigh the least known size most of all.
-    if unknown and known:
-        se[unknown] = max(float(np.median(known)), SE_FLOOR)
-    return Sizes(xs, np.array(out_y, float), se, tuple(out_s))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,117 +283,6 @@ def windows(x: np.ndarray, y: np.ndarray, overhead: float, bounds: Sequence[Boun
 
 
 # ---------------------------------------------------------------------------------------------
-# The exponent on a window
-
-
-@dataclass(frozen=True)
-class Exponent:
-    k: float
-    intercept: float  # of ln(y − a) on ln x
-    t95: tuple[float, float]
-    t90: tuple[float, float]
-    boot95: tuple[float, float]
-    boot90: tuple[float, float]
-    ci95: tuple[float, float]  # the wider of t and bootstrap
-    ci90: tuple[float, float]
-    interval_from: str  # "t" or "bootstrap"
-    points: int
-
-
-def _wls_slope(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted slope of ly on lx; ly may be (resamples, m)."""
-    xm = np.sum(w * lx) / np.sum(w)
-    xc = lx - xm
-    ym = np.sum(w * ly, axis=-1, keepdims=True) / np.sum(w)
-    return np.sum(w * xc * (ly - ym), axis=-1) / np.sum(w * xc**2)
-
-
-def _width(ci: tuple[float, float]) -> float:
-    return ci[1] - ci[0] if all(map(math.isfinite, ci)) else -math.inf
-
-
-HUBER_C = 1.345  # 95 % efficiency under Gaussian residuals
-
-
-def huber_weights(lx: np.ndarray, ly: np.ndarray, w: np.ndarray,
-                  iterations: int = 30) -> np.ndarray:
-    """Huber IRLS multipliers of the weights w for the line of ly on lx.
-
-    On a shared machine one size can run slow in every pass (a page placement, a neighbour that
-    stayed for the whole case); squared error lets that one size drag the slope and then blame
-    the whole fit. Huber's loss keeps squared error for residuals within HUBER_C robust scales
-    and grows linearly beyond, so such a size counts for less; the scale is the median absolute
-    standardised residual (×1.4826), never below 1: no fit is trusted beyond each size's own
-    standard error.
-    """
-    h = np.ones_like(w)
-    for _ in range(iterations):
-        k = float(_wls_slope(lx, ly, w * h))
-        c = float(np.sum(w * h * (ly - k * lx)) / np.sum(w * h))
-        r = (ly - c - k * lx) * np.sqrt(w)
-        scale = max(1.4826 * float(np.median(np.abs(r))), 1.0)
-        new = np.minimum(1.0, HUBER_C * scale / np.maximum(np.abs(r), 1e-12))
-        if np.allclose(new, h, atol=1e-6):
-            break
-        h = new
-    return h
-
-
-def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMPLES,
-             seed: int = BOOTSTRAP_SEED, robust: bool = True) -> Exponent:
-    """Slope of ln(y − a) on ln x, weights 1/se², with the wider of two intervals.
-
-    ``robust`` (timings) adds Huber weights; exact counts have no outliers to resist, and
-    their residuals are the model's own curvature, which must weigh in full.
-    """
-    m = len(sizes)
-    nan2 = (math.nan, math.nan)
-    a = overhead if math.isfinite(overhead) else 0.0
-    if m < 3 or np.ptp(np.log(sizes.x)) == 0:
-        return Exponent(math.nan, math.nan, nan2, nan2, nan2, nan2, nan2, nan2, "", m)
-    lx = np.log(sizes.x)
-    net = np.maximum(sizes.y - a, sizes.y * 1e-6)
-    ly = np.log(net)
-    w = 1 / sizes.log_se**2
-    if robust:
-        w = w * huber_weights(lx, ly, w)
-    k = float(_wls_slope(lx, ly, w))
-    xm = np.sum(w * lx) / np.sum(w)
-    intercept = float(np.sum(w * ly) / np.sum(w) - k * xm)
-    resid = ly - (intercept + k * lx)
-    s2 = float(np.sum(w * resid**2) / (m - 2))
-    se = math.sqrt(max(s2, 0.0) / np.sum(w * (lx - xm) ** 2))
-
-    def t_ci(level: float) -> tuple[float, float]:
-        q = stats.t.ppf(0.5 + level / 2, m - 2)
-        return (k - q * se, k + q * se)
-
-    t95, t90 = t_ci(0.95), t_ci(0.90)
-    boot95 = boot90 = nan2
-    if any(p is not None and sum(map(len, p)) >= 2 for p in sizes.samples):
-        rng = np.random.default_rng(seed)
-        draws = np.empty((resamples, m))
-        for i, passes in enumerate(sizes.samples):
-            if passes is None or sum(map(len, passes)) < 2:
-                draws[:, i] = sizes.y[i]
-                continue
-            lows = np.empty((resamples, len(passes)))
-            for j, s in enumerate(passes):
-                if len(s) < 2:
-                    lows[:, j] = summary_of(s)
-                    continue
-                idx = rng.integers(0, len(s), size=(resamples, len(s)))
-                lows[:, j] = summary_of(s[idx], axis=1)
-            draws[:, i] = np.median(lows, axis=1)
-        slopes = _wls_slope(lx, np.log(np.maximum(draws - a, draws * 1e-6)), w)
-        boot95 = tuple(float(q) for q in np.quantile(slopes, [0.025, 0.975]))  # type: ignore
-        boot90 = tuple(float(q) for q in np.quantile(slopes, [0.05, 0.95]))  # type: ignore
-    use_boot = _width(boot95) > _width(t95)
-    ci95 = boot95 if use_boot else t95
-    ci90 = boot90 if _width(boot90) > _width(t90) else t90
-    return Exponent(k, intercept, t95, t90, boot95, boot90, ci95, ci90,
-                    "bootstrap" if use_boot else "t", m)
-
 
 # ---------------------------------------------------------------------------------------------
 # Which class, and the verdict
