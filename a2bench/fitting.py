@@ -21,7 +21,8 @@ Why this shape (see shared/notes/latency-fitting.md):
   left out of the window where enough sizes lie beyond (LAST_CACHE_TRANSITION).
 - Its interval is the wider of the regression's t interval (which widens with lack of fit) and
   a bootstrap that resamples the raw timing samples within each size's passes (the design and
-  the passes stay fixed; resampling 5-10 rows gives degenerate slopes).
+  the passes stay fixed; resampling 5-10 rows gives degenerate slopes). An overhead fitted, not
+  timed, is an estimate: both intervals carry its error (slope.exponent's ``fitted``).
 - The verdict also asks the data which class it prefers: ΔBIC between the expected integer
   exponent and its competitor, each with its own overhead term.
 """
@@ -53,6 +54,7 @@ from a2bench.slope import (  # noqa: F401  (re-exported)
     BOOTSTRAP_SEED,
     HUBER_C,
     Exponent,
+    FittedOverhead,
     exponent,
     huber_weights,
 )

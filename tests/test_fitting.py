@@ -36,10 +36,11 @@ def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_mod
     sizes = ft.summarise(x, y, one_pass(raw))
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
     bounds = ft.boundaries(sizes.x, working_set, caches) if caches else []
+    fitted = ft.FittedOverhead(sizes, full.a, full.b, full.k)  # no overhead timed
     out = []
     for w in ft.windows(sizes.x, sizes.y, full.a, bounds):
         sub = sizes.take(w.mask)
-        e = ft.exponent(sub, full.a, resamples=resamples)
+        e = ft.exponent(sub, full.a, resamples=resamples, fitted=fitted)
         sel = np.isin(x, sub.x)
         expected = (float(np.polyfit(np.log(x[sel]), np.log(expected_model[sel]), 1)[0])
                     if sel.sum() >= 2 else math.nan)
@@ -208,6 +209,36 @@ def test_the_interval_is_the_wider_of_t_and_bootstrap():
     assert e.ci90[1] - e.ci90[0] < e.ci95[1] - e.ci95[0]
     # The same input gives the same interval: the bootstrap is seeded.
     assert ft.exponent(sizes, 2e-4, resamples=300).ci95 == e.ci95
+
+
+def test_the_bootstrap_refits_a_fitted_overhead_as_fit_power_does():
+    # Each replicate's a, refitted from the fit to the data for all replicates at once, is the
+    # a fit_power finds from its own starts (to a millionth of the fastest size's time).
+    from a2bench import slope
+
+    for k, a in ((1.0, 2e-4), (2.0, 1e-3), (0.5, 0.0)):
+        x = GRID[8:]
+        y, raw = timings(x, k, a=a, b=1e-6 / 4096 ** (k - 1), sigma=0.05, samples=10)
+        sizes = ft.summarise(x, y, one_pass(raw))
+        full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
+        fitted = ft.FittedOverhead(sizes, full.a, full.b, full.k)
+        draws = slope._draws(sizes, 40, np.random.default_rng(1))
+        again = np.array([ft.fit_power(sizes.x, d, sizes.log_se).a for d in draws])
+        assert np.abs(slope.refit_overhead(fitted, draws) - again).max() < 1e-6 * y.min()
+
+
+def test_a_fitted_overhead_widens_both_intervals_a_timed_one_leaves_them():
+    y, raw = timings(GRID[8:16], 1.0, sigma=0.05, samples=10)
+    sizes = ft.summarise(GRID[8:16], y, one_pass(raw))
+    full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
+    fitted = ft.FittedOverhead(sizes, full.a, full.b, full.k)
+    known = ft.exponent(sizes, full.a, resamples=300)
+    e = ft.exponent(sizes, full.a, resamples=300, fitted=fitted)
+    assert e.k == known.k
+    for ci in ("t95", "boot95"):
+        lo, hi = getattr(e, ci)
+        assert lo < getattr(known, ci)[0] and getattr(known, ci)[1] < hi, ci
+    assert ft.exponent(sizes, full.a, resamples=300, fitted=fitted) == e  # seeded
 
 
 def test_exact_counts_give_a_zero_width_interval_and_a_decisive_class():

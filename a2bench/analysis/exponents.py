@@ -255,6 +255,10 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
             and _model_slope(model, sizes.x) >= FLAT_GROWTH)
     if flat:
         overhead = float(sizes.y.min())
+    # A fitted overhead is an estimate: each window's interval carries its error (ft.exponent)
+    fitted = (ft.FittedOverhead(sizes, full.a, full.b, full.k)
+              if metric == "latency" and not math.isfinite(direct) and not flat
+              and math.isfinite(full.a) else None)
     # the overhead that cuts the window (latency's, timed where it was) against the fitted curve
     cut = overhead if metric == "latency" and overhead > 0 else None
     bounds = _bounds(sizes.x, working_set, largest, env) if metric == "latency" else []
@@ -277,7 +281,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
     for win in ft.windows(sizes.x, sizes.y, overhead, bounds, step):
         sub = sizes.take(win.mask)
         e = ft.exponent(sub, overhead, resamples=resamples, seed=seed,
-                        robust=metric == "latency")
+                        robust=metric == "latency", fitted=fitted)
         expected = _model_slope(model, sub.x)
         # The class under test is the model's own growth, read with the same a + b·x^k form:
         # MACs of m·(2nN + 2cN) + 2cnN along m are class 1 though their log-log slope is 0.5.
