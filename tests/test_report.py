@@ -659,12 +659,17 @@ def test_a_pair_figure_names_the_sizes_that_tell_its_lines_apart(tmp_path: Path,
                 c = Case("nonlocal_right", "cpu", "float32", batch, 32, 1, s, s, m=8, n=8,
                          mode=mode)
                 w.append(record(c, 1e-10, rng))
+        for mode in ("forward", "train"):  # a block of its own parameters, one batch
+            w.append(record(Case("se", "cpu", "float32", 1, 32, 1, s, s, reduction=8,
+                                 mode=mode), 1e-10, rng))
     w.write_environment({"threads": 1})
     out = tmp_path / "report"
     assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
     legend = drawn.legends["train_memory_ratio.png"]
-    assert len(legend) == 2 and len(set(legend)) == 2, legend
-    assert sorted(label.rsplit(", ", 1)[-1] for label in legend) == ["b=1", "b=2"], legend
+    assert len(legend) == 3 and len(set(legend)) == 3, legend
+    # m, n and r differ between blocks alone, and tell no two lines apart: the H200 report's
+    # legend had read 'double attention, float32, m=16 n=16' and 'SE, float32, r=16'
+    assert sorted(legend) == ["SE, b=1", "non-local order, b=1", "non-local order, b=2"], legend
 
 
 def test_the_environment_table_says_how_cases_were_timed():

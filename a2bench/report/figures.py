@@ -555,9 +555,10 @@ def pair_figure(result: an.Analysis, table: pd.DataFrame, what: str, out: Path) 
         for t, c in zip(tables, cols, strict=True)])
     colors = _colors(result)
     for ax, run, t, ncol in zip(axes, runs, tables, cols, strict=True):
-        # the held sizes that differ between this panel's lines (batch 1 and 8 of the ResNet-50
-        # run): named in each label, which had listed every block twice under one name
-        vary = [c for c in held if t[c].nunique() > 1]
+        # the held sizes that differ between lines of one block, dtype and run axis (batch 1
+        # and 8 of the ResNet-50 run): named in each label, which had listed every block twice
+        # under one name; a parameter of one block only (m, r) tells no two lines apart
+        vary = [c for c in held if (t.groupby(keys[:3])[c].nunique() > 1).any()]
         for keys_of, rows in t.groupby(keys, sort=False):
             rows = rows.sort_values("positions")
             block, dtype, side = keys_of[0], keys_of[1], keys_of[2]
