@@ -1114,6 +1114,44 @@ def test_a_plan_the_memory_budget_left_without_a_window_names_the_budget_not_the
     assert memory_plan_problem(pl.Plan((slow,), 1.0, 1.0, 1.0), enough, None) is None
 
 
+def test_a_run_the_memory_budget_leaves_nothing_to_time_names_the_budget_as_plan_does(
+        tmp_path, capsys, monkeypatch):
+    """`plan --memory-budget 2MiB` names the budget that holds a window (exit 2); `run` with
+    the same flags had said "auto sizes found no window ... (the plan's line above says what
+    stops each, as `a2bench plan` does, with exit 1)", exit 1, naming no memory budget."""
+    from types import SimpleNamespace
+
+    from a2bench.run.autosize import AutoSizes
+    from a2bench.run.sweep import Sweep
+
+    _, (template, axis) = auto_templates(suite())
+    small = replace(CPU, memory_budget=20 * 2**20)
+    points = pl.candidates(template, axis, cost_of, legal, small.memory_budget)
+    g = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, small,
+                      400.0)
+    plan = pl.Plan((g,), 400.0, 1.0, 1.0)
+    assert not plan.cases() and g.needed_budget_s == math.inf  # nothing to time
+    worker = SimpleNamespace(alive=lambda: True, kill=lambda: None)
+    monkeypatch.setattr(Sweep, "_start", lambda self: (worker, {}))
+    monkeypatch.setattr(Sweep, "_calibrate", lambda self, w, d: ({}, None))
+
+    def begin(cls, sweep, *args):
+        return cls(sweep, small, SimpleNamespace(worker=worker), [], plan.to_dict(), None,
+                   400.0, 0.0, 0.0, 1.0, plan)
+
+    monkeypatch.setattr(AutoSizes, "begin", classmethod(begin))
+    path = tmp_path / "s.yaml"
+    path.write_text("blocks: [nonlocal_right]\n"
+                    "params: {channels: [64], m: [32], n: [48], h: auto, w: auto}\n")
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--out", str(out), "--memory-budget", "20MiB",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("a2bench: error: --memory-budget 20 MiB: holds no window of 6 sizes "
+                          "of nonlocal_right b1 c64 m32 n48 hxw auto at any --budget"), err
+    assert not out.exists()
+
+
 class _TokenMixer(__import__("torch").nn.Module):
     """A counted block (no cost model) whose weights grow as N^2."""
 

@@ -442,6 +442,7 @@ class AutoSizes:
     started: float
     end_calibration_s: float
     worker_start_s: float
+    plan: pl.Plan | None = None  # the plan made here (None: a resumed sweep keeps its record)
 
     @classmethod
     def begin(cls, sweep: Any, env: dict[str, Any], starts: dict[str, Any], memory_budget: int,
@@ -489,7 +490,7 @@ class AutoSizes:
                   "caches_used": dict(machine.caches), "caches_planned": caches_line,
                   "cache_probe": probe}
         return cls(sweep, machine, prober, plan.cases(), record, overhead, budget_s, started,
-                   end_s, worker_start_s)
+                   end_s, worker_start_s, plan)
 
     def narrow(self, writer: Any, report: Any, seed: int, interleaved: bool,
                memory_budget: int) -> Any:

@@ -285,6 +285,10 @@ class Sweep:
                 # a resume would plan (or keep) the same nothing; it had told the user to resume
                 if worker is not None:
                     worker.kill()
+                # the memory budget what stops it: said as `a2bench plan` says it (exit 2)
+                if auto.plan is not None and (problem := memory_plan_problem(
+                        auto.plan, auto.machine, o.memory_budget)):
+                    raise InputError(problem)
                 raise SweepError(no_window_line(suite.path, auto.record))
         writer = ResultsWriter(o.out, resume=o.resume, order=[c.key() for c in self.cases])
         env.update(self._environment(budget, seed, starts))
