@@ -1314,3 +1314,30 @@ def test_make_plan_gives_a_windowless_variant_its_reason():
     (g,) = plan.groups
     assert g.needed_budget_s == math.inf
     assert g.no_window.startswith("its sizes end at 4096 frames (N = 200704)"), g.no_window
+
+
+def test_a_windowless_variant_s_reason_reads_its_limits_as_the_plan_does():
+    """Probes that kept N to [8000, 16000] left no window; the reason had counted every size,
+    "give no regime 6 over a span of 3x in N (the widest, ...: 30 over 7.8x)", which says
+    both that a regime spans enough and that none does, and named not the limits."""
+    from a2bench.run.floor import with_reasons
+
+    _, (template, axis) = auto_templates(suite())
+    points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
+    g = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU, 1e6,
+                      limits=(8000.0, 16000.0))
+    assert g.needed_budget_s == math.inf
+    (g,) = with_reasons(pl.Plan((g,), 60.0, 1.0, 1.0), {(template, axis): points}, CPU).groups
+    assert "kept to N in [8000, 16000] where the probed rate held" in g.no_window, g.no_window
+    widest = g.no_window.split("(the widest, ", 1)[1].split(")", 1)[0]
+    count, span = widest.rsplit(": ", 1)[1].split(" over ")
+    assert int(count) < pl.SIZES or float(span.rstrip("x")) < pl.MIN_SPAN, g.no_window
+    # a regime passed over (its window's ends off the model's slope) is said so, not counted
+    open_ = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU,
+                          1e6)
+    g = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU, 1e6,
+                      excluded=tuple({pl.regime_of(p, pl.boundaries(CPU)) for p in points}
+                                     - {None}))
+    assert open_.regime in g.excluded and g.needed_budget_s == math.inf
+    (g,) = with_reasons(pl.Plan((g,), 60.0, 1.0, 1.0), {(template, axis): points}, CPU).groups
+    assert f"{open_.regime} passed over" in g.no_window and "(the widest, " not in g.no_window

@@ -149,12 +149,22 @@ def no_window_why(g: pl.GroupPlan, points: Sequence[pl.Point], machine: pl.Machi
                "keep")
     else:
         bounds = pl.boundaries(machine)
-        regimes = [pl.regime_of(p, bounds) for p in kept]
-        counts = {r: [p for p, q in zip(kept, regimes, strict=True) if q == r]
-                  for r in regimes if r is not None}
-        near = sorted({_near(p, bounds) for p, r in zip(kept, regimes, strict=True) if r is None})
         why = (f"; its {len(kept)} sizes with the overhead under {pl.OVERHEAD_TARGET:.1%} of a "
                f"call (N = {kept[0].positions} ... {kept[-1].positions})")
+        # as plan_group reads them: within the limits the probes left, their regimes not
+        # passed over (a window's ends off the model's slope); "30 sizes over 7.8x" had been
+        # said to "give no regime 6 over 3x" where the limits were what stopped it
+        lo, hi = g.limits
+        if (inside := [p for p in kept if lo <= p.positions <= hi]) != kept:
+            why += (f", {len(inside)} of them kept to N in [{lo:.0f}, {hi:.0f}] where the "
+                    "probed rate held,")
+        kept, regimes = inside, [pl.regime_of(p, bounds) for p in inside]
+        if passed := sorted({r for r in regimes if r in g.excluded}):
+            why += (f", {'; '.join(passed)} passed over (its window's ends, timed, left the "
+                    "model's slope)")
+        counts = {r: [p for p, q in zip(kept, regimes, strict=True) if q == r]
+                  for r in regimes if r is not None and r not in g.excluded}
+        near = sorted({_near(p, bounds) for p, r in zip(kept, regimes, strict=True) if r is None})
         if counts:  # the regime whose sizes span most
             wide = max(counts, key=lambda r: counts[r][-1].positions / counts[r][0].positions)
             within = counts[wide]
@@ -162,7 +172,7 @@ def no_window_why(g: pl.GroupPlan, points: Sequence[pl.Point], machine: pl.Machi
                     f"widest, {wide}: {len(within)} over "
                     f"{within[-1].positions / within[0].positions:.1f}x)")
         if near:
-            why += (" and the rest" if counts else " all") + (
+            why += (" and the rest" if counts or passed else " all") + (
                 f" lie too near the {' and the '.join(near)} to say which side (within the "
                 "planner's margins)")
     return f"{ends}{why}; expected {', '.join(fixes[:-1])}, or {fixes[-1]}"
