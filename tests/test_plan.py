@@ -1341,3 +1341,26 @@ def test_a_windowless_variant_s_reason_reads_its_limits_as_the_plan_does():
     assert open_.regime in g.excluded and g.needed_budget_s == math.inf
     (g,) = with_reasons(pl.Plan((g,), 60.0, 1.0, 1.0), {(template, axis): points}, CPU).groups
     assert f"{open_.regime} passed over" in g.no_window and "(the widest, " not in g.no_window
+
+
+def test_a_run_s_verdict_for_a_variant_short_of_time_beside_a_windowless_one_names_its_budget():
+    """The run said "about 192 s needed (--budget 192)" for the variant a budget would afford,
+    beside one no budget affords; the report's verdict for the first had read "no budget
+    affords one", from the plan's overall need, infinite for the second's sake."""
+    import json
+
+    from a2bench.analysis.autosizes import short_budgets
+    from a2bench.run.summary import budget_line
+
+    (never,) = _windowless(SE_FRAMES, 0.0231e-3, 5.71e9).groups
+    _, (template, axis) = auto_templates(suite())
+    points = pl.candidates(template, axis, cost_of, legal, CPU.memory_budget)
+    short = pl.plan_group(template, axis, points, 2e-3, 0.4 * CPU.gemm_flops_per_s, True, CPU,
+                          1.0)
+    plan = pl.Plan((short, never), 60.0, 1.0, 1.0)
+    need = math.ceil(pl.Plan((short,), 60.0, 1.0, 1.0).needed_budget_s)
+    assert f"about {need} s needed (--budget {need})" in budget_line(plan)
+    env = json.loads(json.dumps({"auto_sizes": plan.to_dict()}))  # as environment.json holds it
+    said = short_budgets({"r": env})
+    assert said[("r", "nonlocal_right")].endswith(f"about {need} s needed (--budget {need})"), said
+    assert said[("r", "se")].startswith("no budget affords one regime of 6 sizes: its sizes end")

@@ -56,10 +56,15 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
         needed = record.get("needed_budget_s")
         if needed is None:
             continue
+        groups = record.get("groups") or []
+        if not math.isfinite(float(needed)) and any(g.get("no_window") for g in groups):
+            # the others' budget, as the run's line said it (summary.budget_line): one variant
+            # no budget affords had made a variant 192 s would afford read "no budget affords"
+            needed = _needed_without(record, [g for g in groups if not g.get("no_window")])
         need = (f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
                 if math.isfinite(float(needed)) else
                 "no budget affords one (the run's plan notes say what stops it)")
-        for g in record.get("groups") or []:
+        for g in groups:
             if g.get("no_window"):  # what stops it at any budget, and what would give one
                 out[(label, str(g.get("block")))] = (
                     f"no budget affords one regime of 6 sizes: {g['no_window']}")
@@ -68,6 +73,19 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
                     f"budget {record.get('budget_s'):g} s too small for one regime of 6 sizes: "
                     f"{need}")
     return out
+
+
+def _needed_without(record: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> float:
+    """The budget that would afford these groups' cheapest regimes (plan.Plan.needed_budget_s
+    over them alone), from a stored plan; inf where one of them has none."""
+    from a2bench.run.plan import FIRST_ROUND  # no torch
+
+    walls = [g.get("needed_budget_s") if g.get("needed_budget_s") is not None
+             else g.get("predicted_wall_s") for g in groups]
+    if not all(isinstance(w, (int, float)) and math.isfinite(w) for w in walls):
+        return math.inf
+    return (float(record.get("startup_s") or 0) + float(record.get("fixed_s") or 0)
+            + sum(walls) / FIRST_ROUND)
 
 
 def with_budget_notes(fits: pd.DataFrame,
