@@ -476,6 +476,20 @@ def test_a_sweep_along_n_whose_cases_failed_past_one_size_is_missing_not_unswept
     assert an.headline(an.fit_exponents(one), ["synthetic"], data=one)["verdict"] == "not swept"
 
 
+def test_a_study_block_whose_sweep_failed_past_one_size_is_not_said_unmeasured():
+    """Double attention timed out past its smallest size beside the non-local order: its
+    verdict list had said "double attention MACs: not measured along positions" (and latency,
+    memory) above "double attention: swept over 8 values of N, 1 of them ended ok"."""
+    ms = [replace(m, status="timeout", reason="timed out")
+          if m.case.block == "double_attention" and m.case.h > SIDES[0] else m
+          for m in positions_sweep() if m.case.block != "se"]
+    df = frame(ms)
+    run = an.headline(an.fit_exponents(df), ["synthetic"], data=df)["runs"]["synthetic"]
+    assert run["question"] == "a2" and run["verdict"] == "inconclusive", run
+    assert not any("not measured along positions" in g for g in run["missing"]), run["missing"]
+    assert any(g.startswith("double attention: swept over") for g in run["missing"])
+
+
 def test_headline_takes_no_verdict_from_a_model_that_disagrees_with_both_counters():
     from dataclasses import replace
 

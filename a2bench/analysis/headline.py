@@ -49,6 +49,9 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
         order = [STUDY.left, STUDY.right] if study else []
         order += [b for b in present if b not in order]
         table, gaps, against, latency = [], [], [], []
+        verdict_blocks = [b for b in ran if not study or b in (STUDY.left, STUDY.right)]
+        # a block whose sweep along N left too few sizes ok to fit is missing, not unswept
+        failed = _failed_sweeps(rows, verdict_blocks, environments) if rows is not None else {}
         for block in order:
             judged = study is False or block in (STUDY.left, STUDY.right)
             # said by the block's name (the report's "double attention", not "double_attention")
@@ -56,8 +59,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
             for metric in METRICS:
                 said = f"{name} {'MACs' if metric == 'macs' else metric}"
                 row = f[(f["block"] == block) & (f["metric"] == metric)]
-                if not len(row):
-                    if judged and block in (STUDY.left, STUDY.right):
+                if not len(row):  # a failed sweep's line says why (not "not measured")
+                    if judged and block in (STUDY.left, STUDY.right) and block not in failed:
                         gaps.append(f"{said}: not measured along positions")
                     continue
                 r = row.iloc[0]
@@ -77,11 +80,8 @@ def headline(fits: pd.DataFrame, runs: Sequence[str],
                     against.append(f"{said}: {r['reason']}")
                 elif r["verdict"] != "consistent":
                     gaps.append(f"{said}: {r['reason']}")
-        verdict_blocks = [b for b in ran if not study or b in (STUDY.left, STUDY.right)]
         if rows is not None:
             gaps += _record_gaps(rows, verdict_blocks, environments)
-        # a block whose sweep along N left too few sizes ok to fit is missing, not unswept
-        failed = _failed_sweeps(rows, verdict_blocks, environments) if rows is not None else {}
         gaps += failed.values()
         if not table and not failed:
             status, gaps = "not swept", []  # nothing along positions: nothing is missing
