@@ -345,9 +345,9 @@ class SlurmDriver:
                     known = sacct_states([j for jobs in self.jobs_of.values()
                                           for j in jobs.values()])
                     if known is None:  # not knowing which jobs run, resubmitting could run twice
-                        raise SlurmError(f"{self.out}: sacct did not answer, so which of the "
-                                         "sweep's jobs still run is unknown; try --resume "
-                                         "again")
+                        raise SlurmError(f"{self.out}: neither sacct nor squeue answered, so "
+                                         "which of the sweep's jobs still run is unknown; try "
+                                         "--resume again")
                 state = base_state(known.get(job_id, GONE))
                 if state in ACTIVE and not job.paths.result_pickle.exists():
                     s.job = job
