@@ -4,7 +4,6 @@ for the partitions and sacct for the jobs' states, and reading a job's failure."
 from __future__ import annotations
 
 import contextlib
-import getpass
 import io
 import shutil
 import subprocess
@@ -108,9 +107,9 @@ def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:
         # a cluster without accounting (no slurmdbd): sacct says "Slurm accounting storage is
         # disabled", and the jobs had read PENDING for ever. squeue lists a job until MinJobAge
         # after it ends, and Watch takes one it stops listing as ended. Not `-j`: squeue
-        # refuses the call once none of the jobs is listed.
-        listed = _answer(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%N",
-                          "-u", getpass.getuser()])
+        # refuses the call once none of the jobs is listed; --me (Slurm 20.11 on), where a
+        # user name may not resolve in a container
+        listed = _answer(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%N", "--me"])
         text = None if listed is None else "JobID|State|NodeList\n" + listed
     if text is None:
         return None
