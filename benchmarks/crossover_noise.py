@@ -24,6 +24,7 @@ import pandas as pd
 
 from a2bench import fitting as ft
 from a2bench.analysis.crossover import _noise_crossing, crossing
+from a2bench.argtypes import positive_int
 
 XS = 64 * np.sqrt(2.0) ** np.arange(15)
 SAMPLES = 20
@@ -54,20 +55,9 @@ def side(rng: np.random.Generator, truth: np.ndarray,
     return pd.Series(lat), pd.Series(samples)
 
 
-def positive(text: str) -> int:
-    """A count of 1 or more, for argparse: 0 had divided by zero after the run's header."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("repeats", nargs="?", type=positive, default=400)
+    parser.add_argument("repeats", nargs="?", type=positive_int, default=400)
     repeats = parser.parse_args().repeats
     rng = np.random.default_rng(1)
     started = time.time()

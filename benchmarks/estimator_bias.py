@@ -23,6 +23,7 @@ from multiprocessing import Pool
 import numpy as np
 
 from a2bench import fitting as ft
+from a2bench.argtypes import positive_int
 
 X = 1024 * 2.0 ** (np.arange(8) * 0.5)
 COUNTS = (20, 20, 20, 15, 10, 6, 4, 3)  # samples a pass, fast sizes to slow
@@ -73,21 +74,10 @@ def scenario(args: tuple[str, int, int]) -> tuple[str, dict[str, np.ndarray]]:
     return kind, {name: np.array(v) for name, v in out.items()}
 
 
-def positive(text: str) -> int:
-    """A count of 1 or more, for argparse: 0 had divided by zero after the run's header."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="?", type=positive, default=1000)
-    parser.add_argument("resamples", nargs="?", type=positive, default=500)
+    parser.add_argument("datasets", nargs="?", type=positive_int, default=1000)
+    parser.add_argument("resamples", nargs="?", type=positive_int, default=500)
     args = parser.parse_args()
     datasets, resamples = args.datasets, args.resamples
     started = time.time()

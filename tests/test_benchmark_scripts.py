@@ -103,7 +103,7 @@ def test_the_simulations_refuse_a_count_below_one_in_one_line():
         bad = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, env=env,
                              text=True, capture_output=True, timeout=300)
         assert bad.returncode == 2, (script, args, bad.stderr)
-        assert "expected a whole number of 1 or more" in bad.stderr, bad.stderr
+        assert "expected a positive integer" in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr and bad.stdout == "", (script, args)
 
 
