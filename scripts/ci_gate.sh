@@ -27,7 +27,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-BASE_SRC=${1:?usage: scripts/ci_gate.sh BASE_SRC [OUT]  (BASE_SRC: a checkout of the base commit)}
+# no BASE_SRC is bad input (2), not a regression: `${1:?}` had exited 1
+[ $# -ge 1 ] && [ -n "$1" ] \
+    || { echo "ci_gate: no BASE_SRC given; usage: scripts/ci_gate.sh BASE_SRC [OUT], BASE_SRC a checkout of the base commit" >&2; exit 2; }
+BASE_SRC=$1
 OUT=${2:-results/local/gate-$(date +%Y%m%d-%H%M%S)}
 SUITE=${SUITE:-suites/gate.yaml}
 THREADS=${THREADS:-2}

@@ -883,6 +883,19 @@ def test_the_timing_gate_refuses_a_base_without_its_own_package(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_timing_gate_without_a_base_is_bad_input_not_a_regression():
+    """No BASE_SRC had exited 1, which the gate's own contract reads as a regression."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    for args in ([], [""]):
+        done = subprocess.run(["bash", str(root / "scripts" / "ci_gate.sh"), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.returncode, done.stderr)
+        err = done.stderr.strip()
+        assert err.count("\n") == 0 and "no BASE_SRC given" in err
+
+
 def test_normalize_without_a_sides_reference_times_is_bad_input(tmp_path, capsys):
     # every case had read "not timed" and the gate passed a 3x slowdown, with a warning only
     three = (0.9, 1.0, 1.1)
