@@ -230,6 +230,23 @@ def test_status_ok_to_error_fails(tmp_path, base, capsys):
     assert "status ok -> error: RuntimeError: boom" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("was", "now", "code"), [("skipped", "error", 1), ("oom", "error", 1),
+                                                  ("timeout", "oom", 1), ("error", "ok", 0),
+                                                  ("skipped", "skipped", 0)])
+def test_a_status_that_changes_to_any_but_ok_fails(tmp_path, capsys, was, now, code):
+    # docs/ci.md: each case's status must match; skipped -> error had passed the exact gate
+    def side(name: str, status: str) -> Path:
+        records = [record(c, seed=100 + i) for i, c in enumerate(CASES)]
+        if status != "ok":
+            records[1] = Measurement(CASES[1], status, f"{status} here").with_cost(
+                cost_of(CASES[1]))
+        return store(tmp_path / name, records)
+
+    assert run(side("base", was), side("head", now), "--exact-only") == code
+    out = capsys.readouterr().out
+    assert (f"status {was} -> {now}: {now} here" in out) == (code == 1), out
+
+
 def test_case_missing_from_head_warns_but_passes(tmp_path, base, capsys):
     head = store(tmp_path / "head", [record(c, seed=100 + i) for i, c in enumerate(CASES[:2])])
     assert run(base, head) == 0

@@ -107,9 +107,12 @@ def _percent_change(base: float, head: float) -> str:
 
 
 def status_failures(base: Measurement, head: Measurement) -> list[str]:
-    if base.status == "ok" and head.status != "ok":
+    """A case whose status changed to any but ok (docs/ci.md: each case's status must match):
+    one skipped or out of memory in base that now crashes had passed the exact gate in
+    silence. A case not ok in base that is ok in head is a fix, not a failure."""
+    if head.status != base.status and head.status != "ok":
         why = f": {head.reason}" if head.reason else ""
-        return [f"{base.case.label()}: status ok -> {head.status}{why}"]
+        return [f"{base.case.label()}: status {base.status} -> {head.status}{why}"]
     return []
 
 
