@@ -355,8 +355,14 @@ class Verdict:
 
 def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
            competitor: float, *, margin: float = MARGIN, decisive: float = BIC_DECISIVE,
-           window_note: str = "", need_bic: bool = True) -> Verdict:
+           window_note: str = "", need_bic: bool = True,
+           expected_class: float | None = None) -> Verdict:
     """consistent / contradicted / inconclusive, with the reason.
+
+    ``expected_class``: the class of the model's own growth (classes() of its a + b·x^k fit),
+    where the caller has it; only a class-0 (constant) model skips ΔBIC. Without it the class is
+    read off ``expected``, the model's log-log slope over the window, which falls under 0.5 for
+    a class-1 model whose constant terms still weigh (latency along m or n).
 
     ``need_bic`` is off for exact metrics (MACs, and memory, which the cost model lists term by
     term): their mixed linear and quadratic terms fit neither pure class, so only the interval
@@ -380,7 +386,9 @@ def decide(expected: float, ci90: tuple[float, float], dbic: float, points: int,
     if inside and not need_bic:
         return Verdict("consistent", f"{span} inside {band}; an exact metric, decided by the "
                                      f"interval ({bic} against exponent {competitor:g})")
-    if inside and round(expected) == 0:
+    constant = (expected_class == 0 if expected_class is not None
+                else round(expected) == 0)
+    if inside and constant:
         # A constant is nested in a + b·x (b = 0), so BIC cannot favour it by more than ln m:
         # the interval alone decides.
         return Verdict("consistent", f"{span} inside {band}; a constant cost, decided by the "

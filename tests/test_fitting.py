@@ -403,3 +403,32 @@ def test_an_overhead_threshold_past_any_sweep_is_infinite_not_a_number_of_70_dig
     f = ft.PowerFit(1.0, 0.9, 1.1, 1.0, 0.05, 0.0, 6, 3)
     assert f.overhead_below(0.05) == math.inf
     assert f.overhead_below(0.5) == pytest.approx(1.0)  # half: a = b x^k at x = 1
+
+
+def test_a_class_one_model_with_a_shallow_slope_still_needs_its_delta_bic():
+    # Latency along m or n (suites/m.yaml): the model a + b·m is class 1, but its constant terms
+    # hold its log-log slope near 0.43 over m = 4 … 512, which rounds to 0. It is no constant
+    # cost: the interval alone must not decide, ΔBIC against the competing class must too.
+    weak = ft.decide(0.43, (0.30, 0.55), 3.0, 8, 2, expected_class=1)
+    assert weak.verdict == "inconclusive" and "ΔBIC +3.0" in weak.reason, weak.reason
+    strong = ft.decide(0.43, (0.30, 0.55), 55.4, 8, 2, expected_class=1)
+    assert strong.verdict == "consistent" and "constant" not in strong.reason, strong.reason
+    # a constant model (class 0) is still decided by the interval alone
+    flat = ft.decide(0.02, (-0.05, 0.10), math.nan, 8, 1, expected_class=0)
+    assert flat.verdict == "consistent" and "a constant cost" in flat.reason, flat.reason
+
+
+def test_latency_along_m_is_judged_by_its_class_not_as_a_constant():
+    # results/cpu-m-n-sides/m-36x36: the non-local order's latency along m, model slope 0.43 of
+    # a class-1 curve; its reason read "a constant cost, decided by the interval alone".
+    from pathlib import Path
+
+    from a2bench import analysis as an
+
+    root = Path(__file__).resolve().parents[1] / "results" / "cpu-m-n-sides" / "m-36x36"
+    df, runs = an.load_runs([root])
+    fits = an.fit_exponents(df, {r.label: r.environment for r in runs}, resamples=200)
+    row = fits[(fits.block == "nonlocal_right") & (fits.metric == "latency") & (fits.axis == "m")
+               & fits.primary].iloc[0]
+    assert row.expected < 0.5 and row.expected_class == 1
+    assert "constant" not in row.reason and "ΔBIC" in row.reason, row.reason

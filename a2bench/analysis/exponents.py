@@ -303,7 +303,7 @@ def fit_group(rows: pd.DataFrame, axis: str, metric: str, env: Mapping[str, Any]
                       if len(sub) else "no size")
             why = f"every size swept, {span}" if len(sub) else ""
         v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=why,
-                      need_bic=metric == "latency")
+                      need_bic=metric == "latency", expected_class=k0)
         if flat and v.verdict == "inconclusive":
             v = ft.Verdict(v.verdict, f"{v.reason}; the latency does not grow over the "
                            f"sizes swept (log-log slope {growth:.2f} over all of them) and no "
