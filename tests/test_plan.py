@@ -1364,3 +1364,10 @@ def test_a_run_s_verdict_for_a_variant_short_of_time_beside_a_windowless_one_nam
     said = short_budgets({"r": env})
     assert said[("r", "nonlocal_right")].endswith(f"about {need} s needed (--budget {need})"), said
     assert said[("r", "se")].startswith("no budget affords one regime of 6 sizes: its sizes end")
+    # the report's plan notes and hints read the same budget (plan.Plan.affordable_budget_s)
+    from types import SimpleNamespace
+
+    from a2bench.analysis.autosizes import auto_summary
+
+    (summary,) = auto_summary([SimpleNamespace(label="r", environment=env)])
+    assert math.ceil(summary["needed_budget_s"]) == need

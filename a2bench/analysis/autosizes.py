@@ -34,6 +34,15 @@ def auto_sizes(runs: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(AUTO_COLUMNS))
 
 
+def needed_budget(record: Mapping[str, Any]) -> float | None:
+    """The budget a stored plan's line named (summary.budget_line): over the variants some
+    budget affords, where another has none (plan.Plan.affordable_budget_s; one variant no budget
+    affords had made a variant 192 s would afford read "no budget affords one"), else the
+    plan's whole need; None where the budget sufficed."""
+    afford = record.get("affordable_budget_s")
+    return afford if afford is not None else record.get("needed_budget_s")
+
+
 def auto_summary(runs: Sequence[Any]) -> list[dict[str, Any]]:
     """Per run: its budget, predicted and narrowing rounds, and what stopped them."""
     out = []
@@ -42,7 +51,7 @@ def auto_summary(runs: Sequence[Any]) -> list[dict[str, Any]]:
         if record:
             out.append({"run": run.label, "budget_s": record.get("budget_s"),
                         "predicted_wall_s": record.get("predicted_wall_s"),
-                        "needed_budget_s": record.get("needed_budget_s"),
+                        "needed_budget_s": needed_budget(record),
                         "rounds": len(record.get("rounds") or []),
                         "stopped": record.get("stopped") or ""})
     return out
@@ -53,14 +62,10 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
     out = {}
     for label, env in environments.items():
         record = env.get("auto_sizes") or {}
-        needed = record.get("needed_budget_s")
+        needed = needed_budget(record)
         if needed is None:
             continue
         groups = record.get("groups") or []
-        if not math.isfinite(float(needed)) and any(g.get("no_window") for g in groups):
-            # the others' budget, as the run's line said it (summary.budget_line): one variant
-            # no budget affords had made a variant 192 s would afford read "no budget affords"
-            needed = _needed_without(record, [g for g in groups if not g.get("no_window")])
         need = (f"about {math.ceil(needed)} s needed (--budget {math.ceil(needed)})"
                 if math.isfinite(float(needed)) else
                 "no budget affords one (the run's plan notes say what stops it)")
@@ -73,19 +78,6 @@ def short_budgets(environments: Mapping[str, Mapping[str, Any]]) -> dict[tuple[s
                     f"budget {record.get('budget_s'):g} s too small for one regime of 6 sizes: "
                     f"{need}")
     return out
-
-
-def _needed_without(record: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> float:
-    """The budget that would afford these groups' cheapest regimes (plan.Plan.needed_budget_s
-    over them alone), from a stored plan; inf where one of them has none."""
-    from a2bench.run.plan import FIRST_ROUND  # no torch
-
-    walls = [g.get("needed_budget_s") if g.get("needed_budget_s") is not None
-             else g.get("predicted_wall_s") for g in groups]
-    if not all(isinstance(w, (int, float)) and math.isfinite(w) for w in walls):
-        return math.inf
-    return (float(record.get("startup_s") or 0) + float(record.get("fixed_s") or 0)
-            + sum(walls) / FIRST_ROUND)
 
 
 def with_budget_notes(fits: pd.DataFrame,

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from a2bench.analysis.autosizes import needed_budget
 from a2bench.fitting import MIN_WINDOW, SHORT_WINDOW
 
 # A suite's fixed sizes left a latency window short on this machine or dtype: auto sizes are
@@ -53,7 +54,7 @@ def run_hints(latency: Sequence[Mapping[str, Any]], gaps: Sequence[str],
     if device == "cpu" and threads > 1 and below:
         out.append(THREADS_HINT.format(threads=threads))
     auto = environment.get("auto_sizes") or {}
-    budget, needed = auto.get("budget_s"), auto.get("needed_budget_s")
+    budget, needed = auto.get("budget_s"), needed_budget(auto)
     planned = {str((g.get("template") or {}).get("block")) for g in auto.get("groups") or ()}
     # a window it had (not one too small, nor a plan the budget fell short of: its own line
     # names the budget it needs, or that none affords one), of a block whose sizes were planned

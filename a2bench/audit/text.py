@@ -157,11 +157,11 @@ def folder_problem(out: Path) -> str | None:
     """Why the audit must not write into `out`, or None. Asked before the audit runs. A run's
     results folder is refused: the audit counts a suite's cases afresh, not that run's records,
     and an audit.md beside them would read as that run's."""
-    from a2bench.run.store import _run_environment
+    from a2bench.run.store import run_environment
 
     # a run's results, or the environment.json of a run stopped before its first result (a
     # resume's folder): an audit had been written beside the latter
-    if (out / "results.jsonl").is_file() or _run_environment(out / "environment.json"):
+    if (out / "results.jsonl").is_file() or run_environment(out / "environment.json"):
         return ("is a run's results folder, and the audit does not read a run (it counts a "
                 f"suite's cases afresh); expected a folder of its own, e.g. --out {out / 'audit'}")
     for name, beginning in OWN_BEGINNINGS.items():

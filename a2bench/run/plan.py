@@ -563,6 +563,14 @@ class Plan:
             return math.inf
         return self.startup_s + self.fixed_s + sum(walls) / FIRST_ROUND
 
+    @property
+    def affordable_budget_s(self) -> float | None:
+        """needed_budget_s over the groups some budget affords: what `plan` names beside a
+        variant no budget affords, whose infinite need would hide it (summary.budget_line, and
+        the report from the stored plan)."""
+        some = tuple(g for g in self.groups if g.needed_budget_s != math.inf)
+        return replace(self, groups=some).needed_budget_s if some else None
+
     def cases(self) -> list[Case]:
         return [c for g in self.groups for c in g.cases()]
 
@@ -570,6 +578,7 @@ class Plan:
         return {"budget_s": self.budget_s, "startup_s": self.startup_s, "fixed_s": self.fixed_s,
                 "predicted_wall_s": self.predicted_wall_s,
                 "needed_budget_s": self.needed_budget_s,
+                "affordable_budget_s": self.affordable_budget_s,
                 "groups": [g.to_dict() for g in self.groups]}
 
 

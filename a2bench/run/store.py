@@ -267,10 +267,10 @@ def holds_results(out_dir: Path) -> bool:
 def holds_sweep(out_dir: Path) -> bool:
     """Whether a run began in `out_dir`: its results, or its environment.json alone (a run
     killed before its first result, whose environment a new run would be filed under)."""
-    return holds_results(out_dir) or _run_environment(out_dir / ENVIRONMENT)
+    return holds_results(out_dir) or run_environment(out_dir / ENVIRONMENT)
 
 
-def _run_environment(path: Path) -> bool:
+def run_environment(path: Path) -> bool:
     """Whether `path` is an environment.json a run wrote: an object naming its suite."""
     return path.is_file() and environment_damage(path) is None
 
@@ -384,7 +384,7 @@ def _load_passes(out_dir: Path) -> list[Measurement]:
         # a Slurm driver's folder is said above (its results are in its partitions')
         raise StoreError(f"{out_dir}: {who} is writing this folder now and has stored no "
                          "result yet; expected results to read: try again once a case ends")
-    if not path.is_file() and _run_environment(Path(out_dir) / ENVIRONMENT):
+    if not path.is_file() and run_environment(Path(out_dir) / ENVIRONMENT):
         # a2bench's folder with no results: a run stopped before its first (resume it), or one
         # that recorded its end and lost the file since, which no resume of it had explained
         env = load_environment(out_dir)  # StoreError, one line, where it is damaged

@@ -9,7 +9,6 @@ import shlex
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -268,8 +267,7 @@ def budget_line(plan: Plan) -> str:
     short = [g for g in plan.groups if not g.feasible and g not in never]
     parts = []
     if short:  # a variant, not just its block
-        needed = replace(plan, groups=tuple(g for g in plan.groups if g not in never))
-        need = math.ceil(needed.needed_budget_s or plan.budget_s)
+        need = math.ceil(plan.affordable_budget_s or plan.budget_s)
         parts.append(f"budget {plan.budget_s:g} s too small for {SIZES} sizes in one regime "
                      f"for {', '.join(g.label for g in short)}: about {need} s needed "
                      f"(--budget {need})")
