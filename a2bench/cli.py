@@ -301,7 +301,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions
-    from a2bench.run.summary import budget_line, plan_notes, plan_table
+    from a2bench.run.summary import budget_line, noise_line, plan_notes, plan_table
     from a2bench.run.sweep import Sweep, SweepError
     from a2bench.suite import load_suite
 
@@ -321,6 +321,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"a2bench: error: {e}", file=sys.stderr)
         return 1
     print(plan_table(plan))
+    print(noise_line(plan))  # what the pilot measured of the machine's noise, and what of it
     for line in plan_notes(plan):  # what the planner passed over, and why (as a run says)
         print(line)
     rest = ("; the rest of the budget narrows the intervals" if plan.feasible

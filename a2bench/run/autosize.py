@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,7 @@ from a2bench.run.narrowing import (  # noqa: F401  (moved there; re-exported)
     window_cases,
 )
 from a2bench.run.runner import Worker, WorkerLost, overhead_cases, replacement
-from a2bench.run.summary import budget_line, off_model_line, plan_line
+from a2bench.run.summary import budget_line, noise_line, off_model_line, plan_line
 from a2bench.suite import Suite, auto_templates
 
 PILOT_TIME_S = 0.25  # timed sampling per pilot size
@@ -103,6 +103,8 @@ class Prober:
     dtype: str
     timeout: float
     _quick: Worker | None = None
+    # (first, second) timings of the pilot sizes timed twice (repeat_pilot): the machine's noise
+    repeats: list[tuple[float, float]] = field(default_factory=list)
 
     def start(self) -> Worker:
         return replacement(self.settings)  # twice, then the sweep stops in one line
@@ -149,6 +151,10 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
         on_stage(f"planning {template.label(auto=axis)}")
         share = shares.group_share(budget_s, time.perf_counter() - started, fixed_s, len(templates))
         groups.append(plan_sizes(template, axis, overhead, machine, prober, share, target))
+    # Every pilot's repeats, pooled: the noise is the machine's, not a block's (promise.Noise).
+    # The groups are planned again below with it.
+    machine = replace(machine, noise_spread=promise.repeat_spread(prober.repeats),
+                      noise_repeats=len(prober.repeats))
 
     # The candidates of each variant, costed once: shared_out plans each group a few dozen
     # times while it bisects for the least share.
@@ -167,9 +173,10 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
     for g in groups:
         on_stage(f"timing the ends of {g.label}'s window")
         checked.append(check_ends(g, prober, machine, max(share, g.predicted_wall_s), target))
-    plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s)
+    plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s,
+                   machine.noise)
     if plan.predicted_wall_s <= budget_s:
-        return with_reasons(plan, points, machine)
+        return with_noise_budget(with_reasons(plan, points, machine), replan)
     # The ends took time the shares still held (calls of 1-2 s, timed cold: 6-25 s a block on
     # this repository's VM, and a plan 32 s over its budget): share again what is left. Each
     # group keeps the regime and the limits its ends were checked in, and what they said.
@@ -180,8 +187,20 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
                                  f"the ends left ({a.predicted_wall_s:.0f} s)")
                  if a.feasible and a.regime == c.regime and a != c else c
                  for a, c in zip(again, checked, strict=True))
-    return with_reasons(pl.Plan(kept, budget_s, time.perf_counter() - started, fixed_s), points,
-                        machine)
+    return with_noise_budget(with_reasons(pl.Plan(kept, budget_s, time.perf_counter() - started,
+                                                  fixed_s, machine.noise), points, machine),
+                             replan)
+
+
+def with_noise_budget(plan: pl.Plan, replan: Callable[[pl.GroupPlan, float], pl.GroupPlan]
+                      ) -> pl.Plan:
+    """The plan with the budget its measured noise needs (shares.decisive_budget), where that
+    noise is over the quiet constants': what `plan` and `run` name beside the promise a
+    loaded machine will not keep."""
+    if not plan.noise.noisy:
+        return plan
+    most = pl.NOISE_BUDGET_FACTOR * plan.budget_s * pl.FIRST_ROUND
+    return replace(plan, noise_budget_s=shares.decisive_budget(plan, replan, most))
 
 
 ENDS_TRIES = 4  # windows timed before the one closest to its model is kept
@@ -331,7 +350,26 @@ def run_pilot(template: Case, axis: tuple[str, ...], points: Sequence[pl.Point],
         last_n = p.positions
         if seconds >= overhead / pl.OVERHEAD_TARGET / 4:  # below: all overhead, no signal
             out.append((p, seconds))
+    repeat_pilot(out, template, axis, prober)
     return out
+
+
+# A pilot size timed twice is one whose call is under this (the largest such: nearest the
+# window), else the quickest: a repeat costs a pilot timing, about a second or two here.
+PILOT_REPEAT_MAX_CALL_S = 0.1
+
+
+def repeat_pilot(pilot: Sequence[tuple[pl.Point, float]], template: Case,
+                 axis: tuple[str, ...], prober: Prober) -> None:
+    """Times promise.PILOT_REPEATS of the pilot's sizes again, seconds after their first
+    timing, and keeps each pair in prober.repeats: the spread between them is the machine's
+    noise, which make_plan plans for where it is over the quiet constants (promise.Noise)."""
+    cheap = [e for e in pilot if e[1] <= PILOT_REPEAT_MAX_CALL_S] or \
+        sorted(pilot, key=lambda e: e[1])[:1]
+    for p, first in reversed(cheap[-promise.PILOT_REPEATS:]):
+        again = prober.time(pl.at(template, axis, p.size))
+        if math.isfinite(again):
+            prober.repeats.append((first, again))
 
 
 def steady_stretch(pilot: Sequence[tuple[pl.Point, float]], overhead: float,
@@ -444,6 +482,8 @@ class AutoSizes:
                 sweep.listener.warning(off)
         if not plan.feasible:
             sweep.listener.warning(budget_line(plan))
+        (sweep.listener.warning if plan.noise_budget_s else sweep.listener.note)(
+            noise_line(plan))
         record = {**plan.to_dict(), "target": o.target, "rounds": [],
                   "caches_used": dict(machine.caches), "caches_planned": caches_line,
                   "cache_probe": probe}

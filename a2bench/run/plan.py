@@ -84,6 +84,9 @@ DEFAULT_BUDGET_S = {"cpu": 180.0, "cuda": 240.0}  # the whole run's wall time
 # since a narrowing round is a pass of the whole window (autosize.window_cases); 0.8 left
 # 0.25 of the first round, and rounds ran only where the first round spent less than its share.
 FIRST_ROUND = 0.7
+# How far past its budget a noisy machine's plan looks for the windows its noise needs
+# (Plan.noise_budget_s): further, the line says no budget it tried does.
+NOISE_BUDGET_FACTOR = 10.0
 GUESSED_EFFICIENCY = 0.3  # of the GEMM ceiling, before the block is probed on the device
 DEFAULT_TARGET = 0.05  # the 95 % half-width worth planning for (RunOptions.target)
 
@@ -107,6 +110,14 @@ class Machine:
     # torch's threads in the run: float32 convolutions run on oneDNN, with its copies, at more
     # than one (kernels.expected_conv_kernel), which the memory budget check must hold
     threads: int = 1
+    # The pilot's measure of the machine's noise (promise.Noise): one timing's spread in ln t,
+    # from this many repeated timings; NaN: not measured, the quiet constants are planned for
+    noise_spread: float = math.nan
+    noise_repeats: int = 0
+
+    @property
+    def noise(self) -> promise.Noise:
+        return promise.Noise(self.noise_spread, self.noise_repeats, self.passes)
 
     def extra_calls(self, first: bool) -> float:
         """Calls of a case a pass costs besides its timed ones (`first`: its first pass)."""
@@ -331,7 +342,7 @@ def choose(points: Sequence[Point], regimes: Sequence[str | None],
                           + (f" (sides and frames stop at {MAX_SIDE})" if last else ""))
             continue
         width = promise.predicted_half_width(best, predict, machine)
-        bic = promise.predicted_bic(best, predict)
+        bic = promise.predicted_bic(best, predict, machine)
         short = not promise.decisive(bic)
         if width <= target and not short:
             return regime, best, "; ".join(f"passed over {p}" for p in passed), None
@@ -385,8 +396,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                              for c in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR)):
         found = choose(points, regimes, predict, overhead, machine, share_s, target,
                        quickest, cap, peak, k)
-        if found[3] is None and (not decisive
-                                 or promise.decisive(promise.predicted_bic(found[1], predict))):
+        bic = promise.predicted_bic(found[1], predict, machine) if decisive else math.nan
+        if found[3] is None and (not decisive or promise.decisive(bic)):
             why = f"sides {class_words(k, points)} (the block's side class)" + (
                 f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
                 if cap > MAX_CALL_S else "")
@@ -439,7 +450,7 @@ def _group(template: Case, axis: tuple[str, ...], regime: str, sizes: Sequence[P
                     for p in sizes)
     wall = wt.window_wall_s([c.predicted_s for c in choices], machine)
     promised = (promise.predicted_half_width(sizes, predict, machine),
-                promise.predicted_bic(sizes, predict)) if len(sizes) >= SIZES else \
+                promise.predicted_bic(sizes, predict, machine)) if len(sizes) >= SIZES else \
         (math.nan, math.nan)
     return GroupPlan(template, axis, regime, choices, overhead, rate, rate_measured, wall, note,
                      needed, limits, fast_rate, excluded, min((p.klass for p in sizes), default=0),
@@ -462,6 +473,11 @@ class Plan:
     budget_s: float
     startup_s: float  # spent before planning (worker, calibration, overhead, probes)
     fixed_s: float  # still to spend besides the cases (end calibration, a worker per pass)
+    noise: promise.Noise = promise.QUIET  # the machine's, as the pilot measured it
+    # Where that noise is over the quiet constants and some window does not promise a decisive
+    # ΔBIC at it: the budget that would afford every one such a window (inf: none up to
+    # NOISE_BUDGET_FACTOR times this one's); None otherwise (shares.decisive_budget)
+    noise_budget_s: float | None = None
 
     @property
     def predicted_wall_s(self) -> float:
@@ -498,6 +514,7 @@ class Plan:
                 "predicted_wall_s": self.predicted_wall_s,
                 "needed_budget_s": self.needed_budget_s,
                 "affordable_budget_s": self.affordable_budget_s,
+                "noise": {**self.noise.to_dict(), "needed_budget_s": self.noise_budget_s},
                 "groups": [g.to_dict() for g in self.groups]}
 
 

@@ -4,7 +4,8 @@ and the evidence (ΔBIC) its fit would give the model's class over the competing
 A latency verdict needs both (fitting.decide): the interval inside the model's band, and ΔBIC
 above fitting.BIC_DECISIVE. Extra passes narrow the interval; they do little for ΔBIC, whose
 noise is each size's scatter about the model's curve (a kernel runs some sizes a few per cent
-faster than their neighbours whatever the repeats). Only a wider span, or more sizes, raise it.
+faster than their neighbours whatever the repeats). Only a wider span, or more sizes, raise it
+(or, on a noisy machine, more passes: Noise).
 Pure functions over predicted times; the planner (plan.choose) asks them of each window
 (predicted_half_width, predicted_bic). The
 narrowing rounds ask `not_narrowed` whether a pass still narrowed an interval as noise would.
@@ -15,7 +16,8 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -52,6 +54,83 @@ SIZE_SCATTER = 0.025
 # those runs' 81 windows came out a median 1.0x the prediction, 80 % within 0.4-1.7x (the
 # scatter differs from window to window).
 PLANNED_BIC = 15.0
+# The machine's own noise, where a loaded machine has more than the quiet constants hold: the
+# pilot times a few of its sizes twice (autosize.run_pilot), seconds apart, and the spread of
+# ln t between the two timings of a size is each timing's noise (Noise). On this repository's
+# VM under load 3.4-5.9 (2 cores), four held-out auto runs each planned a window enough and
+# came out inconclusive: sizes moved 7-16 % from pass to pass, against under 3.5 % quiet. A
+# size's summary is the median of its passes' values, so that noise reaches a window's fit as
+# each size's scatter about the model's curve, less by the median's gain over the passes
+# (median_factor), and it adds nothing per call: the planned scatters are the quiet ones or
+# that, whichever is larger (the quiet constants were fitted to held-out runs: the floor).
+# Pilot sizes per block variant timed a second time. Two gave 0.022 on a run under load 8 whose
+# sizes then scattered 0.045 about each pass's level (a spread from 2 pairs is known to within
+# 0.2-1.7x at 90 %): each repeat costs a pilot timing of a call under 0.1 s, a second or so.
+PILOT_REPEATS = 4
+
+
+def median_factor(passes: int) -> float:
+    """The error of a median of `passes` values over one value's, for normal noise: exact for
+    1 and 2 (a mean), the large-sample sqrt(π / 2n) from 3 on (0.72 at 3, where the exact is
+    0.67: on the side of a wider promise)."""
+    n = max(int(passes), 1)
+    return 1 / math.sqrt(n) if n <= 2 else math.sqrt(math.pi / (2 * n))
+
+
+def repeat_spread(pairs: Sequence[tuple[float, float]]) -> float:
+    """One timing's noise in ln t from pairs of timings of the same size: the rms of
+    ln(t2 / t1) over √2 (a difference holds two timings' noise); NaN without a usable pair."""
+    d = [math.log(b / a) for a, b in pairs
+         if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
+    return math.sqrt(sum(x * x for x in d) / (2 * len(d))) if d else math.nan
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What the pilot measured of the machine's noise, and the scatters a plan takes from it."""
+
+    spread: float  # one timing's noise in ln t (repeat_spread); NaN: none measured
+    repeats: int  # the pairs of timings it rests on
+    passes: int  # the passes a size's median is taken over
+
+    @property
+    def moved(self) -> float:
+        """The scatter this noise leaves a size's median over its passes (0 where unmeasured)."""
+        return self.spread * median_factor(self.passes) if math.isfinite(self.spread) else 0.0
+
+    @property
+    def half_width_scatter(self) -> float:
+        return max(HALF_WIDTH_SCATTER, self.moved)
+
+    @property
+    def size_scatter(self) -> float:
+        return max(SIZE_SCATTER, self.moved)
+
+    @property
+    def noisy(self) -> bool:
+        """Planned for more scatter than the quiet constants."""
+        return self.moved > SIZE_SCATTER
+
+    def passes_for_quiet(self, most: int = 50) -> int | None:
+        """The least passes whose median leaves no more than the quiet scatter (None: over
+        `most`, or nothing measured)."""
+        if not self.noisy:
+            return self.passes
+        return next((n for n in range(self.passes, most + 1)
+                     if self.spread * median_factor(n) <= SIZE_SCATTER), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repeat_spread": self.spread if math.isfinite(self.spread) else None,
+                "repeats": self.repeats, "passes": self.passes,
+                "half_width_scatter": self.half_width_scatter,
+                "size_scatter": self.size_scatter,
+                "quiet_half_width_scatter": HALF_WIDTH_SCATTER,
+                "quiet_size_scatter": SIZE_SCATTER, "noisy": self.noisy}
+
+
+QUIET = Noise(math.nan, 0, 1)  # no measurement: the quiet constants
+
+
 # A narrowing pass that took less than this share off a block's half-width is its last: noise
 # narrows by more (a 4th pass about 13 %, an 11th about 5 %), curvature by less (the non-local
 # order's window across a transition: 0.223, 0.216, 0.216, 0.214 ... 0.206 over 9 passes).
@@ -118,9 +197,9 @@ def delta_bic(positions: Sequence[float], work: Sequence[float], seconds: Sequen
 
 @functools.lru_cache(maxsize=4096)
 def cached_delta_bic(positions: tuple[float, ...], work: tuple[float, ...],
-                     seconds: tuple[float, ...]) -> float:
+                     seconds: tuple[float, ...], scatter: float = SIZE_SCATTER) -> float:
     """delta_bic over tuples, cached (the planner asks it of the same windows many times)."""
-    return delta_bic(positions, work, seconds)
+    return delta_bic(positions, work, seconds, scatter)
 
 
 def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> list[str]:
@@ -133,13 +212,18 @@ def not_narrowed(widths: Mapping[str, float], before: Mapping[str, float]) -> li
 def predicted_half_width(sizes: Sequence[Point], predict: Callable[[Point], float],
                          machine: Machine) -> float:
     """The 95 % half-width these sizes promise (half_width), each size's timed calls
-    as a pass gives them (walltime.timed_calls)."""
+    as a pass gives them (walltime.timed_calls), at the scatter the machine's measured noise
+    leaves (Noise.half_width_scatter; the quiet constant where none was measured)."""
     return half_width([p.positions for p in sizes],
-                      wt.timed_calls([predict(p) for p in sizes], machine))
+                      wt.timed_calls([predict(p) for p in sizes], machine),
+                      scatter=machine.noise.half_width_scatter)
 
 
-def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float]) -> float:
-    """The ΔBIC these sizes promise the model's class over its competitor (delta_bic).
+def predicted_bic(sizes: Sequence[Point], predict: Callable[[Point], float],
+                  machine: Machine | None = None) -> float:
+    """The ΔBIC these sizes promise the model's class over its competitor (delta_bic), at the
+    scatter the machine's measured noise leaves (Noise.size_scatter; quiet without a machine).
     Cached: sharing the first round plans each group a few hundred times, over few windows."""
+    scatter = machine.noise.size_scatter if machine is not None else SIZE_SCATTER
     return cached_delta_bic(tuple(p.positions for p in sizes), tuple(p.flops for p in sizes),
-                            tuple(predict(p) for p in sizes))
+                            tuple(predict(p) for p in sizes), scatter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from a2bench.run.plan import FIRST_ROUND, GroupPlan, side_classes
+from a2bench.run.plan import FIRST_ROUND, GroupPlan, Plan, side_classes
 
 
 def group_share(budget_s: float, startup_s: float, fixed_s: float, groups: int) -> float:
@@ -104,3 +104,22 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
             out[i] = replan(groups[i], least[i])
             left -= least[i]
     return out
+
+
+def decisive_budget(plan: Plan, replan: Callable[[GroupPlan, float], GroupPlan],
+                    most_s: float) -> float | None:
+    """The budget whose first round affords every group a window that promises a decisive
+    ΔBIC (least_share, each group's least share up to `most_s`), where some group's window
+    does not promise one; None where every window does, inf where no share up to `most_s`
+    gives some group one. As Plan.needed_budget_s counts: start-up, fixed, and the shares
+    over FIRST_ROUND. `replan` plans on the machine the plan was made for (its noise)."""
+    if all(g.decisive for g in plan.groups):
+        return None
+    need = 0.0
+    for g in plan.groups:
+        share = g.predicted_wall_s if g.decisive else least_share(g, most_s, replan,
+                                                                   decisive=True)
+        if not math.isfinite(share):
+            return math.inf
+        need += share
+    return plan.startup_s + plan.fixed_s + need / FIRST_ROUND

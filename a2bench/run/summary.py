@@ -20,8 +20,8 @@ from a2bench.formatting import fixed, mebibytes, millions, milliseconds
 from a2bench.kernel_names import UNCOUNTED, uncounted
 from a2bench.measurement import Measurement
 from a2bench.run.options import program
-from a2bench.run.plan import SIZES, GroupPlan, Plan
-from a2bench.run.promise import PLANNED_BIC
+from a2bench.run.plan import NOISE_BUDGET_FACTOR, SIZES, GroupPlan, Plan
+from a2bench.run.promise import PLANNED_BIC, SIZE_SCATTER
 
 if TYPE_CHECKING:
     from a2bench.run.sweep import SweepResult
@@ -275,6 +275,36 @@ def budget_line(plan: Plan) -> str:
         parts.append(f"no budget affords {g.label} a window of {SIZES} sizes in one regime: "
                      + (g.no_window or "the notes above say what stops it"))
     return "; and ".join(parts)
+
+
+def noise_line(plan: Plan) -> str:
+    """What the pilot measured of the machine's noise and what the plan made of it, in one
+    line: planned with the quiet constants, planned for the noise, or the machine too noisy
+    for the budget (the budget the noise needs, where some budget gives it)."""
+    n = plan.noise
+    if not math.isfinite(n.spread):
+        return ("machine noise: not measured (no pilot size timed twice): planned with the "
+                f"quiet constants (size scatter {n.size_scatter:.3f})")
+    said = (f"machine noise measured {n.spread:.3f} in ln t a timing ({n.repeats} pilot sizes "
+            f"timed twice): {n.moved:.3f} on a size's median of {n.passes} "
+            f"pass{'es' if n.passes != 1 else ''} (quiet {SIZE_SCATTER:.3f})")
+    if not n.noisy:
+        return f"{said}: planned with the quiet constants"
+    passes = n.passes_for_quiet()
+    more = (f", or --processes {passes} (its median then within the quiet scatter)"
+            if passes and passes > n.passes else "")
+    need = plan.noise_budget_s
+    short = [g.label for g in plan.groups if g.feasible and not g.decisive]
+    if need is None:
+        return f"{said}: planned for it (every window promises ΔBIC {PLANNED_BIC:g} at it)"
+    if math.isfinite(need):
+        return (f"{said}: too noisy for this budget: {', '.join(short) or 'some block'} "
+                f"promise{'s' if len(short) == 1 else ''} no decisive ΔBIC at it, expect "
+                f"inconclusive; about {math.ceil(need)} s needed (--budget {math.ceil(need)})"
+                f"{more}")
+    return (f"{said}: too noisy for a decisive ΔBIC for {', '.join(short) or 'some block'} at "
+            f"any budget up to {NOISE_BUDGET_FACTOR:g}x this one, expect inconclusive: a "
+            f"quieter machine{more}")
 
 
 def no_window_line(suite_path: Any, record: dict[str, Any]) -> str:
