@@ -411,7 +411,7 @@ class FakeProber:
 
     def __init__(self, rate, overhead, bend=math.inf, k=1.3):
         self.rate, self.overhead, self.bend, self.k = rate, overhead, bend, k
-        self.timed = []
+        self.timed, self.repeats = [], []  # repeats: the pilot's pairs (autosize.repeat_pilot)
 
     def time(self, case):
         self.timed.append(case.positions)

@@ -133,6 +133,12 @@ def test_a_plan_names_the_budget_its_noise_needs_or_says_none_does():
     assert "at any budget up to 10x" in noise_line(replace(plan, noise_budget_s=math.inf))
     decisive = pl.Plan((loud(g, 4000.0),), 100.0, 20.0, 5.0, noisy(CPU, 0.045).noise)
     assert sh.decisive_budget(decisive, loud, 4000.0) is None
+    # a window with no class to test (ΔBIC NaN), or no window, is no noise's to decide
+    classless = replace(short, promised_bic=math.nan)
+    assert sh.decisive_budget(replace(plan, groups=(classless,)), loud, 4000.0) is None
+    bare = replace(short, choices=short.choices[:3])
+    assert sh.decisive_budget(replace(plan, groups=(bare, decisive.groups[0])), loud,
+                              4000.0) is None
     assert "planned for it" in noise_line(decisive)
     assert "planned with the quiet constants" in noise_line(replace(plan, noise=promise.QUIET))
     stored = replace(plan, noise_budget_s=need).to_dict()["noise"]

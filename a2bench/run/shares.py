@@ -108,18 +108,25 @@ def shared_out(groups: Sequence[GroupPlan], total_s: float,
 
 def decisive_budget(plan: Plan, replan: Callable[[GroupPlan, float], GroupPlan],
                     most_s: float) -> float | None:
-    """The budget whose first round affords every group a window that promises a decisive
-    ΔBIC (least_share, each group's least share up to `most_s`), where some group's window
-    does not promise one; None where every window does, inf where no share up to `most_s`
-    gives some group one. As Plan.needed_budget_s counts: start-up, fixed, and the shares
-    over FIRST_ROUND. `replan` plans on the machine the plan was made for (its noise)."""
-    if all(g.decisive for g in plan.groups):
+    """The budget whose first round affords every window a decisive ΔBIC (least_share, each
+    group's least share up to `most_s`), where some window does not promise one; None where
+    every window does, inf where no share up to `most_s` gives some group one. As
+    Plan.needed_budget_s counts: start-up, fixed, and the shares over FIRST_ROUND. `replan`
+    plans on the machine the plan was made for (its noise). A group with no window is
+    budget_line's, and one with no class to test (ΔBIC NaN) no noise decides: both keep theirs."""
+    wanting = [g for g in plan.groups if wants_delta_bic(g)]
+    if not wanting:
         return None
     need = 0.0
     for g in plan.groups:
-        share = g.predicted_wall_s if g.decisive else least_share(g, most_s, replan,
-                                                                   decisive=True)
+        share = least_share(g, most_s, replan, decisive=True) if g in wanting else \
+            g.predicted_wall_s
         if not math.isfinite(share):
             return math.inf
         need += share
     return plan.startup_s + plan.fixed_s + need / FIRST_ROUND
+
+
+def wants_delta_bic(g: GroupPlan) -> bool:
+    """A window planned whose ΔBIC could decide its class and does not promise to."""
+    return g.feasible and not math.isnan(g.promised_bic) and not g.decisive

@@ -22,6 +22,7 @@ from a2bench.measurement import Measurement
 from a2bench.run.options import program
 from a2bench.run.plan import NOISE_BUDGET_FACTOR, SIZES, GroupPlan, Plan
 from a2bench.run.promise import PLANNED_BIC, SIZE_SCATTER
+from a2bench.run.shares import wants_delta_bic
 
 if TYPE_CHECKING:
     from a2bench.run.sweep import SweepResult
@@ -294,7 +295,7 @@ def noise_line(plan: Plan) -> str:
     more = (f", or --processes {passes} (its median then within the quiet scatter)"
             if passes and passes > n.passes else "")
     need = plan.noise_budget_s
-    short = [g.label for g in plan.groups if g.feasible and not g.decisive]
+    short = [g.label for g in plan.groups if wants_delta_bic(g)]
     if need is None:
         return f"{said}: planned for it (every window promises ΔBIC {PLANNED_BIC:g} at it)"
     if math.isfinite(need):
