@@ -30,22 +30,30 @@ def noisy(machine, spread, repeats=6):
     return replace(machine, noise_spread=spread, noise_repeats=repeats)
 
 
-def test_one_timings_noise_is_the_rms_log_difference_over_root_two():
+def test_one_timings_noise_is_the_median_log_difference_as_a_normal_sd_over_root_two():
     pairs = [(1.0, math.exp(0.1)), (2.0, 2.0 * math.exp(-0.1))]
-    assert promise.repeat_spread(pairs) == pytest.approx(0.1 / math.sqrt(2))
+    one = 0.1 / (0.6745 * math.sqrt(2))
+    assert promise.repeat_spread(pairs) == pytest.approx(one)
     # pairs with a timing missing or not positive are left out; none left: NaN
-    assert promise.repeat_spread([*pairs, (1.0, math.nan), (0.0, 1.0)]) == \
-        pytest.approx(0.1 / math.sqrt(2))
+    assert promise.repeat_spread([*pairs, (1.0, math.nan), (0.0, 1.0)]) == pytest.approx(one)
+    assert promise.log_ratios([*pairs, (1.0, math.nan)]) == pytest.approx((0.1, -0.1))
     assert math.isnan(promise.repeat_spread([(math.nan, 1.0)]))
+    # one timing that stalled (3x) among five pairs moves it little
+    stalled = [*pairs, (1.0, math.exp(0.1)), (1.0, math.exp(-0.1)), (1.0, 3.0)]
+    assert promise.repeat_spread(stalled) == pytest.approx(one)
     # seeded: the estimate recovers a known noise from many pairs
     rng = np.random.default_rng(7)
     t = np.exp(rng.normal(0, 0.08, (2000, 2)))
-    assert promise.repeat_spread([tuple(r) for r in t]) == pytest.approx(0.08, rel=0.05)
+    assert promise.repeat_spread([tuple(r) for r in t]) == pytest.approx(0.08, rel=0.08)
 
 
 def test_the_quiet_constants_are_the_floor():
     quiet = promise.Noise(0.005, 6, 3)
     assert not quiet.noisy
+    # between the two floors: the half-width's scatter is the noise's, ΔBIC's still quiet
+    between = promise.Noise(0.03, 6, 3)
+    assert between.noisy and between.half_width_scatter > promise.HALF_WIDTH_SCATTER
+    assert between.size_scatter == promise.SIZE_SCATTER and between.passes_for_quiet() == 3
     assert quiet.size_scatter == promise.SIZE_SCATTER
     assert quiet.half_width_scatter == promise.HALF_WIDTH_SCATTER
     assert promise.QUIET.size_scatter == promise.SIZE_SCATTER and not promise.QUIET.noisy
@@ -178,7 +186,8 @@ def test_make_plan_pools_the_pilots_repeats_and_plans_for_them(spread, is_noisy)
 
     prober = FakeProber(spread)
     plan = au.make_plan(parse_suite(CC), CPU, {}, prober, 120.0, time.perf_counter(), 5.0)
-    assert plan.noise.repeats == len(prober.repeats) >= 2
+    assert plan.noise.repeats == len(prober.repeats) == len(plan.noise.ratios) >= 2
+    assert plan.to_dict()["noise"]["log_ratios"] == list(plan.noise.ratios)
     assert plan.noise.noisy == is_noisy
     assert (plan.noise_budget_s is not None) == (is_noisy and not all(
         g.decisive for g in plan.groups))

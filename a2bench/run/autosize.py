@@ -173,8 +173,8 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
     for g in groups:
         on_stage(f"timing the ends of {g.label}'s window")
         checked.append(check_ends(g, prober, machine, max(share, g.predicted_wall_s), target))
-    plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s,
-                   machine.noise)
+    noise = replace(machine.noise, ratios=promise.log_ratios(prober.repeats))
+    plan = pl.Plan(tuple(checked), budget_s, time.perf_counter() - started, fixed_s, noise)
     if plan.predicted_wall_s <= budget_s:
         return with_noise_budget(with_reasons(plan, points, machine), replan)
     # The ends took time the shares still held (calls of 1-2 s, timed cold: 6-25 s a block on
@@ -188,8 +188,7 @@ def make_plan(suite: Suite, machine: pl.Machine, overhead_record: dict[str, Any]
                  if a.feasible and a.regime == c.regime and a != c else c
                  for a, c in zip(again, checked, strict=True))
     return with_noise_budget(with_reasons(pl.Plan(kept, budget_s, time.perf_counter() - started,
-                                                  fixed_s, machine.noise), points, machine),
-                             replan)
+                                                  fixed_s, noise), points, machine), replan)
 
 
 def with_noise_budget(plan: pl.Plan, replan: Callable[[pl.GroupPlan, float], pl.GroupPlan]

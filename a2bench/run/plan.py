@@ -396,8 +396,8 @@ def plan_group(template: Case, axis: tuple[str, ...], points: Sequence[Point],
                              for c in (MAX_CALL_S, MAX_CALL_S * CLASS_CALL_FACTOR)):
         found = choose(points, regimes, predict, overhead, machine, share_s, target,
                        quickest, cap, peak, k)
-        bic = promise.predicted_bic(found[1], predict, machine) if decisive else math.nan
-        if found[3] is None and (not decisive or promise.decisive(bic)):
+        if found[3] is None and (not decisive or promise.decisive(
+                promise.predicted_bic(found[1], predict, machine))):
             why = f"sides {class_words(k, points)} (the block's side class)" + (
                 f", calls up to {cap:g} s: no window of them under {MAX_CALL_S:g} s"
                 if cap > MAX_CALL_S else "")

@@ -77,12 +77,21 @@ def median_factor(passes: int) -> float:
     return 1 / math.sqrt(n) if n <= 2 else math.sqrt(math.pi / (2 * n))
 
 
+def log_ratios(pairs: Sequence[tuple[float, float]]) -> tuple[float, ...]:
+    """ln(t2 / t1) of each pair of timings of one size with both timings usable."""
+    return tuple(math.log(b / a) for a, b in pairs
+                 if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b))
+
+
 def repeat_spread(pairs: Sequence[tuple[float, float]]) -> float:
-    """One timing's noise in ln t from pairs of timings of the same size: the rms of
-    ln(t2 / t1) over √2 (a difference holds two timings' noise); NaN without a usable pair."""
-    d = [math.log(b / a) for a, b in pairs
-         if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
-    return math.sqrt(sum(x * x for x in d) / (2 * len(d))) if d else math.nan
+    """One timing's noise in ln t from pairs of timings of the same size: the median of
+    |ln(t2 / t1)|, over 0.6745 (a normal's sd from it) and over √2 (a difference holds two
+    timings' noise); NaN without a usable pair. A median, as a size's latency is its passes'
+    median: one timing that stalled moves neither (with an rms, one pair of the 4-8 a plan
+    has set the noise; three runs under load 8-11 read 0.022, 0.25 and 0.29 by rms where the
+    passes then moved 0.053, 0.16 and 0.055 about their shift, analysis.passes.pass_scatter)."""
+    d = log_ratios(pairs)
+    return float(np.median(np.abs(d))) / (0.6745 * math.sqrt(2)) if d else math.nan
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class Noise:
     spread: float  # one timing's noise in ln t (repeat_spread); NaN: none measured
     repeats: int  # the pairs of timings it rests on
     passes: int  # the passes a size's median is taken over
+    ratios: tuple[float, ...] = ()  # each pair's ln(t2 / t1), kept in the plan's record
 
     @property
     def moved(self) -> float:
@@ -108,8 +118,8 @@ class Noise:
 
     @property
     def noisy(self) -> bool:
-        """Planned for more scatter than the quiet constants."""
-        return self.moved > SIZE_SCATTER
+        """Planned for more scatter than the quiet constants (the half-width's, the lower)."""
+        return self.moved > HALF_WIDTH_SCATTER
 
     def passes_for_quiet(self, most: int = 50) -> int | None:
         """The least passes whose median leaves no more than the quiet scatter (None: over
@@ -121,7 +131,8 @@ class Noise:
 
     def to_dict(self) -> dict[str, Any]:
         return {"repeat_spread": self.spread if math.isfinite(self.spread) else None,
-                "repeats": self.repeats, "passes": self.passes,
+                "repeats": self.repeats, "log_ratios": list(self.ratios),
+                "passes": self.passes,
                 "half_width_scatter": self.half_width_scatter,
                 "size_scatter": self.size_scatter,
                 "quiet_half_width_scatter": HALF_WIDTH_SCATTER,
