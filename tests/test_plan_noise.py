@@ -144,9 +144,14 @@ def test_a_plan_names_the_budget_its_noise_needs_or_says_none_does():
     # a window with no class to test (ΔBIC NaN), or no window, is no noise's to decide
     classless = replace(short, promised_bic=math.nan)
     assert sh.decisive_budget(replace(plan, groups=(classless,)), loud, 4000.0) is None
-    bare = replace(short, choices=short.choices[:3])
-    assert sh.decisive_budget(replace(plan, groups=(bare, decisive.groups[0])), loud,
+    windowless = replace(short, choices=(), needed_budget_s=math.inf, promised_bic=math.nan)
+    assert sh.decisive_budget(replace(plan, groups=(windowless, decisive.groups[0])), loud,
                               4000.0) is None
+    # a window short of its budget, run anyway, is one (its ΔBIC is promised at the noise)
+    over = replace(short, needed_budget_s=500.0)
+    assert not over.feasible and sh.decisive_budget(replace(plan, groups=(over,)), loud,
+                                                    4000.0) == pytest.approx(need)
+    assert "planned for it" not in noise_line(replace(plan, groups=(over,), noise_budget_s=need))
     assert "planned for it" in noise_line(decisive)
     assert "planned with the quiet constants" in noise_line(replace(plan, noise=promise.QUIET))
     stored = replace(plan, noise_budget_s=need).to_dict()["noise"]

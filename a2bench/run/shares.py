@@ -112,8 +112,8 @@ def decisive_budget(plan: Plan, replan: Callable[[GroupPlan, float], GroupPlan],
     group's least share up to `most_s`), where some window does not promise one; None where
     every window does, inf where no share up to `most_s` gives some group one. As
     Plan.needed_budget_s counts: start-up, fixed, and the shares over FIRST_ROUND. `replan`
-    plans on the machine the plan was made for (its noise). A group with no window is
-    budget_line's, and one with no class to test (ΔBIC NaN) no noise decides: both keep theirs."""
+    plans on the machine the plan was made for (its noise). A group with no window at any
+    budget, or no class to test (ΔBIC NaN), no noise decides: it keeps its own (budget_line's)."""
     wanting = [g for g in plan.groups if wants_delta_bic(g)]
     if not wanting:
         return None
@@ -128,5 +128,7 @@ def decisive_budget(plan: Plan, replan: Callable[[GroupPlan, float], GroupPlan],
 
 
 def wants_delta_bic(g: GroupPlan) -> bool:
-    """A window planned whose ΔBIC could decide its class and does not promise to."""
-    return g.feasible and not math.isnan(g.promised_bic) and not g.decisive
+    """A window planned whose ΔBIC could decide its class and does not promise to: one its
+    budget affords, or the cheapest one a budget too small runs (a plan at load 11 had said
+    'every window promises ΔBIC 15' beside a window short of its budget that promised 5)."""
+    return g.needed_budget_s != math.inf and not math.isnan(g.promised_bic) and not g.decisive
