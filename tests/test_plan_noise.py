@@ -38,9 +38,15 @@ def test_one_timings_noise_is_the_median_log_difference_as_a_normal_sd_over_root
     assert promise.repeat_spread([*pairs, (1.0, math.nan), (0.0, 1.0)]) == pytest.approx(one)
     assert promise.log_ratios([*pairs, (1.0, math.nan)]) == pytest.approx((0.1, -0.1))
     assert math.isnan(promise.repeat_spread([(math.nan, 1.0)]))
-    # one timing that stalled (3x) among five pairs moves it little
+    # one timing that stalled (3x) among five pairs moves it by a rank (2x), where an rms of
+    # the log ratios over root two (0.35) would read it 3.4x
     stalled = [*pairs, (1.0, math.exp(0.1)), (1.0, math.exp(-0.1)), (1.0, 3.0)]
-    assert promise.repeat_spread(stalled) == pytest.approx(one)
+    assert promise.repeat_spread(stalled) == pytest.approx(2 * one)
+    # a second timing faster at every size is a shared level, not noise: read about its median
+    shifted = [(1.0, math.exp(-0.2 + e)) for e in (0.01, -0.01, 0.01, -0.01)]
+    assert promise.repeat_spread(shifted) == pytest.approx(0.01 / (0.6745 * math.sqrt(2)))
+    assert promise.repeat_spread(shifted[:2]) == pytest.approx(0.2 / (0.6745 * math.sqrt(2)),
+                                                               rel=0.06)
     # seeded: the estimate recovers a known noise from many pairs
     rng = np.random.default_rng(7)
     t = np.exp(rng.normal(0, 0.08, (2000, 2)))

@@ -89,9 +89,18 @@ def repeat_spread(pairs: Sequence[tuple[float, float]]) -> float:
     timings' noise); NaN without a usable pair. A median, as a size's latency is its passes'
     median: one timing that stalled moves neither (with an rms, one pair of the 4-8 a plan
     has set the noise; three runs under load 8-11 read 0.022, 0.25 and 0.29 by rms where the
-    passes then moved 0.053, 0.16 and 0.055 about their shift, analysis.passes.pass_scatter)."""
-    d = log_ratios(pairs)
-    return float(np.median(np.abs(d))) / (0.6745 * math.sqrt(2)) if d else math.nan
+    passes then moved 0.053, 0.16 and 0.055 about their shift, analysis.passes.pass_scatter).
+    From CENTRED_FROM pairs on, about their median ratio, as pass_scatter reads each pass about
+    its shift: a second timing faster at every size (a warmer process, load that fell: -0.21,
+    -0.005 and -0.09 in one run) is a level every size shares, which moves no exponent."""
+    d = np.asarray(log_ratios(pairs))
+    if not len(d):
+        return math.nan
+    centre = float(np.median(d)) if len(d) >= CENTRED_FROM else 0.0
+    return float(np.median(np.abs(d - centre))) / (0.6745 * math.sqrt(2))
+
+
+CENTRED_FROM = 3  # fewer pairs cannot tell a shift from noise: one pair about itself reads 0
 
 
 @dataclass(frozen=True)
