@@ -59,6 +59,29 @@ if [ -z "$out" ]; then
     echo "usage: scripts/gpu_run.sh OUTDIR (an empty or new folder)" >&2
     exit 2
 fi
+# The settings are checked before anything runs (exit 2, one line): a sweep name misspelt in
+# GPU_RUN_SWEEPS had been skipped with a line in the log and the call had ended with exit 0, and
+# a time not in whole seconds had broken bash's arithmetic only once device time was spent
+# (GPU_RUN_HARD_S=545.5: no check held to the hard stop, the report skipped), a device call
+# spent on what was not asked.
+sweep_names="compile auto-training-both auto-training auto-positions training global-context \
+positions-bfloat16 positions video m n frames"
+for var in GPU_RUN_SWEEPS GPU_RUN_FRESH; do
+    read -ra names <<<"${!var:-}"
+    for name in ${names[@]+"${names[@]}"}; do
+        if [[ " $sweep_names " != *" $name "* ]]; then
+            echo "gpu_run.sh: $var names '$name': expected sweep names from: $sweep_names" >&2
+            exit 2
+        fi
+    done
+done
+for var in GPU_RUN_BUDGET_S GPU_RUN_HARD_S GPU_RUN_MIN_SWEEP_S GPU_RUN_MIN_REPORT_S \
+           GPU_AUTO_BUDGET_S GPU_AUTO_TRAINING_BUDGET_S GPU_COMPILE_CAP_S; do
+    if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^[0-9]+$ ]]; then
+        echo "gpu_run.sh: $var is '${!var}': expected whole seconds, e.g. 480" >&2
+        exit 2
+    fi
+done
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd) || exit 2  # absolute: the script works from the repository's root
 cd "$(dirname "$0")/.." || exit 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,34 @@ def test_the_timing_check_refuses_bad_input_in_one_line(tmp_path, bad):
 def test_gpu_run_without_an_outdir_says_how_to_call_it():
     r = run(["bash", str(ROOT / "scripts" / "gpu_run.sh")])
     assert r.returncode == 2 and "usage: scripts/gpu_run.sh OUTDIR" in r.stderr
+
+
+@pytest.mark.parametrize(("setting", "said"), [
+    ({"GPU_RUN_SWEEPS": "auto-training-both global-contxt"},
+     "GPU_RUN_SWEEPS names 'global-contxt': expected sweep names from: compile "),
+    ({"GPU_RUN_FRESH": "auto-trainig-both"}, "GPU_RUN_FRESH names 'auto-trainig-both'"),
+    ({"GPU_RUN_BUDGET_S": "8m"}, "GPU_RUN_BUDGET_S is '8m': expected whole seconds"),
+    ({"GPU_RUN_HARD_S": "545.5"}, "GPU_RUN_HARD_S is '545.5': expected whole seconds"),
+    ({"GPU_AUTO_TRAINING_BUDGET_S": "-1"}, "GPU_AUTO_TRAINING_BUDGET_S is '-1'")])
+def test_gpu_run_refuses_a_setting_it_cannot_follow_before_it_starts(tmp_path, setting, said):
+    # a misspelt sweep had been skipped with a line in the log and the call had ended with
+    # exit 0; GPU_RUN_HARD_S=545.5 had broken bash's arithmetic once device time was spent
+    out = tmp_path / "out"
+    r = run(["bash", str(ROOT / "scripts" / "gpu_run.sh"), str(out)],
+            env={**os.environ, "A2BENCH_GPU_DRY": "1", **setting})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"gpu_run.sh: {said}"), r.stderr
+    assert not out.exists() and not r.stdout
+
+
+def test_gpu_run_takes_every_sweep_name_its_docs_table_names():
+    # the names the script checks GPU_RUN_SWEEPS against are the ones docs/gpu.md lists
+    text = (ROOT / "scripts" / "gpu_run.sh").read_text()
+    names = set(text.split('sweep_names="', 1)[1].split('"', 1)[0].replace("\\\n", " ").split())
+    table = (ROOT / "docs" / "gpu.md").read_text().split("| name | suite | what for |")[1]
+    listed = {n for row in table.split("\n\n")[0].splitlines()[2:]
+              for n in row.split("|")[1].replace("`", "").replace(",", " ").split()}
+    assert names == listed
 
 
 @pytest.mark.slow
