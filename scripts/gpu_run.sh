@@ -157,9 +157,10 @@ say "device $device, kind $kind, budget $budget s, results under $results/gpu-$k
 {
     date -u
     # (head closes the pipe early; under pipefail that must not read as a missing nvidia-smi)
-    if command -v nvidia-smi >/dev/null; then nvidia-smi -q | head -120 || true
+    if command -v nvidia-smi >/dev/null; then timeout 30 nvidia-smi -q | head -120 || true
     else echo "nvidia-smi: not available"; fi
-    $PY - <<'EOF'
+    # held to a limit as every later step is: a CUDA start that hangs must not take the call
+    timeout "$(within 120)" $PY - <<'EOF'
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn",
       torch.backends.cudnn.version())
@@ -205,7 +206,9 @@ if torch.cuda.is_available():
         del conv, x
 EOF
 } >"$out/environment.txt" 2>&1
-say "environment written"
+rc=$?
+[ "$rc" = 124 ] && say "environment: cut at its time limit" || say "environment written"
+noted environment "$rc"
 
 # 2. the CUDA tests (on CPU they all skip; the dry run checks that they are collected). A second
 # call that only finishes the sweeps skips steps 2 and 3 with GPU_RUN_SKIP_CHECKS=1.

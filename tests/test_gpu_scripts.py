@@ -7,9 +7,11 @@ JSON and bad input.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -112,6 +114,29 @@ def test_gpu_run_refuses_a_setting_it_cannot_follow_before_it_starts(tmp_path, s
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"gpu_run.sh: {said}"), r.stderr
     assert not out.exists() and not r.stdout
+
+
+@pytest.mark.slow
+def test_gpu_run_holds_the_environment_step_to_the_hard_stop(tmp_path):
+    # the environment step had no time limit: a python that hangs there (a CUDA start that
+    # never returns) had held the call until the device tool killed it, with nothing said
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/bash\n[ "$1" = - ] && exec sleep 300\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    out = tmp_path / "out"
+    settings = {"A2BENCH_GPU_DRY": "1", "PYTHON": str(python), "GPU_RUN_SKIP_CHECKS": "1",
+                "GPU_RUN_BUDGET_S": "0", "GPU_RUN_HARD_S": "4", "GPU_RUN_SWEEPS": "m"}
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "gpu_run.sh"), str(out)],
+                            env={**os.environ, **settings}, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rc = proc.wait(timeout=150)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the sleep, where the step was not held
+    log = (out / "gpu_run.log").read_text()
+    assert "environment: cut at its time limit" in log and "SKIPPED m:" in log
+    assert rc == 1 and "failed: environment (exit 124)" in log
 
 
 def test_gpu_run_takes_every_sweep_name_its_docs_table_names():
