@@ -364,20 +364,28 @@ def test_a_side_without_its_environment_is_bad_input(tmp_path, base, capsys):
 
 
 @pytest.mark.parametrize("command", ["compare", "report", "remodel"])
+@pytest.mark.parametrize("lost", ["missing", "empty"])
 def test_a_finished_run_whose_results_are_missing_is_told_so_not_to_resume(tmp_path, base,
-                                                                           capsys, command):
-    # it had read "the run here stored no result before it stopped (finished); resume it"
+                                                                           capsys, command,
+                                                                           lost):
+    # it had read "the run here stored no result before it stopped (finished); resume it"; an
+    # emptied file (a power loss after its creation) had read "no ok results in results.jsonl
+    # (0 cases, statuses: none)", "holds no results" and "no results", with no word of the loss
     head = head_with(tmp_path, env={**ENV, "suite": "smoke", "ended": "finished",
                                     "suite_path": "suites/smoke.yaml"})
-    (head / "results.jsonl").unlink()
+    if lost == "missing":
+        (head / "results.jsonl").unlink()
+    else:
+        (head / "results.jsonl").write_bytes(b"")
     argv = {"compare": ["compare", str(base), str(head)], "remodel": ["remodel", str(head)],
             "report": ["report", str(head), "--out", str(tmp_path / "r")]}[command]
     assert main(argv) == 2
+    said = ("is missing (removed, or not copied with the folder)" if lost == "missing" else
+            "holds no result (emptied: a power loss, or a copy cut short)")
     assert one_line_error(capsys) == (
         f"a2bench: error: {head}: the run here recorded that it finished, but its results.jsonl "
-        "is missing (removed, or not copied with the folder); restore it, or measure every case "
-        f"again with: a2bench run suites/smoke.yaml --out {head} --resume (and the options it "
-        "ran with)")
+        f"{said}; restore it, or measure every case again with: a2bench run suites/smoke.yaml "
+        f"--out {head} --resume (and the options it ran with)")
 
 
 def test_environment_difference_warns_and_still_compares(tmp_path, base, capsys):

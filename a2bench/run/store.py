@@ -383,20 +383,24 @@ def _load_passes(out_dir: Path) -> list[Measurement]:
         # a Slurm driver's folder is said above (its results are in its partitions')
         raise StoreError(f"{out_dir}: {who} is writing this folder now and has stored no "
                          "result yet; expected results to read: try again once a case ends")
-    if not path.is_file() and run_environment(Path(out_dir) / ENVIRONMENT):
+    # an empty results.jsonl (a power loss or kill between its creation and its first line)
+    # is as a missing one: it had read "no ok results (0 cases, statuses: none)"
+    records = read_jsonl(path)[0] if path.is_file() else None
+    if not records and run_environment(Path(out_dir) / ENVIRONMENT):
         # a2bench's folder with no results: a run stopped before its first (resume it), or one
         # that recorded its end and lost the file since, which no resume of it had explained
         env = load_environment(out_dir)  # StoreError, one line, where it is damaged
         again = resume_line(env, Path(out_dir), env.get("executor") == "slurm")
         if ending(env) == FINISHED:
+            lost = "is missing (removed, or not copied with the folder)" if records is None \
+                else "holds no result (emptied: a power loss, or a copy cut short)"
             raise StoreError(f"{out_dir}: the run here recorded that it finished, but its {JSONL} "
-                             "is missing (removed, or not copied with the folder); restore it, "
-                             f"or measure every case again with: {again}")
+                             f"{lost}; restore it, or measure every case again with: {again}")
         raise StoreError(f"{out_dir}: the run here stored no result before it stopped "
                          f"({ending(env) or 'no end recorded'}); resume it with: {again}")
-    if not path.is_file():
+    if records is None:
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
-    return read_jsonl(path)[0]
+    return records
 
 
 def load(out_dir: str | Path) -> list[Measurement]:

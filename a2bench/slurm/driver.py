@@ -30,7 +30,8 @@ from a2bench.formatting import plural
 from a2bench.run.listener import ConsoleListener, clock_text, interactive
 from a2bench.run.lock import holding
 from a2bench.run.options import RunOptions, auto_flags_problem
-from a2bench.run.store import JSONL, atomic_write, holds_results, load, resume_problem
+from a2bench.run.passes import merge_passes
+from a2bench.run.store import JSONL, atomic_write, holds_results, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
 from a2bench.slurm.cluster import (
     Watch,
@@ -485,9 +486,10 @@ class SlurmDriver:
         for p in partitions:
             # Once more, every partition: a job writes its end-of-sweep calibration and `ended`
             # after its last case, which grows no results.jsonl for _merge_grown to see.
-            merge_partition(self.out / p, self._plan.shards, self.order, p, self.jobs_of[p],
-                            self.processes)
-            merged = load(self.out / p)
+            # the records it wrote, not read back: a partition none of whose jobs stored a
+            # case has an empty results.jsonl, which load() refuses as a run's lost results
+            merged = merge_passes(merge_partition(self.out / p, self._plan.shards, self.order,
+                                                  p, self.jobs_of[p], self.processes))
             any_ok = any_ok or any(m.status == "ok" for m in merged)
             # the sweep's cases with a record: a count of records had read "12 of 6 cases", then
             # "-6 case(s) have no result yet", for a set that held another sweep's cases too
