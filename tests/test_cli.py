@@ -289,8 +289,9 @@ def test_resuming_with_another_suite_or_a_corrupt_store_is_refused_before_it_run
     err = one_line_error(capsys)
     assert ("results.jsonl: line 1 is not a valid result (not JSON: Unterminated string "
             "starting at character 2); expected one JSON object per line, as a2bench run "
-            "writes: repair that line, or delete it and lose its record (one case pass), which "
-            "a2bench run --resume on this folder then measures again") in err, err
+            "writes: repair that line, or delete it (its record lost: one case pass) "
+            "and results.csv (rewritten from the records), and a2bench run --resume "
+            "on this folder measures it again") in err, err
     (out / "results.jsonl").write_text('{"status": "ok"}\n')
     assert main(["run", suite, "--out", str(out), "--resume"]) == 2
     assert "line 1 is not a valid result (no field 'case')" in one_line_error(capsys)

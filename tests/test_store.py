@@ -98,6 +98,36 @@ def test_a_resume_puts_results_csv_in_step_with_what_is_stored(tmp_path):
         assert [row["channels"] for row in csv.DictReader(f)] == ["8", "16"]
 
 
+def test_a_resume_refuses_a_results_jsonl_that_lost_lines_its_csv_still_counts(tmp_path):
+    # results.jsonl cut short (emptied by a power loss, a copy cut short) beside the results.csv
+    # written after its lines: a resume had rewritten the CSV from what was left, dropping the
+    # lost passes' only copy without a word
+    from a2bench.run.store import resume_problem
+
+    writer = ResultsWriter(tmp_path, resume=False)
+    writer.append(record(0, (1.0,)))
+    one_pass = (tmp_path / "results.csv").read_bytes()
+    writer.append(record(1, (2.0,)))
+    jsonl, table = tmp_path / "results.jsonl", (tmp_path / "results.csv").read_bytes()
+    lines = jsonl.read_bytes().splitlines(keepends=True)
+    assert resume_problem(tmp_path, "s") is None
+    # a line torn as it was written, which the CSV written after it never counted
+    jsonl.write_bytes(lines[0] + lines[1][:-9])
+    (tmp_path / "results.csv").write_bytes(one_pass)
+    assert resume_problem(tmp_path, "s") is None
+    (tmp_path / "results.csv").write_bytes(table)
+    for kept, held in ((lines[0], 1), (b"", 0)):
+        jsonl.write_bytes(kept)
+        assert resume_problem(tmp_path, "s") == (
+            f"its results.csv counts 2 case passes but its results.jsonl holds {held}: records "
+            "lost from results.jsonl (an edit, a power loss, a copy cut short), whose rows a "
+            "resume would drop from results.csv; expected results.jsonl whole: restore it from "
+            "a copy, or, to measure the missing passes again, remove results.csv (a2bench "
+            "rewrites it from results.jsonl) and resume")
+    (tmp_path / "results.csv").unlink()  # the way on it names
+    assert resume_problem(tmp_path, "s") is None
+
+
 def test_results_frame_holds_every_stored_result_in_the_csvs_order(tmp_path):
     # Stopped between a record's fsync and the CSV's rewrite, results.csv lags a row until a
     # resume rewrites it, and Results.frame had read the CSV: fits() counted a result it lacked

@@ -6,6 +6,7 @@ soon as the case ends. results.csv is derived from it and rewritten atomically. 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shlex
@@ -247,6 +248,15 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
         records, _ = read_jsonl(out / JSONL)
     except StoreError as e:
         return str(e)
+    held = len({(m.case.key(), m.process) for m in records})
+    if (listed := csv_passes(out / CSV)) is not None and listed > held:
+        # results.csv is written after each record's line: one that counts more has outlived
+        # lines lost from results.jsonl, whose rows the resume's rewrite had dropped unsaid
+        return (f"its {CSV} counts {listed} case passes but its {JSONL} holds {held}: records "
+                f"lost from {JSONL} (an edit, a power loss, a copy cut short), whose rows a "
+                f"resume would drop from {CSV}; expected {JSONL} whole: restore it from a copy, "
+                f"or, to measure the missing passes again, remove {CSV} (a2bench rewrites it "
+                f"from {JSONL}) and resume")
     if cases is not None:
         keys = set(cases)
         if foreign := [m for m in records if m.case.key() not in keys]:
@@ -257,6 +267,16 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
                     "expected the suite's file as its sweep began, and the same --device and "
                     "--dtype, to resume it, or another --out")
     return None
+
+
+def csv_passes(path: Path) -> int | None:
+    """The case passes a results.csv counts (each row's `processes`, one where that is empty),
+    or None where there is none or it cannot be read as a CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return sum(int(row.get("processes") or 1) for row in csv.DictReader(f))
+    except (OSError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
+        return None
 
 
 def holds_results(out_dir: Path) -> bool:
@@ -337,8 +357,9 @@ def read_jsonl(path: Path) -> tuple[list[Measurement], int]:
                 raise StoreError(newer) from None
             raise StoreError(f"{path}: line {number} is not a valid result ({why}); "
                              "expected one JSON object per line, as a2bench run writes: repair "
-                             "that line, or delete it and lose its record (one case pass), which "
-                             "a2bench run --resume on this folder then measures again") from None
+                             "that line, or delete it (its record lost: one case pass) and "
+                             "results.csv (rewritten from the records), and a2bench run --resume "
+                             "on this folder measures it again") from None
     return records, complete_end
 
 
