@@ -12,6 +12,7 @@ from a2bench.case import Case
 from a2bench.measurement import Measurement
 from a2bench.run.store import (
     ResultsWriter,
+    StoreError,
     ending,
     load_environment,
     load_passes,
@@ -126,6 +127,23 @@ def test_a_resume_refuses_a_results_jsonl_that_lost_lines_its_csv_still_counts(t
             "rewrites it from results.jsonl) and resume")
     (tmp_path / "results.csv").unlink()  # the way on it names
     assert resume_problem(tmp_path, "s") is None
+
+
+def test_a_folder_a_run_was_killed_in_before_its_first_result_is_told_so(tmp_path):
+    # kill -9 in the calibration leaves the lock's line alone: report and compare had said "no
+    # results.jsonl here (expected a folder written by a2bench run)" of the run's own folder
+    from a2bench.run.lock import LOCK
+
+    (tmp_path / LOCK).write_text("a2bench run (pid 4242, since then)\n")
+    with pytest.raises(StoreError) as e:
+        load_passes(tmp_path)
+    assert str(e.value) == (f"{tmp_path}: a run here was stopped before it stored anything (it "
+                            "left .a2bench.lock, and no results.jsonl); expected results to "
+                            "read: run the sweep again into this folder, without --resume")
+    from a2bench.run.lock import holding
+    with (holding(tmp_path, "a2bench remodel", create=False),  # its own line: no run's
+          pytest.raises(StoreError, match="no results.jsonl here")):
+        load_passes(tmp_path)
 
 
 def test_results_frame_holds_every_stored_result_in_the_csvs_order(tmp_path):

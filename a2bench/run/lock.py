@@ -55,6 +55,14 @@ def live_writer(out: Path) -> str | None:
     return None
 
 
+def held_here(out: Path) -> bool:
+    """Whether this process holds `out`'s lock (its LOCK line is this process's own)."""
+    try:
+        return Path(out).resolve() in _HELD
+    except (OSError, RuntimeError):
+        return False
+
+
 def busy(out: Path) -> str | None:
     """Why a writer may not start in `out` now (another holds it), or None; asked before a run
     checks what the folder holds, which a live run's half-written sweep would answer with

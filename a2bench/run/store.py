@@ -19,7 +19,7 @@ from typing import Any
 from a2bench.errors import InputError, os_problem
 from a2bench.measurement import SCHEMA, Measurement, record_problem
 from a2bench.run.durable import atomic_write, fsync_folder, write_csv
-from a2bench.run.lock import live_writer
+from a2bench.run.lock import LOCK, held_here, live_writer
 from a2bench.run.passes import merge_passes
 from a2bench.run.resume import python_call, slurm_flags, typed_suite, without
 
@@ -419,6 +419,13 @@ def _load_passes(out_dir: Path) -> list[Measurement]:
                              f"{lost}; restore it, or measure every case again with: {again}")
         raise StoreError(f"{out_dir}: the run here stored no result before it stopped "
                          f"({ending(env) or 'no end recorded'}); resume it with: {again}")
+    if records is None and not held_here(out_dir) and (
+            left := [n for n in (LOCK, ENVIRONMENT + ".tmp") if (out_dir / n).is_file()]):
+        # a run killed in its start-up (kill -9, a power loss) leaves its lock's line: "expected
+        # a folder written by a2bench run" had been said of one (run.options.left_by_a_kill)
+        raise StoreError(f"{out_dir}: a run here was stopped before it stored anything (it left "
+                         f"{' and '.join(left)}, and no {JSONL}); expected results to read: run "
+                         "the sweep again into this folder, without --resume")
     if records is None:
         raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
     return records
