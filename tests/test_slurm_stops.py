@@ -377,3 +377,22 @@ def test_the_docs_source_the_test_slurm():
             if not text[:m.start()].endswith("source scripts/"):
                 told.append(f"{page.relative_to(root)}: {text[m.start() - 40:m.end()]!r}")
     assert not told, told
+
+
+def test_a_partition_whose_jobs_stored_no_case_is_counted_not_refused(tmp_path, capsys):
+    # its job calibrated (an environment.json) and was cancelled before its first case: the
+    # merge writes the partition an empty results.jsonl, which the driver had read back with
+    # store.load, that refuses an emptied results.jsonl as a run's lost results
+    cases = [case(4), case(8)]
+    options = RunOptions(out=tmp_path / "sweep", suite="s.yaml", processes=2, executor="slurm",
+                         partition=("debug",), split="cases")
+    driver = SlurmDriver(None, cases, options)
+    driver.sweep = Plan(("debug",), True, len(cases), 1, 0, False, {})
+    folder = slurm.shard_folder(tmp_path / "sweep" / "debug", 0)
+    ResultsWriter(folder, resume=True).write_environment(
+        {"suite": "s", "suite_path": "s.yaml", "executor": "slurm"})
+    shard = Shard("debug", 0, folder, tuple(cases), job=_ended_job(folder, "7"))
+    shard.lacking = driver._missing(shard)
+    driver.shards, driver.jobs_of = [shard], {"debug": {"0": "7"}}
+    assert driver.finish() == 1
+    assert "debug: 0 of 2 cases" in capsys.readouterr().out
