@@ -23,7 +23,14 @@ def __getattr__(name: str) -> Any:
     # the runner and the report, and they import the package for __version__), so the package
     # root stays a leaf of the import graph.
     if name in _API:
-        return getattr(importlib.import_module(f"{__name__}.api"), name)
+        try:
+            api = importlib.import_module(f"{__name__}.api")
+        except KeyboardInterrupt:  # a Ctrl-C as `a2bench.sweep` is first read: before the
+            # call, so nothing was stored (it had been a bare KeyboardInterrupt, a traceback
+            # through the imports); the heavy ones, numpy and torch, load in the call itself
+            raise KeyboardInterrupt(f"a2bench.{name}: interrupted as a2bench loaded, before "
+                                    "the call began; nothing was stored: call it again") from None
+        return getattr(api, name)
     if name in _ERRORS:
         return getattr(importlib.import_module(f"{__name__}.errors"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
 from a2bench.formatting import plural, saved_text
+from a2bench.run.interrupts import deferred
 from a2bench.run.result import SweepResult  # at run time: typing.get_type_hints(Results)
 
 if TYPE_CHECKING:
@@ -171,13 +172,16 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     holds results without resume=True; KeyboardInterrupt stops it, keeping what was saved."""
     caller = sys._getframe(1)
     try:
+        with deferred():  # numpy and torch load here, not as a2bench.api is imported
+            import torch  # noqa: F401  (and numpy, through it)
         return _sweep(suite, out, options, caller)
     except KeyboardInterrupt as e:
         if e.args:  # the sweep's own stop, said with what it kept
             raise
         # A Ctrl-C before the sweep handles one (torch and the blocks loading, the suite read:
         # its first 1.5-3 s) had been a bare KeyboardInterrupt, a traceback through torch's
-        # imports; it is the same stop, said as a later one is
+        # imports; it is the same stop, said as a later one is. (Importing a2bench.api loads no
+        # numpy: a Ctrl-C there, as `a2bench.sweep` was first read, had been the bare one.)
         folder = Path(out).absolute() if isinstance(out, str | Path) and str(out) else None
         raise _stopped(folder, _stored(folder)) from None
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from a2bench.kernel_names import thread_count, threaded
 
 # A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
@@ -228,6 +226,10 @@ def onednn_f32_weight_scratchpad(b: int, positions: int, cin: int, cout: int, bi
 def _best_divider(value: int, least: int, most: int, find_max: bool) -> int:
     """oneDNN's best_divider (jit_uni_1x1_conv_utils.hpp): the block in [least, most] that
     leaves the smallest share of `value` over, the largest such (find_max) or the smallest."""
+    # here, not at the top: a2bench.api (through cost and measurement) stays free of numpy, so
+    # that a2bench.sweep loads it where a Ctrl-C is deferred (a2bench.run.interrupts.deferred)
+    import numpy as np
+
     most = max(1, min(most, value))
     least = max(1, min(least, most))
     dividers = np.arange(most, least - 1, -1, dtype=np.int64)  # oneDNN's order: down

@@ -513,6 +513,38 @@ def test_ctrl_c_before_the_sweep_begins_is_said_as_a_later_one(tmp_path, monkeyp
         a2bench.sweep(suite, str(out), resume=True)
 
 
+@pytest.mark.parametrize("loading", ["a2bench.cost", "datetime"])
+def test_ctrl_c_as_the_api_loads_is_its_own_stop(tmp_path, loading):
+    # A Ctrl-C (SIGINT) as `a2bench.sweep` is first read (a2bench.api importing) had been a
+    # bare KeyboardInterrupt; one inside numpy's C extension (its import of datetime), an
+    # ImportError blaming the install, after which numpy could not load again in that process
+    code = textwrap.dedent(f"""
+        import signal, sys
+        class CtrlC:
+            def find_spec(self, name, path=None, target=None):
+                if name == {loading!r}:
+                    sys.meta_path.remove(self)
+                    signal.raise_signal(signal.SIGINT)
+        sys.meta_path.insert(0, CtrlC())
+        import a2bench
+        try:
+            a2bench.sweep({{"blocks": ["se"], "params": {{"channels": [8], "h": [4], "w": [4]}}}},
+                          "out", processes=1)
+        except KeyboardInterrupt as e:
+            print(e)
+        import numpy
+        print(numpy.zeros(2).sum())
+        """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env={"PYTHONPATH": child_pythonpath()}, timeout=300)
+    said = {"a2bench.cost": "a2bench.sweep: interrupted as a2bench loaded, before the call "
+                            "began; nothing was stored: call it again",
+            "datetime": f"a2bench.sweep: interrupted before anything was stored in "
+                        f"{tmp_path / 'out'}; call it again to start afresh"}[loading]
+    assert done.stdout.splitlines() == [said, "0.0"], done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_second_ctrl_c_while_stopping_still_records_the_stop(tmp_path, monkeypatch):
     # A second Ctrl-C during the first one's stop (its join of the worker) had escaped:
     # "interrupted; 0 results are saved" said of a folder holding them, and no end recorded

@@ -44,6 +44,25 @@ def held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A Ctrl-C within the block comes when it ends, to the handler there was before: for the
+    import of numpy and torch, whose C extensions load once per process (one interrupted as it
+    loaded had been an ImportError that blamed the install, and had left numpy unloadable in
+    that notebook until it restarted: "cannot load module more than once per process")."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if came:
+            signal.raise_signal(signal.SIGINT)
+
+
+@contextlib.contextmanager
 def as_interrupts() -> Iterator[Caught]:
     """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt in this process (the main
     thread's; a sweep's workers keep their own handlers); the previous handlers come back."""
