@@ -347,9 +347,8 @@ def _worker_hint(main: Any, error: str) -> str:
     script = getattr(main, "__file__", None)
     if not script or not error.startswith(WORKER_FAILED) or BLOCKS_FAILED in error:
         return ""  # (the worker said what failed: a block it was sent did not load)
-    if not Path(script).is_file():  # `python - < x.py`: __main__ is <stdin>, no file to import
-        return (f" (each measuring worker imports the calling script, and {script} is no file: "
-                "expected the code saved as a file and run as one, or run from a notebook)")
+    if not Path(script).is_file():  # `python - < x.py`: <stdin>, which no worker imports
+        return ""  # (a2bench.run.runner starts its workers as a notebook's)
     return (" (a script that calls a2bench.sweep at its top level must call it under `if "
             "__name__ == \"__main__\":`)")
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import random
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -91,6 +93,25 @@ def _child_ignores_sigint() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+@contextlib.contextmanager
+def _main_without_a_file() -> Iterator[None]:
+    """A `__main__` whose file is none (`python - < x.py` names it '<stdin>') is started as a
+    notebook's is, without its file: spawn had made the worker run that path, which failed
+    (FileNotFoundError, its traceback, then "worker died"). The blocks it registered go by
+    value (plugins.for_worker), as a notebook's do."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if (main is None or not isinstance(path, str) or getattr(main, "__spec__", None) is not None
+            or os.path.isfile(os.path.join(mp.process.ORIGINAL_DIR or "", path))):
+        yield  # (spawn's own test: a module run by name, or a file it can run again)
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class Worker:
     """A spawned process (spawn, not fork: CUDA cannot be re-initialised in a forked child)."""
 
@@ -98,7 +119,7 @@ class Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
-        with _child_ignores_sigint():
+        with _child_ignores_sigint(), _main_without_a_file():
             self.process.start()
             LIVE.add(self)  # with SIGINT held: no Ctrl-C between the start and the record
         # LIVE before the wait: a worker stopped as it starts goes with the sweep (kill_all); it
