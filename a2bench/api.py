@@ -77,13 +77,15 @@ class Results:
         # FileNotFoundError from .frame)
         object.__setattr__(self, "out", Path(self.out).absolute())
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
-            from a2bench.run.lock import live_writer
+            from a2bench.run.store import load_passes
+            from a2bench.slurm.merge import read_partition
 
-            who = live_writer(self.out)  # a sweep calibrating, or timing its first case
-            raise InputError(f"a2bench.Results: {self.out}: " + (
-                f"{who} is writing it now and has stored no result yet; expected results to "
-                "read: try again once a case ends" if who else "holds no results.jsonl; "
-                "expected a folder a2bench run or a2bench.sweep wrote"))
+            if read_partition(self.out) is not None:  # a partition's shards, not merged yet
+                return  # (its driver died): read as `a2bench report` reads them
+            try:  # why not, as `a2bench report` says it: a sweep calibrating, a Slurm sweep's
+                load_passes(self.out)  # folder (its partitions named), a run stopped before
+            except InputError as e:  # its first result (the call that resumes it); all had
+                raise InputError(f"a2bench.Results: {e}") from None  # read "holds no results"
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -419,9 +419,9 @@ def test_the_api_names_a_live_sweep_writing_its_folder(tmp_path):
     with held_elsewhere(out) as line:
         with pytest.raises(InputError) as e:
             a2bench.Results(out)
-        assert str(e.value) == (f"a2bench.Results: {out}: {line} is writing it now and has "
-                                "stored no result yet; expected results to read: try again "
-                                "once a case ends")
+        assert str(e.value) == (f"a2bench.Results: {out}: {line} is writing this folder now "
+                                "and has stored no result yet; expected results to read: try "
+                                "again once a case ends")
         (out / "environment.json").write_text(json.dumps({"suite": "sweep"}))
         (out / "results.jsonl").write_text("")
         for resume in (False, True):
@@ -891,8 +891,34 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
         f"cases stored so far; resume it with: a2bench.sweep(SUITE, {str(stopped.out)!r}, "
         "resume=True, processes=4) with SUITE the dict it began with")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match="nowhere: holds no results.jsonl; expected a folder"):
+    with pytest.raises(InputError, match="nowhere: no results.jsonl here .expected a folder"):
         Results("nowhere")  # at once, not a FileNotFoundError from .frame later
+
+
+def test_results_reads_or_names_what_a_report_does_in_a_folder_without_results(tmp_path):
+    # Results had said "holds no results.jsonl; expected a folder a2bench run or a2bench.sweep
+    # wrote" of each, where `a2bench report` reads the partition and names the rest
+    import shutil
+
+    from a2bench import Results
+
+    top = tmp_path / "slurm-smoke"
+    shutil.copytree(ROOT / "results" / "slurm-smoke", top)
+    with pytest.raises(InputError, match=rf"^a2bench.Results: {top}: a Slurm sweep's folder; its "
+                                         r"results are in each partition's folder, .* \(here: "
+                                         r"a100, h100\)$"):
+        Results(top)
+    merged = len(Results(top / "h100").frame)
+    for name in ("results.jsonl", "results.csv"):  # its driver died before it merged them
+        (top / "h100" / name).unlink()
+    assert len(Results(top / "h100").frame) == merged > 0  # read from its shards
+    done = tmp_path / "done"  # a finished run whose results.jsonl was not copied
+    shutil.copytree(top / "h100" / "shards" / "0", done)
+    for name in ("results.jsonl", "results.csv"):
+        (done / name).unlink()
+    with pytest.raises(InputError, match=rf"^a2bench.Results: {done}: the run here recorded "
+                                         "that it finished, but its results.jsonl is missing"):
+        Results(done)
 
 
 def test_for_worker_names_files_and_modules_and_pickles_main(tmp_path: Path, scratch_registry):
