@@ -20,14 +20,15 @@ sweep() must do so under `if __name__ == "__main__":`, as for any spawned proces
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 from argparse import ArgumentTypeError
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from a2bench.measurement import Measurement
 
 # What only the CLI's other executors or the API itself set.
+T = TypeVar("T")
+
 NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job", "split")
 
 
@@ -48,6 +51,23 @@ def option_names() -> tuple[str, ...]:
     from a2bench.run.options import RunOptions
 
     return tuple(f.name for f in fields(RunOptions) if f.name not in NOT_OPTIONS)
+
+
+def _at_the_call(method: Callable[..., T]) -> Callable[..., T]:
+    """`method`'s InputError raised from its call (see _said_at_the_call)."""
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except InputError as e:
+            raise _said_at_the_call(e) from None
+    return call
+
+
+def _said_at_the_call(e: InputError) -> InputError:
+    """Bad input's one line with no traceback inside a2bench: it had shown two to five frames
+    of the API's own (its checks, contextlib's __exit__) above a message that says it all."""
+    return e.with_traceback(None)
 
 
 @dataclass(frozen=True, repr=False)
@@ -69,6 +89,7 @@ class Results:
         return (f"Results({str(self.out)!r}: {plural(len(self.sweep.records), 'case')}"
                 + (f", {counts}" if counts else "") + ")")
 
+    @_at_the_call
     def __post_init__(self) -> None:  # Results("results/mine") reopens a run from Python
         if not isinstance(self.out, str | Path) or not str(self.out):
             raise InputError(f"a2bench.Results: {self.out!r}: expected a results folder's path "
@@ -88,6 +109,7 @@ class Results:
                 raise InputError(f"a2bench.Results: {e}") from None  # read "holds no results"
 
     @property
+    @_at_the_call
     def frame(self) -> pd.DataFrame:
         """results.csv as a DataFrame (one row per case, passes pooled, in its order), made now
         from every stored result, as fits() and verdict() read them: the CSV lags
@@ -112,6 +134,7 @@ class Results:
             write_csv(Path(tmp) / CSV, records)
             return pd.read_csv(Path(tmp) / CSV)
 
+    @_at_the_call
     def fits(self) -> pd.DataFrame:
         """fits.csv's frame: every scaling fit with its exponent, interval and verdict (an auto
         run's plan that fell short of its budget says so, as in the report)."""
@@ -121,6 +144,7 @@ class Results:
         envs = {r.label: r.environment for r in runs}
         return with_budget_notes(fit_exponents(data, envs), envs)
 
+    @_at_the_call
     def verdict(self) -> dict[str, Any]:
         """The answer `a2bench run` prints: `verdict` overall, and per run in `runs` its
         verdict, its fits along positions, what contradicts it or is missing, its hints, and
@@ -129,6 +153,7 @@ class Results:
 
         return verdicts(self.out)
 
+    @_at_the_call
     def report(self, out: str | Path | None = None) -> Path:
         """Write the report (report.md, index.html, fits.csv, figures); returns its folder."""
         from a2bench.report import write_report
@@ -177,6 +202,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         with deferred():  # numpy and torch load here, not as a2bench.api is imported
             import torch  # noqa: F401  (and numpy, through it)
         return _sweep(suite, out, options, caller)
+    except InputError as e:
+        raise _said_at_the_call(e) from None
     except KeyboardInterrupt as e:
         if e.args:  # the sweep's own stop, said with what it kept
             raise

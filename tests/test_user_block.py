@@ -895,6 +895,28 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
         Results("nowhere")  # at once, not a FileNotFoundError from .frame later
 
 
+def test_bad_input_is_raised_from_the_api_call_itself(tmp_path):
+    # the message says it all: its traceback had gone on through two to five frames of the
+    # API's own (_sweep, contextlib's __exit__, _as_keywords) below the caller's line
+    import traceback
+
+    import a2bench
+
+    suite = {"blocks": ["se"], "params": {"channels": [32], "h": [4], "w": [4]}}
+    (tmp_path / "a-file").write_text("")
+    run = a2bench.Results(ROOT / "results" / "cpu-your-block" / "quick-1")
+    for call in (lambda: a2bench.sweep({**suite, "parms": 1}, tmp_path / "out"),
+                 lambda: a2bench.sweep(suite, tmp_path / "out", threads=0),
+                 lambda: a2bench.Results(tmp_path),
+                 lambda: run.report(tmp_path / "a-file")):
+        with pytest.raises(InputError) as e:
+            call()
+        inside = [f.name for f in traceback.extract_tb(e.value.__traceback__)
+                  if Path(f.filename).is_relative_to(ROOT / "a2bench")]
+        assert len(inside) == 1, (inside, str(e.value))
+        assert e.value.__cause__ is None and e.value.__suppress_context__
+
+
 def test_results_reads_or_names_what_a_report_does_in_a_folder_without_results(tmp_path):
     # Results had said "holds no results.jsonl; expected a folder a2bench run or a2bench.sweep
     # wrote" of each, where `a2bench report` reads the partition and names the rest
