@@ -829,6 +829,34 @@ def test_a_block_defined_in_a_notebook_reaches_the_worker(tmp_path: Path, piped:
     assert "VERDICT inconclusive" in done.stdout.splitlines()
 
 
+@pytest.mark.slow
+def test_a_scripts_block_that_fails_is_named_at_its_own_line(tmp_path: Path):
+    # its class goes to the worker by value, where cloudpickle names its code <dynamic-code>:
+    # the case's reason had said "(at <dynamic-code>:9)"
+    script = tmp_path / "mine.py"
+    script.write_text(textwrap.dedent("""\
+        import a2bench
+        from a2bench.registry import BlockSpec, register
+
+        if __name__ == "__main__":
+            @register
+            class FailingSpec(BlockSpec):
+                name = "failing"
+                def module(self, case):
+                    raise RuntimeError("no module today")
+
+            res = a2bench.sweep({"blocks": ["failing"], "params": {"channels": [8], "h": [4],
+                                 "w": [4]}}, "out", processes=1, threads=1, time_budget=0.05,
+                                calibration_time=0.01, progress=False)
+            print("REASON", res.frame["reason"][0])
+        """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath(), "PATH": "/usr/bin:/bin"},
+                          timeout=300, cwd=tmp_path)
+    assert (f"REASON RuntimeError: no module today (at {script}:9)"
+            in done.stdout.splitlines()), done.stdout + done.stderr
+
+
 def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: Path):
     # A worker is spawned: it runs the script's top level again, where the call would start a
     # sweep of its own. The worker says why it stopped, and so does the script's error.

@@ -10,6 +10,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -371,7 +372,16 @@ def describe(exc: BaseException) -> str:
     own = [f for f in frames if not _in_torch(f.filename)]
     where = (own or frames)[-1]
     message = f": {str(exc).splitlines()[0]}" if str(exc).strip() else ""  # MemoryError: none
-    return f"{type(exc).__name__}{message} (at {where.filename}:{where.lineno})"
+    return f"{type(exc).__name__}{message} (at {_file(where.filename)}:{where.lineno})"
+
+
+def _file(name: str) -> str:
+    """Where code sent by value (plugins.for_worker) was written: cloudpickle names all such
+    code <dynamic-code>, so a block in the calling script had read "(at <dynamic-code>:12)";
+    it is that script's, this worker's __main__ (a notebook's has no file: the name stays)."""
+    if name != "<dynamic-code>":
+        return name
+    return getattr(sys.modules.get("__main__"), "__file__", None) or name
 
 
 def _in_torch(filename: str) -> bool:
