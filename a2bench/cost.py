@@ -67,6 +67,7 @@ from a2bench.onednn import (
     is_onednn_f32,
     onednn_amx_scratch,
     onednn_bf16_scratch,
+    onednn_f32_channel_block,
     onednn_f32_conv_runs,
     onednn_f32_conv_scratch,
     onednn_f32_runs,
@@ -497,7 +498,8 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
     elif is_onednn_f32(kernel) and onednn_f32_runs(b, cin, positions):
         scratch = onednn_f32_scratch(b, positions, cin, cout, bias,
                                      threads=onednn_f32_threads(kernel) or 1,
-                                     width=sides[1] if sides else None)
+                                     width=sides[1] if sides else None,
+                                     block=onednn_f32_channel_block(kernel))
     # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed, made
     # before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
     for key, elements in scratch.items():
@@ -563,20 +565,20 @@ def conv2d(name: str, b: int, positions: int, cin: int, cout: int, kernel: int =
                      inputs=inputs, kernel=backend, **backward)
 
 
-def cpu_f32_conv2d_memory(b: int, cin: int, cout: int, kernel: int, stride: int,
-                          in_sides: tuple[int, int],
-                          out_sides: tuple[int, int]) -> dict[str, object]:
+def cpu_f32_conv2d_memory(b: int, cin: int, cout: int, kernel: int, stride: int, in_sides:
+                          tuple[int, int], out_sides: tuple[int, int], block: int = 16) -> dict:
     """conv2d's keywords for the buffers of the kernel torch runs a float32 nn.Conv2d on, on a
     CPU at one thread (onednn.onednn_f32_conv_runs): a 1 x 1 of unit stride on oneDNN (batch 16
     and more) is pointwise's ONEDNN_F32; another on oneDNN its forward copies
     (onednn.onednn_f32_conv_scratch); a strided or k x k one on ATen's slow_conv2d its im2col
     buffer (cin k^2 per output position and sample, beside its output; measured); a 1 x 1 of
-    unit stride on ATen none (a plain product). The backward's buffers are not modelled."""
+    unit stride on ATen none (a plain product). The backward's buffers are not modelled.
+    `block`: oneDNN's channel block (16 on AVX-512, 8 on AVX2: onednn_f32_channel_block)."""
     if onednn_f32_conv_runs(b, cin, in_sides[0] * in_sides[1], kernel, stride, 1):
         if kernel == 1 and stride == 1:
             return {"backend": ONEDNN_F32}
         return {"scratch": onednn_f32_conv_scratch(b, cin, cout, kernel, stride, in_sides,
-                                                   out_sides)}
+                                                   out_sides, block)}
     if kernel == 1 and stride == 1:
         return {}
     return {"scratch": b * cin * kernel * kernel * out_sides[0] * out_sides[1]}

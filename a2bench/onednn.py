@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from a2bench.kernel_names import thread_count, threaded
+from a2bench.kernel_names import threaded
 
 # A bfloat16 kernel-1 convolution that torch runs on oneDNN (aten::mkldnn_convolution; a
 # float32 one here runs ATen's own kernel, which holds no scratch). A block that records it
@@ -93,15 +93,55 @@ def is_onednn_conv(kernel: str) -> bool:
     return is_onednn_bf16(kernel) or is_onednn_f32(kernel)
 
 
-def onednn_f32_kernel(threads: int) -> str:
-    """The backend a case records for oneDNN's float32 convolution at `threads` torch threads."""
-    return threaded(ONEDNN_F32, threads)
+# oneDNN's float32 kernels lay channels out in blocks of its vector's width in floats: 16 on
+# AVX-512 (jit_1x1:avx512_core, whose copies and scratchpad the models here were measured on),
+# 8 on AVX2 (jit_1x1:avx2, blocked aBcd8b; measured at one thread on an AVX2-only AMD EPYC,
+# torch 2.13.0+cpu: a block's peaks then match these models with 8 for 16, forward and train).
+# A record names the kernel by the ISA oneDNN ran it on (kernels.onednn_f32_isa) where it is not
+# AVX-512's: ONEDNN_F32 + "_avx2", so a stored run keeps the layout its peaks followed. Another
+# ISA's (sse41, avx) is modelled with the 8-channel block too, unchecked; the weight gradient's
+# split over threads (onednn_f32_weight_split) is AVX-512's, unchecked on AVX2 past one thread.
+ONEDNN_F32_AVX2_BLOCK = 8
+
+
+def onednn_f32_kernel(threads: int, isa: str = "") -> str:
+    """The backend a case records for oneDNN's float32 convolution at `threads` torch threads on
+    `isa` (oneDNN's name; "" where it could not be read): ONEDNN_F32 on AVX-512 (and AMX), whose
+    layout the models were measured on, ONEDNN_F32 + "_" + isa on another."""
+    wide = not isa or isa.startswith("avx512") or "amx" in isa or isa.startswith("avx10")
+    return threaded(ONEDNN_F32 if wide else f"{ONEDNN_F32}_{isa}", threads)
+
+
+def _f32_parts(kernel: str) -> tuple[str, int] | None:
+    """(the ISA an onednn_f32_kernel name carries, "" for AVX-512's; its thread count), or None
+    for another kernel."""
+    head, _, count = kernel.rpartition("_t")
+    threads = int(count) if head and count.isdigit() and int(count) > 1 else 1
+    name = head if threads > 1 else kernel
+    if name == ONEDNN_F32:
+        return "", threads
+    isa = name.removeprefix(f"{ONEDNN_F32}_")
+    named = isa != name and isa.startswith(ISA_FAMILIES) and isa.replace("_", "").isalnum()
+    return (isa, threads) if named else None
+
+
+# What an ISA's name oneDNN prints starts with (x86's, and aarch64's): how a kernel's name
+# that carries one ("onednn_f32_avx2") is told from another ("onednn_f32_t1", "onednn_f32_tx")
+ISA_FAMILIES = ("avx", "sse", "asimd", "sve")
 
 
 def onednn_f32_threads(kernel: str) -> int | None:
     """The thread count an onednn_f32_kernel name carries (1 for ONEDNN_F32 itself); None for
     another kernel."""
-    return thread_count(kernel, ONEDNN_F32)
+    parts = _f32_parts(kernel)
+    return parts[1] if parts else None
+
+
+def onednn_f32_channel_block(kernel: str) -> int:
+    """The channel block an onednn_f32_kernel's layout pads to: ONEDNN_CHANNEL_BLOCK on AVX-512,
+    ONEDNN_F32_AVX2_BLOCK on a narrower ISA."""
+    parts = _f32_parts(kernel)
+    return ONEDNN_F32_AVX2_BLOCK if parts and parts[0] else ONEDNN_CHANNEL_BLOCK
 
 
 def is_onednn_f32(kernel: str) -> bool:
@@ -132,7 +172,8 @@ ONEDNN_FIRST_CONV_CHANNELS = 16
 
 
 def onednn_f32_conv_scratch(b: int, cin: int, cout: int, kernel: int, stride: int,
-                            in_sides: tuple[int, int], out_sides: tuple[int, int]) -> int:
+                            in_sides: tuple[int, int], out_sides: tuple[int, int],
+                            block: int = ONEDNN_CHANNEL_BLOCK) -> int:
     """What oneDNN's float32 k x k convolution (jit:avx512_core; the strided 1 x 1: jit_1x1)
     allocates and frees inside a forward call at one thread besides torch's output, in float32
     elements, as Term's `scratch`: copies of the input and the weights in its blocked layout
@@ -144,8 +185,8 @@ def onednn_f32_conv_scratch(b: int, cin: int, cout: int, kernel: int, stride: in
     (reduce_to_unit_stride: every padded input channel at each output position, and its
     alignment); elsewhere (a 7 x 7 map at stride 2) as a direct convolution. Read from each
     call's allocation sequence (torch.profiler; an Emerald Rapids Xeon, torch 2.13.0+cpu,
-    oneDNN 3.12)."""
-    pin, pout = _up(cin, ONEDNN_CHANNEL_BLOCK), _up(cout, ONEDNN_CHANNEL_BLOCK)
+    oneDNN 3.12). `block`: the layout's channel block (onednn_f32_channel_block)."""
+    pin, pout = _up(cin, block), _up(cout, block)
     in_positions, out_positions = in_sides[0] * in_sides[1], out_sides[0] * out_sides[1]
     own_out, out = b * pout * out_positions, b * cout * out_positions
     if cin < ONEDNN_FIRST_CONV_CHANNELS and kernel > 1:
@@ -166,7 +207,8 @@ def onednn_f32_runs(b: int, cin: int, positions: int) -> bool:
 
 
 def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int, bias: bool = True,
-                       threads: int = 1, width: int | None = None) -> dict[str, int]:
+                       threads: int = 1, width: int | None = None,
+                       block: int = ONEDNN_CHANNEL_BLOCK) -> dict[str, int]:
     """What oneDNN's float32 1x1 convolution (jit_1x1:avx512_core) allocates and frees inside
     its calls, in float32 elements, as Term's `scratch` and `backward_scratch`, at `threads`
     torch threads; `width` the map's width for an nn.Conv2d (None: an nn.Conv1d's positions).
@@ -183,8 +225,9 @@ def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int, bias: bool =
       scratchpad (onednn_f32_weight_scratchpad: the other threads' partial weight gradients,
       by oneDNN's split of the work), then its own gradients copied into torch's after the
       copies and the scratchpad are freed.
-    Each step holds the larger of its two moments."""
-    pin, pout = (_up(c, ONEDNN_CHANNEL_BLOCK) for c in (cin, cout))
+    Each step holds the larger of its two moments. `block`: the channel block of the ISA's
+    layout (onednn_f32_channel_block: 16 on AVX-512, 8 on AVX2)."""
+    pin, pout = (_up(c, block) for c in (cin, cout))
     x_in, own_in, own_out, out = b * cin * positions, b * pin * positions, b * pout * positions, \
         b * cout * positions
     params = cin * cout + (cout if bias else 0)
@@ -197,29 +240,44 @@ def onednn_f32_scratch(b: int, positions: int, cin: int, cout: int, bias: bool =
     # larger where the weights outweigh the maps: 512 to 768 channels over 256 positions)
     weight = max(own_in + own_out + own_grads - params
                  + onednn_f32_weight_scratchpad(b, positions, cin, cout, bias, threads,
-                                                width) // 4, own_grads)
-    return {"scratch": forward, "backward_scratch": max(data, weight)}
+                                                width, block) // 4, own_grads)
+    out_of_split = {"allowance": avx2_split_allowance(pin, pout, threads)} \
+        if block != ONEDNN_CHANNEL_BLOCK and threads > 1 else {}
+    return {"scratch": forward, "backward_scratch": max(data, weight), **out_of_split}
+
+
+def avx2_split_allowance(pin: int, pout: int, threads: int) -> int:
+    """The bytes a float32 1x1 convolution's peak on AVX2 may lie above its model past one
+    thread (Term.allowance): oneDNN splits the weight gradient over its threads by a balance of
+    its own, which the model (AVX-512's, ported) does not follow there. Bounded by what such a
+    split books at most, a partial weight gradient per thread with its alignment, and the
+    barriers: measured 256 B to 16,512 B over at two threads (double attention at c 8 and 64,
+    batch 1 and 16), and a 64 -> 128 Conv1d at batch 2 over 256 positions a partial gradient
+    per thread and 8,320 B over (2 and 3 threads), each within it."""
+    return threads * (pin * pout * 4 + SCRATCHPAD_ALIGN) + 2 * PAGE
 
 
 def onednn_f32_weight_scratchpad(b: int, positions: int, cin: int, cout: int, bias: bool,
-                                 threads: int, width: int | None = None) -> int:
+                                 threads: int, width: int | None = None,
+                                 block: int = ONEDNN_CHANNEL_BLOCK) -> int:
     """The bytes of the scratchpad oneDNN's float32 weight gradient books (jit_avx512_common_
     1x1_convolution_bwd_weights_t, oneDNN 3.12): a padded bias where the output channels are
     not a multiple of 16; where its split (onednn_f32_weight_split) reduces over more than one
     thread of positions, the other threads' partial weight gradients and a barrier; and where
     the bias's reducer (onednn_bias_reducer) reduces over more than one sample, its partials
     and barriers. Each booking holds its alignment too (SCRATCHPAD_ALIGN, PAGE). Checked to the
-    byte by benchmarks/conv_scratch.py --dtype float32 --threads 2 … 8."""
-    pin, pout = (_up(c, ONEDNN_CHANNEL_BLOCK) for c in (cin, cout))
+    byte by benchmarks/conv_scratch.py --dtype float32 --threads 2 … 8. `block`: the layout's
+    channel block (onednn_f32_scratch)."""
+    pin, pout = (_up(c, block) for c in (cin, cout))
     total = pout * 4 + SCRATCHPAD_ALIGN if bias and pout != cout else 0
     split = onednn_f32_weight_split(b, positions, width or positions, cin, cout, threads)
     over_positions = split[0]
     if over_positions > 1:
         total += (over_positions - 1) * pin * pout * 4 + SCRATCHPAD_ALIGN + 2 * PAGE
     if bias:
-        groups, per_group, jobs = onednn_bias_reducer(math.prod(split), pout // 16, b)
+        groups, per_group, jobs = onednn_bias_reducer(math.prod(split), pout // block, b)
         if per_group > 1:
-            total += groups * (per_group - 1) * jobs * 16 * 4 + PAGE + (groups + 1) * PAGE
+            total += groups * (per_group - 1) * jobs * block * 4 + PAGE + (groups + 1) * PAGE
     return total
 
 

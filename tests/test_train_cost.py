@@ -308,6 +308,52 @@ def test_the_isa_oneDNN_runs_bf16_on_is_read_from_onednn_and_named_in_the_kernel
         == onednn_bf16_kernel(isa)
 
 
+def test_the_float32_kernel_is_named_for_an_isa_narrower_than_avx512_and_pads_to_its_block():
+    """oneDNN's float32 layout blocks channels by its vector's width: 16 on AVX-512, whose name
+    the stored runs keep, 8 on AVX2 (onednn_f32_avx2; an AVX2-only host's peaks were 2x the
+    AVX-512 model at c 8, the model's to the byte with 8)."""
+    from a2bench.onednn import (
+        ONEDNN_F32,
+        onednn_f32_channel_block,
+        onednn_f32_kernel,
+        onednn_f32_threads,
+    )
+
+    assert onednn_f32_kernel(1, "") == onednn_f32_kernel(1, "avx512_core") == ONEDNN_F32
+    assert onednn_f32_kernel(1, "avx10_1_512_amx") == ONEDNN_F32
+    assert onednn_f32_kernel(1, "avx2") == "onednn_f32_avx2"
+    assert onednn_f32_kernel(4, "avx2") == "onednn_f32_avx2_t4"
+    assert onednn_f32_kernel(4, "avx512_core") == "onednn_f32_t4"
+    names = {"onednn_f32": (1, 16), "onednn_f32_t2": (2, 16), "onednn_f32_avx2": (1, 8),
+             "onednn_f32_avx2_t4": (4, 8), "onednn_f32_sse41": (1, 8)}
+    assert {k: (onednn_f32_threads(k), onednn_f32_channel_block(k)) for k in names} == names
+    assert all(onednn_f32_threads(k) is None
+               for k in ("onednn_f32_", "onednn_bf16", "flash_cpu_t2", "", "onednn_f32_t1"))
+    # c 8 pads to 16 on AVX-512 alone: a forward holds copies of the input, the weights and
+    # its own output (and a padded bias, with its alignment) beside torch's output, less that
+    wide, narrow = (pointwise("conv", 16, 64, 8, 8, kernel=k)
+                    for k in ("onednn_f32", "onednn_f32_avx2"))
+    out = 16 * 8 * 64
+    assert wide.scratch == 2 * 16 * 16 * 64 + 16 * 16 + (16 + 128 // 4) - out
+    assert narrow.scratch == 2 * out + 8 * 8 - out
+    # c 12 pads to 16 on both
+    assert pointwise("conv", 16, 64, 12, 12, kernel="onednn_f32").scratch \
+        == pointwise("conv", 16, 64, 12, 12, kernel="onednn_f32_avx2").scratch
+
+
+def test_the_isa_oneDNN_runs_float32_on_is_named_in_the_kernel():
+    """kernels.onednn_f32_isa reads oneDNN's verbose line of one tiny convolution at batch 16;
+    conv_kernel names it (the bare name on AVX-512)."""
+    from a2bench.blocks.kernels import conv_kernel, onednn_f32_isa
+    from a2bench.onednn import onednn_f32_kernel
+
+    isa = onednn_f32_isa()
+    assert isa.replace("_", "").isalnum(), isa  # e.g. avx512_core, avx2
+    conv = torch.nn.Conv1d(8, 8, 1)
+    assert conv_kernel(conv, torch.zeros(16, 8, 8)) \
+        == onednn_f32_kernel(torch.get_num_threads(), isa)
+
+
 @pytest.mark.parametrize("isa", ["", "AVX512_CORE"])
 def test_onednn_bf16_convolutions_are_their_model_to_the_byte_on_each_measured_isa(isa: str):
     """benchmarks/conv_scratch.py --positions in a fresh process (oneDNN reads its ISA cap
@@ -377,12 +423,13 @@ def test_float32_convolutions_on_onednn_are_their_model(threads: int, batch: int
     train step to the byte, odd channels and weights that outweigh the maps among them."""
     from torch import nn
 
-    from a2bench.blocks.kernels import conv_kernel
+    from a2bench.blocks.kernels import conv_kernel, onednn_f32_isa
     from a2bench.onednn import onednn_f32_kernel, onednn_f32_runs
 
     assert onednn_f32_runs(2, 16, 16) and onednn_f32_runs(1, 64, 321)
     assert not onednn_f32_runs(1, 64, 320)  # 20,480 input elements: ATen's kernel
-    kernel = onednn_f32_kernel(threads)
+    # on AVX2, past one thread, within the model's declared allowance (onednn_f32_scratch)
+    kernel = onednn_f32_kernel(threads, onednn_f32_isa())
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -447,6 +494,9 @@ def test_onednn_splits_a_float32_weight_gradient_as_its_balance_does():
 def test_a_block_whose_float32_convolutions_ran_on_onednn_is_its_model():
     """Double attention at batch 16 (oneDNN's convolutions at any thread count): to the byte,
     forward and train step, where the model of ATen's kernel was 25 % under (block_peaks.py)."""
+    from a2bench.blocks.kernels import onednn_f32_isa
+    from a2bench.onednn import onednn_f32_kernel
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -455,7 +505,7 @@ def test_a_block_whose_float32_convolutions_ran_on_onednn_is_its_model():
                         params={"m": 32, "n": 32})
             module, x = build(case)
             kernel = blocks()[case.block].backend(module, x)
-            assert kernel == "onednn_f32"  # one thread: no split to name
+            assert kernel == onednn_f32_kernel(1, onednn_f32_isa())  # one thread: no split
             measured = warm_peak_cpu(make_step(module, x, mode))
             assert measured == cost_of(case, kernel).peak_bytes
             assert measured > 1.2 * cost_of(case, "").peak_bytes
@@ -616,6 +666,7 @@ def test_the_memory_budget_check_holds_onednn_scratch_of_a_float32_case_at_two_t
     while at one thread (ATen's kernel) it needs less."""
     import torch
 
+    from a2bench.blocks.kernels import onednn_f32_isa
     from a2bench.onednn import onednn_f32_kernel
     from a2bench.run.runner import predicted_bytes, within_budget
 
@@ -626,7 +677,7 @@ def test_the_memory_budget_check_holds_onednn_scratch_of_a_float32_case_at_two_t
         ran = SPECS["double_attention"].backend(*build(case))
     finally:
         torch.set_num_threads(before)
-    assert ran == onednn_f32_kernel(2)
+    assert ran == onednn_f32_kernel(2, onednn_f32_isa())
     x_bytes = 2 * 64 * 32 * 32 * 4
     need = predicted_bytes(case, threads=2)
     assert need == cost_of(case, ran).runnable_bytes + x_bytes
@@ -697,8 +748,11 @@ def test_a_float32_conv2d_forward_is_its_model_on_the_kernel_torch_runs(b, cin, 
     """cost.cpu_f32_conv2d_memory at one thread, to the byte against the forward's peak."""
     from torch import nn
 
+    from a2bench.blocks.kernels import onednn_f32_isa
     from a2bench.cost import conv2d, cpu_f32_conv2d_memory
+    from a2bench.onednn import onednn_f32_channel_block, onednn_f32_kernel
 
+    block = onednn_f32_channel_block(onednn_f32_kernel(1, onednn_f32_isa()))
     out = (side + 2 * (k // 2) - k) // stride + 1
     conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
     x = torch.randn(b, cin, side, side)
@@ -709,5 +763,6 @@ def test_a_float32_conv2d_forward_is_its_model_on_the_kernel_torch_runs(b, cin, 
     finally:
         torch.set_num_threads(before)
     term = conv2d("conv", b, out * out, cin, cout, k, inputs=("x",),
-                  **cpu_f32_conv2d_memory(b, cin, cout, k, stride, (side, side), (out, out)))
+                  **cpu_f32_conv2d_memory(b, cin, cout, k, stride, (side, side), (out, out),
+                                          block))
     assert measured == Cost((term,), 4, input_elements=b * cin * side * side).peak_bytes

@@ -4,14 +4,21 @@ that reports one in BlockSpec.backend gets it back in cost(case, backend=...).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
 from a2bench.case import Case
-from a2bench.onednn import onednn_bf16_kernel, onednn_f32_kernel, onednn_f32_possible
+from a2bench.onednn import (
+    ONEDNN_F32_BATCH,
+    onednn_bf16_kernel,
+    onednn_f32_kernel,
+    onednn_f32_possible,
+)
 
 # oneDNN's verbose line of one primitive's call names its implementation and the ISA it ran
 # on: "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16_1x1:avx512_core_bf16,...".
@@ -40,8 +47,45 @@ def conv_kernel(module: nn.Module, x: Tensor, ops: set[str] | None = None) -> st
     if "aten::mkldnn_convolution" not in ops:
         return ""
     if x.dtype == torch.float32:
-        return onednn_f32_kernel(torch.get_num_threads())
+        return onednn_f32_kernel(torch.get_num_threads(), onednn_f32_isa())
     return onednn_bf16_kernel(onednn_bf16_isa())
+
+
+def _impl_isa(conv: nn.Module, x: Tensor) -> str:
+    """The ISA oneDNN's verbose line names for one forward of `conv` on `x`; "" where it printed
+    none (torch ran ATen's kernel) or the line could not be read."""
+    from a2bench.measure.memory import native_stdout_lines
+
+    try:
+        with native_stdout_lines() as lines, torch.no_grad(), \
+                torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+            conv(x)
+    except (OSError, RuntimeError):  # no fd 1 to borrow, or a torch without oneDNN's verbose
+        return ""
+    found = (_CONVOLUTION_IMPL.search(line) for line in lines)
+    return next((m.group(1) for m in found if m), "")
+
+
+@functools.cache
+def onednn_f32_isa() -> str:
+    """The ISA oneDNN runs a float32 1x1 convolution on in this process ("avx512_core" on
+    AVX-512, "avx2" without it), read from its verbose line of one tiny Conv1d's forward at
+    batch ONEDNN_F32_BATCH (where torch runs it on oneDNN at any thread count), once per
+    process: its channel block follows the ISA (onednn.onednn_f32_channel_block)."""
+    with _threads(1):
+        return _impl_isa(nn.Conv1d(8, 8, kernel_size=1),
+                         torch.zeros(ONEDNN_F32_BATCH, 8, 8))
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """torch's thread count set to `n` for a probe, and given back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @functools.cache
@@ -51,19 +95,9 @@ def onednn_bf16_isa() -> str:
     oneDNN's verbose line of one tiny Conv1d's forward, once per process; "" where torch does
     not run it on oneDNN or oneDNN printed no such line. The scratch oneDNN allocates follows
     the ISA (onednn.onednn_bf16_kernel)."""
-    from a2bench.measure.memory import native_stdout_lines
-
     if not onednn_runs_bf16_convolutions():
         return ""
-    conv, x = _tiny_bf16_conv()
-    try:
-        with native_stdout_lines() as lines, torch.no_grad(), \
-                torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
-            conv(x)
-    except (OSError, RuntimeError):  # no fd 1 to borrow, or a torch without oneDNN's verbose
-        return ""
-    found = (_CONVOLUTION_IMPL.search(line) for line in lines)
-    return next((m.group(1) for m in found if m), "")
+    return _impl_isa(*_tiny_bf16_conv())
 
 
 @functools.cache
@@ -94,7 +128,8 @@ def expected_conv_kernel(case: Case, threads: int = 1) -> str:
     if case.device != "cpu":
         return ""
     if case.dtype == "float32":
-        return onednn_f32_kernel(threads) if onednn_f32_possible(case.batch, threads) else ""
+        return (onednn_f32_kernel(threads, onednn_f32_isa())
+                if onednn_f32_possible(case.batch, threads) else "")
     if case.dtype != "bfloat16":
         return ""
     return onednn_bf16_kernel(onednn_bf16_isa()) if onednn_runs_bf16_convolutions() else ""
