@@ -77,7 +77,8 @@ for var in GPU_RUN_SWEEPS GPU_RUN_FRESH; do
 done
 for var in GPU_RUN_BUDGET_S GPU_RUN_HARD_S GPU_RUN_MIN_SWEEP_S GPU_RUN_MIN_REPORT_S \
            GPU_AUTO_BUDGET_S GPU_AUTO_TRAINING_BUDGET_S GPU_COMPILE_CAP_S; do
-    if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^[0-9]+$ ]]; then
+    # (no leading zero: bash's arithmetic reads 0100 as octal 64, and 0480 not at all)
+    if [ -n "${!var:-}" ] && ! [[ ${!var} =~ ^(0|[1-9][0-9]*)$ ]]; then
         echo "gpu_run.sh: $var is '${!var}': expected whole seconds, e.g. 480" >&2
         exit 2
     fi

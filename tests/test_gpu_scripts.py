@@ -104,6 +104,9 @@ def test_gpu_run_without_an_outdir_says_how_to_call_it():
     ({"GPU_RUN_FRESH": "auto-trainig-both"}, "GPU_RUN_FRESH names 'auto-trainig-both'"),
     ({"GPU_RUN_BUDGET_S": "8m"}, "GPU_RUN_BUDGET_S is '8m': expected whole seconds"),
     ({"GPU_RUN_HARD_S": "545.5"}, "GPU_RUN_HARD_S is '545.5': expected whole seconds"),
+    # bash's arithmetic reads a leading zero as octal: 0100 as 64 s, 0480 an error mid-run
+    ({"GPU_RUN_HARD_S": "0100"}, "GPU_RUN_HARD_S is '0100': expected whole seconds"),
+    ({"GPU_RUN_BUDGET_S": "0480"}, "GPU_RUN_BUDGET_S is '0480': expected whole seconds"),
     ({"GPU_AUTO_TRAINING_BUDGET_S": "-1"}, "GPU_AUTO_TRAINING_BUDGET_S is '-1'")])
 def test_gpu_run_refuses_a_setting_it_cannot_follow_before_it_starts(tmp_path, setting, said):
     # a misspelt sweep had been skipped with a line in the log and the call had ended with
