@@ -122,6 +122,12 @@ def _f32_parts(kernel: str) -> tuple[str, int] | None:
         return "", threads
     isa = name.removeprefix(f"{ONEDNN_F32}_")
     named = isa != name and isa.startswith(ISA_FAMILIES) and isa.replace("_", "").isalnum()
+    # only a name onednn_f32_kernel writes: an AVX-512 ISA's is the bare name (its layout's
+    # block, 16), and one thread takes no "_t1" ("onednn_f32_avx512_core" had read as AVX2's
+    # 8-channel layout, "onednn_f32_avx2_t1" as an ISA "avx2_t1")
+    last = isa.rpartition("_")[2]
+    named = named and not (last[:1] == "t" and last[1:].isdigit()) \
+        and onednn_f32_kernel(threads, isa) == kernel
     return (isa, threads) if named else None
 
 

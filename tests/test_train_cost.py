@@ -329,6 +329,11 @@ def test_the_float32_kernel_is_named_for_an_isa_narrower_than_avx512_and_pads_to
     assert {k: (onednn_f32_threads(k), onednn_f32_channel_block(k)) for k in names} == names
     assert all(onednn_f32_threads(k) is None
                for k in ("onednn_f32_", "onednn_bf16", "flash_cpu_t2", "", "onednn_f32_t1"))
+    # only the names onednn_f32_kernel writes: an AVX-512 ISA's is the bare name, one thread
+    # takes no _t1 (they had read as the 8-channel layout, the second with an ISA "avx2_t1")
+    assert all(onednn_f32_threads(k) is None and onednn_f32_channel_block(k) == 16
+               for k in ("onednn_f32_avx512_core", "onednn_f32_avx512_core_t2",
+                         "onednn_f32_avx2_t1", "onednn_f32_avx2_t0"))
     # c 8 pads to 16 on AVX-512 alone: a forward holds copies of the input, the weights and
     # its own output (and a padded bias, with its alignment) beside torch's output, less that
     wide, narrow = (pointwise("conv", 16, 64, 8, 8, kernel=k)
