@@ -107,8 +107,10 @@ ONEDNN_F32_AVX2_BLOCK = 8
 def onednn_f32_kernel(threads: int, isa: str = "") -> str:
     """The backend a case records for oneDNN's float32 convolution at `threads` torch threads on
     `isa` (oneDNN's name; "" where it could not be read): ONEDNN_F32 on AVX-512 (and AMX), whose
-    layout the models were measured on, ONEDNN_F32 + "_" + isa on another."""
-    wide = not isa or isa.startswith("avx512") or "amx" in isa or isa.startswith("avx10")
+    layout the models were measured on, ONEDNN_F32 + "_" + isa on another of ISA_FAMILIES
+    (a name no family holds, "acl" or "any", is read as unknown: the bare name, as "")."""
+    wide = not isa.startswith(ISA_FAMILIES) or isa.startswith(("avx512", "avx10")) \
+        or "amx" in isa
     return threaded(ONEDNN_F32 if wide else f"{ONEDNN_F32}_{isa}", threads)
 
 

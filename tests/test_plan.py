@@ -952,6 +952,7 @@ def test_the_planner_holds_onednn_float32_copies_at_the_runs_threads():
     # copies input, weights and output to its blocked layout: the planner's sizes carry that
     # peak (the runner's budget check holds the same), and a budget that fits a size on ATen's
     # kernel at one thread stops short of it at two.
+    from a2bench.blocks.kernels import onednn_f32_isa
     from a2bench.onednn import onednn_f32_kernel
     from a2bench.run import autosize as au
 
@@ -967,7 +968,8 @@ def test_the_planner_holds_onednn_float32_copies_at_the_runs_threads():
     for a, b in zip(one, two, strict=False):
         case = pl.at(template, axis, b.size)
         assert a.peak == cost_of(case).peak_bytes
-        assert b.peak == cost_of(case, onednn_f32_kernel(2)).peak_bytes > a.peak
+        assert b.peak == cost_of(case, onednn_f32_kernel(2, onednn_f32_isa())).peak_bytes \
+            > a.peak
     last = pl.at(template, axis, one[-1].size)
     tight = replace(CPU, memory_budget=cost_of(last).runnable_bytes)
     assert au.candidate_points(template, axis, tight)[-1].size == one[-1].size

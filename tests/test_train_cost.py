@@ -321,6 +321,9 @@ def test_the_float32_kernel_is_named_for_an_isa_narrower_than_avx512_and_pads_to
 
     assert onednn_f32_kernel(1, "") == onednn_f32_kernel(1, "avx512_core") == ONEDNN_F32
     assert onednn_f32_kernel(1, "avx10_1_512_amx") == ONEDNN_F32
+    # an ISA of no family the names hold is read as unknown, as an unreadable line is: every
+    # name onednn_f32_kernel writes is one the model reads
+    assert onednn_f32_kernel(2, "acl") == onednn_f32_kernel(2, "") == "onednn_f32_t2"
     assert onednn_f32_kernel(1, "avx2") == "onednn_f32_avx2"
     assert onednn_f32_kernel(4, "avx2") == "onednn_f32_avx2_t4"
     assert onednn_f32_kernel(4, "avx512_core") == "onednn_f32_t4"
