@@ -125,6 +125,22 @@ def test_measure_case_fills_every_measured_field():
     assert m.peak_bytes is not None and m.peak_bytes_analytic is not None
 
 
+def test_the_dtype_probe_runs_without_importing_dynamo():
+    """torch wraps a dispatch mode's __torch_dispatch__ in torch._disable_dynamo unless the mode
+    opts out, and the wrapper's first call imports torch._dynamo: 2.5 s of CPU in each worker
+    of a run whose counters are off, where only the dtype probe (precision.observe) entered a
+    mode. What the probe records is unchanged."""
+    from a2bench.measure import precision
+
+    dispatch = precision._DtypeRecorder.__torch_dispatch__
+    assert dispatch is precision._DtypeRecorder.__dict__["__torch_dispatch__"]
+    assert not hasattr(dispatch, "__wrapped__")  # not torch._disable_dynamo's wrapper
+    x = torch.ones(1, 2, 4, 4, dtype=torch.bfloat16)
+    ran = precision.observe(lambda: torch.nn.functional.adaptive_avg_pool2d(x, 1).float(),
+                            "bfloat16")
+    assert ran == precision.Precision(("bfloat16", "float32"), ("aten._to_copy",))
+
+
 def test_failures_are_classified():
     assert classify_failure(MemoryError()) == "oom"
     assert classify_failure(RuntimeError("CUDA out of memory. Tried to allocate")) == "oom"

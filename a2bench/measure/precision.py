@@ -35,6 +35,15 @@ class _DtypeRecorder(TorchDispatchMode):
         super().__init__()
         self.outputs: list[tuple[str, str]] = []  # (op, dtype)
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in torch._disable_dynamo unless this says
+        # False, and that wrapper imports torch._dynamo on its first call: 2.5 s of CPU in a
+        # worker that nothing else makes import it (a --no-counters run of blocks with cost()).
+        # The mode is only ever entered around the eager module (measure_case's `plain`),
+        # never inside a compiled graph, so there is no Dynamo to keep out of it.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
         if not getattr(func, "is_view", False):
