@@ -345,8 +345,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions
     from a2bench.run.store import folder_problem, fresh_folder
-    from a2bench.run.summary import no_ok_line, print_sweep
-    from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
     from a2bench.suite import expand, load_suite
 
     if args.resume and args.out is None:
@@ -371,6 +369,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                              "a node and list the sizes for --executor slurm")
         with as_interrupts() as caught:  # a kill stops the driver as Ctrl-C does
             return run_on_slurm(suite, cases, options, caught)
+    # after the checks above: the sweep imports pandas and scipy, 2 s of CPU a refusal had paid
+    from a2bench.run.summary import no_ok_line, print_sweep
+    from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
+
     if problem := slurm_folder_problem(args.out):  # before holds_sweep: a partition's merged
         raise UsageError(f"--out {args.out}: {problem}")  # files are no local sweep to resume
     if problem := options.sweep_problem():  # before anything starts or is written

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
 from a2bench.cli import main
@@ -246,6 +249,19 @@ def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write
     assert "--executor slurm: expected --out DIR on a filesystem the nodes share" in \
         one_line_error(capsys)
 
+
+def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_suite):
+    """Its one line comes before the sweep and its summary load pandas and scipy, 2 s of CPU
+    that each refusal (a bad --out, suite, plugin or option) had paid first."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    code = ("import sys; from a2bench.cli import main; "
+            f"code = main(['run', {str(write_suite(GOOD))!r}, '--out', {str(afile)!r}]); "
+            "print(code, 'pandas' in sys.modules, 'scipy.stats' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
+    assert done.stdout.split() == ["2", "False", "False"], done.stderr
+    assert f"--out {afile}: is a file; expected a folder" in done.stderr
 
 @pytest.mark.parametrize("command", [["run", "SUITE"], ["audit"]])
 def test_an_out_that_is_a_file_or_under_one_is_one_line(tmp_path, capsys, write_suite,
