@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 
     from a2bench.measurement import Measurement
 
-# What only the CLI's other executors or the API itself set.
 T = TypeVar("T")
 
+# What only the CLI's other executors or the API itself set.
 NOT_OPTIONS = ("out", "suite", "executor", "partition", "slurm", "cases_per_job", "split")
 
 

@@ -447,6 +447,35 @@ def test_a_closed_terminal_stops_a_sweep_as_ctrl_c_does():
     assert signal.getsignal(signal.SIGHUP) == before
 
 
+def test_a_deferred_ctrl_c_comes_after_the_block_and_a_handler_set_outside_python_is_kept(
+        monkeypatch):
+    # signal.signal returns None for a handler set outside Python (an embedding program's), and
+    # setting None back had raised TypeError as the deferred block ended
+    from a2bench.run.interrupts import deferred
+
+    previous = signal.getsignal(signal.SIGINT)
+    real = signal.signal
+    first = []
+
+    def unknown_first(signum, handler):
+        got = real(signum, handler)
+        if not first:
+            first.append(got)
+            return None
+        return got
+
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt), monkeypatch.context() as m:
+            m.setattr(signal, "signal", unknown_first)
+            with deferred():
+                signal.raise_signal(signal.SIGINT)
+                reached.append("the block's end")  # the Ctrl-C waits for it
+        assert reached and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        real(signal.SIGINT, previous)
+
+
 
 def test_a_kill_in_the_calibration_says_how_to_go_on(tmp_path, write_suite):
     # before the cases began, SIGTERM had read as a bare "a2bench: interrupted", exit 130

@@ -57,7 +57,8 @@ def deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        # None: a handler set outside Python, which signal cannot set back; Python's own stands
+        signal.signal(signal.SIGINT, signal.default_int_handler if before is None else before)
         if came:
             signal.raise_signal(signal.SIGINT)
 
