@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -11,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 import torch
+from conftest import child_pythonpath
 
 from a2bench.blocks import build
 from a2bench.case import Case
@@ -139,6 +143,29 @@ def test_the_dtype_probe_runs_without_importing_dynamo():
     ran = precision.observe(lambda: torch.nn.functional.adaptive_avg_pool2d(x, 1).float(),
                             "bfloat16")
     assert ran == precision.Precision(("bfloat16", "float32"), ("aten._to_copy",))
+
+
+def test_a_counted_first_pass_runs_without_importing_dynamo():
+    """Every dispatch mode a worker enters around the eager module (the counters' operator
+    recorder, torch's FlopCounterMode, the dtype probe, the tensor-peak trace) skips torch's
+    Dynamo guard, whose first call imports torch._dynamo: 2 s of CPU in the first pass of each
+    case (measure/eager_dispatch.py). In a fresh interpreter, as a worker is; with the counts
+    unchanged, and FlopCounterMode's guard set back after."""
+    code = (
+        "import sys\n"
+        "from torch.utils.flop_counter import _FlopCounterMode as F\n"
+        "from a2bench.case import Case\n"
+        "from a2bench.catalog import cost_of\n"
+        "from a2bench.run.worker import Settings, measure_case\n"
+        "case = Case('double_attention', 'cpu', 'float32', 1, 8, 1, 4, 4, m=4, n=4)\n"
+        "m = measure_case(case, Settings(threads=1, time_budget_s=0.01), reference=1e-5)\n"
+        "assert m.status == 'ok' and m.macs_torch == cost_of(case).macs, m\n"
+        "assert not hasattr(F.__dict__['__torch_dispatch__'].__wrapped__, '__dynamo_disable')\n"
+        "print('torch._dynamo' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": child_pythonpath()})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False"]
 
 
 def test_failures_are_classified():

@@ -36,7 +36,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 # The records and the renderings live beside this module (model.py, text.py); every name that
@@ -66,6 +65,7 @@ from a2bench.case import Case
 from a2bench.errors import InputError
 from a2bench.formatting import format_bytes
 from a2bench.measure import counters
+from a2bench.measure.eager_dispatch import EagerDispatchMode, eager_flop_counter
 
 __all__ = [
     "COUNT", "COUNTER_LABELS", "COUNTERS", "UNITS", "WORK", "Audit", "Convention", "NotCounted",
@@ -81,7 +81,7 @@ _POOL_OPS = ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "avg_pool2d", "mean"
 _POOL3D_OPS = ("adaptive_avg_pool3d", "_adaptive_avg_pool3d", "avg_pool3d")
 
 
-class _OpElements(TorchDispatchMode):
+class _OpElements(EagerDispatchMode):
     """Input elements of the pooling operators and output elements of relu, as they run."""
 
     def __init__(self) -> None:
@@ -161,7 +161,7 @@ def amounts(module: nn.Module, x: Tensor) -> dict[str, int]:
     flops = FlopCounterMode(display=False)
     ops = _OpElements()
     try:
-        with torch.no_grad(), flops, ops, _InSdpa(ops):
+        with eager_flop_counter(), torch.no_grad(), flops, ops, _InSdpa(ops):
             module(x)
     finally:
         for h in handles:

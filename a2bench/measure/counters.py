@@ -34,13 +34,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import (
     FlopCounterMode,
     flop_registry,
     sdpa_backward_flop_count,
     sdpa_flop_count,
 )
+
+from a2bench.measure.eager_dispatch import EagerDispatchMode, eager_flop_counter
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def count_fvcore(module: nn.Module, x: Tensor) -> Count:
     return Count(total, skipped)
 
 
-class OpRecorder(TorchDispatchMode):
+class OpRecorder(EagerDispatchMode):
     """The operators a call ran (overload packets), views left out."""
 
     def __init__(self) -> None:
@@ -143,7 +144,7 @@ def count_torch_call(call: Callable[[], object]) -> Count:
     try:
         recorder = OpRecorder()
         counter = completed_counter()
-        with counter, recorder:
+        with eager_flop_counter(), counter, recorder:
             call()
         # FlopCounterMode counts 2 per multiply-add; stored as MACs.
         closed = _closed(counter)
@@ -152,7 +153,7 @@ def count_torch_call(call: Callable[[], object]) -> Count:
         fused = FUSED_PATHS & recorder.ops
         if fused:
             counter = completed_counter()
-            with unfused(), counter:
+            with eager_flop_counter(), unfused(), counter:
                 call()
             closed, total = _closed(counter), int(counter.get_total_flops())
         complete = total // 2

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from a2bench.case import REDUCED_DTYPES
+from a2bench.measure.eager_dispatch import EagerDispatchMode
 
 # /proc/cpuinfo flags of native reduced-precision arithmetic on x86 (AVX-512 BF16 and FP16,
 # AMX tiles, AVX-VNNI-INT8's sibling AVX-NE-CONVERT for bf16 conversions).
@@ -30,19 +30,10 @@ class Precision:
     fallback_ops: tuple[str, ...]
 
 
-class _DtypeRecorder(TorchDispatchMode):
+class _DtypeRecorder(EagerDispatchMode):  # entered around the eager module only (measure_case)
     def __init__(self) -> None:
         super().__init__()
         self.outputs: list[tuple[str, str]] = []  # (op, dtype)
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps a mode's __torch_dispatch__ in torch._disable_dynamo unless this says
-        # False, and that wrapper imports torch._dynamo on its first call: 2.5 s of CPU in a
-        # worker that nothing else makes import it (a --no-counters run of blocks with cost()).
-        # The mode is only ever entered around the eager module (measure_case's `plain`),
-        # never inside a compiled graph, so there is no Dynamo to keep out of it.
-        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))

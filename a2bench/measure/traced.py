@@ -41,7 +41,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from a2bench.allocator import fragmentation_bytes
@@ -51,6 +50,7 @@ from a2bench.errors import InputError
 from a2bench.measure import counters
 from a2bench.measure.counters import completed_counter
 from a2bench.measure.dtypes import DTYPES
+from a2bench.measure.eager_dispatch import EagerDispatchMode, eager_flop_counter
 from a2bench.measure.step import make_step
 from a2bench.registry import SpecError, built_module
 
@@ -89,7 +89,7 @@ class Traced:
         return self.peak_bytes + fragmentation_bytes(self.device, self.largest_activation_bytes)
 
 
-class _LiveBytes(TorchDispatchMode):
+class _LiveBytes(EagerDispatchMode):
     """The running sum of the storages ops allocate, each held until its last tensor dies.
 
     An op's output on a storage it did not get as an input is a new allocation; one on an
@@ -161,7 +161,7 @@ def _run(case: Case, fake: bool) -> tuple[int, _LiveBytes, frozenset[object], nn
         x = torch.empty(case.input_shape, device=device, dtype=dtype)
         step = make_step(module, x, case.mode)
         counter, live, ops = completed_counter(), _LiveBytes(), counters.OpRecorder()
-        with torch.set_grad_enabled(step.grad_enabled), counter, live, ops:
+        with eager_flop_counter(), torch.set_grad_enabled(step.grad_enabled), counter, live, ops:
             step.run()
     return counter.get_total_flops() // 2, live, frozenset(ops.ops), module
 
