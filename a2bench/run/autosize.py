@@ -574,4 +574,5 @@ class AutoSizes:
             report.statuses[k] = report.statuses.get(k, 0) + v
         report.worker = more.worker
         report.interrupted = report.interrupted or more.interrupted
+        report.stopped = report.stopped or more.stopped
         return report

@@ -35,6 +35,7 @@ from a2bench.case import Case
 from a2bench.catalog import cost_of, expected_cost, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
+from a2bench.run.oom import killed_for_memory, oom_kills
 from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings, interleavable, now, serve
 
@@ -51,8 +52,32 @@ class WorkerLost(Exception):
 
 class Stopped(KeyboardInterrupt):
     """The worker was sent SIGTERM: someone asked the sweep to stop (Slurm does so on scancel,
-    preemption and the time limit). Not a failure of the case, so the case is left without a
-    result, to run again on resume, and the sweep stops as on Ctrl-C."""
+    preemption and the time limit), or SIGKILL by someone other than the kernel's out-of-memory
+    killer (killed()). Not a failure of the case, so the case is left without a result, to run
+    again on resume, and the sweep stops as on Ctrl-C."""
+
+
+def killed(doing: str, for_memory: bool | None) -> WorkerLost | Stopped:
+    """What a worker killed by SIGKILL leaves, by whether the kernel's out-of-memory kill count
+    rose meanwhile (run.oom; None: it cannot be read, and the OOM killer is the likely one).
+
+    A kill from anyone else (kill -9, scancel --signal=KILL, a watchdog) says nothing of the case,
+    and no stored status would let --resume run it again: the store's done_keys holds every
+    stored (case, pass) whatever its status, and any status but ok is the case's failure to
+    store.failed() (its later passes copy it) and to passes.merge_passes (its pooled row); a
+    status of its own would need each of them, and every reader of statuses, to pass it over.
+    So it is a stop, as SIGTERM is: the case gets no record, the sweep stops and says why, and
+    --resume runs the case. Going on would leave a hole that a finished run does not show,
+    beside a killer that may take the runner next (scancel signals every process of the job)."""
+    what = f"worker killed by SIGKILL while {doing}"
+    if for_memory is False:
+        return Stopped(f"{what}, not by the kernel's out-of-memory killer (the oom_kill count "
+                       "of its memory cgroup did not rise) but by a user, a scheduler or a "
+                       "watchdog; the sweep stops, and --resume runs what it left")
+    if for_memory:
+        return WorkerLost("oom", f"{what} (the kernel's out-of-memory killer: the oom_kill "
+                                 "count of its memory cgroup rose)")
+    return WorkerLost("oom", f"{what} (most likely the kernel's out-of-memory killer)")
 
 
 # The longest one poll() for a worker's answer: multiprocessing's takes at most 2**31 - 1 ms
@@ -119,6 +144,9 @@ class Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=serve, args=(child, settings), daemon=True)
+        # the kernel's OOM kill count before the worker starts, and again before each request:
+        # whether it rose tells a SIGKILL of the OOM killer from anyone else's (killed())
+        self.oom_kills = oom_kills()
         with _child_ignores_sigint(), _main_without_a_file():
             self.process.start()
             LIVE.add(self)  # with SIGINT held: no Ctrl-C between the start and the record
@@ -146,11 +174,11 @@ class Worker:
             if code == -signal.SIGTERM:
                 raise Stopped(f"worker terminated by SIGTERM while {doing}") from None
             if code == -signal.SIGKILL:
-                raise WorkerLost("oom", f"worker killed by SIGKILL while {doing} "
-                                 "(most likely the kernel's out-of-memory killer)") from None
+                raise killed(doing, killed_for_memory(self.oom_kills, oom_kills())) from None
             raise WorkerLost("error", f"worker died (exit code {code}) while {doing}") from None
 
     def request(self, kind: str, payload: Any, timeout: float) -> tuple[str, Any]:
+        self.oom_kills = oom_kills()  # (an earlier OOM kill of another process is no sign)
         self.conn.send((kind, payload))
         return self._receive(timeout, DOING.get(kind, kind))
 
@@ -183,6 +211,7 @@ class SweepReport:
     statuses: dict[str, int] = field(default_factory=dict)
     timed_s: float = 0.0
     interrupted: bool = False
+    stopped: str = ""  # why, where the worker was stopped from outside (Stopped), not the sweep
     worker: Worker | None = None  # the last pass's worker, alive, when asked to keep it
 
 
@@ -414,8 +443,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     m = _run_one(worker, case, settings, case_timeout, count=process == 0)
                     ran_in_pass = True
                 record(case, m, process, started)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         report.interrupted = True
+        report.stopped = str(e) if isinstance(e, Stopped) else ""
         # and any worker `worker` never held: one stopped as it started, which only the
         # traceback keeps in LIVE (a weak set), so here, while it is handled
         kill_all()

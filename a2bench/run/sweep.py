@@ -46,6 +46,7 @@ from a2bench.run.plan import Plan
 from a2bench.run.result import SweepResult
 from a2bench.run.resume import python_call
 from a2bench.run.runner import (
+    Stopped,
     SweepReport,
     Worker,
     WorkerLost,
@@ -212,7 +213,9 @@ class Sweep:
         try:  # the lock's own file too: a full disk there had been a traceback
             with holding(self.options.out, "a2bench run"), self._allocator():
                 return self._run()
-        except KeyboardInterrupt:  # one _run did not stop at, or a second while it stopped:
+        except KeyboardInterrupt as e:  # one _run did not stop at, or a second while it stopped:
+            if isinstance(e, Stopped):  # a worker stopped from outside (calibration, overhead)
+                self.listener.note(str(e))
             with held():            # its workers go, and a sweep with a folder records the stop
                 kill_all()
                 if self._writer is None:  # a resume stopped as it starts keeps what it holds
@@ -332,6 +335,8 @@ class Sweep:
         finally:
             self.listener.end()
         if report.interrupted:
+            if report.stopped:  # its worker was stopped from outside, not the sweep: said why
+                self.listener.note(report.stopped)
             return self._stopped(writer)
         self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
                            "changed under the sweep")

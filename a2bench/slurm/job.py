@@ -75,7 +75,7 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
         load_plugins()
         options = task_options(task)
         result = Sweep(task.suite, task.cases, options, ConsoleListener(progress=False)).run()
-        if result.interrupted:  # its worker got SIGTERM (runner.Stopped)
+        if result.interrupted:  # its worker got SIGTERM, or SIGKILL from outside (runner.Stopped)
             raise RuntimeError(f"{STOPPED} (scancel, preemption or the time limit) before "
                                "the shard's cases were done")
         return {"host": socket.gethostname(), "partition": task.partition, "shard": task.index}
