@@ -221,3 +221,24 @@ def test_make_plan_pools_the_pilots_repeats_and_plans_for_them(spread, is_noisy)
              if p.size in {c.size for c in g.choices}],
             lambda p, g=g: g.overhead_s + p.flops / g.rate, noisy(CPU, plan.noise.spread))
             for g in plan.groups if g.feasible)
+
+
+def test_the_budget_the_noise_needs_counts_the_other_windows_as_the_plan_does():
+    # decisive_budget had counted a window with no class to test at its planned wall, where
+    # Plan.needed_budget_s (budget_line's figure) counts its need: the budget the noise line
+    # named was not the one the plan would then need
+    quiet, loud = cc_replan(CPU), cc_replan(noisy(CPU, 0.045))
+    g = quiet(None, 4000.0)
+    short = loud(g, sh.least_share(g, 4000.0, quiet, decisive=True))
+    plan = pl.Plan((short,), 100.0, 20.0, 5.0, noisy(CPU, 0.045).noise)
+    alone = sh.decisive_budget(plan, loud, 4000.0)
+    classless = replace(short, promised_bic=math.nan, needed_budget_s=500.0)
+    assert classless.predicted_wall_s < 500.0 and not sh.wants_delta_bic(classless)
+    both = sh.decisive_budget(replace(plan, groups=(short, classless)), loud, 4000.0)
+    assert both == pytest.approx(alone + 500.0 / pl.FIRST_ROUND)
+    assert replace(plan, groups=(classless,)).needed_budget_s == pytest.approx(
+        plan.startup_s + plan.fixed_s + 500.0 / pl.FIRST_ROUND)
+    # a window no budget affords is left out, as affordable_budget_s leaves it out
+    windowless = replace(short, choices=(), needed_budget_s=math.inf, promised_bic=math.nan)
+    assert sh.decisive_budget(replace(plan, groups=(short, windowless)), loud,
+                              4000.0) == pytest.approx(alone)

@@ -170,6 +170,13 @@ class GroupPlan:
         return len(self.choices) >= SIZES and self.needed_budget_s is None
 
     @property
+    def needed_s(self) -> float:
+        """The group's part of a first round that affords its window: its needed share where
+        its budget affords none (inf where no budget does), else its planned wall time. What
+        Plan.needed_budget_s and shares.decisive_budget both count for it."""
+        return self.predicted_wall_s if self.needed_budget_s is None else self.needed_budget_s
+
+    @property
     def label(self) -> str:
         """The template's label with its sizes still to be chosen named so (hxw auto)."""
         return self.template.label(auto=self.axis)
@@ -492,10 +499,14 @@ class Plan:
         """The budget that would afford every group's cheapest regime, when this one does not."""
         if self.feasible:
             return None
-        walls = [g.needed_budget_s if g.needed_budget_s is not None else g.predicted_wall_s
-                 for g in self.groups]
+        walls = [g.needed_s for g in self.groups]
         if not all(math.isfinite(w) for w in walls):
             return math.inf
+        return self.budget_for(walls)
+
+    def budget_for(self, walls: Sequence[float]) -> float:
+        """The budget whose first round holds `walls` (a group's part each): start-up, fixed,
+        and their sum over FIRST_ROUND."""
         return self.startup_s + self.fixed_s + sum(walls) / FIRST_ROUND
 
     @property

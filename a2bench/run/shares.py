@@ -110,21 +110,25 @@ def decisive_budget(plan: Plan, replan: Callable[[GroupPlan, float], GroupPlan],
                     most_s: float) -> float | None:
     """The budget whose first round affords every window a decisive ΔBIC (least_share, each
     group's least share up to `most_s`), where some window does not promise one; None where
-    every window does, inf where no share up to `most_s` gives some group one. As
-    Plan.needed_budget_s counts: start-up, fixed, and the shares over FIRST_ROUND. `replan`
-    plans on the machine the plan was made for (its noise). A group with no window at any
-    budget, or no class to test (ΔBIC NaN), no noise decides: it keeps its own (budget_line's)."""
+    every window does, inf where no share up to `most_s` gives some group one. Counted as
+    Plan.needed_budget_s counts (Plan.budget_for), every other group at GroupPlan.needed_s:
+    a group short of its budget with no class to test had been counted at its planned wall,
+    not its need. `replan` plans on the machine the plan was made for (its noise). A group
+    with no window at any budget, or no class to test (ΔBIC NaN), no noise decides: it keeps
+    its own need (budget_line's), and one no budget affords is left out, as
+    Plan.affordable_budget_s leaves it."""
     wanting = [g for g in plan.groups if wants_delta_bic(g)]
     if not wanting:
         return None
-    need = 0.0
+    need = []
     for g in plan.groups:
-        share = least_share(g, most_s, replan, decisive=True) if g in wanting else \
-            g.predicted_wall_s
+        if g.needed_budget_s == math.inf:
+            continue
+        share = least_share(g, most_s, replan, decisive=True) if g in wanting else g.needed_s
         if not math.isfinite(share):
             return math.inf
-        need += share
-    return plan.startup_s + plan.fixed_s + need / FIRST_ROUND
+        need.append(share)
+    return plan.budget_for(need)
 
 
 def wants_delta_bic(g: GroupPlan) -> bool:
