@@ -97,6 +97,12 @@ class Results:
         # absolute: a relative one had read another folder after os.chdir (or none: a raw
         # FileNotFoundError from .frame)
         object.__setattr__(self, "out", Path(self.out).absolute())
+        # as `a2bench report` says it, with the API's own writer named: a missing folder had
+        # read "no results.jsonl here (expected a folder written by a2bench run)"
+        wrote = "a2bench.sweep(...) or a2bench run"
+        if not self.out.is_dir() and not self.out.is_symlink():  # a link's line: load_passes
+            raise InputError(f"a2bench.Results: {self.out}: not a folder (expected a results "
+                             f"folder written by {wrote}, holding results.jsonl)")
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
             from a2bench.run.store import load_passes
             from a2bench.slurm.merge import read_partition
@@ -104,7 +110,7 @@ class Results:
             if read_partition(self.out) is not None:  # a partition's shards, not merged yet
                 return  # (its driver died): read as `a2bench report` reads them
             try:  # why not, as `a2bench report` says it: a sweep calibrating, a Slurm sweep's
-                load_passes(self.out)  # folder (its partitions named), a run stopped before
+                load_passes(self.out, wrote)  # folder (its partitions named), a run stopped
             except InputError as e:  # its first result (the call that resumes it); all had
                 raise InputError(f"a2bench.Results: {e}") from None  # read "holds no results"
 

@@ -919,8 +919,20 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
         f"cases stored so far; resume it with: a2bench.sweep(SUITE, {str(stopped.out)!r}, "
         "resume=True, processes=4) with SUITE the dict it began with")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match="nowhere: no results.jsonl here .expected a folder"):
-        Results("nowhere")  # at once, not a FileNotFoundError from .frame later
+    # at once, not a FileNotFoundError from .frame later; and what is expected names the API's
+    # own writer, as `a2bench report` words it ("no results.jsonl here (expected a folder
+    # written by a2bench run)" had been said of a folder that is not there)
+    expected = ("(expected a results folder written by a2bench.sweep(...) or a2bench run, "
+                "holding results.jsonl)")
+    (tmp_path / "a-file").write_text("")
+    for wrong in ("nowhere", "a-file"):
+        with pytest.raises(InputError) as e:
+            Results(wrong)
+        assert str(e.value) == f"a2bench.Results: {tmp_path / wrong}: not a folder {expected}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"empty: no results.jsonl here \(expected a folder "
+                                         r"written by a2bench.sweep\(...\) or a2bench run\)$"):
+        Results("empty")
 
 
 def test_bad_input_is_raised_from_the_api_call_itself(tmp_path):

@@ -381,16 +381,18 @@ def _newer(path: Path, lines: list[bytes]) -> str | None:
             "is damaged")
 
 
-def load_passes(out_dir: str | Path) -> list[Measurement]:
-    """Every stored record, one per case and pass (--processes runs a case in several workers)."""
+def load_passes(out_dir: str | Path, by: str = "a2bench run") -> list[Measurement]:
+    """Every stored record, one per case and pass (--processes runs a case in several workers);
+    `by`: what writes such a folder, as the caller's user knows it (a2bench.Results names the
+    Python API too)."""
     try:
-        return _load_passes(Path(out_dir))
+        return _load_passes(Path(out_dir), by)
     except (OSError, RuntimeError) as e:  # a folder it may not read; a name over 255 bytes
         raise StoreError(f"{e.filename or out_dir}: {os_problem(e, 'a results folder')}"
                          ) from None
 
 
-def _load_passes(out_dir: Path) -> list[Measurement]:
+def _load_passes(out_dir: Path, by: str) -> list[Measurement]:
     if problem := link_problem(out_dir, "a results folder"):
         raise StoreError(f"{out_dir}: {problem}")
     path = out_dir / JSONL
@@ -427,7 +429,7 @@ def _load_passes(out_dir: Path) -> list[Measurement]:
                          f"{' and '.join(left)}, and no {JSONL}); expected results to read: run "
                          "the sweep again into this folder, without --resume")
     if records is None:
-        raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by a2bench run)")
+        raise StoreError(f"{out_dir}: no {JSONL} here (expected a folder written by {by})")
     return records
 
 
