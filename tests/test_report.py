@@ -1301,6 +1301,36 @@ def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monk
     assert not any((out / name).exists() for name in rep.PAGES)
 
 
+def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Path,
+                                                                    monkeypatch):
+    # a Ctrl-C after report.md was in place had left it without index.html (and summary.json
+    # beside it): the pages are renamed into place together, the Ctrl-C after the last
+    import os
+    import signal
+
+    import a2bench.report as rep
+
+    run = toy_folder(tmp_path / "run")
+    out = tmp_path / "report"
+    real = os.replace
+
+    def then_ctrl_c(src, dst, *args, **kwargs):
+        real(src, dst, *args, **kwargs)
+        if Path(dst).name == "report.md":
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", then_ctrl_c)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # `make test &` ignores it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rep.build_report([run], out)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert all((out / name).is_file() for name in rep.PAGES)
+    assert (out / "index.html").read_text().rstrip().endswith("</html>")
+    assert not any(out.glob("*.tmp"))
+
+
 def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path):
     # a worker killed while timing a block's per-call overhead had left its column n/a and its
     # window moved, with nothing said

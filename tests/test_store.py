@@ -296,6 +296,14 @@ def test_a_write_cut_short_leaves_no_half_file_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         store.atomic_write(tmp_path / "environment.json", "{}")
     assert list(tmp_path.iterdir()) == []
+    # files written together (a report's pages): the second's full disk takes the first's too
+    from a2bench.run.durable import atomic_write_all
+
+    synced = []
+    monkeypatch.setattr(store.os, "fsync", lambda fd: full(fd) if synced else synced.append(fd))
+    with pytest.raises(OSError):
+        atomic_write_all({tmp_path / "report.md": "#", tmp_path / "index.html": "<"})
+    assert synced and list(tmp_path.iterdir()) == []
 
 
 def test_a_folder_sync_that_the_filesystem_refuses_is_let_be(tmp_path, monkeypatch):

@@ -41,6 +41,7 @@ from a2bench.report.plotting import PALETTE, PINNED_COLORS, block_colors
 from a2bench.report.render import to_html, to_markdown
 from a2bench.report.sections import document
 from a2bench.report.sections.machine import _cuda_flags, _gpu_memory, _schedule
+from a2bench.run.durable import atomic_write_all
 from a2bench.run.store import atomic_write, folder_problem
 
 # Names that tests and scripts import from a2bench.report; they keep working from here.
@@ -98,11 +99,11 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
                                                  if len(result.labels) > 3 else "")
         title = f"a2bench report: {named}: {result.headline['verdict'].upper()}"
         # whole or not at all: a report killed as it wrote index.html had left it empty, which
-        # refused every later report into the folder as not a report's page
-        for name, text in zip(PAGES, (
-                json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n",
-                to_markdown(doc), to_html(doc, title)), strict=True):
-            atomic_write(out / name, text)
+        # refused every later report into the folder as not a report's page; and together: one
+        # stopped between pages had left report.md without index.html
+        atomic_write_all({out / name: text for name, text in zip(PAGES, (
+            json.dumps(summary(result, figures), indent=2, allow_nan=False) + "\n",
+            to_markdown(doc), to_html(doc, title)), strict=True)})
         written += [out / name for name in PAGES]
         done = {p.name for p in written}
         # an earlier report's table this one did not write (modes.csv of a run with train

@@ -8,10 +8,11 @@ from __future__ import annotations
 import csv
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from a2bench.measurement import Measurement, csv_columns
+from a2bench.run.interrupts import deferred
 
 
 def write_csv(path: Path, records: Iterable[Measurement]) -> None:
@@ -51,6 +52,32 @@ def fsync_folder(folder: Path) -> None:
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace `path` with `text` whole: a reader sees the old file or the new one, never half."""
+    os.replace(_staged(path, text), path)
+    fsync_folder(path.parent)
+
+
+def atomic_write_all(texts: Mapping[Path, str]) -> None:
+    """Replace each path with its text, whole and together (a report's pages): every one
+    written beside its path first, then all renamed, a Ctrl-C held until the last rename. A
+    report stopped between its pages had left report.md without index.html; here a stop
+    leaves the new files or none of them (SIGKILL, between renames of microseconds, aside)."""
+    staged: list[Path] = []
+    try:
+        for path, text in texts.items():
+            staged.append(_staged(path, text))
+    except BaseException:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    with deferred():
+        for tmp, path in zip(staged, texts, strict=True):
+            os.replace(tmp, path)
+    for folder in dict.fromkeys(path.parent for path in texts):
+        fsync_folder(folder)
+
+
+def _staged(path: Path, text: str) -> Path:
+    """`text` written and synced beside `path` (its name + .tmp), for a rename into place."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -60,5 +87,4 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
-    fsync_folder(path.parent)
+    return tmp
