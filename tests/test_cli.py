@@ -455,6 +455,33 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     assert (out / "report" / "index.html").exists()
 
 
+def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_path):
+    # `--resume` on a finished folder had measured the ceilings at both ends (seconds of CPU),
+    # started a worker for no case and filed a session that ran nothing
+    suite = tmp_path / "first.yaml"
+    suite.write_text("blocks: [se]\nthreads: 1\n"
+                     "params: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
+    out = tmp_path / "out"
+    args = ("run", str(suite), "--out", str(out), "--processes", "1", "--time-budget", "0.05",
+            "--calibration-time", "0.01", "--no-progress")
+    assert cli(*args).returncode == 0
+    env = (out / "environment.json").read_bytes()
+    done = cli(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (f"a2bench: first: 1 case pass, all already stored in {out}, whose run "
+                           "finished: nothing left to run, so nothing is calibrated or started\n")
+    assert "0 case passes run (1 reused); the 1 case: ok 1." in done.stdout
+    assert (out / "environment.json").read_bytes() == env
+    # a run with no end recorded still has its end to record: it calibrates as it ends
+    stopped = json.loads(env)
+    stopped["ended"] = "interrupted"
+    (out / "environment.json").write_text(json.dumps(stopped))
+    again = cli(*args, "--resume")
+    assert again.returncode == 0 and "measuring this cpu's GEMM" in again.stderr
+    assert json.loads((out / "environment.json").read_text())["resumed_in"][-1][
+        "ended"] == "finished"
+
+
 @pytest.mark.slow
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"

@@ -56,10 +56,13 @@ from a2bench.run.runner import (
     run_cases,
 )
 from a2bench.run.store import (
+    FINISHED,
     SLURM_SWEEP,
     ResultsWriter,
+    ending,
     holds_sweep,
     load_environment,
+    load_passes,
     merge_passes,
     resume_problem,
 )
@@ -146,6 +149,13 @@ def noise_warnings(records: Sequence[Measurement], env: dict[str, Any]) -> list[
     if busy is not None and busy > BUSY_PERCENT:
         out.append(f"other load present: the CPU was {busy:.0f}% busy before the sweep started")
     return out
+
+
+def overhead_left(overhead: dict[str, Any] | None) -> bool:
+    """Whether a resume times the per-call overhead: none stored, or an entry lost (a worker
+    killed while timing it), which had stayed lost for good and moved its block's window."""
+    return overhead is None or bool(overhead.get("error") or any(
+        "error" in e for e in overhead.get("cases") or []))
 
 
 def slurm_folder_problem(out: Path, python: bool = False) -> str | None:
@@ -266,6 +276,8 @@ class Sweep:
         self._check_threads()
         if o.resume:
             self._check_resumed_threads()
+            if keys is not None and (done := self._nothing_left(keys, started)) is not None:
+                return done
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
@@ -301,8 +313,7 @@ class Sweep:
         self._writer = writer  # a stop from here on is recorded in its environment
         # an entry lost before (a worker killed while timing it) is timed again on a resume:
         # it had stayed lost for good, and its block's window moved without it
-        failed = overhead is not None and bool(overhead.get("error") or any(
-            "error" in e for e in overhead.get("cases") or []))
+        failed = overhead is not None and overhead_left(overhead)
         if overhead is None or failed:
             overhead, worker = measure_overhead(self.cases, suite.device, suite.dtype,
                                                 self.settings, o.case_timeout, worker)
@@ -558,6 +569,31 @@ class Sweep:
                            reused=report.reused, statuses=dict(report.statuses),
                            warnings=tuple(warnings), timed_s=report.timed_s,
                            wall_s=time.perf_counter() - started, saved=len(writer.records))
+
+    def _nothing_left(self, keys: list[tuple[Any, ...]], started: float) -> SweepResult | None:
+        """A resume's result where its folder holds every pass of every case, its run recorded
+        that it finished and its per-call overhead is whole: nothing is left to run, so no
+        worker starts and nothing is calibrated or written (such a resume had calibrated at
+        both ends, 5 s of CPU, and filed a session that ran nothing). None where something is
+        left: a run with no end recorded records it, calibrating as it ends."""
+        o = self.options
+        env = load_environment(o.out)
+        if ending(env) != FINISHED or overhead_left(env.get("overhead")):
+            return None
+        records = load_passes(o.out)
+        wanted = {(k, p) for k in keys for p in range(o.processes)}
+        if not wanted <= {(m.case.key(), m.process) for m in records}:
+            return None
+        n = len(wanted)
+        self.listener.note(f"{self.suite.name}: {n} case pass{'es' if n != 1 else ''}, all "
+                           f"already stored in {o.out}, whose run finished: nothing left to "
+                           "run, so nothing is calibrated or started")
+        order = {k: i for i, k in enumerate(keys)}
+        merged = sorted((m for m in merge_passes(records) if m.case.key() in order),
+                        key=lambda m: order[m.case.key()])
+        return SweepResult(out=o.out, records=tuple(merged), reused=len(wanted),
+                           warnings=tuple(env.get("warnings") or ()), saved=len(records),
+                           wall_s=time.perf_counter() - started)
 
     def _stopped(self, writer: ResultsWriter) -> SweepResult:
         with held():
