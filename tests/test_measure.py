@@ -145,6 +145,15 @@ def test_the_dtype_probe_runs_without_importing_dynamo():
     assert ran == precision.Precision(("bfloat16", "float32"), ("aten._to_copy",))
 
 
+def test_a_case_without_counters_says_so_once():
+    """fvcore and FlopCounterMode are both off with --no-counters, for one reason: the note had
+    read "counters disabled; counters disabled"."""
+    case = Case("se", "cpu", "float32", 1, 16, 1, 4, 4, reduction=4)
+    m = measure_case(case, Settings(threads=1, time_budget_s=0.01, counters=False),
+                     reference=1e-5)
+    assert m.status == "ok" and m.macs_torch is None and m.reason == "counters disabled"
+
+
 def test_a_counted_first_pass_runs_without_importing_dynamo():
     """Every dispatch mode a worker enters around the eager module (the counters' operator
     recorder, torch's FlopCounterMode, the dtype probe, the tensor-peak trace) skips torch's

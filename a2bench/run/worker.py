@@ -137,7 +137,8 @@ def measure_case(case: Case, settings: Settings, reference: float | None = None,
             plain.release()
     # A missing optional package is said once, in environment.json and by `run`, not per case.
     optional = [c for c in (th, pf) if c.error and "not installed" not in c.error]
-    notes = "; ".join(c.error for c in (fv, tc, *optional) if c.error)
+    # each reason once: with the counters off, fvcore's and FlopCounterMode's are the same one
+    notes = "; ".join(dict.fromkeys(c.error for c in (fv, tc, *optional) if c.error))
     if counted and tc.completed:  # the MACs this block is judged by hold more than the counter's
         notes = "; ".join(filter(None, (notes, closed_note(tc))))
     if counted and (left := uncounted(tc.skipped)):  # and less than it computes
