@@ -58,6 +58,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from a2bench.allocator import allowance_bytes, block_bytes, exact_bytes, fragmentation_bytes
+from a2bench.aten_cpu import bias_sum_scratch
 from a2bench.onednn import (
     ONEDNN_BF16_EMULATED,
     ONEDNN_F32,
@@ -460,30 +461,24 @@ def softmax_backward_ops(rows: int, length: int) -> int:
     return rows * (4 * length - 1)
 
 
-def wrapped_scalar_elements(device: str, dtype_bytes: int) -> int:
-    """A Python number an operator takes (x / N, x * 0.125) is wrapped in a 0-dim 8-byte
-    tensor (int64 or float64), which autograd saves where the backward needs it, and which a
-    mean's backward allocates: in elements of the case dtype, on the CPU, where it was measured
-    (SE's and the eager non-local block's train peaks were 8-12 B over the model without it).
-    CUDA keeps wrapped numbers on the host, outside the device's peak (the H100 and H200 SE
-    train records were exact without it); another device is not measured: none."""
-    return max(1, 8 // dtype_bytes) if device == "cpu" else 0
-
-
 # Operator factories, so a block's cost model reads like its forward pass. Each returns one
 # Term; `frees` names the tensors whose last use it is (for the live peak). Keyword arguments
 # beyond those named are Term's backward fields (inputs, saves, passes, ...).
 
 def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: bool = True,
               frees: tuple[str, ...] = (), inputs: tuple[str, ...] | None = None,
-              kernel: str = "", sides: tuple[int, int] | None = None, **backward) -> Term:
+              kernel: str = "", sides: tuple[int, int] | None = None, reduced_aten: bool = False,
+              grad_order: tuple[int, ...] = (), held: int = 0, **backward) -> Term:
     """A 1x1 convolution (or Linear) over `positions`: cin*cout MACs per position, bias adds.
 
     Backward: saves its input; the input gradient and the weight gradient are one product each
     (grad_operands 2), the bias gradient one add per output element. `kernel` a oneDNN bf16
     kernel (is_onednn_bf16): the scratch of oneDNN's bfloat16 convolution on its ISA
     (onednn_bf16_scratch); `sides`: the map's (h, w) for a 1x1 nn.Conv2d, None for an
-    nn.Conv1d over flattened positions (onednn_sample_copies)."""
+    nn.Conv1d over flattened positions (onednn_sample_copies). `reduced_aten` (ATen's kernel in
+    bf16 or fp16; aten_cpu.runs_reduced_on_aten), with the output gradient's layout
+    (`grad_order`) and what of the scratch lives through the backward (`held`): the float32
+    copy its bias gradient may sum (aten_cpu.bias_sum_scratch)."""
     out = b * cout * positions
     params = cin * cout + (cout if bias else 0)
     fields = {"saves": inputs, "grad_operands": 2, "params": params,
@@ -500,6 +495,9 @@ def pointwise(name: str, b: int, positions: int, cin: int, cout: int, *, bias: b
                                      threads=onednn_f32_threads(kernel) or 1,
                                      width=sides[1] if sides else None,
                                      block=onednn_f32_channel_block(kernel))
+    elif reduced_aten and bias:
+        scratch = bias_sum_scratch(b, cout, sides or (1, positions), fields["params"],
+                                   fields.get("backward_scratch", 0), grad_order, held)
     # A block's own scratch (ATen's contiguous copy of a gradient that arrives transposed, made
     # before the kernel runs) adds to oneDNN's: so the non-local block's peaks measured.
     for key, elements in scratch.items():

@@ -62,6 +62,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from a2bench.aten_cpu import runs_reduced_on_aten
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
@@ -224,6 +225,12 @@ def _kept(term: Term) -> str:
     return term.inputs[0] if term.out_elements == 0 and term.inputs else term.name
 
 
+# The layouts (b, c, h, w)'s dimensions take, outermost first, in the summed gradients that
+# reach the convolutions (measured: the same at every shape, pass and batch), which decide
+# whether ATen's bf16 bias gradient sums a float32 copy (aten_cpu.sums_float_copy): the value's
+# and the key's do, on maps of both sides over 1; the query's, channels last, never does
+GRAD_ORDERS = {"query": (0, 2, 3, 1), "key": (0, 2, 1, 3), "value": (0, 3, 1, 2)}
+
 # ATen's CPU bmm computes a product of contraction x rows x columns under this in its own loop,
 # without BLAS (LinearAlgebra.cpp, bmm_out_or_baddbmm_), so it copies no operand
 ATEN_SMALL_BMM = 400
@@ -275,6 +282,8 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
     def n(s: str) -> str:
         return f"{s}{r}"
 
+    aten = runs_reduced_on_aten(case, kernel)
+
     def conv(name: str, cin: int, cout: int) -> Term:
         weights = cin * cout + cout
         first = r == recurrence - 1  # its backward runs first: the parameter gradients
@@ -284,7 +293,8 @@ def _pass_terms(case: Case, r: int, kernel: str = "") -> list[Term]:
         return pointwise(n(name), b, big_n, cin, cout, inputs=(source,),
                          params=weights if first else 0,
                          backward_scratch=copied + (0 if first else weights),
-                         kernel=kernel, sides=(h, w))
+                         kernel=kernel, sides=(h, w), reduced_aten=aten,
+                         grad_order=GRAD_ORDERS[name])
 
     energy = b * big_n * (h + w)
     qk = (b, cq, h, w)

@@ -23,6 +23,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from a2bench.aten_cpu import runs_reduced_on_aten
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
@@ -90,14 +91,18 @@ def _shared(case: Case, kernel: str) -> dict[str, Term]:
     `kernel`: the convolutions' (conv_kernel, the record's `backend`)."""
     b, c, big_n = case.batch, case.channels, case.positions
     m, n = int(case.param("m")), int(case.param("n"))
+    aten = runs_reduced_on_aten(case, kernel)  # the bias gradients' float32 sums
     return {
-        "phi": pointwise("phi", b, big_n, c, m, inputs=("x",), kernel=kernel),
-        "theta": pointwise("theta", b, big_n, c, n, inputs=("x",), kernel=kernel),
+        "phi": pointwise("phi", b, big_n, c, m, inputs=("x",), kernel=kernel,
+                         reduced_aten=aten),
+        "theta": pointwise("theta", b, big_n, c, n, inputs=("x",), kernel=kernel,
+                           reduced_aten=aten),
         # softmax(B) is read transposed by the next product, so its gradient arrives transposed
         # and the softmax backward first copies it contiguous (a scratch of its size)
         "softmax_b": softmax("softmax_b", b * n, big_n, frees=("theta",), inputs=("theta",),
                              backward_scratch=b * n * big_n, device=case.device),
-        "rho": pointwise("rho", b, big_n, c, n, inputs=("x",), kernel=kernel),
+        "rho": pointwise("rho", b, big_n, c, n, inputs=("x",), kernel=kernel,
+                         reduced_aten=aten),
         "softmax_v": softmax("softmax_v", b * big_n, n, frees=("rho",), inputs=("rho",),
                              device=case.device),
         # the residual's gradient is the output's, for both operands
@@ -136,7 +141,8 @@ class DoubleAttentionSpec(BlockSpec):
             bmm("distribute", b, m, n, big_n, frees=("gather", "softmax_v"),
                 inputs=("gather", "softmax_v")),
             pointwise("proj", b, big_n, m, case.channels, frees=("distribute",),
-                      inputs=("distribute",), kernel=backend),
+                      inputs=("distribute",), kernel=backend,
+                      reduced_aten=runs_reduced_on_aten(case, backend)),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)
@@ -172,7 +178,8 @@ class NonlocalOrderSpec(BlockSpec):
             bmm("aggregate", b, m, big_n, big_n, frees=("phi", "affinity"),
                 inputs=("phi", "affinity")),
             pointwise("proj", b, big_n, m, case.channels, frees=("aggregate",),
-                      inputs=("aggregate",), kernel=backend),
+                      inputs=("aggregate",), kernel=backend,
+                      reduced_aten=runs_reduced_on_aten(case, backend)),
             t["residual"],
         )
         return Cost(terms, case.dtype_bytes)

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from a2bench.aten_cpu import runs_reduced_on_aten
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.case import Case
 from a2bench.cost import Cost, Term, bmm, elementwise, pointwise, softmax
@@ -133,13 +134,17 @@ class GlobalContextSpec(BlockSpec):
         b, c, big_n = case.batch, case.channels, case.positions
         hidden = c // int(case.param("reduction"))
         big = b * c * big_n
+        # ATen's bf16 bias gradients sum no float32 copy here: one output channel, or one
+        # position (aten_cpu.sums_float_copy); passed so that the model says so itself
+        aten = runs_reduced_on_aten(case, backend)
         terms = (
-            pointwise("mask", b, big_n, c, 1, inputs=("x",), kernel=backend),
+            pointwise("mask", b, big_n, c, 1, inputs=("x",), kernel=backend, reduced_aten=aten),
             softmax("softmax", b, big_n, frees=("mask",), inputs=("mask",), device=case.device),
             bmm("pool", b, c, big_n, 1, frees=("softmax",), inputs=("x", "softmax")),
             # the pooled context lives through the whole transform (forward's `del context`
             # follows it), so it is freed with the expand, not at the reduce
-            pointwise("reduce", b, 1, c, hidden, inputs=("pool",), kernel=backend),
+            pointwise("reduce", b, 1, c, hidden, inputs=("pool",), kernel=backend,
+                      reduced_aten=aten),
             # native_layer_norm also returns each row's mean and inverse std, freed as it returns
             Term("layernorm", 0, _layernorm_ops(b, hidden), b * hidden, ("reduce",),
                  inputs=("reduce",), saves=("reduce",), params=2 * hidden,
@@ -147,7 +152,7 @@ class GlobalContextSpec(BlockSpec):
             elementwise("relu", b * hidden, b * hidden, frees=("layernorm",),
                         inputs=("layernorm",), saves=("relu",), backward_elementwise=b * hidden),
             pointwise("expand", b, 1, hidden, c, frees=("relu", "pool"), inputs=("relu",),
-                      kernel=backend),
+                      kernel=backend, reduced_aten=aten),
             # One add per output element; the (b, c, N) sum is the block's output. Backward: x's
             # gradient is the output's; the broadcast term's is its sum over positions.
             elementwise("add", big, big, frees=("expand",), inputs=("x", "expand"),

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from a2bench.aten_cpu import runs_reduced_on_aten, wrapped_scalar_elements
 from a2bench.blocks.kernels import conv_kernel, expected_conv_kernel
 from a2bench.blocks.sdpa_cpu import (
     FLASH_CPU,
@@ -76,7 +77,6 @@ from a2bench.cost import (
     softmax,
     softmax_backward_ops,
     softmax_ops,
-    wrapped_scalar_elements,
 )
 from a2bench.kernel_names import thread_count, threaded
 from a2bench.onednn import is_onednn_amx, is_onednn_conv
@@ -268,8 +268,15 @@ def _key_value(case: Case, conv: str, kernel: str) -> tuple[tuple[Term, ...], st
     pool = _pool_terms(f"{conv}_pool", case, conv, transposed_grad=sdpa)
     return ((pointwise(conv, b, big_n, c, d, inputs=("x",),
                        backward_scratch=_copied(b, d, big_n, sdpa and not pool),
-                       kernel=kernel), *pool),
+                       kernel=kernel, reduced_aten=runs_reduced_on_aten(case, kernel),
+                       grad_order=TRANSPOSED if sdpa and not pool else ()), *pool),
             (f"{conv}_pool" if pool else conv))
+
+
+# A (b, d, N) gradient that arrives as the transpose of a contiguous (b, N, d) one: the order
+# of its layout, outermost first, over the (b, d, 1, N) an nn.Conv1d runs as (channels last),
+# whose bias sum ATen makes without a float32 copy (aten_cpu.sums_float_copy)
+TRANSPOSED = (0, 2, 3, 1)
 
 
 def _copied(b: int, d: int, positions: int, transposed: bool = True) -> int:
@@ -310,7 +317,7 @@ def _flash_backward_scratch(case: Case, kernel: str) -> int:
 
 def _saved_scalar(case: Case) -> dict[str, object]:
     """In training, autograd saves the Python float the affinity is scaled by, a wrapped
-    number (cost.wrapped_scalar_elements), until the scale's backward."""
+    number (aten_cpu.wrapped_scalar_elements), until the scale's backward."""
     elements = wrapped_scalar_elements(case.device, case.dtype_bytes)
     if not elements:
         return {}
@@ -401,13 +408,16 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     conv = next((k for k in backend.split("+") if is_onednn_conv(k)), "")
     phi, k = _key_value(case, "phi", conv)
     g, v = _key_value(case, "g", conv)
+    aten = runs_reduced_on_aten(case, conv)  # the bias gradients' float32 sums
     theta = pointwise("theta", b, big_n, c, d, inputs=("x",),
-                      backward_scratch=_copied(b, d, big_n), kernel=conv)
+                      backward_scratch=_copied(b, d, big_n), kernel=conv, reduced_aten=aten,
+                      grad_order=TRANSPOSED)
     tail = (
         # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
         # backward copies it contiguous again for the weight gradient
         pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy") if sdpa else ("y",), inputs=("y",),
-                  backward_scratch=_copied(b, d, big_n, sdpa), kernel=conv),
+                  backward_scratch=_copied(b, d, big_n, sdpa), kernel=conv, reduced_aten=aten,
+                  held=_copied(b, d, big_n, sdpa)),
         elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
                     inputs=("w_z", "x"), passes=("w_z", "x")),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from a2bench.aten_cpu import wrapped_scalar_elements
 from a2bench.case import Case
-from a2bench.cost import Cost, Term, elementwise, pointwise, wrapped_scalar_elements
+from a2bench.cost import Cost, Term, elementwise, pointwise
 from a2bench.registry import BlockSpec, Param, register
 
 
@@ -61,7 +62,7 @@ def _upcast_pool(case: Case, big: int) -> tuple[Term, ...]:
 
 
 def _divisor_elements(case: Case) -> int:
-    """The mean's backward divides the gradient by N, a wrapped number (cost.
+    """The mean's backward divides the gradient by N, a wrapped number (aten_cpu.
     wrapped_scalar_elements) that it also casts to the gradient's dtype, one element more
     (MeanBackward1 > aten::div, > aten::_to_copy: 12 B in float32, 10 B in bfloat16)."""
     wrapped = wrapped_scalar_elements(case.device, case.dtype_bytes)
