@@ -265,7 +265,8 @@ def test_a_block_rule_over_several_axes_is_checked_at_parse_time():
 
 def test_a_suite_says_the_threads_its_sizes_were_chosen_for():
     from a2bench.run.options import RunOptions
-    from a2bench.run.sweep import Sweep, default_threads, run_threads
+    from a2bench.run.sweep import Sweep
+    from a2bench.run.threads import default_threads, run_threads
 
     assert suite().threads is None
     one = suite(threads=1)

@@ -44,7 +44,7 @@ class RunOptions:
     suite: str = ""  # the suite file as the user named it, for the resume hint
     device: str | None = None  # --device: overrides the suite's device
     dtype: str | None = None  # --dtype: overrides the suite's dtype
-    threads: int | None = None  # None: a CPU suite's `threads:`, else sweep.default_threads
+    threads: int | None = None  # None: a CPU suite's `threads:`, else threads.default_threads
     resume: bool = False
     case_timeout: float = DEFAULT_CASE_TIMEOUT_S
     memory_budget: int | None = None  # bytes; None: the device's default rule

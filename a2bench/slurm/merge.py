@@ -224,7 +224,7 @@ def merge_environments(envs: Sequence[tuple[int, dict[str, Any]]], partition: st
         for i, e in envs]
     env["hosts"] = sorted({e.get("host") for _, e in envs if e.get("host")})
     # What a node says of itself: without --threads each job takes its own node's cores less
-    # one (run.sweep.default_threads), so nodes of two kinds run at two thread counts. Where the
+    # one (run.threads.default_threads), so nodes of two kinds run at two thread counts. Where the
     # shards differ, the first shard's value would misstate the others: the key is left empty
     # and `per_host` holds each node's.
     per_host: dict[str, dict[str, Any]] = {}
