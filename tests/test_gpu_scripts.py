@@ -37,13 +37,18 @@ def script(name: str) -> ModuleType:
         sys.path.remove(str(ROOT / "scripts"))
 
 
-def cpu_trace(tmp_path: Path, *case: str) -> tuple[str, dict]:
+def cpu_trace(tmp_path: Path, *case: str, child: bool = True) -> tuple[str, dict]:
     """scripts/gpu_peak_trace.py on the CPU for one case: the file it wrote, and its trace as
-    make publish reads it."""
+    make publish reads it. In a child process as the GPU run calls it, or (`child` False, under
+    the one_thread fixture, as the script pins one thread) its main in this process: a child
+    spends about 3 s of CPU importing torch."""
     out = tmp_path / "trace.txt"
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(out), *case])
-    assert r.returncode == 0, r.stderr
+    if child:
+        r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
+                 str(out), *case])
+        assert r.returncode == 0, r.stderr
+    else:
+        assert script("gpu_peak_trace").main(["--device", "cpu", str(out), *case]) == 0
     text = out.read_text()
     [trace] = script("gpu_peak_trace").read_traces(text)
     return text, trace
@@ -153,19 +158,22 @@ def test_gpu_run_takes_every_sweep_name_its_docs_table_names():
 
 
 @pytest.mark.slow
-def test_replan_reproduces_why_the_training_suite_has_m_and_n_128():
+def test_replan_reproduces_why_the_training_suite_has_m_and_n_128(capsys):
     # docs/gpu.md and suites/gpu-auto-training-both.yaml: from the H200 train-mode run's own
     # figures, the non-local order has no plan at m = n = 64 however long its share, and 6
     # sizes from a 45 s share at m = n = 128
-    replan = [sys.executable, str(ROOT / "scripts" / "replan.py"),
-              str(ROOT / "results" / "gpu-nvidia-h200-auto-training"), "nonlocal_right"]
-    at_64 = run([*replan, "45", "150"])
-    assert at_64.returncode == 0, at_64.stderr
-    assert at_64.stdout.count("no plan") == 2
-    at_128 = run([*replan, "30", "45", "m=128", "n=128"])
-    assert "share 30 s: no plan" in at_128.stdout
-    assert "share 45 s: 6 sizes, N 29584 … 94864" in at_128.stdout
-    bad = run([*replan[:2], str(ROOT), "nonlocal_right"])
+    # the plans from its main in this process (a child imports torch, about 3 s of CPU each);
+    # the refusal from the script as a user runs it
+    replan = script("replan").main
+    run_dir = str(ROOT / "results" / "gpu-nvidia-h200-auto-training")
+    assert replan([run_dir, "nonlocal_right", "45", "150"]) == 0
+    at_64 = capsys.readouterr()
+    assert at_64.out.count("no plan") == 2, at_64.err
+    assert replan([run_dir, "nonlocal_right", "30", "45", "m=128", "n=128"]) == 0
+    at_128 = capsys.readouterr().out
+    assert "share 30 s: no plan" in at_128
+    assert "share 45 s: 6 sizes, N 29584 … 94864" in at_128
+    bad = run([sys.executable, str(ROOT / "scripts" / "replan.py"), str(ROOT), "nonlocal_right"])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
@@ -225,52 +233,63 @@ def test_the_peak_trace_names_what_each_live_tensor_at_the_cpu_peak_is(tmp_path)
     assert "proj params' grads" in lacking and "aten::sum" in alone
 
 
+def peak_trace(argv: list[str], capsys, child: bool) -> tuple[int, str]:
+    """scripts/gpu_peak_trace.py's exit status and stderr: in a child process, as a user runs
+    it, or from its main in this one (a child spends about 3 s of CPU importing torch)."""
+    if child:
+        r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), *argv])
+        return r.returncode, r.stderr
+    code = script("gpu_peak_trace").main(argv)
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("given", "said"), [
     (["subsampel=2"], "subsampel=2: nonlocal has no parameter 'subsampel'"),
     (["inner=0"], "inner: expected a positive integer, got 0"),
     (["subsample=2", "t=2"], "subsample: expected even h and w"),
     (["inner"], "'inner': expected NAME=VALUE")])
-def test_the_peak_trace_refuses_what_names_no_case_in_one_line(tmp_path, given, said):
+def test_the_peak_trace_refuses_what_names_no_case_in_one_line(tmp_path, capsys, given, said):
     # a misspelt parameter had been ignored (the default traced instead), inner=0 had stopped
     # in a ZeroDivisionError's traceback
     out = tmp_path / "trace.txt"
     out.write_text("an earlier trace\n")
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(out), "nonlocal", "16", "5", "forward", "float32", *given])
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert r.stderr.startswith(f"gpu_peak_trace: {said}"), r.stderr
+    code, err = peak_trace(["--device", "cpu", str(out), "nonlocal", "16", "5", "forward",
+                            "float32", *given], capsys, child=given == ["subsampel=2"])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"gpu_peak_trace: {said}"), err
     assert out.read_text() == "an earlier trace\n"
 
 
 @pytest.mark.parametrize("side", ["4x", "x4", "0x4"])
-def test_the_peak_trace_refuses_a_side_that_is_no_side_or_hxw(tmp_path, side):
+def test_the_peak_trace_refuses_a_side_that_is_no_side_or_hxw(tmp_path, capsys, side):
     # "4x" had been taken as 4x4
-    r = run([sys.executable, str(ROOT / "scripts" / "gpu_peak_trace.py"), "--device", "cpu",
-             str(tmp_path / "trace.txt"), "se", "16", side, "forward", "float32"])
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.strip() == (f"gpu_peak_trace: SIDE {side!r}: expected a side or HxW of "
-                                "positive integers, e.g. 2x64")
+    code, err = peak_trace(["--device", "cpu", str(tmp_path / "trace.txt"), "se", "16", side,
+                            "forward", "float32"], capsys, child=side == "4x")
+    assert code == 2, err
+    assert err.strip() == (f"gpu_peak_trace: SIDE {side!r}: expected a side or HxW of "
+                           "positive integers, e.g. 2x64")
 
 
 @pytest.mark.slow
-def test_the_peak_trace_takes_the_frames_of_a_clip(tmp_path):
+def test_the_peak_trace_takes_the_frames_of_a_clip(tmp_path, one_thread):
     # t=3 had been dropped without a word: the 4x4 image traced, not the 3x4x4 clip
     _, trace = cpu_trace(tmp_path, "nonlocal", "16", "4", "forward", "float32", "impl=eager",
-                         "inner=8", "t=3")
+                         "inner=8", "t=3", child=False)
     assert trace["case"] == "nonlocal b1 c16 impl=eager inner=8 subsample=1 3x4x4 on cpu"
     assert trace["measured"] == trace["model"] == 2 * 48 * 48 * 4  # the N x N affinity, twice
 
 
 @pytest.mark.slow
-def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path):
+def test_the_peak_trace_takes_a_map_that_is_not_square(tmp_path, one_thread):
     _, trace = cpu_trace(tmp_path, "criss_cross", "16", "2x64", "train", "float32",
-                         "recurrence=1")
+                         "recurrence=1", child=False)
     assert trace["case"] == "criss_cross b1 c16 recurrence=1 2x64 train on cpu"
     assert trace["measured"] == trace["model"] > 0  # the thin map's train peak, to the byte
 
 
 @pytest.mark.slow
-def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path):
-    _, trace = cpu_trace(tmp_path, "nonlocal", "32", "8", "forward", "float32", "impl=eager")
+def test_the_peak_trace_takes_a_choice_and_fills_in_the_blocks_defaults(tmp_path, one_thread):
+    _, trace = cpu_trace(tmp_path, "nonlocal", "32", "8", "forward", "float32", "impl=eager",
+                         child=False)
     assert trace["case"] == "nonlocal b1 c32 impl=eager inner=16 subsample=1 8x8 on cpu"
     assert trace["measured"] == trace["model"] > 0  # fp32 on one thread: the model's own peak
