@@ -399,20 +399,34 @@ def _intervals(records: list[Measurement]) -> list[tuple[datetime, datetime]]:
                   for m in records)
 
 
+@pytest.fixture(scope="module")
+def routed(slurm_env, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str],
+                                                  bool, subprocess.CompletedProcess[str]]:
+    """SMOKE over h100 and a100, one job each, into a folder where the same sweep with an
+    option sbatch does not know had just been refused: (its folder, the refused run, whether
+    that left a sweep there, the run). One sweep for both tests: a job costs 8-10 s of CPU
+    (a Python that imports torch, its worker another) and half a minute of a loaded VM; a
+    partition's several shards are merged in test_two_nodes_each_finding_on_one_... and in
+    test_a_failed_job_records_its_cases_..."""
+    out = tmp_path_factory.mktemp("routed") / "sweep"
+    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
+            "--partition", "h100,a100", "--cases-per-job", "6", *FAST]
+    refused = cli(*args, "--slurm", "no_such_option=1", env=slurm_env)
+    left = (out / slurm.SWEEP).exists()
+    return out, refused, left, cli(*args, env=slurm_env)
+
+
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_routing_isolation_and_same_counts(slurm_env, tmp_path):
-    out = tmp_path / "sweep"
-    r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm",
-            "--partition", "h100,a100", "--split", "cases", *FAST,
-            env=slurm_env)  # 4 + 2 cases a job
+def test_routing_isolation_and_same_counts(routed, tmp_path):
+    out, _, _, r = routed
     assert r.returncode == 0, r.stderr[-3000:]
     passes = []
     for p in ("h100", "a100"):
         merged = load(out / p)
         assert len(merged) == 6 and {m.status for m in merged} == {"ok"}, p
         env = json.loads((out / p / "environment.json").read_text())
-        assert env["partition"] == p and len(env["shards"]) == 2
+        assert env["partition"] == p and len(env["shards"]) == 1
         # merged once more at the end: what each job wrote after its last case is in it
         assert env["ended"] == "finished" and env["roofline"]["end"], p
         assert {s["slurm"]["job_partition"] for s in env["shards"]} == {p}
@@ -501,7 +515,7 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
+def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, routed, tmp_path):
     r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
             "--partition", "nosuch", *FAST, env=slurm_env)
     assert r.returncode == 2, r.stderr[-2000:]
@@ -509,14 +523,11 @@ def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
     assert "nosuch" in line and "not a partition" in line and "h100" in line
     assert not (tmp_path / "o").exists()  # nothing written
     # an option sbatch does not know, passed through --slurm as it was written
-    out = tmp_path / "o2"
-    args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
-            *FAST]
-    r = cli(*args, "--slurm", "no_such_option=1", env=slurm_env)
+    _, r, left, again = routed
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "sbatch refused" in r.stderr.strip().splitlines()[-1]
-    assert not (out / slurm.SWEEP).exists()  # no sweep was started: the same --out can be used
-    assert cli(*args, "--cases-per-job", "6", env=slurm_env).returncode == 0
+    assert not left  # no sweep was started: the same --out can be used
+    assert again.returncode == 0, again.stderr[-2000:]
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
