@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib
+import io
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -36,6 +40,38 @@ FAST = ("--processes", "1",
         "--calibration-time", "0.01")
 
 
+def run_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """`a2bench ARGS` run by the CLI's own main() in this process. A child's start had cost
+    each sweep about 6 s of CPU in imports (torch, pandas, scipy) that this process holds
+    already; the tests of what a process does with signals and its exit status end to end
+    (test_a_sweep_whose_every_case_fails_exits_1, the Ctrl-C and kill tests) keep cli()."""
+    from a2bench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    assert not multiprocessing.active_children()  # a sweep leaves no worker behind
+    return subprocess.CompletedProcess(["a2bench", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def faulty(monkeypatch):
+    """tests/faulty_blocks loaded by run_here's sweeps as the CLI loads it (A2BENCH_PLUGINS),
+    registered afresh (an earlier test may have restored the registry after its import) and
+    gone from the registry after the test."""
+    from a2bench.catalog import blocks
+    from a2bench.registry import REGISTRY
+
+    blocks()  # the built-ins first, so that they are kept
+    saved = dict(REGISTRY)
+    monkeypatch.setenv("A2BENCH_PLUGINS", "faulty_blocks")
+    if "faulty_blocks" in sys.modules:
+        importlib.reload(sys.modules["faulty_blocks"])
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(saved)
+
+
 def rows(out: Path) -> list[dict[str, str]]:
     with open(out / "results.csv") as f:
         return list(csv.DictReader(f))
@@ -47,10 +83,10 @@ def suite_with(write_suite, blocks: str, extra: str = "") -> Path:
 
 
 @pytest.mark.slow
-def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite):
+def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite, faulty):
     path = suite_with(write_suite, "raises, se, exits, allocator, se, hangs, se")
     out = tmp_path / "out"
-    result = cli("run", str(path), "--out", str(out), "--case-timeout", "5", *FAST, env=PLUGIN)
+    result = run_here("run", str(path), "--out", str(out), "--case-timeout", "5", *FAST)
     assert result.returncode == 0, result.stderr
     by_block: dict[str, list[dict[str, str]]] = {}
     for row in rows(out):
@@ -77,7 +113,7 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
     path = write_suite("name: big\nblocks: [nonlocal_right, double_attention]\n"
                        "params: {channels: [8], m: [2], n: [2], h: [512], w: [512]}\n")
     out = tmp_path / "out"
-    result = cli("run", str(path), "--out", str(out), *FAST)
+    result = run_here("run", str(path), "--out", str(out), *FAST)
     assert result.returncode == 0, result.stderr
     right, left = rows(out)
     assert right["status"] == "skipped" and right["latency_s"] == ""
@@ -90,12 +126,12 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
 def test_explicit_budget_is_used(tmp_path, write_suite):
     path = suite_with(write_suite, "se")
     out = tmp_path / "out"
-    done = cli("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST)
+    done = run_here("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST)
     (row,) = rows(out)
     assert row["status"] == "skipped" and "budget of 10 bytes" in row["reason"]
     # nothing was measured: a script or CI job must not read the run as a success
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(  # stdout is another pipe
+    assert done.stderr.strip().splitlines()[-1].startswith(  # stdout is another stream
         "a2bench: error: no case ended ok (skipped 1); the reasons are under \"Not ok, and why:\" "
         "on standard output")
 
@@ -178,7 +214,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
                              f"{path} --out {out} --resume --threads 1 --time-budget 0.1 "
                              "--processes 1 --calibration-time 0.01 --no-counters")
 
-    again = cli(*args)
+    again = run_here(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # never touched without it
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -196,7 +232,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert env["resumed_in"][0]["order_seed"] == env["order_seed"]
     assert "overhead" in env and "overhead" not in env["resumed_in"][0]
 
-    noop = cli(*args, "--resume")  # nothing left to run
+    noop = run_here(*args, "--resume")  # nothing left to run
     assert noop.returncode == 0 and jsonl.read_bytes() == data
 
 
@@ -214,7 +250,7 @@ def _worker_of(pid: int) -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(oom_kills() is None, reason="no out-of-memory kill count here (run.oom)")
 def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
-        tmp_path, write_suite):
+        tmp_path, write_suite, faulty):
     path = suite_with(write_suite, "se, hangs")
     out = tmp_path / "out"
     seed = next(s for s in range(100) if pass_order(["se", "hangs"], s, 0)[0] == "se")
@@ -230,7 +266,7 @@ def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
     assert "Resume with: " in err.strip().splitlines()[-1]
     assert [r["status"] for r in rows(out)] == ["ok"]  # hangs: no record, to run on resume
     assert ending(json.loads((out / "environment.json").read_text())) == "interrupted"
-    resumed = cli("run", str(path), "--out", str(out), *flags, "--resume", env=PLUGIN)
+    resumed = run_here("run", str(path), "--out", str(out), *flags, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert [(r["block"], r["status"]) for r in rows(out)] == [("se", "ok"), ("hangs", "timeout")]
     assert rows(out)[1]["reason"] == "no answer after 5 s while running the case"  # ran again
@@ -309,7 +345,7 @@ def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_sui
     path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
     out = tmp_path / "out"
     counted = [f for f in FAST if f != "--no-counters"]
-    result = cli("run", str(path), "--out", str(out), *counted, "--processes", "2")
+    result = run_here("run", str(path), "--out", str(out), *counted, "--processes", "2")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     seed = json.loads((out / "environment.json").read_text())["order_seed"]
