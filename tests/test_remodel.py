@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from cli_here import cli_here
 from conftest import cli, held_elsewhere
 
 from a2bench.case import Case
@@ -19,20 +17,6 @@ from a2bench.catalog import cost_of
 RUN = Path(__file__).resolve().parents[1] / "results" / "gpu-nvidia-h100-80gb-hbm3-training"
 MEASURED = ("latency_s", "samples_s", "peak_bytes", "macs_torch", "macs_fvcore", "backend",
             "status", "first_call_s")
-
-
-def remodel_here(*runs: str) -> subprocess.CompletedProcess[str]:
-    """`a2bench remodel RUNS` by the CLI's own main() in this process: a child's start had
-    cost each call about 6 s of CPU importing torch and pandas. The true command line, in a
-    child, stays in test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured (exit
-    0) and test_remodel_of_a_folder_that_is_not_a_run_says_so_in_one_line (exit 2)."""
-    from a2bench.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["remodel", *runs])
-    return subprocess.CompletedProcess(["a2bench", "remodel", *runs], code, out.getvalue(),
-                                       err.getvalue())
 
 
 def _lines(path: Path) -> list[dict]:
@@ -77,7 +61,7 @@ def test_remodel_rewrites_the_model_columns_and_keeps_what_was_measured(tmp_path
         r["peak_bytes_analytic"] for r in after if r["status"] == "ok"]
     assert "remodelled" in json.loads((run / "environment.json").read_text())
     # a second pass finds nothing to change, and writes nothing
-    again = remodel_here(str(run))
+    again = cli_here("remodel", str(run))
     assert again.returncode == 0 and ": 0 of" in again.stdout
 
 
@@ -100,7 +84,7 @@ def test_remodel_keeps_results_csv_one_pooled_row_per_case_in_its_order(tmp_path
     for r in stale:
         r["peak_bytes_analytic"] += 4096
     (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
-    assert remodel_here(str(run)).returncode == 0
+    assert cli_here("remodel", str(run)).returncode == 0
     with open(run / "results.csv") as f:
         after = list(csv.DictReader(f))
     assert [(r["block"], r["h"], r["w"]) for r in after] == before
@@ -121,7 +105,7 @@ def test_remodel_draws_the_model_warnings_again(tmp_path):
     kept = "noisy run: IQR above 10% of the median on 3 of 14 cases"
     env["warnings"] = [kept, stale]
     (run / "environment.json").write_text(json.dumps(env))
-    done = remodel_here(str(run))
+    done = cli_here("remodel", str(run))
     assert done.returncode == 0, done.stderr
     assert ": 0 of" in done.stdout and "its model warnings rewritten" in done.stdout
     after = json.loads((run / "environment.json").read_text())
@@ -131,7 +115,7 @@ def test_remodel_draws_the_model_warnings_again(tmp_path):
     assert warnings[0] == kept and len(warnings) == 2
     assert warnings[1].startswith("measured peak above the memory model on ")
     assert "on CUDA" in warnings[1] and "threads" not in warnings[1]
-    again = remodel_here(str(run))
+    again = cli_here("remodel", str(run))
     assert again.returncode == 0 and "warnings rewritten" not in again.stdout
 
 
@@ -164,7 +148,7 @@ def test_remodel_drops_a_mismatch_said_by_an_older_model_whole(tmp_path):
                     "counter_difference; " + ok["reason"]).rstrip("; ")
     own = ok["reason"].split("counter_difference")[1]
     (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
-    assert remodel_here(str(run)).returncode == 0
+    assert cli_here("remodel", str(run)).returncode == 0
     fixed = next(r for r in _lines(run / "results.jsonl") if r["case"] == ok["case"]
                  and r["process"] == ok["process"])
     assert "fix the cost model" not in fixed["reason"] and "model_mismatch" not in fixed["reason"]
@@ -183,14 +167,14 @@ def test_remodel_under_a_live_run_or_in_a_read_only_folder_is_one_line(tmp_path)
     text = (run / "results.jsonl").read_text()
     # a run appending to the folder: a rewrite now would drop what it appends meanwhile
     with held_elsewhere(run, "a2bench run"):  # in a child: this process's own is no other's
-        done = remodel_here(str(run))
+        done = cli_here("remodel", str(run))
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "a2bench run (pid " in line and "is writing this folder now" in line
     assert (run / "results.jsonl").read_text() == text
     run.chmod(0o555)  # read-only (root writes anyway: the check reads the folder's mode)
     try:
-        done = remodel_here(str(run))
+        done = cli_here("remodel", str(run))
     finally:
         run.chmod(0o755)
     if done.returncode != 0:  # as root access() grants the write: nothing to check there
@@ -207,9 +191,9 @@ def test_remodel_of_a_slurm_partitions_set_waits_for_its_driver(tmp_path):
     shutil.copytree(RUN, sweep / "h100")
     (sweep / ".slurm.json").write_text("{}")
     with held_elsewhere(sweep, "a2bench run --executor slurm"):
-        done = remodel_here(str(sweep / "h100"))
+        done = cli_here("remodel", str(sweep / "h100"))
     assert done.returncode == 2 and "a2bench run --executor slurm (pid " in done.stderr
-    assert remodel_here(str(sweep / "h100")).returncode == 0
+    assert cli_here("remodel", str(sweep / "h100")).returncode == 0
 
 
 def test_a_skipped_cases_reason_gives_todays_predicted_peak(tmp_path):
@@ -226,7 +210,7 @@ def test_a_skipped_cases_reason_gives_todays_predicted_peak(tmp_path):
     for r in skipped:
         r["reason"] = f"predicted peak 1234 bytes exceeds the memory budget of {need - 1} bytes"
     (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = remodel_here(str(run))
+    done = cli_here("remodel", str(run))
     assert done.returncode == 0 and "(reason;" in done.stdout
     after = [r for r in _lines(run / "results.jsonl") if r["status"] == "skipped"]
     assert after[0]["reason"] == (f"predicted peak {need} bytes exceeds the memory budget of "
@@ -251,7 +235,7 @@ def test_a_full_disk_is_the_folders_one_line_not_the_outputs(tmp_path):
     run = stale_copy(tmp_path)
     before = (run / "results.jsonl").read_text()
     (run / "results.csv.tmp").symlink_to(full)
-    done = remodel_here(str(run))
+    done = cli_here("remodel", str(run))
     assert done.returncode == 2 and done.stderr.strip() == (
         f"a2bench: error: {run}: its model columns could not be written (No space left on "
         "device); expected room to write them: make room and run a2bench remodel again")

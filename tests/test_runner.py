@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import importlib
-import io
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_here import cli_here
 from conftest import A2BENCH, ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
@@ -40,23 +38,9 @@ FAST = ("--processes", "1",
         "--calibration-time", "0.01")
 
 
-def run_here(*args: str) -> subprocess.CompletedProcess[str]:
-    """`a2bench ARGS` run by the CLI's own main() in this process. A child's start had cost
-    each sweep about 6 s of CPU in imports (torch, pandas, scipy) that this process holds
-    already; the tests of what a process does with signals and its exit status end to end
-    (test_a_sweep_whose_every_case_fails_exits_1, the Ctrl-C and kill tests) keep cli()."""
-    from a2bench.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    assert not multiprocessing.active_children()  # a sweep leaves no worker behind
-    return subprocess.CompletedProcess(["a2bench", *args], code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
 def faulty(monkeypatch):
-    """tests/faulty_blocks loaded by run_here's sweeps as the CLI loads it (A2BENCH_PLUGINS),
+    """tests/faulty_blocks loaded by cli_here's sweeps as the CLI loads it (A2BENCH_PLUGINS),
     registered afresh (an earlier test may have restored the registry after its import) and
     gone from the registry after the test."""
     from a2bench.catalog import blocks
@@ -86,7 +70,7 @@ def suite_with(write_suite, blocks: str, extra: str = "") -> Path:
 def test_each_failure_is_recorded_and_the_sweep_goes_on(tmp_path, write_suite, faulty):
     path = suite_with(write_suite, "raises, se, exits, allocator, se, hangs, se")
     out = tmp_path / "out"
-    result = run_here("run", str(path), "--out", str(out), "--case-timeout", "5", *FAST)
+    result = cli_here("run", str(path), "--out", str(out), "--case-timeout", "5", *FAST)
     assert result.returncode == 0, result.stderr
     by_block: dict[str, list[dict[str, str]]] = {}
     for row in rows(out):
@@ -113,7 +97,7 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
     path = write_suite("name: big\nblocks: [nonlocal_right, double_attention]\n"
                        "params: {channels: [8], m: [2], n: [2], h: [512], w: [512]}\n")
     out = tmp_path / "out"
-    result = run_here("run", str(path), "--out", str(out), *FAST)
+    result = cli_here("run", str(path), "--out", str(out), *FAST)
     assert result.returncode == 0, result.stderr
     right, left = rows(out)
     assert right["status"] == "skipped" and right["latency_s"] == ""
@@ -126,7 +110,7 @@ def test_memory_budget_skips_without_running(tmp_path, write_suite):
 def test_explicit_budget_is_used(tmp_path, write_suite):
     path = suite_with(write_suite, "se")
     out = tmp_path / "out"
-    done = run_here("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST)
+    done = cli_here("run", str(path), "--out", str(out), "--memory-budget", "10B", *FAST)
     (row,) = rows(out)
     assert row["status"] == "skipped" and "budget of 10 bytes" in row["reason"]
     # nothing was measured: a script or CI job must not read the run as a success
@@ -214,7 +198,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
                              f"{path} --out {out} --resume --threads 1 --time-budget 0.1 "
                              "--processes 1 --calibration-time 0.01 --no-counters")
 
-    again = run_here(*args)
+    again = cli_here(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # never touched without it
     resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -232,7 +216,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     assert env["resumed_in"][0]["order_seed"] == env["order_seed"]
     assert "overhead" in env and "overhead" not in env["resumed_in"][0]
 
-    noop = run_here(*args, "--resume")  # nothing left to run
+    noop = cli_here(*args, "--resume")  # nothing left to run
     assert noop.returncode == 0 and jsonl.read_bytes() == data
 
 
@@ -266,7 +250,7 @@ def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
     assert "Resume with: " in err.strip().splitlines()[-1]
     assert [r["status"] for r in rows(out)] == ["ok"]  # hangs: no record, to run on resume
     assert ending(json.loads((out / "environment.json").read_text())) == "interrupted"
-    resumed = run_here("run", str(path), "--out", str(out), *flags, "--resume")
+    resumed = cli_here("run", str(path), "--out", str(out), *flags, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert [(r["block"], r["status"]) for r in rows(out)] == [("se", "ok"), ("hangs", "timeout")]
     assert rows(out)[1]["reason"] == "no answer after 5 s while running the case"  # ran again
@@ -345,7 +329,7 @@ def test_processes_run_each_case_in_several_workers_and_pool(tmp_path, write_sui
     path = suite_with(write_suite, "se, double_attention", ", m: [2], n: [2]")
     out = tmp_path / "out"
     counted = [f for f in FAST if f != "--no-counters"]
-    result = run_here("run", str(path), "--out", str(out), *counted, "--processes", "2")
+    result = cli_here("run", str(path), "--out", str(out), *counted, "--processes", "2")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     seed = json.loads((out / "environment.json").read_text())["order_seed"]
