@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_here import cli_here
 from conftest import cli
 
 from a2bench.case import Case
@@ -185,8 +186,8 @@ def test_an_interleaved_sweep_times_every_pass_and_records_it(tmp_path, write_su
     assert {int(r["timed_runs"]) for r in got} == {MIN_CHUNKS}
     assert all(float(r["latency_s"]) > 0 and float(r["peak_bytes"]) > 0 for r in got)
     # a second pass on resume: only its cases run, interleaved; the stored ones count reused
-    more = cli("run", str(path), "--out", str(out), *FAST, "--interleave", "--processes", "2",
-               "--resume")
+    more = cli_here("run", str(path), "--out", str(out), *FAST, "--interleave", "--processes",
+                    "2", "--resume")
     assert more.returncode == 0, more.stderr
     assert "4 case passes run (4 reused); the 4 cases: ok 4." in more.stdout
     assert {int(r["timed_runs"]) for r in rows(out)} == {2 * MIN_CHUNKS}
