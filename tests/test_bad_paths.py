@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,13 +47,6 @@ def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.fixture
-def stored_run(tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(RUN, run)
-    return run
-
-
 @pytest.mark.parametrize("command", [["run", "SUITE"], ["plan", "SUITE"],
                                      ["audit", "--suite", "SUITE"]])
 def test_a_suite_file_it_may_not_read_is_one_line(tmp_path, command):
@@ -66,32 +60,93 @@ def test_a_suite_file_it_may_not_read_is_one_line(tmp_path, command):
                    "read: check the permissions")
 
 
-@pytest.mark.parametrize("command", ["report", "compare", "remodel", "resume"])
-@pytest.mark.parametrize("locked", ["results.jsonl", "environment.json", "."])
-def test_a_results_folder_or_file_it_may_not_read_is_one_line(tmp_path, stored_run, command,
-                                                              locked):
+COMMANDS = ("report", "compare", "remodel", "resume")
+LOCKED = ("results.jsonl", "environment.json", ".")
+
+# Runs each argv given (JSON in argv[1]) through the command line's main() in this one child,
+# as `python -m a2bench.cli` does, and prints [status, stderr] of each: one child, one import
+# of torch, pandas and scipy for the twelve refusals below, which had been twelve children.
+BATCH = """
+import contextlib, io, json, sys, traceback
+from a2bench.cli import main
+said = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(argv)
+        except BaseException:
+            traceback.print_exc()
+            status = None
+    said.append([status, err.getvalue()])
+print(json.dumps(said))
+"""
+
+
+@pytest.fixture(scope="module")
+def refused_results(tmp_path_factory):
+    """Each command on a stored run whose file or folder it may not read, every pair locked in a
+    copy of its own at once: {(command, locked): (status, stderr, copy, its digest before)}."""
+    drop = _unprivileged()
+    base = tmp_path_factory.mktemp("refused")
+    suite = base / "suite.yaml"
+    suite.write_text(SUITE)
+    pairs, argvs, targets = {}, [], []
+    for i, (command, locked) in enumerate((c, f) for c in COMMANDS for f in LOCKED):
+        stored = base / f"run{i}"
+        shutil.copytree(RUN, stored)
+        pairs[command, locked] = (stored, digest(stored))
+        argvs.append({"report": ["report", str(stored)],
+                      "compare": ["compare", str(RUN), str(stored)],
+                      "remodel": ["remodel", str(stored)],
+                      "resume": ["run", str(suite), "--out", str(stored), "--resume",
+                                 *FAST]}[command])
+        targets.append((stored / locked, 0o755 if locked == "." else 0o644))
+    for target, _ in targets:
+        target.chmod(0)
+    try:
+        done = subprocess.run([*drop, sys.executable, "-c", BATCH, json.dumps(argvs)],
+                              capture_output=True, text=True, timeout=600, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": child_pythonpath()})
+    finally:
+        for target, mode in targets:
+            target.chmod(mode)
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout.splitlines()[-1])
+    return {pair: (status, err.strip(), *pairs[pair])
+            for pair, (status, err) in zip(pairs, said, strict=True)}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("locked", LOCKED)
+def test_a_results_folder_or_file_it_may_not_read_is_one_line(refused_results, command, locked):
     """report, compare and remodel had been PermissionError tracebacks, an unreadable
     environment.json "not valid JSON: restore it from a copy", and run --resume had calibrated,
     then said "0 results are saved" of the 6 it kept (exit 1)."""
-    drop = _unprivileged()
-    before = digest(stored_run)
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(SUITE)
-    argv = {"report": ["report", str(stored_run)],
-            "compare": ["compare", str(RUN), str(stored_run)],
-            "remodel": ["remodel", str(stored_run)],
-            "resume": ["run", str(suite), "--out", str(stored_run), "--resume", *FAST]}[command]
-    target = stored_run / locked
-    target.chmod(0)
-    try:
-        status, err = a2bench(*argv, prefix=drop)
-    finally:
-        target.chmod(0o755 if locked == "." else 0o644)
+    status, err, stored_run, before = refused_results[command, locked]
+    assert "Traceback" not in err and "\n" not in err, err
     assert status == 2
     assert "permission denied; expected " in err and err.endswith(": check the permissions")
     if locked != ".":  # the file by name; a folder's files are stat()ed by theirs
         assert f"{stored_run / locked}: permission denied" in err, err
     assert "valid JSON" not in err and "measuring" not in err
+    assert digest(stored_run) == before
+
+
+def test_a_results_file_it_may_not_read_is_one_line_from_the_command_line(tmp_path):
+    """The refusals above, through `python -m a2bench.cli` itself: its status and one line."""
+    drop = _unprivileged()
+    stored_run = tmp_path / "run"
+    shutil.copytree(RUN, stored_run)
+    before = digest(stored_run)
+    (stored_run / "results.jsonl").chmod(0)
+    try:
+        status, err = a2bench("report", str(stored_run), prefix=drop)
+    finally:
+        (stored_run / "results.jsonl").chmod(0o644)
+    assert status == 2
+    assert err == (f"a2bench: error: {stored_run / 'results.jsonl'}: permission denied; "
+                   "expected a results file you may read: check the permissions")
     assert digest(stored_run) == before
 
 
