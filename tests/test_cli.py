@@ -431,12 +431,22 @@ def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_
             "trim_threshold_bytes"] == 2**32
 
 
-def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
-    suite = tmp_path / "first.yaml"
-    suite.write_text("blocks: [se]\nthreads: 1\n"
-                     "params: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
-    result = cli("run", str(suite), "--processes", "1", "--time-budget",
-                 "0.05", "--calibration-time", "0.01", "--no-progress", cwd=tmp_path)
+FIRST = "blocks: [se]\nthreads: 1\nparams: {channels: [32], h: [4], w: [4], reduction: [8]}\n"
+FIRST_FLAGS = ("--processes", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+               "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A suite with no name run with no --out, from a folder of its own: (that folder, the
+    finished command). Read by the two tests below, which had each run it."""
+    here = tmp_path_factory.mktemp("first")
+    (here / "first.yaml").write_text(FIRST)
+    return here, cli("run", str(here / "first.yaml"), *FIRST_FLAGS, cwd=here)
+
+
+def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(first_run):
+    tmp_path, result = first_run
     assert result.returncode == 0, result.stderr
     (out,) = (tmp_path / "results" / "local").iterdir()
     assert re.fullmatch(r"first-\d{8}-\d{6}", out.name) and (out / "results.csv").exists()
@@ -455,16 +465,18 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(tmp_path):
     assert (out / "report" / "index.html").exists()
 
 
-def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_path):
+def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_path, first_run):
     # `--resume` on a finished folder had measured the ceilings at both ends (seconds of CPU),
     # started a worker for no case and filed a session that ran nothing
+    import shutil
+
     suite = tmp_path / "first.yaml"
-    suite.write_text("blocks: [se]\nthreads: 1\n"
-                     "params: {channels: [32], h: [4], w: [4], reduction: [8]}\n")
+    suite.write_text(FIRST)
     out = tmp_path / "out"
-    args = ("run", str(suite), "--out", str(out), "--processes", "1", "--time-budget", "0.05",
-            "--calibration-time", "0.01", "--no-progress")
-    assert cli(*args).returncode == 0
+    assert first_run[1].returncode == 0, first_run[1].stderr
+    (finished,) = (first_run[0] / "results" / "local").iterdir()  # that run, as it finished
+    shutil.copytree(finished, out, ignore=shutil.ignore_patterns("report"))
+    args = ("run", str(suite), "--out", str(out), *FIRST_FLAGS)
     env = (out / "environment.json").read_bytes()
     done = cli(*args, "--resume")
     assert done.returncode == 0, done.stderr
