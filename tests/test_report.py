@@ -179,8 +179,7 @@ def test_markdown_states_units_and_embeds_figures(report: Path):
     assert "nan" not in md.lower().replace("nanosecond", "")
 
 
-@pytest.mark.slow
-def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys):
+def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys, no_figures):
     cpu = results_folder(tmp_path / "cpu" / "results")
     gpu = results_folder(tmp_path / "gpu" / "results", seconds_per_mac=1e-12, seed=1)
     out = tmp_path / "report"
@@ -197,8 +196,8 @@ def test_two_folders_are_compared_side_by_side(tmp_path: Path, capsys):
     assert "cpu/results" in capsys.readouterr().out
 
 
-def test_a_report_inside_its_run_names_the_folder_as_a_folder(tmp_path: Path):
-    run = results_folder(tmp_path / "swept")
+def test_a_report_inside_its_run_names_the_folder_as_a_folder(tmp_path: Path, no_figures):
+    run = results_folder(tmp_path / "swept", sides=SIDES[:3])
     assert main(["report", str(run)]) == 0  # into run/report, as `make report` writes it
     md = (run / "report" / "report.md").read_text()
     assert "results folder(s): swept (../, " in md, md.split("results folder(s):")[1][:80]
@@ -218,9 +217,11 @@ def test_a_run_without_sweeps_still_reports(tmp_path: Path):
 
 
 @pytest.mark.parametrize("resnet", [False, True])
-def test_a_run_with_no_counters_reports_without_a_macs_figure(tmp_path: Path, resnet: bool):
+def test_a_run_with_no_counters_reports_without_a_macs_figure(tmp_path: Path, resnet: bool,
+                                                             monkeypatch):
     # --no-counters leaves the measured MACs empty: no MACs fit to draw, and a sizes figure
     # whose MACs panel has nothing for a log axis (both raised in matplotlib before).
+    draw_only(monkeypatch, fits=("macs", "latency"), sizes=True)  # the figures read below
     run = results_folder(tmp_path / "uncounted", resnet=resnet, counted=False,
                          sides=SIDES[:6])
     out = tmp_path / "report"
@@ -259,9 +260,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert f"a2bench run suites/smoke.yaml --out {early} --resume --passes 1" in err
 
 
-def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys):
+def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys, report: Path):
     out = tmp_path / "report"
-    assert main(["report", str(results_folder(tmp_path / "swept")), "--out", str(out)]) == 0
+    shutil.copytree(report, out)  # an earlier report, of a swept run
     assert (out / "fit_positions_latency.png").exists()
     (out / "mine.png").write_bytes(b"a user's own image")
     run = results_folder(tmp_path / "run", resnet=True)
@@ -445,7 +446,8 @@ def test_check_script_flags_a_missing_image(report: Path, tmp_path: Path):
     assert done.returncode == 1 and "roofline.png" in done.stderr
 
 
-def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_path: Path):
+def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_path: Path,
+                                                                          no_figures):
     # 1e-10 s per MAC is 20 GFLOP/s; a 1 GFLOP/s "ceiling" cannot be one.
     run = results_folder(tmp_path / "run", sides=SIDES[:6], gemm_flops_per_s=1e9)
     out = tmp_path / "report"
@@ -463,8 +465,7 @@ def test_a_failed_calibration_is_said_and_no_fraction_above_one_is_printed(tmp_p
     assert any(r["kind"] == "calibration_failed" for r in findings)
 
 
-@pytest.fixture
-def drawn(monkeypatch) -> SimpleNamespace:
+def catch_figures(mp: pytest.MonkeyPatch) -> SimpleNamespace:
     """What each figure shows, by its file name, caught as it is written: `legends` (every
     legend's texts, a panel's and the figure's), `titles` (each panel's), `sizes` (the point
     size of each text drawn, legends' apart) and `over` (whether a panel's legend overlaps
@@ -488,8 +489,46 @@ def drawn(monkeypatch) -> SimpleNamespace:
             ax.get_window_extent(renderer)) for ax in fig.axes if ax.get_legend()]
         return save(fig, out, name)
 
-    monkeypatch.setattr(rp, "_save", spy)
+    mp.setattr(rp, "_save", spy)
     return seen
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> SimpleNamespace:
+    """catch_figures for one test."""
+    return catch_figures(monkeypatch)
+
+
+@pytest.fixture
+def no_figures(monkeypatch) -> None:
+    """The report draws no figure: for a test of its pages' words or its tables, which the
+    figures do not change (drawing them is most of a report's time)."""
+    from a2bench import report
+
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])
+
+
+def draw_only(mp: pytest.MonkeyPatch, *, fits: tuple[str, ...] = (), crossover: bool = False,
+              roofline: bool = False, sizes: bool = False) -> None:
+    """The report draws only the figures a test reads (the others are most of its time): the
+    fit figures of the metrics in `fits`, the crossover, roofline and sizes figures if asked.
+    Each of the others is left out as a run without its data leaves it out; the pages and
+    tables still read the whole analysis."""
+    from a2bench import report
+    from a2bench.report import figures as rp
+
+    real = report.draw_figures
+
+    def only(result, out):
+        none = pd.DataFrame()
+        return real(replace(result, fits=result.fits[result.fits["metric"].isin(fits)],
+                            crossovers=result.crossovers if crossover else none,
+                            roofline=result.roofline if roofline else none,
+                            modes=none, compiled=none), out)
+
+    if not sizes:
+        mp.setattr(rp, "_few_sizes", lambda data: False)
+    mp.setattr(report, "draw_figures", only)
 
 
 def toy_folder(path: Path, seed: int = 3) -> Path:
@@ -522,12 +561,20 @@ def toy_folder(path: Path, seed: int = 3) -> Path:
     return path
 
 
-def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(tmp_path: Path,
-                                                                             drawn):
-    legends = drawn.legends
-    run = toy_folder(tmp_path / "run")
-    out = tmp_path / "report"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> SimpleNamespace:
+    """toy_folder's run (`run`), its report (`out`) and what its figures showed (`drawn`, as
+    catch_figures): the tests below read them, and none changes them."""
+    base = tmp_path_factory.mktemp("toy")
+    run, out = toy_folder(base / "run"), base / "report"
+    with pytest.MonkeyPatch.context() as mp:
+        drawn = catch_figures(mp)
+        assert main(["report", str(run), "--out", str(out)]) == 0
+    return SimpleNamespace(run=run, out=out, drawn=drawn)
+
+
+def test_a_block_unknown_to_the_builtin_labels_is_labelled_tabled_and_drawn(toy):
+    legends, out = toy.drawn.legends, toy.out
     md = (out / "report.md").read_text()
     assert "Toy block" in md
     # Old runs without "blocks" in environment.json keep the built-in labels.
@@ -1021,12 +1068,14 @@ def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, drawn):
+def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path, drawn,
+                                                                 monkeypatch):
     # 3 blocks x 4 conditions: 12 lines in one panel crossed each other at every size (the H200
     # training run drew 20); past MAX_LINES_A_PANEL each condition gets its own panel.
     from a2bench.report import plotting
 
     titles = drawn.titles
+    draw_only(monkeypatch, fits=("latency", "macs"), sizes=True)  # the figures read below
     rng = np.random.default_rng(3)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for s in (8, 11, 16, 23, 32, 45):
@@ -1049,7 +1098,7 @@ def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path,
                               "bfloat16, train")]
 
 
-def test_the_constant_along_m_is_not_called_the_per_call_overhead(tmp_path: Path):
+def test_the_constant_along_m_is_not_called_the_per_call_overhead(tmp_path: Path, no_figures):
     # Along m the fitted constant holds the non-local order's N² (1.56 ms, where the call's own
     # overhead was timed at 0.159 ms): the report had called it "a per-call overhead" and the
     # timed one "half of the latency below m = 32.7", where it was a tenth at every m.
@@ -1090,60 +1139,71 @@ def test_a_figure_keeps_its_trailing_zeros_and_no_stray_dot():
     assert significant(-0.0) == "0.00" and significant(1e-5) == "1.00e-05"
 
 
-def test_a_report_that_sweeps_no_n_heads_with_its_answer(tmp_path: Path):
+@pytest.fixture(scope="module")
+def resnet50(tmp_path_factory) -> Path:
+    """The report of results/cpu-resnet50, which the tests below read and none changes."""
+    out = tmp_path_factory.mktemp("cpu-resnet50") / "r"
+    assert main(["report", str(ROOT / "results" / "cpu-resnet50"), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """The report of results/cpu-video, which the tests below read and none changes."""
+    out = tmp_path_factory.mktemp("cpu-video")  # a folder that is there, empty
+    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(out)]) == 0
+    return out
+
+
+def test_a_report_that_sweeps_no_n_heads_with_its_answer(resnet50: Path, video: Path):
     # ResNet-50's page read "Headline: NOT SWEPT" above the fold, its answer (what each block
     # adds to the network) folded at its foot; the video report's ratios sat in a table below
     def headline(md: str) -> str:
         return md[md.index("## Headline"):md.index("\n## ", md.index("## Headline") + 1)]
 
-    assert main(["report", str(ROOT / "results" / "cpu-resnet50"), "--out",
-                 str(tmp_path / "r")]) == 0
-    top = headline((tmp_path / "r" / "report.md").read_text())
+    top = headline((resnet50 / "report.md").read_text())
     assert top.startswith("## Headline: what each attention variant adds to ResNet-50 (NOT SWEPT")
-    t = pd.read_csv(tmp_path / "r" / "context.csv")
+    t = pd.read_csv(resnet50 / "context.csv")
     r = t[(t["attention"] == "nonlocal") & (t["mode"] == "train") & (t["batch"] == 8)].iloc[0]
     assert ("- train, batch 8, 224×224, float32: se " in top and
             f"nonlocal {r['latency_overhead_pct']:+.1f}% / {r['macs_overhead_pct_model']:+.2f}% "
             f"/ {r['memory_overhead_pct']:+.1f}%" in top)
     assert "no run here sweeps N" in top  # and why there is no verdict, after it
-    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out",
-                 str(tmp_path / "v")]) == 0
-    top = headline((tmp_path / "v" / "report.md").read_text())
-    p = pd.read_csv(tmp_path / "v" / "pairs.csv").iloc[0]
+    top = headline((video / "report.md").read_text())
+    p = pd.read_csv(video / "pairs.csv").iloc[0]
     assert top.startswith("## Headline: the non-local order against double attention")
     assert (f"the non-local order takes {p['ratio_latency']:#.3g}× double attention's time, "
             f"{p['ratio_macs']:#.3g}× its MACs") in top
 
 
-def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(tmp_path: Path):
+def test_a_run_that_sweeps_no_axis_is_not_said_to_be_fitted_below(video: Path):
     # the video report (two cases, one shape each order) said "Each run's own axes are fitted
     # below" over a section that fitted nothing
-    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(tmp_path)]) == 0
-    md = (tmp_path / "report.md").read_text()
+    md = (video / "report.md").read_text()
     assert "nothing is fitted" in md and "fitted below" not in md
 
 
-def test_the_headline_shows_the_interval_its_verdict_reads(tmp_path: Path):
+def test_the_headline_shows_the_interval_its_verdict_reads(toy):
     # the table showed "1.92 [1.84, 1.99]" (95%) while the reason below it read "90% interval
     # [1.86, 1.97]": two intervals of one fit, with nothing to say which decides
-    run = toy_folder(tmp_path / "run")
-    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
-    fits = pd.read_csv(tmp_path / "report" / "fits.csv")
+    fits = pd.read_csv(toy.out / "fits.csv")
     fits = fits[(fits["axis"] == "positions") & fits["primary"]]
-    md = (tmp_path / "report" / "report.md").read_text()
+    md = (toy.out / "report.md").read_text()
     assert "| exponent [95% CI] | 90% interval (decides) |" in md
     assert "the 90% interval decides" in md
     f = fits[(fits["block"] == "nonlocal_right") & (fits["metric"] == "latency")].iloc[0]
     assert (f"| {f['exponent']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}] | "
             f"[{f['ci90_low']:.2f}, {f['ci90_high']:.2f}] |") in md
-    said = json.loads((tmp_path / "report" / "summary.json").read_text())
+    said = json.loads((toy.out / "summary.json").read_text())
     assert said["headline"]["runs"]["run"]["fits"][0]["ci90_low"] is not None
 
 
-def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, drawn):
+def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, drawn,
+                                                            monkeypatch):
     # N swept at c = 16, 32 and 64: the figures drew, and the tables named, one group only (the
     # smallest c, by a tie), with a pointer to "42 more fits" in fits.csv.
     legends, titles = drawn.legends, drawn.titles
+    draw_only(monkeypatch, fits=("macs",), crossover=True)  # the figures read below
     rng = np.random.default_rng(5)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for c in (16, 32, 64):
@@ -1165,10 +1225,12 @@ def test_a_sweep_of_n_at_several_channels_shows_every_group(tmp_path: Path, draw
                                                                           "c=64"]
 
 
-def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, drawn):
+def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, drawn,
+                                                              monkeypatch):
     # The H100's latency ratio crosses 1 near N = 536, where the per-call overhead is half the
     # time: the table said so, but the figure's legend read "no crossing in the swept range".
     legends = drawn.legends
+    draw_only(monkeypatch, crossover=True)
     run = ROOT / "results" / "gpu-nvidia-h100-80gb-hbm3-positions"
     assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
     texts = [t.replace("\n", " ") for t in legends["crossover_ratio.png"]]
@@ -1177,7 +1239,7 @@ def test_the_crossover_figure_says_why_a_crossing_is_not_read(tmp_path: Path, dr
     assert "measured from peak memory: N* ≈ 256" in texts
 
 
-def test_the_chosen_sizes_say_how_their_cases_ended(tmp_path: Path):
+def test_the_chosen_sizes_say_how_their_cases_ended(tmp_path: Path, no_figures):
     # The report said the plan kept "the peak within the memory budget" beside a size whose
     # case ran out of memory (the H200's non-local order at N = 115600).
     run = ROOT / "results" / "gpu-nvidia-h200-auto-training-both"
@@ -1191,35 +1253,37 @@ def test_the_chosen_sizes_say_how_their_cases_ended(tmp_path: Path):
                if x.startswith("| double attention | ") and "| 929296 |" in x)
 
 
-def test_a_runs_warnings_stand_beside_its_verdict(tmp_path: Path):
+@pytest.fixture(scope="module")
+def cpu_default(tmp_path_factory) -> Path:
+    """The report of results/cpu-default, which the tests below read and none changes."""
+    out = tmp_path_factory.mktemp("cpu-default") / "r"
+    assert main(["report", str(ROOT / "results" / "cpu-default"), "--out", str(out)]) == 0
+    return out
+
+
+def test_a_runs_warnings_stand_beside_its_verdict(cpu_default: Path):
     # cpu-default reads CONFIRMED; its "noisy run" warning had been folded away in the
     # environment table, screens below.
-    run = ROOT / "results" / "cpu-default"
-    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
-    md = (tmp_path / "r" / "report.md").read_text()
+    md = (cpu_default / "report.md").read_text()
     headline = md.split("\n## ")[1]
     assert headline.startswith("Headline: CONFIRMED")
     assert "- cpu-default: warned as it ran: noisy run: IQR above 10% of the median" in headline
     assert headline.index("warned as it ran") < headline.index("![Latency vs positions]")
 
 
-def test_the_page_is_titled_by_its_runs_and_lists_its_sections(tmp_path: Path):
+def test_the_page_is_titled_by_its_runs_and_lists_its_sections(cpu_default: Path):
     # every report's tab had read "a2bench report", and a 30,000-pixel page had no way in
-    run = ROOT / "results" / "cpu-default"
-    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
-    page = (tmp_path / "r" / "index.html").read_text()
+    page = (cpu_default / "index.html").read_text()
     assert "<title>a2bench report: cpu-default: CONFIRMED</title>" in page
     links = re.findall(r'<a href="#([a-z0-9-]+)">', page)
     ids = set(re.findall(r'<h2 id="([a-z0-9-]+)">', page))
     assert "headline" in links and len(links) > 3 and set(links) <= ids
 
 
-def test_a_report_with_nothing_fitted_says_so_and_names_each_rows_batch(tmp_path: Path):
+def test_a_report_with_nothing_fitted_says_so_and_names_each_rows_batch(resnet50: Path):
     # cpu-resnet50: its figures' captions promised solid fit lines none of them drew, and its
     # train-against-forward rows at batch 1 and 8 read as one
-    run = ROOT / "results" / "cpu-resnet50"
-    assert main(["report", str(run), "--out", str(tmp_path / "r")]) == 0
-    md = (tmp_path / "r" / "report.md").read_text()
+    md = (resnet50 / "report.md").read_text()
     assert md.count("*No window here held enough sizes for a fit") >= 1
     assert "| block | dtype | b | N | latency forward / train (ms) |" in md
 
@@ -1276,8 +1340,8 @@ def test_a_size_axis_is_labelled_at_its_few_swept_sizes(sizes: list[int], ticks)
         assert set(shown) <= {a * 10 ** k for a in (1, 2, 5) for k in range(6)} and shown
 
 
-@pytest.mark.slow
-def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monkeypatch):
+def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monkeypatch, toy,
+                                                            no_figures):
     # a full disk had ended in a matplotlib traceback, and a report killed partway had left the
     # old report.md and index.html (naming figures it then deleted) beside new figures
     import errno
@@ -1285,9 +1349,8 @@ def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monk
     import a2bench.report as rep
     from a2bench.errors import InputError
 
-    run = toy_folder(tmp_path / "run")
-    out = tmp_path / "report"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+    run, out = toy.run, tmp_path / "report"
+    shutil.copytree(toy.out, out)  # an earlier report of the run, whole
     assert (out / "index.html").is_file() and (out / "summary.json").is_file()
 
     def full(*args, **kwargs):
@@ -1302,7 +1365,8 @@ def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monk
 
 
 def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Path,
-                                                                    monkeypatch):
+                                                                    monkeypatch, toy,
+                                                                    no_figures):
     # a Ctrl-C after report.md was in place had left it without index.html (and summary.json
     # beside it): the pages are renamed into place together, the Ctrl-C after the last
     import os
@@ -1310,8 +1374,7 @@ def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Pat
 
     import a2bench.report as rep
 
-    run = toy_folder(tmp_path / "run")
-    out = tmp_path / "report"
+    run, out = toy.run, tmp_path / "report"
     real = os.replace
 
     def then_ctrl_c(src, dst, *args, **kwargs):
@@ -1331,7 +1394,7 @@ def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Pat
     assert not any(out.glob("*.tmp"))
 
 
-def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path):
+def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path, no_figures):
     # a worker killed while timing a block's per-call overhead had left its column n/a and its
     # window moved, with nothing said
     run = toy_folder(tmp_path / "run")
