@@ -509,9 +509,10 @@ def no_figures(monkeypatch) -> None:
 
 
 def draw_only(mp: pytest.MonkeyPatch, *, fits: tuple[str, ...] = (), crossover: bool = False,
-              roofline: bool = False, sizes: bool = False) -> None:
+              roofline: bool = False, sizes: bool = False, pairs: bool = False) -> None:
     """The report draws only the figures a test reads (the others are most of its time): the
-    fit figures of the metrics in `fits`, the crossover, roofline and sizes figures if asked.
+    fit figures of the metrics in `fits`, the crossover, roofline and sizes figures and the
+    pair figures (train against forward, compiled against eager) if asked.
     Each of the others is left out as a run without its data leaves it out; the pages and
     tables still read the whole analysis."""
     from a2bench import report
@@ -524,7 +525,8 @@ def draw_only(mp: pytest.MonkeyPatch, *, fits: tuple[str, ...] = (), crossover: 
         return real(replace(result, fits=result.fits[result.fits["metric"].isin(fits)],
                             crossovers=result.crossovers if crossover else none,
                             roofline=result.roofline if roofline else none,
-                            modes=none, compiled=none), out)
+                            modes=result.modes if pairs else none,
+                            compiled=result.compiled if pairs else none), out)
 
     if not sizes:
         mp.setattr(rp, "_few_sizes", lambda data: False)
@@ -569,6 +571,7 @@ def toy(tmp_path_factory) -> SimpleNamespace:
     run, out = toy_folder(base / "run"), base / "report"
     with pytest.MonkeyPatch.context() as mp:
         drawn = catch_figures(mp)
+        draw_only(mp, fits=("macs", "latency", "memory"), roofline=True)  # the figures read
         assert main(["report", str(run), "--out", str(out)]) == 0
     return SimpleNamespace(run=run, out=out, drawn=drawn)
 
@@ -694,7 +697,8 @@ def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_
                for s in drawn.sizes.values()), drawn.sizes
 
 
-def test_a_pair_figure_names_the_sizes_that_tell_its_lines_apart(tmp_path: Path, drawn):
+def test_a_pair_figure_names_the_sizes_that_tell_its_lines_apart(tmp_path: Path, drawn,
+                                                                 monkeypatch):
     """A run of two batches, forward and train: one train/forward line per block and batch,
     and the legend says which batch each is (the ResNet-50 run's listed every block twice under
     one name, at batch 1 and 8, in one colour and marker)."""
@@ -711,6 +715,7 @@ def test_a_pair_figure_names_the_sizes_that_tell_its_lines_apart(tmp_path: Path,
                                  mode=mode), 1e-10, rng))
     w.write_environment({"threads": 1})
     out = tmp_path / "report"
+    draw_only(monkeypatch, pairs=True)  # the figure read below
     assert main(["report", str(tmp_path / "run"), "--out", str(out)]) == 0
     legend = drawn.legends["train_memory_ratio.png"]
     assert len(legend) == 3 and len(set(legend)) == 3, legend
@@ -756,11 +761,13 @@ def test_the_environment_table_names_the_gpu_its_clocks_and_its_flags():
     assert _gpu_memory(None, {}) == "" and _cuda_flags(None, {}) == ""  # a CPU run: no rows
 
 
-def test_a_run_whose_block_got_no_window_still_reports(tmp_path):
+def test_a_run_whose_block_got_no_window_still_reports(tmp_path, monkeypatch):
     # The H200 training run: the non-local order in train mode got no auto window (its budget
     # note is a fits row with no group), and the latency figure's title sorted a NaN among the
     # groups' labels.
     from a2bench.report import build_report
+
+    draw_only(monkeypatch, fits=("latency",))  # the figure that raised
 
     runs = [ROOT / "results" / "gpu-nvidia-h200-auto-training"]
     files = build_report(runs, tmp_path / "report")
@@ -881,7 +888,8 @@ def part_way(tmp_path: Path) -> tuple[Path, dict, dict]:
     return run, env, ended
 
 
-def test_a_report_on_a_folder_a_live_sweep_writes_reads_it_and_says_so(tmp_path, capsys):
+def test_a_report_on_a_folder_a_live_sweep_writes_reads_it_and_says_so(tmp_path, capsys,
+                                                                        no_figures):
     from conftest import held_elsewhere
 
     run, _, _ = part_way(tmp_path)
@@ -1054,7 +1062,7 @@ def test_a_folded_table_keeps_its_caption_in_view():
     assert "<summary>In context: table of 40 rows</summary>" in html
 
 
-def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path):
+def test_a_run_of_a_block_without_a_cost_model_reads_as_one(tmp_path: Path, no_figures):
     """The tutorial's counted block: no 'n/a×' after each counter, no 'no model' told apart
     from an empty verdict, no crossover sections for orders that never ran."""
     run = Path(__file__).resolve().parents[1] / "results" / "cpu-your-block" / "full-1"
