@@ -1,8 +1,9 @@
 """Dispatch modes around eager calls that do not import torch._dynamo.
 
 torch wraps every TorchDispatchMode's __torch_dispatch__ in torch._disable_dynamo, which imports
-torch._dynamo on its first call: 2.5 s of CPU on a quiet AVX2 core (more than the rest of a
-small case's first pass), in a worker that nothing else makes import it. a2bench's modes (the
+torch._dynamo on its first call: 2.0 s of CPU in a fresh process on this repository's loaded
+2-core AVX2 VM (counters.count_torch_call of a 1x1 convolution: 0.01 s without), in a worker
+that nothing else makes import it. a2bench's modes (the
 counters' operator recorder, the dtype probe, the tensor-peak trace, the audit's element count)
 and torch's own FlopCounterMode are only ever entered around an eager call, never inside a
 graph torch.compile traces, so there is no Dynamo to keep out of them. A compiled case's counts
