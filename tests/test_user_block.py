@@ -543,8 +543,12 @@ def test_ctrl_c_as_the_api_loads_is_its_own_stop(tmp_path, loading):
     # A Ctrl-C (SIGINT) as `a2bench.sweep` is first read (a2bench.api importing) had been a
     # bare KeyboardInterrupt; one inside numpy's C extension (its import of datetime), an
     # ImportError blaming the install, after which numpy could not load again in that process
+    # The child takes Python's own Ctrl-C handler as a terminal gives it: one started in the
+    # background by a non-interactive shell (nohup cmd &) inherits SIGINT ignored, and the
+    # raised signal would then do nothing.
     code = textwrap.dedent(f"""
         import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         class CtrlC:
             def find_spec(self, name, path=None, target=None):
                 if name == {loading!r}:
