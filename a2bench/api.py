@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from a2bench.argtypes import parse_size
 from a2bench.errors import InputError
+from a2bench.folders import read_problem
 from a2bench.formatting import plural, saved_text
 from a2bench.run.interrupts import deferred
 from a2bench.run.result import SweepResult  # at run time: typing.get_type_hints(Results)
@@ -100,9 +101,9 @@ class Results:
         # as `a2bench report` says it, with the API's own writer named: a missing folder had
         # read "no results.jsonl here (expected a folder written by a2bench run)"
         wrote = "a2bench.sweep(...) or a2bench run"
-        if not self.out.is_dir() and not self.out.is_symlink():  # a link's line: load_passes
-            raise InputError(f"a2bench.Results: {self.out}: not a folder (expected a results "
-                             f"folder written by {wrote}, holding results.jsonl)")
+        if problem := read_problem(self.out, f"a results folder written by {wrote}, holding "
+                                             "results.jsonl"):
+            raise InputError(f"a2bench.Results: {self.out}: {problem}")
         if not any((self.out / name).is_file() for name in ("results.jsonl", "results.csv")):
             from a2bench.run.store import load_passes
             from a2bench.slurm.merge import read_partition

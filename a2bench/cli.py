@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from a2bench import __version__
+from a2bench import __version__, folders
 from a2bench import argtypes as at
 from a2bench.errors import InputError, StdoutGuard, StdoutLost, os_problem, output_lost
 from a2bench.run.options import EXECUTORS, SPLITS
@@ -231,22 +231,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    folders.refuse_unreadable(args.dirs)  # before pandas and scipy load: a typo said at once
     from a2bench.report import build_report
-
     print(*build_report(args.dirs, args.out or args.dirs[0] / "report").lines, sep="\n")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    folders.refuse_unreadable([args.base, args.head], ("base", "head"))  # before pandas loads
     from a2bench.compare import run_compare  # its status is the verdict's, the pipe closed or not
-
     return run_compare(args.base, args.head, threshold_pct=args.threshold,
                        normalize=args.normalize, exact_only=args.exact_only)
 
 
 def cmd_remodel(args: argparse.Namespace) -> int:
+    folders.refuse_unreadable(args.dirs)  # before torch loads (its cost models)
     from a2bench.run.remodel import remodel_all
-
     for r in remodel_all(args.dirs):  # each run's line as it is done
         print(r.line())
     return 0

@@ -733,7 +733,7 @@ def test_load_runs_rejects_bad_folders(tmp_path):
         (tmp_path / "empty").mkdir()
         an.load_runs([tmp_path / "empty"])
     assert str(tmp_path / "empty") in str(e.value) and "\n" not in str(e.value)
-    with pytest.raises(InputError, match="not a folder"):
+    with pytest.raises(InputError, match="missing: no such folder"):
         an.load_runs([tmp_path / "missing"])
     bad = write_folder(tmp_path / "bad", [measured(case("se", 8), status="error")])
     with pytest.raises(InputError, match="no ok results") as e:

@@ -118,7 +118,7 @@ def test_the_checks_refuse_a_folder_no_run_wrote_in_one_line(script, tmp_path):
         capture_output=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stdout == ""
-    assert result.stderr.splitlines()[-1].endswith("README.md: not a folder (expected a "
+    assert result.stderr.splitlines()[-1].endswith("README.md: a file, not a folder (expected a "
                                                    "results folder written by a2bench run, "
                                                    "holding results.jsonl)") \
         or "README.md: not a results folder" in result.stderr

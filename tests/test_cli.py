@@ -263,6 +263,46 @@ def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_su
     assert done.stdout.split() == ["2", "False", "False"], done.stderr
     assert f"--out {afile}: is a file; expected a folder" in done.stderr
 
+
+def test_a_folder_to_read_that_is_not_one_is_refused_before_pandas_scipy_or_torch(tmp_path):
+    """report, compare and remodel had loaded them first (3-6 s of CPU on the 2-core VM) to say
+    that a mistyped folder is not there. One child: what was loaded is asked after each."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    gone, stored = tmp_path / "gone", str(ROOT / "results" / "cpu-video")
+    argvs = [["report", str(gone)], ["remodel", str(afile)], ["compare", str(gone), stored],
+             ["compare", stored, str(afile)], ["report", stored, str(gone)]]
+    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
+            f"for argv in {argvs!r}:\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err): code = main(argv)\n"
+            "    loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
+            "    print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
+    said = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = "(expected a results folder written by a2bench run, holding results.jsonl)"
+    assert said == [
+        [2, f"a2bench: error: {gone}: no such folder {expected}", []],
+        [2, f"a2bench: error: {afile}: a file, not a folder {expected}", []],
+        [2, f"a2bench: error: {gone}: no such folder (expected the base results folder written "
+            "by a2bench run)", []],
+        [2, f"a2bench: error: {afile}: a file, not a folder (expected the head results folder "
+            "written by a2bench run)", []],
+        [2, f"a2bench: error: {gone}: no such folder {expected}", []]], done.stderr
+    # the loaders say the same where they are called from Python (Results, a script)
+    from a2bench.analysis import load_runs
+    from a2bench.compare.load import load_side
+    from a2bench.errors import InputError
+    from a2bench.run.remodel import remodel
+
+    calls = (lambda: load_runs([gone]), lambda: remodel(afile), lambda: load_side(gone, "base"))
+    for call, (_, line, _) in zip(calls, said, strict=False):
+        with pytest.raises(InputError) as e:
+            call()
+        assert f"a2bench: error: {e.value}" == line
+
+
 @pytest.mark.parametrize("command", [["run", "SUITE"], ["audit"]])
 def test_an_out_that_is_a_file_or_under_one_is_one_line(tmp_path, capsys, write_suite,
                                                           command):

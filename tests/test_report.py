@@ -248,7 +248,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no ok results" in err
     assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "nowhere: no such folder" in capsys.readouterr().err
     # a run stopped before its first result: a2bench's own folder, and the way on
     early = tmp_path / "early"
     early.mkdir()

@@ -955,10 +955,10 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
     expected = ("(expected a results folder written by a2bench.sweep(...) or a2bench run, "
                 "holding results.jsonl)")
     (tmp_path / "a-file").write_text("")
-    for wrong in ("nowhere", "a-file"):
+    for wrong, said in (("nowhere", "no such folder"), ("a-file", "a file, not a folder")):
         with pytest.raises(InputError) as e:
             Results(wrong)
-        assert str(e.value) == f"a2bench.Results: {tmp_path / wrong}: not a folder {expected}"
+        assert str(e.value) == f"a2bench.Results: {tmp_path / wrong}: {said} {expected}"
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"empty: no results.jsonl here \(expected a folder "
                                          r"written by a2bench.sweep\(...\) or a2bench run\)$"):

@@ -18,8 +18,9 @@ from a2bench import fitting as ft
 from a2bench.analysis.columns import param_columns, shape_label, size_columns, size_labels
 from a2bench.case import DTYPE_BYTES, Case
 from a2bench.errors import InputError
+from a2bench.folders import refuse_unreadable
 from a2bench.run.passes import merge_passes, pass_samples
-from a2bench.run.store import link_problem, over_sessions, planned_passes, stored_ending
+from a2bench.run.store import over_sessions, planned_passes, stored_ending
 
 _NUMERIC = (
     "threads", "batch", "channels", "m", "n", "t", "h", "w", "reduction", "positions",
@@ -96,16 +97,11 @@ def load_runs(dirs: Sequence[str | Path], left_out: list[str] | None = None
     if not dirs:
         raise InputError("report: expected at least one results folder")
     paths = [Path(d) for d in dirs]
-    for path in paths:  # before resolve(), which a loop of links had crashed
-        if problem := link_problem(path, "a results folder"):
-            raise InputError(f"{path}: {problem}")
+    refuse_unreadable(paths)  # before resolve(), which a loop of links had crashed
     if len({p.resolve() for p in paths}) != len(paths):
         raise InputError("report: the same results folder is named twice; name each folder once")
     frames, runs, unbegun = [], [], []
     for path, label in zip(paths, run_labels(paths), strict=True):
-        if not path.is_dir():
-            raise InputError(f"{path}: not a folder (expected a results folder written by "
-                             "a2bench run, holding results.jsonl)")
         # StoreError (an InputError) without results.jsonl; a Slurm partition's from its shards
         # (lazily: a2bench.slurm's package imports analysis.columns, and submitit)
         from a2bench.slurm.merge import stored_set, unbegun_partition

@@ -7,20 +7,14 @@ from pathlib import Path
 
 from a2bench.compare.model import Key, Side
 from a2bench.errors import InputError
+from a2bench.folders import refuse_unreadable
 from a2bench.measurement import Measurement
-from a2bench.run.store import ENVIRONMENT, JSONL, link_problem, merge_passes
+from a2bench.run.store import ENVIRONMENT, JSONL, merge_passes
 
 
 def load_side(path: Path, role: str) -> Side:
     """The records of one results folder by case key (merged and per pass), and its environment."""
-    if problem := link_problem(path, f"the {role} results folder"):
-        raise InputError(f"{path}: {problem}")
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{path}: a file, not a folder (expected the {role} results folder "
-                         "written by a2bench run)")
-    if not path.is_dir():
-        raise InputError(f"{path}: no such folder (expected the {role} results folder written by "
-                         "a2bench run)")
+    refuse_unreadable([path], [role])  # the command line asked it before imports
     # one line where there is no results.jsonl, or it is damaged; a Slurm partition's read from
     # its shards, which its merged files lag where no driver watches (slurm.merge.read_partition)
     from a2bench.slurm.merge import environment_problem, stored_set, unbegun_partition

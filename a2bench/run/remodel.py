@@ -27,6 +27,7 @@ from a2bench.blocks.nonlocal_block import FLASH_CPU
 from a2bench.case import LEGACY_PARAMS, RUN_DEFAULTS, Case
 from a2bench.catalog import blocks
 from a2bench.errors import InputError
+from a2bench.folders import refuse_unreadable
 from a2bench.kernel_names import with_threads
 from a2bench.measure.environment import git_commit
 from a2bench.measurement import CSV_COLUMNS
@@ -95,6 +96,7 @@ MISMATCH_PARTS = ("model_mismatch:", "fix the cost model, or declare the differe
 def remodel(run: str | Path) -> Remodelled:
     """Rewrite one stored run's model columns (results.jsonl, results.csv) from today's models."""
     out = Path(run)
+    refuse_unreadable([out])  # "no results.jsonl here" had been said of a folder not there
     # Not under a run that appends; a Slurm partition's set is written by its sweep's driver,
     # which holds the sweep folder above it.
     slurm = out.parent if (out.parent / SWEEP).is_file() else None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from a2bench.errors import InputError, os_problem
+from a2bench.folders import link_problem
 from a2bench.measurement import SCHEMA, Measurement, record_problem
 from a2bench.run.durable import atomic_write, fsync_folder, write_csv
 from a2bench.run.lock import LOCK, held_here, live_writer
@@ -168,15 +169,6 @@ def folder_problem(out: Path, run: bool = True) -> str | None:
         name = getattr(e, "filename", None)
         where = f"{name}: " if name and Path(name) != out else ""
         return where + os_problem(e, "a folder (and run files)", "read and write")
-
-
-def link_problem(path: Path, what: str = "a folder") -> str | None:
-    """Why `path` is a link that leads to nothing (its target missing, or links that lead round a
-    loop), or None: a run's --out there had been a FileExistsError, a loop a RuntimeError."""
-    if not path.is_symlink() or path.exists():
-        return None
-    return (f"is a link to {os.readlink(path)}, which leads to nothing (its target is missing, "
-            f"or links lead round a loop); expected {what}, or a link to one")
 
 
 def _folder_problem(out: Path, run: bool = True) -> str | None:
