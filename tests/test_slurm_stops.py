@@ -396,3 +396,30 @@ def test_a_partition_whose_jobs_stored_no_case_is_counted_not_refused(tmp_path, 
     driver.shards, driver.jobs_of = [shard], {"debug": {"0": "7"}}
     assert driver.finish() == 1
     assert "debug: 0 of 2 cases" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("killed_from_outside", [False, True])
+def test_a_shard_whose_worker_was_killed_from_outside_says_sigkill_not_sigterm(
+        tmp_path, monkeypatch, killed_from_outside):
+    # A worker killed by `kill -9` or a watchdog stops the shard's sweep as SIGTERM does
+    # (runner.killed), and the job's error had said "stopped by SIGTERM (scancel, preemption or
+    # the time limit)" of it; its cases are left for --resume either way.
+    from a2bench.run import sweep as sweep_module
+    from a2bench.run.result import SweepResult
+    from a2bench.run.runner import killed
+    from a2bench.slurm.faults import left_to_resume
+    from a2bench.slurm.job import ShardJob, ShardTask
+    from a2bench.suite import expand, load_suite
+
+    why = str(killed("running se b1 c8 4x4", for_memory=False)) if killed_from_outside else ""
+    monkeypatch.setattr(sweep_module.Sweep, "run", lambda self: SweepResult(
+        out=tmp_path, interrupted=True, stopped=why))
+    suite = load_suite(SMOKE)
+    task = ShardTask("p", 0, str(tmp_path), suite, tuple(expand(suite)[:1]),
+                     RunOptions(out=tmp_path, suite=str(SMOKE)))
+    with pytest.raises(RuntimeError) as e:
+        ShardJob()(task)
+    assert str(e.value) == (f"stopped by SIGKILL ({why}) before the shard's cases were done"
+                            if killed_from_outside else "stopped by SIGTERM (scancel, preemption "
+                            "or the time limit) before the shard's cases were done")
+    assert left_to_resume(f"RuntimeError: {e.value} (log: x.err)", "FAILED")

@@ -27,6 +27,7 @@ class SweepResult:
     wall_s: float = 0.0  # worker start-up and calibration included
     interrupted: bool = False
     saved: int = 0  # results in the folder when it stopped
+    stopped: str = ""  # why, where a worker was stopped from outside (runner.Stopped)
 
     @property
     def harness_overhead(self) -> float:

@@ -50,6 +50,9 @@ class WorkerLost(Exception):
         self.status, self.reason = status, reason
 
 
+KILLED_FROM_OUTSIDE = "worker killed by SIGKILL"  # how killed() begins, which a Slurm job reads
+
+
 class Stopped(KeyboardInterrupt):
     """The worker was sent SIGTERM: someone asked the sweep to stop (Slurm does so on scancel,
     preemption and the time limit), or SIGKILL by someone other than the kernel's out-of-memory
@@ -69,7 +72,7 @@ def killed(doing: str, for_memory: bool | None) -> WorkerLost | Stopped:
     So it is a stop, as SIGTERM is: the case gets no record, the sweep stops and says why, and
     --resume runs the case. Going on would leave a hole that a finished run does not show,
     beside a killer that may take the runner next (scancel signals every process of the job)."""
-    what = f"worker killed by SIGKILL while {doing}"
+    what = f"{KILLED_FROM_OUTSIDE} while {doing}"
     if for_memory is False:
         return Stopped(f"{what}, not by the kernel's out-of-memory killer (the oom_kill count "
                        "of its memory cgroup did not rise) but by a user, a scheduler or a "

@@ -189,12 +189,13 @@ class Sweep:
         except KeyboardInterrupt as e:  # one _run did not stop at, or a second while it stopped:
             if isinstance(e, Stopped):  # a worker stopped from outside (calibration, overhead)
                 self.listener.note(str(e))
+            why = str(e) if isinstance(e, Stopped) else ""
             with held():            # its workers go, and a sweep with a folder records the stop
                 kill_all()
                 if self._writer is None:  # a resume stopped as it starts keeps what it holds
                     return SweepResult(out=self.options.out, interrupted=True,
-                                       saved=self.options.stored())
-            return self._stopped(self._writer)
+                                       saved=self.options.stored(), stopped=why)
+            return self._stopped(self._writer, why)
         except OSError as e:
             if e.errno not in (*NO_ROOM, *NOT_WRITABLE):
                 raise
@@ -311,7 +312,7 @@ class Sweep:
         if report.interrupted:
             if report.stopped:  # its worker was stopped from outside, not the sweep: said why
                 self.listener.note(report.stopped)
-            return self._stopped(writer)
+            return self._stopped(writer, report.stopped)
         self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
                            "changed under the sweep")
         ends = self._end_ceilings(report, starts)
@@ -558,8 +559,8 @@ class Sweep:
                            warnings=tuple(env.get("warnings") or ()), saved=len(records),
                            wall_s=time.perf_counter() - started)
 
-    def _stopped(self, writer: ResultsWriter) -> SweepResult:
+    def _stopped(self, writer: ResultsWriter, why: str = "") -> SweepResult:
         with held():
             writer.update_session(ended="interrupted")
             return SweepResult(out=self.options.out, interrupted=True,
-                               saved=len(writer.records))
+                               saved=len(writer.records), stopped=why)

@@ -59,15 +59,16 @@ def out_of_time(detail: str | None, state: str = "") -> bool:
 def left_to_resume(detail: str | None, state: str = "") -> bool:
     """Whether an ended job's unfinished cases are left unrecorded, for --resume to run again:
     the job was stopped (scancel, its time limit, preemption, its node lost: its sweep got
-    SIGTERM, or Slurm's state says so), or its node started no worker (runner.WorkersFailed).
+    SIGTERM, or Slurm's state says so; or a worker of its was killed by someone other than the
+    out-of-memory killer), or its node started no worker (runner.WorkersFailed).
     Neither says anything of the cases; recorded as `error` or `timeout`, they would never run
     again (the worker sent SIGTERM leaves its case for resume likewise)."""
     from a2bench.run.runner import WORKERS_FAILED
-    from a2bench.slurm.job import STOPPED
+    from a2bench.slurm.job import KILLED, STOPPED
 
     if base_state(state) in STOPPED_STATES or out_of_time(detail, state):
         return True
-    return bool(detail) and (WORKERS_FAILED in detail or STOPPED in detail)
+    return bool(detail) and any(m in detail for m in (WORKERS_FAILED, STOPPED, KILLED))
 
 
 def fault_reason(job_id: str, state: str, detail: str | None) -> str:

@@ -27,8 +27,10 @@ MIN_CASES_PER_JOB = 4
 # A shape (on one device): the ratios of analysis.crossover and analysis.variants set blocks,
 # dtypes, modes and compilation against each other at one.
 SHAPE = ("batch", "channels", "t", "h", "w")
-# What a job's error says when its sweep got SIGTERM (faults.left_to_resume looks for it).
+# What a job's error says when its sweep got SIGTERM, or a worker SIGKILL from someone other
+# than the out-of-memory killer (faults.left_to_resume looks for them).
 STOPPED = "stopped by SIGTERM"
+KILLED = "stopped by SIGKILL"
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,18 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
         options = task_options(task)
         result = Sweep(task.suite, task.cases, options, ConsoleListener(progress=False)).run()
         if result.interrupted:  # its worker got SIGTERM, or SIGKILL from outside (runner.Stopped)
-            raise RuntimeError(f"{STOPPED} (scancel, preemption or the time limit) before "
-                               "the shard's cases were done")
+            raise RuntimeError(stop_line(result.stopped))
         return {"host": socket.gethostname(), "partition": task.partition, "shard": task.index}
+
+
+def stop_line(stopped: str) -> str:
+    """A stopped shard's error: SIGKILL where a worker was killed from outside (`stopped`, the
+    sweep's why) had read "stopped by SIGTERM (scancel, preemption or the time limit)"."""
+    from a2bench.run.runner import KILLED_FROM_OUTSIDE
+
+    how = (f"{KILLED} ({stopped})" if stopped.startswith(KILLED_FROM_OUTSIDE)
+           else f"{STOPPED} (scancel, preemption or the time limit)")
+    return f"{how} before the shard's cases were done"
 
 
 def split(cases: Sequence[Case], per_job: int) -> list[tuple[Case, ...]]:
