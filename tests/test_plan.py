@@ -569,6 +569,46 @@ def test_a_window_its_regime_caps_takes_more_sizes_where_the_share_affords_them(
     assert len(middle) == 8
 
 
+def geometric_by_value(points, lo, hi, count):
+    """plan.geometric as it was before it took each point's log once and knew a point taken
+    by its index: the grid it must still give, to the point."""
+    span = points[lo:hi + 1]
+    if len(span) <= count:
+        return list(span)
+    a, b = math.log(span[0].positions), math.log(span[-1].positions)
+    chosen = []
+    for i in range(count):
+        target = a + (b - a) * i / (count - 1)
+        chosen.append(min((p for p in span if p not in chosen),
+                          key=lambda p: abs(math.log(p.positions) - target)))
+    return sorted(chosen, key=lambda p: p.positions)
+
+
+def test_the_geometric_grid_and_the_plans_it_gives_are_the_points_they_were(monkeypatch):
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):  # ties, and equal points (a point taken takes its equals with it)
+        pool = [pl.Point(rng.randrange(4), n, n, 0, 0, 0) for n in
+                sorted(rng.choice((1, 2, 4, 8, 9, 16, 30, 64)) for _ in range(rng.randrange(14)))]
+        lo = rng.randrange(max(len(pool), 1))
+        hi, count = rng.randrange(lo, max(len(pool), 1)), rng.randrange(2, 11)
+        assert pl.geometric(pool, lo, hi, count) == geometric_by_value(pool, lo, hi, count)
+    # Plans of the three blocks test_plan shares out, short of time, within a cache and past it
+    (da, axis), (nl, _) = auto_templates(suite())
+    blocks = [(t, axis, pl.candidates(t, axis, cost_of, legal, CPU.memory_budget), CPU, 4e10)
+              for t in (da, nl)] + [(*cc_points(batch=1), NO_MMAP, 5e10)]
+
+    def plans():
+        return [pl.plan_group(t, ax, points, 0.2e-3, rate, True, machine, share, target=0.1)
+                for t, ax, points, machine, rate in blocks for share in (30.0, 300.0, 4000.0)]
+
+    now = plans()
+    assert {g.feasible for g in now} == {True, False}
+    monkeypatch.setattr(pl, "geometric", geometric_by_value)
+    assert now == plans()
+
+
 def test_a_cpu_window_keeps_its_cases_under_the_peak_limit_where_one_fits():
     (da, axis), _ = auto_templates(suite())
     g = plan_for(da, axis, CPU, 0.05e-3, 1.0, share=4000.0)

@@ -247,13 +247,22 @@ def geometric(points: Sequence[Point], lo: int, hi: int, count: int) -> list[Poi
     span = points[lo:hi + 1]
     if len(span) <= count:
         return list(span)
-    a, b = math.log(span[0].positions), math.log(span[-1].positions)
+    # The planner asks this of every span it tries (about 7,700 times in a plan of two blocks
+    # whose ends are shared again): each point's log once, and a point taken known by the
+    # index of the first point equal to it, where `p not in chosen` had compared every field
+    # of every chosen point (two make_plan calls took 8.5 s of CPU, now 3.2 s).
+    logs = [math.log(p.positions) for p in span]
+    equal: dict[Point, int] = {}
+    kind = [equal.setdefault(p, j) for j, p in enumerate(span)]  # equal points, one index
+    a, b = logs[0], logs[-1]
+    taken: set[int] = set()
     chosen: list[Point] = []
     for i in range(count):
         target = a + (b - a) * i / (count - 1)
-        best = min((p for p in span if p not in chosen),
-                   key=lambda p: abs(math.log(p.positions) - target))
-        chosen.append(best)
+        best = min((j for j in range(len(span)) if kind[j] not in taken),
+                   key=lambda j: abs(logs[j] - target))
+        taken.add(kind[best])
+        chosen.append(span[best])
     return sorted(chosen, key=lambda p: p.positions)
 
 
