@@ -7,6 +7,7 @@ checked here without timing anything: on this repository's CPU figures and on th
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -126,8 +127,15 @@ CPU = pl.Machine("cpu", {"L1d": 48 * 2**10, "L2": 2 * 2**20, "L3": 32 * 2**20}, 
 H100 = pl.Machine("cuda", {"L2": 50 * 2**20}, None, int(0.8 * 80e9), 51.6e12, 0.3, 3)
 
 
+@functools.cache
+def points_of(template, axis, memory_budget):
+    """A template's candidates, costed once: the sharing tests plan each block hundreds of
+    times, as autosize.make_plan does with the candidates it costed once."""
+    return tuple(pl.candidates(template, axis, cost_of, legal, memory_budget))
+
+
 def plan_for(template, axis, machine, overhead, efficiency, share):
-    points = pl.candidates(template, axis, cost_of, legal, machine.memory_budget)
+    points = points_of(template, axis, machine.memory_budget)
     rate = efficiency * machine.gemm_flops_per_s
     return pl.plan_group(template, axis, points, overhead, rate, True, machine, share)
 
@@ -596,7 +604,7 @@ def test_the_geometric_grid_and_the_plans_it_gives_are_the_points_they_were(monk
         assert pl.geometric(pool, lo, hi, count) == geometric_by_value(pool, lo, hi, count)
     # Plans of the three blocks test_plan shares out, short of time, within a cache and past it
     (da, axis), (nl, _) = auto_templates(suite())
-    blocks = [(t, axis, pl.candidates(t, axis, cost_of, legal, CPU.memory_budget), CPU, 4e10)
+    blocks = [(t, axis, points_of(t, axis, CPU.memory_budget), CPU, 4e10)
               for t in (da, nl)] + [(*cc_points(batch=1), NO_MMAP, 5e10)]
 
     def plans():
