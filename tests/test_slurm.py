@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("submitit")
 
+from cli_here import cli_here  # noqa: E402
 from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
 
 import a2bench  # noqa: E402
@@ -399,6 +400,48 @@ def _intervals(records: list[Measurement]) -> list[tuple[datetime, datetime]]:
                   for m in records)
 
 
+def here(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`a2bench ARGS` by the CLI's main() in this process (cli_here), in the environment and
+    folder conftest.cli gives a child: the test Slurm's (SLURM_CONF, PATH, the poll) and
+    PYTHONPATH, which the jobs inherit through sbatch. A driver's child had spent about 6 s of
+    CPU importing what this process holds; the jobs are Slurm's children either way. What a
+    driver's process does, killed or re-attached, stays with a child
+    (test_resume_after_scancel_and_a_killed_driver), as does a refusal's one line and exit
+    status (test_a_request_the_cluster_cannot_meet_is_one_line)."""
+    from a2bench import plugins
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"PYTHONPATH": child_pythonpath(), **env}.items():
+            mp.setenv(key, value)
+        mp.chdir(ROOT)
+        # a plugin the driver loads here is not this process's after it (unknown_block_hint
+        # names the plugins loaded that registered nothing)
+        mp.setattr(plugins, "REGISTERED", dict(plugins.REGISTERED))
+        return cli_here(*args)
+
+
+def report_here(folders: list[Path], out: Path, roofline: bool = False
+                ) -> subprocess.CompletedProcess[str]:
+    """`a2bench report FOLDERS --out OUT` in this process, drawing the roofline figure or none:
+    these tests read report.md, and the figures were most of a report child's 12 s of CPU. The
+    roofline is the one figure drawn from what the Slurm merge computes (the partition's
+    ceilings from its shards' calibrations); the others draw the records, as for any run."""
+    from a2bench import report
+    from a2bench.report import figures
+
+    real = report.draw_figures
+
+    def only_the_roofline(result, folder):
+        none = result.fits.iloc[0:0]
+        return real(replace(result, fits=none, crossovers=none, modes=none, compiled=none),
+                    folder) if roofline else []
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report, "draw_figures", only_the_roofline)
+        mp.setattr(figures, "_few_sizes", lambda data: False)
+        return cli_here("report", *map(str, folders), "--out", str(out))
+
+
 @pytest.fixture(scope="module")
 def routed(slurm_env, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str],
                                                   bool, subprocess.CompletedProcess[str]]:
@@ -407,13 +450,13 @@ def routed(slurm_env, tmp_path_factory) -> tuple[Path, subprocess.CompletedProce
     that left a sweep there, the run). One sweep for both tests: a job costs 8-10 s of CPU
     (a Python that imports torch, its worker another) and half a minute of a loaded VM; a
     partition's several shards are merged in test_two_nodes_each_finding_on_one_... and in
-    test_a_failed_job_records_its_cases_..."""
+    test_a_failed_job_records_its_cases_... Both drivers run here (`here`)."""
     out = tmp_path_factory.mktemp("routed") / "sweep"
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
             "--partition", "h100,a100", "--cases-per-job", "6", *FAST]
-    refused = cli(*args, "--slurm", "no_such_option=1", env=slurm_env)
+    refused = here(*args, "--slurm", "no_such_option=1", env=slurm_env)
     left = (out / slurm.SWEEP).exists()
-    return out, refused, left, cli(*args, env=slurm_env)
+    return out, refused, left, here(*args, env=slurm_env)
 
 
 @pytest.mark.slow
@@ -434,15 +477,15 @@ def test_routing_isolation_and_same_counts(routed, tmp_path):
         assert "#SBATCH --exclusive" in batch and f"#SBATCH --partition={p}" in batch
         passes += load_passes(out / p)
         # the same exact counts as the committed local run of the suite
-        same = cli("compare", str(ROOT / "results" / "baseline" / "smoke"), str(out / p),
-                   "--exact-only")
+        same = cli_here("compare", str(ROOT / "results" / "baseline" / "smoke"), str(out / p),
+                        "--exact-only")
         assert same.returncode == 0, same.stdout + same.stderr
     # Isolation: across both partitions' jobs on the one node, no two cases overlapped.
     spans = _intervals(passes)
     assert len(spans) == 12 and all(m.host for m in passes)
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end
-    report = cli("report", str(out / "h100"), str(out / "a100"), "--out", str(tmp_path / "r"))
+    report = report_here([out / "h100", out / "a100"], tmp_path / "r", roofline=True)
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "r" / "report.md").read_text()
     assert "h100" in text and "a100" in text
@@ -469,8 +512,8 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
     suite = tmp_path / "two-groups.yaml"
     suite.write_text(TWO_GROUPS)
     out = tmp_path / "sweep"
-    r = cli("run", str(suite), "--out", str(out), "--executor", "slurm", "--partition", "debug",
-            "--cases-per-job", "2", *FAST, env=slurm_two_nodes)
+    r = here("run", str(suite), "--out", str(out), "--executor", "slurm", "--partition", "debug",
+             "--cases-per-job", "2", *FAST, env=slurm_two_nodes)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 jobs each (whole findings, at least 2 cases a job)" in r.stderr
     assert "--split cases makes 3" in r.stderr  # the way to more jobs, and its cost
@@ -489,7 +532,7 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
         spans = _intervals([m for m in passes if m.host == node])
         assert spans and all(start >= end for (_, end), (start, _) in zip(
             spans, spans[1:], strict=False))
-    report = cli("report", str(out / "debug"), "--out", str(tmp_path / "r"))
+    report = report_here([out / "debug"], tmp_path / "r")
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "r" / "report.md").read_text()
     assert "debug (2 jobs, 2 nodes)" in text and "ran on 2 nodes" not in text
@@ -500,8 +543,9 @@ def test_two_nodes_each_finding_on_one_and_the_merge_names_both(slurm_two_nodes,
 @pytest.mark.slurm
 def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_path):
     out = tmp_path / "sweep"
-    r = cli("run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
-            "--split", "cases", *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
+    # the plugin loads here, as on a login node, and fails in each job (tests/slurm_node_fails)
+    r = here("run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--partition", "h100",
+             "--split", "cases", *FAST, env={**slurm_env, "A2BENCH_PLUGINS": "slurm_node_fails"})
     assert r.returncode == 1, r.stderr[-3000:]  # no case ended ok: as a local run exits
     merged = load(out / "h100")
     assert len(merged) == 6 and {m.status for m in merged} == {"error"}
