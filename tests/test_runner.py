@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +34,16 @@ from a2bench.run.store import ResultsWriter, ending, load
 from a2bench.run.worker import Settings
 
 PLUGIN = {"A2BENCH_PLUGINS": "faulty_blocks"}
+# a block that stalls in its cases, not in the 1x1 overhead entry before them, in a sweep
+# whose environment asks it to (tests/runner_blocks.py)
+STALLS = {"A2BENCH_PLUGINS": "runner_blocks", "A2BENCH_TEST_STALL": "1"}
 FAST = ("--processes", "1",
         "--threads", "1", "--time-budget", "0.1", "--no-counters", "--no-progress",
         "--calibration-time", "0.01")
 
 
-@pytest.fixture
-def faulty(monkeypatch):
-    """tests/faulty_blocks loaded by cli_here's sweeps as the CLI loads it (A2BENCH_PLUGINS),
+def _plugin_here(monkeypatch, name: str) -> Iterator[None]:
+    """tests/<name>.py loaded by cli_here's sweeps as the CLI loads it (A2BENCH_PLUGINS),
     registered afresh (an earlier test may have restored the registry after its import) and
     gone from the registry after the test."""
     from a2bench.catalog import blocks
@@ -48,17 +51,38 @@ def faulty(monkeypatch):
 
     blocks()  # the built-ins first, so that they are kept
     saved = dict(REGISTRY)
-    monkeypatch.setenv("A2BENCH_PLUGINS", "faulty_blocks")
-    if "faulty_blocks" in sys.modules:
-        importlib.reload(sys.modules["faulty_blocks"])
+    monkeypatch.setenv("A2BENCH_PLUGINS", name)
+    if name in sys.modules:
+        importlib.reload(sys.modules[name])
     yield
     REGISTRY.clear()
     REGISTRY.update(saved)
 
 
+@pytest.fixture
+def faulty(monkeypatch):
+    yield from _plugin_here(monkeypatch, "faulty_blocks")
+
+
+@pytest.fixture
+def stalling(monkeypatch):
+    yield from _plugin_here(monkeypatch, "runner_blocks")
+
+
 def rows(out: Path) -> list[dict[str, str]]:
     with open(out / "results.csv") as f:
         return list(csv.DictReader(f))
+
+
+def report_lines(folder: Path, out: Path) -> list[str]:
+    """What `a2bench report FOLDER --out OUT` says, its figures not drawn: the tests here read
+    its words, and the figures were most of its CPU."""
+    from unittest import mock
+
+    from a2bench import report
+
+    with mock.patch.object(report, "draw_figures", lambda result, out: []):
+        return build_report([folder], out).lines
 
 
 def suite_with(write_suite, blocks: str, extra: str = "") -> Path:
@@ -153,8 +177,8 @@ def test_no_case_ok_says_where_its_reasons_went(tmp_path, monkeypatch):
             "8x8: timeout: no answer after 6 s while running the case")
 
 
-def _start(args: list[str]) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": child_pythonpath(), **PLUGIN}
+def _start(args: list[str], plugins: dict[str, str] = PLUGIN) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": child_pythonpath(), **plugins}
     # A shell that starts the tests in the background (`make test &`) leaves SIGINT ignored,
     # and a child would inherit that and never see the Ctrl-C sent below: restore the default.
     return subprocess.Popen([*A2BENCH, *args], cwd=ROOT, env=env, text=True,
@@ -173,7 +197,7 @@ def _wait_for_lines(path: Path, n: int, timeout: float = 120) -> None:
 
 
 @pytest.mark.slow
-def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
+def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite, faulty):
     path = write_suite("name: r\nblocks: [double_attention, nonlocal_right, se]\n"
                        "params: {channels: [8], h: [2, 3, 4], w: [2, 3, 4], reduction: [2]}\n"
                        "zip: [[h, w]]\n")
@@ -190,7 +214,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
         f.write(b'{"case": {"block": "se", "dev')
     assert jsonl.read_bytes() != kept
     # Reported as it is: a run that stopped before its end, with how to go on.
-    lines = build_report([out], tmp_path / "report").lines
+    lines = report_lines(out, tmp_path / "report")
     assert lines[2] == f"  out: {lines[2].split(': ')[1]}"
     assert lines[3].startswith("    unfinished: no end recorded (it stopped before its end, or "
                                "it is still running) after ")
@@ -200,7 +224,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
 
     again = cli_here(*args)
     assert again.returncode == 2 and "--resume" in again.stderr  # never touched without it
-    resumed = cli(*args, "--resume")
+    resumed = cli_here(*args, "--resume")  # as the hint above runs it (the faulty fixture)
     assert resumed.returncode == 0, resumed.stderr
     data = jsonl.read_bytes()
     assert data.startswith(kept)  # every line written before the kill, byte for byte
@@ -210,7 +234,7 @@ def test_kill_and_resume_with_a_torn_line(tmp_path, write_suite):
     env = json.loads((out / "environment.json").read_text())
     assert env["resumed_in"]  # both sessions' environments are kept
     assert "ended" not in env and env["resumed_in"][-1]["ended"] == "finished" == ending(env)
-    assert not any("unfinished" in x for x in build_report([out], tmp_path / "report").lines)
+    assert not any("unfinished" in x for x in report_lines(out, tmp_path / "report"))
     # the resumed session goes on in the order the sweep began with, and does not measure the
     # per-call overhead again
     assert env["resumed_in"][0]["order_seed"] == env["order_seed"]
@@ -234,13 +258,13 @@ def _worker_of(pid: int) -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(oom_kills() is None, reason="no out-of-memory kill count here (run.oom)")
 def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
-        tmp_path, write_suite, faulty):
-    path = suite_with(write_suite, "se, hangs")
+        tmp_path, write_suite, stalling):
+    path = suite_with(write_suite, "se, stalls")
     out = tmp_path / "out"
-    seed = next(s for s in range(100) if pass_order(["se", "hangs"], s, 0)[0] == "se")
+    seed = next(s for s in range(100) if pass_order(["se", "stalls"], s, 0)[0] == "se")
     flags = [*FAST, "--case-timeout", "5", "--no-interleave"]
-    proc = _start(["run", str(path), "--out", str(out), *flags, "--seed", str(seed)])
-    _wait_for_lines(out / "results.jsonl", 1)  # se stored: its worker is on hangs now
+    proc = _start(["run", str(path), "--out", str(out), *flags, "--seed", str(seed)], STALLS)
+    _wait_for_lines(out / "results.jsonl", 1)  # se stored: its worker is on stalls now
     time.sleep(0.5)
     os.kill(_worker_of(proc.pid), signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
@@ -248,48 +272,75 @@ def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
     assert "a2bench: worker killed by SIGKILL while running the case, not by the kernel's " \
         "out-of-memory killer" in err and "Traceback" not in err
     assert "Resume with: " in err.strip().splitlines()[-1]
-    assert [r["status"] for r in rows(out)] == ["ok"]  # hangs: no record, to run on resume
+    assert [r["status"] for r in rows(out)] == ["ok"]  # stalls: no record, to run on resume
     assert ending(json.loads((out / "environment.json").read_text())) == "interrupted"
+    # resumed here, where stalls is not asked to stall: its case runs, and ends
     resumed = cli_here("run", str(path), "--out", str(out), *flags, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert [(r["block"], r["status"]) for r in rows(out)] == [("se", "ok"), ("hangs", "timeout")]
-    assert rows(out)[1]["reason"] == "no answer after 5 s while running the case"  # ran again
+    assert [(r["block"], r["status"]) for r in rows(out)] == [("se", "ok"), ("stalls", "ok")]
+    assert "1 case pass run (1 reused)" in resumed.stdout  # ran again, in the resume
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("before,after,status", [(4, 5, "oom"), (4, 4, None), (None, 4, "oom")])
+@pytest.mark.parametrize("before,after,status", [(4, 5, "oom"), (4, 4, None)])
 def test_a_worker_killed_by_sigkill_is_oom_where_the_kernels_count_rose(
         monkeypatch, before, after, status):
-    # run.oom reads the kill count of the worker's memory cgroup: here, one the test sets
+    # run.oom reads the kill count of the worker's memory cgroup: here, one the test sets,
+    # `before` until the kill and `after` from then on
     import threading
 
     from a2bench.run import runner
 
-    killed = threading.Event()
-    monkeypatch.setattr(runner, "oom_kills", lambda: after if killed.is_set() else before)
-    worker = runner.Worker(Settings(threads=1))
+    killed, asked = threading.Event(), threading.Event()
 
-    def kill() -> None:
+    def count() -> int | None:
+        if killed.is_set():
+            return after
+        asked.set()  # (the request reads its count just before it is sent)
+        return before
+
+    monkeypatch.setattr(runner, "oom_kills", count)
+    worker = runner.Worker(Settings(threads=1))
+    asked.clear()
+
+    def kill() -> None:  # once the request reads its count, in the calibration it asks for
+        asked.wait(60)
+        time.sleep(0.2)
         killed.set()
         os.kill(worker.process.pid, signal.SIGKILL)
 
-    timer = threading.Timer(1.0, kill)
-    timer.start()
+    killer = threading.Thread(target=kill)
+    killer.start()
     try:
         with pytest.raises((WorkerLost, Stopped)) as lost:  # a calibration far past the kill
             worker.request("calibrate", {"device": "cpu", "dtype": "float32",
                                          "min_time_s": 60}, 120)
     finally:
-        timer.cancel()
+        killer.join()
         worker.kill()
-    assert str(lost.value).startswith("worker killed by SIGKILL while calibrate")
+    _lost_as(lost.value, before, status)
+
+
+def test_a_worker_killed_where_no_kill_count_is_read_is_most_likely_oom():
+    # the third reading of the count (none before the request) beside the two real kills
+    # above: what Worker._receive raises for it is killed() of killed_for_memory's answer
+    from a2bench.run.oom import killed_for_memory
+    from a2bench.run.runner import killed
+
+    _lost_as(killed("calibrate", killed_for_memory(None, 4)), None, "oom")
+
+
+def _lost_as(lost: BaseException, before: int | None, status: str | None) -> None:
+    """What a worker killed by SIGKILL while it calibrates is lost as, by the OOM kill count
+    read before its request (`before`) and after it; status None: it stops the sweep."""
+    assert str(lost).startswith("worker killed by SIGKILL while calibrate")
     if status is None:  # a kill from outside: the sweep stops and --resume runs the case
-        assert lost.type is Stopped
-        assert "not by the kernel's out-of-memory killer" in str(lost.value)
+        assert type(lost) is Stopped
+        assert "not by the kernel's out-of-memory killer" in str(lost)
     else:
-        assert lost.type is WorkerLost and lost.value.status == status
+        assert isinstance(lost, WorkerLost) and lost.status == status
         assert ("count of its memory cgroup rose" if before is not None
-                else "most likely the kernel's out-of-memory killer") in lost.value.reason
+                else "most likely the kernel's out-of-memory killer") in lost.reason
 
 
 # A kill (SIGTERM) had ended the sweep at once with nothing said; SIGHUP takes the same path
@@ -297,13 +348,13 @@ def test_a_worker_killed_by_sigkill_is_oom_where_the_kernels_count_rose(
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, signum, status):
-    path = suite_with(write_suite, "se, hangs")
+    path = suite_with(write_suite, "se, stalls")
     out = tmp_path / "out"
-    # a seed that runs se first (the shuffle depends only on the number of cases); the timeout
-    # ends the overhead entry of hangs before the sweep, and is far beyond the Ctrl-C
-    seed = next(s for s in range(100) if pass_order(["se", "hangs"], s, 0)[0] == "se")
+    # a seed that runs se first (the shuffle depends only on the number of cases), then stalls,
+    # which the Ctrl-C lands in; the timeout is far beyond it
+    seed = next(s for s in range(100) if pass_order(["se", "stalls"], s, 0)[0] == "se")
     proc = _start(["run", str(path), "--out", str(out), *FAST, "--seed", str(seed),
-                   "--case-timeout", "10", "--no-interleave"])
+                   "--case-timeout", "10", "--no-interleave"], STALLS)
     _wait_for_lines(out / "results.jsonl", 1)
     time.sleep(0.5)
     proc.send_signal(signum)
@@ -312,7 +363,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, sign
     assert "Traceback" not in err
     # the hint runs as printed: the plugin and every flag that is not the default
     hint = err.strip().splitlines()[-1].split("Resume with: ")[1]
-    assert hint.startswith(f"A2BENCH_PLUGINS=faulty_blocks a2bench run {path} --out {out} "
+    assert hint.startswith(f"A2BENCH_PLUGINS=runner_blocks a2bench run {path} --out {out} "
                            "--resume ")
     assert set(hint.split()) >= {"--case-timeout", "10", "--no-interleave", "--no-counters",
                                  "--time-budget", "0.1", "--processes", "1"}
@@ -321,7 +372,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, write_suite, sign
     env = json.loads((out / "environment.json").read_text())
     assert env["ended"] == "interrupted" == ending(env)
     assert "    unfinished: interrupted after 1 of 2 case passes; its verdicts read only the " \
-        "cases stored so far" in "\n".join(build_report([out], tmp_path / "report").lines)
+        "cases stored so far" in "\n".join(report_lines(out, tmp_path / "report"))
 
 
 @pytest.mark.slow
