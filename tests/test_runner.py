@@ -566,10 +566,16 @@ def test_a_ctrl_c_while_the_worker_starts_leaves_it_to_the_runner(capfd):
         assert signal.getsignal(signal.SIGINT) is handler
         children: list[int] = []
 
+        def parent_of(pid: str) -> str | None:  # None: it ended after /proc was listed
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1]
+            except (FileNotFoundError, ProcessLookupError):
+                return None
+
         def interrupt_the_child() -> None:  # while it imports torch, seconds before serve
             time.sleep(0.3)
-            children.extend(int(p) for p in os.listdir("/proc") if p.isdigit()
-                            and Path(f"/proc/{p}/stat").read_text().split()[3] == str(os.getpid()))
+            children.extend(int(p) for p in os.listdir("/proc")
+                            if p.isdigit() and parent_of(p) == str(os.getpid()))
             for pid in children:
                 os.kill(pid, signal.SIGINT)
 
