@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_here import cli_here
 from conftest import ROOT, child_pythonpath, cli
 
 from a2bench.case import Case
@@ -451,16 +452,31 @@ def test_bad_device_or_dtype_flag(tmp_path, capsys, write_suite, flag, needle):
     assert needle in one_line_error(capsys)
 
 
-def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_path,
-                                                                            write_suite):
-    out = tmp_path / "out"
-    result = cli("run", str(write_suite(GOOD)), "--out", str(out), "--dtype", "float64",
-                 "--processes", "1", "--threads", "1", "--time-budget", "0.05",
-                 "--calibration-time", "0.01", "--no-progress", "--malloc-reuse")
+FIRST = "blocks: [se]\nthreads: 1\nparams: {channels: [32], h: [4], w: [4], reduction: [8]}\n"
+FIRST_FLAGS = ("--processes", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
+               "--no-progress", "--dtype", "float64", "--malloc-reuse")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A suite with no name run with no --out, from a folder of its own, by the CLI's main() in
+    this process (test_run_smoke_end_to_end runs a child): (that folder, the finished command).
+    Read by the three tests below, which had each run a sweep of their own; its --dtype and
+    --malloc-reuse are the dtype test's."""
+    here = tmp_path_factory.mktemp("first")
+    (here / "first.yaml").write_text(FIRST)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(here)
+        return here, cli_here("run", str(here / "first.yaml"), *FIRST_FLAGS)
+
+
+def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(first_run):
+    tmp_path, result = first_run
     assert result.returncode == 0, result.stderr
+    (out,) = (tmp_path / "results" / "local").iterdir()
     with open(out / "results.csv") as f:
         (row,) = list(csv.DictReader(f))
-    assert row["dtype"] == "float64" and row["status"] == "ok"
+    assert row["dtype"] == "float64" and row["status"] == "ok"  # the suite names no dtype
     assert int(row["peak_bytes_analytic"]) % 8 == 0
     env = json.loads((out / "environment.json").read_text())
     assert env["dtype"] == "float64" and env["roofline"]["dtype"] == "float64"
@@ -471,21 +487,7 @@ def test_dtype_flag_overrides_the_suite_and_malloc_reuse_reaches_the_worker(tmp_
             "trim_threshold_bytes"] == 2**32
 
 
-FIRST = "blocks: [se]\nthreads: 1\nparams: {channels: [32], h: [4], w: [4], reduction: [8]}\n"
-FIRST_FLAGS = ("--processes", "1", "--time-budget", "0.05", "--calibration-time", "0.01",
-               "--no-progress")
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    """A suite with no name run with no --out, from a folder of its own: (that folder, the
-    finished command). Read by the two tests below, which had each run it."""
-    here = tmp_path_factory.mktemp("first")
-    (here / "first.yaml").write_text(FIRST)
-    return here, cli("run", str(here / "first.yaml"), *FIRST_FLAGS, cwd=here)
-
-
-def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(first_run):
+def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(first_run, monkeypatch):
     tmp_path, result = first_run
     assert result.returncode == 0, result.stderr
     (out,) = (tmp_path / "results" / "local").iterdir()
@@ -500,7 +502,8 @@ def test_a_first_suite_runs_and_reports_with_no_name_and_no_out(first_run):
     assert "a2bench: measuring the GEMM ceiling again" in result.stderr
     where = out.relative_to(tmp_path)
     assert f"Report: a2bench report {where}  (writes {where / 'report'})" in result.stdout
-    report = cli("report", str(where), cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    report = cli_here("report", str(where))
     assert report.returncode == 0, report.stderr
     assert (out / "report" / "index.html").exists()
 
@@ -518,7 +521,7 @@ def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_pa
     shutil.copytree(finished, out, ignore=shutil.ignore_patterns("report"))
     args = ("run", str(suite), "--out", str(out), *FIRST_FLAGS)
     env = (out / "environment.json").read_bytes()
-    done = cli(*args, "--resume")
+    done = cli_here(*args, "--resume")
     assert done.returncode == 0, done.stderr
     assert done.stderr == (f"a2bench: first: 1 case pass, all already stored in {out}, whose run "
                            "finished: nothing left to run, so nothing is calibrated or started\n")
@@ -528,7 +531,7 @@ def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_pa
     stopped = json.loads(env)
     stopped["ended"] = "interrupted"
     (out / "environment.json").write_text(json.dumps(stopped))
-    again = cli(*args, "--resume")
+    again = cli_here(*args, "--resume")
     assert again.returncode == 0 and "measuring this cpu's GEMM" in again.stderr
     assert json.loads((out / "environment.json").read_text())["resumed_in"][-1][
         "ended"] == "finished"
@@ -538,7 +541,7 @@ def test_a_resume_with_nothing_left_calibrates_nothing_and_writes_nothing(tmp_pa
 def test_run_smoke_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = cli("run", "suites/smoke.yaml", "--out", str(out), "--threads", "1",
-                 "--time-budget", "0.2", "--calibration-time", "0.01", "--seed", "42")
+                 "--time-budget", "0.1", "--calibration-time", "0.01", "--seed", "42")
     assert result.returncode == 0, result.stderr
     assert "median ms" in result.stdout and str(out / "results.csv") in result.stdout
     # progress ran: to a pipe (no terminal) as lines, timed, the last at 100 %, and each pass's
@@ -917,9 +920,10 @@ def test_output_piped_into_head_ends_without_a_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_output_to_a_full_device_is_one_line_not_a_traceback(tmp_path):
+def test_output_to_a_full_device_is_one_line_not_a_traceback(monkeypatch, capsys):
     # `a2bench list > /dev/full` had ended in an OSError traceback (ENOSPC from print); compare
-    # keeps its verdict's status, the lost output said on stderr
+    # keeps its verdict's status, the lost output said on stderr. list runs in a child, to the
+    # interpreter's own flush at exit; compare in this process, where main() says it alike.
     import os
     import subprocess
 
@@ -928,15 +932,20 @@ def test_output_to_a_full_device_is_one_line_not_a_traceback(tmp_path):
     full = Path("/dev/full")
     if not full.exists():
         pytest.skip("no /dev/full on this system")
-    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
-    base = Path(__file__).resolve().parents[1] / "results" / "cpu-default-plain-emr"
-    for args, status in ((["list"], 1), (["compare", "--exact-only", str(base / "run-1"),
-                                          str(base / "run-2")], 0)):
-        with open(full, "w") as out:
-            done = subprocess.run([*A2BENCH, *args], stdout=out, stderr=subprocess.PIPE,
-                                  text=True, env=env, timeout=300)
-        assert done.returncode == status, done.stderr
-        assert done.stderr.strip().splitlines()[-1] == (
-            "a2bench: error: the output could not be written (No space left on device); "
+    said = ("a2bench: error: the output could not be written (No space left on device); "
             "expected a standard output with room")
-        assert "Traceback" not in done.stderr
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    with open(full, "w") as out:
+        done = subprocess.run([*A2BENCH, "list"], stdout=out, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == said
+    assert "Traceback" not in done.stderr
+    base = Path(__file__).resolve().parents[1] / "results" / "cpu-default-plain-emr"
+    with open(full, "w") as out:
+        monkeypatch.setattr("sys.stdout", out)
+        status = main(["compare", "--exact-only", str(base / "run-1"), str(base / "run-2")])
+        monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert err.strip().splitlines()[-1] == said and "Traceback" not in err
