@@ -31,8 +31,10 @@ def one_pass(raw: list[np.ndarray]) -> list[tuple[np.ndarray]]:
 
 def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_model: np.ndarray,
         caches: dict[str, float] | None = None, working_set: np.ndarray | None = None,
-        resamples: int = 400) -> list[dict]:
-    """The pipeline a2bench.analysis runs per group, on arrays."""
+        resamples: int = 400, judge: bool = True) -> list[dict]:
+    """The pipeline a2bench.analysis runs per group, on arrays. Without ``judge``, no class
+    evidence and no verdict: their two fits of t = a + b·x^k a window were over 40 % of the
+    coverage test's CPU, which reads the interval alone."""
     sizes = ft.summarise(x, y, one_pass(raw))
     full = ft.fit_power(sizes.x, sizes.y, sizes.log_se)
     bounds = ft.boundaries(sizes.x, working_set, caches) if caches else []
@@ -45,8 +47,8 @@ def fit(x: np.ndarray, y: np.ndarray, raw: list[np.ndarray] | None, expected_mod
         expected = (float(np.polyfit(np.log(x[sel]), np.log(expected_model[sel]), 1)[0])
                     if sel.sum() >= 2 else math.nan)
         k0, k1 = ft.classes(expected)
-        dbic = ft.delta_bic(sub, k0, k1)
-        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=w.note)
+        dbic = ft.delta_bic(sub, k0, k1) if judge else math.nan
+        v = ft.decide(expected, e.ci90, dbic, len(sub), k1, window_note=w.note) if judge else None
         out.append({"window": w, "exponent": e, "expected": expected, "dbic": dbic,
                     "verdict": v, "full": full, "sizes": sub})
     return out
@@ -84,7 +86,7 @@ def test_the_95_interval_covers_the_true_exponent_in_90_of_100_trials(k: float):
     covered = 0
     for seed in range(100):
         y, raw = timings(GRID, k, b=b, sigma=0.08, samples=20, seed=seed)
-        (main,) = fit(GRID, y, raw, GRID**k, resamples=300)
+        (main,) = fit(GRID, y, raw, GRID**k, resamples=300, judge=False)
         lo, hi = main["exponent"].ci95
         covered += lo <= k <= hi
     assert covered >= 90, covered
