@@ -21,7 +21,7 @@ from a2bench.catalog import cost_of, spec
 from a2bench.measure.precision import observe
 from a2bench.measure.step import make_step
 from a2bench.measurement import Measurement
-from a2bench.run.worker import Settings, classify_failure, compiled, describe, measure_case
+from a2bench.run.worker import Settings, classify_failure, describe, measure_case
 from a2bench.suite import SuiteError, expand, parse_suite
 
 SUITE = {"name": "runaxes", "blocks": ["double_attention", "se"],
@@ -166,17 +166,11 @@ def test_compiled_twins_say_whether_the_output_matched_eager():
 
 
 @pytest.mark.slow
-def test_a_compiled_block_computes_what_the_eager_one_does():
-    module, x = build(_case())
-    with torch.no_grad():
-        eager = module(x)
-        fast = compiled(module)(x)
-    torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["forward", "train"])
 def test_a_compiled_case_records_how_far_its_output_is_from_the_eager_one(mode):
+    # forward compares compiled(module)(x) with module(x) under no_grad on one build: a compiled
+    # block computes what the eager one does, within 1e-4 of every output (one compile less in
+    # the file than a test of its own, which had asserted the looser rtol=1e-4, atol=1e-4)
     case = _case(mode=mode, compile=True)
     m = measure_case(case, FAST)
     assert m.status == "ok"
