@@ -172,7 +172,16 @@ def test_the_headline_prefers_shared_then_interpolated_then_disjoint():
     assert "interpolated" in line and "no N in common" not in line
 
 
-def test_a_report_says_it_in_the_headline_the_section_and_the_csv(tmp_path: Path):
+@pytest.fixture
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report draws no figure: these tests read its words and its csv, which the figures do
+    not change (drawing them was most of each report's time)."""
+    from a2bench import report
+
+    monkeypatch.setattr(report, "draw_figures", lambda result, out: [])
+
+
+def test_a_report_says_it_in_the_headline_the_section_and_the_csv(tmp_path: Path, no_figures):
     out, md = synthetic_report(tmp_path, gap())
     head = headline_of(md)
     assert ("- auto: latency against double attention: non-local order (m=16 n=16) at c=64 b=1: "
@@ -197,7 +206,7 @@ def published_report(tmp_path: Path, folder: str) -> str:
     return headline_of((out / "report.md").read_text())
 
 
-def test_the_published_auto_b2_run_gets_its_answer(tmp_path: Path):
+def test_the_published_auto_b2_run_gets_its_answer(tmp_path: Path, no_figures):
     # results/cpu-auto-heldout/auto-attention-b2-1: the non-local order at N = 4624-14400,
     # double attention at 44944-524176; the brief's line, measured figures only
     head = published_report(tmp_path, "cpu-auto-heldout/auto-attention-b2-1")
@@ -208,7 +217,7 @@ def test_the_published_auto_b2_run_gets_its_answer(tmp_path: Path):
             "positions)") in head
 
 
-def test_a_published_training_run_is_set_against_its_own_setting(tmp_path: Path):
+def test_a_published_training_run_is_set_against_its_own_setting(tmp_path: Path, no_figures):
     # every case a training step: the line sets the blocks its verdict table fits
     head = published_report(tmp_path, "gpu-nvidia-h200-auto-training-both")
     assert ("latency against double attention [train]: non-local order [train] (m=128 n=128) at "
