@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
+from plugins_here import with_plugins
 
 from a2bench import plugins
 from a2bench.case import Case
@@ -71,12 +72,16 @@ def _line(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
-def _run(tmp_path: Path, plugin: Path, *args: str):
+def _run(tmp_path: Path, plugin: Path, child: bool = False):
+    """`a2bench run` of SUITE with the plugin: in this process (plugins_here), or a child's
+    where the test is the file's end-to-end exit status and one line."""
     suite = tmp_path / "s.yaml"
     suite.write_text(SUITE)
-    return cli("run", str(suite), "--out", str(tmp_path / "out"), "--time-budget", "0.02",
-               "--calibration-time", "0.01", "--no-progress", *args,
-               env={"A2BENCH_PLUGINS": str(plugin)})
+    args = ("run", str(suite), "--out", str(tmp_path / "out"), "--time-budget", "0.02",
+            "--calibration-time", "0.01", "--no-progress")
+    if child:
+        return cli(*args, env={"A2BENCH_PLUGINS": str(plugin)})
+    return with_plugins(plugin, *args)
 
 
 def _one_line(done) -> str:
@@ -120,7 +125,7 @@ def test_a_check_that_returns_a_bool_is_the_blocks_mistake_either_way(scratch_re
 
 def test_a_suite_with_a_bool_check_stops_naming_the_plugins_line(tmp_path: Path):
     plugin = _plugin(tmp_path, 'params = (Param("e", 1, "e", check=lambda p: p["e"] <= 4),)\n')
-    line = _one_line(_run(tmp_path, plugin))
+    line = _one_line(_run(tmp_path, plugin, child=True))
     assert line.startswith("a2bench: error: block s27_mixer: parameter e's check returned True; "
                            "expected None for a valid case")
     assert line.endswith(f"(at {plugin}:{_line(plugin, 'check=')})")
@@ -358,7 +363,7 @@ def test_a_good_spec_registers_without_reading_its_source(scratch_registry, monk
 
 def test_int_choices_are_one_line_in_list(tmp_path: Path):
     plugin = _plugin(tmp_path, 'params = (Param("e", 1, "e", choices=(1, 2, 4)),)\n')
-    done = cli("list", env={"A2BENCH_PLUGINS": str(plugin)})
+    done = with_plugins(plugin, "list")
     assert _one_line(done).startswith(f"a2bench: error: A2BENCH_PLUGINS: mixer.py: block spec "
                                       f"s27_mixer ({plugin}:{_line(plugin, '@register')}"
                                       "): Param 'e': choices: expected a tuple of words")
