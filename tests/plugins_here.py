@@ -9,6 +9,7 @@ exit status. A sweep's workers are spawned all the same, and inherit A2BENCH_PLU
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from subprocess import CompletedProcess
 
@@ -18,9 +19,11 @@ from cli_here import cli_here
 
 def with_plugins(plugins: str | Path, *args: str) -> CompletedProcess[str]:
     from a2bench import catalog
+    from a2bench.plugins import FILE_PREFIX
     from a2bench.registry import REGISTRY
 
     registry = dict(catalog.blocks())
+    modules = set(sys.modules)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("A2BENCH_PLUGINS", str(plugins))
         patch.setattr(catalog, "_loaded", False)
@@ -29,3 +32,8 @@ def with_plugins(plugins: str | Path, *args: str) -> CompletedProcess[str]:
         finally:
             REGISTRY.clear()
             REGISTRY.update(registry)
+            # a plugin file's module too: loaded once a process, it registered nothing when a
+            # later call of the same file loaded it again
+            for name in set(sys.modules) - modules:
+                if name.startswith(FILE_PREFIX):
+                    del sys.modules[name]

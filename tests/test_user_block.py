@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import ROOT, child_pythonpath, cli
+from plugins_here import with_plugins
 
 from a2bench import analysis as an
 from a2bench.case import Case
@@ -132,28 +133,11 @@ def _case(block: str, side: int, **params: object) -> Case:
 
 
 def listing(plugins: str | Path) -> tuple[int, str, str]:
-    """`a2bench list` with A2BENCH_PLUGINS=plugins, in this process as in a fresh one (the
-    catalog loads the plugins once a process): its status, stdout and stderr. The blocks it
-    registers are gone after it. Each `a2bench list` child had paid torch's import, 3-4 s of
-    CPU."""
-    import contextlib
-    import io
-
-    from a2bench import catalog
-    from a2bench.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    registry = dict(catalog.blocks())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("A2BENCH_PLUGINS", str(plugins))
-        patch.setattr(catalog, "_loaded", False)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                status = main(["list"])
-        finally:
-            REGISTRY.clear()
-            REGISTRY.update(registry)
-    return status, out.getvalue(), err.getvalue()
+    """`a2bench list` with A2BENCH_PLUGINS=plugins, in this process as in a fresh one
+    (plugins_here): its status, stdout and stderr. Each `a2bench list` child had paid torch's
+    import, 3-4 s of CPU."""
+    done = with_plugins(plugins, "list")
+    return done.returncode, done.stdout, done.stderr
 
 
 # --- 1. no cost model -------------------------------------------------------------------------
@@ -277,12 +261,11 @@ def test_a_counted_block_is_budgeted_from_its_trace_or_not_at_all(scratch_regist
 
 
 @pytest.mark.slow
-def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
+def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path, capfd):
     plugin = tmp_path / "my_blocks.py"
     plugin.write_text(PLUGIN)
     suite = tmp_path / "mine.yaml"
     suite.write_text(SUITE)
-    env = {"A2BENCH_PLUGINS": str(plugin)}
 
     status, listed, err = listing(plugin)
     assert status == 0, err
@@ -290,10 +273,13 @@ def test_counted_wrong_and_failing_blocks_in_one_run(tmp_path: Path):
     assert "  wrong_model: mixer; parameters hidden\n" in listed  # it has a model
 
     out = tmp_path / "run"
-    # two passes, one fewer than the default: the second is the one not run again
-    ran = cli("run", str(suite), "--out", str(out), "--processes", "2", *FAST, env=env)
+    # two passes, one fewer than the default: the second is the one not run again. main() in
+    # this process, the plugin loaded as in a fresh one (its workers are spawned all the same):
+    # tests/test_plugin_block.py's sweep of a plugin file stays a child's
+    ran = with_plugins(plugin, "run", str(suite), "--out", str(out), "--processes", "2", *FAST)
     assert ran.returncode == 0, ran.stderr
-    assert "Traceback" not in ran.stderr + ran.stdout
+    workers = capfd.readouterr()  # what its workers wrote, to the file descriptors they share
+    assert "Traceback" not in ran.stderr + ran.stdout + workers.err + workers.out
     warnings = [line for line in ran.stderr.splitlines() if "wrong_model" in line]
     assert len(warnings) == 1 and "disagrees with both counters" in warnings[0], ran.stderr
 
