@@ -729,3 +729,33 @@ def test_a_worker_that_cannot_load_its_blocks_says_why():
         f"{BLOCKS_FAILED}: a block registered in the calling process: a2bench_no_such_blocks: "
         "no such module (expected an importable module name on sys.path, or a path to a .py "
         "file)")
+
+
+def test_a_worker_stopped_from_outside_is_said_in_the_sweeps_result(tmp_path, monkeypatch):
+    # SweepResult.stopped is what a Slurm job's error reads (slurm.job.stop_line): a worker
+    # killed from outside had been "stopped by SIGTERM" there. The sweep is real; its cases stop
+    # after the first as the runner stops on runner.killed(..., for_memory=False).
+    from a2bench.run import runner
+    from a2bench.run import sweep as sweep_module
+    from a2bench.run.listener import ConsoleListener
+    from a2bench.run.options import RunOptions
+    from a2bench.suite import expand, parse_suite
+
+    why = str(runner.killed("running se b1 c8 4x4", for_memory=False))
+    real = sweep_module.run_cases
+
+    def killed_after_one(cases, *args, **kwargs):
+        report = real(cases[:1], *args, **kwargs)
+        runner.kill_all()
+        report.interrupted, report.stopped, report.worker = True, why, None
+        return report
+
+    monkeypatch.setattr(sweep_module, "run_cases", killed_after_one)
+    suite = parse_suite({"name": "s", "blocks": ["se"], "params": {
+        "channels": [8], "reduction": [2], "h": [4, 6], "w": [4, 6]}, "zip": [["h", "w"]]})
+    options = RunOptions(out=tmp_path / "out", processes=1, threads=1, time_budget=0.02,
+                         calibration_time=0.01, progress=False)
+    result = sweep_module.Sweep(suite, expand(suite), options, ConsoleListener(False)).run()
+    assert result.interrupted and result.stopped == why and result.saved == 1
+    assert json.loads((tmp_path / "out" / "environment.json").read_text())["ended"] == \
+        "interrupted"
