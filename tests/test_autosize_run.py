@@ -20,11 +20,15 @@ from a2bench.run.autosize import Width, window_cases
 @pytest.mark.slow
 def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     suite = tmp_path / "auto.yaml"
-    suite.write_text("name: auto-e2e\nblocks: [gc]\nparams:\n  batch: [1]\n  channels: [8]\n"
-                     "  reduction: [2]\n  h: auto\n  w: auto\n")
+    # Double attention at c 32, m 32, n 32: compute-bound, so its window holds calls of a few ms
+    # on maps that fit the caches. gc at c 8 (memory-bound) had needed maps of 2-16 M positions
+    # (0.5 GB inputs) for calls long enough, and 73 s of its 70 s budget on this repository's
+    # 2-core VM, leaving a loaded machine no round to run; this one ran two rounds in 45 s.
+    suite.write_text("name: auto-e2e\nblocks: [double_attention]\nparams:\n  batch: [1]\n"
+                     "  channels: [32]\n  m: [32]\n  n: [32]\n  h: auto\n  w: auto\n")
     out = tmp_path / "out"
     # An unreachable target keeps the rounds going until the budget stops them.
-    result = cli("run", str(suite), "--out", str(out), "--budget", "70", "--target", "0.001",
+    result = cli("run", str(suite), "--out", str(out), "--budget", "45", "--target", "0.001",
                  "--time-budget", "0.2", "--calibration-time", "0.02", "--no-counters",
                  "--no-progress", timeout=400)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -36,7 +40,7 @@ def test_an_auto_sweep_measures_its_plan_and_what_its_rounds_add(tmp_path):
     assert f"auto sizes: no more rounds: {auto['stopped']}" in result.stderr
     assert env["allocator"].get("mmap_threshold_source") in (None, "MALLOC_MMAP_THRESHOLD_")
     with open(out / "results.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["block"] == "gc"]
+        rows = [r for r in csv.DictReader(f) if r["block"] == "double_attention"]
     measured = {int(r["h"]) * int(r["w"]) for r in rows if r["status"] == "ok"}
     assert {int(s["positions"]) for s in group["sizes"]} <= measured
     with open(out / "results.jsonl") as f:
