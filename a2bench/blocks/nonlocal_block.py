@@ -412,12 +412,12 @@ def build_cost(case: Case, backend: str = "") -> Cost:
     theta = pointwise("theta", b, big_n, c, d, inputs=("x",),
                       backward_scratch=_copied(b, d, big_n), kernel=conv, reduced_aten=aten,
                       grad_order=TRANSPOSED)
+    y_copy = _copied(b, d, big_n, sdpa)
     tail = (
         # sdpa: W_z reads y, a transposed view of the kernel output; it saves the view and its
         # backward copies it contiguous again for the weight gradient
         pointwise("w_z", b, big_n, d, c, frees=("y", "y_copy") if sdpa else ("y",), inputs=("y",),
-                  backward_scratch=_copied(b, d, big_n, sdpa), kernel=conv, reduced_aten=aten,
-                  held=_copied(b, d, big_n, sdpa)),
+                  backward_scratch=y_copy, kernel=conv, reduced_aten=aten, held=y_copy),
         elementwise("residual", b * c * big_n, b * c * big_n, frees=("w_z",),
                     inputs=("w_z", "x"), passes=("w_z", "x")),
     )
