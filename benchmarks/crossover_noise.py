@@ -20,10 +20,7 @@ import math
 import time
 
 import numpy as np
-import pandas as pd
 
-from a2bench import fitting as ft
-from a2bench.analysis.crossover import _noise_crossing, crossing
 from a2bench.argtypes import positive_int
 
 XS = 64 * np.sqrt(2.0) ** np.arange(15)
@@ -39,7 +36,7 @@ RATIOS = {"1 throughout": (np.ones_like(XS), None),
 
 
 def side(rng: np.random.Generator, truth: np.ndarray,
-         profile: tuple[int, float, float, float]) -> tuple[pd.Series, pd.Series]:
+         profile: tuple[int, float, float, float]) -> tuple[list[float], list[tuple]]:
     """One block's stored latency (the pooled median) and samples by pass, per size."""
     passes, level, spread, slow = profile
     lat, samples = [], []
@@ -52,13 +49,19 @@ def side(rng: np.random.Generator, truth: np.ndarray,
             ps.append(tuple(t * shift * np.exp(np.abs(rng.normal(0, spread, SAMPLES)))))
         samples.append(tuple(ps))
         lat.append(float(np.median(np.concatenate(ps))))
-    return pd.Series(lat), pd.Series(samples)
+    return lat, samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repeats", nargs="?", type=positive_int, default=400)
     repeats = parser.parse_args().repeats
+    # after the arguments: a refused count or --help had paid these imports first (1.7 s of CPU)
+    import pandas as pd
+
+    from a2bench import fitting as ft
+    from a2bench.analysis.crossover import _noise_crossing, crossing
+
     rng = np.random.default_rng(1)
     started = time.time()
     x = pd.Series(XS)
@@ -68,8 +71,8 @@ def main() -> None:
         for rname, (ratio, n_star) in RATIOS.items():
             wrong = {"plain": 0, "rule": 0}
             for _ in range(repeats):
-                left, ls = side(rng, 1e-3 * (XS / 64) ** 0.3, profile)
-                right, rs = side(rng, 1e-3 * (XS / 64) ** 0.3 * ratio, profile)
+                left, ls = map(pd.Series, side(rng, 1e-3 * (XS / 64) ** 0.3, profile))
+                right, rs = map(pd.Series, side(rng, 1e-3 * (XS / 64) ** 0.3 * ratio, profile))
                 r = right / left
                 plain = crossing(x, r)
                 for name, c in (("plain", plain),

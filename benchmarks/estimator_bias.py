@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import functools
 import time
+from collections.abc import Callable
 from multiprocessing import Pool
 
 import numpy as np
 
-from a2bench import fitting as ft
 from a2bench.argtypes import positive_int
 
 X = 1024 * 2.0 ** (np.arange(8) * 0.5)
@@ -37,10 +37,17 @@ def tenth_percentile(samples: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.quantile(samples, 0.10, axis=axis, method="lower")
 
 
-# each summary with the quantile its sizes' standard errors were read at (fitting.summarise)
-SE_AT = ft.log_se_of_quantile
-SUMMARIES = {"10th percentile": (tenth_percentile, functools.partial(SE_AT, q=0.10)),
-             "fastest of 3": (ft.summary_of, SE_AT)}
+@functools.cache
+def summaries() -> dict[str, tuple[Callable, Callable]]:
+    """Each summary with the quantile its sizes' standard errors were read at
+    (fitting.summarise). Taken once a process, before scenario sets them into the module, and
+    loaded only once the arguments are read: a refused count had paid fitting's imports (scipy,
+    1.2 s of CPU) first."""
+    from a2bench import fitting as ft
+
+    se_at = ft.log_se_of_quantile
+    return {"10th percentile": (tenth_percentile, functools.partial(se_at, q=0.10)),
+            "fastest of 3": (ft.summary_of, se_at)}
 
 
 def noise(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -59,14 +66,17 @@ def noise(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def scenario(args: tuple[str, int, int]) -> tuple[str, dict[str, np.ndarray]]:
+    from a2bench import fitting as ft
+
     kind, datasets, resamples = args
+    summary_by_name = summaries()
     rng = np.random.default_rng(NOISE.index(kind) + 1)
-    out: dict[str, list[tuple[float, float, float]]] = {name: [] for name in SUMMARIES}
+    out: dict[str, list[tuple[float, float, float]]] = {name: [] for name in summary_by_name}
     truth = 1e-3 * X / X[0]
     for _ in range(datasets):
         samples = [[t * np.exp(rng.normal(0, PASS_SD) + noise(kind, rng, n))
                     for _ in range(PASSES)] for t, n in zip(truth, COUNTS, strict=True)]
-        for name, (summary, se) in SUMMARIES.items():
+        for name, (summary, se) in summary_by_name.items():
             # summarise and the bootstrap look both up in the module
             ft.summary_of, ft.log_se_of_quantile = summary, se
             e = ft.exponent(ft.summarise(X, truth, samples), 0.0, resamples=resamples)
@@ -81,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     datasets, resamples = args.datasets, args.resamples
     started = time.time()
+    summaries()  # here, so the forked workers inherit fitting's imports and the originals
     with Pool(2) as pool:
         results = pool.map(scenario, [(k, datasets, resamples) for k in NOISE])
     print(f"{datasets} datasets a noise, {resamples} resamples, true exponent 1 "

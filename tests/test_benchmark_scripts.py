@@ -107,6 +107,20 @@ def test_the_simulations_refuse_a_count_below_one_in_one_line():
         assert "Traceback" not in bad.stderr and bad.stdout == "", (script, args)
 
 
+def test_the_simulations_refuse_a_count_before_loading_pandas_or_scipy():
+    """Their arguments are read first: each refusal had paid pandas', scipy's and a2bench's
+    analysis imports (1.7 s of CPU) before its line. One child: what was loaded after both."""
+    code = ("import contextlib, io, runpy, sys\n"
+            "for script in ('crossover_noise.py', 'estimator_bias.py'):\n"
+            "    sys.argv = [script, '0']\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
+            "        runpy.run_path(f'benchmarks/{script}', run_name='__main__')\n"
+            "print(*(name in sys.modules for name in ('pandas', 'scipy', 'a2bench.fitting')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
+    assert done.stdout.split() == ["False", "False", "False"], done.stderr
+
+
 @pytest.mark.parametrize("script", ["promise_check.py", "timescale_check.py"])
 def test_the_checks_refuse_a_folder_no_run_wrote_in_one_line(script, tmp_path):
     # a README a glob picked up, or a typo: an InputError or FileNotFoundError traceback, the
