@@ -20,14 +20,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 
-from a2bench import analysis as an
 from a2bench.errors import InputError
-from a2bench.run import promise
+from a2bench.folders import refuse_unreadable
 
 
 def rows(folder: Path) -> list[dict[str, object]]:
+    from a2bench import analysis as an
+
     data, runs = an.load_runs([folder])
     envs = {r.label: r.environment for r in runs}
     fits = an.fit_exponents(data, envs)
@@ -60,6 +60,8 @@ def rows(folder: Path) -> list[dict[str, object]]:
 
 
 def promised(r: dict[str, object], call_noise: float, scatter: float) -> float:
+    from a2bench.run import promise
+
     return promise.half_width(r["positions"], r["calls"], call_noise, scatter)  # type: ignore
 
 
@@ -70,6 +72,10 @@ def measured(r: dict[str, object]) -> float:
 
 def half_width_fit(found: list[dict[str, object]]) -> None:
     """How far promise.half_width is off the measured widths, with its constants and fitted."""
+    from scipy import optimize
+
+    from a2bench.run import promise
+
     found = [r for r in found if math.isfinite(measured(r)) and measured(r) > 0]
 
     def logs(v: np.ndarray) -> np.ndarray:
@@ -96,8 +102,11 @@ def half_width_fit(found: list[dict[str, object]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+", type=Path)
+    folders = ap.parse_args().folders
     try:  # a README a glob picked up, or a folder no run wrote: one line, before the table
-        found = [r for d in ap.parse_args().folders for r in rows(d)]
+        # (a path that is no folder before scipy and pandas load: they had cost it 3 s of CPU)
+        refuse_unreadable(folders)
+        found = [r for d in folders for r in rows(d)]
     except (InputError, OSError, ValueError) as e:
         ap.error(str(e))
     print("| run | block | promised ΔBIC | measured | promised ± | measured ± | verdict |")

@@ -107,12 +107,14 @@ def test_the_simulations_refuse_a_count_below_one_in_one_line():
         assert "Traceback" not in bad.stderr and bad.stdout == "", (script, args)
 
 
-def test_the_simulations_refuse_a_count_before_loading_pandas_or_scipy():
-    """Their arguments are read first: each refusal had paid pandas', scipy's and a2bench's
-    analysis imports (1.7 s of CPU) before its line. One child: what was loaded after both."""
+def test_the_scripts_refuse_bad_input_before_loading_pandas_or_scipy():
+    """Their arguments, and promise_check's folders, are read first: each refusal had paid
+    pandas', scipy's and a2bench's analysis imports (1.7-3 s of CPU) before its line. One child:
+    what was loaded after all three."""
     code = ("import contextlib, io, runpy, sys\n"
-            "for script in ('crossover_noise.py', 'estimator_bias.py'):\n"
-            "    sys.argv = [script, '0']\n"
+            "for script, arg in (('crossover_noise.py', '0'), ('estimator_bias.py', '0'),\n"
+            "                    ('promise_check.py', 'results/cpu-auto-heldout/README.md')):\n"
+            "    sys.argv = [script, arg]\n"
             "    with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
             "        runpy.run_path(f'benchmarks/{script}', run_name='__main__')\n"
             "print(*(name in sys.modules for name in ('pandas', 'scipy', 'a2bench.fitting')))")
