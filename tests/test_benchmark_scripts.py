@@ -10,54 +10,62 @@ import pytest
 from conftest import ROOT, child_pythonpath
 
 
-def test_block_peaks_prints_each_case_against_its_model():
+def script_main(name: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """benchmarks/NAME.py's main() in this process, given argv as its command line: a child
+    spends about 3 s of CPU importing torch, which this process holds already. The scripts that
+    pin torch's threads run under the one_thread fixture, which sets them back."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
+    return module.main()
+
+
+def test_block_peaks_prints_each_case_against_its_model(monkeypatch, capsys, one_thread):
     """Double attention in float32 is its model to the byte (test_block_conformance checks
     the same), so the summary says so; the table has one row per case and mode."""
-    result = subprocess.run(
-        [sys.executable, "benchmarks/block_peaks.py", "double_attention", "--dtype", "float32",
-         "--channels", "16", "--sides", "8", "6x12", "--param", "m=4", "--param", "n=4"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": child_pythonpath()}, text=True,
-        capture_output=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| 1 | 16 |")]
+    assert script_main("block_peaks", [
+        "double_attention", "--dtype", "float32", "--channels", "16", "--sides", "8", "6x12",
+        "--param", "m=4", "--param", "n=4"], monkeypatch) == 0
+    printed = capsys.readouterr()
+    rows = [line for line in printed.out.splitlines() if line.startswith("| 1 | 16 |")]
     assert len(rows) == 4 and all(row.count("|") == 11 for row in rows)
     assert sum("| 6x12 |" in row for row in rows) == 2  # a map that is not square, as HxW
-    assert "forward: 2 of 2 cases on their model to the byte" in result.stdout
-    assert "train: 2 of 2 cases on their model to the byte" in result.stdout
+    assert "forward: 2 of 2 cases on their model to the byte" in printed.out
+    assert "train: 2 of 2 cases on their model to the byte" in printed.out
 
 
-def test_block_peaks_skips_a_train_case_its_block_refuses_in_one_line():
+def test_block_peaks_skips_a_train_case_its_block_refuses_in_one_line(monkeypatch, capsys,
+                                                                    one_thread):
     """ResNet-50 at batch 1 on 32 x 32 cannot train (its BatchNorm would see one value per
     channel): the forward row is measured, the train case skipped with the block's reason, and
-    the summary covers what ran (it had crashed with torch's traceback)."""
-    result = subprocess.run(
-        [sys.executable, "benchmarks/block_peaks.py", "resnet50", "--dtype", "float32",
-         "--channels", "3", "--sides", "32"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": child_pythonpath()}, text=True,
-        capture_output=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert [line.split("|")[4].strip() for line in result.stdout.splitlines()
+    the summary covers what ran (it had crashed with torch's traceback). In this process: a
+    crash is this test's error; the file's children check exit statuses and tracebacks."""
+    assert script_main("block_peaks", ["resnet50", "--dtype", "float32", "--channels", "3",
+                                       "--sides", "32"], monkeypatch) == 0
+    printed = capsys.readouterr()
+    assert [line.split("|")[4].strip() for line in printed.out.splitlines()
             if line.startswith("| 1 | 3 |")] == ["forward"]
-    assert "skipped resnet50 train at b 1" in result.stderr and "Traceback" not in result.stderr
-    assert " of 1 cases on their model to the byte" in result.stdout.split("\nforward: ")[1]
-    assert "train:" not in result.stdout
+    assert "skipped resnet50 train at b 1" in printed.err and "Traceback" not in printed.err
+    assert " of 1 cases on their model to the byte" in printed.out.split("\nforward: ")[1]
+    assert "train:" not in printed.out
 
 
-def test_bmm_scratch_measures_a_product_of_any_shape():
+def test_bmm_scratch_measures_a_product_of_any_shape(monkeypatch, capsys, one_thread):
     """--product P,K,Q: one row per product, its scratch with the second operand row-major and
     transposed (docs/blocks.md quotes AMX's packing from it); a bad one is argparse's line."""
-    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
-    result = subprocess.run(
-        [sys.executable, "benchmarks/bmm_scratch.py", "--product", "4,64,48", "--product",
-         "2,32,8"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if " × " in line and "B |" in line]
+    assert script_main("bmm_scratch", ["--product", "4,64,48", "--product", "2,32,8"],
+                       monkeypatch) == 0
+    printed = capsys.readouterr()
+    rows = [line for line in printed.out.splitlines() if " × " in line and "B |" in line]
     assert [row.split("|")[1].strip() for row in rows] == ["4 × 64 × 48", "2 × 32 × 8"]
     assert all(int(cell.strip().rstrip(" B").replace(",", "")) >= 0
                for row in rows for cell in row.split("|")[2:4])
-    bad = subprocess.run([sys.executable, "benchmarks/bmm_scratch.py", "--product", "1,2"],
-                         cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
-    assert bad.returncode == 2 and "expected P,K,Q" in bad.stderr
+    with pytest.raises(SystemExit) as bad:
+        script_main("bmm_scratch", ["--product", "1,2"], monkeypatch)
+    assert bad.value.code == 2 and "expected P,K,Q" in capsys.readouterr().err
 
 
 def test_timescale_check_reads_a_stored_run():
