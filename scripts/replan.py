@@ -25,11 +25,6 @@ import math
 import sys
 from pathlib import Path
 
-from a2bench.case import Case
-from a2bench.run import plan as pl
-from a2bench.run.autosize import candidate_points
-from a2bench.run.store import load_passes
-
 SHARES = (10.0, 20.0, 30.0, 45.0, 60.0, 90.0)
 
 
@@ -52,6 +47,13 @@ def main(argv: list[str]) -> int:
     if not groups:
         print(f"replan: {run}: no auto group of block {block!r}", file=sys.stderr)
         return 2
+    # after the refusals above: the planner loads torch and scipy, whose imports (3 s of CPU)
+    # each refusal had paid first
+    from a2bench.case import Case
+    from a2bench.run import plan as pl
+    from a2bench.run.autosize import candidate_points
+    from a2bench.run.store import load_passes
+
     passes = len({m.process for m in load_passes(run)})
     caches = env["auto_sizes"].get("caches_used") or {}
     roof = env.get("roofline") or {}

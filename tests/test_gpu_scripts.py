@@ -177,6 +177,19 @@ def test_replan_reproduces_why_the_training_suite_has_m_and_n_128(capsys):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
+def test_replan_refuses_a_folder_or_block_before_loading_torch_or_scipy():
+    """Its refusals come before the planner's imports (torch, scipy: 4.8 s of CPU on the 2-core
+    VM, against 0.04 s). One child: what was loaded after a folder that is no auto run and a
+    block the run has no group of."""
+    code = ("import sys; sys.path.insert(0, 'scripts'); import replan\n"
+            f"codes = [replan.main([{str(ROOT)!r}, 'nonlocal_right']),\n"
+            "         replan.main(['results/gpu-nvidia-h200-auto-training', 'nonlocl'])]\n"
+            "print(*codes, 'torch' in sys.modules, 'scipy' in sys.modules)")
+    done = run([sys.executable, "-c", code])
+    assert done.stdout.split() == ["2", "2", "False", "False"], done.stderr
+    assert "no auto group of block 'nonlocl'" in done.stderr
+
+
 def test_the_peak_trace_replays_allocations_to_the_peak():
     trace = script("gpu_peak_trace")
     live_at_peak, made_by = trace.live_at_peak, trace.made_by
