@@ -54,10 +54,14 @@ def cpu_trace(tmp_path: Path, *case: str, child: bool = True) -> tuple[str, dict
     return text, trace
 
 
-def test_the_timing_check_alternates_rounds_and_takes_their_median(tmp_path):
+def test_the_timing_check_alternates_rounds_and_takes_their_median(tmp_path, capsys, one_thread):
+    # its main in this process (it times at one thread): a child imports torch, about 3 s of
+    # CPU; its refusals below run as the GPU run calls it
     out = tmp_path / "check.json"
-    r = run([*CHECK, str(out), "--device", "cpu", "--channels", "16", "--sides", "8,12",
-             "--launch-bound", "8:4", "--round-s", "0.05"])
+    code = script("gpu_timing_check").main([
+        str(out), "--device", "cpu", "--channels", "16", "--sides", "8,12", "--launch-bound",
+        "8:4", "--round-s", "0.05"])
+    r = subprocess.CompletedProcess(CHECK, code, *capsys.readouterr())
     assert r.returncode in (0, 1), r.stderr  # 1: a size off by over 5 % on this noisy VM
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["rounds"] == 3 and result["round_s"] == 0.05
@@ -87,13 +91,17 @@ def test_launch_bound_sizes_parse_or_are_refused():
 @pytest.mark.parametrize("bad", [["--sides", "64,x"], ["--sides", "0"], ["--round-s", "0"],
                                  ["--launch-bound", "64"], ["--channels", "0"],
                                  ["--device", "cuda"]])
-def test_the_timing_check_refuses_bad_input_in_one_line(tmp_path, bad):
+def test_the_timing_check_refuses_bad_input_in_one_line(tmp_path, capsys, bad):
     import torch
 
     if bad == ["--device", "cuda"] and torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
     out = tmp_path / "check.json"
-    r = run([*CHECK, str(out), "--device", "cpu", *bad])
+    if bad == ["--device", "cuda"]:  # its main here: the one refusal a child imports torch for
+        code = script("gpu_timing_check").main([str(out), "--device", "cpu", *bad])
+        r = subprocess.CompletedProcess(CHECK, code, *capsys.readouterr())
+    else:  # refused before torch loads, in a child as the GPU run calls it
+        r = run([*CHECK, str(out), "--device", "cpu", *bad])
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert bad[0] in r.stderr and not out.exists()
 
@@ -275,9 +283,10 @@ def test_the_peak_trace_refuses_what_names_no_case_in_one_line(tmp_path, capsys,
 
 @pytest.mark.parametrize("side", ["4x", "x4", "0x4"])
 def test_the_peak_trace_refuses_a_side_that_is_no_side_or_hxw(tmp_path, capsys, side):
-    # "4x" had been taken as 4x4
+    # "4x" had been taken as 4x4. Its main here: a case it refuses is refused end to end (exit
+    # 2, one line) by the child of test_the_peak_trace_refuses_what_names_no_case_in_one_line
     code, err = peak_trace(["--device", "cpu", str(tmp_path / "trace.txt"), "se", "16", side,
-                            "forward", "float32"], capsys, child=side == "4x")
+                            "forward", "float32"], capsys, child=False)
     assert code == 2, err
     assert err.strip() == (f"gpu_peak_trace: SIDE {side!r}: expected a side or HxW of "
                            "positive integers, e.g. 2x64")
