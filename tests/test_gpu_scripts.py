@@ -136,8 +136,12 @@ def test_gpu_run_refuses_a_setting_it_cannot_follow_before_it_starts(tmp_path, s
 def test_gpu_run_holds_the_environment_step_to_the_hard_stop(tmp_path):
     # the environment step had no time limit: a python that hangs there (a CUDA start that
     # never returns) had held the call until the device tool killed it, with nothing said
+    # the python's own check that it imports torch and a2bench passes without the imports (2.5
+    # s of CPU): this process's python has them, and the step under test comes after
     python = tmp_path / "python"
-    python.write_text(f'#!/bin/bash\n[ "$1" = - ] && exec sleep 300\nexec {sys.executable} "$@"\n')
+    python.write_text('#!/bin/bash\n[ "$1" = - ] && exec sleep 300\n'
+                      '[ "$*" = "-c import torch, a2bench" ] && exit 0\n'
+                      f'exec {sys.executable} "$@"\n')
     python.chmod(0o755)
     out = tmp_path / "out"
     settings = {"A2BENCH_GPU_DRY": "1", "PYTHON": str(python), "GPU_RUN_SKIP_CHECKS": "1",
