@@ -29,6 +29,7 @@ SIDES = (4, 6, 8, 11, 16, 23, 32, 45, 64, 90, 128)  # N on a √2 grid
 FIT_HEADER = ["block", "metric", "axis", "exponent", "ci_low", "ci_high", "expected", "verdict"]
 SUMMARY_KEYS = {"fits", "crossovers", "environment", "headline"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FEW_DPI = 20  # a figure saved for what it draws, not for its pixels (draw_only)
 
 
 def record(c: Case, seconds_per_mac: float, rng: np.random.Generator,
@@ -204,7 +205,8 @@ def test_a_report_inside_its_run_names_the_folder_as_a_folder(tmp_path: Path, no
     assert "results folder(s): swept (../, " in md, md.split("results folder(s):")[1][:80]
 
 
-def test_a_run_without_sweeps_still_reports(tmp_path: Path):
+def test_a_run_without_sweeps_still_reports(tmp_path: Path, monkeypatch):
+    draw_only(monkeypatch, sizes=True)  # the figure read below
     run = results_folder(tmp_path / "resnet", resnet=True)
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
@@ -261,7 +263,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys):
     assert f"a2bench run suites/smoke.yaml --out {early} --resume --passes 1" in err
 
 
-def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys, report: Path):
+def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys, report: Path,
+                                                   no_figures):
     out = tmp_path / "report"
     shutil.copytree(report, out)  # an earlier report, of a swept run
     assert (out / "fit_positions_latency.png").exists()
@@ -515,9 +518,12 @@ def draw_only(mp: pytest.MonkeyPatch, *, fits: tuple[str, ...] = (), crossover: 
     fit figures of the metrics in `fits`, the crossover, roofline and sizes figures and the
     pair figures (train against forward, compiled against eager) if asked.
     Each of the others is left out as a run without its data leaves it out; the pages and
-    tables still read the whole analysis."""
+    tables still read the whole analysis. The figures drawn are saved at few dots an inch:
+    what these tests read of them (texts, sizes in points, positions at the figure's own dpi)
+    is drawn before the save and does not change with it, and none reads their pixels."""
     from a2bench import report
     from a2bench.report import figures as rp
+    from a2bench.report import plotting
 
     real = report.draw_figures
 
@@ -532,6 +538,7 @@ def draw_only(mp: pytest.MonkeyPatch, *, fits: tuple[str, ...] = (), crossover: 
     if not sizes:
         mp.setattr(rp, "_few_sizes", lambda data: False)
     mp.setattr(report, "draw_figures", only)
+    mp.setattr(plotting, "DPI", FEW_DPI)
 
 
 def toy_folder(path: Path, seed: int = 3) -> Path:
@@ -652,7 +659,12 @@ def test_report_source_names_no_block():
 
 
 def test_train_compiled_and_bf16_runs_get_their_sections_tables_and_figures(tmp_path: Path,
-                                                                           drawn):
+                                                                           drawn, monkeypatch):
+    from a2bench.report import plotting
+
+    # every figure is drawn (their texts' sizes are read), saved at few dots an inch: the
+    # sizes are in points and the overlaps are read before the save, at the figure's own dpi
+    monkeypatch.setattr(plotting, "DPI", FEW_DPI)
     rng = np.random.default_rng(5)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for s in (8, 11, 16, 23, 32):
@@ -1084,11 +1096,10 @@ def test_a_run_with_many_variants_is_drawn_a_panel_per_condition(tmp_path: Path,
     from a2bench.report import plotting
 
     titles = drawn.titles
-    draw_only(monkeypatch, fits=("latency", "macs"), sizes=True)  # the figures read below
-    # drawn in full and saved, at few dots an inch (the test reads their panels' titles): the
-    # 12-panel sizes figure took 1.2 s of CPU to rasterise at 130 dpi; 4 sizes are as many
-    # lines a panel as 6, and 4 a line keep every fit
-    monkeypatch.setattr(plotting, "DPI", 20)
+    # the figures read below, drawn in full and saved at few dots an inch (draw_only; the test
+    # reads their panels' titles): the 12-panel sizes figure took 1.2 s of CPU to rasterise at
+    # 130 dpi; 4 sizes are as many lines a panel as 6, and 4 a line keep every fit
+    draw_only(monkeypatch, fits=("latency", "macs"), sizes=True)
     rng = np.random.default_rng(3)
     w = ResultsWriter(tmp_path / "run", resume=False)
     for s in (8, 16, 32, 45):
@@ -1166,7 +1177,9 @@ def resnet50(tmp_path_factory) -> Path:
 def video(tmp_path_factory) -> Path:
     """The report of results/cpu-video, which the tests below read and none changes."""
     out = tmp_path_factory.mktemp("cpu-video")  # a folder that is there, empty
-    assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(out)]) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        draw_only(mp)  # its tests read the page's words and pairs.csv, no figure
+        assert main(["report", str(ROOT / "results" / "cpu-video"), "--out", str(out)]) == 0
     return out
 
 
@@ -1382,8 +1395,7 @@ def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monk
 
 
 def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Path,
-                                                                    monkeypatch, toy,
-                                                                    no_figures):
+                                                                    monkeypatch, no_figures):
     # a Ctrl-C after report.md was in place had left it without index.html (and summary.json
     # beside it): the pages are renamed into place together, the Ctrl-C after the last
     import os
@@ -1391,7 +1403,7 @@ def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Pat
 
     import a2bench.report as rep
 
-    run, out = toy.run, tmp_path / "report"
+    run, out = results_folder(tmp_path / "run", sides=SIDES[:3]), tmp_path / "report"
     real = os.replace
 
     def then_ctrl_c(src, dst, *args, **kwargs):
@@ -1413,8 +1425,8 @@ def test_a_report_stopped_between_pages_leaves_all_of_them_or_none(tmp_path: Pat
 
 def test_an_overhead_the_run_could_not_time_is_named(tmp_path: Path, no_figures):
     # a worker killed while timing a block's per-call overhead had left its column n/a and its
-    # window moved, with nothing said
-    run = toy_folder(tmp_path / "run")
+    # window moved, with nothing said (a run of 3 sizes: the line is the environment's)
+    run = results_folder(tmp_path / "run", sides=SIDES[:3])
     env = json.loads((run / "environment.json").read_text())
     env["overhead"] = {"empty_module_s": 1e-6, "cases": [
         {"block": "nonlocal_right", "error": "worker killed by SIGKILL while timing"}]}
