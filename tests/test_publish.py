@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from test_analysis import ENV, measured, write_folder
+from test_report import draw_only
 
 from a2bench.case import Case
 from a2bench.catalog import cost_of
@@ -30,6 +31,7 @@ def clip(block: str, device: str) -> Case:
 def root(tmp_path, monkeypatch):
     monkeypatch.setattr(publish, "ROOT", tmp_path)
     monkeypatch.setattr(publish, "VIDEO_REPORT", tmp_path / "results" / "report-video")
+    draw_only(monkeypatch)  # no figure: the video block reads the report's pairs.csv
     write_folder(tmp_path / "results" / "cpu-video",
                  [measured(clip("double_attention", "cpu"), latency=2e-3),
                   measured(clip("nonlocal_right", "cpu"), latency=5e-3)],
@@ -81,6 +83,7 @@ def test_bytes_keep_the_figure_under_1024():
 def test_the_gpu_section_groups_runs_by_gpu_and_shows_its_checks_fits_and_memory_misses(
         tmp_path, monkeypatch):
     monkeypatch.setattr(publish, "ROOT", tmp_path)
+    draw_only(monkeypatch)  # no figure: the GPU block reads the report's fits.csv
     results = tmp_path / "results"
     gpu = {**ENV, "gpu_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0+cu130",
            "cuda_version": "13.0", "cudnn_version": 91900, "suite": "positions"}
