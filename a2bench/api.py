@@ -205,6 +205,7 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
     Raises InputError (one line) on a bad suite, an unknown option or an --out that already
     holds results without resume=True; KeyboardInterrupt stops it, keeping what was saved."""
     caller = sys._getframe(1)
+    _refuse_in_a_worker(caller)  # before torch, pandas and scipy load: 3-4 s of CPU a worker
     try:
         with deferred():  # numpy and torch load here, not as a2bench.api is imported
             import torch  # noqa: F401  (and numpy, through it)
@@ -222,16 +223,8 @@ def sweep(suite: str | Path | dict[str, Any], out: str | Path | None = None,
         raise _stopped(folder, _stored(folder)) from None
 
 
-def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: dict[str, Any],
-           caller: Any) -> Results:
-    from a2bench.catalog import blocks
-    from a2bench.run.listener import ConsoleListener
-    from a2bench.run.lock import busy
-    from a2bench.run.options import RunOptions, left_by_a_kill
-    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
-    from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
-    from a2bench.suite import expand, load_suite, parse_suite
-
+def _refuse_in_a_worker(caller: Any) -> None:
+    """Exit 2 with one line where the call is a script's top level run again by a worker."""
     if caller.f_globals.get("__name__") == "__mp_main__" and caller.f_code.co_name == "<module>":
         # A measuring worker is a spawned process: it runs the top level of the script that
         # started the sweep as __mp_main__, where this call would start a sweep of its own.
@@ -242,6 +235,18 @@ def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: 
               "under `if __name__ == \"__main__\":` (each worker imports the script)",
               file=sys.stderr)
         raise SystemExit(2)
+
+
+def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: dict[str, Any],
+           caller: Any) -> Results:
+    from a2bench.catalog import blocks
+    from a2bench.run.listener import ConsoleListener
+    from a2bench.run.lock import busy
+    from a2bench.run.options import RunOptions, left_by_a_kill
+    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
+    from a2bench.suite import expand, load_suite, parse_suite
+
     main = sys.modules.get("__main__")
     known = option_names()
     unknown = [k for k in options if k not in known]

@@ -896,6 +896,25 @@ def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: P
     assert not (tmp_path / "out" / "results.jsonl").exists()
 
 
+def test_a_worker_importing_an_unguarded_script_stops_before_torch_loads(tmp_path: Path):
+    # The call's frame is the script's top level run as __mp_main__, as spawn runs it in each
+    # worker (runpy.run_path): the line had come after torch, pandas and scipy loaded, 3-4 s
+    # of CPU in every worker of such a script
+    script = tmp_path / "unguarded.py"
+    script.write_text("import a2bench\na2bench.sweep({'blocks': ['se']}, 'out')\n")
+    code = ("import runpy, sys\n"
+            "try:\n"
+            f"    runpy.run_path({str(script)!r}, run_name='__mp_main__')\n"
+            "except SystemExit as e:\n"
+            "    print(e.code, sorted({'numpy', 'torch', 'pandas', 'scipy'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath()}, timeout=300, cwd=tmp_path)
+    assert done.stdout.splitlines() == ["2 []"], done.stdout + done.stderr
+    assert done.stderr.startswith("a2bench.sweep: called while a measuring worker imported "
+                                  f"{script}; expected"), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_guard_is_named_only_for_a_script_a_worker_imports():
     """`python - < x.py`: __main__ is <stdin>, which no worker imports (the runner starts it
     as a notebook's): the guard is not what is missing there."""
