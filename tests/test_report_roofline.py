@@ -50,3 +50,29 @@ def test_each_roof_ends_in_its_runs_marker_and_none_hides_another(tmp_path: Path
     # two roofs alike and a third 7% above: three markers, none over another
     for a, b in itertools.combinations(seen["ends"], 2):
         assert math.dist(a, b) >= seen["points"], (a, b)
+
+
+def test_a_marker_stepped_left_of_its_own_end_lands_on_no_other():
+    """Two roofs whose ridges end them at 30 and 32 FLOP/byte, at about one height: the second's
+    marker had stepped a marker's width left of its own end, onto the first's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from a2bench.report.plotting import _mark_line_ends
+
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    lines = [ax.plot(xs, np.full_like(xs, height), marker="o", ms=8)[0]
+             for xs, height in ((np.geomspace(0.1, 30, 200), 100.0),
+                                (np.geomspace(0.1, 32, 200), 104.0))]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(0.05, 100)
+    ax.set_ylim(1, 1000)
+    _mark_line_ends(ax, lines)
+    ends = [ax.transData.transform(np.column_stack(line.get_data())[line.get_markevery()][0])
+            for line in lines]
+    assert lines[0].get_markevery() == [199]  # the first at its end
+    assert math.dist(*ends) >= 8 * fig.dpi / 72, ends  # the second beside it, not over it
+    plt.close(fig)

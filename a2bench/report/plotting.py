@@ -259,22 +259,24 @@ RUN_MARKERS = ("o", "X", "s", "P", "D", "^", "v", "<", ">", "p", "h", "8")
 
 
 def _mark_line_ends(ax: plt.Axes, lines: Sequence[Line2D]) -> None:
-    """Each line's marker at its right end alone, on log-log axes; lines whose ends lie within
-    a marker's height of one another put theirs side by side, leftward, so each shows."""
+    """Each line's marker alone, on log-log axes, at the rightmost of its points where it hides
+    no marker placed before it (within a marker's width and height): at its end, or leftward
+    along it. Stepping a marker a fixed distance left of its own end had put it on another's
+    where two ends lay that far apart (roofs whose ridges ended them at 30 and 32 FLOP/byte)."""
     wide = ax.get_position().width * ax.figure.get_figwidth()  # inches
     tall = ax.get_position().height * ax.figure.get_figheight()
     (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
     across = 0.14 / wide * math.log10(x_hi / x_lo)  # decades a marker and its gap take
     up = 0.12 / tall * math.log10(y_hi / y_lo)
-    ends: list[tuple[float, int]] = []  # each marker's height, and its place from the end
+    placed: list[tuple[float, float]] = []  # each marker's (log x, log y)
     for line in lines:
-        xs, ys = (np.asarray(v, dtype=float) for v in line.get_data())
-        end = math.log10(ys[-1])
-        taken = {k for e, k in ends if abs(end - e) < up}  # places it would hide a marker at
-        beside = min(k for k in range(len(ends) + 1) if k not in taken)
-        ends.append((end, beside))
-        at = int(np.searchsorted(xs, xs[-1] / 10 ** (beside * across)))
-        line.set_markevery([min(at, len(xs) - 1)])
+        xs, ys = (np.log10(np.asarray(v, dtype=float)) for v in line.get_data())
+        at = len(xs) - 1
+        while at > 0 and any(abs(xs[at] - x) < across and abs(ys[at] - y) < up
+                             for x, y in placed):
+            at -= 1
+        placed.append((float(xs[at]), float(ys[at])))
+        line.set_markevery([at])
 
 
 # Panels a row holds: five runs in one row made a 3,400-pixel figure whose ticks and legends a
