@@ -1169,7 +1169,7 @@ def test_a_flat_latency_without_a_direct_overhead_is_inconclusive_not_contradict
 
 
 @pytest.mark.parametrize("stored", [True, False])
-def test_a_fitted_overhead_s_error_reaches_the_interval(stored):
+def test_a_fitted_overhead_s_error_reaches_the_interval(stored, monkeypatch):
     # No overhead timed (direct NaN): a is fitted over every size and subtracted. Both intervals
     # had taken it as known: over t = 2e-4 + 1e-6·N at 8 sizes (the overhead 4.7 % of the
     # smallest), 3 passes of 10 samples, the 95 % interval covered k = 1 in 69 % of 200 sweeps
@@ -1177,6 +1177,10 @@ def test_a_fitted_overhead_s_error_reaches_the_interval(stored):
     from a2bench.analysis import exponents
 
     x = np.round(np.geomspace(4096, 65536, 8))
+    # the interval is read, not the class evidence (ΔBIC) or the verdict it feeds: its two
+    # fits of t = a + b·x^k a window were most of this Monte Carlo's CPU
+    monkeypatch.setattr(ft, "class_evidence",
+                        lambda sizes, expected, model=None: (*ft.classes(expected), math.nan))
     covered = {"fitted": 0, "timed": 0}
     for seed in range(40):
         rng = np.random.default_rng(seed)
