@@ -58,13 +58,13 @@ publish: install
 	$(PY) scripts/publish.py
 
 # Three pytest-xdist workers on 2 cores: most tests wait on spawned workers, Slurm jobs and
-# timeouts, and at two the cores sat idle a fifth of the time (user+sys 17:18 in 10:50 of
-# pytest, a clone of main on this repository's 2-core AVX2 VM with nothing else running,
-# 2026-12-07); three took 9:52 there, every test passing. Each worker that reaches the Slurm
-# tests starts its own one-node Slurm on its own ports (tests/conftest.py). Work stealing:
-# xdist's default `load` queues a quarter of the tests up front, and a worker left with a long
-# queue ran on alone at the end (8:33 in a quiet CI clone on 2026-12-07; 6:07 with worksteal,
-# same commit).
+# timeouts, and at two the cores sat idle about a quarter of the time. Back to back in one
+# clone of main on this repository's 2-core AVX2 VM, nothing else running (2026-12-07): two
+# workers 9:42 of pytest (user+sys 14:44), three 9:12 (15:32), every test passing both times.
+# Each worker that reaches the Slurm tests starts its own one-node Slurm on its own ports
+# (tests/conftest.py). Work stealing: xdist's default `load` queues a quarter of the tests up
+# front, and a worker left with a long queue ran on alone at the end (8:33 in a quiet CI clone
+# on 2026-12-07; 6:07 with worksteal, same commit).
 # PYTHONDONTWRITEBYTECODE emptied for the tests alone: set (as on this repository's VMs), pytest
 # cannot cache its assert-rewritten test modules in tests/__pycache__, and every worker rewrote
 # all of them at each collection: 19-21 s of CPU a worker against 11-12 s from the cache
