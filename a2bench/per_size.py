@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,24 +30,9 @@ STALL_FACTOR = 2.0
 
 
 Passes = tuple[np.ndarray, ...]  # one size's raw samples, an array per pass (worker process)
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """One entry per distinct swept value, sorted by x."""
-
-    x: np.ndarray
-    y: np.ndarray  # per size: summary_of_passes of its samples, else the rows' mean
-    log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
-    samples: tuple[Passes | None, ...]  # raw samples behind y, by pass, where there are any
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def take(self, mask: np.ndarray) -> Sizes:
-        idx = np.flatnonzero(mask)
-        return Sizes(self.x[idx], self.y[idx], self.log_se[idx],
-                     tuple(self.samples[i] for i in idx))
+# A pass's samples -> its latency, along an axis (summary_of is a2bench's; a study of summaries,
+# benchmarks/estimator_bias.py, passes others to summarise, and the bootstrap reads it back here)
+Summary = Callable[..., np.ndarray]
 
 
 def summary_of(samples: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -72,9 +57,28 @@ def _min_weights(n: int) -> np.ndarray:
     return np.array([math.comb(n - i, k - 1) for i in range(1, n + 1)], float) / math.comb(n, k)
 
 
-def summary_of_passes(passes: Sequence[Sequence[float]]) -> float:
-    """A size's latency: the median over passes of each pass's summary_of (NaN if none)."""
-    lows = [float(summary_of(np.asarray(p, float))) for p in passes if len(p)]
+@dataclass(frozen=True)
+class Sizes:
+    """One entry per distinct swept value, sorted by x."""
+
+    x: np.ndarray
+    y: np.ndarray  # per size: summary_of_passes of its samples, else the rows' mean
+    log_se: np.ndarray  # standard error of ln y (floored at SE_FLOOR)
+    samples: tuple[Passes | None, ...]  # raw samples behind y, by pass, where there are any
+    summary: Summary = summary_of  # how each pass's samples made y (summarise's summary)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, mask: np.ndarray) -> Sizes:
+        idx = np.flatnonzero(mask)
+        return Sizes(self.x[idx], self.y[idx], self.log_se[idx],
+                     tuple(self.samples[i] for i in idx), self.summary)
+
+
+def summary_of_passes(passes: Sequence[Sequence[float]], summary: Summary = summary_of) -> float:
+    """A size's latency: the median over passes of each pass's summary (NaN if none)."""
+    lows = [float(summary(np.asarray(p, float))) for p in passes if len(p)]
     return float(np.median(lows)) if lows else math.nan
 
 
@@ -93,9 +97,14 @@ def log_se_of_quantile(samples: np.ndarray, q: float = SE_QUANTILE) -> float:
 
 
 def summarise(x: Sequence[float], y: Sequence[float],
-              samples: Sequence[Sequence[Sequence[float]] | None] | None = None) -> Sizes:
+              samples: Sequence[Sequence[Sequence[float]] | None] | None = None,
+              summary: Summary = summary_of,
+              log_se: Callable[[np.ndarray], float] = log_se_of_quantile) -> Sizes:
     """Rows -> sizes. ``samples``, per row: its raw samples, one sequence per pass. Rows sharing
-    x (h×w and w×h) pool their passes, or their values."""
+    x (h×w and w×h) pool their passes, or their values. ``summary`` (a pass's latency) and
+    ``log_se`` (a size's error from its pooled samples) are a2bench's unless a study of them
+    gives others; the Sizes carry the summary, so a bootstrap of them resamples as they were
+    made."""
     xa, ya = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(xa) & (xa > 0) & np.isfinite(ya) & (ya > 0)
     rows = np.flatnonzero(keep)
@@ -113,8 +122,8 @@ def summarise(x: Sequence[float], y: Sequence[float],
                     passes.append(a[a <= STALL_FACTOR * a.min()])
         if passes:
             pooled = np.concatenate(passes)
-            out_y.append(summary_of_passes(passes))
-            out_se.append(log_se_of_quantile(pooled))
+            out_y.append(summary_of_passes(passes, summary))
+            out_se.append(log_se(pooled))
             out_s.append(tuple(passes))
             if len(pooled) < 2:
                 unknown.append(len(out_se) - 1)
@@ -127,4 +136,4 @@ def summarise(x: Sequence[float], y: Sequence[float],
     # A size timed once has no spread; the floor would weigh the least known size most of all.
     if unknown and known:
         se[unknown] = max(float(np.median(known)), SE_FLOOR)
-    return Sizes(xs, np.array(out_y, float), se, tuple(out_s))
+    return Sizes(xs, np.array(out_y, float), se, tuple(out_s), summary)

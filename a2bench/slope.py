@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from a2bench.per_size import Sizes, summary_of
+from a2bench.per_size import Sizes
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20180521  # fixed: the same results always give the same report
@@ -87,6 +87,7 @@ def _draws(sizes: Sizes, resamples: int, rng: np.random.Generator) -> np.ndarray
     """(resamples, sizes) bootstrap replicates of each size's latency: each pass's samples
     resampled, summarised as the pass was, the median over passes; a size without samples
     stays at its value."""
+    summary = sizes.summary
     draws = np.empty((resamples, len(sizes)))
     for i, passes in enumerate(sizes.samples):
         if passes is None or sum(map(len, passes)) < 2:
@@ -95,10 +96,10 @@ def _draws(sizes: Sizes, resamples: int, rng: np.random.Generator) -> np.ndarray
         lows = np.empty((resamples, len(passes)))
         for j, s in enumerate(passes):
             if len(s) < 2:
-                lows[:, j] = summary_of(s)
+                lows[:, j] = summary(s)
                 continue
             idx = rng.integers(0, len(s), size=(resamples, len(s)))
-            lows[:, j] = summary_of(s[idx], axis=1)
+            lows[:, j] = summary(s[idx], axis=1)
         draws[:, i] = np.median(lows, axis=1)
     return draws
 

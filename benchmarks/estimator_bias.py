@@ -39,10 +39,9 @@ def tenth_percentile(samples: np.ndarray, axis: int = -1) -> np.ndarray:
 
 @functools.cache
 def summaries() -> dict[str, tuple[Callable, Callable]]:
-    """Each summary with the quantile its sizes' standard errors were read at
-    (fitting.summarise). Taken once a process, before scenario sets them into the modules, and
-    loaded only once the arguments are read: a refused count had paid fitting's imports (scipy,
-    1.2 s of CPU) first."""
+    """Each summary with the quantile its sizes' standard errors were read at, as fitting.summarise
+    takes them. Loaded only once the arguments are read: a refused count had paid fitting's
+    imports (scipy, 1.2 s of CPU) first."""
     from a2bench import fitting as ft
 
     se_at = ft.log_se_of_quantile
@@ -67,14 +66,9 @@ def noise(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
 
 def scenario(args: tuple[str, int, int]) -> tuple[str, dict[str, np.ndarray]]:
     from a2bench import fitting as ft
-    from a2bench import per_size, slope
 
     kind, datasets, resamples = args
     summary_by_name = summaries()
-    # summarise reads both in per_size, the bootstrap the summary in slope: set into fitting,
-    # which re-exports them since they moved (bedb309), they reached neither, and both rows
-    # read the fastest of 3. Set back after, for a caller that goes on fitting.
-    kept = per_size.summary_of, per_size.log_se_of_quantile, slope.summary_of
     rng = np.random.default_rng(NOISE.index(kind) + 1)
     out: dict[str, list[tuple[float, float, float]]] = {name: [] for name in summary_by_name}
     truth = 1e-3 * X / X[0]
@@ -82,12 +76,9 @@ def scenario(args: tuple[str, int, int]) -> tuple[str, dict[str, np.ndarray]]:
         samples = [[t * np.exp(rng.normal(0, PASS_SD) + noise(kind, rng, n))
                     for _ in range(PASSES)] for t, n in zip(truth, COUNTS, strict=True)]
         for name, (summary, se) in summary_by_name.items():
-            per_size.summary_of, per_size.log_se_of_quantile = summary, se
-            slope.summary_of = summary
-            try:
-                e = ft.exponent(ft.summarise(X, truth, samples), 0.0, resamples=resamples)
-            finally:
-                per_size.summary_of, per_size.log_se_of_quantile, slope.summary_of = kept
+            # the Sizes carry the summary, so the bootstrap resamples each pass with it too
+            sizes = ft.summarise(X, truth, samples, summary=summary, log_se=se)
+            e = ft.exponent(sizes, 0.0, resamples=resamples)
             out[name].append((e.k, *e.ci95))
     return kind, {name: np.array(v) for name, v in out.items()}
 
@@ -99,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     datasets, resamples = args.datasets, args.resamples
     started = time.time()
-    summaries()  # here, so the forked workers inherit fitting's imports and the originals
+    summaries()  # here, so the forked workers inherit fitting's imports
     with Pool(2) as pool:
         results = pool.map(scenario, [(k, datasets, resamples) for k in NOISE])
     print(f"{datasets} datasets a noise, {resamples} resamples, true exponent 1 "

@@ -105,13 +105,13 @@ def test_time_to_verdict_prints_a_block_its_run_could_not_fit(monkeypatch, capsy
 def test_estimator_bias_fits_each_summary_it_compares():
     """Its two rows had read the same figures since summary_of moved to per_size: it set the
     10th percentile into fitting, which only re-exports it, so both fits read the fastest of 3.
-    Three windows in this process: the two summaries' exponents differ, and per_size's own
-    functions are back after."""
+    It now passes each summary to summarise. Three windows in this process: the two summaries'
+    exponents differ, and per_size's own functions are untouched."""
     import importlib.util
 
-    from a2bench import per_size, slope
+    from a2bench import per_size
 
-    kept = per_size.summary_of, per_size.log_se_of_quantile, slope.summary_of
+    kept = per_size.summary_of, per_size.log_se_of_quantile
     spec = importlib.util.spec_from_file_location(
         "estimator_bias", ROOT / "benchmarks" / "estimator_bias.py")
     module = importlib.util.module_from_spec(spec)
@@ -120,7 +120,7 @@ def test_estimator_bias_fits_each_summary_it_compares():
     assert kind == "lognormal 10%" and set(fits) == {"10th percentile", "fastest of 3"}
     assert all(a.shape == (3, 3) for a in fits.values())
     assert (fits["10th percentile"][:, 0] != fits["fastest of 3"][:, 0]).all()
-    assert (per_size.summary_of, per_size.log_se_of_quantile, slope.summary_of) == kept
+    assert (per_size.summary_of, per_size.log_se_of_quantile) == kept
 
 
 def test_the_simulations_refuse_a_count_below_one_in_one_line():

@@ -312,6 +312,30 @@ def test_a_pass_reads_the_expected_fastest_of_three_whatever_its_samples():
     assert ft.summary_of(np.array([7.0, 2.0])) == pytest.approx(2.0)  # under 3: the fastest
 
 
+def test_sizes_carry_their_summary_into_the_take_and_the_bootstrap():
+    """A study of summaries (benchmarks/estimator_bias.py) passes its own to summarise. It had
+    swapped module globals instead, which a move of summary_of left unread: both of its rows
+    then read the fastest of 3. Here the summary given reaches each size's value, a window
+    taken from the sizes, and every bootstrap draw."""
+    rng = np.random.default_rng(3)
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    samples = [[list(t * np.exp(rng.uniform(0, 0.5, 9))) for _ in range(3)] for t in x]
+    s = ft.summarise(x, x, samples, summary=lambda a, axis=-1: np.max(a, axis=axis),
+                     log_se=lambda a: 0.05)
+    assert list(s.y) == [float(np.median([max(p) for p in ps])) for ps in samples]
+    assert list(s.log_se) == [0.05] * 4
+    window = s.take(np.array([False, True, True, True]))
+    assert window.summary is s.summary
+    from a2bench import slope
+
+    draws = slope._draws(window, 50, np.random.default_rng(1))
+    # a draw's pass reads its slowest resampled sample: never above the pass's own slowest, and
+    # the default summary (the expected fastest of 3) reads far lower
+    assert (draws <= window.y + 1e-12).all() and (draws > 0.9 * window.y).mean() > 0.5
+    default = ft.summarise(x, x, samples)
+    assert default.summary is ft.summary_of and (default.y < 0.9 * s.y).all()
+
+
 def test_a_pass_of_three_samples_is_read_by_its_fastest():
     # One sample stalled 10x (the machine paused): an interpolated 10 % quantile of three
     # samples would give it a fifth of the weight once a resample drew it twice.
