@@ -442,15 +442,17 @@ def report_here(folders: list[Path], out: Path, roofline: bool = False
         return cli_here("report", *map(str, folders), "--out", str(out))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def routed(slurm_env, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str],
                                                   bool, subprocess.CompletedProcess[str]]:
     """SMOKE over h100 and a100, one job each, into a folder where the same sweep with an
     option sbatch does not know had just been refused: (its folder, the refused run, whether
-    that left a sweep there, the run). One sweep for both tests: a job costs 8-10 s of CPU
-    (a Python that imports torch, its worker another) and half a minute of a loaded VM; a
+    that left a sweep there, the run). One sweep for both: a job costs 8-10 s of CPU (a
+    Python that imports torch, its worker another) and half a minute of a loaded VM; a
     partition's several shards are merged in test_two_nodes_each_finding_on_one_... and in
-    test_a_failed_job_records_its_cases_... Both drivers run here (`here`)."""
+    test_a_failed_job_records_its_cases_... Both drivers run here (`here`). One test reads
+    it: a module fixture that two tests read ran once in each xdist worker the two landed
+    in (both tests billed 36 s of it in a `make test`)."""
     out = tmp_path_factory.mktemp("routed") / "sweep"
     args = ["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
             "--partition", "h100,a100", "--cases-per-job", "6", *FAST]
@@ -462,7 +464,12 @@ def routed(slurm_env, tmp_path_factory) -> tuple[Path, subprocess.CompletedProce
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_routing_isolation_and_same_counts(routed, tmp_path):
-    out, _, _, r = routed
+    out, refused, left, r = routed
+    # an option sbatch does not know, passed through --slurm as it was written, is refused in
+    # one line, and starts no sweep: the same --out is then used by the run read below
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+    assert "sbatch refused" in refused.stderr.strip().splitlines()[-1]
+    assert not left
     assert r.returncode == 0, r.stderr[-3000:]
     passes = []
     for p in ("h100", "a100"):
@@ -559,19 +566,14 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, routed, tmp_path):
+def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
     r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
             "--partition", "nosuch", *FAST, env=slurm_env)
     assert r.returncode == 2, r.stderr[-2000:]
     (line,) = r.stderr.strip().splitlines()
     assert "nosuch" in line and "not a partition" in line and "h100" in line
     assert not (tmp_path / "o").exists()  # nothing written
-    # an option sbatch does not know, passed through --slurm as it was written
-    _, r, left, again = routed
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    assert "sbatch refused" in r.stderr.strip().splitlines()[-1]
-    assert not left  # no sweep was started: the same --out can be used
-    assert again.returncode == 0, again.stderr[-2000:]
+    # an option sbatch does not know: test_routing_isolation_and_same_counts (its `routed`)
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
