@@ -1133,7 +1133,11 @@ def test_a_module_loaded_from_its_file_goes_to_the_worker_as_its_file(tmp_path: 
     assert _worker_hint(SimpleNamespace(__file__=__file__), failed) == ""
 
 
-def _entry_point_site(tmp_path: Path, module: str) -> dict[str, str]:
+def _entry_point_list(tmp_path: Path, module: str) -> subprocess.CompletedProcess[str]:
+    """`a2bench list` where a distribution declares `mine = ep_block_module` in the
+    a2bench.blocks group: in this process (plugins_here), its site first on sys.path, which
+    importlib.metadata reads as a fresh process reads its own. Each test had started an
+    `a2bench list` child; test_two_plugins_may_not_name_a_block_alike keeps list's child."""
     site = tmp_path / "site"
     (site / "ep_blocks-1.0.dist-info").mkdir(parents=True)
     (site / "ep_blocks-1.0.dist-info" / "METADATA").write_text(
@@ -1141,25 +1145,32 @@ def _entry_point_site(tmp_path: Path, module: str) -> dict[str, str]:
     (site / "ep_blocks-1.0.dist-info" / "entry_points.txt").write_text(
         "[a2bench.blocks]\nmine = ep_block_module\n")
     (site / "ep_block_module.py").write_text(module)
-    return {"PYTHONPATH": f"{site}:{child_pythonpath()}"}
+    from a2bench import catalog
+
+    catalog.blocks()  # the blocks with_plugins puts back: loaded before the site is seen
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(site))
+        try:
+            return with_plugins("", "list")
+        finally:
+            sys.modules.pop("ep_block_module", None)
 
 
 def test_blocks_load_through_the_entry_point_group(tmp_path: Path):
-    env = _entry_point_site(tmp_path, (
+    listed = _entry_point_list(tmp_path, (
         "from torch import nn\nfrom a2bench.registry import BlockSpec, register\n"
         "@register\nclass E(BlockSpec):\n    name = 'from_entry_point'\n"
         "    def module(self, case):\n        return nn.Identity()\n"))
-    listed = subprocess.run([sys.executable, "-m", "a2bench.cli", "list"], capture_output=True,
-                            text=True, env=env, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "  from_entry_point: from_entry_point" in listed.stdout
+    from a2bench import catalog
+
+    assert "from_entry_point" not in catalog.blocks()  # gone with its site, as after a child
 
 
 def test_an_entry_point_that_exits_while_imported_is_one_line(tmp_path: Path):
     # `a2bench list` had printed nothing and exited 0
-    env = _entry_point_site(tmp_path, "import sys\nsys.exit(0)\n")
-    listed = subprocess.run([sys.executable, "-m", "a2bench.cli", "list"], capture_output=True,
-                            text=True, env=env, timeout=120)
+    listed = _entry_point_list(tmp_path, "import sys\nsys.exit(0)\n")
     assert listed.returncode == 2
     (line,) = listed.stderr.strip().splitlines()
     assert "entry point a2bench.blocks: mine = ep_block_module: called sys.exit(0)" in line
