@@ -933,13 +933,15 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
 
     from a2bench import Results
 
-    res = Results(str(ROOT / "results" / "cpu-default"))
+    # a stored run of 30 case passes: cpu-default's 102 had cost twice as long to analyse
+    stored = ROOT / "results" / "cpu-your-block" / "quick-1"
+    res = Results(str(stored))
     assert isinstance(res.out, Path) and len(res.frame) > 0
     assert {run["unfinished"] for run in res.verdict()["runs"].values()} == {""}
     # an interrupted run says so beside its verdict, with the call that resumes it (it had
     # read "inconclusive" with no word of the stop)
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(ROOT / "results" / "cpu-default", tmp_path / "stopped")
+    shutil.copytree(stored, tmp_path / "stopped")
     env = json.loads((tmp_path / "stopped" / "environment.json").read_text())
     env.update(ended="interrupted", case_passes_planned=200, started_from="python",
                suite_path="<dict>", run_flags=["--processes", "4"])
@@ -950,7 +952,7 @@ def test_results_reopen_a_run_from_a_string_path(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     (run,) = stopped.verdict()["runs"].values()
     assert run["unfinished"] == (
-        "unfinished: interrupted after 102 of 200 case passes; its verdicts read only the "
+        "unfinished: interrupted after 30 of 200 case passes; its verdicts read only the "
         f"cases stored so far; resume it with: a2bench.sweep(SUITE, {str(stopped.out)!r}, "
         "resume=True, processes=4) with SUITE the dict it began with")
     monkeypatch.chdir(tmp_path)
