@@ -48,6 +48,7 @@ from a2bench.per_size import (  # noqa: F401  (re-exported: callers read them he
     summarise,
     summary_of,
     summary_of_passes,
+    without_stalls,
 )
 from a2bench.slope import (  # noqa: F401  (re-exported)
     BOOTSTRAP_RESAMPLES,

@@ -76,6 +76,14 @@ class Sizes:
                      tuple(self.samples[i] for i in idx), self.summary)
 
 
+def without_stalls(samples: Sequence[float]) -> np.ndarray:
+    """A pass's samples as a size's latency reads them: finite, positive, and no stall. The
+    figures' points read them so too, or a noisy run's points sat 40-70 % above their fit."""
+    a = np.asarray(samples, float)
+    a = a[np.isfinite(a) & (a > 0)]
+    return a[a <= STALL_FACTOR * a.min()] if len(a) else a
+
+
 def summary_of_passes(passes: Sequence[Sequence[float]], summary: Summary = summary_of) -> float:
     """A size's latency: the median over passes of each pass's summary (NaN if none)."""
     lows = [float(summary(np.asarray(p, float))) for p in passes if len(p)]
@@ -116,10 +124,9 @@ def summarise(x: Sequence[float], y: Sequence[float],
         passes: list[np.ndarray] = []
         for i in idx:
             for p in (samples[i] if samples is not None and samples[i] is not None else ()):
-                a = np.asarray(p, float)
-                a = a[np.isfinite(a) & (a > 0)]
+                a = without_stalls(p)
                 if len(a):
-                    passes.append(a[a <= STALL_FACTOR * a.min()])
+                    passes.append(a)
         if passes:
             pooled = np.concatenate(passes)
             out_y.append(summary_of_passes(passes, summary))

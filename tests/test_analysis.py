@@ -681,6 +681,28 @@ def test_a_stored_size_is_the_median_of_its_passes_lows(tmp_path):
     assert lat["ci_high"] - lat["ci_low"] < 0.05, lat
 
 
+def test_a_figures_points_are_the_values_its_fit_reads(tmp_path):
+    # Every pass of every size stalled on 6 of its 10 calls (3x its fastest): the fit drops
+    # stalls, and so must the points drawn beside its line. A noisy 2-core run had drawn its
+    # points 35-70 % above the fit line at every size, under a caption saying they were the
+    # values the fit reads.
+    ms = []
+    for side in SIDES[2:]:
+        c = case("double_attention", side)
+        base = cost_of(c).macs * 1e-10
+        for p in range(3):
+            samples = tuple(base * np.array([1.0, 1.01, 1.02, 1.03, *[3.0] * 6]))
+            ms.append(replace(measured(c, latency=float(np.median(samples))),
+                              samples_s=samples, process=p))
+    df, runs = an.load_runs([write_folder(tmp_path / "run", ms)])
+    lat = fit_row(an.fit_exponents(df), "double_attention", "latency")
+    pts = an.fit_points(df, lat)
+    pts = pts[pts["fitted"]]
+    line = lat["overhead_used"] + np.exp(lat["intercept"]) * pts["x"] ** lat["exponent"]
+    assert len(pts) >= ft.MIN_WINDOW
+    assert np.allclose(pts["y"] / line, 1.0, rtol=0.01), (pts["y"] / line).tolist()
+
+
 def passes_that_move(tmp_path, sd: float, seed: int = 7,
                      sides: tuple[int, ...] = (24, 28, 32, 36, 40, 44, 48), shared: float = 0.0):
     """Double attention over a span of 4x in N, 3 passes of 20 samples (1 % apart) a size,

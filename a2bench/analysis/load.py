@@ -248,8 +248,10 @@ def case_variant(case: Case, dtypes: Sequence[str]) -> str:
 
 
 def _fit_latency(passes: Any, latency: float) -> float:
-    """summary_of_passes of a case's samples; its stored latency where it kept none."""
-    value = ft.summary_of_passes(passes) if isinstance(passes, tuple) else math.nan
+    """summary_of_passes of a case's samples less their stalls, as the fit reads a size (so a
+    figure's points are the fit's); its stored latency where it kept none."""
+    value = (ft.summary_of_passes([ft.without_stalls(p) for p in passes])
+             if isinstance(passes, tuple) else math.nan)
     return value if math.isfinite(value) else latency
 
 
