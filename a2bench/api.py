@@ -243,7 +243,7 @@ def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: 
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.lock import busy
     from a2bench.run.options import RunOptions, left_by_a_kill
-    from a2bench.run.store import folder_problem, fresh_folder, holds_sweep
+    from a2bench.run.store import folder_problem, fresh_folder, held_sweep, holds_sweep
     from a2bench.run.sweep import Sweep, SweepError, slurm_folder_problem
     from a2bench.suite import expand, load_suite, parse_suite
 
@@ -284,8 +284,8 @@ def _sweep(suite: str | Path | dict[str, Any], out: str | Path | None, options: 
     if problem := slurm_folder_problem(folder, python=True):  # a Slurm sweep or partition:
         raise InputError(f"a2bench.sweep: out {folder}: {problem}")  # before holds_sweep
     if holds_sweep(folder) != bool(options.get("resume")):
-        raise InputError(f"a2bench.sweep: out {folder}: already holds a sweep; pass "
-                         "resume=True to continue it, or choose another out"
+        raise InputError(f"a2bench.sweep: out {folder}: "
+                         f"{held_sweep(folder, parsed.name, 'resume=True', 'out')}"
                          if not options.get("resume") else f"a2bench.sweep: resume=True: "
                          f"{folder} holds no sweep to resume; " + (
                              "the run there stopped before it stored anything: call it again "

@@ -375,7 +375,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if problem := slurm_folder_problem(args.out):  # before holds_sweep: a partition's merged
         raise UsageError(f"--out {args.out}: {problem}")  # files are no local sweep to resume
-    if problem := options.sweep_problem():  # before anything starts or is written
+    if problem := options.sweep_problem(suite.name):  # before anything starts or is written
         raise UsageError(problem)
     try:
         with as_interrupts() as caught:  # a kill or a closed terminal stops it as Ctrl-C does

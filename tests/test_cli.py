@@ -196,8 +196,26 @@ def test_resume_of_nothing_and_a_fresh_run_onto_a_begun_sweep_are_refused(tmp_pa
     killed.mkdir()
     (killed / "environment.json").write_text(json.dumps({"suite": "other"}))
     assert main(["run", path, "--out", str(killed)]) == 2
-    assert "already holds a sweep; pass --resume" in one_line_error(capsys)
+    assert "already holds a sweep of suite 'other', not 'g'; choose another --out" in \
+        one_line_error(capsys)
     assert sorted(p.name for p in killed.iterdir()) == ["environment.json"]
+
+
+@pytest.mark.parametrize(("env", "told"), [
+    # another suite's sweep: "pass --resume" had sent the user to a resume refused for its suite
+    ({"suite": "other", "ended": "finished"},
+     "a sweep of suite 'other', not 'g'; choose another --out"),
+    # a finished one: "pass --resume to continue it" had offered to continue what had ended
+    ({"suite": "g", "ended": "finished"}, "a finished sweep of suite 'g'; choose another --out"),
+    ({"suite": "g", "ended": "interrupted"}, "a sweep; pass --resume to continue it"),
+])
+def test_a_run_into_a_folder_with_a_sweep_is_told_whether_resume_would_go_on(
+        tmp_path, capsys, write_suite, env, told):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "environment.json").write_text(json.dumps(env))
+    assert main(["run", str(write_suite(GOOD)), "--out", str(out)]) == 2
+    assert f"already holds {told}" in one_line_error(capsys)
 
 
 def test_resume_of_a_run_killed_before_it_stored_anything_says_to_run_it_again(

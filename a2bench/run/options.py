@@ -123,17 +123,17 @@ class RunOptions:
         except (OSError, InputError):  # not readable, or a damaged line: a resume says which
             return 0
 
-    def sweep_problem(self) -> str | None:
-        """Why the folder does not hold what --resume says (an earlier sweep to go on with, or
-        none), or None. Asked before anything starts or is written."""
-        from a2bench.run.store import holds_sweep
+    def sweep_problem(self, suite: str) -> str | None:
+        """Why the folder does not hold what --resume says (an earlier sweep of `suite`, the
+        suite's name, to go on with, or none), or None. Asked before anything starts or is
+        written."""
+        from a2bench.run.store import held_sweep, holds_sweep
 
         out = Path(self.out)
         if holds_sweep(out) == self.resume:
             return None
         if not self.resume:
-            return (f"{out}: already holds a sweep; pass --resume to continue it, or choose "
-                    "another --out")
+            return f"{out}: {held_sweep(out, suite)}"
         # a run killed (kill -9, a power loss) before its environment.json was whole leaves
         # its lock's line and maybe a half-written environment: it ran here, but a fresh run,
         # not a resume, is what goes on, and "expected an earlier run's --out" had named none

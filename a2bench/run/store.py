@@ -275,6 +275,23 @@ def holds_results(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in (JSONL, CSV))
 
 
+def held_sweep(out: Path, suite: str, resume: str = "--resume", other: str = "--out") -> str:
+    """What a new sweep of `suite` into `out`, which holds one, is told: "pass --resume" only
+    where a resume could go on with it. Another suite's had been told to pass --resume, which
+    then refused it for its suite; a finished one, to continue what had nothing left."""
+    try:
+        env = load_environment(out)
+    except StoreError:  # a damaged environment.json: a resume names what is wrong with it
+        env = {}
+    recorded = env.get("suite")
+    if recorded and recorded != suite:
+        return f"already holds a sweep of suite {recorded!r}, not {suite!r}; choose another {other}"
+    if ending(env) == FINISHED:
+        return (f"already holds a finished sweep of suite {recorded!r}; choose another {other} "
+                f"for a new run ({resume} runs only the cases or passes it lacks)")
+    return f"already holds a sweep; pass {resume} to continue it, or choose another {other}"
+
+
 def holds_sweep(out_dir: Path) -> bool:
     """Whether a run began in `out_dir`: its results, or its environment.json alone (a run
     killed before its first result, whose environment a new run would be filed under)."""
