@@ -342,9 +342,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.plugins import load_plugins
     from a2bench.run.interrupts import as_interrupts
     from a2bench.run.listener import ConsoleListener
-    from a2bench.run.lock import busy
-    from a2bench.run.options import RunOptions
-    from a2bench.run.store import folder_problem, fresh_folder
+    from a2bench.run.options import RunOptions, refuse_out
+    from a2bench.run.store import fresh_folder
     from a2bench.suite import expand, load_suite
 
     if args.resume and args.out is None:
@@ -353,13 +352,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "slurm" and args.out is None:
         raise UsageError("--executor slurm: expected --out DIR on a filesystem the nodes share "
                          "(a run without --out goes under this folder's results/local)")
+    refuse_out(args.out)  # before the plugins and the suite's blocks load torch: 3 s of CPU
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
-    args.out = args.out or fresh_folder(suite.name)
+    if args.out is None:  # a new folder, named for the suite
+        args.out = fresh_folder(suite.name)
+        refuse_out(args.out)
     options = RunOptions.from_args(args)
     cases = expand(suite)
-    if problem := busy(args.out) or folder_problem(args.out):  # a live run named, not --resume
-        raise UsageError(f"--out {args.out}: {problem}")
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm
 

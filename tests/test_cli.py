@@ -271,15 +271,16 @@ def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write
 
 def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_suite):
     """Its one line comes before the sweep and its summary load pandas and scipy, 2 s of CPU
-    that each refusal (a bad --out, suite, plugin or option) had paid first."""
+    that each refusal (a bad --out, suite, plugin or option) had paid first; a bad --out also
+    before the suite's blocks load torch (3 s more)."""
     afile = tmp_path / "notes.txt"
     afile.write_text("mine\n")
     code = ("import sys; from a2bench.cli import main; "
             f"code = main(['run', {str(write_suite(GOOD))!r}, '--out', {str(afile)!r}]); "
-            "print(code, 'pandas' in sys.modules, 'scipy.stats' in sys.modules)")
+            "print(code, *(m in sys.modules for m in ('pandas', 'scipy.stats', 'torch')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
-    assert done.stdout.split() == ["2", "False", "False"], done.stderr
+    assert done.stdout.split() == ["2", "False", "False", "False"], done.stderr
     assert f"--out {afile}: is a file; expected a folder" in done.stderr
 
 

@@ -189,6 +189,17 @@ class RunOptions:
                             split=None)
 
 
+def refuse_out(out: Path | None) -> None:
+    """Raise InputError, `--out OUT: why`, where a run may not write into `out`: a live run
+    holds it (lock.busy, asked before what the folder holds, which a live run's half-written
+    sweep would answer with --resume advice), or store.folder_problem. Nothing for None."""
+    from a2bench.run.lock import busy
+    from a2bench.run.store import folder_problem
+
+    if out is not None and (problem := busy(out) or folder_problem(out)):
+        raise InputError(f"--out {out}: {problem}")
+
+
 def program() -> str:
     """How to call a2bench again as this process was called: `a2bench` where that is on PATH,
     else the path it was started by (`.venv/bin/a2bench` from make, an unactivated venv)."""
