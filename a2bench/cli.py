@@ -352,14 +352,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "slurm" and args.out is None:
         raise UsageError("--executor slurm: expected --out DIR on a filesystem the nodes share "
                          "(a run without --out goes under this folder's results/local)")
-    refuse_out(args.out)  # before the plugins and the suite's blocks load torch: 3 s of CPU
+    given = args.out is not None
+    if given:  # before the plugins and the suite's blocks load torch: 3 s of CPU
+        refuse_out(RunOptions.from_args(args))
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
-    if args.out is None:  # a new folder, named for the suite
-        args.out = fresh_folder(suite.name)
-        refuse_out(args.out)
+    args.out = args.out or fresh_folder(suite.name)
     options = RunOptions.from_args(args)
     cases = expand(suite)
+    if not given:  # a new folder, named for the suite
+        refuse_out(options, suite.name)
     if args.executor == "slurm":
         from a2bench.slurm import run_on_slurm
 
@@ -371,12 +373,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return run_on_slurm(suite, cases, options, caught)
     # after the checks above: the sweep imports pandas and scipy, 2 s of CPU a refusal had paid
     from a2bench.run.summary import no_ok_line, print_sweep
-    from a2bench.run.sweep import Sweep, SweepError, SweepResult, slurm_folder_problem
+    from a2bench.run.sweep import Sweep, SweepError, SweepResult
 
-    if problem := slurm_folder_problem(args.out):  # before holds_sweep: a partition's merged
-        raise UsageError(f"--out {args.out}: {problem}")  # files are no local sweep to resume
-    if problem := options.sweep_problem(suite.name):  # before anything starts or is written
-        raise UsageError(problem)
     try:
         with as_interrupts() as caught:  # a kill or a closed terminal stops it as Ctrl-C does
             result = Sweep(suite, cases, options, ConsoleListener(options.progress)).run()

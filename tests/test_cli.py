@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -271,17 +272,34 @@ def test_resume_without_out_says_which_folder_is_missing(tmp_path, capsys, write
 
 def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_suite):
     """Its one line comes before the sweep and its summary load pandas and scipy, 2 s of CPU
-    that each refusal (a bad --out, suite, plugin or option) had paid first; a bad --out also
-    before the suite's blocks load torch (3 s more)."""
+    that each refusal (a bad --out, suite, plugin or option) had paid first; a given --out's
+    (a file, a sweep's folder without --resume, a --resume of no sweep) also before the suite's
+    blocks load torch (3 s more). One child: what was loaded is asked after each."""
     afile = tmp_path / "notes.txt"
     afile.write_text("mine\n")
-    code = ("import sys; from a2bench.cli import main; "
-            f"code = main(['run', {str(write_suite(GOOD))!r}, '--out', {str(afile)!r}]); "
-            "print(code, *(m in sys.modules for m in ('pandas', 'scipy.stats', 'torch')))")
+    swept, empty = tmp_path / "swept", tmp_path / "empty"
+    shutil.copytree(ROOT / "results" / "cpu-your-block" / "full-1", swept)
+    empty.mkdir()
+    suite = str(write_suite(GOOD))
+    argvs = [["run", suite, "--out", str(afile)], ["run", suite, "--out", str(swept)],
+             ["run", suite, "--out", str(empty), "--resume"]]
+    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
+            f"for argv in {argvs!r}:\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err): code = main(argv)\n"
+            "    loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
+            "    print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
-    assert done.stdout.split() == ["2", "False", "False", "False"], done.stderr
-    assert f"--out {afile}: is a file; expected a folder" in done.stderr
+    said = [json.loads(line) for line in done.stdout.splitlines()]
+    assert said == [
+        [2, f"a2bench: error: --out {afile}: is a file; expected a folder for the run (new, or "
+            "one with no other results)", []],
+        # another suite's sweep, named from the suite file's `name:` without loading it
+        [2, f"a2bench: error: {swept}: already holds a sweep of suite 'mine', not 'g'; choose "
+            "another --out", []],
+        [2, f"a2bench: error: --resume: {empty} holds no sweep to resume; expected an earlier "
+            "run's --out", []]], done.stderr
 
 
 def test_a_folder_to_read_that_is_not_one_is_refused_before_pandas_scipy_or_torch(tmp_path):

@@ -123,10 +123,10 @@ class RunOptions:
         except (OSError, InputError):  # not readable, or a damaged line: a resume says which
             return 0
 
-    def sweep_problem(self, suite: str) -> str | None:
+    def sweep_problem(self, suite: str | None) -> str | None:
         """Why the folder does not hold what --resume says (an earlier sweep of `suite`, the
-        suite's name, to go on with, or none), or None. Asked before anything starts or is
-        written."""
+        suite's name where it is known, to go on with, or none), or None. Asked before anything
+        starts or is written."""
         from a2bench.run.store import held_sweep, holds_sweep
 
         out = Path(self.out)
@@ -189,15 +189,63 @@ class RunOptions:
                             split=None)
 
 
-def refuse_out(out: Path | None) -> None:
-    """Raise InputError, `--out OUT: why`, where a run may not write into `out`: a live run
-    holds it (lock.busy, asked before what the folder holds, which a live run's half-written
-    sweep would answer with --resume advice), or store.folder_problem. Nothing for None."""
+def refuse_out(options: RunOptions, suite: str | None = None) -> None:
+    """Raise InputError where a run may not write into options.out: a live run holds it
+    (lock.busy, asked before what the folder holds, which a live run's half-written sweep would
+    answer with --resume advice), store.folder_problem, and for a local run a Slurm sweep's
+    folder or what the folder holds against --resume (sweep_problem). Asked of a given --out
+    before the plugins and the suite's blocks load torch: each such refusal had cost 3 s of CPU,
+    and its sweep_problem ("already holds a sweep; pass --resume") pandas' and scipy's too.
+    `suite`: the suite's name, else the one its file names (suite_name)."""
     from a2bench.run.lock import busy
     from a2bench.run.store import folder_problem
 
-    if out is not None and (problem := busy(out) or folder_problem(out)):
+    out = options.out
+    if problem := busy(out) or folder_problem(out) or (
+            options.executor == "local" and slurm_folder_problem(out)):
         raise InputError(f"--out {out}: {problem}")
+    if options.executor == "local" and (
+            problem := options.sweep_problem(suite or suite_name(options.suite))):
+        raise InputError(problem)
+
+
+def suite_name(path: str) -> str | None:
+    """The name a suite file gives (its `name:`, else its stem), read without loading the
+    suite (whose blocks import torch); None where the file does not read as a mapping, which
+    loading it then says in its own line."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeError, yaml.YAMLError):
+        return None
+    name = raw.get("name", Path(path).stem) if isinstance(raw, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def slurm_folder_problem(out: Path, python: bool = False) -> str | None:
+    """Why `out`, a Slurm sweep's folder or one of its partitions', takes no local run, or None.
+    A local run there had written beside .slurm.json (`report DIR/*` then failed on its files,
+    and the Slurm resume was refused), or into a partition's merged files, which its driver
+    rewrites from the shards. A shard (DIR/<partition>/shards/<i>) is its job's own run.
+    Asked before holds_sweep: a partition's merged files had been taken for a local sweep
+    ("pass --resume"), and --resume then refused. `python`: a2bench.sweep's words (its
+    keywords take no executor: the CLI line resumes a Slurm sweep)."""
+    from a2bench.run.store import SLURM_SWEEP
+
+    if (out / SLURM_SWEEP).is_file():
+        where, top = f"holds a Slurm sweep ({SLURM_SWEEP})", out
+    elif (out.parent / SLURM_SWEEP).is_file() and (out / "shards").is_dir():
+        where, top = f"is partition {out.name} of the Slurm sweep in {out.parent}", out.parent
+    else:
+        return None
+    resume = "--executor slurm --resume" + ("" if top == out else f" --out {top}")
+    if python:
+        return (f"{where}; a local sweep there would mix its results into that sweep's: choose "
+                f"another out, or resume the sweep with a2bench run SUITE --executor slurm "
+                f"--resume --out {top} and the options it ran with")
+    return (f"{where}; a local run there would mix its results into that sweep's: choose "
+            f"another --out, or resume the sweep with {resume} and the options it ran with")
 
 
 def program() -> str:

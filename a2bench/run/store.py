@@ -225,7 +225,7 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
     except StoreError as e:  # a key of the wrong type (folder_problem refused the rest): its
         return str(e)        # line names the key, where "not the JSON object" had named none
     recorded = env.get("suite")
-    if recorded and recorded != suite:
+    if recorded and suite and recorded != suite:
         return (f"holds a sweep of suite {recorded!r}, not {suite!r}; expected the suite it "
                 "began with to resume it, or another --out for this one")
     now = settings or {}
@@ -275,7 +275,8 @@ def holds_results(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in (JSONL, CSV))
 
 
-def held_sweep(out: Path, suite: str, resume: str = "--resume", other: str = "--out") -> str:
+def held_sweep(out: Path, suite: str | None, resume: str = "--resume",
+               other: str = "--out") -> str:
     """What a new sweep of `suite` into `out`, which holds one, is told: "pass --resume" only
     where a resume could go on with it. Another suite's had been told to pass --resume, which
     then refused it for its suite; a finished one, to continue what had nothing left."""
@@ -284,7 +285,7 @@ def held_sweep(out: Path, suite: str, resume: str = "--resume", other: str = "--
     except StoreError:  # a damaged environment.json: a resume names what is wrong with it
         env = {}
     recorded = env.get("suite")
-    if recorded and recorded != suite:
+    if recorded and suite and recorded != suite:
         return f"already holds a sweep of suite {recorded!r}, not {suite!r}; choose another {other}"
     if ending(env) == FINISHED:
         return (f"already holds a finished sweep of suite {recorded!r}; choose another {other} "

@@ -41,7 +41,7 @@ from a2bench.run.floor import memory_floor_problem, memory_plan_problem
 from a2bench.run.interrupts import held
 from a2bench.run.listener import SweepListener
 from a2bench.run.lock import holding
-from a2bench.run.options import RunOptions, auto_flags_problem
+from a2bench.run.options import RunOptions, auto_flags_problem, slurm_folder_problem
 from a2bench.run.plan import Plan
 from a2bench.run.result import SweepResult
 from a2bench.run.resume import python_call
@@ -57,7 +57,6 @@ from a2bench.run.runner import (
 )
 from a2bench.run.store import (
     FINISHED,
-    SLURM_SWEEP,
     ResultsWriter,
     ending,
     holds_sweep,
@@ -119,29 +118,6 @@ def overhead_left(overhead: dict[str, Any] | None) -> bool:
     killed while timing it), which had stayed lost for good and moved its block's window."""
     return overhead is None or bool(overhead.get("error") or any(
         "error" in e for e in overhead.get("cases") or []))
-
-
-def slurm_folder_problem(out: Path, python: bool = False) -> str | None:
-    """Why `out`, a Slurm sweep's folder or one of its partitions', takes no local run, or None.
-    A local run there had written beside .slurm.json (`report DIR/*` then failed on its files,
-    and the Slurm resume was refused), or into a partition's merged files, which its driver
-    rewrites from the shards. A shard (DIR/<partition>/shards/<i>) is its job's own run.
-    Asked before holds_sweep: a partition's merged files had been taken for a local sweep
-    ("pass --resume"), and --resume then refused. `python`: a2bench.sweep's words (its
-    keywords take no executor: the CLI line resumes a Slurm sweep)."""
-    if (out / SLURM_SWEEP).is_file():
-        where, top = f"holds a Slurm sweep ({SLURM_SWEEP})", out
-    elif (out.parent / SLURM_SWEEP).is_file() and (out / "shards").is_dir():
-        where, top = f"is partition {out.name} of the Slurm sweep in {out.parent}", out.parent
-    else:
-        return None
-    resume = "--executor slurm --resume" + ("" if top == out else f" --out {top}")
-    if python:
-        return (f"{where}; a local sweep there would mix its results into that sweep's: choose "
-                f"another out, or resume the sweep with a2bench run SUITE --executor slurm "
-                f"--resume --out {top} and the options it ran with")
-    return (f"{where}; a local run there would mix its results into that sweep's: choose "
-            f"another --out, or resume the sweep with {resume} and the options it ran with")
 
 
 class Sweep:
