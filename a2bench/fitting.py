@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
 from a2bench.formatting import size as size_text
 from a2bench.per_size import (  # noqa: F401  (re-exported: callers read them here)
@@ -118,6 +117,10 @@ def fit_power(x: np.ndarray, y: np.ndarray, log_se: np.ndarray | None = None,
 
     x and y are rescaled to O(1) before fitting so one tolerance suits seconds and bytes alike.
     """
+    # scipy loads at the first fit, not with this module: the planner reads its constants
+    # (run.plan), and a sweep refused before its first case had paid for scipy (about 1 s)
+    from scipy import optimize, stats
+
     x, y = np.asarray(x, float), np.asarray(y, float)
     m = len(x)
     free_k = k is None

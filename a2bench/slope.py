@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from a2bench.per_size import Sizes
 
@@ -232,6 +231,8 @@ def exponent(sizes: Sizes, overhead: float, *, resamples: int = BOOTSTRAP_RESAMP
     se = math.sqrt(var)
 
     def t_ci(level: float) -> tuple[float, float]:
+        from scipy import stats  # at the first fit, not with fitting (its docstring)
+
         q = stats.t.ppf(0.5 + level / 2, m - 2)
         return (k - q * se, k + q * se)
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from a2bench import fitting as ft
 from a2bench.run import walltime as wt
@@ -193,7 +192,10 @@ def half_width(positions: Sequence[float], calls: Sequence[float],
 
 @functools.cache
 def _t_975(dof: int) -> float:
-    """Cached: the planner asks it of a few hundred windows a plan, of a few sizes each."""
+    """Cached: the planner asks it of a few hundred windows a plan, of a few sizes each. scipy
+    loads here, not with the planner: a sweep refused before its first case had loaded it."""
+    from scipy import stats
+
     return float(stats.t.ppf(0.975, dof))
 
 
