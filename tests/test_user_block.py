@@ -875,15 +875,20 @@ def test_a_scripts_block_that_fails_is_named_at_its_own_line(tmp_path: Path):
 
 def test_a_script_calling_sweep_at_its_top_level_is_told_to_guard_it(tmp_path: Path):
     # A worker is spawned: it runs the script's top level again, where the call would start a
-    # sweep of its own. The worker says why it stopped, and so does the script's error.
+    # sweep of its own. The worker says why it stopped, and so does the script's error, before
+    # pandas and scipy load (they had, about 2 s of CPU): the script says what it loaded at exit.
     script = tmp_path / "unguarded.py"
-    script.write_text("import a2bench\n"
+    script.write_text("import atexit, sys\nimport a2bench\n"
+                      "if __name__ == '__main__':\n"
+                      "    atexit.register(lambda: print(sorted({'pandas', 'scipy'} & "
+                      "set(sys.modules))))\n"
                       "a2bench.sweep({'name': 'u', 'blocks': ['se'], 'params': {'channels': [32], "
                       "'h': [4], 'w': [4]}}, 'out', threads=1, progress=False)\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           env={"PYTHONPATH": child_pythonpath(), "PATH": "/usr/bin:/bin"},
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 1
+    assert done.stdout == "[]\n", done.stdout
     # the worker's one line, with no traceback of its spawn; then the script's error
     assert done.stderr.count("Traceback") == 1, done.stderr
     assert (f"a2bench.sweep: called while a measuring worker imported {script}; expected the "
@@ -1382,6 +1387,9 @@ def test_a_block_may_not_take_a_built_ins_name(scratch_registry):
 
 
 def test_a_cost_model_that_raises_is_one_line_before_anything_runs(tmp_path: Path):
+    """And before pandas and scipy load: `a2bench run` and a2bench.sweep had imported the
+    sweep's summary, fits and narrowing rounds first, about 2 s of CPU a refusal. One child, the
+    CLI's refusal then a2bench.sweep's of a counted block it cannot trace for auto sizes."""
     plugin = tmp_path / "bad_cost.py"
     plugin.write_text(textwrap.dedent("""
         from torch import nn
@@ -1399,17 +1407,51 @@ def test_a_cost_model_that_raises_is_one_line_before_anything_runs(tmp_path: Pat
                 conv = pointwise("conv", case.batch, case.positions, case.channels,
                                  case.channels, bias=False, frees=("cnov",))
                 return Cost((conv,), case.dtype_bytes)
+
+        class Scalar(nn.Module):
+            def forward(self, x):
+                return x * float(x.mean())
+
+        @register
+        class ScalarSpec(BlockSpec):  # counted, and the meta device cannot run it
+            name = "scalar"
+
+            def module(self, case):
+                return Scalar()
     """))
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nblocks: [bad_cost]\nparams: {channels: [8], h: [4], w: [4]}\n")
-    done = cli("run", str(suite), "--out", str(tmp_path / "out"),
-               env={"A2BENCH_PLUGINS": str(plugin)})
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "a2bench: error: block bad_cost: its cost() failed at bad_cost b1 c8 4x4: ValueError: "
-        "cost term 'conv': frees 'cnov', which names no earlier term; expected one of x "
-        f"(at {plugin}:16)")
-    assert not (tmp_path / "out").exists()
+    code = textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        import a2bench
+        from a2bench.cli import main
+
+        def loaded():
+            return [m for m in ('pandas', 'scipy') if m in sys.modules]
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(['run', {str(suite)!r}, '--out', {str(tmp_path / "out")!r}])
+        print(json.dumps([code, err.getvalue().strip(), loaded()]))
+        try:
+            a2bench.sweep({{'blocks': ['scalar'], 'params': {{'channels': [8], 'h': 'auto',
+                           'w': 'auto'}}}}, {str(tmp_path / "auto")!r}, progress=False)
+        except a2bench.InputError as e:
+            print(json.dumps([str(e), loaded()]))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": child_pythonpath(), "A2BENCH_PLUGINS": str(plugin)},
+                          timeout=300, cwd=tmp_path)
+    said = [json.loads(line) for line in done.stdout.splitlines()]
+    assert said == [
+        [2, "a2bench: error: block bad_cost: its cost() failed at bad_cost b1 c8 4x4: "
+            "ValueError: cost term 'conv': frees 'cnov', which names no earlier term; expected "
+            f"one of x (at {plugin}:16)", []],
+        ["a2bench.sweep: block scalar has no cost() and could not run on the meta device at "
+         "scalar b1 c8 1x1 (RuntimeError: Tensor.item() cannot be called on meta tensors); auto "
+         "sizes need each size's MACs and bytes: list its sizes (h and w, or t), or give the "
+         "spec a cost() method", []]], done.stdout + done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "auto").exists()
 
 
 def test_an_unknown_block_names_a2bench_plugins():

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from a2bench.analysis.load import case_variant
 from a2bench.case import Case
 
 
@@ -56,6 +55,8 @@ def window_cases(plan_cases: Sequence[Case], width: Width) -> list[Case]:
     ends took the extra pass's luck and the middle did not (on docs/running.md's held-out
     auto-others-c128 run, criss-cross went from consistent to inconclusive). Matched by the
     analysis's variant name: nonlocal[eager]'s round had timed nonlocal[sdpa]'s sizes too."""
+    from a2bench.analysis.load import case_variant  # pandas: loaded once a round has run
+
     dtypes = [c.dtype for c in plan_cases]
     return sorted((c for c in plan_cases if case_variant(c, dtypes) == width.block
                    and (not width.window or c.positions in width.window)),

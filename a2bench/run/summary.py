@@ -11,8 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from a2bench.case import REDUCED_DTYPES
 from a2bench.cost import peak_within
 from a2bench.errors import InputError
@@ -25,7 +23,17 @@ from a2bench.run.promise import PLANNED_BIC, SIZE_SCATTER
 from a2bench.run.shares import wants_delta_bic
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from a2bench.run.sweep import SweepResult
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a table to print. pandas loads here, once a sweep has run, not as the sweep
+    is imported: `a2bench run` refused before its first case had loaded it (about 1 s)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows)
 
 
 def summary_table(records: Sequence[Measurement]) -> str:
@@ -55,7 +63,7 @@ def summary_table(records: Sequence[Measurement]) -> str:
         })
     if not rows:
         return "(no cases)"
-    table = pd.DataFrame(rows)
+    table = _frame(rows)
     if not table["run as"].any():
         table = table.drop(columns=["run as"])
     return table.to_string(index=False)
@@ -219,7 +227,7 @@ def verdict_table(fits: list[dict[str, Any]]) -> str:
                                               else ""),
              "verdict": f["verdict"] or "no model"}
             for f in fits]
-    return pd.DataFrame(rows).to_string(index=False) if rows else "(no fits)"
+    return _frame(rows).to_string(index=False) if rows else "(no fits)"
 
 
 def plan_table(plan: Plan) -> str:
@@ -232,7 +240,7 @@ def plan_table(plan: Plan) -> str:
              "±": f"{g.promised_half_width:.3f}" if g.feasible else "",
              "ΔBIC": f"{g.promised_bic:.0f}" if g.feasible else ""}
             for g in plan.groups]
-    return pd.DataFrame(rows).to_string(index=False)
+    return _frame(rows).to_string(index=False)
 
 
 def off_model_line(g: GroupPlan) -> str | None:
