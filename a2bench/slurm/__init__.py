@@ -29,17 +29,16 @@ One job per module, each importing only those above it in this list:
     job      ShardTask and ShardJob (what an array task runs), the split into shards
     faults   Slurm's job states; the records of the cases an ended job lacks
     merge    a partition's results from its shards
-    cluster  submitit and Slurm's commands: submit, sinfo, sacct (Watch), a job's failure
+    cluster  submitit and Slurm's commands: submit, sacct (Watch), a job's failure
     driver   SlurmDriver (plan, submit, watch, finish) and run_on_slurm, the CLI's entry
 
 The names below are re-exported for the tests and scripts, and ShardTask and ShardJob also for
 unpickling: a sweep begun before this package pickled its tasks as `a2bench.slurm.ShardTask`.
 """
 
+from a2bench.sinfo import cluster_partitions, default_partition
 from a2bench.slurm.cluster import (
     Watch,
-    cluster_partitions,
-    default_partition,
     error_line,
     executor,
     job_failure,

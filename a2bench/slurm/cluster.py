@@ -1,5 +1,6 @@
-"""The cluster, through submitit and Slurm's own commands: submitting an array, asking sinfo
-for the partitions and sacct for the jobs' states, and reading a job's failure."""
+"""The cluster, through submitit and Slurm's own commands: submitting an array, asking sacct
+for the jobs' states, and reading a job's failure (sinfo's partitions: a2bench.sinfo, which the
+CLI asks before this package loads)."""
 
 from __future__ import annotations
 
@@ -72,22 +73,6 @@ UNREACHABLE = ("Could not establish a configuration source", "Unable to contact 
 
 # ---------------------------------------------------------------------------------------------
 # Asking the cluster
-
-
-def cluster_partitions() -> list[str] | None:
-    """The cluster's partitions as sinfo lists them (the default marked with *), or None."""
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.split() if out.returncode == 0 else None
-
-
-def default_partition() -> str | None:
-    """The cluster's default partition, for the folder's name."""
-    marked = [p[:-1] for p in cluster_partitions() or [] if p.endswith("*")]
-    return marked[0] if marked else None
 
 
 def sacct_states(job_ids: Sequence[str]) -> dict[str, str] | None:

@@ -33,13 +33,8 @@ from a2bench.run.options import RunOptions, auto_flags_problem
 from a2bench.run.passes import merge_passes
 from a2bench.run.store import JSONL, atomic_write, holds_results, resume_problem
 from a2bench.run.summary import failure_lines, status_counts
-from a2bench.slurm.cluster import (
-    Watch,
-    cluster_partitions,
-    default_partition,
-    job_failure,
-    sacct_states,
-)
+from a2bench.sinfo import cluster_partitions, default_partition, unknown_partitions_line
+from a2bench.slurm.cluster import Watch, job_failure, sacct_states
 from a2bench.slurm.cluster import submit as submit_array
 from a2bench.slurm.errors import SlurmError
 from a2bench.slurm.faults import (
@@ -244,13 +239,8 @@ class SlurmDriver:
                                  f"{','.join(began)} (or leave it out), or choose another --out "
                                  "for other partitions")
             partitions = list(stored.get("partitions") or [])  # in its order, named or not
-        listed = cluster_partitions()
-        unknown = [p for p in partitions if listed is not None and p not in
-                   {x.rstrip("*") for x in listed}]
-        if unknown:
-            raise SlurmError(f"--partition {','.join(unknown)}: not a partition of this "
-                             "cluster; expected one of "
-                             f"{', '.join(x.rstrip('*') for x in listed or [])}")
+        if line := unknown_partitions_line(partitions, cluster_partitions()):
+            raise SlurmError(line)
         if partitions:
             return partitions, True
         return [default_partition() or "default"], False
