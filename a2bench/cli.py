@@ -344,6 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from a2bench.run.listener import ConsoleListener
     from a2bench.run.options import RunOptions, refuse_out
     from a2bench.run.store import fresh_folder
+    from a2bench.sinfo import refuse_partitions
     from a2bench.suite import expand, load_suite
 
     if args.resume and args.out is None:
@@ -354,7 +355,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "(a run without --out goes under this folder's results/local)")
     given = args.out is not None
     if given:  # before the plugins and the suite's blocks load torch: 3 s of CPU
-        refuse_out(RunOptions.from_args(args))
+        refuse_out(early := RunOptions.from_args(args))
+        refuse_partitions(early)  # and before a2bench.slurm loads pandas, scipy and submitit
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     args.out = args.out or fresh_folder(suite.name)

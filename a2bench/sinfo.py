@@ -1,11 +1,18 @@
 """The cluster's Slurm partitions, as sinfo lists them, outside a2bench.slurm: importing anything
 in that package runs its __init__, which loads the driver and with it pandas, scipy and
-submitit."""
+submitit, and the CLI asks this before any of them (and before the suite's blocks load torch)
+so that a partition the cluster lacks is refused at once (refuse_partitions)."""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from a2bench.errors import InputError
+
+if TYPE_CHECKING:
+    from a2bench.run.options import RunOptions
 
 
 def cluster_partitions() -> list[str] | None:
@@ -36,3 +43,18 @@ def unknown_partitions_line(named: Sequence[str], listed: Sequence[str] | None) 
         return None
     return (f"--partition {','.join(unknown)}: not a partition of this cluster; expected one "
             f"of {', '.join(names)}")
+
+
+def refuse_partitions(options: RunOptions) -> None:
+    """Raise InputError, the Slurm driver's own line, where a Slurm run names partitions the
+    cluster does not list. Asked by the CLI of a given --out before the plugins and the suite's
+    blocks load torch, and before a2bench.slurm loads pandas, scipy and submitit: the refusal
+    had cost 4 s of CPU. Not where --out holds a Slurm sweep: the driver compares --partition
+    with the partitions the sweep began on first, and its line names those."""
+    from a2bench.run.store import SLURM_SWEEP
+
+    if options.executor != "slurm" or not options.partition or \
+            (options.out / SLURM_SWEEP).is_file():
+        return
+    if line := unknown_partitions_line(options.partition, cluster_partitions()):
+        raise InputError(line)

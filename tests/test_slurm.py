@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -391,6 +392,57 @@ def test_bad_partition_list_is_refused(tmp_path, capsys):
     assert code == 2 and "partition" in capsys.readouterr().err
 
 
+def refused_in_a_child(argv: list[str], env: dict[str, str]) -> tuple[int, str, list[str]]:
+    """`a2bench argv` run by main() in a child: its exit code, what it said on stderr, and
+    which of pandas, scipy and torch it had loaded by then."""
+    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
+            "err = io.StringIO()\n"
+            f"with contextlib.redirect_stderr(err): code = main({argv!r})\n"
+            "loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
+            "print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath(), **env},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = json.loads(done.stdout.splitlines()[-1])
+    return said[0], said[1], said[2]
+
+
+def test_a_partition_sinfo_does_not_list_is_refused_before_the_suite_and_pandas_load(tmp_path):
+    """Its line had come from the driver, after the suite's blocks loaded torch and
+    a2bench.slurm pandas, scipy and submitit: 4 s of CPU. No Slurm needed: an sinfo on PATH that
+    lists three partitions stands for the cluster."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "sinfo").write_text('#!/bin/sh\nprintf "debug*\\nh100\\na100\\n"\n')
+    (bin_ / "sinfo").chmod(0o755)
+    out = tmp_path / "o"
+    said = refused_in_a_child(["run", str(SMOKE), "--out", str(out), "--executor", "slurm",
+                               "--partition", "h100,nosuch,gone"],
+                              {"PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}"})
+    assert said == (2, "a2bench: error: --partition nosuch,gone: not a partition of this "
+                       "cluster; expected one of debug, h100, a100", [])
+    assert not out.exists()  # nothing written
+
+
+@pytest.mark.usefixtures("no_submission")
+def test_a_resume_on_a_partition_sinfo_does_not_list_names_the_sweep_s_own(tmp_path, capsys,
+                                                                           monkeypatch):
+    """The early refusal leaves a folder that holds a Slurm sweep to the driver, whose line
+    says which partitions the sweep began on."""
+    from a2bench import sinfo
+
+    monkeypatch.setattr(sinfo, "cluster_partitions", lambda: ["debug*", "h100"])
+    out = tmp_path / "sweep"
+    _slurm_sweep(out, _smoke_cases())
+    code = main(["run", str(SMOKE), "--out", str(out), "--executor", "slurm", "--resume",
+                 "--partition", "nosuch", *FAST])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"--partition nosuch: {out} is a sweep on partition debug; resume with " \
+        "--partition debug" in err
+
+
 # ---------------------------------------------------------------------------------------------
 # Against a real one-node Slurm
 
@@ -567,11 +619,14 @@ def test_a_failed_job_records_its_cases_and_the_sweep_goes_on(slurm_env, tmp_pat
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_a_request_the_cluster_cannot_meet_is_one_line(slurm_env, tmp_path):
-    r = cli("run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
-            "--partition", "nosuch", *FAST, env=slurm_env)
-    assert r.returncode == 2, r.stderr[-2000:]
-    (line,) = r.stderr.strip().splitlines()
+    # before the suite's blocks load torch and a2bench.slurm pandas and scipy: 4 s of CPU
+    code, err, loaded = refused_in_a_child(
+        ["run", str(SMOKE), "--out", str(tmp_path / "o"), "--executor", "slurm",
+         "--partition", "nosuch", *FAST], slurm_env)
+    assert code == 2, err[-2000:]
+    (line,) = err.splitlines()
     assert "nosuch" in line and "not a partition" in line and "h100" in line
+    assert loaded == []
     assert not (tmp_path / "o").exists()  # nothing written
     # an option sbatch does not know: test_routing_isolation_and_same_counts (its `routed`)
 

@@ -239,6 +239,8 @@ class SlurmDriver:
                                  f"{','.join(began)} (or leave it out), or choose another --out "
                                  "for other partitions")
             partitions = list(stored.get("partitions") or [])  # in its order, named or not
+        # the CLI's run asked of named ones already (sinfo.refuse_partitions); here too for
+        # a resume's stored ones and a2bench.sweep's
         if line := unknown_partitions_line(partitions, cluster_partitions()):
             raise SlurmError(line)
         if partitions:
