@@ -373,7 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              "a node and list the sizes for --executor slurm")
         with as_interrupts() as caught:  # a kill stops the driver as Ctrl-C does
             return run_on_slurm(suite, cases, options, caught)
-    # after the checks above: the sweep imports pandas and scipy, 2 s of CPU a refusal had paid
+    # pandas and scipy load at the sweep's first fit and table, not with these (8d14ed1)
     from a2bench.run.summary import no_ok_line, print_sweep
     from a2bench.run.sweep import Sweep, SweepError, SweepResult
 
