@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,24 @@ def child_pythonpath() -> str:
     runs the project from its checkout with the carried wheels on PYTHONPATH, uninstalled."""
     return os.pathsep.join(filter(None, (str(ROOT / "tests"), str(ROOT),
                                          os.environ.get("PYTHONPATH"))))
+
+
+def refusals_in_a_child(argvs: list[list[str]], env: dict[str, str] | None = None
+                        ) -> list[list]:
+    """Each `a2bench argv` run by main() in one child, in turn: [its exit code, what it said on
+    stderr, which of pandas, scipy and torch the child had loaded by then]. For refusals that
+    must come before those imports: a child, so nothing this process loaded counts."""
+    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
+            f"for argv in {argvs!r}:\n"
+            "    err = io.StringIO()\n"
+            "    with contextlib.redirect_stderr(err): code = main(argv)\n"
+            "    loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
+            "    print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": child_pythonpath(), **(env or {})},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,

@@ -2,16 +2,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cli_here import cli_here
-from conftest import ROOT, child_pythonpath, cli
+from conftest import ROOT, cli, refusals_in_a_child
 
 from a2bench.case import Case
 from a2bench.cli import main
@@ -283,15 +280,7 @@ def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_su
     suite = str(write_suite(GOOD))
     argvs = [["run", suite, "--out", str(afile)], ["run", suite, "--out", str(swept)],
              ["run", suite, "--out", str(empty), "--resume"]]
-    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
-            f"for argv in {argvs!r}:\n"
-            "    err = io.StringIO()\n"
-            "    with contextlib.redirect_stderr(err): code = main(argv)\n"
-            "    loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
-            "    print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
-    said = [json.loads(line) for line in done.stdout.splitlines()]
+    said = refusals_in_a_child(argvs)
     assert said == [
         [2, f"a2bench: error: --out {afile}: is a file; expected a folder for the run (new, or "
             "one with no other results)", []],
@@ -299,7 +288,7 @@ def test_a_run_refused_for_its_input_loads_no_pandas_or_scipy(tmp_path, write_su
         [2, f"a2bench: error: {swept}: already holds a sweep of suite 'mine', not 'g'; choose "
             "another --out", []],
         [2, f"a2bench: error: --resume: {empty} holds no sweep to resume; expected an earlier "
-            "run's --out", []]], done.stderr
+            "run's --out", []]]
 
 
 def test_a_folder_to_read_that_is_not_one_is_refused_before_pandas_scipy_or_torch(tmp_path):
@@ -310,15 +299,7 @@ def test_a_folder_to_read_that_is_not_one_is_refused_before_pandas_scipy_or_torc
     gone, stored = tmp_path / "gone", str(ROOT / "results" / "cpu-video")
     argvs = [["report", str(gone)], ["remodel", str(afile)], ["compare", str(gone), stored],
              ["compare", stored, str(afile)], ["report", stored, str(gone)]]
-    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
-            f"for argv in {argvs!r}:\n"
-            "    err = io.StringIO()\n"
-            "    with contextlib.redirect_stderr(err): code = main(argv)\n"
-            "    loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
-            "    print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": child_pythonpath()}, timeout=300)
-    said = [json.loads(line) for line in done.stdout.splitlines()]
+    said = refusals_in_a_child(argvs)
     expected = "(expected a results folder written by a2bench run, holding results.jsonl)"
     assert said == [
         [2, f"a2bench: error: {gone}: no such folder {expected}", []],
@@ -327,7 +308,7 @@ def test_a_folder_to_read_that_is_not_one_is_refused_before_pandas_scipy_or_torc
             "by a2bench run)", []],
         [2, f"a2bench: error: {afile}: a file, not a folder (expected the head results folder "
             "written by a2bench run)", []],
-        [2, f"a2bench: error: {gone}: no such folder {expected}", []]], done.stderr
+        [2, f"a2bench: error: {gone}: no such folder {expected}", []]]
     # the loaders say the same where they are called from Python (Results, a script)
     from a2bench.analysis import load_runs
     from a2bench.compare.load import load_side

@@ -9,7 +9,6 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -20,7 +19,7 @@ import pytest
 pytest.importorskip("submitit")
 
 from cli_here import cli_here  # noqa: E402
-from conftest import A2BENCH, ROOT, child_pythonpath, cli  # noqa: E402
+from conftest import A2BENCH, ROOT, child_pythonpath, cli, refusals_in_a_child  # noqa: E402
 
 import a2bench  # noqa: E402
 from a2bench import slurm  # noqa: E402
@@ -395,17 +394,8 @@ def test_bad_partition_list_is_refused(tmp_path, capsys):
 def refused_in_a_child(argv: list[str], env: dict[str, str]) -> tuple[int, str, list[str]]:
     """`a2bench argv` run by main() in a child: its exit code, what it said on stderr, and
     which of pandas, scipy and torch it had loaded by then."""
-    code = ("import contextlib, io, json, sys; from a2bench.cli import main\n"
-            "err = io.StringIO()\n"
-            f"with contextlib.redirect_stderr(err): code = main({argv!r})\n"
-            "loaded = [m for m in ('pandas', 'scipy', 'torch') if m in sys.modules]\n"
-            "print(json.dumps([code, err.getvalue().strip(), loaded]))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": child_pythonpath(), **env},
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    said = json.loads(done.stdout.splitlines()[-1])
-    return said[0], said[1], said[2]
+    ((code, said, loaded),) = refusals_in_a_child([argv], env)
+    return code, said, loaded
 
 
 def test_a_partition_sinfo_does_not_list_is_refused_before_the_suite_and_pandas_load(tmp_path):
