@@ -225,7 +225,7 @@ def resume_problem(out: Path, suite: str, cases: Iterable[tuple[Any, ...]] | Non
     except StoreError as e:  # a key of the wrong type (folder_problem refused the rest): its
         return str(e)        # line names the key, where "not the JSON object" had named none
     recorded = env.get("suite")
-    if recorded and suite and recorded != suite:
+    if recorded and recorded != suite:
         return (f"holds a sweep of suite {recorded!r}, not {suite!r}; expected the suite it "
                 "began with to resume it, or another --out for this one")
     now = settings or {}
