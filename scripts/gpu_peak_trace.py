@@ -77,25 +77,16 @@ def live_at_peak(events: Iterable[Mapping[str, Any]]) -> tuple[int, Live, str]:
 def allocation_events(prof: Any, device: str) -> list[dict[str, Any]]:
     """The allocations and frees on `device` of a profile (profile_memory=True), in time
     order, each with what made it (made_by of its enclosing events)."""
-    from torch._C._profiler import _EventType
+    from a2bench.measure.memory import allocations
 
     out = []
-    stack = list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        stack.extend(e.children)
-        if e.tag != _EventType.Allocation:
-            continue
-        fields = e.extra_fields
-        if fields.device.type != device:
-            continue
-        chain, p = [], e.parent
+    for time, addr, size, node in allocations(prof.profiler.kineto_results, device):
+        chain, p = [], node.parent
         while p is not None:
             chain.append(p.name)
             p = p.parent
-        out.append({"time": e.start_time_ns, "addr": fields.ptr, "size": fields.alloc_size,
-                    "where": made_by(chain)})
-    return sorted(out, key=lambda e: e["time"])
+        out.append({"time": time, "addr": addr, "size": size, "where": made_by(chain)})
+    return out
 
 
 def read_traces(text: str) -> list[dict[str, Any]]:
