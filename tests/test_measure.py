@@ -295,6 +295,50 @@ def test_cuda_left_equals_right():
         assert torch.allclose(left(x), right(x), rtol=0, atol=1e-10)
 
 
+def test_no_collection_runs_while_the_collector_is_paused():
+    """What peak_bytes_cuda's call runs in: an earlier case's cycle waits until after it."""
+    import gc
+    import weakref
+
+    class Cycle:
+        pass
+
+    cycle = Cycle()
+    cycle.me = cycle
+    gone = weakref.ref(cycle)
+    del cycle
+    with memory.collector_paused():
+        junk = [[] for _ in range(20 * gc.get_threshold()[0])]  # would start collections
+        assert gone() is not None
+    del junk
+    assert gc.isenabled()
+    gc.collect()
+    assert gone() is None
+
+
+@pytest.mark.cuda  # `pytest -m cuda` selects it (scripts/gpu_run.sh)
+@needs_cuda
+def test_a_cuda_tensor_of_an_earlier_case_collected_mid_call_is_not_lost_from_its_peak():
+    import gc
+
+    class Cycle:
+        pass
+
+    def allocate() -> float:
+        a = torch.ones(2**20, device="cuda")  # 4 MiB
+        junk = [[] for _ in range(20 * gc.get_threshold()[0])]  # starts a collection if on
+        b = a * 2
+        del junk
+        return float(b[0])
+
+    gc.collect()
+    cycle = Cycle()
+    cycle.me, cycle.tensor = cycle, torch.empty(2**20, device="cuda")
+    del cycle
+    assert memory.peak_bytes_cuda(allocate) >= 8 * 2**20
+    gc.collect()
+
+
 def _cache(root, index: int, level: int, kind: str, size: str) -> None:
     d = root / f"index{index}"
     d.mkdir(parents=True)

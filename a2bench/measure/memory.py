@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import sys
 import tempfile
@@ -161,11 +162,27 @@ def peak_rss_bytes(forward: Forward) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic garbage collection inside: a collection mid-call frees earlier cases'
+    tensors left in reference cycles, and CUDA's allocated bytes, which count every tensor,
+    would fall by their size before the call's peak (the CPU peak counts only the call's own
+    allocations, window_peak). An explicit gc.collect() still runs."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def peak_bytes_cuda(forward: Forward) -> int:
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    forward()
-    torch.cuda.synchronize()
-    return int(torch.cuda.max_memory_allocated() - base)
+    with collector_paused():
+        base = torch.cuda.memory_allocated()
+        forward()
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated() - base)
