@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-malloc-reuse", dest="malloc_reuse", action="store_const",
                      const=False, help="CPU: glibc's defaults even for a suite with auto sizes")
     run.add_argument("--no-counters", action="store_true", help="skip fvcore and FlopCounterMode")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress (bar or log lines)")
     run.add_argument("--executor", choices=EXECUTORS, default="local",
                      help="local (default): every case on this machine; slurm: the cases as "
                           "Slurm job arrays through submitit, one exclusive node per job, and "
