@@ -360,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     load_plugins()
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype)
     args.out = args.out or fresh_folder(suite.name)
-    options = RunOptions.from_args(args)
+    options = early if given else RunOptions.from_args(args)  # from the arguments alone
     cases = expand(suite)
     if not given:  # a new folder, named for the suite
         refuse_out(options, suite.name)
