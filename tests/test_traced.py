@@ -260,3 +260,39 @@ def test_a_trace_that_does_not_end_is_cut_and_its_blocks_other_sizes_are_not_tra
         assert 95 < left <= 100
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class _Windows(nn.Module):
+    """Attention within 4x4 windows: its view needs sides a multiple of 4."""
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        t = x.view(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 3, 5, 1).reshape(-1, 16, c)
+        a = (t @ t.transpose(1, 2)).softmax(-1) @ t
+        return x + a.view(b, h // 4, w // 4, 4, 4, c).permute(0, 5, 1, 3, 2, 4).reshape(x.shape)
+
+
+def test_an_auto_block_is_traced_at_a_size_it_accepts(scratch_registry):
+    # A counted block whose shape_checks refuse 1x1 was traced at 1x1 before any plan: its
+    # view failed there, and `a2bench plan` or `run` stopped saying it could not run on the
+    # meta device, though every size the planner would choose traces.
+    from a2bench.run.sweep import Sweep
+
+    @register
+    class WindowsSpec(BlockSpec):
+        name = "windows4"
+        params = ()
+        shape_checks = (("h", lambda v: None if v["h"] % 4 == 0 and v["w"] % 4 == 0
+                         else f"expected sides a multiple of 4, got {v['h']}x{v['w']}"),)
+
+        def module(self, case):
+            return _Windows()
+
+    suite = parse_suite({"name": "win", "blocks": ["windows4"],
+                         "params": {"channels": [8], "h": "auto", "w": "auto"}})
+    (template, axis), = auto_templates(suite)
+    assert (template.h, template.w) == (1, 1)
+    traced = autosize.first_legal(template, axis)
+    assert (traced.h, traced.w) == (4, 4)
+    assert trace(traced).macs > 0
+    Sweep._check_traceable(type("S", (), {"suite": suite})())  # raised NotTraceable at 1x1

@@ -65,6 +65,13 @@ def _legal(case: Case) -> bool:
     return not spec(case.block).problems(case.to_dict())
 
 
+def first_legal(template: Case, axis: tuple[str, ...]) -> Case | None:
+    """The template at the smallest size along `axis` its block accepts (None: no size does):
+    the planner chooses among legal sizes only, so a block is traced at one of them."""
+    return next((c for c in (pl.at(template, axis, s) for s in range(1, pl.MAX_SIDE + 1))
+                 if _legal(c)), None)
+
+
 # The mmap threshold a run that keeps freed memory gives its workers (sweep.MALLOC_REUSE_ENV):
 # a tensor past it is still mapped afresh on every call, so the planner keeps the largest
 # tensor on one side of it (the non-local order's 5 GB N x N at b 1, c 8, N 35,344 ran 5.7x

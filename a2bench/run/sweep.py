@@ -377,13 +377,15 @@ class Sweep:
         from a2bench.catalog import spec
         from a2bench.suite import auto_templates
 
-        templates = [t for t, _ in auto_templates(self.suite)] if self.suite.auto else []
-        if any(not spec(t.block).has_cost for t in templates):
+        templates = auto_templates(self.suite) if self.suite.auto else []
+        if any(not spec(t.block).has_cost for t, _ in templates):
             from a2bench.measure.traced import trace
+            from a2bench.run.autosize import first_legal
 
-            for t in templates:
-                if not spec(t.block).has_cost:
-                    trace(t)  # NotTraceable: one line, exit status 2
+            for t, axis in templates:
+                # at a size the block accepts: a template's 1x1 may break its shape_checks
+                if not spec(t.block).has_cost and (legal := first_legal(t, axis)) is not None:
+                    trace(legal)  # NotTraceable: one line, exit status 2
 
     def _check_costs(self) -> None:
         """A block's cost() that raises (catalog.CostError) is one line before the calibration,
