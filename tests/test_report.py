@@ -284,6 +284,23 @@ def test_rerun_replaces_old_figures_and_only_those(tmp_path: Path, capsys, repor
     assert results.read_bytes() == before
 
 
+def test_a_report_out_is_judged_as_a_report_folder_not_a_runs(tmp_path: Path, capsys):
+    """report --out was checked as run's --out: a file read "expected a folder for the run (new,
+    or one with no other results)", and a folder holding the user's own results.csv, which no
+    report writes, was refused for "a new or empty folder, or a run's own", which is refused."""
+    run = results_folder(tmp_path / "run", sides=SIDES[:3])
+    afile, mine = tmp_path / "notes.txt", tmp_path / "mine"
+    afile.write_text("mine\n")
+    mine.mkdir()
+    (mine / "results.csv").write_text("my,own\n1,2\n")
+    assert main(["report", str(run), "--out", str(afile)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"a2bench: error: --out {afile}: is a file; expected a folder")
+    assert main(["report", str(run), "--out", str(mine)]) == 0
+    assert (mine / "results.csv").read_text() == "my,own\n1,2\n"
+    assert (mine / "report.md").is_file()
+
+
 @pytest.mark.parametrize("name", ["report.md", "index.html"])
 def test_a_folder_holding_a_users_own_report_file_is_refused(tmp_path: Path, capsys, name):
     """The report rewrites an earlier report's files; one of the user's by the same name (their

@@ -71,7 +71,8 @@ def build_report(dirs: Sequence[Path], out: Path) -> ReportFiles:
     data, runs = an.load_runs(dirs, left_out)
     out = Path(out)
     names = report_names(data)
-    if problem := folder_problem(out) or _not_a_report(out, names):
+    # run=False: a report writes no results.csv, and a run's folder is _not_a_report's to refuse
+    if problem := folder_problem(out, run=False) or _not_a_report(out, names):
         raise InputError(f"--out {out}: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
