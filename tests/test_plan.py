@@ -1425,3 +1425,41 @@ def test_a_run_s_verdict_for_a_variant_short_of_time_beside_a_windowless_one_nam
 
     (summary,) = auto_summary([SimpleNamespace(label="r", environment=env)])
     assert math.ceil(summary["needed_budget_s"]) == need
+
+
+@pytest.mark.parametrize(("h", "w", "channels", "said"), [
+    ([24], [24], [64], True), ([24], [24], [32, 64], False), ([24, 32], [24, 32], [64], False)])
+def test_a_sweep_that_varies_no_size_says_so_before_the_calibration(tmp_path, monkeypatch, h,
+                                                                    w, channels, said):
+    # A suite of one size (h: [24], w: [24]) ran all its passes and only then said "No block
+    # was swept along positions N: no verdict". One that sweeps channels at one N is fitted
+    # along them, and one that sweeps N is what a run is for: neither is told.
+    from a2bench.run.listener import SweepListener
+    from a2bench.run.options import RunOptions
+    from a2bench.run.sweep import Sweep
+    from a2bench.suite import expand
+
+    class Stop(Exception):
+        pass
+
+    class Heard(SweepListener):
+        def __init__(self):
+            self.notes: list[str] = []
+
+        def note(self, text: str) -> None:
+            self.notes.append(text)
+
+    def start(self):
+        raise Stop
+
+    monkeypatch.setattr(Sweep, "_start", start)
+    listed = parse_suite({**BASE, "params": {**BASE["params"], "h": h, "w": w,
+                                             "channels": channels}})
+    heard = Heard()
+    with pytest.raises(Stop):
+        Sweep(listed, expand(listed), RunOptions(out=tmp_path / "out"), heard)._run()
+    told = [n for n in heard.notes if "one size only" in n]
+    assert told == ([f"{listed.name}: every block runs at one size only (N = 576): its cases "
+                     "are measured, but no exponent is fitted, so the run gives no verdict "
+                     "(five sizes or more under h and w, or t, or h: auto and w: auto, give "
+                     "one)"] if said else [])

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from a2bench.case import REDUCED_DTYPES
+from a2bench.case import REDUCED_DTYPES, Case
 from a2bench.cost import peak_within
 from a2bench.errors import InputError
 from a2bench.formatting import fixed, mebibytes, millions, milliseconds
@@ -371,3 +371,18 @@ def print_sweep(result: SweepResult) -> None:
     # quoted: a folder with a space in its name, pasted as printed, was two arguments
     print(f"\nReport: {program()} report {shlex.quote(str(result.out))}  (writes "
           f"{result.out / 'report'})")
+
+
+def one_size_warning(cases: Sequence[Case]) -> str | None:
+    """Said before a sweep in which no block varies a size (a suite whose lists hold one value
+    each): nothing can be fitted, and such a run had said "no verdict" only after its passes.
+    A suite that sweeps batch, channels or a parameter at one N is fitted along those."""
+    shapes: dict[str, set[tuple[Any, ...]]] = {}
+    for c in cases:
+        shapes.setdefault(c.block, set()).add((c.batch, c.channels, c.t, c.h, c.w, c.params))
+    if not shapes or any(len(s) > 1 for s in shapes.values()):
+        return None
+    ns = sorted({c.positions for c in cases})
+    return (f"every block runs at one size only (N = {', '.join(map(str, ns))}): its cases are "
+            "measured, but no exponent is fitted, so the run gives no verdict (five sizes or "
+            "more under h and w, or t, or h: auto and w: auto, give one)")

@@ -65,7 +65,12 @@ from a2bench.run.store import (
     merge_passes,
     resume_problem,
 )
-from a2bench.run.summary import model_warnings, no_window_line, uncounted_warnings
+from a2bench.run.summary import (
+    model_warnings,
+    no_window_line,
+    one_size_warning,
+    uncounted_warnings,
+)
 from a2bench.run.threads import allowed_cpus, run_threads
 from a2bench.run.worker import Settings
 from a2bench.suite import Suite
@@ -221,6 +226,8 @@ class Sweep:
         # Said first: the calibration and the overhead take seconds before any case starts.
         self.listener.note(f"{suite.name}: measuring this {suite.device}'s GEMM and copy "
                            "ceilings, then the harness's per-call overhead, before the cases")
+        if not suite.auto and (one := one_size_warning(self.cases)):
+            self.listener.note(f"{suite.name}: {one}")
         # A Ctrl-C (or SIGTERM) from here on stops the sweep in run(), whatever it interrupts
         worker, env = self._start()
         starts = {d: self._calibrate(worker, d) for d in suite.dtypes}
