@@ -1387,6 +1387,25 @@ def test_a_size_axis_is_labelled_at_its_few_swept_sizes(sizes: list[int], ticks)
         assert set(shown) <= {a * 10 ** k for a in (1, 2, 5) for k in range(6)} and shown
 
 
+@pytest.mark.parametrize("ratios", [[0.3, 1.0, 50.0], [2.5, 4.0, 7.0]])
+def test_a_ratio_axis_reads_in_plain_multiples(ratios: list[float]):
+    """The crossover figure's ratio: matplotlib's own log labels read 10⁰ and 10¹, and within
+    a decade 3×10⁰ on its minor ticks."""
+    import matplotlib.pyplot as plt
+
+    from a2bench.report import plotting
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], ratios)
+    plotting.log_ratio_y(ax)
+    fig.canvas.draw()
+    lo, hi = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi]
+    minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if t.get_text()]
+    plt.close(fig)
+    assert labels and minor == [] and all(t.replace(".", "").isdigit() for t in labels), labels
+    assert ("1" in labels and "10" in labels) if ratios[0] < 1 else "5" in labels
+
+
 def test_a_report_cut_short_leaves_no_page_over_old_and_new(tmp_path: Path, monkeypatch, toy,
                                                             no_figures):
     # a full disk had ended in a matplotlib traceback, and a report killed partway had left the

@@ -46,6 +46,7 @@ from a2bench.report.plotting import (  # noqa: E402
     _save,
     _shade,
     least_width,
+    log_ratio_y,
 )
 
 METRIC_AXIS = {
@@ -352,7 +353,7 @@ def ratio_figure(result: an.Analysis, out: Path) -> FigureFile:
             handles.append(Line2D([], [], color=RATIO_COLORS[m], marker="D" if read else None,
                                   lw=0, mec="black", label=text))
         _log_x(ax, long["N"])
-        ax.set_yscale("log")
+        log_ratio_y(ax)
         lo = min(float(p["positions"].min()), star) / 1.4
         ax.set_xlim(lo, float(p["positions"].max()) * 1.4)
         ax.set_xlabel(an.axis_label("positions", result.environments))

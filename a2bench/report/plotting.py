@@ -224,6 +224,15 @@ def _log_x(ax: plt.Axes, sizes: Sequence[float] = ()) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def log_ratio_y(ax: plt.Axes) -> None:
+    """Log y axis of a ratio labelled 0.2, 0.5, 1, 2, 5, 10 … in plain numbers: a ratio reads
+    as a multiple, and matplotlib's own labels read 10⁰ and 10¹, or 4×10⁰ within a decade."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def size_tick(v: float) -> str:
     """A tick of a size axis in one style from 1 to 10^9: 500, 5k, 50k, 500k, 5M (the axis mixed
     100000 with 1e+06)."""
