@@ -30,6 +30,7 @@ from a2bench.run.runner import (
     pass_order,
     run_cases,
 )
+from a2bench.run.stops import KilledFromOutside
 from a2bench.run.store import ResultsWriter, ending, load
 from a2bench.run.worker import Settings
 
@@ -281,6 +282,74 @@ def test_a_worker_killed_from_outside_is_no_oom_and_its_case_runs_on_resume(
     assert "1 case pass run (1 reused)" in resumed.stdout  # ran again, in the resume
 
 
+# A userspace out-of-memory killer (systemd-oomd, earlyoom) kills by SIGKILL, and the kernel's
+# oom_kill count does not rise: a case too large for the machine had stopped the sweep on every
+# --resume, killed again each time, and the run could never finish. Here the worker kills itself
+# at the width A2BENCH_TEST_KILL names (tests/runner_blocks.py), and the count stands still.
+KILLS = ("name: kills\nblocks: [stalls]\nzip: [[h, w]]\n"
+         "params: {channels: [4], h: [2, 3, 4], w: [2, 3, 4], reduction: [2]}\n")
+CHEAP = ("--processes", "1", "--threads", "1", "--time-budget", "0.01", "--no-counters",
+         "--no-progress", "--calibration-time", "0.01")
+
+
+def _killed_at(out: Path) -> str | None:
+    """The case a kill from outside stopped the folder's last session on (its label), if any."""
+    from a2bench.run.store import last_session
+
+    env = json.loads((out / "environment.json").read_text())
+    return (last_session(env).get("killed_from_outside") or {}).get("label")
+
+
+def _statuses(out: Path) -> list[str]:
+    """Each stored case's status (none where a stop in the preparing of a pass's interleaved
+    cases came before any was stored)."""
+    return [r["status"] for r in rows(out)] if (out / "results.csv").exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["--interleave", "--no-interleave"])  # prepare, or the case
+def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
+        tmp_path, write_suite, stalling, monkeypatch, schedule):
+    from a2bench.run import runner
+
+    monkeypatch.setattr(runner, "oom_kills", lambda: 0)  # (where none is read here too)
+    monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
+    out = tmp_path / "out"
+    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, schedule]
+    first = cli_here(*args)  # a first kill stops, as ever: scancel --signal=KILL loses nothing
+    assert first.returncode == 130, first.stderr
+    assert "runs what it left; a userspace out-of-memory killer (systemd-oomd, earlyoom) kills " \
+        "so too, and a second such kill of the same case on --resume stores it as oom\n" \
+        in first.stderr
+    assert "oom" not in _statuses(out)
+    assert _killed_at(out) == "stalls b1 c4 r2 3x3"
+    second = cli_here(*args, "--resume")  # killed on it again: stored as oom, and it goes on
+    assert second.returncode == 0, second.stderr
+    assert {r["w"]: r["status"] for r in rows(out)} == {"2": "ok", "3": "oom", "4": "ok"}
+    (reason,) = [r["reason"] for r in rows(out) if r["status"] == "oom"]
+    assert reason.startswith("worker killed by SIGKILL while ") and (
+        "in two sessions in a row, the oom_kill count of its memory cgroup unchanged both "
+        "times: as a userspace out-of-memory killer (systemd-oomd, earlyoom) kills") in reason
+    assert ending(json.loads((out / "environment.json").read_text())) == "finished"
+
+
+@pytest.mark.slow
+def test_a_kill_from_outside_on_another_case_than_the_last_sessions_still_stops(
+        tmp_path, write_suite, stalling, monkeypatch):
+    from a2bench.run import runner
+
+    monkeypatch.setattr(runner, "oom_kills", lambda: 0)
+    out = tmp_path / "out"
+    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, "--no-interleave"]
+    monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
+    assert cli_here(*args).returncode == 130 and _killed_at(out) == "stalls b1 c4 r2 3x3"
+    monkeypatch.setenv("A2BENCH_TEST_KILL", "4")  # the next session's kill lands elsewhere
+    second = cli_here(*args, "--resume")
+    assert second.returncode == 130, second.stderr
+    assert "oom" not in _statuses(out)
+    assert _killed_at(out) == "stalls b1 c4 r2 4x4"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("before,after,status", [(4, 5, "oom"), (4, 4, None)])
 def test_a_worker_killed_by_sigkill_is_oom_where_the_kernels_count_rose(
@@ -335,7 +404,7 @@ def _lost_as(lost: BaseException, before: int | None, status: str | None) -> Non
     read before its request (`before`) and after it; status None: it stops the sweep."""
     assert str(lost).startswith("worker killed by SIGKILL while calibrate")
     if status is None:  # a kill from outside: the sweep stops and --resume runs the case
-        assert type(lost) is Stopped
+        assert type(lost) is KilledFromOutside  # a Stopped: the sweep stops on it (run.stops)
         assert "not by the kernel's out-of-memory killer" in str(lost)
     else:
         assert isinstance(lost, WorkerLost) and lost.status == status

@@ -574,7 +574,8 @@ class AutoSizes:
         more = run_cases(cases, writer, self.sweep.settings, memory_budget, o.case_timeout,
                          listener.case, report.worker, processes=processes, seed=seed,
                          keep_worker=True, interleave=interleaved, on_stage=listener.stage,
-                         interleave_by=variant, planned_s=self.planned_s())
+                         interleave_by=variant, planned_s=self.planned_s(),
+                         killed_before=self.sweep.killed_before)
         report.ran += more.ran
         report.timed_s += more.timed_s
         for k, v in more.statuses.items():
@@ -582,4 +583,5 @@ class AutoSizes:
         report.worker = more.worker
         report.interrupted = report.interrupted or more.interrupted
         report.stopped = report.stopped or more.stopped
+        report.killed_at = report.killed_at or more.killed_at
         return report

@@ -36,6 +36,7 @@ from a2bench.catalog import cost_of, expected_cost, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
 from a2bench.run.oom import killed_for_memory, oom_kills
+from a2bench.run.stops import USERSPACE, CasePass, KilledFromOutside, Stopped, killed_twice
 from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings, interleavable, now, serve
 
@@ -53,13 +54,6 @@ class WorkerLost(Exception):
 KILLED_FROM_OUTSIDE = "worker killed by SIGKILL"  # how killed() begins, which a Slurm job reads
 
 
-class Stopped(KeyboardInterrupt):
-    """The worker was sent SIGTERM: someone asked the sweep to stop (Slurm does so on scancel,
-    preemption and the time limit), or SIGKILL by someone other than the kernel's out-of-memory
-    killer (killed()). Not a failure of the case, so the case is left without a result, to run
-    again on resume, and the sweep stops as on Ctrl-C."""
-
-
 def killed(doing: str, for_memory: bool | None) -> WorkerLost | Stopped:
     """What a worker killed by SIGKILL leaves, by whether the kernel's out-of-memory kill count
     rose meanwhile (run.oom; None: it cannot be read, and the OOM killer is the likely one).
@@ -71,12 +65,15 @@ def killed(doing: str, for_memory: bool | None) -> WorkerLost | Stopped:
     status of its own would need each of them, and every reader of statuses, to pass it over.
     So it is a stop, as SIGTERM is: the case gets no record, the sweep stops and says why, and
     --resume runs the case. Going on would leave a hole that a finished run does not show,
-    beside a killer that may take the runner next (scancel signals every process of the job)."""
+    beside a killer that may take the runner next (scancel signals every process of the job).
+    A userspace out-of-memory killer kills so too: the same case pass killed so in the session
+    before as well is stored as oom by run_cases (run.stops), or --resume would never end."""
     what = f"{KILLED_FROM_OUTSIDE} while {doing}"
     if for_memory is False:
-        return Stopped(f"{what}, not by the kernel's out-of-memory killer (the oom_kill count "
-                       "of its memory cgroup did not rise) but by a user, a scheduler or a "
-                       "watchdog; the sweep stops, and --resume runs what it left")
+        return KilledFromOutside(f"{what}, not by the kernel's out-of-memory killer (the oom_kill "
+                                 "count of its memory cgroup did not rise) but by a user, a "
+                                 "scheduler or a watchdog; the sweep stops, and --resume runs "
+                                 f"what it left; {USERSPACE}", doing)
     if for_memory:
         return WorkerLost("oom", f"{what} (the kernel's out-of-memory killer: the oom_kill "
                                  "count of its memory cgroup rose)")
@@ -215,6 +212,7 @@ class SweepReport:
     timed_s: float = 0.0
     interrupted: bool = False
     stopped: str = ""  # why, where the worker was stopped from outside (Stopped), not the sweep
+    killed_at: tuple[Case, int] | None = None  # the case pass a kill from outside stopped on
     worker: Worker | None = None  # the last pass's worker, alive, when asked to keep it
 
 
@@ -363,7 +361,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
               keep_worker: bool = False, interleave: bool = False,
               on_stage: StageHook | None = None,
               interleave_by: Callable[[Case], Any] | None = None,
-              planned_s: Mapping[tuple[Any, ...], float] | None = None) -> SweepReport:
+              planned_s: Mapping[tuple[Any, ...], float] | None = None,
+              killed_before: CasePass | None = None) -> SweepReport:
     """Runs every (case, pass) not yet in the writer's store; a given worker is used first.
 
     With several processes the suite is run that many times, each pass in a fresh worker, so
@@ -377,7 +376,9 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
     `interleave_by` splits that stage: the cases of one key are timed together, the keys one
     after another (in the pass's order). `planned_s` (an auto run's predicted call per case
     key) times each such batch in chunks as long as its slowest planned call
-    (measure/chunks.py); without it, chunks of INTERLEAVE_CHUNK_S.
+    (measure/chunks.py); without it, chunks of INTERLEAVE_CHUNK_S. `killed_before`: the case
+    pass the session before was stopped on by a kill from outside (run.stops), stored as oom
+    where one kills its worker again.
     """
     report = SweepReport()
     done = writer.done_keys()
@@ -423,7 +424,8 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     worker = _time_together(
                         batch, worker, settings, case_timeout, chunk_seed(seed, process),
                         lambda case, m, started, p=process: record(case, m, p, started),
-                        pass_stage(on_stage, process, processes), chunk_s=chunk)
+                        pass_stage(on_stage, process, processes), chunk_s=chunk,
+                        again=killed_before, process=process)
                     ran_in_pass = True
             for case in order:
                 if (case.key(), process) in done:
@@ -443,12 +445,17 @@ def run_cases(cases: Sequence[Case], writer: ResultsWriter, settings: Settings,
                     if worker is None or not worker.alive():
                         worker = replacement(settings)
                     # counts are exact: later passes need not count again
-                    m = _run_one(worker, case, settings, case_timeout, count=process == 0)
+                    try:
+                        m = _run_one(worker, case, settings, case_timeout, count=process == 0)
+                    except KilledFromOutside as e:
+                        m = _failed(case, settings, "oom",
+                                    killed_twice(e, case, process, killed_before))
                     ran_in_pass = True
                 record(case, m, process, started)
     except KeyboardInterrupt as e:
         report.interrupted = True
         report.stopped = str(e) if isinstance(e, Stopped) else ""
+        report.killed_at = e.at if isinstance(e, KilledFromOutside) else None
         # and any worker `worker` never held: one stopped as it started, which only the
         # traceback keeps in LIVE (a weak set), so here, while it is handled
         kill_all()
@@ -501,11 +508,13 @@ Record = Callable[[Case, Measurement, str], None]
 def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Settings,
                    case_timeout: float, seed: int, record: Record,
                    on_stage: StageHook | None,
-                   chunk_s: float = INTERLEAVE_CHUNK_S) -> Worker | None:
+                   chunk_s: float = INTERLEAVE_CHUNK_S, again: CasePass | None = None,
+                   process: int = 0) -> Worker | None:
     """Prepares each case in the worker (build, first call, chunk sizing: under the case
     timeout, and a case that fails there is recorded as it would be on its own), then times the
     prepared ones interleaved. Returns the worker, or None where it was lost: whatever it had
-    prepared or timed is then timed case by case in the pass's loop."""
+    prepared or timed is then timed case by case in the pass's loop. `again`, `process`: as
+    run_cases' killed_before, for a case whose worker is killed from outside as it prepares."""
     if on_stage:
         on_stage(f"preparing {len(cases)} cases to time together")
     expected: list[tuple[float, float | None]] = []  # (seconds, per call) of each prepared
@@ -516,8 +525,11 @@ def _time_together(cases: Sequence[Case], worker: Worker | None, settings: Setti
             worker, expected = replacement(settings), []
         try:
             kind, reply = worker.request("prepare", {"case": case.to_dict()}, case_timeout)
-        except WorkerLost as lost:
-            record(case, _failed(case, settings, lost.status, lost.reason), started)
+        except (WorkerLost, KilledFromOutside) as lost:
+            status, reason = (("oom", killed_twice(lost, case, process, again))
+                              if isinstance(lost, KilledFromOutside)
+                              else (lost.status, lost.reason))
+            record(case, _failed(case, settings, status, reason), started)
             worker = None
             continue
         if kind == "prepared":

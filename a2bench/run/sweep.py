@@ -55,11 +55,13 @@ from a2bench.run.runner import (
     measure_overhead,
     run_cases,
 )
+from a2bench.run.stops import CasePass, killed_at, stopped_on
 from a2bench.run.store import (
     FINISHED,
     ResultsWriter,
     ending,
     holds_sweep,
+    last_session,
     load_environment,
     load_passes,
     merge_passes,
@@ -133,6 +135,8 @@ class Sweep:
         self.flags = options.flags()  # as given, before the defaults below resolve
         self.caller = caller  # "python": a2bench.sweep, whose resume line is a call
         self._writer: ResultsWriter | None = None  # once the sweep has a folder to write
+        # the case pass the session before was stopped on by a kill from outside (run.stops)
+        self.killed_before: CasePass | None = None
         if options.malloc_reuse is None:  # auto sizes reach past the mmap threshold (options)
             options = options.replace(malloc_reuse=suite.auto and suite.device == "cpu")
         self.suite, self.cases, self.options = suite, list(cases), options
@@ -234,6 +238,7 @@ class Sweep:
         if not worker.alive():
             worker = None
         stored = load_environment(o.out) if o.resume else {}
+        self.killed_before = stopped_on(last_session(stored))  # read before this session's
         seed = self._seed(stored)
         interleaved = self._timing()["timing_schedule"] == "interleaved"
         budget = o.memory_budget or default_budget(suite.device, env)
@@ -287,7 +292,8 @@ class Sweep:
                                keep_worker=True, interleave=interleaved,
                                on_stage=self.listener.stage,
                                interleave_by=variant if auto is not None else None,
-                               planned_s=auto.planned_s() if auto is not None else None)
+                               planned_s=auto.planned_s() if auto is not None else None,
+                               killed_before=self.killed_before)
             if auto is not None and not report.interrupted:  # its rounds: the same display,
                 report = auto.narrow(writer, report, seed, interleaved, budget)  # one end
         finally:
@@ -295,7 +301,7 @@ class Sweep:
         if report.interrupted:
             if report.stopped:  # its worker was stopped from outside, not the sweep: said why
                 self.listener.note(report.stopped)
-            return self._stopped(writer, report.stopped)
+            return self._stopped(writer, report.stopped, report.killed_at)
         self.listener.note("measuring the GEMM ceiling again: one that moved says the machine "
                            "changed under the sweep")
         ends = self._end_ceilings(report, starts)
@@ -544,8 +550,12 @@ class Sweep:
                            warnings=tuple(env.get("warnings") or ()), saved=len(records),
                            wall_s=time.perf_counter() - started)
 
-    def _stopped(self, writer: ResultsWriter, why: str = "") -> SweepResult:
+    def _stopped(self, writer: ResultsWriter, why: str = "",
+                 at: tuple[Case, int] | None = None) -> SweepResult:
+        """The stop recorded in this session's environment, with the case pass a kill from
+        outside stopped on (`at`): a second such kill of it in the next session stores it as
+        oom (run.stops), where each resume had been killed on it again, for ever."""
         with held():
-            writer.update_session(ended="interrupted")
+            writer.update_session(ended="interrupted", **killed_at(at))
             return SweepResult(out=self.options.out, interrupted=True,
                                saved=len(writer.records), stopped=why)
