@@ -307,9 +307,10 @@ def _statuses(out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("schedule", ["--interleave", "--no-interleave"])  # prepare, or the case
+# killed as it prepares (interleaved), or as it runs; the way back once (the store's, not theirs)
+@pytest.mark.parametrize("schedule,way_back", [("--interleave", False), ("--no-interleave", True)])
 def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
-        tmp_path, write_suite, stalling, monkeypatch, schedule):
+        tmp_path, write_suite, stalling, monkeypatch, schedule, way_back):
     from a2bench.run import runner
 
     monkeypatch.setattr(runner, "oom_kills", lambda: 0)  # (where none is read here too)
@@ -331,6 +332,17 @@ def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
         "in two sessions in a row, the oom_kill count of its memory cgroup unchanged both "
         "times: as a userspace out-of-memory killer (systemd-oomd, earlyoom) kills") in reason
     assert ending(json.loads((out / "environment.json").read_text())) == "finished"
+    if not way_back:
+        return
+    # the reason's way back, were it no memory kill: its lines gone, --resume runs it again
+    jsonl = out / "results.jsonl"
+    jsonl.write_text("".join(line for line in jsonl.read_text().splitlines(keepends=True)
+                             if json.loads(line)["status"] != "oom"))
+    (out / "results.csv").unlink()
+    monkeypatch.delenv("A2BENCH_TEST_KILL")
+    again = cli_here(*args, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert {r["w"]: r["status"] for r in rows(out)} == {"2": "ok", "3": "ok", "4": "ok"}
 
 
 @pytest.mark.slow
