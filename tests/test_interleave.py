@@ -128,7 +128,7 @@ def test_an_auto_sweep_chunks_each_window_at_its_slowest_planned_call(monkeypatc
     chunks: dict[int, float] = {}
 
     def together(batch, worker, settings, case_timeout, seed, record, on_stage,
-                 chunk_s=INTERLEAVE_CHUNK_S):
+                 chunk_s=INTERLEAVE_CHUNK_S, **_):  # (again, process: run.stops)
         chunks[batch[0].channels] = chunk_s
         for c in batch:
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
@@ -254,7 +254,7 @@ def test_an_auto_sweep_times_each_block_variant_apart_from_the_others(monkeypatc
     batches: list[list[tuple[str, int, int]]] = []
 
     def together(batch, worker, settings, case_timeout, seed, record, on_stage,
-                 chunk_s=INTERLEAVE_CHUNK_S):
+                 chunk_s=INTERLEAVE_CHUNK_S, **_):  # (again, process: run.stops)
         batches.append(sorted((c.block, c.channels, c.h) for c in batch))
         for c in batch:
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")
@@ -277,7 +277,7 @@ def test_each_pass_names_itself_in_its_stages(monkeypatch):
     from a2bench.measurement import Measurement
 
     def together(batch, worker, settings, case_timeout, seed, record, on_stage,
-                 chunk_s=INTERLEAVE_CHUNK_S):
+                 chunk_s=INTERLEAVE_CHUNK_S, **_):  # (again, process: run.stops)
         on_stage(f"timing {len(batch)} cases interleaved")
         for c in batch:
             record(c, Measurement(c, "ok", threads=1, finished_at="now"), "now")

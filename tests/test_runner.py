@@ -352,13 +352,16 @@ def test_a_kill_from_outside_on_another_case_than_the_last_sessions_still_stops(
 
     monkeypatch.setattr(runner, "oom_kills", lambda: 0)
     out = tmp_path / "out"
-    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, "--no-interleave"]
+    # widths 3, 4, 2 in that order: the first session stores none, the second 3 before 4
+    seed = next(s for s in range(100) if pass_order([2, 3, 4], s, 0) == [3, 4, 2])
+    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, "--no-interleave",
+            "--seed", str(seed)]
     monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
     assert cli_here(*args).returncode == 130 and _killed_at(out) == "stalls b1 c4 r2 3x3"
     monkeypatch.setenv("A2BENCH_TEST_KILL", "4")  # the next session's kill lands elsewhere
     second = cli_here(*args, "--resume")
     assert second.returncode == 130, second.stderr
-    assert "oom" not in _statuses(out)
+    assert [(r["w"], r["status"]) for r in rows(out)] == [("3", "ok")]
     assert _killed_at(out) == "stalls b1 c4 r2 4x4"
 
 
