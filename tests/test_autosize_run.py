@@ -122,7 +122,7 @@ def test_a_round_leaves_the_displays_end_to_the_sweep(monkeypatch):
     cases = [Case("gc", "cpu", "float32", 1, 8, 1, s, s, reduction=2) for s in (40, 48)]
     monkeypatch.setattr(runner, "run_cases", lambda *a, **k: SweepReport(ran=2))
     sweep = SimpleNamespace(options=SimpleNamespace(case_timeout=1.0), listener=Recorder(),
-                            settings=None)
+                            settings=None, killed_before=None)
     auto = AutoSizes(sweep, None, None, cases, {}, None, 60.0, 0.0, 0.0, 1.0)
     report = auto._run(cases, None, SweepReport(ran=6), 1, True, 1 << 30, 4)
     assert report.ran == 8
