@@ -346,6 +346,32 @@ def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
 
 
 @pytest.mark.slow
+def test_a_slurm_shard_killed_from_outside_on_a_case_twice_stores_it_as_oom(
+        tmp_path, write_suite, stalling, monkeypatch):
+    # a job runs its shard through the same Sweep, always resuming (RunOptions.for_shard): the
+    # job --resume submits again finds the first one's stop in the shard's environment.json
+    from a2bench.plugins import load_plugins
+    from a2bench.run import runner
+    from a2bench.run.options import RunOptions
+    from a2bench.slurm.job import KILLED, ShardJob, ShardTask
+    from a2bench.suite import expand, load_suite
+
+    load_plugins()  # (the suite names the plugin's block, as the driver's planning loads it)
+    monkeypatch.setattr(runner, "oom_kills", lambda: 0)
+    monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
+    path = write_suite(KILLS)
+    suite, shard = load_suite(path), tmp_path / "debug" / "shards" / "0"
+    options = RunOptions(out=tmp_path, suite=str(path), processes=1, threads=1,
+                         time_budget=0.01, calibration_time=0.01, counters=False,
+                         interleave=False).for_shard(shard, seed=3)
+    task = ShardTask("debug", 0, str(shard), suite, tuple(expand(suite)), options)
+    with pytest.raises(RuntimeError, match=f"^{KILLED} "):  # left to --resume, as ever
+        ShardJob()(task)
+    assert ShardJob()(task)["shard"] == 0  # submitted again: it finishes
+    assert {r["w"]: r["status"] for r in rows(shard)} == {"2": "ok", "3": "oom", "4": "ok"}
+
+
+@pytest.mark.slow
 def test_a_kill_from_outside_on_another_case_than_the_last_sessions_still_stops(
         tmp_path, write_suite, stalling, monkeypatch):
     from a2bench.run import runner
