@@ -6,6 +6,7 @@ import csv
 import importlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -307,7 +308,8 @@ def _statuses(out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-# killed as it prepares (interleaved), or as it runs; the way back once (the store's, not theirs)
+# killed as it prepares (interleaved), or as it runs; then, once, a kill on another case, and
+# the way back (the store's, not theirs)
 @pytest.mark.parametrize("schedule,way_back", [("--interleave", False), ("--no-interleave", True)])
 def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
         tmp_path, write_suite, stalling, monkeypatch, schedule, way_back):
@@ -316,7 +318,10 @@ def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
     monkeypatch.setattr(runner, "oom_kills", lambda: 0)  # (where none is read here too)
     monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
     out = tmp_path / "out"
-    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, schedule]
+    # widths 3, 4, 2 in that order: the first session stores none, a second 3 before 4
+    seed = next(s for s in range(100) if pass_order([2, 3, 4], s, 0) == [3, 4, 2])
+    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, schedule,
+            "--seed", str(seed)]
     first = cli_here(*args)  # a first kill stops, as ever: scancel --signal=KILL loses nothing
     assert first.returncode == 130, first.stderr
     assert "runs what it left; a userspace out-of-memory killer (systemd-oomd, earlyoom) kills " \
@@ -324,6 +329,15 @@ def test_a_case_killed_from_outside_in_two_sessions_in_a_row_is_stored_as_oom(
         in first.stderr
     assert "oom" not in _statuses(out)
     assert _killed_at(out) == "stalls b1 c4 r2 3x3"
+    if way_back:  # a kill in the next session that lands on another case still stops
+        other = tmp_path / "other"
+        shutil.copytree(out, other)
+        monkeypatch.setenv("A2BENCH_TEST_KILL", "4")
+        elsewhere = cli_here(*[str(other) if a == str(out) else a for a in args], "--resume")
+        assert elsewhere.returncode == 130, elsewhere.stderr
+        assert [(r["w"], r["status"]) for r in rows(other)] == [("3", "ok")]
+        assert _killed_at(other) == "stalls b1 c4 r2 4x4"
+        monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
     second = cli_here(*args, "--resume")  # killed on it again: stored as oom, and it goes on
     assert second.returncode == 0, second.stderr
     assert {r["w"]: r["status"] for r in rows(out)} == {"2": "ok", "3": "oom", "4": "ok"}
@@ -369,26 +383,6 @@ def test_a_slurm_shard_killed_from_outside_on_a_case_twice_stores_it_as_oom(
         ShardJob()(task)
     assert ShardJob()(task)["shard"] == 0  # submitted again: it finishes
     assert {r["w"]: r["status"] for r in rows(shard)} == {"2": "ok", "3": "oom", "4": "ok"}
-
-
-@pytest.mark.slow
-def test_a_kill_from_outside_on_another_case_than_the_last_sessions_still_stops(
-        tmp_path, write_suite, stalling, monkeypatch):
-    from a2bench.run import runner
-
-    monkeypatch.setattr(runner, "oom_kills", lambda: 0)
-    out = tmp_path / "out"
-    # widths 3, 4, 2 in that order: the first session stores none, the second 3 before 4
-    seed = next(s for s in range(100) if pass_order([2, 3, 4], s, 0) == [3, 4, 2])
-    args = ["run", str(write_suite(KILLS)), "--out", str(out), *CHEAP, "--no-interleave",
-            "--seed", str(seed)]
-    monkeypatch.setenv("A2BENCH_TEST_KILL", "3")
-    assert cli_here(*args).returncode == 130 and _killed_at(out) == "stalls b1 c4 r2 3x3"
-    monkeypatch.setenv("A2BENCH_TEST_KILL", "4")  # the next session's kill lands elsewhere
-    second = cli_here(*args, "--resume")
-    assert second.returncode == 130, second.stderr
-    assert [(r["w"], r["status"]) for r in rows(out)] == [("3", "ok")]
-    assert _killed_at(out) == "stalls b1 c4 r2 4x4"
 
 
 @pytest.mark.slow
