@@ -36,7 +36,14 @@ from a2bench.catalog import cost_of, expected_cost, spec
 from a2bench.measure.chunks import INTERLEAVE_CHUNK_S, batch_chunk_s, timed_s
 from a2bench.measurement import Measurement
 from a2bench.run.oom import killed_for_memory, oom_kills
-from a2bench.run.stops import USERSPACE, CasePass, KilledFromOutside, Stopped, killed_twice
+from a2bench.run.stops import (
+    KILLED_FROM_OUTSIDE,
+    USERSPACE,
+    CasePass,
+    KilledFromOutside,
+    Stopped,
+    killed_twice,
+)
 from a2bench.run.store import ResultsWriter
 from a2bench.run.worker import Settings, interleavable, now, serve
 
@@ -49,9 +56,6 @@ class WorkerLost(Exception):
     def __init__(self, status: str, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
-
-
-KILLED_FROM_OUTSIDE = "worker killed by SIGKILL"  # how killed() begins, which a Slurm job reads
 
 
 def killed(doing: str, for_memory: bool | None) -> WorkerLost | Stopped:

@@ -16,6 +16,7 @@ from typing import Any
 
 from a2bench.case import Case
 
+KILLED_FROM_OUTSIDE = "worker killed by SIGKILL"  # how runner.killed begins, which Slurm reads
 # environment.json: the (case, pass) a session's worker was killed from outside on, as it stopped
 KILLED_AT = "killed_from_outside"
 CasePass = tuple[tuple[Any, ...], int]  # (Case.key(), pass)
@@ -49,7 +50,7 @@ def killed_twice(e: KilledFromOutside, case: Case, process: int,
     if before != (case.key(), process):
         e.at = (case, process)
         raise e
-    return (f"worker killed by SIGKILL while {e.doing} in two sessions in a row, the oom_kill "
+    return (f"{KILLED_FROM_OUTSIDE} while {e.doing} in two sessions in a row, the oom_kill "
             "count of its memory cgroup unchanged both times: as a userspace out-of-memory "
             "killer (systemd-oomd, earlyoom) kills, which the kernel does not count; were it "
             "not one, delete this case's lines from results.jsonl, and results.csv (rewritten "

@@ -85,7 +85,7 @@ class ShardJob(_checkpointable()):  # type: ignore[misc]
 def stop_line(stopped: str) -> str:
     """A stopped shard's error: SIGKILL where a worker was killed from outside (`stopped`, the
     sweep's why) had read "stopped by SIGTERM (scancel, preemption or the time limit)"."""
-    from a2bench.run.runner import KILLED_FROM_OUTSIDE
+    from a2bench.run.stops import KILLED_FROM_OUTSIDE
 
     how = (f"{KILLED} ({stopped})" if stopped.startswith(KILLED_FROM_OUTSIDE)
            else f"{STOPPED} (scancel, preemption or the time limit)")
